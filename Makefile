@@ -1,0 +1,37 @@
+# Set-up and checks. `make demo` and `make test` are the README's two commands.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Real data sets live beside the clone (see ../shared/data/README.md); override as you like.
+GRAPHVAE_DATA ?= $(abspath ../shared/data)
+export GRAPHVAE_DATA
+
+.PHONY: install demo test lint typecheck pytest bench-smoke clean
+
+# torch is installed first and pinned to the CPU wheel, so that the unpinned
+# resolution of torch-geometric's dependencies never pulls CUDA packages.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/graphvae linkpred --out runs/demo
+
+lint: install
+	$(BIN)/ruff check graphvae tests benchmarks
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/python -m pytest
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

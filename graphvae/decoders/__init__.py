@@ -1,0 +1,15 @@
+"""Decoders: edge logits from latents, and node-feature distribution parameters.
+
+Edge decoders return logits, never probabilities: ``forward(z, edge_index) ->
+(E,)`` for given pairs, ``forward_all(z) -> (n, n)`` for all pairs.
+"""
+
+from graphvae.decoders.edges import EDGE_DECODERS, InnerProductDecoder, MLPInnerProductDecoder
+from graphvae.decoders.features import GNNFeatureDecoder
+
+__all__ = [
+    "EDGE_DECODERS",
+    "GNNFeatureDecoder",
+    "InnerProductDecoder",
+    "MLPInnerProductDecoder",
+]

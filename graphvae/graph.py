@@ -1,0 +1,222 @@
+"""Graph containers, conversions, relabelling and input validation (plain torch).
+
+Every public entry point that takes a user's graph (data loaders, the CLI, the
+tasks) passes it through :func:`check_graph` first, so a bad edge index, NaN
+features or a feature table of the wrong height is a one-line ``ValueError``
+raised before any training.
+
+Conventions:
+    * ``edge_index`` is a ``(2, E)`` ``torch.long`` tensor of *ordered* pairs;
+      an undirected graph stores both directions.
+    * A permutation ``perm`` relabels so that new node ``i`` is old node
+      ``perm[i]``: ``X' = X[perm]`` and ``A' = A[perm][:, perm] = P A Pᵀ`` with
+      ``P[i, perm[i]] = 1``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "Adjacency",
+    "check_edge_index",
+    "check_features",
+    "check_graph",
+    "dense_to_edge_index",
+    "edge_index_to_dense",
+    "edge_keys",
+    "is_sparse",
+    "permute_graph",
+    "sparse_features",
+    "to_dense",
+    "to_simple_undirected",
+    "upper_triangle",
+]
+
+
+def check_edge_index(edge_index: Tensor, num_nodes: int) -> None:
+    """Raise ``ValueError`` unless ``edge_index`` is a valid ``(2, E)`` index into ``num_nodes``."""
+    if not isinstance(edge_index, Tensor):
+        raise ValueError(f"edge_index must be a torch.Tensor, got {type(edge_index).__name__}")
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise ValueError(f"edge_index must have shape (2, E), got {tuple(edge_index.shape)}")
+    if edge_index.dtype != torch.long:
+        raise ValueError(f"edge_index must have dtype torch.long, got {edge_index.dtype}")
+    if edge_index.numel() == 0:
+        return
+    lo, hi = int(edge_index.min()), int(edge_index.max())
+    if lo < 0:
+        raise ValueError(f"edge_index contains a negative node index ({lo})")
+    if hi >= num_nodes:
+        raise ValueError(
+            f"edge_index refers to node {hi} but the graph has only {num_nodes} nodes "
+            f"(valid indices are 0..{num_nodes - 1})"
+        )
+
+
+def is_sparse(x: Tensor) -> bool:
+    """True for any sparse layout (COO, CSR, ...)."""
+    return x.layout != torch.strided
+
+
+def to_dense(x: Tensor) -> Tensor:
+    return x.to_dense() if is_sparse(x) else x
+
+
+def sparse_features(x: Tensor) -> Tensor:
+    """``x`` as a sparse CSR matrix (fast ``X W`` for bag-of-words features)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
+        return to_dense(x).to_sparse_csr()
+
+
+def check_features(x: Tensor, num_nodes: int) -> None:
+    """Raise ``ValueError`` unless ``x`` is a finite ``(num_nodes, d)`` feature matrix."""
+    if x.dim() != 2:
+        raise ValueError(f"node features must be a 2-D (nodes x features) table, got shape "
+                         f"{tuple(x.shape)}")
+    if x.size(0) != num_nodes:
+        raise ValueError(f"the feature table has {x.size(0)} rows but the graph has "
+                         f"{num_nodes} nodes")
+    values = x.coalesce().values() if x.is_sparse else x.values() if is_sparse(x) else x
+    if not torch.isfinite(values).all():
+        bad = (~torch.isfinite(values)).sum().item()
+        raise ValueError(f"node features contain {bad} NaN or infinite value(s)")
+
+
+def check_graph(x: Tensor | None, edge_index: Tensor, num_nodes: int,
+                require_edges: bool = True) -> None:
+    """Validate a whole graph: node count, edge index and (optional) features."""
+    if num_nodes <= 0:
+        raise ValueError("the graph is empty: it has no nodes")
+    check_edge_index(edge_index, num_nodes)
+    if require_edges and edge_index.size(1) == 0:
+        raise ValueError("the graph is empty: it has no edges")
+    if x is not None:
+        check_features(x, num_nodes)
+
+
+def edge_keys(edge_index: Tensor, num_nodes: int) -> Tensor:
+    """Encode ordered pairs as integers ``i * n + j`` (one per column)."""
+    return edge_index[0] * num_nodes + edge_index[1]
+
+
+def to_simple_undirected(edge_index: Tensor, num_nodes: int) -> Tensor:
+    """Symmetrise, drop self-loops and duplicates; columns sorted by ``(i, j)``."""
+    ei = torch.cat([edge_index, edge_index.flip(0)], dim=1)
+    ei = ei[:, ei[0] != ei[1]]
+    keys = torch.unique(edge_keys(ei, num_nodes))
+    return torch.stack([keys // num_nodes, keys % num_nodes])
+
+
+def upper_triangle(edge_index: Tensor) -> Tensor:
+    """The columns with ``i < j``: each undirected edge once."""
+    return edge_index[:, edge_index[0] < edge_index[1]]
+
+
+def edge_index_to_dense(edge_index: Tensor, num_nodes: int, dtype=torch.float) -> Tensor:
+    """``(n, n)`` 0/1 adjacency with ``A[i, j] = 1`` for every column ``(i, j)``."""
+    adj = torch.zeros(num_nodes, num_nodes, dtype=dtype, device=edge_index.device)
+    adj[edge_index[0], edge_index[1]] = 1
+    return adj
+
+
+def dense_to_edge_index(adj: Tensor) -> Tensor:
+    """Inverse of :func:`edge_index_to_dense` for a square 0/1 (or boolean) matrix."""
+    if adj.dim() != 2 or adj.size(0) != adj.size(1):
+        raise ValueError(f"adjacency must be a square matrix, got shape {tuple(adj.shape)}")
+    return adj.nonzero().t().contiguous()
+
+
+def permute_graph(perm: Tensor, x: Tensor | None = None, edge_index: Tensor | None = None,
+                  adj: Tensor | None = None) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    """Relabel nodes so that new node ``i`` is old node ``perm[i]``.
+
+    Returns ``(x[perm], relabelled edge_index, adj[perm][:, perm])``; an input
+    given as ``None`` comes back as ``None``.
+    """
+    inv = torch.empty_like(perm)
+    inv[perm] = torch.arange(perm.numel(), device=perm.device)
+    x_new = None if x is None else x[perm]
+    ei_new = None if edge_index is None else inv[edge_index]
+    adj_new = None if adj is None else adj[perm][:, perm]
+    return x_new, ei_new, adj_new
+
+
+class Adjacency:
+    """A graph's structure with the derived forms the models need, built once.
+
+    Holds the ``edge_index`` an encoder may look at and lazily derives (and keeps)
+    the symmetric-normalised sparse operator ``D^-1/2 (A + I) D^-1/2`` of
+    Kipf & Welling's GCN and the sorted pair keys used to reject positives when
+    sampling non-edges. Models keep no state; a training loop builds one
+    ``Adjacency`` per graph and passes it on every call.
+
+    Args:
+        edge_index: ``(2, E)`` ordered pairs (both directions for undirected graphs).
+        num_nodes: number of nodes ``n``.
+    """
+
+    def __init__(self, edge_index: Tensor, num_nodes: int):
+        check_edge_index(edge_index, num_nodes)
+        self.edge_index = edge_index
+        self.num_nodes = int(num_nodes)
+        self._gcn: Tensor | None = None
+        self._keys: Tensor | None = None
+        self._pairs: dict[bool, tuple[Tensor, Tensor]] = {}
+        self._dense: dict[bool, Tensor] = {}
+
+    @property
+    def device(self) -> torch.device:
+        return self.edge_index.device
+
+    def to(self, device: torch.device | str) -> Adjacency:
+        return Adjacency(self.edge_index.to(device), self.num_nodes)
+
+    def gcn_operator(self) -> Tensor:
+        """Sparse CSR ``D^-1/2 (A + I) D^-1/2`` (self-loops added, duplicates summed)."""
+        if self._gcn is None:
+            n, dev = self.num_nodes, self.device
+            ei = self.edge_index[:, self.edge_index[0] != self.edge_index[1]]
+            loops = torch.arange(n, device=dev)
+            row = torch.cat([ei[0], loops])
+            col = torch.cat([ei[1], loops])
+            w = torch.ones(row.numel(), device=dev)
+            deg = torch.zeros(n, device=dev).index_add_(0, col, w)
+            dinv = deg.pow(-0.5)
+            w = dinv[row] * w * dinv[col]
+            # message passing aggregates into the target: out[col] += w * h[row]
+            op = torch.sparse_coo_tensor(torch.stack([col, row]), w, (n, n),
+                                         check_invariants=False).coalesce()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self._gcn = op.to_sparse_csr()
+        return self._gcn
+
+    def sorted_keys(self) -> Tensor:
+        """Sorted unique ``i * n + j`` keys of the stored pairs."""
+        if self._keys is None:
+            self._keys = torch.unique(edge_keys(self.edge_index, self.num_nodes))
+        return self._keys
+
+    def positive_pairs(self, self_loops: bool) -> tuple[Tensor, Tensor]:
+        """Unique ordered positive pairs ``(2, P)`` (with ``(i, i)`` if ``self_loops``) and their
+        sorted keys ``i * n + j``."""
+        if self_loops not in self._pairs:
+            n = self.num_nodes
+            keys = edge_keys(self.edge_index, n)
+            if self_loops:
+                keys = torch.cat([keys, torch.arange(n, device=self.device) * (n + 1)])
+            keys = torch.unique(keys)
+            self._pairs[self_loops] = (torch.stack([keys // n, keys % n]), keys)
+        return self._pairs[self_loops]
+
+    def dense_target(self, self_loops: bool) -> Tensor:
+        """``(n, n)`` float 0/1 adjacency of :meth:`positive_pairs`."""
+        if self_loops not in self._dense:
+            pairs, _ = self.positive_pairs(self_loops)
+            self._dense[self_loops] = edge_index_to_dense(pairs, self.num_nodes)
+        return self._dense[self_loops]

@@ -1,0 +1,127 @@
+"""Bernoulli edge likelihood ``p(A | Z) = Π_{(i,j)} σ(l_ij)^{A_ij} σ(-l_ij)^{1 - A_ij}``.
+
+Two estimators of the same sum over ordered pairs ``(i, j)``:
+
+* :func:`bernoulli_edges_dense`: exact, over every pair of an ``(n, n)`` logit
+  matrix (``O(n²)`` memory).
+* :func:`bernoulli_edges_sampled`: every positive pair exactly, plus ``M``
+  non-edges drawn uniformly from the ``N⁻`` non-edge pairs, their sum scaled by
+  ``N⁻ / M``. This is an unbiased estimate of the dense sum and never forms an
+  ``n × n`` matrix.
+
+The positive re-weighting of Kipf & Welling's reference code
+(https://github.com/tkipf/gae, ``optimizer.py``) multiplies the positive terms
+by ``pos_weight``; :func:`balanced_weights` gives their choice
+``pos_weight = N⁻ / N⁺`` and ``norm = n² / (2 N⁻)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class LogLik:
+    """A log-likelihood (``value``) and its re-weighted training version (``weighted``)."""
+
+    value: Tensor
+    weighted: Tensor
+
+    def __add__(self, other: LogLik) -> LogLik:
+        return LogLik(self.value + other.value, self.weighted + other.weighted)
+
+
+def balanced_weights(num_pos: int, num_pairs: int) -> tuple[float, float]:
+    """Kipf & Welling's ``(pos_weight, norm)`` for ``num_pos`` positives among ``num_pairs``."""
+    num_neg = num_pairs - num_pos
+    if num_pos <= 0 or num_neg <= 0:
+        raise ValueError(f"cannot balance {num_pos} positive pairs among {num_pairs} pairs")
+    return num_neg / num_pos, num_pairs / (2.0 * num_neg)
+
+
+def bernoulli_edges_dense(logits: Tensor, target: Tensor, pos_weight: float = 1.0,
+                          diagonal: bool = True) -> LogLik:
+    """Exact edge log-likelihood over all ordered pairs.
+
+    Args:
+        logits: ``(..., n, n)`` edge logits ``l_ij``.
+        target: ``(n, n)`` 0/1 adjacency (self-loops on the diagonal if wanted).
+        pos_weight: factor on the positive terms of ``weighted``.
+        diagonal: include the ``n`` pairs ``(i, i)``.
+
+    Returns:
+        :class:`LogLik` with shape ``logits.shape[:-2]``.
+    """
+    pos = F.logsigmoid(logits) * target
+    neg = F.logsigmoid(-logits) * (1 - target)
+    if not diagonal:
+        off = 1 - torch.eye(target.size(-1), dtype=logits.dtype, device=logits.device)
+        pos, neg = pos * off, neg * off
+    pos_sum, neg_sum = pos.sum((-2, -1)), neg.sum((-2, -1))
+    return LogLik(pos_sum + neg_sum, pos_weight * pos_sum + neg_sum)
+
+
+def bernoulli_edges_sampled(pos_logits: Tensor, neg_logits: Tensor, num_neg_pairs: int,
+                            pos_weight: float = 1.0) -> LogLik:
+    """Unbiased estimate of :func:`bernoulli_edges_dense` from sampled non-edges.
+
+    Args:
+        pos_logits: ``(..., P)`` logits of *every* positive pair.
+        neg_logits: ``(..., M)`` logits of ``M`` non-edge pairs drawn uniformly
+            (with replacement) from the ``num_neg_pairs`` non-edge pairs.
+        num_neg_pairs: ``N⁻``, the number of non-edge pairs the dense sum covers.
+        pos_weight: factor on the positive terms of ``weighted``.
+    """
+    if neg_logits.size(-1) == 0:
+        raise ValueError("the sampled edge likelihood needs at least one negative pair")
+    pos_sum = F.logsigmoid(pos_logits).sum(-1)
+    neg_sum = F.logsigmoid(-neg_logits).sum(-1) * (num_neg_pairs / neg_logits.size(-1))
+    return LogLik(pos_sum + neg_sum, pos_weight * pos_sum + neg_sum)
+
+
+def contains_sorted(sorted_keys: Tensor, keys: Tensor) -> Tensor:
+    """Boolean mask: which ``keys`` occur in the sorted 1-D tensor ``sorted_keys``."""
+    if sorted_keys.numel() == 0:
+        return torch.zeros_like(keys, dtype=torch.bool)
+    pos = torch.searchsorted(sorted_keys, keys).clamp_(max=sorted_keys.numel() - 1)
+    return sorted_keys[pos] == keys
+
+
+def sample_non_edges(sorted_keys: Tensor, num_nodes: int, num_samples: int,
+                     generator: torch.Generator | None = None, diagonal: bool = False,
+                     max_rounds: int = 100) -> Tensor:
+    """Draw ``num_samples`` ordered pairs uniformly (with replacement) from the non-edges.
+
+    A pair ``(i, j)`` is a non-edge when its key ``i * n + j`` is not in
+    ``sorted_keys`` (and ``i != j`` unless ``diagonal``). Rejection sampling from
+    all ``n²`` pairs keeps the draw exactly uniform over the non-edges.
+
+    Returns:
+        ``(2, num_samples)`` long tensor on ``sorted_keys.device``.
+    """
+    n, dev = num_nodes, sorted_keys.device
+    total = n * n
+    n_bad = sorted_keys.numel() + (0 if diagonal else n)
+    if total - n_bad <= 0 and num_samples > 0:
+        raise ValueError("the graph has no non-edges to sample")
+    out: list[Tensor] = []
+    need = num_samples
+    for _ in range(max_rounds):
+        if need <= 0:
+            break
+        draw = int(need * total / max(total - n_bad, 1) * 1.1) + 8
+        keys = torch.randint(total, (draw,), generator=generator, device=dev)
+        ok = ~contains_sorted(sorted_keys, keys)
+        if not diagonal:
+            ok &= (keys // n) != (keys % n)
+        keys = keys[ok][:need]
+        out.append(keys)
+        need -= keys.numel()
+    if need > 0:
+        raise RuntimeError("could not sample enough non-edges; the graph is almost complete")
+    keys = torch.cat(out) if out else torch.empty(0, dtype=torch.long, device=dev)
+    return torch.stack([keys // n, keys % n])

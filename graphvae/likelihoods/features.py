@@ -1,0 +1,43 @@
+"""Node-feature likelihoods: Gaussian, Bernoulli and categorical.
+
+Each returns the log-probability summed over the last (feature) dimension,
+so a ``(n, d)`` table gives ``(n,)`` per-node values in nats.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+_LOG_2PI = math.log(2 * math.pi)
+
+
+def gaussian_log_prob(x: Tensor, mean: Tensor, logvar: Tensor | float) -> Tensor:
+    """``Σ_k log N(x_k | mean_k, exp(logvar_k))``; ``logvar`` learned (tensor) or fixed (float)."""
+    logvar_t = torch.as_tensor(logvar, dtype=mean.dtype, device=mean.device)
+    lp = -0.5 * (_LOG_2PI + logvar_t + (x - mean).pow(2) * torch.exp(-logvar_t))
+    return lp.sum(-1)
+
+
+def bernoulli_log_prob(x: Tensor, logits: Tensor) -> Tensor:
+    """``Σ_k [x_k log σ(l_k) + (1 - x_k) log σ(-l_k)]`` for 0/1 (or fractional) ``x``."""
+    return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits),
+                                               reduction="none").sum(-1)
+
+
+def categorical_log_prob(x: Tensor, logits: Tensor) -> Tensor:
+    """``log softmax(logits)[class]`` with ``x`` one-hot ``(..., C)`` or class indices ``(...)``."""
+    logp = F.log_softmax(logits, dim=-1)
+    if x.dim() == logits.dim():
+        return (x * logp).sum(-1)
+    return logp.gather(-1, x.long().unsqueeze(-1)).squeeze(-1)
+
+
+FEATURE_LIKELIHOODS = {
+    "gaussian": gaussian_log_prob,
+    "bernoulli": bernoulli_log_prob,
+    "categorical": categorical_log_prob,
+}

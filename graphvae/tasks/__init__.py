@@ -1,0 +1,1 @@
+"""User-facing tasks built from the models: link prediction (and, later, generation)."""
