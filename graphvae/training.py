@@ -70,7 +70,8 @@ def fit(model: nn.Module, step: Callable[[], ModelOutput], *, epochs: int, lr: f
     history: list[dict[str, float]] = []
     times: list[float] = []
     start = time.perf_counter()
-    bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False)
+    bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False,
+               mininterval=0.5)
     epoch = 0
     for epoch in bar:
         t0 = time.perf_counter()
@@ -96,8 +97,8 @@ def fit(model: nn.Module, step: Callable[[], ModelOutput], *, epochs: int, lr: f
                 break
         times.append(time.perf_counter() - t0)
         history.append(row)
-        bar.set_postfix(loss=f"{row['loss']:.4f}", **({"val": f"{row['score']:.4f}"}
-                                                       if "score" in row else {}))
+        bar.set_postfix(loss=f"{row['loss']:.4f}", refresh=False,
+                        **({"val": f"{row['score']:.4f}"} if "score" in row else {}))
     if best_state is not None:
         model.load_state_dict(best_state)
     else:

@@ -124,6 +124,13 @@ class GNNEncoder(nn.Module):
         return DiagGaussian(loc, logvar)
 
 
+class _SparseLinear(nn.Linear):
+    """``nn.Linear`` that also takes sparse input (``X W`` as a sparse-dense product)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _matmul(x, self.weight.t()) + self.bias if is_sparse(x) else super().forward(x)
+
+
 class GNAEEncoder(nn.Module):
     """Graph normalised encoder: ``μ = Â (s · rownorm(X W + b))`` (Ahn & Kim, CIKM 2021).
 
@@ -137,21 +144,26 @@ class GNAEEncoder(nn.Module):
 
     def __init__(self, in_channels: int, hidden_channels: Sequence[int] = (),
                  latent_channels: int = 128, variational: bool = False, dropout: float = 0.0,
-                 scale: float = 1.8):
+                 scale: float = 1.8, steps: int = 1, alpha: float = 0.0):
         super().__init__()
-        self.lin = nn.Linear(in_channels, latent_channels)
-        self.lin_logvar = nn.Linear(in_channels, latent_channels) if variational else None
+        self.steps, self.alpha = steps, alpha
+        self.lin = _SparseLinear(in_channels, latent_channels)
+        self.lin_logvar = _SparseLinear(in_channels, latent_channels) if variational else None
         self.scale = scale
         self.dropout = dropout
         self.variational = variational
         self.latent_channels = latent_channels
 
     def _propagate(self, h: Tensor, adj: Adjacency) -> Tensor:
-        return torch.sparse.mm(adj.gcn_operator(), h)
+        """APPNP steps ``h ← (1 − α) Â h + α h₀`` (one plain GCN step at the defaults)."""
+        h0, op = h, adj.gcn_operator()
+        for _ in range(self.steps):
+            h = torch.sparse.mm(op, h)
+            h = (1 - self.alpha) * h + self.alpha * h0 if self.alpha else h
+        return h
 
     def forward(self, x: Tensor, adj: Adjacency | Tensor) -> DiagGaussian | PointMass:
         adj = as_adjacency(adj, x.size(0))
-        x = to_dense(x)
         h = F.normalize(self.lin(x), p=2.0, dim=-1) * self.scale         # (n, k)
         h = F.dropout(h, self.dropout, self.training)
         loc = self._propagate(h, adj)                                    # (n, k)

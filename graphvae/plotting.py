@@ -1,0 +1,50 @@
+"""Figures written by the CLI (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
+
+from graphvae.io import atomic_path  # noqa: E402
+
+
+def _save(fig, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def plot_roc_pr(scores: np.ndarray, labels: np.ndarray, path: str | os.PathLike,
+                title: str = "") -> None:
+    """ROC and precision-recall curves of held-out pairs, side by side."""
+    fpr, tpr, _ = roc_curve(labels, scores)
+    prec, rec, _ = precision_recall_curve(labels, scores)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 4))
+    a.plot(fpr, tpr)
+    a.plot([0, 1], [0, 1], "k--", lw=0.8)
+    a.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
+    b.plot(rec, prec)
+    b.set(xlabel="recall", ylabel="precision", title="precision-recall", ylim=(0, 1.02))
+    fig.suptitle(title)
+    _save(fig, path)
+
+
+def plot_latent(z: np.ndarray, path: str | os.PathLike, labels: np.ndarray | None = None,
+                title: str = "") -> None:
+    """2-D principal-component projection of latent means, coloured by class if given."""
+    zc = z - z.mean(0)
+    _, _, vt = np.linalg.svd(zc, full_matrices=False)
+    xy = zc @ vt[:2].T if vt.shape[0] >= 2 else np.c_[zc[:, :1], np.zeros(len(zc))]
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    sc = ax.scatter(xy[:, 0], xy[:, 1], s=4, c=labels if labels is not None else "tab:blue",
+                    cmap="tab10" if labels is not None else None, alpha=0.8)
+    if labels is not None:
+        ax.legend(*sc.legend_elements(), title="class", fontsize=7, loc="best")
+    ax.set(xlabel="PC 1", ylabel="PC 2", title=title or "latent means (PCA)")
+    _save(fig, path)
