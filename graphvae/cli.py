@@ -56,15 +56,15 @@ def _config(args: argparse.Namespace) -> LinkPredConfig:
     cfg = PRESETS[args.model]
     if args.config is not None:
         try:
-            cfg = cfg.replace(**json.loads(args.config.read_text()))
+            fields = json.loads(args.config.read_text())
         except (OSError, json.JSONDecodeError) as err:
             raise ValueError(f"cannot read config {args.config}: {err}") from None
+        if not isinstance(fields, dict):
+            raise ValueError(f"config {args.config} must hold a JSON object of config fields")
+        cfg = cfg.replace(**fields)
     overrides = {"encoder": args.encoder, "epochs": args.epochs, "lr": args.lr,
                  "estimator": args.estimator, "features": args.feature_mode}
-    cfg = cfg.replace(**{k: v for k, v in overrides.items() if v is not None})
-    if cfg.epochs < 1:
-        raise ValueError(f"--epochs must be at least 1, got {cfg.epochs}")
-    return cfg
+    return cfg.replace(**{k: v for k, v in overrides.items() if v is not None})
 
 
 def _load(args: argparse.Namespace):

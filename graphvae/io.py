@@ -36,7 +36,7 @@ def _umask() -> int:
     return mask
 
 
-def _write(path: str | os.PathLike, writer: Callable[[Path], None]) -> Path:
+def _write(path: str | os.PathLike, writer: Callable[[Path], object]) -> Path:
     with atomic_path(path) as tmp:
         writer(tmp)
     return Path(path)

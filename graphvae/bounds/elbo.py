@@ -25,7 +25,7 @@ LogLikFn = Callable[[Tensor], LogLik]
 
 @dataclass
 class BoundEstimate:
-    """A bound's reported ``value`` (nats, shape ``batch``) and training ``surrogate`` (scalar loss).
+    """A bound's reported ``value`` (nats, shape ``batch``) and training ``surrogate`` (a loss).
 
     ``recon`` and ``kl`` are the two parts of ``value`` (for IWAE, Monte-Carlo
     estimates of ``E_q log p(x|z)`` and ``KL(q ‖ p)``).

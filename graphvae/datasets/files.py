@@ -34,7 +34,7 @@ def _rows(path: Path):
     if not path.is_file():
         raise ValueError(f"no such file: {path}")
     delim = _delimiter(path)
-    with open(path, newline="", encoding="utf-8") as fh:
+    with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: drop Excel's BOM
         lines = (ln for ln in fh)
         reader = csv.reader(lines, delimiter=delim) if delim else (ln.split() for ln in lines)
         for lineno, cells in enumerate(reader, start=1):
@@ -45,9 +45,10 @@ def _rows(path: Path):
 
 
 def _order(names: set[str]) -> list[str]:
-    """Sort numerically when every id is an integer, else as strings."""
+    """Sort numerically when every id is an integer (keeping each id's spelling), else as
+    strings."""
     try:
-        return [str(v) for v in sorted(int(s) for s in names)] if names else []
+        return sorted(names, key=lambda s: (int(s), s))
     except ValueError:
         return sorted(names)
 
@@ -149,7 +150,7 @@ def load_graph_file(path: str | os.PathLike, features: str | os.PathLike | None 
     if not path.is_file():
         raise ValueError(f"no such file: {path}")
     try:
-        g = nx.read_graphml(path) if suffix == ".graphml" else nx.read_gml(path, label="id")
+        g = nx.read_graphml(path) if suffix == ".graphml" else _read_gml(path)
     except Exception as err:
         raise ValueError(f"{path}: could not read {suffix[1:]} ({err})") from None
     names = [str(v) for v in g.nodes]
@@ -160,6 +161,14 @@ def load_graph_file(path: str | os.PathLike, features: str | os.PathLike | None 
         fnames, x = read_features(features)
         return _build(pairs, fnames, x)
     return _build(pairs, names, _node_attributes(g))
+
+
+def _read_gml(path: Path) -> nx.Graph:
+    """Nodes named by their ``label`` (as networkx writes them), else by their ``id``."""
+    try:
+        return nx.read_gml(path)
+    except nx.NetworkXError:
+        return nx.read_gml(path, label="id")
 
 
 def _node_attributes(g: nx.Graph) -> torch.Tensor | None:

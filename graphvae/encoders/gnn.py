@@ -48,7 +48,7 @@ def _matmul(x: Tensor, weight: Tensor) -> Tensor:
 
 
 class GCNLayer(nn.Module):
-    """Graph convolution ``H' = Â H W + b`` with ``Â = D^-1/2 (A + I) D^-1/2`` (Kipf & Welling 2017).
+    """Graph convolution ``H' = Â H W + b``, ``Â = D^-1/2 (A + I) D^-1/2`` (Kipf & Welling 2017).
 
     Same operator as PyG's ``GCNConv``; it reads ``Â`` from the
     :class:`~graphvae.graph.Adjacency` (built once per graph, not per layer) and

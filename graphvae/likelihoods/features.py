@@ -7,6 +7,7 @@ so a ``(n, d)`` table gives ``(n,)`` per-node values in nats.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -36,7 +37,7 @@ def categorical_log_prob(x: Tensor, logits: Tensor) -> Tensor:
     return logp.gather(-1, x.long().unsqueeze(-1)).squeeze(-1)
 
 
-FEATURE_LIKELIHOODS = {
+FEATURE_LIKELIHOODS: dict[str, Callable[..., Tensor]] = {
     "gaussian": gaussian_log_prob,
     "bernoulli": bernoulli_log_prob,
     "categorical": categorical_log_prob,

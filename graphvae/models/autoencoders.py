@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from graphvae.bounds import ELBO, IWAE, BoundEstimate
-from graphvae.decoders import EDGE_DECODERS, GNNFeatureDecoder
+from graphvae.decoders import EDGE_DECODERS, GNNFeatureDecoder, InnerProductDecoder
 from graphvae.encoders import build_encoder
 from graphvae.graph import Adjacency, to_dense
 from graphvae.likelihoods import (
@@ -88,7 +88,7 @@ class GraphAutoencoder(nn.Module):
     ``Z = μ``; it is not a bound on ``log p(A)``.
     """
 
-    def __init__(self, encoder: nn.Module, edge_decoder: nn.Module,
+    def __init__(self, encoder: nn.Module, edge_decoder: InnerProductDecoder,
                  feature_decoder: GNNFeatureDecoder | None = None,
                  objective: EdgeObjective | None = None, bound: str = "elbo",
                  num_samples: int = 1, feature_weight: float = 1.0):
@@ -96,7 +96,7 @@ class GraphAutoencoder(nn.Module):
         if bound not in ("elbo", "iwae"):
             raise ValueError(f"bound must be 'elbo' or 'iwae', got {bound!r}")
         self.encoder = encoder
-        self.edge_decoder = edge_decoder
+        self.edge_decoder: InnerProductDecoder = edge_decoder
         self.feature_decoder = feature_decoder
         self.objective = objective or EdgeObjective()
         self.bound_name = bound

@@ -119,11 +119,16 @@ class LinkPredConfig:
     test_fraction: float = 0.10
 
     def __post_init__(self) -> None:
+        _check_types(self)
+        object.__setattr__(self, "hidden", tuple(self.hidden))
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+        if self.lr <= 0 or self.latent < 1 or any(h < 1 for h in self.hidden):
+            raise ValueError("lr, latent and hidden widths must be positive")
         if self.features not in ("raw", "normalize", "identity"):
             raise ValueError(f"features must be raw, normalize or identity, got {self.features!r}")
         if self.selection not in ("val", "last"):
             raise ValueError(f"selection must be 'val' or 'last', got {self.selection!r}")
-        object.__setattr__(self, "hidden", tuple(self.hidden))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -138,6 +143,25 @@ class LinkPredConfig:
 
     def replace(self, **changes: Any) -> LinkPredConfig:
         return self.from_dict({**self.to_dict(), **changes})
+
+
+_NUM = (int, float)
+_TYPES: dict[str, type | tuple[type, ...]] = {
+    "model": str, "encoder": str, "hidden": (tuple, list), "latent": int, "decoder": str,
+    "estimator": str, "negatives": _NUM, "reweight": bool, "self_loops": bool, "dropout": _NUM,
+    "lr": _NUM, "epochs": int, "patience": (int, type(None)), "features": str, "selection": str,
+    "val_fraction": _NUM, "test_fraction": _NUM}
+
+
+def _check_types(cfg: LinkPredConfig) -> None:
+    for name, types in _TYPES.items():
+        value = getattr(cfg, name)
+        ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in
+                                               (types if isinstance(types, tuple) else (types,)))
+        if name == "hidden" and ok:
+            ok = all(isinstance(h, int) and not isinstance(h, bool) for h in value)
+        if not ok:
+            raise ValueError(f"config field {name!r} has the wrong type: {value!r}")
 
 
 #: Named configurations. ``best`` is the package's best link-prediction setting:

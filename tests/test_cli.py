@@ -1,0 +1,251 @@
+"""The command line, ``graphvae linkpred`` (``graphvae.cli.main``), run in-process."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import itertools
+import json
+import random
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from graphvae.cli import main
+from graphvae.datasets import make_sbm_graph
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+METRICS = ("test_auc", "test_ap", "val_auc", "val_ap")
+
+
+def run_cli(argv: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(argv)
+    return rc, out.getvalue(), err.getvalue()
+
+
+def read_csv(path: Path) -> list[list[str]]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.reader(fh))
+
+
+def undirected_edges(edge_index: torch.Tensor) -> set[tuple[int, int]]:
+    return {(min(i, j), max(i, j)) for i, j in edge_index.t().tolist()}
+
+
+# ---------------------------------------------------------------- the embedded default
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("default") / "o"
+    rc, stdout, stderr = run_cli(["linkpred", "--epochs", "5", "--quiet", "--json",
+                                  "--out", str(out)])
+    return rc, stdout, stderr, out
+
+
+def test_default_run_prints_json_summary(default_run):
+    rc, stdout, stderr, _ = default_run
+    assert rc == 0
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    for key in (*METRICS, "epochs", "seconds"):
+        assert key in summary
+    for key in METRICS:
+        assert 0.0 <= summary[key] <= 1.0
+        assert summary[f"{key}_std"] == 0.0                  # one seed
+    assert summary["epochs"] == 5
+    assert isinstance(summary["seconds"], float) and summary["seconds"] >= 0
+    assert summary["dataset"] == "synthetic"
+    assert summary["seeds"] == [0]
+    assert summary["device"] == "cpu"
+    assert summary["config"]["model"] == "vgae" and summary["config"]["epochs"] == 5
+    g = make_sbm_graph(seed=0)
+    assert summary["num_nodes"] == 600
+    assert summary["num_edges"] == len(undirected_edges(g.edge_index))
+    assert "runs" not in summary
+    # with --json the human-readable lines go to stderr, stdout is only the JSON line
+    assert len(stdout.strip().splitlines()) == 1
+    assert "synthetic vgae: test AUC" in stderr
+
+
+def test_default_run_writes_outputs(default_run):
+    _, stdout, _, out = default_run
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    names = {p.name for p in out.iterdir()}
+    assert {"metrics.json", "model.pt", "embeddings.csv", "predicted_links.csv",
+            "roc_pr.png", "latent.png"} <= names
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in (*METRICS, "epochs", "num_nodes", "num_edges"):
+        assert metrics[key] == summary[key]
+    assert len(metrics["runs"]) == 1
+
+    ckpt = torch.load(out / "model.pt", weights_only=False)
+    assert "state_dict" in ckpt and 1 <= ckpt["epoch"] <= 5
+
+    emb = read_csv(out / "embeddings.csv")
+    assert emb[0] == ["node", *(f"z{j}" for j in range(16))]      # vgae latent is 16
+    assert len(emb) == 601
+    assert [row[0] for row in emb[1:]] == [str(i) for i in range(600)]
+    assert all(len(row) == 17 for row in emb[1:])
+    float(emb[1][1])
+
+    links = read_csv(out / "predicted_links.csv")
+    assert links[0] == ["source", "target", "probability"]
+    rows = links[1:]
+    assert len(rows) == 100
+    edges = undirected_edges(make_sbm_graph(seed=0).edge_index)
+    found = [(int(s), int(t)) for s, t, _ in rows]
+    assert all(0 <= s < t < 600 for s, t in found)
+    assert len(set(found)) == 100
+    assert not set(found) & edges                         # only new links
+    probs = [float(p) for _, _, p in rows]
+    assert all(0.0 <= p <= 1.0 for p in probs)
+    assert probs == sorted(probs, reverse=True)
+
+    for png in ("roc_pr.png", "latent.png"):
+        assert (out / png).read_bytes()[:8] == PNG_MAGIC
+
+
+# ---------------------------------------------------------------- a user's files
+
+def two_cliques(tmp_path: Path, with_features: bool) -> tuple[Path, Path | None, list[str]]:
+    """Two 6-cliques a0..a5 and b0..b5 joined by a5-b0: 12 nodes, 15 + 15 + 1 = 31 edges."""
+    names = [f"a{i}" for i in range(6)] + [f"b{i}" for i in range(6)]
+    edges = [(u, v) for block in (names[:6], names[6:])
+             for u, v in itertools.combinations(block, 2)] + [("a5", "b0")]
+    edge_file = tmp_path / "edges.csv"
+    edge_file.write_text("source,target\n" + "".join(f"{u},{v}\n" for u, v in edges))
+    if not with_features:
+        return edge_file, None, names
+    rng = random.Random(0)
+    order = names[::-1]                                      # the feature file sets the order
+    feat_file = tmp_path / "features.csv"
+    feat_file.write_text("id,f1,f2,f3\n" + "".join(
+        f"{n},{rng.gauss(0, 1):.4f},{rng.gauss(0, 1):.4f},{rng.gauss(0, 1):.4f}\n"
+        for n in order))
+    return edge_file, feat_file, order
+
+
+@pytest.mark.parametrize("with_features", [True, False])
+def test_run_on_user_edge_list(tmp_path, with_features):
+    edge_file, feat_file, order = two_cliques(tmp_path, with_features)
+    out = tmp_path / "o"
+    argv = ["linkpred", "--edges", str(edge_file), "--epochs", "3", "--quiet", "--json",
+            "--out", str(out)]
+    if feat_file is not None:
+        argv += ["--features", str(feat_file)]
+    rc, stdout, _ = run_cli(argv)
+    assert rc == 0
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary["num_nodes"] == 12
+    assert summary["num_edges"] == 31
+    assert summary["epochs"] == 3
+    assert summary["dataset"] == str(edge_file)
+    assert all(0.0 <= summary[k] <= 1.0 for k in METRICS)
+
+    emb = read_csv(out / "embeddings.csv")
+    assert len(emb) == 13
+    assert [row[0] for row in emb[1:]] == (order if with_features else sorted(order))
+
+    # 66 pairs minus 31 edges leaves 35 non-edges: with --top-k 100 every one is listed once
+    text = edge_file.read_text().splitlines()[1:]
+    name_edges = {frozenset(line.split(",")) for line in text}
+    assert len(name_edges) == 31
+    all_pairs = {frozenset(p) for p in itertools.combinations(order, 2)}
+    links = read_csv(out / "predicted_links.csv")[1:]
+    listed = [frozenset((s, t)) for s, t, _ in links]
+    assert len(listed) == 35 and len(set(listed)) == 35
+    assert set(listed) == all_pairs - name_edges
+
+
+# ---------------------------------------------------------------- bad input
+
+def _features_without_edges(tmp_path):
+    f = tmp_path / "f.csv"
+    f.write_text("a,1\nb,2\n")
+    return ["--features", str(f)]
+
+
+def _non_numeric_feature(tmp_path):
+    e, f = tmp_path / "e.csv", tmp_path / "f.csv"
+    e.write_text("a,b\nb,c\n")
+    f.write_text("a,1,2\nb,3,4\nc,5,five\n")
+    return ["--edges", str(e), "--features", str(f)]
+
+
+def _unknown_config_key(tmp_path):
+    c = tmp_path / "cfg.json"
+    c.write_text(json.dumps({"latent": 8, "learning_rate": 0.1}))
+    return ["--config", str(c)]
+
+
+BAD_INPUT = {
+    "unknown dataset": (lambda p: ["--dataset", "nope"], r"unknown dataset 'nope'"),
+    "features without edges": (_features_without_edges, r"--features needs --edges"),
+    "zero epochs": (lambda p: ["--epochs", "0"], r"epochs must be at least 1, got 0"),
+    "zero seeds": (lambda p: ["--seeds", "0"], r"--seeds must be at least 1, got 0"),
+    "zero top-k": (lambda p: ["--top-k", "0"], r"--top-k must be at least 1, got 0"),
+    "non-numeric feature": (_non_numeric_feature, r"f\.csv:3, column 3: 'five' is not a number"),
+    "missing edges file": (lambda p: ["--edges", str(p / "absent.csv")],
+                           r"no such file: .*absent\.csv"),
+    "unknown config key": (_unknown_config_key, r"unknown config key\(s\): learning_rate"),
+    "unknown device": (lambda p: ["--device", "banana"], r"unknown device 'banana'"),
+}
+
+
+def assert_one_line_error(capsys, argv: list[str], pattern: str) -> str:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("graphvae: error: ")
+    assert re.search(pattern, lines[0]), lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUT))
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys, case):
+    make_args, pattern = BAD_INPUT[case]
+    assert_one_line_error(capsys, ["linkpred", "--quiet", *make_args(tmp_path)], pattern)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present")
+def test_cuda_requested_without_cuda(capsys):
+    assert_one_line_error(capsys, ["linkpred", "--device", "cuda", "--epochs", "1"],
+                          r"--device cuda was asked for but torch sees no CUDA device")
+
+
+@pytest.mark.parametrize("content", ['{"epochs": "five"}', '{"hidden": 5}', "[1, 2]"],
+                         ids=["epochs-string", "hidden-int", "json-list"])
+def test_badly_typed_config_exits_2(tmp_path, capsys, content):
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(content)
+    assert_one_line_error(capsys, ["linkpred", "--quiet", "--config", str(cfg)], r"config")
+
+
+def test_config_file_sets_fields(tmp_path):
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"latent": 4, "hidden": [8], "epochs": 2}))
+    rc, stdout, _ = run_cli(["linkpred", "--config", str(cfg), "--quiet", "--json",
+                             "--seeds", "2", "--out", str(tmp_path / "o")])
+    assert rc == 0
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary["config"]["latent"] == 4
+    assert summary["config"]["hidden"] == [8]
+    assert summary["epochs"] == 2
+    assert summary["seeds"] == [0, 1]
+    emb = read_csv(tmp_path / "o" / "embeddings.csv")
+    assert emb[0] == ["node", "z0", "z1", "z2", "z3"]
+    runs = json.loads((tmp_path / "o" / "metrics.json").read_text())["runs"]
+    assert len(runs) == 2
+    mean = (runs[0]["test_auc"] + runs[1]["test_auc"]) / 2
+    std = abs(runs[0]["test_auc"] - runs[1]["test_auc"]) / 2          # population std of 2
+    assert summary["test_auc"] == pytest.approx(mean)
+    assert summary["test_auc_std"] == pytest.approx(std)

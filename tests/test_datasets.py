@@ -1,0 +1,403 @@
+"""Data loading (``graphvae.datasets``) and input validation (``graphvae.graph``).
+
+Every expected value below was worked out by hand from the small inputs written
+in each test, not read back from the package.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import networkx as nx
+import pytest
+import torch
+
+from graphvae.datasets import (
+    LINKPRED_DATASETS,
+    load_dataset,
+    load_graph_file,
+    load_planetoid,
+    make_sbm_graph,
+    read_edge_list,
+    read_features,
+)
+from graphvae.graph import (
+    check_edge_index,
+    check_features,
+    check_graph,
+    edge_index_to_dense,
+    permute_graph,
+)
+
+DATA_ROOT = Path(os.environ.get(
+    "GRAPHVAE_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+CORA_RAW = DATA_ROOT / "Planetoid" / "Cora" / "raw"
+needs_cora = pytest.mark.skipif(not CORA_RAW.is_dir(), reason=f"no Cora under {DATA_ROOT}")
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def pairs(edge_index: torch.Tensor) -> list[tuple[int, int]]:
+    return [tuple(c) for c in edge_index.t().tolist()]
+
+
+# Nodes a, b, c, d; undirected edges a-b, b-c, c-d, a-c.  The input also holds a
+# header, a comment, the duplicate "b a" of a-b and the self-loop "d d".
+# Indices a=0, b=1, c=2, d=3, so the sorted ordered pairs (i, j) are:
+FOUR_NODE_PAIRS = [(0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1), (2, 3), (3, 2)]
+FOUR_NODE_ROWS = [("source", "target"), ("# a comment line",), ("a", "b"), ("b", "c"),
+                  ("", ), ("c", "d"), ("a", "c"), ("b", "a"), ("d", "d")]
+
+
+@pytest.mark.parametrize("suffix, sep", [(".csv", ","), (".tsv", "\t"), (".txt", " \t  ")])
+def test_edge_list_formats_parse_to_simple_undirected_graph(tmp_path, suffix, sep):
+    text = "\n".join(sep.join(row) if len(row) > 1 else row[0] for row in FOUR_NODE_ROWS)
+    data = load_graph_file(write(tmp_path / f"edges{suffix}", text + "\n"))
+    assert data.num_nodes == 4
+    assert data.node_names == ["a", "b", "c", "d"]
+    assert data.x is None
+    assert data.edge_index.dtype == torch.long
+    assert pairs(data.edge_index) == FOUR_NODE_PAIRS
+
+
+def test_read_edge_list_skips_header_and_comments_keeps_raw_pairs(tmp_path):
+    path = write(tmp_path / "e.csv", "source,target\n# note\na,b\n\nb,a\nd,d\n")
+    assert read_edge_list(path) == [("a", "b"), ("b", "a"), ("d", "d")]
+
+
+def test_extra_columns_are_ignored(tmp_path):
+    path = write(tmp_path / "e.csv", "u,v,weight\nx,y,0.5\ny,z,2\n")
+    data = load_graph_file(path)
+    assert data.node_names == ["x", "y", "z"]
+    assert pairs(data.edge_index) == [(0, 1), (1, 0), (1, 2), (2, 1)]
+
+
+def test_string_node_ids_sorted_as_strings(tmp_path):
+    # "n10" < "n2" < "n9" as strings, and mixed ids such as "7" fall back to strings too.
+    data = load_graph_file(write(tmp_path / "e.csv", "n9,n10\nn2,n9\n7,n2\n"))
+    assert data.node_names == ["7", "n10", "n2", "n9"]
+    # edges n9-n10 = (3,1), n2-n9 = (2,3), 7-n2 = (0,2)
+    assert pairs(data.edge_index) == [(0, 2), (1, 3), (2, 0), (2, 3), (3, 1), (3, 2)]
+
+
+def test_numeric_node_ids_sorted_numerically(tmp_path):
+    data = load_graph_file(write(tmp_path / "e.txt", "10 9\n9 2\n"))
+    assert data.node_names == ["2", "9", "10"]
+    # 10-9 -> (2, 1); 9-2 -> (1, 0)
+    assert pairs(data.edge_index) == [(0, 1), (1, 0), (1, 2), (2, 1)]
+
+
+def test_numeric_ids_with_leading_zeros_keep_their_spelling(tmp_path):
+    data = load_graph_file(write(tmp_path / "e.csv", "01,2\n2,3\n"))
+    assert data.node_names == ["01", "2", "3"]
+    assert pairs(data.edge_index) == [(0, 1), (1, 0), (1, 2), (2, 1)]
+
+
+def test_header_after_utf8_byte_order_mark_is_still_a_header(tmp_path):
+    path = tmp_path / "e.csv"
+    path.write_bytes(b"\xef\xbb\xbfsource,target\na,b\nb,c\n")
+    data = load_graph_file(path)
+    assert data.node_names == ["a", "b", "c"]
+    assert pairs(data.edge_index) == [(0, 1), (1, 0), (1, 2), (2, 1)]
+
+
+@pytest.mark.parametrize("header", ["id,f1,f2\n", ""])
+def test_feature_table_with_and_without_header(tmp_path, header):
+    edges = write(tmp_path / "e.csv", "a,b\nb,c\n")
+    # The feature file's order defines the node order (c, a, b), and it names the
+    # isolated node "e", which the edge list never mentions.
+    feats = write(tmp_path / "f.csv", header + "c,1,2\na,3.5,-4\nb,0,0\ne,1e-3,7\n")
+    data = load_graph_file(edges, feats)
+    assert data.num_nodes == 4
+    assert data.node_names == ["c", "a", "b", "e"]
+    assert data.x.dtype == torch.float
+    assert torch.equal(data.x, torch.tensor([[1, 2], [3.5, -4], [0, 0], [1e-3, 7]]))
+    # a-b = (1, 2), b-c = (2, 0); node 3 ("e") is isolated
+    assert pairs(data.edge_index) == [(0, 2), (1, 2), (2, 0), (2, 1)]
+    assert 3 not in data.edge_index.flatten().tolist()
+
+
+def test_read_features_returns_names_and_matrix(tmp_path):
+    names, x = read_features(write(tmp_path / "f.tsv", "node\tv\n# c\nq\t5\np\t-1\n"))
+    assert names == ["q", "p"]
+    assert torch.equal(x, torch.tensor([[5.0], [-1.0]]))
+
+
+def test_graphml_numeric_attributes_become_features(tmp_path):
+    g = nx.Graph()
+    g.add_node("n1", w=1.5, k=2, name="x", flag=True)
+    g.add_node("n0", w=-0.5, k=7, name="y", flag=False)
+    g.add_node("n2", w=3.0, k=0, name="z", flag=True)
+    g.add_node("n3", w=1.0, k=1, name="q", flag=True)          # isolated
+    g.add_edges_from([("n1", "n0"), ("n0", "n2"), ("n2", "n2")])  # self-loop dropped
+    path = tmp_path / "g.graphml"
+    nx.write_graphml(g, path)
+    data = load_graph_file(path)
+    assert data.num_nodes == 4
+    assert data.node_names == ["n1", "n0", "n2", "n3"]            # file order
+    # numeric keys sorted: k, w; strings and booleans are not features
+    assert torch.equal(data.x, torch.tensor([[2, 1.5], [7, -0.5], [0, 3.0], [1, 1.0]]))
+    # n1-n0 = (0, 1), n0-n2 = (1, 2)
+    assert pairs(data.edge_index) == [(0, 1), (1, 0), (1, 2), (2, 1)]
+
+
+def test_gml_numeric_attributes_become_features(tmp_path):
+    g = nx.path_graph(4)                                # 0-1-2-3
+    g.add_edge(3, 0)                                    # a 4-cycle
+    g.add_node(4)                                       # isolated
+    for i in g:
+        g.nodes[i]["v"] = 2.0 * i
+        g.nodes[i]["colour"] = "red"
+    path = tmp_path / "g.gml"
+    nx.write_gml(g, path)
+    data = load_graph_file(path)
+    assert data.num_nodes == 5
+    assert data.node_names == ["0", "1", "2", "3", "4"]
+    assert torch.equal(data.x, torch.tensor([[0.0], [2.0], [4.0], [6.0], [8.0]]))
+    assert pairs(data.edge_index) == [(0, 1), (0, 3), (1, 0), (1, 2), (2, 1), (2, 3),
+                                      (3, 0), (3, 2)]
+
+
+def test_graphml_without_numeric_attributes_has_no_features(tmp_path):
+    g = nx.Graph([("a", "b"), ("b", "c")])
+    path = tmp_path / "g.graphml"
+    nx.write_graphml(g, path)
+    data = load_graph_file(path)
+    assert data.x is None
+    assert data.num_nodes == 3
+
+
+# ---------------------------------------------------------------- validation errors
+
+def test_check_edge_index_out_of_range():
+    ei = torch.tensor([[0, 1], [1, 3]])
+    with pytest.raises(ValueError, match=r"refers to node 3 but the graph has only 3 nodes"):
+        check_edge_index(ei, 3)
+    with pytest.raises(ValueError, match=r"refers to node 3"):
+        check_graph(None, ei, 3)
+
+
+def test_check_edge_index_negative():
+    with pytest.raises(ValueError, match=r"negative node index \(-1\)"):
+        check_edge_index(torch.tensor([[0, -1], [1, 0]]), 2)
+
+
+def test_check_edge_index_shape_and_dtype():
+    with pytest.raises(ValueError, match=r"shape \(2, E\)"):
+        check_edge_index(torch.tensor([[0, 1, 2]]), 3)
+    with pytest.raises(ValueError, match=r"torch.long"):
+        check_edge_index(torch.tensor([[0.0], [1.0]]), 2)
+    check_edge_index(torch.tensor([[0, 1], [1, 0]]), 2)   # valid: no error
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_check_features_non_finite(bad):
+    x = torch.ones(3, 2)
+    x[1, 0] = bad
+    with pytest.raises(ValueError, match=r"1 NaN or infinite value"):
+        check_features(x, 3)
+    with pytest.raises(ValueError, match=r"NaN or infinite"):
+        check_graph(x, torch.tensor([[0, 1], [1, 0]]), 3)
+
+
+def test_check_features_rows_must_match_nodes():
+    with pytest.raises(ValueError, match=r"feature table has 4 rows but the graph has 3 nodes"):
+        check_graph(torch.zeros(4, 2), torch.tensor([[0, 1], [1, 0]]), 3)
+    with pytest.raises(ValueError, match=r"2-D"):
+        check_features(torch.zeros(3), 3)
+
+
+def test_check_graph_empty():
+    with pytest.raises(ValueError, match=r"empty: it has no nodes"):
+        check_graph(None, torch.empty(2, 0, dtype=torch.long), 0)
+    with pytest.raises(ValueError, match=r"empty: it has no edges"):
+        check_graph(torch.zeros(3, 1), torch.empty(2, 0, dtype=torch.long), 3)
+    check_graph(None, torch.empty(2, 0, dtype=torch.long), 3, require_edges=False)
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n", "source,target\n"])
+def test_empty_edge_list_file(tmp_path, text):
+    with pytest.raises(ValueError, match=r"edge list is empty"):
+        load_graph_file(write(tmp_path / "e.csv", text))
+
+
+def test_edge_list_of_only_self_loops_is_empty_graph(tmp_path):
+    with pytest.raises(ValueError, match=r"no edges"):
+        load_graph_file(write(tmp_path / "e.csv", "a,a\nb,b\n"))
+
+
+def test_graphml_without_edges(tmp_path):
+    g = nx.Graph()
+    g.add_nodes_from(["a", "b"])
+    nx.write_graphml(g, tmp_path / "g.graphml")
+    with pytest.raises(ValueError, match=r"no edges"):
+        load_graph_file(tmp_path / "g.graphml")
+
+
+def test_non_numeric_feature_cell_names_line_and_column(tmp_path):
+    edges = write(tmp_path / "e.csv", "a,b\n")
+    feats = write(tmp_path / "f.csv", "id,f1,f2\na,1,2\nb,3,oops\n")
+    with pytest.raises(ValueError, match=r"f\.csv:3, column 3: 'oops' is not a number"):
+        load_graph_file(edges, feats)
+
+
+@pytest.mark.parametrize("cell", ["nan", "inf", "-Infinity"])
+def test_non_finite_feature_cell_in_file(tmp_path, cell):
+    edges = write(tmp_path / "e.csv", "a,b\n")
+    feats = write(tmp_path / "f.csv", f"a,1\nb,{cell}\n")
+    with pytest.raises(ValueError, match=r"f\.csv:2, column 2: .* is NaN or infinite"):
+        load_graph_file(edges, feats)
+
+
+def test_ragged_feature_rows(tmp_path):
+    feats = write(tmp_path / "f.csv", "a,1,2\nb,3\n")
+    with pytest.raises(ValueError, match=r"f\.csv:2: 1 features, expected 2"):
+        read_features(feats)
+
+
+def test_edge_to_node_missing_from_feature_table(tmp_path):
+    edges = write(tmp_path / "e.csv", "a,b\nb,z\n")
+    feats = write(tmp_path / "f.csv", "a,1\nb,2\n")
+    with pytest.raises(ValueError, match=r"names node 'z', which has no row in the feature"):
+        load_graph_file(edges, feats)
+
+
+@pytest.mark.parametrize("text, line", [("a,b\nc\n", 2), ("a,b\n\nc,\n", 3)])
+def test_edge_line_with_one_field(tmp_path, text, line):
+    with pytest.raises(ValueError, match=rf"e\.csv:{line}: an edge needs two node ids"):
+        load_graph_file(write(tmp_path / "e.csv", text))
+
+
+def test_duplicate_feature_rows(tmp_path):
+    edges = write(tmp_path / "e.csv", "a,b\n")
+    feats = write(tmp_path / "f.csv", "a,1\nb,2\na,3\n")
+    with pytest.raises(ValueError, match=r"node 'a' has more than one feature row"):
+        load_graph_file(edges, feats)
+
+
+def test_missing_edge_file(tmp_path):
+    with pytest.raises(ValueError, match=r"no such file: .*missing\.csv"):
+        load_graph_file(tmp_path / "missing.csv")
+    with pytest.raises(ValueError, match=r"no such file: .*missing\.graphml"):
+        load_graph_file(tmp_path / "missing.graphml")
+
+
+def test_unreadable_graphml(tmp_path):
+    with pytest.raises(ValueError, match=r"could not read graphml"):
+        load_graph_file(write(tmp_path / "g.graphml", "this is not xml"))
+
+
+def test_unknown_dataset_name():
+    with pytest.raises(ValueError, match=r"unknown dataset 'nope'; choose one of synthetic"):
+        load_dataset("nope")
+    assert LINKPRED_DATASETS == ("synthetic", "cora", "citeseer", "pubmed")
+
+
+def test_missing_planetoid_root_offline(tmp_path):
+    root = tmp_path / "nowhere"
+    with pytest.raises(ValueError, match=r"Cora not found") as err:
+        load_planetoid("cora", root, download=False)
+    assert str(root / "Planetoid" / "Cora" / "raw") in str(err.value)
+    assert not root.exists()                      # nothing created when offline
+
+
+def test_missing_planetoid_root_download_fails_cleanly(tmp_path):
+    # No network here: the download attempt fails quickly (DNS) and must come back
+    # as a ValueError that names the folder, not as a network exception.
+    with pytest.raises(ValueError, match=r"Cora not found under .* download failed") as err:
+        load_dataset("cora", data_root=str(tmp_path))
+    assert str(tmp_path / "Planetoid" / "Cora" / "raw") in str(err.value)
+
+
+# ---------------------------------------------------------------- Cora
+
+def _listing(root: Path) -> list[tuple[str, int, int]]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in sorted(dirnames + filenames):
+            p = Path(dirpath) / name
+            st = p.lstat()
+            out.append((str(p.relative_to(root)), st.st_size, st.st_mtime_ns))
+    return sorted(out)
+
+
+@needs_cora
+def test_cora_from_shared_data_is_read_only(monkeypatch):
+    before = _listing(DATA_ROOT)
+    data = load_planetoid("cora", DATA_ROOT, download=False)
+    assert data.num_nodes == 2708
+    assert data.edge_index.shape == (2, 10556)
+    assert data.x.shape == (2708, 1433)
+    assert data.x.dtype == torch.float
+    assert data.y.shape == (2708,) and data.y.unique().numel() == 7
+    ei = data.edge_index
+    assert int((ei[0] < ei[1]).sum()) == 5278              # undirected edges
+    assert not bool((ei[0] == ei[1]).any())
+    fwd = set(pairs(ei))
+    assert fwd == {(j, i) for i, j in fwd}
+    # the download=True path, through the data-root argument and through $GRAPHVAE_DATA
+    again = load_dataset("cora", data_root=str(DATA_ROOT))
+    assert torch.equal(again.edge_index, ei) and torch.equal(again.x, data.x)
+    monkeypatch.setenv("GRAPHVAE_DATA", str(DATA_ROOT))
+    assert load_dataset("CORA").num_nodes == 2708
+    assert _listing(DATA_ROOT) == before
+
+
+# ---------------------------------------------------------------- synthetic default
+
+def test_sbm_graph_is_deterministic_and_simple():
+    a, b, c = make_sbm_graph(seed=0), make_sbm_graph(seed=0), make_sbm_graph(seed=1)
+    assert torch.equal(a.edge_index, b.edge_index)
+    assert torch.equal(a.x, b.x)
+    assert torch.equal(a.y, b.y)
+    assert (a.edge_index.shape != c.edge_index.shape
+            or not torch.equal(a.edge_index, c.edge_index))
+    assert not torch.equal(a.x, c.x)
+    n = a.num_nodes
+    assert n == 600 and a.x.shape == (600, 64)
+    assert set(a.x.unique().tolist()) <= {0.0, 1.0}
+    ei = a.edge_index
+    assert not bool((ei[0] == ei[1]).any())                          # no self-loops
+    adj = edge_index_to_dense(ei, n)
+    assert torch.equal(adj, adj.t())                                 # symmetric
+    assert int(adj.sum()) == ei.size(1)                              # no duplicate pairs
+    keys = ei[0] * n + ei[1]
+    assert bool((keys[1:] > keys[:-1]).all())                        # sorted by (i, j)
+    assert 1500 < ei.size(1) // 2 < 3500                             # "about 2,400 edges"
+    assert sorted(a.y.unique().tolist()) == [0, 1, 2, 3]
+    assert torch.equal(load_dataset("synthetic").edge_index, ei)
+
+
+def test_sbm_graph_blocks_follow_num_blocks():
+    g = make_sbm_graph(num_nodes=60, num_blocks=3, feature_dim=12, seed=5)
+    assert sorted(g.y.unique().tolist()) == [0, 1, 2]
+    assert g.x.shape == (60, 12)
+    with pytest.raises(ValueError, match=r"at least one node per block"):
+        make_sbm_graph(num_nodes=2, num_blocks=3)
+
+
+# ---------------------------------------------------------------- permutations
+
+def test_permute_graph_on_a_path():
+    # path 0 - 1 - 2; perm = [2, 0, 1]: new 0 = old 2, new 1 = old 0, new 2 = old 1.
+    ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    x = torch.tensor([[10.0], [11.0], [12.0]])
+    perm = torch.tensor([2, 0, 1])
+    adj = edge_index_to_dense(ei, 3)
+    x2, ei2, adj2 = permute_graph(perm, x, ei, adj)
+    # old (0,1) -> (1,2); (1,0) -> (2,1); (1,2) -> (2,0); (2,1) -> (0,2)
+    assert ei2.tolist() == [[1, 2, 2, 0], [2, 1, 0, 2]]
+    assert x2.tolist() == [[12.0], [10.0], [11.0]]
+    # P[i, perm[i]] = 1
+    P = torch.tensor([[0.0, 0, 1], [1, 0, 0], [0, 1, 0]])
+    expected = P @ adj @ P.t()
+    assert expected.tolist() == [[0, 0, 1], [0, 0, 1], [1, 1, 0]]   # old 1 is now the centre
+    assert torch.equal(adj2, expected)
+    assert torch.equal(edge_index_to_dense(ei2, 3), expected)
+    assert torch.equal(x2, P @ x)
+    none = permute_graph(perm)
+    assert none == (None, None, None)

@@ -1,0 +1,119 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from graphvae.graph import Adjacency, edge_index_to_dense
+from graphvae.likelihoods import (
+    balanced_weights,
+    bernoulli_edges_dense,
+    bernoulli_edges_sampled,
+    bernoulli_log_prob,
+    categorical_log_prob,
+    gaussian_log_prob,
+    sample_non_edges,
+)
+
+LOG_HALF = math.log(0.5)
+LOGSIG1 = -math.log(1 + math.exp(-1.0))  # log σ(1)
+
+
+def test_dense_triangle_zero_logits_is_nine_halves(triangle):
+    target = edge_index_to_dense(triangle, 3) + torch.eye(3)
+    ll = bernoulli_edges_dense(torch.zeros(3, 3), target)
+    assert ll.value.item() == pytest.approx(9 * LOG_HALF)
+    # without the diagonal: 6 ordered pairs
+    ll = bernoulli_edges_dense(torch.zeros(3, 3), target, diagonal=False)
+    assert ll.value.item() == pytest.approx(6 * LOG_HALF)
+
+
+def test_dense_path_by_hand(path3):
+    # z = (1, 0, -1): logits z zᵀ = [[1,0,-1],[0,0,0],[-1,0,1]], target A + I of the path.
+    z = torch.tensor([[1.0], [0.0], [-1.0]])
+    target = edge_index_to_dense(path3, 3) + torch.eye(3)
+    ll = bernoulli_edges_dense(z @ z.t(), target, pos_weight=3.0)
+    # positives: (0,0) σ(1), (0,1) σ(0), (1,0), (1,1), (1,2), (2,1) σ(0), (2,2) σ(1)
+    # negatives: (0,2), (2,0) with logit -1: log σ(1)
+    pos = 2 * LOGSIG1 + 5 * LOG_HALF
+    neg = 2 * LOGSIG1
+    assert ll.value.item() == pytest.approx(pos + neg)
+    assert ll.weighted.item() == pytest.approx(3 * pos + neg)
+
+
+def test_balanced_weights_star(star5):
+    # 8 ordered edges + 5 self-loops = 13 positives among 25 pairs
+    w, norm = balanced_weights(13, 25)
+    assert w == pytest.approx(12 / 13)
+    assert norm == pytest.approx(25 / 24)
+    with pytest.raises(ValueError):
+        balanced_weights(0, 25)
+
+
+def test_sampler_never_returns_positive_pairs_and_is_uniform(star5):
+    adj = Adjacency(star5, 5)
+    pairs, keys = adj.positive_pairs(self_loops=True)
+    gen = torch.Generator().manual_seed(0)
+    neg = sample_non_edges(keys, 5, 60000, gen, diagonal=True)
+    k = neg[0] * 5 + neg[1]
+    assert not torch.isin(k, keys).any()
+    counts = torch.bincount(k, minlength=25)[counts_mask(keys)]
+    # 12 non-edges (the leaf-leaf pairs), each with probability 1/12
+    assert counts.numel() == 12
+    expected = 60000 / 12
+    assert ((counts - expected).abs() < 5 * math.sqrt(expected)).all()
+
+
+def counts_mask(keys):
+    m = torch.ones(25, dtype=torch.bool)
+    m[keys] = False
+    return m
+
+
+def test_sampler_excludes_diagonal_when_asked(triangle):
+    adj = Adjacency(triangle, 3)
+    _, keys = adj.positive_pairs(self_loops=False)
+    with pytest.raises(ValueError, match="no non-edges"):
+        sample_non_edges(keys, 3, 5, diagonal=False)
+
+
+def test_sampled_estimate_is_unbiased_for_dense(star5):
+    torch.manual_seed(0)
+    logits = torch.randn(5, 5, dtype=torch.float64)
+    adj = Adjacency(star5, 5)
+    pairs, keys = adj.positive_pairs(self_loops=True)
+    dense = bernoulli_edges_dense(logits, adj.dense_target(True).double(), pos_weight=2.0)
+    gen = torch.Generator().manual_seed(1)
+    estimates, weighted = [], []
+    for _ in range(4000):
+        neg = sample_non_edges(keys, 5, 3, gen, diagonal=True)
+        ll = bernoulli_edges_sampled(logits[pairs[0], pairs[1]], logits[neg[0], neg[1]],
+                                     25 - pairs.size(1), pos_weight=2.0)
+        estimates.append(ll.value)
+        weighted.append(ll.weighted)
+    est = torch.stack(estimates)
+    se = est.std() / math.sqrt(est.numel())
+    assert abs(est.mean() - dense.value) < 4 * se
+    # the positive part is exact, so the weighted version has the same error
+    assert torch.allclose(torch.stack(weighted) - est, dense.weighted - dense.value)
+
+
+def test_gaussian_log_prob_matches_torch():
+    torch.manual_seed(0)
+    x, mean, logvar = torch.randn(4, 3), torch.randn(4, 3), torch.randn(4, 3)
+    ref = torch.distributions.Normal(mean, (0.5 * logvar).exp()).log_prob(x).sum(-1)
+    assert torch.allclose(gaussian_log_prob(x, mean, logvar), ref, atol=1e-6)
+    ref0 = torch.distributions.Normal(mean, 1.0).log_prob(x).sum(-1)
+    assert torch.allclose(gaussian_log_prob(x, mean, 0.0), ref0, atol=1e-6)
+
+
+def test_bernoulli_and_categorical_by_hand():
+    x = torch.tensor([[1.0, 0.0]])
+    logits = torch.tensor([[0.0, 1.0]])
+    # log σ(0) + log σ(-1)
+    expected = LOG_HALF + math.log(1 / (1 + math.e))
+    assert bernoulli_log_prob(x, logits).item() == pytest.approx(expected)
+    lg = torch.tensor([[1.0, 2.0, 3.0]])
+    ref = F.log_softmax(lg, -1)[0, 2].item()
+    assert categorical_log_prob(torch.tensor([2]), lg).item() == pytest.approx(ref)
+    assert categorical_log_prob(torch.tensor([[0.0, 0.0, 1.0]]), lg).item() == pytest.approx(ref)

@@ -1,0 +1,113 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from graphvae.datasets import load_dataset, make_sbm_graph
+from graphvae.graph import Adjacency, edge_keys
+from graphvae.tasks.link_prediction import (
+    PRESETS,
+    LinkPredConfig,
+    run_link_prediction,
+    split_edges,
+    top_new_links,
+)
+from graphvae.tasks.metrics import average_precision, roc_auc
+
+DATA = Path(os.environ.get("GRAPHVAE_DATA",
+                           Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_metrics_match_sklearn_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 6, size=50).astype(float)   # many ties
+    labels = rng.integers(0, 2, size=50)
+    labels[:2] = [0, 1]
+    s, y = torch.tensor(scores), torch.tensor(labels)
+    assert roc_auc(s, y) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+    assert average_precision(s, y) == pytest.approx(
+        average_precision_score(labels, scores), abs=1e-12)
+
+
+def test_metrics_by_hand_and_bad_input():
+    # positives 0.9, 0.4; negatives 0.5, 0.1: 3 of 4 pairs ordered right
+    s, y = torch.tensor([0.9, 0.4, 0.5, 0.1]), torch.tensor([1, 1, 0, 0])
+    assert roc_auc(s, y) == 0.75
+    # ranks: 0.9 (P=1, R=.5), 0.5, 0.4 (P=2/3, R=1): AP = .5*1 + .5*2/3
+    assert average_precision(s, y) == pytest.approx(0.5 + 1 / 3)
+    with pytest.raises(ValueError):
+        roc_auc(torch.tensor([0.1, 0.2]), torch.tensor([1, 1]))
+
+
+def test_split_sizes_and_no_leakage():
+    data = make_sbm_graph(num_nodes=200, seed=1)
+    n = data.num_nodes
+    m = data.edge_index.size(1) // 2
+    sp = split_edges(data.edge_index, n, seed=3)
+    assert sp.test_pos.size(1) == m // 10 == sp.test_neg.size(1)
+    assert sp.val_pos.size(1) == m // 20 == sp.val_neg.size(1)
+    train = sp.train_edge_index
+    assert train.size(1) == 2 * (m - m // 10 - m // 20)
+    keys = lambda e: set(edge_keys(torch.stack([e.min(0).values, e.max(0).values]), n).tolist())  # noqa: E731
+    tr, va, te = keys(train), keys(sp.val_pos), keys(sp.test_pos)
+    vn, tn = keys(sp.val_neg), keys(sp.test_neg)
+    assert not (tr & va) and not (tr & te) and not (va & te)
+    assert tr | va | te == keys(data.edge_index)
+    assert not ((vn | tn) & keys(data.edge_index))
+    assert not (vn & tn) and len(vn) == sp.val_neg.size(1) and len(tn) == sp.test_neg.size(1)
+    for pairs in (sp.val_pos, sp.val_neg, sp.test_pos, sp.test_neg):
+        assert (pairs[0] < pairs[1]).all()
+    # train graph stored in both directions
+    assert keys(train) == keys(train.flip(0))
+    again = split_edges(data.edge_index, n, seed=3)
+    assert torch.equal(again.test_neg, sp.test_neg)
+    assert not torch.equal(split_edges(data.edge_index, n, seed=4).test_pos, sp.test_pos)
+
+
+def test_encoder_sees_only_training_edges():
+    data = make_sbm_graph(num_nodes=120, seed=0)
+    res = run_link_prediction(data, PRESETS["vgae"].replace(epochs=3), seed=0, progress=False)
+    model, x = res.model, res.x
+    with torch.no_grad():
+        z_train = model.encode(x, Adjacency(res.split.train_edge_index, 120)).mean
+        z_full = model.encode(x, Adjacency(data.edge_index, 120)).mean
+    assert torch.allclose(res.z, z_train)
+    assert not torch.allclose(res.z, z_full)
+
+
+def test_top_new_links_matches_brute_force():
+    torch.manual_seed(0)
+    data = make_sbm_graph(num_nodes=40, p_in=0.3, p_out=0.05, seed=2)
+    res = run_link_prediction(data, PRESETS["gae"].replace(epochs=2), seed=0, progress=False)
+    pairs, probs = top_new_links(res.model, res.z, data.edge_index, k=7, chunk=6)
+    z = res.z
+    existing = set(map(tuple, data.edge_index.t().tolist()))
+    cands = sorted(((float(z[i] @ z[j]), i, j) for i in range(40) for j in range(i + 1, 40)
+                    if (i, j) not in existing), reverse=True)[:7]
+    assert [tuple(p) for p in pairs.t().tolist()] == [(i, j) for _, i, j in cands]
+    assert torch.allclose(probs, torch.sigmoid(torch.tensor([s for s, _, _ in cands])), atol=1e-5)
+
+
+def test_config_round_trip_and_unknown_keys():
+    cfg = PRESETS["best"]
+    assert LinkPredConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="unknown config key"):
+        LinkPredConfig.from_dict({"modle": "gae"})
+    with pytest.raises(ValueError, match="features"):
+        cfg.replace(features="scaled")
+
+
+def test_split_rejects_tiny_graphs(path3):
+    with pytest.raises(ValueError, match="too few"):
+        split_edges(path3, 3)
+
+
+@pytest.mark.skipif(not (DATA / "Planetoid" / "Cora" / "raw").is_dir(), reason="no Cora")
+def test_vgae_learns_cora_quickly():
+    data = load_dataset("cora", str(DATA))
+    res = run_link_prediction(data, PRESETS["vgae"].replace(epochs=40), seed=0, progress=False)
+    assert res.metrics["test_auc"] > 0.85 and res.metrics["test_ap"] > 0.85

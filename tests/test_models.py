@@ -1,0 +1,166 @@
+import math
+
+import pytest
+import torch
+from conftest import random_graph
+
+from graphvae.decoders import GNNFeatureDecoder, InnerProductDecoder, MLPInnerProductDecoder
+from graphvae.encoders import ENCODERS, build_encoder
+from graphvae.graph import Adjacency, edge_index_to_dense, permute_graph
+from graphvae.models import EdgeObjective, build_model
+
+
+@pytest.fixture(autouse=True)
+def float64():
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
+
+
+def test_gcn_operator_on_path_by_hand(path3):
+    # degrees with self-loops: 2, 3, 2
+    op = Adjacency(path3, 3).gcn_operator().to_dense()
+    r6 = 1 / math.sqrt(6)
+    expected = torch.tensor([[0.5, r6, 0.0], [r6, 1 / 3, r6], [0.0, r6, 0.5]])
+    assert torch.allclose(op.double(), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(ENCODERS))
+@pytest.mark.parametrize("variational", [True, False])
+def test_encoders_are_equivariant(name, variational):
+    torch.manual_seed(0)
+    n = 9
+    ei = random_graph(n, 0.35, seed=3)
+    x = torch.randn(n, 5)
+    enc = build_encoder(name, 5, (8,), 4, variational=variational).eval()
+    perm = torch.randperm(n)
+    xp, eip, _ = permute_graph(perm, x, ei)
+    q, qp = enc(x, Adjacency(ei, n)), enc(xp, Adjacency(eip, n))
+    assert torch.allclose(qp.loc, q.loc[perm], atol=1e-10)
+    if variational:
+        assert torch.allclose(qp.logvar, q.logvar[perm], atol=1e-10)
+    # no state kept between calls: a second call gives the same answer
+    assert torch.equal(enc(x, Adjacency(ei, n)).loc, q.loc)
+
+
+def test_encoder_accepts_sparse_features_and_edge_index():
+    torch.manual_seed(0)
+    ei = random_graph(7, 0.4, seed=1)
+    x = (torch.rand(7, 6) < 0.3).double()
+    enc = build_encoder("gcn", 6, (8,), 3).eval()
+    dense = enc(x, ei).loc
+    sparse = enc(x.to_sparse_csr(), Adjacency(ei, 7)).loc
+    assert torch.allclose(dense, sparse, atol=1e-10)
+
+
+@pytest.mark.parametrize("make", [InnerProductDecoder, lambda: MLPInnerProductDecoder(4, (6,), 3)])
+def test_edge_decoders_pairs_agree_with_all_pairs_and_are_equivariant(make):
+    torch.manual_seed(0)
+    dec = make()
+    z = torch.randn(6, 4)
+    full = dec.forward_all(z)
+    pairs = torch.cartesian_prod(torch.arange(6), torch.arange(6)).t()
+    assert torch.allclose(dec(z, pairs), full.flatten())
+    perm = torch.randperm(6)
+    assert torch.allclose(dec.forward_all(z[perm]), full[perm][:, perm])
+    # batched latents (S, n, k)
+    zs = torch.randn(3, 6, 4)
+    assert torch.allclose(dec(zs, pairs)[1], dec.forward_all(zs[1]).flatten())
+
+
+def test_inner_product_by_hand(triangle):
+    z = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    logits = InnerProductDecoder()(z, triangle)
+    expected = {(0, 1): 0.0, (0, 2): 1.0, (1, 2): 2.0}
+    for (i, j), v in zip(triangle.t().tolist(), logits.tolist()):
+        assert v == expected[(min(i, j), max(i, j))]
+
+
+@pytest.mark.parametrize("likelihood", ["gaussian", "bernoulli"])
+def test_feature_decoder_is_equivariant(likelihood):
+    torch.manual_seed(0)
+    n = 8
+    ei = random_graph(n, 0.4, seed=5)
+    dec = GNNFeatureDecoder(3, 4, (6,), likelihood=likelihood)
+    z, x = torch.randn(n, 3), (torch.rand(n, 4) < 0.5).double()
+    perm = torch.randperm(n)
+    xp, eip, _ = permute_graph(perm, x, ei)
+    zp = z[perm]
+    lp, lpp = dec.log_prob(x, z, Adjacency(ei, n)), dec.log_prob(xp, zp, Adjacency(eip, n))
+    assert lp.shape == (n,)
+    assert torch.allclose(lpp, lp[perm], atol=1e-10)
+
+
+def _model(kind, estimator="dense", **kw):
+    torch.manual_seed(0)
+    return build_model(kind, 5, "gcn", (8,), 4, objective=EdgeObjective(estimator, **kw))
+
+
+@pytest.mark.parametrize("kind", ["gae", "vgae", "joint"])
+def test_bound_is_invariant_under_relabelling(kind):
+    n = 8
+    ei = random_graph(n, 0.4, seed=2)
+    x = torch.randn(n, 5)
+    model = _model(kind).eval()
+    eps = torch.randn(1, n, 4)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(1))
+    xp, eip, _ = permute_graph(perm, x, ei)
+    out = model(x, Adjacency(ei, n), eps=eps)
+    outp = model(xp, Adjacency(eip, n), eps=eps[:, perm])
+    assert torch.allclose(out.bound, outp.bound, atol=1e-10)
+    assert torch.allclose(out.loss, outp.loss, atol=1e-10)
+
+
+def test_gae_bound_is_recon_and_vgae_bound_is_recon_minus_kl(star5):
+    x = torch.randn(5, 5)
+    adj = Adjacency(star5, 5)
+    gae = _model("gae")(x, adj)
+    assert gae.kl.item() == 0 and torch.equal(gae.bound, gae.recon)
+    out = _model("vgae")(x, adj)
+    assert out.kl.item() > 0
+    assert torch.allclose(out.bound, out.recon - out.kl)
+
+
+def test_vgae_dense_bound_and_loss_by_hand(path3):
+    """bound: unweighted Σ_pairs log-Bernoulli − KL; loss: Kipf & Welling's weighted form."""
+    model = _model("vgae").eval()
+    x = torch.randn(3, 5)
+    adj = Adjacency(path3, 3)
+    eps = torch.randn(1, 3, 4)
+    out = model(x, adj, eps=eps)
+    q = model.encode(x, adj)
+    z = q.loc + q.scale * eps[0]
+    logits = z @ z.t()
+    target = edge_index_to_dense(path3, 3) + torch.eye(3)
+    pos = (target * torch.log(torch.sigmoid(logits))).sum()
+    neg = ((1 - target) * torch.log(torch.sigmoid(-logits))).sum()
+    kl = 0.5 * (q.loc ** 2 + q.logvar.exp() - 1 - q.logvar).sum()
+    assert out.bound.item() == pytest.approx((pos + neg - kl).item(), rel=1e-10)
+    # 7 positive pairs (4 ordered edges + 3 self-loops), 2 negatives among 9:
+    # pos_weight = 2/7, norm = 9/4, loss = -(norm (w pos + neg) - KL) / 9
+    loss = -((9 / 4) * (2 / 7 * pos + neg) - kl) / 9
+    assert out.loss.item() == pytest.approx(loss.item(), rel=1e-10)
+
+
+def test_sampled_estimator_never_forms_all_pairs(star5, monkeypatch):
+    model = _model("vgae", estimator="sampled")
+    def boom(*_):
+        raise AssertionError("forward_all called")
+    monkeypatch.setattr(model.edge_decoder, "forward_all", boom)
+    out = model(torch.randn(5, 5), Adjacency(star5, 5), generator=torch.Generator())
+    assert torch.isfinite(out.bound)
+
+
+def test_sampled_and_dense_model_bounds_agree_in_expectation():
+    n = 10
+    ei = random_graph(n, 0.3, seed=4)
+    x = torch.randn(n, 5)
+    adj = Adjacency(ei, n)
+    eps = torch.randn(1, n, 4)
+    dense = _model("vgae")(x, adj, eps=eps).bound.item()
+    sampled_model = _model("vgae", estimator="sampled", negatives=0.5)
+    gen = torch.Generator().manual_seed(0)
+    vals = torch.tensor([sampled_model(x, adj, eps=eps, generator=gen).bound.item()
+                         for _ in range(3000)])
+    assert abs(vals.mean().item() - dense) < 4 * vals.std().item() / math.sqrt(3000)
