@@ -123,10 +123,45 @@ def _report(summary: dict[str, Any], as_json: bool) -> None:
         print(line)
 
 
+def _invariance_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", type=Path, required=True, help="model.pt written by --out")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--dataset", default=None, metavar="NAME",
+                     help=f"one of {', '.join(LINKPRED_DATASETS)} (default: synthetic)")
+    src.add_argument("--edges", type=Path, metavar="FILE", help="your graph (as for linkpred)")
+    p.add_argument("--features", type=Path, metavar="FILE")
+    p.add_argument("--data-root", type=Path)
+    p.add_argument("--permutations", type=int, default=10, help="random relabellings [10]")
+    p.add_argument("--atol", type=float, default=1e-5, help="tolerance [1e-5]")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--float32", action="store_true", help="check in float32 (default float64)")
+
+
+def run_invariance(args: argparse.Namespace) -> dict[str, Any]:
+    from graphvae.tasks.invariance import check_model, format_table, load_model
+    from graphvae.tasks.link_prediction import prepare_features
+    if args.permutations < 1:
+        raise ValueError(f"--permutations must be at least 1, got {args.permutations}")
+    model, cfg, ck = load_model(args.checkpoint)
+    data, name = _load(args)
+    x = prepare_features(data, cfg.features)
+    if x.size(1) != ck["in_channels"]:
+        raise ValueError(f"the checkpoint expects {ck['in_channels']} input features but "
+                         f"{name} has {x.size(1)}")
+    devs = check_model(model, [(x, data.edge_index)], args.permutations, args.atol, args.seed,
+                       float64=not args.float32)
+    print(format_table(devs, args.atol))
+    failed = [d.component for d in devs if not d.value <= args.atol]
+    return {"ok": not failed, "failed": failed, "dataset": name,
+            "deviations": {d.component: d.value for d in devs}}
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                           Callable[[argparse.Namespace], dict[str, Any]]]] = {
     "linkpred": ("train a graph autoencoder and score held-out links", _linkpred_args,
                  run_linkpred),
+    "check-invariance": ("check a saved model's equivariance under node relabelling",
+                         _invariance_args, run_invariance),
 }
 
 
@@ -145,6 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary = COMMANDS[args.command][2](args)
     except ValueError as err:
         parser.exit(2, f"graphvae: error: {err}\n")
+    if args.command == "check-invariance":
+        return 0 if summary["ok"] else 1
     _report(summary, getattr(args, "json", False))
     return 0
 

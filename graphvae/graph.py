@@ -164,7 +164,7 @@ class Adjacency:
         check_edge_index(edge_index, num_nodes)
         self.edge_index = edge_index
         self.num_nodes = int(num_nodes)
-        self._gcn: Tensor | None = None
+        self._gcn: dict[torch.dtype, Tensor] = {}
         self._keys: Tensor | None = None
         self._pairs: dict[bool, tuple[Tensor, Tensor]] = {}
         self._dense: dict[bool, Tensor] = {}
@@ -176,16 +176,17 @@ class Adjacency:
     def to(self, device: torch.device | str) -> Adjacency:
         return Adjacency(self.edge_index.to(device), self.num_nodes)
 
-    def gcn_operator(self) -> Tensor:
+    def gcn_operator(self, dtype: torch.dtype | None = None) -> Tensor:
         """Sparse CSR ``D^-1/2 (A + I) D^-1/2`` (self-loops added, duplicates summed)."""
-        if self._gcn is None:
+        dtype = dtype or torch.get_default_dtype()
+        if dtype not in self._gcn:
             n, dev = self.num_nodes, self.device
             ei = self.edge_index[:, self.edge_index[0] != self.edge_index[1]]
             loops = torch.arange(n, device=dev)
             row = torch.cat([ei[0], loops])
             col = torch.cat([ei[1], loops])
-            w = torch.ones(row.numel(), device=dev)
-            deg = torch.zeros(n, device=dev).index_add_(0, col, w)
+            w = torch.ones(row.numel(), device=dev, dtype=dtype)
+            deg = torch.zeros(n, device=dev, dtype=dtype).index_add_(0, col, w)
             dinv = deg.pow(-0.5)
             w = dinv[row] * w * dinv[col]
             # message passing aggregates into the target: out[col] += w * h[row]
@@ -193,8 +194,8 @@ class Adjacency:
                                          check_invariants=False).coalesce()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                self._gcn = op.to_sparse_csr()
-        return self._gcn
+                self._gcn[dtype] = op.to_sparse_csr()
+        return self._gcn[dtype]
 
     def sorted_keys(self) -> Tensor:
         """Sorted unique ``i * n + j`` keys of the stored pairs."""

@@ -8,12 +8,14 @@ and a function ``z -> LogLik`` and returns a :class:`BoundEstimate`:
 
 from graphvae.bounds.elbo import ELBO, IWAE, BoundEstimate, logmeanexp
 from graphvae.bounds.gaussian import DiagGaussian, PointMass, kl_standard_normal
+from graphvae.bounds.permutation import PermutationELBO
 
 __all__ = [
     "ELBO",
     "IWAE",
     "BoundEstimate",
     "DiagGaussian",
+    "PermutationELBO",
     "PointMass",
     "kl_standard_normal",
     "logmeanexp",

@@ -12,7 +12,6 @@ import os
 import warnings
 from pathlib import Path
 
-import torch
 from torch_geometric.data import Data
 
 from graphvae.graph import check_graph, to_simple_undirected
@@ -66,6 +65,3 @@ def _download(key: str, root: Path, raw: Path) -> Data:
                          f"GRAPHVAE_DATA at a folder holding Planetoid/{PLANETOID[key]}/raw"
                          ) from None
 
-
-def feature_density(x: torch.Tensor) -> float:
-    return float((x != 0).float().mean()) if x.numel() else 0.0

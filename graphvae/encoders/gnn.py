@@ -63,7 +63,7 @@ class GCNLayer(nn.Module):
 
     def forward(self, x: Tensor, adj: Adjacency) -> Tensor:
         h = _matmul(x, self.weight)                # (n, out)
-        h = torch.sparse.mm(adj.gcn_operator(), h)  # (n, out)
+        h = torch.sparse.mm(adj.gcn_operator(h.dtype), h)  # (n, out)
         return h if self.bias is None else h + self.bias
 
 
@@ -156,7 +156,7 @@ class GNAEEncoder(nn.Module):
 
     def _propagate(self, h: Tensor, adj: Adjacency) -> Tensor:
         """APPNP steps ``h ← (1 − α) Â h + α h₀`` (one plain GCN step at the defaults)."""
-        h0, op = h, adj.gcn_operator()
+        h0, op = h, adj.gcn_operator(h.dtype)
         for _ in range(self.steps):
             h = torch.sparse.mm(op, h)
             h = (1 - self.alpha) * h + self.alpha * h0 if self.alpha else h

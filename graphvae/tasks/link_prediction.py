@@ -203,7 +203,7 @@ def evaluate_pairs(model: GraphAutoencoder, z: Tensor, pos: Tensor, neg: Tensor
                    ) -> tuple[float, float]:
     """``(AUC, AP)`` of edge logits on positive vs negative pairs."""
     scores = torch.cat([model.score(z, pos), model.score(z, neg)])
-    labels = torch.cat([torch.ones(pos.size(1)), torch.zeros(neg.size(1))])
+    labels = torch.cat([torch.ones(pos.size(1)), torch.zeros(neg.size(1))]).to(scores.device)
     return roc_auc(scores, labels), average_precision(scores, labels)
 
 
@@ -241,7 +241,8 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
     result = fit(model, lambda: model(x, adj, generator=gen), epochs=config.epochs, lr=config.lr,
                  evaluate=evaluate if config.selection == "val" else None,
                  patience=config.patience, checkpoint=checkpoint,
-                 checkpoint_extra={"config": config.to_dict(), "in_channels": x.size(1),
+                 checkpoint_extra={"task": "linkpred", "config": config.to_dict(),
+                                   "in_channels": x.size(1),
                                    "feature_likelihood": model.feature_decoder.likelihood
                                    if model.feature_decoder is not None else None},
                  progress=progress, desc=f"{config.model} seed {seed}")

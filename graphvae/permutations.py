@@ -1,0 +1,190 @@
+"""Node orderings: random samplers, canonical orderings, and graph matching.
+
+An ordering is a permutation ``perm`` of ``0..n-1`` read as "new node ``i`` is
+old node ``perm[i]``", the convention of :func:`graphvae.graph.permute_graph`
+(``A' = A[perm][:, perm] = P A Pᵀ``). Families of orderings are ``(K, n)`` long
+tensors.
+
+* :func:`random_permutations`: ``K`` uniform draws, seeded by a ``torch.Generator``.
+* :func:`canonical_orderings`: BFS and DFS from a maximum-degree node of each
+  connected component (largest component first; ties in degree between roots give
+  one ordering each), degree-descending, and k-core (core number, then degree) —
+  with orderings that produce the same adjacency matrix removed.
+* :func:`hungarian_matching`: the assignment maximising a node-similarity matrix
+  (``scipy.optimize.linear_sum_assignment``).
+* :func:`max_pool_matching`: the max-pooling graph matching of Cho, Alahari & Ponce
+  (ECCV 2014) as used by GraphVAE (Simonovsky & Komodakis, ICANN 2018, eqs. 4–5),
+  discretised with the Hungarian algorithm.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import deque
+
+import networkx as nx
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+from torch import Tensor
+
+from graphvae.graph import edge_index_to_dense
+
+ORDERINGS = ("bfs", "dfs", "degree", "kcore")
+
+
+def random_permutations(n: int, k: int, generator: torch.Generator | None = None) -> Tensor:
+    """``(k, n)`` uniform random permutations (independent draws)."""
+    if n < 1 or k < 1:
+        raise ValueError(f"need n >= 1 and k >= 1, got n={n}, k={k}")
+    return torch.argsort(torch.rand(k, n, generator=generator), dim=1)
+
+
+def all_permutations(n: int) -> Tensor:
+    """All ``n!`` permutations as a ``(n!, n)`` tensor (``n <= 9``)."""
+    if n > 9:
+        raise ValueError(f"{math.factorial(n)} permutations of {n} nodes are too many to list")
+    return torch.tensor(list(itertools.permutations(range(n))), dtype=torch.long).view(-1, n)
+
+
+def inverse_permutation(perm: Tensor) -> Tensor:
+    """``inv`` with ``inv[perm[i]] = i`` (works on a batch ``(K, n)``)."""
+    return torch.argsort(perm, dim=-1)
+
+
+def permute_dense(adj: Tensor, perms: Tensor) -> Tensor:
+    """``(K, n, n)`` stack of ``adj[perm][:, perm]`` for each row of ``perms``."""
+    return adj[perms[:, :, None], perms[:, None, :]]
+
+
+def _nx(edge_index: Tensor, n: int) -> nx.Graph:
+    g = nx.Graph()
+    g.add_nodes_from(range(n))
+    g.add_edges_from(edge_index.t().tolist())
+    g.remove_edges_from(nx.selfloop_edges(g))
+    return g
+
+
+def _components(g: nx.Graph) -> list[list[int]]:
+    comps = [sorted(c) for c in nx.connected_components(g)]
+    return sorted(comps, key=lambda c: (-len(c), c[0]))
+
+
+def _neighbours(g: nx.Graph, v: int) -> list[int]:
+    return sorted(g[v], key=lambda u: (-g.degree[u], u))
+
+
+def _traverse(g: nx.Graph, root: int, kind: str) -> list[int]:
+    """BFS or DFS order from ``root``; neighbours visited by degree (high first), then id."""
+    order: list[int] = []
+    if kind == "bfs":
+        seen, queue = {root}, deque([root])
+        while queue:
+            v = queue.popleft()
+            order.append(v)
+            for u in _neighbours(g, v):
+                if u not in seen:
+                    seen.add(u)
+                    queue.append(u)
+        return order
+    done: set[int] = set()
+    stack = [root]
+    while stack:
+        v = stack.pop()
+        if v in done:
+            continue
+        done.add(v)
+        order.append(v)
+        stack.extend(u for u in reversed(_neighbours(g, v)) if u not in done)
+    return order
+
+
+def _search_orderings(g: nx.Graph, kind: str) -> list[list[int]]:
+    """One ordering per combination of max-degree roots (capped at 64 combinations)."""
+    per_comp = []
+    for comp in _components(g):
+        top = max(g.degree[v] for v in comp)
+        per_comp.append([_traverse(g, r, kind) for r in comp if g.degree[r] == top])
+    combos = itertools.islice(itertools.product(*per_comp), 64)
+    return [[v for part in combo for v in part] for combo in combos]
+
+
+def canonical_orderings(edge_index: Tensor, num_nodes: int,
+                        kinds: tuple[str, ...] = ORDERINGS) -> Tensor:
+    """The canonical orderings of a graph, ``(M, n)``, duplicates by adjacency removed."""
+    unknown = set(kinds) - set(ORDERINGS)
+    if unknown:
+        raise ValueError(f"unknown ordering(s) {sorted(unknown)}; choose from {ORDERINGS}")
+    g = _nx(edge_index, num_nodes)
+    deg = dict(g.degree)
+    orders: list[list[int]] = []
+    for kind in kinds:
+        if kind in ("bfs", "dfs"):
+            orders += _search_orderings(g, kind)
+        elif kind == "degree":
+            orders.append(sorted(range(num_nodes), key=lambda v: (-deg[v], v)))
+        else:
+            core = nx.core_number(g)
+            orders.append(sorted(range(num_nodes), key=lambda v: (-core[v], -deg[v], v)))
+    perms = torch.tensor(orders, dtype=torch.long)
+    return unique_by_adjacency(perms, edge_index_to_dense(edge_index, num_nodes))
+
+
+def unique_by_adjacency(perms: Tensor, adj: Tensor) -> Tensor:
+    """Keep the first of each group of orderings giving the same permuted adjacency."""
+    permuted = permute_dense(adj, perms).flatten(1)
+    _, inverse = torch.unique(permuted, dim=0, return_inverse=True)
+    first = torch.full((int(inverse.max()) + 1,), perms.size(0), dtype=torch.long)
+    first.scatter_reduce_(0, inverse, torch.arange(perms.size(0)), reduce="amin")
+    return perms[first.sort().values]
+
+
+def hungarian_matching(similarity: Tensor) -> Tensor:
+    """``perm`` maximising ``Σ_i similarity[i, perm[i]]``.
+
+    ``similarity[i, a]`` scores putting node ``a`` of the target at position ``i``
+    of the prediction; the result relabels the target so that new node ``i`` is
+    old node ``perm[i]``.
+    """
+    if similarity.dim() != 2 or similarity.size(0) != similarity.size(1):
+        raise ValueError(f"similarity must be square, got {tuple(similarity.shape)}")
+    rows, cols = linear_sum_assignment(similarity.detach().cpu().double().numpy(), maximize=True)
+    perm = np.empty_like(cols)
+    perm[rows] = cols
+    return torch.from_numpy(perm).long()
+
+
+def max_pool_matching(target_adj: Tensor, pred_adj: Tensor, target_x: Tensor | None = None,
+                      pred_x: Tensor | None = None, iterations: int = 75) -> Tensor:
+    """Max-pooling graph matching (Cho et al. 2014) of a target graph to a prediction.
+
+    Affinities, as in GraphVAE: edges ``S((i,j),(a,b)) = A_ij Ã_ab Ã_aa Ã_bb`` for
+    ``i ≠ j, a ≠ b``; nodes ``S((i,i),(a,a)) = Ã_aa (1 + x_iᵀ x̃_a)`` (the
+    feature term only when features are given). Iterate
+    ``X_ia ← X_ia S_ia,ia + Σ_j max_b X_jb S((i,j),(a,b))`` with ``‖X‖ = 1``, then
+    take the Hungarian assignment of ``X``. ``Ã`` holds edge probabilities with the
+    node-existence probabilities on its diagonal (ones when not modelled).
+
+    Returns:
+        ``perm`` over the prediction's nodes: target node ``perm[a]`` sits at
+        prediction slot ``a`` (so ``target[perm][:, perm] ≈ pred``).
+    """
+    a_t, a_p = target_adj.double(), pred_adj.double()
+    n = a_t.size(0)
+    if a_p.shape != (n, n):
+        raise ValueError(f"target has {n} nodes but the prediction is {tuple(a_p.shape)}")
+    off = 1 - torch.eye(n, dtype=a_t.dtype)
+    diag_p = torch.diagonal(a_p)
+    a_t = a_t * off
+    w = a_p * off * diag_p[:, None] * diag_p[None, :]              # (k, k) edge affinities
+    node = diag_p.expand(n, n).clone()                               # (n, k)
+    if target_x is not None and pred_x is not None:
+        node = node * (1 + target_x.double() @ pred_x.double().t())
+    x = torch.full((n, n), 1.0 / n, dtype=a_t.dtype)
+    for _ in range(iterations):
+        pooled = (x[:, None, :] * w[None, :, :]).amax(-1)             # (n, k): max_b x_jb w_ab
+        x = x * node + a_t @ pooled
+        x = x / x.norm().clamp(min=1e-30)
+    # x[i, a]: target node i at prediction slot a; invert to slot -> node
+    return hungarian_matching(x.t())
