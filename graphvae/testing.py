@@ -20,8 +20,9 @@ can be passed as ``bound_fn(model, x, adj, eps) -> value``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -77,13 +78,16 @@ def _unravel(idx: int, shape: torch.Size) -> list[int]:
     return out[::-1]
 
 
-def _graphs(graphs: Graph | Iterable[Graph]) -> list[Graph]:
+def _graphs(graphs: Any) -> list[Graph]:
+    """One graph or many, each ``(x, edge_index)`` or a PyG ``Data``."""
     if isinstance(graphs, tuple) and len(graphs) == 2 and isinstance(graphs[0], Tensor):
-        return [graphs]  # type: ignore[list-item]
-    return [(g.x, g.edge_index) if hasattr(g, "edge_index") else g for g in graphs]
+        return [graphs]
+    if hasattr(graphs, "edge_index"):
+        return [(graphs.x, graphs.edge_index)]
+    return [(g.x, g.edge_index) if hasattr(g, "edge_index") else tuple(g) for g in graphs]
 
 
-def _relabellings(graphs: Graph | Iterable[Graph], num_permutations: int, seed: int):
+def _relabellings(graphs: Any, num_permutations: int, seed: int):
     """Yield ``(graph index, x, adj, perm, x_p, adj_p)`` for seeded random permutations."""
     gen = torch.Generator().manual_seed(seed)
     for gi, (x, ei) in enumerate(_graphs(graphs)):

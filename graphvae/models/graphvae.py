@@ -129,7 +129,8 @@ class GraphVAE(nn.Module):
         """``(..., k(k-1)/2)`` → symmetric ``(..., k, k)`` with zero diagonal."""
         k = self.max_nodes
         out = upper.new_zeros(*upper.shape[:-1], k, k)
-        out[..., self._iu[0], self._iu[1]] = upper
+        iu: Tensor = self._iu  # type: ignore[assignment]
+        out[..., iu[0], iu[1]] = upper
         return out + out.transpose(-1, -2)
 
     def edge_probabilities(self, z: Tensor) -> Tensor:
