@@ -155,16 +155,53 @@ def hungarian_matching(similarity: Tensor) -> Tensor:
     return torch.from_numpy(perm).long()
 
 
+def _walk_signature(adj: Tensor, steps: int) -> Tensor:
+    """``log(1 + (A^t 1)_i)`` for ``t = 1..steps``: soft walk counts, ``(n, steps)``."""
+    h = torch.ones(adj.size(0), dtype=adj.dtype)
+    cols = []
+    for _ in range(steps):
+        h = adj @ h
+        cols.append(torch.log1p(h))
+    return torch.stack(cols, 1)
+
+
+def _agreement(target: Tensor, pred: Tensor, node: Tensor, perm: Tensor) -> Tensor:
+    return (target[perm][:, perm] * pred).sum() + node[perm, torch.arange(perm.numel())].sum()
+
+
+def _refine_by_swaps(target: Tensor, pred: Tensor, node: Tensor, perm: Tensor,
+                     max_rounds: int = 50) -> Tensor:
+    """Greedy pairwise swaps of ``perm`` while they raise the edge and node agreement."""
+    n = perm.numel()
+    best = _agreement(target, pred, node, perm)
+    for _ in range(max_rounds):
+        improved = False
+        for a, b in itertools.combinations(range(n), 2):
+            cand = perm.clone()
+            cand[[a, b]] = perm[[b, a]]
+            score = _agreement(target, pred, node, cand)
+            if score > best + 1e-12:
+                perm, best, improved = cand, score, True
+        if not improved:
+            break
+    return perm
+
+
 def max_pool_matching(target_adj: Tensor, pred_adj: Tensor, target_x: Tensor | None = None,
-                      pred_x: Tensor | None = None, iterations: int = 75) -> Tensor:
+                      pred_x: Tensor | None = None, iterations: int = 75,
+                      refine: bool = True) -> Tensor:
     """Max-pooling graph matching (Cho et al. 2014) of a target graph to a prediction.
 
     Affinities, as in GraphVAE: edges ``S((i,j),(a,b)) = A_ij Ã_ab Ã_aa Ã_bb`` for
-    ``i ≠ j, a ≠ b``; nodes ``S((i,i),(a,a)) = Ã_aa (1 + x_iᵀ x̃_a)`` (the
-    feature term only when features are given). Iterate
-    ``X_ia ← X_ia S_ia,ia + Σ_j max_b X_jb S((i,j),(a,b))`` with ``‖X‖ = 1``, then
-    take the Hungarian assignment of ``X``. ``Ã`` holds edge probabilities with the
-    node-existence probabilities on its diagonal (ones when not modelled).
+    ``i ≠ j, a ≠ b``; nodes ``S((i,i),(a,a)) = Ã_aa · s_ia (1 + x_iᵀ x̃_a)`` (the
+    feature factor only when features are given). ``Ã`` holds edge probabilities
+    with the node-existence probabilities on its diagonal (ones when not modelled).
+    ``s_ia = exp(−‖w_i − w̃_a‖²)`` compares soft walk counts ``log(1 + (A^t 1))``,
+    ``t = 1..3``: without it a 0/1 prediction leaves every column of ``X`` equal
+    under max-pooling and the assignment is arbitrary. Iterate
+    ``X_ia ← X_ia S_ia,ia + Σ_j A_ij max_b X_jb S((i,j),(a,b))`` with ``‖X‖ = 1`` from
+    ``X ∝ S_ia,ia``, take the Hungarian assignment of ``X``, then (``refine``) apply
+    pairwise swaps while they raise ``Σ (P A Pᵀ)_ab Ã_ab + Σ_a S_perm(a)a``.
 
     Returns:
         ``perm`` over the prediction's nodes: target node ``perm[a]`` sits at
@@ -178,13 +215,17 @@ def max_pool_matching(target_adj: Tensor, pred_adj: Tensor, target_x: Tensor | N
     diag_p = torch.diagonal(a_p)
     a_t = a_t * off
     w = a_p * off * diag_p[:, None] * diag_p[None, :]              # (k, k) edge affinities
-    node = diag_p.expand(n, n).clone()                               # (n, k)
+    sig = torch.cdist(_walk_signature(a_t, 3), _walk_signature(a_p * off, 3))
+    node = diag_p[None, :] * torch.exp(-sig.pow(2))                 # (n, k)
     if target_x is not None and pred_x is not None:
         node = node * (1 + target_x.double() @ pred_x.double().t())
-    x = torch.full((n, n), 1.0 / n, dtype=a_t.dtype)
+    x = node / node.norm().clamp(min=1e-30)
     for _ in range(iterations):
         pooled = (x[:, None, :] * w[None, :, :]).amax(-1)             # (n, k): max_b x_jb w_ab
         x = x * node + a_t @ pooled
         x = x / x.norm().clamp(min=1e-30)
     # x[i, a]: target node i at prediction slot a; invert to slot -> node
-    return hungarian_matching(x.t())
+    perm = hungarian_matching(x.t())
+    if refine:
+        perm = _refine_by_swaps(a_t, w, node, perm)
+    return perm

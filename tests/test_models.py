@@ -164,3 +164,14 @@ def test_sampled_and_dense_model_bounds_agree_in_expectation():
     vals = torch.tensor([sampled_model(x, adj, eps=eps, generator=gen).bound.item()
                          for _ in range(3000)])
     assert abs(vals.mean().item() - dense) < 4 * vals.std().item() / math.sqrt(3000)
+
+
+def test_complete_graph_has_no_negatives_and_both_estimators_agree(triangle):
+    """Every pair is an edge: no re-weighting is possible and the sampled estimate is exact."""
+    x = torch.randn(3, 5)
+    adj = Adjacency(triangle, 3)
+    eps = torch.randn(1, 3, 4)
+    dense = _model("vgae")(x, adj, eps=eps)
+    sampled = _model("vgae", estimator="sampled")(x, adj, eps=eps, generator=torch.Generator())
+    assert torch.allclose(dense.bound, sampled.bound)
+    assert torch.allclose(dense.loss, sampled.loss)

@@ -13,6 +13,8 @@ the first because the dropped terms are non-negative, the second termwise
 (``p(PG) ≥ exp ELBO(PG)``). :class:`PermutationELBO` computes the right-hand side
 for ``S`` given as a ``(K, n)`` tensor (random draws, canonical orderings, a
 matched permutation, or all ``n!`` for the exact version), vectorised over ``K``.
+``S`` must be a *set*: a permutation listed twice is counted twice and the value
+can exceed the exact bound (callers remove repeated rows; ``GraphVAE.bound`` does).
 With ``mean=True`` it returns ``log (1/K) Σ_{k} exp ELBO(P_k G)``: for ``K``
 uniform random permutations its expectation is at most
 ``log (1/n!) Σ_{P∈Π} exp ELBO(PG)`` (Jensen), and it rises to that value as ``K``

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphvae.bounds import ELBO, IWAE, BoundEstimate
@@ -122,11 +123,15 @@ class GraphAutoencoder(nn.Module):
                                          target.dense_target(obj.self_loops), pos_weight,
                                          diagonal=obj.self_loops)
         pairs, keys = target.positive_pairs(obj.self_loops)
+        pos_logits = self.edge_decoder(z, pairs)
+        num_neg = self._num_pairs(target.num_nodes) - pairs.size(1)
+        if num_neg == 0:  # a complete graph: every pair is an edge
+            ll = F.logsigmoid(pos_logits).sum(-1)
+            return LogLik(ll, pos_weight * ll)
         m = max(1, int(round(obj.negatives * pairs.size(1))))
         neg = sample_non_edges(keys, target.num_nodes, m, generator, diagonal=obj.self_loops)
-        num_neg = self._num_pairs(target.num_nodes) - pairs.size(1)
-        return bernoulli_edges_sampled(self.edge_decoder(z, pairs), self.edge_decoder(z, neg),
-                                       num_neg, pos_weight)
+        return bernoulli_edges_sampled(pos_logits, self.edge_decoder(z, neg), num_neg,
+                                       pos_weight)
 
     def forward(self, x: Tensor, adj: Adjacency, target: Adjacency | None = None,
                 generator: torch.Generator | None = None, eps: Tensor | None = None
@@ -136,8 +141,8 @@ class GraphAutoencoder(nn.Module):
         target = adj if target is None else target
         n = target.num_nodes
         pos_weight, norm = 1.0, 1.0
-        if self.objective.reweight:
-            num_pos = target.positive_pairs(self.objective.self_loops)[0].size(1)
+        num_pos = target.positive_pairs(self.objective.self_loops)[0].size(1)
+        if self.objective.reweight and num_pos < self._num_pairs(n):  # complete: no weights
             pos_weight, norm = balanced_weights(num_pos, self._num_pairs(n))
 
         def loglik(z: Tensor) -> LogLik:

@@ -171,7 +171,9 @@ class GraphVAE(nn.Module):
               mean: bool = False, num_samples: int = 1, eps: Tensor | None = None,
               generator: torch.Generator | None = None) -> BoundEstimate:
         """``log Σ_{P∈perms} exp ELBO(PG)``; ``perms=None`` is the plain ELBO of the graph
-        in its given order. ``perms`` act on the ``k`` padded slots, shape ``(K, k)``."""
+        in its given order. ``perms`` act on the ``k`` padded slots, shape ``(K, k)``;
+        repeated rows are counted once (the bound needs a set), except with ``mean=True``,
+        the log-mean-exp estimator, where draws with replacement are the point."""
         return self._bound(self.encode(x, adj), adj, perms, node_types, edge_types, mean,
                            num_samples, eps, generator)
 
@@ -182,6 +184,8 @@ class GraphVAE(nn.Module):
         target = self.pad(adj.edge_index, adj.num_nodes, node_types, edge_types)
         if perms is None:
             perms = torch.arange(self.max_nodes, device=q.loc.device)[None]
+        elif not mean:
+            perms = torch.unique(perms, dim=0)  # S must be a set: a repeat would count twice
         targets = target.permute(perms)
         return PermutationELBO(num_samples, mean)(
             q, lambda z: self.log_likelihood(self.decode(z), targets), eps, generator)

@@ -1,0 +1,366 @@
+"""GraphVAE: padding, decoding, the padded-graph likelihood and the permutation bounds."""
+
+import math
+
+import pytest
+import torch
+from conftest import random_graph, undirected
+
+from graphvae.graph import Adjacency, permute_graph
+from graphvae.likelihoods.graphs import padded_graph_log_prob
+from graphvae.models.graphvae import GraphLogits, GraphVAE
+from graphvae.permutations import all_permutations, canonical_orderings, random_permutations
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: one intra-op thread avoids OpenMP hand-offs that cost ~50 ms a call on a
+    busy machine."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(autouse=True)
+def float64():
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
+
+
+def small_model(k, seed=0, in_channels=3, **kwargs):
+    torch.manual_seed(seed)
+    return GraphVAE(in_channels, k, latent_channels=4, hidden_channels=(8,),
+                    decoder_hidden=(16,), **kwargs)
+
+
+def some_graph(n, seed):
+    """A random graph on n nodes, neither empty nor complete (resampled until so)."""
+    s = seed
+    while True:
+        ei = random_graph(n, 0.5, s)
+        if 0 < ei.size(1) < n * (n - 1):
+            return ei
+        s += 1000
+
+
+def extend(perms, k):
+    """Node permutations ``(K, n)`` extended by the identity on padding slots ``n..k-1``."""
+    pad = torch.arange(perms.size(1), k).expand(perms.size(0), -1)
+    return torch.cat([perms, pad], dim=1)
+
+
+def log_sigmoid(t):
+    return -math.log1p(math.exp(-t))
+
+
+def log_softmax_at(logits, i):
+    return logits[i] - math.log(sum(math.exp(v) for v in logits))
+
+
+# ---------------------------------------------------------------- sizes and padding
+
+def test_too_many_nodes_is_an_error_naming_max_nodes():
+    model = small_model(4)
+    ei = random_graph(5, 0.5, 0)
+    x = torch.randn(5, 3)
+    for call in (lambda: model.bound(x, Adjacency(ei, 5)),
+                 lambda: model.encode(x, Adjacency(ei, 5)),
+                 lambda: model.pad(ei, 5)):
+        with pytest.raises(ValueError, match=r"5 nodes.*max_nodes=4"):
+            call()
+    with pytest.raises(ValueError, match="max_nodes must be at least 2"):
+        GraphVAE(3, 1)
+
+
+def test_pad_a_small_graph_with_node_and_edge_types(path3):
+    model = small_model(5, node_types=3, edge_types=2)
+    # path3's columns are (0,1), (1,0), (1,2), (2,1); pair 0-1 has type 1, pair 1-2 type 0
+    assert path3.t().tolist() == [[0, 1], [1, 0], [1, 2], [2, 1]]
+    target = model.pad(path3, 3, node_types=torch.tensor([2, 0, 1]),
+                       edge_types=torch.tensor([1, 1, 0, 0]))
+    assert target.mask.tolist() == [1, 1, 1, 0, 0]
+    expected_adj = torch.zeros(5, 5)
+    for i, j in [(0, 1), (1, 2)]:
+        expected_adj[i, j] = expected_adj[j, i] = 1
+    assert torch.equal(target.adj, expected_adj)
+    assert target.node_types.tolist() == [2, 0, 1, 0, 0]
+    expected_et = torch.zeros(5, 5, dtype=torch.long)
+    expected_et[0, 1] = expected_et[1, 0] = 1
+    assert torch.equal(target.edge_types, expected_et)
+    # untyped padding leaves the type fields empty; a self-loop in the input is dropped
+    loops = torch.tensor([[0, 0, 1], [0, 1, 0]])
+    plain = model.pad(loops, 2)
+    assert plain.node_types is None and plain.edge_types is None
+    assert plain.adj.diagonal().sum() == 0 and plain.adj[0, 1] == 1 and plain.adj[1, 0] == 1
+
+
+def test_permute_padded_graph_follows_the_convention(path3):
+    model = small_model(4, node_types=3, edge_types=2)
+    target = model.pad(path3, 3, node_types=torch.tensor([2, 0, 1]),
+                       edge_types=torch.tensor([1, 1, 0, 0]))
+    perm = torch.tensor([3, 1, 0, 2])                      # new slot 0 is the padding slot
+    moved = target.permute(perm[None])
+    assert moved.mask.tolist() == [[0, 1, 1, 1]]
+    assert torch.equal(moved.adj[0], target.adj[perm][:, perm])
+    assert moved.node_types.tolist() == [[0, 0, 2, 1]]
+    assert torch.equal(moved.edge_types[0], target.edge_types[perm][:, perm])
+
+
+def test_decode_is_symmetric_with_zero_diagonal():
+    model = small_model(5, node_types=3, edge_types=2)
+    z = torch.randn(7, 4)
+    out = model.decode(z)
+    assert out.node.shape == (7, 5)
+    assert out.edge.shape == (7, 5, 5)
+    assert out.node_type.shape == (7, 5, 3)
+    assert out.edge_type.shape == (7, 5, 5, 2)
+    assert torch.equal(out.edge, out.edge.transpose(-1, -2))
+    assert torch.equal(out.edge.diagonal(dim1=-2, dim2=-1), torch.zeros(7, 5))
+    assert torch.equal(out.edge_type, out.edge_type.transpose(1, 2))
+    assert torch.equal(out.edge_type.diagonal(dim1=1, dim2=2), torch.zeros(7, 2, 5))
+    # the upper triangle holds k(k-1)/2 = 10 free values per sample (not all equal)
+    iu = torch.triu_indices(5, 5, 1)
+    assert out.edge[:, iu[0], iu[1]].shape == (7, 10)
+    assert len(set(out.edge[0, iu[0], iu[1]].tolist())) == 10
+    # a batch decodes like its rows one at a time
+    one = model.decode(z[2])
+    assert torch.allclose(one.edge, out.edge[2], atol=1e-12)
+    assert torch.allclose(one.edge_type, out.edge_type[2], atol=1e-12)
+    untyped = small_model(5).decode(z)
+    assert untyped.node_type is None and untyped.edge_type is None
+
+
+def test_edge_probabilities_hold_node_existence_on_the_diagonal():
+    model = small_model(4)
+    z = torch.randn(4)
+    logits = model.decode(z)
+    probs = model.edge_probabilities(z)
+    assert torch.allclose(probs.diagonal(), torch.sigmoid(logits.node), atol=1e-15)
+    off = ~torch.eye(4, dtype=torch.bool)
+    assert torch.allclose(probs[off], torch.sigmoid(logits.edge)[off], atol=1e-15)
+    assert torch.equal(probs, probs.t())
+
+
+def test_padded_graph_log_prob_by_hand():
+    # 3 slots, 2 real nodes joined by one edge; node types T = 3, edge types R = 2
+    nu = [0.5, -1.0, 2.0]
+    edge = {(0, 1): 0.3, (0, 2): -0.7, (1, 2): 1.1}
+    nt_logits = [[0.1, 0.2, 0.3], [1.0, 0.0, -1.0], [5.0, -5.0, 0.0]]
+    et_01 = [0.4, -0.2]
+    model = small_model(3, node_types=3, edge_types=2)
+    target = model.pad(torch.tensor([[0, 1], [1, 0]]), 2, node_types=torch.tensor([2, 0]),
+                       edge_types=torch.tensor([1, 1]))
+    assert target.mask.tolist() == [1, 1, 0]
+    edge_logits = torch.zeros(3, 3)
+    for (i, j), v in edge.items():
+        edge_logits[i, j] = edge_logits[j, i] = v
+    et_logits = torch.randn(3, 3, 2) * 3                   # only pair (0, 1) may count
+    et_logits[0, 1] = et_logits[1, 0] = torch.tensor(et_01)
+    got = padded_graph_log_prob(torch.tensor(nu), edge_logits, target.mask, target.adj,
+                                torch.tensor(nt_logits), target.node_types, et_logits,
+                                target.edge_types)
+    expected = (log_sigmoid(0.5) + log_sigmoid(-1.0) + log_sigmoid(-2.0)  # slot 2 is absent
+                + log_sigmoid(0.3)                          # the edge 0-1; pairs with 2 skipped
+                + log_softmax_at(nt_logits[0], 2) + log_softmax_at(nt_logits[1], 0)
+                + log_softmax_at(et_01, 1))
+    assert got.item() == pytest.approx(expected, abs=1e-12)
+    # without the type terms only the first two lines remain
+    plain = padded_graph_log_prob(torch.tensor(nu), edge_logits, target.mask, target.adj)
+    assert plain.item() == pytest.approx(
+        log_sigmoid(0.5) + log_sigmoid(-1.0) + log_sigmoid(-2.0) + log_sigmoid(0.3), abs=1e-12)
+    # the model's log_likelihood broadcasts S decoded samples against K targets
+    logits = GraphLogits(torch.tensor([nu, nu]), edge_logits.expand(2, 3, 3),
+                         torch.tensor(nt_logits).expand(2, 3, 3), et_logits.expand(2, 3, 3, 2))
+    stack = target.permute(torch.tensor([[0, 1, 2], [1, 0, 2], [2, 1, 0]]))
+    ll = model.log_likelihood(logits, stack)
+    assert ll.shape == (2, 3)
+    assert ll[0, 0].item() == pytest.approx(expected, abs=1e-12)
+    assert torch.equal(ll[0], ll[1])
+    # swapping the two real nodes: types and existence move, the edge stays
+    swapped = (log_sigmoid(0.5) + log_sigmoid(-1.0) + log_sigmoid(-2.0) + log_sigmoid(0.3)
+               + log_softmax_at(nt_logits[0], 0) + log_softmax_at(nt_logits[1], 2)
+               + log_softmax_at(et_01, 1))
+    assert ll[0, 1].item() == pytest.approx(swapped, abs=1e-12)
+    # slot 0 is empty in the third target: node 1 sits at slot 1, node 0 at slot 2
+    third = (log_sigmoid(-0.5) + log_sigmoid(-1.0) + log_sigmoid(2.0) + log_sigmoid(1.1)
+             + log_softmax_at(nt_logits[1], 0) + log_softmax_at(nt_logits[2], 2)
+             + float(torch.log_softmax(et_logits[1, 2], 0)[1]))
+    assert ll[0, 2].item() == pytest.approx(third, abs=1e-12)
+
+
+# ---------------------------------------------------------------- the exact bound
+
+@pytest.mark.parametrize("n", [3, 4, 5, 6])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_exact_bound_is_log_sum_exp_over_every_relabelling(n, seed):
+    model = small_model(n, seed)
+    ei = some_graph(n, seed)
+    x = torch.randn(n, 3, generator=torch.Generator().manual_seed(seed))
+    eps = torch.randn(1, 4, generator=torch.Generator().manual_seed(seed + 7))
+    perms = all_permutations(n)
+    exact = model.bound(x, Adjacency(ei, n), perms, eps=eps).value
+    plain = []
+    for p in perms:
+        xp, eip, _ = permute_graph(p, x, ei)
+        plain.append(model.bound(xp, Adjacency(eip, n), eps=eps).value)
+    brute = torch.logsumexp(torch.stack(plain), 0)
+    assert exact.dtype == torch.float64
+    assert exact.item() == pytest.approx(brute.item(), abs=1e-9)
+    # the plain ELBOs really differ between relabellings (the model is not equivariant)
+    assert max(plain).item() - min(plain).item() > 1e-3
+    # and the exact bound is the same for P A Pᵀ
+    for q in random_permutations(n, 3, torch.Generator().manual_seed(seed)):
+        xq, eiq, _ = permute_graph(q, x, ei)
+        other = model.bound(xq, Adjacency(eiq, n), perms, eps=eps).value
+        assert other.item() == pytest.approx(exact.item(), abs=1e-9)
+
+
+def test_bound_without_perms_is_the_identity_relabelling(triangle):
+    model = small_model(5)
+    x = torch.randn(3, 3)
+    eps = torch.randn(1, 4)
+    adj = Adjacency(triangle, 3)
+    a = model.bound(x, adj, eps=eps)
+    b = model.bound(x, adj, torch.arange(5)[None], eps=eps)
+    assert a.value.item() == b.value.item()
+    # ELBO = recon − KL with recon the padded log-likelihood at z = μ + σ ε
+    q = model.encode(x, adj)
+    z = q.loc + q.scale * eps
+    target = model.pad(triangle, 3)
+    recon = model.log_likelihood(model.decode(z), target.permute(torch.arange(5)[None]))
+    assert a.value.item() == pytest.approx((recon.mean() - q.kl().sum()).item(), abs=1e-12)
+
+
+# ---------------------------------------------------------------- sampled bounds
+
+K = 5                                                      # padded slots: 5! = 120 relabellings
+
+
+@pytest.mark.parametrize("n", [3, 4, 5])
+@pytest.mark.parametrize("seed", range(4))
+def test_sampled_bounds_never_exceed_the_exact_bound(n, seed):
+    model = small_model(K, seed)
+    gen = torch.Generator().manual_seed(100 + seed)
+    ei = some_graph(n, seed)
+    x = torch.randn(n, 3, generator=gen)
+    adj = Adjacency(ei, n)
+    eps = torch.randn(1, 4, generator=gen)
+    exact = model.bound(x, adj, all_permutations(K), eps=eps).value.item()
+    families = {
+        "canonical": extend(canonical_orderings(ei, n), K),
+        "matched": model.matched_permutation(x, adj)[None],
+    }
+    for draws in (1, 4, 16, 64):
+        families[f"slots{draws}"] = torch.unique(random_permutations(K, draws, gen), dim=0)
+        families[f"nodes{draws}"] = extend(
+            torch.unique(random_permutations(n, draws, gen), dim=0), K)
+    for name, perms in families.items():
+        assert torch.equal(perms.sort(1).values, torch.arange(K).expand_as(perms)), name
+        assert len({tuple(r) for r in perms.tolist()}) == perms.size(0), name
+        value = model.bound(x, adj, perms, eps=eps).value.item()
+        assert value <= exact + 1e-12, (name, value, exact)
+    # every one of the k! slots, in any order, is the exact bound
+    shuffled = all_permutations(K)[torch.randperm(120, generator=gen)]
+    assert model.bound(x, adj, shuffled, eps=eps).value.item() == pytest.approx(exact, abs=1e-9)
+
+
+def test_sampled_bound_with_repeated_draws_stays_below_exact():
+    k = 3
+    model = small_model(k, 0)
+    ei = random_graph(3, 1.0, 0)                            # a triangle
+    x = torch.randn(3, 3)
+    eps = torch.randn(1, 4)
+    adj = Adjacency(ei, 3)
+    exact = model.bound(x, adj, all_permutations(k), eps=eps).value.item()
+    perms = random_permutations(k, 64, torch.Generator().manual_seed(0))
+    assert model.bound(x, adj, perms, eps=eps).value.item() <= exact + 1e-12
+
+
+def test_log_mean_exp_bound_is_below_exact_in_expectation_and_rises_with_draws():
+    k, n = 4, 4
+    model = small_model(k, 3)
+    with torch.no_grad():                                   # spread the ELBOs of relabellings
+        model.decoder[-1].weight.mul_(3.0)
+    ei = undirected([(0, 1), (1, 2), (2, 3), (1, 3)], n)
+    x = torch.randn(n, 3, generator=torch.Generator().manual_seed(0))
+    adj = Adjacency(ei, n)
+    eps = torch.randn(1, 4, generator=torch.Generator().manual_seed(1))
+    everything = all_permutations(k)
+    log_kfact = math.log(math.factorial(k))
+    exact = model.bound(x, adj, everything, eps=eps).value.item()
+    # the ELBO of each relabelling on its own
+    elbos = torch.stack([model.bound(x, adj, p[None], eps=eps).value for p in everything])
+    elbos = elbos.detach()
+    assert torch.logsumexp(elbos, 0).item() == pytest.approx(exact, abs=1e-9)
+    # all k! rows with mean=True: the log-mean-exp, exactly exact − log k!
+    lme = model.bound(x, adj, everything, mean=True, eps=eps).value.item()
+    assert lme + log_kfact == pytest.approx(exact, abs=1e-9)
+
+    gen = torch.Generator().manual_seed(2)
+    # the API's mean=True value is the log-mean-exp of the drawn rows' ELBOs
+    for draws in (1, 4, 16, 64):
+        perms = random_permutations(k, draws, gen)
+        idx = torch.tensor([everything.tolist().index(r) for r in perms.tolist()])
+        value = model.bound(x, adj, perms, mean=True, eps=eps).value.item()
+        expected = (torch.logsumexp(elbos[idx], 0) - math.log(draws)).item()
+        assert value == pytest.approx(expected, abs=1e-9)
+    # Monte Carlo over many draws (common random numbers across K), using those ELBOs
+    trials = 100_000
+    idx = torch.randint(0, everything.size(0), (trials, 64), generator=gen)
+    means, ses, values = [], [], {}
+    for draws in (1, 4, 16, 64):
+        v = torch.logsumexp(elbos[idx[:, :draws]], 1) - math.log(draws) + log_kfact
+        values[draws] = v
+        means.append(v.mean().item())
+        ses.append(v.std().item() / math.sqrt(trials))
+    # E[value + log k!] ≤ exact (Jensen), up to Monte Carlo error; K = 1 is the plain mean
+    assert means[0] == pytest.approx(elbos.mean().item() + log_kfact, abs=5 * ses[0])
+    assert exact - elbos.mean().item() - log_kfact > 0.05           # a visible Jensen gap
+    for m, se in zip(means, ses):
+        assert m <= exact + 4 * se
+    # and it rises with K (each step well beyond the Monte Carlo error of the difference)
+    ks = (1, 4, 16, 64)
+    for a, b in zip(ks, ks[1:]):
+        diff = values[b] - values[a]
+        assert diff.mean().item() > 4 * diff.std().item() / math.sqrt(trials), (a, b)
+
+
+# ---------------------------------------------------------------- training
+
+def test_adam_on_the_exact_bound_increases_it():
+    k = 4
+    model = small_model(k, 0)
+    ei = undirected([(0, 1), (1, 2), (2, 3)], 4)
+    x = torch.randn(4, 3, generator=torch.Generator().manual_seed(0))
+    adj = Adjacency(ei, 4)
+    perms = all_permutations(k)
+    eps = torch.zeros(1, 4)                                 # z = μ: a deterministic objective
+    before = model.bound(x, adj, perms, eps=eps).value.item()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(40):
+        opt.zero_grad()
+        est = model.bound(x, adj, perms, generator=gen)     # a fresh ε each step
+        assert torch.isfinite(est.surrogate)
+        est.surrogate.backward()
+        opt.step()
+    after = model.bound(x, adj, perms, eps=eps).value.item()
+    assert after > before + 1.0, (before, after)
+    # the bound is a log-probability bound of a discrete graph: it stays ≤ 0 + log k!
+    assert after <= math.log(math.factorial(k))
+
+
+def test_forward_matches_bound(path3):
+    model = small_model(4)
+    x = torch.randn(3, 3)
+    adj = Adjacency(path3, 3)
+    eps = torch.randn(1, 4)
+    perms = extend(all_permutations(3), 4)
+    out = model(x, adj, perms, eps=eps)
+    est = model.bound(x, adj, perms, eps=eps)
+    assert out.bound.item() == est.value.item()
+    assert out.loss.item() == pytest.approx(-est.value.item(), abs=1e-12)
+    assert torch.equal(out.z, model.encode(x, adj).loc)

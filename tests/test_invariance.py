@@ -1,0 +1,291 @@
+"""The invariance-testing toolkit (graphvae.testing) and ``graphvae check-invariance``."""
+
+import ast
+import contextlib
+import io
+import re
+
+import pytest
+import torch
+from conftest import random_graph
+from hypothesis import given, settings
+from torch import nn
+
+from graphvae.bounds import DiagGaussian
+from graphvae.cli import main
+from graphvae.datasets import make_sbm_graph
+from graphvae.graph import Adjacency, permute_graph
+from graphvae.models import EdgeObjective, build_model
+from graphvae.models.graphvae import GraphVAE
+from graphvae.testing import (
+    InvarianceError,
+    assert_bound_invariant,
+    assert_decoder_equivariant,
+    assert_encoder_equivariant,
+    exact_permutation_bound,
+    graph_strategy,
+    measure_encoder,
+)
+
+COMPONENTS = ("encoder mean", "encoder scale", "decoder", "bound")
+
+
+@contextlib.contextmanager
+def default_dtype(dtype):
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(old)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: one intra-op thread avoids slow OpenMP hand-offs on a busy machine."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture
+def float64():
+    with default_dtype(torch.float64):
+        yield
+
+
+def graphs(sizes=(5, 7, 9), d=3, seed=0):
+    out = []
+    for i, n in enumerate(sizes):
+        ei = random_graph(n, 0.4, seed + i)
+        x = torch.randn(n, d, generator=torch.Generator().manual_seed(seed + i),
+                        dtype=torch.float64)
+        out.append((x, ei))
+    return out
+
+
+def parse_error(message):
+    """``(deviation, graph, permutation)`` read back from an InvarianceError's message."""
+    m = re.search(r"worst deviation (\S+) > atol .* on graph (\d+) .*under permutation (\[.*\])",
+                  message)
+    assert m, message
+    return float(m.group(1)), int(m.group(2)), ast.literal_eval(m.group(3))
+
+
+# ---------------------------------------------------------------- equivariant models pass
+
+@pytest.mark.parametrize("encoder", ["gcn", "sage", "gin", "gat"])
+@pytest.mark.parametrize("kind", ["gae", "vgae", "joint"])
+def test_graph_autoencoders_pass_every_check(float64, kind, encoder):
+    torch.manual_seed(0)
+    model = build_model(kind, 3, encoder, (8,), 4)
+    data = graphs()
+    assert assert_encoder_equivariant(model, data, num_permutations=4, atol=1e-5) <= 1e-5
+    assert assert_decoder_equivariant(model, data, num_permutations=4, atol=1e-5) <= 1e-5
+    assert assert_bound_invariant(model, data, num_permutations=4, atol=1e-5) <= 1e-5
+    # one graph given as a bare (x, edge_index) tuple works as well
+    assert assert_bound_invariant(model, data[0], num_permutations=2, atol=1e-5) <= 1e-5
+
+
+# ---------------------------------------------------------------- GraphVAE
+
+def graphvae_and_graphs(k=5):
+    torch.manual_seed(0)
+    model = GraphVAE(3, k, latent_channels=4, hidden_channels=(8,), decoder_hidden=(16,))
+    return model, graphs(sizes=(3, 4, 5), seed=10)
+
+
+def test_graphvae_encoder_is_invariant(float64):
+    model, data = graphvae_and_graphs()
+    assert assert_encoder_equivariant(model, data, atol=1e-5) <= 1e-5
+
+
+def test_graphvae_plain_elbo_is_not_invariant(float64):
+    model, data = graphvae_and_graphs()
+    with pytest.raises(InvarianceError) as info:
+        assert_bound_invariant(model, data, atol=1e-5)
+    msg = str(info.value)
+    for word in ("bound", "worst deviation", "graph", "permutation"):
+        assert word in msg
+    value, gi, perm = parse_error(msg)
+    n = data[gi][0].size(0)
+    assert sorted(perm) == list(range(n)) and perm != list(range(n))
+    assert str(perm) in msg
+    assert value > 1e-5
+    # its decoder has a fixed node order as well
+    with pytest.raises(InvarianceError, match="decoder"):
+        assert_decoder_equivariant(model, data, atol=1e-5)
+
+
+def test_graphvae_deviation_in_message_is_reproducible(float64):
+    """With ε = 0 the bound is deterministic: the reported permutation, applied by hand,
+    gives the reported deviation."""
+    model, data = graphvae_and_graphs()
+
+    def at_mean(m, x, adj, eps):
+        return m.bound(x, adj, eps=torch.zeros_like(eps)).value
+
+    with pytest.raises(InvarianceError) as info:
+        assert_bound_invariant(model, data, atol=1e-5, bound_fn=at_mean)
+    value, gi, perm = parse_error(str(info.value))
+    x, ei = data[gi]
+    n = x.size(0)
+    xp, eip, _ = permute_graph(torch.tensor(perm), x, ei)
+    eps = torch.zeros(1, 4)
+    with torch.no_grad():
+        ref = model.bound(x, Adjacency(ei, n), eps=eps).value
+        got = model.bound(xp, Adjacency(eip, n), eps=eps).value
+    assert f"{abs(got - ref).item():.3g}" == f"{value:.3g}"
+    assert f"expected {ref.item():.10g}, got {got.item():.10g}" in str(info.value)
+
+
+@pytest.mark.parametrize("k", [4, 6])
+def test_graphvae_exact_permutation_bound_is_invariant(float64, k):
+    model, data = graphvae_and_graphs(k)
+    data = [g for g in data if g[0].size(0) <= k]
+    assert assert_bound_invariant(model, data, atol=1e-5, bound_fn=exact_permutation_bound) \
+        <= 1e-5
+
+
+# ---------------------------------------------------------------- a broken encoder
+
+class PositionShifted(nn.Module):
+    """A model whose node latents get ``+ i`` at position ``i``: not equivariant."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def encode(self, x, adj):
+        q = self.inner.encode(x, adj)
+        shift = torch.arange(adj.num_nodes, dtype=q.loc.dtype)[:, None]
+        return DiagGaussian(q.loc + shift, q.logvar)
+
+
+def test_broken_encoder_fails_with_a_reproducible_message(float64):
+    torch.manual_seed(0)
+    inner = build_model("vgae", 3, "gcn", (8,), 4)
+    data = graphs()
+    assert_encoder_equivariant(inner, data)                 # the unbroken model passes
+    model = PositionShifted(inner)
+    with pytest.raises(InvarianceError, match="encoder mean") as info:
+        assert_encoder_equivariant(model, data)
+    value, gi, perm = parse_error(str(info.value))
+    # by hand: μ(PG)_i + i against μ(G)_perm[i] + perm[i] deviates by max_i |i - perm[i]|
+    assert value == max(abs(i - p) for i, p in enumerate(perm))
+    x, ei = data[gi]
+    n = x.size(0)
+    p = torch.tensor(perm)
+    xp, eip, _ = permute_graph(p, x, ei)
+    with torch.no_grad():
+        ref = model.encode(x, Adjacency(ei, n)).loc[p]
+        got = model.encode(xp, Adjacency(eip, n)).loc
+    assert (got - ref).abs().max().item() == pytest.approx(value, abs=1e-9)
+    # the same worst deviation over every graph and permutation the check drew
+    mean, scale = measure_encoder(model, data)
+    assert mean.value == pytest.approx(value, abs=1e-9) and mean.permutation == perm
+    assert scale.value <= 1e-12                              # the scale was left alone
+
+
+# ---------------------------------------------------------------- property: any small graph
+
+def _vgae64(**kwargs):
+    with default_dtype(torch.float64):
+        torch.manual_seed(0)
+        return build_model("vgae", 3, "gcn", (8,), 4, **kwargs)
+
+
+VGAE64 = _vgae64()
+# Kipf & Welling's positive re-weighting only enters the training loss, not the bound
+VGAE64_UNWEIGHTED = _vgae64(objective=EdgeObjective(reweight=False))
+
+
+@given(graph_strategy(max_nodes=7))
+@settings(max_examples=25, deadline=None)
+def test_vgae_bound_is_invariant_on_any_small_graph(graph):
+    x, ei = graph
+    n = x.size(0)
+    assert x.dtype == torch.float64 and 2 <= n <= 7 and ei.size(1) >= 2
+    with default_dtype(torch.float64):
+        assert assert_bound_invariant(VGAE64_UNWEIGHTED, graph, num_permutations=3,
+                                      atol=1e-5) <= 1e-5
+        # the default (re-weighted) VGAE too, complete graphs included
+        assert assert_bound_invariant(VGAE64, graph, num_permutations=3, atol=1e-5) <= 1e-5
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_default_vgae_bound_check_on_a_complete_graph(float64, n):
+    x = torch.randn(n, 3)
+    ei = torch.tensor([(i, j) for i in range(n) for j in range(n) if i != j]).t()
+    assert assert_bound_invariant(VGAE64, (x, ei), num_permutations=3, atol=1e-5) <= 1e-5
+
+
+# ---------------------------------------------------------------- the command line
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("linkpred")
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["linkpred", "--epochs", "3", "--quiet", "--out", str(out)]) == 0
+    return out / "model.pt"
+
+
+def table_rows(stdout):
+    rows = {}
+    for line in stdout.splitlines():
+        for name in COMPONENTS:
+            if line.startswith(name + " "):
+                value, atol, status = line[len(name):].split()
+                rows[name] = (float(value), float(atol), status)
+    return rows
+
+
+def test_check_invariance_passes_on_a_trained_model(checkpoint, capsys):
+    rc = main(["check-invariance", "--checkpoint", str(checkpoint), "--permutations", "3"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert out.splitlines()[0].split() == ["component", "max", "deviation", "atol", "status"]
+    rows = table_rows(out)
+    assert list(rows) == list(COMPONENTS)
+    for value, atol, status in rows.values():
+        assert 0.0 <= value <= 1e-5 and atol == 1e-5 and status == "ok"
+    assert "FAIL" not in out
+
+
+def test_check_invariance_fails_in_float32_at_a_tiny_tolerance(checkpoint, capsys):
+    rc = main(["check-invariance", "--checkpoint", str(checkpoint), "--permutations", "3",
+               "--float32", "--atol", "1e-12"])
+    out = capsys.readouterr().out
+    assert rc == 1
+    rows = table_rows(out)
+    assert list(rows) == list(COMPONENTS)
+    failed = [name for name, (value, _, status) in rows.items() if status == "FAIL"]
+    assert "encoder mean" in failed                          # float32 rounding > 1e-12
+    for value, atol, status in rows.values():
+        assert atol == 1e-12 and status == ("FAIL" if value > 1e-12 else "ok")
+    assert "worst on graph 0" in out and "under permutation" in out
+
+
+def test_check_invariance_missing_checkpoint(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["check-invariance", "--checkpoint", str(tmp_path / "absent.pt")])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("graphvae: error:") and "absent.pt" in err
+
+
+def test_check_invariance_wrong_feature_width(checkpoint, tmp_path, capsys):
+    expected = make_sbm_graph(seed=0).x.size(1)              # what the model was trained on
+    assert expected != 2
+    edges = tmp_path / "edges.csv"
+    edges.write_text("source,target\na,b\nb,c\nc,d\nd,a\na,c\n")
+    feats = tmp_path / "features.csv"
+    feats.write_text("id,f1,f2\na,0.1,0.2\nb,0.3,0.4\nc,0.5,0.6\nd,0.7,0.8\n")
+    with pytest.raises(SystemExit) as info:
+        main(["check-invariance", "--checkpoint", str(checkpoint), "--edges", str(edges),
+              "--features", str(feats)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("graphvae: error:")
+    assert f"expects {expected} input features" in err and "has 2" in err

@@ -1,0 +1,262 @@
+"""Node orderings: random samplers, canonical orderings, Hungarian and max-pooling matching."""
+
+import itertools
+import math
+
+import networkx as nx
+import pytest
+import torch
+from conftest import random_graph, undirected
+
+from graphvae.graph import edge_index_to_dense, permute_graph
+from graphvae.permutations import (
+    all_permutations,
+    canonical_orderings,
+    hungarian_matching,
+    inverse_permutation,
+    max_pool_matching,
+    permute_dense,
+    random_permutations,
+    unique_by_adjacency,
+)
+
+
+def assert_permutation_rows(perms, n):
+    assert perms.dtype == torch.long and perms.dim() == 2 and perms.size(1) == n
+    assert torch.equal(perms.sort(dim=1).values, torch.arange(n).expand_as(perms))
+
+
+def adjacency_key(ei, n, perm):
+    """The relabelled graph as a set of undirected pairs, via permute_graph (not permute_dense)."""
+    _, eip, _ = permute_graph(perm, edge_index=ei)
+    return frozenset((min(i, j), max(i, j)) for i, j in eip.t().tolist())
+
+
+# ---------------------------------------------------------------- random / all permutations
+
+def test_random_permutations_are_permutations_and_reproducible():
+    perms = random_permutations(7, 50, torch.Generator().manual_seed(3))
+    assert perms.shape == (50, 7)
+    assert_permutation_rows(perms, 7)
+    again = random_permutations(7, 50, torch.Generator().manual_seed(3))
+    assert torch.equal(perms, again)
+    other = random_permutations(7, 50, torch.Generator().manual_seed(4))
+    assert not torch.equal(perms, other)
+    assert random_permutations(1, 3).tolist() == [[0], [0], [0]]
+    for n, k in [(0, 3), (3, 0)]:
+        with pytest.raises(ValueError, match="n >= 1 and k >= 1"):
+            random_permutations(n, k)
+
+
+def test_random_permutations_are_uniform():
+    draws, n = 6000, 3
+    perms = random_permutations(n, draws, torch.Generator().manual_seed(0))
+    counts = {p: 0 for p in itertools.permutations(range(n))}
+    for row in perms.tolist():
+        counts[tuple(row)] += 1
+    assert len(counts) == 6                             # nothing outside S_3 appeared
+    expected = draws / 6
+    sigma = math.sqrt(draws * (1 / 6) * (5 / 6))        # binomial standard deviation, ≈ 28.9
+    for perm, c in counts.items():
+        assert abs(c - expected) <= 5 * sigma, (perm, c)
+    # each position is uniform over the nodes as well
+    for pos in range(n):
+        col = torch.bincount(perms[:, pos], minlength=n).double()
+        assert (col - draws / n).abs().max() <= 5 * math.sqrt(draws * (1 / 3) * (2 / 3))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6])
+def test_all_permutations_lists_every_permutation_once(n):
+    perms = all_permutations(n)
+    assert perms.shape == (math.factorial(n), n)
+    assert_permutation_rows(perms, n)
+    assert len({tuple(r) for r in perms.tolist()}) == math.factorial(n)
+    assert perms[0].tolist() == list(range(n))
+
+
+def test_all_permutations_refuses_more_than_nine_nodes():
+    assert all_permutations(9).size(0) == 362880
+    with pytest.raises(ValueError, match="too many"):
+        all_permutations(10)
+
+
+def test_inverse_and_permute_dense_follow_the_convention():
+    n = 6
+    ei = random_graph(n, 0.5, seed=2)
+    adj = edge_index_to_dense(ei, n)
+    perms = random_permutations(n, 4, torch.Generator().manual_seed(1))
+    stack = permute_dense(adj, perms)
+    for p, got in zip(perms, stack):
+        assert torch.equal(got, adj[p][:, p])
+        _, eip, _ = permute_graph(p, edge_index=ei)
+        assert torch.equal(got, edge_index_to_dense(eip, n))
+    inv = inverse_permutation(perms)
+    for p, q in zip(perms, inv):
+        assert torch.equal(p[q], torch.arange(n)) and torch.equal(q[p], torch.arange(n))
+
+
+# ---------------------------------------------------------------- canonical orderings
+
+def test_canonical_orderings_by_hand_path_with_branch_and_second_component():
+    # 0-1-2-3, 1-4, and 5-6.  Degrees: 1:3, 2:2, all others 1.
+    ei = undirected([(0, 1), (1, 2), (2, 3), (1, 4), (5, 6)], 7)
+    # BFS from 1, neighbours by (degree desc, id): 1 -> 2, 0, 4; 2 -> 3; then 5, 6.
+    bfs = [1, 2, 0, 4, 3, 5, 6]
+    # DFS from 1: 1, 2, 3 (2's only new neighbour), back to 0, then 4; then 5, 6.
+    dfs = [1, 2, 3, 0, 4, 5, 6]
+    # degree descending, ties by id
+    degree = [1, 2, 0, 3, 4, 5, 6]
+    # k-core: a forest, every core number is 1, so k-core == degree and is dropped; BFS/DFS
+    # from root 6 of the second component give the same matrices as from 5 and are dropped.
+    assert canonical_orderings(ei, 7).tolist() == [bfs, dfs, degree]
+    assert canonical_orderings(ei, 7, ("bfs",)).tolist() == [bfs]
+    assert canonical_orderings(ei, 7, ("dfs",)).tolist() == [dfs]
+    assert canonical_orderings(ei, 7, ("kcore",)).tolist() == [degree]
+    # the three relabelled graphs really differ (worked out by hand)
+    assert adjacency_key(ei, 7, torch.tensor(bfs)) == {(0, 1), (0, 2), (0, 3), (1, 4), (5, 6)}
+    assert adjacency_key(ei, 7, torch.tensor(dfs)) == {(0, 1), (1, 2), (0, 3), (0, 4), (5, 6)}
+    assert adjacency_key(ei, 7, torch.tensor(degree)) == {(0, 1), (0, 2), (1, 3), (0, 4),
+                                                          (5, 6)}
+
+
+@pytest.mark.parametrize("centre", [0, 3])
+def test_canonical_orderings_of_a_star_put_the_centre_first(centre):
+    leaves = [v for v in range(5) if v != centre]
+    ei = undirected([(centre, v) for v in leaves], 5)
+    orders = canonical_orderings(ei, 5)
+    # every ordering of a star with the centre first gives the same matrix: one survives
+    assert orders.tolist() == [[centre, *leaves]]
+    for kinds in [("bfs",), ("dfs",), ("degree",), ("kcore",)]:
+        assert canonical_orderings(ei, 5, kinds)[:, 0].tolist() == [centre]
+
+
+def test_canonical_orderings_keep_different_max_degree_roots():
+    # 0 has leaves 1, 2 and neighbour 3; 3 has neighbours 0, 4, 5; tail 5-6.  deg(0) = deg(3) = 3
+    ei = undirected([(0, 1), (0, 2), (0, 3), (3, 4), (3, 5), (5, 6)], 7)
+    bfs0, bfs3 = [0, 3, 1, 2, 5, 4, 6], [3, 0, 5, 4, 1, 2, 6]
+    dfs0, dfs3 = [0, 3, 5, 6, 4, 1, 2], [3, 0, 1, 2, 5, 6, 4]
+    degree = [0, 3, 5, 1, 2, 4, 6]                       # = k-core (a tree), dropped
+    assert canonical_orderings(ei, 7).tolist() == [bfs0, bfs3, dfs0, dfs3, degree]
+    # by hand: the two BFS matrices differ in where the tail hangs
+    assert adjacency_key(ei, 7, torch.tensor(bfs0)) == {(0, 1), (0, 2), (0, 3), (1, 4), (1, 5),
+                                                        (4, 6)}
+    assert adjacency_key(ei, 7, torch.tensor(bfs3)) == {(0, 1), (0, 2), (0, 3), (1, 4), (1, 5),
+                                                        (2, 6)}
+
+
+def test_canonical_orderings_put_the_largest_component_first():
+    # small component: a star centred on 0 (degree 3); large one: the path 4-5-6-7-8
+    ei = undirected([(0, 1), (0, 2), (0, 3), (4, 5), (5, 6), (6, 7), (7, 8)], 9)
+    orders = canonical_orderings(ei, 9, ("bfs", "dfs"))
+    assert orders.size(0) >= 1
+    for row in orders.tolist():
+        assert set(row[:5]) == {4, 5, 6, 7, 8} and row[5] == 0
+    # the degree ordering is global: the star centre goes first
+    assert canonical_orderings(ei, 9, ("degree",))[0, 0].item() == 0
+    # equal-sized components: the one holding the smaller id first
+    ei = undirected([(3, 4), (4, 5), (0, 1), (1, 2)], 6)
+    for row in canonical_orderings(ei, 6, ("bfs", "dfs")).tolist():
+        assert set(row[:3]) == {0, 1, 2}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_canonical_orderings_are_permutations_with_distinct_matrices(seed):
+    n = 5 + seed
+    ei = random_graph(n, 0.3, seed)
+    orders = canonical_orderings(ei, n)
+    assert_permutation_rows(orders, n)
+    keys = [adjacency_key(ei, n, p) for p in orders]
+    assert len(set(keys)) == len(keys)
+    # each kind alone still yields at least one ordering that the full list covers
+    for kind in ("bfs", "dfs", "degree", "kcore"):
+        for p in canonical_orderings(ei, n, (kind,)):
+            assert adjacency_key(ei, n, p) in keys
+
+
+def test_unique_by_adjacency_keeps_the_first_of_each_group():
+    ei = undirected([(0, 1), (1, 2)], 3)                   # path: the flip is an automorphism
+    adj = edge_index_to_dense(ei, 3)
+    perms = all_permutations(3)                            # 6 orderings, 3 distinct matrices
+    kept = unique_by_adjacency(perms, adj)
+    # the centre (old node 1) lands at new position 1, 2 or 0; [0, 1, 2] / [2, 1, 0] share a
+    # matrix, as do [0, 2, 1] / [2, 0, 1] and [1, 0, 2] / [1, 2, 0]: keep the first of each
+    assert kept.tolist() == [[0, 1, 2], [0, 2, 1], [1, 0, 2]]
+
+
+def test_unknown_ordering_is_an_error(path3):
+    with pytest.raises(ValueError, match="unknown ordering"):
+        canonical_orderings(path3, 3, ("bfs", "spectral"))
+
+
+# ---------------------------------------------------------------- Hungarian matching
+
+def test_hungarian_matching_by_hand():
+    # greedy (row 0 takes column 0) gets 10 + 0 + 1 = 11; the optimum is 9 + 9 + 1 = 19
+    sim = torch.tensor([[10.0, 9.0, 0.0], [9.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    assert hungarian_matching(sim).tolist() == [1, 0, 2]
+    with pytest.raises(ValueError, match="square"):
+        hungarian_matching(torch.zeros(2, 3))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_hungarian_matching_is_optimal_against_brute_force(seed):
+    sim = torch.randn(5, 5, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    perm = hungarian_matching(sim)
+    assert_permutation_rows(perm[None], 5)
+    best = max(sum(float(sim[i, p[i]]) for i in range(5))
+               for p in itertools.permutations(range(5)))
+    got = float(sim[torch.arange(5), perm].sum())
+    assert got == pytest.approx(best, abs=1e-12)
+
+
+# ---------------------------------------------------------------- max-pooling matching
+
+def asymmetric_graphs(count, seed=0):
+    """``count`` random graphs on 5..8 nodes whose only automorphism is the identity, each
+    with a planted permutation drawn from a seeded generator."""
+    out, s = [], seed
+    while len(out) < count:
+        s += 1
+        gen = torch.Generator().manual_seed(1000 + s)
+        n = int(torch.randint(5, 9, (1,), generator=gen))
+        ei = random_graph(n, 0.45, seed=s)
+        g = nx.Graph()
+        g.add_nodes_from(range(n))
+        g.add_edges_from(ei.t().tolist())
+        if len(list(nx.algorithms.isomorphism.GraphMatcher(g, g).isomorphisms_iter())) != 1:
+            continue
+        adj = edge_index_to_dense(ei, n, torch.float64) + torch.eye(n, dtype=torch.float64)
+        out.append((adj, random_permutations(n, 1, gen)[0], gen))
+    return out
+
+
+GRAPHS = 40
+
+
+def test_max_pool_matching_recovers_planted_permutation_structure_only():
+    failures = []
+    for i, (adj, perm, _) in enumerate(asymmetric_graphs(GRAPHS)):
+        pred = adj[perm][:, perm]
+        got = max_pool_matching(adj, pred)
+        assert_permutation_rows(got[None], adj.size(0))
+        if not torch.equal(adj[got][:, got], pred):
+            failures.append(i)
+    assert not failures, f"{len(failures)}/{GRAPHS} planted permutations not recovered"
+
+
+def test_max_pool_matching_recovers_planted_permutation_with_node_features():
+    failures = []
+    for i, (adj, perm, gen) in enumerate(asymmetric_graphs(GRAPHS)):
+        n = adj.size(0)
+        x = torch.randn(n, 3, generator=gen, dtype=torch.float64)
+        pred = adj[perm][:, perm]
+        got = max_pool_matching(adj, pred, x, x[perm])
+        assert_permutation_rows(got[None], n)
+        if not torch.equal(adj[got][:, got], pred):
+            failures.append(i)
+    assert not failures, f"{len(failures)}/{GRAPHS} planted permutations not recovered"
+
+
+def test_max_pool_matching_rejects_mismatched_sizes():
+    with pytest.raises(ValueError, match="3 nodes"):
+        max_pool_matching(torch.eye(3), torch.eye(4))
