@@ -20,6 +20,7 @@ can be passed as ``bound_fn(model, x, adj, eps) -> value``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -42,30 +43,42 @@ class InvarianceError(AssertionError):
 
 @dataclass
 class Deviation:
-    """The worst ``|f(PG) − P f(G)|`` seen: where, and under which permutation."""
+    """The worst ``|f(PG) − P f(G)|`` seen: where, and under which permutation.
+
+    With ``rtol > 0`` "worst" means the largest excess ``|got − expected| − rtol·|expected|``
+    (the tolerance test is ``excess <= atol``); ``value`` is the deviation at that entry.
+    """
 
     component: str
+    rtol: float = 0.0
     value: float = 0.0
+    excess: float = -math.inf
     graph: int = -1
     permutation: list[int] = field(default_factory=list)
     detail: str = ""
 
     def update(self, ref: Tensor, got: Tensor, graph: int, perm: Tensor) -> None:
-        diff = (got.double() - ref.double()).abs()
-        worst = float(diff.max()) if diff.numel() else 0.0
-        if worst > self.value or (worst != worst):  # NaN counts as a failure
-            idx = int(diff.flatten().argmax()) if diff.numel() else 0
-            self.value, self.graph, self.permutation = worst, graph, perm.tolist()
+        ref, got = ref.double(), got.double()
+        diff = (got - ref).abs()
+        if not diff.numel():
+            return
+        excess = diff - self.rtol * ref.abs()
+        worst = float(excess.max())
+        if worst > self.excess or (worst != worst):  # NaN counts as a failure
+            idx = int(excess.flatten().argmax())
+            self.value, self.excess = float(diff.flatten()[idx]), worst
+            self.graph, self.permutation = graph, perm.tolist()
             where = (f"at entry {tuple(int(i) for i in _unravel(idx, diff.shape))} "
                      if diff.dim() else "")
             self.detail = (f"{where}(expected {float(ref.flatten()[idx]):.10g}, got "
                            f"{float(got.flatten()[idx]):.10g})")
 
     def check(self, atol: float) -> float:
-        if not self.value <= atol:
+        if not self.excess <= atol:
+            tol = f"atol {atol:g}" + (f" + rtol {self.rtol:g}·|expected|" if self.rtol else "")
             raise InvarianceError(
                 f"{self.component} is not permutation-invariant: worst deviation "
-                f"{self.value:.3g} > atol {atol:g} on graph {self.graph} {self.detail} under "
+                f"{self.value:.3g} > {tol} on graph {self.graph} {self.detail} under "
                 f"permutation {self.permutation}")
         return self.value
 
@@ -99,11 +112,11 @@ def _relabellings(graphs: Any, num_permutations: int, seed: int):
 
 
 @torch.no_grad()
-def measure_encoder(model, graphs, num_permutations: int = 10, seed: int = 0
-                    ) -> tuple[Deviation, Deviation]:
+def measure_encoder(model, graphs, num_permutations: int = 10, seed: int = 0,
+                    rtol: float = 0.0) -> tuple[Deviation, Deviation]:
     """Worst deviations of the posterior mean and scale."""
     model.eval()
-    mean, scale = Deviation("encoder mean"), Deviation("encoder scale")
+    mean, scale = Deviation("encoder mean", rtol), Deviation("encoder scale", rtol)
     for gi, x, adj, perm, xp, adjp in _relabellings(graphs, num_permutations, seed):
         q, qp = model.encode(x, adj), model.encode(xp, adjp)
         node_level = q.loc.dim() == 2 and not isinstance(model, GraphVAE)
@@ -115,11 +128,12 @@ def measure_encoder(model, graphs, num_permutations: int = 10, seed: int = 0
 
 
 @torch.no_grad()
-def measure_decoder(model, graphs, num_permutations: int = 10, seed: int = 0) -> Deviation:
+def measure_decoder(model, graphs, num_permutations: int = 10, seed: int = 0,
+                    rtol: float = 0.0) -> Deviation:
     """Worst deviation of the decoder: ``l(Pz)`` vs ``P l(z) Pᵀ`` (and feature parameters)
     for node latents; ``log p(PG | z)`` vs ``log p(G | z)`` for a graph latent."""
     model.eval()
-    dev = Deviation("decoder")
+    dev = Deviation("decoder", rtol)
     for gi, x, adj, perm, _, adjp in _relabellings(graphs, num_permutations, seed):
         z = model.encode(x, adj).loc
         if isinstance(model, GraphVAE):
@@ -155,10 +169,10 @@ def exact_permutation_bound(model: GraphVAE, x: Tensor, adj: Adjacency, eps: Ten
 
 @torch.no_grad()
 def measure_bound(model, graphs, num_permutations: int = 10, seed: int = 0,
-                  bound_fn: BoundFn = model_bound) -> Deviation:
+                  bound_fn: BoundFn = model_bound, rtol: float = 0.0) -> Deviation:
     """Worst deviation of the bound between a graph and its relabellings (same ``ε``)."""
     model.eval()
-    dev = Deviation("bound")
+    dev = Deviation("bound", rtol)
     gen = torch.Generator().manual_seed(seed + 1)
     with _dense_edges(model):
         for gi, x, adj, perm, xp, adjp in _relabellings(graphs, num_permutations, seed):
@@ -188,24 +202,25 @@ class _dense_edges:
 
 
 def assert_encoder_equivariant(model, graphs, num_permutations: int = 10, atol: float = 1e-5,
-                               seed: int = 0) -> float:
+                               seed: int = 0, rtol: float = 0.0) -> float:
     """Raise :class:`InvarianceError` unless the encoder is equivariant (invariant for a
-    graph-level latent) within ``atol``; return the worst deviation."""
-    mean, scale = measure_encoder(model, graphs, num_permutations, seed)
+    graph-level latent) within ``atol + rtol·|expected|``; return the worst deviation."""
+    mean, scale = measure_encoder(model, graphs, num_permutations, seed, rtol)
     return max(mean.check(atol), scale.check(atol))
 
 
 def assert_decoder_equivariant(model, graphs, num_permutations: int = 10, atol: float = 1e-5,
-                               seed: int = 0) -> float:
+                               seed: int = 0, rtol: float = 0.0) -> float:
     """Raise :class:`InvarianceError` unless the decoder commutes with relabelling."""
-    return measure_decoder(model, graphs, num_permutations, seed).check(atol)
+    return measure_decoder(model, graphs, num_permutations, seed, rtol).check(atol)
 
 
 def assert_bound_invariant(model, graphs, num_permutations: int = 10, atol: float = 1e-5,
-                           seed: int = 0, bound_fn: BoundFn = model_bound) -> float:
+                           seed: int = 0, bound_fn: BoundFn = model_bound,
+                           rtol: float = 0.0) -> float:
     """Raise :class:`InvarianceError` unless ``bound_fn`` gives the same value for every
-    relabelling (``ε`` fixed); return the worst deviation."""
-    return measure_bound(model, graphs, num_permutations, seed, bound_fn).check(atol)
+    relabelling (``ε`` fixed) within ``atol + rtol·|expected|``; return the worst deviation."""
+    return measure_bound(model, graphs, num_permutations, seed, bound_fn, rtol).check(atol)
 
 
 def check_all(model, graphs, num_permutations: int = 10, seed: int = 0,

@@ -24,6 +24,7 @@ from graphvae.testing import (
     assert_encoder_equivariant,
     exact_permutation_bound,
     graph_strategy,
+    measure_bound,
     measure_encoder,
 )
 
@@ -289,3 +290,16 @@ def test_check_invariance_wrong_feature_width(checkpoint, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("graphvae: error:")
     assert f"expects {expected} input features" in err and "has 2" in err
+
+
+def test_relative_tolerance_scales_with_the_value(float64):
+    """GraphVAE's plain ELBO moves by about 1 nat on bounds of about -20 nats: rtol 0.2
+    (4 nats allowed) accepts it, rtol 1e-3 (0.02 nats) does not."""
+    torch.manual_seed(0)
+    model = GraphVAE(3, 6, latent_channels=4)
+    graphs = [(torch.randn(6, 3), random_graph(6, 0.5, seed=s)) for s in range(2)]
+    dev = measure_bound(model, graphs, num_permutations=5)
+    assert dev.value > 0.05
+    assert assert_bound_invariant(model, graphs, 5, atol=0.0, rtol=0.2) == dev.value
+    with pytest.raises(InvarianceError, match="rtol"):
+        assert_bound_invariant(model, graphs, 5, atol=0.0, rtol=1e-3)
