@@ -101,7 +101,7 @@ def run_linkpred(args: argparse.Namespace) -> dict[str, Any]:
     summary.update({"epochs": int(sum(r["epochs"] for r in runs) / len(runs)),
                     "seconds": sum(r["seconds"] for r in runs), "dataset": name,
                     "num_nodes": data.num_nodes, "num_edges": data.edge_index.size(1) // 2,
-                    "seeds": list(range(args.seed, args.seed + args.seeds)),
+                    "seeds": list(range(args.seed, args.seed + args.seeds)), "preset": args.model,
                     "device": str(device), "config": cfg.to_dict(), "runs": runs})
     if args.out is not None and first is not None:
         from graphvae.tasks.exports import export_link_prediction
@@ -112,7 +112,7 @@ def run_linkpred(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _report(summary: dict[str, Any], as_json: bool) -> None:
-    line = (f"{summary['dataset']} {summary['config']['model']}: test AUC "
+    line = (f"{summary['dataset']} {summary['preset']}: test AUC "
             f"{100 * summary['test_auc']:.2f} ± {100 * summary['test_auc_std']:.2f}, AP "
             f"{100 * summary['test_ap']:.2f} ± {100 * summary['test_ap_std']:.2f} over "
             f"{len(summary['seeds'])} seed(s)")
