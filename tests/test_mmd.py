@@ -1,0 +1,86 @@
+"""MMD² and its kernels against direct evaluation of their formulas."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import wasserstein_distance
+
+from graphvae.tasks.mmd import kernel_matrix, mmd_squared
+
+
+def direct_mmd(xs, ys, k):
+    def mean(a, b):
+        return sum(k(u, v) for u in a for v in b) / (len(a) * len(b))
+    return mean(xs, xs) + mean(ys, ys) - 2 * mean(xs, ys)
+
+
+def pad(v, n):
+    return np.r_[np.asarray(v, float), np.zeros(n - len(v))]
+
+
+def test_kernels_on_a_hand_made_pair():
+    x, y = np.array([0.5, 0.5, 0.0]), np.array([0.0, 0.5, 0.5])
+    # EMD: half the mass moves two bins; F_x = (.5, 1, 1), F_y = (0, .5, 1), Σ|ΔF| = 1.0
+    assert kernel_matrix(x[None], y[None], "gaussian_emd", 1.0)[0, 0] == pytest.approx(
+        math.exp(-1.0 / 2))
+    # with distance_scaling 2 and sigma 0.5: d = 0.5, k = exp(-0.25 / 0.5)
+    assert kernel_matrix(x[None], y[None], "gaussian_emd", 0.5, 2.0)[0, 0] == pytest.approx(
+        math.exp(-0.5))
+    # TV = ½ (0.5 + 0 + 0.5) = 0.5
+    assert kernel_matrix(x[None], y[None], "gaussian_tv", 1.0)[0, 0] == pytest.approx(
+        math.exp(-0.125))
+    # L2 = sqrt(0.5): k = exp(-0.5 / 2)
+    assert kernel_matrix(x[None], y[None], "gaussian_rbf", 1.0)[0, 0] == pytest.approx(
+        math.exp(-0.25))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_mmd_matches_direct_formula_with_scipy_emd(seed):
+    rng = np.random.default_rng(seed)
+    xs = [rng.integers(0, 5, size=rng.integers(2, 7)).astype(float) + 0.1 for _ in range(4)]
+    ys = [rng.integers(0, 5, size=rng.integers(2, 7)).astype(float) + 0.1 for _ in range(3)]
+    n = max(len(v) for v in xs + ys)
+    norm = [pad(v / v.sum(), n) for v in xs], [pad(v / v.sum(), n) for v in ys]
+
+    def emd_kernel(u, v, sigma=0.7, scaling=3.0):
+        d = wasserstein_distance(np.arange(n), np.arange(n), u, v) / scaling
+        return math.exp(-d * d / (2 * sigma ** 2))
+
+    def tv_kernel(u, v, sigma=0.3):
+        d = 0.5 * np.abs(u - v).sum()
+        return math.exp(-d * d / (2 * sigma ** 2))
+
+    assert mmd_squared(xs, ys, "gaussian_emd", 0.7, 3.0) == pytest.approx(
+        direct_mmd(*norm, emd_kernel), abs=1e-12)
+    assert mmd_squared(xs, ys, "gaussian_tv", 0.3) == pytest.approx(
+        direct_mmd(*norm, tv_kernel), abs=1e-12)
+    raw = [pad(v, n) for v in xs], [pad(v, n) for v in ys]
+
+    def rbf(u, v, sigma=30.0):
+        return math.exp(-np.sum((u - v) ** 2) / (2 * sigma ** 2))
+
+    assert mmd_squared(xs, ys, "gaussian_rbf", 30.0, normalize=False) == pytest.approx(
+        direct_mmd(*raw, rbf), abs=1e-12)
+
+
+@pytest.mark.parametrize("kernel", ["gaussian_emd", "gaussian_tv", "gaussian_rbf"])
+def test_mmd_of_a_set_with_itself_is_zero_and_grows_with_a_planted_shift(kernel):
+    rng = np.random.default_rng(0)
+    base = [np.bincount(rng.poisson(3, size=30), minlength=12)[:12] for _ in range(20)]
+    assert mmd_squared(base, base, kernel, 1.0) == pytest.approx(0.0, abs=1e-12)
+    values = []
+    for shift in (0, 1, 2, 4):
+        other = [np.bincount(rng.poisson(3 + shift, size=30), minlength=12)[:12]
+                 for _ in range(20)]
+        values.append(mmd_squared(base, other, kernel, 1.0))
+    assert values[0] < values[1] < values[2] < values[3]
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="unknown kernel"):
+        mmd_squared([np.ones(2)], [np.ones(2)], "emd", 1.0)
+    with pytest.raises(ValueError, match="sigma"):
+        mmd_squared([np.ones(2)], [np.ones(2)], "gaussian_tv", 0.0)
+    with pytest.raises(ValueError, match="at least one"):
+        mmd_squared([], [np.ones(2)], "gaussian_tv", 1.0)
