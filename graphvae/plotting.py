@@ -9,7 +9,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
+from sklearn.metrics import (  # noqa: E402
+    average_precision_score,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+)
 
 from graphvae.io import atomic_path  # noqa: E402
 
@@ -28,9 +33,11 @@ def plot_roc_pr(scores: np.ndarray, labels: np.ndarray, path: str | os.PathLike,
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 4))
     a.plot(fpr, tpr)
     a.plot([0, 1], [0, 1], "k--", lw=0.8)
-    a.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
+    a.set(xlabel="false positive rate", ylabel="true positive rate",
+          title=f"ROC (AUC {roc_auc_score(labels, scores):.3f})")
     b.plot(rec, prec)
-    b.set(xlabel="recall", ylabel="precision", title="precision-recall", ylim=(0, 1.02))
+    b.set(xlabel="recall", ylabel="precision", ylim=(0, 1.02),
+          title=f"precision-recall (AP {average_precision_score(labels, scores):.3f})")
     fig.suptitle(title)
     _save(fig, path)
 
