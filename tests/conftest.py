@@ -1,5 +1,7 @@
 """Tiny named graphs shared by the tests (undirected, both directions stored)."""
 
+import contextlib
+
 import pytest
 import torch
 
@@ -30,3 +32,30 @@ def random_graph(n, p, seed):
     g = torch.Generator().manual_seed(seed)
     upper = torch.triu(torch.rand(n, n, generator=g) < p, diagonal=1)
     return to_simple_undirected(upper.nonzero().t(), n)
+
+
+@contextlib.contextmanager
+def default_dtype(dtype):
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(old)
+
+
+@pytest.fixture
+def float64():
+    """Run the test with float64 as torch's default dtype."""
+    with default_dtype(torch.float64):
+        yield
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny tensors: one intra-op thread avoids OpenMP hand-offs that cost ~50 ms a call on a
+    busy machine."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -11,23 +11,7 @@ from graphvae.likelihoods.graphs import padded_graph_log_prob
 from graphvae.models.graphvae import GraphLogits, GraphVAE
 from graphvae.permutations import all_permutations, canonical_orderings, random_permutations
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP hand-offs that cost ~50 ms a call on a
-    busy machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-@pytest.fixture(autouse=True)
-def float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("one_thread", "float64")
 
 
 def small_model(k, seed=0, in_channels=3, **kwargs):

@@ -7,7 +7,7 @@ import re
 
 import pytest
 import torch
-from conftest import random_graph
+from conftest import default_dtype, random_graph
 from hypothesis import given, settings
 from torch import nn
 
@@ -31,29 +31,7 @@ from graphvae.testing import (
 COMPONENTS = ("encoder mean", "encoder scale", "decoder", "bound")
 
 
-@contextlib.contextmanager
-def default_dtype(dtype):
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(old)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one intra-op thread avoids slow OpenMP hand-offs on a busy machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-@pytest.fixture
-def float64():
-    with default_dtype(torch.float64):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def graphs(sizes=(5, 7, 9), d=3, seed=0):

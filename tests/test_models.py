@@ -9,13 +9,7 @@ from graphvae.encoders import ENCODERS, build_encoder
 from graphvae.graph import Adjacency, edge_index_to_dense, permute_graph
 from graphvae.models import EdgeObjective, build_model
 
-
-@pytest.fixture(autouse=True)
-def float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 def test_gcn_operator_on_path_by_hand(path3):
