@@ -165,7 +165,6 @@ class Adjacency:
         self.edge_index = edge_index
         self.num_nodes = int(num_nodes)
         self._gcn: dict[torch.dtype, Tensor] = {}
-        self._keys: Tensor | None = None
         self._pairs: dict[bool, tuple[Tensor, Tensor]] = {}
         self._dense: dict[bool, Tensor] = {}
 
@@ -196,12 +195,6 @@ class Adjacency:
                 warnings.simplefilter("ignore")
                 self._gcn[dtype] = op.to_sparse_csr()
         return self._gcn[dtype]
-
-    def sorted_keys(self) -> Tensor:
-        """Sorted unique ``i * n + j`` keys of the stored pairs."""
-        if self._keys is None:
-            self._keys = torch.unique(edge_keys(self.edge_index, self.num_nodes))
-        return self._keys
 
     def positive_pairs(self, self_loops: bool) -> tuple[Tensor, Tensor]:
         """Unique ordered positive pairs ``(2, P)`` (with ``(i, i)`` if ``self_loops``) and their

@@ -401,3 +401,43 @@ def test_permute_graph_on_a_path():
     assert torch.equal(x2, P @ x)
     none = permute_graph(perm)
     assert none == (None, None, None)
+
+
+def test_dense_edge_index_round_trip():
+    from graphvae.graph import dense_to_edge_index, edge_index_to_dense
+
+    adj = torch.tensor([[0, 1, 0], [1, 0, 1], [0, 1, 0]])
+    ei = dense_to_edge_index(adj)
+    assert ei.tolist() == [[0, 1, 1, 2], [1, 0, 2, 1]]
+    assert torch.equal(edge_index_to_dense(ei, 3, dtype=torch.long), adj)
+    with pytest.raises(ValueError, match="square"):
+        dense_to_edge_index(torch.zeros(2, 3))
+
+
+def test_graph_pickles_load_with_the_restricted_unpickler(tmp_path):
+    import pickle
+
+    from graphvae.datasets.graphgen import load_graph_pickle, load_graphgen
+
+    good = tmp_path / "ok.pkl"
+    good.write_bytes(pickle.dumps([nx.path_graph(3), nx.cycle_graph(4)]))
+    graphs = load_graph_pickle(good)
+    assert [g.number_of_edges() for g in graphs] == [2, 4]
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    bad = tmp_path / "evil.pkl"
+    bad.write_bytes(pickle.dumps([Evil()]))
+    with pytest.raises(ValueError, match="refusing to load"):
+        load_graph_pickle(bad)
+    with pytest.raises(ValueError, match="unknown graph set"):
+        load_graphgen("community-big", tmp_path)
+    with pytest.raises(ValueError, match="no such graph file"):
+        load_graphgen("grid", tmp_path)
+    if (DATA_ROOT / "graphgen" / "community_small.pkl").is_file():
+        cs = load_graphgen("community-small", DATA_ROOT)
+        assert len(cs) == 100
+        assert min(g.number_of_nodes() for g in cs) == 12
+        assert max(g.number_of_nodes() for g in cs) == 20
