@@ -43,7 +43,7 @@ from graphvae.encoders.gnn import CONVS
 from graphvae.graph import Adjacency
 from graphvae.likelihoods.graphs import padded_graph_log_prob
 from graphvae.models.autoencoders import ModelOutput
-from graphvae.permutations import max_pool_matching
+from graphvae.permutations import max_pool_matching, permute_dense
 
 
 @dataclass
@@ -57,10 +57,10 @@ class PaddedGraph:
 
     def permute(self, perms: Tensor) -> PaddedGraph:
         """Stack of relabellings: row ``p`` of ``perms (K, k)`` gives ``adj[p][:, p]``."""
-        rows, cols = perms[:, :, None], perms[:, None, :]
-        return PaddedGraph(self.mask[perms], self.adj[rows, cols],
+        return PaddedGraph(self.mask[perms], permute_dense(self.adj, perms),
                            None if self.node_types is None else self.node_types[perms],
-                           None if self.edge_types is None else self.edge_types[rows, cols])
+                           None if self.edge_types is None
+                           else permute_dense(self.edge_types, perms))
 
 
 @dataclass
