@@ -55,3 +55,33 @@ def plot_latent(z: np.ndarray, path: str | os.PathLike, labels: np.ndarray | Non
         ax.legend(*sc.legend_elements(), title="class", fontsize=7, loc="best")
     ax.set(xlabel="PC 1", ylabel="PC 2", title=title or "latent means (PCA)")
     _save(fig, path)
+
+
+def plot_image_rows(rows: list[tuple[str, np.ndarray]], path: str | os.PathLike,
+                    image_shape: tuple[int, int] | None, title: str = "") -> None:
+    """A grid of images, one labelled row per entry of ``rows`` (each ``(m, d)`` in [0, 1]).
+
+    Without an ``image_shape`` each row set is drawn as one heat-map strip per data point.
+    """
+    ncol = max(len(a) for _, a in rows)
+    if image_shape is None:
+        fig, axes = plt.subplots(len(rows), 1, figsize=(8, 1.6 * len(rows)), squeeze=False)
+        for ax, (label, arr) in zip(axes[:, 0], rows):
+            ax.imshow(arr, aspect="auto", cmap="viridis", interpolation="nearest")
+            ax.set_ylabel(label, fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    else:
+        fig, axes = plt.subplots(len(rows), ncol, figsize=(0.9 * ncol, 1.0 * len(rows)),
+                                 squeeze=False)
+        for r, (label, arr) in enumerate(rows):
+            for c in range(ncol):
+                ax = axes[r, c]
+                ax.axis("off")
+                if c < len(arr):
+                    ax.imshow(arr[c].reshape(image_shape), cmap="gray_r", vmin=0, vmax=1,
+                              interpolation="nearest")
+            axes[r, 0].set_title(label, fontsize=7, loc="left")
+    if title:
+        fig.suptitle(title)
+    _save(fig, path)

@@ -1,9 +1,10 @@
 import pytest
 import torch
 
+from graphvae.devices import resolve_device
 from graphvae.io import save_atomic, write_json
 from graphvae.models import ModelOutput
-from graphvae.training import fit, resolve_device
+from graphvae.training import fit
 
 
 def _quadratic_problem():

@@ -1,0 +1,285 @@
+"""Autoencoders for vector data: deep AE, denoising AE, VAE and IWAE, on the shared bounds.
+
+One class, :class:`VectorAutoencoder`, covers all four: a deterministic code is a
+:class:`~graphvae.bounds.PointMass` posterior (its ELBO is the reconstruction
+log-likelihood), a variational one a :class:`~graphvae.bounds.DiagGaussian`;
+a denoising AE corrupts the encoder's input and scores the clean input; IWAE is
+a VAE trained with :class:`~graphvae.bounds.IWAE`. The likelihoods are
+``likelihoods.features``' Bernoulli (on logits) and Gaussian (fixed or learned
+per-dimension variance), so the numbers mean the same thing as on the graph side.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from graphvae.bounds import ELBO, IWAE, BoundEstimate, DiagGaussian, PointMass
+from graphvae.bounds.gaussian import standard_normal_log_prob
+from graphvae.likelihoods import LogLik, bernoulli_log_prob, gaussian_log_prob
+
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU}
+CORRUPTIONS = ("gaussian", "masking", "salt_and_pepper")
+LIKELIHOODS = ("bernoulli", "gaussian")
+MIN_LOGVAR = -7.0  # a learned Gaussian variance is floored at e^-7 ≈ 9e-4
+
+
+def mlp(sizes: list[int], activation: str) -> nn.Sequential:
+    """Linear layers of the given widths with ``activation`` between them (none after the last)."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}: use one of {sorted(ACTIVATIONS)}")
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(ACTIVATIONS[activation]())
+    return nn.Sequential(*layers)
+
+
+@dataclass(frozen=True)
+class Corruption:
+    """Input corruption of a denoising autoencoder (Vincent et al., ICML 2008 / JMLR 2010).
+
+    * ``gaussian``: ``x + level · ε``, ``ε ~ N(0, I)``;
+    * ``masking``: each entry set to 0 with probability ``level``;
+    * ``salt_and_pepper``: each entry, with probability ``level``, set to ``low`` or
+      ``high`` (one half each).
+    """
+
+    kind: str = "gaussian"
+    level: float = 0.1
+    low: float = 0.0
+    high: float = 1.0
+
+    def __post_init__(self):
+        if self.kind not in CORRUPTIONS:
+            raise ValueError(f"unknown corruption {self.kind!r}: use one of {CORRUPTIONS}")
+        if self.level < 0 or (self.kind != "gaussian" and self.level > 1):
+            raise ValueError(f"corruption level must be in [0, 1] for {self.kind} "
+                             f"(a standard deviation >= 0 for gaussian), got {self.level}")
+
+    def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        if self.kind == "gaussian":
+            return x + self.level * torch.randn(x.shape, generator=generator, dtype=x.dtype,
+                                                device=x.device)
+        u = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+        if self.kind == "masking":
+            return torch.where(u < self.level, torch.zeros_like(x), x)
+        coin = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+        noise = torch.where(coin < 0.5, torch.full_like(x, self.low), torch.full_like(x, self.high))
+        return torch.where(u < self.level, noise, x)
+
+
+@dataclass(frozen=True)
+class VectorConfig:
+    """Everything needed to rebuild a :class:`VectorAutoencoder` (saved in checkpoints)."""
+
+    in_dim: int
+    latent_dim: int = 40
+    hidden: tuple[int, ...] = (400,)
+    variational: bool = True
+    likelihood: str = "bernoulli"
+    variance: str | float = "learned"   # Gaussian only: "learned" or a fixed variance
+    activation: str = "relu"
+    corruption: str | None = None       # denoising AE: a Corruption kind
+    noise_level: float = 0.1
+
+    def __post_init__(self):
+        if self.in_dim < 1 or self.latent_dim < 1:
+            raise ValueError(f"in_dim and latent_dim must be >= 1, got {self.in_dim}, "
+                             f"{self.latent_dim}")
+        if any(int(h) < 1 for h in self.hidden):
+            raise ValueError(f"hidden widths must be >= 1, got {self.hidden}")
+        if self.likelihood not in LIKELIHOODS:
+            raise ValueError(f"unknown likelihood {self.likelihood!r}: use one of {LIKELIHOODS}")
+        if self.variance != "learned":
+            if isinstance(self.variance, str) or not float(self.variance) > 0:
+                raise ValueError(f"variance must be 'learned' or a positive number, got "
+                                 f"{self.variance!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {self.activation!r}: use one of "
+                             f"{sorted(ACTIVATIONS)}")
+        if self.corruption is not None:
+            Corruption(self.corruption, self.noise_level)  # validates
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> VectorConfig:
+        d = dict(d)
+        d["hidden"] = tuple(d.get("hidden", ()))
+        return cls(**d)
+
+
+class VectorAutoencoder(nn.Module):
+    """MLP encoder and decoder around a ``latent_dim`` bottleneck.
+
+    ``encode(x)`` gives the posterior (``DiagGaussian`` when ``variational``, else
+    ``PointMass``); ``log_likelihood(x, z)`` is ``log p(x | z)`` in nats, one value
+    per sample and row; ``bound`` evaluates the ELBO or IWAE_K per row.
+    """
+
+    def __init__(self, config: VectorConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        out = 2 * c.latent_dim if c.variational else c.latent_dim
+        self.encoder = mlp([c.in_dim, *c.hidden, out], c.activation)
+        self.decoder = mlp([c.latent_dim, *reversed(c.hidden), c.in_dim], c.activation)
+        self.logvar: nn.Parameter | None = None
+        if c.likelihood == "gaussian" and c.variance == "learned":
+            self.logvar = nn.Parameter(torch.zeros(c.in_dim))
+        self.corruption = Corruption(c.corruption, c.noise_level) if c.corruption else None
+
+    # -- the model ---------------------------------------------------------------------
+    def encode(self, x: Tensor) -> DiagGaussian | PointMass:
+        h = self.encoder(x)
+        if not self.config.variational:
+            return PointMass(h)
+        loc, logvar = h.chunk(2, dim=-1)
+        return DiagGaussian(loc, logvar)
+
+    def decoder_logvar(self) -> Tensor | float:
+        if self.logvar is not None:
+            return self.logvar.clamp(min=MIN_LOGVAR)
+        return math.log(float(self.config.variance))
+
+    def decode(self, z: Tensor) -> Tensor:
+        """Decoder output: Bernoulli logits or the Gaussian mean."""
+        return self.decoder(z)
+
+    def mean(self, z: Tensor) -> Tensor:
+        """``E[x | z]``: probabilities (Bernoulli) or the mean (Gaussian)."""
+        out = self.decode(z)
+        return torch.sigmoid(out) if self.config.likelihood == "bernoulli" else out
+
+    def log_likelihood(self, x: Tensor, z: Tensor) -> Tensor:
+        """``log p(x | z)`` summed over dimensions; ``z: (..., B, d)`` gives ``(..., B)``."""
+        out = self.decode(z)
+        if self.config.likelihood == "bernoulli":
+            return bernoulli_log_prob(x, out)
+        return gaussian_log_prob(x, out, self.decoder_logvar())
+
+    # -- bounds ------------------------------------------------------------------------
+    def bound(self, x: Tensor, objective: str = "elbo", num_samples: int = 1,
+              x_in: Tensor | None = None, generator: torch.Generator | None = None,
+              eps: Tensor | None = None) -> BoundEstimate:
+        """ELBO (``objective="elbo"``, ``num_samples`` draws) or IWAE_K per row of ``x``.
+
+        ``x_in`` is what the encoder sees (a corrupted ``x`` for a denoising AE);
+        the likelihood always scores ``x``. The surrogate is the mean loss per row.
+        """
+        q = self.encode(x if x_in is None else x_in)
+
+        def loglik(z: Tensor) -> LogLik:
+            v = self.log_likelihood(x, z)
+            return LogLik(v, v)
+
+        scale = 1.0 / x.size(0)
+        if objective == "elbo":
+            return ELBO(num_samples, scale=scale)(q, loglik, eps=eps, generator=generator)
+        if objective == "iwae":
+            if not isinstance(q, DiagGaussian):
+                raise ValueError("the IWAE objective needs a variational model")
+            return IWAE(num_samples, scale=scale)(q, loglik, eps=eps, generator=generator)
+        raise ValueError(f"unknown objective {objective!r}: use 'elbo' or 'iwae'")
+
+    def training_bound(self, x: Tensor, objective: str = "elbo", num_samples: int = 1,
+                       generator: torch.Generator | None = None) -> BoundEstimate:
+        """The bound with the encoder's input corrupted when this is a denoising AE."""
+        x_in = self.corruption(x, generator) if self.corruption is not None else None
+        return self.bound(x, objective, num_samples, x_in=x_in, generator=generator)
+
+    @torch.no_grad()
+    def log_marginal(self, x: Tensor, num_samples: int = 5000, chunk: int = 500,
+                     generator: torch.Generator | None = None) -> Tensor:
+        """Importance-sampled ``log p(x)`` per row with ``q(z|x)`` as proposal.
+
+        ``log (1/K) Σ_k p(x|z_k) p(z_k) / q(z_k|x)`` with ``K = num_samples`` (5000
+        by default, as in Burda et al. 2016); it is IWAE_K, a stochastic lower bound
+        that converges to ``log p(x)``. Samples are drawn ``chunk`` at a time and the
+        log-sum-exp is accumulated, so memory is ``chunk × B × in_dim``.
+        """
+        q = self.encode(x)
+        if not isinstance(q, DiagGaussian):
+            raise ValueError("log p(x) needs a variational model (vae or iwae)")
+        total = torch.full((x.size(0),), -math.inf, dtype=x.dtype, device=x.device)
+        done = 0
+        while done < num_samples:
+            s = min(chunk, num_samples - done)
+            z = q.rsample((s,), generator=generator)
+            logw = self.log_likelihood(x, z) + standard_normal_log_prob(z) - q.log_prob(z)
+            total = torch.logaddexp(total, torch.logsumexp(logw, 0))
+            done += s
+        return total - math.log(num_samples)
+
+    # -- uses --------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               mean: bool = True) -> Tensor:
+        """``n`` draws ``z ~ N(0, I)`` decoded to ``E[x|z]`` (a sample of x if ``mean=False``)."""
+        p = next(self.parameters())
+        z = torch.randn(n, self.config.latent_dim, generator=generator, dtype=p.dtype,
+                        device=p.device)
+        m = self.mean(z)
+        if mean:
+            return m
+        if self.config.likelihood == "bernoulli":
+            return torch.bernoulli(m, generator=generator)
+        std = torch.exp(0.5 * torch.as_tensor(self.decoder_logvar(), dtype=m.dtype))
+        return m + std * torch.randn(m.shape, generator=generator, dtype=m.dtype)
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """``E[x | z = mean of q(z|x)]``."""
+        return self.mean(self.encode(x).mean)
+
+    @torch.no_grad()
+    def codes(self, x: Tensor) -> Tensor:
+        """The posterior mean (the code) of each row."""
+        return self.encode(x).mean
+
+    @torch.no_grad()
+    def interpolate(self, x0: Tensor, x1: Tensor, steps: int = 8) -> Tensor:
+        """Decode ``(1 − t) z0 + t z1`` for ``steps`` values of ``t`` in [0, 1] (linear path)."""
+        if steps < 2:
+            raise ValueError(f"steps must be >= 2, got {steps}")
+        z0, z1 = self.codes(x0.reshape(1, -1)), self.codes(x1.reshape(1, -1))
+        t = torch.linspace(0, 1, steps, dtype=z0.dtype, device=z0.device).unsqueeze(1)
+        return self.mean((1 - t) * z0 + t * z1)
+
+    @torch.no_grad()
+    def vector_field(self, x: Tensor) -> Tensor:
+        """``r(x) − x``: where the (denoising) autoencoder moves each point.
+
+        For a denoising AE trained with small Gaussian noise σ, ``r(x) − x ≈ σ² ∇ log p(x)``
+        (Alain & Bengio, JMLR 2014): the field points toward the data.
+        """
+        return self.reconstruct(x) - x
+
+
+VECTOR_MODELS: dict[str, dict[str, Any]] = {
+    "ae": {"variational": False},
+    "dae": {"variational": False, "corruption": "gaussian"},
+    "vae": {"variational": True},
+    "iwae": {"variational": True},
+}
+
+
+def build_vector_model(kind: str, in_dim: int, **kwargs: Any) -> VectorAutoencoder:
+    """``ae``, ``dae``, ``vae`` or ``iwae`` (IWAE differs from VAE only in its objective)."""
+    if kind not in VECTOR_MODELS:
+        raise ValueError(f"unknown model {kind!r}: use linear or one of {sorted(VECTOR_MODELS)}")
+    opts = {**VECTOR_MODELS[kind], **{k: v for k, v in kwargs.items() if v is not None}}
+    if kind == "dae" and not opts.get("corruption"):
+        raise ValueError("a denoising AE needs a corruption")
+    if "hidden" in opts:
+        opts["hidden"] = tuple(opts["hidden"])
+    return VectorAutoencoder(VectorConfig(in_dim=in_dim, **opts))

@@ -1,0 +1,219 @@
+"""``graphvae vector``: train one vector model on a data set and write what it learned.
+
+:func:`run_vector` checks its inputs before any training, trains, evaluates on the
+test split and, given ``out``, writes ``metrics.json``, ``model.pt``,
+``reconstructions.png``, ``samples.png`` (VAE / IWAE), ``interpolation.png`` (VAE /
+IWAE, image data) and ``codes.png`` (a 2-D view of the codes) there, each atomically.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from graphvae.devices import resolve_device
+from graphvae.io import save_atomic, write_json
+from graphvae.vector.data import VectorData, check_matrix
+from graphvae.vector.models import CORRUPTIONS, VECTOR_MODELS, build_vector_model
+from graphvae.vector.train import evaluate_bound, fit_vector, save_checkpoint
+
+MODEL_CHOICES = ("linear", *VECTOR_MODELS)
+
+
+@dataclass
+class VectorRunConfig:
+    """Options of one ``graphvae vector`` run (the CLI's flags)."""
+
+    model: str = "vae"
+    latent_dim: int | None = None       # default: default_latent_dim(d)
+    hidden: tuple[int, ...] = (400,)
+    likelihood: str | None = None       # default: bernoulli for 0/1 data, else gaussian
+    variance: str | float = "learned"
+    corruption: str = "gaussian"
+    noise_level: float = 0.1
+    num_samples: int = 5                # K of the IWAE objective
+    epochs: int = 50
+    batch_size: int = 100
+    lr: float = 1e-3
+    patience: int | None = 20
+    nll_samples: int = 5000
+    seed: int = 0
+    device: str = "cpu"
+
+    def validate(self) -> None:
+        if self.model not in MODEL_CHOICES:
+            raise ValueError(f"unknown model {self.model!r}: use one of {', '.join(MODEL_CHOICES)}")
+        for name in ("epochs", "batch_size", "num_samples", "nll_samples"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name.replace('_', '-')} must be >= 1, got "
+                                 f"{getattr(self, name)}")
+        if self.latent_dim is not None and self.latent_dim < 1:
+            raise ValueError(f"latent-dim must be >= 1, got {self.latent_dim}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.likelihood not in (None, "bernoulli", "gaussian"):
+            raise ValueError(f"unknown likelihood {self.likelihood!r}: use bernoulli or gaussian")
+        if self.corruption not in CORRUPTIONS:
+            raise ValueError(f"unknown corruption {self.corruption!r}: use one of {CORRUPTIONS}")
+
+
+def default_latent_dim(d: int) -> int:
+    """``d`` for d ≤ 2, ``min(10, max(2, d // 2))`` up to d = 100, else 40 (the MNIST size)."""
+    if d <= 2:
+        return d
+    return min(10, max(2, d // 2)) if d <= 100 else 40
+
+
+def _likelihood(cfg: VectorRunConfig, data: VectorData) -> str:
+    if cfg.likelihood is not None:
+        return cfg.likelihood
+    return "bernoulli" if data.is_binary else "gaussian"
+
+
+def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = None,
+               progress: bool = True) -> dict[str, Any]:
+    """Train ``cfg.model`` on ``data.train`` (selecting on ``data.valid``), score ``data.test``."""
+    cfg.validate()
+    device = resolve_device(cfg.device)
+    lik = _likelihood(cfg, data)
+    for split in ("train", "valid", "test"):
+        check_matrix(getattr(data, split), f"{data.name} {split} split",
+                     binary=lik == "bernoulli" and cfg.model != "linear")
+    out = Path(out) if out is not None else None
+    if cfg.model == "linear":
+        return _run_linear(data, cfg, out, progress)
+    latent = cfg.latent_dim or default_latent_dim(data.dim)
+    torch.manual_seed(cfg.seed)
+    kw: dict[str, Any] = {"latent_dim": latent, "hidden": tuple(cfg.hidden), "likelihood": lik,
+                          "variance": cfg.variance}
+    if cfg.model == "dae":
+        kw.update(corruption=cfg.corruption, noise_level=cfg.noise_level)
+    model = build_vector_model(cfg.model, data.dim, **kw).to(device)
+    objective = "iwae" if cfg.model == "iwae" else "elbo"
+    k = cfg.num_samples if cfg.model == "iwae" else 1
+    train, valid, test = (t.to(device=device, dtype=torch.float32)
+                          for t in (data.train, data.valid, data.test))
+    res = fit_vector(model, train, valid, objective=objective, num_samples=k, epochs=cfg.epochs,
+                     batch_size=cfg.batch_size, lr=cfg.lr, patience=cfg.patience, seed=cfg.seed,
+                     progress=progress)
+    model.eval()
+    recon = model.reconstruct(test)
+    metrics: dict[str, Any] = {
+        "model": cfg.model, "data": data.name, "likelihood": lik, "latent_dim": latent,
+        "n_train": int(train.size(0)), "n_test": int(test.size(0)), "dim": data.dim,
+        "epochs_run": len(res.train_bound), "best_epoch": res.best_epoch,
+        "train_seconds": res.seconds, "device": str(device),
+        "test_mse": float((recon - test).pow(2).sum(1).mean()),
+        f"test_{objective}" + (f"_{k}" if objective == "iwae" else ""):
+            evaluate_bound(model, test, objective, k, seed=cfg.seed),
+    }
+    if model.config.variational:
+        start = time.perf_counter()
+        g = torch.Generator(device=device).manual_seed(cfg.seed)
+        lp = torch.cat([model.log_marginal(test[i:i + 100], cfg.nll_samples, generator=g)
+                        for i in range(0, test.size(0), 100)])
+        metrics.update(test_elbo=evaluate_bound(model, test, "elbo", 1, seed=cfg.seed),
+                       test_nll=float(-lp.mean()), nll_samples=cfg.nll_samples,
+                       nll_seconds=time.perf_counter() - start)
+    if out is not None:
+        save_checkpoint(model, out / "model.pt", model_kind=cfg.model, data=data.name,
+                        result=res.__dict__)
+        _plots(model, data, test, recon, out, cfg)
+        write_json({**metrics, "config": {**cfg.__dict__, "hidden": list(cfg.hidden)},
+                    "history": {"train": res.train_bound, "valid": res.valid_bound}},
+                   out / "metrics.json")
+    return metrics
+
+
+def _plots(model, data: VectorData, test: torch.Tensor, recon: torch.Tensor, out: Path,
+           cfg: VectorRunConfig) -> None:
+    from graphvae.plotting import plot_image_rows, plot_latent
+
+    m = min(10, test.size(0))
+    shape = data.image_shape
+    plot_image_rows([("test data", test[:m].cpu().numpy()),
+                     ("reconstruction", recon[:m].cpu().numpy())],
+                    out / "reconstructions.png", shape, f"{cfg.model} on {data.name}")
+    if model.config.variational:
+        g = torch.Generator(device=test.device).manual_seed(cfg.seed)
+        s = model.sample(30, generator=g).cpu().numpy()
+        plot_image_rows([("samples E[x|z]", s[:10]), ("", s[10:20]), ("", s[20:30])],
+                        out / "samples.png", shape, f"{cfg.model}: z ~ N(0, I)")
+        if test.size(0) >= 2:
+            path = model.interpolate(test[0], test[1], steps=10).cpu().numpy()
+            plot_image_rows([("test[0] → test[1]", path)], out / "interpolation.png", shape,
+                            "latent interpolation")
+    codes = model.codes(test).cpu().numpy()
+    plot_latent(codes, out / "codes.png", title=f"{cfg.model} codes of the test split (PCA)")
+
+
+def _run_linear(data: VectorData, cfg: VectorRunConfig, out: Path | None,
+                progress: bool) -> dict[str, Any]:
+    from graphvae.vector.linear import (
+        LinearAE,
+        axis_alignment,
+        fit_linear_ae,
+        pca,
+        reconstruction_error,
+        subspace_distance,
+    )
+
+    x = data.train.to(torch.float64)
+    k = cfg.latent_dim or min(10, data.dim)
+    if k > min(x.shape):
+        raise ValueError(f"latent-dim {k} is larger than the data allow ({min(x.shape)})")
+    p = pca(x, k)
+    g = torch.Generator().manual_seed(cfg.seed)
+    model = LinearAE(data.dim, k, ordering="rotation", generator=g,
+                     l2_scale=1e-3 * float(p.explained_variance[-1]))
+    steps = max(cfg.epochs * 100, 1000)
+    fit = fit_linear_ae(model, x, steps=steps, progress=progress)
+    test = data.test.to(torch.float64)
+    u = p.components.T
+    with torch.no_grad():
+        align = axis_alignment(u, model.W2)
+        metrics: dict[str, Any] = {
+            "model": "linear", "data": data.name, "k": k, "steps": fit.steps,
+            "train_seconds": fit.seconds, "subspace_distance": subspace_distance(u, model.W2),
+            "axis_alignment_max": float(align.max()),
+            "pca_discarded_variance": p.discarded_variance,
+            "train_mse_linear_ae": reconstruction_error(x, model(x)),
+            "train_mse_pca": reconstruction_error(x, p.inverse_transform(p.transform(x))),
+            "test_mse_linear_ae": reconstruction_error(test, model(test)),
+            "test_mse_pca": reconstruction_error(test, p.inverse_transform(p.transform(test))),
+            "explained_variance": p.explained_variance.tolist(),
+        }
+    if not all(math.isfinite(v) for v in metrics.values() if isinstance(v, float)):
+        raise RuntimeError("the linear AE did not converge (non-finite metrics)")
+    if out is not None:
+        from graphvae.plotting import plot_image_rows, plot_latent
+
+        save_atomic({"task": "vector-linear", "state_dict": model.state_dict(), "k": k,
+                     "pca_components": p.components, "pca_mean": p.mean}, out / "model.pt")
+        m = min(10, test.size(0))
+        with torch.no_grad():
+            rows = [("test data", test[:m].numpy()),
+                    ("linear AE", model(test[:m]).numpy()),
+                    ("PCA", p.inverse_transform(p.transform(test[:m])).numpy()),
+                    ("decoder columns", _unit(model.W2.detach().T[:m]).numpy()),
+                    ("PCA components", _unit(p.components[:m]).numpy())]
+        plot_image_rows(rows, out / "reconstructions.png", data.image_shape,
+                        f"linear AE (rotation-augmented) vs PCA, k = {k}")
+        with torch.no_grad():
+            plot_latent(model.encode(test).numpy(), out / "codes.png",
+                        title="linear AE codes of the test split (PCA)")
+        write_json({**metrics, "config": {**cfg.__dict__, "hidden": list(cfg.hidden)}},
+                   out / "metrics.json")
+    return metrics
+
+
+def _unit(w: torch.Tensor) -> torch.Tensor:
+    """Rows rescaled to [0, 1] for display."""
+    lo = w.min(1, keepdim=True).values
+    hi = w.max(1, keepdim=True).values
+    return (w - lo) / (hi - lo).clamp_min(1e-12)

@@ -1,0 +1,338 @@
+"""graphvae.vector: PCA and the linear AE, denoising AEs, VAE / IWAE bounds, checked against
+closed forms, brute force and hand-worked values."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from graphvae.vector import build_vector_model, fit_vector, load_vector_model, save_checkpoint
+from graphvae.vector.linear import (
+    LinearAE,
+    axis_alignment,
+    fit_linear_ae,
+    pca,
+    reconstruction_error,
+    subspace_distance,
+    synthetic_spectrum,
+)
+from graphvae.vector.models import Corruption
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+SPECTRUM = [10.0, 8.0, 6.0, 4.0, 2.0, 1.0, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05]
+
+
+def test_vector_imports_without_torch_geometric():
+    code = textwrap.dedent("""
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name == "torch_geometric" or name.startswith("torch_geometric."):
+                    raise ImportError("blocked: " + name)
+        sys.meta_path.insert(0, Block())
+        import torch
+        import graphvae.vector as v
+        from graphvae.vector.linear import pca
+        m = v.build_vector_model("vae", 6, latent_dim=2, hidden=(8,))
+        x = (torch.rand(20, 6) > 0.5).float()
+        v.fit_vector(m, x, x, epochs=1, progress=False)
+        assert not any(k.startswith("torch_geometric") for k in sys.modules)
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+# -- PCA and the linear autoencoder -----------------------------------------------------------
+
+def test_pca_matches_covariance_eigendecomposition():
+    x, _ = synthetic_spectrum(500, SPECTRUM, seed=1)
+    p = pca(x, 4)
+    cov = np.cov(x.numpy(), rowvar=False, bias=True)
+    vals, vecs = np.linalg.eigh(cov)
+    vals, vecs = vals[::-1], vecs[:, ::-1]
+    np.testing.assert_allclose(p.eigenvalues.numpy(), vals, rtol=1e-9, atol=1e-12)
+    for i in range(4):
+        assert abs(float(p.components[i] @ torch.from_numpy(vecs[:, i].copy()))) == \
+            pytest.approx(1.0, abs=1e-9)
+    # reconstruction error of the rank-k projection = sum of the discarded eigenvalues
+    err = reconstruction_error(x, p.inverse_transform(p.transform(x)))
+    assert err == pytest.approx(vals[4:].sum(), rel=1e-9)
+    np.testing.assert_allclose(p.projection.numpy(), ((x - x.mean(0)) @ p.components.T).numpy())
+
+
+def test_pca_rejects_bad_k_and_nan():
+    with pytest.raises(ValueError, match="k must be"):
+        pca(torch.randn(10, 3), 4)
+    bad = torch.randn(10, 3)
+    bad[2, 1] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        pca(bad, 1)
+
+
+def test_subspace_distance_and_alignment_by_hand():
+    e = torch.eye(3, dtype=torch.float64)
+    u = e[:, :2]
+    w = torch.stack([e[:, 0], (e[:, 1] + e[:, 2]) / math.sqrt(2)], 1)
+    # tr(UUᵀWWᵀ) = 1 + cos²45° = 1.5, so 1 - 1.5/2 = 0.25
+    assert subspace_distance(u, w) == pytest.approx(0.25)
+    np.testing.assert_allclose(axis_alignment(u, w).numpy(), [0.0, 0.5], atol=1e-12)
+    # a basis change inside the span does not move the subspace
+    basis = torch.tensor([[2.0, 1.0], [0.0, 3.0]], dtype=torch.float64)
+    assert subspace_distance(u, u @ basis) == pytest.approx(0, abs=1e-12)
+
+
+def _trained(ordering, steps, l2_scale=0.01, seed=0):
+    x, _ = synthetic_spectrum(2000, SPECTRUM, seed=0)
+    k = 5
+    p = pca(x, k)
+    m = LinearAE(len(SPECTRUM), k, ordering=ordering, l2_scale=l2_scale,
+                 generator=torch.Generator().manual_seed(seed))
+    fit_linear_ae(m, x, steps=steps, progress=False)
+    return x, p, m
+
+
+def test_linear_ae_recovers_pca_subspace_and_error():
+    x, p, m = _trained("none", 2000)
+    u = p.components.T
+    with torch.no_grad():
+        assert subspace_distance(u, m.W2) < 1e-3
+        err = reconstruction_error(x, m(x))
+    assert abs(err / p.discarded_variance - 1) < 0.01
+    # without an ordering option the axes are an arbitrary basis of the subspace
+    assert float(axis_alignment(u, m.W2.detach()).max()) > 0.1
+
+
+def test_rotation_augmented_gradient_recovers_ordered_axes():
+    x, p, m = _trained("rotation", 3000)
+    u = p.components.T
+    with torch.no_grad():
+        align = axis_alignment(u, m.W2)
+        assert subspace_distance(u, m.W2) < 1e-3
+        err = reconstruction_error(x, m(x))
+    assert float(align.max()) < 1e-3, align
+    assert abs(err / p.discarded_variance - 1) < 0.01
+    # the encoder ends as the decoder's transpose (Kunin et al.'s critical points)
+    torch.testing.assert_close(m.W1.detach(), m.W2.detach().T, atol=1e-3, rtol=0)
+
+
+def test_rotation_term_is_an_infinitesimal_rotation():
+    """Γ is antisymmetric, so the extra step keeps W2 W1 fixed to first order."""
+    x, _ = synthetic_spectrum(200, SPECTRUM[:6], seed=3)
+    m = LinearAE(6, 3, ordering="rotation", l2_scale=0.0,
+                 generator=torch.Generator().manual_seed(0), init_scale=3.0)
+    xc = x - x.mean(0)
+    m.W1.grad = torch.zeros_like(m.W1)
+    m.W2.grad = torch.zeros_like(m.W2)
+    m.rotate_gradients(xc)
+    d1, d2 = -m.W1.grad, -m.W2.grad           # the step direction of the rotation alone
+    with torch.no_grad():
+        first_order = d2 @ m.W1 + m.W2 @ d1
+    assert float(first_order.abs().max()) < 1e-12
+    assert float(d1.abs().max()) > 1e-6         # and it does move the weights
+
+
+def test_nonuniform_l2_gives_transposed_shrunk_decoder():
+    """Kunin et al.: at the minimum W1 = W2ᵀ and ‖W2[:, i]‖² = 1 − λ_i/σ_i²."""
+    x, _ = synthetic_spectrum(2000, [10.0, 2.0, 0.3, 0.1], seed=0)
+    p = pca(x, 2)
+    lam = [0.5, 1.0]
+    m = LinearAE(4, 2, ordering="l2", l2=lam, generator=torch.Generator().manual_seed(0))
+    fit_linear_ae(m, x, steps=6000, progress=False)
+    with torch.no_grad():
+        norms = m.W2.pow(2).sum(0)
+        torch.testing.assert_close(m.W1, m.W2.T, atol=1e-4, rtol=0)
+        assert float(axis_alignment(p.components.T, m.W2).max()) < 1e-3
+    expected = 1 - torch.tensor(lam, dtype=torch.float64) / p.explained_variance
+    torch.testing.assert_close(norms, expected, atol=1e-4, rtol=0)
+
+
+# -- denoising autoencoders ---------------------------------------------------------------------
+
+def test_corruptions_have_the_stated_statistics():
+    g = torch.Generator().manual_seed(0)
+    x = torch.full((400, 500), 0.5)
+    masked = Corruption("masking", 0.3)(x, g)
+    assert float((masked == 0).float().mean()) == pytest.approx(0.3, abs=0.005)
+    assert bool(((masked == 0) | (masked == 0.5)).all())
+    sp = Corruption("salt_and_pepper", 0.2)(x, g)
+    assert float((sp != 0.5).float().mean()) == pytest.approx(0.2, abs=0.005)
+    assert float((sp == 1).float().mean()) == pytest.approx(0.1, abs=0.005)
+    noisy = Corruption("gaussian", 0.25)(x, g)
+    assert float((noisy - x).std()) == pytest.approx(0.25, rel=0.01)
+    with pytest.raises(ValueError, match="unknown corruption"):
+        Corruption("blur", 0.1)
+    with pytest.raises(ValueError, match="level"):
+        Corruption("masking", 1.5)
+
+
+def test_dae_matches_optimal_gaussian_denoiser():
+    """For x ~ N(μ, Σ) and x̃ = x + σε, E[x | x̃] = μ + Σ(Σ + σ²I)⁻¹(x̃ − μ)."""
+    g = torch.Generator().manual_seed(0)
+    d, sig = 3, 0.3
+    a = torch.randn(d, d, generator=g)
+    cov = a @ a.T + 0.5 * torch.eye(d)
+    mu = torch.tensor([1.0, -2.0, 0.5])
+    chol = torch.linalg.cholesky(cov)
+    x = mu + torch.randn(20000, d, generator=g) @ chol.T
+    model = build_vector_model("dae", d, latent_dim=d, hidden=(64, 64), likelihood="gaussian",
+                               variance=1.0, corruption="gaussian", noise_level=sig)
+    fit_vector(model, x, None, epochs=60, batch_size=200, lr=2e-3, progress=False)
+    xt = mu + torch.randn(2000, d, generator=g) @ chol.T
+    xn = xt + sig * torch.randn(2000, d, generator=g)
+    best = mu + (xn - mu) @ torch.linalg.solve(cov + sig**2 * torch.eye(d), cov).T
+    out = model.reconstruct(xn)
+    rel = (out - best).norm(dim=1).mean() / (best - mu).norm(dim=1).mean()
+    assert float(rel) < 0.05
+
+
+def test_dae_vector_field_points_to_the_spiral():
+    g = torch.Generator().manual_seed(0)
+    lo, hi = 1.0, 1.0 + 3 * math.pi
+
+    def curve(t):
+        return torch.stack([t * torch.cos(t), t * torch.sin(t)], 1) / 5
+
+    def sample(n):  # uniform in arc length (∝ t² on an Archimedean spiral)
+        return torch.sqrt(lo**2 + torch.rand(n, generator=g) * (hi**2 - lo**2))
+
+    sig = 0.05
+    model = build_vector_model("dae", 2, latent_dim=2, hidden=(128, 128), likelihood="gaussian",
+                               variance=1.0, corruption="gaussian", noise_level=sig)
+    fit_vector(model, curve(sample(20000)), None, epochs=60, batch_size=200, lr=2e-3,
+               progress=False)
+    dense = curve(torch.linspace(lo, hi, 20000))
+    p = curve(sample(3000)) + sig * torch.randn(3000, 2, generator=g)
+    dist, idx = torch.cdist(p, dense).min(1)
+    field = model.vector_field(p)
+    cos = torch.nn.functional.cosine_similarity(field, dense[idx] - p, dim=1)
+    near = (dist > sig / 2) & (dist < 2 * sig)
+    assert int(near.sum()) > 500
+    assert float(cos[near].mean()) > 0.9
+
+
+# -- VAE and IWAE -----------------------------------------------------------------------------
+
+def _tiny_vae(d=5, k=2, likelihood="bernoulli", seed=0):
+    torch.manual_seed(seed)
+    return build_vector_model("vae", d, latent_dim=k, hidden=(7,), likelihood=likelihood,
+                              activation="tanh").double()
+
+
+def test_closed_form_kl_matches_monte_carlo():
+    m = _tiny_vae()
+    x = (torch.rand(4, 5, generator=torch.Generator().manual_seed(1)) > 0.5).double()
+    q = m.encode(x)
+    z = q.rsample((200000,), generator=torch.Generator().manual_seed(2))
+    from graphvae.bounds.gaussian import standard_normal_log_prob
+    mc = (q.log_prob(z) - standard_normal_log_prob(z))
+    se = mc.std(0) / math.sqrt(mc.size(0))
+    assert bool(((mc.mean(0) - q.kl()).abs() < 4 * se).all())
+
+
+def test_iwae_rises_with_k_and_bounds_log_marginal():
+    m = _tiny_vae()
+    x = (torch.rand(6, 5, generator=torch.Generator().manual_seed(1)) > 0.5).double()
+    g = torch.Generator().manual_seed(3)
+    reps = 400
+    means = {}
+    for k in (1, 5, 50):
+        vals = torch.stack([m.bound(x, "iwae", k, generator=g).value for _ in range(reps)])
+        means[k] = vals.mean(0)
+    elbo = torch.stack([m.bound(x, "elbo", 1, generator=g).value for _ in range(reps)]).mean(0)
+    exact = m.log_marginal(x, 200000, chunk=20000, generator=g)
+    # IWAE_1 is the ELBO; the means rise with K and stay below log p(x)
+    torch.testing.assert_close(means[1], elbo, atol=0.1, rtol=0)
+    assert bool((means[5] > elbo).all()) and bool((means[50] > means[5]).all())
+    assert bool((means[50] < exact + 0.01).all())
+
+
+def test_log_marginal_is_exact_with_the_true_posterior():
+    """Linear-Gaussian model with an exact encoder: every importance weight equals p(x)."""
+    torch.manual_seed(0)
+    d, k, s2 = 4, 2, 0.5
+    m = build_vector_model("vae", d, latent_dim=k, hidden=(), likelihood="gaussian",
+                           variance=s2).double()
+    w = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 0.0], [0.0, -1.0]], dtype=torch.float64)
+    b = torch.tensor([0.1, -0.2, 0.3, 0.0], dtype=torch.float64)   # WᵀW diagonal ⇒ M diagonal
+    prec = torch.eye(k, dtype=torch.float64) + w.T @ w / s2
+    post_cov = torch.linalg.inv(prec)
+    a = post_cov @ w.T / s2
+    with torch.no_grad():
+        m.decoder[0].weight.copy_(w)
+        m.decoder[0].bias.copy_(b)
+        m.encoder[0].weight.zero_()
+        m.encoder[0].weight[:k] = a
+        m.encoder[0].bias[:k] = -a @ b
+        m.encoder[0].bias[k:] = torch.log(torch.diagonal(post_cov))
+    x = torch.randn(5, d, dtype=torch.float64)
+    exact = torch.distributions.MultivariateNormal(b, w @ w.T + s2 * torch.eye(d)).log_prob(x)
+    est = m.log_marginal(x, 50, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(est, exact, atol=1e-10, rtol=0)
+    # ... and so is IWAE_K for any draw (every log weight is log p(x))
+    torch.testing.assert_close(m.bound(x, "iwae", 3).value, exact, atol=1e-10, rtol=0)
+
+
+def test_reparameterised_gradients_match_finite_differences():
+    m = _tiny_vae(d=4, k=2)
+    x = torch.tensor([[1.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 0.0]], dtype=torch.float64)
+    eps = torch.randn(3, 2, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    params = list(m.parameters())
+    est = m.bound(x, "iwae", 3, eps=eps).value.sum()
+    grads = torch.autograd.grad(est, params)
+    with torch.no_grad():
+        for p, gr in zip(params, grads):
+            for idx in [(0,) * p.dim(), tuple(s - 1 for s in p.shape)]:
+                old = float(p[idx])
+                p[idx] = old + 1e-6
+                up = float(m.bound(x, "iwae", 3, eps=eps).value.sum())
+                p[idx] = old - 1e-6
+                down = float(m.bound(x, "iwae", 3, eps=eps).value.sum())
+                p[idx] = old
+                assert (up - down) / 2e-6 == pytest.approx(float(gr[idx]), rel=1e-5, abs=1e-7)
+
+
+def test_vae_learns_and_samples_reconstructs_interpolates(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    protos = (torch.rand(3, 16, generator=g) > 0.5).float()
+    x = protos[torch.randint(0, 3, (600,), generator=g)]
+    flip = torch.rand(x.shape, generator=g) < 0.05
+    x = torch.where(flip, 1 - x, x)
+    m = build_vector_model("vae", 16, latent_dim=2, hidden=(32,))
+    res = fit_vector(m, x[:500], x[500:], epochs=30, batch_size=50, lr=3e-3, progress=False)
+    assert res.valid_bound[-1] > res.valid_bound[0] + 1.0
+    # ELBO bounds the importance-sampled log p(x) from below (on average)
+    lp = m.log_marginal(x[500:], 500, generator=g)
+    elbo = m.bound(x[500:], "elbo", 50, generator=g).value
+    assert float(lp.mean()) >= float(elbo.mean())
+    s = m.sample(7, generator=g)
+    assert s.shape == (7, 16) and bool(((s >= 0) & (s <= 1)).all())
+    path = m.interpolate(x[0], x[1], steps=5)
+    torch.testing.assert_close(path[0], m.reconstruct(x[:1])[0])
+    torch.testing.assert_close(path[-1], m.reconstruct(x[1:2])[0])
+    ck = tmp_path / "m.pt"
+    save_checkpoint(m, ck)
+    again = load_vector_model(ck)
+    torch.testing.assert_close(again.reconstruct(x[:5]), m.reconstruct(x[:5]))
+
+
+def test_model_options_are_checked():
+    with pytest.raises(ValueError, match="unknown model"):
+        build_vector_model("gan", 4)
+    with pytest.raises(ValueError, match="likelihood"):
+        build_vector_model("vae", 4, likelihood="poisson")
+    with pytest.raises(ValueError, match="variance"):
+        build_vector_model("vae", 4, likelihood="gaussian", variance=-1.0)
+    with pytest.raises(ValueError, match="IWAE objective needs a variational"):
+        build_vector_model("ae", 4).bound(torch.zeros(2, 4), "iwae", 5)
+    with pytest.raises(ValueError, match="training data must be"):
+        fit_vector(build_vector_model("ae", 4), torch.zeros(5, 3), epochs=1, progress=False)

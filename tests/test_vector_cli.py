@@ -1,0 +1,167 @@
+"""``graphvae vector`` and the vector data loaders: runs with no files, and bad input fails early
+with one line."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from graphvae.cli import main
+from graphvae.vector import check_matrix, load_matrix, load_mnist, load_vector_data
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+DATA_ROOT = Path(os.environ.get("GRAPHVAE_DATA", Path(__file__).resolve().parents[2] /
+                                "shared" / "data"))
+
+
+def run_cli(argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main(argv)
+        except SystemExit as e:
+            rc = e.code
+    return rc, out.getvalue(), err.getvalue()
+
+
+def _pngs(folder: Path, names):
+    for n in names:
+        assert (folder / n).read_bytes()[:8] == PNG_MAGIC, n
+
+
+def test_vae_on_digits_with_no_files(tmp_path):
+    rc, out, _ = run_cli(["vector", "--epochs", "3", "--nll-samples", "20", "--quiet",
+                          "--out", str(tmp_path)])
+    assert rc == 0
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert m["model"] == "vae" and m["data"] == "digits" and m["likelihood"] == "gaussian"
+    assert m["n_test"] == 180 and m["dim"] == 64
+    # the importance-sampled log p(x) is at least the ELBO's value (both on the test split)
+    assert -m["test_nll"] >= m["test_elbo"] - 1e-3
+    _pngs(tmp_path, ["reconstructions.png", "samples.png", "codes.png", "interpolation.png"])
+    assert (tmp_path / "model.pt").is_file()
+    assert json.loads(out)["test_nll"] == pytest.approx(m["test_nll"])
+
+
+@pytest.mark.parametrize("model", ["ae", "dae", "iwae"])
+def test_other_models_run(tmp_path, model):
+    rc, _, _ = run_cli(["vector", "--model", model, "--epochs", "2", "--nll-samples", "10",
+                        "--binarize", "--quiet", "--out", str(tmp_path)])
+    assert rc == 0
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert m["likelihood"] == "bernoulli"
+    _pngs(tmp_path, ["reconstructions.png", "codes.png"])
+    assert (tmp_path / "samples.png").exists() == (model == "iwae")
+    if model == "iwae":
+        assert "test_iwae_5" in m
+
+
+def test_linear_against_pca_on_digits(tmp_path):
+    rc, _, _ = run_cli(["vector", "--model", "linear", "--latent-dim", "4", "--epochs", "30",
+                        "--quiet", "--out", str(tmp_path)])
+    assert rc == 0
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert m["subspace_distance"] < 1e-3
+    assert m["train_mse_linear_ae"] == pytest.approx(m["pca_discarded_variance"], rel=0.01)
+    assert m["train_mse_pca"] == pytest.approx(m["pca_discarded_variance"], rel=1e-9)
+    _pngs(tmp_path, ["reconstructions.png", "codes.png"])
+
+
+def test_user_matrix_file(tmp_path):
+    g = np.random.default_rng(0)
+    x = g.normal(size=(120, 5))
+    np.save(tmp_path / "x.npy", x)
+    rc, _, _ = run_cli(["vector", "--data", str(tmp_path / "x.npy"), "--model", "ae",
+                        "--epochs", "2", "--quiet", "--out", str(tmp_path / "o")])
+    assert rc == 0
+    m = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert m["dim"] == 5 and m["n_test"] == 12 and m["latent_dim"] == 2
+
+
+def _write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+BAD = {
+    "unknown model": (["--model", "gan"], "invalid choice"),
+    "unknown data": (["--data", "cifar"], "unknown data set 'cifar'"),
+    "missing file": (["--data", "nope.npy"], "data file not found"),
+    "non-binary for bernoulli": (["--likelihood", "bernoulli"],
+                                 "not binary but the Bernoulli likelihood"),
+    "bad hidden": (["--hidden", "4,x"], "--hidden must be comma-separated"),
+    "zero epochs": (["--epochs", "0"], "epochs must be >= 1"),
+    "bad variance": (["--variance", "big"], "--variance must be 'learned' or a number"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_input_is_one_line_exit_2(case):
+    args, msg = BAD[case]
+    rc, out, err = run_cli(["vector", *args, "--quiet"])
+    assert rc == 2
+    assert msg in err
+    assert len(err.strip().splitlines()) == 1 or "invalid choice" in err
+
+
+def test_bad_matrix_files(tmp_path):
+    one_d = tmp_path / "v.npy"
+    np.save(one_d, np.arange(5.0))
+    with pytest.raises(ValueError, match="2-D matrix"):
+        load_matrix(one_d)
+    nan = tmp_path / "n.npy"
+    arr = np.ones((20, 3))
+    arr[4, 2] = np.nan
+    np.save(nan, arr)
+    with pytest.raises(ValueError, match="NaN/inf entries \\(first at row 4, column 2\\)"):
+        load_matrix(nan)
+    rows = _write(tmp_path, "r.csv", "a,b\n1,2\n3\n")
+    with pytest.raises(ValueError, match="different lengths"):
+        load_matrix(rows)
+    words = _write(tmp_path, "w.csv", "1,2\n3,x\n")
+    with pytest.raises(ValueError, match="line 2: not a row of numbers"):
+        load_matrix(words)
+    with pytest.raises(ValueError, match="use .npy or .csv"):
+        load_matrix(_write(tmp_path, "x.parquet", "junk"))
+    with pytest.raises(ValueError, match="is empty"):
+        check_matrix(np.zeros((0, 3)))
+    with pytest.raises(ValueError, match="not binary"):
+        check_matrix(np.array([[0, 1], [0.5, 1]]), binary=True)
+
+
+def test_csv_with_header_is_read(tmp_path):
+    path = _write(tmp_path, "m.csv", "\ufeffx,y\n" + "".join(f"{i},{2 * i}\n" for i in range(30)))
+    d = load_matrix(path)
+    allrows = torch.cat([d.train, d.valid, d.test])
+    assert allrows.shape == (30, 2)
+    torch.testing.assert_close(allrows[:, 1], 2 * allrows[:, 0])
+
+
+def test_digits_split_is_seeded_and_disjoint():
+    a, b = load_vector_data("digits", seed=3), load_vector_data("digits", seed=3)
+    torch.testing.assert_close(a.test, b.test)
+    assert a.train.size(0) + a.valid.size(0) + a.test.size(0) == 1797
+    assert float(a.train.max()) <= 1.0 and not a.is_binary and a.binarized().is_binary
+
+
+def test_mnist_missing_root_is_clear(tmp_path):
+    with pytest.raises(ValueError, match="static binarized MNIST not found"):
+        load_mnist(tmp_path)
+
+
+@pytest.mark.skipif(not (DATA_ROOT / "mnist").is_dir(), reason="../shared/data/mnist absent")
+def test_mnist_splits():
+    d = load_mnist(DATA_ROOT)
+    assert d.train.shape == (50000, 784) and d.valid.shape == (10000, 784)
+    assert d.test.shape == (10000, 784)
+    assert float(d.train.mean()) == pytest.approx(0.13056, abs=1e-5)
+    assert d.is_binary
