@@ -25,7 +25,19 @@ def _check_permutation_bounds(report):
     assert report["timing"][0]["speedup"] > 0
 
 
-CHECKS = {"linkpred.py": _check_linkpred, "permutation_bounds.py": _check_permutation_bounds}
+def _check_vector(report):
+    rows = {r["ordering"]: r for r in report["linear"]["synthetic"]["linear_ae"]}
+    assert set(rows) == {"none", "l2", "rotation"}
+    assert all(r["subspace_distance"] < 1e-3 for r in rows.values())
+    assert rows["rotation"]["axis_alignment_max"] < 1e-3
+    mnist = {r["model"]: r for r in report["mnist"]}
+    assert set(mnist) == {"vae", "iwae-5", "iwae-50"}
+    for r in mnist.values():  # -log p(x) estimate is below -ELBO (up to sampling noise)
+        assert 0 < r["test_nll"] <= -r["test_elbo"] + 1.0
+
+
+CHECKS = {"linkpred.py": _check_linkpred, "permutation_bounds.py": _check_permutation_bounds,
+          "vector.py": _check_vector}
 
 
 def test_every_benchmark_has_a_check():
