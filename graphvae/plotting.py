@@ -85,3 +85,36 @@ def plot_image_rows(rows: list[tuple[str, np.ndarray]], path: str | os.PathLike,
     if title:
         fig.suptitle(title)
     _save(fig, path)
+
+
+def plot_graph_grid(reference, generated, path: str | os.PathLike, title: str = "",
+                    node_attr: str | None = None, per_row: int = 8) -> None:
+    """Training graphs (first rows) above sampled graphs, spring layouts, one panel a graph.
+
+    With ``node_attr`` (e.g. atom types) nodes are coloured by that attribute.
+    """
+    import networkx as nx
+
+    rows_ref = -(-len(reference) // per_row)
+    rows_gen = -(-len(generated) // per_row)
+    nrows = max(1, rows_ref + rows_gen)
+    fig, axes = plt.subplots(nrows, per_row, figsize=(1.6 * per_row, 1.7 * nrows),
+                             squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    panels = [(g, "train") for g in reference] + [(None, "")] * (rows_ref * per_row -
+                                                                 len(reference))
+    panels += [(g, "sample") for g in generated]
+    for ax, (g, label) in zip(axes.ravel(), panels):
+        if g is None:
+            continue
+        pos = nx.spring_layout(g, seed=0) if g.number_of_nodes() else {}
+        colors = ([g.nodes[v].get(node_attr, 0) for v in g.nodes] if node_attr
+                  else "tab:blue" if label == "train" else "tab:orange")
+        style = {"cmap": "tab10", "vmin": 0, "vmax": 9} if node_attr else {}
+        nx.draw_networkx(g, pos, ax=ax, node_size=18, width=0.5, with_labels=False,
+                         node_color=colors, **style)
+        ax.set_title(f"{label} n={g.number_of_nodes()}", fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    _save(fig, path)

@@ -36,8 +36,19 @@ def _check_vector(report):
         assert 0 < r["test_nll"] <= -r["test_elbo"] + 1.0
 
 
-CHECKS = {"linkpred.py": _check_linkpred, "permutation_bounds.py": _check_permutation_bounds,
-          "vector.py": _check_vector}
+def _check_generation(report):
+    assert report["results"]
+    for row in report["results"]:
+        if "generated" in row:
+            assert all(v["mean"] >= -1e-9 for v in row["generated"].values())
+            assert all(v["mean"] >= -1e-9 for v in row.get("train_vs_test", {}).values())
+        else:
+            for dec in row["molecules"].values():
+                assert 0.0 <= dec["validity"]["mean"] <= 1.0
+
+
+CHECKS = {"generation.py": _check_generation, "linkpred.py": _check_linkpred,
+          "permutation_bounds.py": _check_permutation_bounds, "vector.py": _check_vector}
 
 
 def test_every_benchmark_has_a_check():

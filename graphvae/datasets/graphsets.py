@@ -1,0 +1,130 @@
+"""Sets of small graphs for generation: published generators, the stored sets, seeded splits.
+
+Generators (no files needed), each following its published recipe:
+
+* :func:`community_small` — GDSS / EDP-GNN (Niu et al. 2020): ``max_nodes`` drawn
+  from 12..20, two communities of ``max_nodes // 2`` nodes, each ``G(n, 0.7)``
+  drawn with networkx seeds 0 and 1 (so, as in the recipe, two graphs of the same
+  size share their communities and differ in their bridges), bridges between the
+  communities with probability ``2 p_inter / N`` (``p_inter = 0.05``), at least one.
+* :func:`grid_graphs` — GraphRNN (You et al. 2018): every ``m × n`` 2-D grid with
+  ``10 ≤ m, n < 20`` (100 graphs, up to 361 nodes).
+* :func:`lobster_graphs` — GRAN (Liao et al. 2019): ``nx.random_lobster(80, 0.7,
+  0.7)`` with seeds counting up from ``seed``, kept when 10 ≤ nodes ≤ 100.
+
+Stored sets (``ROOT/graphgen/*.pkl``, GDSS's files): community-small, ego-small,
+grid, ENZYMES. Splits (:func:`split_graphs`): a seeded shuffle, the last 20% is
+the test set (as GraphRNN / GDSS), and the last 10% of the rest the validation
+set used for model selection; the test set is never used to choose anything.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+
+from graphvae.datasets.graphgen import GRAPHGEN_FILES, load_graphgen
+
+GENERATED = ("community-small", "grid", "lobster")
+GRAPH_SETS = ("community-small", "ego-small", "grid", "lobster", "enzymes")
+
+
+def community_small(num_graphs: int = 100, seed: int = 0, p_inter: float = 0.05,
+                    sizes: tuple[int, ...] = tuple(range(12, 21))) -> list[nx.Graph]:
+    """Two-community graphs by the GDSS / EDP-GNN recipe (see the module docstring)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(num_graphs):
+        max_nodes = int(rng.choice(sizes))
+        c = max_nodes // 2
+        parts = [nx.gnp_random_graph(c, 0.7, seed=i) for i in range(2)]
+        g = nx.disjoint_union_all(parts)
+        p_bridge = p_inter * 2 / c
+        bridges = [(a, c + b) for a in range(c) for b in range(c) if rng.random() < p_bridge]
+        if not bridges:
+            bridges = [(0, c)]
+        g.add_edges_from(bridges)
+        out.append(g)
+    return out
+
+
+def grid_graphs() -> list[nx.Graph]:
+    """All ``m × n`` grids with 10 ≤ m, n ≤ 19, nodes relabelled 0..mn-1 (GraphRNN)."""
+    return [nx.convert_node_labels_to_integers(nx.grid_2d_graph(m, n))
+            for m in range(10, 20) for n in range(10, 20)]
+
+
+def lobster_graphs(num_graphs: int = 100, seed: int = 1234, mean_nodes: int = 80,
+                   p1: float = 0.7, p2: float = 0.7, min_nodes: int = 10,
+                   max_nodes: int = 100) -> list[nx.Graph]:
+    """Random lobsters by GRAN's recipe (see the module docstring)."""
+    out: list[nx.Graph] = []
+    s = seed
+    while len(out) < num_graphs:
+        g = nx.random_lobster(mean_nodes, p1, p2, seed=s)
+        if min_nodes <= g.number_of_nodes() <= max_nodes:
+            out.append(nx.convert_node_labels_to_integers(g))
+        s += 1
+    return out
+
+
+def load_graph_set(name: str, root: str | os.PathLike | None = None, generated: bool = False,
+                   seed: int = 0) -> list[nx.Graph]:
+    """A named set: the stored file (``root/graphgen``), or with ``generated=True`` (and for
+    ``lobster``, which has no file) the generator's output. Graphs are simple, undirected,
+    with nodes 0..n-1."""
+    key = name.lower()
+    if key not in GRAPH_SETS:
+        raise ValueError(f"unknown graph data set {name!r}: use one of {', '.join(GRAPH_SETS)}"
+                         f" (or qm9)")
+    if key == "lobster" or generated:
+        if key == "community-small":
+            graphs = community_small(seed=seed)
+        elif key == "grid":
+            graphs = grid_graphs()
+        elif key == "lobster":
+            graphs = lobster_graphs()
+        else:
+            raise ValueError(f"{name} has no generator; it is read from "
+                             f"graphgen/{GRAPHGEN_FILES[key]}")
+    else:
+        if root is None:
+            root = os.environ.get("GRAPHVAE_DATA", "data")
+        graphs = load_graphgen(key, root)
+    return [_simple(g) for g in graphs]
+
+
+def _simple(g: nx.Graph) -> nx.Graph:
+    h = nx.convert_node_labels_to_integers(nx.Graph(g))
+    h.remove_edges_from(nx.selfloop_edges(h))
+    return h
+
+
+@dataclass
+class GraphSplit:
+    train: list[nx.Graph]
+    valid: list[nx.Graph]
+    test: list[nx.Graph]
+    seed: int
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), "valid": len(self.valid), "test": len(self.test)}
+
+
+def split_graphs(graphs: list[nx.Graph], seed: int = 0, test_fraction: float = 0.2,
+                 valid_fraction: float = 0.1) -> GraphSplit:
+    """Seeded shuffle; the last ``test_fraction`` is the test set, the last ``valid_fraction``
+    of the remainder the validation set (at least one graph each when there are ≥ 3)."""
+    n = len(graphs)
+    if n < 3:
+        raise ValueError(f"need at least 3 graphs to split into train/valid/test, got {n}")
+    order = np.random.default_rng(seed).permutation(n)
+    n_test = max(1, int(round(test_fraction * n)))
+    rest = order[:n - n_test]
+    n_valid = max(1, int(round(valid_fraction * len(rest))))
+    return GraphSplit([graphs[i] for i in rest[:len(rest) - n_valid]],
+                      [graphs[i] for i in rest[len(rest) - n_valid:]],
+                      [graphs[i] for i in order[n - n_test:]], seed)

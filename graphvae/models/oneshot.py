@@ -1,0 +1,269 @@
+"""An equivariant one-shot graph VAE for sets of small graphs, built from the package's parts.
+
+For a graph with ``n`` nodes, adjacency ``A`` and optional node / edge types:
+
+* ``n ~ p(n)``: the empirical distribution of training-set sizes (``size_counts``);
+* ``z_i ~ N(0, I)`` per node (``i = 1..n``), encoded by a :class:`GNNEncoder`
+  into ``q(z_i | G) = N(μ_i, σ_i²)``;
+* ``A_ij ~ Bern(σ(h_iᵀ h_j + b))`` for ``i < j`` with ``h = MLP(z)``
+  (:class:`MLPInnerProductDecoder` plus a learned bias ``b``);
+* node types ``t_i ~ Cat(GNN(z, A))`` (:class:`GNNFeatureDecoder`) and bond types
+  ``τ_ij ~ Cat(MLP([h_i ⊙ h_j, h_i + h_j]))`` on present edges (molecules only).
+
+Every part is permutation-equivariant, so the ELBO of a graph does not depend on
+its node order (``tests/test_generation.py`` checks it), and no matching or
+permutation sampling is needed. The bound is on ``log p(n, A, t, τ)`` of the
+*labelled* graph: ``log p(n) + E_q[log p(A, t, τ | Z)] − KL(q ‖ p)``.
+Batches are padded to the largest graph; padded slots have ``μ = 0, log σ² = 0``
+(KL exactly 0) and are masked out of every likelihood term.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import networkx as nx
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from graphvae.bounds import ELBO, BoundEstimate, DiagGaussian
+from graphvae.decoders import GNNFeatureDecoder, MLPInnerProductDecoder
+from graphvae.encoders.gnn import GNNEncoder
+from graphvae.graph import Adjacency
+from graphvae.likelihoods import LogLik
+
+MAX_DEGREE_FEATURE = 16
+
+
+@dataclass
+class GraphTensors:
+    """One graph: ``n`` nodes, ``edge_index`` (both directions), optional types."""
+
+    num_nodes: int
+    edge_index: Tensor
+    node_types: Tensor | None = None   # (n,) long
+    edge_types: Tensor | None = None   # (E,) long, aligned with edge_index
+
+    @classmethod
+    def from_networkx(cls, g: nx.Graph, node_attr: str | None = None,
+                      edge_attr: str | None = None) -> GraphTensors:
+        n = g.number_of_nodes()
+        if sorted(g.nodes) != list(range(n)):
+            g = nx.convert_node_labels_to_integers(g)
+        pairs = [(a, b) for a, b in g.edges if a != b]
+        ei = torch.tensor(pairs + [(b, a) for a, b in pairs], dtype=torch.long).reshape(-1, 2).t()
+        nt = et = None
+        if node_attr is not None:
+            nt = torch.tensor([g.nodes[i][node_attr] for i in range(n)], dtype=torch.long)
+        if edge_attr is not None:
+            vals = [g.edges[a, b][edge_attr] for a, b in pairs]
+            et = torch.tensor(vals + vals, dtype=torch.long)
+        return cls(n, ei.contiguous(), nt, et)
+
+
+def degree_features(num_nodes: int, edge_index: Tensor,
+                    max_degree: int = MAX_DEGREE_FEATURE) -> Tensor:
+    """One-hot node degree, capped at ``max_degree`` (an equivariant input feature)."""
+    deg = torch.zeros(num_nodes, dtype=torch.long)
+    if edge_index.numel():
+        deg.index_add_(0, edge_index[0].cpu(), torch.ones(edge_index.size(1), dtype=torch.long))
+    return F.one_hot(deg.clamp(max=max_degree), max_degree + 1).float()
+
+
+@dataclass
+class GraphBatch:
+    """Graphs as one disjoint union (for the GNNs) and as padded dense tensors (for edges).
+
+    ``x (N, F)``, ``adj`` the union :class:`Adjacency`, ``slot (N,)`` each node's
+    flat position ``b·k + i`` in the padded ``(B, k)`` layout, ``mask (B, k)``,
+    ``dense (B, k, k)`` 0/1, ``node_types (N,)``, ``edge_types (B, k, k)`` (0 where
+    there is no edge), ``sizes (B,)``.
+    """
+
+    x: Tensor
+    adj: Adjacency
+    slot: Tensor
+    mask: Tensor
+    dense: Tensor
+    sizes: Tensor
+    node_types: Tensor | None = None
+    edge_types: Tensor | None = None
+
+    @property
+    def num_graphs(self) -> int:
+        return int(self.mask.size(0))
+
+    @property
+    def k(self) -> int:
+        return int(self.mask.size(1))
+
+    @classmethod
+    def collate(cls, graphs: Sequence[GraphTensors], features: Sequence[Tensor],
+                device: torch.device | str = "cpu") -> GraphBatch:
+        b = len(graphs)
+        if b == 0:
+            raise ValueError("an empty batch of graphs")
+        k = max(g.num_nodes for g in graphs)
+        offs, slots, eis = 0, [], []
+        dense = torch.zeros(b, k, k)
+        typed = graphs[0].edge_types is not None
+        etypes = torch.zeros(b, k, k, dtype=torch.long) if typed else None
+        for i, g in enumerate(graphs):
+            eis.append(g.edge_index + offs)
+            slots.append(torch.arange(g.num_nodes) + i * k)
+            dense[i, g.edge_index[0], g.edge_index[1]] = 1.0
+            if etypes is not None and g.edge_types is not None:
+                etypes[i, g.edge_index[0], g.edge_index[1]] = g.edge_types
+            offs += g.num_nodes
+        sizes = torch.tensor([g.num_nodes for g in graphs])
+        mask = torch.arange(k)[None, :] < sizes[:, None]
+        nts = [g.node_types for g in graphs]
+        node_types = torch.cat(nts) if all(t is not None for t in nts) else None  # type: ignore
+        ei = torch.cat(eis, 1).to(device)
+        return cls(torch.cat(list(features)).to(device), Adjacency(ei, offs),
+                   torch.cat(slots).to(device), mask.to(device), dense.to(device),
+                   sizes.to(device),
+                   None if node_types is None else node_types.to(device),
+                   None if etypes is None else etypes.to(device))
+
+
+class EquivariantGraphVAE(nn.Module):
+    """One-shot graph VAE with per-node latents (see the module docstring).
+
+    Args:
+        in_channels: input node-feature width.
+        size_counts: how many training graphs have ``n`` nodes, indexed by ``n`` (may be
+            fractional: pseudo-counts).
+        latent_channels, hidden_channels, conv: the GNN encoder.
+        decoder_hidden, embed_channels: the MLP inner-product edge decoder.
+        node_types, edge_types: numbers of node / edge classes (0: untyped).
+    """
+
+    size_logprob: Tensor
+
+    def __init__(self, in_channels: int, size_counts: Sequence[float], latent_channels: int = 16,
+                 hidden_channels: Sequence[int] = (64, 64), conv: str = "gin",
+                 decoder_hidden: Sequence[int] = (64,), embed_channels: int = 32,
+                 node_types: int = 0, edge_types: int = 0):
+        super().__init__()
+        counts = torch.as_tensor(list(size_counts), dtype=torch.float)
+        if counts.dim() != 1 or counts.numel() < 2 or float(counts[1:].sum()) <= 0:
+            raise ValueError("size_counts must count at least one graph with >= 1 node")
+        counts[0] = 0.0
+        self.register_buffer("size_logprob", torch.log(counts / counts.sum()))
+        self.encoder = GNNEncoder(in_channels, hidden_channels, latent_channels, conv=conv)
+        self.edges = MLPInnerProductDecoder(latent_channels, decoder_hidden, embed_channels)
+        self.edge_bias = nn.Parameter(torch.zeros(()))
+        self.node_types, self.edge_types = node_types, edge_types
+        self.latent_channels = latent_channels
+        self.node_decoder = (GNNFeatureDecoder(latent_channels, node_types, tuple(hidden_channels),
+                                               conv="gcn", likelihood="categorical")
+                             if node_types else None)
+        self.bond_decoder = (nn.Sequential(nn.Linear(2 * embed_channels, decoder_hidden[0]),
+                                           nn.ReLU(), nn.Linear(decoder_hidden[0], edge_types))
+                             if edge_types else None)
+
+    @property
+    def max_nodes(self) -> int:
+        return int(self.size_logprob.numel() - 1)
+
+    # ------------------------------------------------------------------ pieces
+    def posterior(self, batch: GraphBatch) -> DiagGaussian:
+        """``q(Z | G)`` in the padded ``(B, k, d)`` layout (padding: μ = 0, log σ² = 0)."""
+        q = self.encoder(batch.x, batch.adj)
+        assert isinstance(q, DiagGaussian)
+        shape = (batch.num_graphs * batch.k, self.latent_channels)
+        loc = q.loc.new_zeros(shape).index_copy(0, batch.slot, q.loc)
+        logvar = q.logvar.new_zeros(shape).index_copy(0, batch.slot, q.logvar)
+        lead = (batch.num_graphs, batch.k, self.latent_channels)
+        return DiagGaussian(loc.reshape(lead), logvar.reshape(lead))
+
+    def edge_logits(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        """``(..., k, d)`` → edge logits ``(..., k, k)`` and the embeddings ``h``."""
+        h = self.edges.embed(z)
+        return h @ h.transpose(-1, -2) + self.edge_bias, h
+
+    def bond_logits(self, h: Tensor) -> Tensor:
+        """``(..., k, e)`` → symmetric bond-type logits ``(..., k, k, R)``."""
+        assert self.bond_decoder is not None
+        hi, hj = h.unsqueeze(-2), h.unsqueeze(-3)
+        pair = torch.cat(torch.broadcast_tensors(hi * hj, hi + hj), -1)
+        return self.bond_decoder(pair)
+
+    def log_likelihood(self, z: Tensor, batch: GraphBatch) -> Tensor:
+        """``log p(A, t, τ | Z)`` per graph for ``z (S, B, k, d)`` → ``(S, B)``."""
+        logits, h = self.edge_logits(z)
+        k = batch.k
+        upper = torch.triu(torch.ones(k, k, dtype=torch.bool, device=z.device), diagonal=1)
+        pair = batch.mask[:, :, None] & batch.mask[:, None, :] & upper       # (B, k, k)
+        bern = -F.binary_cross_entropy_with_logits(
+            logits, batch.dense.to(logits.dtype).expand_as(logits), reduction="none")
+        lp = (bern * pair).sum((-2, -1))
+        if self.bond_decoder is not None and batch.edge_types is not None:
+            cat = F.log_softmax(self.bond_logits(h), -1)
+            et = batch.edge_types.expand(cat.shape[:-1])
+            bond = cat.gather(-1, et.unsqueeze(-1)).squeeze(-1)
+            lp = lp + (bond * (pair & (batch.dense > 0))).sum((-2, -1))
+        if self.node_decoder is not None and batch.node_types is not None:
+            flat = z.reshape(z.size(0), -1, z.size(-1))[:, batch.slot]       # (S, N, d)
+            types = batch.node_types.expand(flat.shape[:-1])
+            nt = self.node_decoder.log_prob(types, flat, batch.adj)              # (S, N)
+            graph_of = torch.div(batch.slot, k, rounding_mode="floor")
+            lp = lp + nt.new_zeros(z.size(0), batch.num_graphs).index_add(1, graph_of, nt)
+        return lp
+
+    def bound(self, batch: GraphBatch, num_samples: int = 1,
+              generator: torch.Generator | None = None, eps: Tensor | None = None
+              ) -> BoundEstimate:
+        """ELBO of each graph (``(B,)``, nats) including ``log p(n)``; surrogate = mean loss."""
+        q = self.posterior(batch)
+
+        def loglik(z: Tensor) -> LogLik:
+            v = self.log_likelihood(z, batch)
+            return LogLik(v, v)
+
+        est = ELBO(num_samples, scale=1.0 / batch.num_graphs)(q, loglik, eps=eps,
+                                                              generator=generator)
+        size_lp = self.size_logprob[batch.sizes]
+        return BoundEstimate(est.value + size_lp, est.surrogate - size_lp.mean(), est.recon,
+                             est.kl)
+
+    # ------------------------------------------------------------------ sampling
+    @torch.no_grad()
+    def sample(self, num_graphs: int, generator: torch.Generator | None = None,
+               device: torch.device | str = "cpu") -> list[dict[str, Tensor]]:
+        """Draw graphs: ``n ~ p(n)``, ``z ~ N(0, I)``, then edges, node types, bond types.
+
+        Each graph is a dict with ``adj`` (n, n) 0/1, ``edge_prob`` (n, n), and for
+        molecules ``node_types`` (n,), ``node_logits`` (n, T), ``bond_prob`` (n, n, R) and
+        ``bond_types`` (n, n): the sampled type index + 1 on sampled edges, 0 elsewhere.
+        """
+        probs = self.size_logprob.exp().cpu()
+        sizes = torch.multinomial(probs, num_graphs, replacement=True, generator=generator)
+        out = []
+        for n in sizes.tolist():
+            z = torch.randn(n, self.latent_channels, generator=generator,
+                            dtype=self.edge_bias.dtype).to(device)
+            logits, h = self.edge_logits(z)
+            p = torch.sigmoid(logits)
+            u = torch.rand(n, n, generator=generator, dtype=p.dtype).to(device)
+            upper = torch.triu(u < p, diagonal=1)
+            adj = (upper | upper.T).float()
+            g: dict[str, Tensor] = {"adj": adj, "edge_prob": p * (1 - torch.eye(n, device=device))}
+            if self.node_decoder is not None:
+                ei = adj.nonzero().t()
+                lg, _ = self.node_decoder(z, Adjacency(ei, n))
+                g["node_logits"] = lg
+                g["node_types"] = torch.multinomial(F.softmax(lg, -1).cpu(), 1,
+                                                    generator=generator).squeeze(-1).to(device)
+            if self.bond_decoder is not None:
+                bp = F.softmax(self.bond_logits(h), -1)
+                g["bond_prob"] = bp
+                flat = torch.multinomial(bp.reshape(-1, bp.size(-1)).cpu(), 1,
+                                         generator=generator).reshape(n, n).to(device)
+                sym = torch.triu(flat + 1, diagonal=1)
+                g["bond_types"] = (sym + sym.T) * adj.long()     # codes 1..R, 0 = no edge
+            out.append(g)
+        return out

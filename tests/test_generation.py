@@ -1,0 +1,295 @@
+"""Small-graph generation: generators and splits, the equivariant one-shot VAE, sampling, the
+``graphvae generate`` command and its errors."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import sys
+from pathlib import Path
+
+import networkx as nx
+import pytest
+import torch
+import torch.nn.functional as F
+
+from graphvae.cli import main
+from graphvae.datasets.graphsets import (
+    community_small,
+    grid_graphs,
+    load_graph_set,
+    lobster_graphs,
+    split_graphs,
+)
+from graphvae.models.oneshot import EquivariantGraphVAE, GraphBatch, GraphTensors
+from graphvae.tasks.generation import (
+    GenerationConfig,
+    input_features,
+    run_generation,
+    sample_networkx,
+)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def run_cli(argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main(argv)
+        except SystemExit as e:
+            rc = e.code
+    return rc, out.getvalue(), err.getvalue()
+
+
+# -- data --------------------------------------------------------------------------------------
+
+def test_community_small_follows_the_recipe():
+    graphs = community_small(num_graphs=40, seed=3)
+    for g in graphs:
+        n = g.number_of_nodes()
+        assert n % 2 == 0 and 12 <= n <= 20
+        c = n // 2
+        for part, seed in ((range(c), 0), (range(c, n), 1)):
+            sub = nx.convert_node_labels_to_integers(g.subgraph(part))
+            assert set(sub.edges) == set(nx.gnp_random_graph(c, 0.7, seed=seed).edges)
+        bridges = [(a, b) for a, b in g.edges if (a < c) != (b < c)]
+        assert len(bridges) >= 1
+    assert [g.number_of_nodes() for g in community_small(10, seed=3)] == \
+        [g.number_of_nodes() for g in graphs[:10]]
+
+
+def test_grid_and_lobster_generators():
+    grids = grid_graphs()
+    assert len(grids) == 100
+    assert sorted({g.number_of_nodes() for g in grids})[0] == 100
+    assert max(g.number_of_nodes() for g in grids) == 361
+    g = grids[0]  # 10 × 10: 2·10·9 edges
+    assert g.number_of_edges() == 180
+    lobsters = lobster_graphs(num_graphs=10)
+    for t in lobsters:
+        assert 10 <= t.number_of_nodes() <= 100 and nx.is_tree(t)
+        # a lobster becomes a path after removing leaves twice
+        core = t.copy()
+        for _ in range(2):
+            core.remove_nodes_from([v for v in list(core) if core.degree(v) <= 1])
+        assert core.number_of_nodes() == 0 or max(d for _, d in core.degree) <= 2
+
+
+def test_split_is_seeded_disjoint_and_complete():
+    graphs = community_small(50, seed=0)
+    for i, g in enumerate(graphs):
+        g.graph["id"] = i
+    sp = split_graphs(graphs, seed=7)
+    ids = [[g.graph["id"] for g in part] for part in (sp.train, sp.valid, sp.test)]
+    assert sorted(sum(ids, [])) == list(range(50))
+    assert (len(ids[0]), len(ids[1]), len(ids[2])) == (36, 4, 10)
+    again = split_graphs(graphs, seed=7)
+    assert [g.graph["id"] for g in again.test] == ids[2]
+    with pytest.raises(ValueError, match="at least 3 graphs"):
+        split_graphs(graphs[:2])
+
+
+def test_unknown_set_and_missing_file(tmp_path):
+    with pytest.raises(ValueError, match="unknown graph data set 'cora'"):
+        load_graph_set("cora", tmp_path)
+    with pytest.raises(ValueError, match="no such graph file"):
+        load_graph_set("ego-small", tmp_path)
+    with pytest.raises(ValueError, match="ego-small has no generator"):
+        load_graph_set("ego-small", tmp_path, generated=True)
+
+
+# -- the equivariant one-shot VAE ------------------------------------------------------------------
+
+def _model(types=False, seed=0):
+    torch.manual_seed(seed)
+    in_ch = 17 + (4 if types else 0)
+    return EquivariantGraphVAE(in_ch, [0, 0, 1, 2, 3, 2], latent_channels=3,
+                               hidden_channels=(8,), node_types=4 if types else 0,
+                               edge_types=3 if types else 0).double()
+
+
+def _typed_graph(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    nxg = nx.gnp_random_graph(n, 0.5, seed=seed)
+    for v in nxg:
+        nxg.nodes[v]["atom"] = int(torch.randint(0, 4, (1,), generator=g))
+    for a, b in nxg.edges:
+        nxg.edges[a, b]["bond"] = int(torch.randint(0, 3, (1,), generator=g))
+    return nxg
+
+
+def _batch(graphs, types=False):
+    ts = [GraphTensors.from_networkx(g, "atom" if types else None, "bond" if types else None)
+          for g in graphs]
+    feats = [input_features(t, 4 if types else 0).double() for t in ts]
+    return GraphBatch.collate(ts, feats)
+
+
+def test_size_distribution_and_sampling_support():
+    m = _model()
+    assert float(m.size_logprob.exp().sum()) == pytest.approx(1.0)
+    assert m.size_logprob[0] == -math.inf and m.max_nodes == 5
+    g = torch.Generator().manual_seed(0)
+    sizes = [s["adj"].size(0) for s in m.sample(300, generator=g)]
+    assert set(sizes) <= {2, 3, 4, 5}
+    # frequencies follow the counts 1:2:3:2 (binomial 4-sigma band)
+    for n, c in zip((2, 3, 4, 5), (1, 2, 3, 2)):
+        p = c / 8
+        assert abs(sizes.count(n) / 300 - p) < 4 * math.sqrt(p * (1 - p) / 300)
+
+
+def test_log_likelihood_matches_a_loop_over_pairs():
+    m = _model(types=True)
+    graphs = [_typed_graph(4, 1), _typed_graph(5, 2)]
+    batch = _batch(graphs, types=True)
+    z = torch.randn(2, batch.num_graphs, batch.k, 3, dtype=torch.float64)
+    with torch.no_grad():
+        got = m.log_likelihood(z, batch)
+    with torch.no_grad():
+        _check_loop(m, graphs, z, got)
+
+
+def _check_loop(m, graphs, z, got):
+    for s in range(2):
+        for b, g in enumerate(graphs):
+            n = g.number_of_nodes()
+            zz = z[s, b, :n]
+            logits, h = m.edge_logits(zz)
+            bond = F.log_softmax(m.bond_logits(h), -1)
+            total = 0.0
+            for i in range(n):
+                for j in range(i + 1, n):
+                    p = torch.sigmoid(logits[i, j])
+                    e = g.has_edge(i, j)
+                    total += float(torch.log(p if e else 1 - p))
+                    if e:
+                        total += float(bond[i, j, g.edges[i, j]["bond"]])
+            t = GraphTensors.from_networkx(g, "atom", "bond")
+            from graphvae.graph import Adjacency
+            lg, _ = m.node_decoder(zz, Adjacency(t.edge_index, n))
+            lp = F.log_softmax(lg, -1)
+            total += sum(float(lp[i, g.nodes[i]["atom"]]) for i in range(n))
+            assert float(got[s, b]) == pytest.approx(total, abs=1e-9)
+
+
+def test_bound_is_invariant_to_node_order(float64):
+    m = _model(types=True)
+    g = _typed_graph(5, 3)
+    perm = [3, 0, 4, 1, 2]                     # new node i is old node perm[i]
+    h = nx.relabel_nodes(g, {old: new for new, old in enumerate(perm)})
+    eps = torch.randn(4, 1, 5, 3, dtype=torch.float64)
+    a = m.bound(_batch([g], True), num_samples=4, eps=eps).value
+    b = m.bound(_batch([h], True), num_samples=4, eps=eps[:, :, perm]).value
+    torch.testing.assert_close(a, b, atol=1e-9, rtol=0)
+
+
+def test_padding_adds_nothing():
+    m = _model()
+    g1, g2 = nx.cycle_graph(5), nx.path_graph(3)
+    eps = torch.randn(2, 2, 5, 3, dtype=torch.float64)
+    both = m.bound(_batch([g1, g2]), num_samples=2, eps=eps).value
+    alone = m.bound(_batch([g2]), num_samples=2, eps=eps[:, 1:, :3]).value
+    torch.testing.assert_close(both[1:], alone, atol=1e-9, rtol=0)
+
+
+def test_sampling_is_seeded():
+    cfg = GenerationConfig(epochs=3, eval_every=1)
+    from graphvae.tasks.generation import build_generation_model, load_generation_data
+    data = load_generation_data(cfg)
+    model = build_generation_model(cfg, data)
+    a = sample_networkx(model, 5, seed=4)
+    b = sample_networkx(model, 5, seed=4)
+    assert [sorted(x.edges) for x in a] == [sorted(x.edges) for x in b]
+    assert all(isinstance(x, nx.Graph) for x in a)
+
+
+# -- the run and the command line -----------------------------------------------------------------
+
+def test_default_generate_runs_without_files(tmp_path):
+    rc, out, _ = run_cli(["generate", "--epochs", "4", "--quiet", "--out", str(tmp_path)])
+    assert rc == 0
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert m["dataset"] == "community-small (generated)" and m["protocol"] == "graphrnn"
+    assert set(m["mmd2"]["generated"]) >= {"degree", "clustering", "orbit"}
+    assert all(v >= 0 for v in m["mmd2"]["train_vs_test"].values())
+    assert (tmp_path / "samples.png").read_bytes()[:8] == PNG_MAGIC
+    lines = (tmp_path / "samples.g6").read_text().split()
+    assert len(lines) == m["num_samples"] == m["split"]["test"]
+    graphs = [nx.from_graph6_bytes(s.encode()) for s in lines]
+    assert [g.number_of_nodes() for g in graphs][:1] and all(g.number_of_nodes() >= 1
+                                                            for g in graphs)
+    ck = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert ck["task"] == "generation" and ck["init"]["kind"] == "oneshot-vae"
+
+
+def test_graphvae_permutation_bound_runs(tmp_path):
+    cfg = GenerationConfig(model="graphvae", bound="permutation", epochs=2, eval_every=1,
+                           num_perms=3)
+    m = run_generation(cfg, None, tmp_path, progress=False)
+    assert m["bound"] == "permutation" and math.isfinite(m["test_bound_nats"])
+
+
+BAD = {
+    "unknown data set": (["--dataset", "cifar"], "unknown data set 'cifar'"),
+    "unknown model": (["--model", "gan"], "unknown model 'gan'"),
+    "too large for the decoder": (["--model", "graphvae", "--max-nodes", "10"],
+                                  "has a graph with 20 nodes but the GraphVAE decoder has "
+                                  "max_nodes=10"),
+    "generated for a file-only set": (["--dataset", "ego-small", "--generated"],
+                                      "--generated applies to"),
+    "bad protocol": (["--protocol", "mine"], "invalid choice"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_input_is_one_line_exit_2(case):
+    args, msg = BAD[case]
+    rc, _, err = run_cli(["generate", *args, "--epochs", "1", "--quiet"])
+    assert rc == 2
+    assert msg in err
+
+
+def _qm9_root(tmp_path: Path, rows: list[str]) -> Path:
+    (tmp_path / "qm9").mkdir()
+    (tmp_path / "qm9" / "qm9.csv").write_text("smiles\n" + "\n".join(rows) + "\n")
+    return tmp_path
+
+
+def test_unreadable_smiles_row_is_a_one_line_error(tmp_path):
+    pytest.importorskip("rdkit")
+    root = _qm9_root(tmp_path, ["C", "CC", "C1CC", "CO"])
+    rc, _, err = run_cli(["generate", "--dataset", "qm9", "--data-root", str(root),
+                          "--epochs", "1", "--quiet"])
+    assert rc == 2 and "line 4" in err and "C1CC" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_rdkit_missing_is_a_one_line_error(tmp_path, monkeypatch):
+    root = _qm9_root(tmp_path, ["C", "CC", "CO", "CN"])
+    monkeypatch.setitem(sys.modules, "rdkit", None)
+    monkeypatch.setitem(sys.modules, "rdkit.Chem", None)
+    rc, _, err = run_cli(["generate", "--dataset", "qm9", "--data-root", str(root),
+                          "--epochs", "1", "--quiet"])
+    assert rc == 2 and "RDKit" in err and len(err.strip().splitlines()) == 1
+
+
+def test_qm9_run_reports_both_decodings(tmp_path):
+    pytest.importorskip("rdkit")
+    rows = ["C", "N", "O", "CC", "CO", "CN", "C=O", "C#N", "CCO", "CCN", "CC=O", "OCO",
+            "CCC", "C1CC1", "CC#C", "NC=O", "CCCO", "CC(C)C", "OC=O", "C1CO1"]
+    root = _qm9_root(tmp_path, rows)
+    cfg = GenerationConfig(dataset="qm9", epochs=3, eval_every=1, num_samples=40)
+    m = run_generation(cfg, root, tmp_path / "out", progress=False)
+    mol = m["molecules"]
+    assert set(mol) == {"sampled", "valency_aware"}
+    assert mol["valency_aware"]["num_generated"] == 40
+    # the valency-aware decoding never exceeds a valence (tests/test_qm9.py), so it is at
+    # least as valid as the raw samples
+    assert mol["valency_aware"]["validity"] >= mol["sampled"]["validity"]
+    smi = (tmp_path / "out" / "samples_valency_aware.smi").read_text().split()
+    assert len(smi) == 40
+    assert smi.count("INVALID") == 40 - mol["valency_aware"]["num_valid"]

@@ -1,0 +1,364 @@
+"""QM9 molecule graphs (``graphvae.datasets.qm9``) and molecule decoding/metrics
+(``graphvae.tasks.molecules``).
+
+Expected values are worked out by hand from the molecules written in each test
+(atom lists, bond orders, counts), not read back from the package. Tests that need
+RDKit skip when it is absent; the "RDKit missing" test runs either way.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import networkx as nx
+import pytest
+import torch
+
+from graphvae.datasets.qm9 import (
+    ATOM_TYPES,
+    BOND_TYPES,
+    MAX_ATOMS,
+    VALENCE,
+    require_rdkit,
+    smiles_to_graph,
+)
+from graphvae.tasks.molecules import molecule_metrics
+
+DATA_ROOT = Path(os.environ.get(
+    "GRAPHVAE_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+QM9_CSV = DATA_ROOT / "qm9" / "qm9.csv"
+needs_qm9 = pytest.mark.skipif(not QM9_CSV.is_file(), reason=f"no {QM9_CSV}")
+
+try:
+    import rdkit  # noqa: F401
+    HAVE_RDKIT = True
+except ImportError:
+    HAVE_RDKIT = False
+needs_rdkit = pytest.mark.skipif(not HAVE_RDKIT, reason="RDKit is not installed")
+
+C, N, O, F = range(4)  # noqa: E741 (atom symbols, indices into ATOM_TYPES)
+
+
+def test_constants():
+    assert ATOM_TYPES == ("C", "N", "O", "F")
+    assert BOND_TYPES == ("single", "double", "triple")
+    assert MAX_ATOMS == 9
+    assert VALENCE == {"C": 4, "N": 3, "O": 2, "F": 1}
+
+
+def test_missing_rdkit_is_a_one_line_value_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "rdkit", None)
+    monkeypatch.setitem(sys.modules, "rdkit.Chem", None)
+    for call in (require_rdkit, lambda: smiles_to_graph("CCO")):
+        with pytest.raises(ValueError, match="RDKit") as info:
+            call()
+        assert "\n" not in str(info.value)
+        assert "pip install" in str(info.value)
+
+
+def test_molecule_metrics_by_hand():
+    # valid: CCO, CCO, C, N (4 of 5); distinct: CCO, C, N (3 of 4); not in {"C"}: CCO, N (2 of 3)
+    m = molecule_metrics(["CCO", "CCO", "C", None, "N"], {"C"})
+    assert (m["num_generated"], m["num_valid"], m["num_unique"], m["num_novel"]) == (5, 4, 3, 2)
+    assert m["validity"] == pytest.approx(4 / 5)
+    assert m["uniqueness"] == pytest.approx(3 / 4)
+    assert m["novelty"] == pytest.approx(2 / 3)
+    assert set(m["denominators"]) == {"validity", "uniqueness", "novelty"}
+    assert "num_unique" in m["denominators"]["novelty"]
+
+
+def test_molecule_metrics_zero_valid_and_empty():
+    m = molecule_metrics([None, None], {"C"})
+    assert (m["num_generated"], m["num_valid"], m["num_unique"], m["num_novel"]) == (2, 0, 0, 0)
+    assert (m["validity"], m["uniqueness"], m["novelty"]) == (0.0, 0.0, 0.0)
+    m = molecule_metrics([], set())
+    assert (m["num_generated"], m["validity"], m["uniqueness"], m["novelty"]) == (0, 0.0, 0.0, 0.0)
+
+
+# ---------------------------------------------------------------- RDKit needed below
+
+
+def bonds_of(g):
+    """{(i, j, bond name)} for i < j, from the graph's edge list."""
+    return {(i, j, BOND_TYPES[t]) for (i, j), t in zip(g.edge_index.t().tolist(),
+                                                       g.edge_types.tolist()) if i < j}
+
+
+@needs_rdkit
+def test_formaldehyde():
+    g = smiles_to_graph("C=O")
+    assert g.node_types.tolist() == [C, O]
+    assert g.num_nodes == 2
+    assert g.edge_index.tolist() == [[0, 1], [1, 0]]
+    assert g.edge_types.tolist() == [1, 1]
+    assert g.smiles == "C=O"
+    nxg = g.to_networkx()
+    assert dict(nxg.nodes(data="atom")) == {0: "C", 1: "O"}
+    assert list(nxg.edges(data="bond")) == [(0, 1, "double")]
+
+
+@needs_rdkit
+def test_benzene_is_kekulized():
+    g = smiles_to_graph("c1ccccc1")
+    assert g.node_types.tolist() == [C] * 6
+    names = [b for _, _, b in bonds_of(g)]
+    assert len(names) == 6 and names.count("single") == 3 and names.count("double") == 3
+    # each ring carbon has one single and one double bond
+    nxg = g.to_networkx()
+    for v in nxg:
+        assert sorted(nxg.edges[v, u]["bond"] for u in nxg[v]) == ["double", "single"]
+    assert g.smiles == "c1ccccc1"
+
+
+@needs_rdkit
+def test_acetonitrile_triple_bond_and_both_directions_sorted():
+    g = smiles_to_graph("CC#N")
+    assert g.node_types.tolist() == [C, C, N]
+    assert bonds_of(g) == {(0, 1, "single"), (1, 2, "triple")}
+    assert g.edge_index.tolist() == [[0, 1, 1, 2], [1, 0, 2, 1]]
+    assert g.edge_types.tolist() == [0, 0, 2, 2]
+
+
+@needs_rdkit
+def test_dense_bond_matrix_codes():
+    from graphvae.datasets.qm9 import dense_bond_matrix
+    assert dense_bond_matrix(smiles_to_graph("CC#N")).tolist() == [[0, 1, 0], [1, 0, 3],
+                                                                   [0, 3, 0]]
+    single = smiles_to_graph("C")
+    assert single.edge_index.shape == (2, 0)
+    assert dense_bond_matrix(single).tolist() == [[0]]
+
+
+@needs_rdkit
+@pytest.mark.parametrize("smiles, needle", [
+    ("not a smiles", "cannot parse"),
+    ("[Na+]", "Na"),
+    ("CCCCCCCCCC", "10 heavy atoms"),
+    ("[NH3+]CC([O-])=O", "charged"),
+    ("", "no atoms"),
+])
+def test_smiles_to_graph_rejects(smiles, needle):
+    with pytest.raises(ValueError, match=needle) as info:
+        smiles_to_graph(smiles)
+    assert "\n" not in str(info.value)
+    assert repr(smiles) in str(info.value)
+
+
+@needs_rdkit
+def test_graph_to_mol_valid_and_invalid():
+    from graphvae.datasets.qm9 import graph_to_mol, is_valid, mol_to_smiles
+    # ethanol C-C-O
+    mol = graph_to_mol([C, C, O], torch.tensor([[0, 1, 0], [1, 0, 1], [0, 1, 0]]))
+    assert mol is not None and is_valid(mol) and mol_to_smiles(mol) == "CCO"
+    # pentavalent carbon: a centre C with four single bonds and one double bond
+    star = torch.zeros(6, 6, dtype=torch.long)
+    star[0, 1:] = star[1:, 0] = torch.tensor([1, 1, 1, 1, 2])
+    assert graph_to_mol([C] * 6, star) is None
+    # O with a triple bond
+    assert graph_to_mol([C, O], [[0, 3], [3, 0]]) is None
+    # two separate methanes: sanitizes, but is not one fragment
+    two = graph_to_mol([C, C], [[0, 0], [0, 0]])
+    assert two is not None and is_valid(two, require_connected=False) and not is_valid(two)
+    assert not is_valid(None)
+
+
+@needs_rdkit
+@pytest.mark.parametrize("types, bonds, needle", [
+    ([C, C], [[0, 1], [0, 0]], "symmetric"),
+    ([C, C], [[0, 4], [4, 0]], "bond codes"),
+    ([C, 7], [[0, 1], [1, 0]], "node_types"),
+    ([C, C, C], [[0, 1], [1, 0]], "shape"),
+    ([C], [[1]], "diagonal"),
+])
+def test_graph_to_mol_bad_input(types, bonds, needle):
+    from graphvae.datasets.qm9 import graph_to_mol
+    with pytest.raises(ValueError, match=needle):
+        graph_to_mol(types, torch.tensor(bonds))
+
+
+@needs_rdkit
+@needs_qm9
+def test_round_trip_on_real_qm9_rows():
+    from graphvae.datasets.qm9 import (
+        dense_bond_matrix,
+        graph_to_mol,
+        is_valid,
+        load_qm9,
+        mol_to_smiles,
+    )
+    graphs, stats = load_qm9(DATA_ROOT, limit=2000)
+    # lines 2..2001 of qm9.csv hold 26 rows with a charged atom ("+]" or "-]"), counted with
+    # awk on the file itself
+    assert stats == {"rows": 2000, "kept": 1974, "skipped_charged": 26}
+    # the file starts C, N, O, C#C (README of the shared data)
+    assert [g.smiles for g in graphs[:4]] == ["C", "N", "O", "C#C"]
+    assert all(1 <= g.num_nodes <= MAX_ATOMS for g in graphs)
+    for g in graphs[::60]:  # 33 molecules spread over the first 2000 rows
+        mol = graph_to_mol(g.node_types, dense_bond_matrix(g))
+        assert is_valid(mol)
+        assert mol_to_smiles(mol) == g.smiles
+
+
+@needs_rdkit
+@pytest.mark.parametrize("smiles, canonical", [
+    ("C1=CC=CC=C1", "c1ccccc1"),
+    ("C1=COC=C1", "c1ccoc1"),
+    ("C1=CNC=C1", "c1cc[nH]c1"),
+    ("C1=CC=NC=C1", "c1ccncc1"),
+    ("OC(F)C#N", "N#CC(O)F"),
+])
+def test_round_trip_aromatic_and_small(smiles, canonical):
+    from graphvae.datasets.qm9 import dense_bond_matrix, graph_to_mol, mol_to_smiles
+    g = smiles_to_graph(smiles)
+    assert g.smiles == canonical
+    assert mol_to_smiles(graph_to_mol(g.node_types, dense_bond_matrix(g))) == canonical
+
+
+def write_csv(root: Path, text: str) -> Path:
+    (root / "qm9").mkdir(parents=True)
+    (root / "qm9" / "qm9.csv").write_text(text, encoding="utf-8")
+    return root
+
+
+@needs_rdkit
+def test_load_qm9_skips_and_counts_charged(tmp_path):
+    from graphvae.datasets.qm9 import load_qm9
+    root = write_csv(tmp_path, "smiles\nC\n[NH3+]CC([O-])=O\nCC#N\nc1ccccc1\n")
+    graphs, stats = load_qm9(root)
+    assert stats == {"rows": 4, "kept": 3, "skipped_charged": 1}
+    assert [g.smiles for g in graphs] == ["C", "CC#N", "c1ccccc1"]
+    graphs, stats = load_qm9(root, limit=2)
+    assert stats == {"rows": 2, "kept": 1, "skipped_charged": 1}
+
+
+@needs_rdkit
+def test_load_qm9_errors(tmp_path):
+    from graphvae.datasets.qm9 import load_qm9
+    # the header is line 1, so the unclosed ring "C1CC" is line 4
+    bad_row = write_csv(tmp_path / "a", "smiles\nC\nCO\nC1CC\nCC\n")
+    with pytest.raises(ValueError, match=r"line 4: .*'C1CC'") as info:
+        load_qm9(bad_row)
+    assert "\n" not in str(info.value)
+    with pytest.raises(ValueError, match="header"):
+        load_qm9(write_csv(tmp_path / "b", "smile\nC\n"))
+    with pytest.raises(ValueError, match="GRAPHVAE_DATA") as info:
+        load_qm9(tmp_path / "nowhere")
+    assert "--data-root" in str(info.value) and "qm9.csv" in str(info.value)
+    with pytest.raises(ValueError, match="limit"):
+        load_qm9(bad_row, limit=-1)
+
+
+# ---------------------------------------------------------------- decoding
+
+
+def free_valence_ok(types, bonds):
+    """Every atom's bond-order sum is at most its valence."""
+    valence = torch.tensor([VALENCE[ATOM_TYPES[t]] for t in types.tolist()])
+    return bool((bonds.sum(dim=1) <= valence).all())
+
+
+def random_inputs(gen, n, carbon_only):
+    types = (torch.zeros(n, dtype=torch.long) if carbon_only
+             else torch.randint(0, 4, (n,), generator=gen))
+    edge = torch.rand(n, n, generator=gen)
+    bond = torch.rand(n, n, 3, generator=gen)
+    return types, edge, bond
+
+
+@needs_rdkit
+def test_valency_aware_decode_random_inputs():
+    from graphvae.datasets.qm9 import graph_to_mol, is_valid
+    from graphvae.tasks.molecules import valency_aware_decode
+    gen = torch.Generator().manual_seed(0)
+    for trial in range(200):
+        n = 2 + trial % 8
+        types, edge, bond = random_inputs(gen, n, carbon_only=trial % 2 == 0)
+        out_types, bonds = valency_aware_decode(types, edge, bond)
+        assert torch.equal(out_types, types)
+        assert bonds.shape == (n, n) and torch.equal(bonds, bonds.t())
+        assert bonds.diagonal().eq(0).all() and bonds.min() >= 0 and bonds.max() <= 3
+        assert free_valence_ok(types, bonds)
+        graph = nx.from_numpy_array((bonds > 0).numpy())
+        valences = sum(VALENCE[ATOM_TYPES[t]] for t in types.tolist())
+        if valences >= 2 * (n - 1):  # a spanning tree fits: always for all-carbon inputs
+            assert nx.is_connected(graph)
+        mol = graph_to_mol(out_types, bonds)
+        assert mol is not None
+        assert is_valid(mol) == nx.is_connected(graph)
+        again = valency_aware_decode(types, edge, bond)
+        assert torch.equal(again[1], bonds)
+
+
+def test_valency_aware_decode_by_hand():
+    from graphvae.tasks.molecules import plain_decode, valency_aware_decode
+    # O, O, C: every pair wants a triple bond with high probability.
+    types = torch.tensor([O, O, C])
+    edge = torch.tensor([[0.0, 0.9, 0.8], [0.9, 0.0, 0.7], [0.8, 0.7, 0.0]])
+    bond = torch.zeros(3, 3, 3)
+    bond[..., 2] = 1.0  # triple best
+    bond[..., 1] = 0.5  # then double
+    # Free valence O0 2, O1 2, C2 4; ranking (0,1) 0.9, (0,2) 0.8, (1,2) 0.7.
+    # Tree: (0,1) merges to free 2+2-2 = 2 >= 1, added (O0 1, O1 1); (0,2) joins the last
+    # two components, added (O0 0, C2 3). Pass 2: (0,1) tree bond, capacity 1 + min(0, 1)
+    # = 1 -> single; (0,2) capacity 1 + min(0, 3) = 1 -> single; (1,2) 0.7 > 0.5, capacity
+    # min(1, 3) = 1 -> single. A three-ring of single bonds.
+    out_types, bonds = valency_aware_decode(types, edge, bond)
+    assert out_types.tolist() == [O, O, C]
+    assert bonds.tolist() == [[0, 1, 1], [1, 0, 1], [1, 1, 0]]
+    # without correction: every pair triple
+    _, plain = plain_decode(types, edge, bond)
+    assert plain.tolist() == [[0, 3, 3], [3, 0, 3], [3, 3, 0]]
+
+
+def test_valency_aware_decode_keeps_fluorines_joinable():
+    from graphvae.tasks.molecules import valency_aware_decode
+    # F0, F1, C2: F0-F1 is the most probable pair but would close a component (1+1-2 = 0)
+    # while C2 is still apart, so the tree takes F0-C2 (0.5) then F1-C2 (0.4).
+    types = torch.tensor([F, F, C])
+    edge = torch.tensor([[0.0, 0.99, 0.5], [0.99, 0.0, 0.4], [0.5, 0.4, 0.0]])
+    bond = torch.zeros(3, 3, 3)
+    _, bonds = valency_aware_decode(types, edge, bond)
+    assert bonds.tolist() == [[0, 0, 1], [0, 0, 1], [1, 1, 0]]
+
+
+def test_valency_aware_decode_bond_order_and_logits():
+    from graphvae.tasks.molecules import valency_aware_decode
+    # logits pick C, N; the pair (prob 0.1, below threshold) is still a tree bond, and is
+    # raised to the most probable order that fits: triple (C free 3, N free 2 after single ->
+    # capacity 1 + 2 = 3).
+    logits = torch.tensor([[5.0, 0.0, 0.0, 0.0], [0.0, 5.0, 0.0, 0.0]])
+    edge = torch.tensor([[0.0, 0.1], [0.1, 0.0]])
+    bond = torch.tensor([0.1, 0.2, 0.7]).expand(2, 2, 3)
+    types, bonds = valency_aware_decode(logits, edge, bond)
+    assert types.tolist() == [C, N]
+    assert bonds.tolist() == [[0, 3], [3, 0]]
+    # C, O: triple does not fit (O valence 2), so the most probable order that fits wins:
+    # scores single 0.1 vs double 0.2 -> double.
+    _, bonds = valency_aware_decode(torch.tensor([C, O]), edge, bond)
+    assert bonds.tolist() == [[0, 2], [2, 0]]
+
+
+@pytest.mark.parametrize("args, needle", [
+    ((torch.tensor([0, 5]), torch.zeros(2, 2), torch.zeros(2, 2, 3)), "atom types"),
+    ((torch.tensor([0, 1]), torch.zeros(3, 3), torch.zeros(2, 2, 3)), "edge_prob"),
+    ((torch.tensor([0, 1]), torch.zeros(2, 2), torch.zeros(2, 2, 4)), "bond_type_prob"),
+    ((torch.tensor([0, 1]), torch.full((2, 2), 1.5), torch.zeros(2, 2, 3)), r"\[0, 1\]"),
+    ((torch.zeros(2, 3), torch.zeros(2, 2), torch.zeros(2, 2, 3)), "logits"),
+])
+def test_decode_bad_input(args, needle):
+    from graphvae.tasks.molecules import plain_decode, valency_aware_decode
+    for decode in (valency_aware_decode, plain_decode):
+        with pytest.raises(ValueError, match=needle):
+            decode(*args)
+
+
+@needs_rdkit
+def test_mols_from_decoded():
+    from graphvae.tasks.molecules import mols_from_decoded
+    ethanol = (torch.tensor([C, C, O]), torch.tensor([[0, 1, 0], [1, 0, 1], [0, 1, 0]]))
+    bad = (torch.tensor([C, O]), torch.tensor([[0, 3], [3, 0]]))
+    apart = (torch.tensor([C, C]), torch.zeros(2, 2, dtype=torch.long))
+    assert mols_from_decoded([ethanol, bad, apart]) == ["CCO", None, None]
+    assert mols_from_decoded([apart], require_connected=False) == ["C.C"]
