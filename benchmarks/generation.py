@@ -42,7 +42,7 @@ RUNS = {
     "community-small": [("oneshot-vae", "elbo", 500), ("graphvae", "matched", 60),
                         ("graphvae", "permutation", 60)],
     "ego-small": [("oneshot-vae", "elbo", 500), ("graphvae", "matched", 60)],
-    "grid": [("oneshot-vae", "elbo", 200)],
+    "grid": [("oneshot-vae", "elbo", 100)],
     "qm9": [("oneshot-vae", "elbo", 10)],
 }
 PROTOCOL = {"community-small": "graphrnn", "ego-small": "graphrnn", "grid": "gran"}
