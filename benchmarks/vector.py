@@ -109,6 +109,18 @@ def run_mnist(args, data) -> list[dict]:
 SYNTHETIC_SPECTRUM = [10.0, 8.0, 6.0, 4.0, 2.0, 1.0, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05]
 
 
+def run_denoise(args) -> dict:
+    from graphvae.vector.checks import gaussian_denoiser_error, spiral_field_cosine
+
+    seeds = range(args.seed, args.seed + (1 if args.smoke else 3))
+    ep_gauss, ep_spiral = (5, 5) if args.smoke else (120, 60)
+    gauss = [gaussian_denoiser_error(seed=s, epochs=ep_gauss) for s in seeds]
+    spiral = [spiral_field_cosine(seed=s, epochs=ep_spiral)[0] for s in seeds]
+    print(f"denoising: gaussian relative error {gauss}, spiral cosine {spiral}", flush=True)
+    return {"gaussian_relative_error": gauss, "spiral_mean_cosine_near_curve": spiral,
+            "seeds": list(seeds), "epochs": {"gaussian": ep_gauss, "spiral": ep_spiral}}
+
+
 def run_linear(args) -> dict:
     from graphvae.vector.linear import compare_pca_linear_ae, synthetic_spectrum
 
@@ -144,7 +156,7 @@ def _smoke_mnist(root) -> VectorData:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--smoke", action="store_true", help="tiny run (seconds)")
-    p.add_argument("--only", choices=["mnist", "linear"], help="run one part")
+    p.add_argument("--only", choices=["mnist", "linear", "denoise"], help="run one part")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=300, help="VAE epochs (max) [300]")
     p.add_argument("--iwae-epochs", type=int, default=40, help="IWAE epochs after the VAE [40]")
@@ -171,6 +183,8 @@ def main(argv=None) -> int:
         args.resume = False
     if args.only in (None, "linear"):
         report["linear"] = run_linear(args)
+    if args.only in (None, "denoise"):
+        report["denoise"] = run_denoise(args)
     if args.only in (None, "mnist"):
         if args.smoke:
             data = _smoke_mnist(args.data_root)

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from graphvae.vector import build_vector_model, fit_vector, load_vector_model, save_checkpoint
+from graphvae.vector.checks import gaussian_denoiser_error, spiral_field_cosine
 from graphvae.vector.linear import (
     LinearAE,
     axis_alignment,
@@ -177,47 +178,13 @@ def test_corruptions_have_the_stated_statistics():
 
 def test_dae_matches_optimal_gaussian_denoiser():
     """For x ~ N(μ, Σ) and x̃ = x + σε, E[x | x̃] = μ + Σ(Σ + σ²I)⁻¹(x̃ − μ)."""
-    g = torch.Generator().manual_seed(0)
-    d, sig = 3, 0.3
-    a = torch.randn(d, d, generator=g)
-    cov = a @ a.T + 0.5 * torch.eye(d)
-    mu = torch.tensor([1.0, -2.0, 0.5])
-    chol = torch.linalg.cholesky(cov)
-    x = mu + torch.randn(20000, d, generator=g) @ chol.T
-    model = build_vector_model("dae", d, latent_dim=d, hidden=(64, 64), likelihood="gaussian",
-                               variance=1.0, corruption="gaussian", noise_level=sig)
-    fit_vector(model, x, None, epochs=60, batch_size=200, lr=2e-3, progress=False)
-    xt = mu + torch.randn(2000, d, generator=g) @ chol.T
-    xn = xt + sig * torch.randn(2000, d, generator=g)
-    best = mu + (xn - mu) @ torch.linalg.solve(cov + sig**2 * torch.eye(d), cov).T
-    out = model.reconstruct(xn)
-    rel = (out - best).norm(dim=1).mean() / (best - mu).norm(dim=1).mean()
-    assert float(rel) < 0.05
+    assert gaussian_denoiser_error(seed=0) < 0.05
 
 
 def test_dae_vector_field_points_to_the_spiral():
-    g = torch.Generator().manual_seed(0)
-    lo, hi = 1.0, 1.0 + 3 * math.pi
-
-    def curve(t):
-        return torch.stack([t * torch.cos(t), t * torch.sin(t)], 1) / 5
-
-    def sample(n):  # uniform in arc length (∝ t² on an Archimedean spiral)
-        return torch.sqrt(lo**2 + torch.rand(n, generator=g) * (hi**2 - lo**2))
-
-    sig = 0.05
-    model = build_vector_model("dae", 2, latent_dim=2, hidden=(128, 128), likelihood="gaussian",
-                               variance=1.0, corruption="gaussian", noise_level=sig)
-    fit_vector(model, curve(sample(20000)), None, epochs=60, batch_size=200, lr=2e-3,
-               progress=False)
-    dense = curve(torch.linspace(lo, hi, 20000))
-    p = curve(sample(3000)) + sig * torch.randn(3000, 2, generator=g)
-    dist, idx = torch.cdist(p, dense).min(1)
-    field = model.vector_field(p)
-    cos = torch.nn.functional.cosine_similarity(field, dense[idx] - p, dim=1)
-    near = (dist > sig / 2) & (dist < 2 * sig)
-    assert int(near.sum()) > 500
-    assert float(cos[near].mean()) > 0.9
+    cos, count = spiral_field_cosine(seed=0)
+    assert count > 500
+    assert cos > 0.9
 
 
 # -- VAE and IWAE -----------------------------------------------------------------------------
