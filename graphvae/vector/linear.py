@@ -260,7 +260,8 @@ def compare_pca_linear_ae(x: Tensor, k: int, steps: int = 20000, seed: int = 0,
             err = reconstruction_error(x, model(x))
             align = axis_alignment(u, model.W2.detach())
         out["linear_ae"].append({
-            "ordering": ordering, "l2_scale": scale, "steps": fit.steps, "seconds": fit.seconds,
+            "ordering": ordering, "l2_weights": model.lam.tolist(), "steps": fit.steps,
+            "seconds": fit.seconds,
             "subspace_distance": subspace_distance(u, model.W2.detach()),
             "axis_alignment_max": float(align.max()), "axis_alignment_mean": float(align.mean()),
             "reconstruction_error": err,

@@ -136,8 +136,10 @@ def _plots(model, data: VectorData, test: torch.Tensor, recon: torch.Tensor, out
 
     m = min(10, test.size(0))
     shape = data.image_shape
-    plot_image_rows([("test data", test[:m].cpu().numpy()),
-                     ("reconstruction", recon[:m].cpu().numpy())],
+    pick = torch.randperm(test.size(0), generator=torch.Generator().manual_seed(cfg.seed))[:m]
+    pick = pick.to(test.device)
+    plot_image_rows([("test data", test[pick].cpu().numpy()),
+                     ("reconstruction", recon[pick].cpu().numpy())],
                     out / "reconstructions.png", shape, f"{cfg.model} on {data.name}")
     if model.config.variational:
         g = torch.Generator(device=test.device).manual_seed(cfg.seed)
@@ -145,8 +147,9 @@ def _plots(model, data: VectorData, test: torch.Tensor, recon: torch.Tensor, out
         plot_image_rows([("samples E[x|z]", s[:10]), ("", s[10:20]), ("", s[20:30])],
                         out / "samples.png", shape, f"{cfg.model}: z ~ N(0, I)")
         if test.size(0) >= 2:
-            path = model.interpolate(test[0], test[1], steps=10).cpu().numpy()
-            plot_image_rows([("test[0] → test[1]", path)], out / "interpolation.png", shape,
+            path = model.interpolate(test[pick[0]], test[pick[-1]], steps=10).cpu().numpy()
+            plot_image_rows([("two test rows, linear path in z", path)],
+                            out / "interpolation.png", shape,
                             "latent interpolation")
     codes = model.codes(test).cpu().numpy()
     plot_latent(codes, out / "codes.png", title=f"{cfg.model} codes of the test split (PCA)")
