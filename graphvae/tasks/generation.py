@@ -354,14 +354,34 @@ def graph_summary(graphs: list[nx.Graph]) -> dict[str, float]:
             "fraction_connected": float(np.mean(conn)) if conn else 0.0}
 
 
+def _sample_first(dec: dict[str, torch.Tensor], bonds: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scores that make the valency-aware decoding start from the model's own sample.
+
+    Sampled bonds score ``0.5 + p/2`` (above every unsampled pair, ``p/2``, and above
+    the 0.5 threshold), so they are kept in order of probability while valences allow
+    and the spanning tree joins fragments through the most probable other pairs; the
+    sampled bond order scores ``0.5 +`` half its probability, so it wins when it fits.
+    """
+    p = dec["edge_prob"]
+    sampled = bonds > 0
+    edge = torch.where(sampled, 0.5 + p / 2, p / 2)
+    onehot = torch.nn.functional.one_hot((bonds - 1).clamp(min=0), dec["bond_prob"].size(-1))
+    bond = dec["bond_prob"] / 2 + 0.5 * onehot * sampled[..., None]
+    return edge, bond
+
+
 def molecule_scores(generated: list[nx.Graph], train_smiles: set[str],
                     valency: bool = True) -> dict[str, dict[str, Any]]:
     """Validity / uniqueness / novelty of sampled molecules, decoded two ways:
 
     * ``sampled`` — the model's own sample (edges, atoms and bonds drawn from its
       distributions), no correction;
-    * ``valency_aware`` — the same atoms, with bonds re-decoded from the edge and bond
-      probabilities by :func:`~graphvae.tasks.molecules.valency_aware_decode`.
+    * ``valency_aware`` — the same sample corrected by
+      :func:`~graphvae.tasks.molecules.valency_aware_decode`: its bonds are kept while
+      valences allow (most probable first, lower orders when the sampled one does not
+      fit) and fragments are joined through the most probable other pairs
+      (:func:`_sample_first`).
     """
     from graphvae.tasks.molecules import (
         molecule_metrics,
@@ -380,9 +400,8 @@ def molecule_scores(generated: list[nx.Graph], train_smiles: set[str],
     decodings = {"sampled": plain}
     if valency:
         decodings["valency_aware"] = [
-            valency_aware_decode(t, g.graph["decoder"]["edge_prob"],
-                                 g.graph["decoder"]["bond_prob"])
-            for (t, _), g in zip(plain, generated)]
+            valency_aware_decode(t, *_sample_first(g.graph["decoder"], bonds))
+            for (t, bonds), g in zip(plain, generated)]
     out = {}
     for name, decoded in decodings.items():
         smiles = mols_from_decoded(decoded)
