@@ -89,11 +89,20 @@ def run_mnist(args, data) -> list[dict]:
         if name == "vae":
             vae_seconds = seconds
         total_seconds = seconds + (vae_seconds if init is not None else 0.0)
-        start = time.perf_counter()
-        nll = test_nll(model, data.test, args.nll_samples, args.nll_batch, args.seed,
-                       not args.quiet)
-        eval_s = time.perf_counter() - start
-        test_elbo = evaluate_bound(model, data.test, "elbo", 1, seed=args.seed)
+        cache = work / f"mnist_{name}_eval.json"
+        if args.resume and cache.is_file() and json.loads(cache.read_text())[
+                "nll_samples"] == args.nll_samples:
+            cached = json.loads(cache.read_text())
+            nll, eval_s, test_elbo = (cached["test_nll"], cached["nll_eval_seconds"],
+                                      cached["test_elbo"])
+        else:
+            start = time.perf_counter()
+            nll = test_nll(model, data.test, args.nll_samples, args.nll_batch, args.seed,
+                           not args.quiet)
+            eval_s = time.perf_counter() - start
+            test_elbo = evaluate_bound(model, data.test, "elbo", 1, seed=args.seed)
+            write_json({"test_nll": nll, "nll_eval_seconds": eval_s, "test_elbo": test_elbo,
+                        "nll_samples": args.nll_samples}, cache)
         row = {"model": name, "objective": objective, "K": k, "test_nll": nll,
                "test_elbo": test_elbo, "best_epoch": best_epoch,
                "train_seconds": total_seconds, "nll_eval_seconds": eval_s,
