@@ -156,6 +156,17 @@ def run_invariance(args: argparse.Namespace) -> dict[str, Any]:
             "deviations": {d.component: d.value for d in devs}}
 
 
+def _widths(text: str) -> tuple[int, ...]:
+    """``--hidden 64,64`` → ``(64, 64)``, or a one-line error."""
+    try:
+        hidden = tuple(int(h) for h in str(text).split(",") if h.strip())
+    except ValueError:
+        raise ValueError(f"--hidden must be comma-separated integers, got {text!r}") from None
+    if not hidden or any(h < 1 for h in hidden):
+        raise ValueError(f"--hidden needs at least one width >= 1, got {text!r}")
+    return hidden
+
+
 def _vector_args(p: argparse.ArgumentParser) -> None:
     from graphvae.vector.run import MODEL_CHOICES
 
@@ -193,13 +204,7 @@ def run_vector_cmd(args: argparse.Namespace) -> dict[str, Any]:
     from graphvae.vector.data import load_vector_data
     from graphvae.vector.run import VectorRunConfig, run_vector
 
-    try:
-        hidden = tuple(int(h) for h in str(args.hidden).split(",") if h.strip())
-    except ValueError:
-        raise ValueError(f"--hidden must be comma-separated integers, got "
-                         f"{args.hidden!r}") from None
-    if not hidden or any(h < 1 for h in hidden):
-        raise ValueError(f"--hidden needs at least one width >= 1, got {args.hidden!r}")
+    hidden = _widths(args.hidden)
     variance: str | float = args.variance
     if variance != "learned":
         try:
@@ -263,13 +268,7 @@ def _generate_args(p: argparse.ArgumentParser) -> None:
 def run_generate_cmd(args: argparse.Namespace) -> dict[str, Any]:
     from graphvae.tasks.generation import GenerationConfig, run_generation
 
-    try:
-        hidden = tuple(int(h) for h in str(args.hidden).split(",") if h.strip())
-    except ValueError:
-        raise ValueError(f"--hidden must be comma-separated integers, got "
-                         f"{args.hidden!r}") from None
-    if not hidden or any(h < 1 for h in hidden):
-        raise ValueError(f"--hidden needs at least one width >= 1, got {args.hidden!r}")
+    hidden = _widths(args.hidden)
     model = "oneshot-vae" if args.model == "onehot-vae" else args.model
     cfg = GenerationConfig(dataset=args.dataset, generated=args.generated, model=model,
                            bound=args.bound, num_perms=args.num_perms, epochs=args.epochs,

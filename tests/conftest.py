@@ -1,6 +1,7 @@
 """Tiny named graphs shared by the tests (undirected, both directions stored)."""
 
 import contextlib
+import io
 
 import pytest
 import torch
@@ -59,3 +60,17 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+def run_cli(argv):
+    """``graphvae.cli.main(argv)`` in-process: ``(exit status, stdout, stderr)``; argparse's
+    own exits (unknown choices) are caught too."""
+    from graphvae.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main(argv)
+        except SystemExit as e:
+            rc = e.code
+    return rc, out.getvalue(), err.getvalue()

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 import sys
@@ -14,8 +12,8 @@ import networkx as nx
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import run_cli
 
-from graphvae.cli import main
 from graphvae.datasets.graphsets import (
     community_small,
     grid_graphs,
@@ -33,16 +31,6 @@ from graphvae.tasks.generation import (
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def run_cli(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            rc = main(argv)
-        except SystemExit as e:
-            rc = e.code
-    return rc, out.getvalue(), err.getvalue()
 
 
 # -- data --------------------------------------------------------------------------------------
