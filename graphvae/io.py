@@ -15,6 +15,13 @@ from typing import Any
 import torch
 
 
+def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
+    """``data_root`` if given, else ``$GRAPHVAE_DATA``, else ``./data``."""
+    if data_root is not None:
+        return Path(data_root)
+    return Path(os.environ.get("GRAPHVAE_DATA") or "data")
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path beside ``path``; on success rename it to ``path``."""

@@ -6,8 +6,9 @@ optionally ``y`` (node classes) and ``node_names`` (the user's node ids).
 """
 
 from graphvae.datasets.files import load_graph_file, read_edge_list, read_features
-from graphvae.datasets.planetoid import PLANETOID, load_planetoid, resolve_data_root
+from graphvae.datasets.planetoid import PLANETOID, load_planetoid
 from graphvae.datasets.synthetic import make_sbm_graph
+from graphvae.io import resolve_data_root
 
 LINKPRED_DATASETS = ("synthetic", *PLANETOID)
 

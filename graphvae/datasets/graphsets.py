@@ -27,6 +27,7 @@ import networkx as nx
 import numpy as np
 
 from graphvae.datasets.graphgen import GRAPHGEN_FILES, load_graphgen
+from graphvae.io import resolve_data_root
 
 GENERATED = ("community-small", "grid", "lobster")
 GRAPH_SETS = ("community-small", "ego-small", "grid", "lobster", "enzymes")
@@ -91,9 +92,7 @@ def load_graph_set(name: str, root: str | os.PathLike | None = None, generated: 
             raise ValueError(f"{name} has no generator; it is read from "
                              f"graphgen/{GRAPHGEN_FILES[key]}")
     else:
-        if root is None:
-            root = os.environ.get("GRAPHVAE_DATA", "data")
-        graphs = load_graphgen(key, root)
+        graphs = load_graphgen(key, resolve_data_root(root))
     return [_simple(g) for g in graphs]
 
 

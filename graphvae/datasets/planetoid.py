@@ -20,13 +20,6 @@ PLANETOID = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
 _SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
 
 
-def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
-    """``data_root`` if given, else ``$GRAPHVAE_DATA``, else ``./data``."""
-    if data_root is not None:
-        return Path(data_root)
-    return Path(os.environ.get("GRAPHVAE_DATA") or "data")
-
-
 def _raw_folder(root: Path, name: str) -> Path:
     return root / "Planetoid" / PLANETOID[name] / "raw"
 

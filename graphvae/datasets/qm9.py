@@ -262,7 +262,7 @@ def load_qm9(root: str | os.PathLike | None,
     that :func:`smiles_to_graph` accepts (the message names the file line number).
     """
     require_rdkit()
-    from graphvae.datasets.planetoid import resolve_data_root
+    from graphvae.io import resolve_data_root
 
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
                               or limit < 0):

@@ -165,11 +165,9 @@ def load_generation_data(cfg: GenerationConfig, root: str | Path | None = None) 
 
 
 def _load_qm9(cfg: GenerationConfig, root: str | Path | None) -> GraphSet:
-    import os
-
     from graphvae.datasets.qm9 import ATOM_TYPES, BOND_TYPES, load_qm9
 
-    mols, stats = load_qm9(root or os.environ.get("GRAPHVAE_DATA", "data"), limit=cfg.qm9_limit)
+    mols, stats = load_qm9(root, limit=cfg.qm9_limit)
     graphs = []
     for m in mols:
         g = nx.Graph()
@@ -216,12 +214,12 @@ def _graphvae_perms(model: GraphVAE, x: torch.Tensor, adj: Adjacency, cfg: Gener
 
 
 def graph_bounds(model: torch.nn.Module, items: list[tuple[GraphTensors, torch.Tensor]],
-                 cfg: GenerationConfig, device: torch.device, generator: torch.Generator,
-                 batch_size: int | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+                 cfg: GenerationConfig, device: torch.device, generator: torch.Generator
+                 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Bound values per graph and the surrogate losses of each (mini)batch."""
     values, losses = [], []
     if isinstance(model, EquivariantGraphVAE):
-        bs = batch_size or cfg.batch_size
+        bs = cfg.batch_size
         for i in range(0, len(items), bs):
             chunk = items[i:i + bs]
             batch = GraphBatch.collate([t for t, _ in chunk], [x for _, x in chunk], device)

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from graphvae.io import resolve_data_root
+
 MNIST_SPLITS = {"train": 50_000, "valid": 10_000, "test": 10_000}
 
 
@@ -100,18 +102,11 @@ def load_digits(seed: int = 0) -> VectorData:
     return VectorData(x[tr], x[va], x[te], "digits", (8, 8), y[tr])
 
 
-def resolve_root(root: str | os.PathLike | None) -> Path:
-    if root is not None:
-        return Path(root)
-    env = os.environ.get("GRAPHVAE_DATA")
-    return Path(env) if env else Path("data")
-
-
 def load_mnist(root: str | os.PathLike | None = None) -> VectorData:
     """Static binarized MNIST (Larochelle & Murray 2011), 50k / 10k / 10k, from ``root/mnist``."""
     from scipy.io import loadmat
 
-    folder = resolve_root(root) / "mnist"
+    folder = resolve_data_root(root) / "mnist"
     parts = {}
     for split, n in MNIST_SPLITS.items():
         path = folder / f"binarized_mnist_{split}.mat"
