@@ -192,6 +192,12 @@ def _vector_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--patience", type=int, default=20, help="early-stopping patience [20]")
+    p.add_argument("--lr-decay", type=float, help="multiply the rate by this after each "
+                   "validation plateau of --decay-patience epochs (default: constant rate)")
+    p.add_argument("--decay-patience", type=int, default=5, help="plateau length [5]")
+    p.add_argument("--ema", type=float, help="average the weights, e.g. 0.998 (Polyak)")
+    p.add_argument("--kl-warmup", type=int, default=0,
+                   help="vae: raise the KL weight from 0 to 1 over this many epochs [0]")
     p.add_argument("--nll-samples", type=int, default=5000,
                    help="importance samples for the test log p(x) [5000]")
     p.add_argument("--seed", type=int, default=0)
@@ -216,7 +222,10 @@ def run_vector_cmd(args: argparse.Namespace) -> dict[str, Any]:
                           likelihood=args.likelihood, variance=variance,
                           corruption=args.corruption, noise_level=args.noise,
                           num_samples=args.k, epochs=args.epochs, batch_size=args.batch_size,
-                          lr=args.lr, patience=args.patience, nll_samples=args.nll_samples,
+                          lr=args.lr, patience=args.patience, lr_decay=args.lr_decay,
+                          decay_patience=args.decay_patience, ema=args.ema,
+                          kl_warmup=args.kl_warmup,
+                          nll_samples=args.nll_samples,
                           seed=args.seed, device=args.device)
     cfg.validate()
     data = load_vector_data(str(args.data), args.data_root, args.seed)

@@ -303,3 +303,60 @@ def test_model_options_are_checked():
         build_vector_model("ae", 4).bound(torch.zeros(2, 4), "iwae", 5)
     with pytest.raises(ValueError, match="training data must be"):
         fit_vector(build_vector_model("ae", 4), torch.zeros(5, 3), epochs=1, progress=False)
+    with pytest.raises(ValueError, match="lr_decay"):
+        fit_vector(build_vector_model("ae", 4), torch.zeros(5, 4), epochs=1, lr_decay=1.5,
+                   progress=False)
+    with pytest.raises(ValueError, match="ema"):
+        fit_vector(build_vector_model("ae", 4), torch.zeros(5, 4), epochs=1, ema=1.0,
+                   progress=False)
+
+
+def test_lr_decay_follows_the_validation_plateaus(monkeypatch):
+    """A scripted validation curve: the rate drops by the factor after each plateau of
+    ``decay_patience`` epochs and training stops once it would go below ``min_lr``."""
+    import graphvae.vector.train as train_mod
+
+    curve = iter([1.0, 2.0, 2.0, 2.0, 3.0, 2.5, 2.5, 2.5, 2.5, 2.5, 2.5])
+    monkeypatch.setattr(train_mod, "evaluate_bound", lambda *a, **k: next(curve))
+    x = torch.rand(20, 4)
+    res = fit_vector(build_vector_model("ae", 4, hidden=(3,)), x, x, epochs=50, lr=0.1,
+                     lr_decay=0.5, decay_patience=2, min_lr=0.02, progress=False)
+    # by hand: plateau after epoch 4 (2, 2 after the best at 2) -> 0.05; best 3 at epoch 5;
+    # plateau after epoch 7 -> 0.025; plateau after epoch 9 -> 0.0125 < 0.02: stop.
+    assert res.lr == pytest.approx([0.1, 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025])
+    assert res.best_epoch == 5 and res.best_valid == 3.0
+
+
+def test_ema_weights_are_the_closed_form_average():
+    """Two full-batch steps: the averaged weights are ``e² w0 + e(1−e) w1 + (1−e) w2``,
+    with ``w1, w2`` the plain iterates (same seed, so the same steps)."""
+    x = (torch.rand(16, 6, generator=torch.Generator().manual_seed(0)) < 0.5).float()
+
+    def run(epochs, ema=None):
+        torch.manual_seed(3)
+        m = build_vector_model("vae", 6, latent_dim=2, hidden=(5,))
+        fit_vector(m, x, epochs=epochs, batch_size=16, lr=0.05, ema=ema, progress=False)
+        return torch.nn.utils.parameters_to_vector(m.parameters()).detach()
+
+    torch.manual_seed(3)
+    w0 = torch.nn.utils.parameters_to_vector(
+        build_vector_model("vae", 6, latent_dim=2, hidden=(5,)).parameters()).detach()
+    w1, w2 = run(1), run(2)
+    assert not torch.allclose(w1, w2)
+    e = 0.7
+    torch.testing.assert_close(run(2, ema=e), e * e * w0 + e * (1 - e) * w1 + (1 - e) * w2)
+
+
+def test_kl_weight_changes_the_surrogate_not_the_bound():
+    torch.manual_seed(0)
+    m = build_vector_model("vae", 6, latent_dim=3, hidden=(4,))
+    x = (torch.rand(5, 6) < 0.5).float()
+    eps = torch.randn(1, 5, 3)
+    full, half = m.bound(x, eps=eps), m.bound(x, eps=eps, kl_weight=0.5)
+    torch.testing.assert_close(half.value, full.value)
+    # by hand: surrogate = -mean(recon - 0.5 KL)
+    torch.testing.assert_close(half.surrogate, -(full.recon - 0.5 * full.kl).mean())
+    with pytest.raises(ValueError, match="ELBO objective only"):
+        m.bound(x, "iwae", 5, kl_weight=0.5)
+    with pytest.raises(ValueError, match="kl_warmup"):
+        fit_vector(m, x, objective="iwae", num_samples=2, epochs=1, kl_warmup=3, progress=False)

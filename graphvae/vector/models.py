@@ -170,11 +170,13 @@ class VectorAutoencoder(nn.Module):
     # -- bounds ------------------------------------------------------------------------
     def bound(self, x: Tensor, objective: str = "elbo", num_samples: int = 1,
               x_in: Tensor | None = None, generator: torch.Generator | None = None,
-              eps: Tensor | None = None) -> BoundEstimate:
+              eps: Tensor | None = None, kl_weight: float = 1.0) -> BoundEstimate:
         """ELBO (``objective="elbo"``, ``num_samples`` draws) or IWAE_K per row of ``x``.
 
         ``x_in`` is what the encoder sees (a corrupted ``x`` for a denoising AE);
-        the likelihood always scores ``x``. The surrogate is the mean loss per row.
+        the likelihood always scores ``x``. The surrogate is the mean loss per row,
+        with the ELBO's KL term weighted by ``kl_weight`` (KL warm-up; the value is
+        always the true bound).
         """
         q = self.encode(x if x_in is None else x_in)
 
@@ -184,18 +186,23 @@ class VectorAutoencoder(nn.Module):
 
         scale = 1.0 / x.size(0)
         if objective == "elbo":
-            return ELBO(num_samples, scale=scale)(q, loglik, eps=eps, generator=generator)
+            return ELBO(num_samples, kl_weight=kl_weight, scale=scale)(
+                q, loglik, eps=eps, generator=generator)
         if objective == "iwae":
+            if kl_weight != 1.0:
+                raise ValueError("KL weighting (warm-up) applies to the ELBO objective only")
             if not isinstance(q, DiagGaussian):
                 raise ValueError("the IWAE objective needs a variational model")
             return IWAE(num_samples, scale=scale)(q, loglik, eps=eps, generator=generator)
         raise ValueError(f"unknown objective {objective!r}: use 'elbo' or 'iwae'")
 
     def training_bound(self, x: Tensor, objective: str = "elbo", num_samples: int = 1,
-                       generator: torch.Generator | None = None) -> BoundEstimate:
+                       generator: torch.Generator | None = None,
+                       kl_weight: float = 1.0) -> BoundEstimate:
         """The bound with the encoder's input corrupted when this is a denoising AE."""
         x_in = self.corruption(x, generator) if self.corruption is not None else None
-        return self.bound(x, objective, num_samples, x_in=x_in, generator=generator)
+        return self.bound(x, objective, num_samples, x_in=x_in, generator=generator,
+                          kl_weight=kl_weight)
 
     @torch.no_grad()
     def log_marginal(self, x: Tensor, num_samples: int = 5000, chunk: int = 500,

@@ -41,6 +41,10 @@ class VectorRunConfig:
     batch_size: int = 100
     lr: float = 1e-3
     patience: int | None = 20
+    lr_decay: float | None = None       # factor after each validation plateau (None: constant)
+    decay_patience: int = 5
+    ema: float | None = None            # Polyak averaging of the weights per step
+    kl_warmup: int = 0                  # vae: epochs of linear KL warm-up
     nll_samples: int = 5000
     seed: int = 0
     device: str = "cpu"
@@ -56,6 +60,13 @@ class VectorRunConfig:
             raise ValueError(f"latent-dim must be >= 1, got {self.latent_dim}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.lr_decay is not None and not 0 < self.lr_decay < 1:
+            raise ValueError(f"lr-decay must be in (0, 1), got {self.lr_decay}")
+        if self.ema is not None and not 0 < self.ema < 1:
+            raise ValueError(f"ema must be in (0, 1), got {self.ema}")
+        if self.kl_warmup < 0 or (self.kl_warmup and self.model != "vae"):
+            raise ValueError(f"kl-warmup must be >= 0 and applies to --model vae only, got "
+                             f"{self.kl_warmup} with {self.model}")
         if self.likelihood not in (None, "bernoulli", "gaussian"):
             raise ValueError(f"unknown likelihood {self.likelihood!r}: use bernoulli or gaussian")
         if self.corruption not in CORRUPTIONS:
@@ -100,7 +111,8 @@ def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = 
                           for t in (data.train, data.valid, data.test))
     res = fit_vector(model, train, valid, objective=objective, num_samples=k, epochs=cfg.epochs,
                      batch_size=cfg.batch_size, lr=cfg.lr, patience=cfg.patience, seed=cfg.seed,
-                     progress=progress)
+                     lr_decay=cfg.lr_decay, decay_patience=cfg.decay_patience, ema=cfg.ema,
+                     kl_warmup=cfg.kl_warmup, progress=progress)
     model.eval()
     recon = model.reconstruct(test)
     metrics: dict[str, Any] = {

@@ -31,6 +31,7 @@ class VectorFitResult:
     best_epoch: int = 0
     best_valid: float = -math.inf
     seconds: float = 0.0
+    lr: list[float] = field(default_factory=list)
 
 
 @torch.no_grad()
@@ -52,19 +53,39 @@ def fit_vector(model: VectorAutoencoder, train: Tensor, valid: Tensor | None = N
                objective: str = "elbo", num_samples: int = 1, epochs: int = 100,
                batch_size: int = 100, lr: float = 1e-3, patience: int | None = None,
                seed: int = 0, progress: bool = True, checkpoint: str | os.PathLike | None = None,
-               extra: dict[str, Any] | None = None) -> VectorFitResult:
+               extra: dict[str, Any] | None = None, lr_decay: float | None = None,
+               decay_patience: int = 10, min_lr: float = 1e-5,
+               ema: float | None = None, kl_warmup: int = 0) -> VectorFitResult:
     """Train ``model`` to maximise the bound on ``train``; select on ``valid`` if given.
 
     Args:
         objective, num_samples: ``"elbo"`` with S draws or ``"iwae"`` with K samples.
         patience: stop when the validation bound has not improved for this many
             epochs (``None``: run all epochs). The best weights are restored.
+        lr_decay: with validation data, multiply the learning rate by this factor
+            (in (0, 1)) and go back to the best weights whenever the validation
+            bound has not improved for ``decay_patience`` epochs; stop once the
+            rate would fall below ``min_lr``. ``None``: a constant rate.
+        ema: keep an exponential moving average of the weights (Polyak averaging,
+            ``avg ← ema · avg + (1 − ema) · w`` after every step, e.g. 0.999);
+            validation, selection and the returned model use the average.
+        kl_warmup: ELBO only: weight the KL term by ``min(1, t / kl_warmup)`` over the
+            first ``kl_warmup`` epochs, ``t`` counting steps in epochs (Bowman et al.
+            2016; Sønderby et al. 2016). Validation always scores the true bound.
         checkpoint: write ``{"config", "state_dict", "result", **extra}`` there
             (atomically) after training.
     """
     if epochs < 1 or batch_size < 1 or not lr > 0:
         raise ValueError(f"epochs and batch_size must be >= 1 and lr > 0, got {epochs}, "
                          f"{batch_size}, {lr}")
+    if lr_decay is not None and not (0 < lr_decay < 1 and decay_patience >= 1 and min_lr > 0):
+        raise ValueError(f"lr_decay must be in (0, 1), decay_patience >= 1 and min_lr > 0, got "
+                         f"{lr_decay}, {decay_patience}, {min_lr}")
+    if ema is not None and not 0 < ema < 1:
+        raise ValueError(f"ema must be in (0, 1), got {ema}")
+    if kl_warmup < 0 or (kl_warmup and objective != "elbo"):
+        raise ValueError(f"kl_warmup must be >= 0 and needs the elbo objective, got "
+                         f"{kl_warmup} with {objective!r}")
     if train.dim() != 2 or train.size(1) != model.config.in_dim:
         raise ValueError(f"training data must be (n, {model.config.in_dim}), got "
                          f"{tuple(train.shape)}")
@@ -73,7 +94,9 @@ def fit_vector(model: VectorAutoencoder, train: Tensor, valid: Tensor | None = N
     valid = valid.to(dtype) if valid is not None else None
     torch.manual_seed(seed)
     g = torch.Generator(device=train.device).manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    params = list(model.parameters())
+    opt = torch.optim.Adam(params, lr=lr)
+    avg = [p.detach().clone() for p in params] if ema is not None else None
     res = VectorFitResult()
     best_state = None
     stale = 0
@@ -82,17 +105,24 @@ def fit_vector(model: VectorAutoencoder, train: Tensor, valid: Tensor | None = N
                leave=False)
     for epoch in bar:
         model.train()
+        res.lr.append(opt.param_groups[0]["lr"])
         perm = torch.randperm(train.size(0), generator=g, device=train.device)
         total = 0.0
         for i in range(0, train.size(0), batch_size):
             xb = train[perm[i:i + batch_size]]
-            est = model.training_bound(xb, objective, num_samples, generator=g)
+            beta = min(1.0, (epoch - 1 + i / train.size(0)) / kl_warmup) if kl_warmup else 1.0
+            est = model.training_bound(xb, objective, num_samples, generator=g, kl_weight=beta)
             opt.zero_grad(set_to_none=True)
             est.surrogate.backward()
             opt.step()
+            if avg is not None:
+                with torch.no_grad():
+                    for a, p in zip(avg, params):
+                        a.lerp_(p, 1 - ema)  # type: ignore[operator]
             total += float(est.value.detach().sum())
         res.train_bound.append(total / train.size(0))
         if valid is not None:
+            live = _swap_in(params, avg) if avg is not None else None
             v = evaluate_bound(model, valid, objective, num_samples, seed=seed)
             res.valid_bound.append(v)
             if v > res.best_valid:
@@ -100,9 +130,23 @@ def fit_vector(model: VectorAutoencoder, train: Tensor, valid: Tensor | None = N
                 best_state = copy.deepcopy(model.state_dict())
             else:
                 stale += 1
-            bar.set_postfix(train=f"{res.train_bound[-1]:.2f}", valid=f"{v:.2f}")
+            if live is not None:
+                _swap_in(params, live)
+            bar.set_postfix(train=f"{res.train_bound[-1]:.2f}", valid=f"{v:.2f}",
+                            lr=f"{res.lr[-1]:.1e}")
             if patience is not None and stale >= patience:
                 break
+            if lr_decay is not None and stale >= decay_patience:
+                new_lr = res.lr[-1] * lr_decay
+                if new_lr < min_lr * (1 - 1e-9):
+                    break
+                for group in opt.param_groups:
+                    group["lr"] = new_lr
+                if best_state is not None:
+                    model.load_state_dict(best_state)
+                    if avg is not None:
+                        avg = [p.detach().clone() for p in params]
+                stale = 0
         else:
             res.best_epoch, res.best_valid = epoch, res.train_bound[-1]
             bar.set_postfix(train=f"{res.train_bound[-1]:.2f}")
@@ -111,10 +155,21 @@ def fit_vector(model: VectorAutoencoder, train: Tensor, valid: Tensor | None = N
                                f"{res.train_bound[-1]}); lower the learning rate")
     if best_state is not None:
         model.load_state_dict(best_state)
+    elif avg is not None:
+        _swap_in(params, avg)
     res.seconds = time.perf_counter() - start
     if checkpoint is not None:
         save_checkpoint(model, checkpoint, result=res.__dict__, **(extra or {}))
     return res
+
+
+@torch.no_grad()
+def _swap_in(params: list[torch.nn.Parameter], values: list[Tensor]) -> list[Tensor]:
+    """Copy ``values`` into ``params``; return the values they held."""
+    old = [p.detach().clone() for p in params]
+    for p, v in zip(params, values):
+        p.copy_(v)
+    return old
 
 
 def save_checkpoint(model: VectorAutoencoder, path: str | os.PathLike, **extra: Any) -> None:
