@@ -91,6 +91,7 @@ BAD = {
     "bad variance": (["--variance", "big"], "--variance must be 'learned' or a number"),
     "bad lr decay": (["--lr-decay", "2"], "lr-decay must be in (0, 1)"),
     "bad ema": (["--ema", "1"], "ema must be in (0, 1)"),
+    "zero decay patience": (["--decay-patience", "0"], "decay-patience must be >= 1"),
     "warm-up with iwae": (["--model", "iwae", "--kl-warmup", "5"],
                           "kl-warmup must be >= 0 and applies to --model vae only"),
 }

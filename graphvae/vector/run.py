@@ -52,7 +52,7 @@ class VectorRunConfig:
     def validate(self) -> None:
         if self.model not in MODEL_CHOICES:
             raise ValueError(f"unknown model {self.model!r}: use one of {', '.join(MODEL_CHOICES)}")
-        for name in ("epochs", "batch_size", "num_samples", "nll_samples"):
+        for name in ("epochs", "batch_size", "num_samples", "nll_samples", "decay_patience"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name.replace('_', '-')} must be >= 1, got "
                                  f"{getattr(self, name)}")
