@@ -198,6 +198,8 @@ def _vector_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ema", type=float, help="average the weights, e.g. 0.998 (Polyak)")
     p.add_argument("--kl-warmup", type=int, default=0,
                    help="vae: raise the KL weight from 0 to 1 over this many epochs [0]")
+    p.add_argument("--bf16", action="store_true", help="training steps' matrix products in "
+                   "bfloat16 (autocast; weights, bounds and evaluation stay float32)")
     p.add_argument("--nll-samples", type=int, default=5000,
                    help="importance samples for the test log p(x) [5000]")
     p.add_argument("--seed", type=int, default=0)
@@ -224,7 +226,7 @@ def run_vector_cmd(args: argparse.Namespace) -> dict[str, Any]:
                           num_samples=args.k, epochs=args.epochs, batch_size=args.batch_size,
                           lr=args.lr, patience=args.patience, lr_decay=args.lr_decay,
                           decay_patience=args.decay_patience, ema=args.ema,
-                          kl_warmup=args.kl_warmup,
+                          kl_warmup=args.kl_warmup, bf16=args.bf16,
                           nll_samples=args.nll_samples,
                           seed=args.seed, device=args.device)
     cfg.validate()

@@ -140,7 +140,7 @@ class VectorAutoencoder(nn.Module):
 
     # -- the model ---------------------------------------------------------------------
     def encode(self, x: Tensor) -> DiagGaussian | PointMass:
-        h = self.encoder(x)
+        h = self.encoder(x).to(x.dtype)  # float32 again under bf16 autocast
         if not self.config.variational:
             return PointMass(h)
         loc, logvar = h.chunk(2, dim=-1)
@@ -152,8 +152,12 @@ class VectorAutoencoder(nn.Module):
         return math.log(float(self.config.variance))
 
     def decode(self, z: Tensor) -> Tensor:
-        """Decoder output: Bernoulli logits or the Gaussian mean."""
-        return self.decoder(z)
+        """Decoder output: Bernoulli logits or the Gaussian mean (in ``z``'s dtype).
+
+        Under ``torch.autocast`` the layers run in bf16 but the output is cast back,
+        so likelihoods, log-densities and log-sum-exps stay in full precision.
+        """
+        return self.decoder(z).to(z.dtype)
 
     def mean(self, z: Tensor) -> Tensor:
         """``E[x | z]``: probabilities (Bernoulli) or the mean (Gaussian)."""

@@ -45,6 +45,7 @@ class VectorRunConfig:
     decay_patience: int = 5
     ema: float | None = None            # Polyak averaging of the weights per step
     kl_warmup: int = 0                  # vae: epochs of linear KL warm-up
+    bf16: bool = False                  # training products in bfloat16 (autocast)
     nll_samples: int = 5000
     seed: int = 0
     device: str = "cpu"
@@ -112,7 +113,7 @@ def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = 
     res = fit_vector(model, train, valid, objective=objective, num_samples=k, epochs=cfg.epochs,
                      batch_size=cfg.batch_size, lr=cfg.lr, patience=cfg.patience, seed=cfg.seed,
                      lr_decay=cfg.lr_decay, decay_patience=cfg.decay_patience, ema=cfg.ema,
-                     kl_warmup=cfg.kl_warmup, progress=progress)
+                     kl_warmup=cfg.kl_warmup, bf16=cfg.bf16, progress=progress)
     model.eval()
     recon = model.reconstruct(test)
     metrics: dict[str, Any] = {

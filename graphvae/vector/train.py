@@ -55,7 +55,8 @@ def fit_vector(model: VectorAutoencoder, train: Tensor, valid: Tensor | None = N
                seed: int = 0, progress: bool = True, checkpoint: str | os.PathLike | None = None,
                extra: dict[str, Any] | None = None, lr_decay: float | None = None,
                decay_patience: int = 10, min_lr: float = 1e-5,
-               ema: float | None = None, kl_warmup: int = 0) -> VectorFitResult:
+               ema: float | None = None, kl_warmup: int = 0,
+               bf16: bool = False) -> VectorFitResult:
     """Train ``model`` to maximise the bound on ``train``; select on ``valid`` if given.
 
     Args:
@@ -72,6 +73,10 @@ def fit_vector(model: VectorAutoencoder, train: Tensor, valid: Tensor | None = N
         kl_warmup: ELBO only: weight the KL term by ``min(1, t / kl_warmup)`` over the
             first ``kl_warmup`` epochs, ``t`` counting steps in epochs (Bowman et al.
             2016; Sønderby et al. 2016). Validation always scores the true bound.
+        bf16: run the training steps' matrix products in bfloat16 (``torch.autocast``;
+            the weights, the optimiser, the likelihood and bound arithmetic and all
+            validation stay in the model's dtype). About 2x faster IWAE_50 steps on
+            CPUs with native bf16; the per-epoch training bound is then approximate.
         checkpoint: write ``{"config", "state_dict", "result", **extra}`` there
             (atomically) after training.
     """
@@ -111,7 +116,9 @@ def fit_vector(model: VectorAutoencoder, train: Tensor, valid: Tensor | None = N
         for i in range(0, train.size(0), batch_size):
             xb = train[perm[i:i + batch_size]]
             beta = min(1.0, (epoch - 1 + i / train.size(0)) / kl_warmup) if kl_warmup else 1.0
-            est = model.training_bound(xb, objective, num_samples, generator=g, kl_weight=beta)
+            with torch.autocast(train.device.type, dtype=torch.bfloat16, enabled=bf16):
+                est = model.training_bound(xb, objective, num_samples, generator=g,
+                                           kl_weight=beta)
             opt.zero_grad(set_to_none=True)
             est.surrogate.backward()
             opt.step()
