@@ -6,7 +6,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from graphvae.tasks.orbits import NUM_ORBITS, orbit_counts
+from graphvae.tasks.orbits import NUM_ORBITS, noninduced_counts, orbit_counts
 
 # Each graphlet on 3-4 nodes with the orbit of every node (Pržulj 2007 / ORCA numbering),
 # written out by hand.
@@ -42,12 +42,58 @@ def brute_force(g: nx.Graph) -> np.ndarray:
     return out
 
 
+@pytest.mark.parametrize("method", ["matrix", "esu"])
 @pytest.mark.parametrize("seed", range(40))
-def test_orbit_counts_equal_brute_force_on_random_graphs(seed):
+def test_orbit_counts_equal_brute_force_on_random_graphs(seed, method):
     rng = np.random.default_rng(seed)
     n = int(rng.integers(2, 10))
     g = nx.gnp_random_graph(n, float(rng.uniform(0.15, 0.9)), seed=seed)
-    assert np.array_equal(orbit_counts(g), brute_force(g))
+    assert np.array_equal(orbit_counts(g, method), brute_force(g))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_matrix_counts_equal_enumeration_on_larger_graphs(seed):
+    rng = np.random.default_rng(100 + seed)
+    n = int(rng.integers(15, 35))
+    g = nx.gnp_random_graph(n, float(rng.uniform(0.05, 0.5)), seed=seed)
+    g.add_nodes_from(range(n, n + 2))  # isolated nodes
+    assert np.array_equal(orbit_counts(g), orbit_counts(g, "esu"))
+
+
+def test_sparse_and_dense_paths_agree():
+    g = nx.gnp_random_graph(40, 0.3, seed=3)
+    a = nx.to_scipy_sparse_array(g, dtype=np.int64, format="csr")
+    assert np.array_equal(noninduced_counts(a), noninduced_counts(a, dense_limit=0))
+
+
+@pytest.mark.parametrize("n", [4, 5, 7])
+def test_complete_graph_counts_by_hand(n):
+    # In K_n every pattern occurs on every node set of its size, each node in every role:
+    # per node, m = n - 1 others; a 4-set holding v has 3 four-cycles, all through v.
+    m = n - 1
+    non = noninduced_counts(nx.to_scipy_sparse_array(nx.complete_graph(n), format="csr"))
+    pairs, triples = m * (m - 1) // 2, m * (m - 1) * (m - 2) // 6
+    expected = [m, 2 * pairs, pairs, pairs,
+                6 * triples,      # v-u-w-x with v an end: ordered u, w, x
+                6 * triples,      # u-v-w-x: v second, ordered u, w, x
+                3 * triples,      # star leaf: centre, then the other two leaves
+                triples, 3 * triples,
+                3 * triples,      # paw tail: v's neighbour u fixes the triangle (u, w, x)
+                6 * triples,      # paw degree 2: 3 choices of the degree-3 node x 2 tails
+                3 * triples,      # paw degree 3: the tail is one of the 3 others
+                3 * triples,      # diamond tip: 3 choices of the opposite tip
+                3 * triples,      # diamond, v of degree 3: 3 choices of the other one
+                triples]
+    assert non[0].tolist() == expected
+    induced = orbit_counts(nx.complete_graph(n))
+    assert (induced[:, 0] == m).all() and (induced[:, 3] == pairs).all()
+    assert (induced[:, 14] == triples).all()
+    assert induced[:, [1, 2] + list(range(4, 14))].sum() == 0
+
+
+def test_unknown_method():
+    with pytest.raises(ValueError, match="method must be"):
+        orbit_counts(nx.path_graph(3), "orca")
 
 
 def test_each_graphlet_by_hand():
@@ -66,3 +112,11 @@ def test_labels_and_self_loops():
     counts = orbit_counts(g)
     assert counts[:, 0].tolist() == [1, 2, 1]
     assert counts[:, 1].tolist() == [1, 0, 1] and counts[:, 2].tolist() == [0, 1, 0]
+
+
+@pytest.mark.parametrize("method", ["matrix", "esu"])
+def test_parallel_edges_count_once_and_empty_graphs(method):
+    multi = orbit_counts(nx.MultiGraph([(0, 1), (0, 1), (1, 2)]), method)
+    assert multi.tolist() == orbit_counts(nx.path_graph(3), method).tolist()
+    assert orbit_counts(nx.Graph(), method).shape == (0, NUM_ORBITS)
+    assert orbit_counts(nx.empty_graph(3), method).sum() == 0
