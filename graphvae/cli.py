@@ -124,13 +124,16 @@ def _report(summary: dict[str, Any], as_json: bool) -> None:
 
 
 def _invariance_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", type=Path, required=True, help="model.pt written by --out")
+    p.add_argument("--checkpoint", type=Path, required=True,
+                   help="model.pt written by linkpred or generate --out")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--dataset", default=None, metavar="NAME",
                      help=f"one of {', '.join(LINKPRED_DATASETS)} (default: synthetic)")
     src.add_argument("--edges", type=Path, metavar="FILE", help="your graph (as for linkpred)")
     p.add_argument("--features", type=Path, metavar="FILE")
     p.add_argument("--data-root", type=Path)
+    p.add_argument("--num-graphs", type=int, default=8,
+                   help="generation checkpoints: test graphs of the run's data set to check [8]")
     p.add_argument("--permutations", type=int, default=10, help="random relabellings [10]")
     p.add_argument("--atol", type=float, default=1e-5, help="tolerance [1e-5]")
     p.add_argument("--seed", type=int, default=0)
@@ -138,17 +141,32 @@ def _invariance_args(p: argparse.ArgumentParser) -> None:
 
 
 def run_invariance(args: argparse.Namespace) -> dict[str, Any]:
-    from graphvae.tasks.invariance import check_model, format_table, load_model
+    from graphvae.tasks.invariance import (
+        check_model,
+        format_table,
+        generation_graphs,
+        load_model,
+    )
     from graphvae.tasks.link_prediction import prepare_features
     if args.permutations < 1:
         raise ValueError(f"--permutations must be at least 1, got {args.permutations}")
+    if args.num_graphs < 1:
+        raise ValueError(f"--num-graphs must be at least 1, got {args.num_graphs}")
     model, cfg, ck = load_model(args.checkpoint)
-    data, name = _load(args)
-    x = prepare_features(data, cfg.features)
-    if x.size(1) != ck["in_channels"]:
-        raise ValueError(f"the checkpoint expects {ck['in_channels']} input features but "
-                         f"{name} has {x.size(1)}")
-    devs = check_model(model, [(x, data.edge_index)], args.permutations, args.atol, args.seed,
+    graphs: list[tuple]
+    if ck["task"] == "generation":
+        if args.dataset or args.edges or args.features:
+            raise ValueError("a generation checkpoint is checked on its own data set's test "
+                             "graphs: drop --dataset / --edges / --features")
+        graphs, name = generation_graphs(cfg, args.data_root, args.num_graphs)
+    else:
+        data, name = _load(args)
+        x = prepare_features(data, cfg.features)
+        if x.size(1) != ck["in_channels"]:
+            raise ValueError(f"the checkpoint expects {ck['in_channels']} input features but "
+                             f"{name} has {x.size(1)}")
+        graphs = [(x, data.edge_index)]
+    devs = check_model(model, graphs, args.permutations, args.atol, args.seed,
                        float64=not args.float32)
     print(format_table(devs, args.atol))
     failed = [d.component for d in devs if not d.value <= args.atol]

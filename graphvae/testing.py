@@ -13,9 +13,16 @@ Each ``assert_*`` draws ``num_permutations`` seeded random permutations per
 graph, raises :class:`InvarianceError` naming the worst deviation, the graph and
 the permutation, and otherwise returns the worst deviation. ``measure_*`` return
 the same :class:`Deviation` without raising. Works with
-:class:`~graphvae.models.GraphAutoencoder` (GAE, VGAE, joint) and
-:class:`~graphvae.models.graphvae.GraphVAE`; a bound other than the model's own
-can be passed as ``bound_fn(model, x, adj, eps) -> value``.
+:class:`~graphvae.models.GraphAutoencoder` (GAE, VGAE, joint),
+:class:`~graphvae.models.graphvae.GraphVAE` and the one-shot
+:class:`~graphvae.models.oneshot.EquivariantGraphVAE` (whose decoder check
+compares the edge logits, ``l(Pz) = P l(z) Pᵀ``, and the whole ``log p(G | Z)``
+with node and bond types); a bound other than the model's own can be passed as
+``bound_fn(model, x, adj, eps) -> value``.
+
+Graphs are ``(x, edge_index)`` pairs or PyG ``Data`` objects; typed graphs for the
+one-shot model are ``(x, edge_index, node_types, edge_types)`` with ``node_types``
+``(n,)`` and ``edge_types`` ``(E,)`` aligned with ``edge_index`` (either may be ``None``).
 """
 
 from __future__ import annotations
@@ -23,17 +30,20 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
+from graphvae.bounds.gaussian import DiagGaussian
 from graphvae.graph import Adjacency, permute_graph, to_dense
 from graphvae.models import GraphAutoencoder
 from graphvae.models.graphvae import GraphVAE
+from graphvae.models.oneshot import EquivariantGraphVAE, GraphBatch, GraphTensors
 from graphvae.permutations import all_permutations, random_permutations
 
 Graph = tuple[Tensor, Tensor]  # (x (n, d), edge_index (2, E))
+TypedGraph = tuple[Tensor, Tensor, Tensor | None, Tensor | None]  # + node / edge types
 BoundFn = Callable[..., Tensor]
 
 
@@ -91,24 +101,54 @@ def _unravel(idx: int, shape: torch.Size) -> list[int]:
     return out[::-1]
 
 
-def _graphs(graphs: Any) -> list[Graph]:
-    """One graph or many, each ``(x, edge_index)`` or a PyG ``Data``."""
-    if isinstance(graphs, tuple) and len(graphs) == 2 and isinstance(graphs[0], Tensor):
-        return [graphs]
-    if hasattr(graphs, "edge_index"):
-        return [(graphs.x, graphs.edge_index)]
-    return [(g.x, g.edge_index) if hasattr(g, "edge_index") else tuple(g) for g in graphs]
+def _graphs(graphs: Any) -> list[TypedGraph]:
+    """One graph or many, each ``(x, edge_index)``, ``(x, edge_index, node_types,
+    edge_types)`` or a PyG ``Data``."""
+    if isinstance(graphs, tuple) and len(graphs) in (2, 4) and isinstance(graphs[0], Tensor):
+        graphs = [graphs]
+    elif hasattr(graphs, "edge_index"):
+        graphs = [graphs]
+    out: list[TypedGraph] = []
+    for g in graphs:
+        t = (g.x, g.edge_index) if hasattr(g, "edge_index") else tuple(g)
+        if len(t) not in (2, 4):
+            raise ValueError(f"a graph is (x, edge_index) or (x, edge_index, node_types, "
+                             f"edge_types), got a tuple of {len(t)}")
+        out.append((t[0], t[1], None, None) if len(t) == 2 else t)  # type: ignore[arg-type]
+    return out
+
+
+class _Relabelled(NamedTuple):
+    graph: int
+    x: Tensor
+    adj: Adjacency
+    perm: Tensor
+    xp: Tensor
+    adjp: Adjacency
+    node_types: Tensor | None
+    edge_types: Tensor | None
 
 
 def _relabellings(graphs: Any, num_permutations: int, seed: int):
-    """Yield ``(graph index, x, adj, perm, x_p, adj_p)`` for seeded random permutations."""
+    """Yield a :class:`_Relabelled` for each seeded random permutation of each graph."""
     gen = torch.Generator().manual_seed(seed)
-    for gi, (x, ei) in enumerate(_graphs(graphs)):
+    for gi, (x, ei, nt, et) in enumerate(_graphs(graphs)):
         n = x.size(0)
         for perm in random_permutations(n, num_permutations, gen).to(x.device):
             xp, eip, _ = permute_graph(perm, to_dense(x), ei)
             assert xp is not None and eip is not None
-            yield gi, x, Adjacency(ei, n), perm, xp, Adjacency(eip, n)
+            yield _Relabelled(gi, x, Adjacency(ei, n), perm, xp, Adjacency(eip, n), nt, et)
+
+
+def _oneshot_batches(r: _Relabelled) -> tuple[GraphBatch, GraphBatch]:
+    """The graph and its relabelling as one-graph batches for the one-shot model
+    (edge types keep their order: ``edge_index`` is relabelled entry by entry)."""
+    n = r.x.size(0)
+    ntp = None if r.node_types is None else r.node_types[r.perm]
+    g = GraphTensors(n, r.adj.edge_index.cpu(), r.node_types, r.edge_types)
+    gp = GraphTensors(n, r.adjp.edge_index.cpu(), ntp, r.edge_types)
+    return (GraphBatch.collate([g], [r.x], r.x.device),
+            GraphBatch.collate([gp], [r.xp], r.x.device))
 
 
 @torch.no_grad()
@@ -117,13 +157,18 @@ def measure_encoder(model, graphs, num_permutations: int = 10, seed: int = 0,
     """Worst deviations of the posterior mean and scale."""
     model.eval()
     mean, scale = Deviation("encoder mean", rtol), Deviation("encoder scale", rtol)
-    for gi, x, adj, perm, xp, adjp in _relabellings(graphs, num_permutations, seed):
-        q, qp = model.encode(x, adj), model.encode(xp, adjp)
+    for r in _relabellings(graphs, num_permutations, seed):
+        if isinstance(model, EquivariantGraphVAE):
+            b, bp = _oneshot_batches(r)
+            q, qp = model.posterior(b), model.posterior(bp)        # (1, n, d)
+            q, qp = DiagGaussian(q.loc[0], q.logvar[0]), DiagGaussian(qp.loc[0], qp.logvar[0])
+        else:
+            q, qp = model.encode(r.x, r.adj), model.encode(r.xp, r.adjp)
         node_level = q.loc.dim() == 2 and not isinstance(model, GraphVAE)
-        mean.update(q.loc[perm] if node_level else q.loc, qp.loc, gi, perm)
+        mean.update(q.loc[r.perm] if node_level else q.loc, qp.loc, r.graph, r.perm)
         if hasattr(q, "logvar"):
             s = q.scale
-            scale.update(s[perm] if node_level else s, qp.scale, gi, perm)
+            scale.update(s[r.perm] if node_level else s, qp.scale, r.graph, r.perm)
     return mean, scale
 
 
@@ -131,31 +176,47 @@ def measure_encoder(model, graphs, num_permutations: int = 10, seed: int = 0,
 def measure_decoder(model, graphs, num_permutations: int = 10, seed: int = 0,
                     rtol: float = 0.0) -> Deviation:
     """Worst deviation of the decoder: ``l(Pz)`` vs ``P l(z) Pᵀ`` (and feature parameters)
-    for node latents; ``log p(PG | z)`` vs ``log p(G | z)`` for a graph latent."""
+    for node latents; ``log p(PG | z)`` vs ``log p(G | z)`` for a graph latent; for the
+    one-shot model both the edge logits and ``log p(PG | PZ)`` vs ``log p(G | Z)``."""
     model.eval()
     dev = Deviation("decoder", rtol)
-    for gi, x, adj, perm, _, adjp in _relabellings(graphs, num_permutations, seed):
-        z = model.encode(x, adj).loc
+    for r in _relabellings(graphs, num_permutations, seed):
+        perm = r.perm
+        if isinstance(model, EquivariantGraphVAE):
+            b, bp = _oneshot_batches(r)
+            z = model.posterior(b).loc                              # (1, n, d)
+            logits, _ = model.edge_logits(z[0])
+            logits_p, _ = model.edge_logits(z[0, perm])
+            dev.update(logits[perm][:, perm], logits_p, r.graph, perm)
+            ll, ll_p = model.log_likelihood(z[None], b), model.log_likelihood(z[:, perm][None], bp)
+            dev.update(ll, ll_p, r.graph, perm)
+            continue
+        z = model.encode(r.x, r.adj).loc
         if isinstance(model, GraphVAE):
-            target = model.pad(adj.edge_index, adj.num_nodes)
+            target = model.pad(r.adj.edge_index, r.adj.num_nodes)
             ident = torch.arange(model.max_nodes, device=perm.device)
             relabel = ident.clone()
             relabel[:perm.numel()] = perm                      # padding slots stay put
             ll = model.log_likelihood(model.decode(z[None]),
                                       target.permute(torch.stack([ident, relabel])))  # (1, 2)
-            dev.update(ll[0, :1], ll[0, 1:], gi, perm)
+            dev.update(ll[0, :1], ll[0, 1:], r.graph, perm)
             continue
         logits = model.edge_decoder.forward_all(z)
-        dev.update(logits[perm][:, perm], model.edge_decoder.forward_all(z[perm]), gi, perm)
+        dev.update(logits[perm][:, perm], model.edge_decoder.forward_all(z[perm]), r.graph, perm)
         if model.feature_decoder is not None:
-            mu, _ = model.feature_decoder(z, adj)
-            mup, _ = model.feature_decoder(z[perm], adjp)
-            dev.update(mu[perm], mup, gi, perm)
+            mu, _ = model.feature_decoder(z, r.adj)
+            mup, _ = model.feature_decoder(z[perm], r.adjp)
+            dev.update(mu[perm], mup, r.graph, perm)
     return dev
 
 
-def model_bound(model, x: Tensor, adj: Adjacency, eps: Tensor) -> Tensor:
-    """The model's own bound, exactly (the dense edge likelihood for graph autoencoders)."""
+def model_bound(model, x: Tensor | GraphBatch, adj: Adjacency | None, eps: Tensor) -> Tensor:
+    """The model's own bound, exactly (the dense edge likelihood for graph autoencoders;
+    for the one-shot model ``x`` is a :class:`~graphvae.models.oneshot.GraphBatch`)."""
+    if isinstance(model, EquivariantGraphVAE):
+        assert isinstance(x, GraphBatch)
+        return model.bound(x, eps=eps).value
+    assert isinstance(x, Tensor) and adj is not None
     if isinstance(model, GraphVAE):
         return model.bound(x, adj, eps=eps).value
     return model(x, adj, eps=eps).bound
@@ -170,18 +231,30 @@ def exact_permutation_bound(model: GraphVAE, x: Tensor, adj: Adjacency, eps: Ten
 @torch.no_grad()
 def measure_bound(model, graphs, num_permutations: int = 10, seed: int = 0,
                   bound_fn: BoundFn = model_bound, rtol: float = 0.0) -> Deviation:
-    """Worst deviation of the bound between a graph and its relabellings (same ``ε``)."""
+    """Worst deviation of the bound between a graph and its relabellings (same ``ε``).
+
+    For the one-shot model ``bound_fn`` is called as ``bound_fn(model, batch, None, eps)``
+    with a one-graph :class:`~graphvae.models.oneshot.GraphBatch`."""
     model.eval()
     dev = Deviation("bound", rtol)
     gen = torch.Generator().manual_seed(seed + 1)
     with _dense_edges(model):
-        for gi, x, adj, perm, xp, adjp in _relabellings(graphs, num_permutations, seed):
-            q = model.encode(x, adj)
+        for r in _relabellings(graphs, num_permutations, seed):
+            perm = r.perm
+            if isinstance(model, EquivariantGraphVAE):
+                b, bp = _oneshot_batches(r)
+                loc = model.posterior(b).loc                        # (1, n, d)
+                eps = torch.randn(loc.shape, generator=gen, dtype=loc.dtype).to(loc.device)
+                ref = bound_fn(model, b, None, eps[None])
+                got = bound_fn(model, bp, None, eps[:, perm][None])
+                dev.update(ref, got, r.graph, perm)
+                continue
+            q = model.encode(r.x, r.adj)
             eps = torch.randn(q.loc.shape, generator=gen, dtype=q.loc.dtype).to(q.loc.device)
             node_level = q.loc.dim() == 2 and not isinstance(model, GraphVAE)
-            ref = bound_fn(model, x, adj, eps[None])
-            got = bound_fn(model, xp, adjp, (eps[perm] if node_level else eps)[None])
-            dev.update(ref, got, gi, perm)
+            ref = bound_fn(model, r.x, r.adj, eps[None])
+            got = bound_fn(model, r.xp, r.adjp, (eps[perm] if node_level else eps)[None])
+            dev.update(ref, got, r.graph, perm)
     return dev
 
 

@@ -17,6 +17,7 @@ from graphvae.datasets import make_sbm_graph
 from graphvae.graph import Adjacency, permute_graph
 from graphvae.models import EdgeObjective, build_model
 from graphvae.models.graphvae import GraphVAE
+from graphvae.models.oneshot import GraphBatch, GraphTensors
 from graphvae.testing import (
     InvarianceError,
     assert_bound_invariant,
@@ -281,3 +282,107 @@ def test_relative_tolerance_scales_with_the_value(float64):
     assert assert_bound_invariant(model, graphs, 5, atol=0.0, rtol=0.2) == dev.value
     with pytest.raises(InvarianceError, match="rtol"):
         assert_bound_invariant(model, graphs, 5, atol=0.0, rtol=1e-3)
+
+
+# ---------------------------------------------------------------- the one-shot model
+
+def typed_graphs(sizes=(4, 6), seed=0, node_types=3, edge_types=2):
+    """(x, edge_index, node_types, edge_types) with one-hot types in the features."""
+    from graphvae.models.oneshot import degree_features
+
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for i, n in enumerate(sizes):
+        ei = random_graph(n, 0.6, seed + i)
+        und = ei[:, ei[0] < ei[1]]
+        ei = torch.cat([und, und.flip(0)], 1)
+        bond = torch.randint(0, edge_types, (und.size(1),), generator=gen)
+        nt = torch.randint(0, node_types, (n,), generator=gen)
+        x = torch.cat([degree_features(n, ei),
+                       torch.nn.functional.one_hot(nt, node_types).float()], 1)
+        out.append((x, ei, nt, torch.cat([bond, bond])))
+    return out
+
+
+def oneshot_model(in_ch, node_types=0, edge_types=0):
+    from graphvae.models.oneshot import EquivariantGraphVAE
+
+    torch.manual_seed(0)
+    return EquivariantGraphVAE(in_ch, [0, 1, 1, 1, 1, 1, 1], latent_channels=4,
+                               hidden_channels=(8, 8), node_types=node_types,
+                               edge_types=edge_types)
+
+
+@pytest.mark.parametrize("typed", [False, True])
+def test_oneshot_model_passes_every_check(float64, typed):
+    gs = typed_graphs()
+    if not typed:
+        gs = [(x[:, :17], ei) for x, ei, _, _ in gs]          # degree features only
+    model = oneshot_model(gs[0][0].size(1), *((3, 2) if typed else (0, 0))).double()
+    assert assert_encoder_equivariant(model, gs, num_permutations=4) <= 1e-5
+    assert assert_decoder_equivariant(model, gs, num_permutations=4) <= 1e-5
+    assert assert_bound_invariant(model, gs, num_permutations=4) <= 1e-5
+    # the decoder check includes log p(G | Z): it is a finite number of nats, not zero
+    b = model.bound(GraphBatch.collate([GraphTensors(4, gs[0][1], *(gs[0][2:] if typed else
+                                                                     (None, None)))],
+                                       [gs[0][0]]))
+    assert torch.isfinite(b.value).all() and float(b.value.detach()) < 0
+
+
+def test_oneshot_checks_catch_a_position_dependent_decoder(float64):
+    gs = [(x[:, :17], ei) for x, ei, _, _ in typed_graphs(sizes=(5,))]
+    model = oneshot_model(17).double()
+    plain = model.edge_logits
+
+    def skewed(z):  # adds a term that depends on node positions: not equivariant
+        logits, h = plain(z)
+        k = z.size(-2)
+        return logits + torch.arange(k, dtype=z.dtype)[:, None] * 0.1, h
+
+    model.edge_logits = skewed
+    with pytest.raises(InvarianceError, match="decoder"):
+        assert_decoder_equivariant(model, gs, num_permutations=4)
+    with pytest.raises(InvarianceError, match="bound"):
+        assert_bound_invariant(model, gs, num_permutations=4)
+    assert assert_encoder_equivariant(model, gs, num_permutations=4) <= 1e-5
+
+
+def test_typed_graphs_keep_types_with_their_nodes(float64):
+    """A relabelling that forgot to move the node types would change log p(G | Z)."""
+    from graphvae.testing import _oneshot_batches, _relabellings
+
+    gs = typed_graphs(sizes=(6,))
+    for r in _relabellings(gs, 3, seed=0):
+        b, bp = _oneshot_batches(r)
+        assert torch.equal(bp.node_types, r.node_types[r.perm])
+        dense = torch.zeros(6, 6, dtype=torch.long)
+        dense[r.adj.edge_index[0], r.adj.edge_index[1]] = r.edge_types + 1
+        assert torch.equal(bp.edge_types[0], (dense - 1).clamp(min=0)[r.perm][:, r.perm]
+                           * (bp.dense[0] > 0))
+
+
+def test_check_invariance_on_generation_checkpoints(tmp_path, capsys):
+    out = tmp_path / "oneshot"
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["generate", "--epochs", "2", "--quiet", "--out", str(out)]) == 0
+    rc = main(["check-invariance", "--checkpoint", str(out / "model.pt"), "--permutations", "3",
+               "--num-graphs", "3"])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    rows = table_rows(text)
+    assert list(rows) == list(COMPONENTS)
+    assert all(status == "ok" and value <= 1e-5 for value, _, status in rows.values())
+
+    out = tmp_path / "graphvae"
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["generate", "--model", "graphvae", "--epochs", "1", "--quiet",
+                     "--out", str(out)]) == 0
+    rc = main(["check-invariance", "--checkpoint", str(out / "model.pt"), "--permutations", "3",
+               "--num-graphs", "2"])
+    rows = table_rows(capsys.readouterr().out)
+    # GraphVAE's graph-level encoder pools over nodes (invariant); its decoder has fixed slots
+    assert rows["encoder mean"][2] == "ok" and rows["decoder"][2] == "FAIL" and rc == 1
+
+    with pytest.raises(SystemExit) as info:
+        main(["check-invariance", "--checkpoint", str(out / "model.pt"), "--dataset", "cora"])
+    assert info.value.code == 2 and "its own data set" in capsys.readouterr().err

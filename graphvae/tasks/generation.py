@@ -24,7 +24,7 @@ import copy
 import math
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +114,14 @@ class GenerationConfig:
         d["hidden"] = list(self.hidden)
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GenerationConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown config key(s): {', '.join(unknown)}")
+        return cls(**{**d, "hidden": tuple(d.get("hidden", cls.hidden))})
+
 
 # ---------------------------------------------------------------------------- data
 @dataclass
@@ -187,18 +195,26 @@ def _load_qm9(cfg: GenerationConfig, root: str | Path | None) -> GraphSet:
 # ---------------------------------------------------------------------------- models
 def build_generation_model(cfg: GenerationConfig, data: GraphSet) -> torch.nn.Module:
     sizes = Counter(g.number_of_nodes() for g in data.train)
-    in_ch = _in_channels(data)
+    big = max(g.number_of_nodes() for g in data.train + data.valid + data.test)
     if cfg.model == "oneshot-vae":
         # p(n): training-set counts; every size up to the largest graph of any split gets
         # a pseudo-count of 0.01 graphs, so an unseen size has a small, finite probability
-        big = max(g.number_of_nodes() for g in data.train + data.valid + data.test)
         counts = [sizes.get(n, 0) + SIZE_PSEUDO_COUNT for n in range(big + 1)]
-        return EquivariantGraphVAE(in_ch, counts, cfg.latent, cfg.hidden, cfg.conv,
-                                   node_types=data.node_types, edge_types=data.edge_types)
-    k = cfg.max_nodes or max(g.number_of_nodes()
-                             for g in data.train + data.valid + data.test)
-    return GraphVAE(in_ch, k, latent_channels=cfg.latent, hidden_channels=cfg.hidden,
-                    conv="gcn" if cfg.conv == "gin" else cfg.conv)
+        init: dict[str, Any] = {"kind": "oneshot-vae", "size_counts": counts}
+    else:
+        init = {"kind": "graphvae", "max_nodes": cfg.max_nodes or big}
+    return make_generation_model(cfg, _in_channels(data), init, data.node_types,
+                                 data.edge_types)
+
+
+def make_generation_model(cfg: GenerationConfig, in_channels: int, init: dict[str, Any],
+                          node_types: int = 0, edge_types: int = 0) -> torch.nn.Module:
+    """The model of ``cfg`` from its size record ``init`` (as saved in ``model.pt``)."""
+    if init["kind"] == "oneshot-vae":
+        return EquivariantGraphVAE(in_channels, init["size_counts"], cfg.latent, cfg.hidden,
+                                   cfg.conv, node_types=node_types, edge_types=edge_types)
+    return GraphVAE(in_channels, init["max_nodes"], latent_channels=cfg.latent,
+                    hidden_channels=cfg.hidden, conv="gcn" if cfg.conv == "gin" else cfg.conv)
 
 
 def _graphvae_perms(model: GraphVAE, x: torch.Tensor, adj: Adjacency, cfg: GenerationConfig,

@@ -1,10 +1,15 @@
 """``graphvae check-invariance``: load a saved model and a data set, relabel the graph
-with random permutations, and report each component's worst deviation."""
+with random permutations, and report each component's worst deviation.
+
+Link-prediction checkpoints are checked on the graph the user names (a data set or
+an edge file); generation checkpoints on the first test graphs of their own run's
+data set and split."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -28,6 +33,33 @@ def _load_linkpred(ck: dict[str, Any]) -> tuple[nn.Module, Any]:
 LOADERS["linkpred"] = _load_linkpred
 
 
+def _load_generation(ck: dict[str, Any]) -> tuple[nn.Module, Any]:
+    from graphvae.tasks.generation import GenerationConfig, make_generation_model
+    cfg = GenerationConfig.from_dict(ck["config"])
+    model = make_generation_model(cfg, ck["in_channels"], ck["init"], ck.get("node_types", 0),
+                                  ck.get("edge_types", 0))
+    model.load_state_dict(ck["state_dict"])
+    return model, cfg
+
+
+LOADERS["generation"] = _load_generation
+
+
+def generation_graphs(cfg: Any, root: str | Path | None, num_graphs: int
+                      ) -> tuple[list[tuple], str]:
+    """The first ``num_graphs`` test graphs of a generation run's data set (its own split),
+    as ``(x, edge_index, node_types, edge_types)`` with the model's input features."""
+    from graphvae.models.oneshot import GraphTensors
+    from graphvae.tasks.generation import input_features, load_generation_data
+    data = load_generation_data(cfg, root)
+    out = []
+    for g in data.test[:num_graphs]:
+        t = GraphTensors.from_networkx(g, data.node_attr, data.edge_attr)
+        out.append((input_features(t, data.node_types), t.edge_index, t.node_types,
+                    t.edge_types))
+    return out, f"{cfg.dataset_name}, {len(out)} test graphs"
+
+
 def load_model(path: str | os.PathLike) -> tuple[nn.Module, Any, dict[str, Any]]:
     """``(model, config, checkpoint)`` from a checkpoint written by any task of the package."""
     try:
@@ -47,7 +79,7 @@ def check_model(model: nn.Module, graphs, num_permutations: int, atol: float, se
                 float64: bool = True) -> list[Deviation]:
     if float64:
         model = model.double()
-        graphs = [(x.double(), ei) for x, ei in graphs]
+        graphs = [(g[0].double(), *g[1:]) for g in graphs]
     return check_all(model, graphs, num_permutations, seed)
 
 
