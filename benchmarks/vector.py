@@ -75,6 +75,8 @@ def run_mnist(args, data) -> list[dict]:
     work.mkdir(parents=True, exist_ok=True)
     rows = []
     arch = {"latent_dim": args.latent, "hidden": tuple(args.hidden), "likelihood": "bernoulli"}
+    if args.encoder_noise > 0:  # the encoder sees x + σε in training (a denoising VAE)
+        arch.update(corruption="gaussian", noise_level=args.encoder_noise)
     vae_path = work / "mnist_vae.pt"
     vae_seconds = 0.0
     stages = [("vae", "elbo", 1, None), ("iwae-5", "iwae", 5, vae_path),
@@ -199,6 +201,9 @@ def main(argv=None) -> int:
                    help="VAE: KL weight rises linearly from 0 to 1 over these epochs [250]")
     p.add_argument("--ema", type=float, default=0.998,
                    help="weight averaging factor per step (Polyak) [0.998]")
+    p.add_argument("--encoder-noise", type=float, default=0.0,
+                   help="training only: Gaussian noise of this std added to the encoder's "
+                        "input (0: off) [0]")
     p.add_argument("--iwae-bf16", action=argparse.BooleanOptionalAction, default=True,
                    help="IWAE training steps with bfloat16 matrix products (autocast; "
                    "validation and the test NLL stay float32) [on]")
@@ -235,7 +240,7 @@ def main(argv=None) -> int:
         report["mnist_recipe"] = {k: getattr(args, k) for k in (
             "hidden", "latent", "epochs", "iwae_epochs", "batch_size", "lr", "iwae_lr",
             "lr_decay", "decay_patience", "min_lr", "ema", "kl_warmup", "patience",
-            "iwae_bf16")}
+            "iwae_bf16", "encoder_noise")}
     write_json(report, args.out)
     print(f"wrote {args.out}")
     return 0
