@@ -149,42 +149,19 @@ def _cliques4(a, dense: bool) -> np.ndarray:
     for v in range(n):
         if dense:
             nb = np.flatnonzero(a[v])
+            if len(nb) >= 3:
+                sub = a[np.ix_(nb, nb)]
+                out[v] = round(float(((sub @ sub) * sub).sum())) // 6
         else:
             nb = a.indices[a.indptr[v]:a.indptr[v + 1]]
-        if len(nb) < 3:
-            continue
-        if dense:
-            sub = a[np.ix_(nb, nb)]
-            out[v] = round(float(((sub @ sub) * sub).sum())) // 6
-        else:
-            s = a[nb][:, nb]
-            out[v] = int((s @ s).multiply(s).sum()) // 6
+            if len(nb) >= 3:
+                s = a[nb][:, nb]
+                out[v] = int((s @ s).multiply(s).sum()) // 6
     return out
 
 
-def _conversion() -> np.ndarray:
-    """Integer matrix ``M`` with ``induced = noninduced @ M`` (block by graphlet size)."""
-    c = np.eye(NUM_ORBITS, dtype=np.int64)
-    for edges in _TEMPLATE_EDGES:
-        g = nx.Graph(edges)
-        size = g.number_of_nodes()
-        block = _THREE if size == 3 else _FOUR
-        counts = noninduced_counts(nx.to_scipy_sparse_array(g, nodelist=range(size),
-                                                            dtype=np.int64, format="csr"))
-        degs = [g.degree[v] for v in range(size)]
-        orbit_of = _GRAPHLETS[(len(edges), tuple(sorted(degs)))]
-        for v in range(size):
-            c[orbit_of[degs[v]], block] = counts[v, block]   # row: induced orbit
-    inverse = np.rint(np.linalg.inv(c.astype(float))).astype(np.int64)
-    if not np.array_equal(c @ inverse, np.eye(NUM_ORBITS, dtype=np.int64)):
-        raise AssertionError("orbit conversion matrix is not unimodular")
-    return inverse
-
-
-_TO_INDUCED = _conversion()
-
-
 def _adjacency(graph: nx.Graph) -> sp.csr_array:
+    """Symmetric 0/1 CSR adjacency in ``graph.nodes`` order (no self-loops, no repeats)."""
     n = graph.number_of_nodes()
     index = {v: i for i, v in enumerate(graph.nodes)}
     edges = np.array([(index[a], index[b]) for a, b in graph.edges() if a != b],
@@ -197,6 +174,27 @@ def _adjacency(graph: nx.Graph) -> sp.csr_array:
     return a
 
 
+def _conversion() -> np.ndarray:
+    """Integer matrix ``M`` with ``induced = noninduced @ M`` (block by graphlet size)."""
+    c = np.eye(NUM_ORBITS, dtype=np.int64)
+    for edges in _TEMPLATE_EDGES:
+        g = nx.Graph(edges)
+        size = g.number_of_nodes()
+        block = _THREE if size == 3 else _FOUR
+        counts = noninduced_counts(_adjacency(g))                # rows in g.nodes order
+        degs = [g.degree[v] for v in g.nodes]
+        orbit_of = _GRAPHLETS[(len(edges), tuple(sorted(degs)))]
+        for v in range(size):
+            c[orbit_of[degs[v]], block] = counts[v, block]   # row: induced orbit
+    inverse = np.rint(np.linalg.inv(c.astype(float))).astype(np.int64)
+    if not np.array_equal(c @ inverse, np.eye(NUM_ORBITS, dtype=np.int64)):
+        raise AssertionError("orbit conversion matrix is not unimodular")
+    return inverse
+
+
+_TO_INDUCED = _conversion()
+
+
 def orbit_counts(graph: nx.Graph, method: str = "matrix") -> np.ndarray:
     """``(n, 15)`` integer orbit counts, nodes in ``graph.nodes`` order; self-loops ignored.
 
@@ -207,14 +205,9 @@ def orbit_counts(graph: nx.Graph, method: str = "matrix") -> np.ndarray:
         return noninduced_counts(_adjacency(graph)) @ _TO_INDUCED
     if method != "esu":
         raise ValueError(f"method must be 'matrix' or 'esu', got {method!r}")
-    nodes = list(graph.nodes)
-    index = {v: i for i, v in enumerate(nodes)}
-    adj: list[set[int]] = [set() for _ in nodes]
-    for a, b in graph.edges():
-        if a != b:
-            adj[index[a]].add(index[b])
-            adj[index[b]].add(index[a])
-    counts = np.zeros((len(nodes), NUM_ORBITS), dtype=np.int64)
+    a = _adjacency(graph)
+    adj = [set(a.indices[a.indptr[v]:a.indptr[v + 1]].tolist()) for v in range(a.shape[0])]
+    counts = np.zeros((len(adj), NUM_ORBITS), dtype=np.int64)
     counts[:, 0] = [len(s) for s in adj]
     for size in (3, 4):
         for sub in connected_subsets(adj, size):
