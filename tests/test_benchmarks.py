@@ -1,6 +1,7 @@
 """Every benchmark script's --smoke mode runs (seconds, no data files needed)."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -61,3 +62,10 @@ def test_benchmark_smoke(script, tmp_path):
     subprocess.run([sys.executable, str(script), "--smoke", "--out", str(out)], check=True,
                    cwd=ROOT, timeout=300)
     CHECKS[script.name](json.loads(out.read_text()))
+    if script.name == "vector.py":  # the validation proxy of the smoke run's VAE
+        ckpt = tmp_path / "smoke_ckpt" / "mnist_vae.pt"
+        text = subprocess.run([sys.executable, str(script), "--smoke", "--proxy", str(ckpt)],
+                              check=True, cwd=ROOT, timeout=300, capture_output=True,
+                              text=True).stdout
+        nll, elbo = (float(v) for v in re.findall(r"proxy NLL (\S+)  valid ELBO (\S+)", text)[0])
+        assert 0 < nll <= -elbo + 1.0  # importance sampling is tighter than the ELBO
