@@ -100,6 +100,7 @@ def run_mnist(args, data) -> list[dict]:
                              decay_patience=args.decay_patience, min_lr=args.min_lr,
                              ema=args.ema, kl_warmup=args.kl_warmup if init is None else 0,
                              bf16=args.iwae_bf16 and init is not None,
+                             weight_decay=args.weight_decay,
                              seed=args.seed, progress=not args.quiet,
                              checkpoint=path, extra={"name": name})
             seconds, best_epoch = res.seconds, res.best_epoch
@@ -216,6 +217,8 @@ def main(argv=None) -> int:
     p.add_argument("--encoder-noise", type=float, default=0.0,
                    help="training only: Gaussian noise of this std added to the encoder's "
                         "input (0: off) [0]")
+    p.add_argument("--weight-decay", type=float, default=0.0,
+                   help="decoupled (AdamW) weight decay, every stage (0: Adam) [0]")
     p.add_argument("--iwae-bf16", action=argparse.BooleanOptionalAction, default=True,
                    help="IWAE training steps with bfloat16 matrix products (autocast; "
                    "validation and the test NLL stay float32) [on]")
@@ -262,7 +265,7 @@ def main(argv=None) -> int:
         report["mnist_recipe"] = {k: getattr(args, k) for k in (
             "hidden", "latent", "epochs", "iwae_epochs", "batch_size", "lr", "iwae_lr",
             "lr_decay", "decay_patience", "min_lr", "ema", "kl_warmup", "patience",
-            "iwae_bf16", "encoder_noise")}
+            "iwae_bf16", "encoder_noise", "weight_decay")}
     write_json(report, args.out)
     print(f"wrote {args.out}")
     return 0

@@ -399,3 +399,21 @@ def test_fit_vector_bf16_trains_float32_weights():
     # IWAE_5 bound must get well above the initial -20 log 2 ≈ -13.9 nats.
     assert res.valid_bound[0] < res.best_valid
     assert res.best_valid > -3.0
+
+
+def test_weight_decay_is_decoupled_shrinkage():
+    """One full-batch step: AdamW's weights differ from Adam's by exactly -lr·wd·w0."""
+    x = (torch.rand(32, 6, generator=torch.Generator().manual_seed(0)) < 0.5).float()
+    lr, wd = 0.01, 0.5
+    fits = []
+    for decay in (0.0, wd):
+        torch.manual_seed(1)
+        m = build_vector_model("vae", 6, latent_dim=2, hidden=(5,))
+        w0 = [p.detach().clone() for p in m.parameters()]
+        fit_vector(m, x, epochs=1, batch_size=32, lr=lr, weight_decay=decay, progress=False)
+        fits.append([p.detach() for p in m.parameters()])
+    for w, plain, decayed in zip(w0, *fits):
+        assert torch.allclose(decayed - plain, -lr * wd * w, atol=1e-7)
+    assert any((w.abs() > 0.1).any() for w in w0)  # the check is not vacuous
+    with pytest.raises(ValueError, match="weight_decay"):
+        fit_vector(m, x, epochs=1, weight_decay=-1.0, progress=False)

@@ -56,7 +56,7 @@ def fit_vector(model: VectorAutoencoder, train: Tensor, valid: Tensor | None = N
                extra: dict[str, Any] | None = None, lr_decay: float | None = None,
                decay_patience: int = 10, min_lr: float = 1e-5,
                ema: float | None = None, kl_warmup: int = 0,
-               bf16: bool = False) -> VectorFitResult:
+               bf16: bool = False, weight_decay: float = 0.0) -> VectorFitResult:
     """Train ``model`` to maximise the bound on ``train``; select on ``valid`` if given.
 
     Args:
@@ -77,6 +77,8 @@ def fit_vector(model: VectorAutoencoder, train: Tensor, valid: Tensor | None = N
             the weights, the optimiser, the likelihood and bound arithmetic and all
             validation stay in the model's dtype). About 2x faster IWAE_50 steps on
             CPUs with native bf16; the per-epoch training bound is then approximate.
+        weight_decay: decoupled weight decay (AdamW, Loshchilov & Hutter 2019): every
+            step also shrinks each weight by ``lr · weight_decay`` of itself; 0: Adam.
         checkpoint: write ``{"config", "state_dict", "result", **extra}`` there
             (atomically) after training.
     """
@@ -86,6 +88,8 @@ def fit_vector(model: VectorAutoencoder, train: Tensor, valid: Tensor | None = N
     if lr_decay is not None and not (0 < lr_decay < 1 and decay_patience >= 1 and min_lr > 0):
         raise ValueError(f"lr_decay must be in (0, 1), decay_patience >= 1 and min_lr > 0, got "
                          f"{lr_decay}, {decay_patience}, {min_lr}")
+    if not weight_decay >= 0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
     if ema is not None and not 0 < ema < 1:
         raise ValueError(f"ema must be in (0, 1), got {ema}")
     if kl_warmup < 0 or (kl_warmup and objective != "elbo"):
@@ -100,7 +104,8 @@ def fit_vector(model: VectorAutoencoder, train: Tensor, valid: Tensor | None = N
     torch.manual_seed(seed)
     g = torch.Generator(device=train.device).manual_seed(seed)
     params = list(model.parameters())
-    opt = torch.optim.Adam(params, lr=lr)
+    opt = (torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay) if weight_decay
+           else torch.optim.Adam(params, lr=lr))
     avg = [p.detach().clone() for p in params] if ema is not None else None
     res = VectorFitResult()
     best_state = None
