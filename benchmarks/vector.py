@@ -235,6 +235,12 @@ def main(argv=None) -> int:
                    help="only print the validation proxy (500-sample NLL on 1,000 validation "
                         "images, validation ELBO) of these MNIST checkpoints")
     args = p.parse_args(argv)
+    for flag in ("encoder_noise", "weight_decay"):
+        if not getattr(args, flag) >= 0:
+            p.error(f"--{flag.replace('_', '-')} must be >= 0, got {getattr(args, flag)}")
+    missing = [str(path) for path in args.proxy or [] if not path.is_file()]
+    if missing:
+        p.error(f"--proxy: no such checkpoint: {', '.join(missing)}")
     if args.proxy:
         data = _smoke_mnist(args.data_root) if args.smoke else load_mnist(args.data_root)
         for path in args.proxy:

@@ -69,3 +69,16 @@ def test_benchmark_smoke(script, tmp_path):
                               text=True).stdout
         nll, elbo = (float(v) for v in re.findall(r"proxy NLL (\S+)  valid ELBO (\S+)", text)[0])
         assert 0 < nll <= -elbo + 1.0  # importance sampling is tighter than the ELBO
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--encoder-noise", "-0.1"], "--encoder-noise must be >= 0"),
+    (["--weight-decay", "-1"], "--weight-decay must be >= 0"),
+    (["--proxy", "absent.pt"], "no such checkpoint: absent.pt"),
+])
+def test_vector_benchmark_rejects_bad_flags_before_loading_data(args, message, tmp_path):
+    res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "vector.py"), *args,
+                          "--out", str(tmp_path / "r.json")], cwd=ROOT, timeout=120,
+                         capture_output=True, text=True)
+    assert res.returncode == 2 and message in res.stderr
+    assert not (tmp_path / "r.json").exists()
