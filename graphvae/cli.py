@@ -220,6 +220,10 @@ def _vector_args(p: argparse.ArgumentParser) -> None:
                    "bfloat16 (autocast; weights, bounds and evaluation stay float32)")
     p.add_argument("--nll-samples", type=int, default=5000,
                    help="importance samples for the test log p(x) [5000]")
+    p.add_argument("--refine-epochs", type=int, default=0,
+                   help="vae / iwae: then train the encoder alone (decoder frozen) on IWAE_50 "
+                        "for this many epochs and also report test_nll_refined, the same "
+                        "model's log p(x) with that better proposal (0: off) [0]")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto [cpu]")
     p.add_argument("--out", type=Path, metavar="DIR", help="write metrics, checkpoint and plots")
@@ -245,7 +249,7 @@ def run_vector_cmd(args: argparse.Namespace) -> dict[str, Any]:
                           lr=args.lr, patience=args.patience, lr_decay=args.lr_decay,
                           decay_patience=args.decay_patience, ema=args.ema,
                           kl_warmup=args.kl_warmup, bf16=args.bf16,
-                          nll_samples=args.nll_samples,
+                          nll_samples=args.nll_samples, refine_epochs=args.refine_epochs,
                           seed=args.seed, device=args.device)
     cfg.validate()
     data = load_vector_data(str(args.data), args.data_root, args.seed)

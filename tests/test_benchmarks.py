@@ -35,6 +35,7 @@ def _check_vector(report):
     assert set(mnist) == {"vae", "iwae-5", "iwae-50"}
     for r in mnist.values():  # -log p(x) estimate is below -ELBO (up to sampling noise)
         assert 0 < r["test_nll"] <= -r["test_elbo"] + 1.0
+        assert 0 < r["test_nll_refined"] <= -r["test_elbo"] + 1.0  # same model, other q
 
 
 def _check_generation(report):
@@ -75,6 +76,8 @@ def test_benchmark_smoke(script, tmp_path):
     (["--encoder-noise", "-0.1"], "--encoder-noise must be >= 0"),
     (["--weight-decay", "-1"], "--weight-decay must be >= 0"),
     (["--proxy", "absent.pt"], "no such checkpoint: absent.pt"),
+    (["--refine-epochs", "-1"], "--refine-epochs must be >= 0"),
+    (["--refine-k", "0"], "--refine-k must be >= 1"),
 ])
 def test_vector_benchmark_rejects_bad_flags_before_loading_data(args, message, tmp_path):
     res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "vector.py"), *args,

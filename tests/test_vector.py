@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from graphvae.vector import build_vector_model, fit_vector, load_vector_model, save_checkpoint
+from graphvae.vector import (
+    build_vector_model,
+    fit_vector,
+    load_vector_model,
+    refine_encoder,
+    save_checkpoint,
+)
 from graphvae.vector.checks import gaussian_denoiser_error, spiral_field_cosine
 from graphvae.vector.linear import (
     LinearAE,
@@ -247,6 +253,56 @@ def test_log_marginal_is_exact_with_the_true_posterior():
     torch.testing.assert_close(est, exact, atol=1e-10, rtol=0)
     # ... and so is IWAE_K for any draw (every log weight is log p(x))
     torch.testing.assert_close(m.bound(x, "iwae", 3).value, exact, atol=1e-10, rtol=0)
+
+
+def test_refine_encoder_reaches_the_exact_posterior_and_keeps_the_model():
+    """Linear-Gaussian decoder, frozen: training only q(z|x) on IWAE_5 drives it to the
+    closed-form posterior N(A(x − b), (I + WᵀW/σ²)⁻¹), so KL(q ‖ p(z|x)) — the exact
+    gap log p(x) − ELBO — goes to ~0, while p(x, z) is left bit for bit."""
+    torch.manual_seed(0)
+    d, k, s2 = 4, 2, 0.5
+    m = build_vector_model("vae", d, latent_dim=k, hidden=(), likelihood="gaussian",
+                           variance=s2).double()
+    w = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 0.0], [0.0, -1.0]], dtype=torch.float64)
+    b = torch.tensor([0.1, -0.2, 0.3, 0.0], dtype=torch.float64)
+    with torch.no_grad():
+        m.decoder[0].weight.copy_(w)
+        m.decoder[0].bias.copy_(b)
+    g = torch.Generator().manual_seed(1)
+
+    def draw(n):  # x ~ p(x) of the decoder itself
+        z = torch.randn(n, k, generator=g, dtype=torch.float64)
+        return z @ w.T + b + math.sqrt(s2) * torch.randn(n, d, generator=g, dtype=torch.float64)
+
+    x, xv, xt = draw(2000), draw(500), draw(200)
+    post_cov = torch.linalg.inv(torch.eye(k, dtype=torch.float64) + w.T @ w / s2)
+    a = post_cov @ w.T / s2
+
+    @torch.no_grad()
+    def kl_to_posterior(model):
+        q = model.encode(xt)
+        exact = torch.distributions.MultivariateNormal((xt - b) @ a.T, post_cov)
+        approx = torch.distributions.MultivariateNormal(q.loc, torch.diag_embed(q.logvar.exp()))
+        return float(torch.distributions.kl_divergence(approx, exact).mean())
+
+    before = {n: v.clone() for n, v in m.state_dict().items()}
+    refined, res = refine_encoder(m, x, xv, num_samples=5, epochs=40, lr=1e-2,
+                                  batch_size=100, progress=False)
+    assert kl_to_posterior(m) > 10 and kl_to_posterior(refined) < 0.03
+    assert res.best_epoch > 0 and len(res.valid_bound) == 40
+    for name, value in refined.state_dict().items():  # the model p(x, z) is untouched
+        if name.startswith("decoder"):
+            assert torch.equal(value, before[name])
+    for name, value in m.state_dict().items():  # and so is the model passed in
+        assert torch.equal(value, before[name])
+    assert all(p.requires_grad for p in refined.parameters())
+    with pytest.raises(ValueError, match="variational"):
+        refine_encoder(build_vector_model("ae", d, latent_dim=k), x)
+    frozen = build_vector_model("vae", d, latent_dim=k)
+    for p in frozen.parameters():
+        p.requires_grad_(False)
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        fit_vector(frozen, x.float(), epochs=1, progress=False)
 
 
 def test_reparameterised_gradients_match_finite_differences():

@@ -26,6 +26,7 @@ from graphvae.vector.train import (
     evaluate_bound,
     fit_vector,
     load_vector_model,
+    refine_encoder,
     save_checkpoint,
 )
 
@@ -46,5 +47,6 @@ __all__ = [
     "load_mnist",
     "load_vector_data",
     "load_vector_model",
+    "refine_encoder",
     "save_checkpoint",
 ]

@@ -1,9 +1,10 @@
 """``graphvae vector``: train one vector model on a data set and write what it learned.
 
 :func:`run_vector` checks its inputs before any training, trains, evaluates on the
-test split and, given ``out``, writes ``metrics.json``, ``model.pt``,
-``reconstructions.png``, ``samples.png`` (VAE / IWAE), ``interpolation.png`` (VAE /
-IWAE, image data) and ``codes.png`` (a 2-D view of the codes) there, each atomically.
+test split and, given ``out``, writes ``metrics.json``, ``model.pt`` (and
+``model_refined.pt`` with ``refine_epochs``), ``reconstructions.png``, ``samples.png``
+(VAE / IWAE), ``interpolation.png`` (VAE / IWAE, image data) and ``codes.png`` (a 2-D
+view of the codes) there, each atomically.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from graphvae.devices import resolve_device
 from graphvae.io import save_atomic, write_json
 from graphvae.vector.data import VectorData, check_matrix
 from graphvae.vector.models import CORRUPTIONS, VECTOR_MODELS, build_vector_model
-from graphvae.vector.train import evaluate_bound, fit_vector, save_checkpoint
+from graphvae.vector.train import evaluate_bound, fit_vector, refine_encoder, save_checkpoint
 
 MODEL_CHOICES = ("linear", *VECTOR_MODELS)
 
@@ -47,6 +48,7 @@ class VectorRunConfig:
     kl_warmup: int = 0                  # vae: epochs of linear KL warm-up
     bf16: bool = False                  # training products in bfloat16 (autocast)
     nll_samples: int = 5000
+    refine_epochs: int = 0              # vae / iwae: encoder-only IWAE_50 epochs for the NLL
     seed: int = 0
     device: str = "cpu"
 
@@ -57,6 +59,9 @@ class VectorRunConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name.replace('_', '-')} must be >= 1, got "
                                  f"{getattr(self, name)}")
+        if self.refine_epochs < 0 or (self.refine_epochs and self.model not in ("vae", "iwae")):
+            raise ValueError(f"refine-epochs must be >= 0 and applies to --model vae / iwae "
+                             f"only, got {self.refine_epochs} with {self.model}")
         if self.latent_dim is not None and self.latent_dim < 1:
             raise ValueError(f"latent-dim must be >= 1, got {self.latent_dim}")
         if not self.lr > 0:
@@ -125,22 +130,39 @@ def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = 
         f"test_{objective}" + (f"_{k}" if objective == "iwae" else ""):
             evaluate_bound(model, test, objective, k, seed=cfg.seed),
     }
+    refined = None
     if model.config.variational:
+        metrics["test_elbo"] = evaluate_bound(model, test, "elbo", 1, seed=cfg.seed)
         start = time.perf_counter()
-        g = torch.Generator(device=device).manual_seed(cfg.seed)
-        lp = torch.cat([model.log_marginal(test[i:i + 100], cfg.nll_samples, generator=g)
-                        for i in range(0, test.size(0), 100)])
-        metrics.update(test_elbo=evaluate_bound(model, test, "elbo", 1, seed=cfg.seed),
-                       test_nll=float(-lp.mean()), nll_samples=cfg.nll_samples,
+        metrics.update(test_nll=_test_nll(model, test, cfg), nll_samples=cfg.nll_samples,
                        nll_seconds=time.perf_counter() - start)
+        if cfg.refine_epochs:
+            refined, ref = refine_encoder(model, train, valid, num_samples=50,
+                                          epochs=cfg.refine_epochs, batch_size=cfg.batch_size,
+                                          ema=cfg.ema, bf16=cfg.bf16, seed=cfg.seed,
+                                          progress=progress)
+            refined.eval()
+            metrics.update(test_nll_refined=_test_nll(refined, test, cfg),
+                           refine_seconds=ref.seconds, refine_best_epoch=ref.best_epoch)
     if out is not None:
         save_checkpoint(model, out / "model.pt", model_kind=cfg.model, data=data.name,
                         result=res.__dict__)
+        if refined is not None:  # same decoder, the refined encoder
+            save_checkpoint(refined, out / "model_refined.pt", model_kind=cfg.model,
+                            data=data.name)
         _plots(model, data, test, recon, out, cfg)
         write_json({**metrics, "config": {**cfg.__dict__, "hidden": list(cfg.hidden)},
                     "history": {"train": res.train_bound, "valid": res.valid_bound}},
                    out / "metrics.json")
     return metrics
+
+
+def _test_nll(model, test: torch.Tensor, cfg: VectorRunConfig) -> float:
+    """Mean ``-log p(x)`` over ``test`` by importance sampling with the model's encoder."""
+    g = torch.Generator(device=test.device).manual_seed(cfg.seed)
+    lp = torch.cat([model.log_marginal(test[i:i + 100], cfg.nll_samples, generator=g)
+                    for i in range(0, test.size(0), 100)])
+    return float(-lp.mean())
 
 
 def _plots(model, data: VectorData, test: torch.Tensor, recon: torch.Tensor, out: Path,
