@@ -36,7 +36,7 @@ from graphvae.permutations import all_permutations, canonical_orderings, random_
 
 def random_connected_graphs(count: int, n: int, p: float, seed: int) -> list[torch.Tensor]:
     rng = np.random.default_rng(seed)
-    out = []
+    out: list[torch.Tensor] = []
     while len(out) < count:
         g = nx.gnp_random_graph(n, p, seed=int(rng.integers(1 << 31)))
         if nx.is_connected(g):
@@ -127,6 +127,7 @@ def timing(model: GraphVAE, graphs, num_perms: int, repeats: int, seed: int) -> 
                 vals = []
                 for p in perms:
                     xp, eip, _ = permute_graph(p, x, ei)
+                    assert xp is not None and eip is not None  # both given, both permuted
                     vals.append(model.bound(xp, Adjacency(eip, n), eps=eps).value)
                 w = torch.logsumexp(torch.stack(vals), 0)
                 t2 = time.perf_counter()
