@@ -47,6 +47,7 @@ from graphvae.vector import (
     load_digits,
     load_mnist,
     load_vector_model,
+    refine_encoder,
 )
 
 # Published test NLL (nats) on static binarized MNIST, for the table (pythae's
@@ -127,10 +128,47 @@ def run_mnist(args, data) -> list[dict]:
                "nll_samples": args.nll_samples, "published": PUBLISHED[name][0],
                "published_nll": PUBLISHED[name][1],
                "init": "trained VAE" if init is not None else "random"}
+        if args.refine_epochs:
+            row.update(refined_proposal(args, data, model, name, work))
         rows.append(row)
         print(f"{name:8s} test NLL {nll:7.2f} nats  (ELBO {-test_elbo:7.2f}; best epoch "
               f"{best_epoch}; train {total_seconds / 60:.1f} min)", flush=True)
+        if args.refine_epochs:
+            print(f"{'':8s} with the refined proposal {row['test_nll_refined']:7.2f} nats "
+                  f"(refining {row['refine_seconds'] / 60:.1f} min)", flush=True)
     return rows
+
+
+def refined_proposal(args, data, model, name: str, work: Path) -> dict:
+    """The same model's test NLL with its encoder alone trained further on IWAE_K
+    (decoder frozen; training set; selected on the validation IWAE_K): a better
+    importance-sampling proposal, hence a tighter estimate of the same log p(x)."""
+    path = work / f"mnist_{name}_refined.pt"
+    if args.resume and path.is_file():
+        refined = load_vector_model(path)
+        info = torch.load(path, weights_only=True)["result"]
+        seconds, best_epoch = info["seconds"], info["best_epoch"]
+    else:
+        refined, res = refine_encoder(
+            model, data.train, data.valid, num_samples=args.refine_k,
+            epochs=args.refine_epochs, batch_size=args.batch_size, lr=args.iwae_lr,
+            ema=args.ema, bf16=args.iwae_bf16, seed=args.seed, progress=not args.quiet,
+            checkpoint=path, extra={"name": f"{name}-refined"})
+        seconds, best_epoch = res.seconds, res.best_epoch
+    cache = work / f"mnist_{name}_refined_eval.json"
+    key = {"nll_samples": args.nll_samples, "refine_k": args.refine_k}
+    cached = json.loads(cache.read_text()) if args.resume and cache.is_file() else {}
+    if all(cached.get(k) == v for k, v in key.items()):
+        nll, eval_s = cached["test_nll"], cached["nll_eval_seconds"]
+    else:
+        start = time.perf_counter()
+        nll = test_nll(refined, data.test, args.nll_samples, args.nll_batch, args.seed,
+                       not args.quiet)
+        eval_s = time.perf_counter() - start
+        write_json({"test_nll": nll, "nll_eval_seconds": eval_s, **key}, cache)
+    return {"test_nll_refined": nll, "refine_k": args.refine_k,
+            "refine_best_epoch": best_epoch, "refine_seconds": seconds,
+            "refine_nll_eval_seconds": eval_s}
 
 
 PROXY_IMAGES, PROXY_SAMPLES = 1000, 500
@@ -222,6 +260,12 @@ def main(argv=None) -> int:
     p.add_argument("--iwae-bf16", action=argparse.BooleanOptionalAction, default=True,
                    help="IWAE training steps with bfloat16 matrix products (autocast; "
                    "validation and the test NLL stay float32) [on]")
+    p.add_argument("--refine-epochs", type=int, default=5,
+                   help="then train each model's encoder alone (decoder frozen) on IWAE_K for "
+                        "this many epochs and report the test NLL with that proposal too "
+                        "(0: off) [5]")
+    p.add_argument("--refine-k", type=int, default=50,
+                   help="K of the IWAE_K objective that refines the proposal [50]")
     p.add_argument("--nll-samples", type=int, default=5000)
     p.add_argument("--nll-batch", type=int, default=100)
     p.add_argument("--pca-k", type=int, default=8)
@@ -238,6 +282,10 @@ def main(argv=None) -> int:
     for flag in ("encoder_noise", "weight_decay"):
         if not getattr(args, flag) >= 0:
             p.error(f"--{flag.replace('_', '-')} must be >= 0, got {getattr(args, flag)}")
+    if args.refine_epochs < 0:
+        p.error(f"--refine-epochs must be >= 0, got {args.refine_epochs}")
+    if args.refine_k < 1:
+        p.error(f"--refine-k must be >= 1, got {args.refine_k}")
     missing = [str(path) for path in args.proxy or [] if not path.is_file()]
     if missing:
         p.error(f"--proxy: no such checkpoint: {', '.join(missing)}")
@@ -254,6 +302,7 @@ def main(argv=None) -> int:
     report.update(seed=args.seed, torch_threads=torch.get_num_threads())
     if args.smoke:
         args.epochs, args.iwae_epochs, args.patience, args.kl_warmup = 2, 1, None, 1
+        args.refine_epochs = min(args.refine_epochs, 1)
         args.nll_samples, args.linear_steps, args.pca_k = 50, 2000, 4
         args.workdir = str(Path(args.out).parent / "smoke_ckpt")
         args.resume = False
@@ -271,7 +320,7 @@ def main(argv=None) -> int:
         report["mnist_recipe"] = {k: getattr(args, k) for k in (
             "hidden", "latent", "epochs", "iwae_epochs", "batch_size", "lr", "iwae_lr",
             "lr_decay", "decay_patience", "min_lr", "ema", "kl_warmup", "patience",
-            "iwae_bf16", "encoder_noise", "weight_decay")}
+            "iwae_bf16", "encoder_noise", "weight_decay", "refine_epochs", "refine_k")}
     write_json(report, args.out)
     print(f"wrote {args.out}")
     return 0
