@@ -72,6 +72,20 @@ def test_benchmark_smoke(script, tmp_path):
         assert 0 < nll <= -elbo + 1.0  # importance sampling is tighter than the ELBO
 
 
+def test_vector_benchmark_is_reproducible_across_processes(tmp_path):
+    """torch seeds each new process at random: the MNIST models' initial weights must
+    come from --seed, so two runs give the same numbers."""
+    rows = []
+    for i in range(2):
+        out = tmp_path / f"r{i}.json"
+        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "vector.py"), "--smoke",
+                        "--only", "mnist", "--quiet", "--out", str(out)], check=True, cwd=ROOT,
+                       timeout=300)
+        rows.append([(r["test_nll"], r["test_nll_refined"])
+                     for r in json.loads(out.read_text())["mnist"]])
+    assert rows[0] == rows[1]
+
+
 @pytest.mark.parametrize("args, message", [
     (["--encoder-noise", "-0.1"], "--encoder-noise must be >= 0"),
     (["--weight-decay", "-1"], "--weight-decay must be >= 0"),

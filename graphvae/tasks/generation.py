@@ -444,6 +444,7 @@ def run_generation(cfg: GenerationConfig, root: str | Path | None = None,
     cfg.validate()
     device = resolve_device(cfg.device)
     data = load_generation_data(cfg, root)
+    torch.manual_seed(cfg.seed)  # the initial weights (torch seeds a new process at random)
     model = build_generation_model(cfg, data).to(device)
     res = train_generator(model, data, cfg, device, progress)
     n_samples = cfg.num_samples or len(data.test)
