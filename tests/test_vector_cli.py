@@ -80,6 +80,19 @@ def test_refined_proposal_keeps_the_decoder_and_tightens_log_p(tmp_path):
     assert json.loads(out)["test_nll_refined"] == pytest.approx(m["test_nll_refined"])
 
 
+def test_same_seed_same_run_whatever_ran_before():
+    from graphvae.vector.run import VectorRunConfig, run_vector
+
+    data = load_vector_data("digits", None, 0)
+    cfg = VectorRunConfig(epochs=2, nll_samples=10)
+    first = run_vector(data, cfg, progress=False)
+    torch.rand(5)  # move the global random state on
+    second = run_vector(data, cfg, progress=False)
+    drop = ("train_seconds", "nll_seconds")
+    assert {k: v for k, v in first.items() if k not in drop} == {
+        k: v for k, v in second.items() if k not in drop}
+
+
 def test_linear_against_pca_on_digits(tmp_path):
     rc, _, _ = run_cli(["vector", "--model", "linear", "--latent-dim", "4", "--epochs", "30",
                         "--quiet", "--out", str(tmp_path)])
