@@ -75,6 +75,12 @@ def test_nll(model, x: torch.Tensor, num_samples: int, batch: int, seed: int,
     return -total / x.size(0)
 
 
+def _finished(path: Path) -> tuple:
+    """A checkpoint written by ``fit_vector``: the model, its training seconds and best epoch."""
+    info = torch.load(path, weights_only=True)["result"]
+    return load_vector_model(path), info["seconds"], info["best_epoch"]
+
+
 def run_mnist(args, data) -> list[dict]:
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -89,9 +95,7 @@ def run_mnist(args, data) -> list[dict]:
     for name, objective, k, init in stages:
         path = work / f"mnist_{name}.pt"
         if args.resume and path.is_file():
-            model = load_vector_model(path)
-            info = torch.load(path, weights_only=True)["result"]
-            seconds, best_epoch = info["seconds"], info["best_epoch"]
+            model, seconds, best_epoch = _finished(path)
         else:
             torch.manual_seed(args.seed)  # the initial weights, whatever ran before
             model = build_vector_model("vae", 784, **arch)
@@ -149,9 +153,7 @@ def refined_proposal(args, data, model, name: str, work: Path) -> dict:
     importance-sampling proposal, hence a tighter estimate of the same log p(x)."""
     path = work / f"mnist_{name}_refined.pt"
     if args.resume and path.is_file():
-        refined = load_vector_model(path)
-        info = torch.load(path, weights_only=True)["result"]
-        seconds, best_epoch = info["seconds"], info["best_epoch"]
+        refined, seconds, best_epoch = _finished(path)
     else:
         refined, res = refine_encoder(
             model, data.train, data.valid, num_samples=args.refine_k,
