@@ -81,6 +81,22 @@ def _finished(path: Path) -> tuple:
     return load_vector_model(path), info["seconds"], info["best_epoch"]
 
 
+def _evaluated(model, args, data, cache: Path, key: dict, with_elbo: bool = False) -> dict:
+    """The test NLL (and ELBO) of ``model``; with --resume, read from ``cache`` when it
+    was written under the same ``key`` (sample count, ...), else computed and cached."""
+    cached = json.loads(cache.read_text()) if args.resume and cache.is_file() else {}
+    if all(cached.get(k) == v for k, v in key.items()):
+        return cached
+    start = time.perf_counter()
+    res = {"test_nll": test_nll(model, data.test, args.nll_samples, args.nll_batch, args.seed,
+                                not args.quiet)}
+    res["nll_eval_seconds"] = time.perf_counter() - start
+    if with_elbo:
+        res["test_elbo"] = evaluate_bound(model, data.test, "elbo", 1, seed=args.seed)
+    write_json({**res, **key}, cache)
+    return res
+
+
 def run_mnist(args, data) -> list[dict]:
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -116,20 +132,9 @@ def run_mnist(args, data) -> list[dict]:
         if name == "vae":
             vae_seconds = seconds
         total_seconds = seconds + (vae_seconds if init is not None else 0.0)
-        cache = work / f"mnist_{name}_eval.json"
-        if args.resume and cache.is_file() and json.loads(cache.read_text())[
-                "nll_samples"] == args.nll_samples:
-            cached = json.loads(cache.read_text())
-            nll, eval_s, test_elbo = (cached["test_nll"], cached["nll_eval_seconds"],
-                                      cached["test_elbo"])
-        else:
-            start = time.perf_counter()
-            nll = test_nll(model, data.test, args.nll_samples, args.nll_batch, args.seed,
-                           not args.quiet)
-            eval_s = time.perf_counter() - start
-            test_elbo = evaluate_bound(model, data.test, "elbo", 1, seed=args.seed)
-            write_json({"test_nll": nll, "nll_eval_seconds": eval_s, "test_elbo": test_elbo,
-                        "nll_samples": args.nll_samples}, cache)
+        ev = _evaluated(model, args, data, work / f"mnist_{name}_eval.json",
+                        {"nll_samples": args.nll_samples}, with_elbo=True)
+        nll, eval_s, test_elbo = ev["test_nll"], ev["nll_eval_seconds"], ev["test_elbo"]
         row = {"model": name, "objective": objective, "K": k, "test_nll": nll,
                "test_elbo": test_elbo, "best_epoch": best_epoch,
                "train_seconds": total_seconds, "nll_eval_seconds": eval_s,
@@ -161,20 +166,11 @@ def refined_proposal(args, data, model, name: str, work: Path) -> dict:
             ema=args.ema, bf16=args.iwae_bf16, seed=args.seed, progress=not args.quiet,
             checkpoint=path, extra={"name": f"{name}-refined"})
         seconds, best_epoch = res.seconds, res.best_epoch
-    cache = work / f"mnist_{name}_refined_eval.json"
-    key = {"nll_samples": args.nll_samples, "refine_k": args.refine_k}
-    cached = json.loads(cache.read_text()) if args.resume and cache.is_file() else {}
-    if all(cached.get(k) == v for k, v in key.items()):
-        nll, eval_s = cached["test_nll"], cached["nll_eval_seconds"]
-    else:
-        start = time.perf_counter()
-        nll = test_nll(refined, data.test, args.nll_samples, args.nll_batch, args.seed,
-                       not args.quiet)
-        eval_s = time.perf_counter() - start
-        write_json({"test_nll": nll, "nll_eval_seconds": eval_s, **key}, cache)
-    return {"test_nll_refined": nll, "refine_k": args.refine_k,
+    ev = _evaluated(refined, args, data, work / f"mnist_{name}_refined_eval.json",
+                    {"nll_samples": args.nll_samples, "refine_k": args.refine_k})
+    return {"test_nll_refined": ev["test_nll"], "refine_k": args.refine_k,
             "refine_best_epoch": best_epoch, "refine_seconds": seconds,
-            "refine_nll_eval_seconds": eval_s}
+            "refine_nll_eval_seconds": ev["nll_eval_seconds"]}
 
 
 PROXY_IMAGES, PROXY_SAMPLES = 1000, 500
@@ -285,11 +281,9 @@ def main(argv=None) -> int:
                    help="only print the validation proxy (500-sample NLL on 1,000 validation "
                         "images, validation ELBO) of these MNIST checkpoints")
     args = p.parse_args(argv)
-    for flag in ("encoder_noise", "weight_decay"):
+    for flag in ("encoder_noise", "weight_decay", "refine_epochs"):
         if not getattr(args, flag) >= 0:
             p.error(f"--{flag.replace('_', '-')} must be >= 0, got {getattr(args, flag)}")
-    if args.refine_epochs < 0:
-        p.error(f"--refine-epochs must be >= 0, got {args.refine_epochs}")
     if args.refine_k < 1:
         p.error(f"--refine-k must be >= 1, got {args.refine_k}")
     missing = [str(path) for path in args.proxy or [] if not path.is_file()]
