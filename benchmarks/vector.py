@@ -39,12 +39,12 @@ import time
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from graphvae.io import write_json
 from graphvae.vector import (
     VectorData,
     build_vector_model,
+    estimate_nll,
     evaluate_bound,
     fit_vector,
     load_digits,
@@ -64,17 +64,6 @@ PUBLISHED = {
 }
 
 
-@torch.no_grad()
-def test_nll(model, x: torch.Tensor, num_samples: int, batch: int, seed: int,
-             progress: bool) -> float:
-    g = torch.Generator().manual_seed(seed)
-    total = 0.0
-    for i in tqdm(range(0, x.size(0), batch), desc="test log p(x)", disable=not progress,
-                  leave=False):
-        total += float(model.log_marginal(x[i:i + batch], num_samples, generator=g).sum())
-    return -total / x.size(0)
-
-
 def _finished(path: Path) -> tuple:
     """A checkpoint written by ``fit_vector``: the model, its training seconds and best epoch."""
     info = torch.load(path, weights_only=True)["result"]
@@ -88,8 +77,8 @@ def _evaluated(model, args, data, cache: Path, key: dict, with_elbo: bool = Fals
     if all(cached.get(k) == v for k, v in key.items()):
         return cached
     start = time.perf_counter()
-    res = {"test_nll": test_nll(model, data.test, args.nll_samples, args.nll_batch, args.seed,
-                                not args.quiet)}
+    res = {"test_nll": estimate_nll(model, data.test, args.nll_samples, args.nll_batch,
+                                    args.seed, not args.quiet)}
     res["nll_eval_seconds"] = time.perf_counter() - start
     if with_elbo:
         res["test_elbo"] = evaluate_bound(model, data.test, "elbo", 1, seed=args.seed)
@@ -180,7 +169,7 @@ def validation_proxy(model, valid: torch.Tensor, seed: int) -> dict:
     """How recipes are compared without the test set: the 500-sample NLL on 1,000
     validation images (a fixed permutation, seed 1) and the validation ELBO."""
     idx = torch.randperm(valid.size(0), generator=torch.Generator().manual_seed(1))
-    nll = test_nll(model, valid[idx[:PROXY_IMAGES]], PROXY_SAMPLES, 100, seed, False)
+    nll = estimate_nll(model, valid[idx[:PROXY_IMAGES]], PROXY_SAMPLES, 100, seed)
     return {"proxy_nll": nll, "valid_elbo": evaluate_bound(model, valid, "elbo", 1, seed=seed)}
 
 

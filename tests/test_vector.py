@@ -14,6 +14,7 @@ import torch
 
 from graphvae.vector import (
     build_vector_model,
+    estimate_nll,
     fit_vector,
     load_vector_model,
     refine_encoder,
@@ -253,6 +254,10 @@ def test_log_marginal_is_exact_with_the_true_posterior():
     torch.testing.assert_close(est, exact, atol=1e-10, rtol=0)
     # ... and so is IWAE_K for any draw (every log weight is log p(x))
     torch.testing.assert_close(m.bound(x, "iwae", 3).value, exact, atol=1e-10, rtol=0)
+    # the data-set figure: mean -log p(x) over rows, batches of 2 (the last one short)
+    m.train()
+    nll = estimate_nll(m, x, 50, batch_size=2, seed=3)
+    assert abs(nll + float(exact.mean())) < 1e-10 and m.training
 
 
 def test_refine_encoder_reaches_the_exact_posterior_and_keeps_the_model():

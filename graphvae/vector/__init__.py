@@ -23,6 +23,7 @@ from graphvae.vector.models import (
 )
 from graphvae.vector.train import (
     VectorFitResult,
+    estimate_nll,
     evaluate_bound,
     fit_vector,
     load_vector_model,
@@ -40,6 +41,7 @@ __all__ = [
     "VectorFitResult",
     "build_vector_model",
     "check_matrix",
+    "estimate_nll",
     "evaluate_bound",
     "fit_vector",
     "load_digits",

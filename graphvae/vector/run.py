@@ -21,7 +21,13 @@ from graphvae.devices import resolve_device
 from graphvae.io import save_atomic, write_json
 from graphvae.vector.data import VectorData, check_matrix
 from graphvae.vector.models import CORRUPTIONS, VECTOR_MODELS, build_vector_model
-from graphvae.vector.train import evaluate_bound, fit_vector, refine_encoder, save_checkpoint
+from graphvae.vector.train import (
+    estimate_nll,
+    evaluate_bound,
+    fit_vector,
+    refine_encoder,
+    save_checkpoint,
+)
 
 MODEL_CHOICES = ("linear", *VECTOR_MODELS)
 
@@ -134,7 +140,9 @@ def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = 
     if model.config.variational:
         metrics["test_elbo"] = evaluate_bound(model, test, "elbo", 1, seed=cfg.seed)
         start = time.perf_counter()
-        metrics.update(test_nll=_test_nll(model, test, cfg), nll_samples=cfg.nll_samples,
+        metrics.update(test_nll=estimate_nll(model, test, cfg.nll_samples, seed=cfg.seed,
+                                             progress=progress),
+                       nll_samples=cfg.nll_samples,
                        nll_seconds=time.perf_counter() - start)
         if cfg.refine_epochs:
             refined, ref = refine_encoder(model, train, valid, num_samples=50,
@@ -142,7 +150,8 @@ def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = 
                                           ema=cfg.ema, bf16=cfg.bf16, seed=cfg.seed,
                                           progress=progress)
             refined.eval()
-            metrics.update(test_nll_refined=_test_nll(refined, test, cfg),
+            metrics.update(test_nll_refined=estimate_nll(refined, test, cfg.nll_samples,
+                                                         seed=cfg.seed, progress=progress),
                            refine_seconds=ref.seconds, refine_best_epoch=ref.best_epoch)
     if out is not None:
         save_checkpoint(model, out / "model.pt", model_kind=cfg.model, data=data.name,
@@ -155,14 +164,6 @@ def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = 
                     "history": {"train": res.train_bound, "valid": res.valid_bound}},
                    out / "metrics.json")
     return metrics
-
-
-def _test_nll(model, test: torch.Tensor, cfg: VectorRunConfig) -> float:
-    """Mean ``-log p(x)`` over ``test`` by importance sampling with the model's encoder."""
-    g = torch.Generator(device=test.device).manual_seed(cfg.seed)
-    lp = torch.cat([model.log_marginal(test[i:i + 100], cfg.nll_samples, generator=g)
-                    for i in range(0, test.size(0), 100)])
-    return float(-lp.mean())
 
 
 def _plots(model, data: VectorData, test: torch.Tensor, recon: torch.Tensor, out: Path,

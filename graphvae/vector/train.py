@@ -49,6 +49,25 @@ def evaluate_bound(model: VectorAutoencoder, x: Tensor, objective: str = "elbo",
     return total / x.size(0)
 
 
+@torch.no_grad()
+def estimate_nll(model: VectorAutoencoder, x: Tensor, num_samples: int = 5000,
+                 batch_size: int = 100, seed: int = 0, progress: bool = False) -> float:
+    """Mean ``-log p(x)`` over the rows of ``x`` in nats, each row's ``log p(x)``
+    estimated by importance sampling with ``num_samples`` draws from the model's
+    ``q(z|x)`` (``VectorAutoencoder.log_marginal``), ``batch_size`` rows at a time,
+    seeded so that reruns give the same figure."""
+    was = model.training
+    model.eval()
+    g = torch.Generator(device=x.device).manual_seed(seed)
+    total = 0.0
+    for i in tqdm(range(0, x.size(0), batch_size), desc="log p(x)", disable=not progress,
+                  leave=False):
+        total += float(model.log_marginal(x[i:i + batch_size], num_samples,
+                                          generator=g).double().sum())
+    model.train(was)
+    return -total / x.size(0)
+
+
 def fit_vector(model: VectorAutoencoder, train: Tensor, valid: Tensor | None = None, *,
                objective: str = "elbo", num_samples: int = 1, epochs: int = 100,
                batch_size: int = 100, lr: float = 1e-3, patience: int | None = None,
