@@ -40,6 +40,7 @@ from pathlib import Path
 
 import torch
 
+from graphvae.devices import resolve_device
 from graphvae.io import write_json
 from graphvae.vector import (
     VectorData,
@@ -52,6 +53,7 @@ from graphvae.vector import (
     load_vector_model,
     refine_encoder,
 )
+from graphvae.vector.models import ACTIVATIONS
 
 # Published test NLL (nats) on static binarized MNIST, for the table (pythae's
 # reproducibility table, examples/scripts/reproducibility/README.md).
@@ -64,10 +66,10 @@ PUBLISHED = {
 }
 
 
-def _finished(path: Path) -> tuple:
+def _finished(path: Path, device: torch.device) -> tuple:
     """A checkpoint written by ``fit_vector``: the model, its training seconds and best epoch."""
     info = torch.load(path, weights_only=True)["result"]
-    return load_vector_model(path), info["seconds"], info["best_epoch"]
+    return load_vector_model(path).to(device), info["seconds"], info["best_epoch"]
 
 
 def _evaluated(model, args, data, cache: Path, key: dict, with_elbo: bool = False) -> dict:
@@ -90,7 +92,8 @@ def run_mnist(args, data) -> list[dict]:
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     rows = []
-    arch = {"latent_dim": args.latent, "hidden": tuple(args.hidden), "likelihood": "bernoulli"}
+    arch = {"latent_dim": args.latent, "hidden": tuple(args.hidden), "likelihood": "bernoulli",
+            "activation": args.activation}
     if args.encoder_noise > 0:  # the encoder sees x + σε in training (a denoising VAE)
         arch.update(corruption="gaussian", noise_level=args.encoder_noise)
     vae_path = work / "mnist_vae.pt"
@@ -100,10 +103,10 @@ def run_mnist(args, data) -> list[dict]:
     for name, objective, k, init in stages:
         path = work / f"mnist_{name}.pt"
         if args.resume and path.is_file():
-            model, seconds, best_epoch = _finished(path)
+            model, seconds, best_epoch = _finished(path, args.device)
         else:
             torch.manual_seed(args.seed)  # the initial weights, whatever ran before
-            model = build_vector_model("vae", 784, **arch)
+            model = build_vector_model("vae", 784, **arch).to(args.device)
             if init is not None:
                 model.load_state_dict(load_vector_model(init).state_dict())
             epochs = args.epochs if init is None else args.iwae_epochs
@@ -147,7 +150,7 @@ def refined_proposal(args, data, model, name: str, work: Path) -> dict:
     importance-sampling proposal, hence a tighter estimate of the same log p(x)."""
     path = work / f"mnist_{name}_refined.pt"
     if args.resume and path.is_file():
-        refined, seconds, best_epoch = _finished(path)
+        refined, seconds, best_epoch = _finished(path, args.device)
     else:
         refined, res = refine_encoder(
             model, data.train, data.valid, num_samples=args.refine_k,
@@ -228,6 +231,8 @@ def main(argv=None) -> int:
     p.add_argument("--hidden", type=int, nargs="+", default=[400],
                    help="MNIST hidden widths, encoder order [400]")
     p.add_argument("--latent", type=int, default=40, help="MNIST latent size [40]")
+    p.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu",
+                   help="MNIST hidden-layer activation [relu]")
     p.add_argument("--epochs", type=int, default=600, help="VAE epochs (max) [600]")
     p.add_argument("--iwae-epochs", type=int, default=40, help="IWAE epochs after the VAE [40]")
     p.add_argument("--patience", type=int, default=None,
@@ -266,6 +271,7 @@ def main(argv=None) -> int:
     p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA"))
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/vector.json"))
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--device", default="cpu", help="MNIST part: cpu, cuda, cuda:N or auto [cpu]")
     p.add_argument("--proxy", type=Path, nargs="+", metavar="CKPT",
                    help="only print the validation proxy (500-sample NLL on 1,000 validation "
                         "images, validation ELBO) of these MNIST checkpoints")
@@ -275,13 +281,18 @@ def main(argv=None) -> int:
             p.error(f"--{flag.replace('_', '-')} must be >= 0, got {getattr(args, flag)}")
     if args.refine_k < 1:
         p.error(f"--refine-k must be >= 1, got {args.refine_k}")
+    try:
+        args.device = resolve_device(args.device)
+    except ValueError as err:
+        p.error(str(err))
     missing = [str(path) for path in args.proxy or [] if not path.is_file()]
     if missing:
         p.error(f"--proxy: no such checkpoint: {', '.join(missing)}")
     if args.proxy:
         data = _smoke_mnist(args.data_root) if args.smoke else load_mnist(args.data_root)
         for path in args.proxy:
-            res = validation_proxy(load_vector_model(path), data.valid, args.seed)
+            res = validation_proxy(load_vector_model(path).to(args.device),
+                                   data.valid.to(args.device), args.seed)
             print(f"{path}: proxy NLL {res['proxy_nll']:.3f}  valid ELBO "
                   f"{res['valid_elbo']:.3f}", flush=True)
         return 0
@@ -305,10 +316,13 @@ def main(argv=None) -> int:
             report["mnist_source"] = data.name
         else:
             data = load_mnist(args.data_root)
+        data = VectorData(data.train.to(args.device), data.valid.to(args.device),
+                          data.test.to(args.device), data.name, data.image_shape)
         report["mnist"] = run_mnist(args, data)
+        report["mnist_device"] = str(args.device)
         report["mnist_recipe"] = {k: getattr(args, k) for k in (
-            "hidden", "latent", "epochs", "iwae_epochs", "batch_size", "lr", "iwae_lr",
-            "lr_decay", "decay_patience", "min_lr", "ema", "kl_warmup", "patience",
+            "hidden", "latent", "activation", "epochs", "iwae_epochs", "batch_size", "lr",
+            "iwae_lr", "lr_decay", "decay_patience", "min_lr", "ema", "kl_warmup", "patience",
             "iwae_bf16", "encoder_noise", "weight_decay", "refine_epochs", "refine_k")}
     write_json(report, args.out)
     print(f"wrote {args.out}")

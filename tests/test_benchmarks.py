@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted((ROOT / "benchmarks").glob("*.py"))
@@ -86,12 +87,35 @@ def test_vector_benchmark_is_reproducible_across_processes(tmp_path):
     assert rows[0] == rows[1]
 
 
+def test_vector_benchmark_architecture_flags(tmp_path):
+    """--hidden / --latent / --activation reach every MNIST model (Burda et al.'s
+    784-200-200-50 tanh network is a flag away) and the recipe records them."""
+    from graphvae.vector import load_vector_model
+
+    out = tmp_path / "r.json"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "vector.py"), "--smoke",
+                    "--only", "mnist", "--quiet", "--hidden", "16", "12", "--latent", "3",
+                    "--activation", "tanh", "--refine-epochs", "0", "--device", "cpu",
+                    "--out", str(out)], check=True, cwd=ROOT, timeout=300)
+    report = json.loads(out.read_text())
+    assert report["mnist_recipe"]["activation"] == "tanh" and report["mnist_device"] == "cpu"
+    for name in ("vae", "iwae-5", "iwae-50"):
+        m = load_vector_model(tmp_path / "smoke_ckpt" / f"mnist_{name}.pt")
+        linears = [layer for layer in m.decoder if isinstance(layer, torch.nn.Linear)]
+        assert [(lin.in_features, lin.out_features) for lin in linears] == \
+            [(3, 12), (12, 16), (16, 784)]
+        assert sum(isinstance(layer, torch.nn.Tanh) for layer in m.encoder) == 2
+        assert not any(isinstance(layer, torch.nn.ReLU) for layer in m.encoder)
+
+
 @pytest.mark.parametrize("args, message", [
     (["--encoder-noise", "-0.1"], "--encoder-noise must be >= 0"),
     (["--weight-decay", "-1"], "--weight-decay must be >= 0"),
     (["--proxy", "absent.pt"], "no such checkpoint: absent.pt"),
     (["--refine-epochs", "-1"], "--refine-epochs must be >= 0"),
     (["--refine-k", "0"], "--refine-k must be >= 1"),
+    (["--device", "nonsense"], "unknown device 'nonsense'"),
+    (["--activation", "sigmoid"], "invalid choice: 'sigmoid'"),
 ])
 def test_vector_benchmark_rejects_bad_flags_before_loading_data(args, message, tmp_path):
     res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "vector.py"), *args,
