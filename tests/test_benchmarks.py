@@ -108,6 +108,27 @@ def test_vector_benchmark_architecture_flags(tmp_path):
         assert not any(isinstance(layer, torch.nn.ReLU) for layer in m.encoder)
 
 
+def test_vector_benchmark_gated_layers_and_chosen_iwae_rows(tmp_path):
+    """--activation gated builds gated linear units; --iwae-k picks the IWAE rows."""
+    from graphvae.vector import load_vector_model
+    from graphvae.vector.models import GatedLinear
+
+    out = tmp_path / "r.json"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "vector.py"), "--smoke",
+                    "--only", "mnist", "--quiet", "--hidden", "6", "--latent", "2",
+                    "--activation", "gated", "--iwae-k", "3", "--refine-epochs", "0",
+                    "--out", str(out)], check=True, cwd=ROOT, timeout=300)
+    report = json.loads(out.read_text())
+    assert [(r["model"], r["K"]) for r in report["mnist"]] == [("vae", 1), ("iwae-3", 3)]
+    assert report["mnist_recipe"]["iwae_k"] == [3]
+    assert report["mnist"][1]["published_nll"] is None
+    ckpts = sorted(p.name for p in (tmp_path / "smoke_ckpt").glob("mnist_*.pt"))
+    assert ckpts == ["mnist_iwae-3.pt", "mnist_vae.pt"]
+    m = load_vector_model(tmp_path / "smoke_ckpt" / "mnist_iwae-3.pt")
+    assert [type(layer) for layer in m.decoder] == [GatedLinear, torch.nn.Linear]
+    assert m.decoder[0].linear.out_features == 12
+
+
 @pytest.mark.parametrize("args, message", [
     (["--encoder-noise", "-0.1"], "--encoder-noise must be >= 0"),
     (["--weight-decay", "-1"], "--weight-decay must be >= 0"),
@@ -116,6 +137,7 @@ def test_vector_benchmark_architecture_flags(tmp_path):
     (["--refine-k", "0"], "--refine-k must be >= 1"),
     (["--device", "nonsense"], "unknown device 'nonsense'"),
     (["--activation", "sigmoid"], "invalid choice: 'sigmoid'"),
+    (["--iwae-k", "5", "0"], "--iwae-k values must be >= 1"),
 ])
 def test_vector_benchmark_rejects_bad_flags_before_loading_data(args, message, tmp_path):
     res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "vector.py"), *args,

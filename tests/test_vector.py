@@ -353,6 +353,27 @@ def test_vae_learns_and_samples_reconstructs_interpolates(tmp_path):
     torch.testing.assert_close(again.reconstruct(x[:5]), m.reconstruct(x[:5]))
 
 
+def test_gated_layers_compute_the_gated_linear_unit_by_hand():
+    """activation="gated": each hidden layer is (W x + b) * sigmoid(V x + c), the last plain."""
+    torch.manual_seed(0)
+    m = build_vector_model("vae", 3, latent_dim=1, hidden=(2,), activation="gated").double()
+    enc = m.encoder
+    assert [type(layer).__name__ for layer in enc] == ["GatedLinear", "Linear"]
+    with torch.no_grad():
+        enc[0].linear.weight.copy_(torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]]))
+        enc[0].linear.bias.copy_(torch.tensor([0.0, 1, 0, -1]))
+        enc[1].weight.copy_(torch.tensor([[1.0, 0], [0, 1]]))
+        enc[1].bias.zero_()
+    x = torch.tensor([[2.0, -1.0, 0.5]], dtype=torch.double)
+    # hidden: h = (2, 0), gates = sigmoid(0.5), sigmoid(0.5) -> (2 s, 0)
+    s = 1 / (1 + math.exp(-0.5))
+    q = m.encode(x)
+    assert torch.allclose(q.loc, torch.tensor([[2 * s]], dtype=torch.double))
+    assert torch.allclose(q.logvar, torch.tensor([[0.0]], dtype=torch.double))
+    assert [type(layer).__name__ for layer in m.decoder] == ["GatedLinear", "Linear"]
+    assert m.decoder[0].linear.in_features == 1 and m.decoder[0].linear.out_features == 4
+
+
 def test_model_options_are_checked():
     with pytest.raises(ValueError, match="unknown model"):
         build_vector_model("gan", 4)

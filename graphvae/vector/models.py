@@ -22,21 +22,49 @@ from graphvae.bounds import ELBO, IWAE, BoundEstimate, DiagGaussian, PointMass
 from graphvae.bounds.gaussian import standard_normal_log_prob
 from graphvae.likelihoods import LogLik, bernoulli_log_prob, gaussian_log_prob
 
-ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU}
+
+class GatedLinear(nn.Module):
+    """A gated linear unit layer, ``(W x + b) ⊙ σ(V x + c)`` (Dauphin et al., ICML 2017).
+
+    The hidden layer of Tomczak & Welling's MLP VAEs (*VAE with a VampPrior*, AISTATS
+    2018), whose static binarized MNIST VAE with a standard prior scores 88.56 nats.
+    One ``Linear(in, 2·out)`` computes both halves.
+    """
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__()
+        self.linear = nn.Linear(in_features, 2 * out_features)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h, g = self.linear(x).chunk(2, dim=-1)
+        return h * torch.sigmoid(g)
+
+
+# "gated" is not an elementwise function: it makes each hidden layer a GatedLinear.
+ACTIVATIONS: dict[str, type[nn.Module] | None] = {"relu": nn.ReLU, "tanh": nn.Tanh,
+                                                  "elu": nn.ELU, "gated": None}
 CORRUPTIONS = ("gaussian", "masking", "salt_and_pepper")
 LIKELIHOODS = ("bernoulli", "gaussian")
 MIN_LOGVAR = -7.0  # a learned Gaussian variance is floored at e^-7 ≈ 9e-4
 
 
 def mlp(sizes: list[int], activation: str) -> nn.Sequential:
-    """Linear layers of the given widths with ``activation`` between them (none after the last)."""
+    """Linear layers of the given widths with ``activation`` between them (none after the last).
+
+    ``activation="gated"``: every layer but the last is a :class:`GatedLinear`.
+    """
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}: use one of {sorted(ACTIVATIONS)}")
+    act = ACTIVATIONS[activation]
     layers: list[nn.Module] = []
     for i in range(len(sizes) - 1):
+        hidden = i < len(sizes) - 2
+        if hidden and act is None:
+            layers.append(GatedLinear(sizes[i], sizes[i + 1]))
+            continue
         layers.append(nn.Linear(sizes[i], sizes[i + 1]))
-        if i < len(sizes) - 2:
-            layers.append(ACTIVATIONS[activation]())
+        if hidden and act is not None:
+            layers.append(act())
     return nn.Sequential(*layers)
 
 
