@@ -186,6 +186,7 @@ def _widths(text: str) -> tuple[int, ...]:
 
 
 def _vector_args(p: argparse.ArgumentParser) -> None:
+    from graphvae.vector.models import ACTIVATIONS
     from graphvae.vector.run import MODEL_CHOICES
 
     p.add_argument("--model", default="vae", choices=MODEL_CHOICES,
@@ -197,6 +198,9 @@ def _vector_args(p: argparse.ArgumentParser) -> None:
                    "$GRAPHVAE_DATA, else ./data)")
     p.add_argument("--latent-dim", type=int, help="code size (default 2 / 10 / 40 by data size)")
     p.add_argument("--hidden", default="400", help="hidden widths, comma-separated [400]")
+    p.add_argument("--activation", default="relu", choices=sorted(ACTIVATIONS),
+                   help="hidden layers; gated: gated linear units (W x + b) * sigmoid(V x + c) "
+                        "[relu]")
     p.add_argument("--likelihood", choices=["bernoulli", "gaussian"],
                    help="decoder (default: bernoulli for 0/1 data, else gaussian)")
     p.add_argument("--variance", default="learned",
@@ -243,7 +247,7 @@ def run_vector_cmd(args: argparse.Namespace) -> dict[str, Any]:
             raise ValueError(f"--variance must be 'learned' or a number, got "
                              f"{variance!r}") from None
     cfg = VectorRunConfig(model=args.model, latent_dim=args.latent_dim, hidden=hidden,
-                          likelihood=args.likelihood, variance=variance,
+                          activation=args.activation, likelihood=args.likelihood, variance=variance,
                           corruption=args.corruption, noise_level=args.noise,
                           num_samples=args.k, epochs=args.epochs, batch_size=args.batch_size,
                           lr=args.lr, patience=args.patience, lr_decay=args.lr_decay,

@@ -52,6 +52,18 @@ def test_other_models_run(tmp_path, model):
         assert "test_iwae_5" in m
 
 
+def test_gated_activation_builds_gated_layers(tmp_path):
+    rc, _, _ = run_cli(["vector", "--activation", "gated", "--hidden", "8", "--epochs", "2",
+                        "--nll-samples", "10", "--binarize", "--quiet", "--out", str(tmp_path)])
+    assert rc == 0
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert m["config"]["activation"] == "gated"
+    state = torch.load(tmp_path / "model.pt", weights_only=True)["state_dict"]
+    # one Linear(in, 2 * 8) per gated layer: the value half and the gate half
+    assert state["encoder.0.linear.weight"].shape == (16, 64)
+    assert state["decoder.0.linear.weight"].shape[0] == 16
+
+
 def test_bf16_flag_trains_and_is_recorded(tmp_path):
     rc, _, _ = run_cli(["vector", "--model", "iwae", "--bf16", "--epochs", "2",
                         "--nll-samples", "10", "--binarize", "--quiet", "--out", str(tmp_path)])
@@ -128,6 +140,7 @@ BAD = {
     "non-binary for bernoulli": (["--likelihood", "bernoulli"],
                                  "not binary but the Bernoulli likelihood"),
     "bad hidden": (["--hidden", "4,x"], "--hidden must be comma-separated"),
+    "unknown activation": (["--activation", "sigmoid"], "invalid choice: 'sigmoid'"),
     "zero epochs": (["--epochs", "0"], "epochs must be >= 1"),
     "bad variance": (["--variance", "big"], "--variance must be 'learned' or a number"),
     "bad lr decay": (["--lr-decay", "2"], "lr-decay must be in (0, 1)"),

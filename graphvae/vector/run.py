@@ -20,7 +20,7 @@ import torch
 from graphvae.devices import resolve_device
 from graphvae.io import save_atomic, write_json
 from graphvae.vector.data import VectorData, check_matrix
-from graphvae.vector.models import CORRUPTIONS, VECTOR_MODELS, build_vector_model
+from graphvae.vector.models import ACTIVATIONS, CORRUPTIONS, VECTOR_MODELS, build_vector_model
 from graphvae.vector.train import (
     estimate_nll,
     evaluate_bound,
@@ -39,6 +39,7 @@ class VectorRunConfig:
     model: str = "vae"
     latent_dim: int | None = None       # default: default_latent_dim(d)
     hidden: tuple[int, ...] = (400,)
+    activation: str = "relu"            # relu, tanh, elu or gated (gated linear units)
     likelihood: str | None = None       # default: bernoulli for 0/1 data, else gaussian
     variance: str | float = "learned"
     corruption: str = "gaussian"
@@ -79,6 +80,9 @@ class VectorRunConfig:
         if self.kl_warmup < 0 or (self.kl_warmup and self.model != "vae"):
             raise ValueError(f"kl-warmup must be >= 0 and applies to --model vae only, got "
                              f"{self.kl_warmup} with {self.model}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {self.activation!r}: use one of "
+                             f"{', '.join(ACTIVATIONS)}")
         if self.likelihood not in (None, "bernoulli", "gaussian"):
             raise ValueError(f"unknown likelihood {self.likelihood!r}: use bernoulli or gaussian")
         if self.corruption not in CORRUPTIONS:
@@ -113,7 +117,7 @@ def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = 
     latent = cfg.latent_dim or default_latent_dim(data.dim)
     torch.manual_seed(cfg.seed)
     kw: dict[str, Any] = {"latent_dim": latent, "hidden": tuple(cfg.hidden), "likelihood": lik,
-                          "variance": cfg.variance}
+                          "variance": cfg.variance, "activation": cfg.activation}
     if cfg.model == "dae":
         kw.update(corruption=cfg.corruption, noise_level=cfg.noise_level)
     model = build_vector_model(cfg.model, data.dim, **kw).to(device)
