@@ -1,7 +1,7 @@
 """Vector autoencoders: static binarized MNIST test NLL (VAE, IWAE K=5, 50) and PCA vs the
 linear autoencoder on digits.
 
-    python benchmarks/vector.py                       # full (about 3 hours on 2 CPU cores)
+    python benchmarks/vector.py                       # full (about 2.5 hours on 2 CPU cores)
     python benchmarks/vector.py --only mnist --resume # reuse finished checkpoints
     python benchmarks/vector.py --smoke               # seconds
     python benchmarks/vector.py --proxy runs/bench_vector/mnist_vae.pt  # validation proxy
