@@ -105,6 +105,13 @@ def test_same_seed_same_run_whatever_ran_before():
         k: v for k, v in second.items() if k not in drop}
 
 
+def test_python_config_rejects_unknown_activation_before_training():
+    from graphvae.vector.run import VectorRunConfig
+
+    with pytest.raises(ValueError, match="unknown activation 'sigmoid'"):
+        VectorRunConfig(activation="sigmoid").validate()
+
+
 def test_linear_against_pca_on_digits(tmp_path):
     rc, _, _ = run_cli(["vector", "--model", "linear", "--latent-dim", "4", "--epochs", "30",
                         "--quiet", "--out", str(tmp_path)])
