@@ -1,53 +1,143 @@
-"""Small-graph generation sets stored as pickled lists of networkx graphs (GDSS's
-``data/*.pkl``: community-small, ego-small, grid, ENZYMES; see ``../shared/data/README.md``).
+"""Stored sets of small graphs for generation (community-small, ego-small, grid, ENZYMES).
 
-Pickles can run code when loaded, so they are read with a restricted unpickler
-that resolves only networkx, numpy and builtin container classes.
+Two formats, looked up in ``ROOT/graphgen/`` in this order:
+
+* **graph6** (``<stem>.g6``, one graph a line, nauty's format; networkx writes and reads
+  it): plain text, no code, the format to keep graph sets in. Nodes are 0..n-1 in the
+  file's order; graph6 holds structure only, which is all generation uses.
+* **pickle** (``<stem>.pkl``, GDSS's ``data/*.pkl``: a list of networkx graphs), read
+  by :func:`graphvae.safe_pickle.restricted_load` with the ``networkx`` profile, which
+  resolves only the exact classes such a file needs, so a crafted file cannot run code.
+
+:func:`convert_graph_sets` (``graphvae convert-graphs``) writes the graph6 twin of
+every stored pickle, so a data root can drop pickles altogether; loading either file
+gives the same graphs, node for node.
 """
 
 from __future__ import annotations
 
 import os
-import pickle
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 
-GRAPHGEN_FILES = {"community-small": "community_small.pkl", "ego-small": "ego_small.pkl",
-                  "grid": "grid.pkl", "enzymes": "ENZYMES.pkl"}
-_ALLOWED_BUILTINS = {"dict", "list", "set", "frozenset", "tuple", "int", "float", "str",
-                     "bool", "complex", "bytes", "bytearray", "slice", "range", "object",
-                     "getattr"}
+from graphvae.errors import DataError, describe, quote
+from graphvae.io import write_text
+from graphvae.safe_pickle import restricted_load
+
+GRAPHGEN_FILES = {"community-small": "community_small", "ego-small": "ego_small",
+                  "grid": "grid", "enzymes": "ENZYMES"}
+#: Largest graph of a generation set (nodes); generation models are dense in n.
+MAX_NODES = 5000
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):
-        top = module.split(".")[0]
-        if top in ("networkx", "numpy") or (top == "builtins" and name in _ALLOWED_BUILTINS) \
-                or (module == "collections" and name in ("OrderedDict", "defaultdict")) \
-                or (module == "copy_reg" or module == "copyreg") and name == "_reconstructor":
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a graph pickle")
+def _budget(path: Path) -> int:
+    """Most nodes and edges in all a pickle's graphs: a real file spends several bytes on
+    each, so a larger count means shared references are being multiplied out."""
+    return 4 * path.stat().st_size + 10_000
+
+
+def _simple(g: Any, path: Path, index: int, budget: list[int]) -> nx.Graph:
+    """Graph ``index`` of a pickle as a simple undirected graph on nodes 0..n-1, keeping the
+    file's node order; :class:`DataError` if it is not a networkx graph or too large."""
+    if not isinstance(g, nx.Graph):
+        raise DataError(path, f"item {index} is a {type(g).__name__}, not a networkx graph")
+    n = g.number_of_nodes()
+    if n > MAX_NODES:
+        raise DataError(path, f"graph {index} has {n} nodes; graph sets for generation hold "
+                              f"graphs of at most {MAX_NODES}")
+    budget[0] -= n + g.number_of_edges()
+    if budget[0] < 0:
+        raise DataError(path, "holds more nodes and edges than its size allows (shared "
+                              "references multiplied out); refusing to expand it")
+    h = nx.convert_node_labels_to_integers(nx.Graph(g))
+    h.remove_edges_from(list(nx.selfloop_edges(h)))
+    return h
 
 
 def load_graph_pickle(path: str | os.PathLike) -> list[nx.Graph]:
-    """A list of networkx graphs from a pickle, loaded with the restricted unpickler."""
+    """A list of simple graphs (nodes 0..n-1) from a pickle, loaded without running code."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"no such graph file: {path}")
-    with open(path, "rb") as fh:
+        raise DataError(path, "no such graph file")
+    obj = restricted_load(path, "networkx")
+    if not isinstance(obj, list) or not obj:
+        raise DataError(path, "expected a non-empty list of networkx graphs")
+    budget = [_budget(path)]
+    try:
+        return [_simple(g, path, i, budget) for i, g in enumerate(obj)]
+    except DataError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a crafted graph object fails in many ways
+        raise DataError(path, f"not a usable list of graphs ({describe(err)})") from None
+
+
+def read_graph6(path: str | os.PathLike) -> list[nx.Graph]:
+    """Graphs from a graph6 file (one a line; an optional ``>>graph6<<`` header per line;
+    blank lines skipped). :class:`DataError` naming the line on anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "no such graph file")
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise DataError(path, f"cannot read the file ({describe(err)})") from None
+    graphs = []
+    for lineno, line in enumerate(raw.splitlines(), start=1):
+        line = line.strip()
+        if line.startswith(b">>graph6<<"):
+            line = line[len(b">>graph6<<"):]
+        if not line:
+            continue
+        if any(b < 63 or b > 126 for b in line):
+            raise DataError(path, f"not graph6: bytes outside 63..126 in {quote(line)}", lineno)
         try:
-            graphs = _RestrictedUnpickler(fh).load()
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as err:
-            raise ValueError(f"{path}: not a readable graph pickle ({err})") from None
-    if not isinstance(graphs, list) or not all(isinstance(g, nx.Graph) for g in graphs):
-        raise ValueError(f"{path}: expected a list of networkx graphs")
-    return [nx.Graph(g) for g in graphs]
+            g = nx.from_graph6_bytes(line)
+        except Exception as err:  # noqa: BLE001 - networkx raises several types
+            raise DataError(path, f"not a graph6 line ({describe(err)})", lineno) from None
+        if g.number_of_nodes() > MAX_NODES:
+            raise DataError(path, f"a graph of {g.number_of_nodes()} nodes; at most "
+                                  f"{MAX_NODES}", lineno)
+        graphs.append(g)
+    if not graphs:
+        raise DataError(path, "holds no graphs")
+    return graphs
+
+
+def write_graph6(graphs: list[nx.Graph], path: str | os.PathLike) -> Path:
+    """Write simple graphs as graph6, one a line, atomically."""
+    lines = [nx.to_graph6_bytes(g, header=False).decode().strip() for g in graphs]
+    return write_text("\n".join(lines) + "\n", path)
 
 
 def load_graphgen(name: str, root: str | os.PathLike) -> list[nx.Graph]:
-    """One of ``GRAPHGEN_FILES`` from ``ROOT/graphgen/``."""
+    """One of ``GRAPHGEN_FILES`` from ``ROOT/graphgen/``: its ``.g6`` file if present, else its
+    ``.pkl`` (see the module docstring)."""
     key = name.lower()
     if key not in GRAPHGEN_FILES:
         raise ValueError(f"unknown graph set {name!r}; choose one of {sorted(GRAPHGEN_FILES)}")
-    return load_graph_pickle(Path(root) / "graphgen" / GRAPHGEN_FILES[key])
+    folder = Path(root) / "graphgen"
+    g6 = folder / f"{GRAPHGEN_FILES[key]}.g6"
+    if g6.is_file():
+        return read_graph6(g6)
+    pkl = folder / f"{GRAPHGEN_FILES[key]}.pkl"
+    if not pkl.is_file():
+        raise DataError(folder, f"has neither {g6.name} nor {pkl.name} (set --data-root or "
+                                f"GRAPHVAE_DATA to the folder holding graphgen/)")
+    return load_graph_pickle(pkl)
+
+
+def convert_graph_sets(root: str | os.PathLike, out: str | os.PathLike) -> list[Path]:
+    """Write ``OUT/graphgen/<stem>.g6`` for every ``ROOT/graphgen/<stem>.pkl`` of
+    ``GRAPHGEN_FILES`` (read with the restricted unpickler); return the files written."""
+    src, dst = Path(root) / "graphgen", Path(out) / "graphgen"
+    written = []
+    for stem in GRAPHGEN_FILES.values():
+        if (src / f"{stem}.pkl").is_file():
+            written.append(write_graph6(load_graph_pickle(src / f"{stem}.pkl"),
+                                        dst / f"{stem}.g6"))
+    if not written:
+        names = ", ".join(f"{stem}.pkl" for stem in GRAPHGEN_FILES.values())
+        raise DataError(src, f"holds none of {names}")
+    return written

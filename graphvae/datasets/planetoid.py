@@ -1,20 +1,34 @@
 """Planetoid citation graphs (Cora, CiteSeer, PubMed; Yang, Cohen & Salakhutdinov, ICML 2016).
 
-Read straight from the raw ``ind.<name>.*`` files under
-``ROOT/Planetoid/<Name>/raw`` with PyG's reader, so a read-only root (such as
-``../shared/data``) is never written to. When the raw files are absent, PyG
-downloads them into ``ROOT`` (online only).
+Read straight from the raw ``ind.<name>.*`` files under ``ROOT/Planetoid/<Name>/raw``,
+so a read-only root (such as ``../shared/data``) is never written to. Those files are
+Python pickles; PyG's reader loads them with plain ``pickle.load``, which runs whatever
+a crafted file names, so this module reads them with
+:func:`graphvae.safe_pickle.restricted_load` (``planetoid`` profile: CSR matrices,
+arrays, a dict of neighbour lists), checks every size and index, and assembles the
+graph exactly as PyG's ``read_planetoid_data`` does (a test compares the two):
+
+* features ``x = [allx; tx]`` with the test rows moved to their ``test.index``
+  positions; labels likewise, as the argmax of the one-hot rows;
+* CiteSeer's test indices skip isolated nodes, which get zero rows;
+* edges from the neighbour lists, self-loops dropped, made simple and undirected.
+
+When the raw files are absent, PyG downloads them into ``ROOT`` (online only); the
+downloaded files are then read the same way.
 """
 
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
+import numpy as np
+import torch
 from torch_geometric.data import Data
 
+from graphvae.errors import DataError
 from graphvae.graph import check_graph, to_simple_undirected
+from graphvae.safe_pickle import restricted_load
 
 PLANETOID = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
 _SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
@@ -36,25 +50,118 @@ def load_planetoid(name: str, root: str | os.PathLike, download: bool = True) ->
         if not download:
             raise ValueError(f"{PLANETOID[key]} not found: {raw} lacks ind.{key}.{missing[0]} "
                              f"(set --data-root or GRAPHVAE_DATA)")
-        data = _download(key, root, raw)
-    else:
-        from torch_geometric.io import read_planetoid_data
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            data = read_planetoid_data(str(raw), key)
-    edge_index = to_simple_undirected(data.edge_index, data.num_nodes)
-    out = Data(x=data.x.float(), edge_index=edge_index, y=data.y, num_nodes=data.num_nodes)
+        _download(key, root, raw)
+    x, y, edge_index = read_planetoid_raw(raw, key)
+    n = x.size(0)
+    out = Data(x=x, edge_index=to_simple_undirected(edge_index, n), y=y, num_nodes=n)
     check_graph(out.x, out.edge_index, out.num_nodes)
     return out
 
 
-def _download(key: str, root: Path, raw: Path) -> Data:
+def _matrix(path: Path, sparse_ok: bool) -> np.ndarray:
+    """A 2-D float matrix from a Planetoid pickle (CSR for features, dense for labels)."""
+    import scipy.sparse as sp
+
+    obj = restricted_load(path, "planetoid", encoding="latin1")
+    if sparse_ok and isinstance(obj, sp.csr_matrix):
+        try:
+            obj.check_format(full_check=True)
+            obj = obj.toarray()
+        except Exception as err:  # noqa: BLE001 - a damaged CSR matrix fails in many ways
+            raise DataError(path, f"not a valid sparse matrix ({type(err).__name__}: "
+                                  f"{err})") from None
+    if not isinstance(obj, np.ndarray) or obj.ndim != 2 or obj.dtype.kind not in "biuf":
+        raise DataError(path, f"expected a 2-D numeric matrix, got {_what(obj)}")
+    return np.asarray(obj, dtype=np.float32)
+
+
+def _what(obj: object) -> str:
+    shape = getattr(obj, "shape", None)
+    return f"{type(obj).__name__}" + (f" of shape {shape}" if shape is not None else "")
+
+
+def _neighbours(path: Path, n: int) -> torch.Tensor:
+    """The ``(2, E)`` edges of a ``{node: [neighbours]}`` pickle, ids checked against ``n``."""
+    obj = restricted_load(path, "planetoid", encoding="latin1")
+    if not isinstance(obj, dict):
+        raise DataError(path, f"expected a dict of neighbour lists, got {_what(obj)}")
+    rows: list[int] = []
+    cols: list[int] = []
+    for key, value in obj.items():
+        if not isinstance(value, list) or not all(_is_index(v, n) for v in value) \
+                or not _is_index(key, n):
+            raise DataError(path, f"node {str(key)[:40]}: neighbour ids must be integers "
+                                  f"in 0..{n - 1}")
+        rows += [int(key)] * len(value)
+        cols += [int(v) for v in value]
+    return torch.tensor([rows, cols], dtype=torch.long).reshape(2, -1)
+
+
+def _is_index(v: object, n: int) -> bool:
+    return isinstance(v, int | np.integer) and not isinstance(v, bool) and bool(0 <= v < n)
+
+
+def _test_index(path: Path) -> np.ndarray:
+    try:
+        text = path.read_text(encoding="ascii")
+        idx = np.array([int(t) for t in text.split()], dtype=np.int64)
+    except (OSError, ValueError) as err:
+        raise DataError(path, f"expected one integer node index per line "
+                              f"({type(err).__name__})") from None
+    if idx.size == 0 or idx.min() < 0 or len(np.unique(idx)) != idx.size:
+        raise DataError(path, "test indices must be distinct non-negative integers")
+    return idx
+
+
+def read_planetoid_raw(raw: str | os.PathLike, key: str
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(x, y, edge_index)`` from the raw files of ``key`` (see the module docstring)."""
+    raw = Path(raw)
+
+    def f(suffix: str) -> Path:
+        return raw / f"ind.{key}.{suffix}"
+
+    tx, allx = _matrix(f("tx"), True), _matrix(f("allx"), True)
+    ty, ally = _matrix(f("ty"), False), _matrix(f("ally"), False)
+    test = _test_index(f("test.index"))
+    order = np.sort(test)
+    if tx.shape[0] != ty.shape[0] or allx.shape[0] != ally.shape[0] \
+            or tx.shape[1] != allx.shape[1] or ty.shape[1] != ally.shape[1]:
+        raise DataError(raw, f"ind.{key}.* matrices disagree in shape: tx {tx.shape}, ty "
+                             f"{ty.shape}, allx {allx.shape}, ally {ally.shape}")
+    if key == "citeseer":  # isolated test nodes have no rows: give them zero rows
+        span = int(order[-1] - order[0]) + 1
+        tx, ty = _spread(tx, order - order[0], span), _spread(ty, order - order[0], span)
+    elif tx.shape[0] != test.size:
+        raise DataError(f("tx"), f"{tx.shape[0]} rows for {test.size} test indices")
+    x, y = np.concatenate([allx, tx]), np.concatenate([ally, ty]).argmax(1)
+    n = x.shape[0]
+    if order[-1] >= n:
+        raise DataError(f("test.index"), f"index {int(order[-1])} is beyond the {n} nodes")
+    x[test], y[test] = x[order], y[order]
+    ei = _neighbours(f("graph"), n)
+    ei = ei[:, ei[0] != ei[1]]
+    return torch.from_numpy(x), torch.from_numpy(y).long(), ei
+
+
+def _spread(rows: np.ndarray, at: np.ndarray, span: int) -> np.ndarray:
+    if rows.shape[0] != at.size:
+        raise DataError(None, f"{rows.shape[0]} test rows for {at.size} test indices")
+    out = np.zeros((span, rows.shape[1]), dtype=rows.dtype)
+    out[at] = rows
+    return out
+
+
+def _download(key: str, root: Path, raw: Path) -> None:
+    """Fetch the raw files (only them: PyG's own processing would unpickle them freely)."""
+    from torch_geometric.data import download_url
     from torch_geometric.datasets import Planetoid
     try:
-        return Planetoid(str(root / "Planetoid"), PLANETOID[key])[0]
+        for suffix in _SUFFIXES:
+            if not (raw / f"ind.{key}.{suffix}").is_file():
+                download_url(f"{Planetoid.url}/ind.{key}.{suffix}", str(raw), log=False)
     except Exception as err:  # network errors come in many types
         raise ValueError(f"{PLANETOID[key]} not found under {raw} and the download failed "
                          f"({type(err).__name__}: {err}); offline, point --data-root or "
                          f"GRAPHVAE_DATA at a folder holding Planetoid/{PLANETOID[key]}/raw"
                          ) from None
-

@@ -1,0 +1,337 @@
+"""Hostile files: pickles that try to run code, checkpoints that try to, and the proof that
+each payload is live (the plain unpickler does run it)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pickle
+import pkgutil
+import subprocess
+import types
+import warnings
+from collections import defaultdict
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from graphvae.datasets.graphgen import load_graph_pickle, load_graphgen, read_graph6
+from graphvae.datasets.planetoid import read_planetoid_raw
+from graphvae.errors import DataError
+from graphvae.tasks.invariance import load_model
+
+DATA_ROOT = Path(os.environ.get("GRAPHVAE_DATA", Path(__file__).resolve().parents[2] /
+                                "shared" / "data"))
+
+
+def _u(s: str) -> bytes:
+    b = s.encode()
+    return b"\x8c" + bytes([len(b)]) + b  # SHORT_BINUNICODE
+
+
+def stack_global(module: str, name: str, arg: str) -> bytes:
+    """Protocol 4: push module and name, STACK_GLOBAL, call it with one string argument."""
+    return b"\x80\x04" + _u(module) + _u(name) + b"\x93" + _u(arg) + b"\x85R."
+
+
+def old_global(module: str, name: str, arg: str) -> bytes:
+    """Protocol 0: ``c<module>\\n<name>\\n`` then call it with one string argument."""
+    return f"c{module}\n{name}\n(V{arg}\ntR.".encode()
+
+
+def touch_call(target: Path) -> dict[str, str]:
+    """The argument that makes each dangerous callable create ``target``."""
+    code = f"open({str(target)!r}, 'w').close()"
+    return {"system": f"touch {target}", "getoutput": f"touch {target}", "exec": code,
+            "eval": code, "popen": f"touch {target}"}
+
+
+def test_the_issue_payload_is_live_and_refused(tmp_path):
+    """An 81-byte STACK_GLOBAL pickle naming a numpy module and ``os.system``: the plain
+    unpickler runs it; the graph loader refuses it and nothing runs."""
+    module = "numpy._core._methods"
+    assert importlib.import_module(module).os is os           # the module exposes os
+    ran = tmp_path / "ran"
+    payload = stack_global(module, "os.system", f"touch {ran}")
+    pickle.loads(payload)
+    assert ran.exists()                                       # the payload is live
+    ran.unlink()
+    path = tmp_path / "graphgen" / "community_small.pkl"
+    path.parent.mkdir()
+    path.write_bytes(payload)
+    with pytest.raises(DataError, match=r"community_small\.pkl: .*refusing to load the global "
+                                        r"numpy\._core\._methods\.os\.system"):
+        load_graphgen("community-small", tmp_path)
+    assert not ran.exists()
+
+
+def _exposures() -> list[tuple[str, str, str]]:
+    """``(module, dotted name, callable)`` for every numpy / networkx module attribute that
+    is ``os``, ``subprocess``, ``builtins`` or ``importlib``, or is one of the dangerous
+    callables itself."""
+    dangerous_modules = {"os": os, "subprocess": subprocess, "builtins": __builtins__
+                         if isinstance(__builtins__, types.ModuleType) else
+                         importlib.import_module("builtins"), "importlib": importlib,
+                         "posix": importlib.import_module("posix")}
+    calls = {"os": "system", "posix": "system", "subprocess": "getoutput", "builtins": "exec",
+             "importlib": "import_module"}
+    direct = {id(os.system): "system", id(eval): "eval", id(exec): "exec",
+              id(getattr): "getattr", id(importlib.import_module): "import_module",
+              id(subprocess.getoutput): "getoutput"}
+    found = []
+    warnings.simplefilter("ignore")
+    import networkx
+    for pkg in (np, networkx):
+        for info in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
+            if any(s in info.name for s in (".tests", "conftest", "f2py", "_pyinstaller",
+                                            "testing", "distutils")):
+                continue
+            try:
+                mod = importlib.import_module(info.name)
+            except Exception:  # noqa: BLE001 - optional backends that do not import
+                continue
+            for attr, value in list(vars(mod).items()):
+                for kind, dangerous in dangerous_modules.items():
+                    if value is dangerous:
+                        found.append((info.name, f"{attr}.{calls[kind]}", calls[kind]))
+                if id(value) in direct:
+                    found.append((info.name, attr, direct[id(value)]))
+    return found
+
+
+def test_every_numpy_and_networkx_route_to_os_or_exec_is_refused(tmp_path):
+    routes = _exposures()
+    assert len(routes) >= 10                     # the scan finds the routes the issue names
+    assert any(name == "os.system" for _, name, _ in routes)
+    ran = tmp_path / "ran"
+    args = touch_call(ran)
+    for k, (module, name, call) in enumerate(routes):
+        for build in (stack_global, old_global):
+            path = tmp_path / f"p{k}{build.__name__}.pkl"
+            path.write_bytes(build(module, name, args.get(call, "os")))
+            with pytest.raises(DataError, match="refusing to load the global"):
+                load_graph_pickle(path)
+            assert not ran.exists(), (module, name)
+
+
+def test_direct_dangerous_globals_are_refused_by_every_profile(tmp_path):
+    ran = tmp_path / "ran"
+    args = touch_call(ran)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for module, name in [("os", "system"), ("posix", "system"), ("builtins", "exec"),
+                         ("builtins", "eval"), ("subprocess", "getoutput"),
+                         ("__builtin__", "eval"), ("builtins", "getattr"),
+                         ("builtins", "__import__"), ("nt", "system")]:
+        payload = old_global(module, name, args.get(name, "x"))
+        (tmp_path / "g.pkl").write_bytes(payload)
+        with pytest.raises(DataError, match="refusing"):
+            load_graph_pickle(tmp_path / "g.pkl")
+        _planetoid_files(raw)
+        (raw / "ind.cora.tx").write_bytes(payload)
+        with pytest.raises(DataError, match=r"ind\.cora\.tx: .*refusing"):
+            read_planetoid_raw(raw, "cora")
+        assert not ran.exists()
+
+
+def test_graph_pickles_of_every_protocol_and_views_load(tmp_path):
+    g = nx.cycle_graph(5)
+    h = nx.path_graph(4).subgraph([0, 1, 2])          # a subgraph view, as in ENZYMES
+    _ = g.nodes, g.adj                                  # cached views get pickled too
+    for proto in range(6):
+        path = tmp_path / f"g{proto}.pkl"
+        path.write_bytes(pickle.dumps([g, h, nx.DiGraph([(0, 1), (1, 0)])], protocol=proto))
+        graphs = load_graph_pickle(path)
+        assert [sorted(x.edges) for x in graphs] == [sorted(g.edges), [(0, 1), (1, 2)],
+                                                     [(0, 1)]]
+
+
+def test_shared_references_cannot_multiply_a_small_pickle(tmp_path):
+    """``{i: X for i in range(k)}`` with one shared neighbour dict X of k entries is k²
+    edges from O(k) bytes: refused before expanding it."""
+    k = 3000
+    shared = {j: {} for j in range(k)}
+    g = nx.Graph()
+    g._adj = {i: shared for i in range(k)}
+    g._node = {i: {} for i in range(k)}
+    path = tmp_path / "bomb.pkl"
+    path.write_bytes(pickle.dumps([g], protocol=4))
+    assert path.stat().st_size < 100_000
+    with pytest.raises(DataError, match="multiplied out"):
+        load_graph_pickle(path)
+
+
+def test_non_graph_content_is_refused_with_the_file_name(tmp_path):
+    for obj in ([1, 2], {"a": 1}, [], [nx.Graph(), "x"]):
+        path = tmp_path / "x.pkl"
+        path.write_bytes(pickle.dumps(obj))
+        with pytest.raises(DataError, match=r"x\.pkl: "):
+            load_graph_pickle(path)
+
+
+def _planetoid_files(raw: Path) -> None:
+    """A small Planetoid set in the upstream layout: 3 labelled training nodes, 505 nodes in
+    ``allx`` (PyG's reader assumes 500 validation nodes follow the training ones) and two
+    test nodes listed out of order."""
+    def onehot(k):
+        return np.eye(2)[np.arange(k) % 2]
+
+    def csr(k, start=0):
+        return sp.csr_matrix(np.arange(start, start + k * 3, dtype=np.float32).reshape(k, 3))
+
+    graph = defaultdict(list, {i: [(i + 1) % 507] for i in range(507)})
+    items = {"x": csr(3), "tx": csr(2, 10_000), "allx": csr(505), "y": onehot(3),
+             "ty": onehot(2), "ally": onehot(505), "graph": graph}
+    for k, v in items.items():
+        (raw / f"ind.cora.{k}").write_bytes(pickle.dumps(v, protocol=4))
+    (raw / "ind.cora.test.index").write_text("506\n505\n")
+
+
+def test_planetoid_reader_assembles_like_pyg(tmp_path):
+    from torch_geometric.io import read_planetoid_data
+
+    _planetoid_files(tmp_path)
+    x, y, ei = read_planetoid_raw(tmp_path, "cora")
+    ref = read_planetoid_data(str(tmp_path), "cora")
+    assert torch.equal(x, ref.x) and torch.equal(y, ref.y)
+    assert sorted(map(tuple, ei.t().tolist())) == sorted(map(tuple, ref.edge_index.t().tolist()))
+    # row i of tx belongs to the i-th listed test index (x[test] = x[sorted(test)]): node
+    # 506, listed first, holds tx's first row and node 505 its second
+    assert x[506].tolist() == [10_000.0, 10_001.0, 10_002.0]
+    assert x[505].tolist() == [10_003.0, 10_004.0, 10_005.0]
+
+
+@pytest.mark.skipif(not (DATA_ROOT / "Planetoid").is_dir(), reason="needs ../shared/data")
+@pytest.mark.parametrize("key, name", [("cora", "Cora"), ("citeseer", "CiteSeer"),
+                                       ("pubmed", "PubMed")])
+def test_planetoid_reader_equals_pyg_on_the_real_files(key, name):
+    from torch_geometric.io import read_planetoid_data
+
+    from graphvae.graph import to_simple_undirected
+    raw = DATA_ROOT / "Planetoid" / name / "raw"
+    x, y, ei = read_planetoid_raw(raw, key)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = read_planetoid_data(str(raw), key)
+    assert torch.equal(x, ref.x) and torch.equal(y, ref.y)
+    n = x.size(0)
+    assert torch.equal(to_simple_undirected(ei, n), to_simple_undirected(ref.edge_index, n))
+
+
+def test_bad_checkpoints_are_one_line_errors(tmp_path):
+    path = tmp_path / "model.pt"
+    path.write_bytes(b"")
+    with pytest.raises(DataError, match=r"model\.pt: cannot read the checkpoint \(EOFError"):
+        load_model(path)
+    torch.save({"task": "linkpred"}, path)
+    with pytest.raises(DataError, match=r"model\.pt: the checkpoint lacks 'config'"):
+        load_model(path)
+    path.write_bytes(pickle.dumps({"task": "linkpred"}, protocol=4))
+    with pytest.raises(DataError, match=r"refused: .*\(Unsupported operand 149\)") as info:
+        load_model(path)
+    assert "\n" not in str(info.value)
+
+
+def test_checkpoint_that_runs_code_is_refused_in_one_line(tmp_path):
+    ran = tmp_path / "ran"
+    path = tmp_path / "model.pt"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {ran}",))
+
+    torch.save({"task": "linkpred", "x": Evil()}, path)
+    with pytest.raises(DataError, match=r"model\.pt: refused: the file holds more than "
+                                        r"tensors.*GLOBAL posix\.system") as info:
+        load_model(path)
+    assert "\n" not in str(info.value) and not ran.exists()
+
+
+def _linkpred_checkpoint(tmp_path: Path, **changes) -> Path:
+    from graphvae.tasks.link_prediction import PRESETS, build_linkpred_model
+    cfg = PRESETS["vgae"].replace(hidden=(4,), latent=2)
+    model = build_linkpred_model(cfg, 3)
+    ck = {"task": "linkpred", "config": cfg.to_dict(), "in_channels": 3,
+          "state_dict": model.state_dict()}
+    ck.update(changes)
+    path = tmp_path / "model.pt"
+    torch.save(ck, path)
+    return path
+
+
+def test_checkpoint_of_the_wrong_size_or_without_weights(tmp_path):
+    load_model(_linkpred_checkpoint(tmp_path))              # the unchanged one loads
+    with pytest.raises(DataError, match="no state_dict of tensors"):
+        load_model(_linkpred_checkpoint(tmp_path, state_dict=None))
+    with pytest.raises(DataError, match=r"the model needs \(4, 5\)|has shape"):
+        load_model(_linkpred_checkpoint(tmp_path, in_channels=5))
+    with pytest.raises(DataError, match="lacks 'in_channels'"):
+        path = _linkpred_checkpoint(tmp_path)
+        ck = torch.load(path, weights_only=True)
+        del ck["in_channels"]
+        torch.save(ck, path)
+        load_model(path)
+
+
+def test_a_huge_config_is_refused_without_allocating(tmp_path):
+    """hidden = 10⁹ would ask for terabytes; the shapes are compared on the meta device
+    first, so the refusal is instant."""
+    from graphvae.tasks.link_prediction import PRESETS
+    cfg = PRESETS["vgae"].replace(hidden=(10**9,), latent=2).to_dict()
+    with pytest.raises(DataError, match="do not fit the saved config"):
+        load_model(_linkpred_checkpoint(tmp_path, config=cfg))
+
+
+def test_graph6_reads_what_it_writes_and_names_bad_lines(tmp_path):
+    from graphvae.datasets.graphgen import write_graph6
+    graphs = [nx.cycle_graph(4), nx.complete_graph(3), nx.empty_graph(2)]
+    write_graph6(graphs, tmp_path / "g.g6")
+    back = read_graph6(tmp_path / "g.g6")
+    assert [sorted(g.edges) for g in back] == [sorted(g.edges) for g in graphs]
+    (tmp_path / "bad.g6").write_bytes(b"Cr\n\x00\x01\n")
+    with pytest.raises(DataError, match=r"bad\.g6:2: not graph6"):
+        read_graph6(tmp_path / "bad.g6")
+
+
+def test_converted_graph_sets_equal_the_pickles(tmp_path):
+    """``graphvae convert-graphs`` writes graph6 twins that load as the same graphs, node for
+    node, and the loader prefers them."""
+    from graphvae.cli import main
+    root = tmp_path / "root"
+    (root / "graphgen").mkdir(parents=True)
+    graphs = [nx.relabel_nodes(nx.path_graph(4), {0: "a", 1: "b", 2: "c", 3: "d"}),
+              nx.Graph([(5, 3), (3, 9), (9, 5), (7, 7)])]
+    (root / "graphgen" / "grid.pkl").write_bytes(pickle.dumps(graphs))
+    out = tmp_path / "converted"
+    assert main(["convert-graphs", "--data-root", str(root), "--out", str(out)]) == 0
+    from_pickle = load_graphgen("grid", root)
+    from_g6 = load_graphgen("grid", out)
+    assert (out / "graphgen" / "grid.g6").is_file()
+    for a, b in zip(from_pickle, from_g6):
+        assert list(a.nodes) == list(b.nodes) == list(range(a.number_of_nodes()))
+        assert {frozenset(e) for e in a.edges} == {frozenset(e) for e in b.edges}
+    assert [sorted(map(sorted, g.edges)) for g in from_g6] == [[[0, 1], [1, 2], [2, 3]],
+                                                              [[0, 1], [0, 2], [1, 2]]]
+
+
+@pytest.mark.skipif(not (DATA_ROOT / "graphgen").is_dir(), reason="needs ../shared/data")
+def test_shipped_pickles_convert_to_identical_graph_sets(tmp_path):
+    from graphvae.datasets.graphgen import GRAPHGEN_FILES, convert_graph_sets
+    convert_graph_sets(DATA_ROOT, tmp_path)
+    for name in GRAPHGEN_FILES:
+        a, b = load_graphgen(name, DATA_ROOT), load_graphgen(name, tmp_path)
+        assert len(a) == len(b)
+        assert all(list(x.nodes) == list(y.nodes) and
+                   {frozenset(e) for e in x.edges} == {frozenset(e) for e in y.edges}
+                   for x, y in zip(a, b))
+
+
+def test_the_payload_builders_make_pickles_that_call_what_they_name():
+    """Both builders produce payloads the plain unpickler executes, so the refusals above
+    refuse live payloads."""
+    assert pickle.loads(old_global("builtins", "repr", "x")) == "'x'"
+    assert pickle.loads(stack_global("numpy._core._methods", "os.path.basename", "/a/b")) == "b"
