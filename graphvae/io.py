@@ -1,12 +1,27 @@
-"""Atomic writes: every file the package produces is written to a temporary file
-beside its target and renamed into place, so an interrupted run never leaves a
-half-written checkpoint or output behind."""
+"""Reading users' text files, and writing outputs so that a kill never leaves a mixed or
+half-written result.
+
+* Every file is written to a temporary file beside its target and renamed into place
+  (:func:`atomic_path`, :func:`save_atomic`, :func:`write_json`, :func:`write_text`).
+* A run's output folder is written whole (:func:`output_folder`): the run writes into a
+  fresh hidden folder beside ``--out``, ``manifest.json`` (every file with its size and
+  SHA-256) goes in last, and the folder then replaces ``--out`` by renames. A folder
+  that ``--out`` names is therefore either absent or complete and from one run.
+  Leftovers of killed runs (their process gone) are removed by the next run into the
+  same parent folder.
+"""
 
 from __future__ import annotations
 
+import codecs
+import csv
+import hashlib
 import json
 import os
+import shutil
 import tempfile
+import time
+import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,12 +29,69 @@ from typing import Any
 
 import torch
 
+from graphvae.errors import DataError, describe
+
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"),
+         (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"))
+
 
 def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
     """``data_root`` if given, else ``$GRAPHVAE_DATA``, else ``./data``."""
     if data_root is not None:
         return Path(data_root)
     return Path(os.environ.get("GRAPHVAE_DATA") or "data")
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """A text file's contents: UTF-8, or UTF-8 / UTF-16 / UTF-32 with a byte-order mark.
+
+    :class:`~graphvae.errors.DataError` (naming the file and line) for bytes that are not
+    UTF-8 and for NUL characters, which is what UTF-16 without a byte-order mark looks like.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "no such file")
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise DataError(path, f"cannot read the file ({describe(err)})") from None
+    encoding = next((enc for bom, enc in _BOMS if raw.startswith(bom)), "utf-8")
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as err:
+        line = raw[:err.start].count(b"\n") + 1
+        raise DataError(path, f"not {encoding} text (byte 0x{raw[err.start]:02x}); save the "
+                              f"file as UTF-8", line) from None
+    if "\0" in text:
+        line = text[:text.index("\0")].count("\n") + 1
+        raise DataError(path, "contains NUL characters (UTF-16 without a byte-order mark?); "
+                              "save the file as UTF-8", line)
+    return text.lstrip("\ufeff")
+
+
+def text_lines(path: str | os.PathLike) -> list[str]:
+    """:func:`read_text` split at ``\\n``, ``\\r\\n`` or ``\\r``: the file's own lines."""
+    lines = read_text(path).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return lines[:-1] if lines and not lines[-1] else lines  # no line after the last newline
+
+
+def csv_rows(path: str | os.PathLike, delimiter: str = ","):
+    """Yield ``(line_number, cells)`` of a CSV / TSV file read by :func:`text_lines`; a
+    malformed line (over-long cell, a quote left open) is a :class:`DataError` naming it."""
+    lines = text_lines(path)
+    reader = csv.reader(lines, delimiter=delimiter)
+    start = 1
+    try:
+        for cells in reader:
+            if reader.line_num > start:  # only a quote lets a record span lines
+                raise DataError(path, "a quoted cell runs over several lines (unterminated "
+                                      "quote?)", start)
+            start = reader.line_num + 1
+            yield reader.line_num, cells
+    except csv.Error as err:
+        raise DataError(path, f"not a valid {'CSV' if delimiter == ',' else 'TSV'} line "
+                              f"({err})", max(reader.line_num, 1)) from None
 
 
 @contextmanager
@@ -61,3 +133,137 @@ def write_json(obj: Any, path: str | os.PathLike) -> Path:
 
 def write_text(text: str, path: str | os.PathLike) -> Path:
     return _write(path, lambda tmp: tmp.write_text(text))
+
+
+MANIFEST = "manifest.json"
+_STAGE, _OLD = "tmp", "old"
+
+
+def _stage_name(out: Path, kind: str) -> str:
+    return f".{out.name}.{kind}-{os.getpid()}-"
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but is not ours
+        return True
+    return True
+
+
+def _leftovers(out: Path) -> list[tuple[Path, str]]:
+    """``(path, kind)`` of the staging / replaced folders of dead processes beside ``out``."""
+    found = []
+    for kind in (_STAGE, _OLD):
+        for p in out.parent.glob(f".{out.name}.{kind}-*"):
+            pid = p.name[len(f".{out.name}.{kind}-"):].split("-")[0]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                found.append((p, kind))
+    return found
+
+
+def clean_leftovers(out: Path) -> None:
+    """Remove what killed runs left beside ``out``; if a kill fell between the two renames
+    that replace a folder, put the complete old folder back first."""
+    for p, kind in _leftovers(out):
+        if kind == _OLD and not out.exists() and (p / MANIFEST).is_file():
+            os.replace(p, out)
+        else:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+#: Names of the files the commands write (folders of versions without a manifest).
+OUTPUT_FILES = ("metrics.json", "model.pt", "model_refined.pt", "embeddings.csv",
+                "predicted_links.csv", "*.png", "samples.g6", "samples_*.smi", MANIFEST,
+                ".*.tmp")
+
+
+def is_output_folder(path: Path) -> bool:
+    """An empty folder, or one this package wrote: its manifest says so, or (older
+    versions) it holds nothing but files named as the commands name them."""
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+        if isinstance(manifest, dict) and manifest.get("written_by") == "graphvae":
+            return True
+    except (OSError, ValueError):
+        pass
+    return all(p.is_file() and any(p.match(pat) for pat in OUTPUT_FILES)
+               for p in path.iterdir())
+
+
+def check_output_folder(out: str | os.PathLike) -> Path:
+    """Check, before any training, that ``out`` can be (re)written as a run's folder."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a folder; give a folder path")
+    if out.is_dir() and not is_output_folder(out):
+        raise ValueError(f"--out {out} is a folder with other files in it; graphvae replaces "
+                         f"its output folder as a whole, so give a new or empty folder")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"cannot create the folder for --out {out}: {describe(err)}") from None
+    try:  # a real write, so that the reason (read-only, permission, disk full) is the OS's
+        fd, probe = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ValueError(f"cannot write to {out.parent} (for --out {out}): "
+                         f"{describe(err)}") from None
+    return out
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _manifest(stage: Path, run_id: str, command: str) -> dict[str, Any]:
+    files = {str(p.relative_to(stage)): {"bytes": p.stat().st_size, "sha256": file_digest(p)}
+             for p in sorted(stage.rglob("*")) if p.is_file()}
+    return {"written_by": "graphvae", "run_id": run_id, "command": command,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "files": files}
+
+
+def _replace_folder(stage: Path, out: Path) -> None:
+    """``stage`` becomes ``out``: two renames, the old folder moved aside first (a kill
+    between them leaves ``out`` absent, and :func:`clean_leftovers` puts the old one back)."""
+    if out.exists():
+        old = out.parent / f"{_stage_name(out, _OLD)}{uuid.uuid4().hex[:8]}"
+        os.replace(out, old)
+        os.replace(stage, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(stage, out)
+
+
+@contextmanager
+def output_folder(out: str | os.PathLike | None, command: str = "graphvae"):
+    """Yield a fresh staging folder for a run whose outputs go to ``out`` (``None``: yield
+    ``None``, nothing is written). On success the staging folder gets ``manifest.json``
+    and replaces ``out``; on an exception it is removed and ``out`` is left as it was."""
+    if out is None:
+        yield None
+        return
+    out = check_output_folder(out)
+    clean_leftovers(out)
+    try:
+        stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=_stage_name(out, _STAGE)))
+    except OSError as err:
+        raise ValueError(f"cannot write to {out.parent} (for --out {out}): "
+                         f"{describe(err)}") from None
+    try:
+        yield stage
+        write_json(_manifest(stage, uuid.uuid4().hex, command), stage / MANIFEST)
+        os.chmod(stage, 0o777 & ~_umask())
+        _replace_folder(stage, out)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)

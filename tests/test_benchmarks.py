@@ -50,8 +50,25 @@ def _check_generation(report):
                 assert 0.0 <= dec["validity"]["mean"] <= 1.0
 
 
+def _check_fuzz_readers(report):
+    """A few hundred seeded hostile files, every reader among them, none mishandled."""
+    assert report["cases"] == 300 and report["failures"] == 0, report["failure_list"]
+    assert len(report["by_reader"]) >= 11
+    for reader, outcomes in report["by_reader"].items():
+        assert sum(outcomes.values()) >= 20 and outcomes.get("refused", 0) > 0, reader
+
+
+def _check_kill_safety(report):
+    """kill -9 at random moments: every output folder absent or complete, nothing left over."""
+    assert report["ok"]
+    for row in report["results"]:
+        assert row["states"]["broken"] == 0 and row["final_state"] == "complete"
+        assert row["leftovers_after_final"] == [] and row["kills"] == 2
+
+
 CHECKS = {"generation.py": _check_generation, "linkpred.py": _check_linkpred,
-          "permutation_bounds.py": _check_permutation_bounds, "vector.py": _check_vector}
+          "permutation_bounds.py": _check_permutation_bounds, "vector.py": _check_vector,
+          "fuzz_readers.py": _check_fuzz_readers, "kill_safety.py": _check_kill_safety}
 
 
 def test_every_benchmark_has_a_check():

@@ -238,7 +238,7 @@ def test_load_qm9_errors(tmp_path):
     from graphvae.datasets.qm9 import load_qm9
     # the header is line 1, so the unclosed ring "C1CC" is line 4
     bad_row = write_csv(tmp_path / "a", "smiles\nC\nCO\nC1CC\nCC\n")
-    with pytest.raises(ValueError, match=r"line 4: .*'C1CC'") as info:
+    with pytest.raises(ValueError, match=r"qm9.csv:4: .*'C1CC'") as info:
         load_qm9(bad_row)
     assert "\n" not in str(info.value)
     with pytest.raises(ValueError, match="header"):

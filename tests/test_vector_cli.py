@@ -179,13 +179,14 @@ def test_bad_matrix_files(tmp_path):
     arr = np.ones((20, 3))
     arr[4, 2] = np.nan
     np.save(nan, arr)
-    with pytest.raises(ValueError, match="NaN/inf entries \\(first at row 4, column 2\\)"):
+    with pytest.raises(ValueError, match="NaN, infinite or beyond-float32 entries "
+                                         "\\(first at row 4, column 2\\)"):
         load_matrix(nan)
     rows = _write(tmp_path, "r.csv", "a,b\n1,2\n3\n")
     with pytest.raises(ValueError, match="different lengths"):
         load_matrix(rows)
     words = _write(tmp_path, "w.csv", "1,2\n3,x\n")
-    with pytest.raises(ValueError, match="line 2: not a row of numbers"):
+    with pytest.raises(ValueError, match="w.csv:2: not a row of numbers"):
         load_matrix(words)
     with pytest.raises(ValueError, match="use .npy or .csv"):
         load_matrix(_write(tmp_path, "x.parquet", "junk"))

@@ -23,7 +23,6 @@ need it, so ``graphvae`` imports without it; those functions raise a one-line
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +33,8 @@ import networkx as nx
 import numpy as np
 import torch
 from torch import Tensor
+
+from graphvae.errors import DataError, quote
 
 ATOM_TYPES = ("C", "N", "O", "F")
 BOND_TYPES = ("single", "double", "triple")
@@ -262,7 +263,7 @@ def load_qm9(root: str | os.PathLike | None,
     that :func:`smiles_to_graph` accepts (the message names the file line number).
     """
     require_rdkit()
-    from graphvae.io import resolve_data_root
+    from graphvae.io import csv_rows, resolve_data_root
 
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
                               or limit < 0):
@@ -273,23 +274,21 @@ def load_qm9(root: str | os.PathLike | None,
                          f"to the folder holding {QM9_FILE})")
     graphs: list[MolGraph] = []
     stats = {"rows": 0, "kept": 0, "skipped_charged": 0}
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header] != ["smiles"]:
-            raise ValueError(f"{path}: expected the header 'smiles', got {header!r}")
-        for row in reader:
-            if limit is not None and stats["rows"] >= limit:
-                break
-            line = reader.line_num
-            stats["rows"] += 1
-            if len(row) != 1:
-                raise ValueError(f"{path} line {line}: expected one SMILES column, got {row!r}")
-            try:
-                graphs.append(smiles_to_graph(row[0].strip()))
-            except _ChargedMoleculeError:
-                stats["skipped_charged"] += 1
-            except ValueError as err:
-                raise ValueError(f"{path} line {line}: {err}") from None
+    rows = csv_rows(path)
+    _, header = next(rows, (1, None))
+    if header is None or [h.strip() for h in header] != ["smiles"]:
+        raise DataError(path, f"expected the header 'smiles', got {quote(header)}", 1)
+    for line, row in rows:
+        if limit is not None and stats["rows"] >= limit:
+            break
+        stats["rows"] += 1
+        if len(row) != 1:
+            raise DataError(path, f"expected one SMILES column, got {quote(row)}", line)
+        try:
+            graphs.append(smiles_to_graph(row[0].strip()))
+        except _ChargedMoleculeError:
+            stats["skipped_charged"] += 1
+        except ValueError as err:
+            raise DataError(path, str(err), line) from None
     stats["kept"] = len(graphs)
     return graphs, stats

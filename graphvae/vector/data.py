@@ -9,6 +9,10 @@ bad data fails before any training starts.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from graphvae.io import resolve_data_root
+from graphvae.errors import DataError, describe, quote
+from graphvae.io import resolve_data_root, text_lines
 
 MNIST_SPLITS = {"train": 50_000, "valid": 10_000, "test": 10_000}
 
@@ -31,6 +36,7 @@ class VectorData:
     name: str
     image_shape: tuple[int, int] | None = None
     train_labels: Tensor | None = None
+    scales: Tensor | None = None  # per-column scale of standardized() data, else None
 
     @property
     def dim(self) -> int:
@@ -47,46 +53,101 @@ class VectorData:
         return VectorData(b(self.train), b(self.valid), b(self.test), self.name + "-binarized",
                           self.image_shape, self.train_labels)
 
+    def standardized(self) -> VectorData:
+        """Every column shifted and scaled to mean 0 and variance 1 on the training rows
+        (constant columns are only shifted). Log-likelihoods of the result are of the
+        standardised data: add ``Σ_j log s_j`` (``scales``) per row for the original units."""
+        mean = self.train.mean(0)
+        scale = self.train.std(0, unbiased=False)
+        scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+        def s(t: Tensor) -> Tensor:
+            return (t - mean) / scale
+        return VectorData(s(self.train), s(self.valid), s(self.test),
+                          self.name + "-standardized", self.image_shape, self.train_labels, scale)
+
+
+#: Largest float32 value.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+#: Magnitude from which :func:`check_scale` refuses data: scikit-learn's digits scaled
+#: to a maximum of 960 already make the Gaussian VAE's first step overflow (measured).
+SCALE_LIMIT = 100.0
+
+
+def _numeric_array(x, name: str) -> np.ndarray:
+    """``x`` as a native-byte-order NumPy array of a dtype torch takes, or :class:`DataError`."""
+    try:
+        arr = np.asarray(x)
+    except Exception as err:  # noqa: BLE001 - ragged nested lists and odd objects
+        raise DataError(None, f"{name} is not a numeric matrix ({describe(err)})") from None
+    if arr.dtype.kind not in "biuf":
+        raise DataError(None, f"{name} must be numeric, got dtype {arr.dtype} "
+                              f"({_KINDS.get(arr.dtype.kind, 'not numbers')})")
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    if arr.dtype.kind == "u" and arr.dtype.itemsize > 1:  # torch has no wide unsigned ints
+        arr = arr.astype(np.float64)
+    return arr
+
+
+_KINDS = {"U": "text", "S": "bytes", "O": "Python objects or a cell array",
+          "V": "records or a struct array", "M": "dates", "m": "time spans", "c": "complex"}
+
 
 def check_matrix(x, name: str = "data", *, binary: bool = False) -> Tensor:
-    """Return ``x`` as a 2-D float tensor or raise ``ValueError`` saying what is wrong.
+    """Return ``x`` as a 2-D float tensor or raise :class:`~graphvae.errors.DataError`
+    (a ``ValueError``) saying what is wrong.
 
-    float64 input stays float64; everything else becomes float32.
+    float64 input stays float64; everything else becomes float32. Any numeric NumPy
+    dtype is taken, in either byte order; text, objects, records, dates and complex
+    numbers are refused, as are NaN, infinite and beyond-float32 entries.
 
     ``binary=True`` (a Bernoulli likelihood) also requires every entry to be 0 or 1.
     """
-    t = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x)
+    t = x if isinstance(x, Tensor) else torch.from_numpy(
+        np.ascontiguousarray(_numeric_array(x, name)))
     if t.dim() != 2:
-        raise ValueError(f"{name} must be a 2-D matrix (rows = data points), got shape "
-                         f"{tuple(t.shape)}")
+        raise DataError(None, f"{name} must be a 2-D matrix (rows = data points), got shape "
+                              f"{tuple(t.shape)}")
     if t.size(0) == 0 or t.size(1) == 0:
-        raise ValueError(f"{name} is empty (shape {tuple(t.shape)})")
+        raise DataError(None, f"{name} is empty (shape {tuple(t.shape)})")
     if not (t.is_floating_point() or t.dtype in (torch.uint8, torch.int8, torch.int16,
                                                   torch.int32, torch.int64, torch.bool)):
-        raise ValueError(f"{name} must be numeric, got dtype {t.dtype}")
+        raise DataError(None, f"{name} must be numeric, got dtype {t.dtype}")
     t = t if t.dtype == torch.float64 else t.to(torch.float32)
-    bad = ~torch.isfinite(t)
+    bad = ~torch.isfinite(t) | (t.abs() > FLOAT32_MAX)
     if bad.any():
         r, c = (int(v) for v in bad.nonzero()[0])
-        raise ValueError(f"{name} has {int(bad.sum())} NaN/inf entries (first at row {r}, "
-                         f"column {c})")
+        raise DataError(None, f"{name} has {int(bad.sum())} NaN, infinite or beyond-float32 "
+                              f"entries (first at row {r}, column {c})")
     if binary:
         nonbin = (t != 0) & (t != 1)
         if nonbin.any():
             r, c = (int(v) for v in nonbin.nonzero()[0])
-            raise ValueError(f"{name} is not binary but the Bernoulli likelihood needs 0/1 "
-                             f"entries (row {r}, column {c} is {float(t[r, c]):g}); use a "
-                             f"Gaussian likelihood or binarize the data")
+            raise DataError(None, f"{name} is not binary but the Bernoulli likelihood needs "
+                                  f"0/1 entries (row {r}, column {c} is {float(t[r, c]):g}); use "
+                                  f"a Gaussian likelihood or binarize the data")
     return t
 
 
-def _split(x: Tensor, fractions: tuple[float, float], seed: int) -> tuple[Tensor, ...]:
+def check_scale(data: VectorData, limit: float = SCALE_LIMIT) -> None:
+    """Refuse data whose entries reach ``limit`` in magnitude: networks trained on such
+    scales overflow or stall, so say what to do before any training."""
+    big = max(float(t.abs().max()) for t in (data.train, data.valid, data.test))
+    if big >= limit:
+        raise DataError(None, f"{data.name} has entries up to {big:.3g} in magnitude; scale it "
+                              f"first: pass --standardize (every column to mean 0 and variance "
+                              f"1 on the training rows) or rescale the file")
+
+
+def _split(x: Tensor, fractions: tuple[float, float], seed: int, name: str = "the data"
+           ) -> tuple[Tensor, ...]:
     g = torch.Generator().manual_seed(seed)
     perm = torch.randperm(x.size(0), generator=g)
     n_val = max(1, round(fractions[0] * x.size(0)))
     n_test = max(1, round(fractions[1] * x.size(0)))
     if x.size(0) - n_val - n_test < 1:
-        raise ValueError(f"{x.size(0)} rows are too few to split into train/valid/test")
+        raise DataError(None, f"{name}: {x.size(0)} rows are too few to split into "
+                              f"train/valid/test")
     test, val, train = perm[:n_test], perm[n_test:n_test + n_val], perm[n_test + n_val:]
     return train, val, test
 
@@ -102,24 +163,76 @@ def load_digits(seed: int = 0) -> VectorData:
     return VectorData(x[tr], x[va], x[te], "digits", (8, 8), y[tr])
 
 
+#: Runs in a child process: SciPy's MAT reader crashes (segmentation fault) or asks for
+#: tens of GB on some damaged files, which no ``try`` can catch in the parent.
+_MAT_CHILD = """
+import sys
+import numpy as np
+from scipy.io import loadmat
+try:
+    x = loadmat(sys.argv[1])["X"]
+except KeyError:
+    sys.exit("holds no variable named X")
+except Exception as err:
+    sys.exit(f"{type(err).__name__}: {err}")
+if hasattr(x, "toarray"):
+    x = x.toarray()
+if not isinstance(x, np.ndarray) or x.dtype.kind not in "biuf":
+    sys.exit(f"X is not a numeric matrix (dtype {getattr(x, 'dtype', type(x).__name__)})")
+np.save(sys.argv[2], x, allow_pickle=False)
+"""
+
+
+def _limit_memory(limit: int) -> Callable[[], None] | None:
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return None
+
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    return apply
+
+
+def read_mat_matrix(path: str | os.PathLike, binary: bool = False) -> Tensor:
+    """The 2-D numeric matrix ``X`` of a MATLAB ``.mat`` file, checked by :func:`check_matrix`;
+    :class:`DataError` naming the file for anything else (text, cell or struct arrays, a
+    damaged file). SciPy reads the file in a child process with bounded memory, so a
+    crafted file that crashes the reader ends in that error, not in a crash."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "no such file")
+    limit = (4 << 30) + 64 * path.stat().st_size
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "x.npy"
+        try:
+            res = subprocess.run([sys.executable, "-I", "-c", _MAT_CHILD, str(path), str(out)],
+                                 capture_output=True, text=True, timeout=600,
+                                 preexec_fn=_limit_memory(limit))
+        except subprocess.TimeoutExpired:
+            raise DataError(path, "reading the .mat file took over 10 minutes") from None
+        if res.returncode < 0:
+            raise DataError(path, f"the .mat reader crashed on this file (signal "
+                                  f"{-res.returncode}): it is damaged")
+        if res.returncode != 0 or not out.is_file():
+            lines = (res.stderr or "").strip().splitlines()
+            raise DataError(path, f"cannot read the .mat file ({lines[-1] if lines else '?'})")
+        arr = np.load(out, allow_pickle=False)
+    return check_matrix(arr, str(path), binary=binary)
+
+
 def load_mnist(root: str | os.PathLike | None = None) -> VectorData:
     """Static binarized MNIST (Larochelle & Murray 2011), 50k / 10k / 10k, from ``root/mnist``."""
-    from scipy.io import loadmat
-
     folder = resolve_data_root(root) / "mnist"
     parts = {}
     for split, n in MNIST_SPLITS.items():
         path = folder / f"binarized_mnist_{split}.mat"
         if not path.is_file():
-            raise ValueError(f"static binarized MNIST not found: {path} is missing (pass "
-                             f"--data-root or set GRAPHVAE_DATA to the folder holding mnist/)")
-        try:
-            arr = loadmat(str(path))["X"]
-        except Exception as err:  # scipy raises several types for a damaged file
-            raise ValueError(f"cannot read {path}: {err}") from None
-        t = check_matrix(arr, str(path), binary=True)
+            raise DataError(path, "static binarized MNIST not found: the file is missing (pass "
+                                  "--data-root or set GRAPHVAE_DATA to the folder holding mnist/)")
+        t = read_mat_matrix(path, binary=True)
         if t.shape != (n, 784):
-            raise ValueError(f"{path} has shape {tuple(t.shape)}, expected ({n}, 784)")
+            raise DataError(path, f"has shape {tuple(t.shape)}, expected ({n}, 784)")
         parts[split] = t
     return VectorData(parts["train"], parts["valid"], parts["test"], "mnist", (28, 28))
 
@@ -132,40 +245,39 @@ def load_matrix(path: str | os.PathLike, seed: int = 0,
     """
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"data file not found: {path}")
+        raise DataError(path, "data file not found")
     suffix = path.suffix.lower()
+    if suffix not in (".npy", ".csv", ".txt"):
+        raise DataError(path, "unsupported data file: use .npy or .csv")
     try:
-        if suffix == ".npy":
-            arr = np.load(path, allow_pickle=False)
-        elif suffix in (".csv", ".txt"):
-            arr = _read_csv(path)
-        else:
-            raise ValueError(f"unsupported data file {path}: use .npy or .csv")
-    except ValueError:
+        arr = np.load(path, allow_pickle=False) if suffix == ".npy" else _read_csv(path)
+    except DataError:
         raise
-    except Exception as err:
-        raise ValueError(f"cannot read {path}: {err}") from None
+    except Exception as err:  # noqa: BLE001 - numpy raises many types for a damaged file
+        raise DataError(path, f"cannot read the file ({describe(err)})") from None
     x = check_matrix(arr, str(path))
-    tr, va, te = _split(x, (0.1, 0.1), seed)
+    tr, va, te = _split(x, (0.1, 0.1), seed, str(path))
     return VectorData(x[tr], x[va], x[te], path.stem, image_shape)
 
 
 def _read_csv(path: Path) -> np.ndarray:
-    lines = [ln for ln in path.read_text(encoding="utf-8-sig").splitlines() if ln.strip()]
+    lines = [(i, ln) for i, ln in enumerate(text_lines(path), start=1) if ln.strip()]
     if not lines:
-        raise ValueError(f"{path} is empty")
+        raise DataError(path, "the file is empty")
     rows = []
-    for i, ln in enumerate(lines):
+    for k, (lineno, ln) in enumerate(lines):
         cells = [c.strip() for c in ln.split(",")]
         try:
             rows.append([float(c) for c in cells])
         except ValueError:
-            if i == 0:  # a header row
+            if k == 0:  # a header row
                 continue
-            raise ValueError(f"{path}, line {i + 1}: not a row of numbers: {ln[:60]!r}") from None
+            raise DataError(path, f"not a row of numbers: {quote(ln)}", lineno) from None
+    if not rows:
+        raise DataError(path, "holds a header but no rows")
     widths = {len(r) for r in rows}
     if len(widths) > 1:
-        raise ValueError(f"{path}: rows have different lengths {sorted(widths)}")
+        raise DataError(path, f"rows have different lengths {sorted(widths)[:5]}")
     return np.asarray(rows, dtype=np.float64)
 
 

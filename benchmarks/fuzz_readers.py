@@ -1,0 +1,546 @@
+"""Fuzz every reader of users' files with seeded malformed input.
+
+    python benchmarks/fuzz_readers.py                 # 10,000+ cases (a few minutes)
+    python benchmarks/fuzz_readers.py --cases 50000   # more
+    python benchmarks/fuzz_readers.py --smoke         # a few hundred cases (seconds)
+
+Readers: edge lists (``.csv`` / ``.tsv`` / whitespace), feature tables, GraphML, GML,
+graph-set pickles, graph6, the Planetoid raw files, ``.npy`` / ``.csv`` / ``.mat``
+matrices, the QM9 SMILES file and checkpoints (``graphvae check-invariance``). Each
+case is a file built from a valid one and then damaged: random bytes, other encodings
+and byte-order marks, separators, huge / NaN numbers, long fields, ragged rows,
+truncated XML, GraphML attribute types, ``.npy`` dtypes and byte orders, ``.mat``
+contents, corrupted and hostile pickles (which try to create a sentinel file).
+
+A case passes when the reader returns, or raises the package's ``DataError`` /
+``ValueError`` whose message names the file. It fails on any other exception, on a
+hang (10 s), if the sentinel file appears, or if a reader returns a graph other than
+the one a case encodes (an edge list in another encoding, with a header, comments or
+other line endings must read as its graph or be refused, never silently differ).
+The report counts outcomes per reader and lists every failure; the exit status is 1
+when there is one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import pickle
+import random
+import signal
+import sys
+import tempfile
+import time
+import warnings
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+warnings.simplefilter("ignore")
+
+SENTINEL = "fuzz_sentinel_created"
+HANG_SECONDS = 10
+
+
+class Case:
+    """Files to write (name → bytes), the file the reader is pointed at, and optionally the
+    graph the files encode: ``(node ids, set of frozenset edges)``."""
+
+    def __init__(self, files: dict[str, bytes], main: str, expect: Any = None, note: str = ""):
+        self.files, self.main, self.expect, self.note = files, main, expect, note
+
+
+# --------------------------------------------------------------------------- byte damage
+def damage(rng: random.Random, data: bytes) -> bytes:
+    """One random corruption of ``data``."""
+    kind = rng.randrange(7)
+    b = bytearray(data)
+    if kind == 0 and b:                       # flip a few bits
+        for _ in range(rng.randint(1, 8)):
+            i = rng.randrange(len(b))
+            b[i] ^= 1 << rng.randrange(8)
+    elif kind == 1 and b:                     # truncate
+        del b[rng.randrange(len(b)):]
+    elif kind == 2:                           # insert random bytes
+        i = rng.randrange(len(b) + 1)
+        b[i:i] = rng.randbytes(rng.randint(1, 64))
+    elif kind == 3 and b:                     # duplicate a chunk
+        i = rng.randrange(len(b))
+        b[i:i] = b[i:i + rng.randint(1, 200)] * rng.randint(2, 5)
+    elif kind == 4:                           # random bytes altogether
+        b = bytearray(rng.randbytes(rng.randint(0, 400)))
+    elif kind == 5 and b:                     # overwrite a run with one byte
+        i = rng.randrange(len(b))
+        b[i:i + rng.randint(1, 50)] = bytes([rng.randrange(256)]) * rng.randint(1, 50)
+    else:                                     # empty
+        b = bytearray()
+    return bytes(b)
+
+
+def maybe_damage(rng: random.Random, data: bytes, p: float = 0.5) -> bytes:
+    return damage(rng, data) if rng.random() < p else data
+
+
+ENCODINGS = ("utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "latin-1")
+ODD_NUMBERS = ("nan", "NaN", "inf", "-inf", "1e39", "-1e39", "1e308", "1e309", "1" * 400,
+               "0x10", "1_000", " 7 ", "", "-0", "1e-320", "3.4028236e38", "e5", "--1")
+
+
+def encode(rng: random.Random, text: str) -> tuple[bytes, str]:
+    enc = rng.choice(ENCODINGS)
+    return text.encode(enc, errors="replace"), enc
+
+
+def random_graph(rng: random.Random) -> nx.Graph:
+    n = rng.randint(2, 12)
+    g = nx.gnp_random_graph(n, rng.uniform(0.2, 0.8), seed=rng.randrange(1 << 30))
+    if g.number_of_edges() == 0:
+        g.add_edge(0, 1)
+    return g
+
+
+# --------------------------------------------------------------------------- edge lists
+def edge_list_case(rng: random.Random) -> Case:
+    g = random_graph(rng)
+    suffix = rng.choice([".csv", ".tsv", ".txt"])
+    sep = {".csv": ",", ".tsv": "\t", ".txt": rng.choice([" ", "\t", "  "])}[suffix]
+    words = rng.random() < 0.3
+    name = (lambda v: f"n{v}") if words else str
+    lines = [f"{name(a)}{sep}{name(b)}" for a, b in g.edges]
+    rng.shuffle(lines)
+    header = rng.choice([None, "source,target", "node_a,node_b", "from_id,to_id", "alpha,beta"])
+    if header and not (header == "alpha,beta" and words):  # unknown words only with int ids
+        lines.insert(0, header.replace(",", sep))
+    for _ in range(rng.randint(0, 3)):
+        lines.insert(rng.randrange(len(lines) + 1), rng.choice(["", "# a comment", "   "]))
+    eol = rng.choice(["\n", "\r\n", "\r"])
+    text = eol.join(lines) + rng.choice([eol, ""])
+    data, enc = encode(rng, text)
+    expect: Any = ({name(v) for v in g.nodes if g.degree(v) > 0},
+              {frozenset((name(a), name(b))) for a, b in g.edges})
+    structural = rng.random()
+    if structural < 0.15:   # ragged row, long field, open quote, odd number as id
+        bad = rng.choice(["7", "x" * rng.choice([100, 140_000]), '"1,2', f"1{sep}",
+                          rng.choice(ODD_NUMBERS) + sep + "3", "1" + sep + "2" + sep + "3"])
+        lines.insert(rng.randrange(len(lines) + 1), bad)
+        data, expect = (eol.join(lines) + eol).encode(enc, errors="replace"), None
+    elif structural < 0.45:
+        data, expect = damage(rng, data), None
+    return Case({f"g{suffix}": data}, f"g{suffix}", expect, f"{enc} {suffix}")
+
+
+def features_case(rng: random.Random) -> Case:
+    n, d = rng.randint(2, 8), rng.randint(1, 4)
+    edges = "\n".join(f"{i},{i + 1}" for i in range(n - 1)) + "\n"
+    rows = [[str(i)] + [f"{rng.gauss(0, 1):.4g}" for _ in range(d)] for i in range(n)]
+    for _ in range(rng.randint(0, 3)):
+        r = rng.randrange(n)
+        kind = rng.randrange(4)
+        if kind == 0 and len(rows[r]) > 1:
+            rows[r][rng.randrange(1, len(rows[r]))] = rng.choice(ODD_NUMBERS)
+        elif kind == 1:
+            rows[r] = rows[r][:rng.randint(0, d)]
+        elif kind == 2:
+            rows[r].append("9")
+        else:
+            rows.append(list(rows[r]))
+    if rng.random() < 0.5:
+        rows.insert(0, ["id"] + [f"f{j}" for j in range(d)])
+    data, _ = encode(rng, "\n".join(",".join(r) for r in rows) + "\n")
+    return Case({"e.csv": edges.encode(), "f.csv": maybe_damage(rng, data, 0.3)}, "f.csv",
+                note="features")
+
+
+GRAPHML_TYPES = ("int", "long", "float", "double", "boolean", "string")
+
+
+def graphml_case(rng: random.Random) -> Case:
+    g = random_graph(rng)
+    keys = [(f"d{k}", rng.choice(GRAPHML_TYPES)) for k in range(rng.randint(0, 3))]
+
+    def value(t: str) -> str:
+        if rng.random() < 0.2:
+            return rng.choice(ODD_NUMBERS + ("true", "x", "&lt;", "1" * 320))
+        return {"int": str(rng.randint(-9, 9)), "long": str(rng.randint(-10**12, 10**12)),
+                "boolean": rng.choice(["true", "false"]), "string": "s"}.get(
+                    t, f"{rng.gauss(0, 1):.3g}")
+
+    out = ['<?xml version="1.0" encoding="UTF-8"?>',
+           '<graphml xmlns="http://graphml.graphdrawing.org/xmlns">']
+    out += [f'<key id="{k}" for="node" attr.name="a{k}" attr.type="{t}"/>' for k, t in keys]
+    out.append(f'<graph edgedefault="{rng.choice(["undirected", "directed"])}">')
+    for v in g.nodes:
+        out.append(f'<node id="v{v}">' + "".join(f'<data key="{k}">{value(t)}</data>'
+                                                 for k, t in keys) + "</node>")
+    edges = list(g.edges) + ([rng.choice(list(g.edges))] if rng.random() < 0.3 else [])
+    out += [f'<edge source="v{a}" target="v{b}"/>' for a, b in edges]
+    if rng.random() < 0.1:
+        out.append('<edge source="v0" target="missing"/>')
+    out.append("</graph></graphml>")
+    data = "\n".join(out).encode()
+    if rng.random() < 0.1:  # entity expansion
+        data = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+                b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>'
+                b"<graphml><graph>&lol2;</graph></graphml>")
+    return Case({"g.graphml": maybe_damage(rng, data, 0.4)}, "g.graphml", note="graphml")
+
+
+def gml_case(rng: random.Random) -> Case:
+    g = random_graph(rng)
+    out = ["graph [", f"  multigraph {rng.randint(0, 1)}" if rng.random() < 0.5 else ""]
+    for v in g.nodes:
+        attr = f" w {rng.choice(ODD_NUMBERS[:9] + ('3', '-2.5'))}" if rng.random() < 0.3 else ""
+        out.append(f'  node [ id {v} label "n{v}"{attr} ]')
+    edges = list(g.edges) + ([rng.choice(list(g.edges))] if rng.random() < 0.3 else [])
+    out += [f"  edge [ source {a} target {b} ]" for a, b in edges]
+    out.append("]" if rng.random() < 0.9 else "")
+    return Case({"g.gml": maybe_damage(rng, "\n".join(out).encode(), 0.4)}, "g.gml", note="gml")
+
+
+# --------------------------------------------------------------------------- pickles
+def _u(s: str) -> bytes:
+    b = s.encode()
+    return b"\x8c" + bytes([len(b)]) + b
+
+
+def hostile_pickle(rng: random.Random, folder_hint: str) -> bytes:
+    """A pickle that calls something dangerous to create the sentinel file."""
+    cmd = f"touch {folder_hint}/{SENTINEL}"
+    code = f"open({str(Path(folder_hint) / SENTINEL)!r}, 'w').close()"
+    target = rng.choice([("os", "system", cmd), ("posix", "system", cmd),
+                         ("builtins", "exec", code), ("builtins", "eval", code),
+                         ("subprocess", "getoutput", cmd),
+                         ("numpy._core._methods", "os.system", cmd),
+                         ("numpy.lib._datasource", "os.system", cmd),
+                         ("numpy._core.numeric", "builtins.exec", code),
+                         ("networkx.utils.backends", "os.system", cmd)])
+    mod, name, arg = target
+    if rng.random() < 0.5 and "." not in name:  # protocol 0 GLOBAL
+        return (f"c{mod}\n{name}\n(V{arg}\ntR.").encode()
+    return b"\x80\x04" + _u(mod) + _u(name) + b"\x93" + _u(arg) + b"\x85R."
+
+
+def graph_pickle_case(rng: random.Random, folder: str) -> Case:
+    graphs = [random_graph(rng) for _ in range(rng.randint(1, 4))]
+    if rng.random() < 0.3:
+        graphs[0] = graphs[0].subgraph(list(graphs[0].nodes)[:3])  # a view, as ENZYMES
+        _ = graphs[-1].nodes, graphs[-1].adj                        # cached views pickled
+    data = pickle.dumps(graphs, protocol=rng.randint(0, 5))
+    r = rng.random()
+    if r < 0.2:
+        data = hostile_pickle(rng, folder)
+    elif r < 0.25:
+        data = pickle.dumps(rng.choice([{"a": 1}, [1, 2], "text", [nx.Graph(), 3],
+                                        np.arange(3), [set()]]))
+    elif r < 0.7:
+        data = damage(rng, data)
+    return Case({"g.pkl": data}, "g.pkl", note="pickle")
+
+
+def graph6_case(rng: random.Random) -> Case:
+    lines = [nx.to_graph6_bytes(random_graph(rng), header=rng.random() < 0.3).strip()
+             for _ in range(rng.randint(1, 4))]
+    if rng.random() < 0.3:
+        lines.append(rng.choice([b"~~" + b"?" * 20, b"~", bytes([rng.randrange(256)]) * 5,
+                                 b"A" * 2000, b"", b"!!"]))
+    return Case({"g.g6": maybe_damage(rng, b"\n".join(lines) + b"\n", 0.4)}, "g.g6",
+                note="graph6")
+
+
+def planetoid_files(rng: random.Random, folder: str) -> dict[str, bytes]:
+    import scipy.sparse as sp
+    n_train, n_test, d, c = 4, 3, 5, 3
+    n = n_train + 2 + n_test
+
+    def onehot(k: int) -> np.ndarray:
+        return np.eye(c)[np.arange(k) % c].astype(np.int32)
+
+    def csr(k: int) -> sp.csr_matrix:
+        return sp.csr_matrix((np.arange(k * d) % 2).reshape(k, d).astype(np.float32))
+
+    graph = defaultdict(list)
+    for i in range(n):
+        graph[i] = [(i + 1) % n, (i + 2) % n]
+    test = list(range(n - n_test, n))
+    rng.shuffle(test)
+    items = {"x": csr(n_train), "tx": csr(n_test), "allx": csr(n - n_test),
+             "y": onehot(n_train), "ty": onehot(n_test), "ally": onehot(n - n_test),
+             "graph": graph}
+    files = {f"ind.cora.{k}": pickle.dumps(v, protocol=4) for k, v in items.items()}
+    files["ind.cora.test.index"] = "\n".join(map(str, test)).encode() + b"\n"
+    victim = rng.choice(sorted(files))
+    r = rng.random()
+    if r < 0.15 and victim != "ind.cora.test.index":
+        files[victim] = hostile_pickle(rng, folder)
+    elif r < 0.35:  # valid pickles, wrong content
+        files[victim] = pickle.dumps(rng.choice([np.zeros((2, 2)), {1: [99]}, {1: ["a"]},
+                                                 sp.csr_matrix(np.ones((1, 9))), [1],
+                                                 np.array(["a"]), {-1: [0]}]), protocol=4) \
+            if victim != "ind.cora.test.index" else rng.choice(
+                [b"-1\n", b"100\n", b"x\n", b"5\n5\n5\n", b""])
+    elif r < 0.8:
+        files[victim] = damage(rng, files[victim])
+    return files
+
+
+def planetoid_case(rng: random.Random, folder: str) -> Case:
+    return Case(planetoid_files(rng, folder), ".", note="planetoid")
+
+
+# --------------------------------------------------------------------------- matrices
+NPY_DTYPES = ("<f2", ">f2", "<f4", ">f4", "<f8", ">f8", "|i1", "<i2", ">i4", "<i8", ">i8",
+              "|u1", "<u2", ">u4", "<u8", "|b1", "<c8", "<U3", "|S2", "<M8[D]", "<m8[s]",
+              "[('a', '<f4'), ('b', '<i4')]")
+
+
+def npy_case(rng: random.Random) -> Case:
+    spec = rng.choice(NPY_DTYPES)
+    dtype = np.dtype(eval(spec) if spec.startswith("[") else spec)  # noqa: S307 - fixed list
+    shape = rng.choice([(12, 3), (12, 3), (5,), (), (0, 3), (4, 2, 2), (2, 1), (30, 2)])
+    raw = np.random.default_rng(rng.randrange(1 << 30)).integers(0, 3, size=shape)
+    try:
+        arr = raw.astype(dtype)
+    except (TypeError, ValueError):
+        arr = np.zeros(shape, dtype=dtype)
+    if arr.dtype.kind == "f" and arr.size and rng.random() < 0.3:
+        arr.flat[rng.randrange(arr.size)] = rng.choice([np.nan, np.inf, 1e30, -1e39])
+    if rng.random() < 0.2 and arr.ndim == 2:
+        arr = np.asfortranarray(arr)
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    return Case({"m.npy": maybe_damage(rng, buf.getvalue(), 0.3)}, "m.npy", note=spec)
+
+
+def matrix_csv_case(rng: random.Random) -> Case:
+    rows = [[f"{rng.gauss(0, 1):.3g}" for _ in range(3)] for _ in range(rng.randint(0, 15))]
+    for _ in range(rng.randint(0, 3)):
+        if rows:
+            r = rng.randrange(len(rows))
+            rows[r][rng.randrange(len(rows[r]))] = rng.choice(ODD_NUMBERS)
+            if rng.random() < 0.3:
+                rows[r] = rows[r][:1]
+    if rng.random() < 0.3:
+        rows.insert(0, ["a", "b", "c"])
+    data, _ = encode(rng, "\n".join(",".join(r) for r in rows) + "\n")
+    return Case({"m.csv": maybe_damage(rng, data, 0.3)}, "m.csv", note="matrix csv")
+
+
+def mat_case(rng: random.Random) -> Case:
+    import scipy.sparse as sp
+    from scipy.io import savemat
+    x = rng.choice([np.ones((4, 3)), np.eye(3, dtype=np.int8), np.array(["ab", "cd"]),
+                    np.array([[1, 2]], dtype=object), np.zeros((2, 2, 2)),
+                    {"field": np.ones(2)}, sp.csr_matrix(np.eye(3)), np.zeros((0, 3)),
+                    np.array([[np.nan, 1.0]]), np.array([[1 + 2j]])])
+    buf = io.BytesIO()
+    savemat(buf, {rng.choice(["X", "X", "Y"]): x})
+    return Case({"m.mat": maybe_damage(rng, buf.getvalue(), 0.4)}, "m.mat", note="mat")
+
+
+SMILES = ("C", "CC", "CO", "C#N", "c1ccccc1", "OC1CC1", "[NH3+]CC([O-])=O")
+BAD_SMILES = ("C1CC", "CCl", "xyz", "C" * 20, "O=O=O", "", "C,C", '"C', "N#N#N", "[Na+]",
+              "CC(", "é", "C" * 10_000)
+
+
+def qm9_case(rng: random.Random) -> Case:
+    rows = [rng.choice(BAD_SMILES if rng.random() < 0.1 else SMILES)
+            for _ in range(rng.randint(0, 8))]
+    header = rng.choice(["smiles"] * 6 + ["smile", "SMILES,x", ""])
+    data, _ = encode(rng, header + "\n" + "\n".join(rows) + "\n")
+    return Case({"qm9/qm9.csv": maybe_damage(rng, data, 0.3)}, "qm9/qm9.csv", note="qm9")
+
+
+_CKPT: dict[str, Any] = {}
+
+
+def _valid_checkpoint() -> dict[str, Any]:
+    if not _CKPT:
+        import torch
+
+        from graphvae.tasks.link_prediction import PRESETS, build_linkpred_model
+        cfg = PRESETS["vgae"].replace(hidden=(4,), latent=2)
+        torch.manual_seed(0)
+        model = build_linkpred_model(cfg, 3)
+        _CKPT.update({"task": "linkpred", "config": cfg.to_dict(), "in_channels": 3,
+                      "feature_likelihood": None, "state_dict": model.state_dict(),
+                      "epoch": 1})
+    return _CKPT
+
+
+def checkpoint_case(rng: random.Random, folder: str) -> Case:
+    import torch
+    ck = dict(_valid_checkpoint())
+    ck["config"] = dict(ck["config"])
+    r = rng.random()
+    if r < 0.5:
+        kind = rng.randrange(6)
+        if kind == 0:
+            ck.pop(rng.choice(sorted(ck)))
+        elif kind == 1:
+            field = rng.choice(sorted(ck["config"]))
+            ck["config"][field] = rng.choice([None, "x", -1, 10**9, [10**9], 1.5, [], True])
+        elif kind == 2:
+            ck["in_channels"] = rng.choice([0, -3, 10**9, "3", 4])
+        elif kind == 3:
+            sd = dict(ck["state_dict"])
+            key = rng.choice(sorted(sd))
+            sd[key] = rng.choice([torch.zeros(7, 7), torch.zeros(0), "w", None])
+            ck["state_dict"] = sd
+        elif kind == 4:
+            ck["task"] = rng.choice(["generation", "vector", None, 3])
+        else:
+            ck["config"]["hidden"] = [10**9]  # must be refused without allocating
+    buf = io.BytesIO()
+    torch.save(ck, buf)
+    data = buf.getvalue()
+    if 0.5 <= r < 0.6:
+        data = hostile_pickle(rng, folder)
+    elif 0.6 <= r < 0.9:
+        data = damage(rng, data)
+    return Case({"model.pt": data}, "model.pt", note="checkpoint")
+
+
+# --------------------------------------------------------------------------- readers
+def _graph_of(data: Any) -> tuple[set[str], set[frozenset[str]]]:
+    names = data.node_names
+    pairs = {frozenset((names[a], names[b])) for a, b in data.edge_index.t().tolist()}
+    return set(names), pairs
+
+
+def _readers() -> dict[str, tuple[Callable, Callable[[Path, Path], Any]]]:
+    from graphvae.datasets.files import load_graph_file
+    from graphvae.datasets.graphgen import load_graph_pickle, read_graph6
+    from graphvae.datasets.planetoid import read_planetoid_raw
+    from graphvae.tasks.invariance import load_model
+    from graphvae.vector.data import load_matrix, read_mat_matrix
+
+    readers: dict[str, tuple[Callable, Callable[[Path, Path], Any]]] = {
+        "edge list": (edge_list_case, lambda d, p: _graph_of(load_graph_file(p))),
+        "feature table": (features_case, lambda d, p: load_graph_file(d / "e.csv", p)),
+        "graphml": (graphml_case, lambda d, p: load_graph_file(p)),
+        "gml": (gml_case, lambda d, p: load_graph_file(p)),
+        "graph pickle": (graph_pickle_case, lambda d, p: load_graph_pickle(p)),
+        "graph6": (graph6_case, lambda d, p: read_graph6(p)),
+        "planetoid": (planetoid_case, lambda d, p: read_planetoid_raw(d, "cora")),
+        "npy": (npy_case, lambda d, p: load_matrix(p)),
+        "matrix csv": (matrix_csv_case, lambda d, p: load_matrix(p)),
+        "mat": (mat_case, lambda d, p: read_mat_matrix(p)),
+        "checkpoint": (checkpoint_case, lambda d, p: load_model(p)),
+    }
+    try:
+        import rdkit  # noqa: F401
+
+        from graphvae.datasets.qm9 import load_qm9
+        readers["qm9"] = (qm9_case, lambda d, p: load_qm9(d))
+    except ImportError:
+        pass
+    return readers
+
+
+class Hang(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float):
+    def on_alarm(signum, frame):
+        raise Hang(f"no answer after {seconds} s")
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def run_case(name: str, reader: Callable, case: Case, folder: Path) -> tuple[str, str]:
+    """``(outcome, detail)``: outcome is ``read``, ``refused`` or ``FAIL``."""
+    from graphvae.errors import DataError
+
+    for rel, data in case.files.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(data)
+    path = folder / case.main
+    try:
+        with time_limit(HANG_SECONDS), contextlib.redirect_stderr(io.StringIO()):
+            result = reader(folder, path)
+    except ValueError as err:
+        named = path.name in str(err) or str(folder) in str(err)
+        if (folder / SENTINEL).exists():
+            return "FAIL", f"code ran ({case.note})"
+        if not named:
+            return "FAIL", f"message does not name the file: {type(err).__name__}: {err}"
+        if "\n" in str(err) or len(str(err)) > 700:
+            return "FAIL", f"message is not one short line ({len(str(err))} characters)"
+        return "refused", "DataError" if isinstance(err, DataError) else "ValueError"
+    except BaseException as err:  # noqa: BLE001 - every other exception is a finding
+        if isinstance(err, KeyboardInterrupt):
+            raise
+        return "FAIL", f"{type(err).__name__}: {str(err)[:200]} ({case.note})"
+    if (folder / SENTINEL).exists():
+        return "FAIL", f"code ran ({case.note})"
+    if case.expect is not None and result != case.expect:
+        return "FAIL", f"silently different graph ({case.note}): read {result}, wrote " \
+                       f"{case.expect}"
+    return "read", ""
+
+
+def fuzz(cases: int, seed: int, progress: bool = True) -> dict[str, Any]:
+    readers = _readers()
+    names = sorted(readers)
+    counts: dict[str, Counter] = {n: Counter() for n in names}
+    failures: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(cases):
+            name = names[i % len(names)]
+            rng = random.Random(f"{seed}-{i}")
+            folder = Path(tmp) / f"c{i}"
+            folder.mkdir()
+            make, reader = readers[name]
+            needs_folder = make in (graph_pickle_case, planetoid_case, checkpoint_case)
+            case = make(rng, str(folder)) if needs_folder else make(rng)
+            outcome, detail = run_case(name, reader, case, folder)
+            counts[name][outcome] += 1
+            if outcome == "FAIL":
+                failures.append({"case": i, "reader": name, "detail": detail})
+                if progress:
+                    print(f"case {i} ({name}): {detail}", file=sys.stderr)
+            for p in sorted(folder.rglob("*"), reverse=True):
+                p.unlink() if p.is_file() else p.rmdir()
+            folder.rmdir()
+            if progress and (i + 1) % 1000 == 0:
+                print(f"{i + 1} cases, {len(failures)} failures", file=sys.stderr)
+    return {"cases": cases, "seed": seed, "seconds": time.perf_counter() - start,
+            "failures": len(failures), "by_reader": {n: dict(c) for n, c in counts.items()},
+            "failure_list": failures[:200]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cases", type=int, default=10_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--smoke", action="store_true", help="300 cases")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/fuzz_readers.json"))
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args(argv)
+    if args.cases < 1:
+        p.error("--cases must be >= 1")
+    import torch
+    torch.set_num_threads(1)
+    report = fuzz(300 if args.smoke else args.cases, args.seed, progress=not args.quiet)
+    from graphvae.io import write_json
+    write_json(report, args.out)
+    print(json.dumps({k: v for k, v in report.items() if k != "failure_list"}, indent=1))
+    return 1 if report["failures"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
