@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,7 +18,15 @@ from typing import Any
 from graphvae.datasets import LINKPRED_DATASETS, load_dataset, load_graph_file
 from graphvae.devices import resolve_device
 from graphvae.encoders import ENCODERS
-from graphvae.tasks.link_prediction import PRESETS, LinkPredConfig, run_link_prediction, summarize
+from graphvae.errors import describe, one_line
+from graphvae.io import check_output_folder, output_folder
+from graphvae.tasks.link_prediction import (
+    FEATURE_MODES,
+    PRESETS,
+    LinkPredConfig,
+    run_link_prediction,
+    summarize,
+)
 
 
 def _linkpred_args(p: argparse.ArgumentParser) -> None:
@@ -35,8 +44,9 @@ def _linkpred_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, help="override the learning rate")
     p.add_argument("--estimator", choices=["sampled", "dense"],
                    help="edge likelihood: sampled non-edges or all n² pairs")
-    p.add_argument("--feature-mode", choices=["raw", "normalize", "identity"],
-                   help="input features: raw, row-normalised, or identity (featureless)")
+    p.add_argument("--feature-mode", choices=list(FEATURE_MODES),
+                   help="input features: raw, row-normalised, column-standardised, or identity "
+                        "(featureless)")
     p.add_argument("--config", type=Path, metavar="JSON",
                    help="a JSON file of LinkPredConfig fields (unknown keys are an error)")
     p.add_argument("--seed", type=int, default=0, help="first seed [0]")
@@ -77,16 +87,26 @@ def _load(args: argparse.Namespace):
 
 
 def run_linkpred(args: argparse.Namespace) -> dict[str, Any]:
-    if args.seeds < 1:
-        raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.seeds < 1 or args.seed < 0:
+        raise ValueError(f"--seeds must be at least 1 and --seed at least 0, got {args.seeds} "
+                         f"and {args.seed}")
     if args.top_k < 1:
         raise ValueError(f"--top-k must be at least 1, got {args.top_k}")
+    if args.out is not None:
+        check_output_folder(args.out)
     device = resolve_device(args.device)
     cfg = _config(args)
     data, name = _load(args)
+    with output_folder(args.out, "graphvae linkpred") as stage:
+        summary = _linkpred_runs(args, cfg, data, name, device, stage)
+    return summary
+
+
+def _linkpred_runs(args: argparse.Namespace, cfg: LinkPredConfig, data, name: str,
+                   device, stage: Path | None) -> dict[str, Any]:
     runs, first = [], None
     for seed in range(args.seed, args.seed + args.seeds):
-        ckpt = args.out / "model.pt" if args.out is not None and first is None else None
+        ckpt = stage / "model.pt" if stage is not None and first is None else None
         res = run_link_prediction(data, cfg, seed, device, progress=not args.quiet,
                                   checkpoint=str(ckpt) if ckpt else None)
         first = first or res
@@ -103,9 +123,9 @@ def run_linkpred(args: argparse.Namespace) -> dict[str, Any]:
                     "num_nodes": data.num_nodes, "num_edges": data.edge_index.size(1) // 2,
                     "seeds": list(range(args.seed, args.seed + args.seeds)), "preset": args.model,
                     "device": str(device), "config": cfg.to_dict(), "runs": runs})
-    if args.out is not None and first is not None:
+    if stage is not None and first is not None:
         from graphvae.tasks.exports import export_link_prediction
-        export_link_prediction(args.out, first, summary, data.edge_index,
+        export_link_prediction(stage, first, summary, data.edge_index,
                                getattr(data, "node_names", None), getattr(data, "y", None),
                                args.top_k)
     return summary
@@ -150,6 +170,8 @@ def run_invariance(args: argparse.Namespace) -> dict[str, Any]:
     from graphvae.tasks.link_prediction import prepare_features
     if args.permutations < 1:
         raise ValueError(f"--permutations must be at least 1, got {args.permutations}")
+    if not math.isfinite(args.atol) or args.atol < 0:
+        raise ValueError(f"--atol must be a finite number >= 0, got {args.atol}")
     if args.num_graphs < 1:
         raise ValueError(f"--num-graphs must be at least 1, got {args.num_graphs}")
     model, cfg, ck = load_model(args.checkpoint)
@@ -206,6 +228,10 @@ def _vector_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variance", default="learned",
                    help="gaussian decoder variance: 'learned' or a number [learned]")
     p.add_argument("--binarize", action="store_true", help="threshold the data at 0.5 first")
+    p.add_argument("--standardize", action="store_true",
+                   help="scale every column to mean 0, variance 1 on the training rows first "
+                        "(needed from magnitude 100 on); metrics also give test_nll in the "
+                        "original units")
     p.add_argument("--corruption", default="gaussian",
                    choices=["gaussian", "masking", "salt_and_pepper"], help="dae noise [gaussian]")
     p.add_argument("--noise", type=float, default=0.1, help="dae noise level [0.1]")
@@ -256,10 +282,15 @@ def run_vector_cmd(args: argparse.Namespace) -> dict[str, Any]:
                           nll_samples=args.nll_samples, refine_epochs=args.refine_epochs,
                           seed=args.seed, device=args.device)
     cfg.validate()
+    if args.out is not None:
+        check_output_folder(args.out)
     data = load_vector_data(str(args.data), args.data_root, args.seed)
     if args.binarize:
         data = data.binarized()
-    metrics = run_vector(data, cfg, args.out, progress=not args.quiet)
+    if args.standardize:
+        data = data.standardized()
+    with output_folder(args.out, "graphvae vector") as stage:
+        metrics = run_vector(data, cfg, stage, progress=not args.quiet)
     shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))}
     print(json.dumps(shown, indent=1))
     return metrics
@@ -273,7 +304,7 @@ def _generate_args(p: argparse.ArgumentParser) -> None:
                    "(default: a generated community-small set, no files needed)")
     p.add_argument("--generated", action="store_true",
                    help="community-small / grid: use the published generator, not the file")
-    p.add_argument("--model", default="oneshot-vae", metavar="NAME",
+    p.add_argument("--model", default="oneshot-vae", choices=GEN_MODELS,
                    help=f"{' or '.join(GEN_MODELS)} [oneshot-vae]")
     p.add_argument("--bound", default="matched", choices=GRAPHVAE_BOUNDS,
                    help="graphvae training bound: matched or permutation-sampled [matched]")
@@ -306,7 +337,7 @@ def run_generate_cmd(args: argparse.Namespace) -> dict[str, Any]:
     from graphvae.tasks.generation import GenerationConfig, run_generation
 
     hidden = _widths(args.hidden)
-    model = "oneshot-vae" if args.model == "onehot-vae" else args.model
+    model = args.model
     cfg = GenerationConfig(dataset=args.dataset, generated=args.generated, model=model,
                            bound=args.bound, num_perms=args.num_perms, epochs=args.epochs,
                            batch_size=args.batch_size, lr=args.lr, latent=args.latent,
@@ -315,7 +346,10 @@ def run_generate_cmd(args: argparse.Namespace) -> dict[str, Any]:
                            valency=not args.no_valency, qm9_limit=args.qm9_limit,
                            eval_every=args.eval_every, seed=args.seed, device=args.device)
     cfg.validate()
-    metrics = run_generation(cfg, args.data_root, args.out, progress=not args.quiet)
+    if args.out is not None:
+        check_output_folder(args.out)
+    with output_folder(args.out, "graphvae generate") as stage:
+        metrics = run_generation(cfg, args.data_root, stage, progress=not args.quiet)
     print(json.dumps(metrics, indent=1))
     return metrics
 
@@ -333,24 +367,74 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
 }
 
 
+def _convert_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-root", type=Path, help="folder holding graphgen/*.pkl (default: "
+                   "$GRAPHVAE_DATA, else ./data)")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help="write DIR/graphgen/<name>.g6 here (may be the data root itself)")
+
+
+def run_convert(args: argparse.Namespace) -> dict[str, Any]:
+    from graphvae.datasets.graphgen import convert_graph_sets
+    from graphvae.io import resolve_data_root
+
+    written = convert_graph_sets(resolve_data_root(args.data_root), args.out)
+    for path in written:
+        print(path)
+    return {"written": [str(p) for p in written]}
+
+
+COMMANDS["convert-graphs"] = ("write the stored graph-set pickles as graph6 files (no pickle "
+                              "needed afterwards)", _convert_args, run_convert)
+
+#: Exit status of an unexpected internal error (2 is the user's error, 1 a failed check).
+INTERNAL_ERROR = 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line, like every other error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"graphvae: error: {one_line(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="graphvae", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="graphvae", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true",
+                        help="show the Python traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (help_, add, _) in COMMANDS.items():
-        add(sub.add_parser(name, help=help_, description=help_))
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the Python traceback of an error")
+        add(p)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; expected failures end with one line and exit status 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         summary = COMMANDS[args.command][2](args)
-    except ValueError as err:
-        parser.exit(2, f"graphvae: error: {err}\n")
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        parser.exit(130, "graphvae: interrupted\n")
+    except (ValueError, FloatingPointError, OSError, MemoryError) as err:
+        if args.debug:
+            raise
+        text = one_line(str(err)) if isinstance(err, ValueError | FloatingPointError) \
+            else describe(err)
+        parser.exit(2, f"graphvae: error: {text}\n")
+    except Exception as err:  # noqa: BLE001 - one line, never a traceback, unless --debug
+        if args.debug:
+            raise
+        parser.exit(INTERNAL_ERROR, f"graphvae: internal error: {describe(err)} (rerun with "
+                                    f"--debug for the traceback)\n")
     if args.command == "check-invariance":
         return 0 if summary["ok"] else 1
-    if args.command in ("vector", "generate"):
+    if args.command in ("vector", "generate", "convert-graphs"):
         return 0
     _report(summary, getattr(args, "json", False))
     return 0

@@ -122,6 +122,6 @@ def sample_non_edges(sorted_keys: Tensor, num_nodes: int, num_samples: int,
         out.append(keys)
         need -= keys.numel()
     if need > 0:
-        raise RuntimeError("could not sample enough non-edges; the graph is almost complete")
+        raise ValueError("could not sample enough non-edges; the graph is almost complete")
     keys = torch.cat(out) if out else torch.empty(0, dtype=torch.long, device=dev)
     return torch.stack([keys // n, keys % n])

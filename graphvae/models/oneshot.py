@@ -148,7 +148,7 @@ class EquivariantGraphVAE(nn.Module):
                  decoder_hidden: Sequence[int] = (64,), embed_channels: int = 32,
                  node_types: int = 0, edge_types: int = 0):
         super().__init__()
-        counts = torch.as_tensor(list(size_counts), dtype=torch.float)
+        counts = torch.as_tensor(list(size_counts), dtype=torch.float, device="cpu")
         if counts.dim() != 1 or counts.numel() < 2 or float(counts[1:].sum()) <= 0:
             raise ValueError("size_counts must count at least one graph with >= 1 node")
         counts[0] = 0.0

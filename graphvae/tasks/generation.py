@@ -90,14 +90,19 @@ class GenerationConfig:
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"unknown MMD protocol {self.protocol!r}: use one of "
                              f"{sorted(PROTOCOLS)}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
         for name in ("epochs", "batch_size", "latent", "num_perms", "eval_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name.replace('_', '-')} must be >= 1, got "
                                  f"{getattr(self, name)}")
         if self.num_samples is not None and self.num_samples < 1:
             raise ValueError(f"num-samples must be >= 1, got {self.num_samples}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not 0 < self.lr < math.inf:
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
+        if self.max_nodes is not None and (self.model != "graphvae" or self.max_nodes < 1):
+            raise ValueError(f"max-nodes applies to --model graphvae and must be >= 1, got "
+                             f"{self.max_nodes} with {self.model}")
         if self.generated and self.dataset not in (None, *GENERATED):
             raise ValueError(f"--generated applies to {', '.join(GENERATED)}, not {self.dataset}")
         if self.dataset == "qm9" and self.model != "oneshot-vae":
@@ -290,7 +295,7 @@ def train_generator(model: torch.nn.Module, data: GraphSet, cfg: GenerationConfi
             total += float(vals.sum())
         res.train_bound.append(total / len(items))
         if not math.isfinite(res.train_bound[-1]):
-            raise RuntimeError(f"training diverged at epoch {epoch}; lower --lr")
+            raise FloatingPointError(f"training diverged at epoch {epoch}; lower --lr")
         if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
             model.eval()
             with torch.no_grad():

@@ -186,7 +186,8 @@ def fit_linear_ae(model: LinearAE, x: Tensor, steps: int = 20000, lr: float | No
         if step % 100 == 0 or step == 1:
             losses.append(float(loss.detach()))
             if not math.isfinite(losses[-1]):
-                raise RuntimeError(f"linear AE diverged at step {step}; lower lr (was {lr:g})")
+                raise FloatingPointError(f"linear AE diverged at step {step}; lower lr (was "
+                                         f"{lr:g})")
             if tol > 0 and len(losses) > 2 and abs(losses[-2] - losses[-1]) <= tol * abs(
                     losses[-1]):
                 break

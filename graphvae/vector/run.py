@@ -19,7 +19,7 @@ import torch
 
 from graphvae.devices import resolve_device
 from graphvae.io import save_atomic, write_json
-from graphvae.vector.data import VectorData, check_matrix
+from graphvae.vector.data import VectorData, check_matrix, check_scale
 from graphvae.vector.models import ACTIVATIONS, CORRUPTIONS, VECTOR_MODELS, build_vector_model
 from graphvae.vector.train import (
     estimate_nll,
@@ -69,10 +69,18 @@ class VectorRunConfig:
         if self.refine_epochs < 0 or (self.refine_epochs and self.model not in ("vae", "iwae")):
             raise ValueError(f"refine-epochs must be >= 0 and applies to --model vae / iwae "
                              f"only, got {self.refine_epochs} with {self.model}")
+        if self.seed < 0 or (self.patience is not None and self.patience < 0):
+            raise ValueError(f"seed and patience must be >= 0, got {self.seed} and "
+                             f"{self.patience}")
         if self.latent_dim is not None and self.latent_dim < 1:
             raise ValueError(f"latent-dim must be >= 1, got {self.latent_dim}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not 0 < self.lr < math.inf:
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
+        probability = self.corruption in ("masking", "salt_and_pepper")
+        if not 0 <= self.noise_level <= (1 if probability else math.inf) \
+                or math.isinf(self.noise_level):
+            raise ValueError(f"noise must be {'in [0, 1]' if probability else 'finite and >= 0'}"
+                             f" for {self.corruption} corruption, got {self.noise_level}")
         if self.lr_decay is not None and not 0 < self.lr_decay < 1:
             raise ValueError(f"lr-decay must be in (0, 1), got {self.lr_decay}")
         if self.ema is not None and not 0 < self.ema < 1:
@@ -111,6 +119,8 @@ def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = 
     for split in ("train", "valid", "test"):
         check_matrix(getattr(data, split), f"{data.name} {split} split",
                      binary=lik == "bernoulli" and cfg.model != "linear")
+    if data.scales is None:
+        check_scale(data)
     out = Path(out) if out is not None else None
     if cfg.model == "linear":
         return _run_linear(data, cfg, out, progress)
@@ -157,6 +167,12 @@ def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = 
             metrics.update(test_nll_refined=estimate_nll(refined, test, cfg.nll_samples,
                                                          seed=cfg.seed, progress=progress),
                            refine_seconds=ref.seconds, refine_best_epoch=ref.best_epoch)
+    if data.scales is not None:  # log p(x) = log p(standardised x) - Σ_j log s_j
+        shift = float(torch.log(data.scales.double()).sum())
+        metrics["log_scale_sum"] = shift
+        for key in ("test_nll", "test_nll_refined"):
+            if key in metrics:
+                metrics[f"{key}_original_units"] = metrics[key] + shift
     if out is not None:
         save_checkpoint(model, out / "model.pt", model_kind=cfg.model, data=data.name,
                         result=res.__dict__)
@@ -232,7 +248,7 @@ def _run_linear(data: VectorData, cfg: VectorRunConfig, out: Path | None,
             "explained_variance": p.explained_variance.tolist(),
         }
     if not all(math.isfinite(v) for v in metrics.values() if isinstance(v, float)):
-        raise RuntimeError("the linear AE did not converge (non-finite metrics)")
+        raise FloatingPointError("the linear AE did not converge (non-finite metrics)")
     if out is not None:
         from graphvae.plotting import plot_image_rows, plot_latent
 

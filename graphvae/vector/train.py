@@ -184,7 +184,7 @@ def fit_vector(model: VectorAutoencoder, train: Tensor, valid: Tensor | None = N
             res.best_epoch, res.best_valid = epoch, res.train_bound[-1]
             bar.set_postfix(train=f"{res.train_bound[-1]:.2f}")
         if not math.isfinite(res.train_bound[-1]):
-            raise RuntimeError(f"training diverged at epoch {epoch} (bound "
+            raise FloatingPointError(f"training diverged at epoch {epoch} (bound "
                                f"{res.train_bound[-1]}); lower the learning rate")
     if best_state is not None:
         model.load_state_dict(best_state)

@@ -1,0 +1,407 @@
+"""Bad input, bad output folders, extreme values and dense graphs: every command ends in a
+result or one line ``graphvae: error: ...`` with exit status 2, before any training."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from graphvae import cli
+from graphvae.io import MANIFEST, clean_leftovers, output_folder
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(argv, capsys):
+    """``main(argv)``: ``(exit status, stdout, stderr)``."""
+    try:
+        rc = cli.main(argv)
+    except SystemExit as exc:
+        rc = exc.code
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def one_line_error(capsys, argv, pattern):
+    rc, out, err = run(argv, capsys)
+    assert rc == 2, (rc, out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("graphvae: error: "), err
+    assert re.search(pattern, lines[0]), lines[0]
+    return lines[0]
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+# ------------------------------------------------------------------ the issue's command lines
+def test_edge_list_field_over_the_csv_limit(tmp_path, capsys):
+    f = write(tmp_path / "e.csv", "1,2\n3," + "x" * 140_000 + "\n")
+    msg = one_line_error(capsys, ["linkpred", "--edges", str(f)], r"e\.csv:2: not a valid CSV")
+    assert len(msg) < 300
+
+
+def test_edge_list_unterminated_quote(tmp_path, capsys):
+    f = write(tmp_path / "e.csv", '1,2\n"3,4\n5,6\n')
+    one_line_error(capsys, ["linkpred", "--edges", str(f)],
+                   r"e\.csv:2: a quoted cell runs over several lines")
+
+
+def test_graphml_long_attribute_of_310_digits(tmp_path, capsys):
+    f = write(tmp_path / "g.graphml", (
+        '<graphml xmlns="http://graphml.graphdrawing.org/xmlns">'
+        '<key id="d0" for="node" attr.name="w" attr.type="long"/><graph edgedefault="undirected">'
+        f'<node id="a"><data key="d0">{"9" * 310}</data></node>'
+        '<node id="b"><data key="d0">2</data></node><edge source="a" target="b"/>'
+        '</graph></graphml>'))
+    msg = one_line_error(capsys, ["linkpred", "--edges", str(f)],
+                         r"g\.graphml: node 'a': attribute 'w' = .* is not a finite float32")
+    assert "(310 characters)" in msg                        # the 310 digits are cut
+
+
+@pytest.mark.parametrize("command", [["linkpred"], ["generate"], ["vector"]])
+def test_out_is_an_existing_file(tmp_path, capsys, command):
+    f = write(tmp_path / "taken", "mine")
+    start = time.perf_counter()
+    one_line_error(capsys, [*command, "--quiet", "--out", str(f)],
+                   r"--out .*taken exists and is not a folder")
+    assert time.perf_counter() - start < 5                  # refused before training
+    assert f.read_text() == "mine"
+
+
+@pytest.mark.parametrize("command", [["linkpred"], ["generate"], ["vector"]])
+def test_out_is_a_folder_of_other_files(tmp_path, capsys, command):
+    thesis = write(tmp_path / "docs" / "thesis.tex", "\\begin{document}")
+    one_line_error(capsys, [*command, "--quiet", "--out", str(tmp_path / "docs")],
+                   r"folder with other files in it")
+    assert thesis.read_text() == "\\begin{document}"
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare (util-linux)")
+@pytest.mark.parametrize("command", [["linkpred"], ["generate"], ["vector"]])
+def test_out_on_a_read_only_file_system(tmp_path, command):
+    """A read-only tmpfs in a private mount namespace: refused in one line before training."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    script = (f"mount -t tmpfs -o ro none {ro} || exit 77; exec {sys.executable} -m graphvae "
+              f"{' '.join(command)} --quiet --epochs 1 --out {ro}/out")
+    res = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True,
+                         text=True, timeout=120)
+    if res.returncode == 77:
+        pytest.skip("cannot mount a tmpfs here")
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.strip().splitlines() == [res.stderr.strip()]
+    assert "Read-only file system" in res.stderr and "seed 0" not in res.stdout
+
+
+@pytest.mark.parametrize("dtype, shown", [("<U3", r"<U3 \(text\)"), ("|S2", r"\|S2 \(bytes\)"),
+                                          ("<M8[D]", r"datetime64\[D\] \(dates\)")])
+def test_vector_npy_of_text_bytes_or_dates(tmp_path, capsys, dtype, shown):
+    arr = np.zeros((20, 3), dtype=dtype)
+    np.save(tmp_path / "m.npy", arr)
+    one_line_error(capsys, ["vector", "--data", str(tmp_path / "m.npy")],
+                   rf"m\.npy must be numeric, got dtype {shown}")
+
+
+def test_vector_csv_beyond_float32(tmp_path, capsys):
+    f = write(tmp_path / "m.csv", "\n".join(["1e39,2,3"] * 20))
+    one_line_error(capsys, ["vector", "--data", str(f)], r"m\.csv has 20 NaN, infinite or "
+                                                         r"beyond-float32 entries")
+
+
+@pytest.mark.parametrize("dtype", [">f8", ">i4", "<u2", "<u4", "<u8", "|u1"])
+def test_vector_npy_of_any_byte_order_or_unsigned_type_is_read(tmp_path, dtype):
+    from graphvae.vector.data import load_matrix
+    arr = (np.arange(60) % 7).reshape(20, 3).astype(dtype)
+    np.save(tmp_path / "m.npy", arr)
+    data = load_matrix(tmp_path / "m.npy")
+    rows = torch.cat([data.train, data.valid, data.test])
+    assert sorted(map(tuple, rows.tolist())) == sorted(map(tuple, arr.astype(float).tolist()))
+
+
+def _checkpoint(tmp_path, capsys) -> Path:
+    out = tmp_path / "run"
+    rc, _, err = run(["linkpred", "--quiet", "--epochs", "2", "--out", str(out)], capsys)
+    assert rc == 0, err
+    return out / "model.pt"
+
+
+def test_check_invariance_on_broken_checkpoints(tmp_path, capsys):
+    good = _checkpoint(tmp_path, capsys)
+    ck = torch.load(good, weights_only=True)
+    cases = {
+        "no config": ({k: v for k, v in ck.items() if k != "config"}, "lacks 'config'"),
+        "no state": ({k: v for k, v in ck.items() if k != "state_dict"},
+                     "no state_dict of tensors"),
+        "wrong size": ({**ck, "state_dict": {k: torch.zeros(3, 3) for k in ck["state_dict"]}},
+                       "do not fit the saved config"),
+    }
+    for name, (content, pattern) in cases.items():
+        path = tmp_path / f"{name.replace(' ', '_')}.pt"
+        torch.save(content, path)
+        one_line_error(capsys, ["check-invariance", "--checkpoint", str(path)], pattern)
+    empty = write(tmp_path / "empty.pt", b"")
+    one_line_error(capsys, ["check-invariance", "--checkpoint", str(empty)],
+                   r"empty\.pt: cannot read the checkpoint \(EOFError\)")
+
+
+@pytest.mark.parametrize("atol", ["-1", "nan", "inf"])
+def test_check_invariance_rejects_bad_atol(tmp_path, capsys, atol):
+    one_line_error(capsys, ["check-invariance", "--checkpoint", str(tmp_path / "m.pt"),
+                            "--atol", atol], r"--atol must be a finite number >= 0")
+
+
+# ------------------------------------------------------------------ files read right or refused
+def test_utf16_without_bom_is_refused_and_with_bom_is_read(tmp_path):
+    from graphvae.datasets import load_graph_file
+    text = "1,2\n2,3\n3,1\n"
+    write(tmp_path / "le.csv", text.encode("utf-16-le"))
+    with pytest.raises(ValueError, match=r"le\.csv:1: contains NUL characters"):
+        load_graph_file(tmp_path / "le.csv")
+    write(tmp_path / "bom.csv", text.encode("utf-16"))
+    data = load_graph_file(tmp_path / "bom.csv")
+    assert data.num_nodes == 3 and data.edge_index.size(1) == 6      # the triangle
+
+
+@pytest.mark.parametrize("header", ["node_a,node_b", "from_id,to_id", "alpha,beta",
+                                    "source,target"])
+def test_headers_are_not_read_as_edges(tmp_path, header):
+    from graphvae.datasets import load_graph_file
+    data = load_graph_file(write(tmp_path / "e.csv", f"{header}\n1,2\n2,3\n"))
+    assert data.node_names == ["1", "2", "3"] and data.edge_index.size(1) == 4
+
+
+@pytest.mark.parametrize("suffix, text", [
+    (".graphml", '<graphml xmlns="http://graphml.graphdrawing.org/xmlns"><graph '
+                 'edgedefault="undirected"><node id="a"/><node id="b"/><node id="c"/>'
+                 '<edge source="a" target="b"/><edge source="a" target="b"/>'
+                 '<edge source="b" target="c"/></graph></graphml>'),
+    (".gml", 'graph [ multigraph 1 node [ id 0 label "a" ] node [ id 1 label "b" ] '
+             'node [ id 2 label "c" ] edge [ source 0 target 1 ] edge [ source 0 target 1 ] '
+             'edge [ source 1 target 2 ] ]'),
+])
+def test_parallel_edges_are_merged(tmp_path, suffix, text):
+    from graphvae.datasets import load_graph_file
+    data = load_graph_file(write(tmp_path / f"g{suffix}", text))
+    assert data.node_names == ["a", "b", "c"]
+    assert sorted(map(tuple, data.edge_index.t().tolist())) == [(0, 1), (1, 0), (1, 2), (2, 1)]
+
+
+def test_a_long_bad_cell_is_cut_in_the_message(tmp_path):
+    from graphvae.datasets import load_graph_file
+    write(tmp_path / "e.csv", "a,b\n")
+    write(tmp_path / "f.csv", "a,1\nb," + "z" * 100_000 + "\n")
+    with pytest.raises(ValueError) as info:
+        load_graph_file(tmp_path / "e.csv", tmp_path / "f.csv")
+    assert len(str(info.value)) < 300 and "(100000 characters)" in str(info.value)
+
+
+# ------------------------------------------------------------------ extreme values, dense graphs
+def _edge_and_feature_files(tmp_path: Path, scale: float) -> tuple[Path, Path]:
+    from graphvae.datasets import make_sbm_graph
+    d = make_sbm_graph(seed=0)
+    pairs = [(a, b) for a, b in d.edge_index.t().tolist() if a < b]
+    edges = write(tmp_path / "e.csv", "".join(f"{a},{b}\n" for a, b in pairs))
+    feats = write(tmp_path / "f.csv", "".join(
+        f"{i}," + ",".join(f"{v * scale:g}" for v in row) + "\n"
+        for i, row in enumerate(d.x.tolist())))
+    return edges, feats
+
+
+@pytest.mark.parametrize("model", ["gae", "vgae", "joint"])
+def test_features_times_a_million(tmp_path, capsys, model):
+    edges, feats = _edge_and_feature_files(tmp_path, 1e6)
+    start = time.perf_counter()
+    one_line_error(capsys, ["linkpred", "--quiet", "--model", model, "--edges", str(edges),
+                            "--features", str(feats)],
+                   r"features reach 1e\+06 .* --feature-mode normalize")
+    assert time.perf_counter() - start < 10
+    rc, out, err = run(["linkpred", "--quiet", "--model", model, "--epochs", "5", "--json",
+                        "--feature-mode", "standardize", "--edges", str(edges), "--features",
+                        str(feats)], capsys)
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert rc == 0 and all(np.isfinite(summary[k]) for k in ("test_auc", "test_ap"))
+
+
+def test_standardized_features_are_z_scores():
+    from torch_geometric.data import Data
+
+    from graphvae.tasks.link_prediction import prepare_features
+    x = torch.tensor([[1.0, 5.0], [3.0, 5.0], [5.0, 5.0]]) * 1e6
+    z = prepare_features(Data(x=x, num_nodes=3), "standardize")
+    s = (8 / 3) ** 0.5                             # population std of 1, 3, 5
+    assert torch.allclose(z, torch.tensor([[-2 / s, 0.0], [0.0, 0.0], [2 / s, 0.0]]))
+
+
+def test_vector_data_times_a_million(tmp_path, capsys):
+    from sklearn.datasets import load_digits
+
+    from graphvae.vector.data import load_matrix
+    np.save(tmp_path / "d.npy", load_digits().data[:300] * 1e6)
+    one_line_error(capsys, ["vector", "--quiet", "--data", str(tmp_path / "d.npy")],
+                   r"entries up to 1\.6e\+07 .* --standardize")
+    rc, out, err = run(["vector", "--quiet", "--data", str(tmp_path / "d.npy"), "--epochs",
+                        "3", "--nll-samples", "20", "--standardize"], capsys)
+    metrics = json.loads(out)
+    assert rc == 0, err
+    assert np.isfinite(metrics["test_nll"]) and np.isfinite(metrics["test_nll_original_units"])
+    # −log p(x) = −log p(y) + Σ_j log s_j for y = (x − m) / s; constant columns keep s = 1
+    train = load_matrix(tmp_path / "d.npy").train.double()
+    s = train.std(0, unbiased=False)
+    shift = float(torch.log(torch.where(s > 0, s, torch.ones_like(s))).sum())
+    assert metrics["test_nll_original_units"] - metrics["test_nll"] == pytest.approx(shift,
+                                                                                    rel=1e-6)
+
+
+def _complete_graph_file(tmp_path: Path, n: int, drop: int) -> Path:
+    pairs = list(itertools.combinations(range(n), 2))[drop:]
+    return write(tmp_path / f"k{n}.csv", "".join(f"{a + 2},{b + 2}\n" for a, b in pairs))
+
+
+@pytest.mark.parametrize("n, drop, needed, available", [(12, 0, 9, 0), (20, 1, 27, 1)])
+def test_dense_graphs_end_in_seconds(tmp_path, capsys, n, drop, needed, available):
+    """K12 has no non-edge; K20 minus one edge has one; the 85/5/10 split needs as many
+    non-edges as held-out edges: floor(m/10) + floor(m/20)."""
+    f = _complete_graph_file(tmp_path, n, drop) if drop == 0 else write(
+        tmp_path / "k.csv", "".join(f"{a},{b}\n" for a, b in
+                                    itertools.combinations(range(n), 2) if (a, b) != (0, 1)))
+    m = n * (n - 1) // 2 - drop
+    assert needed == m // 10 + m // 20
+    start = time.perf_counter()
+    one_line_error(capsys, ["linkpred", "--quiet", "--edges", str(f)],
+                   rf"needs {needed} non-edges .* only {available}: it is too dense")
+    assert time.perf_counter() - start < 10
+
+
+def test_dense_but_possible_split_draws_from_the_listed_non_edges():
+    """Half of K30's pairs plus an eighth: 163 of 435 pairs are non-edges, fewer than 4 × 40
+    held-out pairs, so they are listed and drawn from: distinct, never an edge, i < j."""
+    from conftest import undirected
+
+    from graphvae.tasks.link_prediction import split_edges
+    pairs = list(itertools.combinations(range(30), 2))
+    kept = pairs[::2] + pairs[1::8]
+    ei = undirected(kept, 30)
+    split = split_edges(ei, 30, seed=0)
+    neg = torch.cat([split.val_neg, split.test_neg], 1).t().tolist()
+    assert len({tuple(p) for p in neg}) == len(neg)
+    assert not {tuple(p) for p in neg} & set(kept)
+    assert all(a < b for a, b in neg)
+
+
+# ------------------------------------------------------------------ output folders
+def test_a_run_replaces_its_folder_whole_and_lists_it(tmp_path, capsys):
+    out = tmp_path / "o"
+    for seed in ("1", "2"):
+        rc, _, err = run(["linkpred", "--quiet", "--epochs", "2", "--seed", seed, "--out",
+                          str(out)], capsys)
+        assert rc == 0, err
+        manifest = json.loads((out / MANIFEST).read_text())
+        assert set(manifest["files"]) == {p.name for p in out.iterdir()} - {MANIFEST}
+        assert json.loads((out / "metrics.json").read_text())["seeds"] == [int(seed)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o"]      # nothing left beside
+
+
+def test_leftovers_of_dead_runs_are_removed_and_an_old_folder_restored(tmp_path):
+    out = tmp_path / "o"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stage = tmp_path / f".o.tmp-{dead.pid}-abc"
+    stage.mkdir()
+    (stage / "model.pt").write_bytes(b"half")
+    old = tmp_path / f".o.old-{dead.pid}-def"       # killed between the two renames
+    old.mkdir()
+    (old / MANIFEST).write_text(json.dumps({"written_by": "graphvae", "files": {}}))
+    live = tmp_path / f".o.tmp-{os.getpid()}-ghi"    # this process's own: left alone
+    live.mkdir()
+    clean_leftovers(out)
+    assert not stage.exists() and out.is_dir() and (out / MANIFEST).is_file()
+    assert live.exists()
+
+
+def test_a_failed_run_leaves_the_previous_folder_untouched(tmp_path):
+    out = tmp_path / "o"
+    with output_folder(out) as stage:
+        (stage / "metrics.json").write_text("{}")
+    before = sorted(p.name for p in out.iterdir())
+    with pytest.raises(RuntimeError), output_folder(out) as stage:
+        (stage / "metrics.json").write_text('{"new": 1}')
+        raise RuntimeError("training failed")
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert (out / "metrics.json").read_text() == "{}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o"]
+
+
+# ------------------------------------------------------------------ unexpected errors
+def test_internal_errors_are_one_line_with_a_hint(monkeypatch, capsys):
+    def boom(args):
+        raise KeyError("a bug")
+    monkeypatch.setitem(cli.COMMANDS, "linkpred", (*cli.COMMANDS["linkpred"][:2], boom))
+    rc, out, err = run(["linkpred"], capsys)
+    assert rc == cli.INTERNAL_ERROR
+    assert err.strip() == ("graphvae: internal error: KeyError: 'a bug' (rerun with --debug "
+                           "for the traceback)")
+    with pytest.raises(KeyError):
+        cli.main(["--debug", "linkpred"])
+    with pytest.raises(KeyError):
+        cli.main(["linkpred", "--debug"])
+
+
+BAD_COMMAND_LINES = [
+    (["linkpred", "--epochs", "0"], "epochs must be at least 1"),
+    (["linkpred", "--lr", "nan"], "lr must be a finite number > 0, got nan"),
+    (["linkpred", "--lr", "-1"], "lr must be a finite number > 0, got -1"),
+    (["linkpred", "--dataset", "coraa"], "unknown dataset 'coraa'"),
+    (["linkpred", "--seed", "-1"], "--seed at least 0"),
+    (["linkpred", "--top-k", "0"], "--top-k must be at least 1"),
+    (["linkpred", "--device", "nonsense"], "unknown device 'nonsense'"),
+    (["linkpred", "--features", "x.csv"], "--features needs --edges"),
+    (["linkpred", "--config", "/nonexistent.json"], "cannot read config"),
+    (["linkpred", "--model", "vgea"], "invalid choice: 'vgea'"),
+    (["linkpred", "--epochs", "1e3"], "invalid int value: '1e3'"),
+    (["generate", "--lr", "inf"], "lr must be a finite number > 0, got inf"),
+    (["generate", "--hidden", "a,b"], "--hidden must be comma-separated integers"),
+    (["generate", "--model", "onehot-vae"], "invalid choice: 'onehot-vae'"),
+    (["generate", "--dataset", "nope"], "unknown data set 'nope'"),
+    (["generate", "--max-nodes", "3"], "max-nodes applies to --model graphvae"),
+    (["generate", "--seed", "-5"], "seed must be >= 0"),
+    (["generate", "--protocol", "x"], "invalid choice: 'x'"),
+    (["generate", "--generated", "--dataset", "ego-small"], "--generated applies to"),
+    (["vector", "--lr", "inf"], "lr must be a finite number > 0, got inf"),
+    (["vector", "--k", "0"], "num-samples must be >= 1"),
+    (["vector", "--variance", "nan"], "variance must be 'learned' or a positive number"),
+    (["vector", "--noise", "-1"], "noise must be finite and >= 0"),
+    (["vector", "--model", "dae", "--corruption", "masking", "--noise", "5"],
+     r"noise must be in [0, 1] for masking"),
+    (["vector", "--ema", "1.5"], "ema must be in (0, 1)"),
+    (["vector", "--patience", "-1"], "patience must be >= 0"),
+    (["vector", "--data", "/nonexistent.npy"], "/nonexistent.npy: data file not found"),
+    (["vector", "--model", "linear", "--latent-dim", "1000"], "latent-dim 1000 is larger"),
+    (["check-invariance", "--checkpoint", "/nonexistent.pt"], "/nonexistent.pt: no such"),
+    (["check-invariance", "--checkpoint", "x", "--permutations", "0"],
+     "--permutations must be at least 1"),
+    (["convert-graphs", "--out", "o", "--data-root", "/nonexistent"], "holds none of"),
+]
+
+
+@pytest.mark.parametrize("argv, message", BAD_COMMAND_LINES, ids=lambda v: " ".join(v)
+                         if isinstance(v, list) else None)
+def test_bad_command_lines_are_one_line_errors(argv, message, capsys):
+    line = one_line_error(capsys, [*argv, *(["--quiet"] if argv[0] in ("linkpred", "generate",
+                                                                       "vector") else [])],
+                          ".")
+    assert message in line, line
