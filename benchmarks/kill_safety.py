@@ -1,16 +1,17 @@
 """Kill ``graphvae linkpred / generate / vector --out DIR`` at random moments and check DIR.
 
-    python benchmarks/kill_safety.py              # 20 kills per command (about 10 min)
+    python benchmarks/kill_safety.py              # 20 kills per command (about 4 min)
     python benchmarks/kill_safety.py --smoke      # 2 kills per command, tiny runs
 
 For each command, one output folder is reused throughout: a first uninterrupted run
 measures the command's duration T, then each round starts the command (with a new
-seed), sends ``SIGKILL`` after a uniformly random delay in ``[0, 1.2 T]`` and checks
-the folder: it must be absent, or complete and from one run — its ``manifest.json``
-lists every file in it, each with the size and SHA-256 it has. A final uninterrupted
-run must succeed and leave no staging or replaced folders beside DIR, and no temporary
-files in it. The report counts, per command, the kills that left the folder absent,
-left it complete, or left it broken (the bar: none broken, none left over).
+seed; every other round first deletes DIR), sends ``SIGKILL`` after a uniformly
+random delay in ``[0, 1.2 T]`` (unless it has finished) and checks the folder: it must
+be absent, or complete and from one run — its ``manifest.json`` lists every file in
+it, each with the size and SHA-256 it has. A final uninterrupted run must succeed and
+leave no staging or replaced folders beside DIR, and no temporary files in it. The
+report counts, per command, the kills that left the folder absent, left it complete,
+or left it broken (the bar: none broken, none left over).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -85,14 +87,17 @@ def run_command(name: str, cmd: list[str], kills: int, work: Path, rng: random.R
     duration = time.perf_counter() - start
     states: dict[str, int] = {"absent": 0, "complete": 0, "broken": 0}
     broken = []
+    killed = 0
     for k in range(kills):
+        if k % 2 == 1 and out.exists():  # every other round starts with no folder at all
+            shutil.rmtree(out)
         proc = launch(cmd, out, k)
         delay = rng.uniform(0, 1.2 * duration)
         try:
             proc.wait(timeout=delay)
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGKILL)
-            proc.wait()
+            killed += 1
         proc.communicate()
         state = folder_state(out)
         states[state.split(":")[0]] += 1
@@ -101,6 +106,7 @@ def run_command(name: str, cmd: list[str], kills: int, work: Path, rng: random.R
     final = launch(cmd, out, 2000)
     _, err = final.communicate(timeout=900)
     return {"command": " ".join(cmd), "duration_s": duration, "kills": kills,
+            "killed_before_the_end": killed,
             "states": states, "broken": broken, "final_ok": final.returncode == 0,
             "final_state": folder_state(out), "leftovers_after_final": leftovers(out)}
 

@@ -28,10 +28,12 @@ import networkx as nx
 import numpy as np
 import torch
 
+from graphvae.containers import GraphBatch, GraphTensors
 from graphvae.graph import Adjacency, permute_graph, to_simple_undirected
 from graphvae.io import write_json
 from graphvae.models.graphvae import GraphVAE
 from graphvae.permutations import all_permutations, canonical_orderings, random_permutations
+from graphvae.training import fit
 
 
 def random_connected_graphs(count: int, n: int, p: float, seed: int) -> list[torch.Tensor]:
@@ -50,18 +52,25 @@ def features(edge_index: torch.Tensor, n: int) -> torch.Tensor:
     return (deg / 4.0)[:, None]
 
 
+class _OneGraphAStep:
+    """Step ``t`` trains on graph ``t mod len(graphs)``, as a one-graph batch."""
+
+    def __init__(self, batches: list[GraphBatch]):
+        self.items = batches
+
+    def batches(self, epoch: int, generator: torch.Generator | None) -> list[GraphBatch]:
+        return [self.items[(epoch - 1) % len(self.items)]]
+
+
 def train(model: GraphVAE, graphs: list[torch.Tensor], steps: int, seed: int) -> None:
+    """Adam on the matched bound (GraphVAE's own objective), one graph a step, through the
+    package's loop."""
     torch.manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for step in range(steps):
-        ei = graphs[step % len(graphs)]
-        n = model.max_nodes
-        adj = Adjacency(ei, n)
-        x = features(ei, n)
-        perm = model.matched_permutation(x, adj)[None]
-        opt.zero_grad()
-        model(x, adj, perms=perm).loss.backward()
-        opt.step()
+    n = model.max_nodes
+    model.objective = "matched"
+    batches = [GraphBatch.collate([GraphTensors(n, ei)], [features(ei, n)]) for ei in graphs]
+    fit(model, _OneGraphAStep(batches), torch.optim.Adam(model.parameters(), lr=3e-3),
+        epochs=steps, progress=False)
 
 
 def graph_gaps(model: GraphVAE, ei: torch.Tensor, ks, repeats: int, gen: torch.Generator

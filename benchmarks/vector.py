@@ -49,11 +49,12 @@ from graphvae.vector import (
     build_vector_model,
     estimate_nll,
     evaluate_bound,
-    fit_vector,
     load_digits,
     load_mnist,
     load_vector_model,
     refine_encoder,
+    save_checkpoint,
+    train_vector,
 )
 from graphvae.vector.models import ACTIVATIONS
 
@@ -69,7 +70,7 @@ PUBLISHED = {
 
 
 def _finished(path: Path, device: torch.device) -> tuple:
-    """A checkpoint written by ``fit_vector``: the model, its training seconds and best epoch."""
+    """A finished row's model file: the model, its training seconds and best epoch."""
     info = torch.load(path, weights_only=True)["result"]
     return load_vector_model(path).to(device), info["seconds"], info["best_epoch"]
 
@@ -112,17 +113,20 @@ def run_mnist(args, data) -> list[dict]:
             if init is not None:
                 model.load_state_dict(load_vector_model(init).state_dict())
             epochs = args.epochs if init is None else args.iwae_epochs
-            res = fit_vector(model, data.train, data.valid, objective=objective,
-                             num_samples=k, epochs=epochs, batch_size=args.batch_size,
-                             lr=args.lr if init is None else args.iwae_lr,
-                             patience=args.patience, lr_decay=args.lr_decay,
-                             decay_patience=args.decay_patience, min_lr=args.min_lr,
-                             ema=args.ema, kl_warmup=args.kl_warmup if init is None else 0,
-                             bf16=args.iwae_bf16 and init is not None,
-                             weight_decay=args.weight_decay,
-                             seed=args.seed, progress=not args.quiet,
-                             checkpoint=path, extra={"name": name})
+            res = train_vector(model, data.train, data.valid, objective=objective,
+                               num_samples=k, epochs=epochs, batch_size=args.batch_size,
+                               lr=args.lr if init is None else args.iwae_lr,
+                               patience=args.patience, lr_decay=args.lr_decay,
+                               decay_patience=args.decay_patience, min_lr=args.min_lr,
+                               ema=args.ema, kl_warmup=args.kl_warmup if init is None else 0,
+                               bf16=args.iwae_bf16 and init is not None,
+                               weight_decay=args.weight_decay, seed=args.seed,
+                               progress=not args.quiet, state=work / "state" / f"{name}.pt",
+                               resume=args.resume)
             seconds, best_epoch = res.seconds, res.best_epoch
+            save_checkpoint(model, path, name=name,
+                            result={"seconds": seconds, "best_epoch": best_epoch,
+                                    "history": res.history})
         if name == "vae":
             vae_seconds = seconds
         total_seconds = seconds + (vae_seconds if init is not None else 0.0)
@@ -159,8 +163,10 @@ def refined_proposal(args, data, model, name: str, work: Path) -> dict:
             model, data.train, data.valid, num_samples=args.refine_k,
             epochs=args.refine_epochs, batch_size=args.batch_size, lr=args.iwae_lr,
             ema=args.ema, bf16=args.iwae_bf16, seed=args.seed, progress=not args.quiet,
-            checkpoint=path, extra={"name": f"{name}-refined"})
+            state=work / "state" / f"{name}_refined.pt", resume=args.resume)
         seconds, best_epoch = res.seconds, res.best_epoch
+        save_checkpoint(refined, path, name=f"{name}-refined",
+                        result={"seconds": seconds, "best_epoch": best_epoch})
     ev = _evaluated(refined, args, data, work / f"mnist_{name}_refined_eval.json",
                     {"nll_samples": args.nll_samples, "refine_k": args.refine_k})
     return {"test_nll_refined": ev["test_nll"], "refine_k": args.refine_k,

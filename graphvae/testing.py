@@ -12,13 +12,17 @@ A graph has no node order, so a correct model treats a relabelled graph
 Each ``assert_*`` draws ``num_permutations`` seeded random permutations per
 graph, raises :class:`InvarianceError` naming the worst deviation, the graph and
 the permutation, and otherwise returns the worst deviation. ``measure_*`` return
-the same :class:`Deviation` without raising. Works with
-:class:`~graphvae.models.GraphAutoencoder` (GAE, VGAE, joint),
-:class:`~graphvae.models.graphvae.GraphVAE` and the one-shot
-:class:`~graphvae.models.oneshot.EquivariantGraphVAE` (whose decoder check
-compares the edge logits, ``l(Pz) = P l(z) Pᵀ``, and the whole ``log p(G | Z)``
-with node and bond types); a bound other than the model's own can be passed as
-``bound_fn(model, x, adj, eps) -> value``.
+the same :class:`Deviation` without raising.
+
+The checks use the model protocol of :mod:`graphvae.models` only, so any model that
+gives ``node_latents`` (do latents move with their nodes?),
+``invariance_batch(x, edge_index, node_types, edge_types)``, ``graph_posterior(batch)``,
+``decoder_outputs(z, batch)`` (tensors tagged ``pairs``: ``l(Pz) = P l(z) Pᵀ``,
+``nodes``: ``f(Pz) = P f(z)``, or ``graph``: unchanged) and ``exact_bound(batch, eps)``
+can be checked: the package's :class:`~graphvae.models.GraphAutoencoder` (GAE, VGAE,
+joint), :class:`~graphvae.models.GraphVAE` and the one-shot
+:class:`~graphvae.models.EquivariantGraphVAE` all do. A bound other than the model's
+own can be passed as ``bound_fn(model, batch, eps) -> value``.
 
 Graphs are ``(x, edge_index)`` pairs or PyG ``Data`` objects; typed graphs for the
 one-shot model are ``(x, edge_index, node_types, edge_types)`` with ``node_types``
@@ -29,17 +33,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
-from graphvae.bounds.gaussian import DiagGaussian
-from graphvae.graph import Adjacency, permute_graph, to_dense
-from graphvae.models import GraphAutoencoder
-from graphvae.models.graphvae import GraphVAE
-from graphvae.models.oneshot import EquivariantGraphVAE, GraphBatch, GraphTensors
+from graphvae.graph import permute_graph, to_dense
 from graphvae.permutations import all_permutations, random_permutations
 
 Graph = tuple[Tensor, Tensor]  # (x (n, d), edge_index (2, E))
@@ -120,35 +120,27 @@ def _graphs(graphs: Any) -> list[TypedGraph]:
 
 class _Relabelled(NamedTuple):
     graph: int
-    x: Tensor
-    adj: Adjacency
     perm: Tensor
-    xp: Tensor
-    adjp: Adjacency
-    node_types: Tensor | None
-    edge_types: Tensor | None
+    batch: Any        # the model's batch of the graph
+    batch_p: Any      # and of its relabelling
 
 
-def _relabellings(graphs: Any, num_permutations: int, seed: int):
-    """Yield a :class:`_Relabelled` for each seeded random permutation of each graph."""
+def _relabellings(model, graphs: Any, num_permutations: int, seed: int):
+    """Yield a :class:`_Relabelled` for each seeded random permutation of each graph (edge
+    types keep their order: ``edge_index`` is relabelled entry by entry)."""
     gen = torch.Generator().manual_seed(seed)
     for gi, (x, ei, nt, et) in enumerate(_graphs(graphs)):
         n = x.size(0)
         for perm in random_permutations(n, num_permutations, gen).to(x.device):
             xp, eip, _ = permute_graph(perm, to_dense(x), ei)
             assert xp is not None and eip is not None
-            yield _Relabelled(gi, x, Adjacency(ei, n), perm, xp, Adjacency(eip, n), nt, et)
+            ntp = None if nt is None else nt[perm]
+            yield _Relabelled(gi, perm, model.invariance_batch(to_dense(x), ei, nt, et),
+                              model.invariance_batch(xp, eip, ntp, et))
 
 
-def _oneshot_batches(r: _Relabelled) -> tuple[GraphBatch, GraphBatch]:
-    """The graph and its relabelling as one-graph batches for the one-shot model
-    (edge types keep their order: ``edge_index`` is relabelled entry by entry)."""
-    n = r.x.size(0)
-    ntp = None if r.node_types is None else r.node_types[r.perm]
-    g = GraphTensors(n, r.adj.edge_index.cpu(), r.node_types, r.edge_types)
-    gp = GraphTensors(n, r.adjp.edge_index.cpu(), ntp, r.edge_types)
-    return (GraphBatch.collate([g], [r.x], r.x.device),
-            GraphBatch.collate([gp], [r.xp], r.x.device))
+def _moved(t: Tensor, perm: Tensor, node_level: bool) -> Tensor:
+    return t[perm] if node_level else t
 
 
 @torch.no_grad()
@@ -157,121 +149,64 @@ def measure_encoder(model, graphs, num_permutations: int = 10, seed: int = 0,
     """Worst deviations of the posterior mean and scale."""
     model.eval()
     mean, scale = Deviation("encoder mean", rtol), Deviation("encoder scale", rtol)
-    for r in _relabellings(graphs, num_permutations, seed):
-        if isinstance(model, EquivariantGraphVAE):
-            b, bp = _oneshot_batches(r)
-            q, qp = model.posterior(b), model.posterior(bp)        # (1, n, d)
-            q, qp = DiagGaussian(q.loc[0], q.logvar[0]), DiagGaussian(qp.loc[0], qp.logvar[0])
-        else:
-            q, qp = model.encode(r.x, r.adj), model.encode(r.xp, r.adjp)
-        node_level = q.loc.dim() == 2 and not isinstance(model, GraphVAE)
-        mean.update(q.loc[r.perm] if node_level else q.loc, qp.loc, r.graph, r.perm)
+    for r in _relabellings(model, graphs, num_permutations, seed):
+        q, qp = model.graph_posterior(r.batch), model.graph_posterior(r.batch_p)
+        mean.update(_moved(q.loc, r.perm, model.node_latents), qp.loc, r.graph, r.perm)
         if hasattr(q, "logvar"):
-            s = q.scale
-            scale.update(s[r.perm] if node_level else s, qp.scale, r.graph, r.perm)
+            scale.update(_moved(q.scale, r.perm, model.node_latents), qp.scale, r.graph,
+                         r.perm)
     return mean, scale
 
 
 @torch.no_grad()
 def measure_decoder(model, graphs, num_permutations: int = 10, seed: int = 0,
                     rtol: float = 0.0) -> Deviation:
-    """Worst deviation of the decoder: ``l(Pz)`` vs ``P l(z) Pᵀ`` (and feature parameters)
-    for node latents; ``log p(PG | z)`` vs ``log p(G | z)`` for a graph latent; for the
-    one-shot model both the edge logits and ``log p(PG | PZ)`` vs ``log p(G | Z)``."""
+    """Worst deviation of the decoder's outputs between ``z`` on the graph and the moved
+    ``z`` on its relabelling: ``pairs`` outputs as ``P l Pᵀ``, ``nodes`` as ``P f``,
+    ``graph`` outputs (a whole ``log p(G | z)``) unchanged."""
     model.eval()
     dev = Deviation("decoder", rtol)
-    for r in _relabellings(graphs, num_permutations, seed):
+    for r in _relabellings(model, graphs, num_permutations, seed):
         perm = r.perm
-        if isinstance(model, EquivariantGraphVAE):
-            b, bp = _oneshot_batches(r)
-            z = model.posterior(b).loc                              # (1, n, d)
-            logits, _ = model.edge_logits(z[0])
-            logits_p, _ = model.edge_logits(z[0, perm])
-            dev.update(logits[perm][:, perm], logits_p, r.graph, perm)
-            ll, ll_p = model.log_likelihood(z[None], b), model.log_likelihood(z[:, perm][None], bp)
-            dev.update(ll, ll_p, r.graph, perm)
-            continue
-        z = model.encode(r.x, r.adj).loc
-        if isinstance(model, GraphVAE):
-            target = model.pad(r.adj.edge_index, r.adj.num_nodes)
-            ident = torch.arange(model.max_nodes, device=perm.device)
-            relabel = ident.clone()
-            relabel[:perm.numel()] = perm                      # padding slots stay put
-            ll = model.log_likelihood(model.decode(z[None]),
-                                      target.permute(torch.stack([ident, relabel])))  # (1, 2)
-            dev.update(ll[0, :1], ll[0, 1:], r.graph, perm)
-            continue
-        logits = model.edge_decoder.forward_all(z)
-        dev.update(logits[perm][:, perm], model.edge_decoder.forward_all(z[perm]), r.graph, perm)
-        if model.feature_decoder is not None:
-            mu, _ = model.feature_decoder(z, r.adj)
-            mup, _ = model.feature_decoder(z[perm], r.adjp)
-            dev.update(mu[perm], mup, r.graph, perm)
+        z = model.graph_posterior(r.batch).loc
+        outs = model.decoder_outputs(z, r.batch)
+        outs_p = model.decoder_outputs(_moved(z, perm, model.node_latents), r.batch_p)
+        for (_, ref, kind), (_, got, _) in zip(outs, outs_p):
+            expect = ref[perm][:, perm] if kind == "pairs" else ref[perm] if kind == "nodes" \
+                else ref
+            dev.update(expect, got, r.graph, perm)
     return dev
 
 
-def model_bound(model, x: Tensor | GraphBatch, adj: Adjacency | None, eps: Tensor) -> Tensor:
-    """The model's own bound, exactly (the dense edge likelihood for graph autoencoders;
-    for the one-shot model ``x`` is a :class:`~graphvae.models.oneshot.GraphBatch`)."""
-    if isinstance(model, EquivariantGraphVAE):
-        assert isinstance(x, GraphBatch)
-        return model.bound(x, eps=eps).value
-    assert isinstance(x, Tensor) and adj is not None
-    if isinstance(model, GraphVAE):
-        return model.bound(x, adj, eps=eps).value
-    return model(x, adj, eps=eps).bound
+def model_bound(model, batch: Any, eps: Tensor) -> Tensor:
+    """The model's own bound, exactly (``exact_bound``: the dense edge likelihood for graph
+    autoencoders), with the noise ``eps`` fixed."""
+    return model.exact_bound(batch, eps)
 
 
-def exact_permutation_bound(model: GraphVAE, x: Tensor, adj: Adjacency, eps: Tensor) -> Tensor:
-    """``log Σ_{P∈S_k} exp ELBO(PG)`` over all ``k!`` relabellings of the padded graph."""
+def exact_permutation_bound(model, batch: Any, eps: Tensor) -> Tensor:
+    """``log Σ_{P∈S_k} exp ELBO(PG)`` over all ``k!`` relabellings of the padded graph (a
+    :class:`~graphvae.models.GraphVAE` and its one-graph batch)."""
+    x, adj, g = model._single(batch)
     perms = all_permutations(model.max_nodes).to(x.device)
-    return model.bound(x, adj, perms, eps=eps).value
+    return model.bound(x, adj, perms, g.node_types, g.edge_types, eps=eps).value
 
 
 @torch.no_grad()
 def measure_bound(model, graphs, num_permutations: int = 10, seed: int = 0,
                   bound_fn: BoundFn = model_bound, rtol: float = 0.0) -> Deviation:
-    """Worst deviation of the bound between a graph and its relabellings (same ``ε``).
-
-    For the one-shot model ``bound_fn`` is called as ``bound_fn(model, batch, None, eps)``
-    with a one-graph :class:`~graphvae.models.oneshot.GraphBatch`."""
+    """Worst deviation of the bound between a graph and its relabellings, with the same ``ε``
+    (moved with the nodes for node latents)."""
     model.eval()
     dev = Deviation("bound", rtol)
     gen = torch.Generator().manual_seed(seed + 1)
-    with _dense_edges(model):
-        for r in _relabellings(graphs, num_permutations, seed):
-            perm = r.perm
-            if isinstance(model, EquivariantGraphVAE):
-                b, bp = _oneshot_batches(r)
-                loc = model.posterior(b).loc                        # (1, n, d)
-                eps = torch.randn(loc.shape, generator=gen, dtype=loc.dtype).to(loc.device)
-                ref = bound_fn(model, b, None, eps[None])
-                got = bound_fn(model, bp, None, eps[:, perm][None])
-                dev.update(ref, got, r.graph, perm)
-                continue
-            q = model.encode(r.x, r.adj)
-            eps = torch.randn(q.loc.shape, generator=gen, dtype=q.loc.dtype).to(q.loc.device)
-            node_level = q.loc.dim() == 2 and not isinstance(model, GraphVAE)
-            ref = bound_fn(model, r.x, r.adj, eps[None])
-            got = bound_fn(model, r.xp, r.adjp, (eps[perm] if node_level else eps)[None])
-            dev.update(ref, got, r.graph, perm)
+    for r in _relabellings(model, graphs, num_permutations, seed):
+        loc = model.graph_posterior(r.batch).loc
+        eps = torch.randn(loc.shape, generator=gen, dtype=loc.dtype).to(loc.device)
+        ref = bound_fn(model, r.batch, eps[None])
+        got = bound_fn(model, r.batch_p, _moved(eps, r.perm, model.node_latents)[None])
+        dev.update(ref, got, r.graph, r.perm)
     return dev
-
-
-class _dense_edges:
-    """Evaluate a graph autoencoder's bound with the exact dense edge likelihood."""
-
-    def __init__(self, model):
-        self.model, self.saved = model, None
-
-    def __enter__(self):
-        if isinstance(self.model, GraphAutoencoder):
-            self.saved = self.model.objective
-            self.model.objective = replace(self.saved, estimator="dense")
-
-    def __exit__(self, *exc):
-        if self.saved is not None:
-            self.model.objective = self.saved
 
 
 def assert_encoder_equivariant(model, graphs, num_permutations: int = 10, atol: float = 1e-5,

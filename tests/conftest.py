@@ -52,10 +52,11 @@ def float64():
         yield
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(autouse=True)
 def one_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP hand-offs that cost ~50 ms a call on a
-    busy machine."""
+    """Every test runs torch on one intra-op thread: tiny tensors gain nothing from more, two
+    OpenMP threads on a shared 2-core machine spin and slow small jobs by 10-60x, and one
+    thread makes CPU results bitwise reproducible (parallel reductions are not)."""
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

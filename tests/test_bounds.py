@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from graphvae.bounds import ELBO, IWAE, DiagGaussian, PointMass, kl_standard_normal
+from graphvae.bounds import ELBO, IWAE, DiagGaussian, PointMass, Prior, StandardNormal
 from graphvae.likelihoods import LogLik, gaussian_log_prob
 
 X = torch.tensor([[1.3], [-0.4]], dtype=torch.float64)      # two data points, d = 1
@@ -28,13 +28,59 @@ def test_kl_closed_form_matches_torch_and_monte_carlo():
     p = torch.distributions.Independent(torch.distributions.Normal(
         torch.zeros_like(loc), torch.ones_like(loc)), 1)
     ref = torch.distributions.kl_divergence(q.distribution(), p)
-    assert torch.allclose(q.kl(), ref)
+    closed = q.kl_to(StandardNormal())
+    assert torch.allclose(closed, ref)
     z = q.rsample((200000,))
     mc = (q.log_prob(z) - p.log_prob(z)).mean(0)
     se = (q.log_prob(z) - p.log_prob(z)).std(0) / math.sqrt(200000)
-    assert ((mc - q.kl()).abs() < 5 * se).all()
+    assert ((mc - closed).abs() < 5 * se).all()
     # by hand: μ = 1, σ² = 1 in one dimension gives ½
-    assert kl_standard_normal(torch.tensor([1.0]), torch.tensor([0.0])).item() == 0.5
+    one = DiagGaussian(torch.tensor([1.0]), torch.tensor([0.0]))
+    assert StandardNormal().kl(one).item() == 0.5
+
+
+class NoClosedForm(StandardNormal):
+    """N(0, I) without its closed-form KL: the bounds must estimate it."""
+
+    def kl(self, q):
+        return None
+
+
+def test_monte_carlo_kl_agrees_with_the_closed_form_within_standard_errors():
+    """The ELBO's KL for a prior without a closed form is the Monte-Carlo estimate on the
+    ELBO's own draws; with N(0, I) it must agree with the closed form within its standard
+    error, and the bound stays unbiased."""
+    torch.manual_seed(3)
+    q = DiagGaussian(torch.randn(3, 4, dtype=torch.float64),
+                     torch.randn(3, 4, dtype=torch.float64))
+    gen = torch.Generator().manual_seed(0)
+    est = ELBO(num_samples=100_000, prior=NoClosedForm())(
+        q, lambda z: LogLik(z.new_zeros(z.shape[:-2]), z.new_zeros(z.shape[:-2])),
+        generator=gen)
+    exact = q.kl_to(StandardNormal()).sum()
+    z = q.rsample((100_000,), generator=torch.Generator().manual_seed(0))
+    per_draw = (q.log_prob(z) - StandardNormal().log_prob(z)).sum(-1)
+    se = per_draw.std() / math.sqrt(per_draw.numel())
+    assert abs(float(est.kl - exact)) < 4 * float(se)
+    with pytest.raises(ValueError, match="no closed-form KL"):
+        q.kl_to(NoClosedForm())
+
+
+def test_default_prior_leaves_the_elbo_unchanged_in_float64():
+    """ELBO with the default prior = E_q log p(x|z) − ½ Σ (μ² + σ² − 1 − log σ²), the
+    formula written out here, to 1e-12; IWAE's log-ratio uses log N(z | 0, I) likewise."""
+    q = DiagGaussian(X * 0.3, torch.full_like(X, -0.7))
+    eps = torch.randn((4, *X.shape), generator=torch.Generator().manual_seed(5),
+                      dtype=torch.float64)
+    z = q.loc + q.scale * eps
+    recon = loglik(z).value.mean(0)
+    kl = 0.5 * (q.loc ** 2 + q.logvar.exp() - 1 - q.logvar).sum(-1)
+    est = ELBO(num_samples=4)(q, loglik, eps=eps)
+    assert (est.value - (recon - kl)).abs().max().item() < 1e-12
+    log_ratio = (-0.5 * (z ** 2 + math.log(2 * math.pi))).sum(-1) - q.log_prob(z)
+    iw = torch.logsumexp(loglik(z).value + log_ratio, 0) - math.log(4)
+    assert (IWAE(4)(q, loglik, eps=eps).value - iw).abs().max().item() < 1e-12
+    assert isinstance(StandardNormal(), Prior) and not list(StandardNormal().parameters())
 
 
 def test_log_prob_matches_torch():
@@ -66,7 +112,8 @@ def test_elbo_with_exact_posterior_converges_to_log_evidence():
 def elbo_closed_form(m, logvar):
     s2 = logvar.exp()
     recon = -0.5 * (math.log(2 * math.pi) + (X - m) ** 2 + s2)
-    return (recon - kl_standard_normal(m, logvar).unsqueeze(-1)).squeeze(-1)
+    kl = StandardNormal().kl(DiagGaussian(m, logvar))
+    return (recon - kl.unsqueeze(-1)).squeeze(-1)
 
 
 def test_iwae_is_above_elbo_and_rises_with_k():

@@ -184,7 +184,8 @@ def _unknown_config_key(tmp_path):
 
 
 BAD_INPUT = {
-    "unknown dataset": (lambda p: ["--dataset", "nope"], r"unknown dataset 'nope'"),
+    "unknown dataset": (lambda p: ["--dataset", "nope"],
+                        r"argument --dataset: invalid choice: 'nope'"),
     "features without edges": (_features_without_edges, r"--features needs --edges"),
     "zero epochs": (lambda p: ["--epochs", "0"], r"epochs must be at least 1, got 0"),
     "zero seeds": (lambda p: ["--seeds", "0"], r"--seeds must be at least 1 .*got 0"),

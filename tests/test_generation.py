@@ -14,22 +14,18 @@ import torch
 import torch.nn.functional as F
 from conftest import run_cli
 
+from graphvae.containers import GraphBatch, GraphTensors, SampledGraph
 from graphvae.datasets.graphsets import (
     community_small,
     grid_graphs,
+    input_features,
     load_graph_set,
     lobster_graphs,
     split_graphs,
 )
-from graphvae.models.oneshot import EquivariantGraphVAE, GraphBatch, GraphTensors
-from graphvae.tasks.generation import (
-    GenerationConfig,
-    input_features,
-    run_generation,
-    sample_networkx,
-)
+from graphvae.models import EquivariantGraphVAE
+from graphvae.tasks.generation import GenerationConfig, run_generation
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -122,7 +118,7 @@ def test_size_distribution_and_sampling_support():
     assert float(m.size_logprob.exp().sum()) == pytest.approx(1.0)
     assert m.size_logprob[0] == -math.inf and m.max_nodes == 5
     g = torch.Generator().manual_seed(0)
-    sizes = [s["adj"].size(0) for s in m.sample(300, generator=g)]
+    sizes = [s.num_nodes for s in m.sample(300, generator=g)]
     assert set(sizes) <= {2, 3, 4, 5}
     # frequencies follow the counts 1:2:3:2 (binomial 4-sigma band)
     for n, c in zip((2, 3, 4, 5), (1, 2, 3, 2)):
@@ -184,15 +180,19 @@ def test_padding_adds_nothing():
     torch.testing.assert_close(both[1:], alone, atol=1e-9, rtol=0)
 
 
-def test_sampling_is_seeded():
-    cfg = GenerationConfig(epochs=3, eval_every=1)
+@pytest.mark.parametrize("kind", ["oneshot-vae", "graphvae"])
+def test_sampling_is_seeded(kind):
+    cfg = GenerationConfig(epochs=3, eval_every=1, model=kind)
     from graphvae.tasks.generation import build_generation_model, load_generation_data
     data = load_generation_data(cfg)
     model = build_generation_model(cfg, data)
-    a = sample_networkx(model, 5, seed=4)
-    b = sample_networkx(model, 5, seed=4)
-    assert [sorted(x.edges) for x in a] == [sorted(x.edges) for x in b]
-    assert all(isinstance(x, nx.Graph) for x in a)
+    a = model.sample(5, torch.Generator().manual_seed(4))
+    b = model.sample(5, torch.Generator().manual_seed(4))
+    assert all(isinstance(x, SampledGraph) for x in a)
+    assert [sorted(x.to_networkx().edges) for x in a] == [sorted(x.to_networkx().edges)
+                                                          for x in b]
+    for s in a:                                  # symmetric 0/1, no self-loops
+        assert torch.equal(s.adj, s.adj.T) and not s.adj.diagonal().any()
 
 
 # -- the run and the command line -----------------------------------------------------------------
@@ -211,7 +211,8 @@ def test_default_generate_runs_without_files(tmp_path):
     assert [g.number_of_nodes() for g in graphs][:1] and all(g.number_of_nodes() >= 1
                                                             for g in graphs)
     ck = torch.load(tmp_path / "model.pt", weights_only=True)
-    assert ck["task"] == "generation" and ck["init"]["kind"] == "oneshot-vae"
+    assert ck["task"] == "generation" and ck["model"] == "oneshot-vae"
+    assert ck["init"]["in_channels"] == 17 and ck["config"]["epochs"] == 4
 
 
 def test_graphvae_permutation_bound_runs(tmp_path):
@@ -235,7 +236,7 @@ def test_same_seed_same_run_whatever_ran_before(model):
 
 
 BAD = {
-    "unknown data set": (["--dataset", "cifar"], "unknown data set 'cifar'"),
+    "unknown data set": (["--dataset", "cifar"], "invalid choice: 'cifar'"),
     "unknown model": (["--model", "gan"], "invalid choice: 'gan'"),
     "too large for the decoder": (["--model", "graphvae", "--max-nodes", "10"],
                                   "has a graph with 20 nodes but the GraphVAE decoder has "

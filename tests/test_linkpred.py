@@ -7,6 +7,7 @@ import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from graphvae.datasets import load_dataset, make_sbm_graph
+from graphvae.evaluation.metrics import average_precision, roc_auc
 from graphvae.graph import Adjacency, edge_keys
 from graphvae.tasks.link_prediction import (
     PRESETS,
@@ -15,7 +16,6 @@ from graphvae.tasks.link_prediction import (
     split_edges,
     top_new_links,
 )
-from graphvae.tasks.metrics import average_precision, roc_auc
 
 DATA = Path(os.environ.get("GRAPHVAE_DATA",
                            Path(__file__).resolve().parents[1].parent / "shared" / "data"))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import wasserstein_distance
 
-from graphvae.tasks.mmd import kernel_matrix, mmd_squared
+from graphvae.evaluation.mmd import kernel_matrix, mmd_squared
 
 
 def direct_mmd(xs, ys, k):
@@ -89,7 +89,7 @@ def test_bad_arguments():
 def test_graph_mmd_protocols_by_hand_and_on_planted_differences():
     import networkx as nx
 
-    from graphvae.tasks.graph_stats import graph_mmd, orbit_vector
+    from graphvae.evaluation.graph_stats import graph_mmd, orbit_vector
 
     # two single graphs: a triangle and a 3-path under GraphRNN's degree kernel.
     # degree histograms (0, 0, 3) and (0, 2, 1) -> pmfs (0,0,1), (0,2/3,1/3):

@@ -6,7 +6,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from graphvae.tasks.orbits import NUM_ORBITS, noninduced_counts, orbit_counts
+from graphvae.evaluation.orbits import NUM_ORBITS, noninduced_counts, orbit_counts
 
 # Each graphlet on 3-4 nodes with the orbit of every node (Pržulj 2007 / ORCA numbering),
 # written out by hand.

@@ -1,5 +1,5 @@
-"""QM9 molecule graphs (``graphvae.datasets.qm9``) and molecule decoding/metrics
-(``graphvae.tasks.molecules``).
+"""QM9 molecule graphs (``graphvae.chem.qm9``) and molecule decoding/metrics
+(``graphvae.chem.molecules``).
 
 Expected values are worked out by hand from the molecules written in each test
 (atom lists, bond orders, counts), not read back from the package. Tests that need
@@ -16,7 +16,8 @@ import networkx as nx
 import pytest
 import torch
 
-from graphvae.datasets.qm9 import (
+from graphvae.chem.molecules import molecule_metrics
+from graphvae.chem.qm9 import (
     ATOM_TYPES,
     BOND_TYPES,
     MAX_ATOMS,
@@ -24,7 +25,6 @@ from graphvae.datasets.qm9 import (
     require_rdkit,
     smiles_to_graph,
 )
-from graphvae.tasks.molecules import molecule_metrics
 
 DATA_ROOT = Path(os.environ.get(
     "GRAPHVAE_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
@@ -123,7 +123,7 @@ def test_acetonitrile_triple_bond_and_both_directions_sorted():
 
 @needs_rdkit
 def test_dense_bond_matrix_codes():
-    from graphvae.datasets.qm9 import dense_bond_matrix
+    from graphvae.chem.qm9 import dense_bond_matrix
     assert dense_bond_matrix(smiles_to_graph("CC#N")).tolist() == [[0, 1, 0], [1, 0, 3],
                                                                    [0, 3, 0]]
     single = smiles_to_graph("C")
@@ -148,7 +148,7 @@ def test_smiles_to_graph_rejects(smiles, needle):
 
 @needs_rdkit
 def test_graph_to_mol_valid_and_invalid():
-    from graphvae.datasets.qm9 import graph_to_mol, is_valid, mol_to_smiles
+    from graphvae.chem.qm9 import graph_to_mol, is_valid, mol_to_smiles
     # ethanol C-C-O
     mol = graph_to_mol([C, C, O], torch.tensor([[0, 1, 0], [1, 0, 1], [0, 1, 0]]))
     assert mol is not None and is_valid(mol) and mol_to_smiles(mol) == "CCO"
@@ -173,7 +173,7 @@ def test_graph_to_mol_valid_and_invalid():
     ([C], [[1]], "diagonal"),
 ])
 def test_graph_to_mol_bad_input(types, bonds, needle):
-    from graphvae.datasets.qm9 import graph_to_mol
+    from graphvae.chem.qm9 import graph_to_mol
     with pytest.raises(ValueError, match=needle):
         graph_to_mol(types, torch.tensor(bonds))
 
@@ -181,7 +181,7 @@ def test_graph_to_mol_bad_input(types, bonds, needle):
 @needs_rdkit
 @needs_qm9
 def test_round_trip_on_real_qm9_rows():
-    from graphvae.datasets.qm9 import (
+    from graphvae.chem.qm9 import (
         dense_bond_matrix,
         graph_to_mol,
         is_valid,
@@ -210,7 +210,7 @@ def test_round_trip_on_real_qm9_rows():
     ("OC(F)C#N", "N#CC(O)F"),
 ])
 def test_round_trip_aromatic_and_small(smiles, canonical):
-    from graphvae.datasets.qm9 import dense_bond_matrix, graph_to_mol, mol_to_smiles
+    from graphvae.chem.qm9 import dense_bond_matrix, graph_to_mol, mol_to_smiles
     g = smiles_to_graph(smiles)
     assert g.smiles == canonical
     assert mol_to_smiles(graph_to_mol(g.node_types, dense_bond_matrix(g))) == canonical
@@ -224,7 +224,7 @@ def write_csv(root: Path, text: str) -> Path:
 
 @needs_rdkit
 def test_load_qm9_skips_and_counts_charged(tmp_path):
-    from graphvae.datasets.qm9 import load_qm9
+    from graphvae.chem.qm9 import load_qm9
     root = write_csv(tmp_path, "smiles\nC\n[NH3+]CC([O-])=O\nCC#N\nc1ccccc1\n")
     graphs, stats = load_qm9(root)
     assert stats == {"rows": 4, "kept": 3, "skipped_charged": 1}
@@ -235,7 +235,7 @@ def test_load_qm9_skips_and_counts_charged(tmp_path):
 
 @needs_rdkit
 def test_load_qm9_errors(tmp_path):
-    from graphvae.datasets.qm9 import load_qm9
+    from graphvae.chem.qm9 import load_qm9
     # the header is line 1, so the unclosed ring "C1CC" is line 4
     bad_row = write_csv(tmp_path / "a", "smiles\nC\nCO\nC1CC\nCC\n")
     with pytest.raises(ValueError, match=r"qm9.csv:4: .*'C1CC'") as info:
@@ -269,8 +269,8 @@ def random_inputs(gen, n, carbon_only):
 
 @needs_rdkit
 def test_valency_aware_decode_random_inputs():
-    from graphvae.datasets.qm9 import graph_to_mol, is_valid
-    from graphvae.tasks.molecules import valency_aware_decode
+    from graphvae.chem.molecules import valency_aware_decode
+    from graphvae.chem.qm9 import graph_to_mol, is_valid
     gen = torch.Generator().manual_seed(0)
     for trial in range(200):
         n = 2 + trial % 8
@@ -292,7 +292,7 @@ def test_valency_aware_decode_random_inputs():
 
 
 def test_valency_aware_decode_by_hand():
-    from graphvae.tasks.molecules import plain_decode, valency_aware_decode
+    from graphvae.chem.molecules import plain_decode, valency_aware_decode
     # O, O, C: every pair wants a triple bond with high probability.
     types = torch.tensor([O, O, C])
     edge = torch.tensor([[0.0, 0.9, 0.8], [0.9, 0.0, 0.7], [0.8, 0.7, 0.0]])
@@ -313,7 +313,7 @@ def test_valency_aware_decode_by_hand():
 
 
 def test_valency_aware_decode_keeps_fluorines_joinable():
-    from graphvae.tasks.molecules import valency_aware_decode
+    from graphvae.chem.molecules import valency_aware_decode
     # F0, F1, C2: F0-F1 is the most probable pair but would close a component (1+1-2 = 0)
     # while C2 is still apart, so the tree takes F0-C2 (0.5) then F1-C2 (0.4).
     types = torch.tensor([F, F, C])
@@ -324,7 +324,7 @@ def test_valency_aware_decode_keeps_fluorines_joinable():
 
 
 def test_valency_aware_decode_bond_order_and_logits():
-    from graphvae.tasks.molecules import valency_aware_decode
+    from graphvae.chem.molecules import valency_aware_decode
     # logits pick C, N; the pair (prob 0.1, below threshold) is still a tree bond, and is
     # raised to the most probable order that fits: triple (C free 3, N free 2 after single ->
     # capacity 1 + 2 = 3).
@@ -348,7 +348,7 @@ def test_valency_aware_decode_bond_order_and_logits():
     ((torch.zeros(2, 3), torch.zeros(2, 2), torch.zeros(2, 2, 3)), "logits"),
 ])
 def test_decode_bad_input(args, needle):
-    from graphvae.tasks.molecules import plain_decode, valency_aware_decode
+    from graphvae.chem.molecules import plain_decode, valency_aware_decode
     for decode in (valency_aware_decode, plain_decode):
         with pytest.raises(ValueError, match=needle):
             decode(*args)
@@ -356,7 +356,7 @@ def test_decode_bad_input(args, needle):
 
 @needs_rdkit
 def test_mols_from_decoded():
-    from graphvae.tasks.molecules import mols_from_decoded
+    from graphvae.chem.molecules import mols_from_decoded
     ethanol = (torch.tensor([C, C, O]), torch.tensor([[0, 1, 0], [1, 0, 1], [0, 1, 0]]))
     bad = (torch.tensor([C, O]), torch.tensor([[0, 3], [3, 0]]))
     apart = (torch.tensor([C, C]), torch.zeros(2, 2, dtype=torch.long))

@@ -1,50 +1,138 @@
+"""The one training loop: selection, callbacks, atomic checkpoints, and resuming each job to
+the result of an uninterrupted run."""
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 import torch
 
+import graphvae.training as training
+from graphvae.bounds import BoundEstimate
 from graphvae.devices import resolve_device
 from graphvae.io import save_atomic, write_json
-from graphvae.models import ModelOutput
-from graphvae.training import fit
+from graphvae.training import (
+    EMA,
+    EarlyStopping,
+    FullBatch,
+    KLWarmup,
+    PlateauDecay,
+    Shuffled,
+    fit,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def _quadratic_problem():
-    w = torch.nn.Linear(1, 1, bias=False)
-    torch.nn.init.constant_(w.weight, 0.0)
+class Quadratic(torch.nn.Module):
+    """loss = (w − 3)², value = −loss; the batch is ignored."""
 
-    def step():
-        loss = (w.weight - 3.0).pow(2).sum()
-        z = torch.zeros(1)
-        return ModelOutput(loss, -loss, -loss, z.sum(), z)
-    return w, step
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(()))
+        self.kl_weight = 1.0
+
+    def forward(self, batch, generator=None):
+        loss = (self.w - 3.0).pow(2)
+        return BoundEstimate(-loss.detach().reshape(1), loss, -loss.detach(), loss.new_zeros(()))
 
 
-def test_fit_restores_best_validation_epoch(tmp_path):
-    w, step = _quadratic_problem()
+def test_fit_restores_best_validation_epoch_and_stops_early(tmp_path):
+    m = Quadratic()
     scores = iter([0.1, 0.5, 0.9, 0.2, 0.1, 0.0, 0.0, 0.0])
     seen = []
 
     def evaluate():
-        seen.append(w.weight.item())
+        seen.append(m.w.item())
         return {"score": next(scores)}
 
-    res = fit(w, step, epochs=8, lr=0.5, evaluate=evaluate, patience=3, progress=False,
-              checkpoint=tmp_path / "m.pt")
-    assert res.best_epoch == 3 and res.epochs == 6      # stopped 3 epochs after the best
-    assert w.weight.item() == pytest.approx(seen[2])
-    ck = torch.load(tmp_path / "m.pt")
-    assert ck["epoch"] == 3 and ck["state_dict"]["weight"].item() == pytest.approx(seen[2])
+    res = fit(m, FullBatch(None), torch.optim.SGD(m.parameters(), lr=0.25), epochs=8,
+              evaluate=evaluate, callbacks=[EarlyStopping(3)], progress=False)
+    assert res.best_epoch == 3 and res.epochs == 6      # stopped 3 evaluations after the best
+    assert m.w.item() == pytest.approx(seen[2])
+    # SGD on (w − 3)² with lr 0.25 halves the distance to 3 every step: 1.5, 2.25, 2.625
+    assert seen[:3] == pytest.approx([1.5, 2.25, 2.625])
+    assert res.column("score") == [0.1, 0.5, 0.9, 0.2, 0.1, 0.0]
+
+
+def test_plateau_decay_cuts_the_rate_and_returns_to_the_best_weights():
+    m = Quadratic()
+    opt = torch.optim.SGD(m.parameters(), lr=0.25)
+    scores = iter([1.0, 0.0, 0.0, 5.0, 0.0, 0.0, 0.0])
+    seen = []
+
+    def evaluate():
+        seen.append(m.w.item())
+        return {"score": next(scores)}
+
+    res = fit(m, FullBatch(None), opt, epochs=7, evaluate=evaluate,
+              callbacks=[PlateauDecay(0.5, patience=2, min_lr=0.1)], progress=False)
+    # epochs 2, 3 are stale: after epoch 3, lr 0.125 and back to w = 1.5 (epoch 1's weights)
+    assert res.column("lr") == [0.25, 0.25, 0.25, 0.125, 0.125, 0.125]
+    assert seen[3] == pytest.approx(1.5 + 0.125 * 2 * (3 - 1.5))
+    # epochs 5, 6 stale again: 0.0625 < min_lr 0.1 stops the run after epoch 6
+    assert res.epochs == 6 and res.best_epoch == 4 and m.w.item() == pytest.approx(seen[3])
+
+
+def test_ema_averages_from_the_initial_weights():
+    """avg ← d·avg + (1 − d)·w after each step, avg₀ = w₀ = 0; SGD lr ½ gives w = 1.5, 2.25."""
+    m = Quadratic()
+    fit(m, FullBatch(None), torch.optim.SGD(m.parameters(), lr=0.25), epochs=2,
+        callbacks=[EMA(0.5)], progress=False)
+    avg1 = 0.5 * 0.0 + 0.5 * 1.5
+    assert m.w.item() == pytest.approx(0.5 * avg1 + 0.5 * 2.25)
+
+
+class RowQuadratic(Quadratic):
+    """One value per row of the batch, as the vector models give."""
+
+    def forward(self, batch, generator=None):
+        est = super().forward(batch)
+        return BoundEstimate(est.value.expand(len(batch)), est.surrogate, est.recon, est.kl)
+
+
+def test_kl_warmup_weights_by_the_share_of_rows_seen():
+    m = RowQuadratic()
+    weights = []
+
+    class Spy(training.Callback):
+        def on_step_end(self, state):
+            weights.append(m.kl_weight)
+
+    fit(m, Shuffled(torch.zeros(10, 1), 4), torch.optim.SGD(m.parameters(), lr=0.1), epochs=2,
+        callbacks=[KLWarmup(2), Spy()], progress=False)
+    # batches start at rows 0, 4, 8 of 10: t = epoch − 1 + row / 10, weight = t / 2
+    assert weights == pytest.approx([0.0, 0.2, 0.4, 0.5, 0.7, 0.9])
+    assert m.kl_weight == 1.0
 
 
 def test_fit_reports_divergence():
-    w = torch.nn.Linear(1, 1)
+    class NaN(Quadratic):
+        def forward(self, batch, generator=None):
+            est = super().forward(batch)
+            return BoundEstimate(est.value, est.surrogate * float("nan"), est.recon, est.kl)
 
-    def step():
-        loss = w.weight.sum() * float("nan")
-        z = torch.zeros(1)
-        return ModelOutput(loss, loss, loss, z.sum(), z)
-
+    m = NaN()
     with pytest.raises(FloatingPointError, match="diverged"):
-        fit(w, step, epochs=3, progress=False)
+        fit(m, FullBatch(None), torch.optim.SGD(m.parameters(), lr=0.1), epochs=3,
+            progress=False)
+
+
+def test_resume_refuses_another_config(tmp_path):
+    m = Quadratic()
+    state = tmp_path / "s.pt"
+    fit(m, FullBatch(None), torch.optim.SGD(m.parameters(), lr=0.1), epochs=2,
+        checkpoint=state, config={"lr": 0.1}, progress=False)
+    with pytest.raises(ValueError, match=r"s\.pt: the training state belongs to a run with "
+                                         r"other settings"):
+        fit(m, FullBatch(None), torch.optim.SGD(m.parameters(), lr=0.1), epochs=2,
+            checkpoint=state, resume=True, config={"lr": 0.2}, progress=False)
 
 
 def test_atomic_save_keeps_old_file_on_failure(tmp_path, monkeypatch):
@@ -72,3 +160,111 @@ def test_resolve_device():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA"):
             resolve_device("cuda")
+
+
+# ------------------------------------------------------------------------ kill and resume
+class Killed(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def killed_at(epoch: int):
+    """Abort the loop as a kill would, in the middle of ``epoch`` (before its checkpoint)."""
+    real = training._train_epoch
+
+    def train_epoch(state, *args):
+        if state.epoch == epoch:
+            raise Killed
+        real(state, *args)
+
+    training._train_epoch = train_epoch
+    try:
+        yield
+    finally:
+        training._train_epoch = real
+
+
+def _same_weights(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_killed_and_resumed_link_prediction_equals_an_uninterrupted_run(tmp_path):
+    from graphvae.datasets import make_sbm_graph
+    from graphvae.tasks.link_prediction import PRESETS, run_link_prediction
+
+    data = make_sbm_graph(seed=0)
+    cfg = PRESETS["vgae"].replace(epochs=60, patience=40)
+    whole = run_link_prediction(data, cfg, seed=3, progress=False)
+    state = tmp_path / "lp.pt"
+    with killed_at(41), pytest.raises(Killed):
+        run_link_prediction(data, cfg, seed=3, progress=False, state=state)
+    assert torch.load(state, weights_only=True)["epoch"] == 25      # the last checkpoint
+    again = run_link_prediction(data, cfg, seed=3, progress=False, state=state, resume=True)
+    assert again.fit.resumed_from == 25
+    assert _same_weights(whole.model, again.model)
+    for key in ("test_auc", "test_ap", "val_auc", "best_epoch", "epochs", "train_bound_nats"):
+        assert again.metrics[key] == whole.metrics[key], key
+
+
+def test_killed_and_resumed_generation_equals_an_uninterrupted_run(tmp_path):
+    from graphvae.tasks.generation import GenerationConfig, run_generation
+
+    for model in ("oneshot-vae", "graphvae"):
+        cfg = GenerationConfig(model=model, epochs=6, eval_every=2, batch_size=16)
+        whole = run_generation(cfg, progress=False)
+        state = tmp_path / f"{model}.pt"
+        with killed_at(4), pytest.raises(Killed):
+            run_generation(cfg, progress=False, state=state)
+        again = run_generation(cfg, progress=False, state=state, resume=True)
+        for key in ("test_bound_nats", "best_epoch", "mmd2", "generated_summary"):
+            assert again[key] == whole[key], (model, key)
+
+
+def test_killed_and_resumed_vector_run_equals_an_uninterrupted_run(tmp_path):
+    from graphvae.vector.data import load_digits
+    from graphvae.vector.run import VectorRunConfig, run_vector
+
+    data = load_digits()
+    cfg = VectorRunConfig(epochs=6, nll_samples=50, ema=0.9, lr_decay=0.5, decay_patience=1,
+                          refine_epochs=2, hidden=(32,))
+    whole = run_vector(data, cfg, progress=False)
+    with killed_at(5), pytest.raises(Killed):
+        run_vector(data, cfg, progress=False, state=tmp_path)
+    again = run_vector(data, cfg, progress=False, state=tmp_path, resume=True)
+    for key in ("test_elbo", "test_nll", "test_nll_refined", "best_epoch", "epochs_run"):
+        assert again[key] == whole[key], key
+
+
+def test_cli_run_killed_with_sigkill_resumes_to_the_same_metrics(tmp_path):
+    """``generate --out`` killed (SIGKILL) after its first checkpoints, then ``--resume``:
+    the same metrics as a run never interrupted; the state is gone afterwards."""
+    args = ["generate", "--epochs", "40", "--eval-every", "5", "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def run(out, *extra):
+        return subprocess.run([sys.executable, "-m", "graphvae", *args, "--out", str(out),
+                               *extra], env=env, capture_output=True, text=True, timeout=600)
+
+    assert run(tmp_path / "whole").returncode == 0
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "graphvae", *args, "--out", str(out)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = tmp_path / ".killed.state" / "train.pt"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if state.is_file() and torch.load(state, weights_only=True)["epoch"] >= 5:
+            break
+        time.sleep(0.05)
+    if proc.poll() is not None:
+        pytest.skip("the run finished before it could be killed")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not out.exists()
+    res = run(out, "--resume")
+    assert res.returncode == 0, res.stderr
+    whole = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    again = json.loads((out / "metrics.json").read_text())
+    for key in ("test_bound_nats", "best_epoch", "mmd2", "generated_summary", "history"):
+        assert again[key] == whole[key], key
+    assert not state.parent.exists()

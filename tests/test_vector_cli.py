@@ -14,7 +14,6 @@ from conftest import run_cli
 
 from graphvae.vector import check_matrix, load_matrix, load_mnist, load_vector_data
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DATA_ROOT = Path(os.environ.get("GRAPHVAE_DATA", Path(__file__).resolve().parents[2] /
                                 "shared" / "data"))
@@ -146,10 +145,10 @@ BAD = {
     "missing file": (["--data", "nope.npy"], "data file not found"),
     "non-binary for bernoulli": (["--likelihood", "bernoulli"],
                                  "not binary but the Bernoulli likelihood"),
-    "bad hidden": (["--hidden", "4,x"], "--hidden must be comma-separated"),
+    "bad hidden": (["--hidden", "4,x"], "argument --hidden: expected comma-separated integers"),
     "unknown activation": (["--activation", "sigmoid"], "invalid choice: 'sigmoid'"),
     "zero epochs": (["--epochs", "0"], "epochs must be >= 1"),
-    "bad variance": (["--variance", "big"], "--variance must be 'learned' or a number"),
+    "bad variance": (["--variance", "big"], "argument --variance: must be 'learned' or a number"),
     "bad lr decay": (["--lr-decay", "2"], "lr-decay must be in (0, 1)"),
     "bad ema": (["--ema", "1"], "ema must be in (0, 1)"),
     "zero decay patience": (["--decay-patience", "0"], "decay-patience must be >= 1"),

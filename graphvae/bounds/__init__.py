@@ -1,14 +1,16 @@
 """Variational bounds as estimator objects apart from models (plain torch, no PyG).
 
 Each bound is called with a posterior (:class:`DiagGaussian` or :class:`PointMass`)
-and a function ``z -> LogLik`` and returns a :class:`BoundEstimate`:
+and a function ``z -> LogLik``, takes the model's prior (:mod:`~graphvae.bounds.priors`,
+``N(0, I)`` by default), and returns a :class:`BoundEstimate`:
 ``value`` (the bound, in nats, per batch element, to report) and ``surrogate``
 (a scalar *loss* to minimise whose gradient is that of the training objective).
 """
 
 from graphvae.bounds.elbo import ELBO, IWAE, BoundEstimate, logmeanexp
-from graphvae.bounds.gaussian import DiagGaussian, PointMass, kl_standard_normal
+from graphvae.bounds.gaussian import DiagGaussian, PointMass
 from graphvae.bounds.permutation import PermutationELBO
+from graphvae.bounds.priors import Prior, StandardNormal
 
 __all__ = [
     "ELBO",
@@ -17,6 +19,7 @@ __all__ = [
     "DiagGaussian",
     "PermutationELBO",
     "PointMass",
-    "kl_standard_normal",
+    "Prior",
+    "StandardNormal",
     "logmeanexp",
 ]

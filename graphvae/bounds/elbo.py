@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from graphvae.bounds.gaussian import DiagGaussian, PointMass, standard_normal_log_prob
+from graphvae.bounds.gaussian import DiagGaussian, PointMass
+from graphvae.bounds.priors import Prior, StandardNormal
 from graphvae.likelihoods.edges import LogLik
 
 LogLikFn = Callable[[Tensor], LogLik]
@@ -48,11 +49,14 @@ def _sum_rows(t: Tensor, ndim: int) -> Tensor:
 
 
 class ELBO:
-    """``ELBO = E_q[log p(x | z)] − KL(q(z|x) ‖ N(0, I))`` (Kingma & Welling, ICLR 2014).
+    """``ELBO = E_q[log p(x | z)] − KL(q(z|x) ‖ p(z))`` (Kingma & Welling, ICLR 2014).
 
-    The expectation is estimated with ``num_samples`` reparameterised draws, the
-    KL term in closed form. ``value`` bounds ``log p(x)`` from below (for a
-    :class:`PointMass` posterior it is just the reconstruction log-likelihood).
+    The expectation is estimated with ``num_samples`` reparameterised draws; the KL
+    term is the prior's closed form (``N(0, I)`` by default), or, for a prior without
+    one, the Monte-Carlo estimate on the same draws — then ``value`` is an unbiased
+    estimate of the ELBO rather than the ELBO with an exact KL. ``value`` bounds
+    ``log p(x)`` from below (for a :class:`PointMass` posterior it is just the
+    reconstruction log-likelihood).
 
     The surrogate is the loss ``−scale · Σ_batch (recon_weight · E_q[weighted]
     − kl_weight · KL)``; with all weights 1 and ``scale = 1/B`` it is the negated
@@ -62,12 +66,14 @@ class ELBO:
     Args:
         num_samples: draws ``S`` of ``z`` per call (default 1).
         recon_weight, kl_weight, scale: weights of the surrogate only.
+        prior: ``p(z)`` (default :class:`~graphvae.bounds.priors.StandardNormal`).
     """
 
     def __init__(self, num_samples: int = 1, recon_weight: float = 1.0, kl_weight: float = 1.0,
-                 scale: float = 1.0):
+                 scale: float = 1.0, prior: Prior | None = None):
         if num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        self.prior = prior if prior is not None else StandardNormal()
         self.num_samples = num_samples
         self.recon_weight = recon_weight
         self.kl_weight = kl_weight
@@ -79,13 +85,13 @@ class ELBO:
         z = q.rsample((self.num_samples,), eps=eps, generator=generator)  # (S, ..., d)
         ll = loglik_fn(z)                                                 # (S, *batch)
         recon, recon_w = ll.value.mean(0), ll.weighted.mean(0)            # (*batch)
-        kl = _sum_rows(q.kl(), recon.dim())                               # (*batch)
+        kl = _sum_rows(q.kl_to(self.prior, z), recon.dim())                # (*batch)
         surrogate = -self.scale * (self.recon_weight * recon_w - self.kl_weight * kl).sum()
         return BoundEstimate(recon - kl, surrogate, recon, kl)
 
 
 class IWAE:
-    """Importance-weighted bound ``log (1/K) Σ_k p(x, z_k) / q(z_k | x)``, ``z_k ~ q``.
+    """Importance-weighted bound ``log (1/K) Σ_k p(x | z_k) p(z_k) / q(z_k | x)``, ``z_k ~ q``.
 
     Burda, Grosse & Salakhutdinov, ICLR 2016: ``ELBO ≤ IWAE_K ≤ IWAE_{K+1} ≤
     log p(x)`` in expectation, and ``IWAE_K → log p(x)`` as ``K → ∞``. ``value``
@@ -96,11 +102,13 @@ class IWAE:
     Args:
         num_samples: ``K`` importance samples.
         scale: factor of the surrogate.
+        prior: ``p(z)`` (default :class:`~graphvae.bounds.priors.StandardNormal`).
     """
 
-    def __init__(self, num_samples: int = 5, scale: float = 1.0):
+    def __init__(self, num_samples: int = 5, scale: float = 1.0, prior: Prior | None = None):
         if num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        self.prior = prior if prior is not None else StandardNormal()
         self.num_samples = num_samples
         self.scale = scale
 
@@ -111,7 +119,7 @@ class IWAE:
         z = q.rsample((self.num_samples,), eps=eps, generator=generator)  # (K, ..., d)
         ll = loglik_fn(z)                                                 # (K, *batch)
         nd = ll.value.dim()
-        log_ratio = _sum_rows(standard_normal_log_prob(z) - q.log_prob(z), nd)  # (K, *batch)
+        log_ratio = _sum_rows(self.prior.log_prob(z) - q.log_prob(z), nd)  # (K, *batch)
         value = logmeanexp(ll.value + log_ratio, 0)
         trained = logmeanexp(ll.weighted + log_ratio, 0)
         return BoundEstimate(value, -self.scale * trained.sum(), ll.value.mean(0),

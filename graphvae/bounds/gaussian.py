@@ -1,28 +1,16 @@
-"""Diagonal Gaussian posteriors and the standard-normal prior.
+"""Posteriors: diagonal Gaussians and point masses (plain autoencoders).
 
-``q(Z) = Π_i N(Z_i | μ_i, diag σ_i²)`` with ``Z = μ + σ ⊙ ε``, ``ε ~ N(0, I)``,
-and the closed form ``KL(q ‖ N(0, I)) = ½ Σ (μ² + σ² − 1 − log σ²)``
-(Kingma & Welling 2014, appendix B).
+``q(Z) = Π_i N(Z_i | μ_i, diag σ_i²)`` with ``Z = μ + σ ⊙ ε``, ``ε ~ N(0, I)``. The KL
+to a prior comes from :meth:`DiagGaussian.kl_to`: the prior's closed form when it has
+one (:mod:`graphvae.bounds.priors`), else a Monte-Carlo estimate on given draws.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
-_LOG_2PI = math.log(2 * math.pi)
-
-
-def kl_standard_normal(loc: Tensor, logvar: Tensor) -> Tensor:
-    """``KL(N(loc, exp(logvar)) ‖ N(0, 1))`` summed over the last dimension."""
-    return 0.5 * (loc.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
-
-
-def standard_normal_log_prob(z: Tensor) -> Tensor:
-    """``log N(z | 0, I)`` summed over the last dimension."""
-    return -0.5 * (z.pow(2) + _LOG_2PI).sum(-1)
+from graphvae.bounds.priors import LOG_2PI, Prior
 
 
 class DiagGaussian:
@@ -57,11 +45,17 @@ class DiagGaussian:
 
     def log_prob(self, z: Tensor) -> Tensor:
         var_term = (z - self.loc).pow(2) * torch.exp(-self.logvar)
-        return -0.5 * (var_term + self.logvar + _LOG_2PI).sum(-1)
+        return -0.5 * (var_term + self.logvar + LOG_2PI).sum(-1)
 
-    def kl(self) -> Tensor:
-        """Closed-form ``KL(q ‖ N(0, I))`` per row."""
-        return kl_standard_normal(self.loc, self.logvar)
+    def kl_to(self, prior: Prior, z: Tensor | None = None) -> Tensor:
+        """``KL(q ‖ prior)`` per row: the prior's closed form, else the Monte-Carlo estimate
+        ``mean_s [log q(z_s) − log p(z_s)]`` over draws ``z (S, ...)`` (required then)."""
+        closed = prior.kl(self)
+        if closed is not None:
+            return closed
+        if z is None:
+            raise ValueError("this prior has no closed-form KL: pass draws z to estimate it")
+        return (self.log_prob(z) - prior.log_prob(z)).mean(0)
 
     def distribution(self) -> torch.distributions.Independent:
         """The same law as a ``torch.distributions`` object."""
@@ -83,5 +77,6 @@ class PointMass:
                 generator: torch.Generator | None = None) -> Tensor:
         return self.loc.expand(tuple(sample_shape) + tuple(self.loc.shape))
 
-    def kl(self) -> Tensor:
+    def kl_to(self, prior: Prior, z: Tensor | None = None) -> Tensor:
+        """No KL term: a point code is not a distribution over latents."""
         return self.loc.new_zeros(self.loc.shape[:-1])

@@ -35,6 +35,7 @@ from torch import Tensor
 
 from graphvae.bounds.elbo import BoundEstimate
 from graphvae.bounds.gaussian import DiagGaussian, PointMass
+from graphvae.bounds.priors import Prior, StandardNormal
 
 
 class PermutationELBO:
@@ -44,6 +45,7 @@ class PermutationELBO:
         num_samples: draws of ``z`` for each ``E_q`` (shared by all ``K`` permutations).
         mean: subtract ``log K`` (log-mean-exp variant).
         scale: factor of the surrogate ``−scale · value``.
+        prior: ``p(z)`` (default :class:`~graphvae.bounds.priors.StandardNormal`).
 
     Call with a posterior ``q`` and ``loglik_fn(z) -> (S, K)``, the log-likelihood
     of the ``K`` relabelled graphs under each of the ``S`` samples. Returns a
@@ -51,9 +53,11 @@ class PermutationELBO:
     ``kl`` the parts of the best-scoring permutation's ELBO.
     """
 
-    def __init__(self, num_samples: int = 1, mean: bool = False, scale: float = 1.0):
+    def __init__(self, num_samples: int = 1, mean: bool = False, scale: float = 1.0,
+                 prior: Prior | None = None):
         if num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        self.prior = prior if prior is not None else StandardNormal()
         self.num_samples = num_samples
         self.mean = mean
         self.scale = scale
@@ -64,7 +68,7 @@ class PermutationELBO:
         """``(ELBO_k (K,), recon_k (K,), kl ())`` for each permutation."""
         z = q.rsample((self.num_samples,), eps=eps, generator=generator)  # (S, ..., d)
         recon = loglik_fn(z).mean(0)                                       # (K,)
-        kl = q.kl().sum()
+        kl = q.kl_to(self.prior, z).sum()
         return recon - kl, recon, kl
 
     def __call__(self, q: DiagGaussian | PointMass, loglik_fn: Callable[[Tensor], Tensor],

@@ -12,20 +12,25 @@ Generators (no files needed), each following its published recipe:
 * :func:`lobster_graphs` — GRAN (Liao et al. 2019): ``nx.random_lobster(80, 0.7,
   0.7)`` with seeds counting up from ``seed``, kept when 10 ≤ nodes ≤ 100.
 
-Stored sets (``ROOT/graphgen/*.pkl``, GDSS's files): community-small, ego-small,
+Stored sets (``ROOT/graphgen/*.g6`` or GDSS's ``*.pkl``): community-small, ego-small,
 grid, ENZYMES. Splits (:func:`split_graphs`): a seeded shuffle, the last 20% is
 the test set (as GraphRNN / GDSS), and the last 10% of the rest the validation
 set used for model selection; the test set is never used to choose anything.
+:class:`GraphSet` holds a split with its node / edge type attributes and gives the
+tensors (with input features) the models train on.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import networkx as nx
 import numpy as np
+import torch
 
+from graphvae.containers import GraphTensors, degree_features
 from graphvae.datasets.graphgen import GRAPHGEN_FILES, load_graphgen
 from graphvae.io import resolve_data_root
 
@@ -127,3 +132,42 @@ def split_graphs(graphs: list[nx.Graph], seed: int = 0, test_fraction: float = 0
     return GraphSplit([graphs[i] for i in rest[:len(rest) - n_valid]],
                       [graphs[i] for i in rest[len(rest) - n_valid:]],
                       [graphs[i] for i in order[n - n_test:]], seed)
+
+
+@dataclass
+class GraphSet:
+    """Split graphs as networkx objects and as tensors (with input features)."""
+
+    name: str
+    train: list[nx.Graph]
+    valid: list[nx.Graph]
+    test: list[nx.Graph]
+    node_attr: str | None = None
+    edge_attr: str | None = None
+    node_types: int = 0
+    edge_types: int = 0
+    train_smiles: set[str] = field(default_factory=set)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def tensors(self, graphs: list[nx.Graph]) -> list[tuple[GraphTensors, torch.Tensor]]:
+        out = []
+        for g in graphs:
+            t = GraphTensors.from_networkx(g, self.node_attr, self.edge_attr)
+            out.append((t, input_features(t, self.node_types)))
+        return out
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.tensors(self.train[:1])[0][1].size(1))
+
+    @property
+    def largest(self) -> int:
+        return max(g.number_of_nodes() for g in self.train + self.valid + self.test)
+
+
+def input_features(t: GraphTensors, node_types: int) -> torch.Tensor:
+    """Degree one-hot, plus the node-type one-hot for typed graphs."""
+    x = degree_features(t.num_nodes, t.edge_index)
+    if node_types and t.node_types is not None:
+        x = torch.cat([x, torch.nn.functional.one_hot(t.node_types, node_types).float()], 1)
+    return x

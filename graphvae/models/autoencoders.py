@@ -13,21 +13,33 @@ diagonal as positives when ``EdgeObjective.self_loops`` (as Kipf & Welling's
 ``adj_label = A + I``). It is computed exactly over all ``n²`` pairs
 (``estimator="dense"``) or estimated without bias from all positives and
 uniformly sampled non-edges (``estimator="sampled"``), which never forms an
-``n × n`` matrix. ``bound`` reports the unweighted bound in nats per graph; the
+``n × n`` matrix. The value reports the unweighted bound in nats per graph; the
 training loss applies Kipf & Welling's ``pos_weight`` and ``norm`` when
-``reweight`` and is divided by ``n²``.
+``reweight`` and is divided by ``n²``. These weights and scales come from the whole
+graph's :class:`~graphvae.containers.EdgeStats`, carried by the
+:class:`~graphvae.containers.LinkBatch` that ``forward`` takes, never from the batch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphvae.bounds import ELBO, IWAE, BoundEstimate
+from graphvae.bounds import (
+    ELBO,
+    IWAE,
+    BoundEstimate,
+    DiagGaussian,
+    PointMass,
+    Prior,
+    StandardNormal,
+)
+from graphvae.containers import EdgeStats, LinkBatch
 from graphvae.decoders import EDGE_DECODERS, GNNFeatureDecoder, InnerProductDecoder
 from graphvae.encoders import build_encoder
 from graphvae.graph import Adjacency, to_dense
@@ -63,17 +75,6 @@ class EdgeObjective:
             raise ValueError(f"negatives must be positive, got {self.negatives}")
 
 
-@dataclass
-class ModelOutput:
-    """What every model returns. ``bound``, ``recon``, ``kl``: nats per graph (0-d)."""
-
-    loss: Tensor
-    bound: Tensor
-    recon: Tensor
-    kl: Tensor
-    z: Tensor
-
-
 class GraphAutoencoder(nn.Module):
     """Encoder + edge decoder (+ optional feature decoder), trained by a bound.
 
@@ -84,15 +85,19 @@ class GraphAutoencoder(nn.Module):
         objective: :class:`EdgeObjective`.
         bound: ``"elbo"`` or ``"iwae"``; ``num_samples`` draws of ``Z``.
         feature_weight: weight of the feature term in the loss (not in ``bound``).
+        prior: ``p(Z)`` over each node's latent (default ``N(0, I)``).
 
-    For a point encoder (GAE) ``bound`` equals ``recon``, the log-likelihood at
+    For a point encoder (GAE) the value equals ``recon``, the log-likelihood at
     ``Z = μ``; it is not a bound on ``log p(A)``.
     """
+
+    kind = "graph-autoencoder"
+    node_latents = True
 
     def __init__(self, encoder: nn.Module, edge_decoder: InnerProductDecoder,
                  feature_decoder: GNNFeatureDecoder | None = None,
                  objective: EdgeObjective | None = None, bound: str = "elbo",
-                 num_samples: int = 1, feature_weight: float = 1.0):
+                 num_samples: int = 1, feature_weight: float = 1.0, prior: Prior | None = None):
         super().__init__()
         if bound not in ("elbo", "iwae"):
             raise ValueError(f"bound must be 'elbo' or 'iwae', got {bound!r}")
@@ -103,6 +108,8 @@ class GraphAutoencoder(nn.Module):
         self.bound_name = bound
         self.num_samples = num_samples
         self.feature_weight = feature_weight
+        self.prior = prior if prior is not None else StandardNormal()
+        self._init: dict[str, Any] | None = None   # set by build_model
 
     def encode(self, x: Tensor, adj: Adjacency):
         return self.encoder(x, adj)
@@ -114,52 +121,98 @@ class GraphAutoencoder(nn.Module):
     def _num_pairs(self, n: int) -> int:
         return n * n if self.objective.self_loops else n * (n - 1)
 
-    def edge_loglik(self, z: Tensor, target: Adjacency, pos_weight: float,
+    def init_kwargs(self) -> dict[str, Any]:
+        """The :func:`build_model` arguments that rebuild this model for its state dict."""
+        init = self._init
+        if init is None:
+            raise ValueError("this GraphAutoencoder was assembled from parts; only models made "
+                             "by build_model can be rebuilt from a checkpoint")
+        return dict(init)
+
+    def edge_stats(self, target: Adjacency) -> EdgeStats:
+        """The weights and counts of :attr:`objective` for the whole graph ``target``."""
+        n = target.num_nodes
+        num_pos = target.positive_pairs(self.objective.self_loops)[0].size(1)
+        pairs = self._num_pairs(n)
+        pos_weight, norm = 1.0, 1.0
+        if self.objective.reweight and num_pos < pairs:  # complete: no weights
+            pos_weight, norm = balanced_weights(num_pos, pairs)
+        return EdgeStats(n, pairs, num_pos, pos_weight, norm)
+
+    def edge_loglik(self, z: Tensor, target: Adjacency, stats: EdgeStats,
                     generator: torch.Generator | None = None) -> LogLik:
         """``log p(A | Z)`` (exact or sampled), shape ``z.shape[:-2]``."""
         obj = self.objective
         if obj.estimator == "dense":
             return bernoulli_edges_dense(self.edge_decoder.forward_all(z),
-                                         target.dense_target(obj.self_loops), pos_weight,
+                                         target.dense_target(obj.self_loops), stats.pos_weight,
                                          diagonal=obj.self_loops)
         pairs, keys = target.positive_pairs(obj.self_loops)
         pos_logits = self.edge_decoder(z, pairs)
-        num_neg = self._num_pairs(target.num_nodes) - pairs.size(1)
-        if num_neg == 0:  # a complete graph: every pair is an edge
+        if stats.num_neg == 0:  # a complete graph: every pair is an edge
             ll = F.logsigmoid(pos_logits).sum(-1)
-            return LogLik(ll, pos_weight * ll)
+            return LogLik(ll, stats.pos_weight * ll)
         m = max(1, int(round(obj.negatives * pairs.size(1))))
         neg = sample_non_edges(keys, target.num_nodes, m, generator, diagonal=obj.self_loops)
-        return bernoulli_edges_sampled(pos_logits, self.edge_decoder(z, neg), num_neg,
-                                       pos_weight)
+        return bernoulli_edges_sampled(pos_logits, self.edge_decoder(z, neg), stats.num_neg,
+                                       stats.pos_weight)
 
-    def forward(self, x: Tensor, adj: Adjacency, target: Adjacency | None = None,
-                generator: torch.Generator | None = None, eps: Tensor | None = None
-                ) -> ModelOutput:
-        """Bound and loss for graph ``(x, adj)``; ``target`` (default ``adj``) is the graph
-        whose edges are scored, ``adj`` the one the encoder and feature decoder see."""
-        target = adj if target is None else target
-        n = target.num_nodes
-        pos_weight, norm = 1.0, 1.0
-        num_pos = target.positive_pairs(self.objective.self_loops)[0].size(1)
-        if self.objective.reweight and num_pos < self._num_pairs(n):  # complete: no weights
-            pos_weight, norm = balanced_weights(num_pos, self._num_pairs(n))
+    def forward(self, batch: LinkBatch, generator: torch.Generator | None = None,
+                eps: Tensor | None = None) -> BoundEstimate:
+        """The model protocol: bound (``value``, nats per graph) and training loss
+        (``surrogate``) of ``batch``, weighted and scaled by its full-graph ``stats``."""
+        stats, adj, x = batch.stats, batch.adj, batch.x
+        n = stats.num_nodes
 
         def loglik(z: Tensor) -> LogLik:
-            ll = self.edge_loglik(z, target, pos_weight, generator)
+            ll = self.edge_loglik(z, batch.target, stats, generator)
             if self.feature_decoder is None:
                 return ll
             fx = self.feature_decoder.log_prob(to_dense(x), z, adj).sum(-1)
-            return LogLik(ll.value + fx, ll.weighted + self.feature_weight * fx / norm)
+            return LogLik(ll.value + fx, ll.weighted + self.feature_weight * fx / stats.norm)
 
         q = self.encode(x, adj)
-        est: BoundEstimate
         if self.bound_name == "iwae":
-            est = IWAE(self.num_samples, scale=norm / (n * n))(q, loglik, eps, generator)
-        else:
-            est = ELBO(self.num_samples, recon_weight=norm, scale=1.0 / (n * n))(
+            return IWAE(self.num_samples, scale=stats.norm / (n * n), prior=self.prior)(
                 q, loglik, eps, generator)
-        return ModelOutput(est.surrogate, est.value, est.recon, est.kl, q.mean)
+        return ELBO(self.num_samples, recon_weight=stats.norm, scale=1.0 / (n * n),
+                    prior=self.prior)(q, loglik, eps, generator)
+
+    def batch(self, x: Tensor, adj: Adjacency, target: Adjacency | None = None) -> LinkBatch:
+        """A full-graph batch: the encoder sees ``adj``, the edges of ``target`` (default
+        ``adj``) are scored, with ``target``'s own statistics."""
+        target = adj if target is None else target
+        return LinkBatch(x, adj, target, self.edge_stats(target))
+
+    def bound(self, x: Tensor, adj: Adjacency, target: Adjacency | None = None,
+              generator: torch.Generator | None = None, eps: Tensor | None = None
+              ) -> BoundEstimate:
+        """``forward`` on the full-graph batch of ``(x, adj)``."""
+        return self(self.batch(x, adj, target), generator=generator, eps=eps)
+
+    # ------------------------------------------------------------------ invariance protocol
+    def invariance_batch(self, x: Tensor, edge_index: Tensor, node_types: Tensor | None = None,
+                         edge_types: Tensor | None = None) -> LinkBatch:
+        return self.batch(x, Adjacency(edge_index, x.size(0)))
+
+    def graph_posterior(self, batch: LinkBatch) -> DiagGaussian | PointMass:
+        return self.encode(batch.x, batch.adj)
+
+    def decoder_outputs(self, z: Tensor, batch: LinkBatch) -> list[tuple[str, Tensor, str]]:
+        """All-pairs edge logits (``pairs``) and the feature decoder's means (``nodes``)."""
+        out = [("edge logits", self.edge_decoder.forward_all(z), "pairs")]
+        if self.feature_decoder is not None:
+            out.append(("feature mean", self.feature_decoder(z, batch.adj)[0], "nodes"))
+        return out
+
+    def exact_bound(self, batch: LinkBatch, eps: Tensor) -> Tensor:
+        """The bound with the exact dense edge likelihood, noise fixed (``eps (1, n, d)``)."""
+        saved = self.objective
+        self.objective = replace(saved, estimator="dense")
+        try:
+            return self(batch, eps=eps).value
+        finally:
+            self.objective = saved
 
 
 def build_model(kind: str, in_channels: int, encoder: str = "gcn",
@@ -178,7 +231,23 @@ def build_model(kind: str, in_channels: int, encoder: str = "gcn",
            else EDGE_DECODERS[decoder]())
     feat = (GNNFeatureDecoder(latent_channels, in_channels, likelihood=feature_likelihood)
             if kind == "joint" else None)
-    return GraphAutoencoder(enc, dec, feat, objective, **kwargs)
+    model = GraphAutoencoder(enc, dec, feat, objective, **kwargs)
+    obj = objective or EdgeObjective()
+    model._init = {"kind": kind, "in_channels": in_channels, "encoder": encoder,
+                   "hidden_channels": list(hidden_channels), "latent_channels": latent_channels,
+                   "decoder": decoder, "objective": {"estimator": obj.estimator,
+                                                     "negatives": obj.negatives,
+                                                     "reweight": obj.reweight,
+                                                     "self_loops": obj.self_loops},
+                   "dropout": dropout, "feature_likelihood": feature_likelihood, **kwargs}
+    return model
+
+
+def rebuild_graph_autoencoder(init: dict[str, Any]) -> GraphAutoencoder:
+    """The model of :meth:`GraphAutoencoder.init_kwargs` (as saved in checkpoints)."""
+    init = dict(init)
+    return build_model(init.pop("kind"), objective=EdgeObjective(**init.pop("objective")),
+                       **init)
 
 
 MODELS = ("gae", "vgae", "joint")

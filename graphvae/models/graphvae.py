@@ -22,6 +22,11 @@ Args:
     hidden_channels: encoder GNN widths (default ``(64, 64)``).
     decoder_hidden: decoder MLP widths (default ``(128, 256)``).
     node_types, edge_types: numbers of categories ``T``, ``R`` (0: not modelled).
+    objective: the training bound of :meth:`GraphVAE.forward`: ``"matched"`` (the ELBO
+        of the relabelling that max-pooling matching aligns with the decoded graph, the
+        paper's choice), ``"permutation"`` (``log Σ_{P∈S} exp ELBO(PG)`` over the
+        canonical orderings and ``num_perms`` random relabellings) or ``"plain"`` (the
+        ELBO of the graph as labelled).
 
 Shapes:
     encoder: ``x (n, d)``, adjacency of ``n ≤ k`` nodes → posterior over ``(latent,)``;
@@ -32,18 +37,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphvae.bounds import DiagGaussian, PermutationELBO
+from graphvae.bounds import DiagGaussian, PermutationELBO, StandardNormal
 from graphvae.bounds.elbo import BoundEstimate
+from graphvae.containers import GraphBatch, GraphTensors, SampledGraph
 from graphvae.encoders.gnn import CONVS
 from graphvae.graph import Adjacency
 from graphvae.likelihoods.graphs import padded_graph_log_prob
-from graphvae.models.autoencoders import ModelOutput
-from graphvae.permutations import max_pool_matching, permute_dense
+from graphvae.permutations import (
+    canonical_orderings,
+    max_pool_matching,
+    permute_dense,
+    random_permutations,
+)
+
+OBJECTIVES = ("matched", "permutation", "plain")
 
 
 @dataclass
@@ -84,10 +97,20 @@ class GraphVAE(nn.Module):
     def __init__(self, in_channels: int, max_nodes: int, latent_channels: int = 32,
                  hidden_channels: Sequence[int] = (64, 64),
                  decoder_hidden: Sequence[int] = (128, 256), conv: str = "gcn",
-                 node_types: int = 0, edge_types: int = 0):
+                 node_types: int = 0, edge_types: int = 0, objective: str = "matched",
+                 num_perms: int = 8):
         super().__init__()
         if max_nodes < 2:
             raise ValueError(f"max_nodes must be at least 2, got {max_nodes}")
+        if objective not in OBJECTIVES or num_perms < 1:
+            raise ValueError(f"objective must be one of {OBJECTIVES} and num_perms >= 1, got "
+                             f"{objective!r}, {num_perms}")
+        self._init = {"in_channels": in_channels, "max_nodes": max_nodes,
+                      "latent_channels": latent_channels, "hidden_channels": list(hidden_channels),
+                      "decoder_hidden": list(decoder_hidden), "conv": conv,
+                      "node_types": node_types, "edge_types": edge_types,
+                      "objective": objective, "num_perms": num_perms}
+        self.objective, self.num_perms = objective, num_perms
         dims = [in_channels, *hidden_channels]
         self.convs = nn.ModuleList(CONVS[conv](a, b) for a, b in zip(dims, dims[1:]))
         self.head = _mlp([dims[-1], dims[-1], 2 * latent_channels])
@@ -97,6 +120,7 @@ class GraphVAE(nn.Module):
         self.max_nodes, self.latent_channels = max_nodes, latent_channels
         self.node_types, self.edge_types = node_types, edge_types
         self.register_buffer("_iu", torch.triu_indices(k, k, offset=1), persistent=False)
+        self.prior = StandardNormal()
 
     # ----------------------------------------------------------------- encoder
     def encode(self, x: Tensor, adj: Adjacency) -> DiagGaussian:
@@ -187,7 +211,7 @@ class GraphVAE(nn.Module):
         elif not mean:
             perms = torch.unique(perms, dim=0)  # S must be a set: a repeat would count twice
         targets = target.permute(perms)
-        return PermutationELBO(num_samples, mean)(
+        return PermutationELBO(num_samples, mean, prior=self.prior)(
             q, lambda z: self.log_likelihood(self.decode(z), targets), eps, generator)
 
     @torch.no_grad()
@@ -199,9 +223,86 @@ class GraphVAE(nn.Module):
         a_t = target.adj + torch.diag(target.mask)
         return max_pool_matching(a_t, pred)
 
-    def forward(self, x: Tensor, adj: Adjacency, perms: Tensor | None = None,
-                mean: bool = False, eps: Tensor | None = None,
-                generator: torch.Generator | None = None) -> ModelOutput:
-        q = self.encode(x, adj)
-        est = self._bound(q, adj, perms, None, None, mean, 1, eps, generator)
-        return ModelOutput(est.surrogate, est.value, est.recon, est.kl, q.loc)
+    # ----------------------------------------------------------------- the model protocol
+    kind = "graphvae"
+    node_latents = False
+
+    def init_kwargs(self) -> dict[str, Any]:
+        """Constructor arguments (JSON types) that rebuild this model for its state dict."""
+        return dict(self._init)
+
+    def training_permutations(self, x: Tensor, adj: Adjacency,
+                              generator: torch.Generator | None = None) -> Tensor | None:
+        """The relabellings of the padded slots that :attr:`objective` sums over, ``(K, k)``
+        (``None`` for the plain ELBO)."""
+        if self.objective == "plain":
+            return None
+        if self.objective == "matched":
+            return self.matched_permutation(x, adj)[None]
+        k, n = self.max_nodes, adj.num_nodes
+        canon = canonical_orderings(adj.edge_index.cpu(), n)                     # (C, n)
+        rand = random_permutations(n, self.num_perms, generator)                 # (R, n)
+        inner = torch.cat([canon, rand]).to(x.device)
+        pad = torch.arange(n, k, device=x.device).expand(inner.size(0), k - n)
+        return torch.cat([inner, pad], 1)
+
+    def forward(self, batch: GraphBatch, generator: torch.Generator | None = None
+                ) -> BoundEstimate:
+        """The training bound (:attr:`objective`) of each graph of ``batch``: ``value``
+        ``(B,)`` in nats, ``surrogate`` the mean loss over the graphs."""
+        ests = []
+        for g, x in zip(batch.graphs, batch.features):
+            adj = Adjacency(g.edge_index.to(x.device), g.num_nodes)
+            perms = self.training_permutations(x, adj, generator)
+            ests.append(self.bound(x, adj, perms, g.node_types, g.edge_types,
+                                   generator=generator))
+        def stack(name: str) -> Tensor:
+            return torch.stack([getattr(e, name).reshape(()) for e in ests])
+        return BoundEstimate(stack("value"), stack("surrogate").mean(), stack("recon"),
+                             stack("kl"))
+
+    @torch.no_grad()
+    def sample(self, num_graphs: int, generator: torch.Generator | None = None,
+               device: torch.device | str = "cpu") -> list[SampledGraph]:
+        """Draw ``z ~ p(z)``, keep slot ``i`` with probability ``σ(ν_i)`` and each pair of kept
+        slots with its edge probability."""
+        out = []
+        for _ in range(num_graphs):
+            z = self.prior.sample((self.latent_channels,), generator, device=device)
+            probs = self.edge_probabilities(z).cpu()
+            k = probs.size(0)
+            keep = torch.rand(k, generator=generator) < torch.diagonal(probs)
+            u = torch.triu(torch.rand(k, k, generator=generator) < probs, diagonal=1)
+            adj = (u | u.T)[keep][:, keep].float()
+            out.append(SampledGraph(adj, (probs * (1 - torch.eye(k)))[keep][:, keep]))
+        return out
+
+    # ----------------------------------------------------------------- invariance protocol
+    def invariance_batch(self, x: Tensor, edge_index: Tensor, node_types: Tensor | None = None,
+                         edge_types: Tensor | None = None) -> GraphBatch:
+        g = GraphTensors(x.size(0), edge_index.cpu(), node_types, edge_types)
+        return GraphBatch.collate([g], [x], x.device)
+
+    def _single(self, batch: GraphBatch) -> tuple[Tensor, Adjacency, GraphTensors]:
+        g, x = batch.graphs[0], batch.features[0]
+        return x, Adjacency(g.edge_index.to(x.device), g.num_nodes), g
+
+    def graph_posterior(self, batch: GraphBatch) -> DiagGaussian:
+        """The graph latent of a one-graph batch, ``(d,)``: it should not move at all."""
+        x, adj, _ = self._single(batch)
+        return self.encode(x, adj)
+
+    def decoder_outputs(self, z: Tensor, batch: GraphBatch) -> list[tuple[str, Tensor, str]]:
+        """``log p(G | z)`` of the padded graph as labelled (``graph``): the slot-ordered
+        decoder makes it depend on the labelling, which is what the permutation bounds
+        are for."""
+        _, adj, g = self._single(batch)
+        target = self.pad(adj.edge_index, adj.num_nodes, g.node_types, g.edge_types)
+        ident = torch.arange(self.max_nodes, device=z.device)[None]
+        return [("log p(G | z)", self.log_likelihood(self.decode(z[None]),
+                                                     target.permute(ident))[0], "graph")]
+
+    def exact_bound(self, batch: GraphBatch, eps: Tensor) -> Tensor:
+        """The plain ELBO of the graph as labelled, noise fixed (``eps (1, d)``)."""
+        x, adj, g = self._single(batch)
+        return self.bound(x, adj, None, g.node_types, g.edge_types, eps=eps).value

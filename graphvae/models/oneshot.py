@@ -21,112 +21,18 @@ Batches are padded to the largest graph; padded slots have ``μ = 0, log σ² = 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Any
 
-import networkx as nx
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphvae.bounds import ELBO, BoundEstimate, DiagGaussian
+from graphvae.bounds import ELBO, BoundEstimate, DiagGaussian, Prior, StandardNormal
+from graphvae.containers import GraphBatch, GraphTensors, SampledGraph
 from graphvae.decoders import GNNFeatureDecoder, MLPInnerProductDecoder
 from graphvae.encoders.gnn import GNNEncoder
 from graphvae.graph import Adjacency
 from graphvae.likelihoods import LogLik
-
-MAX_DEGREE_FEATURE = 16
-
-
-@dataclass
-class GraphTensors:
-    """One graph: ``n`` nodes, ``edge_index`` (both directions), optional types."""
-
-    num_nodes: int
-    edge_index: Tensor
-    node_types: Tensor | None = None   # (n,) long
-    edge_types: Tensor | None = None   # (E,) long, aligned with edge_index
-
-    @classmethod
-    def from_networkx(cls, g: nx.Graph, node_attr: str | None = None,
-                      edge_attr: str | None = None) -> GraphTensors:
-        n = g.number_of_nodes()
-        if sorted(g.nodes) != list(range(n)):
-            g = nx.convert_node_labels_to_integers(g)
-        pairs = [(a, b) for a, b in g.edges if a != b]
-        ei = torch.tensor(pairs + [(b, a) for a, b in pairs], dtype=torch.long).reshape(-1, 2).t()
-        nt = et = None
-        if node_attr is not None:
-            nt = torch.tensor([g.nodes[i][node_attr] for i in range(n)], dtype=torch.long)
-        if edge_attr is not None:
-            vals = [g.edges[a, b][edge_attr] for a, b in pairs]
-            et = torch.tensor(vals + vals, dtype=torch.long)
-        return cls(n, ei.contiguous(), nt, et)
-
-
-def degree_features(num_nodes: int, edge_index: Tensor,
-                    max_degree: int = MAX_DEGREE_FEATURE) -> Tensor:
-    """One-hot node degree, capped at ``max_degree`` (an equivariant input feature)."""
-    deg = torch.zeros(num_nodes, dtype=torch.long)
-    if edge_index.numel():
-        deg.index_add_(0, edge_index[0].cpu(), torch.ones(edge_index.size(1), dtype=torch.long))
-    return F.one_hot(deg.clamp(max=max_degree), max_degree + 1).float()
-
-
-@dataclass
-class GraphBatch:
-    """Graphs as one disjoint union (for the GNNs) and as padded dense tensors (for edges).
-
-    ``x (N, F)``, ``adj`` the union :class:`Adjacency`, ``slot (N,)`` each node's
-    flat position ``b·k + i`` in the padded ``(B, k)`` layout, ``mask (B, k)``,
-    ``dense (B, k, k)`` 0/1, ``node_types (N,)``, ``edge_types (B, k, k)`` (0 where
-    there is no edge), ``sizes (B,)``.
-    """
-
-    x: Tensor
-    adj: Adjacency
-    slot: Tensor
-    mask: Tensor
-    dense: Tensor
-    sizes: Tensor
-    node_types: Tensor | None = None
-    edge_types: Tensor | None = None
-
-    @property
-    def num_graphs(self) -> int:
-        return int(self.mask.size(0))
-
-    @property
-    def k(self) -> int:
-        return int(self.mask.size(1))
-
-    @classmethod
-    def collate(cls, graphs: Sequence[GraphTensors], features: Sequence[Tensor],
-                device: torch.device | str = "cpu") -> GraphBatch:
-        b = len(graphs)
-        if b == 0:
-            raise ValueError("an empty batch of graphs")
-        k = max(g.num_nodes for g in graphs)
-        offs, slots, eis = 0, [], []
-        dense = torch.zeros(b, k, k)
-        typed = graphs[0].edge_types is not None
-        etypes = torch.zeros(b, k, k, dtype=torch.long) if typed else None
-        for i, g in enumerate(graphs):
-            eis.append(g.edge_index + offs)
-            slots.append(torch.arange(g.num_nodes) + i * k)
-            dense[i, g.edge_index[0], g.edge_index[1]] = 1.0
-            if etypes is not None and g.edge_types is not None:
-                etypes[i, g.edge_index[0], g.edge_index[1]] = g.edge_types
-            offs += g.num_nodes
-        sizes = torch.tensor([g.num_nodes for g in graphs])
-        mask = torch.arange(k)[None, :] < sizes[:, None]
-        nts = [g.node_types for g in graphs]
-        node_types = torch.cat(nts) if all(t is not None for t in nts) else None  # type: ignore
-        ei = torch.cat(eis, 1).to(device)
-        return cls(torch.cat(list(features)).to(device), Adjacency(ei, offs),
-                   torch.cat(slots).to(device), mask.to(device), dense.to(device),
-                   sizes.to(device),
-                   None if node_types is None else node_types.to(device),
-                   None if etypes is None else etypes.to(device))
 
 
 class EquivariantGraphVAE(nn.Module):
@@ -148,6 +54,11 @@ class EquivariantGraphVAE(nn.Module):
                  decoder_hidden: Sequence[int] = (64,), embed_channels: int = 32,
                  node_types: int = 0, edge_types: int = 0):
         super().__init__()
+        self._init = {"in_channels": in_channels, "size_counts": [float(c) for c in size_counts],
+                      "latent_channels": latent_channels, "hidden_channels": list(hidden_channels),
+                      "conv": conv, "decoder_hidden": list(decoder_hidden),
+                      "embed_channels": embed_channels, "node_types": node_types,
+                      "edge_types": edge_types}
         counts = torch.as_tensor(list(size_counts), dtype=torch.float, device="cpu")
         if counts.dim() != 1 or counts.numel() < 2 or float(counts[1:].sum()) <= 0:
             raise ValueError("size_counts must count at least one graph with >= 1 node")
@@ -158,6 +69,7 @@ class EquivariantGraphVAE(nn.Module):
         self.edge_bias = nn.Parameter(torch.zeros(()))
         self.node_types, self.edge_types = node_types, edge_types
         self.latent_channels = latent_channels
+        self.prior: Prior = StandardNormal()
         self.node_decoder = (GNNFeatureDecoder(latent_channels, node_types, tuple(hidden_channels),
                                                conv="gcn", likelihood="categorical")
                              if node_types else None)
@@ -165,9 +77,21 @@ class EquivariantGraphVAE(nn.Module):
                                            nn.ReLU(), nn.Linear(decoder_hidden[0], edge_types))
                              if edge_types else None)
 
+    kind = "oneshot-vae"
+    node_latents = True
+
     @property
     def max_nodes(self) -> int:
         return int(self.size_logprob.numel() - 1)
+
+    def init_kwargs(self) -> dict[str, Any]:
+        """Constructor arguments (JSON types) that rebuild this model for its state dict."""
+        return dict(self._init)
+
+    def forward(self, batch: GraphBatch, generator: torch.Generator | None = None,
+                eps: Tensor | None = None) -> BoundEstimate:
+        """The model protocol: :meth:`bound` of each graph of ``batch`` (one draw of Z)."""
+        return self.bound(batch, generator=generator, eps=eps)
 
     # ------------------------------------------------------------------ pieces
     def posterior(self, batch: GraphBatch) -> DiagGaussian:
@@ -224,8 +148,8 @@ class EquivariantGraphVAE(nn.Module):
             v = self.log_likelihood(z, batch)
             return LogLik(v, v)
 
-        est = ELBO(num_samples, scale=1.0 / batch.num_graphs)(q, loglik, eps=eps,
-                                                              generator=generator)
+        est = ELBO(num_samples, scale=1.0 / batch.num_graphs, prior=self.prior)(
+            q, loglik, eps=eps, generator=generator)
         size_lp = self.size_logprob[batch.sizes]
         return BoundEstimate(est.value + size_lp, est.surrogate - size_lp.mean(), est.recon,
                              est.kl)
@@ -233,37 +157,55 @@ class EquivariantGraphVAE(nn.Module):
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()
     def sample(self, num_graphs: int, generator: torch.Generator | None = None,
-               device: torch.device | str = "cpu") -> list[dict[str, Tensor]]:
-        """Draw graphs: ``n ~ p(n)``, ``z ~ N(0, I)``, then edges, node types, bond types.
-
-        Each graph is a dict with ``adj`` (n, n) 0/1, ``edge_prob`` (n, n), and for
-        molecules ``node_types`` (n,), ``node_logits`` (n, T), ``bond_prob`` (n, n, R) and
-        ``bond_types`` (n, n): the sampled type index + 1 on sampled edges, 0 elsewhere.
-        """
+               device: torch.device | str = "cpu") -> list[SampledGraph]:
+        """Draw graphs: ``n ~ p(n)``, ``z ~ p(z)`` per node, then edges, node types, bond types
+        (see :class:`~graphvae.containers.SampledGraph`)."""
         probs = self.size_logprob.exp().cpu()
         sizes = torch.multinomial(probs, num_graphs, replacement=True, generator=generator)
         out = []
         for n in sizes.tolist():
-            z = torch.randn(n, self.latent_channels, generator=generator,
-                            dtype=self.edge_bias.dtype).to(device)
+            z = self.prior.sample((n, self.latent_channels), generator,
+                                  self.edge_bias.dtype, device)
             logits, h = self.edge_logits(z)
             p = torch.sigmoid(logits)
             u = torch.rand(n, n, generator=generator, dtype=p.dtype).to(device)
             upper = torch.triu(u < p, diagonal=1)
             adj = (upper | upper.T).float()
-            g: dict[str, Tensor] = {"adj": adj, "edge_prob": p * (1 - torch.eye(n, device=device))}
+            g = SampledGraph(adj, p * (1 - torch.eye(n, device=device)))
             if self.node_decoder is not None:
                 ei = adj.nonzero().t()
                 lg, _ = self.node_decoder(z, Adjacency(ei, n))
-                g["node_logits"] = lg
-                g["node_types"] = torch.multinomial(F.softmax(lg, -1).cpu(), 1,
-                                                    generator=generator).squeeze(-1).to(device)
+                g.node_logits = lg
+                g.node_types = torch.multinomial(F.softmax(lg, -1).cpu(), 1,
+                                                 generator=generator).squeeze(-1).to(device)
             if self.bond_decoder is not None:
                 bp = F.softmax(self.bond_logits(h), -1)
-                g["bond_prob"] = bp
+                g.bond_prob = bp
                 flat = torch.multinomial(bp.reshape(-1, bp.size(-1)).cpu(), 1,
                                          generator=generator).reshape(n, n).to(device)
                 sym = torch.triu(flat + 1, diagonal=1)
-                g["bond_types"] = (sym + sym.T) * adj.long()     # codes 1..R, 0 = no edge
+                g.bond_types = (sym + sym.T) * adj.long()     # codes 1..R, 0 = no edge
             out.append(g)
         return out
+
+    # ------------------------------------------------------------------ invariance protocol
+    def invariance_batch(self, x: Tensor, edge_index: Tensor, node_types: Tensor | None = None,
+                         edge_types: Tensor | None = None) -> GraphBatch:
+        g = GraphTensors(x.size(0), edge_index.cpu(), node_types, edge_types)
+        return GraphBatch.collate([g], [x], x.device)
+
+    def graph_posterior(self, batch: GraphBatch) -> DiagGaussian:
+        """The node latents of a one-graph batch, ``(n, d)``."""
+        q = self.posterior(batch)
+        return DiagGaussian(q.loc[0], q.logvar[0])
+
+    def decoder_outputs(self, z: Tensor, batch: GraphBatch) -> list[tuple[str, Tensor, str]]:
+        """Edge logits (``pairs``) and ``log p(G | Z)`` with node and bond types (``graph``)
+        for node latents ``z (n, d)`` of a one-graph batch."""
+        logits, _ = self.edge_logits(z)
+        return [("edge logits", logits, "pairs"),
+                ("log p(G | Z)", self.log_likelihood(z[None, None], batch), "graph")]
+
+    def exact_bound(self, batch: GraphBatch, eps: Tensor) -> Tensor:
+        """The ELBO with the noise fixed, ``eps (1, n, d)``."""
+        return self.bound(batch, eps=eps[:, None]).value

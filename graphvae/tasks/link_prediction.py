@@ -1,19 +1,19 @@
 """Link prediction with the protocol of Kipf & Welling (2016), https://arxiv.org/abs/1611.07308.
 
-* Split: the undirected edges are shuffled (seeded); ``floor(E/10)`` go to test,
-  ``floor(E/20)`` to validation, the rest to training. Validation and test each get
-  as many non-edges of the *full* graph, sampled uniformly among pairs ``i < j``,
-  without duplicates, the two sets disjoint. The encoder and the training loss see
-  only the training edges.
+* Split: :func:`graphvae.datasets.link_split.split_edges` (85 / 5 / 10 %, non-edges of
+  the full graph for validation and test). The encoder and the training loss see only
+  the training edges.
+* Training: the package's loop (:func:`graphvae.training.fit`) on one full-graph
+  :class:`~graphvae.containers.LinkBatch`, validation AUC + AP every epoch choosing the
+  weights (``selection="val"``).
 * Scores: edge logits of the posterior means; AUC and AP on validation (model
   selection) and test (reported once, for the selected weights).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,91 +21,20 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from graphvae.graph import (
-    Adjacency,
-    check_graph,
-    edge_keys,
-    sparse_features,
-    upper_triangle,
-)
+from graphvae.config import Config, finite_positive, option
+from graphvae.datasets.link_split import LinkSplit, split_edges
+from graphvae.decoders import EDGE_DECODERS
+from graphvae.encoders import ENCODERS
+from graphvae.evaluation.metrics import average_precision, roc_auc
+from graphvae.graph import Adjacency, check_graph, edge_keys, sparse_features
 from graphvae.likelihoods import contains_sorted
-from graphvae.models import EdgeObjective, GraphAutoencoder, build_model
-from graphvae.tasks.metrics import average_precision, roc_auc
-from graphvae.training import FitResult, fit
+from graphvae.models import MODELS, EdgeObjective, GraphAutoencoder, build_model
+from graphvae.models.checkpoints import save_model
+from graphvae.training import EarlyStopping, FitResult, FullBatch, fit
 
-
-@dataclass
-class LinkSplit:
-    """Train graph and held-out pairs; every pair tensor is ``(2, k)`` with ``i < j``."""
-
-    num_nodes: int
-    train_edge_index: Tensor
-    val_pos: Tensor
-    val_neg: Tensor
-    test_pos: Tensor
-    test_neg: Tensor
-
-    def to(self, device: torch.device) -> LinkSplit:
-        return LinkSplit(self.num_nodes, *(getattr(self, f.name).to(device)
-                                           for f in dataclasses.fields(self)[1:]))
-
-
-def _sample_negatives(forbidden: Tensor, n: int, count: int, rng: np.random.Generator) -> Tensor:
-    """``count`` distinct pairs ``i < j`` whose keys are not in sorted ``forbidden``, uniformly.
-
-    Rejection sampling when non-edges are plentiful; on a dense graph (fewer than
-    ``4 · count`` non-edges) every non-edge is listed and ``count`` are drawn from the list,
-    so the split never loops. A one-line error when there are fewer than ``count``.
-    """
-    available = n * (n - 1) // 2 - forbidden.numel()
-    if available < count:
-        raise ValueError(f"the split needs {count} non-edges (as many as the held-out edges) "
-                         f"but the graph has only {available}: it is too dense for link "
-                         f"prediction")
-    if available < 4 * count:
-        i, j = torch.triu_indices(n, n, offset=1)
-        keys = i * n + j
-        keys = keys[~contains_sorted(forbidden, keys)]
-        chosen = keys[torch.from_numpy(rng.permutation(keys.numel())[:count])]
-        return torch.stack([chosen // n, chosen % n])
-    chosen = torch.empty(0, dtype=torch.long)
-    while chosen.numel() < count:
-        draw = 2 * (count - chosen.numel()) + 16
-        i = torch.from_numpy(rng.integers(n, size=draw))
-        j = torch.from_numpy(rng.integers(n, size=draw))
-        lo, hi = torch.minimum(i, j), torch.maximum(i, j)
-        keys = (lo * n + hi)[lo != hi]
-        keys = keys[~contains_sorted(forbidden, keys)]
-        chosen = _unique_in_order(torch.cat([chosen, keys]))
-    return torch.stack([chosen[:count] // n, chosen[:count] % n])
-
-
-def _unique_in_order(keys: Tensor) -> Tensor:
-    uniq, inverse = torch.unique(keys, return_inverse=True)
-    first = torch.full((uniq.numel(),), keys.numel(), dtype=torch.long)
-    first.scatter_reduce_(0, inverse, torch.arange(keys.numel()), reduce="amin")
-    return keys[first.sort().values]
-
-
-def split_edges(edge_index: Tensor, num_nodes: int, val_fraction: float = 0.05,
-                test_fraction: float = 0.10, seed: int = 0) -> LinkSplit:
-    """Kipf & Welling's 85/5/10 edge split (see the module docstring)."""
-    if not 0 <= val_fraction < 1 or not 0 < test_fraction < 1 or val_fraction + test_fraction >= 1:
-        raise ValueError(f"bad split fractions: val {val_fraction}, test {test_fraction}")
-    check_graph(None, edge_index, num_nodes)
-    und = upper_triangle(edge_index)
-    m = und.size(1)
-    n_test, n_val = int(np.floor(m * test_fraction)), int(np.floor(m * val_fraction))
-    if n_test < 1 or m - n_test - n_val < 1:
-        raise ValueError(f"the graph has {m} edges, too few to split into train/val/test")
-    rng = np.random.default_rng(seed)
-    perm = torch.from_numpy(rng.permutation(m))
-    test_pos, val_pos = und[:, perm[:n_test]], und[:, perm[n_test:n_test + n_val]]
-    train = und[:, perm[n_test + n_val:]]
-    forbidden = torch.unique(edge_keys(und, num_nodes))
-    neg = _sample_negatives(forbidden, num_nodes, n_test + n_val, rng)
-    return LinkSplit(num_nodes, torch.cat([train, train.flip(0)], dim=1),
-                     val_pos, neg[:, n_test:], test_pos, neg[:, :n_test])
+__all__ = ["FEATURE_MODES", "PRESETS", "LinkPredConfig", "LinkPredResult", "LinkSplit",
+           "prepare_features", "run_link_prediction", "split_edges", "summarize",
+           "top_new_links"]
 
 
 #: ``LinkPredConfig.features`` choices.
@@ -113,8 +42,9 @@ FEATURE_MODES = ("raw", "normalize", "standardize", "identity")
 
 
 @dataclass(frozen=True)
-class LinkPredConfig:
-    """Every protocol and model choice of a link-prediction run (JSON round-trip).
+class LinkPredConfig(Config):
+    """Every protocol and model choice of a link-prediction run (JSON round-trip; the
+    ``graphvae linkpred`` flags are generated from these fields).
 
     ``features``: ``raw`` (refused from magnitude ``RAW_FEATURE_LIMIT`` on); ``normalize``
     (rows scaled to sum 1, PyG's ``NormalizeFeatures``); ``standardize`` (columns to mean 0,
@@ -122,31 +52,35 @@ class LinkPredConfig:
     ``selection``: ``val`` (weights of the best validation AUC+AP) or ``last``.
     """
 
-    model: str = "vgae"
-    encoder: str = "gcn"
-    hidden: tuple[int, ...] = (32,)
-    latent: int = 16
-    decoder: str = "inner"
-    estimator: str = "sampled"
-    negatives: float = 1.0
-    reweight: bool = True
-    self_loops: bool = True
-    dropout: float = 0.0
-    lr: float = 0.01
-    epochs: int = 200
-    patience: int | None = None
-    features: str = "raw"
-    selection: str = "val"
-    val_fraction: float = 0.05
-    test_fraction: float = 0.10
+    model: str = option("vgae", "gae, vgae or joint", choices=MODELS, cli=False)
+    encoder: str = option("gcn", "encoder", choices=lambda: sorted(ENCODERS))
+    hidden: tuple[int, ...] = option((32,), "encoder widths, comma-separated", metavar="W,W")
+    latent: int = option(16, "latent width per node")
+    decoder: str = option("inner", "edge decoder", choices=lambda: sorted(EDGE_DECODERS))
+    estimator: str = option("sampled", "edge likelihood: sampled non-edges or all n² pairs",
+                            choices=("sampled", "dense"))
+    negatives: float = option(1.0, "sampled non-edges per positive pair")
+    reweight: bool = option(True, "no pos_weight / norm re-weighting of the edge loss")
+    self_loops: bool = option(True, "leave the diagonal out of the positive pairs")
+    dropout: float = option(0.0, "encoder dropout")
+    lr: float = option(0.01, "learning rate")
+    epochs: int = option(200, "training epochs")
+    patience: int | None = option(None, "stop after this many epochs without a better "
+                                  "validation AUC + AP")
+    features: str = option("raw", "input features: raw, row-normalised, column-standardised, "
+                           "or identity (featureless)", choices=FEATURE_MODES,
+                           flag="--feature-mode")
+    selection: str = option("val", "weights of the best validation epoch, or the last",
+                            choices=("val", "last"))
+    val_fraction: float = option(0.05, "fraction of edges held out for validation")
+    test_fraction: float = option(0.10, "fraction of edges held out for testing")
 
-    def __post_init__(self) -> None:
-        _check_types(self)
-        object.__setattr__(self, "hidden", tuple(self.hidden))
+    def validate(self) -> None:
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {self.epochs}")
-        if not 0 < self.lr < math.inf:
-            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
+        finite_positive("lr", self.lr)
         if self.latent < 1 or any(h < 1 for h in self.hidden):
             raise ValueError("latent and hidden widths must be positive")
         if self.features not in FEATURE_MODES:
@@ -154,39 +88,8 @@ class LinkPredConfig:
                              f"{self.features!r}")
         if self.selection not in ("val", "last"):
             raise ValueError(f"selection must be 'val' or 'last', got {self.selection!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> LinkPredConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown config key(s): {', '.join(unknown)}")
-        return cls(**d)
-
-    def replace(self, **changes: Any) -> LinkPredConfig:
-        return self.from_dict({**self.to_dict(), **changes})
-
-
-_NUM = (int, float)
-_TYPES: dict[str, type | tuple[type, ...]] = {
-    "model": str, "encoder": str, "hidden": (tuple, list), "latent": int, "decoder": str,
-    "estimator": str, "negatives": _NUM, "reweight": bool, "self_loops": bool, "dropout": _NUM,
-    "lr": _NUM, "epochs": int, "patience": (int, type(None)), "features": str, "selection": str,
-    "val_fraction": _NUM, "test_fraction": _NUM}
-
-
-def _check_types(cfg: LinkPredConfig) -> None:
-    for name, types in _TYPES.items():
-        value = getattr(cfg, name)
-        ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in
-                                               (types if isinstance(types, tuple) else (types,)))
-        if name == "hidden" and ok:
-            ok = all(isinstance(h, int) and not isinstance(h, bool) for h in value)
-        if not ok:
-            raise ValueError(f"config field {name!r} has the wrong type: {value!r}")
+        if self.patience is not None and self.patience < 0:
+            raise ValueError(f"patience must be >= 0, got {self.patience}")
 
 
 #: Named configurations. ``best`` is the package's best link-prediction setting:
@@ -266,8 +169,13 @@ class LinkPredResult:
 
 def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
                         device: torch.device | str = "cpu", progress: bool = True,
-                        checkpoint: str | None = None) -> LinkPredResult:
-    """Split, train with validation-based selection, and score the test pairs."""
+                        checkpoint: str | Path | None = None, state: str | Path | None = None,
+                        resume: bool = False) -> LinkPredResult:
+    """Split, train with validation-based selection, and score the test pairs.
+
+    ``checkpoint``: write the selected model there (``model.pt``); ``state``: the
+    resumable training state, which ``resume=True`` continues from.
+    """
     device = torch.device(device)
     check_graph(data.x, data.edge_index, data.num_nodes)
     check_feature_scale(data, config.features)
@@ -286,20 +194,22 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
         auc, ap = evaluate_pairs(model, z, split.val_pos, split.val_neg)
         return {"val_auc": auc, "val_ap": ap, "score": auc + ap}
 
-    result = fit(model, lambda: model(x, adj, generator=gen), epochs=config.epochs, lr=config.lr,
-                 evaluate=evaluate if config.selection == "val" else None,
-                 patience=config.patience, checkpoint=checkpoint,
-                 checkpoint_extra={"task": "linkpred", "config": config.to_dict(),
-                                   "in_channels": x.size(1),
-                                   "feature_likelihood": model.feature_decoder.likelihood
-                                   if model.feature_decoder is not None else None},
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    callbacks = [EarlyStopping(config.patience)] if config.patience is not None else []
+    result = fit(model, FullBatch(model.batch(x, adj)), opt, epochs=config.epochs,
+                 evaluate=evaluate if config.selection == "val" else None, callbacks=callbacks,
+                 generator=gen, checkpoint=state, checkpoint_every=25, resume=resume,
+                 config={"task": "linkpred", "seed": seed, **config.to_dict()},
                  progress=progress, desc=f"{config.model} seed {seed}")
+    if checkpoint is not None:
+        save_model(checkpoint, model, task="linkpred", epoch=result.best_epoch,
+                   config=config.to_dict(), in_channels=x.size(1))
     model.eval()
     with torch.no_grad():
         z = model.encode(x, adj).mean
         val_auc, val_ap = evaluate_pairs(model, z, split.val_pos, split.val_neg)
         test_auc, test_ap = evaluate_pairs(model, z, split.test_pos, split.test_neg)
-        bound = float(model(x, adj, generator=gen).bound)
+        bound = float(model.bound(x, adj, generator=gen).value)
     metrics = {
         "test_auc": test_auc, "test_ap": test_ap, "val_auc": val_auc, "val_ap": val_ap,
         "epochs": result.epochs, "best_epoch": result.best_epoch, "seconds": result.seconds,

@@ -15,7 +15,7 @@ import math
 import torch
 
 from graphvae.vector.models import build_vector_model
-from graphvae.vector.train import fit_vector
+from graphvae.vector.train import train_vector
 
 
 def gaussian_denoiser_error(seed: int = 0, dim: int = 3, noise: float = 0.3,
@@ -31,7 +31,7 @@ def gaussian_denoiser_error(seed: int = 0, dim: int = 3, noise: float = 0.3,
     model = build_vector_model("dae", dim, latent_dim=dim, hidden=(64, 64),
                                likelihood="gaussian", variance=1.0, corruption="gaussian",
                                noise_level=noise)
-    fit_vector(model, x, None, epochs=epochs, batch_size=batch_size, lr=2e-3, progress=False,
+    train_vector(model, x, None, epochs=epochs, batch_size=batch_size, lr=2e-3, progress=False,
                seed=seed)
     clean = mu + torch.randn(2000, dim, generator=g) @ chol.T
     noisy = clean + noise * torch.randn(2000, dim, generator=g)
@@ -56,7 +56,7 @@ def spiral_field_cosine(seed: int = 0, noise: float = 0.05, epochs: int = 60
     torch.manual_seed(seed)
     model = build_vector_model("dae", 2, latent_dim=2, hidden=(128, 128), likelihood="gaussian",
                                variance=1.0, corruption="gaussian", noise_level=noise)
-    fit_vector(model, curve(draw(20000)), None, epochs=epochs, batch_size=200, lr=2e-3,
+    train_vector(model, curve(draw(20000)), None, epochs=epochs, batch_size=200, lr=2e-3,
                progress=False, seed=seed)
     dense = curve(torch.linspace(lo, hi, 20000))
     p = curve(draw(3000)) + noise * torch.randn(3000, 2, generator=g)

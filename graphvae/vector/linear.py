@@ -33,8 +33,9 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
+from graphvae.bounds import BoundEstimate
+from graphvae.training import Callback, Converged, FullBatch, GradientHook, fit
 from graphvae.vector.data import check_matrix
 
 ORDERINGS = ("none", "l2", "rotation")
@@ -126,8 +127,20 @@ class LinearAE(nn.Module):
     def encode(self, x: Tensor) -> Tensor:
         return (x - self.mean) @ self.W1.T
 
-    def forward(self, x: Tensor) -> Tensor:
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """``x̂ = W2 W1 (x − mean) + mean``."""
         return self.encode(x) @ self.W2.T + self.mean
+
+    def forward(self, xc: Tensor, generator: torch.Generator | None = None) -> BoundEstimate:
+        """The model protocol on centred rows ``xc``: the loss (:meth:`loss`) as surrogate and
+        its negation as value (a score, not a likelihood bound: the linear AE has none)."""
+        loss = self.loss(xc)
+        zero = loss.new_zeros(())
+        return BoundEstimate(-loss.detach().reshape(1), loss, -loss.detach(), zero)
+
+    def init_kwargs(self) -> dict:
+        return {"in_dim": int(self.W1.size(1)), "k": int(self.W1.size(0)),
+                "ordering": self.ordering, "l2": self.lam.tolist()}
 
     def loss(self, xc: Tensor) -> Tensor:
         """``½ mean‖x − W2 W1 x‖²`` (+ the non-uniform L2 term) on centred rows ``xc``."""
@@ -156,13 +169,16 @@ class LinearFit:
     steps: int
 
 
-def fit_linear_ae(model: LinearAE, x: Tensor, steps: int = 20000, lr: float | None = None,
-                  momentum: float = 0.0, tol: float = 0.0, progress: bool = True) -> LinearFit:
+def train_linear_ae(model: LinearAE, x: Tensor, steps: int = 20000, lr: float | None = None,
+                    momentum: float = 0.0, tol: float = 0.0, progress: bool = True
+                    ) -> LinearFit:
     """Full-batch gradient descent on centred ``x`` (plain by default, as Bao et al. analyse;
-    heavy-ball momentum destabilises the rotation term).
+    heavy-ball momentum destabilises the rotation term), through
+    :func:`graphvae.training.fit` with one step an epoch.
 
     ``lr`` defaults to ``0.5 / λ_max`` of the data covariance. Stops early when the
-    relative change of the loss over 100 steps falls below ``tol`` (0: never).
+    relative change of the loss over 100 steps falls below ``tol`` (0: never); the loss
+    is recorded at the first step and every 100th.
     """
     x = x.to(model.W1.dtype)
     with torch.no_grad():
@@ -172,26 +188,16 @@ def fit_linear_ae(model: LinearAE, x: Tensor, steps: int = 20000, lr: float | No
         top = torch.linalg.matrix_norm(xc, ord=2).pow(2) / xc.size(0)
         lr = 0.5 / float(top)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-    losses: list[float] = []
-    start = time.perf_counter()
-    step = 0
-    for step in tqdm(range(1, steps + 1), desc=f"linear AE ({model.ordering})",
-                     disable=not progress, leave=False):
-        opt.zero_grad(set_to_none=True)
-        loss = model.loss(xc)
-        loss.backward()
-        if model.ordering == "rotation":
-            model.rotate_gradients(xc)
-        opt.step()
-        if step % 100 == 0 or step == 1:
-            losses.append(float(loss.detach()))
-            if not math.isfinite(losses[-1]):
-                raise FloatingPointError(f"linear AE diverged at step {step}; lower lr (was "
-                                         f"{lr:g})")
-            if tol > 0 and len(losses) > 2 and abs(losses[-2] - losses[-1]) <= tol * abs(
-                    losses[-1]):
-                break
-    return LinearFit(losses, time.perf_counter() - start, step)
+    converged = Converged(tol, every=100)
+    callbacks: list[Callback] = [converged]
+    if model.ordering == "rotation":
+        callbacks.append(GradientHook(lambda m: m.rotate_gradients(xc)))  # type: ignore[operator]
+    try:
+        res = fit(model, FullBatch(xc), opt, epochs=steps, callbacks=callbacks,
+                  progress=progress, desc=f"linear AE ({model.ordering})")
+    except FloatingPointError:
+        raise FloatingPointError(f"linear AE diverged; lower lr (was {lr:g})") from None
+    return LinearFit(converged.losses, res.seconds, res.epochs)
 
 
 def _orthonormal_columns(w: Tensor) -> Tensor:
@@ -256,9 +262,9 @@ def compare_pca_linear_ae(x: Tensor, k: int, steps: int = 20000, seed: int = 0,
         # large enough (λ_i = 0.1..0.5 σ_k²) that the symmetry breaking is visible in `steps`
         scale = (0.5 if ordering == "l2" else 0.01) * float(p.explained_variance[-1])
         model = LinearAE(x.size(1), k, ordering=ordering, generator=g, l2_scale=scale)
-        fit = fit_linear_ae(model, x, steps=steps, progress=progress)
+        fit = train_linear_ae(model, x, steps=steps, progress=progress)
         with torch.no_grad():
-            err = reconstruction_error(x, model(x))
+            err = reconstruction_error(x, model.reconstruct(x))
             align = axis_alignment(u, model.W2.detach())
         out["linear_ae"].append({
             "ordering": ordering, "l2_weights": model.lam.tolist(), "steps": fit.steps,

@@ -18,8 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from graphvae.bounds import ELBO, IWAE, BoundEstimate, DiagGaussian, PointMass
-from graphvae.bounds.gaussian import standard_normal_log_prob
+from graphvae.bounds import ELBO, IWAE, BoundEstimate, DiagGaussian, PointMass, StandardNormal
 from graphvae.likelihoods import LogLik, bernoulli_log_prob, gaussian_log_prob
 
 
@@ -165,6 +164,35 @@ class VectorAutoencoder(nn.Module):
         if c.likelihood == "gaussian" and c.variance == "learned":
             self.logvar = nn.Parameter(torch.zeros(c.in_dim))
         self.corruption = Corruption(c.corruption, c.noise_level) if c.corruption else None
+        self.prior = StandardNormal()
+        # the training bound of forward(): "elbo" with num_samples draws or IWAE_K; the KL
+        # weight is for warm-up (graphvae.training.KLWarmup)
+        self.objective, self.num_samples, self.kl_weight = "elbo", 1, 1.0
+
+    kind = "vector"
+
+    def init_kwargs(self) -> dict[str, Any]:
+        """The config (JSON types) that rebuilds this model for its state dict."""
+        return self.config.to_dict()
+
+    def set_objective(self, objective: str = "elbo", num_samples: int = 1
+                      ) -> VectorAutoencoder:
+        """Choose the bound :meth:`forward` trains on; returns the model."""
+        if objective not in ("elbo", "iwae") or num_samples < 1:
+            raise ValueError(f"objective must be 'elbo' or 'iwae' and num_samples >= 1, got "
+                             f"{objective!r}, {num_samples}")
+        if objective == "iwae" and not self.config.variational:
+            raise ValueError("the IWAE objective needs a variational model")
+        self.objective, self.num_samples = objective, num_samples
+        return self
+
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> BoundEstimate:
+        """The model protocol: the training bound (:meth:`set_objective`) of the rows ``x``,
+        with the encoder's input corrupted in training mode for a denoising AE."""
+        x_in = (self.corruption(x, generator) if self.corruption is not None and self.training
+                else None)
+        return self.bound(x, self.objective, self.num_samples, x_in=x_in, generator=generator,
+                          kl_weight=self.kl_weight)
 
     # -- the model ---------------------------------------------------------------------
     def encode(self, x: Tensor) -> DiagGaussian | PointMass:
@@ -218,23 +246,16 @@ class VectorAutoencoder(nn.Module):
 
         scale = 1.0 / x.size(0)
         if objective == "elbo":
-            return ELBO(num_samples, kl_weight=kl_weight, scale=scale)(
+            return ELBO(num_samples, kl_weight=kl_weight, scale=scale, prior=self.prior)(
                 q, loglik, eps=eps, generator=generator)
         if objective == "iwae":
             if kl_weight != 1.0:
                 raise ValueError("KL weighting (warm-up) applies to the ELBO objective only")
             if not isinstance(q, DiagGaussian):
                 raise ValueError("the IWAE objective needs a variational model")
-            return IWAE(num_samples, scale=scale)(q, loglik, eps=eps, generator=generator)
+            return IWAE(num_samples, scale=scale, prior=self.prior)(q, loglik, eps=eps,
+                                                                    generator=generator)
         raise ValueError(f"unknown objective {objective!r}: use 'elbo' or 'iwae'")
-
-    def training_bound(self, x: Tensor, objective: str = "elbo", num_samples: int = 1,
-                       generator: torch.Generator | None = None,
-                       kl_weight: float = 1.0) -> BoundEstimate:
-        """The bound with the encoder's input corrupted when this is a denoising AE."""
-        x_in = self.corruption(x, generator) if self.corruption is not None else None
-        return self.bound(x, objective, num_samples, x_in=x_in, generator=generator,
-                          kl_weight=kl_weight)
 
     @torch.no_grad()
     def log_marginal(self, x: Tensor, num_samples: int = 5000, chunk: int = 500,
@@ -254,7 +275,7 @@ class VectorAutoencoder(nn.Module):
         while done < num_samples:
             s = min(chunk, num_samples - done)
             z = q.rsample((s,), generator=generator)
-            logw = self.log_likelihood(x, z) + standard_normal_log_prob(z) - q.log_prob(z)
+            logw = self.log_likelihood(x, z) + self.prior.log_prob(z) - q.log_prob(z)
             total = torch.logaddexp(total, torch.logsumexp(logw, 0))
             done += s
         return total - math.log(num_samples)
@@ -263,10 +284,9 @@ class VectorAutoencoder(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None,
                mean: bool = True) -> Tensor:
-        """``n`` draws ``z ~ N(0, I)`` decoded to ``E[x|z]`` (a sample of x if ``mean=False``)."""
+        """``n`` draws ``z ~ p(z)`` decoded to ``E[x|z]`` (a sample of x if ``mean=False``)."""
         p = next(self.parameters())
-        z = torch.randn(n, self.config.latent_dim, generator=generator, dtype=p.dtype,
-                        device=p.device)
+        z = self.prior.sample((n, self.config.latent_dim), generator, p.dtype, p.device)
         m = self.mean(z)
         if mean:
             return m

@@ -9,6 +9,7 @@ view of the codes) there, each atomically.
 
 from __future__ import annotations
 
+import argparse
 import math
 import time
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 
 import torch
 
+from graphvae.config import Config, comma_ints, option
 from graphvae.devices import resolve_device
 from graphvae.io import save_atomic, write_json
 from graphvae.vector.data import VectorData, check_matrix, check_scale
@@ -24,40 +26,59 @@ from graphvae.vector.models import ACTIVATIONS, CORRUPTIONS, VECTOR_MODELS, buil
 from graphvae.vector.train import (
     estimate_nll,
     evaluate_bound,
-    fit_vector,
     refine_encoder,
     save_checkpoint,
+    train_vector,
 )
 
 MODEL_CHOICES = ("linear", *VECTOR_MODELS)
 
 
-@dataclass
-class VectorRunConfig:
-    """Options of one ``graphvae vector`` run (the CLI's flags)."""
+def _variance(text: str) -> str | float:
+    """``--variance``: ``learned`` or a number."""
+    if text == "learned":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be 'learned' or a number, got {text!r}") from None
 
-    model: str = "vae"
-    latent_dim: int | None = None       # default: default_latent_dim(d)
-    hidden: tuple[int, ...] = (400,)
-    activation: str = "relu"            # relu, tanh, elu or gated (gated linear units)
-    likelihood: str | None = None       # default: bernoulli for 0/1 data, else gaussian
-    variance: str | float = "learned"
-    corruption: str = "gaussian"
-    noise_level: float = 0.1
-    num_samples: int = 5                # K of the IWAE objective
-    epochs: int = 50
-    batch_size: int = 100
-    lr: float = 1e-3
-    patience: int | None = 20
-    lr_decay: float | None = None       # factor after each validation plateau (None: constant)
-    decay_patience: int = 5
-    ema: float | None = None            # Polyak averaging of the weights per step
-    kl_warmup: int = 0                  # vae: epochs of linear KL warm-up
-    bf16: bool = False                  # training products in bfloat16 (autocast)
-    nll_samples: int = 5000
-    refine_epochs: int = 0              # vae / iwae: encoder-only IWAE_50 epochs for the NLL
-    seed: int = 0
-    device: str = "cpu"
+
+@dataclass(frozen=True)
+class VectorRunConfig(Config):
+    """Options of one ``graphvae vector`` run (the command's flags are generated from them)."""
+
+    model: str = option("vae", "linear (vs PCA), ae, dae, vae or iwae", choices=MODEL_CHOICES)
+    latent_dim: int | None = option(None, "code size (default 2 / 10 / 40 by data size)")
+    hidden: tuple[int, ...] = option((400,), "hidden widths, comma-separated", metavar="W,W",
+                                     parse=comma_ints)
+    activation: str = option("relu", "hidden layers; gated: gated linear units "
+                             "(W x + b) * sigmoid(V x + c)", choices=lambda: sorted(ACTIVATIONS))
+    likelihood: str | None = option(None, "decoder (default: bernoulli for 0/1 data, else "
+                                    "gaussian)", choices=("bernoulli", "gaussian"))
+    variance: str | float = option("learned", "gaussian decoder variance: 'learned' or a "
+                                   "number", parse=_variance)
+    corruption: str = option("gaussian", "dae noise", choices=CORRUPTIONS)
+    noise_level: float = option(0.1, "dae noise level", flag="--noise")
+    num_samples: int = option(5, "IWAE importance samples K", flag="--k")
+    epochs: int = option(50, "training epochs")
+    batch_size: int = option(100, "rows per batch")
+    lr: float = option(1e-3, "learning rate")
+    patience: int | None = option(20, "early-stopping patience")
+    lr_decay: float | None = option(None, "multiply the rate by this after each validation "
+                                    "plateau of --decay-patience epochs (default: constant rate)")
+    decay_patience: int = option(5, "plateau length")
+    ema: float | None = option(None, "average the weights, e.g. 0.998 (Polyak)")
+    kl_warmup: int = option(0, "vae: raise the KL weight from 0 to 1 over this many epochs")
+    bf16: bool = option(False, "training steps' matrix products in bfloat16 (autocast; "
+                        "weights, bounds and evaluation stay float32)")
+    nll_samples: int = option(5000, "importance samples for the test log p(x)")
+    refine_epochs: int = option(0, "vae / iwae: then train the encoder alone (decoder frozen) "
+                                "on IWAE_50 for this many epochs and also report "
+                                "test_nll_refined, the same model's log p(x) with that better "
+                                "proposal (0: off)")
+    seed: int = option(0, "seed of the split, the weights and the estimates")
+    device: str = option("cpu", "cpu, cuda, cuda:N or auto")
 
     def validate(self) -> None:
         if self.model not in MODEL_CHOICES:
@@ -95,6 +116,12 @@ class VectorRunConfig:
             raise ValueError(f"unknown likelihood {self.likelihood!r}: use bernoulli or gaussian")
         if self.corruption not in CORRUPTIONS:
             raise ValueError(f"unknown corruption {self.corruption!r}: use one of {CORRUPTIONS}")
+        if not self.hidden or any(h < 1 for h in self.hidden):
+            raise ValueError(f"--hidden needs at least one width >= 1, got {self.hidden}")
+        if self.variance != "learned" and (isinstance(self.variance, str)
+                                           or not 0 < self.variance < math.inf):
+            raise ValueError(f"variance must be 'learned' or a positive number, got "
+                             f"{self.variance!r}")
 
 
 def default_latent_dim(d: int) -> int:
@@ -111,8 +138,12 @@ def _likelihood(cfg: VectorRunConfig, data: VectorData) -> str:
 
 
 def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = None,
-               progress: bool = True) -> dict[str, Any]:
-    """Train ``cfg.model`` on ``data.train`` (selecting on ``data.valid``), score ``data.test``."""
+               progress: bool = True, state: str | Path | None = None,
+               resume: bool = False) -> dict[str, Any]:
+    """Train ``cfg.model`` on ``data.train`` (selecting on ``data.valid``), score ``data.test``.
+
+    ``state``: a folder for the resumable training states (``train.pt``, ``refine.pt``),
+    which ``resume=True`` continues from."""
     cfg.validate()
     device = resolve_device(cfg.device)
     lik = _likelihood(cfg, data)
@@ -135,16 +166,19 @@ def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = 
     k = cfg.num_samples if cfg.model == "iwae" else 1
     train, valid, test = (t.to(device=device, dtype=torch.float32)
                           for t in (data.train, data.valid, data.test))
-    res = fit_vector(model, train, valid, objective=objective, num_samples=k, epochs=cfg.epochs,
-                     batch_size=cfg.batch_size, lr=cfg.lr, patience=cfg.patience, seed=cfg.seed,
-                     lr_decay=cfg.lr_decay, decay_patience=cfg.decay_patience, ema=cfg.ema,
-                     kl_warmup=cfg.kl_warmup, bf16=cfg.bf16, progress=progress)
+    res = train_vector(model, train, valid, objective=objective, num_samples=k,
+                       epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
+                       patience=cfg.patience, seed=cfg.seed, lr_decay=cfg.lr_decay,
+                       decay_patience=cfg.decay_patience, ema=cfg.ema, kl_warmup=cfg.kl_warmup,
+                       bf16=cfg.bf16, progress=progress,
+                       state=None if state is None else Path(state) / "train.pt",
+                       resume=resume, config={"data": data.name, **cfg.to_dict()})
     model.eval()
     recon = model.reconstruct(test)
     metrics: dict[str, Any] = {
         "model": cfg.model, "data": data.name, "likelihood": lik, "latent_dim": latent,
         "n_train": int(train.size(0)), "n_test": int(test.size(0)), "dim": data.dim,
-        "epochs_run": len(res.train_bound), "best_epoch": res.best_epoch,
+        "epochs_run": res.epochs, "best_epoch": res.best_epoch,
         "train_seconds": res.seconds, "device": str(device),
         "test_mse": float((recon - test).pow(2).sum(1).mean()),
         f"test_{objective}" + (f"_{k}" if objective == "iwae" else ""):
@@ -162,7 +196,9 @@ def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = 
             refined, ref = refine_encoder(model, train, valid, num_samples=50,
                                           epochs=cfg.refine_epochs, batch_size=cfg.batch_size,
                                           ema=cfg.ema, bf16=cfg.bf16, seed=cfg.seed,
-                                          progress=progress)
+                                          progress=progress, resume=resume,
+                                          state=None if state is None
+                                          else Path(state) / "refine.pt")
             refined.eval()
             metrics.update(test_nll_refined=estimate_nll(refined, test, cfg.nll_samples,
                                                          seed=cfg.seed, progress=progress),
@@ -180,8 +216,9 @@ def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = 
             save_checkpoint(refined, out / "model_refined.pt", model_kind=cfg.model,
                             data=data.name)
         _plots(model, data, test, recon, out, cfg)
-        write_json({**metrics, "config": {**cfg.__dict__, "hidden": list(cfg.hidden)},
-                    "history": {"train": res.train_bound, "valid": res.valid_bound}},
+        write_json({**metrics, "config": cfg.to_dict(),
+                    "history": {"train": res.column("train_bound"),
+                                "valid": res.column("score")}},
                    out / "metrics.json")
     return metrics
 
@@ -216,10 +253,10 @@ def _run_linear(data: VectorData, cfg: VectorRunConfig, out: Path | None,
     from graphvae.vector.linear import (
         LinearAE,
         axis_alignment,
-        fit_linear_ae,
         pca,
         reconstruction_error,
         subspace_distance,
+        train_linear_ae,
     )
 
     x = data.train.to(torch.float64)
@@ -231,7 +268,7 @@ def _run_linear(data: VectorData, cfg: VectorRunConfig, out: Path | None,
     model = LinearAE(data.dim, k, ordering="rotation", generator=g,
                      l2_scale=1e-3 * float(p.explained_variance[-1]))
     steps = max(cfg.epochs * 100, 1000)
-    fit = fit_linear_ae(model, x, steps=steps, progress=progress)
+    fit = train_linear_ae(model, x, steps=steps, progress=progress)
     test = data.test.to(torch.float64)
     u = p.components.T
     with torch.no_grad():
@@ -241,9 +278,9 @@ def _run_linear(data: VectorData, cfg: VectorRunConfig, out: Path | None,
             "train_seconds": fit.seconds, "subspace_distance": subspace_distance(u, model.W2),
             "axis_alignment_max": float(align.max()),
             "pca_discarded_variance": p.discarded_variance,
-            "train_mse_linear_ae": reconstruction_error(x, model(x)),
+            "train_mse_linear_ae": reconstruction_error(x, model.reconstruct(x)),
             "train_mse_pca": reconstruction_error(x, p.inverse_transform(p.transform(x))),
-            "test_mse_linear_ae": reconstruction_error(test, model(test)),
+            "test_mse_linear_ae": reconstruction_error(test, model.reconstruct(test)),
             "test_mse_pca": reconstruction_error(test, p.inverse_transform(p.transform(test))),
             "explained_variance": p.explained_variance.tolist(),
         }
@@ -257,7 +294,7 @@ def _run_linear(data: VectorData, cfg: VectorRunConfig, out: Path | None,
         m = min(10, test.size(0))
         with torch.no_grad():
             rows = [("test data", test[:m].numpy()),
-                    ("linear AE", model(test[:m]).numpy()),
+                    ("linear AE", model.reconstruct(test[:m]).numpy()),
                     ("PCA", p.inverse_transform(p.transform(test[:m])).numpy()),
                     ("decoder columns", _unit(model.W2.detach().T[:m]).numpy()),
                     ("PCA components", _unit(p.components[:m]).numpy())]
@@ -266,7 +303,7 @@ def _run_linear(data: VectorData, cfg: VectorRunConfig, out: Path | None,
         with torch.no_grad():
             plot_latent(model.encode(test).numpy(), out / "codes.png",
                         title="linear AE codes of the test split (PCA)")
-        write_json({**metrics, "config": {**cfg.__dict__, "hidden": list(cfg.hidden)}},
+        write_json({**metrics, "config": cfg.to_dict()},
                    out / "metrics.json")
     return metrics
 

@@ -1,8 +1,9 @@
-"""Minibatch training for :class:`~graphvae.vector.models.VectorAutoencoder` (no PyG).
+"""Training, evaluating and saving :class:`~graphvae.vector.models.VectorAutoencoder` (no PyG).
 
-Adam on the bound's surrogate, shuffled minibatches, a progress bar, the
-validation bound after every epoch, early stopping on it with the best weights
-restored, and an optional checkpoint written atomically.
+:func:`train_vector` sets up the package's one loop (:func:`graphvae.training.fit`)
+for vector data: shuffled minibatches, Adam (or AdamW), the validation bound after
+every epoch, early stopping, learning-rate decay on plateau, Polyak averaging and KL
+warm-up as callbacks, and a resumable training state.
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import os
-import time
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -19,19 +19,17 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from graphvae.io import save_atomic
+from graphvae.training import (
+    EMA,
+    Callback,
+    EarlyStopping,
+    FitResult,
+    KLWarmup,
+    PlateauDecay,
+    Shuffled,
+    fit,
+)
 from graphvae.vector.models import VectorAutoencoder, VectorConfig
-
-
-@dataclass
-class VectorFitResult:
-    """Per-epoch training and validation bounds (mean nats per row), best epoch, seconds."""
-
-    train_bound: list[float] = field(default_factory=list)
-    valid_bound: list[float] = field(default_factory=list)
-    best_epoch: int = 0
-    best_valid: float = -math.inf
-    seconds: float = 0.0
-    lr: list[float] = field(default_factory=list)
 
 
 @torch.no_grad()
@@ -68,15 +66,16 @@ def estimate_nll(model: VectorAutoencoder, x: Tensor, num_samples: int = 5000,
     return -total / x.size(0)
 
 
-def fit_vector(model: VectorAutoencoder, train: Tensor, valid: Tensor | None = None, *,
-               objective: str = "elbo", num_samples: int = 1, epochs: int = 100,
-               batch_size: int = 100, lr: float = 1e-3, patience: int | None = None,
-               seed: int = 0, progress: bool = True, checkpoint: str | os.PathLike | None = None,
-               extra: dict[str, Any] | None = None, lr_decay: float | None = None,
-               decay_patience: int = 10, min_lr: float = 1e-5,
-               ema: float | None = None, kl_warmup: int = 0,
-               bf16: bool = False, weight_decay: float = 0.0) -> VectorFitResult:
-    """Train ``model`` to maximise the bound on ``train``; select on ``valid`` if given.
+def train_vector(model: VectorAutoencoder, train: Tensor, valid: Tensor | None = None, *,
+                 objective: str = "elbo", num_samples: int = 1, epochs: int = 100,
+                 batch_size: int = 100, lr: float = 1e-3, patience: int | None = None,
+                 seed: int = 0, progress: bool = True, lr_decay: float | None = None,
+                 decay_patience: int = 10, min_lr: float = 1e-5, ema: float | None = None,
+                 kl_warmup: int = 0, bf16: bool = False, weight_decay: float = 0.0,
+                 state: str | os.PathLike | None = None, resume: bool = False,
+                 config: dict[str, Any] | None = None) -> FitResult:
+    """Train ``model`` with :func:`graphvae.training.fit` to maximise its bound on ``train``;
+    select on ``valid``'s bound if given.
 
     Args:
         objective, num_samples: ``"elbo"`` with S draws or ``"iwae"`` with K samples.
@@ -98,28 +97,38 @@ def fit_vector(model: VectorAutoencoder, train: Tensor, valid: Tensor | None = N
             CPUs with native bf16; the per-epoch training bound is then approximate.
         weight_decay: decoupled weight decay (AdamW, Loshchilov & Hutter 2019): every
             step also shrinks each weight by ``lr · weight_decay`` of itself; 0: Adam.
-        checkpoint: write ``{"config", "state_dict", "result", **extra}`` there
-            (atomically) after training.
+        state, resume, config: the resumable training state (``fit``'s ``checkpoint``),
+            written every epoch; ``resume=True`` continues from it.
+
+    Returns:
+        :class:`~graphvae.training.FitResult`: per epoch ``train_bound`` (mean nats per
+        row), ``score`` (the validation bound) and ``lr``.
     """
-    if epochs < 1 or batch_size < 1 or not lr > 0:
-        raise ValueError(f"epochs and batch_size must be >= 1 and lr > 0, got {epochs}, "
-                         f"{batch_size}, {lr}")
-    if lr_decay is not None and not (0 < lr_decay < 1 and decay_patience >= 1 and min_lr > 0):
-        raise ValueError(f"lr_decay must be in (0, 1), decay_patience >= 1 and min_lr > 0, got "
-                         f"{lr_decay}, {decay_patience}, {min_lr}")
+    if epochs < 1 or batch_size < 1 or not 0 < lr < math.inf:
+        raise ValueError(f"epochs and batch_size must be >= 1 and lr a finite number > 0, got "
+                         f"{epochs}, {batch_size}, {lr}")
     if not weight_decay >= 0:
         raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
-    if ema is not None and not 0 < ema < 1:
-        raise ValueError(f"ema must be in (0, 1), got {ema}")
     if kl_warmup < 0 or (kl_warmup and objective != "elbo"):
         raise ValueError(f"kl_warmup must be >= 0 and needs the elbo objective, got "
                          f"{kl_warmup} with {objective!r}")
     if train.dim() != 2 or train.size(1) != model.config.in_dim:
         raise ValueError(f"training data must be (n, {model.config.in_dim}), got "
                          f"{tuple(train.shape)}")
+    callbacks: list[Callback] = []
+    if valid is not None and patience is not None:
+        callbacks.append(EarlyStopping(patience))
+    if valid is not None and lr_decay is not None:
+        callbacks.append(PlateauDecay(lr_decay, decay_patience, min_lr))
+    elif lr_decay is not None and not 0 < lr_decay < 1:
+        raise ValueError(f"lr_decay must be in (0, 1), got {lr_decay}")
+    if ema is not None:
+        callbacks.append(EMA(ema))
+    if kl_warmup:
+        callbacks.append(KLWarmup(kl_warmup))
+    model.set_objective(objective, num_samples)
     dtype = next(model.parameters()).dtype
     train = train.to(dtype)
-    valid = valid.to(dtype) if valid is not None else None
     torch.manual_seed(seed)
     g = torch.Generator(device=train.device).manual_seed(seed)
     params = [p for p in model.parameters() if p.requires_grad]  # frozen ones stay as they are
@@ -127,78 +136,22 @@ def fit_vector(model: VectorAutoencoder, train: Tensor, valid: Tensor | None = N
         raise ValueError("the model has no trainable parameters (all have requires_grad=False)")
     opt = (torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay) if weight_decay
            else torch.optim.Adam(params, lr=lr))
-    avg = [p.detach().clone() for p in params] if ema is not None else None
-    res = VectorFitResult()
-    best_state = None
-    stale = 0
-    start = time.perf_counter()
-    bar = tqdm(range(1, epochs + 1), disable=not progress, desc=f"{objective} training",
-               leave=False)
-    for epoch in bar:
-        model.train()
-        res.lr.append(opt.param_groups[0]["lr"])
-        perm = torch.randperm(train.size(0), generator=g, device=train.device)
-        total = 0.0
-        for i in range(0, train.size(0), batch_size):
-            xb = train[perm[i:i + batch_size]]
-            beta = min(1.0, (epoch - 1 + i / train.size(0)) / kl_warmup) if kl_warmup else 1.0
-            with torch.autocast(train.device.type, dtype=torch.bfloat16, enabled=bf16):
-                est = model.training_bound(xb, objective, num_samples, generator=g,
-                                           kl_weight=beta)
-            opt.zero_grad(set_to_none=True)
-            est.surrogate.backward()
-            opt.step()
-            if avg is not None:
-                with torch.no_grad():
-                    for a, p in zip(avg, params):
-                        a.lerp_(p, 1 - ema)  # type: ignore[operator]
-            total += float(est.value.detach().sum())
-        res.train_bound.append(total / train.size(0))
-        if valid is not None:
-            live = _swap_in(params, avg) if avg is not None else None
-            v = evaluate_bound(model, valid, objective, num_samples, seed=seed)
-            res.valid_bound.append(v)
-            if v > res.best_valid:
-                res.best_valid, res.best_epoch, stale = v, epoch, 0
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                stale += 1
-            if live is not None:
-                _swap_in(params, live)
-            bar.set_postfix(train=f"{res.train_bound[-1]:.2f}", valid=f"{v:.2f}",
-                            lr=f"{res.lr[-1]:.1e}")
-            if patience is not None and stale >= patience:
-                break
-            if lr_decay is not None and stale >= decay_patience:
-                new_lr = res.lr[-1] * lr_decay
-                if new_lr < min_lr * (1 - 1e-9):
-                    break
-                for group in opt.param_groups:
-                    group["lr"] = new_lr
-                if best_state is not None:
-                    model.load_state_dict(best_state)
-                    if avg is not None:
-                        avg = [p.detach().clone() for p in params]
-                stale = 0
-        else:
-            res.best_epoch, res.best_valid = epoch, res.train_bound[-1]
-            bar.set_postfix(train=f"{res.train_bound[-1]:.2f}")
-        if not math.isfinite(res.train_bound[-1]):
-            raise FloatingPointError(f"training diverged at epoch {epoch} (bound "
-                               f"{res.train_bound[-1]}); lower the learning rate")
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    elif avg is not None:
-        _swap_in(params, avg)
-    res.seconds = time.perf_counter() - start
-    if checkpoint is not None:
-        save_checkpoint(model, checkpoint, result=res.__dict__, **(extra or {}))
-    return res
+
+    def evaluate() -> dict[str, float]:
+        assert valid is not None
+        return {"score": evaluate_bound(model, valid.to(dtype), objective, num_samples,
+                                        seed=seed)}
+
+    return fit(model, Shuffled(train, batch_size), opt, epochs=epochs,
+               evaluate=evaluate if valid is not None else None, callbacks=callbacks,
+               generator=g, autocast=torch.bfloat16 if bf16 else None,
+               checkpoint=None if state is None else Path(state),
+               resume=resume, config=config, progress=progress, desc=f"{objective} training")
 
 
 def refine_encoder(model: VectorAutoencoder, train: Tensor, valid: Tensor | None = None, *,
                    objective: str = "iwae", num_samples: int = 50, epochs: int = 5,
-                   lr: float = 3e-4, **kwargs: Any) -> tuple[VectorAutoencoder, VectorFitResult]:
+                   lr: float = 3e-4, **kwargs: Any) -> tuple[VectorAutoencoder, FitResult]:
     """A copy of a trained VAE whose encoder alone is trained further, on ``train``.
 
     The generative model ``p(z) p(x|z)`` (decoder weights, a learned Gaussian
@@ -208,8 +161,8 @@ def refine_encoder(model: VectorAutoencoder, train: Tensor, valid: Tensor | None
     estimate of the same model's likelihood: still an unbiased estimate of ``p(x)``,
     so a stochastic lower bound on ``log p(x)`` (Cremer et al. 2018 measure the
     amortisation gap this way). The encoder sees clean inputs (no denoising
-    corruption). ``kwargs`` go to :func:`fit_vector` (``ema``, ``bf16``,
-    ``lr_decay``, ``checkpoint``, ...); selection is on ``valid``'s bound if given.
+    corruption). ``kwargs`` go to :func:`train_vector` (``ema``, ``bf16``,
+    ``lr_decay``, ``state``, ...); selection is on ``valid``'s bound if given.
     The model passed in is not modified.
     """
     if not model.config.variational:
@@ -221,22 +174,13 @@ def refine_encoder(model: VectorAutoencoder, train: Tensor, valid: Tensor | None
     for p in refined.encoder.parameters():
         p.requires_grad_(True)
     try:
-        res = fit_vector(refined, train, valid, objective=objective, num_samples=num_samples,
-                         epochs=epochs, lr=lr, **kwargs)
+        res = train_vector(refined, train, valid, objective=objective, num_samples=num_samples,
+                           epochs=epochs, lr=lr, **kwargs)
     finally:
         for p in refined.parameters():
             p.requires_grad_(True)
         refined.corruption = model.corruption
     return refined, res
-
-
-@torch.no_grad()
-def _swap_in(params: list[torch.nn.Parameter], values: list[Tensor]) -> list[Tensor]:
-    """Copy ``values`` into ``params``; return the values they held."""
-    old = [p.detach().clone() for p in params]
-    for p, v in zip(params, values):
-        p.copy_(v)
-    return old
 
 
 def save_checkpoint(model: VectorAutoencoder, path: str | os.PathLike, **extra: Any) -> None:
@@ -246,7 +190,7 @@ def save_checkpoint(model: VectorAutoencoder, path: str | os.PathLike, **extra: 
 
 def load_vector_model(path: str | os.PathLike,
                       map_location: str | torch.device = "cpu") -> VectorAutoencoder:
-    """Rebuild a model from a checkpoint written by :func:`fit_vector` / :func:`save_checkpoint`."""
+    """Rebuild a model from a checkpoint written by :func:`save_checkpoint`."""
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:

@@ -4,7 +4,7 @@ Statistics of one graph:
 
 * ``degree``: ``nx.degree_histogram`` (counts of degree 0, 1, 2, ...);
 * ``clustering``: histogram of the local clustering coefficients, 100 bins on [0, 1];
-* ``orbit``: graphlet orbit counts (:mod:`graphvae.tasks.orbits`) summed over nodes and
+* ``orbit``: graphlet orbit counts (:mod:`graphvae.evaluation.orbits`) summed over nodes and
   divided by the number of nodes, a 15-vector;
 * ``spectral``: histogram of the normalised-Laplacian eigenvalues, 200 bins on
   [−1e-5, 2], scaled to sum 1.
@@ -20,7 +20,7 @@ vectors are normalised to sum 1 first), read from the public evaluation code:
 * ``rbf``: plain Gaussian RBF on the same vectors with GRAN's σ values (our choice of
   σ; the codes that use an RBF kernel do not agree on one).
 
-Every value is MMD² (see :mod:`graphvae.tasks.mmd`). Empty graphs on the generated
+Every value is MMD² (see :mod:`graphvae.evaluation.mmd`). Empty graphs on the generated
 side are dropped before the statistics, as in both codes, and counted.
 """
 
@@ -33,8 +33,8 @@ import networkx as nx
 import numpy as np
 from scipy.linalg import eigvalsh
 
-from graphvae.tasks.mmd import mmd_squared
-from graphvae.tasks.orbits import orbit_counts
+from graphvae.evaluation.mmd import mmd_squared
+from graphvae.evaluation.orbits import orbit_counts
 
 
 def degree_histogram(g: nx.Graph) -> np.ndarray:
@@ -107,3 +107,22 @@ def graph_mmd(reference: Sequence[nx.Graph], generated: Sequence[nx.Graph], prot
                                 c.kernel, c.sigma, c.distance_scaling, c.normalize)
     out["empty_generated"] = float(len(generated) - len(gen))
     return out
+
+
+def mmd_table(reference: Sequence[nx.Graph], generated: Sequence[nx.Graph], protocol: str,
+              train: Sequence[nx.Graph] | None = None) -> dict[str, dict[str, float]]:
+    """MMD² of each statistic, generated vs reference, and (given ``train``) the train-vs-test
+    reference row. Keys: ``generated``, ``train_vs_test``."""
+    out = {"generated": graph_mmd(reference, generated, protocol)}
+    if train is not None:
+        out["train_vs_test"] = graph_mmd(reference, train, protocol)
+    return out
+
+
+def graph_summary(graphs: Sequence[nx.Graph]) -> dict[str, float]:
+    """Mean nodes and edges, and the fraction of connected graphs."""
+    n = [g.number_of_nodes() for g in graphs]
+    m = [g.number_of_edges() for g in graphs]
+    conn = [nx.is_connected(g) for g in graphs if g.number_of_nodes() > 0]
+    return {"mean_nodes": float(np.mean(n)), "mean_edges": float(np.mean(m)),
+            "fraction_connected": float(np.mean(conn)) if conn else 0.0}

@@ -292,3 +292,25 @@ def load_qm9(root: str | os.PathLike | None,
             raise DataError(path, str(err), line) from None
     stats["kept"] = len(graphs)
     return graphs, stats
+
+
+def qm9_graph_set(root: str | os.PathLike | None, limit: int | None = None, seed: int = 0):
+    """QM9 as a split :class:`~graphvae.datasets.graphsets.GraphSet` of typed graphs (``atom``
+    and ``bond`` attributes), with the training SMILES for novelty."""
+    from graphvae.datasets.graphsets import GraphSet, split_graphs
+
+    mols, stats = load_qm9(root, limit=limit)
+    graphs = []
+    for m in mols:
+        g = nx.Graph()
+        for i, t in enumerate(m.node_types.tolist()):
+            g.add_node(i, atom=t)
+        for (a, b), t in zip(m.edge_index.t().tolist(), m.edge_types.tolist()):
+            if a < b:
+                g.add_edge(a, b, bond=t)
+        g.graph["smiles"] = m.smiles
+        graphs.append(g)
+    sp = split_graphs(graphs, seed)
+    return GraphSet("qm9", sp.train, sp.valid, sp.test, "atom", "bond", len(ATOM_TYPES),
+                    len(BOND_TYPES), {g.graph["smiles"] for g in sp.train},
+                    {**sp.sizes(), **stats})

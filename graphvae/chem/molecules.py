@@ -3,7 +3,7 @@
 A decoder gives atom types (or atom-type logits), edge probabilities ``(n, n)`` and
 bond-type scores ``(n, n, 3)`` over ``BOND_TYPES``. Two decodings turn these into
 atom types and a dense bond-code matrix (0 none, 1 single, 2 double, 3 triple; see
-:mod:`graphvae.datasets.qm9`):
+:mod:`graphvae.chem.qm9`):
 
 * :func:`plain_decode` thresholds the edge probabilities and takes the most
   probable bond type, with no chemistry: the "without correction" decoding.
@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from graphvae.datasets.qm9 import (
+from graphvae.chem.qm9 import (
     ATOM_TYPES,
     BOND_TYPES,
     VALENCE,

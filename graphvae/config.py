@@ -1,0 +1,167 @@
+"""Run configurations as frozen dataclasses: one source of truth for defaults, types, JSON and
+command-line flags.
+
+A configuration class derives from :class:`Config` and declares its fields with
+:func:`option` (a default, a help text, optional ``choices`` and flag name). Then
+
+* ``to_dict()`` / ``from_dict(d)`` round-trip through JSON; ``from_dict`` refuses
+  unknown keys and values of the wrong type in one line, and turns JSON lists into the
+  tuples the fields hold;
+* ``replace(**changes)`` is ``from_dict`` of the changed dict (so it validates too);
+* ``add_arguments(parser)`` generates the command line's flags, with the defaults,
+  choices and help of the fields (or, ``unset=True``, flags that default to "not given"
+  so that a preset supplies the rest); ``given(args)`` collects the flags given.
+
+Subclasses check their values in ``validate()``, called on every construction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import types
+import typing
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+C = TypeVar("C", bound="Config")
+#: Prefix of the argparse destinations of config flags.
+DEST = "config_"
+
+
+def option(default: Any, help: str, *, choices: Any = None, flag: str | None = None,
+           metavar: str | None = None, parse: Callable[[str], Any] | None = None,
+           cli: bool = True) -> Any:
+    """A config field: ``default``, ``help`` for ``--help``, ``choices`` (a sequence, or a
+    callable returning one, read when the parser is built), the flag name (default
+    ``--field-name``), a ``parse`` function for the flag's text, ``cli=False`` to keep it
+    off the command line."""
+    return dataclasses.field(default=default, metadata={
+        "help": help, "choices": choices, "flag": flag, "metavar": metavar, "parse": parse,
+        "cli": cli})
+
+
+def comma_ints(text: str) -> tuple[int, ...]:
+    """``"64,64"`` → ``(64, 64)``; a one-line error otherwise."""
+    try:
+        out = tuple(int(h) for h in str(text).split(",") if h.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got "
+                                         f"{text!r}") from None
+    return out
+
+
+def _type_ok(value: Any, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin is tuple:
+        inner = typing.get_args(hint)[0]
+        return isinstance(value, tuple) and all(_type_ok(v, inner) for v in value)
+    return True
+
+
+class Config:
+    """Mixin for frozen dataclasses of run settings (see the module docstring)."""
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if isinstance(value, list):  # JSON gives lists where the field holds a tuple
+                value = tuple(value)
+                object.__setattr__(self, f.name, value)
+            if not _type_ok(value, hints[f.name]):
+                raise ValueError(f"config field {f.name!r} has the wrong type: {value!r}")
+        self.validate()
+
+    def validate(self) -> None:
+        """Check the values; subclasses raise ``ValueError`` naming the problem."""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)  # type: ignore[call-overload]
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls: type[C], d: dict[str, Any]) -> C:
+        if not isinstance(d, dict):
+            raise ValueError(f"a {cls.__name__} is a JSON object of fields, got "
+                             f"{type(d).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown config key(s): {', '.join(map(str, unknown))}")
+        return cls(**d)
+
+    def replace(self: C, **changes: Any) -> C:
+        return self.from_dict({**self.to_dict(), **changes})
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser, unset: bool = False,
+                      skip: tuple[str, ...] = ()) -> None:
+        """Add a flag for every command-line field (see the module docstring)."""
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            meta = f.metadata
+            if not meta.get("cli", False) or f.name in skip:
+                continue
+            flag = meta["flag"] or "--" + f.name.replace("_", "-")
+            dest = DEST + f.name  # never clashes with a task's own flags
+            default = None if unset else f.default
+            shown = "" if unset else f" [{_show(f.default)}]"
+            choices = meta["choices"]() if callable(meta["choices"]) else meta["choices"]
+            hint = hints[f.name]
+            if hint is bool:
+                if f.default:  # --no-x turns a default-on switch off
+                    parser.add_argument("--no-" + flag[2:], dest=dest, action="store_false",
+                                        default=default, help=meta["help"])
+                else:
+                    parser.add_argument(flag, dest=dest, action="store_true",
+                                        default=default, help=meta["help"])
+                continue
+            parser.add_argument(flag, dest=dest, default=default, metavar=meta["metavar"],
+                                type=meta["parse"] or _scalar(hint),
+                                choices=list(choices) if choices is not None else None,
+                                help=meta["help"] + shown)
+
+    @classmethod
+    def given(cls, args: argparse.Namespace) -> dict[str, Any]:
+        """The config fields the command line set (those not ``None``)."""
+        return {f.name: getattr(args, DEST + f.name) for f in dataclasses.fields(cls)  # type: ignore
+                if f.metadata.get("cli", False) and getattr(args, DEST + f.name, None) is not None}
+
+    @classmethod
+    def from_args(cls: type[C], args: argparse.Namespace) -> C:
+        return cls.from_dict(cls.given(args))
+
+
+def _scalar(hint: Any) -> Callable[[str], Any]:
+    args = [h for h in typing.get_args(hint) if h is not type(None)] or [hint]
+    if typing.get_origin(args[0]) is tuple:
+        return comma_ints
+    if args[0] is float:
+        return float
+    return args[0] if args[0] in (int, str) else str
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return "none" if value is None else str(value)
+
+
+def finite_positive(name: str, value: float) -> None:
+    """``ValueError`` unless ``0 < value < ∞``."""
+    if not 0 < value < math.inf:
+        raise ValueError(f"{name} must be a finite number > 0, got {value}")

@@ -1,0 +1,191 @@
+"""Graph containers that the models, tasks and tests pass around.
+
+* :class:`GraphTensors`: one small graph as tensors (nodes, both edge directions, types).
+* :class:`GraphBatch`: small graphs as one disjoint union (for the GNNs) and as padded
+  dense tensors (for edge likelihoods); it keeps its graphs for per-graph models.
+* :class:`SampledGraph`: one graph a generator drew, with the decoder's probabilities
+  (molecule decoding reads them).
+* :class:`EdgeStats` and :class:`LinkBatch`: a link-prediction training batch with the
+  full graph's counts, so that a batch's bound estimates the whole graph's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import networkx as nx
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from graphvae.graph import Adjacency
+
+MAX_DEGREE_FEATURE = 16
+
+
+@dataclass
+class GraphTensors:
+    """One graph: ``n`` nodes, ``edge_index`` (both directions), optional types."""
+
+    num_nodes: int
+    edge_index: Tensor
+    node_types: Tensor | None = None   # (n,) long
+    edge_types: Tensor | None = None   # (E,) long, aligned with edge_index
+
+    @classmethod
+    def from_networkx(cls, g: nx.Graph, node_attr: str | None = None,
+                      edge_attr: str | None = None) -> GraphTensors:
+        n = g.number_of_nodes()
+        if sorted(g.nodes) != list(range(n)):
+            g = nx.convert_node_labels_to_integers(g)
+        pairs = [(a, b) for a, b in g.edges if a != b]
+        ei = torch.tensor(pairs + [(b, a) for a, b in pairs], dtype=torch.long).reshape(-1, 2).t()
+        nt = et = None
+        if node_attr is not None:
+            nt = torch.tensor([g.nodes[i][node_attr] for i in range(n)], dtype=torch.long)
+        if edge_attr is not None:
+            vals = [g.edges[a, b][edge_attr] for a, b in pairs]
+            et = torch.tensor(vals + vals, dtype=torch.long)
+        return cls(n, ei.contiguous(), nt, et)
+
+
+def degree_features(num_nodes: int, edge_index: Tensor,
+                    max_degree: int = MAX_DEGREE_FEATURE) -> Tensor:
+    """One-hot node degree, capped at ``max_degree`` (an equivariant input feature)."""
+    deg = torch.zeros(num_nodes, dtype=torch.long)
+    if edge_index.numel():
+        deg.index_add_(0, edge_index[0].cpu(), torch.ones(edge_index.size(1), dtype=torch.long))
+    return F.one_hot(deg.clamp(max=max_degree), max_degree + 1).float()
+
+
+@dataclass
+class GraphBatch:
+    """Graphs as one disjoint union (for the GNNs) and as padded dense tensors (for edges).
+
+    ``x (N, F)``, ``adj`` the union :class:`Adjacency`, ``slot (N,)`` each node's
+    flat position ``b·k + i`` in the padded ``(B, k)`` layout, ``mask (B, k)``,
+    ``dense (B, k, k)`` 0/1, ``node_types (N,)``, ``edge_types (B, k, k)`` (0 where
+    there is no edge), ``sizes (B,)``; ``graphs`` and ``features`` are the graphs
+    themselves (on the CPU) and their input features (on the batch's device).
+    """
+
+    x: Tensor
+    adj: Adjacency
+    slot: Tensor
+    mask: Tensor
+    dense: Tensor
+    sizes: Tensor
+    node_types: Tensor | None = None
+    edge_types: Tensor | None = None
+    graphs: tuple[GraphTensors, ...] = ()
+    features: tuple[Tensor, ...] = ()
+
+    @property
+    def num_graphs(self) -> int:
+        return int(self.mask.size(0))
+
+    @property
+    def k(self) -> int:
+        return int(self.mask.size(1))
+
+    @classmethod
+    def collate(cls, graphs: Sequence[GraphTensors], features: Sequence[Tensor],
+                device: torch.device | str = "cpu") -> GraphBatch:
+        b = len(graphs)
+        if b == 0:
+            raise ValueError("an empty batch of graphs")
+        k = max(g.num_nodes for g in graphs)
+        offs, slots, eis = 0, [], []
+        dense = torch.zeros(b, k, k)
+        typed = graphs[0].edge_types is not None
+        etypes = torch.zeros(b, k, k, dtype=torch.long) if typed else None
+        for i, g in enumerate(graphs):
+            eis.append(g.edge_index + offs)
+            slots.append(torch.arange(g.num_nodes) + i * k)
+            dense[i, g.edge_index[0], g.edge_index[1]] = 1.0
+            if etypes is not None and g.edge_types is not None:
+                etypes[i, g.edge_index[0], g.edge_index[1]] = g.edge_types
+            offs += g.num_nodes
+        sizes = torch.tensor([g.num_nodes for g in graphs])
+        mask = torch.arange(k)[None, :] < sizes[:, None]
+        nts = [g.node_types for g in graphs]
+        node_types = torch.cat(nts) if all(t is not None for t in nts) else None  # type: ignore
+        ei = torch.cat(eis, 1).to(device)
+        feats = tuple(f.to(device) for f in features)
+        return cls(torch.cat(feats), Adjacency(ei, offs), torch.cat(slots).to(device),
+                   mask.to(device), dense.to(device), sizes.to(device),
+                   None if node_types is None else node_types.to(device),
+                   None if etypes is None else etypes.to(device), tuple(graphs), feats)
+
+
+@dataclass
+class SampledGraph:
+    """A drawn graph: ``adj (n, n)`` 0/1, the edge probabilities it was drawn from and, for
+    molecules, ``node_types (n,)``, ``node_logits (n, T)``, ``bond_prob (n, n, R)`` and
+    ``bond_types (n, n)`` (the bond's type index + 1 on drawn edges, 0 elsewhere)."""
+
+    adj: Tensor
+    edge_prob: Tensor | None = None
+    node_types: Tensor | None = None
+    node_logits: Tensor | None = None
+    bond_prob: Tensor | None = None
+    bond_types: Tensor | None = None
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.adj.size(0))
+
+    def cpu(self) -> SampledGraph:
+        def cpu(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t.cpu()
+        return SampledGraph(self.adj.cpu(), cpu(self.edge_prob), cpu(self.node_types),
+                            cpu(self.node_logits), cpu(self.bond_prob), cpu(self.bond_types))
+
+    def to_networkx(self) -> nx.Graph:
+        """Nodes 0..n-1; ``atom`` (type index) and ``bond`` (``BOND_TYPES`` index)
+        attributes when typed."""
+        n = self.num_nodes
+        g = nx.Graph()
+        g.add_nodes_from(range(n))
+        if self.node_types is not None:
+            for i, t in enumerate(self.node_types.tolist()):
+                g.nodes[i]["atom"] = t
+        for a, b in torch.triu(self.adj, diagonal=1).nonzero().tolist():
+            if self.bond_types is not None:
+                g.add_edge(a, b, bond=int(self.bond_types[a, b]) - 1)
+            else:
+                g.add_edge(a, b)
+        return g
+
+
+@dataclass(frozen=True)
+class EdgeStats:
+    """Counts of the whole graph that weight and scale a link-prediction bound.
+
+    ``num_nodes`` n, ``num_pairs`` (``n²``, or ``n(n−1)`` without the diagonal),
+    ``num_pos`` positive pairs, and Kipf & Welling's ``pos_weight = N⁻/N⁺`` and
+    ``norm = n² / (2 N⁻)`` (1 and 1 when not re-weighting or when every pair is an edge).
+    """
+
+    num_nodes: int
+    num_pairs: int
+    num_pos: int
+    pos_weight: float = 1.0
+    norm: float = 1.0
+
+    @property
+    def num_neg(self) -> int:
+        return self.num_pairs - self.num_pos
+
+
+@dataclass
+class LinkBatch:
+    """One training batch of a graph autoencoder: input features ``x``, the graph the
+    encoder sees (``adj``), the graph whose edges are scored (``target``), and the whole
+    graph's :class:`EdgeStats`."""
+
+    x: Tensor
+    adj: Adjacency
+    target: Adjacency
+    stats: EdgeStats

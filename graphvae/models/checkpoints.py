@@ -1,0 +1,144 @@
+"""Model files: what a run saves as ``model.pt`` and how any of them is rebuilt.
+
+:func:`save_model` writes, atomically, ``{"model": model.kind, "init":
+model.init_kwargs(), "state_dict": ..., **extra}`` (the task adds its config, input
+width, ...). :func:`load_model` rebuilds the model from ``kind`` and ``init`` through
+:data:`BUILDERS`, first on torch's meta device (no memory) to compare every parameter
+shape with the saved weights, and only then for real. Files are read with
+``torch.load(weights_only=True)``: tensors and plain containers, no code. Model files of
+the package's previous format (``"task"`` and ``"config"`` only) still load.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from graphvae.errors import DataError, describe, quote
+from graphvae.io import save_atomic
+from graphvae.models.autoencoders import EdgeObjective, build_model, rebuild_graph_autoencoder
+from graphvae.models.graphvae import GraphVAE
+from graphvae.models.oneshot import EquivariantGraphVAE
+
+#: ``kind`` → a function of the saved ``init`` that builds the model.
+BUILDERS: dict[str, Callable[[dict[str, Any]], nn.Module]] = {
+    "graph-autoencoder": rebuild_graph_autoencoder,
+    "oneshot-vae": lambda init: EquivariantGraphVAE(**init),
+    "graphvae": lambda init: GraphVAE(**init),
+}
+
+
+def save_model(path: str | os.PathLike, model: nn.Module, **extra: Any) -> Path:
+    """Write ``model`` (its kind, constructor arguments and weights) and ``extra``."""
+    return save_atomic({"model": model.kind, "init": model.init_kwargs(),  # type: ignore
+                        "state_dict": model.state_dict(), **extra}, path)
+
+
+def _legacy(ck: dict[str, Any]) -> Callable[[], nn.Module]:
+    """The builder of a model file written before ``kind`` / ``init`` were saved."""
+    cfg, width = ck["config"], int(ck["in_channels"])
+    if ck.get("task") == "linkpred":
+        obj = EdgeObjective(cfg["estimator"], cfg["negatives"], cfg["reweight"],
+                            cfg["self_loops"])
+        return lambda: build_model(cfg["model"], width, cfg["encoder"], tuple(cfg["hidden"]),
+                                   cfg["latent"], cfg["decoder"], obj, cfg["dropout"],
+                                   feature_likelihood=ck.get("feature_likelihood")
+                                   or "gaussian")
+    init = ck["init"]
+    if init["kind"] == "oneshot-vae":
+        return lambda: EquivariantGraphVAE(width, init["size_counts"], cfg["latent"],
+                                           tuple(cfg["hidden"]), cfg["conv"],
+                                           node_types=int(ck.get("node_types", 0)),
+                                           edge_types=int(ck.get("edge_types", 0)))
+    return lambda: GraphVAE(width, init["max_nodes"], latent_channels=cfg["latent"],
+                            hidden_channels=tuple(cfg["hidden"]),
+                            conv="gcn" if cfg["conv"] == "gin" else cfg["conv"],
+                            objective=cfg.get("bound", "matched"),
+                            num_perms=cfg.get("num_perms", 8))
+
+
+def checked_model(build: Callable[[], nn.Module], state: Any, path: Path) -> nn.Module:
+    """Build on the meta device, compare parameter shapes with ``state``, then build and
+    load for real; :class:`DataError` naming ``path`` on any mismatch."""
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
+                                              for v in state.values()):
+        raise DataError(path, "the checkpoint has no state_dict of tensors")
+    with torch.device("meta"):
+        skeleton = build()
+    want = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    have = {k: tuple(v.shape) for k, v in state.items()}
+    missing, extra = sorted(set(want) - set(have)), sorted(set(have) - set(want))
+    if missing or extra:
+        raise DataError(path, f"the weights do not fit the saved config: "
+                              f"{len(missing)} missing (e.g. {missing[:1]}), {len(extra)} "
+                              f"unexpected (e.g. {extra[:1]})")
+    wrong = [k for k in want if want[k] != have[k]]
+    if wrong:
+        k = wrong[0]
+        raise DataError(path, f"the weights do not fit the saved config: {k} has shape "
+                              f"{have[k]}, the model needs {want[k]}")
+    model = build()
+    model.load_state_dict(state)
+    return model
+
+
+def _refusal(err: Exception) -> str:
+    """The line of torch's weights-only refusal that says what it refused."""
+    skip = ("Weights only load failed", "Please file an issue", "Check the documentation")
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith(skip)]
+    return lines[0][:160] if lines else "not a torch checkpoint"
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """The dict in a ``.pt`` file, read without running code; one-line errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "no such checkpoint")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ck = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise DataError(path, f"refused: the file holds more than tensors and plain data, "
+                              f"which graphvae checkpoints never do ({_refusal(err)})") from None
+    except Exception as err:  # noqa: BLE001 - a damaged file fails in many ways
+        raise DataError(path, f"cannot read the checkpoint ({describe(err)})") from None
+    if not isinstance(ck, dict):
+        raise DataError(path, "not a graphvae checkpoint")
+    return ck
+
+
+def load_model(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
+    """``(model, checkpoint dict)`` from a model file of any graph task of the package."""
+    path = Path(path)
+    ck = read_checkpoint(path)
+    kind = ck.get("model")
+    if kind is None and ck.get("task") not in ("linkpred", "generation"):
+        raise DataError(path, f"not a graphvae checkpoint (task {quote(ck.get('task'))})")
+    if kind is not None and kind not in BUILDERS:
+        raise DataError(path, f"not a graphvae graph-model checkpoint (model {quote(kind)})")
+    try:
+        if kind is None:
+            build = _legacy(ck)
+        else:
+            init = ck["init"]
+            if not isinstance(init, dict):
+                raise DataError(path, "the checkpoint's init is not a dict of arguments")
+            build = lambda: BUILDERS[kind](init)  # noqa: E731
+        model = checked_model(build, ck.get("state_dict"), path)
+    except DataError:
+        raise
+    except KeyError as err:
+        raise DataError(path, f"the checkpoint lacks {quote(err.args[0])}") from None
+    except Exception as err:  # noqa: BLE001 - a crafted config fails in many ways
+        raise DataError(path, f"the checkpoint's config is not usable ({describe(err)})"
+                        ) from None
+    return model, ck
