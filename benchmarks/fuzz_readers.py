@@ -436,7 +436,7 @@ def _readers() -> dict[str, tuple[Callable, Callable[[Path, Path], Any]]]:
     try:
         import rdkit  # noqa: F401
 
-        from graphvae.chem.qm9 import load_qm9
+        from graphvae.chem.load import load_qm9
         readers["qm9"] = (qm9_case, lambda d, p: load_qm9(d))
     except ImportError:
         pass

@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
+# every test here starts benchmark scripts in their own processes: the full suite only
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted((ROOT / "benchmarks").glob("*.py"))
 
@@ -66,9 +69,17 @@ def _check_kill_safety(report):
         assert row["leftovers_after_final"] == [] and row["kills"] == 2
 
 
+def _check_threads(report):
+    """Both embedded commands ran quiet and beside a busy job (the ratio itself is measured
+    by the full run; a smoke run on a shared machine is too short to hold it to 2)."""
+    assert [r["command"].split()[0] for r in report["results"]] == ["generate", "linkpred"]
+    assert all(r["median_quiet_s"] > 0 and r["ratio"] > 0 for r in report["results"])
+
+
 CHECKS = {"generation.py": _check_generation, "linkpred.py": _check_linkpred,
           "permutation_bounds.py": _check_permutation_bounds, "vector.py": _check_vector,
-          "fuzz_readers.py": _check_fuzz_readers, "kill_safety.py": _check_kill_safety}
+          "fuzz_readers.py": _check_fuzz_readers, "kill_safety.py": _check_kill_safety,
+          "threads.py": _check_threads}
 
 
 def test_every_benchmark_has_a_check():

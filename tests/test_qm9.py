@@ -224,7 +224,7 @@ def write_csv(root: Path, text: str) -> Path:
 
 @needs_rdkit
 def test_load_qm9_skips_and_counts_charged(tmp_path):
-    from graphvae.chem.qm9 import load_qm9
+    from graphvae.chem.load import load_qm9
     root = write_csv(tmp_path, "smiles\nC\n[NH3+]CC([O-])=O\nCC#N\nc1ccccc1\n")
     graphs, stats = load_qm9(root)
     assert stats == {"rows": 4, "kept": 3, "skipped_charged": 1}
@@ -235,7 +235,7 @@ def test_load_qm9_skips_and_counts_charged(tmp_path):
 
 @needs_rdkit
 def test_load_qm9_errors(tmp_path):
-    from graphvae.chem.qm9 import load_qm9
+    from graphvae.chem.load import load_qm9
     # the header is line 1, so the unclosed ring "C1CC" is line 4
     bad_row = write_csv(tmp_path / "a", "smiles\nC\nCO\nC1CC\nCC\n")
     with pytest.raises(ValueError, match=r"qm9.csv:4: .*'C1CC'") as info:

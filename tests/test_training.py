@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import graphvae.training as training
+import graphvae.training.loop as training
 from graphvae.bounds import BoundEstimate
 from graphvae.devices import resolve_device
 from graphvae.io import save_atomic, write_json
@@ -236,6 +236,7 @@ def test_killed_and_resumed_vector_run_equals_an_uninterrupted_run(tmp_path):
         assert again[key] == whole[key], key
 
 
+@pytest.mark.slow
 def test_cli_run_killed_with_sigkill_resumes_to_the_same_metrics(tmp_path):
     """``generate --out`` killed (SIGKILL) after its first checkpoints, then ``--resume``:
     the same metrics as a run never interrupted; the state is gone afterwards."""

@@ -181,11 +181,13 @@ def test_corruptions_have_the_stated_statistics():
         Corruption("masking", 1.5)
 
 
+@pytest.mark.slow
 def test_dae_matches_optimal_gaussian_denoiser():
     """For x ~ N(μ, Σ) and x̃ = x + σε, E[x | x̃] = μ + Σ(Σ + σ²I)⁻¹(x̃ − μ)."""
     assert gaussian_denoiser_error(seed=0) < 0.05
 
 
+@pytest.mark.slow
 def test_dae_vector_field_points_to_the_spiral():
     cos, count = spiral_field_cosine(seed=0)
     assert count > 500

@@ -111,6 +111,7 @@ def test_python_config_rejects_unknown_activation_before_training():
         VectorRunConfig(activation="sigmoid").validate()
 
 
+@pytest.mark.slow
 def test_linear_against_pca_on_digits(tmp_path):
     rc, _, _ = run_cli(["vector", "--model", "linear", "--latent-dim", "4", "--epochs", "30",
                         "--quiet", "--out", str(tmp_path)])

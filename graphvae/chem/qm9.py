@@ -9,7 +9,7 @@ implicit) with atom types ``ATOM_TYPES`` and Kekulé bond types ``BOND_TYPES``:
 aromatic rings are written as alternating single and double bonds. The graph has
 no charge channel, so molecules with a charged atom (QM9 holds a few zwitterions
 such as ``[NH3+]CC([O-])=O``) cannot be represented: :func:`smiles_to_graph`
-rejects them and :func:`load_qm9` skips and counts them.
+rejects them and :func:`graphvae.chem.load.load_qm9` skips and counts them.
 
 Bonds can also be held as a dense ``(n, n)`` integer matrix of bond codes
 (:func:`dense_bond_matrix`, :func:`graph_to_mol`): 0 = no bond, 1 = single,
@@ -23,7 +23,6 @@ need it, so ``graphvae`` imports without it; those functions raise a one-line
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +32,6 @@ import networkx as nx
 import numpy as np
 import torch
 from torch import Tensor
-
-from graphvae.errors import DataError, quote
 
 ATOM_TYPES = ("C", "N", "O", "F")
 BOND_TYPES = ("single", "double", "triple")
@@ -249,68 +246,3 @@ def is_valid(mol: Any | None, require_connected: bool = True) -> bool:
         except Chem.rdchem.MolSanitizeException:
             return False
     return not require_connected or "." not in Chem.MolToSmiles(copy)
-
-
-def load_qm9(root: str | os.PathLike | None,
-             limit: int | None = None) -> tuple[list[MolGraph], dict[str, int]]:
-    """Read ``ROOT/qm9/qm9.csv`` in place and convert each row with :func:`smiles_to_graph`.
-
-    ``root`` of ``None`` means ``$GRAPHVAE_DATA``, else ``./data``. ``limit`` reads only
-    the first ``limit`` data rows. Rows with a charged atom are skipped and counted.
-    Returns ``(graphs, stats)`` with ``stats = {"rows": data rows read, "kept": graphs
-    returned, "skipped_charged": rows skipped for a charge}``. Raises ``ValueError`` if
-    the file is missing, its header is not ``smiles``, or a row is not a single SMILES
-    that :func:`smiles_to_graph` accepts (the message names the file line number).
-    """
-    require_rdkit()
-    from graphvae.io import csv_rows, resolve_data_root
-
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
-                              or limit < 0):
-        raise ValueError(f"limit must be a non-negative integer or None, got {limit!r}")
-    path = resolve_data_root(root) / QM9_FILE
-    if not path.is_file():
-        raise ValueError(f"QM9 not found: no file {path} (pass --data-root or set GRAPHVAE_DATA "
-                         f"to the folder holding {QM9_FILE})")
-    graphs: list[MolGraph] = []
-    stats = {"rows": 0, "kept": 0, "skipped_charged": 0}
-    rows = csv_rows(path)
-    _, header = next(rows, (1, None))
-    if header is None or [h.strip() for h in header] != ["smiles"]:
-        raise DataError(path, f"expected the header 'smiles', got {quote(header)}", 1)
-    for line, row in rows:
-        if limit is not None and stats["rows"] >= limit:
-            break
-        stats["rows"] += 1
-        if len(row) != 1:
-            raise DataError(path, f"expected one SMILES column, got {quote(row)}", line)
-        try:
-            graphs.append(smiles_to_graph(row[0].strip()))
-        except _ChargedMoleculeError:
-            stats["skipped_charged"] += 1
-        except ValueError as err:
-            raise DataError(path, str(err), line) from None
-    stats["kept"] = len(graphs)
-    return graphs, stats
-
-
-def qm9_graph_set(root: str | os.PathLike | None, limit: int | None = None, seed: int = 0):
-    """QM9 as a split :class:`~graphvae.datasets.graphsets.GraphSet` of typed graphs (``atom``
-    and ``bond`` attributes), with the training SMILES for novelty."""
-    from graphvae.datasets.graphsets import GraphSet, split_graphs
-
-    mols, stats = load_qm9(root, limit=limit)
-    graphs = []
-    for m in mols:
-        g = nx.Graph()
-        for i, t in enumerate(m.node_types.tolist()):
-            g.add_node(i, atom=t)
-        for (a, b), t in zip(m.edge_index.t().tolist(), m.edge_types.tolist()):
-            if a < b:
-                g.add_edge(a, b, bond=t)
-        g.graph["smiles"] = m.smiles
-        graphs.append(g)
-    sp = split_graphs(graphs, seed)
-    return GraphSet("qm9", sp.train, sp.valid, sp.test, "atom", "bond", len(ATOM_TYPES),
-                    len(BOND_TYPES), {g.graph["smiles"] for g in sp.train},
-                    {**sp.sizes(), **stats})

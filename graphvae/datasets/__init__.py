@@ -1,8 +1,15 @@
-"""Data sets: Planetoid citation graphs, users' files, and a seeded synthetic default.
+"""Data sets.
 
-Every loader returns a :class:`torch_geometric.data.Data` with ``x`` (float
-features), ``edge_index`` (simple, undirected, both directions), ``num_nodes``,
-optionally ``y`` (node classes) and ``node_names`` (the user's node ids).
+* One graph for link prediction (:func:`load_dataset`, :func:`load_graph_file`): Planetoid
+  citation graphs, users' edge lists / GraphML / GML, a seeded synthetic default. These
+  loaders return a :class:`torch_geometric.data.Data` with ``x`` (float features or
+  ``None``), ``edge_index`` (simple, undirected, both directions), ``num_nodes``,
+  optionally ``y`` (node classes) and ``node_names`` (the user's node ids);
+  :mod:`~graphvae.datasets.link_split` holds Kipf & Welling's edge split.
+* Sets of small graphs for generation (:mod:`~graphvae.datasets.graphsets`): published
+  generators and the stored sets (graph6 or restricted-pickle files,
+  :mod:`~graphvae.datasets.graphgen`), as lists of networkx graphs and split
+  :class:`~graphvae.datasets.graphsets.GraphSet` objects. QM9 is in :mod:`graphvae.chem`.
 """
 
 from graphvae.datasets.files import load_graph_file, read_edge_list, read_features

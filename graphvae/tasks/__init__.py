@@ -1,1 +1,3 @@
-"""User-facing tasks built from the models: link prediction (and, later, generation)."""
+"""Orchestration of the three jobs on the package's parts: link prediction
+(``link_prediction``, with ``exports`` for ``--out``), small-graph generation
+(``generation``) and ``check-invariance`` (``invariance``)."""

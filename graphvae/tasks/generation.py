@@ -127,7 +127,7 @@ def load_generation_data(cfg: GenerationConfig, root: str | Path | None = None) 
     """The configured graphs, split (train / valid / test) with ``cfg.seed``."""
     name = cfg.dataset or "community-small"
     if name == "qm9":
-        from graphvae.chem.qm9 import qm9_graph_set
+        from graphvae.chem.load import qm9_graph_set
         return qm9_graph_set(root, cfg.qm9_limit, cfg.seed)
     graphs = load_graph_set(name, root, generated=cfg.generated or cfg.dataset is None,
                             seed=cfg.seed)

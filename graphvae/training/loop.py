@@ -32,7 +32,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +44,7 @@ from tqdm.auto import tqdm
 
 from graphvae.errors import DataError
 from graphvae.io import save_atomic
+from graphvae.training.callbacks import Callback, FitState, unwrap
 
 
 def is_main_process() -> bool:
@@ -52,250 +53,6 @@ def is_main_process() -> bool:
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    """The model inside a ``DistributedDataParallel`` wrapper (or the model itself)."""
-    return model.module if hasattr(model, "module") and isinstance(model.module, nn.Module) \
-        else model
-
-
-# ------------------------------------------------------------------------------ loaders
-class FullBatch:
-    """The same one batch every epoch (full-batch training)."""
-
-    def __init__(self, batch: Any):
-        self.batch = batch
-
-    def batches(self, epoch: int, generator: torch.Generator | None) -> Iterable[Any]:
-        return [self.batch]
-
-
-class Shuffled:
-    """Minibatches of ``items`` (a tensor's rows or a list) in an order drawn each epoch
-    from the loop's generator; ``collate`` turns a list of items into a batch."""
-
-    def __init__(self, items: Any, batch_size: int, collate: Callable[[list], Any] | None = None):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.items, self.batch_size, self.collate = items, batch_size, collate
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.items) / self.batch_size)
-
-    @property
-    def num_items(self) -> int:
-        return len(self.items)
-
-    def batches(self, epoch: int, generator: torch.Generator | None) -> Iterable[Any]:
-        n = len(self.items)
-        if isinstance(self.items, torch.Tensor):
-            dev = generator.device if generator is not None else self.items.device
-            perm = torch.randperm(n, generator=generator, device=dev).to(self.items.device)
-            for i in range(0, n, self.batch_size):
-                yield self.items[perm[i:i + self.batch_size]]
-            return
-        order = torch.randperm(n, generator=generator).tolist()
-        for i in range(0, n, self.batch_size):
-            chunk = [self.items[j] for j in order[i:i + self.batch_size]]
-            yield self.collate(chunk) if self.collate is not None else chunk
-
-
-# ------------------------------------------------------------------------------ state
-@dataclass
-class FitState:
-    """What the loop and its callbacks share; callbacks may set ``stop``."""
-
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
-    callbacks: Sequence[Callback]
-    epoch: int = 0
-    batch_index: int = 0
-    num_batches: int | None = None
-    fraction: float = 0.0               # share of the epoch's items before this batch
-    stop: bool = False
-    best_score: float = -math.inf
-    best_epoch: int = 0
-    best_state: dict[str, Any] | None = None
-    stale: int = 0                      # evaluations since the best one
-    row: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def lr(self) -> float:
-        return float(self.optimizer.param_groups[0]["lr"])
-
-    def restore_best(self) -> None:
-        """Load the best weights so far (callbacks hear of it through ``on_restore``)."""
-        if self.best_state is not None:
-            unwrap(self.model).load_state_dict(self.best_state)
-            for cb in self.callbacks:
-                cb.on_restore(self)
-
-
-class Callback:
-    """Hooks of :func:`fit`; each returns nothing and may change ``state``."""
-
-    def on_step_start(self, state: FitState) -> None: ...
-    def on_after_backward(self, state: FitState) -> None: ...
-    def on_step_end(self, state: FitState) -> None: ...
-    def on_evaluate_start(self, state: FitState) -> None: ...
-    def on_evaluate_end(self, state: FitState) -> None: ...
-    def on_validation(self, state: FitState) -> None: ...
-    def on_epoch_end(self, state: FitState) -> None: ...
-    def on_restore(self, state: FitState) -> None: ...
-    def on_fit_end(self, state: FitState) -> None: ...
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
-
-
-class EarlyStopping(Callback):
-    """Stop after ``patience`` evaluations without a better score."""
-
-    def __init__(self, patience: int):
-        if patience < 0:
-            raise ValueError(f"patience must be >= 0, got {patience}")
-        self.patience = patience
-
-    def on_validation(self, state: FitState) -> None:
-        if state.stale >= self.patience:
-            state.stop = True
-
-
-class PlateauDecay(Callback):
-    """After ``patience`` evaluations without improvement, multiply the learning rate by
-    ``factor`` and go back to the best weights; stop once it would fall below ``min_lr``."""
-
-    def __init__(self, factor: float, patience: int = 10, min_lr: float = 1e-5):
-        if not (0 < factor < 1 and patience >= 1 and min_lr > 0):
-            raise ValueError(f"lr_decay must be in (0, 1), decay_patience >= 1 and min_lr > 0, "
-                             f"got {factor}, {patience}, {min_lr}")
-        self.factor, self.patience, self.min_lr = factor, patience, min_lr
-
-    def on_validation(self, state: FitState) -> None:
-        if state.stop or state.stale < self.patience:
-            return
-        new_lr = state.lr * self.factor
-        if new_lr < self.min_lr * (1 - 1e-9):
-            state.stop = True
-            return
-        for group in state.optimizer.param_groups:
-            group["lr"] = new_lr
-        state.restore_best()
-        state.stale = 0
-
-
-class EMA(Callback):
-    """Polyak averaging: ``avg ← decay · avg + (1 − decay) · w`` after every step, over the
-    trainable parameters. Evaluation and selection see the average; the final model is
-    the best average (or, with no evaluation, the last one)."""
-
-    def __init__(self, decay: float):
-        if not 0 < decay < 1:
-            raise ValueError(f"ema must be in (0, 1), got {decay}")
-        self.decay = decay
-        self.avg: list[torch.Tensor] | None = None
-        self._live: list[torch.Tensor] | None = None
-
-    def _params(self, state: FitState) -> list[nn.Parameter]:
-        return [p for p in unwrap(state.model).parameters() if p.requires_grad]
-
-    def on_step_start(self, state: FitState) -> None:
-        if self.avg is None:  # the average starts from the initial weights
-            self.avg = [p.detach().clone() for p in self._params(state)]
-
-    def on_step_end(self, state: FitState) -> None:
-        assert self.avg is not None
-        with torch.no_grad():
-            for a, p in zip(self.avg, self._params(state)):
-                a.lerp_(p, 1 - self.decay)
-
-    @torch.no_grad()
-    def _swap(self, state: FitState, values: list[torch.Tensor]) -> list[torch.Tensor]:
-        params = self._params(state)
-        old = [p.detach().clone() for p in params]
-        for p, v in zip(params, values):
-            p.copy_(v)
-        return old
-
-    def on_evaluate_start(self, state: FitState) -> None:
-        if self.avg is not None:
-            self._live = self._swap(state, self.avg)
-
-    def on_evaluate_end(self, state: FitState) -> None:
-        if self._live is not None:
-            self._swap(state, self._live)
-            self._live = None
-
-    def on_restore(self, state: FitState) -> None:
-        self.avg = [p.detach().clone() for p in self._params(state)]
-
-    def on_fit_end(self, state: FitState) -> None:
-        if state.best_state is None and self.avg is not None:
-            self._swap(state, self.avg)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"avg": self.avg}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.avg = state["avg"]
-
-
-class KLWarmup(Callback):
-    """Weight the KL term by ``min(1, t / epochs)`` over the first ``epochs`` epochs, ``t``
-    counting steps in epochs (Bowman et al. 2016; Sønderby et al. 2016), through the
-    model's ``kl_weight`` attribute. The reported bound is always the true one."""
-
-    def __init__(self, epochs: int):
-        if epochs < 1:
-            raise ValueError(f"kl_warmup must be >= 1 epochs, got {epochs}")
-        self.epochs = epochs
-
-    def on_step_start(self, state: FitState) -> None:
-        model: Any = unwrap(state.model)
-        model.kl_weight = min(1.0, (state.epoch - 1 + state.fraction) / self.epochs)
-
-    def on_fit_end(self, state: FitState) -> None:
-        model: Any = unwrap(state.model)
-        model.kl_weight = 1.0
-
-
-class GradientHook(Callback):
-    """Call ``hook(model)`` between backward and the optimiser step (gradient surgery)."""
-
-    def __init__(self, hook: Callable[[nn.Module], None]):
-        self.hook = hook
-
-    def on_after_backward(self, state: FitState) -> None:
-        self.hook(unwrap(state.model))
-
-
-class Converged(Callback):
-    """Stop when the mean training loss of the last ``every`` epochs changes by at most
-    ``tol`` (relative) from the previous ``every``; records it in ``losses`` (every
-    ``every`` epochs, and the first)."""
-
-    def __init__(self, tol: float, every: int = 100):
-        self.tol, self.every = tol, every
-        self.losses: list[float] = []
-
-    def on_epoch_end(self, state: FitState) -> None:
-        if state.epoch % self.every and state.epoch != 1:
-            return
-        self.losses.append(state.row["loss"])
-        if self.tol > 0 and len(self.losses) > 2 and \
-                abs(self.losses[-2] - self.losses[-1]) <= self.tol * abs(self.losses[-1]):
-            state.stop = True
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"losses": self.losses}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.losses = list(state["losses"])
-
-
-# ------------------------------------------------------------------------------ result
 @dataclass
 class FitResult:
     """What :func:`fit` did: epochs run, best evaluation, timings, one history row an epoch
@@ -314,7 +71,6 @@ class FitResult:
         return [row[key] for row in self.history if key in row]
 
 
-# ------------------------------------------------------------------------------ the loop
 def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epochs: int,
         evaluate: Callable[[], dict[str, float]] | None = None, eval_every: int = 1,
         callbacks: Sequence[Callback] = (), restore_best: bool = True,

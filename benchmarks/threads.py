@@ -1,0 +1,70 @@
+"""The embedded ``graphvae generate`` and ``graphvae linkpred``, alone and beside a busy job.
+
+    python benchmarks/threads.py            # default runs, 3 repeats each way (about 6 min)
+    python benchmarks/threads.py --smoke    # short runs, one repeat
+
+Each command runs as a user would start it (``python -m graphvae ...``, torch's default
+threads), first on a quiet machine, then while another process multiplies 1500 × 1500
+matrices on two torch threads without pause. The report gives the median wall-clock
+seconds each way and their ratio; the bar is a ratio of at most 2. ``--python`` runs the
+commands with another interpreter (to measure another version of the package the same
+way).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BUSY = ("import torch\ntorch.set_num_threads(2)\na = torch.randn(1500, 1500)\n"
+        "while True:\n    a = (a @ a).tanh_()\n")
+COMMANDS = {"generate": ["generate", "--quiet"], "linkpred": ["linkpred", "--quiet"]}
+SMOKE = {"generate": ["generate", "--quiet", "--epochs", "20"],
+         "linkpred": ["linkpred", "--quiet", "--epochs", "20"]}
+
+
+def timed(python: str, argv: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run([python, "-m", "graphvae", *argv], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=3600)
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--smoke", action="store_true")
+    p.add_argument("--python", default=sys.executable, help="the interpreter to run")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/threads.json"))
+    args = p.parse_args(argv)
+    if args.repeats < 1:
+        p.error("--repeats must be >= 1")
+    commands, repeats = (SMOKE, 1) if args.smoke else (COMMANDS, args.repeats)
+    rows = []
+    for name, cmd in commands.items():
+        quiet = [timed(args.python, cmd) for _ in range(repeats)]
+        busy_proc = subprocess.Popen([sys.executable, "-c", BUSY])
+        try:
+            time.sleep(2.0)  # let it get going
+            busy = [timed(args.python, cmd) for _ in range(repeats)]
+        finally:
+            busy_proc.kill()
+            busy_proc.wait()
+        q, b = statistics.median(quiet), statistics.median(busy)
+        rows.append({"command": " ".join(cmd), "quiet_s": quiet, "busy_s": busy,
+                     "median_quiet_s": q, "median_busy_s": b, "ratio": b / q})
+        print(f"{name}: quiet {q:.1f} s, beside a 2-thread job {b:.1f} s, ratio {b / q:.2f}",
+              flush=True)
+    from graphvae.io import write_json
+    write_json({"python": args.python, "repeats": repeats, "results": rows}, args.out)
+    print(json.dumps({r["command"]: round(r["ratio"], 2) for r in rows}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

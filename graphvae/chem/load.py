@@ -1,0 +1,84 @@
+"""Reading QM9 (``ROOT/qm9/qm9.csv``, one ``smiles`` column) in place, as molecule graphs and
+as a split graph set for generation."""
+
+from __future__ import annotations
+
+import os
+
+import networkx as nx
+
+from graphvae.chem.qm9 import (
+    ATOM_TYPES,
+    BOND_TYPES,
+    QM9_FILE,
+    MolGraph,
+    _ChargedMoleculeError,
+    require_rdkit,
+    smiles_to_graph,
+)
+from graphvae.errors import DataError, quote
+
+
+def load_qm9(root: str | os.PathLike | None,
+             limit: int | None = None) -> tuple[list[MolGraph], dict[str, int]]:
+    """Read ``ROOT/qm9/qm9.csv`` in place and convert each row with :func:`smiles_to_graph`.
+
+    ``root`` of ``None`` means ``$GRAPHVAE_DATA``, else ``./data``. ``limit`` reads only
+    the first ``limit`` data rows. Rows with a charged atom are skipped and counted.
+    Returns ``(graphs, stats)`` with ``stats = {"rows": data rows read, "kept": graphs
+    returned, "skipped_charged": rows skipped for a charge}``. Raises ``ValueError`` if
+    the file is missing, its header is not ``smiles``, or a row is not a single SMILES
+    that :func:`smiles_to_graph` accepts (the message names the file line number).
+    """
+    require_rdkit()
+    from graphvae.io import csv_rows, resolve_data_root
+
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                              or limit < 0):
+        raise ValueError(f"limit must be a non-negative integer or None, got {limit!r}")
+    path = resolve_data_root(root) / QM9_FILE
+    if not path.is_file():
+        raise ValueError(f"QM9 not found: no file {path} (pass --data-root or set GRAPHVAE_DATA "
+                         f"to the folder holding {QM9_FILE})")
+    graphs: list[MolGraph] = []
+    stats = {"rows": 0, "kept": 0, "skipped_charged": 0}
+    rows = csv_rows(path)
+    _, header = next(rows, (1, None))
+    if header is None or [h.strip() for h in header] != ["smiles"]:
+        raise DataError(path, f"expected the header 'smiles', got {quote(header)}", 1)
+    for line, row in rows:
+        if limit is not None and stats["rows"] >= limit:
+            break
+        stats["rows"] += 1
+        if len(row) != 1:
+            raise DataError(path, f"expected one SMILES column, got {quote(row)}", line)
+        try:
+            graphs.append(smiles_to_graph(row[0].strip()))
+        except _ChargedMoleculeError:
+            stats["skipped_charged"] += 1
+        except ValueError as err:
+            raise DataError(path, str(err), line) from None
+    stats["kept"] = len(graphs)
+    return graphs, stats
+
+
+def qm9_graph_set(root: str | os.PathLike | None, limit: int | None = None, seed: int = 0):
+    """QM9 as a split :class:`~graphvae.datasets.graphsets.GraphSet` of typed graphs (``atom``
+    and ``bond`` attributes), with the training SMILES for novelty."""
+    from graphvae.datasets.graphsets import GraphSet, split_graphs
+
+    mols, stats = load_qm9(root, limit=limit)
+    graphs = []
+    for m in mols:
+        g = nx.Graph()
+        for i, t in enumerate(m.node_types.tolist()):
+            g.add_node(i, atom=t)
+        for (a, b), t in zip(m.edge_index.t().tolist(), m.edge_types.tolist()):
+            if a < b:
+                g.add_edge(a, b, bond=t)
+        g.graph["smiles"] = m.smiles
+        graphs.append(g)
+    sp = split_graphs(graphs, seed)
+    return GraphSet("qm9", sp.train, sp.valid, sp.test, "atom", "bond", len(ATOM_TYPES),
+                    len(BOND_TYPES), {g.graph["smiles"] for g in sp.train},
+                    {**sp.sizes(), **stats})

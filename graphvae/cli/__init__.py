@@ -1,0 +1,94 @@
+"""Command line: ``graphvae <task> ...``.
+
+``graphvae linkpred`` with no arguments trains a VGAE on the embedded synthetic
+graph (no files needed). The flags of each task are generated from its configuration
+(:class:`~graphvae.tasks.link_prediction.LinkPredConfig`,
+:class:`~graphvae.tasks.generation.GenerationConfig`,
+:class:`~graphvae.vector.run.VectorRunConfig`), so their defaults and choices are written
+once. Errors in the user's input end the program with one line ``graphvae: error: ...``
+and exit status 2; an internal error with one line and exit status 3 (``--debug``
+shows the traceback).
+
+With ``--out DIR`` each training run also keeps a resumable state in ``.DIR.state/``
+beside ``DIR`` (removed when the run completes); ``--resume`` continues a killed run
+from it to the same result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from graphvae.cli import generate, invariance, linkpred, vector
+from graphvae.errors import describe, one_line
+
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
+                          Callable[[argparse.Namespace], dict[str, Any]]]] = {
+    "linkpred": ("train a graph autoencoder and score held-out links", linkpred.add_arguments,
+                 linkpred.run),
+    "check-invariance": ("check a saved model's equivariance under node relabelling",
+                         invariance.add_arguments, invariance.run),
+    "generate": ("train a graph VAE on a set of small graphs, sample and evaluate",
+                 generate.add_arguments, generate.run),
+    "vector": ("train a linear AE / AE / denoising AE / VAE / IWAE on vector data",
+               vector.add_arguments, vector.run),
+    "convert-graphs": ("write the stored graph-set pickles as graph6 files (no pickle needed "
+                       "afterwards)", generate.add_convert_arguments, generate.run_convert),
+}
+
+#: Exit status of an unexpected internal error (2 is the user's error, 1 a failed check).
+INTERNAL_ERROR = 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line, like every other error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"graphvae: error: {one_line(message)} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="graphvae", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true",
+                        help="show the Python traceback of an error")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (help_, add, _) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the Python traceback of an error")
+        add(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; expected failures end with one line and exit status 2."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        summary = COMMANDS[args.command][2](args)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        parser.exit(130, "graphvae: interrupted\n")
+    except (ValueError, FloatingPointError, OSError, MemoryError) as err:
+        if args.debug:
+            raise
+        text = one_line(str(err)) if isinstance(err, ValueError | FloatingPointError) \
+            else describe(err)
+        parser.exit(2, f"graphvae: error: {text}\n")
+    except Exception as err:  # noqa: BLE001 - one line, never a traceback, unless --debug
+        if args.debug:
+            raise
+        parser.exit(INTERNAL_ERROR, f"graphvae: internal error: {describe(err)} (rerun with "
+                                    f"--debug for the traceback)\n")
+    if args.command == "check-invariance":
+        return 0 if summary["ok"] else 1
+    if args.command == "linkpred":
+        linkpred.report(summary, getattr(args, "json", False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""``graphvae generate`` and ``graphvae convert-graphs``: sets of small graphs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from graphvae.cli.common import done, output_args, state_dir
+from graphvae.devices import resolve_device
+from graphvae.io import output_folder
+from graphvae.threads import graph_work, threads_for
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from graphvae.tasks.generation import GenerationConfig
+
+    GenerationConfig.add_arguments(p)
+    p.add_argument("--data-root", type=Path, help="folder holding graphgen/ and qm9/ "
+                   "(default: $GRAPHVAE_DATA, else ./data)")
+    output_args(p, "metrics, checkpoint, sampled graphs and a PNG grid")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from graphvae.tasks.generation import GenerationConfig, run_generation
+
+    cfg = GenerationConfig.from_args(args)
+    state = state_dir(args)
+    with output_folder(args.out, "graphvae generate") as stage, \
+            threads_for(graph_work(20 * cfg.batch_size, 80 * cfg.batch_size,
+                                   20 * cfg.batch_size * 17, [*cfg.hidden, cfg.latent]),
+                        resolve_device(cfg.device)):
+        metrics = run_generation(cfg, args.data_root, stage, progress=not args.quiet,
+                                 state=None if state is None else state / "train.pt",
+                                 resume=args.resume)
+    done(state)
+    print(json.dumps(metrics, indent=1))
+    return metrics
+
+
+def add_convert_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-root", type=Path, help="folder holding graphgen/*.pkl (default: "
+                   "$GRAPHVAE_DATA, else ./data)")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help="write DIR/graphgen/<name>.g6 here (may be the data root itself)")
+
+
+def run_convert(args: argparse.Namespace) -> dict[str, Any]:
+    from graphvae.datasets.graphgen import convert_graph_sets
+    from graphvae.io import resolve_data_root
+
+    written = convert_graph_sets(resolve_data_root(args.data_root), args.out)
+    for path in written:
+        print(path)
+    return {"written": [str(p) for p in written]}

@@ -1,0 +1,112 @@
+"""``graphvae linkpred``: train a graph autoencoder on one graph and score held-out links."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from graphvae.cli.common import done, graph_source, load_graph, output_args, state_dir
+from graphvae.devices import resolve_device
+from graphvae.io import output_folder
+from graphvae.tasks.link_prediction import PRESETS, LinkPredConfig, run_link_prediction, summarize
+from graphvae.threads import graph_work, threads_for
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    graph_source(p)
+    p.add_argument("--model", default="vgae", choices=sorted(PRESETS),
+                   help="a preset: gae, vgae, joint, or best (GNAE encoder, see README) "
+                        "[vgae]; the flags below override its fields")
+    LinkPredConfig.add_arguments(p, unset=True)
+    p.add_argument("--config", type=Path, metavar="JSON",
+                   help="a JSON file of LinkPredConfig fields (unknown keys are an error)")
+    p.add_argument("--seed", type=int, default=0, help="first seed [0]")
+    p.add_argument("--seeds", type=int, default=1, help="number of seeds to average [1]")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto [cpu]")
+    p.add_argument("--top-k", type=int, default=100, help="predicted new links to export [100]")
+    p.add_argument("--json", action="store_true",
+                   help="print the summary as one JSON object on the last line of stdout")
+    output_args(p, "metrics, checkpoint, embeddings, predicted links and plots")
+
+
+def _config(args: argparse.Namespace) -> LinkPredConfig:
+    cfg = PRESETS[args.model]
+    if args.config is not None:
+        try:
+            fields = json.loads(args.config.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"cannot read config {args.config}: {err}") from None
+        if not isinstance(fields, dict):
+            raise ValueError(f"config {args.config} must hold a JSON object of config fields")
+        cfg = cfg.replace(**fields)
+    return cfg.replace(**LinkPredConfig.given(args))
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.seeds < 1 or args.seed < 0:
+        raise ValueError(f"--seeds must be at least 1 and --seed at least 0, got {args.seeds} "
+                         f"and {args.seed}")
+    if args.top_k < 1:
+        raise ValueError(f"--top-k must be at least 1, got {args.top_k}")
+    state = state_dir(args)
+    device = resolve_device(args.device)
+    cfg = _config(args)
+    data, name = load_graph(args)
+    with output_folder(args.out, "graphvae linkpred") as stage, \
+            threads_for(_work(data, cfg), device):
+        summary = _runs(args, cfg, data, name, device, stage, state)
+    done(state)
+    return summary
+
+
+def _work(data, cfg: LinkPredConfig) -> int:
+    x = data.x
+    entries = data.num_nodes if x is None or cfg.features == "identity" else (
+        int(x.count_nonzero()) if not x.is_sparse else x._nnz())
+    return graph_work(data.num_nodes, data.edge_index.size(1), entries,
+                      [*cfg.hidden, cfg.latent])
+
+
+def _runs(args: argparse.Namespace, cfg: LinkPredConfig, data, name: str,
+                   device, stage: Path | None, state: Path | None) -> dict[str, Any]:
+    runs, first = [], None
+    for seed in range(args.seed, args.seed + args.seeds):
+        ckpt = stage / "model.pt" if stage is not None and first is None else None
+        res = run_link_prediction(data, cfg, seed, device, progress=not args.quiet,
+                                  checkpoint=ckpt, resume=args.resume,
+                                  state=None if state is None else state / f"seed{seed}.pt")
+        first = first or res
+        m = res.metrics
+        runs.append(m)
+        print(f"seed {seed}: test AUC {100 * m['test_auc']:.2f}  AP {100 * m['test_ap']:.2f}  "
+              f"(val {100 * m['val_auc']:.2f} / {100 * m['val_ap']:.2f}, best epoch "
+              f"{m['best_epoch']}, {m['seconds']:.1f}s)", file=sys.stderr if args.json else None)
+    stats = summarize(runs)
+    summary: dict[str, Any] = {k: v["mean"] for k, v in stats.items()}
+    summary.update({f"{k}_std": v["std"] for k, v in stats.items()})
+    summary.update({"epochs": int(sum(r["epochs"] for r in runs) / len(runs)),
+                    "seconds": sum(r["seconds"] for r in runs), "dataset": name,
+                    "num_nodes": data.num_nodes, "num_edges": data.edge_index.size(1) // 2,
+                    "seeds": list(range(args.seed, args.seed + args.seeds)), "preset": args.model,
+                    "device": str(device), "config": cfg.to_dict(), "runs": runs})
+    if stage is not None and first is not None:
+        from graphvae.tasks.exports import export_link_prediction
+        export_link_prediction(stage, first, summary, data.edge_index,
+                               getattr(data, "node_names", None), getattr(data, "y", None),
+                               args.top_k)
+    return summary
+
+
+def report(summary: dict[str, Any], as_json: bool) -> None:
+    line = (f"{summary['dataset']} {summary['preset']}: test AUC "
+            f"{100 * summary['test_auc']:.2f} ± {100 * summary['test_auc_std']:.2f}, AP "
+            f"{100 * summary['test_ap']:.2f} ± {100 * summary['test_ap_std']:.2f} over "
+            f"{len(summary['seeds'])} seed(s)")
+    if as_json:
+        print(line, file=sys.stderr)
+        print(json.dumps({k: v for k, v in summary.items() if k != "runs"}))
+    else:
+        print(line)

@@ -1,0 +1,104 @@
+"""The options of a ``graphvae vector`` run: one frozen config, from which the command's
+flags are generated."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass
+
+from graphvae.config import Config, comma_ints, option
+from graphvae.vector.layers import ACTIVATIONS, CORRUPTIONS
+from graphvae.vector.models import VECTOR_MODELS
+
+MODEL_CHOICES = ("linear", *VECTOR_MODELS)
+
+
+def _variance(text: str) -> str | float:
+    """``--variance``: ``learned`` or a number."""
+    if text == "learned":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be 'learned' or a number, got {text!r}") from None
+
+
+@dataclass(frozen=True)
+class VectorRunConfig(Config):
+    """Options of one ``graphvae vector`` run (the command's flags are generated from them)."""
+
+    model: str = option("vae", "linear (vs PCA), ae, dae, vae or iwae", choices=MODEL_CHOICES)
+    latent_dim: int | None = option(None, "code size (default 2 / 10 / 40 by data size)")
+    hidden: tuple[int, ...] = option((400,), "hidden widths, comma-separated", metavar="W,W",
+                                     parse=comma_ints)
+    activation: str = option("relu", "hidden layers; gated: gated linear units "
+                             "(W x + b) * sigmoid(V x + c)", choices=lambda: sorted(ACTIVATIONS))
+    likelihood: str | None = option(None, "decoder (default: bernoulli for 0/1 data, else "
+                                    "gaussian)", choices=("bernoulli", "gaussian"))
+    variance: str | float = option("learned", "gaussian decoder variance: 'learned' or a "
+                                   "number", parse=_variance)
+    corruption: str = option("gaussian", "dae noise", choices=CORRUPTIONS)
+    noise_level: float = option(0.1, "dae noise level", flag="--noise")
+    num_samples: int = option(5, "IWAE importance samples K", flag="--k")
+    epochs: int = option(50, "training epochs")
+    batch_size: int = option(100, "rows per batch")
+    lr: float = option(1e-3, "learning rate")
+    patience: int | None = option(20, "early-stopping patience")
+    lr_decay: float | None = option(None, "multiply the rate by this after each validation "
+                                    "plateau of --decay-patience epochs (default: constant rate)")
+    decay_patience: int = option(5, "plateau length")
+    ema: float | None = option(None, "average the weights, e.g. 0.998 (Polyak)")
+    kl_warmup: int = option(0, "vae: raise the KL weight from 0 to 1 over this many epochs")
+    bf16: bool = option(False, "training steps' matrix products in bfloat16 (autocast; "
+                        "weights, bounds and evaluation stay float32)")
+    nll_samples: int = option(5000, "importance samples for the test log p(x)")
+    refine_epochs: int = option(0, "vae / iwae: then train the encoder alone (decoder frozen) "
+                                "on IWAE_50 for this many epochs and also report "
+                                "test_nll_refined, the same model's log p(x) with that better "
+                                "proposal (0: off)")
+    seed: int = option(0, "seed of the split, the weights and the estimates")
+    device: str = option("cpu", "cpu, cuda, cuda:N or auto")
+
+    def validate(self) -> None:
+        if self.model not in MODEL_CHOICES:
+            raise ValueError(f"unknown model {self.model!r}: use one of {', '.join(MODEL_CHOICES)}")
+        for name in ("epochs", "batch_size", "num_samples", "nll_samples", "decay_patience"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name.replace('_', '-')} must be >= 1, got "
+                                 f"{getattr(self, name)}")
+        if self.refine_epochs < 0 or (self.refine_epochs and self.model not in ("vae", "iwae")):
+            raise ValueError(f"refine-epochs must be >= 0 and applies to --model vae / iwae "
+                             f"only, got {self.refine_epochs} with {self.model}")
+        if self.seed < 0 or (self.patience is not None and self.patience < 0):
+            raise ValueError(f"seed and patience must be >= 0, got {self.seed} and "
+                             f"{self.patience}")
+        if self.latent_dim is not None and self.latent_dim < 1:
+            raise ValueError(f"latent-dim must be >= 1, got {self.latent_dim}")
+        if not 0 < self.lr < math.inf:
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
+        probability = self.corruption in ("masking", "salt_and_pepper")
+        if not 0 <= self.noise_level <= (1 if probability else math.inf) \
+                or math.isinf(self.noise_level):
+            raise ValueError(f"noise must be {'in [0, 1]' if probability else 'finite and >= 0'}"
+                             f" for {self.corruption} corruption, got {self.noise_level}")
+        if self.lr_decay is not None and not 0 < self.lr_decay < 1:
+            raise ValueError(f"lr-decay must be in (0, 1), got {self.lr_decay}")
+        if self.ema is not None and not 0 < self.ema < 1:
+            raise ValueError(f"ema must be in (0, 1), got {self.ema}")
+        if self.kl_warmup < 0 or (self.kl_warmup and self.model != "vae"):
+            raise ValueError(f"kl-warmup must be >= 0 and applies to --model vae only, got "
+                             f"{self.kl_warmup} with {self.model}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {self.activation!r}: use one of "
+                             f"{', '.join(ACTIVATIONS)}")
+        if self.likelihood not in (None, "bernoulli", "gaussian"):
+            raise ValueError(f"unknown likelihood {self.likelihood!r}: use bernoulli or gaussian")
+        if self.corruption not in CORRUPTIONS:
+            raise ValueError(f"unknown corruption {self.corruption!r}: use one of {CORRUPTIONS}")
+        if not self.hidden or any(h < 1 for h in self.hidden):
+            raise ValueError(f"--hidden needs at least one width >= 1, got {self.hidden}")
+        if self.variance != "learned" and (isinstance(self.variance, str)
+                                           or not 0 < self.variance < math.inf):
+            raise ValueError(f"variance must be 'learned' or a positive number, got "
+                             f"{self.variance!r}")
