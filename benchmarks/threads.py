@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 BUSY = ("import torch\ntorch.set_num_threads(2)\na = torch.randn(1500, 1500)\n"
         "while True:\n    a = (a @ a).tanh_()\n")
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats < 1:
         p.error("--repeats must be >= 1")
     commands, repeats = (SMOKE, 1) if args.smoke else (COMMANDS, args.repeats)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, cmd in commands.items():
         quiet = [timed(args.python, cmd) for _ in range(repeats)]
         busy_proc = subprocess.Popen([sys.executable, "-c", BUSY])

@@ -130,7 +130,9 @@ class Config:
                     parser.add_argument(flag, dest=dest, action="store_true",
                                         default=default, help=meta["help"])
                 continue
-            parser.add_argument(flag, dest=dest, default=default, metavar=meta["metavar"],
+            parser.add_argument(flag, dest=dest, default=default,
+                                metavar=meta["metavar"] or (None if choices is not None else
+                                                            flag[2:].replace("-", "_").upper()),
                                 type=meta["parse"] or _scalar(hint),
                                 choices=list(choices) if choices is not None else None,
                                 help=meta["help"] + shown)

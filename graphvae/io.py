@@ -43,6 +43,17 @@ def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
     return Path(os.environ.get("GRAPHVAE_DATA") or "data")
 
 
+def read_bytes(path: str | os.PathLike, missing: str = "no such file") -> bytes:
+    """A file's bytes, or a :class:`~graphvae.errors.DataError` naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, missing)
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise DataError(path, f"cannot read the file ({describe(err)})") from None
+
+
 def read_text(path: str | os.PathLike) -> str:
     """A text file's contents: UTF-8, or UTF-8 / UTF-16 / UTF-32 with a byte-order mark.
 
@@ -50,12 +61,7 @@ def read_text(path: str | os.PathLike) -> str:
     UTF-8 and for NUL characters, which is what UTF-16 without a byte-order mark looks like.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "no such file")
-    try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise DataError(path, f"cannot read the file ({describe(err)})") from None
+    raw = read_bytes(path)
     encoding = next((enc for bom, enc in _BOMS if raw.startswith(bom)), "utf-8")
     try:
         text = raw.decode(encoding)

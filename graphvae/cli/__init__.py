@@ -92,3 +92,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+__all__ = ["COMMANDS", "INTERNAL_ERROR", "build_parser", "main"]

@@ -23,7 +23,7 @@ from typing import Any
 import networkx as nx
 
 from graphvae.errors import DataError, describe, quote
-from graphvae.io import write_text
+from graphvae.io import read_bytes, write_text
 from graphvae.safe_pickle import restricted_load
 
 GRAPHGEN_FILES = {"community-small": "community_small", "ego-small": "ego_small",
@@ -77,12 +77,7 @@ def read_graph6(path: str | os.PathLike) -> list[nx.Graph]:
     """Graphs from a graph6 file (one a line; an optional ``>>graph6<<`` header per line;
     blank lines skipped). :class:`DataError` naming the line on anything else."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "no such graph file")
-    try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise DataError(path, f"cannot read the file ({describe(err)})") from None
+    raw = read_bytes(path, "no such graph file")
     graphs = []
     for lineno, line in enumerate(raw.splitlines(), start=1):
         line = line.strip()
