@@ -181,13 +181,8 @@ def test_graph_to_mol_bad_input(types, bonds, needle):
 @needs_rdkit
 @needs_qm9
 def test_round_trip_on_real_qm9_rows():
-    from graphvae.chem.qm9 import (
-        dense_bond_matrix,
-        graph_to_mol,
-        is_valid,
-        load_qm9,
-        mol_to_smiles,
-    )
+    from graphvae.chem.load import load_qm9
+    from graphvae.chem.qm9 import dense_bond_matrix, graph_to_mol, is_valid, mol_to_smiles
     graphs, stats = load_qm9(DATA_ROOT, limit=2000)
     # lines 2..2001 of qm9.csv hold 26 rows with a charged atom ("+]" or "-]"), counted with
     # awk on the file itself
