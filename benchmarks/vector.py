@@ -56,7 +56,7 @@ from graphvae.vector import (
     save_checkpoint,
     train_vector,
 )
-from graphvae.vector.models import ACTIVATIONS
+from graphvae.vector.layers import ACTIVATIONS
 
 # Published test NLL (nats) on static binarized MNIST, for the table (pythae's
 # reproducibility table, examples/scripts/reproducibility/README.md).

@@ -139,7 +139,7 @@ def test_vector_benchmark_architecture_flags(tmp_path):
 def test_vector_benchmark_gated_layers_and_chosen_iwae_rows(tmp_path):
     """--activation gated builds gated linear units; --iwae-k picks the IWAE rows."""
     from graphvae.vector import load_vector_model
-    from graphvae.vector.models import GatedLinear
+    from graphvae.vector.layers import GatedLinear
 
     out = tmp_path / "r.json"
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "vector.py"), "--smoke",

@@ -21,6 +21,7 @@ from graphvae.vector import (
     train_vector,
 )
 from graphvae.vector.checks import gaussian_denoiser_error, spiral_field_cosine
+from graphvae.vector.layers import Corruption
 from graphvae.vector.linear import (
     LinearAE,
     axis_alignment,
@@ -30,7 +31,6 @@ from graphvae.vector.linear import (
     synthetic_spectrum,
     train_linear_ae,
 )
-from graphvae.vector.models import Corruption
 
 SPECTRUM = [10.0, 8.0, 6.0, 4.0, 2.0, 1.0, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05]
 
