@@ -467,7 +467,7 @@ def test_bf16_autocast_keeps_the_bound_arithmetic_in_float32():
     assert torch.nn.functional.cosine_similarity(g16, g32, dim=0) > 0.99
 
 
-def test_fit_vector_bf16_trains_float32_weights():
+def test_train_vector_bf16_trains_float32_weights():
     g = torch.Generator().manual_seed(0)
     proto = (torch.rand(4, 20, generator=g) < 0.5).float()
     x = proto[torch.randint(0, 4, (400,), generator=g)]
