@@ -11,7 +11,8 @@ from graphvae.io import check_output_folder
 
 
 def state_dir(args: argparse.Namespace) -> Path | None:
-    """Where a run with ``--out DIR`` keeps its resumable training state."""
+    """Where a run with ``--out DIR`` keeps its resumable training state (``.DIR.state/``
+    beside it; :func:`done` removes it when the run completes)."""
     if args.out is None:
         if getattr(args, "resume", False):
             raise ValueError("--resume needs --out (the state of a run is kept beside it)")
@@ -20,8 +21,7 @@ def state_dir(args: argparse.Namespace) -> Path | None:
     state = args.out.parent / f".{args.out.name}.state"
     if args.resume and not state.is_dir():
         raise ValueError(f"--resume: no training state of an interrupted run at {state}")
-    state.mkdir(parents=True, exist_ok=True)
-    return state
+    return state  # created by the first checkpoint the run writes
 
 
 def output_args(p: argparse.ArgumentParser, what: str) -> None:
