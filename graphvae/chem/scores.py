@@ -1,4 +1,4 @@
-"""Validity, uniqueness and novelty of sampled molecules, decoded two ways.
+"""Scores of sampled molecules, decoded two ways.
 
 * ``sampled``: the model's own sample (edges, atoms and bonds drawn from its
   distributions), with no correction at all;
@@ -6,6 +6,15 @@
   :func:`~graphvae.chem.molecules.valency_aware_decode`: its bonds are kept while
   valences allow (most probable first, lower orders when the sampled one does not fit)
   and fragments are joined through the most probable other pairs (:func:`sample_first`).
+
+Each gets validity under the strict definition (``validity``; uniqueness and novelty
+count these molecules, see :func:`~graphvae.chem.molecules.molecule_metrics`) and under
+GDSS's (``gdss_validity``, :mod:`graphvae.chem.validity`). Given reference SMILES (the
+test set), the raw samples also get the Fréchet ChemNet Distance (``fcd``: the ``fcd``
+package, strictly valid samples against the reference) and NSPDK MMD² (``nspdk``:
+:mod:`graphvae.evaluation.nspdk`, the same molecules as RDKit reads them back — atom
+symbols, bond orders with aromatic bonds as 1, as GDSS's ``mols_to_nx`` — against the
+reference).
 """
 
 from __future__ import annotations
@@ -37,15 +46,62 @@ def sample_first(g: SampledGraph) -> tuple[torch.Tensor, torch.Tensor]:
     return edge, bond
 
 
+_FCD_MISSING = ("FCD needs the fcd package, which is not installed: pip install "
+                "'graphvae[chem]' (or pip install fcd), or pass --no-fcd")
+
+
+def require_fcd() -> Any:
+    """The ``fcd`` module; a one-line ``ValueError`` when it cannot be imported."""
+    try:
+        import fcd
+    except ImportError:
+        raise ValueError(_FCD_MISSING) from None
+    return fcd
+
+
+def fcd_score(smiles: list[str], reference: list[str]) -> float:
+    """Fréchet ChemNet Distance between two lists of SMILES (ChemNet on the CPU)."""
+    fcd = require_fcd()
+    if len(smiles) < 2 or len(reference) < 2:
+        raise ValueError("FCD needs at least two molecules on each side")
+    return float(fcd.get_fcd(smiles, reference, device="cpu"))
+
+
+def smiles_graphs(smiles: list[str]) -> list[Any]:
+    """Molecules as networkx graphs labelled as GDSS's ``mols_to_nx`` labels them: atom
+    symbols, ``int`` of the bond order (aromatic bonds: 1)."""
+    import networkx as nx
+
+    from graphvae.chem.qm9 import require_rdkit
+    chem = require_rdkit()
+    out = []
+    for smi in smiles:
+        mol = chem.MolFromSmiles(smi)
+        if mol is None:
+            raise ValueError(f"RDKit cannot read the SMILES {smi!r}")
+        g = nx.Graph()
+        for atom in mol.GetAtoms():
+            g.add_node(atom.GetIdx(), label=atom.GetSymbol())
+        for bond in mol.GetBonds():
+            g.add_edge(bond.GetBeginAtomIdx(), bond.GetEndAtomIdx(),
+                       label=int(bond.GetBondTypeAsDouble()))
+        out.append(g)
+    return out
+
+
 def molecule_scores(samples: list[SampledGraph], train_smiles: set[str],
-                    valency: bool = True) -> dict[str, dict[str, Any]]:
+                    valency: bool = True, reference: list[str] | None = None,
+                    fcd: bool = True) -> dict[str, dict[str, Any]]:
     """``{decoding: metrics + "smiles"}`` for ``sampled`` and (``valency``) ``valency_aware``
-    (see the module docstring)."""
+    (see the module docstring); ``reference``: SMILES for FCD (``fcd``) and NSPDK of the
+    raw samples."""
     from graphvae.chem.molecules import (
         molecule_metrics,
         mols_from_decoded,
         valency_aware_decode,
     )
+    from graphvae.chem.validity import gdss_valid
+    from graphvae.evaluation.nspdk import nspdk_mmd2
 
     plain = []
     for g in samples:
@@ -62,5 +118,16 @@ def molecule_scores(samples: list[SampledGraph], train_smiles: set[str],
     out = {}
     for name, decoded in decodings.items():
         smiles = mols_from_decoded(decoded)
-        out[name] = {**molecule_metrics(smiles, train_smiles), "smiles": smiles}
+        gdss = sum(gdss_valid(t, b) for t, b in decoded)
+        out[name] = {**molecule_metrics(smiles, train_smiles),
+                     "gdss_validity": gdss / len(decoded) if decoded else 0.0,
+                     "smiles": smiles}
+    if reference:
+        raw = out["sampled"]
+        valid = [smi for smi in raw["smiles"] if smi is not None]
+        if fcd:
+            raw["fcd"] = fcd_score(valid, reference) if len(valid) > 1 else float("nan")
+        raw["nspdk"] = (nspdk_mmd2(smiles_graphs(reference), smiles_graphs(valid))
+                        if valid else float("nan"))
+        raw["reference_size"] = len(reference)
     return out
