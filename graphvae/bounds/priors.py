@@ -10,6 +10,11 @@ with its model, and the standard normal adds nothing to a state dict) with
   the bounds then use the Monte-Carlo estimate ``E_q[log q(z) − log p(z)]`` on their
   own draws of ``z`` (:meth:`graphvae.bounds.DiagGaussian.kl_to`), and say so.
 
+A prior over the *set* of a graph's node latents also gives ``set_log_prob(Z, mask)``
+(one value per graph; by default the sum of the rows' ``log_prob``) and
+``sample_set(n, dim, generator)``; :class:`SetMixturePrior` is one whose nodes depend
+on each other through a graph-level latent.
+
 Models own their prior (``model.prior``) and hand it to the bounds. The standard
 normal ``N(0, I)`` is :class:`StandardNormal`, written here once: ``log N(z | 0, I) =
 −½ Σ_j (z_j² + log 2π)`` and, for ``q = N(μ, diag σ²)``, ``KL(q ‖ N(0, I)) = ½ Σ_j
@@ -42,6 +47,17 @@ class Prior(nn.Module):
         """Closed-form ``KL(q ‖ p)`` per row, or ``None`` (the bounds estimate it)."""
         return None
 
+    def set_log_prob(self, z: Tensor, mask: Tensor,
+                     generator: torch.Generator | None = None) -> Tensor:
+        """``log p(Z)`` of each set: ``z (..., B, k, d)`` with ``mask (B, k)`` → ``(..., B)``."""
+        return (self.log_prob(z) * mask.to(z.dtype)).sum(-1)
+
+    def sample_set(self, n: int, dim: int, generator: torch.Generator | None = None,
+                   dtype: torch.dtype | None = None, device: torch.device | str | None = None
+                   ) -> Tensor:
+        """The latents of one graph of ``n`` nodes, ``(n, dim)``."""
+        return self.sample((n, dim), generator, dtype, device)
+
 
 class StandardNormal(Prior):
     """``p(z) = N(0, I)``, the default prior of every model."""
@@ -63,3 +79,88 @@ class StandardNormal(Prior):
         if loc is None or logvar is None:
             return None
         return 0.5 * (loc.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
+
+
+class SetMixturePrior(Prior):
+    """Node latents that depend on each other through a graph-level latent ``u``.
+
+    ``u ~ N(0, I_m)``; given ``u``, each node's latent is drawn from a mixture of ``K``
+    diagonal Gaussians whose weights, means and variances are an MLP of ``u``:
+    ``p(Z) = ∫ N(u; 0, I) Π_i Σ_k π_k(u) N(z_i; μ_k(u), σ_k²(u)) du``. The mixture lets
+    node latents form groups (communities, a hub and its leaves, atom kinds), and ``u``
+    ties them within a graph (how many groups, of what sizes). Order-free: the density
+    is a symmetric function of the rows, and a draw is exchangeable.
+
+    ``log p(Z)`` has no closed form, so :meth:`set_log_prob` returns the one-draw estimate
+    of its lower bound ``E_{q(u|Z)}[Σ_i log p(z_i | u)] − KL(q(u|Z) ‖ N(0, I))`` with
+    ``q(u | Z)`` Gaussian from a DeepSets encoder of ``Z`` (mean-pooled, so order-free):
+    a bound inside the model's bound, which therefore stays a lower bound on
+    ``log p(G)`` in expectation.
+    """
+
+    set_prior = True
+
+    def __init__(self, dim: int, components: int = 4, graph_latent: int = 8,
+                 hidden: int = 64):
+        super().__init__()
+        self.dim, self.components, self.graph_latent = dim, components, graph_latent
+        k = components
+        self.decode = nn.Sequential(nn.Linear(graph_latent, hidden), nn.ReLU(),
+                                    nn.Linear(hidden, k + 2 * k * dim))
+        self.phi = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden))
+        self.rho = nn.Sequential(nn.Linear(hidden + 1, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, 2 * graph_latent))
+
+    def _mixture(self, u: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        k, d = self.components, self.dim
+        out = self.decode(u)
+        weights = torch.log_softmax(out[..., :k], -1)                        # (..., K)
+        mu = out[..., k:k + k * d].reshape(*u.shape[:-1], k, d)               # (..., K, d)
+        logvar = out[..., k + k * d:].reshape(*u.shape[:-1], k, d).clamp(-6.0, 3.0)
+        return weights, mu, logvar
+
+    def node_log_prob(self, z: Tensor, u: Tensor) -> Tensor:
+        """``log p(z_i | u)`` for ``z (..., B, k, d)``, ``u (..., B, m)`` → ``(..., B, k)``."""
+        weights, mu, logvar = self._mixture(u)
+        zz = z.unsqueeze(-2)                                                 # (..., B, k, 1, d)
+        mu, logvar = mu.unsqueeze(-3), logvar.unsqueeze(-3)                   # (..., B, 1, K, d)
+        lp = -0.5 * ((zz - mu).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI).sum(-1)
+        return torch.logsumexp(lp + weights.unsqueeze(-2), -1)
+
+    def posterior_u(self, z: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """``q(u | Z)``: mean and log-variance, ``(..., B, m)`` each."""
+        m = mask.to(z.dtype)
+        pooled = (self.phi(z) * m[..., None]).sum(-2)
+        n = m.sum(-1, keepdim=True).clamp(min=1).expand(pooled.shape[:-1] + (1,))
+        loc, logvar = self.rho(torch.cat([pooled / n, torch.log(n)], -1)).chunk(2, -1)
+        return loc, logvar.clamp(-8.0, 4.0)
+
+    def set_log_prob(self, z: Tensor, mask: Tensor, generator: torch.Generator | None = None,
+                     u_noise: Tensor | None = None) -> Tensor:
+        """One-draw lower-bound estimate of ``log p(Z)`` per set (see the class docstring);
+        ``u_noise`` fixes the draw of ``u`` (zeros: ``u`` at the mean of ``q(u | Z)``)."""
+        loc, logvar = self.posterior_u(z, mask)
+        if u_noise is None:
+            u_noise = torch.randn(loc.shape, generator=generator, dtype=loc.dtype,
+                                  device=generator.device if generator is not None else None
+                                  ).to(loc.device)
+        u = loc + torch.exp(0.5 * logvar) * u_noise
+        lp = (self.node_log_prob(z, u) * mask.to(z.dtype)).sum(-1)
+        kl = 0.5 * (loc.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
+        return lp - kl
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        raise ValueError("SetMixturePrior is a prior over sets of latents: use set_log_prob")
+
+    def sample_set(self, n: int, dim: int, generator: torch.Generator | None = None,
+                   dtype: torch.dtype | None = None, device: torch.device | str | None = None
+                   ) -> Tensor:
+        where = generator.device if generator is not None else None
+        param = next(self.parameters())
+        u = torch.randn(self.graph_latent, generator=generator, device=where).to(param.device)
+        weights, mu, logvar = self._mixture(u)
+        comp = torch.multinomial(weights.exp().detach().to(where), n, replacement=True,
+                                 generator=generator).to(mu.device)
+        eps = torch.randn(n, self.dim, generator=generator, device=where).to(mu.device)
+        z = (mu[comp] + torch.exp(0.5 * logvar[comp]) * eps).detach()
+        return z if dtype is None else z.to(dtype)

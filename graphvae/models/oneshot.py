@@ -20,6 +20,7 @@ Batches are padded to the largest graph; padded slots have ``μ = 0, log σ² = 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphvae.bounds import ELBO, BoundEstimate, DiagGaussian, Prior, StandardNormal
+from graphvae.bounds.priors import SetMixturePrior
 from graphvae.containers import GraphBatch, GraphTensors, SampledGraph
 from graphvae.decoders import GNNFeatureDecoder, MLPInnerProductDecoder
 from graphvae.encoders.gnn import GNNEncoder
@@ -52,13 +54,20 @@ class EquivariantGraphVAE(nn.Module):
     def __init__(self, in_channels: int, size_counts: Sequence[float], latent_channels: int = 16,
                  hidden_channels: Sequence[int] = (64, 64), conv: str = "gin",
                  decoder_hidden: Sequence[int] = (64,), embed_channels: int = 32,
-                 node_types: int = 0, edge_types: int = 0):
+                 node_types: int = 0, edge_types: int = 0, components: int = 0,
+                 graph_latent: int = 8, logvar_offset: float = 0.0):
         super().__init__()
+        if components < 0 or graph_latent < 1 or not math.isfinite(logvar_offset):
+            raise ValueError("components >= 0, graph_latent >= 1 and a finite logvar_offset")
         self._init = {"in_channels": in_channels, "size_counts": [float(c) for c in size_counts],
                       "latent_channels": latent_channels, "hidden_channels": list(hidden_channels),
                       "conv": conv, "decoder_hidden": list(decoder_hidden),
                       "embed_channels": embed_channels, "node_types": node_types,
                       "edge_types": edge_types}
+        if components or logvar_offset:
+            self._init.update(components=components, graph_latent=graph_latent,
+                              logvar_offset=float(logvar_offset))
+        self.logvar_offset = float(logvar_offset)
         counts = torch.as_tensor(list(size_counts), dtype=torch.float, device="cpu")
         if counts.dim() != 1 or counts.numel() < 2 or float(counts[1:].sum()) <= 0:
             raise ValueError("size_counts must count at least one graph with >= 1 node")
@@ -69,7 +78,8 @@ class EquivariantGraphVAE(nn.Module):
         self.edge_bias = nn.Parameter(torch.zeros(()))
         self.node_types, self.edge_types = node_types, edge_types
         self.latent_channels = latent_channels
-        self.prior: Prior = StandardNormal()
+        self.prior: Prior = (SetMixturePrior(latent_channels, components, graph_latent)
+                             if components else StandardNormal())
         self.node_decoder = (GNNFeatureDecoder(latent_channels, node_types, tuple(hidden_channels),
                                                conv="gcn", likelihood="categorical")
                              if node_types else None)
@@ -79,6 +89,7 @@ class EquivariantGraphVAE(nn.Module):
 
     kind = "oneshot-vae"
     node_latents = True
+    kl_weight = 1.0   # the surrogate's KL weight (KL warm-up sets it; the bound never uses it)
 
     @property
     def max_nodes(self) -> int:
@@ -98,6 +109,8 @@ class EquivariantGraphVAE(nn.Module):
         """``q(Z | G)`` in the padded ``(B, k, d)`` layout (padding: μ = 0, log σ² = 0)."""
         q = self.encoder(batch.x, batch.adj)
         assert isinstance(q, DiagGaussian)
+        if self.logvar_offset:
+            q = DiagGaussian(q.loc, q.logvar + self.logvar_offset)
         shape = (batch.num_graphs * batch.k, self.latent_channels)
         loc = q.loc.new_zeros(shape).index_copy(0, batch.slot, q.loc)
         logvar = q.logvar.new_zeros(shape).index_copy(0, batch.slot, q.logvar)
@@ -139,20 +152,42 @@ class EquivariantGraphVAE(nn.Module):
         return lp
 
     def bound(self, batch: GraphBatch, num_samples: int = 1,
-              generator: torch.Generator | None = None, eps: Tensor | None = None
-              ) -> BoundEstimate:
-        """ELBO of each graph (``(B,)``, nats) including ``log p(n)``; surrogate = mean loss."""
+              generator: torch.Generator | None = None, eps: Tensor | None = None,
+              u_noise: Tensor | None = None) -> BoundEstimate:
+        """ELBO of each graph (``(B,)``, nats) including ``log p(n)``; surrogate = mean loss
+        (the KL part weighted by ``kl_weight``).
+
+        With the standard normal prior the KL is in closed form. A prior over the set of
+        node latents (:class:`~graphvae.bounds.priors.SetMixturePrior`) has none: then the
+        KL is ``log q(Z | G) − log p(Z)`` on the same draws, with ``log p(Z)`` itself a
+        one-draw estimate of a lower bound (``u_noise`` fixes its draw), so ``value`` is a
+        stochastic lower bound on ``log p(G)`` of the labelled graph."""
         q = self.posterior(batch)
+        size_lp = self.size_logprob[batch.sizes]
+        if getattr(self.prior, "set_prior", False):
+            return self._set_bound(batch, q, num_samples, generator, eps, u_noise, size_lp)
 
         def loglik(z: Tensor) -> LogLik:
             v = self.log_likelihood(z, batch)
             return LogLik(v, v)
 
-        est = ELBO(num_samples, scale=1.0 / batch.num_graphs, prior=self.prior)(
+        est = ELBO(num_samples, scale=1.0 / batch.num_graphs, prior=self.prior,
+                   kl_weight=self.kl_weight)(
             q, loglik, eps=eps, generator=generator)
-        size_lp = self.size_logprob[batch.sizes]
         return BoundEstimate(est.value + size_lp, est.surrogate - size_lp.mean(), est.recon,
                              est.kl)
+
+    def _set_bound(self, batch: GraphBatch, q: DiagGaussian, num_samples: int,
+                   generator: torch.Generator | None, eps: Tensor | None,
+                   u_noise: Tensor | None, size_lp: Tensor) -> BoundEstimate:
+        z = q.rsample((num_samples,), eps=eps, generator=generator)        # (S, B, k, d)
+        recon = self.log_likelihood(z, batch).mean(0)
+        log_q = (q.log_prob(z) * batch.mask.to(z.dtype)).sum(-1)
+        prior: Any = self.prior
+        log_p = prior.set_log_prob(z, batch.mask, generator, u_noise)
+        kl = (log_q - log_p).mean(0)
+        surrogate = -(recon - self.kl_weight * kl + size_lp).mean()
+        return BoundEstimate(recon - kl + size_lp, surrogate, recon, kl)
 
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()
@@ -164,8 +199,8 @@ class EquivariantGraphVAE(nn.Module):
         sizes = torch.multinomial(probs, num_graphs, replacement=True, generator=generator)
         out = []
         for n in sizes.tolist():
-            z = self.prior.sample((n, self.latent_channels), generator,
-                                  self.edge_bias.dtype, device)
+            z = self.prior.sample_set(n, self.latent_channels, generator,
+                                      self.edge_bias.dtype, device)
             logits, h = self.edge_logits(z)
             p = torch.sigmoid(logits)
             u = torch.rand(n, n, generator=generator, dtype=p.dtype).to(device)
@@ -207,5 +242,7 @@ class EquivariantGraphVAE(nn.Module):
                 ("log p(G | Z)", self.log_likelihood(z[None, None], batch), "graph")]
 
     def exact_bound(self, batch: GraphBatch, eps: Tensor) -> Tensor:
-        """The ELBO with the noise fixed, ``eps (1, n, d)``."""
-        return self.bound(batch, eps=eps[:, None]).value
+        """The ELBO with the noise fixed: ``eps (1, n, d)`` for the node latents and, for a
+        set prior, its graph latent at the mean of ``q(u | Z)``."""
+        u = torch.zeros(1, 1, getattr(self.prior, "graph_latent", 1), device=eps.device)
+        return self.bound(batch, eps=eps[:, None], u_noise=u).value
