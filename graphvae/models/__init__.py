@@ -12,7 +12,8 @@ give ``node_latents``, ``invariance_batch(x, edge_index, node_types, edge_types)
 * :class:`GraphAutoencoder` (GAE, VGAE, joint; :func:`build_model`) on a
   :class:`~graphvae.containers.LinkBatch`;
 * :class:`GraphVAE` (Simonovsky & Komodakis) and :class:`EquivariantGraphVAE` (one-shot,
-  per-node latents) on a :class:`~graphvae.containers.GraphBatch`.
+  per-node latents) and :class:`SequentialGraphVAE` (per-node latents under a set prior,
+  pairs decided in sequence) on a :class:`~graphvae.containers.GraphBatch`.
 """
 
 from graphvae.models.autoencoders import (
@@ -24,6 +25,7 @@ from graphvae.models.autoencoders import (
 from graphvae.models.checkpoints import BUILDERS, load_model, save_model
 from graphvae.models.graphvae import GraphVAE
 from graphvae.models.oneshot import EquivariantGraphVAE
+from graphvae.models.sequential import SequentialGraphVAE
 
 __all__ = ["BUILDERS", "MODELS", "EdgeObjective", "EquivariantGraphVAE", "GraphAutoencoder",
-           "GraphVAE", "build_model", "load_model", "save_model"]
+           "GraphVAE", "SequentialGraphVAE", "build_model", "load_model", "save_model"]

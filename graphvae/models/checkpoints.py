@@ -26,12 +26,14 @@ from graphvae.io import save_atomic
 from graphvae.models.autoencoders import EdgeObjective, build_model, rebuild_graph_autoencoder
 from graphvae.models.graphvae import GraphVAE
 from graphvae.models.oneshot import EquivariantGraphVAE
+from graphvae.models.sequential import SequentialGraphVAE
 
 #: ``kind`` → a function of the saved ``init`` that builds the model.
 BUILDERS: dict[str, Callable[[dict[str, Any]], nn.Module]] = {
     "graph-autoencoder": rebuild_graph_autoencoder,
     "oneshot-vae": lambda init: EquivariantGraphVAE(**init),
     "graphvae": lambda init: GraphVAE(**init),
+    "seq-vae": lambda init: SequentialGraphVAE(**init),
 }
 
 

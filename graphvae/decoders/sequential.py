@@ -1,0 +1,212 @@
+"""Edges decided pair by pair in rounds, each round seeing the decisions before it.
+
+The pairs ``i < j`` of a graph are decided in decreasing order of a score ``s_ij``
+computed from the node latents (so the order moves with the nodes under relabelling,
+and the decoder stays equivariant). At its turn a pair chooses an *option*: 0 (no
+edge) or an edge type ``1..R`` (a bond of order ``b`` for molecules; one option for
+untyped graphs). What it sees of the earlier decisions, :class:`SequenceState`:
+
+* the degrees of ``i`` and ``j`` so far and their common neighbours so far;
+* whether ``i`` and ``j`` are already joined, and the number of components;
+* for typed graphs, the remaining valences ``r_i, r_j`` (the atom's valence minus the
+  bond orders so far).
+
+With ``P`` pairs and at most ``max_rounds`` rounds, a round decides one pair (``P <=
+max_rounds``) or a contiguous run of the order (large graphs: the pairs of a round are
+independent given the rounds before). Typed graphs and the connectivity rule always
+decide one pair a round.
+
+Options are *allowed* or not: an edge type of order ``b > min(r_i, r_j)`` never is
+(valence), and with ``connect`` an option that would leave a component that can no
+longer be joined — no later pair between it and another component with remaining
+valence at both ends — is not either, unless one component is left. A connected
+target (every training molecule) always passes both rules, so its probability is
+never zero; sampling with the same rules gives valences within the table and, unless
+no option passes (then only the valence rule applies), connected graphs. Training
+replays the target's own decisions (teacher forcing) through :func:`run`, the same
+function that samples, so the likelihood the model is trained on is exactly the
+process it samples with.
+
+Shapes: ``score (G, k, k)``; node masks and valences ``(G, k)``; options ``(G, T)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+#: Scalar features of a pair at its turn (see :meth:`SequenceState.features`).
+NUM_FEATURES = 10
+
+#: ``choose(i, j, features (G, T, F), allowed (G, T, O)) -> options (G, T)``.
+Chooser = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]
+
+
+class SequenceState:
+    """The decisions made so far in ``G`` graphs of ``k`` slots (``mask`` the real ones):
+    ``adj`` 0/1 and ``codes`` (the chosen option of every decided pair, 0: no edge).
+
+    Args:
+        mask: ``(G, k)`` real nodes.
+        valence: ``(G, k)`` the valence of each node's type, or ``None`` (untyped: no
+            valence rule, every edge option has order 1).
+        num_options: ``1 + R``.
+        connect: apply the connectivity rule.
+    """
+
+    def __init__(self, mask: Tensor, valence: Tensor | None, num_options: int, connect: bool):
+        g, k = mask.shape
+        dev = mask.device
+        self.mask, self.connect, self.num_options = mask, connect, num_options
+        self.typed = valence is not None
+        self.rem = (valence.clone().float() if valence is not None
+                    else torch.full((g, k), float("inf"), device=dev))
+        self.comp = torch.arange(k, device=dev).expand(g, k).clone()
+        self.adj = torch.zeros(g, k, k, device=dev)
+        self.codes = torch.zeros(g, k, k, dtype=torch.long, device=dev)
+        self.deg = torch.zeros(g, k, device=dev)
+        self._ar = torch.arange(g, device=dev)
+
+    def _order(self, option: Tensor) -> Tensor:
+        """Bond order of each option (typed: the option itself; untyped: 1 for an edge)."""
+        return option.float() if self.typed else (option > 0).float()
+
+    def num_components(self, comp: Tensor | None = None) -> Tensor:
+        """``(G,)`` connected components among the real nodes."""
+        comp = self.comp if comp is None else comp
+        labels = torch.where(self.mask, comp, -1)
+        present = torch.zeros(comp.size(0), comp.size(1) + 1, device=comp.device)
+        present.scatter_(1, labels + 1, 1.0)
+        return present[:, 1:].sum(1)
+
+    def features(self, i: Tensor, j: Tensor, n: Tensor) -> Tensor:
+        """``(G, T, NUM_FEATURES)`` for the pairs ``(i, j)`` (``(G, T)`` each) at their
+        turn; ``n (G,)`` the graph sizes."""
+        ar = self._ar[:, None]
+        di, dj = self.deg.gather(1, i), self.deg.gather(1, j)
+        cn = (self.adj[ar, i] * self.adj[ar, j]).sum(-1)
+        same = (self.comp.gather(1, i) == self.comp.gather(1, j)).float()
+        ncomp = self.num_components().clamp(min=1)[:, None].expand_as(di)
+        logn = torch.log(n.float())[:, None].expand_as(di)
+        if self.typed:
+            ri, rj = self.rem.gather(1, i), self.rem.gather(1, j)
+        else:
+            ri = rj = torch.zeros_like(di)
+        lo, hi = torch.minimum(ri, rj), torch.maximum(ri, rj)
+        return torch.stack([torch.log1p(di + dj), (di - dj).abs() / (di + dj + 1),
+                            torch.log1p(cn), cn / (torch.minimum(di, dj) + 1), logn, same,
+                            torch.log(ncomp), lo, hi, (lo > 0).float()], -1)
+
+    def allowed(self, i: Tensor, j: Tensor, later_i: Tensor, later_j: Tensor) -> Tensor:
+        """``(G, num_options)``: the options of the pairs ``(i, j)`` (``(G,)`` each) that pass
+        the valence and connectivity rules (the valence rule alone where no option passes
+        both); ``later_i, later_j (G, L)`` the pairs still to be decided (``-1``: none)."""
+        ri, rj = self.rem[self._ar, i], self.rem[self._ar, j]
+        options = torch.arange(self.num_options, device=ri.device)
+        val_ok = self._order(options)[None, :] <= torch.minimum(ri, rj)[:, None]
+        if not self.connect:
+            return val_ok
+        ok = torch.stack([self._joinable_after(i, j, o, later_i, later_j)
+                          for o in range(self.num_options)], 1) & val_ok
+        return torch.where(ok.any(1, keepdim=True), ok, val_ok)
+
+    def _joinable_after(self, i: Tensor, j: Tensor, option: int, later_i: Tensor,
+                        later_j: Tensor) -> Tensor:
+        """Whether, after ``option`` on ``(i, j)``, one component is left or every component
+        still has a later pair to another one with remaining valence at both ends."""
+        ar, comp, rem = self._ar, self.comp, self.rem
+        if option:
+            order = float(option) if self.typed else 1.0
+            rem = rem.clone()
+            rem[ar, i] -= order
+            rem[ar, j] -= order
+            comp = self._merged(comp, i, j)
+        single = self.num_components(comp) <= 1
+        if later_i.size(1) == 0:
+            return single
+        real = later_i >= 0
+        li, lj = later_i.clamp(min=0), later_j.clamp(min=0)
+        ci, cj = comp.gather(1, li), comp.gather(1, lj)
+        feas = real & (ci != cj) & (rem.gather(1, li) > 0) & (rem.gather(1, lj) > 0)
+        k = comp.size(1)
+        joinable = torch.zeros(comp.size(0), k + 1, device=comp.device)
+        joinable.scatter_(1, torch.where(feas, ci, -1) + 1, 1.0)
+        joinable.scatter_(1, torch.where(feas, cj, -1) + 1, 1.0)
+        present = torch.zeros_like(joinable)
+        present.scatter_(1, torch.where(self.mask, comp, -1) + 1, 1.0)
+        stranded = (present[:, 1:] > 0) & (joinable[:, 1:] == 0)
+        return single | ~stranded.any(1)
+
+    def _merged(self, comp: Tensor, i: Tensor, j: Tensor) -> Tensor:
+        ci, cj = comp[self._ar, i], comp[self._ar, j]
+        lo, hi = torch.minimum(ci, cj), torch.maximum(ci, cj)
+        return torch.where(comp == hi[:, None], lo[:, None].expand_as(comp), comp)
+
+    def apply(self, i: Tensor, j: Tensor, option: Tensor) -> None:
+        """Record the options ``(G, T)`` chosen for the pairs ``(i, j)`` (0: no edge)."""
+        ar = self._ar[:, None]
+        edge = option > 0
+        e = edge.float()
+        if self.typed:
+            order = self._order(option)
+            self.rem.scatter_add_(1, i, -order)
+            self.rem.scatter_add_(1, j, -order)
+        self.adj[ar, i, j] = torch.maximum(self.adj[ar, i, j], e)
+        self.adj[ar, j, i] = torch.maximum(self.adj[ar, j, i], e)
+        self.codes[ar, i, j] = torch.maximum(self.codes[ar, i, j], option)
+        self.codes[ar, j, i] = torch.maximum(self.codes[ar, j, i], option)
+        self.deg.scatter_add_(1, i, e)
+        self.deg.scatter_add_(1, j, e)
+        for t in torch.nonzero(edge.any(0)).flatten().tolist():
+            merged = self._merged(self.comp, i[:, t], j[:, t])
+            self.comp = torch.where(edge[:, t, None], merged, self.comp)
+
+
+def pair_order(score: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """``(I, J)``, each ``(G, P)``: the pairs ``i < j`` in decreasing score, the pairs with a
+    padded node last (``P = k(k-1)/2``)."""
+    k = score.size(-1)
+    iu = torch.triu_indices(k, k, 1, device=score.device)
+    s = score[:, iu[0], iu[1]]
+    real = mask[:, iu[0]] & mask[:, iu[1]]
+    s = torch.where(real, s, torch.full_like(s, -torch.inf))
+    order = torch.argsort(s, dim=1, descending=True, stable=True)
+    return iu[0][order], iu[1][order]
+
+
+def rounds(num_pairs: int, max_rounds: int | None) -> list[tuple[int, int]]:
+    """The ``[start, stop)`` runs of the pair order decided together: one pair each when
+    ``max_rounds`` is ``None`` or at least ``num_pairs``, else ``max_rounds`` runs of
+    (almost) equal length."""
+    if max_rounds is None or num_pairs <= max_rounds:
+        return [(t, t + 1) for t in range(num_pairs)]
+    cuts = torch.linspace(0, num_pairs, max_rounds + 1).round().long().tolist()
+    return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
+
+
+def run(score: Tensor, mask: Tensor, valence: Tensor | None, num_options: int, connect: bool,
+        choose: Chooser, max_rounds: int | None = None) -> SequenceState:
+    """Walk the pairs in score order, round by round; ``choose`` picks each round's options
+    from the pairs, their features and their allowed options (teacher forcing returns the
+    target's; sampling draws them). Pairs with a padded node have no allowed option and
+    always get 0. Returns the final state (``state.adj``: the graph decided)."""
+    score = score.detach()
+    i_all, j_all = pair_order(score, mask)
+    state = SequenceState(mask, valence, num_options, connect)
+    n = mask.sum(1)
+    real = mask.gather(1, i_all) & mask.gather(1, j_all)
+    single = valence is not None or connect
+    for a, b in rounds(i_all.size(1), None if single else max_rounds):
+        i, j = i_all[:, a:b], j_all[:, a:b]
+        if b - a == 1:
+            later_i = torch.where(real[:, b:], i_all[:, b:], -1)
+            later_j = torch.where(real[:, b:], j_all[:, b:], -1)
+            allowed = state.allowed(i[:, 0], j[:, 0], later_i, later_j)[:, None]
+        else:
+            allowed = torch.ones(*i.shape, num_options, dtype=torch.bool, device=i.device)
+        allowed = allowed & real[:, a:b, None]
+        option = choose(i, j, state.features(i, j, n), allowed)
+        state.apply(i, j, torch.where(real[:, a:b], option, 0))
+    return state
