@@ -4,6 +4,9 @@ Models (``GenerationConfig.model``):
 
 * ``oneshot-vae`` — :class:`~graphvae.models.EquivariantGraphVAE`: per-node latents,
   equivariant, no matching needed.
+* ``seq-vae`` — :class:`~graphvae.models.SequentialGraphVAE`: per-node latents under a
+  prior that ties them (a graph latent and a mixture per node), pairs decided in
+  sequence under valence and connectivity rules; KL warm-up by default.
 * ``graphvae`` — :class:`~graphvae.models.GraphVAE` (Simonovsky & Komodakis 2018): one
   latent per graph, fixed-size MLP decoder over ``k`` slots, trained with the
   ``matched`` bound (max-pooling graph matching, the paper's choice) or the
@@ -21,6 +24,7 @@ scale reference; molecules get validity, uniqueness and novelty
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -41,11 +45,11 @@ from graphvae.datasets.graphsets import (
 )
 from graphvae.encoders.gnn import CONVS
 from graphvae.evaluation.graph_stats import PROTOCOLS, graph_summary, mmd_table
-from graphvae.models import EquivariantGraphVAE, GraphVAE
+from graphvae.models import EquivariantGraphVAE, GraphVAE, SequentialGraphVAE
 from graphvae.models.checkpoints import save_model
-from graphvae.training import FitResult, Shuffled, fit
+from graphvae.training import FitResult, KLWarmup, Shuffled, fit
 
-GEN_MODELS = ("oneshot-vae", "graphvae")
+GEN_MODELS = ("oneshot-vae", "seq-vae", "graphvae")
 GEN_DATASETS = (*GRAPH_SETS, "qm9")
 GRAPHVAE_BOUNDS = ("matched", "permutation")
 SIZE_PSEUDO_COUNT = 0.01
@@ -71,11 +75,15 @@ class GenerationConfig(Config):
     hidden: tuple[int, ...] = option((64, 64), "encoder widths, comma-separated",
                                      metavar="W,W", parse=comma_ints)
     conv: str = option("gin", "message passing", choices=lambda: sorted(CONVS))
+    components: int = option(4, "seq-vae: mixture components of the prior (0: N(0, I))")
+    kl_warmup: int | None = option(None, "epochs of KL warm-up (default: a third of the "
+                                   "epochs for seq-vae, none otherwise; 0: none)")
     num_samples: int | None = option(None, "graphs to sample (default: the test-set size)")
     protocol: str = option("graphrnn", "MMD kernels: graphrnn (Gaussian-EMD), gran "
                            "(Gaussian-TV), rbf", choices=lambda: sorted(PROTOCOLS))
     max_nodes: int | None = option(None, "graphvae decoder slots (default: the largest graph)")
     valency: bool = option(True, "qm9: skip the valency-aware decoding")
+    fcd: bool = option(True, "qm9: skip the FCD (it needs the fcd package)")
     qm9_limit: int | None = option(None, "qm9: read only the first N rows")
     eval_every: int = option(10, "validation every N epochs")
     seed: int = option(0, "seed of the split, the weights and the samples")
@@ -110,8 +118,13 @@ class GenerationConfig(Config):
                              f"{self.max_nodes} with {self.model}")
         if self.generated and self.dataset not in (None, *GENERATED):
             raise ValueError(f"--generated applies to {', '.join(GENERATED)}, not {self.dataset}")
-        if self.dataset == "qm9" and self.model != "oneshot-vae":
-            raise ValueError("qm9 is supported with --model oneshot-vae (typed nodes and bonds)")
+        if self.dataset == "qm9" and self.model == "graphvae":
+            raise ValueError("qm9 is supported with --model oneshot-vae or seq-vae (typed nodes "
+                             "and bonds)")
+        if self.components < 0 or (self.kl_warmup is not None and self.kl_warmup < 0):
+            raise ValueError("components and kl-warmup must be >= 0")
+        if self.kl_warmup and self.model == "graphvae":
+            raise ValueError("--kl-warmup applies to oneshot-vae and seq-vae")
         if self.qm9_limit is not None and self.qm9_limit < 0:
             raise ValueError(f"qm9-limit must be >= 0, got {self.qm9_limit}")
 
@@ -142,12 +155,23 @@ def load_generation_data(cfg: GenerationConfig, root: str | Path | None = None) 
 
 
 def build_generation_model(cfg: GenerationConfig, data: GraphSet) -> torch.nn.Module:
-    """``oneshot-vae``: ``p(n)`` from the training-set counts, every size up to the largest
-    graph of any split with a pseudo-count of 0.01 graphs (an unseen size has a small,
-    finite probability); ``graphvae``: ``max_nodes`` slots (default: the largest graph)."""
+    """``oneshot-vae`` / ``seq-vae``: ``p(n)`` from the training-set counts, every size up to
+    the largest graph of any split with a pseudo-count of 0.01 graphs (an unseen size has a
+    small, finite probability); ``seq-vae`` applies the connectivity rule when every
+    training graph is connected, and QM9's valences; ``graphvae``: ``max_nodes`` slots
+    (default: the largest graph)."""
+    sizes = Counter(g.number_of_nodes() for g in data.train)
+    counts = [sizes.get(n, 0) + SIZE_PSEUDO_COUNT for n in range(data.largest + 1)]
+    if cfg.model == "seq-vae":
+        valences = None
+        if data.name == "qm9":
+            from graphvae.chem.qm9 import ATOM_TYPES, VALENCE
+            valences = [VALENCE[a] for a in ATOM_TYPES]
+        connect = all(nx.is_connected(g) for g in data.train if g.number_of_nodes())
+        return SequentialGraphVAE(data.in_channels, counts, cfg.latent, cfg.hidden, cfg.conv,
+                                  node_types=data.node_types, edge_types=data.edge_types,
+                                  valences=valences, connect=connect, components=cfg.components)
     if cfg.model == "oneshot-vae":
-        sizes = Counter(g.number_of_nodes() for g in data.train)
-        counts = [sizes.get(n, 0) + SIZE_PSEUDO_COUNT for n in range(data.largest + 1)]
         return EquivariantGraphVAE(data.in_channels, counts, cfg.latent, cfg.hidden, cfg.conv,
                                    node_types=data.node_types, edge_types=data.edge_types)
     return GraphVAE(data.in_channels, cfg.max_nodes or data.largest, latent_channels=cfg.latent,
@@ -180,8 +204,9 @@ def train_generation_model(model: torch.nn.Module, data: GraphSet, cfg: Generati
                            device: torch.device, progress: bool = True,
                            state: str | Path | None = None, resume: bool = False
                            ) -> FitResult:
-    """Adam on the mean negative bound over shuffled batches; every ``eval_every`` epochs the
-    validation bound (seed + 1) picks the weights. ``state``: resumable training state."""
+    """Adam on the mean negative bound over shuffled batches (the KL weighted up over the
+    ``kl_warmup`` epochs); every ``eval_every`` epochs the validation bound (seed + 1) picks
+    the weights. ``state``: resumable training state."""
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
     train, valid = data.tensors(data.train), data.tensors(data.valid)
@@ -190,8 +215,11 @@ def train_generation_model(model: torch.nn.Module, data: GraphSet, cfg: Generati
     def evaluate() -> dict[str, float]:
         return {"score": mean_bound(model, valid, cfg.batch_size, device, cfg.seed + 1)}
 
+    warm = cfg.kl_warmup if cfg.kl_warmup is not None else (
+        max(1, cfg.epochs // 3) if cfg.model == "seq-vae" else 0)
     return fit(model, Shuffled(train, cfg.batch_size, _collate(device)), opt, epochs=cfg.epochs,
-               evaluate=evaluate, eval_every=cfg.eval_every, generator=g, checkpoint=state,
+               callbacks=[KLWarmup(warm)] if warm else [], evaluate=evaluate,
+               eval_every=cfg.eval_every, generator=g, checkpoint=state,
                resume=resume, config={"task": "generation", **cfg.to_dict()},
                progress=progress, desc=f"training {cfg.model}")
 
@@ -202,8 +230,9 @@ def run_generation(cfg: GenerationConfig, root: str | Path | None = None,
                    state: str | Path | None = None, resume: bool = False) -> dict[str, Any]:
     """Train, sample ``num_samples`` graphs (default: as many as the test set) and evaluate.
 
-    With ``out``: ``metrics.json``, ``model.pt``, ``samples.g6`` (graph6, one graph a
-    line), ``samples_<decoding>.smi`` for molecules (``INVALID`` where a sample is not a
+    With ``out``: ``metrics.json``, ``model.pt``, ``samples.jsonl`` (one raw sample a
+    line, :func:`sample_record`), ``samples.g6`` (graph6, one graph a line),
+    ``samples_<decoding>.smi`` for molecules (``INVALID`` where a sample is not a
     valid molecule) and ``samples.png`` (sampled graphs under training graphs).
     ``state`` / ``resume``: the resumable training state.
     """
@@ -211,6 +240,9 @@ def run_generation(cfg: GenerationConfig, root: str | Path | None = None,
 
     device = resolve_device(cfg.device)
     data = load_generation_data(cfg, root)
+    if data.name == "qm9" and cfg.fcd:
+        from graphvae.chem.scores import require_fcd
+        require_fcd()                # before training, not after
     torch.manual_seed(cfg.seed)  # the initial weights (torch seeds a new process at random)
     model = build_generation_model(cfg, data).to(device)
     res = train_generation_model(model, data, cfg, device, progress, state, resume)
@@ -234,19 +266,34 @@ def run_generation(cfg: GenerationConfig, root: str | Path | None = None,
     mols = None
     if data.name == "qm9":
         from graphvae.chem.scores import molecule_scores
-        mols = molecule_scores(samples, data.train_smiles, cfg.valency)
+        reference = [g.graph["smiles"] for g in data.test]
+        mols = molecule_scores(samples, data.train_smiles, cfg.valency, reference, cfg.fcd)
         metrics["molecules"] = {k: {kk: vv for kk, vv in v.items() if kk != "smiles"}
                                 for k, v in mols.items()}
     else:
         metrics["protocol"] = cfg.protocol
         metrics["mmd2"] = mmd_table(data.test, sampled, cfg.protocol, data.train)
     if out is not None:
-        _write_outputs(Path(out), model, cfg, data, sampled, metrics, res, mols)
+        _write_outputs(Path(out), model, cfg, data, samples, sampled, metrics, res, mols)
     return metrics
 
 
+def sample_record(g: SampledGraph, molecule: bool) -> dict[str, Any]:
+    """One raw sample as a JSON object: ``{"atoms": [symbol, ...], "bonds": [[i, j, order],
+    ...]}`` for molecules, ``{"num_nodes": n, "edges": [[i, j], ...]}`` otherwise (``i <
+    j``)."""
+    pairs = torch.triu(g.adj, diagonal=1).nonzero().tolist()
+    if not molecule:
+        return {"num_nodes": g.num_nodes, "edges": pairs}
+    from graphvae.chem.qm9 import ATOM_TYPES
+    assert g.node_types is not None and g.bond_types is not None
+    return {"atoms": [ATOM_TYPES[t] for t in g.node_types.tolist()],
+            "bonds": [[i, j, int(g.bond_types[i, j])] for i, j in pairs]}
+
+
 def _write_outputs(out: Path, model: torch.nn.Module, cfg: GenerationConfig, data: GraphSet,
-                   sampled: list[nx.Graph], metrics: dict[str, Any], res: FitResult,
+                   samples: list[SampledGraph], sampled: list[nx.Graph],
+                   metrics: dict[str, Any], res: FitResult,
                    mols: dict[str, dict[str, Any]] | None) -> None:
     from graphvae.datasets.graphgen import write_graph6
     from graphvae.io import write_json, write_text
@@ -255,6 +302,8 @@ def _write_outputs(out: Path, model: torch.nn.Module, cfg: GenerationConfig, dat
     save_model(out / "model.pt", model, task="generation", config=cfg.to_dict(),
                in_channels=data.in_channels, epoch=res.best_epoch)
     write_graph6(sampled, out / "samples.g6")
+    write_text("".join(json.dumps(sample_record(g, data.name == "qm9")) + "\n"
+                       for g in samples), out / "samples.jsonl")
     if mols is not None:
         for name, v in mols.items():
             write_text("\n".join(s or "INVALID" for s in v["smiles"]) + "\n",
@@ -270,4 +319,4 @@ def _write_outputs(out: Path, model: torch.nn.Module, cfg: GenerationConfig, dat
 
 __all__ = ["GEN_DATASETS", "GEN_MODELS", "GenerationConfig", "SampledGraph",
            "build_generation_model", "load_generation_data", "mean_bound", "run_generation",
-           "train_generation_model"]
+           "sample_record", "train_generation_model"]
