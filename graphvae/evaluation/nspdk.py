@@ -68,16 +68,24 @@ def _levels(adj: dict, root: Hashable, depth: int) -> list[list]:
 
 
 def nspdk_features(g: nx.Graph, radius: int = COMPLEXITY, distance: int = COMPLEXITY,
-                   node_label: str = "label", edge_label: str = "label") -> Features:
-    """The normalised NSPDK feature vector of ``g`` (see the module docstring) as a dict."""
+                   node_label: str = "label", edge_label: str = "label",
+                   ids: dict | None = None) -> Features:
+    """The normalised NSPDK feature vector of ``g`` (see the module docstring) as a dict.
+    ``ids``: a table shared across graphs that numbers the signatures, so that features are
+    small tuples (the same map, faster); a fresh one when ``None``."""
+    ids = {} if ids is None else ids
     adj, label, nodes = _expanded(g, node_label, edge_label)
     depth = 2 * max(radius, distance)
     levels = {v: _levels(adj, v, depth) for v in nodes}
-    sigs: dict[Hashable, list[tuple]] = {}
+    sigs: dict[Hashable, list[int]] = {}
     for v, lev in levels.items():
-        per_depth = [tuple(sorted((repr(label[x]), len(adj[x])) for x in layer))
-                     for layer in lev]
-        sigs[v] = [tuple(per_depth[:k + 1]) for k in range(len(per_depth))]
+        prefix: list[int] = []
+        last = -1
+        for layer in lev:
+            layer_key = tuple(sorted((repr(label[x]), len(adj[x])) for x in layer))
+            last = ids.setdefault((last, layer_key), len(ids))
+            prefix.append(last)
+        sigs[v] = prefix
     blocks: dict[tuple[int, int], dict[tuple, float]] = defaultdict(lambda: defaultdict(float))
     for v in nodes:
         for dd in range(0, 2 * distance + 1, 2):
@@ -118,7 +126,9 @@ def nspdk_mmd2(reference: Sequence[nx.Graph], generated: Sequence[nx.Graph],
     if not reference or not gen:
         raise ValueError("NSPDK MMD needs at least one reference and one non-empty generated "
                          "graph")
-    mx = _mean([nspdk_features(g, node_label=node_label, edge_label=edge_label)
+    ids: dict = {}
+    mx = _mean([nspdk_features(g, node_label=node_label, edge_label=edge_label, ids=ids)
                 for g in reference])
-    my = _mean([nspdk_features(g, node_label=node_label, edge_label=edge_label) for g in gen])
+    my = _mean([nspdk_features(g, node_label=node_label, edge_label=edge_label, ids=ids)
+                for g in gen])
     return sum((mx.get(k, 0.0) - my.get(k, 0.0)) ** 2 for k in set(mx) | set(my))
