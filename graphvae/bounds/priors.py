@@ -157,7 +157,8 @@ class SetMixturePrior(Prior):
                    ) -> Tensor:
         where = generator.device if generator is not None else None
         param = next(self.parameters())
-        u = torch.randn(self.graph_latent, generator=generator, device=where).to(param.device)
+        u = torch.randn(self.graph_latent, generator=generator, device=where,
+                        dtype=param.dtype).to(param.device)
         weights, mu, logvar = self._mixture(u)
         comp = torch.multinomial(weights.exp().detach().to(where), n, replacement=True,
                                  generator=generator).to(mu.device)

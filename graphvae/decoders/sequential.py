@@ -21,8 +21,10 @@ Options are *allowed* or not: an edge type of order ``b > min(r_i, r_j)`` never 
 longer be joined — no later pair between it and another component with remaining
 valence at both ends — is not either, unless one component is left. A connected
 target (every training molecule) always passes both rules, so its probability is
-never zero; sampling with the same rules gives valences within the table and, unless
-no option passes (then only the valence rule applies), connected graphs. Training
+never zero. Sampling with the same rules always gives valences within the table. The
+connectivity rule looks one step ahead only, so it makes disconnected samples rare, not
+impossible: two components whose only later pairs join each other both pass it, and
+where no option passes both rules the valence rule alone applies. Training
 replays the target's own decisions (teacher forcing) through :func:`run`, the same
 function that samples, so the likelihood the model is trained on is exactly the
 process it samples with.
@@ -62,11 +64,11 @@ class SequenceState:
         self.mask, self.connect, self.num_options = mask, connect, num_options
         self.typed = valence is not None
         self.rem = (valence.clone().float() if valence is not None
-                    else torch.full((g, k), float("inf"), device=dev))
+                    else torch.full((g, k), float("inf"), device=dev, dtype=torch.float))
         self.comp = torch.arange(k, device=dev).expand(g, k).clone()
-        self.adj = torch.zeros(g, k, k, device=dev)
+        self.adj = torch.zeros(g, k, k, device=dev, dtype=torch.float)
         self.codes = torch.zeros(g, k, k, dtype=torch.long, device=dev)
-        self.deg = torch.zeros(g, k, device=dev)
+        self.deg = torch.zeros(g, k, device=dev, dtype=torch.float)
         self._ar = torch.arange(g, device=dev)
 
     def _order(self, option: Tensor) -> Tensor:
@@ -77,7 +79,8 @@ class SequenceState:
         """``(G,)`` connected components among the real nodes."""
         comp = self.comp if comp is None else comp
         labels = torch.where(self.mask, comp, -1)
-        present = torch.zeros(comp.size(0), comp.size(1) + 1, device=comp.device)
+        present = torch.zeros(comp.size(0), comp.size(1) + 1, device=comp.device,
+                              dtype=torch.float)
         present.scatter_(1, labels + 1, 1.0)
         return present[:, 1:].sum(1)
 
@@ -131,7 +134,7 @@ class SequenceState:
         ci, cj = comp.gather(1, li), comp.gather(1, lj)
         feas = real & (ci != cj) & (rem.gather(1, li) > 0) & (rem.gather(1, lj) > 0)
         k = comp.size(1)
-        joinable = torch.zeros(comp.size(0), k + 1, device=comp.device)
+        joinable = torch.zeros(comp.size(0), k + 1, device=comp.device, dtype=torch.float)
         joinable.scatter_(1, torch.where(feas, ci, -1) + 1, 1.0)
         joinable.scatter_(1, torch.where(feas, cj, -1) + 1, 1.0)
         present = torch.zeros_like(joinable)

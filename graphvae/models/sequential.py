@@ -58,7 +58,8 @@ class SequentialGraphVAE(EquivariantGraphVAE):
     Args (beyond :class:`EquivariantGraphVAE`'s):
         valences: the valence of each node type (typed graphs: molecules), or ``None``.
         connect: apply the connectivity rule (set it when every training graph is
-            connected; a disconnected graph then has probability 0).
+            connected; it is a one-step look-ahead that makes disconnected graphs rare,
+            see :mod:`graphvae.decoders.sequential`).
         components, graph_latent: the prior's mixture size ``K`` and ``u``'s width (0
             components: the standard normal prior).
         max_rounds: untyped graphs without ``connect`` decide their pairs in at most this
@@ -106,7 +107,8 @@ class SequentialGraphVAE(EquivariantGraphVAE):
         ar = torch.arange(h.size(0), device=h.device)[:, None]
         hi, hj = h[ar, i], h[ar, j]
         sij = s[ar, i, j]
-        out = self.pair_head(torch.cat([hi * hj, hi + hj, sij[..., None], feats], -1))
+        out = self.pair_head(torch.cat([hi * hj, hi + hj, sij[..., None], feats.to(h.dtype)],
+                                       -1))
         return torch.cat([out[..., :1], out[..., 1:] + sij[..., None]], -1)
 
     def _valences(self, types: Tensor | None) -> Tensor | None:
@@ -175,7 +177,7 @@ class SequentialGraphVAE(EquivariantGraphVAE):
     def _sample_chunk(self, sizes: list[int], generator: torch.Generator | None,
                       where: torch.device, device: torch.device) -> list[SampledGraph]:
         g, k, d = len(sizes), max(sizes), self.latent_channels
-        z = torch.zeros(g, k, d, device=device)
+        z = torch.zeros(g, k, d, device=device, dtype=next(self.parameters()).dtype)
         for r, n in enumerate(sizes):
             z[r, :n] = self.prior.sample_set(n, d, generator, z.dtype, device)
         mask = torch.arange(k, device=device)[None, :] < torch.tensor(sizes, device=device)[:, None]
@@ -186,7 +188,7 @@ class SequentialGraphVAE(EquivariantGraphVAE):
             types = types.to(device)
         s, h = self.edge_logits(z)
         rows = torch.arange(g, device=device)[:, None]
-        probs_out = torch.zeros(g, k, k, self.num_options, device=device)
+        probs_out = torch.zeros(g, k, k, self.num_options, device=device, dtype=z.dtype)
 
         def draw(i: Tensor, j: Tensor, feats: Tensor, allowed: Tensor) -> Tensor:
             logits = self._pair_logits(h, s, i, j, feats).masked_fill(~allowed, -torch.inf)

@@ -1,0 +1,260 @@
+"""``seq-vae``: the sequential decoder is a normalised distribution that sampling follows, its
+rules hold, its bound does not depend on node order; the set prior's bound; NSPDK and GDSS's
+validity on hand-worked cases."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import networkx as nx
+import pytest
+import torch
+import torch.nn.functional as F
+
+from graphvae.bounds.priors import SetMixturePrior
+from graphvae.containers import GraphBatch, GraphTensors
+from graphvae.datasets.graphsets import input_features
+from graphvae.decoders.sequential import pair_order, rounds
+from graphvae.evaluation.nspdk import nspdk_mmd2
+from graphvae.models import SequentialGraphVAE
+
+VALENCES = [4, 3, 2, 1]          # C N O F
+
+
+def _model(typed=False, connect=False, seed=0, components=2, max_rounds=256):
+    torch.manual_seed(seed)
+    return SequentialGraphVAE(17 + (4 if typed else 0), [0, 0, 1, 2, 3, 2], latent_channels=3,
+                              hidden_channels=(8,), decoder_hidden=(16,), embed_channels=8,
+                              node_types=4 if typed else 0, edge_types=3 if typed else 0,
+                              valences=VALENCES if typed else None, connect=connect,
+                              components=components, graph_latent=2,
+                              max_rounds=max_rounds).double()
+
+
+def _graph(n, pairs, atoms=None, bonds=None):
+    g = nx.Graph()
+    g.add_nodes_from(range(n))
+    for v in range(n):
+        if atoms is not None:
+            g.nodes[v]["atom"] = atoms[v]
+    for t, (a, b) in enumerate(pairs):
+        g.add_edge(a, b)
+        if bonds is not None:
+            g.edges[a, b]["bond"] = bonds[t]
+    return g
+
+
+def _batch(graphs, typed=False):
+    ts = [GraphTensors.from_networkx(g, "atom" if typed else None, "bond" if typed else None)
+          for g in graphs]
+    return GraphBatch.collate(ts, [input_features(t, 4 if typed else 0).double() for t in ts])
+
+
+def _all_graphs(n):
+    pairs = list(itertools.combinations(range(n), 2))
+    for bits in itertools.product([0, 1], repeat=len(pairs)):
+        yield [p for p, b in zip(pairs, bits) if b]
+
+
+# -- the decoder is a distribution, and sampling is that distribution ----------------------------
+
+@pytest.mark.parametrize("connect", [False, True])
+def test_untyped_likelihood_sums_to_one_over_every_graph(connect):
+    m = _model(connect=connect)
+    edge_sets = list(_all_graphs(4))                         # 2^6 labelled graphs
+    graphs = [_graph(4, e) for e in edge_sets]
+    z = torch.randn(1, 1, 4, 3, dtype=torch.float64).expand(1, len(graphs), 4, 3)
+    with torch.no_grad():
+        lp = m.log_likelihood(z, _batch(graphs))[0]
+    connected = torch.tensor([nx.is_connected(g) for g in graphs])
+    assert int(connected.sum()) == 38                       # connected labelled graphs on 4
+    if connect:
+        assert torch.isinf(lp[~connected]).all() and torch.isfinite(lp[connected]).all()
+    else:
+        assert torch.isfinite(lp).all()
+    assert float(torch.logsumexp(lp, 0)) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_typed_likelihood_sums_to_the_type_probability():
+    m = _model(typed=True, connect=True, seed=1)
+    atoms = [0, 1, 2]                                        # C, N, O: valences 4, 3, 2
+    pairs = [(0, 1), (0, 2), (1, 2)]
+    graphs, codes = [], []
+    for c in itertools.product(range(4), repeat=3):           # 0: no bond, 1..3: order
+        on = [(p, b - 1) for p, b in zip(pairs, c) if b]
+        graphs.append(_graph(3, [p for p, _ in on], atoms, [b for _, b in on]))
+        codes.append(c)
+    z = torch.randn(1, 1, 3, 3, dtype=torch.float64).expand(1, len(graphs), 3, 3)
+    with torch.no_grad():
+        lp = m.log_likelihood(z, _batch(graphs, typed=True))[0]
+        types_lp = F.log_softmax(m.type_head(z[0, 0]), -1)[torch.arange(3), atoms].sum()
+    for c, v in zip(codes, lp.tolist()):
+        deg = [c[0] + c[1], c[0] + c[2], c[1] + c[2]]      # bond orders at C, N, O
+        ok = all(d <= val for d, val in zip(deg, VALENCES)) and sum(b > 0 for b in c) >= 2
+        assert math.isfinite(v) == ok, c
+    assert float(torch.logsumexp(lp, 0)) == pytest.approx(float(types_lp), abs=1e-9)
+
+
+def test_sampling_draws_from_the_likelihood(monkeypatch):
+    """With Z fixed, the frequencies of the 8 graphs on 3 nodes match ``exp log p(A | Z)``."""
+    m = _model(seed=2)
+    m.size_logprob.copy_(torch.log(torch.tensor([0, 0, 0, 1.0, 0, 0], dtype=torch.float64)))
+    z = torch.randn(3, 3, dtype=torch.float64)
+    monkeypatch.setattr(m.prior, "sample_set", lambda n, d, g, dtype, device: z.clone())
+    edge_sets = list(_all_graphs(3))
+    with torch.no_grad():
+        lp = m.log_likelihood(z.expand(1, 8, 3, 3), _batch([_graph(3, e) for e in edge_sets]))
+    p = lp[0].exp()
+    draws = m.sample(4000, torch.Generator().manual_seed(0))
+    index = {frozenset(e): t for t, e in enumerate(edge_sets)}
+    counts = torch.zeros(8, dtype=torch.float64)
+    for s in draws:
+        counts[index[frozenset(map(tuple, torch.triu(s.adj, 1).nonzero().tolist()))]] += 1
+    freq = counts / 4000
+    sd = (p * (1 - p) / 4000).sqrt()
+    assert ((freq - p).abs() <= 4.5 * sd + 1e-3).all(), (freq, p)
+
+
+def test_typed_samples_respect_valence():
+    m = _model(typed=True, connect=True, seed=3)
+    for s in m.sample(60, torch.Generator().manual_seed(1)):
+        n = s.num_nodes
+        order = s.bond_types.double()
+        assert torch.equal(order, order.T) and not order.diagonal().any()
+        assert torch.equal((order > 0).double(), s.adj.double())
+        val = torch.tensor(VALENCES, dtype=torch.float64)[s.node_types]
+        assert (order.sum(1) <= val).all() and n == len(s.node_types)
+
+
+def test_bound_is_invariant_to_node_order(float64):
+    m = _model(typed=True, connect=True, seed=4)
+    g = _graph(5, [(0, 1), (1, 2), (2, 3), (3, 4), (1, 4)], [0, 0, 1, 2, 0], [0, 1, 0, 0, 0])
+    perm = [3, 0, 4, 1, 2]                                    # new node i is old node perm[i]
+    h = nx.relabel_nodes(g, {old: new for new, old in enumerate(perm)})
+    eps = torch.randn(3, 1, 5, 3, dtype=torch.float64)
+    u = torch.randn(3, 1, 2, dtype=torch.float64)
+    a = m.bound(_batch([g], True), num_samples=3, eps=eps, u_noise=u)
+    b = m.bound(_batch([h], True), num_samples=3, eps=eps[:, :, perm], u_noise=u)
+    assert torch.isfinite(a.value).all()
+    torch.testing.assert_close(a.value, b.value, atol=1e-9, rtol=0)
+
+
+def test_rounds_and_order():
+    assert rounds(3, None) == [(0, 1), (1, 2), (2, 3)]
+    assert rounds(10, 4) == [(0, 2), (2, 5), (5, 8), (8, 10)]        # round(2.5) = 2
+    score = torch.tensor([[[0, 5, 1], [5, 0, 3], [1, 3, 0]]], dtype=torch.float64)
+    i, j = pair_order(score, torch.tensor([[True, True, True]]))
+    assert list(zip(i[0].tolist(), j[0].tolist())) == [(0, 1), (1, 2), (0, 2)]
+    i, j = pair_order(score, torch.tensor([[True, False, True]]))
+    assert (i[0, 0].item(), j[0, 0].item()) == (0, 2)                  # padded pairs last
+
+
+def test_many_pairs_in_few_rounds_still_sum_to_one():
+    m = _model(seed=5, max_rounds=2)                        # 6 pairs in 2 rounds of 3
+    edge_sets = list(_all_graphs(4))
+    z = torch.randn(1, 1, 4, 3, dtype=torch.float64).expand(1, 64, 4, 3)
+    with torch.no_grad():
+        lp = m.log_likelihood(z, _batch([_graph(4, e) for e in edge_sets]))[0]
+    assert float(torch.logsumexp(lp, 0)) == pytest.approx(0.0, abs=1e-9)
+
+
+# -- the set prior -------------------------------------------------------------------------------
+
+def test_set_prior_bound_lies_below_the_exact_log_density():
+    """With a one-dimensional graph latent, ``log p(Z) = log ∫ N(u) Π p(z_i | u) du`` by
+    quadrature; the one-draw estimates average below it (Jensen), within their error."""
+    torch.manual_seed(0)
+    prior = SetMixturePrior(dim=2, components=3, graph_latent=1, hidden=8).double()
+    z = torch.randn(1, 5, 2, dtype=torch.float64)
+    mask = torch.ones(1, 5, dtype=torch.bool)
+    u = torch.linspace(-10, 10, 8001, dtype=torch.float64)[:, None, None]    # (U, 1, 1)
+    with torch.no_grad():
+        inner = prior.node_log_prob(z.expand(len(u), 5, 2), u.squeeze(-1)).sum(-1)
+        log_n = -0.5 * (u.squeeze() ** 2 + math.log(2 * math.pi))
+        exact = float(torch.logsumexp(inner + log_n, 0) + math.log(20 / 8000))
+        draws = prior.set_log_prob(z.expand(4000, 5, 2), mask.expand(4000, 5),
+                                   torch.Generator().manual_seed(1))
+    assert torch.isfinite(draws).all()
+    assert float(draws.mean()) <= exact + 3 * float(draws.std()) / math.sqrt(4000)
+    # and the bound is a real one: never above the exact value by more than noise
+    assert float(draws.mean()) > exact - 50
+
+
+def test_set_prior_density_is_order_free():
+    torch.manual_seed(1)
+    prior = SetMixturePrior(dim=3, components=2, graph_latent=2).double()
+    z = torch.randn(1, 4, 3, dtype=torch.float64)
+    mask = torch.ones(1, 4, dtype=torch.bool)
+    u = torch.randn(1, 2, dtype=torch.float64)
+    a = prior.set_log_prob(z, mask, u_noise=u)
+    b = prior.set_log_prob(z[:, [2, 0, 3, 1]], mask, u_noise=u)
+    torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
+
+
+# -- NSPDK and GDSS's validity, by hand ----------------------------------------------------------
+
+def _mol(atoms, bonds):
+    g = nx.Graph()
+    for v, a in enumerate(atoms):
+        g.add_node(v, label=a)
+    for a, b, o in bonds:
+        g.add_edge(a, b, label=o)
+    return g
+
+
+def test_nspdk_single_bond_carbon_against_oxygen_by_hand():
+    """C–C against C–O. Edge vertices turn each graph into a path n–e–n (node degrees 1, the
+    edge vertex 2); radii and distances count in the expanded graph (twice the molecule's),
+    so only (ρ, δ) in {0, 1} x {0, 1} reach both ends: four blocks. Signatures at ρ = 0:
+    a = [(C, 1)], b = [(O, 1)]; at ρ = 1 they add the edge vertex and the other end, so
+    S = [(C,1)],[(1,2)],[(C,1)] in C–C differs from both of C–O's.
+
+    C–C: both ends alike; every block holds one pair and one half feature, each counted from
+    both ends: (2, 2)/(2√2) = 1/√2 each; four unit blocks, so 1/(2√2) after the last scaling.
+
+    C–O, (0, 0): pair (a,a), pair (b,b), half a, half b, once each: 1/2 each; (0, 1): pair
+    {a,b} twice, halves a and b once: (2, 1, 1)/√6. The ρ = 1 blocks alike, with other
+    signatures. Four unit blocks: everything halved, so 1/4 and (2, 1, 1)/(2√6).
+
+    Shared keys: (0, 0) pair (a,a) and half a, 2 · 1/(2√2) · 1/4 = 1/(4√2); (0, 1) half a,
+    1/(2√2) · 1/(2√6) = 1/(8√3); none at ρ = 1. Both vectors have unit norm, so
+    MMD² = 2 − 2 (1/(4√2) + 1/(8√3)) = 1.502109...
+    """
+    cc, co = _mol("CC", [(0, 1, 1)]), _mol("CO", [(0, 1, 1)])
+    inner = 1 / (4 * math.sqrt(2)) + 1 / (8 * math.sqrt(3))
+    assert nspdk_mmd2([cc], [co]) == pytest.approx(2 - 2 * inner, abs=1e-12)
+    assert nspdk_mmd2([cc], [cc]) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_nspdk_mean_embedding_of_two_graphs_by_hand():
+    """{C, C–C} against {C–C}: a lone C has only the (0, 0) block, one pair and one half
+    feature (1, 1)/√2, and shares neither with C–C (its C has degree 0, C–C's degree 1).
+    So φ(C) ⟂ φ(C–C), both unit: ‖(φ(C) + φ(C–C))/2 − φ(C–C)‖² = ‖φ(C) − φ(C–C)‖²/4 = 2/4."""
+    c, cc = _mol("C", []), _mol("CC", [(0, 1, 1)])
+    assert nspdk_mmd2([c, cc], [cc]) == pytest.approx(0.5, abs=1e-12)
+    with pytest.raises(ValueError, match="at least one"):
+        nspdk_mmd2([cc], [nx.Graph()])
+
+
+@pytest.mark.parametrize("atoms, bonds, strict, gdss", [
+    ([0, 0], [(0, 1, 1)], True, True),                     # ethane
+    ([1, 0, 0, 0, 0], [(0, 1, 1), (0, 2, 1), (0, 3, 1), (0, 4, 1)], False, True),  # [N+]
+    ([2, 0, 0, 0], [(0, 1, 1), (0, 2, 1), (0, 3, 1)], False, True),                 # [O+]
+    ([0, 0], [], False, True),                               # C.C: disconnected
+    ([3, 3], [(0, 1, 2)], False, False),                     # F=F
+    ([0, 1], [(0, 1, 3)], True, True),                       # HCN
+    ([1, 0], [(0, 1, 3), ], True, True),
+    ([1, 0, 0, 0, 0, 0], [(0, t, 1) for t in range(1, 6)], False, False),   # N, five bonds
+])
+def test_strict_and_gdss_validity_by_hand(atoms, bonds, strict, gdss):
+    pytest.importorskip("rdkit")
+    from graphvae.chem.molecules import mols_from_decoded
+    from graphvae.chem.validity import gdss_valid
+    n = len(atoms)
+    codes = torch.zeros(n, n, dtype=torch.long)
+    for a, b, o in bonds:
+        codes[a, b] = codes[b, a] = o
+    types = torch.tensor(atoms)
+    assert gdss_valid(types, codes) is gdss
+    assert (mols_from_decoded([(types, codes)])[0] is not None) is strict
