@@ -258,3 +258,135 @@ def test_strict_and_gdss_validity_by_hand(atoms, bonds, strict, gdss):
     types = torch.tensor(atoms)
     assert gdss_valid(types, codes) is gdss
     assert (mols_from_decoded([(types, codes)])[0] is not None) is strict
+
+
+# -- the command line ----------------------------------------------------------------------------
+
+def _jsonl(path):
+    import json
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_seq_vae_run_writes_raw_samples_and_passes_check_invariance(tmp_path):
+    from conftest import run_cli
+    out = tmp_path / "out"
+    rc, text, err = run_cli(["generate", "--model", "seq-vae", "--epochs", "2", "--eval-every",
+                             "1", "--num-samples", "12", "--out", str(out), "--quiet"])
+    assert rc == 0, err
+    rows = _jsonl(out / "samples.jsonl")
+    g6 = nx.read_graph6(out / "samples.g6")
+    assert len(rows) == 12 == len(g6)
+    for row, g in zip(rows, g6):
+        assert set(row) == {"num_nodes", "edges"} and row["num_nodes"] == g.number_of_nodes()
+        assert all(0 <= i < j < row["num_nodes"] for i, j in row["edges"])
+        assert sorted(map(tuple, row["edges"])) == sorted(tuple(sorted(e)) for e in g.edges)
+    rc, text, err = run_cli(["check-invariance", "--checkpoint", str(out / "model.pt"),
+                             "--permutations", "3"])
+    assert rc == 0, text + err
+    assert "FAIL" not in text and "bound" in text
+
+
+QM9_ROWS = ["C", "N", "O", "CC", "CO", "CN", "C=O", "C#N", "CCO", "CCN", "CC=O", "OCO", "CCC",
+            "C1CC1", "CC#C", "NC=O", "CCCO", "CC(C)C", "OC=O", "C1CO1"]
+
+
+def _qm9_root(tmp_path, rows=QM9_ROWS):
+    (tmp_path / "qm9").mkdir()
+    (tmp_path / "qm9" / "qm9.csv").write_text("smiles\n" + "\n".join(rows) + "\n")
+    return tmp_path
+
+
+def test_seq_vae_molecules_are_raw_and_within_valence(tmp_path):
+    pytest.importorskip("rdkit")
+    root, out = _qm9_root(tmp_path), tmp_path / "out"
+    from conftest import run_cli
+    rc, text, err = run_cli(["generate", "--dataset", "qm9", "--model", "seq-vae", "--data-root",
+                             str(root), "--epochs", "2", "--eval-every", "1", "--num-samples",
+                             "30", "--no-fcd", "--out", str(out), "--quiet"])
+    assert rc == 0, err
+    import json
+    metrics = json.loads((out / "metrics.json").read_text())
+    raw = metrics["molecules"]["sampled"]
+    assert {"validity", "uniqueness", "novelty", "gdss_validity", "nspdk"} <= set(raw)
+    assert "fcd" not in raw
+    rows = _jsonl(out / "samples.jsonl")
+    assert len(rows) == 30
+    valence = dict(zip("CNOF", VALENCES))
+    smiles = (out / "samples_sampled.smi").read_text().split()
+    strict = 0
+    for row, smi in zip(rows, smiles):
+        used = [0] * len(row["atoms"])
+        for i, j, order in row["bonds"]:
+            assert 0 <= i < j < len(row["atoms"]) and order in (1, 2, 3)
+            used[i] += order
+            used[j] += order
+        assert all(u <= valence[a] for u, a in zip(used, row["atoms"]))
+        strict += smi != "INVALID"
+    assert strict == raw["num_valid"]
+
+
+def test_resume_with_a_corrupt_or_mismatched_state_is_one_line(tmp_path):
+    from conftest import run_cli
+
+    from graphvae.tasks.generation import GenerationConfig, run_generation
+    out = tmp_path / "out"
+    state = tmp_path / ".out.state"
+    state.mkdir()
+    (state / "train.pt").write_bytes(b"PK\x03\x04 not a checkpoint")
+    base = ["generate", "--epochs", "2", "--eval-every", "1", "--out", str(out), "--quiet",
+            "--resume"]
+    rc, _, err = run_cli(base)
+    assert rc == 2 and "train.pt" in err and len(err.strip().splitlines()) == 1, err
+    # a real state of a run with other settings
+    run_generation(GenerationConfig(epochs=2, eval_every=1, lr=1e-3), progress=False,
+                   state=state / "train.pt")
+    rc, _, err = run_cli(base)
+    assert rc == 2 and "other settings" in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+
+
+def test_unwritable_samples_file_is_one_line_and_leaves_no_output(tmp_path, monkeypatch):
+    import errno
+
+    from conftest import run_cli
+
+    import graphvae.io as gio
+    real = gio.write_text
+
+    def full(text, path):
+        if str(path).endswith("samples.jsonl"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(text, path)
+
+    monkeypatch.setattr(gio, "write_text", full)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")       # not a graphvae folder: refused before training
+    rc, _, err = run_cli(["generate", "--epochs", "1", "--out", str(out), "--quiet"])
+    assert rc == 2 and len(err.strip().splitlines()) == 1
+    fresh = tmp_path / "fresh"
+    rc, _, err = run_cli(["generate", "--epochs", "1", "--out", str(fresh), "--quiet"])
+    assert rc == 2 and "samples.jsonl" in err and "No space left" in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert not fresh.exists() and (out / "keep.txt").read_text() == "mine"
+    # the training state stays, so that the run resumes once the disk has room
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".fresh")] == [
+        ".fresh.state"]
+    monkeypatch.setattr(gio, "write_text", real)
+    rc, _, err = run_cli(["generate", "--epochs", "1", "--out", str(fresh), "--quiet",
+                          "--resume"])
+    assert rc == 0, err
+    assert len(_jsonl(fresh / "samples.jsonl")) == 20
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".fresh")] == []
+
+
+def test_fcd_missing_is_a_one_line_error_before_training(tmp_path, monkeypatch):
+    import sys
+
+    from conftest import run_cli
+    root = _qm9_root(tmp_path)
+    monkeypatch.setitem(sys.modules, "fcd", None)
+    rc, _, err = run_cli(["generate", "--dataset", "qm9", "--data-root", str(root),
+                          "--epochs", "1", "--quiet"])
+    assert rc == 2 and len(err.strip().splitlines()) == 1
+    assert "fcd" in err and "--no-fcd" in err
