@@ -192,6 +192,88 @@ def test_set_prior_density_is_order_free():
     torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
 
 
+def _exemplar_prior(locs, logvars):
+    from graphvae.bounds.priors import ExemplarPrior
+    prior = ExemplarPrior(dim=locs[0].size(1), exemplars=len(locs), max_nodes=4).double()
+    prior.fit(locs, logvars)
+    return prior
+
+
+def _exact_log_r(z, mu, lv):
+    """log (1/n!) Σ_π Π_i N(z_π(i); μ_i, σ_i²) by enumerating the n! orders."""
+    n = z.size(0)
+    terms = []
+    for perm in itertools.permutations(range(n)):
+        d = z[list(perm)] - mu
+        terms.append(-0.5 * (d.pow(2) / lv.exp() + lv + math.log(2 * math.pi)).sum())
+    return torch.logsumexp(torch.stack(terms), 0) - math.lgamma(n + 1)
+
+
+def test_exemplar_prior_bound_against_every_order():
+    torch.manual_seed(3)
+    mus = [torch.randn(3, 2, dtype=torch.float64), torch.randn(3, 2, dtype=torch.float64),
+           torch.randn(2, 2, dtype=torch.float64)]
+    lvs = [torch.randn(m.shape, dtype=torch.float64) * 0.3 for m in mus]
+    prior = _exemplar_prior(mus, lvs)
+    z = torch.randn(1, 4, 2, dtype=torch.float64)
+    mask = torch.tensor([[True, True, True, False]])
+    got = float(prior.set_log_prob(z, mask))
+    exact = float(torch.logsumexp(torch.stack([_exact_log_r(z[0, :3], mus[m], lvs[m])
+                                               for m in (0, 1)]), 0) - math.log(2))
+    assert got <= exact + 1e-12
+    # the bound keeps the best order of each exemplar: within log 3! of the exact value
+    assert got >= exact - math.log(6) - 1e-12
+    # one exemplar of two identical rows and a third: 2 of the 6 orders are the best
+    same = torch.tensor([[0.5, -1.0], [0.5, -1.0], [6.0, 0.0]], dtype=torch.float64)
+    prior = _exemplar_prior([same], [torch.zeros(3, 2, dtype=torch.float64)])
+    assert float(prior.log_sym[0]) == pytest.approx(math.log(2))
+    z = same[[2, 0, 1]][None] + 0.01
+    got = float(prior.set_log_prob(z, torch.ones(1, 3, dtype=torch.bool)))
+    exact = float(_exact_log_r(z[0], same, torch.zeros(3, 2, dtype=torch.float64)))
+    assert got <= exact + 1e-12 and exact - got < 1e-3     # the other 4 orders are far worse
+    # a size with no exemplar: N(0, I)
+    z2 = torch.randn(1, 4, 2, dtype=torch.float64)
+    got = float(prior.set_log_prob(z2, torch.tensor([[True, True, True, True]])))
+    assert got == pytest.approx(float(-0.5 * (z2.pow(2) + math.log(2 * math.pi)).sum()))
+
+
+def test_exemplar_prior_samples_an_exemplar_of_the_size_in_any_order():
+    mus = [torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=torch.float64),
+           torch.tensor([[5.0, 5.0], [6.0, 5.0], [5.0, 6.0]], dtype=torch.float64),
+           torch.tensor([[9.0, 9.0]], dtype=torch.float64)]
+    prior = _exemplar_prior(mus, [torch.full(m.shape, -40.0, dtype=torch.float64) for m in mus])
+    g = torch.Generator().manual_seed(0)
+    picks, orders = [], set()
+    for _ in range(400):
+        z = prior.sample_set(3, 2, g)
+        m = 0 if float(z.sum()) < 10 else 1
+        assert sorted(map(tuple, z.round(decimals=6).tolist())) == sorted(
+            map(tuple, mus[m].tolist()))
+        picks.append(m)
+        orders.add(tuple(map(tuple, z.round(decimals=6).tolist())))
+    assert abs(sum(picks) / 400 - 0.5) < 4 * math.sqrt(0.25 / 400)     # uniform exemplars
+    assert len(orders) == 12                          # every order of both exemplars
+    assert torch.allclose(prior.sample_set(1, 2, g), mus[2])
+
+
+def test_exemplar_model_round_trips_through_its_checkpoint(tmp_path):
+    from graphvae.models.checkpoints import load_model, save_model
+    m = _model(components=0)
+    graphs = [_graph(4, [(0, 1), (1, 2), (2, 3)]), _graph(5, [(0, 1), (1, 2), (2, 3), (3, 4),
+                                                               (0, 4)])]
+    ts = [GraphTensors.from_networkx(g) for g in graphs]
+    m.fit_exemplar_prior([(t, input_features(t, 0).double()) for t in ts])
+    assert m.init_kwargs()["exemplars"] == 2
+    save_model(tmp_path / "m.pt", m, task="generation", config={}, in_channels=17)
+    back = load_model(tmp_path / "m.pt")[0].double()
+    a = m.sample(6, torch.Generator().manual_seed(2))
+    b = back.sample(6, torch.Generator().manual_seed(2))
+    assert [x.adj.tolist() for x in a] == [y.adj.tolist() for y in b]
+    batch = _batch(graphs)
+    eps = torch.randn(1, 2, 5, 3, dtype=torch.float64)
+    torch.testing.assert_close(m.bound(batch, eps=eps).value, back.bound(batch, eps=eps).value)
+
+
 # -- NSPDK and GDSS's validity, by hand ----------------------------------------------------------
 
 def _mol(atoms, bonds):

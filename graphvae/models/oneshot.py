@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphvae.bounds import ELBO, BoundEstimate, DiagGaussian, Prior, StandardNormal
-from graphvae.bounds.priors import SetMixturePrior
+from graphvae.bounds.priors import ExemplarPrior, SetMixturePrior
 from graphvae.containers import GraphBatch, GraphTensors, SampledGraph
 from graphvae.decoders import GNNFeatureDecoder, MLPInnerProductDecoder
 from graphvae.encoders.gnn import GNNEncoder
@@ -55,10 +55,12 @@ class EquivariantGraphVAE(nn.Module):
                  hidden_channels: Sequence[int] = (64, 64), conv: str = "gin",
                  decoder_hidden: Sequence[int] = (64,), embed_channels: int = 32,
                  node_types: int = 0, edge_types: int = 0, components: int = 0,
-                 graph_latent: int = 8, logvar_offset: float = 0.0):
+                 graph_latent: int = 8, logvar_offset: float = 0.0, exemplars: int = 0):
         super().__init__()
         if components < 0 or graph_latent < 1 or not math.isfinite(logvar_offset):
             raise ValueError("components >= 0, graph_latent >= 1 and a finite logvar_offset")
+        if exemplars < 0 or (exemplars and components):
+            raise ValueError("exemplars >= 0, and not together with mixture components")
         self._init = {"in_channels": in_channels, "size_counts": [float(c) for c in size_counts],
                       "latent_channels": latent_channels, "hidden_channels": list(hidden_channels),
                       "conv": conv, "decoder_hidden": list(decoder_hidden),
@@ -67,6 +69,8 @@ class EquivariantGraphVAE(nn.Module):
         if components or logvar_offset:
             self._init.update(components=components, graph_latent=graph_latent,
                               logvar_offset=float(logvar_offset))
+        if exemplars:
+            self._init["exemplars"] = exemplars
         self.logvar_offset = float(logvar_offset)
         counts = torch.as_tensor(list(size_counts), dtype=torch.float, device="cpu")
         if counts.dim() != 1 or counts.numel() < 2 or float(counts[1:].sum()) <= 0:
@@ -80,6 +84,8 @@ class EquivariantGraphVAE(nn.Module):
         self.latent_channels = latent_channels
         self.prior: Prior = (SetMixturePrior(latent_channels, components, graph_latent)
                              if components else StandardNormal())
+        if exemplars:
+            self.prior = ExemplarPrior(latent_channels, exemplars, len(size_counts) - 1)
         self.node_decoder = (GNNFeatureDecoder(latent_channels, node_types, tuple(hidden_channels),
                                                conv="gcn", likelihood="categorical")
                              if node_types else None)
@@ -188,6 +194,29 @@ class EquivariantGraphVAE(nn.Module):
         kl = (log_q - log_p).mean(0)
         surrogate = -(recon - self.kl_weight * kl + size_lp).mean()
         return BoundEstimate(recon - kl + size_lp, surrogate, recon, kl)
+
+    @torch.no_grad()
+    def fit_exemplar_prior(self, graphs: Sequence[tuple[GraphTensors, Tensor]],
+                           batch_size: int = 64) -> None:
+        """Replace the prior by :class:`~graphvae.bounds.priors.ExemplarPrior` fitted to the
+        posteriors of ``graphs`` (the training set: ``(graph, input features)`` pairs)."""
+        if not graphs:
+            raise ValueError("the exemplar prior needs at least one training graph")
+        param = self.edge_bias
+        locs, logvars = [], []
+        for start in range(0, len(graphs), batch_size):
+            part = graphs[start:start + batch_size]
+            batch = GraphBatch.collate([g for g, _ in part], [x for _, x in part], param.device)
+            q = self.posterior(batch)
+            for b, (g, _) in enumerate(part):
+                locs.append(q.loc[b, :g.num_nodes])
+                logvars.append(q.logvar[b, :g.num_nodes])
+        prior = ExemplarPrior(self.latent_channels, len(graphs), self.max_nodes)
+        prior.fit(locs, logvars)
+        self.prior = prior.to(device=param.device, dtype=param.dtype)
+        self._init.update(components=0, exemplars=len(graphs),
+                          graph_latent=self._init.get("graph_latent", 8),
+                          logvar_offset=self.logvar_offset)
 
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()

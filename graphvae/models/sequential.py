@@ -62,6 +62,9 @@ class SequentialGraphVAE(EquivariantGraphVAE):
             see :mod:`graphvae.decoders.sequential`).
         components, graph_latent: the prior's mixture size ``K`` and ``u``'s width (0
             components: the standard normal prior).
+        exemplars: the number of training graphs held by an
+            :class:`~graphvae.bounds.priors.ExemplarPrior` (0: none; it is fitted after
+            training by :meth:`fit_exemplar_prior`).
         max_rounds: untyped graphs without ``connect`` decide their pairs in at most this
             many rounds (large graphs); otherwise one pair a round.
     """
@@ -74,10 +77,11 @@ class SequentialGraphVAE(EquivariantGraphVAE):
                  node_types: int = 0, edge_types: int = 0,
                  valences: Sequence[int] | None = None, connect: bool = False,
                  components: int = 4, graph_latent: int = 8, max_rounds: int = 256,
-                 logvar_offset: float = 0.0):
+                 logvar_offset: float = 0.0, exemplars: int = 0):
         super().__init__(in_channels, size_counts, latent_channels, hidden_channels, conv,
                          decoder_hidden, embed_channels, components=components,
-                         graph_latent=graph_latent, logvar_offset=logvar_offset)
+                         graph_latent=graph_latent, logvar_offset=logvar_offset,
+                         exemplars=exemplars)
         if bool(node_types) != (valences is not None) or (valences is not None
                                                           and len(valences) != node_types):
             raise ValueError("seq-vae: typed graphs need one valence per node type, untyped "
@@ -90,7 +94,7 @@ class SequentialGraphVAE(EquivariantGraphVAE):
                           valences=None if valences is None else [int(v) for v in valences],
                           connect=bool(connect), components=components,
                           graph_latent=graph_latent, max_rounds=max_rounds,
-                          logvar_offset=float(logvar_offset))
+                          logvar_offset=float(logvar_offset), exemplars=exemplars)
         self.node_types, self.edge_types = node_types, edge_types
         self.connect, self.max_rounds = bool(connect), max_rounds
         self.num_options = 1 + max(edge_types, 1)

@@ -25,6 +25,7 @@ scale reference; molecules get validity, uniqueness and novelty
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -53,6 +54,17 @@ GEN_MODELS = ("oneshot-vae", "seq-vae", "graphvae")
 GEN_DATASETS = (*GRAPH_SETS, "qm9")
 GRAPHVAE_BOUNDS = ("matched", "permutation")
 SIZE_PSEUDO_COUNT = 0.01
+PRIORS = ("normal", "set-mixture", "exemplar")
+#: What ``test_bound_nats`` is, by prior (``graphvae``: by its own bound).
+BOUND_MEANING = {
+    "normal": "ELBO of log p(G) with N(0, I) node latents (closed-form KL), + log p(n)",
+    "set-mixture": "ELBO of log p(G) with log p(Z) itself replaced by a one-draw estimate of "
+                   "its lower bound through q(u | Z): a stochastic lower bound, + log p(n)",
+    "exemplar": "ELBO of log p(G) (KL weight 1, one draw) with log p(Z) bounded below by the "
+                "best node matching to each training graph's posterior: a lower bound, "
+                "+ log p(n)",
+    "graphvae": "see 'bound': the matched or permutation-sampled bound of GraphVAE",
+}
 
 
 @dataclass(frozen=True)
@@ -75,7 +87,18 @@ class GenerationConfig(Config):
     hidden: tuple[int, ...] = option((64, 64), "encoder widths, comma-separated",
                                      metavar="W,W", parse=comma_ints)
     conv: str = option("gin", "message passing", choices=lambda: sorted(CONVS))
-    components: int = option(4, "seq-vae: mixture components of the prior (0: N(0, I))")
+    prior: str | None = option(None, "oneshot-vae / seq-vae prior over the node latents: "
+                               "normal, set-mixture (a graph latent and a mixture per node) "
+                               "or exemplar (the training graphs' posteriors, fitted after "
+                               "training); default: exemplar for seq-vae on graph sets, "
+                               "set-mixture for seq-vae on qm9, normal for oneshot-vae",
+                               choices=PRIORS)
+    components: int = option(4, "set-mixture prior: mixture components")
+    beta: float | None = option(None, "KL weight of the training objective after the warm-up "
+                                "(default: 0.01 with the exemplar prior, else 1); the reported "
+                                "bound always weighs the KL by 1")
+    logvar_offset: float | None = option(None, "added to the encoder's log-variances (default: "
+                                         "-4 with the exemplar prior, else 0)")
     kl_warmup: int | None = option(None, "epochs of KL warm-up (default: a third of the "
                                    "epochs for seq-vae, none otherwise; 0: none)")
     num_samples: int | None = option(None, "graphs to sample (default: the test-set size)")
@@ -121,12 +144,41 @@ class GenerationConfig(Config):
         if self.dataset == "qm9" and self.model == "graphvae":
             raise ValueError("qm9 is supported with --model oneshot-vae or seq-vae (typed nodes "
                              "and bonds)")
-        if self.components < 0 or (self.kl_warmup is not None and self.kl_warmup < 0):
-            raise ValueError("components and kl-warmup must be >= 0")
+        if self.components < 1 or (self.kl_warmup is not None and self.kl_warmup < 0):
+            raise ValueError("components must be >= 1 and kl-warmup >= 0")
+        if self.prior is not None and self.prior not in PRIORS:
+            raise ValueError(f"unknown prior {self.prior!r}: use one of {', '.join(PRIORS)}")
+        if self.model == "graphvae" and (self.prior, self.beta, self.logvar_offset) != (
+                None, None, None):
+            raise ValueError("--prior, --beta and --logvar-offset apply to oneshot-vae and "
+                             "seq-vae")
+        if self.beta is not None and not (0 < self.beta <= 1):
+            raise ValueError(f"beta must lie in (0, 1], got {self.beta}")
+        if self.logvar_offset is not None and not math.isfinite(self.logvar_offset):
+            raise ValueError(f"logvar-offset must be finite, got {self.logvar_offset}")
         if self.kl_warmup and self.model == "graphvae":
             raise ValueError("--kl-warmup applies to oneshot-vae and seq-vae")
         if self.qm9_limit is not None and self.qm9_limit < 0:
             raise ValueError(f"qm9-limit must be >= 0, got {self.qm9_limit}")
+
+    @property
+    def prior_name(self) -> str:
+        """The prior the run uses (its default resolved)."""
+        if self.prior is not None:
+            return self.prior
+        if self.model == "seq-vae":
+            return "set-mixture" if self.dataset == "qm9" else "exemplar"
+        return "normal"
+
+    @property
+    def kl_beta(self) -> float:
+        return self.beta if self.beta is not None else (
+            0.01 if self.prior_name == "exemplar" else 1.0)
+
+    @property
+    def offset(self) -> float:
+        return self.logvar_offset if self.logvar_offset is not None else (
+            -4.0 if self.prior_name == "exemplar" else 0.0)
 
     @property
     def dataset_name(self) -> str:
@@ -162,6 +214,7 @@ def build_generation_model(cfg: GenerationConfig, data: GraphSet) -> torch.nn.Mo
     (default: the largest graph)."""
     sizes = Counter(g.number_of_nodes() for g in data.train)
     counts = [sizes.get(n, 0) + SIZE_PSEUDO_COUNT for n in range(data.largest + 1)]
+    components = cfg.components if cfg.prior_name == "set-mixture" else 0
     if cfg.model == "seq-vae":
         valences = None
         if data.name == "qm9":
@@ -170,10 +223,12 @@ def build_generation_model(cfg: GenerationConfig, data: GraphSet) -> torch.nn.Mo
         connect = all(nx.is_connected(g) for g in data.train if g.number_of_nodes())
         return SequentialGraphVAE(data.in_channels, counts, cfg.latent, cfg.hidden, cfg.conv,
                                   node_types=data.node_types, edge_types=data.edge_types,
-                                  valences=valences, connect=connect, components=cfg.components)
+                                  valences=valences, connect=connect, components=components,
+                                  logvar_offset=cfg.offset)
     if cfg.model == "oneshot-vae":
         return EquivariantGraphVAE(data.in_channels, counts, cfg.latent, cfg.hidden, cfg.conv,
-                                   node_types=data.node_types, edge_types=data.edge_types)
+                                   node_types=data.node_types, edge_types=data.edge_types,
+                                   components=components, logvar_offset=cfg.offset)
     return GraphVAE(data.in_channels, cfg.max_nodes or data.largest, latent_channels=cfg.latent,
                     hidden_channels=cfg.hidden, conv="gcn" if cfg.conv == "gin" else cfg.conv,
                     objective=cfg.bound, num_perms=cfg.num_perms)
@@ -187,15 +242,18 @@ def _collate(device: torch.device):
 
 @torch.no_grad()
 def mean_bound(model: torch.nn.Module, items: list[tuple[GraphTensors, torch.Tensor]],
-               batch_size: int, device: torch.device, seed: int) -> float:
+               batch_size: int, device: torch.device, seed: int, beta: float = 1.0) -> float:
     """The model's bound (``forward``, eval mode) averaged over graphs, in a fixed order
-    with a fixed seed, so that epochs and runs compare."""
+    with a fixed seed, so that epochs and runs compare; ``beta < 1``: the training objective
+    instead, the bound with its KL weighted by ``beta``."""
     was = model.training
     model.eval()
     g = torch.Generator().manual_seed(seed)
     collate = _collate(device)
-    values = [model(collate(items[i:i + batch_size]), generator=g).value
-              for i in range(0, len(items), batch_size)]
+    values = []
+    for i in range(0, len(items), batch_size):
+        est = model(collate(items[i:i + batch_size]), generator=g)
+        values.append(est.value + (1.0 - beta) * est.kl if beta != 1.0 else est.value)
     model.train(was)
     return float(torch.cat(values).mean())
 
@@ -204,24 +262,31 @@ def train_generation_model(model: torch.nn.Module, data: GraphSet, cfg: Generati
                            device: torch.device, progress: bool = True,
                            state: str | Path | None = None, resume: bool = False
                            ) -> FitResult:
-    """Adam on the mean negative bound over shuffled batches (the KL weighted up over the
-    ``kl_warmup`` epochs); every ``eval_every`` epochs the validation bound (seed + 1) picks
-    the weights. ``state``: resumable training state."""
+    """Adam on the mean negative objective over shuffled batches: the bound, its KL weighted
+    up to ``beta`` over the ``kl_warmup`` epochs; every ``eval_every`` epochs the validation
+    objective (seed + 1) picks the weights. With the exemplar prior the model trains under
+    ``N(0, I)`` and the prior is then fitted to the training graphs' posteriors. ``state``:
+    resumable training state."""
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
     train, valid = data.tensors(data.train), data.tensors(data.valid)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    beta = cfg.kl_beta if cfg.model != "graphvae" else 1.0
 
     def evaluate() -> dict[str, float]:
-        return {"score": mean_bound(model, valid, cfg.batch_size, device, cfg.seed + 1)}
+        return {"score": mean_bound(model, valid, cfg.batch_size, device, cfg.seed + 1, beta)}
 
     warm = cfg.kl_warmup if cfg.kl_warmup is not None else (
         max(1, cfg.epochs // 3) if cfg.model == "seq-vae" else 0)
-    return fit(model, Shuffled(train, cfg.batch_size, _collate(device)), opt, epochs=cfg.epochs,
-               callbacks=[KLWarmup(warm)] if warm else [], evaluate=evaluate,
-               eval_every=cfg.eval_every, generator=g, checkpoint=state,
-               resume=resume, config={"task": "generation", **cfg.to_dict()},
-               progress=progress, desc=f"training {cfg.model}")
+    res = fit(model, Shuffled(train, cfg.batch_size, _collate(device)), opt, epochs=cfg.epochs,
+              callbacks=[KLWarmup(warm, beta)] if warm or beta != 1.0 else [],
+              evaluate=evaluate, eval_every=cfg.eval_every, generator=g, checkpoint=state,
+              resume=resume, config={"task": "generation", **cfg.to_dict()},
+              progress=progress, desc=f"training {cfg.model}")
+    if cfg.model != "graphvae" and cfg.prior_name == "exemplar":
+        fitter: Any = model
+        fitter.fit_exemplar_prior(train, cfg.batch_size)
+    return res
 
 
 # ---------------------------------------------------------------------------- the run
@@ -258,6 +323,8 @@ def run_generation(cfg: GenerationConfig, root: str | Path | None = None,
     metrics: dict[str, Any] = {
         "dataset": data.name, "model": cfg.model, "seed": cfg.seed,
         "bound": cfg.bound if cfg.model == "graphvae" else "elbo",
+        "bound_means": BOUND_MEANING.get(cfg.model if cfg.model == "graphvae"
+                                         else cfg.prior_name, ""),
         "split": data.info, "num_samples": n_samples, "train_seconds": res.seconds,
         "sample_seconds": sample_s, "best_epoch": res.best_epoch,
         "test_bound_nats": test_bound, "device": str(device),

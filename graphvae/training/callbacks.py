@@ -166,18 +166,23 @@ class EMA(Callback):
 
 
 class KLWarmup(Callback):
-    """Weight the KL term by ``min(1, t / epochs)`` over the first ``epochs`` epochs, ``t``
-    counting steps in epochs (Bowman et al. 2016; Sønderby et al. 2016), through the
-    model's ``kl_weight`` attribute. The reported bound is always the true one."""
+    """Weight the KL term by ``weight · min(1, t / epochs)`` over the first ``epochs`` epochs
+    (``t`` counting steps in epochs; Bowman et al. 2016; Sønderby et al. 2016) and by
+    ``weight`` after them (``epochs = 0``: from the start), through the model's
+    ``kl_weight`` attribute; ``weight < 1`` is a β-VAE objective (Higgins et al., ICLR 2017).
+    The reported bound is always the true one, and the weight goes back to 1 at the end."""
 
-    def __init__(self, epochs: int):
-        if epochs < 1:
-            raise ValueError(f"kl_warmup must be >= 1 epochs, got {epochs}")
-        self.epochs = epochs
+    def __init__(self, epochs: int, weight: float = 1.0):
+        if epochs < 0:
+            raise ValueError(f"kl_warmup must be >= 0 epochs, got {epochs}")
+        if not 0 < weight <= 1:
+            raise ValueError(f"the KL weight must lie in (0, 1], got {weight}")
+        self.epochs, self.weight = epochs, weight
 
     def on_step_start(self, state: FitState) -> None:
         model: Any = unwrap(state.model)
-        model.kl_weight = min(1.0, (state.epoch - 1 + state.fraction) / self.epochs)
+        ramp = min(1.0, (state.epoch - 1 + state.fraction) / self.epochs) if self.epochs else 1.0
+        model.kl_weight = self.weight * ramp
 
     def on_fit_end(self, state: FitState) -> None:
         model: Any = unwrap(state.model)
