@@ -2,10 +2,12 @@
 
 import math
 
+import networkx as nx
 import numpy as np
 import pytest
 from scipy.stats import wasserstein_distance
 
+from graphvae.evaluation.graph_stats import graph_mmd
 from graphvae.evaluation.mmd import kernel_matrix, mmd_squared
 
 
@@ -120,3 +122,58 @@ def test_graph_mmd_protocols_by_hand_and_on_planted_differences():
         graph_mmd(ref, ref, "graphrnn", ["spectral"])
     with pytest.raises(ValueError, match="unknown MMD protocol"):
         graph_mmd(ref, ref, "gdss-ish")
+
+
+# -- GDSS's set-up ------------------------------------------------------------------------------
+
+def test_gdss_split_is_unshuffled_first_fifth_test():
+    from graphvae.datasets.graphsets import gdss_split
+    graphs = [nx.path_graph(n) for n in range(2, 12)]           # 10 graphs, told apart by size
+    sp = gdss_split(graphs)
+    assert [g.number_of_nodes() for g in sp.test] == [2, 3]
+    assert [g.number_of_nodes() for g in sp.train] == list(range(4, 12))
+    assert sp.valid == sp.train
+    with pytest.raises(ValueError, match="at least 5"):
+        gdss_split(graphs[:4])
+
+
+def test_gdss_generated_drops_isolated_nodes_and_self_loops():
+    from graphvae.evaluation.graph_stats import gdss_generated
+    g = nx.Graph([(0, 1), (1, 1)])
+    g.add_nodes_from([2, 3])
+    h = gdss_generated(g)
+    assert sorted(h.nodes) == [0, 1] and sorted(h.edges) == [(0, 1)]
+    empty = nx.empty_graph(3)
+    assert gdss_generated(empty).number_of_nodes() == 1
+    assert g.number_of_nodes() == 4                             # the input is left alone
+
+
+def test_gdss_spectral_mmd_by_hand():
+    """K2's normalised Laplacian has eigenvalues 0, 2; the path on 3 nodes 0, 1, 2. Their
+    200-bin pmfs: (1/2 at the first bin, 1/2 at the last) and thirds at the first, a middle
+    and the last bin. With ground distance |i − j| (in bins) the EMD is the sum of the CDF
+    gaps: 1/6 over each of the 199 steps, wherever the middle bin lies: 199/6. One graph a
+    side: MMD² = 2 − 2 exp(−(199/6)² / 2)."""
+    got = graph_mmd([nx.path_graph(2)], [nx.path_graph(3)], "gdss", ["spectral"])["spectral"]
+    assert got == pytest.approx(2 - 2 * math.exp(-(199 / 6) ** 2 / 2), abs=1e-12)
+    c5 = nx.cycle_graph(5)
+    same = graph_mmd([c5], [nx.relabel_nodes(c5, {i: (2 * i) % 5 for i in range(5)})], "gdss")
+    assert all(same[k] == pytest.approx(0.0, abs=1e-12)
+               for k in ("degree", "clustering", "orbit", "spectral"))
+
+
+def test_gdss_kernels_are_graphrnns_for_the_three_statistics():
+    ref = [nx.cycle_graph(6), nx.path_graph(5), nx.star_graph(4)]
+    gen = [nx.complete_graph(4), nx.path_graph(6)]
+    a, b = graph_mmd(ref, gen, "gdss"), graph_mmd(ref, gen, "graphrnn")
+    for k in ("degree", "clustering", "orbit"):
+        assert a[k] == b[k]
+
+
+def test_generate_with_the_gdss_protocol(tmp_path):
+    from graphvae.tasks.generation import GenerationConfig, run_generation
+    m = run_generation(GenerationConfig(epochs=1, protocol="gdss"), progress=False)
+    assert m["split"]["test"] == 20 and m["split"]["train"] == 80
+    assert set(m["mmd2"]["generated"]) >= {"degree", "clustering", "orbit", "spectral"}
+    with pytest.raises(ValueError, match="qm9"):
+        GenerationConfig(dataset="qm9", protocol="gdss")

@@ -134,6 +134,17 @@ def split_graphs(graphs: list[nx.Graph], seed: int = 0, test_fraction: float = 0
                       [graphs[i] for i in order[n - n_test:]], seed)
 
 
+def gdss_split(graphs: list[nx.Graph], test_fraction: float = 0.2) -> GraphSplit:
+    """GDSS's split (``utils/data_loader.py``): no shuffle, the first ``int(0.2 n)`` graphs
+    are the test set and the rest the training set. GDSS has no validation set; here the
+    training set doubles as one (it picks the epoch by the training objective)."""
+    n = len(graphs)
+    n_test = int(test_fraction * n)
+    if n_test < 1 or n_test >= n:
+        raise ValueError(f"GDSS's split needs at least 5 graphs, got {n}")
+    return GraphSplit(graphs[n_test:], graphs[n_test:], graphs[:n_test], 0)
+
+
 @dataclass
 class GraphSet:
     """Split graphs as networkx objects and as tensors (with input features)."""

@@ -15,6 +15,12 @@ vectors are normalised to sum 1 first), read from the public evaluation code:
 * ``graphrnn``: GraphRNN ``eval/stats.py`` (You et al. 2018), also GDSS's: degree
   Gaussian-EMD σ=1; clustering Gaussian-EMD σ=0.1 with distance scaling 100;
   orbit Gaussian RBF σ=30 on the raw vectors.
+* ``gdss``: GDSS ``evaluation/stats.py`` with ``utils/loader.py``'s kernel choice (Jo et
+  al. 2022): GraphRNN's three kernels and the spectral statistic under Gaussian-EMD σ=1
+  (distance scaling 1). GDSS's set-up also removes isolated nodes from generated graphs
+  (:func:`gdss_generated`) and splits without shuffling
+  (:func:`graphvae.datasets.graphsets.gdss_split`); ``graphvae generate --protocol gdss``
+  does all three.
 * ``gran``: GRAN ``utils/eval_helper.py`` (Liao et al. 2019): Gaussian-TV with
   σ = 1 (degree, spectral), 0.1 (clustering), 30 (orbit, raw vectors).
 * ``rbf``: plain Gaussian RBF on the same vectors with GRAN's σ values (our choice of
@@ -74,6 +80,10 @@ PROTOCOLS: dict[str, dict[str, KernelChoice]] = {
     "graphrnn": {"degree": KernelChoice("gaussian_emd", 1.0),
                  "clustering": KernelChoice("gaussian_emd", 0.1, 100.0),
                  "orbit": KernelChoice("gaussian_rbf", 30.0, normalize=False)},
+    "gdss": {"degree": KernelChoice("gaussian_emd", 1.0),
+             "clustering": KernelChoice("gaussian_emd", 0.1, 100.0),
+             "orbit": KernelChoice("gaussian_rbf", 30.0, normalize=False),
+             "spectral": KernelChoice("gaussian_emd", 1.0)},
     "gran": {"degree": KernelChoice("gaussian_tv", 1.0),
              "clustering": KernelChoice("gaussian_tv", 0.1),
              "orbit": KernelChoice("gaussian_tv", 30.0, normalize=False),
@@ -109,10 +119,24 @@ def graph_mmd(reference: Sequence[nx.Graph], generated: Sequence[nx.Graph], prot
     return out
 
 
+def gdss_generated(g: nx.Graph) -> nx.Graph:
+    """A generated graph as GDSS evaluates it (``utils/graph_utils.py``, ``adjs_to_graphs``):
+    self-loops and isolated nodes removed, one node put back if none is left."""
+    h = nx.Graph(g)
+    h.remove_edges_from(nx.selfloop_edges(h))
+    h.remove_nodes_from(list(nx.isolates(h)))
+    if h.number_of_nodes() < 1:
+        h.add_node(1)
+    return h
+
+
 def mmd_table(reference: Sequence[nx.Graph], generated: Sequence[nx.Graph], protocol: str,
               train: Sequence[nx.Graph] | None = None) -> dict[str, dict[str, float]]:
     """MMD² of each statistic, generated vs reference, and (given ``train``) the train-vs-test
-    reference row. Keys: ``generated``, ``train_vs_test``."""
+    reference row. Keys: ``generated``, ``train_vs_test``. Under ``gdss`` the generated
+    graphs lose their isolated nodes first (:func:`gdss_generated`)."""
+    if protocol == "gdss":
+        generated = [gdss_generated(g) for g in generated]
     out = {"generated": graph_mmd(reference, generated, protocol)}
     if train is not None:
         out["train_vs_test"] = graph_mmd(reference, train, protocol)
