@@ -24,6 +24,7 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from graphvae.io import write_json
@@ -37,15 +38,39 @@ PUBLISHED = {
     "qm9": {"GraphVAE": (55.7, 76.0, 61.6)},
 }
 
-# (model, bound, epochs) per data set; QM9 epochs are passes over ~95k molecules.
+@dataclass(frozen=True)
+class Run:
+    """One row: a model and its settings on one data set (``protocol``: the MMD set-up)."""
+
+    model: str
+    epochs: int
+    bound: str = "matched"
+    protocol: str = "graphrnn"
+    prior: str | None = None
+    num_samples: int | None = None
+
+    @property
+    def label(self) -> str:
+        text = self.model + (f" ({self.bound})" if self.model == "graphvae" else "")
+        if self.model != "graphvae":
+            cfg = GenerationConfig(model=self.model, prior=self.prior,
+                                   dataset="qm9" if self.protocol == "molecules" else None)
+            text += f", {cfg.prior_name} prior"
+        return text + (" [GDSS set-up]" if self.protocol == "gdss" else "")
+
+
+# QM9 epochs are passes over ~96k molecules.
 RUNS = {
-    "community-small": [("oneshot-vae", "elbo", 500), ("graphvae", "matched", 60),
-                        ("graphvae", "permutation", 60)],
-    "ego-small": [("oneshot-vae", "elbo", 500), ("graphvae", "matched", 60)],
-    "grid": [("oneshot-vae", "elbo", 100)],
-    "qm9": [("oneshot-vae", "elbo", 10)],
+    "community-small": [Run("oneshot-vae", 500), Run("graphvae", 60),
+                        Run("graphvae", 60, "permutation"), Run("seq-vae", 1000),
+                        Run("seq-vae", 1000, protocol="gdss"),
+                        Run("graphvae", 60, protocol="gdss")],
+    "ego-small": [Run("oneshot-vae", 500), Run("graphvae", 60), Run("seq-vae", 1000),
+                  Run("seq-vae", 1000, protocol="gdss")],
+    "grid": [Run("oneshot-vae", 100, protocol="gran"), Run("seq-vae", 50, protocol="gran")],
+    "qm9": [Run("oneshot-vae", 10, protocol="molecules", num_samples=1000),
+            Run("seq-vae", 3, protocol="molecules", num_samples=3000)],
 }
-PROTOCOL = {"community-small": "graphrnn", "ego-small": "graphrnn", "grid": "gran"}
 
 
 def _mean_std(values: list[float]) -> dict[str, float]:
@@ -55,25 +80,28 @@ def _mean_std(values: list[float]) -> dict[str, float]:
 
 def run_part(name: str, args) -> list[dict]:
     rows = []
-    for model, bound, epochs in RUNS[name]:
+    for run in RUNS[name]:
+        if args.rows and args.rows not in run.label:
+            continue
         per_seed = []
         for seed in range(args.seed, args.seed + args.seeds):
-            cfg = GenerationConfig(dataset=name, model=model,
-                                   bound=bound if model == "graphvae" else "matched",
-                                   epochs=args.epochs or (2 if args.smoke else epochs),
-                                   protocol=PROTOCOL.get(name, "graphrnn"), seed=seed,
+            smoke = args.smoke
+            cfg = GenerationConfig(dataset=name, model=run.model, bound=run.bound,
+                                   epochs=args.epochs or (2 if smoke else run.epochs),
+                                   protocol="graphrnn" if run.protocol == "molecules"
+                                   else run.protocol, prior=run.prior, seed=seed,
                                    batch_size=128 if name == "qm9" else (8 if name == "grid"
                                                                          else 32),
-                                   eval_every=1 if name == "qm9" or args.smoke else 10,
-                                   num_samples=1000 if name == "qm9" and not args.smoke
-                                   else None,
-                                   qm9_limit=2000 if args.smoke else None)
+                                   eval_every=1 if name == "qm9" or smoke else 10,
+                                   num_samples=(50 if smoke else run.num_samples)
+                                   if name == "qm9" else None,
+                                   fcd=not smoke, qm9_limit=2000 if smoke else None)
             start = time.perf_counter()
             m = run_generation(cfg, args.data_root, None, progress=not args.quiet)
             m["wall_seconds"] = time.perf_counter() - start
             per_seed.append(m)
-            print(f"{name} {model}/{bound} seed {seed}: {_brief(m)}", flush=True)
-        rows.append(_aggregate(name, model, bound, per_seed))
+            print(f"{name} {run.label} seed {seed}: {_brief(m)}", flush=True)
+        rows.append(_aggregate(name, run, per_seed))
     return rows
 
 
@@ -85,10 +113,16 @@ def _brief(m: dict) -> str:
                       f"{v['novelty']:.3f}" for k, v in m["molecules"].items())
 
 
-def _aggregate(name: str, model: str, bound: str, runs: list[dict]) -> dict:
-    row: dict = {"dataset": name, "model": model, "bound": bound,
+MOLECULE_KEYS = ("validity", "uniqueness", "novelty", "gdss_validity", "fcd", "nspdk")
+
+
+def _aggregate(name: str, run: Run | str, runs: list[dict]) -> dict:
+    label = run if isinstance(run, str) else run.label
+    row: dict = {"dataset": name, "label": label, "model": runs[0]["model"],
+                 "bound": runs[0]["bound"], "bound_means": runs[0].get("bound_means", ""),
                  "seeds": [r["seed"] for r in runs],
                  "train_seconds": _mean_std([r["train_seconds"] for r in runs]),
+                 "wall_seconds": _mean_std([r.get("wall_seconds", 0.0) for r in runs]),
                  "test_bound_nats": _mean_std([r["test_bound_nats"] for r in runs]),
                  "split": runs[0]["split"], "num_samples": runs[0]["num_samples"]}
     if "mmd2" in runs[0]:
@@ -97,19 +131,31 @@ def _aggregate(name: str, model: str, bound: str, runs: list[dict]) -> dict:
             stats = [k for k in runs[0]["mmd2"][part] if k != "empty_generated"]
             row[part] = {k: _mean_std([r["mmd2"][part][k] for r in runs]) for k in stats}
         row["empty_generated"] = sum(r["mmd2"]["generated"]["empty_generated"] for r in runs)
+        if "copies" in runs[0]:
+            row["copies"] = {k: _mean_std([r["copies"][k] for r in runs])
+                             for k in runs[0]["copies"]}
     else:
         row["molecules"] = {
             dec: {k: _mean_std([r["molecules"][dec][k] for r in runs])
-                  for k in ("validity", "uniqueness", "novelty")}
+                  for k in MOLECULE_KEYS if k in runs[0]["molecules"][dec]}
             for dec in runs[0]["molecules"]}
         row["denominators"] = runs[0]["molecules"]["sampled"]["denominators"]
     return row
+
+
+def _old_label(row: dict) -> str:
+    """The label of a row written before rows had labels."""
+    if row["model"] == "graphvae":
+        return f"graphvae ({row['bound']})"
+    return f"{row['model']}, normal prior"
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--smoke", action="store_true", help="tiny run (seconds)")
     p.add_argument("--only", help="comma-separated parts: " + ",".join(RUNS))
+    p.add_argument("--rows", help="only the rows whose label contains this text (e.g. "
+                   "seq-vae); the other rows of the file are kept")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs", type=int, help="override every run's epochs")
@@ -130,14 +176,17 @@ def main(argv=None) -> int:
         if args.data_root is None or not (Path(args.data_root) / "graphgen").is_dir():
             parts = []  # no data files: the generated set only
     report: dict = {"published": PUBLISHED, "results": []}
-    if args.only and args.out.is_file():
+    if (args.only or args.rows) and args.out.is_file():
         old = json.loads(args.out.read_text())
-        report["results"] = [r for r in old.get("results", []) if r["dataset"] not in parts]
+        fresh = {(name, run.label) for name in parts for run in RUNS[name]
+                 if not args.rows or args.rows in run.label}
+        report["results"] = [r for r in old.get("results", [])
+                             if (r["dataset"], r.get("label", _old_label(r))) not in fresh]
     if args.smoke and not parts:
         cfg = GenerationConfig(epochs=2, eval_every=1)
         m = run_generation(cfg, None, None, progress=False)
-        report["results"].append(_aggregate("community-small (generated)", "oneshot-vae",
-                                            "elbo", [m]))
+        report["results"].append(_aggregate("community-small (generated)",
+                                            "oneshot-vae, normal prior", [m]))
     for name in parts:
         report["results"].extend(run_part(name, args))
     write_json(report, args.out)

@@ -173,3 +173,14 @@ def test_vector_benchmark_rejects_bad_flags_before_loading_data(args, message, t
                          capture_output=True, text=True)
     assert res.returncode == 2 and message in res.stderr
     assert not (tmp_path / "r.json").exists()
+
+
+def test_gdss_cross_check_without_a_checkout_is_one_line(tmp_path):
+    """The cross-check against GDSS's code needs their checkout (not shipped): without one it
+    says so in one line, exit 2 (the comparison itself is in benchmarks/README.md)."""
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "crosscheck" / "gdss_mmd.py"),
+                           "--gdss-repo", str(tmp_path / "absent"), "--out",
+                           str(tmp_path / "r.json")], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "absent" in proc.stderr and not (tmp_path / "r.json").exists()

@@ -177,3 +177,13 @@ def test_generate_with_the_gdss_protocol(tmp_path):
     assert set(m["mmd2"]["generated"]) >= {"degree", "clustering", "orbit", "spectral"}
     with pytest.raises(ValueError, match="qm9"):
         GenerationConfig(dataset="qm9", protocol="gdss")
+
+
+def test_graph_novelty_counts_copies_up_to_isomorphism():
+    from graphvae.evaluation.graph_stats import graph_novelty
+    train = [nx.cycle_graph(5), nx.path_graph(4)]
+    relabelled = nx.relabel_nodes(nx.cycle_graph(5), {0: 3, 1: 0, 2: 4, 3: 1, 4: 2})
+    star = nx.star_graph(3)                                   # 4 nodes, 3 edges, like P4
+    got = graph_novelty([relabelled, star, nx.path_graph(4), star], train)
+    # copies: C5 and P4 (2 of 4); classes: C5, star, P4 (3 of 4)
+    assert got == {"in_training": 0.5, "unique": 0.75}

@@ -32,6 +32,7 @@ side are dropped before the statistics, as in both codes, and counted.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -141,6 +142,36 @@ def mmd_table(reference: Sequence[nx.Graph], generated: Sequence[nx.Graph], prot
     if train is not None:
         out["train_vs_test"] = graph_mmd(reference, train, protocol)
     return out
+
+
+def graph_novelty(generated: Sequence[nx.Graph], train: Sequence[nx.Graph]
+                  ) -> dict[str, float]:
+    """How many samples copy a training graph, up to isomorphism: ``in_training`` (the
+    fraction of samples isomorphic to some training graph) and ``unique`` (distinct
+    isomorphism classes among the samples / samples). Candidates are matched on nodes,
+    edges and the Weisfeiler-Lehman hash before an exact isomorphism test."""
+    def key(g: nx.Graph) -> tuple[int, int, str]:
+        with warnings.catch_warnings():     # networkx 3.5 notes that its hashes changed
+            warnings.simplefilter("ignore", UserWarning)
+            wl = nx.weisfeiler_lehman_graph_hash(g)
+        return g.number_of_nodes(), g.number_of_edges(), wl
+
+    def find(g: nx.Graph, k: tuple, pool: dict[tuple, list[nx.Graph]]) -> bool:
+        return any(nx.is_isomorphic(g, h) for h in pool.get(k, []))
+
+    seen: dict[tuple, list[nx.Graph]] = {}
+    for h in train:
+        seen.setdefault(key(h), []).append(h)
+    classes: dict[tuple, list[nx.Graph]] = {}
+    copies = distinct = 0
+    for g in generated:
+        k = key(g)
+        copies += find(g, k, seen)
+        if not find(g, k, classes):
+            classes.setdefault(k, []).append(g)
+            distinct += 1
+    n = max(len(generated), 1)
+    return {"in_training": copies / n, "unique": distinct / n}
 
 
 def graph_summary(graphs: Sequence[nx.Graph]) -> dict[str, float]:

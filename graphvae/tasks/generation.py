@@ -46,7 +46,7 @@ from graphvae.datasets.graphsets import (
     split_graphs,
 )
 from graphvae.encoders.gnn import CONVS
-from graphvae.evaluation.graph_stats import PROTOCOLS, graph_summary, mmd_table
+from graphvae.evaluation.graph_stats import PROTOCOLS, graph_novelty, graph_summary, mmd_table
 from graphvae.models import EquivariantGraphVAE, GraphVAE, SequentialGraphVAE
 from graphvae.models.checkpoints import save_model
 from graphvae.training import FitResult, KLWarmup, Shuffled, fit
@@ -56,6 +56,8 @@ GEN_DATASETS = (*GRAPH_SETS, "qm9")
 GRAPHVAE_BOUNDS = ("matched", "permutation")
 SIZE_PSEUDO_COUNT = 0.01
 PRIORS = ("normal", "set-mixture", "exemplar")
+#: seq-vae applies the connectivity rule (one pair a round) up to this many pairs a graph.
+CONNECT_MAX_PAIRS = 2048
 #: What ``test_bound_nats`` is, by prior (``graphvae``: by its own bound).
 BOUND_MEANING = {
     "normal": "ELBO of log p(G) with N(0, I) node latents (closed-form KL), + log p(n)",
@@ -96,10 +98,10 @@ class GenerationConfig(Config):
                                choices=PRIORS)
     components: int = option(4, "set-mixture prior: mixture components")
     beta: float | None = option(None, "KL weight of the training objective after the warm-up "
-                                "(default: 0.01 with the exemplar prior, else 1); the reported "
+                                "(default: 0.001 with the exemplar prior, else 1); the reported "
                                 "bound always weighs the KL by 1")
     logvar_offset: float | None = option(None, "added to the encoder's log-variances (default: "
-                                         "-4 with the exemplar prior, else 0)")
+                                         "-6 with the exemplar prior, else 0)")
     kl_warmup: int | None = option(None, "epochs of KL warm-up (default: a third of the "
                                    "epochs for seq-vae, none otherwise; 0: none)")
     num_samples: int | None = option(None, "graphs to sample (default: the test-set size)")
@@ -180,12 +182,12 @@ class GenerationConfig(Config):
     @property
     def kl_beta(self) -> float:
         return self.beta if self.beta is not None else (
-            0.01 if self.prior_name == "exemplar" else 1.0)
+            0.001 if self.prior_name == "exemplar" else 1.0)
 
     @property
     def offset(self) -> float:
         return self.logvar_offset if self.logvar_offset is not None else (
-            -4.0 if self.prior_name == "exemplar" else 0.0)
+            -6.0 if self.prior_name == "exemplar" else 0.0)
 
     @property
     def dataset_name(self) -> str:
@@ -223,7 +225,8 @@ def build_generation_model(cfg: GenerationConfig, data: GraphSet) -> torch.nn.Mo
     """``oneshot-vae`` / ``seq-vae``: ``p(n)`` from the training-set counts, every size up to
     the largest graph of any split with a pseudo-count of 0.01 graphs (an unseen size has a
     small, finite probability); ``seq-vae`` applies the connectivity rule when every
-    training graph is connected, and QM9's valences; ``graphvae``: ``max_nodes`` slots
+    training graph is connected and the largest has at most ``CONNECT_MAX_PAIRS`` pairs
+    (the rule decides one pair a round), and QM9's valences; ``graphvae``: ``max_nodes`` slots
     (default: the largest graph)."""
     sizes = Counter(g.number_of_nodes() for g in data.train)
     counts = [sizes.get(n, 0) + SIZE_PSEUDO_COUNT for n in range(data.largest + 1)]
@@ -233,7 +236,9 @@ def build_generation_model(cfg: GenerationConfig, data: GraphSet) -> torch.nn.Mo
         if data.name == "qm9":
             from graphvae.chem.qm9 import ATOM_TYPES, VALENCE
             valences = [VALENCE[a] for a in ATOM_TYPES]
-        connect = all(nx.is_connected(g) for g in data.train if g.number_of_nodes())
+        pairs = data.largest * (data.largest - 1) // 2
+        connect = pairs <= CONNECT_MAX_PAIRS and all(
+            nx.is_connected(g) for g in data.train if g.number_of_nodes())
         return SequentialGraphVAE(data.in_channels, counts, cfg.latent, cfg.hidden, cfg.conv,
                                   node_types=data.node_types, edge_types=data.edge_types,
                                   valences=valences, connect=connect, components=components,
@@ -353,6 +358,7 @@ def run_generation(cfg: GenerationConfig, root: str | Path | None = None,
     else:
         metrics["protocol"] = cfg.protocol
         metrics["mmd2"] = mmd_table(data.test, sampled, cfg.protocol, data.train)
+        metrics["copies"] = graph_novelty(sampled, data.train)
     if out is not None:
         _write_outputs(Path(out), model, cfg, data, samples, sampled, metrics, res, mols)
     return metrics
