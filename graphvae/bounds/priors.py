@@ -13,7 +13,8 @@ with its model, and the standard normal adds nothing to a state dict) with
 A prior over the *set* of a graph's node latents also gives ``set_log_prob(Z, mask)``
 (one value per graph; by default the sum of the rows' ``log_prob``) and
 ``sample_set(n, dim, generator)``; :class:`SetMixturePrior` is one whose nodes depend
-on each other through a graph-level latent.
+on each other through a graph-level latent, :class:`ExemplarPrior` the training graphs'
+aggregate posterior (a VampPrior whose pseudo-inputs are the training set).
 
 Models own their prior (``model.prior``) and hand it to the bounds. The standard
 normal ``N(0, I)`` is :class:`StandardNormal`, written here once: ``log N(z | 0, I) =
