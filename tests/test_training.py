@@ -210,7 +210,7 @@ def test_killed_and_resumed_link_prediction_equals_an_uninterrupted_run(tmp_path
 def test_killed_and_resumed_generation_equals_an_uninterrupted_run(tmp_path):
     from graphvae.tasks.generation import GenerationConfig, run_generation
 
-    for model in ("oneshot-vae", "graphvae"):
+    for model in ("oneshot-vae", "graphvae", "seq-vae"):
         cfg = GenerationConfig(model=model, epochs=6, eval_every=2, batch_size=16)
         whole = run_generation(cfg, progress=False)
         state = tmp_path / f"{model}.pt"
