@@ -1,22 +1,36 @@
-"""Cross-check of our MMD² values against GDSS's own evaluation code on identical graphs.
+"""Cross-check of our MMD² values against GDSS's and GraphRNN's own evaluation code.
 
     python benchmarks/crosscheck/gdss_mmd.py --gdss-repo /tmp/gdss_checkout --deps /tmp/gdss_deps \\
-        --out benchmarks/results/gdss_mmd_crosscheck.json
+        [--graphrnn-repo /tmp/graphrnn_checkout] --out benchmarks/results/gdss_mmd_crosscheck.json
 
-What is compared: for each pair of graph sets (reference, generated),
-``graphvae.evaluation.graph_stats.graph_mmd`` under protocol ``graphrnn`` (degree,
-clustering, orbit) and ``gdss`` (spectral) against the functions of GDSS's
-``evaluation/stats.py`` (Jo et al., ICML 2022) with the kernels that GDSS's
-``utils/loader.py::load_eval_settings`` picks: ``degree_stats`` (gaussian_emd),
-``clustering_stats`` (gaussian_emd, σ 0.1, distance scaling 100), ``orbit_stats_all``
-(gaussian, σ 30, orbit counts from the compiled ORCA program) and ``spectral_stats``
-(gaussian_emd). The pairs: community-small graphs 0–19 vs 20–39, ego-small graphs 0–39
-vs 40–79 (the stored sets, read with ``load_graph_set``), and three hand-made pairs
-(paths vs cycles, graphs with isolated nodes, dense graphs with 4-cliques).
+The graphs. Five pairs of graph sets (reference, generated): community-small graphs
+0–19 vs 20–39 and ego-small graphs 0–39 vs 40–79 (the stored sets, read with
+``load_graph_set``), and three hand-made pairs (paths vs cycles, graphs with isolated
+nodes vs random trees, dense graphs with 4-cliques vs G(10, 0.5) samples).
 
-GDSS's code is imported from ``--gdss-repo`` at run time (nothing of it is copied
-here) and its files are left as they are; the script changes three things on the
-imported modules only:
+Our side. ``graphvae.evaluation.graph_stats.graph_mmd`` under protocol ``graphrnn`` for
+degree, clustering and orbit, and under ``gdss`` for spectral (the only protocol of the
+two that has it).
+
+Their side, two independent codes:
+
+* GDSS (Jo et al., ICML 2022), ``evaluation/stats.py``, with the kernels that
+  ``utils/loader.py::load_eval_settings`` picks: ``degree_stats`` (gaussian_emd),
+  ``clustering_stats`` (gaussian_emd, σ 0.1, distance scaling 100), ``orbit_stats_all``
+  (gaussian, σ 30, orbit counts from the compiled ORCA program) and ``spectral_stats``
+  (gaussian_emd). Always run; ``--gdss-repo`` is required.
+* GraphRNN (You et al., ICML 2018), ``eval/stats.py``, only with ``--graphrnn-repo``.
+  Its functions take no kernel argument; each fixes its own, and they are used as
+  they are: ``degree_stats`` (gaussian_emd, σ 1), ``clustering_stats`` (100 bins on
+  [0, 1], gaussian_emd, σ 0.1, distance scaling 100) and ``orbit_stats_all`` (gaussian,
+  σ 30 on the node-averaged counts of ORCA). GraphRNN has no spectral statistic, so that
+  row is compared with GDSS only.
+
+Both codes are imported at run time from their checkouts (nothing of them is copied
+here) and their files stay as they are; what the script adjusts, it adjusts on the
+imported modules or around the calls.
+
+For GDSS:
 
 * ``stats.ORCA_DIR`` becomes the absolute path of the checkout's ``evaluation/orca``
   (GDSS gives it relative to its repository root), so the run does not depend on the
@@ -28,33 +42,66 @@ imported modules only:
   (pyemd ≥ 1.1). GDSS pins pyemd 0.5.1, which wraps Pele & Werman's C++ ``emd_hat``;
   pyemd 1.1 ships the same C++ code as ``backend="cpp"`` but defaults to a POT-based
   solver (``backend="pot"``). Both are run when available and reported apart; ``cpp``
-  is the one that reproduces GDSS's published set-up.
+  is the one that reproduces the published set-ups (GraphRNN's requirements leave
+  pyemd unpinned, but 2018 releases only had the C++ code).
 
-Expected agreement (relative difference ``|ours − theirs| / |theirs|``):
+For GraphRNN (Python 3 code, written against networkx 1.11 and a numpy that still had
+``np.float``):
+
+* ``numpy.float`` / ``int`` / ``bool`` are restored as aliases of the builtins when the
+  installed numpy lacks them (its ``emd`` calls ``.astype(np.float)``);
+* its ``orca()`` names both the program and its temporary file relative to the working
+  directory (``./eval/orca/orca``, ``eval/orca/tmp.txt``), so the orbit calls run with
+  the working directory switched to the checkout root and back; the temporary file is
+  written (and removed) in the checkout's ``eval/orca``. The fixed file name means two
+  runs must not share one checkout at the same time;
+* ``orbit_stats_all`` skips, under a bare ``except``, every graph ORCA fails on, which
+  would quietly change the value; ``stats.orca`` is wrapped to count such failures and
+  any failure marks the row as outside tolerance;
+* ``mmd.disc`` runs with ``is_parallel=False`` (as for GDSS, ``compute_mmd`` never
+  passes it), and ``clustering_stats`` is called with ``is_parallel=False`` (its default
+  only builds the histograms in a process pool; the values are the same);
+* ``mmd.pyemd.emd`` gets the same ``backend`` as for GDSS;
+* what its functions print (set sizes, mean orbit vectors) is captured and dropped;
+* the checkout root is on ``sys.path`` only while ``eval.stats`` is imported, because a
+  full GraphRNN checkout also holds top-level ``utils.py``, ``data.py``, ``model.py``.
+
+Networkx 3 runs GraphRNN's code unchanged: it only calls ``degree_histogram``,
+``clustering``, ``nodes()``, ``edges()`` and the node/edge counts.
+
+Expected agreement (relative difference ``|ours − theirs| / |theirs|``), the same for
+both codes:
 
 * orbit: both sides compute the same Gaussian RBF on the same 15-vectors (our counter
-  vs ORCA), so only floating-point summation order differs: below ``1e-9``
-  (typically ``1e-12``–``1e-15``);
+  vs ORCA; GDSS and GraphRNN ship the same ``orca.cpp``), so only floating-point
+  summation order differs: below ``1e-9`` (typically ``1e-12``–``1e-15``);
 * degree, clustering, spectral with the C++ EMD: ``emd_hat`` scales the masses and the
   ground distances to integers of about 10⁶ before solving, so each EMD is off by up to
   ~1e-6 relative, and the MMD² (a difference of kernel means) magnifies that: below
   ``1e-4``;
 * the same with the POT backend: an exact floating-point solver, below ``1e-9``.
 
-The script exits 1 if any value is outside its tolerance, 2 on a missing GDSS
-checkout, ORCA binary or pyemd.
+GDSS's degree, clustering and orbit functions are GraphRNN's with a kernel argument
+added (and thread pools, and an ``abs`` on the EMD), so with the same EMD backend and
+serial sums the two codes should give the same numbers.
+
+The script exits 1 if any value is outside its tolerance, 2 (one line on stderr) on a
+missing GDSS or GraphRNN checkout, ORCA binary or pyemd.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import hashlib
 import importlib
+import io
 import os
 import subprocess
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +116,8 @@ STATISTICS = ("degree", "clustering", "orbit", "spectral")
 #: our protocol for each statistic (GraphRNN's kernels; spectral only exists under gdss)
 OUR_PROTOCOL = {"degree": "graphrnn", "clustering": "graphrnn", "orbit": "graphrnn",
                 "spectral": "gdss"}
+#: the statistics GraphRNN's eval/stats.py computes
+GRAPHRNN_STATISTICS = ("degree", "clustering", "orbit")
 #: largest accepted relative difference, by statistic and EMD backend (orbit uses no EMD)
 TOLERANCE = {"orbit": 1e-9, "cpp": 1e-4, "pot": 1e-9}
 ORCA_COMPILE = "g++ -O2 -std=c++11 -o orca orca.cpp"
@@ -103,10 +152,7 @@ def load_gdss(repo: Path, deps: Path | None) -> types.SimpleNamespace:
         raise SetupError(f"pyemd is not importable ({exc}); install it with `python -m pip "
                          f"install --target DIR pyemd` and pass --deps DIR") from None
 
-    # GDSS was written for numpy < 1.24, which still had these aliases
-    for alias, builtin in (("float", float), ("int", int), ("bool", bool)):
-        if not hasattr(np, alias):
-            setattr(np, alias, builtin)
+    restore_numpy_aliases()
     if not (repo / "utils" / "graph_utils.py").is_file():
         # stats.py imports adjs_to_graphs for a function this check never calls
         stub = types.ModuleType("utils.graph_utils")
@@ -124,7 +170,16 @@ def load_gdss(repo: Path, deps: Path | None) -> types.SimpleNamespace:
     mmd.disc = functools.partial(mmd.disc, is_parallel=False)
     backends = _emd_backends(pyemd)
     return types.SimpleNamespace(stats=stats, mmd=mmd, pyemd=pyemd, backends=backends,
-                                 orca=str(orca_bin))
+                                 orca=str(orca_bin), root=repo, run_orca=stats.orca,
+                                 files={p: git_blob_id(repo / p) for p in
+                                        ("evaluation/stats.py", "evaluation/mmd.py")})
+
+
+def restore_numpy_aliases() -> None:
+    """Both codes were written for numpy < 1.24, which still had these aliases."""
+    for alias, builtin in (("float", float), ("int", int), ("bool", bool)):
+        if not hasattr(np, alias):
+            setattr(np, alias, builtin)
 
 
 def _not_in_checkout(*_args, **_kwargs):
@@ -147,11 +202,12 @@ def _emd_backends(pyemd) -> list[str | None]:
     return found or [None]
 
 
-def use_emd_backend(gdss: types.SimpleNamespace, backend: str | None) -> None:
-    """Make GDSS's ``emd`` call ``pyemd.emd`` with this backend (None: pyemd's default)."""
-    emd = gdss.pyemd.emd if backend is None else functools.partial(gdss.pyemd.emd,
+def use_emd_backend(code: types.SimpleNamespace, backend: str | None) -> None:
+    """Make the imported ``mmd`` module's ``emd`` call ``pyemd.emd`` with this backend
+    (None: pyemd's default). Works for GDSS's and GraphRNN's module alike."""
+    emd = code.pyemd.emd if backend is None else functools.partial(code.pyemd.emd,
                                                                   backend=backend)
-    gdss.mmd.pyemd = types.SimpleNamespace(emd=emd)
+    code.mmd.pyemd = types.SimpleNamespace(emd=emd)
 
 
 def gdss_mmd(gdss: types.SimpleNamespace, statistic: str, ref: list[nx.Graph],
@@ -169,14 +225,102 @@ def gdss_mmd(gdss: types.SimpleNamespace, statistic: str, ref: list[nx.Graph],
     return float(calls[statistic]())
 
 
-def check_orca(gdss: types.SimpleNamespace) -> None:
-    """GDSS skips (with a print) every graph ORCA fails on: make sure it runs at all."""
+def check_orca(code: types.SimpleNamespace) -> None:
+    """Both codes skip every graph ORCA fails on: make sure it runs at all."""
     try:
-        counts = gdss.stats.orca(nx.complete_graph(4))
+        counts = code.run_orca(nx.complete_graph(4))
     except (OSError, subprocess.CalledProcessError) as exc:
-        raise SetupError(f"ORCA at {gdss.orca} does not run: {exc}") from None
+        raise SetupError(f"ORCA at {code.orca} does not run: {exc}") from None
     if counts.shape != (4, 15) or not (counts[:, 14] == 1).all():
-        raise SetupError(f"ORCA at {gdss.orca} gave unexpected counts for K4: {counts}")
+        raise SetupError(f"ORCA at {code.orca} gave unexpected counts for K4: {counts}")
+
+
+def git_blob_id(path: Path) -> str:
+    """The id git gives the file's content (``git hash-object``), to match it against a
+    commit (``git rev-parse COMMIT:PATH``) when the checkout is an export without .git."""
+    data = path.read_bytes()
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+# -------------------------------------------------------------------------------------------
+# importing GraphRNN's evaluation code
+
+
+@contextlib.contextmanager
+def working_directory(path: Path) -> Iterator[None]:
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+def load_graphrnn(repo: Path, gdss: types.SimpleNamespace) -> types.SimpleNamespace:
+    """Import GraphRNN's ``eval.stats`` / ``eval.mmd`` from a checkout (its ``eval/``
+    folder at least), with the run-time adjustments of the module docstring. pyemd and
+    its backends are the ones already found for GDSS."""
+    repo = repo.resolve()
+    eval_dir = repo / "eval"
+    if not (eval_dir / "stats.py").is_file() or not (eval_dir / "mmd.py").is_file():
+        raise SetupError(f"no GraphRNN checkout at {repo} (expected eval/stats.py and "
+                         f"eval/mmd.py)")
+    orca_dir = eval_dir / "orca"
+    orca_bin = orca_dir / "orca"
+    if not os.access(orca_bin, os.X_OK):
+        raise SetupError(f"GraphRNN's ORCA is not compiled: run `cd {orca_dir} && "
+                         f"{ORCA_COMPILE}`")
+    restore_numpy_aliases()
+    sys.path.insert(0, str(repo))
+    try:
+        stats: Any = importlib.import_module("eval.stats")
+        mmd: Any = importlib.import_module("eval.mmd")
+    finally:
+        sys.path.remove(str(repo))
+    for module in (stats, mmd):
+        if Path(module.__file__ or "").resolve().parent != eval_dir:
+            raise SetupError(f"imported {module.__name__} from {module.__file__}, not from "
+                             f"{repo}: another 'eval' package shadows GraphRNN's")
+    mmd.disc = functools.partial(mmd.disc, is_parallel=False)
+
+    orca_failures: list[str] = []
+    their_orca = stats.orca
+
+    def orca_counting_failures(graph):
+        try:
+            return their_orca(graph)
+        except Exception as exc:
+            orca_failures.append(f"{type(exc).__name__}: {exc}")
+            raise
+
+    stats.orca = orca_counting_failures
+
+    def run_orca(graph):
+        with working_directory(repo):
+            return their_orca(graph)
+
+    return types.SimpleNamespace(stats=stats, mmd=mmd, pyemd=gdss.pyemd,
+                                 backends=gdss.backends, orca=str(orca_bin), root=repo,
+                                 run_orca=run_orca, orca_failures=orca_failures,
+                                 files={p: git_blob_id(repo / p) for p in
+                                        ("eval/stats.py", "eval/mmd.py",
+                                         "eval/orca/orca.cpp")})
+
+
+def graphrnn_mmd(graphrnn: types.SimpleNamespace, statistic: str, ref: list[nx.Graph],
+                 gen: list[nx.Graph]) -> float:
+    """One statistic through GraphRNN's functions with their built-in kernels; what they
+    print is dropped."""
+    s = graphrnn.stats
+    with contextlib.redirect_stdout(io.StringIO()):
+        if statistic == "degree":
+            return float(s.degree_stats(ref, gen, is_parallel=False))
+        if statistic == "clustering":
+            return float(s.clustering_stats(ref, gen, is_parallel=False))
+        if statistic == "orbit":
+            with working_directory(graphrnn.root):
+                return float(s.orbit_stats_all(ref, gen))
+    raise ValueError(f"GraphRNN has no {statistic} statistic")
 
 
 # -------------------------------------------------------------------------------------------
@@ -221,24 +365,54 @@ def relative_difference(ours: float, theirs: float) -> float:
     return abs(ours - theirs) / abs(theirs)
 
 
-def compare_pair(gdss: types.SimpleNamespace, ref: list[nx.Graph], gen: list[nx.Graph],
+def compare_code(code: types.SimpleNamespace, name: str,
+                 compute: Callable[[types.SimpleNamespace, str, list[nx.Graph],
+                                    list[nx.Graph]], float],
+                 statistic: str, ours: float, ref: list[nx.Graph], gen: list[nx.Graph],
                  ) -> dict[str, dict]:
+    """Their value of one statistic under each EMD backend (orbit: once, keyed "orca"),
+    beside ours. ``name`` is the key of their value ("gdss", "graphrnn")."""
+    backends: list[str | None] = [None] if statistic == "orbit" else code.backends
+    out: dict[str, dict] = {}
+    for backend in backends:
+        if backend is not None:
+            use_emd_backend(code, backend)
+        failures = getattr(code, "orca_failures", None)
+        if failures is not None:
+            failures.clear()
+        value = compute(code, statistic, ref, gen)
+        tolerance = TOLERANCE["orbit" if statistic == "orbit" else (backend or "cpp")]
+        rel = relative_difference(ours, value)
+        row = {name: value, "abs_diff": abs(ours - value), "rel_diff": rel,
+               "tolerance": tolerance, "ok": rel <= tolerance}
+        if failures is not None and statistic == "orbit":
+            row["orca_failures"] = list(failures)
+            row["ok"] = row["ok"] and not failures
+        out["orca" if statistic == "orbit" else (backend or "default")] = row
+    return out
+
+
+def compare_pair(gdss: types.SimpleNamespace, graphrnn: types.SimpleNamespace | None,
+                 ref: list[nx.Graph], gen: list[nx.Graph]) -> dict[str, dict]:
     rows: dict[str, dict] = {}
     for statistic in STATISTICS:
         ours = graph_mmd(ref, gen, OUR_PROTOCOL[statistic], [statistic])[statistic]
-        backends: list[str | None] = [None] if statistic == "orbit" else gdss.backends
-        theirs: dict[str, dict] = {}
-        for backend in backends:
-            if backend is not None:
-                use_emd_backend(gdss, backend)
-            value = gdss_mmd(gdss, statistic, ref, gen)
-            tolerance = TOLERANCE["orbit" if statistic == "orbit" else (backend or "cpp")]
-            rel = relative_difference(ours, value)
-            theirs["orca" if statistic == "orbit" else (backend or "default")] = {
-                "gdss": value, "abs_diff": abs(ours - value), "rel_diff": rel,
-                "tolerance": tolerance, "ok": rel <= tolerance}
-        rows[statistic] = {"ours": ours, "protocol": OUR_PROTOCOL[statistic], "gdss": theirs}
+        rows[statistic] = {"ours": ours, "protocol": OUR_PROTOCOL[statistic],
+                           "gdss": compare_code(gdss, "gdss", gdss_mmd, statistic, ours,
+                                                ref, gen)}
+        if graphrnn is not None and statistic in GRAPHRNN_STATISTICS:
+            rows[statistic]["graphrnn"] = compare_code(graphrnn, "graphrnn", graphrnn_mmd,
+                                                       statistic, ours, ref, gen)
     return rows
+
+
+def comparisons(results: dict[str, dict]) -> Iterator[tuple[str, str, str, str, dict, dict]]:
+    """(pair, statistic, code, backend, statistic row, comparison) for every value."""
+    for pair, res in results.items():
+        for statistic, row in res["statistics"].items():
+            for code in ("gdss", "graphrnn"):
+                for backend, cmp in row.get(code, {}).items():
+                    yield pair, statistic, code, backend, row, cmp
 
 
 def describe(graphs: list[nx.Graph]) -> dict[str, float]:
@@ -249,32 +423,43 @@ def describe(graphs: list[nx.Graph]) -> dict[str, float]:
 
 
 def print_table(results: dict[str, dict]) -> None:
-    print(f"{'pair':32s} {'statistic':10s} {'backend':8s} {'ours':>14s} {'GDSS':>14s} "
-          f"{'rel. diff':>10s}  ok")
-    for pair, res in results.items():
-        for statistic, row in res["statistics"].items():
-            for backend, cmp in row["gdss"].items():
-                print(f"{pair:32s} {statistic:10s} {backend:8s} {row['ours']:14.8e} "
-                      f"{cmp['gdss']:14.8e} {cmp['rel_diff']:10.2e}  "
-                      f"{'yes' if cmp['ok'] else 'NO'}")
+    label = {"gdss": "GDSS", "graphrnn": "GraphRNN"}
+    print(f"{'pair':32s} {'statistic':10s} {'code':8s} {'backend':8s} {'ours':>14s} "
+          f"{'theirs':>14s} {'rel. diff':>10s}  ok")
+    for pair, statistic, code, backend, row, cmp in comparisons(results):
+        print(f"{pair:32s} {statistic:10s} {label[code]:8s} {backend:8s} {row['ours']:14.8e} "
+              f"{cmp[code]:14.8e} {cmp['rel_diff']:10.2e}  {'yes' if cmp['ok'] else 'NO'}")
 
 
-def versions(gdss: types.SimpleNamespace, repo: Path) -> dict[str, str | None]:
+def git_commit(repo: Path) -> str | None:
+    try:
+        return subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True,
+                              capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None  # an exported tree without .git
+
+
+def versions(gdss: types.SimpleNamespace, graphrnn: types.SimpleNamespace | None,
+             ) -> dict[str, Any]:
     import scipy
 
-    try:
-        commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True,
-                                capture_output=True, text=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = None  # an exported tree without .git
-    return {"gdss_commit": commit, "pyemd": getattr(gdss.pyemd, "__version__", None),
-            "numpy": np.__version__, "scipy": scipy.__version__, "networkx": nx.__version__}
+    out: dict[str, Any] = {"gdss_commit": git_commit(gdss.root),
+                           "pyemd": getattr(gdss.pyemd, "__version__", None),
+                           "numpy": np.__version__, "scipy": scipy.__version__,
+                           "networkx": nx.__version__, "gdss_files": gdss.files}
+    if graphrnn is not None:
+        out["graphrnn_commit"] = git_commit(graphrnn.root)
+        out["graphrnn_files"] = graphrnn.files
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--gdss-repo", type=Path, required=True,
                    help="a GDSS checkout (its evaluation/ folder at least, ORCA compiled)")
+    p.add_argument("--graphrnn-repo", type=Path,
+                   help="a GraphRNN checkout (its eval/ folder at least, ORCA compiled); "
+                        "without it only GDSS is compared")
     p.add_argument("--deps", type=Path,
                    help="extra folder for sys.path holding pyemd (and POT, dill, ...)")
     p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA"),
@@ -285,6 +470,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         gdss = load_gdss(args.gdss_repo, args.deps)
         check_orca(gdss)
+        graphrnn = None
+        if args.graphrnn_repo is not None:
+            graphrnn = load_graphrnn(args.graphrnn_repo, gdss)
+            check_orca(graphrnn)
     except SetupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -293,12 +482,13 @@ def main(argv: list[str] | None = None) -> int:
     for name, (ref, gen) in pairs.items():
         print(f"{name} ...", flush=True)
         results[name] = {"reference": describe(ref), "generated": describe(gen),
-                         "statistics": compare_pair(gdss, ref, gen)}
+                         "statistics": compare_pair(gdss, graphrnn, ref, gen)}
     print_table(results)
-    failures = [f"{pair}/{stat}/{backend}" for pair, res in results.items()
-                for stat, row in res["statistics"].items()
-                for backend, cmp in row["gdss"].items() if not cmp["ok"]]
-    report = {"versions": versions(gdss, args.gdss_repo),
+    failures = [f"{pair}/{stat}/{code}/{backend}"
+                for pair, stat, code, backend, _row, cmp in comparisons(results)
+                if not cmp["ok"]]
+    report = {"versions": versions(gdss, graphrnn),
+              "codes": ["gdss"] + (["graphrnn"] if graphrnn is not None else []),
               "emd_backends": [b or "default" for b in gdss.backends],
               "tolerance": TOLERANCE, "results": results, "failures": failures}
     if args.out:
