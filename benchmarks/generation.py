@@ -162,7 +162,13 @@ def main(argv=None) -> int:
     p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA"))
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/generation.json"))
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (1: two runs side by side on two cores do not spin)")
     args = p.parse_args(argv)
+    if args.threads < 1:
+        p.error("--threads must be >= 1")
+    import torch
+    torch.set_num_threads(args.threads)
     parts = args.only.split(",") if args.only else list(RUNS)
     unknown = [x for x in parts if x not in RUNS]
     if unknown:
@@ -175,7 +181,7 @@ def main(argv=None) -> int:
             parts = [x for x in parts if x != "qm9"]
         if args.data_root is None or not (Path(args.data_root) / "graphgen").is_dir():
             parts = []  # no data files: the generated set only
-    report: dict = {"published": PUBLISHED, "results": []}
+    report: dict = {"published": PUBLISHED, "results": [], "torch_threads": args.threads}
     if (args.only or args.rows) and args.out.is_file():
         old = json.loads(args.out.read_text())
         fresh = {(name, run.label) for name in parts for run in RUNS[name]
