@@ -163,12 +163,19 @@ def measure_decoder(model, graphs, num_permutations: int = 10, seed: int = 0,
                     rtol: float = 0.0) -> Deviation:
     """Worst deviation of the decoder's outputs between ``z`` on the graph and the moved
     ``z`` on its relabelling: ``pairs`` outputs as ``P l Pᵀ``, ``nodes`` as ``P f``,
-    ``graph`` outputs (a whole ``log p(G | z)``) unchanged."""
+    ``graph`` outputs (a whole ``log p(G | z)``) unchanged. ``z`` is the posterior mean,
+    or, for a model whose ``decoder_check_point`` is ``"draw"``, one posterior draw (a
+    point in general position; see :class:`graphvae.models.SequentialGraphVAE`)."""
     model.eval()
     dev = Deviation("decoder", rtol)
+    gen = torch.Generator().manual_seed(seed + 1)
     for r in _relabellings(model, graphs, num_permutations, seed):
         perm = r.perm
-        z = model.graph_posterior(r.batch).loc
+        q = model.graph_posterior(r.batch)
+        z = q.loc
+        if getattr(model, "decoder_check_point", "mean") == "draw":
+            eps = torch.randn(z.shape, generator=gen, dtype=z.dtype).to(z.device)
+            z = z + q.scale * eps
         outs = model.decoder_outputs(z, r.batch)
         outs_p = model.decoder_outputs(_moved(z, perm, model.node_latents), r.batch_p)
         for (_, ref, kind), (_, got, _) in zip(outs, outs_p):

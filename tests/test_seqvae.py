@@ -140,6 +140,16 @@ def test_bound_is_invariant_to_node_order(float64):
     torch.testing.assert_close(a.value, b.value, atol=1e-9, rtol=0)
 
 
+def test_one_node_graphs_have_only_a_type_term():
+    m = _model(typed=True, seed=6)
+    g = _graph(1, [], [2])
+    z = torch.randn(1, 1, 1, 3, dtype=torch.float64)
+    with torch.no_grad():
+        lp = m.log_likelihood(z, _batch([g], typed=True))
+        want = F.log_softmax(m.type_head(z[0, 0]), -1)[0, 2]
+    assert float(lp) == pytest.approx(float(want), abs=1e-12)
+
+
 def test_rounds_and_order():
     assert rounds(3, None) == [(0, 1), (1, 2), (2, 3)]
     assert rounds(10, 4) == [(0, 2), (2, 5), (5, 8), (8, 10)]        # round(2.5) = 2
@@ -405,6 +415,10 @@ def test_seq_vae_molecules_are_raw_and_within_valence(tmp_path):
         assert all(u <= valence[a] for u, a in zip(used, row["atoms"]))
         strict += smi != "INVALID"
     assert strict == raw["num_valid"]
+    # symmetric molecules (CC, OCO, ...) give automorphic atoms equal posterior means
+    rc, text, err = run_cli(["check-invariance", "--checkpoint", str(out / "model.pt"),
+                             "--data-root", str(root), "--permutations", "3"])
+    assert rc == 0, text + err
 
 
 def test_resume_with_a_corrupt_or_mismatched_state_is_one_line(tmp_path):

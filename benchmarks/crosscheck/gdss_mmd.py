@@ -383,7 +383,7 @@ def compare_code(code: types.SimpleNamespace, name: str,
         value = compute(code, statistic, ref, gen)
         tolerance = TOLERANCE["orbit" if statistic == "orbit" else (backend or "cpp")]
         rel = relative_difference(ours, value)
-        row = {name: value, "abs_diff": abs(ours - value), "rel_diff": rel,
+        row: dict[str, Any] = {name: value, "abs_diff": abs(ours - value), "rel_diff": rel,
                "tolerance": tolerance, "ok": rel <= tolerance}
         if failures is not None and statistic == "orbit":
             row["orca_failures"] = list(failures)
