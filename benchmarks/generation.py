@@ -1,19 +1,22 @@
-"""Small-graph generation: MMD² on community-small / ego-small (GraphRNN kernels) and grid
-(GRAN kernels), QM9 validity / uniqueness / novelty; over seeds, with training time.
+"""Small-graph generation: MMD² on community-small / ego-small (GraphRNN kernels, ours and
+GDSS's set-up) and grid (GRAN kernels), QM9 validity (strict and GDSS's) / uniqueness /
+novelty / FCD / NSPDK; over seeds, with training and wall time.
 
-    python benchmarks/generation.py                         # full (about 40 min on 2 cores)
+    python benchmarks/generation.py                         # full (about 2.5 hours, one core)
     python benchmarks/generation.py --only community-small  # one part
-    python benchmarks/generation.py --smoke                 # seconds
+    python benchmarks/generation.py --only qm9 --rows seq-vae   # some rows; others kept
+    python benchmarks/generation.py --smoke                 # about a minute
 
-Protocol (GraphRNN / GDSS): each seed shuffles the set, keeps the last 20% as the
-test set and the last 10% of the rest for validation (epoch selection); a trained
-model samples as many graphs as the test set has, and each statistic's MMD² between
-the test graphs and the samples is reported. Every value is MMD², not MMD. The
-train-vs-test row compares the training graphs with the test graphs under the same
-kernels: the scale of "as good as the data". Published rows are copied from the
-papers (GraphRNN, You et al. 2018, Table 2 for GraphVAE and GraphRNN; GDSS, Jo et al.
-2022, Table 1 for its averages; GraphVAE, Simonovsky & Komodakis 2018, for QM9);
-their splits and sample counts differ in detail from ours.
+Our set-up: each seed shuffles the set, keeps the last 20% as the test set and the
+last 10% of the rest for validation (epoch selection). GDSS's set-up (rows "[GDSS
+set-up]", ``--protocol gdss``): unshuffled, the first 20% the test set, isolated nodes
+removed from samples, spectral MMD² added. Either way a trained model samples as many
+graphs as the test set has, and each statistic's MMD² between the test graphs and the
+samples is reported. Every value is MMD², not MMD. The train-vs-test row compares the
+training graphs with the test graphs under the same kernels: the scale of "as good as
+the data". Published rows are copied from the papers (GraphRNN, You et al. 2018, Table
+2 for GraphVAE and GraphRNN; GDSS, Jo et al. 2022, Table 1 for its averages and its
+re-run of GraphRNN; GraphVAE, Simonovsky & Komodakis 2018, for QM9).
 """
 
 from __future__ import annotations
