@@ -132,7 +132,7 @@ def test_gdss_split_is_unshuffled_first_fifth_test():
     sp = gdss_split(graphs)
     assert [g.number_of_nodes() for g in sp.test] == [2, 3]
     assert [g.number_of_nodes() for g in sp.train] == list(range(4, 12))
-    assert sp.valid == sp.train
+    assert sp.valid is sp.train
     with pytest.raises(ValueError, match="at least 5"):
         gdss_split(graphs[:4])
 

@@ -142,7 +142,8 @@ def gdss_split(graphs: list[nx.Graph], test_fraction: float = 0.2) -> GraphSplit
     n_test = int(test_fraction * n)
     if n_test < 1 or n_test >= n:
         raise ValueError(f"GDSS's split needs at least 5 graphs, got {n}")
-    return GraphSplit(graphs[n_test:], graphs[n_test:], graphs[:n_test], 0)
+    train = graphs[n_test:]
+    return GraphSplit(train, train, graphs[:n_test], 0)
 
 
 @dataclass

@@ -164,10 +164,12 @@ class EquivariantGraphVAE(nn.Module):
         (the KL part weighted by ``kl_weight``).
 
         With the standard normal prior the KL is in closed form. A prior over the set of
-        node latents (:class:`~graphvae.bounds.priors.SetMixturePrior`) has none: then the
-        KL is ``log q(Z | G) − log p(Z)`` on the same draws, with ``log p(Z)`` itself a
-        one-draw estimate of a lower bound (``u_noise`` fixes its draw), so ``value`` is a
-        stochastic lower bound on ``log p(G)`` of the labelled graph."""
+        node latents (``set_prior``: :class:`~graphvae.bounds.priors.SetMixturePrior`,
+        :class:`~graphvae.bounds.priors.ExemplarPrior`) has none: then the KL is
+        ``log q(Z | G) − log p(Z)`` on the same draws, with ``log p(Z)`` itself bounded below
+        (by a one-draw estimate through ``q(u | Z)``, ``u_noise`` fixing its draw, or by the
+        best node matching), so ``value`` is a (stochastic) lower bound on ``log p(G)`` of
+        the labelled graph."""
         q = self.posterior(batch)
         size_lp = self.size_logprob[batch.sizes]
         if getattr(self.prior, "set_prior", False):

@@ -5,8 +5,9 @@ Models (``GenerationConfig.model``):
 * ``oneshot-vae`` — :class:`~graphvae.models.EquivariantGraphVAE`: per-node latents,
   equivariant, no matching needed.
 * ``seq-vae`` — :class:`~graphvae.models.SequentialGraphVAE`: per-node latents under a
-  prior that ties them (a graph latent and a mixture per node), pairs decided in
-  sequence under valence and connectivity rules; KL warm-up by default.
+  prior over the set of them (``--prior``: the training graphs' posteriors on graph sets,
+  a graph latent and a mixture per node on QM9), pairs decided in sequence under valence
+  and connectivity rules; KL warm-up by default.
 * ``graphvae`` — :class:`~graphvae.models.GraphVAE` (Simonovsky & Komodakis 2018): one
   latent per graph, fixed-size MLP decoder over ``k`` slots, trained with the
   ``matched`` bound (max-pooling graph matching, the paper's choice) or the
