@@ -17,17 +17,19 @@ different graph.
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 from pathlib import Path
 
 import networkx as nx
+import numpy as np
 import torch
 from torch_geometric.data import Data
 
 from graphvae.errors import DataError, describe, quote
 from graphvae.graph import check_graph, to_simple_undirected
-from graphvae.io import csv_rows, text_lines
+from graphvae.io import csv_rows, read_bytes, text_lines
 
 _HEADER_NAMES = {"source", "target", "src", "dst", "from", "to", "u", "v", "node1", "node2",
                  "head", "tail", "i", "j", "id1", "id2"}
@@ -86,9 +88,8 @@ def _looks_like_header(cells: list[str], rest_numeric: bool) -> bool:
     return rest_numeric and not _is_int(a) and not _is_int(b)
 
 
-def read_edge_list(path: str | os.PathLike) -> list[tuple[str, str]]:
-    """Read ``(source, target)`` name pairs from an edge-list file."""
-    path = Path(path)
+def _edge_rows(path: Path) -> list[tuple[int, list[str]]]:
+    """``(line number, cells)`` of each edge line, the header dropped (the exact reader)."""
     rows: list[tuple[int, list[str]]] = []
     for lineno, cells in _rows(path):
         if len(cells) < 2 or not cells[0] or not cells[1]:
@@ -99,7 +100,13 @@ def read_edge_list(path: str | os.PathLike) -> list[tuple[str, str]]:
         rows = rows[1:]
     if not rows:
         raise DataError(path, "the edge list is empty (no edges)")
-    return [(c[0], c[1]) for _, c in rows]
+    return rows
+
+
+def read_edge_list(path: str | os.PathLike) -> list[tuple[str, str]]:
+    """Read ``(source, target)`` name pairs from an edge-list file, line by line (see
+    :func:`read_edge_index` for the fast reader that :func:`load_edge_list` uses)."""
+    return [(c[0], c[1]) for _, c in _edge_rows(Path(path))]
 
 
 def _number(cell: str, path: Path, lineno: int, col: int) -> float:
@@ -158,26 +165,43 @@ def _build(pairs: list[tuple[str, str]], names: list[str], x: torch.Tensor | Non
     except KeyError as err:
         raise DataError(path, f"the edge list names node {quote(err.args[0])}, which has no "
                               f"row in the feature table") from None
+    return _graph(ei, names, x)
+
+
+def _graph(ei: torch.Tensor, names: list[str], x: torch.Tensor | None) -> Data:
     n = len(names)
     edge_index = to_simple_undirected(ei, n)
     check_graph(x, edge_index, n)
     return Data(x=x, edge_index=edge_index, num_nodes=n, node_names=names)
 
 
-def load_edge_list(edges: str | os.PathLike, features: str | os.PathLike | None = None) -> Data:
+def load_edge_list(edges: str | os.PathLike, features: str | os.PathLike | None = None,
+                   num_nodes: int | None = None) -> Data:
     """A user's graph from an edge list and an optional feature table.
 
     Without a feature table ``x`` is ``None`` (the task then uses identity features).
-    With one, its rows define the nodes (isolated nodes included).
+    With one, its rows define the nodes (isolated nodes included). ``num_nodes``: integer
+    ids ``0..num_nodes-1`` are the node indices (see :func:`read_edge_index`).
     """
-    pairs = read_edge_list(edges)
+    names, ei = read_edge_index(edges, num_nodes)
     if features is None:
-        return _build(pairs, _order({v for p in pairs for v in p}), None, Path(edges))
-    names, x = read_features(features)
-    return _build(pairs, names, x, Path(edges))
+        return _graph(ei, names, None)
+    fnames, x = read_features(features)
+    if num_nodes is not None and fnames != names:
+        raise DataError(features, f"with --num-nodes the feature table must list the nodes "
+                                  f"0..{num_nodes - 1} in order")
+    index = {name: i for i, name in enumerate(fnames)}
+    lookup = []
+    for name in names:
+        if name not in index:
+            raise DataError(edges, f"the edge list names node {quote(name)}, which has no row "
+                                   f"in the feature table")
+        lookup.append(index[name])
+    return _graph(torch.tensor(lookup, dtype=torch.long)[ei], fnames, x)
 
 
-def load_graph_file(path: str | os.PathLike, features: str | os.PathLike | None = None) -> Data:
+def load_graph_file(path: str | os.PathLike, features: str | os.PathLike | None = None,
+                    num_nodes: int | None = None) -> Data:
     """Load ``.csv`` / ``.tsv`` / ``.txt`` / ``.edges`` edge lists, or ``.graphml`` / ``.gml``.
 
     For GraphML / GML, numeric node attributes shared by every node become the
@@ -186,7 +210,9 @@ def load_graph_file(path: str | os.PathLike, features: str | os.PathLike | None 
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".graphml", ".gml"):
-        return load_edge_list(path, features)
+        return load_edge_list(path, features, num_nodes)
+    if num_nodes is not None:
+        raise ValueError("--num-nodes is for edge lists, not GraphML / GML files")
     if not path.is_file():
         raise DataError(path, "no such file")
     try:
@@ -235,3 +261,235 @@ def _node_attributes(g: nx.Graph, path: Path) -> torch.Tensor | None:
             row.append(v)
         rows.append(row)
     return torch.tensor(rows, dtype=torch.float)
+
+
+# ---------------------------------------------------------------------------- the fast path
+#: Longest run of leading comment / blank lines the fast path looks through.
+_MAX_LEADING = 10_000
+
+
+class _Fallback(Exception):
+    """The fast reader met something only the line-by-line reader reads exactly."""
+
+
+def _leading_skip(raw: bytes, delim: str | None) -> int:
+    """Number of leading lines that are blank or comments (the line reader skips them)."""
+    skip = pos = 0
+    while skip < _MAX_LEADING and pos < len(raw):
+        end = raw.find(b"\n", pos)
+        end = len(raw) if end < 0 else end
+        line = raw[pos:end].strip()
+        first = line.split(delim.encode())[0].strip() if delim and line else line
+        if line and not first.startswith(b"#") and (delim is None or line.strip(
+                delim.encode() + b" \t")):
+            return skip
+        skip, pos = skip + 1, end + 1
+    raise _Fallback
+
+
+def _fast_delimiter(raw: bytes, start: int, delim: str | None) -> str:
+    """The one-character delimiter of a regular file (whitespace files: a tab or a space)."""
+    if delim is not None:
+        return delim
+    end = raw.find(b"\n", start)
+    first = raw[start:end if end >= 0 else len(raw)]
+    tabs, spaces = b"\t" in first, b" " in first
+    if tabs == spaces or b"  " in raw or b"\t\t" in raw or b"\n " in raw or b" \n" in raw \
+            or b"\n\t" in raw or b"\t\n" in raw or (b"\t" in raw and b" " in raw):
+        raise _Fallback  # mixed or repeated whitespace: the line reader splits it
+    return "\t" if tabs else " "
+
+
+def _row_lines(raw: bytes, skip: int, rows: np.ndarray) -> np.ndarray:
+    """File line numbers (1-based) of data rows ``rows`` (0-based, counted after ``skip``
+    lines; empty lines are not rows)."""
+    buf = np.frombuffer(raw, dtype=np.uint8)
+    newlines = np.flatnonzero(buf == 10)
+    starts = np.concatenate([[0], newlines + 1])
+    ends = np.concatenate([newlines, [len(raw)]])
+    cr = (ends > starts) & (buf[np.maximum(ends - 1, 0)] == 13) if len(raw) else ends > 0
+    line_no = np.arange(1, len(starts) + 1)
+    return line_no[(ends - starts - cr > 0) & (line_no > skip)][rows]
+
+
+def _fast_edge_table(path: Path, raw: bytes):
+    """``(skip, names, codes (2, m))``: the edge list's id columns dictionary-encoded by
+    pyarrow, for files with no quotes, comments after the first data line, byte-order
+    marks, NULs, lone carriage returns, irregular rows or padded cells."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+
+    if any(raw.startswith(bom) for bom in (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")) \
+            or b"\0" in raw or b'"' in raw or raw.count(b"\r") != raw.count(b"\r\n"):
+        raise _Fallback
+    delim = _delimiter(path)
+    skip = _leading_skip(raw, delim)
+    start = 0
+    for _ in range(skip):
+        start = raw.index(b"\n", start) + 1
+    if b"\n#" in raw[start:]:
+        raise _Fallback
+    sep = _fast_delimiter(raw, start, delim)
+    bad: list[tuple[int | None, str]] = []
+
+    def invalid(row) -> str:
+        bad.append((row.number, row.text))
+        return "skip"
+
+    try:
+        table = pcsv.read_csv(
+            pa.py_buffer(raw),
+            read_options=pcsv.ReadOptions(skip_rows=skip, autogenerate_column_names=True,
+                                          use_threads=False, block_size=1 << 24),
+            parse_options=pcsv.ParseOptions(delimiter=sep, quote_char=False,
+                                            invalid_row_handler=invalid),
+            convert_options=pcsv.ConvertOptions(include_columns=["f0", "f1"],
+                                                column_types={"f0": pa.string(),
+                                                              "f1": pa.string()}))
+    except (pa.ArrowInvalid, KeyError):
+        raise _Fallback from None  # not UTF-8, one column only, ...
+    if bad:
+        number, text = bad[0]
+        cells = [c.strip() for c in text.split(sep)] if delim else text.split()
+        if len(cells) < 2 and cells and cells[0] and not cells[0].startswith("#") \
+                and number is not None:
+            # pyarrow numbers rows after the skipped lines, empty lines left out
+            line = int(_row_lines(raw, skip, np.array([number - skip - 1]))[0])
+            raise DataError(path, f"an edge needs two node ids, got {quote(cells)}", line)
+        raise _Fallback
+    if table.num_rows == 0:
+        raise _Fallback
+    first = [table["f0"][0].as_py(), table["f1"][0].as_py()]
+    rest = table.slice(1)
+    if _looks_like_header(first, rest.num_rows > 0 and _all_int(rest)):
+        table = rest
+        if table.num_rows == 0:
+            raise DataError(path, "the edge list is empty (no edges)")
+    both = pa.chunked_array(table["f0"].chunks + table["f1"].chunks).dictionary_encode()
+    both = both.combine_chunks()
+    names = both.dictionary
+    if pc.any(pc.equal(names, "")).as_py() or \
+            pc.any(pc.not_equal(pc.utf8_trim_whitespace(names), names)).as_py():
+        raise _Fallback  # empty or padded cells
+    if delim is not None and pc.max(pc.utf8_length(names)).as_py() > csv.field_size_limit():
+        raise _Fallback  # the line reader's CSV module refuses such cells
+    codes = both.indices.to_numpy().astype(np.int64).reshape(2, -1)
+    return skip, names, codes, table.num_rows != rest.num_rows + 1
+
+
+def _all_int(table) -> bool:
+    """Whether every id in the two columns is an integer as Python's ``int`` reads it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    try:
+        for col in ("f0", "f1"):
+            pc.cast(table[col], pa.int64())
+        return True
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    both = pa.chunked_array(table["f0"].chunks + table["f1"].chunks).unique()
+    return all(_is_int(s) for s in both.to_pylist())
+
+
+def _int_values(names) -> np.ndarray | None:
+    """The ids as int64 when every one is an integer as Python reads it, else ``None``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    try:
+        return pc.cast(names, pa.int64()).to_numpy()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+
+
+def _fast_read(path: Path, num_nodes: int | None) -> tuple[list[str], torch.Tensor]:
+    raw = read_bytes(path)
+    skip, names, codes, header = _fast_edge_table(path, raw)
+    values = _int_values(names)
+    py_names: list[str] | None = None
+    if values is None:
+        py_names = names.to_pylist()
+        is_int = np.fromiter((_is_int(s) for s in py_names), bool, len(py_names))
+    else:
+        is_int = np.ones(len(names), bool)
+    skip_rows = int(header)
+    if num_nodes is not None:
+        if values is None:
+            bad = np.flatnonzero(~is_int[codes].all(0))
+            if bad.size == 0:
+                raise _Fallback
+            row = int(bad[0])
+            cell = next(names[int(c)].as_py() for c in codes[:, row] if not is_int[c])
+            line = int(_row_lines(raw, skip, np.array([row + skip_rows]))[0])
+            raise DataError(path, f"node id {quote(cell)} is not an integer (--num-nodes "
+                                  f"{num_nodes} takes ids 0..{num_nodes - 1})", line)
+        ids = values[codes]
+        out = (ids < 0) | (ids >= num_nodes)
+        if out.any():
+            row = int(np.flatnonzero(out.any(0))[0])
+            cell = int(ids[:, row][out[:, row]][0])
+            line = int(_row_lines(raw, skip, np.array([row + skip_rows]))[0])
+            raise DataError(path, f"node id {cell} is out of range (--num-nodes {num_nodes} "
+                                  f"takes ids 0..{num_nodes - 1})", line)
+        return [str(i) for i in range(num_nodes)], torch.from_numpy(ids)
+    used = np.flatnonzero(np.bincount(codes.ravel(), minlength=len(names)))
+    if values is not None:
+        vals = values[used]
+        order = np.argsort(vals, kind="stable")
+        if not (np.diff(vals[order]) > 0).all():       # numeric, then by spelling ("01" / "1")
+            spelled = np.asarray(names.take(used).to_numpy(zero_copy_only=False), dtype=str)
+            order = np.lexsort((spelled, vals))
+    else:
+        assert py_names is not None
+        listed = [py_names[i] for i in used]
+        if all(is_int[used]):
+            order = np.array(sorted(range(len(listed)), key=lambda k: (int(listed[k]),
+                                                                          listed[k])))
+        else:
+            order = np.argsort(np.asarray(listed, dtype=str), kind="stable")
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[used[order]] = np.arange(len(used))
+    final = names.take(used[order]).to_pylist()
+    return final, torch.from_numpy(rank[codes])
+
+
+def read_edge_index(path: str | os.PathLike, num_nodes: int | None = None, fast: bool = True
+                    ) -> tuple[list[str], torch.Tensor]:
+    """An edge list's node names (in node order) and its ``(2, m)`` edges, as written
+    (duplicates, both directions and self-loops kept).
+
+    Nodes are the ids that occur, ordered numerically when every id is an integer
+    (``"01"`` and ``"1"`` stay two nodes), else as strings. With ``num_nodes``, ids must
+    be the integers ``0..num_nodes-1`` and are the node indices themselves (nodes that
+    never occur stay, isolated); an id outside is a :class:`DataError` naming its line.
+
+    Regular files (10⁷ lines in a few seconds) are read by pyarrow and the ids
+    dictionary-encoded; anything irregular (quotes, comment lines after the data, padded
+    or empty cells, rows of other widths, byte-order marks, non-UTF-8 bytes) goes through
+    the exact line-by-line reader, so both give the same graph or the same error
+    (``fast=False`` uses only the line reader).
+    """
+    path = Path(path)
+    if num_nodes is not None and num_nodes < 1:
+        raise ValueError(f"--num-nodes must be at least 1, got {num_nodes}")
+    if fast:
+        try:
+            return _fast_read(path, num_nodes)
+        except _Fallback:
+            pass
+    rows = _edge_rows(path)
+    if num_nodes is None:
+        names = _order({c for _, cells in rows for c in cells[:2]})
+        index = {name: i for i, name in enumerate(names)}
+        return names, torch.tensor([[index[c[0]] for _, c in rows],
+                                    [index[c[1]] for _, c in rows]], dtype=torch.long)
+    for lineno, cells in rows:
+        for cell in cells[:2]:
+            if not _is_int(cell):
+                raise DataError(path, f"node id {quote(cell)} is not an integer (--num-nodes "
+                                      f"{num_nodes} takes ids 0..{num_nodes - 1})", lineno)
+            if not 0 <= int(cell) < num_nodes:
+                raise DataError(path, f"node id {int(cell)} is out of range (--num-nodes "
+                                      f"{num_nodes} takes ids 0..{num_nodes - 1})", lineno)
+    return [str(i) for i in range(num_nodes)], torch.tensor(
+        [[int(c[0]) for _, c in rows], [int(c[1]) for _, c in rows]], dtype=torch.long)
