@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from graphvae.cli import generate, invariance, linkpred, vector
+from graphvae.cli import generate, invariance, linkpred, makegraph, vector
 from graphvae.errors import describe, one_line
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
@@ -36,6 +36,9 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                vector.add_arguments, vector.run),
     "convert-graphs": ("write the stored graph-set pickles as graph6 files (no pickle needed "
                        "afterwards)", generate.add_convert_arguments, generate.run_convert),
+    "make-graph": ("write a large seeded graph with planted communities (degree-corrected "
+                   "SBM) and its planted parameters, the link-prediction oracle",
+                   makegraph.add_arguments, makegraph.run),
 }
 
 #: Exit status of an unexpected internal error (2 is the user's error, 1 a failed check).

@@ -1,0 +1,138 @@
+"""``graphvae make-graph``: write a large seeded graph with planted communities.
+
+A degree-corrected stochastic block model (:mod:`graphvae.datasets.sbm`), for judging
+link prediction at scale against the oracle that knows the planted parameters. Writes
+the edge list to ``--out FILE.csv`` (``.tsv``: tab-separated, ``.txt``: space-separated;
+a ``source,target`` header, then one edge ``i,j`` with ``i < j`` per line, nodes
+numbered ``0 .. N-1``; isolated nodes appear in no line) and the planted parameters to
+``FILE.planted.npz`` beside it (read them with
+:meth:`graphvae.datasets.sbm.PlantedSBM.load`; :func:`~graphvae.datasets.sbm.oracle_scores`
+gives the Bayes-optimal scores of held-out pairs). Existing files of these names are
+replaced; the edge list is written last, so an edge list always has its own planted
+parameters beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from graphvae.errors import describe
+
+SUFFIXES = (".csv", ".tsv", ".txt")
+#: Nodes per block when ``--blocks`` is not given.
+NODES_PER_BLOCK = 1000
+
+
+def planted_path(out: Path) -> Path:
+    """Where the planted parameters of the edge list ``out`` go: ``FILE.planted.npz``."""
+    return out.with_name(f"{out.stem}.planted.npz")
+
+
+def default_blocks(nodes: int) -> int:
+    """About one block per 1000 nodes, at least 2 and at most N/2 (every block holds two
+    nodes or more; 1 block for N < 4), and at most :data:`~graphvae.datasets.sbm.MAX_BLOCKS`."""
+    from graphvae.datasets.sbm import MAX_BLOCKS
+
+    return max(1, min(max(2, round(nodes / NODES_PER_BLOCK)), nodes // 2, MAX_BLOCKS))
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--nodes", type=int, required=True, metavar="N", help="number of nodes")
+    p.add_argument("--edges", type=int, required=True, metavar="M",
+                   help="expected number of undirected edges (the graph has slightly fewer: "
+                        "parallel edges merge); at most N(N-1)/4")
+    p.add_argument("--blocks", type=int, default=None, metavar="K",
+                   help="number of planted communities, of equal size (default: one per "
+                        f"{NODES_PER_BLOCK} nodes, at least 2, at most N/2)")
+    p.add_argument("--mixing", type=float, default=0.2,
+                   help="expected fraction of edges between communities [0.2]")
+    p.add_argument("--exponent", type=float, default=2.5,
+                   help="power-law exponent of the degrees, > 2 (inf: equal degrees) [2.5]")
+    p.add_argument("--seed", type=int, default=0, help="random seed [0]")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE.csv",
+                   help="edge list to write (.csv, .tsv or .txt); the planted parameters go "
+                        "to FILE.planted.npz beside it")
+
+
+def _check_out(out: Path) -> None:
+    if out.suffix.lower() not in SUFFIXES:
+        raise ValueError(f"--out {out} must end in {', '.join(SUFFIXES)}")
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; give a file path ending in .csv")
+    if not out.parent.is_dir():
+        raise ValueError(f"--out {out}: the folder {out.parent} does not exist")
+    for path in (out, planted_path(out)):
+        if path.is_dir():
+            raise ValueError(f"cannot write {path}: it is a folder")
+    try:  # a real write, so that the reason (read-only, permission, disk full) is the OS's
+        fd, probe = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ValueError(f"cannot write to {out.parent} (for --out {out}): "
+                         f"{describe(err)}") from None
+
+
+def check_args(args: argparse.Namespace) -> int:
+    """Validate the flags (one-line ``ValueError``); the number of blocks to use."""
+    from graphvae.datasets.sbm import MAX_BLOCKS, MAX_NODES
+
+    n, m = args.nodes, args.edges
+    if not 2 <= n <= MAX_NODES:
+        raise ValueError(f"--nodes must lie in [2, {MAX_NODES}], got {n}")
+    limit = max(1, n * (n - 1) // 4)
+    if not 1 <= m <= limit:
+        raise ValueError(f"--edges must lie in [1, {limit}] (N(N-1)/4: a sparse graph) for "
+                         f"--nodes {n}, got {m}")
+    k = default_blocks(n) if args.blocks is None else args.blocks
+    if not 1 <= k <= min(n, MAX_BLOCKS):
+        raise ValueError(f"--blocks must lie in [1, {min(n, MAX_BLOCKS)}], got {k}")
+    if not 0.0 <= args.mixing <= 1.0:
+        raise ValueError(f"--mixing must lie in [0, 1], got {args.mixing}")
+    if math.isnan(args.exponent) or args.exponent <= 2:
+        raise ValueError(f"--exponent must be greater than 2 (inf: equal degrees), got "
+                         f"{args.exponent}")
+    if k == n and k > 1 and args.mixing < 1:
+        raise ValueError(f"--blocks {k} puts one node in each block, so no edge can lie "
+                         f"within a block; use fewer blocks or --mixing 1")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be at least 0, got {args.seed}")
+    _check_out(args.out)
+    return k
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from graphvae.datasets.sbm import make_sbm, write_edge_list
+
+    k = check_args(args)
+    out: Path = args.out
+    planted_file = planted_path(out)
+    start = time.perf_counter()
+    edge_index, planted = make_sbm(args.nodes, args.edges, k, args.seed, args.mixing,
+                                   args.exponent)
+    sampled = time.perf_counter() - start
+    blocks = planted.blocks
+    src, dst = edge_index.numpy()
+    between = float((blocks[src] != blocks[dst]).mean()) if src.size else 0.0
+    # remove the old pair first and write the edge list last: an edge list on disk always
+    # has its own planted parameters beside it
+    out.unlink(missing_ok=True)
+    planted.save(planted_file)
+    write_edge_list(edge_index, out)
+    seconds = time.perf_counter() - start
+    summary = {"out": str(out), "planted": str(planted_file), "num_nodes": args.nodes,
+               "num_edges": int(edge_index.shape[1]), "requested_edges": args.edges,
+               "blocks": k, "mixing": args.mixing, "between_fraction": between,
+               "exponent": args.exponent, "seed": args.seed,
+               "sample_seconds": sampled, "seconds": seconds}
+    print(f"make-graph: {args.nodes} nodes, {summary['num_edges']} edges (requested "
+          f"{args.edges}; {k} blocks, {100 * between:.1f}% between blocks) in {seconds:.2f}s "
+          f"-> {out}; planted parameters -> {planted_file} (oracle: rank held-out pairs by "
+          f"graphvae.datasets.sbm.oracle_scores)")
+    return summary

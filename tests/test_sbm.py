@@ -1,0 +1,275 @@
+"""The planted-partition graph generator (``graphvae.datasets.sbm``) and ``graphvae
+make-graph``."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from graphvae.cli import main
+from graphvae.cli.makegraph import default_blocks, planted_path
+from graphvae.datasets.files import load_edge_list
+from graphvae.datasets.sbm import (
+    PlantedSBM,
+    make_sbm,
+    oracle_scores,
+    plant_sbm,
+    sample_edges,
+    write_edge_list,
+)
+
+
+def all_pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    i, j = np.triu_indices(n, k=1)
+    return i.astype(np.int64), j.astype(np.int64)
+
+
+@pytest.fixture(scope="module")
+def mid():
+    """n = 2000, m = 20000, 2 blocks: the graph and its planted parameters."""
+    return make_sbm(2000, 20000, 2, seed=3)
+
+
+# ---------------------------------------------------------------------------- sampling
+
+def test_same_seed_same_graph_other_seed_other_graph():
+    a, pa = make_sbm(500, 3000, 3, seed=7)
+    b, pb = make_sbm(500, 3000, 3, seed=7)
+    c, _ = make_sbm(500, 3000, 3, seed=8)
+    assert torch.equal(a, b)
+    for x, y in zip((pa.blocks, pa.theta, pa.omega), (pb.blocks, pb.theta, pb.omega)):
+        assert np.array_equal(x, y)
+    assert a.shape != c.shape or not torch.equal(a, c)
+
+
+def test_edges_are_simple_sorted_and_in_range(mid):
+    ei, planted = mid
+    assert ei.dtype == torch.int64 and ei.dim() == 2 and ei.shape[0] == 2
+    i, j = ei.numpy()
+    assert (i < j).all()                                      # i < j: no loops, one direction
+    assert i.min() >= 0 and j.max() < planted.num_nodes == 2000
+    keys = i * 2000 + j
+    assert (np.diff(keys) > 0).all()                          # sorted and unique
+
+
+def test_edge_count_and_mixing_match_the_model(mid):
+    ei, planted = mid
+    i, j = all_pairs(planted.num_nodes)
+    p = planted.prob(i, j)
+    between = planted.blocks[i] != planted.blocks[j]
+    # realised counts against their expectations under independent Bernoulli(p) pairs
+    src, dst = ei.numpy()
+    realised_between = int((planted.blocks[src] != planted.blocks[dst]).sum())
+    realised_within = ei.shape[1] - realised_between
+    for got, mask in ((realised_between, between), (realised_within, ~between)):
+        mean, sd = p[mask].sum(), math.sqrt((p[mask] * (1 - p[mask])).sum())
+        assert abs(got - mean) < 4 * sd, (got, mean, sd)
+    # within a few per cent of the request: only merged parallel edges are lost
+    assert 0.95 * 20000 < ei.shape[1] < 20000
+    assert 0.95 * 20000 < p.sum() < 20000
+    # the between-block fraction: the model's expectation within 4 binomial standard
+    # deviations; that expectation exceeds mixing = 0.2 only by the merging of parallel
+    # edges, which is stronger within blocks (larger λ)
+    frac, expected = realised_between / ei.shape[1], p[between].sum() / p.sum()
+    assert abs(frac - expected) < 4 * math.sqrt(expected * (1 - expected) / ei.shape[1])
+    assert 0.2 <= expected < 0.21
+
+
+def test_pair_frequencies_follow_one_minus_exp_minus_rate():
+    """Edges of a tiny planted graph, over many samples: each pair's frequency is the
+    Poisson-collapse probability 1 - exp(-λ), not min(1, λ)."""
+    planted = PlantedSBM(np.array([0, 0, 0, 1, 1, 1]),
+                         np.array([0.5, 0.3, 0.2, 0.6, 0.3, 0.1]),
+                         np.array([[6.0, 0.8], [0.8, 4.0]]))
+    i, j = all_pairs(6)
+    p = planted.prob(i, j)
+    lam = planted.rate(i, j)
+    rng = np.random.default_rng(0)
+    reps = 3000
+    counts = np.zeros((6, 6))
+    for _ in range(reps):
+        a, b = sample_edges(planted, rng).numpy()
+        assert (a < b).all() and len(set(zip(a, b))) == len(a)
+        counts[a, b] += 1
+    freq = counts[i, j] / reps
+    sd = np.sqrt(p * (1 - p) / reps)
+    assert np.all(np.abs(freq - p) < 4 * sd + 1e-12), (freq, p)
+    assert np.abs(freq - np.minimum(1, lam)).max() > 0.2      # the test can tell them apart
+
+
+def test_equal_degrees_and_block_sizes():
+    planted = plant_sbm(1001, 5000, 4, np.random.default_rng(0), exponent=math.inf)
+    sizes = np.bincount(planted.blocks)
+    assert sizes.max() - sizes.min() <= 1
+    for b, size in enumerate(sizes):
+        assert np.allclose(planted.theta[planted.blocks == b], 1 / size)
+    heavy = plant_sbm(1001, 5000, 4, np.random.default_rng(0))
+    assert np.allclose(np.bincount(heavy.blocks, heavy.theta), 1.0)
+    assert heavy.theta.max() > 5 * heavy.theta.min()
+
+
+def test_single_block_ignores_mixing():
+    ei, planted = make_sbm(300, 1000, 1, seed=0, mixing=0.7)
+    assert planted.omega.shape == (1, 1) and ei.shape[1] > 900
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"num_nodes": 1}, {"num_edges": 0}, {"num_edges": 10**6}, {"num_blocks": 0},
+    {"num_blocks": 101}, {"mixing": 1.5}, {"mixing": float("nan")}, {"exponent": 2.0},
+    {"seed": -1}, {"num_nodes": 100.5}, {"num_blocks": 100},
+])
+def test_make_sbm_rejects_bad_arguments(kwargs):
+    args = {"num_nodes": 100, "num_edges": 500, "num_blocks": 2, "seed": 0, **kwargs}
+    with pytest.raises(ValueError) as err:
+        make_sbm(**args)
+    assert "\n" not in str(err.value)
+
+
+# ---------------------------------------------------------------------- rates and oracle
+
+def test_rate_prob_and_oracle_scores():
+    planted = PlantedSBM(np.array([0, 1, 1]), np.array([1.0, 0.5, 2.0]),
+                         np.array([[2.0, 0.5], [0.5, 1.0]]))
+    i, j = np.array([0, 1, 0, 2]), np.array([1, 2, 0, 1])
+    assert np.allclose(planted.rate(i, j), [0.25, 1.0, 0.0, 1.0])
+    assert np.allclose(planted.prob(i, j), 1 - np.exp(-np.array([0.25, 1.0, 0.0, 1.0])))
+    scores = oracle_scores(planted, torch.tensor([[0, 1], [1, 2]]))
+    assert isinstance(scores, torch.Tensor) and scores.dtype == torch.float64
+    assert torch.allclose(scores, torch.tensor([1 - math.exp(-0.25), 1 - math.exp(-1.0)],
+                                               dtype=torch.float64))
+    with pytest.raises(ValueError, match="out of range"):
+        planted.prob(np.array([0]), np.array([3]))
+    with pytest.raises(ValueError, match="shape"):
+        oracle_scores(planted, np.zeros((3, 2), dtype=np.int64))
+
+
+def test_oracle_ranks_held_out_edges_above_non_edges(mid):
+    ei, planted = mid
+    rng = np.random.default_rng(0)
+    pos = ei[:, rng.choice(ei.shape[1], 1000, replace=False)].numpy()
+    edges = set(map(tuple, ei.t().tolist()))
+    cand = np.sort(rng.integers(0, 2000, (3000, 2)), axis=1)
+    neg = np.array([c for c in map(tuple, cand.tolist())
+                    if c[0] != c[1] and c not in edges][:1000]).T
+    s_pos, s_neg = oracle_scores(planted, pos), oracle_scores(planted, neg)
+    # ROC AUC as the Mann-Whitney statistic (ties count one half)
+    diff = s_pos[:, None] - s_neg[None, :]
+    auc = (diff > 0).mean() + 0.5 * (diff == 0).mean()
+    assert 0.8 < auc < 1.0
+
+
+# ------------------------------------------------------------------------------- files
+
+def test_save_load_round_trip(tmp_path, mid):
+    _, planted = mid
+    path = planted.save(tmp_path / "p.npz")
+    back = PlantedSBM.load(path)
+    for name in ("blocks", "theta", "omega"):
+        a, b = getattr(planted, name), getattr(back, name)
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    assert [p.name for p in tmp_path.iterdir()] == ["p.npz"]  # no temporary file left
+
+
+def _bad_files(tmp_path):
+    good = {"blocks": np.array([0, 1, 1]), "theta": np.array([1.0, 0.5, 0.5]),
+            "omega": np.array([[1.0, 0.1], [0.1, 1.0]])}
+    cases = {
+        "missing theta": {k: v for k, v in good.items() if k != "theta"},
+        "NaN": {**good, "theta": np.array([1.0, np.nan, 0.5])},
+        "negative": {**good, "omega": np.array([[1.0, -0.1], [-0.1, 1.0]])},
+        "block out of range": {**good, "blocks": np.array([0, 1, 2])},
+        "wrong shape": {**good, "theta": np.array([1.0, 0.5])},
+        "asymmetric": {**good, "omega": np.array([[1.0, 0.2], [0.1, 1.0]])},
+        "float blocks": {**good, "blocks": np.array([0.0, 1.0, 1.0])},
+    }
+    paths = []
+    for name, arrays in cases.items():
+        path = tmp_path / f"{name.replace(' ', '_')}.npz"
+        np.savez(path, **arrays)
+        paths.append(path)
+    corrupt = tmp_path / "corrupt.npz"
+    corrupt.write_bytes(b"PK\x03\x04 not really a zip archive")
+    truncated = tmp_path / "truncated.npz"
+    np.savez(truncated, **good)
+    truncated.write_bytes(truncated.read_bytes()[:200])
+    text = tmp_path / "text.npz"
+    text.write_text("blocks,theta\n")
+    np.savez(tmp_path / "objects.npz", **{**good, "blocks": np.array([{}, {}, {}])})
+    return [*paths, corrupt, truncated, text, tmp_path / "objects.npz", tmp_path / "absent.npz"]
+
+
+def test_load_rejects_bad_files_with_one_line(tmp_path):
+    for path in _bad_files(tmp_path):
+        with pytest.raises(ValueError) as err:
+            PlantedSBM.load(path)
+        msg = str(err.value)
+        assert "\n" not in msg and str(path) in msg, msg
+
+
+def test_write_edge_list_exact_text(tmp_path):
+    ei = torch.tensor([[0, 9, 10, 99, 1234], [5, 100, 1234, 7, 0]])
+    path = write_edge_list(ei, tmp_path / "e.csv")
+    assert path.read_text() == "source,target\n0,5\n9,100\n10,1234\n99,7\n1234,0\n"
+    tsv = write_edge_list(ei[:, :2].numpy(), tmp_path / "e.tsv")
+    assert tsv.read_text() == "source\ttarget\n0\t5\n9\t100\n"
+    empty = write_edge_list(np.zeros((2, 0), dtype=np.int64), tmp_path / "empty.txt")
+    assert empty.read_text() == "source target\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e.csv", "e.tsv", "empty.txt"]
+    with pytest.raises(ValueError, match="negative"):
+        write_edge_list(np.array([[0], [-1]]), tmp_path / "neg.csv")
+
+
+# --------------------------------------------------------------------------------- CLI
+
+def test_cli_writes_edge_list_and_planted_parameters(tmp_path, capsys):
+    out = tmp_path / "g.csv"
+    assert main(["make-graph", "--nodes", "400", "--edges", "1500", "--blocks", "4",
+                 "--seed", "5", "--out", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    assert len(stdout.strip().splitlines()) == 1 and "400 nodes" in stdout
+    assert planted_path(out) == tmp_path / "g.planted.npz"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.csv", "g.planted.npz"]
+    ei, planted = make_sbm(400, 1500, 4, seed=5)
+    data = load_edge_list(out)
+    names = [int(s) for s in data.node_names]
+    read = {(min(names[a], names[b]), max(names[a], names[b]))
+            for a, b in data.edge_index.t().tolist()}
+    assert read == set(map(tuple, ei.t().tolist()))
+    back = PlantedSBM.load(planted_path(out))
+    assert np.array_equal(back.theta, planted.theta)
+    assert np.array_equal(back.blocks, planted.blocks)
+
+
+def test_default_blocks():
+    assert [default_blocks(n) for n in (2, 3, 4, 2000, 10**4, 10**6)] == [1, 1, 2, 2, 10, 1000]
+
+
+@pytest.mark.parametrize("flags", [
+    ["--nodes", "1", "--edges", "1"],
+    ["--nodes", "100", "--edges", "0"],
+    ["--nodes", "100", "--edges", "2476"],
+    ["--nodes", "100", "--edges", "200", "--blocks", "0"],
+    ["--nodes", "100", "--edges", "200", "--blocks", "100"],
+    ["--nodes", "100", "--edges", "200", "--mixing", "-0.1"],
+    ["--nodes", "100", "--edges", "200", "--exponent", "2"],
+    ["--nodes", "100", "--edges", "200", "--exponent", "nan"],
+    ["--nodes", "100", "--edges", "200", "--seed", "-3"],
+    ["--nodes", "100", "--edges", "200", "--out", "{tmp}/g.json"],
+    ["--nodes", "100", "--edges", "200", "--out", "{tmp}/no/such/folder/g.csv"],
+    ["--nodes", "100", "--edges", "200", "--out", "{tmp}/dir.csv"],
+    ["--nodes", "many", "--edges", "200"],
+])
+def test_cli_bad_flags_exit_2_with_one_line(tmp_path, capsys, flags):
+    (tmp_path / "dir.csv").mkdir()
+    flags = [f.format(tmp=tmp_path) for f in flags]
+    if "--out" not in flags:
+        flags += ["--out", str(tmp_path / "g.csv")]
+    with pytest.raises(SystemExit) as exc:
+        main(["make-graph", *flags])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("graphvae: error: ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.csv"]  # nothing written
