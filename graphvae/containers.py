@@ -5,8 +5,9 @@
   dense tensors (for edge likelihoods); it keeps its graphs for per-graph models.
 * :class:`SampledGraph`: one graph a generator drew, with the decoder's probabilities
   (molecule decoding reads them).
-* :class:`EdgeStats` and :class:`LinkBatch`: a link-prediction training batch with the
-  full graph's counts, so that a batch's bound estimates the whole graph's.
+* :class:`EdgeStats`, :class:`PairSample` and :class:`LinkBatch`: a link-prediction
+  training batch with the full graph's counts, so that a batch's bound estimates the
+  whole graph's.
 """
 
 from __future__ import annotations
@@ -180,12 +181,31 @@ class EdgeStats:
 
 
 @dataclass
+class PairSample:
+    """The pairs one mini-batch step decodes: ``pos`` drawn uniformly with replacement
+    from the target's positive pairs, ``neg`` uniformly with replacement from its
+    non-edges, and the factors that scale their sums to the whole graph's:
+    ``pos_scale = N⁺ / b`` and ``neg_scale = N⁻ / m`` for the *global* batch of ``b``
+    positives and ``m`` non-edges (a process of a data-parallel run holds a shard of it).
+    ``share`` is the part of the graph-level terms (the KL, the feature likelihood) that
+    this shard carries: ``1 / world_size``, so the shards' values sum to one estimate."""
+
+    pos: Tensor
+    neg: Tensor
+    pos_scale: float
+    neg_scale: float
+    share: float = 1.0
+
+
+@dataclass
 class LinkBatch:
     """One training batch of a graph autoencoder: input features ``x``, the graph the
     encoder sees (``adj``), the graph whose edges are scored (``target``), and the whole
-    graph's :class:`EdgeStats`."""
+    graph's :class:`EdgeStats`; ``pairs`` (a :class:`PairSample`) for a mini-batch step,
+    ``None`` to score every positive pair."""
 
     x: Tensor
     adj: Adjacency
     target: Adjacency
     stats: EdgeStats
+    pairs: PairSample | None = None

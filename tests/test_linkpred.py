@@ -95,7 +95,7 @@ def test_top_new_links_matches_brute_force():
     torch.manual_seed(0)
     data = make_sbm_graph(num_nodes=40, p_in=0.3, p_out=0.05, seed=2)
     res = run_link_prediction(data, PRESETS["gae"].replace(epochs=2), seed=0, progress=False)
-    pairs, probs = top_new_links(res.model, res.z, data.edge_index, k=7, chunk=6)
+    pairs, probs = top_new_links(res.model, res.z, data.edge_index, k=7, block=6)
     z = res.z
     existing = set(map(tuple, data.edge_index.t().tolist()))
     cands = sorted(((float(z[i] @ z[j]), i, j) for i in range(40) for j in range(i + 1, 40)

@@ -39,7 +39,7 @@ from graphvae.bounds import (
     Prior,
     StandardNormal,
 )
-from graphvae.containers import EdgeStats, LinkBatch
+from graphvae.containers import EdgeStats, LinkBatch, PairSample
 from graphvae.decoders import EDGE_DECODERS, GNNFeatureDecoder, InnerProductDecoder
 from graphvae.encoders import build_encoder
 from graphvae.graph import Adjacency, to_dense
@@ -140,9 +140,15 @@ class GraphAutoencoder(nn.Module):
         return EdgeStats(n, pairs, num_pos, pos_weight, norm)
 
     def edge_loglik(self, z: Tensor, target: Adjacency, stats: EdgeStats,
-                    generator: torch.Generator | None = None) -> LogLik:
-        """``log p(A | Z)`` (exact or sampled), shape ``z.shape[:-2]``."""
+                    generator: torch.Generator | None = None,
+                    sample: PairSample | None = None) -> LogLik:
+        """``log p(A | Z)`` (exact or sampled), shape ``z.shape[:-2]``; with a
+        :class:`~graphvae.containers.PairSample`, its mini-batch estimate."""
         obj = self.objective
+        if sample is not None:
+            pos = F.logsigmoid(self.edge_decoder(z, sample.pos)).sum(-1) * sample.pos_scale
+            neg = F.logsigmoid(-self.edge_decoder(z, sample.neg)).sum(-1) * sample.neg_scale
+            return LogLik(pos + neg, stats.pos_weight * pos + neg)
         if obj.estimator == "dense":
             return bernoulli_edges_dense(self.edge_decoder.forward_all(z),
                                          target.dense_target(obj.self_loops), stats.pos_weight,
@@ -161,22 +167,33 @@ class GraphAutoencoder(nn.Module):
                 eps: Tensor | None = None) -> BoundEstimate:
         """The model protocol: bound (``value``, nats per graph) and training loss
         (``surrogate``) of ``batch``, weighted and scaled by its full-graph ``stats``."""
-        stats, adj, x = batch.stats, batch.adj, batch.x
+        stats, adj, x, sample = batch.stats, batch.adj, batch.x, batch.pairs
         n = stats.num_nodes
+        share = 1.0 if sample is None else sample.share
 
         def loglik(z: Tensor) -> LogLik:
-            ll = self.edge_loglik(z, batch.target, stats, generator)
+            ll = self.edge_loglik(z, batch.target, stats, generator, sample)
             if self.feature_decoder is None:
                 return ll
-            fx = self.feature_decoder.log_prob(to_dense(x), z, adj).sum(-1)
+            fx = share * self.feature_decoder.log_prob(to_dense(x), z, adj).sum(-1)
             return LogLik(ll.value + fx, ll.weighted + self.feature_weight * fx / stats.norm)
 
         q = self.encode(x, adj)
         if self.bound_name == "iwae":
+            if sample is not None:
+                raise ValueError("the IWAE bound has no unbiased mini-batch estimate; train "
+                                 "it on the full graph")
             return IWAE(self.num_samples, scale=stats.norm / (n * n), prior=self.prior)(
                 q, loglik, eps, generator)
-        return ELBO(self.num_samples, recon_weight=stats.norm, scale=1.0 / (n * n),
-                    prior=self.prior)(q, loglik, eps, generator)
+        est = ELBO(self.num_samples, recon_weight=stats.norm, kl_weight=share,
+                   scale=1.0 / (n * n), prior=self.prior)(q, loglik, eps, generator)
+        if share != 1.0:
+            # this process's shard of a data-parallel batch: its value carries share·KL so
+            # the shards sum to the estimate, and its loss is divided by share because
+            # DistributedDataParallel averages the processes' gradients (not sums them)
+            est = BoundEstimate(est.recon - share * est.kl, est.surrogate / share, est.recon,
+                                share * est.kl)
+        return est
 
     def batch(self, x: Tensor, adj: Adjacency, target: Adjacency | None = None) -> LinkBatch:
         """A full-graph batch: the encoder sees ``adj``, the edges of ``target`` (default

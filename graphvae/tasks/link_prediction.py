@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,12 +27,13 @@ from graphvae.config import Config, finite_positive, option
 from graphvae.datasets.link_split import LinkSplit, split_edges
 from graphvae.decoders import EDGE_DECODERS
 from graphvae.encoders import ENCODERS
+from graphvae.evaluation.linkmetrics import hits_at_k, mrr, score_pairs, top_pairs
 from graphvae.evaluation.metrics import average_precision, roc_auc
-from graphvae.graph import Adjacency, check_graph, edge_keys, sparse_features
+from graphvae.graph import Adjacency, check_graph, edge_keys, sparse_features, upper_triangle
 from graphvae.likelihoods import contains_sorted
 from graphvae.models import MODELS, EdgeObjective, GraphAutoencoder, build_model
 from graphvae.models.checkpoints import save_model
-from graphvae.training import EarlyStopping, FitResult, FullBatch, fit
+from graphvae.training import EarlyStopping, FitResult, FullBatch, PairBatches, fit
 
 __all__ = ["FEATURE_MODES", "PRESETS", "LinkPredConfig", "LinkPredResult", "LinkSplit",
            "prepare_features", "run_link_prediction", "split_edges", "summarize",
@@ -72,6 +75,10 @@ class LinkPredConfig(Config):
                            flag="--feature-mode")
     selection: str = option("val", "weights of the best validation epoch, or the last",
                             choices=("val", "last"))
+    batch_size: int | None = option(None, "positive pairs decoded per training step "
+                                    "(mini-batch mode); default: all of them up to 2^21 "
+                                    "(full batch), 2^20 per step beyond")
+    eval_every: int = option(1, "validate every this many epochs")
     val_fraction: float = option(0.05, "fraction of edges held out for validation")
     test_fraction: float = option(0.10, "fraction of edges held out for testing")
 
@@ -90,6 +97,13 @@ class LinkPredConfig(Config):
             raise ValueError(f"selection must be 'val' or 'last', got {self.selection!r}")
         if self.patience is not None and self.patience < 0:
             raise ValueError(f"patience must be >= 0, got {self.patience}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"batch size must be at least 1, got {self.batch_size}")
+        if self.batch_size is not None and self.estimator == "dense":
+            raise ValueError("mini-batch steps (--batch-size) sample their non-edges; use "
+                             "--estimator sampled")
+        if self.eval_every < 1:
+            raise ValueError(f"eval_every must be at least 1, got {self.eval_every}")
 
 
 #: Named configurations. ``best`` is the package's best link-prediction setting:
@@ -128,7 +142,7 @@ def prepare_features(data: Data, mode: str) -> Tensor:
     CSR when mostly zero."""
     n = data.num_nodes
     if mode == "identity" or data.x is None:
-        return sparse_features(torch.eye(n))
+        return identity_features(n)
     x = data.x.float()
     if mode == "normalize":
         x = x / x.abs().sum(1, keepdim=True).clamp(min=1e-12)
@@ -137,6 +151,15 @@ def prepare_features(data: Data, mode: str) -> Tensor:
         scale = x.std(0, unbiased=False)
         x = ((x - x.mean(0)) / torch.where(scale > 0, scale, torch.ones_like(scale))).float()
     return sparse_features(x) if float((x != 0).float().mean()) < 0.1 else x
+
+
+def identity_features(n: int) -> Tensor:
+    """The featureless input ``X = I`` as a sparse CSR matrix built directly: ``O(n)``
+    memory, and ``X W`` is then the rows of ``W``, a learned embedding per node."""
+    idx = torch.arange(n + 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
+        return torch.sparse_csr_tensor(idx, idx[:n], torch.ones(n), (n, n))
 
 
 def build_linkpred_model(config: LinkPredConfig, in_channels: int,
@@ -149,12 +172,57 @@ def build_linkpred_model(config: LinkPredConfig, in_channels: int,
 
 
 @torch.no_grad()
+def pair_scores(model: GraphAutoencoder, z: Tensor, pairs: Tensor) -> Tensor:
+    """Edge logits of ``(2, k)`` pairs, a chunk of pairs at a time."""
+    return score_pairs(lambda p: model.score(z, p), pairs)
+
+
+@torch.no_grad()
 def evaluate_pairs(model: GraphAutoencoder, z: Tensor, pos: Tensor, neg: Tensor
                    ) -> tuple[float, float]:
-    """``(AUC, AP)`` of edge logits on positive vs negative pairs."""
-    scores = torch.cat([model.score(z, pos), model.score(z, neg)])
+    """``(AUC, AP)`` of edge logits on positive vs negative pairs (scored in chunks; the
+    ranking sorts the ``k`` scores, never an ``n × n`` matrix)."""
+    scores = torch.cat([pair_scores(model, z, pos), pair_scores(model, z, neg)])
     labels = torch.cat([torch.ones(pos.size(1)), torch.zeros(neg.size(1))]).to(scores.device)
     return roc_auc(scores, labels), average_precision(scores, labels)
+
+
+#: Test positives ranked for the MRR, and corrupted tails per positive (OGB's ogbl-citation2
+#: ranks every test edge against 1,000; a subset keeps the cost bounded on large graphs).
+MRR_POSITIVES, MRR_NEGATIVES = 10_000, 100
+#: Hits@K cut-offs reported (OGB: 20 for ogbl-ddi, 50 for ogbl-collab, 100 for ogbl-ppa).
+HITS_AT = (20, 50, 100)
+
+
+@torch.no_grad()
+def ranking_metrics(score: Callable[[Tensor], Tensor], split: LinkSplit, seed: int
+                    ) -> dict[str, float]:
+    """Hits@K of the test positives against the test non-edges, and the MRR of (at most
+    ``MRR_POSITIVES``) test edges ``(i, j)`` each ranked against ``MRR_NEGATIVES`` pairs
+    ``(i, j')`` with ``j'`` uniform among the non-neighbours of ``i`` (OGB's definitions,
+    :mod:`graphvae.evaluation.linkmetrics`)."""
+    pos_s = score_pairs(score, split.test_pos)
+    neg_s = score_pairs(score, split.test_neg)
+    out = {f"test_hits@{k}": hits_at_k(pos_s, neg_s, k) for k in HITS_AT}
+    g = torch.Generator().manual_seed(seed + 7919)
+    pos = split.test_pos.cpu()
+    if pos.size(1) > MRR_POSITIVES:
+        pos = pos[:, torch.randperm(pos.size(1), generator=g)[:MRR_POSITIVES]]
+    n = split.num_nodes
+    known = torch.unique(torch.cat([edge_keys(e.cpu(), n) for e in (
+        split.train_edge_index, split.val_pos, split.val_pos.flip(0), split.test_pos,
+        split.test_pos.flip(0))]))
+    heads = pos[0].repeat_interleave(MRR_NEGATIVES)
+    tails = torch.randint(n, heads.shape, generator=g)
+    for _ in range(100):  # redraw the tails that hit an edge or the head itself
+        bad = contains_sorted(known, heads * n + tails) | (heads == tails)
+        if not bad.any():
+            break
+        tails[bad] = torch.randint(n, (int(bad.sum()),), generator=g)
+    dev = split.test_pos.device
+    neg = score_pairs(score, torch.stack([heads, tails]).to(dev)).view(-1, MRR_NEGATIVES)
+    out["test_mrr"] = mrr(score_pairs(score, pos.to(dev)), neg)
+    return out
 
 
 @dataclass
@@ -167,18 +235,65 @@ class LinkPredResult:
     x: Tensor = field(repr=False)
 
 
+def _loader(model: GraphAutoencoder, x: Tensor, adj: Adjacency, config: LinkPredConfig,
+            rank: int, world_size: int) -> FullBatch | PairBatches:
+    """Full batch, or mini-batch steps of ``config.batch_size`` positive pairs (see
+    :class:`~graphvae.training.PairBatches`)."""
+    size = config.batch_size
+    if size is None:
+        if world_size > 1:
+            raise ValueError("data-parallel training needs --batch-size: the positive pairs "
+                             "of one step, a multiple of the number of processes")
+        positives = adj.positive_pairs(config.self_loops)[0].size(1)
+        if positives <= AUTO_FULL_BATCH:
+            return FullBatch(model.batch(x, adj))
+        size = AUTO_BATCH
+    return PairBatches(model, x, adj, size, rank=rank, world_size=world_size)
+
+
+#: Without ``--batch-size``: full batch up to this many positive pairs, else mini-batch
+#: steps of ``AUTO_BATCH`` pairs (the full batch's decoder memory grows with the edges).
+AUTO_FULL_BATCH, AUTO_BATCH = 1 << 21, 1 << 20
+
+
+def _distributed() -> tuple[int, int]:
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+@torch.no_grad()
+def estimate_bound(model: GraphAutoencoder, loader: FullBatch | PairBatches,
+                   generator: torch.Generator) -> float:
+    """The training graph's bound in nats: exact positives + sampled non-edges on the full
+    batch, one fresh mini-batch estimate (unbiased; summed over processes) otherwise."""
+    model.eval()
+    if isinstance(loader, FullBatch):
+        return float(model(loader.batch, generator=generator).value)
+    value = model(loader.sample(generator), generator=generator).value.detach().double()
+    if loader.world_size > 1:
+        torch.distributed.all_reduce(value)
+    return float(value)
+
+
 def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
                         device: torch.device | str = "cpu", progress: bool = True,
                         checkpoint: str | Path | None = None, state: str | Path | None = None,
-                        resume: bool = False) -> LinkPredResult:
+                        resume: bool = False, planted: Any = None) -> LinkPredResult:
     """Split, train with validation-based selection, and score the test pairs.
 
     ``checkpoint``: write the selected model there (``model.pt``); ``state``: the
-    resumable training state, which ``resume=True`` continues from.
+    resumable training state, which ``resume=True`` continues from. ``planted``: a
+    :class:`~graphvae.datasets.sbm.PlantedSBM` of the graph, whose oracle AUC / AP on the
+    same test pairs are reported beside the model's. Under ``torch.distributed`` the
+    training steps are data-parallel (``DistributedDataParallel``); every process
+    evaluates the same weights.
     """
     device = torch.device(device)
     check_graph(data.x, data.edge_index, data.num_nodes)
     check_feature_scale(data, config.features)
+    rank, world = _distributed()
     torch.manual_seed(seed)
     split = split_edges(data.edge_index, data.num_nodes, config.val_fraction,
                         config.test_fraction, seed).to(device)
@@ -188,20 +303,28 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
     model = model.to(device)
     adj = Adjacency(split.train_edge_index, data.num_nodes)
     gen = torch.Generator(device=device).manual_seed(seed)
+    loader = _loader(model, x, adj, config, rank, world)
 
     def evaluate() -> dict[str, float]:
         z = model.encode(x, adj).mean
         auc, ap = evaluate_pairs(model, z, split.val_pos, split.val_neg)
         return {"val_auc": auc, "val_ap": ap, "score": auc + ap}
 
+    trained: torch.nn.Module = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+        trained = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     callbacks = [EarlyStopping(config.patience)] if config.patience is not None else []
-    result = fit(model, FullBatch(model.batch(x, adj)), opt, epochs=config.epochs,
+    result = fit(trained, loader, opt, epochs=config.epochs,
                  evaluate=evaluate if config.selection == "val" else None, callbacks=callbacks,
-                 generator=gen, checkpoint=state, checkpoint_every=25, resume=resume,
-                 config={"task": "linkpred", "seed": seed, **config.to_dict()},
+                 eval_every=config.eval_every, generator=gen, checkpoint=state,
+                 checkpoint_every=25, resume=resume,
+                 config={"task": "linkpred", "seed": seed, "world_size": world,
+                         **config.to_dict()},
                  progress=progress, desc=f"{config.model} seed {seed}")
-    if checkpoint is not None:
+    if checkpoint is not None and rank == 0:
         save_model(checkpoint, model, task="linkpred", epoch=result.best_epoch,
                    config=config.to_dict(), in_channels=x.size(1))
     model.eval()
@@ -209,14 +332,47 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
         z = model.encode(x, adj).mean
         val_auc, val_ap = evaluate_pairs(model, z, split.val_pos, split.val_neg)
         test_auc, test_ap = evaluate_pairs(model, z, split.test_pos, split.test_neg)
-        bound = float(model.bound(x, adj, generator=gen).value)
+        ranks = ranking_metrics(lambda p: model.score(z, p), split, seed)
+        bound = estimate_bound(model, loader, gen)
     metrics = {
         "test_auc": test_auc, "test_ap": test_ap, "val_auc": val_auc, "val_ap": val_ap,
+        **ranks,
         "epochs": result.epochs, "best_epoch": result.best_epoch, "seconds": result.seconds,
         "median_epoch_ms": 1e3 * float(np.median(result.epoch_seconds)),
         "train_bound_nats": bound, "seed": seed, "config": config.to_dict(),
+        "batch": ("full" if isinstance(loader, FullBatch) else
+                  {"positives": loader.batch_size, "non_edges": loader.num_neg,
+                   "processes": world}),
     }
+    if planted is not None:
+        metrics.update(oracle_metrics(planted, split, getattr(data, "node_names", None)))
     return LinkPredResult(metrics, model, z.detach(), split, result, x)
+
+
+def oracle_metrics(planted: Any, split: LinkSplit, names: list[str] | None
+                   ) -> dict[str, float]:
+    """AUC / AP of the planted model's edge probabilities on the test pairs (node ``i`` of
+    the graph is the planted model's node ``int(names[i])``)."""
+    from graphvae.datasets.sbm import oracle_scores
+
+    n = split.num_nodes
+    if names is None:
+        ids = torch.arange(n)
+    else:
+        try:
+            ids = torch.tensor([int(s) for s in names], dtype=torch.long)
+        except ValueError:
+            raise ValueError("the planted model's nodes are integers, but the graph has "
+                             "node ids that are not") from None
+    if int(ids.min()) < 0 or int(ids.max()) >= planted.num_nodes:
+        raise ValueError(f"the graph names node {int(ids.max())}, but the planted model has "
+                         f"only {planted.num_nodes} nodes: not the graph it was made with")
+    pos, neg = ids[split.test_pos.cpu()], ids[split.test_neg.cpu()]
+    scores = torch.cat([torch.as_tensor(oracle_scores(planted, p.numpy()))
+                        for p in (pos, neg)])
+    labels = torch.cat([torch.ones(pos.size(1)), torch.zeros(neg.size(1))])
+    return {"oracle_test_auc": roc_auc(scores, labels),
+            "oracle_test_ap": average_precision(scores, labels)}
 
 
 def summarize(runs: list[dict[str, Any]], keys=("test_auc", "test_ap", "val_auc", "val_ap")
@@ -228,25 +384,15 @@ def summarize(runs: list[dict[str, Any]], keys=("test_auc", "test_ap", "val_auc"
 
 @torch.no_grad()
 def top_new_links(model: GraphAutoencoder, z: Tensor, edge_index: Tensor, k: int = 100,
-                  chunk: int = 1024) -> tuple[Tensor, Tensor]:
+                  block: int = 4096) -> tuple[Tensor, Tensor]:
     """The ``k`` highest-scoring pairs ``i < j`` that are not edges of ``edge_index``.
 
-    Scores rows in chunks, so memory is ``O(chunk · n)``, never ``n × n``.
-    Returns ``((2, k) pairs, (k,) probabilities)``.
+    Exact, by :func:`~graphvae.evaluation.linkmetrics.top_pairs` on the decoder's
+    embeddings: rows in blocks of ``block`` (memory ``O(block · n)``), and pairs that
+    Cauchy–Schwarz rules out are never scored, so a large graph needs far fewer than
+    ``n²`` scores. Returns ``((2, k) pairs, (k,) probabilities)``.
     """
     n = z.size(0)
-    known = torch.unique(edge_keys(edge_index, n)).to(z.device)
-    best_s = torch.empty(0, device=z.device)
-    best_k = torch.empty(0, dtype=torch.long, device=z.device)
-    h = model.edge_decoder.embed(z)
-    for start in range(0, n, chunk):
-        rows = torch.arange(start, min(start + chunk, n), device=z.device)
-        logits = h[rows] @ h.t()                                          # (chunk, n)
-        cols = torch.arange(n, device=z.device)
-        keys = (rows[:, None] * n + cols[None, :]).flatten()
-        mask = (cols[None, :] > rows[:, None]).flatten() & ~contains_sorted(known, keys)
-        s, kk = logits.flatten()[mask], keys[mask]
-        s, kk = torch.cat([best_s, s]), torch.cat([best_k, kk])
-        top = torch.topk(s, min(k, s.numel())).indices
-        best_s, best_k = s[top], kk[top]
-    return torch.stack([best_k // n, best_k % n]), torch.sigmoid(best_s)
+    known = torch.unique(edge_keys(upper_triangle(edge_index), n)).to(z.device)
+    pairs, scores = top_pairs(model.edge_decoder.embed(z), k, known, block=block)
+    return pairs, torch.sigmoid(scores)

@@ -14,9 +14,9 @@ from graphvae.training.callbacks import (
     PlateauDecay,
     unwrap,
 )
-from graphvae.training.loaders import FullBatch, Shuffled
+from graphvae.training.loaders import FullBatch, PairBatches, Shuffled
 from graphvae.training.loop import FitResult, fit, is_main_process
 
 __all__ = ["EMA", "Callback", "Converged", "EarlyStopping", "FitResult", "FitState",
-           "FullBatch", "GradientHook", "KLWarmup", "PlateauDecay", "Shuffled", "fit",
-           "is_main_process", "unwrap"]
+           "FullBatch", "GradientHook", "KLWarmup", "PairBatches", "PlateauDecay", "Shuffled",
+           "fit", "is_main_process", "unwrap"]

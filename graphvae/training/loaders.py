@@ -54,3 +54,79 @@ class Shuffled:
             yield self.collate(chunk) if self.collate is not None else chunk
 
 
+
+
+class PairBatches:
+    """Mini-batch steps of a graph autoencoder on one large graph: each epoch is one step
+    that decodes ``batch_size`` positive pairs and ``round(negatives · batch_size)``
+    non-edges instead of every pair.
+
+    The encoder still runs on the whole graph (its cost is linear in the edges, and it is
+    what makes every node's latent depend on its neighbourhood); only the decoder's pairs
+    are sampled, as in FastGAE (Salha et al., Neural Networks 2021), which samples nodes
+    instead. The positives are drawn uniformly *with replacement* from the target's
+    ``N⁺`` positive pairs and the non-edges uniformly with replacement from its ``N⁻``
+    non-edges (:func:`~graphvae.likelihoods.sample_non_edges`), so
+
+        ``(N⁺ / b) Σ_batch log σ(l⁺) + (N⁻ / m) Σ_batch log σ(−l⁻)``
+
+    is an unbiased estimate of the full-graph ``log p(A | Z)``; the KL term is computed
+    exactly over all nodes, so the step's ``value`` is an unbiased estimate of the
+    full-graph ELBO (``tests/test_minibatch.py`` checks the expectation).
+
+    Data-parallel runs (``rank``, ``world_size``): every process draws the same global
+    batch from a generator seeded alike and keeps its ``1 / world_size`` slice; the
+    shards' values sum to the global estimate. ``batch_size`` and the number of
+    non-edges must be multiples of ``world_size``.
+    """
+
+    def __init__(self, model: Any, x: torch.Tensor, adj: Any, batch_size: int,
+                 target: Any = None, rank: int = 0, world_size: int = 1):
+        from graphvae.containers import PairSample
+
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.full = model.batch(x, adj, target)
+        obj = model.objective
+        self.self_loops = obj.self_loops
+        self.pairs, self.keys = self.full.target.positive_pairs(obj.self_loops)
+        self.batch_size = batch_size
+        self.num_neg = max(1, int(round(obj.negatives * batch_size)))
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"bad process rank {rank} of world size {world_size}")
+        if batch_size % world_size or self.num_neg % world_size:
+            raise ValueError(f"the world size {world_size} does not divide the work: a step's "
+                             f"{batch_size} positive pairs and {self.num_neg} non-edges must "
+                             f"both be multiples of it (choose --batch-size accordingly)")
+        if self.full.stats.num_neg == 0:
+            raise ValueError("every pair is an edge: there are no non-edges to sample")
+        self.rank, self.world_size = rank, world_size
+        self._sample = PairSample
+        self.pos_scale = self.pairs.size(1) / batch_size
+        self.neg_scale = self.full.stats.num_neg / self.num_neg
+
+    def __len__(self) -> int:
+        return 1
+
+    def sample(self, generator: torch.Generator | None):
+        """One step's batch (this process's shard of the global draw)."""
+        dev = self.pairs.device
+        idx = torch.randint(self.pairs.size(1), (self.batch_size,), generator=generator,
+                            device=dev)
+        neg = _non_edges(self.keys, self.full.stats.num_nodes, self.num_neg, generator,
+                         self.self_loops)
+        b, m, r, w = self.batch_size, self.num_neg, self.rank, self.world_size
+        pos = self.pairs[:, idx[r * b // w:(r + 1) * b // w]]
+        neg = neg[:, r * m // w:(r + 1) * m // w]
+        sample = self._sample(pos, neg, self.pos_scale, self.neg_scale, 1.0 / w)
+        f = self.full
+        return type(f)(f.x, f.adj, f.target, f.stats, sample)
+
+    def batches(self, epoch: int, generator: torch.Generator | None) -> Iterable[Any]:
+        return [self.sample(generator)]
+
+
+def _non_edges(keys: torch.Tensor, n: int, m: int, generator: torch.Generator | None,
+               diagonal: bool) -> torch.Tensor:
+    from graphvae.likelihoods import sample_non_edges
+    return sample_non_edges(keys, n, m, generator, diagonal=diagonal)
