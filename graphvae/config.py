@@ -149,7 +149,8 @@ class Config:
 
 
 def _scalar(hint: Any) -> Callable[[str], Any]:
-    args = [h for h in typing.get_args(hint) if h is not type(None)] or [hint]
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    args = [h for h in typing.get_args(hint) if h is not type(None)] if union else [hint]
     if typing.get_origin(args[0]) is tuple:
         return comma_ints
     if args[0] is float:

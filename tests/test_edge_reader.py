@@ -131,3 +131,14 @@ def test_large_regular_file_reads_in_linear_time(tmp_path):
     ids = torch.tensor([int(s) for s in names])
     assert torch.equal(ids[ei[0]], src) and torch.equal(ids[ei[1]], dst)
     assert seconds < 5.0, seconds
+
+
+def test_cli_num_nodes_out_of_range_is_one_line(tmp_path, capsys):
+    from graphvae.cli import main
+    path = tmp_path / "e.csv"
+    path.write_text("0,1\n1,2\n2,9\n")
+    with pytest.raises(SystemExit) as info:
+        main(["linkpred", "--quiet", "--edges", str(path), "--num-nodes", "5"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert info.value.code == 2 and len(err) == 1
+    assert err[0].endswith("e.csv:3: node id 9 is out of range (--num-nodes 5 takes ids 0..4)")

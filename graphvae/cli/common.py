@@ -39,6 +39,9 @@ def graph_source(p: argparse.ArgumentParser) -> None:
                      help="your graph: edge list (.csv/.tsv/whitespace) or .graphml/.gml")
     p.add_argument("--features", type=Path, metavar="FILE",
                    help="node-feature CSV for --edges (first column: node id)")
+    p.add_argument("--num-nodes", type=int, metavar="N",
+                   help="--edges ids are the integers 0..N-1 and are the node indices "
+                        "(isolated nodes kept; an id outside is an error naming its line)")
     p.add_argument("--data-root", type=Path, help="folder holding Planetoid/<Name>/raw "
                    "(default: $GRAPHVAE_DATA, else ./data)")
 
@@ -46,8 +49,11 @@ def graph_source(p: argparse.ArgumentParser) -> None:
 def load_graph(args: argparse.Namespace):
     if args.features is not None and args.edges is None:
         raise ValueError("--features needs --edges")
+    num_nodes = getattr(args, "num_nodes", None)
+    if num_nodes is not None and args.edges is None:
+        raise ValueError("--num-nodes needs --edges")
     if args.edges is not None:
-        return load_graph_file(args.edges, args.features), str(args.edges)
+        return load_graph_file(args.edges, args.features, num_nodes), str(args.edges)
     name = args.dataset or "synthetic"
     return load_dataset(name, args.data_root), name
 

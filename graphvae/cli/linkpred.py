@@ -10,6 +10,7 @@ from typing import Any
 
 from graphvae.cli.common import done, graph_source, load_graph, output_args, state_dir
 from graphvae.devices import resolve_device
+from graphvae.distributed import process_group, world_from_env
 from graphvae.io import output_folder
 from graphvae.tasks.link_prediction import PRESETS, LinkPredConfig, run_link_prediction, summarize
 from graphvae.threads import graph_work, threads_for
@@ -27,6 +28,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, default=1, help="number of seeds to average [1]")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto [cpu]")
     p.add_argument("--top-k", type=int, default=100, help="predicted new links to export [100]")
+    p.add_argument("--planted", type=Path, metavar="NPZ",
+                   help="the planted parameters of a graph from `graphvae make-graph` "
+                        "(FILE.planted.npz): report the oracle's test AUC / AP beside the "
+                        "model's")
     p.add_argument("--json", action="store_true",
                    help="print the summary as one JSON object on the last line of stdout")
     output_args(p, "metrics, checkpoint, embeddings, predicted links and plots")
@@ -51,14 +56,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                          f"and {args.seed}")
     if args.top_k < 1:
         raise ValueError(f"--top-k must be at least 1, got {args.top_k}")
+    rank, _, world = world_from_env()
     state = state_dir(args)
     device = resolve_device(args.device)
     cfg = _config(args)
+    if world > 1 and cfg.batch_size is None:
+        raise ValueError("data-parallel training needs --batch-size: the positive pairs of "
+                         "one step, a multiple of the number of processes")
+    planted = None
+    if args.planted is not None:
+        from graphvae.datasets.sbm import PlantedSBM
+        planted = PlantedSBM.load(args.planted)
     data, name = load_graph(args)
-    with output_folder(args.out, "graphvae linkpred") as stage, \
+    out = args.out if rank == 0 else None            # only the first process writes
+    with process_group(device) as (rank, world, device), \
+            output_folder(out, "graphvae linkpred") as stage, \
             threads_for(_work(data, cfg), device):
-        summary = _runs(args, cfg, data, name, device, stage, state)
-    done(state)
+        summary = _runs(args, cfg, data, name, device, stage, state, planted, rank)
+    if rank == 0:
+        done(state)
     return summary
 
 
@@ -71,27 +87,37 @@ def _work(data, cfg: LinkPredConfig) -> int:
 
 
 def _runs(args: argparse.Namespace, cfg: LinkPredConfig, data, name: str,
-                   device, stage: Path | None, state: Path | None) -> dict[str, Any]:
+          device, stage: Path | None, state: Path | None, planted=None, rank: int = 0
+          ) -> dict[str, Any]:
     runs, first = [], None
     for seed in range(args.seed, args.seed + args.seeds):
         ckpt = stage / "model.pt" if stage is not None and first is None else None
         res = run_link_prediction(data, cfg, seed, device, progress=not args.quiet,
                                   checkpoint=ckpt, resume=args.resume,
-                                  state=None if state is None else state / f"seed{seed}.pt")
+                                  state=None if state is None else state / f"seed{seed}.pt",
+                                  planted=planted)
         first = first or res
         m = res.metrics
         runs.append(m)
-        print(f"seed {seed}: test AUC {100 * m['test_auc']:.2f}  AP {100 * m['test_ap']:.2f}  "
-              f"(val {100 * m['val_auc']:.2f} / {100 * m['val_ap']:.2f}, best epoch "
-              f"{m['best_epoch']}, {m['seconds']:.1f}s)", file=sys.stderr if args.json else None)
-    stats = summarize(runs)
+        oracle = (f", oracle AUC {100 * m['oracle_test_auc']:.2f}" if "oracle_test_auc" in m
+                  else "")
+        if rank == 0:
+            print(f"seed {seed}: test AUC {100 * m['test_auc']:.2f}  AP "
+                  f"{100 * m['test_ap']:.2f}  Hits@50 {100 * m['test_hits@50']:.2f}  (val "
+                  f"{100 * m['val_auc']:.2f} / {100 * m['val_ap']:.2f}, best epoch "
+                  f"{m['best_epoch']}, {m['seconds']:.1f}s{oracle})",
+                  file=sys.stderr if args.json else None)
+    keys = ["test_auc", "test_ap", "val_auc", "val_ap", "test_mrr",
+            *(k for k in runs[0] if k.startswith(("test_hits@", "oracle_")))]
+    stats = summarize(runs, keys)
     summary: dict[str, Any] = {k: v["mean"] for k, v in stats.items()}
     summary.update({f"{k}_std": v["std"] for k, v in stats.items()})
     summary.update({"epochs": int(sum(r["epochs"] for r in runs) / len(runs)),
                     "seconds": sum(r["seconds"] for r in runs), "dataset": name,
                     "num_nodes": data.num_nodes, "num_edges": data.edge_index.size(1) // 2,
                     "seeds": list(range(args.seed, args.seed + args.seeds)), "preset": args.model,
-                    "device": str(device), "config": cfg.to_dict(), "runs": runs})
+                    "device": str(device), "config": cfg.to_dict(), "runs": runs,
+                    "rank": rank})
     if stage is not None and first is not None:
         from graphvae.tasks.exports import export_link_prediction
         export_link_prediction(stage, first, summary, data.edge_index,
@@ -101,6 +127,8 @@ def _runs(args: argparse.Namespace, cfg: LinkPredConfig, data, name: str,
 
 
 def report(summary: dict[str, Any], as_json: bool) -> None:
+    if summary.get("rank", 0) != 0:
+        return                                    # one report per data-parallel run
     line = (f"{summary['dataset']} {summary['preset']}: test AUC "
             f"{100 * summary['test_auc']:.2f} ± {100 * summary['test_auc_std']:.2f}, AP "
             f"{100 * summary['test_ap']:.2f} ± {100 * summary['test_ap_std']:.2f} over "

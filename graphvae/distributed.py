@@ -1,0 +1,79 @@
+"""Data-parallel runs under ``torchrun`` (``torch.distributed``): start, check, stop.
+
+``torchrun --nproc_per_node=N -m graphvae linkpred ...`` starts ``N`` processes and sets
+``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT`` in each;
+:func:`start` reads them and joins the process group (gloo on CPU, NCCL on CUDA). A
+world size of 1, or no such variables, is an ordinary single process.
+
+Every failure to start is one line: a world size or rank that is not a number, a
+rendezvous endpoint that is missing, or peers that never join within
+``GRAPHVAE_DIST_TIMEOUT`` seconds (default 300).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from contextlib import contextmanager
+
+import torch
+
+
+def _int_env(name: str) -> int | None:
+    text = os.environ.get(name)
+    if text is None or text == "":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"torch.distributed: {name}={text!r} is not an integer") from None
+
+
+def world_from_env() -> tuple[int, int, int]:
+    """``(rank, local_rank, world_size)`` from torchrun's variables; ``(0, 0, 1)`` without."""
+    world = _int_env("WORLD_SIZE")
+    if world is None or world == 1:
+        return 0, 0, 1
+    if world < 1:
+        raise ValueError(f"torch.distributed: WORLD_SIZE={world} must be at least 1")
+    rank = _int_env("RANK")
+    if rank is None or not 0 <= rank < world:
+        raise ValueError(f"torch.distributed: RANK={os.environ.get('RANK')!r} is not a "
+                         f"process number in 0..{world - 1} (launch with torchrun)")
+    missing = [v for v in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(v)]
+    if missing:
+        raise ValueError(f"torch.distributed: WORLD_SIZE={world} but no rendezvous endpoint "
+                         f"({' and '.join(missing)} unset); launch with torchrun, or set "
+                         f"--rdzv-endpoint / --master-addr and --master-port")
+    local = _int_env("LOCAL_RANK")
+    return rank, 0 if local is None else local, world
+
+
+@contextmanager
+def process_group(device: torch.device):
+    """Join the process group for the run when torchrun started several processes; yield
+    ``(rank, world_size, device)`` (on CUDA, each process takes ``cuda:LOCAL_RANK``)."""
+    rank, local, world = world_from_env()
+    if world == 1:
+        yield 0, 1, device
+        return
+    dist = torch.distributed
+    if not dist.is_available():
+        raise ValueError("torch.distributed is not available in this torch build")
+    if device.type == "cuda":
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    seconds = _int_env("GRAPHVAE_DIST_TIMEOUT") or 300
+    try:
+        dist.init_process_group(backend, rank=rank, world_size=world,
+                                timeout=datetime.timedelta(seconds=seconds))
+    except (RuntimeError, ValueError, OSError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"torch.distributed: could not join the {world} processes at "
+                         f"{os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')} "
+                         f"({first})") from None
+    try:
+        yield rank, world, device
+    finally:
+        dist.destroy_process_group()
