@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -67,12 +68,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.planted is not None:
         from graphvae.datasets.sbm import PlantedSBM
         planted = PlantedSBM.load(args.planted)
+    start = time.perf_counter()
     data, name = load_graph(args)
+    read_seconds = time.perf_counter() - start
     out = args.out if rank == 0 else None            # only the first process writes
     with process_group(device) as (rank, world, device), \
             output_folder(out, "graphvae linkpred") as stage, \
             threads_for(_work(data, cfg), device):
         summary = _runs(args, cfg, data, name, device, stage, state, planted, rank)
+        summary["read_seconds"] = read_seconds
     if rank == 0:
         done(state)
     return summary
@@ -116,6 +120,8 @@ def _runs(args: argparse.Namespace, cfg: LinkPredConfig, data, name: str,
                     "seconds": sum(r["seconds"] for r in runs), "dataset": name,
                     "num_nodes": data.num_nodes, "num_edges": data.edge_index.size(1) // 2,
                     "seeds": list(range(args.seed, args.seed + args.seeds)), "preset": args.model,
+                    "median_epoch_ms": float(sum(r["median_epoch_ms"] for r in runs) /
+                                             len(runs)), "batch": runs[0]["batch"],
                     "device": str(device), "config": cfg.to_dict(), "runs": runs,
                     "rank": rank})
     if stage is not None and first is not None:

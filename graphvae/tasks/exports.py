@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from graphvae.io import write_json, write_text
+from graphvae.io import atomic_path, write_json, write_text
 from graphvae.plotting import plot_latent, plot_roc_pr
 from graphvae.tasks.link_prediction import LinkPredResult, top_new_links
 
@@ -28,6 +28,29 @@ def _csv(rows: list[list[Any]], header: list[str]) -> str:
     return buf.getvalue()
 
 
+#: Most nodes drawn in ``latent.png`` (a seeded random subset beyond).
+PLOT_NODES = 20_000
+
+
+def _plot_subset(n: int) -> torch.Tensor:
+    if n <= PLOT_NODES:
+        return torch.arange(n)
+    return torch.randperm(n, generator=torch.Generator().manual_seed(0))[:PLOT_NODES].sort()[0]
+
+
+def _write_embeddings(z: torch.Tensor, names: list[str], path: Path) -> Path:
+    """``node,z0,z1,...`` with pyarrow's CSV writer (10⁶ rows in seconds), atomically."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    cols = {"node": pa.array(names, pa.string())}
+    cols.update({f"z{j}": pa.array(z[:, j].numpy()) for j in range(z.size(1))})
+    with atomic_path(path) as tmp:
+        pcsv.write_csv(pa.table(cols), tmp,
+                       pcsv.WriteOptions(quoting_style="needed", delimiter=","))
+    return path
+
+
 def export_link_prediction(out: Path, result: LinkPredResult, summary: dict[str, Any],
                            edge_index: torch.Tensor, names: list[str] | None,
                            labels: torch.Tensor | None, top_k: int = 100) -> list[Path]:
@@ -37,9 +60,7 @@ def export_link_prediction(out: Path, result: LinkPredResult, summary: dict[str,
     n = z.size(0)
     names = names or [str(i) for i in range(n)]
     written = []
-    emb = [[names[i], *(f"{v:.6g}" for v in z[i].tolist())] for i in range(n)]
-    written.append(write_text(_csv(emb, ["node", *(f"z{j}" for j in range(z.size(1)))]),
-                              out / "embeddings.csv"))
+    written.append(_write_embeddings(z, names, out / "embeddings.csv"))
     pairs, probs = top_new_links(result.model, result.z, edge_index.to(result.z.device), top_k)
     links = [[names[int(i)], names[int(j)], f"{float(p):.6f}"]
              for (i, j), p in zip(pairs.t().tolist(), probs.tolist())]
@@ -51,6 +72,10 @@ def export_link_prediction(out: Path, result: LinkPredResult, summary: dict[str,
                             result.model.score(result.z, s.test_neg)]).cpu().numpy()
     y = np.r_[np.ones(s.test_pos.size(1)), np.zeros(s.test_neg.size(1))]
     plot_roc_pr(scores, y, out / "roc_pr.png", title="test pairs")
-    plot_latent(z.numpy(), out / "latent.png", None if labels is None else labels.numpy())
+    shown = _plot_subset(n)
+    plot_latent(z[shown].numpy(), out / "latent.png",
+                None if labels is None else labels[shown].numpy(),
+                title="" if shown.numel() == n else
+                f"latent means (PCA), {shown.numel():,} of {n:,} nodes")
     written += [out / "roc_pr.png", out / "latent.png", write_json(summary, out / "metrics.json")]
     return written

@@ -1,0 +1,183 @@
+"""Link prediction at scale: a planted graph of 10⁴ to 10⁶ nodes (10⁵ to 10⁷ edges) read,
+trained and evaluated end to end by ``graphvae linkpred``, against the planted model's
+oracle and against PyG's ``GAE`` in the same run.
+
+    python benchmarks/scale.py                 # the three sizes below, PyG where it fits
+    python benchmarks/scale.py --sizes 1e5:1e6 --pyg-epochs 50
+    python benchmarks/scale.py --smoke         # seconds: a 2,000-node graph
+
+Each row:
+
+1. ``graphvae make-graph`` writes the seeded degree-corrected block model
+   (:mod:`graphvae.datasets.sbm`, 1 block per 1,000 nodes, 20 % of the edges between
+   blocks, degree exponent 2.5) as an edge list and its planted parameters;
+2. ``graphvae linkpred --edges FILE --num-nodes N --planted FILE.planted.npz --json`` runs
+   in a child process (one torch thread), which reports the read time, the median
+   seconds per epoch, the test AUC / AP / Hits@50 / MRR and the oracle's AUC / AP on the
+   same test pairs; the child's peak RSS comes from ``getrusage``;
+3. PyG's ``GAE`` (two ``GCNConv`` layers, a learned embedding as the featureless input,
+   ``GAE.recon_loss`` with its ``negative_sampling`` on every training edge, full batch),
+   on the same split, in its own child process, where it fits in ``--pyg-max-rss`` GB.
+
+An epoch of ``graphvae`` is one optimiser step: the whole graph through the encoder and,
+above 2^21 positive pairs, a batch of 2^20 of them decoded (below, all of them); an
+epoch of PyG's GAE is one full-batch step. Wall times depend on the machine: compare the
+columns of one run, not runs on different machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZES = [(10_000, 100_000), (100_000, 1_000_000), (1_000_000, 10_000_000)]
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+
+def _child(cmd: list[str], timeout: float) -> tuple[str, float, float]:
+    """Run ``cmd``; return (stdout, wall seconds, peak RSS in GB of that child)."""
+    script = ("import resource, subprocess, sys, json, time\n"
+              "t = time.perf_counter()\n"
+              "p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+              "wall = time.perf_counter() - t\n"
+              "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20\n"
+              "sys.stderr.write(p.stderr[-3000:])\n"
+              "print(json.dumps({'rc': p.returncode, 'out': p.stdout, 'wall': wall, "
+              "'rss': rss}))\n")
+    res = subprocess.run([sys.executable, "-c", script, *cmd], capture_output=True, text=True,
+                         env=_env(), timeout=timeout)
+    info = json.loads(res.stdout.strip().splitlines()[-1])
+    if info["rc"] != 0:
+        raise RuntimeError(f"{' '.join(cmd[:4])}... failed: {res.stderr[-1500:]}")
+    return info["out"], info["wall"], info["rss"]
+
+
+_PYG = r'''
+import json, sys, time, torch
+torch.set_num_threads(1)
+from torch_geometric.nn import GAE, GCNConv
+from graphvae.datasets.files import load_edge_list
+from graphvae.datasets.link_split import split_edges
+from graphvae.evaluation.metrics import average_precision, roc_auc
+path, n, epochs, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+data = load_edge_list(path, num_nodes=n)
+s = split_edges(data.edge_index, n, 0.05, 0.10, seed)
+torch.manual_seed(seed)
+
+class Encoder(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = torch.nn.Embedding(n, 32)          # the featureless input, learned
+        self.c1, self.c2 = GCNConv(32, 32), GCNConv(32, 16)
+    def forward(self, ei):
+        return self.c2(self.c1(self.emb.weight, ei).relu(), ei)
+
+model = GAE(Encoder())
+opt = torch.optim.Adam(model.parameters(), lr=0.01)
+times = []
+for epoch in range(epochs):
+    t = time.perf_counter()
+    model.train(); opt.zero_grad()
+    z = model.encode(s.train_edge_index)
+    loss = model.recon_loss(z, s.train_edge_index)   # negative_sampling inside
+    loss.backward(); opt.step()
+    times.append(time.perf_counter() - t)
+model.eval()
+with torch.no_grad():
+    z = model.encode(s.train_edge_index)
+    sc = torch.cat([model.decode(z, s.test_pos), model.decode(z, s.test_neg)])
+    y = torch.cat([torch.ones(s.test_pos.size(1)), torch.zeros(s.test_neg.size(1))])
+times.sort()
+print(json.dumps({"epochs": epochs, "median_epoch_s": times[len(times) // 2],
+                  "test_auc": roc_auc(sc, y), "test_ap": average_precision(sc, y)}))
+'''
+
+
+def run_size(n: int, m: int, work: Path, epochs: int, eval_every: int, pyg_epochs: int,
+             pyg_max_rss: float, seed: int, timeout: float) -> dict:
+    graph = work / f"sbm_{n}_{m}.csv"
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "graphvae", "make-graph", "--nodes", str(n),
+                    "--edges", str(m), "--seed", str(seed), "--out", str(graph)], check=True,
+                   env=_env(), capture_output=True, timeout=timeout)
+    make_s = time.perf_counter() - t0
+    out, wall, rss = _child([sys.executable, "-m", "graphvae", "linkpred", "--edges",
+                             str(graph), "--num-nodes", str(n), "--planted",
+                             str(graph.with_suffix(".planted.npz")), "--json", "--quiet",
+                             "--epochs", str(epochs), "--eval-every", str(eval_every),
+                             "--seed", str(seed), "--out", str(work / f"out_{n}")], timeout)
+    s = json.loads(out.strip().splitlines()[-1])
+    row = {"nodes": n, "edges_requested": m, "edges": s["num_edges"], "make_graph_s": make_s,
+           "read_s": s["read_seconds"], "epochs": s["epochs"],
+           "s_per_epoch": s["median_epoch_ms"] / 1e3,
+           "train_s": s["seconds"], "end_to_end_s": wall, "peak_rss_gb": rss,
+           "test_auc": s["test_auc"], "test_ap": s["test_ap"], "hits@50": s["test_hits@50"],
+           "mrr": s["test_mrr"], "oracle_auc": s["oracle_test_auc"],
+           "oracle_ap": s["oracle_test_ap"], "batch": s.get("batch")}
+    print(f"{n:>9} nodes {s['num_edges']:>9} edges: read {row['read_s']:.1f}s, "
+          f"{row['s_per_epoch']:.3f} s/epoch, end to end {wall:.0f}s, peak RSS {rss:.2f} GB, "
+          f"AUC {100 * s['test_auc']:.2f} (oracle {100 * s['oracle_test_auc']:.2f})",
+          flush=True)
+    if pyg_epochs > 0:
+        try:
+            pout, pwall, prss = _child([sys.executable, "-c", _PYG, str(graph), str(n),
+                                        str(pyg_epochs), str(seed)], timeout)
+            p = json.loads(pout.strip().splitlines()[-1])
+            row["pyg"] = {**p, "peak_rss_gb": prss, "wall_s": pwall,
+                          "fits": prss <= pyg_max_rss}
+            print(f"{'':>9} PyG GAE: {p['median_epoch_s']:.3f} s/epoch, AUC "
+                  f"{100 * p['test_auc']:.2f} after {pyg_epochs} epochs, peak RSS "
+                  f"{prss:.2f} GB", flush=True)
+        except (RuntimeError, subprocess.TimeoutExpired) as err:
+            row["pyg"] = {"error": str(err)[-300:]}
+            print(f"{'':>9} PyG GAE: did not finish ({str(err)[-120:]})", flush=True)
+    return row
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", default=None,
+                   help="nodes:edges,... (default 1e4:1e5,1e5:1e6,1e6:1e7)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="graphvae epochs (default 200, 150 at 10^6 nodes)")
+    p.add_argument("--pyg-epochs", type=int, default=None,
+                   help="PyG GAE epochs (default: as graphvae; 0 skips PyG)")
+    p.add_argument("--pyg-max-nodes", type=float, default=1e5,
+                   help="largest graph PyG's GAE is run on [1e5]")
+    p.add_argument("--pyg-max-rss", type=float, default=8.0, help="GB counted as 'fits' [8]")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--smoke", action="store_true")
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "scale.json")
+    args = p.parse_args(argv)
+    sizes = ([(2_000, 10_000)] if args.smoke else SIZES if args.sizes is None else
+             [tuple(int(float(v)) for v in s.split(":")) for s in args.sizes.split(",")])
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n, m in sizes:
+            epochs = args.epochs or (5 if args.smoke else 150 if n >= 1_000_000 else 200)
+            pyg = args.pyg_epochs if args.pyg_epochs is not None else epochs
+            rows.append(run_size(n, m, Path(tmp), epochs, 1 if args.smoke else 10,
+                                 pyg if n <= args.pyg_max_nodes else 0, args.pyg_max_rss,
+                                 args.seed, 3600))
+    result = {"rows": rows, "smoke": args.smoke, "command": " ".join(sys.argv),
+              "threads": 1, "max_rss_self_gb":
+              resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+    from graphvae.io import write_json
+    write_json(result, args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
