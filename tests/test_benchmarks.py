@@ -76,10 +76,27 @@ def _check_threads(report):
     assert all(r["median_quiet_s"] > 0 and r["ratio"] > 0 for r in report["results"])
 
 
+def _check_scale(report):
+    """The smoke graph went end to end; the oracle ranks the planted model's test pairs
+    at least as well as a trained model can (it knows the parameters); PyG ran beside."""
+    (row,) = report["rows"]
+    assert row["nodes"] == 2000 and 0.5 < row["test_auc"] <= 1 and row["peak_rss_gb"] > 0
+    assert row["oracle_auc"] > 0.75 and row["s_per_epoch"] > 0 and row["read_s"] >= 0
+    assert 0 <= row["pyg"]["test_auc"] <= 1 and row["pyg"]["median_epoch_s"] > 0
+
+
+def _check_minibatch(report):
+    (row,) = report["rows"]
+    assert row["dataset"] == "synthetic"
+    assert all(0 <= row[f"{m}_test_auc"] <= 100 for m in ("full", "mini"))
+    assert row["full_ms_per_epoch"] > 0 and row["mini_ms_per_epoch"] > 0
+
+
 CHECKS = {"generation.py": _check_generation, "linkpred.py": _check_linkpred,
           "permutation_bounds.py": _check_permutation_bounds, "vector.py": _check_vector,
           "fuzz_readers.py": _check_fuzz_readers, "kill_safety.py": _check_kill_safety,
-          "threads.py": _check_threads}
+          "threads.py": _check_threads, "scale.py": _check_scale,
+          "minibatch.py": _check_minibatch}
 
 
 def test_every_benchmark_has_a_check():

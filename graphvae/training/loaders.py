@@ -64,8 +64,10 @@ class PairBatches:
     The encoder still runs on the whole graph (its cost is linear in the edges, and it is
     what makes every node's latent depend on its neighbourhood); only the decoder's pairs
     are sampled, as in FastGAE (Salha et al., Neural Networks 2021), which samples nodes
-    instead. The positives are drawn uniformly *with replacement* from the target's
-    ``N⁺`` positive pairs and the non-edges uniformly with replacement from its ``N⁻``
+    instead. The positives are a uniform random subset of the target's ``N⁺`` positive
+    pairs (all of them when ``b ≥ N⁺``; drawn with replacement beyond
+    ``WITHOUT_REPLACEMENT_UP_TO`` positives, where a permutation per step would cost
+    ``O(N⁺)``) and the non-edges are drawn uniformly with replacement from its ``N⁻``
     non-edges (:func:`~graphvae.likelihoods.sample_non_edges`), so
 
         ``(N⁺ / b) Σ_batch log σ(l⁺) + (N⁻ / m) Σ_batch log σ(−l⁻)``
@@ -102,7 +104,7 @@ class PairBatches:
             raise ValueError("every pair is an edge: there are no non-edges to sample")
         self.rank, self.world_size = rank, world_size
         self._sample = PairSample
-        self.pos_scale = self.pairs.size(1) / batch_size
+        self.pos_scale = self.pairs.size(1) / min(batch_size, self.pairs.size(1))
         self.neg_scale = self.full.stats.num_neg / self.num_neg
 
     def __len__(self) -> int:
@@ -111,11 +113,11 @@ class PairBatches:
     def sample(self, generator: torch.Generator | None):
         """One step's batch (this process's shard of the global draw)."""
         dev = self.pairs.device
-        idx = torch.randint(self.pairs.size(1), (self.batch_size,), generator=generator,
-                            device=dev)
+        idx = _positive_draw(self.pairs.size(1), self.batch_size, generator, dev)
         neg = _non_edges(self.keys, self.full.stats.num_nodes, self.num_neg, generator,
                          self.self_loops)
         b, m, r, w = self.batch_size, self.num_neg, self.rank, self.world_size
+        b = idx.numel()                                 # N⁺ when the batch covers them all
         pos = self.pairs[:, idx[r * b // w:(r + 1) * b // w]]
         neg = neg[:, r * m // w:(r + 1) * m // w]
         sample = self._sample(pos, neg, self.pos_scale, self.neg_scale, 1.0 / w)
@@ -124,6 +126,23 @@ class PairBatches:
 
     def batches(self, epoch: int, generator: torch.Generator | None) -> Iterable[Any]:
         return [self.sample(generator)]
+
+
+#: Up to this many positive pairs a batch is drawn without replacement (a random
+#: permutation's first ``b``); beyond, with replacement (``O(b)`` instead of ``O(N⁺)``).
+WITHOUT_REPLACEMENT_UP_TO = 1 << 22
+
+
+def _positive_draw(num: int, b: int, generator: torch.Generator | None,
+                   device: torch.device) -> torch.Tensor:
+    """``b`` indices into ``num`` positives, uniform: every positive once if ``b ≥ num``,
+    a uniform subset if ``num`` is at most ``WITHOUT_REPLACEMENT_UP_TO``, else uniform
+    draws with replacement. Each makes ``(num / b) Σ_batch`` unbiased."""
+    if b >= num:
+        return torch.arange(num, device=device)
+    if num <= WITHOUT_REPLACEMENT_UP_TO:
+        return torch.randperm(num, generator=generator, device=device)[:b]
+    return torch.randint(num, (b,), generator=generator, device=device)
 
 
 def _non_edges(keys: torch.Tensor, n: int, m: int, generator: torch.Generator | None,
