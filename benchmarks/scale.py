@@ -106,7 +106,8 @@ print(json.dumps({"epochs": epochs, "median_epoch_s": times[len(times) // 2],
 
 
 def run_size(n: int, m: int, work: Path, epochs: int, eval_every: int, pyg_epochs: int,
-             pyg_max_rss: float, seed: int, timeout: float, model: str = "vgae") -> dict:
+             pyg_max_rss: float, seed: int, timeout: float, model: str = "vgae",
+             extra: tuple[str, ...] = ()) -> dict:
     graph = work / f"sbm_{n}_{m}.csv"
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "graphvae", "make-graph", "--nodes", str(n),
@@ -117,11 +118,11 @@ def run_size(n: int, m: int, work: Path, epochs: int, eval_every: int, pyg_epoch
                              str(graph), "--num-nodes", str(n), "--planted",
                              str(graph.with_suffix(".planted.npz")), "--json", "--quiet",
                              "--epochs", str(epochs), "--eval-every", str(eval_every),
-                             "--model", model,
+                             "--model", model, *extra,
                              "--seed", str(seed), "--out", str(work / f"out_{n}")], timeout)
     s = json.loads(out.strip().splitlines()[-1])
-    row = {"model": model, "nodes": n, "edges_requested": m, "edges": s["num_edges"],
-           "make_graph_s": make_s,
+    row = {"model": model, "extra": list(extra), "nodes": n, "edges_requested": m,
+           "edges": s["num_edges"], "make_graph_s": make_s,
            "read_s": s["read_seconds"], "epochs": s["epochs"],
            "s_per_epoch": s["median_epoch_ms"] / 1e3,
            "train_s": s["seconds"], "end_to_end_s": wall, "peak_rss_gb": rss,
@@ -160,6 +161,8 @@ def main(argv=None) -> None:
                    help="largest graph PyG's GAE is run on [1e5]")
     p.add_argument("--pyg-max-rss", type=float, default=8.0, help="GB counted as 'fits' [8]")
     p.add_argument("--model", default="vgae", help="graphvae linkpred --model [vgae]")
+    p.add_argument("--linkpred-args", default="",
+                   help="more graphvae linkpred flags, e.g. '--encoder gcn-bias'")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--smoke", action="store_true")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "scale.json")
@@ -173,7 +176,8 @@ def main(argv=None) -> None:
             pyg = args.pyg_epochs if args.pyg_epochs is not None else epochs
             rows.append(run_size(n, m, Path(tmp), epochs, 1 if args.smoke else 10,
                                  pyg if n <= args.pyg_max_nodes else 0, args.pyg_max_rss,
-                                 args.seed, 3600, args.model))
+                                 args.seed, 3600, args.model,
+                                 tuple(args.linkpred_args.split())))
     result = {"rows": rows, "smoke": args.smoke, "command": " ".join(sys.argv),
               "threads": 1, "max_rss_self_gb":
               resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}

@@ -17,7 +17,8 @@ Args:
     in_channels: feature dimension ``d``.
     hidden_channels: widths of the hidden layers (default ``(32,)``).
     latent_channels: latent dimension ``k`` (default 16).
-    conv: ``"gcn"``, ``"sage"``, ``"gin"`` or ``"gat"``.
+    conv: ``"gcn"``, ``"gcn-bias"`` (with a bias, as PyG's ``GCNConv``), ``"sage"``,
+        ``"gin"`` or ``"gat"``.
     variational: Gaussian head (``True``) or point code (``False``).
     dropout: dropout probability on hidden representations (default 0).
 
@@ -84,6 +85,7 @@ def _gin(i: int, o: int) -> nn.Module:
 
 CONVS: dict[str, Callable[[int, int], nn.Module]] = {
     "gcn": lambda i, o: GCNLayer(i, o),
+    "gcn-bias": lambda i, o: GCNLayer(i, o, bias=True),   # PyG's GCNConv has a bias
     "sage": lambda i, o: _PyGLayer(SAGEConv(i, o)),
     "gin": _gin,
     "gat": lambda i, o: _PyGLayer(GATConv(i, o, heads=1)),
