@@ -213,14 +213,20 @@ def check_output_folder(out: str | os.PathLike) -> Path:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ValueError(f"cannot create the folder for --out {out}: {describe(err)}") from None
-    try:  # a real write, so that the reason (read-only, permission, disk full) is the OS's
+    check_writable(out)
+    return out
+
+
+def check_writable(out: Path) -> None:
+    """A one-line ``ValueError`` unless a file can be written beside ``out``: a real write
+    (removed at once), so that the reason (read-only, permission, disk full) is the OS's."""
+    try:
         fd, probe = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.probe-")
         os.close(fd)
         os.unlink(probe)
     except OSError as err:
         raise ValueError(f"cannot write to {out.parent} (for --out {out}): "
                          f"{describe(err)}") from None
-    return out
 
 
 def file_digest(path: Path) -> str:

@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from graphvae.errors import describe
+from graphvae.io import check_writable
 
 SUFFIXES = (".csv", ".tsv", ".txt")
 #: Nodes per block when ``--blocks`` is not given.
@@ -70,13 +68,7 @@ def _check_out(out: Path) -> None:
     for path in (out, planted_path(out)):
         if path.is_dir():
             raise ValueError(f"cannot write {path}: it is a folder")
-    try:  # a real write, so that the reason (read-only, permission, disk full) is the OS's
-        fd, probe = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.probe-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
-        raise ValueError(f"cannot write to {out.parent} (for --out {out}): "
-                         f"{describe(err)}") from None
+    check_writable(out)
 
 
 def check_args(args: argparse.Namespace) -> int:
