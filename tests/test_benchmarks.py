@@ -120,7 +120,9 @@ def test_benchmark_smoke(script, tmp_path):
 
 def test_vector_benchmark_is_reproducible_across_processes(tmp_path):
     """torch seeds each new process at random: the MNIST models' initial weights must
-    come from --seed, so two runs give the same numbers."""
+    come from --seed, so two runs give the same numbers. Equal to 1e-6 relative, not to
+    the last bit: a run beside another job once differed by 2e-9 (the order of a
+    multithreaded sum), while an unseeded initialisation moves the NLL by whole nats."""
     rows = []
     for i in range(2):
         out = tmp_path / f"r{i}.json"
@@ -129,7 +131,9 @@ def test_vector_benchmark_is_reproducible_across_processes(tmp_path):
                        timeout=300)
         rows.append([(r["test_nll"], r["test_nll_refined"])
                      for r in json.loads(out.read_text())["mnist"]])
-    assert rows[0] == rows[1]
+    assert len(rows[0]) == len(rows[1]) > 0
+    for a, b in zip(rows[0], rows[1]):
+        assert a == pytest.approx(b, rel=1e-6, abs=0)
 
 
 def test_vector_benchmark_architecture_flags(tmp_path):
