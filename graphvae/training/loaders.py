@@ -13,6 +13,9 @@ from typing import Any
 
 import torch
 
+from graphvae.containers import LinkBatch, PairSample
+from graphvae.likelihoods import sample_non_edges
+
 
 class FullBatch:
     """The same one batch every epoch (full-batch training)."""
@@ -84,8 +87,6 @@ class PairBatches:
 
     def __init__(self, model: Any, x: torch.Tensor, adj: Any, batch_size: int,
                  target: Any = None, rank: int = 0, world_size: int = 1):
-        from graphvae.containers import PairSample
-
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.full = model.batch(x, adj, target)
@@ -103,7 +104,6 @@ class PairBatches:
         if self.full.stats.num_neg == 0:
             raise ValueError("every pair is an edge: there are no non-edges to sample")
         self.rank, self.world_size = rank, world_size
-        self._sample = PairSample
         self.pos_scale = self.pairs.size(1) / min(batch_size, self.pairs.size(1))
         self.neg_scale = self.full.stats.num_neg / self.num_neg
 
@@ -114,15 +114,14 @@ class PairBatches:
         """One step's batch (this process's shard of the global draw)."""
         dev = self.pairs.device
         idx = _positive_draw(self.pairs.size(1), self.batch_size, generator, dev)
-        neg = _non_edges(self.keys, self.full.stats.num_nodes, self.num_neg, generator,
-                         self.self_loops)
-        b, m, r, w = self.batch_size, self.num_neg, self.rank, self.world_size
-        b = idx.numel()                                 # N⁺ when the batch covers them all
+        neg = sample_non_edges(self.keys, self.full.stats.num_nodes, self.num_neg, generator,
+                               diagonal=self.self_loops)
+        b, m, r, w = idx.numel(), self.num_neg, self.rank, self.world_size  # b: N⁺ if all
         pos = self.pairs[:, idx[r * b // w:(r + 1) * b // w]]
         neg = neg[:, r * m // w:(r + 1) * m // w]
-        sample = self._sample(pos, neg, self.pos_scale, self.neg_scale, 1.0 / w)
+        sample = PairSample(pos, neg, self.pos_scale, self.neg_scale, 1.0 / w)
         f = self.full
-        return type(f)(f.x, f.adj, f.target, f.stats, sample)
+        return LinkBatch(f.x, f.adj, f.target, f.stats, sample)
 
     def batches(self, epoch: int, generator: torch.Generator | None) -> Iterable[Any]:
         return [self.sample(generator)]
@@ -143,9 +142,3 @@ def _positive_draw(num: int, b: int, generator: torch.Generator | None,
     if num <= WITHOUT_REPLACEMENT_UP_TO:
         return torch.randperm(num, generator=generator, device=device)[:b]
     return torch.randint(num, (b,), generator=generator, device=device)
-
-
-def _non_edges(keys: torch.Tensor, n: int, m: int, generator: torch.Generator | None,
-               diagonal: bool) -> torch.Tensor:
-    from graphvae.likelihoods import sample_non_edges
-    return sample_non_edges(keys, n, m, generator, diagonal=diagonal)
