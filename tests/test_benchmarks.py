@@ -88,8 +88,9 @@ def _check_scale(report):
 def _check_minibatch(report):
     (row,) = report["rows"]
     assert row["dataset"] == "synthetic"
-    assert all(0 <= row[f"{m}_test_auc"] <= 100 for m in ("full", "mini"))
-    assert row["full_ms_per_epoch"] > 0 and row["mini_ms_per_epoch"] > 0
+    assert all(0 <= row[f"{m}_test_auc"] <= 100 for m in ("full", "mini", "pass"))
+    assert all(row[f"{m}_ms_per_epoch"] > 0 for m in ("full", "mini", "pass"))
+    assert row["pass_auc_gap"] == pytest.approx(row["pass_test_auc"] - row["full_test_auc"])
 
 
 CHECKS = {"generation.py": _check_generation, "linkpred.py": _check_linkpred,

@@ -129,11 +129,12 @@ def test_score_pairs_checks_shapes():
 
 # ----------------------------------------------------------------------------- top_pairs
 
-def brute_top(h, k, exclude=()):
+def brute_top(h, k, exclude=(), bias=None):
     """All pairs i < j scored, excluded pairs (either orientation) dropped, sorted."""
     n = h.size(0)
     i, j = torch.triu_indices(n, n, 1)
-    scores = (h @ h.t())[i, j]
+    full = h @ h.t() if bias is None else h @ h.t() + bias[:, None] + bias[None, :]
+    scores = full[i, j]
     skip = torch.zeros(n, n, dtype=torch.bool)
     ex = torch.tensor(list(exclude), dtype=torch.long)
     skip[ex // n, ex % n] = True
@@ -143,17 +144,20 @@ def brute_top(h, k, exclude=()):
     return list(zip(scores[top].tolist(), i[top].tolist(), j[top].tolist()))
 
 
-def check_against_brute(h, k, exclude_keys=None, block=4096, stats=None):
-    pairs, scores = top_pairs(h, k, exclude_keys, block=block, stats=stats)
-    ref = brute_top(h, k, [] if exclude_keys is None else exclude_keys.tolist())
+def check_against_brute(h, k, exclude_keys=None, block=4096, stats=None, bias=None):
+    pairs, scores = top_pairs(h, k, exclude_keys, block=block, stats=stats, bias=bias)
+    ref = brute_top(h, k, [] if exclude_keys is None else exclude_keys.tolist(), bias)
     assert pairs.shape == (2, len(ref)) and scores.shape == (len(ref),)
     assert pairs.dtype == torch.long
     assert bool((pairs[0] < pairs[1]).all())
     assert bool((scores[:-1] >= scores[1:]).all())
     assert {(i, j) for i, j in pairs.t().tolist()} == {(i, j) for _, i, j in ref}
     torch.testing.assert_close(scores, torch.tensor([v for v, _, _ in ref], dtype=h.dtype))
-    # each score is the inner product of its own pair
-    torch.testing.assert_close(scores, (h[pairs[0]] * h[pairs[1]]).sum(1))
+    # each score is the inner product (plus the two terms) of its own pair
+    own = (h[pairs[0]] * h[pairs[1]]).sum(1)
+    if bias is not None:
+        own = own + bias[pairs[0]] + bias[pairs[1]]
+    torch.testing.assert_close(scores, own)
     return pairs, scores
 
 
@@ -191,6 +195,42 @@ def test_top_pairs_tight_bound(d, k, block):
     stats = {}
     check_against_brute(h, k, block=block, stats=stats)
     assert stats["pair_scores"] < stats["all_pairs"] / 4
+
+
+@pytest.mark.parametrize("n, d, k, block, spread, bias_scale, shift", [
+    (2, 3, 1, 4096, 0.0, 1.0, 0.0),
+    (30, 4, 10, 2, 0.0, 1.0, 0.0),      # equal norms (the cosine-bias decoder): tight bound
+    (200, 8, 50, 16, 0.0, 3.0, 0.0),    # terms dominate: pruning active
+    (200, 8, 50, 1, 0.0, 0.1, 2.0),     # directions dominate, clustered
+    (150, 3, 100, 8, 1.0, 1.0, 0.0),    # norms and terms both vary
+    (80, 2, 3160, 7, 0.5, 1.0, 0.0),    # k = every pair
+    (120, 5, 40, 4096, 0.0, -1.0, 0.0), # every term negative (scores of both signs)
+])
+def test_top_pairs_with_bias_equals_brute_force(n, d, k, block, spread, bias_scale, shift):
+    h = random_embeddings(n, d, seed=n + d, spread=spread, shift=shift)
+    g = torch.Generator().manual_seed(n * d)
+    bias = bias_scale * torch.randn(n, generator=g, dtype=torch.float64)
+    if bias_scale < 0:
+        bias = -bias.abs() - 5.0
+    stats = {}
+    check_against_brute(h, k, block=block, stats=stats, bias=bias)
+    if bias_scale >= 3.0:
+        assert stats["pair_scores"] < stats["all_pairs"] / 4
+
+
+def test_top_pairs_with_bias_excluded_and_errors():
+    n = 60
+    h = random_embeddings(n, 4, seed=9, spread=0.0)
+    bias = torch.randn(n, generator=torch.Generator().manual_seed(10), dtype=torch.float64)
+    best = brute_top(h, 10, bias=bias)
+    exclude = torch.tensor([i * n + j for _, i, j in best[::2]] + [j * n + i for _, i, j in
+                                                                    best[1::2]])
+    pairs, _ = check_against_brute(h, 20, exclude, block=3, bias=bias)
+    assert not set(map(tuple, pairs.t().tolist())) & {(i, j) for _, i, j in best}
+    with pytest.raises(ValueError, match="one entry per node"):
+        top_pairs(h, 5, bias=bias[:-1])
+    with pytest.raises(ValueError, match="non-finite"):
+        top_pairs(h, 5, bias=torch.full((n,), float("nan"), dtype=torch.float64))
 
 
 def test_top_pairs_all_scores_negative():

@@ -33,15 +33,16 @@ def _env() -> dict[str, str]:
     return env
 
 
-@pytest.mark.parametrize("self_loops", [True, False])
-def test_minibatch_bound_is_unbiased_for_the_full_graph_elbo(self_loops):
+@pytest.mark.parametrize("self_loops, decoder", [(True, "inner"), (False, "inner"),
+                                                 (True, "cosine-bias")])
+def test_minibatch_bound_is_unbiased_for_the_full_graph_elbo(self_loops, decoder):
     """Over many batches (fixed posterior noise), the mean of the batch estimates equals
     the exact ELBO over all n² pairs within 4 standard errors."""
     torch.manual_seed(0)
     data = make_sbm_graph(num_nodes=30, num_blocks=2, p_in=0.3, p_out=0.05, seed=1)
     adj = Adjacency(data.edge_index, 30)
     x = identity_features(30)
-    model = build_model("vgae", 30, "gcn", (8,), 4,
+    model = build_model("vgae", 30, "gcn", (8,), 4, decoder=decoder,
                         objective=EdgeObjective("dense", self_loops=self_loops))
     eps = torch.randn(1, 30, 4, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
@@ -61,6 +62,29 @@ def test_world_size_that_does_not_divide_the_batch_is_refused():
     with pytest.raises(ValueError, match="world size 4 does not divide the work"):
         PairBatches(model, identity_features(30), Adjacency(data.edge_index, 30), 6,
                     rank=0, world_size=4)
+
+
+def test_steps_per_epoch():
+    """An epoch is ``steps`` fresh draws; ``--steps-per-epoch 0`` is ceil(N⁺ / B) of them."""
+    data = make_sbm_graph(num_nodes=30, seed=1)
+    adj = Adjacency(data.edge_index, 30)
+    model = build_model("vgae", 30)
+    loader = PairBatches(model, identity_features(30), adj, 6, steps=3)
+    g = torch.Generator().manual_seed(0)
+    batches = list(loader.batches(0, g))
+    assert len(loader) == len(batches) == 3
+    assert not torch.equal(batches[0].pairs.pos, batches[1].pairs.pos)
+    with pytest.raises(ValueError, match="steps per epoch must be >= 1"):
+        PairBatches(model, identity_features(30), adj, 6, steps=0)
+    from graphvae.tasks.link_prediction import PRESETS, _loader
+    positives = adj.positive_pairs(True)[0].size(1)        # edges both ways + diagonal
+    assert positives == data.edge_index.size(1) + 30
+    cfg = PRESETS["vgae"].replace(batch_size=7, steps_per_epoch=0)
+    assert len(_loader(model, identity_features(30), adj, cfg, 0, 1)) == -(-positives // 7)
+    with pytest.raises(ValueError, match="give --batch-size"):
+        PRESETS["vgae"].replace(steps_per_epoch=2)
+    with pytest.raises(ValueError, match="steps per epoch must be >= 0"):
+        PRESETS["vgae"].replace(batch_size=7, steps_per_epoch=-1)
 
 
 def test_identity_features_are_sparse_and_equal_the_identity():

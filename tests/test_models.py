@@ -4,7 +4,12 @@ import pytest
 import torch
 from conftest import random_graph
 
-from graphvae.decoders import GNNFeatureDecoder, InnerProductDecoder, MLPInnerProductDecoder
+from graphvae.decoders import (
+    CosineBiasDecoder,
+    GNNFeatureDecoder,
+    InnerProductDecoder,
+    MLPInnerProductDecoder,
+)
 from graphvae.encoders import ENCODERS, build_encoder
 from graphvae.graph import Adjacency, edge_index_to_dense, permute_graph
 from graphvae.models import EdgeObjective, build_model
@@ -48,7 +53,8 @@ def test_encoder_accepts_sparse_features_and_edge_index():
     assert torch.allclose(dense, sparse, atol=1e-10)
 
 
-@pytest.mark.parametrize("make", [InnerProductDecoder, lambda: MLPInnerProductDecoder(4, (6,), 3)])
+@pytest.mark.parametrize("make", [InnerProductDecoder, lambda: MLPInnerProductDecoder(4, (6,), 3),
+                                  CosineBiasDecoder])
 def test_edge_decoders_pairs_agree_with_all_pairs_and_are_equivariant(make):
     torch.manual_seed(0)
     dec = make()
@@ -61,6 +67,25 @@ def test_edge_decoders_pairs_agree_with_all_pairs_and_are_equivariant(make):
     # batched latents (S, n, k)
     zs = torch.randn(3, 6, 4)
     assert torch.allclose(dec(zs, pairs)[1], dec.forward_all(zs[1]).flatten())
+
+
+def test_cosine_bias_by_hand(triangle):
+    # z_i = (u_i, β_i): cos(u_0, u_1) = 0, cos(u_0, u_2) = 1/√2, cos(u_1, u_2) = 1/√2
+    z = torch.tensor([[3.0, 0.0, 0.5], [0.0, 2.0, -1.0], [1.0, 1.0, 2.0]])
+    dec = CosineBiasDecoder()
+    with torch.no_grad():
+        dec.log_temperature.fill_(math.log(4.0))
+        dec.offset.fill_(-1.0)
+    logits = dec(z, triangle)
+    r = 1 / math.sqrt(2)
+    expected = {(0, 1): 0.0 + 0.5 - 1.0 - 1.0, (0, 2): 4 * r + 0.5 + 2.0 - 1.0,
+                (1, 2): 4 * r - 1.0 + 2.0 - 1.0}
+    for (i, j), v in zip(triangle.t().tolist(), logits.tolist()):
+        assert v == pytest.approx(expected[(min(i, j), max(i, j))], abs=1e-6)
+    h, b = dec.pair_form(z)   # the same logits up to the offset
+    torch.testing.assert_close(h @ h.t() + b[:, None] + b[None, :] - 1.0, dec.forward_all(z))
+    with pytest.raises(ValueError, match="latent width of at least 2"):
+        dec(torch.ones(3, 1), triangle)
 
 
 def test_inner_product_by_hand(triangle):

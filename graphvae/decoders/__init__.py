@@ -4,11 +4,17 @@ Edge decoders return logits, never probabilities: ``forward(z, edge_index) ->
 (E,)`` for given pairs, ``forward_all(z) -> (n, n)`` for all pairs.
 """
 
-from graphvae.decoders.edges import EDGE_DECODERS, InnerProductDecoder, MLPInnerProductDecoder
+from graphvae.decoders.edges import (
+    EDGE_DECODERS,
+    CosineBiasDecoder,
+    InnerProductDecoder,
+    MLPInnerProductDecoder,
+)
 from graphvae.decoders.features import GNNFeatureDecoder
 
 __all__ = [
     "EDGE_DECODERS",
+    "CosineBiasDecoder",
     "GNNFeatureDecoder",
     "InnerProductDecoder",
     "MLPInnerProductDecoder",

@@ -1,8 +1,13 @@
 """Inner-product edge decoders ``p(A_ij = 1 | Z) = σ(H_iᵀ H_j)``.
 
 ``H = Z`` for the plain inner product of Kipf & Welling (2016); ``H = MLP(Z)``
-for the MLP inner product (``../shared/DESIGN.md`` §2). Both are equivariant:
-relabelling the rows of ``Z`` relabels the logits the same way.
+for the MLP inner product (``../shared/DESIGN.md`` §2); :class:`CosineBiasDecoder` adds a
+per-node term for graphs whose degrees vary widely. All are equivariant: relabelling the
+rows of ``Z`` relabels the logits the same way.
+
+Every decoder has :meth:`~InnerProductDecoder.pair_form`, ``(H, b)`` with
+``l_ij = H_iᵀ H_j + b_i + b_j + const``, which the exact top-k search of
+:func:`graphvae.evaluation.linkmetrics.top_pairs` uses.
 
 Shapes:
     ``z (..., n, k)``; ``edge_index (2, E)`` → ``(..., E)``; ``forward_all`` → ``(..., n, n)``.
@@ -12,6 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -20,6 +27,10 @@ class InnerProductDecoder(nn.Module):
 
     def embed(self, z: Tensor) -> Tensor:
         return z
+
+    def pair_form(self, z: Tensor) -> tuple[Tensor, Tensor | None]:
+        """``(H, b)`` with ``l_ij = H_iᵀ H_j + b_i + b_j`` up to a constant (``b`` None: 0)."""
+        return self.embed(z), None
 
     def forward(self, z: Tensor, edge_index: Tensor) -> Tensor:
         h = self.embed(z)                                               # (..., n, k)
@@ -52,4 +63,45 @@ class MLPInnerProductDecoder(InnerProductDecoder):
         return self.mlp(z)
 
 
-EDGE_DECODERS = {"inner": InnerProductDecoder, "mlp": MLPInnerProductDecoder}
+class CosineBiasDecoder(InnerProductDecoder):
+    """Edge logits ``l_ij = e^τ cos(u_i, u_j) + β_i + β_j + c`` with ``z_i = (u_i, β_i)``:
+    the last latent coordinate is the node's own term, the others its direction.
+
+    Why. In a graph whose degrees vary over orders of magnitude, the chance of an edge
+    factorises into a per-node propensity and an affinity between the nodes' groups: the
+    degree-corrected block model (Karrer & Newman 2011) has ``P(i ~ j) ≈ θ_i θ_j
+    ω_{b_i b_j}``, i.e. ``logit ≈ log θ_i + log θ_j + log ω``. The plain inner product
+    ``|z_i| |z_j| cos`` cannot add the two: a node's norm scales its affinities instead
+    of shifting them, so a high-degree node is made alike to everything or a low-degree
+    one to nothing. Here ``β`` carries the propensities (added) and the unit directions
+    the groups (the learned temperature ``e^τ`` sets how far alike and unlike groups
+    lie apart). On the planted graphs of ``benchmarks/scale.py`` it raises the test AUC
+    of the same VGAE by 2–3 points (``benchmarks/README.md``).
+
+    ``pair_form``: ``H = e^{τ/2} û``, ``b = β`` (``c`` does not change the ranking).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log_temperature = nn.Parameter(torch.ones(()))   # e^τ = e at the start
+        self.offset = nn.Parameter(torch.zeros(()))
+
+    def pair_form(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        if z.size(-1) < 2:
+            raise ValueError("the cosine-bias decoder needs a latent width of at least 2 "
+                             "(a direction and the node's own term)")
+        u = F.normalize(z[..., :-1], dim=-1) * (0.5 * self.log_temperature).exp()
+        return u, z[..., -1]
+
+    def forward(self, z: Tensor, edge_index: Tensor) -> Tensor:
+        h, b = self.pair_form(z)
+        i, j = edge_index[0], edge_index[1]
+        return (h[..., i, :] * h[..., j, :]).sum(-1) + b[..., i] + b[..., j] + self.offset
+
+    def forward_all(self, z: Tensor) -> Tensor:
+        h, b = self.pair_form(z)
+        return h @ h.transpose(-1, -2) + b.unsqueeze(-1) + b.unsqueeze(-2) + self.offset
+
+
+EDGE_DECODERS = {"inner": InnerProductDecoder, "mlp": MLPInnerProductDecoder,
+                 "cosine-bias": CosineBiasDecoder}

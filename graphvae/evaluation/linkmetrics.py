@@ -97,9 +97,10 @@ def _checked(scores: Tensor, m: int) -> Tensor:
 
 @torch.no_grad()
 def top_pairs(h: Tensor, k: int, exclude_keys: Tensor | None = None, block: int = 4096,
-              stats: dict | None = None) -> tuple[Tensor, Tensor]:
-    """The ``k`` largest inner products ``h_i · h_j`` over the pairs ``i < j`` not in
-    ``exclude_keys``: ``((2, k) pairs with i < j, (k,) scores)``, highest score first.
+              stats: dict | None = None, bias: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """The ``k`` largest inner products ``h_i · h_j`` (plus ``bias_i + bias_j`` if given)
+    over the pairs ``i < j`` not in ``exclude_keys``: ``((2, k) pairs with i < j, (k,)
+    scores)``, highest score first.
 
     Exact (the same pairs and scores as scoring every pair and taking the top ``k``, up to
     the order of tied scores and float rounding of the scores), but it prunes with
@@ -116,8 +117,14 @@ def top_pairs(h: Tensor, k: int, exclude_keys: Tensor | None = None, block: int 
        ``|h_i| |h_next| < τ`` (``h_next`` the largest norm after it): no later pair can
        reach ``τ``.
 
-    The bounds carry a relative slack of a few ``d · eps`` so that float rounding of the
-    dot products never prunes a pair that scores above ``τ``.
+    With ``bias`` the bound is additive instead, ``h_i · h_j + b_i + b_j ≤ κ_i + κ_j`` with
+    ``κ_i = |h_i|² / 2 + b_i`` (``h_i · h_j ≤ (|h_i|² + |h_j|²) / 2``), valid whatever the
+    sign of ``τ``: nodes are sorted by ``κ``, a block scores the columns with
+    ``κ_j ≥ τ − κ_i`` and the search stops once ``κ_s + κ_{s+1} < τ``. When every ``|h_i|``
+    is the same (:class:`~graphvae.decoders.CosineBiasDecoder`) the bound is tight.
+
+    The bounds carry a slack of a few ``d · eps`` (relative to the largest products and
+    terms) so that float rounding never prunes a pair that scores above ``τ``.
 
     Cost. Typical case (norms spread out, e.g. log-normal, and ``k ≪ n²``): the top pairs
     sit among the large-norm nodes, ``τ`` is found in the first block and the search
@@ -129,6 +136,7 @@ def top_pairs(h: Tensor, k: int, exclude_keys: Tensor | None = None, block: int 
 
     Args:
         h: ``(n, d)`` finite node embeddings (a pair's score is ``h_i · h_j``).
+        bias: optional ``(n,)`` finite node terms added to each score, ``b_i + b_j``.
         k: number of pairs; more than the pairs available returns all of them.
         exclude_keys: int64 keys ``i * n + j`` of pairs to skip, in either orientation
             (``(i, j)`` and ``(j, i)`` both skip the pair ``{i, j}``), e.g. the known edges
@@ -156,15 +164,26 @@ def top_pairs(h: Tensor, k: int, exclude_keys: Tensor | None = None, block: int 
         h = h.float()
     if not bool(torch.isfinite(h).all()):
         raise ValueError("h has non-finite entries")
+    if bias is not None:
+        bias = bias.detach().to(h.dtype).flatten()
+        if bias.numel() != n:
+            raise ValueError(f"bias must have one entry per node ({n}), got {bias.numel()}")
+        if not bool(torch.isfinite(bias).all()):
+            raise ValueError("bias has non-finite entries")
     dev = h.device
 
     norms = torch.linalg.vector_norm(h, dim=1)
-    order = torch.argsort(norms, descending=True, stable=True)
-    hs, ns = h[order], norms[order]
+    # the sort key: |h_i| (product bound) or κ_i = |h_i|²/2 + b_i (additive bound)
+    key = norms if bias is None else 0.5 * norms * norms + bias
+    order = torch.argsort(key, descending=True, stable=True)
+    hs, ns = h[order], key[order]
+    bs = None if bias is None else bias[order]
     neg_ns = -ns                                   # ascending, for searchsorted
     ns_list = ns.tolist()
     ex = _position_keys(exclude_keys, order, n, dev)
     slack = 4.0 * (d + 2) * torch.finfo(h.dtype).eps
+    if bias is not None:  # absolute: rounding of products ≤ |h|²max and of the two terms
+        slack *= float(norms.max() ** 2 + 2 * bias.abs().max()) + 1.0
 
     best_s = torch.empty(0, dtype=h.dtype, device=dev)
     best_k = torch.empty(0, dtype=torch.long, device=dev)
@@ -173,7 +192,16 @@ def top_pairs(h: Tensor, k: int, exclude_keys: Tensor | None = None, block: int 
     while s < n - 1 and k > 0:
         tau = float(best_s[-1]) if best_s.numel() == k else float("-inf")
         cols = n                                   # tile columns: positions [s, cols)
-        if tau > 0:
+        if bs is not None and tau > float("-inf"):
+            # every later pair (p, q), s <= p < q, scores at most κ_s + κ_{s+1}
+            if ns_list[s] + ns_list[s + 1] + slack < tau:
+                break
+            cut = tau - ns_list[s] - slack         # columns with κ_q >= cut can reach τ
+            cols = int(torch.searchsorted(neg_ns, torch.tensor([-cut], dtype=ns.dtype,
+                                                                 device=dev), right=True))
+            if cols <= s + 1:
+                break
+        elif bs is None and tau > 0:
             # every later pair (p, q), s <= p < q, has |h_p||h_q| <= ns[s] ns[s + 1]
             if ns_list[s] * ns_list[s + 1] * (1 + slack) < tau:
                 break
@@ -184,6 +212,8 @@ def top_pairs(h: Tensor, k: int, exclude_keys: Tensor | None = None, block: int 
                 break
         e = min(s + b, n - 1, cols - 1)            # rows [s, e) each have a column after them
         tile = hs[s:e] @ hs[s:cols].t()            # (e - s, cols - s), column c is q = s + c
+        if bs is not None:
+            tile += bs[s:e, None] + bs[None, s:cols]
         scored += tile.numel()
         rows_reached, blocks = e, blocks + 1
         r = e - s

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -78,6 +79,8 @@ class LinkPredConfig(Config):
     batch_size: int | None = option(None, "positive pairs decoded per training step "
                                     "(mini-batch mode); default: all of them up to 2^21 "
                                     "(full batch), 2^20 per step beyond")
+    steps_per_epoch: int = option(1, "mini-batch steps per epoch; 0: one pass, "
+                                  "ceil(positive pairs / batch size) steps")
     eval_every: int = option(1, "validate every this many epochs")
     val_fraction: float = option(0.05, "fraction of edges held out for validation")
     test_fraction: float = option(0.10, "fraction of edges held out for testing")
@@ -102,6 +105,11 @@ class LinkPredConfig(Config):
         if self.batch_size is not None and self.estimator == "dense":
             raise ValueError("mini-batch steps (--batch-size) sample their non-edges; use "
                              "--estimator sampled")
+        if self.steps_per_epoch < 0:
+            raise ValueError(f"steps per epoch must be >= 0 (0: one pass), got "
+                             f"{self.steps_per_epoch}")
+        if self.steps_per_epoch != 1 and self.batch_size is None:
+            raise ValueError("--steps-per-epoch applies to mini-batch steps; give --batch-size")
         if self.eval_every < 1:
             raise ValueError(f"eval_every must be at least 1, got {self.eval_every}")
 
@@ -248,7 +256,10 @@ def _loader(model: GraphAutoencoder, x: Tensor, adj: Adjacency, config: LinkPred
         if positives <= AUTO_FULL_BATCH:
             return FullBatch(model.batch(x, adj))
         size = AUTO_BATCH
-    return PairBatches(model, x, adj, size, rank=rank, world_size=world_size)
+    steps = config.steps_per_epoch
+    if steps == 0:  # one pass over the positive pairs per epoch
+        steps = max(1, math.ceil(adj.positive_pairs(config.self_loops)[0].size(1) / size))
+    return PairBatches(model, x, adj, size, rank=rank, world_size=world_size, steps=steps)
 
 
 #: Without ``--batch-size``: full batch up to this many positive pairs, else mini-batch
@@ -342,7 +353,7 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
         "train_bound_nats": bound, "seed": seed, "config": config.to_dict(),
         "batch": ("full" if isinstance(loader, FullBatch) else
                   {"positives": loader.batch_size, "non_edges": loader.num_neg,
-                   "processes": world}),
+                   "steps_per_epoch": loader.steps, "processes": world}),
     }
     if planted is not None:
         metrics.update(oracle_metrics(planted, split, getattr(data, "node_names", None)))
@@ -388,11 +399,13 @@ def top_new_links(model: GraphAutoencoder, z: Tensor, edge_index: Tensor, k: int
     """The ``k`` highest-scoring pairs ``i < j`` that are not edges of ``edge_index``.
 
     Exact, by :func:`~graphvae.evaluation.linkmetrics.top_pairs` on the decoder's
-    embeddings: rows in blocks of ``block`` (memory ``O(block · n)``), and pairs that
-    Cauchy–Schwarz rules out are never scored, so a large graph needs far fewer than
-    ``n²`` scores. Returns ``((2, k) pairs, (k,) probabilities)``.
+    :meth:`~graphvae.decoders.InnerProductDecoder.pair_form`: rows in blocks of ``block``
+    (memory ``O(block · n)``), and pairs that the bound rules out are never scored, so a
+    large graph needs far fewer than ``n²`` scores. Returns ``((2, k) pairs, (k,)
+    probabilities)``, the probabilities from the decoder's own logits.
     """
     n = z.size(0)
     known = torch.unique(edge_keys(upper_triangle(edge_index), n)).to(z.device)
-    pairs, scores = top_pairs(model.edge_decoder.embed(z), k, known, block=block)
-    return pairs, torch.sigmoid(scores)
+    h, bias = model.edge_decoder.pair_form(z)
+    pairs, _ = top_pairs(h, k, known, block=block, bias=bias)
+    return pairs, torch.sigmoid(model.score(z, pairs))

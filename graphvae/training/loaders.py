@@ -60,9 +60,12 @@ class Shuffled:
 
 
 class PairBatches:
-    """Mini-batch steps of a graph autoencoder on one large graph: each epoch is one step
-    that decodes ``batch_size`` positive pairs and ``round(negatives · batch_size)``
-    non-edges instead of every pair.
+    """Mini-batch steps of a graph autoencoder on one large graph: each epoch is
+    ``steps`` steps (default 1), each of which decodes ``batch_size`` positive pairs and
+    ``round(negatives · batch_size)`` non-edges instead of every pair. ``steps =
+    ceil(N⁺ / batch_size)`` makes an epoch decode as many positive pairs as a full-batch
+    epoch (a pass, in expectation); one step per epoch keeps an epoch's cost at one
+    encoder pass, which is what a large graph needs.
 
     The encoder still runs on the whole graph (its cost is linear in the edges, and it is
     what makes every node's latent depend on its neighbourhood); only the decoder's pairs
@@ -86,9 +89,12 @@ class PairBatches:
     """
 
     def __init__(self, model: Any, x: torch.Tensor, adj: Any, batch_size: int,
-                 target: Any = None, rank: int = 0, world_size: int = 1):
+                 target: Any = None, rank: int = 0, world_size: int = 1, steps: int = 1):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if steps < 1:
+            raise ValueError(f"steps per epoch must be >= 1, got {steps}")
+        self.steps = steps
         self.full = model.batch(x, adj, target)
         obj = model.objective
         self.self_loops = obj.self_loops
@@ -108,7 +114,7 @@ class PairBatches:
         self.neg_scale = self.full.stats.num_neg / self.num_neg
 
     def __len__(self) -> int:
-        return 1
+        return self.steps
 
     def sample(self, generator: torch.Generator | None):
         """One step's batch (this process's shard of the global draw)."""
@@ -124,7 +130,8 @@ class PairBatches:
         return LinkBatch(f.x, f.adj, f.target, f.stats, sample)
 
     def batches(self, epoch: int, generator: torch.Generator | None) -> Iterable[Any]:
-        return [self.sample(generator)]
+        for _ in range(self.steps):
+            yield self.sample(generator)
 
 
 #: Up to this many positive pairs a batch is drawn without replacement (a random
