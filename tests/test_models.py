@@ -25,6 +25,29 @@ def test_gcn_operator_on_path_by_hand(path3):
     assert torch.allclose(op.double(), expected, atol=1e-6)
 
 
+@pytest.mark.parametrize("directed", [False, True])
+def test_propagate_and_its_gradient_equal_the_dense_product(directed):
+    """``Adjacency.propagate``'s hand-written backward (``Âᵀ g`` from a cached transpose)
+    against autograd through the dense ``Â``; directed: ``Â`` is not symmetric."""
+    g = torch.Generator().manual_seed(0)
+    ei = random_graph(7, 0.4, seed=3)
+    if directed:
+        ei = ei[:, ei[0] < ei[1]]                        # one direction only
+    adj = Adjacency(ei, 7)
+    a = adj.gcn_operator(torch.float64).to_dense()
+    assert torch.equal(a, a.t()) != directed
+    assert (adj.gcn_operator_t(torch.float64) is adj.gcn_operator(torch.float64)) != directed
+    h = torch.randn(7, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(7, 3, generator=g, dtype=torch.float64)
+    (adj.propagate(h) * w).sum().backward()
+    h2 = h.detach().clone().requires_grad_(True)
+    (a @ h2 * w).sum().backward()
+    torch.testing.assert_close(adj.propagate(h.detach()), a @ h.detach())
+    torch.testing.assert_close(h.grad, h2.grad)
+    torch.testing.assert_close(h.grad, a.t() @ w)        # by hand: d/dh Σ w ∘ (Â h) = Âᵀ w
+    assert torch.autograd.gradcheck(adj.propagate, (h.detach().requires_grad_(True),))
+
+
 @pytest.mark.parametrize("name", sorted(ENCODERS))
 @pytest.mark.parametrize("variational", [True, False])
 def test_encoders_are_equivariant(name, variational):

@@ -64,7 +64,7 @@ class GCNLayer(nn.Module):
 
     def forward(self, x: Tensor, adj: Adjacency) -> Tensor:
         h = _matmul(x, self.weight)                # (n, out)
-        h = torch.sparse.mm(adj.gcn_operator(h.dtype), h)  # (n, out)
+        h = adj.propagate(h)                        # Â h, (n, out)
         return h if self.bias is None else h + self.bias
 
 
@@ -158,9 +158,9 @@ class GNAEEncoder(nn.Module):
 
     def _propagate(self, h: Tensor, adj: Adjacency) -> Tensor:
         """APPNP steps ``h ← (1 − α) Â h + α h₀`` (one plain GCN step at the defaults)."""
-        h0, op = h, adj.gcn_operator(h.dtype)
+        h0 = h
         for _ in range(self.steps):
-            h = torch.sparse.mm(op, h)
+            h = adj.propagate(h)
             h = (1 - self.alpha) * h + self.alpha * h0 if self.alpha else h
         return h
 
