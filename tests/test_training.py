@@ -207,6 +207,7 @@ def test_killed_and_resumed_link_prediction_equals_an_uninterrupted_run(tmp_path
         assert again.metrics[key] == whole.metrics[key], key
 
 
+@pytest.mark.slow  # 23 s; the fast suite keeps the linkpred resume test above
 def test_killed_and_resumed_generation_equals_an_uninterrupted_run(tmp_path):
     from graphvae.tasks.generation import GenerationConfig, run_generation
 
