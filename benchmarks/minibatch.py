@@ -38,6 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: (name, mini-batch?, steps per epoch): full batch, one step per epoch, one pass.
 MODES = (("full", False, 1), ("mini", True, 1), ("pass", True, 0))
+#: Prefix of each mini-batch mode's gap / ratio keys against full batch in the results.
+GAP_PREFIX = {"mini": "", "pass": "pass_"}
 
 
 def _stats(values: list[float]) -> tuple[float, float]:
@@ -81,10 +83,9 @@ def main(argv=None) -> None:
                 row[f"{mode}_{key}_3"], row[f"{mode}_{key}_3_std"] = _stats(values[:3])
             row[f"{mode}_ms_per_epoch"] = statistics.mean(r["median_epoch_ms"] for r in runs)
             row[f"{mode}_wall_s"] = time.perf_counter() - t0
-        for mode in ("mini", "pass") if "full" in modes else ():
-            if mode not in modes:
-                continue
-            key = "" if mode == "mini" else "pass_"
+        compared = [m for m in GAP_PREFIX if m in modes and "full" in modes]
+        for mode in compared:
+            key = GAP_PREFIX[mode]
             row[f"{key}auc_gap"] = row[f"{mode}_test_auc"] - row["full_test_auc"]
             row[f"{key}auc_gap_3"] = row[f"{mode}_test_auc_3"] - row["full_test_auc_3"]
             row[f"{key}epoch_time_ratio"] = (row[f"{mode}_ms_per_epoch"] /
@@ -94,7 +95,7 @@ def main(argv=None) -> None:
                                     f"{row[f'{m}_test_auc_std']:.2f}" for m in modes), flush=True)
         gaps = [f"{m} - full {row[f'{k}auc_gap']:+.2f} (seeds 0-2: "
                 f"{row[f'{k}auc_gap_3']:+.2f}), time/epoch {row[f'{k}epoch_time_ratio']:.2f}x"
-                for m, k in (("mini", ""), ("pass", "pass_")) if f"{k}auc_gap" in row]
+                for m, k in ((m, GAP_PREFIX[m]) for m in compared)]
         if gaps:
             print("  " + "; ".join(gaps), flush=True)
     write_json({"rows": rows, "modes": modes, "smoke": args.smoke,

@@ -33,12 +33,15 @@ class InnerProductDecoder(nn.Module):
         return self.embed(z), None
 
     def forward(self, z: Tensor, edge_index: Tensor) -> Tensor:
-        h = self.embed(z)                                               # (..., n, k)
-        return (h[..., edge_index[0], :] * h[..., edge_index[1], :]).sum(-1)  # (..., E)
+        h, b = self.pair_form(z)                                        # (..., n, k)
+        i, j = edge_index[0], edge_index[1]
+        logits = (h[..., i, :] * h[..., j, :]).sum(-1)                  # (..., E)
+        return logits if b is None else logits + b[..., i] + b[..., j]
 
     def forward_all(self, z: Tensor) -> Tensor:
-        h = self.embed(z)
-        return h @ h.transpose(-1, -2)                                  # (..., n, n)
+        h, b = self.pair_form(z)
+        logits = h @ h.transpose(-1, -2)                                # (..., n, n)
+        return logits if b is None else logits + b.unsqueeze(-1) + b.unsqueeze(-2)
 
 
 class MLPInnerProductDecoder(InnerProductDecoder):
@@ -97,13 +100,10 @@ class CosineBiasDecoder(InnerProductDecoder):
         return u, z[..., -1]
 
     def forward(self, z: Tensor, edge_index: Tensor) -> Tensor:
-        h, b = self.pair_form(z)
-        i, j = edge_index[0], edge_index[1]
-        return (h[..., i, :] * h[..., j, :]).sum(-1) + b[..., i] + b[..., j] + self.offset
+        return super().forward(z, edge_index) + self.offset
 
     def forward_all(self, z: Tensor) -> Tensor:
-        h, b = self.pair_form(z)
-        return h @ h.transpose(-1, -2) + b.unsqueeze(-1) + b.unsqueeze(-2) + self.offset
+        return super().forward_all(z) + self.offset
 
 
 EDGE_DECODERS = {"inner": InnerProductDecoder, "mlp": MLPInnerProductDecoder,

@@ -176,10 +176,10 @@ def top_pairs(h: Tensor, k: int, exclude_keys: Tensor | None = None, block: int 
     # the sort key: |h_i| (product bound) or κ_i = |h_i|²/2 + b_i (additive bound)
     key = norms if bias is None else 0.5 * norms * norms + bias
     order = torch.argsort(key, descending=True, stable=True)
-    hs, ns = h[order], key[order]
+    hs, ks = h[order], key[order]
     bs = None if bias is None else bias[order]
-    neg_ns = -ns                                   # ascending, for searchsorted
-    ns_list = ns.tolist()
+    neg_ks = -ks                                   # ascending, for searchsorted
+    ks_list = ks.tolist()
     ex = _position_keys(exclude_keys, order, n, dev)
     slack = 4.0 * (d + 2) * torch.finfo(h.dtype).eps
     if bias is not None:  # absolute: rounding of products ≤ |h|²max and of the two terms
@@ -194,19 +194,19 @@ def top_pairs(h: Tensor, k: int, exclude_keys: Tensor | None = None, block: int 
         cols = n                                   # tile columns: positions [s, cols)
         if bs is not None and tau > float("-inf"):
             # every later pair (p, q), s <= p < q, scores at most κ_s + κ_{s+1}
-            if ns_list[s] + ns_list[s + 1] + slack < tau:
+            if ks_list[s] + ks_list[s + 1] + slack < tau:
                 break
-            cut = tau - ns_list[s] - slack         # columns with κ_q >= cut can reach τ
-            cols = int(torch.searchsorted(neg_ns, torch.tensor([-cut], dtype=ns.dtype,
+            cut = tau - ks_list[s] - slack         # columns with κ_q >= cut can reach τ
+            cols = int(torch.searchsorted(neg_ks, torch.tensor([-cut], dtype=ks.dtype,
                                                                  device=dev), right=True))
             if cols <= s + 1:
                 break
         elif bs is None and tau > 0:
-            # every later pair (p, q), s <= p < q, has |h_p||h_q| <= ns[s] ns[s + 1]
-            if ns_list[s] * ns_list[s + 1] * (1 + slack) < tau:
+            # every later pair (p, q), s <= p < q, has |h_p||h_q| <= ks[s] ks[s + 1]
+            if ks_list[s] * ks_list[s + 1] * (1 + slack) < tau:
                 break
-            cut = tau / (ns_list[s] * (1 + slack))
-            cols = int(torch.searchsorted(neg_ns, torch.tensor([-cut], dtype=ns.dtype,
+            cut = tau / (ks_list[s] * (1 + slack))
+            cols = int(torch.searchsorted(neg_ks, torch.tensor([-cut], dtype=ks.dtype,
                                                                  device=dev), right=True))
             if cols <= s + 1:                      # rounding at the edge of the bound
                 break
