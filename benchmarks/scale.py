@@ -126,7 +126,8 @@ def run_size(n: int, m: int, work: Path, epochs: int, eval_every: int, pyg_epoch
            "read_s": s["read_seconds"], "epochs": s["epochs"],
            "s_per_epoch": s["median_epoch_ms"] / 1e3,
            "train_s": s["seconds"], "end_to_end_s": wall, "peak_rss_gb": rss,
-           "test_auc": s["test_auc"], "test_ap": s["test_ap"], "hits@50": s["test_hits@50"],
+           "val_auc": s["val_auc"], "test_auc": s["test_auc"], "test_ap": s["test_ap"],
+           "hits@50": s["test_hits@50"],
            "mrr": s["test_mrr"], "oracle_auc": s["oracle_test_auc"],
            "oracle_ap": s["oracle_test_ap"], "batch": s.get("batch")}
     print(f"{n:>9} nodes {s['num_edges']:>9} edges: read {row['read_s']:.1f}s, "

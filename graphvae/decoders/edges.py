@@ -78,11 +78,12 @@ class CosineBiasDecoder(InnerProductDecoder):
     of shifting them, so a high-degree node is made alike to everything or a low-degree
     one to nothing. Here ``β`` carries the propensities (added) and the unit directions
     the groups (the learned temperature ``e^τ`` sets how far alike and unlike groups
-    lie apart). On the planted graphs of ``benchmarks/scale.py`` it raises the test AUC
-    of the VGAE by 2.6 points at 10⁵ nodes with the same encoder, 3.8 with GCN layers
-    that have a bias and lr 0.02 (``benchmarks/README.md``). Measured with the VGAE: a
-    GAE (no posterior noise, no KL) on featureless input kept its node terms near zero
-    in a check on the 10⁴-node graph and ranked below the plain inner product.
+    lie apart). On the planted graphs of ``benchmarks/scale.py``, with GCN layers that
+    have a bias and lr 0.02, it raises the test AUC of the VGAE by 3.8 points at 10⁵
+    nodes and 4.3 at 10⁶ (``benchmarks/README.md``, which also has the gain of each of
+    the three changes alone at 10⁴ nodes). Measured with the VGAE only: a GAE (no
+    posterior noise, no KL) on featureless input kept its node terms near zero in an
+    exploratory check on the 10⁴-node graph.
 
     ``pair_form``: ``H = e^{τ/2} û``, ``b = β`` (``c`` does not change the ranking).
     """
