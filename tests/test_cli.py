@@ -250,3 +250,20 @@ def test_config_file_sets_fields(tmp_path):
     std = abs(runs[0]["test_auc"] - runs[1]["test_auc"]) / 2          # population std of 2
     assert summary["test_auc"] == pytest.approx(mean)
     assert summary["test_auc_std"] == pytest.approx(std)
+
+
+def test_propagated_features_from_the_shell(tmp_path, capsys):
+    assert_one_line_error(capsys, ["linkpred", "--quiet", "--feature-mode", "propagated",
+                                   "--propagated-dim", "0", "--epochs", "1"],
+                          r"propagated features need a width >= 1 and hops >= 0, got 0 and 6")
+    rc, stdout, _ = run_cli(["linkpred", "--quiet", "--json", "--feature-mode", "propagated",
+                             "--propagated-dim", "4", "--propagated-hops", "2", "--epochs", "2",
+                             "--out", str(tmp_path / "o")])
+    assert rc == 0
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary["config"]["features"] == "propagated"
+    assert summary["config"]["propagated_dim"] == 4 and summary["config"]["propagated_hops"] == 2
+    # the checkpoint of such a run is checked for invariance on features of its own width
+    rc, out, err = run_cli(["check-invariance", "--checkpoint", str(tmp_path / "o" / "model.pt"),
+                            "--permutations", "2"])
+    assert rc == 0, err

@@ -142,3 +142,52 @@ def test_vgae_learns_cora_quickly():
     data = load_dataset("cora", str(DATA))
     res = run_link_prediction(data, PRESETS["vgae"].replace(epochs=40), seed=0, progress=False)
     assert res.metrics["test_auc"] > 0.85 and res.metrics["test_ap"] > 0.85
+
+
+def _dense_gcn(edge_index, n):
+    """``D^-1/2 (A + I) D^-1/2`` as a dense matrix, from its definition."""
+    a = torch.zeros(n, n, dtype=torch.float64)
+    a[edge_index[0], edge_index[1]] = 1.0
+    a += torch.eye(n, dtype=torch.float64)
+    d = a.sum(1)
+    return a / torch.sqrt(d[:, None] * d[None, :])
+
+
+@pytest.mark.parametrize("hops", [0, 1, 3])
+def test_propagated_features_against_dense_powers(hops):
+    from graphvae.tasks.link_prediction import propagated_features
+    # a path 0-1-2-3 and a triangle 4-5-6, both directions, and an isolated node 7
+    und = [(0, 1), (1, 2), (2, 3), (4, 5), (5, 6), (4, 6)]
+    ei = torch.tensor(und + [(j, i) for i, j in und]).t()
+    n, dim, seed = 8, 5, 3
+    x = propagated_features(Adjacency(ei, n), dim, hops, seed)
+    r = torch.randn(n, dim, generator=torch.Generator().manual_seed(seed)).double()
+    y = torch.linalg.matrix_power(_dense_gcn(ei, n), hops) @ r
+    y = y / y.norm(dim=1, keepdim=True)
+    assert x.shape == (n, dim + 1)
+    torch.testing.assert_close(x[:, :dim].double(), y, rtol=1e-5, atol=1e-6)
+    # degrees by hand: path 1, 2, 2, 1; triangle 2, 2, 2; isolated 0
+    deg = torch.tensor([1, 2, 2, 1, 2, 2, 2, 0], dtype=torch.float64)
+    torch.testing.assert_close(x[:, dim].double(), torch.log1p(deg))
+    # the isolated node only ever sees itself: its row is its own noise, unit length
+    torch.testing.assert_close(x[7, :dim].double(), r[7] / r[7].norm(), rtol=1e-5, atol=1e-6)
+
+
+def test_propagated_features_come_from_the_training_edges_only():
+    data = make_sbm_graph(num_nodes=120, seed=0)
+    cfg = PRESETS["vgae"].replace(epochs=2, features="propagated", propagated_dim=8,
+                                  propagated_hops=2)
+    res = run_link_prediction(data, cfg, seed=4, progress=False)
+    from graphvae.tasks.link_prediction import propagated_features
+    train = propagated_features(Adjacency(res.split.train_edge_index, 120), 8, 2, 4)
+    full = propagated_features(Adjacency(data.edge_index, 120), 8, 2, 4)
+    assert torch.equal(res.x, train)
+    assert not torch.allclose(res.x, full)       # the held-out edges would change them
+    assert res.model.encoder is not None and res.x.shape == (120, 9)
+
+
+def test_propagated_feature_options_are_checked():
+    with pytest.raises(ValueError, match="width >= 1 and hops >= 0"):
+        LinkPredConfig(features="propagated", propagated_dim=0)
+    with pytest.raises(ValueError, match="width >= 1 and hops >= 0"):
+        LinkPredConfig(propagated_hops=-1)

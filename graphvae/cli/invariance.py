@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         graphs, name = generation_graphs(cfg, args.data_root, args.num_graphs)
     else:
         data, name = load_graph(args)
-        x = prepare_features(data, cfg.features)
+        x = prepare_features(data, cfg.features, config=cfg, seed=args.seed)
         if x.size(1) != ck.get("in_channels"):
             raise ValueError(f"the checkpoint expects {ck.get('in_channels')} input features but "
                              f"{name} has {x.size(1)}")

@@ -84,8 +84,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def _work(data, cfg: LinkPredConfig) -> int:
     x = data.x
-    entries = data.num_nodes if x is None or cfg.features == "identity" else (
-        int(x.count_nonzero()) if not x.is_sparse else x._nnz())
+    if cfg.features == "propagated":
+        entries = data.num_nodes * (cfg.propagated_dim + 1)
+    elif x is None or cfg.features == "identity":
+        entries = data.num_nodes
+    else:
+        entries = int(x.count_nonzero()) if not x.is_sparse else x._nnz()
     return graph_work(data.num_nodes, data.edge_index.size(1), entries,
                       [*cfg.hidden, cfg.latent])
 

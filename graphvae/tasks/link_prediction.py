@@ -37,12 +37,12 @@ from graphvae.models.checkpoints import save_model
 from graphvae.training import EarlyStopping, FitResult, FullBatch, PairBatches, fit
 
 __all__ = ["FEATURE_MODES", "PRESETS", "LinkPredConfig", "LinkPredResult", "LinkSplit",
-           "prepare_features", "run_link_prediction", "split_edges", "summarize",
-           "top_new_links"]
+           "prepare_features", "propagated_features", "run_link_prediction", "split_edges",
+           "summarize", "top_new_links"]
 
 
 #: ``LinkPredConfig.features`` choices.
-FEATURE_MODES = ("raw", "normalize", "standardize", "identity")
+FEATURE_MODES = ("raw", "normalize", "standardize", "identity", "propagated")
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,9 @@ class LinkPredConfig(Config):
 
     ``features``: ``raw`` (refused from magnitude ``RAW_FEATURE_LIMIT`` on); ``normalize``
     (rows scaled to sum 1, PyG's ``NormalizeFeatures``); ``standardize`` (columns to mean 0,
-    variance 1 over all nodes); ``identity`` (featureless, ``X = I``).
+    variance 1 over all nodes); ``identity`` (featureless, ``X = I``); ``propagated``
+    (featureless, :func:`propagated_features` of the training graph: ``propagated_dim``
+    seeded Gaussian columns diffused ``propagated_hops`` times, and the log-degree).
     ``selection``: ``val`` (weights of the best validation AUC+AP) or ``last``.
     """
 
@@ -72,8 +74,11 @@ class LinkPredConfig(Config):
     patience: int | None = option(None, "stop after this many epochs without a better "
                                   "validation AUC + AP")
     features: str = option("raw", "input features: raw, row-normalised, column-standardised, "
-                           "or identity (featureless)", choices=FEATURE_MODES,
-                           flag="--feature-mode")
+                           "identity (featureless), or propagated (featureless: random "
+                           "vectors diffused over the training graph, and the log-degree)",
+                           choices=FEATURE_MODES, flag="--feature-mode")
+    propagated_dim: int = option(64, "random columns of --feature-mode propagated")
+    propagated_hops: int = option(6, "diffusion steps of --feature-mode propagated")
     selection: str = option("val", "weights of the best validation epoch, or the last",
                             choices=("val", "last"))
     batch_size: int | None = option(None, "positive pairs decoded per training step "
@@ -96,6 +101,9 @@ class LinkPredConfig(Config):
         if self.features not in FEATURE_MODES:
             raise ValueError(f"features must be one of {', '.join(FEATURE_MODES)}, got "
                              f"{self.features!r}")
+        if self.propagated_dim < 1 or self.propagated_hops < 0:
+            raise ValueError(f"propagated features need a width >= 1 and hops >= 0, got "
+                             f"{self.propagated_dim} and {self.propagated_hops}")
         if self.selection not in ("val", "last"):
             raise ValueError(f"selection must be 'val' or 'last', got {self.selection!r}")
         if self.patience is not None and self.patience < 0:
@@ -145,10 +153,21 @@ def check_feature_scale(data: Data, mode: str) -> None:
                          f"(rows scaled to sum 1) or standardize (columns to mean 0, variance 1)")
 
 
-def prepare_features(data: Data, mode: str) -> Tensor:
-    """Model input features: raw / row-normalised / column-standardised / identity; sparse
-    CSR when mostly zero."""
+def prepare_features(data: Data, mode: str, adj: Adjacency | None = None,
+                     config: LinkPredConfig | None = None, seed: int = 0) -> Tensor:
+    """Model input features: raw / row-normalised / column-standardised / identity /
+    propagated; sparse CSR when mostly zero.
+
+    ``propagated`` diffuses over ``adj``, the graph the encoder sees (the training edges in
+    :func:`run_link_prediction`, so held-out edges never shape the input), default the
+    whole of ``data``; its width and hops come from ``config`` and its noise from ``seed``.
+    """
     n = data.num_nodes
+    if mode == "propagated":
+        cfg = config or LinkPredConfig()
+        return propagated_features(adj if adj is not None else
+                                   Adjacency(data.edge_index, n),
+                                   cfg.propagated_dim, cfg.propagated_hops, seed)
     if mode == "identity" or data.x is None:
         return identity_features(n)
     x = data.x.float()
@@ -168,6 +187,33 @@ def identity_features(n: int) -> Tensor:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
         return torch.sparse_csr_tensor(idx, idx[:n], torch.ones(n), (n, n))
+
+
+def propagated_features(adj: Adjacency, dim: int = 64, hops: int = 6, seed: int = 0
+                        ) -> Tensor:
+    """Structural input for a graph without features: ``[Â^k R / |Â^k R|, log(1 + d)]``.
+
+    ``R`` is an ``(n, dim)`` standard Gaussian drawn from ``seed`` (the same on every
+    process of a data-parallel run), ``Â`` the GCN operator of ``adj`` and ``k = hops``;
+    each row of ``Â^k R`` is scaled to unit length, and the last column is the log of one
+    plus the node's degree in ``adj``. Row ``i`` of ``Â^k R`` is a random projection of
+    the ``k``-step diffusion from node ``i``, so nodes whose neighbourhoods overlap (the
+    same community, many hops out) get nearby rows; unlike the identity input there is no
+    table of ``n`` free rows to fit the training edges one by one. Cost: ``k`` sparse
+    products, ``O(k · E · dim)`` time and ``O(n · dim)`` memory, computed once.
+    """
+    if dim < 1 or hops < 0:
+        raise ValueError(f"propagated features need dim >= 1 and hops >= 0, got {dim}, {hops}")
+    n, dev = adj.num_nodes, adj.device
+    gen = torch.Generator().manual_seed(seed)
+    y = torch.randn(n, dim, generator=gen).to(dev)
+    with torch.no_grad():
+        for _ in range(hops):
+            y = adj.propagate(y)
+    y = y / y.norm(dim=1, keepdim=True).clamp(min=1e-12)
+    deg = torch.zeros(n, device=dev).index_add_(
+        0, adj.edge_index[0], torch.ones(adj.edge_index.size(1), device=dev))
+    return torch.cat([y, torch.log1p(deg)[:, None]], 1)
 
 
 def build_linkpred_model(config: LinkPredConfig, in_channels: int,
@@ -308,11 +354,11 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
     torch.manual_seed(seed)
     split = split_edges(data.edge_index, data.num_nodes, config.val_fraction,
                         config.test_fraction, seed).to(device)
-    x = prepare_features(data, config.features).to(device)
+    adj = Adjacency(split.train_edge_index, data.num_nodes)
+    x = prepare_features(data, config.features, adj, config, seed).to(device)
     binary = data.x is not None and bool(((data.x == 0) | (data.x == 1)).all())
     model = build_linkpred_model(config, x.size(1), "bernoulli" if binary else "gaussian")
     model = model.to(device)
-    adj = Adjacency(split.train_edge_index, data.num_nodes)
     gen = torch.Generator(device=device).manual_seed(seed)
     loader = _loader(model, x, adj, config, rank, world)
 
