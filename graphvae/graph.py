@@ -16,6 +16,8 @@ Conventions:
 from __future__ import annotations
 
 import warnings
+import weakref
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -182,6 +184,7 @@ class Adjacency:
         self._gcn_t: dict[torch.dtype, Tensor] = {}
         self._pairs: dict[bool, tuple[Tensor, Tensor]] = {}
         self._dense: dict[bool, Tensor] = {}
+        self._input: tuple[Any, int, Tensor] | None = None
 
     @property
     def device(self) -> torch.device:
@@ -236,6 +239,17 @@ class Adjacency:
         2·10⁷ stored entries that conversion was two thirds of a training step.
         """
         return _PropagateFn.apply(self.gcn_operator(h.dtype), self.gcn_operator_t(h.dtype), h)
+
+    def propagate_input(self, x: Tensor) -> Tensor:
+        """``Â x`` for a dense input that does not change between steps (the features of
+        a first layer): computed once and kept while ``x`` is alive and unmodified (a weak
+        reference and its version counter); not differentiable in ``x``."""
+        kept = self._input
+        if kept is None or kept[0]() is not x or kept[1] != x._version:
+            with torch.no_grad():
+                out = torch.sparse.mm(self.gcn_operator(x.dtype), x)
+            kept = self._input = (weakref.ref(x), x._version, out)
+        return kept[2]
 
     def positive_pairs(self, self_loops: bool) -> tuple[Tensor, Tensor]:
         """Unique ordered positive pairs ``(2, P)`` (with ``(i, i)`` if ``self_loops``) and their

@@ -91,6 +91,8 @@ def _check_minibatch(report):
     assert all(0 <= row[f"{m}_test_auc"] <= 100 for m in ("full", "mini", "pass"))
     assert all(row[f"{m}_ms_per_epoch"] > 0 for m in ("full", "mini", "pass"))
     assert row["pass_auc_gap"] == pytest.approx(row["pass_test_auc"] - row["full_test_auc"])
+    assert all(row[f"{m}_lr"] == 0.01 for m in ("full", "mini", "pass"))  # preset's rate
+    assert row["mini_lr0.01_test_auc"] == pytest.approx(row["mini_test_auc"])
 
 
 CHECKS = {"generation.py": _check_generation, "linkpred.py": _check_linkpred,

@@ -48,6 +48,36 @@ def test_propagate_and_its_gradient_equal_the_dense_product(directed):
     assert torch.autograd.gradcheck(adj.propagate, (h.detach().requires_grad_(True),))
 
 
+@pytest.mark.parametrize("widths", [(5, 3), (2, 6)], ids=["narrowing", "widening"])
+def test_gcn_layer_orders_and_kept_input_equal_the_dense_formula(widths):
+    """``GCNLayer`` against ``Â X W + b`` with the dense ``Â``: for a data input (``Â X``
+    kept on the graph), a widening layer (``Â`` before ``W``) and a narrowing one, values
+    and weight gradients; the kept ``Â X`` follows an in-place change of ``X``."""
+    from graphvae.encoders import GCNLayer
+    g = torch.Generator().manual_seed(1)
+    ei = random_graph(8, 0.4, seed=2)
+    adj = Adjacency(ei, 8)
+    a = adj.gcn_operator(torch.float64).to_dense()
+    layer = GCNLayer(*widths, bias=True)
+    x = torch.randn(8, widths[0], generator=g, dtype=torch.float64)
+    ref = GCNLayer(*widths, bias=True)
+    ref.load_state_dict(layer.state_dict())
+    for data in (True, False):
+        layer.zero_grad()
+        out = layer(x, adj, data=data)
+        expected = a @ x @ ref.weight + ref.bias
+        torch.testing.assert_close(out, expected)
+        out.pow(2).sum().backward()
+        ref.zero_grad()
+        expected.pow(2).sum().backward()
+        torch.testing.assert_close(layer.weight.grad, ref.weight.grad)
+    kept = adj.propagate_input(x)
+    assert adj.propagate_input(x) is kept                 # computed once
+    x.mul_(2.0)                                          # in place: the version moves on
+    torch.testing.assert_close(layer(x, adj, data=True), a @ x @ ref.weight + ref.bias)
+    torch.testing.assert_close(adj.propagate_input(x), 2 * kept)
+
+
 @pytest.mark.parametrize("name", sorted(ENCODERS))
 @pytest.mark.parametrize("variational", [True, False])
 def test_encoders_are_equivariant(name, variational):

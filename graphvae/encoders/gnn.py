@@ -62,9 +62,17 @@ class GCNLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         nn.init.xavier_uniform_(self.weight)
 
-    def forward(self, x: Tensor, adj: Adjacency) -> Tensor:
-        h = _matmul(x, self.weight)                # (n, out)
-        h = adj.propagate(h)                        # Â h, (n, out)
+    def forward(self, x: Tensor, adj: Adjacency, data: bool = False) -> Tensor:
+        """``data=True``: ``x`` is the model's input, fixed between steps; a dense one is
+        propagated once (:meth:`~graphvae.graph.Adjacency.propagate_input`) and every
+        step is ``(Â X) W``. Otherwise ``Â`` multiplies the narrower of ``X`` and ``X W``
+        (the same product by associativity, fewer columns through the sparse product)."""
+        if data and not is_sparse(x) and not x.requires_grad:
+            h = adj.propagate_input(x) @ self.weight          # (n, out)
+        elif not is_sparse(x) and x.size(1) < self.weight.size(1):
+            h = adj.propagate(x) @ self.weight
+        else:
+            h = adj.propagate(_matmul(x, self.weight))        # Â (X W), (n, out)
         return h if self.bias is None else h + self.bias
 
 
@@ -116,14 +124,19 @@ class GNNEncoder(nn.Module):
     def forward(self, x: Tensor, adj: Adjacency | Tensor) -> DiagGaussian | PointMass:
         adj = as_adjacency(adj, x.size(0))
         h = x
-        for layer in self.layers:
-            h = F.relu(layer(h, adj))                                  # (n, hidden)
+        for k, layer in enumerate(self.layers):
+            h = F.relu(_conv(layer, h, adj, k == 0))                   # (n, hidden)
             h = F.dropout(h, self.dropout, self.training)
-        out = self.head(h, adj)                                        # (n, 2k) or (n, k)
+        out = _conv(self.head, h, adj, not self.layers)                # (n, 2k) or (n, k)
         if not self.variational:
             return PointMass(out)
         loc, logvar = out.split(self.latent_channels, dim=-1)          # (n, k) each
         return DiagGaussian(loc, logvar)
+
+
+def _conv(layer: nn.Module, h: Tensor, adj: Adjacency, first: bool) -> Tensor:
+    """A layer's output; a GCN layer is told whether ``h`` is the model's input."""
+    return layer(h, adj, data=True) if first and isinstance(layer, GCNLayer) else layer(h, adj)
 
 
 class _SparseLinear(nn.Linear):
