@@ -129,11 +129,12 @@ def test_score_pairs_checks_shapes():
 
 # ----------------------------------------------------------------------------- top_pairs
 
-def brute_top(h, k, exclude=(), bias=None):
+def brute_top(h, k, exclude=(), bias=None, transform=None):
     """All pairs i < j scored, excluded pairs (either orientation) dropped, sorted."""
     n = h.size(0)
     i, j = torch.triu_indices(n, n, 1)
-    full = h @ h.t() if bias is None else h @ h.t() + bias[:, None] + bias[None, :]
+    full = h @ h.t() if transform is None else transform(h @ h.t())
+    full = full if bias is None else full + bias[:, None] + bias[None, :]
     scores = full[i, j]
     skip = torch.zeros(n, n, dtype=torch.bool)
     ex = torch.tensor(list(exclude), dtype=torch.long)
@@ -144,9 +145,12 @@ def brute_top(h, k, exclude=(), bias=None):
     return list(zip(scores[top].tolist(), i[top].tolist(), j[top].tolist()))
 
 
-def check_against_brute(h, k, exclude_keys=None, block=4096, stats=None, bias=None):
-    pairs, scores = top_pairs(h, k, exclude_keys, block=block, stats=stats, bias=bias)
-    ref = brute_top(h, k, [] if exclude_keys is None else exclude_keys.tolist(), bias)
+def check_against_brute(h, k, exclude_keys=None, block=4096, stats=None, bias=None,
+                        transform=None):
+    pairs, scores = top_pairs(h, k, exclude_keys, block=block, stats=stats, bias=bias,
+                              transform=transform)
+    ref = brute_top(h, k, [] if exclude_keys is None else exclude_keys.tolist(), bias,
+                    transform)
     assert pairs.shape == (2, len(ref)) and scores.shape == (len(ref),)
     assert pairs.dtype == torch.long
     assert bool((pairs[0] < pairs[1]).all())
@@ -155,6 +159,8 @@ def check_against_brute(h, k, exclude_keys=None, block=4096, stats=None, bias=No
     torch.testing.assert_close(scores, torch.tensor([v for v, _, _ in ref], dtype=h.dtype))
     # each score is the inner product (plus the two terms) of its own pair
     own = (h[pairs[0]] * h[pairs[1]]).sum(1)
+    if transform is not None:
+        own = transform(own)
     if bias is not None:
         own = own + bias[pairs[0]] + bias[pairs[1]]
     torch.testing.assert_close(scores, own)
@@ -216,6 +222,49 @@ def test_top_pairs_with_bias_equals_brute_force(n, d, k, block, spread, bias_sca
     check_against_brute(h, k, block=block, stats=stats, bias=bias)
     if bias_scale >= 3.0:
         assert stats["pair_scores"] < stats["all_pairs"] / 4
+
+
+def _kernel(temperature, kappa):
+    return lambda c: temperature * torch.expm1(kappa * (c - 1.0)) / kappa
+
+
+@pytest.mark.parametrize("n, d, k, block, kappa, bias_scale, spread", [
+    (2, 3, 1, 4096, 10.0, 1.0, 0.0),
+    (40, 4, 15, 2, 10.0, 1.0, 0.0),     # unit rows (the vmf-bias decoder): tight bound
+    (200, 3, 60, 16, 30.0, 4.0, 0.0),   # terms dominate: pruning active
+    (200, 6, 60, 1, 1.0, 0.1, 0.0),     # the kernel dominates
+    (150, 3, 100, 8, 5.0, 1.0, 1.0),    # norms vary too (M > 1)
+    (60, 2, 1770, 7, 10.0, 1.0, 0.0),   # k = every pair
+    (80, 4, 30, 4096, 10.0, None, 0.0), # no node terms
+])
+def test_top_pairs_with_transform_equals_brute_force(n, d, k, block, kappa, bias_scale,
+                                                     spread):
+    h = random_embeddings(n, d, seed=n + d + 1, spread=spread)
+    g = torch.Generator().manual_seed(n + k)
+    bias = (None if bias_scale is None
+            else bias_scale * torch.randn(n, generator=g, dtype=torch.float64))
+    stats = {}
+    check_against_brute(h, k, block=block, stats=stats, bias=bias,
+                        transform=_kernel(3.0, kappa))
+    if bias_scale is not None and bias_scale >= 4.0:
+        assert stats["pair_scores"] < stats["all_pairs"] / 4
+    # a transform that gives non-finite values is refused
+    with pytest.raises(ValueError, match="non-finite"):
+        top_pairs(h, 3, transform=lambda c: torch.full_like(c, float("inf")))
+
+
+def test_top_pairs_transform_bound_follows_the_transform():
+    # two long rows in one direction with low node terms: their product 4 lies far above
+    # every other, and only g(M) (not M itself) bounds what the kernel makes of it, so a
+    # search that bounded by M would stop before reaching them
+    n = 60
+    h = random_embeddings(n, 3, seed=5, spread=0.0)
+    h[7] = h[40] = 2.0 * h[7]
+    bias = 0.5 * torch.rand(n, generator=torch.Generator().manual_seed(6),
+                            dtype=torch.float64)
+    bias[7] = bias[40] = -3.0
+    pairs, _ = check_against_brute(h, 5, block=2, bias=bias, transform=_kernel(1.0, 3.0))
+    assert pairs[:, 0].tolist() == [7, 40]
 
 
 def test_top_pairs_with_bias_excluded_and_errors():

@@ -34,7 +34,8 @@ def _env() -> dict[str, str]:
 
 
 @pytest.mark.parametrize("self_loops, decoder", [(True, "inner"), (False, "inner"),
-                                                 (True, "cosine-bias")])
+                                                 (True, "cosine-bias"),
+                                                 (True, "vmf-bias")])
 def test_minibatch_bound_is_unbiased_for_the_full_graph_elbo(self_loops, decoder):
     """Over many batches (fixed posterior noise), the mean of the batch estimates equals
     the exact ELBO over all n² pairs within 4 standard errors."""

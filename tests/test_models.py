@@ -9,6 +9,7 @@ from graphvae.decoders import (
     GNNFeatureDecoder,
     InnerProductDecoder,
     MLPInnerProductDecoder,
+    VMFBiasDecoder,
 )
 from graphvae.encoders import ENCODERS, build_encoder
 from graphvae.graph import Adjacency, edge_index_to_dense, permute_graph
@@ -107,7 +108,7 @@ def test_encoder_accepts_sparse_features_and_edge_index():
 
 
 @pytest.mark.parametrize("make", [InnerProductDecoder, lambda: MLPInnerProductDecoder(4, (6,), 3),
-                                  CosineBiasDecoder])
+                                  CosineBiasDecoder, VMFBiasDecoder])
 def test_edge_decoders_pairs_agree_with_all_pairs_and_are_equivariant(make):
     torch.manual_seed(0)
     dec = make()
@@ -139,6 +140,39 @@ def test_cosine_bias_by_hand(triangle):
     torch.testing.assert_close(h @ h.t() + b[:, None] + b[None, :] - 1.0, dec.forward_all(z))
     with pytest.raises(ValueError, match="latent width of at least 2"):
         dec(torch.ones(3, 1), triangle)
+
+
+def test_vmf_bias_by_hand(triangle):
+    # the same latents as above: cos(u_0, u_1) = 0, cos(u_0, u_2) = cos(u_1, u_2) = 1/√2
+    z = torch.tensor([[3.0, 0.0, 0.5], [0.0, 2.0, -1.0], [1.0, 1.0, 2.0]])
+    dec = VMFBiasDecoder(kappa=2.0)
+    with torch.no_grad():
+        dec.log_temperature.fill_(math.log(4.0))
+        dec.offset.fill_(-1.0)
+    r = 1 / math.sqrt(2)
+    kern = {0.0: 4 * (math.exp(-2.0) - 1) / 2, r: 4 * (math.exp(2 * (r - 1)) - 1) / 2}
+    expected = {(0, 1): kern[0.0] + 0.5 - 1.0 - 1.0, (0, 2): kern[r] + 0.5 + 2.0 - 1.0,
+                (1, 2): kern[r] - 1.0 + 2.0 - 1.0}
+    logits = dec(z, triangle)
+    for (i, j), v in zip(triangle.t().tolist(), logits.tolist()):
+        assert v == pytest.approx(expected[(min(i, j), max(i, j))], abs=1e-6)
+    h, b = dec.pair_form(z)   # unit rows, the node terms, and the kernel as the transform
+    torch.testing.assert_close(h.norm(dim=1), torch.ones(3))
+    g = dec.pair_transform()
+    torch.testing.assert_close(g(h @ h.t()) + b[:, None] + b[None, :] - 1.0,
+                               dec.forward_all(z))
+    # κ → 0: the cosine-bias decoder with the same temperature, shifted by −e^τ
+    small = VMFBiasDecoder(kappa=1e-7)
+    cos = CosineBiasDecoder()
+    with torch.no_grad():
+        small.log_temperature.fill_(math.log(4.0))
+        cos.log_temperature.fill_(math.log(4.0))
+    torch.testing.assert_close(small.forward_all(z), cos.forward_all(z) - 4.0, atol=1e-5,
+                               rtol=0)
+    with pytest.raises(ValueError, match="latent width of at least 2"):
+        dec(torch.ones(3, 1), triangle)
+    with pytest.raises(ValueError, match="kappa must be positive"):
+        VMFBiasDecoder(kappa=0.0)
 
 
 def test_inner_product_by_hand(triangle):

@@ -9,6 +9,7 @@ from graphvae.decoders.edges import (
     CosineBiasDecoder,
     InnerProductDecoder,
     MLPInnerProductDecoder,
+    VMFBiasDecoder,
 )
 from graphvae.decoders.features import GNNFeatureDecoder
 
@@ -18,4 +19,5 @@ __all__ = [
     "GNNFeatureDecoder",
     "InnerProductDecoder",
     "MLPInnerProductDecoder",
+    "VMFBiasDecoder",
 ]

@@ -12,6 +12,7 @@ top-k search over all node pairs that prunes with Cauchy–Schwarz.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -97,7 +98,8 @@ def _checked(scores: Tensor, m: int) -> Tensor:
 
 @torch.no_grad()
 def top_pairs(h: Tensor, k: int, exclude_keys: Tensor | None = None, block: int = 4096,
-              stats: dict | None = None, bias: Tensor | None = None) -> tuple[Tensor, Tensor]:
+              stats: dict | None = None, bias: Tensor | None = None,
+              transform: Callable[[Tensor], Tensor] | None = None) -> tuple[Tensor, Tensor]:
     """The ``k`` largest inner products ``h_i · h_j`` (plus ``bias_i + bias_j`` if given)
     over the pairs ``i < j`` not in ``exclude_keys``: ``((2, k) pairs with i < j, (k,)
     scores)``, highest score first.
@@ -123,6 +125,12 @@ def top_pairs(h: Tensor, k: int, exclude_keys: Tensor | None = None, block: int 
     ``κ_j ≥ τ − κ_i`` and the search stops once ``κ_s + κ_{s+1} < τ``. When every ``|h_i|``
     is the same (:class:`~graphvae.decoders.CosineBiasDecoder`) the bound is tight.
 
+    With ``transform`` (a non-decreasing ``g``, e.g. the kernel of
+    :class:`~graphvae.decoders.VMFBiasDecoder`) a pair scores ``g(h_i · h_j) + b_i + b_j``
+    (``b = 0`` without ``bias``) and the additive bound uses ``κ_i = g(M) / 2 + b_i``,
+    ``M = max |h|²``: ``h_i · h_j ≤ M`` and ``g`` does not decrease. With unit rows
+    (``M = 1``) it is as tight as the cosine-bias bound.
+
     The bounds carry a slack of a few ``d · eps`` (relative to the largest products and
     terms) so that float rounding never prunes a pair that scores above ``τ``.
 
@@ -137,6 +145,8 @@ def top_pairs(h: Tensor, k: int, exclude_keys: Tensor | None = None, block: int 
     Args:
         h: ``(n, d)`` finite node embeddings (a pair's score is ``h_i · h_j``).
         bias: optional ``(n,)`` finite node terms added to each score, ``b_i + b_j``.
+        transform: optional non-decreasing function applied elementwise to the products
+            before the terms are added; it must map finite values to finite values.
         k: number of pairs; more than the pairs available returns all of them.
         exclude_keys: int64 keys ``i * n + j`` of pairs to skip, in either orientation
             (``(i, j)`` and ``(j, i)`` both skip the pair ``{i, j}``), e.g. the known edges
@@ -171,19 +181,36 @@ def top_pairs(h: Tensor, k: int, exclude_keys: Tensor | None = None, block: int 
         if not bool(torch.isfinite(bias).all()):
             raise ValueError("bias has non-finite entries")
     dev = h.device
+    if transform is not None and bias is None:
+        bias = torch.zeros(n, dtype=h.dtype, device=dev)
 
     norms = torch.linalg.vector_norm(h, dim=1)
-    # the sort key: |h_i| (product bound) or κ_i = |h_i|²/2 + b_i (additive bound)
-    key = norms if bias is None else 0.5 * norms * norms + bias
+    slack = 4.0 * (d + 2) * torch.finfo(h.dtype).eps
+    g_top = g_low = 0.0
+    if transform is not None:       # g of the largest and smallest possible products
+        m_top = float(norms.max() ** 2) * (1 + slack) + slack
+        g_top, g_low = (float(v) for v in transform(torch.tensor([m_top, -m_top],
+                                                                  dtype=h.dtype, device=dev)))
+        if not (math.isfinite(g_top) and math.isfinite(g_low)):
+            raise ValueError("transform gave a non-finite value")
+    # the sort key: |h_i| (product bound), κ_i = |h_i|²/2 + b_i (additive bound), or
+    # κ_i = g(M)/2 + b_i (additive bound through the transform)
+    if bias is None:
+        key = norms
+    elif transform is None:
+        key = 0.5 * norms * norms + bias
+    else:
+        key = 0.5 * g_top + bias
     order = torch.argsort(key, descending=True, stable=True)
     hs, ks = h[order], key[order]
     bs = None if bias is None else bias[order]
     neg_ks = -ks                                   # ascending, for searchsorted
     ks_list = ks.tolist()
     ex = _position_keys(exclude_keys, order, n, dev)
-    slack = 4.0 * (d + 2) * torch.finfo(h.dtype).eps
     if bias is not None:  # absolute: rounding of products ≤ |h|²max and of the two terms
-        slack *= float(norms.max() ** 2 + 2 * bias.abs().max()) + 1.0
+        biggest = float(norms.max() ** 2) if transform is None else max(abs(g_top),
+                                                                         abs(g_low))
+        slack *= biggest + 2 * float(bias.abs().max()) + 1.0
 
     best_s = torch.empty(0, dtype=h.dtype, device=dev)
     best_k = torch.empty(0, dtype=torch.long, device=dev)
@@ -212,6 +239,8 @@ def top_pairs(h: Tensor, k: int, exclude_keys: Tensor | None = None, block: int 
                 break
         e = min(s + b, n - 1, cols - 1)            # rows [s, e) each have a column after them
         tile = hs[s:e] @ hs[s:cols].t()            # (e - s, cols - s), column c is q = s + c
+        if transform is not None:
+            tile = transform(tile)
         if bs is not None:
             tile += bs[s:e, None] + bs[None, s:cols]
         scored += tile.numel()

@@ -445,13 +445,15 @@ def top_new_links(model: GraphAutoencoder, z: Tensor, edge_index: Tensor, k: int
     """The ``k`` highest-scoring pairs ``i < j`` that are not edges of ``edge_index``.
 
     Exact, by :func:`~graphvae.evaluation.linkmetrics.top_pairs` on the decoder's
-    :meth:`~graphvae.decoders.InnerProductDecoder.pair_form`: rows in blocks of ``block``
-    (memory ``O(block · n)``), and pairs that the bound rules out are never scored, so a
-    large graph needs far fewer than ``n²`` scores. Returns ``((2, k) pairs, (k,)
-    probabilities)``, the probabilities from the decoder's own logits.
+    :meth:`~graphvae.decoders.InnerProductDecoder.pair_form` and ``pair_transform``:
+    rows in blocks of ``block`` (memory ``O(block · n)``), and pairs that the bound rules
+    out are never scored, so a large graph needs far fewer than ``n²`` scores. Returns
+    ``((2, k) pairs, (k,) probabilities)``, the probabilities from the decoder's own
+    logits.
     """
     n = z.size(0)
     known = torch.unique(edge_keys(upper_triangle(edge_index), n)).to(z.device)
     h, bias = model.edge_decoder.pair_form(z)
-    pairs, _ = top_pairs(h, k, known, block=block, bias=bias)
+    pairs, _ = top_pairs(h, k, known, block=block, bias=bias,
+                         transform=model.edge_decoder.pair_transform())
     return pairs, torch.sigmoid(model.score(z, pairs))
