@@ -2,8 +2,9 @@
 
 ``H = Z`` for the plain inner product of Kipf & Welling (2016); ``H = MLP(Z)``
 for the MLP inner product (``../shared/DESIGN.md`` §2); :class:`CosineBiasDecoder` adds a
-per-node term for graphs whose degrees vary widely. All are equivariant: relabelling the
-rows of ``Z`` relabels the logits the same way.
+per-node term for graphs whose degrees vary widely, and :class:`VMFBiasDecoder` replaces
+its cosine by an increasing kernel of it. All are equivariant: relabelling the rows of
+``Z`` relabels the logits the same way.
 
 Every decoder has :meth:`~InnerProductDecoder.pair_form`, ``(H, b)``, and
 :meth:`~InnerProductDecoder.pair_transform`, a non-decreasing ``g`` (``None``: the
@@ -132,7 +133,9 @@ class VMFBiasDecoder(CosineBiasDecoder):
     community with itself. The kernel instead gives every direction beyond a small angle
     nearly the same low score, which is what a single between-community rate asks for.
     As ``κ → 0`` it is the cosine-bias decoder, ``e^τ (cos − 1)``; ``κ`` starts at 10.
-    The gain on the planted graphs is in ``benchmarks/README.md``.
+    On those graphs, with the propagated input, GCN layers with a bias and lr 0.02, it
+    raises the test AUC from 92.94 to 93.94 at 10⁵ nodes (oracle 95.36) and from 92.88
+    to 94.07 at 10⁶ (oracle 95.55) at the same cost per epoch (``benchmarks/README.md``).
 
     ``pair_form``: ``H = û`` (unit rows), ``b = β``; ``pair_transform``: ``g(c) = e^τ
     (e^{κ(c−1)} − 1) / κ``, increasing in ``c``, so the exact top-k search still applies.
