@@ -95,7 +95,25 @@ def _check_minibatch(report):
     assert row["mini_lr0.01_test_auc"] == pytest.approx(row["mini_test_auc"])
 
 
-CHECKS = {"generation.py": _check_generation, "linkpred.py": _check_linkpred,
+def _check_sampling_noise(report):
+    """Copies of training graphs scored like samples: summaries ordered and non-negative,
+    the draws differ, and the averages agree with one another."""
+    for row in report["rows"]:
+        assert row["draws"] == 6 and row["samples_per_draw"] == row["test"]
+        assert 0 < row["per_draw"]["unique"]["mean"] <= 1 and 0 < row["train_unique"] <= 1
+        for k in ("degree", "clustering", "orbit", "mean_of_three"):
+            d = row["per_draw"][k]
+            assert d["q05"] <= d["median"] <= d["q95"] and d["q05"] >= -1e-9
+            assert d["std"] > 0                    # the draws differ
+        three = [row["per_draw"][k]["mean"] for k in ("degree", "clustering", "orbit")]
+        assert row["per_draw"]["mean_of_three"]["mean"] == pytest.approx(sum(three) / 3)
+        assert row["three_draw_average"]["mean"] == pytest.approx(
+            row["per_draw"]["mean_of_three"]["mean"])   # 6 draws: two full triples
+        assert row["train_vs_test"]["mean_of_three"] >= 0
+
+
+CHECKS = {"generation.py": _check_generation, "sampling_noise.py": _check_sampling_noise,
+          "linkpred.py": _check_linkpred,
           "permutation_bounds.py": _check_permutation_bounds, "vector.py": _check_vector,
           "fuzz_readers.py": _check_fuzz_readers, "kill_safety.py": _check_kill_safety,
           "threads.py": _check_threads, "scale.py": _check_scale,
