@@ -105,37 +105,30 @@ def test_top_new_links_matches_brute_force():
     assert torch.allclose(probs, torch.sigmoid(torch.tensor([s for s, _, _ in cands])), atol=1e-5)
 
 
-def test_top_new_links_cosine_bias_matches_brute_force():
+def _cosine_affinity(dec):
+    t = math.exp(dec.log_temperature.item())
+    return lambda cos: t * cos
+
+
+def _vmf_affinity(dec):
+    t, kappa = math.exp(dec.log_temperature.item()), math.exp(dec.log_kappa.item())
+    return lambda cos: t * math.expm1(kappa * (cos - 1)) / kappa
+
+
+@pytest.mark.parametrize("decoder, affinity", [("cosine-bias", _cosine_affinity),
+                                               ("vmf-bias", _vmf_affinity)])
+def test_top_new_links_with_node_terms_matches_brute_force(decoder, affinity):
+    # logit = affinity(cos(u_i, u_j)) + β_i + β_j + c, every non-edge scored by hand
     torch.manual_seed(0)
     data = make_sbm_graph(num_nodes=40, p_in=0.3, p_out=0.05, seed=2)
-    cfg = PRESETS["vgae"].replace(epochs=3, decoder="cosine-bias")
+    cfg = PRESETS["vgae"].replace(epochs=3, decoder=decoder)
     res = run_link_prediction(data, cfg, seed=0, progress=False)
     pairs, probs = top_new_links(res.model, res.z, data.edge_index, k=7, block=6)
     z, dec = res.z, res.model.edge_decoder
     u = z[:, :-1] / z[:, :-1].norm(dim=1, keepdim=True)
-    t, c = dec.log_temperature.item(), dec.offset.item()
-    t = math.exp(t)
+    f, c = affinity(dec), dec.offset.item()
     existing = set(map(tuple, data.edge_index.t().tolist()))
-    cands = sorted(((t * float(u[i] @ u[j]) + float(z[i, -1] + z[j, -1]) + c, i, j)
-                    for i in range(40) for j in range(i + 1, 40) if (i, j) not in existing),
-                   reverse=True)[:7]
-    assert [tuple(p) for p in pairs.t().tolist()] == [(i, j) for _, i, j in cands]
-    assert torch.allclose(probs, torch.sigmoid(torch.tensor([s for s, _, _ in cands])), atol=1e-5)
-
-
-def test_top_new_links_vmf_bias_matches_brute_force():
-    torch.manual_seed(0)
-    data = make_sbm_graph(num_nodes=40, p_in=0.3, p_out=0.05, seed=2)
-    cfg = PRESETS["vgae"].replace(epochs=3, decoder="vmf-bias")
-    res = run_link_prediction(data, cfg, seed=0, progress=False)
-    pairs, probs = top_new_links(res.model, res.z, data.edge_index, k=7, block=6)
-    z, dec = res.z, res.model.edge_decoder
-    u = z[:, :-1] / z[:, :-1].norm(dim=1, keepdim=True)
-    t, kappa, c = (math.exp(dec.log_temperature.item()), math.exp(dec.log_kappa.item()),
-                   dec.offset.item())
-    existing = set(map(tuple, data.edge_index.t().tolist()))
-    cands = sorted(((t * math.expm1(kappa * (float(u[i] @ u[j]) - 1)) / kappa
-                     + float(z[i, -1] + z[j, -1]) + c, i, j)
+    cands = sorted(((f(float(u[i] @ u[j])) + float(z[i, -1] + z[j, -1]) + c, i, j)
                     for i in range(40) for j in range(i + 1, 40) if (i, j) not in existing),
                    reverse=True)[:7]
     assert [tuple(p) for p in pairs.t().tolist()] == [(i, j) for _, i, j in cands]
