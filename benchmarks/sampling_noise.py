@@ -60,13 +60,14 @@ def run_dataset(name: str | None, protocol: str, draws: int, seed: int,
     triples = [statistics.fmean(d["mean_of_three"] for d in per_draw[i:i + 3])
                for i in range(0, draws - draws % 3, 3)]
     label = name or "community-small (generated)"
-    row = {"dataset": label, "protocol": protocol, "draws": draws, "seed": seed,
-           "train": len(train), "test": len(test), "samples_per_draw": len(test),
-           "per_draw": {k: _summary([d[k] for d in per_draw]) for k in keys},
-           "train_vs_test": graph_mmd(test, train, protocol),
-           "train_unique": graph_novelty(train, train)["unique"]}
-    row["train_vs_test"].pop("empty_generated", None)
-    row["train_vs_test"]["mean_of_three"] = sum(row["train_vs_test"][k] for k in THREE) / 3
+    whole = graph_mmd(test, train, protocol)
+    whole.pop("empty_generated", None)
+    whole["mean_of_three"] = sum(whole[k] for k in THREE) / 3
+    row: dict = {"dataset": label, "protocol": protocol, "draws": draws, "seed": seed,
+                 "train": len(train), "test": len(test), "samples_per_draw": len(test),
+                 "per_draw": {k: _summary([d[k] for d in per_draw]) for k in keys},
+                 "train_vs_test": whole,
+                 "train_unique": graph_novelty(train, train)["unique"]}
     if triples:
         row["three_draw_average"] = _summary(triples) if len(triples) > 1 else {
             "mean": triples[0]}
