@@ -50,11 +50,11 @@ def run_dataset(name: str | None, protocol: str, draws: int, seed: int,
     rng = np.random.default_rng(seed)
     per_draw: list[dict[str, float]] = []
     for _ in range(draws):
-        pick = rng.integers(0, len(train), size=len(test))
-        m = mmd_table(test, [train[i] for i in pick], protocol)["generated"]
+        drawn = [train[i] for i in rng.integers(0, len(train), size=len(test))]
+        m = mmd_table(test, drawn, protocol)["generated"]
         m.pop("empty_generated", None)
         m["mean_of_three"] = sum(m[k] for k in THREE) / 3
-        m["unique"] = graph_novelty([train[i] for i in pick], train)["unique"]
+        m["unique"] = graph_novelty(drawn, train)["unique"]
         per_draw.append(m)
     keys = list(per_draw[0])
     triples = [statistics.fmean(d["mean_of_three"] for d in per_draw[i:i + 3])

@@ -43,17 +43,17 @@ class InnerProductDecoder(nn.Module):
     def forward(self, z: Tensor, edge_index: Tensor) -> Tensor:
         h, b = self.pair_form(z)                                        # (..., n, k)
         i, j = edge_index[0], edge_index[1]
-        logits = (h[..., i, :] * h[..., j, :]).sum(-1)                  # (..., E)
-        g = self.pair_transform()
-        logits = logits if g is None else g(logits)
+        logits = self._transformed((h[..., i, :] * h[..., j, :]).sum(-1))   # (..., E)
         return logits if b is None else logits + b[..., i] + b[..., j]
 
     def forward_all(self, z: Tensor) -> Tensor:
         h, b = self.pair_form(z)
-        logits = h @ h.transpose(-1, -2)                                # (..., n, n)
-        g = self.pair_transform()
-        logits = logits if g is None else g(logits)
+        logits = self._transformed(h @ h.transpose(-1, -2))             # (..., n, n)
         return logits if b is None else logits + b.unsqueeze(-1) + b.unsqueeze(-2)
+
+    def _transformed(self, products: Tensor) -> Tensor:
+        g = self.pair_transform()
+        return products if g is None else g(products)
 
 
 class MLPInnerProductDecoder(InnerProductDecoder):
@@ -100,17 +100,23 @@ class CosineBiasDecoder(InnerProductDecoder):
     ``pair_form``: ``H = e^{τ/2} û``, ``b = β`` (``c`` does not change the ranking).
     """
 
+    name = "cosine-bias"
+
     def __init__(self) -> None:
         super().__init__()
         self.log_temperature = nn.Parameter(torch.ones(()))   # e^τ = e at the start
         self.offset = nn.Parameter(torch.zeros(()))
 
-    def pair_form(self, z: Tensor) -> tuple[Tensor, Tensor]:
+    def _directions(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        """``(û, β)``: the unit directions and the node terms of ``z = (u, β)``."""
         if z.size(-1) < 2:
-            raise ValueError("the cosine-bias decoder needs a latent width of at least 2 "
+            raise ValueError(f"the {self.name} decoder needs a latent width of at least 2 "
                              "(a direction and the node's own term)")
-        u = F.normalize(z[..., :-1], dim=-1) * (0.5 * self.log_temperature).exp()
-        return u, z[..., -1]
+        return F.normalize(z[..., :-1], dim=-1), z[..., -1]
+
+    def pair_form(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        u, b = self._directions(z)
+        return u * (0.5 * self.log_temperature).exp(), b
 
     def forward(self, z: Tensor, edge_index: Tensor) -> Tensor:
         return super().forward(z, edge_index) + self.offset
@@ -141,6 +147,8 @@ class VMFBiasDecoder(CosineBiasDecoder):
     (e^{κ(c−1)} − 1) / κ``, increasing in ``c``, so the exact top-k search still applies.
     """
 
+    name = "vmf-bias"
+
     def __init__(self, kappa: float = 10.0) -> None:
         super().__init__()
         if not kappa > 0:
@@ -148,10 +156,7 @@ class VMFBiasDecoder(CosineBiasDecoder):
         self.log_kappa = nn.Parameter(torch.tensor(math.log(kappa)))
 
     def pair_form(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        if z.size(-1) < 2:
-            raise ValueError("the vmf-bias decoder needs a latent width of at least 2 "
-                             "(a direction and the node's own term)")
-        return F.normalize(z[..., :-1], dim=-1), z[..., -1]
+        return self._directions(z)
 
     def pair_transform(self) -> Callable[[Tensor], Tensor]:
         temperature, kappa = self.log_temperature.exp(), self.log_kappa.exp()

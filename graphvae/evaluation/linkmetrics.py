@@ -185,10 +185,11 @@ def top_pairs(h: Tensor, k: int, exclude_keys: Tensor | None = None, block: int 
         bias = torch.zeros(n, dtype=h.dtype, device=dev)
 
     norms = torch.linalg.vector_norm(h, dim=1)
+    largest = float(norms.max() ** 2)              # no product exceeds it
     slack = 4.0 * (d + 2) * torch.finfo(h.dtype).eps
     g_top = g_low = 0.0
     if transform is not None:       # g of the largest and smallest possible products
-        m_top = float(norms.max() ** 2) * (1 + slack) + slack
+        m_top = largest * (1 + slack) + slack
         g_top, g_low = (float(v) for v in transform(torch.tensor([m_top, -m_top],
                                                                   dtype=h.dtype, device=dev)))
         if not (math.isfinite(g_top) and math.isfinite(g_low)):
@@ -208,8 +209,7 @@ def top_pairs(h: Tensor, k: int, exclude_keys: Tensor | None = None, block: int 
     ks_list = ks.tolist()
     ex = _position_keys(exclude_keys, order, n, dev)
     if bias is not None:  # absolute: rounding of products ≤ |h|²max and of the two terms
-        biggest = float(norms.max() ** 2) if transform is None else max(abs(g_top),
-                                                                         abs(g_low))
+        biggest = largest if transform is None else max(abs(g_top), abs(g_low))
         slack *= biggest + 2 * float(bias.abs().max()) + 1.0
 
     best_s = torch.empty(0, dtype=h.dtype, device=dev)
