@@ -23,8 +23,16 @@ from graphvae.datasets.graphsets import (
     lobster_graphs,
     split_graphs,
 )
+from graphvae.evaluation.graph_stats import mmd_table
 from graphvae.models import EquivariantGraphVAE
-from graphvae.tasks.generation import GenerationConfig, run_generation
+from graphvae.tasks.generation import (
+    GenerationConfig,
+    build_generation_model,
+    load_generation_data,
+    mmd_over_draws,
+    run_generation,
+    train_generation_model,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -235,6 +243,58 @@ def test_same_seed_same_run_whatever_ran_before(model):
     assert first["mmd2"] == second["mmd2"]
 
 
+class _ReplaySampler:
+    """Returns given graph lists in turn, and records the generator it is handed."""
+
+    def __init__(self, sets: list[list[nx.Graph]]):
+        self.sets, self.gens = list(sets), []
+
+    def sample(self, num: int, generator, device):
+        self.gens.append(generator)
+        graphs = self.sets.pop(0)
+        assert len(graphs) == num
+        return [SampledGraph(torch.tensor(nx.to_numpy_array(g, nodelist=sorted(g)),
+                                          dtype=torch.float)) for g in graphs]
+
+
+def test_mmd_over_draws_averages_the_scored_set_and_the_further_draws():
+    """The mean and std over draws, worked by hand: two further draws that are the test
+    set itself (MMD² exactly 0) after a first set whose values are given."""
+    test = [nx.path_graph(4), nx.cycle_graph(5), nx.star_graph(3)]
+    first = {"degree": 0.3, "clustering": 0.6, "orbit": 0.9, "empty_generated": 0.0}
+    sampler = _ReplaySampler([test, test])
+    gen = torch.Generator().manual_seed(3)
+    cfg = GenerationConfig(draws=3)
+    out = mmd_over_draws(sampler, test, first, cfg, gen, torch.device("cpu"))
+    assert sampler.gens == [gen, gen] and not sampler.sets
+    assert out["draws"] == 3 and "empty_generated" not in out
+    for k, v in (("degree", 0.3), ("clustering", 0.6), ("orbit", 0.9), ("mean_of_three", 0.6)):
+        assert out[k]["mean"] == pytest.approx(v / 3, abs=1e-12)
+        # values v, 0, 0: mean v/3, sample variance ((2v/3)² + 2 (v/3)²) / 2 = v²/3
+        assert out[k]["std"] == pytest.approx(v / math.sqrt(3), abs=1e-12)
+
+
+def test_draws_continue_the_scored_sets_generator():
+    """``--draws 3``: the first draw is the scored set (the same as a one-draw run), the
+    other two come from the same generator after it."""
+    one = run_generation(GenerationConfig(epochs=2, eval_every=1), None, None, progress=False)
+    cfg = GenerationConfig(epochs=2, eval_every=1, draws=3)
+    three = run_generation(cfg, None, None, progress=False)
+    assert three["mmd2"] == one["mmd2"]
+    data = load_generation_data(cfg)
+    torch.manual_seed(cfg.seed)
+    model = build_generation_model(cfg, data)
+    train_generation_model(model, data, cfg, torch.device("cpu"), False, None, False)
+    model.eval()
+    gen = torch.Generator().manual_seed(cfg.seed)
+    by_hand = []
+    for _ in range(3):
+        g = [s.to_networkx() for s in model.sample(len(data.test), gen)]
+        by_hand.append(mmd_table(data.test, g, cfg.protocol)["generated"]["degree"])
+    assert by_hand[0] == one["mmd2"]["generated"]["degree"]
+    assert three["mmd2_draws"]["degree"]["mean"] == pytest.approx(sum(by_hand) / 3, rel=1e-12)
+
+
 BAD = {
     "unknown data set": (["--dataset", "cifar"], "invalid choice: 'cifar'"),
     "unknown model": (["--model", "gan"], "invalid choice: 'gan'"),
@@ -244,6 +304,9 @@ BAD = {
     "generated for a file-only set": (["--dataset", "ego-small", "--generated"],
                                       "--generated applies to"),
     "bad protocol": (["--protocol", "mine"], "invalid choice"),
+    "no draws": (["--draws", "0"], "draws must be >= 1"),
+    "draws on qm9": (["--dataset", "qm9", "--model", "seq-vae", "--draws", "3"],
+                     "draws must be >= 1 (and 1 on qm9"),
 }
 
 
