@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.stats import wasserstein_distance
 
-from graphvae.evaluation.graph_stats import graph_mmd
+from graphvae.evaluation.graph_stats import expected_mmd, graph_mmd, mmd_table
 from graphvae.evaluation.mmd import kernel_matrix, mmd_squared
 
 
@@ -187,3 +187,32 @@ def test_graph_novelty_counts_copies_up_to_isomorphism():
     got = graph_novelty([relabelled, star, nx.path_graph(4), star], train)
     # copies: C5 and P4 (2 of 4); classes: C5, star, P4 (3 of 4)
     assert got == {"in_training": 0.5, "unique": 0.75}
+
+
+@pytest.mark.parametrize("protocol", ["gdss", "graphrnn"])
+def test_expected_mmd_is_the_average_over_every_possible_draw(protocol):
+    """Three pool graphs drawn twice with probabilities 0.5 / 0.3 / 0.2: the closed form
+    equals the MMD² of all nine ordered draws weighted by their probabilities. One pool
+    graph has an isolated node, which GDSS's set-up removes from generated graphs."""
+    reference = [nx.path_graph(4), nx.cycle_graph(5), nx.star_graph(3)]
+    with_isolated = nx.complete_graph(3)
+    with_isolated.add_node(3)
+    pool = [nx.cycle_graph(4), with_isolated, nx.path_graph(5)]
+    w = [0.5, 0.3, 0.2]
+    brute: dict[str, float] = {}
+    for i in range(3):
+        for j in range(3):
+            m = mmd_table(reference, [pool[i], pool[j]], protocol)["generated"]
+            for k, v in m.items():
+                if k != "empty_generated":
+                    brute[k] = brute.get(k, 0.0) + w[i] * w[j] * v
+    got = expected_mmd(reference, pool, protocol, 2, w)
+    assert set(got) == set(brute)
+    for k in brute:
+        assert got[k] == pytest.approx(brute[k], rel=1e-12, abs=1e-15), k
+    # uniform weights by default
+    uniform = expected_mmd(reference, pool, protocol, 2)
+    assert uniform == expected_mmd(reference, pool, protocol, 2, [1 / 3] * 3)
+    for bad in ([0.5, 0.5], [0.7, 0.7, -0.4], [0.2, 0.2, 0.2]):
+        with pytest.raises(ValueError, match="weights"):
+            expected_mmd(reference, pool, protocol, 2, bad)

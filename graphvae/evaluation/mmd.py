@@ -64,9 +64,11 @@ def kernel_matrix(a: np.ndarray, b: np.ndarray, kernel: str, sigma: float,
     return np.exp(-d * d / (2 * sigma * sigma))
 
 
-def mmd_squared(samples1: Sequence[np.ndarray], samples2: Sequence[np.ndarray], kernel: str,
-                sigma: float, distance_scaling: float = 1.0, normalize: bool = True) -> float:
-    """Biased MMD² between two sets of histograms / vectors (see the module docstring)."""
+def kernel_blocks(samples1: Sequence[np.ndarray], samples2: Sequence[np.ndarray], kernel: str,
+                  sigma: float, distance_scaling: float = 1.0, normalize: bool = True
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The kernel matrices ``k(X, X)``, ``k(Y, Y)`` and ``k(X, Y)`` of two sets, padded and
+    (with ``normalize``) scaled as :func:`mmd_squared` does."""
     if len(samples1) == 0 or len(samples2) == 0:
         raise ValueError("MMD needs at least one sample on each side")
     length = max(np.asarray(s).size for s in [*samples1, *samples2])
@@ -76,5 +78,13 @@ def mmd_squared(samples1: Sequence[np.ndarray], samples2: Sequence[np.ndarray], 
         b = b / np.maximum(b.sum(1, keepdims=True), 1e-12)
     if kernel == "gaussian_emd" and not np.allclose(a.sum(1)[:, None], b.sum(1)[None, :]):
         raise ValueError("gaussian_emd compares histograms of equal mass: use normalize=True")
-    k = lambda x, y: kernel_matrix(x, y, kernel, sigma, distance_scaling).mean()  # noqa: E731
-    return float(k(a, a) + k(b, b) - 2 * k(a, b))
+    k = lambda x, y: kernel_matrix(x, y, kernel, sigma, distance_scaling)  # noqa: E731
+    return k(a, a), k(b, b), k(a, b)
+
+
+def mmd_squared(samples1: Sequence[np.ndarray], samples2: Sequence[np.ndarray], kernel: str,
+                sigma: float, distance_scaling: float = 1.0, normalize: bool = True) -> float:
+    """Biased MMD² between two sets of histograms / vectors (see the module docstring)."""
+    kxx, kyy, kxy = kernel_blocks(samples1, samples2, kernel, sigma, distance_scaling,
+                                  normalize)
+    return float(kxx.mean() + kyy.mean() - 2 * kxy.mean())
