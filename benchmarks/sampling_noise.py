@@ -13,7 +13,14 @@ the same for the average of three consecutive draws (what a 3-seed row averages)
 fraction of those 3-draw averages at or below the published GDSS average; and the
 fraction of distinct isomorphism classes among a draw's graphs (``unique``, as
 ``generation.py`` reports it for samples). The train-vs-test row (all training graphs
-against the test set) is printed beside it. No model is trained.
+against the test set) is printed beside it. ``test_itself`` draws from the test set
+instead (the same number, with replacement): a sampler that knows the test graphs, the
+floor no model can be expected to pass. ``sharpened`` draws training graphs with
+probability proportional to how many training graphs share their isomorphism class (a
+class with c members is drawn ∝ c²): a mode-seeking sampler, less varied than the data.
+``expected`` gives each sampler's expected MMD² in closed form (``expected_mmd``), beside
+the draws, and an estimate for a sampler of the distribution the test set comes from.
+No model is trained.
 """
 
 from __future__ import annotations
@@ -26,13 +33,13 @@ from pathlib import Path
 
 import numpy as np
 
-from graphvae.evaluation.graph_stats import graph_mmd, graph_novelty, mmd_table
+from graphvae.evaluation.graph_stats import expected_mmd, graph_mmd, graph_novelty, mmd_table
 from graphvae.io import write_json
+from graphvae.tasks.generation import THREE_STATS as THREE
 from graphvae.tasks.generation import GenerationConfig, load_generation_data
 
 #: GDSS (Jo et al., ICML 2022), Table 1: the average of degree / clustering / orbit MMD².
 GDSS_AVERAGE = {"ego-small": 0.0173, "community-small": 0.046}
-THREE = ("degree", "clustering", "orbit")
 
 
 def _summary(values: list[float]) -> dict[str, float]:
@@ -42,20 +49,52 @@ def _summary(values: list[float]) -> dict[str, float]:
             "q05": float(q[0]), "median": float(q[1]), "q95": float(q[2])}
 
 
+def _isomorphic_count(g, graphs: list) -> int:
+    """How many of ``graphs`` are isomorphic to ``g`` (``g`` itself included if present)."""
+    import networkx as nx
+    return sum(h.number_of_nodes() == g.number_of_nodes()
+               and h.number_of_edges() == g.number_of_edges() and nx.is_isomorphic(g, h)
+               for h in graphs)
+
+
+def _expected(train: list, test: list, protocol: str, sharp: np.ndarray) -> dict:
+    """Each sampler's expected MMD² in closed form (``expected_mmd``), and the estimate for a
+    sampler of the distribution the test graphs come from: with m = n = len(test), test
+    sets drawn as well, ``(1/m + 1/n)(1 − U)``, U that distribution's mean kernel value
+    off the diagonal, estimated from the test set as ``1 − U = m·E_itself·n/(n − 1)``."""
+    m = n = len(test)
+    rows = {"copier": expected_mmd(test, train, protocol, m),
+            "test_itself": expected_mmd(test, test, protocol, m),
+            "sharpened": expected_mmd(test, train, protocol, m, sharp.tolist())}
+    rows["data_distribution"] = {k: (1 / m + 1 / n) * m * v * n / (n - 1)
+                                 for k, v in rows["test_itself"].items()}
+    for r in rows.values():
+        r["mean_of_three"] = sum(r[k] for k in THREE) / 3
+    return rows
+
+
 def run_dataset(name: str | None, protocol: str, draws: int, seed: int,
                 root: str | None) -> dict:
     cfg = GenerationConfig(dataset=name, model="seq-vae", protocol=protocol, seed=seed)
     data = load_generation_data(cfg, root)
     train, test = list(data.train), list(data.test)
-    rng = np.random.default_rng(seed)
-    per_draw: list[dict[str, float]] = []
-    for _ in range(draws):
-        drawn = [train[i] for i in rng.integers(0, len(train), size=len(test))]
-        m = mmd_table(test, drawn, protocol)["generated"]
-        m.pop("empty_generated", None)
-        m["mean_of_three"] = sum(m[k] for k in THREE) / 3
-        m["unique"] = graph_novelty(drawn, train)["unique"]
-        per_draw.append(m)
+
+    def score(pool: list, rng: np.random.Generator,
+              weight: np.ndarray | None = None) -> list[dict[str, float]]:
+        out = []
+        for _ in range(draws):
+            drawn = [pool[i] for i in rng.choice(len(pool), size=len(test), p=weight)]
+            m = mmd_table(test, drawn, protocol)["generated"]
+            m.pop("empty_generated", None)
+            m["mean_of_three"] = sum(m[k] for k in THREE) / 3
+            m["unique"] = graph_novelty(drawn, train)["unique"]
+            out.append(m)
+        return out
+
+    per_draw = score(train, np.random.default_rng(seed))
+    itself = score(test, np.random.default_rng(seed + 1))
+    twins = np.array([_isomorphic_count(g, train) for g in train], dtype=float)
+    sharpened = score(train, np.random.default_rng(seed + 2), twins / twins.sum())
     keys = list(per_draw[0])
     triples = [statistics.fmean(d["mean_of_three"] for d in per_draw[i:i + 3])
                for i in range(0, draws - draws % 3, 3)]
@@ -66,6 +105,9 @@ def run_dataset(name: str | None, protocol: str, draws: int, seed: int,
     row: dict = {"dataset": label, "protocol": protocol, "draws": draws, "seed": seed,
                  "train": len(train), "test": len(test), "samples_per_draw": len(test),
                  "per_draw": {k: _summary([d[k] for d in per_draw]) for k in keys},
+                 "test_itself": {k: _summary([d[k] for d in itself]) for k in keys},
+                 "sharpened": {k: _summary([d[k] for d in sharpened]) for k in keys},
+                 "expected": _expected(train, test, protocol, twins / twins.sum()),
                  "train_vs_test": whole,
                  "train_unique": graph_novelty(train, train)["unique"]}
     if triples:
@@ -105,7 +147,10 @@ def main(argv=None) -> int:
         d, t = row["per_draw"]["mean_of_three"], row["train_vs_test"]["mean_of_three"]
         print(f"{row['dataset']} ({args.protocol}): mean of the three per draw "
               f"{d['mean']:.4f} ± {d['std']:.4f} (5-95 %: {d['q05']:.4f}-{d['q95']:.4f}); "
-              f"all training graphs {t:.4f}", flush=True)
+              f"all training graphs {t:.4f}; drawn from the test set itself "
+              f"{row['test_itself']['mean_of_three']['mean']:.4f}; expected for the data's "
+              f"distribution {row['expected']['data_distribution']['mean_of_three']:.4f}",
+              flush=True)
     write_json({"rows": rows, "command": " ".join(["benchmarks/sampling_noise.py",
                                                    *(argv or sys.argv[1:])])}, args.out)
     print(f"wrote {args.out}")

@@ -48,6 +48,11 @@ def _check_generation(report):
         if "generated" in row:
             assert all(v["mean"] >= -1e-9 for v in row["generated"].values())
             assert all(v["mean"] >= -1e-9 for v in row.get("train_vs_test", {}).values())
+            if row["dataset"] in ("community-small", "ego-small"):  # smoke: two sets a seed
+                d = row["over_draws"]
+                assert d["draws"] == 2 and d["mean_of_three"]["std_draws"] >= 0
+                assert d["mean_of_three"]["mean"] == pytest.approx(
+                    sum(d[k]["mean"] for k in ("degree", "clustering", "orbit")) / 3)
         else:
             for dec in row["molecules"].values():
                 assert 0.0 <= dec["validity"]["mean"] <= 1.0
@@ -110,6 +115,13 @@ def _check_sampling_noise(report):
         assert row["three_draw_average"]["mean"] == pytest.approx(
             row["per_draw"]["mean_of_three"]["mean"])   # 6 draws: two full triples
         assert row["train_vs_test"]["mean_of_three"] >= 0
+        ex = row["expected"]           # closed forms: the test set itself has no distance term
+        assert 0 < ex["test_itself"]["mean_of_three"] < ex["data_distribution"]["mean_of_three"]
+        assert ex["copier"]["mean_of_three"] > 0
+        for own in (row["test_itself"], row["sharpened"]):
+            assert own["mean_of_three"]["mean"] == pytest.approx(
+                sum(own[k]["mean"] for k in ("degree", "clustering", "orbit")) / 3)
+            assert own["mean_of_three"]["q05"] >= -1e-9 and own["mean_of_three"]["std"] > 0
 
 
 CHECKS = {"generation.py": _check_generation, "sampling_noise.py": _check_sampling_noise,
