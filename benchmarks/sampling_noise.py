@@ -61,13 +61,19 @@ def _expected(train: list, test: list, protocol: str, sharp: np.ndarray) -> dict
     """Each sampler's expected MMD² in closed form (``expected_mmd``), and the estimate for a
     sampler of the distribution the test graphs come from: with m = n = len(test), test
     sets drawn as well, ``(1/m + 1/n)(1 − U)``, U that distribution's mean kernel value
-    off the diagonal, estimated from the test set as ``1 − U = m·E_itself·n/(n − 1)``."""
+    off the diagonal, estimated from the test set as ``1 − U = m·E_itself·n/(n − 1)``
+    (``data_distribution``) or likewise from the training set
+    (``data_distribution_from_train``)."""
     m = n = len(test)
     rows = {"copier": expected_mmd(test, train, protocol, m),
             "test_itself": expected_mmd(test, test, protocol, m),
             "sharpened": expected_mmd(test, train, protocol, m, sharp.tolist())}
+    own_train = expected_mmd(train, train, protocol, m)       # (1 − T_train) / m
+    big = len(train)
     rows["data_distribution"] = {k: (1 / m + 1 / n) * m * v * n / (n - 1)
                                  for k, v in rows["test_itself"].items()}
+    rows["data_distribution_from_train"] = {k: (1 / m + 1 / n) * m * v * big / (big - 1)
+                                            for k, v in own_train.items()}
     for r in rows.values():
         r["mean_of_three"] = sum(r[k] for k in THREE) / 3
     return rows
