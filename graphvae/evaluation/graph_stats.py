@@ -96,12 +96,25 @@ PROTOCOLS: dict[str, dict[str, KernelChoice]] = {
 }
 
 
+#: The statistics GraphRNN's and GDSS's tables average ("the mean of the three").
+THREE_STATS = ("degree", "clustering", "orbit")
+
+
+def mean_of_three(mmd: dict[str, float]) -> float:
+    """The average of the degree, clustering and orbit MMD² of one row."""
+    return sum(mmd[k] for k in THREE_STATS) / 3
+
+
+def _kernels(protocol: str) -> dict[str, KernelChoice]:
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown MMD protocol {protocol!r}; choose one of {sorted(PROTOCOLS)}")
+    return PROTOCOLS[protocol]
+
+
 def graph_mmd(reference: Sequence[nx.Graph], generated: Sequence[nx.Graph], protocol: str,
               statistics: Sequence[str] | None = None) -> dict[str, float]:
     """MMD² of each statistic under a named protocol, plus ``empty_generated`` (dropped)."""
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown MMD protocol {protocol!r}; choose one of {sorted(PROTOCOLS)}")
-    choices = PROTOCOLS[protocol]
+    choices = _kernels(protocol)
     names = list(statistics or choices)
     unknown = [s for s in names if s not in choices]
     if unknown:
@@ -142,8 +155,7 @@ def expected_mmd(reference: Sequence[nx.Graph], pool: Sequence[nx.Graph], protoc
     + (1 − wᵀK(P, P)w) / m``: the last term is the draws' own diagonal (``k(y, y) = 1``),
     which shrinks only as ``m`` grows. A test checks it against every possible draw of a
     small case."""
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown MMD protocol {protocol!r}; choose one of {sorted(PROTOCOLS)}")
+    choices = _kernels(protocol)
     if num_samples < 1 or not pool or not reference:
         raise ValueError("expected_mmd needs reference and pool graphs and num_samples >= 1")
     if protocol == "gdss":
@@ -154,7 +166,7 @@ def expected_mmd(reference: Sequence[nx.Graph], pool: Sequence[nx.Graph], protoc
     if w.shape != (len(pool),) or (w < 0).any() or not np.isclose(w.sum(), 1.0):
         raise ValueError("weights must be one probability per pool graph, summing to 1")
     out = {}
-    for name, c in PROTOCOLS[protocol].items():
+    for name, c in choices.items():
         stat = STATISTICS[name]
         krr, kpp, krp = kernel_blocks([stat(g) for g in reference], [stat(g) for g in pool],
                                       c.kernel, c.sigma, c.distance_scaling, c.normalize)

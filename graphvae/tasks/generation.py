@@ -49,7 +49,13 @@ from graphvae.datasets.graphsets import (
     split_graphs,
 )
 from graphvae.encoders.gnn import CONVS
-from graphvae.evaluation.graph_stats import PROTOCOLS, graph_novelty, graph_summary, mmd_table
+from graphvae.evaluation.graph_stats import (
+    PROTOCOLS,
+    graph_novelty,
+    graph_summary,
+    mean_of_three,
+    mmd_table,
+)
 from graphvae.models import EquivariantGraphVAE, GraphVAE, SequentialGraphVAE
 from graphvae.models.checkpoints import save_model
 from graphvae.training import FitResult, KLWarmup, Shuffled, fit
@@ -377,10 +383,6 @@ def run_generation(cfg: GenerationConfig, root: str | Path | None = None,
     return metrics
 
 
-#: The statistics GraphRNN's and GDSS's tables average ("the mean of the three").
-THREE_STATS = ("degree", "clustering", "orbit")
-
-
 def mmd_over_draws(sampler: Any, test: Sequence[nx.Graph], first: dict[str, float],
                    cfg: GenerationConfig, gen: torch.Generator, device: torch.device,
                    progress: bool = False) -> dict[str, Any]:
@@ -393,16 +395,17 @@ def mmd_over_draws(sampler: Any, test: Sequence[nx.Graph], first: dict[str, floa
     draws; ``mean_of_three``: degree, clustering, orbit averaged within each draw)."""
     from tqdm.auto import tqdm
 
-    rows = [first]
+    rows = [dict(first)]                      # the scored set's own dict stays as it is
     for _ in tqdm(range(cfg.draws - 1), desc="scoring more sample sets", disable=not progress):
         more = [s.cpu().to_networkx()
                 for s in sampler.sample(cfg.num_samples or len(test), gen, device)]
         rows.append(mmd_table(test, more, cfg.protocol)["generated"])
     keys = [k for k in first if k != "empty_generated"]
     out: dict[str, Any] = {"draws": len(rows)}
+    for r in rows:
+        r["mean_of_three"] = mean_of_three(r)
     for k in keys + ["mean_of_three"]:
-        vals = [sum(r[s] for s in THREE_STATS) / 3 if k == "mean_of_three" else r[k]
-                for r in rows]
+        vals = [r[k] for r in rows]
         out[k] = {"mean": statistics.fmean(vals), "std": statistics.stdev(vals)}
     return out
 
@@ -447,5 +450,5 @@ def _write_outputs(out: Path, model: torch.nn.Module, cfg: GenerationConfig, dat
 
 
 __all__ = ["GEN_DATASETS", "GEN_MODELS", "GenerationConfig", "SampledGraph",
-           "THREE_STATS", "build_generation_model", "load_generation_data", "mean_bound",
+           "build_generation_model", "load_generation_data", "mean_bound",
            "mmd_over_draws", "run_generation", "sample_record", "train_generation_model"]
