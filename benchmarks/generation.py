@@ -191,8 +191,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1: two runs side by side on two cores do not spin)")
     args = p.parse_args(argv)
-    if args.threads < 1 or args.draws < 1:
-        p.error("--threads and --draws must be >= 1")
+    if args.threads < 1 or args.draws < 1 or args.seeds < 1:
+        p.error("--threads, --draws and --seeds must be >= 1")
     import torch
     torch.set_num_threads(args.threads)
     parts = args.only.split(",") if args.only else list(RUNS)

@@ -118,6 +118,15 @@ def _check_sampling_noise(report):
         ex = row["expected"]           # closed forms: the test set itself has no distance term
         assert 0 < ex["test_itself"]["mean_of_three"] < ex["data_distribution"]["mean_of_three"]
         assert ex["copier"]["mean_of_three"] > 0
+        # U from the training set replaces wᵀKw ≥ U: below the copier
+        assert ex["data_distribution_given_test"]["mean_of_three"] < ex["copier"][
+            "mean_of_three"]
+        # a search that starts from the uniform weights ends no higher; keeping the node
+        # counts' shares is a constraint, so it ends no lower than the free search
+        low, same = ex["lowest_reweighting"], ex["lowest_reweighting_same_sizes"]
+        assert low["mean_of_three"] <= ex["copier"]["mean_of_three"] + 1e-9
+        assert same["mean_of_three"] <= ex["copier"]["mean_of_three"] + 1e-9
+        assert low["mean_of_three"] <= same["mean_of_three"] + 1e-6
         for own in (row["test_itself"], row["sharpened"]):
             assert own["mean_of_three"]["mean"] == pytest.approx(
                 sum(own[k]["mean"] for k in ("degree", "clustering", "orbit")) / 3)
@@ -227,6 +236,17 @@ def test_vector_benchmark_rejects_bad_flags_before_loading_data(args, message, t
                          capture_output=True, text=True)
     assert res.returncode == 2 and message in res.stderr
     assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize("flag", ["--seeds", "--draws", "--threads"])
+def test_generation_benchmark_rejects_counts_below_one(flag, tmp_path):
+    """``--seeds 0`` used to run nothing and fail with an IndexError traceback."""
+    res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "generation.py"), flag, "0",
+                          "--out", str(tmp_path / "r.json")], cwd=ROOT, timeout=120,
+                         capture_output=True, text=True)
+    assert res.returncode == 2
+    assert "--threads, --draws and --seeds must be >= 1" in res.stderr
+    assert "Traceback" not in res.stderr and not (tmp_path / "r.json").exists()
 
 
 def test_gdss_cross_check_without_a_checkout_is_one_line(tmp_path):
