@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 from scipy.stats import wasserstein_distance
 
-from graphvae.evaluation.graph_stats import expected_mmd, graph_mmd, mmd_table
+from graphvae.evaluation.graph_stats import (
+    expected_mmd,
+    graph_mmd,
+    lowest_expected_mmd,
+    mean_of_three,
+    mmd_table,
+)
 from graphvae.evaluation.mmd import kernel_matrix, mmd_squared
 
 
@@ -216,3 +222,36 @@ def test_expected_mmd_is_the_average_over_every_possible_draw(protocol):
     for bad in ([0.5, 0.5], [0.7, 0.7, -0.4], [0.2, 0.2, 0.2]):
         with pytest.raises(ValueError, match="weights"):
             expected_mmd(reference, pool, protocol, 2, bad)
+
+
+def _mean_of_three_expected(reference, pool, m, w):
+    return mean_of_three(expected_mmd(reference, pool, "gdss", m, list(w)))
+
+
+def test_lowest_expected_mmd_beats_every_weighting_of_a_grid():
+    """Three pool graphs: the weights found score no more than the best of all 231
+    weightings on a 0.05 grid of the simplex, and less than the uniform weights. With
+    groups, each group keeps its share of the pool, and the weights beat a grid over the
+    weightings that keep it."""
+    reference = [nx.path_graph(4), nx.cycle_graph(5), nx.star_graph(3), nx.cycle_graph(4)]
+    pool = [nx.complete_graph(4), nx.path_graph(5), nx.star_graph(4)]
+    w = lowest_expected_mmd(reference, pool, "gdss", 3)
+    assert w.min() >= 0 and w.sum() == pytest.approx(1.0, abs=1e-12)
+    got = _mean_of_three_expected(reference, pool, 3, w)
+    steps = np.linspace(0, 1, 21)
+    grid = [_mean_of_three_expected(reference, pool, 3, (a, b, max(1 - a - b, 0.0)))
+            for a in steps for b in steps if a + b <= 1 + 1e-12]
+    assert len(grid) == 231
+    assert got <= min(grid) + 1e-9
+    assert got < _mean_of_three_expected(reference, pool, 3, [1 / 3] * 3) - 1e-4
+
+    pool4 = [*pool, nx.cycle_graph(5)]                         # sizes 4, 5, 5, 5
+    sizes = [g.number_of_nodes() for g in pool4]
+    w4 = lowest_expected_mmd(reference, pool4, "gdss", 3, groups=sizes)
+    assert w4[0] == pytest.approx(0.25) and w4[1:].sum() == pytest.approx(0.75)
+    got4 = _mean_of_three_expected(reference, pool4, 3, w4)
+    grid4 = [_mean_of_three_expected(reference, pool4, 3, (0.25, a, b, max(0.75 - a - b, 0.0)))
+             for a in steps * 0.75 for b in steps * 0.75 if a + b <= 0.75 + 1e-12]
+    assert got4 <= min(grid4) + 1e-9
+    with pytest.raises(ValueError, match="one label per pool graph"):
+        lowest_expected_mmd(reference, pool4, "gdss", 3, groups=[4, 5])
