@@ -17,7 +17,9 @@ against the test set) is printed beside it. ``test_itself`` draws from the test 
 instead (the same number, with replacement): a sampler that knows the test graphs, the
 floor no model can be expected to pass. ``sharpened`` draws training graphs with
 probability proportional to how many training graphs share their isomorphism class (a
-class with c members is drawn ∝ c²): a mode-seeking sampler, less varied than the data.
+class with c members is drawn ∝ c²): a mode-seeking sampler, less varied than the data;
+``sharpening_sweep`` gives, in closed form, milder and stronger versions (a class drawn
+∝ c^τ), over the whole training set and within each node count.
 ``expected`` gives each sampler's expected MMD² in closed form (``expected_mmd``), beside
 the draws; estimates for a sampler of the distribution the data come from; and
 ``lowest_reweighting`` (``lowest_expected_mmd``): the weighting of the training graphs
@@ -100,6 +102,29 @@ def _expected(train: list, test: list, protocol: str, sharp: np.ndarray) -> dict
     return rows
 
 
+#: Exponents of the sharpening sweep: an isomorphism class with c training members is
+#: drawn ∝ c^τ (τ = 1: the copier; τ = 2: the ``sharpened`` sampler).
+SHARPENING = (1.25, 1.5, 1.75, 2.0, 3.0)
+
+
+def _sharpening_sweep(train: list, test: list, protocol: str, twins: np.ndarray) -> list:
+    """Expected MMD² (closed form) of copiers sharpened by ``SHARPENING``'s exponents,
+    over the whole training set and within each node count (each keeps its training
+    share, as a model that samples ``n`` from the training sizes does)."""
+    sizes = np.array([g.number_of_nodes() for g in train])
+    out = []
+    for within in (False, True):
+        for tau in SHARPENING:
+            w = twins ** (tau - 1.0)        # a graph of a class with c members: c^τ / c
+            if within:
+                for k in np.unique(sizes):
+                    w[sizes == k] *= (sizes == k).mean() / w[sizes == k].sum()
+            e = expected_mmd(test, train, protocol, len(test), (w / w.sum()).tolist())
+            out.append({"tau": tau, "within_sizes": within, **e,
+                        "mean_of_three": mean_of_three(e)})
+    return out
+
+
 def run_dataset(name: str | None, protocol: str, draws: int, seed: int,
                 root: str | None) -> dict:
     cfg = GenerationConfig(dataset=name, model="seq-vae", protocol=protocol, seed=seed)
@@ -135,6 +160,7 @@ def run_dataset(name: str | None, protocol: str, draws: int, seed: int,
                  "test_itself": {k: _summary([d[k] for d in itself]) for k in keys},
                  "sharpened": {k: _summary([d[k] for d in sharpened]) for k in keys},
                  "expected": _expected(train, test, protocol, twins / twins.sum()),
+                 "sharpening_sweep": _sharpening_sweep(train, test, protocol, twins),
                  "train_vs_test": whole,
                  "train_unique": graph_novelty(train, train)["unique"]}
     if triples:

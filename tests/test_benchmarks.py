@@ -127,6 +127,10 @@ def _check_sampling_noise(report):
         assert low["mean_of_three"] <= ex["copier"]["mean_of_three"] + 1e-9
         assert same["mean_of_three"] <= ex["copier"]["mean_of_three"] + 1e-9
         assert low["mean_of_three"] <= same["mean_of_three"] + 1e-6
+        sweep = {(x["tau"], x["within_sizes"]): x["mean_of_three"]
+                 for x in row["sharpening_sweep"]}
+        assert len(sweep) == 10       # a class ∝ c² over the whole set is the sharpened one
+        assert sweep[(2.0, False)] == pytest.approx(ex["sharpened"]["mean_of_three"], rel=1e-9)
         for own in (row["test_itself"], row["sharpened"]):
             assert own["mean_of_three"]["mean"] == pytest.approx(
                 sum(own[k]["mean"] for k in ("degree", "clustering", "orbit")) / 3)
