@@ -1,6 +1,7 @@
 """Every benchmark script's --smoke mode runs (seconds, no data files needed)."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -240,6 +241,30 @@ def test_vector_benchmark_rejects_bad_flags_before_loading_data(args, message, t
                          capture_output=True, text=True)
     assert res.returncode == 2 and message in res.stderr
     assert not (tmp_path / "r.json").exists()
+
+
+def test_sampling_noise_over_seeds(tmp_path):
+    """Two seeds of our set-up (each its own shuffled split): one row a seed, and
+    ``over_seeds`` is the plain mean of the rows' closed forms; ``--seeds 0`` is refused in
+    one line."""
+    script = str(ROOT / "benchmarks" / "sampling_noise.py")
+    out = tmp_path / "r.json"
+    no_data = {k: v for k, v in os.environ.items() if k != "GRAPHVAE_DATA"}  # embedded set
+    res = subprocess.run([sys.executable, script, "--smoke", "--protocol", "graphrnn",
+                          "--seeds", "2", "--out", str(out)], cwd=ROOT, timeout=300,
+                         capture_output=True, text=True, env=no_data)
+    assert res.returncode == 0, res.stderr
+    report = json.loads(out.read_text())
+    rows = report["rows"]
+    assert [r["seed"] for r in rows] == [0, 1] and len({r["dataset"] for r in rows}) == 1
+    assert rows[0]["expected"]["copier"] != rows[1]["expected"]["copier"]   # other splits
+    for k, v in report["over_seeds"][rows[0]["dataset"]].items():
+        assert v == pytest.approx((rows[0]["expected"][k]["mean_of_three"]
+                                   + rows[1]["expected"][k]["mean_of_three"]) / 2)
+    bad = subprocess.run([sys.executable, script, "--seeds", "0", "--out", str(tmp_path / "b")],
+                         cwd=ROOT, timeout=120, capture_output=True, text=True)
+    assert bad.returncode == 2 and "--draws and --seeds must be >= 1" in bad.stderr
+    assert "Traceback" not in bad.stderr
 
 
 @pytest.mark.parametrize("flag", ["--seeds", "--draws", "--threads"])
