@@ -357,3 +357,13 @@ def test_mols_from_decoded():
     apart = (torch.tensor([C, C]), torch.zeros(2, 2, dtype=torch.long))
     assert mols_from_decoded([ethanol, bad, apart]) == ["CCO", None, None]
     assert mols_from_decoded([apart], require_connected=False) == ["C.C"]
+    # why each one fails: O with a triple bond cannot be sanitised, two lone carbons are
+    # two pieces, no atoms at all is empty; the valid one is not counted
+    empty = (torch.zeros(0, dtype=torch.long), torch.zeros(0, 0, dtype=torch.long))
+    reasons: dict[str, int] = {}
+    got = mols_from_decoded([ethanol, bad, apart, apart, empty], reasons=reasons)
+    assert got == ["CCO", None, None, None, None]
+    assert reasons == {"unsanitizable": 1, "disconnected": 2, "empty": 1}
+    reasons = {}
+    mols_from_decoded([apart], require_connected=False, reasons=reasons)
+    assert reasons == {}

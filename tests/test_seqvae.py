@@ -415,6 +415,16 @@ def test_seq_vae_molecules_are_raw_and_within_valence(tmp_path):
         assert all(u <= valence[a] for u, a in zip(used, row["atoms"]))
         strict += smi != "INVALID"
     assert strict == raw["num_valid"]
+    # within valence, a raw sample can only fail by being in pieces: count them by hand
+    import networkx as nx
+    pieces = 0
+    for row in rows:
+        g = nx.Graph()
+        g.add_nodes_from(range(len(row["atoms"])))
+        g.add_edges_from((i, j) for i, j, _ in row["bonds"])
+        pieces += not nx.is_connected(g)
+    assert raw["invalid"] == {"empty": 0, "unsanitizable": 0, "disconnected": pieces}
+    assert pieces == raw["num_generated"] - raw["num_valid"]
     # symmetric molecules (CC, OCO, ...) give automorphic atoms equal posterior means
     rc, text, err = run_cli(["check-invariance", "--checkpoint", str(out / "model.pt"),
                              "--data-root", str(root), "--permutations", "3"])

@@ -175,16 +175,23 @@ def plain_decode(node_input: Tensor | Sequence[int], edge_prob: Tensor, bond_typ
     return types, torch.where(bonded, order, torch.zeros_like(order)).long()
 
 
-def mols_from_decoded(decoded: Iterable[tuple[Any, Any]],
-                      require_connected: bool = True) -> list[str | None]:
+def mols_from_decoded(decoded: Iterable[tuple[Any, Any]], require_connected: bool = True,
+                      reasons: dict[str, int] | None = None) -> list[str | None]:
     """Canonical SMILES of each ``(node_types, bonds)`` pair, or ``None`` where
     :func:`graph_to_mol` fails to sanitize it or :func:`is_valid` rejects it (a
-    disconnected molecule when ``require_connected``)."""
+    disconnected molecule when ``require_connected``). Given ``reasons``, each ``None``
+    is counted there under ``empty`` (no atoms), ``unsanitizable`` (RDKit's
+    ``SanitizeMol`` fails) or ``disconnected`` (sanitizes, but in more than one piece)."""
     require_rdkit()
     out: list[str | None] = []
     for node_types, bonds in decoded:
         mol = graph_to_mol(node_types, bonds)
-        out.append(mol_to_smiles(mol) if is_valid(mol, require_connected) else None)
+        ok = is_valid(mol, require_connected)
+        out.append(mol_to_smiles(mol) if ok else None)
+        if reasons is not None and not ok:
+            why = ("empty" if len(node_types) == 0 else "unsanitizable" if mol is None
+                   else "disconnected")
+            reasons[why] = reasons.get(why, 0) + 1
     return out
 
 

@@ -8,7 +8,8 @@
   and fragments are joined through the most probable other pairs (:func:`sample_first`).
 
 Each gets validity under the strict definition (``validity``; uniqueness and novelty
-count these molecules, see :func:`~graphvae.chem.molecules.molecule_metrics`) and under
+count these molecules, see :func:`~graphvae.chem.molecules.molecule_metrics`; ``invalid``
+counts why the others fail it: ``empty``, ``unsanitizable`` or ``disconnected``) and under
 GDSS's (``gdss_validity``, :mod:`graphvae.chem.validity`). Given reference SMILES (the
 test set), the raw samples also get the Fréchet ChemNet Distance (``fcd``: the ``fcd``
 package, strictly valid samples against the reference) and NSPDK MMD² (``nspdk``:
@@ -117,9 +118,10 @@ def molecule_scores(samples: list[SampledGraph], train_smiles: set[str],
         decodings["valency_aware"] = fixed
     out = {}
     for name, decoded in decodings.items():
-        smiles = mols_from_decoded(decoded)
+        reasons = {"empty": 0, "unsanitizable": 0, "disconnected": 0}
+        smiles = mols_from_decoded(decoded, reasons=reasons)
         gdss = sum(gdss_valid(t, b) for t, b in decoded)
-        out[name] = {**molecule_metrics(smiles, train_smiles),
+        out[name] = {**molecule_metrics(smiles, train_smiles), "invalid": reasons,
                      "gdss_validity": gdss / len(decoded) if decoded else 0.0,
                      "smiles": smiles}
     if reference:
