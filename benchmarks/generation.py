@@ -54,6 +54,7 @@ class Run:
     protocol: str = "graphrnn"
     prior: str | None = None
     num_samples: int | None = None
+    connect_rule: str = "lookahead"
 
     @property
     def label(self) -> str:
@@ -62,6 +63,8 @@ class Run:
             cfg = GenerationConfig(model=self.model, prior=self.prior,
                                    dataset="qm9" if self.protocol == "molecules" else None)
             text += f", {cfg.prior_name} prior"
+        if self.connect_rule != "lookahead":
+            text += f", {self.connect_rule} rule"
         return text + (" [GDSS set-up]" if self.protocol == "gdss" else "")
 
 
@@ -78,7 +81,8 @@ RUNS = {
                   Run("seq-vae", 1000, protocol="gdss")],
     "grid": [Run("oneshot-vae", 100, protocol="gran"), Run("seq-vae", 50, protocol="gran")],
     "qm9": [Run("oneshot-vae", 10, protocol="molecules", num_samples=1000),
-            Run("seq-vae", 3, protocol="molecules", num_samples=3000)],
+            Run("seq-vae", 3, protocol="molecules", num_samples=3000),
+            Run("seq-vae", 3, protocol="molecules", num_samples=3000, connect_rule="budget")],
 }
 
 
@@ -99,6 +103,7 @@ def run_part(name: str, args) -> list[dict]:
                                    epochs=args.epochs or (2 if smoke else run.epochs),
                                    protocol="graphrnn" if run.protocol == "molecules"
                                    else run.protocol, prior=run.prior, seed=seed,
+                                   connect_rule=run.connect_rule,
                                    batch_size=128 if name == "qm9" else (8 if name == "grid"
                                                                          else 32),
                                    eval_every=1 if name == "qm9" or smoke else 10,
@@ -161,6 +166,9 @@ def _aggregate(name: str, run: Run | str, runs: list[dict]) -> dict:
             dec: {k: _mean_std([r["molecules"][dec][k] for r in runs])
                   for k in MOLECULE_KEYS if k in runs[0]["molecules"][dec]}
             for dec in runs[0]["molecules"]}
+        for dec, metrics in row["molecules"].items():
+            if "invalid" in runs[0]["molecules"][dec]:     # why samples fail, per seed
+                metrics["invalid"] = [r["molecules"][dec]["invalid"] for r in runs]
         row["denominators"] = runs[0]["molecules"]["sampled"]["denominators"]
     return row
 

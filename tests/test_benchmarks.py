@@ -57,6 +57,10 @@ def _check_generation(report):
         else:
             for dec in row["molecules"].values():
                 assert 0.0 <= dec["validity"]["mean"] <= 1.0
+            raw = row["molecules"]["sampled"]          # every failure has one reason
+            n = row["num_samples"]
+            for seed_reasons, seed_validity in zip(raw["invalid"], [raw["validity"]["mean"]]):
+                assert sum(seed_reasons.values()) == pytest.approx(n * (1 - seed_validity))
 
 
 def _check_fuzz_readers(report):

@@ -305,6 +305,8 @@ BAD = {
                                       "--generated applies to"),
     "bad protocol": (["--protocol", "mine"], "invalid choice"),
     "no draws": (["--draws", "0"], "draws must be >= 1"),
+    "unknown connectivity rule": (["--model", "seq-vae", "--connect-rule", "exact"],
+                                  "invalid choice: 'exact'"),
     "draws on qm9": (["--dataset", "qm9", "--model", "seq-vae", "--draws", "3"],
                      "draws must be >= 1 (and 1 on qm9"),
 }

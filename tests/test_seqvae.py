@@ -22,14 +22,15 @@ from graphvae.models import SequentialGraphVAE
 VALENCES = [4, 3, 2, 1]          # C N O F
 
 
-def _model(typed=False, connect=False, seed=0, components=2, max_rounds=256):
+def _model(typed=False, connect=False, seed=0, components=2, max_rounds=256,
+           connect_rule="lookahead"):
     torch.manual_seed(seed)
     return SequentialGraphVAE(17 + (4 if typed else 0), [0, 0, 1, 2, 3, 2], latent_channels=3,
                               hidden_channels=(8,), decoder_hidden=(16,), embed_channels=8,
                               node_types=4 if typed else 0, edge_types=3 if typed else 0,
                               valences=VALENCES if typed else None, connect=connect,
                               components=components, graph_latent=2,
-                              max_rounds=max_rounds).double()
+                              max_rounds=max_rounds, connect_rule=connect_rule).double()
 
 
 def _graph(n, pairs, atoms=None, bonds=None):
@@ -59,9 +60,10 @@ def _all_graphs(n):
 
 # -- the decoder is a distribution, and sampling is that distribution ----------------------------
 
-@pytest.mark.parametrize("connect", [False, True])
-def test_untyped_likelihood_sums_to_one_over_every_graph(connect):
-    m = _model(connect=connect)
+@pytest.mark.parametrize("connect, rule", [(False, "lookahead"), (True, "lookahead"),
+                                           (True, "budget")])
+def test_untyped_likelihood_sums_to_one_over_every_graph(connect, rule):
+    m = _model(connect=connect, connect_rule=rule)
     edge_sets = list(_all_graphs(4))                         # 2^6 labelled graphs
     graphs = [_graph(4, e) for e in edge_sets]
     z = torch.randn(1, 1, 4, 3, dtype=torch.float64).expand(1, len(graphs), 4, 3)
@@ -76,8 +78,9 @@ def test_untyped_likelihood_sums_to_one_over_every_graph(connect):
     assert float(torch.logsumexp(lp, 0)) == pytest.approx(0.0, abs=1e-9)
 
 
-def test_typed_likelihood_sums_to_the_type_probability():
-    m = _model(typed=True, connect=True, seed=1)
+@pytest.mark.parametrize("rule", ["lookahead", "budget"])
+def test_typed_likelihood_sums_to_the_type_probability(rule):
+    m = _model(typed=True, connect=True, seed=1, connect_rule=rule)
     atoms = [0, 1, 2]                                        # C, N, O: valences 4, 3, 2
     pairs = [(0, 1), (0, 2), (1, 2)]
     graphs, codes = [], []
@@ -388,13 +391,15 @@ def _qm9_root(tmp_path, rows=QM9_ROWS):
     return tmp_path
 
 
-def test_seq_vae_molecules_are_raw_and_within_valence(tmp_path):
+@pytest.mark.parametrize("rule", ["lookahead", "budget"])
+def test_seq_vae_molecules_are_raw_and_within_valence(rule, tmp_path):
     pytest.importorskip("rdkit")
     root, out = _qm9_root(tmp_path), tmp_path / "out"
     from conftest import run_cli
     rc, text, err = run_cli(["generate", "--dataset", "qm9", "--model", "seq-vae", "--data-root",
                              str(root), "--epochs", "2", "--eval-every", "1", "--num-samples",
-                             "30", "--no-fcd", "--out", str(out), "--quiet"])
+                             "30", "--no-fcd", "--connect-rule", rule, "--out", str(out),
+                             "--quiet"])
     assert rc == 0, err
     import json
     metrics = json.loads((out / "metrics.json").read_text())
@@ -496,3 +501,99 @@ def test_fcd_missing_is_a_one_line_error_before_training(tmp_path, monkeypatch):
                           "--epochs", "1", "--quiet"])
     assert rc == 2 and len(err.strip().splitlines()) == 1
     assert "fcd" in err and "--no-fcd" in err
+
+
+def _single_bond_finish_exists(n, valence, codes, later):
+    """Brute force: some subset of the later pairs, as single bonds within the remaining
+    valences, connects the graph."""
+    rem = [valence[u] - sum(codes[u]) for u in range(n)]
+    base = [(u, v) for u in range(n) for v in range(u + 1, n) if codes[u][v]]
+    for k in range(len(later) + 1):
+        for chosen in itertools.combinations(later, k):
+            used = [0] * n
+            for u, v in chosen:
+                used[u] += 1
+                used[v] += 1
+            if any(x > r for x, r in zip(used, rem)):
+                continue
+            g = nx.Graph()
+            g.add_nodes_from(range(n))
+            g.add_edges_from([*base, *chosen])
+            if nx.is_connected(g):
+                return True
+    return False
+
+
+def _joinable(state, u, v, option, later):
+    li = torch.tensor([[a for a, _ in later]], dtype=torch.long).reshape(1, -1)
+    lj = torch.tensor([[b for _, b in later]], dtype=torch.long).reshape(1, -1)
+    return bool(state._joinable_after(torch.tensor([u]), torch.tensor([v]), option, li, lj)[0])
+
+
+def test_budget_rule_never_refuses_an_option_that_can_still_be_joined():
+    """Random small molecules-like cases (valences 1-4, pairs in random order, options
+    drawn among the allowed ones): whenever some finish of the later pairs connects the
+    graph within the valences (brute force over their subsets), the budget rule allows
+    the option, so a connected target keeps a non-zero probability; it never allows what
+    the look-ahead rule refuses; and it refuses options that the look-ahead allows."""
+    from graphvae.decoders.sequential import SequenceState
+    rng = __import__("random").Random(0)
+    stricter = 0
+    for _ in range(60):
+        n = rng.randint(3, 5)
+        valence = [rng.choice([1, 1, 2, 3, 4]) for _ in range(n)]
+        pairs = [(u, v) for u in range(n) for v in range(u + 1, n)]
+        rng.shuffle(pairs)
+        codes = [[0] * n for _ in range(n)]
+        states = {b: SequenceState(torch.ones(1, n, dtype=torch.bool),
+                                   torch.tensor([valence], dtype=torch.float), 4, True, b)
+                  for b in (False, True)}
+        for t, (u, v) in enumerate(pairs):
+            later = pairs[t + 1:]
+            rem = [valence[x] - sum(codes[x]) for x in range(n)]
+            for o in range(min(rem[u], rem[v], 3) + 1):
+                after = [row[:] for row in codes]
+                after[u][v] = after[v][u] = o
+                budget = _joinable(states[True], u, v, o, later)
+                lookahead = _joinable(states[False], u, v, o, later)
+                if _single_bond_finish_exists(n, valence, after, later):
+                    assert budget, (valence, codes, (u, v, o), later)
+                assert lookahead or not budget
+                stricter += lookahead and not budget
+            allowed = states[True].allowed(torch.tensor([u]), torch.tensor([v]),
+                                           *(torch.tensor([[p[s] for p in later]],
+                                                          dtype=torch.long).reshape(1, -1)
+                                             for s in (0, 1)))[0]
+            o = rng.choice([x for x in range(4) if allowed[x]])
+            codes[u][v] = codes[v][u] = o
+            for state in states.values():
+                state.apply(torch.tensor([[u]]), torch.tensor([[v]]), torch.tensor([[o]]))
+    assert stricter > 0
+
+
+def test_budget_rule_by_hand():
+    """Two cases the look-ahead rule lets through: three lone atoms of valence 1 whose only
+    later pairs both need atom 2 (it can join one of them); and four atoms whose later
+    pairs join 0-1 and 2-3 but never the two halves."""
+    from graphvae.decoders.sequential import SequenceState
+
+    def state(valence, budget):
+        return SequenceState(torch.ones(1, len(valence), dtype=torch.bool),
+                             torch.tensor([valence], dtype=torch.float), 4, True, budget)
+    hub = [(0, 2), (1, 2)]
+    assert _joinable(state([1, 1, 1], False), 0, 1, 0, hub)
+    assert not _joinable(state([1, 1, 1], True), 0, 1, 0, hub)
+    assert _joinable(state([1, 1, 2], True), 0, 1, 0, hub)        # atom 2 can take both
+    halves = [(0, 1), (2, 3)]
+    assert _joinable(state([4, 4, 4, 4], False), 0, 2, 0, halves)
+    assert not _joinable(state([4, 4, 4, 4], True), 0, 2, 0, halves)
+    assert _joinable(state([4, 4, 4, 4], True), 0, 2, 1, halves)   # joined now: fine
+
+
+def test_connect_rule_is_kept_and_checked():
+    m = SequentialGraphVAE(3, [0, 0, 1, 1], connect=True, connect_rule="budget")
+    assert m.budget and m.init_kwargs()["connect_rule"] == "budget"
+    assert SequentialGraphVAE(**m.init_kwargs()).budget
+    assert not SequentialGraphVAE(3, [0, 0, 1, 1], connect=True).budget
+    with pytest.raises(ValueError, match="unknown connect_rule 'exact'"):
+        SequentialGraphVAE(3, [0, 0, 1, 1], connect=True, connect_rule="exact")

@@ -24,7 +24,11 @@ target (every training molecule) always passes both rules, so its probability is
 never zero. Sampling with the same rules always gives valences within the table. The
 connectivity rule looks one step ahead only, so it makes disconnected samples rare, not
 impossible: two components whose only later pairs join each other both pass it, and
-where no option passes both rules the valence rule alone applies. Training
+where no option passes both rules the valence rule alone applies. The ``budget`` rule
+adds two conditions that any way of joining the components must meet (the feasible
+later pairs connect them; the free valences can pay for a spanning tree over them),
+so a connected target still always passes, and catches both of those cases, e.g. two
+lone atoms that both count on a third atom's last free valence. Training
 replays the target's own decisions (teacher forcing) through :func:`run`, the same
 function that samples, so the likelihood the model is trained on is exactly the
 process it samples with.
@@ -56,12 +60,15 @@ class SequenceState:
             valence rule, every edge option has order 1).
         num_options: ``1 + R``.
         connect: apply the connectivity rule.
+        budget: with ``connect``, the stronger rule (see :meth:`_joinable_after`).
     """
 
-    def __init__(self, mask: Tensor, valence: Tensor | None, num_options: int, connect: bool):
+    def __init__(self, mask: Tensor, valence: Tensor | None, num_options: int, connect: bool,
+                 budget: bool = False):
         g, k = mask.shape
         dev = mask.device
         self.mask, self.connect, self.num_options = mask, connect, num_options
+        self.budget = budget
         self.typed = valence is not None
         self.rem = (valence.clone().float() if valence is not None
                     else torch.full((g, k), float("inf"), device=dev, dtype=torch.float))
@@ -118,7 +125,16 @@ class SequenceState:
     def _joinable_after(self, i: Tensor, j: Tensor, option: int, later_i: Tensor,
                         later_j: Tensor) -> Tensor:
         """Whether, after ``option`` on ``(i, j)``, one component is left or every component
-        still has a later pair to another one with remaining valence at both ends."""
+        still has a later pair to another one with remaining valence at both ends.
+
+        With ``budget`` two more conditions, each necessary for the later pairs to join
+        every component (so a connected target still always passes): the components are
+        connected through those feasible later pairs, and with ``cap_C`` the joins component
+        ``C`` can still make (the sum over its nodes of ``min(remaining valence, feasible
+        later pairs at the node)``) and ``c`` components, ``Σ_C min(cap_C, c − 1) ≥
+        2(c − 1)``: a spanning tree over the components has ``c − 1`` edges, each taking a
+        unit of valence at both ends. It catches two components competing for one atom's
+        last free valence."""
         ar, comp, rem = self._ar, self.comp, self.rem
         if option:
             order = float(option) if self.typed else 1.0
@@ -140,7 +156,37 @@ class SequenceState:
         present = torch.zeros_like(joinable)
         present.scatter_(1, torch.where(self.mask, comp, -1) + 1, 1.0)
         stranded = (present[:, 1:] > 0) & (joinable[:, 1:] == 0)
-        return single | ~stranded.any(1)
+        ok = ~stranded.any(1)
+        if self.budget:
+            ok = ok & self._budget_ok(comp, rem, li, lj, ci, cj, feas, present[:, 1:] > 0)
+        return single | ok
+
+    def _budget_ok(self, comp: Tensor, rem: Tensor, li: Tensor, lj: Tensor, ci: Tensor,
+                   cj: Tensor, feas: Tensor, present: Tensor) -> Tensor:
+        """The two conditions of ``budget`` (see :meth:`_joinable_after`); ``present (G, k)``
+        the component labels in use."""
+        g, k = comp.shape
+        f = feas.float()
+        # reachability between components through the feasible later pairs
+        reach = torch.eye(k, device=comp.device).expand(g, k, k).clone().reshape(g, k * k)
+        reach.scatter_add_(1, ci * k + cj, f)
+        reach.scatter_add_(1, cj * k + ci, f)
+        reach = (reach.view(g, k, k) > 0).float()
+        for _ in range(max(k - 1, 1).bit_length()):
+            reach = (reach @ reach > 0).float()
+        first = torch.argmax(present.float(), 1)            # one component in use
+        joined = reach[self._ar, first] > 0                  # (G, k)
+        connected = (joined | ~present).all(1)
+        # capacity: the joins each component can still make
+        pairs_at = torch.zeros(g, k, device=comp.device)
+        pairs_at.scatter_add_(1, li, f)
+        pairs_at.scatter_add_(1, lj, f)
+        cap_node = torch.where(self.mask, torch.minimum(rem.clamp(min=0).floor(), pairs_at),
+                               torch.zeros_like(pairs_at))
+        cap = torch.zeros(g, k, device=comp.device).scatter_add_(1, comp, cap_node)
+        c = present.sum(1, keepdim=True).float()
+        enough = (torch.minimum(cap, c - 1) * present).sum(1) >= 2 * (c[:, 0] - 1)
+        return connected & enough
 
     def _merged(self, comp: Tensor, i: Tensor, j: Tensor) -> Tensor:
         ci, cj = comp[self._ar, i], comp[self._ar, j]
@@ -190,14 +236,15 @@ def rounds(num_pairs: int, max_rounds: int | None) -> list[tuple[int, int]]:
 
 
 def run(score: Tensor, mask: Tensor, valence: Tensor | None, num_options: int, connect: bool,
-        choose: Chooser, max_rounds: int | None = None) -> SequenceState:
+        choose: Chooser, max_rounds: int | None = None, budget: bool = False) -> SequenceState:
     """Walk the pairs in score order, round by round; ``choose`` picks each round's options
     from the pairs, their features and their allowed options (teacher forcing returns the
     target's; sampling draws them). Pairs with a padded node have no allowed option and
-    always get 0. Returns the final state (``state.adj``: the graph decided)."""
+    always get 0. ``budget``: the stronger connectivity rule. Returns the final state
+    (``state.adj``: the graph decided)."""
     score = score.detach()
     i_all, j_all = pair_order(score, mask)
-    state = SequenceState(mask, valence, num_options, connect)
+    state = SequenceState(mask, valence, num_options, connect, budget)
     n = mask.sum(1)
     real = mask.gather(1, i_all) & mask.gather(1, j_all)
     single = valence is not None or connect

@@ -59,6 +59,11 @@ from graphvae.models.oneshot import EquivariantGraphVAE
 
 SAMPLE_CHUNK = 256
 
+#: The connectivity rules (:mod:`graphvae.decoders.sequential`): ``lookahead``, every
+#: component keeps a later pair with free valence at both ends; ``budget``, also the
+#: later pairs connect all components and the free valences suffice for a spanning tree.
+CONNECT_RULES = ("lookahead", "budget")
+
 
 def _mlp(dims: Sequence[int]) -> nn.Sequential:
     layers: list[nn.Module] = []
@@ -75,6 +80,9 @@ class SequentialGraphVAE(EquivariantGraphVAE):
         connect: apply the connectivity rule (set it when every training graph is
             connected; it is a one-step look-ahead that makes disconnected graphs rare,
             see :mod:`graphvae.decoders.sequential`).
+        connect_rule: ``lookahead`` or ``budget`` (:data:`CONNECT_RULES`): with ``budget``
+            the rule also refuses options after which the later pairs cannot connect all
+            components or the free valences cannot pay for joining them.
         components, graph_latent: the prior's mixture size ``K`` and ``u``'s width (0
             components: the standard normal prior).
         exemplars: the number of training graphs held by an
@@ -98,7 +106,8 @@ class SequentialGraphVAE(EquivariantGraphVAE):
                  node_types: int = 0, edge_types: int = 0,
                  valences: Sequence[int] | None = None, connect: bool = False,
                  components: int = 4, graph_latent: int = 8, max_rounds: int = 256,
-                 logvar_offset: float = 0.0, exemplars: int = 0):
+                 logvar_offset: float = 0.0, exemplars: int = 0,
+                 connect_rule: str = "lookahead"):
         super().__init__(in_channels, size_counts, latent_channels, hidden_channels, conv,
                          decoder_hidden, embed_channels, components=components,
                          graph_latent=graph_latent, logvar_offset=logvar_offset,
@@ -111,13 +120,18 @@ class SequentialGraphVAE(EquivariantGraphVAE):
             raise ValueError("seq-vae: typed graphs need edge (bond) types")
         if max_rounds < 1:
             raise ValueError(f"seq-vae: max_rounds must be >= 1, got {max_rounds}")
+        if connect_rule not in CONNECT_RULES:
+            raise ValueError(f"seq-vae: unknown connect_rule {connect_rule!r}; choose one of "
+                             f"{list(CONNECT_RULES)}")
         self._init.update(node_types=node_types, edge_types=edge_types,
                           valences=None if valences is None else [int(v) for v in valences],
                           connect=bool(connect), components=components,
                           graph_latent=graph_latent, max_rounds=max_rounds,
-                          logvar_offset=float(logvar_offset), exemplars=exemplars)
+                          logvar_offset=float(logvar_offset), exemplars=exemplars,
+                          connect_rule=connect_rule)
         self.node_types, self.edge_types = node_types, edge_types
         self.connect, self.max_rounds = bool(connect), max_rounds
+        self.budget = connect_rule == "budget"
         self.num_options = 1 + max(edge_types, 1)
         self.register_buffer("valence", torch.tensor(list(valences or []), dtype=torch.float))
         width = decoder_hidden[0]
@@ -167,7 +181,7 @@ class SequentialGraphVAE(EquivariantGraphVAE):
             return target[rows, i, j]
 
         run(s, mask, self._valences(types), self.num_options, self.connect, teacher,
-            self.max_rounds)
+            self.max_rounds, self.budget)
         if not seen:                                   # one-node graphs: no pair to decide
             return lp.reshape(s_num, b)
         i, j, feats, allowed = (torch.cat(x, 1) for x in zip(*seen))
@@ -226,7 +240,7 @@ class SequentialGraphVAE(EquivariantGraphVAE):
             return (p.cumsum(-1) < u[..., None]).sum(-1).clamp(max=self.num_options - 1)
 
         state = run(s, mask, self._valences(types), self.num_options, self.connect, draw,
-                    self.max_rounds)
+                    self.max_rounds, self.budget)
         out = []
         for r, n in enumerate(sizes):
             a = state.adj[r, :n, :n]

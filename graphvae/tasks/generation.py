@@ -58,6 +58,7 @@ from graphvae.evaluation.graph_stats import (
 )
 from graphvae.models import EquivariantGraphVAE, GraphVAE, SequentialGraphVAE
 from graphvae.models.checkpoints import save_model
+from graphvae.models.sequential import CONNECT_RULES
 from graphvae.training import FitResult, KLWarmup, Shuffled, fit
 
 GEN_MODELS = ("oneshot-vae", "seq-vae", "graphvae")
@@ -106,6 +107,11 @@ class GenerationConfig(Config):
                                "set-mixture for seq-vae on qm9, normal for oneshot-vae",
                                choices=PRIORS)
     components: int = option(4, "set-mixture prior: mixture components")
+    connect_rule: str = option("lookahead", "seq-vae connectivity rule (when every training "
+                               "graph is connected): lookahead (every component keeps a later "
+                               "pair with free valence) or budget (also: the later pairs "
+                               "connect all components and the free valences can pay for it)",
+                               choices=CONNECT_RULES)
     beta: float | None = option(None, "KL weight of the training objective after the warm-up "
                                 "(default: 0.001 with the exemplar prior, else 1); the reported "
                                 "bound always weighs the KL by 1")
@@ -257,7 +263,7 @@ def build_generation_model(cfg: GenerationConfig, data: GraphSet) -> torch.nn.Mo
         return SequentialGraphVAE(data.in_channels, counts, cfg.latent, cfg.hidden, cfg.conv,
                                   node_types=data.node_types, edge_types=data.edge_types,
                                   valences=valences, connect=connect, components=components,
-                                  logvar_offset=cfg.offset)
+                                  logvar_offset=cfg.offset, connect_rule=cfg.connect_rule)
     if cfg.model == "oneshot-vae":
         return EquivariantGraphVAE(data.in_channels, counts, cfg.latent, cfg.hidden, cfg.conv,
                                    node_types=data.node_types, edge_types=data.edge_types,
