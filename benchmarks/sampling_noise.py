@@ -22,9 +22,10 @@ probability proportional to how many training graphs share their isomorphism cla
 class with c members is drawn ∝ c²): a mode-seeking sampler, less varied than the data;
 ``sharpening_sweep`` gives, in closed form, milder and stronger versions (a class drawn
 ∝ c^τ), over the whole training set and within each node count.
-``expected`` gives each sampler's expected MMD² in closed form (``expected_mmd``), beside
-the draws; estimates for a sampler of the distribution the data come from; and
-``lowest_reweighting`` (``lowest_expected_mmd``): the weighting of the training graphs
+``expected`` gives each sampler's expected MMD² in closed form (``PoolMMD``, the kernels
+computed once for every weighting), beside the draws; estimates for a sampler of the
+distribution the data come from; and ``lowest_reweighting`` (``PoolMMD.lowest``): the
+weighting of the training graphs
 that a search fitted to this very test set finds, once free and once keeping the
 training set's node-count distribution (``..._same_sizes``), which is what a sampler
 needs, in expectation, to score that low: a sampler that has seen the test graphs.
@@ -42,10 +43,9 @@ from pathlib import Path
 import numpy as np
 
 from graphvae.evaluation.graph_stats import (
-    expected_mmd,
+    PoolMMD,
     graph_mmd,
     graph_novelty,
-    lowest_expected_mmd,
     mean_of_three,
     mmd_table,
 )
@@ -71,8 +71,10 @@ def _isomorphic_count(g, graphs: list) -> int:
                for h in graphs)
 
 
-def _expected(train: list, test: list, protocol: str, sharp: np.ndarray) -> dict:
-    """Each sampler's expected MMD² in closed form (``expected_mmd``), and three estimates
+def _expected(train: list, test: list, protocol: str, sharp: np.ndarray,
+              from_train: PoolMMD) -> dict:
+    """Each sampler's expected MMD² in closed form (``from_train``: draws from the training
+    graphs against the test set, as :func:`expected_mmd` gives it), and three estimates
     for a sampler of the distribution the data come from, with m = n = len(test) and U
     that distribution's mean kernel value between two different graphs:
 
@@ -84,10 +86,10 @@ def _expected(train: list, test: list, protocol: str, sharp: np.ndarray) -> dict
       with itself) replaced by U, i.e. ``copier − (m − 1)·E_own_train/(N − 1)``, N training
       graphs and ``E_own_train = (1 − T)/m`` with T the training kernel mean."""
     m = n = len(test)
-    rows = {"copier": expected_mmd(test, train, protocol, m),
-            "test_itself": expected_mmd(test, test, protocol, m),
-            "sharpened": expected_mmd(test, train, protocol, m, sharp.tolist())}
-    own_train = expected_mmd(train, train, protocol, m)       # (1 − T_train) / m
+    rows = {"copier": from_train.expected(),
+            "test_itself": PoolMMD(test, test, protocol, m).expected(),
+            "sharpened": from_train.expected(sharp.tolist())}
+    own_train = PoolMMD(train, train, protocol, m).expected()       # (1 − T_train) / m
     big = len(train)
     rows["data_distribution"] = {k: (1 / m + 1 / n) * m * v * n / (n - 1)
                                  for k, v in rows["test_itself"].items()}
@@ -97,8 +99,7 @@ def _expected(train: list, test: list, protocol: str, sharp: np.ndarray) -> dict
                                             for k, v in own_train.items()}
     sizes = [g.number_of_nodes() for g in train]
     for name, groups in (("lowest_reweighting", None), ("lowest_reweighting_same_sizes", sizes)):
-        w = lowest_expected_mmd(test, train, protocol, m, groups)
-        rows[name] = expected_mmd(test, train, protocol, m, w.tolist())
+        rows[name] = from_train.expected(from_train.lowest(groups).tolist())
     for r in rows.values():
         r["mean_of_three"] = mean_of_three(r)
     return rows
@@ -109,7 +110,7 @@ def _expected(train: list, test: list, protocol: str, sharp: np.ndarray) -> dict
 SHARPENING = (1.25, 1.5, 1.75, 2.0, 3.0)
 
 
-def _sharpening_sweep(train: list, test: list, protocol: str, twins: np.ndarray) -> list:
+def _sharpening_sweep(train: list, twins: np.ndarray, from_train: PoolMMD) -> list:
     """Expected MMD² (closed form) of copiers sharpened by ``SHARPENING``'s exponents,
     over the whole training set and within each node count (each keeps its training
     share, as a model that samples ``n`` from the training sizes does)."""
@@ -121,7 +122,7 @@ def _sharpening_sweep(train: list, test: list, protocol: str, twins: np.ndarray)
             if within:
                 for k in np.unique(sizes):
                     w[sizes == k] *= (sizes == k).mean() / w[sizes == k].sum()
-            e = expected_mmd(test, train, protocol, len(test), (w / w.sum()).tolist())
+            e = from_train.expected((w / w.sum()).tolist())
             out.append({"tau": tau, "within_sizes": within, **e,
                         "mean_of_three": mean_of_three(e)})
     return out
@@ -148,6 +149,7 @@ def run_dataset(name: str | None, protocol: str, draws: int, seed: int,
     per_draw = score(train, np.random.default_rng(seed))
     itself = score(test, np.random.default_rng(seed + 1))
     twins = np.array([_isomorphic_count(g, train) for g in train], dtype=float)
+    from_train = PoolMMD(test, train, protocol, len(test))   # kernels once, many weightings
     sharpened = score(train, np.random.default_rng(seed + 2), twins / twins.sum())
     keys = list(per_draw[0])
     triples = [statistics.fmean(d["mean_of_three"] for d in per_draw[i:i + 3])
@@ -161,8 +163,8 @@ def run_dataset(name: str | None, protocol: str, draws: int, seed: int,
                  "per_draw": {k: _summary([d[k] for d in per_draw]) for k in keys},
                  "test_itself": {k: _summary([d[k] for d in itself]) for k in keys},
                  "sharpened": {k: _summary([d[k] for d in sharpened]) for k in keys},
-                 "expected": _expected(train, test, protocol, twins / twins.sum()),
-                 "sharpening_sweep": _sharpening_sweep(train, test, protocol, twins),
+                 "expected": _expected(train, test, protocol, twins / twins.sum(), from_train),
+                 "sharpening_sweep": _sharpening_sweep(train, twins, from_train),
                  "train_vs_test": whole,
                  "train_unique": graph_novelty(train, train)["unique"]}
     if triples:

@@ -181,8 +181,7 @@ class SequenceState:
         pairs_at = torch.zeros(g, k, device=comp.device)
         pairs_at.scatter_add_(1, li, f)
         pairs_at.scatter_add_(1, lj, f)
-        cap_node = torch.where(self.mask, torch.minimum(rem.clamp(min=0).floor(), pairs_at),
-                               torch.zeros_like(pairs_at))
+        cap_node = torch.minimum(rem.clamp(min=0).floor(), pairs_at)   # padded nodes: 0 pairs
         cap = torch.zeros(g, k, device=comp.device).scatter_add_(1, comp, cap_node)
         c = present.sum(1, keepdim=True).float()
         enough = (torch.minimum(cap, c - 1) * present).sum(1) >= 2 * (c[:, 0] - 1)

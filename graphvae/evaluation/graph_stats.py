@@ -145,83 +145,95 @@ def gdss_generated(g: nx.Graph) -> nx.Graph:
     return h
 
 
-def _pool_terms(reference: Sequence[nx.Graph], pool: Sequence[nx.Graph], protocol: str,
-                num_samples: int) -> dict[str, tuple[float, np.ndarray, np.ndarray]]:
-    """Per statistic: ``mean K(R, R)``, ``K(P, P)`` and ``mean_r K(r, P)``, the pieces of
-    :func:`expected_mmd`."""
-    choices = _kernels(protocol)
-    if num_samples < 1 or not pool or not reference:
-        raise ValueError("expected_mmd needs reference and pool graphs and num_samples >= 1")
-    if protocol == "gdss":
-        pool = [gdss_generated(g) for g in pool]
-    if any(g.number_of_nodes() == 0 for g in pool):
-        raise ValueError("expected_mmd: a pool graph is empty (after removing isolated nodes)")
-    out = {}
-    for name, c in choices.items():
-        stat = STATISTICS[name]
-        krr, kpp, krp = kernel_blocks([stat(g) for g in reference], [stat(g) for g in pool],
-                                      c.kernel, c.sigma, c.distance_scaling, c.normalize)
-        out[name] = (float(krr.mean()), kpp, krp.mean(0))
-    return out
+class PoolMMD:
+    """The expected MMD² of ``num_samples`` graphs drawn independently from ``pool``,
+    against ``reference``, for any weights on the pool: the statistics and kernel matrices
+    are computed once, here, and every :meth:`expected` / :meth:`lowest` reuses them.
 
+    With ``K`` the kernel matrices, ``w`` the weights and ``m = num_samples``, the biased
+    MMD² of such a draw has expectation ``mean K(R, R) + wᵀK(P, P)w − 2 mean_r (K(R, P)w)_r
+    + (1 − wᵀK(P, P)w) / m``: the last term is the draws' own diagonal (``k(y, y) = 1``),
+    which shrinks only as ``m`` grows. Under ``gdss`` the pool graphs lose their isolated
+    nodes first, as generated graphs do."""
 
-def _expected(terms: tuple[float, np.ndarray, np.ndarray], w: np.ndarray, m: int) -> float:
-    krr, kpp, krp = terms
-    self_sim = float(w @ kpp @ w)
-    return float(krr + self_sim - 2 * krp @ w + (1.0 - self_sim) / m)
+    def __init__(self, reference: Sequence[nx.Graph], pool: Sequence[nx.Graph], protocol: str,
+                 num_samples: int):
+        choices = _kernels(protocol)
+        if num_samples < 1 or not pool or not reference:
+            raise ValueError("expected_mmd needs reference and pool graphs and num_samples >= 1")
+        if protocol == "gdss":
+            pool = [gdss_generated(g) for g in pool]
+        if any(g.number_of_nodes() == 0 for g in pool):
+            raise ValueError("expected_mmd: a pool graph is empty (after removing isolated "
+                             "nodes)")
+        self.size, self.num_samples = len(pool), num_samples
+        #: per statistic: ``mean K(R, R)``, ``K(P, P)`` and ``mean_r K(r, P)``
+        self.terms: dict[str, tuple[float, np.ndarray, np.ndarray]] = {}
+        for name, c in choices.items():
+            stat = STATISTICS[name]
+            krr, kpp, krp = kernel_blocks([stat(g) for g in reference], [stat(g) for g in pool],
+                                          c.kernel, c.sigma, c.distance_scaling, c.normalize)
+            self.terms[name] = (float(krr.mean()), kpp, krp.mean(0))
+
+    def expected(self, weights: Sequence[float] | None = None) -> dict[str, float]:
+        """Each statistic's expected MMD² under ``weights`` (default: uniform)."""
+        n, m = self.size, self.num_samples
+        w = np.full(n, 1.0 / n) if weights is None else np.asarray(weights, float)
+        if w.shape != (n,) or (w < 0).any() or not np.isclose(w.sum(), 1.0):
+            raise ValueError("weights must be one probability per pool graph, summing to 1")
+        out = {}
+        for name, (krr, kpp, krp) in self.terms.items():
+            self_sim = float(w @ kpp @ w)
+            out[name] = float(krr + self_sim - 2 * krp @ w + (1.0 - self_sim) / m)
+        return out
+
+    def lowest(self, groups: Sequence[object] | None = None) -> np.ndarray:
+        """Pool weights under which the expected mean of the three statistics is as low as
+        a local search finds: the sampler of pool graphs best fitted to this very reference
+        set, which no model trained without the reference can aim for. With ``groups`` (one
+        label per pool graph) each group keeps its share of the pool, e.g. the node-count
+        distribution. Gaussian-EMD kernels need not be positive definite, so the problem
+        need not be convex and the weights need not be the global optimum; whatever they
+        score (:meth:`expected`) is exactly attainable."""
+        n, m = self.size, self.num_samples
+        quad = sum(self.terms[k][1] for k in THREE_STATS) / 3 * (1.0 - 1.0 / m)
+        lin = sum(self.terms[k][2] for k in THREE_STATS) / 3
+        start = np.full(n, 1.0 / n)
+        if groups is None:
+            labels = np.zeros(n, dtype=int)
+        else:
+            if len(groups) != n:
+                raise ValueError("groups must give one label per pool graph")
+            labels = np.unique(np.asarray(groups), return_inverse=True)[1].reshape(-1)
+        constraints = [{"type": "eq", "fun": lambda w, g=(labels == k): w[g].sum() - g.mean(),
+                        "jac": lambda w, g=(labels == k): g.astype(float)}
+                       for k in range(labels.max() + 1)]
+        found = minimize(lambda w: w @ quad @ w - 2 * lin @ w, start,
+                         jac=lambda w: 2 * quad @ w - 2 * lin, bounds=[(0.0, 1.0)] * n,
+                         constraints=constraints, method="SLSQP",
+                         options={"maxiter": 1000, "ftol": 1e-12})
+        w = np.clip(found.x, 0.0, None)
+        for k in range(labels.max() + 1):        # exact shares after the solver's tolerance
+            g = labels == k
+            w[g] = w[g] / w[g].sum() * g.mean() if w[g].sum() > 0 else g.mean() / g.sum()
+        return w
 
 
 def expected_mmd(reference: Sequence[nx.Graph], pool: Sequence[nx.Graph], protocol: str,
                  num_samples: int, weights: Sequence[float] | None = None) -> dict[str, float]:
     """The expectation, in closed form, of :func:`mmd_table`'s ``generated`` MMD² when the
     generated set is ``num_samples`` graphs drawn independently from ``pool`` with
-    probabilities ``weights`` (default: uniform), per statistic of the protocol.
-
-    With ``K`` the kernel matrices, ``w`` the weights and ``m = num_samples``, the biased
-    MMD² of such a draw has expectation ``mean K(R, R) + wᵀK(P, P)w − 2 mean_r (K(R, P)w)_r
-    + (1 − wᵀK(P, P)w) / m``: the last term is the draws' own diagonal (``k(y, y) = 1``),
-    which shrinks only as ``m`` grows. A test checks it against every possible draw of a
-    small case."""
-    terms = _pool_terms(reference, pool, protocol, num_samples)
-    w = np.full(len(pool), 1.0 / len(pool)) if weights is None else np.asarray(weights, float)
-    if w.shape != (len(pool),) or (w < 0).any() or not np.isclose(w.sum(), 1.0):
-        raise ValueError("weights must be one probability per pool graph, summing to 1")
-    return {name: _expected(t, w, num_samples) for name, t in terms.items()}
+    probabilities ``weights`` (default: uniform), per statistic of the protocol (see
+    :class:`PoolMMD`, which keeps the kernels for several weightings). A test checks it
+    against every possible draw of a small case."""
+    return PoolMMD(reference, pool, protocol, num_samples).expected(weights)
 
 
 def lowest_expected_mmd(reference: Sequence[nx.Graph], pool: Sequence[nx.Graph],
                         protocol: str, num_samples: int,
                         groups: Sequence[object] | None = None) -> np.ndarray:
-    """Pool weights under which :func:`expected_mmd`'s mean of the three statistics is as
-    low as a local search finds: the sampler of ``pool`` graphs best fitted to this very
-    ``reference`` set, which no model trained without the reference can aim for. With
-    ``groups`` (one label per pool graph) each group keeps its share of the pool, e.g. the
-    node-count distribution. Gaussian-EMD kernels need not be positive definite, so the
-    problem need not be convex and the weights need not be the global optimum; whatever
-    they score (recompute with ``expected_mmd``) is exactly attainable."""
-    terms = _pool_terms(reference, pool, protocol, num_samples)
-    n, m = len(pool), num_samples
-    quad = sum(terms[k][1] for k in THREE_STATS) / 3 * (1.0 - 1.0 / m)
-    lin = sum(terms[k][2] for k in THREE_STATS) / 3
-    start = np.full(n, 1.0 / n)
-    if groups is None:
-        labels = np.zeros(n, dtype=int)
-    else:
-        if len(groups) != n:
-            raise ValueError("groups must give one label per pool graph")
-        labels = np.unique(np.asarray(groups), return_inverse=True)[1].reshape(-1)
-    constraints = [{"type": "eq", "fun": lambda w, g=(labels == k): w[g].sum() - g.mean(),
-                    "jac": lambda w, g=(labels == k): g.astype(float)}
-                   for k in range(labels.max() + 1)]
-    found = minimize(lambda w: w @ quad @ w - 2 * lin @ w, start,
-                     jac=lambda w: 2 * quad @ w - 2 * lin, bounds=[(0.0, 1.0)] * n,
-                     constraints=constraints, method="SLSQP",
-                     options={"maxiter": 1000, "ftol": 1e-12})
-    w = np.clip(found.x, 0.0, None)
-    for k in range(labels.max() + 1):        # exact shares after the solver's tolerance
-        g = labels == k
-        w[g] = w[g] / w[g].sum() * g.mean() if w[g].sum() > 0 else g.mean() / g.sum()
-    return w
+    """:meth:`PoolMMD.lowest` for one reference set and pool."""
+    return PoolMMD(reference, pool, protocol, num_samples).lowest(groups)
 
 
 def mmd_table(reference: Sequence[nx.Graph], generated: Sequence[nx.Graph], protocol: str,
