@@ -29,6 +29,10 @@ weighting of the training graphs
 that a search fitted to this very test set finds, once free and once keeping the
 training set's node-count distribution (``..._same_sizes``), which is what a sampler
 needs, in expectation, to score that low: a sampler that has seen the test graphs.
+``lowest_reweighting_from_train`` is the same search fitted to the training graphs alone
+(each matched only with the other training graphs), scored on the test set: metric
+seeking without sight of the test graphs. ``kernel_min_eigenvalue`` gives each kernel's
+smallest eigenvalue over the training and test graphs (negative: not positive definite).
 No model is trained.
 """
 
@@ -46,6 +50,7 @@ from graphvae.evaluation.graph_stats import (
     PoolMMD,
     graph_mmd,
     graph_novelty,
+    kernel_min_eigenvalues,
     mean_of_three,
     mmd_table,
 )
@@ -84,12 +89,18 @@ def _expected(train: list, test: list, protocol: str, sharp: np.ndarray,
     * ``data_distribution_given_test``: this test set held fixed, U from the training set:
       the copier's expectation with ``wᵀKw`` (which counts each training graph's kernel
       with itself) replaced by U, i.e. ``copier − (m − 1)·E_own_train/(N − 1)``, N training
-      graphs and ``E_own_train = (1 − T)/m`` with T the training kernel mean."""
+      graphs and ``E_own_train = (1 − T)/m`` with T the training kernel mean.
+
+    and three reweightings of the training graphs found by ``PoolMMD.lowest``: fitted to
+    this test set (free, and keeping the node-count shares), and fitted to the training
+    set alone with each graph matched only against the others
+    (``lowest_reweighting_from_train``), then scored on the test set."""
     m = n = len(test)
     rows = {"copier": from_train.expected(),
             "test_itself": PoolMMD(test, test, protocol, m).expected(),
             "sharpened": from_train.expected(sharp.tolist())}
-    own_train = PoolMMD(train, train, protocol, m).expected()       # (1 − T_train) / m
+    train_itself = PoolMMD(train, train, protocol, m)
+    own_train = train_itself.expected()                              # (1 − T_train) / m
     big = len(train)
     rows["data_distribution"] = {k: (1 / m + 1 / n) * m * v * n / (n - 1)
                                  for k, v in rows["test_itself"].items()}
@@ -100,6 +111,10 @@ def _expected(train: list, test: list, protocol: str, sharp: np.ndarray,
     sizes = [g.number_of_nodes() for g in train]
     for name, groups in (("lowest_reweighting", None), ("lowest_reweighting_same_sizes", sizes)):
         rows[name] = from_train.expected(from_train.lowest(groups).tolist())
+    # fitted to the training graphs alone (each scored against the other training graphs),
+    # then scored on the test set: metric seeking with no sight of the test graphs
+    rows["lowest_reweighting_from_train"] = from_train.expected(
+        train_itself.lowest(leave_one_out=True).tolist())
     for r in rows.values():
         r["mean_of_three"] = mean_of_three(r)
     return rows
@@ -166,6 +181,7 @@ def run_dataset(name: str | None, protocol: str, draws: int, seed: int,
                  "expected": _expected(train, test, protocol, twins / twins.sum(), from_train),
                  "sharpening_sweep": _sharpening_sweep(train, twins, from_train),
                  "train_vs_test": whole,
+                 "kernel_min_eigenvalue": kernel_min_eigenvalues(train + test, protocol),
                  "train_unique": graph_novelty(train, train)["unique"]}
     if triples:
         row["three_draw_average"] = _summary(triples) if len(triples) > 1 else {

@@ -132,6 +132,12 @@ def _check_sampling_noise(report):
         assert low["mean_of_three"] <= ex["copier"]["mean_of_three"] + 1e-9
         assert same["mean_of_three"] <= ex["copier"]["mean_of_three"] + 1e-9
         assert low["mean_of_three"] <= same["mean_of_three"] + 1e-6
+        # fitted to the training graphs alone, then scored on the test set: no better than
+        # the free search fitted to the test set itself
+        assert low["mean_of_three"] <= ex["lowest_reweighting_from_train"][
+            "mean_of_three"] + 1e-6
+        assert set(row["kernel_min_eigenvalue"]) >= {"degree", "clustering", "orbit"}
+        assert row["kernel_min_eigenvalue"]["orbit"] > -1e-9   # a Gaussian RBF: PD
         sweep = {(x["tau"], x["within_sizes"]): x["mean_of_three"]
                  for x in row["sharpening_sweep"]}
         assert len(sweep) == 10       # a class ∝ c² over the whole set is the sharpened one

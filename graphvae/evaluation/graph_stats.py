@@ -161,6 +161,10 @@ class PoolMMD:
         choices = _kernels(protocol)
         if num_samples < 1 or not pool or not reference:
             raise ValueError("expected_mmd needs reference and pool graphs and num_samples >= 1")
+        #: whether ``reference`` is ``pool`` itself (same graphs, same order), which
+        #: :meth:`lowest` needs for ``leave_one_out``
+        self.self_reference = reference is pool or (
+            len(reference) == len(pool) and all(r is q for r, q in zip(reference, pool)))
         if protocol == "gdss":
             pool = [gdss_generated(g) for g in pool]
         if any(g.number_of_nodes() == 0 for g in pool):
@@ -169,11 +173,16 @@ class PoolMMD:
         self.size, self.num_samples = len(pool), num_samples
         #: per statistic: ``mean K(R, R)``, ``K(P, P)`` and ``mean_r K(r, P)``
         self.terms: dict[str, tuple[float, np.ndarray, np.ndarray]] = {}
+        #: per statistic, with ``self_reference``: each pool graph's mean kernel value with
+        #: the *other* reference graphs (its own copy left out)
+        self.others: dict[str, np.ndarray] = {}
         for name, c in choices.items():
             stat = STATISTICS[name]
             krr, kpp, krp = kernel_blocks([stat(g) for g in reference], [stat(g) for g in pool],
                                           c.kernel, c.sigma, c.distance_scaling, c.normalize)
             self.terms[name] = (float(krr.mean()), kpp, krp.mean(0))
+            if self.self_reference and len(reference) > 1:
+                self.others[name] = (krp.sum(0) - np.diag(krp)) / (len(reference) - 1)
 
     def expected(self, weights: Sequence[float] | None = None) -> dict[str, float]:
         """Each statistic's expected MMD² under ``weights`` (default: uniform)."""
@@ -187,17 +196,30 @@ class PoolMMD:
             out[name] = float(krr + self_sim - 2 * krp @ w + (1.0 - self_sim) / m)
         return out
 
-    def lowest(self, groups: Sequence[object] | None = None) -> np.ndarray:
+    def lowest(self, groups: Sequence[object] | None = None,
+               leave_one_out: bool = False) -> np.ndarray:
         """Pool weights under which the expected mean of the three statistics is as low as
         a local search finds: the sampler of pool graphs best fitted to this very reference
         set, which no model trained without the reference can aim for. With ``groups`` (one
         label per pool graph) each group keeps its share of the pool, e.g. the node-count
         distribution. Gaussian-EMD kernels need not be positive definite, so the problem
         need not be convex and the weights need not be the global optimum; whatever they
-        score (:meth:`expected`) is exactly attainable."""
+        score (:meth:`expected`) is exactly attainable.
+
+        ``leave_one_out`` is for a pool that is its own reference (``PoolMMD(train, train,
+        ...)``): each pool graph's match with the reference counts only the *other*
+        reference graphs, so the weights cannot win by copying a graph onto itself. They are
+        the best a sampler can aim for from the training graphs alone, which it may then be
+        scored with on a test set (another :class:`PoolMMD`)."""
         n, m = self.size, self.num_samples
         quad = sum(self.terms[k][1] for k in THREE_STATS) / 3 * (1.0 - 1.0 / m)
-        lin = sum(self.terms[k][2] for k in THREE_STATS) / 3
+        if leave_one_out:
+            if not self.others:
+                raise ValueError("leave_one_out needs a pool that is its own reference, "
+                                 "with at least two graphs")
+            lin = sum(self.others[k] for k in THREE_STATS) / 3
+        else:
+            lin = sum(self.terms[k][2] for k in THREE_STATS) / 3
         start = np.full(n, 1.0 / n)
         if groups is None:
             labels = np.zeros(n, dtype=int)
@@ -217,6 +239,26 @@ class PoolMMD:
             g = labels == k
             w[g] = w[g] / w[g].sum() * g.mean() if w[g].sum() > 0 else g.mean() / g.sum()
         return w
+
+
+def kernel_min_eigenvalues(graphs: Sequence[nx.Graph], protocol: str) -> dict[str, float]:
+    """Each statistic's smallest eigenvalue of the protocol's kernel matrix over ``graphs``
+    (taken as generated graphs: under ``gdss`` without isolated nodes). A negative value
+    means the kernel is not positive definite on them, so an MMD² under it is not a squared
+    distance between mean embeddings there, and a sampler can gain from the kernel's
+    negative directions rather than from resembling the reference."""
+    if not graphs:
+        raise ValueError("kernel_min_eigenvalues needs at least one graph")
+    if protocol == "gdss":
+        graphs = [gdss_generated(g) for g in graphs]
+    out = {}
+    for name, c in _kernels(protocol).items():
+        stat = STATISTICS[name]
+        values = [stat(g) for g in graphs]
+        k = kernel_blocks(values, values[:1], c.kernel, c.sigma, c.distance_scaling,
+                          c.normalize)[0]
+        out[name] = float(eigvalsh(k)[0])
+    return out
 
 
 def expected_mmd(reference: Sequence[nx.Graph], pool: Sequence[nx.Graph], protocol: str,
