@@ -597,3 +597,41 @@ def test_connect_rule_is_kept_and_checked():
     assert not SequentialGraphVAE(3, [0, 0, 1, 1], connect=True).budget
     with pytest.raises(ValueError, match="unknown connect_rule 'exact'"):
         SequentialGraphVAE(3, [0, 0, 1, 1], connect=True, connect_rule="exact")
+
+
+def test_selection_keeps_the_last_or_the_best_validation_weights(tmp_path, monkeypatch):
+    """The exemplar prior keeps the final epoch's weights by default, the others the best
+    validation epoch's; ``selection`` overrides either way and an unknown value is refused
+    (one line, exit 2, from the command). The validation scores are scripted to peak at
+    epoch 2 of 4; the test bound is the real one, so it tells the two weights apart."""
+    from conftest import run_cli
+
+    import graphvae.tasks.generation as gen
+    from graphvae.tasks.generation import GenerationConfig, run_generation
+    assert GenerationConfig(model="seq-vae").selection_name == "last"        # exemplar prior
+    assert GenerationConfig(model="seq-vae", dataset="qm9").selection_name == "val"
+    assert GenerationConfig(model="seq-vae", prior="normal").selection_name == "val"
+    assert GenerationConfig(model="oneshot-vae").selection_name == "val"
+    assert GenerationConfig(model="graphvae").selection_name == "val"
+    assert GenerationConfig(model="seq-vae", selection="val").selection_name == "val"
+    with pytest.raises(ValueError, match="unknown selection 'best'"):
+        GenerationConfig(selection="best")
+
+    real = gen.mean_bound
+
+    def scripted(*args, **kwargs):      # four validations, then the real test bound
+        scores.append(real(*args, **kwargs))
+        return [-3.0, -1.0, -2.0, -4.0][len(scores) - 1] if len(scores) <= 4 else scores[-1]
+
+    monkeypatch.setattr(gen, "mean_bound", scripted)
+    base = dict(model="seq-vae", epochs=4, eval_every=1, num_samples=6)
+    scores: list[float] = []
+    last = run_generation(GenerationConfig(**base), progress=False)
+    assert last["selection"] == "last" and (last["best_epoch"], last["weights_epoch"]) == (2, 4)
+    scores = []
+    best = run_generation(GenerationConfig(**base, selection="val"), progress=False)
+    assert (best["best_epoch"], best["weights_epoch"]) == (2, 2)
+    assert best["test_bound_nats"] != last["test_bound_nats"]       # other weights
+    scores = []
+    rc, text, err = run_cli(["generate", "--selection", "best", "--out", str(tmp_path / "o")])
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "best" in err

@@ -61,6 +61,17 @@ def test_fit_restores_best_validation_epoch_and_stops_early(tmp_path):
     assert res.column("score") == [0.1, 0.5, 0.9, 0.2, 0.1, 0.0]
 
 
+def test_fit_without_restore_best_keeps_the_last_weights():
+    """Scores peak at epoch 2 of 4: the best epoch is still reported, but the weights stay
+    the fourth step's, w = 3 − 3/2⁴ (SGD lr 0.25 halves the distance to 3 each step)."""
+    m = Quadratic()
+    scores = iter([0.1, 0.9, 0.2, 0.1])
+    res = fit(m, FullBatch(None), torch.optim.SGD(m.parameters(), lr=0.25), epochs=4,
+              evaluate=lambda: {"score": next(scores)}, restore_best=False, progress=False)
+    assert res.best_epoch == 2 and res.epochs == 4
+    assert m.w.item() == pytest.approx(3 - 3 / 16)
+
+
 def test_plateau_decay_cuts_the_rate_and_returns_to_the_best_weights():
     m = Quadratic()
     opt = torch.optim.SGD(m.parameters(), lr=0.25)
