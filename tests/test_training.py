@@ -55,6 +55,7 @@ def test_fit_restores_best_validation_epoch_and_stops_early(tmp_path):
     res = fit(m, FullBatch(None), torch.optim.SGD(m.parameters(), lr=0.25), epochs=8,
               evaluate=evaluate, callbacks=[EarlyStopping(3)], progress=False)
     assert res.best_epoch == 3 and res.epochs == 6      # stopped 3 evaluations after the best
+    assert res.weights_epoch == 3                       # the restored weights
     assert m.w.item() == pytest.approx(seen[2])
     # SGD on (w − 3)² with lr 0.25 halves the distance to 3 every step: 1.5, 2.25, 2.625
     assert seen[:3] == pytest.approx([1.5, 2.25, 2.625])
@@ -68,7 +69,7 @@ def test_fit_without_restore_best_keeps_the_last_weights():
     scores = iter([0.1, 0.9, 0.2, 0.1])
     res = fit(m, FullBatch(None), torch.optim.SGD(m.parameters(), lr=0.25), epochs=4,
               evaluate=lambda: {"score": next(scores)}, restore_best=False, progress=False)
-    assert res.best_epoch == 2 and res.epochs == 4
+    assert res.best_epoch == 2 and res.epochs == 4 and res.weights_epoch == 4
     assert m.w.item() == pytest.approx(3 - 3 / 16)
 
 

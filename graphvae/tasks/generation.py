@@ -374,7 +374,6 @@ def run_generation(cfg: GenerationConfig, root: str | Path | None = None,
     torch.manual_seed(cfg.seed)  # the initial weights (torch seeds a new process at random)
     model = build_generation_model(cfg, data).to(device)
     res = train_generation_model(model, data, cfg, device, progress, state, resume)
-    kept_epoch = res.best_epoch if cfg.selection_name == "val" else res.epochs
     n_samples = cfg.num_samples or len(data.test)
     start = time.perf_counter()
     model.eval()
@@ -391,7 +390,7 @@ def run_generation(cfg: GenerationConfig, root: str | Path | None = None,
                                          else cfg.prior_name, ""),
         "split": data.info, "num_samples": n_samples, "train_seconds": res.seconds,
         "sample_seconds": sample_s, "best_epoch": res.best_epoch,
-        "weights_epoch": kept_epoch, "selection": cfg.selection_name,
+        "weights_epoch": res.weights_epoch, "selection": cfg.selection_name,
         "test_bound_nats": test_bound, "device": str(device),
         "generated_summary": graph_summary(sampled), "test_summary": graph_summary(data.test),
     }
@@ -464,7 +463,7 @@ def _write_outputs(out: Path, model: torch.nn.Module, cfg: GenerationConfig, dat
     from graphvae.plotting import plot_graph_grid
 
     save_model(out / "model.pt", model, task="generation", config=cfg.to_dict(),
-               in_channels=data.in_channels, epoch=metrics["weights_epoch"])
+               in_channels=data.in_channels, epoch=res.weights_epoch)
     write_graph6(sampled, out / "samples.g6")
     write_text("".join(json.dumps(sample_record(g, data.name == "qm9")) + "\n"
                        for g in samples), out / "samples.jsonl")

@@ -57,7 +57,8 @@ def is_main_process() -> bool:
 class FitResult:
     """What :func:`fit` did: epochs run, best evaluation, timings, one history row an epoch
     (``train_bound`` mean nats per item, ``loss`` mean per batch, ``lr``, evaluation
-    metrics on evaluated epochs)."""
+    metrics on evaluated epochs). ``weights_epoch``: the epoch whose weights the model holds
+    at the end (``best_epoch`` when they were restored, else the last)."""
 
     epochs: int
     best_epoch: int
@@ -66,6 +67,7 @@ class FitResult:
     epoch_seconds: list[float] = field(default_factory=list)
     history: list[dict[str, float]] = field(default_factory=list)
     resumed_from: int = 0
+    weights_epoch: int = 0
 
     def column(self, key: str) -> list[float]:
         return [row[key] for row in self.history if key in row]
@@ -119,8 +121,10 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
             _save(Path(checkpoint), state, result, generator, config)
         if state.stop:
             break
+    result.weights_epoch = result.epochs
     if restore_best and state.best_state is not None:
         unwrap(model).load_state_dict(state.best_state)
+        result.weights_epoch = state.best_epoch
     for cb in state.callbacks:
         cb.on_fit_end(state)
     result.best_epoch = state.best_epoch if evaluate is not None else result.epochs
