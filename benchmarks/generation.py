@@ -82,7 +82,8 @@ RUNS = {
     "grid": [Run("oneshot-vae", 100, protocol="gran"), Run("seq-vae", 50, protocol="gran")],
     "qm9": [Run("oneshot-vae", 10, protocol="molecules", num_samples=1000),
             Run("seq-vae", 3, protocol="molecules", num_samples=3000),
-            Run("seq-vae", 3, protocol="molecules", num_samples=3000, connect_rule="budget")],
+            Run("seq-vae", 3, protocol="molecules", num_samples=3000, connect_rule="budget"),
+            Run("seq-vae", 3, protocol="molecules", num_samples=3000, connect_rule="cuts")],
 }
 
 

@@ -61,7 +61,7 @@ def _all_graphs(n):
 # -- the decoder is a distribution, and sampling is that distribution ----------------------------
 
 @pytest.mark.parametrize("connect, rule", [(False, "lookahead"), (True, "lookahead"),
-                                           (True, "budget")])
+                                           (True, "budget"), (True, "cuts")])
 def test_untyped_likelihood_sums_to_one_over_every_graph(connect, rule):
     m = _model(connect=connect, connect_rule=rule)
     edge_sets = list(_all_graphs(4))                         # 2^6 labelled graphs
@@ -78,7 +78,7 @@ def test_untyped_likelihood_sums_to_one_over_every_graph(connect, rule):
     assert float(torch.logsumexp(lp, 0)) == pytest.approx(0.0, abs=1e-9)
 
 
-@pytest.mark.parametrize("rule", ["lookahead", "budget"])
+@pytest.mark.parametrize("rule", ["lookahead", "budget", "cuts"])
 def test_typed_likelihood_sums_to_the_type_probability(rule):
     m = _model(typed=True, connect=True, seed=1, connect_rule=rule)
     atoms = [0, 1, 2]                                        # C, N, O: valences 4, 3, 2
@@ -391,7 +391,7 @@ def _qm9_root(tmp_path, rows=QM9_ROWS):
     return tmp_path
 
 
-@pytest.mark.parametrize("rule", ["lookahead", "budget"])
+@pytest.mark.parametrize("rule", ["lookahead", "budget", "cuts"])
 def test_seq_vae_molecules_are_raw_and_within_valence(rule, tmp_path):
     pytest.importorskip("rdkit")
     root, out = _qm9_root(tmp_path), tmp_path / "out"
@@ -530,45 +530,106 @@ def _joinable(state, u, v, option, later):
     return bool(state._joinable_after(torch.tensor([u]), torch.tensor([v]), option, li, lj)[0])
 
 
-def test_budget_rule_never_refuses_an_option_that_can_still_be_joined():
+def test_budget_and_cuts_rules_never_refuse_an_option_that_can_still_be_joined():
     """Random small molecules-like cases (valences 1-4, pairs in random order, options
-    drawn among the allowed ones): whenever some finish of the later pairs connects the
-    graph within the valences (brute force over their subsets), the budget rule allows
-    the option, so a connected target keeps a non-zero probability; it never allows what
-    the look-ahead rule refuses; and it refuses options that the look-ahead allows."""
+    drawn among those the cuts rule allows): whenever some finish of the later pairs
+    connects the graph within the valences (brute force over their subsets), the budget
+    and cuts rules allow the option, so a connected target keeps a non-zero probability;
+    each never allows what the rule before it refuses; and each refuses options that the
+    rule before it allows."""
     from graphvae.decoders.sequential import SequenceState
     rng = __import__("random").Random(0)
-    stricter = 0
-    for _ in range(60):
-        n = rng.randint(3, 5)
-        valence = [rng.choice([1, 1, 2, 3, 4]) for _ in range(n)]
+    stricter = {"budget": 0, "cuts": 0}
+    for _ in range(90):
+        n = rng.randint(3, 6)
+        valence = [rng.choice([1, 1, 2, 2, 3, 4]) for _ in range(n)]
         pairs = [(u, v) for u in range(n) for v in range(u + 1, n)]
         rng.shuffle(pairs)
         codes = [[0] * n for _ in range(n)]
-        states = {b: SequenceState(torch.ones(1, n, dtype=torch.bool),
-                                   torch.tensor([valence], dtype=torch.float), 4, True, b)
-                  for b in (False, True)}
+        states = {r: SequenceState(torch.ones(1, n, dtype=torch.bool),
+                                   torch.tensor([valence], dtype=torch.float), 4, True,
+                                   r != "lookahead", r == "cuts")
+                  for r in ("lookahead", "budget", "cuts")}
         for t, (u, v) in enumerate(pairs):
             later = pairs[t + 1:]
             rem = [valence[x] - sum(codes[x]) for x in range(n)]
             for o in range(min(rem[u], rem[v], 3) + 1):
                 after = [row[:] for row in codes]
                 after[u][v] = after[v][u] = o
-                budget = _joinable(states[True], u, v, o, later)
-                lookahead = _joinable(states[False], u, v, o, later)
-                if _single_bond_finish_exists(n, valence, after, later):
-                    assert budget, (valence, codes, (u, v, o), later)
-                assert lookahead or not budget
-                stricter += lookahead and not budget
-            allowed = states[True].allowed(torch.tensor([u]), torch.tensor([v]),
-                                           *(torch.tensor([[p[s] for p in later]],
-                                                          dtype=torch.long).reshape(1, -1)
-                                             for s in (0, 1)))[0]
+                ok = {r: _joinable(st, u, v, o, later) for r, st in states.items()}
+                if not ok["cuts"]:       # refused: brute force finds no finish
+                    assert not _single_bond_finish_exists(n, valence, after, later), (
+                        valence, codes, (u, v, o), later)
+                assert ok["lookahead"] or not ok["budget"]
+                assert ok["budget"] or not ok["cuts"]
+                stricter["budget"] += ok["lookahead"] and not ok["budget"]
+                stricter["cuts"] += ok["budget"] and not ok["cuts"]
+            allowed = states["cuts"].allowed(torch.tensor([u]), torch.tensor([v]),
+                                             *(torch.tensor([[p[s] for p in later]],
+                                                            dtype=torch.long).reshape(1, -1)
+                                               for s in (0, 1)))[0]
             o = rng.choice([x for x in range(4) if allowed[x]])
             codes[u][v] = codes[v][u] = o
             for state in states.values():
                 state.apply(torch.tensor([[u]]), torch.tensor([[v]]), torch.tensor([[o]]))
-    assert stricter > 0
+    assert stricter["budget"] > 0 and stricter["cuts"] > 0, stricter
+
+
+def _cuts_by_definition(n, rem, codes, later):
+    """The cut conditions with nothing skipped, by networkx: for every set X of one or
+    two atoms, the components that the feasible later pairs not at X join number at most
+    1 + Σ_{v∈X} min(free valence, feasible later pairs at v)."""
+    g = nx.Graph()
+    g.add_nodes_from(range(n))
+    g.add_edges_from((u, v) for u in range(n) for v in range(u + 1, n) if codes[u][v])
+    comp_of = {v: c for c, part in enumerate(nx.connected_components(g)) for v in part}
+    feas = [(a, b) for a, b in later if comp_of[a] != comp_of[b] and rem[a] > 0 and rem[b] > 0]
+    cap = [min(rem[v], sum(v in p for p in feas)) for v in range(n)]
+    for x in [{v} for v in range(n)] + [set(p) for p in itertools.combinations(range(n), 2)]:
+        h = nx.Graph()
+        h.add_nodes_from(set(comp_of.values()))
+        h.add_edges_from((comp_of[a], comp_of[b]) for a, b in feas if not {a, b} & x)
+        if nx.number_connected_components(h) - 1 > sum(cap[v] for v in x):
+            return False
+    return True
+
+
+def test_cuts_rule_is_the_budget_rule_and_every_cut_condition():
+    """Random states of up to 8 atoms: the cuts rule, which skips the sets whose
+    condition holds anyway, decides exactly as the budget rule and every one- and two-atom
+    cut condition computed in full by networkx."""
+    from graphvae.decoders.sequential import SequenceState
+    rng = __import__("random").Random(3)
+    refused = 0
+    for _ in range(40):
+        n = rng.randint(4, 8)
+        valence = [rng.choice([1, 1, 2, 2, 3, 4]) for _ in range(n)]
+        pairs = [(u, v) for u in range(n) for v in range(u + 1, n)]
+        rng.shuffle(pairs)
+        codes = [[0] * n for _ in range(n)]
+        states = {r: SequenceState(torch.ones(1, n, dtype=torch.bool),
+                                   torch.tensor([valence], dtype=torch.float), 4, True, True,
+                                   r == "cuts") for r in ("budget", "cuts")}
+        for t, (u, v) in enumerate(pairs):
+            later = pairs[t + 1:]
+            rem = [valence[x] - sum(codes[x]) for x in range(n)]
+            for o in range(min(rem[u], rem[v], 3) + 1):
+                after = [row[:] for row in codes]
+                after[u][v] = after[v][u] = o
+                rem_after = [r - (o if x in (u, v) else 0) for x, r in enumerate(rem)]
+                single = nx.is_connected(nx.Graph([(a, b) for a in range(n) for b in range(n)
+                                                   if after[a][b]] + [(a, a) for a in
+                                                                       range(n)]))
+                expect = single or (_joinable(states["budget"], u, v, o, later)
+                                    and _cuts_by_definition(n, rem_after, after, later))
+                got = _joinable(states["cuts"], u, v, o, later)
+                assert got == expect, (valence, codes, (u, v, o), later)
+                refused += _joinable(states["budget"], u, v, o, later) and not got
+            o = rng.choice([x for x in range(min(rem[u], rem[v], 3) + 1)])
+            codes[u][v] = codes[v][u] = o
+            for state in states.values():
+                state.apply(torch.tensor([[u]]), torch.tensor([[v]]), torch.tensor([[o]]))
+    assert refused > 0
 
 
 def test_budget_rule_by_hand():
@@ -590,11 +651,61 @@ def test_budget_rule_by_hand():
     assert _joinable(state([4, 4, 4, 4], True), 0, 2, 1, halves)   # joined now: fine
 
 
+def test_cuts_rule_by_hand():
+    """Two states the budget rule lets through although no finish joins them.
+
+    Six atoms in components {0}, {1}, {2, 3}, {4, 5}, deciding (0, 2); the later pairs
+    (3, 4), (1, 5), (1, 2), (0, 4) connect them and the components' joins add up (1, 1, 2,
+    2 ≥ 2·3), but atoms 1 and 4 have one free valence each and carry all four pairs:
+    {0} needs (0, 4), {2, 3} then needs (1, 2), and nothing joins the two halves (the set
+    {1, 4}: 4 groups, 2 joins). Bonding 0-2 now leaves a finish (1, 2), (3, 4).
+
+    And a state met when sampling QM9 (atoms with valence 4 but for 4 and 7, bonds 1=7,
+    3-8, 4=5; a single bond on (5, 8)): atom 5's last free valence would be counted on by
+    {0}, {1, 7} and {6} (the set {5}: 3 groups, 1 join)."""
+    from graphvae.decoders.sequential import SequenceState
+
+    def state(valence, bonds, rule):
+        st = SequenceState(torch.ones(1, len(valence), dtype=torch.bool),
+                           torch.tensor([valence], dtype=torch.float), 4, True,
+                           rule != "lookahead", rule == "cuts")
+        for u, v, o in bonds:
+            st.apply(torch.tensor([[u]]), torch.tensor([[v]]), torch.tensor([[o]]))
+        return st
+
+    def codes(n, bonds, extra=()):
+        c = [[0] * n for _ in range(n)]
+        for u, v, o in [*bonds, *extra]:
+            c[u][v] = c[v][u] = o
+        return c
+    valence, bonds = [2, 1, 3, 3, 2, 4], [(2, 3, 1), (4, 5, 1)]
+    later = [(3, 4), (1, 5), (1, 2), (0, 4)]
+    for rule in ("lookahead", "budget"):
+        assert _joinable(state(valence, bonds, rule), 0, 2, 0, later)
+    assert not _joinable(state(valence, bonds, "cuts"), 0, 2, 0, later)
+    assert not _single_bond_finish_exists(6, valence, codes(6, bonds), later)
+    assert _joinable(state(valence, bonds, "cuts"), 0, 2, 1, later)
+    assert _single_bond_finish_exists(6, valence, codes(6, bonds, [(0, 2, 1)]), later)
+
+    valence, bonds = [4, 4, 4, 4, 2, 4, 4, 2, 4], [(1, 7, 2), (3, 8, 1), (4, 5, 2)]
+    later = [(5, 6), (1, 2), (0, 5), (4, 7), (2, 4), (0, 6), (4, 6), (1, 5), (0, 7)]
+    for rule in ("lookahead", "budget"):
+        assert _joinable(state(valence, bonds, rule), 5, 8, 1, later)
+    assert not _joinable(state(valence, bonds, "cuts"), 5, 8, 1, later)
+    assert not _single_bond_finish_exists(9, valence, codes(9, bonds, [(5, 8, 1)]), later)
+
+
 def test_connect_rule_is_kept_and_checked():
     m = SequentialGraphVAE(3, [0, 0, 1, 1], connect=True, connect_rule="budget")
     assert m.budget and m.init_kwargs()["connect_rule"] == "budget"
     assert SequentialGraphVAE(**m.init_kwargs()).budget
     assert not SequentialGraphVAE(3, [0, 0, 1, 1], connect=True).budget
+    m = SequentialGraphVAE(3, [0, 0, 1, 1], connect=True, connect_rule="cuts")
+    assert m.budget and m.cuts and SequentialGraphVAE(**m.init_kwargs()).cuts
+    assert not SequentialGraphVAE(3, [0, 0, 1, 1], connect=True, connect_rule="budget").cuts
+    from graphvae.decoders.sequential import SequenceState
+    with pytest.raises(ValueError, match="cuts extends the budget rule"):
+        SequenceState(torch.ones(1, 3, dtype=torch.bool), None, 2, True, False, True)
     with pytest.raises(ValueError, match="unknown connect_rule 'exact'"):
         SequentialGraphVAE(3, [0, 0, 1, 1], connect=True, connect_rule="exact")
 

@@ -28,7 +28,12 @@ where no option passes both rules the valence rule alone applies. The ``budget``
 adds two conditions that any way of joining the components must meet (the feasible
 later pairs connect them; the free valences can pay for a spanning tree over them),
 so a connected target still always passes, and catches both of those cases, e.g. two
-lone atoms that both count on a third atom's last free valence. Training
+lone atoms that both count on a third atom's last free valence. The ``cuts`` rule adds
+one condition for every set ``X`` of one or two atoms (see :meth:`SequenceState._cuts_ok`):
+the groups of components that the later pairs not at ``X`` leave apart can only be joined
+through ``X``'s pairs, so they need no more joins than ``X``'s free valence pays for. It is
+still a necessary condition (a connected target always passes), and catches the case the
+budget misses, e.g. one atom with one free valence that three components count on. Training
 replays the target's own decisions (teacher forcing) through :func:`run`, the same
 function that samples, so the likelihood the model is trained on is exactly the
 process it samples with.
@@ -38,6 +43,7 @@ Shapes: ``score (G, k, k)``; node masks and valences ``(G, k)``; options ``(G, T
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import torch
@@ -61,14 +67,17 @@ class SequenceState:
         num_options: ``1 + R``.
         connect: apply the connectivity rule.
         budget: with ``connect``, the stronger rule (see :meth:`_joinable_after`).
+        cuts: with ``budget``, also the cut conditions (see :meth:`_cuts_ok`).
     """
 
     def __init__(self, mask: Tensor, valence: Tensor | None, num_options: int, connect: bool,
-                 budget: bool = False):
+                 budget: bool = False, cuts: bool = False):
         g, k = mask.shape
         dev = mask.device
+        if cuts and not budget:
+            raise ValueError("SequenceState: cuts extends the budget rule; set budget too")
         self.mask, self.connect, self.num_options = mask, connect, num_options
-        self.budget = budget
+        self.budget, self.cuts = budget, cuts
         self.typed = valence is not None
         self.rem = (valence.clone().float() if valence is not None
                     else torch.full((g, k), float("inf"), device=dev, dtype=torch.float))
@@ -159,6 +168,8 @@ class SequenceState:
         ok = ~stranded.any(1)
         if self.budget:
             ok = ok & self._budget_ok(comp, rem, li, lj, ci, cj, feas, present[:, 1:] > 0)
+        if self.cuts:
+            ok = ok & self._cuts_ok(comp, rem, li, lj, ci, cj, feas, present[:, 1:] > 0, ok)
         return single | ok
 
     def _budget_ok(self, comp: Tensor, rem: Tensor, li: Tensor, lj: Tensor, ci: Tensor,
@@ -166,26 +177,49 @@ class SequenceState:
         """The two conditions of ``budget`` (see :meth:`_joinable_after`); ``present (G, k)``
         the component labels in use."""
         g, k = comp.shape
-        f = feas.float()
-        # reachability between components through the feasible later pairs
-        reach = torch.eye(k, device=comp.device).expand(g, k, k).clone().reshape(g, k * k)
-        reach.scatter_add_(1, ci * k + cj, f)
-        reach.scatter_add_(1, cj * k + ci, f)
-        reach = (reach.view(g, k, k) > 0).float()
-        for _ in range(max(k - 1, 1).bit_length()):
-            reach = (reach @ reach > 0).float()
-        first = torch.argmax(present.float(), 1)            # one component in use
-        joined = reach[self._ar, first] > 0                  # (G, k)
-        connected = (joined | ~present).all(1)
+        # the feasible later pairs join the components into one group
+        connected = _groups(ci, cj, feas, present) <= 1
         # capacity: the joins each component can still make
-        pairs_at = torch.zeros(g, k, device=comp.device)
-        pairs_at.scatter_add_(1, li, f)
-        pairs_at.scatter_add_(1, lj, f)
-        cap_node = torch.minimum(rem.clamp(min=0).floor(), pairs_at)   # padded nodes: 0 pairs
+        cap_node = _node_capacity(rem, li, lj, feas)[1]
         cap = torch.zeros(g, k, device=comp.device).scatter_add_(1, comp, cap_node)
         c = present.sum(1, keepdim=True).float()
         enough = (torch.minimum(cap, c - 1) * present).sum(1) >= 2 * (c[:, 0] - 1)
         return connected & enough
+
+    def _cuts_ok(self, comp: Tensor, rem: Tensor, li: Tensor, lj: Tensor, ci: Tensor,
+                 cj: Tensor, feas: Tensor, present: Tensor, ok: Tensor) -> Tensor:
+        """The ``cuts`` conditions, checked where ``ok`` (the other rules pass): for every
+        set ``X`` of one or two atoms, with ``g(X)`` the number of groups of components
+        that the feasible later pairs *not* at ``X`` join, ``g(X) − 1 ≤ Σ_{v∈X} cap_v``
+        (``cap_v``: ``min(free valence, feasible later pairs at v)``). Any way of joining
+        every component contains a spanning tree over them; ``g(X) − 1`` of its edges must
+        cross between the groups, every such edge is a pair at ``X``, and each takes a
+        unit of free valence at an atom of ``X``. So a connected target always passes.
+
+        Sets whose condition holds anyway are not computed: where ``Σ cap ≥ c − 1``
+        (``c`` components; ``g(X) ≤ c``), where ``Σ cap = 0`` (no pair is removed, and
+        the budget rule has checked ``g(∅) = 1``), and where an atom of ``X`` has at
+        least as much free valence as feasible pairs (its pairs add at most that many
+        groups, so the condition follows from the other atom's, or holds alone)."""
+        g, k = comp.shape
+        pairs_at, cap = _node_capacity(rem, li, lj, feas)
+        sets = _atom_sets(k, comp.device)                            # (S, 2); (v, v): {v}
+        u, v = sets[:, 0], sets[:, 1]
+        cap_x = cap[:, u] + torch.where(u == v, 0.0, cap[:, v])      # (g, S)
+        tight = (rem.clamp(min=0).floor() < pairs_at) & self.mask
+        c = present.sum(1, keepdim=True)
+        need = tight[:, u] & tight[:, v] & (cap_x >= 1) & (cap_x < c - 1) & ok[:, None]
+        rows, which = need.nonzero(as_tuple=True)
+        if rows.numel() == 0:
+            return torch.ones_like(ok)
+        xu, xv = u[which, None], v[which, None]
+        r_i, r_j = li[rows], lj[rows]
+        keep = feas[rows] & (r_i != xu) & (r_j != xu) & (r_i != xv) & (r_j != xv)
+        groups = _groups(ci[rows], cj[rows], keep, present[rows])
+        fails = groups - 1 > cap_x[rows, which]
+        out = torch.ones_like(ok)
+        out[rows[fails]] = False
+        return out
 
     def _merged(self, comp: Tensor, i: Tensor, j: Tensor) -> Tensor:
         ci, cj = comp[self._ar, i], comp[self._ar, j]
@@ -212,6 +246,45 @@ class SequenceState:
             self.comp = torch.where(edge[:, t, None], merged, self.comp)
 
 
+def _node_capacity(rem: Tensor, li: Tensor, lj: Tensor, feas: Tensor
+                   ) -> tuple[Tensor, Tensor]:
+    """``(pairs_at, cap)``, each ``(G, k)``: the feasible later pairs at each node, and the
+    joins it can still make, ``min(⌊free valence⌋, pairs_at)`` (padded nodes: 0 pairs)."""
+    f = feas.float()
+    pairs_at = torch.zeros(rem.shape, device=rem.device)
+    pairs_at.scatter_add_(1, li, f)
+    pairs_at.scatter_add_(1, lj, f)
+    return pairs_at, torch.minimum(rem.clamp(min=0).floor(), pairs_at)
+
+
+_SETS: dict[tuple[int, str], Tensor] = {}
+
+
+def _atom_sets(k: int, device: torch.device) -> Tensor:
+    """``(k + k(k−1)/2, 2)``: every set of one (``(v, v)``) or two atoms among ``k``."""
+    key = (k, str(device))
+    if key not in _SETS:
+        sets = [(v, v) for v in range(k)] + list(itertools.combinations(range(k), 2))
+        _SETS[key] = torch.tensor(sets, dtype=torch.long, device=device).reshape(-1, 2)
+    return _SETS[key]
+
+
+def _groups(ci: Tensor, cj: Tensor, keep: Tensor, present: Tensor) -> Tensor:
+    """``(N,)``: the groups into which the pairs ``keep`` (between components ``ci``,
+    ``cj``, each ``(N, L)``) join the components ``present (N, k)``."""
+    n, k = present.shape
+    f = keep.float()
+    reach = torch.eye(k, device=ci.device).expand(n, k, k).reshape(n, k * k).clone()
+    reach.scatter_add_(1, ci * k + cj, f)
+    reach.scatter_add_(1, cj * k + ci, f)
+    reach = (reach.view(n, k, k) > 0).float()
+    for _ in range(max(k - 1, 1).bit_length()):
+        reach = (torch.bmm(reach, reach) > 0).float()
+    p = present.float()
+    size = (reach * p[:, None, :]).sum(-1).clamp(min=1)              # each one's group size
+    return (p / size).sum(-1).round()                                 # Σ 1/size = groups
+
+
 def pair_order(score: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     """``(I, J)``, each ``(G, P)``: the pairs ``i < j`` in decreasing score, the pairs with a
     padded node last (``P = k(k-1)/2``)."""
@@ -235,15 +308,17 @@ def rounds(num_pairs: int, max_rounds: int | None) -> list[tuple[int, int]]:
 
 
 def run(score: Tensor, mask: Tensor, valence: Tensor | None, num_options: int, connect: bool,
-        choose: Chooser, max_rounds: int | None = None, budget: bool = False) -> SequenceState:
+        choose: Chooser, max_rounds: int | None = None, budget: bool = False,
+        cuts: bool = False) -> SequenceState:
     """Walk the pairs in score order, round by round; ``choose`` picks each round's options
     from the pairs, their features and their allowed options (teacher forcing returns the
     target's; sampling draws them). Pairs with a padded node have no allowed option and
-    always get 0. ``budget``: the stronger connectivity rule. Returns the final state
+    always get 0. ``budget``: the stronger connectivity rule; ``cuts``: stronger still.
+    Returns the final state
     (``state.adj``: the graph decided)."""
     score = score.detach()
     i_all, j_all = pair_order(score, mask)
-    state = SequenceState(mask, valence, num_options, connect, budget)
+    state = SequenceState(mask, valence, num_options, connect, budget, cuts)
     n = mask.sum(1)
     real = mask.gather(1, i_all) & mask.gather(1, j_all)
     single = valence is not None or connect

@@ -61,8 +61,10 @@ SAMPLE_CHUNK = 256
 
 #: The connectivity rules (:mod:`graphvae.decoders.sequential`): ``lookahead``, every
 #: component keeps a later pair with free valence at both ends; ``budget``, also the
-#: later pairs connect all components and the free valences suffice for a spanning tree.
-CONNECT_RULES = ("lookahead", "budget")
+#: later pairs connect all components and the free valences suffice for a spanning tree;
+#: ``cuts``, also no one or two atoms are counted on for more joins than their free
+#: valence pays for.
+CONNECT_RULES = ("lookahead", "budget", "cuts")
 
 
 def _mlp(dims: Sequence[int]) -> nn.Sequential:
@@ -80,9 +82,11 @@ class SequentialGraphVAE(EquivariantGraphVAE):
         connect: apply the connectivity rule (set it when every training graph is
             connected; it is a one-step look-ahead that makes disconnected graphs rare,
             see :mod:`graphvae.decoders.sequential`).
-        connect_rule: ``lookahead`` or ``budget`` (:data:`CONNECT_RULES`): with ``budget``
-            the rule also refuses options after which the later pairs cannot connect all
-            components or the free valences cannot pay for joining them.
+        connect_rule: ``lookahead``, ``budget`` or ``cuts`` (:data:`CONNECT_RULES`): with
+            ``budget`` the rule also refuses options after which the later pairs cannot
+            connect all components or the free valences cannot pay for joining them; with
+            ``cuts``, also those after which the components that only one or two atoms can
+            join need more joins than those atoms' free valence.
         components, graph_latent: the prior's mixture size ``K`` and ``u``'s width (0
             components: the standard normal prior).
         exemplars: the number of training graphs held by an
@@ -131,7 +135,8 @@ class SequentialGraphVAE(EquivariantGraphVAE):
                           connect_rule=connect_rule)
         self.node_types, self.edge_types = node_types, edge_types
         self.connect, self.max_rounds = bool(connect), max_rounds
-        self.budget = connect_rule == "budget"
+        self.budget = connect_rule in ("budget", "cuts")
+        self.cuts = connect_rule == "cuts"
         self.num_options = 1 + max(edge_types, 1)
         self.register_buffer("valence", torch.tensor(list(valences or []), dtype=torch.float))
         width = decoder_hidden[0]
@@ -181,7 +186,7 @@ class SequentialGraphVAE(EquivariantGraphVAE):
             return target[rows, i, j]
 
         run(s, mask, self._valences(types), self.num_options, self.connect, teacher,
-            self.max_rounds, self.budget)
+            self.max_rounds, self.budget, self.cuts)
         if not seen:                                   # one-node graphs: no pair to decide
             return lp.reshape(s_num, b)
         i, j, feats, allowed = (torch.cat(x, 1) for x in zip(*seen))
@@ -240,7 +245,7 @@ class SequentialGraphVAE(EquivariantGraphVAE):
             return (p.cumsum(-1) < u[..., None]).sum(-1).clamp(max=self.num_options - 1)
 
         state = run(s, mask, self._valences(types), self.num_options, self.connect, draw,
-                    self.max_rounds, self.budget)
+                    self.max_rounds, self.budget, self.cuts)
         out = []
         for r, n in enumerate(sizes):
             a = state.adj[r, :n, :n]

@@ -112,8 +112,10 @@ class GenerationConfig(Config):
     components: int = option(4, "set-mixture prior: mixture components")
     connect_rule: str = option("lookahead", "seq-vae connectivity rule (when every training "
                                "graph is connected): lookahead (every component keeps a later "
-                               "pair with free valence) or budget (also: the later pairs "
-                               "connect all components and the free valences can pay for it)",
+                               "pair with free valence), budget (also: the later pairs "
+                               "connect all components and the free valences can pay for it) "
+                               "or cuts (also: no one or two atoms are counted on for more "
+                               "joins than their free valence)",
                                choices=CONNECT_RULES)
     beta: float | None = option(None, "KL weight of the training objective after the warm-up "
                                 "(default: 0.001 with the exemplar prior, else 1); the reported "
