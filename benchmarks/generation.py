@@ -2,7 +2,7 @@
 GDSS's set-up) and grid (GRAN kernels), QM9 validity (strict and GDSS's) / uniqueness /
 novelty / FCD / NSPDK; over seeds, with training and wall time.
 
-    python benchmarks/generation.py                         # full (about 2.5 hours, one core)
+    python benchmarks/generation.py                         # full (about 3.5 hours, one core)
     python benchmarks/generation.py --only community-small  # one part
     python benchmarks/generation.py --only qm9 --rows seq-vae   # some rows; others kept
     python benchmarks/generation.py --smoke                 # about a minute

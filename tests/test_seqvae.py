@@ -403,6 +403,7 @@ def test_seq_vae_molecules_are_raw_and_within_valence(rule, tmp_path):
     assert rc == 0, err
     import json
     metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["connect_rule"] == rule
     raw = metrics["molecules"]["sampled"]
     assert {"validity", "uniqueness", "novelty", "gdss_validity", "nspdk"} <= set(raw)
     assert "fcd" not in raw
@@ -530,48 +531,63 @@ def _joinable(state, u, v, option, later):
     return bool(state._joinable_after(torch.tensor([u]), torch.tensor([v]), option, li, lj)[0])
 
 
-def test_budget_and_cuts_rules_never_refuse_an_option_that_can_still_be_joined():
-    """Random small molecules-like cases (valences 1-4, pairs in random order, options
-    drawn among those the cuts rule allows): whenever some finish of the later pairs
-    connects the graph within the valences (brute force over their subsets), the budget
-    and cuts rules allow the option, so a connected target keeps a non-zero probability;
-    each never allows what the rule before it refuses; and each refuses options that the
-    rule before it allows."""
+def _random_walk(seed, cases, low, high, rules, check, pick):
+    """Random molecule-like cases: ``n`` atoms (``low``-``high``) of valence 1-4, their pairs
+    in random order, decided one by one with a state for each connectivity rule. At each
+    pair, ``check(n, valence, states, codes, u, v, o, after, later)`` runs for every option
+    ``o`` within the valences (``after``: the bond orders with ``o`` on ``(u, v)``), then
+    ``pick(rng, states, u, v, later, options)`` chooses the option to record."""
     from graphvae.decoders.sequential import SequenceState
-    rng = __import__("random").Random(0)
-    stricter = {"budget": 0, "cuts": 0}
-    for _ in range(90):
-        n = rng.randint(3, 6)
+    rng = __import__("random").Random(seed)
+    for _ in range(cases):
+        n = rng.randint(low, high)
         valence = [rng.choice([1, 1, 2, 2, 3, 4]) for _ in range(n)]
         pairs = [(u, v) for u in range(n) for v in range(u + 1, n)]
         rng.shuffle(pairs)
-        codes = [[0] * n for _ in range(n)]
         states = {r: SequenceState(torch.ones(1, n, dtype=torch.bool),
                                    torch.tensor([valence], dtype=torch.float), 4, True,
-                                   r != "lookahead", r == "cuts")
-                  for r in ("lookahead", "budget", "cuts")}
+                                   r != "lookahead", r == "cuts") for r in rules}
+        codes = [[0] * n for _ in range(n)]
         for t, (u, v) in enumerate(pairs):
             later = pairs[t + 1:]
             rem = [valence[x] - sum(codes[x]) for x in range(n)]
-            for o in range(min(rem[u], rem[v], 3) + 1):
+            options = range(min(rem[u], rem[v], 3) + 1)
+            for o in options:
                 after = [row[:] for row in codes]
                 after[u][v] = after[v][u] = o
-                ok = {r: _joinable(st, u, v, o, later) for r, st in states.items()}
-                if not ok["cuts"]:       # refused: brute force finds no finish
-                    assert not _single_bond_finish_exists(n, valence, after, later), (
-                        valence, codes, (u, v, o), later)
-                assert ok["lookahead"] or not ok["budget"]
-                assert ok["budget"] or not ok["cuts"]
-                stricter["budget"] += ok["lookahead"] and not ok["budget"]
-                stricter["cuts"] += ok["budget"] and not ok["cuts"]
-            allowed = states["cuts"].allowed(torch.tensor([u]), torch.tensor([v]),
-                                             *(torch.tensor([[p[s] for p in later]],
-                                                            dtype=torch.long).reshape(1, -1)
-                                               for s in (0, 1)))[0]
-            o = rng.choice([x for x in range(4) if allowed[x]])
+                check(n, valence, states, codes, u, v, o, after, later)
+            o = pick(rng, states, u, v, later, options)
             codes[u][v] = codes[v][u] = o
             for state in states.values():
                 state.apply(torch.tensor([[u]]), torch.tensor([[v]]), torch.tensor([[o]]))
+
+
+def test_budget_and_cuts_rules_never_refuse_an_option_that_can_still_be_joined():
+    """Random small molecules-like cases (options drawn among those the cuts rule allows):
+    whenever some finish of the later pairs connects the graph within the valences (brute
+    force over their subsets), the budget and cuts rules allow the option, so a connected
+    target keeps a non-zero probability; each never allows what the rule before it
+    refuses; and each refuses options that the rule before it allows."""
+    stricter = {"budget": 0, "cuts": 0}
+
+    def check(n, valence, states, codes, u, v, o, after, later):
+        ok = {r: _joinable(st, u, v, o, later) for r, st in states.items()}
+        if not ok["cuts"]:       # refused: brute force finds no finish
+            assert not _single_bond_finish_exists(n, valence, after, later), (
+                valence, codes, (u, v, o), later)
+        assert ok["lookahead"] or not ok["budget"]
+        assert ok["budget"] or not ok["cuts"]
+        stricter["budget"] += ok["lookahead"] and not ok["budget"]
+        stricter["cuts"] += ok["budget"] and not ok["cuts"]
+
+    def pick(rng, states, u, v, later, options):
+        allowed = states["cuts"].allowed(torch.tensor([u]), torch.tensor([v]),
+                                         *(torch.tensor([[p[s] for p in later]],
+                                                        dtype=torch.long).reshape(1, -1)
+                                           for s in (0, 1)))[0]
+        return rng.choice([x for x in range(4) if allowed[x]])
+
+    _random_walk(0, 90, 3, 6, ("lookahead", "budget", "cuts"), check, pick)
     assert stricter["budget"] > 0 and stricter["cuts"] > 0, stricter
 
 
@@ -595,41 +611,26 @@ def _cuts_by_definition(n, rem, codes, later):
 
 
 def test_cuts_rule_is_the_budget_rule_and_every_cut_condition():
-    """Random states of up to 8 atoms: the cuts rule, which skips the sets whose
-    condition holds anyway, decides exactly as the budget rule and every one- and two-atom
-    cut condition computed in full by networkx."""
-    from graphvae.decoders.sequential import SequenceState
-    rng = __import__("random").Random(3)
-    refused = 0
-    for _ in range(40):
-        n = rng.randint(4, 8)
-        valence = [rng.choice([1, 1, 2, 2, 3, 4]) for _ in range(n)]
-        pairs = [(u, v) for u in range(n) for v in range(u + 1, n)]
-        rng.shuffle(pairs)
-        codes = [[0] * n for _ in range(n)]
-        states = {r: SequenceState(torch.ones(1, n, dtype=torch.bool),
-                                   torch.tensor([valence], dtype=torch.float), 4, True, True,
-                                   r == "cuts") for r in ("budget", "cuts")}
-        for t, (u, v) in enumerate(pairs):
-            later = pairs[t + 1:]
-            rem = [valence[x] - sum(codes[x]) for x in range(n)]
-            for o in range(min(rem[u], rem[v], 3) + 1):
-                after = [row[:] for row in codes]
-                after[u][v] = after[v][u] = o
-                rem_after = [r - (o if x in (u, v) else 0) for x, r in enumerate(rem)]
-                single = nx.is_connected(nx.Graph([(a, b) for a in range(n) for b in range(n)
-                                                   if after[a][b]] + [(a, a) for a in
-                                                                       range(n)]))
-                expect = single or (_joinable(states["budget"], u, v, o, later)
-                                    and _cuts_by_definition(n, rem_after, after, later))
-                got = _joinable(states["cuts"], u, v, o, later)
-                assert got == expect, (valence, codes, (u, v, o), later)
-                refused += _joinable(states["budget"], u, v, o, later) and not got
-            o = rng.choice([x for x in range(min(rem[u], rem[v], 3) + 1)])
-            codes[u][v] = codes[v][u] = o
-            for state in states.values():
-                state.apply(torch.tensor([[u]]), torch.tensor([[v]]), torch.tensor([[o]]))
-    assert refused > 0
+    """Random states of up to 8 atoms, options drawn among all within the valences: the
+    cuts rule, which skips the sets whose condition holds anyway, decides exactly as the
+    budget rule and every one- and two-atom cut condition computed in full by networkx."""
+    refused = [0]
+
+    def check(n, valence, states, codes, u, v, o, after, later):
+        rem_after = [valence[x] - sum(after[x]) for x in range(n)]
+        joined = nx.Graph()
+        joined.add_nodes_from(range(n))
+        joined.add_edges_from((a, b) for a in range(n) for b in range(n) if after[a][b])
+        budget = _joinable(states["budget"], u, v, o, later)
+        expect = nx.is_connected(joined) or (
+            budget and _cuts_by_definition(n, rem_after, after, later))
+        got = _joinable(states["cuts"], u, v, o, later)
+        assert got == expect, (valence, codes, (u, v, o), later)
+        refused[0] += budget and not got
+
+    _random_walk(3, 40, 4, 8, ("budget", "cuts"), check,
+                 lambda rng, states, u, v, later, options: rng.choice(options))
+    assert refused[0] > 0
 
 
 def test_budget_rule_by_hand():
@@ -708,6 +709,11 @@ def test_connect_rule_is_kept_and_checked():
         SequenceState(torch.ones(1, 3, dtype=torch.bool), None, 2, True, False, True)
     with pytest.raises(ValueError, match="unknown connect_rule 'exact'"):
         SequentialGraphVAE(3, [0, 0, 1, 1], connect=True, connect_rule="exact")
+    from graphvae.tasks.generation import GenerationConfig
+    assert GenerationConfig(model="seq-vae", dataset="qm9").connect_rule_name == "cuts"
+    assert GenerationConfig(model="seq-vae").connect_rule_name == "lookahead"
+    assert GenerationConfig(model="seq-vae", dataset="qm9",
+                            connect_rule="budget").connect_rule_name == "budget"
 
 
 def test_selection_keeps_the_last_or_the_best_validation_weights(tmp_path, monkeypatch):
