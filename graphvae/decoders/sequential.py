@@ -164,46 +164,46 @@ class SequenceState:
         joinable.scatter_(1, torch.where(feas, cj, -1) + 1, 1.0)
         present = torch.zeros_like(joinable)
         present.scatter_(1, torch.where(self.mask, comp, -1) + 1, 1.0)
-        stranded = (present[:, 1:] > 0) & (joinable[:, 1:] == 0)
-        ok = ~stranded.any(1)
+        in_use = present[:, 1:] > 0                          # the component labels in use
+        ok = ~(in_use & (joinable[:, 1:] == 0)).any(1)      # none stranded
         if self.budget:
-            ok = ok & self._budget_ok(comp, rem, li, lj, ci, cj, feas, present[:, 1:] > 0)
-        if self.cuts:
-            ok = ok & self._cuts_ok(comp, rem, li, lj, ci, cj, feas, present[:, 1:] > 0, ok)
+            pairs_at, cap = _node_capacity(rem, li, lj, feas)
+            ok = ok & self._budget_ok(comp, ci, cj, feas, in_use, cap)
+            if self.cuts:
+                ok = ok & self._cuts_ok(rem, li, lj, ci, cj, feas, in_use, pairs_at, cap, ok)
         return single | ok
 
-    def _budget_ok(self, comp: Tensor, rem: Tensor, li: Tensor, lj: Tensor, ci: Tensor,
-                   cj: Tensor, feas: Tensor, present: Tensor) -> Tensor:
+    def _budget_ok(self, comp: Tensor, ci: Tensor, cj: Tensor, feas: Tensor, present: Tensor,
+                   cap_node: Tensor) -> Tensor:
         """The two conditions of ``budget`` (see :meth:`_joinable_after`); ``present (G, k)``
-        the component labels in use."""
+        the component labels in use, ``cap_node`` each node's joins (:func:`_node_capacity`)."""
         g, k = comp.shape
         # the feasible later pairs join the components into one group
         connected = _groups(ci, cj, feas, present) <= 1
         # capacity: the joins each component can still make
-        cap_node = _node_capacity(rem, li, lj, feas)[1]
         cap = torch.zeros(g, k, device=comp.device).scatter_add_(1, comp, cap_node)
         c = present.sum(1, keepdim=True).float()
         enough = (torch.minimum(cap, c - 1) * present).sum(1) >= 2 * (c[:, 0] - 1)
         return connected & enough
 
-    def _cuts_ok(self, comp: Tensor, rem: Tensor, li: Tensor, lj: Tensor, ci: Tensor,
-                 cj: Tensor, feas: Tensor, present: Tensor, ok: Tensor) -> Tensor:
+    def _cuts_ok(self, rem: Tensor, li: Tensor, lj: Tensor, ci: Tensor, cj: Tensor,
+                 feas: Tensor, present: Tensor, pairs_at: Tensor, cap: Tensor,
+                 ok: Tensor) -> Tensor:
         """The ``cuts`` conditions, checked where ``ok`` (the other rules pass): for every
         set ``X`` of one or two atoms, with ``g(X)`` the number of groups of components
         that the feasible later pairs *not* at ``X`` join, ``g(X) − 1 ≤ Σ_{v∈X} cap_v``
-        (``cap_v``: ``min(free valence, feasible later pairs at v)``). Any way of joining
-        every component contains a spanning tree over them; ``g(X) − 1`` of its edges must
-        cross between the groups, every such edge is a pair at ``X``, and each takes a
-        unit of free valence at an atom of ``X``. So a connected target always passes.
+        (``cap_v``: ``min(free valence, feasible later pairs at v)``; ``pairs_at`` and
+        ``cap`` from :func:`_node_capacity`). Any way of joining every component contains
+        a spanning tree over them; ``g(X) − 1`` of its edges must cross between the groups,
+        every such edge is a pair at ``X``, and each takes a unit of free valence at an atom
+        of ``X``. So a connected target always passes.
 
         Sets whose condition holds anyway are not computed: where ``Σ cap ≥ c − 1``
         (``c`` components; ``g(X) ≤ c``), where ``Σ cap = 0`` (no pair is removed, and
         the budget rule has checked ``g(∅) = 1``), and where an atom of ``X`` has at
         least as much free valence as feasible pairs (its pairs add at most that many
         groups, so the condition follows from the other atom's, or holds alone)."""
-        g, k = comp.shape
-        pairs_at, cap = _node_capacity(rem, li, lj, feas)
-        sets = _atom_sets(k, comp.device)                            # (S, 2); (v, v): {v}
+        sets = _atom_sets(rem.size(1), rem.device)                   # (S, 2); (v, v): {v}
         u, v = sets[:, 0], sets[:, 1]
         cap_x = cap[:, u] + torch.where(u == v, 0.0, cap[:, v])      # (g, S)
         tight = (rem.clamp(min=0).floor() < pairs_at) & self.mask
