@@ -633,6 +633,35 @@ def test_cuts_rule_is_the_budget_rule_and_every_cut_condition():
     assert refused[0] > 0
 
 
+def test_groups_match_networkx_components():
+    """The label propagation that counts groups, on random component graphs (chains and
+    stars included, the longest label paths): the number of connected components that
+    networkx finds among the present components with the kept pairs."""
+    from graphvae.decoders.sequential import _groups
+    rng = __import__("random").Random(5)
+    for _ in range(300):
+        k = rng.randint(1, 9)
+        present = [rng.random() < 0.8 for _ in range(k)]
+        used = [c for c in range(k) if present[c]] or [0]
+        present[used[0]] = True
+        shape = rng.choice(["random", "chain", "star"])
+        if shape == "chain":
+            pairs = [(a, b) for a, b in zip(used[::-1], used[-2::-1])]
+        elif shape == "star":
+            pairs = [(used[-1], c) for c in used[:-1]]
+        else:
+            pairs = [(rng.choice(used), rng.choice(used)) for _ in range(rng.randint(0, 12))]
+        keep = [rng.random() < 0.85 for _ in pairs]
+        g = nx.Graph()
+        g.add_nodes_from(used)
+        g.add_edges_from(p for p, kept in zip(pairs, keep) if kept)
+        ci = torch.tensor([[a for a, _ in pairs]], dtype=torch.long).reshape(1, -1)
+        cj = torch.tensor([[b for _, b in pairs]], dtype=torch.long).reshape(1, -1)
+        got = _groups(ci, cj, torch.tensor([keep], dtype=torch.bool).reshape(1, -1),
+                      torch.tensor([present]))
+        assert int(got[0]) == nx.number_connected_components(g), (k, present, pairs, keep)
+
+
 def test_budget_rule_by_hand():
     """Two cases the look-ahead rule lets through: three lone atoms of valence 1 whose only
     later pairs both need atom 2 (it can join one of them); and four atoms whose later

@@ -91,10 +91,12 @@ class SequenceState:
         """Bond order of each option (typed: the option itself; untyped: 1 for an edge)."""
         return option.float() if self.typed else (option > 0).float()
 
-    def num_components(self, comp: Tensor | None = None) -> Tensor:
-        """``(G,)`` connected components among the real nodes."""
+    def num_components(self, comp: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+        """``(G,)`` connected components among the real nodes (``comp``, ``mask``: rows of
+        other states, default this one's)."""
         comp = self.comp if comp is None else comp
-        labels = torch.where(self.mask, comp, -1)
+        mask = self.mask if mask is None else mask
+        labels = torch.where(mask, comp, -1)
         present = torch.zeros(comp.size(0), comp.size(1) + 1, device=comp.device,
                               dtype=torch.float)
         present.scatter_(1, labels + 1, 1.0)
@@ -127,14 +129,41 @@ class SequenceState:
         val_ok = self._order(options)[None, :] <= torch.minimum(ri, rj)[:, None]
         if not self.connect:
             return val_ok
-        ok = torch.stack([self._joinable_after(i, j, o, later_i, later_j)
-                          for o in range(self.num_options)], 1) & val_ok
+        ok = self._joinable_options(i, j, list(range(self.num_options)), later_i, later_j,
+                                    val_ok) & val_ok
         return torch.where(ok.any(1, keepdim=True), ok, val_ok)
 
     def _joinable_after(self, i: Tensor, j: Tensor, option: int, later_i: Tensor,
                         later_j: Tensor) -> Tensor:
-        """Whether, after ``option`` on ``(i, j)``, one component is left or every component
-        still has a later pair to another one with remaining valence at both ends.
+        """``(G,)``: :meth:`_joinable` after ``option`` on ``(i, j)``."""
+        return self._joinable_options(i, j, [option], later_i, later_j)[:, 0]
+
+    def _joinable_options(self, i: Tensor, j: Tensor, options: list[int], later_i: Tensor,
+                          later_j: Tensor, wanted: Tensor | None = None) -> Tensor:
+        """``(G, len(options))``: :meth:`_joinable` after each of ``options`` on ``(i, j)``,
+        all options' states in one batch of ``len(options) · G`` rows; ``wanted (G, O)``:
+        the options whose answer is used (the others' may come back ``True``)."""
+        g, k = self.comp.shape
+        o = len(options)
+        hit = torch.zeros(g, k, device=self.rem.device)
+        hit.scatter_add_(1, i[:, None], torch.ones(g, 1, device=hit.device))
+        hit.scatter_add_(1, j[:, None], torch.ones(g, 1, device=hit.device))
+        orders = self._order(torch.tensor(options, device=hit.device))
+        rem = (self.rem[None] - orders[:, None, None] * hit[None]).reshape(o * g, k)
+        merged = self._merged(self.comp, i, j)
+        comp = torch.cat([merged if opt else self.comp for opt in options])
+        want = None if wanted is None else wanted.t().reshape(o * g)
+        ok = self._joinable(comp, rem, self.mask.repeat(o, 1), later_i.repeat(o, 1),
+                            later_j.repeat(o, 1), want)
+        return ok.reshape(o, g).t()
+
+    def _joinable(self, comp: Tensor, rem: Tensor, mask: Tensor, later_i: Tensor,
+                  later_j: Tensor, wanted: Tensor | None = None) -> Tensor:
+        """``(N,)``: for ``N`` states (components ``comp``, remaining valences ``rem`` and real
+        nodes ``mask``, each ``(N, k)``; the later pairs ``(N, L)``), whether one component
+        is left or every component still has a later pair to another one with remaining
+        valence at both ends. ``wanted (N,)``: the rows whose answer is used; the cut
+        conditions are checked on those alone.
 
         With ``budget`` two more conditions, each necessary for the later pairs to join
         every component (so a connected target still always passes): the components are
@@ -144,14 +173,7 @@ class SequenceState:
         2(c − 1)``: a spanning tree over the components has ``c − 1`` edges, each taking a
         unit of valence at both ends. It catches two components competing for one atom's
         last free valence."""
-        ar, comp, rem = self._ar, self.comp, self.rem
-        if option:
-            order = float(option) if self.typed else 1.0
-            rem = rem.clone()
-            rem[ar, i] -= order
-            rem[ar, j] -= order
-            comp = self._merged(comp, i, j)
-        single = self.num_components(comp) <= 1
+        single = self.num_components(comp, mask) <= 1
         if later_i.size(1) == 0:
             return single
         real = later_i >= 0
@@ -163,14 +185,16 @@ class SequenceState:
         joinable.scatter_(1, torch.where(feas, ci, -1) + 1, 1.0)
         joinable.scatter_(1, torch.where(feas, cj, -1) + 1, 1.0)
         present = torch.zeros_like(joinable)
-        present.scatter_(1, torch.where(self.mask, comp, -1) + 1, 1.0)
+        present.scatter_(1, torch.where(mask, comp, -1) + 1, 1.0)
         in_use = present[:, 1:] > 0                          # the component labels in use
         ok = ~(in_use & (joinable[:, 1:] == 0)).any(1)      # none stranded
         if self.budget:
             pairs_at, cap = _node_capacity(rem, li, lj, feas)
             ok = ok & self._budget_ok(comp, ci, cj, feas, in_use, cap)
             if self.cuts:
-                ok = ok & self._cuts_ok(rem, li, lj, ci, cj, feas, in_use, pairs_at, cap, ok)
+                check = ok & ~single & (True if wanted is None else wanted)
+                ok = ok & self._cuts_ok(rem, mask, li, lj, ci, cj, feas, in_use, pairs_at,
+                                        cap, check)
         return single | ok
 
     def _budget_ok(self, comp: Tensor, ci: Tensor, cj: Tensor, feas: Tensor, present: Tensor,
@@ -186,10 +210,12 @@ class SequenceState:
         enough = (torch.minimum(cap, c - 1) * present).sum(1) >= 2 * (c[:, 0] - 1)
         return connected & enough
 
-    def _cuts_ok(self, rem: Tensor, li: Tensor, lj: Tensor, ci: Tensor, cj: Tensor,
+    @staticmethod
+    def _cuts_ok(rem: Tensor, mask: Tensor, li: Tensor, lj: Tensor, ci: Tensor, cj: Tensor,
                  feas: Tensor, present: Tensor, pairs_at: Tensor, cap: Tensor,
                  ok: Tensor) -> Tensor:
-        """The ``cuts`` conditions, checked where ``ok`` (the other rules pass): for every
+        """The ``cuts`` conditions, checked where ``ok`` (the other rules pass and more than
+        one component is left; ``True`` elsewhere): for every
         set ``X`` of one or two atoms, with ``g(X)`` the number of groups of components
         that the feasible later pairs *not* at ``X`` join, ``g(X) − 1 ≤ Σ_{v∈X} cap_v``
         (``cap_v``: ``min(free valence, feasible later pairs at v)``; ``pairs_at`` and
@@ -206,7 +232,7 @@ class SequenceState:
         sets = _atom_sets(rem.size(1), rem.device)                   # (S, 2); (v, v): {v}
         u, v = sets[:, 0], sets[:, 1]
         cap_x = cap[:, u] + torch.where(u == v, 0.0, cap[:, v])      # (g, S)
-        tight = (rem.clamp(min=0).floor() < pairs_at) & self.mask
+        tight = (rem.clamp(min=0).floor() < pairs_at) & mask
         c = present.sum(1, keepdim=True)
         need = tight[:, u] & tight[:, v] & (cap_x >= 1) & (cap_x < c - 1) & ok[:, None]
         rows, which = need.nonzero(as_tuple=True)
@@ -271,18 +297,27 @@ def _atom_sets(k: int, device: torch.device) -> Tensor:
 
 def _groups(ci: Tensor, cj: Tensor, keep: Tensor, present: Tensor) -> Tensor:
     """``(N,)``: the groups into which the pairs ``keep`` (between components ``ci``,
-    ``cj``, each ``(N, L)``) join the components ``present (N, k)``."""
+    ``cj``, each ``(N, L)``) join the components ``present (N, k)``.
+
+    Minimum-label propagation with pointer jumping. Every component starts with its own
+    index as label; each round gives both ends of every kept pair the smaller of their
+    labels, then replaces each label by the label's own label. A label never exceeds its
+    component's index and always names a component of the same group, so at the fixed
+    point the two ends of every kept pair share a label, that label is its own, and the
+    groups are the present components that are their own label. (Pairs not kept point
+    at a spare column ``k``.)"""
     n, k = present.shape
-    f = keep.float()
-    reach = torch.eye(k, device=ci.device).expand(n, k, k).reshape(n, k * k).clone()
-    reach.scatter_add_(1, ci * k + cj, f)
-    reach.scatter_add_(1, cj * k + ci, f)
-    reach = (reach.view(n, k, k) > 0).float()
-    for _ in range(max(k - 1, 1).bit_length()):
-        reach = (torch.bmm(reach, reach) > 0).float()
-    p = present.float()
-    size = (reach * p[:, None, :]).sum(-1).clamp(min=1)              # each one's group size
-    return (p / size).sum(-1).round()                                 # Σ 1/size = groups
+    spare = torch.full_like(ci, k)
+    ci, cj = torch.where(keep, ci, spare), torch.where(keep, cj, spare)
+    own = torch.arange(k + 1, device=ci.device).expand(n, k + 1)
+    lab = own.clone()
+    while True:
+        m = torch.minimum(lab.gather(1, ci), lab.gather(1, cj))
+        new = lab.scatter_reduce(1, ci, m, "amin").scatter_reduce_(1, cj, m, "amin")
+        new = new.gather(1, new)
+        if torch.equal(new, lab):
+            return ((lab == own)[:, :k] & present).sum(1)
+        lab = new
 
 
 def pair_order(score: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
