@@ -120,6 +120,7 @@ _MEMORY = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # 15 s (a child process); the full suite runs it
 def test_featureless_graph_of_1e5_nodes_trains_in_memory_linear_in_its_size():
     """A featureless 10⁵-node graph (5·10⁵ edges) trains (a dense identity alone would
     take 40 GB); doubling n and E at most doubles the memory the run adds, plus slack."""
@@ -143,6 +144,7 @@ def _linkpred(args: list[str], nproc: int, tmp: Path) -> subprocess.CompletedPro
                           timeout=240)
 
 
+@pytest.mark.slow  # 16 s (two gloo processes); the fast suite keeps the one-line start-up errors
 def test_two_process_data_parallel_equals_one_process(tmp_path):
     """``torchrun --nproc_per_node=2`` with a global batch of 64 positive pairs gives, after
     5 steps, the weights of one process with the same batch (to 1e-5)."""

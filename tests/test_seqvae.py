@@ -362,6 +362,7 @@ def _jsonl(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+@pytest.mark.slow  # 16 s (a generate run and check-invariance); the full suite runs it
 def test_seq_vae_run_writes_raw_samples_and_passes_check_invariance(tmp_path):
     from conftest import run_cli
     out = tmp_path / "out"
