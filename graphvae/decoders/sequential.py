@@ -66,7 +66,7 @@ class SequenceState:
             valence rule, every edge option has order 1).
         num_options: ``1 + R``.
         connect: apply the connectivity rule.
-        budget: with ``connect``, the stronger rule (see :meth:`_joinable_after`).
+        budget: with ``connect``, the stronger rule (see :meth:`_joinable`).
         cuts: with ``budget``, also the cut conditions (see :meth:`_cuts_ok`).
     """
 
@@ -91,16 +91,9 @@ class SequenceState:
         """Bond order of each option (typed: the option itself; untyped: 1 for an edge)."""
         return option.float() if self.typed else (option > 0).float()
 
-    def num_components(self, comp: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
-        """``(G,)`` connected components among the real nodes (``comp``, ``mask``: rows of
-        other states, default this one's)."""
-        comp = self.comp if comp is None else comp
-        mask = self.mask if mask is None else mask
-        labels = torch.where(mask, comp, -1)
-        present = torch.zeros(comp.size(0), comp.size(1) + 1, device=comp.device,
-                              dtype=torch.float)
-        present.scatter_(1, labels + 1, 1.0)
-        return present[:, 1:].sum(1)
+    def num_components(self) -> Tensor:
+        """``(G,)`` connected components among the real nodes."""
+        return _in_use(self.comp, self.mask).sum(1).float()
 
     def features(self, i: Tensor, j: Tensor, n: Tensor) -> Tensor:
         """``(G, T, NUM_FEATURES)`` for the pairs ``(i, j)`` (``(G, T)`` each) at their
@@ -173,7 +166,8 @@ class SequenceState:
         2(c − 1)``: a spanning tree over the components has ``c − 1`` edges, each taking a
         unit of valence at both ends. It catches two components competing for one atom's
         last free valence."""
-        single = self.num_components(comp, mask) <= 1
+        in_use = _in_use(comp, mask)                         # the component labels in use
+        single = in_use.sum(1) <= 1
         if later_i.size(1) == 0:
             return single
         real = later_i >= 0
@@ -184,9 +178,6 @@ class SequenceState:
         joinable = torch.zeros(comp.size(0), k + 1, device=comp.device, dtype=torch.float)
         joinable.scatter_(1, torch.where(feas, ci, -1) + 1, 1.0)
         joinable.scatter_(1, torch.where(feas, cj, -1) + 1, 1.0)
-        present = torch.zeros_like(joinable)
-        present.scatter_(1, torch.where(mask, comp, -1) + 1, 1.0)
-        in_use = present[:, 1:] > 0                          # the component labels in use
         ok = ~(in_use & (joinable[:, 1:] == 0)).any(1)      # none stranded
         if self.budget:
             pairs_at, cap = _node_capacity(rem, li, lj, feas)
@@ -199,7 +190,7 @@ class SequenceState:
 
     def _budget_ok(self, comp: Tensor, ci: Tensor, cj: Tensor, feas: Tensor, present: Tensor,
                    cap_node: Tensor) -> Tensor:
-        """The two conditions of ``budget`` (see :meth:`_joinable_after`); ``present (G, k)``
+        """The two conditions of ``budget`` (see :meth:`_joinable`); ``present (G, k)``
         the component labels in use, ``cap_node`` each node's joins (:func:`_node_capacity`)."""
         g, k = comp.shape
         # the feasible later pairs join the components into one group
@@ -270,6 +261,13 @@ class SequenceState:
         for t in torch.nonzero(edge.any(0)).flatten().tolist():
             merged = self._merged(self.comp, i[:, t], j[:, t])
             self.comp = torch.where(edge[:, t, None], merged, self.comp)
+
+
+def _in_use(comp: Tensor, mask: Tensor) -> Tensor:
+    """``(N, k)`` bool: the component labels ``comp`` gives the real nodes ``mask``."""
+    present = torch.zeros(comp.size(0), comp.size(1) + 1, device=comp.device, dtype=torch.bool)
+    present.scatter_(1, torch.where(mask, comp, -1) + 1, True)
+    return present[:, 1:]
 
 
 def _node_capacity(rem: Tensor, li: Tensor, lj: Tensor, feas: Tensor
