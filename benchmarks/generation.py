@@ -144,7 +144,8 @@ def _aggregate(name: str, run: Run | str, runs: list[dict]) -> dict:
                  "train_seconds": _mean_std([r["train_seconds"] for r in runs]),
                  "wall_seconds": _mean_std([r.get("wall_seconds", 0.0) for r in runs]),
                  "test_bound_nats": _mean_std([r["test_bound_nats"] for r in runs]),
-                 "split": runs[0]["split"], "num_samples": runs[0]["num_samples"]}
+                 "split": runs[0]["split"], "num_samples": runs[0]["num_samples"],
+                 "environment": runs[0]["environment"]}
     if "mmd2" in runs[0]:
         row["protocol"] = runs[0]["protocol"]
         for part in ("generated", "train_vs_test"):

@@ -27,6 +27,7 @@ import torch
 from graphvae.datasets import load_dataset
 from graphvae.graph import Adjacency
 from graphvae.io import write_json
+from graphvae.provenance import environment
 from graphvae.tasks.link_prediction import (
     PRESETS,
     evaluate_pairs,
@@ -191,7 +192,8 @@ def main(argv=None) -> int:
     if args.smoke:
         args.datasets, args.seeds, args.epochs = ["synthetic"], 1, 5
         args.timing_datasets, args.timing_epochs, args.timing_repeats = ["synthetic"], 5, 1
-    report: dict = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+    report: dict = {"torch": torch.__version__, "threads": torch.get_num_threads(),
+                    "environment": environment()}
     if not args.timing_only:
         report["accuracy"] = accuracy_table(args.datasets, args.models, args.seeds,
                                             args.data_root, args.epochs)

@@ -34,6 +34,7 @@ import torch
 
 from graphvae.datasets import load_dataset
 from graphvae.io import write_json
+from graphvae.provenance import environment
 from graphvae.tasks.link_prediction import PRESETS, run_link_prediction
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,7 +123,8 @@ def main(argv=None) -> None:
         if gaps:
             print("  " + "; ".join(gaps), flush=True)
     write_json({"rows": rows, "modes": modes, "smoke": args.smoke,
-                "command": " ".join(sys.argv), "threads": 1}, args.out)
+                "command": " ".join(sys.argv), "threads": 1,
+                "environment": environment()}, args.out)
     print(f"wrote {args.out}")
 
 

@@ -33,6 +33,7 @@ from graphvae.graph import Adjacency, permute_graph, to_simple_undirected
 from graphvae.io import write_json
 from graphvae.models.graphvae import GraphVAE
 from graphvae.permutations import all_permutations, canonical_orderings, random_permutations
+from graphvae.provenance import environment
 from graphvae.training import fit
 
 
@@ -199,7 +200,8 @@ def main(argv=None) -> int:
     print(f"K={t['K']} permutations, k={t['k']}: vectorised {t['vectorised_ms']:.2f} ms, "
           f"loop {t['loop_ms']:.2f} ms, speed-up {t['speedup']:.1f}x")
     write_json({"train_seconds": train_s, "train_steps": steps, "seed": args.seed,
-                "accuracy": [gaps], "timing": [t], "threads": torch.get_num_threads()},
+                "accuracy": [gaps], "timing": [t], "threads": torch.get_num_threads(),
+                "environment": environment()},
                args.out)
     print(f"wrote {args.out}")
     return 0

@@ -55,6 +55,7 @@ from graphvae.evaluation.graph_stats import (
     mmd_table,
 )
 from graphvae.io import write_json
+from graphvae.provenance import environment
 from graphvae.tasks.generation import GenerationConfig, load_generation_data
 
 #: GDSS (Jo et al., ICML 2022), Table 1: the average of degree / clustering / orbit MMD².
@@ -230,7 +231,8 @@ def main(argv=None) -> int:
               f"{row['expected']['lowest_reweighting']['mean_of_three']:.4f}",
               flush=True)
     report: dict = {"rows": rows, "command": " ".join(["benchmarks/sampling_noise.py",
-                                                       *(argv or sys.argv[1:])])}
+                                                       *(argv or sys.argv[1:])]),
+                    "environment": environment()}
     if args.seeds > 1:      # each closed form's mean of the three, averaged over the seeds
         report["over_seeds"] = {
             r["dataset"]: {k: statistics.fmean(x["expected"][k]["mean_of_three"] for x in rows

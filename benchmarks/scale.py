@@ -182,7 +182,9 @@ def main(argv=None) -> None:
     result = {"rows": rows, "smoke": args.smoke, "command": " ".join(sys.argv),
               "threads": 1, "max_rss_self_gb":
               resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
-    from graphvae.io import write_json
+    from graphvae.io import write_json  # torch comes in now, after the RSS above
+    from graphvae.provenance import environment
+    result["environment"] = environment()    # the runs' interpreter is this one
     write_json(result, args.out)
     print(f"wrote {args.out}")
 

@@ -44,6 +44,7 @@ import torch
 
 from graphvae.devices import resolve_device
 from graphvae.io import write_json
+from graphvae.provenance import environment
 from graphvae.vector import (
     VectorData,
     build_vector_model,
@@ -314,6 +315,7 @@ def main(argv=None) -> int:
     if args.only and args.out.is_file():  # one part: keep the other part's results
         report = json.loads(args.out.read_text())
     report.update(seed=args.seed, torch_threads=torch.get_num_threads())
+    env = report.setdefault("environment", {})    # per part: parts may come from other runs
     if args.smoke:
         args.epochs, args.iwae_epochs, args.patience, args.kl_warmup = 2, 1, None, 1
         args.refine_epochs = min(args.refine_epochs, 1)
@@ -321,9 +323,9 @@ def main(argv=None) -> int:
         args.workdir = str(Path(args.out).parent / "smoke_ckpt")
         args.resume = False
     if args.only in (None, "linear"):
-        report["linear"] = run_linear(args)
+        report["linear"], env["linear"] = run_linear(args), environment()
     if args.only in (None, "denoise"):
-        report["denoise"] = run_denoise(args)
+        report["denoise"], env["denoise"] = run_denoise(args), environment()
     if args.only in (None, "mnist"):
         if args.smoke:
             data = _smoke_mnist(args.data_root)
@@ -332,7 +334,7 @@ def main(argv=None) -> int:
             data = load_mnist(args.data_root)
         data = VectorData(data.train.to(args.device), data.valid.to(args.device),
                           data.test.to(args.device), data.name, data.image_shape)
-        report["mnist"] = run_mnist(args, data)
+        report["mnist"], env["mnist"] = run_mnist(args, data), environment(args.device)
         report["mnist_device"] = str(args.device)
         report["mnist_recipe"] = {k: getattr(args, k) for k in (
             "hidden", "latent", "activation", "epochs", "iwae_k", "iwae_epochs", "batch_size", "lr",

@@ -5,10 +5,10 @@ half-written result.
   (:func:`atomic_path`, :func:`save_atomic`, :func:`write_json`, :func:`write_text`).
 * A run's output folder is written whole (:func:`output_folder`): the run writes into a
   fresh hidden folder beside ``--out``, ``manifest.json`` (every file with its size and
-  SHA-256) goes in last, and the folder then replaces ``--out`` by renames. A folder
-  that ``--out`` names is therefore either absent or complete and from one run.
-  Leftovers of killed runs (their process gone) are removed by the next run into the
-  same parent folder.
+  SHA-256, and the environment it was computed in: :mod:`graphvae.provenance`) goes in
+  last, and the folder then replaces ``--out`` by renames. A folder that ``--out``
+  names is therefore either absent or complete and from one run. Leftovers of killed
+  runs (their process gone) are removed by the next run into the same parent folder.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from graphvae.errors import DataError, describe
+from graphvae.provenance import environment
 
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"),
          (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
@@ -242,7 +243,8 @@ def _manifest(stage: Path, run_id: str, command: str) -> dict[str, Any]:
     files = {str(p.relative_to(stage)): {"bytes": p.stat().st_size, "sha256": file_digest(p)}
              for p in sorted(stage.rglob("*")) if p.is_file()}
     return {"written_by": "graphvae", "run_id": run_id, "command": command,
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "files": files}
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "files": files,
+            "environment": environment()}
 
 
 def _replace_folder(stage: Path, out: Path) -> None:

@@ -210,6 +210,9 @@ def test_default_generate_runs_without_files(tmp_path):
     assert rc == 0
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert m["dataset"] == "community-small (generated)" and m["protocol"] == "graphrnn"
+    env = m["environment"]          # what the numbers were computed with
+    assert env["packages"]["torch"] == torch.__version__ and env["packages"]["networkx"] \
+        == nx.__version__ and env["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert set(m["mmd2"]["generated"]) >= {"degree", "clustering", "orbit"}
     assert all(v >= 0 for v in m["mmd2"]["train_vs_test"].values())
     assert (tmp_path / "samples.png").read_bytes()[:8] == PNG_MAGIC

@@ -312,6 +312,7 @@ def test_a_run_replaces_its_folder_whole_and_lists_it(tmp_path, capsys):
         assert rc == 0, err
         manifest = json.loads((out / MANIFEST).read_text())
         assert set(manifest["files"]) == {p.name for p in out.iterdir()} - {MANIFEST}
+        assert manifest["environment"]["packages"]["torch"] == torch.__version__
         assert json.loads((out / "metrics.json").read_text())["seeds"] == [int(seed)]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o"]      # nothing left beside
 

@@ -60,6 +60,7 @@ from graphvae.evaluation.graph_stats import (
 from graphvae.models import EquivariantGraphVAE, GraphVAE, SequentialGraphVAE
 from graphvae.models.checkpoints import save_model
 from graphvae.models.sequential import CONNECT_RULES
+from graphvae.provenance import environment
 from graphvae.training import FitResult, KLWarmup, Shuffled, fit
 
 GEN_MODELS = ("oneshot-vae", "seq-vae", "graphvae")
@@ -407,6 +408,7 @@ def run_generation(cfg: GenerationConfig, root: str | Path | None = None,
         "weights_epoch": res.weights_epoch, "selection": cfg.selection_name,
         "connect_rule": cfg.connect_rule_name if getattr(model, "connect", False) else None,
         "test_bound_nats": test_bound, "device": str(device),
+        "environment": environment(device),
         "generated_summary": graph_summary(sampled), "test_summary": graph_summary(data.test),
     }
     mols = None

@@ -1,0 +1,44 @@
+"""The environment record written beside every result (graphvae.provenance)."""
+
+from __future__ import annotations
+
+import json
+import platform
+
+import networkx as nx
+import numpy as np
+import scipy
+import torch
+
+from graphvae import provenance
+
+
+def test_package_versions_are_the_installed_ones_and_none_when_absent():
+    got = provenance.package_versions(("torch", "numpy", "scipy", "networkx",
+                                       "no-such-distribution-graphvae-test"))
+    assert got == {"torch": torch.__version__, "numpy": np.__version__,
+                   "scipy": scipy.__version__, "networkx": nx.__version__,
+                   "no-such-distribution-graphvae-test": None}
+
+
+def test_cpu_model_reads_the_first_model_name(tmp_path, monkeypatch):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: X\nmodel name\t: Foo CPU 9000 @ 1GHz\n\n"
+                    "processor\t: 1\nmodel name\t: Other\n")
+    assert provenance.cpu_model(str(info)) == "Foo CPU 9000 @ 1GHz"
+    monkeypatch.setattr(platform, "processor", lambda: "")
+    info.write_text("processor\t: 0\nmodel name\t:   \n")            # blank: not a name
+    assert provenance.cpu_model(str(info)) is None
+    assert provenance.cpu_model(str(tmp_path / "absent")) is None
+    monkeypatch.setattr(platform, "processor", lambda: "arm")
+    assert provenance.cpu_model(str(tmp_path / "absent")) == "arm"
+
+
+def test_environment_on_cpu():
+    env = provenance.environment("cpu")
+    assert json.loads(json.dumps(env)) == env                        # JSON as it is
+    assert env["python"] == platform.python_version()
+    assert env["torch_threads"] == torch.get_num_threads()
+    assert env["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert set(env["packages"]) == set(provenance.PACKAGES)
+    assert "cuda" not in env
