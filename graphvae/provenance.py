@@ -2,8 +2,8 @@
 
 Two runs of the same command and seed give the same numbers on one machine, but not
 always across machines: the same code has given different QM9 samples after a fresh
-install on another CPU (see ``benchmarks/README.md``), because the floating-point kernels
-torch and numpy pick depend on their versions and on the CPU's instruction set. So every
+install on another machine (see ``benchmarks/README.md``), and the environment of the
+first runs was not recorded, so the cause could not be found afterwards. So every
 output folder's ``manifest.json``, every ``graphvae generate`` ``metrics.json`` and every
 benchmark row carry :func:`environment`: the package versions, the Python, the platform,
 the CPU model and the instruction set torch dispatches to, torch's thread count and,
