@@ -6,7 +6,8 @@
 
 Readers: edge lists (``.csv`` / ``.tsv`` / whitespace), feature tables, GraphML, GML,
 graph-set pickles, graph6, the Planetoid raw files, ``.npy`` / ``.csv`` / ``.mat``
-matrices, the QM9 SMILES file and checkpoints (``graphvae check-invariance``). Each
+matrices, the QM9 SMILES file, checkpoints (``graphvae check-invariance``) and sample
+files (``graphvae score``). Each
 case is a file built from a valid one and then damaged: random bytes, other encodings
 and byte-order marks, separators, huge / NaN numbers, long fields, ragged rows,
 truncated XML, GraphML attribute types, ``.npy`` dtypes and byte orders, ``.mat``
@@ -356,6 +357,62 @@ def qm9_case(rng: random.Random) -> Case:
     return Case({"qm9/qm9.csv": maybe_damage(rng, data, 0.3)}, "qm9/qm9.csv", note="qm9")
 
 
+SAMPLE_DAMAGE = [
+    lambda r: {**r, "edges" if "edges" in r else "bonds": [[0, 0] + ([1] if "bonds" in r else [])]},
+    lambda r: {**r, "num_nodes": -1} if "num_nodes" in r else {**r, "atoms": ["Cl"]},
+    lambda r: {**r, "num_nodes": 10**30} if "num_nodes" in r else {**r, "atoms": "CCO"},
+    lambda r: {**r, "num_nodes": True} if "num_nodes" in r else {**r, "bonds": [[0, 1, 4]]},
+    lambda r: {**r, "edges" if "edges" in r else "bonds": [[0, 1.0] + ([1] if "bonds" in r
+                                                                        else [])]},
+    lambda r: {**r, "edges" if "edges" in r else "bonds": [[0, 99] + ([1] if "bonds" in r
+                                                                       else [])]},
+    lambda r: {**r, "extra": 1},
+    lambda r: {k: v for k, v in r.items() if k not in ("edges", "bonds")},
+    lambda r: [r],
+    lambda r: "[" * 5000 + "]" * 5000,
+    lambda r: {"num_nodes": 2, "edges": [[0, 1]]} if "atoms" in r else {"atoms": ["C"],
+                                                                         "bonds": []},
+    lambda r: {**r, "edges": [[0, 1], [1, 0]]} if "edges" in r else {
+        "atoms": ["C", "C"], "bonds": [[0, 1, 1], [1, 0, 2]]},
+]
+
+
+def samples_case(rng: random.Random) -> Case:
+    """A ``samples.jsonl`` of graphs or molecules (``graphvae score``), perhaps with a
+    damaged record (wrong types and keys, self-loops, repeated pairs, nodes out of range,
+    deep nesting, mixed kinds) and perhaps damaged bytes."""
+    molecules = rng.random() < 0.5
+    records: list[Any] = []
+    expect = []
+    for _ in range(rng.randint(1, 5)):
+        g = random_graph(rng) if rng.random() < 0.9 else nx.empty_graph(rng.randint(0, 3))
+        g = nx.convert_node_labels_to_integers(g)
+        edges = sorted((min(e), max(e)) for e in g.edges())
+        n = g.number_of_nodes()
+        if molecules:
+            records.append({"atoms": [rng.choice("CNOF") for _ in range(n)],
+                            "bonds": [[i, j, rng.randint(1, 3)] for i, j in edges]})
+        else:
+            records.append({"num_nodes": n, "edges": [list(e) for e in edges]})
+        expect.append((n, edges))
+    hurt = rng.random() < 0.5
+    if hurt:
+        k = rng.randrange(len(records))
+        records[k] = rng.choice(SAMPLE_DAMAGE)(records[k])
+    text = "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records)
+    data = maybe_damage(rng, text.encode(), 0.3)
+    intact = not hurt and data == text.encode()
+    return Case({"s.jsonl": data}, "s.jsonl", expect if intact else None, note="samples")
+
+
+def _samples_of(path: Path) -> list[tuple[int, list[tuple[int, int]]]]:
+    """Each sample's node count and pairs ``i < j`` (the form ``samples_case`` expects)."""
+    from graphvae.tasks.scoring import read_samples
+    samples, _ = read_samples(path)
+    return [(s.num_nodes, [(i, j) for i, j in s.adj.triu(1).nonzero().tolist()])
+            for s in samples]
+
+
 _CKPT: dict[str, Any] = {}
 
 
@@ -432,6 +489,7 @@ def _readers() -> dict[str, tuple[Callable, Callable[[Path, Path], Any]]]:
         "matrix csv": (matrix_csv_case, lambda d, p: load_matrix(p)),
         "mat": (mat_case, lambda d, p: read_mat_matrix(p)),
         "checkpoint": (checkpoint_case, lambda d, p: load_model(p)),
+        "samples": (samples_case, lambda d, p: _samples_of(p)),
     }
     try:
         import rdkit  # noqa: F401

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 
 import networkx as nx
 import pytest
@@ -330,6 +331,26 @@ def test_nspdk_mean_embedding_of_two_graphs_by_hand():
     assert nspdk_mmd2([c, cc], [cc]) == pytest.approx(0.5, abs=1e-12)
     with pytest.raises(ValueError, match="at least one"):
         nspdk_mmd2([cc], [nx.Graph()])
+
+
+def test_nspdk_is_the_same_to_the_last_digit_under_any_string_hash_seed():
+    """Python salts string hashes per process; the MMD² must not depend on that salt (a sum
+    over a set of keys holding strings did, in its last digits)."""
+    import subprocess
+    import sys
+    code = ("import networkx as nx\nfrom graphvae.evaluation.nspdk import nspdk_mmd2\n"
+            "def mol(a, b):\n    g = nx.Graph()\n"
+            "    g.add_nodes_from((v, {'label': x}) for v, x in enumerate(a))\n"
+            "    g.add_edges_from((i, j, {'label': o}) for i, j, o in b)\n    return g\n"
+            "ref = [mol('CCO', [(0, 1, 1), (1, 2, 1)]), mol('CNCF', [(0, 1, 2), (1, 2, 1), "
+            "(2, 3, 1)]), mol('OCCN', [(0, 1, 1), (1, 2, 1), (2, 3, 3)])]\n"
+            "gen = [mol('CCN', [(0, 1, 1), (1, 2, 2)]), mol('CO', [(0, 1, 2)]), "
+            "mol('FCCO', [(0, 1, 1), (1, 2, 1), (2, 3, 1)])]\n"
+            "print(repr(nspdk_mmd2(ref, gen)))\n")
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True, env={**os.environ, "PYTHONHASHSEED": str(s)}).stdout
+            for s in range(6)}
+    assert len(outs) == 1 and 0 < float(outs.pop()) < 2
 
 
 @pytest.mark.parametrize("atoms, bonds, strict, gdss", [

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from graphvae.cli import generate, invariance, linkpred, makegraph, vector
+from graphvae.cli import generate, invariance, linkpred, makegraph, score, vector
 from graphvae.errors import describe, one_line
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
@@ -32,6 +32,9 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                          invariance.add_arguments, invariance.run),
     "generate": ("train a graph VAE on a set of small graphs, sample and evaluate",
                  generate.add_arguments, generate.run),
+    "score": ("score a file of sampled graphs or molecules (samples.jsonl, graph6, or a "
+              "generate run folder) as generate scores its own", score.add_arguments,
+              score.run),
     "vector": ("train a linear AE / AE / denoising AE / VAE / IWAE on vector data",
                vector.add_arguments, vector.run),
     "convert-graphs": ("write the stored graph-set pickles as graph6 files (no pickle needed "

@@ -131,4 +131,7 @@ def nspdk_mmd2(reference: Sequence[nx.Graph], generated: Sequence[nx.Graph],
                 for g in reference])
     my = _mean([nspdk_features(g, node_label=node_label, edge_label=edge_label, ids=ids)
                 for g in gen])
-    return sum((mx.get(k, 0.0) - my.get(k, 0.0)) ** 2 for k in set(mx) | set(my))
+    # keys in insertion order, not a set's: a set of tuples holding strings iterates in
+    # the order of the per-process string hash, which moves the sum's last digits
+    keys = [*mx, *(k for k in my if k not in mx)]
+    return sum((mx.get(k, 0.0) - my.get(k, 0.0)) ** 2 for k in keys)

@@ -374,7 +374,8 @@ def run_generation(cfg: GenerationConfig, root: str | Path | None = None,
     """Train, sample ``num_samples`` graphs (default: as many as the test set) and evaluate.
 
     With ``out``: ``metrics.json``, ``model.pt``, ``samples.jsonl`` (one raw sample a
-    line, :func:`sample_record`), ``samples.g6`` (graph6, one graph a line),
+    line, :func:`sample_record`; ``graphvae score`` recomputes the scores from it,
+    :mod:`graphvae.tasks.scoring`), ``samples.g6`` (graph6, one graph a line),
     ``samples_<decoding>.smi`` for molecules (``INVALID`` where a sample is not a
     valid molecule) and ``samples.png`` (sampled graphs under training graphs).
     ``state`` / ``resume``: the resumable training state.
@@ -409,19 +410,10 @@ def run_generation(cfg: GenerationConfig, root: str | Path | None = None,
         "connect_rule": cfg.connect_rule_name if getattr(model, "connect", False) else None,
         "test_bound_nats": test_bound, "device": str(device),
         "environment": environment(device),
-        "generated_summary": graph_summary(sampled), "test_summary": graph_summary(data.test),
     }
-    mols = None
-    if data.name == "qm9":
-        from graphvae.chem.scores import molecule_scores
-        reference = [g.graph["smiles"] for g in data.test]
-        mols = molecule_scores(samples, data.train_smiles, cfg.valency, reference, cfg.fcd)
-        metrics["molecules"] = {k: {kk: vv for kk, vv in v.items() if kk != "smiles"}
-                                for k, v in mols.items()}
-    else:
-        metrics["protocol"] = cfg.protocol
-        metrics["mmd2"] = mmd_table(data.test, sampled, cfg.protocol, data.train)
-        metrics["copies"] = graph_novelty(sampled, data.train)
+    scores, mols = sample_metrics(data, samples, sampled, cfg)
+    metrics.update(scores)
+    if data.name != "qm9":
         if cfg.draws > 1:
             metrics["mmd2_draws"] = mmd_over_draws(
                 sampler, data.test, metrics["mmd2"]["generated"], cfg, gen, device,
@@ -429,6 +421,33 @@ def run_generation(cfg: GenerationConfig, root: str | Path | None = None,
     if out is not None:
         _write_outputs(Path(out), model, cfg, data, samples, sampled, metrics, res, mols)
     return metrics
+
+
+def sample_metrics(data: GraphSet, samples: Sequence[SampledGraph], sampled: Sequence[nx.Graph],
+                   cfg: GenerationConfig) -> tuple[dict[str, Any],
+                                                   dict[str, dict[str, Any]] | None]:
+    """The scores of one sample set (``sampled``: the samples as networkx graphs), as
+    ``metrics.json`` gives them: ``generated_summary`` and ``test_summary``, then for QM9
+    ``molecules`` (the raw samples and, with ``cfg.valency``, the valency-aware decoding;
+    FCD with ``cfg.fcd``), else ``protocol``, ``mmd2`` (against ``data.test``, and the
+    train-vs-test row) and ``copies``. Also returns the molecule scores with their
+    SMILES (``None`` for graph sets). ``graphvae generate`` and ``graphvae score`` both
+    score with it."""
+    metrics: dict[str, Any] = {"generated_summary": graph_summary(sampled),
+                               "test_summary": graph_summary(data.test)}
+    mols = None
+    if data.name == "qm9":
+        from graphvae.chem.scores import molecule_scores
+        reference = [g.graph["smiles"] for g in data.test]
+        mols = molecule_scores(list(samples), data.train_smiles, cfg.valency, reference,
+                               cfg.fcd)
+        metrics["molecules"] = {k: {kk: vv for kk, vv in v.items() if kk != "smiles"}
+                                for k, v in mols.items()}
+    else:
+        metrics["protocol"] = cfg.protocol
+        metrics["mmd2"] = mmd_table(data.test, sampled, cfg.protocol, data.train)
+        metrics["copies"] = graph_novelty(sampled, data.train)
+    return metrics, mols
 
 
 def mmd_over_draws(sampler: Any, test: Sequence[nx.Graph], first: dict[str, float],
@@ -499,4 +518,5 @@ def _write_outputs(out: Path, model: torch.nn.Module, cfg: GenerationConfig, dat
 
 __all__ = ["GEN_DATASETS", "GEN_MODELS", "GenerationConfig", "SampledGraph",
            "build_generation_model", "load_generation_data", "mean_bound",
-           "mmd_over_draws", "run_generation", "sample_record", "train_generation_model"]
+           "mmd_over_draws", "run_generation", "sample_metrics", "sample_record",
+           "train_generation_model"]

@@ -1,0 +1,60 @@
+"""``graphvae score``: the metrics of ``graphvae generate``, recomputed from a sample file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from graphvae.io import output_folder, write_json
+
+_SPLIT_FLAGS = ("dataset", "generated", "protocol", "seed", "qm9_limit")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from graphvae.evaluation.graph_stats import PROTOCOLS
+    from graphvae.tasks.generation import GEN_DATASETS
+
+    p.add_argument("samples", type=Path, help="samples.jsonl (graphs or molecules), a graph6 "
+                   "file, or the --out folder of graphvae generate (its samples.jsonl, scored "
+                   "with the run's own data set, seed and protocol)")
+    p.add_argument("--dataset", choices=GEN_DATASETS,
+                   help="the data set whose test split the samples are scored against "
+                        "(default: the generated community-small of graphvae generate)")
+    p.add_argument("--generated", action="store_true", default=None,
+                   help="community-small / grid from their published generators")
+    p.add_argument("--protocol", choices=sorted(PROTOCOLS),
+                   help="MMD kernels or GDSS's whole set-up, as for generate [graphrnn]")
+    p.add_argument("--seed", type=int, help="the seed of the run's split [0]")
+    p.add_argument("--qm9-limit", type=int, metavar="N", help="qm9: the run's --qm9-limit")
+    p.add_argument("--no-fcd", action="store_true", help="qm9: skip the FCD")
+    p.add_argument("--data-root", type=Path, help="folder holding graphgen/ and qm9/ "
+                   "(default: $GRAPHVAE_DATA, else ./data)")
+    p.add_argument("--out", type=Path, metavar="DIR", help="write metrics.json here (a folder "
+                   "of its own: not the run folder scored)")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from graphvae.tasks.generation import GenerationConfig
+    from graphvae.tasks.scoring import run_config, score_samples
+
+    given = {k: getattr(args, k) for k in _SPLIT_FLAGS if getattr(args, k) is not None}
+    path = args.samples
+    if path.is_dir():
+        if given:
+            raise ValueError(f"{path} is a run folder, scored with its own "
+                             f"{', '.join(_SPLIT_FLAGS)}: drop "
+                             f"{', '.join('--' + k.replace('_', '-') for k in given)}")
+        given = run_config(path)
+        path = path / "samples.jsonl"
+    if args.out is not None and path.resolve().is_relative_to(args.out.resolve()):
+        raise ValueError(f"--out {args.out} holds the samples scored, and would be replaced "
+                         "by the scores: choose another folder")
+    cfg = GenerationConfig.from_dict({**given, "fcd": not args.no_fcd})
+    metrics = score_samples(path, cfg, args.data_root)
+    with output_folder(args.out, "graphvae score") as stage:
+        if stage is not None:
+            write_json(metrics, stage / "metrics.json")
+    print(json.dumps(metrics, indent=1))
+    return metrics

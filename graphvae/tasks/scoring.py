@@ -1,0 +1,233 @@
+"""Scoring a file of samples: ``graphvae score``.
+
+``graphvae generate --out DIR`` writes every raw sample to ``DIR/samples.jsonl``, so that
+its metrics can be recomputed from the file. ``graphvae score`` does that: it reads a
+sample file, rebuilds the split that ``generate`` used (same data set, seed and
+protocol; a run folder supplies them from its own ``metrics.json``), and scores the
+samples with :func:`~graphvae.tasks.generation.sample_metrics`, the function ``generate``
+itself scores with. The same command scores any other generator's samples under our
+protocols, given in either format:
+
+* ``.jsonl``: one object a line, ``{"num_nodes": n, "edges": [[i, j], ...]}`` for graph
+  sets or ``{"atoms": ["C", ...], "bonds": [[i, j, order], ...]}`` for molecules (QM9's
+  atoms C/N/O/F, bond orders 1–3), every line of one kind;
+* graph6 (any other name), one graph a line, for graph sets.
+
+What it reports: for graph sets the MMD² table (and the train-vs-test row), the copies
+of training graphs and the sizes; for molecules the raw samples' validity under both
+definitions, uniqueness, novelty, FCD and NSPDK. ``generate``'s valency-aware row
+re-decodes the model's edge probabilities, which a sample file does not hold, so it is
+not recomputed, and nor are ``mmd2_draws`` (further sample sets of the model).
+
+A sample file is a user's file: every line is checked (JSON, keys, types, node indices,
+self-loops, repeated pairs, at most ``MAX_NODES`` nodes a graph, ``MAX_SAMPLES``
+samples and ``MAX_PAIRS`` node pairs in all); anything else is a
+:class:`~graphvae.errors.DataError` naming the line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from graphvae.containers import SampledGraph
+from graphvae.datasets.graphgen import MAX_NODES, read_graph6
+from graphvae.errors import DataError, quote
+from graphvae.io import read_text
+
+if TYPE_CHECKING:
+    from graphvae.tasks.generation import GenerationConfig
+
+#: The most samples a file may hold.
+MAX_SAMPLES = 1_000_000
+#: The most node pairs (``Σ n²`` over the samples, each held as a dense matrix) a file may hold.
+MAX_PAIRS = 10**8
+
+_GRAPH_KEYS, _MOLECULE_KEYS = {"num_nodes", "edges"}, {"atoms", "bonds"}
+
+
+def _index(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _pairs(path: Path, lineno: int, items: Any, n: int, width: int, what: str
+           ) -> list[list[int]]:
+    """The ``[i, j(, order)]`` lists of a record: whole numbers, nodes in ``0..n-1``,
+    no self-loop, no pair twice."""
+    if not isinstance(items, list):
+        raise DataError(path, f"{what} must be a list, got {quote(items)}", lineno)
+    seen: set[tuple[int, int]] = set()
+    for item in items:
+        if not (isinstance(item, list) and len(item) == width and all(map(_index, item))):
+            raise DataError(path, f"each of {what} must be {width} whole numbers, got "
+                                  f"{quote(item)}", lineno)
+        i, j = item[0], item[1]
+        if not (0 <= i < n and 0 <= j < n):
+            raise DataError(path, f"{what}: {quote(item)} names a node outside 0..{n - 1}",
+                            lineno)
+        if i == j:
+            raise DataError(path, f"{what}: {quote(item)} is a self-loop", lineno)
+        key = (min(i, j), max(i, j))
+        if key in seen:
+            raise DataError(path, f"{what}: the pair {list(key)} is listed twice", lineno)
+        seen.add(key)
+    return items
+
+
+def _size(path: Path, lineno: int, rec: dict[str, Any]) -> int:
+    """The record's node count, checked (``num_nodes``, or the length of ``atoms``)."""
+    if "num_nodes" in rec:
+        n = rec["num_nodes"]
+        if not _index(n) or not 0 <= n <= MAX_NODES:
+            raise DataError(path, f"num_nodes must be a whole number in 0..{MAX_NODES}, got "
+                                  f"{quote(n)}", lineno)
+        return n
+    atoms = rec["atoms"]
+    if not isinstance(atoms, list) or len(atoms) > MAX_NODES:
+        raise DataError(path, f"atoms must be a list of at most {MAX_NODES} symbols, got "
+                              f"{quote(atoms)}", lineno)
+    return len(atoms)
+
+
+def _graph_record(path: Path, lineno: int, rec: dict[str, Any]) -> SampledGraph:
+    n = rec["num_nodes"]
+    adj = torch.zeros(n, n)
+    for i, j in _pairs(path, lineno, rec["edges"], n, 2, "edges"):
+        adj[i, j] = adj[j, i] = 1.0
+    return SampledGraph(adj)
+
+
+def _molecule_record(path: Path, lineno: int, rec: dict[str, Any]) -> SampledGraph:
+    from graphvae.chem.qm9 import ATOM_TYPES, BOND_TYPES
+
+    atoms = rec["atoms"]
+    bad = [a for a in atoms if a not in ATOM_TYPES]
+    if bad:
+        raise DataError(path, f"atom {quote(bad[0])} is not one of {', '.join(ATOM_TYPES)}",
+                        lineno)
+    n = len(atoms)
+    adj = torch.zeros(n, n)
+    bond_types = torch.zeros(n, n, dtype=torch.long)
+    for i, j, order in _pairs(path, lineno, rec["bonds"], n, 3, "bonds"):
+        if not 1 <= order <= len(BOND_TYPES):
+            raise DataError(path, f"bond {quote([i, j, order])}: the order must be 1.."
+                                  f"{len(BOND_TYPES)}", lineno)
+        adj[i, j] = adj[j, i] = 1.0
+        bond_types[i, j] = bond_types[j, i] = order
+    types = torch.tensor([ATOM_TYPES.index(a) for a in atoms], dtype=torch.long)
+    return SampledGraph(adj, node_types=types, bond_types=bond_types)
+
+
+def read_samples_jsonl(path: str | os.PathLike) -> tuple[list[SampledGraph], bool]:
+    """The samples of a ``samples.jsonl`` file and whether they are molecules (see the
+    module docstring); blank lines are skipped."""
+    path = Path(path)
+    samples: list[SampledGraph] = []
+    kind: set[str] | None = None
+    pairs = 0
+    for lineno, line in enumerate(read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except (ValueError, RecursionError):
+            raise DataError(path, f"not a JSON object: {quote(line)}", lineno) from None
+        if not isinstance(rec, dict) or set(rec) not in (_GRAPH_KEYS, _MOLECULE_KEYS):
+            keys = sorted(rec) if isinstance(rec, dict) else type(rec).__name__
+            raise DataError(path, "each line must be an object with the keys num_nodes and "
+                                  f"edges (a graph) or atoms and bonds (a molecule), got "
+                                  f"{quote(keys)}", lineno)
+        if kind is not None and set(rec) != kind:
+            raise DataError(path, "graphs and molecules are mixed in one file", lineno)
+        kind = set(rec)
+        if len(samples) == MAX_SAMPLES:
+            raise DataError(path, f"more than {MAX_SAMPLES} samples", lineno)
+        pairs += _size(path, lineno, rec) ** 2
+        if pairs > MAX_PAIRS:
+            raise DataError(path, f"the samples up to here hold more than {MAX_PAIRS:.0e} "
+                                  "node pairs in all (n² summed over the samples)", lineno)
+        samples.append(_graph_record(path, lineno, rec) if kind == _GRAPH_KEYS
+                       else _molecule_record(path, lineno, rec))
+    if not samples:
+        raise DataError(path, "holds no samples")
+    return samples, kind == _MOLECULE_KEYS
+
+
+def read_samples(path: str | os.PathLike) -> tuple[list[SampledGraph], bool]:
+    """``(samples, molecules?)`` from a ``.jsonl`` file or, under any other name, a graph6
+    file (graphs only)."""
+    path = Path(path)
+    if path.suffix.lower() == ".jsonl":
+        return read_samples_jsonl(path)
+    graphs = read_graph6(path)
+    if len(graphs) > MAX_SAMPLES:
+        raise DataError(path, f"more than {MAX_SAMPLES} samples")
+    if sum(g.number_of_nodes() ** 2 for g in graphs) > MAX_PAIRS:
+        raise DataError(path, f"the samples hold more than {MAX_PAIRS:.0e} node pairs in all "
+                              "(n² summed over the samples)")
+    out = []
+    for g in graphs:
+        n = g.number_of_nodes()
+        adj = torch.zeros(n, n)
+        for i, j in g.edges():
+            adj[i, j] = adj[j, i] = 1.0
+        out.append(SampledGraph(adj))
+    return out, False
+
+
+#: The fields of a run's config that decide its split and its scores.
+SCORING_FIELDS = ("dataset", "generated", "protocol", "seed", "qm9_limit")
+
+
+def run_config(folder: str | os.PathLike) -> dict[str, Any]:
+    """The :data:`SCORING_FIELDS` of the run that wrote ``folder`` (from the ``config`` of its
+    ``metrics.json``, checked as :class:`~graphvae.tasks.generation.GenerationConfig`)."""
+    from graphvae.tasks.generation import GenerationConfig
+
+    path = Path(folder) / "metrics.json"
+    try:
+        metrics = json.loads(read_text(path))
+    except (ValueError, RecursionError) as err:
+        if isinstance(err, DataError):
+            raise
+        raise DataError(path, "not JSON") from None
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("config"), dict):
+        raise DataError(path, "no config object: not the metrics.json of graphvae generate")
+    try:
+        cfg = GenerationConfig.from_dict(metrics["config"])
+    except (ValueError, TypeError) as err:
+        raise DataError(path, f"its config is not one of graphvae generate ({err})") from None
+    return {k: getattr(cfg, k) for k in SCORING_FIELDS}
+
+
+def score_samples(path: str | os.PathLike, cfg: GenerationConfig,
+                  root: str | Path | None = None) -> dict[str, Any]:
+    """Score the samples of ``path`` against the split ``cfg`` gives (its
+    :data:`SCORING_FIELDS`; ``cfg.fcd``: the FCD for molecules), as ``graphvae generate``
+    scores its own (see the module docstring)."""
+    from graphvae.provenance import environment
+    from graphvae.tasks.generation import load_generation_data, sample_metrics
+
+    samples, molecules = read_samples(path)
+    qm9 = (cfg.dataset or "") == "qm9"
+    if molecules != qm9:
+        raise DataError(path, "holds molecules: score it with --dataset qm9" if molecules
+                        else f"holds graphs without atoms, which {cfg.dataset} cannot score")
+    if qm9 and cfg.fcd:
+        from graphvae.chem.scores import require_fcd
+        require_fcd()
+    data = load_generation_data(cfg, root)
+    sampled = [s.to_networkx() for s in samples]
+    scores, _ = sample_metrics(data, samples, sampled, cfg.replace(valency=False))
+    return {"samples": str(path), "dataset": data.name,
+            **{k: getattr(cfg, k) for k in SCORING_FIELDS if k != "dataset"},
+            "split": data.info, "num_samples": len(samples), **scores,
+            "environment": environment()}
+
+
+__all__ = ["MAX_PAIRS", "MAX_SAMPLES", "SCORING_FIELDS", "read_samples", "read_samples_jsonl",
+           "run_config", "score_samples"]

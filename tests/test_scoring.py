@@ -1,0 +1,178 @@
+"""``graphvae score``: a sample file scored as ``graphvae generate`` scores its own.
+
+Expected values come from the run's own ``metrics.json`` (the file must give back what the
+run measured), from closed forms (a set scored against itself has MMD² 0) and from
+molecules whose validity, uniqueness and novelty are counted by hand.
+"""
+
+from __future__ import annotations
+
+import json
+
+import networkx as nx
+import pytest
+from conftest import run_cli
+
+from graphvae.tasks import scoring
+from graphvae.tasks.generation import GenerationConfig, load_generation_data
+
+SCORED = ("mmd2", "copies", "generated_summary", "test_summary", "split", "num_samples",
+          "protocol")
+
+
+def _write_graphs(path, graphs):
+    path.write_text("".join(json.dumps({"num_nodes": g.number_of_nodes(),
+                                        "edges": [sorted(e) for e in g.edges()]}) + "\n"
+                            for g in graphs))
+    return path
+
+
+def test_score_gives_back_the_metrics_of_the_run(tmp_path):
+    run = tmp_path / "run"
+    rc, _, err = run_cli(["generate", "--epochs", "2", "--protocol", "gdss", "--seed", "3",
+                          "--quiet", "--out", str(run)])
+    assert rc == 0, err
+    measured = json.loads((run / "metrics.json").read_text())
+    same = ["--protocol", "gdss", "--seed", "3"]
+    for argv in ([str(run)], [str(run / "samples.jsonl"), *same],
+                 [str(run / "samples.g6"), *same]):
+        rc, text, err = run_cli(["score", *argv])
+        assert rc == 0, err
+        scored = json.loads(text)
+        assert {k: scored[k] for k in SCORED} == {k: measured[k] for k in SCORED}, argv
+        assert scored["seed"] == 3 and scored["protocol"] == "gdss"
+    # another seed is another split: the same samples score differently
+    rc, text, _ = run_cli(["score", str(run / "samples.jsonl"), "--protocol", "gdss"])
+    other = json.loads(text)
+    assert rc == 0 and other["seed"] == 0
+    assert other["mmd2"]["train_vs_test"] != measured["mmd2"]["train_vs_test"]
+    # a run folder brings its own split: flags that would change it are refused
+    rc, _, err = run_cli(["score", str(run), "--seed", "1"])
+    assert rc == 2 and "run folder" in err and "--seed" in err
+    # --out is a folder of its own, never the run scored
+    rc, _, err = run_cli(["score", str(run), "--out", str(run)])
+    assert rc == 2 and "--out" in err and (run / "model.pt").is_file()
+    rc, _, err = run_cli(["score", str(run), "--out", str(tmp_path / "scores")])
+    assert rc == 0, err
+    written = json.loads((tmp_path / "scores" / "metrics.json").read_text())
+    assert written["mmd2"] == measured["mmd2"]
+    assert (tmp_path / "scores" / "manifest.json").is_file()
+
+
+def test_the_test_graphs_scored_against_themselves(tmp_path):
+    """MMD² of a set against itself is 0 (mean K_xx + mean K_yy − 2 mean K_xy, all three
+    the same mean); the copies of training graphs are counted here by brute force."""
+    cfg = GenerationConfig(seed=1)
+    data = load_generation_data(cfg)
+    path = _write_graphs(tmp_path / "test.jsonl", data.test)
+    got = scoring.score_samples(path, cfg)
+    assert all(abs(v) < 1e-12 for v in got["mmd2"]["generated"].values())
+    copies = sum(any(nx.is_isomorphic(g, h) for h in data.train) for g in data.test)
+    classes: list[nx.Graph] = []
+    for g in data.test:
+        if not any(nx.is_isomorphic(g, h) for h in classes):
+            classes.append(g)
+    assert got["copies"] == {"in_training": copies / len(data.test),
+                             "unique": len(classes) / len(data.test)}
+    assert got["num_samples"] == len(data.test) and got["dataset"] == data.name
+
+
+def test_molecules_counted_by_hand(tmp_path):
+    pytest.importorskip("rdkit")
+    root = tmp_path / "data"
+    (root / "qm9").mkdir(parents=True)
+    (root / "qm9" / "qm9.csv").write_text("smiles\n" + "CCO\n" * 20)   # every split: ethanol
+    records = [
+        {"atoms": ["C", "C", "O"], "bonds": [[0, 1, 1], [1, 2, 1]]},            # CCO
+        {"atoms": ["O", "C", "C"], "bonds": [[0, 1, 1], [1, 2, 1]]},            # CCO again
+        {"atoms": ["C", "C", "O"], "bonds": [[0, 1, 1], [1, 2, 2]]},            # CC=O, novel
+        {"atoms": ["C", "C"], "bonds": []},                                     # disconnected
+        {"atoms": ["N", "C", "C", "C", "C", "C"],
+         "bonds": [[0, t, 1] for t in range(1, 6)]},                          # N, five bonds
+    ]
+    path = tmp_path / "mols.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    rc, text, err = run_cli(["score", str(path), "--dataset", "qm9", "--data-root", str(root),
+                             "--no-fcd"])
+    assert rc == 0, err
+    raw = json.loads(text)["molecules"]["sampled"]
+    assert list(json.loads(text)["molecules"]) == ["sampled"]      # no valency-aware row
+    assert (raw["num_generated"], raw["num_valid"], raw["num_unique"], raw["num_novel"]) == (
+        5, 3, 2, 1)
+    assert raw["validity"] == 3 / 5 and raw["uniqueness"] == 2 / 3 and raw["novelty"] == 1 / 2
+    assert raw["invalid"] == {"empty": 0, "unsanitizable": 1, "disconnected": 1}
+    assert raw["gdss_validity"] == 4 / 5                   # GDSS's check accepts C.C
+    assert "fcd" not in raw and raw["nspdk"] > 0
+    # molecules are not graphs, nor graphs molecules
+    rc, _, err = run_cli(["score", str(path)])
+    assert rc == 2 and "--dataset qm9" in err and len(err.strip().splitlines()) == 1
+    graphs = _write_graphs(tmp_path / "g.jsonl", [nx.path_graph(3)])
+    rc, _, err = run_cli(["score", str(graphs), "--dataset", "qm9", "--data-root", str(root)])
+    assert rc == 2 and "without atoms" in err
+
+
+BAD_LINES = [
+    ("not json", "not a JSON object"),
+    ("[1, 2]", "each line must be an object"),
+    ('{"num_nodes": 2}', "each line must be an object"),
+    ('{"num_nodes": 2, "edges": [], "x": 1}', "each line must be an object"),
+    ('{"num_nodes": -1, "edges": []}', "num_nodes must be"),
+    ('{"num_nodes": true, "edges": []}', "num_nodes must be"),
+    ('{"num_nodes": 1000000000, "edges": []}', "num_nodes must be"),
+    ('{"num_nodes": 2, "edges": {"0": 1}}', "edges must be a list"),
+    ('{"num_nodes": 2, "edges": [[0, 0]]}', "self-loop"),
+    ('{"num_nodes": 3, "edges": [[0, 5]]}', "outside 0..2"),
+    ('{"num_nodes": 3, "edges": [[0, 1.0]]}', "2 whole numbers"),
+    ('{"num_nodes": 3, "edges": [[0, 1, 2]]}', "2 whole numbers"),
+    ('{"num_nodes": 3, "edges": [[0, 1], [1, 0]]}', "listed twice"),
+    ('{"atoms": ["C", "Cl"], "bonds": []}', "is not one of C, N, O, F"),
+    ('{"atoms": "CC", "bonds": []}', "atoms must be a list"),
+    ('{"atoms": ["C", "C"], "bonds": [[0, 1, 4]]}', "the order must be 1..3"),
+    ('{"atoms": ["C", "C"], "bonds": [[0, 1, 0]]}', "the order must be 1..3"),
+    ('{"atoms": ["C", "C"], "bonds": [[0, 1]]}', "3 whole numbers"),
+    ("[" * 100000 + "]" * 100000, "not a JSON object"),
+]
+
+
+@pytest.mark.parametrize("line, problem", BAD_LINES)
+def test_a_bad_line_is_one_line_naming_file_and_line(tmp_path, line, problem):
+    path = tmp_path / "s.jsonl"
+    first = '{"atoms": ["C"], "bonds": []}' if "atoms" in line else \
+        '{"num_nodes": 1, "edges": []}'                   # a good line of the same kind
+    path.write_text(first + "\n\n" + line + "\n")
+    rc, _, err = run_cli(["score", str(path)])
+    assert rc == 2 and len(err.strip().splitlines()) == 1
+    assert f"{path}:3" in err and problem in err, err
+
+
+def test_mixed_empty_and_oversized_files(tmp_path, monkeypatch):
+    mixed = tmp_path / "m.jsonl"
+    mixed.write_text('{"num_nodes": 1, "edges": []}\n{"atoms": ["C"], "bonds": []}\n')
+    with pytest.raises(ValueError, match=r"m.jsonl:2: graphs and molecules are mixed"):
+        scoring.read_samples(mixed)
+    empty = tmp_path / "e.jsonl"
+    empty.write_text("\n\n")
+    with pytest.raises(ValueError, match="holds no samples"):
+        scoring.read_samples(empty)
+    with pytest.raises(ValueError, match="no such file"):
+        scoring.read_samples(tmp_path / "absent.jsonl")
+    # Σ n² over the samples is capped: 3² + 3² = 18 > 17 fails at the second line
+    monkeypatch.setattr(scoring, "MAX_PAIRS", 17)
+    big = _write_graphs(tmp_path / "b.jsonl", [nx.path_graph(3), nx.path_graph(3)])
+    with pytest.raises(ValueError, match=r"b.jsonl:2: the samples up to here hold more than"):
+        scoring.read_samples(big)
+    monkeypatch.setattr(scoring, "MAX_PAIRS", 18)
+    assert [s.num_nodes for s in scoring.read_samples(big)[0]] == [3, 3]
+
+
+def test_jsonl_and_graph6_read_the_same_graphs(tmp_path):
+    graphs = [nx.path_graph(4), nx.empty_graph(2), nx.complete_graph(5), nx.cycle_graph(6)]
+    js, molecules = scoring.read_samples(_write_graphs(tmp_path / "a.jsonl", graphs))
+    (tmp_path / "a.g6").write_text("".join(nx.to_graph6_bytes(g, header=False).decode()
+                                           for g in graphs))
+    g6, _ = scoring.read_samples(tmp_path / "a.g6")
+    assert not molecules
+    for a, b, g in zip(js, g6, graphs, strict=True):
+        assert a.adj.equal(b.adj) and a.adj.equal(a.adj.T)
+        assert {tuple(sorted(e)) for e in g.edges()} == {
+            tuple(p) for p in a.adj.triu(1).nonzero().tolist()}
