@@ -165,14 +165,34 @@ def test_mixed_empty_and_oversized_files(tmp_path, monkeypatch):
     assert [s.num_nodes for s in scoring.read_samples(big)[0]] == [3, 3]
 
 
-def test_jsonl_and_graph6_read_the_same_graphs(tmp_path):
+def test_jsonl_graph6_and_pickle_read_the_same_graphs(tmp_path):
     graphs = [nx.path_graph(4), nx.empty_graph(2), nx.complete_graph(5), nx.cycle_graph(6)]
     js, molecules = scoring.read_samples(_write_graphs(tmp_path / "a.jsonl", graphs))
     (tmp_path / "a.g6").write_text("".join(nx.to_graph6_bytes(g, header=False).decode()
                                            for g in graphs))
     g6, _ = scoring.read_samples(tmp_path / "a.g6")
+    import pickle
+    (tmp_path / "a.pkl").write_bytes(pickle.dumps(graphs))
+    pk, _ = scoring.read_samples(tmp_path / "a.pkl")
     assert not molecules
-    for a, b, g in zip(js, g6, graphs, strict=True):
-        assert a.adj.equal(b.adj) and a.adj.equal(a.adj.T)
+    for a, b, c, g in zip(js, g6, pk, graphs, strict=True):
+        assert a.adj.equal(b.adj) and a.adj.equal(c.adj) and a.adj.equal(a.adj.T)
         assert {tuple(sorted(e)) for e in g.edges()} == {
             tuple(p) for p in a.adj.triu(1).nonzero().tolist()}
+
+
+def test_a_hostile_pickle_runs_nothing(tmp_path):
+    import os
+    import pickle
+
+    sentinel = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            return os.system, (f"touch {sentinel}",)
+
+    path = tmp_path / "evil.pkl"
+    path.write_bytes(pickle.dumps([nx.path_graph(2), Evil()]))
+    rc, _, err = run_cli(["score", str(path)])
+    assert rc == 2 and "evil.pkl" in err and len(err.strip().splitlines()) == 1
+    assert not sentinel.exists()

@@ -16,8 +16,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from graphvae.evaluation.graph_stats import PROTOCOLS
     from graphvae.tasks.generation import GEN_DATASETS
 
-    p.add_argument("samples", type=Path, help="samples.jsonl (graphs or molecules), a graph6 "
-                   "file, or the --out folder of graphvae generate (its samples.jsonl, scored "
+    p.add_argument("samples", type=Path, help="samples.jsonl (graphs or molecules), a .pkl "
+                   "list of networkx graphs (no code in it runs), a graph6 file, or the --out "
+                   "folder of graphvae generate (its samples.jsonl, scored "
                    "with the run's own data set, seed and protocol)")
     p.add_argument("--dataset", choices=GEN_DATASETS,
                    help="the data set whose test split the samples are scored against "

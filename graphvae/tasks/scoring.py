@@ -11,6 +11,8 @@ protocols, given in either format:
 * ``.jsonl``: one object a line, ``{"num_nodes": n, "edges": [[i, j], ...]}`` for graph
   sets or ``{"atoms": ["C", ...], "bonds": [[i, j, order], ...]}`` for molecules (QM9's
   atoms C/N/O/F, bond orders 1–3), every line of one kind;
+* ``.pkl``, a pickled list of networkx graphs (GDSS saves its samples so), read by the
+  restricted unpickler that reads the stored graph sets: nothing in it runs;
 * graph6 (any other name), one graph a line, for graph sets.
 
 What it reports: for graph sets the MMD² table (and the train-vs-test row), the copies
@@ -35,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from graphvae.containers import SampledGraph
-from graphvae.datasets.graphgen import MAX_NODES, read_graph6
+from graphvae.datasets.graphgen import MAX_NODES, load_graph_pickle, read_graph6
 from graphvae.errors import DataError, quote
 from graphvae.io import read_text
 
@@ -158,12 +160,14 @@ def read_samples_jsonl(path: str | os.PathLike) -> tuple[list[SampledGraph], boo
 
 
 def read_samples(path: str | os.PathLike) -> tuple[list[SampledGraph], bool]:
-    """``(samples, molecules?)`` from a ``.jsonl`` file or, under any other name, a graph6
-    file (graphs only)."""
+    """``(samples, molecules?)`` from a ``.jsonl`` file, a ``.pkl`` list of networkx graphs
+    (as GDSS saves its samples; read by the restricted unpickler, no code runs) or, under
+    any other name, a graph6 file (graphs only)."""
     path = Path(path)
-    if path.suffix.lower() == ".jsonl":
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
         return read_samples_jsonl(path)
-    graphs = read_graph6(path)
+    graphs = load_graph_pickle(path) if suffix == ".pkl" else read_graph6(path)
     if len(graphs) > MAX_SAMPLES:
         raise DataError(path, f"more than {MAX_SAMPLES} samples")
     if sum(g.number_of_nodes() ** 2 for g in graphs) > MAX_PAIRS:
