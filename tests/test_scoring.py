@@ -27,6 +27,10 @@ def _write_graphs(path, graphs):
     return path
 
 
+def measured_files(run):
+    return [*json.loads((run / "manifest.json").read_text())["files"], "manifest.json"]
+
+
 def test_score_gives_back_the_metrics_of_the_run(tmp_path):
     run = tmp_path / "run"
     rc, _, err = run_cli(["generate", "--epochs", "2", "--protocol", "gdss", "--seed", "3",
@@ -40,7 +44,7 @@ def test_score_gives_back_the_metrics_of_the_run(tmp_path):
         assert rc == 0, err
         scored = json.loads(text)
         assert {k: scored[k] for k in SCORED} == {k: measured[k] for k in SCORED}, argv
-        assert scored["seed"] == 3 and scored["protocol"] == "gdss"
+        assert scored["seed"] == 3 and scored["protocol"] == "gdss" and scored["generated"]
     # another seed is another split: the same samples score differently
     rc, text, _ = run_cli(["score", str(run / "samples.jsonl"), "--protocol", "gdss"])
     other = json.loads(text)
@@ -50,8 +54,10 @@ def test_score_gives_back_the_metrics_of_the_run(tmp_path):
     rc, _, err = run_cli(["score", str(run), "--seed", "1"])
     assert rc == 2 and "run folder" in err and "--seed" in err
     # --out is a folder of its own, never the run scored
-    rc, _, err = run_cli(["score", str(run), "--out", str(run)])
-    assert rc == 2 and "--out" in err and (run / "model.pt").is_file()
+    for inside in (run, run / "scores"):
+        rc, _, err = run_cli(["score", str(run), "--out", str(inside)])
+        assert rc == 2 and "--out" in err and (run / "model.pt").is_file()
+    assert sorted(p.name for p in run.iterdir()) == sorted(measured_files(run))
     rc, _, err = run_cli(["score", str(run), "--out", str(tmp_path / "scores")])
     assert rc == 0, err
     written = json.loads((tmp_path / "scores" / "metrics.json").read_text())

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from graphvae.io import output_folder, write_json
+from graphvae.io import MANIFEST, output_folder, write_json
 
 _SPLIT_FLAGS = ("dataset", "generated", "protocol", "seed", "qm9_limit")
 
@@ -49,9 +49,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                              f"{', '.join('--' + k.replace('_', '-') for k in given)}")
         given = run_config(path)
         path = path / "samples.jsonl"
-    if args.out is not None and path.resolve().is_relative_to(args.out.resolve()):
-        raise ValueError(f"--out {args.out} holds the samples scored, and would be replaced "
-                         "by the scores: choose another folder")
+    if args.out is not None:
+        out, home = args.out.resolve(), path.resolve().parent
+        if path.resolve().is_relative_to(out):
+            raise ValueError(f"--out {args.out} holds the samples scored, and would be "
+                             "replaced by the scores: choose another folder")
+        if (home / MANIFEST).is_file() and out.is_relative_to(home):
+            raise ValueError(f"--out {args.out} lies inside the output folder of the run "
+                             f"scored ({home}), which would then hold more than its "
+                             "manifest lists: choose another folder")
     cfg = GenerationConfig.from_dict({**given, "fcd": not args.no_fcd})
     metrics = score_samples(path, cfg, args.data_root)
     with output_folder(args.out, "graphvae score") as stage:

@@ -229,6 +229,7 @@ def score_samples(path: str | os.PathLike, cfg: GenerationConfig,
     scores, _ = sample_metrics(data, samples, sampled, cfg.replace(valency=False))
     return {"samples": str(path), "dataset": data.name,
             **{k: getattr(cfg, k) for k in SCORING_FIELDS if k != "dataset"},
+            "generated": data.name.endswith("(generated)"),
             "split": data.info, "num_samples": len(samples), **scores,
             "environment": environment()}
 
