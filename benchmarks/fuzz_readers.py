@@ -595,7 +595,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     report = fuzz(300 if args.smoke else args.cases, args.seed, progress=not args.quiet)
     from graphvae.io import write_json
-    write_json(report, args.out)
+    from graphvae.provenance import environment
+    write_json({**report, "environment": environment()}, args.out)
     print(json.dumps({k: v for k, v in report.items() if k != "failure_list"}, indent=1))
     return 1 if report["failures"] else 0
 

@@ -130,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     ok = all(not r["broken"] and r["final_ok"] and r["final_state"] == "complete"
              and not r["leftovers_after_final"] for r in rows)
     from graphvae.io import write_json
-    write_json({"seed": args.seed, "ok": ok, "results": rows}, args.out)
+    from graphvae.provenance import environment
+    write_json({"seed": args.seed, "ok": ok, "results": rows, "environment": environment()},
+               args.out)
     return 0 if ok else 1
 
 
