@@ -202,3 +202,13 @@ def test_a_hostile_pickle_runs_nothing(tmp_path):
     rc, _, err = run_cli(["score", str(path)])
     assert rc == 2 and "evil.pkl" in err and len(err.strip().splitlines()) == 1
     assert not sentinel.exists()
+
+
+def test_an_unusable_out_is_refused_before_scoring(tmp_path, monkeypatch):
+    path = _write_graphs(tmp_path / "s.jsonl", [nx.path_graph(3)])
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("mine")
+    monkeypatch.setattr(scoring, "score_samples", lambda *a, **k: pytest.fail("scored"))
+    rc, _, err = run_cli(["score", str(path), "--out", str(tmp_path / "taken")])
+    assert rc == 2 and "taken" in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "taken" / "notes.txt").read_text() == "mine"

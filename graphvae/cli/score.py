@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from graphvae.io import MANIFEST, output_folder, write_json
+from graphvae.io import MANIFEST, check_output_folder, output_folder, write_json
 
 _SPLIT_FLAGS = ("dataset", "generated", "protocol", "seed", "qm9_limit")
 
@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             raise ValueError(f"--out {args.out} lies inside the output folder of the run "
                              f"scored ({home}), which would then hold more than its "
                              "manifest lists: choose another folder")
+        check_output_folder(args.out)          # before the scoring, which can take minutes
     cfg = GenerationConfig.from_dict({**given, "fcd": not args.no_fcd})
     metrics = score_samples(path, cfg, args.data_root)
     with output_folder(args.out, "graphvae score") as stage:

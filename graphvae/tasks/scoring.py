@@ -6,7 +6,7 @@ sample file, rebuilds the split that ``generate`` used (same data set, seed and
 protocol; a run folder supplies them from its own ``metrics.json``), and scores the
 samples with :func:`~graphvae.tasks.generation.sample_metrics`, the function ``generate``
 itself scores with. The same command scores any other generator's samples under our
-protocols, given in either format:
+protocols, given in any of three formats:
 
 * ``.jsonl``: one object a line, ``{"num_nodes": n, "edges": [[i, j], ...]}`` for graph
   sets or ``{"atoms": ["C", ...], "bonds": [[i, j, order], ...]}`` for molecules (QM9's
