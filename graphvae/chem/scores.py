@@ -61,11 +61,15 @@ def require_fcd() -> Any:
 
 
 def fcd_score(smiles: list[str], reference: list[str]) -> float:
-    """Fréchet ChemNet Distance between two lists of SMILES (ChemNet on the CPU)."""
+    """Fréchet ChemNet Distance between two lists of SMILES (ChemNet on the CPU, on the
+    threads a run's one-thread block set aside: :func:`~graphvae.threads.large_work`)."""
+    from graphvae.threads import large_work
+
     fcd = require_fcd()
     if len(smiles) < 2 or len(reference) < 2:
         raise ValueError("FCD needs at least two molecules on each side")
-    return float(fcd.get_fcd(smiles, reference, device="cpu"))
+    with large_work():
+        return float(fcd.get_fcd(smiles, reference, device="cpu"))
 
 
 def smiles_graphs(smiles: list[str]) -> list[Any]:
