@@ -95,12 +95,17 @@ def _size(path: Path, lineno: int, rec: dict[str, Any]) -> int:
     return len(atoms)
 
 
+def _adjacency(n: int, pairs: Any) -> torch.Tensor:
+    """The symmetric 0/1 ``(n, n)`` matrix of the pairs ``(i, j)`` (checked already)."""
+    adj = torch.zeros(n, n)
+    for i, j in pairs:
+        adj[i, j] = adj[j, i] = 1.0
+    return adj
+
+
 def _graph_record(path: Path, lineno: int, rec: dict[str, Any]) -> SampledGraph:
     n = rec["num_nodes"]
-    adj = torch.zeros(n, n)
-    for i, j in _pairs(path, lineno, rec["edges"], n, 2, "edges"):
-        adj[i, j] = adj[j, i] = 1.0
-    return SampledGraph(adj)
+    return SampledGraph(_adjacency(n, _pairs(path, lineno, rec["edges"], n, 2, "edges")))
 
 
 def _molecule_record(path: Path, lineno: int, rec: dict[str, Any]) -> SampledGraph:
@@ -173,14 +178,7 @@ def read_samples(path: str | os.PathLike) -> tuple[list[SampledGraph], bool]:
     if sum(g.number_of_nodes() ** 2 for g in graphs) > MAX_PAIRS:
         raise DataError(path, f"the samples hold more than {MAX_PAIRS:.0e} node pairs in all "
                               "(n² summed over the samples)")
-    out = []
-    for g in graphs:
-        n = g.number_of_nodes()
-        adj = torch.zeros(n, n)
-        for i, j in g.edges():
-            adj[i, j] = adj[j, i] = 1.0
-        out.append(SampledGraph(adj))
-    return out, False
+    return [SampledGraph(_adjacency(g.number_of_nodes(), g.edges())) for g in graphs], False
 
 
 #: The fields of a run's config that decide its split and its scores.
@@ -193,11 +191,10 @@ def run_config(folder: str | os.PathLike) -> dict[str, Any]:
     from graphvae.tasks.generation import GenerationConfig
 
     path = Path(folder) / "metrics.json"
+    text = read_text(path)
     try:
-        metrics = json.loads(read_text(path))
-    except (ValueError, RecursionError) as err:
-        if isinstance(err, DataError):
-            raise
+        metrics = json.loads(text)
+    except (ValueError, RecursionError):
         raise DataError(path, "not JSON") from None
     if not isinstance(metrics, dict) or not isinstance(metrics.get("config"), dict):
         raise DataError(path, "no config object: not the metrics.json of graphvae generate")
