@@ -212,3 +212,22 @@ def test_an_unusable_out_is_refused_before_scoring(tmp_path, monkeypatch):
     rc, _, err = run_cli(["score", str(path), "--out", str(tmp_path / "taken")])
     assert rc == 2 and "taken" in err and len(err.strip().splitlines()) == 1
     assert (tmp_path / "taken" / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("text, problem", [
+    (None, "no such file"),
+    ("{not json", "not JSON"),
+    ("[1, 2]", "no config object"),
+    ('{"config": {"dataset": "nope"}}', "unknown data set"),
+    ('{"config": {"seed": "3"}}', "wrong type"),
+    ('{"config": {"surprise": 1}}', "unknown config key"),
+])
+def test_a_run_folder_with_a_bad_metrics_json_is_one_line(tmp_path, text, problem):
+    run = tmp_path / "run"
+    run.mkdir()
+    _write_graphs(run / "samples.jsonl", [nx.path_graph(3)])
+    if text is not None:
+        (run / "metrics.json").write_text(text)
+    rc, _, err = run_cli(["score", str(run)])
+    assert rc == 2 and len(err.strip().splitlines()) == 1
+    assert "metrics.json" in err and problem in err, err
