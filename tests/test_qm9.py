@@ -138,6 +138,9 @@ def test_dense_bond_matrix_codes():
     ("CCCCCCCCCC", "10 heavy atoms"),
     ("[NH3+]CC([O-])=O", "charged"),
     ("", "no atoms"),
+    ("CN->O", "DATIVE bond"),                                  # not single / double / triple
+    ("[Na]CCCCCCCCCC", "element Na"),                          # the element before the size
+    ("CCCCCCCC[N+](C)(C)C", "12 heavy atoms"),                 # the size before the charge
 ])
 def test_smiles_to_graph_rejects(smiles, needle):
     with pytest.raises(ValueError, match=needle) as info:

@@ -104,23 +104,28 @@ def dense_bond_matrix(g: MolGraph) -> Tensor:
     return bonds
 
 
-def _check_atoms(mol: Any, smiles: str) -> None:
-    """Raise ``ValueError`` unless ``mol`` has 1..MAX_ATOMS uncharged C/N/O/F heavy atoms."""
+def _check_atoms(mol: Any, smiles: str) -> list[int]:
+    """The ``ATOM_TYPES`` index of each atom of ``mol``; ``ValueError`` unless it has
+    1..MAX_ATOMS uncharged C/N/O/F heavy atoms (an unknown element is reported before the
+    size, the size before a charge). Atoms are read by index: RDKit's ``GetAtoms()``
+    sequence costs several times more per atom in Python."""
     n = mol.GetNumAtoms()
     if n == 0:
         raise ValueError(f"SMILES {smiles!r} has no atoms")
-    for atom in mol.GetAtoms():
-        symbol = atom.GetSymbol()
+    atoms = [mol.GetAtomWithIdx(i) for i in range(n)]
+    symbols = [atom.GetSymbol() for atom in atoms]
+    for symbol in symbols:
         if symbol not in _ATOM_INDEX:
             raise ValueError(f"SMILES {smiles!r} has element {symbol}; "
                              f"only {', '.join(ATOM_TYPES)} are allowed")
     if n > MAX_ATOMS:
         raise ValueError(f"SMILES {smiles!r} has {n} heavy atoms; at most {MAX_ATOMS} allowed")
-    for atom in mol.GetAtoms():
+    for atom, symbol in zip(atoms, symbols):
         if atom.GetFormalCharge() != 0:
             raise _ChargedMoleculeError(
-                f"SMILES {smiles!r} has a charged atom ({atom.GetSymbol()}, charge "
+                f"SMILES {smiles!r} has a charged atom ({symbol}, charge "
                 f"{atom.GetFormalCharge():+d}); charged molecules are not representable")
+    return [_ATOM_INDEX[symbol] for symbol in symbols]
 
 
 def smiles_to_graph(smiles: str) -> MolGraph:
@@ -141,27 +146,34 @@ def smiles_to_graph(smiles: str) -> MolGraph:
         mol = Chem.MolFromSmiles(smiles)
     if mol is None:
         raise ValueError(f"RDKit cannot parse SMILES {smiles!r}")
-    _check_atoms(mol, smiles)
+    types = _check_atoms(mol, smiles)
     canonical = Chem.MolToSmiles(mol)
     Chem.Kekulize(mol, clearAromaticFlags=True)
-    node_types = torch.tensor([_ATOM_INDEX[a.GetSymbol()] for a in mol.GetAtoms()],
-                              dtype=torch.long)
-    order_to_type = {Chem.BondType.SINGLE: 0, Chem.BondType.DOUBLE: 1, Chem.BondType.TRIPLE: 2}
+    order_to_type = _bond_codes(Chem)
     triples = []
-    for bond in mol.GetBonds():
+    for bond in (mol.GetBondWithIdx(b) for b in range(mol.GetNumBonds())):
         kind = bond.GetBondType()
-        if kind not in order_to_type:
+        t = order_to_type.get(kind)
+        if t is None:
             raise ValueError(f"SMILES {smiles!r} has a {kind} bond after kekulization")
-        i, j, t = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx(), order_to_type[kind]
+        i, j = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
         triples += [(i, j, t), (j, i, t)]
     triples.sort()
-    if triples:
-        table = torch.tensor(triples, dtype=torch.long)
-        edge_index, edge_types = table[:, :2].t().contiguous(), table[:, 2].contiguous()
-    else:
-        edge_index = torch.zeros(2, 0, dtype=torch.long)
-        edge_types = torch.zeros(0, dtype=torch.long)
-    return MolGraph(node_types, edge_index, edge_types, canonical)
+    edge_index = torch.tensor([[i for i, _, _ in triples], [j for _, j, _ in triples]],
+                              dtype=torch.long).reshape(2, -1)
+    edge_types = torch.tensor([t for _, _, t in triples], dtype=torch.long)
+    return MolGraph(torch.tensor(types, dtype=torch.long), edge_index, edge_types, canonical)
+
+
+_BOND_CODES: dict = {}
+
+
+def _bond_codes(Chem: Any) -> dict:
+    """RDKit's single / double / triple bond types to ``BOND_TYPES`` indices (built once)."""
+    if not _BOND_CODES:
+        _BOND_CODES.update({Chem.BondType.SINGLE: 0, Chem.BondType.DOUBLE: 1,
+                            Chem.BondType.TRIPLE: 2})
+    return _BOND_CODES
 
 
 def _as_long_array(x: Any, name: str) -> np.ndarray:
