@@ -1,0 +1,206 @@
+"""The commands and the Python in README.md and benchmarks/README.md still match the code.
+
+Nothing here trains: each ``graphvae`` command line is parsed by the real parser and its
+configuration built as the command would build it (so a renamed flag, a removed choice
+or a combination the configuration refuses fails), each benchmark command is parsed by
+its script's own parser, each ``make`` target exists, and each Python block's imports
+resolve and its calls of imported functions bind to their signatures."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib.util
+import inspect
+import re
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ("README.md", "benchmarks/README.md")
+ENV_ASSIGNMENT = re.compile(r"^[A-Z_][A-Z0-9_]*=")
+
+
+def _blocks(doc: str, lang: str) -> list[tuple[int, str]]:
+    """``(line number, body)`` of each fenced block of ``lang`` in ``doc``."""
+    text = (ROOT / doc).read_text()
+    out = []
+    for m in re.finditer(r"^```(\w*)\n(.*?)^```", text, re.S | re.M):
+        if m.group(1) == lang:
+            out.append((text.count("\n", 0, m.start()) + 2, m.group(2)))
+    return out
+
+
+def _commands(doc: str) -> list[tuple[str, list[str]]]:
+    """Every command of the bash blocks of ``doc`` as ``(where, tokens)``: continuation
+    lines joined, comments dropped, ``a && b`` split, leading ``VAR=value`` dropped."""
+    out = []
+    for start, body in _blocks(doc, "bash"):
+        joined = body.replace("\\\n", " ")
+        for line in joined.splitlines():
+            tokens = shlex.split(line, comments=True)
+            where = f"{doc}, block at line {start}: {line.strip()}"
+            command: list[str] = []
+            for tok in [*tokens, "&&"]:
+                if tok not in ("&&", ";"):
+                    command.append(tok)
+                    continue
+                while command and ENV_ASSIGNMENT.match(command[0]):
+                    command.pop(0)
+                if command:
+                    out.append((where, command))
+                command = []
+    return out
+
+
+def _graphvae_argv(tokens: list[str]) -> list[str] | None:
+    """The ``graphvae`` arguments of a command (``graphvae ...``, ``.venv/bin/graphvae ...``,
+    ``torchrun ... -m graphvae ...``), or ``None`` when it runs something else."""
+    if Path(tokens[0]).name == "graphvae":
+        return tokens[1:]
+    if tokens[0] == "torchrun" and "-m" in tokens:
+        at = tokens.index("-m")
+        if tokens[at + 1:at + 2] == ["graphvae"]:
+            return tokens[at + 2:]
+    return None
+
+
+def _benchmark(tokens: list[str]) -> tuple[Path, list[str]] | None:
+    if Path(tokens[0]).name.startswith("python") and len(tokens) > 1 \
+            and tokens[1].startswith("benchmarks/"):
+        return ROOT / tokens[1], tokens[2:]
+    return None
+
+
+ALL = [(doc, where, tokens) for doc in DOCS for where, tokens in _commands(doc)]
+
+
+def test_the_docs_hold_commands_of_each_kind():
+    """The extraction itself: it finds the commands these tests are about."""
+    kinds = {"graphvae": 0, "benchmark": 0, "make": 0}
+    for _, _, tokens in ALL:
+        if _graphvae_argv(tokens) is not None:
+            kinds["graphvae"] += 1
+        elif _benchmark(tokens) is not None:
+            kinds["benchmark"] += 1
+        elif tokens[0] == "make":
+            kinds["make"] += 1
+    assert kinds["graphvae"] >= 20 and kinds["benchmark"] >= 20 and kinds["make"] >= 2, kinds
+
+
+def _check_graphvae(argv: list[str], where: str) -> argparse.Namespace:
+    from graphvae.cli import build_parser
+    from graphvae.cli import linkpred as linkpred_cli
+    from graphvae.tasks.generation import GenerationConfig
+    from graphvae.vector.run import VectorRunConfig
+
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:
+        pytest.fail(f"{where}: the parser refuses it (exit {exc.code})")
+    build = {"generate": GenerationConfig.from_args, "vector": VectorRunConfig.from_args,
+             "linkpred": linkpred_cli._config}.get(args.command)
+    if build is not None:
+        try:
+            build(args)
+        except ValueError as err:
+            pytest.fail(f"{where}: its configuration is refused: {err}")
+    return args
+
+
+GRAPHVAE = [(w, t) for _, w, t in ALL if _graphvae_argv(t) is not None]
+BENCHMARKS = [(w, t) for _, w, t in ALL if _benchmark(t) is not None]
+
+
+@pytest.mark.parametrize("where, tokens", GRAPHVAE, ids=[" ".join(t) for _, t in GRAPHVAE])
+def test_graphvae_commands_parse_and_configure(where, tokens):
+    _check_graphvae(_graphvae_argv(tokens), where)
+
+
+class _Parsed(Exception):
+    pass
+
+
+def _script_args(path: Path, argv: list[str], monkeypatch) -> argparse.Namespace:
+    """``path``'s ``main(argv)`` stopped right after its parser has accepted ``argv``."""
+    spec = importlib.util.spec_from_file_location(f"_doc_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)     # dataclasses look it up
+    monkeypatch.syspath_prepend(str(path.parent))
+    spec.loader.exec_module(module)
+    real = argparse.ArgumentParser.parse_args
+
+    def parse_and_stop(self, args=None, namespace=None):
+        raise _Parsed(real(self, args, namespace))
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_and_stop)
+    with pytest.raises(_Parsed) as info:
+        module.main(argv)
+    return info.value.args[0]
+
+
+@pytest.mark.parametrize("where, tokens", BENCHMARKS, ids=[" ".join(t) for _, t in BENCHMARKS])
+def test_benchmark_commands_parse(where, tokens, monkeypatch):
+    path, argv = _benchmark(tokens)
+    assert path.is_file(), f"{where}: no script {path.relative_to(ROOT)}"
+    try:
+        args = _script_args(path, argv, monkeypatch)
+    except SystemExit as exc:
+        pytest.fail(f"{where}: the script's parser refuses it (exit {exc.code})")
+    extra = getattr(args, "linkpred_args", "")
+    if extra:                         # scale.py hands these to graphvae linkpred
+        monkeypatch.undo()
+        _check_graphvae(["linkpred", *extra.split()], where)
+
+
+def test_make_targets_exist():
+    makefile = (ROOT / "Makefile").read_text()
+    targets = set(re.findall(r"^([\w.-]+):", makefile, re.M))
+    for _, where, tokens in ALL:
+        if tokens[0] == "make":
+            for target in tokens[1:]:
+                assert target in targets, f"{where}: no make target {target!r}"
+
+
+def _python_blocks():
+    return [(f"{doc}, block at line {line}", body) for doc in ("README.md",)
+            for line, body in _blocks(doc, "python")]
+
+
+@pytest.mark.parametrize("where, body", _python_blocks(), ids=[w for w, _ in _python_blocks()])
+def test_python_blocks_import_and_bind(where, body):
+    """Each block compiles, its imports resolve, and every call of an imported function or
+    class binds to its signature (the argument names and counts the README shows)."""
+    tree = ast.parse(body, where)
+    names: dict[str, object] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            module = importlib.import_module(node.module)
+            for alias in node.names:
+                assert hasattr(module, alias.name), f"{where}: {node.module} has no {alias.name}"
+                names[alias.asname or alias.name] = getattr(module, alias.name)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                names[alias.asname or alias.name] = importlib.import_module(alias.name)
+    assert names, f"{where}: no imports found"
+    calls = 0
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or any(isinstance(a, ast.Starred) for a in node.args):
+            continue
+        target = node.func
+        obj = names.get(target.id) if isinstance(target, ast.Name) else None
+        if obj is None or not callable(obj) or isinstance(obj, type(sys)):
+            continue
+        fake = [None] * len(node.args)
+        kwargs = {k.arg: None for k in node.keywords if k.arg is not None}
+        try:
+            inspect.signature(obj).bind(*fake, **kwargs)
+        except TypeError as err:
+            pytest.fail(f"{where}: {ast.unparse(node)} does not bind to "
+                        f"{target.id}{inspect.signature(obj)}: {err}")
+        calls += 1
+    assert calls, f"{where}: no call of an imported function checked"
