@@ -88,10 +88,18 @@ def plot_image_rows(rows: list[tuple[str, np.ndarray]], path: str | os.PathLike,
 
 
 def plot_graph_grid(reference, generated, path: str | os.PathLike, title: str = "",
-                    node_attr: str | None = None, per_row: int = 8) -> None:
-    """Training graphs (first rows) above sampled graphs, spring layouts, one panel a graph.
+                    node_attr: str | None = None, per_row: int = 8,
+                    atom_names: list[str] | None = None,
+                    notes: list[str] | None = None) -> None:
+    """Training graphs (first rows) above sampled graphs, one panel a graph.
 
-    With ``node_attr`` (e.g. atom types) nodes are coloured by that attribute.
+    With ``node_attr`` (e.g. atom types) nodes are coloured by that attribute. With
+    ``atom_names`` (the element of each ``node_attr`` index) the graphs are drawn as
+    molecules instead: RDKit's 2D depiction where RDKit can lay the graph out (as drawn,
+    without sanitizing, so invalid samples show too; else a spring layout), element
+    symbols for all but carbon, and a bond's ``bond`` attribute (0 single, 1 double,
+    2 triple) as that many parallel lines. ``notes``: a word under each sample's title
+    (e.g. why it is invalid).
     """
     import networkx as nx
 
@@ -102,11 +110,17 @@ def plot_graph_grid(reference, generated, path: str | os.PathLike, title: str = 
                              squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
-    panels = [(g, "train") for g in reference] + [(None, "")] * (rows_ref * per_row -
-                                                                 len(reference))
-    panels += [(g, "sample") for g in generated]
-    for ax, (g, label) in zip(axes.ravel(), panels):
+    panels = [(g, "train", "") for g in reference] + [(None, "", "")] * (
+        rows_ref * per_row - len(reference))
+    notes = list(notes or []) + [""] * (len(generated) - len(notes or []))
+    panels += [(g, "sample", note) for g, note in zip(generated, notes)]
+    for ax, (g, label, note) in zip(axes.ravel(), panels):
         if g is None:
+            continue
+        heading = f"{label} n={g.number_of_nodes()}" + (f"\n{note}" if note else "")
+        ax.set_title(heading, fontsize=7)
+        if atom_names is not None and node_attr is not None:
+            _draw_molecule(ax, g, node_attr, atom_names)
             continue
         pos = nx.spring_layout(g, seed=0) if g.number_of_nodes() else {}
         colors = ([g.nodes[v].get(node_attr, 0) for v in g.nodes] if node_attr
@@ -114,7 +128,73 @@ def plot_graph_grid(reference, generated, path: str | os.PathLike, title: str = 
         style = {"cmap": "tab10", "vmin": 0, "vmax": 9} if node_attr else {}
         nx.draw_networkx(g, pos, ax=ax, node_size=18, width=0.5, with_labels=False,
                          node_color=colors, **style)
-        ax.set_title(f"{label} n={g.number_of_nodes()}", fontsize=7)
     if title:
         fig.suptitle(title, fontsize=9)
     _save(fig, path)
+
+
+#: Element colours of the molecule panels (CPK-like); other elements black.
+ELEMENT_COLORS = {"C": "0.25", "N": "tab:blue", "O": "tab:red", "F": "tab:green"}
+
+
+def _molecule_layout(g, node_attr: str, atom_names: list[str]) -> dict:
+    """2D positions of ``g``'s nodes: RDKit's depiction of the graph as drawn (no
+    sanitizing), or a spring layout where RDKit is missing or cannot lay it out."""
+    import networkx as nx
+
+    nodes = list(g.nodes)
+    try:
+        from rdkit import Chem
+        from rdkit.Chem import rdDepictor
+
+        index = {v: k for k, v in enumerate(nodes)}
+        mol = Chem.RWMol()
+        for v in nodes:
+            mol.AddAtom(Chem.Atom(atom_names[g.nodes[v][node_attr]]))
+        for a, b in g.edges:
+            mol.AddBond(index[a], index[b], Chem.BondType.SINGLE)
+        mol = mol.GetMol()
+        mol.UpdatePropertyCache(strict=False)
+        Chem.FastFindRings(mol)
+        rdDepictor.Compute2DCoords(mol)
+        xy = mol.GetConformer().GetPositions()[:, :2]
+        return {v: xy[index[v]] for v in nodes}
+    except Exception:   # no RDKit, or a graph it cannot depict: any layout will do
+        return nx.spring_layout(g, seed=0) if nodes else {}
+
+
+def _draw_molecule(ax, g, node_attr: str, atom_names: list[str]) -> None:
+    """``g`` on ``ax`` as a molecule (see :func:`plot_graph_grid`)."""
+    pos = _molecule_layout(g, node_attr, atom_names)
+    if not pos:
+        return
+    lengths = [float(np.linalg.norm(np.subtract(pos[a], pos[b]))) for a, b in g.edges]
+    gap = 0.15 * (float(np.median(lengths)) if lengths else 1.0)
+    for a, b, data in g.edges(data=True):
+        p, q = np.asarray(pos[a], float), np.asarray(pos[b], float)
+        d = q - p
+        normal = np.array([-d[1], d[0]]) / (np.linalg.norm(d) or 1.0)
+        order = int(data.get("bond", 0)) + 1
+        # a line on the axis; a double bond's second line beside it, a triple's either side,
+        # each extra line shortened so that the atoms stay readable
+        for off in ([0.0], [0.0, 1.0], [-1.0, 0.0, 1.0])[min(order, 3) - 1]:
+            trim = 0.0 if off == 0.0 else 0.15
+            s_, e_ = p + trim * d + off * gap * normal, q - trim * d + off * gap * normal
+            ax.plot([s_[0], e_[0]], [s_[1], e_[1]], color="0.25", linewidth=0.8, zorder=1)
+    for v in g.nodes:
+        element = atom_names[g.nodes[v][node_attr]]
+        x, y = pos[v]
+        color = ELEMENT_COLORS.get(element, "black")
+        if element == "C":
+            ax.scatter([x], [y], s=4, color=color, zorder=2)
+        else:
+            ax.text(x, y, element, color=color, fontsize=7, ha="center", va="center",
+                    zorder=3, bbox={"boxstyle": "circle,pad=0.05", "fc": "white",
+                                    "ec": "none"})
+    # square limits around the atoms, never empty (one atom, or atoms in a line)
+    xy = np.array([pos[v] for v in g.nodes], dtype=float)
+    centre = (xy.max(0) + xy.min(0)) / 2
+    half = float(np.ptp(xy, axis=0).max()) / 2 + 4 * gap
+    ax.set_xlim(centre[0] - half, centre[0] + half)
+    ax.set_ylim(centre[1] - half, centre[1] + half)
+    ax.set_aspect("equal")

@@ -377,7 +377,8 @@ def run_generation(cfg: GenerationConfig, root: str | Path | None = None,
     line, :func:`sample_record`; ``graphvae score`` recomputes the scores from it,
     :mod:`graphvae.tasks.scoring`), ``samples.g6`` (graph6, one graph a line),
     ``samples_<decoding>.smi`` for molecules (``INVALID`` where a sample is not a
-    valid molecule) and ``samples.png`` (sampled graphs under training graphs).
+    valid molecule) and ``samples.png`` (sampled graphs under training graphs; QM9's
+    drawn as molecules, each sample marked valid or invalid).
     ``state`` / ``resume``: the resumable training state.
     """
     from graphvae.devices import resolve_device
@@ -505,9 +506,16 @@ def _write_outputs(out: Path, model: torch.nn.Module, cfg: GenerationConfig, dat
         for name, v in mols.items():
             write_text("\n".join(s or "INVALID" for s in v["smiles"]) + "\n",
                        out / f"samples_{name}.smi")
+    molecule: dict[str, Any] = {}
+    if data.name == "qm9":
+        from graphvae.chem.qm9 import ATOM_TYPES
+        molecule["atom_names"] = list(ATOM_TYPES)
+        if mols is not None:
+            molecule["notes"] = ["valid" if smi else "invalid"
+                                 for smi in mols["sampled"]["smiles"][:16]]
     plot_graph_grid(data.train[:8], sampled[:16], out / "samples.png",
                     f"{cfg.model} on {data.name}: training graphs (top) and samples",
-                    node_attr=data.node_attr)
+                    node_attr=data.node_attr, **molecule)
     valid = [(int(r["epoch"]), r["score"]) for r in res.history if "score" in r]
     write_json({**metrics, "config": cfg.to_dict(),
                 "history": {"train": res.column("train_bound"), "valid": valid}},

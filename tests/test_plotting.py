@@ -1,0 +1,79 @@
+"""What the sample grids draw: graph panels, and molecule panels with elements and bond orders."""
+
+import networkx as nx
+import pytest
+
+from graphvae import plotting
+
+ATOMS = ["C", "N", "O", "F"]
+
+
+def _molecule(atoms, bonds):
+    g = nx.Graph()
+    for i, a in enumerate(atoms):
+        g.add_node(i, atom=ATOMS.index(a))
+    for i, j, order in bonds:
+        g.add_edge(i, j, bond=order - 1)
+    return g
+
+
+@pytest.fixture
+def figures(monkeypatch):
+    """The figures the plotting functions would have written."""
+    kept = []
+    monkeypatch.setattr(plotting, "_save", lambda fig, path: kept.append(fig))
+    return kept
+
+
+def _panels(fig):
+    return [ax for ax in fig.axes if ax.get_title()]
+
+
+def test_molecule_panels_draw_elements_bond_orders_and_notes(figures):
+    acetonitrile = _molecule("CCN", [(0, 1, 1), (1, 2, 3)])          # C-C#N
+    acetone = _molecule("CCCO", [(0, 1, 1), (1, 2, 1), (1, 3, 2)])  # CC(C)=O
+    lone = _molecule("FF", [])                                      # two atoms, no bond
+    plotting.plot_graph_grid([acetonitrile], [acetone, lone], "unused.png", "t",
+                             node_attr="atom", per_row=2, atom_names=ATOMS,
+                             notes=["valid", "invalid"])
+    (fig,) = figures
+    train, first, second = _panels(fig)
+    assert train.get_title() == "train n=3"
+    assert first.get_title() == "sample n=4\nvalid"
+    assert second.get_title() == "sample n=2\ninvalid"
+    # one line a unit of bond order; carbon unlabelled (a dot), other elements as text
+    assert len(train.lines) == 1 + 3 and len(first.lines) == 1 + 1 + 2
+    assert len(second.lines) == 0
+    assert [t.get_text() for t in train.texts] == ["N"]
+    assert [t.get_text() for t in first.texts] == ["O"]
+    assert [t.get_text() for t in second.texts] == ["F", "F"]
+    assert sum(len(c.get_offsets()) for c in train.collections) == 2      # two carbons
+
+
+def test_molecule_panels_fall_back_to_a_spring_layout(figures, monkeypatch):
+    """A graph RDKit cannot depict (here: RDKit made to fail) is still drawn."""
+    pytest.importorskip("rdkit")
+    from rdkit.Chem import rdDepictor
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("no depiction")
+
+    monkeypatch.setattr(rdDepictor, "Compute2DCoords", fail)
+    ring = _molecule("CCCCCC", [(i, (i + 1) % 6, 1 + (i % 2)) for i in range(6)])
+    plotting.plot_graph_grid([], [ring], "unused.png", atom_names=ATOMS, node_attr="atom")
+    (panel,) = _panels(figures[0])
+    assert len(panel.lines) == 3 * 1 + 3 * 2
+
+
+def test_graph_panels_without_atom_names(figures):
+    plotting.plot_graph_grid([nx.path_graph(3)], [nx.cycle_graph(4)], "unused.png",
+                             per_row=1)
+    titles = [ax.get_title() for ax in _panels(figures[0])]
+    assert titles == ["train n=3", "sample n=4"]
+
+
+def test_the_grid_is_written_as_png(tmp_path):
+    path = tmp_path / "samples.png"
+    plotting.plot_graph_grid([_molecule("CO", [(0, 1, 1)])], [], path, node_attr="atom",
+                             atom_names=ATOMS)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
