@@ -13,6 +13,7 @@ import networkx as nx
 import pytest
 from conftest import run_cli
 
+from graphvae import plotting
 from graphvae.tasks import scoring
 from graphvae.tasks.generation import GenerationConfig, load_generation_data
 
@@ -83,7 +84,7 @@ def test_the_test_graphs_scored_against_themselves(tmp_path):
     assert got["num_samples"] == len(data.test) and got["dataset"] == data.name
 
 
-def test_molecules_counted_by_hand(tmp_path):
+def test_molecules_counted_by_hand(tmp_path, monkeypatch):
     pytest.importorskip("rdkit")
     root = tmp_path / "data"
     (root / "qm9").mkdir(parents=True)
@@ -109,6 +110,20 @@ def test_molecules_counted_by_hand(tmp_path):
     assert raw["invalid"] == {"empty": 0, "unsanitizable": 1, "disconnected": 1}
     assert raw["gdss_validity"] == 4 / 5                   # GDSS's check accepts C.C
     assert "fcd" not in raw and raw["nspdk"] > 0
+    # --out also gets the samples drawn as molecules under training ones, each marked
+    rc, _, err = run_cli(["score", str(path), "--dataset", "qm9", "--data-root", str(root),
+                          "--no-fcd", "--out", str(tmp_path / "scores")])
+    assert rc == 0, err
+    assert (tmp_path / "scores" / "samples.png").read_bytes()[:4] == b"\x89PNG"
+    assert "samples.png" in measured_files(tmp_path / "scores")
+    drawn = []
+    monkeypatch.setattr(plotting, "_save", lambda fig, where: drawn.append(fig))
+    scoring.score_samples(path, GenerationConfig(dataset="qm9", fcd=False), root,
+                          figure=tmp_path / "unused.png")
+    titles = [ax.get_title() for ax in drawn[0].axes if ax.get_title()]
+    assert [t for t in titles if t.startswith("train")] == ["train n=3"] * 8
+    assert [t.split("\n")[1] for t in titles if t.startswith("sample")] == [
+        "valid", "valid", "valid", "invalid", "invalid"]
     # molecules are not graphs, nor graphs molecules
     rc, _, err = run_cli(["score", str(path)])
     assert rc == 2 and "--dataset qm9" in err and len(err.strip().splitlines()) == 1

@@ -32,8 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-fcd", action="store_true", help="qm9: skip the FCD")
     p.add_argument("--data-root", type=Path, help="folder holding graphgen/ and qm9/ "
                    "(default: $GRAPHVAE_DATA, else ./data)")
-    p.add_argument("--out", type=Path, metavar="DIR", help="write metrics.json here (a folder "
-                   "of its own: not the run folder scored)")
+    p.add_argument("--out", type=Path, metavar="DIR", help="write metrics.json and samples.png "
+                   "(the first samples under training graphs) here (a folder of its own: not "
+                   "the run folder scored)")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -60,8 +61,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                              "manifest lists: choose another folder")
         check_output_folder(args.out)          # before the scoring, which can take minutes
     cfg = GenerationConfig.from_dict({**given, "fcd": not args.no_fcd})
-    metrics = score_samples(path, cfg, args.data_root)
     with output_folder(args.out, "graphvae score") as stage:
+        metrics = score_samples(path, cfg, args.data_root,
+                                None if stage is None else stage / "samples.png")
         if stage is not None:
             write_json(metrics, stage / "metrics.json")
     print(json.dumps(metrics, indent=1))

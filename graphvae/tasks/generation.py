@@ -489,13 +489,30 @@ def sample_record(g: SampledGraph, molecule: bool) -> dict[str, Any]:
             "bonds": [[i, j, int(g.bond_types[i, j])] for i, j in pairs]}
 
 
+def plot_samples(data: GraphSet, sampled: Sequence[nx.Graph],
+                 mols: dict[str, dict[str, Any]] | None, path: Path, title: str) -> None:
+    """``path``: the first 16 samples under 8 training graphs; QM9's drawn as molecules,
+    each sample marked valid or invalid (``mols``: :func:`sample_metrics`'s molecule
+    scores, whose raw SMILES are ``None`` where a sample is invalid)."""
+    from graphvae.plotting import plot_graph_grid
+
+    molecule: dict[str, Any] = {}
+    if data.name == "qm9":
+        from graphvae.chem.qm9 import ATOM_TYPES
+        molecule["atom_names"] = list(ATOM_TYPES)
+        if mols is not None:
+            molecule["notes"] = ["valid" if smi else "invalid"
+                                 for smi in mols["sampled"]["smiles"][:16]]
+    plot_graph_grid(data.train[:8], list(sampled[:16]), path, title,
+                    node_attr=data.node_attr, **molecule)
+
+
 def _write_outputs(out: Path, model: torch.nn.Module, cfg: GenerationConfig, data: GraphSet,
                    samples: list[SampledGraph], sampled: list[nx.Graph],
                    metrics: dict[str, Any], res: FitResult,
                    mols: dict[str, dict[str, Any]] | None) -> None:
     from graphvae.datasets.graphgen import write_graph6
     from graphvae.io import write_json, write_text
-    from graphvae.plotting import plot_graph_grid
 
     save_model(out / "model.pt", model, task="generation", config=cfg.to_dict(),
                in_channels=data.in_channels, epoch=res.weights_epoch)
@@ -506,16 +523,8 @@ def _write_outputs(out: Path, model: torch.nn.Module, cfg: GenerationConfig, dat
         for name, v in mols.items():
             write_text("\n".join(s or "INVALID" for s in v["smiles"]) + "\n",
                        out / f"samples_{name}.smi")
-    molecule: dict[str, Any] = {}
-    if data.name == "qm9":
-        from graphvae.chem.qm9 import ATOM_TYPES
-        molecule["atom_names"] = list(ATOM_TYPES)
-        if mols is not None:
-            molecule["notes"] = ["valid" if smi else "invalid"
-                                 for smi in mols["sampled"]["smiles"][:16]]
-    plot_graph_grid(data.train[:8], sampled[:16], out / "samples.png",
-                    f"{cfg.model} on {data.name}: training graphs (top) and samples",
-                    node_attr=data.node_attr, **molecule)
+    plot_samples(data, sampled, mols, out / "samples.png",
+                 f"{cfg.model} on {data.name}: training graphs (top) and samples")
     valid = [(int(r["epoch"]), r["score"]) for r in res.history if "score" in r]
     write_json({**metrics, "config": cfg.to_dict(),
                 "history": {"train": res.column("train_bound"), "valid": valid}},
@@ -524,5 +533,6 @@ def _write_outputs(out: Path, model: torch.nn.Module, cfg: GenerationConfig, dat
 
 __all__ = ["GEN_DATASETS", "GEN_MODELS", "GenerationConfig", "SampledGraph",
            "build_generation_model", "load_generation_data", "mean_bound",
-           "mmd_over_draws", "run_generation", "sample_metrics", "sample_record",
+           "mmd_over_draws", "plot_samples", "run_generation", "sample_metrics",
+           "sample_record",
            "train_generation_model"]

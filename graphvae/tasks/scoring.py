@@ -206,12 +206,14 @@ def run_config(folder: str | os.PathLike) -> dict[str, Any]:
 
 
 def score_samples(path: str | os.PathLike, cfg: GenerationConfig,
-                  root: str | Path | None = None) -> dict[str, Any]:
+                  root: str | Path | None = None,
+                  figure: str | os.PathLike | None = None) -> dict[str, Any]:
     """Score the samples of ``path`` against the split ``cfg`` gives (its
     :data:`SCORING_FIELDS`; ``cfg.fcd``: the FCD for molecules), as ``graphvae generate``
-    scores its own (see the module docstring)."""
+    scores its own (see the module docstring). ``figure``: also draw the first samples
+    under training graphs there, as ``generate``'s ``samples.png``."""
     from graphvae.provenance import environment
-    from graphvae.tasks.generation import load_generation_data, sample_metrics
+    from graphvae.tasks.generation import load_generation_data, plot_samples, sample_metrics
 
     samples, molecules = read_samples(path)
     qm9 = (cfg.dataset or "") == "qm9"
@@ -223,7 +225,10 @@ def score_samples(path: str | os.PathLike, cfg: GenerationConfig,
         require_fcd()
     data = load_generation_data(cfg, root)
     sampled = [s.to_networkx() for s in samples]
-    scores, _ = sample_metrics(data, samples, sampled, cfg.replace(valency=False))
+    scores, mols = sample_metrics(data, samples, sampled, cfg.replace(valency=False))
+    if figure is not None:
+        plot_samples(data, sampled, mols, Path(figure),
+                     f"{Path(path).name} on {data.name}: training graphs (top) and samples")
     return {"samples": str(path), "dataset": data.name,
             **{k: getattr(cfg, k) for k in SCORING_FIELDS if k != "dataset"},
             "generated": data.name.endswith("(generated)"),
