@@ -137,6 +137,13 @@ def plot_graph_grid(reference, generated, path: str | os.PathLike, title: str = 
 ELEMENT_COLORS = {"C": "0.25", "N": "tab:blue", "O": "tab:red", "F": "tab:green"}
 
 
+def _element(g, v, node_attr: str, atom_names: list[str]) -> str:
+    """The element of node ``v``: ``atom_names[type]``, or ``"*"`` for a node without a
+    type in range (drawn as RDKit's dummy atom)."""
+    t = g.nodes[v].get(node_attr)
+    return atom_names[t] if isinstance(t, int) and 0 <= t < len(atom_names) else "*"
+
+
 def _molecule_layout(g, node_attr: str, atom_names: list[str]) -> dict:
     """2D positions of ``g``'s nodes: RDKit's depiction of the graph as drawn (no
     sanitizing), or a spring layout where RDKit is missing or cannot lay it out."""
@@ -150,7 +157,7 @@ def _molecule_layout(g, node_attr: str, atom_names: list[str]) -> dict:
         index = {v: k for k, v in enumerate(nodes)}
         mol = Chem.RWMol()
         for v in nodes:
-            mol.AddAtom(Chem.Atom(atom_names[g.nodes[v][node_attr]]))
+            mol.AddAtom(Chem.Atom(_element(g, v, node_attr, atom_names)))
         for a, b in g.edges:
             mol.AddBond(index[a], index[b], Chem.BondType.SINGLE)
         mol = mol.GetMol()
@@ -182,7 +189,7 @@ def _draw_molecule(ax, g, node_attr: str, atom_names: list[str]) -> None:
             s_, e_ = p + trim * d + off * gap * normal, q - trim * d + off * gap * normal
             ax.plot([s_[0], e_[0]], [s_[1], e_[1]], color="0.25", linewidth=0.8, zorder=1)
     for v in g.nodes:
-        element = atom_names[g.nodes[v][node_attr]]
+        element = _element(g, v, node_attr, atom_names)
         x, y = pos[v]
         color = ELEMENT_COLORS.get(element, "black")
         if element == "C":

@@ -65,6 +65,15 @@ def test_molecule_panels_fall_back_to_a_spring_layout(figures, monkeypatch):
     assert len(panel.lines) == 3 * 1 + 3 * 2
 
 
+def test_a_node_without_a_known_type_is_drawn_as_a_star(figures):
+    g = _molecule("CO", [(0, 1, 1)])
+    g.add_node(2, atom=7)                     # out of range
+    g.add_node(3)                             # no type at all
+    plotting.plot_graph_grid([], [g], "unused.png", atom_names=ATOMS, node_attr="atom")
+    (panel,) = _panels(figures[0])
+    assert [t.get_text() for t in panel.texts] == ["O", "*", "*"]
+
+
 def test_graph_panels_without_atom_names(figures):
     plotting.plot_graph_grid([nx.path_graph(3)], [nx.cycle_graph(4)], "unused.png",
                              per_row=1)
