@@ -17,10 +17,11 @@ from graphvae.chem.qm9 import (
     smiles_to_graph,
 )
 from graphvae.errors import DataError, quote
+from graphvae.progress import steps
 
 
-def load_qm9(root: str | os.PathLike | None,
-             limit: int | None = None) -> tuple[list[MolGraph], dict[str, int]]:
+def load_qm9(root: str | os.PathLike | None, limit: int | None = None,
+             progress: bool = False) -> tuple[list[MolGraph], dict[str, int]]:
     """Read ``ROOT/qm9/qm9.csv`` in place and convert each row with :func:`smiles_to_graph`.
 
     ``root`` of ``None`` means ``$GRAPHVAE_DATA``, else ``./data``. ``limit`` reads only
@@ -29,6 +30,7 @@ def load_qm9(root: str | os.PathLike | None,
     returned, "skipped_charged": rows skipped for a charge}``. Raises ``ValueError`` if
     the file is missing, its header is not ``smiles``, or a row is not a single SMILES
     that :func:`smiles_to_graph` accepts (the message names the file line number).
+    ``progress``: a bar on a terminal (:mod:`graphvae.progress`).
     """
     require_rdkit()
     from graphvae.io import csv_rows, resolve_data_root
@@ -46,7 +48,7 @@ def load_qm9(root: str | os.PathLike | None,
     _, header = next(rows, (1, None))
     if header is None or [h.strip() for h in header] != ["smiles"]:
         raise DataError(path, f"expected the header 'smiles', got {quote(header)}", 1)
-    for line, row in rows:
+    for line, row in steps(rows, "reading QM9", progress, " rows"):
         if limit is not None and stats["rows"] >= limit:
             break
         stats["rows"] += 1
@@ -62,12 +64,13 @@ def load_qm9(root: str | os.PathLike | None,
     return graphs, stats
 
 
-def qm9_graph_set(root: str | os.PathLike | None, limit: int | None = None, seed: int = 0):
+def qm9_graph_set(root: str | os.PathLike | None, limit: int | None = None, seed: int = 0,
+                  progress: bool = False):
     """QM9 as a split :class:`~graphvae.datasets.graphsets.GraphSet` of typed graphs (``atom``
     and ``bond`` attributes), with the training SMILES for novelty."""
     from graphvae.datasets.graphsets import GraphSet, split_graphs
 
-    mols, stats = load_qm9(root, limit=limit)
+    mols, stats = load_qm9(root, limit=limit, progress=progress)
     graphs = []
     for m in mols:
         g = nx.Graph()

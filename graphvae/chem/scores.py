@@ -96,10 +96,10 @@ def smiles_graphs(smiles: list[str]) -> list[Any]:
 
 def molecule_scores(samples: list[SampledGraph], train_smiles: set[str],
                     valency: bool = True, reference: list[str] | None = None,
-                    fcd: bool = True) -> dict[str, dict[str, Any]]:
+                    fcd: bool = True, progress: bool = False) -> dict[str, dict[str, Any]]:
     """``{decoding: metrics + "smiles"}`` for ``sampled`` and (``valency``) ``valency_aware``
     (see the module docstring); ``reference``: SMILES for FCD (``fcd``) and NSPDK of the
-    raw samples."""
+    raw samples; ``progress``: bars on a terminal for the FCD and NSPDK."""
     from graphvae.chem.molecules import (
         molecule_metrics,
         mols_from_decoded,
@@ -107,6 +107,7 @@ def molecule_scores(samples: list[SampledGraph], train_smiles: set[str],
     )
     from graphvae.chem.validity import gdss_valid
     from graphvae.evaluation.nspdk import nspdk_mmd2
+    from graphvae.progress import bar
 
     plain = []
     for g in samples:
@@ -132,8 +133,9 @@ def molecule_scores(samples: list[SampledGraph], train_smiles: set[str],
         raw = out["sampled"]
         valid = [smi for smi in raw["smiles"] if smi is not None]
         if fcd:
-            raw["fcd"] = fcd_score(valid, reference) if len(valid) > 1 else float("nan")
-        raw["nspdk"] = (nspdk_mmd2(smiles_graphs(reference), smiles_graphs(valid))
-                        if valid else float("nan"))
+            with bar(f"FCD ({len(valid)} against {len(reference)} molecules)", progress, 1):
+                raw["fcd"] = fcd_score(valid, reference) if len(valid) > 1 else float("nan")
+        raw["nspdk"] = (nspdk_mmd2(smiles_graphs(reference), smiles_graphs(valid),
+                                   progress=progress) if valid else float("nan"))
         raw["reference_size"] = len(reference)
     return out

@@ -30,6 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="the seed of the run's split [0]")
     p.add_argument("--qm9-limit", type=int, metavar="N", help="qm9: the run's --qm9-limit")
     p.add_argument("--no-fcd", action="store_true", help="qm9: skip the FCD")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (they show on a "
+                   "terminal only)")
     p.add_argument("--data-root", type=Path, help="folder holding graphgen/ and qm9/ "
                    "(default: $GRAPHVAE_DATA, else ./data)")
     p.add_argument("--out", type=Path, metavar="DIR", help="write metrics.json and samples.png "
@@ -63,7 +65,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     cfg = GenerationConfig.from_dict({**given, "fcd": not args.no_fcd})
     with output_folder(args.out, "graphvae score") as stage:
         metrics = score_samples(path, cfg, args.data_root,
-                                None if stage is None else stage / "samples.png")
+                                None if stage is None else stage / "samples.png",
+                                progress=not args.quiet)
         if stage is not None:
             write_json(metrics, stage / "metrics.json")
     print(json.dumps(metrics, indent=1))

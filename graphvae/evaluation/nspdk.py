@@ -119,18 +119,22 @@ def _mean(vectors: Sequence[Features]) -> Features:
 
 
 def nspdk_mmd2(reference: Sequence[nx.Graph], generated: Sequence[nx.Graph],
-               node_label: str = "label", edge_label: str = "label") -> float:
+               node_label: str = "label", edge_label: str = "label",
+               progress: bool = False) -> float:
     """NSPDK MMD² between two sets of labelled graphs (empty generated graphs dropped, as
-    GDSS does); raises ``ValueError`` when either set is empty."""
+    GDSS does); raises ``ValueError`` when either set is empty. ``progress``: a bar on a
+    terminal."""
+    from graphvae.progress import steps
+
     gen = [g for g in generated if g.number_of_nodes()]
     if not reference or not gen:
         raise ValueError("NSPDK MMD needs at least one reference and one non-empty generated "
                          "graph")
     ids: dict = {}
     mx = _mean([nspdk_features(g, node_label=node_label, edge_label=edge_label, ids=ids)
-                for g in reference])
+                for g in steps(reference, "NSPDK: reference", progress, " graphs")])
     my = _mean([nspdk_features(g, node_label=node_label, edge_label=edge_label, ids=ids)
-                for g in gen])
+                for g in steps(gen, "NSPDK: samples", progress, " graphs")])
     # keys in insertion order, not a set's: a set of tuples holding strings iterates in
     # the order of the per-process string hash, which moves the sum's last digits
     keys = [*mx, *(k for k in my if k not in mx)]

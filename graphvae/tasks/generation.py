@@ -255,12 +255,14 @@ class GenerationConfig(Config):
 
 
 # ---------------------------------------------------------------------------- data, model
-def load_generation_data(cfg: GenerationConfig, root: str | Path | None = None) -> GraphSet:
-    """The configured graphs, split (train / valid / test) with ``cfg.seed``."""
+def load_generation_data(cfg: GenerationConfig, root: str | Path | None = None,
+                         progress: bool = False) -> GraphSet:
+    """The configured graphs, split (train / valid / test) with ``cfg.seed``; ``progress``:
+    a bar on a terminal while QM9 is read."""
     name = cfg.dataset or "community-small"
     if name == "qm9":
         from graphvae.chem.load import qm9_graph_set
-        return qm9_graph_set(root, cfg.qm9_limit, cfg.seed)
+        return qm9_graph_set(root, cfg.qm9_limit, cfg.seed, progress)
     graphs = load_graph_set(name, root, generated=cfg.generated or cfg.dataset is None,
                             seed=cfg.seed)
     if cfg.model == "graphvae":
@@ -384,7 +386,7 @@ def run_generation(cfg: GenerationConfig, root: str | Path | None = None,
     from graphvae.devices import resolve_device
 
     device = resolve_device(cfg.device)
-    data = load_generation_data(cfg, root)
+    data = load_generation_data(cfg, root, progress)
     if data.name == "qm9" and cfg.fcd:
         from graphvae.chem.scores import require_fcd
         require_fcd()                # before training, not after
@@ -412,7 +414,7 @@ def run_generation(cfg: GenerationConfig, root: str | Path | None = None,
         "test_bound_nats": test_bound, "device": str(device),
         "environment": environment(device),
     }
-    scores, mols = sample_metrics(data, samples, sampled, cfg)
+    scores, mols = sample_metrics(data, samples, sampled, cfg, progress)
     metrics.update(scores)
     if cfg.draws > 1:                           # graph sets only (validate refuses qm9)
         metrics["mmd2_draws"] = mmd_over_draws(
@@ -423,15 +425,15 @@ def run_generation(cfg: GenerationConfig, root: str | Path | None = None,
 
 
 def sample_metrics(data: GraphSet, samples: Sequence[SampledGraph], sampled: Sequence[nx.Graph],
-                   cfg: GenerationConfig) -> tuple[dict[str, Any],
-                                                   dict[str, dict[str, Any]] | None]:
+                   cfg: GenerationConfig, progress: bool = False
+                   ) -> tuple[dict[str, Any], dict[str, dict[str, Any]] | None]:
     """The scores of one sample set (``sampled``: the samples as networkx graphs), as
     ``metrics.json`` gives them: ``generated_summary`` and ``test_summary``, then for QM9
     ``molecules`` (the raw samples and, with ``cfg.valency``, the valency-aware decoding;
     FCD with ``cfg.fcd``), else ``protocol``, ``mmd2`` (against ``data.test``, and the
     train-vs-test row) and ``copies``. Also returns the molecule scores with their
     SMILES (``None`` for graph sets). ``graphvae generate`` and ``graphvae score`` both
-    score with it."""
+    score with it; ``progress``: bars on a terminal for the FCD and NSPDK."""
     metrics: dict[str, Any] = {"generated_summary": graph_summary(sampled),
                                "test_summary": graph_summary(data.test)}
     mols = None
@@ -439,7 +441,7 @@ def sample_metrics(data: GraphSet, samples: Sequence[SampledGraph], sampled: Seq
         from graphvae.chem.scores import molecule_scores
         reference = [g.graph["smiles"] for g in data.test]
         mols = molecule_scores(list(samples), data.train_smiles, cfg.valency, reference,
-                               cfg.fcd)
+                               cfg.fcd, progress)
         metrics["molecules"] = {k: {kk: vv for kk, vv in v.items() if kk != "smiles"}
                                 for k, v in mols.items()}
     else:

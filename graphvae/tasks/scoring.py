@@ -207,11 +207,13 @@ def run_config(folder: str | os.PathLike) -> dict[str, Any]:
 
 def score_samples(path: str | os.PathLike, cfg: GenerationConfig,
                   root: str | Path | None = None,
-                  figure: str | os.PathLike | None = None) -> dict[str, Any]:
+                  figure: str | os.PathLike | None = None,
+                  progress: bool = False) -> dict[str, Any]:
     """Score the samples of ``path`` against the split ``cfg`` gives (its
     :data:`SCORING_FIELDS`; ``cfg.fcd``: the FCD for molecules), as ``graphvae generate``
     scores its own (see the module docstring). ``figure``: also draw the first samples
-    under training graphs there, as ``generate``'s ``samples.png``."""
+    under training graphs there, as ``generate``'s ``samples.png``. ``progress``: bars on
+    a terminal while QM9 is read and scored."""
     from graphvae.provenance import environment
     from graphvae.tasks.generation import load_generation_data, plot_samples, sample_metrics
 
@@ -223,9 +225,9 @@ def score_samples(path: str | os.PathLike, cfg: GenerationConfig,
     if qm9 and cfg.fcd:
         from graphvae.chem.scores import require_fcd
         require_fcd()
-    data = load_generation_data(cfg, root)
+    data = load_generation_data(cfg, root, progress)
     sampled = [s.to_networkx() for s in samples]
-    scores, mols = sample_metrics(data, samples, sampled, cfg.replace(valency=False))
+    scores, mols = sample_metrics(data, samples, sampled, cfg.replace(valency=False), progress)
     if figure is not None:
         plot_samples(data, sampled, mols, Path(figure),
                      f"{Path(path).name} on {data.name}: training graphs (top) and samples")
