@@ -320,16 +320,20 @@ def _collate(device: torch.device):
 
 @torch.no_grad()
 def mean_bound(model: torch.nn.Module, items: list[tuple[GraphTensors, torch.Tensor]],
-               batch_size: int, device: torch.device, seed: int, beta: float = 1.0) -> float:
+               batch_size: int, device: torch.device, seed: int, beta: float = 1.0,
+               progress: bool = False) -> float:
     """The model's bound (``forward``, eval mode) averaged over graphs, in a fixed order
     with a fixed seed, so that epochs and runs compare; ``beta < 1``: the training objective
-    instead, the bound with its KL weighted by ``beta``."""
+    instead, the bound with its KL weighted by ``beta``. ``progress``: a bar on a terminal
+    (not inside the training loop's own)."""
+    from graphvae.progress import steps
+
     was = model.training
     model.eval()
     g = torch.Generator().manual_seed(seed)
     collate = _collate(device)
     values = []
-    for i in range(0, len(items), batch_size):
+    for i in steps(range(0, len(items), batch_size), "test bound", progress, " batches"):
         est = model(collate(items[i:i + batch_size]), generator=g)
         values.append(est.value + (1.0 - beta) * est.kl if beta != 1.0 else est.value)
     model.train(was)
@@ -401,7 +405,8 @@ def run_generation(cfg: GenerationConfig, root: str | Path | None = None,
     samples = [s.cpu() for s in sampler.sample(n_samples, gen, device)]
     sampled = [s.to_networkx() for s in samples]
     sample_s = time.perf_counter() - start
-    test_bound = mean_bound(model, data.tensors(data.test), cfg.batch_size, device, cfg.seed + 2)
+    test_bound = mean_bound(model, data.tensors(data.test), cfg.batch_size, device, cfg.seed + 2,
+                            progress=progress)
     metrics: dict[str, Any] = {
         "dataset": data.name, "model": cfg.model, "seed": cfg.seed,
         "bound": cfg.bound if cfg.model == "graphvae" else "elbo",
