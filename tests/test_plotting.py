@@ -74,6 +74,18 @@ def test_a_node_without_a_known_type_is_drawn_as_a_star(figures):
     assert [t.get_text() for t in panel.texts] == ["O", "*", "*"]
 
 
+def test_a_graph_too_large_to_lay_out_gets_its_title_only(figures, monkeypatch):
+    def no_layout(*args, **kwargs):
+        raise AssertionError("laid out")
+
+    monkeypatch.setattr(nx, "spring_layout", no_layout)
+    big = nx.path_graph(plotting.DRAW_MAX_NODES + 1)
+    plotting.plot_graph_grid([], [big], "unused.png", per_row=1)
+    (panel,) = _panels(figures[0])
+    assert panel.get_title() == f"sample n={plotting.DRAW_MAX_NODES + 1}"
+    assert [t.get_text() for t in panel.texts] == ["too large\nto draw"]
+
+
 def test_graph_panels_without_atom_names(figures):
     plotting.plot_graph_grid([nx.path_graph(3)], [nx.cycle_graph(4)], "unused.png",
                              per_row=1)
