@@ -191,10 +191,10 @@ def _draw_molecule(ax, g, node_attr: str, atom_names: list[str]) -> None:
         p, q = np.asarray(pos[a], float), np.asarray(pos[b], float)
         d = q - p
         normal = np.array([-d[1], d[0]]) / (np.linalg.norm(d) or 1.0)
-        order = int(data.get("bond", 0)) + 1
+        order = min(max(int(data.get("bond", 0)) + 1, 1), 3)       # 1..3 lines, whatever
         # a line on the axis; a double bond's second line beside it, a triple's either side,
         # each extra line shortened so that the atoms stay readable
-        for off in ([0.0], [0.0, 1.0], [-1.0, 0.0, 1.0])[min(order, 3) - 1]:
+        for off in ([0.0], [0.0, 1.0], [-1.0, 0.0, 1.0])[order - 1]:
             trim = 0.0 if off == 0.0 else 0.15
             s_, e_ = p + trim * d + off * gap * normal, q - trim * d + off * gap * normal
             ax.plot([s_[0], e_[0]], [s_[1], e_[1]], color="0.25", linewidth=0.8, zorder=1)

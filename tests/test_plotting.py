@@ -65,13 +65,16 @@ def test_molecule_panels_fall_back_to_a_spring_layout(figures, monkeypatch):
     assert len(panel.lines) == 3 * 1 + 3 * 2
 
 
-def test_a_node_without_a_known_type_is_drawn_as_a_star(figures):
+def test_unknown_types_and_bond_codes_are_drawn_not_raised(figures):
     g = _molecule("CO", [(0, 1, 1)])
     g.add_node(2, atom=7)                     # out of range
     g.add_node(3)                             # no type at all
+    g.add_edge(2, 3, bond=-7)                 # bond codes out of range: 1 and 3 lines
+    g.add_edge(0, 3, bond=9)
     plotting.plot_graph_grid([], [g], "unused.png", atom_names=ATOMS, node_attr="atom")
     (panel,) = _panels(figures[0])
     assert [t.get_text() for t in panel.texts] == ["O", "*", "*"]
+    assert len(panel.lines) == 1 + 1 + 3
 
 
 def test_a_graph_too_large_to_lay_out_gets_its_title_only(figures, monkeypatch):
