@@ -340,7 +340,8 @@ def test_nspdk_is_the_same_to_the_last_digit_under_any_string_hash_seed():
     import sys
 
     import graphvae.evaluation.nspdk as module
-    # the module file alone (it needs networkx only): a process without torch starts fast
+    # the module file alone (networkx, and tqdm for its bars): a process without torch
+    # starts fast
     code = ("import importlib.util, sys\nimport networkx as nx\n"
             "spec = importlib.util.spec_from_file_location('nspdk', sys.argv[1])\n"
             "nspdk = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(nspdk)\n"

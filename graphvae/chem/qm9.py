@@ -149,7 +149,7 @@ def smiles_to_graph(smiles: str) -> MolGraph:
     types = _check_atoms(mol, smiles)
     canonical = Chem.MolToSmiles(mol)
     Chem.Kekulize(mol, clearAromaticFlags=True)
-    order_to_type = _bond_codes(Chem)
+    order_to_type = {Chem.BondType.SINGLE: 0, Chem.BondType.DOUBLE: 1, Chem.BondType.TRIPLE: 2}
     triples = []
     for bond in (mol.GetBondWithIdx(b) for b in range(mol.GetNumBonds())):
         kind = bond.GetBondType()
@@ -163,17 +163,6 @@ def smiles_to_graph(smiles: str) -> MolGraph:
                               dtype=torch.long).reshape(2, -1)
     edge_types = torch.tensor([t for _, _, t in triples], dtype=torch.long)
     return MolGraph(torch.tensor(types, dtype=torch.long), edge_index, edge_types, canonical)
-
-
-_BOND_CODES: dict = {}
-
-
-def _bond_codes(Chem: Any) -> dict:
-    """RDKit's single / double / triple bond types to ``BOND_TYPES`` indices (built once)."""
-    if not _BOND_CODES:
-        _BOND_CODES.update({Chem.BondType.SINGLE: 0, Chem.BondType.DOUBLE: 1,
-                            Chem.BondType.TRIPLE: 2})
-    return _BOND_CODES
 
 
 def _as_long_array(x: Any, name: str) -> np.ndarray:

@@ -9,8 +9,6 @@ from typing import Any
 
 from graphvae.io import MANIFEST, check_output_folder, output_folder, write_json
 
-_SPLIT_FLAGS = ("dataset", "generated", "protocol", "seed", "qm9_limit")
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from graphvae.evaluation.graph_stats import PROTOCOLS
@@ -41,14 +39,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from graphvae.tasks.generation import GenerationConfig
-    from graphvae.tasks.scoring import run_config, score_samples
+    from graphvae.tasks.scoring import SCORING_FIELDS, run_config, score_samples
 
-    given = {k: getattr(args, k) for k in _SPLIT_FLAGS if getattr(args, k) is not None}
+    given = {k: getattr(args, k) for k in SCORING_FIELDS if getattr(args, k) is not None}
     path = args.samples
     if path.is_dir():
         if given:
             raise ValueError(f"{path} is a run folder, scored with its own "
-                             f"{', '.join(_SPLIT_FLAGS)}: drop "
+                             f"{', '.join(SCORING_FIELDS)}: drop "
                              f"{', '.join('--' + k.replace('_', '-') for k in given)}")
         given = run_config(path)
         path = path / "samples.jsonl"

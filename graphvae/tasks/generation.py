@@ -541,5 +541,4 @@ def _write_outputs(out: Path, model: torch.nn.Module, cfg: GenerationConfig, dat
 __all__ = ["GEN_DATASETS", "GEN_MODELS", "GenerationConfig", "SampledGraph",
            "build_generation_model", "load_generation_data", "mean_bound",
            "mmd_over_draws", "plot_samples", "run_generation", "sample_metrics",
-           "sample_record",
-           "train_generation_model"]
+           "sample_record", "train_generation_model"]
