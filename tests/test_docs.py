@@ -4,7 +4,8 @@ Nothing here trains: each ``graphvae`` command line is parsed by the real parser
 configuration built as the command would build it (so a renamed flag, a removed choice
 or a combination the configuration refuses fails), each benchmark command is parsed by
 its script's own parser, each ``make`` target exists, and each Python block's imports
-resolve and its calls of imported functions bind to their signatures."""
+resolve and its calls of imported functions bind to their signatures. The README's Layout
+names every module and subpackage, and benchmarks/README.md every benchmark script."""
 
 from __future__ import annotations
 
@@ -204,3 +205,36 @@ def test_python_blocks_import_and_bind(where, body):
                         f"{target.id}{inspect.signature(obj)}: {err}")
         calls += 1
     assert calls, f"{where}: no call of an imported function checked"
+
+
+def _layout() -> str:
+    text = (ROOT / "README.md").read_text()
+    m = re.search(r"^## Layout\n+```\n(.*?)^```", text, re.S | re.M)
+    assert m, "README.md has no Layout block"
+    return m.group(1)
+
+
+def test_layout_names_every_module_and_folder():
+    """The README's Layout names every module and subpackage of graphvae/ and every folder
+    of the repository's top level that holds tracked code, and names nothing that is gone."""
+    layout = _layout()
+    named = set(re.findall(r"^(\S+)", layout, re.M))
+    package = ROOT / "graphvae"
+    expected = {f"graphvae/{p.name}" for p in package.glob("*.py")
+                if p.name not in ("__init__.py", "__main__.py")}
+    expected |= {f"graphvae/{p.name}/" for p in package.iterdir()
+                 if p.is_dir() and (p / "__init__.py").exists()}
+    missing = sorted(expected - named)
+    assert not missing, f"README.md's Layout does not name {missing}"
+    gone = sorted(n for n in named if not (ROOT / n.rstrip("/")).exists())
+    assert not gone, f"README.md's Layout names what does not exist: {gone}"
+    assert {"benchmarks/", "tests/"} <= named
+
+
+def test_benchmark_readme_names_every_script():
+    text = (ROOT / "benchmarks" / "README.md").read_text()
+    scripts = sorted(p.relative_to(ROOT / "benchmarks").as_posix()
+                     for p in (ROOT / "benchmarks").rglob("*.py"))
+    assert scripts
+    missing = [s for s in scripts if Path(s).name not in text]
+    assert not missing, f"benchmarks/README.md does not mention {missing}"
