@@ -20,102 +20,176 @@ linear kernel is ``‖mean φ(X) − mean φ(Y)‖²``, computed so. ``R = D = 4
 
 EDeN hashes signatures and features into ``2¹⁶`` buckets with Python's ``hash``, which is
 salted per process for strings (atom labels), so its values move by hash collisions from
-run to run. Here features are kept exact (tuples), which is EDeN's map without collisions.
+run to run. Here features are kept exact, which is EDeN's map without collisions: each
+signature is numbered the first time it is met (a table shared by both sets), and a
+feature is a tuple of integers.
+
+Steps 1–2 walk each graph in Python; steps 3–4 and the means are array operations over
+all the (node, node, radius) triples of a chunk of graphs at once (``tests/test_nspdk.py``
+checks them against a direct dictionary implementation of the four steps).
 """
 
 from __future__ import annotations
 
-import math
-from collections import defaultdict, deque
-from collections.abc import Hashable, Sequence
+from collections.abc import Iterable, Sequence
 
 import networkx as nx
+import numpy as np
 
 COMPLEXITY = 4
-
-Features = dict[tuple, float]
-
-
-def _expanded(g: nx.Graph, node_label: str, edge_label: str) -> tuple[dict, dict, list]:
-    """Adjacency, labels and the original nodes of ``g`` with its edges turned into vertices."""
-    adj: dict[Hashable, list] = {("n", v): [] for v in g.nodes}
-    label: dict[Hashable, Hashable] = {("n", v): g.nodes[v].get(node_label) for v in g.nodes}
-    for k, (a, b) in enumerate(e for e in g.edges if e[0] != e[1]):
-        w = ("e", k)
-        label[w] = g.edges[a, b].get(edge_label)
-        adj[w] = [("n", a), ("n", b)]
-        adj[("n", a)].append(w)
-        adj[("n", b)].append(w)
-    return adj, label, [("n", v) for v in g.nodes]
+CHUNK = 4096          # graphs whose triples are held in memory at once
 
 
-def _levels(adj: dict, root: Hashable, depth: int) -> list[list]:
-    """The vertices at each exact distance ``0..`` (at most ``depth``) from ``root``."""
-    seen, levels, queue = {root: 0}, [[root]], deque([root])
-    while queue:
-        x = queue.popleft()
-        d = seen[x] + 1
-        if d > depth:
+def _walk(g: nx.Graph, radius: int, distance: int, node_label: str, edge_label: str,
+          ids: dict, codes: dict) -> tuple[list[list[int]], list[tuple[int, int, int]]]:
+    """Steps 1–2 for one graph: each node's signature numbers at radii ``0..radius`` (−1
+    where the visit ends before that depth), and the ``(v, u, δ)`` node pairs with
+    ``δ ≤ distance`` (both orders, and ``v = u``).
+
+    The visit in the graph with edge vertices is read off distances between nodes: from
+    ``v``, a node at distance ``k`` lies at depth ``2k``, and an edge at depth ``2k + 1``
+    where ``k`` is its nearer end's distance. Each vertex enters its layer as the number
+    of its ``(label, degree)`` (``codes``, shared), and a signature as the number of its
+    layers so far (``ids``, shared)."""
+    index = {v: i for i, v in enumerate(g.nodes)}
+    n = len(index)
+    nbrs: list[list[int]] = [[] for _ in range(n)]
+    ends: list[tuple[int, int]] = []
+    edge_code: list[int] = []
+    for a, b, data in g.edges(data=True):
+        if a == b:                  # self-loops are dropped
             continue
-        for y in adj[x]:
-            if y not in seen:
-                seen[y] = d
-                if d == len(levels):
-                    levels.append([])
-                levels[d].append(y)
-                queue.append(y)
-    return levels
-
-
-def nspdk_features(g: nx.Graph, radius: int = COMPLEXITY, distance: int = COMPLEXITY,
-                   node_label: str = "label", edge_label: str = "label",
-                   ids: dict | None = None) -> Features:
-    """The normalised NSPDK feature vector of ``g`` (see the module docstring) as a dict.
-    ``ids``: a table shared across graphs that numbers the signatures, so that features are
-    small tuples (the same map, faster); a fresh one when ``None``."""
-    ids = {} if ids is None else ids
-    adj, label, nodes = _expanded(g, node_label, edge_label)
-    depth = 2 * max(radius, distance)
-    levels = {v: _levels(adj, v, depth) for v in nodes}
-    sigs: dict[Hashable, list[int]] = {}
-    for v, lev in levels.items():
-        prefix: list[int] = []
-        last = -1
-        for layer in lev:
-            layer_key = tuple(sorted((repr(label[x]), len(adj[x])) for x in layer))
-            last = ids.setdefault((last, layer_key), len(ids))
-            prefix.append(last)
-        sigs[v] = prefix
-    blocks: dict[tuple[int, int], dict[tuple, float]] = defaultdict(lambda: defaultdict(float))
-    for v in nodes:
-        for dd in range(0, 2 * distance + 1, 2):
-            if dd >= len(levels[v]):
+        i, j = index[a], index[b]
+        nbrs[i].append(j)
+        nbrs[j].append(i)
+        ends.append((i, j))
+        edge_code.append(codes.setdefault((repr(data.get(edge_label)), 2), len(codes)))
+    node_code = [codes.setdefault((repr(g.nodes[v].get(node_label)), len(nbrs[i])), len(codes))
+                 for v, i in index.items()]
+    reach = max(radius, distance)   # the visit goes to depth 2·reach: nodes this far out
+    sigs: list[list[int]] = []
+    pairs: list[tuple[int, int, int]] = []
+    for v in range(n):
+        dist = [-1] * n
+        dist[v] = 0
+        rings = [[v]]
+        while len(rings) <= reach:
+            ring = []
+            for x in rings[-1]:
+                for y in nbrs[x]:
+                    if dist[y] < 0:
+                        dist[y] = len(rings)
+                        ring.append(y)
+            if not ring:
                 break
-            for u in levels[v][dd]:
-                if u[0] != "n":
-                    continue
-                for rr in range(0, 2 * radius + 1, 2):
-                    if rr >= len(sigs[v]) or rr >= len(sigs[u]):
-                        continue
-                    a, b = sorted((sigs[v][rr], sigs[u][rr]))
-                    block = blocks[(rr // 2, dd // 2)]
-                    block[("pair", rr, dd, a, b)] += 1.0
-                    block[("half", rr, dd, sigs[u][rr])] += 1.0
-    out: Features = {}
-    for block in blocks.values():
-        norm = math.sqrt(sum(c * c for c in block.values()))
-        for key, c in block.items():
-            out[key] = c / norm
-    total = math.sqrt(sum(c * c for c in out.values()))
-    return {k: c / total for k, c in out.items()} if total else out
+            rings.append(ring)
+        near: list[list[int]] = [[] for _ in rings]     # edges by their nearer end's distance
+        for (i, j), c in zip(ends, edge_code):
+            di, dj = dist[i], dist[j]
+            k = di if dj < 0 or 0 <= di <= dj else dj       # -1: both beyond the visit
+            if k >= 0:
+                near[k].append(c)
+        row = [-1] * (radius + 1)
+        last = -1
+        for k, ring in enumerate(rings[:radius + 1]):   # deeper layers are in no signature
+            last = ids.setdefault((last, tuple(sorted(node_code[x] for x in ring))), len(ids))
+            row[k] = last
+            if k == radius or not near[k]:
+                break
+            last = ids.setdefault((last, tuple(sorted(near[k]))), len(ids))
+        sigs.append(row)
+        for k, ring in enumerate(rings[:distance + 1]):
+            pairs.extend((v, u, k) for u in ring)
+    return sigs, pairs
 
 
-def _mean(vectors: Sequence[Features]) -> Features:
-    out: Features = defaultdict(float)
-    for v in vectors:
-        for k, c in v.items():
-            out[k] += c / len(vectors)
-    return out
+SHIFT = 28            # a feature key: (2·block + kind) << 56 | first << 28 | second + 1
+MAX_BLOCKS = 64       # (2·block + kind) < 128 keeps the key under 2⁶³
+
+
+def _chunk_embedding(sigs: np.ndarray, pairs: np.ndarray, graph_of: np.ndarray,
+                     weight: np.ndarray, radius: int, distance: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Steps 3–4 for a chunk: ``(keys, Σ_g weight_g φ_g)`` over the distinct feature keys
+    (:data:`SHIFT`). ``sigs``: one row of signature numbers a node (all graphs of the
+    chunk); ``pairs``: ``(v, u, δ)`` rows in those node indices; ``graph_of``: each pair's
+    graph (0-based in the chunk); ``weight``: each graph's weight in the sum."""
+    v, u, delta = pairs[:, 0], pairs[:, 1], pairs[:, 2]
+    parts, graphs = [], []
+    for rho in range(radius + 1):
+        sv, su = sigs[v, rho], sigs[u, rho]
+        ok = (sv >= 0) & (su >= 0)
+        sv, su, g = sv[ok], su[ok], graph_of[ok]
+        block = (rho * (distance + 1) + delta[ok]) << (2 * SHIFT + 1)
+        parts += [block | (np.minimum(sv, su) << SHIFT) | (np.maximum(sv, su) + 1),
+                  block | (1 << 2 * SHIFT) | (su << SHIFT)]
+        graphs += [g, g]
+    feature, inverse = np.unique(np.concatenate(parts), return_inverse=True)
+    # one row a distinct (graph, feature): its count
+    cell, count = np.unique(np.concatenate(graphs) * len(feature) + inverse,
+                            return_counts=True)
+    g, f = np.divmod(cell, len(feature))
+    count = count.astype(np.float64)
+    # each (graph, block) to unit norm, then the graph's vector: 1/√(its blocks)
+    num_blocks = (radius + 1) * (distance + 1)
+    gb = g * num_blocks + (feature[f] >> (2 * SHIFT + 1))
+    sq = np.bincount(gb, weights=count * count, minlength=len(weight) * num_blocks)
+    blocks_of = np.bincount(np.flatnonzero(sq) // num_blocks, minlength=len(weight))
+    value = count / np.sqrt(sq[gb]) / np.sqrt(blocks_of[g]) * weight[g]
+    return feature, np.bincount(f, weights=value, minlength=len(feature))
+
+
+def _reduce(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sum ``values`` over equal ``keys``; keys sorted."""
+    unique, inverse = np.unique(keys, return_inverse=True)
+    return unique, np.bincount(inverse, weights=values, minlength=len(unique))
+
+
+def nspdk_difference(sets: Sequence[tuple[Iterable[nx.Graph], float]],
+                     radius: int = COMPLEXITY, distance: int = COMPLEXITY,
+                     node_label: str = "label", edge_label: str = "label"
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """``Σ_sets weight · Σ_g φ(g)`` as ``(keys, values)``: one sorted ``int64`` key a
+    feature that some graph has (:data:`SHIFT`). With weights ``1/|X|`` and ``−1/|Y|`` it is
+    ``mean φ(X) − mean φ(Y)``. A graph without nodes adds nothing. Raises ``ValueError``
+    for radii and distances whose blocks the keys cannot hold, and past ``2²⁸`` distinct
+    signatures (about 10⁸ nodes of distinct neighbourhoods)."""
+    if min(radius, distance) < 0 or (radius + 1) * (distance + 1) > MAX_BLOCKS:
+        raise ValueError(f"NSPDK radius {radius} and distance {distance}: need both >= 0 "
+                         f"and (radius + 1)(distance + 1) <= {MAX_BLOCKS}")
+    ids: dict = {}
+    codes: dict = {}
+    keys: list[np.ndarray] = [np.zeros(0, np.int64)]
+    values: list[np.ndarray] = [np.zeros(0)]
+    sigs: list[list[int]] = []
+    pairs: list[tuple[int, int, int]] = []
+    graph_of: list[int] = []
+    weights: list[float] = []
+
+    def flush() -> None:
+        if len(ids) >= (1 << SHIFT) - 1:
+            raise ValueError(f"NSPDK: over {1 << SHIFT} distinct signatures")
+        if pairs:
+            k, v = _chunk_embedding(np.asarray(sigs, np.int64), np.asarray(pairs, np.int64),
+                                    np.asarray(graph_of, np.int64), np.asarray(weights),
+                                    radius, distance)
+            keys.append(k)
+            values.append(v)
+        for buffer in (sigs, pairs, graph_of, weights):
+            buffer.clear()
+
+    for graphs, weight in sets:
+        for g in graphs:
+            rows, p = _walk(g, radius, distance, node_label, edge_label, ids, codes)
+            offset = len(sigs)
+            sigs.extend(rows)
+            pairs.extend((a + offset, b + offset, d) for a, b, d in p)
+            graph_of.extend([len(weights)] * len(p))
+            weights.append(weight)
+            if len(weights) == CHUNK:
+                flush()
+    flush()
+    return _reduce(np.concatenate(keys), np.concatenate(values))
 
 
 def nspdk_mmd2(reference: Sequence[nx.Graph], generated: Sequence[nx.Graph],
@@ -130,12 +204,8 @@ def nspdk_mmd2(reference: Sequence[nx.Graph], generated: Sequence[nx.Graph],
     if not reference or not gen:
         raise ValueError("NSPDK MMD needs at least one reference and one non-empty generated "
                          "graph")
-    ids: dict = {}
-    mx = _mean([nspdk_features(g, node_label=node_label, edge_label=edge_label, ids=ids)
-                for g in steps(reference, "NSPDK: reference", progress, " graphs")])
-    my = _mean([nspdk_features(g, node_label=node_label, edge_label=edge_label, ids=ids)
-                for g in steps(gen, "NSPDK: samples", progress, " graphs")])
-    # keys in insertion order, not a set's: a set of tuples holding strings iterates in
-    # the order of the per-process string hash, which moves the sum's last digits
-    keys = [*mx, *(k for k in my if k not in mx)]
-    return sum((mx.get(k, 0.0) - my.get(k, 0.0)) ** 2 for k in keys)
+    _, diff = nspdk_difference(
+        [(steps(reference, "NSPDK: reference", progress, " graphs"), 1.0 / len(reference)),
+         (steps(gen, "NSPDK: samples", progress, " graphs"), -1.0 / len(gen))],
+        node_label=node_label, edge_label=edge_label)
+    return float(np.sum(diff * diff))

@@ -1,0 +1,144 @@
+"""The array implementation of NSPDK (graphvae.evaluation.nspdk) against a direct dictionary
+implementation of the feature map its docstring states, on seeded random labelled graphs:
+self-loops, isolated nodes, several components, paths longer than the radius, labels of
+several types. The hand-worked cases are in test_seqvae.py."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict, deque
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from graphvae.evaluation import nspdk
+from graphvae.evaluation.nspdk import nspdk_difference, nspdk_mmd2
+
+
+def _reference_features(g, radius=4, distance=4, label="label"):
+    """Steps 1–4 of the module docstring, literally: edges become vertices, a BFS from
+    every node to depth 2·max(R, D), signatures as the layers' sorted (label, degree)
+    multisets, features counted in (ρ, δ) blocks, blocks then the vector scaled to unit
+    norm. Keys are the signatures themselves (nested tuples)."""
+    adj = {("n", v): [] for v in g.nodes}
+    lab = {("n", v): repr(g.nodes[v].get(label)) for v in g.nodes}
+    for k, (a, b) in enumerate(e for e in g.edges if e[0] != e[1]):
+        adj[("e", k)] = [("n", a), ("n", b)]
+        lab[("e", k)] = repr(g.edges[a, b].get(label))
+        adj[("n", a)].append(("e", k))
+        adj[("n", b)].append(("e", k))
+    depth = 2 * max(radius, distance)
+    layers, sig = {}, {}
+    for v in (("n", x) for x in g.nodes):
+        dist, queue = {v: 0}, deque([v])
+        while queue:
+            x = queue.popleft()
+            for y in adj[x]:
+                if y not in dist and dist[x] < depth:
+                    dist[y] = dist[x] + 1
+                    queue.append(y)
+        layers[v] = [[x for x in dist if dist[x] == d] for d in range(max(dist.values()) + 1)]
+        sig[v] = [tuple(tuple(sorted((lab[x], len(adj[x])) for x in layer))
+                        for layer in layers[v][:d + 1]) for d in range(len(layers[v]))]
+    blocks = defaultdict(lambda: defaultdict(float))
+    for v in layers:
+        for dd in range(0, 2 * distance + 1, 2):
+            for u in (layers[v][dd] if dd < len(layers[v]) else []):
+                if u[0] != "n":
+                    continue
+                for rr in range(0, 2 * radius + 1, 2):
+                    if rr < len(sig[v]) and rr < len(sig[u]):
+                        block = blocks[(rr, dd)]
+                        block[("pair", frozenset((sig[v][rr], sig[u][rr])))] += 1
+                        block[("half", sig[u][rr])] += 1
+    out = {}
+    for key, block in blocks.items():
+        norm = math.sqrt(sum(c * c for c in block.values()))
+        out.update({(key, f): c / norm for f, c in block.items()})
+    total = math.sqrt(sum(c * c for c in out.values()))
+    return {k: c / total for k, c in out.items()}
+
+
+def _reference_mmd2(xs, ys, **kw):
+    diff = defaultdict(float)
+    for graphs, w in ((xs, 1 / len(xs)), (ys, -1 / len(ys))):
+        for g in graphs:
+            for k, c in _reference_features(g, **kw).items():
+                diff[k] += w * c
+    return sum(c * c for c in diff.values())
+
+
+def _random_graph(rng: random.Random) -> nx.Graph:
+    n = rng.choice([0, 1, 2, 3, 5, 8, 11])
+    g = nx.Graph()
+    labels = ["C", "N", "O", 1, 2, None]
+    for v in rng.sample(range(100), n):          # node names not 0..n-1
+        g.add_node(v, label=rng.choice(labels))
+    nodes = list(g.nodes)
+    shape = rng.random()
+    for i, a in enumerate(nodes):
+        for b in nodes[i:]:
+            p = 0.15 if shape < 0.5 else (1.0 if nodes.index(b) == i + 1 else 0.0)  # or a path
+            if rng.random() < p and (a != b or rng.random() < 0.3):
+                g.add_edge(a, b, label=rng.choice([1, 2, 3, "ar"]))
+    return g
+
+
+def _sets(seed: int, size: int = 12) -> tuple[list[nx.Graph], list[nx.Graph]]:
+    rng = random.Random(seed)
+    xs = [_random_graph(rng) for _ in range(size)]
+    ys = [g for g in (_random_graph(rng) for _ in range(size)) if g.number_of_nodes()]
+    return xs, ys
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_mmd2_equals_the_dictionary_implementation(seed):
+    xs, ys = _sets(seed)
+    assert any(g.number_of_nodes() == 0 for g in xs) or seed   # empty reference graphs occur
+    assert any(nx.diameter(g.subgraph(c)) > 4 for g in xs + ys
+               for c in nx.connected_components(g)) or seed
+    expected = _reference_mmd2(xs, ys)
+    assert expected > 0
+    assert nspdk_mmd2(xs, ys) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize("radius, distance", [(0, 0), (1, 3), (3, 1), (2, 2), (5, 5)])
+def test_each_graphs_vector_equals_the_dictionary_one(radius, distance):
+    """Per graph, the same feature values (keys differ only in how they are numbered) and
+    a unit vector; and the inner products between graphs agree."""
+    xs, ys = _sets(100 + radius, 8)
+    graphs = [g for g in xs + ys if g.number_of_nodes()]
+    for g in graphs:
+        ref = _reference_features(g, radius, distance)
+        _, values = nspdk_difference([([g], 1.0)], radius, distance)
+        np.testing.assert_allclose(np.sort(values), np.sort(list(ref.values())), rtol=1e-13)
+        assert float(np.sum(values ** 2)) == pytest.approx(1.0, rel=1e-13)
+    a, b = graphs[0], graphs[1]
+    ref = _reference_mmd2([a], [b], radius=radius, distance=distance)
+    _, diff = nspdk_difference([([a], 1.0), ([b], -1.0)], radius, distance)
+    assert float(np.sum(diff ** 2)) == pytest.approx(ref, rel=1e-12, abs=1e-15)
+
+
+def test_chunks_do_not_change_the_value(monkeypatch):
+    xs, ys = _sets(3, 20)
+    whole = nspdk_mmd2(xs, ys)
+    monkeypatch.setattr(nspdk, "CHUNK", 3)
+    assert nspdk_mmd2(xs, ys) == pytest.approx(whole, rel=1e-13)
+
+
+def test_identical_sets_and_relabelled_graphs_give_zero():
+    xs, _ = _sets(5)
+    relabelled = [nx.relabel_nodes(g, {v: f"x{v}" for v in g}) for g in xs]
+    nonempty = [g for g in relabelled if g.number_of_nodes()]
+    assert nspdk_mmd2([g for g in xs if g.number_of_nodes()], nonempty) == pytest.approx(
+        0.0, abs=1e-15)
+
+
+def test_keys_that_would_overflow_are_refused():
+    g = nx.path_graph(3)
+    with pytest.raises(ValueError, match="radius 8 and distance 8"):
+        nspdk_difference([([g], 1.0)], 8, 8)
+    with pytest.raises(ValueError, match="radius -1"):
+        nspdk_difference([([g], 1.0)], -1, 2)
