@@ -87,6 +87,34 @@ def plot_image_rows(rows: list[tuple[str, np.ndarray]], path: str | os.PathLike,
     _save(fig, path)
 
 
+def plot_training(history: list[dict[str, float]], path: str | os.PathLike,
+                  weights_epoch: int | None = None, score_label: str = "validation score",
+                  title: str = "", train_label: str = "training bound (nats per item)"
+                  ) -> None:
+    """The training curve of a :class:`~graphvae.training.FitResult` history: the training
+    bound an epoch (left) and, where epochs were evaluated, the validation score (right),
+    with a dashed line at ``weights_epoch``, the epoch whose weights were kept."""
+    rows = [r for r in history if "epoch" in r]
+    scored = [r for r in rows if "score" in r]
+    fig, axes = plt.subplots(1, 2 if scored else 1, figsize=(10 if scored else 5.5, 3.6),
+                             squeeze=False)
+    panels = [(axes[0, 0], [r for r in rows if "train_bound" in r], "train_bound",
+               train_label)]
+    if scored:
+        panels.append((axes[0, 1], scored, "score", score_label))
+    for ax, points, key, label in panels:
+        ax.plot([r["epoch"] for r in points], [r[key] for r in points],
+                marker="." if len(points) < 50 else None, lw=1.2)
+        if weights_epoch:
+            ax.axvline(weights_epoch, color="k", ls="--", lw=0.8,
+                       label=f"weights kept (epoch {weights_epoch})")
+            ax.legend(fontsize=8, loc="lower right")
+        ax.set(xlabel="epoch", ylabel=label)
+    if title:
+        fig.suptitle(title)
+    _save(fig, path)
+
+
 #: Graphs larger than this are not laid out in a grid panel (the largest of the package's
 #: graph sets has 361 nodes; a spring layout costs O(n²) a step).
 DRAW_MAX_NODES = 500

@@ -76,7 +76,7 @@ def test_default_run_writes_outputs(default_run):
     summary = json.loads(stdout.strip().splitlines()[-1])
     names = {p.name for p in out.iterdir()}
     assert {"metrics.json", "model.pt", "embeddings.csv", "predicted_links.csv",
-            "roc_pr.png", "latent.png"} <= names
+            "roc_pr.png", "latent.png", "training.png"} <= names
 
     metrics = json.loads((out / "metrics.json").read_text())
     for key in (*METRICS, "epochs", "num_nodes", "num_edges"):
@@ -106,7 +106,7 @@ def test_default_run_writes_outputs(default_run):
     assert all(0.0 <= p <= 1.0 for p in probs)
     assert probs == sorted(probs, reverse=True)
 
-    for png in ("roc_pr.png", "latent.png"):
+    for png in ("roc_pr.png", "latent.png", "training.png"):
         assert (out / png).read_bytes()[:8] == PNG_MAGIC
 
 

@@ -216,6 +216,7 @@ def test_default_generate_runs_without_files(tmp_path):
     assert set(m["mmd2"]["generated"]) >= {"degree", "clustering", "orbit"}
     assert all(v >= 0 for v in m["mmd2"]["train_vs_test"].values())
     assert (tmp_path / "samples.png").read_bytes()[:8] == PNG_MAGIC
+    assert (tmp_path / "training.png").read_bytes()[:8] == PNG_MAGIC
     lines = (tmp_path / "samples.g6").read_text().split()
     assert len(lines) == m["num_samples"] == m["split"]["test"]
     graphs = [nx.from_graph6_bytes(s.encode()) for s in lines]

@@ -101,3 +101,30 @@ def test_the_grid_is_written_as_png(tmp_path):
     plotting.plot_graph_grid([_molecule("CO", [(0, 1, 1)])], [], path, node_attr="atom",
                              atom_names=ATOMS)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# -- the training curve -------------------------------------------------------------------------
+
+def test_training_curve_draws_the_bound_the_scores_and_the_kept_epoch(figures):
+    history = [{"epoch": 1.0, "train_bound": -9.0, "lr": 0.1},
+               {"epoch": 2.0, "train_bound": -7.0, "score": -8.0},
+               {"epoch": 3.0, "train_bound": -6.5},
+               {"epoch": 4.0, "train_bound": -6.0, "score": -8.5}]
+    plotting.plot_training(history, "unused.png", weights_epoch=2, score_label="val", title="t")
+    (fig,) = figures
+    left, right = fig.axes
+    (bound, kept) = left.get_lines()
+    assert list(bound.get_xdata()) == [1, 2, 3, 4]
+    assert list(bound.get_ydata()) == [-9.0, -7.0, -6.5, -6.0]
+    assert list(kept.get_xdata()) == [2, 2]                       # the dashed line
+    score = right.get_lines()[0]
+    assert list(score.get_xdata()) == [2, 4] and list(score.get_ydata()) == [-8.0, -8.5]
+    assert right.get_ylabel() == "val" and "epoch 2" in right.get_legend().texts[0].get_text()
+
+
+def test_training_curve_without_evaluation_has_one_panel(figures):
+    plotting.plot_training([{"epoch": 1.0, "train_bound": -3.0},
+                            {"epoch": 2.0, "train_bound": -2.0}], "unused.png")
+    (fig,) = figures
+    (ax,) = fig.axes
+    assert len(ax.get_lines()) == 1 and ax.get_legend() is None

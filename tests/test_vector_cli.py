@@ -33,7 +33,8 @@ def test_vae_on_digits_with_no_files(tmp_path):
     assert m["n_test"] == 180 and m["dim"] == 64
     # the importance-sampled log p(x) is at least the ELBO's value (both on the test split)
     assert -m["test_nll"] >= m["test_elbo"] - 1e-3
-    _pngs(tmp_path, ["reconstructions.png", "samples.png", "codes.png", "interpolation.png"])
+    _pngs(tmp_path, ["reconstructions.png", "samples.png", "codes.png", "interpolation.png",
+                     "training.png"])
     assert (tmp_path / "model.pt").is_file()
     assert json.loads(out)["test_nll"] == pytest.approx(m["test_nll"])
 
@@ -45,7 +46,7 @@ def test_other_models_run(tmp_path, model):
     assert rc == 0
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert m["likelihood"] == "bernoulli"
-    _pngs(tmp_path, ["reconstructions.png", "codes.png"])
+    _pngs(tmp_path, ["reconstructions.png", "codes.png", "training.png"])
     assert (tmp_path / "samples.png").exists() == (model == "iwae")
     if model == "iwae":
         assert "test_iwae_5" in m

@@ -2,7 +2,8 @@
 
 ``metrics.json``, ``model.pt`` (checkpoint, written by the training loop),
 ``embeddings.csv`` (node id and latent mean), ``predicted_links.csv`` (top-k
-new links with probabilities), ``roc_pr.png`` and ``latent.png``.
+new links with probabilities), ``roc_pr.png``, ``latent.png`` and ``training.png``
+(the first seed's training curve).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from graphvae.io import atomic_path, write_json, write_text
-from graphvae.plotting import plot_latent, plot_roc_pr
+from graphvae.plotting import plot_latent, plot_roc_pr, plot_training
 from graphvae.tasks.link_prediction import LinkPredResult, top_new_links
 
 
@@ -77,5 +78,9 @@ def export_link_prediction(out: Path, result: LinkPredResult, summary: dict[str,
                 None if labels is None else labels[shown].numpy(),
                 title="" if shown.numel() == n else
                 f"latent means (PCA), {shown.numel():,} of {n:,} nodes")
-    written += [out / "roc_pr.png", out / "latent.png", write_json(summary, out / "metrics.json")]
+    plot_training(result.fit.history, out / "training.png", result.fit.weights_epoch,
+                  "validation AUC + AP", f"{result.metrics['config']['model']}, seed "
+                  f"{result.metrics['seed']}", "training bound (nats, the whole graph)")
+    written += [out / "roc_pr.png", out / "latent.png", out / "training.png",
+                write_json(summary, out / "metrics.json")]
     return written

@@ -383,8 +383,9 @@ def run_generation(cfg: GenerationConfig, root: str | Path | None = None,
     line, :func:`sample_record`; ``graphvae score`` recomputes the scores from it,
     :mod:`graphvae.tasks.scoring`), ``samples.g6`` (graph6, one graph a line),
     ``samples_<decoding>.smi`` for molecules (``INVALID`` where a sample is not a
-    valid molecule) and ``samples.png`` (sampled graphs under training graphs; QM9's
-    drawn as molecules, each sample marked valid or invalid).
+    valid molecule), ``samples.png`` (sampled graphs under training graphs; QM9's
+    drawn as molecules, each sample marked valid or invalid) and ``training.png`` (the
+    training curve, :func:`~graphvae.plotting.plot_training`).
     ``state`` / ``resume``: the resumable training state.
     """
     from graphvae.devices import resolve_device
@@ -532,6 +533,13 @@ def _write_outputs(out: Path, model: torch.nn.Module, cfg: GenerationConfig, dat
                        out / f"samples_{name}.smi")
     plot_samples(data, sampled, mols, out / "samples.png",
                  f"{cfg.model} on {data.name}: training graphs (top) and samples")
+    from graphvae.plotting import plot_training
+    beta = cfg.kl_beta if cfg.model != "graphvae" else 1.0
+    plot_training(res.history, out / "training.png", res.weights_epoch,
+                  "validation bound (nats per graph)" if beta == 1.0 else
+                  f"validation bound, KL weighted by {beta:g} (nats per graph)",
+                  f"{cfg.model} on {data.name}, seed {cfg.seed}",
+                  "training bound (nats per graph)")
     valid = [(int(r["epoch"]), r["score"]) for r in res.history if "score" in r]
     write_json({**metrics, "config": cfg.to_dict(),
                 "history": {"train": res.column("train_bound"), "valid": valid}},

@@ -3,8 +3,8 @@
 :func:`run_vector` checks its inputs before any training, trains, evaluates on the
 test split and, given ``out``, writes ``metrics.json``, ``model.pt`` (and
 ``model_refined.pt`` with ``refine_epochs``), ``reconstructions.png``, ``samples.png``
-(VAE / IWAE), ``interpolation.png`` (VAE / IWAE, image data) and ``codes.png`` (a 2-D
-view of the codes) there, each atomically.
+(VAE / IWAE), ``interpolation.png`` (VAE / IWAE, image data), ``codes.png`` (a 2-D
+view of the codes) and ``training.png`` (the training curve) there, each atomically.
 """
 
 from __future__ import annotations
@@ -122,6 +122,12 @@ def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = 
             save_checkpoint(refined, out / "model_refined.pt", model_kind=cfg.model,
                             data=data.name)
         _plots(model, data, test, recon, out, cfg)
+        from graphvae.plotting import plot_training
+        bound = (f"IWAE bound, K = {k}" if objective == "iwae" else "ELBO"
+                 if model.config.variational else "reconstruction log-likelihood")
+        plot_training(res.history, out / "training.png", res.weights_epoch,
+                      f"validation {bound} (nats per row)", f"{cfg.model} on {data.name}",
+                      "training bound (nats per row)")
         write_json({**metrics, "config": cfg.to_dict(),
                     "history": {"train": res.column("train_bound"),
                                 "valid": res.column("score")}},
