@@ -5,7 +5,8 @@ configuration built as the command would build it (so a renamed flag, a removed 
 or a combination the configuration refuses fails), each benchmark command is parsed by
 its script's own parser, each ``make`` target exists, and each Python block's imports
 resolve and its calls of imported functions bind to their signatures. The README's Layout
-names every module and subpackage, and benchmarks/README.md every benchmark script."""
+names every module and subpackage, and benchmarks/README.md every benchmark script. The
+``graphvae`` commands quoted with flags in running text are parsed too."""
 
 from __future__ import annotations
 
@@ -118,6 +119,38 @@ BENCHMARKS = [(w, t) for _, w, t in ALL if _benchmark(t) is not None]
 
 @pytest.mark.parametrize("where, tokens", GRAPHVAE, ids=[" ".join(t) for _, t in GRAPHVAE])
 def test_graphvae_commands_parse_and_configure(where, tokens):
+    _check_graphvae(_graphvae_argv(tokens), where)
+
+
+#: Placeholders of the commands quoted in running text, and a value of the kind each stands for.
+PLACEHOLDERS = {"N": "3", "E": "50", "FILE": "graph.csv", "FILE.planted.npz": "graph.planted.npz",
+                "DIR": "runs/a", "DIR2": "runs/b"}
+
+
+def _inline_commands() -> list[tuple[str, list[str]]]:
+    """The ``graphvae`` commands with flags quoted in running text (inline code, possibly
+    across a line break), placeholders replaced; those with ``...`` are left out."""
+    out = []
+    for doc in DOCS:
+        text = (ROOT / doc).read_text()
+        for m in re.finditer(r"`((?:\.venv/bin/)?graphvae [^`]+)`", text):
+            tokens = m.group(1).split()
+            if "..." in tokens or not any(t.startswith("--") and t != "--help" for t in tokens):
+                continue
+            where = f"{doc}, line {text.count(chr(10), 0, m.start()) + 1}: {m.group(1)}"
+            out.append((where, [PLACEHOLDERS.get(t, t) for t in tokens]))
+    return out
+
+
+INLINE = _inline_commands()
+
+
+def test_the_running_text_quotes_commands():
+    assert len(INLINE) >= 4, INLINE
+
+
+@pytest.mark.parametrize("where, tokens", INLINE, ids=[w for w, _ in INLINE])
+def test_inline_graphvae_commands_parse_and_configure(where, tokens):
     _check_graphvae(_graphvae_argv(tokens), where)
 
 
