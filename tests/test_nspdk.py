@@ -121,10 +121,50 @@ def test_each_graphs_vector_equals_the_dictionary_one(radius, distance):
     assert float(np.sum(diff ** 2)) == pytest.approx(ref, rel=1e-12, abs=1e-15)
 
 
+def _shapes() -> list[nx.Graph]:
+    """Shapes with every atom C, and every bond 1 or bonds of two kinds, where features of
+    different graphs coincide often: rings of both parities (edges between nodes at the
+    same distance), paths, stars, a wheel, a ladder, the Petersen graph, two components."""
+    graphs = [nx.cycle_graph(k) for k in range(3, 10)] + [nx.path_graph(k) for k in (1, 2, 5, 9)]
+    graphs += [nx.star_graph(4), nx.wheel_graph(6), nx.ladder_graph(4), nx.petersen_graph(),
+               nx.complete_graph(4), nx.lollipop_graph(3, 4),
+               nx.disjoint_union(nx.cycle_graph(5), nx.path_graph(3))]
+    rng = random.Random(1)
+    bonded = []                     # the same shapes with bonds 1 or 2 at random
+    for g in graphs:
+        nx.set_node_attributes(g, "C", "label")
+        nx.set_edge_attributes(g, 1, "label")
+        for _ in range(2):
+            h = g.copy()
+            nx.set_edge_attributes(h, {e: rng.choice((1, 2)) for e in h.edges}, "label")
+            bonded.append(h)
+    return graphs + bonded
+
+
+@pytest.mark.parametrize("radius, distance", [(4, 4), (2, 3), (3, 1)])
+def test_kernel_values_between_shapes_equal_the_dictionary_ones(radius, distance):
+    """‖φ(a) − φ(b)‖² for 400 pairs of shapes: with one atom label and at most two bond
+    labels, features of different graphs coincide often, so a signature counted wrong
+    shows."""
+    graphs = _shapes()
+    rng = random.Random(radius * 10 + distance)
+    pairs = [(a, b) for i, a in enumerate(graphs) for b in graphs[i + 1:]]
+    for a, b in rng.sample(pairs, 400):
+        _, diff = nspdk_difference([([a], 1.0), ([b], -1.0)], radius, distance)
+        expected = _reference_mmd2([a], [b], radius=radius, distance=distance)
+        assert float(np.sum(diff ** 2)) == pytest.approx(expected, rel=1e-12, abs=1e-14), \
+            (a, b)
+    xs, ys = rng.sample(graphs, 9), rng.sample(graphs, 7)
+    assert nspdk_mmd2(xs, ys) == pytest.approx(_reference_mmd2(xs, ys), rel=1e-12)
+
+
 def test_chunks_do_not_change_the_value(monkeypatch):
     xs, ys = _sets(3, 20)
     whole = nspdk_mmd2(xs, ys)
     monkeypatch.setattr(nspdk, "CHUNK", 3)
+    assert nspdk_mmd2(xs, ys) == pytest.approx(whole, rel=1e-13)
+    monkeypatch.setattr(nspdk, "CHUNK", 4096)
+    monkeypatch.setattr(nspdk, "CHUNK_PAIRS", 10)           # a chunk ends after one graph
     assert nspdk_mmd2(xs, ys) == pytest.approx(whole, rel=1e-13)
 
 

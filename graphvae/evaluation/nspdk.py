@@ -37,7 +37,9 @@ import networkx as nx
 import numpy as np
 
 COMPLEXITY = 4
-CHUNK = 4096          # graphs whose triples are held in memory at once
+CHUNK = 4096          # at most so many graphs' node pairs are held in memory at once,
+CHUNK_PAIRS = 1 << 18  # and past so many pairs the chunk is counted (a 5,000-atom molecule
+                       # has up to 805,000 pairs within D = 4: about 0.3 GB)
 
 
 def _walk(g: nx.Graph, radius: int, distance: int, node_label: str, edge_label: str,
@@ -54,16 +56,16 @@ def _walk(g: nx.Graph, radius: int, distance: int, node_label: str, edge_label: 
     index = {v: i for i, v in enumerate(g.nodes)}
     n = len(index)
     nbrs: list[list[int]] = [[] for _ in range(n)]
-    ends: list[tuple[int, int]] = []
-    edge_code: list[int] = []
+    incident: list[list[tuple[int, int]]] = [[] for _ in range(n)]   # (other end, edge code)
     for a, b, data in g.edges(data=True):
         if a == b:                  # self-loops are dropped
             continue
         i, j = index[a], index[b]
+        c = codes.setdefault((repr(data.get(edge_label)), 2), len(codes))
         nbrs[i].append(j)
         nbrs[j].append(i)
-        ends.append((i, j))
-        edge_code.append(codes.setdefault((repr(data.get(edge_label)), 2), len(codes)))
+        incident[i].append((j, c))
+        incident[j].append((i, c))
     node_code = [codes.setdefault((repr(g.nodes[v].get(node_label)), len(nbrs[i])), len(codes))
                  for v, i in index.items()]
     reach = max(radius, distance)   # the visit goes to depth 2·reach: nodes this far out
@@ -83,12 +85,10 @@ def _walk(g: nx.Graph, radius: int, distance: int, node_label: str, edge_label: 
             if not ring:
                 break
             rings.append(ring)
-        near: list[list[int]] = [[] for _ in rings]     # edges by their nearer end's distance
-        for (i, j), c in zip(ends, edge_code):
-            di, dj = dist[i], dist[j]
-            k = di if dj < 0 or 0 <= di <= dj else dj       # -1: both beyond the visit
-            if k >= 0:
-                near[k].append(c)
+        near: list[list[int]] = []      # edges by their nearer end's distance, below radius
+        for k, ring in enumerate(rings[:radius]):
+            near.append([c for x in ring for y, c in incident[x]
+                         if dist[y] > k or (dist[y] == k and x < y)])   # each edge once
         row = [-1] * (radius + 1)
         last = -1
         for k, ring in enumerate(rings[:radius + 1]):   # deeper layers are in no signature
@@ -115,28 +115,32 @@ def _chunk_embedding(sigs: np.ndarray, pairs: np.ndarray, graph_of: np.ndarray,
     chunk); ``pairs``: ``(v, u, δ)`` rows in those node indices; ``graph_of``: each pair's
     graph (0-based in the chunk); ``weight``: each graph's weight in the sum."""
     v, u, delta = pairs[:, 0], pairs[:, 1], pairs[:, 2]
-    parts, graphs = [], []
+    span = distance + 1
+    # the graph's vector is scaled by 1/√(its non-empty (ρ, δ) blocks): count them first
+    ok = [(sigs[v, rho] >= 0) & (sigs[u, rho] >= 0) for rho in range(radius + 1)]
+    blocks_of = np.zeros(len(weight), np.int64)
     for rho in range(radius + 1):
-        sv, su = sigs[v, rho], sigs[u, rho]
-        ok = (sv >= 0) & (su >= 0)
-        sv, su, g = sv[ok], su[ok], graph_of[ok]
-        block = (rho * (distance + 1) + delta[ok]) << (2 * SHIFT + 1)
-        parts += [block | (np.minimum(sv, su) << SHIFT) | (np.maximum(sv, su) + 1),
-                  block | (1 << 2 * SHIFT) | (su << SHIFT)]
-        graphs += [g, g]
-    feature, inverse = np.unique(np.concatenate(parts), return_inverse=True)
-    # one row a distinct (graph, feature): its count
-    cell, count = np.unique(np.concatenate(graphs) * len(feature) + inverse,
-                            return_counts=True)
-    g, f = np.divmod(cell, len(feature))
-    count = count.astype(np.float64)
-    # each (graph, block) to unit norm, then the graph's vector: 1/√(its blocks)
-    num_blocks = (radius + 1) * (distance + 1)
-    gb = g * num_blocks + (feature[f] >> (2 * SHIFT + 1))
-    sq = np.bincount(gb, weights=count * count, minlength=len(weight) * num_blocks)
-    blocks_of = np.bincount(np.flatnonzero(sq) // num_blocks, minlength=len(weight))
-    value = count / np.sqrt(sq[gb]) / np.sqrt(blocks_of[g]) * weight[g]
-    return feature, np.bincount(f, weights=value, minlength=len(feature))
+        cells = np.unique(graph_of[ok[rho]] * span + delta[ok[rho]])
+        blocks_of += np.bincount(cells // span, minlength=len(weight))
+    keys, sums = [], []
+    for rho in range(radius + 1):           # one radius at a time: its blocks are its own
+        sv, su, g = sigs[v[ok[rho]], rho], sigs[u[ok[rho]], rho], graph_of[ok[rho]]
+        top = (rho * span + delta[ok[rho]]) << (2 * SHIFT + 1)
+        feature, inverse = np.unique(np.concatenate([
+            top | (np.minimum(sv, su) << SHIFT) | (np.maximum(sv, su) + 1),
+            top | (1 << 2 * SHIFT) | (su << SHIFT)]), return_inverse=True)
+        # one row a distinct (graph, feature): its count
+        cell, count = np.unique(np.concatenate([g, g]) * len(feature) + inverse,
+                                return_counts=True)
+        gr, f = np.divmod(cell, len(feature))
+        count = count.astype(np.float64)
+        # each (graph, block) to unit norm
+        gb = gr * span + (feature[f] >> (2 * SHIFT + 1)) - rho * span
+        sq = np.bincount(gb, weights=count * count, minlength=len(weight) * span)
+        value = count / np.sqrt(sq[gb]) / np.sqrt(blocks_of[gr]) * weight[gr]
+        keys.append(feature)
+        sums.append(np.bincount(f, weights=value, minlength=len(feature)))
+    return np.concatenate(keys), np.concatenate(sums)
 
 
 def _reduce(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -186,7 +190,7 @@ def nspdk_difference(sets: Sequence[tuple[Iterable[nx.Graph], float]],
             pairs.extend((a + offset, b + offset, d) for a, b, d in p)
             graph_of.extend([len(weights)] * len(p))
             weights.append(weight)
-            if len(weights) == CHUNK:
+            if len(weights) == CHUNK or len(pairs) >= CHUNK_PAIRS:
                 flush()
     flush()
     return _reduce(np.concatenate(keys), np.concatenate(values))
