@@ -267,3 +267,32 @@ def test_propagated_features_from_the_shell(tmp_path, capsys):
     rc, out, err = run_cli(["check-invariance", "--checkpoint", str(tmp_path / "o" / "model.pt"),
                             "--permutations", "2"])
     assert rc == 0, err
+
+
+def test_generation_summary_of_hand_made_metrics():
+    """The lines generate and score print on stderr, from metrics worked out here."""
+    from graphvae.cli.common import generation_summary
+
+    graphs = {"dataset": "ego-small", "model": "seq-vae", "seed": 2, "num_samples": 40,
+              "protocol": "gdss", "bound": "elbo", "test_bound_nats": -31.25,
+              "mmd2": {"generated": {"degree": 0.01, "clustering": 0.02, "orbit": 0.06,
+                                     "spectral": 0.005, "empty_generated": 0.0},
+                       "train_vs_test": {"degree": 0.1, "clustering": 0.2, "orbit": 0.3,
+                                         "spectral": 0.0, "empty_generated": 0.0}},
+              "mmd2_draws": {"draws": 100, "mean_of_three": {"mean": 0.026, "std": 0.0041}}}
+    assert generation_summary(graphs) == [
+        "ego-small, seq-vae, seed 2: 40 samples",
+        "  MMD² (gdss): 0.01 / 0.02 / 0.06 (degree / clustering / orbit), mean 0.03, "
+        "spectral 0.005",
+        "  train vs test: 0.1 / 0.2 / 0.3, mean 0.2",
+        "  over 100 sample sets: mean 0.026 ± 0.0041",
+        "  test bound -31.25 nats per graph (elbo)"]
+    molecules = {"dataset": "qm9", "seed": 0, "num_samples": 3000, "molecules": {
+        "sampled": {"validity": 0.975, "gdss_validity": 1.0, "uniqueness": 0.998,
+                    "novelty": 0.88975, "fcd": float("nan"), "nspdk": 0.00245},
+        "valency_aware": {"validity": 1.0, "uniqueness": 0.5, "novelty": 0.25}}}
+    assert generation_summary(molecules) == [
+        "qm9, seed 0: 3000 samples",
+        "  raw samples: validity 0.975, GDSS's validity 1, uniqueness 0.998, novelty 0.8898, "
+        "FCD n/a, NSPDK 0.00245",
+        "  valency-aware decoding: validity 1, uniqueness 0.5, novelty 0.25"]

@@ -206,10 +206,18 @@ def test_sampling_is_seeded(kind):
 # -- the run and the command line -----------------------------------------------------------------
 
 def test_default_generate_runs_without_files(tmp_path):
-    rc, out, _ = run_cli(["generate", "--epochs", "4", "--quiet", "--out", str(tmp_path)])
+    rc, out, err = run_cli(["generate", "--epochs", "4", "--quiet", "--out", str(tmp_path)])
     assert rc == 0
     m = json.loads((tmp_path / "metrics.json").read_text())
+    assert json.loads(out)["mmd2"] == m["mmd2"]          # the whole JSON on stdout
     assert m["dataset"] == "community-small (generated)" and m["protocol"] == "graphrnn"
+    # the summary on stderr: the MMD² row as metrics.json has it, to four digits
+    gen = m["mmd2"]["generated"]
+    assert err.splitlines()[0] == "community-small (generated), oneshot-vae, seed 0: 20 samples"
+    assert err.splitlines()[1].startswith(
+        f"  MMD² (graphrnn): {gen['degree']:.4g} / {gen['clustering']:.4g} / "
+        f"{gen['orbit']:.4g} (degree / clustering / orbit), mean "
+        f"{(gen['degree'] + gen['clustering'] + gen['orbit']) / 3:.4g}")
     env = m["environment"]          # what the numbers were computed with
     assert env["packages"]["torch"] == torch.__version__ and env["packages"]["networkx"] \
         == nx.__version__ and env["cpu_capability"] == torch.backends.cpu.get_cpu_capability()

@@ -43,6 +43,8 @@ def test_score_gives_back_the_metrics_of_the_run(tmp_path):
                  [str(run / "samples.g6"), *same]):
         rc, text, err = run_cli(["score", *argv])
         assert rc == 0, err
+        assert err.startswith(f"community-small (generated), seed 3: {measured['num_samples']} "
+                              "samples\n  MMD² (gdss): ")          # the summary on stderr
         scored = json.loads(text)
         assert {k: scored[k] for k in SCORED} == {k: measured[k] for k in SCORED}, argv
         assert scored["seed"] == 3 and scored["protocol"] == "gdss" and scored["generated"]

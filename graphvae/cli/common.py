@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import math
 import shutil
 from pathlib import Path
+from typing import Any
 
 from graphvae.datasets import LINKPRED_DATASETS, load_dataset, load_graph_file
 from graphvae.io import check_output_folder
@@ -61,3 +63,44 @@ def load_graph(args: argparse.Namespace):
 def done(state: Path | None) -> None:
     if state is not None:
         shutil.rmtree(state, ignore_errors=True)
+
+
+def _number(x: Any, digits: int = 4) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}g}"
+
+
+def generation_summary(m: dict[str, Any]) -> list[str]:
+    """The lines a person reads first of ``generate``'s and ``score``'s metrics (the whole
+    JSON is on stdout): the MMD² table's row, or the molecule scores, and the test bound."""
+    from graphvae.evaluation.graph_stats import THREE_STATS, mean_of_three
+
+    who = [str(m[k]) for k in ("dataset", "model") if m.get(k)] + [f"seed {m.get('seed')}"]
+    lines = [f"{', '.join(who)}: {m.get('num_samples')} samples"]
+    mmd = m.get("mmd2")
+    if mmd:
+        gen, ref = mmd["generated"], mmd["train_vs_test"]
+        extra = [k for k in gen if k not in (*THREE_STATS, "empty_generated")]
+        lines.append(f"  MMD² ({m.get('protocol')}): "
+                     + " / ".join(_number(gen[k]) for k in THREE_STATS)
+                     + f" ({' / '.join(THREE_STATS)}), mean {_number(mean_of_three(gen))}"
+                     + "".join(f", {k} {_number(gen[k])}" for k in extra))
+        lines.append("  train vs test: " + " / ".join(_number(ref[k]) for k in THREE_STATS)
+                     + f", mean {_number(mean_of_three(ref))}")
+        draws = m.get("mmd2_draws")
+        if draws:
+            both = draws["mean_of_three"]
+            lines.append(f"  over {draws['draws']} sample sets: mean "
+                         f"{_number(both['mean'])} ± {_number(both['std'], 2)}")
+    for name, mol in (m.get("molecules") or {}).items():
+        parts = [f"validity {_number(mol['validity'])}"]
+        if "gdss_validity" in mol:
+            parts.append(f"GDSS's validity {_number(mol['gdss_validity'])}")
+        parts += [f"uniqueness {_number(mol['uniqueness'])}",
+                  f"novelty {_number(mol['novelty'])}"]
+        parts += [f"{key.upper()} {_number(mol[key])}" for key in ("fcd", "nspdk") if key in mol]
+        label = {"sampled": "raw samples", "valency_aware": "valency-aware decoding"}
+        lines.append(f"  {label.get(name, name)}: " + ", ".join(parts))
+    if "test_bound_nats" in m:
+        lines.append(f"  test bound {_number(m['test_bound_nats'], 6)} nats per graph "
+                     f"({m.get('bound')})")
+    return lines

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
+from graphvae.cli.common import generation_summary
 from graphvae.io import MANIFEST, check_output_folder, output_folder, write_json
 
 
@@ -68,4 +70,5 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if stage is not None:
             write_json(metrics, stage / "metrics.json")
     print(json.dumps(metrics, indent=1))
+    print("\n".join(generation_summary(metrics)), file=sys.stderr)
     return metrics
