@@ -22,7 +22,7 @@ EDeN hashes signatures and features into ``2¹⁶`` buckets with Python's ``hash
 salted per process for strings (atom labels), so its values move by hash collisions from
 run to run. Here features are kept exact, which is EDeN's map without collisions: each
 signature is numbered the first time it is met (a table shared by both sets), and a
-feature is a tuple of integers.
+feature is one 64-bit integer made of its block, its kind and its signatures' numbers.
 
 Steps 1–2 walk each graph in Python; steps 3–4 and the means are array operations over
 all the (node, node, radius) triples of a chunk of graphs at once (``tests/test_nspdk.py``
