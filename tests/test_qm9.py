@@ -232,6 +232,33 @@ def test_load_qm9_skips_and_counts_charged(tmp_path):
 
 
 @needs_rdkit
+def test_graph_set_holds_the_molecules_load_qm9_reads(tmp_path):
+    """The graph set reads rows without building tensors; its graphs are the MolGraphs of
+    load_qm9 node for node and bond for bond, with the same counts and errors."""
+    from graphvae.chem.load import load_qm9, qm9_graph_set
+    rows = ["C", "[NH3+]CC([O-])=O", "CC#N", "c1ccccc1", "OC1=NC=CC(F)=C1", "C1CC1", "CC(=O)N",
+            "FC(F)(F)C#N", "O=C1NC=CN1", "CC1(C)OC1", "N#CC=O", "CCC"]
+    root = write_csv(tmp_path, "smiles\n" + "\n".join(rows) + "\n")
+    mols, stats = load_qm9(root)
+    data = qm9_graph_set(root, seed=0)
+    assert {k: data.info[k] for k in stats} == stats == {"rows": 12, "kept": 11,
+                                                         "skipped_charged": 1}
+    by_smiles = {m.smiles: m for m in mols}
+    graphs = [*data.train, *data.valid, *data.test]
+    assert sorted(g.graph["smiles"] for g in graphs) == sorted(by_smiles)
+    for g in graphs:
+        m = by_smiles[g.graph["smiles"]]
+        assert list(g.nodes) == list(range(m.num_nodes))
+        assert [g.nodes[v]["atom"] for v in g.nodes] == m.node_types.tolist()
+        pairs = [(i, j, t) for (i, j), t in zip(m.edge_index.t().tolist(), m.edge_types.tolist())
+                 if i < j]
+        assert [(i, j, d["bond"]) for i, j, d in g.edges(data=True)] == pairs
+    assert data.train_smiles == {g.graph["smiles"] for g in data.train}
+    with pytest.raises(ValueError, match=r"qm9.csv:3: .*'C1CC'"):
+        qm9_graph_set(write_csv(tmp_path / "bad", "smiles\nC\nC1CC\n"))
+
+
+@needs_rdkit
 def test_load_qm9_errors(tmp_path):
     from graphvae.chem.load import load_qm9
     # the header is line 1, so the unclosed ring "C1CC" is line 4

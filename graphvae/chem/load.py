@@ -4,6 +4,7 @@ as a split graph set for generation."""
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import networkx as nx
 
@@ -13,11 +14,48 @@ from graphvae.chem.qm9 import (
     QM9_FILE,
     MolGraph,
     _ChargedMoleculeError,
+    parse_smiles,
     require_rdkit,
     smiles_to_graph,
 )
 from graphvae.errors import DataError, quote
 from graphvae.progress import steps
+
+
+def _read(root: str | os.PathLike | None, limit: int | None, progress: bool, convert: Any
+          ) -> tuple[list[Any], dict[str, int]]:
+    """The rows of ``ROOT/qm9/qm9.csv`` passed through ``convert(smiles)`` (which raises
+    as :func:`parse_smiles` does), with ``load_qm9``'s checks and counts."""
+    require_rdkit()
+    from graphvae.io import csv_rows, resolve_data_root
+
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                              or limit < 0):
+        raise ValueError(f"limit must be a non-negative integer or None, got {limit!r}")
+    path = resolve_data_root(root) / QM9_FILE
+    if not path.is_file():
+        raise ValueError(f"QM9 not found: no file {path} (pass --data-root or set GRAPHVAE_DATA "
+                         f"to the folder holding {QM9_FILE})")
+    out: list[Any] = []
+    stats = {"rows": 0, "kept": 0, "skipped_charged": 0}
+    rows = csv_rows(path)
+    _, header = next(rows, (1, None))
+    if header is None or [h.strip() for h in header] != ["smiles"]:
+        raise DataError(path, f"expected the header 'smiles', got {quote(header)}", 1)
+    for line, row in steps(rows, "reading QM9", progress, " rows"):
+        if limit is not None and stats["rows"] >= limit:
+            break
+        stats["rows"] += 1
+        if len(row) != 1:
+            raise DataError(path, f"expected one SMILES column, got {quote(row)}", line)
+        try:
+            out.append(convert(row[0].strip()))
+        except _ChargedMoleculeError:
+            stats["skipped_charged"] += 1
+        except ValueError as err:
+            raise DataError(path, str(err), line) from None
+    stats["kept"] = len(out)
+    return out, stats
 
 
 def load_qm9(root: str | os.PathLike | None, limit: int | None = None,
@@ -32,36 +70,17 @@ def load_qm9(root: str | os.PathLike | None, limit: int | None = None,
     that :func:`smiles_to_graph` accepts (the message names the file line number).
     ``progress``: a bar on a terminal (:mod:`graphvae.progress`).
     """
-    require_rdkit()
-    from graphvae.io import csv_rows, resolve_data_root
+    return _read(root, limit, progress, smiles_to_graph)
 
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
-                              or limit < 0):
-        raise ValueError(f"limit must be a non-negative integer or None, got {limit!r}")
-    path = resolve_data_root(root) / QM9_FILE
-    if not path.is_file():
-        raise ValueError(f"QM9 not found: no file {path} (pass --data-root or set GRAPHVAE_DATA "
-                         f"to the folder holding {QM9_FILE})")
-    graphs: list[MolGraph] = []
-    stats = {"rows": 0, "kept": 0, "skipped_charged": 0}
-    rows = csv_rows(path)
-    _, header = next(rows, (1, None))
-    if header is None or [h.strip() for h in header] != ["smiles"]:
-        raise DataError(path, f"expected the header 'smiles', got {quote(header)}", 1)
-    for line, row in steps(rows, "reading QM9", progress, " rows"):
-        if limit is not None and stats["rows"] >= limit:
-            break
-        stats["rows"] += 1
-        if len(row) != 1:
-            raise DataError(path, f"expected one SMILES column, got {quote(row)}", line)
-        try:
-            graphs.append(smiles_to_graph(row[0].strip()))
-        except _ChargedMoleculeError:
-            stats["skipped_charged"] += 1
-        except ValueError as err:
-            raise DataError(path, str(err), line) from None
-    stats["kept"] = len(graphs)
-    return graphs, stats
+
+def _networkx(smiles: str) -> nx.Graph:
+    """The graph-set form of a row: nodes ``0..n-1`` with ``atom``, edges with ``bond``
+    (type indices), the canonical SMILES in ``graph["smiles"]``."""
+    types, bonds, canonical = parse_smiles(smiles)
+    g = nx.Graph(smiles=canonical)
+    g.add_nodes_from((i, {"atom": t}) for i, t in enumerate(types))
+    g.add_edges_from((i, j, {"bond": t}) for i, j, t in bonds)
+    return g
 
 
 def qm9_graph_set(root: str | os.PathLike | None, limit: int | None = None, seed: int = 0,
@@ -70,17 +89,7 @@ def qm9_graph_set(root: str | os.PathLike | None, limit: int | None = None, seed
     and ``bond`` attributes), with the training SMILES for novelty."""
     from graphvae.datasets.graphsets import GraphSet, split_graphs
 
-    mols, stats = load_qm9(root, limit=limit, progress=progress)
-    graphs = []
-    for m in mols:
-        g = nx.Graph()
-        for i, t in enumerate(m.node_types.tolist()):
-            g.add_node(i, atom=t)
-        for (a, b), t in zip(m.edge_index.t().tolist(), m.edge_types.tolist()):
-            if a < b:
-                g.add_edge(a, b, bond=t)
-        g.graph["smiles"] = m.smiles
-        graphs.append(g)
+    graphs, stats = _read(root, limit, progress, _networkx)
     sp = split_graphs(graphs, seed)
     return GraphSet("qm9", sp.train, sp.valid, sp.test, "atom", "bond", len(ATOM_TYPES),
                     len(BOND_TYPES), {g.graph["smiles"] for g in sp.train},

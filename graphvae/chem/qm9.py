@@ -128,17 +128,10 @@ def _check_atoms(mol: Any, smiles: str) -> list[int]:
     return [_ATOM_INDEX[symbol] for symbol in symbols]
 
 
-def smiles_to_graph(smiles: str) -> MolGraph:
-    """Parse ``smiles`` with RDKit into a :class:`MolGraph` over its heavy atoms.
-
-    Hydrogens stay implicit. The molecule is kekulized with aromatic flags cleared,
-    so aromatic bonds become single or double. Raises ``ValueError`` (naming the
-    SMILES) when RDKit cannot parse it, when it has no atoms, an element outside
-    ``ATOM_TYPES``, more than ``MAX_ATOMS`` heavy atoms, or an atom with a nonzero
-    formal charge (QM9's zwitterions are excluded because the graph has no charge
-    channel). ``smiles`` of the result is RDKit's canonical SMILES of the parsed
-    molecule (before kekulization).
-    """
+def parse_smiles(smiles: str) -> tuple[list[int], list[tuple[int, int, int]], str]:
+    """The checks and the parse of :func:`smiles_to_graph`, as plain lists: the atoms'
+    ``ATOM_TYPES`` indices, one ``(i, j, BOND_TYPES index)`` a bond with ``i < j`` sorted,
+    and RDKit's canonical SMILES (before kekulization)."""
     Chem = require_rdkit()
     if not isinstance(smiles, str):
         raise ValueError(f"SMILES must be a string, got {type(smiles).__name__}")
@@ -150,15 +143,31 @@ def smiles_to_graph(smiles: str) -> MolGraph:
     canonical = Chem.MolToSmiles(mol)
     Chem.Kekulize(mol, clearAromaticFlags=True)
     order_to_type = {Chem.BondType.SINGLE: 0, Chem.BondType.DOUBLE: 1, Chem.BondType.TRIPLE: 2}
-    triples = []
+    bonds = []
     for bond in (mol.GetBondWithIdx(b) for b in range(mol.GetNumBonds())):
         kind = bond.GetBondType()
         t = order_to_type.get(kind)
         if t is None:
             raise ValueError(f"SMILES {smiles!r} has a {kind} bond after kekulization")
         i, j = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
-        triples += [(i, j, t), (j, i, t)]
-    triples.sort()
+        bonds.append((i, j, t) if i < j else (j, i, t))
+    bonds.sort()
+    return types, bonds, canonical
+
+
+def smiles_to_graph(smiles: str) -> MolGraph:
+    """Parse ``smiles`` with RDKit into a :class:`MolGraph` over its heavy atoms.
+
+    Hydrogens stay implicit. The molecule is kekulized with aromatic flags cleared,
+    so aromatic bonds become single or double. Raises ``ValueError`` (naming the
+    SMILES) when RDKit cannot parse it, when it has no atoms, an element outside
+    ``ATOM_TYPES``, more than ``MAX_ATOMS`` heavy atoms, or an atom with a nonzero
+    formal charge (QM9's zwitterions are excluded because the graph has no charge
+    channel). ``smiles`` of the result is RDKit's canonical SMILES of the parsed
+    molecule (before kekulization).
+    """
+    types, bonds, canonical = parse_smiles(smiles)
+    triples = sorted([*bonds, *((j, i, t) for i, j, t in bonds)])
     edge_index = torch.tensor([[i for i, _, _ in triples], [j for _, j, _ in triples]],
                               dtype=torch.long).reshape(2, -1)
     edge_types = torch.tensor([t for _, _, t in triples], dtype=torch.long)
