@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sklearn.metrics import (  # noqa: E402
     average_precision_score,
     precision_recall_curve,
@@ -97,7 +98,7 @@ def plot_training(history: list[dict[str, float]], path: str | os.PathLike,
     rows = [r for r in history if "epoch" in r]
     scored = [r for r in rows if "score" in r]
     fig, axes = plt.subplots(1, 2 if scored else 1, figsize=(10 if scored else 5.5, 3.6),
-                             squeeze=False)
+                             squeeze=False, sharex=True, layout="constrained")
     panels = [(axes[0, 0], [r for r in rows if "train_bound" in r], "train_bound",
                train_label)]
     if scored:
@@ -110,6 +111,7 @@ def plot_training(history: list[dict[str, float]], path: str | os.PathLike,
                        label=f"weights kept (epoch {weights_epoch})")
             ax.legend(fontsize=8, loc="lower right")
         ax.set(xlabel="epoch", ylabel=label)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
         fig.suptitle(title)
     _save(fig, path)
