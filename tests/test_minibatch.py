@@ -166,6 +166,7 @@ def test_two_process_data_parallel_equals_one_process(tmp_path):
     assert len([ln for ln in two.stdout.splitlines() if ln.startswith("{")]) == 1  # rank 0
 
 
+@pytest.mark.slow  # 8 s (two processes); the rendezvous test keeps a start-up error fast
 def test_data_parallel_needs_a_batch_size_the_world_size_divides(tmp_path):
     out = _linkpred(["--quiet", "--epochs", "1", "--batch-size", "63"], 2, tmp_path)
     errors = [ln for ln in out.stderr.splitlines() if ln.startswith("graphvae: error:")]

@@ -318,6 +318,7 @@ def test_converted_graph_sets_equal_the_pickles(tmp_path):
                                                               [[0, 1], [0, 2], [1, 2]]]
 
 
+@pytest.mark.slow  # 8 s (every shipped pickle); the full suite runs it
 @pytest.mark.skipif(not (DATA_ROOT / "graphgen").is_dir(), reason="needs ../shared/data")
 def test_shipped_pickles_convert_to_identical_graph_sets(tmp_path):
     from graphvae.datasets.graphgen import GRAPHGEN_FILES, convert_graph_sets
