@@ -4,6 +4,7 @@ as a split graph set for generation."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import networkx as nx
@@ -22,8 +23,8 @@ from graphvae.errors import DataError, quote
 from graphvae.progress import steps
 
 
-def _read(root: str | os.PathLike | None, limit: int | None, progress: bool, convert: Any
-          ) -> tuple[list[Any], dict[str, int]]:
+def _read(root: str | os.PathLike | None, limit: int | None, progress: bool,
+          convert: Callable[[str], Any]) -> tuple[list[Any], dict[str, int]]:
     """The rows of ``ROOT/qm9/qm9.csv`` passed through ``convert(smiles)`` (which raises
     as :func:`parse_smiles` does), with ``load_qm9``'s checks and counts."""
     require_rdkit()

@@ -69,6 +69,10 @@ def _number(x: Any, digits: int = 4) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}g}"
 
 
+#: How the summary names the molecule decodings of ``metrics["molecules"]``.
+DECODINGS = {"sampled": "raw samples", "valency_aware": "valency-aware decoding"}
+
+
 def generation_summary(m: dict[str, Any]) -> list[str]:
     """The lines a person reads first of ``generate``'s and ``score``'s metrics (the whole
     JSON is on stdout): the MMD² table's row, or the molecule scores, and the test bound."""
@@ -98,8 +102,7 @@ def generation_summary(m: dict[str, Any]) -> list[str]:
         parts += [f"uniqueness {_number(mol['uniqueness'])}",
                   f"novelty {_number(mol['novelty'])}"]
         parts += [f"{key.upper()} {_number(mol[key])}" for key in ("fcd", "nspdk") if key in mol]
-        label = {"sampled": "raw samples", "valency_aware": "valency-aware decoding"}
-        lines.append(f"  {label.get(name, name)}: " + ", ".join(parts))
+        lines.append(f"  {DECODINGS.get(name, name)}: " + ", ".join(parts))
     if "test_bound_nats" in m:
         lines.append(f"  test bound {_number(m['test_bound_nats'], 6)} nats per graph "
                      f"({m.get('bound')})")

@@ -239,6 +239,9 @@ class GenerationConfig(Config):
 
     @property
     def kl_beta(self) -> float:
+        """The KL weight training uses (1 for ``graphvae``, whose bound is never weighted)."""
+        if self.model == "graphvae":
+            return 1.0
         return self.beta if self.beta is not None else (
             0.001 if self.prior_name == "exemplar" else 1.0)
 
@@ -354,7 +357,7 @@ def train_generation_model(model: torch.nn.Module, data: GraphSet, cfg: Generati
     g = torch.Generator().manual_seed(cfg.seed)
     train, valid = data.tensors(data.train), data.tensors(data.valid)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    beta = cfg.kl_beta if cfg.model != "graphvae" else 1.0
+    beta = cfg.kl_beta
 
     def evaluate() -> dict[str, float]:
         return {"score": mean_bound(model, valid, cfg.batch_size, device, cfg.seed + 1, beta)}
@@ -534,7 +537,7 @@ def _write_outputs(out: Path, model: torch.nn.Module, cfg: GenerationConfig, dat
     plot_samples(data, sampled, mols, out / "samples.png",
                  f"{cfg.model} on {data.name}: training graphs (top) and samples")
     from graphvae.plotting import plot_training
-    beta = cfg.kl_beta if cfg.model != "graphvae" else 1.0
+    beta = cfg.kl_beta
     plot_training(res.history, out / "training.png", res.weights_epoch,
                   "validation bound (nats per graph)" if beta == 1.0 else
                   f"validation bound, KL weighted by {beta:g} (nats per graph)",
