@@ -201,7 +201,7 @@ def test_make_targets_exist():
 
 
 def _python_blocks():
-    return [(f"{doc}, block at line {line}", body) for doc in ("README.md",)
+    return [(f"{doc}, block at line {line}", body) for doc in ("README.md", "benchmarks/README.md")
             for line, body in _blocks(doc, "python")]
 
 

@@ -397,3 +397,33 @@ def test_mols_from_decoded():
     reasons = {}
     mols_from_decoded([apart], require_connected=False, reasons=reasons)
     assert reasons == {}
+
+
+def test_fcd_is_the_fcd_packages_and_reads_a_reference_once(monkeypatch):
+    """``fcd_score`` equals ``fcd.get_fcd`` to the last bit; ChemNet reads a reference once
+    per process, again when the reference changes; a set against itself is at 0 (the
+    Fréchet distance of a Gaussian to itself, up to ``sqrtm``'s error on a rank-5
+    covariance)."""
+    fcd = pytest.importorskip("fcd")
+    from graphvae.chem import scores
+
+    monkeypatch.setattr(scores, "_REFERENCE", None)
+    a = ["CCO", "CCN", "c1ccccc1", "CC(=O)O", "CN", "OC1CC1"]
+    b = ["CCCO", "NCCN", "c1ccncc1", "CC#N", "OCCO"]
+    ref = ["CCC", "CO", "C1CC1", "N#CC", "OCCO", "CC=O"]
+    expected = [fcd.get_fcd(x, y, device="cpu") for x, y in ((a, ref), (b, ref), (a, b))]
+    read = []
+    predictions = fcd.get_predictions
+
+    def counting(model, smiles, **kw):
+        read.append(list(smiles))
+        return predictions(model, smiles, **kw)
+
+    monkeypatch.setattr(fcd, "get_predictions", counting)
+    got = [scores.fcd_score(x, y) for x, y in ((a, ref), (b, ref), (a, b))]
+    assert got == expected
+    assert read == [ref, a, b, b, a]             # ref once for the first two, then b
+    assert abs(scores.fcd_score(ref, ref)) < 1e-4
+    assert expected[0] > 1                       # and the distinct sets are far from 0
+    with pytest.raises(ValueError, match="at least two molecules"):
+        scores.fcd_score(["C"], ref)

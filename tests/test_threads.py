@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -46,13 +47,22 @@ def test_fcd_runs_as_large_work(two_threads, monkeypatch):
 
     class FakeFcd:
         @staticmethod
-        def get_fcd(a, b, device):
+        def load_ref_model():
+            return None
+
+        @staticmethod
+        def get_predictions(model, smiles, device):
             seen.append(torch.get_num_threads())
+            return np.arange(2.0 * len(smiles)).reshape(-1, 2)
+
+        @staticmethod
+        def calculate_frechet_distance(mu1, sigma1, mu2, sigma2):
             return 1.5
 
     from graphvae.chem import scores
     monkeypatch.setattr(scores, "require_fcd", lambda: FakeFcd)
+    monkeypatch.setattr(scores, "_REFERENCE", None)
     with threads.threads_for(10):
         assert scores.fcd_score(["C", "CC"], ["O", "CO"]) == 1.5
         assert torch.get_num_threads() == 1
-    assert seen == [2]
+    assert seen == [2, 2]                            # the reference, then the samples
