@@ -16,9 +16,10 @@ import torch.nn.functional as F
 from graphvae.bounds.priors import SetMixturePrior
 from graphvae.containers import GraphBatch, GraphTensors
 from graphvae.datasets.graphsets import input_features
-from graphvae.decoders.sequential import pair_order, rounds
+from graphvae.decoders.sequential import pair_order, round_starts, rounds, run
 from graphvae.evaluation.nspdk import nspdk_mmd2
 from graphvae.models import SequentialGraphVAE
+from graphvae.models.sequential import inverse_cdf
 
 VALENCES = [4, 3, 2, 1]          # C N O F
 
@@ -171,6 +172,73 @@ def test_many_pairs_in_few_rounds_still_sum_to_one():
     with torch.no_grad():
         lp = m.log_likelihood(z, _batch([_graph(4, e) for e in edge_sets]))[0]
     assert float(torch.logsumexp(lp, 0)) == pytest.approx(0.0, abs=1e-9)
+    # batched with a 5-node graph (10 pairs), each 4-node graph keeps its own two rounds
+    # of 3: the same values, which still sum to one
+    big = _graph(5, [(0, 1), (1, 2), (2, 3), (3, 4)])
+    z5 = torch.randn(1, 1, 5, 3, dtype=torch.float64)
+    z5[..., :4, :] = z[:, :1]
+    with torch.no_grad():
+        mixed = torch.stack([m.log_likelihood(z5.expand(1, 2, 5, 3),
+                                              _batch([_graph(4, e), big]))[0, 0]
+                             for e in edge_sets])
+    torch.testing.assert_close(mixed, lp, atol=1e-12, rtol=0)
+
+
+def test_each_graph_decides_its_own_runs_whatever_it_is_batched_with():
+    """``run`` without rules on graphs of 4, 5 and 0 nodes, at most 2 rounds: the pairs each
+    graph decides in each round are its own order split by ``rounds`` of its own count
+    (4 nodes: 3 + 3; 5 nodes: 5 + 5); a shorter run is filled with the pair (0, 0), on
+    which no option is allowed and nothing is recorded."""
+    assert round_starts([3, 10, 0, 6], 4).tolist() == [[0, 1, 2, 3, 3], [0, 2, 5, 8, 10],
+                                                      [0, 0, 0, 0, 0], [0, 2, 3, 4, 6]]
+    # (6 pairs: 0, 1.5, 3, 4.5, 6 rounded half to even)
+    torch.manual_seed(0)
+    score = torch.randn(3, 5, 5, dtype=torch.float64)
+    score = score + score.transpose(1, 2)
+    mask = torch.arange(5)[None, :] < torch.tensor([4, 5, 0])[:, None]
+    seen = []
+
+    def choose(i, j, feats, allowed):
+        seen.append((i, j, allowed))
+        return torch.ones_like(i)                            # an edge wherever allowed
+
+    state = run(score, mask, None, 2, False, choose, max_rounds=2)
+    i_all, j_all = pair_order(score, mask)
+    for g, runs in enumerate([[(0, 3), (3, 6)], [(0, 5), (5, 10)], []]):
+        decided = [[(a, b) for a, b, ok in zip(i[g].tolist(), j[g].tolist(),
+                                                allowed[g].any(-1).tolist()) if ok]
+                   for i, j, allowed in seen]
+        want = [list(zip(i_all[g, a:b].tolist(), j_all[g, a:b].tolist())) for a, b in runs]
+        assert decided[:len(runs)] == want and not any(decided[len(runs):])
+        assert not any((a, b) == (0, 0) for i, j, al in seen
+                       for a, b, ok in zip(i[g].tolist(), j[g].tolist(), al[g].any(-1).tolist())
+                       if ok)
+    n = torch.tensor([4, 5, 0])
+    assert state.adj.sum((1, 2)).tolist() == (n * (n - 1)).double().tolist()  # all joined
+    assert not state.adj.diagonal(dim1=1, dim2=2).any()
+
+
+def test_an_empty_graph_in_the_batch_leaves_the_gradients_finite():
+    m = _model(seed=0)
+    batch = _batch([_graph(3, [(0, 1), (1, 2)]), nx.empty_graph(0)])
+    z = torch.randn(1, 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    lp = m.log_likelihood(z, batch)
+    lp[0, 0].backward()
+    assert torch.isfinite(lp[0, 0])
+    assert all(torch.isfinite(p.grad).all() for p in m.parameters() if p.grad is not None)
+    assert torch.isfinite(z.grad).all()
+
+
+def test_inverse_cdf_never_draws_a_refused_option():
+    allowed = torch.tensor([[False, True, True, False], [True, True, False, False],
+                            [True, True, True, True]])
+    p = torch.tensor([[0.0, 0.25, 0.75, 0.0], [0.5, 0.5, 0.0, 0.0], [0.25, 0.25, 0.25, 0.25]])
+    at = {u: inverse_cdf(p, torch.full((3,), u), allowed).tolist()
+          for u in (0.0, 0.2, 0.25, 0.5, 0.6, 0.99)}
+    assert at == {0.0: [1, 0, 0], 0.2: [1, 0, 0], 0.25: [2, 0, 1], 0.5: [2, 1, 2],
+                  0.6: [2, 1, 2], 0.99: [2, 1, 3]}
+    short = torch.tensor([[0.5, 0.5 - 1e-6, 0.0, 0.0]])      # a float sum that ends short of 1
+    assert inverse_cdf(short, torch.tensor([1 - 2 ** -24]), allowed[1:2]).tolist() == [1]
 
 
 # -- the set prior -------------------------------------------------------------------------------

@@ -11,10 +11,11 @@ untyped graphs). What it sees of the earlier decisions, :class:`SequenceState`:
 * for typed graphs, the remaining valences ``r_i, r_j`` (the atom's valence minus the
   bond orders so far).
 
-With ``P`` pairs and at most ``max_rounds`` rounds, a round decides one pair (``P <=
-max_rounds``) or a contiguous run of the order (large graphs: the pairs of a round are
-independent given the rounds before). Typed graphs and the connectivity rule always
-decide one pair a round.
+A graph with ``P`` pairs and at most ``max_rounds`` rounds decides one pair a round (``P <=
+max_rounds``) or a contiguous run of its order (large graphs: the pairs of a round are
+independent given the rounds before). The runs come from the graph's own ``P``, so a
+graph's likelihood and its sampling process do not depend on the graphs batched with it.
+Typed graphs and the connectivity rule always decide one pair a round.
 
 Options are *allowed* or not: an edge type of order ``b > min(r_i, r_j)`` never is
 (valence), and with ``connect`` an option that would leave a component that can no
@@ -103,7 +104,7 @@ class SequenceState:
         cn = (self.adj[ar, i] * self.adj[ar, j]).sum(-1)
         same = (self.comp.gather(1, i) == self.comp.gather(1, j)).float()
         ncomp = self.num_components().clamp(min=1)[:, None].expand_as(di)
-        logn = torch.log(n.float())[:, None].expand_as(di)
+        logn = torch.log(n.float().clamp(min=1))[:, None].expand_as(di)
         if self.typed:
             ri, rj = self.rem.gather(1, i), self.rem.gather(1, j)
         else:
@@ -331,13 +332,24 @@ def pair_order(score: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def rounds(num_pairs: int, max_rounds: int | None) -> list[tuple[int, int]]:
-    """The ``[start, stop)`` runs of the pair order decided together: one pair each when
-    ``max_rounds`` is ``None`` or at least ``num_pairs``, else ``max_rounds`` runs of
+    """The ``[start, stop)`` runs of one graph's pair order decided together: one pair each
+    when ``max_rounds`` is ``None`` or at least ``num_pairs``, else ``max_rounds`` runs of
     (almost) equal length."""
     if max_rounds is None or num_pairs <= max_rounds:
         return [(t, t + 1) for t in range(num_pairs)]
     cuts = torch.linspace(0, num_pairs, max_rounds + 1).round().long().tolist()
     return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
+
+
+def round_starts(num_pairs: list[int], max_rounds: int) -> Tensor:
+    """``(G, max_rounds + 1)``: where each graph's runs of :func:`rounds` start, from its own
+    number of pairs (so a graph's rounds never depend on the other graphs it is batched
+    with), then its number of pairs repeated (no run left)."""
+    out = []
+    for p in num_pairs:
+        starts = [a for a, _ in rounds(p, max_rounds)] + [p]
+        out.append(starts + [p] * (max_rounds + 1 - len(starts)))
+    return torch.tensor(out, dtype=torch.long)
 
 
 def run(score: Tensor, mask: Tensor, valence: Tensor | None, num_options: int, connect: bool,
@@ -354,16 +366,33 @@ def run(score: Tensor, mask: Tensor, valence: Tensor | None, num_options: int, c
     state = SequenceState(mask, valence, num_options, connect, budget, cuts)
     n = mask.sum(1)
     real = mask.gather(1, i_all) & mask.gather(1, j_all)
-    single = valence is not None or connect
-    for a, b in rounds(i_all.size(1), None if single else max_rounds):
-        i, j = i_all[:, a:b], j_all[:, a:b]
-        if b - a == 1:
-            later_i = torch.where(real[:, b:], i_all[:, b:], -1)
-            later_j = torch.where(real[:, b:], j_all[:, b:], -1)
+    pairs = (n * (n - 1) // 2).tolist()
+    if valence is not None or connect or max_rounds is None or max(pairs, default=0) <= max_rounds:
+        for t in range(i_all.size(1)):                 # one pair a round, under the rules
+            i, j = i_all[:, t:t + 1], j_all[:, t:t + 1]
+            later_i = torch.where(real[:, t + 1:], i_all[:, t + 1:], -1)
+            later_j = torch.where(real[:, t + 1:], j_all[:, t + 1:], -1)
             allowed = state.allowed(i[:, 0], j[:, 0], later_i, later_j)[:, None]
-        else:
-            allowed = torch.ones(*i.shape, num_options, dtype=torch.bool, device=i.device)
-        allowed = allowed & real[:, a:b, None]
+            allowed = allowed & real[:, t:t + 1, None]
+            option = choose(i, j, state.features(i, j, n), allowed)
+            state.apply(i, j, torch.where(real[:, t:t + 1], option, 0))
+        return state
+    # no rules: each graph's real pairs (first in its order) in its own runs of `rounds`;
+    # a graph whose run is shorter than the longest of the round fills it with the pair
+    # (0, 0), which is no pair: no option allowed, nothing recorded
+    starts = round_starts(pairs, max_rounds).to(score.device)
+    for r in range(max_rounds):
+        length = starts[:, r + 1] - starts[:, r]
+        width = int(length.max())
+        if width == 0:
+            break
+        offset = torch.arange(width, device=score.device)
+        inside = offset[None, :] < length[:, None]
+        pos = torch.where(inside, starts[:, r, None] + offset, 0)
+        i = torch.where(inside, i_all.gather(1, pos), 0)
+        j = torch.where(inside, j_all.gather(1, pos), 0)
+        decided = inside & real.gather(1, pos)
+        allowed = decided[..., None].expand(*i.shape, num_options)
         option = choose(i, j, state.features(i, j, n), allowed)
-        state.apply(i, j, torch.where(real[:, a:b], option, 0))
+        state.apply(i, j, torch.where(decided, option, 0))
     return state

@@ -74,6 +74,14 @@ def _mlp(dims: Sequence[int]) -> nn.Sequential:
     return nn.Sequential(*layers[:-1])
 
 
+def inverse_cdf(p: Tensor, u: Tensor, allowed: Tensor) -> Tensor:
+    """The option of each row of ``p (..., O)`` whose cumulative interval holds ``u (...)``
+    in ``[0, 1)``: never an option of probability 0 (a refused one), not at ``u = 0`` and
+    not where the float sum of ``p`` ends short of 1 (then the last ``allowed`` option)."""
+    last = (allowed * torch.arange(p.size(-1), device=p.device)).amax(-1)
+    return torch.minimum((p.cumsum(-1) <= u[..., None]).sum(-1), last)
+
+
 class SequentialGraphVAE(EquivariantGraphVAE):
     """See the module docstring.
 
@@ -93,7 +101,8 @@ class SequentialGraphVAE(EquivariantGraphVAE):
             :class:`~graphvae.bounds.priors.ExemplarPrior` (0: none; it is fitted after
             training by :meth:`fit_exemplar_prior`).
         max_rounds: untyped graphs without ``connect`` decide their pairs in at most this
-            many rounds (large graphs); otherwise one pair a round.
+            many rounds, split from each graph's own number of pairs (large graphs);
+            otherwise one pair a round.
     """
 
     kind = "seq-vae"
@@ -242,7 +251,7 @@ class SequentialGraphVAE(EquivariantGraphVAE):
             probs_out[rows, i, j] = p
             probs_out[rows, j, i] = p
             u = torch.rand(p.shape[:-1], generator=generator, device=where).to(device)
-            return (p.cumsum(-1) < u[..., None]).sum(-1).clamp(max=self.num_options - 1)
+            return inverse_cdf(p, u, allowed)
 
         state = run(s, mask, self._valences(types), self.num_options, self.connect, draw,
                     self.max_rounds, self.budget, self.cuts)
