@@ -183,33 +183,59 @@ def clean_leftovers(out: Path) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
-#: Names of the files the commands write (folders of versions without a manifest).
-OUTPUT_FILES = ("metrics.json", "model.pt", "model_refined.pt", "embeddings.csv",
-                "predicted_links.csv", "*.png", "samples.g6", "samples_*.smi", MANIFEST,
-                ".*.tmp")
-
-
-def is_output_folder(path: Path) -> bool:
-    """An empty folder, or one this package wrote: its manifest says so, or (older
-    versions) it holds nothing but files named as the commands name them."""
+def foreign_files(path: Path) -> list[str]:
+    """What in the folder ``path`` this package did not write, as paths inside it: nothing
+    for an empty folder; for a folder whose ``manifest.json`` says graphvae wrote it, every
+    file or folder the manifest does not list and every listed file whose size changed;
+    for any other folder, what its top level holds."""
+    listed: dict[str, Any] | None = None
     try:
         manifest = json.loads((path / MANIFEST).read_text())
-        if isinstance(manifest, dict) and manifest.get("written_by") == "graphvae":
-            return True
-    except (OSError, ValueError):
+        if isinstance(manifest, dict) and manifest.get("written_by") == "graphvae" \
+                and isinstance(manifest.get("files"), dict):
+            listed = manifest["files"]
+    except (OSError, ValueError, RecursionError):
         pass
-    return all(p.is_file() and any(p.match(pat) for pat in OUTPUT_FILES)
-               for p in path.iterdir())
+    if listed is None:                               # the top level is enough to refuse
+        return sorted(p.name for p in path.iterdir())
+    entries = sorted(path.rglob("*"))
+    keep = {MANIFEST} | {str(parent) for name in listed
+                         for parent in Path(name).parents if str(parent) != "."}
+    out = []
+    for p in entries:
+        name = str(p.relative_to(path))
+        if name in keep and (p.is_dir() or name == MANIFEST) and not p.is_symlink():
+            continue
+        info = listed.get(name)
+        if isinstance(info, dict) and p.is_file() and not p.is_symlink() \
+                and p.stat().st_size == info.get("bytes"):
+            continue
+        out.append(name)
+    return out
 
 
 def check_output_folder(out: str | os.PathLike) -> Path:
-    """Check, before any training, that ``out`` can be (re)written as a run's folder."""
+    """Check, before any training, that ``out`` can be (re)written as a run's folder: a new
+    path, an empty folder, or a folder a graphvae command wrote, holding only what its
+    manifest lists (:func:`foreign_files`)."""
     out = Path(out)
+    if out.name in ("", ".", ".."):
+        raise ValueError(f"--out {str(out) or repr('')} names no folder of its own (graphvae "
+                         "replaces its output folder as a whole); give a path such as "
+                         "runs/name")
+    if out.is_symlink() and not out.exists():
+        raise ValueError(f"--out {out} is a symbolic link to nothing "
+                         f"({os.readlink(out)}); give a folder path")
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a folder; give a folder path")
-    if out.is_dir() and not is_output_folder(out):
-        raise ValueError(f"--out {out} is a folder with other files in it; graphvae replaces "
-                         f"its output folder as a whole, so give a new or empty folder")
+    if out.is_dir():
+        foreign = foreign_files(out)
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more"
+                                              if len(foreign) > 3 else "")
+            raise ValueError(f"--out {out} is a folder with other files in it ({shown}); "
+                             "graphvae replaces its output folder as a whole, so give a new "
+                             "or empty folder")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -254,7 +280,10 @@ def _replace_folder(stage: Path, out: Path) -> None:
         old = out.parent / f"{_stage_name(out, _OLD)}{uuid.uuid4().hex[:8]}"
         os.replace(out, old)
         os.replace(stage, out)
-        shutil.rmtree(old, ignore_errors=True)
+        if old.is_symlink():                # --out was a link: the folder it named stays
+            old.unlink()
+        else:
+            shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(stage, out)
 

@@ -406,3 +406,82 @@ def test_bad_command_lines_are_one_line_errors(argv, message, capsys):
                                                                        "vector") else [])],
                           ".")
     assert message in line, line
+
+
+def test_files_a_run_did_not_write_keep_its_folder_from_being_replaced(tmp_path, capsys):
+    """A folder graphvae wrote is replaced only while it holds what its manifest lists: a
+    note, a folder of the user's, a listed file that changed, or (no manifest) any file
+    at all makes ``--out`` a one-line error before training, and nothing is removed."""
+    out = tmp_path / "o"
+    rc, _, err = run(["linkpred", "--quiet", "--epochs", "1", "--out", str(out)], capsys)
+    assert rc == 0, err
+    cmd = ["linkpred", "--quiet", "--epochs", "1", "--out", str(out)]
+    before = {p: p.read_bytes() for p in out.iterdir()}
+    for extra, shown in ((out / "notes.txt", "notes.txt"),
+                         (out / "mine" / "a.py", "mine, mine/a.py")):
+        write(extra, "mine")
+        one_line_error(capsys, cmd, rf"other files in it \({re.escape(shown)}\)")
+        assert extra.read_text() == "mine"
+        shutil.rmtree(out / "mine", ignore_errors=True)
+        extra.unlink(missing_ok=True)
+    metrics = out / "metrics.json"
+    metrics.write_text(metrics.read_text() + "\n")                # edited after the run
+    one_line_error(capsys, cmd, r"other files in it \(metrics\.json\)")
+    assert {p: p.read_bytes() for p in out.iterdir()} != before   # the edit is still there
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in before)
+    plain = tmp_path / "figs"                                     # no manifest
+    write(plain / "metrics.json", "{}")
+    write(plain / "my_plot.png", b"\x89PNG")
+    one_line_error(capsys, ["linkpred", "--quiet", "--out", str(plain)],
+                   r"other files in it \(metrics\.json, my_plot\.png\)")
+    assert (plain / "my_plot.png").read_bytes() == b"\x89PNG"
+    metrics.write_text(metrics.read_text()[:-1])                   # as written: replaced
+    rc, _, err = run(cmd, capsys)
+    assert rc == 0, err
+
+
+def test_out_that_names_no_folder_or_a_dangling_link_is_refused_before_training(
+        tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for out in (".", "", "runs/.."):
+        one_line_error(capsys, ["generate", "--quiet", "--out", out], r"names no folder")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    one_line_error(capsys, ["generate", "--quiet", "--out", "dangling"],
+                   r"--out dangling is a symbolic link to nothing")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling"]
+
+
+def test_out_given_as_a_link_to_an_output_folder_leaves_nothing_beside_it(tmp_path, capsys):
+    target = tmp_path / "real"
+    rc, _, err = run(["linkpred", "--quiet", "--epochs", "1", "--out", str(target)], capsys)
+    assert rc == 0, err
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    rc, _, err = run(["linkpred", "--quiet", "--epochs", "1", "--seed", "1", "--out",
+                      str(link)], capsys)
+    assert rc == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]
+    assert link.is_dir() and not link.is_symlink()                  # the run's own folder
+    assert json.loads((target / "metrics.json").read_text())["seeds"] == [0]   # untouched
+
+
+def test_resume_from_another_commands_state_is_refused_and_the_state_kept(tmp_path, capsys):
+    state = tmp_path / ".o.state"
+    write(state / "seed0.pt", b"a linkpred state")
+    one_line_error(capsys, ["generate", "--quiet", "--resume", "--out", str(tmp_path / "o")],
+                   r"holds no training state of graphvae generate \(train\.pt; it holds "
+                   r"seed0\.pt\)")
+    assert (state / "seed0.pt").read_bytes() == b"a linkpred state"
+    write(state / "train.pt", b"x")
+    one_line_error(capsys, ["linkpred", "--quiet", "--resume", "--out", str(tmp_path / "p")],
+                   r"no training state of an interrupted run")
+
+
+def test_an_allocation_torch_cannot_make_is_a_one_line_error(capsys):
+    """A latent width of 10^13 asks torch's CPU allocator for petabytes, beyond any address
+    space: its RuntimeError is the user's error (exit 2, one line), not an internal one."""
+    one_line_error(capsys, ["generate", "--quiet", "--epochs", "1", "--latent", str(10 ** 13)],
+                   r"out of memory \(RuntimeError: .*can't allocate memory.*\); ask for less")
+    from graphvae.cli import out_of_memory
+    assert not out_of_memory(RuntimeError("shape mismatch"))
+    assert out_of_memory(type("OutOfMemoryError", (RuntimeError,), {})("CUDA"))

@@ -234,6 +234,19 @@ def test_bad_checkpoints_are_one_line_errors(tmp_path):
     with pytest.raises(DataError, match=r"refused: .*\(Unsupported operand 149\)") as info:
         load_model(path)
     assert "\n" not in str(info.value)
+    torch.save({"model": {"weight": torch.zeros(2)}}, path)         # unhashable, not a name
+    with pytest.raises(DataError, match=r"not a graphvae model checkpoint \(its model is a "
+                                        r"dict\)"):
+        load_model(path)
+
+
+def test_a_training_state_given_as_a_model_is_named(tmp_path):
+    from graphvae.tasks.generation import GenerationConfig, run_generation
+    state = tmp_path / "train.pt"
+    run_generation(GenerationConfig(epochs=1, eval_every=1), progress=False, state=state)
+    with pytest.raises(DataError, match=r"train\.pt: a training state .* give the run's "
+                                        r"model\.pt"):
+        load_model(state)
 
 
 def test_checkpoint_that_runs_code_is_refused_in_one_line(tmp_path):

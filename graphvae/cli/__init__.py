@@ -68,6 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def out_of_memory(err: BaseException) -> bool:
+    """Whether ``err`` is torch's report of an allocation that failed (CUDA's
+    ``OutOfMemoryError``; on the CPU a ``RuntimeError`` from its allocator)."""
+    if type(err).__name__ == "OutOfMemoryError":
+        return True
+    text = str(err)
+    return isinstance(err, RuntimeError) and ("can't allocate memory" in text
+                                              or "out of memory" in text.lower())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; expected failures end with one line and exit status 2."""
     parser = build_parser()
@@ -87,6 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # noqa: BLE001 - one line, never a traceback, unless --debug
         if args.debug:
             raise
+        if out_of_memory(err):
+            parser.exit(2, f"graphvae: error: out of memory ({describe(err)}); ask for less: "
+                           "fewer samples or nodes, narrower layers, smaller batches\n")
         parser.exit(INTERNAL_ERROR, f"graphvae: internal error: {describe(err)} (rerun with "
                                     f"--debug for the traceback)\n")
     if args.command == "check-invariance":

@@ -12,17 +12,24 @@ from graphvae.datasets import LINKPRED_DATASETS, load_dataset, load_graph_file
 from graphvae.io import check_output_folder
 
 
-def state_dir(args: argparse.Namespace) -> Path | None:
+def state_dir(args: argparse.Namespace, command: str, files: tuple[str, ...]) -> Path | None:
     """Where a run with ``--out DIR`` keeps its resumable training state (``.DIR.state/``
-    beside it; :func:`done` removes it when the run completes)."""
+    beside it; :func:`done` removes it when the run completes). ``files``: the names (glob
+    patterns) of ``command``'s states, one of which ``--resume`` needs there: a state
+    folder of another command is refused, not trained over and removed."""
     if args.out is None:
         if getattr(args, "resume", False):
             raise ValueError("--resume needs --out (the state of a run is kept beside it)")
         return None
     check_output_folder(args.out)
     state = args.out.parent / f".{args.out.name}.state"
-    if args.resume and not state.is_dir():
-        raise ValueError(f"--resume: no training state of an interrupted run at {state}")
+    if args.resume:
+        if not state.is_dir():
+            raise ValueError(f"--resume: no training state of an interrupted run at {state}")
+        if not any(p.is_file() for pattern in files for p in state.glob(pattern)):
+            held = sorted(p.name for p in state.iterdir())[:5]
+            raise ValueError(f"--resume: {state} holds no training state of graphvae {command} "
+                             f"({' or '.join(files)}; it holds {', '.join(held) or 'nothing'})")
     return state  # created by the first checkpoint the run writes
 
 

@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from graphvae.tasks.generation import GenerationConfig, run_generation
 
     cfg = GenerationConfig.from_args(args)
-    state = state_dir(args)
+    state = state_dir(args, "generate", ("train.pt",))
     with output_folder(args.out, "graphvae generate") as stage, \
             threads_for(graph_work(20 * cfg.batch_size, 80 * cfg.batch_size,
                                    20 * cfg.batch_size * 17, [*cfg.hidden, cfg.latent]),

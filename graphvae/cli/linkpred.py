@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.top_k < 1:
         raise ValueError(f"--top-k must be at least 1, got {args.top_k}")
     rank, _, world = world_from_env()
-    state = state_dir(args)
+    state = state_dir(args, "linkpred", ("seed*.pt",))
     device = resolve_device(args.device)
     cfg = _config(args)
     if world > 1 and cfg.batch_size is None:

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from graphvae.vector.run import VectorRunConfig, run_vector
 
     cfg = VectorRunConfig.from_args(args)
-    state = state_dir(args)
+    state = state_dir(args, "vector", ("train.pt", "refine.pt"))
     data = load_vector_data(str(args.data), args.data_root, cfg.seed)
     if args.binarize:
         data = data.binarized()

@@ -125,6 +125,12 @@ def load_model(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
     kind = ck.get("model")
     if kind is None and ck.get("task") not in ("linkpred", "generation"):
         raise DataError(path, f"not a graphvae checkpoint (task {quote(ck.get('task'))})")
+    if ck.get("kind") == "graphvae-training-state":
+        raise DataError(path, "a training state (kept beside --out while a run lasts), not a "
+                              "model checkpoint: give the run's model.pt")
+    if kind is not None and not isinstance(kind, str):
+        raise DataError(path, f"not a graphvae model checkpoint (its model is a "
+                              f"{type(kind).__name__})")
     if kind is not None and kind not in BUILDERS:
         raise DataError(path, f"not a graphvae graph-model checkpoint (model {quote(kind)})")
     try:
