@@ -331,6 +331,24 @@ def test_converted_graph_sets_equal_the_pickles(tmp_path):
                                                               [[0, 1], [0, 2], [1, 2]]]
 
 
+def test_convert_graphs_writes_nothing_when_one_pickle_is_bad(tmp_path, capsys):
+    """community_small.pkl is good and comes first; ego_small.pkl runs code: refused in one
+    line, and no .g6 is written, not even the good one's."""
+    from graphvae.cli import main
+    root = tmp_path / "root"
+    (root / "graphgen").mkdir(parents=True)
+    (root / "graphgen" / "community_small.pkl").write_bytes(pickle.dumps([nx.path_graph(3)]))
+    (root / "graphgen" / "ego_small.pkl").write_bytes(
+        b"cposix\nsystem\n(S'touch " + str(tmp_path / "ran").encode() + b"'\ntR.")
+    out = tmp_path / "converted"
+    with pytest.raises(SystemExit) as info:
+        main(["convert-graphs", "--data-root", str(root), "--out", str(out)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "ego_small.pkl" in err and "posix" in err, err
+    assert not out.exists() and not (tmp_path / "ran").exists()
+
+
 @pytest.mark.slow  # 8 s (every shipped pickle); the full suite runs it
 @pytest.mark.skipif(not (DATA_ROOT / "graphgen").is_dir(), reason="needs ../shared/data")
 def test_shipped_pickles_convert_to_identical_graph_sets(tmp_path):

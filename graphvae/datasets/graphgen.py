@@ -125,14 +125,12 @@ def load_graphgen(name: str, root: str | os.PathLike) -> list[nx.Graph]:
 
 def convert_graph_sets(root: str | os.PathLike, out: str | os.PathLike) -> list[Path]:
     """Write ``OUT/graphgen/<stem>.g6`` for every ``ROOT/graphgen/<stem>.pkl`` of
-    ``GRAPHGEN_FILES`` (read with the restricted unpickler); return the files written."""
+    ``GRAPHGEN_FILES`` (read with the restricted unpickler); return the files written.
+    Every pickle is read before any file is written, so a bad one leaves nothing new."""
     src, dst = Path(root) / "graphgen", Path(out) / "graphgen"
-    written = []
-    for stem in GRAPHGEN_FILES.values():
-        if (src / f"{stem}.pkl").is_file():
-            written.append(write_graph6(load_graph_pickle(src / f"{stem}.pkl"),
-                                        dst / f"{stem}.g6"))
-    if not written:
+    graph_sets = {stem: load_graph_pickle(src / f"{stem}.pkl")
+                  for stem in GRAPHGEN_FILES.values() if (src / f"{stem}.pkl").is_file()}
+    if not graph_sets:
         names = ", ".join(f"{stem}.pkl" for stem in GRAPHGEN_FILES.values())
         raise DataError(src, f"holds none of {names}")
-    return written
+    return [write_graph6(graphs, dst / f"{stem}.g6") for stem, graphs in graph_sets.items()]
