@@ -385,3 +385,20 @@ def test_seeded_fuzz_of_every_reader():
     assert len(report["by_reader"]) >= 11
     for reader, outcomes in report["by_reader"].items():
         assert outcomes.get("refused", 0) > 0 and sum(outcomes.values()) >= 20, reader
+
+
+def test_a_graph_set_holding_an_empty_graph_is_named_not_trained_on(tmp_path, capsys):
+    """graph6 ``?`` is the graph with no nodes: refused with the file and the graph's number,
+    before training (it used to end as 'training diverged')."""
+    from graphvae.cli import main
+    from graphvae.datasets.graphgen import write_graph6
+    root = tmp_path / "root"
+    write_graph6([nx.cycle_graph(4), nx.path_graph(5)], root / "graphgen" / "grid.g6")
+    with (root / "graphgen" / "grid.g6").open("ab") as fh:
+        fh.write(b"?\n")
+    with pytest.raises(SystemExit) as info:
+        main(["generate", "--dataset", "grid", "--data-root", str(root), "--quiet"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("grid.g6: graph 3 of 3 has no nodes; a set of graphs to generate "
+                        "from needs at least one node in each"), err

@@ -114,13 +114,19 @@ def load_graphgen(name: str, root: str | os.PathLike) -> list[nx.Graph]:
         raise ValueError(f"unknown graph set {name!r}; choose one of {sorted(GRAPHGEN_FILES)}")
     folder = Path(root) / "graphgen"
     g6 = folder / f"{GRAPHGEN_FILES[key]}.g6"
-    if g6.is_file():
-        return read_graph6(g6)
     pkl = folder / f"{GRAPHGEN_FILES[key]}.pkl"
-    if not pkl.is_file():
+    if g6.is_file():
+        path, graphs = g6, read_graph6(g6)
+    elif pkl.is_file():
+        path, graphs = pkl, load_graph_pickle(pkl)
+    else:
         raise DataError(folder, f"has neither {g6.name} nor {pkl.name} (set --data-root or "
                                 f"GRAPHVAE_DATA to the folder holding graphgen/)")
-    return load_graph_pickle(pkl)
+    for t, g in enumerate(graphs):
+        if g.number_of_nodes() == 0:
+            raise DataError(path, f"graph {t + 1} of {len(graphs)} has no nodes; a set of "
+                                  "graphs to generate from needs at least one node in each")
+    return graphs
 
 
 def convert_graph_sets(root: str | os.PathLike, out: str | os.PathLike) -> list[Path]:
