@@ -110,7 +110,8 @@ def run_part(name: str, args) -> list[dict]:
                                    eval_every=1 if name == "qm9" or smoke else 10,
                                    num_samples=(50 if smoke else run.num_samples)
                                    if name == "qm9" else None,
-                                   fcd=not smoke, qm9_limit=2000 if smoke else None,
+                                   fcd=not smoke,
+                                   qm9_limit=2000 if smoke and name == "qm9" else None,
                                    draws=min(args.draws, 2 if smoke else args.draws)
                                    if name in DRAWN else 1)
             start = time.perf_counter()

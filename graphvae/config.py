@@ -26,6 +26,15 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 C = TypeVar("C", bound="Config")
+#: Seeds run from 0 to this (what every generator of torch and numpy takes).
+MAX_SEED = 2 ** 32 - 1
+
+
+def check_seed(seed: int, name: str = "seed") -> None:
+    """A one-line ``ValueError`` unless ``0 <= seed <= MAX_SEED``."""
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"{name} must be an integer from 0 to {MAX_SEED}, got {seed}")
+
 #: Prefix of the argparse destinations of config flags.
 DEST = "config_"
 

@@ -142,3 +142,21 @@ def test_cli_num_nodes_out_of_range_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert info.value.code == 2 and len(err) == 1
     assert err[0].endswith("e.csv:3: node id 9 is out of range (--num-nodes 5 takes ids 0..4)")
+
+
+def test_cli_num_nodes_beyond_what_fits_is_refused_at_once(tmp_path, capsys):
+    """10^11 declared nodes used to build 10^11 names (check-invariance, which reads --edges
+    through the same reader, hung); refused in one line before the file is read."""
+    from graphvae.cli import main
+    path = tmp_path / "e.csv"
+    path.write_text("0,1\n1,2\n")
+    start = time.perf_counter()
+    with pytest.raises(SystemExit) as info:
+        main(["linkpred", "--edges", str(path), "--num-nodes", str(10 ** 11)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert info.value.code == 2 and len(err) == 1, err
+    assert "--num-nodes must be at least 1 and at most 100,000,000" in err[0]
+    with pytest.raises(ValueError, match="at most 100,000,000"):
+        read_edge_index(path, 10 ** 8 + 1)
+    assert read_edge_index(path, 10)[0] == [str(i) for i in range(10)]
+    assert time.perf_counter() - start < 10

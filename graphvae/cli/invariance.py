@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from graphvae.cli.common import graph_source, load_graph
+from graphvae.config import check_seed
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,6 +29,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.permutations < 1 or args.num_graphs < 1:
         raise ValueError(f"--permutations and --num-graphs must be at least 1, got "
                          f"{args.permutations} and {args.num_graphs}")
+    check_seed(args.seed, "--seed")
     if not math.isfinite(args.atol) or args.atol < 0:
         raise ValueError(f"--atol must be a finite number >= 0, got {args.atol}")
     model, cfg, ck = load_model(args.checkpoint)

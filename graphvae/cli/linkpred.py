@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from graphvae.cli.common import done, graph_source, load_graph, output_args, state_dir
+from graphvae.config import check_seed
 from graphvae.devices import resolve_device
 from graphvae.distributed import process_group, world_from_env
 from graphvae.io import output_folder
@@ -52,9 +53,10 @@ def _config(args: argparse.Namespace) -> LinkPredConfig:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    if args.seeds < 1 or args.seed < 0:
-        raise ValueError(f"--seeds must be at least 1 and --seed at least 0, got {args.seeds} "
-                         f"and {args.seed}")
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
+    check_seed(args.seed, "--seed")
+    check_seed(args.seed + args.seeds - 1, "--seed + --seeds - 1")
     if args.top_k < 1:
         raise ValueError(f"--top-k must be at least 1, got {args.top_k}")
     rank, _, world = world_from_env()

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from graphvae.config import check_seed
 from graphvae.io import check_writable
 
 SUFFIXES = (".csv", ".tsv", ".txt")
@@ -93,8 +94,7 @@ def check_args(args: argparse.Namespace) -> int:
     if k == n and k > 1 and args.mixing < 1:
         raise ValueError(f"--blocks {k} puts one node in each block, so no edge can lie "
                          f"within a block; use fewer blocks or --mixing 1")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be at least 0, got {args.seed}")
+    check_seed(args.seed, "--seed")
     _check_out(args.out)
     return k
 

@@ -453,6 +453,10 @@ def _fast_read(path: Path, num_nodes: int | None) -> tuple[list[str], torch.Tens
     return final, torch.from_numpy(rank[codes])
 
 
+#: The most nodes ``--num-nodes`` may declare.
+MAX_NUM_NODES = 100_000_000
+
+
 def read_edge_index(path: str | os.PathLike, num_nodes: int | None = None, fast: bool = True
                     ) -> tuple[list[str], torch.Tensor]:
     """An edge list's node names (in node order) and its ``(2, m)`` edges, as written
@@ -470,8 +474,9 @@ def read_edge_index(path: str | os.PathLike, num_nodes: int | None = None, fast:
     (``fast=False`` uses only the line reader).
     """
     path = Path(path)
-    if num_nodes is not None and num_nodes < 1:
-        raise ValueError(f"--num-nodes must be at least 1, got {num_nodes}")
+    if num_nodes is not None and not 1 <= num_nodes <= MAX_NUM_NODES:
+        raise ValueError(f"--num-nodes must be at least 1 and at most {MAX_NUM_NODES:,} (a "
+                         f"name and an index a node take gigabytes beyond), got {num_nodes}")
     if fast:
         try:
             return _fast_read(path, num_nodes)

@@ -39,7 +39,7 @@ from typing import Any
 import networkx as nx
 import torch
 
-from graphvae.config import Config, comma_ints, finite_positive, option
+from graphvae.config import Config, check_seed, comma_ints, finite_positive, option
 from graphvae.containers import GraphBatch, GraphTensors, SampledGraph
 from graphvae.datasets.graphsets import (
     GENERATED,
@@ -161,8 +161,7 @@ class GenerationConfig(Config):
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"unknown MMD protocol {self.protocol!r}: use one of "
                              f"{sorted(PROTOCOLS)}")
-        if self.seed < 0:
-            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        check_seed(self.seed)
         for name in ("epochs", "batch_size", "latent", "num_perms", "eval_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name.replace('_', '-')} must be >= 1, got "
@@ -203,8 +202,9 @@ class GenerationConfig(Config):
         if self.protocol == "gdss" and self.dataset == "qm9":
             raise ValueError("--protocol gdss is GDSS's set-up for graph sets; qm9 is scored "
                              "with molecule metrics")
-        if self.qm9_limit is not None and self.qm9_limit < 0:
-            raise ValueError(f"qm9-limit must be >= 0, got {self.qm9_limit}")
+        if self.qm9_limit is not None and (self.qm9_limit < 0 or self.dataset != "qm9"):
+            raise ValueError(f"qm9-limit applies to --dataset qm9 and must be >= 0, got "
+                             f"{self.qm9_limit} with {self.dataset or 'the default data set'}")
 
     @property
     def prior_name(self) -> str:

@@ -7,7 +7,7 @@ import argparse
 import math
 from dataclasses import dataclass
 
-from graphvae.config import Config, comma_ints, option
+from graphvae.config import Config, check_seed, comma_ints, option
 from graphvae.vector.layers import ACTIVATIONS, CORRUPTIONS
 from graphvae.vector.models import VECTOR_MODELS
 
@@ -70,9 +70,9 @@ class VectorRunConfig(Config):
         if self.refine_epochs < 0 or (self.refine_epochs and self.model not in ("vae", "iwae")):
             raise ValueError(f"refine-epochs must be >= 0 and applies to --model vae / iwae "
                              f"only, got {self.refine_epochs} with {self.model}")
-        if self.seed < 0 or (self.patience is not None and self.patience < 0):
-            raise ValueError(f"seed and patience must be >= 0, got {self.seed} and "
-                             f"{self.patience}")
+        check_seed(self.seed)
+        if self.patience is not None and self.patience < 0:
+            raise ValueError(f"patience must be >= 0, got {self.patience}")
         if self.latent_dim is not None and self.latent_dim < 1:
             raise ValueError(f"latent-dim must be >= 1, got {self.latent_dim}")
         if not 0 < self.lr < math.inf:
