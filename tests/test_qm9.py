@@ -399,6 +399,7 @@ def test_mols_from_decoded():
     assert reasons == {}
 
 
+@pytest.mark.slow  # 4 s of ChemNet; the full suite runs it
 def test_fcd_is_the_fcd_packages_and_reads_a_reference_once(monkeypatch):
     """``fcd_score`` equals ``fcd.get_fcd`` to the last bit; ChemNet reads a reference once
     per process, again when the reference changes; a set against itself is at 0 (the
