@@ -26,6 +26,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 C = TypeVar("C", bound="Config")
+#: The largest integer and finite float a config field may hold: torch's int64, float32.
+MAX_INT = 2 ** 63 - 1
+MAX_FLOAT = 3.4028234663852886e38
 #: Seeds run from 0 to this (what every generator of torch and numpy takes).
 MAX_SEED = 2 ** 32 - 1
 
@@ -93,6 +96,13 @@ class Config:
                 object.__setattr__(self, f.name, value)
             if not _type_ok(value, hints[f.name]):
                 raise ValueError(f"config field {f.name!r} has the wrong type: {value!r}")
+            for v in value if isinstance(value, tuple) else (value,):
+                if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT:
+                    raise ValueError(f"{f.name.replace('_', '-')} must lie within ±(2^63 - 1) "
+                                     f"(torch's int64), got {v}")
+                if isinstance(v, float) and abs(v) > MAX_FLOAT and math.isfinite(v):
+                    raise ValueError(f"{f.name.replace('_', '-')} must lie within the float32 "
+                                     f"range (±{MAX_FLOAT:.4g}), got {v:g}")
         self.validate()
 
     def validate(self) -> None:

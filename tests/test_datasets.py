@@ -22,6 +22,7 @@ from graphvae.datasets import (
     read_edge_list,
     read_features,
 )
+from graphvae.errors import DataError
 from graphvae.graph import (
     check_edge_index,
     check_features,
@@ -105,7 +106,7 @@ def test_header_after_utf8_byte_order_mark_is_still_a_header(tmp_path):
     assert pairs(data.edge_index) == [(0, 1), (1, 0), (1, 2), (2, 1)]
 
 
-@pytest.mark.parametrize("header", ["id,f1,f2\n", ""])
+@pytest.mark.parametrize("header", ["id,f1,f2\n", "", "node,0,1\n", "Node_ID,1,2\n"])
 def test_feature_table_with_and_without_header(tmp_path, header):
     edges = write(tmp_path / "e.csv", "a,b\nb,c\n")
     # The feature file's order defines the node order (c, a, b), and it names the
@@ -119,6 +120,16 @@ def test_feature_table_with_and_without_header(tmp_path, header):
     # a-b = (1, 2), b-c = (2, 0); node 3 ("e") is isolated
     assert pairs(data.edge_index) == [(0, 2), (1, 2), (2, 0), (2, 1)]
     assert 3 not in data.edge_index.flatten().tolist()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("id,a,b\nx,0\ny,1\n", r"f\.csv:2: 1 features, expected 2 \(as the header names\)"),
+    ("node,0\nx,0,1\n", r"f\.csv:2: 2 features, expected 1 \(as the header names\)"),
+    ("x,0,1\ny,1\n", r"f\.csv:2: 1 features, expected 2$"),
+])
+def test_feature_rows_as_wide_as_the_header_or_the_first_row(tmp_path, text, message):
+    with pytest.raises(DataError, match=message):
+        read_features(write(tmp_path / "f.csv", text))
 
 
 def test_read_features_returns_names_and_matrix(tmp_path):

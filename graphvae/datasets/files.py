@@ -6,7 +6,9 @@ blank lines and lines starting with ``#`` are skipped. A first line is a header
 when it names the columns (``source,target``, ``src,dst``, ``u,v``, words such as
 ``node_a,node_b``), or when its ids are words and every later id is an integer.
 Node ids are any strings. Feature table: ``id,f1,f2,...`` with an optional header
-row; every other cell must be a number within the float32 range. The graph is made
+row (a row of words after its first cell, or one whose first cell is ``id``, ``node``,
+``name`` and the like: ``node,0,1``), as wide as the rows; every other cell must be a
+number within the float32 range. The graph is made
 simple and undirected.
 
 Files are UTF-8, or UTF-8 / UTF-16 / UTF-32 with a byte-order mark. Everything
@@ -36,6 +38,8 @@ _HEADER_NAMES = {"source", "target", "src", "dst", "from", "to", "u", "v", "node
 #: Words that mark a first row as column names (``node_a,node_b``, ``from_id,to_id``, ...).
 _HEADER_WORDS = ("node", "source", "target", "src", "dst", "from", "to", "head", "tail", "id",
                  "vertex")
+#: First cells that make a feature table's first row a header, whatever follows them.
+_ID_COLUMNS = {"id", "node", "nodes", "node_id", "nodeid", "name", "vertex", "index"}
 #: Largest float32 value: features beyond it would become infinite.
 _FLOAT32_MAX = 3.4028234663852886e38
 
@@ -129,12 +133,15 @@ def read_features(path: str | os.PathLike) -> tuple[list[str], torch.Tensor]:
     rows: list[list[float]] = []
     width = None
     for k, (lineno, cells) in enumerate(_rows(path)):
-        if k == 0 and all(not _is_number(c) for c in cells[1:]) and len(cells) > 1:
-            continue  # header
+        if k == 0 and len(cells) > 1 and (all(not _is_number(c) for c in cells[1:])
+                                          or cells[0].strip().lower() in _ID_COLUMNS):
+            width = len(cells)
+            continue  # header: words after the id, or a named id column (``node,0,1``)
         if len(cells) < 2:
             raise DataError(path, "a feature row needs a node id and a value", lineno)
         if width is not None and len(cells) != width:
-            raise DataError(path, f"{len(cells) - 1} features, expected {width - 1}", lineno)
+            raise DataError(path, f"{len(cells) - 1} features, expected {width - 1}"
+                            + (" (as the header names)" if not names else ""), lineno)
         width = len(cells)
         names.append(cells[0])
         rows.append([_number(c, path, lineno, j + 2) for j, c in enumerate(cells[1:])])

@@ -96,6 +96,16 @@ class LinkPredConfig(Config):
         if self.epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {self.epochs}")
         finite_positive("lr", self.lr)
+        if not 0 < self.negatives <= 1000:
+            raise ValueError(f"negatives must lie in (0, 1000], got {self.negatives} (for "
+                             "every non-edge, use --estimator dense)")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+        if not 0 < self.val_fraction < 1 or not 0 < self.test_fraction < 1 \
+                or self.val_fraction + self.test_fraction >= 1:
+            raise ValueError(f"val-fraction and test-fraction must each lie in (0, 1) with a "
+                             f"sum below 1 (edges must be left to train on), got "
+                             f"{self.val_fraction} and {self.test_fraction}")
         if self.latent < 1 or any(h < 1 for h in self.hidden):
             raise ValueError("latent and hidden widths must be positive")
         if self.features not in FEATURE_MODES:
