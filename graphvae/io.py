@@ -47,6 +47,8 @@ def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
 def read_bytes(path: str | os.PathLike, missing: str = "no such file") -> bytes:
     """A file's bytes, or a :class:`~graphvae.errors.DataError` naming it."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(path, "is a folder, not a file")
     if not path.is_file():
         raise DataError(path, missing)
     try:

@@ -295,6 +295,11 @@ def test_missing_edge_file(tmp_path):
         load_graph_file(tmp_path / "missing.csv")
     with pytest.raises(ValueError, match=r"missing\.graphml: no such file"):
         load_graph_file(tmp_path / "missing.graphml")
+    (tmp_path / "folder.csv").mkdir()
+    with pytest.raises(ValueError, match=r"folder\.csv: is a folder, not a file"):
+        load_graph_file(tmp_path / "folder.csv")
+    with pytest.raises(ValueError, match=r"folder\.csv: is a folder, not a file"):
+        load_graph_file(write(tmp_path / "e.csv", "a,b\n"), tmp_path / "folder.csv")
 
 
 def test_unreadable_graphml(tmp_path):
