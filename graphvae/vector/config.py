@@ -99,6 +99,6 @@ class VectorRunConfig(Config):
         if not self.hidden or any(h < 1 for h in self.hidden):
             raise ValueError(f"--hidden needs at least one width >= 1, got {self.hidden}")
         if self.variance != "learned" and (isinstance(self.variance, str)
-                                           or not 0 < self.variance < math.inf):
-            raise ValueError(f"variance must be 'learned' or a positive number, got "
-                             f"{self.variance!r}")
+                                           or not 1e-30 <= self.variance < math.inf):
+            raise ValueError(f"variance must be 'learned' or a number from 1e-30 (float32 "
+                             f"holds its log-density) up, got {self.variance!r}")
