@@ -26,9 +26,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 C = TypeVar("C", bound="Config")
-#: The largest integer and finite float a config field may hold: torch's int64, float32.
+#: The largest integer and finite float a config field may hold: torch's int64, float32
+#: (the largest finite float32 also bounds the numbers read from users' files).
 MAX_INT = 2 ** 63 - 1
-MAX_FLOAT = 3.4028234663852886e38
+FLOAT32_MAX = 3.4028234663852886e38
 #: Seeds run from 0 to this (what every generator of torch and numpy takes).
 MAX_SEED = 2 ** 32 - 1
 
@@ -100,9 +101,9 @@ class Config:
                 if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT:
                     raise ValueError(f"{f.name.replace('_', '-')} must lie within ±(2^63 - 1) "
                                      f"(torch's int64), got {v}")
-                if isinstance(v, float) and abs(v) > MAX_FLOAT and math.isfinite(v):
+                if isinstance(v, float) and abs(v) > FLOAT32_MAX and math.isfinite(v):
                     raise ValueError(f"{f.name.replace('_', '-')} must lie within the float32 "
-                                     f"range (±{MAX_FLOAT:.4g}), got {v:g}")
+                                     f"range (±{FLOAT32_MAX:.4g}), got {v:g}")
         self.validate()
 
     def validate(self) -> None:

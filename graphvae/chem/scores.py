@@ -91,7 +91,6 @@ def fcd_score(smiles: list[str], reference: list[str]) -> float:
     key = tuple(reference)
     with large_work():
         if _REFERENCE is None or _REFERENCE[0] != key:
-            _REFERENCE = None                  # never a stale pair, should ChemNet fail
             _REFERENCE = (key, *chemnet_statistics(list(key)))
         mu, sigma = chemnet_statistics(smiles)
         return float(fcd.calculate_frechet_distance(mu1=mu, sigma1=sigma,

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
+from graphvae.config import FLOAT32_MAX
 from graphvae.errors import DataError, describe, quote
 from graphvae.graph import check_graph, to_simple_undirected
 from graphvae.io import csv_rows, read_bytes, text_lines
@@ -40,8 +41,6 @@ _HEADER_WORDS = ("node", "source", "target", "src", "dst", "from", "to", "head",
                  "vertex")
 #: First cells that make a feature table's first row a header, whatever follows them.
 _ID_COLUMNS = {"id", "node", "nodes", "node_id", "nodeid", "name", "vertex", "index"}
-#: Largest float32 value: features beyond it would become infinite.
-_FLOAT32_MAX = 3.4028234663852886e38
 
 
 def _delimiter(path: Path) -> str | None:
@@ -120,7 +119,7 @@ def _number(cell: str, path: Path, lineno: int, col: int) -> float:
         raise DataError(path, f"column {col}: {quote(cell)} is not a number", lineno) from None
     if not math.isfinite(value):
         raise DataError(path, f"column {col}: {quote(cell)} is NaN or infinite", lineno)
-    if abs(value) > _FLOAT32_MAX:
+    if abs(value) > FLOAT32_MAX:
         raise DataError(path, f"column {col}: {quote(cell)} is beyond the float32 range",
                         lineno)
     return value
@@ -262,7 +261,7 @@ def _node_attributes(g: nx.Graph, path: Path) -> torch.Tensor | None:
                 v = float(a[k])
             except OverflowError:
                 v = math.inf
-            if not math.isfinite(v) or abs(v) > _FLOAT32_MAX:
+            if not math.isfinite(v) or abs(v) > FLOAT32_MAX:
                 raise DataError(path, f"node {quote(str(node))}: attribute {quote(k)} = "
                                       f"{quote(a[k])} is not a finite float32 number")
             row.append(v)

@@ -7,7 +7,7 @@ import argparse
 import math
 from dataclasses import dataclass
 
-from graphvae.config import Config, check_seed, comma_ints, option
+from graphvae.config import Config, check_seed, comma_ints, finite_positive, option
 from graphvae.vector.layers import ACTIVATIONS, CORRUPTIONS
 from graphvae.vector.models import VECTOR_MODELS
 
@@ -75,8 +75,7 @@ class VectorRunConfig(Config):
             raise ValueError(f"patience must be >= 0, got {self.patience}")
         if self.latent_dim is not None and self.latent_dim < 1:
             raise ValueError(f"latent-dim must be >= 1, got {self.latent_dim}")
-        if not 0 < self.lr < math.inf:
-            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
+        finite_positive("lr", self.lr)
         probability = self.corruption in ("masking", "salt_and_pepper")
         if not 0 <= self.noise_level <= (1 if probability else math.inf) \
                 or math.isinf(self.noise_level):

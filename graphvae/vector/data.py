@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from graphvae.config import FLOAT32_MAX
 from graphvae.errors import DataError, describe, quote
 from graphvae.io import resolve_data_root, text_lines
 
@@ -66,8 +67,6 @@ class VectorData:
                           self.name + "-standardized", self.image_shape, self.train_labels, scale)
 
 
-#: Largest float32 value.
-FLOAT32_MAX = float(np.finfo(np.float32).max)
 #: Magnitude from which :func:`check_scale` refuses data: scikit-learn's digits scaled
 #: to a maximum of 960 already make the Gaussian VAE's first step overflow (measured).
 SCALE_LIMIT = 100.0
