@@ -34,6 +34,24 @@ FLOAT32_MAX = 3.4028234663852886e38
 MAX_SEED = 2 ** 32 - 1
 
 
+#: The widest layer (hidden, latent or feature width) a config may ask for: far beyond any
+#: published graph or vector VAE, and small enough that one layer's weights fit in memory.
+MAX_WIDTH = 1 << 16
+
+
+def check_widths(name: str, widths: tuple[int, ...] | int, allow_empty: bool = False) -> None:
+    """A one-line ``ValueError`` unless every width lies in ``1 … MAX_WIDTH`` (and, for a
+    tuple without ``allow_empty``, there is at least one)."""
+    if isinstance(widths, int):
+        if not 1 <= widths <= MAX_WIDTH:
+            raise ValueError(f"{name} must be a width from 1 to {MAX_WIDTH}, got {widths}")
+        return
+    if (not widths and not allow_empty) or any(not 1 <= w <= MAX_WIDTH for w in widths):
+        need = "widths" if allow_empty else "at least one width, each"
+        raise ValueError(f"{name} needs {need} from 1 to {MAX_WIDTH}, got "
+                         f"{','.join(map(str, widths)) or 'none'}")
+
+
 def check_seed(seed: int, name: str = "seed") -> None:
     """A one-line ``ValueError`` unless ``0 <= seed <= MAX_SEED``."""
     if not 0 <= seed <= MAX_SEED:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import itertools
 import json
 import random
@@ -13,19 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import run_cli
 
 from graphvae.cli import main
 from graphvae.datasets import make_sbm_graph
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 METRICS = ("test_auc", "test_ap", "val_auc", "val_ap")
-
-
-def run_cli(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main(argv)
-    return rc, out.getvalue(), err.getvalue()
 
 
 def read_csv(path: Path) -> list[list[str]]:
@@ -255,7 +247,8 @@ def test_config_file_sets_fields(tmp_path):
 def test_propagated_features_from_the_shell(tmp_path, capsys):
     assert_one_line_error(capsys, ["linkpred", "--quiet", "--feature-mode", "propagated",
                                    "--propagated-dim", "0", "--epochs", "1"],
-                          r"propagated features need a width >= 1 and hops >= 0, got 0 and 6")
+                          r"propagated features need a width from 1 to 65536 and from 0 to "
+                          r"1000 hops, got 0 and 6")
     rc, stdout, _ = run_cli(["linkpred", "--quiet", "--json", "--feature-mode", "propagated",
                              "--propagated-dim", "4", "--propagated-hops", "2", "--epochs", "2",
                              "--out", str(tmp_path / "o")])

@@ -199,7 +199,7 @@ def test_propagated_features_come_from_the_training_edges_only():
 
 
 def test_propagated_feature_options_are_checked():
-    with pytest.raises(ValueError, match="width >= 1 and hops >= 0"):
+    with pytest.raises(ValueError, match="from 1 to 65536 and from 0 to 1000 hops"):
         LinkPredConfig(features="propagated", propagated_dim=0)
-    with pytest.raises(ValueError, match="width >= 1 and hops >= 0"):
+    with pytest.raises(ValueError, match="from 1 to 65536 and from 0 to 1000 hops"):
         LinkPredConfig(propagated_hops=-1)

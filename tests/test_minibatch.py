@@ -65,6 +65,25 @@ def test_world_size_that_does_not_divide_the_batch_is_refused():
                     rank=0, world_size=4)
 
 
+def test_batch_of_more_positives_than_the_graph_has_is_refused():
+    """A batch is at most the training graph's N⁺ positive pairs (here the 2·E edges both
+    ways and the 30 diagonal pairs): one more is refused by name, before the non-edge
+    draw it sets the size of (10¹² pairs used to end as "out of memory")."""
+    data = make_sbm_graph(num_nodes=30, seed=1)
+    adj = Adjacency(data.edge_index, 30)
+    model = build_model("vgae", 30)
+    positives = data.edge_index.size(1) + 30
+    loader = PairBatches(model, identity_features(30), adj, positives)   # all of them: fine
+    assert loader.sample(torch.Generator().manual_seed(0)).pairs.pos.size(1) == positives
+    with pytest.raises(ValueError, match=rf"--batch-size {positives + 1} is more than the "
+                                         rf"training graph's {positives} positive pairs"):
+        PairBatches(model, identity_features(30), adj, positives + 1)
+    from conftest import run_cli
+    rc, _, err = run_cli(["linkpred", "--quiet", "--epochs", "1", "--batch-size", str(10 ** 12)])
+    assert rc == 2 and len(err.strip().splitlines()) == 1, (rc, err)
+    assert "--batch-size 1000000000000 is more than" in err, err
+
+
 def test_steps_per_epoch():
     """An epoch is ``steps`` fresh draws; ``--steps-per-epoch 0`` is ceil(N⁺ / B) of them."""
     data = make_sbm_graph(num_nodes=30, seed=1)

@@ -413,6 +413,16 @@ BAD_COMMAND_LINES = [
     (["vector", "--patience", "-1"], "patience must be >= 0"),
     (["vector", "--data", "/nonexistent.npy"], "/nonexistent.npy: data file not found"),
     (["vector", "--model", "linear", "--latent-dim", "1000"], "latent-dim 1000 is larger"),
+    (["linkpred", "--hidden", "65537"], "--hidden needs widths from 1 to 65536, got 65537"),
+    (["linkpred", "--latent", "0"], "--latent must be a width from 1 to 65536, got 0"),
+    (["linkpred", "--feature-mode", "propagated", "--propagated-hops", "1001"],
+     "from 1 to 65536 and from 0 to 1000 hops, got 64 and 1001"),
+    (["generate", "--hidden", "64,70000"],
+     "--hidden needs at least one width, each from 1 to 65536, got 64,70000"),
+    (["generate", "--latent", str(10 ** 13)], "--latent must be a width from 1 to 65536"),
+    (["vector", "--hidden", "0"], "--hidden needs at least one width, each from 1 to 65536"),
+    (["vector", "--latent-dim", "70000"], "--latent-dim must be a width from 1 to 65536"),
+    (["vector", "--nll-samples", "1000001"], "nll-samples must be at most 1,000,000"),
     (["check-invariance", "--checkpoint", "/nonexistent.pt"], "/nonexistent.pt: no such"),
     (["check-invariance", "--checkpoint", "x", "--seed", "-1"], "--seed must be an integer"),
     (["check-invariance", "--checkpoint", "x", "--permutations", "0"],
@@ -499,10 +509,17 @@ def test_resume_from_another_commands_state_is_refused_and_the_state_kept(tmp_pa
                    r"no training state of an interrupted run")
 
 
-def test_an_allocation_torch_cannot_make_is_a_one_line_error(capsys):
-    """A latent width of 10^13 asks torch's CPU allocator for petabytes, beyond any address
-    space: its RuntimeError is the user's error (exit 2, one line), not an internal one."""
-    one_line_error(capsys, ["generate", "--quiet", "--epochs", "1", "--latent", str(10 ** 13)],
+def test_an_allocation_torch_cannot_make_is_a_one_line_error(capsys, monkeypatch):
+    """A model that asks torch's CPU allocator for 2^62 bytes, beyond any address space
+    (widths are bounded up front now, so the allocation is made where the model is built):
+    torch's RuntimeError is the user's error (exit 2, one line), not an internal one."""
+    import graphvae.tasks.generation as generation
+
+    def huge(*args, **kwargs):
+        torch.empty(2 ** 62, dtype=torch.uint8)
+
+    monkeypatch.setattr(generation, "build_generation_model", huge)
+    one_line_error(capsys, ["generate", "--quiet", "--epochs", "1"],
                    r"out of memory \(RuntimeError: .*can't allocate memory.*\); ask for less")
     from graphvae.cli import out_of_memory
     assert not out_of_memory(RuntimeError("shape mismatch"))

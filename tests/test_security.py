@@ -271,6 +271,7 @@ def _linkpred_checkpoint(tmp_path: Path, **changes) -> Path:
     ck = {"task": "linkpred", "config": cfg.to_dict(), "in_channels": 3,
           "state_dict": model.state_dict()}
     ck.update(changes)
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "model.pt"
     torch.save(ck, path)
     return path
@@ -291,12 +292,25 @@ def test_checkpoint_of_the_wrong_size_or_without_weights(tmp_path):
 
 
 def test_a_huge_config_is_refused_without_allocating(tmp_path):
-    """hidden = 10⁹ would ask for terabytes; the shapes are compared on the meta device
-    first, so the refusal is instant."""
+    """A saved config of two layers of the widest width allowed would ask for 17 GB
+    (65,536² float32 weights) before the weights are compared; the shapes are compared on
+    the meta device first, so the refusal allocates nothing (checked under an address-space
+    limit 2 GB above what the process maps now)."""
+    import resource
+
+    from graphvae.config import MAX_WIDTH
     from graphvae.tasks.link_prediction import PRESETS
-    cfg = PRESETS["vgae"].replace(hidden=(10**9,), latent=2).to_dict()
-    with pytest.raises(DataError, match="do not fit the saved config"):
-        load_model(_linkpred_checkpoint(tmp_path, config=cfg))
+    cfg = PRESETS["vgae"].to_dict()
+    cfg.update(hidden=[MAX_WIDTH, MAX_WIDTH], latent=2)
+    path = _linkpred_checkpoint(tmp_path / "a", config=cfg)
+    mapped = int(Path("/proc/self/statm").read_text().split()[0]) * resource.getpagesize()
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (mapped + (2 << 30), hard))
+    try:
+        with pytest.raises(DataError, match="do not fit the saved config"):
+            load_model(path)
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 def test_graph6_reads_what_it_writes_and_names_bad_lines(tmp_path):

@@ -39,7 +39,7 @@ from typing import Any
 import networkx as nx
 import torch
 
-from graphvae.config import Config, check_seed, comma_ints, finite_positive, option
+from graphvae.config import Config, check_seed, check_widths, comma_ints, finite_positive, option
 from graphvae.containers import GraphBatch, GraphTensors, SampledGraph
 from graphvae.datasets.graphsets import (
     GENERATED,
@@ -166,8 +166,8 @@ class GenerationConfig(Config):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name.replace('_', '-')} must be >= 1, got "
                                  f"{getattr(self, name)}")
-        if not self.hidden or any(h < 1 for h in self.hidden):
-            raise ValueError(f"--hidden needs at least one width >= 1, got {self.hidden}")
+        check_widths("--hidden", self.hidden)
+        check_widths("--latent", self.latent)
         if self.num_samples is not None and self.num_samples < 1:
             raise ValueError(f"num-samples must be >= 1, got {self.num_samples}")
         if self.draws < 1 or (self.draws > 1 and self.dataset == "qm9"):

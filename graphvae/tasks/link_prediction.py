@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from graphvae.config import Config, finite_positive, option
+from graphvae.config import MAX_WIDTH, Config, check_widths, finite_positive, option
 from graphvae.datasets.link_split import LinkSplit, split_edges
 from graphvae.decoders import EDGE_DECODERS
 from graphvae.encoders import ENCODERS
@@ -43,6 +43,9 @@ __all__ = ["FEATURE_MODES", "PRESETS", "LinkPredConfig", "LinkPredResult", "Link
 
 #: ``LinkPredConfig.features`` choices.
 FEATURE_MODES = ("raw", "normalize", "standardize", "identity", "propagated")
+#: More diffusion steps than this only repeat the graph's stationary vector (each step is a
+#: sparse product over every edge, so a huge count ran for hours instead of failing).
+MAX_PROPAGATED_HOPS = 1000
 
 
 @dataclass(frozen=True)
@@ -106,13 +109,15 @@ class LinkPredConfig(Config):
             raise ValueError(f"val-fraction and test-fraction must each lie in (0, 1) with a "
                              f"sum below 1 (edges must be left to train on), got "
                              f"{self.val_fraction} and {self.test_fraction}")
-        if self.latent < 1 or any(h < 1 for h in self.hidden):
-            raise ValueError("latent and hidden widths must be positive")
+        check_widths("--hidden", self.hidden, allow_empty=True)
+        check_widths("--latent", self.latent)
         if self.features not in FEATURE_MODES:
             raise ValueError(f"features must be one of {', '.join(FEATURE_MODES)}, got "
                              f"{self.features!r}")
-        if self.propagated_dim < 1 or self.propagated_hops < 0:
-            raise ValueError(f"propagated features need a width >= 1 and hops >= 0, got "
+        if not 1 <= self.propagated_dim <= MAX_WIDTH \
+                or not 0 <= self.propagated_hops <= MAX_PROPAGATED_HOPS:
+            raise ValueError(f"propagated features need a width from 1 to {MAX_WIDTH} and "
+                             f"from 0 to {MAX_PROPAGATED_HOPS} hops, got "
                              f"{self.propagated_dim} and {self.propagated_hops}")
         if self.selection not in ("val", "last"):
             raise ValueError(f"selection must be 'val' or 'last', got {self.selection!r}")

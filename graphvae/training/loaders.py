@@ -99,6 +99,10 @@ class PairBatches:
         obj = model.objective
         self.self_loops = obj.self_loops
         self.pairs, self.keys = self.full.target.positive_pairs(obj.self_loops)
+        if batch_size > self.pairs.size(1):
+            raise ValueError(f"--batch-size {batch_size} is more than the training graph's "
+                             f"{self.pairs.size(1)} positive pairs: give at most that many, or "
+                             f"leave it out for full-batch steps")
         self.batch_size = batch_size
         self.num_neg = max(1, int(round(obj.negatives * batch_size)))
         if world_size < 1 or not 0 <= rank < world_size:
@@ -110,7 +114,7 @@ class PairBatches:
         if self.full.stats.num_neg == 0:
             raise ValueError("every pair is an edge: there are no non-edges to sample")
         self.rank, self.world_size = rank, world_size
-        self.pos_scale = self.pairs.size(1) / min(batch_size, self.pairs.size(1))
+        self.pos_scale = self.pairs.size(1) / batch_size
         self.neg_scale = self.full.stats.num_neg / self.num_neg
 
     def __len__(self) -> int:
