@@ -68,6 +68,9 @@ GEN_DATASETS = (*GRAPH_SETS, "qm9")
 GRAPHVAE_BOUNDS = ("matched", "permutation")
 SIZE_PSEUDO_COUNT = 0.01
 PRIORS = ("normal", "set-mixture", "exemplar")
+#: The most graphs a run may sample, and sample sets it may score: the MMD² evaluates a
+#: kernel on every pair of samples, so 10⁵ graphs is already 10¹⁰ evaluations.
+MAX_SAMPLES, MAX_DRAWS = 100_000, 10_000
 #: Which weights training keeps (``--selection``).
 SELECTIONS = ("val", "last")
 #: seq-vae applies the connectivity rule (one pair a round) up to this many pairs a graph.
@@ -168,8 +171,11 @@ class GenerationConfig(Config):
                                  f"{getattr(self, name)}")
         check_widths("--hidden", self.hidden)
         check_widths("--latent", self.latent)
-        if self.num_samples is not None and self.num_samples < 1:
-            raise ValueError(f"num-samples must be >= 1, got {self.num_samples}")
+        if self.num_samples is not None and not 1 <= self.num_samples <= MAX_SAMPLES:
+            raise ValueError(f"num-samples must lie in 1 … {MAX_SAMPLES:,} (the MMD² compares "
+                             f"every pair of samples), got {self.num_samples}")
+        if self.draws > MAX_DRAWS:
+            raise ValueError(f"draws must be at most {MAX_DRAWS:,}, got {self.draws}")
         if self.draws < 1 or (self.draws > 1 and self.dataset == "qm9"):
             raise ValueError(f"draws must be >= 1 (and 1 on qm9, scored with molecule "
                              f"metrics), got {self.draws}")
@@ -182,8 +188,9 @@ class GenerationConfig(Config):
         if self.dataset == "qm9" and self.model == "graphvae":
             raise ValueError("qm9 is supported with --model oneshot-vae or seq-vae (typed nodes "
                              "and bonds)")
-        if self.components < 1 or (self.kl_warmup is not None and self.kl_warmup < 0):
-            raise ValueError("components must be >= 1 and kl-warmup >= 0")
+        check_widths("--components", self.components)
+        if self.kl_warmup is not None and self.kl_warmup < 0:
+            raise ValueError(f"kl-warmup must be >= 0, got {self.kl_warmup}")
         if self.prior is not None and self.prior not in PRIORS:
             raise ValueError(f"unknown prior {self.prior!r}: use one of {', '.join(PRIORS)}")
         if self.model == "graphvae" and (self.prior, self.beta, self.logvar_offset) != (
