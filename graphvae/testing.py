@@ -192,8 +192,10 @@ def model_bound(model, batch: Any, eps: Tensor) -> Tensor:
 
 
 def exact_permutation_bound(model, batch: Any, eps: Tensor) -> Tensor:
-    """``log Σ_{P∈S_k} exp ELBO(PG)`` over all ``k!`` relabellings of the padded graph (a
-    :class:`~graphvae.models.GraphVAE` and its one-graph batch)."""
+    """``log Σ_{G'} exp ELBO(G')`` over the distinct padded graphs among all ``k!``
+    relabellings of the padded graph (a :class:`~graphvae.models.GraphVAE` and its
+    one-graph batch): the best bound of the family on ``log p`` of the unlabelled graph,
+    and equal to it where the ELBO is exact."""
     x, adj, g = model._single(batch)
     perms = all_permutations(model.max_nodes).to(x.device)
     return model.bound(x, adj, perms, g.node_types, g.edge_types, eps=eps).value

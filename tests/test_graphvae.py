@@ -2,6 +2,7 @@
 
 import math
 
+import networkx as nx
 import pytest
 import torch
 from conftest import random_graph, undirected
@@ -18,6 +19,14 @@ def small_model(k, seed=0, in_channels=3, **kwargs):
     torch.manual_seed(seed)
     return GraphVAE(in_channels, k, latent_channels=4, hidden_channels=(8,),
                     decoder_hidden=(16,), **kwargs)
+
+
+def automorphisms(ei, n):
+    """|Aut(G)|, counted by networkx's matcher."""
+    g = nx.Graph()
+    g.add_nodes_from(range(n))
+    g.add_edges_from(ei.t().tolist())
+    return sum(1 for _ in nx.algorithms.isomorphism.GraphMatcher(g, g).isomorphisms_iter())
 
 
 def some_graph(n, seed):
@@ -186,10 +195,14 @@ def test_exact_bound_is_log_sum_exp_over_every_relabelling(n, seed):
     eps = torch.randn(1, 4, generator=torch.Generator().manual_seed(seed + 7))
     perms = all_permutations(n)
     exact = model.bound(x, Adjacency(ei, n), perms, eps=eps).value
-    plain = []
+    plain, seen = [], set()
     for p in perms:
         xp, eip, _ = permute_graph(p, x, ei)
-        plain.append(model.bound(xp, Adjacency(eip, n), eps=eps).value)
+        key = frozenset(map(tuple, eip.t().tolist()))
+        if key not in seen:                   # each distinct labelled graph once
+            seen.add(key)
+            plain.append(model.bound(xp, Adjacency(eip, n), eps=eps).value)
+    assert len(plain) == math.factorial(n) // automorphisms(ei, n)   # the orbit's size
     brute = torch.logsumexp(torch.stack(plain), 0)
     assert exact.dtype == torch.float64
     assert exact.item() == pytest.approx(brute.item(), abs=1e-9)
@@ -200,6 +213,54 @@ def test_exact_bound_is_log_sum_exp_over_every_relabelling(n, seed):
         xq, eiq, _ = permute_graph(q, x, ei)
         other = model.bound(xq, Adjacency(eiq, n), perms, eps=eps).value
         assert other.item() == pytest.approx(exact.item(), abs=1e-9)
+
+
+def test_exact_bound_is_the_unlabelled_graphs_log_probability_by_brute_force():
+    """Where the ELBO is exact (q = the prior, a decoder that ignores z), the bound over all
+    k! slot relabellings must equal log p of the unlabelled graph: the sum of p over every
+    distinct padded graph isomorphic to it, found here by enumerating all 4-slot graphs
+    (2⁴ masks × edges) and grouping them with networkx. Counting the relabellings that give
+    the same graph (automorphisms, padding shuffles) would put it up to log(24) above."""
+    import itertools
+    k = 4
+    model = GraphVAE(1, k, latent_channels=2)
+    with torch.no_grad():
+        model.decoder[-1].weight.zero_()                  # p(G | z) does not depend on z
+        model.decoder[-1].bias.normal_(generator=torch.Generator().manual_seed(0))
+        model.head[-1].weight.zero_()                     # q(z | G) = N(0, I) = the prior
+        model.head[-1].bias.zero_()
+    with torch.no_grad():
+        logits = model.decode(torch.zeros(2))
+    classes: list[list] = []                              # [graph, total probability]
+    for bits in itertools.product([0, 1], repeat=k):
+        slots = [i for i in range(k) if bits[i]]
+        pairs = list(itertools.combinations(slots, 2))
+        for on in itertools.product([0, 1], repeat=len(pairs)):
+            adj = torch.zeros(k, k)
+            edges = [p for p, e in zip(pairs, on) if e]
+            for a, b in edges:
+                adj[a, b] = adj[b, a] = 1
+            p = math.exp(padded_graph_log_prob(logits.node, logits.edge,
+                                               torch.tensor(bits, dtype=torch.float64), adj))
+            g = nx.Graph(edges)
+            g.add_nodes_from(slots)
+            hit = next((c for c in classes if nx.is_isomorphic(c[0], g)), None)
+            if hit is None:
+                classes.append([g, p])
+            else:
+                hit[1] += p
+    assert sum(c[1] for c in classes) == pytest.approx(1.0, abs=1e-12)
+    assert len(classes) == 1 + 1 + 2 + 4 + 11            # graphs on 0 … 4 nodes
+    eps = torch.zeros(1, 2)
+    for g, p in classes:
+        n = g.number_of_nodes()
+        if n == 0:
+            continue                                      # GraphVAE takes no empty graph
+        g = nx.convert_node_labels_to_integers(g)
+        ei = undirected(list(g.edges), n) if g.number_of_edges() else \
+            torch.empty(2, 0, dtype=torch.long)
+        exact = model.bound(torch.ones(n, 1), Adjacency(ei, n), all_permutations(k), eps=eps)
+        assert exact.value.item() == pytest.approx(math.log(p), abs=1e-9), (n, list(g.edges))
 
 
 def test_bound_without_perms_is_the_identity_relabelling(triangle):
@@ -274,15 +335,18 @@ def test_log_mean_exp_bound_is_below_exact_in_expectation_and_rises_with_draws()
     adj = Adjacency(ei, n)
     eps = torch.randn(1, 4, generator=torch.Generator().manual_seed(1))
     everything = all_permutations(k)
-    log_kfact = math.log(math.factorial(k))
+    assert automorphisms(ei, n) == 2                        # 2 and 3 swap
+    # the distinct labelled graphs: k! / |Aut(G)| = 12; the mean over all k! relabellings
+    # counts each twice, so log-mean-exp + log 12 estimates the exact bound
+    log_labellings = math.log(math.factorial(k) / 2)
     exact = model.bound(x, adj, everything, eps=eps).value.item()
     # the ELBO of each relabelling on its own
     elbos = torch.stack([model.bound(x, adj, p[None], eps=eps).value for p in everything])
     elbos = elbos.detach()
-    assert torch.logsumexp(elbos, 0).item() == pytest.approx(exact, abs=1e-9)
-    # all k! rows with mean=True: the log-mean-exp, exactly exact − log k!
+    assert torch.logsumexp(elbos, 0).item() == pytest.approx(exact + math.log(2), abs=1e-9)
+    # all k! rows with mean=True: the log-mean-exp, exactly exact − log(k!/|Aut(G)|)
     lme = model.bound(x, adj, everything, mean=True, eps=eps).value.item()
-    assert lme + log_kfact == pytest.approx(exact, abs=1e-9)
+    assert lme + log_labellings == pytest.approx(exact, abs=1e-9)
 
     gen = torch.Generator().manual_seed(2)
     # the API's mean=True value is the log-mean-exp of the drawn rows' ELBOs
@@ -297,13 +361,13 @@ def test_log_mean_exp_bound_is_below_exact_in_expectation_and_rises_with_draws()
     idx = torch.randint(0, everything.size(0), (trials, 64), generator=gen)
     means, ses, values = [], [], {}
     for draws in (1, 4, 16, 64):
-        v = torch.logsumexp(elbos[idx[:, :draws]], 1) - math.log(draws) + log_kfact
+        v = torch.logsumexp(elbos[idx[:, :draws]], 1) - math.log(draws) + log_labellings
         values[draws] = v
         means.append(v.mean().item())
         ses.append(v.std().item() / math.sqrt(trials))
-    # E[value + log k!] ≤ exact (Jensen), up to Monte Carlo error; K = 1 is the plain mean
-    assert means[0] == pytest.approx(elbos.mean().item() + log_kfact, abs=5 * ses[0])
-    assert exact - elbos.mean().item() - log_kfact > 0.05           # a visible Jensen gap
+    # E[value + log(k!/|Aut|)] ≤ exact (Jensen), up to Monte Carlo error; K = 1: plain mean
+    assert means[0] == pytest.approx(elbos.mean().item() + log_labellings, abs=5 * ses[0])
+    assert exact - elbos.mean().item() - log_labellings > 0.05           # a visible Jensen gap
     for m, se in zip(means, ses):
         assert m <= exact + 4 * se
     # and it rises with K (each step well beyond the Monte Carlo error of the difference)

@@ -2,23 +2,27 @@
 
 A decoder over a fixed node order (GraphVAE's MLP) assigns different
 likelihoods to the relabellings ``PG = (PX, PAPᵀ)`` of one graph. The graph as
-an *unlabelled* object has probability ``Σ_{P∈Π} p(PG)`` (over the ``n!``
-relabellings; divide by ``|Aut(G)|`` to count each distinct adjacency once), and
-for any set ``S ⊆ Π`` of permutations
+an *unlabelled* object has probability ``Σ_{G'∈[G]} p(G')``, the sum over the
+distinct labelled graphs isomorphic to it; the ``n!`` relabellings give each of them
+``|Aut(G)|`` times, so it is ``(1/|Aut(G)|) Σ_{P∈Π} p(PG)``. For any set ``S`` of
+permutations whose relabellings ``PG`` are pairwise distinct graphs
 
 .. math::
-    \\log Σ_{P∈Π} p(PG) \\;≥\\; \\log Σ_{P∈S} p(PG) \\;≥\\; \\log Σ_{P∈S} \\exp \\mathrm{ELBO}(PG),
+    \log Σ_{G'∈[G]} p(G') \;≥\; \log Σ_{P∈S} p(PG) \;≥\; \log Σ_{P∈S} \exp \mathrm{ELBO}(PG),
 
 the first because the dropped terms are non-negative, the second termwise
 (``p(PG) ≥ exp ELBO(PG)``). :class:`PermutationELBO` computes the right-hand side
 for ``S`` given as a ``(K, n)`` tensor (random draws, canonical orderings, a
 matched permutation, or all ``n!`` for the exact version), vectorised over ``K``.
-``S`` must be a *set*: a permutation listed twice is counted twice and the value
-can exceed the exact bound (callers remove repeated rows; ``GraphVAE.bound`` does).
-With ``mean=True`` it returns ``log (1/K) Σ_{k} exp ELBO(P_k G)``: for ``K``
-uniform random permutations its expectation is at most
-``log (1/n!) Σ_{P∈Π} exp ELBO(PG)`` (Jensen), and it rises to that value as ``K``
-grows, like the importance-weighted bound (Burda et al. 2016).
+The relabelled graphs must be *distinct*: one listed twice (a repeated
+permutation, or two that differ by an automorphism of the graph) is counted twice
+and the value can exceed ``log p`` of the unlabelled graph, even 0 nats on a
+symmetric one. Callers remove the repeats; ``GraphVAE.bound`` does, by comparing the
+relabelled graphs themselves. With ``mean=True`` it returns
+``log (1/K) Σ_{k} exp ELBO(P_k G)``: for ``K`` uniform random permutations its
+expectation is at most ``log (1/n!) Σ_{P∈Π} exp ELBO(PG)`` (Jensen), which is the
+exact bound minus ``log (n!/|Aut(G)|)``, and it rises to that value as ``K`` grows,
+like the importance-weighted bound (Burda et al. 2016).
 
 The encoder is assumed permutation-*invariant* (a GNN with sum pooling), so
 ``q(z | PG) = q(z | G)`` and one posterior serves every ``P``;

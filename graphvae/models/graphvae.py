@@ -75,6 +75,25 @@ class PaddedGraph:
                            None if self.edge_types is None
                            else permute_dense(self.edge_types, perms))
 
+    def distinct(self) -> Tensor:
+        """Indices of the first of each distinct graph in a stack ``(K, ...)``, in order:
+        relabellings that are automorphisms of the graph give the same target, which a sum
+        over distinct labelled graphs must count once."""
+        parts = [self.mask, self.adj.flatten(1)]
+        parts += [t.flatten(1).to(self.mask.dtype) for t in (self.node_types, self.edge_types)
+                  if t is not None]
+        _, inverse = torch.unique(torch.cat(parts, 1), dim=0, return_inverse=True)
+        index = torch.arange(inverse.numel(), device=inverse.device)
+        first = torch.full((int(inverse.max()) + 1,), inverse.numel(), device=inverse.device)
+        first = first.scatter_reduce(0, inverse, index, "amin")
+        return first.sort().values
+
+    def select(self, index: Tensor) -> PaddedGraph:
+        """The graphs ``index`` of a stack."""
+        return PaddedGraph(self.mask[index], self.adj[index],
+                           None if self.node_types is None else self.node_types[index],
+                           None if self.edge_types is None else self.edge_types[index])
+
 
 @dataclass
 class GraphLogits:
@@ -194,10 +213,13 @@ class GraphVAE(nn.Module):
               node_types: Tensor | None = None, edge_types: Tensor | None = None,
               mean: bool = False, num_samples: int = 1, eps: Tensor | None = None,
               generator: torch.Generator | None = None) -> BoundEstimate:
-        """``log Σ_{P∈perms} exp ELBO(PG)``; ``perms=None`` is the plain ELBO of the graph
-        in its given order. ``perms`` act on the ``k`` padded slots, shape ``(K, k)``;
-        repeated rows are counted once (the bound needs a set), except with ``mean=True``,
-        the log-mean-exp estimator, where draws with replacement are the point."""
+        """``log Σ_{G'} exp ELBO(G')`` over the distinct padded graphs ``G' = PG``,
+        ``P ∈ perms``; ``perms=None`` is the plain ELBO of the graph in its given order.
+        ``perms`` act on the ``k`` padded slots, shape ``(K, k)``. Relabellings that give
+        the same padded graph (a repeated row, an automorphism of the graph, a shuffle of
+        the padding) are counted once, so the value is a lower bound on the log-probability
+        of the unlabelled graph; except with ``mean=True``, the log-mean-exp estimator,
+        where draws with replacement are the point."""
         return self._bound(self.encode(x, adj), adj, perms, node_types, edge_types, mean,
                            num_samples, eps, generator)
 
@@ -208,9 +230,9 @@ class GraphVAE(nn.Module):
         target = self.pad(adj.edge_index, adj.num_nodes, node_types, edge_types)
         if perms is None:
             perms = torch.arange(self.max_nodes, device=q.loc.device)[None]
-        elif not mean:
-            perms = torch.unique(perms, dim=0)  # S must be a set: a repeat would count twice
         targets = target.permute(perms)
+        if not mean:  # a sum over distinct labelled graphs: a repeat would count twice
+            targets = targets.select(targets.distinct())
         return PermutationELBO(num_samples, mean, prior=self.prior)(
             q, lambda z: self.log_likelihood(self.decode(z), targets), eps, generator)
 
