@@ -23,6 +23,7 @@ from graphvae.testing import (
     assert_bound_invariant,
     assert_decoder_equivariant,
     assert_encoder_equivariant,
+    check_all,
     exact_permutation_bound,
     graph_strategy,
     measure_bound,
@@ -244,7 +245,7 @@ def test_check_invariance_passes_on_a_trained_model(checkpoint, capsys):
 
 def test_check_invariance_fails_in_float32_at_a_tiny_tolerance(checkpoint, capsys):
     rc = main(["check-invariance", "--checkpoint", str(checkpoint), "--permutations", "3",
-               "--float32", "--atol", "1e-12"])
+               "--float32", "--atol", "1e-12", "--rtol", "0"])
     out = capsys.readouterr().out
     assert rc == 1
     rows = table_rows(out)
@@ -254,6 +255,59 @@ def test_check_invariance_fails_in_float32_at_a_tiny_tolerance(checkpoint, capsy
     for value, atol, status in rows.values():
         assert atol == 1e-12 and status == ("FAIL" if value > 1e-12 else "ok")
     assert "worst on graph 0" in out and "under permutation" in out
+
+
+def test_float32_bounds_of_a_large_graph_pass_within_the_default_relative_tolerance(
+        tmp_path, capsys):
+    """A 2,000-node graph's bound is about −6.7·10⁶ nats, where float32 steps by 0.5: a sum
+    in another order lands a step away, so an absolute 1e-5 fails every invariant model.
+    With --float32 a deviation may be 1e-6 of the value (about 13 steps): it passes."""
+    edges = tmp_path / "g.csv"
+    assert main(["make-graph", "--out", str(edges), "--nodes", "2000", "--edges", "10000",
+                 "--seed", "1"]) == 0
+    assert main(["linkpred", "--edges", str(edges), "--epochs", "2", "--quiet", "--out",
+                 str(tmp_path / "o")]) == 0
+    capsys.readouterr()
+    cmd = ["check-invariance", "--checkpoint", str(tmp_path / "o" / "model.pt"), "--edges",
+           str(edges), "--permutations", "3", "--float32"]
+    assert main(cmd) == 0
+    out = capsys.readouterr().out
+    assert "FAIL" not in out and "1e-06·|value|" in out
+    assert main([*cmd, "--rtol", "0"]) == 1                   # absolute 1e-5 alone: fails
+    rows = table_rows(capsys.readouterr().out)
+    assert rows["bound"][2] == "FAIL" and rows["bound"][0] >= 0.25   # whole float32 steps
+
+
+def test_features_computed_from_node_ids_are_computed_anew_for_a_relabelled_graph(
+        tmp_path, capsys):
+    """With --feature-mode identity a node's input is its id (X = I): a relabelled graph's
+    input is I again, not I's rows moved, so the encoder is not equivariant, and the check
+    must say so (it used to move the rows and pass)."""
+    assert main(["linkpred", "--feature-mode", "identity", "--epochs", "3", "--quiet",
+                 "--out", str(tmp_path / "o")]) == 0
+    capsys.readouterr()
+    assert main(["check-invariance", "--checkpoint", str(tmp_path / "o" / "model.pt"),
+                 "--permutations", "3"]) == 1
+    out = capsys.readouterr().out
+    rows = table_rows(out)
+    assert rows["encoder mean"][2] == "FAIL" and rows["encoder mean"][0] > 1e-3
+    assert "features 'identity' are computed from node ids" in out
+
+
+def test_checks_take_graphs_once_and_refuse_none():
+    """A generator of graphs is read once for all four checks (the decoder and bound checks
+    used to get an exhausted iterator and report 0); no graphs at all is an error, not a
+    pass."""
+    torch.manual_seed(0)
+    model = GraphVAE(3, 5, latent_channels=4)                # a slot-ordered decoder
+    graphs = [(torch.randn(5, 3), random_graph(5, 0.5, s)) for s in range(2)]
+    listed = [d.value for d in check_all(model, graphs, 2)]
+    assert [d.value for d in check_all(model, iter(graphs), 2)] == listed
+    assert listed[2] > 0.01 and listed[3] > 0.01             # decoder and bound move
+    with pytest.raises(ValueError, match="no graphs to check"):
+        check_all(model, [], 2)
+    with pytest.raises(ValueError, match="no graphs to check"):
+        assert_decoder_equivariant(model, iter([]))
 
 
 def test_check_invariance_missing_checkpoint(tmp_path, capsys):
@@ -367,6 +421,29 @@ def test_typed_graphs_keep_types_with_their_nodes(float64):
         assert torch.equal(bp.node_types, b.node_types[r.perm])
         assert torch.equal(bp.edge_types[0], b.edge_types[0][r.perm][:, r.perm])
         assert torch.equal(bp.dense[0], b.dense[0][r.perm][:, r.perm])
+
+
+def test_a_generation_checkpoint_checked_on_graphs_it_cannot_take_is_a_one_line_error(
+        tmp_path, capsys):
+    """A one-shot model trained on ego graphs of at most 6 nodes, checked with a data root
+    whose ego-small set has 12-node graphs: its p(n) has no 12, which used to surface as an
+    IndexError (exit 3)."""
+    import networkx as nx
+
+    from graphvae.datasets.graphgen import write_graph6
+    for name, sizes in (("a", [4, 5, 6]), ("b", [12])):
+        graphs = [nx.star_graph(sizes[i % len(sizes)] - 1) for i in range(20)]
+        write_graph6(graphs, tmp_path / name / "graphgen" / "ego_small.g6")
+    out = tmp_path / "o"
+    assert main(["generate", "--dataset", "ego-small", "--data-root", str(tmp_path / "a"),
+                 "--epochs", "1", "--quiet", "--out", str(out)]) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main(["check-invariance", "--checkpoint", str(out / "model.pt"), "--data-root",
+              str(tmp_path / "b"), "--permutations", "2"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "the model does not take graph 0 of ego-small" in err and "(12 nodes)" in err
 
 
 def test_check_invariance_on_generation_checkpoints(tmp_path, capsys):

@@ -430,7 +430,11 @@ BAD_COMMAND_LINES = [
     (["check-invariance", "--checkpoint", "/nonexistent.pt"], "/nonexistent.pt: no such"),
     (["check-invariance", "--checkpoint", "x", "--seed", "-1"], "--seed must be an integer"),
     (["check-invariance", "--checkpoint", "x", "--permutations", "0"],
-     "--permutations and --num-graphs must be at least 1"),
+     "--permutations must lie in 1 … 10,000 and --num-graphs must be at least 1"),
+    (["check-invariance", "--checkpoint", "x", "--permutations", "10001"],
+     "--permutations must lie in 1 … 10,000"),
+    (["check-invariance", "--checkpoint", "x", "--rtol", "nan"],
+     "--rtol must be a finite number >= 0, got nan"),
     (["convert-graphs", "--out", "o", "--data-root", "/nonexistent"], "holds none of"),
 ]
 

@@ -8,7 +8,7 @@ distinct labelled graphs isomorphic to it; the ``n!`` relabellings give each of 
 permutations whose relabellings ``PG`` are pairwise distinct graphs
 
 .. math::
-    \log Σ_{G'∈[G]} p(G') \;≥\; \log Σ_{P∈S} p(PG) \;≥\; \log Σ_{P∈S} \exp \mathrm{ELBO}(PG),
+    \\log Σ_{G'∈[G]} p(G') \\;≥\\; \\log Σ_{P∈S} p(PG) \\;≥\\; \\log Σ_{P∈S} e^{\\mathrm{ELBO}(PG)}
 
 the first because the dropped terms are non-negative, the second termwise
 (``p(PG) ≥ exp ELBO(PG)``). :class:`PermutationELBO` computes the right-hand side

@@ -8,10 +8,11 @@ data set and split."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from torch import nn
+from torch import Tensor, nn
 
 from graphvae.models.checkpoints import load_model as load_model_file
 from graphvae.testing import Deviation, check_all
@@ -47,19 +48,23 @@ def load_model(path: str | os.PathLike) -> tuple[nn.Module, Any, dict[str, Any]]
 
 
 def check_model(model: nn.Module, graphs, num_permutations: int, atol: float, seed: int,
-                float64: bool = True) -> list[Deviation]:
+                float64: bool = True, rtol: float = 0.0,
+                features: Callable[[Tensor], Tensor] | None = None) -> list[Deviation]:
+    """:func:`~graphvae.testing.check_all` in float64 (or the model's float32)."""
     if float64:
         model = model.double()
         graphs = [(g[0].double(), *g[1:]) for g in graphs]
-    return check_all(model, graphs, num_permutations, seed)
+    return check_all(model, graphs, num_permutations, seed, rtol=rtol, features=features)
 
 
 def format_table(devs: list[Deviation], atol: float) -> str:
-    lines = [f"{'component':<15} {'max deviation':>14} {'atol':>9}  status"]
+    rtol = max((d.rtol for d in devs), default=0.0)
+    lines = [f"{'component':<15} {'max deviation':>14} {'atol':>9}"
+             f"{' + rtol·|value|' if rtol else ''}  status"]
     for d in devs:
-        ok = d.value <= atol
-        lines.append(f"{d.component:<15} {d.value:>14.3e} {atol:>9.1e}  "
-                     f"{'ok' if ok else 'FAIL'}")
+        ok = d.excess <= atol
+        lines.append(f"{d.component:<15} {d.value:>14.3e} {atol:>9.1e}"
+                     f"{f' + {rtol:.0e}·|value|' if rtol else ''}  {'ok' if ok else 'FAIL'}")
         if not ok:
             lines.append(f"  worst on graph {d.graph} {d.detail} under permutation "
                          f"{d.permutation[:20]}{' ...' if len(d.permutation) > 20 else ''}")
