@@ -233,9 +233,12 @@ def max_pool_matching(target_adj: Tensor, pred_adj: Tensor, target_x: Tensor | N
     """Max-pooling graph matching (Cho et al. 2014) of a target graph to a prediction.
 
     Affinities, as in GraphVAE: edges ``S((i,j),(a,b)) = A_ij Ã_ab Ã_aa Ã_bb`` for
-    ``i ≠ j, a ≠ b``; nodes ``S((i,i),(a,a)) = Ã_aa · s_ia (1 + x_iᵀ x̃_a)`` (the
+    ``i ≠ j, a ≠ b``; nodes ``S((i,i),(a,a)) = A_ii Ã_aa · s_ia (1 + x_iᵀ x̃_a)`` (the
     feature factor only when features are given). ``Ã`` holds edge probabilities
-    with the node-existence probabilities on its diagonal (ones when not modelled).
+    with the node-existence probabilities on its diagonal (ones when not modelled);
+    ``A``'s diagonal marks the target's real nodes (1) and padding (0), so that a real
+    node, isolated or not, goes to a slot the prediction says exists; an all-zero
+    diagonal means every node is real.
     ``s_ia = exp(−‖w_i − w̃_a‖²)`` compares soft walk counts ``log(1 + (A^t 1))``,
     ``t = 1..3``: without it a 0/1 prediction leaves every column of ``X`` equal
     under max-pooling and the assignment is arbitrary. Iterate
@@ -252,11 +255,13 @@ def max_pool_matching(target_adj: Tensor, pred_adj: Tensor, target_x: Tensor | N
     if a_p.shape != (n, n):
         raise ValueError(f"target has {n} nodes but the prediction is {tuple(a_p.shape)}")
     off = 1 - torch.eye(n, dtype=a_t.dtype)
-    diag_p = torch.diagonal(a_p)
+    diag_p, diag_t = torch.diagonal(a_p), torch.diagonal(a_t).clone()
+    if not diag_t.any():
+        diag_t.fill_(1.0)                                           # no mask: all real
     a_t = a_t * off
     w = a_p * off * diag_p[:, None] * diag_p[None, :]              # (k, k) edge affinities
     sig = torch.cdist(_walk_signature(a_t, 3), _walk_signature(a_p * off, 3))
-    node = diag_p[None, :] * torch.exp(-sig.pow(2))                 # (n, k)
+    node = diag_t[:, None] * diag_p[None, :] * torch.exp(-sig.pow(2))  # (n, k)
     if target_x is not None and pred_x is not None:
         node = node * (1 + target_x.double() @ pred_x.double().t())
     x = node / node.norm().clamp(min=1e-30)

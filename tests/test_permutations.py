@@ -236,6 +236,25 @@ def asymmetric_graphs(count, seed=0):
 GRAPHS = 40
 
 
+def test_max_pool_matching_puts_real_nodes_where_the_prediction_has_nodes():
+    """Target: nodes 0-1 joined, node 2 isolated, slot 3 padding (the mask on the
+    diagonal, as GraphVAE passes it). The prediction's slot 2 is absent (0.01) and slot 3
+    present: the isolated real node belongs in slot 3 and the padding in slot 2. With the
+    mask dropped, the isolated node and the padding looked alike and stayed in place."""
+    target = torch.zeros(4, 4)
+    target[0, 1] = target[1, 0] = 1
+    mask = torch.tensor([1.0, 1.0, 1.0, 0.0])
+    for exist, slots in (([0.99, 0.99, 0.99, 0.01], [1.0, 1.0, 1.0, 0.0]),
+                         ([0.99, 0.99, 0.01, 0.99], [1.0, 1.0, 0.0, 1.0])):
+        pred = torch.full((4, 4), 0.01)
+        pred[0, 1] = pred[1, 0] = 0.99
+        pred.fill_diagonal_(0)
+        pred += torch.diag(torch.tensor(exist))
+        perm = max_pool_matching(target + torch.diag(mask), pred)
+        assert mask[perm].tolist() == slots, (exist, perm)
+        assert set(perm[:2].tolist()) == {0, 1}               # the edge stays on slots 0-1
+
+
 def test_max_pool_matching_recovers_planted_permutation_structure_only():
     failures = []
     for i, (adj, perm, _) in enumerate(asymmetric_graphs(GRAPHS)):
