@@ -259,17 +259,20 @@ def test_check_invariance_fails_in_float32_at_a_tiny_tolerance(checkpoint, capsy
 
 def test_float32_bounds_of_a_large_graph_pass_within_the_default_relative_tolerance(
         tmp_path, capsys):
-    """A 2,000-node graph's bound is about −6.7·10⁶ nats, where float32 steps by 0.5: a sum
+    """A 2,000-node graph's bound is millions of nats, where float32 steps by 0.25 or more: a sum
     in another order lands a step away, so an absolute 1e-5 fails every invariant model.
     With --float32 a deviation may be 1e-6 of the value (about 13 steps): it passes."""
-    edges = tmp_path / "g.csv"
+    edges, feats = tmp_path / "g.csv", tmp_path / "x.csv"
     assert main(["make-graph", "--out", str(edges), "--nodes", "2000", "--edges", "10000",
                  "--seed", "1"]) == 0
-    assert main(["linkpred", "--edges", str(edges), "--epochs", "2", "--quiet", "--out",
-                 str(tmp_path / "o")]) == 0
+    values = torch.rand(2000, 3, generator=torch.Generator().manual_seed(0))
+    feats.write_text("id,a,b,c\n" + "".join(f"{i},{a:.6f},{b:.6f},{c:.6f}\n"
+                                           for i, (a, b, c) in enumerate(values.tolist())))
+    assert main(["linkpred", "--edges", str(edges), "--features", str(feats), "--epochs", "2",
+                 "--quiet", "--out", str(tmp_path / "o")]) == 0
     capsys.readouterr()
     cmd = ["check-invariance", "--checkpoint", str(tmp_path / "o" / "model.pt"), "--edges",
-           str(edges), "--permutations", "3", "--float32"]
+           str(edges), "--features", str(feats), "--permutations", "3", "--float32"]
     assert main(cmd) == 0
     out = capsys.readouterr().out
     assert "FAIL" not in out and "1e-06·|value|" in out
@@ -291,6 +294,17 @@ def test_features_computed_from_node_ids_are_computed_anew_for_a_relabelled_grap
     out = capsys.readouterr().out
     rows = table_rows(out)
     assert rows["encoder mean"][2] == "FAIL" and rows["encoder mean"][0] > 1e-3
+    assert "features 'identity' are computed from node ids" in out
+    # a graph without features gets X = I in the default mode too
+    edges = tmp_path / "g.csv"
+    assert main(["make-graph", "--out", str(edges), "--nodes", "100", "--edges", "400"]) == 0
+    assert main(["linkpred", "--edges", str(edges), "--epochs", "2", "--quiet", "--out",
+                 str(tmp_path / "p")]) == 0
+    capsys.readouterr()
+    assert main(["check-invariance", "--checkpoint", str(tmp_path / "p" / "model.pt"),
+                 "--edges", str(edges), "--permutations", "2"]) == 1
+    out = capsys.readouterr().out
+    assert table_rows(out)["encoder mean"][2] == "FAIL"
     assert "features 'identity' are computed from node ids" in out
 
 

@@ -532,3 +532,30 @@ def test_an_allocation_torch_cannot_make_is_a_one_line_error(capsys, monkeypatch
     from graphvae.cli import out_of_memory
     assert not out_of_memory(RuntimeError("shape mismatch"))
     assert out_of_memory(type("OutOfMemoryError", (RuntimeError,), {})("CUDA"))
+
+
+def test_linkpred_refuses_before_training_what_would_fail_after(tmp_path, capsys, monkeypatch):
+    """Three inputs that used to fail only after every epoch (or, for joint, to grow
+    memory with n²): each is a one-line error before the first step (``fit`` is never
+    reached)."""
+    import graphvae.tasks.link_prediction as lp
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(lp, "fit", no_training)
+    small = tmp_path / "small.csv"                         # 19 edges: 5 % of them is none
+    write(small, "".join(f"{i},{i + 1}\n" for i in range(19)))
+    one_line_error(capsys, ["linkpred", "--quiet", "--edges", str(small)],
+                   r"19 edges: a validation fraction of 0\.05 holds none of them \(it needs "
+                   r"20 edges or more\)")
+    g4, g8 = tmp_path / "g4.csv", tmp_path / "g8.csv"
+    for path, n in ((g4, 400), (g8, 800)):
+        assert cli.main(["make-graph", "--out", str(path), "--nodes", str(n), "--edges",
+                         str(4 * n), "--seed", "1"]) == 0
+    capsys.readouterr()
+    one_line_error(capsys, ["linkpred", "--quiet", "--edges", str(g8), "--planted",
+                            str(tmp_path / "g4.planted.npz")],
+                   r"the graph names node 4\d\d, but the planted model has nodes 0 … 399")
+    one_line_error(capsys, ["linkpred", "--quiet", "--edges", str(g4), "--model", "joint"],
+                   r"--model joint reconstructs the node features, and this graph has none")

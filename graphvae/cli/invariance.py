@@ -65,7 +65,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             raise ValueError(f"the checkpoint expects {ck.get('in_channels')} input features but "
                              f"{name} has {x.size(1)}")
         graphs = [(x, data.edge_index)]
-        if cfg.features in ID_FEATURES:  # the pipeline computes them for the relabelled graph
+        mode = cfg.features if cfg.features == "propagated" or data.x is not None \
+            else "identity"                       # a graph without features gets X = I
+        if mode in ID_FEATURES:  # the pipeline computes them for the relabelled graph
             def features(edge_index):
                 relabelled = Data(edge_index=edge_index, num_nodes=data.num_nodes)
                 return prepare_features(relabelled, cfg.features, config=cfg, seed=args.seed)
@@ -74,7 +76,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                        float64=not args.float32, rtol=rtol, features=features)
     print(format_table(devs, args.atol))
     if features is not None:
-        print(f"(features '{cfg.features}' are computed from node ids: each relabelled graph "
+        print(f"(features '{mode}' are computed from node ids: each relabelled graph "
               f"gets its own, as a run on it would)")
     failed = [d.component for d in devs if not d.excess <= args.atol]
     return {"ok": not failed, "failed": failed, "dataset": name, "atol": args.atol,

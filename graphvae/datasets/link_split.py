@@ -9,6 +9,7 @@ sets disjoint. The encoder and the training loss see only the training edges.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,6 +84,10 @@ def split_edges(edge_index: Tensor, num_nodes: int, val_fraction: float = 0.05,
     n_test, n_val = int(np.floor(m * test_fraction)), int(np.floor(m * val_fraction))
     if n_test < 1 or m - n_test - n_val < 1:
         raise ValueError(f"the graph has {m} edges, too few to split into train/val/test")
+    if val_fraction > 0 and n_val < 1:
+        raise ValueError(f"the graph has {m} edges: a validation fraction of {val_fraction:g} "
+                         f"holds none of them (it needs {math.ceil(1 / val_fraction)} edges or "
+                         f"more); raise --val-fraction")
     rng = np.random.default_rng(seed)
     perm = torch.from_numpy(rng.permutation(m))
     test_pos, val_pos = und[:, perm[:n_test]], und[:, perm[n_test:n_test + n_val]]

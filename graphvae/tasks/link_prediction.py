@@ -365,6 +365,12 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
     device = torch.device(device)
     check_graph(data.x, data.edge_index, data.num_nodes)
     check_feature_scale(data, config.features)
+    if config.model == "joint" and (config.features == "identity" or data.x is None):
+        raise ValueError("--model joint reconstructs the node features, and this graph has "
+                         "none (its input X = I would be an n × n target): use gae or vgae, "
+                         "or give the graph features")
+    if planted is not None:
+        planted_ids(planted, data.num_nodes, getattr(data, "node_names", None))
     rank, world = _distributed()
     torch.manual_seed(seed)
     split = split_edges(data.edge_index, data.num_nodes, config.val_fraction,
@@ -421,24 +427,31 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
     return LinkPredResult(metrics, model, z.detach(), split, result, x)
 
 
+def planted_ids(planted: Any, num_nodes: int, names: list[str] | None) -> Tensor:
+    """The planted model's node of each graph node (``int(names[i])``, or ``i``); a one-line
+    ``ValueError`` naming a node the planted model lacks (checked before training)."""
+    if names is None:
+        ids = torch.arange(num_nodes)
+    else:
+        try:
+            ids = torch.tensor([int(s) for s in names], dtype=torch.long)
+        except (ValueError, OverflowError):
+            raise ValueError("the planted model's nodes are integers, but the graph has "
+                             "node ids that are not") from None
+    bad = (ids < 0) | (ids >= planted.num_nodes)
+    if bool(bad.any()):
+        raise ValueError(f"the graph names node {int(ids[bad][0])}, but the planted model has "
+                         f"nodes 0 … {planted.num_nodes - 1}: not the graph it was made with")
+    return ids
+
+
 def oracle_metrics(planted: Any, split: LinkSplit, names: list[str] | None
                    ) -> dict[str, float]:
     """AUC / AP of the planted model's edge probabilities on the test pairs (node ``i`` of
     the graph is the planted model's node ``int(names[i])``)."""
     from graphvae.datasets.sbm import oracle_scores
 
-    n = split.num_nodes
-    if names is None:
-        ids = torch.arange(n)
-    else:
-        try:
-            ids = torch.tensor([int(s) for s in names], dtype=torch.long)
-        except ValueError:
-            raise ValueError("the planted model's nodes are integers, but the graph has "
-                             "node ids that are not") from None
-    if int(ids.min()) < 0 or int(ids.max()) >= planted.num_nodes:
-        raise ValueError(f"the graph names node {int(ids.max())}, but the planted model has "
-                         f"only {planted.num_nodes} nodes: not the graph it was made with")
+    ids = planted_ids(planted, split.num_nodes, names)
     pos, neg = ids[split.test_pos.cpu()], ids[split.test_neg.cpu()]
     scores = torch.cat([torch.as_tensor(oracle_scores(planted, p.numpy()))
                         for p in (pos, neg)])
