@@ -168,6 +168,13 @@ def _train_epoch(state: FitState, batches: Any, generator: torch.Generator | Non
         nb += 1
     if nb == 0:
         raise ValueError("the loader gave no batches")
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        # data-parallel: each process holds its shard's share of the bound and the loss
+        sums = torch.tensor([total, loss_sum], dtype=torch.float64,
+                            device="cuda" if dist.get_backend() == "nccl" else "cpu")
+        dist.all_reduce(sums)
+        total, loss_sum = float(sums[0]), float(sums[1])
     state.row.update(train_bound=total / count, loss=loss_sum / nb)
     if not math.isfinite(state.row["train_bound"]):
         raise FloatingPointError(f"training diverged at epoch {state.epoch} (bound "
