@@ -94,13 +94,23 @@ def test_steps_per_epoch():
     batches = list(loader.batches(0, g))
     assert len(loader) == len(batches) == 3
     assert not torch.equal(batches[0].pairs.pos, batches[1].pairs.pos)
-    with pytest.raises(ValueError, match="steps per epoch must be >= 1"):
-        PairBatches(model, identity_features(30), adj, 6, steps=0)
+    with pytest.raises(ValueError, match="steps per epoch must be >= 0"):
+        PairBatches(model, identity_features(30), adj, 6, steps=-1)
     from graphvae.tasks.link_prediction import PRESETS, _loader
     positives = adj.positive_pairs(True)[0].size(1)        # edges both ways + diagonal
     assert positives == data.edge_index.size(1) + 30
     cfg = PRESETS["vgae"].replace(batch_size=7, steps_per_epoch=0)
-    assert len(_loader(model, identity_features(30), adj, cfg, 0, 1)) == -(-positives // 7)
+    one_pass = _loader(model, identity_features(30), adj, cfg, 0, 1)
+    assert len(one_pass) == -(-positives // 7)
+    # a pass decodes every positive pair exactly once, each step's sum scaled by N⁺ / size
+    for epoch in (1, 2):
+        steps = list(one_pass.batches(epoch, g))
+        seen = torch.cat([b.pairs.pos for b in steps], 1)
+        assert seen.size(1) == positives
+        assert len({tuple(p) for p in seen.t().tolist()}) == positives
+        assert [b.pairs.pos_scale for b in steps] == [positives / b.pairs.pos.size(1)
+                                                      for b in steps]
+        assert steps[-1].pairs.pos.size(1) == positives - 7 * (len(steps) - 1)
     with pytest.raises(ValueError, match="give --batch-size"):
         PRESETS["vgae"].replace(steps_per_epoch=2)
     with pytest.raises(ValueError, match="steps per epoch must be >= 0"):

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -88,7 +87,8 @@ class LinkPredConfig(Config):
                                     "(mini-batch mode); default: all of them up to 2^21 "
                                     "(full batch), 2^20 per step beyond")
     steps_per_epoch: int = option(1, "mini-batch steps per epoch; 0: one pass, "
-                                  "ceil(positive pairs / batch size) steps")
+                                  "ceil(positive pairs / batch size) steps over the "
+                                  "slices of one permutation, each positive pair once")
     eval_every: int = option(1, "validate every this many epochs")
     val_fraction: float = option(0.05, "fraction of edges held out for validation")
     test_fraction: float = option(0.10, "fraction of edges held out for testing")
@@ -317,10 +317,8 @@ def _loader(model: GraphAutoencoder, x: Tensor, adj: Adjacency, config: LinkPred
         if positives <= AUTO_FULL_BATCH:
             return FullBatch(model.batch(x, adj))
         size = AUTO_BATCH
-    steps = config.steps_per_epoch
-    if steps == 0:  # one pass over the positive pairs per epoch
-        steps = max(1, math.ceil(adj.positive_pairs(config.self_loops)[0].size(1) / size))
-    return PairBatches(model, x, adj, size, rank=rank, world_size=world_size, steps=steps)
+    return PairBatches(model, x, adj, size, rank=rank, world_size=world_size,
+                       steps=config.steps_per_epoch)  # 0: one pass over the positives
 
 
 #: Without ``--batch-size``: full batch up to this many positive pairs, else mini-batch

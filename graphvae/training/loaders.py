@@ -62,10 +62,12 @@ class Shuffled:
 class PairBatches:
     """Mini-batch steps of a graph autoencoder on one large graph: each epoch is
     ``steps`` steps (default 1), each of which decodes ``batch_size`` positive pairs and
-    ``round(negatives · batch_size)`` non-edges instead of every pair. ``steps =
-    ceil(N⁺ / batch_size)`` makes an epoch decode as many positive pairs as a full-batch
-    epoch (a pass, in expectation); one step per epoch keeps an epoch's cost at one
-    encoder pass, which is what a large graph needs.
+    ``round(negatives · batch_size)`` non-edges instead of every pair. ``steps = 0`` is
+    one pass: ``ceil(N⁺ / batch_size)`` steps over the slices of one random permutation
+    of the positives, so an epoch decodes each positive pair once, as a full-batch epoch
+    does (the last slice may be shorter; its positives are scaled by ``N⁺`` over its
+    size). One step per epoch keeps an epoch's cost at one encoder pass, which is what a
+    large graph needs.
 
     The encoder still runs on the whole graph (its cost is linear in the edges, and it is
     what makes every node's latent depend on its neighbourhood); only the decoder's pairs
@@ -92,13 +94,14 @@ class PairBatches:
                  target: Any = None, rank: int = 0, world_size: int = 1, steps: int = 1):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if steps < 1:
-            raise ValueError(f"steps per epoch must be >= 1, got {steps}")
-        self.steps = steps
+        if steps < 0:
+            raise ValueError(f"steps per epoch must be >= 0 (0: one pass), got {steps}")
         self.full = model.batch(x, adj, target)
         obj = model.objective
         self.self_loops = obj.self_loops
         self.pairs, self.keys = self.full.target.positive_pairs(obj.self_loops)
+        self.one_pass = steps == 0
+        self.steps = math.ceil(self.pairs.size(1) / batch_size) if self.one_pass else steps
         if batch_size > self.pairs.size(1):
             raise ValueError(f"--batch-size {batch_size} is more than the training graph's "
                              f"{self.pairs.size(1)} positive pairs: give at most that many, or "
@@ -114,7 +117,6 @@ class PairBatches:
         if self.full.stats.num_neg == 0:
             raise ValueError("every pair is an edge: there are no non-edges to sample")
         self.rank, self.world_size = rank, world_size
-        self.pos_scale = self.pairs.size(1) / batch_size
         self.neg_scale = self.full.stats.num_neg / self.num_neg
 
     def __len__(self) -> int:
@@ -122,20 +124,30 @@ class PairBatches:
 
     def sample(self, generator: torch.Generator | None):
         """One step's batch (this process's shard of the global draw)."""
-        dev = self.pairs.device
-        idx = _positive_draw(self.pairs.size(1), self.batch_size, generator, dev)
+        idx = _positive_draw(self.pairs.size(1), self.batch_size, generator, self.pairs.device)
+        return self._step(idx, generator)
+
+    def _step(self, idx: torch.Tensor, generator: torch.Generator | None):
+        """The batch of the positives ``idx`` and a fresh draw of non-edges."""
         neg = sample_non_edges(self.keys, self.full.stats.num_nodes, self.num_neg, generator,
                                diagonal=self.self_loops)
-        b, m, r, w = idx.numel(), self.num_neg, self.rank, self.world_size  # b: N⁺ if all
+        b, m, r, w = idx.numel(), self.num_neg, self.rank, self.world_size
         pos = self.pairs[:, idx[r * b // w:(r + 1) * b // w]]
         neg = neg[:, r * m // w:(r + 1) * m // w]
-        sample = PairSample(pos, neg, self.pos_scale, self.neg_scale, 1.0 / w)
+        sample = PairSample(pos, neg, self.pairs.size(1) / b, self.neg_scale, 1.0 / w)
         f = self.full
         return LinkBatch(f.x, f.adj, f.target, f.stats, sample)
 
     def batches(self, epoch: int, generator: torch.Generator | None) -> Iterable[Any]:
-        for _ in range(self.steps):
-            yield self.sample(generator)
+        if not self.one_pass:
+            for _ in range(self.steps):
+                yield self.sample(generator)
+            return
+        # one pass: the slices of one permutation, every positive decoded once an epoch
+        perm = torch.randperm(self.pairs.size(1), generator=generator,
+                              device=self.pairs.device)
+        for i in range(self.steps):
+            yield self._step(perm[i * self.batch_size:(i + 1) * self.batch_size], generator)
 
 
 #: Up to this many positive pairs a batch is drawn without replacement (a random
