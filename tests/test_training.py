@@ -62,6 +62,25 @@ def test_fit_restores_best_validation_epoch_and_stops_early(tmp_path):
     assert res.column("score") == [0.1, 0.5, 0.9, 0.2, 0.1, 0.0]
 
 
+@pytest.mark.parametrize("patience, eval_every, stop", [
+    (0, 1, 4),     # the first evaluation that does not improve (epoch 4; 1-3 improve)
+    (2, 1, 5),     # 2 epochs after the best (3)
+    (2, 5, 10),    # evaluations at 5 (best) and 10: 5 epochs later, past the patience
+    (12, 5, 20),   # 15 epochs after the best at 5, first evaluation past 12
+])
+def test_early_stopping_counts_epochs_since_the_best(patience, eval_every, stop):
+    """Patience is epochs since the best evaluation, checked at evaluations (it counted
+    evaluations, so with eval-every 10 a patience of 2 waited 20 epochs), and patience 0
+    no longer stops after an evaluation that improved."""
+    m = Quadratic()
+    scores = iter([0.1, 0.5, 0.9] + [0.0] * 30) if eval_every == 1 else \
+        iter([0.9] + [0.0] * 30)
+    res = fit(m, FullBatch(None), torch.optim.SGD(m.parameters(), lr=0.25), epochs=30,
+              evaluate=lambda: {"score": next(scores)}, eval_every=eval_every,
+              callbacks=[EarlyStopping(patience)], progress=False)
+    assert res.epochs == stop
+
+
 def test_fit_without_restore_best_keeps_the_last_weights():
     """Scores peak at epoch 2 of 4: the best epoch is still reported, but the weights stay
     the fourth step's, w = 3 − 3/2⁴ (SGD lr 0.25 halves the distance to 3 each step)."""

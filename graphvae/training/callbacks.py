@@ -74,7 +74,10 @@ class Callback:
 
 
 class EarlyStopping(Callback):
-    """Stop after ``patience`` evaluations without a better score."""
+    """Stop at the first evaluation that is not better than the best, once ``patience``
+    epochs or more have passed since the best (epochs, not evaluations: with
+    ``eval_every`` 10 and patience 2, a run stops at the first evaluation 10 epochs after
+    its best; patience 0 stops at the first evaluation that does not improve)."""
 
     def __init__(self, patience: int):
         if patience < 0:
@@ -82,7 +85,7 @@ class EarlyStopping(Callback):
         self.patience = patience
 
     def on_validation(self, state: FitState) -> None:
-        if state.stale >= self.patience:
+        if state.stale > 0 and state.epoch - state.best_epoch >= self.patience:
             state.stop = True
 
 

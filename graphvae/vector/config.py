@@ -47,7 +47,8 @@ class VectorRunConfig(Config):
     epochs: int = option(50, "training epochs")
     batch_size: int = option(100, "rows per batch")
     lr: float = option(1e-3, "learning rate")
-    patience: int | None = option(20, "early-stopping patience")
+    patience: int | None = option(20, "early stopping: epochs without a better validation "
+                                  "bound")
     lr_decay: float | None = option(None, "multiply the rate by this after each validation "
                                     "plateau of --decay-patience epochs (default: constant rate)")
     decay_patience: int = option(5, "plateau length")
