@@ -1,8 +1,8 @@
 """The fast edge-list reader against the exact line-by-line one, and its errors.
 
 Each fuzz case is a seeded random file mixing what users' files hold (headers, comment and
-blank lines, integer ids with leading zeros or signs, string ids, extra columns, padded
-cells, quotes, CRLF line ends, bad lines); the fast reader must give the same nodes and
+blank lines, integer ids with leading zeros or signs, string ids, ids holding Unicode
+whitespace, extra columns, padded cells, quotes, CRLF line ends, bad lines); the fast reader must give the same nodes and
 edges as the line reader, or the same error.
 """
 
@@ -33,6 +33,8 @@ def _random_file(rng: random.Random, suffix: str) -> str:
         [str(i) for i in range(12)],
         ["0", "01", "1", "-2", "+3", "10", "7"],
         ["a", "b", "c", "node_1", "x y" if sep != " " else "xy", "Ω", "10"],
+        # whitespace that str.split() and str.strip() know but a one-byte delimiter not
+        ["a", "c\xa0d", "e\x1fz", "f\u2003g", "\xa0h", "i\x0b", "j\u3000k", "2"],
     ])
     lines = []
     if rng.random() < 0.3:
@@ -160,3 +162,14 @@ def test_cli_num_nodes_beyond_what_fits_is_refused_at_once(tmp_path, capsys):
         read_edge_index(path, 10 ** 8 + 1)
     assert read_edge_index(path, 10)[0] == [str(i) for i in range(10)]
     assert time.perf_counter() - start < 10
+
+
+def test_the_fast_reader_steps_aside_for_every_whitespace_python_splits_at():
+    """Every code point ``str.split()`` splits at, beyond space, tab and line ends (NBSP,
+    the information separators, the em space, ...), sends a file to the line reader;
+    other non-ASCII text does not."""
+    from graphvae.datasets.files import _OTHER_WHITESPACE
+    other = [chr(c) for c in range(0x110000) if chr(c).isspace() and chr(c) not in " \t\n\r"]
+    assert len(other) == 25
+    assert all(_OTHER_WHITESPACE.search(f"a{c}b".encode()) for c in other)
+    assert not _OTHER_WHITESPACE.search("Ωé漢字 \t\r\n".encode())

@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import re
 from pathlib import Path
 
 import networkx as nx
@@ -274,6 +275,12 @@ def _node_attributes(g: nx.Graph, path: Path) -> torch.Tensor | None:
 _MAX_LEADING = 10_000
 
 
+#: The whitespace (UTF-8) that ``str.split()`` and ``str.strip()`` know beyond space, tab
+#: and line ends: the line reader splits and trims at it, a one-byte delimiter does not.
+_OTHER_WHITESPACE = re.compile(rb"[\x0b\x0c\x1c-\x1f]|\xc2[\x85\xa0]|\xe1\x9a\x80|"
+                               rb"\xe2\x80[\x80-\x8a\xa8\xa9\xaf]|\xe2\x81\x9f|\xe3\x80\x80")
+
+
 class _Fallback(Exception):
     """The fast reader met something only the line-by-line reader reads exactly."""
 
@@ -327,7 +334,8 @@ def _fast_edge_table(path: Path, raw: bytes):
     import pyarrow.csv as pcsv
 
     if any(raw.startswith(bom) for bom in (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")) \
-            or b"\0" in raw or b'"' in raw or raw.count(b"\r") != raw.count(b"\r\n"):
+            or b"\0" in raw or b'"' in raw or raw.count(b"\r") != raw.count(b"\r\n") \
+            or _OTHER_WHITESPACE.search(raw):
         raise _Fallback
     delim = _delimiter(path)
     skip = _leading_skip(raw, delim)
