@@ -64,7 +64,12 @@ def process_group(device: torch.device):
         device = torch.device("cuda", local)
         torch.cuda.set_device(device)
     backend = "nccl" if device.type == "cuda" else "gloo"
-    seconds = _int_env("GRAPHVAE_DIST_TIMEOUT") or 300
+    seconds = _int_env("GRAPHVAE_DIST_TIMEOUT")
+    if seconds is None:
+        seconds = 300
+    elif not 1 <= seconds <= 10 ** 6:
+        raise ValueError(f"torch.distributed: GRAPHVAE_DIST_TIMEOUT={seconds} must be a number "
+                         f"of seconds from 1 to 1000000")
     try:
         dist.init_process_group(backend, rank=rank, world_size=world,
                                 timeout=datetime.timedelta(seconds=seconds))

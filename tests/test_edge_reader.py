@@ -2,8 +2,8 @@
 
 Each fuzz case is a seeded random file mixing what users' files hold (headers, comment and
 blank lines, integer ids with leading zeros or signs, string ids, ids holding Unicode
-whitespace, extra columns, padded cells, quotes, CRLF line ends, bad lines); the fast reader must give the same nodes and
-edges as the line reader, or the same error.
+whitespace, extra columns, padded cells, quotes, CRLF line ends, bad lines); the fast
+reader must give the same nodes and edges as the line reader, or the same error.
 """
 
 from __future__ import annotations

@@ -214,3 +214,25 @@ def test_missing_rendezvous_is_one_line(tmp_path):
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [out.stderr.strip()]
     assert "no rendezvous endpoint (MASTER_ADDR and MASTER_PORT unset)" in out.stderr
+
+
+@pytest.mark.slow  # 3 interpreter starts, one waiting out a 1 s rendezvous
+def test_distributed_start_up_errors_are_one_line(tmp_path):
+    """A peer whose master never appears (torch's C++ side used to log 40 lines with a
+    stack trace first), a timeout that is not a positive number of seconds (0 became 300,
+    −5 was used), and a batch the world size does not divide (checked after the graph was
+    read): one line each, exit 2."""
+    port = "29563"
+    cases = [({"GRAPHVAE_DIST_TIMEOUT": "1", "RANK": "1"}, ["--batch-size", "64"],
+              "could not join the 2 processes at localhost:" + port),
+             ({"GRAPHVAE_DIST_TIMEOUT": "0", "RANK": "1"}, ["--batch-size", "64"],
+              "GRAPHVAE_DIST_TIMEOUT=0 must be a number of seconds from 1 to 1000000"),
+             ({"RANK": "0"}, ["--batch-size", "63", "--edges", "absent.csv"],
+              "the world size 2 does not divide the work")]
+    for extra, args, message in cases:
+        env = dict(_env(), WORLD_SIZE="2", MASTER_ADDR="localhost", MASTER_PORT=port, **extra)
+        out = subprocess.run([sys.executable, "-m", "graphvae", "linkpred", "--quiet", *args],
+                             capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+        assert out.returncode == 2, out.stderr
+        assert out.stderr.strip().splitlines() == [out.stderr.strip()], out.stderr
+        assert message in out.stderr, out.stderr

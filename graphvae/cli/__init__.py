@@ -16,8 +16,16 @@ from it to the same result.
 
 from __future__ import annotations
 
-import argparse
-import sys
+import os
+
+# Under torchrun, torch's C++ side logs a failed rendezvous as warnings with a C++ stack
+# trace before the Python error; a command's failure is one line, so those logs are cut
+# to fatal ones (set TORCH_CPP_LOG_LEVEL to see them). This must precede torch's import.
+if os.environ.get("WORLD_SIZE", "1") not in ("", "1"):
+    os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "FATAL")
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
 from collections.abc import Callable, Sequence
 from typing import Any
 
