@@ -66,11 +66,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if world > 1 and cfg.batch_size is None:
         raise ValueError("data-parallel training needs --batch-size: the positive pairs of "
                          "one step, a multiple of the number of processes")
-    if world > 1:  # before the graph is read (PairBatches checks the same again)
-        negatives = max(1, int(round(cfg.negatives * cfg.batch_size)))
-        if cfg.batch_size % world or negatives % world:
+    if world > 1 and cfg.batch_size is not None:  # before the graph is read (PairBatches
+        size = cfg.batch_size                           # checks the same again)
+        negatives = max(1, int(round(cfg.negatives * size)))
+        if size % world or negatives % world:
             raise ValueError(f"the world size {world} does not divide the work: a step's "
-                             f"{cfg.batch_size} positive pairs and {negatives} non-edges must "
+                             f"{size} positive pairs and {negatives} non-edges must "
                              f"both be multiples of it (choose --batch-size accordingly)")
     planted = None
     if args.planted is not None:
