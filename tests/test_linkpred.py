@@ -203,3 +203,31 @@ def test_propagated_feature_options_are_checked():
         LinkPredConfig(features="propagated", propagated_dim=0)
     with pytest.raises(ValueError, match="from 1 to 65536 and from 0 to 1000 hops"):
         LinkPredConfig(propagated_hops=-1)
+
+
+def test_mrr_compares_each_test_edge_with_non_edges_of_its_head_only():
+    """A 60-node star joined to a ring: the hub's non-neighbours are few or none, where
+    100 random redraws left edges and (i, i) among the comparison pairs (500 of 1,100 in
+    a review's run). Every pair scored for the MRR must now be a non-edge of its head,
+    and a test edge whose head has no non-neighbour is left out."""
+    from graphvae.datasets.link_split import split_edges
+    from graphvae.tasks.link_prediction import MRR_NEGATIVES, ranking_metrics
+    n = 60
+    edges = [(0, i) for i in range(1, n)] + [(i, i % (n - 1) + 1) for i in range(1, n)]
+    ei = torch.tensor(edges).t()
+    split = split_edges(torch.cat([ei, ei.flip(0)], 1), n, 0.05, 0.3, seed=0)
+    calls = []
+
+    def score(pairs):
+        calls.append(pairs.clone())
+        return torch.rand(pairs.size(1), generator=torch.Generator().manual_seed(len(calls)))
+
+    out = ranking_metrics(score, split, seed=0)
+    everything = {(min(a, b), max(a, b)) for a, b in edges}
+    tested = split.test_pos
+    hub_edges = int((tested == 0).any(0).sum())
+    negatives = calls[2]
+    assert negatives.size(1) == (tested.size(1) - int((tested[0] == 0).sum())) * MRR_NEGATIVES
+    for h, t in negatives.t().tolist():
+        assert h != t and (min(h, t), max(h, t)) not in everything
+    assert hub_edges > 0 and 0 < out["test_mrr"] <= 1                 # the hub is the case

@@ -269,7 +269,8 @@ def ranking_metrics(score: Callable[[Tensor], Tensor], split: LinkSplit, seed: i
     """Hits@K of the test positives against the test non-edges, and the MRR of (at most
     ``MRR_POSITIVES``) test edges ``(i, j)`` each ranked against ``MRR_NEGATIVES`` pairs
     ``(i, j')`` with ``j'`` uniform among the non-neighbours of ``i`` (OGB's definitions,
-    :mod:`graphvae.evaluation.linkmetrics`)."""
+    :mod:`graphvae.evaluation.linkmetrics`); an edge whose head has no non-neighbour is
+    left out of the MRR (NaN when every one is)."""
     pos_s = score_pairs(score, split.test_pos)
     neg_s = score_pairs(score, split.test_neg)
     out = {f"test_hits@{k}": hits_at_k(pos_s, neg_s, k) for k in HITS_AT}
@@ -288,9 +289,31 @@ def ranking_metrics(score: Callable[[Tensor], Tensor], split: LinkSplit, seed: i
         if not bad.any():
             break
         tails[bad] = torch.randint(n, (int(bad.sum()),), generator=g)
+    keep = torch.ones(pos.size(1), dtype=torch.bool)
+    bad = contains_sorted(known, heads * n + tails) | (heads == tails)
+    for row in torch.nonzero(bad.view(-1, MRR_NEGATIVES).any(1)).flatten().tolist():
+        # a head with few non-neighbours: draw its tails from them exactly, or drop the
+        # positive when it has none (a hub joined to every node)
+        h = int(pos[0, row])
+        lo, hi = (int(torch.searchsorted(known, v)) for v in (h * n, (h + 1) * n))
+        allowed = torch.ones(n, dtype=torch.bool)
+        allowed[known[lo:hi] - h * n] = False
+        allowed[h] = False
+        free = torch.nonzero(allowed).flatten()
+        span = slice(row * MRR_NEGATIVES, (row + 1) * MRR_NEGATIVES)
+        if free.numel() == 0:
+            keep[row] = False
+            continue
+        fix = bad[span]
+        tails[span][fix] = free[torch.randint(free.numel(), (int(fix.sum()),), generator=g)]
+    if not bool(keep.any()):
+        out["test_mrr"] = float("nan")  # no test edge's head has a non-neighbour
+        return out
     dev = split.test_pos.device
-    neg = score_pairs(score, torch.stack([heads, tails]).to(dev)).view(-1, MRR_NEGATIVES)
-    out["test_mrr"] = mrr(score_pairs(score, pos.to(dev)), neg)
+    rows = keep.repeat_interleave(MRR_NEGATIVES)
+    neg = score_pairs(score, torch.stack([heads[rows], tails[rows]]).to(dev))
+    out["test_mrr"] = mrr(score_pairs(score, pos[:, keep].to(dev)),
+                          neg.view(-1, MRR_NEGATIVES))
     return out
 
 
