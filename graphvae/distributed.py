@@ -61,6 +61,11 @@ def process_group(device: torch.device):
     if not dist.is_available():
         raise ValueError("torch.distributed is not available in this torch build")
     if device.type == "cuda":
+        count = torch.cuda.device_count()
+        if not 0 <= local < count:
+            raise ValueError(f"torch.distributed: LOCAL_RANK={local} but this machine has "
+                             f"{count} CUDA device(s); start at most that many processes per "
+                             f"machine (--nproc_per_node)")
         device = torch.device("cuda", local)
         torch.cuda.set_device(device)
     backend = "nccl" if device.type == "cuda" else "gloo"
