@@ -16,7 +16,8 @@ latents, and changes the two parts that made that model a weak generator:
     The model is trained as a β-VAE (KL weight 0.001, posterior log-variances offset by
     −6) so that the posteriors are sharp enough to decode one graph each. ``log p(Z)``
     is bounded below by the best node matching (see the class), so ``test_bound_nats``
-    stays a lower bound on ``log p(G)``, a loose one.
+    stays a lower bound on ``log p(G)`` in expectation (one draw of Z per graph), a loose
+    one.
   - :class:`~graphvae.bounds.priors.SetMixturePrior` (the default on QM9, where copying
     training molecules would defeat novelty): a graph-level latent ``u ~ N(0, I)`` and,
     given ``u``, a mixture of ``K`` Gaussians per node; ``log p(Z)`` is bounded through

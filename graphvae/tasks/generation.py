@@ -77,12 +77,16 @@ SELECTIONS = ("val", "last")
 CONNECT_MAX_PAIRS = 2048
 #: What ``test_bound_nats`` is, by prior (``graphvae``: by its own bound).
 BOUND_MEANING = {
-    "normal": "ELBO of log p(G) with N(0, I) node latents (closed-form KL), + log p(n)",
-    "set-mixture": "ELBO of log p(G) with log p(Z) itself replaced by a one-draw estimate of "
-                   "its lower bound through q(u | Z): a stochastic lower bound, + log p(n)",
-    "exemplar": "ELBO of log p(G) (KL weight 1, one draw) with log p(Z) bounded below by the "
-                "best node matching to each training graph's posterior: a lower bound, "
-                "+ log p(n)",
+    "normal": "ELBO of log p(G) of the labelled graph with N(0, I) node latents (closed-form "
+              "KL), + log p(n); one draw of Z per test graph: a Monte-Carlo estimate whose "
+              "expectation is a lower bound",
+    "set-mixture": "ELBO of log p(G) of the labelled graph with log p(Z) itself replaced by a "
+                   "one-draw estimate of its lower bound through q(u | Z), + log p(n); one draw "
+                   "per test graph: a stochastic estimate whose expectation is a lower bound",
+    "exemplar": "ELBO of log p(G) of the labelled graph (KL weight 1) with log p(Z) bounded "
+                "below by the best node matching to each training graph's posterior, "
+                "+ log p(n); one draw of Z per test graph: a Monte-Carlo estimate whose "
+                "expectation is a (loose) lower bound",
     "graphvae": "see 'bound': the matched or permutation-sampled bound of GraphVAE",
 }
 
