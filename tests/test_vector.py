@@ -378,8 +378,9 @@ def test_model_options_are_checked():
         build_vector_model("gan", 4)
     with pytest.raises(ValueError, match="likelihood"):
         build_vector_model("vae", 4, likelihood="poisson")
-    with pytest.raises(ValueError, match="variance"):
-        build_vector_model("vae", 4, likelihood="gaussian", variance=-1.0)
+    for bad in (-1.0, 1e-40, math.inf):        # 1e-40: every log-density -inf in float32
+        with pytest.raises(ValueError, match="variance must be 'learned' or a number from"):
+            build_vector_model("vae", 4, likelihood="gaussian", variance=bad)
     with pytest.raises(ValueError, match="IWAE objective needs a variational"):
         build_vector_model("ae", 4).bound(torch.zeros(2, 4), "iwae", 5)
     with pytest.raises(ValueError, match="training data must be"):

@@ -50,6 +50,8 @@ def test_other_models_run(tmp_path, model):
     assert (tmp_path / "samples.png").exists() == (model == "iwae")
     if model == "iwae":
         assert "test_iwae_5" in m
+    else:  # a point code: its reconstruction log-likelihood, not named as a bound
+        assert "test_recon_loglik" in m and "test_elbo" not in m
 
 
 def test_gated_activation_builds_gated_layers(tmp_path):
@@ -224,3 +226,19 @@ def test_mnist_splits():
     assert d.test.shape == (10000, 784)
     assert float(d.train.mean()) == pytest.approx(0.13056, abs=1e-5)
     assert d.is_binary
+
+
+def test_integers_float32_cannot_hold_are_read_in_float64(tmp_path):
+    """Counts near 10⁹ (±10) as int64: float32 rounds them to steps of 64, so two of three
+    columns looked constant after --standardize. They are now float64, exactly; integers
+    float32 holds (uint8 images) stay float32."""
+    rng = np.random.default_rng(0)
+    x = (1e9 + rng.normal(0, 10, (200, 3))).round().astype(np.int64)
+    t = check_matrix(x)
+    assert t.dtype == torch.float64 and torch.equal(t, torch.from_numpy(x).double())
+    assert check_matrix(x - 10 ** 9).dtype == torch.float32       # within 2^24
+    assert check_matrix(np.full((2, 2), 255, dtype=np.uint8)).dtype == torch.float32
+    np.save(tmp_path / "x.npy", x)
+    data = load_vector_data(str(tmp_path / "x.npy")).standardized()
+    assert data.train.dtype == torch.float64
+    assert ((data.scales > 8) & (data.scales < 12)).all(), data.scales   # std 10 each

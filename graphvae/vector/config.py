@@ -32,7 +32,9 @@ class VectorRunConfig(Config):
     """Options of one ``graphvae vector`` run (the command's flags are generated from them)."""
 
     model: str = option("vae", "linear (vs PCA), ae, dae, vae or iwae", choices=MODEL_CHOICES)
-    latent_dim: int | None = option(None, "code size (default 2 / 10 / 40 by data size)")
+    latent_dim: int | None = option(None, "code size (default: d for d <= 2 columns, "
+                                    "d // 2 between 2 and 10 up to 100 columns, 40 beyond; "
+                                    "--model linear: min(10, d))")
     hidden: tuple[int, ...] = option((400,), "hidden widths, comma-separated", metavar="W,W",
                                      parse=comma_ints)
     activation: str = option("relu", "hidden layers; gated: gated linear units "

@@ -57,7 +57,8 @@ class VectorData:
     def standardized(self) -> VectorData:
         """Every column shifted and scaled to mean 0 and variance 1 on the training rows
         (constant columns are only shifted). Log-likelihoods of the result are of the
-        standardised data: add ``Σ_j log s_j`` (``scales``) per row for the original units."""
+        standardised data: for the original units subtract ``Σ_j log s_j`` (``scales``) per
+        row from a log-likelihood, that is, add it to an NLL."""
         mean = self.train.mean(0)
         scale = self.train.std(0, unbiased=False)
         scale = torch.where(scale > 0, scale, torch.ones_like(scale))
@@ -96,7 +97,8 @@ def check_matrix(x, name: str = "data", *, binary: bool = False) -> Tensor:
     """Return ``x`` as a 2-D float tensor or raise :class:`~graphvae.errors.DataError`
     (a ``ValueError``) saying what is wrong.
 
-    float64 input stays float64; everything else becomes float32. Any numeric NumPy
+    float64 input, and integers beyond 2²⁴ (which float32 cannot all hold), become or stay
+    float64; everything else becomes float32. Any numeric NumPy
     dtype is taken, in either byte order; text, objects, records, dates and complex
     numbers are refused, as are NaN, infinite and beyond-float32 entries.
 
@@ -112,7 +114,12 @@ def check_matrix(x, name: str = "data", *, binary: bool = False) -> Tensor:
     if not (t.is_floating_point() or t.dtype in (torch.uint8, torch.int8, torch.int16,
                                                   torch.int32, torch.int64, torch.bool)):
         raise DataError(None, f"{name} must be numeric, got dtype {t.dtype}")
-    t = t if t.dtype == torch.float64 else t.to(torch.float32)
+    if t.is_floating_point() or t.dtype == torch.bool:
+        t = t if t.dtype == torch.float64 else t.to(torch.float32)
+    else:  # integers beyond 2^24 are not all float32 numbers: keep them in float64
+        wide = t.dtype in (torch.int32, torch.int64) and bool(
+            ((t > 2 ** 24) | (t < -2 ** 24)).any())
+        t = t.to(torch.float64 if wide else torch.float32)
     bad = ~torch.isfinite(t) | (t.abs() > FLOAT32_MAX)
     if bad.any():
         r, c = (int(v) for v in bad.nonzero()[0])

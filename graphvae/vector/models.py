@@ -49,9 +49,9 @@ class VectorConfig:
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(f"unknown likelihood {self.likelihood!r}: use one of {LIKELIHOODS}")
         if self.variance != "learned":
-            if isinstance(self.variance, str) or not float(self.variance) > 0:
-                raise ValueError(f"variance must be 'learned' or a positive number, got "
-                                 f"{self.variance!r}")
+            if isinstance(self.variance, str) or not 1e-30 <= float(self.variance) < math.inf:
+                raise ValueError(f"variance must be 'learned' or a number from 1e-30 (float32 "
+                                 f"holds its log-density) up, got {self.variance!r}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {self.activation!r}: use one of "
                              f"{sorted(ACTIVATIONS)}")

@@ -3,7 +3,7 @@
 :func:`run_vector` checks its inputs before any training, trains, evaluates on the
 test split and, given ``out``, writes ``metrics.json``, ``model.pt`` (and
 ``model_refined.pt`` with ``refine_epochs``), ``reconstructions.png``, ``samples.png``
-(VAE / IWAE), ``interpolation.png`` (VAE / IWAE, image data), ``codes.png`` (a 2-D
+(VAE / IWAE), ``interpolation.png`` (VAE / IWAE), ``codes.png`` (a 2-D
 view of the codes) and ``training.png`` (the training curve) there, each atomically.
 """
 
@@ -31,7 +31,8 @@ from graphvae.vector.train import (
 
 
 def default_latent_dim(d: int) -> int:
-    """``d`` for d ≤ 2, ``min(10, max(2, d // 2))`` up to d = 100, else 40 (the MNIST size)."""
+    """``d`` for d ≤ 2, ``min(10, max(2, d // 2))`` up to d = 100, else 40 (the MNIST size);
+    ``--model linear`` takes ``min(10, d)`` instead."""
     if d <= 2:
         return d
     return min(10, max(2, d // 2)) if d <= 100 else 40
@@ -87,7 +88,9 @@ def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = 
         "epochs_run": res.epochs, "best_epoch": res.best_epoch,
         "train_seconds": res.seconds, "device": str(device),
         "test_mse": float((recon - test).pow(2).sum(1).mean()),
-        f"test_{objective}" + (f"_{k}" if objective == "iwae" else ""):
+        # ae / dae: the log-likelihood of the point code's reconstruction, not a bound
+        (f"test_{objective}" + (f"_{k}" if objective == "iwae" else "")
+         if model.config.variational else "test_recon_loglik"):
             evaluate_bound(model, test, objective, k, seed=cfg.seed),
     }
     refined = None
