@@ -17,6 +17,7 @@ import codecs
 import csv
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -135,9 +136,22 @@ def save_atomic(obj: Any, path: str | os.PathLike) -> Path:
     return _write(path, lambda tmp: torch.save(obj, tmp))
 
 
+def _json_safe(obj: Any) -> Any:
+    """``obj`` with NaN and infinite floats as ``None``: JSON has no such numbers, and a
+    file holding Python's ``NaN`` is not JSON to other readers."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
 def write_json(obj: Any, path: str | os.PathLike) -> Path:
-    """JSON (indented) atomically."""
-    return _write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2) + "\n"))
+    """JSON (indented) atomically; NaN and infinities are written as ``null``."""
+    text = json.dumps(_json_safe(obj), indent=2, allow_nan=False) + "\n"
+    return _write(path, lambda tmp: tmp.write_text(text))
 
 
 def write_text(text: str, path: str | os.PathLike) -> Path:

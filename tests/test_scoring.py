@@ -248,3 +248,36 @@ def test_a_run_folder_with_a_bad_metrics_json_is_one_line(tmp_path, text, proble
     rc, _, err = run_cli(["score", str(run)])
     assert rc == 2 and len(err.strip().splitlines()) == 1
     assert "metrics.json" in err and problem in err, err
+
+
+def test_sample_lines_are_the_files_own_lines(tmp_path):
+    """Lines end at \\n, \\r\\n or \\r only: two records joined by an information separator
+    (U+001C, which str.splitlines() also splits at) are one bad line, and a form feed is
+    a bad line 1, not a blank line 1 that shifts the numbers of the errors after it."""
+    from graphvae.errors import DataError
+    good = json.dumps({"num_nodes": 2, "edges": [[0, 1]]})
+    bad = json.dumps({"num_nodes": 2, "edges": [[0, 9]]})
+    joined = tmp_path / "joined.jsonl"
+    joined.write_text(good + "\x1c" + good + "\n")
+    with pytest.raises(DataError, match=r"joined\.jsonl:1: not a JSON object"):
+        scoring.read_samples_jsonl(joined)
+    shifted = tmp_path / "shifted.jsonl"                  # was read as lines 1 (blank) to 4
+    shifted.write_text(good + "\n" + good + "\n" + bad + "\n")
+    with pytest.raises(DataError, match=r"shifted\.jsonl:3: edges"):
+        scoring.read_samples_jsonl(shifted)
+    shifted.write_text("\x0c" + good + "\n" + good + "\n" + bad + "\n")
+    with pytest.raises(DataError, match=r"shifted\.jsonl:1: not a JSON object"):
+        scoring.read_samples_jsonl(shifted)                # a form feed is not JSON
+
+
+def test_metrics_files_never_hold_nan(tmp_path):
+    """An FCD of no valid molecule is NaN, which Python's json writes as the non-JSON
+    token NaN: write_json writes null (and infinities too), so strict readers can parse
+    every metrics.json."""
+    from graphvae.io import write_json
+    path = write_json({"fcd": float("nan"), "x": [1.0, float("inf")], "y": {"z": -1e400}},
+                      tmp_path / "m.json")
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(c)) == {
+        "fcd": None, "x": [1.0, None], "y": {"z": None}}

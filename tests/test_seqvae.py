@@ -502,6 +502,11 @@ def test_nspdk_is_the_same_to_the_last_digit_under_any_string_hash_seed():
     ([0, 1], [(0, 1, 3)], True, True),                       # HCN
     ([1, 0], [(0, 1, 3), ], True, True),
     ([1, 0, 0, 0, 0, 0], [(0, t, 1) for t in range(1, 6)], False, False),   # N, five bonds
+    # a neutral five-bond N: RDKit's clean-up would pass these as charged groups
+    ([0, 1, 2, 2], [(0, 1, 1), (1, 2, 2), (1, 3, 2)], False, False),       # C-N(=O)=O
+    ([0, 1, 0, 2], [(0, 1, 2), (1, 2, 1), (1, 3, 2)], False, False),       # C=N(C)=O
+    ([1, 1, 1], [(0, 1, 2), (1, 2, 3)], False, False),                     # N=N#N
+    ([], [], False, True),                                   # empty: GDSS's code passes it
 ])
 def test_strict_and_gdss_validity_by_hand(atoms, bonds, strict, gdss):
     pytest.importorskip("rdkit")
@@ -511,7 +516,7 @@ def test_strict_and_gdss_validity_by_hand(atoms, bonds, strict, gdss):
     codes = torch.zeros(n, n, dtype=torch.long)
     for a, b, o in bonds:
         codes[a, b] = codes[b, a] = o
-    types = torch.tensor(atoms)
+    types = torch.tensor(atoms, dtype=torch.long)
     assert gdss_valid(types, codes) is gdss
     assert (mols_from_decoded([(types, codes)])[0] is not None) is strict
 

@@ -186,6 +186,15 @@ def _as_long_array(x: Any, name: str) -> np.ndarray:
     return arr.astype(np.int64)
 
 
+def _strict_sanitize() -> Any:
+    """RDKit's sanitisation without its clean-up step, which rewrites a neutral five-bond
+    nitrogen (nitro, N-oxide, azide) as ``[N+]`` and ``[O-]``: the decoded molecule has
+    neutral atoms only, so such a nitrogen is over its valence, not a charged group."""
+    Chem = require_rdkit()
+    flags = Chem.SanitizeFlags
+    return flags.SANITIZE_ALL ^ flags.SANITIZE_CLEANUP
+
+
 def graph_to_mol(node_types: Sequence[int] | Tensor | np.ndarray,
                  bonds: Tensor | np.ndarray | Sequence[Sequence[int]]) -> Any | None:
     """Build and sanitize an RDKit molecule from atom types and a dense bond-code matrix.
@@ -225,7 +234,7 @@ def graph_to_mol(node_types: Sequence[int] | Tensor | np.ndarray,
     mol = rw.GetMol()
     with _block_rdkit_logs():
         try:
-            Chem.SanitizeMol(mol)
+            Chem.SanitizeMol(mol, sanitizeOps=_strict_sanitize())
         except Chem.rdchem.MolSanitizeException:
             return None
     return mol
@@ -252,7 +261,7 @@ def is_valid(mol: Any | None, require_connected: bool = True) -> bool:
     copy = Chem.Mol(mol)
     with _block_rdkit_logs():
         try:
-            Chem.SanitizeMol(copy)
+            Chem.SanitizeMol(copy, sanitizeOps=_strict_sanitize())
         except Chem.rdchem.MolSanitizeException:
             return False
     return not require_connected or "." not in Chem.MolToSmiles(copy)

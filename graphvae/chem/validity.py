@@ -1,7 +1,8 @@
 """Validity of a sampled molecule without any correction, under two stated definitions.
 
-* **strict** (:func:`graphvae.chem.molecules.mols_from_decoded`): RDKit's full
-  ``SanitizeMol`` succeeds on the neutral molecule and the molecule is connected. This is
+* **strict** (:func:`graphvae.chem.molecules.mols_from_decoded`): RDKit's ``SanitizeMol``
+  (every step but the clean-up, below) succeeds on the neutral molecule and the molecule
+  is connected. This is
   the package's own definition.
 * **GDSS's** (:func:`gdss_valid`), as Jo et al. (ICML 2022) count "validity w/o
   correction" in their ``utils/mol_utils.py`` (``construct_mol`` then ``check_valency``):
@@ -14,7 +15,10 @@
   allowed; kekulisation and aromaticity are not checked.
 
 The two differ on charged atoms (GDSS accepts ``[N+]``), on fragments (GDSS accepts
-``C.C``) and on molecules that pass the valence check but fail full sanitisation.
+``C.C``), on the empty molecule (GDSS accepts it) and on molecules that pass the valence
+check but fail full sanitisation. Strict sanitisation leaves out RDKit's clean-up step,
+which would rewrite a neutral five-bond nitrogen (nitro, N-oxide, azide) as charged
+``[N+]`` / ``[O-]`` and pass it.
 """
 
 from __future__ import annotations
@@ -87,10 +91,12 @@ def gdss_construct(node_types: Sequence[int] | Tensor | np.ndarray,
 
 def gdss_valid(node_types: Sequence[int] | Tensor | np.ndarray,
                bonds: Tensor | np.ndarray | Sequence[Sequence[int]]) -> bool:
-    """GDSS's "valid without correction" (see the module docstring)."""
+    """GDSS's "valid without correction" (see the module docstring). A molecule with no
+    atoms passes, as in their code (every atom decoded as virtual reaches
+    ``check_valency`` empty and passes it)."""
     chem = require_rdkit()
     if len(node_types) == 0:
-        return False
+        return True
     mol = gdss_construct(node_types, bonds)
     with _block_rdkit_logs():
         return _valence_error(chem, mol) is None

@@ -39,7 +39,7 @@ import torch
 from graphvae.containers import SampledGraph
 from graphvae.datasets.graphgen import MAX_NODES, load_graph_pickle, read_graph6
 from graphvae.errors import DataError, quote
-from graphvae.io import read_text
+from graphvae.io import read_text, text_lines
 
 if TYPE_CHECKING:
     from graphvae.tasks.generation import GenerationConfig
@@ -136,7 +136,7 @@ def read_samples_jsonl(path: str | os.PathLike) -> tuple[list[SampledGraph], boo
     samples: list[SampledGraph] = []
     kind: set[str] | None = None
     pairs = 0
-    for lineno, line in enumerate(read_text(path).splitlines(), start=1):
+    for lineno, line in enumerate(text_lines(path), start=1):  # \n, \r\n, \r: no others
         if not line.strip():
             continue
         try:
