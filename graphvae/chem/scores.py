@@ -79,9 +79,11 @@ def chemnet_statistics(smiles: list[str]) -> tuple[Any, Any]:
 def fcd_score(smiles: list[str], reference: list[str]) -> float:
     """Fréchet ChemNet Distance between two lists of SMILES: ``fcd.get_fcd(smiles,
     reference)``, with the reference's statistics computed once per process for a given
-    list (ChemNet reads each SMILES padded to 350 characters: the 26,408 QM9 test molecules
-    take about 85 s on one thread). ChemNet runs on the CPU, on the threads a run's
-    one-thread block set aside (:func:`~graphvae.threads.large_work`)."""
+    list (ChemNet reads each SMILES padded to 350 characters, or to the longest plus one
+    when a list holds a longer one, which then moves every molecule's features: the
+    26,408 QM9 test molecules take about 85 s on one thread). ChemNet runs on the CPU,
+    on the threads a run's one-thread block set aside
+    (:func:`~graphvae.threads.large_work`)."""
     global _REFERENCE
     from graphvae.threads import large_work
 

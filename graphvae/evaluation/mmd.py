@@ -53,6 +53,12 @@ DISTANCES: dict[str, DistanceFn] = {"gaussian_emd": _emd, "gaussian_tv": _tv,
                                     "gaussian_rbf": _l2}
 
 
+#: The pairwise distances are computed in blocks of rows of ``a`` holding about this many
+#: entries of the ``(rows, M, L)`` difference array (128 MB in float64), so the memory of
+#: an MMD² grows with the number of kernel values, not with that times the histogram length.
+CHUNK_ENTRIES = 1 << 24
+
+
 def kernel_matrix(a: np.ndarray, b: np.ndarray, kernel: str, sigma: float,
                   distance_scaling: float = 1.0) -> np.ndarray:
     """``k(a_i, b_j)`` for padded, equally long rows."""
@@ -60,7 +66,11 @@ def kernel_matrix(a: np.ndarray, b: np.ndarray, kernel: str, sigma: float,
         raise ValueError(f"unknown kernel {kernel!r}; choose one of {sorted(DISTANCES)}")
     if sigma <= 0:
         raise ValueError(f"sigma must be positive, got {sigma}")
-    d = DISTANCES[kernel](a, b, distance_scaling)
+    distance = DISTANCES[kernel]
+    rows = max(1, CHUNK_ENTRIES // max(1, b.shape[0] * a.shape[1]))
+    d = np.concatenate([distance(a[i:i + rows], b, distance_scaling)
+                        for i in range(0, a.shape[0], rows)]) if a.shape[0] > rows \
+        else distance(a, b, distance_scaling)
     return np.exp(-d * d / (2 * sigma * sigma))
 
 
