@@ -217,8 +217,10 @@ class VectorAutoencoder(nn.Module):
             return m
         if self.config.likelihood == "bernoulli":
             return torch.bernoulli(m, generator=generator)
-        std = torch.exp(0.5 * torch.as_tensor(self.decoder_logvar(), dtype=m.dtype))
-        return m + std * torch.randn(m.shape, generator=generator, dtype=m.dtype)
+        std = torch.exp(0.5 * torch.as_tensor(self.decoder_logvar(), dtype=m.dtype,
+                                              device=m.device))
+        return m + std * torch.randn(m.shape, generator=generator, dtype=m.dtype,
+                                     device=m.device)
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor) -> Tensor:
