@@ -116,6 +116,9 @@ def canonical_orderings(edge_index: Tensor, num_nodes: int,
     unknown = set(kinds) - set(ORDERINGS)
     if unknown:
         raise ValueError(f"unknown ordering(s) {sorted(unknown)}; choose from {ORDERINGS}")
+    if num_nodes < 1 or not kinds:
+        raise ValueError(f"canonical orderings need a graph of at least one node and one "
+                         f"kind of ordering, got {num_nodes} nodes and kinds {kinds}")
     g = _nx(edge_index, num_nodes)
     deg = dict(g.degree)
     orders: list[list[int]] = []

@@ -334,3 +334,10 @@ def test_refine_by_swaps_takes_the_same_swaps_as_the_direct_search():
         assert torch.equal(got, _swaps_one_by_one(t, w, node, start))
         changed += int(not torch.equal(got, start))
     assert changed >= 20  # the searches had work to do
+
+
+def test_canonical_orderings_refuse_an_empty_graph_or_no_kinds():
+    """They failed inside torch.unique (0 nodes) or with an IndexError (no kinds)."""
+    for n, kinds in ((0, ("bfs",)), (3, ())):
+        with pytest.raises(ValueError, match="at least one node and one kind"):
+            canonical_orderings(torch.empty(2, 0, dtype=torch.long), n, kinds)

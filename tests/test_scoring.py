@@ -265,6 +265,10 @@ def test_sample_lines_are_the_files_own_lines(tmp_path):
     shifted.write_text(good + "\n" + good + "\n" + bad + "\n")
     with pytest.raises(DataError, match=r"shifted\.jsonl:3: edges"):
         scoring.read_samples_jsonl(shifted)
+    twice = tmp_path / "twice.jsonl"                      # json would keep the last 3
+    twice.write_text(good + "\n" + '{"num_nodes": 300, "edges": [], "num_nodes": 3}\n')
+    with pytest.raises(DataError, match=r"twice\.jsonl:2: the key 'num_nodes' appears twice"):
+        scoring.read_samples_jsonl(twice)
     shifted.write_text("\x0c" + good + "\n" + good + "\n" + bad + "\n")
     with pytest.raises(DataError, match=r"shifted\.jsonl:1: not a JSON object"):
         scoring.read_samples_jsonl(shifted)                # a form feed is not JSON

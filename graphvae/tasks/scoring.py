@@ -129,6 +129,19 @@ def _molecule_record(path: Path, lineno: int, rec: dict[str, Any]) -> SampledGra
     return SampledGraph(adj, node_types=types, bond_types=bond_types)
 
 
+class _RepeatedKey(Exception):
+    """A JSON object names a key twice (``json`` would keep the last silently)."""
+
+
+def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _RepeatedKey(key)
+        out[key] = value
+    return out
+
+
 def read_samples_jsonl(path: str | os.PathLike) -> tuple[list[SampledGraph], bool]:
     """The samples of a ``samples.jsonl`` file and whether they are molecules (see the
     module docstring); blank lines are skipped."""
@@ -140,7 +153,9 @@ def read_samples_jsonl(path: str | os.PathLike) -> tuple[list[SampledGraph], boo
         if not line.strip():
             continue
         try:
-            rec = json.loads(line)
+            rec = json.loads(line, object_pairs_hook=_no_repeated_keys)
+        except _RepeatedKey as err:
+            raise DataError(path, f"the key {quote(err.args[0])} appears twice", lineno) from None
         except (ValueError, RecursionError):
             raise DataError(path, f"not a JSON object: {quote(line)}", lineno) from None
         if not isinstance(rec, dict) or set(rec) not in (_GRAPH_KEYS, _MOLECULE_KEYS):
