@@ -29,6 +29,15 @@ def _int_env(name: str) -> int | None:
         raise ValueError(f"torch.distributed: {name}={text!r} is not an integer") from None
 
 
+def current_world() -> tuple[int, int]:
+    """``(rank, world_size)`` of the process group this process has joined; ``(0, 1)``
+    without one."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 def world_from_env() -> tuple[int, int, int]:
     """``(rank, local_rank, world_size)`` from torchrun's variables; ``(0, 0, 1)`` without."""
     world = _int_env("WORLD_SIZE")

@@ -66,13 +66,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if world > 1 and cfg.batch_size is None:
         raise ValueError("data-parallel training needs --batch-size: the positive pairs of "
                          "one step, a multiple of the number of processes")
-    if world > 1 and cfg.batch_size is not None:  # before the graph is read (PairBatches
-        size = cfg.batch_size                           # checks the same again)
-        negatives = max(1, int(round(cfg.negatives * size)))
-        if size % world or negatives % world:
-            raise ValueError(f"the world size {world} does not divide the work: a step's "
-                             f"{size} positive pairs and {negatives} non-edges must "
-                             f"both be multiples of it (choose --batch-size accordingly)")
+    if world > 1 and cfg.batch_size is not None:  # before the graph is read
+        from graphvae.training.loaders import divided_step
+        divided_step(cfg.batch_size, cfg.negatives, world)
     planted = None
     if args.planted is not None:
         from graphvae.datasets.sbm import PlantedSBM

@@ -26,6 +26,7 @@ from torch_geometric.data import Data
 from graphvae.config import MAX_WIDTH, Config, check_widths, finite_positive, option
 from graphvae.datasets.link_split import LinkSplit, split_edges
 from graphvae.decoders import EDGE_DECODERS
+from graphvae.distributed import current_world
 from graphvae.encoders import ENCODERS
 from graphvae.evaluation.linkmetrics import hits_at_k, mrr, score_pairs, top_pairs
 from graphvae.evaluation.metrics import average_precision, roc_auc
@@ -349,13 +350,6 @@ def _loader(model: GraphAutoencoder, x: Tensor, adj: Adjacency, config: LinkPred
 AUTO_FULL_BATCH, AUTO_BATCH = 1 << 21, 1 << 20
 
 
-def _distributed() -> tuple[int, int]:
-    dist = torch.distributed
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 @torch.no_grad()
 def estimate_bound(model: GraphAutoencoder, loader: FullBatch | PairBatches,
                    generator: torch.Generator) -> float:
@@ -392,7 +386,7 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
                          "or give the graph features")
     if planted is not None:
         planted_ids(planted, data.num_nodes, getattr(data, "node_names", None))
-    rank, world = _distributed()
+    rank, world = current_world()
     torch.manual_seed(seed)
     split = split_edges(data.edge_index, data.num_nodes, config.val_fraction,
                         config.test_fraction, seed).to(device)

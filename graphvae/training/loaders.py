@@ -59,6 +59,18 @@ class Shuffled:
 
 
 
+def divided_step(batch_size: int, negatives: float, world_size: int) -> int:
+    """The non-edges of a step of ``batch_size`` positive pairs (``round(negatives · b)``,
+    at least one); a one-line ``ValueError`` unless ``world_size`` processes can split
+    both counts evenly."""
+    num_neg = max(1, int(round(negatives * batch_size)))
+    if batch_size % world_size or num_neg % world_size:
+        raise ValueError(f"the world size {world_size} does not divide the work: a step's "
+                         f"{batch_size} positive pairs and {num_neg} non-edges must both be "
+                         f"multiples of it (choose --batch-size accordingly)")
+    return num_neg
+
+
 class PairBatches:
     """Mini-batch steps of a graph autoencoder on one large graph: each epoch is
     ``steps`` steps (default 1), each of which decodes ``batch_size`` positive pairs and
@@ -107,13 +119,9 @@ class PairBatches:
                              f"{self.pairs.size(1)} positive pairs: give at most that many, or "
                              f"leave it out for full-batch steps")
         self.batch_size = batch_size
-        self.num_neg = max(1, int(round(obj.negatives * batch_size)))
         if world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(f"bad process rank {rank} of world size {world_size}")
-        if batch_size % world_size or self.num_neg % world_size:
-            raise ValueError(f"the world size {world_size} does not divide the work: a step's "
-                             f"{batch_size} positive pairs and {self.num_neg} non-edges must "
-                             f"both be multiples of it (choose --batch-size accordingly)")
+        self.num_neg = divided_step(batch_size, obj.negatives, world_size)
         if self.full.stats.num_neg == 0:
             raise ValueError("every pair is an edge: there are no non-edges to sample")
         self.rank, self.world_size = rank, world_size

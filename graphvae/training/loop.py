@@ -42,6 +42,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from graphvae.distributed import current_world
 from graphvae.errors import DataError
 from graphvae.io import save_atomic
 from graphvae.training.callbacks import Callback, FitState, unwrap
@@ -168,9 +169,9 @@ def _train_epoch(state: FitState, batches: Any, generator: torch.Generator | Non
         nb += 1
     if nb == 0:
         raise ValueError("the loader gave no batches")
-    dist = torch.distributed
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+    if current_world()[1] > 1:
         # data-parallel: each process holds its shard's share of the bound and the loss
+        dist = torch.distributed
         sums = torch.tensor([total, loss_sum], dtype=torch.float64,
                             device="cuda" if dist.get_backend() == "nccl" else "cpu")
         dist.all_reduce(sums)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from graphvae.config import Config, check_seed, check_widths, comma_ints, finite_positive, option
 from graphvae.vector.layers import ACTIVATIONS, CORRUPTIONS
-from graphvae.vector.models import VECTOR_MODELS
+from graphvae.vector.models import VECTOR_MODELS, check_variance
 
 MODEL_CHOICES = ("linear", *VECTOR_MODELS)
 #: The most importance samples a test log p(x) may ask for: the estimate costs a decoder
@@ -105,7 +105,4 @@ class VectorRunConfig(Config):
         if self.corruption not in CORRUPTIONS:
             raise ValueError(f"unknown corruption {self.corruption!r}: use one of {CORRUPTIONS}")
         check_widths("--hidden", self.hidden)
-        if self.variance != "learned" and (isinstance(self.variance, str)
-                                           or not 1e-30 <= self.variance < math.inf):
-            raise ValueError(f"variance must be 'learned' or a number from 1e-30 (float32 "
-                             f"holds its log-density) up, got {self.variance!r}")
+        check_variance(self.variance)

@@ -24,6 +24,17 @@ from graphvae.vector.layers import ACTIVATIONS, Corruption, mlp
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 MIN_LOGVAR = -7.0  # a learned Gaussian variance is floored at e^-7 ≈ 9e-4
+#: The smallest fixed variance: below it float32 cannot hold the Gaussian's log-density.
+MIN_VARIANCE = 1e-30
+
+
+def check_variance(variance: str | float) -> None:
+    """A one-line ``ValueError`` unless ``variance`` is ``"learned"`` or a number in
+    ``[MIN_VARIANCE, ∞)``."""
+    if variance != "learned" and (isinstance(variance, str)
+                                  or not MIN_VARIANCE <= float(variance) < math.inf):
+        raise ValueError(f"variance must be 'learned' or a number from {MIN_VARIANCE:g} "
+                         f"(float32 holds its log-density) up, got {variance!r}")
 
 
 @dataclass(frozen=True)
@@ -48,10 +59,7 @@ class VectorConfig:
             raise ValueError(f"hidden widths must be >= 1, got {self.hidden}")
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(f"unknown likelihood {self.likelihood!r}: use one of {LIKELIHOODS}")
-        if self.variance != "learned":
-            if isinstance(self.variance, str) or not 1e-30 <= float(self.variance) < math.inf:
-                raise ValueError(f"variance must be 'learned' or a number from 1e-30 (float32 "
-                                 f"holds its log-density) up, got {self.variance!r}")
+        check_variance(self.variance)
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {self.activation!r}: use one of "
                              f"{sorted(ACTIVATIONS)}")
