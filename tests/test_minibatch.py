@@ -84,6 +84,25 @@ def test_batch_of_more_positives_than_the_graph_has_is_refused():
     assert "--batch-size 1000000000000 is more than" in err, err
 
 
+def test_auto_minibatch_never_replaces_the_dense_estimator(monkeypatch):
+    """Without --batch-size a graph of more than AUTO_FULL_BATCH positive pairs trains in
+    mini-batches of sampled non-edges; --estimator dense (every pair) keeps the full batch."""
+    from graphvae.tasks import link_prediction as lp
+    from graphvae.training import FullBatch
+    data = make_sbm_graph(num_nodes=30, seed=1)
+    adj = Adjacency(data.edge_index, 30)
+    x = identity_features(30)
+    monkeypatch.setattr(lp, "AUTO_FULL_BATCH", 10)
+    monkeypatch.setattr(lp, "AUTO_BATCH", 8)
+    kinds = {}
+    for est in ("sampled", "dense"):
+        cfg = lp.LinkPredConfig(estimator=est)
+        model = build_model("vgae", 30, objective=EdgeObjective(est))
+        kinds[est] = lp._loader(model, x, adj, cfg, 0, 1)
+    assert isinstance(kinds["sampled"], PairBatches) and kinds["sampled"].batch_size == 8
+    assert isinstance(kinds["dense"], FullBatch)
+
+
 def test_steps_per_epoch():
     """An epoch is ``steps`` fresh draws; ``--steps-per-epoch 0`` is ceil(N⁺ / B) of them."""
     data = make_sbm_graph(num_nodes=30, seed=1)

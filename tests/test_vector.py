@@ -499,3 +499,25 @@ def test_weight_decay_is_decoupled_shrinkage():
     assert any((w.abs() > 0.1).any() for w in w0)  # the check is not vacuous
     with pytest.raises(ValueError, match="weight_decay"):
         train_vector(m, x, epochs=1, weight_decay=-1.0, progress=False)
+
+
+def test_built_iwae_trains_on_iwae_not_the_elbo():
+    """``build_vector_model("iwae")`` is a VAE that trains on IWAE_K: its forward is the
+    IWAE bound with the same draws, and train_vector keeps that objective unless told."""
+    torch.manual_seed(0)
+    x = torch.rand(6, 4).round()
+    m = build_vector_model("iwae", 4, num_samples=3, latent_dim=2, hidden=(8,))
+    assert (m.objective, m.num_samples) == ("iwae", 3)
+    m.eval()
+    fwd = m(x, generator=torch.Generator().manual_seed(1)).value
+    iwae = m.bound(x, "iwae", 3, generator=torch.Generator().manual_seed(1)).value
+    elbo = m.bound(x, "elbo", 1, generator=torch.Generator().manual_seed(1)).value
+    torch.testing.assert_close(fwd, iwae, rtol=0, atol=0)
+    assert not torch.equal(fwd, elbo)
+    train_vector(m, x, epochs=1, batch_size=3, progress=False)
+    assert (m.objective, m.num_samples) == ("iwae", 3)
+    assert build_vector_model("iwae", 4).num_samples == 5
+    train_vector(m, x, objective="elbo", epochs=1, batch_size=3, progress=False)
+    assert (m.objective, m.num_samples) == ("elbo", 1)
+    with pytest.raises(ValueError, match="num_samples is IWAE's K"):
+        build_vector_model("vae", 4, num_samples=3)

@@ -137,6 +137,21 @@ def test_user_matrix_file(tmp_path):
     assert m["dim"] == 5 and m["n_test"] == 12 and m["latent_dim"] == 2
 
 
+def test_patience_off_runs_every_epoch(tmp_path):
+    """--patience 0 stops at the first epoch that does not improve; off never stops."""
+    x = np.random.default_rng(0).normal(size=(120, 3))
+    np.save(tmp_path / "x.npy", x)
+    runs = {}
+    for p in ("0", "off"):
+        rc, _, err = run_cli(["vector", "--data", str(tmp_path / "x.npy"), "--model", "ae",
+                              "--epochs", "12", "--lr", "0.5", "--patience", p, "--quiet",
+                              "--out", str(tmp_path / p)])
+        assert rc == 0, err
+        runs[p] = json.loads((tmp_path / p / "metrics.json").read_text())
+    assert runs["off"]["epochs_run"] == 12
+    assert runs["0"]["epochs_run"] < 12     # lr 0.5 on an AE does not improve every epoch
+
+
 def _write(tmp_path, name, text):
     p = tmp_path / name
     p.write_text(text)
@@ -156,6 +171,8 @@ BAD = {
     "bad lr decay": (["--lr-decay", "2"], "lr-decay must be in (0, 1)"),
     "bad ema": (["--ema", "1"], "ema must be in (0, 1)"),
     "zero decay patience": (["--decay-patience", "0"], "decay-patience must be >= 1"),
+    "bad patience": (["--patience", "soon"],
+                     "argument --patience: must be a whole number of epochs or 'off'"),
     "warm-up with iwae": (["--model", "iwae", "--kl-warmup", "5"],
                           "kl-warmup must be >= 0 and applies to --model vae only"),
     "refine an ae": (["--model", "ae", "--refine-epochs", "2"],

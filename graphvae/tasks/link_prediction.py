@@ -86,7 +86,8 @@ class LinkPredConfig(Config):
                             choices=("val", "last"))
     batch_size: int | None = option(None, "positive pairs decoded per training step "
                                     "(mini-batch mode); default: all of them up to 2^21 "
-                                    "(full batch), 2^20 per step beyond")
+                                    "(full batch), 2^20 per step beyond; always the full "
+                                    "batch with --estimator dense")
     steps_per_epoch: int = option(1, "mini-batch steps per epoch; 0: one pass, "
                                   "ceil(positive pairs / batch size) steps over the "
                                   "slices of one permutation, each positive pair once")
@@ -338,7 +339,9 @@ def _loader(model: GraphAutoencoder, x: Tensor, adj: Adjacency, config: LinkPred
             raise ValueError("data-parallel training needs --batch-size: the positive pairs "
                              "of one step, a multiple of the number of processes")
         positives = adj.positive_pairs(config.self_loops)[0].size(1)
-        if positives <= AUTO_FULL_BATCH:
+        if positives <= AUTO_FULL_BATCH or config.estimator == "dense":
+            # the dense estimator sums over all n² pairs of the whole graph; mini-batches
+            # would quietly replace it by sampled non-edges
             return FullBatch(model.batch(x, adj))
         size = AUTO_BATCH
     return PairBatches(model, x, adj, size, rank=rank, world_size=world_size,
@@ -346,7 +349,8 @@ def _loader(model: GraphAutoencoder, x: Tensor, adj: Adjacency, config: LinkPred
 
 
 #: Without ``--batch-size``: full batch up to this many positive pairs, else mini-batch
-#: steps of ``AUTO_BATCH`` pairs (the full batch's decoder memory grows with the edges).
+#: steps of ``AUTO_BATCH`` pairs (the full batch's decoder memory grows with the edges);
+#: ``--estimator dense`` is always the full batch (its memory grows with n² regardless).
 AUTO_FULL_BATCH, AUTO_BATCH = 1 << 21, 1 << 20
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from graphvae.config import Config, check_seed, check_widths, comma_ints, finite_positive, option
 from graphvae.vector.layers import ACTIVATIONS, CORRUPTIONS
-from graphvae.vector.models import VECTOR_MODELS, check_variance
+from graphvae.vector.models import IWAE_DEFAULT_K, VECTOR_MODELS, check_variance
 
 MODEL_CHOICES = ("linear", *VECTOR_MODELS)
 #: The most importance samples a test log p(x) may ask for: the estimate costs a decoder
@@ -25,6 +25,17 @@ def _variance(text: str) -> str | float:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be 'learned' or a number, got {text!r}") from None
+
+
+def _patience(text: str) -> int | None:
+    """``--patience``: a count of epochs, or ``off`` (run every epoch)."""
+    if text.strip().lower() == "off":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of epochs or 'off', got "
+                                         f"{text!r}") from None
 
 
 @dataclass(frozen=True)
@@ -45,12 +56,14 @@ class VectorRunConfig(Config):
                                    "number", parse=_variance)
     corruption: str = option("gaussian", "dae noise", choices=CORRUPTIONS)
     noise_level: float = option(0.1, "dae noise level", flag="--noise")
-    num_samples: int = option(5, "IWAE importance samples K", flag="--k")
+    num_samples: int = option(IWAE_DEFAULT_K, "IWAE importance samples K", flag="--k")
     epochs: int = option(50, "training epochs")
     batch_size: int = option(100, "rows per batch")
     lr: float = option(1e-3, "learning rate")
     patience: int | None = option(20, "early stopping: epochs without a better validation "
-                                  "bound")
+                                  "bound; off: run every epoch (the best validation "
+                                  "weights are still kept)",
+                                  metavar="N|off", parse=_patience)
     lr_decay: float | None = option(None, "multiply the rate by this after each validation "
                                     "plateau of --decay-patience epochs (default: constant rate)")
     decay_patience: int = option(5, "plateau length")

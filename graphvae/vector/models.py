@@ -267,13 +267,28 @@ VECTOR_MODELS: dict[str, dict[str, Any]] = {
 }
 
 
-def build_vector_model(kind: str, in_dim: int, **kwargs: Any) -> VectorAutoencoder:
-    """``ae``, ``dae``, ``vae`` or ``iwae`` (IWAE differs from VAE only in its objective)."""
+#: IWAE's importance samples K when ``build_vector_model("iwae")`` is given none (the
+#: command line's ``--k`` default)
+IWAE_DEFAULT_K = 5
+
+
+def build_vector_model(kind: str, in_dim: int, num_samples: int | None = None,
+                       **kwargs: Any) -> VectorAutoencoder:
+    """``ae``, ``dae``, ``vae`` or ``iwae``: IWAE differs from VAE only in its objective,
+    which the returned model's :meth:`~VectorAutoencoder.forward` (and
+    :func:`~graphvae.vector.train.train_vector` unless told otherwise) trains on: IWAE_K
+    with ``K = num_samples`` (default :data:`IWAE_DEFAULT_K`). ``num_samples`` is for
+    ``iwae`` only."""
     if kind not in VECTOR_MODELS:
         raise ValueError(f"unknown model {kind!r}: use linear or one of {sorted(VECTOR_MODELS)}")
+    if num_samples is not None and kind != "iwae":
+        raise ValueError(f"num_samples is IWAE's K; a {kind!r} model takes none")
     opts = {**VECTOR_MODELS[kind], **{k: v for k, v in kwargs.items() if v is not None}}
     if kind == "dae" and not opts.get("corruption"):
         raise ValueError("a denoising AE needs a corruption")
     if "hidden" in opts:
         opts["hidden"] = tuple(opts["hidden"])
-    return VectorAutoencoder(VectorConfig(in_dim=in_dim, **opts))
+    model = VectorAutoencoder(VectorConfig(in_dim=in_dim, **opts))
+    if kind == "iwae":
+        model.set_objective("iwae", IWAE_DEFAULT_K if num_samples is None else num_samples)
+    return model

@@ -67,7 +67,8 @@ def estimate_nll(model: VectorAutoencoder, x: Tensor, num_samples: int = 5000,
 
 
 def train_vector(model: VectorAutoencoder, train: Tensor, valid: Tensor | None = None, *,
-                 objective: str = "elbo", num_samples: int = 1, epochs: int = 100,
+                 objective: str | None = None, num_samples: int | None = None,
+                 epochs: int = 100,
                  batch_size: int = 100, lr: float = 1e-3, patience: int | None = None,
                  seed: int = 0, progress: bool = True, lr_decay: float | None = None,
                  decay_patience: int = 10, min_lr: float = 1e-5, ema: float | None = None,
@@ -78,7 +79,10 @@ def train_vector(model: VectorAutoencoder, train: Tensor, valid: Tensor | None =
     select on ``valid``'s bound if given.
 
     Args:
-        objective, num_samples: ``"elbo"`` with S draws or ``"iwae"`` with K samples.
+        objective, num_samples: ``"elbo"`` with S draws or ``"iwae"`` with K samples;
+            ``None`` keeps the model's own (:meth:`VectorAutoencoder.set_objective`; what
+            :func:`build_vector_model` chose: IWAE_K for ``"iwae"``, else the ELBO with one
+            draw).
         patience: stop when the validation bound has not improved for this many
             epochs (``None``: run all epochs). The best weights are restored.
         lr_decay: with validation data, multiply the learning rate by this factor
@@ -109,6 +113,9 @@ def train_vector(model: VectorAutoencoder, train: Tensor, valid: Tensor | None =
                          f"{epochs}, {batch_size}, {lr}")
     if not weight_decay >= 0:
         raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+    objective = model.objective if objective is None else objective
+    if num_samples is None:
+        num_samples = model.num_samples if objective == model.objective else 1
     if kl_warmup < 0 or (kl_warmup and objective != "elbo"):
         raise ValueError(f"kl_warmup must be >= 0 and needs the elbo objective, got "
                          f"{kl_warmup} with {objective!r}")
