@@ -255,3 +255,58 @@ def test_distributed_start_up_errors_are_one_line(tmp_path):
         assert out.returncode == 2, out.stderr
         assert out.stderr.strip().splitlines() == [out.stderr.strip()], out.stderr
         assert message in out.stderr, out.stderr
+
+
+_DIVERGE = textwrap.dedent("""
+    import datetime, sys, time
+    import torch
+    import torch.distributed as dist
+    from torch import nn
+    from torch.nn.parallel import DistributedDataParallel
+    from graphvae.bounds.elbo import BoundEstimate
+    from graphvae.training import fit
+
+    dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=float(sys.argv[1])))
+    rank = dist.get_rank()
+
+    class Toy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(3))
+
+        def forward(self, batch, generator=None):
+            v = (self.w * batch).sum().reshape(1)
+            if rank == 1 and float(batch[0]) == 2.0:    # rank 1's second step only
+                v = v * float("nan")
+            return BoundEstimate(v, -v.sum(), v, torch.zeros(1))
+
+    model = DistributedDataParallel(Toy())
+    start = time.perf_counter()
+    try:
+        fit(model, [torch.full((3,), 1.0), torch.full((3,), 2.0), torch.full((3,), 3.0)],
+            torch.optim.SGD(model.parameters(), lr=0.1), epochs=2, progress=False)
+        print(f"rank {rank} finished")
+    except FloatingPointError as err:
+        print(f"rank {rank} stopped after {time.perf_counter() - start:.1f} s: {err}")
+""")
+
+
+@pytest.mark.slow  # two gloo processes (about 8 s)
+def test_a_loss_that_diverges_in_one_process_stops_every_process(tmp_path):
+    """Rank 1's second step has a NaN loss, rank 0's does not: both stop at that step with
+    'training diverged' (rank 0 used to go on into the gradient all-reduce, which failed
+    with a traceback once rank 1 had gone, or waited out the process group's timeout)."""
+    script = tmp_path / "diverge.py"
+    script.write_text(_DIVERGE)
+    out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                          "--master_port=0", "--rdzv_backend=c10d",
+                          "--rdzv_endpoint=localhost:0", str(script), "60"],
+                         capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=240)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = sorted(ln for ln in out.stdout.splitlines() if ln.startswith("rank "))
+    assert [ln.split(" stopped")[0] for ln in lines] == ["rank 0", "rank 1"], out.stdout
+    assert "training diverged: the loss is not finite in another process at epoch 1" \
+        in lines[0], lines
+    assert "training diverged: the loss is nan at epoch 1" in lines[1], lines
+    for ln in lines:
+        assert float(ln.split("after ")[1].split(" s")[0]) < 30, ln

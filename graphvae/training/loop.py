@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from graphvae.distributed import current_world
@@ -134,6 +134,20 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
     return result
 
 
+def _all_finite(loss: Tensor) -> bool:
+    """Whether ``loss`` is finite in every process. Data-parallel processes decide
+    together (one small all-reduce a step): a process that stopped alone would leave the
+    others waiting in the gradient all-reduce until the process group's timeout."""
+    ok = bool(torch.isfinite(loss).all())
+    if current_world()[1] > 1:
+        dist = torch.distributed
+        flag = torch.tensor([0.0 if ok else 1.0],
+                            device="cuda" if dist.get_backend() == "nccl" else "cpu")
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        ok = float(flag) == 0.0
+    return ok
+
+
 def _train_epoch(state: FitState, batches: Any, generator: torch.Generator | None,
                  autocast: torch.dtype | None) -> None:
     model, opt = state.model, state.optimizer
@@ -153,9 +167,11 @@ def _train_epoch(state: FitState, batches: Any, generator: torch.Generator | Non
         with torch.autocast(device, dtype=autocast) if autocast is not None else nullcontext():
             est = model(batch, generator=generator)
         loss = est.surrogate
-        if not torch.isfinite(loss.detach()):
-            raise FloatingPointError(f"training diverged: the loss is {float(loss.detach())} at "
-                                     f"epoch {state.epoch}; try a lower learning rate")
+        if not _all_finite(loss.detach()):
+            where = (f"is {float(loss.detach())}" if not torch.isfinite(loss.detach())
+                     else "is not finite in another process")
+            raise FloatingPointError(f"training diverged: the loss {where} at epoch "
+                                     f"{state.epoch}; try a lower learning rate")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         for cb in state.callbacks:
