@@ -285,9 +285,10 @@ _DIVERGE = textwrap.dedent("""
     try:
         fit(model, [torch.full((3,), 1.0), torch.full((3,), 2.0), torch.full((3,), 3.0)],
             torch.optim.SGD(model.parameters(), lr=0.1), epochs=2, progress=False)
-        print(f"rank {rank} finished")
+        msg = f"rank {rank} finished"
     except FloatingPointError as err:
-        print(f"rank {rank} stopped after {time.perf_counter() - start:.1f} s: {err}")
+        msg = f"rank {rank} stopped after {time.perf_counter() - start:.1f} s: {err}"
+    open(f"rank{rank}.txt", "w").write(msg)   # one file each: printed lines can interleave
 """)
 
 
@@ -303,10 +304,77 @@ def test_a_loss_that_diverges_in_one_process_stops_every_process(tmp_path):
                           "--rdzv_endpoint=localhost:0", str(script), "60"],
                          capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=240)
     assert out.returncode == 0, out.stderr[-3000:]
-    lines = sorted(ln for ln in out.stdout.splitlines() if ln.startswith("rank "))
-    assert [ln.split(" stopped")[0] for ln in lines] == ["rank 0", "rank 1"], out.stdout
+    lines = [(tmp_path / f"rank{r}.txt").read_text() for r in (0, 1)]
+    assert [ln.split(" stopped")[0] for ln in lines] == ["rank 0", "rank 1"], lines
     assert "training diverged: the loss is not finite in another process at epoch 1" \
         in lines[0], lines
     assert "training diverged: the loss is nan at epoch 1" in lines[1], lines
     for ln in lines:
         assert float(ln.split("after ")[1].split(" s")[0]) < 30, ln
+
+
+_RESUME = textwrap.dedent("""
+    import datetime, sys
+    import torch
+    import torch.distributed as dist
+    from torch import nn
+    from torch.nn.parallel import DistributedDataParallel
+    from graphvae.bounds.elbo import BoundEstimate
+    from graphvae.training import fit
+
+    dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=60))
+    rank = dist.get_rank()
+
+    class Toy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(3))
+
+        def forward(self, batch, generator=None):
+            v = (self.w * batch).sum().reshape(1)
+            return BoundEstimate(v, -v.sum(), v, torch.zeros(1))
+
+    model = DistributedDataParallel(Toy())
+    state = sys.argv[1] if rank == 0 else sys.argv[2]    # rank 1 sees no saved state
+    try:
+        fit(model, [torch.ones(3)], torch.optim.SGD(model.parameters(), lr=0.1), epochs=4,
+            checkpoint=state, resume=True, progress=False)
+        msg = f"rank {rank} finished"
+    except ValueError as err:
+        msg = f"rank {rank}: {err}"
+    open(f"rank{rank}.txt", "w").write(msg)
+""")
+
+
+@pytest.mark.slow  # two gloo processes (about 8 s)
+def test_data_parallel_resume_refuses_processes_that_see_different_states(tmp_path):
+    """Only rank 0 writes the training state; a process that cannot see it would start
+    afresh beside a resumed rank 0. Both processes refuse, naming the epochs."""
+    from graphvae.bounds.elbo import BoundEstimate
+    from graphvae.training import fit
+    saved = tmp_path / "state.pt"
+
+    class Toy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(3))
+
+        def forward(self, batch, generator=None):
+            v = (self.w * batch).sum().reshape(1)
+            return BoundEstimate(v, -v.sum(), v, torch.zeros(1))
+
+    model = Toy()
+    fit(model, [torch.ones(3)], torch.optim.SGD(model.parameters(), lr=0.1), epochs=2,
+        checkpoint=saved, progress=False)              # two of four epochs done
+    script = tmp_path / "resume.py"
+    script.write_text(_RESUME)
+    out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                          "--master_port=0", "--rdzv_backend=c10d",
+                          "--rdzv_endpoint=localhost:0", str(script), str(saved),
+                          str(tmp_path / "elsewhere.pt")],
+                         capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=240)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = [(tmp_path / f"rank{r}.txt").read_text() for r in (0, 1)]
+    assert lines == [f"rank {r}: --resume: the processes found different training states "
+                     f"(epochs 0 to 2 done); every process must see the same --out (a shared "
+                     f"file system)" for r in (0, 1)], lines

@@ -100,6 +100,8 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
     main = is_main_process()
     if resume and checkpoint is not None and Path(checkpoint).is_file():
         _restore(Path(checkpoint), state, result, generator, config)
+    if resume and current_world()[1] > 1:
+        _same_start(result.epochs)
     first = epochs + 1 if state.stop else result.epochs + 1  # a stopped run is finished
     start = time.perf_counter() - result.seconds
     bar = tqdm(range(first, epochs + 1), desc=desc, disable=not (progress and main),
@@ -132,6 +134,21 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
     result.best_score = state.best_score
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _same_start(epochs_done: int) -> None:
+    """Data-parallel resume: every process must continue from the same epoch. Only rank 0
+    writes the training state, so a process that cannot see it (another machine without
+    the file system that holds ``--out``) would start afresh and train other weights."""
+    dist = torch.distributed
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+    span = torch.tensor([-epochs_done, epochs_done], dtype=torch.float64, device=device)
+    dist.all_reduce(span, op=dist.ReduceOp.MAX)
+    low, high = -int(span[0]), int(span[1])
+    if low != high:
+        raise ValueError(f"--resume: the processes found different training states (epochs "
+                         f"{low} to {high} done); every process must see the same --out (a "
+                         f"shared file system)")
 
 
 def _all_finite(loss: Tensor) -> bool:
