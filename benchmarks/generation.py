@@ -184,7 +184,7 @@ def _old_label(row: dict) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
     p.add_argument("--smoke", action="store_true", help="tiny run (seconds)")
     p.add_argument("--only", help="comma-separated parts: " + ",".join(RUNS))
     p.add_argument("--rows", help="only the rows whose label contains this text (e.g. "

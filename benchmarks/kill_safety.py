@@ -112,7 +112,7 @@ def run_command(name: str, cmd: list[str], kills: int, work: Path, rng: random.R
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
     p.add_argument("--kills", type=int, default=20, help="kills per command [20]")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--smoke", action="store_true", help="2 kills per command, tiny runs")

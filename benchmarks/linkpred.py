@@ -169,7 +169,7 @@ def timing_table(dataset: str, epochs: int, repeats: int, data_root) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
     p.add_argument("--datasets", nargs="+", default=["cora", "citeseer", "pubmed"])
     p.add_argument("--models", nargs="+", default=["gae", "vgae", "best"])
     p.add_argument("--seeds", type=int, default=10)

@@ -51,7 +51,7 @@ def _stats(values: list[float]) -> tuple[float, float]:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
     p.add_argument("--datasets", default="cora,citeseer,pubmed")
     p.add_argument("--seeds", type=int, default=10,
                    help="seeds 0..N-1; the means over seeds 0, 1, 2 are reported too [10]")

@@ -195,7 +195,7 @@ def run_dataset(name: str | None, protocol: str, draws: int, seed: int,
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
     p.add_argument("--smoke", action="store_true", help="a few draws (seconds)")
     p.add_argument("--datasets", default="ego-small,community-small")
     p.add_argument("--protocol", default="gdss", choices=["gdss", "graphrnn"])

@@ -151,7 +151,7 @@ def run_size(n: int, m: int, work: Path, epochs: int, eval_every: int, pyg_epoch
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
     p.add_argument("--sizes", default=None,
                    help="nodes:edges,... (default 1e4:1e5,1e5:1e6,1e6:1e7)")
     p.add_argument("--epochs", type=int, default=None,

@@ -234,7 +234,7 @@ def _smoke_mnist(root) -> VectorData:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
     p.add_argument("--smoke", action="store_true", help="tiny run (seconds)")
     p.add_argument("--only", choices=["mnist", "linear", "denoise"], help="run one part")
     p.add_argument("--seed", type=int, default=0)

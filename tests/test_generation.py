@@ -372,3 +372,20 @@ def test_qm9_run_reports_both_decodings(tmp_path):
     smi = (tmp_path / "out" / "samples_valency_aware.smi").read_text().split()
     assert len(smi) == 40
     assert smi.count("INVALID") == 40 - mol["valency_aware"]["num_valid"]
+
+
+def test_conv_default_depends_on_the_model_and_an_explicit_one_is_used():
+    """GraphVAE's encoder defaults to GCN and the per-node-latent models' to GIN; a named
+    --conv is what gets built (``--model graphvae --conv gin`` used to build GCN while the
+    config said gin)."""
+    data = load_generation_data(GenerationConfig())
+    built = {}
+    for model, conv in (("graphvae", None), ("graphvae", "gin"), ("oneshot-vae", None),
+                        ("oneshot-vae", "gcn")):
+        cfg = GenerationConfig(model=model, conv=conv)
+        built[model, conv] = build_generation_model(cfg, data).init_kwargs()["conv"]
+        assert built[model, conv] == cfg.conv_name
+    assert built == {("graphvae", None): "gcn", ("graphvae", "gin"): "gin",
+                     ("oneshot-vae", None): "gin", ("oneshot-vae", "gcn"): "gcn"}
+    with pytest.raises(ValueError, match="unknown conv 'gru'"):
+        GenerationConfig(conv="gru")

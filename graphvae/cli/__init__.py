@@ -64,7 +64,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="graphvae", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="graphvae", description="Command line: graphvae <task> ...")
     parser.add_argument("--debug", action="store_true",
                         help="show the Python traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -45,7 +45,8 @@ def add_convert_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", type=Path, help="folder holding graphgen/*.pkl (default: "
                    "$GRAPHVAE_DATA, else ./data)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR",
-                   help="write DIR/graphgen/<name>.g6 here (may be the data root itself)")
+                   help="write DIR/graphgen/<stem>.g6 here (community_small, ego_small, "
+                        "grid, ENZYMES; may be the data root itself)")
 
 
 def run_convert(args: argparse.Namespace) -> dict[str, Any]:

@@ -26,7 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="relative tolerance: a deviation passes within atol + rtol·|value| "
                         f"[0; {FLOAT32_RTOL:g} with --float32, whose bounds of large graphs "
                         "round in their last digits]")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the relabellings and of random input features "
+                        "(--feature-mode propagated) [0]")
     p.add_argument("--float32", action="store_true", help="check in float32 (default float64)")
 
 

@@ -1,6 +1,6 @@
 """What ``graphvae linkpred --out DIR`` writes, every file atomically:
 
-``metrics.json``, ``model.pt`` (checkpoint, written by the training loop),
+``metrics.json``, ``model.pt`` (checkpoint of the kept weights, written after training),
 ``embeddings.csv`` (node id and latent mean), ``predicted_links.csv`` (top-k
 new links with probabilities), ``roc_pr.png``, ``latent.png`` and ``training.png``
 (the first seed's training curve).

@@ -17,7 +17,7 @@ Models (``GenerationConfig.model``):
 Training is the package's loop (:func:`graphvae.training.fit`) over shuffled batches of
 graphs; every ``eval_every`` epochs the validation bound (fixed seed) picks the weights,
 or (``--selection last``, the default with the exemplar prior) the final epoch's are kept.
-Evaluation: MMD² of degree, clustering, orbit (and, for the ``gran`` protocol, spectral)
+Evaluation: MMD² of degree, clustering, orbit (and, except for ``graphrnn``, spectral)
 statistics between the test graphs and as many sampled graphs, under a named protocol
 (:data:`~graphvae.evaluation.graph_stats.PROTOCOLS`), with a train-vs-test row as the
 scale reference; molecules get validity, uniqueness and novelty
@@ -96,8 +96,9 @@ class GenerationConfig(Config):
     """One ``graphvae generate`` run (the command's flags are generated from these fields).
     ``dataset=None`` is the generated community-small set."""
 
-    dataset: str | None = option(None, "data set (default: a generated community-small set, "
-                                 "no files needed)", choices=GEN_DATASETS, metavar="NAME")
+    dataset: str | None = option(None, f"data set: {', '.join(GEN_DATASETS)} (default: a "
+                                 "generated community-small set, no files needed)",
+                                 choices=GEN_DATASETS, metavar="NAME")
     generated: bool = option(False, "community-small / grid: use the published generator, "
                              "not the file")
     model: str = option("oneshot-vae", "model", choices=GEN_MODELS)
@@ -110,7 +111,8 @@ class GenerationConfig(Config):
     latent: int = option(16, "latent width")
     hidden: tuple[int, ...] = option((64, 64), "encoder widths, comma-separated",
                                      metavar="W,W", parse=comma_ints)
-    conv: str = option("gin", "message passing", choices=lambda: sorted(CONVS))
+    conv: str | None = option(None, "message passing (default: gcn for graphvae, gin "
+                              "otherwise)", choices=lambda: sorted(CONVS))
     prior: str | None = option(None, "oneshot-vae / seq-vae prior over the node latents: "
                                "normal, set-mixture (a graph latent and a mixture per node) "
                                "or exemplar (the training graphs' posteriors, fitted after "
@@ -163,7 +165,7 @@ class GenerationConfig(Config):
             raise ValueError(f"unknown model {self.model!r}: use one of {', '.join(GEN_MODELS)}")
         if self.bound not in GRAPHVAE_BOUNDS:
             raise ValueError(f"unknown bound {self.bound!r}: use one of {GRAPHVAE_BOUNDS}")
-        if self.conv not in CONVS:
+        if self.conv is not None and self.conv not in CONVS:
             raise ValueError(f"unknown conv {self.conv!r}: use one of {sorted(CONVS)}")
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"unknown MMD protocol {self.protocol!r}: use one of "
@@ -236,6 +238,14 @@ class GenerationConfig(Config):
         if self.connect_rule is not None:
             return self.connect_rule
         return "cuts" if self.dataset == "qm9" else "lookahead"
+
+    @property
+    def conv_name(self) -> str:
+        """The encoder's message passing (its default resolved): GCN for ``graphvae`` (one
+        latent per graph, summed node states), GIN for the per-node-latent models."""
+        if self.conv is not None:
+            return self.conv
+        return "gcn" if self.model == "graphvae" else "gin"
 
     @property
     def selection_name(self) -> str:
@@ -313,16 +323,18 @@ def build_generation_model(cfg: GenerationConfig, data: GraphSet) -> torch.nn.Mo
         pairs = data.largest * (data.largest - 1) // 2
         connect = pairs <= CONNECT_MAX_PAIRS and all(
             nx.is_connected(g) for g in data.train if g.number_of_nodes())
-        return SequentialGraphVAE(data.in_channels, counts, cfg.latent, cfg.hidden, cfg.conv,
-                                  node_types=data.node_types, edge_types=data.edge_types,
+        return SequentialGraphVAE(data.in_channels, counts, cfg.latent, cfg.hidden,
+                                  cfg.conv_name, node_types=data.node_types,
+                                  edge_types=data.edge_types,
                                   valences=valences, connect=connect, components=components,
                                   logvar_offset=cfg.offset, connect_rule=cfg.connect_rule_name)
     if cfg.model == "oneshot-vae":
-        return EquivariantGraphVAE(data.in_channels, counts, cfg.latent, cfg.hidden, cfg.conv,
+        return EquivariantGraphVAE(data.in_channels, counts, cfg.latent, cfg.hidden,
+                                   cfg.conv_name,
                                    node_types=data.node_types, edge_types=data.edge_types,
                                    components=components, logvar_offset=cfg.offset)
     return GraphVAE(data.in_channels, cfg.max_nodes or data.largest, latent_channels=cfg.latent,
-                    hidden_channels=cfg.hidden, conv="gcn" if cfg.conv == "gin" else cfg.conv,
+                    hidden_channels=cfg.hidden, conv=cfg.conv_name,
                     objective=cfg.bound, num_perms=cfg.num_perms)
 
 

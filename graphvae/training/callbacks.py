@@ -203,9 +203,9 @@ class GradientHook(Callback):
 
 
 class Converged(Callback):
-    """Stop when the mean training loss of the last ``every`` epochs changes by at most
-    ``tol`` (relative) from the previous ``every``; records it in ``losses`` (every
-    ``every`` epochs, and the first)."""
+    """Stop when the training loss, read at epoch 1 and every ``every`` epochs (one
+    epoch's loss each time, kept in ``losses``), changes by at most ``tol`` (relative to
+    the newer) between two readings after the first."""
 
     def __init__(self, tol: float, every: int = 100):
         self.tol, self.every = tol, every

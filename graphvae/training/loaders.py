@@ -3,6 +3,11 @@
 * :class:`FullBatch`: the same one batch every epoch (full-batch training).
 * :class:`Shuffled`: minibatches of a tensor's rows or of a list, in an order drawn each
   epoch from the loop's generator (so a resumed run draws the same orders).
+* :class:`PairBatches`: link prediction's mini-batch steps, each a subset of the
+  positive pairs and sampled non-edges, the encoder on the whole training graph
+  (optionally one process's share of a data-parallel step).
+* :func:`divided_step`: the per-process share of a step, refused when the world size
+  does not divide it.
 """
 
 from __future__ import annotations

@@ -57,7 +57,8 @@ class VectorRunConfig(Config):
     corruption: str = option("gaussian", "dae noise", choices=CORRUPTIONS)
     noise_level: float = option(0.1, "dae noise level", flag="--noise")
     num_samples: int = option(IWAE_DEFAULT_K, "IWAE importance samples K", flag="--k")
-    epochs: int = option(50, "training epochs")
+    epochs: int = option(50, "training epochs (--model linear: max(100 x epochs, 1000) "
+                         "full-batch steps, --lr and --batch-size unused)")
     batch_size: int = option(100, "rows per batch")
     lr: float = option(1e-3, "learning rate")
     patience: int | None = option(20, "early stopping: epochs without a better validation "
