@@ -381,6 +381,8 @@ BAD_COMMAND_LINES = [
     (["generate", "--model", "onehot-vae"], "invalid choice: 'onehot-vae'"),
     (["generate", "--dataset", "nope"], "argument --dataset: invalid choice: 'nope'"),
     (["generate", "--max-nodes", "3"], "max-nodes applies to --model graphvae"),
+    (["generate", "--model", "graphvae", "--max-nodes", "1000000000"],
+     "max-nodes applies to --model graphvae and must lie in 1 … 1,024, got 1000000000"),
     (["generate", "--seed", "-5"], "seed must be an integer from 0 to 4294967295, got -5"),
     (["generate", "--seed", "99999999999999999999"], "seed must lie within ±(2^63 - 1)"),
     (["linkpred", "--hidden", "99999999999999999999999"], "hidden must lie within ±(2^63 - 1)"),

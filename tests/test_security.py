@@ -313,6 +313,57 @@ def test_a_huge_config_is_refused_without_allocating(tmp_path):
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
+def _graphvae_checkpoint(path, n, weights):
+    from graphvae.models import GraphVAE
+    from graphvae.tasks.generation import GenerationConfig
+    with torch.device("meta"):
+        m = GraphVAE(3, n, latent_channels=2, hidden_channels=[4], decoder_hidden=[4, 256])
+    sd = {k: weights(k, v) for k, v in m.state_dict().items()}
+    torch.save({"model": "graphvae", "init": m.init_kwargs(), "state_dict": sd,
+                "task": "generation", "config": GenerationConfig(model="graphvae").to_dict()},
+               path)
+    return path
+
+
+def test_weights_that_repeat_one_value_cannot_ask_for_a_big_model(tmp_path):
+    """A few-KB file of stride-0 views (one float each, any shape) or of views that all
+    share one storage used to pass the shape check and then have the model built at the
+    size its init asks for (1.5 GB at 1,500 slots). Refused before building: the weights
+    must hold the bytes their shapes claim. Real weights of the same model load."""
+    n = 1500
+    stride0 = _graphvae_checkpoint(tmp_path / "a.pt", n,
+                                   lambda k, v: torch.zeros(1).expand(v.shape))
+    assert stride0.stat().st_size < 20_000
+    with pytest.raises(DataError, match=r"hold fewer values than their shapes: \S+ has shape"):
+        load_model(stride0)
+    big = torch.zeros(max(v.numel() for v in _graphvae_state(n).values()))
+    shared = _graphvae_checkpoint(tmp_path / "b.pt", n,
+                                  lambda k, v: big[:v.numel()].view(v.shape))
+    with pytest.raises(DataError, match="bytes of tensors on .* bytes of storage"):
+        load_model(shared)
+    real = _graphvae_checkpoint(tmp_path / "c.pt", 6, lambda k, v: torch.randn(v.shape))
+    assert load_model(real)[0].max_nodes == 6
+
+
+def _graphvae_state(n):
+    from graphvae.models import GraphVAE
+    with torch.device("meta"):
+        return GraphVAE(3, n, latent_channels=2, hidden_channels=[4],
+                        decoder_hidden=[4, 256]).state_dict()
+
+
+def test_a_saved_init_of_many_layers_is_refused_before_building(tmp_path):
+    """100,000 tiny layers in a 200 KB file were built one module at a time (390 MB)."""
+    from graphvae.models.checkpoints import MAX_LAYERS
+    path = tmp_path / "deep.pt"
+    real = _graphvae_checkpoint(tmp_path / "c.pt", 6, lambda k, v: torch.randn(v.shape))
+    ck = torch.load(real, weights_only=True)
+    ck["init"]["hidden_channels"] = [1] * (MAX_LAYERS + 1)
+    torch.save(ck, path)
+    with pytest.raises(DataError, match=f"hidden_channels asks for {MAX_LAYERS + 1:,} layers"):
+        load_model(path)
+
+
 def test_graph6_reads_what_it_writes_and_names_bad_lines(tmp_path):
     from graphvae.datasets.graphgen import write_graph6
     graphs = [nx.cycle_graph(4), nx.complete_graph(3), nx.empty_graph(2)]

@@ -72,6 +72,7 @@ def checked_model(build: Callable[[], nn.Module], state: Any, path: Path) -> nn.
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
                                               for v in state.values()):
         raise DataError(path, "the checkpoint has no state_dict of tensors")
+    _check_storage(state, path)
     with torch.device("meta"):
         skeleton = build()
     want = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
@@ -89,6 +90,39 @@ def checked_model(build: Callable[[], nn.Module], state: Any, path: Path) -> nn.
     model = build()
     model.load_state_dict(state)
     return model
+
+
+#: The most layers a saved ``hidden_channels`` / ``decoder_hidden`` list may ask for: each
+#: is a module built before any weight is compared (the package's models use 1 to 3).
+MAX_LAYERS = 1000
+
+
+def _check_storage(state: dict[str, torch.Tensor], path: Path) -> None:
+    """Refuse weights that hold fewer bytes than their shapes claim: a tensor saved as a
+    view that repeats one value (stride 0) or many tensors on one storage would let a
+    small file ask for a model of any size, which is built before its weights load."""
+    storages: dict[tuple[int, int], int] = {}
+    need = 0
+    for k, v in state.items():
+        st = v.untyped_storage()
+        nbytes = v.numel() * v.element_size()
+        if nbytes > st.nbytes():
+            raise DataError(path, f"the weights hold fewer values than their shapes: {k} has "
+                                  f"shape {tuple(v.shape)} on a storage of {st.nbytes()} bytes")
+        storages[st.data_ptr(), st.nbytes()] = st.nbytes()
+        need += nbytes
+    have = sum(storages.values())
+    if need > have:
+        raise DataError(path, f"the weights hold fewer values than their shapes: {need} bytes "
+                              f"of tensors on {have} bytes of storage")
+
+
+def _check_init(init: dict[str, Any], path: Path) -> None:
+    for key in ("hidden_channels", "decoder_hidden"):
+        layers = init.get(key)
+        if isinstance(layers, (list, tuple)) and len(layers) > MAX_LAYERS:
+            raise DataError(path, f"the checkpoint's {key} asks for {len(layers):,} layers "
+                                  f"(at most {MAX_LAYERS:,})")
 
 
 def _refusal(err: Exception) -> str:
@@ -140,6 +174,7 @@ def load_model(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
             init = ck["init"]
             if not isinstance(init, dict):
                 raise DataError(path, "the checkpoint's init is not a dict of arguments")
+            _check_init(init, path)
             build = lambda: BUILDERS[kind](init)  # noqa: E731
         model = checked_model(build, ck.get("state_dict"), path)
     except DataError:

@@ -67,6 +67,10 @@ GEN_MODELS = ("oneshot-vae", "seq-vae", "graphvae")
 GEN_DATASETS = (*GRAPH_SETS, "qm9")
 GRAPHVAE_BOUNDS = ("matched", "permutation")
 SIZE_PSEUDO_COUNT = 0.01
+#: The most decoder slots GraphVAE may have: its MLP decoder's output grows as n² (and
+#: its graph matching as n⁴); the model is for small graphs (Simonovsky & Komodakis:
+#: up to 38 atoms). 1,024 slots are already a 537 MB output layer at the default width.
+MAX_GRAPHVAE_SLOTS = 1024
 PRIORS = ("normal", "set-mixture", "exemplar")
 #: The most graphs a run may sample, and sample sets it may score: the MMD² evaluates a
 #: kernel on every pair of samples, so 10⁵ graphs is already 10¹⁰ evaluations.
@@ -186,9 +190,10 @@ class GenerationConfig(Config):
             raise ValueError(f"draws must be >= 1 (and 1 on qm9, scored with molecule "
                              f"metrics), got {self.draws}")
         finite_positive("lr", self.lr)
-        if self.max_nodes is not None and (self.model != "graphvae" or self.max_nodes < 1):
-            raise ValueError(f"max-nodes applies to --model graphvae and must be >= 1, got "
-                             f"{self.max_nodes} with {self.model}")
+        if self.max_nodes is not None and (self.model != "graphvae"
+                                           or not 1 <= self.max_nodes <= MAX_GRAPHVAE_SLOTS):
+            raise ValueError(f"max-nodes applies to --model graphvae and must lie in 1 … "
+                             f"{MAX_GRAPHVAE_SLOTS:,}, got {self.max_nodes} with {self.model}")
         if self.generated and self.dataset not in (None, *GENERATED):
             raise ValueError(f"--generated applies to {', '.join(GENERATED)}, not {self.dataset}")
         if self.dataset == "qm9" and self.model == "graphvae":
@@ -292,6 +297,10 @@ def load_generation_data(cfg: GenerationConfig, root: str | Path | None = None,
     if cfg.model == "graphvae":
         limit = cfg.max_nodes or max(g.number_of_nodes() for g in graphs)
         big = max(g.number_of_nodes() for g in graphs)
+        if big > MAX_GRAPHVAE_SLOTS:
+            raise ValueError(f"{name} has a graph with {big:,} nodes, more than GraphVAE's "
+                             f"{MAX_GRAPHVAE_SLOTS:,} decoder slots (its decoder grows as n²): "
+                             f"use --model seq-vae or oneshot-vae")
         if big > limit:
             raise ValueError(f"{name} has a graph with {big} nodes but the GraphVAE decoder has "
                              f"max_nodes={limit} slots; raise --max-nodes to at least {big}")
