@@ -24,6 +24,7 @@ import importlib
 import io
 import os
 import pickle
+import pickletools
 import sys
 import warnings
 from pathlib import Path
@@ -86,6 +87,28 @@ class _Unpickler(pickle.Unpickler):
             return getattr(mod, name)
 
 
+_PUTS = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
+
+
+def _check_memo(path: Path, data: bytes) -> None:
+    """Refuse memo indices that no pickler writes. Picklers number their memo entries in
+    order (from 0; Python 2's cPickle from 1), so an index never exceeds the opcodes
+    before it, while CPython's unpickler sizes its memo table to twice the largest index
+    it is given: a 9-byte pickle that puts at index 2²⁷ asked for gigabytes. The scan
+    reads the opcodes only (about 2 million a second)."""
+    try:
+        for count, (op, arg, _) in enumerate(pickletools.genops(data)):
+            if op.name in _PUTS and (not isinstance(arg, int) or arg > count):
+                raise DataError(path, f"not a readable pickle (memo index {arg} at opcode "
+                                      f"{count}; picklers number their entries in order)")
+            if op.name == "STOP":
+                break
+    except DataError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a damaged pickle fails in many ways
+        raise DataError(path, f"not a readable pickle ({describe(err)})") from None
+
+
 def restricted_load(path: str | os.PathLike, profile: str, encoding: str = "ASCII") -> Any:
     """Unpickle ``path`` resolving only the globals of ``profile``; :class:`DataError` on
     any failure (the message names the file), never another exception type."""
@@ -100,6 +123,7 @@ def restricted_load(path: str | os.PathLike, profile: str, encoding: str = "ASCI
         data = path.read_bytes()
     except OSError as err:
         raise DataError(path, f"cannot read the file ({describe(err)})") from None
+    _check_memo(path, data)
     try:
         return _Unpickler(io.BytesIO(data), allowed, encoding=encoding).load()
     except pickle.UnpicklingError as err:

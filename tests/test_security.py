@@ -165,6 +165,24 @@ def test_shared_references_cannot_multiply_a_small_pickle(tmp_path):
         load_graph_pickle(path)
 
 
+def test_a_pickle_cannot_grow_the_memo_table(tmp_path):
+    """CPython's unpickler sizes its memo table to twice the largest index it is given: a
+    9-byte pickle putting at index 2^27 took 2.5 GB before failing. Memo indices that
+    no pickler writes (beyond the opcodes so far) are refused first; real pickles, whose
+    indices run 0, 1, 2, … (Python 2's from 1), still load (the shipped Planetoid files,
+    written by Python 2, are read by other tests)."""
+    path = tmp_path / "memo.pkl"
+    path.write_bytes(b"\x80\x02]r\x00\x00\x00\x08.")
+    with pytest.raises(DataError, match="memo index 134217728 at opcode 2"):
+        load_graph_pickle(path)
+    g = nx.path_graph(4)
+    path.write_bytes(pickle.dumps([g, g], protocol=2))      # BINPUT 0, 1, …, a BINGET
+    assert [sorted(h.edges) for h in load_graph_pickle(path)] == [[(0, 1), (1, 2), (2, 3)]] * 2
+    for protocol in (0, 4, 5):                              # PUT text, MEMOIZE
+        path.write_bytes(pickle.dumps([g], protocol=protocol))
+        assert sorted(load_graph_pickle(path)[0].edges) == [(0, 1), (1, 2), (2, 3)]
+
+
 def test_non_graph_content_is_refused_with_the_file_name(tmp_path):
     for obj in ([1, 2], {"a": 1}, [], [nx.Graph(), "x"]):
         path = tmp_path / "x.pkl"
