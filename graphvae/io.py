@@ -23,6 +23,7 @@ import shutil
 import tempfile
 import time
 import uuid
+import zipfile
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,6 +44,50 @@ def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
     if data_root is not None:
         return Path(data_root)
     return Path(os.environ.get("GRAPHVAE_DATA") or "data")
+
+
+def check_zip_stored(path: str | os.PathLike) -> None:
+    """Refuse a zip archive (what ``torch.save`` and ``numpy.savez`` write) that holds a
+    compressed member or members larger than the file: neither writer compresses, and a
+    deflated member of zeros inflates about a thousandfold when read. Files that are not
+    zip archives pass (their readers say what they are)."""
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+        size = path.stat().st_size
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError):
+        return
+    except OSError as err:
+        raise DataError(path, f"cannot read the file ({describe(err)})") from None
+    for info in infos:
+        if info.compress_type != zipfile.ZIP_STORED:
+            raise DataError(path, f"holds a compressed member ({info.filename[:80]}); "
+                                  f"torch.save and numpy.savez never compress")
+    claimed = sum(info.file_size for info in infos)
+    if claimed > size:
+        raise DataError(path, f"its members claim {claimed:,} bytes, more than the file's "
+                              f"{size:,}")
+
+
+def check_weight_storage(state: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
+    """Refuse weights that hold fewer bytes than their shapes claim: a tensor saved as a
+    view that repeats one value (stride 0) or many tensors on one storage would let a
+    small file ask for a model of any size, which is built before its weights load."""
+    storages: dict[tuple[int, int], int] = {}
+    need = 0
+    for k, v in state.items():
+        st = v.untyped_storage()
+        nbytes = v.numel() * v.element_size()
+        if nbytes > st.nbytes():
+            raise DataError(path, f"the weights hold fewer values than their shapes: {k} has "
+                                  f"shape {tuple(v.shape)} on a storage of {st.nbytes()} bytes")
+        storages[st.data_ptr(), st.nbytes()] = st.nbytes()
+        need += nbytes
+    have = sum(storages.values())
+    if need > have:
+        raise DataError(path, f"the weights hold fewer values than their shapes: {need} bytes "
+                              f"of tensors on {have} bytes of storage")
 
 
 def read_bytes(path: str | os.PathLike, missing: str = "no such file") -> bytes:

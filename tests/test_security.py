@@ -382,6 +382,82 @@ def test_a_saved_init_of_many_layers_is_refused_before_building(tmp_path):
         load_model(path)
 
 
+def _recompressed(src, dst, member_suffix):
+    """A copy of the zip ``src`` whose members ending in ``member_suffix`` are deflated."""
+    import zipfile
+    with zipfile.ZipFile(src) as z, zipfile.ZipFile(dst, "w") as o:
+        for name in z.namelist():
+            o.writestr(name, z.read(name), compress_type=zipfile.ZIP_DEFLATED
+                       if name.endswith(member_suffix) else zipfile.ZIP_STORED)
+    return dst
+
+
+def test_compressed_members_are_refused_before_they_inflate(tmp_path):
+    """torch.save and numpy.savez never compress; a deflated member of zeros inflates about
+    a thousandfold (a 2 MB checkpoint read 2 GB). Model files, training states, vector
+    checkpoints and planted-parameter files with a compressed member are refused before
+    reading; the same files stored as written load."""
+    from graphvae.datasets.sbm import PlantedSBM
+    from graphvae.training import fit
+    from graphvae.vector import build_vector_model, load_vector_model
+    from graphvae.vector.train import save_checkpoint
+    model_pt = _graphvae_checkpoint(tmp_path / "m.pt", 6, lambda k, v: torch.randn(v.shape))
+    load_model(model_pt)
+    with pytest.raises(DataError, match="holds a compressed member .*never compress"):
+        load_model(_recompressed(model_pt, tmp_path / "m2.pt", "data/0"))
+
+    state = tmp_path / "state.pt"
+    lin = torch.nn.Linear(2, 1)
+
+    class Toy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = lin
+
+        def forward(self, batch, generator=None):
+            from graphvae.bounds.elbo import BoundEstimate
+            v = self.lin(batch).sum().reshape(1)
+            return BoundEstimate(v, -v.sum(), v, torch.zeros(1))
+
+    fit(Toy(), [torch.ones(2)], torch.optim.SGD(lin.parameters(), lr=0.1), epochs=1,
+        checkpoint=state, progress=False)
+    _recompressed(state, tmp_path / "s2.pt", "data/0")
+    with pytest.raises(DataError, match="holds a compressed member"):
+        fit(Toy(), [torch.ones(2)], torch.optim.SGD(lin.parameters(), lr=0.1), epochs=2,
+            checkpoint=tmp_path / "s2.pt", resume=True, progress=False)
+
+    vec = tmp_path / "v.pt"
+    save_checkpoint(build_vector_model("vae", 4, latent_dim=2, hidden=(8,)), vec)
+    assert load_vector_model(vec).config.in_dim == 4
+    with pytest.raises(DataError, match="holds a compressed member"):
+        load_vector_model(_recompressed(vec, tmp_path / "v2.pt", "data/0"))
+
+    planted = tmp_path / "p.planted.npz"
+    PlantedSBM(np.array([0, 1]), np.ones(2), np.eye(2)).save(planted)
+    assert PlantedSBM.load(planted).blocks.tolist() == [0, 1]
+    with pytest.raises(DataError, match="holds a compressed member \\(omega.npy\\)"):
+        PlantedSBM.load(_recompressed(planted, tmp_path / "p2.planted.npz", "omega.npy"))
+
+
+def test_vector_checkpoints_are_checked_before_the_model_is_built(tmp_path):
+    """load_vector_model used to build the model its config asked for and then fail in
+    load_state_dict with torch's multi-line error; now one line naming the file."""
+    from graphvae.vector import build_vector_model, load_vector_model
+    from graphvae.vector.train import save_checkpoint
+    vec = tmp_path / "v.pt"
+    save_checkpoint(build_vector_model("vae", 4, latent_dim=2, hidden=(8,)), vec)
+    ck = torch.load(vec, weights_only=True)
+    ck["config"]["hidden"] = [9]
+    torch.save(ck, tmp_path / "w.pt")
+    with pytest.raises(DataError, match="w.pt: the weights do not fit the saved config"):
+        load_vector_model(tmp_path / "w.pt")
+    ck = torch.load(vec, weights_only=True)
+    ck["state_dict"] = {k: torch.zeros(1).expand(v.shape) for k, v in ck["state_dict"].items()}
+    torch.save(ck, tmp_path / "h.pt")
+    with pytest.raises(DataError, match="hold fewer values than their shapes"):
+        load_vector_model(tmp_path / "h.pt")
+
+
 def test_graph6_reads_what_it_writes_and_names_bad_lines(tmp_path):
     from graphvae.datasets.graphgen import write_graph6
     graphs = [nx.cycle_graph(4), nx.complete_graph(3), nx.empty_graph(2)]

@@ -71,7 +71,7 @@ import numpy as np
 import torch
 
 from graphvae.errors import DataError, describe
-from graphvae.io import atomic_path
+from graphvae.io import atomic_path, check_zip_stored
 
 #: Most blocks :func:`make_sbm` accepts (``ω`` is a dense ``K × K`` matrix).
 MAX_BLOCKS = 4096
@@ -153,6 +153,7 @@ class PlantedSBM:
                 magic = fh.read(4)
             if magic != b"PK\x03\x04":
                 raise DataError(path, "not an .npz archive (the zip file numpy.savez writes)")
+            check_zip_stored(path)
             npz = np.load(path, allow_pickle=False)
             if not isinstance(npz, np.lib.npyio.NpzFile):
                 raise DataError(path, "not an .npz archive")

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from graphvae.errors import DataError, describe, quote
-from graphvae.io import save_atomic
+from graphvae.io import check_weight_storage, check_zip_stored, save_atomic
 from graphvae.models.autoencoders import EdgeObjective, build_model, rebuild_graph_autoencoder
 from graphvae.models.graphvae import GraphVAE
 from graphvae.models.oneshot import EquivariantGraphVAE
@@ -72,7 +72,7 @@ def checked_model(build: Callable[[], nn.Module], state: Any, path: Path) -> nn.
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
                                               for v in state.values()):
         raise DataError(path, "the checkpoint has no state_dict of tensors")
-    _check_storage(state, path)
+    check_weight_storage(state, path)
     with torch.device("meta"):
         skeleton = build()
     want = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
@@ -97,26 +97,6 @@ def checked_model(build: Callable[[], nn.Module], state: Any, path: Path) -> nn.
 MAX_LAYERS = 1000
 
 
-def _check_storage(state: dict[str, torch.Tensor], path: Path) -> None:
-    """Refuse weights that hold fewer bytes than their shapes claim: a tensor saved as a
-    view that repeats one value (stride 0) or many tensors on one storage would let a
-    small file ask for a model of any size, which is built before its weights load."""
-    storages: dict[tuple[int, int], int] = {}
-    need = 0
-    for k, v in state.items():
-        st = v.untyped_storage()
-        nbytes = v.numel() * v.element_size()
-        if nbytes > st.nbytes():
-            raise DataError(path, f"the weights hold fewer values than their shapes: {k} has "
-                                  f"shape {tuple(v.shape)} on a storage of {st.nbytes()} bytes")
-        storages[st.data_ptr(), st.nbytes()] = st.nbytes()
-        need += nbytes
-    have = sum(storages.values())
-    if need > have:
-        raise DataError(path, f"the weights hold fewer values than their shapes: {need} bytes "
-                              f"of tensors on {have} bytes of storage")
-
-
 def _check_init(init: dict[str, Any], path: Path) -> None:
     for key in ("hidden_channels", "decoder_hidden"):
         layers = init.get(key)
@@ -138,6 +118,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "no such checkpoint")
+    check_zip_stored(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 
 from graphvae.distributed import current_world
 from graphvae.errors import DataError
-from graphvae.io import save_atomic
+from graphvae.io import check_zip_stored, save_atomic
 from graphvae.training.callbacks import Callback, FitState, unwrap
 
 
@@ -259,6 +259,7 @@ def _save(path: Path, state: FitState, result: FitResult, generator: torch.Gener
 
 def _restore(path: Path, state: FitState, result: FitResult, generator: torch.Generator | None,
              config: dict[str, Any] | None) -> None:
+    check_zip_stored(path)
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - a damaged file fails in many ways

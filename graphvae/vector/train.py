@@ -18,7 +18,8 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from graphvae.io import save_atomic
+from graphvae.errors import DataError, describe
+from graphvae.io import check_weight_storage, check_zip_stored, save_atomic
 from graphvae.training import (
     EMA,
     Callback,
@@ -197,13 +198,30 @@ def save_checkpoint(model: VectorAutoencoder, path: str | os.PathLike, **extra: 
 
 def load_vector_model(path: str | os.PathLike,
                       map_location: str | torch.device = "cpu") -> VectorAutoencoder:
-    """Rebuild a model from a checkpoint written by :func:`save_checkpoint`."""
+    """Rebuild a model from a checkpoint written by :func:`save_checkpoint`; one-line
+    ``ValueError`` naming the file on anything else (compressed or hollow weights, a config
+    the weights do not fit), checked before the model is built."""
+    check_zip_stored(path)
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:
-        raise ValueError(f"cannot read checkpoint {path}: {err}") from None
+    except Exception as err:  # noqa: BLE001 - a damaged file fails in many ways
+        raise DataError(path, f"cannot read the checkpoint ({describe(err)})") from None
     if not isinstance(ckpt, dict) or ckpt.get("task") != "vector" or "config" not in ckpt:
-        raise ValueError(f"{path} is not a graphvae vector-model checkpoint")
-    model = VectorAutoencoder(VectorConfig.from_dict(ckpt["config"]))
-    model.load_state_dict(ckpt["state_dict"])
-    return model
+        raise DataError(path, "not a graphvae vector-model checkpoint")
+    state = ckpt.get("state_dict")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
+                                              for v in state.values()):
+        raise DataError(path, "the checkpoint has no state_dict of tensors")
+    check_weight_storage(state, path)
+    try:
+        config = VectorConfig.from_dict(ckpt["config"])
+        with torch.device("meta"):
+            want = {k: tuple(v.shape) for k, v in VectorAutoencoder(config).state_dict().items()}
+    except Exception as err:  # noqa: BLE001 - a crafted config fails in many ways
+        raise DataError(path, f"the checkpoint's config is not usable ({describe(err)})"
+                        ) from None
+    if want != {k: tuple(v.shape) for k, v in state.items()}:
+        raise DataError(path, "the weights do not fit the saved config")
+    model = VectorAutoencoder(config)
+    model.load_state_dict(state)
+    return model.to(map_location)
