@@ -209,6 +209,19 @@ def _planetoid_files(raw: Path) -> None:
     (raw / "ind.cora.test.index").write_text("506\n505\n")
 
 
+def test_a_planetoid_matrix_declaring_a_huge_shape_is_refused_before_densifying(tmp_path):
+    """A 349-byte ``tx`` declaring a 1 × 2·10⁸ sparse matrix was made dense (1.2 GB)
+    before the shapes were compared; its shape is checked first."""
+    from graphvae.datasets.planetoid import MAX_ENTRIES
+    _planetoid_files(tmp_path)
+    read_planetoid_raw(tmp_path, "cora")                 # the small set reads
+    (tmp_path / "ind.cora.tx").write_bytes(
+        pickle.dumps(sp.csr_matrix((1, MAX_ENTRIES + 1), dtype=np.float32), protocol=4))
+    assert (tmp_path / "ind.cora.tx").stat().st_size < 1000
+    with pytest.raises(DataError, match=f"ind.cora.tx: a 1 × {MAX_ENTRIES + 1:,} matrix"):
+        read_planetoid_raw(tmp_path, "cora")
+
+
 def test_planetoid_reader_assembles_like_pyg(tmp_path):
     from torch_geometric.io import read_planetoid_data
 

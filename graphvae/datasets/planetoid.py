@@ -58,11 +58,22 @@ def load_planetoid(name: str, root: str | os.PathLike, download: bool = True) ->
     return out
 
 
+#: The most entries a Planetoid feature or label matrix may have once dense: 2²⁶, eight
+#: times CiteSeer's 3,327 × 3,703 (the largest of the three); a 349-byte file declaring
+#: a 1 × 2·10⁸ sparse matrix took 1.2 GB before its shape was found wrong.
+MAX_ENTRIES = 1 << 26
+
+
 def _matrix(path: Path, sparse_ok: bool) -> np.ndarray:
     """A 2-D float matrix from a Planetoid pickle (CSR for features, dense for labels)."""
     import scipy.sparse as sp
 
     obj = restricted_load(path, "planetoid", encoding="latin1")
+    shape = getattr(obj, "shape", None)
+    if isinstance(shape, tuple) and len(shape) == 2 and all(isinstance(d, int) for d in shape) \
+            and shape[0] * shape[1] > MAX_ENTRIES:
+        raise DataError(path, f"a {shape[0]:,} × {shape[1]:,} matrix is more than the "
+                              f"{MAX_ENTRIES:,} entries a Planetoid matrix may have")
     if sparse_ok and isinstance(obj, sp.csr_matrix):
         try:
             obj.check_format(full_check=True)
