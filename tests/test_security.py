@@ -471,6 +471,35 @@ def test_vector_checkpoints_are_checked_before_the_model_is_built(tmp_path):
         load_vector_model(tmp_path / "h.pt")
 
 
+def test_graph6_sizes_are_read_before_the_graphs_are_built(tmp_path, monkeypatch):
+    """A 2 MB graph6 line is a complete graph of 5,000 nodes (2.8 GB in networkx), and
+    score checked its pair limit only after building every graph. The node count (header)
+    and the edges (set bits) are now counted before a line is decoded."""
+    import graphvae.datasets.graphgen as gg
+    from graphvae.datasets.graphgen import write_graph6
+    path = write_graph6([nx.empty_graph(2000), nx.path_graph(3)], tmp_path / "a.g6")
+    assert [g.number_of_nodes() for g in read_graph6(path)] == [2000, 3]
+    for n in (0, 62, 63, 258047, 258048, 70_000_000):     # the three header forms
+        head = (bytes([n + 63]) if n < 63 else
+                bytes([126] + [(n >> s) % 64 + 63 for s in (12, 6, 0)]) if n < 258048 else
+                bytes([126, 126] + [(n >> s) % 64 + 63 for s in (30, 24, 18, 12, 6, 0)]))
+        assert gg._graph6_size(head) == n
+
+    def never(line):
+        raise AssertionError("decoded a line that should have been refused")
+
+    monkeypatch.setattr(gg.nx, "from_graph6_bytes", never)
+    with pytest.raises(DataError, match=r"a.g6:1: the graphs up to here hold more than 1e\+06"):
+        read_graph6(path, max_pairs=10**6)
+    write_graph6([nx.complete_graph(6)], tmp_path / "k6.g6")
+    monkeypatch.setattr(gg, "MAX_GRAPH6_EDGES", 14)
+    with pytest.raises(DataError, match="k6.g6:1: the graphs up to here hold more than 14 edges"):
+        read_graph6(tmp_path / "k6.g6")
+    write_graph6([nx.empty_graph(5001)], tmp_path / "big.g6")
+    with pytest.raises(DataError, match="big.g6:1: a graph of 5001 nodes; at most 5000"):
+        read_graph6(tmp_path / "big.g6")
+
+
 def test_graph6_reads_what_it_writes_and_names_bad_lines(tmp_path):
     from graphvae.datasets.graphgen import write_graph6
     graphs = [nx.cycle_graph(4), nx.complete_graph(3), nx.empty_graph(2)]

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
+import numpy as np
 
 from graphvae.errors import DataError, describe, quote
 from graphvae.io import read_bytes, write_text
@@ -73,12 +74,34 @@ def load_graph_pickle(path: str | os.PathLike) -> list[nx.Graph]:
         raise DataError(path, f"not a usable list of graphs ({describe(err)})") from None
 
 
-def read_graph6(path: str | os.PathLike) -> list[nx.Graph]:
+#: The most edges a graph6 file may hold in all: six edges fit in a byte, so a 2 MB line
+#: is a complete graph of 5,000 nodes, 2.8 GB as networkx objects. 2·10⁶ edges (about
+#: 0.6 GB) is 26 times the grid set's, the largest of GDSS's.
+MAX_GRAPH6_EDGES = 2_000_000
+
+
+def _graph6_size(line: bytes) -> int | None:
+    """The node count in a graph6 line's header (``None`` if the line is too short)."""
+    d = [b - 63 for b in line[:8]]
+    if d[0] < 63:
+        return d[0]
+    if len(d) >= 4 and d[1] < 63:
+        return (d[1] << 12) | (d[2] << 6) | d[3]
+    if len(d) >= 8:
+        return (d[2] << 30) | (d[3] << 24) | (d[4] << 18) | (d[5] << 12) | (d[6] << 6) | d[7]
+    return None
+
+
+def read_graph6(path: str | os.PathLike, max_pairs: int | None = None) -> list[nx.Graph]:
     """Graphs from a graph6 file (one a line; an optional ``>>graph6<<`` header per line;
-    blank lines skipped). :class:`DataError` naming the line on anything else."""
+    blank lines skipped). :class:`DataError` naming the line on anything else. Sizes are
+    read from each line's header and its set bits before the graph is built: at most
+    :data:`MAX_NODES` nodes a graph, :data:`MAX_GRAPH6_EDGES` edges in all and, if given,
+    ``max_pairs`` node pairs (n² summed over the graphs)."""
     path = Path(path)
     raw = read_bytes(path, "no such graph file")
     graphs = []
+    edges = pairs = 0
     for lineno, line in enumerate(raw.splitlines(), start=1):
         line = line.strip()
         if line.startswith(b">>graph6<<"):
@@ -87,13 +110,21 @@ def read_graph6(path: str | os.PathLike) -> list[nx.Graph]:
             continue
         if any(b < 63 or b > 126 for b in line):
             raise DataError(path, f"not graph6: bytes outside 63..126 in {quote(line)}", lineno)
+        n = _graph6_size(line)
+        if n is not None and n > MAX_NODES:
+            raise DataError(path, f"a graph of {n} nodes; at most {MAX_NODES}", lineno)
+        pairs += (n or 0) ** 2
+        if max_pairs is not None and pairs > max_pairs:
+            raise DataError(path, f"the graphs up to here hold more than {max_pairs:.0e} node "
+                                  f"pairs (n² summed over the graphs)", lineno)
+        edges += int(np.unpackbits(np.frombuffer(line, np.uint8) - 63).sum())
+        if edges > MAX_GRAPH6_EDGES:
+            raise DataError(path, f"the graphs up to here hold more than "
+                                  f"{MAX_GRAPH6_EDGES:,} edges", lineno)
         try:
             g = nx.from_graph6_bytes(line)
         except Exception as err:  # noqa: BLE001 - networkx raises several types
             raise DataError(path, f"not a graph6 line ({describe(err)})", lineno) from None
-        if g.number_of_nodes() > MAX_NODES:
-            raise DataError(path, f"a graph of {g.number_of_nodes()} nodes; at most "
-                                  f"{MAX_NODES}", lineno)
         graphs.append(g)
     if not graphs:
         raise DataError(path, "holds no graphs")

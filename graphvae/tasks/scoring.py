@@ -187,7 +187,7 @@ def read_samples(path: str | os.PathLike) -> tuple[list[SampledGraph], bool]:
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
         return read_samples_jsonl(path)
-    graphs = load_graph_pickle(path) if suffix == ".pkl" else read_graph6(path)
+    graphs = load_graph_pickle(path) if suffix == ".pkl" else read_graph6(path, MAX_PAIRS)
     if len(graphs) > MAX_SAMPLES:
         raise DataError(path, f"more than {MAX_SAMPLES} samples")
     if sum(g.number_of_nodes() ** 2 for g in graphs) > MAX_PAIRS:
