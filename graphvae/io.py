@@ -90,27 +90,32 @@ def check_weight_storage(state: dict[str, torch.Tensor], path: str | os.PathLike
                               f"of tensors on {have} bytes of storage")
 
 
-def read_bytes(path: str | os.PathLike, missing: str = "no such file") -> bytes:
-    """A file's bytes, or a :class:`~graphvae.errors.DataError` naming it."""
+def read_bytes(path: str | os.PathLike, missing: str = "no such file",
+               max_bytes: int | None = None) -> bytes:
+    """A regular file's bytes (at most ``max_bytes``, if given), or a
+    :class:`~graphvae.errors.DataError` naming it."""
     path = Path(path)
     if path.is_dir():
         raise DataError(path, "is a folder, not a file")
     if not path.is_file():
-        raise DataError(path, missing)
+        raise DataError(path, missing if not path.exists() else "not a regular file")
     try:
+        if max_bytes is not None and path.stat().st_size > max_bytes:
+            raise DataError(path, f"{path.stat().st_size:,} bytes is more than the "
+                                  f"{max_bytes:,} such a file may have")
         return path.read_bytes()
     except OSError as err:
         raise DataError(path, f"cannot read the file ({describe(err)})") from None
 
 
-def read_text(path: str | os.PathLike) -> str:
+def read_text(path: str | os.PathLike, max_bytes: int | None = None) -> str:
     """A text file's contents: UTF-8, or UTF-8 / UTF-16 / UTF-32 with a byte-order mark.
 
     :class:`~graphvae.errors.DataError` (naming the file and line) for bytes that are not
     UTF-8 and for NUL characters, which is what UTF-16 without a byte-order mark looks like.
     """
     path = Path(path)
-    raw = read_bytes(path)
+    raw = read_bytes(path, max_bytes=max_bytes)
     encoding = next((enc for bom, enc in _BOMS if raw.startswith(bom)), "utf-8")
     try:
         text = raw.decode(encoding)
@@ -123,6 +128,21 @@ def read_text(path: str | os.PathLike) -> str:
         raise DataError(path, "contains NUL characters (UTF-16 without a byte-order mark?); "
                               "save the file as UTF-8", line)
     return text.lstrip("\ufeff")
+
+
+#: The largest JSON file read (configs, manifests, a run's metrics.json).
+MAX_JSON_BYTES = 64 << 20
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """A JSON file's value; :class:`~graphvae.errors.DataError` naming the file for a file
+    that is missing, not regular, over :data:`MAX_JSON_BYTES`, not UTF-8 or not JSON
+    (nesting too deep and integers of thousands of digits included)."""
+    text = read_text(path, max_bytes=MAX_JSON_BYTES)
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as err:
+        raise DataError(path, f"not JSON ({describe(err)})") from None
 
 
 def text_lines(path: str | os.PathLike) -> list[str]:
@@ -251,11 +271,11 @@ def foreign_files(path: Path) -> list[str]:
     for any other folder, what its top level holds."""
     listed: dict[str, Any] | None = None
     try:
-        manifest = json.loads((path / MANIFEST).read_text())
+        manifest = read_json(path / MANIFEST)
         if isinstance(manifest, dict) and manifest.get("written_by") == "graphvae" \
                 and isinstance(manifest.get("files"), dict):
             listed = manifest["files"]
-    except (OSError, ValueError, RecursionError):
+    except (OSError, ValueError):   # DataError among them: then the folder is not ours
         pass
     if listed is None:                               # the top level is enough to refuse
         return sorted(p.name for p in path.iterdir())

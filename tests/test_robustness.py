@@ -561,3 +561,26 @@ def test_linkpred_refuses_before_training_what_would_fail_after(tmp_path, capsys
                    r"the graph names node 4\d\d, but the planted model has nodes 0 … 399")
     one_line_error(capsys, ["linkpred", "--quiet", "--edges", str(g4), "--model", "joint"],
                    r"--model joint reconstructs the node features, and this graph has none")
+
+
+def test_json_files_that_are_not_plain_json_files_are_one_line(tmp_path, capsys):
+    """--config and an --out folder's manifest.json are read as regular files of bounded
+    size: a FIFO hung the command, deep nesting was an internal error (RecursionError),
+    and a 5,001-digit integer's message did not name the file."""
+    deep = write(tmp_path / "deep.json", "[" * 100_000 + "]" * 100_000)
+    one_line_error(capsys, ["linkpred", "--quiet", "--config", str(deep)],
+                   r"cannot read config: .*deep.json: not JSON \(RecursionError")
+    big = write(tmp_path / "big.json", '{"epochs": ' + "9" * 5001 + "}")
+    one_line_error(capsys, ["linkpred", "--quiet", "--config", str(big)],
+                   r"cannot read config: .*big.json: not JSON \(.*digits")
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    one_line_error(capsys, ["linkpred", "--quiet", "--config", str(fifo)],
+                   r"cannot read config: .*fifo.json: not a regular file")
+    out = tmp_path / "run"
+    out.mkdir()
+    os.mkfifo(out / MANIFEST)                  # an --out folder whose manifest is a FIFO
+    start = time.monotonic()
+    one_line_error(capsys, ["generate", "--epochs", "1", "--quiet", "--out", str(out)],
+                   r"is a folder with other files in it \(manifest.json\)")
+    assert time.monotonic() - start < 60

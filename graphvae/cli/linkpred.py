@@ -13,7 +13,8 @@ from graphvae.cli.common import done, graph_source, load_graph, output_args, sta
 from graphvae.config import check_seed
 from graphvae.devices import resolve_device
 from graphvae.distributed import process_group, world_from_env
-from graphvae.io import output_folder
+from graphvae.errors import DataError
+from graphvae.io import output_folder, read_json
 from graphvae.tasks.link_prediction import PRESETS, LinkPredConfig, run_link_prediction, summarize
 from graphvae.threads import graph_work, threads_for
 
@@ -43,9 +44,9 @@ def _config(args: argparse.Namespace) -> LinkPredConfig:
     cfg = PRESETS[args.model]
     if args.config is not None:
         try:
-            fields = json.loads(args.config.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise ValueError(f"cannot read config {args.config}: {err}") from None
+            fields = read_json(args.config)
+        except DataError as err:
+            raise ValueError(f"cannot read config: {err}") from None
         if not isinstance(fields, dict):
             raise ValueError(f"config {args.config} must hold a JSON object of config fields")
         cfg = cfg.replace(**fields)

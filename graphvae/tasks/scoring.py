@@ -39,7 +39,7 @@ import torch
 from graphvae.containers import SampledGraph
 from graphvae.datasets.graphgen import MAX_NODES, load_graph_pickle, read_graph6
 from graphvae.errors import DataError, quote
-from graphvae.io import read_text, text_lines
+from graphvae.io import read_json, text_lines
 
 if TYPE_CHECKING:
     from graphvae.tasks.generation import GenerationConfig
@@ -206,11 +206,7 @@ def run_config(folder: str | os.PathLike) -> dict[str, Any]:
     from graphvae.tasks.generation import GenerationConfig
 
     path = Path(folder) / "metrics.json"
-    text = read_text(path)
-    try:
-        metrics = json.loads(text)
-    except (ValueError, RecursionError):
-        raise DataError(path, "not JSON") from None
+    metrics = read_json(path)
     if not isinstance(metrics, dict) or not isinstance(metrics.get("config"), dict):
         raise DataError(path, "no config object: not the metrics.json of graphvae generate")
     try:
