@@ -166,6 +166,38 @@ def test_resume_refuses_another_config(tmp_path):
             checkpoint=state, resume=True, config={"lr": 0.2}, progress=False)
 
 
+def test_resume_from_a_damaged_state_is_one_error_naming_the_file(tmp_path):
+    """A state with the run's config whose contents are damaged (a key gone, a tensor of
+    another shape, an RNG state of the wrong type, a history that is not records) used to
+    end as an internal error (KeyError, RuntimeError, TypeError); the file is kept."""
+    def run(state, resume):
+        m = Quadratic()
+        return fit(m, FullBatch(None), torch.optim.SGD(m.parameters(), lr=0.1), epochs=3,
+                   evaluate=lambda: {"score": 0.0}, checkpoint=state, resume=resume,
+                   config={"lr": 0.1}, progress=False)
+
+    good = tmp_path / "s.pt"
+    run(good, False)
+    damages = {
+        "callbacks gone": lambda ck: ck.pop("callbacks"),
+        "weights of another shape": lambda ck: ck["model"].update(
+            {k: torch.zeros(7) for k in ck["model"]}),
+        "rng not a byte tensor": lambda ck: ck["rng"].update(torch=torch.zeros(3)),
+        "history of numbers": lambda ck: ck.update(history=[1, 2]),
+        "best without its score": lambda ck: ck["best"].pop("score"),
+    }
+    for name, damage in damages.items():
+        ck = torch.load(good, weights_only=True)
+        damage(ck)
+        bad = tmp_path / f"{name.replace(' ', '_')}.pt"
+        torch.save(ck, bad)
+        with pytest.raises(ValueError, match=rf"{bad.name}: a damaged training state \(.*\); "
+                                             rf"delete it to start the run afresh"):
+            run(bad, True)
+        assert bad.is_file(), name
+    assert run(good, True).epochs == 3                  # the undamaged state resumes
+
+
 def test_atomic_save_keeps_old_file_on_failure(tmp_path, monkeypatch):
     path = tmp_path / "ck.pt"
     save_atomic({"a": 1}, path)

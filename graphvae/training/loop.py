@@ -43,7 +43,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from graphvae.distributed import current_world
-from graphvae.errors import DataError
+from graphvae.errors import DataError, describe
 from graphvae.io import check_zip_stored, save_atomic
 from graphvae.training.callbacks import Callback, FitState, unwrap
 
@@ -270,8 +270,17 @@ def _restore(path: Path, state: FitState, result: FitResult, generator: torch.Ge
     if config is not None and ck.get("config") != config:
         raise DataError(path, "the training state belongs to a run with other settings; "
                               "delete it or rerun with the same ones")
+    try:
+        _load_state(ck, state, result, generator)
+    except Exception as err:  # noqa: BLE001 - a damaged state fails in many ways
+        raise DataError(path, f"a damaged training state ({describe(err)}); delete it to "
+                              f"start the run afresh") from None
+
+
+def _load_state(ck: dict[str, Any], state: FitState, result: FitResult,
+                generator: torch.Generator | None) -> None:
     if len(ck["callbacks"]) != len(state.callbacks):
-        raise DataError(path, "the training state has other callbacks than this run")
+        raise ValueError("it has other callbacks than this run")
     model = unwrap(state.model)
     dev = next(model.parameters()).device
     model.load_state_dict(ck["model"])
@@ -284,10 +293,13 @@ def _restore(path: Path, state: FitState, result: FitResult, generator: torch.Ge
     if generator is not None and "generator" in ck["rng"]:
         generator.set_state(ck["rng"]["generator"])
     best = ck["best"]
-    state.best_score, state.best_epoch, state.stale = best["score"], best["epoch"], best["stale"]
+    state.best_score, state.best_epoch = float(best["score"]), int(best["epoch"])
+    state.stale = int(best["stale"])
     state.best_state = _to(best["state"], dev)
     state.stop = bool(ck["stop"])
     result.history, result.epoch_seconds = list(ck["history"]), list(ck["epoch_seconds"])
+    if not all(isinstance(row, dict) for row in result.history):
+        raise ValueError("its history is not a list of records")
     result.epochs = result.resumed_from = int(ck["epoch"])
     result.seconds = float(ck["seconds"])
 
