@@ -247,8 +247,13 @@ def _leftovers(out: Path) -> list[tuple[Path, str]]:
     """``(path, kind)`` of the staging / replaced folders of dead processes beside ``out``."""
     found = []
     for kind in (_STAGE, _OLD):
-        for p in out.parent.glob(f".{out.name}.{kind}-*"):
-            pid = p.name[len(f".{out.name}.{kind}-"):].split("-")[0]
+        prefix = f".{out.name}.{kind}-"
+        # matched literally: a name holding glob characters (?, *, [) must not match
+        # another run's leftovers
+        for p in out.parent.glob(".*"):
+            if not p.name.startswith(prefix):
+                continue
+            pid = p.name[len(prefix):].split("-")[0]
             if pid.isdigit() and not _pid_alive(int(pid)):
                 found.append((p, kind))
     return found

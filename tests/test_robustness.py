@@ -334,6 +334,25 @@ def test_leftovers_of_dead_runs_are_removed_and_an_old_folder_restored(tmp_path)
     assert live.exists()
 
 
+def test_an_out_name_with_glob_characters_touches_only_its_own_leftovers(tmp_path):
+    """``--out runs/?xp1`` matched ``.exp1.old-…`` (another run's recoverable folder,
+    which it then took over) and ``?ther`` removed ``.other.tmp-…``: names are matched
+    literally now."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    other_old = tmp_path / f".exp1.old-{dead.pid}-abcd"
+    other_old.mkdir()
+    (other_old / MANIFEST).write_text(json.dumps({"written_by": "graphvae", "files": {}}))
+    other_stage = tmp_path / f".other.tmp-{dead.pid}-zz"
+    other_stage.mkdir()
+    own = tmp_path / f".?ther.tmp-{dead.pid}-yy"
+    own.mkdir()
+    clean_leftovers(tmp_path / "?xp1")
+    clean_leftovers(tmp_path / "?ther")
+    assert other_old.is_dir() and other_stage.is_dir()
+    assert not (tmp_path / "?xp1").exists() and not own.exists()
+
+
 def test_a_failed_run_leaves_the_previous_folder_untouched(tmp_path):
     out = tmp_path / "o"
     with output_folder(out) as stage:
