@@ -37,13 +37,11 @@ MAX_PERMUTATIONS = 10_000
 #: The default relative tolerance in float32: ten units in the last place of float32's
 #: 24-bit significand, where float64 (the default) needs none.
 FLOAT32_RTOL = 1e-6
-#: Input features derived from node ids: a relabelled graph gets them anew, not moved.
-ID_FEATURES = ("identity", "propagated")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from graphvae.tasks.invariance import check_model, format_table, generation_graphs, load_model
-    from graphvae.tasks.link_prediction import prepare_features
+    from graphvae.tasks.link_prediction import ID_FEATURE_MODES, prepare_features
     if not 1 <= args.permutations <= MAX_PERMUTATIONS or args.num_graphs < 1:
         raise ValueError(f"--permutations must lie in 1 … {MAX_PERMUTATIONS:,} and --num-graphs "
                          f"must be at least 1, got {args.permutations} and {args.num_graphs}")
@@ -69,7 +67,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         graphs = [(x, data.edge_index)]
         mode = cfg.features if cfg.features == "propagated" or data.x is not None \
             else "identity"                       # a graph without features gets X = I
-        if mode in ID_FEATURES:  # the pipeline computes them for the relabelled graph
+        if mode in ID_FEATURE_MODES:  # computed anew for the relabelled graph, as a run does
             def features(edge_index):
                 relabelled = Data(edge_index=edge_index, num_nodes=data.num_nodes)
                 return prepare_features(relabelled, cfg.features, config=cfg, seed=args.seed)

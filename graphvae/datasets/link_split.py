@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from graphvae.graph import check_graph, edge_keys, upper_triangle
+from graphvae.graph import check_graph, edge_keys, to_simple_undirected, upper_triangle
 from graphvae.likelihoods import contains_sorted
 
 
@@ -75,11 +75,14 @@ def _unique_in_order(keys: Tensor) -> Tensor:
 
 def split_edges(edge_index: Tensor, num_nodes: int, val_fraction: float = 0.05,
                 test_fraction: float = 0.10, seed: int = 0) -> LinkSplit:
-    """Kipf & Welling's 85/5/10 edge split (see the module docstring)."""
+    """Kipf & Welling's 85/5/10 edge split (see the module docstring). ``edge_index`` is
+    made simple and undirected first (each edge once, either direction given, no
+    self-loops), so an edge listed twice or in one direction only is one edge: a held-out
+    edge never stays in the training graph through a second copy."""
     if not 0 <= val_fraction < 1 or not 0 < test_fraction < 1 or val_fraction + test_fraction >= 1:
         raise ValueError(f"bad split fractions: val {val_fraction}, test {test_fraction}")
     check_graph(None, edge_index, num_nodes)
-    und = upper_triangle(edge_index)
+    und = upper_triangle(to_simple_undirected(edge_index, num_nodes))
     m = und.size(1)
     n_test, n_val = int(np.floor(m * test_fraction)), int(np.floor(m * val_fraction))
     if n_test < 1 or m - n_test - n_val < 1:

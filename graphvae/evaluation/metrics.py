@@ -17,6 +17,9 @@ def _check(scores: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
     scores, labels = scores.detach().flatten().double(), labels.detach().flatten()
     if scores.numel() != labels.numel():
         raise ValueError(f"{scores.numel()} scores but {labels.numel()} labels")
+    if not bool(torch.isnan(scores).logical_not().all()):
+        raise ValueError("ranking metrics need scores that are numbers: NaN among them "
+                         "(a diverged model?)")
     labels = labels.bool()
     if labels.all() or not labels.any():
         raise ValueError("ranking metrics need at least one positive and one negative")

@@ -43,6 +43,8 @@ __all__ = ["FEATURE_MODES", "PRESETS", "LinkPredConfig", "LinkPredResult", "Link
 
 #: ``LinkPredConfig.features`` choices.
 FEATURE_MODES = ("raw", "normalize", "standardize", "identity", "propagated")
+#: Input features made from node ids, not read from the graph.
+ID_FEATURE_MODES = ("identity", "propagated")
 #: More diffusion steps than this only repeat the graph's stationary vector (each step is a
 #: sparse product over every edge, so a huge count ran for hours instead of failing).
 MAX_PROPAGATED_HOPS = 1000
@@ -384,10 +386,10 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
     device = torch.device(device)
     check_graph(data.x, data.edge_index, data.num_nodes)
     check_feature_scale(data, config.features)
-    if config.model == "joint" and (config.features == "identity" or data.x is None):
+    if config.model == "joint" and (config.features in ID_FEATURE_MODES or data.x is None):
         raise ValueError("--model joint reconstructs the node features, and this graph has "
-                         "none (its input X = I would be an n × n target): use gae or vgae, "
-                         "or give the graph features")
+                         "none (its input X = I would be an n × n target, propagated "
+                         "features are random): use gae or vgae, or give the graph features")
     if planted is not None:
         planted_ids(planted, data.num_nodes, getattr(data, "node_names", None))
     rank, world = current_world()
@@ -396,7 +398,10 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
                         config.test_fraction, seed).to(device)
     adj = Adjacency(split.train_edge_index, data.num_nodes)
     x = prepare_features(data, config.features, adj, config, seed).to(device)
-    binary = data.x is not None and bool(((data.x == 0) | (data.x == 1)).all())
+    # the joint model's feature target is the prepared x (dense: its refused modes are the
+    # sparse ones), so its likelihood is chosen on it; the others only record one
+    feats = x if config.model == "joint" else data.x
+    binary = feats is not None and bool(((feats == 0) | (feats == 1)).all())
     model = build_linkpred_model(config, x.size(1), "bernoulli" if binary else "gaussian")
     model = model.to(device)
     gen = torch.Generator(device=device).manual_seed(seed)
