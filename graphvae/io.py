@@ -90,6 +90,17 @@ def check_weight_storage(state: dict[str, torch.Tensor], path: str | os.PathLike
                               f"of tensors on {have} bytes of storage")
 
 
+def require_file(path: str | os.PathLike, missing: str = "no such file") -> Path:
+    """``path`` if it is a regular file; else a :class:`~graphvae.errors.DataError` that
+    says what it is instead (missing, a folder, or a FIFO / device / socket)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        raise DataError(path, "is a folder, not a file")
+    raise DataError(path, missing if not path.exists() else "not a regular file")
+
+
 def read_bytes(path: str | os.PathLike, missing: str = "no such file",
                max_bytes: int | None = None) -> bytes:
     """A regular file's bytes (at most ``max_bytes``, if given), or a

@@ -603,3 +603,17 @@ def test_json_files_that_are_not_plain_json_files_are_one_line(tmp_path, capsys)
     one_line_error(capsys, ["generate", "--epochs", "1", "--quiet", "--out", str(out)],
                    r"is a folder with other files in it \(manifest.json\)")
     assert time.monotonic() - start < 60
+
+
+def test_a_fifo_given_as_a_file_is_named_as_such(tmp_path, capsys):
+    """A FIFO (or device) where a file is expected was reported as missing."""
+    fifo = tmp_path / "x.csv"
+    os.mkfifo(fifo)
+    one_line_error(capsys, ["linkpred", "--quiet", "--edges", str(fifo)],
+                   r"x.csv: not a regular file")
+    one_line_error(capsys, ["check-invariance", "--checkpoint", str(fifo)],
+                   r"x.csv: not a regular file")
+    one_line_error(capsys, ["vector", "--quiet", "--data", str(fifo)],
+                   r"x.csv: not a regular file")
+    one_line_error(capsys, ["linkpred", "--quiet", "--edges", str(tmp_path / "absent.csv")],
+                   r"absent.csv: no such file")

@@ -33,7 +33,7 @@ from torch_geometric.data import Data
 from graphvae.config import FLOAT32_MAX
 from graphvae.errors import DataError, describe, quote
 from graphvae.graph import check_graph, to_simple_undirected
-from graphvae.io import csv_rows, read_bytes, text_lines
+from graphvae.io import csv_rows, read_bytes, require_file, text_lines
 
 _HEADER_NAMES = {"source", "target", "src", "dst", "from", "to", "u", "v", "node1", "node2",
                  "head", "tail", "i", "j", "id1", "id2"}
@@ -220,8 +220,7 @@ def load_graph_file(path: str | os.PathLike, features: str | os.PathLike | None 
         return load_edge_list(path, features, num_nodes)
     if num_nodes is not None:
         raise ValueError("--num-nodes is for edge lists, not GraphML / GML files")
-    if not path.is_file():
-        raise DataError(path, "no such file")
+    require_file(path)
     try:
         g = nx.read_graphml(path) if suffix == ".graphml" else _read_gml(path)
         g = nx.Graph(g)  # multigraphs (parallel edges) and digraphs become simple graphs

@@ -24,7 +24,7 @@ import networkx as nx
 import numpy as np
 
 from graphvae.errors import DataError, describe, quote
-from graphvae.io import read_bytes, write_text
+from graphvae.io import read_bytes, require_file, write_text
 from graphvae.safe_pickle import restricted_load
 
 GRAPHGEN_FILES = {"community-small": "community_small", "ego-small": "ego_small",
@@ -60,8 +60,7 @@ def _simple(g: Any, path: Path, index: int, budget: list[int]) -> nx.Graph:
 def load_graph_pickle(path: str | os.PathLike) -> list[nx.Graph]:
     """A list of simple graphs (nodes 0..n-1) from a pickle, loaded without running code."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "no such graph file")
+    require_file(path, "no such graph file")
     obj = restricted_load(path, "networkx")
     if not isinstance(obj, list) or not obj:
         raise DataError(path, "expected a non-empty list of networkx graphs")

@@ -71,7 +71,7 @@ import numpy as np
 import torch
 
 from graphvae.errors import DataError, describe
-from graphvae.io import atomic_path, check_zip_stored
+from graphvae.io import atomic_path, check_zip_stored, require_file
 
 #: Most blocks :func:`make_sbm` accepts (``ω`` is a dense ``K × K`` matrix).
 MAX_BLOCKS = 4096
@@ -146,8 +146,7 @@ class PlantedSBM:
         """Read what :meth:`save` wrote; anything missing, malformed or out of range is a
         one-line :class:`~graphvae.errors.DataError` (a ``ValueError``) naming the file."""
         path = Path(path)
-        if not path.is_file():
-            raise DataError(path, "no such file")
+        require_file(path)
         try:
             with open(path, "rb") as fh:
                 magic = fh.read(4)

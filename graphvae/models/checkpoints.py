@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from graphvae.errors import DataError, describe, quote
-from graphvae.io import check_weight_storage, check_zip_stored, save_atomic
+from graphvae.io import check_weight_storage, check_zip_stored, require_file, save_atomic
 from graphvae.models.autoencoders import EdgeObjective, build_model, rebuild_graph_autoencoder
 from graphvae.models.graphvae import GraphVAE
 from graphvae.models.oneshot import EquivariantGraphVAE
@@ -116,8 +116,7 @@ def _refusal(err: Exception) -> str:
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """The dict in a ``.pt`` file, read without running code; one-line errors."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "no such checkpoint")
+    require_file(path, "no such checkpoint")
     check_zip_stored(path)
     try:
         with warnings.catch_warnings():

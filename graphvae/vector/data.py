@@ -22,7 +22,7 @@ from torch import Tensor
 
 from graphvae.config import FLOAT32_MAX
 from graphvae.errors import DataError, describe, quote
-from graphvae.io import resolve_data_root, text_lines
+from graphvae.io import require_file, resolve_data_root, text_lines
 
 MNIST_SPLITS = {"train": 50_000, "valid": 10_000, "test": 10_000}
 
@@ -206,8 +206,7 @@ def read_mat_matrix(path: str | os.PathLike, binary: bool = False) -> Tensor:
     damaged file). SciPy reads the file in a child process with bounded memory, so a
     crafted file that crashes the reader ends in that error, not in a crash."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "no such file")
+    require_file(path)
     limit = (4 << 30) + 64 * path.stat().st_size
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "x.npy"
@@ -250,8 +249,7 @@ def load_matrix(path: str | os.PathLike, seed: int = 0,
     Rows are data points; they are split 80/10/10 with ``seed``.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "data file not found")
+    require_file(path, "data file not found")
     suffix = path.suffix.lower()
     if suffix not in (".npy", ".csv", ".txt"):
         raise DataError(path, "unsupported data file: use .npy or .csv")
