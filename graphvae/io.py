@@ -283,7 +283,8 @@ def clean_leftovers(out: Path) -> None:
 def foreign_files(path: Path) -> list[str]:
     """What in the folder ``path`` this package did not write, as paths inside it: nothing
     for an empty folder; for a folder whose ``manifest.json`` says graphvae wrote it, every
-    file or folder the manifest does not list and every listed file whose size changed;
+    file or folder the manifest does not list and every listed file whose size or SHA-256
+    changed (the digest is compared where the manifest has one);
     for any other folder, what its top level holds."""
     listed: dict[str, Any] | None = None
     try:
@@ -305,7 +306,8 @@ def foreign_files(path: Path) -> list[str]:
             continue
         info = listed.get(name)
         if isinstance(info, dict) and p.is_file() and not p.is_symlink() \
-                and p.stat().st_size == info.get("bytes"):
+                and p.stat().st_size == info.get("bytes") \
+                and info.get("sha256") in (None, file_digest(p)):
             continue
         out.append(name)
     return out

@@ -486,7 +486,12 @@ def test_files_a_run_did_not_write_keep_its_folder_from_being_replaced(tmp_path,
         shutil.rmtree(out / "mine", ignore_errors=True)
         extra.unlink(missing_ok=True)
     metrics = out / "metrics.json"
-    metrics.write_text(metrics.read_text() + "\n")                # edited after the run
+    text = metrics.read_text()
+    same_size = text.replace('"', "'", 1)                          # an edit of equal size
+    assert len(same_size) == len(text) and same_size != text
+    metrics.write_text(same_size)
+    one_line_error(capsys, cmd, r"other files in it \(metrics\.json\)")
+    metrics.write_text(text + "\n")                                # edited after the run
     one_line_error(capsys, cmd, r"other files in it \(metrics\.json\)")
     assert {p: p.read_bytes() for p in out.iterdir()} != before   # the edit is still there
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in before)
