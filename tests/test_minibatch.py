@@ -225,6 +225,7 @@ def test_data_parallel_needs_a_batch_size_the_world_size_divides(tmp_path):
     assert all("world size 2 does not divide the work" in ln for ln in errors), out.stderr
 
 
+@pytest.mark.slow  # 8 s (an interpreter start and torch.distributed's own wait)
 def test_missing_rendezvous_is_one_line(tmp_path):
     env = dict(_env(), WORLD_SIZE="2", RANK="0")
     out = subprocess.run([sys.executable, "-m", "graphvae", "linkpred", "--quiet",

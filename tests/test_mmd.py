@@ -231,6 +231,7 @@ def _mean_of_three_expected(reference, pool, m, w):
     return mean_of_three(expected_mmd(reference, pool, "gdss", m, list(w)))
 
 
+@pytest.mark.slow  # 7 s (every weighting of the grid)
 def test_lowest_expected_mmd_beats_every_weighting_of_a_grid():
     """Three pool graphs: the weights found score no more than the best of all 231
     weightings on a 0.05 grid of the simplex, and less than the uniform weights. With

@@ -91,6 +91,7 @@ def test_out_is_a_folder_of_other_files(tmp_path, capsys, command):
     assert thesis.read_text() == "\\begin{document}"
 
 
+@pytest.mark.slow  # 6 s each (a child process in its own mount namespace)
 @pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare (util-linux)")
 @pytest.mark.parametrize("command", [["linkpred"], ["generate"], ["vector"]])
 def test_out_on_a_read_only_file_system(tmp_path, command):

@@ -912,6 +912,7 @@ def test_connect_rule_is_kept_and_checked():
                             connect_rule="budget").connect_rule_name == "budget"
 
 
+@pytest.mark.slow  # 12 s (two seq-vae runs)
 def test_selection_keeps_the_last_or_the_best_validation_weights(tmp_path, monkeypatch):
     """The exemplar prior keeps the final epoch's weights by default, the others the best
     validation epoch's; ``selection`` overrides either way and an unknown value is refused
