@@ -49,17 +49,26 @@ def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
 def check_zip_stored(path: str | os.PathLike) -> None:
     """Refuse a zip archive (what ``torch.save`` and ``numpy.savez`` write) that holds a
     compressed member or members larger than the file: neither writer compresses, and a
-    deflated member of zeros inflates about a thousandfold when read. Files that are not
-    zip archives pass (their readers say what they are)."""
+    deflated member of zeros inflates about a thousandfold when read. A file that starts
+    as a zip archive but which :mod:`zipfile` cannot read is refused too (torch or numpy
+    might read it without this check); other files pass (their readers say what they
+    are)."""
     path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+    except OSError as err:
+        raise DataError(path, f"cannot read the file ({describe(err)})") from None
+    if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
+        return
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
         size = path.stat().st_size
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError):
-        return
     except OSError as err:
         raise DataError(path, f"cannot read the file ({describe(err)})") from None
+    except Exception as err:  # noqa: BLE001 - zipfile raises several types
+        raise DataError(path, f"not a readable zip archive ({describe(err)})") from None
     for info in infos:
         if info.compress_type != zipfile.ZIP_STORED:
             raise DataError(path, f"holds a compressed member ({info.filename[:80]}); "
