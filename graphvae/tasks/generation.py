@@ -60,6 +60,7 @@ from graphvae.evaluation.graph_stats import (
 from graphvae.models import EquivariantGraphVAE, GraphVAE, SequentialGraphVAE
 from graphvae.models.checkpoints import save_model
 from graphvae.models.sequential import CONNECT_RULES
+from graphvae.progress import steps
 from graphvae.provenance import environment
 from graphvae.training import FitResult, KLWarmup, Shuffled, fit
 
@@ -502,10 +503,8 @@ def mmd_over_draws(sampler: Any, test: Sequence[nx.Graph], first: dict[str, floa
     model's, not the draw's. Returns
     ``{"draws": N, stat: {"mean", "std"}, "mean_of_three": {"mean", "std"}}`` (std over
     draws; ``mean_of_three``: degree, clustering, orbit averaged within each draw)."""
-    from tqdm.auto import tqdm
-
     rows = [dict(first)]                      # the scored set's own dict stays as it is
-    for _ in tqdm(range(cfg.draws - 1), desc="scoring more sample sets", disable=not progress):
+    for _ in steps(range(cfg.draws - 1), "scoring more sample sets", progress):
         more = [s.cpu().to_networkx()
                 for s in sampler.sample(cfg.num_samples or len(test), gen, device)]
         rows.append(mmd_table(test, more, cfg.protocol)["generated"])

@@ -104,7 +104,8 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
         _same_start(result.epochs)
     first = epochs + 1 if state.stop else result.epochs + 1  # a stopped run is finished
     start = time.perf_counter() - result.seconds
-    bar = tqdm(range(first, epochs + 1), desc=desc, disable=not (progress and main),
+    # a bar on a terminal only (disable=None): a log gets no carriage-return lines
+    bar = tqdm(range(first, epochs + 1), desc=desc, disable=None if progress and main else True,
                leave=False, mininterval=0.5, initial=first - 1, total=epochs)
     for epoch in bar:
         t0 = time.perf_counter()

@@ -16,10 +16,10 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from graphvae.errors import DataError, describe
 from graphvae.io import check_weight_storage, check_zip_stored, save_atomic
+from graphvae.progress import steps
 from graphvae.training import (
     EMA,
     Callback,
@@ -59,8 +59,7 @@ def estimate_nll(model: VectorAutoencoder, x: Tensor, num_samples: int = 5000,
     model.eval()
     g = torch.Generator(device=x.device).manual_seed(seed)
     total = 0.0
-    for i in tqdm(range(0, x.size(0), batch_size), desc="log p(x)", disable=not progress,
-                  leave=False):
+    for i in steps(range(0, x.size(0), batch_size), "log p(x)", progress):
         total += float(model.log_marginal(x[i:i + batch_size], num_samples,
                                           generator=g).double().sum())
     model.train(was)
