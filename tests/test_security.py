@@ -564,6 +564,38 @@ def test_convert_graphs_writes_nothing_when_one_pickle_is_bad(tmp_path, capsys):
     assert not out.exists() and not (tmp_path / "ran").exists()
 
 
+def test_convert_graphs_writes_all_or_nothing(tmp_path, monkeypatch):
+    """A target that is a folder, or a write that fails after the first file, left the
+    earlier .g6 files in place (and unlisted): now every file is renamed into place only
+    once all are written."""
+    import graphvae.datasets.graphgen as gg
+    root = tmp_path / "root"
+    (root / "graphgen").mkdir(parents=True)
+    for stem in ("community_small", "ego_small", "grid"):
+        (root / "graphgen" / f"{stem}.pkl").write_bytes(pickle.dumps([nx.path_graph(3)]))
+    out = tmp_path / "converted"
+    (out / "graphgen" / "grid.g6").mkdir(parents=True)
+    with pytest.raises(DataError, match="grid.g6: is not a regular file"):
+        gg.convert_graph_sets(root, out)
+    assert sorted(p.name for p in (out / "graphgen").iterdir()) == ["grid.g6"]
+    (out / "graphgen" / "grid.g6").rmdir()
+    real, calls = gg.nx.to_graph6_bytes, []
+
+    def fails_on_the_third_set(g, header):
+        calls.append(g)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return real(g, header=header)
+
+    monkeypatch.setattr(gg.nx, "to_graph6_bytes", fails_on_the_third_set)
+    with pytest.raises(OSError, match="disk full"):
+        gg.convert_graph_sets(root, out)
+    assert list((out / "graphgen").iterdir()) == []           # no file, no temporary
+    monkeypatch.setattr(gg.nx, "to_graph6_bytes", real)
+    written = gg.convert_graph_sets(root, out)
+    assert sorted(p.name for p in written) == ["community_small.g6", "ego_small.g6", "grid.g6"]
+
+
 @pytest.mark.slow  # 8 s (every shipped pickle); the full suite runs it
 @pytest.mark.skipif(not (DATA_ROOT / "graphgen").is_dir(), reason="needs ../shared/data")
 def test_shipped_pickles_convert_to_identical_graph_sets(tmp_path):

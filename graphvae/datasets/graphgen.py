@@ -16,6 +16,7 @@ gives the same graphs, node for node.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ import networkx as nx
 import numpy as np
 
 from graphvae.errors import DataError, describe, quote
-from graphvae.io import read_bytes, require_file, write_text
+from graphvae.io import atomic_path, read_bytes, require_file, write_text
 from graphvae.safe_pickle import restricted_load
 
 GRAPHGEN_FILES = {"community-small": "community_small", "ego-small": "ego_small",
@@ -162,11 +163,22 @@ def load_graphgen(name: str, root: str | os.PathLike) -> list[nx.Graph]:
 def convert_graph_sets(root: str | os.PathLike, out: str | os.PathLike) -> list[Path]:
     """Write ``OUT/graphgen/<stem>.g6`` for every ``ROOT/graphgen/<stem>.pkl`` of
     ``GRAPHGEN_FILES`` (read with the restricted unpickler); return the files written.
-    Every pickle is read before any file is written, so a bad one leaves nothing new."""
+    Every pickle is read and every target checked before any file is written, and the
+    files are renamed into place only once all are written, so a bad pickle, a target that
+    is a folder or a failed write leaves nothing new."""
     src, dst = Path(root) / "graphgen", Path(out) / "graphgen"
     graph_sets = {stem: load_graph_pickle(src / f"{stem}.pkl")
                   for stem in GRAPHGEN_FILES.values() if (src / f"{stem}.pkl").is_file()}
     if not graph_sets:
         names = ", ".join(f"{stem}.pkl" for stem in GRAPHGEN_FILES.values())
         raise DataError(src, f"holds none of {names}")
-    return [write_graph6(graphs, dst / f"{stem}.g6") for stem, graphs in graph_sets.items()]
+    targets = {stem: dst / f"{stem}.g6" for stem in graph_sets}
+    for target in targets.values():
+        if target.exists() and not target.is_file():
+            raise DataError(target, "is not a regular file (nothing was written)")
+    with contextlib.ExitStack() as stack:      # each renamed into place at the end, or none
+        for stem, graphs in graph_sets.items():
+            tmp = stack.enter_context(atomic_path(targets[stem]))
+            lines = [nx.to_graph6_bytes(g, header=False).decode().strip() for g in graphs]
+            tmp.write_text("\n".join(lines) + "\n")
+    return list(targets.values())
