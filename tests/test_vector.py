@@ -521,3 +521,14 @@ def test_built_iwae_trains_on_iwae_not_the_elbo():
     assert (m.objective, m.num_samples) == ("elbo", 1)
     with pytest.raises(ValueError, match="num_samples is IWAE's K"):
         build_vector_model("vae", 4, num_samples=3)
+
+
+def test_standardized_rows_convert_back_to_their_units_for_plots():
+    """Image grids of --standardize runs were drawn from standardised values on a 0–1
+    grey scale (73 % of the digits' pixels clipped); they are drawn in the data's units."""
+    from graphvae.vector import load_digits
+    data = load_digits(seed=0)
+    std = data.standardized()
+    assert float(std.test.abs().max()) > 1.5                  # not grey levels any more
+    torch.testing.assert_close(std.original_units(std.test), data.test, atol=1e-5, rtol=0)
+    assert data.original_units(data.test) is data.test        # plain data: unchanged

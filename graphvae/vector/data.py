@@ -38,6 +38,7 @@ class VectorData:
     image_shape: tuple[int, int] | None = None
     train_labels: Tensor | None = None
     scales: Tensor | None = None  # per-column scale of standardized() data, else None
+    shifts: Tensor | None = None  # per-column mean of standardized() data, else None
 
     @property
     def dim(self) -> int:
@@ -65,7 +66,14 @@ class VectorData:
         def s(t: Tensor) -> Tensor:
             return (t - mean) / scale
         return VectorData(s(self.train), s(self.valid), s(self.test),
-                          self.name + "-standardized", self.image_shape, self.train_labels, scale)
+                          self.name + "-standardized", self.image_shape, self.train_labels, scale,
+                          mean)
+
+    def original_units(self, rows: Tensor) -> Tensor:
+        """Rows of this data's units in the units before :meth:`standardized` (for plots)."""
+        if self.scales is None or self.shifts is None:
+            return rows
+        return rows * self.scales.to(rows) + self.shifts.to(rows)
 
 
 #: Magnitude from which :func:`check_scale` refuses data: scikit-learn's digits scaled

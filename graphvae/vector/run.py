@@ -144,18 +144,19 @@ def _plots(model, data: VectorData, test: torch.Tensor, recon: torch.Tensor, out
 
     m = min(10, test.size(0))
     shape = data.image_shape
+    units = data.original_units      # images are drawn in their own units (grey levels)
     pick = torch.randperm(test.size(0), generator=torch.Generator().manual_seed(cfg.seed))[:m]
     pick = pick.to(test.device)
-    plot_image_rows([("test data", test[pick].cpu().numpy()),
-                     ("reconstruction", recon[pick].cpu().numpy())],
+    plot_image_rows([("test data", units(test[pick]).cpu().numpy()),
+                     ("reconstruction", units(recon[pick]).cpu().numpy())],
                     out / "reconstructions.png", shape, f"{cfg.model} on {data.name}")
     if model.config.variational:
         g = torch.Generator(device=test.device).manual_seed(cfg.seed)
-        s = model.sample(30, generator=g).cpu().numpy()
+        s = units(model.sample(30, generator=g)).cpu().numpy()
         plot_image_rows([("samples E[x|z]", s[:10]), ("", s[10:20]), ("", s[20:30])],
                         out / "samples.png", shape, f"{cfg.model}: z ~ N(0, I)")
         if test.size(0) >= 2:
-            path = model.interpolate(test[pick[0]], test[pick[-1]], steps=10).cpu().numpy()
+            path = units(model.interpolate(test[pick[0]], test[pick[-1]], steps=10)).cpu().numpy()
             plot_image_rows([("two test rows, linear path in z", path)],
                             out / "interpolation.png", shape,
                             "latent interpolation")
