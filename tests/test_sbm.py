@@ -3,6 +3,7 @@ make-graph``."""
 
 from __future__ import annotations
 
+import argparse
 import math
 
 import numpy as np
@@ -243,6 +244,20 @@ def test_cli_writes_edge_list_and_planted_parameters(tmp_path, capsys):
     assert np.array_equal(back.blocks, planted.blocks)
 
 
+def test_half_as_many_blocks_as_nodes_is_the_most_with_edges_inside(tmp_path):
+    """--blocks N/2 (two nodes a block) is accepted; N/2 + 1 leaves one-node blocks and is
+    refused (99 blocks of 100 nodes gave 40 of 200 requested edges, 97 % between)."""
+    from graphvae.cli.makegraph import check_args
+
+    def args(k, mixing=0.2):
+        return argparse.Namespace(nodes=100, edges=200, blocks=k, mixing=mixing,
+                                  exponent=2.5, seed=0, out=tmp_path / "g.csv")
+    assert check_args(args(50)) == 50
+    with pytest.raises(ValueError, match="use at most N/2 = 50 blocks, or --mixing 1"):
+        check_args(args(51))
+    assert check_args(args(99, mixing=1.0)) == 99          # all edges between blocks: fine
+
+
 def test_default_blocks():
     assert [default_blocks(n) for n in (2, 3, 4, 2000, 10**4, 10**6)] == [1, 1, 2, 2, 10, 1000]
 
@@ -253,6 +268,7 @@ def test_default_blocks():
     ["--nodes", "100", "--edges", "2476"],
     ["--nodes", "100", "--edges", "200", "--blocks", "0"],
     ["--nodes", "100", "--edges", "200", "--blocks", "100"],
+    ["--nodes", "100", "--edges", "200", "--blocks", "51"],      # one-node blocks: 40 edges
     ["--nodes", "100", "--edges", "200", "--mixing", "-0.1"],
     ["--nodes", "100", "--edges", "200", "--exponent", "2"],
     ["--nodes", "100", "--edges", "200", "--exponent", "nan"],

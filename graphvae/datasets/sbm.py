@@ -32,8 +32,11 @@ zero); :meth:`PlantedSBM.prob` returns it and :meth:`PlantedSBM.rate` returns ``
   ``mixing`` of them joins different blocks, spread evenly over the block pairs. With
   one block every edge is inside it and ``mixing`` has no effect.
 
-The realised graph has slightly fewer than ``num_edges`` edges: parallel edges merge
-(the ``λ − (1 − e^−λ)`` of each pair, a few per cent at most at the cap).
+The realised graph has fewer than ``num_edges`` edges: parallel edges merge (the
+``λ − (1 − e^−λ)`` of each pair). In a sparse graph that is a few per cent (1,000 nodes
+and 5,000 requested edges: 4,803; 2,000 and 20,000: 19,418, seed 0); near the densest
+request ``make-graph`` takes, N(N − 1)/4 (a mean λ of 1/2 a pair), about a quarter to a
+third (100 nodes and 2,475 requested: 1,774).
 
 Sampling in O(E)
 ----------------
