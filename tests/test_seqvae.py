@@ -949,3 +949,34 @@ def test_selection_keeps_the_last_or_the_best_validation_weights(tmp_path, monke
     scores = []
     rc, text, err = run_cli(["generate", "--selection", "best", "--out", str(tmp_path / "o")])
     assert rc == 2 and len(err.strip().splitlines()) == 1 and "best" in err
+
+
+def test_recorded_pair_probabilities_keep_rare_edges_and_bond_types():
+    """A sampled pair's edge probability was 1 − p(no edge) in float32, which rounds an edge
+    of probability 1e-20 to 0 (and the valency-aware decoding then joins by label order),
+    and its bond types were renormalised from underflowed probabilities (rows summing to
+    0). With the last layer's bias (30, −17, −19, −25) and its weights zeroed every pair has
+    these logits, less the options the valence rules forbid: the records keep a positive
+    edge probability, bond distributions that sum to 1, and the logits' odds."""
+    m = _model(typed=True).float()
+    last = m.pair_head[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([30.0, -17.0, -19.0, -25.0]))
+    seen = 0
+    for s in m.sample(20, torch.Generator().manual_seed(0)):
+        n = s.adj.size(0)
+        off = ~torch.eye(n, dtype=torch.bool)
+        possible = s.edge_prob[off] > 0
+        if n < 2 or not bool(possible.any()):
+            continue
+        seen += int(possible.sum())
+        assert float(s.edge_prob[off].max()) < 1e-18                  # e^(-47) and below
+        bond = s.bond_prob[off][possible].double()
+        torch.testing.assert_close(bond.sum(-1), torch.ones(len(bond), dtype=torch.float64),
+                                   rtol=1e-5, atol=0)                 # float32 rounding
+        both = (bond[:, 0] > 0) & (bond[:, 1] > 0)
+        torch.testing.assert_close(bond[both, 0] / bond[both, 1],
+                                   torch.full((int(both.sum()),), math.exp(2.0),
+                                              dtype=torch.float64), rtol=1e-5, atol=0)
+    assert seen > 0

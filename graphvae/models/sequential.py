@@ -244,13 +244,18 @@ class SequentialGraphVAE(EquivariantGraphVAE):
             types = types.to(device)
         s, h = self.edge_logits(z)
         rows = torch.arange(g, device=device)[:, None]
-        probs_out = torch.zeros(g, k, k, self.num_options, device=device, dtype=z.dtype)
+        # each pair's option log-probabilities as drawn: in log space, so that an edge of
+        # probability 1e-8 keeps its value (1 - p(no edge) rounds it away in float32)
+        logp_out = torch.full((g, k, k, self.num_options), -torch.inf, device=device,
+                              dtype=z.dtype)
 
         def draw(i: Tensor, j: Tensor, feats: Tensor, allowed: Tensor) -> Tensor:
             logits = self._pair_logits(h, s, i, j, feats).masked_fill(~allowed, -torch.inf)
-            p = F.softmax(logits.masked_fill(~allowed.any(-1, keepdim=True), 0.0), -1)
-            probs_out[rows, i, j] = p
-            probs_out[rows, j, i] = p
+            logits = logits.masked_fill(~allowed.any(-1, keepdim=True), 0.0)
+            p = F.softmax(logits, -1)
+            logp = F.log_softmax(logits, -1)
+            logp_out[rows, i, j] = logp
+            logp_out[rows, j, i] = logp
             u = torch.rand(p.shape[:-1], generator=generator, device=where).to(device)
             return inverse_cdf(p, u, allowed)
 
@@ -259,12 +264,16 @@ class SequentialGraphVAE(EquivariantGraphVAE):
         out = []
         for r, n in enumerate(sizes):
             a = state.adj[r, :n, :n]
-            edge_prob = (1.0 - probs_out[r, :n, :n, 0]) * (1 - torch.eye(n, device=device))
+            edge_logp = logp_out[r, :n, :n, 1:]                  # the edge options
+            edge_lse = torch.logsumexp(edge_logp, -1)
+            edge_prob = edge_lse.exp() * (1 - torch.eye(n, device=device))
             rec = SampledGraph(a, edge_prob)
             if types is not None:
                 rec.node_types = types[r, :n]
-                bp = probs_out[r, :n, :n, 1:]
-                rec.bond_prob = bp / bp.sum(-1, keepdim=True).clamp(min=1e-12)
+                # the bond type given an edge; 0 where no edge was possible
+                rec.bond_prob = torch.where(torch.isfinite(edge_lse)[..., None],
+                                            (edge_logp - edge_lse[..., None]).exp(),
+                                            torch.zeros_like(edge_logp))
                 rec.bond_types = state.codes[r, :n, :n]
             out.append(rec)
         return out
