@@ -980,3 +980,21 @@ def test_recorded_pair_probabilities_keep_rare_edges_and_bond_types():
                                    torch.full((int(both.sum()),), math.exp(2.0),
                                               dtype=torch.float64), rtol=1e-5, atol=0)
     assert seen > 0
+
+
+def test_exemplar_prior_in_float32_survives_a_very_sharp_exemplar():
+    """An exemplar whose log-variance is below −88 overflowed exp(−lv) in float32: the
+    assignment cost became infinite and SciPy refused it (or 0 · inf gave NaN). Such
+    inputs are now computed in float64; the value equals the float64 prior's."""
+    from graphvae.bounds.priors import ExemplarPrior
+    locs = [torch.tensor([[0.0, 0.0], [1.0, 1.0]]), torch.tensor([[5.0, 5.0], [6.0, 6.0]])]
+    lvs = [torch.full((2, 2), -95.0), torch.zeros(2, 2)]
+    z = torch.tensor([[[5.1, 5.0], [6.0, 6.2], [0.0, 0.0]]])
+    mask = torch.tensor([[True, True, False]])
+    values = {}
+    for dtype in (torch.float32, torch.float64):
+        prior = ExemplarPrior(dim=2, exemplars=2, max_nodes=3).to(dtype)
+        prior.fit([t.to(dtype) for t in locs], [t.to(dtype) for t in lvs])
+        values[dtype] = float(prior.set_log_prob(z.to(dtype), mask))
+    assert math.isfinite(values[torch.float32])
+    assert values[torch.float32] == pytest.approx(values[torch.float64], abs=1e-4)

@@ -234,24 +234,31 @@ class ExemplarPrior(Prior):
     def log_prob(self, z: Tensor) -> Tensor:
         raise ValueError("ExemplarPrior is a prior over sets of latents: use set_log_prob")
 
+    def _pair_log_probs(self, z: Tensor, m: Tensor, n: int, dtype: torch.dtype) -> Tensor:
+        """``ll[m, i, a] = log N(z_a; μ_mi, σ_mi²)`` computed in ``dtype``."""
+        mu, lv = self.loc[m, :n].to(dtype), self.logvar[m, :n].to(dtype)         # (M', n, d)
+        diff = z.to(dtype)[None, None, :, :] - mu[:, :, None, :]
+        return -0.5 * (diff.pow(2) * torch.exp(-lv[:, :, None, :]) + lv[:, :, None, :]
+                       + LOG_2PI).sum(-1)
+
     def _log_r(self, z: Tensor, m: Tensor) -> Tensor:
         """``log r_m(Z)`` bounded below (class docstring) for ``z (n, d)`` and the exemplars
         ``m (M',)`` of its size → ``(M',)``."""
         from scipy.optimize import linear_sum_assignment
 
         n = z.size(0)
-        mu, lv = self.loc[m, :n].to(z.dtype), self.logvar[m, :n].to(z.dtype)     # (M', n, d)
-        # ll[m, i, a] = log N(z_a; μ_mi, σ_mi²)
-        diff = z[None, None, :, :] - mu[:, :, None, :]
-        ll = -0.5 * (diff.pow(2) * torch.exp(-lv[:, :, None, :]) + lv[:, :, None, :]
-                     + LOG_2PI).sum(-1)
+        ll = self._pair_log_probs(z, m, n, z.dtype)
+        if not bool(torch.isfinite(ll).all()):
+            # a log-variance below about −88 overflows exp(−lv) in float32 (an infeasible
+            # assignment, or 0 · inf): then in float64, which holds it
+            ll = self._pair_log_probs(z, m, n, torch.float64)
         cost = -ll.detach().double().cpu().numpy()
         rows = torch.arange(n, device=z.device)
         out = []
         for t in range(len(m)):
             _, cols = linear_sum_assignment(cost[t])
             out.append(ll[t, rows, torch.as_tensor(cols, device=z.device)].sum())
-        return (torch.stack(out) + self.log_sym[m].to(z.dtype)
+        return (torch.stack(out).to(z.dtype) + self.log_sym[m].to(z.dtype)
                 - math.lgamma(n + 1))
 
     def set_log_prob(self, z: Tensor, mask: Tensor, generator: torch.Generator | None = None,
