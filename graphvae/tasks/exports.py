@@ -72,12 +72,13 @@ def export_link_prediction(out: Path, result: LinkPredResult, summary: dict[str,
         scores = torch.cat([result.model.score(result.z, s.test_pos),
                             result.model.score(result.z, s.test_neg)]).cpu().numpy()
     y = np.r_[np.ones(s.test_pos.size(1)), np.zeros(s.test_neg.size(1))]
-    plot_roc_pr(scores, y, out / "roc_pr.png", title="test pairs")
+    seed = f"seed {result.metrics['seed']}"       # the files show the first seed's run
+    plot_roc_pr(scores, y, out / "roc_pr.png", title=f"test pairs, {seed}")
     shown = _plot_subset(n)
     plot_latent(z[shown].numpy(), out / "latent.png",
                 None if labels is None else labels[shown].numpy(),
-                title="" if shown.numel() == n else
-                f"latent means (PCA), {shown.numel():,} of {n:,} nodes")
+                title=f"latent means (PCA), {seed}" if shown.numel() == n else
+                f"latent means (PCA), {shown.numel():,} of {n:,} nodes, {seed}")
     plot_training(result.fit.history, out / "training.png", result.fit.weights_epoch,
                   "validation AUC + AP", f"{result.metrics['config']['model']}, seed "
                   f"{result.metrics['seed']}", "training bound (nats, the whole graph)")
