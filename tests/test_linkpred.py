@@ -86,6 +86,19 @@ def test_an_edge_list_given_twice_or_one_way_is_split_as_the_graph_it_is():
             assert torch.equal(getattr(sp, name), getattr(ref, name)), name
 
 
+def test_the_split_reads_the_same_undirected_edges_as_the_loaders():
+    """split_edges' own canonical form equals the loaders' (to_simple_undirected, then the
+    columns i < j), columns and order, on random lists with repeats, both directions and
+    self-loops."""
+    from graphvae.datasets.link_split import _undirected
+    from graphvae.graph import to_simple_undirected, upper_triangle
+    g = torch.Generator().manual_seed(0)
+    for n in (2, 7, 50):
+        ei = torch.randint(0, n, (2, 3 * n), generator=g)
+        torch.testing.assert_close(_undirected(ei, n),
+                                   upper_triangle(to_simple_undirected(ei, n)), rtol=0, atol=0)
+
+
 def test_joint_feature_likelihood_follows_the_prepared_features():
     """Binary raw features get a Bernoulli likelihood; standardised ones (no longer 0/1)
     a Gaussian (they got a Bernoulli before, whose 'log-probability' of a target of 52 is
