@@ -257,6 +257,7 @@ def test_check_invariance_fails_in_float32_at_a_tiny_tolerance(checkpoint, capsy
     assert "worst on graph 0" in out and "under permutation" in out
 
 
+@pytest.mark.slow  # 6 s (a 2,000-node graph)
 def test_float32_bounds_of_a_large_graph_pass_within_the_default_relative_tolerance(
         tmp_path, capsys):
     """A 2,000-node graph's bound is millions of nats, where float32 steps by 0.25 or more: a sum

@@ -32,6 +32,7 @@ def measured_files(run):
     return [*json.loads((run / "manifest.json").read_text())["files"], "manifest.json"]
 
 
+@pytest.mark.slow  # 8 s (a run, then score on it)
 def test_score_gives_back_the_metrics_of_the_run(tmp_path):
     run = tmp_path / "run"
     rc, _, err = run_cli(["generate", "--epochs", "2", "--protocol", "gdss", "--seed", "3",

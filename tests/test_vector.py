@@ -147,6 +147,7 @@ def test_rotation_term_is_an_infinitesimal_rotation():
     assert float(d1.abs().max()) > 1e-6         # and it does move the weights
 
 
+@pytest.mark.slow  # 6 s (20,000 steps)
 def test_nonuniform_l2_gives_transposed_shrunk_decoder():
     """Kunin et al.: at the minimum W1 = W2ᵀ and ‖W2[:, i]‖² = 1 − λ_i/σ_i²."""
     x, _ = synthetic_spectrum(2000, [10.0, 2.0, 0.3, 0.1], seed=0)
