@@ -16,6 +16,24 @@ os.environ["OMP_NUM_THREADS"] = "1"
 os.environ["MKL_NUM_THREADS"] = "1"
 
 
+class ToyBound(torch.nn.Module):
+    """The smallest model of the training loop's protocol: bound ``w · batch`` (``w`` of
+    ``width`` ones), loss its negative. ``poison(batch)`` true makes that step's bound NaN.
+    The torchrun scripts of test_minibatch import it too (tests/ on their PYTHONPATH)."""
+
+    def __init__(self, width=3, poison=None):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(width))
+        self.poison = poison
+
+    def forward(self, batch, generator=None):
+        from graphvae.bounds.elbo import BoundEstimate
+        v = (self.w * batch).sum().reshape(1)
+        if self.poison is not None and self.poison(batch):
+            v = v * float("nan")
+        return BoundEstimate(v, -v.sum(), v, torch.zeros(1))
+
+
 def undirected(pairs, n):
     return to_simple_undirected(torch.tensor(pairs, dtype=torch.long).t(), n)
 

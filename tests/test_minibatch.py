@@ -27,7 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _env() -> dict[str, str]:
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    # tests/ too: the torchrun scripts import conftest's ToyBound
+    env = dict(os.environ, OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
     for var in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(var, None)
     return env
@@ -262,26 +264,14 @@ _DIVERGE = textwrap.dedent("""
     import datetime, sys, time
     import torch
     import torch.distributed as dist
-    from torch import nn
     from torch.nn.parallel import DistributedDataParallel
-    from graphvae.bounds.elbo import BoundEstimate
+    from conftest import ToyBound
     from graphvae.training import fit
 
     dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=float(sys.argv[1])))
     rank = dist.get_rank()
-
-    class Toy(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.w = nn.Parameter(torch.ones(3))
-
-        def forward(self, batch, generator=None):
-            v = (self.w * batch).sum().reshape(1)
-            if rank == 1 and float(batch[0]) == 2.0:    # rank 1's second step only
-                v = v * float("nan")
-            return BoundEstimate(v, -v.sum(), v, torch.zeros(1))
-
-    model = DistributedDataParallel(Toy())
+    # rank 1's second step only
+    model = DistributedDataParallel(ToyBound(poison=lambda b: rank == 1 and float(b[0]) == 2))
     start = time.perf_counter()
     try:
         fit(model, [torch.full((3,), 1.0), torch.full((3,), 2.0), torch.full((3,), 3.0)],
@@ -318,24 +308,13 @@ _RESUME = textwrap.dedent("""
     import datetime, sys
     import torch
     import torch.distributed as dist
-    from torch import nn
     from torch.nn.parallel import DistributedDataParallel
-    from graphvae.bounds.elbo import BoundEstimate
+    from conftest import ToyBound
     from graphvae.training import fit
 
     dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=60))
     rank = dist.get_rank()
-
-    class Toy(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.w = nn.Parameter(torch.ones(3))
-
-        def forward(self, batch, generator=None):
-            v = (self.w * batch).sum().reshape(1)
-            return BoundEstimate(v, -v.sum(), v, torch.zeros(1))
-
-    model = DistributedDataParallel(Toy())
+    model = DistributedDataParallel(ToyBound())
     state = sys.argv[1] if rank == 0 else sys.argv[2]    # rank 1 sees no saved state
     try:
         fit(model, [torch.ones(3)], torch.optim.SGD(model.parameters(), lr=0.1), epochs=4,
@@ -351,20 +330,11 @@ _RESUME = textwrap.dedent("""
 def test_data_parallel_resume_refuses_processes_that_see_different_states(tmp_path):
     """Only rank 0 writes the training state; a process that cannot see it would start
     afresh beside a resumed rank 0. Both processes refuse, naming the epochs."""
-    from graphvae.bounds.elbo import BoundEstimate
+    from conftest import ToyBound
+
     from graphvae.training import fit
     saved = tmp_path / "state.pt"
-
-    class Toy(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.w = torch.nn.Parameter(torch.ones(3))
-
-        def forward(self, batch, generator=None):
-            v = (self.w * batch).sum().reshape(1)
-            return BoundEstimate(v, -v.sum(), v, torch.zeros(1))
-
-    model = Toy()
+    model = ToyBound()
     fit(model, [torch.ones(3)], torch.optim.SGD(model.parameters(), lr=0.1), epochs=2,
         checkpoint=saved, progress=False)              # two of four epochs done
     script = tmp_path / "resume.py"

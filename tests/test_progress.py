@@ -51,24 +51,15 @@ def test_the_training_loop_and_scoring_bars_show_on_a_terminal_only(monkeypatch)
     way) wrote carriage-return updates into logs: a diverged run's error line then began
     with bar text. Off a terminal they print nothing; on one the loop's bar shows."""
     import torch
+    from conftest import ToyBound
 
-    from graphvae.bounds import BoundEstimate
     from graphvae.training import fit
     from graphvae.vector import build_vector_model
     from graphvae.vector.train import estimate_nll
 
-    class Toy(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.w = torch.nn.Parameter(torch.ones(2))
-
-        def forward(self, batch, generator=None):
-            v = (self.w * batch).sum().reshape(1)
-            return BoundEstimate(v, -v.sum(), v, torch.zeros(1))
-
     def run(stream):
         monkeypatch.setattr(sys, "stderr", stream)
-        m = Toy()
+        m = ToyBound(2)
         fit(m, [torch.ones(2)], torch.optim.SGD(m.parameters(), lr=0.1), epochs=3,
             progress=True, desc="toy")
         estimate_nll(build_vector_model("vae", 3, latent_dim=2, hidden=(4,)),

@@ -410,6 +410,8 @@ def test_compressed_members_are_refused_before_they_inflate(tmp_path):
     a thousandfold (a 2 MB checkpoint read 2 GB). Model files, training states, vector
     checkpoints and planted-parameter files with a compressed member are refused before
     reading; the same files stored as written load."""
+    from conftest import ToyBound
+
     from graphvae.datasets.sbm import PlantedSBM
     from graphvae.training import fit
     from graphvae.vector import build_vector_model, load_vector_model
@@ -420,23 +422,12 @@ def test_compressed_members_are_refused_before_they_inflate(tmp_path):
         load_model(_recompressed(model_pt, tmp_path / "m2.pt", "data/0"))
 
     state = tmp_path / "state.pt"
-    lin = torch.nn.Linear(2, 1)
-
-    class Toy(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.lin = lin
-
-        def forward(self, batch, generator=None):
-            from graphvae.bounds.elbo import BoundEstimate
-            v = self.lin(batch).sum().reshape(1)
-            return BoundEstimate(v, -v.sum(), v, torch.zeros(1))
-
-    fit(Toy(), [torch.ones(2)], torch.optim.SGD(lin.parameters(), lr=0.1), epochs=1,
+    toy = ToyBound(2)
+    fit(toy, [torch.ones(2)], torch.optim.SGD(toy.parameters(), lr=0.1), epochs=1,
         checkpoint=state, progress=False)
     _recompressed(state, tmp_path / "s2.pt", "data/0")
     with pytest.raises(DataError, match="holds a compressed member"):
-        fit(Toy(), [torch.ones(2)], torch.optim.SGD(lin.parameters(), lr=0.1), epochs=2,
+        fit(toy, [torch.ones(2)], torch.optim.SGD(toy.parameters(), lr=0.1), epochs=2,
             checkpoint=tmp_path / "s2.pt", resume=True, progress=False)
 
     vec = tmp_path / "v.pt"
