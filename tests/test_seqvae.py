@@ -729,6 +729,7 @@ def _random_walk(seed, cases, low, high, rules, check, pick):
                 state.apply(torch.tensor([[u]]), torch.tensor([[v]]), torch.tensor([[o]]))
 
 
+@pytest.mark.slow  # 6 s (every small case)
 def test_budget_and_cuts_rules_never_refuse_an_option_that_can_still_be_joined():
     """Random small molecules-like cases (options drawn among those the cuts rule allows):
     whenever some finish of the later pairs connects the graph within the valences (brute

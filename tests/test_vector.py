@@ -35,6 +35,7 @@ from graphvae.vector.linear import (
 SPECTRUM = [10.0, 8.0, 6.0, 4.0, 2.0, 1.0, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05]
 
 
+@pytest.mark.slow  # 6 s (a fresh interpreter)
 def test_vector_imports_without_torch_geometric():
     code = textwrap.dedent("""
         import sys
