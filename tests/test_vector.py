@@ -525,6 +525,39 @@ def test_built_iwae_trains_on_iwae_not_the_elbo():
         build_vector_model("vae", 4, num_samples=3)
 
 
+def test_a_checkpoint_keeps_the_training_objective(tmp_path):
+    """An IWAE model saved and loaded trained on the ELBO afterwards (load_vector_model set
+    no objective); the objective and K travel in the checkpoint now. A file written before
+    they did loads as the ELBO it always was; a crafted objective is one line."""
+    from graphvae.errors import DataError
+
+    x = torch.rand(6, 4).round()
+    m = build_vector_model("iwae", 4, num_samples=7, latent_dim=2, hidden=(8,))
+    save_checkpoint(m, tmp_path / "m.pt")
+    again = load_vector_model(tmp_path / "m.pt")
+    assert (again.objective, again.num_samples) == ("iwae", 7)
+    g = torch.Generator().manual_seed(1)
+    fwd = again.eval()(x, generator=g).value
+    iwae = again.bound(x, "iwae", 7, generator=torch.Generator().manual_seed(1)).value
+    torch.testing.assert_close(fwd, iwae, rtol=0, atol=0)
+    ck = torch.load(tmp_path / "m.pt", weights_only=True)
+    old = {k: v for k, v in ck.items() if k not in ("objective", "num_samples")}
+    torch.save(old, tmp_path / "old.pt")
+    assert (load_vector_model(tmp_path / "old.pt").objective,
+            load_vector_model(tmp_path / "old.pt").num_samples) == ("elbo", 1)
+    for objective, k in (("sleep", 1), ("iwae", 0), ("iwae", True), ("iwae", 2.0),
+                         ("iwae", 10 ** 12)):
+        torch.save({**ck, "objective": objective, "num_samples": k}, tmp_path / "bad.pt")
+        with pytest.raises(DataError, match="objective is not usable"):
+            load_vector_model(tmp_path / "bad.pt")
+    ae = build_vector_model("ae", 4, latent_dim=2, hidden=(8,))
+    save_checkpoint(ae, tmp_path / "ae.pt")
+    ck = torch.load(tmp_path / "ae.pt", weights_only=True)
+    torch.save({**ck, "objective": "iwae", "num_samples": 5}, tmp_path / "ae_iwae.pt")
+    with pytest.raises(DataError, match="objective is not usable"):
+        load_vector_model(tmp_path / "ae_iwae.pt")
+
+
 def test_standardized_rows_convert_back_to_their_units_for_plots():
     """Image grids of --standardize runs were drawn from standardised values on a 0–1
     grey scale (73 % of the digits' pixels clipped); they are drawn in the data's units."""

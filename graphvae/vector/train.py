@@ -192,14 +192,21 @@ def refine_encoder(model: VectorAutoencoder, train: Tensor, valid: Tensor | None
 
 def save_checkpoint(model: VectorAutoencoder, path: str | os.PathLike, **extra: Any) -> None:
     save_atomic({"task": "vector", "config": model.config.to_dict(),
+                 "objective": model.objective, "num_samples": model.num_samples,
                  "state_dict": model.state_dict(), **extra}, path)
+
+
+#: the largest IWAE K a checkpoint may ask for (memory: K latent draws a row)
+MAX_CHECKPOINT_SAMPLES = 100_000
 
 
 def load_vector_model(path: str | os.PathLike,
                       map_location: str | torch.device = "cpu") -> VectorAutoencoder:
-    """Rebuild a model from a checkpoint written by :func:`save_checkpoint`; one-line
-    ``ValueError`` naming the file on anything else (compressed or hollow weights, a config
-    the weights do not fit), checked before the model is built."""
+    """Rebuild a model from a checkpoint written by :func:`save_checkpoint`, with the
+    training objective it was saved with (an IWAE model keeps IWAE_K; checkpoints from
+    before the objective was saved load with the ELBO); one-line ``ValueError`` naming the
+    file on anything else (compressed or hollow weights, a config the weights do not fit,
+    an unknown objective), checked before the model is built."""
     check_zip_stored(path)
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
@@ -221,6 +228,14 @@ def load_vector_model(path: str | os.PathLike,
                         ) from None
     if want != {k: tuple(v.shape) for k, v in state.items()}:
         raise DataError(path, "the weights do not fit the saved config")
+    objective, k = ckpt.get("objective", "elbo"), ckpt.get("num_samples", 1)
+    if (objective not in ("elbo", "iwae") or type(k) is not int
+            or not 1 <= k <= MAX_CHECKPOINT_SAMPLES
+            or (objective == "iwae" and not config.variational)):
+        raise DataError(path, f"the checkpoint's objective is not usable ({objective!r} with "
+                              f"num_samples {k!r}: 'elbo' or 'iwae' with 1 to "
+                              f"{MAX_CHECKPOINT_SAMPLES:,}, 'iwae' for variational models)")
     model = VectorAutoencoder(config)
     model.load_state_dict(state)
+    model.set_objective(objective, k)
     return model.to(map_location)
