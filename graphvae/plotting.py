@@ -45,16 +45,23 @@ def plot_roc_pr(scores: np.ndarray, labels: np.ndarray, path: str | os.PathLike,
 
 def plot_latent(z: np.ndarray, path: str | os.PathLike, labels: np.ndarray | None = None,
                 title: str = "") -> None:
-    """2-D principal-component projection of latent means, coloured by class if given."""
+    """2-D principal-component projection of latent means, coloured by class if given; a
+    1-d latent is drawn along one axis (the vertical one carries nothing)."""
     zc = z - z.mean(0)
     _, _, vt = np.linalg.svd(zc, full_matrices=False)
-    xy = zc @ vt[:2].T if vt.shape[0] >= 2 else np.c_[zc[:, :1], np.zeros(len(zc))]
+    one_d = z.shape[1] < 2
+    xy = zc[:, :1] if one_d else zc @ vt[:2].T
+    xy = np.c_[xy, np.zeros((len(zc), 2 - xy.shape[1]))]  # one column: one node or 1-d
     fig, ax = plt.subplots(figsize=(5.5, 5))
     sc = ax.scatter(xy[:, 0], xy[:, 1], s=4, c=labels if labels is not None else "tab:blue",
                     cmap="tab10" if labels is not None else None, alpha=0.8)
     if labels is not None:
         ax.legend(*sc.legend_elements(), title="class", fontsize=7, loc="best")
-    ax.set(xlabel="PC 1", ylabel="PC 2", title=title or "latent means (PCA)")
+    if one_d:
+        ax.set(xlabel="latent mean (1-d latent)", title=title or "latent means")
+        ax.set_yticks([])
+    else:
+        ax.set(xlabel="PC 1", ylabel="PC 2", title=title or "latent means (PCA)")
     _save(fig, path)
 
 
@@ -112,6 +119,10 @@ def plot_training(history: list[dict[str, float]], path: str | os.PathLike,
             ax.legend(fontsize=8, loc="lower right")
         ax.set(xlabel="epoch", ylabel=label)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        first, last = min(r["epoch"] for r in rows), max(r["epoch"] for r in rows)
+        if last - first < 2:  # MaxNLocator falls back to fractional ticks on so short a span
+            ax.set_xticks(range(int(first), int(last) + 1))
+            ax.set_xlim(first - 0.5, last + 0.5)
     if title:
         fig.suptitle(title)
     _save(fig, path)

@@ -1,6 +1,7 @@
 """What the sample grids draw: graph panels, and molecule panels with elements and bond orders."""
 
 import networkx as nx
+import numpy as np
 import pytest
 
 from graphvae import plotting
@@ -128,3 +129,32 @@ def test_training_curve_without_evaluation_has_one_panel(figures):
     (fig,) = figures
     (ax,) = fig.axes
     assert len(ax.get_lines()) == 1 and ax.get_legend() is None
+
+
+def test_a_one_epoch_curve_has_whole_epoch_ticks(figures):
+    """A run of one epoch had ticks 0.945, 0.960, ... (MaxNLocator's fallback on a short
+    span): its ticks are the epochs themselves now."""
+    plotting.plot_training([{"epoch": 1.0, "train_bound": -3.0, "score": -4.0}], "unused.png")
+    (fig,) = figures
+    for ax in fig.axes:
+        assert list(ax.get_xticks()) == [1.0]
+        assert ax.get_xlim() == (0.5, 1.5)
+
+
+def test_latent_plot_names_its_axes_by_the_latent_size(figures):
+    """Two principal components for a 2-d (or wider) latent; a 1-d latent is drawn along one
+    axis, with no "PC 2" that would be a row of zeros; one node does not fail."""
+    z2 = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 1.0], [2.0, 1.0]])
+    plotting.plot_latent(z2, "unused.png")
+    plotting.plot_latent(np.array([[0.0], [3.0], [1.0]]), "unused.png")
+    plotting.plot_latent(np.array([[1.0, 2.0]]), "unused.png")
+    wide, narrow, single = (f.axes[0] for f in figures)
+    assert (wide.get_xlabel(), wide.get_ylabel()) == ("PC 1", "PC 2")
+    # the first component is the wider spread (x: 2 against y: 1), centred: ±1
+    assert sorted(abs(v) for v in wide.collections[0].get_offsets()[:, 0]) == [1, 1, 1, 1]
+    assert narrow.get_ylabel() == "" and "1-d" in narrow.get_xlabel()
+    assert list(narrow.get_yticks()) == []
+    offsets = narrow.collections[0].get_offsets()
+    np.testing.assert_allclose(offsets[:, 0], [-4 / 3, 5 / 3, -1 / 3], rtol=0, atol=1e-12)
+    assert list(offsets[:, 1]) == [0, 0, 0]
+    assert single.collections[0].get_offsets().shape == (1, 2)
