@@ -261,6 +261,49 @@ def test_log_marginal_is_exact_with_the_true_posterior():
     assert abs(nll + float(exact.mean())) < 1e-10 and m.training
 
 
+def test_log_marginal_with_an_offset_encoder_against_closed_forms():
+    """The exact-posterior test above cannot tell how the weights are combined (they are
+    all equal). Here the encoder's mean is off the posterior's by 0.5 in each latent, with
+    the posterior's variances: KL(q || p(z|x)) = ½ δᵀ Λ δ with Λ = I + WᵀW/σ² = diag(5, 11),
+    so 2.0 nats exactly. Checked: three weights combined by hand (torch.distributions),
+    the ELBO's mean at log p(x) − 2, and 10⁵ weights at log p(x)."""
+    d, k, s2 = 4, 2, 0.5
+    m = build_vector_model("vae", d, latent_dim=k, hidden=(), likelihood="gaussian",
+                           variance=s2).double()
+    w = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 0.0], [0.0, -1.0]], dtype=torch.float64)
+    b = torch.tensor([0.1, -0.2, 0.3, 0.0], dtype=torch.float64)
+    post_var = torch.tensor([1 / 5, 1 / 11], dtype=torch.float64)
+    a = post_var[:, None] * w.T / s2
+    with torch.no_grad():
+        m.decoder[0].weight.copy_(w)
+        m.decoder[0].bias.copy_(b)
+        m.encoder[0].weight.zero_()
+        m.encoder[0].weight[:k] = a
+        m.encoder[0].bias[:k] = -a @ b + 0.5
+        m.encoder[0].bias[k:] = torch.log(post_var)
+    x = torch.randn(5, d, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    exact = torch.distributions.MultivariateNormal(b, w @ w.T + s2 * torch.eye(d)).log_prob(x)
+    # three weights by hand, from the same draws
+    est = m.log_marginal(x, 3, chunk=3, generator=torch.Generator().manual_seed(5))
+    z = m.encode(x).rsample((3,), generator=torch.Generator().manual_seed(5))
+    loc_q = x @ a.T - a @ b + 0.5
+    N = torch.distributions.Normal
+    logw = (N(z @ w.T + b, math.sqrt(s2)).log_prob(x).sum(-1) + N(0.0, 1.0).log_prob(z).sum(-1)
+            - N(loc_q, post_var.sqrt()).log_prob(z).sum(-1))
+    by_hand = torch.log(torch.exp(logw).mean(0))
+    torch.testing.assert_close(est, by_hand, atol=1e-12, rtol=0)
+    assert bool((est - exact).abs().max() > 0.05)  # the weights differ: not the easy case
+    # E[ELBO] = log p(x) − KL(q || p(z|x)) = log p(x) − 2.0
+    draws = torch.stack([m.bound(x, "elbo", 1, generator=g).value
+                         for g in [torch.Generator().manual_seed(s) for s in range(7, 1007)]])
+    se = draws.std(0) / math.sqrt(draws.size(0))
+    assert bool(((draws.mean(0) - (exact - 2.0)).abs() < 4 * se).all()), (draws.mean(0), exact)
+    # 10⁵ weights: relative variance of one weight e^{δᵀΛδ} − 1 = e⁴ − 1, so a standard
+    # error of sqrt(53.6 / 10⁵) = 0.023 nats
+    big = m.log_marginal(x, 100_000, chunk=25_000, generator=torch.Generator().manual_seed(8))
+    assert bool(((big - exact).abs() < 4 * 0.023).all()), (big - exact)
+
+
 def test_refine_encoder_reaches_the_exact_posterior_and_keeps_the_model():
     """Linear-Gaussian decoder, frozen: training only q(z|x) on IWAE_5 drives it to the
     closed-form posterior N(A(x − b), (I + WᵀW/σ²)⁻¹), so KL(q ‖ p(z|x)) — the exact
