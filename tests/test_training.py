@@ -247,6 +247,23 @@ def killed_at(epoch: int):
         training._train_epoch = real
 
 
+@contextlib.contextmanager
+def epochs_trained():
+    """The epochs the loop trains inside the block, in order (a resume that retrained from
+    the start would give the same seeded result: this tells them apart)."""
+    real, seen = training._train_epoch, []
+
+    def train_epoch(state, *args):
+        seen.append(state.epoch)
+        real(state, *args)
+
+    training._train_epoch = train_epoch
+    try:
+        yield seen
+    finally:
+        training._train_epoch = real
+
+
 def _same_weights(a, b):
     sa, sb = a.state_dict(), b.state_dict()
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
@@ -264,7 +281,8 @@ def test_killed_and_resumed_link_prediction_equals_an_uninterrupted_run(tmp_path
         run_link_prediction(data, cfg, seed=3, progress=False, state=state)
     assert torch.load(state, weights_only=True)["epoch"] == 25      # the last checkpoint
     again = run_link_prediction(data, cfg, seed=3, progress=False, state=state, resume=True)
-    assert again.fit.resumed_from == 25
+    assert again.fit.resumed_from == 25 and again.metrics["resumed_from_epoch"] == 25
+    assert whole.metrics["resumed_from_epoch"] == 0
     assert _same_weights(whole.model, again.model)
     for key in ("test_auc", "test_ap", "val_auc", "best_epoch", "epochs", "train_bound_nats"):
         assert again.metrics[key] == whole.metrics[key], key
@@ -280,7 +298,11 @@ def test_killed_and_resumed_generation_equals_an_uninterrupted_run(tmp_path):
         state = tmp_path / f"{model}.pt"
         with killed_at(4), pytest.raises(Killed):
             run_generation(cfg, progress=False, state=state)
-        again = run_generation(cfg, progress=False, state=state, resume=True)
+        saved = torch.load(state, weights_only=True)["epoch"]
+        assert 1 <= saved <= 3, (model, saved)
+        with epochs_trained() as seen:
+            again = run_generation(cfg, progress=False, state=state, resume=True)
+        assert seen == list(range(saved + 1, 7)), (model, seen)
         for key in ("test_bound_nats", "best_epoch", "mmd2", "generated_summary"):
             assert again[key] == whole[key], (model, key)
 
@@ -295,7 +317,11 @@ def test_killed_and_resumed_vector_run_equals_an_uninterrupted_run(tmp_path):
     whole = run_vector(data, cfg, progress=False)
     with killed_at(5), pytest.raises(Killed):
         run_vector(data, cfg, progress=False, state=tmp_path)
-    again = run_vector(data, cfg, progress=False, state=tmp_path, resume=True)
+    assert torch.load(tmp_path / "train.pt", weights_only=True)["epoch"] == 4
+    with epochs_trained() as seen:
+        again = run_vector(data, cfg, progress=False, state=tmp_path, resume=True)
+    assert seen == [5, 6, 1, 2]  # the VAE's last two epochs, then refine_encoder's two
+    assert (whole["resumed_from_epoch"], again["resumed_from_epoch"]) == (0, 4)
     for key in ("test_elbo", "test_nll", "test_nll_refined", "best_epoch", "epochs_run"):
         assert again[key] == whole[key], key
 
@@ -332,4 +358,6 @@ def test_cli_run_killed_with_sigkill_resumes_to_the_same_metrics(tmp_path):
     again = json.loads((out / "metrics.json").read_text())
     for key in ("test_bound_nats", "best_epoch", "mmd2", "generated_summary", "history"):
         assert again[key] == whole[key], key
+    # it went on from the killed run's state (a restart from epoch 0 gives the same numbers)
+    assert whole["resumed_from_epoch"] == 0 and again["resumed_from_epoch"] >= 5
     assert not state.parent.exists()

@@ -86,6 +86,7 @@ def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = 
         "model": cfg.model, "data": data.name, "likelihood": lik, "latent_dim": latent,
         "n_train": int(train.size(0)), "n_test": int(test.size(0)), "dim": data.dim,
         "epochs_run": res.epochs, "best_epoch": res.best_epoch,
+        "resumed_from_epoch": res.resumed_from,
         "train_seconds": res.seconds, "device": str(device),
         "test_mse": float((recon - test).pow(2).sum(1).mean()),
         # ae / dae: the log-likelihood of the point code's reconstruction, not a bound
