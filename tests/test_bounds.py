@@ -180,3 +180,39 @@ def test_bad_arguments():
         IWAE(3)(PointMass(X), loglik)
     with pytest.raises(ValueError):
         DiagGaussian(torch.zeros(2, 3), torch.zeros(3, 2))
+
+
+def test_permutation_bound_with_shared_draws_lies_between_its_two_limits():
+    """Two relabellings with log p(P_k G | z) = ±3z and q = p(z) = N(0, 1): each ELBO is
+    0, so log Σ_k exp ELBO_k = log 2, while log Σ_k p(P_k G) = log(2 e^{4.5}) = log 2 + 4.5.
+    One shared draw gives log(e^{3z} + e^{-3z}), whose mean log 2 + E log cosh 3z (by
+    quadrature) lies strictly between; many draws come down to log 2."""
+    import numpy as np
+
+    from graphvae.bounds import PermutationELBO
+
+    q = DiagGaussian(torch.zeros(1, dtype=torch.float64), torch.zeros(1, dtype=torch.float64))
+
+    def loglik(z):
+        return torch.cat([3 * z, -3 * z], -1)                      # (S, K = 2)
+
+    # by hand at z = 0.5
+    est = PermutationELBO()(q, loglik, eps=torch.tensor([[0.5]], dtype=torch.float64))
+    assert est.value.item() == pytest.approx(math.log(math.exp(1.5) + math.exp(-1.5)),
+                                             abs=1e-12)
+    assert est.recon.item() == pytest.approx(1.5) and est.kl.item() == 0.0
+    mean = PermutationELBO(mean=True)(q, loglik, eps=torch.tensor([[0.5]], dtype=torch.float64))
+    assert mean.value.item() == pytest.approx(est.value.item() - math.log(2), abs=1e-12)
+    # one draw: the mean over draws against the quadrature value
+    g = torch.Generator().manual_seed(0)
+    vals = torch.stack([PermutationELBO()(q, loglik, generator=g).value for _ in range(4000)])
+    t = np.linspace(-12, 12, 240_001)
+    logcosh = np.logaddexp(3 * t, -3 * t) - math.log(2)
+    density = np.exp(-t * t / 2) / math.sqrt(2 * math.pi)
+    expected = math.log(2) + float((logcosh * density).sum() * (t[1] - t[0]))
+    se = float(vals.std()) / math.sqrt(len(vals))
+    assert abs(float(vals.mean()) - expected) < 4 * se
+    assert math.log(2) + 1.5 < expected < math.log(2) + 4.5         # strictly between
+    # 4,000 shared draws: each ELBO_k estimate is ±3·(mean of the draws), near 0
+    many = PermutationELBO(num_samples=4000)(q, loglik, generator=g).value.item()
+    assert math.log(2) <= many < math.log(2) + 0.05

@@ -11,18 +11,26 @@ permutations whose relabellings ``PG`` are pairwise distinct graphs
     \\log Σ_{G'∈[G]} p(G') \\;≥\\; \\log Σ_{P∈S} p(PG) \\;≥\\; \\log Σ_{P∈S} e^{\\mathrm{ELBO}(PG)}
 
 the first because the dropped terms are non-negative, the second termwise
-(``p(PG) ≥ exp ELBO(PG)``). :class:`PermutationELBO` computes the right-hand side
+(``p(PG) ≥ exp ELBO(PG)``). :class:`PermutationELBO` estimates the right-hand side
 for ``S`` given as a ``(K, n)`` tensor (random draws, canonical orderings, a
 matched permutation, or all ``n!`` for the exact version), vectorised over ``K``.
+Each ``ELBO(P_k G)`` is estimated from the *same* draws ``z_1..z_s ~ q`` (``s`` =
+``num_samples``), ``ELBO_k = (1/s) Σ_j log p(P_k G | z_j) − KL(q ‖ p)``, and the value
+is ``log Σ_k exp ELBO_k``. Its expectation lies between the right-hand side (Jensen:
+log-sum-exp is convex) and the middle term: with ``s = 1`` it is the one-draw ELBO of
+the summed likelihood ``Σ_k p(P_k G | z)``, and averaging draws inside the log-sum-exp
+only lowers it. So it is a lower bound on the middle term in expectation, and it comes
+down to the right-hand side as ``s`` grows.
 The relabelled graphs must be *distinct*: one listed twice (a repeated
 permutation, or two that differ by an automorphism of the graph) is counted twice
 and the value can exceed ``log p`` of the unlabelled graph, even 0 nats on a
 symmetric one. Callers remove the repeats; ``GraphVAE.bound`` does, by comparing the
 relabelled graphs themselves. With ``mean=True`` it returns
-``log (1/K) Σ_{k} exp ELBO(P_k G)``: for ``K`` uniform random permutations its
-expectation is at most ``log (1/n!) Σ_{P∈Π} exp ELBO(PG)`` (Jensen), which is the
-exact bound minus ``log (n!/|Aut(G)|)``, and it rises to that value as ``K`` grows,
-like the importance-weighted bound (Burda et al. 2016).
+``log (1/K) Σ_{k} exp ELBO_k``: for ``K`` uniform random permutations (repeats kept) its
+expectation is at most ``log (1/n!) Σ_{P∈Π} p(PG)`` (Jensen), which is ``log p`` of the
+unlabelled graph minus ``log (n!/|Aut(G)|)``; with ``s = 1`` it rises, as ``K`` grows, to
+``E_q log (1/n!) Σ_{P∈Π} p(PG | z) − KL``, like the importance-weighted bound (Burda et
+al. 2016).
 
 The encoder is assumed permutation-*invariant* (a GNN with sum pooling), so
 ``q(z | PG) = q(z | G)`` and one posterior serves every ``P``;
@@ -43,7 +51,8 @@ from graphvae.bounds.priors import Prior, StandardNormal
 
 
 class PermutationELBO:
-    """``log Σ_{k=1..K} exp ELBO(P_k G)`` (or the log-mean-exp, ``mean=True``).
+    """``log Σ_{k=1..K} exp ELBO_k``, the ``K`` ELBOs estimated from shared draws of ``z``
+    (or the log-mean-exp, ``mean=True``); see the module docstring for what it bounds.
 
     Args:
         num_samples: draws of ``z`` for each ``E_q`` (shared by all ``K`` permutations).
