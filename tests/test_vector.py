@@ -345,6 +345,8 @@ def test_refine_encoder_reaches_the_exact_posterior_and_keeps_the_model():
     for name, value in m.state_dict().items():  # and so is the model passed in
         assert torch.equal(value, before[name])
     assert all(p.requires_grad for p in refined.parameters())
+    # the refined copy keeps the model's own training objective, not refine's IWAE_5
+    assert (refined.objective, refined.num_samples) == (m.objective, m.num_samples) == ("elbo", 1)
     with pytest.raises(ValueError, match="variational"):
         refine_encoder(build_vector_model("ae", d, latent_dim=k), x)
     frozen = build_vector_model("vae", d, latent_dim=k)

@@ -187,6 +187,8 @@ def refine_encoder(model: VectorAutoencoder, train: Tensor, valid: Tensor | None
         for p in refined.parameters():
             p.requires_grad_(True)
         refined.corruption = model.corruption
+        # the copy is the same model with a better proposal: it keeps the model's objective
+        refined.set_objective(model.objective, model.num_samples)
     return refined, res
 
 
