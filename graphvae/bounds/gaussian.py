@@ -37,10 +37,14 @@ class DiagGaussian:
 
     def rsample(self, sample_shape: tuple[int, ...] = (), eps: Tensor | None = None,
                 generator: torch.Generator | None = None) -> Tensor:
-        """Reparameterised draw ``loc + scale * eps``, shape ``sample_shape + loc.shape``."""
+        """Reparameterised draw ``loc + scale * eps``, shape ``sample_shape + loc.shape``;
+        ``eps`` is drawn on the generator's device and moved to ``loc``'s (the generation
+        task's CPU generator with a CUDA model: torch refuses a CPU generator for a CUDA
+        draw), so a CPU generator gives the same draws on either device."""
         if eps is None:
+            where = generator.device if generator is not None else self.loc.device
             eps = torch.randn(tuple(sample_shape) + tuple(self.loc.shape), generator=generator,
-                              dtype=self.loc.dtype, device=self.loc.device)
+                              dtype=self.loc.dtype, device=where).to(self.loc.device)
         return self.loc + self.scale * eps
 
     def log_prob(self, z: Tensor) -> Tensor:
