@@ -209,14 +209,15 @@ def test_two_process_data_parallel_equals_one_process(tmp_path):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.allclose(a[k], b[k], atol=1e-5, rtol=0), (k, (a[k] - b[k]).abs().max())
-    moved = build_model("vgae", 1).state_dict()  # not the initial weights: training moved them
-    assert any(not torch.equal(a[k], moved[k]) for k in moved if a[k].shape == moved[k].shape)
     assert len([ln for ln in two.stdout.splitlines() if ln.startswith("{")]) == 1  # rank 0
     # the training curve is the whole graph's bound in both (it was rank 0's shard alone)
     curves = [json.loads((tmp_path / d / "metrics.json").read_text())["runs"][0]
               ["train_bound_history"] for d in ("one", "two")]
     assert len(curves[0]) == len(curves[1]) == 5
     assert curves[1] == pytest.approx(curves[0], rel=1e-5)
+    # training moved the weights (the equality above is not two untouched initialisations):
+    # the bound rose by a third in 5 epochs (-8.0e5 to -5.4e5 when this was written)
+    assert curves[0][-1] > curves[0][0] + 0.1 * abs(curves[0][0]), curves[0]
 
 
 @pytest.mark.slow  # 8 s (two processes); the rendezvous test keeps a start-up error fast
