@@ -419,3 +419,32 @@ def test_forward_is_the_bound_over_its_training_permutations(path3, objective):
                 for _ in range(2)]
     assert out.value.tolist() == [e.value.item() for e in expected]
     assert out.surrogate.item() == pytest.approx(-out.value.mean().item(), abs=1e-12)
+
+
+def test_training_permutations_by_objective_worked_out_by_hand(path3, monkeypatch):
+    """What each objective sums over, on the path 0-1-2 padded to 4 slots: the plain ELBO
+    none; "permutation" the path's one canonical ordering (BFS, DFS, degree and k-core all
+    start at the centre 1: [1, 0, 2]) then ``num_perms`` random orderings of the three
+    nodes, slot 3 (padding) fixed; "matched" the relabelling that puts the target on the
+    decoded graph, here a decoded path with its centre in slot 3 and slot 1 empty."""
+    model = small_model(4)
+    x = torch.randn(3, 3)
+    adj = Adjacency(path3, 3)
+    model.objective = "plain"
+    assert model.training_permutations(x, adj) is None
+    model.objective, model.num_perms = "permutation", 3
+    perms = model.training_permutations(x, adj, torch.Generator().manual_seed(0))
+    assert perms.shape == (4, 4)
+    assert perms[0].tolist() == [1, 0, 2, 3]
+    for row in perms[1:].tolist():
+        assert sorted(row[:3]) == [0, 1, 2] and row[3] == 3
+    # the decoded graph: slots 0, 2, 3 present, edges 3-0 and 3-2
+    pred = torch.full((4, 4), 0.05)
+    pred[3, 0] = pred[0, 3] = pred[3, 2] = pred[2, 3] = 0.9
+    pred[0, 0] = pred[2, 2] = pred[3, 3] = 0.95
+    monkeypatch.setattr(model, "edge_probabilities", lambda z: pred)
+    model.objective = "matched"
+    (perm,) = model.training_permutations(x, adj).tolist()
+    # slot i of the relabelled target holds target slot perm[i]: the centre (node 1) in
+    # slot 3, the ends in slots 0 and 2 (either way: the path's automorphism), padding in 1
+    assert perm[3] == 1 and perm[1] == 3 and {perm[0], perm[2]} == {0, 2}
