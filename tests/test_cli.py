@@ -291,3 +291,11 @@ def test_generation_summary_of_hand_made_metrics():
         "  raw samples: validity 0.975, GDSS's validity 1, uniqueness 0.998, novelty 0.8898, "
         "FCD n/a, NSPDK 0.00245",
         "  valency-aware decoding: validity 1, uniqueness 0.5, novelty 0.25"]
+
+
+def test_validation_flags_with_selection_last_are_refused(capsys):
+    """--selection last computes no validation score: --patience 0 ran all 30 epochs
+    (with val it stops after 10) and --eval-every did nothing; refused now."""
+    for flags in (["--patience", "0"], ["--eval-every", "5"]):
+        assert_one_line_error(capsys, ["linkpred", "--selection", "last", *flags],
+                              r"--selection last does not compute")

@@ -77,7 +77,7 @@ class LinkPredConfig(Config):
     lr: float = option(0.01, "learning rate")
     epochs: int = option(200, "training epochs")
     patience: int | None = option(None, "stop after this many epochs without a better "
-                                  "validation AUC + AP")
+                                  "validation AUC + AP (--selection val)")
     features: str = option("raw", "input features: raw, row-normalised, column-standardised, "
                            "identity (featureless), or propagated (featureless: random "
                            "vectors diffused over the training graph, and the log-degree)",
@@ -93,7 +93,7 @@ class LinkPredConfig(Config):
     steps_per_epoch: int = option(1, "mini-batch steps per epoch; 0: one pass, "
                                   "ceil(positive pairs / batch size) steps over the "
                                   "slices of one permutation, each positive pair once")
-    eval_every: int = option(1, "validate every this many epochs")
+    eval_every: int = option(1, "validate every this many epochs (--selection val)")
     val_fraction: float = option(0.05, "fraction of edges held out for validation")
     test_fraction: float = option(0.10, "fraction of edges held out for testing")
 
@@ -127,6 +127,9 @@ class LinkPredConfig(Config):
             raise ValueError(f"selection must be 'val' or 'last', got {self.selection!r}")
         if self.patience is not None and self.patience < 0:
             raise ValueError(f"patience must be >= 0, got {self.patience}")
+        if self.selection == "last" and (self.patience is not None or self.eval_every != 1):
+            raise ValueError("--patience and --eval-every act on the validation score, which "
+                             "--selection last does not compute; use --selection val")
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError(f"batch size must be at least 1, got {self.batch_size}")
         if self.batch_size is not None and self.estimator == "dense":
