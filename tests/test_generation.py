@@ -390,3 +390,16 @@ def test_conv_default_depends_on_the_model_and_an_explicit_one_is_used():
                      ("oneshot-vae", None): "gin", ("oneshot-vae", "gcn"): "gcn"}
     with pytest.raises(ValueError, match="unknown conv 'gru'"):
         GenerationConfig(conv="gru")
+
+
+def test_graph_summary_by_hand():
+    """An empty graph, a path of 3 and two disjoint edges: 7/3 nodes and 4/3 edges on
+    average, one empty graph in three, and one connected graph of the two non-empty."""
+    import networkx as nx
+
+    from graphvae.evaluation.graph_stats import graph_summary
+    two_edges = nx.Graph([(0, 1), (2, 3)])
+    s = graph_summary([nx.Graph(), nx.path_graph(3), two_edges])
+    assert s == pytest.approx({"mean_nodes": 7 / 3, "mean_edges": 4 / 3,
+                               "fraction_empty": 1 / 3, "fraction_connected": 1 / 2})
+    assert graph_summary([nx.Graph()])["fraction_connected"] == 0.0

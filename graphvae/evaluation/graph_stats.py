@@ -322,9 +322,12 @@ def graph_novelty(generated: Sequence[nx.Graph], train: Sequence[nx.Graph]
 
 
 def graph_summary(graphs: Sequence[nx.Graph]) -> dict[str, float]:
-    """Mean nodes and edges, and the fraction of connected graphs."""
+    """Mean nodes and edges, the fraction of empty graphs (no nodes) and the fraction of
+    connected graphs *among the non-empty ones* (networkx leaves connectivity undefined
+    for the empty graph; 0.0 when every graph is empty)."""
     n = [g.number_of_nodes() for g in graphs]
     m = [g.number_of_edges() for g in graphs]
     conn = [nx.is_connected(g) for g in graphs if g.number_of_nodes() > 0]
     return {"mean_nodes": float(np.mean(n)), "mean_edges": float(np.mean(m)),
+            "fraction_empty": float(np.mean([k == 0 for k in n])),
             "fraction_connected": float(np.mean(conn)) if conn else 0.0}
