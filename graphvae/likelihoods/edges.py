@@ -12,9 +12,10 @@ Two estimators of the same sum over ordered pairs ``(i, j)``:
 The positive re-weighting of Kipf & Welling's reference code
 (https://github.com/tkipf/gae, ``optimizer.py``) multiplies the positive terms
 by ``pos_weight``; :func:`balanced_weights` gives their choice
-``pos_weight = N⁻ / N⁺`` and ``norm = n² / (2 N⁻)``, with N⁺ the positive pairs the
-likelihood has (the diagonal among them when it is positive; their code labels
-``A + I`` but counts the off-diagonal edges alone).
+``pos_weight = N⁻ / N⁺`` and ``norm = P / (2 N⁻)``, with P the ordered pairs the
+likelihood covers (``n²`` as in their code; ``n(n − 1)`` when the diagonal is left out),
+N⁺ the positive pairs among them (the diagonal among them when it is positive; their
+code labels ``A + I`` but counts the off-diagonal edges alone) and ``N⁻ = P − N⁺``.
 """
 
 from __future__ import annotations

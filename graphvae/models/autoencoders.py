@@ -59,7 +59,9 @@ class EdgeObjective:
     Args:
         estimator: ``"sampled"`` (positives + uniform non-edges) or ``"dense"`` (all pairs).
         negatives: sampled non-edges per positive pair (``"sampled"`` only).
-        reweight: Kipf & Welling's ``pos_weight = N⁻/N⁺`` and ``norm = n²/(2N⁻)`` in the loss.
+        reweight: Kipf & Welling's ``pos_weight = N⁻/N⁺`` and ``norm = P/(2N⁻)`` in the loss,
+            ``P`` the ordered pairs the likelihood covers (``n²``, or ``n(n − 1)`` without
+            the diagonal) and ``N⁻ = P − N⁺``.
         self_loops: count ``(i, i)`` as positive pairs.
     """
 
