@@ -42,7 +42,9 @@ def _patience(text: str) -> int | None:
 class VectorRunConfig(Config):
     """Options of one ``graphvae vector`` run (the command's flags are generated from them)."""
 
-    model: str = option("vae", "linear (vs PCA), ae, dae, vae or iwae", choices=MODEL_CHOICES)
+    model: str = option("vae", "linear (vs PCA; full-batch gradient descent in float64 on "
+                        "the CPU, of the training flags only --latent-dim, --epochs and "
+                        "--seed apply), ae, dae, vae or iwae", choices=MODEL_CHOICES)
     latent_dim: int | None = option(None, "code size (default: d for d <= 2 columns, "
                                     "d // 2 between 2 and 10 up to 100 columns, 40 beyond; "
                                     "--model linear: min(10, d))")
@@ -58,7 +60,7 @@ class VectorRunConfig(Config):
     noise_level: float = option(0.1, "dae noise level", flag="--noise")
     num_samples: int = option(IWAE_DEFAULT_K, "IWAE importance samples K", flag="--k")
     epochs: int = option(50, "training epochs (--model linear: max(100 x epochs, 1000) "
-                         "full-batch steps, --lr and --batch-size unused)")
+                         "full-batch steps)")
     batch_size: int = option(100, "rows per batch")
     lr: float = option(1e-3, "learning rate")
     patience: int | None = option(20, "early stopping: epochs without a better validation "
@@ -77,7 +79,8 @@ class VectorRunConfig(Config):
                                 "on IWAE_50 for this many epochs and also report "
                                 "test_nll_refined, the same model's log p(x) with that better "
                                 "proposal (0: off)")
-    seed: int = option(0, "seed of the split, the weights and the estimates")
+    seed: int = option(0, "seed of the split (the data sets without a fixed one), the "
+                       "weights and the estimates")
     device: str = option("cpu", "cpu, cuda, cuda:N or auto")
 
     def validate(self) -> None:
