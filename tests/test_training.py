@@ -120,6 +120,20 @@ def test_ema_averages_from_the_initial_weights():
     assert m.w.item() == pytest.approx(0.5 * avg1 + 0.5 * 2.25)
 
 
+def test_ema_without_restoring_the_best_ends_on_the_last_average():
+    """With evaluation but restore_best=False the model ended on the live weights (the
+    average was swapped back after each evaluation); it ends on the last average now, and
+    with restore_best on the best evaluated average. Same steps as above: w = 1.5, 2.25,
+    averages 0.75, 1.5; the first evaluation scores best."""
+    for restore, expected in ((False, 0.5 * 0.75 + 0.5 * 2.25), (True, 0.75)):
+        m = Quadratic()
+        scores = iter([1.0, 0.0])
+        fit(m, FullBatch(None), torch.optim.SGD(m.parameters(), lr=0.25), epochs=2,
+            evaluate=lambda: {"score": next(scores)}, callbacks=[EMA(0.5)],
+            restore_best=restore, progress=False)
+        assert m.w.item() == pytest.approx(expected), restore
+
+
 class RowQuadratic(Quadratic):
     """One value per row of the batch, as the vector models give."""
 

@@ -40,6 +40,7 @@ class FitState:
     best_state: dict[str, Any] | None = None
     stale: int = 0                      # evaluations since the best one
     row: dict[str, float] = field(default_factory=dict)
+    restored_best: bool = False         # the loop ended by loading best_state
 
     @property
     def lr(self) -> float:
@@ -115,7 +116,7 @@ class PlateauDecay(Callback):
 class EMA(Callback):
     """Polyak averaging: ``avg ← decay · avg + (1 − decay) · w`` after every step, over the
     trainable parameters. Evaluation and selection see the average; the final model is
-    the best average (or, with no evaluation, the last one)."""
+    the best average when the loop restores the best weights, else the last average."""
 
     def __init__(self, decay: float):
         if not 0 < decay < 1:
@@ -158,7 +159,7 @@ class EMA(Callback):
         self.avg = [p.detach().clone() for p in self._params(state)]
 
     def on_fit_end(self, state: FitState) -> None:
-        if state.best_state is None and self.avg is not None:
+        if not state.restored_best and self.avg is not None:
             self._swap(state, self.avg)
 
     def state_dict(self) -> dict[str, Any]:

@@ -129,6 +129,7 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
     if restore_best and state.best_state is not None:
         unwrap(model).load_state_dict(state.best_state)
         result.weights_epoch = state.best_epoch
+        state.restored_best = True
     for cb in state.callbacks:
         cb.on_fit_end(state)
     result.best_epoch = state.best_epoch if evaluate is not None else result.epochs
