@@ -3,8 +3,10 @@
 For a graph with ``n`` nodes, adjacency ``A`` and optional node / edge types:
 
 * ``n ~ p(n)``: the empirical distribution of training-set sizes (``size_counts``);
-* ``z_i ~ N(0, I)`` per node (``i = 1..n``), encoded by a :class:`GNNEncoder`
-  into ``q(z_i | G) = N(μ_i, σ_i²)``;
+* node latents ``Z = (z_1..z_n)`` from the prior: ``N(0, I)`` per node by default, or
+  a prior over the set (a mixture given a graph-level latent, ``components``; the
+  training graphs' posteriors, ``exemplars``), encoded by a :class:`GNNEncoder` into
+  ``q(z_i | G) = N(μ_i, σ_i²)``;
 * ``A_ij ~ Bern(σ(h_iᵀ h_j + b))`` for ``i < j`` with ``h = MLP(z)``
   (:class:`MLPInnerProductDecoder` plus a learned bias ``b``);
 * node types ``t_i ~ Cat(GNN(z, A))`` (:class:`GNNFeatureDecoder`) and bond types
@@ -47,6 +49,14 @@ class EquivariantGraphVAE(nn.Module):
         latent_channels, hidden_channels, conv: the GNN encoder.
         decoder_hidden, embed_channels: the MLP inner-product edge decoder.
         node_types, edge_types: numbers of node / edge classes (0: untyped).
+        components, graph_latent: a :class:`~graphvae.bounds.priors.SetMixturePrior` of
+            ``components`` mixture components given a graph latent ``u`` of that width
+            (0 components: the standard normal prior).
+        logvar_offset: added to the encoder's log-variances (a fixed posterior-width
+            shift; 0: none).
+        exemplars: the number of training graphs held by an
+            :class:`~graphvae.bounds.priors.ExemplarPrior` (0: none; fitted after
+            training by :meth:`fit_exemplar_prior`); not with ``components``.
     """
 
     size_logprob: Tensor
