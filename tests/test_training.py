@@ -129,7 +129,7 @@ def test_ema_without_restoring_the_best_ends_on_the_last_average():
         m = Quadratic()
         scores = iter([1.0, 0.0])
         fit(m, FullBatch(None), torch.optim.SGD(m.parameters(), lr=0.25), epochs=2,
-            evaluate=lambda: {"score": next(scores)}, callbacks=[EMA(0.5)],
+            evaluate=lambda s=scores: {"score": next(s)}, callbacks=[EMA(0.5)],
             restore_best=restore, progress=False)
         assert m.w.item() == pytest.approx(expected), restore
 

@@ -28,8 +28,9 @@ LogLikFn = Callable[[Tensor], LogLik]
 class BoundEstimate:
     """A bound's reported ``value`` (nats, shape ``batch``) and training ``surrogate`` (a loss).
 
-    ``recon`` and ``kl`` are the two parts of ``value`` (for IWAE, Monte-Carlo
-    estimates of ``E_q log p(x|z)`` and ``KL(q ‖ p)``).
+    ``recon`` and ``kl`` are the ELBO's two parts, ``E_q log p(x|z)`` and ``KL(q ‖ p)``
+    (Monte-Carlo where needed): ``value = recon − kl`` for the ELBO, not for IWAE, whose
+    ``value`` is the tighter importance-weighted bound.
     """
 
     value: Tensor

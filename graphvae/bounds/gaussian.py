@@ -16,7 +16,7 @@ from graphvae.bounds.priors import LOG_2PI, Prior
 class DiagGaussian:
     """Per-row diagonal Gaussian, ``loc`` and ``logvar`` of shape ``(..., d)``.
 
-    ``log_prob`` and ``kl`` sum over the last dimension, giving one value per row
+    ``log_prob`` and ``kl_to`` sum over the last dimension, giving one value per row
     (per node for a graph encoder, per data point for a vector encoder). The
     object holds tensors only, so a bound may sample it as often as it likes.
     """

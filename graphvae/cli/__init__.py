@@ -64,6 +64,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``graphvae`` argument parser with every command's sub-parser."""
     parser = _Parser(prog="graphvae", description="Command line: graphvae <task> ...")
     parser.add_argument("--debug", action="store_true",
                         help="show the Python traceback of an error")

@@ -51,7 +51,8 @@ def graph_source(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-nodes", type=int, metavar="N",
                    help="--edges ids are the integers 0..N-1 and are the node indices "
                         "(isolated nodes kept; an id outside is an error naming its line)")
-    p.add_argument("--data-root", type=Path, help="folder holding Planetoid/<Name>/raw "
+    p.add_argument("--data-root", type=Path, help="folder holding Planetoid/<Name>/raw, and "
+                   "for check-invariance on a generation checkpoint graphgen/ and qm9/ "
                    "(default: $GRAPHVAE_DATA, else ./data)")
 
 

@@ -55,7 +55,8 @@ class GNNFeatureDecoder(nn.Module):
         return self.readout(h)                                          # (n, d or 2d)
 
     def forward(self, z: Tensor, adj: Adjacency) -> tuple[Tensor, Tensor | float]:
-        """``(mean, logvar)`` for Gaussian features, ``(logits, 0.0)`` otherwise."""
+        """``(mean, logvar)`` for Gaussian features with a learned variance; otherwise
+        ``(mean or logits, fixed_logvar)`` (0.0 unless set)."""
         out = self._one(z, adj) if z.dim() == 2 else torch.stack([self._one(s, adj) for s in z])
         if self.two_params:
             mean, logvar = out.split(self.out_channels, dim=-1)

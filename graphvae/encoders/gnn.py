@@ -51,8 +51,10 @@ def _matmul(x: Tensor, weight: Tensor) -> Tensor:
 class GCNLayer(nn.Module):
     """Graph convolution ``H' = Â H W + b``, ``Â = D^-1/2 (A + I) D^-1/2`` (Kipf & Welling 2017).
 
-    Same operator as PyG's ``GCNConv``; it reads ``Â`` from the
-    :class:`~graphvae.graph.Adjacency` (built once per graph, not per layer) and
+    Same operator as PyG's ``GCNConv`` (whose bias is on by default; here ``bias=False``
+    by default, as in Kipf & Welling's GAE, and the ``gcn-bias`` encoder has one); it
+    reads ``Â`` from the :class:`~graphvae.graph.Adjacency` (built once per graph, not per
+    layer) and
     accepts sparse input features, as in the reference TensorFlow code.
     """
 

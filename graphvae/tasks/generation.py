@@ -144,7 +144,8 @@ class GenerationConfig(Config):
     draws: int = option(1, "graph sets: score this many sample sets from the trained model "
                         "(the first is the one written to --out); metrics.json gives each "
                         "MMD²'s mean and std over them (mmd2_draws)")
-    protocol: str = option("graphrnn", "MMD kernels: graphrnn (Gaussian-EMD), gran "
+    protocol: str = option("graphrnn", "MMD kernels: graphrnn (Gaussian-EMD for degree and "
+                           "clustering, Gaussian RBF for orbits), gran "
                            "(Gaussian-TV), rbf, or gdss: GDSS's whole set-up (unshuffled "
                            "split, first 20%% the test set; isolated nodes removed from "
                            "samples; GraphRNN's kernels and spectral Gaussian-EMD)",

@@ -90,8 +90,8 @@ class PairBatches:
     what makes every node's latent depend on its neighbourhood); only the decoder's pairs
     are sampled, as in FastGAE (Salha et al., Neural Networks 2021), which samples nodes
     instead. The positives are a uniform random subset of the target's ``N⁺`` positive
-    pairs (all of them when ``b ≥ N⁺``; drawn with replacement beyond
-    ``WITHOUT_REPLACEMENT_UP_TO`` positives, where a permutation per step would cost
+    pairs (all of them when ``b = N⁺``, the largest batch allowed; drawn with replacement
+    beyond ``WITHOUT_REPLACEMENT_UP_TO`` positives, where a permutation per step would cost
     ``O(N⁺)``) and the non-edges are drawn uniformly with replacement from its ``N⁻``
     non-edges (:func:`~graphvae.likelihoods.sample_non_edges`), so
 

@@ -83,8 +83,9 @@ def train_vector(model: VectorAutoencoder, train: Tensor, valid: Tensor | None =
             ``None`` keeps the model's own (:meth:`VectorAutoencoder.set_objective`; what
             :func:`build_vector_model` chose: IWAE_K for ``"iwae"``, else the ELBO with one
             draw).
-        patience: stop when the validation bound has not improved for this many
-            epochs (``None``: run all epochs). The best weights are restored.
+        patience: with validation data, stop when the validation bound has not improved
+            for this many epochs (``None``: run all epochs). With validation data the best
+            weights are restored; without it, every epoch runs and the last weights stay.
         lr_decay: with validation data, multiply the learning rate by this factor
             (in (0, 1)) and go back to the best weights whenever the validation
             bound has not improved for ``decay_patience`` epochs; stop once the
@@ -193,6 +194,8 @@ def refine_encoder(model: VectorAutoencoder, train: Tensor, valid: Tensor | None
 
 
 def save_checkpoint(model: VectorAutoencoder, path: str | os.PathLike, **extra: Any) -> None:
+    """Write ``model`` (config, training objective, weights) and the JSON-type ``extra``
+    entries to ``path`` atomically; :func:`load_vector_model` reads it back."""
     save_atomic({"task": "vector", "config": model.config.to_dict(),
                  "objective": model.objective, "num_samples": model.num_samples,
                  "state_dict": model.state_dict(), **extra}, path)
