@@ -237,8 +237,9 @@ def load_vector_model(path: str | os.PathLike,
     if (objective not in ("elbo", "iwae") or type(k) is not int
             or not 1 <= k <= MAX_CHECKPOINT_SAMPLES
             or (objective == "iwae" and not config.variational)):
-        raise DataError(path, f"the checkpoint's objective is not usable ({objective!r} with "
-                              f"num_samples {k!r}: 'elbo' or 'iwae' with 1 to "
+        raise DataError(path, f"the checkpoint's objective is not usable "
+                              f"({repr(objective)[:40]} with num_samples {repr(k)[:40]}: "
+                              f"'elbo' or 'iwae' with 1 to "
                               f"{MAX_CHECKPOINT_SAMPLES:,}, 'iwae' for variational models)")
     model = VectorAutoencoder(config)
     model.load_state_dict(state)
