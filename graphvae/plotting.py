@@ -110,6 +110,7 @@ def plot_training(history: list[dict[str, float]], path: str | os.PathLike,
                train_label)]
     if scored:
         panels.append((axes[0, 1], scored, "score", score_label))
+    first, last = min(r["epoch"] for r in rows), max(r["epoch"] for r in rows)
     for ax, points, key, label in panels:
         ax.plot([r["epoch"] for r in points], [r[key] for r in points],
                 marker="." if len(points) < 50 else None, lw=1.2)
@@ -119,7 +120,6 @@ def plot_training(history: list[dict[str, float]], path: str | os.PathLike,
             ax.legend(fontsize=8, loc="lower right")
         ax.set(xlabel="epoch", ylabel=label)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        first, last = min(r["epoch"] for r in rows), max(r["epoch"] for r in rows)
         if last - first < 2:  # MaxNLocator falls back to fractional ticks on so short a span
             ax.set_xticks(range(int(first), int(last) + 1))
             ax.set_xlim(first - 0.5, last + 0.5)

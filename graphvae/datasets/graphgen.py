@@ -131,10 +131,15 @@ def read_graph6(path: str | os.PathLike, max_pairs: int | None = None) -> list[n
     return graphs
 
 
+def graph6_text(graphs: list[nx.Graph]) -> str:
+    """Simple graphs as graph6, one a line."""
+    lines = [nx.to_graph6_bytes(g, header=False).decode().strip() for g in graphs]
+    return "\n".join(lines) + "\n"
+
+
 def write_graph6(graphs: list[nx.Graph], path: str | os.PathLike) -> Path:
     """Write simple graphs as graph6, one a line, atomically."""
-    lines = [nx.to_graph6_bytes(g, header=False).decode().strip() for g in graphs]
-    return write_text("\n".join(lines) + "\n", path)
+    return write_text(graph6_text(graphs), path)
 
 
 def load_graphgen(name: str, root: str | os.PathLike) -> list[nx.Graph]:
@@ -178,7 +183,5 @@ def convert_graph_sets(root: str | os.PathLike, out: str | os.PathLike) -> list[
             raise DataError(target, "is not a regular file (nothing was written)")
     with contextlib.ExitStack() as stack:      # each renamed into place at the end, or none
         for stem, graphs in graph_sets.items():
-            tmp = stack.enter_context(atomic_path(targets[stem]))
-            lines = [nx.to_graph6_bytes(g, header=False).decode().strip() for g in graphs]
-            tmp.write_text("\n".join(lines) + "\n")
+            stack.enter_context(atomic_path(targets[stem])).write_text(graph6_text(graphs))
     return list(targets.values())

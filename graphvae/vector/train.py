@@ -233,15 +233,17 @@ def load_vector_model(path: str | os.PathLike,
                         ) from None
     if want != {k: tuple(v.shape) for k, v in state.items()}:
         raise DataError(path, "the weights do not fit the saved config")
+    model = VectorAutoencoder(config)
+    model.load_state_dict(state)
     objective, k = ckpt.get("objective", "elbo"), ckpt.get("num_samples", 1)
-    if (objective not in ("elbo", "iwae") or type(k) is not int
-            or not 1 <= k <= MAX_CHECKPOINT_SAMPLES
-            or (objective == "iwae" and not config.variational)):
+    try:
+        if type(k) is not int or k > MAX_CHECKPOINT_SAMPLES:
+            raise ValueError("num_samples")
+        model.set_objective(objective, k)   # its own checks: the names, K >= 1, variational
+    except ValueError:
         raise DataError(path, f"the checkpoint's objective is not usable "
                               f"({repr(objective)[:40]} with num_samples {repr(k)[:40]}: "
                               f"'elbo' or 'iwae' with 1 to "
-                              f"{MAX_CHECKPOINT_SAMPLES:,}, 'iwae' for variational models)")
-    model = VectorAutoencoder(config)
-    model.load_state_dict(state)
-    model.set_objective(objective, k)
+                              f"{MAX_CHECKPOINT_SAMPLES:,}, 'iwae' for variational models)"
+                        ) from None
     return model.to(map_location)
