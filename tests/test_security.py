@@ -476,6 +476,7 @@ def test_vector_checkpoints_are_checked_before_the_model_is_built(tmp_path):
         load_vector_model(tmp_path / "h.pt")
 
 
+@pytest.mark.slow  # 19 s (a 10 MB file); the fast suite keeps the reader fuzz (graph6 among them)
 def test_graph6_sizes_are_read_before_the_graphs_are_built(tmp_path, monkeypatch):
     """A 2 MB graph6 line is a complete graph of 5,000 nodes (2.8 GB in networkx), and
     score checked its pair limit only after building every graph. The node count (header)
