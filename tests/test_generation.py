@@ -333,6 +333,36 @@ def test_bad_input_is_one_line_exit_2(case):
     assert msg in err
 
 
+def test_settings_a_run_does_not_use_are_named():
+    """Each changed setting the run ignores gets one line; used ones and defaults none."""
+    cfg = GenerationConfig(model="seq-vae", bound="permutation", num_perms=3, components=6,
+                           valency=False)               # seq-vae on graph sets: exemplar prior
+    assert cfg.ignored_settings() == [
+        "--bound applies only to --model graphvae; ignored here",
+        "--num-perms applies only to --model graphvae --bound permutation; ignored here",
+        "--components applies only to the set-mixture prior; ignored here",
+        "--no-valency applies only to --dataset qm9; ignored here"]
+    assert GenerationConfig(model="graphvae", num_perms=3, connect_rule="cuts"
+                            ).ignored_settings() == [
+        "--num-perms applies only to --model graphvae --bound permutation; ignored here",
+        "--connect-rule applies only to --model seq-vae; ignored here"]
+    for used in (GenerationConfig(),
+                 GenerationConfig(model="graphvae", bound="permutation", num_perms=3),
+                 GenerationConfig(model="seq-vae", dataset="qm9", components=6, fcd=False,
+                                  connect_rule="budget"),
+                 GenerationConfig(prior="set-mixture", components=6)):
+        assert used.ignored_settings() == []
+
+
+def test_command_line_prints_ignored_settings(tmp_path):
+    (tmp_path / "taken").write_text("x")   # --out is a file: the run stops after the notes
+    rc, _, err = run_cli(["generate", "--connect-rule", "cuts", "--quiet",
+                          "--out", str(tmp_path / "taken")])
+    assert rc == 2
+    assert err.splitlines()[0] == ("graphvae generate: note: --connect-rule applies only to "
+                                   "--model seq-vae; ignored here")
+
+
 def _qm9_root(tmp_path: Path, rows: list[str]) -> Path:
     (tmp_path / "qm9").mkdir()
     (tmp_path / "qm9" / "qm9.csv").write_text("smiles\n" + "\n".join(rows) + "\n")

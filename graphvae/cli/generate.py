@@ -27,6 +27,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from graphvae.tasks.generation import GenerationConfig, run_generation
 
     cfg = GenerationConfig.from_args(args)
+    for line in cfg.ignored_settings():
+        print(f"graphvae generate: note: {line}", file=sys.stderr)
     state = state_dir(args, "generate", ("train.pt",))
     with output_folder(args.out, "graphvae generate") as stage, \
             threads_for(graph_work(20 * cfg.batch_size, 80 * cfg.batch_size,

@@ -32,7 +32,7 @@ import statistics
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -225,6 +225,28 @@ class GenerationConfig(Config):
         if self.qm9_limit is not None and (self.qm9_limit < 0 or self.dataset != "qm9"):
             raise ValueError(f"qm9-limit applies to --dataset qm9 and must be >= 0, got "
                              f"{self.qm9_limit} with {self.dataset or 'the default data set'}")
+
+    def ignored_settings(self) -> list[str]:
+        """One line for each setting changed from its default that this run does not use
+        (``validate`` refuses the combinations that would mislead; these only do nothing):
+        the command line prints them as notes."""
+        default = type(self)()
+        changed = [f.name for f in fields(self)
+                   if getattr(self, f.name) != getattr(default, f.name)]
+        applies = {
+            "bound": (self.model == "graphvae", "--model graphvae"),
+            "num_perms": (self.model == "graphvae" and self.bound == "permutation",
+                          "--model graphvae --bound permutation"),
+            "components": (self.model != "graphvae" and self.prior_name == "set-mixture",
+                           "the set-mixture prior"),
+            "connect_rule": (self.model == "seq-vae", "--model seq-vae"),
+            "valency": (self.dataset == "qm9", "--dataset qm9"),
+            "fcd": (self.dataset == "qm9", "--dataset qm9"),
+        }
+        flag = {"valency": "--no-valency", "fcd": "--no-fcd"}
+        return [f"{flag.get(name, '--' + name.replace('_', '-'))} applies only to {where}; "
+                "ignored here" for name in changed if name in applies
+                for used, where in [applies[name]] if not used]
 
     @property
     def prior_name(self) -> str:
