@@ -13,6 +13,7 @@ from graphvae.graph import Adjacency, edge_keys
 from graphvae.tasks.link_prediction import (
     PRESETS,
     LinkPredConfig,
+    prepare_features,
     run_link_prediction,
     split_edges,
     top_new_links,
@@ -112,6 +113,14 @@ def test_joint_feature_likelihood_follows_the_prepared_features():
         res = run_link_prediction(data, cfg, seed=0, progress=False)
         kinds[mode] = res.model.init_kwargs()["feature_likelihood"]
     assert kinds == {"raw": "bernoulli", "standardize": "gaussian"}
+    # under 10 % non-zero the prepared features are sparse CSR (as on Cora and CiteSeer):
+    # the same choice, made on the stored values (the check crashed on CSR before)
+    data.x = (torch.rand(60, 40, generator=g) < 0.05).float()
+    assert prepare_features(data, "raw").layout == torch.sparse_csr
+    for mode, kind in (("raw", "bernoulli"), ("normalize", "gaussian")):
+        res = run_link_prediction(data, PRESETS["joint"].replace(epochs=1, features=mode),
+                                  seed=0, progress=False)
+        assert res.model.init_kwargs()["feature_likelihood"] == kind, mode
     for mode in ("identity", "propagated"):
         with pytest.raises(ValueError, match="--model joint reconstructs the node features"):
             run_link_prediction(data, PRESETS["joint"].replace(epochs=1, features=mode), seed=0,

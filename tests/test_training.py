@@ -302,6 +302,49 @@ def test_killed_and_resumed_link_prediction_equals_an_uninterrupted_run(tmp_path
         assert again.metrics[key] == whole.metrics[key], key
 
 
+def test_link_prediction_state_is_not_resumed_on_another_graph(tmp_path):
+    """Same settings, same node count and feature width (so every weight shape fits), another
+    edge list: the state is refused in one line and kept; the same graph resumes."""
+    from graphvae.datasets import make_sbm_graph
+    from graphvae.tasks.link_prediction import PRESETS, graph_fingerprint, run_link_prediction
+
+    a, b = make_sbm_graph(seed=0), make_sbm_graph(seed=1)
+    assert a.num_nodes == b.num_nodes and a.x.shape == b.x.shape
+    assert graph_fingerprint(a) != graph_fingerprint(b)
+    assert graph_fingerprint(a) == graph_fingerprint(make_sbm_graph(seed=0))
+    cfg = PRESETS["vgae"].replace(epochs=30)
+    state = tmp_path / "lp.pt"
+    with killed_at(27), pytest.raises(Killed):
+        run_link_prediction(a, cfg, seed=3, progress=False, state=state)
+    saved = state.read_bytes()
+    with pytest.raises(ValueError, match="other settings") as info:
+        run_link_prediction(b, cfg, seed=3, progress=False, state=state, resume=True)
+    assert "\n" not in str(info.value) and state.read_bytes() == saved
+    again = run_link_prediction(a, cfg, seed=3, progress=False, state=state, resume=True)
+    assert again.fit.resumed_from == 25
+
+
+def test_graph_fingerprint_reads_sparse_features_by_their_entries():
+    """CSR and COO copies of one feature matrix hash alike (the stored entries are hashed,
+    not the layout); one changed entry, an edge or the node count changes the hash."""
+    from torch_geometric.data import Data
+
+    from graphvae.tasks.link_prediction import graph_fingerprint
+
+    x = torch.zeros(5, 4)
+    x[1, 2], x[4, 0] = 1.0, 0.5
+    ei = torch.tensor([[0, 1], [1, 2]])
+    base = graph_fingerprint(Data(x=x.to_sparse_csr(), edge_index=ei, num_nodes=5))
+    assert base == graph_fingerprint(Data(x=x.to_sparse_coo(), edge_index=ei, num_nodes=5))
+    y = x.clone()
+    y[4, 0] = 0.25
+    assert base != graph_fingerprint(Data(x=y.to_sparse_csr(), edge_index=ei, num_nodes=5))
+    assert base != graph_fingerprint(Data(x=x.to_sparse_csr(), edge_index=ei[:, :1],
+                                          num_nodes=5))
+    assert graph_fingerprint(Data(edge_index=ei, num_nodes=5)) != graph_fingerprint(
+        Data(edge_index=ei, num_nodes=6))
+
+
 @pytest.mark.slow  # 23 s; the fast suite keeps the linkpred resume test above
 def test_killed_and_resumed_generation_equals_an_uninterrupted_run(tmp_path):
     from graphvae.tasks.generation import GenerationConfig, run_generation

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,7 +57,8 @@ class LinkPredConfig(Config):
     ``graphvae linkpred`` flags are generated from these fields).
 
     ``features``: ``raw`` (refused from magnitude ``RAW_FEATURE_LIMIT`` on); ``normalize``
-    (rows scaled to sum 1, PyG's ``NormalizeFeatures``); ``standardize`` (columns to mean 0,
+    (each row divided by the sum of its absolute values; on bag-of-words features, as in
+    the citation sets, this is PyG's ``NormalizeFeatures``); ``standardize`` (columns to mean 0,
     variance 1 over all nodes); ``identity`` (featureless, ``X = I``); ``propagated``
     (featureless, :func:`propagated_features` of the training graph: ``propagated_dim``
     seeded Gaussian columns diffused ``propagated_hops`` times, and the log-degree).
@@ -404,7 +406,10 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
     # the joint model's feature target is the prepared x (dense: its refused modes are the
     # sparse ones), so its likelihood is chosen on it; the others only record one
     feats = x if config.model == "joint" else data.x
-    binary = feats is not None and bool(((feats == 0) | (feats == 1)).all())
+    # prepare_features returns sparse CSR below 10 % non-zero: its stored values decide
+    vals = None if feats is None else (feats if feats.layout == torch.strided
+                                       else feats.to_sparse_coo().coalesce().values())
+    binary = vals is not None and bool(((vals == 0) | (vals == 1)).all())
     model = build_linkpred_model(config, x.size(1), "bernoulli" if binary else "gaussian")
     model = model.to(device)
     gen = torch.Generator(device=device).manual_seed(seed)
@@ -427,7 +432,7 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
                  eval_every=config.eval_every, generator=gen, checkpoint=state,
                  checkpoint_every=25, resume=resume,
                  config={"task": "linkpred", "seed": seed, "world_size": world,
-                         **config.to_dict()},
+                         "graph": graph_fingerprint(data), **config.to_dict()},
                  progress=progress, desc=f"{config.model} seed {seed}")
     if checkpoint is not None and rank == 0:
         save_model(checkpoint, model, task="linkpred", epoch=result.best_epoch,
@@ -454,6 +459,26 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
     if planted is not None:
         metrics.update(oracle_metrics(planted, split, getattr(data, "node_names", None)))
     return LinkPredResult(metrics, model, z.detach(), split, result, x)
+
+
+def graph_fingerprint(data: Data) -> str:
+    """SHA-256 of the graph a run trains on (node count, edge list, features), recorded in
+    the training state so that ``--resume`` never continues a state on another graph.
+    Sparse features are hashed by their stored entries, never densified."""
+    h = hashlib.sha256(f"n={int(data.num_nodes)};".encode())
+    h.update(b"edges:" + data.edge_index.detach().cpu().to(torch.int64).contiguous()
+             .numpy().tobytes())
+    x = data.x
+    if x is not None:
+        x = x.detach().cpu()
+        if x.layout != torch.strided:
+            x = x.to_sparse_coo().coalesce()
+            parts = [torch.tensor(x.shape), x.indices(), x.values().double()]
+        else:
+            parts = [torch.tensor(x.shape), x.double()]
+        for part in parts:
+            h.update(b";" + part.contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 def planted_ids(planted: Any, num_nodes: int, names: list[str] | None) -> Tensor:
