@@ -35,12 +35,15 @@ def _random_file(rng: random.Random, suffix: str) -> str:
         ["a", "b", "c", "node_1", "x y" if sep != " " else "xy", "Ω", "10"],
         # whitespace that str.split() and str.strip() know but a one-byte delimiter not
         ["a", "c\xa0d", "e\x1fz", "f\u2003g", "\xa0h", "i\x0b", "j\u3000k", "2"],
+        # ids pyarrow's integer cast and Python's int read differently (or not at all)
+        ["0x1", "0x1F", "0xFFFFFFFFFFFFFFFF", "1_0", "\u0663", "+3", "0", "2", "10"],
     ])
     lines = []
     if rng.random() < 0.3:
         lines.append("# comment")
     if rng.random() < 0.4:
-        lines.append(sep.join(rng.choice([("source", "target"), ("u", "v"), ("a", "b")])))
+        lines.append(sep.join(rng.choice([("source", "target"), ("u", "v"), ("a", "b"),
+                                           ("", "source", "target")])))   # pandas' index
     for _ in range(rng.randint(1, 12)):
         r = rng.random()
         a, b = rng.choice(ids), rng.choice(ids)
@@ -56,6 +59,8 @@ def _random_file(rng: random.Random, suffix: str) -> str:
             lines.append(f" {a}{sep}{b} ")                        # padded cells
         elif r < 0.20:
             lines.append(f'"{a}"{sep}{b}')
+        elif r < 0.23:
+            lines.append(sep.join([str(rng.randint(0, 9)), a, b]))  # an index column
         else:
             lines.append(sep.join([a, b]))
     end = "\r\n" if rng.random() < 0.2 else "\n"
@@ -74,6 +79,36 @@ def test_fast_reader_equals_line_reader_on_fuzzed_files(tmp_path, suffix):
                 (path.read_text(), num_nodes)
         fast_cases += _read(path, True)[0] != "error"
     assert fast_cases > 50                      # most files are graphs, not errors
+
+
+@pytest.mark.parametrize("text, names, edges", [
+    # pandas' to_csv with its index: the empty first cell is an error, not a header
+    (",source,target\n0,5,6\n1,6,7\n", None, "an edge needs two node ids"),
+    # hex ids are strings to Python's int: a header is words above integers, so none here
+    ("0x1,0x2\n0x2,0x3\n", ["0x1", "0x2", "0x3"], [[0, 1], [1, 2]]),
+    # ... so "a,b" is an edge (ids not all integers: ordered by spelling)
+    ("a,b\n1,2\n2,0x1F\n", ["0x1F", "1", "2", "a", "b"], [[3, 1, 2], [4, 2, 0]]),
+])
+@pytest.mark.parametrize("fast", [True, False])
+def test_cells_the_two_readers_once_read_differently(tmp_path, fast, text, names, edges):
+    path = tmp_path / "e.csv"
+    path.write_text(text)
+    got = _read(path, fast)
+    if names is None:
+        assert got[0] == "error" and edges in got[1], got
+    else:
+        assert got == (names, edges)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_the_first_bad_line_is_named_whichever_reader_runs(tmp_path, fast):
+    """Line 1's id is out of range before line 2's word: both readers name line 1."""
+    path = tmp_path / "e.tsv"
+    path.write_text("-1\t2\r\n0\ttarget\r\n")
+    with pytest.raises(DataError, match=r"e.tsv:1: node id -1 is out of range"):
+        read_edge_index(path, 3, fast=fast)
+    path.write_text("# c\r\n1_0\t\r\n0\r\n")
+    assert _read(path, True) == _read(path, False)
 
 
 def test_integer_ids_sort_numerically_and_keep_their_spelling(tmp_path):

@@ -312,20 +312,8 @@ def _fast_delimiter(raw: bytes, start: int, delim: str | None) -> str:
     return "\t" if tabs else " "
 
 
-def _row_lines(raw: bytes, skip: int, rows: np.ndarray) -> np.ndarray:
-    """File line numbers (1-based) of data rows ``rows`` (0-based, counted after ``skip``
-    lines; empty lines are not rows)."""
-    buf = np.frombuffer(raw, dtype=np.uint8)
-    newlines = np.flatnonzero(buf == 10)
-    starts = np.concatenate([[0], newlines + 1])
-    ends = np.concatenate([newlines, [len(raw)]])
-    cr = (ends > starts) & (buf[np.maximum(ends - 1, 0)] == 13) if len(raw) else ends > 0
-    line_no = np.arange(1, len(starts) + 1)
-    return line_no[(ends - starts - cr > 0) & (line_no > skip)][rows]
-
-
 def _fast_edge_table(path: Path, raw: bytes):
-    """``(skip, names, codes (2, m))``: the edge list's id columns dictionary-encoded by
+    """``(names, codes (2, m))``: the edge list's id columns dictionary-encoded by
     pyarrow, for files with no quotes, comments after the first data line, byte-order
     marks, NULs, lone carriage returns, irregular rows or padded cells."""
     import pyarrow as pa
@@ -362,23 +350,16 @@ def _fast_edge_table(path: Path, raw: bytes):
                                                               "f1": pa.string()}))
     except (pa.ArrowInvalid, KeyError):
         raise _Fallback from None  # not UTF-8, one column only, ...
-    if bad:
-        number, text = bad[0]
-        cells = [c.strip() for c in text.split(sep)] if delim else text.split()
-        if len(cells) < 2 and cells and cells[0] and not cells[0].startswith("#") \
-                and number is not None:
-            # pyarrow numbers rows after the skipped lines, empty lines left out
-            line = int(_row_lines(raw, skip, np.array([number - skip - 1]))[0])
-            raise DataError(path, f"an edge needs two node ids, got {quote(cells)}", line)
-        raise _Fallback
-    if table.num_rows == 0:
-        raise _Fallback
+    if bad or table.num_rows == 0:
+        raise _Fallback  # the line reader names the first bad line, in file order
     first = [table["f0"][0].as_py(), table["f1"][0].as_py()]
+    if not first[0] or not first[1]:
+        raise _Fallback  # an empty cell is an error, never a header (pandas' index column)
     rest = table.slice(1)
     if _looks_like_header(first, rest.num_rows > 0 and _all_int(rest)):
         table = rest
         if table.num_rows == 0:
-            raise DataError(path, "the edge list is empty (no edges)")
+            raise _Fallback
     both = pa.chunked_array(table["f0"].chunks + table["f1"].chunks).dictionary_encode()
     both = both.combine_chunks()
     names = both.dictionary
@@ -388,7 +369,7 @@ def _fast_edge_table(path: Path, raw: bytes):
     if delim is not None and pc.max(pc.utf8_length(names)).as_py() > csv.field_size_limit():
         raise _Fallback  # the line reader's CSV module refuses such cells
     codes = both.indices.to_numpy().astype(np.int64).reshape(2, -1)
-    return skip, names, codes, table.num_rows != rest.num_rows + 1
+    return names, codes
 
 
 def _all_int(table) -> bool:
@@ -396,19 +377,32 @@ def _all_int(table) -> bool:
     import pyarrow as pa
     import pyarrow.compute as pc
     try:
-        for col in ("f0", "f1"):
-            pc.cast(table[col], pa.int64())
-        return True
+        if all(_plain_ints(table[col]) for col in ("f0", "f1")):
+            for col in ("f0", "f1"):
+                pc.cast(table[col], pa.int64())
+            return True
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
     both = pa.chunked_array(table["f0"].chunks + table["f1"].chunks).unique()
     return all(_is_int(s) for s in both.to_pylist())
 
 
+def _plain_ints(arr) -> bool:
+    """Whether every string is ASCII digits after its leading minus signs: among what
+    pyarrow's int64 cast accepts, what Python's ``int`` reads alike (pyarrow also reads
+    ``0x1F`` as 31; ``--5``, which both refuse, is left to the cast). Python also reads
+    ``+3``, ``1_0`` and other scripts' digits, which the cast refuses."""
+    import pyarrow.compute as pc
+    return bool(pc.all(pc.ascii_is_decimal(pc.utf8_ltrim(arr, "-"))).as_py())
+
+
 def _int_values(names) -> np.ndarray | None:
-    """The ids as int64 when every one is an integer as Python reads it, else ``None``."""
+    """The ids as int64 when every one is a plain decimal integer, else ``None`` (the
+    caller then asks Python's ``int``)."""
     import pyarrow as pa
     import pyarrow.compute as pc
+    if not _plain_ints(names):
+        return None
     try:
         return pc.cast(names, pa.int64()).to_numpy()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -416,35 +410,23 @@ def _int_values(names) -> np.ndarray | None:
 
 
 def _fast_read(path: Path, num_nodes: int | None) -> tuple[list[str], torch.Tensor]:
-    raw = read_bytes(path)
-    skip, names, codes, header = _fast_edge_table(path, raw)
+    """The fast path: raises ``_Fallback`` on anything the line reader should decide,
+    every error included, so that the two readers give the same error."""
+    names, codes = _fast_edge_table(path, read_bytes(path))
     values = _int_values(names)
+    if num_nodes is not None:
+        if values is None:
+            raise _Fallback    # ids Python reads otherwise, or not integers: its error
+        ids = values[codes]
+        if ((ids < 0) | (ids >= num_nodes)).any():
+            raise _Fallback    # the line reader names the first such line
+        return [str(i) for i in range(num_nodes)], torch.from_numpy(ids)
     py_names: list[str] | None = None
     if values is None:
         py_names = names.to_pylist()
         is_int = np.fromiter((_is_int(s) for s in py_names), bool, len(py_names))
     else:
         is_int = np.ones(len(names), bool)
-    skip_rows = int(header)
-    if num_nodes is not None:
-        if values is None:
-            bad = np.flatnonzero(~is_int[codes].all(0))
-            if bad.size == 0:
-                raise _Fallback
-            row = int(bad[0])
-            cell = next(names[int(c)].as_py() for c in codes[:, row] if not is_int[c])
-            line = int(_row_lines(raw, skip, np.array([row + skip_rows]))[0])
-            raise DataError(path, f"node id {quote(cell)} is not an integer (--num-nodes "
-                                  f"{num_nodes} takes ids 0..{num_nodes - 1})", line)
-        ids = values[codes]
-        out = (ids < 0) | (ids >= num_nodes)
-        if out.any():
-            row = int(np.flatnonzero(out.any(0))[0])
-            cell = int(ids[:, row][out[:, row]][0])
-            line = int(_row_lines(raw, skip, np.array([row + skip_rows]))[0])
-            raise DataError(path, f"node id {cell} is out of range (--num-nodes {num_nodes} "
-                                  f"takes ids 0..{num_nodes - 1})", line)
-        return [str(i) for i in range(num_nodes)], torch.from_numpy(ids)
     used = np.flatnonzero(np.bincount(codes.ravel(), minlength=len(names)))
     if values is not None:
         vals = values[used]
