@@ -233,9 +233,15 @@ def _json_safe(obj: Any) -> Any:
     return obj
 
 
+def json_text(obj: Any, indent: int | None = None) -> str:
+    """Standard JSON text of ``obj``: NaN and infinities as ``null`` (Python's ``json``
+    writes ``NaN`` and ``-Infinity``, which other parsers refuse)."""
+    return json.dumps(_json_safe(obj), indent=indent, allow_nan=False)
+
+
 def write_json(obj: Any, path: str | os.PathLike) -> Path:
     """JSON (indented) atomically; NaN and infinities are written as ``null``."""
-    text = json.dumps(_json_safe(obj), indent=2, allow_nan=False) + "\n"
+    text = json_text(obj, indent=2) + "\n"
     return _write(path, lambda tmp: tmp.write_text(text))
 
 

@@ -122,6 +122,23 @@ def two_cliques(tmp_path: Path, with_features: bool) -> tuple[Path, Path | None,
     return edge_file, feat_file, order
 
 
+def test_json_line_is_standard_json_when_a_metric_is_undefined(tmp_path):
+    """A star: every test edge's lower-numbered end is the hub, linked to every other node,
+    so no pair ranks against it and the MRR is undefined. The --json line says null, as
+    metrics.json does, not Python's NaN, which JSON parsers refuse."""
+    edges = tmp_path / "star.csv"
+    edges.write_text("".join(f"0,{j}\n" for j in range(1, 60)))
+    rc, stdout, _ = run_cli(["linkpred", "--edges", str(edges), "--epochs", "1", "--quiet",
+                             "--json"])
+    assert rc == 0
+
+    def refuse(name):
+        raise AssertionError(f"{name} is not JSON")
+    summary = json.loads(stdout.strip().splitlines()[-1], parse_constant=refuse)
+    assert summary["test_mrr"] is None and summary["test_mrr_std"] is None
+    assert 0.0 <= summary["test_auc"] <= 1.0
+
+
 @pytest.mark.parametrize("with_features", [True, False])
 def test_run_on_user_edge_list(tmp_path, with_features):
     edge_file, feat_file, order = two_cliques(tmp_path, with_features)

@@ -305,6 +305,64 @@ def test_a_loss_that_diverges_in_one_process_stops_every_process(tmp_path):
         assert float(ln.split("after ")[1].split(" s")[0]) < 30, ln
 
 
+_SHARES = textwrap.dedent("""
+    import datetime, json, sys
+    import torch
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+    from conftest import ToyBound
+    from graphvae.bounds.elbo import BoundEstimate
+    from graphvae.training import fit
+
+    class Shard(ToyBound):      # the loop's convention: a share of the bound, a whole loss
+        def forward(self, batch, generator=None):
+            v = (self.w * batch).sum().reshape(1)
+            return BoundEstimate(v, -2 * v.sum(), v, torch.zeros(1))
+
+    dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=60))
+    rank = dist.get_rank()
+    model = DistributedDataParallel(Shard())
+    halves = [torch.tensor([1.0, 2.0, 3.0]), torch.tensor([0.5, -1.0, 4.0])]
+    res = fit(model, [halves[rank]], torch.optim.SGD(model.parameters(), lr=0.1), epochs=3,
+              progress=False)
+    rows = [[r["train_bound"], r["loss"]] for r in res.history]
+    open(f"rank{rank}.json", "w").write(json.dumps(rows))
+""")
+
+
+@pytest.mark.slow  # two gloo processes (about 8 s)
+def test_data_parallel_history_sums_the_bound_and_averages_the_loss(tmp_path):
+    """Each process holds half of a batch: its bound is its share and its loss is at the
+    whole batch's scale. The history equals one process's on the whole batch (the loss
+    was the sum of the two processes', twice the whole batch's)."""
+    from conftest import ToyBound
+
+    from graphvae.training import fit
+    model = ToyBound()
+    whole = torch.tensor([1.5, 1.0, 7.0])
+    res = fit(model, [whole], torch.optim.SGD(model.parameters(), lr=0.1), epochs=3,
+              progress=False)
+    expected = [[r["train_bound"], r["loss"]] for r in res.history]
+    # by hand: w = 1, then w += 0.1 * whole each step; bound w·whole, loss its negative
+    w, hand = torch.ones(3, dtype=torch.float64), []
+    for _ in range(3):
+        b = float(w @ whole.double())
+        hand.append([b, -b])
+        w += 0.1 * whole.double()
+    flat = [v for row in hand for v in row]
+    assert [v for row in expected for v in row] == pytest.approx(flat, rel=1e-6)
+    script = tmp_path / "shares.py"
+    script.write_text(_SHARES)
+    out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                          "--master_port=0", "--rdzv_backend=c10d",
+                          "--rdzv_endpoint=localhost:0", str(script)],
+                         capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=240)
+    assert out.returncode == 0, out.stderr[-3000:]
+    for rank in (0, 1):
+        rows = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert [v for row in rows for v in row] == pytest.approx(flat, rel=1e-6), rows
+
+
 _RESUME = textwrap.dedent("""
     import datetime, sys
     import torch

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from graphvae.cli.common import done, generation_summary, output_args, state_dir
 from graphvae.devices import resolve_device
-from graphvae.io import output_folder
+from graphvae.io import json_text, output_folder
 from graphvae.threads import graph_work, threads_for
 
 
@@ -38,7 +37,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                  state=None if state is None else state / "train.pt",
                                  resume=args.resume)
     done(state)
-    print(json.dumps(metrics, indent=1))
+    print(json_text(metrics, indent=1))
     print("\n".join(generation_summary(metrics)), file=sys.stderr)
     return metrics
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -14,7 +13,7 @@ from graphvae.config import check_seed
 from graphvae.devices import resolve_device
 from graphvae.distributed import process_group, world_from_env
 from graphvae.errors import DataError
-from graphvae.io import output_folder, read_json
+from graphvae.io import json_text, output_folder, read_json
 from graphvae.tasks.link_prediction import PRESETS, LinkPredConfig, run_link_prediction, summarize
 from graphvae.threads import graph_work, threads_for
 
@@ -151,6 +150,6 @@ def report(summary: dict[str, Any], as_json: bool) -> None:
             f"{len(summary['seeds'])} seed(s)")
     if as_json:
         print(line, file=sys.stderr)
-        print(json.dumps({k: v for k, v in summary.items() if k != "runs"}))
+        print(json_text({k: v for k, v in summary.items() if k != "runs"}))
     else:
         print(line)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from graphvae.cli.common import generation_summary
-from graphvae.io import MANIFEST, check_output_folder, output_folder, write_json
+from graphvae.io import MANIFEST, check_output_folder, json_text, output_folder, write_json
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -69,6 +68,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                 progress=not args.quiet)
         if stage is not None:
             write_json(metrics, stage / "metrics.json")
-    print(json.dumps(metrics, indent=1))
+    print(json_text(metrics, indent=1))
     print("\n".join(generation_summary(metrics)), file=sys.stderr)
     return metrics

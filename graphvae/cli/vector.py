@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from graphvae.cli.common import done, output_args, state_dir
 from graphvae.devices import resolve_device
-from graphvae.io import output_folder
+from graphvae.io import json_text, output_folder
 from graphvae.threads import dense_work, threads_for
 
 
@@ -49,5 +48,5 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                              resume=args.resume)
     done(state)
     shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))}
-    print(json.dumps(shown, indent=1))
+    print(json_text(shown, indent=1))
     return metrics

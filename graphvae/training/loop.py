@@ -24,7 +24,11 @@ which draws each epoch's order from the loop's generator.
   (``tests/test_training.py`` kills and resumes each job). A checkpoint of another
   ``config`` is refused.
 * **Processes.** Under ``torch.distributed`` only rank 0 writes checkpoints or draws the
-  progress bar.
+  progress bar. Data-parallel models follow one convention: a process's ``value`` is its
+  shard's share of the batch's bound (the shares sum to it), and its ``surrogate`` is at
+  the scale of the whole batch's loss, because ``DistributedDataParallel`` averages the
+  processes' gradients; the history's ``train_bound`` is the sum of the shares and its
+  ``loss`` the mean of the processes' losses.
 """
 
 from __future__ import annotations
@@ -205,12 +209,13 @@ def _train_epoch(state: FitState, batches: Any, generator: torch.Generator | Non
     if nb == 0:
         raise ValueError("the loader gave no batches")
     if current_world()[1] > 1:
-        # data-parallel: each process holds its shard's share of the bound and the loss
+        # data-parallel: each process holds its shard's share of the bound, and a loss at
+        # the whole batch's scale (the module docstring): the shares sum, the losses average
         dist = torch.distributed
         sums = torch.tensor([total, loss_sum], dtype=torch.float64,
                             device="cuda" if dist.get_backend() == "nccl" else "cpu")
         dist.all_reduce(sums)
-        total, loss_sum = float(sums[0]), float(sums[1])
+        total, loss_sum = float(sums[0]), float(sums[1]) / current_world()[1]
     state.row.update(train_bound=total / count, loss=loss_sum / nb)
     if not math.isfinite(state.row["train_bound"]):
         raise FloatingPointError(f"training diverged at epoch {state.epoch} (bound "
