@@ -921,6 +921,30 @@ def test_connect_rule_is_kept_and_checked():
                             connect_rule="budget").connect_rule_name == "budget"
 
 
+def test_connect_rule_is_decided_on_every_split():
+    """Connected training graphs and one disconnected validation graph: the rule stays off,
+    so that graph has a finite bound (under the rule it had probability 0, and validation
+    could never pick an epoch); with every graph connected the rule is on."""
+    from graphvae.datasets.graphsets import GraphSet
+    from graphvae.tasks.generation import (
+        GenerationConfig,
+        build_generation_model,
+        mean_bound,
+    )
+    paths = [nx.path_graph(5) for _ in range(6)]
+    split = nx.disjoint_union(nx.path_graph(2), nx.path_graph(3))
+    cfg = GenerationConfig(model="seq-vae", prior="normal")
+    torch.manual_seed(0)
+    on = build_generation_model(cfg, GraphSet("paths", paths, [nx.path_graph(5)], paths[:2]))
+    torch.manual_seed(0)
+    off = build_generation_model(cfg, GraphSet("paths", paths, [split], paths[:2]))
+    assert on.connect and not off.connect
+    data = GraphSet("paths", paths, [split], paths[:2])
+    value = mean_bound(off, data.tensors([split]), 4, torch.device("cpu"), 1, 1.0)
+    assert math.isfinite(value)
+    assert mean_bound(on, data.tensors([split]), 4, torch.device("cpu"), 1, 1.0) == -math.inf
+
+
 @pytest.mark.slow  # 12 s (two seq-vae runs)
 def test_selection_keeps_the_last_or_the_best_validation_weights(tmp_path, monkeypatch):
     """The exemplar prior keeps the final epoch's weights by default, the others the best

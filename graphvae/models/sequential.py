@@ -88,9 +88,10 @@ class SequentialGraphVAE(EquivariantGraphVAE):
 
     Args (beyond :class:`EquivariantGraphVAE`'s):
         valences: the valence of each node type (typed graphs: molecules), or ``None``.
-        connect: apply the connectivity rule (set it when every training graph is
-            connected; it is a one-step look-ahead that makes disconnected graphs rare,
-            see :mod:`graphvae.decoders.sequential`).
+        connect: apply the connectivity rule (set it when every graph the model will be
+            scored on is connected: the rule gives a disconnected graph probability 0; it
+            is a one-step look-ahead that makes disconnected graphs rare, see
+            :mod:`graphvae.decoders.sequential`).
         connect_rule: ``lookahead``, ``budget`` or ``cuts`` (:data:`CONNECT_RULES`): with
             ``budget`` the rule also refuses options after which the later pairs cannot
             connect all components or the free valences cannot pay for joining them; with

@@ -125,9 +125,10 @@ class GenerationConfig(Config):
                                "set-mixture for seq-vae on qm9, normal for oneshot-vae",
                                choices=PRIORS)
     components: int = option(4, "set-mixture prior: mixture components")
-    connect_rule: str | None = option(None, "seq-vae connectivity rule (when every training "
-                                      "graph is connected): lookahead (every component keeps "
-                                      "a later pair with free valence), budget (also: the "
+    connect_rule: str | None = option(None, "seq-vae connectivity rule (when every graph of "
+                                      "the data set is connected): lookahead (every "
+                                      "component keeps a later pair with free valence), "
+                                      "budget (also: the "
                                       "later pairs connect all components and the free "
                                       "valences can pay for it) or cuts (also: no one or two "
                                       "atoms are counted on for more joins than their free "
@@ -341,8 +342,8 @@ def load_generation_data(cfg: GenerationConfig, root: str | Path | None = None,
 def build_generation_model(cfg: GenerationConfig, data: GraphSet) -> torch.nn.Module:
     """``oneshot-vae`` / ``seq-vae``: ``p(n)`` from the training-set counts, every size up to
     the largest graph of any split with a pseudo-count of 0.01 graphs (an unseen size has a
-    small, finite probability); ``seq-vae`` applies the connectivity rule when every
-    training graph is connected and the largest has at most ``CONNECT_MAX_PAIRS`` pairs
+    small, finite probability); ``seq-vae`` applies the connectivity rule when every graph
+    of every split is connected and the largest has at most ``CONNECT_MAX_PAIRS`` pairs
     (the rule decides one pair a round), and QM9's valences; ``graphvae``: ``max_nodes`` slots
     (default: the largest graph)."""
     sizes = Counter(g.number_of_nodes() for g in data.train)
@@ -354,8 +355,12 @@ def build_generation_model(cfg: GenerationConfig, data: GraphSet) -> torch.nn.Mo
             from graphvae.chem.qm9 import ATOM_TYPES, VALENCE
             valences = [VALENCE[a] for a in ATOM_TYPES]
         pairs = data.largest * (data.largest - 1) // 2
+        # the data set's own property, like p(n)'s support: decided on the training graphs
+        # alone, a disconnected validation or test graph had probability 0 (a bound of
+        # -inf, and validation that could never pick an epoch)
         connect = pairs <= CONNECT_MAX_PAIRS and all(
-            nx.is_connected(g) for g in data.train if g.number_of_nodes())
+            nx.is_connected(g) for g in (*data.train, *data.valid, *data.test)
+            if g.number_of_nodes())
         return SequentialGraphVAE(data.in_channels, counts, cfg.latent, cfg.hidden,
                                   cfg.conv_name, node_types=data.node_types,
                                   edge_types=data.edge_types,
