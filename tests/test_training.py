@@ -324,6 +324,40 @@ def test_link_prediction_state_is_not_resumed_on_another_graph(tmp_path):
     assert again.fit.resumed_from == 25
 
 
+def test_generation_state_is_not_resumed_on_other_graphs(tmp_path):
+    """Same settings, graphs of the same sizes, other edges: the state is refused in one line
+    and kept; the same graphs resume."""
+    import networkx as nx
+
+    from graphvae.datasets.graphsets import GraphSet
+    from graphvae.tasks.generation import (
+        GenerationConfig,
+        build_generation_model,
+        train_generation_model,
+    )
+
+    def graphs(make):
+        return GraphSet("five", [make(5) for _ in range(6)], [make(5)], [make(5)])
+
+    paths, stars = graphs(nx.path_graph), graphs(lambda n: nx.star_graph(n - 1))
+    assert paths.fingerprint() == graphs(nx.path_graph).fingerprint()
+    assert paths.fingerprint() != stars.fingerprint()
+    cfg = GenerationConfig(epochs=4, batch_size=3, eval_every=1)
+    state = tmp_path / "gen.pt"
+    cpu = torch.device("cpu")
+    with killed_at(3), pytest.raises(Killed):
+        train_generation_model(build_generation_model(cfg, paths), paths, cfg, cpu,
+                               progress=False, state=state)
+    saved = state.read_bytes()
+    with pytest.raises(ValueError, match="other settings") as info:
+        train_generation_model(build_generation_model(cfg, stars), stars, cfg, cpu,
+                               progress=False, state=state, resume=True)
+    assert "\n" not in str(info.value) and state.read_bytes() == saved
+    res = train_generation_model(build_generation_model(cfg, paths), paths, cfg, cpu,
+                                 progress=False, state=state, resume=True)
+    assert res.resumed_from > 0
+
+
 def test_graph_fingerprint_reads_sparse_features_by_their_entries():
     """CSR and COO copies of one feature matrix hash alike (the stored entries are hashed,
     not the layout); one changed entry, an edge or the node count changes the hash."""

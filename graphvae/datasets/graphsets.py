@@ -22,6 +22,7 @@ tensors (with input features) the models train on.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -175,6 +176,22 @@ class GraphSet:
     @property
     def largest(self) -> int:
         return max(g.number_of_nodes() for g in self.train + self.valid + self.test)
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the split graphs (each split's graphs in order: nodes and edges with
+        their type attributes), recorded in a training state so that ``--resume`` never
+        continues a state on other data."""
+        h = hashlib.sha256(f"{self.name};{self.node_attr};{self.edge_attr}".encode())
+        for part, graphs in (("train", self.train), ("valid", self.valid),
+                             ("test", self.test)):
+            h.update(f"|{part}:{len(graphs)}".encode())
+            for g in graphs:
+                nodes = [(repr(v), d.get(self.node_attr) if self.node_attr else None)
+                         for v, d in g.nodes(data=True)]
+                edges = [(repr(u), repr(v), d.get(self.edge_attr) if self.edge_attr else None)
+                         for u, v, d in g.edges(data=True)]
+                h.update(repr((nodes, edges)).encode())
+        return h.hexdigest()
 
 
 def input_features(t: GraphTensors, node_types: int) -> torch.Tensor:
