@@ -127,6 +127,21 @@ def test_graph_mmd_protocols_by_hand_and_on_planted_differences():
             if (protocol, stat) != ("gran", "clustering"):
                 assert near[stat] < far[stat], (protocol, stat)
     assert graph_mmd(ref, ref + [nx.Graph()], "gran")["empty_generated"] == 1.0
+    # every sample empty: each MMD² undefined (NaN, null in JSON), the count kept, so a
+    # run still writes its outputs (it stopped after training before); no reference: error
+    none = graph_mmd(ref, [nx.Graph(), nx.Graph()], "graphrnn")
+    assert none["empty_generated"] == 2.0
+    assert set(none) == {"degree", "clustering", "orbit", "empty_generated"}
+    assert all(math.isnan(none[k]) for k in ("degree", "clustering", "orbit"))
+    with pytest.raises(ValueError, match="at least one reference graph"):
+        graph_mmd([], ref, "graphrnn")
+    from graphvae.cli.common import generation_summary
+    row = {"degree": 0.5, "clustering": 0.25, "orbit": 0.0, "empty_generated": 3.0}
+    lines = generation_summary({"dataset": "d", "model": "m", "seed": 0, "num_samples": 4,
+                                "protocol": "graphrnn",
+                                "mmd2": {"generated": row, "train_vs_test": row}})
+    assert lines[1] == ("  MMD² (graphrnn): 0.5 / 0.25 / 0 (degree / clustering / orbit), "
+                        "mean 0.25; 3 empty samples left out")
     with pytest.raises(ValueError, match="protocol"):
         graph_mmd(ref, ref, "graphrnn", ["spectral"])
     with pytest.raises(ValueError, match="unknown MMD protocol"):

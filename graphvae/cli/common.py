@@ -95,7 +95,9 @@ def generation_summary(m: dict[str, Any]) -> list[str]:
         lines.append(f"  MMD² ({m.get('protocol')}): "
                      + " / ".join(_number(gen[k]) for k in THREE_STATS)
                      + f" ({' / '.join(THREE_STATS)}), mean {_number(mean_of_three(gen))}"
-                     + "".join(f", {k} {_number(gen[k])}" for k in extra))
+                     + "".join(f", {k} {_number(gen[k])}" for k in extra)
+                     + (f"; {int(gen['empty_generated'])} empty samples left out"
+                        if gen.get("empty_generated") else ""))
         lines.append("  train vs test: " + " / ".join(_number(ref[k]) for k in THREE_STATS)
                      + f", mean {_number(mean_of_three(ref))}")
         draws = m.get("mmd2_draws")

@@ -32,6 +32,7 @@ side are dropped before the statistics, as in both codes, and counted.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -114,7 +115,10 @@ def _kernels(protocol: str) -> dict[str, KernelChoice]:
 
 def graph_mmd(reference: Sequence[nx.Graph], generated: Sequence[nx.Graph], protocol: str,
               statistics: Sequence[str] | None = None) -> dict[str, float]:
-    """MMD² of each statistic under a named protocol, plus ``empty_generated`` (dropped)."""
+    """MMD² of each statistic under a named protocol, plus ``empty_generated`` (graphs with
+    no nodes, left out). With no non-empty generated graph every MMD² is NaN (``null`` in
+    JSON), so that a run whose samples are all empty still writes its model and outputs;
+    an empty ``reference`` is a ``ValueError``."""
     choices = _kernels(protocol)
     names = list(statistics or choices)
     unknown = [s for s in names if s not in choices]
@@ -122,10 +126,10 @@ def graph_mmd(reference: Sequence[nx.Graph], generated: Sequence[nx.Graph], prot
         raise ValueError(f"protocol {protocol!r} has no kernel for {unknown}; it defines "
                          f"{sorted(choices)}")
     gen = [g for g in generated if g.number_of_nodes() > 0]
-    if not reference or not gen:
-        raise ValueError("MMD needs at least one reference and one non-empty generated graph")
-    out: dict[str, float] = {}
-    for name in names:
+    if not reference:
+        raise ValueError("MMD needs at least one reference graph")
+    out: dict[str, float] = {name: math.nan for name in names}   # kept with no samples
+    for name in names if gen else ():
         c = choices[name]
         stat = STATISTICS[name]
         out[name] = mmd_squared([stat(g) for g in reference], [stat(g) for g in gen],
