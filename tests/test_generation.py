@@ -387,6 +387,27 @@ def test_rdkit_missing_is_a_one_line_error(tmp_path, monkeypatch):
     assert rc == 2 and "RDKit" in err and len(err.strip().splitlines()) == 1
 
 
+def test_fcd_without_two_test_molecules_is_refused_before_training(tmp_path, monkeypatch):
+    """Five rows leave one test molecule, the FCD's whole reference set: one line before
+    training (it stopped after training before), and --no-fcd runs."""
+    pytest.importorskip("rdkit")
+    pytest.importorskip("fcd")
+    import graphvae.tasks.generation as generation
+    root = _qm9_root(tmp_path, ["C", "CC", "CO", "CN", "CCO"])
+    real = generation.train_generation_model
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before refusing")
+    monkeypatch.setattr(generation, "train_generation_model", no_training)
+    cfg = GenerationConfig(dataset="qm9", epochs=1, num_samples=4)
+    with pytest.raises(ValueError, match="the FCD needs at least two test molecules, and this "
+                                         "split has 1; read more rows"):
+        run_generation(cfg, root, None, progress=False)
+    monkeypatch.setattr(generation, "train_generation_model", real)
+    m = run_generation(cfg.replace(fcd=False), root, None, progress=False)
+    assert "fcd" not in m["molecules"]["sampled"]
+
+
 def test_qm9_run_reports_both_decodings(tmp_path):
     pytest.importorskip("rdkit")
     rows = ["C", "N", "O", "CC", "CO", "CN", "C=O", "C#N", "CCO", "CCN", "CC=O", "OCO",

@@ -461,6 +461,9 @@ def run_generation(cfg: GenerationConfig, root: str | Path | None = None,
     if data.name == "qm9" and cfg.fcd:
         from graphvae.chem.scores import require_fcd
         require_fcd()                # before training, not after
+        if len(data.test) < 2:       # its reference set: the test molecules
+            raise ValueError(f"the FCD needs at least two test molecules, and this split has "
+                             f"{len(data.test)}; read more rows (--qm9-limit) or pass --no-fcd")
     torch.manual_seed(cfg.seed)  # the initial weights (torch seeds a new process at random)
     model = build_generation_model(cfg, data).to(device)
     res = train_generation_model(model, data, cfg, device, progress, state, resume)
