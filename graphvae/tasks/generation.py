@@ -72,6 +72,8 @@ SIZE_PSEUDO_COUNT = 0.01
 #: its graph matching as n⁴); the model is for small graphs (Simonovsky & Komodakis:
 #: up to 38 atoms). 1,024 slots are already a 537 MB output layer at the default width.
 MAX_GRAPHVAE_SLOTS = 1024
+#: The most random relabellings the permutation bound may sum over per graph and step.
+MAX_PERMS = 10_000
 PRIORS = ("normal", "set-mixture", "exemplar")
 #: The most graphs a run may sample, and sample sets it may score: the MMD² evaluates a
 #: kernel on every pair of samples, so 10⁵ graphs is already 10¹⁰ evaluations.
@@ -178,6 +180,9 @@ class GenerationConfig(Config):
             raise ValueError(f"unknown MMD protocol {self.protocol!r}: use one of "
                              f"{sorted(PROTOCOLS)}")
         check_seed(self.seed)
+        if self.num_perms > MAX_PERMS:
+            raise ValueError(f"num-perms must be at most {MAX_PERMS:,} (each is a decoding "
+                             f"of every graph at every step), got {self.num_perms}")
         for name in ("epochs", "batch_size", "latent", "num_perms", "eval_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name.replace('_', '-')} must be >= 1, got "
@@ -194,8 +199,8 @@ class GenerationConfig(Config):
                              f"metrics), got {self.draws}")
         finite_positive("lr", self.lr)
         if self.max_nodes is not None and (self.model != "graphvae"
-                                           or not 1 <= self.max_nodes <= MAX_GRAPHVAE_SLOTS):
-            raise ValueError(f"max-nodes applies to --model graphvae and must lie in 1 … "
+                                           or not 2 <= self.max_nodes <= MAX_GRAPHVAE_SLOTS):
+            raise ValueError(f"max-nodes applies to --model graphvae and must lie in 2 … "
                              f"{MAX_GRAPHVAE_SLOTS:,}, got {self.max_nodes} with {self.model}")
         if self.generated and self.dataset not in (None, *GENERATED):
             raise ValueError(f"--generated applies to {', '.join(GENERATED)}, not {self.dataset}")
