@@ -417,6 +417,29 @@ def test_killed_and_resumed_vector_run_equals_an_uninterrupted_run(tmp_path):
         assert again[key] == whole[key], key
 
 
+def test_vector_state_is_not_resumed_on_other_rows_of_the_same_name(tmp_path):
+    """The same name and shapes, one value changed: the state is refused and kept."""
+    import dataclasses
+
+    from graphvae.vector.data import load_digits
+    from graphvae.vector.run import VectorRunConfig, run_vector
+
+    data = load_digits()
+    other = dataclasses.replace(data, train=data.train.clone())
+    other.train[0, 0] = 1 - other.train[0, 0]
+    assert other.name == data.name and data.fingerprint() != other.fingerprint()
+    assert data.fingerprint() == load_digits().fingerprint()
+    cfg = VectorRunConfig(epochs=3, nll_samples=5, hidden=(8,), refine_epochs=0)
+    with killed_at(3), pytest.raises(Killed):
+        run_vector(data, cfg, progress=False, state=tmp_path)
+    saved = (tmp_path / "train.pt").read_bytes()
+    with pytest.raises(ValueError, match="other settings"):
+        run_vector(other, cfg, progress=False, state=tmp_path, resume=True)
+    assert (tmp_path / "train.pt").read_bytes() == saved
+    assert run_vector(data, cfg, progress=False, state=tmp_path,
+                      resume=True)["resumed_from_epoch"] == 2
+
+
 @pytest.mark.slow
 def test_cli_run_killed_with_sigkill_resumes_to_the_same_metrics(tmp_path):
     """``generate --out`` killed (SIGKILL) after its first checkpoints, then ``--resume``:

@@ -8,6 +8,7 @@ bad data fails before any training starts.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -43,6 +44,15 @@ class VectorData:
     @property
     def dim(self) -> int:
         return int(self.train.size(1))
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the three splits (shape, dtype and bytes), recorded in a training state
+        so that ``--resume`` never continues a state on other data under the same name."""
+        h = hashlib.sha256(self.name.encode())
+        for t in (self.train, self.valid, self.test):
+            h.update(f"|{tuple(t.shape)}{t.dtype}".encode())
+            h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+        return h.hexdigest()
 
     @property
     def is_binary(self) -> bool:

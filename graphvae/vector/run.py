@@ -79,7 +79,9 @@ def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = 
                        decay_patience=cfg.decay_patience, ema=cfg.ema, kl_warmup=cfg.kl_warmup,
                        bf16=cfg.bf16, progress=progress,
                        state=None if state is None else Path(state) / "train.pt",
-                       resume=resume, config={"data": data.name, **cfg.to_dict()})
+                       resume=resume, config={"data": data.name, **cfg.to_dict(),
+                                               "data_sha256": None if state is None
+                                               else data.fingerprint()})
     model.eval()
     recon = model.reconstruct(test)
     metrics: dict[str, Any] = {
