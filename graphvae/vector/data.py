@@ -51,7 +51,7 @@ class VectorData:
         h = hashlib.sha256(self.name.encode())
         for t in (self.train, self.valid, self.test):
             h.update(f"|{tuple(t.shape)}{t.dtype}".encode())
-            h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+            h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
         return h.hexdigest()
 
     @property
