@@ -103,6 +103,97 @@ def _exposures() -> list[tuple[str, str, str]]:
     return found
 
 
+def _global(module: str, name: str) -> bytes:
+    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
+
+
+# a stride-0 uint8 array of 10¹² elements over one byte: ((10**12,), 'u1', b'\x01', 0, (0,))
+_HUGE_VIEW_ARGS = b"((I1000000000000\ntS'u1'\nC\x01\x01I0\n(I0\ntt"
+
+
+def _dag_key(depth: int) -> bytes:
+    """[{t: 0}] where t holds the level below twice at each of ``depth`` levels: a few
+    hundred bytes whose hash costs 2^depth steps."""
+    import struct
+    out = b"\x80\x04]})\x940"
+    for i in range(1, depth + 1):
+        get = b"j" + struct.pack("<I", i - 1)
+        out += get + get + b"\x86\x940"
+    return out + b"j" + struct.pack("<I", depth) + b"K\x00sa."
+
+
+BOMBS = {
+    # REDUCE on an allowed class with the file's arguments: list(ndarray(...))
+    "list of a stride-0 array": (b"\x80\x02" + _global("builtins", "list")
+                                 + _global("numpy", "ndarray") + _HUGE_VIEW_ARGS
+                                 + b"R\x85R.", "refusing to call ndarray"),
+    # the same array through NEWOBJ's constructor arguments
+    "NEWOBJ with arguments": (b"\x80\x02" + _global("numpy", "ndarray") + _HUGE_VIEW_ARGS
+                              + b"\x81.", "refusing to build an object with constructor"),
+    # protocol 0's INST calls the class with its arguments
+    "INST with arguments": (b"(I5\ni" + b"numpy\nndarray\n.",
+                            "refusing to build an object with constructor"),
+    # copyreg rebuilding a Graph through Graph.__init__(data)
+    "Graph.__init__ through copyreg": (
+        _global("copyreg", "_reconstructor") + b"(" + _global("networkx.classes.graph", "Graph")
+        + _global("networkx.classes.graph", "Graph") + b"(lp0\nI1\natR.",
+        "refusing to call _reconstructor"),
+    # set() of something not a list of scalars
+    "set of a tuple": (_global("builtins", "set") + b"((I1\nI2\nttR.",
+                       "refusing to call set"),
+    "dtype object": (_global("numpy", "dtype") + b"(S'O8'\nI0\nI1\ntR.",
+                     "refusing to call dtype"),
+    "a key whose hash takes 2^40 steps": (_dag_key(40), "refusing a dict key or set item"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BOMBS))
+def test_allowed_globals_are_called_only_as_the_data_sets_call_them(tmp_path, name):
+    """Each file is under 600 bytes; the C unpickler with the same allowed globals builds a
+    10¹²-element list, a complete graph, or hashes for hours. Refused, in one line, at
+    once."""
+    import time
+
+    from graphvae.safe_pickle import restricted_load
+    data, message = BOMBS[name]
+    path = tmp_path / "bomb.pkl"
+    path.write_bytes(data)
+    assert len(data) < 600
+    start = time.perf_counter()
+    with pytest.raises(DataError, match=message) as info:
+        restricted_load(path, "networkx")
+    assert time.perf_counter() - start < 1.0
+    assert "\n" not in str(info.value)
+
+
+def test_the_restricted_unpickler_still_reads_every_protocol():
+    """What the data sets' pickles hold, at every protocol: graphs (with a subgraph view,
+    tuple nodes and numpy ids), CSR matrices, arrays, numpy scalars, defaultdicts, sets."""
+    import io
+
+    from graphvae.safe_pickle import PROFILES, _Unpickler
+    g = nx.cycle_graph(5)
+    g.nodes[0]["label"] = 3
+    view = nx.path_graph(4).subgraph([0, 1, 2])
+    grid = nx.grid_2d_graph(2, 3)
+    ids = nx.relabel_nodes(nx.path_graph(3), {i: np.int64(10 + i) for i in range(3)})
+    csr = sp.csr_matrix(np.arange(6, dtype=np.float32).reshape(2, 3))
+    for proto in range(6):
+        def load(obj, profile, proto=proto):
+            return _Unpickler(io.BytesIO(pickle.dumps(obj, protocol=proto)),
+                              PROFILES[profile]).load()
+        out = load([g, view, grid, {1, 2}, frozenset({3})], "networkx")
+        assert sorted(out[0].edges) == sorted(g.edges) and out[0].nodes[0]["label"] == 3
+        assert sorted(out[1].edges) == [(0, 1), (1, 2)]
+        assert sorted(out[2].edges) == sorted(grid.edges)
+        assert out[3:] == [{1, 2}, frozenset({3})]
+        if proto in (3, 4):  # numpy's bytes: protocol 2 through _codecs.encode, 5 frombuffer
+            assert sorted(load(ids, "networkx").edges) == [(10, 11), (11, 12)]
+            assert (load(csr, "planetoid") != csr).nnz == 0
+            assert np.array_equal(load(np.eye(3), "planetoid"), np.eye(3))
+            assert load(defaultdict(list, {0: [1]}), "planetoid") == {0: [1]}
+
+
 def test_every_numpy_and_networkx_route_to_os_or_exec_is_refused(tmp_path):
     routes = _exposures()
     assert len(routes) >= 10                     # the scan finds the routes the issue names
