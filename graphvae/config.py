@@ -25,6 +25,8 @@ import typing
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from graphvae.errors import quote
+
 C = TypeVar("C", bound="Config")
 #: The largest integer and finite float a config field may hold: torch's int64, float32
 #: (the largest finite float32 also bounds the numbers read from users' files).
@@ -114,7 +116,8 @@ class Config:
                 value = tuple(value)
                 object.__setattr__(self, f.name, value)
             if not _type_ok(value, hints[f.name]):
-                raise ValueError(f"config field {f.name!r} has the wrong type: {value!r}")
+                raise ValueError(f"config field {f.name!r} has the wrong type: "
+                                 f"{quote(value)}")
             for v in value if isinstance(value, tuple) else (value,):
                 if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT:
                     raise ValueError(f"{f.name.replace('_', '-')} must lie within ±(2^63 - 1) "

@@ -9,6 +9,7 @@ turns any ``ValueError`` into one line ``graphvae: error: ...`` and exit status 
 from __future__ import annotations
 
 import os
+import reprlib
 
 #: Longest quoted cell or value in an error message (characters).
 QUOTE_LIMIT = 60
@@ -28,12 +29,28 @@ class DataError(ValueError):
         self.line = line
 
 
+def _bounded_repr() -> reprlib.Repr:
+    r = reprlib.Repr()
+    r.maxlevel = 3
+    r.maxtuple = r.maxlist = r.maxarray = r.maxdict = r.maxset = r.maxfrozenset = \
+        r.maxdeque = 6
+    r.maxstring = r.maxother = r.maxlong = QUOTE_LIMIT
+    return r
+
+
+_REPR = _bounded_repr()
+
+
 def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
-    """``repr(value)`` cut to ``limit`` characters (a 10⁵-character cell stays readable)."""
+    """``repr(value)`` cut to ``limit`` characters (a 10⁵-character cell stays readable).
+    Containers are shown three levels and six items deep: a value read from a hostile file
+    (a tuple holding the level below twice, 40 levels deep: 2⁴⁰ parts; a list nested
+    10⁵ deep) would otherwise take hours, or end in a RecursionError."""
+    if isinstance(value, tuple | list | dict | set | frozenset):
+        text = _REPR.repr(value)
+        return text if len(text) <= limit else f"{text[:limit]}..."
     text = repr(value)
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}... ({len(str(value))} characters)"
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(str(value))} characters)"
 
 
 def one_line(message: str, limit: int = MESSAGE_LIMIT) -> str:

@@ -194,6 +194,33 @@ def test_the_restricted_unpickler_still_reads_every_protocol():
             assert load(defaultdict(list, {0: [1]}), "planetoid") == {0: [1]}
 
 
+def test_messages_show_hostile_values_bounded(tmp_path):
+    """A value read from a file is quoted three levels and six items deep: a tuple holding
+    the level below twice, 60 levels deep (2⁶⁰ parts), and a list nested 10⁵ deep are
+    named at once; in a checkpoint's task field the first took minutes and gigabytes, the
+    second ended in a RecursionError (exit 3)."""
+    import time
+
+    from graphvae.errors import quote
+    dag: tuple = (1,)
+    for _ in range(60):
+        dag = (dag, dag)
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    start = time.perf_counter()
+    assert quote(deep) == "[[[[...]]]]"
+    assert quote(dag).startswith("((((...), (...)), ((...), (...))), ")
+    assert quote(list(range(100))) == "[0, 1, 2, 3, 4, 5, ...]"
+    assert quote("x" * 200, 10) == "'xxxxxxxxx... (200 characters)"
+    path = tmp_path / "dag.pt"
+    torch.save({"task": dag, "state_dict": {}}, path)     # the pickle memo shares levels
+    assert path.stat().st_size < 20_000
+    with pytest.raises(DataError, match=r"not a graphvae checkpoint \(task \(\(\(\("):
+        load_model(path)
+    assert time.perf_counter() - start < 5
+
+
 def test_every_numpy_and_networkx_route_to_os_or_exec_is_refused(tmp_path):
     routes = _exposures()
     assert len(routes) >= 10                     # the scan finds the routes the issue names

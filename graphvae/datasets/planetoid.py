@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from graphvae.errors import DataError
+from graphvae.errors import DataError, quote
 from graphvae.graph import check_graph, to_simple_undirected
 from graphvae.safe_pickle import restricted_load
 
@@ -101,7 +101,7 @@ def _neighbours(path: Path, n: int) -> torch.Tensor:
     for key, value in obj.items():
         if not isinstance(value, list) or not all(_is_index(v, n) for v in value) \
                 or not _is_index(key, n):
-            raise DataError(path, f"node {str(key)[:40]}: neighbour ids must be integers "
+            raise DataError(path, f"node {quote(key, 40)}: neighbour ids must be integers "
                                   f"in 0..{n - 1}")
         rows += [int(key)] * len(value)
         cols += [int(v) for v in value]
