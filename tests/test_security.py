@@ -309,7 +309,7 @@ def test_non_graph_content_is_refused_with_the_file_name(tmp_path):
             load_graph_pickle(path)
 
 
-def _planetoid_files(raw: Path) -> None:
+def _planetoid_files(raw: Path, key: str = "cora") -> None:
     """A small Planetoid set in the upstream layout: 3 labelled training nodes, 505 nodes in
     ``allx`` (PyG's reader assumes 500 validation nodes follow the training ones) and two
     test nodes listed out of order."""
@@ -323,8 +323,30 @@ def _planetoid_files(raw: Path) -> None:
     items = {"x": csr(3), "tx": csr(2, 10_000), "allx": csr(505), "y": onehot(3),
              "ty": onehot(2), "ally": onehot(505), "graph": graph}
     for k, v in items.items():
-        (raw / f"ind.cora.{k}").write_bytes(pickle.dumps(v, protocol=4))
-    (raw / "ind.cora.test.index").write_text("506\n505\n")
+        (raw / f"ind.{key}.{k}").write_bytes(pickle.dumps(v, protocol=4))
+    (raw / f"ind.{key}.test.index").write_text("506\n505\n")
+
+
+def test_planetoid_files_that_ask_for_more_than_their_size_are_refused(tmp_path):
+    """CiteSeer's test rows are spread over the span of the test indices, which a 13-byte
+    index file sets (3·10⁷ here: a 3·10⁷ × 3 matrix); one neighbour list shared by 3,000
+    nodes through the pickle memo is 9·10⁶ edges from 23 kB. Both refused before built."""
+    from graphvae.datasets.planetoid import MAX_ENTRIES
+    _planetoid_files(tmp_path, "citeseer")
+    x, _, _ = read_planetoid_raw(tmp_path, "citeseer")      # the small set reads
+    assert x.shape == (507, 3)
+    (tmp_path / "ind.citeseer.test.index").write_text("505\n30000000\n")
+    with pytest.raises(DataError, match=r"ind.citeseer.test.index: test indices from 505 to "
+                                        r"30000000 ask for a 29,999,496 × 3 test matrix"):
+        read_planetoid_raw(tmp_path, "citeseer")
+    assert 29_999_496 * 3 > MAX_ENTRIES
+    _planetoid_files(tmp_path, "cora")
+    shared = list(range(3000))
+    (tmp_path / "ind.cora.graph").write_bytes(
+        pickle.dumps(defaultdict(list, {i: shared for i in range(3000)}), protocol=4))
+    assert (tmp_path / "ind.cora.graph").stat().st_size < 40_000
+    with pytest.raises(DataError, match="lists 9,000,000 neighbours, more than a file of its"):
+        read_planetoid_raw(tmp_path, "cora")
 
 
 def test_a_planetoid_matrix_declaring_a_huge_shape_is_refused_before_densifying(tmp_path):

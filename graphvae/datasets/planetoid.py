@@ -96,6 +96,13 @@ def _neighbours(path: Path, n: int) -> torch.Tensor:
     obj = restricted_load(path, "planetoid", encoding="latin1")
     if not isinstance(obj, dict):
         raise DataError(path, f"expected a dict of neighbour lists, got {_what(obj)}")
+    # each listed neighbour takes at least a byte of pickle, unless one list is shared by
+    # many nodes (the pickle memo): 23 kB so read gave 9·10⁶ edges
+    total = sum(len(v) if isinstance(v, list) else 0 for v in obj.values())
+    budget = 4 * path.stat().st_size + 10_000
+    if total > budget:
+        raise DataError(path, f"lists {total:,} neighbours, more than a file of its size "
+                              f"holds ({budget:,}); refusing a file whose lists repeat")
     rows: list[int] = []
     cols: list[int] = []
     for key, value in obj.items():
@@ -142,6 +149,12 @@ def read_planetoid_raw(raw: str | os.PathLike, key: str
                              f"{ty.shape}, allx {allx.shape}, ally {ally.shape}")
     if key == "citeseer":  # isolated test nodes have no rows: give them zero rows
         span = int(order[-1] - order[0]) + 1
+        if span * tx.shape[1] > MAX_ENTRIES:   # the index file's numbers size this matrix
+            raise DataError(f("test.index"), f"test indices from {int(order[0])} to "
+                                             f"{int(order[-1])} ask for a {span:,} × "
+                                             f"{tx.shape[1]:,} test matrix, beyond the "
+                                             f"{MAX_ENTRIES:,} entries a Planetoid matrix "
+                                             "may have")
         tx, ty = _spread(tx, order - order[0], span), _spread(ty, order - order[0], span)
     elif tx.shape[0] != test.size:
         raise DataError(f("tx"), f"{tx.shape[0]} rows for {test.size} test indices")
