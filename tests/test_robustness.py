@@ -397,6 +397,9 @@ BAD_COMMAND_LINES = [
     (["linkpred", "--model", "vgea"], "invalid choice: 'vgea'"),
     (["linkpred", "--epochs", "1e3"], "invalid int value: '1e3'"),
     (["generate", "--lr", "inf"], "lr must be a finite number > 0, got inf"),
+    # one step to overflowing latents: the ties of ±inf scores were reported as AUC 50
+    (["linkpred", "--epochs", "1", "--lr", "1e30"],
+     "training diverged: the latents are not finite (they overflowed)"),
     (["generate", "--hidden", "a,b"], "argument --hidden: expected comma-separated integers"),
     (["generate", "--model", "onehot-vae"], "invalid choice: 'onehot-vae'"),
     (["generate", "--dataset", "nope"], "argument --dataset: invalid choice: 'nope'"),

@@ -169,6 +169,18 @@ def test_fit_reports_divergence():
             progress=False)
 
 
+def test_a_last_step_to_infinite_weights_is_divergence():
+    """ToyBound's one step w += lr·batch, 4·10³⁸, overflows float32: the step's own
+    loss was finite, and no later step checked the weights, so fit returned them."""
+    from conftest import ToyBound
+    model = ToyBound()
+    with pytest.raises(FloatingPointError, match="training diverged at epoch 1: its last step "
+                                                 "left weights that are not finite"):
+        fit(model, [torch.full((3,), 4.0)], torch.optim.SGD(model.parameters(), lr=1e38),
+            epochs=1, progress=False)
+    assert torch.isinf(model.w).all()
+
+
 def test_resume_refuses_another_config(tmp_path):
     m = Quadratic()
     state = tmp_path / "s.pt"

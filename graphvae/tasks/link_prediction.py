@@ -259,7 +259,12 @@ def pair_scores(model: GraphAutoencoder, z: Tensor, pairs: Tensor) -> Tensor:
 def evaluate_pairs(model: GraphAutoencoder, z: Tensor, pos: Tensor, neg: Tensor
                    ) -> tuple[float, float]:
     """``(AUC, AP)`` of edge logits on positive vs negative pairs (scored in chunks; the
-    ranking sorts the ``k`` scores, never an ``n × n`` matrix)."""
+    ranking sorts the ``k`` scores, never an ``n × n`` matrix). Non-finite latents are a
+    ``FloatingPointError``: overflowed latents score every pair ±inf, whose ties gave AUC
+    50 as if a model had been trained."""
+    if not bool(torch.isfinite(z).all()):
+        raise FloatingPointError("training diverged: the latents are not finite (they "
+                                 "overflowed); lower the learning rate")
     scores = torch.cat([pair_scores(model, z, pos), pair_scores(model, z, neg)])
     labels = torch.cat([torch.ones(pos.size(1)), torch.zeros(neg.size(1))]).to(scores.device)
     return roc_auc(scores, labels), average_precision(scores, labels)

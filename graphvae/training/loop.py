@@ -220,6 +220,12 @@ def _train_epoch(state: FitState, batches: Any, generator: torch.Generator | Non
     if not math.isfinite(state.row["train_bound"]):
         raise FloatingPointError(f"training diverged at epoch {state.epoch} (bound "
                                  f"{state.row['train_bound']}); lower the learning rate")
+    # the epoch's last step is checked by no later loss: a step to non-finite weights in
+    # the last epoch was scored as a model (AUC 50 from NaN latents). Processes hold the
+    # same weights after a step, so they decide alike.
+    if not all(bool(torch.isfinite(p).all()) for p in unwrap(model).parameters()):
+        raise FloatingPointError(f"training diverged at epoch {state.epoch}: its last step "
+                                 "left weights that are not finite; lower the learning rate")
 
 
 def _evaluate(state: FitState, evaluate: Callable[[], dict[str, float]]) -> None:
