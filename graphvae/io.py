@@ -20,6 +20,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 import time
 import uuid
@@ -389,15 +390,27 @@ def _manifest(stage: Path, run_id: str, command: str) -> dict[str, Any]:
 
 def _replace_folder(stage: Path, out: Path) -> None:
     """``stage`` becomes ``out``: two renames, the old folder moved aside first (a kill
-    between them leaves ``out`` absent, and :func:`clean_leftovers` puts the old one back)."""
-    if out.exists():
+    between them leaves ``out`` absent, and :func:`clean_leftovers` puts the old one back).
+    The old folder is checked again once aside (the run may have lasted hours since
+    :func:`check_output_folder`): if it holds files graphvae did not write, it is kept
+    beside ``out`` as ``<name>.replaced-<id>``, and stderr says so."""
+    if out.exists() or out.is_symlink():
         old = out.parent / f"{_stage_name(out, _OLD)}{uuid.uuid4().hex[:8]}"
         os.replace(out, old)
         os.replace(stage, out)
         if old.is_symlink():                # --out was a link: the folder it named stays
             old.unlink()
-        else:
+            return
+        foreign = foreign_files(old) if old.is_dir() else [old.name]
+        if not foreign:
             shutil.rmtree(old, ignore_errors=True)
+            return
+        kept = out.parent / f"{out.name}.replaced-{uuid.uuid4().hex[:8]}"
+        os.replace(old, kept)
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more"
+                                          if len(foreign) > 3 else "")
+        print(f"graphvae: {out} gained files during the run ({shown}); its old contents "
+              f"are kept in {kept}", file=sys.stderr)
     else:
         os.replace(stage, out)
 

@@ -318,6 +318,25 @@ def test_a_run_replaces_its_folder_whole_and_lists_it(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o"]      # nothing left beside
 
 
+def test_files_put_into_out_during_a_run_are_kept(tmp_path, capsys):
+    """The folder is checked before training and again when it is replaced: a note saved
+    into it while the run lasted was removed with the old outputs; it is kept aside."""
+    out = tmp_path / "o"
+    with output_folder(out, "test") as stage:              # a first run's outputs
+        (stage / "metrics.json").write_text("{}")
+    with output_folder(out, "test") as stage:
+        (stage / "metrics.json").write_text('{"run": 2}')
+        (out / "my_notes.txt").write_text("mine")           # written while it ran
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "metrics.json"]
+    assert (out / "metrics.json").read_text() == '{"run": 2}'
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("o.replaced-")]
+    assert len(kept) == 1 and (kept[0] / "my_notes.txt").read_text() == "mine"
+    assert f"its old contents are kept in {kept[0]}" in capsys.readouterr().err
+    with output_folder(out, "test") as stage:              # nothing added: nothing kept
+        (stage / "metrics.json").write_text('{"run": 3}')
+    assert len([p for p in tmp_path.iterdir() if p.name.startswith("o.")]) == 1
+
+
 def test_leftovers_of_dead_runs_are_removed_and_an_old_folder_restored(tmp_path):
     out = tmp_path / "o"
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
