@@ -337,6 +337,26 @@ def test_files_put_into_out_during_a_run_are_kept(tmp_path, capsys):
     assert len([p for p in tmp_path.iterdir() if p.name.startswith("o.")]) == 1
 
 
+def test_a_finished_run_removes_only_its_own_states(tmp_path, capsys):
+    """``.o.state`` holding a note and another command's state: the run trains, writes its
+    own state there (checkpoints every 25 epochs and at the end) and removes only that;
+    the whole folder was removed before. Left empty, the folder goes."""
+    state = tmp_path / ".o.state"
+    state.mkdir()
+    (state / "notes.txt").write_text("mine")
+    (state / "train.pt").write_bytes(b"generate's")
+    rc, _, err = run(["linkpred", "--quiet", "--epochs", "30", "--out", str(tmp_path / "o")],
+                     capsys)
+    assert rc == 0, err
+    assert sorted(p.name for p in state.iterdir()) == ["notes.txt", "train.pt"]
+    (state / "notes.txt").unlink()
+    (state / "train.pt").unlink()
+    rc, _, err = run(["linkpred", "--quiet", "--epochs", "30", "--out", str(tmp_path / "o")],
+                     capsys)
+    assert rc == 0, err
+    assert not state.exists()
+
+
 def test_leftovers_of_dead_runs_are_removed_and_an_old_folder_restored(tmp_path):
     out = tmp_path / "o"
     dead = subprocess.Popen([sys.executable, "-c", "pass"])

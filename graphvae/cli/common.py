@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fnmatch
 import math
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -68,9 +69,19 @@ def load_graph(args: argparse.Namespace):
     return load_dataset(name, args.data_root), name
 
 
-def done(state: Path | None) -> None:
-    if state is not None:
-        shutil.rmtree(state, ignore_errors=True)
+def done(state: Path | None, files: tuple[str, ...]) -> None:
+    """A completed run removes its training states from ``state`` (the names ``files``, and
+    the temporary files of their atomic writes), then the folder if that left it empty:
+    anything else in it (another command's state, a file of yours) stays."""
+    if state is None or not state.is_dir() or state.is_symlink():
+        return
+    for p in state.iterdir():
+        if p.is_file() and not p.is_symlink() and any(
+                fnmatch.fnmatchcase(p.name, pattern)
+                or fnmatch.fnmatchcase(p.name, f".{pattern}.*.tmp") for pattern in files):
+            p.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):              # not empty: what is left is not ours
+        state.rmdir()
 
 
 def _number(x: Any, digits: int = 4) -> str:

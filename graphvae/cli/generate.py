@@ -12,6 +12,8 @@ from graphvae.devices import resolve_device
 from graphvae.io import json_text, output_folder
 from graphvae.threads import graph_work, threads_for
 
+#: The training states this command keeps beside --out (see state_dir).
+GENERATE_STATES = ("train.pt",)
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from graphvae.tasks.generation import GenerationConfig
@@ -28,7 +30,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     cfg = GenerationConfig.from_args(args)
     for line in cfg.ignored_settings():
         print(f"graphvae generate: note: {line}", file=sys.stderr)
-    state = state_dir(args, "generate", ("train.pt",))
+    state = state_dir(args, "generate", GENERATE_STATES)
     with output_folder(args.out, "graphvae generate") as stage, \
             threads_for(graph_work(20 * cfg.batch_size, 80 * cfg.batch_size,
                                    20 * cfg.batch_size * 17, [*cfg.hidden, cfg.latent]),
@@ -36,7 +38,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         metrics = run_generation(cfg, args.data_root, stage, progress=not args.quiet,
                                  state=None if state is None else state / "train.pt",
                                  resume=args.resume)
-    done(state)
+    done(state, GENERATE_STATES)
     print(json_text(metrics, indent=1))
     print("\n".join(generation_summary(metrics)), file=sys.stderr)
     return metrics

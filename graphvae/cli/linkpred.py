@@ -17,6 +17,8 @@ from graphvae.io import json_text, output_folder, read_json
 from graphvae.tasks.link_prediction import PRESETS, LinkPredConfig, run_link_prediction, summarize
 from graphvae.threads import graph_work, threads_for
 
+#: The training states this command keeps beside --out (see state_dir).
+LINKPRED_STATES = ("seed*.pt",)
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     graph_source(p)
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.top_k < 1:
         raise ValueError(f"--top-k must be at least 1, got {args.top_k}")
     rank, _, world = world_from_env()
-    state = state_dir(args, "linkpred", ("seed*.pt",))
+    state = state_dir(args, "linkpred", LINKPRED_STATES)
     device = resolve_device(args.device)
     cfg = _config(args)
     if world > 1 and cfg.batch_size is None:
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         summary = _runs(args, cfg, data, name, device, stage, state, planted, rank)
         summary["read_seconds"] = read_seconds
     if rank == 0:
-        done(state)
+        done(state, LINKPRED_STATES)
     return summary
 
 

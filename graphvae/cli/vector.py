@@ -11,6 +11,8 @@ from graphvae.devices import resolve_device
 from graphvae.io import json_text, output_folder
 from graphvae.threads import dense_work, threads_for
 
+#: The training states this command keeps beside --out (see state_dir).
+VECTOR_STATES = ("train.pt", "refine.pt")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from graphvae.vector.run import VectorRunConfig
@@ -34,7 +36,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from graphvae.vector.run import VectorRunConfig, run_vector
 
     cfg = VectorRunConfig.from_args(args)
-    state = state_dir(args, "vector", ("train.pt", "refine.pt"))
+    state = state_dir(args, "vector", VECTOR_STATES)
     data = load_vector_data(str(args.data), args.data_root, cfg.seed)
     if args.binarize:
         data = data.binarized()
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         resolve_device(cfg.device)):
         metrics = run_vector(data, cfg, stage, progress=not args.quiet, state=state,
                              resume=args.resume)
-    done(state)
+    done(state, VECTOR_STATES)
     shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))}
     print(json_text(shown, indent=1))
     return metrics
