@@ -19,6 +19,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -270,6 +271,9 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+_LEFTOVER = re.compile(r"[0-9]{1,10}-[a-z0-9_]{8}")
+
+
 def _leftovers(out: Path) -> list[tuple[Path, str]]:
     """``(path, kind)`` of the staging / replaced folders of dead processes beside ``out``."""
     found = []
@@ -280,8 +284,10 @@ def _leftovers(out: Path) -> list[tuple[Path, str]]:
         for p in out.parent.glob(".*"):
             if not p.name.startswith(prefix):
                 continue
-            pid = p.name[len(prefix):].split("-")[0]
-            if pid.isdigit() and not _pid_alive(int(pid)):
+            # exactly the names graphvae makes: <pid>-<mkdtemp's 8 characters> or
+            # <pid>-<8 hex digits>; a folder of yours named like ".o.tmp-2024-backup" is not
+            rest = p.name[len(prefix):]
+            if _LEFTOVER.fullmatch(rest) and not _pid_alive(int(rest.split("-")[0])):
                 found.append((p, kind))
     return found
 
@@ -292,6 +298,9 @@ def clean_leftovers(out: Path) -> None:
     for p, kind in _leftovers(out):
         if kind == _OLD and not out.exists() and (p / MANIFEST).is_file():
             os.replace(p, out)
+        elif kind == _OLD and not p.is_symlink() and p.is_dir() and foreign_files(p):
+            # killed while replacing a folder that had gained files: keep them in view
+            os.replace(p, out.parent / f"{out.name}.replaced-{uuid.uuid4().hex[:8]}")
         else:
             shutil.rmtree(p, ignore_errors=True)
 

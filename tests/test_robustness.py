@@ -361,17 +361,29 @@ def test_leftovers_of_dead_runs_are_removed_and_an_old_folder_restored(tmp_path)
     out = tmp_path / "o"
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    stage = tmp_path / f".o.tmp-{dead.pid}-abc"
+    stage = tmp_path / f".o.tmp-{dead.pid}-abc_1234"
     stage.mkdir()
     (stage / "model.pt").write_bytes(b"half")
-    old = tmp_path / f".o.old-{dead.pid}-def"       # killed between the two renames
+    old = tmp_path / f".o.old-{dead.pid}-def01234"       # killed between the two renames
     old.mkdir()
     (old / MANIFEST).write_text(json.dumps({"written_by": "graphvae", "files": {}}))
-    live = tmp_path / f".o.tmp-{os.getpid()}-ghi"    # this process's own: left alone
+    live = tmp_path / f".o.tmp-{os.getpid()}-ghi01234"    # this process's own: left alone
     live.mkdir()
+    # yours, named like a leftover but not as graphvae names them: left alone
+    backup = tmp_path / f".o.tmp-{dead.pid}-backup"
+    backup.mkdir()
+    (backup / "thesis.tex").write_text("mine")
     clean_leftovers(out)
     assert not stage.exists() and out.is_dir() and (out / MANIFEST).is_file()
-    assert live.exists()
+    assert live.exists() and (backup / "thesis.tex").read_text() == "mine"
+    # killed while replacing a folder that had gained a file of yours: kept in view
+    gained = tmp_path / f".o.old-{dead.pid}-0123abcd"
+    gained.mkdir()
+    (gained / "notes.txt").write_text("mine")
+    clean_leftovers(out)
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("o.replaced-")]
+    assert not gained.exists() and len(kept) == 1
+    assert (kept[0] / "notes.txt").read_text() == "mine"
 
 
 def test_an_out_name_with_glob_characters_touches_only_its_own_leftovers(tmp_path):
@@ -380,12 +392,12 @@ def test_an_out_name_with_glob_characters_touches_only_its_own_leftovers(tmp_pat
     literally now."""
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    other_old = tmp_path / f".exp1.old-{dead.pid}-abcd"
+    other_old = tmp_path / f".exp1.old-{dead.pid}-abcd0123"
     other_old.mkdir()
     (other_old / MANIFEST).write_text(json.dumps({"written_by": "graphvae", "files": {}}))
-    other_stage = tmp_path / f".other.tmp-{dead.pid}-zz"
+    other_stage = tmp_path / f".other.tmp-{dead.pid}-zz012345"
     other_stage.mkdir()
-    own = tmp_path / f".?ther.tmp-{dead.pid}-yy"
+    own = tmp_path / f".?ther.tmp-{dead.pid}-yy012345"
     own.mkdir()
     clean_leftovers(tmp_path / "?xp1")
     clean_leftovers(tmp_path / "?ther")
