@@ -207,6 +207,14 @@ def atomic_path(path: str | os.PathLike):
 
 
 def _umask() -> int:
+    """The process's umask, read from /proc where it can be (setting it to 0 for a moment
+    and back would make a file another thread creates then world-writable)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     mask = os.umask(0)
     os.umask(mask)
     return mask

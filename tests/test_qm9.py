@@ -428,3 +428,20 @@ def test_fcd_is_the_fcd_packages_and_reads_a_reference_once(monkeypatch):
     assert expected[0] > 1                       # and the distinct sets are far from 0
     with pytest.raises(ValueError, match="at least two molecules"):
         scores.fcd_score(["C"], ref)
+
+
+def test_a_smiles_longer_than_nine_atoms_can_be_written_is_refused_before_rdkit(monkeypatch):
+    """A 600 kB cell took RDKit half a gigabyte and four seconds before the atom count
+    refused it; the length is checked first (RDKit is never called)."""
+    pytest.importorskip("rdkit")
+    from rdkit import Chem
+
+    from graphvae.chem.qm9 import MAX_SMILES_LENGTH, parse_smiles
+
+    def never(*args, **kwargs):
+        raise AssertionError("RDKit was called")
+    monkeypatch.setattr(Chem, "MolFromSmiles", never)
+    with pytest.raises(ValueError, match=f"SMILES of 600,000 characters is longer than a "
+                                         f"molecule of at most 9 heavy atoms is written "
+                                         f"\\({MAX_SMILES_LENGTH}\\)"):
+        parse_smiles("C" * 600_000)

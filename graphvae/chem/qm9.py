@@ -36,6 +36,9 @@ from torch import Tensor
 ATOM_TYPES = ("C", "N", "O", "F")
 BOND_TYPES = ("single", "double", "triple")
 MAX_ATOMS = 9
+#: The longest SMILES read: QM9's longest is under 40 characters; nine atoms with every
+#: bracket, charge, ring bond and isotope written out stay far below this.
+MAX_SMILES_LENGTH = 200
 VALENCE = {"C": 4, "N": 3, "O": 2, "F": 1}
 
 QM9_FILE = Path("qm9") / "qm9.csv"
@@ -135,6 +138,9 @@ def parse_smiles(smiles: str) -> tuple[list[int], list[tuple[int, int, int]], st
     Chem = require_rdkit()
     if not isinstance(smiles, str):
         raise ValueError(f"SMILES must be a string, got {type(smiles).__name__}")
+    if len(smiles) > MAX_SMILES_LENGTH:     # before RDKit: a 600 kB cell took 0.5 GB, 4 s
+        raise ValueError(f"SMILES of {len(smiles):,} characters is longer than a molecule of "
+                         f"at most {MAX_ATOMS} heavy atoms is written ({MAX_SMILES_LENGTH})")
     with _block_rdkit_logs():
         mol = Chem.MolFromSmiles(smiles)
     if mol is None:
