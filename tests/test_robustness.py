@@ -619,6 +619,29 @@ def test_an_allocation_torch_cannot_make_is_a_one_line_error(capsys, monkeypatch
     assert out_of_memory(type("OutOfMemoryError", (RuntimeError,), {})("CUDA"))
 
 
+def test_check_invariance_reports_running_out_of_memory_as_such(tmp_path):
+    """fits() turned every RuntimeError into "the model does not take graph 0", torch's
+    failed allocation on PubMed included; that one now reaches the command's own
+    out-of-memory line, and a real misfit is still named."""
+    from graphvae.cli.invariance import fits
+
+    class Model:
+        def __init__(self, error):
+            self.error = error
+
+        def invariance_batch(self, *args):
+            raise self.error
+
+    graph = [(torch.zeros(3, 1), torch.zeros(2, 0, dtype=torch.long))]
+    oom = RuntimeError("[enforce fail at alloc_cpu.cpp:118] . DefaultCPUAllocator: can't "
+                       "allocate memory: you tried to allocate 1555040356 bytes")
+    with pytest.raises(RuntimeError, match="can't allocate memory"):
+        fits(Model(oom), graph, "pubmed", tmp_path / "m.pt")
+    with pytest.raises(ValueError, match="m.pt: the model does not take graph 0 of pubmed "
+                                         r"\(3 nodes\): RuntimeError: shape mismatch"):
+        fits(Model(RuntimeError("shape mismatch")), graph, "pubmed", tmp_path / "m.pt")
+
+
 def test_linkpred_refuses_before_training_what_would_fail_after(tmp_path, capsys, monkeypatch):
     """Three inputs that used to fail only after every epoch (or, for joint, to grow
     memory with n²): each is a one-line error before the first step (``fit`` is never

@@ -97,5 +97,8 @@ def fits(model: Any, graphs: list[tuple], name: str, path: Path) -> None:
                 model.decoder_outputs(q.loc, batch)
                 model.exact_bound(batch, torch.zeros_like(q.loc)[None])
         except (IndexError, RuntimeError, ValueError) as err:
+            from graphvae.cli import out_of_memory
+            if out_of_memory(err):
+                raise          # the command's own out-of-memory line, not "does not take"
             raise ValueError(f"{path}: the model does not take graph {i} of {name} "
                              f"({x.size(0)} nodes): {describe(err)}") from None
