@@ -134,10 +134,13 @@ _DRAW_ENTRIES = 1 << 20
 
 def _relabellings(model, graphs: Any, num_permutations: int, seed: int,
                   features: FeatureFn | None = None):
-    """Yield a :class:`_Relabelled` for each seeded random permutation of each graph (edge
-    types keep their order: ``edge_index`` is relabelled entry by entry). ``features``:
-    see :func:`check_all`."""
+    """Yield a :class:`_Relabelled` for each seeded random permutation of each graph. The
+    relabelled graph also lists its edges in a seeded random order (edge types with
+    them): a relabelled graph read from a file comes sorted anew, so a model that depends
+    on the order of ``edge_index``'s columns is not invariant. ``features``: see
+    :func:`check_all`."""
     gen = torch.Generator().manual_seed(seed)
+    gen_edges = torch.Generator().manual_seed(seed + 2)   # the node draws stay as they were
     for gi, (x, ei, nt, et) in enumerate(_graphs(graphs)):
         n = x.size(0)
         chunk = max(1, _DRAW_ENTRIES // n)
@@ -146,11 +149,14 @@ def _relabellings(model, graphs: Any, num_permutations: int, seed: int,
             for perm in draws.to(x.device):
                 xp, eip, _ = permute_graph(perm, to_dense(x), ei)
                 assert xp is not None and eip is not None
+                order = torch.randperm(eip.size(1), generator=gen_edges).to(eip.device)
+                eip = eip[:, order]
+                etp = None if et is None else et[order]
                 if features is not None:
                     xp = to_dense(features(eip)).to(x.dtype)
                 ntp = None if nt is None else nt[perm]
                 yield _Relabelled(gi, perm, model.invariance_batch(to_dense(x), ei, nt, et),
-                                  model.invariance_batch(xp, eip, ntp, et))
+                                  model.invariance_batch(xp, eip, ntp, etp))
 
 
 def _moved(t: Tensor, perm: Tensor, node_level: bool) -> Tensor:

@@ -178,6 +178,62 @@ def test_broken_encoder_fails_with_a_reproducible_message(float64):
     assert scale.value <= 1e-12                              # the scale was left alone
 
 
+class FirstEdgeShifted(PositionShifted):
+    """Node ``i``'s latents get ``+ k``, ``k`` the column of ``i``'s first listed edge: the
+    same under any relabelling that keeps the columns' order, not under a re-sorted list."""
+
+    def encode(self, x, adj):
+        q = self.inner.encode(x, adj)
+        src = adj.edge_index[0]
+        first = torch.full((adj.num_nodes,), float(src.numel()), dtype=q.loc.dtype)
+        cols = torch.arange(src.numel(), dtype=q.loc.dtype)
+        first = first.scatter_reduce(0, src, cols, reduce="amin")
+        return DiagGaussian(q.loc + first[:, None], q.logvar)
+
+
+def test_a_model_that_reads_the_edge_order_fails(float64):
+    """Relabelled graphs list their edges in a shuffled order: relabelling the ids in place
+    (what the check did) leaves this model's output equivariant; a re-sorted list does not."""
+    torch.manual_seed(0)
+    inner = build_model("vgae", 3, "gcn", (8,), 4)
+    model = FirstEdgeShifted(inner)
+    data = graphs()
+    x, ei = data[0]
+    n = x.size(0)
+    p = torch.randperm(n, generator=torch.Generator().manual_seed(1))
+    xp, eip, _ = permute_graph(p, x, ei)
+    with torch.no_grad():
+        ref = model.encode(x, Adjacency(ei, n)).loc[p]
+        in_place = model.encode(xp, Adjacency(eip, n)).loc
+        order = torch.argsort(eip[0] * n + eip[1])               # the same edges, sorted
+        resorted = model.encode(xp, Adjacency(eip[:, order], n)).loc
+    assert (in_place - ref).abs().max() <= 1e-12
+    assert (resorted - ref).abs().max() >= 1.0
+    mean, _ = measure_encoder(model, data)
+    assert mean.value >= 1.0                                   # integer shifts moved
+    assert measure_encoder(inner, data)[0].value <= 1e-9
+
+
+def test_the_table_names_unmeasured_parts_and_what_rtol_shows():
+    """A GAE has no scale: its row said 0.000e+00 ok; it says n/a. Under --rtol the value
+    shown is at the entry furthest past its tolerance, and the header says so."""
+    from graphvae.tasks.invariance import format_table
+    from graphvae.testing import Deviation
+    mean = Deviation("encoder mean", 1e-6)
+    f64 = torch.float64
+    mean.update(torch.tensor([1000.0, 1.0], dtype=f64),
+                torch.tensor([1000.0005, 1.0000009], dtype=f64), 0, torch.tensor([1, 0]))
+    # excesses 5e-4 - 1e-3 = -5e-4 and 9e-7 - 1e-6 = -1e-7: the second entry is the worst,
+    # though the first deviates most
+    assert mean.value == pytest.approx(9e-7, rel=1e-6) and mean.excess < 0
+    lines = format_table([mean, Deviation("encoder scale", 1e-6)], 1e-5).splitlines()
+    assert lines[0].split()[:4] == ["component", "worst", "entry", "atol"]
+    assert lines[1].split()[2] == "9.000e-07" and lines[1].endswith("ok")
+    assert lines[2].split()[2] == "n/a" and lines[2].endswith("n/a")
+    plain = format_table([Deviation("bound")], 1e-5).splitlines()
+    assert "max deviation" in plain[0] and plain[1].split()[1] == "n/a"
+
+
 # ---------------------------------------------------------------- property: any small graph
 
 def _vgae64(**kwargs):
