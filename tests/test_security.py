@@ -194,6 +194,24 @@ def test_the_restricted_unpickler_still_reads_every_protocol():
             assert load(defaultdict(list, {0: [1]}), "planetoid") == {0: [1]}
 
 
+def test_the_wrong_kind_of_file_is_named_for_what_it_is(tmp_path):
+    """metrics.json given as a checkpoint was "refused: the file holds more than tensors"
+    (torch's pickle reader on a '{'); a vector model was "not a graphvae checkpoint"."""
+    from graphvae.vector.data import load_digits
+    from graphvae.vector.run import VectorRunConfig, run_vector
+    path = tmp_path / "metrics.json"
+    path.write_text('{"test_auc": 0.9}')
+    with pytest.raises(DataError, match=r"metrics.json: not a torch checkpoint \(a model.pt "
+                                        r"that graphvae wrote\); it starts with b'\{\"te'"):
+        load_model(path)
+    run_vector(load_digits(), VectorRunConfig(epochs=1, nll_samples=2, hidden=(4,),
+                                              refine_epochs=0), tmp_path / "v",
+               progress=False)
+    with pytest.raises(DataError, match="model.pt: a graphvae vector model: this takes the "
+                                        "model.pt of graphvae linkpred or graphvae generate"):
+        load_model(tmp_path / "v" / "model.pt")
+
+
 def test_messages_show_hostile_values_bounded(tmp_path):
     """A value read from a file is quoted three levels and six items deep: a tuple holding
     the level below twice, 60 levels deep (2⁶⁰ parts), and a list nested 10⁵ deep are

@@ -117,6 +117,14 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """The dict in a ``.pt`` file, read without running code; one-line errors."""
     path = Path(path)
     require_file(path, "no such checkpoint")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError as err:
+        raise DataError(path, f"cannot read the checkpoint ({describe(err)})") from None
+    if head and not head.startswith((b"PK\x03\x04", b"\x80")):  # torch.save: zip or pickle
+        raise DataError(path, f"not a torch checkpoint (a model.pt that graphvae wrote); it "
+                              f"starts with {quote(head)}")
     check_zip_stored(path)
     try:
         with warnings.catch_warnings():
@@ -137,6 +145,9 @@ def load_model(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
     path = Path(path)
     ck = read_checkpoint(path)
     kind = ck.get("model")
+    if ck.get("task") == "vector":
+        raise DataError(path, "a graphvae vector model: this takes the model.pt of "
+                              "graphvae linkpred or graphvae generate")
     if kind is None and ck.get("task") not in ("linkpred", "generation"):
         raise DataError(path, f"not a graphvae checkpoint (task {quote(ck.get('task'))})")
     if ck.get("kind") == "graphvae-training-state":
