@@ -115,6 +115,10 @@ def _graphs(graphs: Any) -> list[TypedGraph]:
         if len(t) not in (2, 4):
             raise ValueError(f"a graph is (x, edge_index) or (x, edge_index, node_types, "
                              f"edge_types), got a tuple of {len(t)}")
+        if not isinstance(t[0], Tensor) or not isinstance(t[1], Tensor):
+            raise ValueError(f"graph {len(out)}: x and edge_index must be tensors, got "
+                             f"{type(t[0]).__name__} and {type(t[1]).__name__} (a PyG Data "
+                             "without x needs features: the checks feed them to the model)")
         out.append((t[0], t[1], None, None) if len(t) == 2 else t)  # type: ignore[arg-type]
     if not out:
         raise ValueError("no graphs to check: a check over no graphs would pass any model")

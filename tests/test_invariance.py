@@ -214,6 +214,15 @@ def test_a_model_that_reads_the_edge_order_fails(float64):
     assert measure_encoder(inner, data)[0].value <= 1e-9
 
 
+def test_a_graph_without_features_is_named():
+    """A PyG Data with no x ended in "'NoneType' object has no attribute 'size'"."""
+    from torch_geometric.data import Data
+    model = build_model("vgae", 3, "gcn", (8,), 4)
+    with pytest.raises(ValueError, match="graph 0: x and edge_index must be tensors, got "
+                                         "NoneType and Tensor"):
+        measure_encoder(model, Data(edge_index=torch.tensor([[0, 1], [1, 0]]), num_nodes=2))
+
+
 def test_the_table_names_unmeasured_parts_and_what_rtol_shows():
     """A GAE has no scale: its row said 0.000e+00 ok; it says n/a. Under --rtol the value
     shown is at the entry furthest past its tolerance, and the header says so."""
