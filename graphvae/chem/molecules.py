@@ -228,7 +228,8 @@ def molecule_metrics(generated: Sequence[str | None], train_smiles: set[str]) ->
         "uniqueness": rate(len(unique), len(valid)),
         "novelty": rate(len(novel), len(unique)),
         "denominators": {
-            "validity": "num_valid / num_generated (valid: not None)",
+            "validity": "num_valid / num_generated (valid: RDKit sanitizes it and it is one "
+                        "connected molecule, the strict definition)",
             "uniqueness": "num_unique / num_valid (unique: distinct valid SMILES)",
             "novelty": "num_novel / num_unique (novel: distinct valid SMILES not in training)",
         },

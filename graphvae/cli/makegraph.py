@@ -49,7 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "N=1000, M=5000), up to a third near the cap of N(N-1)/4")
     p.add_argument("--blocks", type=int, default=None, metavar="K",
                    help="number of planted communities, of equal size (default: one per "
-                        f"{NODES_PER_BLOCK} nodes, at least 2, at most N/2)")
+                        f"{NODES_PER_BLOCK} nodes, at least 2 and at most N/2; 1 below 4 "
+                        "nodes)")
     p.add_argument("--mixing", type=float, default=0.2,
                    help="expected fraction of edges between communities [0.2]")
     p.add_argument("--exponent", type=float, default=2.5,
