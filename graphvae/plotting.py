@@ -29,6 +29,8 @@ def _save(fig, path: str | os.PathLike) -> None:
 def plot_roc_pr(scores: np.ndarray, labels: np.ndarray, path: str | os.PathLike,
                 title: str = "") -> None:
     """ROC and precision-recall curves of held-out pairs, side by side."""
+    if not np.isfinite(np.asarray(scores, dtype=float)).all():
+        raise ValueError("plot_roc_pr: the scores hold NaN or infinite values")
     fpr, tpr, _ = roc_curve(labels, scores)
     prec, rec, _ = precision_recall_curve(labels, scores)
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 4))
@@ -47,6 +49,8 @@ def plot_latent(z: np.ndarray, path: str | os.PathLike, labels: np.ndarray | Non
                 title: str = "") -> None:
     """2-D principal-component projection of latent means, coloured by class if given; a
     1-d latent is drawn along one axis (the vertical one carries nothing)."""
+    if not np.isfinite(np.asarray(z, dtype=float)).all():
+        raise ValueError("plot_latent: the latents hold NaN or infinite values")
     zc = z - z.mean(0)
     _, _, vt = np.linalg.svd(zc, full_matrices=False)
     one_d = z.shape[1] < 2
@@ -71,6 +75,8 @@ def plot_image_rows(rows: list[tuple[str, np.ndarray]], path: str | os.PathLike,
 
     Without an ``image_shape`` each row set is drawn as one heat-map strip per data point.
     """
+    if not rows or not any(len(a) for _, a in rows):
+        raise ValueError("plot_image_rows: no images to draw")
     ncol = max(len(a) for _, a in rows)
     if image_shape is None:
         fig, axes = plt.subplots(len(rows), 1, figsize=(8, 1.6 * len(rows)), squeeze=False)
@@ -103,6 +109,8 @@ def plot_training(history: list[dict[str, float]], path: str | os.PathLike,
     bound an epoch (left) and, where epochs were evaluated, the validation score (right),
     with a dashed line at ``weights_epoch``, the epoch whose weights were kept."""
     rows = [r for r in history if "epoch" in r]
+    if not rows:
+        raise ValueError("plot_training: the history has no epochs to draw")
     scored = [r for r in rows if "score" in r]
     fig, axes = plt.subplots(1, 2 if scored else 1, figsize=(10 if scored else 5.5, 3.6),
                              squeeze=False, sharex=True, layout="constrained")

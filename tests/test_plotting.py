@@ -158,3 +158,20 @@ def test_latent_plot_names_its_axes_by_the_latent_size(figures):
     np.testing.assert_allclose(offsets[:, 0], [-4 / 3, 5 / 3, -1 / 3], rtol=0, atol=1e-12)
     assert list(offsets[:, 1]) == [0, 0, 0]
     assert single.collections[0].get_offsets().shape == (1, 2)
+
+
+def test_inputs_with_nothing_to_draw_or_nan_are_named(tmp_path):
+    """Each ended in a library's error (min() of an empty sequence, SVD did not converge,
+    'Input contains NaN'); each is now one ValueError naming the function."""
+    from graphvae.plotting import plot_image_rows, plot_latent, plot_roc_pr, plot_training
+    out = tmp_path / "p.png"
+    cases = [(lambda: plot_training([], out), "plot_training: the history has no epochs"),
+             (lambda: plot_image_rows([], out, (2, 2)), "plot_image_rows: no images to draw"),
+             (lambda: plot_latent(np.array([[0.0, 1.0], [np.nan, 2.0]]), out),
+              "plot_latent: the latents hold NaN"),
+             (lambda: plot_roc_pr(np.array([0.1, np.nan]), np.array([0, 1]), out),
+              "plot_roc_pr: the scores hold NaN")]
+    for call, message in cases:
+        with pytest.raises(ValueError, match=message):
+            call()
+    assert not out.exists()
