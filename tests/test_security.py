@@ -514,6 +514,7 @@ def _graphvae_checkpoint(path, n, weights):
     return path
 
 
+@pytest.mark.slow  # 6 s; the full suite (CI) runs it
 def test_weights_that_repeat_one_value_cannot_ask_for_a_big_model(tmp_path):
     """A few-KB file of stride-0 views (one float each, any shape) or of views that all
     share one storage used to pass the shape check and then have the model built at the
