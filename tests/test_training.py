@@ -487,3 +487,19 @@ def test_cli_run_killed_with_sigkill_resumes_to_the_same_metrics(tmp_path):
     # it went on from the killed run's state (a restart from epoch 0 gives the same numbers)
     assert whole["resumed_from_epoch"] == 0 and again["resumed_from_epoch"] >= 5
     assert not state.parent.exists()
+
+
+def test_moving_a_state_to_its_device_visits_each_list_once():
+    """A resumed state's callbacks and best weights are moved to the model's device; lists
+    that hold the level below twice, 60 deep, took 2⁶⁰ steps (a hostile state file)."""
+    import time
+
+    from graphvae.training.loop import _to
+    nested: list = [torch.ones(1)]
+    for _ in range(60):
+        nested = [nested, nested]
+    start = time.perf_counter()
+    moved = _to(nested, torch.device("cpu"))
+    assert time.perf_counter() - start < 1.0 and moved[0] is moved[1]
+    plain = _to({"a": [torch.ones(2)], "b": 3}, torch.device("cpu"))
+    assert plain["b"] == 3 and torch.equal(plain["a"][0], torch.ones(2))

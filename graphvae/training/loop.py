@@ -317,11 +317,15 @@ def _load_state(ck: dict[str, Any], state: FitState, result: FitResult,
     result.seconds = float(ck["seconds"])
 
 
-def _to(obj: Any, device: torch.device) -> Any:
+def _to(obj: Any, device: torch.device, memo: dict[int, Any] | None = None) -> Any:
+    """``obj`` with its tensors on ``device``; a list or dict met twice is moved once (a
+    state file whose lists hold the level below twice, 40 deep, would take 2⁴⁰ steps)."""
+    memo = {} if memo is None else memo
     if isinstance(obj, torch.Tensor):
         return obj.to(device)
-    if isinstance(obj, dict):
-        return {k: _to(v, device) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_to(v, device) for v in obj]
+    if isinstance(obj, dict | list):
+        if id(obj) not in memo:
+            memo[id(obj)] = ({k: _to(v, device, memo) for k, v in obj.items()}
+                             if isinstance(obj, dict) else [_to(v, device, memo) for v in obj])
+        return memo[id(obj)]
     return obj
