@@ -119,6 +119,7 @@ def test_linear_ae_recovers_pca_subspace_and_error():
     assert float(axis_alignment(u, m.W2.detach()).max()) > 0.1
 
 
+@pytest.mark.slow  # 5 s; the full suite (CI) runs it
 def test_rotation_augmented_gradient_recovers_ordered_axes():
     x, p, m = _trained("rotation", 3000)
     u = p.components.T

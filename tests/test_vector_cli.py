@@ -66,6 +66,7 @@ def test_gated_activation_builds_gated_layers(tmp_path):
     assert state["decoder.0.linear.weight"].shape[0] == 16
 
 
+@pytest.mark.slow  # 7 s; the full suite (CI) runs it
 def test_bf16_flag_trains_and_is_recorded(tmp_path):
     rc, _, _ = run_cli(["vector", "--model", "iwae", "--bf16", "--epochs", "2",
                         "--nll-samples", "10", "--binarize", "--quiet", "--out", str(tmp_path)])
@@ -78,6 +79,7 @@ def test_bf16_flag_trains_and_is_recorded(tmp_path):
     assert all(v.dtype == torch.float32 for v in state.values())
 
 
+@pytest.mark.slow  # 4 s; the full suite (CI) runs it
 def test_refined_proposal_keeps_the_decoder_and_tightens_log_p(tmp_path):
     rc, out, _ = run_cli(["vector", "--epochs", "3", "--nll-samples", "20",
                           "--refine-epochs", "3", "--quiet", "--out", str(tmp_path)])
@@ -237,6 +239,7 @@ def test_mnist_missing_root_is_clear(tmp_path):
 
 
 @pytest.mark.skipif(not (DATA_ROOT / "mnist").is_dir(), reason="../shared/data/mnist absent")
+@pytest.mark.slow  # 7 s (reads MNIST); the full suite (CI) runs it
 def test_mnist_splits():
     d = load_mnist(DATA_ROOT)
     assert d.train.shape == (50000, 784) and d.valid.shape == (10000, 784)
