@@ -346,6 +346,11 @@ def foreign_files(path: Path) -> list[str]:
     return out
 
 
+def _first_names(names: list[str]) -> str:
+    """The first three of ``names``, and how many more."""
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
 def check_output_folder(out: str | os.PathLike) -> Path:
     """Check, before any training, that ``out`` can be (re)written as a run's folder: a new
     path, an empty folder, or a folder a graphvae command wrote, holding only what its
@@ -363,9 +368,8 @@ def check_output_folder(out: str | os.PathLike) -> Path:
     if out.is_dir():
         foreign = foreign_files(out)
         if foreign:
-            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more"
-                                              if len(foreign) > 3 else "")
-            raise ValueError(f"--out {out} is a folder with other files in it ({shown}); "
+            raise ValueError(f"--out {out} is a folder with other files in it "
+                             f"({_first_names(foreign)}); "
                              "graphvae replaces its output folder as a whole, so give a new "
                              "or empty folder")
     try:
@@ -424,10 +428,8 @@ def _replace_folder(stage: Path, out: Path) -> None:
             return
         kept = out.parent / f"{out.name}.replaced-{uuid.uuid4().hex[:8]}"
         os.replace(old, kept)
-        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more"
-                                          if len(foreign) > 3 else "")
-        print(f"graphvae: {out} gained files during the run ({shown}); its old contents "
-              f"are kept in {kept}", file=sys.stderr)
+        print(f"graphvae: {out} gained files during the run ({_first_names(foreign)}); its "
+              f"old contents are kept in {kept}", file=sys.stderr)
     else:
         os.replace(stage, out)
 
