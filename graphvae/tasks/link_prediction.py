@@ -437,7 +437,8 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
                  eval_every=config.eval_every, generator=gen, checkpoint=state,
                  checkpoint_every=25, resume=resume,
                  config={"task": "linkpred", "seed": seed, "world_size": world,
-                         "graph": graph_fingerprint(data), **config.to_dict()},
+                         **config.to_dict(),   # the graph's hash only where a state is kept
+                         "graph": graph_fingerprint(data) if state is not None else None},
                  progress=progress, desc=f"{config.model} seed {seed}")
     if checkpoint is not None and rank == 0:
         save_model(checkpoint, model, task="linkpred", epoch=result.best_epoch,
