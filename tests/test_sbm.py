@@ -231,6 +231,7 @@ def test_cli_writes_edge_list_and_planted_parameters(tmp_path, capsys):
                  "--seed", "5", "--out", str(out)]) == 0
     stdout = capsys.readouterr().out
     assert len(stdout.strip().splitlines()) == 1 and "400 nodes" in stdout
+    assert "; 4 blocks, " in stdout
     assert planted_path(out) == tmp_path / "g.planted.npz"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.csv", "g.planted.npz"]
     ei, planted = make_sbm(400, 1500, 4, seed=5)
@@ -242,6 +243,12 @@ def test_cli_writes_edge_list_and_planted_parameters(tmp_path, capsys):
     back = PlantedSBM.load(planted_path(out))
     assert np.array_equal(back.theta, planted.theta)
     assert np.array_equal(back.blocks, planted.blocks)
+
+
+def test_cli_summary_says_one_block(tmp_path, capsys):
+    assert main(["make-graph", "--nodes", "50", "--edges", "100", "--blocks", "1",
+                 "--seed", "0", "--out", str(tmp_path / "g.csv")]) == 0
+    assert "; 1 block, " in capsys.readouterr().out
 
 
 def test_half_as_many_blocks_as_nodes_is_the_most_with_edges_inside(tmp_path):

@@ -127,7 +127,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                "exponent": args.exponent, "seed": args.seed,
                "sample_seconds": sampled, "seconds": seconds}
     print(f"make-graph: {args.nodes} nodes, {summary['num_edges']} edges (requested "
-          f"{args.edges}; {k} blocks, {100 * between:.1f}% between blocks) in {seconds:.2f}s "
+          f"{args.edges}; {k} block{'' if k == 1 else 's'}, {100 * between:.1f}% between blocks) "
+          f"in {seconds:.2f}s "
           f"-> {out}; planted parameters -> {planted_file} (oracle: rank held-out pairs by "
           f"graphvae.datasets.sbm.oracle_scores)")
     return summary
