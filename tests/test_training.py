@@ -192,6 +192,23 @@ def test_resume_refuses_another_config(tmp_path):
             checkpoint=state, resume=True, config={"lr": 0.2}, progress=False)
 
 
+def test_settings_diff_names_what_differs_bounded():
+    """The refusal names up to three differing settings, the data once, keys only the file
+    has, and survives values a file may hold (a tensor, which == cannot make a bool of)."""
+    from graphvae.training.loop import _settings_diff
+
+    now = {"epochs": 5, "lr": 0.1, "data": "b", "graph": "h2"}
+    assert _settings_diff({"epochs": 4, "lr": 0.1, "data": "a", "graph": "h1"}, now) == (
+        "epochs: 5 here, 4 in the state; other data")
+    assert _settings_diff([1, 2], now) == "it records none"
+    assert _settings_diff({**now, "old": [1]}, now) == "'old': unset here, [1] in the state"
+    many = {f"k{i}": i for i in range(8)}
+    assert _settings_diff({}, many) == ("k0: 0 here, unset in the state; k1: 1 here, unset "
+                                        "in the state; k2: 2 here, unset in the state; 5 more")
+    text = _settings_diff({"lr": torch.eye(40)}, {"lr": 0.1})
+    assert text.startswith("lr: 0.1 here, tensor(") and "\n" not in text and len(text) < 400
+
+
 def test_resume_from_a_damaged_state_is_one_error_naming_the_file(tmp_path):
     """A state with the run's config whose contents are damaged (a key gone, a tensor of
     another shape, an RNG state of the wrong type, a history that is not records) used to
@@ -370,6 +387,40 @@ def test_generation_state_is_not_resumed_on_other_graphs(tmp_path):
     assert res.resumed_from > 0
 
 
+def test_generation_resume_names_the_changed_setting_and_allows_scoring_ones(tmp_path):
+    """A state is tied to what shapes training: another --epochs is refused with the
+    setting named; another sample count, number of draws, kernel, or a flag this model
+    ignores (--bound for a oneshot-vae) resumes the same training."""
+    import networkx as nx
+
+    from graphvae.datasets.graphsets import GraphSet
+    from graphvae.tasks.generation import (
+        GenerationConfig,
+        build_generation_model,
+        train_generation_model,
+    )
+
+    paths = GraphSet("five", [nx.path_graph(5) for _ in range(6)], [nx.path_graph(5)],
+                     [nx.path_graph(5)])
+    cfg = GenerationConfig(epochs=4, batch_size=3, eval_every=1)
+    state = tmp_path / "gen.pt"
+    cpu = torch.device("cpu")
+    with killed_at(3), pytest.raises(Killed):
+        train_generation_model(build_generation_model(cfg, paths), paths, cfg, cpu,
+                               progress=False, state=state)
+    longer = cfg.replace(epochs=5)
+    with pytest.raises(ValueError, match=r"other settings \(epochs: 5 here, 4 in the "
+                                         r"state\); delete it"):
+        train_generation_model(build_generation_model(longer, paths), paths, longer, cpu,
+                               progress=False, state=state, resume=True)
+    scoring = cfg.replace(num_samples=3, draws=2, protocol="rbf", bound="permutation")
+    assert scoring.ignored_settings() == [
+        "--bound applies only to --model graphvae; ignored here"]
+    res = train_generation_model(build_generation_model(scoring, paths), paths, scoring, cpu,
+                                 progress=False, state=state, resume=True)
+    assert res.resumed_from > 0
+
+
 def test_graph_fingerprint_reads_sparse_features_by_their_entries():
     """CSR and COO copies of one feature matrix hash alike (the stored entries are hashed,
     not the layout); one changed entry, an edge or the node count changes the hash."""
@@ -445,10 +496,11 @@ def test_vector_state_is_not_resumed_on_other_rows_of_the_same_name(tmp_path):
     with killed_at(3), pytest.raises(Killed):
         run_vector(data, cfg, progress=False, state=tmp_path)
     saved = (tmp_path / "train.pt").read_bytes()
-    with pytest.raises(ValueError, match="other settings"):
+    with pytest.raises(ValueError, match=r"other settings \(other data\)"):
         run_vector(other, cfg, progress=False, state=tmp_path, resume=True)
     assert (tmp_path / "train.pt").read_bytes() == saved
-    assert run_vector(data, cfg, progress=False, state=tmp_path,
+    # the test estimate's sample count is read after training: another one resumes
+    assert run_vector(data, cfg.replace(nll_samples=7), progress=False, state=tmp_path,
                       resume=True)["resumed_from_epoch"] == 2
 
 

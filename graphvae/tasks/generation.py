@@ -97,6 +97,10 @@ BOUND_MEANING = {
     "graphvae": "see 'bound': the matched or permutation-sampled bound of GraphVAE",
 }
 
+#: Settings read only after training (what is sampled, how it is scored): a resumed run may
+#: change them. ``protocol``'s split is part of the data's fingerprint, which the state keeps.
+AFTER_TRAINING = frozenset({"num_samples", "draws", "protocol", "valency", "fcd"})
+
 
 @dataclass(frozen=True)
 class GenerationConfig(Config):
@@ -236,6 +240,24 @@ class GenerationConfig(Config):
         """One line for each setting changed from its default that this run does not use
         (``validate`` refuses the combinations that would mislead; these only do nothing):
         the command line prints them as notes."""
+        flag = {"valency": "--no-valency", "fcd": "--no-fcd"}
+        return [f"{flag.get(name, '--' + name.replace('_', '-'))} applies only to {where}; "
+                "ignored here" for name, where in self._unused()]
+
+    def training_settings(self) -> dict[str, Any]:
+        """The settings a training state is tied to (``--resume`` refuses a state saved
+        under others): every field except those read only after training (what is sampled
+        and how it is scored: ``AFTER_TRAINING``), with the settings this run ignores at
+        their defaults, so that adding ``--no-fcd`` or another sample count to a resumed
+        command keeps the hours already trained."""
+        default = type(self)()
+        unused = {name for name, _ in self._unused()}
+        return {k: getattr(default, k) if k in unused else v
+                for k, v in self.to_dict().items() if k not in AFTER_TRAINING}
+
+    def _unused(self) -> list[tuple[str, str]]:
+        """``(field, where it applies)`` for each field changed from its default that this
+        run does not read."""
         default = type(self)()
         changed = [f.name for f in fields(self)
                    if getattr(self, f.name) != getattr(default, f.name)]
@@ -249,9 +271,7 @@ class GenerationConfig(Config):
             "valency": (self.dataset == "qm9", "--dataset qm9"),
             "fcd": (self.dataset == "qm9", "--dataset qm9"),
         }
-        flag = {"valency": "--no-valency", "fcd": "--no-fcd"}
-        return [f"{flag.get(name, '--' + name.replace('_', '-'))} applies only to {where}; "
-                "ignored here" for name in changed if name in applies
+        return [(name, where) for name in changed if name in applies
                 for used, where in [applies[name]] if not used]
 
     @property
@@ -434,7 +454,7 @@ def train_generation_model(model: torch.nn.Module, data: GraphSet, cfg: Generati
               callbacks=[KLWarmup(warm, beta)] if warm or beta != 1.0 else [],
               evaluate=evaluate, eval_every=cfg.eval_every,
               restore_best=cfg.selection_name == "val", generator=g, checkpoint=state,
-              resume=resume, config={"task": "generation", **cfg.to_dict(),
+              resume=resume, config={"task": "generation", **cfg.training_settings(),
                                      # QM9's takes 5 s: only where a state is kept
                                      "data": data.fingerprint() if state is not None else None},
               progress=progress, desc=f"training {cfg.model}")

@@ -34,6 +34,7 @@ which draws each epoch's order from the loop's generator.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -47,7 +48,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from graphvae.distributed import current_world
-from graphvae.errors import DataError, describe
+from graphvae.errors import DataError, describe, one_line, quote
 from graphvae.io import check_zip_stored, save_atomic
 from graphvae.training.callbacks import Callback, FitState, unwrap
 
@@ -280,14 +281,46 @@ def _restore(path: Path, state: FitState, result: FitResult, generator: torch.Ge
                               f"{err})") from None
     if not isinstance(ck, dict) or ck.get("kind") != "graphvae-training-state":
         raise DataError(path, "not a graphvae training state")
-    if config is not None and ck.get("config") != config:
-        raise DataError(path, "the training state belongs to a run with other settings; "
-                              "delete it or rerun with the same ones")
+    if config is not None and not _same(ck.get("config"), config):
+        raise DataError(path, f"the training state belongs to a run with other settings "
+                              f"({_settings_diff(ck.get('config'), config)}); delete it or "
+                              f"rerun with the same ones")
     try:
         _load_state(ck, state, result, generator)
     except Exception as err:  # noqa: BLE001 - a damaged state fails in many ways
         raise DataError(path, f"a damaged training state ({describe(err)}); delete it to "
                               f"start the run afresh") from None
+
+
+#: Config keys that identify the data (generate's and vector's, linkpred's graph hash).
+DATA_KEYS = frozenset({"data", "data_sha256", "graph"})
+
+
+def _same(a: object, b: object) -> bool:
+    """``a == b``, False where comparing fails (a file's config may hold a tensor)."""
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - any value a file holds
+        return False
+
+
+def _settings_diff(saved: object, now: dict[str, Any], show: int = 3) -> str:
+    """The settings in which a saved state's config differs from this run's, e.g.
+    ``epochs: 20 here, 10 in the state``; the data's keys (``DATA_KEYS``: the commands'
+    fingerprints of their graphs or rows) are named as other data. ``saved`` comes from
+    the file: any value, shown bounded by :func:`quote`."""
+    if not isinstance(saved, dict):
+        return "it records none"
+    differ = [k for k in now if k not in saved or not _same(saved[k], now[k])]
+    parts = list(dict.fromkeys(  # "other data" once
+        "other data" if k in DATA_KEYS else
+        f"{k}: {quote(now[k])} here, {quote(saved[k]) if k in saved else 'unset'} in the state"
+        for k in differ))
+    extra = sum(1 for k in saved if k not in now)  # keys of another version's config
+    parts += [f"{quote(k)}: unset here, {quote(saved[k])} in the state"
+              for k in itertools.islice((k for k in saved if k not in now), show)]
+    more = len(parts) + max(0, extra - show) - show
+    return one_line("; ".join(parts[:show]) + (f"; {more} more" if more > 0 else ""))
 
 
 def _load_state(ck: dict[str, Any], state: FitState, result: FitResult,
