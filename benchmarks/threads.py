@@ -25,8 +25,8 @@ from typing import Any
 BUSY = ("import torch\ntorch.set_num_threads(2)\na = torch.randn(1500, 1500)\n"
         "while True:\n    a = (a @ a).tanh_()\n")
 COMMANDS = {"generate": ["generate", "--quiet"], "linkpred": ["linkpred", "--quiet"]}
-SMOKE = {"generate": ["generate", "--quiet", "--epochs", "20"],
-         "linkpred": ["linkpred", "--quiet", "--epochs", "20"]}
+SMOKE = {"generate": ["generate", "--quiet", "--epochs", "2"],
+         "linkpred": ["linkpred", "--quiet", "--epochs", "2"]}
 
 
 def timed(python: str, argv: list[str]) -> float:

@@ -224,13 +224,13 @@ def _smoke_mnist(root) -> VectorData:
     """The first MNIST rows, or (no data files) random binary 28×28 'images' of the same size."""
     try:
         d = load_mnist(root)
-        return VectorData(d.train[:500], d.valid[:200], d.test[:100], "mnist", (28, 28))
+        return VectorData(d.train[:200], d.valid[:100], d.test[:100], "mnist", (28, 28))
     except ValueError:
         g = torch.Generator().manual_seed(0)
         protos = (torch.rand(10, 784, generator=g) < 0.13).float()
-        x = protos[torch.randint(0, 10, (800,), generator=g)]
+        x = protos[torch.randint(0, 10, (400,), generator=g)]
         x = torch.where(torch.rand(x.shape, generator=g) < 0.02, 1 - x, x)
-        return VectorData(x[:500], x[500:700], x[700:], "random binary stand-in", (28, 28))
+        return VectorData(x[:200], x[200:300], x[300:], "random binary stand-in", (28, 28))
 
 
 def main(argv=None) -> int:
@@ -318,7 +318,7 @@ def main(argv=None) -> int:
     env = report.setdefault("environment", {})    # per part: parts may come from other runs
     if args.smoke:
         args.epochs, args.iwae_epochs, args.patience, args.kl_warmup = 2, 1, None, 1
-        args.refine_epochs = min(args.refine_epochs, 1)
+        args.refine_epochs, args.refine_k = min(args.refine_epochs, 1), min(args.refine_k, 5)
         args.nll_samples, args.linear_steps, args.pca_k = 50, 2000, 4
         args.workdir = str(Path(args.out).parent / "smoke_ckpt")
         args.resume = False
