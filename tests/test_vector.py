@@ -4,6 +4,7 @@ closed forms, brute force and hand-worked values."""
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 import textwrap
@@ -57,6 +58,36 @@ def test_vector_imports_without_torch_geometric():
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+
+@pytest.mark.slow  # 8 s (two fresh interpreters)
+def test_commands_import_only_what_they_run(tmp_path):
+    """`graphvae --help` loads no torch, and `graphvae vector` trains and writes its folder
+    with torch_geometric blocked: each command imports its own module only."""
+    block = textwrap.dedent("""
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in BLOCKED:
+                    raise ImportError("blocked: " + name)
+        sys.meta_path.insert(0, Block())
+        from graphvae.cli import main
+        try:
+            main(ARGV)
+        except SystemExit as stop:
+            assert stop.code in (0, None), stop.code
+        print("ok")
+    """)
+    runs = [({"torch", "torch_geometric"}, ["--help"]),
+            ({"torch_geometric"}, ["vector", "--epochs", "1", "--nll-samples", "2", "--quiet",
+                                   "--out", str(tmp_path / "v")])]
+    for blocked, argv in runs:
+        code = f"BLOCKED = {sorted(blocked)!r}\nARGV = {argv!r}\n" + block
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert out.returncode == 0 and out.stdout.strip().endswith("ok"), (argv, out.stderr)
+    assert (tmp_path / "v" / "metrics.json").is_file()
 
 
 # -- PCA and the linear autoencoder -----------------------------------------------------------

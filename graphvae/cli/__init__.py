@@ -25,31 +25,43 @@ if os.environ.get("WORLD_SIZE", "1") not in ("", "1"):
     os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "FATAL")
 
 import argparse  # noqa: E402
+import importlib  # noqa: E402
 import sys  # noqa: E402
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence  # noqa: E402
+from typing import Any  # noqa: E402
 
-from graphvae.cli import generate, invariance, linkpred, makegraph, score, vector
-from graphvae.errors import describe, one_line
+from graphvae.errors import describe, one_line  # noqa: E402
+
+
+def _lazy(module: str, name: str) -> Callable[..., Any]:
+    """``graphvae.cli.<module>.<name>``, imported when first called: a command imports
+    only what it runs (``graphvae vector`` never loads torch_geometric, and ``graphvae
+    --help`` no torch at all), which takes seconds off every start."""
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(f"graphvae.cli.{module}"), name)(*args, **kwargs)
+    call.__qualname__ = call.__name__ = f"{module}.{name}"
+    return call
+
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                           Callable[[argparse.Namespace], dict[str, Any]]]] = {
-    "linkpred": ("train a graph autoencoder and score held-out links", linkpred.add_arguments,
-                 linkpred.run),
+    "linkpred": ("train a graph autoencoder and score held-out links",
+                 _lazy("linkpred", "add_arguments"), _lazy("linkpred", "run")),
     "check-invariance": ("check a saved model's equivariance under node relabelling",
-                         invariance.add_arguments, invariance.run),
+                         _lazy("invariance", "add_arguments"), _lazy("invariance", "run")),
     "generate": ("train a graph VAE on a set of small graphs, sample and evaluate",
-                 generate.add_arguments, generate.run),
+                 _lazy("generate", "add_arguments"), _lazy("generate", "run")),
     "score": ("score a file of sampled graphs or molecules (samples.jsonl, graph6, or a "
-              "generate run folder) as generate scores its own", score.add_arguments,
-              score.run),
+              "generate run folder) as generate scores its own", _lazy("score", "add_arguments"),
+              _lazy("score", "run")),
     "vector": ("train a linear AE / AE / denoising AE / VAE / IWAE on vector data",
-               vector.add_arguments, vector.run),
+               _lazy("vector", "add_arguments"), _lazy("vector", "run")),
     "convert-graphs": ("write the stored graph-set pickles as graph6 files (no pickle needed "
-                       "afterwards)", generate.add_convert_arguments, generate.run_convert),
+                       "afterwards)", _lazy("generate", "add_convert_arguments"),
+                       _lazy("generate", "run_convert")),
     "make-graph": ("write a large seeded graph with planted communities (degree-corrected "
                    "SBM) and its planted parameters, the link-prediction oracle",
-                   makegraph.add_arguments, makegraph.run),
+                   _lazy("makegraph", "add_arguments"), _lazy("makegraph", "run")),
 }
 
 #: Exit status of an unexpected internal error (2 is the user's error, 1 a failed check).
@@ -63,17 +75,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"graphvae: error: {one_line(message)} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``graphvae`` argument parser with every command's sub-parser."""
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``graphvae`` argument parser: every command's sub-parser, or, given the
+    command line ``argv``, only its command's flags (the other commands' modules are not
+    imported; argparse parses one sub-command's flags in any case)."""
     parser = _Parser(prog="graphvae", description="Command line: graphvae <task> ...")
     parser.add_argument("--debug", action="store_true",
                         help="show the Python traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
+    # the top level has flags without values only: its first other word is the command
+    chosen = None if argv is None else next((a for a in argv if not a.startswith("-")), "")
     for name, (help_, add, _) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show the Python traceback of an error")
-        add(p)
+        if chosen is None or name == chosen:
+            add(p)
     return parser
 
 
@@ -89,7 +106,8 @@ def out_of_memory(err: BaseException) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; expected failures end with one line and exit status 2."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         summary = COMMANDS[args.command][2](args)
@@ -114,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-invariance":
         return 0 if summary["ok"] else 1
     if args.command == "linkpred":
-        linkpred.report(summary, getattr(args, "json", False))
+        _lazy("linkpred", "report")(summary, getattr(args, "json", False))
     return 0
 
 

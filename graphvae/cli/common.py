@@ -9,7 +9,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-from graphvae.datasets import LINKPRED_DATASETS, load_dataset, load_graph_file
 from graphvae.io import check_output_folder
 
 
@@ -42,6 +41,8 @@ def output_args(p: argparse.ArgumentParser, what: str) -> None:
 
 
 def graph_source(p: argparse.ArgumentParser) -> None:
+    from graphvae.datasets import LINKPRED_DATASETS  # imports torch_geometric: not for vector
+
     src = p.add_mutually_exclusive_group()
     src.add_argument("--dataset", default=None, choices=LINKPRED_DATASETS,
                      help="a named graph (default: synthetic, no files needed)")
@@ -58,6 +59,8 @@ def graph_source(p: argparse.ArgumentParser) -> None:
 
 
 def load_graph(args: argparse.Namespace):
+    from graphvae.datasets import load_dataset, load_graph_file
+
     if args.features is not None and args.edges is None:
         raise ValueError("--features needs --edges")
     num_nodes = getattr(args, "num_nodes", None)
