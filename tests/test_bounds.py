@@ -66,6 +66,30 @@ def test_monte_carlo_kl_agrees_with_the_closed_form_within_standard_errors():
         q.kl_to(NoClosedForm())
 
 
+def test_log_q_of_a_narrow_posterior_is_exact_in_float32():
+    """σ = e⁻²⁰ at μ = 1 in float32: z = μ + σε rounds back to μ, so (z − μ)²/σ² is 0
+    instead of ε². The bounds take it from ε: the Monte-Carlo KL against N(0, I) (a prior
+    without its closed form) and IWAE's log-ratio equal the float64 values written out
+    here by hand, log q = −½ (ε² + log σ² + log 2π) and log p = −½ (z² + log 2π)."""
+    loc, logvar = torch.ones(2, 3), torch.full((2, 3), -40.0)
+    q = DiagGaussian(loc, logvar)
+    eps = torch.randn((5, 2, 3), generator=torch.Generator().manual_seed(0))
+    z, _ = q.draw((5,), eps=eps)
+    assert bool((z == loc).all())                      # the rounding the fix is about
+    e64, z64 = eps.double(), z.double()
+    log_q = -0.5 * (e64 ** 2 - 40.0 + math.log(2 * math.pi)).sum(-1)     # (5, 2)
+    log_p = -0.5 * (z64 ** 2 + math.log(2 * math.pi)).sum(-1)
+    zero = lambda z: LogLik(z.new_zeros(z.shape[:-1]), z.new_zeros(z.shape[:-1]))  # noqa: E731
+    kl = ELBO(num_samples=5, prior=NoClosedForm())(q, zero, eps=eps).kl
+    assert torch.allclose(kl.double(), (log_q - log_p).mean(0), rtol=1e-6)
+    iw = IWAE(num_samples=5)(q, zero, eps=eps).value
+    assert torch.allclose(iw.double(), torch.logsumexp(log_p - log_q, 0) - math.log(5),
+                          rtol=1e-6)
+    # the density of an arbitrary point (no noise given) is still the usual formula
+    assert float(q.log_prob(torch.zeros(3))[0]) == pytest.approx(
+        -0.5 * 3 * (math.exp(40.0) - 40.0 + math.log(2 * math.pi)), rel=1e-6)
+
+
 def test_default_prior_leaves_the_elbo_unchanged_in_float64():
     """ELBO with the default prior = E_q log p(x|z) − ½ Σ (μ² + σ² − 1 − log σ²), the
     formula written out here, to 1e-12; IWAE's log-ratio uses log N(z | 0, I) likewise."""

@@ -83,10 +83,10 @@ class ELBO:
     def __call__(self, q: DiagGaussian | PointMass, loglik_fn: LogLikFn,
                  eps: Tensor | None = None,
                  generator: torch.Generator | None = None) -> BoundEstimate:
-        z = q.rsample((self.num_samples,), eps=eps, generator=generator)  # (S, ..., d)
+        z, eps = q.draw((self.num_samples,), eps=eps, generator=generator)  # (S, ..., d)
         ll = loglik_fn(z)                                                 # (S, *batch)
         recon, recon_w = ll.value.mean(0), ll.weighted.mean(0)            # (*batch)
-        kl = _sum_rows(q.kl_to(self.prior, z), recon.dim())                # (*batch)
+        kl = _sum_rows(q.kl_to(self.prior, z, eps), recon.dim())           # (*batch)
         surrogate = -self.scale * (self.recon_weight * recon_w - self.kl_weight * kl).sum()
         return BoundEstimate(recon - kl, surrogate, recon, kl)
 
@@ -117,10 +117,10 @@ class IWAE:
                  generator: torch.Generator | None = None) -> BoundEstimate:
         if not isinstance(q, DiagGaussian):
             raise ValueError("IWAE needs a Gaussian posterior (a variational encoder)")
-        z = q.rsample((self.num_samples,), eps=eps, generator=generator)  # (K, ..., d)
+        z, eps = q.draw((self.num_samples,), eps=eps, generator=generator)  # (K, ..., d)
         ll = loglik_fn(z)                                                 # (K, *batch)
         nd = ll.value.dim()
-        log_ratio = _sum_rows(self.prior.log_prob(z) - q.log_prob(z), nd)  # (K, *batch)
+        log_ratio = _sum_rows(self.prior.log_prob(z) - q.log_prob(z, eps), nd)  # (K, *batch)
         value = logmeanexp(ll.value + log_ratio, 0)
         trained = logmeanexp(ll.weighted + log_ratio, 0)
         return BoundEstimate(value, -self.scale * trained.sum(), ll.value.mean(0),

@@ -3,6 +3,13 @@
 ``q(Z) = Π_i N(Z_i | μ_i, diag σ_i²)`` with ``Z = μ + σ ⊙ ε``, ``ε ~ N(0, I)``. The KL
 to a prior comes from :meth:`DiagGaussian.kl_to`: the prior's closed form when it has
 one (:mod:`graphvae.bounds.priors`), else a Monte-Carlo estimate on given draws.
+
+The bounds draw with :meth:`DiagGaussian.draw`, which also returns ``ε``, and evaluate
+``log q`` of their own draws from it: ``(Z − μ)² / σ² = ε²`` holds exactly, while ``Z − μ``
+computed in float32 loses every digit once ``σ`` falls below ``|μ|`` times the float
+precision (``log σ² < −33`` at ``|μ| = 1``; at ``−40`` ``Z`` rounds back to ``μ``, and
+``log q`` came out ``ε²/2`` nats a coordinate too high). The gradients are the same:
+through ``Z``, ``(Z − μ)² / σ²`` is ``ε²`` for every ``μ`` and ``σ``.
 """
 
 from __future__ import annotations
@@ -41,25 +48,36 @@ class DiagGaussian:
         ``eps`` is drawn on the generator's device and moved to ``loc``'s (the generation
         task's CPU generator with a CUDA model: torch refuses a CPU generator for a CUDA
         draw), so a CPU generator gives the same draws on either device."""
+        return self.draw(sample_shape, eps, generator)[0]
+
+    def draw(self, sample_shape: tuple[int, ...] = (), eps: Tensor | None = None,
+             generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """``(z, eps)``: :meth:`rsample`'s draw and the standard-normal noise that made it,
+        for :meth:`log_prob` and :meth:`kl_to` to evaluate ``z``'s density exactly."""
         if eps is None:
             where = generator.device if generator is not None else self.loc.device
             eps = torch.randn(tuple(sample_shape) + tuple(self.loc.shape), generator=generator,
                               dtype=self.loc.dtype, device=where).to(self.loc.device)
-        return self.loc + self.scale * eps
+        return self.loc + self.scale * eps, eps
 
-    def log_prob(self, z: Tensor) -> Tensor:
-        var_term = (z - self.loc).pow(2) * torch.exp(-self.logvar)
+    def log_prob(self, z: Tensor, eps: Tensor | None = None) -> Tensor:
+        """``log q(z)`` per row; given ``eps``, the noise that drew ``z`` (:meth:`draw`),
+        ``(z − loc)² / σ²`` is taken as ``eps²``, exact at any ``σ`` (module docstring)."""
+        var_term = eps.pow(2) if eps is not None else \
+            (z - self.loc).pow(2) * torch.exp(-self.logvar)
         return -0.5 * (var_term + self.logvar + LOG_2PI).sum(-1)
 
-    def kl_to(self, prior: Prior, z: Tensor | None = None) -> Tensor:
+    def kl_to(self, prior: Prior, z: Tensor | None = None, eps: Tensor | None = None
+              ) -> Tensor:
         """``KL(q ‖ prior)`` per row: the prior's closed form, else the Monte-Carlo estimate
-        ``mean_s [log q(z_s) − log p(z_s)]`` over draws ``z (S, ...)`` (required then)."""
+        ``mean_s [log q(z_s) − log p(z_s)]`` over draws ``z (S, ...)`` (required then;
+        ``eps``, their noise from :meth:`draw`, makes ``log q`` exact)."""
         closed = prior.kl(self)
         if closed is not None:
             return closed
         if z is None:
             raise ValueError("this prior has no closed-form KL: pass draws z to estimate it")
-        return (self.log_prob(z) - prior.log_prob(z)).mean(0)
+        return (self.log_prob(z, eps) - prior.log_prob(z)).mean(0)
 
     def distribution(self) -> torch.distributions.Independent:
         """The same law as a ``torch.distributions`` object."""
@@ -81,6 +99,12 @@ class PointMass:
                 generator: torch.Generator | None = None) -> Tensor:
         return self.loc.expand(tuple(sample_shape) + tuple(self.loc.shape))
 
-    def kl_to(self, prior: Prior, z: Tensor | None = None) -> Tensor:
+    def draw(self, sample_shape: tuple[int, ...] = (), eps: Tensor | None = None,
+             generator: torch.Generator | None = None) -> tuple[Tensor, None]:
+        """``(loc expanded, None)``: no noise."""
+        return self.rsample(sample_shape), None
+
+    def kl_to(self, prior: Prior, z: Tensor | None = None, eps: Tensor | None = None
+              ) -> Tensor:
         """No KL term: a point code is not a distribution over latents."""
         return self.loc.new_zeros(self.loc.shape[:-1])

@@ -79,9 +79,9 @@ class PermutationELBO:
                         eps: Tensor | None = None, generator: torch.Generator | None = None
                         ) -> tuple[Tensor, Tensor, Tensor]:
         """``(ELBO_k (K,), recon_k (K,), kl ())`` for each permutation."""
-        z = q.rsample((self.num_samples,), eps=eps, generator=generator)  # (S, ..., d)
+        z, eps = q.draw((self.num_samples,), eps=eps, generator=generator)  # (S, ..., d)
         recon = loglik_fn(z).mean(0)                                       # (K,)
-        kl = q.kl_to(self.prior, z).sum()
+        kl = q.kl_to(self.prior, z, eps).sum()
         return recon - kl, recon, kl
 
     def __call__(self, q: DiagGaussian | PointMass, loglik_fn: Callable[[Tensor], Tensor],

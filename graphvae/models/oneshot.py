@@ -198,9 +198,9 @@ class EquivariantGraphVAE(nn.Module):
     def _set_bound(self, batch: GraphBatch, q: DiagGaussian, num_samples: int,
                    generator: torch.Generator | None, eps: Tensor | None,
                    u_noise: Tensor | None, size_lp: Tensor) -> BoundEstimate:
-        z = q.rsample((num_samples,), eps=eps, generator=generator)        # (S, B, k, d)
+        z, eps = q.draw((num_samples,), eps=eps, generator=generator)      # (S, B, k, d)
         recon = self.log_likelihood(z, batch).mean(0)
-        log_q = (q.log_prob(z) * batch.mask.to(z.dtype)).sum(-1)
+        log_q = (q.log_prob(z, eps) * batch.mask.to(z.dtype)).sum(-1)
         prior: Any = self.prior
         log_p = prior.set_log_prob(z, batch.mask, generator, u_noise)
         kl = (log_q - log_p).mean(0)

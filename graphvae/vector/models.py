@@ -207,8 +207,8 @@ class VectorAutoencoder(nn.Module):
         done = 0
         while done < num_samples:
             s = min(chunk, num_samples - done)
-            z = q.rsample((s,), generator=generator)
-            logw = self.log_likelihood(x, z) + self.prior.log_prob(z) - q.log_prob(z)
+            z, eps = q.draw((s,), generator=generator)
+            logw = self.log_likelihood(x, z) + self.prior.log_prob(z) - q.log_prob(z, eps)
             total = torch.logaddexp(total, torch.logsumexp(logw, 0))
             done += s
         return total - math.log(num_samples)
