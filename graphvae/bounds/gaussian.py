@@ -7,7 +7,7 @@ one (:mod:`graphvae.bounds.priors`), else a Monte-Carlo estimate on given draws.
 The bounds draw with :meth:`DiagGaussian.draw`, which also returns ``ε``, and evaluate
 ``log q`` of their own draws from it: ``(Z − μ)² / σ² = ε²`` holds exactly, while ``Z − μ``
 computed in float32 loses every digit once ``σ`` falls below ``|μ|`` times the float
-precision (``log σ² < −33`` at ``|μ| = 1``; at ``−40`` ``Z`` rounds back to ``μ``, and
+precision (``log σ² < −32`` at ``|μ| = 1``; at ``−40`` ``Z`` rounds back to ``μ``, and
 ``log q`` came out ``ε²/2`` nats a coordinate too high). The gradients are the same:
 through ``Z``, ``(Z − μ)² / σ²`` is ``ε²`` for every ``μ`` and ``σ``.
 """
