@@ -21,6 +21,7 @@ import math
 import os
 import re
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -263,8 +264,19 @@ MANIFEST = "manifest.json"
 _STAGE, _OLD = "tmp", "old"
 
 
+def _machine() -> str:
+    """8 hex digits naming this host and process-id namespace: a process id means nothing
+    on another host sharing the folder (NFS) or in another container, so a leftover is
+    judged dead only by the machine that made it."""
+    try:
+        ns = str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        ns = ""
+    return hashlib.sha256(f"{socket.gethostname()}/{ns}".encode()).hexdigest()[:8]
+
+
 def _stage_name(out: Path, kind: str) -> str:
-    return f".{out.name}.{kind}-{os.getpid()}-"
+    return f".{out.name}.{kind}-{_machine()}-{os.getpid()}-"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -279,7 +291,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-_LEFTOVER = re.compile(r"[0-9]{1,10}-[a-z0-9_]{8}")
+_LEFTOVER = re.compile(r"(?:(?P<machine>[0-9a-f]{8})-)?(?P<pid>[0-9]{1,10})-[a-z0-9_]{8}")
 
 
 def _leftovers(out: Path) -> list[tuple[Path, str]]:
@@ -292,10 +304,11 @@ def _leftovers(out: Path) -> list[tuple[Path, str]]:
         for p in out.parent.glob(".*"):
             if not p.name.startswith(prefix):
                 continue
-            # exactly the names graphvae makes: <pid>-<mkdtemp's 8 characters> or
-            # <pid>-<8 hex digits>; a folder of yours named like ".o.tmp-2024-backup" is not
-            rest = p.name[len(prefix):]
-            if _LEFTOVER.fullmatch(rest) and not _pid_alive(int(rest.split("-")[0])):
+            # exactly the names graphvae makes: <machine>-<pid>-<mkdtemp's 8 characters> or
+            # <machine>-<pid>-<8 hex digits> (older versions: no <machine>); a folder of yours
+            # named like ".o.tmp-2024-backup" is not. Another machine's are left alone.
+            m = _LEFTOVER.fullmatch(p.name[len(prefix):])
+            if m and m["machine"] in (None, _machine()) and not _pid_alive(int(m["pid"])):
                 found.append((p, kind))
     return found
 

@@ -386,6 +386,26 @@ def test_leftovers_of_dead_runs_are_removed_and_an_old_folder_restored(tmp_path)
     assert (kept[0] / "notes.txt").read_text() == "mine"
 
 
+def test_leftovers_are_judged_dead_only_by_the_machine_that_made_them(tmp_path):
+    """A folder shared between hosts (NFS) or containers: a process id from elsewhere
+    says nothing here, so another machine's staging folder, live or not, is left alone;
+    this machine's dead one goes."""
+    from graphvae.io import _machine, _stage_name
+
+    out = tmp_path / "o"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    ours = _machine()
+    assert _stage_name(out, "tmp") == f".o.tmp-{ours}-{os.getpid()}-"
+    other = "0" * 8 if ours != "0" * 8 else "1" * 8
+    theirs = tmp_path / f".o.tmp-{other}-{dead.pid}-abc_1234"
+    mine = tmp_path / f".o.tmp-{ours}-{dead.pid}-abc_1234"
+    for p in (theirs, mine):
+        p.mkdir()
+    clean_leftovers(out)
+    assert theirs.is_dir() and not mine.exists()
+
+
 def test_an_out_name_with_glob_characters_touches_only_its_own_leftovers(tmp_path):
     """``--out runs/?xp1`` matched ``.exp1.old-…`` (another run's recoverable folder,
     which it then took over) and ``?ther`` removed ``.other.tmp-…``: names are matched
