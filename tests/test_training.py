@@ -359,11 +359,6 @@ def test_generation_state_is_not_resumed_on_other_graphs(tmp_path):
     import networkx as nx
 
     from graphvae.datasets.graphsets import GraphSet
-    from graphvae.tasks.generation import (
-        GenerationConfig,
-        build_generation_model,
-        train_generation_model,
-    )
 
     def graphs(make):
         return GraphSet("five", [make(5) for _ in range(6)], [make(5)], [make(5)])
@@ -371,20 +366,31 @@ def test_generation_state_is_not_resumed_on_other_graphs(tmp_path):
     paths, stars = graphs(nx.path_graph), graphs(lambda n: nx.star_graph(n - 1))
     assert paths.fingerprint() == graphs(nx.path_graph).fingerprint()
     assert paths.fingerprint() != stars.fingerprint()
-    cfg = GenerationConfig(epochs=4, batch_size=3, eval_every=1)
     state = tmp_path / "gen.pt"
-    cpu = torch.device("cpu")
-    with killed_at(3), pytest.raises(Killed):
-        train_generation_model(build_generation_model(cfg, paths), paths, cfg, cpu,
-                               progress=False, state=state)
+    cfg = _killed_generation(paths, state)
     saved = state.read_bytes()
     with pytest.raises(ValueError, match="other settings") as info:
-        train_generation_model(build_generation_model(cfg, stars), stars, cfg, cpu,
-                               progress=False, state=state, resume=True)
+        _train_generation(cfg, stars, state, resume=True)
     assert "\n" not in str(info.value) and state.read_bytes() == saved
-    res = train_generation_model(build_generation_model(cfg, paths), paths, cfg, cpu,
-                                 progress=False, state=state, resume=True)
-    assert res.resumed_from > 0
+    assert _train_generation(cfg, paths, state, resume=True).resumed_from > 0
+
+
+def _train_generation(cfg, graphs, state, resume=False):
+    from graphvae.tasks.generation import build_generation_model, train_generation_model
+
+    return train_generation_model(build_generation_model(cfg, graphs), graphs, cfg,
+                                  torch.device("cpu"), progress=False, state=state,
+                                  resume=resume)
+
+
+def _killed_generation(graphs, state):
+    """A 4-epoch generation run killed in its third epoch; its config."""
+    from graphvae.tasks.generation import GenerationConfig
+
+    cfg = GenerationConfig(epochs=4, batch_size=3, eval_every=1)
+    with killed_at(3), pytest.raises(Killed):
+        _train_generation(cfg, graphs, state)
+    return cfg
 
 
 def test_generation_resume_names_the_changed_setting_and_allows_scoring_ones(tmp_path):
@@ -394,31 +400,18 @@ def test_generation_resume_names_the_changed_setting_and_allows_scoring_ones(tmp
     import networkx as nx
 
     from graphvae.datasets.graphsets import GraphSet
-    from graphvae.tasks.generation import (
-        GenerationConfig,
-        build_generation_model,
-        train_generation_model,
-    )
 
     paths = GraphSet("five", [nx.path_graph(5) for _ in range(6)], [nx.path_graph(5)],
                      [nx.path_graph(5)])
-    cfg = GenerationConfig(epochs=4, batch_size=3, eval_every=1)
     state = tmp_path / "gen.pt"
-    cpu = torch.device("cpu")
-    with killed_at(3), pytest.raises(Killed):
-        train_generation_model(build_generation_model(cfg, paths), paths, cfg, cpu,
-                               progress=False, state=state)
-    longer = cfg.replace(epochs=5)
+    cfg = _killed_generation(paths, state)
     with pytest.raises(ValueError, match=r"other settings \(epochs: 5 here, 4 in the "
                                          r"state\); delete it"):
-        train_generation_model(build_generation_model(longer, paths), paths, longer, cpu,
-                               progress=False, state=state, resume=True)
+        _train_generation(cfg.replace(epochs=5), paths, state, resume=True)
     scoring = cfg.replace(num_samples=3, draws=2, protocol="rbf", bound="permutation")
     assert scoring.ignored_settings() == [
         "--bound applies only to --model graphvae; ignored here"]
-    res = train_generation_model(build_generation_model(scoring, paths), paths, scoring, cpu,
-                                 progress=False, state=state, resume=True)
-    assert res.resumed_from > 0
+    assert _train_generation(scoring, paths, state, resume=True).resumed_from > 0
 
 
 def test_graph_fingerprint_reads_sparse_features_by_their_entries():
