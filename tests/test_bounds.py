@@ -85,6 +85,10 @@ def test_log_q_of_a_narrow_posterior_is_exact_in_float32():
     iw = IWAE(num_samples=5)(q, zero, eps=eps).value
     assert torch.allclose(iw.double(), torch.logsumexp(log_p - log_q, 0) - math.log(5),
                           rtol=1e-6)
+    # at log σ² = −100, exp(−log σ²) overflows float32: z = μ is still 0 · ∞ = 0, not NaN
+    tiny = DiagGaussian(torch.ones(2), torch.full((2,), -100.0))
+    assert float(tiny.log_prob(torch.ones(2))) == pytest.approx(
+        -0.5 * 2 * (-100.0 + math.log(2 * math.pi)), rel=1e-6)
     # the density of an arbitrary point (no noise given) is still the usual formula
     assert float(q.log_prob(torch.zeros(3))[0]) == pytest.approx(
         -0.5 * 3 * (math.exp(40.0) - 40.0 + math.log(2 * math.pi)), rel=1e-6)

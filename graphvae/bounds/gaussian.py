@@ -63,8 +63,11 @@ class DiagGaussian:
     def log_prob(self, z: Tensor, eps: Tensor | None = None) -> Tensor:
         """``log q(z)`` per row; given ``eps``, the noise that drew ``z`` (:meth:`draw`),
         ``(z − loc)² / σ²`` is taken as ``eps²``, exact at any ``σ`` (module docstring)."""
-        var_term = eps.pow(2) if eps is not None else \
-            (z - self.loc).pow(2) * torch.exp(-self.logvar)
+        if eps is not None:
+            var_term = eps.pow(2)
+        else:  # z at loc has 0, also where exp(−logvar) overflows (log σ² < −88 in float32)
+            d = z - self.loc
+            var_term = torch.where(d == 0, 0.0, d.pow(2) * torch.exp(-self.logvar))
         return -0.5 * (var_term + self.logvar + LOG_2PI).sum(-1)
 
     def kl_to(self, prior: Prior, z: Tensor | None = None, eps: Tensor | None = None
