@@ -180,6 +180,9 @@ BAD = {
     "refine an ae": (["--model", "ae", "--refine-epochs", "2"],
                      "refine-epochs must be >= 0 and applies to --model vae / iwae only"),
     "negative refine": (["--refine-epochs", "-1"], "refine-epochs must be >= 0"),
+    "zero k": (["--model", "iwae", "--k", "0"], "k must be >= 1"),
+    # a saved model may ask for at most 100,000: a larger K trained a model nothing loads
+    "huge k": (["--model", "iwae", "--k", "100001"], "k must be at most 100,000"),
 }
 
 
@@ -262,3 +265,52 @@ def test_integers_float32_cannot_hold_are_read_in_float64(tmp_path):
     data = load_vector_data(str(tmp_path / "x.npy")).standardized()
     assert data.train.dtype == torch.float64
     assert ((data.scales > 8) & (data.scales < 12)).all(), data.scales   # std 10 each
+
+
+def test_linear_refuses_resume_and_keeps_another_runs_state(tmp_path):
+    """--model linear keeps no state: --resume is refused in one line, and the interrupted
+    VAE's state beside --out is kept (it was removed, and a PCA written as if resumed)."""
+    state = tmp_path / ".o.state"
+    state.mkdir()
+    (state / "train.pt").write_bytes(b"a killed VAE's state")
+    rc, _, err = run_cli(["vector", "--model", "linear", "--epochs", "1", "--quiet", "--out",
+                          str(tmp_path / "o"), "--resume"])
+    assert rc == 2 and "--model linear keeps no training state to resume" in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert (state / "train.pt").read_bytes() == b"a killed VAE's state"
+    assert not (tmp_path / "o").exists()
+
+
+def test_odd_matrices_are_read_or_refused_in_one_line(tmp_path):
+    """Constant rows give a linear AE nothing to fit (was ZeroDivisionError, exit 3); long
+    doubles are read as float64 (was a TypeError, exit 3); a file name that is not UTF-8
+    works with --out (its fingerprint encoded the name)."""
+    const = tmp_path / "const.npy"
+    np.save(const, np.ones((30, 3)))
+    rc, _, err = run_cli(["vector", "--model", "linear", "--data", str(const), "--quiet"])
+    assert rc == 2 and "the training rows are all the same" in err, err
+    x = np.random.default_rng(0).normal(size=(30, 3))
+    wide = tmp_path / "ld.npy"
+    np.save(wide, x.astype(np.longdouble))
+    np.testing.assert_array_equal(torch.cat([load_matrix(wide).train, load_matrix(wide).valid,
+                                             load_matrix(wide).test]).sort(0).values.numpy(),
+                                  np.sort(x, 0))
+    odd = tmp_path / os.fsdecode(b"\xfb.npy")
+    np.save(odd, x)
+    rc, _, err = run_cli(["vector", "--model", "ae", "--data", str(odd), "--epochs", "1",
+                          "--quiet", "--out", str(tmp_path / "o")])
+    assert rc == 0, err
+
+
+def test_the_likelihood_is_chosen_on_the_training_rows(tmp_path):
+    """One non-binary test entry switched the model to a Gaussian decoder; the training rows
+    choose it now, and the test entry is then refused by name."""
+    from graphvae.vector.data import _split
+
+    x = (np.random.default_rng(0).random((100, 4)) < 0.5).astype(float)
+    _, _, test = _split(torch.from_numpy(x), (0.1, 0.1), 0)   # load_matrix's split, seed 0
+    x[int(test[0]), 0] = 0.5
+    np.save(tmp_path / "x.npy", x)
+    rc, _, err = run_cli(["vector", "--data", str(tmp_path / "x.npy"), "--epochs", "1",
+                          "--quiet"])
+    assert rc == 2 and "test split is not binary" in err, err

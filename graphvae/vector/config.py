@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from graphvae.config import Config, check_seed, check_widths, comma_ints, finite_positive, option
 from graphvae.vector.layers import ACTIVATIONS, CORRUPTIONS
 from graphvae.vector.models import IWAE_DEFAULT_K, VECTOR_MODELS, check_variance
+from graphvae.vector.train import MAX_CHECKPOINT_SAMPLES
 
 MODEL_CHOICES = ("linear", *VECTOR_MODELS)
 #: The most importance samples a test log p(x) may ask for: the estimate costs a decoder
@@ -86,10 +87,14 @@ class VectorRunConfig(Config):
     def validate(self) -> None:
         if self.model not in MODEL_CHOICES:
             raise ValueError(f"unknown model {self.model!r}: use one of {', '.join(MODEL_CHOICES)}")
+        flags = {"num_samples": "k"}
         for name in ("epochs", "batch_size", "num_samples", "nll_samples", "decay_patience"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name.replace('_', '-')} must be >= 1, got "
+                raise ValueError(f"{flags.get(name, name.replace('_', '-'))} must be >= 1, got "
                                  f"{getattr(self, name)}")
+        if self.num_samples > MAX_CHECKPOINT_SAMPLES:  # what a saved model may ask for
+            raise ValueError(f"k must be at most {MAX_CHECKPOINT_SAMPLES:,}, got "
+                             f"{self.num_samples}")
         if self.refine_epochs < 0 or (self.refine_epochs and self.model not in ("vae", "iwae")):
             raise ValueError(f"refine-epochs must be >= 0 and applies to --model vae / iwae "
                              f"only, got {self.refine_epochs} with {self.model}")

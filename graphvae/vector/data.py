@@ -48,7 +48,7 @@ class VectorData:
     def fingerprint(self) -> str:
         """SHA-256 of the three splits (shape, dtype and bytes), recorded in a training state
         so that ``--resume`` never continues a state on other data under the same name."""
-        h = hashlib.sha256(self.name.encode())
+        h = hashlib.sha256(self.name.encode("utf-8", "surrogateescape"))  # any file name
         for t in (self.train, self.valid, self.test):
             h.update(f"|{tuple(t.shape)}{t.dtype}".encode())
             h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
@@ -104,6 +104,9 @@ def _numeric_array(x, name: str) -> np.ndarray:
         arr = arr.astype(arr.dtype.newbyteorder("="))
     if arr.dtype.kind == "u" and arr.dtype.itemsize > 1:  # torch has no wide unsigned ints
         arr = arr.astype(np.float64)
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > 8:  # long double: beyond float64 is
+        with np.errstate(over="ignore"):                   # inf, refused with the rest
+            arr = arr.astype(np.float64)
     return arr
 
 
@@ -279,7 +282,9 @@ def load_matrix(path: str | os.PathLike, seed: int = 0,
         raise DataError(path, f"cannot read the file ({describe(err)})") from None
     x = check_matrix(arr, str(path))
     tr, va, te = _split(x, (0.1, 0.1), seed, str(path))
-    return VectorData(x[tr], x[va], x[te], path.stem, image_shape)
+    # the name shown in plots and metrics: bytes of the file name that are not UTF-8 as �
+    name = path.stem.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return VectorData(x[tr], x[va], x[te], name, image_shape)
 
 
 def _read_csv(path: Path) -> np.ndarray:

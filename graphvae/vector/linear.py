@@ -186,6 +186,9 @@ def train_linear_ae(model: LinearAE, x: Tensor, steps: int = 20000, lr: float | 
     xc = x - model.mean
     if lr is None:
         top = torch.linalg.matrix_norm(xc, ord=2).pow(2) / xc.size(0)
+        if not float(top) > 0:
+            raise ValueError("the training rows are all the same: there is no variance for "
+                             "a linear autoencoder (or PCA) to find")
         lr = 0.5 / float(top)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     converged = Converged(tol, every=100)

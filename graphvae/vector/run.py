@@ -39,9 +39,11 @@ def default_latent_dim(d: int) -> int:
 
 
 def _likelihood(cfg: VectorRunConfig, data: VectorData) -> str:
+    """``--likelihood``, else Bernoulli when every training entry is 0 or 1 (the training
+    rows only: a test value must not choose the model; a non-binary one is then refused)."""
     if cfg.likelihood is not None:
         return cfg.likelihood
-    return "bernoulli" if data.is_binary else "gaussian"
+    return "bernoulli" if bool(((data.train == 0) | (data.train == 1)).all()) else "gaussian"
 
 
 def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = None,
@@ -61,6 +63,9 @@ def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = 
         check_scale(data)
     out = Path(out) if out is not None else None
     if cfg.model == "linear":
+        if resume:
+            raise ValueError("--model linear keeps no training state to resume (it refits "
+                             "in seconds): drop --resume")
         return _run_linear(data, cfg, out, progress)
     latent = cfg.latent_dim or default_latent_dim(data.dim)
     torch.manual_seed(cfg.seed)
