@@ -314,3 +314,18 @@ def test_the_likelihood_is_chosen_on_the_training_rows(tmp_path):
     rc, _, err = run_cli(["vector", "--data", str(tmp_path / "x.npy"), "--epochs", "1",
                           "--quiet"])
     assert rc == 2 and "test split is not binary" in err, err
+
+
+def test_standardized_run_gives_the_mse_in_the_original_units(tmp_path):
+    """Two equal columns have one scale s: the MSE in the original units is s² times the
+    standardised one (s from the training rows, as --standardize takes it)."""
+    col = np.random.default_rng(1).normal(5.0, 30.0, size=(60, 1))
+    np.save(tmp_path / "x.npy", np.hstack([col, col]))
+    rc, _, err = run_cli(["vector", "--data", str(tmp_path / "x.npy"), "--standardize",
+                          "--model", "ae", "--epochs", "2", "--quiet", "--out",
+                          str(tmp_path / "o")])
+    assert rc == 0, err
+    m = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    s = float(load_vector_data(str(tmp_path / "x.npy")).standardized().scales[0])
+    assert 20 < s < 40
+    assert m["test_mse_original_units"] == pytest.approx(s * s * m["test_mse"], rel=1e-5)

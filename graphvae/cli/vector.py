@@ -25,8 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--binarize", action="store_true", help="threshold the data at 0.5 first")
     p.add_argument("--standardize", action="store_true",
                    help="scale every column to mean 0, variance 1 on the training rows first "
-                        "(needed from magnitude 100 on); metrics also give test_nll in the "
-                        "original units")
+                        "(needed from magnitude 100 on); every metric is then in those "
+                        "units, and test_mse (and a vae / iwae's test_nll) are also given in "
+                        "the original ones")
     VectorRunConfig.add_arguments(p)
     output_args(p, "metrics, checkpoint and plots")
 

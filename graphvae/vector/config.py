@@ -53,8 +53,9 @@ class VectorRunConfig(Config):
                                      parse=comma_ints)
     activation: str = option("relu", "hidden layers; gated: gated linear units "
                              "(W x + b) * sigmoid(V x + c)", choices=lambda: sorted(ACTIVATIONS))
-    likelihood: str | None = option(None, "decoder (default: bernoulli for 0/1 data, else "
-                                    "gaussian)", choices=("bernoulli", "gaussian"))
+    likelihood: str | None = option(None, "decoder (default: bernoulli when the training "
+                                    "rows are 0/1, else gaussian)",
+                                    choices=("bernoulli", "gaussian"))
     variance: str | float = option("learned", "gaussian decoder variance: 'learned' or a "
                                    "number", parse=_variance)
     corruption: str = option("gaussian", "dae noise", choices=CORRUPTIONS)
@@ -65,11 +66,13 @@ class VectorRunConfig(Config):
     batch_size: int = option(100, "rows per batch")
     lr: float = option(1e-3, "learning rate")
     patience: int | None = option(20, "early stopping: epochs without a better validation "
-                                  "bound; off: run every epoch (the best validation "
-                                  "weights are still kept)",
+                                  "bound; off: run every epoch (unless --lr-decay would "
+                                  "cut the rate below 1e-5; the best validation weights "
+                                  "are still kept)",
                                   metavar="N|off", parse=_patience)
     lr_decay: float | None = option(None, "multiply the rate by this after each validation "
-                                    "plateau of --decay-patience epochs (default: constant rate)")
+                                    "plateau of --decay-patience epochs; a cut below 1e-5 "
+                                    "ends training (default: constant rate)")
     decay_patience: int = option(5, "plateau length")
     ema: float | None = option(None, "average the weights, e.g. 0.998 (Polyak)")
     kl_warmup: int = option(0, "vae: raise the KL weight from 0 to 1 over this many epochs")
