@@ -213,7 +213,7 @@ def test_bad_matrix_files(tmp_path):
     words = _write(tmp_path, "w.csv", "1,2\n3,x\n")
     with pytest.raises(ValueError, match="w.csv:2: not a row of numbers"):
         load_matrix(words)
-    with pytest.raises(ValueError, match="use .npy or .csv"):
+    with pytest.raises(ValueError, match="use .npy, .csv or .txt"):
         load_matrix(_write(tmp_path, "x.parquet", "junk"))
     with pytest.raises(ValueError, match="is empty"):
         check_matrix(np.zeros((0, 3)))
@@ -329,3 +329,18 @@ def test_standardized_run_gives_the_mse_in_the_original_units(tmp_path):
     s = float(load_vector_data(str(tmp_path / "x.npy")).standardized().scales[0])
     assert 20 < s < 40
     assert m["test_mse_original_units"] == pytest.approx(s * s * m["test_mse"], rel=1e-5)
+
+
+def test_text_matrices_headers_and_separators(tmp_path):
+    """A first row is a header only when it holds no number: a bad first data row is an
+    error naming line 1 (it was dropped as a header); np.savetxt's space-separated rows
+    are read like commas."""
+    with pytest.raises(ValueError, match=r"bad\.csv:1: not a row of numbers"):
+        load_matrix(_write(tmp_path, "bad.csv", "0.1,0.2,x\n" + "1,2,3\n" * 20))
+    x = np.random.default_rng(0).normal(size=(20, 3))
+    np.savetxt(tmp_path / "sp.txt", x)
+    np.savetxt(tmp_path / "tab.txt", x, delimiter="\t", header="a b c", comments="")
+    for name in ("sp.txt", "tab.txt"):
+        d = load_matrix(tmp_path / name)
+        rows = torch.cat([d.train, d.valid, d.test]).numpy()
+        np.testing.assert_allclose(np.sort(rows, 0), np.sort(x, 0), rtol=1e-6)

@@ -19,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--data", default="digits", metavar="digits|mnist|FILE",
                    help="scikit-learn's digits (embedded), static binarized mnist, or a "
-                   ".npy / .csv matrix (rows = data points) [digits]")
+                   ".npy / .csv / .txt matrix (rows = data points) [digits]")
     p.add_argument("--data-root", type=Path, help="folder holding mnist/ (default: "
                    "$GRAPHVAE_DATA, else ./data)")
     p.add_argument("--binarize", action="store_true", help="threshold the data at 0.5 first")

@@ -265,7 +265,8 @@ def load_mnist(root: str | os.PathLike | None = None) -> VectorData:
 
 def load_matrix(path: str | os.PathLike, seed: int = 0,
                 image_shape: tuple[int, int] | None = None) -> VectorData:
-    """A user's matrix: ``.npy`` or ``.csv`` (comma-separated numbers, optional header row).
+    """A user's matrix: ``.npy``, or ``.csv`` / ``.txt`` text (numbers separated by commas,
+    or, on a line without commas, by spaces or tabs; an optional first row of words only).
 
     Rows are data points; they are split 80/10/10 with ``seed``.
     """
@@ -273,7 +274,7 @@ def load_matrix(path: str | os.PathLike, seed: int = 0,
     require_file(path, "data file not found")
     suffix = path.suffix.lower()
     if suffix not in (".npy", ".csv", ".txt"):
-        raise DataError(path, "unsupported data file: use .npy or .csv")
+        raise DataError(path, "unsupported data file: use .npy, .csv or .txt")
     try:
         arr = np.load(path, allow_pickle=False) if suffix == ".npy" else _read_csv(path)
     except DataError:
@@ -293,11 +294,12 @@ def _read_csv(path: Path) -> np.ndarray:
         raise DataError(path, "the file is empty")
     rows = []
     for k, (lineno, ln) in enumerate(lines):
-        cells = [c.strip() for c in ln.split(",")]
+        # commas, or (a line without any: np.savetxt's default) spaces or tabs
+        cells = [c.strip() for c in ln.split(",")] if "," in ln else ln.split()
         try:
             rows.append([float(c) for c in cells])
         except ValueError:
-            if k == 0:  # a header row
+            if k == 0 and not any(_is_number(c) for c in cells):  # a header: words only
                 continue
             raise DataError(path, f"not a row of numbers: {quote(ln)}", lineno) from None
     if not rows:
@@ -306,6 +308,14 @@ def _read_csv(path: Path) -> np.ndarray:
     if len(widths) > 1:
         raise DataError(path, f"rows have different lengths {sorted(widths)[:5]}")
     return np.asarray(rows, dtype=np.float64)
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
 
 
 VECTOR_DATASETS = ("digits", "mnist")
