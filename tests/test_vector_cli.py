@@ -344,3 +344,28 @@ def test_text_matrices_headers_and_separators(tmp_path):
         d = load_matrix(tmp_path / name)
         rows = torch.cat([d.train, d.valid, d.test]).numpy()
         np.testing.assert_allclose(np.sort(rows, 0), np.sort(x, 0), rtol=1e-6)
+
+
+def test_flags_a_model_does_not_read_are_noted_and_do_not_tie_its_state(tmp_path):
+    """--k for a VAE, --corruption / --noise for an AE, --variance with the Bernoulli
+    likelihood, network flags for the linear model: one note each on stderr, and a training
+    state is tied only to what the run reads (nll_samples is read after training)."""
+    from graphvae.vector.run import VectorRunConfig
+
+    rc, _, err = run_cli(["vector", "--model", "ae", "--k", "50", "--noise", "0.5",
+                          "--epochs", "1", "--quiet"])
+    assert rc == 0
+    assert err.strip().splitlines() == [
+        "graphvae vector: note: --k applies only to --model iwae; ignored here",
+        "graphvae vector: note: --noise applies only to --model dae; ignored here"]
+    vae = VectorRunConfig(model="vae")
+    same = vae.replace(num_samples=50, corruption="masking", noise_level=0.5, nll_samples=9)
+    assert same.training_settings() == vae.training_settings()
+    assert vae.replace(epochs=7).training_settings() != vae.training_settings()
+    iwae = VectorRunConfig(model="iwae")
+    assert iwae.replace(num_samples=50).training_settings() != iwae.training_settings()
+    bern = VectorRunConfig(likelihood="bernoulli", variance=0.5)
+    assert bern.ignored_settings() == [
+        "--variance applies only to the gaussian likelihood; ignored here"]
+    assert VectorRunConfig(model="linear", hidden=(3,)).ignored_settings() == [
+        "--hidden applies only to the neural models; ignored here"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from graphvae.vector.run import VectorRunConfig, run_vector
 
     cfg = VectorRunConfig.from_args(args)
+    cfg.validate()
+    for line in cfg.ignored_settings():
+        print(f"graphvae vector: note: {line}", file=sys.stderr)
     state = state_dir(args, "vector", VECTOR_STATES)
     data = load_vector_data(str(args.data), args.data_root, cfg.seed)
     if args.binarize:

@@ -250,9 +250,9 @@ class GenerationConfig(Config):
         and how it is scored: ``AFTER_TRAINING``), with the settings this run ignores at
         their defaults, so that adding ``--no-fcd`` or another sample count to a resumed
         command keeps the hours already trained."""
-        default = type(self)()
+        default = type(self)().to_dict()
         unused = {name for name, _ in self._unused()}
-        return {k: getattr(default, k) if k in unused else v
+        return {k: default[k] if k in unused else v
                 for k, v in self.to_dict().items() if k not in AFTER_TRAINING}
 
     def _unused(self) -> list[tuple[str, str]]:

@@ -84,10 +84,9 @@ def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = 
                        decay_patience=cfg.decay_patience, ema=cfg.ema, kl_warmup=cfg.kl_warmup,
                        bf16=cfg.bf16, progress=progress,
                        state=None if state is None else Path(state) / "train.pt",
-                       resume=resume, config={"data": data.name, **{
-                           k: v for k, v in cfg.to_dict().items()
-                           if k != "nll_samples"},  # read after training: may change
-                           "data_sha256": None if state is None else data.fingerprint()})
+                       resume=resume, config={"data": data.name, **cfg.training_settings(),
+                                               "data_sha256": None if state is None
+                                               else data.fingerprint()})
     model.eval()
     recon = model.reconstruct(test)
     metrics: dict[str, Any] = {
