@@ -369,3 +369,15 @@ def test_flags_a_model_does_not_read_are_noted_and_do_not_tie_its_state(tmp_path
         "--variance applies only to the gaussian likelihood; ignored here"]
     assert VectorRunConfig(model="linear", hidden=(3,)).ignored_settings() == [
         "--hidden applies only to the neural models; ignored here"]
+
+
+def test_salt_and_pepper_needs_data_in_the_unit_interval(tmp_path):
+    """Its noise is 0 or 1: on standardised or raw data it would corrupt towards values
+    outside the data's range, so such data is refused in one line; 0-1 data trains."""
+    rc, _, err = run_cli(["vector", "--model", "dae", "--corruption", "salt_and_pepper",
+                          "--standardize", "--epochs", "1", "--quiet"])
+    assert rc == 2 and "salt-and-pepper noise sets entries to 0 or 1" in err, err
+    assert len(err.strip().splitlines()) == 1
+    rc, _, err = run_cli(["vector", "--model", "dae", "--corruption", "salt_and_pepper",
+                          "--binarize", "--epochs", "1", "--quiet"])
+    assert rc == 0, err

@@ -72,6 +72,12 @@ def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = 
     kw: dict[str, Any] = {"latent_dim": latent, "hidden": tuple(cfg.hidden), "likelihood": lik,
                           "variance": cfg.variance, "activation": cfg.activation}
     if cfg.model == "dae":
+        if cfg.corruption == "salt_and_pepper" and bool(
+                ((data.train < 0) | (data.train > 1)).any()):
+            raise ValueError(f"salt-and-pepper noise sets entries to 0 or 1, but the "
+                             f"training rows of {data.name} leave [0, 1] (they run from "
+                             f"{float(data.train.min()):.4g} to {float(data.train.max()):.4g}"
+                             f"): use --corruption gaussian or masking, or data in [0, 1]")
         kw.update(corruption=cfg.corruption, noise_level=cfg.noise_level)
     model = build_vector_model(cfg.model, data.dim, **kw).to(device)
     objective = "iwae" if cfg.model == "iwae" else "elbo"
