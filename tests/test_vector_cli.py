@@ -381,3 +381,19 @@ def test_salt_and_pepper_needs_data_in_the_unit_interval(tmp_path):
     rc, _, err = run_cli(["vector", "--model", "dae", "--corruption", "salt_and_pepper",
                           "--binarize", "--epochs", "1", "--quiet"])
     assert rc == 0, err
+
+
+def test_misnamed_or_scalar_npy_files_are_named_for_what_they_are(tmp_path):
+    scalar = tmp_path / "s.npy"
+    np.save(scalar, np.float64(3.0))
+    with pytest.raises(ValueError, match=r"2-D matrix \(rows = data points\), got shape \(\)"):
+        load_matrix(scalar)
+    text = tmp_path / "t.npy"
+    text.write_text("1,2\n3,4\n")
+    with pytest.raises(ValueError, match=r"t\.npy: not a \.npy file \(no NumPy header\)"):
+        load_matrix(text)
+    np.savez(tmp_path / "z.npz", a=np.ones((3, 3)))
+    (tmp_path / "z.npz").rename(tmp_path / "z.npy")
+    with pytest.raises(ValueError, match=r"no NumPy header; it is a zip archive, such as "
+                                         r"\.npz\)"):
+        load_matrix(tmp_path / "z.npy")

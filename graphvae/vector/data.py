@@ -125,8 +125,11 @@ def check_matrix(x, name: str = "data", *, binary: bool = False) -> Tensor:
 
     ``binary=True`` (a Bernoulli likelihood) also requires every entry to be 0 or 1.
     """
-    t = x if isinstance(x, Tensor) else torch.from_numpy(
-        np.ascontiguousarray(_numeric_array(x, name)))
+    if not isinstance(x, Tensor):
+        arr = _numeric_array(x, name)  # (np.ascontiguousarray would make a 0-d array 1-d)
+        t = torch.from_numpy(arr if arr.flags.c_contiguous else np.ascontiguousarray(arr))
+    else:
+        t = x
     if t.dim() != 2:
         raise DataError(None, f"{name} must be a 2-D matrix (rows = data points), got shape "
                               f"{tuple(t.shape)}")
@@ -275,6 +278,12 @@ def load_matrix(path: str | os.PathLike, seed: int = 0,
     suffix = path.suffix.lower()
     if suffix not in (".npy", ".csv", ".txt"):
         raise DataError(path, "unsupported data file: use .npy, .csv or .txt")
+    if suffix == ".npy":
+        with open(path, "rb") as f:
+            head = f.read(6)
+        if head != b"\x93NUMPY":  # numpy would call any other file "pickled data"
+            raise DataError(path, "not a .npy file (no NumPy header" + (
+                "; it is a zip archive, such as .npz" if head[:2] == b"PK" else "") + ")")
     try:
         arr = np.load(path, allow_pickle=False) if suffix == ".npy" else _read_csv(path)
     except DataError:
