@@ -503,7 +503,7 @@ BAD_COMMAND_LINES = [
     (["generate", "--protocol", "x"], "invalid choice: 'x'"),
     (["generate", "--generated", "--dataset", "ego-small"], "--generated applies to"),
     (["vector", "--lr", "inf"], "lr must be a finite number > 0, got inf"),
-    (["vector", "--k", "0"], "num-samples must be >= 1"),
+    (["vector", "--k", "0"], "k must be >= 1, got 0"),
     (["vector", "--variance", "nan"], "variance must be 'learned' or a number from 1e-30"),
     (["vector", "--variance", "1e-300"], "variance must be 'learned' or a number from 1e-30"),
     (["vector", "--noise", "-1"], "noise must be finite and >= 0"),
