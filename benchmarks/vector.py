@@ -208,7 +208,8 @@ def run_linear(args) -> dict:
     x = torch.cat([data.train, data.valid, data.test]).double()
     xs, _ = synthetic_spectrum(2000, SYNTHETIC_SPECTRUM, seed=args.seed)
     out = {}
-    for name, mat, k in (("synthetic", xs, 5), ("digits", x, args.pca_k)):
+    sets = [("synthetic", xs, 5), ("digits", x, args.pca_k)]
+    for name, mat, k in sets[:1] if args.smoke else sets:  # smoke: the checked set only
         res = compare_pca_linear_ae(mat, k=k, steps=args.linear_steps, seed=args.seed,
                                     progress=not args.quiet)
         out[name] = res
