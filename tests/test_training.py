@@ -473,6 +473,36 @@ def test_killed_and_resumed_vector_run_equals_an_uninterrupted_run(tmp_path):
         assert again[key] == whole[key], key
 
 
+def test_vector_run_killed_while_refining_says_where_refinement_went_on(tmp_path):
+    """Killed in the refinement's second epoch: the resumed run retrains nothing, goes on
+    from the refinement's state, and says so (resumed_from_epoch is the training's)."""
+    from graphvae.vector.data import load_digits
+    from graphvae.vector.run import VectorRunConfig, run_vector
+
+    data = load_digits()
+    cfg = VectorRunConfig(epochs=3, nll_samples=5, refine_epochs=3, hidden=(16,))
+    real, calls = training._train_epoch, []
+
+    def kill_in_refinement(state, *args):
+        calls.append(state.epoch)
+        if len(calls) == 5:                       # training 1, 2, 3; refinement 1, 2
+            raise Killed
+        real(state, *args)
+
+    training._train_epoch = kill_in_refinement
+    try:
+        with pytest.raises(Killed):
+            run_vector(data, cfg, progress=False, state=tmp_path)
+    finally:
+        training._train_epoch = real
+    assert calls == [1, 2, 3, 1, 2]
+    with epochs_trained() as seen:
+        again = run_vector(data, cfg, progress=False, state=tmp_path, resume=True)
+    assert seen == [2, 3]
+    assert (again["resumed_from_epoch"], again["refine_resumed_from_epoch"]) == (3, 1)
+    assert run_vector(data, cfg, progress=False)["refine_resumed_from_epoch"] == 0
+
+
 def test_vector_state_is_not_resumed_on_other_rows_of_the_same_name(tmp_path):
     """The same name and shapes, one value changed: the state is refused and kept."""
     import dataclasses

@@ -125,7 +125,8 @@ def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = 
             refined.eval()
             metrics.update(test_nll_refined=estimate_nll(refined, test, cfg.nll_samples,
                                                          seed=cfg.seed, progress=progress),
-                           refine_seconds=ref.seconds, refine_best_epoch=ref.best_epoch)
+                           refine_seconds=ref.seconds, refine_best_epoch=ref.best_epoch,
+                           refine_resumed_from_epoch=ref.resumed_from)
     if data.scales is not None:  # log p(x) = log p(standardised x) - Σ_j log s_j
         shift = float(torch.log(data.scales.double()).sum())
         metrics["log_scale_sum"] = shift
