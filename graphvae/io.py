@@ -168,6 +168,15 @@ def read_json(path: str | os.PathLike) -> Any:
         raise DataError(path, f"not JSON ({describe(err)})") from None
 
 
+def is_number(cell: str) -> bool:
+    """Whether a text cell reads as a float (the header tests of the CSV readers)."""
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
 def text_lines(path: str | os.PathLike) -> list[str]:
     """:func:`read_text` split at ``\\n``, ``\\r\\n`` or ``\\r``: the file's own lines."""
     lines = read_text(path).replace("\r\n", "\n").replace("\r", "\n").split("\n")

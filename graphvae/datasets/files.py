@@ -33,7 +33,7 @@ from torch_geometric.data import Data
 from graphvae.config import FLOAT32_MAX
 from graphvae.errors import DataError, describe, quote
 from graphvae.graph import check_graph, to_simple_undirected
-from graphvae.io import csv_rows, read_bytes, require_file, text_lines
+from graphvae.io import csv_rows, is_number, read_bytes, require_file, text_lines
 
 _HEADER_NAMES = {"source", "target", "src", "dst", "from", "to", "u", "v", "node1", "node2",
                  "head", "tail", "i", "j", "id1", "id2"}
@@ -133,7 +133,7 @@ def read_features(path: str | os.PathLike) -> tuple[list[str], torch.Tensor]:
     rows: list[list[float]] = []
     width = None
     for k, (lineno, cells) in enumerate(_rows(path)):
-        if k == 0 and len(cells) > 1 and (all(not _is_number(c) for c in cells[1:])
+        if k == 0 and len(cells) > 1 and (all(not is_number(c) for c in cells[1:])
                                           or cells[0].strip().lower() in _ID_COLUMNS):
             width = len(cells)
             continue  # header: words after the id, or a named id column (``node,0,1``)
@@ -153,14 +153,6 @@ def read_features(path: str | os.PathLike) -> tuple[list[str], torch.Tensor]:
             raise DataError(path, f"node {quote(name)} has more than one feature row")
         seen.add(name)
     return names, torch.tensor(rows, dtype=torch.float)
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
 
 
 def _build(pairs: list[tuple[str, str]], names: list[str], x: torch.Tensor | None,

@@ -23,7 +23,7 @@ from torch import Tensor
 
 from graphvae.config import FLOAT32_MAX
 from graphvae.errors import DataError, describe, quote
-from graphvae.io import require_file, resolve_data_root, text_lines
+from graphvae.io import is_number, require_file, resolve_data_root, text_lines
 
 MNIST_SPLITS = {"train": 50_000, "valid": 10_000, "test": 10_000}
 
@@ -308,7 +308,7 @@ def _read_csv(path: Path) -> np.ndarray:
         try:
             rows.append([float(c) for c in cells])
         except ValueError:
-            if k == 0 and not any(_is_number(c) for c in cells):  # a header: words only
+            if k == 0 and not any(is_number(c) for c in cells):  # a header: words only
                 continue
             raise DataError(path, f"not a row of numbers: {quote(ln)}", lineno) from None
     if not rows:
@@ -317,14 +317,6 @@ def _read_csv(path: Path) -> np.ndarray:
     if len(widths) > 1:
         raise DataError(path, f"rows have different lengths {sorted(widths)[:5]}")
     return np.asarray(rows, dtype=np.float64)
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
 
 
 VECTOR_DATASETS = ("digits", "mnist")
