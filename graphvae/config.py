@@ -23,7 +23,7 @@ import math
 import types
 import typing
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from graphvae.errors import quote
 
@@ -105,8 +105,53 @@ def _type_ok(value: Any, hint: Any) -> bool:
     return True
 
 
+def _flag(f: dataclasses.Field) -> str:
+    """A config field's flag: its ``option(flag=...)``, else ``--field-name`` (a switch
+    that defaults on is given as ``--no-`` and the rest)."""
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
 class Config:
     """Mixin for frozen dataclasses of run settings (see the module docstring)."""
+
+    #: Fields read only after training (what is sampled, how it is scored): a resumed run
+    #: may change them, so :meth:`training_settings` leaves them out.
+    AFTER_TRAINING: ClassVar[frozenset[str]] = frozenset()
+
+    def applies(self) -> dict[str, tuple[bool, str]]:
+        """``{field: (read by this run, where it applies)}`` for the fields a run may not
+        read; subclasses list theirs."""
+        return {}
+
+    def ignored_settings(self) -> list[str]:
+        """One line for each setting changed from its default that this run does not read
+        (``validate`` refuses the combinations that would mislead; these only do nothing):
+        the command line prints them as notes."""
+        return [f"{self.flag(name)} applies only to {where}; ignored here"
+                for name, where in self._unused()]
+
+    def training_settings(self) -> dict[str, Any]:
+        """The settings a training state is tied to (``--resume`` refuses a state saved
+        under others): every field but ``AFTER_TRAINING``'s, with those this run ignores at
+        their defaults, so that a resumed command may add ``--no-fcd`` or another sample
+        count and keep the hours already trained."""
+        default = type(self)().to_dict()
+        unused = {name for name, _ in self._unused()}
+        return {k: default[k] if k in unused else v
+                for k, v in self.to_dict().items() if k not in self.AFTER_TRAINING}
+
+    def _unused(self) -> list[tuple[str, str]]:
+        """``(field, where it applies)`` of each field changed from its default that this
+        run does not read."""
+        default = type(self)()
+        return [(name, where) for name, (used, where) in self.applies().items()
+                if not used and getattr(self, name) != getattr(default, name)]
+
+    @classmethod
+    def flag(cls, name: str) -> str:
+        """Field ``name``'s command-line flag, as :meth:`add_arguments` spells it."""
+        f = next(f for f in dataclasses.fields(cls) if f.name == name)  # type: ignore[arg-type]
+        return "--no-" + _flag(f)[2:] if f.default is True else _flag(f)
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
@@ -157,7 +202,7 @@ class Config:
             meta = f.metadata
             if not meta.get("cli", False) or f.name in skip:
                 continue
-            flag = meta["flag"] or "--" + f.name.replace("_", "-")
+            flag = _flag(f)
             dest = DEST + f.name  # never clashes with a task's own flags
             default = None if unset else f.default
             shown = "" if unset else f" [{_show(f.default)}]"

@@ -32,7 +32,7 @@ import statistics
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -97,15 +97,14 @@ BOUND_MEANING = {
     "graphvae": "see 'bound': the matched or permutation-sampled bound of GraphVAE",
 }
 
-#: Settings read only after training (what is sampled, how it is scored): a resumed run may
-#: change them. ``protocol``'s split is part of the data's fingerprint, which the state keeps.
-AFTER_TRAINING = frozenset({"num_samples", "draws", "protocol", "valency", "fcd"})
-
 
 @dataclass(frozen=True)
 class GenerationConfig(Config):
     """One ``graphvae generate`` run (the command's flags are generated from these fields).
     ``dataset=None`` is the generated community-small set."""
+
+    #: ``protocol``'s split is part of the data's fingerprint, which the state keeps.
+    AFTER_TRAINING = frozenset({"num_samples", "draws", "protocol", "valency", "fcd"})
 
     dataset: str | None = option(None, f"data set: {', '.join(GEN_DATASETS)} (default: a "
                                  "generated community-small set, no files needed)",
@@ -236,32 +235,8 @@ class GenerationConfig(Config):
             raise ValueError(f"qm9-limit applies to --dataset qm9 and must be >= 0, got "
                              f"{self.qm9_limit} with {self.dataset or 'the default data set'}")
 
-    def ignored_settings(self) -> list[str]:
-        """One line for each setting changed from its default that this run does not use
-        (``validate`` refuses the combinations that would mislead; these only do nothing):
-        the command line prints them as notes."""
-        flag = {"valency": "--no-valency", "fcd": "--no-fcd"}
-        return [f"{flag.get(name, '--' + name.replace('_', '-'))} applies only to {where}; "
-                "ignored here" for name, where in self._unused()]
-
-    def training_settings(self) -> dict[str, Any]:
-        """The settings a training state is tied to (``--resume`` refuses a state saved
-        under others): every field except those read only after training (what is sampled
-        and how it is scored: ``AFTER_TRAINING``), with the settings this run ignores at
-        their defaults, so that adding ``--no-fcd`` or another sample count to a resumed
-        command keeps the hours already trained."""
-        default = type(self)().to_dict()
-        unused = {name for name, _ in self._unused()}
-        return {k: default[k] if k in unused else v
-                for k, v in self.to_dict().items() if k not in AFTER_TRAINING}
-
-    def _unused(self) -> list[tuple[str, str]]:
-        """``(field, where it applies)`` for each field changed from its default that this
-        run does not read."""
-        default = type(self)()
-        changed = [f.name for f in fields(self)
-                   if getattr(self, f.name) != getattr(default, f.name)]
-        applies = {
+    def applies(self) -> dict[str, tuple[bool, str]]:
+        return {
             "bound": (self.model == "graphvae", "--model graphvae"),
             "num_perms": (self.model == "graphvae" and self.bound == "permutation",
                           "--model graphvae --bound permutation"),
@@ -271,8 +246,6 @@ class GenerationConfig(Config):
             "valency": (self.dataset == "qm9", "--dataset qm9"),
             "fcd": (self.dataset == "qm9", "--dataset qm9"),
         }
-        return [(name, where) for name in changed if name in applies
-                for used, where in [applies[name]] if not used]
 
     @property
     def prior_name(self) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from graphvae.config import Config, check_seed, check_widths, comma_ints, finite_positive, option
 from graphvae.vector.layers import ACTIVATIONS, CORRUPTIONS
@@ -43,6 +42,8 @@ def _patience(text: str) -> int | None:
 @dataclass(frozen=True)
 class VectorRunConfig(Config):
     """Options of one ``graphvae vector`` run (the command's flags are generated from them)."""
+
+    AFTER_TRAINING = frozenset({"nll_samples"})
 
     model: str = option("vae", "linear (vs PCA; full-batch gradient descent in float64 on "
                         "the CPU, of the training flags only --latent-dim, --epochs and "
@@ -88,38 +89,19 @@ class VectorRunConfig(Config):
                        "weights and the estimates")
     device: str = option("cpu", "cpu, cuda, cuda:N or auto")
 
-    def ignored_settings(self) -> list[str]:
-        """One line for each setting changed from its default that this run does not read
-        (``validate`` refuses the combinations that would mislead; these only do nothing);
-        the command line prints them as notes, and ``--resume`` does not compare them."""
-        return [f"{flag} applies only to {where}; ignored here"
-                for _, flag, where in self._unused()]
-
-    def _unused(self) -> list[tuple[str, str, str]]:
-        """``(field, flag, where it applies)`` of each changed field this run does not read."""
-        default = type(self)()
+    def applies(self) -> dict[str, tuple[bool, str]]:
         linear = self.model == "linear"
-        applies = {  # field: (read by this run, flag, where it applies)
-            "num_samples": (self.model == "iwae", "--k", "--model iwae"),
-            "corruption": (self.model == "dae", "--corruption", "--model dae"),
-            "noise_level": (self.model == "dae", "--noise", "--model dae"),
-            "variance": (not linear and self.likelihood != "bernoulli", "--variance",
+        out = {
+            "num_samples": (self.model == "iwae", "--model iwae"),
+            "corruption": (self.model == "dae", "--model dae"),
+            "noise_level": (self.model == "dae", "--model dae"),
+            "variance": (not linear and self.likelihood != "bernoulli",
                          "the gaussian likelihood"),
-            "likelihood": (not linear, "--likelihood", "the neural models"),
         }
-        for name in ("hidden", "activation", "batch_size", "lr", "patience", "lr_decay",
-                     "decay_patience", "ema", "bf16", "nll_samples"):
-            applies[name] = (not linear, "--" + name.replace("_", "-"), "the neural models")
-        return [(name, flag, where) for name, (used, flag, where) in applies.items()
-                if not used and getattr(self, name) != getattr(default, name)]
-
-    def training_settings(self) -> dict[str, Any]:
-        """The settings a training state is tied to: every field but ``nll_samples`` (read
-        after training), with those this run ignores at their defaults."""
-        default = type(self)().to_dict()
-        unused = {name for name, _, _ in self._unused()}
-        return {k: default[k] if k in unused else v
-                for k, v in self.to_dict().items() if k != "nll_samples"}
+        for name in ("likelihood", "hidden", "activation", "batch_size", "lr", "patience",
+                     "lr_decay", "decay_patience", "ema", "bf16", "nll_samples"):
+            out[name] = (not linear, "the neural models")
+        return out
 
     def validate(self) -> None:
         if self.model not in MODEL_CHOICES:
