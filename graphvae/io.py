@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import hashlib
 import json
 import math
@@ -273,6 +274,7 @@ MANIFEST = "manifest.json"
 _STAGE, _OLD = "tmp", "old"
 
 
+@functools.cache
 def _machine() -> str:
     """8 hex digits naming this host and process-id namespace: a process id means nothing
     on another host sharing the folder (NFS) or in another container, so a leftover is

@@ -37,8 +37,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from graphvae.vector.data import load_vector_data
     from graphvae.vector.run import VectorRunConfig, run_vector
 
-    cfg = VectorRunConfig.from_args(args)
-    cfg.validate()
+    cfg = VectorRunConfig.from_args(args)  # validated on construction
     for line in cfg.ignored_settings():
         print(f"graphvae vector: note: {line}", file=sys.stderr)
     state = state_dir(args, "vector", VECTOR_STATES)

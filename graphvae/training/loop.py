@@ -34,7 +34,6 @@ which draws each epoch's order from the loop's generator.
 from __future__ import annotations
 
 import copy
-import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -316,10 +315,9 @@ def _settings_diff(saved: object, now: dict[str, Any], show: int = 3) -> str:
         "other data" if k in DATA_KEYS else
         f"{k}: {quote(now[k])} here, {quote(saved[k]) if k in saved else 'unset'} in the state"
         for k in differ))
-    extra = sum(1 for k in saved if k not in now)  # keys of another version's config
-    parts += [f"{quote(k)}: unset here, {quote(saved[k])} in the state"
-              for k in itertools.islice((k for k in saved if k not in now), show)]
-    more = len(parts) + max(0, extra - show) - show
+    extra = [k for k in saved if k not in now]  # keys of another version's config
+    more = len(parts) + len(extra) - show
+    parts += [f"{quote(k)}: unset here, {quote(saved[k])} in the state" for k in extra[:show]]
     return one_line("; ".join(parts[:show]) + (f"; {more} more" if more > 0 else ""))
 
 

@@ -28,6 +28,11 @@ from graphvae.io import is_number, require_file, resolve_data_root, text_lines
 MNIST_SPLITS = {"train": 50_000, "valid": 10_000, "test": 10_000}
 
 
+def all_binary(t: Tensor) -> bool:
+    """Whether every entry of ``t`` is 0 or 1."""
+    return bool(((t == 0) | (t == 1)).all())
+
+
 @dataclass
 class VectorData:
     """Train / validation / test rows, a name, and the image shape when the rows are images."""
@@ -56,7 +61,7 @@ class VectorData:
 
     @property
     def is_binary(self) -> bool:
-        return all(bool(((t == 0) | (t == 1)).all()) for t in (self.train, self.valid, self.test))
+        return all(map(all_binary, (self.train, self.valid, self.test)))
 
     def binarized(self, threshold: float = 0.5) -> VectorData:
         """Rows thresholded at ``threshold`` (for a Bernoulli decoder on grey-level data)."""

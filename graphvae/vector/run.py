@@ -19,7 +19,7 @@ import torch
 from graphvae.devices import resolve_device
 from graphvae.io import save_atomic, write_json
 from graphvae.vector.config import VectorRunConfig
-from graphvae.vector.data import VectorData, check_matrix, check_scale
+from graphvae.vector.data import VectorData, all_binary, check_matrix, check_scale
 from graphvae.vector.models import build_vector_model
 from graphvae.vector.train import (
     estimate_nll,
@@ -43,7 +43,7 @@ def _likelihood(cfg: VectorRunConfig, data: VectorData) -> str:
     rows only: a test value must not choose the model; a non-binary one is then refused)."""
     if cfg.likelihood is not None:
         return cfg.likelihood
-    return "bernoulli" if bool(((data.train == 0) | (data.train == 1)).all()) else "gaussian"
+    return "bernoulli" if all_binary(data.train) else "gaussian"
 
 
 def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = None,
