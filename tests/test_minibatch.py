@@ -281,6 +281,8 @@ _DIVERGE = textwrap.dedent("""
     except FloatingPointError as err:
         msg = f"rank {rank} stopped after {time.perf_counter() - start:.1f} s: {err}"
     open(f"rank{rank}.txt", "w").write(msg)   # one file each: printed lines can interleave
+    dist.destroy_process_group()   # as graphvae.distributed does: gloo's threads otherwise can
+                                   # abort the interpreter at exit ("terminate called ...")
 """)
 
 
@@ -327,6 +329,7 @@ _SHARES = textwrap.dedent("""
               progress=False)
     rows = [[r["train_bound"], r["loss"]] for r in res.history]
     open(f"rank{rank}.json", "w").write(json.dumps(rows))
+    dist.destroy_process_group()
 """)
 
 
@@ -382,6 +385,7 @@ _RESUME = textwrap.dedent("""
     except ValueError as err:
         msg = f"rank {rank}: {err}"
     open(f"rank{rank}.txt", "w").write(msg)
+    dist.destroy_process_group()
 """)
 
 
