@@ -13,6 +13,7 @@ from graphvae.evaluation.graph_stats import (
     expected_mmd,
     graph_mmd,
     kernel_min_eigenvalues,
+    local_clustering,
     lowest_expected_mmd,
     mean_of_three,
     mmd_table,
@@ -28,6 +29,27 @@ def direct_mmd(xs, ys, k):
 
 def pad(v, n):
     return np.r_[np.asarray(v, float), np.zeros(n - len(v))]
+
+
+def test_local_clustering_by_hand_and_bit_for_bit_networkx():
+    """A triangle 0-1-2 with a pendant 3 on node 0, a self-loop on 1 and an isolated
+    node 4: node 0 has 3 neighbours, one adjacent pair of them (1/3); 1 and 2 sit in a
+    closed triangle (1; the self-loop counts for nothing); 3 and 4 have no pair (0). Then
+    random graphs, with self-loops and string labels, equal networkx to the last bit."""
+    g = nx.Graph([(0, 1), (1, 2), (2, 0), (0, 3), (1, 1)])
+    g.add_node(4)
+    assert local_clustering(g).tolist() == [1 / 3, 1.0, 1.0, 0.0, 0.0]
+    assert local_clustering(nx.Graph()).shape == (0,)
+    rng = np.random.default_rng(0)
+    for i in range(60):
+        n = int(rng.integers(1, 40))
+        h = nx.gnp_random_graph(n, float(rng.uniform(0.05, 0.9)), seed=i)
+        h.add_edges_from((int(v), int(v)) for v in rng.integers(0, n, size=3))
+        if i % 3 == 0:
+            h = nx.relabel_nodes(h, {v: f"v{v}" for v in h})
+        assert local_clustering(h).tolist() == list(nx.clustering(h).values()), i
+    d = nx.gnp_random_graph(12, 0.4, seed=1, directed=True)   # networkx's directed rule
+    assert local_clustering(d).tolist() == list(nx.clustering(d).values())
 
 
 def test_kernels_on_a_hand_made_pair():
