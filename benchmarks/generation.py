@@ -101,7 +101,7 @@ def run_part(name: str, args) -> list[dict]:
         for seed in range(args.seed, args.seed + args.seeds):
             smoke = args.smoke
             cfg = GenerationConfig(dataset=name, model=run.model, bound=run.bound,
-                                   epochs=args.epochs or (2 if smoke else run.epochs),
+                                   epochs=args.epochs or (1 if smoke else run.epochs),
                                    protocol="graphrnn" if run.protocol == "molecules"
                                    else run.protocol, prior=run.prior, seed=seed,
                                    connect_rule=run.connect_rule,
@@ -185,7 +185,8 @@ def _old_label(row: dict) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
-    p.add_argument("--smoke", action="store_true", help="tiny run (seconds)")
+    p.add_argument("--smoke", action="store_true", help="every row, one seed, one epoch "
+                   "(about a minute)")
     p.add_argument("--only", help="comma-separated parts: " + ",".join(RUNS))
     p.add_argument("--rows", help="only the rows whose label contains this text (e.g. "
                    "seq-vae); the other rows of the file are kept")
@@ -226,7 +227,7 @@ def main(argv=None) -> int:
         report["results"] = [r for r in old.get("results", [])
                              if (r["dataset"], r.get("label", _old_label(r))) not in fresh]
     if args.smoke and not parts:
-        cfg = GenerationConfig(epochs=2, eval_every=1)
+        cfg = GenerationConfig(epochs=1, eval_every=1)
         m = run_generation(cfg, None, None, progress=False)
         report["results"].append(_aggregate("community-small (generated)",
                                             "oneshot-vae, normal prior", [m]))
