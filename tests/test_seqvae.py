@@ -536,7 +536,7 @@ def _jsonl(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-@pytest.mark.slow  # 16 s (a generate run and check-invariance); the full suite runs it
+@pytest.mark.slow  # 9 s (a generate run and check-invariance); the full suite runs it
 def test_seq_vae_run_writes_raw_samples_and_passes_check_invariance(tmp_path):
     from conftest import run_cli
     out = tmp_path / "out"
@@ -551,7 +551,7 @@ def test_seq_vae_run_writes_raw_samples_and_passes_check_invariance(tmp_path):
         assert all(0 <= i < j < row["num_nodes"] for i, j in row["edges"])
         assert sorted(map(tuple, row["edges"])) == sorted(tuple(sorted(e)) for e in g.edges)
     rc, text, err = run_cli(["check-invariance", "--checkpoint", str(out / "model.pt"),
-                             "--permutations", "3"])
+                             "--permutations", "3", "--num-graphs", "3"])
     assert rc == 0, text + err
     assert "FAIL" not in text and "bound" in text
 
