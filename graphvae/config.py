@@ -153,6 +153,27 @@ class Config:
         f = next(f for f in dataclasses.fields(cls) if f.name == name)  # type: ignore[arg-type]
         return "--no-" + _flag(f)[2:] if f.default is True else _flag(f)
 
+    @classmethod
+    def as_given(cls, name: str, value: object) -> str | None:
+        """Field ``name`` set to ``value`` as the command line gives it, for messages:
+        ``--k 5``, ``--hidden 64,64``, ``--model 'vae'``; a switch as ``--bf16`` / ``no
+        --bf16`` (``--no-reweight`` where it defaults on), an unset option as ``no
+        --prior``; ``None`` where no field is so named. ``value`` may come from a file, so
+        it is shown bounded by :func:`quote`."""
+        f = next((f for f in dataclasses.fields(cls) if f.name == name), None)  # type: ignore[arg-type]
+        if f is None:
+            return None
+        flag = cls.flag(name)
+        if isinstance(f.default, bool) and isinstance(value, bool):
+            return flag if value != f.default else f"no {flag}"
+        if value is None:
+            return f"no {flag}"
+        if isinstance(value, tuple | list) and 0 < len(value) <= 16 and all(
+                isinstance(v, int) and not isinstance(v, bool) and abs(v) <= MAX_INT
+                for v in value):
+            return f"{flag} {','.join(map(str, value))}"       # --hidden 64,64
+        return f"{flag} {quote(value)}"
+
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):  # type: ignore[arg-type]

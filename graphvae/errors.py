@@ -29,8 +29,22 @@ class DataError(ValueError):
         self.line = line
 
 
+class _BoundedRepr(reprlib.Repr):
+    def repr_int(self, x: int, level: int) -> str:
+        return _int_text(x) if _huge(x) else super().repr_int(x, level)
+
+
+def _huge(x: object) -> bool:
+    """An integer ``repr`` refuses (Python's 4,300-digit limit on ``str(int)``)."""
+    return isinstance(x, int) and x.bit_length() > 14_000
+
+
+def _int_text(x: int) -> str:
+    return f"<an integer of {x.bit_length():,} bits>"
+
+
 def _bounded_repr() -> reprlib.Repr:
-    r = reprlib.Repr()
+    r = _BoundedRepr()
     r.maxlevel = 3
     r.maxtuple = r.maxlist = r.maxarray = r.maxdict = r.maxset = r.maxfrozenset = \
         r.maxdeque = 6
@@ -45,10 +59,13 @@ def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
     """``repr(value)`` cut to ``limit`` characters (a 10⁵-character cell stays readable).
     Containers are shown three levels and six items deep: a value read from a hostile file
     (a tuple holding the level below twice, 40 levels deep: 2⁴⁰ parts; a list nested
-    10⁵ deep) would otherwise take hours, or end in a RecursionError."""
+    10⁵ deep) would otherwise take hours, or end in a RecursionError; an integer past
+    ``str``'s 4,300 digits is named by its size."""
     if isinstance(value, tuple | list | dict | set | frozenset):
         text = _REPR.repr(value)
         return text if len(text) <= limit else f"{text[:limit]}..."
+    if _huge(value):                # str() refuses it: a file may hold one
+        return _int_text(value)     # type: ignore[arg-type]
     text = repr(value)
     return text if len(text) <= limit else f"{text[:limit]}... ({len(str(value))} characters)"
 

@@ -628,7 +628,8 @@ def test_resume_with_a_corrupt_or_mismatched_state_is_one_line(tmp_path):
     run_generation(GenerationConfig(epochs=2, eval_every=1, lr=1e-3), progress=False,
                    state=state / "train.pt")
     rc, _, err = run_cli(base)
-    assert rc == 2 and "other settings" in err and len(err.strip().splitlines()) == 1, err
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
+    assert "other settings (--lr 0.003 here, --lr 0.001 in the state)" in err, err
     assert not out.exists()
 
 

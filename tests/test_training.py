@@ -209,6 +209,36 @@ def test_settings_diff_names_what_differs_bounded():
     assert text.startswith("lr: 0.1 here, tensor(") and "\n" not in text and len(text) < 400
 
 
+def test_settings_diff_names_the_flags_a_user_gave():
+    """With a config class's ``as_given`` the refusal reads as the command line: vector's
+    IWAE K is ``--k`` (its field is ``num_samples``), a switch that defaults on is named by
+    its ``--no-`` flag, an unset option as ``no --prior``, widths comma-separated; keys no
+    flag sets keep the plain form, and values from the file stay bounded (an integer past
+    str()'s 4,300 digits is named by its size, where it ended the message in a ValueError)."""
+    from graphvae.tasks.generation import GenerationConfig
+    from graphvae.tasks.link_prediction import LinkPredConfig
+    from graphvae.training.loop import _settings_diff
+    from graphvae.vector.config import VectorRunConfig
+
+    vec = VectorRunConfig.as_given
+    assert _settings_diff({"num_samples": 50, "bf16": False, "data": "a"},
+                          {"num_samples": 5, "bf16": True, "data": "b"}, vec) == (
+        "--k 5 here, --k 50 in the state; --bf16 here, no --bf16 in the state; other data")
+    assert _settings_diff({"reweight": True, "seed": 1}, {"reweight": False, "seed": 2},
+                          LinkPredConfig.as_given) == (
+        "--no-reweight here, no --no-reweight in the state; seed: 2 here, 1 in the state")
+    gen = GenerationConfig.as_given
+    assert _settings_diff({"hidden": [32]}, {"hidden": (64, 64)}, gen) == (
+        "--hidden 64,64 here, --hidden 32 in the state")
+    assert _settings_diff({}, {"prior": None}, gen) == "no --prior here, unset in the state"
+    assert gen("model", "seq-vae") == "--model 'seq-vae'" and gen("task", 1) is None
+    assert gen("epochs", "20") == "--epochs '20'"   # a file's string is not an int
+    huge = 10 ** 5000
+    text = _settings_diff({"epochs": huge, "lr": [huge]}, {"epochs": 5, "lr": 0.1}, gen)
+    assert text == ("--epochs 5 here, --epochs <an integer of 16,610 bits> in the state; "
+                    "--lr 0.1 here, --lr [<an integer of 16,610 bits>] in the state")
+
+
 def test_resume_from_a_damaged_state_is_one_error_naming_the_file(tmp_path):
     """A state with the run's config whose contents are damaged (a key gone, a tensor of
     another shape, an RNG state of the wrong type, a history that is not records) used to
@@ -405,8 +435,8 @@ def test_generation_resume_names_the_changed_setting_and_allows_scoring_ones(tmp
                      [nx.path_graph(5)])
     state = tmp_path / "gen.pt"
     cfg = _killed_generation(paths, state)
-    with pytest.raises(ValueError, match=r"other settings \(epochs: 5 here, 4 in the "
-                                         r"state\); delete it"):
+    with pytest.raises(ValueError, match=r"other settings \(--epochs 5 here, --epochs 4 in "
+                                         r"the state\); delete it"):
         _train_generation(cfg.replace(epochs=5), paths, state, resume=True)
     scoring = cfg.replace(num_samples=3, draws=2, protocol="rbf", bound="permutation")
     assert scoring.ignored_settings() == [

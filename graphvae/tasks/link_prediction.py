@@ -439,7 +439,7 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
                  config={"task": "linkpred", "seed": seed, "world_size": world,
                          **config.to_dict(),   # the graph's hash only where a state is kept
                          "graph": graph_fingerprint(data) if state is not None else None},
-                 progress=progress, desc=f"{config.model} seed {seed}")
+                 as_given=config.as_given, progress=progress, desc=f"{config.model} seed {seed}")
     if checkpoint is not None and rank == 0:
         save_model(checkpoint, model, task="linkpred", epoch=result.best_epoch,
                    config=config.to_dict(), in_channels=x.size(1))

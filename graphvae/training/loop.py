@@ -84,6 +84,7 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
         generator: torch.Generator | None = None, autocast: torch.dtype | None = None,
         checkpoint: str | Path | None = None, checkpoint_every: int = 1,
         resume: bool = False, config: dict[str, Any] | None = None,
+        as_given: Callable[[str, object], str | None] | None = None,
         progress: bool = True, desc: str = "train") -> FitResult:
     """Train ``model`` (see the module docstring); return a :class:`FitResult`.
 
@@ -95,6 +96,9 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
             mode without gradients; ``None``: no selection, the last weights are kept.
         generator: passed to every ``model(batch, generator=...)`` and to the loader.
         checkpoint, checkpoint_every, resume, config: see the module docstring.
+        as_given: ``(config key, value)`` as the user gave it (``Config.as_given``: the
+            flag, e.g. ``--k 5``), or ``None`` for a key no flag sets; a refused
+            ``--resume`` names the differing settings so.
     """
     if epochs < 1 or eval_every < 1 or checkpoint_every < 1:
         raise ValueError(f"epochs, eval_every and checkpoint_every must be >= 1, got {epochs}, "
@@ -103,7 +107,7 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
     result = FitResult(0, 0, -math.inf, 0.0)
     main = is_main_process()
     if resume and checkpoint is not None and Path(checkpoint).is_file():
-        _restore(Path(checkpoint), state, result, generator, config)
+        _restore(Path(checkpoint), state, result, generator, config, as_given)
     if resume and current_world()[1] > 1:
         _same_start(result.epochs)
     first = epochs + 1 if state.stop else result.epochs + 1  # a stopped run is finished
@@ -271,7 +275,8 @@ def _save(path: Path, state: FitState, result: FitResult, generator: torch.Gener
 
 
 def _restore(path: Path, state: FitState, result: FitResult, generator: torch.Generator | None,
-             config: dict[str, Any] | None) -> None:
+             config: dict[str, Any] | None,
+             as_given: Callable[[str, object], str | None] | None = None) -> None:
     check_zip_stored(path)
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
@@ -282,7 +287,8 @@ def _restore(path: Path, state: FitState, result: FitResult, generator: torch.Ge
         raise DataError(path, "not a graphvae training state")
     if config is not None and not _same(ck.get("config"), config):
         raise DataError(path, f"the training state belongs to a run with other settings "
-                              f"({_settings_diff(ck.get('config'), config)}); delete it or "
+                              f"({_settings_diff(ck.get('config'), config, as_given)}); "
+                              f"delete it or "
                               f"rerun with the same ones")
     try:
         _load_state(ck, state, result, generator)
@@ -303,18 +309,29 @@ def _same(a: object, b: object) -> bool:
         return False
 
 
-def _settings_diff(saved: object, now: dict[str, Any], show: int = 3) -> str:
+def _settings_diff(saved: object, now: dict[str, Any],
+                   as_given: Callable[[str, object], str | None] | None = None,
+                   show: int = 3) -> str:
     """The settings in which a saved state's config differs from this run's, e.g.
-    ``epochs: 20 here, 10 in the state``; the data's keys (``DATA_KEYS``: the commands'
-    fingerprints of their graphs or rows) are named as other data. ``saved`` comes from
-    the file: any value, shown bounded by :func:`quote`."""
+    ``--epochs 20 here, --epochs 10 in the state`` where ``as_given`` spells a key as its
+    flag, else ``epochs: 20 here, 10 in the state``; the data's keys (``DATA_KEYS``: the
+    commands' fingerprints of their graphs or rows) are named as other data. ``saved``
+    comes from the file: any value, shown bounded by :func:`quote`."""
     if not isinstance(saved, dict):
         return "it records none"
+
+    def one(k: str) -> str:
+        if k in DATA_KEYS:
+            return "other data"
+        here = as_given(k, now[k]) if as_given is not None else None
+        if as_given is None or here is None:
+            return (f"{k}: {quote(now[k])} here, "
+                    f"{quote(saved[k]) if k in saved else 'unset'} in the state")
+        there = (as_given(k, saved[k]) or quote(saved[k])) if k in saved else "unset"
+        return f"{here} here, {there} in the state"
+
     differ = [k for k in now if k not in saved or not _same(saved[k], now[k])]
-    parts = list(dict.fromkeys(  # "other data" once
-        "other data" if k in DATA_KEYS else
-        f"{k}: {quote(now[k])} here, {quote(saved[k]) if k in saved else 'unset'} in the state"
-        for k in differ))
+    parts = list(dict.fromkeys(one(k) for k in differ))  # "other data" once
     extra = [k for k in saved if k not in now]  # keys of another version's config
     more = len(parts) + len(extra) - show
     parts += [f"{quote(k)}: unset here, {quote(saved[k])} in the state" for k in extra[:show]]

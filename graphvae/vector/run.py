@@ -92,7 +92,8 @@ def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = 
                        state=None if state is None else Path(state) / "train.pt",
                        resume=resume, config={"data": data.name, **cfg.training_settings(),
                                                "data_sha256": None if state is None
-                                               else data.fingerprint()})
+                                               else data.fingerprint()},
+                       as_given=cfg.as_given)
     model.eval()
     recon = model.reconstruct(test)
     metrics: dict[str, Any] = {
