@@ -13,6 +13,7 @@ rendezvous endpoint that is missing, or peers that never join within
 from __future__ import annotations
 
 import datetime
+import gc
 import os
 from contextlib import contextmanager
 
@@ -95,4 +96,9 @@ def process_group(device: torch.device):
     try:
         yield rank, world, device
     finally:
+        # DDP wrappers dropped in reference cycles (and the gloo work they hold) are freed
+        # here, while the group and the interpreter are whole: freed during interpreter
+        # finalisation they can abort the process ("terminate called without an active
+        # exception", SIGABRT), which a test's scripts showed under load
+        gc.collect()
         dist.destroy_process_group()

@@ -262,7 +262,7 @@ def test_distributed_start_up_errors_are_one_line(tmp_path):
 
 
 _DIVERGE = textwrap.dedent("""
-    import datetime, sys, time
+    import datetime, gc, sys, time
     import torch
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
@@ -281,8 +281,10 @@ _DIVERGE = textwrap.dedent("""
     except FloatingPointError as err:
         msg = f"rank {rank} stopped after {time.perf_counter() - start:.1f} s: {err}"
     open(f"rank{rank}.txt", "w").write(msg)   # one file each: printed lines can interleave
-    dist.destroy_process_group()   # as graphvae.distributed does: gloo's threads otherwise can
-                                   # abort the interpreter at exit ("terminate called ...")
+    del model
+    gc.collect()                   # as graphvae.distributed does: the DDP reducer and gloo's
+    dist.destroy_process_group()   # work go while the interpreter is whole, else "terminate
+                                   # called without an active exception" (SIGABRT) at exit
 """)
 
 
@@ -308,7 +310,7 @@ def test_a_loss_that_diverges_in_one_process_stops_every_process(tmp_path):
 
 
 _SHARES = textwrap.dedent("""
-    import datetime, json, sys
+    import datetime, gc, json, sys
     import torch
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
@@ -329,6 +331,8 @@ _SHARES = textwrap.dedent("""
               progress=False)
     rows = [[r["train_bound"], r["loss"]] for r in res.history]
     open(f"rank{rank}.json", "w").write(json.dumps(rows))
+    del model, res
+    gc.collect()
     dist.destroy_process_group()
 """)
 
@@ -367,7 +371,7 @@ def test_data_parallel_history_sums_the_bound_and_averages_the_loss(tmp_path):
 
 
 _RESUME = textwrap.dedent("""
-    import datetime, sys
+    import datetime, gc, sys
     import torch
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
@@ -385,6 +389,8 @@ _RESUME = textwrap.dedent("""
     except ValueError as err:
         msg = f"rank {rank}: {err}"
     open(f"rank{rank}.txt", "w").write(msg)
+    del model
+    gc.collect()
     dist.destroy_process_group()
 """)
 
