@@ -33,7 +33,7 @@ typecheck: install
 pytest: install
 	$(BIN)/python -m pytest
 
-# everything, the benchmark smoke runs included: about 12 minutes on 2 cores
+# everything, the benchmark smoke runs included: 12 to 14 minutes on 2 cores
 pytest-all: install
 	$(BIN)/python -m pytest -m "slow or not slow"
 
