@@ -111,6 +111,12 @@ def _flag(f: dataclasses.Field) -> str:
     return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
 
 
+def _typed_flag(f: dataclasses.Field) -> str:
+    """The flag a user types to set ``f``: ``--no-`` and the rest for a switch that
+    defaults on."""
+    return "--no-" + _flag(f)[2:] if f.default is True else _flag(f)
+
+
 class Config:
     """Mixin for frozen dataclasses of run settings (see the module docstring)."""
 
@@ -151,7 +157,7 @@ class Config:
     def flag(cls, name: str) -> str:
         """Field ``name``'s command-line flag, as :meth:`add_arguments` spells it."""
         f = next(f for f in dataclasses.fields(cls) if f.name == name)  # type: ignore[arg-type]
-        return "--no-" + _flag(f)[2:] if f.default is True else _flag(f)
+        return _typed_flag(f)
 
     @classmethod
     def as_given(cls, name: str, value: object) -> str | None:
@@ -163,7 +169,7 @@ class Config:
         f = next((f for f in dataclasses.fields(cls) if f.name == name), None)  # type: ignore[arg-type]
         if f is None:
             return None
-        flag = cls.flag(name)
+        flag = _typed_flag(f)
         if isinstance(f.default, bool) and isinstance(value, bool):
             return flag if value != f.default else f"no {flag}"
         if value is None:
@@ -231,7 +237,7 @@ class Config:
             hint = hints[f.name]
             if hint is bool:
                 if f.default:  # --no-x turns a default-on switch off
-                    parser.add_argument("--no-" + flag[2:], dest=dest, action="store_false",
+                    parser.add_argument(_typed_flag(f), dest=dest, action="store_false",
                                         default=default, help=meta["help"])
                 else:
                     parser.add_argument(flag, dest=dest, action="store_true",

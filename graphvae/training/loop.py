@@ -320,14 +320,16 @@ def _settings_diff(saved: object, now: dict[str, Any],
     if not isinstance(saved, dict):
         return "it records none"
 
+    spell = as_given or (lambda key, value: None)
+
     def one(k: str) -> str:
         if k in DATA_KEYS:
             return "other data"
-        here = as_given(k, now[k]) if as_given is not None else None
-        if as_given is None or here is None:
+        here = spell(k, now[k])
+        if here is None:                 # a key no flag sets
             return (f"{k}: {quote(now[k])} here, "
                     f"{quote(saved[k]) if k in saved else 'unset'} in the state")
-        there = (as_given(k, saved[k]) or quote(saved[k])) if k in saved else "unset"
+        there = (spell(k, saved[k]) or quote(saved[k])) if k in saved else "unset"
         return f"{here} here, {there} in the state"
 
     differ = [k for k in now if k not in saved or not _same(saved[k], now[k])]
