@@ -262,29 +262,29 @@ def test_distributed_start_up_errors_are_one_line(tmp_path):
 
 
 _DIVERGE = textwrap.dedent("""
-    import datetime, gc, sys, time
+    import os, sys, time
     import torch
-    import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
     from conftest import ToyBound
+    from graphvae.distributed import process_group
     from graphvae.training import fit
 
-    dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=float(sys.argv[1])))
-    rank = dist.get_rank()
-    # rank 1's second step only
-    model = DistributedDataParallel(ToyBound(poison=lambda b: rank == 1 and float(b[0]) == 2))
-    start = time.perf_counter()
-    try:
-        fit(model, [torch.full((3,), 1.0), torch.full((3,), 2.0), torch.full((3,), 3.0)],
-            torch.optim.SGD(model.parameters(), lr=0.1), epochs=2, progress=False)
-        msg = f"rank {rank} finished"
-    except FloatingPointError as err:
-        msg = f"rank {rank} stopped after {time.perf_counter() - start:.1f} s: {err}"
+    def run(rank):   # in a function, so that the DDP model is gone when the group goes
+        # rank 1's second step only
+        model = DistributedDataParallel(
+            ToyBound(poison=lambda b: rank == 1 and float(b[0]) == 2))
+        start = time.perf_counter()
+        try:
+            fit(model, [torch.full((3,), 1.0), torch.full((3,), 2.0), torch.full((3,), 3.0)],
+                torch.optim.SGD(model.parameters(), lr=0.1), epochs=2, progress=False)
+            return f"rank {rank} finished"
+        except FloatingPointError as err:
+            return f"rank {rank} stopped after {time.perf_counter() - start:.1f} s: {err}"
+
+    os.environ["GRAPHVAE_DIST_TIMEOUT"] = sys.argv[1]
+    with process_group(torch.device("cpu")) as (rank, _, _):   # the CLI's group and teardown
+        msg = run(rank)
     open(f"rank{rank}.txt", "w").write(msg)   # one file each: printed lines can interleave
-    del model
-    gc.collect()                   # as graphvae.distributed does: the DDP reducer and gloo's
-    dist.destroy_process_group()   # work go while the interpreter is whole, else "terminate
-                                   # called without an active exception" (SIGABRT) at exit
 """)
 
 
@@ -310,12 +310,12 @@ def test_a_loss_that_diverges_in_one_process_stops_every_process(tmp_path):
 
 
 _SHARES = textwrap.dedent("""
-    import datetime, gc, json, sys
+    import json
     import torch
-    import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
     from conftest import ToyBound
     from graphvae.bounds.elbo import BoundEstimate
+    from graphvae.distributed import process_group
     from graphvae.training import fit
 
     class Shard(ToyBound):      # the loop's convention: a share of the bound, a whole loss
@@ -323,17 +323,16 @@ _SHARES = textwrap.dedent("""
             v = (self.w * batch).sum().reshape(1)
             return BoundEstimate(v, -2 * v.sum(), v, torch.zeros(1))
 
-    dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=60))
-    rank = dist.get_rank()
-    model = DistributedDataParallel(Shard())
-    halves = [torch.tensor([1.0, 2.0, 3.0]), torch.tensor([0.5, -1.0, 4.0])]
-    res = fit(model, [halves[rank]], torch.optim.SGD(model.parameters(), lr=0.1), epochs=3,
-              progress=False)
-    rows = [[r["train_bound"], r["loss"]] for r in res.history]
+    def run(rank):   # in a function, so that the DDP model is gone when the group goes
+        model = DistributedDataParallel(Shard())
+        halves = [torch.tensor([1.0, 2.0, 3.0]), torch.tensor([0.5, -1.0, 4.0])]
+        res = fit(model, [halves[rank]], torch.optim.SGD(model.parameters(), lr=0.1),
+                  epochs=3, progress=False)
+        return [[r["train_bound"], r["loss"]] for r in res.history]
+
+    with process_group(torch.device("cpu")) as (rank, _, _):
+        rows = run(rank)
     open(f"rank{rank}.json", "w").write(json.dumps(rows))
-    del model, res
-    gc.collect()
-    dist.destroy_process_group()
 """)
 
 
@@ -371,27 +370,26 @@ def test_data_parallel_history_sums_the_bound_and_averages_the_loss(tmp_path):
 
 
 _RESUME = textwrap.dedent("""
-    import datetime, gc, sys
+    import sys
     import torch
-    import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
     from conftest import ToyBound
+    from graphvae.distributed import process_group
     from graphvae.training import fit
 
-    dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=60))
-    rank = dist.get_rank()
-    model = DistributedDataParallel(ToyBound())
-    state = sys.argv[1] if rank == 0 else sys.argv[2]    # rank 1 sees no saved state
-    try:
-        fit(model, [torch.ones(3)], torch.optim.SGD(model.parameters(), lr=0.1), epochs=4,
-            checkpoint=state, resume=True, progress=False)
-        msg = f"rank {rank} finished"
-    except ValueError as err:
-        msg = f"rank {rank}: {err}"
+    def run(rank):   # in a function, so that the DDP model is gone when the group goes
+        model = DistributedDataParallel(ToyBound())
+        state = sys.argv[1] if rank == 0 else sys.argv[2]    # rank 1 sees no saved state
+        try:
+            fit(model, [torch.ones(3)], torch.optim.SGD(model.parameters(), lr=0.1), epochs=4,
+                checkpoint=state, resume=True, progress=False)
+            return f"rank {rank} finished"
+        except ValueError as err:
+            return f"rank {rank}: {err}"
+
+    with process_group(torch.device("cpu")) as (rank, _, _):
+        msg = run(rank)
     open(f"rank{rank}.txt", "w").write(msg)
-    del model
-    gc.collect()
-    dist.destroy_process_group()
 """)
 
 
