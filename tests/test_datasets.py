@@ -106,7 +106,7 @@ def test_header_after_utf8_byte_order_mark_is_still_a_header(tmp_path):
     assert pairs(data.edge_index) == [(0, 1), (1, 0), (1, 2), (2, 1)]
 
 
-@pytest.mark.parametrize("header", ["id,f1,f2\n", "", "node,0,1\n", "Node_ID,1,2\n"])
+@pytest.mark.parametrize("header", ["id,f1,f2\n", "", "node,0,1\n", "Node_ID,1,2\n", ",0,1\n"])
 def test_feature_table_with_and_without_header(tmp_path, header):
     edges = write(tmp_path / "e.csv", "a,b\nb,c\n")
     # The feature file's order defines the node order (c, a, b), and it names the
@@ -130,6 +130,15 @@ def test_feature_table_with_and_without_header(tmp_path, header):
 def test_feature_rows_as_wide_as_the_header_or_the_first_row(tmp_path, text, message):
     with pytest.raises(DataError, match=message):
         read_features(write(tmp_path / "f.csv", text))
+
+
+def test_an_empty_node_id_in_a_feature_row_is_an_error(tmp_path):
+    """Only a first row may start with an empty cell (pandas' index header ``,0,1``); any
+    other such row would be a node named "" and is refused, naming its line."""
+    with pytest.raises(DataError, match=r"f\.csv:3: a feature row has an empty node id$"):
+        read_features(write(tmp_path / "f.csv", ",0,1\na,1,2\n,3,4\n"))
+    with pytest.raises(DataError, match=r"g\.tsv:2: a feature row has an empty node id$"):
+        read_features(write(tmp_path / "g.tsv", "a\t1\n\t3\n"))
 
 
 def test_read_features_returns_names_and_matrix(tmp_path):

@@ -229,6 +229,26 @@ def test_csv_with_header_is_read(tmp_path):
     torch.testing.assert_close(allrows[:, 1], 2 * allrows[:, 0])
 
 
+def test_pandas_default_header_is_a_header_and_its_index_column_an_error(tmp_path):
+    """``DataFrame.to_csv(index=False)`` heads the rows with the column names 0..d-1: a
+    header, not a data row (the rows below are 30 points on the line y = 2x, z = 1, so an
+    extra (0, 1, 2) would break the relation). Two columns named 0,1 stay ambiguous and are
+    data; the index column of ``to_csv()`` is a one-line error naming it."""
+    body = "".join(f"{i}.5,{2 * i + 1}.0,1.0\n" for i in range(30))
+    d = load_matrix(_write(tmp_path, "m.csv", "0,1,2\n" + body))
+    allrows = torch.cat([d.train, d.valid, d.test])
+    assert allrows.shape == (30, 3)
+    torch.testing.assert_close(allrows[:, 1], 2 * allrows[:, 0])
+    assert torch.all(allrows[:, 2] == 1)
+    d = load_matrix(_write(tmp_path, "two.csv", "0,1\n" + "3,4\n" * 29))
+    assert torch.cat([d.train, d.valid, d.test]).shape == (30, 2)
+    d = load_matrix(_write(tmp_path, "shifted.csv", "1,2,3\n" + "3,4,5\n" * 29))
+    assert torch.cat([d.train, d.valid, d.test]).shape == (30, 3)
+    with pytest.raises(ValueError, match=r"idx\.csv:1: the first row ',0,1,2' starts with an "
+                                         r"empty cell, as pandas writes an index column"):
+        load_matrix(_write(tmp_path, "idx.csv", ",0,1,2\n" + "0,1.5,2,3\n" * 20))
+
+
 def test_digits_split_is_seeded_and_disjoint():
     a, b = load_vector_data("digits", seed=3), load_vector_data("digits", seed=3)
     torch.testing.assert_close(a.test, b.test)

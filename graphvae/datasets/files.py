@@ -7,9 +7,10 @@ when it names the columns (``source,target``, ``src,dst``, ``u,v``, words such a
 ``node_a,node_b``), or when its ids are words and every later id is an integer.
 Node ids are any strings. Feature table: ``id,f1,f2,...`` with an optional header
 row (a row of words after its first cell, or one whose first cell is ``id``, ``node``,
-``name`` and the like: ``node,0,1``), as wide as the rows; every other cell must be a
-number within the float32 range. The graph is made
-simple and undirected.
+``name`` and the like: ``node,0,1``, or one whose first cell is empty, as pandas'
+``DataFrame.to_csv`` writes its index column: ``,0,1``), as wide as the rows; every
+other cell must be a number within the float32 range, and no row's id may be empty.
+The graph is made simple and undirected.
 
 Files are UTF-8, or UTF-8 / UTF-16 / UTF-32 with a byte-order mark. Everything
 else (other bytes, NUL characters, unterminated quotes, over-long cells) is a
@@ -134,11 +135,15 @@ def read_features(path: str | os.PathLike) -> tuple[list[str], torch.Tensor]:
     width = None
     for k, (lineno, cells) in enumerate(_rows(path)):
         if k == 0 and len(cells) > 1 and (all(not is_number(c) for c in cells[1:])
-                                          or cells[0].strip().lower() in _ID_COLUMNS):
+                                          or cells[0].strip().lower() in _ID_COLUMNS
+                                          or not cells[0].strip()):
             width = len(cells)
-            continue  # header: words after the id, or a named id column (``node,0,1``)
+            continue  # header: words after the id, a named id column (``node,0,1``), or
+            #           pandas' unnamed index column (``,0,1`` from ``DataFrame.to_csv``)
         if len(cells) < 2:
             raise DataError(path, "a feature row needs a node id and a value", lineno)
+        if not cells[0].strip():
+            raise DataError(path, "a feature row has an empty node id", lineno)
         if width is not None and len(cells) != width:
             raise DataError(path, f"{len(cells) - 1} features, expected {width - 1}"
                             + (" (as the header names)" if not names else ""), lineno)

@@ -274,7 +274,8 @@ def load_mnist(root: str | os.PathLike | None = None) -> VectorData:
 def load_matrix(path: str | os.PathLike, seed: int = 0,
                 image_shape: tuple[int, int] | None = None) -> VectorData:
     """A user's matrix: ``.npy``, or ``.csv`` / ``.txt`` text (numbers separated by commas,
-    or, on a line without commas, by spaces or tabs; an optional first row of words only).
+    or, on a line without commas, by spaces or tabs; an optional first row of words only,
+    or of exactly ``0,1,...,d-1`` with ``d >= 3``: pandas' default column names).
 
     Rows are data points; they are split 80/10/10 with ``seed``.
     """
@@ -310,11 +311,17 @@ def _read_csv(path: Path) -> np.ndarray:
     for k, (lineno, ln) in enumerate(lines):
         # commas, or (a line without any: np.savetxt's default) spaces or tabs
         cells = [c.strip() for c in ln.split(",")] if "," in ln else ln.split()
+        if k == 0 and len(cells) >= 3 and cells == [str(j) for j in range(len(cells))]:
+            continue  # pandas' default column names: DataFrame.to_csv(index=False)
         try:
             rows.append([float(c) for c in cells])
         except ValueError:
             if k == 0 and not any(is_number(c) for c in cells):  # a header: words only
                 continue
+            if k == 0 and not cells[0] and all(is_number(c) for c in cells[1:]):
+                raise DataError(path, f"the first row {quote(ln)} starts with an empty cell, "
+                                      f"as pandas writes an index column: write the file "
+                                      f"with to_csv(index=False)", lineno) from None
             raise DataError(path, f"not a row of numbers: {quote(ln)}", lineno) from None
     if not rows:
         raise DataError(path, "holds a header but no rows")
