@@ -7,8 +7,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-from torch_geometric.data import Data
-
 from graphvae.cli.common import graph_source, load_graph
 from graphvae.config import check_seed
 
@@ -69,6 +67,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             else "identity"                       # a graph without features gets X = I
         if mode in ID_FEATURE_MODES:  # computed anew for the relabelled graph, as a run does
             def features(edge_index):
+                from torch_geometric.data import Data
                 relabelled = Data(edge_index=edge_index, num_nodes=data.num_nodes)
                 return prepare_features(relabelled, cfg.features, config=cfg, seed=args.seed)
     fits(model, graphs, name, args.checkpoint)

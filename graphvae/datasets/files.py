@@ -25,16 +25,19 @@ import math
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import networkx as nx
 import numpy as np
 import torch
-from torch_geometric.data import Data
 
 from graphvae.config import FLOAT32_MAX
 from graphvae.errors import DataError, describe, quote
 from graphvae.graph import check_graph, to_simple_undirected
 from graphvae.io import csv_rows, is_number, read_bytes, require_file, text_lines
+
+if TYPE_CHECKING:
+    from torch_geometric.data import Data
 
 _HEADER_NAMES = {"source", "target", "src", "dst", "from", "to", "u", "v", "node1", "node2",
                  "head", "tail", "i", "j", "id1", "id2"}
@@ -176,6 +179,7 @@ def _graph(ei: torch.Tensor, names: list[str], x: torch.Tensor | None) -> Data:
     n = len(names)
     edge_index = to_simple_undirected(ei, n)
     check_graph(x, edge_index, n)
+    from torch_geometric.data import Data  # at first use: ~2 s to import
     return Data(x=x, edge_index=edge_index, num_nodes=n, node_names=names)
 
 

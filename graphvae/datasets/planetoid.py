@@ -21,14 +21,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from torch_geometric.data import Data
 
 from graphvae.errors import DataError, quote
 from graphvae.graph import check_graph, to_simple_undirected
 from graphvae.safe_pickle import restricted_load
+
+if TYPE_CHECKING:
+    from torch_geometric.data import Data
 
 PLANETOID = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
 _SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
@@ -53,6 +56,7 @@ def load_planetoid(name: str, root: str | os.PathLike, download: bool = True) ->
         _download(key, root, raw)
     x, y, edge_index = read_planetoid_raw(raw, key)
     n = x.size(0)
+    from torch_geometric.data import Data  # at first use: ~2 s to import
     out = Data(x=x, edge_index=to_simple_undirected(edge_index, n), y=y, num_nodes=n)
     check_graph(out.x, out.edge_index, out.num_nodes)
     return out

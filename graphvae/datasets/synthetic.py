@@ -11,11 +11,15 @@ num_blocks`` words with probability ``q_in`` and every other word with
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
-from torch_geometric.data import Data
 
 from graphvae.graph import check_graph, to_simple_undirected
+
+if TYPE_CHECKING:
+    from torch_geometric.data import Data
 
 
 def make_sbm_graph(num_nodes: int = 600, num_blocks: int = 4, p_in: float = 0.04,
@@ -37,6 +41,7 @@ def make_sbm_graph(num_nodes: int = 600, num_blocks: int = 4, p_in: float = 0.04
     words = np.arange(feature_dim) * num_blocks // feature_dim          # word -> its block
     q = np.where(words[None, :] == blocks[:, None], q_in, q_out)
     x = torch.from_numpy((rng.random((num_nodes, feature_dim)) < q).astype(np.float32))
+    from torch_geometric.data import Data  # at first use: ~2 s to import
     data = Data(x=x, edge_index=edge_index, y=torch.from_numpy(blocks).long(),
                 num_nodes=num_nodes)
     check_graph(data.x, data.edge_index, num_nodes)

@@ -34,7 +34,6 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.nn import GATConv, GINConv, SAGEConv
 
 from graphvae.bounds.gaussian import DiagGaussian, PointMass
 from graphvae.graph import Adjacency, is_sparse, to_dense
@@ -90,15 +89,26 @@ class _PyGLayer(nn.Module):
 
 
 def _gin(i: int, o: int) -> nn.Module:
+    from torch_geometric.nn import GINConv  # PyG's layers at first use: ~2 s to import
     return _PyGLayer(GINConv(nn.Sequential(nn.Linear(i, o), nn.ReLU(), nn.Linear(o, o))))
+
+
+def _sage(i: int, o: int) -> nn.Module:
+    from torch_geometric.nn import SAGEConv
+    return _PyGLayer(SAGEConv(i, o))
+
+
+def _gat(i: int, o: int) -> nn.Module:
+    from torch_geometric.nn import GATConv
+    return _PyGLayer(GATConv(i, o, heads=1))
 
 
 CONVS: dict[str, Callable[[int, int], nn.Module]] = {
     "gcn": lambda i, o: GCNLayer(i, o),
     "gcn-bias": lambda i, o: GCNLayer(i, o, bias=True),   # PyG's GCNConv has a bias
-    "sage": lambda i, o: _PyGLayer(SAGEConv(i, o)),
+    "sage": _sage,
     "gin": _gin,
-    "gat": lambda i, o: _PyGLayer(GATConv(i, o, heads=1)),
+    "gat": _gat,
 }
 
 

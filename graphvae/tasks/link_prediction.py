@@ -17,12 +17,11 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch_geometric.data import Data
 
 from graphvae.config import MAX_WIDTH, Config, check_widths, finite_positive, option
 from graphvae.datasets.link_split import LinkSplit, split_edges
@@ -36,6 +35,9 @@ from graphvae.likelihoods import contains_sorted
 from graphvae.models import MODELS, EdgeObjective, GraphAutoencoder, build_model
 from graphvae.models.checkpoints import save_model
 from graphvae.training import EarlyStopping, FitResult, FullBatch, PairBatches, fit
+
+if TYPE_CHECKING:
+    from torch_geometric.data import Data
 
 __all__ = ["FEATURE_MODES", "PRESETS", "LinkPredConfig", "LinkPredResult", "LinkSplit",
            "prepare_features", "propagated_features", "run_link_prediction", "split_edges",
