@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import overload
+
 import torch
 
 
@@ -18,3 +20,19 @@ def resolve_device(name: str) -> torch.device:
     if device.type not in ("cpu", "cuda"):
         raise ValueError(f"unsupported device {name!r}; use cpu, cuda, cuda:N or auto")
     return device
+
+
+
+@overload
+def draw_device(generator: torch.Generator | None, default: torch.device) -> torch.device: ...
+@overload
+def draw_device(generator: torch.Generator | None,
+                default: None = None) -> torch.device | None: ...
+
+
+def draw_device(generator: torch.Generator | None,
+                default: torch.device | None = None) -> torch.device | None:
+    """Where a random draw is made: the generator's device (torch refuses a generator of
+    another device), else ``default``. The draws are then moved to the model's device, so
+    that a CPU generator gives the same numbers whatever the model's device."""
+    return generator.device if generator is not None else default

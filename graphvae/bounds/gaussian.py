@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from graphvae.bounds.priors import LOG_2PI, Prior
+from graphvae.devices import draw_device
 
 
 class DiagGaussian:
@@ -55,7 +56,7 @@ class DiagGaussian:
         """``(z, eps)``: :meth:`rsample`'s draw and the standard-normal noise that made it,
         for :meth:`log_prob` and :meth:`kl_to` to evaluate ``z``'s density exactly."""
         if eps is None:
-            where = generator.device if generator is not None else self.loc.device
+            where = draw_device(generator, self.loc.device)
             eps = torch.randn(tuple(sample_shape) + tuple(self.loc.shape), generator=generator,
                               dtype=self.loc.dtype, device=where).to(self.loc.device)
         return self.loc + self.scale * eps, eps

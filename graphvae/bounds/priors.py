@@ -31,6 +31,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from graphvae.devices import draw_device
+
 LOG_2PI = math.log(2 * math.pi)
 
 
@@ -87,7 +89,7 @@ class StandardNormal(Prior):
                ) -> Tensor:
         """Drawn on the generator's device (the CPU without one) and moved to ``device``, so
         a CPU generator gives the same draws whatever the model's device."""
-        where = generator.device if generator is not None else None
+        where = draw_device(generator)
         z = torch.randn(tuple(shape), generator=generator, dtype=dtype, device=where)
         return z if device is None else z.to(device)
 
@@ -159,7 +161,7 @@ class SetMixturePrior(Prior):
         loc, logvar = self.posterior_u(z, mask)
         if u_noise is None:
             u_noise = torch.randn(loc.shape, generator=generator, dtype=loc.dtype,
-                                  device=generator.device if generator is not None else None
+                                  device=draw_device(generator)
                                   ).to(loc.device)
         u = loc + torch.exp(0.5 * logvar) * u_noise
         lp = (self.node_log_prob(z, u) * mask.to(z.dtype)).sum(-1)
@@ -172,7 +174,7 @@ class SetMixturePrior(Prior):
     def sample_set(self, n: int, dim: int, generator: torch.Generator | None = None,
                    dtype: torch.dtype | None = None, device: torch.device | str | None = None
                    ) -> Tensor:
-        where = generator.device if generator is not None else None
+        where = draw_device(generator)
         param = next(self.parameters())
         u = torch.randn(self.graph_latent, generator=generator, device=where,
                         dtype=param.dtype).to(param.device)
@@ -296,7 +298,7 @@ class ExemplarPrior(Prior):
     def sample_set(self, n: int, dim: int, generator: torch.Generator | None = None,
                    dtype: torch.dtype | None = None, device: torch.device | str | None = None
                    ) -> Tensor:
-        where = generator.device if generator is not None else None
+        where = draw_device(generator)
         m = torch.nonzero(self.sizes == n).flatten().cpu()
         if len(m) == 0:
             z = torch.randn(n, dim, generator=generator, device=where, dtype=self.loc.dtype)

@@ -56,6 +56,7 @@ from torch import Tensor, nn
 
 from graphvae.containers import GraphBatch, SampledGraph
 from graphvae.decoders.sequential import NUM_FEATURES, run
+from graphvae.devices import draw_device
 from graphvae.models.oneshot import EquivariantGraphVAE
 
 SAMPLE_CHUNK = 256
@@ -222,7 +223,7 @@ class SequentialGraphVAE(EquivariantGraphVAE):
         """Draw graphs: ``n ~ p(n)``, ``Z ~ p(Z)``, node types, then the pairs in score order
         under the same rules as training. Each record keeps the probabilities of its pairs'
         choices (``edge_prob``, ``bond_prob``) for the valency-aware decoding."""
-        where = generator.device if generator is not None else torch.device("cpu")
+        where = draw_device(generator, torch.device("cpu"))
         sizes = torch.multinomial(self.size_logprob.exp().cpu(), num_graphs, replacement=True,
                                   generator=generator).tolist()
         out: list[SampledGraph] = []

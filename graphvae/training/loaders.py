@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from graphvae.containers import LinkBatch, PairSample
+from graphvae.devices import draw_device
 from graphvae.likelihoods import sample_non_edges
 
 
@@ -51,7 +52,7 @@ class Shuffled:
     def batches(self, epoch: int, generator: torch.Generator | None) -> Iterable[Any]:
         n = len(self.items)
         if isinstance(self.items, torch.Tensor):
-            dev = generator.device if generator is not None else self.items.device
+            dev = draw_device(generator, self.items.device)
             perm = torch.randperm(n, generator=generator, device=dev).to(self.items.device)
             for i in range(0, n, self.batch_size):
                 yield self.items[perm[i:i + self.batch_size]]
