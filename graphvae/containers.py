@@ -12,8 +12,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import networkx as nx
 import torch
@@ -209,3 +210,11 @@ class LinkBatch:
     target: Adjacency
     stats: EdgeStats
     pairs: PairSample | None = None
+
+
+class PairRows(NamedTuple):
+    """All-pairs outputs ``(..., n, n)`` given by blocks of rows, for graphs whose ``n²``
+    entries do not fit at once: ``rows(r)`` is ``full[..., r, :]`` for an index tensor ``r``."""
+
+    rows: Callable[[Tensor], Tensor]
+    num_nodes: int

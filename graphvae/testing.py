@@ -17,8 +17,9 @@ the same :class:`Deviation` without raising.
 The checks use the model protocol of :mod:`graphvae.models` only, so any model that
 gives ``node_latents`` (do latents move with their nodes?),
 ``invariance_batch(x, edge_index, node_types, edge_types)``, ``graph_posterior(batch)``,
-``decoder_outputs(z, batch)`` (tensors tagged ``pairs``: ``l(Pz) = P l(z) Pᵀ``,
-``nodes``: ``f(Pz) = P f(z)``, or ``graph``: unchanged) and ``exact_bound(batch, eps)``
+``decoder_outputs(z, batch)`` (tensors tagged ``pairs``: ``l(Pz) = P l(z) Pᵀ``, compared
+by blocks of rows where they come as a :class:`~graphvae.containers.PairRows`; ``nodes``:
+``f(Pz) = P f(z)``; or ``graph``: unchanged) and ``exact_bound(batch, eps)``
 can be checked: the package's :class:`~graphvae.models.GraphAutoencoder` (GAE, VGAE,
 joint), :class:`~graphvae.models.GraphVAE` and the one-shot
 :class:`~graphvae.models.EquivariantGraphVAE` all do. A bound other than the model's
@@ -39,7 +40,9 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from graphvae.containers import PairRows
 from graphvae.graph import permute_graph, to_dense
+from graphvae.likelihoods.edges import DENSE_BLOCK_ENTRIES
 from graphvae.permutations import all_permutations, random_permutations
 
 Graph = tuple[Tensor, Tensor]  # (x (n, d), edge_index (2, E))
@@ -68,7 +71,10 @@ class Deviation:
     permutation: list[int] = field(default_factory=list)
     detail: str = ""
 
-    def update(self, ref: Tensor, got: Tensor, graph: int, perm: Tensor) -> None:
+    def update(self, ref: Tensor, got: Tensor, graph: int, perm: Tensor,
+               row_offset: int = 0) -> None:
+        """Compare ``got`` with ``ref``; ``row_offset``: the first row's index in the whole
+        output when these are a block of its rows (named in :attr:`detail`)."""
         ref, got = ref.double(), got.double()
         diff = (got - ref).abs()
         if not diff.numel():
@@ -79,8 +85,10 @@ class Deviation:
             idx = int(excess.flatten().argmax())
             self.value, self.excess = float(diff.flatten()[idx]), worst
             self.graph, self.permutation = graph, perm.tolist()
-            where = (f"at entry {tuple(int(i) for i in _unravel(idx, diff.shape))} "
-                     if diff.dim() else "")
+            entry = _unravel(idx, diff.shape)
+            if entry:
+                entry[0] += row_offset
+            where = f"at entry {tuple(int(i) for i in entry)} " if entry else ""
             self.detail = (f"{where}(expected {float(ref.flatten()[idx]):.10g}, got "
                            f"{float(got.flatten()[idx]):.10g})")
 
@@ -206,6 +214,15 @@ def measure_decoder(model, graphs, num_permutations: int = 10, seed: int = 0,
         outs = model.decoder_outputs(z, r.batch)
         outs_p = model.decoder_outputs(_moved(z, perm, model.node_latents), r.batch_p)
         for (_, ref, kind), (_, got, _) in zip(outs, outs_p, strict=True):
+            if isinstance(ref, PairRows):            # a large graph's pairs, by row blocks
+                n = ref.num_nodes
+                step = max(1, DENSE_BLOCK_ENTRIES // n)
+                for start in range(0, n, step):
+                    rows = torch.arange(start, min(n, start + step), device=perm.device)
+                    # rows r of P l Pᵀ: the rows perm[r] of l, columns in the order perm
+                    dev.update(ref.rows(perm[rows])[:, perm], got.rows(rows), r.graph, perm,
+                               row_offset=start)
+                continue
             expect = ref[perm][:, perm] if kind == "pairs" else ref[perm] if kind == "nodes" \
                 else ref
             dev.update(expect, got, r.graph, perm)

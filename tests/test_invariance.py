@@ -15,6 +15,7 @@ from graphvae.bounds import DiagGaussian
 from graphvae.cli import main
 from graphvae.containers import GraphBatch, GraphTensors
 from graphvae.datasets import make_sbm_graph
+from graphvae.decoders import InnerProductDecoder
 from graphvae.graph import Adjacency, permute_graph
 from graphvae.models import EdgeObjective, build_model
 from graphvae.models.graphvae import GraphVAE
@@ -27,6 +28,7 @@ from graphvae.testing import (
     exact_permutation_bound,
     graph_strategy,
     measure_bound,
+    measure_decoder,
     measure_encoder,
 )
 
@@ -67,6 +69,62 @@ def test_graph_autoencoders_pass_every_check(float64, kind, encoder):
     assert assert_bound_invariant(model, data, num_permutations=4, atol=1e-5) <= 1e-5
     # one graph given as a bare (x, edge_index) tuple works as well
     assert assert_bound_invariant(model, data[0], num_permutations=2, atol=1e-5) <= 1e-5
+
+
+class RowShifted(InnerProductDecoder):
+    """``l_ij + i``: the logits depend on the row's position, so the decoder is not
+    equivariant; by hand, ``P l Pᵀ`` and ``l(Pz)`` differ by ``|r − perm[r]|`` in row r."""
+
+    def forward_all(self, z):
+        return super().forward_all(z) + torch.arange(z.size(-2), dtype=z.dtype)[:, None]
+
+    def forward_rows(self, z, rows):
+        return super().forward_rows(z, rows) + rows.to(z.dtype)[:, None]
+
+
+@pytest.mark.parametrize("self_loops", [True, False])
+@pytest.mark.parametrize("kind, decoder", [("vgae", "inner"), ("joint", "mlp"),
+                                           ("gae", "cosine-bias")])
+def test_large_graphs_are_checked_by_blocks_of_rows_with_the_same_results(
+        float64, monkeypatch, kind, decoder, self_loops):
+    """Past DENSE_BLOCK_ENTRIES pairs (lowered here to 20: blocks of two rows for graphs of
+    5, 7 and 9 nodes) the decoder check and the exact bound go by blocks of rows (PubMed's
+    (n, n) float64 logits alone are 3 GB): the same deviations, bounds equal to 1e-12, and a
+    broken decoder's worst entry found and named at the same place."""
+    import graphvae.models.autoencoders as autoencoders
+    import graphvae.testing as testing
+    from graphvae.containers import PairRows
+
+    torch.manual_seed(0)
+    model = build_model(kind, 3, "gcn", (8,), 4, decoder=decoder,
+                        objective=EdgeObjective(estimator="dense", self_loops=self_loops))
+    broken = build_model("vgae", 3, "gcn", (8,), 4)
+    broken.edge_decoder = RowShifted()
+    data = graphs()
+    x, ei = data[2]
+    batch = model.invariance_batch(x, ei)
+    eps = torch.randn(1, 9, 4, generator=torch.Generator().manual_seed(2), dtype=x.dtype)
+    with torch.no_grad():
+        whole_bound = model.exact_bound(batch, eps)
+    whole = check_all(model, data, num_permutations=3)
+    whole_broken = measure_decoder(broken, data, num_permutations=3)
+    for module in (autoencoders, testing):
+        monkeypatch.setattr(module, "DENSE_BLOCK_ENTRIES", 20)
+    with torch.no_grad():
+        outs = model.decoder_outputs(model.graph_posterior(batch).loc, batch)
+        assert isinstance(outs[0][1], PairRows)
+        torch.testing.assert_close(model.exact_bound(batch, eps), whole_bound, rtol=1e-12,
+                                   atol=0)
+    blocked = check_all(model, data, num_permutations=3)
+    for a, b in zip(whole, blocked, strict=True):
+        assert b.component == a.component and b.excess <= 1e-9
+        assert b.value == pytest.approx(a.value, abs=1e-12)
+    got = measure_decoder(broken, data, num_permutations=3)
+    assert (got.value, got.graph, got.permutation, got.detail) == (
+        whole_broken.value, whole_broken.graph, whole_broken.permutation, whole_broken.detail)
+    row = int(re.search(r"at entry \((\d+), \d+\)", got.detail).group(1))
+    assert got.value == abs(row - got.permutation[row]) == max(
+        abs(r - p) for r, p in enumerate(got.permutation))
 
 
 # ---------------------------------------------------------------- GraphVAE

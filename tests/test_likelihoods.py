@@ -8,6 +8,7 @@ from graphvae.graph import Adjacency, edge_index_to_dense
 from graphvae.likelihoods import (
     balanced_weights,
     bernoulli_edges_dense,
+    bernoulli_edges_dense_rows,
     bernoulli_edges_sampled,
     bernoulli_log_prob,
     categorical_log_prob,
@@ -131,3 +132,35 @@ def test_bernoulli_and_categorical_by_hand():
     ref = F.log_softmax(lg, -1)[0, 2].item()
     assert categorical_log_prob(torch.tensor([2]), lg).item() == pytest.approx(ref)
     assert categorical_log_prob(torch.tensor([[0.0, 0.0, 1.0]]), lg).item() == pytest.approx(ref)
+
+
+@pytest.mark.parametrize("diagonal", [True, False])
+@pytest.mark.parametrize("block_entries", [1, 23, 10_000])
+def test_dense_likelihood_by_blocks_of_rows_is_the_same_sum(diagonal, block_entries):
+    """By blocks of one row, of two rows (23 // 11) and of the whole matrix, the sum over
+    row blocks equals the whole-matrix sum, for two draws of logits at once (leading
+    dimension 2) and a target with and without the diagonal."""
+    g = torch.Generator().manual_seed(4)
+    n = 11
+    logits = 3 * torch.randn(2, n, n, generator=g, dtype=torch.float64)
+    ei = torch.randint(0, n, (2, 30), generator=g)
+    ei = ei[:, ei[0] != ei[1]]                                  # a simple graph
+    adj = Adjacency(torch.cat([ei, ei.flip(0)], 1), n)
+    pairs, keys = adj.positive_pairs(diagonal)
+    target = edge_index_to_dense(pairs, n).double()
+    whole = bernoulli_edges_dense(logits, target, pos_weight=2.5, diagonal=diagonal)
+    blocks = bernoulli_edges_dense_rows(lambda rows: logits[:, rows, :], keys, n,
+                                        pos_weight=2.5, diagonal=diagonal,
+                                        block_entries=block_entries)
+    torch.testing.assert_close(blocks.value, whole.value, rtol=1e-13, atol=0)
+    torch.testing.assert_close(blocks.weighted, whole.weighted, rtol=1e-13, atol=0)
+    # by hand at zero logits: every counted pair gives log ½, the positives weighted 2.5
+    counted = n * n - (0 if diagonal else n)
+    pos = len(keys)
+    zero = bernoulli_edges_dense_rows(lambda rows: torch.zeros(len(rows), n,
+                                                               dtype=torch.float64),
+                                      keys, n, pos_weight=2.5, diagonal=diagonal,
+                                      block_entries=block_entries)
+    assert zero.value.item() == pytest.approx(counted * math.log(0.5), rel=1e-14)
+    assert zero.weighted.item() == pytest.approx((2.5 * pos + counted - pos) * math.log(0.5),
+                                                 rel=1e-14)

@@ -5,6 +5,7 @@ import torch
 from conftest import random_graph
 
 from graphvae.decoders import (
+    EDGE_DECODERS,
     CosineBiasDecoder,
     GNNFeatureDecoder,
     InnerProductDecoder,
@@ -282,3 +283,14 @@ def test_complete_graph_has_no_negatives_and_both_estimators_agree(triangle):
                                                       generator=torch.Generator())
     assert torch.allclose(dense.value, sampled.value)
     assert torch.allclose(dense.surrogate, sampled.surrogate)
+
+
+@pytest.mark.parametrize("name", ["inner", "mlp", "cosine-bias", "vmf-bias"])
+def test_forward_rows_are_the_rows_of_forward_all(name):
+    """Every edge decoder's rows, in any order and with repeats, for a draw dimension."""
+    torch.manual_seed(0)
+    dec = EDGE_DECODERS[name](6) if name == "mlp" else EDGE_DECODERS[name]()
+    z = torch.randn(3, 10, 6)
+    rows = torch.tensor([7, 0, 7, 3])
+    torch.testing.assert_close(dec.forward_rows(z, rows), dec.forward_all(z)[:, rows],
+                               rtol=1e-6, atol=1e-6)

@@ -12,7 +12,8 @@ identity), with ``l_ij = g(H_iᵀ H_j) + b_i + b_j + const``, which the exact to
 :func:`graphvae.evaluation.linkmetrics.top_pairs` uses.
 
 Shapes:
-    ``z (..., n, k)``; ``edge_index (2, E)`` → ``(..., E)``; ``forward_all`` → ``(..., n, n)``.
+    ``z (..., n, k)``; ``edge_index (2, E)`` → ``(..., E)``; ``forward_all`` → ``(..., n, n)``;
+    ``forward_rows(z, rows)`` → ``(..., len(rows), n)``.
 """
 
 from __future__ import annotations
@@ -50,6 +51,13 @@ class InnerProductDecoder(nn.Module):
         h, b = self.pair_form(z)
         logits = self._transformed(h @ h.transpose(-1, -2))             # (..., n, n)
         return logits if b is None else logits + b.unsqueeze(-1) + b.unsqueeze(-2)
+
+    def forward_rows(self, z: Tensor, rows: Tensor) -> Tensor:
+        """``forward_all(z)[..., rows, :]`` without the other rows, ``(..., len(rows), n)``:
+        the exact likelihood and the invariance check of a large graph go by blocks."""
+        h, b = self.pair_form(z)
+        logits = self._transformed(h[..., rows, :] @ h.transpose(-1, -2))
+        return logits if b is None else logits + b[..., rows].unsqueeze(-1) + b.unsqueeze(-2)
 
     def _transformed(self, products: Tensor) -> Tensor:
         g = self.pair_transform()
@@ -123,6 +131,9 @@ class CosineBiasDecoder(InnerProductDecoder):
 
     def forward_all(self, z: Tensor) -> Tensor:
         return super().forward_all(z) + self.offset
+
+    def forward_rows(self, z: Tensor, rows: Tensor) -> Tensor:
+        return super().forward_rows(z, rows) + self.offset
 
 
 class VMFBiasDecoder(CosineBiasDecoder):

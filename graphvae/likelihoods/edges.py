@@ -20,6 +20,7 @@ code labels ``A + I`` but counts the off-diagonal edges alone) and ``N‚Åª = P ‚à
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -65,6 +66,49 @@ def bernoulli_edges_dense(logits: Tensor, target: Tensor, pos_weight: float = 1.
         off = 1 - torch.eye(target.size(-1), dtype=logits.dtype, device=logits.device)
         pos, neg = pos * off, neg * off
     pos_sum, neg_sum = pos.sum((-2, -1)), neg.sum((-2, -1))
+    return LogLik(pos_sum + neg_sum, pos_weight * pos_sum + neg_sum)
+
+
+#: Entries of the ``(rows, n)`` blocks in which :func:`bernoulli_edges_dense_rows` goes
+#: (about 64 MiB of float64 logits a block).
+DENSE_BLOCK_ENTRIES = 1 << 23
+
+
+def bernoulli_edges_dense_rows(logit_rows: Callable[[Tensor], Tensor], keys: Tensor,
+                               num_nodes: int, pos_weight: float = 1.0, diagonal: bool = True,
+                               block_entries: int = DENSE_BLOCK_ENTRIES) -> LogLik:
+    """:func:`bernoulli_edges_dense` by blocks of rows, for a graph whose ``(n, n)`` logits
+    (and the temporaries of the sum) do not fit in memory: the same sum, in another order.
+
+    Args:
+        logit_rows: ``rows (B,) -> (..., B, n)``, the logits of those rows.
+        keys: the sorted keys ``i * n + j`` of the positive ordered pairs (as
+            :meth:`graphvae.graph.Adjacency.positive_pairs` gives them).
+        num_nodes: ``n``.
+        pos_weight, diagonal: as for :func:`bernoulli_edges_dense`.
+        block_entries: about how many logits a block holds (at least one row).
+    """
+    n = num_nodes
+    step = max(1, block_entries // max(n, 1))
+    pos_sum: Tensor | float = 0.0
+    neg_sum: Tensor | float = 0.0
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        rows = torch.arange(start, stop, device=keys.device)
+        logits = logit_rows(rows)                                       # (..., B, n)
+        lo, hi = torch.searchsorted(keys, torch.tensor([start * n, stop * n],
+                                                       device=keys.device)).tolist()
+        target = torch.zeros((stop - start) * n, dtype=logits.dtype, device=logits.device)
+        target[(keys[lo:hi] - start * n).to(logits.device)] = 1.0
+        target = target.view(stop - start, n)
+        if not diagonal:
+            target[torch.arange(stop - start), rows.to(logits.device)] = 0.0
+        pos = (F.logsigmoid(logits) * target).sum((-2, -1))
+        neg = F.logsigmoid(-logits) * (1 - target)
+        if not diagonal:
+            neg[..., torch.arange(stop - start), rows.to(logits.device)] = 0.0
+        pos_sum, neg_sum = pos_sum + pos, neg_sum + neg.sum((-2, -1))
+    assert isinstance(pos_sum, Tensor) and isinstance(neg_sum, Tensor)
     return LogLik(pos_sum + neg_sum, pos_weight * pos_sum + neg_sum)
 
 

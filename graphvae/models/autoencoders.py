@@ -39,7 +39,7 @@ from graphvae.bounds import (
     Prior,
     StandardNormal,
 )
-from graphvae.containers import EdgeStats, LinkBatch, PairSample
+from graphvae.containers import EdgeStats, LinkBatch, PairRows, PairSample
 from graphvae.decoders import EDGE_DECODERS, GNNFeatureDecoder, InnerProductDecoder
 from graphvae.encoders import build_encoder
 from graphvae.graph import Adjacency, to_dense
@@ -47,9 +47,11 @@ from graphvae.likelihoods import (
     LogLik,
     balanced_weights,
     bernoulli_edges_dense,
+    bernoulli_edges_dense_rows,
     bernoulli_edges_sampled,
     sample_non_edges,
 )
+from graphvae.likelihoods.edges import DENSE_BLOCK_ENTRIES
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,8 @@ class GraphAutoencoder(nn.Module):
 
     Args:
         encoder: returns a posterior (``DiagGaussian``) or point code (``PointMass``).
-        edge_decoder: inner-product style decoder (``forward`` / ``forward_all``).
+        edge_decoder: inner-product style decoder (``forward`` / ``forward_all``, and
+            ``forward_rows`` for the exact likelihood of a large graph by blocks).
         feature_decoder: optional :class:`GNNFeatureDecoder` for ``p(X | A, Z)``.
         objective: :class:`EdgeObjective`.
         bound: ``"elbo"`` or ``"iwae"``; ``num_samples`` draws of ``Z``.
@@ -152,9 +155,18 @@ class GraphAutoencoder(nn.Module):
             neg = F.logsigmoid(-self.edge_decoder(z, sample.neg)).sum(-1) * sample.neg_scale
             return LogLik(pos + neg, stats.pos_weight * pos + neg)
         if obj.estimator == "dense":
-            return bernoulli_edges_dense(self.edge_decoder.forward_all(z),
-                                         target.dense_target(obj.self_loops), stats.pos_weight,
-                                         diagonal=obj.self_loops)
+            n = target.num_nodes
+            rows_of = getattr(self.edge_decoder, "forward_rows", None)
+            if torch.is_grad_enabled() or n * n <= DENSE_BLOCK_ENTRIES or rows_of is None:
+                return bernoulli_edges_dense(self.edge_decoder.forward_all(z),
+                                             target.dense_target(obj.self_loops),
+                                             stats.pos_weight, diagonal=obj.self_loops)
+            # evaluation of a large graph (no gradients to keep): by blocks of rows, never
+            # the (n, n) logits, target and temporaries at once (PubMed: ~3 GB each)
+            _, keys = target.positive_pairs(obj.self_loops)
+            return bernoulli_edges_dense_rows(
+                lambda rows: rows_of(z, rows), keys, n,
+                stats.pos_weight, diagonal=obj.self_loops, block_entries=DENSE_BLOCK_ENTRIES)
         pairs, keys = target.positive_pairs(obj.self_loops)
         pos_logits = self.edge_decoder(z, pairs)
         if stats.num_neg == 0:  # a complete graph: every pair is an edge
@@ -217,9 +229,17 @@ class GraphAutoencoder(nn.Module):
     def graph_posterior(self, batch: LinkBatch) -> DiagGaussian | PointMass:
         return self.encode(batch.x, batch.adj)
 
-    def decoder_outputs(self, z: Tensor, batch: LinkBatch) -> list[tuple[str, Tensor, str]]:
-        """All-pairs edge logits (``pairs``) and the feature decoder's means (``nodes``)."""
-        out = [("edge logits", self.edge_decoder.forward_all(z), "pairs")]
+    def decoder_outputs(self, z: Tensor, batch: LinkBatch
+                        ) -> list[tuple[str, Tensor | PairRows, str]]:
+        """All-pairs edge logits (``pairs``; past :data:`DENSE_BLOCK_ENTRIES` pairs, a
+        :class:`~graphvae.testing.PairRows` that gives them by blocks of rows) and the
+        feature decoder's means (``nodes``)."""
+        n = z.size(-2)
+        rows_of = getattr(self.edge_decoder, "forward_rows", None)
+        logits: Tensor | PairRows = (
+            self.edge_decoder.forward_all(z) if n * n <= DENSE_BLOCK_ENTRIES or rows_of is None
+            else PairRows(lambda rows: rows_of(z, rows), n))
+        out: list[tuple[str, Tensor | PairRows, str]] = [("edge logits", logits, "pairs")]
         if self.feature_decoder is not None:
             out.append(("feature mean", self.feature_decoder(z, batch.adj)[0], "nodes"))
         return out
