@@ -29,6 +29,7 @@ from graphvae.graph import (
     check_graph,
     edge_index_to_dense,
     permute_graph,
+    sparse_features,
 )
 
 DATA_ROOT = Path(os.environ.get(
@@ -426,6 +427,28 @@ def test_permute_graph_on_a_path():
     assert torch.equal(x2, P @ x)
     none = permute_graph(perm)
     assert none == (None, None, None)
+
+
+@pytest.mark.parametrize("layout", [torch.sparse_coo, torch.sparse_csr])
+def test_permute_graph_keeps_sparse_features_sparse(layout):
+    """Sparse features (a featureless graph's identity; bag-of-words) move with their
+    nodes in their own layout, never densified: by hand on the path, then P X on a random
+    sparse matrix with an empty row."""
+    perm = torch.tensor([2, 0, 1])
+    x = torch.tensor([[10.0, 0], [0, 11.0], [0, 0]])
+    xs = x.to_sparse_coo() if layout == torch.sparse_coo else sparse_features(x)
+    moved, _, _ = permute_graph(perm, xs)
+    assert moved.layout == layout
+    assert moved.to_dense().tolist() == [[0, 0], [10.0, 0], [0, 11.0]]
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(40, 7, generator=g, dtype=torch.float64)
+    x[x < 0.7] = 0
+    x[5] = 0
+    perm = torch.randperm(40, generator=g)
+    xs = x.to_sparse_coo() if layout == torch.sparse_coo else sparse_features(x)
+    moved, _, _ = permute_graph(perm, xs)
+    assert moved.layout == layout and moved.dtype == torch.float64
+    assert torch.equal(moved.to_dense(), x[perm])
 
 
 def test_dense_edge_index_round_trip():

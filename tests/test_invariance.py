@@ -127,6 +127,36 @@ def test_large_graphs_are_checked_by_blocks_of_rows_with_the_same_results(
         abs(r - p) for r, p in enumerate(got.permutation))
 
 
+def test_sparse_features_are_checked_without_being_made_dense(float64, monkeypatch):
+    """Sparse inputs (a featureless graph's identity: 80 GB dense at 10⁵ nodes) go through
+    every check sparse: a model fed bag-of-words CSR features passes, with dense copies of
+    (n, d) matrices refused; and identity features recomputed for each relabelling make
+    the encoder check fail, as they should (a node's input is its id)."""
+    from graphvae.graph import sparse_features
+    from graphvae.tasks.link_prediction import identity_features
+    torch.manual_seed(0)
+    n, d = 30, 12
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(n, d, generator=g, dtype=torch.float64)
+    x[x < 0.8] = 0
+    ei = random_graph(n, 0.2, 5)
+    model = build_model("vgae", d, "gcn", (8,), 4)
+    real = torch.Tensor.to_dense
+
+    def refuse_full(t, *args, **kwargs):
+        if t.dim() == 2 and t.size(0) == n:
+            raise AssertionError("a sparse feature matrix was made dense")
+        return real(t, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "to_dense", refuse_full)
+    devs = check_all(model, [(sparse_features(x), ei)], num_permutations=3)
+    assert all(dv.excess <= 1e-9 for dv in devs), devs
+    model = build_model("vgae", n, "gcn", (8,), 4).double()
+    devs = check_all(model, [(identity_features(n).double(), ei)], num_permutations=3,
+                     features=lambda e: identity_features(n))
+    assert devs[0].component == "encoder mean" and devs[0].value > 1e-3
+
+
 # ---------------------------------------------------------------- GraphVAE
 
 def graphvae_and_graphs(k=5):

@@ -80,6 +80,10 @@ def bernoulli_edges_dense_rows(logit_rows: Callable[[Tensor], Tensor], keys: Ten
     """:func:`bernoulli_edges_dense` by blocks of rows, for a graph whose ``(n, n)`` logits
     (and the temporaries of the sum) do not fit in memory: the same sum, in another order.
 
+    Each block takes one ``log σ(−l)`` over its pairs and reads its positives by index:
+    the non-edge sum is that total less the positives' own ``log σ(−l)`` (and the
+    diagonal's without ``diagonal``), so no ``(B, n)`` target is built.
+
     Args:
         logit_rows: ``rows (B,) -> (..., B, n)``, the logits of those rows.
         keys: the sorted keys ``i * n + j`` of the positive ordered pairs (as
@@ -90,24 +94,24 @@ def bernoulli_edges_dense_rows(logit_rows: Callable[[Tensor], Tensor], keys: Ten
     """
     n = num_nodes
     step = max(1, block_entries // max(n, 1))
+    if not diagonal:
+        keys = keys[keys // n != keys % n]
     pos_sum: Tensor | float = 0.0
     neg_sum: Tensor | float = 0.0
     for start in range(0, n, step):
         stop = min(n, start + step)
-        rows = torch.arange(start, stop, device=keys.device)
-        logits = logit_rows(rows)                                       # (..., B, n)
+        logits = logit_rows(torch.arange(start, stop, device=keys.device))   # (..., B, n)
+        flat = logits.flatten(-2)                                            # (..., B·n)
         lo, hi = torch.searchsorted(keys, torch.tensor([start * n, stop * n],
                                                        device=keys.device)).tolist()
-        target = torch.zeros((stop - start) * n, dtype=logits.dtype, device=logits.device)
-        target[(keys[lo:hi] - start * n).to(logits.device)] = 1.0
-        target = target.view(stop - start, n)
+        at_pos = flat[..., (keys[lo:hi] - start * n).to(logits.device)]     # (..., P_b)
+        below = F.logsigmoid(-at_pos)                                        # log σ(−l)
+        rest = F.logsigmoid(-flat).sum(-1) - below.sum(-1)
         if not diagonal:
-            target[torch.arange(stop - start), rows.to(logits.device)] = 0.0
-        pos = (F.logsigmoid(logits) * target).sum((-2, -1))
-        neg = F.logsigmoid(-logits) * (1 - target)
-        if not diagonal:
-            neg[..., torch.arange(stop - start), rows.to(logits.device)] = 0.0
-        pos_sum, neg_sum = pos_sum + pos, neg_sum + neg.sum((-2, -1))
+            local = torch.arange(stop - start, device=logits.device)
+            rest = rest - F.logsigmoid(-logits[..., local, local + start]).sum(-1)
+        pos_sum = pos_sum + F.logsigmoid(at_pos).sum(-1)
+        neg_sum = neg_sum + rest
     assert isinstance(pos_sum, Tensor) and isinstance(neg_sum, Tensor)
     return LogLik(pos_sum + neg_sum, pos_weight * pos_sum + neg_sum)
 

@@ -47,7 +47,7 @@ from graphvae.bounds import DiagGaussian, PermutationELBO, StandardNormal
 from graphvae.bounds.elbo import BoundEstimate
 from graphvae.containers import GraphBatch, GraphTensors, SampledGraph
 from graphvae.encoders.gnn import CONVS
-from graphvae.graph import Adjacency
+from graphvae.graph import Adjacency, to_dense
 from graphvae.likelihoods.graphs import padded_graph_log_prob
 from graphvae.permutations import (
     canonical_orderings,
@@ -303,7 +303,7 @@ class GraphVAE(nn.Module):
     def invariance_batch(self, x: Tensor, edge_index: Tensor, node_types: Tensor | None = None,
                          edge_types: Tensor | None = None) -> GraphBatch:
         g = GraphTensors(x.size(0), edge_index.cpu(), node_types, edge_types)
-        return GraphBatch.collate([g], [x], x.device)
+        return GraphBatch.collate([g], [to_dense(x)], x.device)
 
     def _single(self, batch: GraphBatch) -> tuple[Tensor, Adjacency, GraphTensors]:
         g, x = batch.graphs[0], batch.features[0]

@@ -35,7 +35,7 @@ from graphvae.bounds.priors import ExemplarPrior, SetMixturePrior
 from graphvae.containers import GraphBatch, GraphTensors, SampledGraph
 from graphvae.decoders import GNNFeatureDecoder, MLPInnerProductDecoder
 from graphvae.encoders.gnn import GNNEncoder
-from graphvae.graph import Adjacency
+from graphvae.graph import Adjacency, to_dense
 from graphvae.likelihoods import LogLik
 
 
@@ -268,7 +268,7 @@ class EquivariantGraphVAE(nn.Module):
     def invariance_batch(self, x: Tensor, edge_index: Tensor, node_types: Tensor | None = None,
                          edge_types: Tensor | None = None) -> GraphBatch:
         g = GraphTensors(x.size(0), edge_index.cpu(), node_types, edge_types)
-        return GraphBatch.collate([g], [x], x.device)
+        return GraphBatch.collate([g], [to_dense(x)], x.device)
 
     def graph_posterior(self, batch: GraphBatch) -> DiagGaussian:
         """The node latents of a one-graph batch, ``(n, d)``."""
