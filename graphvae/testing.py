@@ -44,6 +44,7 @@ from graphvae.containers import PairRows
 from graphvae.graph import permute_graph
 from graphvae.likelihoods.edges import DENSE_BLOCK_ENTRIES
 from graphvae.permutations import all_permutations, random_permutations
+from graphvae.progress import inner_steps
 
 Graph = tuple[Tensor, Tensor]  # (x (n, d), edge_index (2, E))
 TypedGraph = tuple[Tensor, Tensor, Tensor | None, Tensor | None]  # + node / edge types
@@ -172,6 +173,11 @@ def _relabellings(model, graphs: Any, num_permutations: int, seed: int,
                                   model.invariance_batch(xp, eip, ntp, etp))
 
 
+def _checked(relabellings, desc: str, total: int):
+    """The relabellings with a bar inside :func:`graphvae.progress.shown` (the CLI)."""
+    return inner_steps(relabellings, desc, " relabellings", total)
+
+
 def _moved(t: Tensor, perm: Tensor, node_level: bool) -> Tensor:
     return t[perm] if node_level else t
 
@@ -184,7 +190,8 @@ def measure_encoder(model, graphs, num_permutations: int = 10, seed: int = 0,
     graphs = _graphs(graphs)
     model.eval()
     mean, scale = Deviation("encoder mean", rtol), Deviation("encoder scale", rtol)
-    for r in _relabellings(model, graphs, num_permutations, seed, features):
+    for r in _checked(_relabellings(model, graphs, num_permutations, seed, features),
+                      "encoder check", len(graphs) * num_permutations):
         q, qp = model.graph_posterior(r.batch), model.graph_posterior(r.batch_p)
         mean.update(_moved(q.loc, r.perm, model.node_latents), qp.loc, r.graph, r.perm)
         if hasattr(q, "logvar"):
@@ -205,7 +212,8 @@ def measure_decoder(model, graphs, num_permutations: int = 10, seed: int = 0,
     model.eval()
     dev = Deviation("decoder", rtol)
     gen = torch.Generator().manual_seed(seed + 1)
-    for r in _relabellings(model, graphs, num_permutations, seed, features):
+    for r in _checked(_relabellings(model, graphs, num_permutations, seed, features),
+                      "decoder check", len(graphs) * num_permutations):
         perm = r.perm
         q = model.graph_posterior(r.batch)
         z = q.loc
@@ -218,7 +226,7 @@ def measure_decoder(model, graphs, num_permutations: int = 10, seed: int = 0,
             if isinstance(ref, PairRows):            # a large graph's pairs, by row blocks
                 n = ref.num_nodes
                 step = max(1, DENSE_BLOCK_ENTRIES // n)
-                for start in range(0, n, step):
+                for start in inner_steps(range(0, n, step), "decoder check", " row blocks"):
                     rows = torch.arange(start, min(n, start + step), device=perm.device)
                     # rows r of P l Pᵀ: the rows perm[r] of l, columns in the order perm
                     dev.update(ref.rows(perm[rows])[:, perm], got.rows(rows), r.graph, perm,
@@ -256,7 +264,8 @@ def measure_bound(model, graphs, num_permutations: int = 10, seed: int = 0,
     model.eval()
     dev = Deviation("bound", rtol)
     gen = torch.Generator().manual_seed(seed + 1)
-    for r in _relabellings(model, graphs, num_permutations, seed, features):
+    for r in _checked(_relabellings(model, graphs, num_permutations, seed, features),
+                      "bound check", len(graphs) * num_permutations):
         loc = model.graph_posterior(r.batch).loc
         eps = torch.randn(loc.shape, generator=gen, dtype=loc.dtype).to(loc.device)
         ref = bound_fn(model, r.batch, eps[None])

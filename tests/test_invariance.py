@@ -388,6 +388,10 @@ def test_check_invariance_passes_on_a_trained_model(checkpoint, capsys):
     rc = main(["check-invariance", "--checkpoint", str(checkpoint), "--permutations", "3"])
     out = capsys.readouterr().out
     assert rc == 0
+    # --quiet (no bars) prints the same table
+    assert main(["check-invariance", "--checkpoint", str(checkpoint), "--permutations", "3",
+                 "--quiet"]) == 0
+    assert capsys.readouterr().out == out
     assert out.splitlines()[0].split() == ["component", "max", "deviation", "atol", "status"]
     rows = table_rows(out)
     assert list(rows) == list(COMPONENTS)

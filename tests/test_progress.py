@@ -69,3 +69,37 @@ def test_the_training_loop_and_scoring_bars_show_on_a_terminal_only(monkeypatch)
     assert run(io.StringIO()) == ""
     shown = run(_Terminal())
     assert "toy" in shown and "log p(x)" in shown
+
+
+def test_library_loops_show_bars_only_inside_shown(monkeypatch):
+    """The invariance checks' bars (per relabelling, and per row block of a large graph's
+    exact likelihood) show inside progress.shown(True), as check-invariance opens it unless
+    --quiet; a user's own call, or shown(False), draws nothing."""
+    import torch
+
+    from graphvae.likelihoods import bernoulli_edges_dense_rows
+    from graphvae.models import build_model
+    from graphvae.progress import shown
+    from graphvae.testing import check_all
+
+    torch.manual_seed(0)
+    model = build_model("vgae", 3, "gcn", (8,), 4)
+    ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    graph = (torch.randn(3, 3), ei)
+    keys = torch.tensor([1, 3, 5, 7])
+
+    def run(on):
+        stream = _Terminal()
+        monkeypatch.setattr(sys, "stderr", stream)
+        with shown(on):
+            check_all(model, graph, num_permutations=2)
+            bernoulli_edges_dense_rows(lambda rows: torch.zeros(len(rows), 3), keys, 3,
+                                       block_entries=3)
+        check_all(model, graph, num_permutations=1)             # outside: never a bar
+        return stream.getvalue()
+
+    text = run(True)
+    for desc in ("encoder check", "decoder check", "bound check", "exact edge likelihood"):
+        assert desc in text, desc
+    assert "/2 " in text and "/3 " in text        # two relabellings; three one-row blocks
+    assert run(False) == ""

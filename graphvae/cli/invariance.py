@@ -28,6 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="seed of the relabellings and of random input features "
                         "(--feature-mode propagated) [0]")
     p.add_argument("--float32", action="store_true", help="check in float32 (default float64)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (they show on a "
+                   "terminal only)")
 
 
 #: The most relabellings a check may ask for per graph (each costs three model passes).
@@ -70,9 +72,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 from torch_geometric.data import Data
                 relabelled = Data(edge_index=edge_index, num_nodes=data.num_nodes)
                 return prepare_features(relabelled, cfg.features, config=cfg, seed=args.seed)
-    fits(model, graphs, name, args.checkpoint)
-    devs = check_model(model, graphs, args.permutations, args.atol, args.seed,
-                       float64=not args.float32, rtol=rtol, features=features)
+    from graphvae.progress import shown
+    with shown(not args.quiet):   # bars of the checks and of a large graph's row blocks
+        fits(model, graphs, name, args.checkpoint)
+        devs = check_model(model, graphs, args.permutations, args.atol, args.seed,
+                           float64=not args.float32, rtol=rtol, features=features)
     print(format_table(devs, args.atol))
     if features is not None:
         print(f"(features '{mode}' are computed from node ids: each relabelled graph "

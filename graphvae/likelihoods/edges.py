@@ -98,7 +98,8 @@ def bernoulli_edges_dense_rows(logit_rows: Callable[[Tensor], Tensor], keys: Ten
         keys = keys[keys // n != keys % n]
     pos_sum: Tensor | float = 0.0
     neg_sum: Tensor | float = 0.0
-    for start in range(0, n, step):
+    from graphvae.progress import inner_steps
+    for start in inner_steps(range(0, n, step), "exact edge likelihood", " row blocks"):
         stop = min(n, start + step)
         logits = logit_rows(torch.arange(start, stop, device=keys.device))   # (..., B, n)
         flat = logits.flatten(-2)                                            # (..., B·n)
