@@ -22,7 +22,6 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-
 @overload
 def draw_device(generator: torch.Generator | None, default: torch.device) -> torch.device: ...
 @overload

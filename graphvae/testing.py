@@ -42,7 +42,7 @@ from torch import Tensor
 
 from graphvae.containers import PairRows
 from graphvae.graph import permute_graph
-from graphvae.likelihoods.edges import DENSE_BLOCK_ENTRIES
+from graphvae.likelihoods.edges import DENSE_BLOCK_ENTRIES, row_blocks
 from graphvae.permutations import all_permutations, random_permutations
 from graphvae.progress import inner_steps
 
@@ -224,13 +224,11 @@ def measure_decoder(model, graphs, num_permutations: int = 10, seed: int = 0,
         outs_p = model.decoder_outputs(_moved(z, perm, model.node_latents), r.batch_p)
         for (_, ref, kind), (_, got, _) in zip(outs, outs_p, strict=True):
             if isinstance(ref, PairRows):            # a large graph's pairs, by row blocks
-                n = ref.num_nodes
-                step = max(1, DENSE_BLOCK_ENTRIES // n)
-                for start in inner_steps(range(0, n, step), "decoder check", " row blocks"):
-                    rows = torch.arange(start, min(n, start + step), device=perm.device)
+                for rows in row_blocks(ref.num_nodes, "decoder check", DENSE_BLOCK_ENTRIES,
+                                       perm.device):
                     # rows r of P l Pᵀ: the rows perm[r] of l, columns in the order perm
                     dev.update(ref.rows(perm[rows])[:, perm], got.rows(rows), r.graph, perm,
-                               row_offset=start)
+                               row_offset=int(rows[0]))
                 continue
             expect = ref[perm][:, perm] if kind == "pairs" else ref[perm] if kind == "nodes" \
                 else ref

@@ -20,7 +20,7 @@ code labels ``A + I`` but counts the off-diagonal edges alone) and ``N⁻ = P �
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -74,6 +74,17 @@ def bernoulli_edges_dense(logits: Tensor, target: Tensor, pos_weight: float = 1.
 DENSE_BLOCK_ENTRIES = 1 << 23
 
 
+def row_blocks(n: int, desc: str, block_entries: int = DENSE_BLOCK_ENTRIES,
+               device: torch.device | str | None = None) -> Iterator[Tensor]:
+    """The rows ``0..n-1`` of an ``(n, n)`` matrix in consecutive index blocks of
+    ``block_entries // n`` rows (at least one), with a bar named ``desc`` inside
+    :func:`graphvae.progress.shown`."""
+    from graphvae.progress import inner_steps
+    step = max(1, block_entries // max(n, 1))
+    for start in inner_steps(range(0, n, step), desc, " row blocks"):
+        yield torch.arange(start, min(n, start + step), device=device)
+
+
 def bernoulli_edges_dense_rows(logit_rows: Callable[[Tensor], Tensor], keys: Tensor,
                                num_nodes: int, pos_weight: float = 1.0, diagonal: bool = True,
                                block_entries: int = DENSE_BLOCK_ENTRIES) -> LogLik:
@@ -93,15 +104,13 @@ def bernoulli_edges_dense_rows(logit_rows: Callable[[Tensor], Tensor], keys: Ten
         block_entries: about how many logits a block holds (at least one row).
     """
     n = num_nodes
-    step = max(1, block_entries // max(n, 1))
     if not diagonal:
         keys = keys[keys // n != keys % n]
     pos_sum: Tensor | float = 0.0
     neg_sum: Tensor | float = 0.0
-    from graphvae.progress import inner_steps
-    for start in inner_steps(range(0, n, step), "exact edge likelihood", " row blocks"):
-        stop = min(n, start + step)
-        logits = logit_rows(torch.arange(start, stop, device=keys.device))   # (..., B, n)
+    for rows in row_blocks(n, "exact edge likelihood", block_entries, keys.device):
+        start, stop = int(rows[0]), int(rows[-1]) + 1
+        logits = logit_rows(rows)                                            # (..., B, n)
         flat = logits.flatten(-2)                                            # (..., B·n)
         lo, hi = torch.searchsorted(keys, torch.tensor([start * n, stop * n],
                                                        device=keys.device)).tolist()

@@ -155,18 +155,17 @@ class GraphAutoencoder(nn.Module):
             neg = F.logsigmoid(-self.edge_decoder(z, sample.neg)).sum(-1) * sample.neg_scale
             return LogLik(pos + neg, stats.pos_weight * pos + neg)
         if obj.estimator == "dense":
-            n = target.num_nodes
-            rows_of = getattr(self.edge_decoder, "forward_rows", None)
-            if torch.is_grad_enabled() or n * n <= DENSE_BLOCK_ENTRIES or rows_of is None:
+            # evaluation of a large graph (no gradients to keep) goes by blocks of rows,
+            # never the (n, n) logits, target and temporaries at once (PubMed: ~3 GB each)
+            blocks = None if torch.is_grad_enabled() else self._pair_rows(z)
+            if blocks is None:
                 return bernoulli_edges_dense(self.edge_decoder.forward_all(z),
                                              target.dense_target(obj.self_loops),
                                              stats.pos_weight, diagonal=obj.self_loops)
-            # evaluation of a large graph (no gradients to keep): by blocks of rows, never
-            # the (n, n) logits, target and temporaries at once (PubMed: ~3 GB each)
             _, keys = target.positive_pairs(obj.self_loops)
-            return bernoulli_edges_dense_rows(
-                lambda rows: rows_of(z, rows), keys, n,
-                stats.pos_weight, diagonal=obj.self_loops, block_entries=DENSE_BLOCK_ENTRIES)
+            return bernoulli_edges_dense_rows(blocks.rows, keys, blocks.num_nodes,
+                                              stats.pos_weight, diagonal=obj.self_loops,
+                                              block_entries=DENSE_BLOCK_ENTRIES)
         pairs, keys = target.positive_pairs(obj.self_loops)
         pos_logits = self.edge_decoder(z, pairs)
         if stats.num_neg == 0:  # a complete graph: every pair is an edge
@@ -229,16 +228,23 @@ class GraphAutoencoder(nn.Module):
     def graph_posterior(self, batch: LinkBatch) -> DiagGaussian | PointMass:
         return self.encode(batch.x, batch.adj)
 
+    def _pair_rows(self, z: Tensor) -> PairRows | None:
+        """The edge logits of ``z`` by blocks of rows where the graph has more than
+        :data:`DENSE_BLOCK_ENTRIES` pairs and the decoder has ``forward_rows``; ``None``
+        where they are taken whole."""
+        n = z.size(-2)
+        rows_of = getattr(self.edge_decoder, "forward_rows", None)
+        if n * n <= DENSE_BLOCK_ENTRIES or rows_of is None:
+            return None
+        return PairRows(lambda rows: rows_of(z, rows), n)
+
     def decoder_outputs(self, z: Tensor, batch: LinkBatch
                         ) -> list[tuple[str, Tensor | PairRows, str]]:
         """All-pairs edge logits (``pairs``; past :data:`DENSE_BLOCK_ENTRIES` pairs, a
         :class:`~graphvae.testing.PairRows` that gives them by blocks of rows) and the
         feature decoder's means (``nodes``)."""
-        n = z.size(-2)
-        rows_of = getattr(self.edge_decoder, "forward_rows", None)
-        logits: Tensor | PairRows = (
-            self.edge_decoder.forward_all(z) if n * n <= DENSE_BLOCK_ENTRIES or rows_of is None
-            else PairRows(lambda rows: rows_of(z, rows), n))
+        blocks = self._pair_rows(z)
+        logits = self.edge_decoder.forward_all(z) if blocks is None else blocks
         out: list[tuple[str, Tensor | PairRows, str]] = [("edge logits", logits, "pairs")]
         if self.feature_decoder is not None:
             out.append(("feature mean", self.feature_decoder(z, batch.adj)[0], "nodes"))
