@@ -639,6 +639,20 @@ def test_an_allocation_torch_cannot_make_is_a_one_line_error(capsys, monkeypatch
     assert out_of_memory(type("OutOfMemoryError", (RuntimeError,), {})("CUDA"))
 
 
+def test_python_running_out_of_memory_is_named_as_such(capsys, monkeypatch):
+    """Python's own MemoryError has no message: ``--num-nodes 100000000`` on a two-edge
+    list ended as "graphvae: error: MemoryError" after 35 s at an 8 GB limit. It now gets
+    the out-of-memory line and its advice, like torch's failed allocations."""
+    import graphvae.tasks.generation as generation
+
+    def huge(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(generation, "build_generation_model", huge)
+    one_line_error(capsys, ["generate", "--quiet", "--epochs", "1"],
+                   r"^graphvae: error: out of memory \(MemoryError\); ask for less: fewer")
+
+
 def test_check_invariance_reports_running_out_of_memory_as_such(tmp_path):
     """fits() turned every RuntimeError into "the model does not take graph 0", torch's
     failed allocation on PubMed included; that one now reaches the command's own

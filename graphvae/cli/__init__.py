@@ -94,10 +94,13 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+ASK_FOR_LESS = "ask for less: fewer samples or nodes, narrower layers, smaller batches"
+
+
 def out_of_memory(err: BaseException) -> bool:
-    """Whether ``err`` is torch's report of an allocation that failed (CUDA's
-    ``OutOfMemoryError``; on the CPU a ``RuntimeError`` from its allocator)."""
-    if type(err).__name__ == "OutOfMemoryError":
+    """Whether ``err`` reports an allocation that failed: Python's ``MemoryError``, CUDA's
+    ``OutOfMemoryError``, or on the CPU a ``RuntimeError`` from torch's allocator."""
+    if isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError":
         return True
     text = str(err)
     return isinstance(err, RuntimeError) and ("can't allocate memory" in text
@@ -115,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         parser.exit(130, "graphvae: interrupted\n")
-    except (ValueError, FloatingPointError, OSError, MemoryError) as err:
+    except (ValueError, FloatingPointError, OSError) as err:
         if args.debug:
             raise
         text = one_line(str(err)) if isinstance(err, ValueError | FloatingPointError) \
@@ -125,8 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         if out_of_memory(err):
-            parser.exit(2, f"graphvae: error: out of memory ({describe(err)}); ask for less: "
-                           "fewer samples or nodes, narrower layers, smaller batches\n")
+            parser.exit(2, f"graphvae: error: out of memory ({describe(err)}); {ASK_FOR_LESS}\n")
         parser.exit(INTERNAL_ERROR, f"graphvae: internal error: {describe(err)} (rerun with "
                                     f"--debug for the traceback)\n")
     if args.command == "check-invariance":
