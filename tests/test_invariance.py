@@ -3,6 +3,7 @@
 import ast
 import contextlib
 import io
+import json
 import re
 
 import pytest
@@ -412,6 +413,20 @@ def test_check_invariance_fails_in_float32_at_a_tiny_tolerance(checkpoint, capsy
     for value, atol, status in rows.values():
         assert atol == 1e-12 and status == ("FAIL" if value > 1e-12 else "ok")
     assert "worst on graph 0" in out and "under permutation" in out
+    # --json: the same check as one JSON object on stdout, the table on stderr
+    assert main(["check-invariance", "--checkpoint", str(checkpoint), "--permutations", "3",
+                 "--float32", "--atol", "1e-12", "--rtol", "0", "--json"]) == 1
+    captured = capsys.readouterr()
+    assert table_rows(captured.err) == rows
+    report = json.loads(captured.out)
+    assert report["ok"] is False and report["failed"] == failed
+    assert report["permutations"] == 3 and report["float64"] is False
+    assert report["graphs"] == [make_sbm_graph().num_nodes] and report["identity_features"] is False
+    assert [c["component"] for c in report["components"]] == list(COMPONENTS)
+    for c in report["components"]:
+        value, _, status = rows[c["component"]]
+        assert c["status"] == status and c["max_deviation"] == pytest.approx(value, rel=1e-3)
+        assert "expected" in c["where"] and c["graph"] == 0     # the worst entry, named
 
 
 @pytest.mark.slow  # 6 s (a 2,000-node graph)

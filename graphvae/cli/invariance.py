@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--float32", action="store_true", help="check in float32 (default float64)")
     p.add_argument("--quiet", action="store_true", help="no progress bars (they show on a "
                    "terminal only)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object "
+                   "on stdout (the table goes to stderr)")
 
 
 #: The most relabellings a check may ask for per graph (each costs three model passes).
@@ -77,13 +80,32 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         fits(model, graphs, name, args.checkpoint)
         devs = check_model(model, graphs, args.permutations, args.atol, args.seed,
                            float64=not args.float32, rtol=rtol, features=features)
-    print(format_table(devs, args.atol))
+    table = sys.stderr if args.json else sys.stdout
+    print(format_table(devs, args.atol), file=table)
     if features is not None:
         print(f"(features '{mode}' are computed from node ids: each relabelled graph "
-              f"gets its own, as a run on it would)")
+              f"gets its own, as a run on it would)", file=table)
     failed = [d.component for d in devs if not d.excess <= args.atol]
-    return {"ok": not failed, "failed": failed, "dataset": name, "atol": args.atol,
-            "rtol": rtol, "deviations": {d.component: d.value for d in devs}}
+    summary = {"ok": not failed, "failed": failed, "dataset": name, "atol": args.atol,
+               "rtol": rtol, "deviations": {d.component: d.value for d in devs}}
+    if args.json:
+        from graphvae.io import json_text
+        summary |= {"graphs": [int(g[0].size(0)) for g in graphs],
+                    "permutations": args.permutations, "float64": not args.float32,
+                    "identity_features": features is not None,
+                    "components": [_deviation_record(d, args.atol) for d in devs]}
+        print(json_text(summary))
+    return summary
+
+
+def _deviation_record(d: Any, atol: float) -> dict[str, Any]:
+    """One row of the table as JSON: ``status`` ok / FAIL / n/a (nothing was measured),
+    and where the worst entry was."""
+    measured = d.excess != -math.inf
+    return {"component": d.component, "max_deviation": d.value if measured else None,
+            "status": "n/a" if not measured else "ok" if d.excess <= atol else "FAIL",
+            "rtol": d.rtol, "graph": d.graph if measured else None,
+            "where": d.detail or None}
 
 
 def fits(model: Any, graphs: list[tuple], name: str, path: Path) -> None:
