@@ -46,22 +46,29 @@ def _env() -> dict[str, str]:
                 PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
 
-def _child(cmd: list[str], timeout: float) -> tuple[str, float, float]:
-    """Run ``cmd``; return (stdout, wall seconds, peak RSS in GB of that child)."""
+def child(cmd: list[str], timeout: float, max_gb: float | None = None,
+          ok: tuple[int, ...] = (0,)) -> tuple[str, float, float, int]:
+    """Run ``cmd`` (under ``max_gb`` GB of address space, if given); return (stdout, wall
+    seconds, peak RSS in GB of that child, exit status). An exit status outside ``ok``
+    raises ``RuntimeError`` with the end of its stderr."""
     script = ("import resource, subprocess, sys, json, time\n"
+              "if sys.argv[1] != 'none':\n"
+              "    cap = int(float(sys.argv[1]) * 2**30)\n"
+              "    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))\n"
               "t = time.perf_counter()\n"
-              "p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+              "p = subprocess.run(sys.argv[2:], capture_output=True, text=True)\n"
               "wall = time.perf_counter() - t\n"
               "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20\n"
               "sys.stderr.write(p.stderr[-3000:])\n"
               "print(json.dumps({'rc': p.returncode, 'out': p.stdout, 'wall': wall, "
               "'rss': rss}))\n")
-    res = subprocess.run([sys.executable, "-c", script, *cmd], capture_output=True, text=True,
-                         env=_env(), timeout=timeout)
+    res = subprocess.run([sys.executable, "-c", script, "none" if max_gb is None else
+                          str(max_gb), *cmd], capture_output=True, text=True, env=_env(),
+                         timeout=timeout)
     info = json.loads(res.stdout.strip().splitlines()[-1])
-    if info["rc"] != 0:
+    if info["rc"] not in ok:
         raise RuntimeError(f"{' '.join(cmd[:4])}... failed: {res.stderr[-1500:]}")
-    return info["out"], info["wall"], info["rss"]
+    return info["out"], info["wall"], info["rss"], info["rc"]
 
 
 _PYG = r'''
@@ -114,7 +121,7 @@ def run_size(n: int, m: int, work: Path, epochs: int, eval_every: int, pyg_epoch
                     "--edges", str(m), "--seed", str(seed), "--out", str(graph)], check=True,
                    env=_env(), capture_output=True, timeout=timeout)
     make_s = time.perf_counter() - t0
-    out, wall, rss = _child([sys.executable, "-m", "graphvae", "linkpred", "--edges",
+    out, wall, rss, _ = child([sys.executable, "-m", "graphvae", "linkpred", "--edges",
                              str(graph), "--num-nodes", str(n), "--planted",
                              str(graph.with_suffix(".planted.npz")), "--json", "--quiet",
                              "--epochs", str(epochs), "--eval-every", str(eval_every),
@@ -136,7 +143,7 @@ def run_size(n: int, m: int, work: Path, epochs: int, eval_every: int, pyg_epoch
           flush=True)
     if pyg_epochs > 0:
         try:
-            pout, pwall, prss = _child([sys.executable, "-c", _PYG, str(graph), str(n),
+            pout, pwall, prss, _ = child([sys.executable, "-c", _PYG, str(graph), str(n),
                                         str(pyg_epochs), str(seed)], timeout)
             p = json.loads(pout.strip().splitlines()[-1])
             row["pyg"] = {**p, "peak_rss_gb": prss, "wall_s": pwall,

@@ -183,12 +183,25 @@ def _check_sampling_noise(report):
             assert own["mean_of_three"]["q05"] >= -1e-9 and own["mean_of_three"]["std"] > 0
 
 
+def _check_invariance_scale(report):
+    """The smoke graph (3,000 nodes: 9·10⁶ pairs, past the 2²³ at which the check goes by
+    row blocks) with random features: an equivariant model, so every row passes, at
+    rounding level in float64, and the child's peak memory was measured."""
+    (row,) = report["rows"]
+    assert row["nodes"] == 3000 and row["pairs"] == 9_000_000 > 2 ** 23
+    assert row["float64"] and not row["identity_features"] and row["exit_status"] == 0
+    assert row["status"] == dict.fromkeys(("encoder mean", "encoder scale", "decoder",
+                                           "bound"), "ok") and row["as_expected"]
+    assert all(0 <= v <= 1e-9 for v in row["deviations"].values())
+    assert 0 < row["peak_rss_gb"] < row["max_gb"] and row["wall_s"] > 0
+
+
 CHECKS = {"generation.py": _check_generation, "sampling_noise.py": _check_sampling_noise,
           "linkpred.py": _check_linkpred,
           "permutation_bounds.py": _check_permutation_bounds, "vector.py": _check_vector,
           "fuzz_readers.py": _check_fuzz_readers, "kill_safety.py": _check_kill_safety,
           "threads.py": _check_threads, "scale.py": _check_scale,
-          "minibatch.py": _check_minibatch}
+          "minibatch.py": _check_minibatch, "invariance_scale.py": _check_invariance_scale}
 
 
 def test_every_benchmark_has_a_check():
