@@ -41,7 +41,6 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import eigvalsh
-from scipy.optimize import minimize
 
 from graphvae.evaluation.mmd import kernel_blocks, mmd_squared
 from graphvae.evaluation.orbits import orbit_counts
@@ -260,6 +259,8 @@ class PoolMMD:
         constraints = [{"type": "eq", "fun": lambda w, g=(labels == k): w[g].sum() - g.mean(),
                         "jac": lambda w, g=(labels == k): g.astype(float)}
                        for k in range(labels.max() + 1)]
+        from scipy.optimize import minimize  # 0.7 s to import: only for this search
+
         found = minimize(lambda w: w @ quad @ w - 2 * lin @ w, start,
                          jac=lambda w: 2 * quad @ w - 2 * lin, bounds=[(0.0, 1.0)] * n,
                          constraints=constraints, method="SLSQP",
