@@ -37,7 +37,7 @@ TEST_WORKERS ?= 2
 pytest: install
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
-# everything, the benchmark smoke runs included: about 9 minutes on 2 cores
+# everything, the benchmark smoke runs included: about 10 minutes on 2 cores
 pytest-all: install
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "slow or not slow"
 

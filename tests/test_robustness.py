@@ -61,6 +61,34 @@ def test_edge_list_unterminated_quote(tmp_path, capsys):
                    r"e\.csv:2: a quoted cell runs over several lines")
 
 
+GRAPHML_BODY = ('<graphml xmlns="http://graphml.graphdrawing.org/xmlns"><key id="d0" '
+                'for="node" attr.name="label" attr.type="string"/><graph '
+                'edgedefault="undirected"><node id="a"><data key="d0">{}</data></node>'
+                '<node id="b"/><edge source="a" target="b"/></graph></graphml>')
+
+
+@pytest.mark.parametrize("name, dtd, use, encoding", [
+    # ten levels of ten references: 10^10 copies of a 20-byte string from a 1 kB file
+    ("laughs", "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10 if i else "lolololololololololo"}">'
+                       for i in range(11)), "&l10;", "utf-8"),
+    ("laughs16", '<!ENTITY l0 "lol"><!ENTITY l1 "&l0;&l0;&l0;&l0;&l0;">', "&l1;", "utf-16"),
+    ("external", '<!ENTITY x SYSTEM "file:///etc/passwd">', "&x;", "utf-8"),
+], ids=["laughs", "laughs16", "external"])
+def test_graphml_with_a_document_type_declaration_is_refused(name, dtd, use, encoding,
+                                                             tmp_path, capsys):
+    """GraphML needs no DTD, and a DTD's entities can expand a small file without bound or
+    name other files. They were refused only by the expat build's own limits (2.4 and
+    later); the reader now refuses any DTD, in UTF-8 and UTF-16 alike, before parsing."""
+    text = (f'<?xml version="1.0" encoding="{encoding}"?>\n<!DOCTYPE g [{dtd}]>\n'
+            + GRAPHML_BODY.format(use))
+    f = write(tmp_path / f"{name}.graphml", text.encode(encoding))
+    one_line_error(capsys, ["linkpred", "--edges", str(f), "--epochs", "1"],
+                   rf"{name}\.graphml: has a document type declaration \(<!DOCTYPE")
+    plain = write(tmp_path / "plain.graphml", GRAPHML_BODY.format("a label").encode(encoding))
+    from graphvae.datasets.files import load_graph_file
+    assert load_graph_file(plain).num_nodes == 2           # the same file without the DTD
+
+
 def test_graphml_long_attribute_of_310_digits(tmp_path, capsys):
     f = write(tmp_path / "g.graphml", (
         '<graphml xmlns="http://graphml.graphdrawing.org/xmlns">'

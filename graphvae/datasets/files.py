@@ -21,6 +21,7 @@ different graph.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import re
@@ -221,9 +222,16 @@ def load_graph_file(path: str | os.PathLike, features: str | os.PathLike | None 
         return load_edge_list(path, features, num_nodes)
     if num_nodes is not None:
         raise ValueError("--num-nodes is for edge lists, not GraphML / GML files")
-    require_file(path)
+    if suffix == ".graphml":
+        raw = read_bytes(path)
+        if any(mark in raw for mark in _DOCTYPE_MARKS):
+            raise DataError(path, "has a document type declaration (<!DOCTYPE ...>), which "
+                                  "GraphML never needs and which can define entities that "
+                                  "expand without bound or name other files: remove it")
+    else:
+        require_file(path)
     try:
-        g = nx.read_graphml(path) if suffix == ".graphml" else _read_gml(path)
+        g = nx.read_graphml(io.BytesIO(raw)) if suffix == ".graphml" else _read_gml(path)
         g = nx.Graph(g)  # multigraphs (parallel edges) and digraphs become simple graphs
     except Exception as err:  # noqa: BLE001 - the XML / GML parsers raise many types
         raise DataError(path, f"could not read {suffix[1:]} ({describe(err)})") from None
@@ -237,6 +245,11 @@ def load_graph_file(path: str | os.PathLike, features: str | os.PathLike | None 
         fnames, x = read_features(features)
         return _build(pairs, fnames, x, path)
     return _build(pairs, names, _node_attributes(g, path), path)
+
+
+#: ``<!DOCTYPE`` as it reads in UTF-8 (and ASCII) and in UTF-16 of either byte order, the
+#: encodings an XML parser reads without a declaration.
+_DOCTYPE_MARKS = tuple("<!DOCTYPE".encode(enc) for enc in ("utf-8", "utf-16-le", "utf-16-be"))
 
 
 def _read_gml(path: Path) -> nx.Graph:
