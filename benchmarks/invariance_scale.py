@@ -2,7 +2,7 @@
 PubMed and on featureless planted graphs, each in a child process under an address-space
 limit.
 
-    python benchmarks/invariance_scale.py                    # PubMed and 10⁵ nodes (about 17 min)
+    python benchmarks/invariance_scale.py                    # PubMed and 10⁵ nodes (about 32 min)
     python benchmarks/invariance_scale.py --graphs pubmed,2e4,2e4x
     python benchmarks/invariance_scale.py --smoke            # seconds: 3,000 nodes, features
 
@@ -47,7 +47,7 @@ def _graph_args(name: str, work: Path, seed: int, timeout: float) -> list[str]:
     """The flags naming the graph for linkpred and check-invariance."""
     if name in PLANETOID:
         return ["--dataset", name]
-    n = int(float(name.removesuffix("x")))
+    n = int(_planted_size(name))
     graph = work / f"sbm_{n}.csv"
     child([sys.executable, "-m", "graphvae", "make-graph", "--nodes", str(n), "--edges",
            str(5 * n), "--seed", str(seed), "--out", str(graph)], timeout)
@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
     p.add_argument("--graphs", default=DEFAULT_GRAPHS,
                    help=f"comma-separated: cora, citeseer, pubmed (from the data root) or "
-                   f"node counts of planted featureless graphs, at least 3000 [{DEFAULT_GRAPHS}]")
+                   f"node counts of planted featureless graphs, at least 3000, followed by x "
+                   f"for {FEATURES} random features [{DEFAULT_GRAPHS}]")
     p.add_argument("--permutations", type=int, default=1, help="relabellings per graph [1]")
     p.add_argument("--max-gb", type=float, default=20.0,
                    help="address-space limit of the check, in GB [20]")

@@ -94,9 +94,6 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-ASK_FOR_LESS = "ask for less: fewer samples or nodes, narrower layers, smaller batches"
-
-
 def out_of_memory(err: BaseException) -> bool:
     """Whether ``err`` reports an allocation that failed: Python's ``MemoryError``, CUDA's
     ``OutOfMemoryError``, or on the CPU a ``RuntimeError`` from torch's allocator."""
@@ -128,7 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         if out_of_memory(err):
-            parser.exit(2, f"graphvae: error: out of memory ({describe(err)}); {ASK_FOR_LESS}\n")
+            parser.exit(2, f"graphvae: error: out of memory ({describe(err)}); ask for less: "
+                           "fewer samples or nodes, narrower layers, smaller batches\n")
         parser.exit(INTERNAL_ERROR, f"graphvae: internal error: {describe(err)} (rerun with "
                                     f"--debug for the traceback)\n")
     if args.command == "check-invariance":
