@@ -839,6 +839,53 @@ def test_groups_match_networkx_components():
         assert int(got[0]) == nx.number_connected_components(g), (k, present, pairs, keep)
 
 
+def test_rounds_of_many_pairs_keep_components_and_common_neighbours():
+    """The state over rounds of many pairs each (as large untyped graphs are decided), on
+    three random graphs of up to 9 nodes at a time: before every round each node's
+    component label is the smallest node of its networkx component of the edges so far,
+    and each pair's degree and common-neighbour features are counted from the edge list;
+    the filler pair (0, 0) with no edge changes nothing."""
+    from graphvae.decoders.sequential import SequenceState
+    rng = __import__("random").Random(11)
+    checked = 0
+    for _ in range(60):
+        sizes = [rng.randint(0, 9) for _ in range(3)]
+        k = max(max(sizes), 1)
+        mask = torch.arange(k)[None, :] < torch.tensor(sizes)[:, None]
+        state = SequenceState(mask, None, 2, connect=False)
+        graphs = [nx.empty_graph(n) for n in sizes]
+        todo = [rng.sample(list(itertools.combinations(range(n), 2)), n * (n - 1) // 2)
+                for n in sizes]                               # each pair once, in any order
+        density = rng.choice([0.1, 0.4, 0.9])
+        for _ in range(4):
+            width = rng.randint(2, 12)
+            i, j, option = (torch.zeros(3, width, dtype=torch.long) for _ in range(3))
+            for g, pairs in enumerate(todo):
+                for t in range(min(width, len(pairs))):
+                    i[g, t], j[g, t] = pairs.pop()
+                    option[g, t] = int(rng.random() < density)
+            feats = state.features(i, j, mask.sum(1))
+            for g, graph in enumerate(graphs):
+                for t in range(width):
+                    a, b = int(i[g, t]), int(j[g, t])
+                    if a == b:                                # the filler pair (0, 0)
+                        continue
+                    common = len(set(graph[a]) & set(graph[b]))
+                    assert float(feats[g, t, 2]) == pytest.approx(math.log1p(common))
+                    assert float(feats[g, t, 0]) == pytest.approx(
+                        math.log1p(graph.degree(a) + graph.degree(b)))
+                    checked += 1
+            state.apply(i, j, option)
+            for g, graph in enumerate(graphs):
+                graph.add_edges_from((int(a), int(b)) for a, b, o in
+                                     zip(i[g], j[g], option[g]) if o)
+                label = {v: min(c) for c in nx.connected_components(graph) for v in c}
+                assert state.comp[g, :sizes[g]].tolist() == [label[v] for v in range(sizes[g])]
+                assert state.adj[g, :sizes[g], :sizes[g]].equal(
+                    torch.tensor(nx.to_numpy_array(graph, range(sizes[g])) > 0))
+    assert checked > 1000
+
+
 def test_budget_rule_by_hand():
     """Two cases the look-ahead rule lets through: three lone atoms of valence 1 whose only
     later pairs both need atom 2 (it can join one of them); and four atoms whose later

@@ -265,7 +265,7 @@ class SequentialGraphVAE(EquivariantGraphVAE):
                     self.max_rounds, self.budget, self.cuts)
         out = []
         for r, n in enumerate(sizes):
-            a = state.adj[r, :n, :n]
+            a = state.adj[r, :n, :n].float()
             edge_logp = logp_out[r, :n, :n, 1:]                  # the edge options
             edge_lse = torch.logsumexp(edge_logp, -1)
             edge_prob = edge_lse.exp() * (1 - torch.eye(n, device=device))
