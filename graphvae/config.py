@@ -281,3 +281,18 @@ def finite_positive(name: str, value: float) -> None:
     """``ValueError`` unless ``0 < value < ∞``."""
     if not 0 < value < math.inf:
         raise ValueError(f"{name} must be a finite number > 0, got {value}")
+
+
+#: The largest learning rate taken. Adam's first step moves a weight by up to about 10·lr,
+#: which passes float32's range (3.4e38) from lr ≈ 3.4e37 on, where torch stops with an
+#: overflow error inside the optimiser; below, a rate this large ends as a divergence,
+#: which training reports.
+MAX_LR = 1e30
+
+
+def check_lr(value: float) -> None:
+    """``ValueError`` unless ``0 < lr <= MAX_LR``."""
+    finite_positive("lr", value)
+    if value > MAX_LR:
+        raise ValueError(f"lr must be at most {MAX_LR:g} (the optimiser's steps overflow "
+                         f"float32 beyond), got {value}")

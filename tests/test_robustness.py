@@ -513,6 +513,11 @@ BAD_COMMAND_LINES = [
     (["generate", "--seed", "99999999999999999999"], "seed must lie within ±(2^63 - 1)"),
     (["linkpred", "--hidden", "99999999999999999999999"], "hidden must lie within ±(2^63 - 1)"),
     (["linkpred", "--lr", "1e300"], "lr must lie within the float32 range"),
+    # Adam's first step, about 10·lr, overflowed float32 inside torch (an internal error)
+    (["linkpred", "--lr", "1e38"], "lr must be at most 1e+30 (the optimiser's steps overflow "
+     "float32 beyond), got 1e+38"),
+    (["generate", "--lr", "3.4e38"], "lr must be at most 1e+30"),
+    (["vector", "--lr", "1.01e30"], "lr must be at most 1e+30"),
     (["vector", "--lr", "1e300"], "lr must lie within the float32 range"),
     (["linkpred", "--negatives", "inf"], "negatives must lie in (0, 1000], got inf"),
     (["linkpred", "--negatives", "1e30"], "negatives must lie in (0, 1000], got 1e+30"),

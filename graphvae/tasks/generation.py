@@ -39,7 +39,7 @@ from typing import Any
 import networkx as nx
 import torch
 
-from graphvae.config import Config, check_seed, check_widths, comma_ints, finite_positive, option
+from graphvae.config import Config, check_lr, check_seed, check_widths, comma_ints, option
 from graphvae.containers import GraphBatch, GraphTensors, SampledGraph
 from graphvae.datasets.graphsets import (
     GENERATED,
@@ -200,7 +200,7 @@ class GenerationConfig(Config):
         if self.draws < 1 or (self.draws > 1 and self.dataset == "qm9"):
             raise ValueError(f"draws must be >= 1 (and 1 on qm9, scored with molecule "
                              f"metrics), got {self.draws}")
-        finite_positive("lr", self.lr)
+        check_lr(self.lr)
         if self.max_nodes is not None and (self.model != "graphvae"
                                            or not 2 <= self.max_nodes <= MAX_GRAPHVAE_SLOTS):
             raise ValueError(f"max-nodes applies to --model graphvae and must lie in 2 … "

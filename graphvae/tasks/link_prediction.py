@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from graphvae.config import MAX_WIDTH, Config, check_widths, finite_positive, option
+from graphvae.config import MAX_WIDTH, Config, check_lr, check_widths, option
 from graphvae.datasets.link_split import LinkSplit, split_edges
 from graphvae.decoders import EDGE_DECODERS
 from graphvae.distributed import current_world
@@ -106,7 +106,7 @@ class LinkPredConfig(Config):
             raise ValueError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {self.epochs}")
-        finite_positive("lr", self.lr)
+        check_lr(self.lr)
         if not 0 < self.negatives <= 1000:
             raise ValueError(f"negatives must lie in (0, 1000], got {self.negatives} (for "
                              "every non-edge, use --estimator dense)")

@@ -7,7 +7,7 @@ import argparse
 import math
 from dataclasses import dataclass
 
-from graphvae.config import Config, check_seed, check_widths, comma_ints, finite_positive, option
+from graphvae.config import Config, check_lr, check_seed, check_widths, comma_ints, option
 from graphvae.vector.layers import ACTIVATIONS, CORRUPTIONS
 from graphvae.vector.models import IWAE_DEFAULT_K, VECTOR_MODELS, check_variance
 from graphvae.vector.train import MAX_CHECKPOINT_SAMPLES
@@ -125,7 +125,7 @@ class VectorRunConfig(Config):
         if self.nll_samples > MAX_NLL_SAMPLES:
             raise ValueError(f"nll-samples must be at most {MAX_NLL_SAMPLES:,} (200 times "
                              f"Burda et al.'s 5,000), got {self.nll_samples}")
-        finite_positive("lr", self.lr)
+        check_lr(self.lr)
         probability = self.corruption in ("masking", "salt_and_pepper")
         if not 0 <= self.noise_level <= (1 if probability else math.inf) \
                 or math.isinf(self.noise_level):
