@@ -188,6 +188,47 @@ def test_check_invariance_on_broken_checkpoints(tmp_path, capsys):
                    r"empty\.pt: cannot read the checkpoint \(EOFError\)")
 
 
+def test_checkpoint_arguments_of_the_wrong_type_are_one_line(tmp_path, capsys):
+    """A saved constructor argument of the wrong type built a model that failed when it
+    first ran (a string dropout: an internal error from torch's dropout; a string width:
+    "expects 30 input features but the graph has 30"); each is now named on loading."""
+    from graphvae.errors import DataError
+    from graphvae.models import SequentialGraphVAE
+    from graphvae.models.checkpoints import load_model, save_model
+    good = _checkpoint(tmp_path, capsys)
+    ck = torch.load(good, weights_only=True)
+    init = ck["init"]
+    cases = [({"dropout": "x"}, "dropout is 'x', not float"),
+             ({"in_channels": str(init["in_channels"])},
+              f"in_channels is '{init['in_channels']}', not int"),
+             ({"latent_channels": True}, "latent_channels is True, not int"),
+             ({"hidden_channels": [32.5]}, "hidden_channels is [32.5], not Sequence[int]"),
+             ({"objective": {**init["objective"], "reweight": "yes"}},
+              "objective reweight is 'yes', not bool"),
+             ({"objective": [1]}, "its objective is not a dict of arguments"),
+             ({"prior": {"kind": "x"}}, "prior is {'kind': 'x'}, not")]
+    for i, (change, message) in enumerate(cases):
+        path = tmp_path / f"bad{i}.pt"
+        torch.save({**ck, "init": {**init, **change}}, path)
+        line = one_line_error(capsys, ["check-invariance", "--checkpoint", str(path)], ".")
+        assert f"the checkpoint's config is not usable: {message}" in line, line
+    # a generation model: checked against its own constructor's annotations
+    model = SequentialGraphVAE(3, [0.0, 1.0, 2.0], 4, (8,), "gcn", (8,), 8, node_types=2,
+                               edge_types=1, valences=[4, 2], connect=True, components=2)
+    path = save_model(tmp_path / "seq.pt", model)
+    assert isinstance(load_model(path)[0], SequentialGraphVAE)         # as saved: loads
+    saved = torch.load(path, weights_only=True)
+    for change, message in [({"connect": "yes"}, "connect is 'yes', not bool"),
+                            ({"valences": ["C", "O"]}, "valences is ['C', 'O'], not "
+                                                       "Sequence[int] | None"),
+                            ({"size_counts": 3}, "size_counts is 3, not Sequence[float]"),
+                            ({"logvar_offset": None}, "logvar_offset is None, not float")]:
+        torch.save({**saved, "init": {**saved["init"], **change}}, path)
+        with pytest.raises(DataError, match="the checkpoint's config is not usable") as err:
+            load_model(path)
+        assert message in str(err.value), err.value
+
+
 @pytest.mark.parametrize("atol", ["-1", "nan", "inf"])
 def test_check_invariance_rejects_bad_atol(tmp_path, capsys, atol):
     one_line_error(capsys, ["check-invariance", "--checkpoint", str(tmp_path / "m.pt"),

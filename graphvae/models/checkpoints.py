@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import os
 import pickle
+import types
+import typing
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,12 @@ from torch import nn
 
 from graphvae.errors import DataError, describe, quote
 from graphvae.io import check_weight_storage, check_zip_stored, require_file, save_atomic
-from graphvae.models.autoencoders import EdgeObjective, build_model, rebuild_graph_autoencoder
+from graphvae.models.autoencoders import (
+    EdgeObjective,
+    GraphAutoencoder,
+    build_model,
+    rebuild_graph_autoencoder,
+)
 from graphvae.models.graphvae import GraphVAE
 from graphvae.models.oneshot import EquivariantGraphVAE
 from graphvae.models.sequential import SequentialGraphVAE
@@ -105,6 +112,65 @@ def _check_init(init: dict[str, Any], path: Path) -> None:
                                   f"(at most {MAX_LAYERS:,})")
 
 
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether ``value``, read from a checkpoint, is what the annotation ``hint`` asks for
+    (plain data: a class-typed argument can only be ``None`` there)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, h) for h in args)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if origin in (Sequence, list, tuple):
+        elem = args[0] if args else Any
+        return isinstance(value, (list, tuple)) and all(_fits(v, elem) for v in value)
+    return isinstance(hint, type) and isinstance(value, hint)
+
+
+def _check_types(init: dict[str, Any], hints: dict[str, Any], path: Path, where: str = ""
+                 ) -> None:
+    """:class:`DataError` for the first argument in ``init`` whose value does not fit its
+    annotation in ``hints`` (arguments without one are left to the constructor)."""
+    for key, value in init.items():
+        if key in hints and not _fits(value, hints[key]):
+            raise DataError(path, f"the checkpoint's config is not usable: {where}{key} is "
+                                  f"{quote(value)}, not {_hint_name(hints[key])}")
+
+
+def _hint_name(hint: Any) -> str:
+    """``int``, ``Sequence[int] | None``: the annotation as written."""
+    if isinstance(hint, type) and not typing.get_args(hint):
+        return hint.__name__
+    return str(hint).replace("typing.", "").replace("collections.abc.", "")
+
+
+def _check_init_types(kind: str, init: dict[str, Any], path: Path) -> None:
+    """The saved constructor arguments have the types the constructor declares: a wrong
+    type (a string dropout) would otherwise build a model that fails when it first runs,
+    far from the checkpoint that caused it."""
+    if kind != "graph-autoencoder":
+        constructor = {"oneshot-vae": EquivariantGraphVAE.__init__, "graphvae": GraphVAE.__init__,
+                       "seq-vae": SequentialGraphVAE.__init__}[kind]
+        _check_types(init, typing.get_type_hints(constructor), path)
+        return
+    objective = init.get("objective")
+    if not isinstance(objective, dict):
+        raise DataError(path, "the checkpoint's config is not usable: its objective is not a "
+                              "dict of arguments")
+    _check_types(objective, typing.get_type_hints(EdgeObjective), path, "objective ")
+    rest = {k: v for k, v in init.items() if k != "objective"}
+    # build_model's own arguments, then the model's (the rest of its keyword arguments)
+    _check_types(rest, typing.get_type_hints(GraphAutoencoder.__init__)
+                 | typing.get_type_hints(build_model), path)
+
+
 def _refusal(err: Exception) -> str:
     """The line of torch's weights-only refusal that says what it refused."""
     skip = ("Weights only load failed", "Please file an issue", "Check the documentation")
@@ -166,6 +232,7 @@ def load_model(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
             if not isinstance(init, dict):
                 raise DataError(path, "the checkpoint's init is not a dict of arguments")
             _check_init(init, path)
+            _check_init_types(kind, init, path)
             build = lambda: BUILDERS[kind](init)  # noqa: E731
         model = checked_model(build, ck.get("state_dict"), path)
     except DataError:
