@@ -245,6 +245,62 @@ def test_cli_writes_edge_list_and_planted_parameters(tmp_path, capsys):
     assert np.array_equal(back.blocks, planted.blocks)
 
 
+def test_cli_replaces_its_own_pair_and_refuses_any_other_file(tmp_path, capsys):
+    """A second make-graph to the same --out replaces the pair it wrote; a file of the
+    user's at either name (the planted file is one the user never named), a FIFO or a link
+    is refused in one line and kept as it was."""
+    import os
+    flags = ["make-graph", "--nodes", "50", "--edges", "60", "--out"]
+    out = tmp_path / "g.csv"
+    assert main([*flags, str(out), "--seed", "1"]) == 0
+    first = out.read_bytes()
+    assert main([*flags, str(out), "--seed", "2"]) == 0
+    assert out.read_bytes() != first                               # replaced: its own pair
+    capsys.readouterr()
+
+    def refused(path, message):
+        with pytest.raises(SystemExit) as exc:
+            main([*flags, str(path)])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and message in err, err
+
+    mine = tmp_path / "mine.csv"
+    mine.write_text("precious\n")
+    refused(mine, "with no mine.planted.npz beside it")
+    assert mine.read_text() == "precious\n"
+    npz = tmp_path / "y.planted.npz"
+    npz.write_text("precious\n")
+    refused(tmp_path / "y.csv", "is not planted parameters make-graph wrote")
+    assert npz.read_text() == "precious\n" and not (tmp_path / "y.csv").exists()
+    out.write_text("1,2\n")                   # the user's list beside make-graph's planted
+    refused(out, "does not start with make-graph's header")
+    assert out.read_text() == "1,2\n"
+    os.mkfifo(tmp_path / "f.csv")
+    refused(tmp_path / "f.csv", "not a regular file")
+    (tmp_path / "link.csv").symlink_to(mine)
+    refused(tmp_path / "link.csv", "not a regular file")
+    assert mine.read_text() == "precious\n"
+
+
+def test_planted_model_of_another_size_than_num_nodes_is_refused(tmp_path, capsys):
+    """--num-nodes 30 with the planted parameters of a 50-node graph: its node ids all lie
+    in the planted model's range, and the oracle row came out as a meaningless 50 %."""
+    big = tmp_path / "big.csv"
+    assert main(["make-graph", "--nodes", "50", "--edges", "60", "--out", str(big)]) == 0
+    small = tmp_path / "small.csv"
+    small.write_text("".join(f"{i},{(i + 1) % 30}\n" for i in range(30)))
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(["linkpred", "--quiet", "--edges", str(small), "--num-nodes", "30", "--epochs",
+              "1", "--planted", str(planted_path(big)), "--out", str(tmp_path / "o")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "is a model of 50 nodes, and --num-nodes declares 30" in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_cli_summary_says_one_block(tmp_path, capsys):
     assert main(["make-graph", "--nodes", "50", "--edges", "100", "--blocks", "1",
                  "--seed", "0", "--out", str(tmp_path / "g.csv")]) == 0

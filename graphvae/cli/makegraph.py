@@ -7,9 +7,11 @@ a ``source,target`` header, then one edge ``i,j`` with ``i < j`` per line, nodes
 numbered ``0 .. N-1``; isolated nodes appear in no line) and the planted parameters to
 ``FILE.planted.npz`` beside it (read them with
 :meth:`graphvae.datasets.sbm.PlantedSBM.load`; :func:`~graphvae.datasets.sbm.oracle_scores`
-gives the Bayes-optimal scores of held-out pairs). Existing files of these names are
-replaced; the edge list is written last, so an edge list always has its own planted
-parameters beside it.
+gives the Bayes-optimal scores of held-out pairs). An existing pair that make-graph
+wrote (an edge list with its header and planted parameters that load beside it) is
+replaced; any other file at either name is refused in one line, before anything is
+written, so no file of the user's is lost. The edge list is written last, so an edge list
+always has its own planted parameters beside it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from graphvae.config import check_seed
+from graphvae.errors import describe
 from graphvae.io import check_writable
 
 SUFFIXES = (".csv", ".tsv", ".txt")
@@ -68,10 +71,40 @@ def _check_out(out: Path) -> None:
         raise ValueError(f"--out {out} is a folder; give a file path ending in .csv")
     if not out.parent.is_dir():
         raise ValueError(f"--out {out}: the folder {out.parent} does not exist")
-    for path in (out, planted_path(out)):
-        if path.is_dir():
-            raise ValueError(f"cannot write {path}: it is a folder")
+    planted = planted_path(out)
+    for path in (out, planted):
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            raise ValueError(f"cannot write {path}: it is "
+                             f"{'a folder' if path.is_dir() else 'not a regular file'}")
+    if out.exists() or planted.exists():
+        _check_replaceable(out, planted)
     check_writable(out)
+
+
+def _check_replaceable(out: Path, planted: Path) -> None:
+    """A one-line ``ValueError`` unless ``out`` and ``planted`` are a pair that make-graph
+    wrote: the edge list (if there) starts with its header, and the planted parameters are
+    there and load."""
+    from graphvae.datasets.sbm import PlantedSBM
+
+    advice = "move it or choose another --out"
+    if not planted.exists():
+        raise ValueError(f"--out {out} exists, with no {planted.name} beside it: not an edge "
+                         f"list make-graph wrote; {advice}")
+    try:
+        PlantedSBM.load(planted)
+    except ValueError:
+        raise ValueError(f"{planted} exists and is not planted parameters make-graph wrote "
+                         f"(--out {out} writes them there); {advice}") from None
+    if out.exists():
+        try:
+            with open(out, "rb") as fh:
+                head = fh.readline(64)
+        except OSError as err:
+            raise ValueError(f"cannot read --out {out}: {describe(err)}") from None
+        if head.rstrip(b"\r\n") not in (b"source,target", b"source\ttarget", b"source target"):
+            raise ValueError(f"--out {out} exists and does not start with make-graph's "
+                             f"header (source,target); {advice}")
 
 
 def check_args(args: argparse.Namespace) -> int:
