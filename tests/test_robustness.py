@@ -317,6 +317,23 @@ def test_standardized_features_are_z_scores():
     assert torch.allclose(z, torch.tensor([[-2 / s, 0.0], [0.0, 0.0], [2 / s, 0.0]]))
 
 
+def test_row_normalised_features_near_the_float32_limit_sum_to_one():
+    """Rows whose absolute sum passes float32's range (3e38 three times) made every
+    feature 0 (x / inf), silently; each row is now divided by its sum all the same."""
+    from torch_geometric.data import Data
+
+    from graphvae.tasks.link_prediction import prepare_features
+    x = torch.tensor([[3e38, 3e38, -3e38], [1.0, 0.0, 3.0], [0.0, 0.0, 0.0]])
+    z = prepare_features(Data(x=x, num_nodes=3), "normalize")
+    third, quarter = 1 / 3, 1 / 4
+    torch.testing.assert_close(z, torch.tensor([[third, third, -third],
+                                                [quarter, 0.0, 3 * quarter], [0.0, 0.0, 0.0]]))
+    # a small row alone keeps its exact value (no rescaling unless a sum overflows)
+    small = torch.tensor([[0.1, 0.7, 0.2], [1.0, 0.0, 3.0]])
+    assert prepare_features(Data(x=small, num_nodes=2), "normalize").equal(
+        small / small.abs().sum(1, keepdim=True))
+
+
 def test_vector_data_times_a_million(tmp_path, capsys):
     from sklearn.datasets import load_digits
 

@@ -198,7 +198,11 @@ def prepare_features(data: Data, mode: str, adj: Adjacency | None = None,
         return identity_features(n)
     x = data.x.float()
     if mode == "normalize":
-        x = x / x.abs().sum(1, keepdim=True).clamp(min=1e-12)
+        total = x.abs().sum(1, keepdim=True)
+        if not bool(torch.isfinite(total).all()):   # a row's sum passed float32's range:
+            x = x / x.abs().amax(1, keepdim=True).clamp(min=1e-30)   # scale each row first
+            total = x.abs().sum(1, keepdim=True)
+        x = x / total.clamp(min=1e-12)
     elif mode == "standardize":
         x = x.double()
         scale = x.std(0, unbiased=False)
