@@ -22,7 +22,7 @@ import dataclasses
 import math
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from graphvae.errors import quote
@@ -85,10 +85,15 @@ def comma_ints(text: str) -> tuple[int, ...]:
     return out
 
 
-def _type_ok(value: Any, hint: Any) -> bool:
-    origin = typing.get_origin(hint)
+def type_fits(value: Any, hint: Any, classes: bool = False) -> bool:
+    """Whether ``value``, plain data (from JSON or a checkpoint), is what the annotation
+    ``hint`` asks for: ``None``, ``bool``, ``int`` (not a bool), ``float`` (an int too),
+    ``str``, ``tuple[X, ...]`` (a tuple), ``Sequence[X]`` / ``list[X]`` (a list or a tuple),
+    unions of these. Another class passes anything, or with ``classes`` only its instances
+    (plain data holds none, so such an argument can only be ``None`` or left out)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
-        return any(_type_ok(value, h) for h in typing.get_args(hint))
+        return any(type_fits(value, h, classes) for h in args)
     if hint is type(None):
         return value is None
     if hint is bool:
@@ -99,10 +104,11 @@ def _type_ok(value: Any, hint: Any) -> bool:
         return isinstance(value, int | float) and not isinstance(value, bool)
     if hint is str:
         return isinstance(value, str)
-    if origin is tuple:
-        inner = typing.get_args(hint)[0]
-        return isinstance(value, tuple) and all(_type_ok(v, inner) for v in value)
-    return True
+    if origin in (tuple, list, Sequence):
+        kinds = tuple if origin is tuple else (list, tuple)
+        return isinstance(value, kinds) and all(type_fits(v, args[0] if args else Any,
+                                                          classes) for v in value)
+    return not classes or hint is Any or not isinstance(hint, type) or isinstance(value, hint)
 
 
 def _flag(f: dataclasses.Field) -> str:
@@ -187,7 +193,7 @@ class Config:
             if isinstance(value, list):  # JSON gives lists where the field holds a tuple
                 value = tuple(value)
                 object.__setattr__(self, f.name, value)
-            if not _type_ok(value, hints[f.name]):
+            if not type_fits(value, hints[f.name]):
                 raise ValueError(f"config field {f.name!r} has the wrong type: "
                                  f"{quote(value)}")
             for v in value if isinstance(value, tuple) else (value,):

@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import os
 import pickle
-import types
 import typing
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from graphvae.config import type_fits
 from graphvae.errors import DataError, describe, quote
 from graphvae.io import check_weight_storage, check_zip_stored, require_file, save_atomic
 from graphvae.models.autoencoders import (
@@ -112,34 +112,12 @@ def _check_init(init: dict[str, Any], path: Path) -> None:
                                   f"(at most {MAX_LAYERS:,})")
 
 
-def _fits(value: Any, hint: Any) -> bool:
-    """Whether ``value``, read from a checkpoint, is what the annotation ``hint`` asks for
-    (plain data: a class-typed argument can only be ``None`` there)."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint is Any:
-        return True
-    if origin in (typing.Union, types.UnionType):
-        return any(_fits(value, h) for h in args)
-    if hint is type(None):
-        return value is None
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if origin in (Sequence, list, tuple):
-        elem = args[0] if args else Any
-        return isinstance(value, (list, tuple)) and all(_fits(v, elem) for v in value)
-    return isinstance(hint, type) and isinstance(value, hint)
-
-
 def _check_types(init: dict[str, Any], hints: dict[str, Any], path: Path, where: str = ""
                  ) -> None:
     """:class:`DataError` for the first argument in ``init`` whose value does not fit its
     annotation in ``hints`` (arguments without one are left to the constructor)."""
     for key, value in init.items():
-        if key in hints and not _fits(value, hints[key]):
+        if key in hints and not type_fits(value, hints[key], classes=True):
             raise DataError(path, f"the checkpoint's config is not usable: {where}{key} is "
                                   f"{quote(value)}, not {_hint_name(hints[key])}")
 
