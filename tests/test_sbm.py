@@ -281,6 +281,14 @@ def test_cli_replaces_its_own_pair_and_refuses_any_other_file(tmp_path, capsys):
     (tmp_path / "link.csv").symlink_to(mine)
     refused(tmp_path / "link.csv", "not a regular file")
     assert mine.read_text() == "precious\n"
+    # g.tsv would keep its parameters in g.planted.npz, g.csv's: refused, g.csv's pair kept
+    out.unlink()
+    assert main([*flags, str(out), "--seed", "3"]) == 0
+    pair = out.read_bytes(), planted_path(out).read_bytes()
+    capsys.readouterr()
+    refused(tmp_path / "g.TSV", "g.csv is beside it, and both would keep their planted "
+                                "parameters in g.planted.npz")
+    assert (out.read_bytes(), planted_path(out).read_bytes()) == pair
 
 
 def test_planted_model_of_another_size_than_num_nodes_is_refused(tmp_path, capsys):

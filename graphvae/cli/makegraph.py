@@ -9,8 +9,9 @@ numbered ``0 .. N-1``; isolated nodes appear in no line) and the planted paramet
 :meth:`graphvae.datasets.sbm.PlantedSBM.load`; :func:`~graphvae.datasets.sbm.oracle_scores`
 gives the Bayes-optimal scores of held-out pairs). An existing pair that make-graph
 wrote (an edge list with its header and planted parameters that load beside it) is
-replaced; any other file at either name is refused in one line, before anything is
-written, so no file of the user's is lost. The edge list is written last, so an edge list
+replaced; any other file at either name, or an edge list of the same stem and another
+suffix (``g.csv`` and ``g.tsv`` would share ``g.planted.npz``), is refused in one line,
+before anything is written, so no file of the user's is lost. The edge list is written last, so an edge list
 always has its own planted parameters beside it.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +78,11 @@ def _check_out(out: Path) -> None:
         if path.is_symlink() or (path.exists() and not path.is_file()):
             raise ValueError(f"cannot write {path}: it is "
                              f"{'a folder' if path.is_dir() else 'not a regular file'}")
+    twins = sorted(q.name for q in out.parent.glob(f"{glob_escape(out.stem)}.*")
+                   if q.stem == out.stem and q.suffix.lower() in SUFFIXES and q.name != out.name)
+    if twins:        # g.csv, g.tsv and g.txt all keep their parameters in g.planted.npz
+        raise ValueError(f"--out {out}: {twins[0]} is beside it, and both would keep their "
+                         f"planted parameters in {planted.name}; choose another name")
     if out.exists() or planted.exists():
         _check_replaceable(out, planted)
     check_writable(out)
