@@ -199,8 +199,9 @@ def prepare_features(data: Data, mode: str, adj: Adjacency | None = None,
     x = data.x.float()
     if mode == "normalize":
         total = x.abs().sum(1, keepdim=True)
-        if not bool(torch.isfinite(total).all()):   # a row's sum passed float32's range:
-            x = x / x.abs().amax(1, keepdim=True).clamp(min=1e-30)   # scale each row first
+        over = ~torch.isfinite(total)                # a row's sum passed float32's range:
+        if bool(over.any()):                         # that row is scaled by its largest first
+            x = torch.where(over, x / x.abs().amax(1, keepdim=True), x)
             total = x.abs().sum(1, keepdim=True)
         x = x / total.clamp(min=1e-12)
     elif mode == "standardize":
