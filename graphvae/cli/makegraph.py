@@ -11,8 +11,8 @@ gives the Bayes-optimal scores of held-out pairs). An existing pair that make-gr
 wrote (an edge list with its header and planted parameters that load beside it) is
 replaced; any other file at either name, or an edge list of the same stem and another
 suffix (``g.csv`` and ``g.tsv`` would share ``g.planted.npz``), is refused in one line,
-before anything is written, so no file of the user's is lost. The edge list is written last, so an edge list
-always has its own planted parameters beside it.
+before anything is written, so no file of the user's is lost. The edge list is written
+last, so an edge list always has its own planted parameters beside it.
 """
 
 from __future__ import annotations
