@@ -75,13 +75,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.planted is not None:
         from graphvae.datasets.sbm import PlantedSBM
         planted = PlantedSBM.load(args.planted)
-        if args.num_nodes is not None and args.num_nodes != planted.num_nodes:
-            # (without --num-nodes the graph lacks make-graph's isolated nodes: fewer is right)
-            raise ValueError(f"--planted {args.planted} is a model of {planted.num_nodes:,} "
-                             f"nodes, and --num-nodes declares {args.num_nodes:,}: not the "
-                             f"graph it was made with")
     start = time.perf_counter()
     data, name = load_graph(args)
+    if planted is not None and args.num_nodes is not None \
+            and args.num_nodes != planted.num_nodes:
+        # (without --num-nodes the graph lacks make-graph's isolated nodes: fewer is right)
+        raise ValueError(f"--planted {args.planted} is a model of {planted.num_nodes:,} "
+                         f"nodes, and --num-nodes declares {args.num_nodes:,}: not the "
+                         f"graph it was made with")
     read_seconds = time.perf_counter() - start
     out = args.out if rank == 0 else None            # only the first process writes
     with process_group(device) as (rank, world, device), \
