@@ -633,6 +633,56 @@ def test_resume_with_a_corrupt_or_mismatched_state_is_one_line(tmp_path):
     assert not out.exists()
 
 
+def test_resume_from_a_hand_edited_state_is_one_line_and_keeps_it(tmp_path):
+    """States a run of this code never saves: each trained a negative or huge number of
+    epochs, kept NaN weights or a NaN best score (exit 0, wrong metrics), or failed inside
+    torch (internal error, exit 3). Each is a one-line "damaged training state" now, and
+    the state file is kept."""
+    from conftest import run_cli
+
+    from graphvae.tasks.generation import GenerationConfig, run_generation
+    out, state = tmp_path / "out", tmp_path / ".out.state"
+    state.mkdir()
+    run_generation(GenerationConfig(epochs=2, eval_every=1), progress=False,
+                   state=state / "train.pt")
+    good = torch.load(state / "train.pt", weights_only=True)
+    first = next(iter(good["model"]))
+
+    def edited(change):
+        ck = torch.load(state / "train.pt", weights_only=True)
+        change(ck)
+        return ck
+
+    cases = {
+        "epoch -5": lambda ck: ck.update(epoch=-5),
+        "epoch 10**6": lambda ck: ck.update(epoch=10 ** 6),
+        "epoch True": lambda ck: ck.update(epoch=True),
+        "best epoch 10**9": lambda ck: ck["best"].update(score=1e9, epoch=10 ** 9),
+        "NaN best score": lambda ck: ck["best"].update(score=float("nan")),
+        "NaN best weights": lambda ck: ck["best"].update(
+            state={k: v.clone().fill_(float("nan")) if k == first else v
+                   for k, v in ck["model"].items()}),
+        "best weights of another shape": lambda ck: ck["best"].update(
+            state={**ck["model"], first: torch.zeros(2, 2)}),
+        "optimiser slot of another shape": lambda ck: ck["optimizer"]["state"][0].update(
+            exp_avg=torch.zeros(2)),
+        "negative learning rate": lambda ck: ck["optimizer"]["param_groups"][0].update(lr=-1.0),
+        "negative second moment": lambda ck: ck["optimizer"]["state"][0]["exp_avg_sq"].fill_(-1),
+    }
+    base = ["generate", "--epochs", "2", "--eval-every", "1", "--out", str(out), "--quiet",
+            "--resume"]
+    for name, change in cases.items():
+        torch.save(edited(change), state / "train.pt")
+        saved = (state / "train.pt").read_bytes()
+        rc, _, err = run_cli(base)
+        assert rc == 2 and len(err.strip().splitlines()) == 1, (name, err)
+        assert "train.pt: a damaged training state" in err, (name, err)
+        assert (state / "train.pt").read_bytes() == saved and not out.exists(), name
+        torch.save(good, state / "train.pt")
+    rc, _, err = run_cli(base)                               # the state as saved: resumes
+    assert rc == 0, err
+
+
 def test_unwritable_samples_file_is_one_line_and_leaves_no_output(tmp_path, monkeypatch):
     import errno
 

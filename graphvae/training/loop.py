@@ -107,7 +107,7 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
     result = FitResult(0, 0, -math.inf, 0.0)
     main = is_main_process()
     if resume and checkpoint is not None and Path(checkpoint).is_file():
-        _restore(Path(checkpoint), state, result, generator, config, as_given)
+        _restore(Path(checkpoint), state, result, generator, config, as_given, epochs)
     if resume and current_world()[1] > 1:
         _same_start(result.epochs)
     first = epochs + 1 if state.stop else result.epochs + 1  # a stopped run is finished
@@ -276,7 +276,8 @@ def _save(path: Path, state: FitState, result: FitResult, generator: torch.Gener
 
 def _restore(path: Path, state: FitState, result: FitResult, generator: torch.Generator | None,
              config: dict[str, Any] | None,
-             as_given: Callable[[str, object], str | None] | None = None) -> None:
+             as_given: Callable[[str, object], str | None] | None = None,
+             epochs: int | None = None) -> None:
     check_zip_stored(path)
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
@@ -292,6 +293,7 @@ def _restore(path: Path, state: FitState, result: FitResult, generator: torch.Ge
                               f"rerun with the same ones")
     try:
         _load_state(ck, state, result, generator)
+        _check_loaded(state, result, epochs)
     except Exception as err:  # noqa: BLE001 - a damaged state fails in many ways
         raise DataError(path, f"a damaged training state ({describe(err)}); delete it to "
                               f"start the run afresh") from None
@@ -356,6 +358,8 @@ def _load_state(ck: dict[str, Any], state: FitState, result: FitResult,
     if generator is not None and "generator" in ck["rng"]:
         generator.set_state(ck["rng"]["generator"])
     best = ck["best"]
+    if not all(type(x) is int for x in (ck["epoch"], best["epoch"], best["stale"])):
+        raise ValueError("its epoch counts are not integers")
     state.best_score, state.best_epoch = float(best["score"]), int(best["epoch"])
     state.stale = int(best["stale"])
     state.best_state = _to(best["state"], dev)
@@ -365,6 +369,40 @@ def _load_state(ck: dict[str, Any], state: FitState, result: FitResult,
         raise ValueError("its history is not a list of records")
     result.epochs = result.resumed_from = int(ck["epoch"])
     result.seconds = float(ck["seconds"])
+
+
+def _check_loaded(state: FitState, result: FitResult, epochs: int | None) -> None:
+    """What a run of this code could have saved, or ``ValueError``: a hand-edited state
+    otherwise trained a negative or huge number of epochs, kept NaN weights or a NaN best
+    score (which froze the choice of weights), or failed later in torch (exit 3)."""
+    done, best = result.epochs, state.best_epoch
+    if epochs is not None and not 0 <= done <= epochs:
+        raise ValueError(f"it has run {done} epochs of this run's {epochs}")
+    if not 0 <= best <= done or math.isnan(state.best_score) or state.best_score == math.inf:
+        raise ValueError(f"its best epoch {best} (score {state.best_score}) is not one of its "
+                         f"{done} epochs")
+    model = unwrap(state.model).state_dict()
+    for name, weights in (("weights", model), ("best weights", state.best_state or model)):
+        if not isinstance(weights, dict) or {k: tuple(v.shape) for k, v in weights.items()} \
+                != {k: tuple(v.shape) for k, v in model.items()}:
+            raise ValueError(f"its {name} do not fit the model")
+        if any(bool(torch.isnan(v).any()) for v in weights.values() if v.is_floating_point()):
+            raise ValueError(f"its {name} hold NaN")      # (-inf is a log-probability of 0)
+    params = {id(p): p for g in state.optimizer.param_groups for p in g["params"]}
+    for group in state.optimizer.param_groups:
+        lr = group.get("lr")
+        if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr < math.inf:
+            raise ValueError(f"its learning rate {quote(lr)} is not a number > 0")
+    for p, slots in state.optimizer.state.items():
+        for key, v in slots.items():
+            if not isinstance(v, torch.Tensor):
+                continue
+            if v.dim() and tuple(v.shape) != tuple(params[id(p)].shape):
+                raise ValueError(f"its optimiser's {key} has shape {tuple(v.shape)}, the "
+                                 f"weights {tuple(params[id(p)].shape)}")
+            if v.is_floating_point() and not bool(torch.isfinite(v).all()) \
+                    or key == "exp_avg_sq" and bool((v < 0).any()):
+                raise ValueError(f"its optimiser's {key} holds impossible values")
 
 
 def _to(obj: Any, device: torch.device, memo: dict[int, Any] | None = None) -> Any:
