@@ -752,6 +752,36 @@ def test_convert_graphs_writes_all_or_nothing(tmp_path, monkeypatch):
     assert sorted(p.name for p in written) == ["community_small.g6", "ego_small.g6", "grid.g6"]
 
 
+def test_convert_graphs_replaces_only_its_own_text(tmp_path, capsys):
+    """A file of the user's where a .g6 goes was replaced silently; now a rerun (the same
+    text) passes, any other file there is refused in one line and kept, and an --out that
+    is a file is named as such (it printed a raw NotADirectoryError)."""
+    from graphvae.cli import main
+    root = tmp_path / "root"
+    (root / "graphgen").mkdir(parents=True)
+    for stem in ("community_small", "ego_small"):
+        (root / "graphgen" / f"{stem}.pkl").write_bytes(pickle.dumps([nx.path_graph(3)]))
+    out = tmp_path / "converted"
+    argv = ["convert-graphs", "--data-root", str(root), "--out", str(out)]
+    assert main(argv) == 0 and main(argv) == 0                     # a rerun: the same text
+    capsys.readouterr()
+
+    def refused(args, message):
+        with pytest.raises(SystemExit) as info:
+            main(args)
+        err = capsys.readouterr().err.strip()
+        assert info.value.code == 2 and len(err.splitlines()) == 1 and message in err, err
+
+    mine = out / "graphgen" / "ego_small.g6"
+    mine.write_text("my notes\n")
+    refused(argv, "ego_small.g6: exists and holds other graphs than the conversion writes")
+    assert mine.read_text() == "my notes\n"
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    refused(["convert-graphs", "--data-root", str(root), "--out", str(afile)],
+            "afile: is not a folder (nothing was written)")
+
+
 @pytest.mark.slow  # 8 s (every shipped pickle); the full suite runs it
 @pytest.mark.skipif(not (DATA_ROOT / "graphgen").is_dir(), reason="needs ../shared/data")
 def test_shipped_pickles_convert_to_identical_graph_sets(tmp_path):

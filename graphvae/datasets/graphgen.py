@@ -170,18 +170,31 @@ def convert_graph_sets(root: str | os.PathLike, out: str | os.PathLike) -> list[
     ``GRAPHGEN_FILES`` (read with the restricted unpickler); return the files written.
     Every pickle is read and every target checked before any file is written, and the
     files are renamed into place only once all are written, so a bad pickle, a target that
-    is a folder or a failed write leaves nothing new."""
+    is a folder or a failed write leaves nothing new. A target that exists is replaced
+    only by the same text (a rerun); any other file there is refused, so none of the
+    user's is lost."""
     src, dst = Path(root) / "graphgen", Path(out) / "graphgen"
     graph_sets = {stem: load_graph_pickle(src / f"{stem}.pkl")
                   for stem in GRAPHGEN_FILES.values() if (src / f"{stem}.pkl").is_file()}
     if not graph_sets:
         names = ", ".join(f"{stem}.pkl" for stem in GRAPHGEN_FILES.values())
         raise DataError(src, f"holds none of {names}")
-    targets = {stem: dst / f"{stem}.g6" for stem in graph_sets}
-    for target in targets.values():
-        if target.exists() and not target.is_file():
+    texts = {dst / f"{stem}.g6": graph6_text(graphs) for stem, graphs in graph_sets.items()}
+    for folder in (Path(out), dst):
+        if folder.exists() and not folder.is_dir():
+            raise DataError(folder, "is not a folder (nothing was written)")
+    for target, text in texts.items():
+        if target.is_symlink() or (target.exists() and not target.is_file()):
             raise DataError(target, "is not a regular file (nothing was written)")
+        if target.exists() and read_bytes(target) != text.encode():
+            raise DataError(target, "exists and holds other graphs than the conversion "
+                                    "writes; move it or choose another --out (nothing was "
+                                    "written)")
+    try:
+        dst.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataError(dst, f"cannot create the folder ({describe(err)})") from None
     with contextlib.ExitStack() as stack:      # each renamed into place at the end, or none
-        for stem, graphs in graph_sets.items():
-            stack.enter_context(atomic_path(targets[stem])).write_text(graph6_text(graphs))
-    return list(targets.values())
+        for target, text in texts.items():
+            stack.enter_context(atomic_path(target)).write_text(text)
+    return list(texts)
