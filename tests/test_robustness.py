@@ -212,6 +212,16 @@ def test_checkpoint_arguments_of_the_wrong_type_are_one_line(tmp_path, capsys):
         torch.save({**ck, "init": {**init, **change}}, path)
         line = one_line_error(capsys, ["check-invariance", "--checkpoint", str(path)], ".")
         assert f"the checkpoint's config is not usable: {message}" in line, line
+    # NaN weights: "FAIL, expected nan, got nan" (exit 1) named an invariance failure
+    first = next(iter(ck["state_dict"]))
+    torch.save({**ck, "state_dict": {**ck["state_dict"], first: torch.full_like(
+        ck["state_dict"][first], float("nan"))}}, tmp_path / "nan.pt")
+    one_line_error(capsys, ["check-invariance", "--checkpoint", str(tmp_path / "nan.pt")],
+                   rf"the weights hold NaN \({re.escape(first)}\)")
+    # a width of 0 is one line too (torch may warn about zero-element tensors while the
+    # model is built; the build is silenced)
+    torch.save({**ck, "init": {**init, "in_channels": 0}}, tmp_path / "zero.pt")
+    one_line_error(capsys, ["check-invariance", "--checkpoint", str(tmp_path / "zero.pt")], ".")
     # a generation model: checked against its own constructor's annotations
     model = SequentialGraphVAE(3, [0.0, 1.0, 2.0], 4, (8,), "gcn", (8,), 8, node_types=2,
                                edge_types=1, valences=[4, 2], connect=True, components=2)

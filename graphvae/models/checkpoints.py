@@ -80,8 +80,14 @@ def checked_model(build: Callable[[], nn.Module], state: Any, path: Path) -> nn.
                                               for v in state.values()):
         raise DataError(path, "the checkpoint has no state_dict of tensors")
     check_weight_storage(state, path)
-    with torch.device("meta"):
-        skeleton = build()
+    nan = next((k for k, v in state.items() if v.is_floating_point() and bool(v.isnan().any())),
+               None)
+    if nan is not None:                # (-inf is allowed: a log-probability of 0)
+        raise DataError(path, f"the weights hold NaN ({nan}); no graphvae run saves such "
+                              f"weights")
+    with warnings.catch_warnings(), torch.device("meta"):
+        warnings.simplefilter("ignore")        # e.g. torch's zero-element warning: the
+        skeleton = build()                     # shapes are compared below
     want = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
     have = {k: tuple(v.shape) for k, v in state.items()}
     missing, extra = sorted(set(want) - set(have)), sorted(set(have) - set(want))
@@ -94,7 +100,9 @@ def checked_model(build: Callable[[], nn.Module], state: Any, path: Path) -> nn.
         k = wrong[0]
         raise DataError(path, f"the weights do not fit the saved config: {k} has shape "
                               f"{have[k]}, the model needs {want[k]}")
-    model = build()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = build()
     model.load_state_dict(state)
     return model
 
