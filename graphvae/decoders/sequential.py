@@ -265,11 +265,12 @@ class SequenceState:
         self.codes[ar, j, i] = torch.maximum(self.codes[ar, j, i], option)
         self.deg.scatter_add_(1, i, e)
         self.deg.scatter_add_(1, j, e)
-        if i.size(1) == 1:
-            if bool(edge.any()):
-                self.comp = torch.where(edge, self._merged(self.comp, i[:, 0], j[:, 0]),
-                                        self.comp)
-        elif bool(edge.any()):
+        if not bool(edge.any()):
+            return
+        if i.size(1) == 1:                     # one pair a round (the rules): one merge
+            self.comp = torch.where(edge, self._merged(self.comp, i[:, 0], j[:, 0]),
+                                    self.comp)
+        else:
             # a round of several pairs: each component's label becomes the smallest label
             # of the group the round's edges join it to, which is what merging the edges
             # one by one (keeping the smaller label) gives
