@@ -83,6 +83,13 @@ def check_zip_stored(path: str | os.PathLike) -> None:
                               f"{size:,}")
 
 
+def nan_weight(state: dict[str, torch.Tensor]) -> str | None:
+    """The first weight of ``state`` that holds NaN, or ``None``: no graphvae run saves one
+    (training stops on a non-finite loss). ``-inf`` is allowed: a log-probability of 0."""
+    return next((k for k, v in state.items() if v.is_floating_point() and bool(v.isnan().any())),
+                None)
+
+
 def check_weight_storage(state: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
     """Refuse weights that hold fewer bytes than their shapes claim: a tensor saved as a
     view that repeats one value (stride 0) or many tensors on one storage would let a

@@ -24,7 +24,13 @@ from torch import nn
 
 from graphvae.config import type_fits
 from graphvae.errors import DataError, describe, quote
-from graphvae.io import check_weight_storage, check_zip_stored, require_file, save_atomic
+from graphvae.io import (
+    check_weight_storage,
+    check_zip_stored,
+    nan_weight,
+    require_file,
+    save_atomic,
+)
 from graphvae.models.autoencoders import (
     EdgeObjective,
     GraphAutoencoder,
@@ -80,9 +86,8 @@ def checked_model(build: Callable[[], nn.Module], state: Any, path: Path) -> nn.
                                               for v in state.values()):
         raise DataError(path, "the checkpoint has no state_dict of tensors")
     check_weight_storage(state, path)
-    nan = next((k for k, v in state.items() if v.is_floating_point() and bool(v.isnan().any())),
-               None)
-    if nan is not None:                # (-inf is allowed: a log-probability of 0)
+    nan = nan_weight(state)
+    if nan is not None:
         raise DataError(path, f"the weights hold NaN ({nan}); no graphvae run saves such "
                               f"weights")
     with warnings.catch_warnings(), torch.device("meta"):

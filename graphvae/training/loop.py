@@ -48,7 +48,7 @@ from tqdm.auto import tqdm
 
 from graphvae.distributed import current_world
 from graphvae.errors import DataError, describe, one_line, quote
-from graphvae.io import check_zip_stored, save_atomic
+from graphvae.io import check_zip_stored, nan_weight, save_atomic
 from graphvae.training.callbacks import Callback, FitState, unwrap
 
 
@@ -381,25 +381,28 @@ def _check_loaded(state: FitState, result: FitResult, epochs: int | None) -> Non
     if not 0 <= best <= done or math.isnan(state.best_score) or state.best_score == math.inf:
         raise ValueError(f"its best epoch {best} (score {state.best_score}) is not one of its "
                          f"{done} epochs")
-    model = unwrap(state.model).state_dict()
-    for name, weights in (("weights", model), ("best weights", state.best_state or model)):
-        if not isinstance(weights, dict) or {k: tuple(v.shape) for k, v in weights.items()} \
+    model = unwrap(state.model).state_dict()      # loaded strictly: the model's shapes
+    if nan_weight(model) is not None:
+        raise ValueError("its weights hold NaN")
+    best_state = state.best_state
+    if best_state is not None:
+        if not isinstance(best_state, dict) or {k: tuple(v.shape) for k, v in
+                                                best_state.items()} \
                 != {k: tuple(v.shape) for k, v in model.items()}:
-            raise ValueError(f"its {name} do not fit the model")
-        if any(bool(torch.isnan(v).any()) for v in weights.values() if v.is_floating_point()):
-            raise ValueError(f"its {name} hold NaN")      # (-inf is a log-probability of 0)
-    params = {id(p): p for g in state.optimizer.param_groups for p in g["params"]}
+            raise ValueError("its best weights do not fit the model")
+        if nan_weight(best_state) is not None:
+            raise ValueError("its best weights hold NaN")
     for group in state.optimizer.param_groups:
         lr = group.get("lr")
         if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr < math.inf:
             raise ValueError(f"its learning rate {quote(lr)} is not a number > 0")
-    for p, slots in state.optimizer.state.items():
+    for p, slots in state.optimizer.state.items():      # keyed by the weights themselves
         for key, v in slots.items():
             if not isinstance(v, torch.Tensor):
                 continue
-            if v.dim() and tuple(v.shape) != tuple(params[id(p)].shape):
+            if v.dim() and v.shape != p.shape:
                 raise ValueError(f"its optimiser's {key} has shape {tuple(v.shape)}, the "
-                                 f"weights {tuple(params[id(p)].shape)}")
+                                 f"weights {tuple(p.shape)}")
             if v.is_floating_point() and not bool(torch.isfinite(v).all()) \
                     or key == "exp_avg_sq" and bool((v < 0).any()):
                 raise ValueError(f"its optimiser's {key} holds impossible values")
