@@ -92,7 +92,7 @@ def _check_replaceable(out: Path, planted: Path) -> None:
     """A one-line ``ValueError`` unless ``out`` and ``planted`` are a pair that make-graph
     wrote: the edge list (if there) starts with its header, and the planted parameters are
     there and load."""
-    from graphvae.datasets.sbm import PlantedSBM
+    from graphvae.datasets.sbm import PlantedSBM, edge_list_delimiter, edge_list_header
 
     advice = "move it or choose another --out"
     if not planted.exists():
@@ -109,9 +109,10 @@ def _check_replaceable(out: Path, planted: Path) -> None:
                 head = fh.readline(64)
         except OSError as err:
             raise ValueError(f"cannot read --out {out}: {describe(err)}") from None
-        if head.rstrip(b"\r\n") not in (b"source,target", b"source\ttarget", b"source target"):
+        header = edge_list_header(edge_list_delimiter(out))
+        if head.rstrip(b"\r\n") != header:
             raise ValueError(f"--out {out} exists and does not start with make-graph's "
-                             f"header (source,target); {advice}")
+                             f"header ({header.decode()!r}); {advice}")
 
 
 def check_args(args: argparse.Namespace) -> int:

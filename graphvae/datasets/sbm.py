@@ -405,15 +405,26 @@ def make_sbm(num_nodes: int, num_edges: int, num_blocks: int, seed: int,
 
 # ------------------------------------------------------------------------------ writing
 
+def edge_list_delimiter(path: str | os.PathLike) -> str:
+    """The delimiter :func:`write_edge_list` uses by default for ``path``: ``,`` for
+    ``.csv``, a tab for ``.tsv``, else a space."""
+    return {".csv": ",", ".tsv": "\t"}.get(Path(path).suffix.lower(), " ")
+
+
+def edge_list_header(delimiter: str) -> bytes:
+    """The first line of an edge list :func:`write_edge_list` writes, without its newline."""
+    return f"source{delimiter}target".encode()
+
+
 def write_edge_list(edge_index, path: str | os.PathLike, delimiter: str | None = None) -> Path:
     """Write ``edge_index`` (2, E) of non-negative integers as an edge list: a header
     ``source<d>target`` and one ``i<d>j`` line per column, where ``<d>`` is
-    ``delimiter`` (default: ``,`` for ``.csv``, a tab for ``.tsv``, else a space).
+    ``delimiter`` (default: :func:`edge_list_delimiter`).
     Atomic (a temporary file beside ``path``, then a rename); about 10⁷ lines a few
     seconds."""
     path = Path(path)
     if delimiter is None:
-        delimiter = {".csv": ",", ".tsv": "\t"}.get(path.suffix.lower(), " ")
+        delimiter = edge_list_delimiter(path)
     if len(delimiter) != 1 or delimiter in "0123456789\n\r":
         raise ValueError(f"delimiter must be one character other than a digit or newline, "
                          f"got {delimiter!r}")
@@ -427,7 +438,7 @@ def write_edge_list(edge_index, path: str | os.PathLike, delimiter: str | None =
     width = len(str(int(ei.max()))) if ei.size else 1
     sep = ord(delimiter)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        fh.write(f"source{delimiter}target\n".encode())
+        fh.write(edge_list_header(delimiter) + b"\n")
         for start in range(0, ei.shape[1], _WRITE_CHUNK):
             fh.write(_lines(ei[:, start:start + _WRITE_CHUNK], width, sep))
     return path
