@@ -41,12 +41,19 @@ from graphvae.models.graphvae import GraphVAE
 from graphvae.models.oneshot import EquivariantGraphVAE
 from graphvae.models.sequential import SequentialGraphVAE
 
+#: The generation models' ``kind`` → their class, built from the saved ``init`` as keywords.
+MODEL_CLASSES: dict[str, type[nn.Module]] = {
+    "oneshot-vae": EquivariantGraphVAE, "graphvae": GraphVAE, "seq-vae": SequentialGraphVAE}
+
+
+def _from_keywords(cls: type[nn.Module]) -> Callable[[dict[str, Any]], nn.Module]:
+    return lambda init: cls(**init)
+
+
 #: ``kind`` → a function of the saved ``init`` that builds the model.
 BUILDERS: dict[str, Callable[[dict[str, Any]], nn.Module]] = {
     "graph-autoencoder": rebuild_graph_autoencoder,
-    "oneshot-vae": lambda init: EquivariantGraphVAE(**init),
-    "graphvae": lambda init: GraphVAE(**init),
-    "seq-vae": lambda init: SequentialGraphVAE(**init),
+    **{kind: _from_keywords(cls) for kind, cls in MODEL_CLASSES.items()},
 }
 
 
@@ -146,10 +153,8 @@ def _check_init_types(kind: str, init: dict[str, Any], path: Path) -> None:
     """The saved constructor arguments have the types the constructor declares: a wrong
     type (a string dropout) would otherwise build a model that fails when it first runs,
     far from the checkpoint that caused it."""
-    if kind != "graph-autoencoder":
-        constructor = {"oneshot-vae": EquivariantGraphVAE.__init__, "graphvae": GraphVAE.__init__,
-                       "seq-vae": SequentialGraphVAE.__init__}[kind]
-        _check_types(init, typing.get_type_hints(constructor), path)
+    if kind in MODEL_CLASSES:
+        _check_types(init, typing.get_type_hints(MODEL_CLASSES[kind].__init__), path)
         return
     objective = init.get("objective")
     if not isinstance(objective, dict):
