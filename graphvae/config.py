@@ -61,6 +61,9 @@ def check_seed(seed: int, name: str = "seed") -> None:
 
 #: Prefix of the argparse destinations of config flags.
 DEST = "config_"
+#: The value of an ``unset=True`` flag that was not given (``None`` can be a flag's value:
+#: ``--patience off``).
+NOT_GIVEN: Any = type("NotGiven", (), {"__repr__": lambda self: "NOT_GIVEN"})()
 
 
 def option(default: Any, help: str, *, choices: Any = None, flag: str | None = None,
@@ -237,7 +240,7 @@ class Config:
                 continue
             flag = _flag(f)
             dest = DEST + f.name  # never clashes with a task's own flags
-            default = None if unset else f.default
+            default = NOT_GIVEN if unset else f.default
             shown = "" if unset else f" [{_show(f.default)}]"
             choices = meta["choices"]() if callable(meta["choices"]) else meta["choices"]
             hint = hints[f.name]
@@ -258,9 +261,12 @@ class Config:
 
     @classmethod
     def given(cls, args: argparse.Namespace) -> dict[str, Any]:
-        """The config fields the command line set (those not ``None``)."""
+        """The config fields the command line set: every flag's value, the default included,
+        or, for flags added with ``unset=True``, those given. A value may be ``None``
+        (``--patience off``)."""
         return {f.name: getattr(args, DEST + f.name) for f in dataclasses.fields(cls)  # type: ignore
-                if f.metadata.get("cli", False) and getattr(args, DEST + f.name, None) is not None}
+                if f.metadata.get("cli", False)
+                and getattr(args, DEST + f.name, NOT_GIVEN) is not NOT_GIVEN}
 
     @classmethod
     def from_args(cls: type[C], args: argparse.Namespace) -> C:

@@ -140,18 +140,25 @@ def test_user_matrix_file(tmp_path):
 
 
 def test_patience_off_runs_every_epoch(tmp_path):
-    """--patience 0 stops at the first epoch that does not improve; off never stops."""
-    x = np.random.default_rng(0).normal(size=(120, 3))
-    np.save(tmp_path / "x.npy", x)
+    """--patience 0 stops at the first epoch that does not improve, the default (20) 20
+    epochs after the best; off never stops, and the run records it (it once fell back to
+    the default: ``off`` parses to None, which the flag collection took for "not given")."""
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(30, 4)))
     runs = {}
-    for p in ("0", "off"):
-        rc, _, err = run_cli(["vector", "--data", str(tmp_path / "x.npy"), "--model", "ae",
-                              "--epochs", "12", "--lr", "0.5", "--patience", p, "--quiet",
-                              "--out", str(tmp_path / p)])
+    for p in ("0", "default", "off"):
+        rc, _, err = run_cli(["vector", "--data", str(tmp_path / "x.npy"), "--hidden", "8",
+                              "--epochs", "40", "--lr", "0.05", "--nll-samples", "5",
+                              "--quiet", "--out", str(tmp_path / p)]
+                             + ([] if p == "default" else ["--patience", p]))
         assert rc == 0, err
         runs[p] = json.loads((tmp_path / p / "metrics.json").read_text())
-    assert runs["off"]["epochs_run"] == 12
-    assert runs["0"]["epochs_run"] < 12     # lr 0.5 on an AE does not improve every epoch
+    # the best validation epoch comes early on this data, so 20 epochs without a better one
+    # end the default run before epoch 40
+    assert runs["default"]["epochs_run"] == runs["default"]["best_epoch"] + 20 < 40
+    assert runs["0"]["epochs_run"] == runs["0"]["best_epoch"] + 1 < 40
+    assert runs["off"]["epochs_run"] == 40
+    assert runs["off"]["config"]["patience"] is None
+    assert runs["default"]["config"]["patience"] == 20
 
 
 def _write(tmp_path, name, text):
