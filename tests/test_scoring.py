@@ -189,6 +189,27 @@ def test_mixed_empty_and_oversized_files(tmp_path, monkeypatch):
     assert [s.num_nodes for s in scoring.read_samples(big)[0]] == [3, 3]
 
 
+def test_graphs_too_dense_to_score_are_one_line_before_any_statistic(tmp_path, monkeypatch):
+    """Orbit counting costs Σ_v d_v³, which the node and pair limits do not bound (a complete
+    graph of 2,000 nodes passes both and took hours). By hand: K_5 has five nodes of degree
+    4 (5·64 = 320), a star with 3 leaves 3³ + 3·1 = 30, so the two cost 350."""
+    graphs = [nx.complete_graph(5), nx.star_graph(3)]
+    path = tmp_path / "g.jsonl"
+    _write_graphs(path, graphs)
+    assert scoring.orbit_work(scoring.read_samples(path)[0]) == 350
+
+    def no_statistics(*args, **kwargs):
+        raise AssertionError("scored before the cost was checked")
+    monkeypatch.setattr("graphvae.tasks.generation.load_generation_data", no_statistics)
+    monkeypatch.setattr(scoring, "MAX_ORBIT_WORK", 349)
+    rc, _, err = run_cli(["score", str(path)])
+    assert rc == 2 and err.count("\n") == 1
+    assert "too dense to score: their orbit counts take 3.5e+02 multiply-adds" in err
+    monkeypatch.setattr(scoring, "MAX_ORBIT_WORK", 350)       # at the limit: scored
+    rc, _, err = run_cli(["score", str(path)])
+    assert rc != 2 and "scored before the cost was checked" in err
+
+
 def test_jsonl_graph6_and_pickle_read_the_same_graphs(tmp_path):
     graphs = [nx.path_graph(4), nx.empty_graph(2), nx.complete_graph(5), nx.cycle_graph(6)]
     js, molecules = scoring.read_samples(_write_graphs(tmp_path / "a.jsonl", graphs))

@@ -24,7 +24,8 @@ not recomputed, and nor are ``mmd2_draws`` (further sample sets of the model).
 A sample file is a user's file: every line is checked (JSON, keys, types, node indices,
 self-loops, repeated pairs, at most ``MAX_NODES`` nodes a graph, ``MAX_SAMPLES``
 samples and ``MAX_PAIRS`` node pairs in all); anything else is a
-:class:`~graphvae.errors.DataError` naming the line.
+:class:`~graphvae.errors.DataError` naming the line. Graphs too dense to score (orbit
+counts beyond ``MAX_ORBIT_WORK``) are refused before any statistic is computed.
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ if TYPE_CHECKING:
 MAX_SAMPLES = 1_000_000
 #: The most node pairs (``Σ n²`` over the samples, each held as a dense matrix) a file may hold.
 MAX_PAIRS = 10**8
+
+#: The most orbit-counting work a sample set may ask for (:func:`orbit_work`): at about
+#: 2·10¹⁰ multiply-adds a second on one core, some four minutes. Node and pair limits do not
+#: bound it: a complete graph of 2,000 nodes, a 333 KB graph6 line, asks for 1.6·10¹³ (hours).
+MAX_ORBIT_WORK = 4 * 10**12
 
 _GRAPH_KEYS, _MOLECULE_KEYS = {"num_nodes", "edges"}, {"atoms", "bonds"}
 
@@ -196,6 +202,13 @@ def read_samples(path: str | os.PathLike) -> tuple[list[SampledGraph], bool]:
     return [SampledGraph(_adjacency(g.number_of_nodes(), g.edges())) for g in graphs], False
 
 
+def orbit_work(samples: list[SampledGraph]) -> int:
+    """``Σ_v d_v³`` over the samples' nodes: the multiply-adds of counting the 4-cliques in
+    each node's neighbourhood (:func:`graphvae.evaluation.orbits.noninduced_counts`), the
+    part of the orbit statistic that grows fastest on dense graphs."""
+    return sum(int((s.adj.sum(1).round().to(torch.int64) ** 3).sum()) for s in samples)
+
+
 #: The fields of a run's config that decide its split and its scores.
 SCORING_FIELDS = ("dataset", "generated", "protocol", "seed", "qm9_limit")
 
@@ -233,6 +246,11 @@ def score_samples(path: str | os.PathLike, cfg: GenerationConfig,
     if molecules != qm9:
         raise DataError(path, "holds molecules: score it with --dataset qm9" if molecules
                         else f"holds graphs without atoms, which {cfg.dataset} cannot score")
+    if not molecules and (work := orbit_work(samples)) > MAX_ORBIT_WORK:
+        raise DataError(path, f"its graphs are too dense to score: their orbit counts take "
+                              f"{work:.1e} multiply-adds (each node's degree cubed, summed), "
+                              f"more than the {MAX_ORBIT_WORK:.0e} (minutes on one core) "
+                              f"allowed")
     if qm9 and cfg.fcd:
         from graphvae.chem.scores import require_fcd
         require_fcd()
@@ -249,5 +267,5 @@ def score_samples(path: str | os.PathLike, cfg: GenerationConfig,
             "environment": environment()}
 
 
-__all__ = ["MAX_PAIRS", "MAX_SAMPLES", "SCORING_FIELDS", "read_samples", "read_samples_jsonl",
-           "run_config", "score_samples"]
+__all__ = ["MAX_ORBIT_WORK", "MAX_PAIRS", "MAX_SAMPLES", "SCORING_FIELDS", "orbit_work",
+           "read_samples", "read_samples_jsonl", "run_config", "score_samples"]
