@@ -4,6 +4,7 @@ with one line."""
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -356,6 +357,27 @@ def test_standardized_run_gives_the_mse_in_the_original_units(tmp_path):
     s = float(load_vector_data(str(tmp_path / "x.npy")).standardized().scales[0])
     assert 20 < s < 40
     assert m["test_mse_original_units"] == pytest.approx(s * s * m["test_mse"], rel=1e-5)
+
+
+def test_original_units_past_float32s_range(tmp_path):
+    """The same data times 2⁶⁶ standardise to the same values, so the run is the same and
+    the MSE in original units is 2¹³² ≈ 5.4e39 times as large, past float32's 3.4e38 (it
+    was reported as null), and −log p(x) grows by 3 · 66 · log 2 (three columns)."""
+    x = np.random.default_rng(1).random((100, 3)).astype(np.float32)
+    runs = []
+    for name, data in (("one", x), ("big", x * np.float32(2.0 ** 66))):
+        np.save(tmp_path / f"{name}.npy", data)
+        rc, _, err = run_cli(["vector", "--data", str(tmp_path / f"{name}.npy"),
+                              "--standardize", "--hidden", "8", "--epochs", "2",
+                              "--nll-samples", "5", "--quiet", "--out", str(tmp_path / name)])
+        assert rc == 0, err
+        runs.append(json.loads((tmp_path / name / "metrics.json").read_text()))
+    one, big = runs
+    assert big["test_mse"] == one["test_mse"] and big["test_nll"] == one["test_nll"]
+    assert big["test_mse_original_units"] == pytest.approx(
+        2.0 ** 132 * one["test_mse_original_units"], rel=1e-9)
+    assert big["test_nll_original_units"] - one["test_nll_original_units"] == pytest.approx(
+        3 * 66 * math.log(2), rel=1e-9)
 
 
 def test_text_matrices_headers_and_separators(tmp_path):

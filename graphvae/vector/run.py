@@ -134,9 +134,10 @@ def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = 
         for key in ("test_nll", "test_nll_refined"):
             if key in metrics:
                 metrics[f"{key}_original_units"] = metrics[key] + shift
-        scales = data.scales.to(test)  # column j's squared error times s_j²
-        metrics["test_mse_original_units"] = float(((recon - test) * scales).pow(2)
-                                                   .sum(1).mean())
+        # column j's squared error times s_j², in float64: s_j² passes float32's range from
+        # s_j ≈ 1.8e19 on
+        err = (recon.double() - test.double()) * data.scales.to(test.device, torch.float64)
+        metrics["test_mse_original_units"] = float(err.pow(2).sum(1).mean())
     if out is not None:
         save_checkpoint(model, out / "model.pt", model_kind=cfg.model, data=data.name,
                         result=res.__dict__)
