@@ -114,6 +114,35 @@ def type_fits(value: Any, hint: Any, classes: bool = False) -> bool:
     return not classes or hint is Any or not isinstance(hint, type) or isinstance(value, hint)
 
 
+def hint_name(hint: Any) -> str:
+    """``int``, ``Sequence[int] | None``: the annotation as written."""
+    if isinstance(hint, type) and not typing.get_args(hint):
+        return hint.__name__
+    return str(hint).replace("typing.", "").replace("collections.abc.", "")
+
+
+def check_field_types(obj: Any) -> None:
+    """Check a dataclass's fields against their annotations (:func:`type_fits`), turning
+    lists into the tuples a field holds (JSON gives lists), and numbers against torch's
+    int64 and float32 ranges; a one-line ``ValueError`` naming the field otherwise."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if isinstance(value, list):  # JSON gives lists where the field holds a tuple
+            value = tuple(value)
+            object.__setattr__(obj, f.name, value)
+        if not type_fits(value, hints[f.name]):
+            raise ValueError(f"config field {f.name!r} has the wrong type: {quote(value)}, "
+                             f"not {hint_name(hints[f.name])}")
+        for v in value if isinstance(value, tuple) else (value,):
+            if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT:
+                raise ValueError(f"{f.name.replace('_', '-')} must lie within ±(2^63 - 1) "
+                                 f"(torch's int64), got {v}")
+            if isinstance(v, float) and abs(v) > FLOAT32_MAX and math.isfinite(v):
+                raise ValueError(f"{f.name.replace('_', '-')} must lie within the float32 "
+                                 f"range (±{FLOAT32_MAX:.4g}), got {v:g}")
+
+
 def _flag(f: dataclasses.Field) -> str:
     """A config field's flag: its ``option(flag=...)``, else ``--field-name`` (a switch
     that defaults on is given as ``--no-`` and the rest)."""
@@ -190,22 +219,7 @@ class Config:
         return f"{flag} {quote(value)}"
 
     def __post_init__(self) -> None:
-        hints = typing.get_type_hints(type(self))
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            value = getattr(self, f.name)
-            if isinstance(value, list):  # JSON gives lists where the field holds a tuple
-                value = tuple(value)
-                object.__setattr__(self, f.name, value)
-            if not type_fits(value, hints[f.name]):
-                raise ValueError(f"config field {f.name!r} has the wrong type: "
-                                 f"{quote(value)}")
-            for v in value if isinstance(value, tuple) else (value,):
-                if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT:
-                    raise ValueError(f"{f.name.replace('_', '-')} must lie within ±(2^63 - 1) "
-                                     f"(torch's int64), got {v}")
-                if isinstance(v, float) and abs(v) > FLOAT32_MAX and math.isfinite(v):
-                    raise ValueError(f"{f.name.replace('_', '-')} must lie within the float32 "
-                                     f"range (±{FLOAT32_MAX:.4g}), got {v:g}")
+        check_field_types(self)
         self.validate()
 
     def validate(self) -> None:

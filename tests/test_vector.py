@@ -657,3 +657,38 @@ def test_standardized_rows_convert_back_to_their_units_for_plots():
     assert float(std.test.abs().max()) > 1.5                  # not grey levels any more
     torch.testing.assert_close(std.original_units(std.test), data.test, atol=1e-5, rtol=0)
     assert data.original_units(data.test) is data.test        # plain data: unchanged
+
+
+def test_python_api_arguments_are_checked_in_one_line():
+    """What a caller can get wrong in the Python API is named before any work: a chunk of
+    0 once looped for ever in ``log_marginal``, ``estimate_nll`` failed inside math or
+    torch, a validation split of the wrong width inside a matrix product, and
+    ``VectorConfig`` took ``variance=True`` and failed later on ``hidden=8``."""
+    torch.manual_seed(0)
+    model = build_vector_model("vae", 6, latent_dim=2, hidden=(4,), likelihood="gaussian")
+    x = torch.randn(5, 6)
+    for chunk in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match=f"chunk must be a whole number >= 1, got {chunk}"):
+            model.log_marginal(x, num_samples=5, chunk=chunk)
+    for kwargs, problem in (({"num_samples": 0}, "num_samples must be a whole number >= 1"),
+                            ({"batch_size": 0}, "batch_size must be a whole number >= 1")):
+        with pytest.raises(ValueError, match=problem):
+            estimate_nll(model, x, **kwargs)
+    with pytest.raises(TypeError, match="x must be a torch.Tensor of rows, got ndarray"):
+        estimate_nll(model, x.numpy())
+    with pytest.raises(ValueError, match=r"x must be \(n, 6\), got \(5, 3\)"):
+        estimate_nll(model, x[:, :3])
+    # float64 rows are the same rows: the same estimate as float32 (the model's dtype)
+    assert estimate_nll(model, x.double(), num_samples=7) == estimate_nll(model, x,
+                                                                           num_samples=7)
+    with pytest.raises(ValueError, match=r"validation data must be \(n, 6\), got \(5, 2\)"):
+        train_vector(model, x, x[:, :2], epochs=1, progress=False)
+    for kwargs, problem in (({"hidden": 8}, "'hidden' has the wrong type: 8, not tuple"),
+                            ({"in_dim": "6"}, "'in_dim' has the wrong type: '6', not int"),
+                            ({"in_dim": 6.5}, "'in_dim' has the wrong type: 6.5"),
+                            ({"hidden": ("4",)}, "'hidden' has the wrong type"),
+                            ({"variance": True}, "'variance' has the wrong type: True")):
+        args = {"in_dim": 6, "likelihood": "gaussian", **kwargs}
+        with pytest.raises(ValueError, match=problem):
+            build_vector_model("vae", args.pop("in_dim"), **args)
+    assert build_vector_model("vae", 6, hidden=[4, 3]).config.hidden == (4, 3)

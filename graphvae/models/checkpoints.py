@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from graphvae.config import type_fits
+from graphvae.config import hint_name, type_fits
 from graphvae.errors import DataError, describe, quote
 from graphvae.io import (
     check_weight_storage,
@@ -139,14 +139,7 @@ def _check_types(init: dict[str, Any], hints: dict[str, Any], path: Path, where:
     for key, value in init.items():
         if key in hints and not type_fits(value, hints[key], classes=True):
             raise DataError(path, f"the checkpoint's config is not usable: {where}{key} is "
-                                  f"{quote(value)}, not {_hint_name(hints[key])}")
-
-
-def _hint_name(hint: Any) -> str:
-    """``int``, ``Sequence[int] | None``: the annotation as written."""
-    if isinstance(hint, type) and not typing.get_args(hint):
-        return hint.__name__
-    return str(hint).replace("typing.", "").replace("collections.abc.", "")
+                                  f"{quote(value)}, not {hint_name(hints[key])}")
 
 
 def _check_init_types(kind: str, init: dict[str, Any], path: Path) -> None:

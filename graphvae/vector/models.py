@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from graphvae.bounds import ELBO, IWAE, BoundEstimate, DiagGaussian, PointMass, StandardNormal
+from graphvae.config import check_field_types
 from graphvae.likelihoods import LogLik, bernoulli_log_prob, gaussian_log_prob
 from graphvae.vector.layers import ACTIVATIONS, Corruption, mlp
 
@@ -26,6 +27,12 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 MIN_LOGVAR = -7.0  # a learned Gaussian variance is floored at e^-7 ≈ 9e-4
 #: The smallest fixed variance: below it float32 cannot hold the Gaussian's log-density.
 MIN_VARIANCE = 1e-30
+
+
+def check_count(name: str, value: Any) -> None:
+    """A one-line ``ValueError`` unless ``value`` is a whole number ``>= 1``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
 
 
 def check_variance(variance: str | float) -> None:
@@ -52,6 +59,7 @@ class VectorConfig:
     noise_level: float = 0.1
 
     def __post_init__(self):
+        check_field_types(self)
         if self.in_dim < 1 or self.latent_dim < 1:
             raise ValueError(f"in_dim and latent_dim must be >= 1, got {self.in_dim}, "
                              f"{self.latent_dim}")
@@ -200,6 +208,8 @@ class VectorAutoencoder(nn.Module):
         that converges to ``log p(x)``. Samples are drawn ``chunk`` at a time and the
         log-sum-exp is accumulated, so memory is ``chunk × B × in_dim``.
         """
+        check_count("num_samples", num_samples)
+        check_count("chunk", chunk)
         q = self.encode(x)
         if not isinstance(q, DiagGaussian):
             raise ValueError("log p(x) needs a variational model (vae or iwae)")
@@ -286,7 +296,7 @@ def build_vector_model(kind: str, in_dim: int, num_samples: int | None = None,
     opts = {**VECTOR_MODELS[kind], **{k: v for k, v in kwargs.items() if v is not None}}
     if kind == "dae" and not opts.get("corruption"):
         raise ValueError("a denoising AE needs a corruption")
-    if "hidden" in opts:
+    if isinstance(opts.get("hidden"), list):
         opts["hidden"] = tuple(opts["hidden"])
     model = VectorAutoencoder(VectorConfig(in_dim=in_dim, **opts))
     if kind == "iwae":

@@ -31,7 +31,7 @@ from graphvae.training import (
     Shuffled,
     fit,
 )
-from graphvae.vector.models import VectorAutoencoder, VectorConfig
+from graphvae.vector.models import VectorAutoencoder, VectorConfig, check_count
 
 
 @torch.no_grad()
@@ -50,12 +50,27 @@ def evaluate_bound(model: VectorAutoencoder, x: Tensor, objective: str = "elbo",
 
 
 @torch.no_grad()
+def model_rows(model: VectorAutoencoder, x: Any, name: str) -> Tensor:
+    """``x`` as rows for ``model``: a ``(n, in_dim)`` tensor, cast to the model's dtype; a
+    one-line ``TypeError`` / ``ValueError`` naming ``name`` otherwise."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of rows, got {type(x).__name__}")
+    if x.dim() != 2 or x.size(1) != model.config.in_dim:
+        raise ValueError(f"{name} must be (n, {model.config.in_dim}), got {tuple(x.shape)}")
+    return x.to(next(model.parameters()).dtype)
+
+
 def estimate_nll(model: VectorAutoencoder, x: Tensor, num_samples: int = 5000,
                  batch_size: int = 100, seed: int = 0, progress: bool = False) -> float:
     """Mean ``-log p(x)`` over the rows of ``x`` in nats, each row's ``log p(x)``
     estimated by importance sampling with ``num_samples`` draws from the model's
     ``q(z|x)`` (``VectorAutoencoder.log_marginal``), ``batch_size`` rows at a time,
     seeded so that reruns give the same figure."""
+    x = model_rows(model, x, "x")
+    check_count("num_samples", num_samples)
+    check_count("batch_size", batch_size)
+    if x.size(0) == 0:
+        raise ValueError("x holds no rows")
     was = model.training
     model.eval()
     g = torch.Generator(device=x.device).manual_seed(seed)
@@ -122,9 +137,8 @@ def train_vector(model: VectorAutoencoder, train: Tensor, valid: Tensor | None =
     if kl_warmup < 0 or (kl_warmup and objective != "elbo"):
         raise ValueError(f"kl_warmup must be >= 0 and needs the elbo objective, got "
                          f"{kl_warmup} with {objective!r}")
-    if train.dim() != 2 or train.size(1) != model.config.in_dim:
-        raise ValueError(f"training data must be (n, {model.config.in_dim}), got "
-                         f"{tuple(train.shape)}")
+    train = model_rows(model, train, "training data")
+    valid = None if valid is None else model_rows(model, valid, "validation data")
     callbacks: list[Callback] = []
     if valid is not None and patience is not None:
         callbacks.append(EarlyStopping(patience))
@@ -137,8 +151,6 @@ def train_vector(model: VectorAutoencoder, train: Tensor, valid: Tensor | None =
     if kl_warmup:
         callbacks.append(KLWarmup(kl_warmup))
     model.set_objective(objective, num_samples)
-    dtype = next(model.parameters()).dtype
-    train = train.to(dtype)
     torch.manual_seed(seed)
     g = torch.Generator(device=train.device).manual_seed(seed)
     params = [p for p in model.parameters() if p.requires_grad]  # frozen ones stay as they are
@@ -149,8 +161,7 @@ def train_vector(model: VectorAutoencoder, train: Tensor, valid: Tensor | None =
 
     def evaluate() -> dict[str, float]:
         assert valid is not None
-        return {"score": evaluate_bound(model, valid.to(dtype), objective, num_samples,
-                                        seed=seed)}
+        return {"score": evaluate_bound(model, valid, objective, num_samples, seed=seed)}
 
     return fit(model, Shuffled(train, batch_size), opt, epochs=epochs,
                evaluate=evaluate if valid is not None else None, callbacks=callbacks,
