@@ -19,6 +19,12 @@ def resolve_device(name: str) -> torch.device:
         raise ValueError("--device cuda was asked for but torch sees no CUDA device")
     if device.type not in ("cpu", "cuda"):
         raise ValueError(f"unsupported device {name!r}; use cpu, cuda, cuda:N or auto")
+    if device.type == "cpu" and device.index not in (None, 0):
+        raise ValueError(f"unknown device {name!r}: the CPU is cpu (or cpu:0)")
+    if device.type == "cuda" and device.index is not None \
+            and device.index >= torch.cuda.device_count():
+        raise ValueError(f"unknown device {name!r}: torch sees {torch.cuda.device_count()} "
+                         f"CUDA device(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}")
     return device
 
 

@@ -136,6 +136,21 @@ def test_ranking_metrics_refuse_nan_scores():
     assert roc_auc(torch.tensor([math.inf, 0.5, 0.2, -math.inf]), labels) == 0.75
 
 
+def test_run_link_prediction_checks_its_arguments_first():
+    """Wrong arguments from Python are one line naming them, before any work (they failed
+    inside numpy's seeding, torch's device parser or as an AttributeError)."""
+    data, cfg = make_sbm_graph(num_nodes=40, seed=0), PRESETS["vgae"].replace(epochs=1)
+    for kwargs, error, problem in (
+            ({"seed": -1}, ValueError, "seed must be an integer from 0 to 4294967295, got -1"),
+            ({"seed": 1.0}, TypeError, "seed must be an integer, got 1.0"),
+            ({"device": "gpu"}, ValueError, "unknown device 'gpu'"),
+            ({"data": None}, TypeError, "data must be a torch_geometric Data, got NoneType"),
+            ({"config": cfg.to_dict()}, TypeError, "config must be a LinkPredConfig")):
+        args = {"data": data, "config": cfg, **kwargs}
+        with pytest.raises(error, match=problem):
+            run_link_prediction(args.pop("data"), args.pop("config"), progress=False, **args)
+
+
 def test_encoder_sees_only_training_edges():
     data = make_sbm_graph(num_nodes=120, seed=0)
     res = run_link_prediction(data, PRESETS["vgae"].replace(epochs=3), seed=0, progress=False)

@@ -559,6 +559,9 @@ BAD_COMMAND_LINES = [
      "--seed + --seeds - 1 must be an integer from 0 to 4294967295, got 4294967296"),
     (["linkpred", "--top-k", "0"], "--top-k must be at least 1"),
     (["linkpred", "--device", "nonsense"], "unknown device 'nonsense'"),
+    # torch takes any CPU index and runs on the one CPU; the run recorded "cpu:99"
+    (["linkpred", "--device", "cpu:99"], "unknown device 'cpu:99': the CPU is cpu"),
+    (["vector", "--device", "cpu:1"], "unknown device 'cpu:1': the CPU is cpu"),
     (["linkpred", "--features", "x.csv"], "--features needs --edges"),
     (["linkpred", "--config", "/nonexistent.json"], "cannot read config"),
     (["linkpred", "--model", "vgea"], "invalid choice: 'vgea'"),

@@ -291,11 +291,18 @@ def test_atomic_save_keeps_old_file_on_failure(tmp_path, monkeypatch):
 
 def test_resolve_device():
     assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("cpu:0") == torch.device("cpu", 0)
     with pytest.raises(ValueError):
         resolve_device("tpu")
+    with pytest.raises(ValueError, match="the CPU is cpu"):
+        resolve_device("cpu:3")
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA"):
             resolve_device("cuda")
+    else:
+        count = torch.cuda.device_count()
+        with pytest.raises(ValueError, match=f"torch sees {count} CUDA device"):
+            resolve_device(f"cuda:{count}")
 
 
 # ------------------------------------------------------------------------ kill and resume

@@ -23,9 +23,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from graphvae.config import MAX_WIDTH, Config, check_lr, check_widths, option
+from graphvae.config import MAX_WIDTH, Config, check_lr, check_seed, check_widths, option
 from graphvae.datasets.link_split import LinkSplit, split_edges
 from graphvae.decoders import EDGE_DECODERS
+from graphvae.devices import resolve_device
 from graphvae.distributed import current_world
 from graphvae.encoders import ENCODERS
 from graphvae.evaluation.linkmetrics import hits_at_k, mrr, score_pairs, top_pairs
@@ -400,7 +401,16 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
     training steps are data-parallel (``DistributedDataParallel``); every process
     evaluates the same weights.
     """
-    device = torch.device(device)
+    from torch_geometric.data import Data
+    if not isinstance(data, Data):
+        raise TypeError(f"data must be a torch_geometric Data, got {type(data).__name__}")
+    if not isinstance(config, LinkPredConfig):
+        raise TypeError(f"config must be a LinkPredConfig (LinkPredConfig.from_dict turns a "
+                        f"dict into one), got {type(config).__name__}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an integer, got {seed!r}")
+    check_seed(seed)
+    device = resolve_device(device) if isinstance(device, str) else torch.device(device)
     check_graph(data.x, data.edge_index, data.num_nodes)
     check_feature_scale(data, config.features)
     if config.model == "joint" and (config.features in ID_FEATURE_MODES or data.x is None):
