@@ -842,3 +842,22 @@ def test_a_fifo_given_as_a_file_is_named_as_such(tmp_path, capsys):
                    r"x.csv: not a regular file")
     one_line_error(capsys, ["linkpred", "--quiet", "--edges", str(tmp_path / "absent.csv")],
                    r"absent.csv: no such file")
+
+
+@pytest.mark.parametrize("argv", [["vector", "--epochs", "1"], ["generate", "--epochs", "1"],
+                                  ["score", "x.jsonl"],
+                                  ["make-graph", "--nodes", "50", "--edges", "100",
+                                   "--out", "g.csv"]])
+def test_commands_without_data_parallel_training_refuse_torchrun(argv, tmp_path, capsys,
+                                                                 monkeypatch):
+    """Under torchrun every process ran the whole vector job and wrote the same --out; only
+    linkpred trains data-parallel, so the others refuse a world of more than one process
+    before anything runs or is written."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    one_line_error(capsys, argv, rf"graphvae {argv[0]} runs in one process, but "
+                                 r"WORLD_SIZE='2' \(torchrun\?\): only linkpred trains")
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setenv("WORLD_SIZE", "1")       # one process: runs as ever
+    rc, _, err = run(["vector", "--epochs", "1", "--quiet", "--nll-samples", "5"], capsys)
+    assert rc == 0, err

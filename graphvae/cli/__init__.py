@@ -64,6 +64,9 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                    _lazy("makegraph", "add_arguments"), _lazy("makegraph", "run")),
 }
 
+#: The commands that run under torchrun (data-parallel training); the others refuse to.
+DATA_PARALLEL = ("linkpred",)
+
 #: Exit status of an unexpected internal error (2 is the user's error, 1 a failed check).
 INTERNAL_ERROR = 3
 
@@ -110,6 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
+        world = os.environ.get("WORLD_SIZE", "1")
+        if args.command not in DATA_PARALLEL and world not in ("", "1"):
+            # each of torchrun's processes would run the whole job and write the same files
+            raise ValueError(f"graphvae {args.command} runs in one process, but WORLD_SIZE="
+                             f"{world!r} (torchrun?): only {', '.join(DATA_PARALLEL)} trains "
+                             f"data-parallel; run {args.command} without torchrun")
         summary = COMMANDS[args.command][2](args)
     except KeyboardInterrupt:
         if args.debug:
