@@ -378,6 +378,9 @@ def _check_loaded(state: FitState, result: FitResult, epochs: int | None) -> Non
     done, best = result.epochs, state.best_epoch
     if epochs is not None and not 0 <= done <= epochs:
         raise ValueError(f"it has run {done} epochs of this run's {epochs}")
+    if len(result.history) != done or len(result.epoch_seconds) != done:
+        raise ValueError(f"it holds {len(result.history)} history records and "
+                         f"{len(result.epoch_seconds)} epoch times for its {done} epochs")
     if not 0 <= best <= done or math.isnan(state.best_score) or state.best_score == math.inf:
         raise ValueError(f"its best epoch {best} (score {state.best_score}) is not one of its "
                          f"{done} epochs")
