@@ -149,6 +149,8 @@ def test_run_link_prediction_checks_its_arguments_first():
         args = {"data": data, "config": cfg, **kwargs}
         with pytest.raises(error, match=problem):
             run_link_prediction(args.pop("data"), args.pop("config"), progress=False, **args)
+    with pytest.raises(TypeError, match="name must be a data set's name, one of synthetic"):
+        load_dataset(5)
 
 
 def test_encoder_sees_only_training_edges():

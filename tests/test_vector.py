@@ -692,3 +692,12 @@ def test_python_api_arguments_are_checked_in_one_line():
         with pytest.raises(ValueError, match=problem):
             build_vector_model("vae", args.pop("in_dim"), **args)
     assert build_vector_model("vae", 6, hidden=[4, 3]).config.hidden == (4, 3)
+    from graphvae.vector import check_matrix, load_digits
+    with pytest.raises(TypeError, match="seed must be an integer, got 'a'"):
+        load_digits(seed="a")
+    with pytest.raises(ValueError, match="seed must be an integer from 0"):
+        load_digits(seed=-1)
+    with pytest.raises(ValueError, match="must be a dense tensor, got layout torch.sparse_coo"):
+        check_matrix(x.to_sparse())
+    with pytest.raises(ValueError, match="is a meta tensor: it holds no values"):
+        check_matrix(torch.empty(3, 3, device="meta"))

@@ -22,6 +22,9 @@ LINKPRED_DATASETS = ("synthetic", *PLANETOID)
 
 def load_dataset(name: str, data_root: str | None = None, download: bool = True, seed: int = 0):
     """Load a named data set: ``synthetic`` (embedded default) or a Planetoid graph."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a data set's name, one of "
+                        f"{', '.join(LINKPRED_DATASETS)}; got {name!r}")
     key = name.lower()
     if key == "synthetic":
         return make_sbm_graph(seed=seed)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from graphvae.config import FLOAT32_MAX
+from graphvae.config import FLOAT32_MAX, check_seed
 from graphvae.errors import DataError, describe, quote
 from graphvae.io import is_number, require_file, resolve_data_root, text_lines
 
@@ -130,6 +130,11 @@ def check_matrix(x, name: str = "data", *, binary: bool = False) -> Tensor:
 
     ``binary=True`` (a Bernoulli likelihood) also requires every entry to be 0 or 1.
     """
+    if isinstance(x, Tensor) and x.layout != torch.strided:
+        raise DataError(None, f"{name} must be a dense tensor, got layout {x.layout} "
+                              f"(.to_dense() makes one)")
+    if isinstance(x, Tensor) and x.device.type == "meta":
+        raise DataError(None, f"{name} is a meta tensor: it holds no values")
     if not isinstance(x, Tensor):
         arr = _numeric_array(x, name)  # (np.ascontiguousarray would make a 0-d array 1-d)
         t = torch.from_numpy(arr if arr.flags.c_contiguous else np.ascontiguousarray(arr))
@@ -176,6 +181,9 @@ def check_scale(data: VectorData, limit: float = SCALE_LIMIT) -> None:
 
 def _split(x: Tensor, fractions: tuple[float, float], seed: int, name: str = "the data"
            ) -> tuple[Tensor, ...]:
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an integer, got {seed!r}")
+    check_seed(seed)
     g = torch.Generator().manual_seed(seed)
     perm = torch.randperm(x.size(0), generator=g)
     n_val = max(1, round(fractions[0] * x.size(0)))
