@@ -24,7 +24,6 @@ when there is one.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
@@ -42,6 +41,8 @@ from typing import Any
 
 import networkx as nx
 import numpy as np
+
+from graphvae.errors import OneLineParser, run_script
 
 warnings.simplefilter("ignore")
 
@@ -582,13 +583,15 @@ def fuzz(cases: int, seed: int, progress: bool = True) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
+    p = OneLineParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
     p.add_argument("--cases", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--smoke", action="store_true", help="300 cases")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/fuzz_readers.json"))
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
+    from graphvae.io import check_output_file
+    check_output_file(args.out)
     if args.cases < 1:
         p.error("--cases must be >= 1")
     import torch
@@ -602,4 +605,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

@@ -24,7 +24,6 @@ re-run of GraphRNN; GraphVAE, Simonovsky & Komodakis 2018, for QM9).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -33,6 +32,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from graphvae.errors import OneLineParser, run_script
 from graphvae.io import write_json
 from graphvae.tasks.generation import GenerationConfig, run_generation
 
@@ -101,7 +101,8 @@ def run_part(name: str, args) -> list[dict]:
         for seed in range(args.seed, args.seed + args.seeds):
             smoke = args.smoke
             cfg = GenerationConfig(dataset=name, model=run.model, bound=run.bound,
-                                   epochs=args.epochs or (1 if smoke else run.epochs),
+                                   epochs=args.epochs if args.epochs is not None
+                                   else 1 if smoke else run.epochs,
                                    protocol="graphrnn" if run.protocol == "molecules"
                                    else run.protocol, prior=run.prior, seed=seed,
                                    connect_rule=run.connect_rule,
@@ -184,7 +185,7 @@ def _old_label(row: dict) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
+    p = OneLineParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
     p.add_argument("--smoke", action="store_true", help="every row, one seed, one epoch "
                    "(about a minute)")
     p.add_argument("--only", help="comma-separated parts: " + ",".join(RUNS))
@@ -203,8 +204,11 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1: two runs side by side on two cores do not spin)")
     args = p.parse_args(argv)
-    if args.threads < 1 or args.draws < 1 or args.seeds < 1:
-        p.error("--threads, --draws and --seeds must be >= 1")
+    from graphvae.io import check_output_file
+    check_output_file(args.out)
+    if args.threads < 1 or args.draws < 1 or args.seeds < 1 or (args.epochs is not None
+                                                                and args.epochs < 1):
+        p.error("--threads, --draws, --seeds and --epochs must be >= 1")
     import torch
     torch.set_num_threads(args.threads)
     parts = args.only.split(",") if args.only else list(RUNS)
@@ -239,4 +243,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

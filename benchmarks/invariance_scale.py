@@ -37,6 +37,8 @@ from pathlib import Path
 
 from scale import ROOT, child
 
+from graphvae.errors import OneLineParser, run_script
+
 DEFAULT_GRAPHS = "pubmed,1e5"
 PLANETOID = ("cora", "citeseer", "pubmed")
 #: Random features of a planted graph named ``<N>x``.
@@ -103,7 +105,7 @@ def run_graph(name: str, work: Path, args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
+    p = OneLineParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
     p.add_argument("--graphs", default=DEFAULT_GRAPHS,
                    help=f"comma-separated: cora, citeseer, pubmed (from the data root) or "
                    f"node counts of planted featureless graphs, at least 3000, followed by x "
@@ -119,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path,
                    default=ROOT / "benchmarks" / "results" / "invariance_scale.json")
     args = p.parse_args(argv)
+    from graphvae.io import check_output_file
+    check_output_file(args.out)
     if args.permutations < 1 or not args.max_gb > 0 or not args.timeout > 0:
         p.error("--permutations must be >= 1 and --max-gb, --timeout > 0")
     graphs = ["3000x"] if args.smoke else [g.strip() for g in args.graphs.split(",")
@@ -138,4 +142,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

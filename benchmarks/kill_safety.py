@@ -16,7 +16,6 @@ or left it broken (the bar: none broken, none left over).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -29,6 +28,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+from graphvae.errors import OneLineParser, run_script
 
 COMMANDS = {
     "linkpred": ["linkpred", "--epochs", "60"],
@@ -113,12 +114,14 @@ def run_command(name: str, cmd: list[str], kills: int, work: Path, rng: random.R
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
+    p = OneLineParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
     p.add_argument("--kills", type=int, default=20, help="kills per command [20]")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--smoke", action="store_true", help="2 kills per command, tiny runs")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/kill_safety.json"))
     args = p.parse_args(argv)
+    from graphvae.io import check_output_file
+    check_output_file(args.out)
     if args.kills < 1:
         p.error("--kills must be >= 1")
     commands, kills = (SMOKE, 2) if args.smoke else (COMMANDS, args.kills)
@@ -143,4 +146,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from graphvae.datasets import load_dataset
+from graphvae.errors import OneLineParser, run_script
 from graphvae.graph import Adjacency
 from graphvae.io import write_json
 from graphvae.provenance import environment
@@ -169,9 +170,9 @@ def timing_table(dataset: str, epochs: int, repeats: int, data_root) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
+    p = OneLineParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
     p.add_argument("--datasets", nargs="+", default=["cora", "citeseer", "pubmed"])
-    p.add_argument("--models", nargs="+", default=["gae", "vgae", "best"])
+    p.add_argument("--models", nargs="+", default=["gae", "vgae", "best"], choices=list(PRESETS))
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--epochs", type=int, default=None, help="override every preset's epochs")
     p.add_argument("--timing-epochs", type=int, default=200)
@@ -185,6 +186,11 @@ def main(argv=None) -> int:
                    help="synthetic graph, 1 seed, 5 epochs, 1 timing repeat")
     p.add_argument("--timing-worker", choices=["pyg", "graphvae"], help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    from graphvae.io import check_output_file
+    check_output_file(args.out)
+    for flag in ("seeds", "epochs", "timing_epochs", "timing_repeats"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            p.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
     if args.timing_worker:
         print(json.dumps(timing_worker(args.timing_worker, args.datasets[0],
                                        args.epochs or args.timing_epochs, args.data_root)))
@@ -206,4 +212,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

@@ -24,7 +24,6 @@ over the seeds is best (the test AUC never chooses); every rate's means are kept
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -33,6 +32,7 @@ from pathlib import Path
 import torch
 
 from graphvae.datasets import load_dataset
+from graphvae.errors import OneLineParser, run_script
 from graphvae.io import write_json
 from graphvae.provenance import environment
 from graphvae.tasks.link_prediction import PRESETS, run_link_prediction
@@ -51,7 +51,7 @@ def _stats(values: list[float]) -> tuple[float, float]:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
+    p = OneLineParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
     p.add_argument("--datasets", default="cora,citeseer,pubmed")
     p.add_argument("--seeds", type=int, default=10,
                    help="seeds 0..N-1; the means over seeds 0, 1, 2 are reported too [10]")
@@ -67,6 +67,8 @@ def main(argv=None) -> None:
     p.add_argument("--out", type=Path,
                    default=ROOT / "benchmarks" / "results" / "minibatch.json")
     args = p.parse_args(argv)
+    from graphvae.io import check_output_file
+    check_output_file(args.out)
     torch.set_num_threads(1)
     datasets = ["synthetic"] if args.smoke else args.datasets.split(",")
     seeds = 1 if args.smoke else args.seeds
@@ -129,4 +131,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

@@ -17,7 +17,6 @@ K = 64 relabellings, one vectorised call vs a loop of K plain-bound calls.
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import statistics
@@ -30,6 +29,7 @@ import numpy as np
 import torch
 
 from graphvae.containers import GraphBatch, GraphTensors
+from graphvae.errors import OneLineParser, run_script
 from graphvae.graph import Adjacency, permute_graph, to_simple_undirected
 from graphvae.io import write_json
 from graphvae.models.graphvae import GraphVAE
@@ -179,12 +179,14 @@ def community_graphs(data_root, count: int, seed: int):
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
+    p = OneLineParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
     p.add_argument("--smoke", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA"))
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/permutation_bounds.json"))
     args = p.parse_args(argv)
+    from graphvae.io import check_output_file
+    check_output_file(args.out)
     torch.manual_seed(args.seed)
     if args.smoke:
         n, count, steps, ks, repeats, tk, tcount, trep = 5, 3, 5, [1, 4], 2, 8, 2, 2
@@ -214,4 +216,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

@@ -38,7 +38,6 @@ No model is trained.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -46,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
+from graphvae.errors import OneLineParser, run_script
 from graphvae.evaluation.graph_stats import (
     PoolMMD,
     graph_mmd,
@@ -195,7 +195,7 @@ def run_dataset(name: str | None, protocol: str, draws: int, seed: int,
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
+    p = OneLineParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
     p.add_argument("--smoke", action="store_true", help="a few draws (seconds)")
     p.add_argument("--datasets", default="ego-small,community-small")
     p.add_argument("--protocol", default="gdss", choices=["gdss", "graphrnn"])
@@ -207,6 +207,8 @@ def main(argv=None) -> int:
     p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA"))
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/sampling_noise.json"))
     args = p.parse_args(argv)
+    from graphvae.io import check_output_file
+    check_output_file(args.out)
     if args.draws < 1 or args.seeds < 1:
         p.error("--draws and --seeds must be >= 1")
     names: list[str | None] = args.datasets.split(",")
@@ -244,4 +246,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

@@ -27,7 +27,6 @@ columns of one run, not runs on different machines.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -36,6 +35,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from graphvae.errors import OneLineParser, run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = [(10_000, 100_000), (100_000, 1_000_000), (1_000_000, 10_000_000)]
@@ -158,7 +159,7 @@ def run_size(n: int, m: int, work: Path, epochs: int, eval_every: int, pyg_epoch
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
+    p = OneLineParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
     p.add_argument("--sizes", default=None,
                    help="nodes:edges,... (default 1e4:1e5,1e5:1e6,1e6:1e7)")
     p.add_argument("--epochs", type=int, default=None,
@@ -175,12 +176,17 @@ def main(argv=None) -> None:
     p.add_argument("--smoke", action="store_true")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "scale.json")
     args = p.parse_args(argv)
+    from graphvae.io import check_output_file
+    check_output_file(args.out)
+    if args.epochs is not None and args.epochs < 1:
+        p.error(f"--epochs must be >= 1, got {args.epochs}")
     sizes = ([(2_000, 10_000)] if args.smoke else SIZES if args.sizes is None else
              [tuple(int(float(v)) for v in s.split(":")) for s in args.sizes.split(",")])
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n, m in sizes:
-            epochs = args.epochs or (5 if args.smoke else 150 if n >= 1_000_000 else 200)
+            epochs = args.epochs if args.epochs is not None else (
+                5 if args.smoke else 150 if n >= 1_000_000 else 200)
             pyg = args.pyg_epochs if args.pyg_epochs is not None else epochs
             rows.append(run_size(n, m, Path(tmp), epochs, 1 if args.smoke else 10,
                                  pyg if n <= args.pyg_max_nodes else 0, args.pyg_max_rss,
@@ -197,4 +203,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

@@ -13,7 +13,6 @@ way).
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
@@ -21,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from graphvae.errors import OneLineParser, run_script
 
 BUSY = ("import torch\ntorch.set_num_threads(2)\na = torch.randn(1500, 1500)\n"
         "while True:\n    a = (a @ a).tanh_()\n")
@@ -37,12 +38,14 @@ def timed(python: str, argv: list[str]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
+    p = OneLineParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--smoke", action="store_true")
     p.add_argument("--python", default=sys.executable, help="the interpreter to run")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/threads.json"))
     args = p.parse_args(argv)
+    from graphvae.io import check_output_file
+    check_output_file(args.out)
     if args.repeats < 1:
         p.error("--repeats must be >= 1")
     commands, repeats = (SMOKE, 1) if args.smoke else (COMMANDS, args.repeats)
@@ -68,4 +71,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

@@ -43,6 +43,7 @@ from pathlib import Path
 import torch
 
 from graphvae.devices import resolve_device
+from graphvae.errors import OneLineParser, run_script
 from graphvae.io import write_json
 from graphvae.provenance import environment
 from graphvae.vector import (
@@ -235,7 +236,7 @@ def _smoke_mnist(root) -> VectorData:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
+    p = OneLineParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
     p.add_argument("--smoke", action="store_true", help="tiny run (seconds)")
     p.add_argument("--only", choices=["mnist", "linear", "denoise"], help="run one part")
     p.add_argument("--seed", type=int, default=0)
@@ -290,6 +291,8 @@ def main(argv=None) -> int:
                    help="only print the validation proxy (500-sample NLL on 1,000 validation "
                         "images, validation ELBO) of these MNIST checkpoints")
     args = p.parse_args(argv)
+    from graphvae.io import check_output_file
+    check_output_file(args.out)
     for flag in ("encoder_noise", "weight_decay", "refine_epochs"):
         if not getattr(args, flag) >= 0:
             p.error(f"--{flag.replace('_', '-')} must be >= 0, got {getattr(args, flag)}")
@@ -347,4 +350,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

@@ -8,8 +8,11 @@ turns any ``ValueError`` into one line ``graphvae: error: ...`` and exit status 
 
 from __future__ import annotations
 
+import argparse
 import os
 import reprlib
+import sys
+from collections.abc import Callable
 
 #: Longest quoted cell or value in an error message (characters).
 QUOTE_LIMIT = 60
@@ -81,3 +84,36 @@ def describe(err: BaseException) -> str:
     """``Type: message`` of an exception, never an empty string after the colon."""
     msg = one_line(str(err))
     return f"{type(err).__name__}: {msg}" if msg else type(err).__name__
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line, like every other error: ``NAME: error:
+    ... (see PROG --help)``, exit status 2 (NAME: the program's first word)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        name = self.prog.split()[0] if self.prog else "error"
+        self.exit(2, f"{name}: error: {one_line(message)} (see {self.prog} --help)\n")
+
+
+def run_script(main: Callable[[], int | None]) -> int:
+    """Run a script's ``main()`` (the benchmarks'): an expected failure, a ``ValueError``
+    (bad flags, bad files), ``OSError`` or a failed child command, is one line on stderr
+    and exit status 2 instead of a traceback."""
+    import subprocess
+
+    name = os.path.basename(sys.argv[0]) or "script"
+    try:
+        return main() or 0
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return 130
+    except subprocess.CalledProcessError as err:
+        cmd = err.cmd if isinstance(err.cmd, list | tuple) else [err.cmd]
+        text = f"a child command failed (exit status {err.returncode}): " \
+               f"{' '.join(map(str, cmd))}"
+    except (ValueError, FloatingPointError) as err:
+        text = str(err)
+    except OSError as err:
+        text = describe(err)
+    print(f"{name}: error: {one_line(text)}", file=sys.stderr)
+    return 2

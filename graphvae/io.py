@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import sys
 import tempfile
 import time
@@ -209,10 +210,32 @@ def csv_rows(path: str | os.PathLike, delimiter: str = ","):
                               f"({err})", max(reader.line_num, 1)) from None
 
 
+def check_output_file(path: str | os.PathLike) -> Path:
+    """``path`` as a file to write (atomically, by renaming over it): absent, a regular
+    file, or a link (replaced, its target untouched). Anything else is refused in one line,
+    before any work: a folder, and a device or FIFO, which the rename would replace (run as
+    root, a benchmark's ``--out /dev/full`` replaced the device with a JSON file)."""
+    path = Path(path)
+    try:
+        mode = path.lstat().st_mode
+    except (FileNotFoundError, NotADirectoryError):     # (under a file: below)
+        mode = None
+    if mode is not None and not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+        raise ValueError(f"cannot write {path}: it is {kind}, and writing would replace it")
+    parent = path.parent
+    while not (parent.exists() or parent.is_symlink()) and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"cannot write {path}: {parent} is not a folder")
+    return path
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike):
-    """Yield a temporary path beside ``path``; on success rename it to ``path``."""
-    path = Path(path)
+    """Yield a temporary path beside ``path``; on success rename it to ``path`` (which
+    :func:`check_output_file` allows)."""
+    path = check_output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)

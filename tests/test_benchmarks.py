@@ -325,12 +325,13 @@ def test_sampling_noise_over_seeds(tmp_path):
     assert "Traceback" not in bad.stderr
 
 
-@pytest.mark.parametrize("flag", ["--seeds", "--draws", "--threads"])
+@pytest.mark.parametrize("flag", ["--seeds", "--draws", "--threads", "--epochs"])
 def test_generation_benchmark_rejects_counts_below_one(flag, tmp_path, capsys):
-    """``--seeds 0`` used to run nothing and fail with an IndexError traceback."""
+    """``--seeds 0`` used to run nothing and fail with an IndexError traceback; ``--epochs
+    0`` was taken for "not given" and ran every row's default training."""
     rc, err = _script_main([flag, "0", "--out", str(tmp_path / "r.json")], capsys,
                            "generation.py")
-    assert rc == 2 and "--threads, --draws and --seeds must be >= 1" in err, (rc, err)
+    assert rc == 2 and "--threads, --draws, --seeds and --epochs must be >= 1" in err, (rc, err)
     assert not (tmp_path / "r.json").exists()
 
 
@@ -343,3 +344,49 @@ def test_gdss_cross_check_without_a_checkout_is_one_line(tmp_path):
                           timeout=120)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "absent" in proc.stderr and not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize("script", [s.name for s in SCRIPTS if '"--out", type=Path'
+                                    in s.read_text()])
+def test_every_benchmark_refuses_an_unusable_out_before_any_work(script, tmp_path, capsys,
+                                                                 monkeypatch):
+    """``--out`` was first looked at when the report was written, after all the work: a
+    folder or a path under a file failed with a traceback then, and a device file was
+    replaced (as root, ``--out /dev/full`` became a JSON file). A FIFO stands in for the
+    device here; each is refused in one line, exit 2, and left as it was."""
+    import graphvae.errors
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))     # invariance_scale imports scale
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("mine\n")
+    os.mkfifo(tmp_path / "fifo")
+    monkeypatch.setattr(sys, "argv", [script])
+    cases = {"folder": "it is a folder", "file/r.json": f"{tmp_path / 'file'} is not a folder",
+             "fifo": "it is not a regular file"}
+    for out, problem in cases.items():
+        def main(out=out):
+            return _script_main(["--smoke", "--out", str(tmp_path / out)], capsys, script)[0]
+        rc = graphvae.errors.run_script(main)
+        err = capsys.readouterr().err
+        assert rc == 2 and err.count("\n") == 1, (out, err)
+        assert err.startswith(f"{script}: error: cannot write ") and problem in err, err
+    assert (tmp_path / "file").read_text() == "mine\n" and (tmp_path / "fifo").is_fifo()
+    assert sorted(p.name for p in (tmp_path / "folder").iterdir()) == []
+
+
+def test_benchmark_flag_errors_are_one_line(tmp_path):
+    """Run as a script: a bad flag is one line and exit 2 (argparse printed its usage block
+    first), a ValueError from deep inside too (a traceback before), and an epoch count of 0
+    is refused (it was taken for "not given" and started the full default training)."""
+    cases = [("linkpred.py", ["--seeds", "0"], "--seeds must be >= 1, got 0"),
+             ("linkpred.py", ["--models", "bogus"], "invalid choice: 'bogus'"),
+             ("generation.py", ["--epochs", "0"], "--epochs must be >= 1"),
+             ("scale.py", ["--sizes", "abc"], "could not convert string to float: 'abc'")]
+    for script, argv, problem in cases:
+        res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *argv,
+                              "--out", str(tmp_path / "r.json")], cwd=ROOT, timeout=120,
+                             capture_output=True, text=True)
+        assert res.returncode == 2 and res.stderr.count("\n") == 1, (script, res.stderr)
+        assert res.stderr.startswith(f"{script}: error: ") and problem in res.stderr
+        assert not (tmp_path / "r.json").exists()

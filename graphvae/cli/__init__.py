@@ -30,7 +30,7 @@ import sys  # noqa: E402
 from collections.abc import Callable, Sequence  # noqa: E402
 from typing import Any  # noqa: E402
 
-from graphvae.errors import describe, one_line  # noqa: E402
+from graphvae.errors import OneLineParser, describe, one_line  # noqa: E402
 
 
 def _lazy(module: str, name: str) -> Callable[..., Any]:
@@ -71,18 +71,11 @@ DATA_PARALLEL = ("linkpred",)
 INTERNAL_ERROR = 3
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with its usage errors on one line, like every other error."""
-
-    def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"graphvae: error: {one_line(message)} (see {self.prog} --help)\n")
-
-
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The ``graphvae`` argument parser: every command's sub-parser, or, given the
     command line ``argv``, only its command's flags (the other commands' modules are not
     imported; argparse parses one sub-command's flags in any case)."""
-    parser = _Parser(prog="graphvae", description="Command line: graphvae <task> ...")
+    parser = OneLineParser(prog="graphvae", description="Command line: graphvae <task> ...")
     parser.add_argument("--debug", action="store_true",
                         help="show the Python traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
