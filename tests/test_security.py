@@ -835,3 +835,25 @@ def test_a_graph_set_holding_an_empty_graph_is_named_not_trained_on(tmp_path, ca
     err = capsys.readouterr().err.strip()
     assert err.endswith("grid.g6: graph 3 of 3 has no nodes; a set of graphs to generate "
                         "from needs at least one node in each"), err
+
+
+def test_atomic_writes_never_replace_a_device_fifo_or_folder(tmp_path):
+    """An atomic write renames a temporary file over its target: over a device (as root),
+    a FIFO or a link's place that is fine, but a device or FIFO is not a file of ours, so
+    it is refused, and left as it was; a link is replaced, its target untouched."""
+    from graphvae.io import write_json, write_text
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "mine.txt").write_text("mine\n")
+    os.symlink(tmp_path / "mine.txt", tmp_path / "link.json")
+    for name, problem in (("fifo", "it is not a regular file"), ("folder", "it is a folder"),
+                          ("mine.txt/x.json", "mine.txt is not a folder")):
+        with pytest.raises(ValueError, match=f"cannot write .*{name}: .*{problem}"):
+            write_json({"a": 1}, tmp_path / name)
+    assert (tmp_path / "fifo").is_fifo() and not any((tmp_path / "folder").iterdir())
+    write_text("new\n", tmp_path / "link.json")
+    assert not (tmp_path / "link.json").is_symlink()
+    assert (tmp_path / "link.json").read_text() == "new\n"
+    assert (tmp_path / "mine.txt").read_text() == "mine\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "folder", "link.json",
+                                                          "mine.txt"]
