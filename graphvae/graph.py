@@ -133,6 +133,28 @@ def dense_to_edge_index(adj: Tensor) -> Tensor:
     return adj.nonzero().t().contiguous()
 
 
+def check_permutations(perms: Tensor, n: int | None = None, name: str = "perm") -> None:
+    """A one-line ``ValueError`` unless every row of ``perms`` (shape ``(n,)`` or ``(K, n)``,
+    ``K >= 1``) is a permutation of ``0..n-1`` in an integer dtype: a repeat or a
+    negative entry otherwise relabels another graph without a word, or reads memory
+    never written."""
+    if not isinstance(perms, Tensor):
+        raise ValueError(f"{name} must be an integer tensor, got {type(perms).__name__}")
+    if perms.dim() not in (1, 2) or perms.is_floating_point() or perms.is_complex() \
+            or perms.dtype == torch.bool:
+        raise ValueError(f"{name} must be an integer tensor of shape (n,) or (K, n), got "
+                         f"{perms.dtype} of shape {tuple(perms.shape)}")
+    size = perms.size(-1)
+    if n is not None and size != n:
+        raise ValueError(f"{name} must order {n} nodes, got {size} entries")
+    if perms.dim() == 2 and perms.size(0) == 0:
+        raise ValueError(f"{name} holds no permutation")
+    ok = perms.sort(dim=-1).values == torch.arange(size, device=perms.device)
+    if not bool(ok.all()):
+        raise ValueError(f"{name} must be a permutation of 0..{size - 1} (each once), got "
+                         f"repeated or out-of-range entries")
+
+
 def permute_graph(perm: Tensor, x: Tensor | None = None, edge_index: Tensor | None = None,
                   adj: Tensor | None = None) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
     """Relabel nodes so that new node ``i`` is old node ``perm[i]``.
@@ -141,8 +163,20 @@ def permute_graph(perm: Tensor, x: Tensor | None = None, edge_index: Tensor | No
     given as ``None`` comes back as ``None``. Sparse ``x`` (COO or CSR, such as the
     identity features of a featureless graph) stays sparse, in its own layout.
     """
+    check_permutations(perm)
+    if perm.dim() != 1:
+        raise ValueError(f"perm must be one permutation, shape (n,), got {tuple(perm.shape)}")
+    n = perm.numel()
+    for what, t in (("x", x), ("adj", adj)):
+        if t is not None and t.size(0) != n:
+            raise ValueError(f"{what} has {t.size(0)} rows for a permutation of {n} nodes")
+    if adj is not None and adj.size(1) != n:
+        raise ValueError(f"adj has {adj.size(1)} columns for a permutation of {n} nodes")
+    if edge_index is not None and edge_index.numel() and not (
+            0 <= int(edge_index.min()) and int(edge_index.max()) < n):
+        raise ValueError(f"edge_index names a node outside 0..{n - 1}")
     inv = torch.empty_like(perm)
-    inv[perm] = torch.arange(perm.numel(), device=perm.device)
+    inv[perm] = torch.arange(n, device=perm.device)
     x_new = None if x is None else _sparse_rows_moved(x, inv) if is_sparse(x) else x[perm]
     ei_new = None if edge_index is None else inv[edge_index]
     adj_new = None if adj is None else adj[perm][:, perm]

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from graphvae.graph import edge_index_to_dense
+from graphvae.graph import check_permutations, edge_index_to_dense
 
 ORDERINGS = ("bfs", "dfs", "degree", "kcore")
 
@@ -49,11 +49,17 @@ def all_permutations(n: int) -> Tensor:
 
 def inverse_permutation(perm: Tensor) -> Tensor:
     """``inv`` with ``inv[perm[i]] = i`` (works on a batch ``(K, n)``)."""
+    check_permutations(perm)
     return torch.argsort(perm, dim=-1)
 
 
 def permute_dense(adj: Tensor, perms: Tensor) -> Tensor:
     """``(K, n, n)`` stack of ``adj[perm][:, perm]`` for each row of ``perms``."""
+    if adj.dim() != 2 or adj.size(0) != adj.size(1):
+        raise ValueError(f"adj must be a square matrix, got shape {tuple(adj.shape)}")
+    check_permutations(perms, adj.size(0), "perms")
+    if perms.dim() != 2:
+        raise ValueError(f"perms must be a batch (K, n), got shape {tuple(perms.shape)}")
     return adj[perms[:, :, None], perms[:, None, :]]
 
 

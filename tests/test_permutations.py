@@ -341,3 +341,48 @@ def test_canonical_orderings_refuse_an_empty_graph_or_no_kinds():
     for n, kinds in ((0, ("bfs",)), (3, ())):
         with pytest.raises(ValueError, match="at least one node and one kind"):
             canonical_orderings(torch.empty(2, 0, dtype=torch.long), n, kinds)
+
+
+def test_orders_that_are_not_permutations_are_refused():
+    """``permute_graph`` filled its inverse with ``torch.empty_like``: an order with a
+    repeat left entries never written (the edges came back holding 94895496826416), and a
+    negative entry wrapped around; ``GraphVAE.bound`` gave a confident number for such
+    orders (a bound on another graph). Each is a one-line error now."""
+    from graphvae.graph import Adjacency
+    from graphvae.models import GraphVAE
+    from graphvae.permutations import permute_dense
+
+    x = torch.randn(3, 2)
+    ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    for bad in ([0, 0, 0], [0, 0, 1], [0, -1, 1], [0, 1, 3]):
+        with pytest.raises(ValueError, match=r"perm must be a permutation of 0\.\.2"):
+            permute_graph(torch.tensor(bad), x, ei)
+    with pytest.raises(ValueError, match="must be an integer tensor"):
+        permute_graph(torch.tensor([0.0, 1.0, 2.0]), x, ei)
+    with pytest.raises(ValueError, match="x has 5 rows for a permutation of 3 nodes"):
+        permute_graph(torch.tensor([2, 0, 1]), torch.randn(5, 2), ei)
+    with pytest.raises(ValueError, match="adj has 5 rows"):
+        permute_graph(torch.tensor([2, 0, 1]), adj=torch.zeros(5, 5))
+    with pytest.raises(ValueError, match=r"edge_index names a node outside 0\.\.2"):
+        permute_graph(torch.tensor([2, 0, 1]), x, torch.tensor([[0], [3]]))
+    with pytest.raises(ValueError, match="perm must be a permutation"):
+        inverse_permutation(torch.tensor([[0, 1, 2], [1, 1, 0]]))
+    with pytest.raises(ValueError, match="perms must order 3 nodes, got 2 entries"):
+        permute_dense(torch.zeros(3, 3), torch.tensor([[0, 1]]))
+    # a valid order still moves node perm[i] to i, edges and features with it
+    xp, eip, _ = permute_graph(torch.tensor([2, 0, 1]), x, ei)
+    assert xp.equal(x[[2, 0, 1]]) and sorted(map(tuple, eip.t().tolist())) == [
+        (0, 2), (1, 2), (2, 0), (2, 1)]
+
+    torch.manual_seed(0)
+    model = GraphVAE(3, 5, latent_channels=4, hidden_channels=(8,), decoder_hidden=(8,))
+    path = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
+    adj, feats, eps = Adjacency(path, 4), torch.randn(4, 3), torch.zeros(1, 4)
+    ok = model.bound(feats, adj, torch.arange(5)[None], eps=eps).value
+    assert torch.isfinite(ok).all()
+    for perms, problem in ((torch.tensor([[0, 0, 1, 2, 3]]), "perms must be a permutation"),
+                           (torch.tensor([[-1, 0, 1, 2, 3]]), "perms must be a permutation"),
+                           (torch.zeros(0, 5, dtype=torch.long), "perms holds no permutation"),
+                           (torch.arange(4)[None], "perms must order 5 nodes")):
+        with pytest.raises(ValueError, match=problem):
+            model.bound(feats, adj, perms, eps=eps)

@@ -47,7 +47,7 @@ from graphvae.bounds import DiagGaussian, PermutationELBO, StandardNormal
 from graphvae.bounds.elbo import BoundEstimate
 from graphvae.containers import GraphBatch, GraphTensors, SampledGraph
 from graphvae.encoders.gnn import CONVS
-from graphvae.graph import Adjacency, to_dense
+from graphvae.graph import Adjacency, check_permutations, to_dense
 from graphvae.likelihoods.graphs import padded_graph_log_prob
 from graphvae.permutations import (
     canonical_orderings,
@@ -230,6 +230,10 @@ class GraphVAE(nn.Module):
         target = self.pad(adj.edge_index, adj.num_nodes, node_types, edge_types)
         if perms is None:
             perms = torch.arange(self.max_nodes, device=q.loc.device)[None]
+        check_permutations(perms, self.max_nodes, "perms")
+        if perms.dim() != 2:
+            raise ValueError(f"perms must be a batch (K, {self.max_nodes}), got shape "
+                             f"{tuple(perms.shape)}")
         targets = target.permute(perms)
         if not mean:  # a sum over distinct labelled graphs: a repeat would count twice
             targets = targets.select(targets.distinct())
