@@ -34,6 +34,10 @@ MAX_INT = 2 ** 63 - 1
 FLOAT32_MAX = 3.4028234663852886e38
 #: Seeds run from 0 to this (what every generator of torch and numpy takes).
 MAX_SEED = 2 ** 32 - 1
+#: The most random relabellings an invariance check draws per graph (the checks in
+#: :mod:`graphvae.testing` and ``check-invariance --permutations``; each costs three
+#: model passes).
+MAX_PERMUTATIONS = 10_000
 
 
 #: The widest layer (hidden, latent or feature width) a config may ask for: far beyond any

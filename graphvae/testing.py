@@ -40,8 +40,9 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from graphvae.config import MAX_PERMUTATIONS, check_seed
 from graphvae.containers import PairRows
-from graphvae.graph import permute_graph
+from graphvae.graph import is_sparse, permute_graph
 from graphvae.likelihoods.edges import DENSE_BLOCK_ENTRIES, row_blocks
 from graphvae.permutations import all_permutations, random_permutations
 from graphvae.progress import inner_steps
@@ -72,6 +73,10 @@ class Deviation:
     permutation: list[int] = field(default_factory=list)
     detail: str = ""
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.rtol < math.inf:
+            raise ValueError(f"rtol must be a finite number >= 0, got {self.rtol}")
+
     def update(self, ref: Tensor, got: Tensor, graph: int, perm: Tensor,
                row_offset: int = 0) -> None:
         """Compare ``got`` with ``ref``; ``row_offset``: the first row's index in the whole
@@ -94,6 +99,8 @@ class Deviation:
                            f"{float(got.flatten()[idx]):.10g})")
 
     def check(self, atol: float) -> float:
+        if not 0 <= atol < math.inf:
+            raise ValueError(f"atol must be a finite number >= 0, got {atol}")
         if not self.excess <= atol:
             tol = f"atol {atol:g}" + (f" + rtol {self.rtol:g}·|expected|" if self.rtol else "")
             raise InvarianceError(
@@ -114,6 +121,8 @@ def _unravel(idx: int, shape: torch.Size) -> list[int]:
 def _graphs(graphs: Any) -> list[TypedGraph]:
     """One graph or many, each ``(x, edge_index)``, ``(x, edge_index, node_types,
     edge_types)`` or a PyG ``Data``."""
+    if graphs is None:
+        raise ValueError("no graphs to check: give (x, edge_index), a PyG Data or a list")
     if isinstance(graphs, tuple) and len(graphs) in (2, 4) and isinstance(graphs[0], Tensor):
         graphs = [graphs]
     elif hasattr(graphs, "edge_index"):
@@ -128,6 +137,12 @@ def _graphs(graphs: Any) -> list[TypedGraph]:
             raise ValueError(f"graph {len(out)}: x and edge_index must be tensors, got "
                              f"{type(t[0]).__name__} and {type(t[1]).__name__} (a PyG Data "
                              "without x needs features: the checks feed them to the model)")
+        if t[0].size(0) == 0:
+            raise ValueError(f"graph {len(out)} has no nodes: relabelling it checks nothing")
+        if t[0].is_floating_point() and not is_sparse(t[0]) and not bool(
+                torch.isfinite(t[0]).all()):
+            raise ValueError(f"graph {len(out)}: its features are not all finite, so every "
+                             f"output would be NaN and the check would blame the model")
         out.append((t[0], t[1], None, None) if len(t) == 2 else t)  # type: ignore[arg-type]
     if not out:
         raise ValueError("no graphs to check: a check over no graphs would pass any model")
@@ -152,6 +167,14 @@ def _relabellings(model, graphs: Any, num_permutations: int, seed: int,
     them): a relabelled graph read from a file comes sorted anew, so a model that depends
     on the order of ``edge_index``'s columns is not invariant. ``features``: see
     :func:`check_all`."""
+    if isinstance(num_permutations, bool) or not isinstance(num_permutations, int) \
+            or not 1 <= num_permutations <= MAX_PERMUTATIONS:
+        raise ValueError(f"num_permutations must be a whole number from 1 to "
+                         f"{MAX_PERMUTATIONS:,} (none would pass any model), got "
+                         f"{num_permutations!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    check_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     gen_edges = torch.Generator().manual_seed(seed + 2)   # the node draws stay as they were
     for gi, (x, ei, nt, et) in enumerate(_graphs(graphs)):

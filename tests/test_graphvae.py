@@ -64,8 +64,12 @@ def test_too_many_nodes_is_an_error_naming_max_nodes():
                  lambda: model.pad(ei, 5)):
         with pytest.raises(ValueError, match=r"5 nodes.*max_nodes=4"):
             call()
-    with pytest.raises(ValueError, match="max_nodes must be at least 2"):
+    with pytest.raises(ValueError, match="max_nodes must be from 2 to 1,024"):
         GraphVAE(3, 1)
+    # one integer once built a decoder of max_nodes² outputs (2,000: 2.2 GB) before a word
+    with pytest.raises(ValueError, match=r"max_nodes must be from 2 to 1,024 \(the decoder "
+                                         r"grows as its square\), got 2000"):
+        GraphVAE(3, 2000)
 
 
 def test_pad_a_small_graph_with_node_and_edge_types(path3):

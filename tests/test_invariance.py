@@ -658,3 +658,50 @@ def test_check_invariance_on_generation_checkpoints(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main(["check-invariance", "--checkpoint", str(out / "model.pt"), "--dataset", "cora"])
     assert info.value.code == 2 and "its own data set" in capsys.readouterr().err
+
+
+def test_checks_refuse_what_would_pass_any_model_or_never_end():
+    """Zero relabellings passed every model (``check_all`` reported excess −inf); 10¹²
+    ran for ever; an empty graph divided by zero; NaN features made every output NaN and
+    the model was blamed ("expected nan, got nan"); a negative tolerance failed every
+    model. Each is a one-line error before any model pass."""
+    model = build_model("vgae", 3)
+    path = (torch.randn(4, 3), torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]]))
+    for count in (0, -5, 10 ** 12, 2.0, True):
+        with pytest.raises(ValueError, match="num_permutations must be a whole number from 1 "
+                                             "to 10,000"):
+            assert_encoder_equivariant(model, path, count)
+        with pytest.raises(ValueError, match="num_permutations must be"):
+            check_all(model, path, count)
+    with pytest.raises(ValueError, match="graph 0 has no nodes"):
+        assert_encoder_equivariant(model, (torch.zeros(0, 3),
+                                           torch.zeros(2, 0, dtype=torch.long)))
+    nan = path[0].clone()
+    nan[1, 2] = float("nan")
+    with pytest.raises(ValueError, match="graph 0: its features are not all finite"):
+        assert_decoder_equivariant(model, (nan, path[1]))
+    with pytest.raises(ValueError, match="no graphs to check"):
+        assert_bound_invariant(model, None)
+    with pytest.raises(ValueError, match="atol must be a finite number >= 0, got -1"):
+        assert_encoder_equivariant(model, path, 2, atol=-1.0)
+    with pytest.raises(ValueError, match="rtol must be a finite number >= 0, got -0.1"):
+        measure_bound(model, path, 2, rtol=-0.1)
+    with pytest.raises(ValueError, match="seed must be an integer, got 'a'"):
+        assert_encoder_equivariant(model, path, 2, seed="a")
+    assert assert_encoder_equivariant(model, path, 3) < 1e-5      # a sound call still checks
+
+
+def test_one_shot_models_refuse_impossible_size_counts():
+    """``size_counts`` are p(n) up to a factor: a negative count gave another size a
+    probability above 1 (a bound too high), NaN a NaN bound, inf a bound of −inf, and a
+    list running to 10⁶ nodes an exemplar prior of that many slots."""
+    from graphvae.models import EquivariantGraphVAE, SequentialGraphVAE
+
+    for cls in (EquivariantGraphVAE, SequentialGraphVAE):
+        for counts in ([0, 1, -5, 3, 4], [0, 1, float("nan")], [0, 2, float("inf")]):
+            with pytest.raises(ValueError, match="size_counts must be finite counts >= 0"):
+                cls(3, counts, latent_channels=4, hidden_channels=(8,))
+        with pytest.raises(ValueError, match="size_counts runs to graphs of 6,000 nodes"):
+            cls(3, [0.0] * 6000 + [1.0], latent_channels=4, hidden_channels=(8,))
+    model = EquivariantGraphVAE(3, [0, 1, 0, 3], latent_channels=4, hidden_channels=(8,))
+    assert torch.allclose(model.size_logprob.exp(), torch.tensor([0, 0.25, 0, 0.75]))

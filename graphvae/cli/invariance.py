@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from graphvae.cli.common import graph_source, load_graph
-from graphvae.config import check_seed
+from graphvae.config import MAX_PERMUTATIONS, check_seed
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -35,8 +35,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "on stdout (the table goes to stderr)")
 
 
-#: The most relabellings a check may ask for per graph (each costs three model passes).
-MAX_PERMUTATIONS = 10_000
 #: The default relative tolerance in float32: ten units in the last place of float32's
 #: 24-bit significand, where float64 (the default) needs none.
 FLOAT32_RTOL = 1e-6

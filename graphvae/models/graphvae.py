@@ -110,6 +110,12 @@ def _mlp(dims: Sequence[int]) -> nn.Sequential:
     return nn.Sequential(*layers[:-1])
 
 
+#: The most decoder slots GraphVAE may have: its MLP decoder's output grows as n² (and
+#: its graph matching as n⁴); the model is for small graphs (Simonovsky & Komodakis:
+#: up to 38 atoms). 1,024 slots are already a 537 MB output layer at the default width.
+MAX_GRAPHVAE_SLOTS = 1024
+
+
 class GraphVAE(nn.Module):
     """Graph-level VAE with a fixed-size MLP decoder (see the module docstring)."""
 
@@ -119,8 +125,9 @@ class GraphVAE(nn.Module):
                  node_types: int = 0, edge_types: int = 0, objective: str = "matched",
                  num_perms: int = 8):
         super().__init__()
-        if max_nodes < 2:
-            raise ValueError(f"max_nodes must be at least 2, got {max_nodes}")
+        if not 2 <= max_nodes <= MAX_GRAPHVAE_SLOTS:
+            raise ValueError(f"max_nodes must be from 2 to {MAX_GRAPHVAE_SLOTS:,} (the decoder "
+                             f"grows as its square), got {max_nodes}")
         if objective not in OBJECTIVES or num_perms < 1:
             raise ValueError(f"objective must be one of {OBJECTIVES} and num_perms >= 1, got "
                              f"{objective!r}, {num_perms}")

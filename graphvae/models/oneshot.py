@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from graphvae.bounds import ELBO, BoundEstimate, DiagGaussian, Prior, StandardNormal
 from graphvae.bounds.priors import ExemplarPrior, SetMixturePrior
 from graphvae.containers import GraphBatch, GraphTensors, SampledGraph
+from graphvae.datasets.graphgen import MAX_NODES as MAX_SIZE
 from graphvae.decoders import GNNFeatureDecoder, MLPInnerProductDecoder
 from graphvae.encoders.gnn import GNNEncoder
 from graphvae.graph import Adjacency, to_dense
@@ -85,6 +86,12 @@ class EquivariantGraphVAE(nn.Module):
         counts = torch.as_tensor(list(size_counts), dtype=torch.float, device="cpu")
         if counts.dim() != 1 or counts.numel() < 2 or float(counts[1:].sum()) <= 0:
             raise ValueError("size_counts must count at least one graph with >= 1 node")
+        if not bool((torch.isfinite(counts) & (counts >= 0)).all()):
+            raise ValueError("size_counts must be finite counts >= 0 (they are p(n) up to a "
+                             "factor: a negative one made another size's probability pass 1)")
+        if counts.numel() - 1 > MAX_SIZE:
+            raise ValueError(f"size_counts runs to graphs of {counts.numel() - 1:,} nodes; the "
+                             f"model takes at most {MAX_SIZE:,}")
         counts[0] = 0.0
         self.register_buffer("size_logprob", torch.log(counts / counts.sum()))
         self.encoder = GNNEncoder(in_channels, hidden_channels, latent_channels, conv=conv)

@@ -59,6 +59,7 @@ from graphvae.evaluation.graph_stats import (
 )
 from graphvae.models import EquivariantGraphVAE, GraphVAE, SequentialGraphVAE
 from graphvae.models.checkpoints import save_model
+from graphvae.models.graphvae import MAX_GRAPHVAE_SLOTS
 from graphvae.models.sequential import CONNECT_RULES
 from graphvae.progress import steps
 from graphvae.provenance import environment
@@ -68,10 +69,6 @@ GEN_MODELS = ("oneshot-vae", "seq-vae", "graphvae")
 GEN_DATASETS = (*GRAPH_SETS, "qm9")
 GRAPHVAE_BOUNDS = ("matched", "permutation")
 SIZE_PSEUDO_COUNT = 0.01
-#: The most decoder slots GraphVAE may have: its MLP decoder's output grows as n² (and
-#: its graph matching as n⁴); the model is for small graphs (Simonovsky & Komodakis:
-#: up to 38 atoms). 1,024 slots are already a 537 MB output layer at the default width.
-MAX_GRAPHVAE_SLOTS = 1024
 #: The most random relabellings the permutation bound may sum over per graph and step.
 MAX_PERMS = 10_000
 PRIORS = ("normal", "set-mixture", "exemplar")
