@@ -15,6 +15,8 @@ Conventions:
 
 from __future__ import annotations
 
+import math
+import operator
 import warnings
 import weakref
 from typing import Any
@@ -39,8 +41,29 @@ __all__ = [
 ]
 
 
+#: The most nodes a graph may have: pairs are keyed ``i·n + j`` in int64, which holds
+#: ``n² − 1`` up to here (beyond, keys wrapped round and named other nodes).
+MAX_GRAPH_NODES = math.isqrt(2 ** 63 - 1)
+
+
+def check_num_nodes(num_nodes: int) -> int:
+    """``num_nodes`` as an ``int`` from 0 to :data:`MAX_GRAPH_NODES`; a one-line
+    ``ValueError`` otherwise (4.5 nodes were taken as 4, −3 as a graph)."""
+    try:
+        if isinstance(num_nodes, bool):
+            raise TypeError
+        n = operator.index(num_nodes)
+    except TypeError:
+        raise ValueError(f"num_nodes must be a whole number, got {num_nodes!r}") from None
+    if not 0 <= n <= MAX_GRAPH_NODES:
+        raise ValueError(f"num_nodes must be from 0 to {MAX_GRAPH_NODES:,} (pair keys i·n + j "
+                         f"fit in int64), got {n}")
+    return n
+
+
 def check_edge_index(edge_index: Tensor, num_nodes: int) -> None:
     """Raise ``ValueError`` unless ``edge_index`` is a valid ``(2, E)`` index into ``num_nodes``."""
+    num_nodes = check_num_nodes(num_nodes)
     if not isinstance(edge_index, Tensor):
         raise ValueError(f"edge_index must be a torch.Tensor, got {type(edge_index).__name__}")
     if edge_index.dim() != 2 or edge_index.size(0) != 2:

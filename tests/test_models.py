@@ -1,4 +1,5 @@
 import math
+import re
 
 import pytest
 import torch
@@ -294,3 +295,39 @@ def test_forward_rows_are_the_rows_of_forward_all(name):
     rows = torch.tensor([7, 0, 7, 3])
     torch.testing.assert_close(dec.forward_rows(z, rows), dec.forward_all(z)[:, rows],
                                rtol=1e-6, atol=1e-6)
+
+
+def test_widths_counts_and_weights_that_cannot_work_are_one_line():
+    """A width of 0 built a model that trained on nothing, a NaN weight or negative-sample
+    count failed inside forward, 4.5 nodes were taken as 4, and node counts past 3·10⁹
+    wrapped the int64 pair keys round to other nodes. Each is refused when built."""
+    from graphvae.graph import Adjacency
+    from graphvae.models import EdgeObjective, EquivariantGraphVAE, GraphVAE, build_model
+
+    cases = [
+        (lambda: build_model("vgae", 3, hidden_channels=(0,)), "hidden_channels needs widths"),
+        (lambda: build_model("gae", 3, encoder="gnae", latent_channels=0),
+         "latent_channels must be a width from 1"),
+        (lambda: build_model("vgae", 0), "in_channels must be a whole number >= 1, got 0"),
+        (lambda: build_model("joint", 3, feature_weight=float("nan")),
+         "feature_weight must be a finite number >= 0, got nan"),
+        (lambda: EdgeObjective(negatives=float("inf")),
+         "negatives must be a finite number > 0, got inf"),
+        (lambda: GraphVAE(3, 5, conv="zzz"), "unknown conv 'zzz'"),
+        (lambda: GraphVAE(3, 5, decoder_hidden=(8, 0)), "decoder_hidden needs widths"),
+        (lambda: EquivariantGraphVAE(3, [0, 1], hidden_channels=(0,)),
+         "hidden_channels needs widths"),
+        (lambda: Adjacency(torch.zeros(2, 0, dtype=torch.long), 4.5),
+         "num_nodes must be a whole number, got 4.5"),
+        (lambda: Adjacency(torch.zeros(2, 0, dtype=torch.long), -3),
+         "num_nodes must be from 0 to 3,037,000,499"),
+        (lambda: Adjacency(torch.tensor([[5 * 10 ** 9 - 1], [5 * 10 ** 9 - 2]]), 5 * 10 ** 9),
+         "num_nodes must be from 0 to 3,037,000,499"),
+    ]
+    for build, problem in cases:
+        with pytest.raises(ValueError, match=re.escape(problem)):
+            build()
+    # the largest count keyed exactly: n² − 1 fits int64, (n + 1)² − 1 does not
+    n = 3_037_000_499
+    assert n * n - 1 <= 2 ** 63 - 1 < (n + 1) ** 2 - 1
+    assert Adjacency(torch.tensor([[n - 1], [n - 2]]), n).num_nodes == n

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphvae.bounds.gaussian import DiagGaussian, PointMass
+from graphvae.config import check_widths
 from graphvae.graph import Adjacency, is_sparse, to_dense
 
 
@@ -121,6 +122,7 @@ class GNNEncoder(nn.Module):
         super().__init__()
         if conv not in CONVS:
             raise ValueError(f"unknown conv {conv!r}; choose one of {sorted(CONVS)}")
+        check_encoder_widths(in_channels, hidden_channels, latent_channels)
         dims = [in_channels, *hidden_channels]
         self.layers = nn.ModuleList(self.init_conv(conv, a, b) for a, b in zip(dims, dims[1:]))
         out = 2 * latent_channels if variational else latent_channels
@@ -219,10 +221,22 @@ ENCODERS: dict[str, Callable[..., nn.Module]] = {
 }
 
 
+def check_encoder_widths(in_channels: int, hidden_channels: Sequence[int],
+                         latent_channels: int) -> None:
+    """A one-line ``ValueError`` unless the input has at least one feature and every layer
+    and the latent a width from 1 to ``MAX_WIDTH`` (a width of 0 built a model that trained
+    on nothing, a negative one failed inside torch)."""
+    if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
+        raise ValueError(f"in_channels must be a whole number >= 1, got {in_channels!r}")
+    check_widths("hidden_channels", tuple(hidden_channels), allow_empty=True)
+    check_widths("latent_channels", latent_channels)
+
+
 def build_encoder(name: str, in_channels: int, hidden_channels: Sequence[int] = (32,),
                   latent_channels: int = 16, variational: bool = True,
                   dropout: float = 0.0) -> nn.Module:
     """Construct an encoder by registry name (``ENCODERS``)."""
     if name not in ENCODERS:
         raise ValueError(f"unknown encoder {name!r}; choose one of {sorted(ENCODERS)}")
+    check_encoder_widths(in_channels, hidden_channels, latent_channels)
     return ENCODERS[name](in_channels, hidden_channels, latent_channels, variational, dropout)

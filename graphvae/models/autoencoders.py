@@ -22,6 +22,7 @@ graph's :class:`~graphvae.containers.EdgeStats`, carried by the
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -75,8 +76,8 @@ class EdgeObjective:
     def __post_init__(self) -> None:
         if self.estimator not in ("sampled", "dense"):
             raise ValueError(f"estimator must be 'sampled' or 'dense', got {self.estimator!r}")
-        if self.negatives <= 0:
-            raise ValueError(f"negatives must be positive, got {self.negatives}")
+        if not 0 < self.negatives < math.inf:
+            raise ValueError(f"negatives must be a finite number > 0, got {self.negatives}")
 
 
 class GraphAutoencoder(nn.Module):
@@ -112,6 +113,8 @@ class GraphAutoencoder(nn.Module):
         self.objective = objective or EdgeObjective()
         self.bound_name = bound
         self.num_samples = num_samples
+        if not 0 <= feature_weight < math.inf:
+            raise ValueError(f"feature_weight must be a finite number >= 0, got {feature_weight}")
         self.feature_weight = feature_weight
         self.prior = prior if prior is not None else StandardNormal()
         self._init: dict[str, Any] | None = None   # set by build_model

@@ -45,8 +45,9 @@ from torch import Tensor, nn
 
 from graphvae.bounds import DiagGaussian, PermutationELBO, StandardNormal
 from graphvae.bounds.elbo import BoundEstimate
+from graphvae.config import check_widths
 from graphvae.containers import GraphBatch, GraphTensors, SampledGraph
-from graphvae.encoders.gnn import CONVS
+from graphvae.encoders.gnn import CONVS, check_encoder_widths
 from graphvae.graph import Adjacency, check_permutations, to_dense
 from graphvae.likelihoods.graphs import padded_graph_log_prob
 from graphvae.permutations import (
@@ -128,6 +129,10 @@ class GraphVAE(nn.Module):
         if not 2 <= max_nodes <= MAX_GRAPHVAE_SLOTS:
             raise ValueError(f"max_nodes must be from 2 to {MAX_GRAPHVAE_SLOTS:,} (the decoder "
                              f"grows as its square), got {max_nodes}")
+        if conv not in CONVS:
+            raise ValueError(f"unknown conv {conv!r}; choose one of {sorted(CONVS)}")
+        check_encoder_widths(in_channels, hidden_channels, latent_channels)
+        check_widths("decoder_hidden", tuple(decoder_hidden), allow_empty=True)
         if objective not in OBJECTIVES or num_perms < 1:
             raise ValueError(f"objective must be one of {OBJECTIVES} and num_perms >= 1, got "
                              f"{objective!r}, {num_perms}")
