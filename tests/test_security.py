@@ -518,9 +518,10 @@ def _graphvae_checkpoint(path, n, weights):
 def test_weights_that_repeat_one_value_cannot_ask_for_a_big_model(tmp_path):
     """A few-KB file of stride-0 views (one float each, any shape) or of views that all
     share one storage used to pass the shape check and then have the model built at the
-    size its init asks for (1.5 GB at 1,500 slots). Refused before building: the weights
-    must hold the bytes their shapes claim. Real weights of the same model load."""
-    n = 1500
+    size its init asks for (1.5 GB at 1,500 slots, 0.5 GB at 1,000; GraphVAE now takes at
+    most 1,024). Refused before building: the weights must hold the bytes their shapes
+    claim. Real weights of the same model load."""
+    n = 1000
     stride0 = _graphvae_checkpoint(tmp_path / "a.pt", n,
                                    lambda k, v: torch.zeros(1).expand(v.shape))
     assert stride0.stat().st_size < 20_000
