@@ -331,3 +331,24 @@ def test_widths_counts_and_weights_that_cannot_work_are_one_line():
     n = 3_037_000_499
     assert n * n - 1 <= 2 ** 63 - 1 < (n + 1) ** 2 - 1
     assert Adjacency(torch.tensor([[n - 1], [n - 2]]), n).num_nodes == n
+
+
+def test_encoders_name_features_that_do_not_fit():
+    """Features of another width reached a matrix product ("mat1 and mat2 shapes cannot be
+    multiplied"), integer features a dtype error, and features with more rows than the
+    graph has nodes were encoded as if the graph had them."""
+    from graphvae.graph import Adjacency
+    from graphvae.models import build_model
+
+    ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    for encoder in ("gcn", "gnae"):
+        model = build_model("vgae", 3, encoder=encoder)
+        with pytest.raises(ValueError, match=r"x must be node features of shape \(n, 3\), "
+                                             r"got \(3, 5\)"):
+            model.encode(torch.randn(3, 5), Adjacency(ei, 3))
+        with pytest.raises(ValueError, match="x must hold floating-point features, got "
+                                             "torch.int64"):
+            model.encode(torch.ones(3, 3, dtype=torch.long), Adjacency(ei, 3))
+        with pytest.raises(ValueError, match="x has 4 rows for a graph of 3 nodes"):
+            model.encode(torch.randn(4, 3), Adjacency(ei, 3))
+        assert model.encode(torch.randn(3, 3), Adjacency(ei, 3)).loc.shape[0] == 3

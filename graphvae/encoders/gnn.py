@@ -40,8 +40,19 @@ from graphvae.config import check_widths
 from graphvae.graph import Adjacency, is_sparse, to_dense
 
 
-def as_adjacency(adj: Adjacency | Tensor, num_nodes: int) -> Adjacency:
-    return adj if isinstance(adj, Adjacency) else Adjacency(adj, num_nodes)
+def encoder_inputs(x: Tensor, adj: Adjacency | Tensor, in_channels: int) -> Adjacency:
+    """``adj`` as an :class:`Adjacency` over the rows of ``x``; a one-line ``ValueError``
+    unless ``x`` is ``(n, in_channels)`` floating-point features of ``adj``'s ``n`` nodes
+    (features of another width failed inside a matrix product, naming no argument)."""
+    if not isinstance(x, Tensor) or x.dim() != 2 or x.size(1) != in_channels:
+        got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"x must be node features of shape (n, {in_channels}), got {got}")
+    if not x.is_floating_point():
+        raise ValueError(f"x must hold floating-point features, got {x.dtype}")
+    adj = adj if isinstance(adj, Adjacency) else Adjacency(adj, x.size(0))
+    if adj.num_nodes != x.size(0):
+        raise ValueError(f"x has {x.size(0)} rows for a graph of {adj.num_nodes} nodes")
+    return adj
 
 
 def _matmul(x: Tensor, weight: Tensor) -> Tensor:
@@ -128,7 +139,7 @@ class GNNEncoder(nn.Module):
         out = 2 * latent_channels if variational else latent_channels
         self.head = self.init_conv(conv, dims[-1], out)
         self.variational = variational
-        self.latent_channels = latent_channels
+        self.in_channels, self.latent_channels = in_channels, latent_channels
         self.dropout = dropout
 
     @staticmethod
@@ -136,7 +147,7 @@ class GNNEncoder(nn.Module):
         return CONVS[kind](in_channels, out_channels)
 
     def forward(self, x: Tensor, adj: Adjacency | Tensor) -> DiagGaussian | PointMass:
-        adj = as_adjacency(adj, x.size(0))
+        adj = encoder_inputs(x, adj, self.in_channels)
         h = x
         for k, layer in enumerate(self.layers):
             h = F.relu(_conv(layer, h, adj, k == 0))                   # (n, hidden)
@@ -176,6 +187,7 @@ class GNAEEncoder(nn.Module):
                  scale: float = 1.8, steps: int = 1, alpha: float = 0.0):
         super().__init__()
         self.steps, self.alpha = steps, alpha
+        self.in_channels = in_channels
         self.lin = _SparseLinear(in_channels, latent_channels)
         self.lin_logvar = _SparseLinear(in_channels, latent_channels) if variational else None
         self.scale = scale
@@ -192,7 +204,7 @@ class GNAEEncoder(nn.Module):
         return h
 
     def forward(self, x: Tensor, adj: Adjacency | Tensor) -> DiagGaussian | PointMass:
-        adj = as_adjacency(adj, x.size(0))
+        adj = encoder_inputs(x, adj, self.in_channels)
         h = F.normalize(self.lin(x), p=2.0, dim=-1) * self.scale         # (n, k)
         h = F.dropout(h, self.dropout, self.training)
         loc = self._propagate(h, adj)                                    # (n, k)
