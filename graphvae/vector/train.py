@@ -49,7 +49,6 @@ def evaluate_bound(model: VectorAutoencoder, x: Tensor, objective: str = "elbo",
     return total / x.size(0)
 
 
-@torch.no_grad()
 def model_rows(model: VectorAutoencoder, x: Any, name: str) -> Tensor:
     """``x`` as rows for ``model``: a ``(n, in_dim)`` tensor, cast to the model's dtype; a
     one-line ``TypeError`` / ``ValueError`` naming ``name`` otherwise."""
@@ -60,6 +59,7 @@ def model_rows(model: VectorAutoencoder, x: Any, name: str) -> Tensor:
     return x.to(next(model.parameters()).dtype)
 
 
+@torch.no_grad()
 def estimate_nll(model: VectorAutoencoder, x: Tensor, num_samples: int = 5000,
                  batch_size: int = 100, seed: int = 0, progress: bool = False) -> float:
     """Mean ``-log p(x)`` over the rows of ``x`` in nats, each row's ``log p(x)``
