@@ -156,16 +156,19 @@ def dense_to_edge_index(adj: Tensor) -> Tensor:
     return adj.nonzero().t().contiguous()
 
 
-def check_permutations(perms: Tensor, n: int | None = None, name: str = "perm") -> None:
+def check_permutations(perms: Tensor, n: int | None = None, name: str = "perm",
+                       dim: int | None = None) -> None:
     """A one-line ``ValueError`` unless every row of ``perms`` (shape ``(n,)`` or ``(K, n)``,
-    ``K >= 1``) is a permutation of ``0..n-1`` in an integer dtype: a repeat or a
-    negative entry otherwise relabels another graph without a word, or reads memory
-    never written."""
+    ``K >= 1``; ``dim``: only that one of the two) is a permutation of ``0..n-1`` in an
+    integer dtype: a repeat or a negative entry otherwise relabels another graph without
+    a word, or reads memory never written."""
     if not isinstance(perms, Tensor):
         raise ValueError(f"{name} must be an integer tensor, got {type(perms).__name__}")
-    if perms.dim() not in (1, 2) or perms.is_floating_point() or perms.is_complex() \
-            or perms.dtype == torch.bool:
-        raise ValueError(f"{name} must be an integer tensor of shape (n,) or (K, n), got "
+    shapes = {1: "(n,)", 2: "(K, n)"}
+    if perms.dim() not in ((dim,) if dim else shapes) or perms.is_floating_point() \
+            or perms.is_complex() or perms.dtype == torch.bool:
+        want = shapes[dim] if dim else "(n,) or (K, n)"
+        raise ValueError(f"{name} must be an integer tensor of shape {want}, got "
                          f"{perms.dtype} of shape {tuple(perms.shape)}")
     size = perms.size(-1)
     if n is not None and size != n:
@@ -186,9 +189,7 @@ def permute_graph(perm: Tensor, x: Tensor | None = None, edge_index: Tensor | No
     given as ``None`` comes back as ``None``. Sparse ``x`` (COO or CSR, such as the
     identity features of a featureless graph) stays sparse, in its own layout.
     """
-    check_permutations(perm)
-    if perm.dim() != 1:
-        raise ValueError(f"perm must be one permutation, shape (n,), got {tuple(perm.shape)}")
+    check_permutations(perm, dim=1)
     n = perm.numel()
     for what, t in (("x", x), ("adj", adj)):
         if t is not None and t.size(0) != n:

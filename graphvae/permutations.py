@@ -57,9 +57,13 @@ def permute_dense(adj: Tensor, perms: Tensor) -> Tensor:
     """``(K, n, n)`` stack of ``adj[perm][:, perm]`` for each row of ``perms``."""
     if adj.dim() != 2 or adj.size(0) != adj.size(1):
         raise ValueError(f"adj must be a square matrix, got shape {tuple(adj.shape)}")
-    check_permutations(perms, adj.size(0), "perms")
-    if perms.dim() != 2:
-        raise ValueError(f"perms must be a batch (K, n), got shape {tuple(perms.shape)}")
+    check_permutations(perms, adj.size(0), "perms", dim=2)
+    return permuted_dense(adj, perms)
+
+
+def permuted_dense(adj: Tensor, perms: Tensor) -> Tensor:
+    """:func:`permute_dense` for orders already checked (:func:`check_permutations`): the
+    check sorts every row, 60 ms for the 9! orders of nine nodes."""
     return adj[perms[:, :, None], perms[:, None, :]]
 
 

@@ -53,7 +53,7 @@ from graphvae.likelihoods.graphs import padded_graph_log_prob
 from graphvae.permutations import (
     canonical_orderings,
     max_pool_matching,
-    permute_dense,
+    permuted_dense,
     random_permutations,
 )
 
@@ -70,11 +70,12 @@ class PaddedGraph:
     edge_types: Tensor | None = None   # (..., k, k) long
 
     def permute(self, perms: Tensor) -> PaddedGraph:
-        """Stack of relabellings: row ``p`` of ``perms (K, k)`` gives ``adj[p][:, p]``."""
-        return PaddedGraph(self.mask[perms], permute_dense(self.adj, perms),
+        """Stack of relabellings: row ``p`` of ``perms (K, k)`` gives ``adj[p][:, p]``.
+        ``perms`` are permutations (:meth:`GraphVAE.bound` checks the ones it is given)."""
+        return PaddedGraph(self.mask[perms], permuted_dense(self.adj, perms),
                            None if self.node_types is None else self.node_types[perms],
                            None if self.edge_types is None
-                           else permute_dense(self.edge_types, perms))
+                           else permuted_dense(self.edge_types, perms))
 
     def distinct(self) -> Tensor:
         """Indices of the first of each distinct graph in a stack ``(K, ...)``, in order:
@@ -242,10 +243,7 @@ class GraphVAE(nn.Module):
         target = self.pad(adj.edge_index, adj.num_nodes, node_types, edge_types)
         if perms is None:
             perms = torch.arange(self.max_nodes, device=q.loc.device)[None]
-        check_permutations(perms, self.max_nodes, "perms")
-        if perms.dim() != 2:
-            raise ValueError(f"perms must be a batch (K, {self.max_nodes}), got shape "
-                             f"{tuple(perms.shape)}")
+        check_permutations(perms, self.max_nodes, "perms", dim=2)
         targets = target.permute(perms)
         if not mean:  # a sum over distinct labelled graphs: a repeat would count twice
             targets = targets.select(targets.distinct())
