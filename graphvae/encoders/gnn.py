@@ -186,6 +186,7 @@ class GNAEEncoder(nn.Module):
                  latent_channels: int = 128, variational: bool = False, dropout: float = 0.0,
                  scale: float = 1.8, steps: int = 1, alpha: float = 0.0):
         super().__init__()
+        check_encoder_widths(in_channels, hidden_channels, latent_channels)
         self.steps, self.alpha = steps, alpha
         self.in_channels = in_channels
         self.lin = _SparseLinear(in_channels, latent_channels)
@@ -250,5 +251,4 @@ def build_encoder(name: str, in_channels: int, hidden_channels: Sequence[int] = 
     """Construct an encoder by registry name (``ENCODERS``)."""
     if name not in ENCODERS:
         raise ValueError(f"unknown encoder {name!r}; choose one of {sorted(ENCODERS)}")
-    check_encoder_widths(in_channels, hidden_channels, latent_channels)
     return ENCODERS[name](in_channels, hidden_channels, latent_channels, variational, dropout)
