@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import numbers
 import types
 import typing
 from collections.abc import Callable, Sequence
@@ -56,6 +57,12 @@ def check_widths(name: str, widths: tuple[int, ...] | int, allow_empty: bool = F
         need = "widths" if allow_empty else "at least one width, each"
         raise ValueError(f"{name} needs {need} from 1 to {MAX_WIDTH}, got "
                          f"{','.join(map(str, widths)) or 'none'}")
+
+
+def check_count(name: str, value: Any, minimum: int = 1) -> None:
+    """A one-line ``ValueError`` unless ``value`` is a whole number ``>= minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
 
 
 def check_seed(seed: int, name: str = "seed") -> None:

@@ -268,6 +268,8 @@ def max_pool_matching(target_adj: Tensor, pred_adj: Tensor, target_x: Tensor | N
     n = a_t.size(0)
     if a_p.shape != (n, n):
         raise ValueError(f"target has {n} nodes but the prediction is {tuple(a_p.shape)}")
+    if n == 0:
+        return torch.zeros(0, dtype=torch.long)                    # nothing to match
     off = 1 - torch.eye(n, dtype=a_t.dtype)
     diag_p, diag_t = torch.diagonal(a_p), torch.diagonal(a_t).clone()
     if not diag_t.any():

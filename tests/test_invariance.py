@@ -705,3 +705,31 @@ def test_one_shot_models_refuse_impossible_size_counts():
             cls(3, [0.0] * 6000 + [1.0], latent_channels=4, hidden_channels=(8,))
     model = EquivariantGraphVAE(3, [0, 1, 0, 3], latent_channels=4, hidden_channels=(8,))
     assert torch.allclose(model.size_logprob.exp(), torch.tensor([0, 0.25, 0, 0.75]))
+
+
+def test_graph_models_refuse_graphs_past_their_sizes_and_bad_sample_counts():
+    """A graph larger than p(n)'s support indexed past ``size_logprob`` (a raw IndexError);
+    ``sample(-1)`` gave ``[]`` (GraphVAE) or torch's multinomial error, and ``sample(0)``
+    of the one-shot models failed."""
+    import numpy as np
+
+    from graphvae.models import EquivariantGraphVAE, SequentialGraphVAE
+
+    path = GraphTensors(4, torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]]))
+    batch = GraphBatch.collate([path], [torch.ones(4, 3)])
+    gen = torch.Generator().manual_seed(0)
+    models = [cls(3, [0, 1, 2, 3], latent_channels=4, hidden_channels=(8,))
+              for cls in (EquivariantGraphVAE, SequentialGraphVAE)]
+    for model in models:
+        with pytest.raises(ValueError, match="a graph of 4 nodes; this model's p\\(n\\) runs "
+                                             "to 3 nodes"):
+            model.bound(batch)
+        short = GraphTensors(3, path.edge_index[:, :4])
+        value = model.bound(GraphBatch.collate([short], [torch.ones(3, 3)]), generator=gen)
+        assert torch.isfinite(value.value).all()        # a size it has stays scored
+    for model in models + [GraphVAE(3, 4, latent_channels=4)]:
+        for count in (-1, 1.5, True, "2"):
+            with pytest.raises(ValueError, match="num_graphs must be a whole number >= 0"):
+                model.sample(count, gen)
+        assert model.sample(0, gen) == []
+        assert len(model.sample(np.int64(2), gen)) == 2

@@ -255,6 +255,12 @@ def test_max_pool_matching_puts_real_nodes_where_the_prediction_has_nodes():
         assert set(perm[:2].tolist()) == {0, 1}               # the edge stays on slots 0-1
 
 
+def test_max_pool_matching_of_empty_graphs_is_the_empty_order():
+    """Two 0-node graphs: the only order is the empty one (it was an IndexError in amax)."""
+    perm = max_pool_matching(torch.zeros(0, 0), torch.zeros(0, 0))
+    assert perm.dtype == torch.long and perm.shape == (0,)
+
+
 def test_max_pool_matching_recovers_planted_permutation_structure_only():
     failures = []
     for i, (adj, perm, _) in enumerate(asymmetric_graphs(GRAPHS)):

@@ -45,7 +45,7 @@ from torch import Tensor, nn
 
 from graphvae.bounds import DiagGaussian, PermutationELBO, StandardNormal
 from graphvae.bounds.elbo import BoundEstimate
-from graphvae.config import check_widths
+from graphvae.config import check_count, check_widths
 from graphvae.containers import GraphBatch, GraphTensors, SampledGraph
 from graphvae.encoders.gnn import CONVS, check_encoder_widths
 from graphvae.graph import Adjacency, check_permutations, to_dense
@@ -302,6 +302,7 @@ class GraphVAE(nn.Module):
                device: torch.device | str = "cpu") -> list[SampledGraph]:
         """Draw ``z ~ p(z)``, keep slot ``i`` with probability ``σ(ν_i)`` and each pair of kept
         slots with its edge probability."""
+        check_count("num_graphs", num_graphs, minimum=0)
         out = []
         for _ in range(num_graphs):
             z = self.prior.sample((self.latent_channels,), generator, device=device)

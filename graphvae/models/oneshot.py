@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from graphvae.bounds import ELBO, BoundEstimate, DiagGaussian, Prior, StandardNormal
 from graphvae.bounds.priors import ExemplarPrior, SetMixturePrior
+from graphvae.config import check_count
 from graphvae.containers import GraphBatch, GraphTensors, SampledGraph
 from graphvae.datasets.graphgen import MAX_NODES as MAX_SIZE
 from graphvae.decoders import GNNFeatureDecoder, MLPInnerProductDecoder
@@ -187,6 +188,10 @@ class EquivariantGraphVAE(nn.Module):
         (by a one-draw estimate through ``q(u | Z)``, ``u_noise`` fixing its draw, or by the
         best node matching), so ``value`` is a (stochastic) lower bound on ``log p(G)`` of
         the labelled graph."""
+        largest = int(batch.sizes.max())
+        if largest > self.max_nodes:
+            raise ValueError(f"a graph of {largest:,} nodes; this model's p(n) runs to "
+                             f"{self.max_nodes:,} nodes (the largest size of its size_counts)")
         q = self.posterior(batch)
         size_lp = self.size_logprob[batch.sizes]
         if getattr(self.prior, "set_prior", False):
@@ -243,6 +248,9 @@ class EquivariantGraphVAE(nn.Module):
                device: torch.device | str = "cpu") -> list[SampledGraph]:
         """Draw graphs: ``n ~ p(n)``, ``z ~ p(z)`` per node, then edges, node types, bond types
         (see :class:`~graphvae.containers.SampledGraph`)."""
+        check_count("num_graphs", num_graphs, minimum=0)
+        if num_graphs == 0:
+            return []
         probs = self.size_logprob.exp().cpu()
         sizes = torch.multinomial(probs, num_graphs, replacement=True, generator=generator)
         out = []

@@ -54,6 +54,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graphvae.config import check_count
 from graphvae.containers import GraphBatch, SampledGraph
 from graphvae.decoders.sequential import NUM_FEATURES, run
 from graphvae.devices import draw_device
@@ -223,6 +224,9 @@ class SequentialGraphVAE(EquivariantGraphVAE):
         """Draw graphs: ``n ~ p(n)``, ``Z ~ p(Z)``, node types, then the pairs in score order
         under the same rules as training. Each record keeps the probabilities of its pairs'
         choices (``edge_prob``, ``bond_prob``) for the valency-aware decoding."""
+        check_count("num_graphs", num_graphs, minimum=0)
+        if num_graphs == 0:
+            return []
         where = draw_device(generator, torch.device("cpu"))
         sizes = torch.multinomial(self.size_logprob.exp().cpu(), num_graphs, replacement=True,
                                   generator=generator).tolist()

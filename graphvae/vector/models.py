@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from graphvae.bounds import ELBO, IWAE, BoundEstimate, DiagGaussian, PointMass, StandardNormal
-from graphvae.config import check_field_types
+from graphvae.config import check_count, check_field_types
 from graphvae.likelihoods import LogLik, bernoulli_log_prob, gaussian_log_prob
 from graphvae.vector.layers import ACTIVATIONS, Corruption, mlp
 
@@ -27,12 +27,6 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 MIN_LOGVAR = -7.0  # a learned Gaussian variance is floored at e^-7 ≈ 9e-4
 #: The smallest fixed variance: below it float32 cannot hold the Gaussian's log-density.
 MIN_VARIANCE = 1e-30
-
-
-def check_count(name: str, value: Any) -> None:
-    """A one-line ``ValueError`` unless ``value`` is a whole number ``>= 1``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
 
 
 def check_variance(variance: str | float) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from graphvae.config import check_count
 from graphvae.errors import DataError, describe
 from graphvae.io import check_weight_storage, check_zip_stored, save_atomic
 from graphvae.progress import steps
@@ -31,7 +32,7 @@ from graphvae.training import (
     Shuffled,
     fit,
 )
-from graphvae.vector.models import VectorAutoencoder, VectorConfig, check_count
+from graphvae.vector.models import VectorAutoencoder, VectorConfig
 
 
 @torch.no_grad()
