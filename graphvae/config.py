@@ -66,7 +66,10 @@ def check_count(name: str, value: Any, minimum: int = 1) -> None:
 
 
 def check_seed(seed: int, name: str = "seed") -> None:
-    """A one-line ``ValueError`` unless ``0 <= seed <= MAX_SEED``."""
+    """A one-line ``TypeError`` unless ``seed`` is a whole number (not a bool), and a
+    ``ValueError`` unless ``0 <= seed <= MAX_SEED``."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {seed!r}")
     if not 0 <= seed <= MAX_SEED:
         raise ValueError(f"{name} must be an integer from 0 to {MAX_SEED}, got {seed}")
 

@@ -172,8 +172,6 @@ def _relabellings(model, graphs: Any, num_permutations: int, seed: int,
         raise ValueError(f"num_permutations must be a whole number from 1 to "
                          f"{MAX_PERMUTATIONS:,} (none would pass any model), got "
                          f"{num_permutations!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
     check_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     gen_edges = torch.Generator().manual_seed(seed + 2)   # the node draws stay as they were

@@ -686,7 +686,7 @@ def test_checks_refuse_what_would_pass_any_model_or_never_end():
         assert_encoder_equivariant(model, path, 2, atol=-1.0)
     with pytest.raises(ValueError, match="rtol must be a finite number >= 0, got -0.1"):
         measure_bound(model, path, 2, rtol=-0.1)
-    with pytest.raises(ValueError, match="seed must be an integer, got 'a'"):
+    with pytest.raises(TypeError, match="seed must be an integer, got 'a'"):
         assert_encoder_equivariant(model, path, 2, seed="a")
     assert assert_encoder_equivariant(model, path, 3) < 1e-5      # a sound call still checks
 

@@ -407,8 +407,6 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
     if not isinstance(config, LinkPredConfig):
         raise TypeError(f"config must be a LinkPredConfig (LinkPredConfig.from_dict turns a "
                         f"dict into one), got {type(config).__name__}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an integer, got {seed!r}")
     check_seed(seed)
     device = resolve_device(device) if isinstance(device, str) else torch.device(device)
     check_graph(data.x, data.edge_index, data.num_nodes)

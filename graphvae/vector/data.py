@@ -181,8 +181,6 @@ def check_scale(data: VectorData, limit: float = SCALE_LIMIT) -> None:
 
 def _split(x: Tensor, fractions: tuple[float, float], seed: int, name: str = "the data"
            ) -> tuple[Tensor, ...]:
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an integer, got {seed!r}")
     check_seed(seed)
     g = torch.Generator().manual_seed(seed)
     perm = torch.randperm(x.size(0), generator=g)
