@@ -330,6 +330,8 @@ class Adjacency:
             keys = edge_keys(self.edge_index, n)
             if self_loops:
                 keys = torch.cat([keys, torch.arange(n, device=self.device) * (n + 1)])
+            else:                                   # loops in edge_index are not pairs here
+                keys = keys[keys // n != keys % n]
             keys = torch.unique(keys)
             self._pairs[self_loops] = (torch.stack([keys // n, keys % n]), keys)
         return self._pairs[self_loops]

@@ -78,6 +78,52 @@ def test_sampler_excludes_diagonal_when_asked(triangle):
         sample_non_edges(keys, 3, 5, diagonal=False)
 
 
+def test_sampler_counts_diagonal_and_repeated_keys_once_and_refuses_unsorted_keys():
+    """Non-edges of 2 nodes whose keys hold both loops: (0, 1) and (1, 0), each half the
+    draws (the diagonal keys were counted twice: "no non-edges"). Unsorted keys let the
+    edge (0, 1) (key 1) come back as a non-edge; now they are refused."""
+    gen = torch.Generator().manual_seed(0)
+    neg = sample_non_edges(torch.tensor([0, 3]), 2, 4000, gen, diagonal=False)
+    k = neg[0] * 2 + neg[1]
+    assert set(k.tolist()) == {1, 2} and abs((k == 1).sum().item() - 2000) < 5 * math.sqrt(1000)
+    # 3 nodes, the edge (0, 1) listed twice: 5 non-edges, none of them (0, 1)
+    neg = sample_non_edges(torch.tensor([1, 1]), 3, 5000, gen, diagonal=False)
+    assert set((neg[0] * 3 + neg[1]).tolist()) == {2, 3, 5, 6, 7}
+    with pytest.raises(ValueError, match="sorted_keys must be in ascending order"):
+        sample_non_edges(torch.tensor([5, 1]), 3, 10, gen)
+    with pytest.raises(ValueError, match=r"sorted_keys must lie in \[0, 9\) for 3 nodes"):
+        sample_non_edges(torch.tensor([1, 9]), 3, 10, gen)
+
+
+def test_positive_pairs_without_self_loops_drop_the_loops_of_the_edge_list():
+    """A path 0-1-2 given with loops (0, 0) and (3, 3): 4 ordered pairs when loops are not
+    pairs (it gave 6, so the sampled estimate scored log σ(l_ii) as edges and counted 2
+    non-edges too few), and 4 + 5 diagonal pairs when they are."""
+    from graphvae.models import EdgeObjective, build_model
+
+    adj = Adjacency(torch.tensor([[0, 1, 1, 2, 3, 0], [1, 0, 2, 1, 3, 0]]), 5)
+    assert adj.positive_pairs(False)[0].tolist() == [[0, 1, 1, 2], [1, 0, 2, 1]]
+    assert adj.positive_pairs(True)[1].tolist() == [0, 1, 5, 6, 7, 11, 12, 18, 24]
+    model = build_model("gae", 5, objective=EdgeObjective(estimator="sampled",
+                                                         self_loops=False, reweight=False))
+    stats = model.edge_stats(adj)
+    assert (stats.num_pos, stats.num_neg) == (4, 16)
+    # the sampled estimate's mean: positives exactly, 16 × the mean over the non-edges
+    z = torch.randn(5, 16, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    logits = z @ z.t()
+    dense = bernoulli_edges_dense(logits, edge_index_to_dense(adj.positive_pairs(False)[0], 5)
+                                  .double(), diagonal=False).value
+    model.double()
+    gen = torch.Generator().manual_seed(0)
+    est = torch.stack([model.edge_loglik(z, adj, stats, gen).value for _ in range(2000)])
+    assert abs(est.mean() - dense) < 5 * est.std() / math.sqrt(2000)
+
+
+def test_sampled_estimate_refuses_a_negative_count_of_non_edges():
+    with pytest.raises(ValueError, match="num_neg_pairs must be a count >= 0, got -10"):
+        bernoulli_edges_sampled(torch.zeros(2), torch.zeros(3), -10)
+
+
 def test_sampled_estimate_is_unbiased_for_dense(star5):
     torch.manual_seed(0)
     logits = torch.randn(5, 5, dtype=torch.float64)

@@ -13,6 +13,7 @@ from graphvae.likelihoods.edges import (
     bernoulli_edges_dense_rows,
     bernoulli_edges_sampled,
     contains_sorted,
+    draw_non_edges,
     sample_non_edges,
 )
 from graphvae.likelihoods.features import (
@@ -32,6 +33,7 @@ __all__ = [
     "bernoulli_log_prob",
     "categorical_log_prob",
     "contains_sorted",
+    "draw_non_edges",
     "gaussian_log_prob",
     "sample_non_edges",
 ]

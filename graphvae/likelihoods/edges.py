@@ -20,6 +20,7 @@ code labels ``A + I`` but counts the off-diagonal edges alone) and ``N⁻ = P �
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -139,6 +140,8 @@ def bernoulli_edges_sampled(pos_logits: Tensor, neg_logits: Tensor, num_neg_pair
     """
     if neg_logits.size(-1) == 0:
         raise ValueError("the sampled edge likelihood needs at least one negative pair")
+    if not 0 <= num_neg_pairs < math.inf:
+        raise ValueError(f"num_neg_pairs must be a count >= 0, got {num_neg_pairs!r}")
     pos_sum = F.logsigmoid(pos_logits).sum(-1)
     neg_sum = F.logsigmoid(-neg_logits).sum(-1) * (num_neg_pairs / neg_logits.size(-1))
     return LogLik(pos_sum + neg_sum, pos_weight * pos_sum + neg_sum)
@@ -152,6 +155,27 @@ def contains_sorted(sorted_keys: Tensor, keys: Tensor) -> Tensor:
     return sorted_keys[pos] == keys
 
 
+def _excluded_pairs(sorted_keys: Tensor, n: int, diagonal: bool) -> int:
+    """How many of the ``n²`` pairs are not non-edges: the distinct keys, and the diagonal
+    unless ``diagonal``. A one-line ``ValueError`` for keys that are not ascending or not in
+    ``[0, n²)`` (unsorted keys made real edges come back as non-edges)."""
+    k = sorted_keys
+    if k.dim() != 1 or k.dtype != torch.long:
+        raise ValueError(f"sorted_keys must be a 1-D long tensor, got {k.dtype} of shape "
+                         f"{tuple(k.shape)}")
+    if k.numel() == 0:
+        return 0 if diagonal else n
+    if bool((k[1:] < k[:-1]).any()):
+        raise ValueError("sorted_keys must be in ascending order")
+    if int(k[0]) < 0 or int(k[-1]) >= n * n:
+        raise ValueError(f"sorted_keys must lie in [0, {n * n}) for {n} nodes, got "
+                         f"{int(k[0])}..{int(k[-1])}")
+    distinct = torch.unique_consecutive(k)
+    if diagonal:
+        return int(distinct.numel())
+    return int(((distinct // n) != (distinct % n)).sum()) + n
+
+
 def sample_non_edges(sorted_keys: Tensor, num_nodes: int, num_samples: int,
                      generator: torch.Generator | None = None, diagonal: bool = False,
                      max_rounds: int = 100) -> Tensor:
@@ -159,15 +183,27 @@ def sample_non_edges(sorted_keys: Tensor, num_nodes: int, num_samples: int,
 
     A pair ``(i, j)`` is a non-edge when its key ``i * n + j`` is not in
     ``sorted_keys`` (and ``i != j`` unless ``diagonal``). Rejection sampling from
-    all ``n²`` pairs keeps the draw exactly uniform over the non-edges.
+    all ``n²`` pairs keeps the draw exactly uniform over the non-edges. ``sorted_keys``
+    must be ascending keys in ``[0, n²)`` (repeats and diagonal keys are allowed).
 
     Returns:
         ``(2, num_samples)`` long tensor on ``sorted_keys.device``.
     """
+    num_non_edges = num_nodes * num_nodes - _excluded_pairs(sorted_keys, num_nodes, diagonal)
+    return draw_non_edges(sorted_keys, num_nodes, num_samples, num_non_edges, generator,
+                          diagonal, max_rounds)
+
+
+def draw_non_edges(sorted_keys: Tensor, num_nodes: int, num_samples: int, num_non_edges: int,
+                   generator: torch.Generator | None = None, diagonal: bool = False,
+                   max_rounds: int = 100) -> Tensor:
+    """:func:`sample_non_edges` for keys known to be sorted, unique and in range (as
+    :meth:`~graphvae.graph.Adjacency.positive_pairs` gives them) and their known count of
+    non-edges, with no check: the samplers call it every step."""
     n, dev = num_nodes, sorted_keys.device
     total = n * n
-    n_bad = sorted_keys.numel() + (0 if diagonal else n)
-    if total - n_bad <= 0 and num_samples > 0:
+    n_bad = total - num_non_edges
+    if num_non_edges <= 0 and num_samples > 0:
         raise ValueError("the graph has no non-edges to sample")
     out: list[Tensor] = []
     need = num_samples

@@ -50,7 +50,7 @@ from graphvae.likelihoods import (
     bernoulli_edges_dense,
     bernoulli_edges_dense_rows,
     bernoulli_edges_sampled,
-    sample_non_edges,
+    draw_non_edges,
 )
 from graphvae.likelihoods.edges import DENSE_BLOCK_ENTRIES
 
@@ -175,7 +175,8 @@ class GraphAutoencoder(nn.Module):
             ll = F.logsigmoid(pos_logits).sum(-1)
             return LogLik(ll, stats.pos_weight * ll)
         m = max(1, int(round(obj.negatives * pairs.size(1))))
-        neg = sample_non_edges(keys, target.num_nodes, m, generator, diagonal=obj.self_loops)
+        neg = draw_non_edges(keys, target.num_nodes, m, stats.num_neg, generator,
+                             diagonal=obj.self_loops)
         return bernoulli_edges_sampled(pos_logits, self.edge_decoder(z, neg), stats.num_neg,
                                        stats.pos_weight)
 

@@ -20,7 +20,7 @@ import torch
 
 from graphvae.containers import LinkBatch, PairSample
 from graphvae.devices import draw_device
-from graphvae.likelihoods import sample_non_edges
+from graphvae.likelihoods import draw_non_edges
 
 
 class FullBatch:
@@ -143,8 +143,8 @@ class PairBatches:
 
     def _step(self, idx: torch.Tensor, generator: torch.Generator | None):
         """The batch of the positives ``idx`` and a fresh draw of non-edges."""
-        neg = sample_non_edges(self.keys, self.full.stats.num_nodes, self.num_neg, generator,
-                               diagonal=self.self_loops)
+        neg = draw_non_edges(self.keys, self.full.stats.num_nodes, self.num_neg,
+                             self.full.stats.num_neg, generator, diagonal=self.self_loops)
         b, m, r, w = idx.numel(), self.num_neg, self.rank, self.world_size
         pos = self.pairs[:, idx[r * b // w:(r + 1) * b // w]]
         neg = neg[:, r * m // w:(r + 1) * m // w]
