@@ -71,6 +71,32 @@ def test_grid_and_lobster_generators():
         assert core.number_of_nodes() == 0 or max(d for _, d in core.degree) <= 2
 
 
+def test_lobster_generator_refuses_sizes_it_cannot_draw():
+    """min_nodes > max_nodes looped for ever; a range the draws never hit now stops after
+    LOBSTER_TRIES draws per graph. The first draws are those of seeds 1234, 1235, ..."""
+    with pytest.raises(ValueError, match="min_nodes <= max_nodes"):
+        lobster_graphs(num_graphs=1, min_nodes=50, max_nodes=20)
+    with pytest.raises(ValueError, match=r"only [0-2] of 300 lobster draws had 5\.\.6 nodes"):
+        lobster_graphs(num_graphs=3, mean_nodes=500, min_nodes=5, max_nodes=6)
+    kept = [g for g in (nx.random_lobster(80, 0.7, 0.7, seed=s) for s in range(1234, 1334))
+            if 10 <= g.number_of_nodes() <= 100][:3]
+    assert [g.number_of_nodes() for g in lobster_graphs(3)] == \
+        [g.number_of_nodes() for g in kept]
+
+
+def test_split_keeps_one_graph_in_each_set_and_refuses_bad_fractions():
+    """Fractions that would empty the training set (0.5 test, 0.9 of the rest valid, of 4
+    graphs: 0 / 2 / 2) now keep one graph there, as the docstring promises."""
+    graphs = [nx.path_graph(i + 2) for i in range(4)]
+    sp = split_graphs(graphs, test_fraction=0.5, valid_fraction=0.9)
+    assert (len(sp.train), len(sp.valid), len(sp.test)) == (1, 1, 2)
+    sp = split_graphs(graphs, test_fraction=0.99, valid_fraction=0.0)
+    assert (len(sp.train), len(sp.valid), len(sp.test)) == (1, 1, 2)
+    for bad in (1.0, -0.1, float("nan")):
+        with pytest.raises(ValueError, match="test_fraction must lie in \\[0, 1\\)"):
+            split_graphs(graphs, test_fraction=bad)
+
+
 def test_split_is_seeded_disjoint_and_complete():
     graphs = community_small(50, seed=0)
     for i, g in enumerate(graphs):

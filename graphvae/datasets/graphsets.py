@@ -64,17 +64,33 @@ def grid_graphs() -> list[nx.Graph]:
             for m in range(10, 20) for n in range(10, 20)]
 
 
+#: Draws per lobster asked for before :func:`lobster_graphs` gives up (GRAN's recipe keeps
+#: most draws).
+LOBSTER_TRIES = 100
+
+
 def lobster_graphs(num_graphs: int = 100, seed: int = 1234, mean_nodes: int = 80,
                    p1: float = 0.7, p2: float = 0.7, min_nodes: int = 10,
                    max_nodes: int = 100) -> list[nx.Graph]:
-    """Random lobsters by GRAN's recipe (see the module docstring)."""
+    """Random lobsters by GRAN's recipe (see the module docstring): draws with seeds
+    ``seed, seed + 1, ...``, keeping those of ``min_nodes..max_nodes`` nodes. A one-line
+    ``ValueError`` when ``LOBSTER_TRIES`` draws a graph keep fewer than ``num_graphs``
+    (a size range that the draws rarely or never hit)."""
+    if not 1 <= min_nodes <= max_nodes or mean_nodes < 1 or not (0 <= p1 <= 1 and 0 <= p2 <= 1):
+        raise ValueError(f"lobsters need 1 <= min_nodes <= max_nodes, mean_nodes >= 1 and "
+                         f"p1, p2 in [0, 1], got {min_nodes}, {max_nodes}, {mean_nodes}, "
+                         f"{p1}, {p2}")
     out: list[nx.Graph] = []
-    s = seed
-    while len(out) < num_graphs:
+    for s in range(seed, seed + LOBSTER_TRIES * max(num_graphs, 1)):
+        if len(out) >= num_graphs:
+            break
         g = nx.random_lobster(mean_nodes, p1, p2, seed=s)
         if min_nodes <= g.number_of_nodes() <= max_nodes:
             out.append(nx.convert_node_labels_to_integers(g))
-        s += 1
+    if len(out) < num_graphs:
+        raise ValueError(f"only {len(out)} of {LOBSTER_TRIES * num_graphs:,} lobster draws had "
+                         f"{min_nodes}..{max_nodes} nodes ({num_graphs} asked for): widen "
+                         f"the range or move mean_nodes into it")
     return out
 
 
@@ -122,14 +138,18 @@ class GraphSplit:
 def split_graphs(graphs: list[nx.Graph], seed: int = 0, test_fraction: float = 0.2,
                  valid_fraction: float = 0.1) -> GraphSplit:
     """Seeded shuffle; the last ``test_fraction`` is the test set, the last ``valid_fraction``
-    of the remainder the validation set (at least one graph each when there are ≥ 3)."""
+    of the remainder the validation set (at least one graph each when there are ≥ 3:
+    fractions that would leave a set empty give it one graph). Fractions lie in ``[0, 1)``."""
     n = len(graphs)
     if n < 3:
         raise ValueError(f"need at least 3 graphs to split into train/valid/test, got {n}")
+    for name, f in (("test_fraction", test_fraction), ("valid_fraction", valid_fraction)):
+        if not 0 <= f < 1:
+            raise ValueError(f"{name} must lie in [0, 1), got {f!r}")
     order = np.random.default_rng(seed).permutation(n)
-    n_test = max(1, int(round(test_fraction * n)))
+    n_test = min(max(1, int(round(test_fraction * n))), n - 2)
     rest = order[:n - n_test]
-    n_valid = max(1, int(round(valid_fraction * len(rest))))
+    n_valid = min(max(1, int(round(valid_fraction * len(rest)))), len(rest) - 1)
     return GraphSplit([graphs[i] for i in rest[:len(rest) - n_valid]],
                       [graphs[i] for i in rest[len(rest) - n_valid:]],
                       [graphs[i] for i in order[n - n_test:]], seed)
