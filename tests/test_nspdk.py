@@ -182,3 +182,39 @@ def test_keys_that_would_overflow_are_refused():
         nspdk_difference([([g], 1.0)], 8, 8)
     with pytest.raises(ValueError, match="radius -1"):
         nspdk_difference([([g], 1.0)], -1, 2)
+
+
+def _bond(label):
+    g = nx.Graph()
+    g.add_node(0, label="C")
+    g.add_node(1, label="O")
+    g.add_edge(0, 1, label=label)
+    return g
+
+
+def test_labels_equal_as_values_are_one_label():
+    """A C–O bond labelled 1, 1.0, True or numpy.int64(1) is one graph (EDeN's ``hash``
+    makes them one label; keyed by ``repr`` they were different labels). By hand, for two
+    bonds of different labels: each node has signatures at radii 0 and 1 (the edge, then the
+    other node), and the pairs lie at δ = 0, 1, so φ = (1/2) Σ of 4 unit blocks. The ρ = 0
+    blocks (node label and degree only) are shared, the ρ = 1 ones hold the bond label and
+    are not: ⟨φ_x, φ_y⟩ = 2/4 and MMD² = 2 − 2·(1/2) = 1."""
+    for same in (1.0, True, np.int64(1), np.float32(1.0)):
+        assert nspdk_mmd2([_bond(1)], [_bond(same)]) == pytest.approx(0.0, abs=1e-15)
+    for other in (2, 1.5, "1"):
+        assert nspdk_mmd2([_bond(1)], [_bond(other)]) == pytest.approx(1.0, rel=1e-12)
+
+
+def test_missing_labels_and_directed_graphs_are_refused():
+    """A graph without the label attribute was labelled None (a 'C'–'O' graph against the
+    same graph unlabelled gave 2.0); a DiGraph counted each edge twice (2.0 against the same
+    graph undirected)."""
+    with pytest.raises(ValueError, match="NSPDK: an edge has no 'label' attribute"):
+        nspdk_mmd2([_bond(1)], [nx.path_graph(2)])
+    unlabelled_nodes = nx.Graph()
+    unlabelled_nodes.add_edge(0, 1, label=1)
+    with pytest.raises(ValueError, match="NSPDK: a node has no 'label' attribute"):
+        nspdk_mmd2([_bond(1)], [unlabelled_nodes])
+    for kind in (nx.DiGraph, nx.MultiGraph):
+        with pytest.raises(ValueError, match=f"got a {kind.__name__}"):
+            nspdk_mmd2([_bond(1)], [kind(_bond(1))])

@@ -42,6 +42,22 @@ CHUNK_PAIRS = 1 << 18  # and past so many pairs the chunk is counted (a 5,000-at
                        # has up to 805,000 pairs within D = 4: about 0.3 GB)
 
 
+def _label(data: dict, name: str, what: str) -> str:
+    """The label ``data[name]`` as a key in which labels equal as Python values are equal
+    (``1``, ``1.0``, ``True`` and ``numpy.int64(1)`` alike, as EDeN's ``hash`` makes them);
+    a one-line ``ValueError`` when the attribute is missing."""
+    try:
+        value = data[name]
+    except KeyError:
+        raise ValueError(f"NSPDK: {what} has no {name!r} attribute (the label attributes are "
+                         f"node_label and edge_label)") from None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, (bool, int, float)) and float(value).is_integer():
+        value = int(value)
+    return repr(value)
+
+
 def _walk(g: nx.Graph, radius: int, distance: int, node_label: str, edge_label: str,
           ids: dict, codes: dict) -> tuple[list[list[int]], list[tuple[int, int, int]]]:
     """Steps 1–2 for one graph: each node's signature numbers at radii ``0..radius`` (−1
@@ -53,6 +69,9 @@ def _walk(g: nx.Graph, radius: int, distance: int, node_label: str, edge_label: 
     where ``k`` is its nearer end's distance. Each vertex enters its layer as the number
     of its ``(label, degree)`` (``codes``, shared), and a signature as the number of its
     layers so far (``ids``, shared)."""
+    if g.is_directed() or g.is_multigraph():
+        raise ValueError(f"NSPDK takes undirected simple graphs (networkx Graph), got a "
+                         f"{type(g).__name__}")
     index = {v: i for i, v in enumerate(g.nodes)}
     n = len(index)
     nbrs: list[list[int]] = [[] for _ in range(n)]
@@ -61,13 +80,13 @@ def _walk(g: nx.Graph, radius: int, distance: int, node_label: str, edge_label: 
         if a == b:                  # self-loops are dropped
             continue
         i, j = index[a], index[b]
-        c = codes.setdefault((repr(data.get(edge_label)), 2), len(codes))
+        c = codes.setdefault((_label(data, edge_label, "an edge"), 2), len(codes))
         nbrs[i].append(j)
         nbrs[j].append(i)
         incident[i].append((j, c))
         incident[j].append((i, c))
-    node_code = [codes.setdefault((repr(g.nodes[v].get(node_label)), len(nbrs[i])), len(codes))
-                 for v, i in index.items()]
+    node_code = [codes.setdefault((_label(g.nodes[v], node_label, "a node"), len(nbrs[i])),
+                                  len(codes)) for v, i in index.items()]
     reach = max(radius, distance)   # the visit goes to depth 2·reach: nodes this far out
     sigs: list[list[int]] = []
     pairs: list[tuple[int, int, int]] = []
