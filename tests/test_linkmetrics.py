@@ -95,6 +95,26 @@ def test_mrr_rejects_bad_shapes():
         mrr(torch.empty(0), torch.empty(0, 3))
 
 
+def test_ranking_metrics_refuse_nan_scores_and_fractional_k():
+    """A NaN positive compared below nothing and ranked first (MRR 1.0, from a diverged
+    model); a NaN negative made the Hits threshold NaN (0.0 whatever the positives)."""
+    nan = float("nan")
+    with pytest.raises(ValueError, match="NaN among them"):
+        mrr(T([nan]), T([[0.1, 0.9]]))
+    with pytest.raises(ValueError, match="NaN among them"):
+        mrr(T([0.5]), T([[nan, 0.9]]))
+    with pytest.raises(ValueError, match="NaN among them"):
+        hits_at_k(T([0.5, 0.7]), T([nan, 0.1, 0.2]), 2)
+    with pytest.raises(ValueError, match="NaN among them"):
+        hits_at_k(T([nan]), T([0.1]), 1)
+    for k in (1.5, True, 0):
+        with pytest.raises(ValueError, match="k must be a whole number >= 1"):
+            hits_at_k(T([0.5]), T([0.1]), k)
+    # infinities are numbers: +inf outranks every negative, −inf none
+    assert mrr(T([math.inf, -math.inf]), T([[0.1, 0.9], [0.1, 0.9]])) == pytest.approx(
+        (1 + 1 / 3) / 2)
+
+
 # ----------------------------------------------------------------------------- score_pairs
 
 def test_score_pairs_chunked_equals_unchunked():

@@ -136,6 +136,21 @@ def test_ranking_metrics_refuse_nan_scores():
     assert roc_auc(torch.tensor([math.inf, 0.5, 0.2, -math.inf]), labels) == 0.75
 
 
+def test_ranking_metrics_refuse_labels_other_than_0_and_1():
+    """``labels.bool()`` read any non-zero label as positive: labels 0.3 / 0 / 1 / 0 gave AUC
+    1.0, and ±1 labels all counted as positives ('no negative'). Booleans and 0/1 of any
+    dtype still work: AUC of these scores with the second and fourth negative is 1."""
+    scores = torch.tensor([0.9, 0.1, 0.8, 0.2])
+    for bad in (torch.tensor([0.3, 0.0, 1.0, 0.0]), torch.tensor([1, -1, 1, -1]),
+                torch.tensor([2, 0, 1, 0])):
+        for metric in (roc_auc, average_precision):
+            with pytest.raises(ValueError, match="need labels 0 \\(negative\\) and 1"):
+                metric(scores, bad)
+    for good in (torch.tensor([True, False, True, False]), torch.tensor([1.0, 0.0, 1.0, 0.0]),
+                 torch.tensor([1, 0, 1, 0], dtype=torch.uint8)):
+        assert roc_auc(scores, good) == 1.0 and average_precision(scores, good) == 1.0
+
+
 def test_run_link_prediction_checks_its_arguments_first():
     """Wrong arguments from Python are one line naming them, before any work (they failed
     inside numpy's seeding, torch's device parser or as an AttributeError)."""

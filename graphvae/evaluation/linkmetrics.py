@@ -21,6 +21,14 @@ from torch import Tensor
 __all__ = ["hits_at_k", "mrr", "score_pairs", "top_pairs"]
 
 
+def _no_nan(*scores: Tensor) -> None:
+    """A one-line ``ValueError`` for NaN scores: every comparison with NaN is False, so a
+    NaN positive ranked first (MRR 1.0) and a NaN threshold made no hit."""
+    if any(bool(torch.isnan(s).any()) for s in scores):
+        raise ValueError("ranking metrics need scores that are numbers: NaN among them "
+                         "(a diverged model?)")
+
+
 def hits_at_k(pos_scores: Tensor, neg_scores: Tensor, k: int) -> float:
     """OGB's Hits@K: the fraction of positive scores strictly above the ``k``-th highest
     negative score (1.0 when there are fewer than ``k`` negatives).
@@ -31,14 +39,15 @@ def hits_at_k(pos_scores: Tensor, neg_scores: Tensor, k: int) -> float:
     and ``len(neg) < K`` gives ``1.0`` whatever the positives. All positives are ranked
     against the same negatives.
     """
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a whole number >= 1, got {k!r}")
     pos, neg = pos_scores.detach(), neg_scores.detach()
     if pos.dim() != 1 or neg.dim() != 1:
         raise ValueError(f"pos_scores and neg_scores must be 1-D, got shapes "
                          f"{tuple(pos.shape)} and {tuple(neg.shape)}")
     if pos.numel() == 0:
         raise ValueError("hits_at_k needs at least one positive score")
+    _no_nan(pos, neg)
     if neg.numel() < k:
         return 1.0
     threshold = torch.topk(neg, k).values[-1]
@@ -60,6 +69,7 @@ def mrr(pos_scores: Tensor, neg_scores: Tensor) -> float:
                          f"{tuple(pos.shape)} and {tuple(neg.shape)}")
     if pos.numel() == 0:
         raise ValueError("mrr needs at least one positive score")
+    _no_nan(pos, neg)
     pos = pos.to(neg.device).view(-1, 1)
     optimistic = (neg > pos).sum(1)
     pessimistic = (neg >= pos).sum(1)

@@ -20,7 +20,11 @@ def _check(scores: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
     if not bool(torch.isnan(scores).logical_not().all()):
         raise ValueError("ranking metrics need scores that are numbers: NaN among them "
                          "(a diverged model?)")
-    labels = labels.bool()
+    if labels.dtype != torch.bool:
+        if not bool(((labels == 0) | (labels == 1)).all()):
+            raise ValueError("ranking metrics need labels 0 (negative) and 1 (positive), got "
+                             "other values (±1 labels? use labels > 0)")
+        labels = labels.bool()
     if labels.all() or not labels.any():
         raise ValueError("ranking metrics need at least one positive and one negative")
     return scores, labels
