@@ -17,6 +17,7 @@ from graphvae.evaluation.graph_stats import (
     lowest_expected_mmd,
     mean_of_three,
     mmd_table,
+    spectral_histogram,
 )
 from graphvae.evaluation.mmd import kernel_matrix, mmd_squared
 
@@ -192,6 +193,18 @@ def test_gdss_generated_drops_isolated_nodes_and_self_loops():
     empty = nx.empty_graph(3)
     assert gdss_generated(empty).number_of_nodes() == 1
     assert g.number_of_nodes() == 4                             # the input is left alone
+
+
+def test_spectral_histogram_keeps_the_eigenvalue_two_of_bipartite_graphs():
+    """Every connected bipartite graph has normalised-Laplacian eigenvalue 2. The 3 × 3 grid
+    (LAPACK returns 2 + 4e-16 for it) and the even cycles: 1/n of the mass in the last bin
+    and 1/n in the first (eigenvalue 0); the grid's was dropped and the rest rescaled."""
+    for g in (nx.grid_2d_graph(3, 3), nx.grid_2d_graph(10, 10), nx.cycle_graph(6),
+              nx.complete_bipartite_graph(2, 5)):
+        h = spectral_histogram(g)
+        n = g.number_of_nodes()
+        assert h.sum() == pytest.approx(1.0)
+        assert h[-1] == pytest.approx(1 / n) and h[0] == pytest.approx(1 / n)
 
 
 def test_gdss_spectral_mmd_by_hand():
