@@ -141,6 +141,10 @@ def test_dense_bond_matrix_codes():
     ("CN->O", "DATIVE bond"),                                  # not single / double / triple
     ("[Na]CCCCCCCCCC", "element Na"),                          # the element before the size
     ("CCCCCCCC[N+](C)(C)C", "12 heavy atoms"),                 # the size before the charge
+    ("[CH3]", "a radical atom \\(C\\)"),    # the graph read as methane 'C' (novel 'C')
+    ("[C]", "a radical atom"),
+    ("[13CH4]", "an isotope-labelled atom \\(C\\)"),
+    ("CC[15NH2]", "an isotope-labelled atom \\(N\\)"),
 ])
 def test_smiles_to_graph_rejects(smiles, needle):
     with pytest.raises(ValueError, match=needle) as info:

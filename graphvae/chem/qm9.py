@@ -109,8 +109,8 @@ def dense_bond_matrix(g: MolGraph) -> Tensor:
 
 def _check_atoms(mol: Any, smiles: str) -> list[int]:
     """The ``ATOM_TYPES`` index of each atom of ``mol``; ``ValueError`` unless it has
-    1..MAX_ATOMS uncharged C/N/O/F heavy atoms (an unknown element is reported before the
-    size, the size before a charge). Atoms are read by index: RDKit's ``GetAtoms()``
+    1..MAX_ATOMS uncharged C/N/O/F heavy atoms, none a radical or an isotope (an unknown
+    element is reported before the size, the size before a charge). Atoms are read by index: RDKit's ``GetAtoms()``
     sequence costs several times more per atom in Python."""
     n = mol.GetNumAtoms()
     if n == 0:
@@ -128,6 +128,10 @@ def _check_atoms(mol: Any, smiles: str) -> list[int]:
             raise _ChargedMoleculeError(
                 f"SMILES {smiles!r} has a charged atom ({symbol}, charge "
                 f"{atom.GetFormalCharge():+d}); charged molecules are not representable")
+        if atom.GetNumRadicalElectrons() or atom.GetIsotope():
+            what = "a radical" if atom.GetNumRadicalElectrons() else "an isotope-labelled"
+            raise ValueError(f"SMILES {smiles!r} has {what} atom ({symbol}); the graph has no "
+                             f"channel for it (it would be read as another molecule)")
     return [_ATOM_INDEX[symbol] for symbol in symbols]
 
 
@@ -167,9 +171,9 @@ def smiles_to_graph(smiles: str) -> MolGraph:
     Hydrogens stay implicit. The molecule is kekulized with aromatic flags cleared,
     so aromatic bonds become single or double. Raises ``ValueError`` (naming the
     SMILES) when RDKit cannot parse it, when it has no atoms, an element outside
-    ``ATOM_TYPES``, more than ``MAX_ATOMS`` heavy atoms, or an atom with a nonzero
+    ``ATOM_TYPES``, more than ``MAX_ATOMS`` heavy atoms, an atom with a nonzero
     formal charge (QM9's zwitterions are excluded because the graph has no charge
-    channel). ``smiles`` of the result is RDKit's canonical SMILES of the parsed
+    channel), a radical or an isotope label (no channel either). ``smiles`` of the result is RDKit's canonical SMILES of the parsed
     molecule (before kekulization).
     """
     types, bonds, canonical = parse_smiles(smiles)
