@@ -120,6 +120,31 @@ def test_bad_arguments():
         mmd_squared([], [np.ones(2)], "gaussian_tv", 1.0)
 
 
+def test_nonsense_inputs_are_refused_not_scored():
+    """Before: a negative 'histogram' was divided by max(sum, 1e-12) to [-1e12, 0] (MMD² at
+    its maximum 2), σ = NaN or distance_scaling = 0 gave NaN, and the EMD kernel blamed a
+    missing normalize=True for an all-zero histogram that it had been given."""
+    one = [np.array([1.0, 0.0])]
+    with pytest.raises(ValueError, match="the first set has negative entries"):
+        mmd_squared([np.array([-1.0, 0.0])], one, "gaussian_tv", 1.0)
+    with pytest.raises(ValueError, match="the second set has entries that are not finite"):
+        mmd_squared(one, [np.array([np.nan, 1.0])], "gaussian_rbf", 1.0, normalize=False)
+    for sigma in (np.nan, np.inf, -1.0):
+        with pytest.raises(ValueError, match="sigma must be a finite number > 0"):
+            mmd_squared(one, one, "gaussian_tv", sigma)
+    with pytest.raises(ValueError, match="distance_scaling must be a finite number > 0"):
+        mmd_squared(one, one, "gaussian_emd", 1.0, distance_scaling=0.0)
+    with pytest.raises(ValueError, match="equal mass: an all-zero histogram has none"):
+        mmd_squared(one, [np.zeros(2)], "gaussian_emd", 1.0)
+    # without normalize, signed vectors are fine: ‖(−1, 0) − (1, 0)‖ = 2, k = e^{−2}
+    got = mmd_squared([np.array([-1.0, 0.0])], one, "gaussian_rbf", 1.0, normalize=False)
+    assert got == pytest.approx(2 - 2 * np.exp(-2.0), abs=1e-15)
+    with pytest.raises(ValueError, match="num_samples must be a whole number >= 1, got 2.5"):
+        expected_mmd([nx.path_graph(3)], [nx.path_graph(3)], "graphrnn", 2.5)
+    with pytest.raises(ValueError, match="a reference graph has no nodes"):
+        graph_mmd([nx.empty_graph(0)], [nx.path_graph(3)], "gran")
+
+
 def test_graph_mmd_protocols_by_hand_and_on_planted_differences():
     import networkx as nx
 

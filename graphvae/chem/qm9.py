@@ -110,8 +110,8 @@ def dense_bond_matrix(g: MolGraph) -> Tensor:
 def _check_atoms(mol: Any, smiles: str) -> list[int]:
     """The ``ATOM_TYPES`` index of each atom of ``mol``; ``ValueError`` unless it has
     1..MAX_ATOMS uncharged C/N/O/F heavy atoms, none a radical or an isotope (an unknown
-    element is reported before the size, the size before a charge). Atoms are read by index: RDKit's ``GetAtoms()``
-    sequence costs several times more per atom in Python."""
+    element is reported before the size, the size before a charge). Atoms are read by
+    index: RDKit's ``GetAtoms()`` sequence costs several times more per atom in Python."""
     n = mol.GetNumAtoms()
     if n == 0:
         raise ValueError(f"SMILES {smiles!r} has no atoms")
@@ -173,8 +173,8 @@ def smiles_to_graph(smiles: str) -> MolGraph:
     SMILES) when RDKit cannot parse it, when it has no atoms, an element outside
     ``ATOM_TYPES``, more than ``MAX_ATOMS`` heavy atoms, an atom with a nonzero
     formal charge (QM9's zwitterions are excluded because the graph has no charge
-    channel), a radical or an isotope label (no channel either). ``smiles`` of the result is RDKit's canonical SMILES of the parsed
-    molecule (before kekulization).
+    channel), a radical or an isotope label (no channel either). ``smiles`` of the
+    result is RDKit's canonical SMILES of the parsed molecule (before kekulization).
     """
     types, bonds, canonical = parse_smiles(smiles)
     triples = sorted([*bonds, *((j, i, t) for i, j, t in bonds)])

@@ -42,6 +42,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import eigvalsh
 
+from graphvae.config import check_count
 from graphvae.evaluation.mmd import kernel_blocks, mmd_squared
 from graphvae.evaluation.orbits import orbit_counts
 
@@ -156,6 +157,8 @@ def graph_mmd(reference: Sequence[nx.Graph], generated: Sequence[nx.Graph], prot
     gen = [g for g in generated if g.number_of_nodes() > 0]
     if not reference:
         raise ValueError("MMD needs at least one reference graph")
+    if any(g.number_of_nodes() == 0 for g in reference):
+        raise ValueError("MMD: a reference graph has no nodes (its statistics are empty)")
     out: dict[str, float] = {name: math.nan for name in names}   # kept with no samples
     for name in names if gen else ():
         c = choices[name]
@@ -191,8 +194,9 @@ class PoolMMD:
     def __init__(self, reference: Sequence[nx.Graph], pool: Sequence[nx.Graph], protocol: str,
                  num_samples: int):
         choices = _kernels(protocol)
-        if num_samples < 1 or not pool or not reference:
-            raise ValueError("expected_mmd needs reference and pool graphs and num_samples >= 1")
+        check_count("num_samples", num_samples)
+        if not pool or not reference:
+            raise ValueError("expected_mmd needs reference and pool graphs")
         #: whether ``reference`` is ``pool`` itself (same graphs, same order), which
         #: :meth:`lowest` needs for ``leave_one_out``
         self.self_reference = reference is pool or (
@@ -358,7 +362,9 @@ def graph_novelty(generated: Sequence[nx.Graph], train: Sequence[nx.Graph]
 def graph_summary(graphs: Sequence[nx.Graph]) -> dict[str, float]:
     """Mean nodes and edges, the fraction of empty graphs (no nodes) and the fraction of
     connected graphs *among the non-empty ones* (networkx leaves connectivity undefined
-    for the empty graph; 0.0 when every graph is empty)."""
+    for the empty graph; 0.0 when every graph is empty). An empty list is a ``ValueError``."""
+    if not graphs:
+        raise ValueError("graph_summary needs at least one graph")
     n = [g.number_of_nodes() for g in graphs]
     m = [g.number_of_edges() for g in graphs]
     conn = [nx.is_connected(g) for g in graphs if g.number_of_nodes() > 0]

@@ -64,8 +64,9 @@ def kernel_matrix(a: np.ndarray, b: np.ndarray, kernel: str, sigma: float,
     """``k(a_i, b_j)`` for padded, equally long rows."""
     if kernel not in DISTANCES:
         raise ValueError(f"unknown kernel {kernel!r}; choose one of {sorted(DISTANCES)}")
-    if sigma <= 0:
-        raise ValueError(f"sigma must be positive, got {sigma}")
+    for name, value in (("sigma", sigma), ("distance_scaling", distance_scaling)):
+        if not 0 < value < np.inf:
+            raise ValueError(f"{name} must be a finite number > 0, got {value}")
     distance = DISTANCES[kernel]
     rows = max(1, CHUNK_ENTRIES // max(1, b.shape[0] * a.shape[1]))
     d = np.concatenate([distance(a[i:i + rows], b, distance_scaling)
@@ -83,11 +84,18 @@ def kernel_blocks(samples1: Sequence[np.ndarray], samples2: Sequence[np.ndarray]
         raise ValueError("MMD needs at least one sample on each side")
     length = max(np.asarray(s).size for s in [*samples1, *samples2])
     a, b = _pad(samples1, length), _pad(samples2, length)
+    for side, x in (("first", a), ("second", b)):
+        if not np.isfinite(x).all():
+            raise ValueError(f"MMD: the {side} set has entries that are not finite numbers")
+        if normalize and (x < 0).any():
+            raise ValueError(f"MMD: the {side} set has negative entries; normalize=True "
+                             f"scales histograms (counts >= 0) to sum 1")
     if normalize:
         a = a / np.maximum(a.sum(1, keepdims=True), 1e-12)
         b = b / np.maximum(b.sum(1, keepdims=True), 1e-12)
     if kernel == "gaussian_emd" and not np.allclose(a.sum(1)[:, None], b.sum(1)[None, :]):
-        raise ValueError("gaussian_emd compares histograms of equal mass: use normalize=True")
+        raise ValueError("gaussian_emd compares histograms of equal mass: " + (
+            "an all-zero histogram has none" if normalize else "use normalize=True"))
     k = lambda x, y: kernel_matrix(x, y, kernel, sigma, distance_scaling)  # noqa: E731
     return k(a, a), k(b, b), k(a, b)
 
