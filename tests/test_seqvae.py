@@ -529,6 +529,26 @@ def test_strict_and_gdss_validity_by_hand(atoms, bonds, strict, gdss):
     assert (mols_from_decoded([(types, codes)])[0] is not None) is strict
 
 
+def test_gdss_validity_checks_its_input_as_graph_to_mol_does():
+    """Floats were truncated (types 0.9 / 0.2 and a bond of 1.7 were read as C–C, valid),
+    an empty molecule skipped the bond matrix ([[5]] passed), a diagonal was ignored."""
+    pytest.importorskip("rdkit")
+    from graphvae.chem.qm9 import graph_to_mol
+    from graphvae.chem.validity import gdss_construct, gdss_valid
+    for types, bonds, message in [([0.9, 0.2], [[0, 1.7], [1.7, 0]], "node_types must hold "
+                                   "integers"),
+                                  ([0, 0], [[0, 1.7], [1.7, 0]], "bonds must hold integers"),
+                                  ([], [[5]], r"bonds must have shape \(0, 0\)"),
+                                  ([0, 0], [[1, 1], [1, 0]], "zero diagonal"),
+                                  ([0, 0], [[0, 1], [2, 0]], "symmetric"),
+                                  ([0, 7], [[0, 1], [1, 0]], "node_types must lie in 0..3")]:
+        for fn in (gdss_valid, gdss_construct, graph_to_mol):
+            with pytest.raises(ValueError, match=message):
+                fn(types, bonds)
+    # whole floats are integers: C–C single, valid under both definitions
+    assert gdss_valid([0.0, 0.0], [[0.0, 1.0], [1.0, 0.0]]) is True
+
+
 # -- the command line ----------------------------------------------------------------------------
 
 def _jsonl(path):

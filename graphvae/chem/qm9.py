@@ -205,19 +205,13 @@ def _strict_sanitize() -> Any:
     return flags.SANITIZE_ALL ^ flags.SANITIZE_CLEANUP
 
 
-def graph_to_mol(node_types: Sequence[int] | Tensor | np.ndarray,
-                 bonds: Tensor | np.ndarray | Sequence[Sequence[int]]) -> Any | None:
-    """Build and sanitize an RDKit molecule from atom types and a dense bond-code matrix.
-
-    ``node_types`` (n,) indexes ``ATOM_TYPES``. ``bonds`` is a symmetric ``(n, n)``
-    integer matrix with a zero diagonal: 0 = no bond, 1 = single, 2 = double,
-    3 = triple. Atoms are neutral with implicit hydrogens filled in by RDKit.
-    Returns the sanitized ``Mol`` (aromaticity perceived), or ``None`` when
-    ``Chem.SanitizeMol`` fails (e.g. an atom above its valence) or when n = 0.
-    Malformed inputs (shape, codes or type indices out of range, an asymmetric
-    matrix, a nonzero diagonal) raise ``ValueError``.
-    """
-    Chem = require_rdkit()
+def molecule_arrays(node_types: Sequence[int] | Tensor | np.ndarray,
+                    bonds: Tensor | np.ndarray | Sequence[Sequence[int]]
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """``node_types`` and ``bonds`` as int64 arrays, checked as :func:`graph_to_mol` states:
+    a ``ValueError`` for non-integers (floats were truncated), a shape other than ``(n,)``
+    and ``(n, n)``, type indices or bond codes out of range, an asymmetric matrix or a
+    nonzero diagonal."""
     types = _as_long_array(node_types, "node_types")
     codes = _as_long_array(bonds, "bonds")
     if types.ndim != 1:
@@ -233,6 +227,24 @@ def graph_to_mol(node_types: Sequence[int] | Tensor | np.ndarray,
         raise ValueError("bonds must be a symmetric matrix")
     if np.any(np.diag(codes)):
         raise ValueError("bonds must have a zero diagonal (no self-bonds)")
+    return types, codes
+
+
+def graph_to_mol(node_types: Sequence[int] | Tensor | np.ndarray,
+                 bonds: Tensor | np.ndarray | Sequence[Sequence[int]]) -> Any | None:
+    """Build and sanitize an RDKit molecule from atom types and a dense bond-code matrix.
+
+    ``node_types`` (n,) indexes ``ATOM_TYPES``. ``bonds`` is a symmetric ``(n, n)``
+    integer matrix with a zero diagonal: 0 = no bond, 1 = single, 2 = double,
+    3 = triple. Atoms are neutral with implicit hydrogens filled in by RDKit.
+    Returns the sanitized ``Mol`` (aromaticity perceived), or ``None`` when
+    ``Chem.SanitizeMol`` fails (e.g. an atom above its valence) or when n = 0.
+    Malformed inputs (shape, codes or type indices out of range, an asymmetric
+    matrix, a nonzero diagonal) raise ``ValueError``.
+    """
+    Chem = require_rdkit()
+    types, codes = molecule_arrays(node_types, bonds)
+    n = types.shape[0]
     if n == 0:
         return None
     kinds = (Chem.BondType.SINGLE, Chem.BondType.DOUBLE, Chem.BondType.TRIPLE)

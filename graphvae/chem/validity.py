@@ -30,26 +30,12 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
-from graphvae.chem.qm9 import ATOM_TYPES, _block_rdkit_logs, require_rdkit
+from graphvae.chem.qm9 import ATOM_TYPES, _block_rdkit_logs, molecule_arrays, require_rdkit
 
 #: Normal valences of GDSS's ``ATOM_VALENCY`` for the atoms they may charge.
 _GDSS_VALENCY = {7: 3, 8: 2, 16: 2}
 _ATOM_NUMBER = {"C": 6, "N": 7, "O": 8, "F": 9}
 _ATOM_INDEX = re.compile(r"#\s*(\d+)")
-
-
-def _arrays(node_types: Sequence[int] | Tensor | np.ndarray,
-            bonds: Tensor | np.ndarray | Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
-    types = np.asarray(node_types.cpu() if isinstance(node_types, Tensor) else node_types,
-                       dtype=np.int64).reshape(-1)
-    codes = np.asarray(bonds.cpu() if isinstance(bonds, Tensor) else bonds, dtype=np.int64)
-    n = types.shape[0]
-    if codes.shape != (n, n) or not np.array_equal(codes, codes.T):
-        raise ValueError(f"bonds must be a symmetric ({n}, {n}) matrix of bond codes")
-    if n and (types.min() < 0 or types.max() >= len(ATOM_TYPES) or codes.min() < 0
-              or codes.max() > 3):
-        raise ValueError("atom types must index ATOM_TYPES and bond codes lie in 0..3")
-    return types, codes
 
 
 def _valence_error(chem: Any, mol: Any) -> int | None:
@@ -67,7 +53,7 @@ def gdss_construct(node_types: Sequence[int] | Tensor | np.ndarray,
     """The RDKit molecule GDSS's ``construct_mol`` builds (charges included; see the module
     docstring)."""
     chem = require_rdkit()
-    types, codes = _arrays(node_types, bonds)
+    types, codes = molecule_arrays(node_types, bonds)
     kinds = (None, chem.BondType.SINGLE, chem.BondType.DOUBLE, chem.BondType.TRIPLE)
     mol = chem.RWMol()
     for t in types.tolist():
@@ -93,9 +79,10 @@ def gdss_valid(node_types: Sequence[int] | Tensor | np.ndarray,
                bonds: Tensor | np.ndarray | Sequence[Sequence[int]]) -> bool:
     """GDSS's "valid without correction" (see the module docstring). A molecule with no
     atoms passes, as in their code (every atom decoded as virtual reaches
-    ``check_valency`` empty and passes it)."""
+    ``check_valency`` empty and passes it). Inputs are checked as
+    :func:`~graphvae.chem.qm9.graph_to_mol` checks them."""
     chem = require_rdkit()
-    if len(node_types) == 0:
+    if molecule_arrays(node_types, bonds)[0].size == 0:
         return True
     mol = gdss_construct(node_types, bonds)
     with _block_rdkit_logs():
