@@ -229,6 +229,21 @@ def test_rounds_and_order():
     assert (i[0, 0].item(), j[0, 0].item()) == (0, 2)                  # padded pairs last
 
 
+def test_a_real_pair_scored_minus_inf_is_still_decided_in_rounds():
+    """Three real nodes of four; the pair (1, 2) scores −inf. The stable sort put it behind
+    the padded pairs (also −inf), so the runs, which take a graph's real pairs from the
+    front, never decided it: a chooser that always adds an allowed edge left it out."""
+    mask = torch.tensor([[True, True, True, False]])
+    score = torch.zeros(1, 4, 4)
+    score[0, 1, 2] = score[0, 2, 1] = -torch.inf
+    i, j = pair_order(score, mask)
+    assert list(zip(i[0, :3].tolist(), j[0, :3].tolist())) == [(0, 1), (0, 2), (1, 2)]
+    edge = lambda i, j, f, allowed: torch.where(allowed[..., 1], 1, 0)  # noqa: E731
+    for max_rounds in (None, 1, 2):
+        adj = run(score, mask, None, 2, False, edge, max_rounds=max_rounds).adj[0]
+        assert adj[:3, :3].sum().item() == 6 and adj[3].sum().item() == 0, max_rounds
+
+
 def test_many_pairs_in_few_rounds_still_sum_to_one():
     m = _model(seed=5, max_rounds=2)                        # 6 pairs in 2 rounds of 3
     edge_sets = list(_all_graphs(4))

@@ -347,13 +347,15 @@ def _group_labels(ci: Tensor, cj: Tensor, keep: Tensor, k: int) -> Tensor:
 
 def pair_order(score: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     """``(I, J)``, each ``(G, P)``: the pairs ``i < j`` in decreasing score, the pairs with a
-    padded node last (``P = k(k-1)/2``)."""
+    padded node last (``P = k(k-1)/2``), even behind a real pair scored −inf (an overflow):
+    the runs of :func:`run` take a graph's real pairs from the front of its order."""
     k = score.size(-1)
     iu = torch.triu_indices(k, k, 1, device=score.device)
     s = score[:, iu[0], iu[1]]
     real = mask[:, iu[0]] & mask[:, iu[1]]
-    s = torch.where(real, s, torch.full_like(s, -torch.inf))
     order = torch.argsort(s, dim=1, descending=True, stable=True)
+    padded_last = torch.argsort((~real.gather(1, order)).to(torch.int8), dim=1, stable=True)
+    order = order.gather(1, padded_last)
     return iu[0][order], iu[1][order]
 
 
