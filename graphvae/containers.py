@@ -38,6 +38,12 @@ class GraphTensors:
     @classmethod
     def from_networkx(cls, g: nx.Graph, node_attr: str | None = None,
                       edge_attr: str | None = None) -> GraphTensors:
+        """An undirected simple networkx graph (self-loops dropped); a directed graph or a
+        multigraph is a one-line ``ValueError`` (a DiGraph's two directions of an edge
+        became two edges)."""
+        if g.is_directed() or g.is_multigraph():
+            raise ValueError(f"GraphTensors holds undirected simple graphs, got a "
+                             f"{type(g).__name__} (convert it with nx.Graph(g))")
         n = g.number_of_nodes()
         if sorted(g.nodes) != list(range(n)):
             g = nx.convert_node_labels_to_integers(g)
@@ -97,6 +103,12 @@ class GraphBatch:
         b = len(graphs)
         if b == 0:
             raise ValueError("an empty batch of graphs")
+        if len(features) != b:
+            raise ValueError(f"{b} graphs but {len(features)} feature tables")
+        for i, (g, f) in enumerate(zip(graphs, features)):
+            if f.dim() != 2 or f.size(0) != g.num_nodes:
+                raise ValueError(f"graph {i} has {g.num_nodes} nodes but its features have "
+                                 f"shape {tuple(f.shape)} (one row a node)")
         k = max(g.num_nodes for g in graphs)
         offs, slots, eis = 0, [], []
         dense = torch.zeros(b, k, k)

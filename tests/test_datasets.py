@@ -402,8 +402,27 @@ def test_sbm_graph_blocks_follow_num_blocks():
     g = make_sbm_graph(num_nodes=60, num_blocks=3, feature_dim=12, seed=5)
     assert sorted(g.y.unique().tolist()) == [0, 1, 2]
     assert g.x.shape == (60, 12)
-    with pytest.raises(ValueError, match=r"at least one node per block"):
+    with pytest.raises(ValueError, match=r"need 1 <= num_blocks <= num_nodes"):
         make_sbm_graph(num_nodes=2, num_blocks=3)
+
+
+def test_sbm_graph_refuses_impossible_parameters():
+    """p_in = −5 gave a graph (probabilities clipped by the comparison), a huge num_nodes
+    asked for n² arrays, and an empty block warned 'Mean of empty slice'."""
+    for kwargs, message in [({"p_in": -5.0}, "p_in must be a probability"),
+                            ({"q_out": 1.5}, "q_out must be a probability"),
+                            ({"degree_shape": 0.0}, "degree_shape must be a finite number"),
+                            ({"num_nodes": 10 ** 6}, "num_nodes <= 10,000"),
+                            ({"num_nodes": 6.0}, "num_nodes must be a whole number"),
+                            ({"feature_dim": 0}, "feature_dim must be a whole number >= 1")]:
+        with pytest.raises(ValueError, match=message):
+            make_sbm_graph(**kwargs)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")           # no 'Mean of empty slice'
+        g = make_sbm_graph(num_nodes=8, num_blocks=7, feature_dim=7, p_in=1.0, p_out=1.0,
+                           seed=0)
+    assert g.num_nodes == 8 and set(g.y.tolist()) == set(range(6))   # block 6 left empty
 
 
 # ---------------------------------------------------------------- permutations
@@ -489,3 +508,38 @@ def test_graph_pickles_load_with_the_restricted_unpickler(tmp_path):
         assert len(cs) == 100
         assert min(g.number_of_nodes() for g in cs) == 12
         assert max(g.number_of_nodes() for g in cs) == 20
+
+
+def test_graph_tensors_refuse_directed_graphs_and_mismatched_features():
+    """A DiGraph holding both directions of (0, 1) gave that edge twice (degrees 2, 3, 1
+    for the path 0-1-2); feature tables with the wrong row count were batched silently."""
+    import networkx as nx
+
+    from graphvae.containers import GraphBatch, GraphTensors
+
+    for kind in (nx.DiGraph, nx.MultiGraph):
+        with pytest.raises(ValueError, match=f"got a {kind.__name__}"):
+            GraphTensors.from_networkx(kind([(0, 1), (1, 2)]))
+    path = GraphTensors.from_networkx(nx.path_graph(3))
+    assert path.edge_index.size(1) == 4                      # (0,1), (1,2), both ways
+    cycle = GraphTensors.from_networkx(nx.cycle_graph(4))
+    with pytest.raises(ValueError, match=r"graph 1 has 4 nodes but its features have shape "
+                                         r"\(3, 2\)"):
+        GraphBatch.collate([path, cycle], [torch.ones(3, 2), torch.ones(3, 2)])
+    with pytest.raises(ValueError, match="2 graphs but 1 feature tables"):
+        GraphBatch.collate([path, cycle], [torch.ones(3, 2)])
+    assert GraphBatch.collate([path, cycle], [torch.ones(3, 2), torch.ones(4, 2)]).x.shape \
+        == (7, 2)
+
+
+def test_write_edge_list_refuses_uint64_ids_past_int64(tmp_path):
+    """2⁶³ + 4 wrapped to a negative int64 past the sign check and was written as 6."""
+    import numpy as np
+
+    from graphvae.datasets.sbm import write_edge_list
+
+    with pytest.raises(ValueError, match="past 2⁶³ − 1"):
+        write_edge_list(np.array([[2 ** 63 + 4], [5]], dtype=np.uint64), tmp_path / "e.txt")
+    assert not (tmp_path / "e.txt").exists()
+    write_edge_list(np.array([[2 ** 63 - 1], [5]], dtype=np.uint64), tmp_path / "e.txt")
+    assert (tmp_path / "e.txt").read_text().splitlines()[1] == f"{2 ** 63 - 1} 5"

@@ -435,6 +435,8 @@ def write_edge_list(edge_index, path: str | os.PathLike, delimiter: str | None =
         raise ValueError(f"edge_index must hold integers, got dtype {ei.dtype}")
     if ei.size and int(ei.min()) < 0:
         raise ValueError("edge_index holds negative node ids")
+    if ei.size and int(ei.max()) > np.iinfo(np.int64).max:     # uint64: would wrap
+        raise ValueError(f"edge_index holds node id {int(ei.max())}, past 2⁶³ − 1")
     width = len(str(int(ei.max()))) if ei.size else 1
     sep = ord(delimiter)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:

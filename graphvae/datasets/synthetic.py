@@ -22,16 +22,32 @@ if TYPE_CHECKING:
     from torch_geometric.data import Data
 
 
+#: The most nodes :func:`make_sbm_graph` takes (its ``n × n`` arrays: 0.8 GB each at this).
+MAX_NODES = 10_000
+
+
 def make_sbm_graph(num_nodes: int = 600, num_blocks: int = 4, p_in: float = 0.04,
                    p_out: float = 0.004, feature_dim: int = 64, q_in: float = 0.25,
                    q_out: float = 0.03, degree_shape: float = 2.5, seed: int = 0) -> Data:
-    """Sample the default attributed graph (about 2,400 undirected edges at the defaults)."""
-    if num_nodes < num_blocks or num_blocks < 1:
-        raise ValueError("need at least one node per block and at least one block")
+    """Sample the default attributed graph (about 2,400 undirected edges at the defaults).
+    Each node's block is drawn uniformly, so a block may be left empty. It builds ``n × n``
+    arrays: at most ``MAX_NODES`` nodes (``graphvae make-graph`` plants larger graphs)."""
+    for name, count, low in (("num_nodes", num_nodes, 1), ("num_blocks", num_blocks, 1),
+                             ("feature_dim", feature_dim, 1)):
+        if isinstance(count, bool) or not isinstance(count, int) or count < low:
+            raise ValueError(f"{name} must be a whole number >= {low}, got {count!r}")
+    if num_nodes > MAX_NODES or num_blocks > num_nodes:
+        raise ValueError(f"need 1 <= num_blocks <= num_nodes <= {MAX_NODES:,}, got "
+                         f"{num_blocks} blocks of {num_nodes:,} nodes")
+    for name, p in (("p_in", p_in), ("p_out", p_out), ("q_in", q_in), ("q_out", q_out)):
+        if not 0 <= p <= 1:
+            raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
+    if not 0 < degree_shape < np.inf:
+        raise ValueError(f"degree_shape must be a finite number > 0, got {degree_shape!r}")
     rng = np.random.default_rng(seed)
     blocks = np.sort(rng.integers(num_blocks, size=num_nodes))
     theta = rng.pareto(degree_shape, size=num_nodes) + 1.0
-    for b in range(num_blocks):
+    for b in np.unique(blocks):
         theta[blocks == b] /= theta[blocks == b].mean()
     omega = np.full((num_blocks, num_blocks), p_out) + np.eye(num_blocks) * (p_in - p_out)
     prob = np.minimum(1.0, np.outer(theta, theta) * omega[blocks][:, blocks])
