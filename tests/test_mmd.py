@@ -406,3 +406,14 @@ def test_kernel_matrix_in_row_blocks_is_the_same_matrix(kernel, monkeypatch):
     whole = kernel_matrix(a, b, kernel, 1.0)
     monkeypatch.setattr(mmd, "CHUNK_ENTRIES", 23 * 50 * 3)
     assert np.array_equal(kernel_matrix(a, b, kernel, 1.0), whole)
+
+
+def test_graph_statistics_refuse_directed_graphs_and_multigraphs():
+    """A directed 3-cycle had clustering 0.5 and counted as a triangle among the orbits."""
+    c3 = nx.cycle_graph(3)
+    for kind in (nx.DiGraph, nx.MultiGraph):
+        bad = kind(nx.cycle_graph(3, create_using=kind))
+        with pytest.raises(ValueError, match=f"undirected simple graphs, got a {kind.__name__}"):
+            graph_mmd([c3], [bad], "graphrnn")
+        with pytest.raises(ValueError, match="undirected simple graphs"):
+            expected_mmd([bad], [c3], "gran", 1)
