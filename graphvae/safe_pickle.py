@@ -21,7 +21,10 @@ built from one) is gigabytes from a 66-byte file, and a tuple that holds the lev
 it twice, 40 levels deep, is a 540-byte dict key whose hash takes hours. So the file is
 read by Python's own unpickler with its opcodes overridden: an allowed global is called
 only as the shipped files call it (``_args_ok``), objects are built with ``__new__`` and
-no arguments, and dict keys and set items must be scalars or short tuples of scalars.
+no arguments, an object's state (BUILD) is only a dict of attributes on an instance of an
+allowed class or numpy's own state of a numeric dtype or of an array of one (never a
+class's: that would rewrite the class for the whole process), and dict keys and set items
+must be scalars or short tuples of scalars.
 
 The caller still validates what comes out (its type, sizes, index ranges).
 """
@@ -166,6 +169,41 @@ class _Unpickler(_PyUnpickler):
                          "data sets' pickles make)")
         self.stack[-1] = func(*args)
     dispatch[pickle.REDUCE[0]] = load_reduce
+
+    def load_build(self) -> None:
+        """BUILD sets an object's state: ``__setstate__``, or its ``__dict__`` and ``setattr``
+        for a ``(dict, slots)`` pair. Let through only what the shipped files do: a dict of
+        attributes on an instance of an allowed class, and the states numpy writes for a
+        numeric dtype and an array of one. (A state set on an allowed *class* rewrote it
+        for the whole process, ``Graph.number_of_nodes`` included; a dtype given fields at
+        any offset made arrays that read outside their memory.)"""
+        state, inst = self.stack[-1], self.stack[-2]
+        if isinstance(inst, np.dtype):
+            if not (type(state) is tuple and len(state) == 8
+                    and state[2] is None and state[3] is None and state[4] is None):
+                self._refuse("refusing a dtype state with fields or a subarray")
+            super().load_build()
+            if inst.__reduce__()[2] != np.dtype(inst.str).__reduce__()[2]:
+                self._refuse(f"refusing a dtype state unlike numpy's for {inst.str}")
+            return
+        if isinstance(inst, np.ndarray):
+            if not (type(inst) is np.ndarray and type(state) is tuple and len(state) == 5
+                    and isinstance(state[2], np.dtype) and state[2].kind in "biufc"
+                    and state[2].fields is None and state[2].subdtype is None
+                    and isinstance(state[4], bytes | str)):
+                self._refuse("refusing an array state other than numbers in a buffer")
+            super().load_build()
+            return
+        allowed = {id(obj) for obj, _ in self._callable.values() if isinstance(obj, type)}
+        if isinstance(inst, type) or id(type(inst)) not in allowed \
+                or getattr(type(inst), "__module__", "").split(".")[0] in ("builtins", "numpy") \
+                or type(state) is not dict or not all(type(k) is str for k in state):
+            what = f"the class {inst.__name__}" if isinstance(inst, type) else \
+                f"a {type(inst).__name__}"
+            self._refuse(f"refusing to set the state of {what} (only a dict of attributes "
+                         f"on an instance of an allowed class)")
+        super().load_build()
+    dispatch[pickle.BUILD[0]] = load_build
 
     def load_newobj(self) -> None:
         args = self.stack.pop()

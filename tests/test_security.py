@@ -8,6 +8,7 @@ import os
 import pickle
 import pkgutil
 import subprocess
+import sys
 import types
 import warnings
 from collections import defaultdict
@@ -317,6 +318,59 @@ def test_a_pickle_cannot_grow_the_memo_table(tmp_path):
     for protocol in (0, 4, 5):                              # PUT text, MEMOIZE
         path.write_bytes(pickle.dumps([g], protocol=protocol))
         assert sorted(load_graph_pickle(path)[0].edges) == [(0, 1), (1, 2), (2, 3)]
+
+
+_BUILD_PAYLOADS = r"""
+import pickle as P, sys
+import networkx as nx, numpy as np, scipy.sparse as sp
+from numpy._core.multiarray import _reconstruct
+from graphvae.errors import DataError
+from graphvae.safe_pickle import restricted_load
+
+def state_on_class(module, cls, attr, value):
+    # (None, {attr: value}) set on the class object itself: setattr(cls, attr, value)
+    return (P.PROTO + b"\x02" + P.GLOBAL + f"{module}\n{cls}\n".encode() + P.NONE
+            + P.EMPTY_DICT + P.SHORT_BINUNICODE + bytes([len(attr)]) + attr.encode()
+            + P.GLOBAL + f"builtins\n{value}\n".encode() + P.SETITEM + P.TUPLE2 + P.BUILD
+            + P.POP + P.EMPTY_LIST + P.STOP)
+
+def array_of(state):
+    d = np.dtype("f8", False, True)
+    d.__setstate__(state)
+    a = _reconstruct(np.ndarray, (0,), b"b")
+    a.__setstate__((1, (2,), d, False, b"\0" * 16))
+    return P.dumps(a, protocol=3)
+
+cases = [("networkx", state_on_class("networkx.classes.graph", "Graph", "number_of_nodes",
+                                     "frozenset"), "the state of the class Graph"),
+         ("planetoid", state_on_class("scipy.sparse._csr", "csr_matrix", "toarray", "list"),
+          "the state of the class csr_matrix"),
+         ("planetoid", array_of((3, "|", None, ("a",), {"a": (np.dtype("f8"), 1 << 40)},
+                                 -1, -1, 0)), "a dtype state with fields"),
+         ("planetoid", array_of((3, "|", (np.dtype("f8"), (1 << 20,)), None, None, -1, -1,
+                                 0)), "a dtype state with fields or a subarray")]
+for i, (profile, data, message) in enumerate(cases):
+    path = f"{sys.argv[1]}/ind.case{i}.x"
+    open(path, "wb").write(data)
+    try:
+        restricted_load(path, profile, encoding="latin1")
+        print("LOADED", i)
+    except DataError as err:
+        assert message in str(err), (i, str(err))
+print(nx.path_graph(5).number_of_nodes(), sp.csr_matrix(np.eye(2)).toarray().tolist())
+"""
+
+
+def test_a_pickle_cannot_set_the_state_of_classes_or_make_unsafe_dtypes(tmp_path):
+    """BUILD went to ``setattr`` or ``__setstate__`` on anything: a refused file had still
+    replaced ``Graph.number_of_nodes`` (by ``frozenset``) or ``csr_matrix.toarray`` (by
+    ``list``) for the whole process, and a dtype given a field at offset 2⁴⁰ made an array
+    that passed the Planetoid checks and crashed Python when read (a subarray dtype read
+    32 MB past its buffer). Run in a child process, so that a failure poisons only it."""
+    out = subprocess.run([sys.executable, "-c", _BUILD_PAYLOADS, str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "5 [[1.0, 0.0], [0.0, 1.0]]", out.stdout
 
 
 def test_non_graph_content_is_refused_with_the_file_name(tmp_path):
