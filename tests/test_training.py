@@ -62,6 +62,23 @@ def test_fit_restores_best_validation_epoch_and_stops_early(tmp_path):
     assert res.column("score") == [0.1, 0.5, 0.9, 0.2, 0.1, 0.0]
 
 
+def test_a_run_stopped_between_evaluations_is_evaluated_at_its_last_epoch():
+    """Converged stops at epoch 3 (losses 9, 2.25, 0.5625: the last change 1.6875 is within
+    10 × 0.5625), between evaluations every 2 epochs. The last epoch, w = 2.625, scores
+    −0.140625, better than epoch 2's −0.5625 at w = 2.25; it was never evaluated, and the
+    epoch-2 weights were restored."""
+    from graphvae.training import Converged
+
+    m = Quadratic()
+    res = fit(m, FullBatch(None), torch.optim.SGD(m.parameters(), lr=0.25), epochs=10,
+              evaluate=lambda: {"score": -float((m.w.detach() - 3) ** 2)}, eval_every=2,
+              callbacks=[Converged(tol=10.0, every=1)], progress=False)
+    assert res.epochs == 3 and res.column("loss") == [9.0, 2.25, 0.5625]
+    assert [r["epoch"] for r in res.history if "score" in r] == [2.0, 3.0]
+    assert res.weights_epoch == res.best_epoch == 3 and m.w.item() == 2.625
+    assert res.best_score == -0.140625
+
+
 @pytest.mark.parametrize("patience, eval_every, stop", [
     (0, 1, 4),     # the first evaluation that does not improve (epoch 4; 1-3 improve)
     (2, 1, 5),     # 2 epochs after the best (3)

@@ -7,7 +7,8 @@ epochs of ``model(batch, generator=g)`` (the model protocol: a
 loader of one batch (:class:`FullBatch`); minibatches come from :class:`Shuffled`,
 which draws each epoch's order from the loop's generator.
 
-* **Selection.** ``evaluate()`` (every ``eval_every`` epochs and after the last) returns
+* **Selection.** ``evaluate()`` (every ``eval_every`` epochs and after the last, also when
+  a callback stops the run between evaluations) returns
   metrics with a ``"score"``, higher is better; the best-scoring weights are kept and
   restored at the end (``restore_best``).
 * **Callbacks** (:class:`Callback`): :class:`EarlyStopping`, :class:`PlateauDecay`
@@ -119,10 +120,13 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
         t0 = time.perf_counter()
         state.epoch, state.row = epoch, {"epoch": float(epoch), "lr": state.lr}
         _train_epoch(state, batches, generator, autocast)
-        if evaluate is not None and (epoch % eval_every == 0 or epoch == epochs):
+        evaluated = evaluate is not None and (epoch % eval_every == 0 or epoch == epochs)
+        if evaluated:
             _evaluate(state, evaluate)
         for cb in state.callbacks:
             cb.on_epoch_end(state)
+        if state.stop and evaluate is not None and not evaluated:
+            _evaluate(state, evaluate)          # stopped between evaluations: the last epoch
         result.history.append(state.row)
         result.epoch_seconds.append(time.perf_counter() - t0)
         result.epochs, result.seconds = epoch, time.perf_counter() - start
