@@ -121,7 +121,7 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
         state.epoch, state.row = epoch, {"epoch": float(epoch), "lr": state.lr}
         _train_epoch(state, batches, generator, autocast)
         evaluated = evaluate is not None and (epoch % eval_every == 0 or epoch == epochs)
-        if evaluated:
+        if evaluate is not None and evaluated:
             _evaluate(state, evaluate)
         for cb in state.callbacks:
             cb.on_epoch_end(state)
