@@ -36,7 +36,7 @@ from typing import Any
 
 import torch
 
-from graphvae.errors import DataError, describe
+from graphvae.errors import DataError, describe, quote
 from graphvae.provenance import environment
 
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"),
@@ -166,13 +166,41 @@ def read_text(path: str | os.PathLike, max_bytes: int | None = None) -> str:
 MAX_JSON_BYTES = 64 << 20
 
 
+class RepeatedKey(ValueError):
+    """A JSON object names one key twice (Python's reader keeps the last silently)."""
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise RepeatedKey(key)
+        out[key] = value
+    return out
+
+
+def _not_a_number(word: str) -> Any:
+    raise ValueError(f"{word} is not a JSON number")
+
+
+def parse_json(text: str) -> Any:
+    """``json.loads`` refusing what is not JSON, though Python reads it: ``NaN`` and
+    ``Infinity`` (``ValueError``) and an object naming a key twice (:class:`RepeatedKey`,
+    whose argument is the key)."""
+    return json.loads(text, object_pairs_hook=_object, parse_constant=_not_a_number)
+
+
 def read_json(path: str | os.PathLike) -> Any:
     """A JSON file's value; :class:`~graphvae.errors.DataError` naming the file for a file
     that is missing, not regular, over :data:`MAX_JSON_BYTES`, not UTF-8 or not JSON
-    (nesting too deep and integers of thousands of digits included)."""
+    (nesting too deep, integers of thousands of digits, ``NaN`` / ``Infinity`` and a key
+    named twice in one object included)."""
     text = read_text(path, max_bytes=MAX_JSON_BYTES)
     try:
-        return json.loads(text)
+        return parse_json(text)
+    except RepeatedKey as err:
+        raise DataError(path, f"not JSON: the key {err.args[0]!r} appears twice in an "
+                              f"object") from None
     except (ValueError, RecursionError) as err:
         raise DataError(path, f"not JSON ({describe(err)})") from None
 
@@ -210,12 +238,20 @@ def csv_rows(path: str | os.PathLike, delimiter: str = ","):
                               f"({err})", max(reader.line_num, 1)) from None
 
 
+#: The longest file name (bytes) that Linux file systems take.
+NAME_MAX = 255
+
+
 def check_output_file(path: str | os.PathLike) -> Path:
     """``path`` as a file to write (atomically, by renaming over it): absent, a regular
     file, or a link (replaced, its target untouched). Anything else is refused in one line,
     before any work: a folder, and a device or FIFO, which the rename would replace (run as
-    root, a benchmark's ``--out /dev/full`` replaced the device with a JSON file)."""
+    root, a benchmark's ``--out /dev/full`` replaced the device with a JSON file), and a
+    name longer than a file name can be."""
     path = Path(path)
+    if len(os.fsencode(path.name)) > NAME_MAX:
+        raise ValueError(f"cannot write {quote(str(path))}: its name is longer than "
+                         f"{NAME_MAX} bytes")
     try:
         mode = path.lstat().st_mode
     except (FileNotFoundError, NotADirectoryError):     # (under a file: below)
@@ -234,14 +270,23 @@ def check_output_file(path: str | os.PathLike) -> Path:
 @contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path beside ``path``; on success rename it to ``path`` (which
-    :func:`check_output_file` allows)."""
+    :func:`check_output_file` allows). The file gets the mode of the regular file it
+    replaces (a private file stays private), else ``0o666`` less the umask. The temporary
+    name starts with at most 100 bytes of the target's, so that any legal name can be
+    written."""
     path = check_output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    stem = os.fsencode(path.name)[:100].decode("utf-8", "ignore")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{stem}.", suffix=".tmp")
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
+        try:
+            old = path.lstat().st_mode
+            mode = stat.S_IMODE(old) if stat.S_ISREG(old) else 0o666 & ~_umask()
+        except FileNotFoundError:
+            mode = 0o666 & ~_umask()
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -912,3 +912,51 @@ def test_atomic_writes_never_replace_a_device_fifo_or_folder(tmp_path):
     assert (tmp_path / "mine.txt").read_text() == "mine\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "folder", "link.json",
                                                           "mine.txt"]
+
+
+def test_atomic_writes_keep_the_mode_and_take_any_legal_name(tmp_path):
+    """A private file rewritten became 0o644 (the temporary file's mode); a 250-byte name
+    failed with a raw 'File name too long' (the temporary name is 14 bytes longer); a name
+    past 255 bytes is refused before any work."""
+    from graphvae.io import write_json
+
+    private = tmp_path / "secret.json"
+    private.write_text("{}")
+    os.chmod(private, 0o600)
+    write_json({"a": 1}, private)
+    assert stat_mode(private) == 0o600 and private.read_text().startswith("{")
+    fresh = tmp_path / "fresh.json"
+    mask = os.umask(0o022)
+    try:
+        write_json({"a": 1}, fresh)
+    finally:
+        os.umask(mask)
+    assert stat_mode(fresh) == 0o644
+    long = tmp_path / ("m" * 250 + ".json")                     # 255 bytes: legal
+    write_json({"a": 1}, long)
+    assert long.read_text().startswith("{")
+    with pytest.raises(ValueError, match="its name is longer than 255 bytes"):
+        write_json({"a": 1}, tmp_path / ("m" * 251 + ".json"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["secret.json", "fresh.json", long.name])
+
+
+def stat_mode(path):
+    return os.stat(path).st_mode & 0o777
+
+
+def test_read_json_refuses_what_is_not_json(tmp_path):
+    """NaN / Infinity (which this package never writes: it writes null) and a key named
+    twice (Python keeps the last) were read without a word."""
+    from graphvae.io import read_json
+
+    path = tmp_path / "m.json"
+    for text, message in [('{"a": NaN}', "NaN is not a JSON number"),
+                          ('{"b": -Infinity}', "-Infinity is not a JSON number"),
+                          ('{"a": 1, "a": 2}', "the key 'a' appears twice"),
+                          ('[{"x": {"y": 1, "y": 1}}]', "the key 'y' appears twice")]:
+        path.write_text(text)
+        with pytest.raises(DataError, match=message):
+            read_json(path)
+    path.write_text('{"a": [1.5, null, 1e308], "b": {"a": 2}}')
+    assert read_json(path) == {"a": [1.5, None, 1e308], "b": {"a": 2}}

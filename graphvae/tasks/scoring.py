@@ -30,7 +30,6 @@ counts beyond ``MAX_ORBIT_WORK``) are refused before any statistic is computed.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,7 +39,7 @@ import torch
 from graphvae.containers import SampledGraph
 from graphvae.datasets.graphgen import MAX_NODES, load_graph_pickle, read_graph6
 from graphvae.errors import DataError, quote
-from graphvae.io import read_json, text_lines
+from graphvae.io import RepeatedKey, parse_json, read_json, text_lines
 
 if TYPE_CHECKING:
     from graphvae.tasks.generation import GenerationConfig
@@ -135,19 +134,6 @@ def _molecule_record(path: Path, lineno: int, rec: dict[str, Any]) -> SampledGra
     return SampledGraph(adj, node_types=types, bond_types=bond_types)
 
 
-class _RepeatedKey(Exception):
-    """A JSON object names a key twice (``json`` would keep the last silently)."""
-
-
-def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _RepeatedKey(key)
-        out[key] = value
-    return out
-
-
 def read_samples_jsonl(path: str | os.PathLike) -> tuple[list[SampledGraph], bool]:
     """The samples of a ``samples.jsonl`` file and whether they are molecules (see the
     module docstring); blank lines are skipped."""
@@ -159,8 +145,8 @@ def read_samples_jsonl(path: str | os.PathLike) -> tuple[list[SampledGraph], boo
         if not line.strip():
             continue
         try:
-            rec = json.loads(line, object_pairs_hook=_no_repeated_keys)
-        except _RepeatedKey as err:
+            rec = parse_json(line)
+        except RepeatedKey as err:
             raise DataError(path, f"the key {quote(err.args[0])} appears twice", lineno) from None
         except (ValueError, RecursionError):
             raise DataError(path, f"not a JSON object: {quote(line)}", lineno) from None
