@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from graphvae.graph import check_permutations, edge_index_to_dense
+from graphvae.graph import check_edge_index, check_permutations, edge_index_to_dense
 
 ORDERINGS = ("bfs", "dfs", "degree", "kcore")
 
@@ -128,6 +128,7 @@ def canonical_orderings(edge_index: Tensor, num_nodes: int,
     if num_nodes < 1 or not kinds:
         raise ValueError(f"canonical orderings need a graph of at least one node and one "
                          f"kind of ordering, got {num_nodes} nodes and kinds {kinds}")
+    check_edge_index(edge_index, num_nodes)
     g = _nx(edge_index, num_nodes)
     deg = dict(g.degree)
     orders: list[list[int]] = []

@@ -122,6 +122,14 @@ def test_canonical_orderings_by_hand_path_with_branch_and_second_component():
                                                           (5, 6)}
 
 
+def test_canonical_orderings_refuse_edges_outside_the_graph():
+    """Node 5 of a 3-node graph failed inside torch ('expected sequence of length 4')."""
+    with pytest.raises(ValueError, match="refers to node 5 but the graph has only 3 nodes"):
+        canonical_orderings(torch.tensor([[0, 5], [5, 0]]), 3)
+    with pytest.raises(ValueError, match="a negative node index"):
+        canonical_orderings(torch.tensor([[0, -1], [-1, 0]]), 3)
+
+
 @pytest.mark.parametrize("centre", [0, 3])
 def test_canonical_orderings_of_a_star_put_the_centre_first(centre):
     leaves = [v for v in range(5) if v != centre]

@@ -162,6 +162,17 @@ def test_linear_ae_recovers_pca_subspace_and_error():
     assert float(axis_alignment(u, m.W2.detach()).max()) > 0.1
 
 
+def test_comparing_pca_with_a_linear_ae_at_k_equal_d_reports_no_relative_error():
+    """At k = d PCA discards nothing, so the error relative to the discarded variance is
+    undefined: it raised ZeroDivisionError; it is now None, and the rest is reported."""
+    from graphvae.vector.linear import compare_pca_linear_ae
+
+    x = torch.randn(40, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    res = compare_pca_linear_ae(x, 3, steps=50, progress=False, orderings=("none",))
+    assert res["discarded_variance"] == 0.0 and res["pca_reconstruction_error"] < 1e-20
+    assert res["linear_ae"][0]["relative_error_vs_discarded"] is None
+
+
 @pytest.mark.slow  # 5 s; the full suite (CI) runs it
 def test_rotation_augmented_gradient_recovers_ordered_axes():
     x, p, m = _trained("rotation", 3000)

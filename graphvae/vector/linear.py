@@ -275,6 +275,8 @@ def compare_pca_linear_ae(x: Tensor, k: int, steps: int = 20000, seed: int = 0,
             "subspace_distance": subspace_distance(u, model.W2.detach()),
             "axis_alignment_max": float(align.max()), "axis_alignment_mean": float(align.mean()),
             "reconstruction_error": err,
-            "relative_error_vs_discarded": err / p.discarded_variance - 1.0,
+            # None when k = d: PCA then discards nothing, and any error is relative to 0
+            "relative_error_vs_discarded": err / p.discarded_variance - 1.0
+            if p.discarded_variance > 0 else None,
         })
     return out
