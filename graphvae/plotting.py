@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 
 import matplotlib
@@ -200,7 +201,8 @@ def _element(g, v, node_attr: str, atom_names: list[str]) -> str:
     """The element of node ``v``: ``atom_names[type]``, or ``"*"`` for a node without a
     type in range (drawn as RDKit's dummy atom)."""
     t = g.nodes[v].get(node_attr)
-    return atom_names[t] if isinstance(t, int) and 0 <= t < len(atom_names) else "*"
+    ok = isinstance(t, numbers.Integral) and not isinstance(t, bool)   # numpy ints too
+    return atom_names[int(t)] if ok and 0 <= t < len(atom_names) else "*"
 
 
 def _molecule_layout(g, node_attr: str, atom_names: list[str]) -> dict:

@@ -78,6 +78,19 @@ def test_unknown_types_and_bond_codes_are_drawn_not_raised(figures):
     assert len(panel.lines) == 1 + 1 + 3
 
 
+def test_numpy_integer_types_are_drawn_as_their_elements(figures):
+    """Types held as numpy integers (a user's own graphs) were drawn as '*'."""
+    g = nx.Graph()
+    g.add_node(0, atom=np.int64(1))
+    g.add_node(1, atom=np.int32(2))
+    g.add_node(2, atom=True)                  # a bool is not a type
+    g.add_edge(0, 1, bond=0)
+    g.add_edge(1, 2, bond=0)
+    plotting.plot_graph_grid([], [g], "unused.png", atom_names=ATOMS, node_attr="atom")
+    (panel,) = _panels(figures[0])
+    assert [t.get_text() for t in panel.texts] == ["N", "O", "*"]
+
+
 def test_a_graph_too_large_to_lay_out_gets_its_title_only(figures, monkeypatch):
     def no_layout(*args, **kwargs):
         raise AssertionError("laid out")
