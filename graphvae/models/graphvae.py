@@ -47,6 +47,7 @@ from graphvae.bounds import DiagGaussian, PermutationELBO, StandardNormal
 from graphvae.bounds.elbo import BoundEstimate
 from graphvae.config import check_count, check_widths
 from graphvae.containers import GraphBatch, GraphTensors, SampledGraph
+from graphvae.devices import draw_device
 from graphvae.encoders.gnn import CONVS, check_encoder_widths
 from graphvae.graph import Adjacency, check_permutations, to_dense
 from graphvae.likelihoods.graphs import padded_graph_log_prob
@@ -56,6 +57,7 @@ from graphvae.permutations import (
     permuted_dense,
     random_permutations,
 )
+from graphvae.uniform import bernoulli
 
 OBJECTIVES = ("matched", "permutation", "plain")
 
@@ -308,8 +310,9 @@ class GraphVAE(nn.Module):
             z = self.prior.sample((self.latent_channels,), generator, device=device)
             probs = self.edge_probabilities(z).cpu()
             k = probs.size(0)
-            keep = torch.rand(k, generator=generator) < torch.diagonal(probs)
-            u = torch.triu(torch.rand(k, k, generator=generator) < probs, diagonal=1)
+            where = draw_device(generator, torch.device("cpu"))
+            keep = bernoulli(torch.diagonal(probs), generator, where)
+            u = torch.triu(bernoulli(probs, generator, where), diagonal=1)
             adj = (u | u.T)[keep][:, keep].float()
             out.append(SampledGraph(adj, (probs * (1 - torch.eye(k)))[keep][:, keep]))
         return out

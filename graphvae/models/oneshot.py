@@ -36,9 +36,11 @@ from graphvae.config import check_count
 from graphvae.containers import GraphBatch, GraphTensors, SampledGraph
 from graphvae.datasets.graphgen import MAX_NODES as MAX_SIZE
 from graphvae.decoders import GNNFeatureDecoder, MLPInnerProductDecoder
+from graphvae.devices import draw_device
 from graphvae.encoders.gnn import GNNEncoder
 from graphvae.graph import Adjacency, to_dense
 from graphvae.likelihoods import LogLik
+from graphvae.uniform import bernoulli
 
 
 class EquivariantGraphVAE(nn.Module):
@@ -259,8 +261,8 @@ class EquivariantGraphVAE(nn.Module):
                                       self.edge_bias.dtype, device)
             logits, h = self.edge_logits(z)
             p = torch.sigmoid(logits)
-            u = torch.rand(n, n, generator=generator, dtype=p.dtype).to(device)
-            upper = torch.triu(u < p, diagonal=1)
+            drawn = bernoulli(p, generator, draw_device(generator, torch.device("cpu")))
+            upper = torch.triu(drawn, diagonal=1)
             adj = (upper | upper.T).float()
             g = SampledGraph(adj, p * (1 - torch.eye(n, device=device)))
             if self.node_decoder is not None:

@@ -59,6 +59,7 @@ from graphvae.containers import GraphBatch, SampledGraph
 from graphvae.decoders.sequential import NUM_FEATURES, run
 from graphvae.devices import draw_device
 from graphvae.models.oneshot import EquivariantGraphVAE
+from graphvae.uniform import refine, uniform
 
 SAMPLE_CHUNK = 256
 
@@ -80,7 +81,8 @@ def _mlp(dims: Sequence[int]) -> nn.Sequential:
 def inverse_cdf(p: Tensor, u: Tensor, allowed: Tensor) -> Tensor:
     """The option of each row of ``p (..., O)`` whose cumulative interval holds ``u (...)``
     in ``[0, 1)``: never an option of probability 0 (a refused one), not at ``u = 0`` and
-    not where the float sum of ``p`` ends short of 1 (then the last ``allowed`` option)."""
+    not where the float sum of ``p`` ends short of 1 (then the last ``allowed`` option).
+    A float64 ``u`` from :func:`graphvae.uniform.refine` is compared in float64."""
     last = (allowed * torch.arange(p.size(-1), device=p.device)).amax(-1)
     return torch.minimum((p.cumsum(-1) <= u[..., None]).sum(-1), last)
 
@@ -262,7 +264,8 @@ class SequentialGraphVAE(EquivariantGraphVAE):
             logp = F.log_softmax(logits, -1)
             logp_out[rows, i, j] = logp
             logp_out[rows, j, i] = logp
-            u = torch.rand(p.shape[:-1], generator=generator, device=where).to(device)
+            u = uniform(p.shape[:-1], generator, where)
+            u = refine(u, p.cumsum(-1).to(where), generator).to(device)
             return inverse_cdf(p, u, allowed)
 
         state = run(s, mask, self._valences(types), self.num_options, self.connect, draw,
