@@ -247,8 +247,8 @@ def score_samples(path: str | os.PathLike, cfg: GenerationConfig,
         plot_samples(data, sampled, mols, Path(figure),
                      f"{Path(path).name} on {data.name}: training graphs (top) and samples")
     return {"samples": str(path), "dataset": data.name,
-            **{k: getattr(cfg, k) for k in SCORING_FIELDS if k != "dataset"},
-            "generated": data.name.endswith("(generated)"),
+            **{k: getattr(cfg, k) for k in SCORING_FIELDS if k not in ("dataset", "generated")},
+            "generated": data.name.endswith("(generated)"),   # what was read, not the flag
             "split": data.info, "num_samples": len(samples), **scores,
             "environment": environment()}
 
