@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import gc
 import os
+import re
 from contextlib import contextmanager
 
 import torch
@@ -59,6 +60,14 @@ def world_from_env() -> tuple[int, int, int]:
     return rank, 0 if local is None else local, world
 
 
+def _peer_failure(err: RuntimeError) -> bool:
+    """Whether ``err`` is the backend's report that a peer process went away (gloo: the
+    connection closed or reset; NCCL; torch's distributed errors), not a fault here."""
+    text = str(err)
+    return isinstance(err, torch.distributed.DistError) or any(
+        s in text for s in ("gloo", "NCCL", "Connection closed", "Connection reset"))
+
+
 @contextmanager
 def process_group(device: torch.device):
     """Join the process group for the run when torchrun started several processes; yield
@@ -95,6 +104,13 @@ def process_group(device: torch.device):
                          f"({first})") from None
     try:
         yield rank, world, device
+    except RuntimeError as err:
+        if not _peer_failure(err):
+            raise
+        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        text = re.sub(r"^\[[^\]]*\]\s*", "", text).split(". ")[0][:160]   # no source path
+        raise ValueError(f"torch.distributed: another process of the run stopped or lost its "
+                         f"connection ({text}); its own output names the cause") from None
     finally:
         # DDP wrappers dropped in reference cycles (and the gloo work they hold) are freed
         # here, while the group and the interpreter are whole: freed during interpreter

@@ -416,3 +416,71 @@ def test_data_parallel_resume_refuses_processes_that_see_different_states(tmp_pa
     assert lines == [f"rank {r}: --resume: the processes found different training states "
                      f"(epochs 0 to 2 done); every process must see the same --out (a shared "
                      f"file system)" for r in (0, 1)], lines
+
+
+def _free_port() -> str:
+    import socket
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return str(s.getsockname()[1])
+
+
+@pytest.mark.slow  # two processes joining a group (about 6 s)
+def test_resume_where_only_some_processes_see_the_state_refuses_in_every_process(tmp_path):
+    """Two processes in different folders (two machines without a shared --out): only one
+    finds `.r.state/`. The other refused alone before joining, and the first waited out the
+    group's timeout, then blamed the rendezvous. Now both join and refuse together, in one
+    line each; and where neither has a state, both say so."""
+    (tmp_path / "a" / ".r.state").mkdir(parents=True)
+    (tmp_path / "a" / ".r.state" / "seed0.pt").write_bytes(b"held")
+    (tmp_path / "b").mkdir()
+    for folders, message in [(("a", "b"), "some of the 2 processes found no training state"),
+                             (("b", "b"), "no training state of an interrupted run at .r.state "
+                                          "(in any of the 2 processes)")]:
+        port = _free_port()
+        procs = [subprocess.Popen(
+            [sys.executable, "-m", "graphvae", "linkpred", "--quiet", "--epochs", "2",
+             "--batch-size", "64", "--out", "r", "--resume"],
+            env=dict(_env(), WORLD_SIZE="2", RANK=str(rank), MASTER_ADDR="localhost",
+                     MASTER_PORT=port, GRAPHVAE_DIST_TIMEOUT="60"),
+            cwd=tmp_path / folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for rank, folder in enumerate(folders)]
+        for p in procs:
+            _, err = p.communicate(timeout=120)
+            assert p.returncode == 2, err
+            assert err.strip().splitlines() == [err.strip()] and message in err, err
+
+
+_PEER = textwrap.dedent("""
+    import torch
+    import torch.distributed as dist
+    from graphvae.distributed import process_group
+
+    msg = "rank 1 left"
+    try:
+        with process_group(torch.device("cpu")) as (rank, _, _):
+            if rank == 0:                       # rank 1 leaves without joining the reduce
+                dist.all_reduce(torch.ones(1))
+                msg = "rank 0 finished"
+    except ValueError as err:
+        msg = f"rank 0: {err}"
+    open("rank0.txt" if msg.startswith("rank 0") else "rank1.txt", "w").write(msg)
+""")
+
+
+@pytest.mark.slow  # two gloo processes (about 5 s)
+def test_a_process_left_alone_by_its_peer_says_so_in_one_line(tmp_path):
+    """Rank 0 waits in an all-reduce that rank 1 never joins: gloo's 'Connection closed by
+    peer' was an internal error (exit 3, 'GLHF!'); it is now a one-line ValueError naming
+    the cause."""
+    script = tmp_path / "peer.py"
+    script.write_text(_PEER)
+    out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                          "--master_port=0", "--rdzv_backend=c10d",
+                          "--rdzv_endpoint=localhost:0", str(script)],
+                         capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=240)
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = (tmp_path / "rank0.txt").read_text()
+    assert text.startswith("rank 0: torch.distributed: another process of the run stopped or "
+                           "lost its connection (Connection closed by peer"), text
+    assert "pair.cc" not in text and (tmp_path / "rank1.txt").read_text() == "rank 1 left"

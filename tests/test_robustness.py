@@ -726,6 +726,22 @@ def test_resume_from_another_commands_state_is_refused_and_the_state_kept(tmp_pa
                    r"no training state of an interrupted run")
 
 
+def test_a_file_where_the_training_state_goes_is_refused_before_training(tmp_path, capsys,
+                                                                        monkeypatch):
+    """`.o.state` a regular file: every epoch ran, then the first state write failed
+    ('cannot write .o.state/seed0.pt') — after 25 epochs on a long run. Now refused first,
+    and the file is kept."""
+    import graphvae.tasks.link_prediction as lp
+
+    write(tmp_path / ".o.state", b"mine")
+    monkeypatch.setattr(lp, "run_link_prediction", lambda *a, **k: pytest.fail("trained"))
+    for argv in (["linkpred", "--quiet", "--epochs", "5", "--out", str(tmp_path / "o")],
+                 ["generate", "--quiet", "--epochs", "1", "--out", str(tmp_path / "o")]):
+        one_line_error(capsys, argv, r"\.o\.state is not a folder: a run with --out .* keeps "
+                                     r"its training state there")
+    assert (tmp_path / ".o.state").read_bytes() == b"mine"
+
+
 def test_an_allocation_torch_cannot_make_is_a_one_line_error(capsys, monkeypatch):
     """A model that asks torch's CPU allocator for 2^62 bytes, beyond any address space
     (widths are bounded up front now, so the allocation is made where the model is built):

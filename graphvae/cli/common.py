@@ -12,25 +12,65 @@ from typing import Any
 from graphvae.io import check_output_folder
 
 
-def state_dir(args: argparse.Namespace, command: str, files: tuple[str, ...]) -> Path | None:
+def state_dir(args: argparse.Namespace, command: str, files: tuple[str, ...],
+              world: int = 1) -> Path | None:
     """Where a run with ``--out DIR`` keeps its resumable training state (``.DIR.state/``
     beside it; :func:`done` removes it when the run completes). ``files``: the names (glob
     patterns) of ``command``'s states, one of which ``--resume`` needs there: a state
-    folder of another command is refused, not trained over and removed."""
+    folder of another command is refused, not trained over and removed. Under
+    ``torch.distributed`` (``world`` > 1) the processes decide that together, once they
+    have joined (:func:`agree_on_state`): one that refused alone left the others waiting
+    for it until the group's timeout."""
     if args.out is None:
         if getattr(args, "resume", False):
             raise ValueError("--resume needs --out (the state of a run is kept beside it)")
         return None
     check_output_folder(args.out)
     state = args.out.parent / f".{args.out.name}.state"
-    if args.resume:
-        if not state.is_dir():
+    if (state.exists() or state.is_symlink()) and not state.is_dir():
+        raise ValueError(f"{state} is not a folder: a run with --out {args.out} keeps its "
+                         f"training state there (move the file away)")
+    if args.resume and world == 1:
+        _has_state(state, files, command, refuse=True)
+    return state  # created by the first checkpoint the run writes
+
+
+def _has_state(state: Path, files: tuple[str, ...], command: str, refuse: bool) -> bool:
+    """Whether ``state`` holds one of ``command``'s training states; with ``refuse``, a
+    one-line ``ValueError`` saying why not."""
+    if not state.is_dir():
+        if refuse:
             raise ValueError(f"--resume: no training state of an interrupted run at {state}")
-        if not any(p.is_file() for pattern in files for p in state.glob(pattern)):
+        return False
+    if not any(p.is_file() for pattern in files for p in state.glob(pattern)):
+        if refuse:
             held = sorted(p.name for p in state.iterdir())[:5]
             raise ValueError(f"--resume: {state} holds no training state of graphvae {command} "
                              f"({' or '.join(files)}; it holds {', '.join(held) or 'nothing'})")
-    return state  # created by the first checkpoint the run writes
+        return False
+    return True
+
+
+def agree_on_state(state: Path | None, files: tuple[str, ...], command: str) -> None:
+    """``--resume`` under ``torch.distributed``, once the processes have joined: every one
+    must find a training state of ``command`` at ``state``. All of them refuse together,
+    in one line, when none or only some do (some: they do not share the file system
+    that holds ``--out``)."""
+    import torch
+
+    dist = torch.distributed
+    have = state is not None and _has_state(state, files, command, refuse=False)
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+    flags = torch.tensor([float(have), -float(have)], dtype=torch.float64, device=device)
+    dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+    world = dist.get_world_size()
+    if flags[0] == 0:
+        raise ValueError(f"--resume: no training state of an interrupted run at {state} "
+                         f"(in any of the {world} processes)")
+    if flags[1] == 0:                     # the largest of −have is 0: one process has none
+        raise ValueError(f"--resume: some of the {world} processes found no training state "
+                         f"at {state}; every process must see the same --out (a folder on "
+                         f"a file system they share)")
 
 
 def output_args(p: argparse.ArgumentParser, what: str) -> None:

@@ -8,7 +8,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from graphvae.cli.common import done, graph_source, load_graph, output_args, state_dir
+from graphvae.cli.common import (
+    agree_on_state,
+    done,
+    graph_source,
+    load_graph,
+    output_args,
+    state_dir,
+)
 from graphvae.config import check_seed
 from graphvae.devices import resolve_device
 from graphvae.distributed import process_group, world_from_env
@@ -62,7 +69,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.top_k < 1:
         raise ValueError(f"--top-k must be at least 1, got {args.top_k}")
     rank, _, world = world_from_env()
-    state = state_dir(args, "linkpred", LINKPRED_STATES)
+    state = state_dir(args, "linkpred", LINKPRED_STATES, world)
     device = resolve_device(args.device)
     cfg = _config(args)
     if world > 1 and cfg.batch_size is None:
@@ -88,6 +95,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with process_group(device) as (rank, world, device), \
             output_folder(out, "graphvae linkpred") as stage, \
             threads_for(_work(data, cfg), device):
+        if world > 1 and args.resume:
+            agree_on_state(state, LINKPRED_STATES, "linkpred")
         summary = _runs(args, cfg, data, name, device, stage, state, planted, rank)
         summary["read_seconds"] = read_seconds
     if rank == 0:
