@@ -330,3 +330,43 @@ def test_mrr_compares_each_test_edge_with_non_edges_of_its_head_only():
     for h, t in negatives.t().tolist():
         assert h != t and (min(h, t), max(h, t)) not in everything
     assert hub_edges > 0 and 0 < out["test_mrr"] <= 1                 # the hub is the case
+
+
+def test_pyg_encoder_layers_refuse_to_densify_a_large_sparse_input(monkeypatch):
+    """sage / gin / gat densified a featureless graph's sparse identity at every forward
+    (n × n: 40 GB at 10⁵ nodes). Past MAX_DENSIFIED entries (here lowered to 300² − 1 for
+    a 300-node graph) that is one line naming the way out; at or under it, they train."""
+    import graphvae.encoders.gnn as gnn
+    from torch_geometric.data import Data
+
+    g = torch.Generator().manual_seed(0)
+    ei = torch.randint(300, (2, 900), generator=g)
+    data = Data(edge_index=torch.cat([ei, ei.flip(0)], 1), num_nodes=300)
+    monkeypatch.setattr(gnn, "MAX_DENSIFIED", 300 * 300 - 1)
+    for encoder in ("sage", "gin", "gat"):
+        with pytest.raises(ValueError, match=r"would be 300 × 300 floats .* use --encoder "
+                                             r"gcn, gcn-bias or gnae"):
+            run_link_prediction(data, LinkPredConfig(model="gae", encoder=encoder, epochs=1),
+                                seed=0, progress=False)
+    monkeypatch.setattr(gnn, "MAX_DENSIFIED", 300 * 300)
+    res = run_link_prediction(data, LinkPredConfig(model="gae", encoder="sage", epochs=1),
+                              seed=0, progress=False)
+    assert 0 <= res.metrics["test_auc"] <= 1
+
+
+def test_hits_at_k_is_not_reported_as_perfect_with_fewer_test_non_edges_than_k():
+    """OGB's rule gives Hits@K = 1.0 when there are fewer than K negatives; a 60-node graph
+    of about 200 edges has 19 test non-edges, so every Hits@K read 1.0 whatever the model.
+    It is NaN there (null in JSON), and a number where there are enough."""
+    import math
+
+    from torch_geometric.data import Data
+
+    ei = torch.randint(60, (2, 200), generator=torch.Generator().manual_seed(0))
+    data = Data(edge_index=torch.cat([ei, ei.flip(0)], 1), num_nodes=60)
+    m = run_link_prediction(data, LinkPredConfig(epochs=1), seed=0, progress=False).metrics
+    assert all(math.isnan(m[f"test_hits@{k}"]) for k in (20, 50, 100)), m
+    assert 0 <= m["test_auc"] <= 1
+    big = run_link_prediction(load_dataset("synthetic"), LinkPredConfig(epochs=1), seed=0,
+                              progress=False).metrics
+    assert all(0 <= big[f"test_hits@{k}"] <= 1 for k in (20, 50, 100))

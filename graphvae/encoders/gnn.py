@@ -89,14 +89,27 @@ class GCNLayer(nn.Module):
         return h if self.bias is None else h + self.bias
 
 
+#: The most entries of sparse input features a PyG layer (sage, gin, gat) densifies
+#: (512 MB in float32): a featureless graph's identity is ``n × n``, 40 GB at 10⁵ nodes.
+MAX_DENSIFIED = 1 << 27
+
+
 class _PyGLayer(nn.Module):
-    """Adapter: a PyG convolution called as ``conv(x, adj.edge_index)`` on dense ``x``."""
+    """Adapter: a PyG convolution called as ``conv(x, adj.edge_index)`` on dense ``x``.
+    Sparse ``x`` is densified (PyG's layers take dense features); past
+    :data:`MAX_DENSIFIED` entries that is a one-line ``ValueError`` instead."""
 
     def __init__(self, conv: nn.Module):
         super().__init__()
         self.conv = conv
 
     def forward(self, x: Tensor, adj: Adjacency) -> Tensor:
+        if is_sparse(x) and x.size(0) * x.size(1) > MAX_DENSIFIED:
+            raise ValueError(f"the {type(self.conv).__name__} encoder layer takes dense "
+                             f"features, and these sparse ones would be {x.size(0):,} × "
+                             f"{x.size(1):,} floats (a featureless graph's identity is n × n): "
+                             f"use --encoder gcn, gcn-bias or gnae, which keep them sparse, "
+                             f"or --feature-mode propagated")
         return self.conv(to_dense(x), adj.edge_index)
 
 

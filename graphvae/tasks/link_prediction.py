@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -292,10 +293,12 @@ def ranking_metrics(score: Callable[[Tensor], Tensor], split: LinkSplit, seed: i
     ``MRR_POSITIVES``) test edges ``(i, j)`` each ranked against ``MRR_NEGATIVES`` pairs
     ``(i, j')`` with ``j'`` uniform among the non-neighbours of ``i`` (OGB's definitions,
     :mod:`graphvae.evaluation.linkmetrics`); an edge whose head has no non-neighbour is
-    left out of the MRR (NaN when every one is)."""
+    left out of the MRR (NaN when every one is). Hits@K is NaN (``null`` in JSON) with
+    fewer than K test non-edges, where OGB's rule gives 1.0 whatever the scores."""
     pos_s = score_pairs(score, split.test_pos)
     neg_s = score_pairs(score, split.test_neg)
-    out = {f"test_hits@{k}": hits_at_k(pos_s, neg_s, k) for k in HITS_AT}
+    out = {f"test_hits@{k}": hits_at_k(pos_s, neg_s, k) if neg_s.numel() >= k else math.nan
+           for k in HITS_AT}
     g = torch.Generator().manual_seed(seed + 7919)
     pos = split.test_pos.cpu()
     if pos.size(1) > MRR_POSITIVES:
