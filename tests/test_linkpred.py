@@ -336,8 +336,9 @@ def test_pyg_encoder_layers_refuse_to_densify_a_large_sparse_input(monkeypatch):
     """sage / gin / gat densified a featureless graph's sparse identity at every forward
     (n × n: 40 GB at 10⁵ nodes). Past MAX_DENSIFIED entries (here lowered to 300² − 1 for
     a 300-node graph) that is one line naming the way out; at or under it, they train."""
-    import graphvae.encoders.gnn as gnn
     from torch_geometric.data import Data
+
+    import graphvae.encoders.gnn as gnn
 
     g = torch.Generator().manual_seed(0)
     ei = torch.randint(300, (2, 900), generator=g)
