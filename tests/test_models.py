@@ -173,8 +173,25 @@ def test_vmf_bias_by_hand(triangle):
                                rtol=0)
     with pytest.raises(ValueError, match="latent width of at least 2"):
         dec(torch.ones(3, 1), triangle)
-    with pytest.raises(ValueError, match="kappa must be positive"):
-        VMFBiasDecoder(kappa=0.0)
+    for kappa in (0.0, float("inf"), float("nan")):     # inf gave NaN logits on the diagonal
+        with pytest.raises(ValueError, match="kappa must be a finite number > 0"):
+            VMFBiasDecoder(kappa=kappa)
+
+
+def test_encoders_refuse_impossible_settings():
+    """GNAE with steps 0 skipped its propagation (no longer GNAE), alpha 5 and scale NaN
+    were taken; a dropout of 1.5 built an encoder that failed at its first step."""
+    from graphvae.encoders.gnn import GNAEEncoder, GNNEncoder
+
+    for kwargs in ({"steps": 0}, {"steps": -2}, {"steps": 1.5}, {"alpha": 5.0},
+                   {"scale": float("nan")}, {"scale": 0.0}):
+        with pytest.raises(ValueError, match="GNAE needs steps >= 1"):
+            GNAEEncoder(3, (), 4, **kwargs)
+    for cls in (GNAEEncoder, GNNEncoder):
+        for p in (1.5, 1.0, -0.1, float("nan")):
+            with pytest.raises(ValueError, match=r"dropout must lie in \[0, 1\)"):
+                cls(3, (), 4, dropout=p)
+    assert GNAEEncoder(3, (), 4, steps=3, alpha=0.1).steps == 3
 
 
 def test_inner_product_by_hand(triangle):

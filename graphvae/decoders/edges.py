@@ -162,8 +162,8 @@ class VMFBiasDecoder(CosineBiasDecoder):
 
     def __init__(self, kappa: float = 10.0) -> None:
         super().__init__()
-        if not kappa > 0:
-            raise ValueError(f"kappa must be positive, got {kappa}")
+        if not 0 < kappa < math.inf:
+            raise ValueError(f"kappa must be a finite number > 0, got {kappa}")
         self.log_kappa = nn.Parameter(torch.tensor(math.log(kappa)))
 
     def pair_form(self, z: Tensor) -> tuple[Tensor, Tensor]:

@@ -29,6 +29,7 @@ Shapes:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -38,6 +39,13 @@ from torch import Tensor, nn
 from graphvae.bounds.gaussian import DiagGaussian, PointMass
 from graphvae.config import check_widths
 from graphvae.graph import Adjacency, is_sparse, to_dense
+
+
+def check_dropout(p: float) -> None:
+    """A one-line ``ValueError`` unless ``p`` is a probability in ``[0, 1)`` (1.5 built an
+    encoder that failed at its first training step; 1 drops everything)."""
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout must lie in [0, 1), got {p!r}")
 
 
 def encoder_inputs(x: Tensor, adj: Adjacency | Tensor, in_channels: int) -> Adjacency:
@@ -147,6 +155,7 @@ class GNNEncoder(nn.Module):
         if conv not in CONVS:
             raise ValueError(f"unknown conv {conv!r}; choose one of {sorted(CONVS)}")
         check_encoder_widths(in_channels, hidden_channels, latent_channels)
+        check_dropout(dropout)
         dims = [in_channels, *hidden_channels]
         self.layers = nn.ModuleList(self.init_conv(conv, a, b) for a, b in zip(dims, dims[1:]))
         out = 2 * latent_channels if variational else latent_channels
@@ -200,6 +209,11 @@ class GNAEEncoder(nn.Module):
                  scale: float = 1.8, steps: int = 1, alpha: float = 0.0):
         super().__init__()
         check_encoder_widths(in_channels, hidden_channels, latent_channels)
+        check_dropout(dropout)
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1 \
+                or not 0 <= alpha <= 1 or not 0 < scale < math.inf:
+            raise ValueError(f"GNAE needs steps >= 1 (whole), alpha in [0, 1] and a finite "
+                             f"scale > 0, got {steps!r}, {alpha!r}, {scale!r}")
         self.steps, self.alpha = steps, alpha
         self.in_channels = in_channels
         self.lin = _SparseLinear(in_channels, latent_channels)
