@@ -712,3 +712,21 @@ def test_python_api_arguments_are_checked_in_one_line():
         check_matrix(x.to_sparse())
     with pytest.raises(ValueError, match="is a meta tensor: it holds no values"):
         check_matrix(torch.empty(3, 3, device="meta"))
+
+
+def test_training_a_vae_with_the_iwae_objective_uses_k_samples():
+    """train_vector(vae, objective='iwae') took K = 1, which is the ELBO: no IWAE at all.
+    Without num_samples the objective's own default now applies: IWAE_DEFAULT_K for
+    'iwae', one draw for 'elbo'."""
+    from graphvae.vector import build_vector_model, train_vector
+    from graphvae.vector.models import IWAE_DEFAULT_K
+
+    x = (torch.rand(50, 6, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    vae = build_vector_model("vae", 6, latent_dim=2, hidden=(4,))
+    train_vector(vae, x, x, objective="iwae", epochs=1, progress=False)
+    assert (vae.objective, vae.num_samples) == ("iwae", IWAE_DEFAULT_K) and IWAE_DEFAULT_K > 1
+    iwae = build_vector_model("iwae", 6, latent_dim=2, hidden=(4,), num_samples=7)
+    train_vector(iwae, x, x, objective="elbo", epochs=1, progress=False)
+    assert (iwae.objective, iwae.num_samples) == ("elbo", 1)
+    train_vector(iwae, x, x, epochs=1, progress=False)          # None: the model's own
+    assert (iwae.objective, iwae.num_samples) == ("elbo", 1)

@@ -420,6 +420,37 @@ def test_flags_a_model_does_not_read_are_noted_and_do_not_tie_its_state(tmp_path
         "--hidden applies only to the neural models; ignored here"]
 
 
+def test_variance_on_data_that_picks_bernoulli_is_noted_and_does_not_tie_the_state(tmp_path):
+    """Without --likelihood, 0/1 training rows pick Bernoulli, which never reads --variance:
+    no note was printed, and the state recorded the variance, so a resume with another
+    --variance was refused ('--variance 0.7 here, --variance 0.5 in the state'). With the
+    Gaussian likelihood given, the variance is read and still ties the state."""
+    from graphvae.vector.run import VectorRunConfig, run_vector
+
+    x = (np.random.default_rng(0).random((200, 6)) > 0.5).astype(np.float32)
+    np.save(tmp_path / "bin.npy", x)
+    rc, _, err = run_cli(["vector", "--data", str(tmp_path / "bin.npy"), "--variance", "0.5",
+                          "--epochs", "1", "--quiet"])
+    assert rc == 0 and err.strip().splitlines() == [
+        "graphvae vector: note: --variance applies only to the gaussian likelihood; "
+        "ignored here"], err
+    data = load_vector_data(str(tmp_path / "bin.npy"))
+    first = VectorRunConfig(variance=0.5, epochs=2, hidden=(4,))
+    run_vector(data, first, progress=False, state=tmp_path / "s")
+    run_vector(data, first.replace(variance=0.7), progress=False, state=tmp_path / "s",
+               resume=True)                                     # not tied: resumes (done)
+    gauss = first.replace(likelihood="gaussian")
+    run_vector(data, gauss, progress=False, state=tmp_path / "g")
+    with pytest.raises(ValueError, match="other settings"):
+        run_vector(data, gauss.replace(variance=0.7), progress=False, state=tmp_path / "g",
+                   resume=True)
+    rc, _, err = run_cli(["vector", "--model", "ae", "--nll-samples", "10", "--epochs", "1",
+                          "--quiet"])
+    assert rc == 0 and err.strip().splitlines() == [
+        "graphvae vector: note: --nll-samples applies only to --model vae / iwae; ignored "
+        "here"], err
+
+
 def test_salt_and_pepper_needs_data_in_the_unit_interval(tmp_path):
     """Its noise is 0 or 1: on standardised or raw data it would corrupt towards values
     outside the data's range, so such data is refused in one line; 0-1 data trains."""

@@ -35,17 +35,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from graphvae.vector.data import load_vector_data
-    from graphvae.vector.run import VectorRunConfig, run_vector
+    from graphvae.vector.run import VectorRunConfig, resolved, run_vector
 
     cfg = VectorRunConfig.from_args(args)  # validated on construction
-    for line in cfg.ignored_settings():
-        print(f"graphvae vector: note: {line}", file=sys.stderr)
     state = state_dir(args, "vector", VECTOR_STATES)
     data = load_vector_data(str(args.data), args.data_root, cfg.seed)
     if args.binarize:
         data = data.binarized()
     if args.standardize:
         data = data.standardized()
+    # after the data: the likelihood a run picks decides whether --variance is read
+    for line in resolved(cfg, data).ignored_settings():
+        print(f"graphvae vector: note: {line}", file=sys.stderr)
     with output_folder(args.out, "graphvae vector") as stage, \
             threads_for(dense_work(cfg.batch_size, [data.dim, *cfg.hidden,
                                                     2 * (cfg.latent_dim or 40)]),

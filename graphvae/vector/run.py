@@ -46,6 +46,13 @@ def _likelihood(cfg: VectorRunConfig, data: VectorData) -> str:
     return "bernoulli" if all_binary(data.train) else "gaussian"
 
 
+def resolved(cfg: VectorRunConfig, data: VectorData) -> VectorRunConfig:
+    """``cfg`` with the likelihood a neural model will use on ``data`` filled in, so that
+    the settings it then ignores (``--variance`` with an automatic Bernoulli) are noted
+    and do not tie its training state."""
+    return cfg if cfg.model == "linear" else cfg.replace(likelihood=_likelihood(cfg, data))
+
+
 def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = None,
                progress: bool = True, state: str | Path | None = None,
                resume: bool = False) -> dict[str, Any]:
@@ -80,6 +87,8 @@ def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = 
                              f"): use --corruption gaussian or masking, or data in [0, 1]")
         kw.update(corruption=cfg.corruption, noise_level=cfg.noise_level)
     model = build_vector_model(cfg.model, data.dim, **kw).to(device)
+    # the settings the state is tied to: those this run reads, --likelihood as given
+    settings = {**resolved(cfg, data).training_settings(), "likelihood": cfg.likelihood}
     objective = "iwae" if cfg.model == "iwae" else "elbo"
     k = cfg.num_samples if cfg.model == "iwae" else 1
     train, valid, test = (t.to(device=device, dtype=torch.float32)
@@ -90,7 +99,7 @@ def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = 
                        decay_patience=cfg.decay_patience, ema=cfg.ema, kl_warmup=cfg.kl_warmup,
                        bf16=cfg.bf16, progress=progress,
                        state=None if state is None else Path(state) / "train.pt",
-                       resume=resume, config={"data": data.name, **cfg.training_settings(),
+                       resume=resume, config={"data": data.name, **settings,
                                                "data_sha256": None if state is None
                                                else data.fingerprint()},
                        as_given=cfg.as_given)
@@ -102,6 +111,7 @@ def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = 
         "epochs_run": res.epochs, "best_epoch": res.best_epoch,
         "resumed_from_epoch": res.resumed_from,
         "train_seconds": res.seconds, "device": str(device),
+        # a row's squared error summed over its columns, averaged over rows (not per entry)
         "test_mse": float((recon - test).pow(2).sum(1).mean()),
         # ae / dae: the log-likelihood of the point code's reconstruction, not a bound
         (f"test_{objective}" + (f"_{k}" if objective == "iwae" else "")

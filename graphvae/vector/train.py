@@ -32,7 +32,7 @@ from graphvae.training import (
     Shuffled,
     fit,
 )
-from graphvae.vector.models import VectorAutoencoder, VectorConfig
+from graphvae.vector.models import IWAE_DEFAULT_K, VectorAutoencoder, VectorConfig
 
 
 @torch.no_grad()
@@ -100,7 +100,9 @@ def train_vector(model: VectorAutoencoder, train: Tensor, valid: Tensor | None =
         objective, num_samples: ``"elbo"`` with S draws or ``"iwae"`` with K samples;
             ``None`` keeps the model's own (:meth:`VectorAutoencoder.set_objective`; what
             :func:`build_vector_model` chose: IWAE_K for ``"iwae"``, else the ELBO with one
-            draw).
+            draw). A ``num_samples`` of ``None`` with an objective other than the model's
+            takes that objective's default: ``IWAE_DEFAULT_K`` for ``"iwae"`` (1 made it
+            the ELBO), one draw for ``"elbo"``.
         patience: with validation data, stop when the validation bound has not improved
             for this many epochs (``None``: run all epochs). With validation data the best
             weights are restored; without it, every epoch runs and the last weights stay.
@@ -133,8 +135,9 @@ def train_vector(model: VectorAutoencoder, train: Tensor, valid: Tensor | None =
     if not weight_decay >= 0:
         raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
     objective = model.objective if objective is None else objective
-    if num_samples is None:
-        num_samples = model.num_samples if objective == model.objective else 1
+    if num_samples is None:                 # another objective: its own default count
+        num_samples = model.num_samples if objective == model.objective else \
+            IWAE_DEFAULT_K if objective == "iwae" else 1
     if kl_warmup < 0 or (kl_warmup and objective != "elbo"):
         raise ValueError(f"kl_warmup must be >= 0 and needs the elbo objective, got "
                          f"{kl_warmup} with {objective!r}")
