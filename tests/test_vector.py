@@ -404,7 +404,7 @@ def test_refine_encoder_reaches_the_exact_posterior_and_keeps_the_model():
     assert (refined.objective, refined.num_samples) == (m.objective, m.num_samples) == ("elbo", 1)
     with pytest.raises(ValueError, match="variational"):
         refine_encoder(build_vector_model("ae", d, latent_dim=k), x)
-    frozen = build_vector_model("vae", d, latent_dim=k)
+    frozen = build_vector_model("vae", d, latent_dim=k, likelihood="gaussian")  # x is real
     for p in frozen.parameters():
         p.requires_grad_(False)
     with pytest.raises(ValueError, match="no trainable parameters"):
@@ -730,3 +730,29 @@ def test_training_a_vae_with_the_iwae_objective_uses_k_samples():
     assert (iwae.objective, iwae.num_samples) == ("elbo", 1)
     train_vector(iwae, x, x, epochs=1, progress=False)          # None: the model's own
     assert (iwae.objective, iwae.num_samples) == ("elbo", 1)
+
+
+def test_rows_a_model_cannot_score_are_refused():
+    """A NaN row gave an estimate of NaN; a Bernoulli model scored x = 2 at 3.19 'nats' (not
+    a −log p); evaluate_bound on rows of the wrong width failed inside a matrix product;
+    epochs = 2.5 inside range(); a NaN noise level was taken."""
+    from graphvae.vector.layers import Corruption
+    from graphvae.vector.train import evaluate_bound
+
+    bern = build_vector_model("vae", 4, latent_dim=2, hidden=(3,))
+    x = (torch.rand(6, 4, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    for bad, message in [(x * 2, "entries other than 0 and 1"),
+                         (x.masked_fill(x > 0, float("nan")), "not finite")]:
+        with pytest.raises(ValueError, match=message):
+            estimate_nll(bern, bad, num_samples=3)
+        with pytest.raises(ValueError, match=message):
+            train_vector(bern, bad, epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"x must be \(n, 4\), got \(6, 3\)"):
+        evaluate_bound(bern, x[:, :3])
+    for name in ("epochs", "batch_size"):
+        with pytest.raises(ValueError, match=f"{name} must be a whole number >= 1, got 2.5"):
+            train_vector(bern, x, progress=False, **{"epochs": 1, name: 2.5})
+    for level in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="corruption level"):
+            Corruption("gaussian", level)
+    assert math.isfinite(estimate_nll(bern, x, num_samples=3))     # 0/1 rows: scored

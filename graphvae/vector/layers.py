@@ -3,6 +3,7 @@ input corruptions of denoising autoencoders."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -70,7 +71,7 @@ class Corruption:
     def __post_init__(self):
         if self.kind not in CORRUPTIONS:
             raise ValueError(f"unknown corruption {self.kind!r}: use one of {CORRUPTIONS}")
-        if self.level < 0 or (self.kind != "gaussian" and self.level > 1):
+        if not 0 <= self.level < math.inf or (self.kind != "gaussian" and self.level > 1):
             raise ValueError(f"corruption level must be in [0, 1] for {self.kind} "
                              f"(a standard deviation >= 0 for gaussian), got {self.level}")
 

@@ -39,6 +39,7 @@ from graphvae.vector.models import IWAE_DEFAULT_K, VectorAutoencoder, VectorConf
 def evaluate_bound(model: VectorAutoencoder, x: Tensor, objective: str = "elbo",
                    num_samples: int = 1, batch_size: int = 1000, seed: int = 0) -> float:
     """Mean bound per row of ``x`` (no corruption), with a fixed seed so epochs compare."""
+    x = model_rows(model, x, "x")
     was = model.training
     model.eval()
     g = torch.Generator(device=x.device).manual_seed(seed)
@@ -57,7 +58,13 @@ def model_rows(model: VectorAutoencoder, x: Any, name: str) -> Tensor:
         raise TypeError(f"{name} must be a torch.Tensor of rows, got {type(x).__name__}")
     if x.dim() != 2 or x.size(1) != model.config.in_dim:
         raise ValueError(f"{name} must be (n, {model.config.in_dim}), got {tuple(x.shape)}")
-    return x.to(next(model.parameters()).dtype)
+    x = x.to(next(model.parameters()).dtype)
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} holds entries that are not finite numbers")
+    if model.config.likelihood == "bernoulli" and not bool(((x == 0) | (x == 1)).all()):
+        raise ValueError(f"{name} holds entries other than 0 and 1, which a Bernoulli model "
+                         f"does not score (its -log p would not be one)")
+    return x
 
 
 @torch.no_grad()
@@ -129,9 +136,10 @@ def train_vector(model: VectorAutoencoder, train: Tensor, valid: Tensor | None =
         :class:`~graphvae.training.FitResult`: per epoch ``train_bound`` (mean nats per
         row), ``score`` (the validation bound) and ``lr``.
     """
-    if epochs < 1 or batch_size < 1 or not 0 < lr < math.inf:
-        raise ValueError(f"epochs and batch_size must be >= 1 and lr a finite number > 0, got "
-                         f"{epochs}, {batch_size}, {lr}")
+    check_count("epochs", epochs)
+    check_count("batch_size", batch_size)
+    if not 0 < lr < math.inf:
+        raise ValueError(f"lr must be a finite number > 0, got {lr}")
     if not weight_decay >= 0:
         raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
     objective = model.objective if objective is None else objective
