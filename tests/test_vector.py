@@ -502,7 +502,7 @@ def test_lr_decay_follows_the_validation_plateaus(monkeypatch):
 
     curve = iter([1.0, 2.0, 2.0, 2.0, 3.0, 2.5, 2.5, 2.5, 2.5, 2.5, 2.5])
     monkeypatch.setattr(train_mod, "evaluate_bound", lambda *a, **k: next(curve))
-    x = torch.rand(20, 4)
+    x = (torch.rand(20, 4) > 0.5).float()                  # a Bernoulli model scores 0/1
     res = train_vector(build_vector_model("ae", 4, hidden=(3,)), x, x, epochs=50, lr=0.1,
                        lr_decay=0.5, decay_patience=2, min_lr=0.02, progress=False)
     # by hand: plateau after epoch 4 (2, 2 after the best at 2) -> 0.05; best 3 at epoch 5;
