@@ -184,6 +184,15 @@ def test_featureless_graph_of_1e5_nodes_trains_in_memory_linear_in_its_size():
     assert mb[100_000] < 2.5 * mb[50_000] + 50, mb      # linear, not quadratic (4×)
 
 
+def _two_processes(tmp: Path, name: str, text: str, *args: str) -> subprocess.CompletedProcess:
+    """Run the script ``text`` (written to ``tmp/name``) in two torchrun processes."""
+    (tmp / name).write_text(text)
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                           "--master_port=0", "--rdzv_backend=c10d",
+                           "--rdzv_endpoint=localhost:0", str(tmp / name), *args],
+                          capture_output=True, text=True, env=_env(), cwd=tmp, timeout=240)
+
+
 def _linkpred(args: list[str], nproc: int, tmp: Path) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "graphvae", "linkpred", *args]
     if nproc > 1:
@@ -293,12 +302,7 @@ def test_a_loss_that_diverges_in_one_process_stops_every_process(tmp_path):
     """Rank 1's second step has a NaN loss, rank 0's does not: both stop at that step with
     'training diverged' (rank 0 used to go on into the gradient all-reduce, which failed
     with a traceback once rank 1 had gone, or waited out the process group's timeout)."""
-    script = tmp_path / "diverge.py"
-    script.write_text(_DIVERGE)
-    out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-                          "--master_port=0", "--rdzv_backend=c10d",
-                          "--rdzv_endpoint=localhost:0", str(script), "60"],
-                         capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=240)
+    out = _two_processes(tmp_path, "diverge.py", _DIVERGE, "60")
     assert out.returncode == 0, out.stderr[-3000:]
     lines = [(tmp_path / f"rank{r}.txt").read_text() for r in (0, 1)]
     assert [ln.split(" stopped")[0] for ln in lines] == ["rank 0", "rank 1"], lines
@@ -357,12 +361,7 @@ def test_data_parallel_history_sums_the_bound_and_averages_the_loss(tmp_path):
         w += 0.1 * whole.double()
     flat = [v for row in hand for v in row]
     assert [v for row in expected for v in row] == pytest.approx(flat, rel=1e-6)
-    script = tmp_path / "shares.py"
-    script.write_text(_SHARES)
-    out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-                          "--master_port=0", "--rdzv_backend=c10d",
-                          "--rdzv_endpoint=localhost:0", str(script)],
-                         capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=240)
+    out = _two_processes(tmp_path, "shares.py", _SHARES)
     assert out.returncode == 0, out.stderr[-3000:]
     for rank in (0, 1):
         rows = json.loads((tmp_path / f"rank{rank}.json").read_text())
@@ -473,12 +472,7 @@ def test_a_process_left_alone_by_its_peer_says_so_in_one_line(tmp_path):
     """Rank 0 waits in an all-reduce that rank 1 never joins: gloo's 'Connection closed by
     peer' was an internal error (exit 3, 'GLHF!'); it is now a one-line ValueError naming
     the cause."""
-    script = tmp_path / "peer.py"
-    script.write_text(_PEER)
-    out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-                          "--master_port=0", "--rdzv_backend=c10d",
-                          "--rdzv_endpoint=localhost:0", str(script)],
-                         capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=240)
+    out = _two_processes(tmp_path, "peer.py", _PEER)
     assert out.returncode == 0, out.stderr[-3000:]
     text = (tmp_path / "rank0.txt").read_text()
     assert text.startswith("rank 0: torch.distributed: another process of the run stopped or "
