@@ -61,11 +61,13 @@ def world_from_env() -> tuple[int, int, int]:
 
 
 def _peer_failure(err: RuntimeError) -> bool:
-    """Whether ``err`` is the backend's report that a peer process went away (gloo: the
-    connection closed or reset; NCCL; torch's distributed errors), not a fault here."""
+    """Whether ``err`` is the backend's report that a peer process went away (a network
+    error; gloo's connection closed or reset; NCCL's remote error), not a fault here: a
+    local one (an out-of-memory, a device mismatch) keeps its own message."""
     text = str(err)
-    return isinstance(err, torch.distributed.DistError) or any(
-        s in text for s in ("gloo", "NCCL", "Connection closed", "Connection reset"))
+    return isinstance(err, torch.distributed.DistNetworkError) or any(
+        s in text for s in ("Connection closed by peer", "Connection reset by peer",
+                            "ncclRemoteError", "remote process exited"))
 
 
 @contextmanager

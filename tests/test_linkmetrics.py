@@ -110,6 +110,8 @@ def test_ranking_metrics_refuse_nan_scores_and_fractional_k():
     for k in (1.5, True, 0):
         with pytest.raises(ValueError, match="k must be a whole number >= 1"):
             hits_at_k(T([0.5]), T([0.1]), k)
+    import numpy as np
+    assert hits_at_k(T([0.5, 0.05]), T([0.1, 0.2]), np.int64(1)) == 0.5   # numpy k: a count
     # infinities are numbers: +inf outranks every negative, −inf none
     assert mrr(T([math.inf, -math.inf]), T([[0.1, 0.9], [0.1, 0.9]])) == pytest.approx(
         (1 + 1 / 3) / 2)

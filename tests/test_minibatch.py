@@ -478,3 +478,16 @@ def test_a_process_left_alone_by_its_peer_says_so_in_one_line(tmp_path):
     assert text.startswith("rank 0: torch.distributed: another process of the run stopped or "
                            "lost its connection (Connection closed by peer"), text
     assert "pair.cc" not in text and (tmp_path / "rank1.txt").read_text() == "rank 1 left"
+
+
+def test_only_a_lost_peer_is_reported_as_one():
+    """A local fault that mentions NCCL or gloo (a CUDA out-of-memory inside NCCL, a device
+    gloo cannot use) keeps its own message; connection loss is the peer's."""
+    from graphvae.distributed import _peer_failure
+
+    assert _peer_failure(RuntimeError("[../gloo/transport/tcp/pair.cc:553] Connection closed "
+                                      "by peer [127.0.0.1]:22932"))
+    assert _peer_failure(torch.distributed.DistNetworkError("the store is gone"))
+    assert not _peer_failure(RuntimeError("NCCL error in: ... unhandled cuda error, Cuda "
+                                          "failure 'out of memory'"))
+    assert not _peer_failure(RuntimeError("expected tensor on gloo-compatible device"))

@@ -183,15 +183,19 @@ def test_encoders_refuse_impossible_settings():
     were taken; a dropout of 1.5 built an encoder that failed at its first step."""
     from graphvae.encoders.gnn import GNAEEncoder, GNNEncoder
 
-    for kwargs in ({"steps": 0}, {"steps": -2}, {"steps": 1.5}, {"alpha": 5.0},
-                   {"scale": float("nan")}, {"scale": 0.0}):
-        with pytest.raises(ValueError, match="GNAE needs steps >= 1"):
+    for kwargs in ({"steps": 0}, {"steps": -2}, {"steps": 1.5}):
+        with pytest.raises(ValueError, match="GNAE steps must be a whole number >= 1"):
+            GNAEEncoder(3, (), 4, **kwargs)
+    for kwargs in ({"alpha": 5.0}, {"scale": float("nan")}, {"scale": 0.0}):
+        with pytest.raises(ValueError, match=r"GNAE needs alpha in \[0, 1\] and a finite"):
             GNAEEncoder(3, (), 4, **kwargs)
     for cls in (GNAEEncoder, GNNEncoder):
         for p in (1.5, 1.0, -0.1, float("nan")):
             with pytest.raises(ValueError, match=r"dropout must lie in \[0, 1\)"):
                 cls(3, (), 4, dropout=p)
     assert GNAEEncoder(3, (), 4, steps=3, alpha=0.1).steps == 3
+    import numpy as np
+    assert GNAEEncoder(3, (), 4, steps=np.int64(2)).steps == 2      # numpy integers too
 
 
 def test_inner_product_by_hand(triangle):

@@ -218,3 +218,9 @@ def test_missing_labels_and_directed_graphs_are_refused():
     for kind in (nx.DiGraph, nx.MultiGraph):
         with pytest.raises(ValueError, match=f"got a {kind.__name__}"):
             nspdk_mmd2([_bond(1)], [kind(_bond(1))])
+
+
+def test_a_huge_integer_label_is_a_label():
+    """10**400 went through float() (OverflowError, an internal error in the CLI)."""
+    assert nspdk_mmd2([_bond(10 ** 400)], [_bond(10 ** 400)]) == pytest.approx(0.0, abs=1e-15)
+    assert nspdk_mmd2([_bond(10 ** 400)], [_bond(1)]) == pytest.approx(1.0, rel=1e-12)

@@ -740,6 +740,9 @@ def test_a_file_where_the_training_state_goes_is_refused_before_training(tmp_pat
         one_line_error(capsys, argv, r"\.o\.state is not a folder: a run with --out .* keeps "
                                      r"its training state there")
     assert (tmp_path / ".o.state").read_bytes() == b"mine"
+    long = "r" * 250                     # a legal --out, whose '.r…r.state' is 257 bytes
+    one_line_error(capsys, ["linkpred", "--quiet", "--epochs", "5", "--out",
+                            str(tmp_path / long)], r"would be longer than 255 bytes")
 
 
 def test_an_allocation_torch_cannot_make_is_a_one_line_error(capsys, monkeypatch):

@@ -6,10 +6,12 @@ import argparse
 import contextlib
 import fnmatch
 import math
+import os
 from pathlib import Path
 from typing import Any
 
-from graphvae.io import check_output_folder
+from graphvae.errors import quote
+from graphvae.io import NAME_MAX, check_output_folder
 
 
 def state_dir(args: argparse.Namespace, command: str, files: tuple[str, ...],
@@ -25,8 +27,12 @@ def state_dir(args: argparse.Namespace, command: str, files: tuple[str, ...],
         if getattr(args, "resume", False):
             raise ValueError("--resume needs --out (the state of a run is kept beside it)")
         return None
-    check_output_folder(args.out)
     state = args.out.parent / f".{args.out.name}.state"
+    if len(os.fsencode(state.name)) > NAME_MAX:
+        raise ValueError(f"--out {quote(args.out.name)}: its training-state folder "
+                         f"'.NAME.state' would be longer than {NAME_MAX} bytes; use a shorter "
+                         f"name")
+    check_output_folder(args.out)
     if (state.exists() or state.is_symlink()) and not state.is_dir():
         raise ValueError(f"{state} is not a folder: a run with --out {args.out} keeps its "
                          f"training state there (move the file away)")

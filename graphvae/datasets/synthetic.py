@@ -11,6 +11,7 @@ num_blocks`` words with probability ``q_in`` and every other word with
 
 from __future__ import annotations
 
+import numbers
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -34,7 +35,7 @@ def make_sbm_graph(num_nodes: int = 600, num_blocks: int = 4, p_in: float = 0.04
     arrays: at most ``MAX_NODES`` nodes (``graphvae make-graph`` plants larger graphs)."""
     for name, count, low in (("num_nodes", num_nodes, 1), ("num_blocks", num_blocks, 1),
                              ("feature_dim", feature_dim, 1)):
-        if isinstance(count, bool) or not isinstance(count, int) or count < low:
+        if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < low:
             raise ValueError(f"{name} must be a whole number >= {low}, got {count!r}")
     if num_nodes > MAX_NODES or num_blocks > num_nodes:
         raise ValueError(f"need 1 <= num_blocks <= num_nodes <= {MAX_NODES:,}, got "

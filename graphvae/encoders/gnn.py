@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphvae.bounds.gaussian import DiagGaussian, PointMass
-from graphvae.config import check_widths
+from graphvae.config import check_count, check_widths
 from graphvae.graph import Adjacency, is_sparse, to_dense
 
 
@@ -210,10 +210,10 @@ class GNAEEncoder(nn.Module):
         super().__init__()
         check_encoder_widths(in_channels, hidden_channels, latent_channels)
         check_dropout(dropout)
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1 \
-                or not 0 <= alpha <= 1 or not 0 < scale < math.inf:
-            raise ValueError(f"GNAE needs steps >= 1 (whole), alpha in [0, 1] and a finite "
-                             f"scale > 0, got {steps!r}, {alpha!r}, {scale!r}")
+        check_count("GNAE steps", steps)
+        if not 0 <= alpha <= 1 or not 0 < scale < math.inf:
+            raise ValueError(f"GNAE needs alpha in [0, 1] and a finite scale > 0, got "
+                             f"{alpha!r}, {scale!r}")
         self.steps, self.alpha = steps, alpha
         self.in_channels = in_channels
         self.lin = _SparseLinear(in_channels, latent_channels)

@@ -18,6 +18,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from graphvae.config import check_count
+
 __all__ = ["hits_at_k", "mrr", "score_pairs", "top_pairs"]
 
 
@@ -39,8 +41,7 @@ def hits_at_k(pos_scores: Tensor, neg_scores: Tensor, k: int) -> float:
     and ``len(neg) < K`` gives ``1.0`` whatever the positives. All positives are ranked
     against the same negatives.
     """
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a whole number >= 1, got {k!r}")
+    check_count("k", k)
     pos, neg = pos_scores.detach(), neg_scores.detach()
     if pos.dim() != 1 or neg.dim() != 1:
         raise ValueError(f"pos_scores and neg_scores must be 1-D, got shapes "

@@ -53,8 +53,8 @@ def _label(data: dict, name: str, what: str) -> str:
                          f"node_label and edge_label)") from None
     if isinstance(value, np.generic):
         value = value.item()
-    if isinstance(value, (bool, int, float)) and float(value).is_integer():
-        value = int(value)
+    if isinstance(value, (bool, int)) or (isinstance(value, float) and value.is_integer()):
+        value = int(value)                  # (an int is not passed through float: 10**400)
     return repr(value)
 
 

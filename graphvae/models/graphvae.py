@@ -200,9 +200,10 @@ class GraphVAE(nn.Module):
         out[..., iu[0], iu[1]] = upper
         return out + out.transpose(-1, -2)
 
-    def edge_probabilities(self, z: Tensor) -> Tensor:
-        """``(k, k)`` edge probabilities with node-existence probabilities on the diagonal."""
-        lg = self.decode(z)
+    def edge_probabilities(self, z: Tensor, lg: GraphLogits | None = None) -> Tensor:
+        """``(k, k)`` edge probabilities with node-existence probabilities on the diagonal
+        (from ``lg``, ``z``'s decoding, when given)."""
+        lg = self.decode(z) if lg is None else lg
         off = 1 - torch.eye(self.max_nodes, device=z.device)
         return torch.sigmoid(lg.edge) * off + torch.diag_embed(torch.sigmoid(lg.node))
 
@@ -320,7 +321,7 @@ class GraphVAE(nn.Module):
         for _ in range(num_graphs):
             z = self.prior.sample((self.latent_channels,), generator, device=device)
             lg = self.decode(z)
-            probs = self.edge_probabilities(z).cpu()
+            probs = self.edge_probabilities(z, lg).cpu()
             k = probs.size(0)
             keep = bernoulli(torch.diagonal(probs), generator, where)
             u = torch.triu(bernoulli(probs, generator, where), diagonal=1)

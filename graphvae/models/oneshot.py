@@ -190,7 +190,9 @@ class EquivariantGraphVAE(nn.Module):
         (by a one-draw estimate through ``q(u | Z)``, ``u_noise`` fixing its draw, or by the
         best node matching), so ``value`` is a (stochastic) lower bound on ``log p(G)`` of
         the labelled graph."""
-        largest = int(batch.sizes.max())
+        # from the CPU graphs where the batch has them: no device sync every step
+        largest = max(g.num_nodes for g in batch.graphs) if batch.graphs \
+            else int(batch.sizes.max())
         if largest > self.max_nodes:
             raise ValueError(f"a graph of {largest:,} nodes; this model's p(n) runs to "
                              f"{self.max_nodes:,} nodes (the largest size of its size_counts)")
