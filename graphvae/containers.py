@@ -133,6 +133,15 @@ class GraphBatch:
                    None if etypes is None else etypes.to(device), tuple(graphs), feats)
 
 
+def _categorical(probs: Tensor, generator: torch.Generator | None,
+                 where: torch.device) -> Tensor:
+    """One draw from each row of ``probs (m, C)`` (``(0,)`` for no rows), made on
+    ``where``."""
+    if probs.size(0) == 0:
+        return torch.zeros(0, dtype=torch.long, device=where)
+    return torch.multinomial(probs.to(where), 1, generator=generator).squeeze(-1)
+
+
 @dataclass
 class SampledGraph:
     """A drawn graph: ``adj (n, n)`` 0/1, the edge probabilities it was drawn from and, for
@@ -149,6 +158,24 @@ class SampledGraph:
     @property
     def num_nodes(self) -> int:
         return int(self.adj.size(0))
+
+    def draw_types(self, node_logits: Tensor | None, bond_logits: Tensor | None,
+                   generator: torch.Generator | None, where: torch.device) -> None:
+        """Draw the node types (``node_logits (n, T)``) and then the drawn edges' types
+        (``bond_logits (n, n, R)``, symmetric) from their softmaxes, on ``where`` (the
+        generator's device), and keep them with their logits and probabilities on the
+        graph's device; ``None`` draws none of that kind."""
+        n, device = self.num_nodes, self.adj.device
+        if node_logits is not None:
+            self.node_logits = node_logits
+            self.node_types = _categorical(F.softmax(node_logits, -1), generator,
+                                           where).to(device)
+        if bond_logits is not None:
+            self.bond_prob = F.softmax(bond_logits, -1)
+            flat = _categorical(self.bond_prob.reshape(n * n, bond_logits.size(-1)), generator,
+                                where).reshape(n, n).to(device)
+            sym = torch.triu(flat + 1, diagonal=1)
+            self.bond_types = (sym + sym.T) * self.adj.long()   # codes 1..R, 0 = no edge
 
     def cpu(self) -> SampledGraph:
         def cpu(t: Tensor | None) -> Tensor | None:

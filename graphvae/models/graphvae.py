@@ -120,15 +120,6 @@ def _mlp(dims: Sequence[int]) -> nn.Sequential:
 MAX_GRAPHVAE_SLOTS = 1024
 
 
-def _categorical(probs: Tensor, generator: torch.Generator | None,
-                 where: torch.device) -> Tensor:
-    """One draw from each row of ``probs (m, C)`` (``(0,)`` for no rows), made on ``where``
-    and returned on the CPU."""
-    if probs.size(0) == 0:
-        return torch.zeros(0, dtype=torch.long)
-    return torch.multinomial(probs.to(where), 1, generator=generator).squeeze(-1).cpu()
-
-
 class GraphVAE(nn.Module):
     """Graph-level VAE with a fixed-size MLP decoder (see the module docstring)."""
 
@@ -327,16 +318,9 @@ class GraphVAE(nn.Module):
             u = torch.triu(bernoulli(probs, generator, where), diagonal=1)
             adj = (u | u.T)[keep][:, keep].float()
             g = SampledGraph(adj, (probs * (1 - torch.eye(k)))[keep][:, keep])
-            n = adj.size(0)
-            if lg.node_type is not None:
-                g.node_logits = lg.node_type.cpu()[keep]
-                g.node_types = _categorical(F.softmax(g.node_logits, -1), generator, where)
-            if lg.edge_type is not None:
-                g.bond_prob = F.softmax(lg.edge_type.cpu()[keep][:, keep], -1)
-                flat = _categorical(g.bond_prob.reshape(n * n, self.edge_types), generator,
-                                    where)
-                sym = torch.triu(flat.reshape(n, n) + 1, diagonal=1)
-                g.bond_types = (sym + sym.T) * adj.long()   # codes 1..R, 0 = no edge
+            g.draw_types(None if lg.node_type is None else lg.node_type.cpu()[keep],
+                         None if lg.edge_type is None
+                         else lg.edge_type.cpu()[keep][:, keep], generator, where)
             out.append(g)
         return out
 

@@ -263,23 +263,15 @@ class EquivariantGraphVAE(nn.Module):
                                       self.edge_bias.dtype, device)
             logits, h = self.edge_logits(z)
             p = torch.sigmoid(logits)
-            drawn = bernoulli(p, generator, draw_device(generator, torch.device("cpu")))
-            upper = torch.triu(drawn, diagonal=1)
+            where = draw_device(generator, torch.device("cpu"))
+            upper = torch.triu(bernoulli(p, generator, where), diagonal=1)
             adj = (upper | upper.T).float()
             g = SampledGraph(adj, p * (1 - torch.eye(n, device=device)))
+            node_logits = None
             if self.node_decoder is not None:
-                ei = adj.nonzero().t()
-                lg, _ = self.node_decoder(z, Adjacency(ei, n))
-                g.node_logits = lg
-                g.node_types = torch.multinomial(F.softmax(lg, -1).cpu(), 1,
-                                                 generator=generator).squeeze(-1).to(device)
-            if self.bond_decoder is not None:
-                bp = F.softmax(self.bond_logits(h), -1)
-                g.bond_prob = bp
-                flat = torch.multinomial(bp.reshape(-1, bp.size(-1)).cpu(), 1,
-                                         generator=generator).reshape(n, n).to(device)
-                sym = torch.triu(flat + 1, diagonal=1)
-                g.bond_types = (sym + sym.T) * adj.long()     # codes 1..R, 0 = no edge
+                node_logits, _ = self.node_decoder(z, Adjacency(adj.nonzero().t(), n))
+            g.draw_types(node_logits, None if self.bond_decoder is None
+                         else self.bond_logits(h), generator, where)
             out.append(g)
         return out
 
