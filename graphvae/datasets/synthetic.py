@@ -11,12 +11,12 @@ num_blocks`` words with probability ``q_in`` and every other word with
 
 from __future__ import annotations
 
-import numbers
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from graphvae.config import check_count
 from graphvae.graph import check_graph, to_simple_undirected
 
 if TYPE_CHECKING:
@@ -33,10 +33,9 @@ def make_sbm_graph(num_nodes: int = 600, num_blocks: int = 4, p_in: float = 0.04
     """Sample the default attributed graph (about 2,400 undirected edges at the defaults).
     Each node's block is drawn uniformly, so a block may be left empty. It builds ``n × n``
     arrays: at most ``MAX_NODES`` nodes (``graphvae make-graph`` plants larger graphs)."""
-    for name, count, low in (("num_nodes", num_nodes, 1), ("num_blocks", num_blocks, 1),
-                             ("feature_dim", feature_dim, 1)):
-        if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < low:
-            raise ValueError(f"{name} must be a whole number >= {low}, got {count!r}")
+    for name, count in (("num_nodes", num_nodes), ("num_blocks", num_blocks),
+                        ("feature_dim", feature_dim)):
+        check_count(name, count)
     if num_nodes > MAX_NODES or num_blocks > num_nodes:
         raise ValueError(f"need 1 <= num_blocks <= num_nodes <= {MAX_NODES:,}, got "
                          f"{num_blocks} blocks of {num_nodes:,} nodes")

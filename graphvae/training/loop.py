@@ -120,12 +120,12 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
         t0 = time.perf_counter()
         state.epoch, state.row = epoch, {"epoch": float(epoch), "lr": state.lr}
         _train_epoch(state, batches, generator, autocast)
-        evaluated = evaluate is not None and (epoch % eval_every == 0 or epoch == epochs)
-        if evaluate is not None and evaluated:
+        due = epoch % eval_every == 0 or epoch == epochs
+        if evaluate is not None and due:
             _evaluate(state, evaluate)
         for cb in state.callbacks:
             cb.on_epoch_end(state)
-        if state.stop and evaluate is not None and not evaluated:
+        if evaluate is not None and state.stop and not due:
             _evaluate(state, evaluate)          # stopped between evaluations: the last epoch
         result.history.append(state.row)
         result.epoch_seconds.append(time.perf_counter() - t0)
