@@ -60,6 +60,12 @@ def world_from_env() -> tuple[int, int, int]:
     return rank, 0 if local is None else local, world
 
 
+def collective_device() -> str:
+    """Where a tensor for a collective of the joined group lives: NCCL reduces CUDA
+    tensors, gloo CPU ones."""
+    return "cuda" if torch.distributed.get_backend() == "nccl" else "cpu"
+
+
 def _peer_failure(err: RuntimeError) -> bool:
     """Whether ``err`` is the backend's report that a peer process went away (a network
     error; gloo's connection closed or reset; NCCL's remote error), not a fault here: a

@@ -64,10 +64,12 @@ def agree_on_state(state: Path | None, files: tuple[str, ...], command: str) -> 
     that holds ``--out``)."""
     import torch
 
+    from graphvae.distributed import collective_device
+
     dist = torch.distributed
     have = state is not None and _has_state(state, files, command, refuse=False)
-    device = "cuda" if dist.get_backend() == "nccl" else "cpu"
-    flags = torch.tensor([float(have), -float(have)], dtype=torch.float64, device=device)
+    flags = torch.tensor([float(have), -float(have)], dtype=torch.float64,
+                         device=collective_device())
     dist.all_reduce(flags, op=dist.ReduceOp.MAX)
     world = dist.get_world_size()
     if flags[0] == 0:

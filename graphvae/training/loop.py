@@ -47,7 +47,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from graphvae.distributed import current_world
+from graphvae.distributed import collective_device, current_world
 from graphvae.errors import DataError, describe, one_line, quote
 from graphvae.io import check_zip_stored, nan_weight, save_atomic
 from graphvae.training.callbacks import Callback, FitState, unwrap
@@ -155,7 +155,7 @@ def _same_start(epochs_done: int) -> None:
     writes the training state, so a process that cannot see it (another machine without
     the file system that holds ``--out``) would start afresh and train other weights."""
     dist = torch.distributed
-    device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+    device = collective_device()
     span = torch.tensor([-epochs_done, epochs_done], dtype=torch.float64, device=device)
     dist.all_reduce(span, op=dist.ReduceOp.MAX)
     low, high = -int(span[0]), int(span[1])
@@ -173,7 +173,7 @@ def _all_finite(loss: Tensor) -> bool:
     if current_world()[1] > 1:
         dist = torch.distributed
         flag = torch.tensor([0.0 if ok else 1.0],
-                            device="cuda" if dist.get_backend() == "nccl" else "cpu")
+                            device=collective_device())
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         ok = float(flag) == 0.0
     return ok
@@ -221,7 +221,7 @@ def _train_epoch(state: FitState, batches: Any, generator: torch.Generator | Non
         # the whole batch's scale (the module docstring): the shares sum, the losses average
         dist = torch.distributed
         sums = torch.tensor([total, loss_sum], dtype=torch.float64,
-                            device="cuda" if dist.get_backend() == "nccl" else "cpu")
+                            device=collective_device())
         dist.all_reduce(sums)
         total, loss_sum = float(sums[0]), float(sums[1]) / current_world()[1]
     state.row.update(train_bound=total / count, loss=loss_sum / nb)
