@@ -44,6 +44,8 @@ import numpy as np
 
 from graphvae.errors import OneLineParser, run_script
 
+RESULTS = Path(__file__).resolve().parent / "results"
+
 warnings.simplefilter("ignore")
 
 SENTINEL = "fuzz_sentinel_created"
@@ -587,11 +589,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cases", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--smoke", action="store_true", help="300 cases")
-    p.add_argument("--out", type=Path, default=Path("benchmarks/results/fuzz_readers.json"))
+    p.add_argument("--out", type=Path, default=None,
+                   help="the report [benchmarks/results/fuzz_readers.json; "
+                        "fuzz_readers.smoke.json with --smoke]")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
-    from graphvae.io import check_output_file
-    check_output_file(args.out)
+    from graphvae.io import results_file
+    args.out = results_file(args.out, RESULTS / "fuzz_readers.json", args.smoke)
     if args.cases < 1:
         p.error("--cases must be >= 1")
     import torch

@@ -36,6 +36,8 @@ from graphvae.errors import OneLineParser, run_script
 from graphvae.io import write_json
 from graphvae.tasks.generation import GenerationConfig, run_generation
 
+RESULTS = Path(__file__).resolve().parent / "results"
+
 PUBLISHED = {
     "community-small": {"GraphVAE": (0.35, 0.98, 0.54), "GraphRNN": (0.03, 0.03, 0.01),
                         "GDSS (average of the three)": (0.046,)},
@@ -199,13 +201,15 @@ def main(argv=None) -> int:
                    "trained model (the first is the row's own) and report the mean over them "
                    "(1: only the row's own set)")
     p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA"))
-    p.add_argument("--out", type=Path, default=Path("benchmarks/results/generation.json"))
+    p.add_argument("--out", type=Path, default=None,
+                   help="the report [benchmarks/results/generation.json; "
+                        "generation.smoke.json with --smoke]")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1: two runs side by side on two cores do not spin)")
     args = p.parse_args(argv)
-    from graphvae.io import check_output_file
-    check_output_file(args.out)
+    from graphvae.io import results_file
+    args.out = results_file(args.out, RESULTS / "generation.json", args.smoke)
     if args.threads < 1 or args.draws < 1 or args.seeds < 1 or (args.epochs is not None
                                                                 and args.epochs < 1):
         p.error("--threads, --draws, --seeds and --epochs must be >= 1")

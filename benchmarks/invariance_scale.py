@@ -35,7 +35,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from scale import ROOT, child
+from scale import RESULTS, child
 
 from graphvae.errors import OneLineParser, run_script
 
@@ -118,11 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=3600, help="seconds per command [3600]")
     p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA"))
     p.add_argument("--smoke", action="store_true", help="a 3,000-node planted graph")
-    p.add_argument("--out", type=Path,
-                   default=ROOT / "benchmarks" / "results" / "invariance_scale.json")
+    p.add_argument("--out", type=Path, default=None,
+                   help="the report [benchmarks/results/invariance_scale.json; "
+                        "invariance_scale.smoke.json with --smoke]")
     args = p.parse_args(argv)
-    from graphvae.io import check_output_file
-    check_output_file(args.out)
+    from graphvae.io import results_file
+    args.out = results_file(args.out, RESULTS / "invariance_scale.json", args.smoke)
     if args.permutations < 1 or not args.max_gb > 0 or not args.timeout > 0:
         p.error("--permutations must be >= 1 and --max-gb, --timeout > 0")
     graphs = ["3000x"] if args.smoke else [g.strip() for g in args.graphs.split(",")

@@ -31,6 +31,8 @@ from typing import Any
 
 from graphvae.errors import OneLineParser, run_script
 
+RESULTS = Path(__file__).resolve().parent / "results"
+
 COMMANDS = {
     "linkpred": ["linkpred", "--epochs", "60"],
     "generate": ["generate", "--epochs", "20", "--eval-every", "5"],
@@ -118,10 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kills", type=int, default=20, help="kills per command [20]")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--smoke", action="store_true", help="2 kills per command, tiny runs")
-    p.add_argument("--out", type=Path, default=Path("benchmarks/results/kill_safety.json"))
+    p.add_argument("--out", type=Path, default=None,
+                   help="the report [benchmarks/results/kill_safety.json; "
+                        "kill_safety.smoke.json with --smoke]")
     args = p.parse_args(argv)
-    from graphvae.io import check_output_file
-    check_output_file(args.out)
+    from graphvae.io import results_file
+    args.out = results_file(args.out, RESULTS / "kill_safety.json", args.smoke)
     if args.kills < 1:
         p.error("--kills must be >= 1")
     commands, kills = (SMOKE, 2) if args.smoke else (COMMANDS, args.kills)

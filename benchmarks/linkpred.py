@@ -38,6 +38,7 @@ from graphvae.tasks.link_prediction import (
     summarize,
 )
 
+RESULTS = Path(__file__).resolve().parent / "results"
 PUBLISHED = {  # (AUC, AP) in percent
     ("cora", "gae"): (91.0, 92.0), ("citeseer", "gae"): (89.5, 89.9),
     ("pubmed", "gae"): (96.4, 96.5), ("cora", "vgae"): (91.4, 92.6),
@@ -181,13 +182,15 @@ def main(argv=None) -> int:
     p.add_argument("--timing-only", action="store_true")
     p.add_argument("--no-timing", action="store_true")
     p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA"))
-    p.add_argument("--out", type=Path, default=Path("benchmarks/results/linkpred.json"))
+    p.add_argument("--out", type=Path, default=None,
+                   help="the report [benchmarks/results/linkpred.json; "
+                        "linkpred.smoke.json with --smoke]")
     p.add_argument("--smoke", action="store_true",
                    help="synthetic graph, 1 seed, 5 epochs, 1 timing repeat")
     p.add_argument("--timing-worker", choices=["pyg", "graphvae"], help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    from graphvae.io import check_output_file
-    check_output_file(args.out)
+    from graphvae.io import results_file
+    args.out = results_file(args.out, RESULTS / "linkpred.json", args.smoke)
     for flag in ("seeds", "epochs", "timing_epochs", "timing_repeats"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             p.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")

@@ -37,7 +37,7 @@ from graphvae.io import write_json
 from graphvae.provenance import environment
 from graphvae.tasks.link_prediction import PRESETS, run_link_prediction
 
-ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 #: (name, mini-batch?, steps per epoch): full batch, one step per epoch, one pass.
@@ -64,11 +64,12 @@ def main(argv=None) -> None:
                    help="comma-separated subset of full, mini, pass [all three]")
     p.add_argument("--data-root", type=Path, default=None)
     p.add_argument("--smoke", action="store_true")
-    p.add_argument("--out", type=Path,
-                   default=ROOT / "benchmarks" / "results" / "minibatch.json")
+    p.add_argument("--out", type=Path, default=None,
+                   help="the report [benchmarks/results/minibatch.json; "
+                        "minibatch.smoke.json with --smoke]")
     args = p.parse_args(argv)
-    from graphvae.io import check_output_file
-    check_output_file(args.out)
+    from graphvae.io import results_file
+    args.out = results_file(args.out, RESULTS / "minibatch.json", args.smoke)
     torch.set_num_threads(1)
     datasets = ["synthetic"] if args.smoke else args.datasets.split(",")
     seeds = 1 if args.smoke else args.seeds

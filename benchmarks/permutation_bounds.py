@@ -37,6 +37,8 @@ from graphvae.permutations import all_permutations, canonical_orderings, random_
 from graphvae.provenance import environment
 from graphvae.training import fit
 
+RESULTS = Path(__file__).resolve().parent / "results"
+
 
 def random_connected_graphs(count: int, n: int, p: float, seed: int) -> list[torch.Tensor]:
     rng = np.random.default_rng(seed)
@@ -183,10 +185,12 @@ def main(argv=None) -> int:
     p.add_argument("--smoke", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA"))
-    p.add_argument("--out", type=Path, default=Path("benchmarks/results/permutation_bounds.json"))
+    p.add_argument("--out", type=Path, default=None,
+                   help="the report [benchmarks/results/permutation_bounds.json; "
+                        "permutation_bounds.smoke.json with --smoke]")
     args = p.parse_args(argv)
-    from graphvae.io import check_output_file
-    check_output_file(args.out)
+    from graphvae.io import results_file
+    args.out = results_file(args.out, RESULTS / "permutation_bounds.json", args.smoke)
     torch.manual_seed(args.seed)
     if args.smoke:
         n, count, steps, ks, repeats, tk, tcount, trep = 5, 3, 5, [1, 4], 2, 8, 2, 2

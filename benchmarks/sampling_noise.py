@@ -58,6 +58,8 @@ from graphvae.io import write_json
 from graphvae.provenance import environment
 from graphvae.tasks.generation import GenerationConfig, load_generation_data
 
+RESULTS = Path(__file__).resolve().parent / "results"
+
 #: GDSS (Jo et al., ICML 2022), Table 1: the average of degree / clustering / orbit MMD².
 GDSS_AVERAGE = {"ego-small": 0.0173, "community-small": 0.046}
 
@@ -205,10 +207,12 @@ def main(argv=None) -> int:
                    help="seeds --seed, --seed + 1, ...: under graphrnn each seed is its own "
                         "shuffled split, as in generation.py's rows")
     p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA"))
-    p.add_argument("--out", type=Path, default=Path("benchmarks/results/sampling_noise.json"))
+    p.add_argument("--out", type=Path, default=None,
+                   help="the report [benchmarks/results/sampling_noise.json; "
+                        "sampling_noise.smoke.json with --smoke]")
     args = p.parse_args(argv)
-    from graphvae.io import check_output_file
-    check_output_file(args.out)
+    from graphvae.io import results_file
+    args.out = results_file(args.out, RESULTS / "sampling_noise.json", args.smoke)
     if args.draws < 1 or args.seeds < 1:
         p.error("--draws and --seeds must be >= 1")
     names: list[str | None] = args.datasets.split(",")

@@ -39,6 +39,7 @@ from pathlib import Path
 from graphvae.errors import OneLineParser, run_script
 
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
 SIZES = [(10_000, 100_000), (100_000, 1_000_000), (1_000_000, 10_000_000)]
 
 
@@ -79,6 +80,8 @@ from torch_geometric.nn import GAE, GCNConv
 from graphvae.datasets.files import load_edge_list
 from graphvae.datasets.link_split import split_edges
 from graphvae.evaluation.metrics import average_precision, roc_auc
+
+RESULTS = Path(__file__).resolve().parent / "results"
 path, n, epochs, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 data = load_edge_list(path, num_nodes=n)
 s = split_edges(data.edge_index, n, 0.05, 0.10, seed)
@@ -174,10 +177,12 @@ def main(argv=None) -> None:
                    help="more graphvae linkpred flags, e.g. '--encoder gcn-bias'")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--smoke", action="store_true")
-    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "scale.json")
+    p.add_argument("--out", type=Path, default=None,
+                   help="the report [benchmarks/results/scale.json; "
+                        "scale.smoke.json with --smoke]")
     args = p.parse_args(argv)
-    from graphvae.io import check_output_file
-    check_output_file(args.out)
+    from graphvae.io import results_file
+    args.out = results_file(args.out, RESULTS / "scale.json", args.smoke)
     if args.epochs is not None and args.epochs < 1:
         p.error(f"--epochs must be >= 1, got {args.epochs}")
     sizes = ([(2_000, 10_000)] if args.smoke else SIZES if args.sizes is None else

@@ -23,6 +23,8 @@ from typing import Any
 
 from graphvae.errors import OneLineParser, run_script
 
+RESULTS = Path(__file__).resolve().parent / "results"
+
 BUSY = ("import torch\ntorch.set_num_threads(2)\na = torch.randn(1500, 1500)\n"
         "while True:\n    a = (a @ a).tanh_()\n")
 COMMANDS = {"generate": ["generate", "--quiet"], "linkpred": ["linkpred", "--quiet"]}
@@ -42,10 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--smoke", action="store_true")
     p.add_argument("--python", default=sys.executable, help="the interpreter to run")
-    p.add_argument("--out", type=Path, default=Path("benchmarks/results/threads.json"))
+    p.add_argument("--out", type=Path, default=None,
+                   help="the report [benchmarks/results/threads.json; "
+                        "threads.smoke.json with --smoke]")
     args = p.parse_args(argv)
-    from graphvae.io import check_output_file
-    check_output_file(args.out)
+    from graphvae.io import results_file
+    args.out = results_file(args.out, RESULTS / "threads.json", args.smoke)
     if args.repeats < 1:
         p.error("--repeats must be >= 1")
     commands, repeats = (SMOKE, 1) if args.smoke else (COMMANDS, args.repeats)

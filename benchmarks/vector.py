@@ -60,6 +60,8 @@ from graphvae.vector import (
 )
 from graphvae.vector.layers import ACTIVATIONS
 
+RESULTS = Path(__file__).resolve().parent / "results"
+
 # Published test NLL (nats) on static binarized MNIST, for the table (pythae's
 # reproducibility table, examples/scripts/reproducibility/README.md).
 PUBLISHED = {
@@ -284,15 +286,17 @@ def main(argv=None) -> int:
     p.add_argument("--resume", action="store_true", help="reuse checkpoints in --workdir")
     p.add_argument("--workdir", default="runs/bench_vector", help="checkpoints [runs/bench_vector]")
     p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA"))
-    p.add_argument("--out", type=Path, default=Path("benchmarks/results/vector.json"))
+    p.add_argument("--out", type=Path, default=None,
+                   help="the report [benchmarks/results/vector.json; "
+                        "vector.smoke.json with --smoke]")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--device", default="cpu", help="MNIST part: cpu, cuda, cuda:N or auto [cpu]")
     p.add_argument("--proxy", type=Path, nargs="+", metavar="CKPT",
                    help="only print the validation proxy (500-sample NLL on 1,000 validation "
                         "images, validation ELBO) of these MNIST checkpoints")
     args = p.parse_args(argv)
-    from graphvae.io import check_output_file
-    check_output_file(args.out)
+    from graphvae.io import results_file
+    args.out = results_file(args.out, RESULTS / "vector.json", args.smoke)
     for flag in ("encoder_noise", "weight_decay", "refine_epochs"):
         if not getattr(args, flag) >= 0:
             p.error(f"--{flag.replace('_', '-')} must be >= 0, got {getattr(args, flag)}")

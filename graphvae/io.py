@@ -267,6 +267,17 @@ def check_output_file(path: str | os.PathLike) -> Path:
     return path
 
 
+
+def results_file(out: str | os.PathLike | None, default: str | os.PathLike,
+                 smoke: bool) -> Path:
+    """A benchmark's ``--out``, checked by :func:`check_output_file`: ``out`` when given,
+    else ``default`` (its committed results), or with ``--smoke`` the sibling
+    ``NAME.smoke.json``, so that a smoke run never overwrites the measured results."""
+    if out is None:
+        path = Path(default)
+        out = path.with_name(f"{path.stem}.smoke{path.suffix}") if smoke else path
+    return check_output_file(out)
+
 @contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path beside ``path``; on success rename it to ``path`` (which

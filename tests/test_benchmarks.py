@@ -375,6 +375,34 @@ def test_every_benchmark_refuses_an_unusable_out_before_any_work(script, tmp_pat
     assert sorted(p.name for p in (tmp_path / "folder").iterdir()) == []
 
 
+
+@pytest.mark.parametrize("script", [s.name for s in SCRIPTS])
+def test_a_smoke_run_without_out_leaves_the_committed_results_alone(script, tmp_path, capsys,
+                                                                     monkeypatch):
+    """Every ``--out`` defaulted to the committed ``benchmarks/results/NAME.json``, so
+    ``--smoke`` without ``--out`` replaced the measured report with a smoke run's. Its
+    default is now ``NAME.smoke.json`` beside it (ignored by git), whatever the working
+    folder; a full run's default and a given ``--out`` are unchanged."""
+    import graphvae.io
+
+    real, seen = graphvae.io.results_file, []
+
+    def stop(out, default, smoke):
+        seen.append(real(out, default, smoke))
+        raise ValueError("stopped before any work")
+
+    monkeypatch.chdir(tmp_path)             # the default is the script's folder, not the cwd
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    monkeypatch.setattr(graphvae.io, "results_file", stop)
+    name = script[:-3]
+    for argv in (["--smoke"], [], ["--smoke", "--out", "mine.json"]):
+        with pytest.raises(ValueError, match="stopped before any work"):
+            _script_main(argv, capsys, script)
+    results = ROOT / "benchmarks" / "results"
+    assert seen == [results / f"{name}.smoke.json", results / f"{name}.json",
+                    Path("mine.json")], seen
+    assert not list(tmp_path.iterdir())
+
 def test_benchmark_flag_errors_are_one_line(tmp_path):
     """Run as a script: a bad flag is one line and exit 2 (argparse printed its usage block
     first), a ValueError from deep inside too (a traceback before), and an epoch count of 0
