@@ -257,14 +257,22 @@ def test_exact_bound_is_the_unlabelled_graphs_log_probability_by_brute_force():
     assert len(classes) == 1 + 1 + 2 + 4 + 11            # graphs on 0 … 4 nodes
     eps = torch.zeros(1, 2)
     for g, p in classes:
-        n = g.number_of_nodes()
-        if n == 0:
-            continue                                      # GraphVAE takes no empty graph
+        n = g.number_of_nodes()        # n = 0 too: the sampler draws the empty graph
         g = nx.convert_node_labels_to_integers(g)
         ei = undirected(list(g.edges), n) if g.number_of_edges() else \
             torch.empty(2, 0, dtype=torch.long)
         exact = model.bound(torch.ones(n, 1), Adjacency(ei, n), all_permutations(k), eps=eps)
         assert exact.value.item() == pytest.approx(math.log(p), abs=1e-9), (n, list(g.edges))
+    # the empty graph's probability is that of no slot kept: Π (1 − σ(ν_i)), by hand
+    empty = torch.sigmoid(-logits.node.double()).prod().item()
+    assert classes[0][0].number_of_nodes() == 0 and classes[0][1] == pytest.approx(empty)
+    # every objective's training bound takes the sampled empty graph (it was refused)
+    for objective in ("plain", "matched", "permutation"):
+        model.objective = objective
+        nothing = Adjacency(torch.empty(2, 0, dtype=torch.long), 0)
+        perms = model.training_permutations(torch.ones(0, 1), nothing)
+        got = model.bound(torch.ones(0, 1), nothing, perms, eps=eps).value.item()
+        assert got == pytest.approx(math.log(empty), abs=1e-9), objective
 
 
 def test_bound_without_perms_is_the_identity_relabelling(triangle):

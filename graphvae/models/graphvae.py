@@ -169,8 +169,6 @@ class GraphVAE(nn.Module):
         if num_nodes > self.max_nodes:
             raise ValueError(f"the graph has {num_nodes} nodes but this GraphVAE decodes at most "
                              f"max_nodes={self.max_nodes}")
-        if num_nodes < 1:
-            raise ValueError("the graph is empty: it has no nodes")
 
     # ----------------------------------------------------------------- decoder
     def decode(self, z: Tensor) -> GraphLogits:
@@ -279,6 +277,8 @@ class GraphVAE(nn.Module):
         if self.objective == "matched":
             return self.matched_permutation(x, adj)[None]
         k, n = self.max_nodes, adj.num_nodes
+        if n == 0:      # the empty graph (a sample can be): one labelling, the slots' own
+            return torch.arange(k, device=x.device)[None]
         canon = canonical_orderings(adj.edge_index.cpu(), n)                     # (C, n)
         rand = random_permutations(n, self.num_perms, generator)                 # (R, n)
         inner = torch.cat([canon, rand]).to(x.device)
