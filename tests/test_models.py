@@ -206,6 +206,18 @@ def test_inner_product_by_hand(triangle):
         assert v == expected[(min(i, j), max(i, j))]
 
 
+
+def test_score_refuses_pairs_outside_the_nodes():
+    """``score(z, pairs)`` read a negative index from the end of ``z``: the pair (-1, 0) of
+    a 3-node graph scored as (2, 0). By hand, z_2ᵀ z_0 = 1 for the pair that is allowed."""
+    model = build_model("gae", 2, "gcn", (4,), 2, decoder="inner")
+    z = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    assert model.score(z, torch.tensor([[2], [0]])).tolist() == [1.0]
+    with pytest.raises(ValueError, match=r"negative node index \(-1\)"):
+        model.score(z, torch.tensor([[-1], [0]]))
+    with pytest.raises(ValueError, match="refers to node 3 but the graph has only 3 nodes"):
+        model.score(z, torch.tensor([[0], [3]]))
+
 @pytest.mark.parametrize("likelihood", ["gaussian", "bernoulli"])
 def test_feature_decoder_is_equivariant(likelihood):
     torch.manual_seed(0)

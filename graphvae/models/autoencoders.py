@@ -43,7 +43,7 @@ from graphvae.bounds import (
 from graphvae.containers import EdgeStats, LinkBatch, PairRows, PairSample
 from graphvae.decoders import EDGE_DECODERS, GNNFeatureDecoder, InnerProductDecoder
 from graphvae.encoders import build_encoder
-from graphvae.graph import Adjacency, to_dense
+from graphvae.graph import Adjacency, check_edge_index, to_dense
 from graphvae.likelihoods import (
     LogLik,
     balanced_weights,
@@ -123,7 +123,9 @@ class GraphAutoencoder(nn.Module):
         return self.encoder(x, adj)
 
     def score(self, z: Tensor, pairs: Tensor) -> Tensor:
-        """Edge logits for the given ``(2, E)`` pairs."""
+        """Edge logits for the given ``(2, E)`` pairs of rows of ``z``; a pair index outside
+        ``0 .. n-1`` is refused (a negative one read a row from the end)."""
+        check_edge_index(pairs, z.size(-2))
         return self.edge_decoder(z, pairs)
 
     def _num_pairs(self, n: int) -> int:
