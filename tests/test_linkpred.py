@@ -70,6 +70,18 @@ def test_split_sizes_and_no_leakage():
     assert not torch.equal(split_edges(data.edge_index, n, seed=4).test_pos, sp.test_pos)
 
 
+
+def test_split_shares_are_the_fraction_as_written():
+    """35 % of 180 edges is 63 and 30 % of them 54, by hand; in floats 0.35 · 180 is
+    62.999… and its floor was 62. A path of 181 nodes has 180 edges."""
+    n = 181
+    path = torch.tensor([list(range(n - 1)), list(range(1, n))])
+    sp = split_edges(path, n, val_fraction=0.3, test_fraction=0.35, seed=0)
+    assert (sp.test_pos.size(1), sp.val_pos.size(1)) == (63, 54)
+    assert sp.train_edge_index.size(1) == 2 * (180 - 63 - 54)
+    sp = split_edges(path, n, val_fraction=0.05, test_fraction=0.1, seed=0)
+    assert (sp.test_pos.size(1), sp.val_pos.size(1)) == (18, 9)
+
 def test_an_edge_list_given_twice_or_one_way_is_split_as_the_graph_it_is():
     """The Python API takes a user's edge list as given: listed twice, every held-out edge
     stayed in the training graph through its copy (test AUC 0.62 → 0.90 in the review's
