@@ -83,9 +83,9 @@ class PairBatches:
     ``round(negatives · batch_size)`` non-edges instead of every pair. ``steps = 0`` is
     one pass: ``ceil(N⁺ / batch_size)`` steps over the slices of one random permutation
     of the positives, so an epoch decodes each positive pair once, as a full-batch epoch
-    does (the last slice may be shorter; its positives are scaled by ``N⁺`` over its
-    size). One step per epoch keeps an epoch's cost at one encoder pass, which is what a
-    large graph needs.
+    does (the slices are as equal as can be, at most ``batch_size`` each; a slice's
+    positives are scaled by ``N⁺`` over its size). One step per epoch keeps an epoch's
+    cost at one encoder pass, which is what a large graph needs.
 
     The encoder still runs on the whole graph (its cost is linear in the edges, and it is
     what makes every node's latent depend on its neighbourhood); only the decoder's pairs
@@ -157,11 +157,14 @@ class PairBatches:
             for _ in range(self.steps):
                 yield self.sample(generator)
             return
-        # one pass: the slices of one permutation, every positive decoded once an epoch
-        perm = torch.randperm(self.pairs.size(1), generator=generator,
-                              device=self.pairs.device)
+        # one pass: the slices of one permutation, every positive decoded once an epoch;
+        # the slices are as equal as can be (sizes differ by one at most), so no short
+        # last slice, its sum scaled by N⁺ over its few pairs, dominates its step
+        num = self.pairs.size(1)
+        perm = torch.randperm(num, generator=generator, device=self.pairs.device)
         for i in range(self.steps):
-            yield self._step(perm[i * self.batch_size:(i + 1) * self.batch_size], generator)
+            yield self._step(perm[i * num // self.steps:(i + 1) * num // self.steps],
+                             generator)
 
 
 #: Up to this many positive pairs a batch is drawn without replacement (a random
