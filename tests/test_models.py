@@ -218,6 +218,28 @@ def test_score_refuses_pairs_outside_the_nodes():
     with pytest.raises(ValueError, match="refers to node 3 but the graph has only 3 nodes"):
         model.score(z, torch.tensor([[0], [3]]))
 
+
+def test_learned_feature_variance_is_floored():
+    """A column the mean fits exactly (constant 0.5 here) sent the learned log-variance, and
+    the density with it, to infinity; below ``MIN_LOGVAR`` it is now held there. By hand,
+    each exactly-fitted entry scores −½ (log 2π + MIN_LOGVAR), and a log-variance of −2
+    above the floor is kept: −½ (log 2π − 2 + 0.5² e²) for a residual of 0.5."""
+    import math
+
+    from graphvae.likelihoods import MIN_LOGVAR
+    dec = GNNFeatureDecoder(3, 2, (4,))
+    with torch.no_grad():
+        dec.readout.weight.zero_()
+        dec.readout.bias.copy_(torch.tensor([0.5, 0.5, -50.0, -2.0]))   # means, log-variances
+    n = 3
+    ei = torch.tensor([[0, 1], [1, 2]])
+    x = torch.tensor([[0.5, 1.0]] * n)
+    lp = dec.log_prob(x, torch.randn(n, 3), Adjacency(torch.cat([ei, ei.flip(0)], 1), n))
+    one = -0.5 * (math.log(2 * math.pi) + MIN_LOGVAR) \
+        - 0.5 * (math.log(2 * math.pi) - 2 + 0.25 * math.exp(2))
+    assert MIN_LOGVAR == -7.0
+    assert lp.tolist() == pytest.approx([one] * n, abs=1e-5)
+
 @pytest.mark.parametrize("likelihood", ["gaussian", "bernoulli"])
 def test_feature_decoder_is_equivariant(likelihood):
     torch.manual_seed(0)

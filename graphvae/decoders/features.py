@@ -1,8 +1,8 @@
 """GNN feature decoder ``p(X | A, Z) = Π_i p(X_i | θ_i)``, ``θ = Readout(GNN_θ(Z, A))``.
 
 For Gaussian features ``θ_i = (μ̃_i, log σ̃_i²)`` (the variance learned per
-node and feature, or one fixed value); for Bernoulli / categorical features
-``θ_i`` are logits. The decoder is equivariant in the nodes.
+node and feature, floored at ``e^MIN_LOGVAR``, or one fixed value); for Bernoulli /
+categorical features ``θ_i`` are logits. The decoder is equivariant in the nodes.
 
 Args:
     latent_channels: ``k``.
@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from graphvae.encoders.gnn import CONVS
 from graphvae.graph import Adjacency
-from graphvae.likelihoods.features import FEATURE_LIKELIHOODS, gaussian_log_prob
+from graphvae.likelihoods.features import FEATURE_LIKELIHOODS, MIN_LOGVAR, gaussian_log_prob
 
 
 class GNNFeatureDecoder(nn.Module):
@@ -60,7 +60,7 @@ class GNNFeatureDecoder(nn.Module):
         out = self._one(z, adj) if z.dim() == 2 else torch.stack([self._one(s, adj) for s in z])
         if self.two_params:
             mean, logvar = out.split(self.out_channels, dim=-1)
-            return mean, logvar
+            return mean, logvar.clamp(min=MIN_LOGVAR)
         return out, self.fixed_logvar
 
     def log_prob(self, x: Tensor, z: Tensor, adj: Adjacency) -> Tensor:

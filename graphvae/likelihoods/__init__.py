@@ -18,6 +18,7 @@ from graphvae.likelihoods.edges import (
 )
 from graphvae.likelihoods.features import (
     FEATURE_LIKELIHOODS,
+    MIN_LOGVAR,
     bernoulli_log_prob,
     categorical_log_prob,
     gaussian_log_prob,
@@ -25,6 +26,7 @@ from graphvae.likelihoods.features import (
 
 __all__ = [
     "FEATURE_LIKELIHOODS",
+    "MIN_LOGVAR",
     "LogLik",
     "balanced_weights",
     "bernoulli_edges_dense",

@@ -14,6 +14,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 _LOG_2PI = math.log(2 * math.pi)
+#: A learned Gaussian log-variance is floored here (variance e^-7 ≈ 9e-4): unfloored, a
+#: feature column the mean fits exactly (a constant one) drives it, and the density with
+#: it, to infinity, and that column's term outgrows the rest of the bound.
+MIN_LOGVAR = -7.0
 
 
 def gaussian_log_prob(x: Tensor, mean: Tensor, logvar: Tensor | float) -> Tensor:

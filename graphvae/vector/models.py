@@ -20,11 +20,10 @@ from torch import Tensor, nn
 
 from graphvae.bounds import ELBO, IWAE, BoundEstimate, DiagGaussian, PointMass, StandardNormal
 from graphvae.config import check_count, check_field_types
-from graphvae.likelihoods import LogLik, bernoulli_log_prob, gaussian_log_prob
+from graphvae.likelihoods import MIN_LOGVAR, LogLik, bernoulli_log_prob, gaussian_log_prob
 from graphvae.vector.layers import ACTIVATIONS, Corruption, mlp
 
 LIKELIHOODS = ("bernoulli", "gaussian")
-MIN_LOGVAR = -7.0  # a learned Gaussian variance is floored at e^-7 ≈ 9e-4
 #: The smallest fixed variance: below it float32 cannot hold the Gaussian's log-density.
 MIN_VARIANCE = 1e-30
 
