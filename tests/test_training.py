@@ -632,3 +632,38 @@ def test_moving_a_state_to_its_device_visits_each_list_once():
     assert time.perf_counter() - start < 1.0 and moved[0] is moved[1]
     plain = _to({"a": [torch.ones(2)], "b": 3}, torch.device("cpu"))
     assert plain["b"] == 3 and torch.equal(plain["a"][0], torch.ones(2))
+
+
+def test_a_state_whose_generator_was_on_another_device_is_refused_by_name(tmp_path):
+    """A CUDA run's generator state (16 bytes: seed and offset) given to a CPU run (5,056
+    bytes) was 'a damaged training state; delete it', though nothing was damaged: resuming
+    on the device it was written on continues it. The state now records the device; an
+    older state without it is told apart by the state's size."""
+    def run(state, resume):
+        m = Quadratic()
+        return fit(m, FullBatch(None), torch.optim.SGD(m.parameters(), lr=0.1), epochs=3,
+                   evaluate=lambda: {"score": 0.0}, checkpoint=state, resume=resume,
+                   config={"lr": 0.1}, progress=False,
+                   generator=torch.Generator().manual_seed(0))
+
+    good = tmp_path / "s.pt"
+    run(good, False)
+    ck = torch.load(good, weights_only=True)
+    assert ck["rng"]["generator_device"] == "cpu"
+    cuda_state = torch.zeros(16, dtype=torch.uint8)       # what a CUDA generator saves
+    for name, saved in {"new": "cuda", "old": None}.items():
+        ck = torch.load(good, weights_only=True)
+        ck["rng"]["generator"] = cuda_state
+        if saved is None:
+            ck["rng"].pop("generator_device")
+        else:
+            ck["rng"]["generator_device"] = saved
+        bad = tmp_path / f"{name}.pt"
+        torch.save(ck, bad)
+        where = "'cuda'" if saved else "another kind of device"
+        with pytest.raises(ValueError, match=rf"{bad.name}: the training state was written by "
+                                             rf"a run on {where}, and its random draws cannot "
+                                             rf"continue on cpu; resume with the same "
+                                             rf"--device"):
+            run(bad, True)
+    assert run(good, True).epochs == 3

@@ -261,6 +261,7 @@ def _rng_states(generator: torch.Generator | None) -> dict[str, Any]:
         out["cuda"] = torch.cuda.get_rng_state_all()
     if generator is not None:
         out["generator"] = generator.get_state()
+        out["generator_device"] = generator.device.type
     return out
 
 
@@ -295,6 +296,7 @@ def _restore(path: Path, state: FitState, result: FitResult, generator: torch.Ge
                               f"({_settings_diff(ck.get('config'), config, as_given)}); "
                               f"delete it or "
                               f"rerun with the same ones")
+    _check_generator(path, ck, generator)
     try:
         _load_state(ck, state, result, generator)
         _check_loaded(state, result, epochs)
@@ -346,6 +348,26 @@ def _settings_diff(saved: object, now: dict[str, Any],
     return one_line("; ".join(parts[:show]) + (f"; {more} more" if more > 0 else ""))
 
 
+def _check_generator(path: Path, ck: dict[str, Any], generator: torch.Generator | None
+                     ) -> None:
+    """A state whose random generator lived on another kind of device (a CUDA generator's
+    state is 16 bytes, a CPU one's 5,056) cannot continue this run's draws: it is refused
+    by name, not as a damaged file. (States of older versions do not record the device;
+    the state's size tells them apart.)"""
+    rng = ck.get("rng")
+    if generator is None or not isinstance(rng, dict) or "generator" not in rng:
+        return
+    saved, here = rng.get("generator_device"), generator.device.type
+    mine = generator.get_state()
+    other = saved != here if isinstance(saved, str) else (
+        isinstance(rng["generator"], torch.Tensor) and rng["generator"].shape != mine.shape)
+    if other:
+        where = quote(saved) if isinstance(saved, str) else "another kind of device"
+        raise DataError(path, f"the training state was written by a run on {where}, and its "
+                              f"random draws cannot continue on {here}; resume with the "
+                              f"same --device, or delete it to start afresh")
+
+
 def _load_state(ck: dict[str, Any], state: FitState, result: FitResult,
                 generator: torch.Generator | None) -> None:
     if len(ck["callbacks"]) != len(state.callbacks):
@@ -358,7 +380,10 @@ def _load_state(ck: dict[str, Any], state: FitState, result: FitResult,
         cb.load_state_dict(_to(cs, dev))
     torch.set_rng_state(ck["rng"]["torch"])
     if "cuda" in ck["rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(ck["rng"]["cuda"])
+        # one state per GPU the saving run saw: as many as this run sees are restored
+        # (set_rng_state_all failed with fewer GPUs visible)
+        for i, s in enumerate(ck["rng"]["cuda"][:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(s, i)
     if generator is not None and "generator" in ck["rng"]:
         generator.set_state(ck["rng"]["generator"])
     best = ck["best"]
