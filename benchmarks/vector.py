@@ -75,7 +75,7 @@ PUBLISHED = {
 
 def _finished(path: Path, device: torch.device) -> tuple:
     """A finished row's model file: the model, its training seconds and best epoch."""
-    info = torch.load(path, weights_only=True)["result"]
+    info = torch.load(path, map_location="cpu", weights_only=True)["result"]
     return load_vector_model(path).to(device), info["seconds"], info["best_epoch"]
 
 
