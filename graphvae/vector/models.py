@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from graphvae.bounds import ELBO, IWAE, BoundEstimate, DiagGaussian, PointMass, StandardNormal
 from graphvae.config import check_count, check_field_types
+from graphvae.devices import draw_device
 from graphvae.likelihoods import MIN_LOGVAR, LogLik, bernoulli_log_prob, gaussian_log_prob
 from graphvae.vector.layers import ACTIVATIONS, Corruption, mlp
 
@@ -129,7 +130,14 @@ class VectorAutoencoder(nn.Module):
                           kl_weight=self.kl_weight)
 
     # -- the model ---------------------------------------------------------------------
+    def rows(self, x: Tensor) -> Tensor:
+        """``x`` in the parameters' dtype: float64 rows (a ``.npy`` file's, numpy's default)
+        meet float32 weights in every method that takes rows, as the API functions allow."""
+        dtype = next(self.encoder.parameters()).dtype
+        return x.to(dtype) if x.is_floating_point() and x.dtype != dtype else x
+
     def encode(self, x: Tensor) -> DiagGaussian | PointMass:
+        x = self.rows(x)
         h = self.encoder(x).to(x.dtype)  # float32 again under bf16 autocast
         if not self.config.variational:
             return PointMass(h)
@@ -156,7 +164,7 @@ class VectorAutoencoder(nn.Module):
 
     def log_likelihood(self, x: Tensor, z: Tensor) -> Tensor:
         """``log p(x | z)`` summed over dimensions; ``z: (..., B, d)`` gives ``(..., B)``."""
-        out = self.decode(z)
+        x, out = self.rows(x), self.decode(z)
         if self.config.likelihood == "bernoulli":
             return bernoulli_log_prob(x, out)
         return gaussian_log_prob(x, out, self.decoder_logvar())
@@ -203,6 +211,7 @@ class VectorAutoencoder(nn.Module):
         """
         check_count("num_samples", num_samples)
         check_count("chunk", chunk)
+        x = self.rows(x)
         q = self.encode(x)
         if not isinstance(q, DiagGaussian):
             raise ValueError("log p(x) needs a variational model (vae or iwae)")
@@ -226,12 +235,13 @@ class VectorAutoencoder(nn.Module):
         m = self.mean(z)
         if mean:
             return m
+        where = draw_device(generator, m.device)          # drawn there, then moved
         if self.config.likelihood == "bernoulli":
-            return torch.bernoulli(m, generator=generator)
+            return torch.bernoulli(m.to(where), generator=generator).to(m.device)
         std = torch.exp(0.5 * torch.as_tensor(self.decoder_logvar(), dtype=m.dtype,
                                               device=m.device))
         return m + std * torch.randn(m.shape, generator=generator, dtype=m.dtype,
-                                     device=m.device)
+                                     device=where).to(m.device)
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor) -> Tensor:

@@ -52,13 +52,15 @@ def evaluate_bound(model: VectorAutoencoder, x: Tensor, objective: str = "elbo",
 
 
 def model_rows(model: VectorAutoencoder, x: Any, name: str) -> Tensor:
-    """``x`` as rows for ``model``: a ``(n, in_dim)`` tensor, cast to the model's dtype; a
-    one-line ``TypeError`` / ``ValueError`` naming ``name`` otherwise."""
+    """``x`` as rows for ``model``: a ``(n, in_dim)`` tensor, cast to the model's dtype and
+    moved to its device; a one-line ``TypeError`` / ``ValueError`` naming ``name``
+    otherwise."""
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of rows, got {type(x).__name__}")
     if x.dim() != 2 or x.size(1) != model.config.in_dim:
         raise ValueError(f"{name} must be (n, {model.config.in_dim}), got {tuple(x.shape)}")
-    x = x.to(next(model.parameters()).dtype)
+    p = next(model.parameters())
+    x = x.to(device=p.device, dtype=p.dtype)
     if not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name} holds entries that are not finite numbers")
     if model.config.likelihood == "bernoulli" and not bool(((x == 0) | (x == 1)).all()):
