@@ -28,16 +28,19 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from graphvae.devices import draw_device
 from graphvae.graph import check_edge_index, check_permutations, edge_index_to_dense
 
 ORDERINGS = ("bfs", "dfs", "degree", "kcore")
 
 
 def random_permutations(n: int, k: int, generator: torch.Generator | None = None) -> Tensor:
-    """``(k, n)`` uniform random permutations (independent draws)."""
+    """``(k, n)`` uniform random permutations (independent draws), on the CPU (drawn on
+    the generator's device)."""
     if n < 1 or k < 1:
         raise ValueError(f"need n >= 1 and k >= 1, got n={n}, k={k}")
-    return torch.argsort(torch.rand(k, n, generator=generator), dim=1)
+    u = torch.rand(k, n, generator=generator, device=draw_device(generator))
+    return torch.argsort(u, dim=1).cpu()
 
 
 def all_permutations(n: int) -> Tensor:
@@ -262,10 +265,14 @@ def max_pool_matching(target_adj: Tensor, pred_adj: Tensor, target_x: Tensor | N
     pairwise swaps while they raise ``Σ (P A Pᵀ)_ab Ã_ab + Σ_a S_perm(a)a``.
 
     Returns:
-        ``perm`` over the prediction's nodes: target node ``perm[a]`` sits at
+        ``perm`` over the prediction's nodes, on the CPU: target node ``perm[a]`` sits at
         prediction slot ``a`` (so ``target[perm][:, perm] ≈ pred``).
     """
-    a_t, a_p = target_adj.double(), pred_adj.double()
+    # a small dense search ending in a Hungarian step on the CPU: done there, whatever the
+    # inputs' device (a CUDA prediction met CPU constants here)
+    a_t, a_p = target_adj.detach().cpu().double(), pred_adj.detach().cpu().double()
+    if target_x is not None and pred_x is not None:
+        target_x, pred_x = target_x.detach().cpu(), pred_x.detach().cpu()
     n = a_t.size(0)
     if a_p.shape != (n, n):
         raise ValueError(f"target has {n} nodes but the prediction is {tuple(a_p.shape)}")

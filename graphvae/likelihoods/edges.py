@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from graphvae.devices import draw_device
+
 
 @dataclass(frozen=True)
 class LogLik:
@@ -211,7 +213,8 @@ def draw_non_edges(sorted_keys: Tensor, num_nodes: int, num_samples: int, num_no
         if need <= 0:
             break
         draw = int(need * total / max(total - n_bad, 1) * 1.1) + 8
-        keys = torch.randint(total, (draw,), generator=generator, device=dev)
+        keys = torch.randint(total, (draw,), generator=generator,
+                             device=draw_device(generator, dev)).to(dev)
         ok = ~contains_sorted(sorted_keys, keys)
         if not diagonal:
             ok &= (keys // n) != (keys % n)

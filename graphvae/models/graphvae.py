@@ -207,11 +207,12 @@ class GraphVAE(nn.Module):
         adj = torch.zeros(k, k, device=dev)
         adj[edge_index[0], edge_index[1]] = 1
         adj.fill_diagonal_(0)
-        nt = None if node_types is None else F.pad(node_types.long(), (0, k - num_nodes))
+        nt = None if node_types is None else F.pad(node_types.to(dev).long(),
+                                                   (0, k - num_nodes))
         et = None
-        if edge_types is not None:
+        if edge_types is not None:        # (a batch keeps its types on the CPU)
             et = torch.zeros(k, k, dtype=torch.long, device=dev)
-            et[edge_index[0], edge_index[1]] = edge_types.long()
+            et[edge_index[0], edge_index[1]] = edge_types.to(dev).long()
         return PaddedGraph(mask, adj, nt, et)
 
     def log_likelihood(self, logits: GraphLogits, target: PaddedGraph) -> Tensor:
@@ -258,7 +259,7 @@ class GraphVAE(nn.Module):
         target = self.pad(adj.edge_index, adj.num_nodes)
         pred = self.edge_probabilities(self.encode(x, adj).loc)
         a_t = target.adj + torch.diag(target.mask)
-        return max_pool_matching(a_t, pred)
+        return max_pool_matching(a_t, pred).to(x.device)
 
     # ----------------------------------------------------------------- the model protocol
     kind = "graphvae"

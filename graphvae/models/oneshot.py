@@ -255,7 +255,8 @@ class EquivariantGraphVAE(nn.Module):
         check_count("num_graphs", num_graphs, minimum=0)
         if num_graphs == 0:
             return []
-        probs = self.size_logprob.exp().cpu()
+        where = draw_device(generator, torch.device("cpu"))
+        probs = self.size_logprob.exp().to(where)
         sizes = torch.multinomial(probs, num_graphs, replacement=True, generator=generator)
         out = []
         for n in sizes.tolist():

@@ -230,8 +230,8 @@ class SequentialGraphVAE(EquivariantGraphVAE):
         if num_graphs == 0:
             return []
         where = draw_device(generator, torch.device("cpu"))
-        sizes = torch.multinomial(self.size_logprob.exp().cpu(), num_graphs, replacement=True,
-                                  generator=generator).tolist()
+        sizes = torch.multinomial(self.size_logprob.exp().to(where), num_graphs,
+                                  replacement=True, generator=generator).tolist()
         out: list[SampledGraph] = []
         for start in range(0, num_graphs, SAMPLE_CHUNK):
             out += self._sample_chunk(sizes[start:start + SAMPLE_CHUNK], generator, where,

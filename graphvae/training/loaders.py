@@ -57,7 +57,7 @@ class Shuffled:
             for i in range(0, n, self.batch_size):
                 yield self.items[perm[i:i + self.batch_size]]
             return
-        order = torch.randperm(n, generator=generator).tolist()
+        order = torch.randperm(n, generator=generator, device=draw_device(generator)).tolist()
         for i in range(0, n, self.batch_size):
             chunk = [self.items[j] for j in order[i:i + self.batch_size]]
             yield self.collate(chunk) if self.collate is not None else chunk
@@ -161,7 +161,9 @@ class PairBatches:
         # the slices are as equal as can be (sizes differ by one at most), so no short
         # last slice, its sum scaled by N⁺ over its few pairs, dominates its step
         num = self.pairs.size(1)
-        perm = torch.randperm(num, generator=generator, device=self.pairs.device)
+        perm = torch.randperm(num, generator=generator,
+                              device=draw_device(generator, self.pairs.device)
+                              ).to(self.pairs.device)
         for i in range(self.steps):
             yield self._step(perm[i * num // self.steps:(i + 1) * num // self.steps],
                              generator)
@@ -179,6 +181,7 @@ def _positive_draw(num: int, b: int, generator: torch.Generator | None,
     draws with replacement. Each makes ``(num / b) Σ_batch`` unbiased."""
     if b >= num:
         return torch.arange(num, device=device)
+    where = draw_device(generator, device)                  # drawn there, then moved
     if num <= WITHOUT_REPLACEMENT_UP_TO:
-        return torch.randperm(num, generator=generator, device=device)[:b]
-    return torch.randint(num, (b,), generator=generator, device=device)
+        return torch.randperm(num, generator=generator, device=where)[:b].to(device)
+    return torch.randint(num, (b,), generator=generator, device=where).to(device)
