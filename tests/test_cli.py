@@ -198,7 +198,10 @@ BAD_INPUT = {
     "features without edges": (_features_without_edges, r"--features needs --edges"),
     "zero epochs": (lambda p: ["--epochs", "0"], r"epochs must be at least 1, got 0"),
     "zero seeds": (lambda p: ["--seeds", "0"], r"--seeds must be at least 1, got 0"),
-    "zero top-k": (lambda p: ["--top-k", "0"], r"--top-k must be at least 1, got 0"),
+    "zero top-k": (lambda p: ["--top-k", "0"], r"--top-k must be at least 1 .*, got 0"),
+    "huge top-k": (lambda p: ["--top-k", str(2 ** 63)],
+                   r"--top-k must be at least 1 and within 2\^63 - 1 \(torch's int64\), "
+                   rf"got {2 ** 63}"),
     "non-numeric feature": (_non_numeric_feature, r"f\.csv:3: column 3: 'five' is not a number"),
     "missing edges file": (lambda p: ["--edges", str(p / "absent.csv")],
                            r"absent\.csv: no such file"),

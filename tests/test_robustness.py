@@ -637,6 +637,8 @@ BAD_COMMAND_LINES = [
      "--permutations must lie in 1 … 10,000 and --num-graphs must be at least 1"),
     (["check-invariance", "--checkpoint", "x", "--permutations", "10001"],
      "--permutations must lie in 1 … 10,000"),
+    (["check-invariance", "--checkpoint", "x", "--num-graphs", str(2 ** 63)],
+     f"--num-graphs must be at least 1 (and within int64), got 10 and {2 ** 63}"),
     (["check-invariance", "--checkpoint", "x", "--rtol", "nan"],
      "--rtol must be a finite number >= 0, got nan"),
     (["convert-graphs", "--out", "o", "--data-root", "/nonexistent"], "holds none of"),

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from graphvae.cli.common import graph_source, load_graph
-from graphvae.config import MAX_PERMUTATIONS, check_seed
+from graphvae.config import MAX_INT, MAX_PERMUTATIONS, check_seed
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,9 +43,10 @@ FLOAT32_RTOL = 1e-6
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from graphvae.tasks.invariance import check_model, format_table, generation_graphs, load_model
     from graphvae.tasks.link_prediction import ID_FEATURE_MODES, prepare_features
-    if not 1 <= args.permutations <= MAX_PERMUTATIONS or args.num_graphs < 1:
+    if not 1 <= args.permutations <= MAX_PERMUTATIONS or not 1 <= args.num_graphs <= MAX_INT:
         raise ValueError(f"--permutations must lie in 1 … {MAX_PERMUTATIONS:,} and --num-graphs "
-                         f"must be at least 1, got {args.permutations} and {args.num_graphs}")
+                         f"must be at least 1 (and within int64), got {args.permutations} and "
+                         f"{args.num_graphs}")
     check_seed(args.seed, "--seed")
     rtol = (FLOAT32_RTOL if args.float32 else 0.0) if args.rtol is None else args.rtol
     for flag, value in (("--atol", args.atol), ("--rtol", rtol)):

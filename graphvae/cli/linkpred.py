@@ -16,7 +16,7 @@ from graphvae.cli.common import (
     output_args,
     state_dir,
 )
-from graphvae.config import check_seed
+from graphvae.config import MAX_INT, check_seed
 from graphvae.devices import resolve_device
 from graphvae.distributed import process_group, world_from_env
 from graphvae.errors import DataError
@@ -66,8 +66,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
     check_seed(args.seed, "--seed")
     check_seed(args.seed + args.seeds - 1, "--seed + --seeds - 1")
-    if args.top_k < 1:
-        raise ValueError(f"--top-k must be at least 1, got {args.top_k}")
+    if not 1 <= args.top_k <= MAX_INT:        # "flags are bounded before any work"
+        raise ValueError(f"--top-k must be at least 1 and within 2^63 - 1 (torch's int64), "
+                         f"got {args.top_k}")
     rank, _, world = world_from_env()
     state = state_dir(args, "linkpred", LINKPRED_STATES, world)
     device = resolve_device(args.device)
