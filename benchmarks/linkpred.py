@@ -2,7 +2,7 @@
 and training time against PyG's own VGAE.
 
     python benchmarks/linkpred.py          # full: 3 data sets x {gae, vgae, best} x 10 seeds
-    python benchmarks/linkpred.py --timing-only        # PyG VGAE vs graphvae VGAE on Cora
+    python benchmarks/linkpred.py --timing-only        # PyG VGAE vs graphvae VGAE, Cora + PubMed
     python benchmarks/linkpred.py --smoke              # seconds, no data files (synthetic graph)
 
 Published numbers: Kipf & Welling, *Variational Graph Auto-Encoders*, NIPS 2016

@@ -1,5 +1,5 @@
 """Mini-batch against full-batch VGAE on the citation graphs (Kipf & Welling's split and
-model, 3 seeds): test AUC / AP and seconds per epoch of each mode.
+model, 10 seeds): test AUC / AP and seconds per epoch of each mode.
 
     python benchmarks/minibatch.py                       # Cora, CiteSeer, PubMed, 10 seeds
     python benchmarks/minibatch.py --modes full,mini     # leave out the one-pass mode

@@ -9,9 +9,10 @@ on one thread and leaves larger ones (and the GPU) alone.
 The size of a step is estimated in multiply-adds (:func:`dense_work`,
 :func:`graph_work`). Measured on the project's quiet 2-core machine (ms per epoch, one
 thread / two): the embedded link-prediction graph 4.4 / 4.4, Cora VGAE 11.1 / 10.9,
-digits VAE 25.0 / 25.8 and the embedded generation set 12.1 / 11.7 (1.7, 3.3, 11.5 and
-4.1 million multiply-adds a step), against PubMed VGAE 97 / 71 and the gated MNIST VAE
-3060 / 2221 (45 and 176 million): :data:`SMALL_WORK` sits between them.
+digits VAE 25.0 / 25.8 and the embedded generation set 12.1 / 11.7 (0.56, 3.3, 11.5 and
+4.1 million multiply-adds a step, as the commands estimate them), against PubMed VGAE
+97 / 71 and the gated MNIST VAE 3060 / 2221 (45 and 70 million; the estimate leaves out
+the gates): :data:`SMALL_WORK` sits between them.
 
 A large job inside a one-thread block (the FCD at the end of a generation run) takes the
 threads the block set aside back for its length: :func:`large_work`.
