@@ -332,8 +332,10 @@ def check_all(model, graphs, num_permutations: int = 10, seed: int = 0,
 
 
 def graph_strategy(min_nodes: int = 2, max_nodes: int = 8, feature_dim: int = 3,
-                   dtype: torch.dtype = torch.float64):
-    """Hypothesis strategy for small random graphs ``(x, edge_index)`` with features.
+                   dtype: torch.dtype | None = None):
+    """Hypothesis strategy for small random graphs ``(x, edge_index)`` with features in
+    ``dtype``: by default torch's default dtype when a graph is drawn (float32 unless set),
+    the dtype of a model built with defaults, which float64 features did not meet.
 
     Needs ``hypothesis`` (a test dependency, imported only here).
     """
@@ -346,7 +348,7 @@ def graph_strategy(min_nodes: int = 2, max_nodes: int = 8, feature_dim: int = 3,
         chosen = draw(st.lists(st.sampled_from(pairs), min_size=1, unique=True)) if pairs else []
         seed = draw(st.integers(0, 2**31 - 1))
         x = torch.randn(n, feature_dim, generator=torch.Generator().manual_seed(seed),
-                        dtype=dtype)
+                        dtype=dtype or torch.get_default_dtype())
         ei = torch.tensor(chosen, dtype=torch.long).t().reshape(2, -1)
         return x, torch.cat([ei, ei.flip(0)], dim=1)
 

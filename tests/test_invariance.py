@@ -345,7 +345,7 @@ VGAE64 = _vgae64()
 VGAE64_UNWEIGHTED = _vgae64(objective=EdgeObjective(reweight=False))
 
 
-@given(graph_strategy(max_nodes=7))
+@given(graph_strategy(max_nodes=7, dtype=torch.float64))
 @settings(max_examples=25, deadline=None)
 def test_vgae_bound_is_invariant_on_any_small_graph(graph):
     x, ei = graph
@@ -357,6 +357,17 @@ def test_vgae_bound_is_invariant_on_any_small_graph(graph):
         # the default (re-weighted) VGAE too, complete graphs included
         assert assert_bound_invariant(VGAE64, graph, num_permutations=3, atol=1e-5) <= 1e-5
 
+
+
+@given(graph_strategy(max_nodes=5))
+@settings(max_examples=5, deadline=None)
+def test_the_default_strategy_meets_a_default_model(graph):
+    """The README's recipe: a model built with defaults (float32) checked on
+    ``graph_strategy()``'s graphs, whose float64 features raised a dtype error."""
+    x, _ = graph
+    assert x.dtype == torch.get_default_dtype() == torch.float32
+    model = build_model("vgae", 3, "gcn", (8,), 4)
+    assert assert_encoder_equivariant(model, graph, num_permutations=2, atol=1e-4) <= 1e-4
 
 @pytest.mark.parametrize("n", [2, 3])
 def test_default_vgae_bound_check_on_a_complete_graph(float64, n):
