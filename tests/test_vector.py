@@ -139,6 +139,9 @@ def test_subspace_distance_and_alignment_by_hand():
     # a basis change inside the span does not move the subspace
     basis = torch.tensor([[2.0, 1.0], [0.0, 3.0]], dtype=torch.float64)
     assert subspace_distance(u, u @ basis) == pytest.approx(0, abs=1e-12)
+    # float32 axes (pca of float32 rows) against a float64 decoder: the same values
+    assert subspace_distance(u.float(), w) == pytest.approx(0.25, abs=1e-7)
+    np.testing.assert_allclose(axis_alignment(u.float(), w).numpy(), [0.0, 0.5], atol=1e-7)
 
 
 def _trained(ordering, steps, l2_scale=0.01, seed=0):

@@ -212,15 +212,18 @@ def subspace_distance(u: Tensor, w: Tensor) -> float:
     """``1 − tr(U Uᵀ W Wᵀ)/k``: 0 when the column spans agree, 1 when orthogonal.
 
     ``u`` (d, k) has orthonormal columns (e.g. ``pca(x, k).components.T``); ``w``
-    (d, k) is any basis (a decoder), orthonormalised here.
+    (d, k) is any basis (a decoder), orthonormalised here. Computed in float64 whatever
+    their dtypes (``pca`` of float32 rows against a float64 ``LinearAE`` raised).
     """
-    wq = _orthonormal_columns(w)
+    u, wq = u.double(), _orthonormal_columns(w.double())
     k = u.size(1)
     return float(1.0 - torch.trace(u.T @ wq @ wq.T @ u) / k)
 
 
 def axis_alignment(u: Tensor, w: Tensor) -> Tensor:
-    """``1 − cos²(w_i, u_i)`` for each column i: 0 when decoder column i lies on axis i."""
+    """``1 − cos²(w_i, u_i)`` for each column i: 0 when decoder column i lies on axis i
+    (in float64, whatever the inputs' dtypes)."""
+    u, w = u.double(), w.double()
     un = u / u.norm(dim=0, keepdim=True)
     wn = w / w.norm(dim=0, keepdim=True).clamp_min(1e-300)
     return 1.0 - (un * wn).sum(0).pow(2)
