@@ -264,3 +264,32 @@ def test_permutation_bound_with_shared_draws_lies_between_its_two_limits():
     # 4,000 shared draws: each ELBO_k estimate is ±3·(mean of the draws), near 0
     many = PermutationELBO(num_samples=4000)(q, loglik, generator=g).value.item()
     assert math.log(2) <= many < math.log(2) + 0.05
+
+
+def test_reweighted_iwae_loss_weights_only_the_likelihood():
+    """With Kipf & Welling's re-weighting, the graph autoencoder's IWAE loss multiplied
+    ``log p(z)/q(z)`` by ``norm`` too (its scale was ``norm / n²``), so with one sample the
+    KL part weighed ``norm`` times what the ELBO's loss gives it. By hand, K = 1:
+    ``n² · loss = −(norm · log p̃(A|z) + log N(z; 0, I) − log q(z))``."""
+    from torch.distributions import Normal
+
+    from graphvae.graph import Adjacency
+    from graphvae.models import EdgeObjective, build_model
+    torch.manual_seed(0)
+    n = 8
+    ei = torch.tensor([[0, 1, 1, 2, 3, 4, 5, 6], [1, 0, 2, 1, 4, 3, 6, 5]])
+    x = torch.randn(n, 3, dtype=torch.float64)
+    adj = Adjacency(ei, n)
+    model = build_model("vgae", 3, objective=EdgeObjective("dense", reweight=True),
+                        bound="iwae", num_samples=1).double()
+    eps = torch.randn(1, n, 16, dtype=torch.float64)
+    est = model.bound(x, adj, eps=eps)
+    stats = model.edge_stats(adj)
+    # n² / 2(n² − P), P = 16 positive entries: 8 edge entries and the 8 self-pairs
+    assert stats.norm == pytest.approx(64 / (2 * (64 - 16)))
+    q = model.encode(x, adj)
+    z = q.loc + q.scale * eps[0]
+    weighted = model.edge_loglik(z, adj, stats).weighted
+    log_ratio = (Normal(0.0, 1.0).log_prob(z) - Normal(q.loc, q.scale).log_prob(z)).sum()
+    by_hand = -(stats.norm * weighted + log_ratio) / n ** 2
+    assert est.surrogate.item() == pytest.approx(by_hand.item(), rel=1e-12)

@@ -97,21 +97,27 @@ class IWAE:
     Burda, Grosse & Salakhutdinov, ICLR 2016: ``ELBO ≤ IWAE_K ≤ IWAE_{K+1} ≤
     log p(x)`` in expectation, and ``IWAE_K → log p(x)`` as ``K → ∞``. ``value``
     is the bound itself (per batch element); the surrogate is
-    ``−scale · Σ_batch`` of the same quantity with the re-weighted likelihood, so
-    its gradient is the IWAE gradient (not a ELBO-shaped stand-in).
+    ``−scale · Σ_batch`` of the same quantity with the re-weighted likelihood, times
+    ``recon_weight``, so its gradient is the IWAE gradient (not a ELBO-shaped stand-in).
+    With ``K = 1`` the surrogate is the one-draw ELBO's with the same weights: only the
+    likelihood carries ``recon_weight``, not ``log p(z)/q(z)``.
 
     Args:
         num_samples: ``K`` importance samples.
         scale: factor of the surrogate.
         prior: ``p(z)`` (default :class:`~graphvae.bounds.priors.StandardNormal`).
+        recon_weight: factor of the re-weighted likelihood in the surrogate (Kipf &
+            Welling's ``norm``, as the ELBO's ``recon_weight``).
     """
 
-    def __init__(self, num_samples: int = 5, scale: float = 1.0, prior: Prior | None = None):
+    def __init__(self, num_samples: int = 5, scale: float = 1.0, prior: Prior | None = None,
+                 recon_weight: float = 1.0):
         if num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
         self.prior = prior if prior is not None else StandardNormal()
         self.num_samples = num_samples
         self.scale = scale
+        self.recon_weight = recon_weight
 
     def __call__(self, q: DiagGaussian, loglik_fn: LogLikFn, eps: Tensor | None = None,
                  generator: torch.Generator | None = None) -> BoundEstimate:
@@ -122,6 +128,6 @@ class IWAE:
         nd = ll.value.dim()
         log_ratio = _sum_rows(self.prior.log_prob(z) - q.log_prob(z, eps), nd)  # (K, *batch)
         value = logmeanexp(ll.value + log_ratio, 0)
-        trained = logmeanexp(ll.weighted + log_ratio, 0)
+        trained = logmeanexp(self.recon_weight * ll.weighted + log_ratio, 0)
         return BoundEstimate(value, -self.scale * trained.sum(), ll.value.mean(0),
                              -log_ratio.mean(0))

@@ -202,8 +202,8 @@ class GraphAutoencoder(nn.Module):
             if sample is not None:
                 raise ValueError("the IWAE bound has no unbiased mini-batch estimate; train "
                                  "it on the full graph")
-            return IWAE(self.num_samples, scale=stats.norm / (n * n), prior=self.prior)(
-                q, loglik, eps, generator)
+            return IWAE(self.num_samples, scale=1.0 / (n * n), prior=self.prior,
+                        recon_weight=stats.norm)(q, loglik, eps, generator)
         est = ELBO(self.num_samples, recon_weight=stats.norm, kl_weight=share,
                    scale=1.0 / (n * n), prior=self.prior)(q, loglik, eps, generator)
         if share != 1.0:
