@@ -210,3 +210,14 @@ def test_dense_likelihood_by_blocks_of_rows_is_the_same_sum(diagonal, block_entr
     assert zero.value.item() == pytest.approx(counted * math.log(0.5), rel=1e-14)
     assert zero.weighted.item() == pytest.approx((2.5 * pos + counted - pos) * math.log(0.5),
                                                  rel=1e-14)
+    # float32 with confident positives (logits 1e8, log σ(−l) = −1e8) and the diagonal's
+    # large logits: subtracting those from each block's total left nothing of the
+    # non-edges' O(1) terms (−128 against −3.4); by the float64 sum, with a float32 margin
+    big = logits.clone()
+    big[:, target.bool()] = 1e8
+    big[:, torch.arange(n), torch.arange(n)] = 1e8 if diagonal else 5e7
+    exact = bernoulli_edges_dense(big, target, diagonal=diagonal).value
+    rows32 = bernoulli_edges_dense_rows(lambda rows: big.float()[:, rows, :], keys, n,
+                                        diagonal=diagonal, block_entries=block_entries)
+    assert rows32.value.dtype == torch.float32
+    torch.testing.assert_close(rows32.value.double(), exact, rtol=1e-6, atol=1e-5)

@@ -94,9 +94,11 @@ def bernoulli_edges_dense_rows(logit_rows: Callable[[Tensor], Tensor], keys: Ten
     """:func:`bernoulli_edges_dense` by blocks of rows, for a graph whose ``(n, n)`` logits
     (and the temporaries of the sum) do not fit in memory: the same sum, in another order.
 
-    Each block takes one ``log σ(−l)`` over its pairs and reads its positives by index:
-    the non-edge sum is that total less the positives' own ``log σ(−l)`` (and the
-    diagonal's without ``diagonal``), so no ``(B, n)`` target is built.
+    Each block reads its positives by index and sums ``log σ(−l)`` over the other pairs
+    through a ``(B·n,)`` mask (the diagonal masked too without ``diagonal``), so no
+    ``(B, n)`` float target is built. (Subtracting the positives' ``log σ(−l) ≈ −l`` from
+    the block's total instead lost the non-edges' terms in float32 at large logits: 437
+    nats of 5.8 M at logits of 10⁴.)
 
     Args:
         logit_rows: ``rows (B,) -> (..., B, n)``, the logits of those rows.
@@ -117,12 +119,14 @@ def bernoulli_edges_dense_rows(logit_rows: Callable[[Tensor], Tensor], keys: Ten
         flat = logits.flatten(-2)                                            # (..., B·n)
         lo, hi = torch.searchsorted(keys, torch.tensor([start * n, stop * n],
                                                        device=keys.device)).tolist()
-        at_pos = flat[..., (keys[lo:hi] - start * n).to(logits.device)]     # (..., P_b)
-        below = F.logsigmoid(-at_pos)                                        # log σ(−l)
-        rest = F.logsigmoid(-flat).sum(-1) - below.sum(-1)
+        idx = (keys[lo:hi] - start * n).to(logits.device)
+        at_pos = flat[..., idx]                                              # (..., P_b)
+        keep = torch.ones(flat.size(-1), dtype=torch.bool, device=logits.device)
+        keep[idx] = False
         if not diagonal:
             local = torch.arange(stop - start, device=logits.device)
-            rest = rest - F.logsigmoid(-logits[..., local, local + start]).sum(-1)
+            keep[local * n + local + start] = False
+        rest = torch.where(keep, F.logsigmoid(-flat), 0.0).sum(-1)
         pos_sum = pos_sum + F.logsigmoid(at_pos).sum(-1)
         neg_sum = neg_sum + rest
     assert isinstance(pos_sum, Tensor) and isinstance(neg_sum, Tensor)
