@@ -192,6 +192,10 @@ def _unknown_config_key(tmp_path):
     return ["--config", str(c)]
 
 
+def _write(path, obj):
+    path.write_text(json.dumps(obj))
+    return path
+
 BAD_INPUT = {
     "unknown dataset": (lambda p: ["--dataset", "nope"],
                         r"argument --dataset: invalid choice: 'nope'"),
@@ -206,6 +210,11 @@ BAD_INPUT = {
     "missing edges file": (lambda p: ["--edges", str(p / "absent.csv")],
                            r"absent\.csv: no such file"),
     "unknown config key": (_unknown_config_key, r"unknown config key\(s\): learning_rate"),
+    # a file's model ran under --model's name: a GAE reported as "joint" in metrics.json
+    "config model against --model": (
+        lambda p: ["--model", "joint", "--config", str(_write(p / "m.json", {"model": "gae"}))],
+        r"m\.json sets model 'gae', but --model joint runs model 'joint': choose the model "
+        r"with --model"),
     "unknown device": (lambda p: ["--device", "banana"], r"unknown device 'banana'"),
 }
 

@@ -19,7 +19,7 @@ from graphvae.cli.common import (
 from graphvae.config import MAX_INT, check_seed
 from graphvae.devices import resolve_device
 from graphvae.distributed import process_group, world_from_env
-from graphvae.errors import DataError
+from graphvae.errors import DataError, quote
 from graphvae.io import json_text, output_folder, read_json
 from graphvae.tasks.link_prediction import PRESETS, LinkPredConfig, run_link_prediction, summarize
 from graphvae.threads import graph_work, threads_for
@@ -57,6 +57,11 @@ def _config(args: argparse.Namespace) -> LinkPredConfig:
             raise ValueError(f"cannot read config: {err}") from None
         if not isinstance(fields, dict):
             raise ValueError(f"config {args.config} must hold a JSON object of config fields")
+        if "model" in fields and fields["model"] != cfg.model:
+            # the run's name (its `preset`) is --model's: a file's model would run under it
+            raise ValueError(f"config {args.config} sets model {quote(fields['model'])}, but "
+                             f"--model {args.model} runs model {cfg.model!r}: choose the model "
+                             f"with --model")
         cfg = cfg.replace(**fields)
     return cfg.replace(**LinkPredConfig.given(args))
 
