@@ -480,3 +480,28 @@ def test_graph_summary_by_hand():
     assert s == pytest.approx({"mean_nodes": 7 / 3, "mean_edges": 4 / 3,
                                "fraction_empty": 1 / 3, "fraction_connected": 1 / 2})
     assert graph_summary([nx.Graph()])["fraction_connected"] == 0.0
+
+
+def test_a_default_spelled_out_ties_a_training_state_as_leaving_it_out():
+    """``--resume`` refused a killed run resumed with a default written out (``--selection
+    last``, ``--prior exemplar``, ``--beta 0.001``, ``--connect-rule lookahead``,
+    ``--kl-warmup 8`` for 24 epochs of seq-vae on community-small: each is what the run
+    resolves with the flag left out). The state now records the resolved settings; a
+    setting that really differs still differs."""
+    from graphvae.tasks.generation import GenerationConfig
+    base = GenerationConfig(dataset="community-small", model="seq-vae", epochs=24)
+    same = dict(selection="last", prior="exemplar", beta=0.001, connect_rule="lookahead",
+                kl_warmup=8)
+    for name, value in same.items():
+        assert base.replace(**{name: value}).training_settings() == \
+            base.training_settings(), name
+    other = dict(selection="val", prior="normal", beta=0.5, connect_rule="budget",
+                 kl_warmup=3)
+    for name, value in other.items():
+        assert base.replace(**{name: value}).training_settings() != \
+            base.training_settings(), name
+    one = GenerationConfig(dataset="community-small", model="oneshot-vae", epochs=30)
+    assert one.replace(prior="normal", beta=1.0, kl_warmup=0, selection="val"
+                       ).training_settings() == one.training_settings()
+    gv = GenerationConfig(dataset="community-small", model="graphvae", epochs=30)
+    assert gv.replace(selection="val").training_settings() == gv.training_settings()

@@ -439,6 +439,10 @@ def test_variance_on_data_that_picks_bernoulli_is_noted_and_does_not_tie_the_sta
     run_vector(data, first, progress=False, state=tmp_path / "s")
     run_vector(data, first.replace(variance=0.7), progress=False, state=tmp_path / "s",
                resume=True)                                     # not tied: resumes (done)
+    # the likelihood the data picks, spelled out, is the same run (it was refused: "--
+    # likelihood 'bernoulli' here, no --likelihood in the state")
+    run_vector(data, first.replace(likelihood="bernoulli"), progress=False,
+               state=tmp_path / "s", resume=True)
     gauss = first.replace(likelihood="gaussian")
     run_vector(data, gauss, progress=False, state=tmp_path / "g")
     with pytest.raises(ValueError, match="other settings"):

@@ -284,6 +284,27 @@ class GenerationConfig(Config):
         return "last" if self.model != "graphvae" and self.prior_name == "exemplar" else "val"
 
     @property
+    def kl_warmup_epochs(self) -> int:
+        """Epochs of KL warm-up (its default resolved): a third of training for seq-vae."""
+        if self.kl_warmup is not None:
+            return self.kl_warmup
+        return max(1, self.epochs // 3) if self.model == "seq-vae" else 0
+
+    def training_settings(self) -> dict[str, Any]:
+        """As :meth:`Config.training_settings`, with the defaults that depend on other
+        settings as the run resolves them: a resumed command that spells one out
+        (``--selection last`` where that is the default) continues the state, which it was
+        refused before as "other settings"."""
+        out = super().training_settings()
+        out["selection"] = self.selection_name
+        if self.model != "graphvae":
+            out.update(prior=self.prior_name, beta=self.kl_beta,
+                       kl_warmup=self.kl_warmup_epochs)
+        if self.model == "seq-vae":
+            out["connect_rule"] = self.connect_rule_name
+        return out
+
+    @property
     def kl_beta(self) -> float:
         """The KL weight training uses (1 for ``graphvae``, whose bound is never weighted)."""
         if self.model == "graphvae":
@@ -418,8 +439,7 @@ def train_generation_model(model: torch.nn.Module, data: GraphSet, cfg: Generati
     def evaluate() -> dict[str, float]:
         return {"score": mean_bound(model, valid, cfg.batch_size, device, cfg.seed + 1, beta)}
 
-    warm = cfg.kl_warmup if cfg.kl_warmup is not None else (
-        max(1, cfg.epochs // 3) if cfg.model == "seq-vae" else 0)
+    warm = cfg.kl_warmup_epochs
     res = fit(model, Shuffled(train, cfg.batch_size, _collate(device)), opt, epochs=cfg.epochs,
               callbacks=[KLWarmup(warm, beta)] if warm or beta != 1.0 else [],
               evaluate=evaluate, eval_every=cfg.eval_every,

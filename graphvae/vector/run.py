@@ -87,8 +87,9 @@ def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = 
                              f"): use --corruption gaussian or masking, or data in [0, 1]")
         kw.update(corruption=cfg.corruption, noise_level=cfg.noise_level)
     model = build_vector_model(cfg.model, data.dim, **kw).to(device)
-    # the settings the state is tied to: those this run reads, --likelihood as given
-    settings = {**resolved(cfg, data).training_settings(), "likelihood": cfg.likelihood}
+    # the settings the state is tied to: those this run reads, --likelihood as resolved
+    # (a command that spells out the likelihood the data picks continues the state)
+    settings = resolved(cfg, data).training_settings()
     objective = "iwae" if cfg.model == "iwae" else "elbo"
     k = cfg.num_samples if cfg.model == "iwae" else 1
     train, valid, test = (t.to(device=device, dtype=torch.float32)
