@@ -144,7 +144,7 @@ def check_args(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from graphvae.datasets.sbm import make_sbm, write_edge_list
+    from graphvae.datasets.sbm import edge_fingerprint, make_sbm, write_edge_list
 
     k = check_args(args)
     out: Path = args.out
@@ -159,6 +159,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # remove the old pair first and write the edge list last: an edge list on disk always
     # has its own planted parameters beside it
     out.unlink(missing_ok=True)
+    planted.graph = edge_fingerprint(edge_index, args.nodes)   # linkpred --planted checks it
     planted.save(planted_file)
     write_edge_list(edge_index, out)
     seconds = time.perf_counter() - start

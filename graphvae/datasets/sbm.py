@@ -63,9 +63,11 @@ the observed graph can expect; a model's scores are judged against them.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import operator
 import os
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +102,9 @@ class PlantedSBM:
     blocks: np.ndarray
     theta: np.ndarray
     omega: np.ndarray
+    #: :func:`edge_fingerprint` of the graph drawn from these parameters (make-graph
+    #: writes it; ``None`` in files of older versions): a graph given with them is checked
+    graph: str | None = None
 
     def __post_init__(self) -> None:
         self.blocks, self.theta, self.omega = _validated(self.blocks, self.theta, self.omega)
@@ -140,8 +145,11 @@ class PlantedSBM:
         """Write ``blocks``, ``theta`` and ``omega`` to a plain ``.npz`` (no pickle),
         atomically (a temporary file beside ``path``, then a rename)."""
         path = Path(path)
+        arrays = {"blocks": self.blocks, "theta": self.theta, "omega": self.omega}
+        if self.graph is not None:
+            arrays["graph"] = np.array(self.graph)
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, blocks=self.blocks, theta=self.theta, omega=self.omega)
+            np.savez(fh, **arrays)  # type: ignore[arg-type]
         return path
 
     @classmethod
@@ -165,15 +173,35 @@ class PlantedSBM:
                     raise DataError(path, f"missing array(s) {', '.join(missing)}; expected "
                                           f"{', '.join(_KEYS)}")
                 arrays = {k: npz[k] for k in _KEYS}
+                stored = npz["graph"] if "graph" in npz.files else None
         except DataError:
             raise
         except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
             raise DataError(path, f"not a readable .npz of planted parameters "
                                   f"({describe(err)})") from None
+        graph = None
+        if stored is not None:
+            if stored.dtype.kind != "U" or stored.shape != () or \
+                    not re.fullmatch(r"[0-9a-f]{64}", str(stored)):
+                raise DataError(path, "its graph fingerprint is not a SHA-256 hex digest")
+            graph = str(stored)
         try:
-            return cls(arrays["blocks"], arrays["theta"], arrays["omega"])
+            return cls(arrays["blocks"], arrays["theta"], arrays["omega"], graph)
         except ValueError as err:
             raise DataError(path, str(err)) from None
+
+
+def edge_fingerprint(edge_index: torch.Tensor | np.ndarray, num_nodes: int) -> str:
+    """SHA-256 of a simple undirected graph: ``n`` and its sorted distinct edge keys
+    ``min · n + max`` (self-loops, directions and repeats left out), as int64. Any listing
+    of the same graph gives the same digest."""
+    e = np.asarray(edge_index.cpu() if isinstance(edge_index, torch.Tensor) else edge_index,
+                   dtype=np.int64)
+    lo, hi = np.minimum(e[0], e[1]), np.maximum(e[0], e[1])
+    keys = np.unique((lo * num_nodes + hi)[lo != hi])
+    h = hashlib.sha256(np.int64(num_nodes).tobytes())
+    h.update(keys.astype("<i8").tobytes())
+    return h.hexdigest()
 
 
 def _validated(blocks, theta, omega) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
