@@ -826,6 +826,11 @@ def test_linkpred_refuses_before_training_what_would_fail_after(tmp_path, capsys
                    r"the graph names node 4\d\d, but the planted model has nodes 0 … 399")
     one_line_error(capsys, ["linkpred", "--quiet", "--edges", str(g4), "--model", "joint"],
                    r"--model joint reconstructs the node features, and this graph has none")
+    # the embedded graph has 64 features: it is the feature mode that replaces them
+    one_line_error(capsys, ["linkpred", "--quiet", "--model", "joint", "--feature-mode",
+                            "identity"],
+                   r"--model joint reconstructs the node features, which --feature-mode "
+                   r"identity replaces")
 
 
 def test_json_files_that_are_not_plain_json_files_are_one_line(tmp_path, capsys):

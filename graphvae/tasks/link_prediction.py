@@ -414,10 +414,14 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
     device = resolve_device(device) if isinstance(device, str) else torch.device(device)
     check_graph(data.x, data.edge_index, data.num_nodes)
     check_feature_scale(data, config.features)
-    if config.model == "joint" and (config.features in ID_FEATURE_MODES or data.x is None):
+    if config.model == "joint" and data.x is None:
         raise ValueError("--model joint reconstructs the node features, and this graph has "
-                         "none (its input X = I would be an n × n target, propagated "
-                         "features are random): use gae or vgae, or give the graph features")
+                         "none (its input X = I would be an n × n target): use gae or vgae, "
+                         "or give the graph features")
+    if config.model == "joint" and config.features in ID_FEATURE_MODES:
+        raise ValueError(f"--model joint reconstructs the node features, which --feature-mode "
+                         f"{config.features} replaces (by X = I, an n × n target, or by random "
+                         f"propagated columns): use another feature mode, or gae or vgae")
     if planted is not None:
         check_planted_graph(planted, data)
     rank, world = current_world()
