@@ -89,9 +89,13 @@ RUNS = {
 }
 
 
-def _mean_std(values: list[float]) -> dict[str, float]:
-    return {"mean": statistics.fmean(values),
-            "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+def _mean_std(values: list[float | None]) -> dict[str, float | None]:
+    """Mean and sample std over seeds; ``None`` where a seed's value is undefined (an
+    NSPDK, a uniqueness with no valid molecule)."""
+    if any(v is None for v in values):
+        return {"mean": None, "std": None}
+    return {"mean": statistics.fmean(values),  # type: ignore[arg-type]
+            "std": statistics.stdev(values) if len(values) > 1 else 0.0}  # type: ignore
 
 
 def run_part(name: str, args) -> list[dict]:
@@ -133,8 +137,10 @@ def _brief(m: dict) -> str:
             f"; mean of the three over {m['mmd2_draws']['draws']} draws "
             f"{m['mmd2_draws']['mean_of_three']['mean']:.4f} ± "
             f"{m['mmd2_draws']['mean_of_three']['std']:.4f}" if "mmd2_draws" in m else "")
-    return " | ".join(f"{k}: valid {v['validity']:.3f} unique {v['uniqueness']:.3f} novel "
-                      f"{v['novelty']:.3f}" for k, v in m["molecules"].items())
+    def num(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.3f}"
+    return " | ".join(f"{k}: valid {num(v['validity'])} unique {num(v['uniqueness'])} novel "
+                      f"{num(v['novelty'])}" for k, v in m["molecules"].items())
 
 
 MOLECULE_KEYS = ("validity", "uniqueness", "novelty", "gdss_validity", "fcd", "nspdk")

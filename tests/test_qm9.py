@@ -70,11 +70,16 @@ def test_molecule_metrics_by_hand():
 
 
 def test_molecule_metrics_zero_valid_and_empty():
+    """A rate of denominator 0 is undefined (None, JSON null), as NSPDK then is: it was a
+    0.0 that read as measured. No valid molecule: validity 0/2 = 0, the other two 0/0."""
     m = molecule_metrics([None, None], {"C"})
     assert (m["num_generated"], m["num_valid"], m["num_unique"], m["num_novel"]) == (2, 0, 0, 0)
-    assert (m["validity"], m["uniqueness"], m["novelty"]) == (0.0, 0.0, 0.0)
+    assert (m["validity"], m["uniqueness"], m["novelty"]) == (0.0, None, None)
     m = molecule_metrics([], set())
-    assert (m["num_generated"], m["validity"], m["uniqueness"], m["novelty"]) == (0, 0.0, 0.0, 0.0)
+    assert (m["num_generated"], m["validity"], m["uniqueness"], m["novelty"]) == \
+        (0, None, None, None)
+    m = molecule_metrics(["C", "C"], {"C"})                      # valid, none novel: 0/1
+    assert (m["uniqueness"], m["novelty"]) == (0.5, 0.0)
 
 
 # ---------------------------------------------------------------- RDKit needed below

@@ -210,14 +210,15 @@ def molecule_metrics(generated: Sequence[str | None], train_smiles: set[str]) ->
     * ``novelty = num_novel / num_unique`` (``num_novel``: distinct valid SMILES not in
       ``train_smiles``)
 
-    A rate whose denominator is zero is 0.0.
+    A rate whose denominator is zero is ``None`` (``null`` in JSON), as an undefined NSPDK
+    is: with no valid molecule, uniqueness and novelty are 0 / 0, not measured zeros.
     """
     valid = [s for s in generated if s is not None]
     unique = set(valid)
     novel = unique - set(train_smiles)
 
-    def rate(num: int, den: int) -> float:
-        return num / den if den else 0.0
+    def rate(num: int, den: int) -> float | None:
+        return num / den if den else None
 
     return {
         "num_generated": len(generated),
