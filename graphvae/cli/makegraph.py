@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
 from glob import escape as glob_escape
 from pathlib import Path
@@ -173,4 +174,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
           f"in {seconds:.2f}s "
           f"-> {out}; planted parameters -> {planted_file} (oracle: rank held-out pairs by "
           f"graphvae.datasets.sbm.oracle_scores)")
+    if summary["num_edges"] < 0.9 * args.edges:   # --edges' help promises a few per cent
+        print(f"make-graph: note: {summary['num_edges']:,} of the {args.edges:,} requested "
+              f"edges ({100 * summary['num_edges'] / args.edges:.0f}%): draws that fell on "
+              f"the same pair merged, which small blocks ({args.nodes / k:.3g} nodes each) "
+              f"or a low --mixing crowd into few pairs; fewer --blocks, a higher --mixing or "
+              f"fewer --edges come closer", file=sys.stderr)
     return summary
