@@ -279,6 +279,12 @@ class Config:
                 else:
                     parser.add_argument(flag, dest=dest, action="store_true",
                                         default=default, help=meta["help"])
+                if unset:   # over a preset or a --config file, the switch turns back too
+                    other = flag if f.default else "--no-" + flag[2:]
+                    parser.add_argument(other, dest=dest, default=default,
+                                        action="store_true" if f.default else "store_false",
+                                        help=f"the opposite of {_typed_flag(f)} (a preset or "
+                                             f"--config file may have set it)")
                 continue
             parser.add_argument(flag, dest=dest, default=default,
                                 metavar=meta["metavar"] or (None if choices is not None else

@@ -328,3 +328,17 @@ def test_validation_flags_with_selection_last_are_refused(capsys):
     for flags in (["--patience", "0"], ["--eval-every", "5"]):
         assert_one_line_error(capsys, ["linkpred", "--selection", "last", *flags],
                               r"--selection last does not compute")
+
+
+def test_a_preset_switch_turns_back_from_the_command_line(capsys):
+    """The best preset turns self-loops off and only --no-self-loops existed, so the README's
+    'every field is a flag that overrides the preset' failed for switches (an unrecognised
+    --self-loops). Each switch of linkpred now has both directions."""
+    assert main(["linkpred", "--model", "best", "--self-loops", "--epochs", "1", "--quiet",
+                 "--json"]) == 0
+    config = json.loads(capsys.readouterr().out.splitlines()[-1])["config"]
+    assert config["self_loops"] is True and config["model"] == "gae"
+    assert main(["linkpred", "--model", "vgae", "--no-self-loops", "--reweight", "--epochs",
+                 "1", "--quiet", "--json"]) == 0
+    config = json.loads(capsys.readouterr().out.splitlines()[-1])["config"]
+    assert (config["self_loops"], config["reweight"]) == (False, True)
