@@ -81,7 +81,6 @@ from graphvae.datasets.files import load_edge_list
 from graphvae.datasets.link_split import split_edges
 from graphvae.evaluation.metrics import average_precision, roc_auc
 
-RESULTS = Path(__file__).resolve().parent / "results"
 path, n, epochs, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 data = load_edge_list(path, num_nodes=n)
 s = split_edges(data.edge_index, n, 0.05, 0.10, seed)
