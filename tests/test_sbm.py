@@ -404,3 +404,28 @@ def test_make_graph_notes_a_graph_far_below_the_requested_edges(tmp_path, capsys
     assert main(["make-graph", "--nodes", "3000", "--edges", "20000",
                  "--out", str(tmp_path / "b.csv")]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_a_malformed_graph_fingerprint_in_a_planted_file_is_one_line(tmp_path):
+    """The planted file's optional ``graph`` entry is read from a file like the rest: a
+    member that is not .npy data (numpy hands back its raw bytes) was an AttributeError;
+    it, a number and a string that is not a SHA-256 digest are one DataError each."""
+    import zipfile
+
+    from graphvae.datasets.sbm import PlantedSBM
+    from graphvae.errors import DataError
+    good = PlantedSBM(np.array([0, 0, 1, 1]), np.ones(4), np.array([[0.5, 0.1], [0.1, 0.5]]),
+                      "ab" * 32)
+    assert PlantedSBM.load(good.save(tmp_path / "ok.npz")).graph == "ab" * 32
+    raw = tmp_path / "raw.npz"
+    PlantedSBM(good.blocks, good.theta, good.omega).save(raw)
+    with zipfile.ZipFile(raw, "a", compression=zipfile.ZIP_STORED) as z:
+        z.writestr("graph.npy", b"not an array")
+    cases = [raw]
+    for name, value in (("number", np.array(7)), ("short", np.array("abc"))):
+        path = tmp_path / f"{name}.npz"
+        np.savez(path, blocks=good.blocks, theta=good.theta, omega=good.omega, graph=value)
+        cases.append(path)
+    for path in cases:
+        with pytest.raises(DataError, match="its graph fingerprint is not a SHA-256 hex"):
+            PlantedSBM.load(path)

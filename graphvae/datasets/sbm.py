@@ -181,7 +181,8 @@ class PlantedSBM:
                                   f"({describe(err)})") from None
         graph = None
         if stored is not None:
-            if stored.dtype.kind != "U" or stored.shape != () or \
+            if not isinstance(stored, np.ndarray) or stored.dtype.kind != "U" or \
+                    stored.shape != () or \
                     not re.fullmatch(r"[0-9a-f]{64}", str(stored)):
                 raise DataError(path, "its graph fingerprint is not a SHA-256 hex digest")
             graph = str(stored)
