@@ -81,6 +81,14 @@ def test_split_shares_are_the_fraction_as_written():
     assert sp.train_edge_index.size(1) == 2 * (180 - 63 - 54)
     sp = split_edges(path, n, val_fraction=0.05, test_fraction=0.1, seed=0)
     assert (sp.test_pos.size(1), sp.val_pos.size(1)) == (18, 9)
+    # a third of 300 edges is 100, and float32's 0.35 of 20 edges is 7 (a share read as
+    # the decimal its repr shows gave 99 and 6: 0.35f is 0.3499999940…)
+    import numpy as np
+
+    def ring(m):
+        return torch.tensor([list(range(m)), [(i + 1) % m for i in range(m)]])
+    assert split_edges(ring(300), 300, 0.05, 1 / 3).test_pos.size(1) == 100
+    assert split_edges(ring(20), 20, 0.05, np.float32(0.35)).test_pos.size(1) == 7
 
 def test_an_edge_list_given_twice_or_one_way_is_split_as_the_graph_it_is():
     """The Python API takes a user's edge list as given: listed twice, every held-out edge

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from fractions import Fraction
 
 import numpy as np
 import torch
@@ -86,8 +85,14 @@ def _undirected(edge_index: Tensor, num_nodes: int) -> Tensor:
 
 def _share(m: int, fraction: float) -> int:
     """``⌊m · fraction⌋`` of the fraction as written: in floats, 0.35 · 180 is 62.999…, so
-    a 35 % share of 180 edges was 62 edges, not 63 (0.05 and 0.10 are exact either way)."""
-    return math.floor(m * Fraction(repr(float(fraction))))
+    a 35 % share of 180 edges was 62 edges, not 63. A product within a few roundings of
+    ``fraction``'s own type (float32 too) of a whole number is that number; 0.05 and 0.10
+    give ``⌊m / 20⌋`` and ``⌊m / 10⌋`` either way."""
+    f = np.asarray(fraction)
+    spacing = float(np.spacing(f if f.dtype.kind == "f" else f.astype(np.float64)))
+    x = m * float(f)
+    k = round(x)
+    return k if abs(x - k) <= 4 * m * spacing else math.floor(x)
 
 
 def split_edges(edge_index: Tensor, num_nodes: int, val_fraction: float = 0.05,
@@ -105,9 +110,14 @@ def split_edges(edge_index: Tensor, num_nodes: int, val_fraction: float = 0.05,
     if n_test < 1 or m - n_test - n_val < 1:
         raise ValueError(f"the graph has {m} edges, too few to split into train/val/test")
     if val_fraction > 0 and n_val < 1:
-        needs = math.ceil(1 / Fraction(repr(float(val_fraction))))
+        needs = math.ceil(1 / float(val_fraction))   # the fewest edges that hold one:
+        if needs < 1 << 53:                            # exact where a float counts edges
+            needs = max(1, needs - 2)
+            while _share(needs, val_fraction) < 1:
+                needs += 1
         raise ValueError(f"the graph has {m} edges: a validation fraction of {val_fraction:g} "
-                         f"holds none of them (it needs {needs} edges or "
+                         f"holds none of them (it needs "
+                         f"{needs if needs < 10 ** 15 else f'about {float(needs):.3g}'} edges or "
                          f"more); raise --val-fraction")
     rng = np.random.default_rng(seed)
     perm = torch.from_numpy(rng.permutation(m))
