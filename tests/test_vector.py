@@ -783,6 +783,9 @@ def test_model_methods_take_float64_rows_as_the_float32_rows_they_are(kind):
     same(model.interpolate(x[0], x[1], 3), model.interpolate(x[0].float(), x[1].float(), 3))
     same(model.log_likelihood(x, model.codes(x)), model.log_likelihood(x.float(),
                                                                        model.codes(x)))
+    same(model.codes(x.bool()), model.codes(x.float()))          # bool rows too
     if kind == "vae":
         g = lambda: torch.Generator().manual_seed(1)  # noqa: E731
         same(model.log_marginal(x, 20, 7, g()), model.log_marginal(x.float(), 20, 7, g()))
+        same(model.log_marginal(x.long(), 20, 7, g()), model.log_marginal(x.float(), 20, 7,
+                                                                          g()))

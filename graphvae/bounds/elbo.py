@@ -98,9 +98,11 @@ class IWAE:
     log p(x)`` in expectation, and ``IWAE_K → log p(x)`` as ``K → ∞``. ``value``
     is the bound itself (per batch element); the surrogate is
     ``−scale · Σ_batch`` of the same quantity with the re-weighted likelihood, times
-    ``recon_weight``, so its gradient is the IWAE gradient (not a ELBO-shaped stand-in).
-    With ``K = 1`` the surrogate is the one-draw ELBO's with the same weights: only the
-    likelihood carries ``recon_weight``, not ``log p(z)/q(z)``.
+    ``recon_weight``: with weights 1 its gradient is the IWAE gradient (not an ELBO-shaped
+    stand-in); otherwise it is the IWAE gradient of that tempered likelihood, whose
+    importance weights are the tempered model's, not the bound's. With ``K = 1`` the
+    surrogate is the one-draw ELBO's with the same weights: only the likelihood carries
+    ``recon_weight``, not ``log p(z)/q(z)``.
 
     Args:
         num_samples: ``K`` importance samples.

@@ -296,10 +296,10 @@ class GenerationConfig(Config):
         (``--selection last`` where that is the default) continues the state, which it was
         refused before as "other settings"."""
         out = super().training_settings()
-        out["selection"] = self.selection_name
+        out.update(selection=self.selection_name, conv=self.conv_name,
+                   kl_warmup=self.kl_warmup_epochs)
         if self.model != "graphvae":
-            out.update(prior=self.prior_name, beta=self.kl_beta,
-                       kl_warmup=self.kl_warmup_epochs)
+            out.update(prior=self.prior_name, beta=self.kl_beta, logvar_offset=self.offset)
         if self.model == "seq-vae":
             out["connect_rule"] = self.connect_rule_name
         return out

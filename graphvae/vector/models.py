@@ -131,10 +131,11 @@ class VectorAutoencoder(nn.Module):
 
     # -- the model ---------------------------------------------------------------------
     def rows(self, x: Tensor) -> Tensor:
-        """``x`` in the parameters' dtype: float64 rows (a ``.npy`` file's, numpy's default)
-        meet float32 weights in every method that takes rows, as the API functions allow."""
+        """``x`` in the parameters' dtype: float64 rows (a ``.npy`` file's, numpy's default),
+        integer or bool rows meet float32 weights in every method that takes rows, as the
+        API functions (``estimate_nll``, ``train_vector``) take them."""
         dtype = next(self.encoder.parameters()).dtype
-        return x.to(dtype) if x.is_floating_point() and x.dtype != dtype else x
+        return x if x.dtype == dtype else x.to(dtype)
 
     def encode(self, x: Tensor) -> DiagGaussian | PointMass:
         x = self.rows(x)
