@@ -267,7 +267,6 @@ def check_output_file(path: str | os.PathLike) -> Path:
     return path
 
 
-
 def results_file(out: str | os.PathLike | None, default: str | os.PathLike,
                  smoke: bool) -> Path:
     """A benchmark's ``--out``, checked by :func:`check_output_file`: ``out`` when given,
@@ -277,6 +276,7 @@ def results_file(out: str | os.PathLike | None, default: str | os.PathLike,
         path = Path(default)
         out = path.with_name(f"{path.stem}.smoke{path.suffix}") if smoke else path
     return check_output_file(out)
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike):

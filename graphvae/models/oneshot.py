@@ -264,7 +264,6 @@ class EquivariantGraphVAE(nn.Module):
                                       self.edge_bias.dtype, device)
             logits, h = self.edge_logits(z)
             p = torch.sigmoid(logits)
-            where = draw_device(generator, torch.device("cpu"))
             upper = torch.triu(bernoulli(p, generator, where), diagonal=1)
             adj = (upper | upper.T).float()
             g = SampledGraph(adj, p * (1 - torch.eye(n, device=device)))

@@ -358,9 +358,11 @@ def _check_generator(path: Path, ck: dict[str, Any], generator: torch.Generator 
     if generator is None or not isinstance(rng, dict) or "generator" not in rng:
         return
     saved, here = rng.get("generator_device"), generator.device.type
-    mine = generator.get_state()
-    other = saved != here if isinstance(saved, str) else (
-        isinstance(rng["generator"], torch.Tensor) and rng["generator"].shape != mine.shape)
+    if isinstance(saved, str):
+        other = saved != here
+    else:                               # an older state: its size tells the device
+        other = isinstance(rng["generator"], torch.Tensor) and \
+            rng["generator"].shape != generator.get_state().shape
     if other:
         where = quote(saved) if isinstance(saved, str) else "another kind of device"
         raise DataError(path, f"the training state was written by a run on {where}, and its "
