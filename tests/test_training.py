@@ -667,3 +667,30 @@ def test_a_state_whose_generator_was_on_another_device_is_refused_by_name(tmp_pa
                                              rf"--device"):
             run(bad, True)
     assert run(good, True).epochs == 3
+
+
+def test_resume_names_a_state_of_an_older_version(tmp_path):
+    """A state that agrees on every setting it records but lacks one this version records
+    was written by an older graphvae, and the refusal says so; a state that also differs
+    in a shared setting is still a run with other settings."""
+    m = Quadratic()
+    state = tmp_path / "s.pt"
+    fit(m, FullBatch(None), torch.optim.SGD(m.parameters(), lr=0.1), epochs=2,
+        checkpoint=state, config={"lr": 0.1}, progress=False)
+
+    def resume(config):
+        fit(m, FullBatch(None), torch.optim.SGD(m.parameters(), lr=0.1), epochs=2,
+            checkpoint=state, resume=True, config=config, progress=False)
+
+    with pytest.raises(ValueError, match=r"s\.pt: the training state was written by an "
+                                         r"older version of graphvae, which did not record "
+                                         r"prior, beta; it cannot be resumed"):
+        resume({"lr": 0.1, "prior": "mixture", "beta": 1.0})
+    with pytest.raises(ValueError, match=r"other settings \(lr: 0\.2 here, 0\.1 in the "
+                                         r"state; prior"):
+        resume({"lr": 0.2, "prior": "mixture"})
+    fit(m, FullBatch(None), torch.optim.SGD(m.parameters(), lr=0.1), epochs=2,
+        checkpoint=state, config={"lr": 0.1, "gone": 1}, progress=False)
+    with pytest.raises(ValueError, match=r"written by another version of graphvae, which "
+                                         r"did not record prior;"):
+        resume({"lr": 0.1, "prior": "mixture"})

@@ -292,6 +292,7 @@ def _restore(path: Path, state: FitState, result: FitResult, generator: torch.Ge
     if not isinstance(ck, dict) or ck.get("kind") != "graphvae-training-state":
         raise DataError(path, "not a graphvae training state")
     if config is not None and not _same(ck.get("config"), config):
+        _refuse_other_version(path, ck.get("config"), config)
         raise DataError(path, f"the training state belongs to a run with other settings "
                               f"({_settings_diff(ck.get('config'), config, as_given)}); "
                               f"delete it or "
@@ -346,6 +347,30 @@ def _settings_diff(saved: object, now: dict[str, Any],
     more = len(parts) + len(extra) - show
     parts += [f"{quote(k)}: unset here, {quote(saved[k])} in the state" for k in extra[:show]]
     return one_line("; ".join(parts[:show]) + (f"; {more} more" if more > 0 else ""))
+
+
+def _refuse_other_version(path: Path, saved: object, now: dict[str, Any]) -> None:
+    """A state whose config agrees with this run's on every setting both record but lacks
+    some that this version records was written by an older version of graphvae (another
+    one, where it also records settings this one does not): it is refused by saying so,
+    not as a run with other settings."""
+    if not isinstance(saved, dict):
+        return
+    try:
+        shared = [k for k in now if k in saved]
+        if not all(_same(saved[k], now[k]) for k in shared):
+            return
+    except Exception:  # noqa: BLE001 - a file's keys may be of any type
+        return
+    missing = [k for k in now if k not in saved]
+    if not missing:
+        return
+    age = "another" if any(k not in now for k in saved) else "an older"
+    names = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3
+                                      else "")
+    raise DataError(path, f"the training state was written by {age} version of graphvae, "
+                          f"which did not record {one_line(names)}; it cannot be resumed by "
+                          f"this one: delete it to start afresh")
 
 
 def _check_generator(path: Path, ck: dict[str, Any], generator: torch.Generator | None
