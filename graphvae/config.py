@@ -312,9 +312,28 @@ def _scalar(hint: Any) -> Callable[[str], Any]:
     args = [h for h in typing.get_args(hint) if h is not type(None)] if union else [hint]
     if typing.get_origin(args[0]) is tuple:
         return comma_ints
+    if union and type(None) in typing.get_args(hint) and args[0] in (int, float):
+        return _optional_number(args[0])
     if args[0] is float:
         return float
     return args[0] if args[0] in (int, str) else str
+
+
+def _optional_number(kind: type) -> Callable[[str], Any]:
+    """The flag of an optional number: the number, or ``none`` for the field's unset value
+    (the default ``--help`` shows as ``[none]``), which resets what a preset or a
+    ``--config`` file set (``--patience none``)."""
+    def parse(text: str) -> Any:
+        if text.strip().lower() == "none":
+            return None
+        try:
+            return kind(text)
+        except ValueError:
+            what = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"must be {what} or 'none', got "
+                                             f"{text!r}") from None
+    parse.__name__ = kind.__name__   # argparse names the type in its own messages
+    return parse
 
 
 def _show(value: Any) -> str:

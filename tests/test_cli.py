@@ -273,6 +273,32 @@ def test_config_file_sets_fields(tmp_path):
     assert summary["test_auc_std"] == pytest.approx(std)
 
 
+def test_optional_numbers_reset_by_none(tmp_path, capsys):
+    """An optional number's flag takes ``none``, the unset value its ``--help`` shows: it
+    resets what a --config file set (patience and batch size ran with the file's values
+    before, which no flag could undo), and anything else is a one-line error naming it."""
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"patience": 3, "batch_size": 50, "epochs": 2, "latent": 4,
+                               "hidden": [8]}))
+    rc, stdout, _ = run_cli(["linkpred", "--config", str(cfg), "--quiet", "--json",
+                             "--out", str(tmp_path / "a")])
+    assert rc == 0
+    assert json.loads(stdout.strip().splitlines()[-1])["config"]["batch_size"] == 50
+    rc, stdout, _ = run_cli(["linkpred", "--config", str(cfg), "--quiet", "--json",
+                             "--patience", "None", "--batch-size", "none",
+                             "--out", str(tmp_path / "b")])
+    assert rc == 0
+    config = json.loads(stdout.strip().splitlines()[-1])["config"]
+    assert config["patience"] is None and config["batch_size"] is None
+    assert_one_line_error(capsys, ["linkpred", "--patience", "soon"],
+                          r"--patience: must be a whole number or 'none', got 'soon'")
+    from graphvae.config import _scalar
+    assert _scalar(float | None)("none") is None and _scalar(float | None)("0.5") == 0.5
+    assert _scalar(int)("7") == 7 and _scalar(str | None)("none") == "none"
+    from graphvae.vector.config import _patience  # vector's own: "off" as well
+    assert _patience("none") is None and _patience("off") is None and _patience("4") == 4
+
+
 def test_propagated_features_from_the_shell(tmp_path, capsys):
     assert_one_line_error(capsys, ["linkpred", "--quiet", "--feature-mode", "propagated",
                                    "--propagated-dim", "0", "--epochs", "1"],
