@@ -511,12 +511,13 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def _manifest(stage: Path, run_id: str, command: str) -> dict[str, Any]:
+def _manifest(stage: Path, run_id: str, command: str,
+              device: torch.device | str | None = None) -> dict[str, Any]:
     files = {str(p.relative_to(stage)): {"bytes": p.stat().st_size, "sha256": file_digest(p)}
              for p in sorted(stage.rglob("*")) if p.is_file()}
     return {"written_by": "graphvae", "run_id": run_id, "command": command,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "files": files,
-            "environment": environment()}
+            "environment": environment(device)}
 
 
 def _replace_folder(stage: Path, out: Path) -> None:
@@ -545,10 +546,14 @@ def _replace_folder(stage: Path, out: Path) -> None:
 
 
 @contextmanager
-def output_folder(out: str | os.PathLike | None, command: str = "graphvae"):
+def output_folder(out: str | os.PathLike | None, command: str = "graphvae",
+                  device: torch.device | str | None = None):
     """Yield a fresh staging folder for a run whose outputs go to ``out`` (``None``: yield
     ``None``, nothing is written). On success the staging folder gets ``manifest.json``
-    and replaces ``out``; on an exception it is removed and ``out`` is left as it was."""
+    and replaces ``out``; on an exception it is removed and ``out`` is left as it was.
+    The manifest's environment is read when the block ends, with ``device`` (a CUDA
+    run's GPU is recorded): enter the run's thread setting (``threads_for``) outside this
+    block, so that the manifest records the threads the run used."""
     if out is None:
         yield None
         return
@@ -561,7 +566,7 @@ def output_folder(out: str | os.PathLike | None, command: str = "graphvae"):
                          f"{describe(err)}") from None
     try:
         yield stage
-        write_json(_manifest(stage, uuid.uuid4().hex, command), stage / MANIFEST)
+        write_json(_manifest(stage, uuid.uuid4().hex, command, device), stage / MANIFEST)
         os.chmod(stage, 0o777 & ~_umask())
         _replace_folder(stage, out)
     finally:

@@ -42,3 +42,30 @@ def test_environment_on_cpu():
     assert env["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert set(env["packages"]) == set(provenance.PACKAGES)
     assert "cuda" not in env
+
+
+def test_manifest_records_the_threads_the_run_used_and_its_device(tmp_path, monkeypatch):
+    """A small run uses one thread (``threads_for``) whatever the process's setting; the
+    manifest is written inside that setting, so it records 1, not the setting restored
+    after the run (it recorded 2 here before). ``output_folder`` hands its device to
+    :func:`environment`, which adds a CUDA run's GPU."""
+    from conftest import run_cli
+
+    from graphvae import io
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        rc, _, err = run_cli(["linkpred", "--quiet", "--epochs", "1",
+                              "--out", str(tmp_path / "o")])
+        assert rc == 0, err
+        assert torch.get_num_threads() == 2                      # restored after the run
+    finally:
+        torch.set_num_threads(old)
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert manifest["environment"]["torch_threads"] == 1
+    seen = []
+    monkeypatch.setattr(io, "environment", lambda device=None: seen.append(device) or {})
+    with io.output_folder(tmp_path / "p", "test", torch.device("cuda", 0)) as stage:
+        (stage / "a.txt").write_text("a")
+    assert seen == [torch.device("cuda", 0)]

@@ -31,10 +31,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for line in cfg.ignored_settings():
         print(f"graphvae generate: note: {line}", file=sys.stderr)
     state = state_dir(args, "generate", GENERATE_STATES)
-    with output_folder(args.out, "graphvae generate") as stage, \
-            threads_for(graph_work(20 * cfg.batch_size, 80 * cfg.batch_size,
-                                   20 * cfg.batch_size * 17, [*cfg.hidden, cfg.latent]),
-                        resolve_device(cfg.device)):
+    device = resolve_device(cfg.device)
+    with threads_for(graph_work(20 * cfg.batch_size, 80 * cfg.batch_size,
+                                20 * cfg.batch_size * 17, [*cfg.hidden, cfg.latent]),
+                     device), \
+            output_folder(args.out, "graphvae generate", device) as stage:
         metrics = run_generation(cfg, args.data_root, stage, progress=not args.quiet,
                                  state=None if state is None else state / "train.pt",
                                  resume=args.resume)

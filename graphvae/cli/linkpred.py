@@ -99,8 +99,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     read_seconds = time.perf_counter() - start
     out = args.out if rank == 0 else None            # only the first process writes
     with process_group(device) as (rank, world, device), \
-            output_folder(out, "graphvae linkpred") as stage, \
-            threads_for(_work(data, cfg), device):
+            threads_for(_work(data, cfg), device), \
+            output_folder(out, "graphvae linkpred", device) as stage:
         if world > 1 and args.resume:
             agree_on_state(state, LINKPRED_STATES, "linkpred")
         summary = _runs(args, cfg, data, name, device, stage, state, planted, rank)

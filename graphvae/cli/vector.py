@@ -47,10 +47,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # after the data: the likelihood a run picks decides whether --variance is read
     for line in resolved(cfg, data).ignored_settings():
         print(f"graphvae vector: note: {line}", file=sys.stderr)
-    with output_folder(args.out, "graphvae vector") as stage, \
-            threads_for(dense_work(cfg.batch_size, [data.dim, *cfg.hidden,
-                                                    2 * (cfg.latent_dim or 40)]),
-                        resolve_device(cfg.device)):
+    device = resolve_device(cfg.device)
+    with threads_for(dense_work(cfg.batch_size, [data.dim, *cfg.hidden,
+                                                 2 * (cfg.latent_dim or 40)]), device), \
+            output_folder(args.out, "graphvae vector", device) as stage:
         metrics = run_vector(data, cfg, stage, progress=not args.quiet, state=state,
                              resume=args.resume)
     done(state, VECTOR_STATES)
