@@ -429,3 +429,20 @@ def test_a_malformed_graph_fingerprint_in_a_planted_file_is_one_line(tmp_path):
     for path in cases:
         with pytest.raises(DataError, match="its graph fingerprint is not a SHA-256 hex"):
             PlantedSBM.load(path)
+
+
+def test_the_docstrings_edge_counts_and_the_loss_near_the_cap():
+    """The module docstring's realised counts (seed 0), and the loss near the cap that it
+    and make-graph's --edges help work out: a pair inside one of K blocks has
+    λ ≈ (1 − mixing)·K/2, one between blocks λ ≈ mixing·K/(2(K − 1)), so the expected
+    share of requested edges kept is Σ (1 − e^−λ)/λ weighted by each kind's share of
+    the draws (large N: pairs inside blocks are 1/K of all)."""
+    from graphvae.datasets.sbm import make_sbm
+
+    for n, m, k, e in ((1000, 5000, 2, 4803), (2000, 20000, 2, 19418), (100, 2475, 2, 1774),
+                       (1000, 249750, 2, 181187), (3500, 3061625, 4, 1794844)):
+        assert make_sbm(n, m, k, 0)[0].shape[1] == e
+    for k, got in ((2, 181187 / 249750), (4, 1794844 / 3061625)):
+        inside, between = 0.8 * k / 2, 0.2 * k / (2 * (k - 1))
+        kept = 0.8 * (1 - math.exp(-inside)) / inside + 0.2 * (1 - math.exp(-between)) / between
+        assert abs(got - kept) < 0.01, (k, got, kept)

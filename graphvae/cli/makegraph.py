@@ -52,7 +52,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--edges", type=int, required=True, metavar="M",
                    help="expected number of undirected edges; the graph has fewer, as "
                         "parallel edges merge: a few per cent in a sparse graph (-4%% at "
-                        "N=1000, M=5000), up to a third near the cap of N(N-1)/4")
+                        "N=1000, M=5000); near the cap of N(N-1)/4 a pair inside a block "
+                        "draws about (1 - mixing) K/2 edges, so the loss grows with the "
+                        "blocks K (-27%% at N=1000 with 2 blocks, -41%% at N=3500 with 4)")
     p.add_argument("--blocks", type=int, default=None, metavar="K",
                    help="number of planted communities, of equal size (default: one per "
                         f"{NODES_PER_BLOCK} nodes, at least 2 and at most N/2; 1 below 4 "

@@ -35,8 +35,11 @@ zero); :meth:`PlantedSBM.prob` returns it and :meth:`PlantedSBM.rate` returns ``
 The realised graph has fewer than ``num_edges`` edges: parallel edges merge (the
 ``λ − (1 − e^−λ)`` of each pair). In a sparse graph that is a few per cent (1,000 nodes
 and 5,000 requested edges: 4,803; 2,000 and 20,000: 19,418, seed 0); near the densest
-request ``make-graph`` takes, N(N − 1)/4 (a mean λ of 1/2 a pair), about a quarter to a
-third (100 nodes and 2,475 requested: 1,774).
+request ``make-graph`` takes, N(N − 1)/4 (a mean λ of 1/2 a pair), more: a pair inside
+one of ``K`` blocks then has λ ≈ (1 − mixing)·K/2, so the loss grows with the blocks and
+with a lower mixing (two blocks: about a quarter, 1,774 of 2,475 requested on 100 nodes,
+181,187 of 249,750 on 1,000; four blocks: 1,794,844 of 3,061,625 on 3,500 nodes, 41 %
+lost; seed 0).
 
 Sampling in O(E)
 ----------------
@@ -422,7 +425,8 @@ def make_sbm(num_nodes: int, num_edges: int, num_blocks: int, seed: int,
     """A seeded degree-corrected SBM graph (see the module's docstring) and its planted
     parameters: ``(edge_index (2, E) int64 with i < j, sorted and unique, PlantedSBM)``.
 
-    ``E`` is slightly below ``num_edges`` (merged parallel edges). Requires
+    ``E`` is below ``num_edges`` (merged parallel edges: a few per cent when sparse, more
+    near the cap, as the module's docstring works out). Requires
     ``2 ≤ num_nodes``, ``1 ≤ num_edges ≤ n(n−1)/4``, ``1 ≤ num_blocks ≤ min(n, 4096)``,
     ``0 ≤ mixing ≤ 1``, ``exponent > 2``; a one-line ``ValueError`` otherwise.
     """
