@@ -3,6 +3,8 @@
 import io
 import sys
 
+import pytest
+
 from graphvae.progress import bar, steps
 
 
@@ -38,10 +40,8 @@ def test_a_step_that_fails_closes_its_bar(monkeypatch):
         yield 1
         raise ValueError("bad row")
 
-    try:
+    with pytest.raises(ValueError, match="bad row"):       # the error reaches the caller
         list(steps(rows(), "reading", True))
-    except ValueError:
-        pass
     # the bar is cleared (leave=False): its last write ends the line it drew
     assert stream.getvalue().endswith("\r") or stream.getvalue().endswith("\x1b[A")
 

@@ -221,7 +221,8 @@ def test_checkpoint_arguments_of_the_wrong_type_are_one_line(tmp_path, capsys):
     # a width of 0 is one line too (torch may warn about zero-element tensors while the
     # model is built; the build is silenced)
     torch.save({**ck, "init": {**init, "in_channels": 0}}, tmp_path / "zero.pt")
-    one_line_error(capsys, ["check-invariance", "--checkpoint", str(tmp_path / "zero.pt")], ".")
+    one_line_error(capsys, ["check-invariance", "--checkpoint", str(tmp_path / "zero.pt")],
+                   r"in_channels must be a whole number >= 1, got 0")
     # a generation model: checked against its own constructor's annotations
     model = SequentialGraphVAE(3, [0.0, 1.0, 2.0], 4, (8,), "gcn", (8,), 8, node_types=2,
                                edge_types=1, valences=[4, 2], connect=True, components=2)

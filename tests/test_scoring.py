@@ -14,6 +14,7 @@ import pytest
 from conftest import run_cli
 
 from graphvae import plotting
+from graphvae.evaluation.graph_stats import graph_mmd
 from graphvae.tasks import scoring
 from graphvae.tasks.generation import GenerationConfig, load_generation_data
 
@@ -85,6 +86,17 @@ def test_the_test_graphs_scored_against_themselves(tmp_path):
     assert got["copies"] == {"in_training": copies / len(data.test),
                              "unique": len(classes) / len(data.test)}
     assert got["num_samples"] == len(data.test) and got["dataset"] == data.name
+    # a file that differs from the reference: its own graphs are scored, not the split's
+    paths = [nx.path_graph(3), nx.path_graph(3)]
+    other = _write_graphs(tmp_path / "other.jsonl", [*data.test[1:], *paths])
+    got = scoring.score_samples(other, cfg)
+    mine = [*data.test[1:], *paths]
+    expected = graph_mmd(data.test, mine, cfg.protocol)
+    assert got["mmd2"]["generated"]["degree"] == pytest.approx(expected["degree"], rel=1e-12)
+    assert got["mmd2"]["generated"]["degree"] > 1e-4
+    in_training = sum(any(nx.is_isomorphic(g, h) for h in data.train) for g in mine)
+    assert got["num_samples"] == len(mine) == len(data.test) + 1
+    assert got["copies"]["in_training"] == in_training / len(mine)
 
 
 def test_molecules_counted_by_hand(tmp_path, monkeypatch):
