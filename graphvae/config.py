@@ -289,9 +289,11 @@ class Config:
             parser.add_argument(flag, dest=dest, default=default,
                                 metavar=meta["metavar"] or (None if choices is not None else
                                                             flag[2:].replace("-", "_").upper()),
-                                type=meta["parse"] or _scalar(hint),
+                                type=meta["parse"] or _scalar(hint, unset),
                                 choices=list(choices) if choices is not None else None,
-                                help=meta["help"] + shown)
+                                help=meta["help"] + shown + (
+                                    "; 'none' resets what a preset or --config set"
+                                    if unset and _resettable(hint) else ""))
 
     @classmethod
     def given(cls, args: argparse.Namespace) -> dict[str, Any]:
@@ -307,12 +309,24 @@ class Config:
         return cls.from_dict(cls.given(args))
 
 
-def _scalar(hint: Any) -> Callable[[str], Any]:
+def _resettable(hint: Any) -> bool:
+    """Whether ``hint`` is an optional number (``int | None``, ``float | None``)."""
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    args = typing.get_args(hint)
+    return union and type(None) in args and any(a in (int, float) for a in args)
+
+
+def _scalar(hint: Any, unset: bool = False) -> Callable[[str], Any]:
+    """The flag's parser. With ``unset`` (a command whose preset or ``--config`` file
+    sets fields), an optional number's flag also takes ``none``: the field's unset value,
+    so that what the file set can be undone. Elsewhere ``none`` is refused: a field's
+    ``None`` there means its resolved default (``--kl-warmup``: a third of the epochs),
+    which a user writing ``none`` would not expect."""
     union = typing.get_origin(hint) in (typing.Union, types.UnionType)
     args = [h for h in typing.get_args(hint) if h is not type(None)] if union else [hint]
     if typing.get_origin(args[0]) is tuple:
         return comma_ints
-    if union and type(None) in typing.get_args(hint) and args[0] in (int, float):
+    if unset and _resettable(hint):
         return _optional_number(args[0])
     if args[0] is float:
         return float
@@ -320,8 +334,8 @@ def _scalar(hint: Any) -> Callable[[str], Any]:
 
 
 def _optional_number(kind: type) -> Callable[[str], Any]:
-    """The flag of an optional number: the number, or ``none`` for the field's unset value
-    (the default ``--help`` shows as ``[none]``), which resets what a preset or a
+    """The flag of an optional number on a command with presets or ``--config``: the
+    number, or ``none`` for the field's unset value, which resets what a preset or a
     ``--config`` file set (``--patience none``)."""
     def parse(text: str) -> Any:
         if text.strip().lower() == "none":

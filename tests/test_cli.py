@@ -274,9 +274,12 @@ def test_config_file_sets_fields(tmp_path):
 
 
 def test_optional_numbers_reset_by_none(tmp_path, capsys):
-    """An optional number's flag takes ``none``, the unset value its ``--help`` shows: it
-    resets what a --config file set (patience and batch size ran with the file's values
-    before, which no flag could undo), and anything else is a one-line error naming it."""
+    """On linkpred, whose --config file (or preset) sets fields, an optional number's flag
+    takes ``none``, the field's unset value: it resets what the file set (patience and
+    batch size ran with the file's values before, which no flag could undo), and anything
+    else is a one-line error naming it. Commands without a file refuse ``none``, where a
+    field's None is its resolved default (generate's --kl-warmup none would have run a
+    warm-up of a third of the epochs, its help saying 0 turns it off)."""
     cfg = tmp_path / "cfg.json"
     cfg.write_text(json.dumps({"patience": 3, "batch_size": 50, "epochs": 2, "latent": 4,
                                "hidden": [8]}))
@@ -292,11 +295,16 @@ def test_optional_numbers_reset_by_none(tmp_path, capsys):
     assert config["patience"] is None and config["batch_size"] is None
     assert_one_line_error(capsys, ["linkpred", "--patience", "soon"],
                           r"--patience: must be a whole number or 'none', got 'soon'")
+    assert_one_line_error(capsys, ["generate", "--kl-warmup", "none"],
+                          r"--kl-warmup: invalid int value: 'none'")
+    rc, text, _ = run_cli(["linkpred", "--help"])
+    assert rc == 0 and "'none' resets what a preset or --config set" in " ".join(text.split())
     from graphvae.config import _scalar
-    assert _scalar(float | None)("none") is None and _scalar(float | None)("0.5") == 0.5
-    assert _scalar(int)("7") == 7 and _scalar(str | None)("none") == "none"
-    from graphvae.vector.config import _patience  # vector's own: "off" as well
-    assert _patience("none") is None and _patience("off") is None and _patience("4") == 4
+    assert _scalar(float | None, True)("none") is None
+    assert _scalar(float | None, True)("0.5") == 0.5
+    assert _scalar(int)("7") == 7 and _scalar(str | None, True)("none") == "none"
+    with pytest.raises(ValueError):
+        _scalar(int | None)("none")
 
 
 def test_propagated_features_from_the_shell(tmp_path, capsys):

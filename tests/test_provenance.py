@@ -69,3 +69,36 @@ def test_manifest_records_the_threads_the_run_used_and_its_device(tmp_path, monk
     with io.output_folder(tmp_path / "p", "test", torch.device("cuda", 0)) as stage:
         (stage / "a.txt").write_text("a")
     assert seen == [torch.device("cuda", 0)]
+
+
+def test_each_command_hands_its_device_and_thread_setting_to_the_manifest(tmp_path,
+                                                                          monkeypatch):
+    """linkpred, generate and vector open their output folder with the run's device,
+    inside the run's thread setting (one thread for these small runs, whatever the
+    process's): the folder is replaced here by one that records both and stops the run."""
+    import importlib
+
+    from conftest import run_cli
+
+    class Opened(Exception):
+        pass
+
+    seen = {}
+    for command in ("linkpred", "generate", "vector"):
+        module = importlib.import_module(f"graphvae.cli.{command}")
+
+        def opened(out, name, device=None, _command=command):
+            seen[_command] = (device, torch.get_num_threads())
+            raise Opened
+
+        monkeypatch.setattr(module, "output_folder", opened)
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for command in ("linkpred", "generate", "vector"):   # stopped where it opened
+            rc, _, err = run_cli([command, "--quiet", "--epochs", "1",
+                                  "--out", str(tmp_path / command)])
+            assert rc != 0 and "Opened" in err, (command, err)
+    finally:
+        torch.set_num_threads(old)
+    assert seen == {c: (torch.device("cpu"), 1) for c in ("linkpred", "generate", "vector")}

@@ -29,8 +29,8 @@ def _variance(text: str) -> str | float:
 
 
 def _patience(text: str) -> int | None:
-    """``--patience``: a count of epochs, or ``off`` / ``none`` (run every epoch)."""
-    if text.strip().lower() in ("off", "none"):
+    """``--patience``: a count of epochs, or ``off`` (run every epoch)."""
+    if text.strip().lower() == "off":
         return None
     try:
         return int(text)
