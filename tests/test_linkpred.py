@@ -391,3 +391,27 @@ def test_hits_at_k_is_not_reported_as_perfect_with_fewer_test_non_edges_than_k()
     big = run_link_prediction(load_dataset("synthetic"), LinkPredConfig(epochs=1), seed=0,
                               progress=False).metrics
     assert all(0 <= big[f"test_hits@{k}"] <= 1 for k in (20, 50, 100))
+
+
+def test_a_gae_reports_its_reconstruction_not_a_bound():
+    """A point code (GAE) bounds nothing: metrics.json names its training value
+    ``train_recon_loglik_nats``, and it is log p(A_train | Z = μ) over all pairs of the
+    training graph (self-loops as edges, the preset's default), worked out here from the
+    kept latent means; a VGAE keeps ``train_bound_nats``."""
+    import torch.nn.functional as F
+
+    from graphvae.graph import edge_index_to_dense
+
+    data = make_sbm_graph(num_nodes=30, p_in=0.3, p_out=0.05, seed=2)
+    cfg = PRESETS["gae"].replace(epochs=3, estimator="dense")
+    res = run_link_prediction(data, cfg, seed=0, progress=False)
+    assert "train_bound_nats" not in res.metrics and "train_bound_history" not in res.metrics
+    assert len(res.metrics["train_recon_loglik_history"]) == 3
+    a = edge_index_to_dense(res.split.train_edge_index, 30)
+    target = ((a + a.t()) > 0).double() + torch.eye(30, dtype=torch.float64)
+    logits = (res.z @ res.z.t()).double()
+    by_hand = (target * F.logsigmoid(logits) + (1 - target) * F.logsigmoid(-logits)).sum()
+    assert res.metrics["train_recon_loglik_nats"] == pytest.approx(by_hand.item(), rel=1e-5)
+    vgae = run_link_prediction(data, PRESETS["vgae"].replace(epochs=1), seed=0,
+                               progress=False)
+    assert "train_bound_nats" in vgae.metrics and "train_recon_loglik_nats" not in vgae.metrics

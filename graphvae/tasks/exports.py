@@ -81,7 +81,9 @@ def export_link_prediction(out: Path, result: LinkPredResult, summary: dict[str,
                 f"latent means (PCA), {shown.numel():,} of {n:,} nodes, {seed}")
     plot_training(result.fit.history, out / "training.png", result.fit.weights_epoch,
                   "validation AUC + AP", f"{result.metrics['config']['model']}, seed "
-                  f"{result.metrics['seed']}", "training bound (nats, the whole graph)")
+                  f"{result.metrics['seed']}",
+                  "training bound (nats, the whole graph)" if "train_bound_nats" in
+                  result.metrics else "training log p(A | Z = μ) (nats; not a bound)")
     written += [out / "roc_pr.png", out / "latent.png", out / "training.png",
                 write_json(summary, out / "metrics.json")]
     return written
