@@ -428,3 +428,21 @@ def test_encoders_name_features_that_do_not_fit():
         with pytest.raises(ValueError, match="x has 4 rows for a graph of 3 nodes"):
             model.encode(torch.randn(4, 3), Adjacency(ei, 3))
         assert model.encode(torch.randn(3, 3), Adjacency(ei, 3)).loc.shape[0] == 3
+
+
+def test_a_model_with_a_prior_object_is_refused_before_its_checkpoint_is_written(tmp_path):
+    """build_model passes a prior object on to the model, which a checkpoint cannot hold
+    as plain data: saving is refused in one line and nothing is written (the file it wrote
+    before was one load_model refuses to read); plain arguments still save and load."""
+    from graphvae.bounds.priors import StandardNormal
+    from graphvae.models.checkpoints import load_model, save_model
+
+    model = build_model("vgae", 5, prior=StandardNormal())
+    path = tmp_path / "m.pt"
+    with pytest.raises(ValueError, match=r"cannot save this graph-autoencoder model: its "
+                                         r"constructor argument 'prior' is a StandardNormal, "
+                                         r"not plain data"):
+        save_model(path, model)
+    assert not path.exists() and list(tmp_path.iterdir()) == []
+    save_model(path, build_model("vgae", 5, num_samples=2))
+    assert load_model(path)[0].num_samples == 2

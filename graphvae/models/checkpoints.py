@@ -58,9 +58,31 @@ BUILDERS: dict[str, Callable[[dict[str, Any]], nn.Module]] = {
 
 
 def save_model(path: str | os.PathLike, model: nn.Module, **extra: Any) -> Path:
-    """Write ``model`` (its kind, constructor arguments and weights) and ``extra``."""
-    return save_atomic({"model": model.kind, "init": model.init_kwargs(),  # type: ignore
+    """Write ``model`` (its kind, constructor arguments and weights) and ``extra``. A
+    constructor argument that is not plain data (a prior object given to
+    :func:`~graphvae.models.build_model`) is refused before anything is written: the
+    file would hold a pickled object, which :func:`load_model` refuses to read."""
+    init = model.init_kwargs()  # type: ignore[operator]
+    for key, value in init.items():
+        if not _plain(value):
+            raise ValueError(f"cannot save this {model.kind} model: its constructor argument "
+                             f"{key!r} is a {type(value).__name__}, not plain data, and a "
+                             f"checkpoint rebuilds a model from plain data only; save its "
+                             f"state_dict() with torch.save instead")
+    return save_atomic({"model": model.kind, "init": init,  # type: ignore
                         "state_dict": model.state_dict(), **extra}, path)
+
+
+def _plain(value: Any) -> bool:
+    """Whether ``value`` is JSON-like data: None, bool, int, float, str, and lists, tuples
+    and string-keyed dicts of them."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
 
 
 def _legacy(ck: dict[str, Any]) -> Callable[[], nn.Module]:
