@@ -404,6 +404,10 @@ def test_exemplar_prior_bound_against_every_order():
     z2 = torch.randn(1, 4, 2, dtype=torch.float64)
     got = float(prior.set_log_prob(z2, torch.tensor([[True, True, True, True]])))
     assert got == pytest.approx(float(-0.5 * (z2.pow(2) + math.log(2 * math.pi)).sum()))
+    # ... and its draws are N(0, I)'s, in the exemplars' dtype
+    draw = prior.sample_set(4, 2, torch.Generator().manual_seed(5))
+    assert torch.equal(draw, torch.randn(4, 2, generator=torch.Generator().manual_seed(5),
+                                         dtype=torch.float64))
 
 
 def test_exemplar_prior_samples_an_exemplar_of_the_size_in_any_order():

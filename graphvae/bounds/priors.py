@@ -225,6 +225,7 @@ class ExemplarPrior(Prior):
         if exemplars < 1 or max_nodes < 1:
             raise ValueError("an exemplar prior needs at least one exemplar of >= 1 node")
         self.dim = dim
+        self.fallback = StandardNormal()    # a size with no exemplar (no state of its own)
         self.register_buffer("loc", torch.zeros(exemplars, max_nodes, dim))
         self.register_buffer("logvar", torch.zeros(exemplars, max_nodes, dim))
         self.register_buffer("sizes", torch.zeros(exemplars, dtype=torch.long))
@@ -290,7 +291,7 @@ class ExemplarPrior(Prior):
             zn = zz[mm]
             m = torch.nonzero(self.sizes == zn.size(0)).flatten()
             if len(m) == 0:
-                out.append(-0.5 * (zn.pow(2) + LOG_2PI).sum())
+                out.append(self.fallback.log_prob(zn).sum())
             else:
                 out.append(torch.logsumexp(self._log_r(zn, m), 0) - math.log(len(m)))
         return torch.stack(out).reshape(lead)
@@ -301,7 +302,7 @@ class ExemplarPrior(Prior):
         where = draw_device(generator)
         m = torch.nonzero(self.sizes == n).flatten().cpu()
         if len(m) == 0:
-            z = torch.randn(n, dim, generator=generator, device=where, dtype=self.loc.dtype)
+            z = self.fallback.sample((n, dim), generator, self.loc.dtype)
         else:
             pick = int(m[int(torch.randint(len(m), (1,), generator=generator, device=where))])
             eps = torch.randn(n, dim, generator=generator, device=where, dtype=self.loc.dtype)
