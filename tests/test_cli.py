@@ -376,3 +376,49 @@ def test_a_preset_switch_turns_back_from_the_command_line(capsys):
                  "1", "--quiet", "--json"]) == 0
     config = json.loads(capsys.readouterr().out.splitlines()[-1])["config"]
     assert (config["self_loops"], config["reweight"]) == (False, True)
+
+
+def test_curves_and_deviations_are_named_for_what_they_measure(tmp_path, capsys, monkeypatch):
+    """A point code's training value bounds nothing (vector ae: the reconstruction
+    log-likelihood); the exemplar prior is fitted after training, so generate's curves
+    are under N(0, I) and metrics.json says so; check-invariance --json gives null, not
+    0.0, for a part the model lacks (a GAE's scale), as its table's n/a."""
+    from graphvae import plotting
+
+    labels = {}
+    real = plotting.plot_training
+
+    def record(history, path, weights_epoch=None, score_label="", title="",
+               train_label=""):
+        labels[title.split()[0]] = (score_label, train_label)
+        real(history, path, weights_epoch, score_label, title, train_label)
+
+    monkeypatch.setattr(plotting, "plot_training", record)
+    assert main(["vector", "--model", "ae", "--epochs", "1", "--quiet",
+                 "--out", str(tmp_path / "ae")]) == 0
+    assert labels["ae"][1] == "training reconstruction log-likelihood (nats per row; not a bound)"
+    assert main(["vector", "--model", "vae", "--epochs", "1", "--quiet",
+                 "--out", str(tmp_path / "vae")]) == 0
+    assert labels["vae"][1] == "training bound (nats per row)"
+    assert main(["generate", "--model", "seq-vae", "--prior", "exemplar", "--epochs", "1",
+                 "--num-samples", "2", "--quiet", "--out", str(tmp_path / "seq")]) == 0
+    assert labels["seq-vae"] == ("validation bound under N(0, I), KL weighted by 0.001 "
+                                 "(nats per graph)", "training bound under N(0, I) (nats "
+                                 "per graph)")
+    history = json.loads((tmp_path / "seq" / "metrics.json").read_text())["history"]
+    assert history["prior"].startswith("N(0, I), which training used")
+    assert main(["generate", "--model", "seq-vae", "--prior", "set-mixture", "--epochs", "1",
+                 "--num-samples", "2", "--quiet", "--out", str(tmp_path / "mix")]) == 0
+    assert labels["seq-vae"][1] == "training bound (nats per graph)"
+    assert "prior" not in json.loads((tmp_path / "mix" / "metrics.json").read_text())["history"]
+    capsys.readouterr()
+    assert main(["linkpred", "--model", "gae", "--epochs", "1", "--quiet",
+                 "--out", str(tmp_path / "gae")]) == 0
+    capsys.readouterr()
+    assert main(["check-invariance", "--checkpoint", str(tmp_path / "gae" / "model.pt"),
+                 "--permutations", "2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert report["deviations"]["encoder scale"] is None
+    assert isinstance(report["deviations"]["encoder mean"], float)
+    assert [c["status"] for c in report["components"]
+            if c["component"] == "encoder scale"] == ["n/a"]

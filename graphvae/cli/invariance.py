@@ -86,7 +86,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
               f"gets its own, as a run on it would)", file=table)
     failed = [d.component for d in devs if not d.excess <= args.atol]
     summary = {"ok": not failed, "failed": failed, "dataset": name, "atol": args.atol,
-               "rtol": rtol, "deviations": {d.component: d.value for d in devs}}
+               "rtol": rtol, "deviations": {d.component: d.value if d.excess != -math.inf
+                                            else None for d in devs}}   # n/a: nothing measured
     if args.json:
         from graphvae.io import json_text
         summary |= {"graphs": [int(g[0].size(0)) for g in graphs],

@@ -161,7 +161,8 @@ def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = 
                  if model.config.variational else "reconstruction log-likelihood")
         plot_training(res.history, out / "training.png", res.weights_epoch,
                       f"validation {bound} (nats per row)", f"{cfg.model} on {data.name}",
-                      "training bound (nats per row)")
+                      "training bound (nats per row)" if model.config.variational else
+                      "training reconstruction log-likelihood (nats per row; not a bound)")
         write_json({**metrics, "config": cfg.to_dict(),
                     "history": {"train": res.column("train_bound"),
                                 "valid": res.column("score")}},
