@@ -269,7 +269,9 @@ class Config:
             flag = _flag(f)
             dest = DEST + f.name  # never clashes with a task's own flags
             default = NOT_GIVEN if unset else f.default
-            shown = "" if unset else f" [{_show(f.default)}]"
+            # an unset default (None) is resolved by the run, as the help says: no value
+            # to show, and no flag value spells it ('none' only where unset=True)
+            shown = "" if unset or f.default is None else f" [{_show(f.default)}]"
             choices = meta["choices"]() if callable(meta["choices"]) else meta["choices"]
             hint = hints[f.name]
             if hint is bool:

@@ -1,6 +1,7 @@
 import math
 import re
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -440,9 +441,19 @@ def test_a_model_with_a_prior_object_is_refused_before_its_checkpoint_is_written
     model = build_model("vgae", 5, prior=StandardNormal())
     path = tmp_path / "m.pt"
     with pytest.raises(ValueError, match=r"cannot save this graph-autoencoder model: its "
-                                         r"constructor argument 'prior' is a StandardNormal, "
-                                         r"not plain data"):
+                                         r"constructor argument 'prior' is a "
+                                         r"graphvae\.bounds\.priors\.StandardNormal, not "
+                                         r"plain data"):
         save_model(path, model)
+    # numpy numbers subclass float / str but torch.load(weights_only=True) refuses them
+    with pytest.raises(ValueError, match=r"constructor argument 'dropout' is a "
+                                         r"numpy\.float64"):
+        save_model(path, build_model("vgae", 5, dropout=np.float64(0.1)))
+    with pytest.raises(ValueError, match=r"its entry 'config'\['lr'\] is a numpy\.float64"):
+        save_model(path, build_model("vgae", 5), config={"lr": np.float64(0.01)})
+    with pytest.raises(ValueError, match=r"its entry 'config'\['h'\]\[1\] is a "
+                                         r"numpy\.int64"):
+        save_model(path, build_model("vgae", 5), config={"h": [8, np.int64(4)]})
     assert not path.exists() and list(tmp_path.iterdir()) == []
     save_model(path, build_model("vgae", 5, num_samples=2))
     assert load_model(path)[0].num_samples == 2

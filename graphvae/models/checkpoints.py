@@ -59,30 +59,46 @@ BUILDERS: dict[str, Callable[[dict[str, Any]], nn.Module]] = {
 
 def save_model(path: str | os.PathLike, model: nn.Module, **extra: Any) -> Path:
     """Write ``model`` (its kind, constructor arguments and weights) and ``extra``. A
-    constructor argument that is not plain data (a prior object given to
-    :func:`~graphvae.models.build_model`) is refused before anything is written: the
-    file would hold a pickled object, which :func:`load_model` refuses to read."""
+    constructor argument or ``extra`` entry that is not plain data (a prior object given
+    to :func:`~graphvae.models.build_model`, a numpy number in a config) is refused before
+    anything is written: the file would hold a pickled object, which :func:`load_model`
+    refuses to read."""
     init = model.init_kwargs()  # type: ignore[operator]
-    for key, value in init.items():
-        if not _plain(value):
-            raise ValueError(f"cannot save this {model.kind} model: its constructor argument "
-                             f"{key!r} is a {type(value).__name__}, not plain data, and a "
-                             f"checkpoint rebuilds a model from plain data only; save its "
-                             f"state_dict() with torch.save instead")
+    for what, entries in (("constructor argument", init), ("entry", extra)):
+        for key, value in entries.items():
+            bad = _not_plain(value, repr(key))
+            if bad is not None:
+                raise ValueError(f"cannot save this {model.kind} model: its {what} {bad[0]} "
+                                 f"is a {bad[1]}, not plain data, and a checkpoint holds "
+                                 f"plain data only (int, float, str, bool, None, lists, "
+                                 f"dicts); pass Python numbers, or save its state_dict() "
+                                 f"with torch.save")
     return save_atomic({"model": model.kind, "init": init,  # type: ignore
                         "state_dict": model.state_dict(), **extra}, path)
 
 
-def _plain(value: Any) -> bool:
-    """Whether ``value`` is JSON-like data: None, bool, int, float, str, and lists, tuples
-    and string-keyed dicts of them."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return True
-    if isinstance(value, (list, tuple)):
-        return all(_plain(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
-    return False
+def _not_plain(value: Any, where: str) -> tuple[str, str] | None:
+    """``(where, type name)`` of the first part of ``value`` that is not plain data
+    (exactly None, bool, int, float, str, or lists, tuples and string-keyed dicts of
+    them: a numpy float is a float subclass that ``torch.load(weights_only=True)``
+    refuses), else ``None``."""
+    if value is None or type(value) in (bool, int, float, str):
+        return None
+    if type(value) in (list, tuple):
+        for i, v in enumerate(value):
+            if (bad := _not_plain(v, f"{where}[{i}]")) is not None:
+                return bad
+        return None
+    if type(value) is dict:
+        for k, v in value.items():
+            if type(k) is not str:
+                return f"{where} key {k!r}", type(k).__qualname__
+            if (bad := _not_plain(v, f"{where}[{k!r}]")) is not None:
+                return bad
+        return None
+    kind = type(value)
+    return where, (kind.__qualname__ if kind.__module__ == "builtins"
+                   else f"{kind.__module__}.{kind.__qualname__}")
 
 
 def _legacy(ck: dict[str, Any]) -> Callable[[], nn.Module]:
