@@ -422,3 +422,17 @@ def test_curves_and_deviations_are_named_for_what_they_measure(tmp_path, capsys,
     assert isinstance(report["deviations"]["encoder mean"], float)
     assert [c["status"] for c in report["components"]
             if c["component"] == "encoder scale"] == ["n/a"]
+
+
+def test_hits_at_50_on_a_small_graph_prints_n_a(tmp_path):
+    """A graph with fewer than 50 test non-edges has no Hits@50: metrics.json holds null
+    and the seed's line says n/a, where it printed 'nan'."""
+    edges = tmp_path / "e.csv"
+    ring = [(i, (i + 1) % 12) for i in range(12)] + [(i, (i + 5) % 12) for i in range(12)]
+    edges.write_text("".join(f"{a},{b}\n" for a, b in ring))
+    rc, out, err = run_cli(["linkpred", "--edges", str(edges), "--epochs", "1", "--quiet",
+                            "--out", str(tmp_path / "o")])
+    assert rc == 0, err
+    assert "Hits@50 n/a (fewer than 50 test non-edges)" in out + err
+    runs = json.loads((tmp_path / "o" / "metrics.json").read_text())["runs"]
+    assert runs[0]["test_hits@50"] is None

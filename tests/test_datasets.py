@@ -339,6 +339,37 @@ def test_missing_planetoid_root_download_fails_cleanly(tmp_path):
     assert str(tmp_path / "Planetoid" / "Cora" / "raw") in str(err.value)
 
 
+def test_a_failed_download_leaves_nothing_of_its_own(tmp_path, monkeypatch):
+    """The file being fetched when the download fails is removed (a truncated one would be
+    read next time), and so are the folders the attempt created, unless they hold files
+    fetched whole before the failure."""
+    import torch_geometric.data as pyg_data
+
+    calls = []
+
+    def flaky(url, folder, log=True):
+        calls.append(url)
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        target = Path(folder) / url.rsplit("/", 1)[1]
+        target.write_bytes(b"partial")
+        if len(calls) == fail_at:
+            raise OSError("connection reset")
+        return str(target)
+
+    monkeypatch.setattr(pyg_data, "download_url", flaky)
+    fail_at = 1
+    root = tmp_path / "data"
+    with pytest.raises(ValueError, match=r"download failed \(OSError: connection reset\)"):
+        load_planetoid("cora", root)
+    assert not root.exists() and list(tmp_path.iterdir()) == []
+    fail_at, calls = 3, []
+    with pytest.raises(ValueError, match=r"download failed"):
+        load_planetoid("cora", root)
+    raw = root / "Planetoid" / "Cora" / "raw"
+    assert sorted(p.name for p in raw.iterdir()) == sorted(
+        u.rsplit("/", 1)[1] for u in calls[:2])                  # the two fetched whole
+
+
 # ---------------------------------------------------------------- Cora
 
 def _listing(root: Path) -> list[tuple[str, int, int]]:

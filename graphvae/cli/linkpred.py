@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -138,8 +139,11 @@ def _runs(args: argparse.Namespace, cfg: LinkPredConfig, data, name: str,
         oracle = (f", oracle AUC {100 * m['oracle_test_auc']:.2f}" if "oracle_test_auc" in m
                   else "")
         if rank == 0:
+            hits = m["test_hits@50"]          # NaN with fewer than 50 test non-edges
+            hits50 = "n/a (fewer than 50 test non-edges)" if math.isnan(hits) else \
+                f"{100 * hits:.2f}"
             print(f"seed {seed}: test AUC {100 * m['test_auc']:.2f}  AP "
-                  f"{100 * m['test_ap']:.2f}  Hits@50 {100 * m['test_hits@50']:.2f}  (val "
+                  f"{100 * m['test_ap']:.2f}  Hits@50 {hits50}  (val "
                   f"{100 * m['val_auc']:.2f} / {100 * m['val_ap']:.2f}, best epoch "
                   f"{m['best_epoch']}, {m['seconds']:.1f}s{oracle})",
                   file=sys.stderr if args.json else None)

@@ -181,14 +181,30 @@ def _spread(rows: np.ndarray, at: np.ndarray, span: int) -> np.ndarray:
 
 
 def _download(key: str, root: Path, raw: Path) -> None:
-    """Fetch the raw files (only them: PyG's own processing would unpickle them freely)."""
-    from torch_geometric.data import download_url
+    """Fetch the raw files (only them: PyG's own processing would unpickle them freely).
+    A failed download leaves nothing of its own behind: the file it was writing, and the
+    folders it created that stay empty (files fetched whole before it are kept)."""
+    import torch_geometric.data as pyg_data
     from torch_geometric.datasets import Planetoid
+
+    created = [d for d in (raw, *raw.parents) if not d.exists()]     # deepest first
+    current: Path | None = None
     try:
         for suffix in _SUFFIXES:
-            if not (raw / f"ind.{key}.{suffix}").is_file():
-                download_url(f"{Planetoid.url}/ind.{key}.{suffix}", str(raw), log=False)
+            target = raw / f"ind.{key}.{suffix}"
+            if not target.is_file():
+                current = target
+                pyg_data.download_url(f"{Planetoid.url}/ind.{key}.{suffix}", str(raw),
+                                      log=False)
+                current = None
     except Exception as err:  # network errors come in many types
+        if current is not None:
+            current.unlink(missing_ok=True)
+        for folder in created:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
         raise ValueError(f"{PLANETOID[key]} not found under {raw} and the download failed "
                          f"({type(err).__name__}: {err}); offline, point --data-root or "
                          f"GRAPHVAE_DATA at a folder holding Planetoid/{PLANETOID[key]}/raw"
