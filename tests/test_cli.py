@@ -436,3 +436,13 @@ def test_hits_at_50_on_a_small_graph_prints_n_a(tmp_path):
     assert "Hits@50 n/a (fewer than 50 test non-edges)" in out + err
     runs = json.loads((tmp_path / "o" / "metrics.json").read_text())["runs"]
     assert runs[0]["test_hits@50"] is None
+
+
+def test_help_shows_no_default_that_the_flag_cannot_take():
+    """An unset (None) default is resolved by the run, as the help text says; '[none]'
+    suggested a value that generate's and vector's flags refuse. Set defaults still show."""
+    for command in ("generate", "vector", "linkpred"):
+        rc, text, _ = run_cli([command, "--help"])
+        assert rc == 0 and "[none]" not in text, command
+    rc, text, _ = run_cli(["generate", "--help"])
+    assert "training epochs [300]" in " ".join(text.split())
