@@ -77,6 +77,12 @@ class Deviation:
         if not 0 <= self.rtol < math.inf:
             raise ValueError(f"rtol must be a finite number >= 0, got {self.rtol}")
 
+    @property
+    def measured(self) -> bool:
+        """Whether any entry was compared (a part the model lacks, such as a GAE's scale,
+        has none: its table row reads n/a and its JSON value null)."""
+        return self.excess != -math.inf
+
     def update(self, ref: Tensor, got: Tensor, graph: int, perm: Tensor,
                row_offset: int = 0) -> None:
         """Compare ``got`` with ``ref``; ``row_offset``: the first row's index in the whole

@@ -86,8 +86,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
               f"gets its own, as a run on it would)", file=table)
     failed = [d.component for d in devs if not d.excess <= args.atol]
     summary = {"ok": not failed, "failed": failed, "dataset": name, "atol": args.atol,
-               "rtol": rtol, "deviations": {d.component: d.value if d.excess != -math.inf
-                                            else None for d in devs}}   # n/a: nothing measured
+               "rtol": rtol,
+               "deviations": {d.component: d.value if d.measured else None for d in devs}}
     if args.json:
         from graphvae.io import json_text
         summary |= {"graphs": [int(g[0].size(0)) for g in graphs],
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def _deviation_record(d: Any, atol: float) -> dict[str, Any]:
     """One row of the table as JSON: ``status`` ok / FAIL / n/a (nothing was measured),
     and where the worst entry was."""
-    measured = d.excess != -math.inf
+    measured = d.measured
     return {"component": d.component, "max_deviation": d.value if measured else None,
             "status": "n/a" if not measured else "ok" if d.excess <= atol else "FAIL",
             "rtol": d.rtol, "graph": d.graph if measured else None,

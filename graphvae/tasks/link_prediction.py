@@ -475,7 +475,7 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
     model.eval()
     with torch.no_grad():
         q = model.encode(x, adj)
-        z = q.mean
+        z, value_name = q.mean, TRAIN_VALUE[isinstance(q, PointMass)]
         val_auc, val_ap = evaluate_pairs(model, z, split.val_pos, split.val_neg)
         test_auc, test_ap = evaluate_pairs(model, z, split.test_pos, split.test_neg)
         ranks = ranking_metrics(lambda p: model.score(z, p), split, seed)
@@ -487,8 +487,8 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
         "resumed_from_epoch": result.resumed_from,
         "median_epoch_ms": 1e3 * float(np.median(result.epoch_seconds)),
         # a point code's value (GAE) is log p(A | Z = μ), not a bound on log p(A)
-        f"train_{TRAIN_VALUE[isinstance(q, PointMass)]}_nats": bound,
-        f"train_{TRAIN_VALUE[isinstance(q, PointMass)]}_history": result.column("train_bound"),
+        f"train_{value_name}_nats": bound,
+        f"train_{value_name}_history": result.column("train_bound"),
         "seed": seed, "config": config.to_dict(),
         "batch": ("full" if isinstance(loader, FullBatch) else
                   {"positives": loader.batch_size, "non_edges": loader.num_neg,
