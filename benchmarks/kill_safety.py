@@ -47,7 +47,7 @@ SMOKE = {
 
 def folder_state(out: Path) -> str:
     """``absent``, ``complete`` (manifest matches every file), or ``broken: why``."""
-    from graphvae.io import MANIFEST, file_digest
+    from graphvae.run_folder import MANIFEST, file_digest
 
     if not out.exists():
         return "absent"

@@ -51,7 +51,7 @@ def test_manifest_records_the_threads_the_run_used_and_its_device(tmp_path, monk
     :func:`environment`, which adds a CUDA run's GPU."""
     from conftest import run_cli
 
-    from graphvae import io
+    from graphvae import run_folder
 
     old = torch.get_num_threads()
     torch.set_num_threads(2)
@@ -65,8 +65,8 @@ def test_manifest_records_the_threads_the_run_used_and_its_device(tmp_path, monk
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
     assert manifest["environment"]["torch_threads"] == 1
     seen = []
-    monkeypatch.setattr(io, "environment", lambda device=None: seen.append(device) or {})
-    with io.output_folder(tmp_path / "p", "test", torch.device("cuda", 0)) as stage:
+    monkeypatch.setattr(run_folder, "environment", lambda device=None: seen.append(device) or {})
+    with run_folder.output_folder(tmp_path / "p", "test", torch.device("cuda", 0)) as stage:
         (stage / "a.txt").write_text("a")
     assert seen == [torch.device("cuda", 0)]
 

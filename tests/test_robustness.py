@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from graphvae import cli
-from graphvae.io import MANIFEST, clean_leftovers, output_folder
+from graphvae.run_folder import MANIFEST, clean_leftovers, output_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -321,7 +321,7 @@ def test_features_times_a_million(tmp_path, capsys, model):
 def test_standardized_features_are_z_scores():
     from torch_geometric.data import Data
 
-    from graphvae.tasks.link_prediction import prepare_features
+    from graphvae.tasks.features import prepare_features
     x = torch.tensor([[1.0, 5.0], [3.0, 5.0], [5.0, 5.0]]) * 1e6
     z = prepare_features(Data(x=x, num_nodes=3), "standardize")
     s = (8 / 3) ** 0.5                             # population std of 1, 3, 5
@@ -333,7 +333,7 @@ def test_row_normalised_features_near_the_float32_limit_sum_to_one():
     feature 0 (x / inf), silently; each row is now divided by its sum all the same."""
     from torch_geometric.data import Data
 
-    from graphvae.tasks.link_prediction import prepare_features
+    from graphvae.tasks.features import prepare_features
     x = torch.tensor([[3e38, 3e38, -3e38], [1.0, 0.0, 3.0], [0.0, 0.0, 0.0]])
     z = prepare_features(Data(x=x, num_nodes=3), "normalize")
     third, quarter = 1 / 3, 1 / 4
@@ -487,7 +487,7 @@ def test_leftovers_are_judged_dead_only_by_the_machine_that_made_them(tmp_path):
     """A folder shared between hosts (NFS) or containers: a process id from elsewhere
     says nothing here, so another machine's staging folder, live or not, is left alone;
     this machine's dead one goes."""
-    from graphvae.io import _machine, _stage_name
+    from graphvae.run_folder import _machine, _stage_name
 
     out = tmp_path / "o"
     dead = subprocess.Popen([sys.executable, "-c", "pass"])

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from graphvae.errors import quote
-from graphvae.io import NAME_MAX, check_output_folder
+from graphvae.io import NAME_MAX
+from graphvae.run_folder import check_output_folder
 
 
 def state_dir(args: argparse.Namespace, command: str, files: tuple[str, ...],

@@ -9,7 +9,8 @@ from typing import Any
 
 from graphvae.cli.common import done, generation_summary, output_args, state_dir
 from graphvae.devices import resolve_device
-from graphvae.io import json_text, output_folder
+from graphvae.io import json_text
+from graphvae.run_folder import output_folder
 from graphvae.threads import graph_work, threads_for
 
 #: The training states this command keeps beside --out (see state_dir).

@@ -21,7 +21,8 @@ from graphvae.config import MAX_INT, check_seed
 from graphvae.devices import resolve_device
 from graphvae.distributed import process_group, world_from_env
 from graphvae.errors import DataError, quote
-from graphvae.io import json_text, output_folder, read_json
+from graphvae.io import json_text, read_json
+from graphvae.run_folder import output_folder
 from graphvae.tasks.link_prediction import PRESETS, LinkPredConfig, run_link_prediction, summarize
 from graphvae.threads import graph_work, threads_for
 

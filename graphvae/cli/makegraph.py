@@ -27,7 +27,7 @@ from typing import Any
 
 from graphvae.config import check_seed
 from graphvae.errors import describe
-from graphvae.io import check_writable
+from graphvae.run_folder import check_writable
 
 SUFFIXES = (".csv", ".tsv", ".txt")
 #: Nodes per block when ``--blocks`` is not given.

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from graphvae.cli.common import generation_summary
-from graphvae.io import MANIFEST, check_output_folder, json_text, output_folder, write_json
+from graphvae.io import json_text, write_json
+from graphvae.run_folder import MANIFEST, check_output_folder, output_folder
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

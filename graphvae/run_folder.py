@@ -1,0 +1,248 @@
+"""A run's output folder, written whole so that a kill never leaves a mixed or
+half-written result (:func:`output_folder`).
+
+The run writes into a fresh hidden folder beside ``--out``; ``manifest.json`` (every
+file with its size and SHA-256, and the environment it was computed in:
+:mod:`graphvae.provenance`) goes in last, and the folder then replaces ``--out`` by
+renames. A folder that ``--out`` names is therefore either absent or complete and from
+one run. Leftovers of killed runs (their process gone) are removed by the next run into
+the same parent folder. Each file inside is written atomically by :mod:`graphvae.io`.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import re
+import shutil
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from graphvae.errors import describe
+from graphvae.io import read_json, umask, write_json
+from graphvae.provenance import environment
+
+MANIFEST = "manifest.json"
+_STAGE, _OLD = "tmp", "old"
+
+
+@functools.cache
+def _machine() -> str:
+    """8 hex digits naming this host and process-id namespace: a process id means nothing
+    on another host sharing the folder (NFS) or in another container, so a leftover is
+    judged dead only by the machine that made it."""
+    try:
+        ns = str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        ns = ""
+    return hashlib.sha256(f"{socket.gethostname()}/{ns}".encode()).hexdigest()[:8]
+
+
+def _stage_name(out: Path, kind: str) -> str:
+    return f".{out.name}.{kind}-{_machine()}-{os.getpid()}-"
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but is not ours
+        return True
+    return True
+
+
+_LEFTOVER = re.compile(r"(?:(?P<machine>[0-9a-f]{8})-)?(?P<pid>[0-9]{1,10})-[a-z0-9_]{8}")
+
+
+def _leftovers(out: Path) -> list[tuple[Path, str]]:
+    """``(path, kind)`` of the staging / replaced folders of dead processes beside ``out``."""
+    found = []
+    for kind in (_STAGE, _OLD):
+        prefix = f".{out.name}.{kind}-"
+        # matched literally: a name holding glob characters (?, *, [) must not match
+        # another run's leftovers
+        for p in out.parent.glob(".*"):
+            if not p.name.startswith(prefix):
+                continue
+            # exactly the names graphvae makes: <machine>-<pid>-<mkdtemp's 8 characters> or
+            # <machine>-<pid>-<8 hex digits> (older versions: no <machine>); a folder of yours
+            # named like ".o.tmp-2024-backup" is not. Another machine's are left alone.
+            m = _LEFTOVER.fullmatch(p.name[len(prefix):])
+            if m and m["machine"] in (None, _machine()) and not _pid_alive(int(m["pid"])):
+                found.append((p, kind))
+    return found
+
+
+def clean_leftovers(out: Path) -> None:
+    """Remove what killed runs left beside ``out``; if a kill fell between the two renames
+    that replace a folder, put the complete old folder back first."""
+    for p, kind in _leftovers(out):
+        if kind == _OLD and not out.exists() and (p / MANIFEST).is_file():
+            os.replace(p, out)
+        elif kind == _OLD and not p.is_symlink() and p.is_dir() and foreign_files(p):
+            # killed while replacing a folder that had gained files: keep them in view
+            os.replace(p, out.parent / f"{out.name}.replaced-{uuid.uuid4().hex[:8]}")
+        else:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def foreign_files(path: Path) -> list[str]:
+    """What in the folder ``path`` this package did not write, as paths inside it: nothing
+    for an empty folder; for a folder whose ``manifest.json`` says graphvae wrote it, every
+    file or folder the manifest does not list and every listed file whose size or SHA-256
+    changed (the digest is compared where the manifest has one);
+    for any other folder, what its top level holds."""
+    listed: dict[str, Any] | None = None
+    try:
+        manifest = read_json(path / MANIFEST)
+        if isinstance(manifest, dict) and manifest.get("written_by") == "graphvae" \
+                and isinstance(manifest.get("files"), dict):
+            listed = manifest["files"]
+    except (OSError, ValueError):   # DataError among them: then the folder is not ours
+        pass
+    if listed is None:                               # the top level is enough to refuse
+        return sorted(p.name for p in path.iterdir())
+    entries = sorted(path.rglob("*"))
+    keep = {MANIFEST} | {str(parent) for name in listed
+                         for parent in Path(name).parents if str(parent) != "."}
+    out = []
+    for p in entries:
+        name = str(p.relative_to(path))
+        if name in keep and (p.is_dir() or name == MANIFEST) and not p.is_symlink():
+            continue
+        info = listed.get(name)
+        if isinstance(info, dict) and p.is_file() and not p.is_symlink() \
+                and p.stat().st_size == info.get("bytes") \
+                and info.get("sha256") in (None, file_digest(p)):
+            continue
+        out.append(name)
+    return out
+
+
+def _first_names(names: list[str]) -> str:
+    """The first three of ``names``, and how many more."""
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+def check_output_folder(out: str | os.PathLike) -> Path:
+    """Check, before any training, that ``out`` can be (re)written as a run's folder: a new
+    path, an empty folder, or a folder a graphvae command wrote, holding only what its
+    manifest lists (:func:`foreign_files`)."""
+    out = Path(out)
+    if out.name in ("", ".", ".."):
+        raise ValueError(f"--out {str(out) or repr('')} names no folder of its own (graphvae "
+                         "replaces its output folder as a whole); give a path such as "
+                         "runs/name")
+    if out.is_symlink() and not out.exists():
+        raise ValueError(f"--out {out} is a symbolic link to nothing "
+                         f"({os.readlink(out)}); give a folder path")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a folder; give a folder path")
+    if out.is_dir():
+        foreign = foreign_files(out)
+        if foreign:
+            raise ValueError(f"--out {out} is a folder with other files in it "
+                             f"({_first_names(foreign)}); "
+                             "graphvae replaces its output folder as a whole, so give a new "
+                             "or empty folder")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"cannot create the folder for --out {out}: {describe(err)}") from None
+    check_writable(out)
+    return out
+
+
+def check_writable(out: Path) -> None:
+    """A one-line ``ValueError`` unless a file can be written beside ``out``: a real write
+    (removed at once), so that the reason (read-only, permission, disk full) is the OS's."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ValueError(f"cannot write to {out.parent} (for --out {out}): "
+                         f"{describe(err)}") from None
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _manifest(stage: Path, run_id: str, command: str,
+              device: torch.device | str | None = None) -> dict[str, Any]:
+    files = {str(p.relative_to(stage)): {"bytes": p.stat().st_size, "sha256": file_digest(p)}
+             for p in sorted(stage.rglob("*")) if p.is_file()}
+    return {"written_by": "graphvae", "run_id": run_id, "command": command,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "files": files,
+            "environment": environment(device)}
+
+
+def _replace_folder(stage: Path, out: Path) -> None:
+    """``stage`` becomes ``out``: two renames, the old folder moved aside first (a kill
+    between them leaves ``out`` absent, and :func:`clean_leftovers` puts the old one back).
+    The old folder is checked again once aside (the run may have lasted hours since
+    :func:`check_output_folder`): if it holds files graphvae did not write, it is kept
+    beside ``out`` as ``<name>.replaced-<id>``, and stderr says so."""
+    if out.exists() or out.is_symlink():
+        old = out.parent / f"{_stage_name(out, _OLD)}{uuid.uuid4().hex[:8]}"
+        os.replace(out, old)
+        os.replace(stage, out)
+        if old.is_symlink():                # --out was a link: the folder it named stays
+            old.unlink()
+            return
+        foreign = foreign_files(old) if old.is_dir() else [old.name]
+        if not foreign:
+            shutil.rmtree(old, ignore_errors=True)
+            return
+        kept = out.parent / f"{out.name}.replaced-{uuid.uuid4().hex[:8]}"
+        os.replace(old, kept)
+        print(f"graphvae: {out} gained files during the run ({_first_names(foreign)}); its "
+              f"old contents are kept in {kept}", file=sys.stderr)
+    else:
+        os.replace(stage, out)
+
+
+@contextmanager
+def output_folder(out: str | os.PathLike | None, command: str = "graphvae",
+                  device: torch.device | str | None = None):
+    """Yield a fresh staging folder for a run whose outputs go to ``out`` (``None``: yield
+    ``None``, nothing is written). On success the staging folder gets ``manifest.json``
+    and replaces ``out``; on an exception it is removed and ``out`` is left as it was.
+    The manifest's environment is read when the block ends, with ``device`` (a CUDA
+    run's GPU is recorded): enter the run's thread setting (``threads_for``) outside this
+    block, so that the manifest records the threads the run used."""
+    if out is None:
+        yield None
+        return
+    out = check_output_folder(out)
+    clean_leftovers(out)
+    try:
+        stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=_stage_name(out, _STAGE)))
+    except OSError as err:
+        raise ValueError(f"cannot write to {out.parent} (for --out {out}): "
+                         f"{describe(err)}") from None
+    try:
+        yield stage
+        write_json(_manifest(stage, uuid.uuid4().hex, command, device), stage / MANIFEST)
+        os.chmod(stage, 0o777 & ~umask())
+        _replace_folder(stage, out)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
