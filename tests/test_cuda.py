@@ -56,7 +56,7 @@ def test_samplers_on_cuda_take_a_generator_of_either_device(gen_device):
     from graphvae.models.oneshot import EquivariantGraphVAE
     from graphvae.models.sequential import SequentialGraphVAE
     from graphvae.permutations import random_permutations
-    from graphvae.tasks.link_prediction import identity_features
+    from graphvae.tasks.features import identity_features
     from graphvae.training import PairBatches
 
     def gen():

@@ -134,7 +134,7 @@ def test_sparse_features_are_checked_without_being_made_dense(float64, monkeypat
     (n, d) matrices refused; and identity features recomputed for each relabelling make
     the encoder check fail, as they should (a node's input is its id)."""
     from graphvae.graph import sparse_features
-    from graphvae.tasks.link_prediction import identity_features
+    from graphvae.tasks.features import identity_features
     torch.manual_seed(0)
     n, d = 30, 12
     g = torch.Generator().manual_seed(3)

@@ -20,7 +20,7 @@ import torch
 from graphvae.datasets import make_sbm_graph
 from graphvae.graph import Adjacency
 from graphvae.models import EdgeObjective, build_model
-from graphvae.tasks.link_prediction import identity_features
+from graphvae.tasks.features import identity_features
 from graphvae.training import PairBatches
 
 ROOT = Path(__file__).resolve().parents[1]

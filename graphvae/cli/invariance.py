@@ -41,8 +41,9 @@ FLOAT32_RTOL = 1e-6
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    from graphvae.tasks.features import prepare_features
     from graphvae.tasks.invariance import check_model, format_table, generation_graphs, load_model
-    from graphvae.tasks.link_prediction import ID_FEATURE_MODES, prepare_features
+    from graphvae.tasks.link_prediction_config import ID_FEATURE_MODES
     if not 1 <= args.permutations <= MAX_PERMUTATIONS or not 1 <= args.num_graphs <= MAX_INT:
         raise ValueError(f"--permutations must lie in 1 … {MAX_PERMUTATIONS:,} and --num-graphs "
                          f"must be at least 1 (and within int64), got {args.permutations} and "

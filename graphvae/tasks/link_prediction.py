@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,18 +24,28 @@ import torch
 from torch import Tensor
 
 from graphvae.bounds.gaussian import PointMass
-from graphvae.config import MAX_WIDTH, Config, check_lr, check_seed, check_widths, option
+from graphvae.config import check_seed
 from graphvae.datasets.link_split import LinkSplit, split_edges
-from graphvae.decoders import EDGE_DECODERS
 from graphvae.devices import resolve_device
 from graphvae.distributed import current_world
-from graphvae.encoders import ENCODERS
 from graphvae.evaluation.linkmetrics import hits_at_k, mrr, score_pairs, top_pairs
 from graphvae.evaluation.metrics import average_precision, roc_auc
-from graphvae.graph import Adjacency, check_graph, edge_keys, sparse_features, upper_triangle
+from graphvae.graph import Adjacency, check_graph, edge_keys, upper_triangle
 from graphvae.likelihoods import contains_sorted
-from graphvae.models import MODELS, EdgeObjective, GraphAutoencoder, build_model
+from graphvae.models import EdgeObjective, GraphAutoencoder, build_model
 from graphvae.models.checkpoints import save_model
+from graphvae.tasks.features import (
+    check_feature_scale,
+    prepare_features,
+    propagated_features,
+)
+from graphvae.tasks.link_prediction_config import (
+    FEATURE_MODES,
+    ID_FEATURE_MODES,
+    PRESETS,
+    LinkPredConfig,
+)
+from graphvae.tasks.oracle import check_planted_graph, oracle_metrics
 from graphvae.training import EarlyStopping, FitResult, FullBatch, PairBatches, fit
 
 if TYPE_CHECKING:
@@ -45,209 +54,6 @@ if TYPE_CHECKING:
 __all__ = ["FEATURE_MODES", "PRESETS", "LinkPredConfig", "LinkPredResult", "LinkSplit",
            "prepare_features", "propagated_features", "run_link_prediction", "split_edges",
            "summarize", "top_new_links"]
-
-
-#: ``LinkPredConfig.features`` choices.
-FEATURE_MODES = ("raw", "normalize", "standardize", "identity", "propagated")
-#: Input features made from node ids, not read from the graph.
-ID_FEATURE_MODES = ("identity", "propagated")
-#: More diffusion steps than this only repeat the graph's stationary vector (each step is a
-#: sparse product over every edge, so a huge count ran for hours instead of failing).
-MAX_PROPAGATED_HOPS = 1000
-
-
-@dataclass(frozen=True)
-class LinkPredConfig(Config):
-    """Every protocol and model choice of a link-prediction run (JSON round-trip; the
-    ``graphvae linkpred`` flags are generated from these fields).
-
-    ``features``: ``raw`` (refused from magnitude ``RAW_FEATURE_LIMIT`` on); ``normalize``
-    (each row divided by the sum of its absolute values; on bag-of-words features, as in
-    the citation sets, this is PyG's ``NormalizeFeatures``); ``standardize`` (columns to mean 0,
-    variance 1 over all nodes); ``identity`` (featureless, ``X = I``); ``propagated``
-    (featureless, :func:`propagated_features` of the training graph: ``propagated_dim``
-    seeded Gaussian columns diffused ``propagated_hops`` times, and the log-degree).
-    ``selection``: ``val`` (weights of the best validation AUC+AP) or ``last``.
-    """
-
-    model: str = option("vgae", "gae, vgae or joint", choices=MODELS, cli=False)
-    encoder: str = option("gcn", "encoder", choices=lambda: sorted(ENCODERS))
-    hidden: tuple[int, ...] = option((32,), "encoder widths, comma-separated", metavar="W,W")
-    latent: int = option(16, "latent width per node")
-    decoder: str = option("inner", "edge decoder", choices=lambda: sorted(EDGE_DECODERS))
-    estimator: str = option("sampled", "edge likelihood: sampled non-edges or all n² pairs",
-                            choices=("sampled", "dense"))
-    negatives: float = option(1.0, "sampled non-edges per positive pair")
-    reweight: bool = option(True, "no pos_weight / norm re-weighting of the edge loss")
-    self_loops: bool = option(True, "leave the diagonal out of the positive pairs")
-    dropout: float = option(0.0, "encoder dropout")
-    lr: float = option(0.01, "learning rate")
-    epochs: int = option(200, "training epochs")
-    patience: int | None = option(None, "stop after this many epochs without a better "
-                                  "validation AUC + AP (--selection val)")
-    features: str = option("raw", "input features: raw, row-normalised, column-standardised, "
-                           "identity (featureless), or propagated (featureless: random "
-                           "vectors diffused over the training graph, and the log-degree)",
-                           choices=FEATURE_MODES, flag="--feature-mode")
-    propagated_dim: int = option(64, "random columns of --feature-mode propagated")
-    propagated_hops: int = option(6, "diffusion steps of --feature-mode propagated")
-    selection: str = option("val", "weights of the best validation epoch, or the last",
-                            choices=("val", "last"))
-    batch_size: int | None = option(None, "positive pairs decoded per training step "
-                                    "(mini-batch mode); default: all of them up to 2^21 "
-                                    "(full batch), 2^20 per step beyond; always the full "
-                                    "batch with --estimator dense")
-    steps_per_epoch: int = option(1, "mini-batch steps per epoch; 0: one pass, "
-                                  "ceil(positive pairs / batch size) steps over the "
-                                  "slices of one permutation, each positive pair once")
-    eval_every: int = option(1, "validate every this many epochs (--selection val)")
-    val_fraction: float = option(0.05, "fraction of edges held out for validation")
-    test_fraction: float = option(0.10, "fraction of edges held out for testing")
-
-    def validate(self) -> None:
-        if self.model not in MODELS:
-            raise ValueError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
-        check_lr(self.lr)
-        if not 0 < self.negatives <= 1000:
-            raise ValueError(f"negatives must lie in (0, 1000], got {self.negatives} (for "
-                             "every non-edge, use --estimator dense)")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
-        if not 0 < self.val_fraction < 1 or not 0 < self.test_fraction < 1 \
-                or self.val_fraction + self.test_fraction >= 1:
-            raise ValueError(f"val-fraction and test-fraction must each lie in (0, 1) with a "
-                             f"sum below 1 (edges must be left to train on), got "
-                             f"{self.val_fraction} and {self.test_fraction}")
-        check_widths("--hidden", self.hidden, allow_empty=True)
-        check_widths("--latent", self.latent)
-        if self.features not in FEATURE_MODES:
-            raise ValueError(f"features must be one of {', '.join(FEATURE_MODES)}, got "
-                             f"{self.features!r}")
-        if not 1 <= self.propagated_dim <= MAX_WIDTH \
-                or not 0 <= self.propagated_hops <= MAX_PROPAGATED_HOPS:
-            raise ValueError(f"propagated features need a width from 1 to {MAX_WIDTH} and "
-                             f"from 0 to {MAX_PROPAGATED_HOPS} hops, got "
-                             f"{self.propagated_dim} and {self.propagated_hops}")
-        if self.selection not in ("val", "last"):
-            raise ValueError(f"selection must be 'val' or 'last', got {self.selection!r}")
-        if self.patience is not None and self.patience < 0:
-            raise ValueError(f"patience must be >= 0, got {self.patience}")
-        if self.selection == "last" and (self.patience is not None or self.eval_every != 1):
-            raise ValueError("--patience and --eval-every act on the validation score, which "
-                             "--selection last does not compute; use --selection val")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise ValueError(f"batch size must be at least 1, got {self.batch_size}")
-        if self.batch_size is not None and self.estimator == "dense":
-            raise ValueError("mini-batch steps (--batch-size) sample their non-edges; use "
-                             "--estimator sampled")
-        if self.steps_per_epoch < 0:
-            raise ValueError(f"steps per epoch must be >= 0 (0: one pass), got "
-                             f"{self.steps_per_epoch}")
-        if self.steps_per_epoch != 1 and self.batch_size is None:
-            raise ValueError("--steps-per-epoch applies to mini-batch steps; give --batch-size")
-        if self.eval_every < 1:
-            raise ValueError(f"eval_every must be at least 1, got {self.eval_every}")
-
-
-#: Named configurations. ``best`` is the package's best link-prediction setting:
-#: the graph-normalised encoder of Ahn & Kim (2021) (linear layer, rows L2-normalised
-#: and scaled by 1.8, one GCN propagation, 128 dimensions) on row-normalised
-#: features, trained as a GAE with three sampled non-edges per positive pair and the
-#: diagonal left out, for 300 epochs at lr 0.005 with validation-based selection.
-PRESETS: dict[str, LinkPredConfig] = {
-    "gae": LinkPredConfig(model="gae"),
-    "vgae": LinkPredConfig(model="vgae"),
-    "joint": LinkPredConfig(model="joint"),
-    "best": LinkPredConfig(model="gae", encoder="gnae", hidden=(), latent=128, negatives=3.0,
-                           features="normalize", lr=0.005, epochs=300, self_loops=False),
-}
-
-
-#: Largest raw feature magnitude trained on as is: at 100 the joint model's feature
-#: likelihood already overflows in its first step, and VGAE's at 1000 (measured).
-RAW_FEATURE_LIMIT = 100.0
-
-
-def check_feature_scale(data: Data, mode: str) -> None:
-    """Refuse raw features of magnitude ``RAW_FEATURE_LIMIT`` or more before training, and
-    say which ``--feature-mode`` fixes it."""
-    if mode != "raw" or data.x is None or data.x.numel() == 0:
-        return
-    big = float(data.x.abs().max())
-    if big >= RAW_FEATURE_LIMIT:
-        raise ValueError(f"node features reach {big:.3g} in magnitude, too large to train on "
-                         f"raw (the encoder's outputs overflow); use --feature-mode normalize "
-                         f"(rows scaled to sum 1) or standardize (columns to mean 0, variance 1)")
-
-
-def prepare_features(data: Data, mode: str, adj: Adjacency | None = None,
-                     config: LinkPredConfig | None = None, seed: int = 0) -> Tensor:
-    """Model input features: raw / row-normalised / column-standardised / identity /
-    propagated; sparse CSR when mostly zero.
-
-    ``propagated`` diffuses over ``adj``, the graph the encoder sees (the training edges in
-    :func:`run_link_prediction`, so held-out edges never shape the input), default the
-    whole of ``data``; its width and hops come from ``config`` and its noise from ``seed``.
-    """
-    n = data.num_nodes
-    if mode == "propagated":
-        cfg = config or LinkPredConfig()
-        return propagated_features(adj if adj is not None else
-                                   Adjacency(data.edge_index, n),
-                                   cfg.propagated_dim, cfg.propagated_hops, seed)
-    if mode == "identity" or data.x is None:
-        return identity_features(n)
-    x = data.x.float()
-    if mode == "normalize":
-        total = x.abs().sum(1, keepdim=True)
-        over = ~torch.isfinite(total)                # a row's sum passed float32's range:
-        if bool(over.any()):                         # that row is scaled by its largest first
-            x = torch.where(over, x / x.abs().amax(1, keepdim=True), x)
-            total = x.abs().sum(1, keepdim=True)
-        x = x / total.clamp(min=1e-12)
-    elif mode == "standardize":
-        x = x.double()
-        scale = x.std(0, unbiased=False)
-        x = ((x - x.mean(0)) / torch.where(scale > 0, scale, torch.ones_like(scale))).float()
-    return sparse_features(x) if float((x != 0).float().mean()) < 0.1 else x
-
-
-def identity_features(n: int) -> Tensor:
-    """The featureless input ``X = I`` as a sparse CSR matrix built directly: ``O(n)``
-    memory, and ``X W`` is then the rows of ``W``, a learned embedding per node."""
-    idx = torch.arange(n + 1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
-        return torch.sparse_csr_tensor(idx, idx[:n], torch.ones(n), (n, n))
-
-
-def propagated_features(adj: Adjacency, dim: int = 64, hops: int = 6, seed: int = 0
-                        ) -> Tensor:
-    """Structural input for a graph without features: ``[Â^k R / |Â^k R|, log(1 + d)]``.
-
-    ``R`` is an ``(n, dim)`` standard Gaussian drawn from ``seed`` (the same on every
-    process of a data-parallel run), ``Â`` the GCN operator of ``adj`` and ``k = hops``;
-    each row of ``Â^k R`` is scaled to unit length, and the last column is the log of one
-    plus the node's degree in ``adj``. Row ``i`` of ``Â^k R`` is a random projection of
-    the ``k``-step diffusion from node ``i``, so nodes whose neighbourhoods overlap (the
-    same community, many hops out) get nearby rows; unlike the identity input there is no
-    table of ``n`` free rows to fit the training edges one by one. Cost: ``k`` sparse
-    products, ``O(k · E · dim)`` time and ``O(n · dim)`` memory, computed once.
-    """
-    if dim < 1 or hops < 0:
-        raise ValueError(f"propagated features need dim >= 1 and hops >= 0, got {dim}, {hops}")
-    n, dev = adj.num_nodes, adj.device
-    gen = torch.Generator().manual_seed(seed)
-    y = torch.randn(n, dim, generator=gen).to(dev)
-    with torch.no_grad():
-        for _ in range(hops):
-            y = adj.propagate(y)
-    y = y / y.norm(dim=1, keepdim=True).clamp(min=1e-12)
-    deg = torch.zeros(n, device=dev).index_add_(
-        0, adj.edge_index[0], torch.ones(adj.edge_index.size(1), device=dev))
-    return torch.cat([y, torch.log1p(deg)[:, None]], 1)
 
 
 def build_linkpred_model(config: LinkPredConfig, in_channels: int,
@@ -517,52 +323,6 @@ def graph_fingerprint(data: Data) -> str:
         for part in parts:
             h.update(b";" + part.contiguous().numpy().tobytes())
     return h.hexdigest()
-
-
-def planted_ids(planted: Any, num_nodes: int, names: list[str] | None) -> Tensor:
-    """The planted model's node of each graph node (``int(names[i])``, or ``i``); a one-line
-    ``ValueError`` naming a node the planted model lacks (checked before training)."""
-    if names is None:
-        ids = torch.arange(num_nodes)
-    else:
-        try:
-            ids = torch.tensor([int(s) for s in names], dtype=torch.long)
-        except (ValueError, OverflowError):
-            raise ValueError("the planted model's nodes are integers, but the graph has "
-                             "node ids that are not") from None
-    bad = (ids < 0) | (ids >= planted.num_nodes)
-    if bool(bad.any()):
-        raise ValueError(f"the graph names node {int(ids[bad][0])}, but the planted model has "
-                         f"nodes 0 … {planted.num_nodes - 1}: not the graph it was made with")
-    return ids
-
-
-def check_planted_graph(planted: Any, data: Any) -> None:
-    """A one-line ``ValueError`` unless ``data`` is the graph ``planted`` was drawn for:
-    its nodes are the planted model's, and, where the planted file records the graph's
-    :func:`~graphvae.datasets.sbm.edge_fingerprint` (make-graph's do), its edges are that
-    graph's. Another graph's planted file gave an "oracle" below chance (AUC 43.5)."""
-    from graphvae.datasets.sbm import edge_fingerprint
-    ids = planted_ids(planted, data.num_nodes, getattr(data, "node_names", None))
-    if planted.graph is not None and \
-            edge_fingerprint(ids[data.edge_index.cpu()], planted.num_nodes) != planted.graph:
-        raise ValueError("the planted parameters were drawn for another graph than this one "
-                         "(their edges differ): give the edge list make-graph wrote with them")
-
-
-def oracle_metrics(planted: Any, split: LinkSplit, names: list[str] | None
-                   ) -> dict[str, float]:
-    """AUC / AP of the planted model's edge probabilities on the test pairs (node ``i`` of
-    the graph is the planted model's node ``int(names[i])``)."""
-    from graphvae.datasets.sbm import oracle_scores
-
-    ids = planted_ids(planted, split.num_nodes, names)
-    pos, neg = ids[split.test_pos.cpu()], ids[split.test_neg.cpu()]
-    scores = torch.cat([torch.as_tensor(oracle_scores(planted, p.numpy()))
-                        for p in (pos, neg)])
-    labels = torch.cat([torch.ones(pos.size(1)), torch.zeros(neg.size(1))])
-    return {"oracle_test_auc": roc_auc(scores, labels),
-            "oracle_test_ap": average_precision(scores, labels)}
 
 
 def summarize(runs: list[dict[str, Any]], keys=("test_auc", "test_ap", "val_auc", "val_ap")
