@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from graphvae.datasets import files
-from graphvae.datasets.files import load_edge_list, read_edge_index
+from graphvae.datasets import edge_reader
+from graphvae.datasets.edge_reader import read_edge_index
+from graphvae.datasets.files import load_edge_list
 from graphvae.errors import DataError
 
 
@@ -76,14 +77,14 @@ def test_fast_reader_equals_line_reader_on_fuzzed_files(tmp_path, suffix, monkey
     rng = random.Random(1234)
     fast_cases = 0
     completed: list[int] = []
-    original = files._fast_read
+    original = edge_reader._fast_read
 
     def counting(*args):
         out = original(*args)
         completed.append(1)
         return out
 
-    monkeypatch.setattr(files, "_fast_read", counting)
+    monkeypatch.setattr(edge_reader, "_fast_read", counting)
     hits = 0
     for case in range(150):
         path = tmp_path / f"e{case}{suffix}"
@@ -220,7 +221,7 @@ def test_the_fast_reader_steps_aside_for_every_whitespace_python_splits_at():
     """Every code point ``str.split()`` splits at, beyond space, tab and line ends (NBSP,
     the information separators, the em space, ...), sends a file to the line reader;
     other non-ASCII text does not."""
-    from graphvae.datasets.files import _OTHER_WHITESPACE
+    from graphvae.datasets.edge_reader import _OTHER_WHITESPACE
     other = [chr(c) for c in range(0x110000) if chr(c).isspace() and chr(c) not in " \t\n\r"]
     assert len(other) == 25
     assert all(_OTHER_WHITESPACE.search(f"a{c}b".encode()) for c in other)

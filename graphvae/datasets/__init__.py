@@ -12,7 +12,8 @@
   :class:`~graphvae.datasets.graphsets.GraphSet` objects. QM9 is in :mod:`graphvae.chem`.
 """
 
-from graphvae.datasets.files import load_graph_file, read_edge_list, read_features
+from graphvae.datasets.edge_reader import read_edge_list
+from graphvae.datasets.files import load_graph_file, read_features
 from graphvae.datasets.planetoid import PLANETOID, load_planetoid
 from graphvae.datasets.synthetic import make_sbm_graph
 from graphvae.io import resolve_data_root

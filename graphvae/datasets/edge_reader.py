@@ -1,0 +1,320 @@
+"""Reading an edge list: its node names and edges as written (:func:`read_edge_index`).
+
+Regular files are read by pyarrow (10⁷ lines in a few seconds), the ids
+dictionary-encoded; anything irregular goes through the exact line-by-line reader
+(:func:`read_edge_list`), so both give the same graph or the same error. The file format
+is described in :mod:`graphvae.datasets.files`, which builds the graph.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from graphvae.errors import DataError, quote
+from graphvae.io import csv_rows, read_bytes, text_lines
+
+_HEADER_NAMES = {"source", "target", "src", "dst", "from", "to", "u", "v", "node1", "node2",
+                 "head", "tail", "i", "j", "id1", "id2"}
+#: Words that mark a first row as column names (``node_a,node_b``, ``from_id,to_id``, ...).
+_HEADER_WORDS = ("node", "source", "target", "src", "dst", "from", "to", "head", "tail", "id",
+                 "vertex")
+
+def delimiter(path: Path) -> str | None:
+    return {".csv": ",", ".tsv": "\t"}.get(path.suffix.lower())
+
+
+def data_rows(path: Path):
+    """Yield ``(line_number, cells)`` of the non-empty, non-comment lines."""
+    delim = delimiter(path)
+    if delim is None:
+        for lineno, line in enumerate(text_lines(path), start=1):
+            cells = line.split()
+            if cells and not cells[0].startswith("#"):
+                yield lineno, cells
+        return
+    for lineno, cells in csv_rows(path, delim):
+        cells = [c.strip() for c in cells]
+        if cells and any(cells) and not cells[0].startswith("#"):
+            yield lineno, cells
+
+
+def _order(names: set[str]) -> list[str]:
+    """Sort numerically when every id is an integer (keeping each id's spelling), else as
+    strings."""
+    try:
+        return sorted(names, key=lambda s: (int(s), s))
+    except ValueError:
+        return sorted(names)
+
+
+def _is_int(cell: str) -> bool:
+    try:
+        int(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _looks_like_header(cells: list[str], rest_numeric: bool) -> bool:
+    """A first row names the columns when both cells are known column names, contain a
+    column word (``node_a``, ``from_id``), or are words while every later id is an integer."""
+    a, b = (c.lower() for c in cells[:2])
+    if a in _HEADER_NAMES and b in _HEADER_NAMES:
+        return True
+    if any(w in a for w in _HEADER_WORDS) and any(w in b for w in _HEADER_WORDS) \
+            and not (_is_int(a) or _is_int(b)):
+        return True
+    return rest_numeric and not _is_int(a) and not _is_int(b)
+
+
+def _edge_rows(path: Path) -> list[tuple[int, list[str]]]:
+    """``(line number, cells)`` of each edge line, the header dropped (the exact reader)."""
+    rows: list[tuple[int, list[str]]] = []
+    for lineno, cells in data_rows(path):
+        if len(cells) < 2 or not cells[0] or not cells[1]:
+            raise DataError(path, f"an edge needs two node ids, got {quote(cells)}", lineno)
+        rows.append((lineno, cells))
+    if rows and _looks_like_header(rows[0][1], len(rows) > 1 and all(
+            _is_int(c[0]) and _is_int(c[1]) for _, c in rows[1:])):
+        rows = rows[1:]
+    if not rows:
+        raise DataError(path, "the edge list is empty (no edges)")
+    return rows
+
+
+def read_edge_list(path: str | os.PathLike) -> list[tuple[str, str]]:
+    """Read ``(source, target)`` name pairs from an edge-list file, line by line (see
+    :func:`read_edge_index` for the fast reader that :func:`load_edge_list` uses)."""
+    return [(c[0], c[1]) for _, c in _edge_rows(Path(path))]
+
+
+# ---------------------------------------------------------------------------- the fast path
+#: Longest run of leading comment / blank lines the fast path looks through.
+_MAX_LEADING = 10_000
+
+
+#: The whitespace (UTF-8) that ``str.split()`` and ``str.strip()`` know beyond space, tab
+#: and line ends: the line reader splits and trims at it, a one-byte delimiter does not.
+_OTHER_WHITESPACE = re.compile(rb"[\x0b\x0c\x1c-\x1f]|\xc2[\x85\xa0]|\xe1\x9a\x80|"
+                               rb"\xe2\x80[\x80-\x8a\xa8\xa9\xaf]|\xe2\x81\x9f|\xe3\x80\x80")
+
+
+class _Fallback(Exception):
+    """The fast reader met something only the line-by-line reader reads exactly."""
+
+
+def _leading_skip(raw: bytes, delim: str | None) -> int:
+    """Number of leading lines that are blank or comments (the line reader skips them)."""
+    skip = pos = 0
+    while skip < _MAX_LEADING and pos < len(raw):
+        end = raw.find(b"\n", pos)
+        end = len(raw) if end < 0 else end
+        line = raw[pos:end].strip()
+        first = line.split(delim.encode())[0].strip() if delim and line else line
+        if line and not first.startswith(b"#") and (delim is None or line.strip(
+                delim.encode() + b" \t")):
+            return skip
+        skip, pos = skip + 1, end + 1
+    raise _Fallback
+
+
+def _fast_delimiter(raw: bytes, start: int, delim: str | None) -> str:
+    """The one-character delimiter of a regular file (whitespace files: a tab or a space)."""
+    if delim is not None:
+        return delim
+    end = raw.find(b"\n", start)
+    first = raw[start:end if end >= 0 else len(raw)]
+    tabs, spaces = b"\t" in first, b" " in first
+    if tabs == spaces or b"  " in raw or b"\t\t" in raw or b"\n " in raw or b" \n" in raw \
+            or b"\n\t" in raw or b"\t\n" in raw or (b"\t" in raw and b" " in raw):
+        raise _Fallback  # mixed or repeated whitespace: the line reader splits it
+    return "\t" if tabs else " "
+
+
+def _fast_edge_table(path: Path, raw: bytes):
+    """``(names, codes (2, m))``: the edge list's id columns dictionary-encoded by
+    pyarrow, for files with no quotes, comments after the first data line, byte-order
+    marks, NULs, lone carriage returns, irregular rows or padded cells."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+
+    if any(raw.startswith(bom) for bom in (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")) \
+            or b"\0" in raw or b'"' in raw or raw.count(b"\r") != raw.count(b"\r\n") \
+            or _OTHER_WHITESPACE.search(raw):
+        raise _Fallback
+    delim = delimiter(path)
+    skip = _leading_skip(raw, delim)
+    start = 0
+    for _ in range(skip):
+        start = raw.index(b"\n", start) + 1
+    if b"\n#" in raw[start:]:
+        raise _Fallback
+    sep = _fast_delimiter(raw, start, delim)
+    bad: list[tuple[int | None, str]] = []
+
+    def invalid(row) -> str:
+        bad.append((row.number, row.text))
+        return "skip"
+
+    try:
+        table = pcsv.read_csv(
+            pa.py_buffer(raw),
+            read_options=pcsv.ReadOptions(skip_rows=skip, autogenerate_column_names=True,
+                                          use_threads=False, block_size=1 << 24),
+            parse_options=pcsv.ParseOptions(delimiter=sep, quote_char=False,
+                                            invalid_row_handler=invalid),
+            convert_options=pcsv.ConvertOptions(include_columns=["f0", "f1"],
+                                                column_types={"f0": pa.string(),
+                                                              "f1": pa.string()}))
+    except (pa.ArrowInvalid, KeyError):
+        raise _Fallback from None  # not UTF-8, one column only, ...
+    if bad or table.num_rows == 0:
+        raise _Fallback  # the line reader names the first bad line, in file order
+    first = [table["f0"][0].as_py(), table["f1"][0].as_py()]
+    if not first[0] or not first[1]:
+        raise _Fallback  # an empty cell is an error, never a header (pandas' index column)
+    rest = table.slice(1)
+    if _looks_like_header(first, rest.num_rows > 0 and _all_int(rest)):
+        table = rest
+        if table.num_rows == 0:
+            raise _Fallback
+    both = pa.chunked_array(table["f0"].chunks + table["f1"].chunks).dictionary_encode()
+    both = both.combine_chunks()
+    names = both.dictionary
+    if pc.any(pc.equal(names, "")).as_py() or \
+            pc.any(pc.not_equal(pc.utf8_trim_whitespace(names), names)).as_py():
+        raise _Fallback  # empty or padded cells
+    if delim is not None and pc.max(pc.utf8_length(names)).as_py() > csv.field_size_limit():
+        raise _Fallback  # the line reader's CSV module refuses such cells
+    codes = both.indices.to_numpy().astype(np.int64).reshape(2, -1)
+    return names, codes
+
+
+def _all_int(table) -> bool:
+    """Whether every id in the two columns is an integer as Python's ``int`` reads it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    try:
+        if all(_plain_ints(table[col]) for col in ("f0", "f1")):
+            for col in ("f0", "f1"):
+                pc.cast(table[col], pa.int64())
+            return True
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    both = pa.chunked_array(table["f0"].chunks + table["f1"].chunks).unique()
+    return all(_is_int(s) for s in both.to_pylist())
+
+
+def _plain_ints(arr) -> bool:
+    """Whether every string is ASCII digits after its leading minus signs: among what
+    pyarrow's int64 cast accepts, what Python's ``int`` reads alike (pyarrow also reads
+    ``0x1F`` as 31; ``--5``, which both refuse, is left to the cast). Python also reads
+    ``+3``, ``1_0`` and other scripts' digits, which the cast refuses."""
+    import pyarrow.compute as pc
+    return bool(pc.all(pc.ascii_is_decimal(pc.utf8_ltrim(arr, "-"))).as_py())
+
+
+def _int_values(names) -> np.ndarray | None:
+    """The ids as int64 when every one is a plain decimal integer, else ``None`` (the
+    caller then asks Python's ``int``)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    if not _plain_ints(names):
+        return None
+    try:
+        return pc.cast(names, pa.int64()).to_numpy()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+
+
+def _fast_read(path: Path, num_nodes: int | None) -> tuple[list[str], torch.Tensor]:
+    """The fast path: raises ``_Fallback`` on anything the line reader should decide,
+    every error included, so that the two readers give the same error."""
+    names, codes = _fast_edge_table(path, read_bytes(path))
+    values = _int_values(names)
+    if num_nodes is not None:
+        if values is None:
+            raise _Fallback    # ids Python reads otherwise, or not integers: its error
+        ids = values[codes]
+        if ((ids < 0) | (ids >= num_nodes)).any():
+            raise _Fallback    # the line reader names the first such line
+        return [str(i) for i in range(num_nodes)], torch.from_numpy(ids)
+    py_names: list[str] | None = None
+    if values is None:
+        py_names = names.to_pylist()
+        is_int = np.fromiter((_is_int(s) for s in py_names), bool, len(py_names))
+    else:
+        is_int = np.ones(len(names), bool)
+    used = np.flatnonzero(np.bincount(codes.ravel(), minlength=len(names)))
+    if values is not None:
+        vals = values[used]
+        order = np.argsort(vals, kind="stable")
+        if not (np.diff(vals[order]) > 0).all():       # numeric, then by spelling ("01" / "1")
+            spelled = np.asarray(names.take(used).to_numpy(zero_copy_only=False), dtype=str)
+            order = np.lexsort((spelled, vals))
+    else:
+        assert py_names is not None
+        listed = [py_names[i] for i in used]
+        if all(is_int[used]):
+            order = np.array(sorted(range(len(listed)), key=lambda k: (int(listed[k]),
+                                                                          listed[k])))
+        else:
+            order = np.argsort(np.asarray(listed, dtype=str), kind="stable")
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[used[order]] = np.arange(len(used))
+    final = names.take(used[order]).to_pylist()
+    return final, torch.from_numpy(rank[codes])
+
+
+#: The most nodes ``--num-nodes`` may declare.
+MAX_NUM_NODES = 100_000_000
+
+
+def read_edge_index(path: str | os.PathLike, num_nodes: int | None = None, fast: bool = True
+                    ) -> tuple[list[str], torch.Tensor]:
+    """An edge list's node names (in node order) and its ``(2, m)`` edges, as written
+    (duplicates, both directions and self-loops kept).
+
+    Nodes are the ids that occur, ordered numerically when every id is an integer
+    (``"01"`` and ``"1"`` stay two nodes), else as strings. With ``num_nodes``, ids must
+    be the integers ``0..num_nodes-1`` and are the node indices themselves (nodes that
+    never occur stay, isolated); an id outside is a :class:`DataError` naming its line.
+
+    Regular files (10⁷ lines in a few seconds) are read by pyarrow and the ids
+    dictionary-encoded; anything irregular (quotes, comment lines after the data, padded
+    or empty cells, rows of other widths, byte-order marks, non-UTF-8 bytes) goes through
+    the exact line-by-line reader, so both give the same graph or the same error
+    (``fast=False`` uses only the line reader).
+    """
+    path = Path(path)
+    if num_nodes is not None and not 1 <= num_nodes <= MAX_NUM_NODES:
+        raise ValueError(f"--num-nodes must be at least 1 and at most {MAX_NUM_NODES:,} (a "
+                         f"name and an index a node take gigabytes beyond), got {num_nodes}")
+    if fast:
+        try:
+            return _fast_read(path, num_nodes)
+        except _Fallback:
+            pass
+    rows = _edge_rows(path)
+    if num_nodes is None:
+        names = _order({c for _, cells in rows for c in cells[:2]})
+        index = {name: i for i, name in enumerate(names)}
+        return names, torch.tensor([[index[c[0]] for _, c in rows],
+                                    [index[c[1]] for _, c in rows]], dtype=torch.long)
+    for lineno, cells in rows:
+        for cell in cells[:2]:
+            if not _is_int(cell):
+                raise DataError(path, f"node id {quote(cell)} is not an integer (--num-nodes "
+                                      f"{num_nodes} takes ids 0..{num_nodes - 1})", lineno)
+            if not 0 <= int(cell) < num_nodes:
+                raise DataError(path, f"node id {int(cell)} is out of range (--num-nodes "
+                                      f"{num_nodes} takes ids 0..{num_nodes - 1})", lineno)
+    return [str(i) for i in range(num_nodes)], torch.tensor(
+        [[int(c[0]) for _, c in rows], [int(c[1]) for _, c in rows]], dtype=torch.long)
