@@ -212,7 +212,7 @@ def test_resume_refuses_another_config(tmp_path):
 def test_settings_diff_names_what_differs_bounded():
     """The refusal names up to three differing settings, the data once, keys only the file
     has, and survives values a file may hold (a tensor, which == cannot make a bool of)."""
-    from graphvae.training.loop import _settings_diff
+    from graphvae.training.state import _settings_diff
 
     now = {"epochs": 5, "lr": 0.1, "data": "b", "graph": "h2"}
     assert _settings_diff({"epochs": 4, "lr": 0.1, "data": "a", "graph": "h1"}, now) == (
@@ -234,7 +234,7 @@ def test_settings_diff_names_the_flags_a_user_gave():
     str()'s 4,300 digits is named by its size, where it ended the message in a ValueError)."""
     from graphvae.tasks.generation import GenerationConfig
     from graphvae.tasks.link_prediction import LinkPredConfig
-    from graphvae.training.loop import _settings_diff
+    from graphvae.training.state import _settings_diff
     from graphvae.vector.config import VectorRunConfig
 
     vec = VectorRunConfig.as_given
@@ -623,7 +623,7 @@ def test_moving_a_state_to_its_device_visits_each_list_once():
     that hold the level below twice, 60 deep, took 2⁶⁰ steps (a hostile state file)."""
     import time
 
-    from graphvae.training.loop import _to
+    from graphvae.training.state import _to
     nested: list = [torch.ones(1)]
     for _ in range(60):
         nested = [nested, nested]

@@ -1,6 +1,7 @@
 """Training: the one loop (:func:`fit`), its loaders and its callbacks.
 
-See :mod:`graphvae.training.loop` for what the loop does and keeps in its checkpoints.
+See :mod:`graphvae.training.loop` for what the loop does and keeps in its checkpoints, and
+:mod:`graphvae.training.state` for writing and resuming them.
 """
 
 from graphvae.training.callbacks import (

@@ -1,0 +1,253 @@
+"""The training state file of :func:`graphvae.training.fit` (``checkpoint=PATH``): what it
+holds (:func:`save_state`), and resuming from it (:func:`restore_state`): a state of
+another run's settings, of another version, of another generator device, or damaged is a
+one-line :class:`~graphvae.errors.DataError` naming the file.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from graphvae.errors import DataError, describe, one_line, quote
+from graphvae.io import check_zip_stored, nan_weight, save_atomic
+from graphvae.training.callbacks import FitState, unwrap
+
+if TYPE_CHECKING:
+    from graphvae.training.loop import FitResult
+
+
+def _rng_states(generator: torch.Generator | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        out["cuda"] = torch.cuda.get_rng_state_all()
+    if generator is not None:
+        out["generator"] = generator.get_state()
+        out["generator_device"] = generator.device.type
+    return out
+
+
+def save_state(path: Path, state: FitState, result: FitResult,
+               generator: torch.Generator | None, config: dict[str, Any] | None) -> None:
+    """Write the training state to ``path`` atomically (see :mod:`graphvae.training.loop`
+    for what it holds)."""
+    save_atomic({
+        "kind": "graphvae-training-state", "config": config, "epoch": result.epochs,
+        "stop": state.stop, "model": unwrap(state.model).state_dict(),
+        "optimizer": state.optimizer.state_dict(),
+        "callbacks": [cb.state_dict() for cb in state.callbacks],
+        "rng": _rng_states(generator),
+        "best": {"score": state.best_score, "epoch": state.best_epoch,
+                 "state": state.best_state, "stale": state.stale},
+        "history": result.history, "epoch_seconds": result.epoch_seconds,
+        "seconds": result.seconds}, path)
+
+
+def restore_state(path: Path, state: FitState, result: FitResult,
+                  generator: torch.Generator | None, config: dict[str, Any] | None,
+                  as_given: Callable[[str, object], str | None] | None = None,
+                  epochs: int | None = None) -> None:
+    """Load the state at ``path`` into ``state``, ``result`` and ``generator``, refusing
+    (one-line :class:`~graphvae.errors.DataError`) a state whose ``config`` differs from
+    ``config`` (naming the differing settings, as ``as_given`` spells them), one whose
+    generator lived on another device, and a damaged one."""
+    check_zip_stored(path)
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - a damaged file fails in many ways
+        raise DataError(path, f"cannot resume from this training state ({type(err).__name__}: "
+                              f"{err})") from None
+    if not isinstance(ck, dict) or ck.get("kind") != "graphvae-training-state":
+        raise DataError(path, "not a graphvae training state")
+    if config is not None and not _same(ck.get("config"), config):
+        _refuse_other_version(path, ck.get("config"), config)
+        raise DataError(path, f"the training state belongs to a run with other settings "
+                              f"({_settings_diff(ck.get('config'), config, as_given)}); "
+                              f"delete it or "
+                              f"rerun with the same ones")
+    _check_generator(path, ck, generator)
+    try:
+        _load_state(ck, state, result, generator)
+        _check_loaded(state, result, epochs)
+    except Exception as err:  # noqa: BLE001 - a damaged state fails in many ways
+        raise DataError(path, f"a damaged training state ({describe(err)}); delete it to "
+                              f"start the run afresh") from None
+
+
+#: Config keys that identify the data (generate's and vector's, linkpred's graph hash).
+DATA_KEYS = frozenset({"data", "data_sha256", "graph"})
+
+
+def _same(a: object, b: object) -> bool:
+    """``a == b``, False where comparing fails (a file's config may hold a tensor)."""
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - any value a file holds
+        return False
+
+
+def _settings_diff(saved: object, now: dict[str, Any],
+                   as_given: Callable[[str, object], str | None] | None = None,
+                   show: int = 3) -> str:
+    """The settings in which a saved state's config differs from this run's, e.g.
+    ``--epochs 20 here, --epochs 10 in the state`` where ``as_given`` spells a key as its
+    flag, else ``epochs: 20 here, 10 in the state``; the data's keys (``DATA_KEYS``: the
+    commands' fingerprints of their graphs or rows) are named as other data. ``saved``
+    comes from the file: any value, shown bounded by :func:`quote`."""
+    if not isinstance(saved, dict):
+        return "it records none"
+
+    spell = as_given or (lambda key, value: None)
+
+    def one(k: str) -> str:
+        if k in DATA_KEYS:
+            return "other data"
+        here = spell(k, now[k])
+        if here is None:                 # a key no flag sets
+            return (f"{k}: {quote(now[k])} here, "
+                    f"{quote(saved[k]) if k in saved else 'unset'} in the state")
+        there = (spell(k, saved[k]) or quote(saved[k])) if k in saved else "unset"
+        return f"{here} here, {there} in the state"
+
+    differ = [k for k in now if k not in saved or not _same(saved[k], now[k])]
+    parts = list(dict.fromkeys(one(k) for k in differ))  # "other data" once
+    extra = [k for k in saved if k not in now]  # keys of another version's config
+    more = len(parts) + len(extra) - show
+    parts += [f"{quote(k)}: unset here, {quote(saved[k])} in the state" for k in extra[:show]]
+    return one_line("; ".join(parts[:show]) + (f"; {more} more" if more > 0 else ""))
+
+
+def _refuse_other_version(path: Path, saved: object, now: dict[str, Any]) -> None:
+    """A state whose config agrees with this run's on every setting both record but lacks
+    some that this version records was written by an older version of graphvae (another
+    one, where it also records settings this one does not): it is refused by saying so,
+    not as a run with other settings."""
+    if not isinstance(saved, dict):
+        return
+    try:
+        shared = [k for k in now if k in saved]
+        if not all(_same(saved[k], now[k]) for k in shared):
+            return
+    except Exception:  # noqa: BLE001 - a file's keys may be of any type
+        return
+    missing = [k for k in now if k not in saved]
+    if not missing:
+        return
+    age = "another" if any(k not in now for k in saved) else "an older"
+    names = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3
+                                      else "")
+    raise DataError(path, f"the training state was written by {age} version of graphvae, "
+                          f"which did not record {one_line(names)}; it cannot be resumed by "
+                          f"this one: delete it to start afresh")
+
+
+def _check_generator(path: Path, ck: dict[str, Any], generator: torch.Generator | None
+                     ) -> None:
+    """A state whose random generator lived on another kind of device (a CUDA generator's
+    state is 16 bytes, a CPU one's 5,056) cannot continue this run's draws: it is refused
+    by name, not as a damaged file. (States of older versions do not record the device;
+    the state's size tells them apart.)"""
+    rng = ck.get("rng")
+    if generator is None or not isinstance(rng, dict) or "generator" not in rng:
+        return
+    saved, here = rng.get("generator_device"), generator.device.type
+    if isinstance(saved, str):
+        other = saved != here
+    else:                               # an older state: its size tells the device
+        other = isinstance(rng["generator"], torch.Tensor) and \
+            rng["generator"].shape != generator.get_state().shape
+    if other:
+        where = quote(saved) if isinstance(saved, str) else "another kind of device"
+        raise DataError(path, f"the training state was written by a run on {where}, and its "
+                              f"random draws cannot continue on {here}; resume with the "
+                              f"same --device, or delete it to start afresh")
+
+
+def _load_state(ck: dict[str, Any], state: FitState, result: FitResult,
+                generator: torch.Generator | None) -> None:
+    if len(ck["callbacks"]) != len(state.callbacks):
+        raise ValueError("it has other callbacks than this run")
+    model = unwrap(state.model)
+    dev = next(model.parameters()).device
+    model.load_state_dict(ck["model"])
+    state.optimizer.load_state_dict(ck["optimizer"])
+    for cb, cs in zip(state.callbacks, ck["callbacks"]):
+        cb.load_state_dict(_to(cs, dev))
+    torch.set_rng_state(ck["rng"]["torch"])
+    if "cuda" in ck["rng"] and torch.cuda.is_available():
+        # one state per GPU the saving run saw: as many as this run sees are restored
+        # (set_rng_state_all failed with fewer GPUs visible)
+        for i, s in enumerate(ck["rng"]["cuda"][:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(s, i)
+    if generator is not None and "generator" in ck["rng"]:
+        generator.set_state(ck["rng"]["generator"])
+    best = ck["best"]
+    if not all(type(x) is int for x in (ck["epoch"], best["epoch"], best["stale"])):
+        raise ValueError("its epoch counts are not integers")
+    state.best_score, state.best_epoch = float(best["score"]), int(best["epoch"])
+    state.stale = int(best["stale"])
+    state.best_state = _to(best["state"], dev)
+    state.stop = bool(ck["stop"])
+    result.history, result.epoch_seconds = list(ck["history"]), list(ck["epoch_seconds"])
+    if not all(isinstance(row, dict) for row in result.history):
+        raise ValueError("its history is not a list of records")
+    result.epochs = result.resumed_from = int(ck["epoch"])
+    result.seconds = float(ck["seconds"])
+
+
+def _check_loaded(state: FitState, result: FitResult, epochs: int | None) -> None:
+    """What a run of this code could have saved, or ``ValueError``: a hand-edited state
+    otherwise trained a negative or huge number of epochs, kept NaN weights or a NaN best
+    score (which froze the choice of weights), or failed later in torch (exit 3)."""
+    done, best = result.epochs, state.best_epoch
+    if epochs is not None and not 0 <= done <= epochs:
+        raise ValueError(f"it has run {done} epochs of this run's {epochs}")
+    if len(result.history) != done or len(result.epoch_seconds) != done:
+        raise ValueError(f"it holds {len(result.history)} history records and "
+                         f"{len(result.epoch_seconds)} epoch times for its {done} epochs")
+    if not 0 <= best <= done or math.isnan(state.best_score) or state.best_score == math.inf:
+        raise ValueError(f"its best epoch {best} (score {state.best_score}) is not one of its "
+                         f"{done} epochs")
+    model = unwrap(state.model).state_dict()      # loaded strictly: the model's shapes
+    if nan_weight(model) is not None:
+        raise ValueError("its weights hold NaN")
+    best_state = state.best_state
+    if best_state is not None:
+        if not isinstance(best_state, dict) or {k: tuple(v.shape) for k, v in
+                                                best_state.items()} \
+                != {k: tuple(v.shape) for k, v in model.items()}:
+            raise ValueError("its best weights do not fit the model")
+        if nan_weight(best_state) is not None:
+            raise ValueError("its best weights hold NaN")
+    for group in state.optimizer.param_groups:
+        lr = group.get("lr")
+        if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr < math.inf:
+            raise ValueError(f"its learning rate {quote(lr)} is not a number > 0")
+    for p, slots in state.optimizer.state.items():      # keyed by the weights themselves
+        for key, v in slots.items():
+            if not isinstance(v, torch.Tensor):
+                continue
+            if v.dim() and v.shape != p.shape:
+                raise ValueError(f"its optimiser's {key} has shape {tuple(v.shape)}, the "
+                                 f"weights {tuple(p.shape)}")
+            if v.is_floating_point() and not bool(torch.isfinite(v).all()) \
+                    or key == "exp_avg_sq" and bool((v < 0).any()):
+                raise ValueError(f"its optimiser's {key} holds impossible values")
+
+
+def _to(obj: Any, device: torch.device, memo: dict[int, Any] | None = None) -> Any:
+    """``obj`` with its tensors on ``device``; a list or dict met twice is moved once (a
+    state file whose lists hold the level below twice, 40 deep, would take 2⁴⁰ steps)."""
+    memo = {} if memo is None else memo
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, dict | list):
+        if id(obj) not in memo:
+            memo[id(obj)] = ({k: _to(v, device, memo) for k, v in obj.items()}
+                             if isinstance(obj, dict) else [_to(v, device, memo) for v in obj])
+        return memo[id(obj)]
+    return obj
