@@ -325,7 +325,7 @@ def test_planted_parameters_of_another_graph_are_refused(tmp_path, capsys):
     one 60-node graph given with another 60-node graph (or with the embedded default) gave
     an "oracle" below chance (AUC 43.5). Each is now one line, exit 2, before training; the
     right pair still runs, and the fingerprint ignores how the edges are listed."""
-    from graphvae.datasets.sbm import PlantedSBM, edge_fingerprint
+    from graphvae.datasets.planted import PlantedSBM, edge_fingerprint
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
     for path, seed in ((a, "0"), (b, "1")):
         assert main(["make-graph", "--nodes", "60", "--edges", "150", "--seed", seed,

@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         divided_step(cfg.batch_size, cfg.negatives, world)
     planted = None
     if args.planted is not None:
-        from graphvae.datasets.sbm import PlantedSBM
+        from graphvae.datasets.planted import PlantedSBM
         planted = PlantedSBM.load(args.planted)
     start = time.perf_counter()
     data, name = load_graph(args)

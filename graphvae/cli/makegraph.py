@@ -6,7 +6,7 @@ the edge list to ``--out FILE.csv`` (``.tsv``: tab-separated, ``.txt``: space-se
 a ``source,target`` header, then one edge ``i,j`` with ``i < j`` per line, nodes
 numbered ``0 .. N-1``; isolated nodes appear in no line) and the planted parameters to
 ``FILE.planted.npz`` beside it (read them with
-:meth:`graphvae.datasets.sbm.PlantedSBM.load`; :func:`~graphvae.datasets.sbm.oracle_scores`
+:meth:`graphvae.datasets.planted.PlantedSBM.load`; :func:`~graphvae.datasets.planted.oracle_scores`
 gives the Bayes-optimal scores of held-out pairs). An existing pair that make-graph
 wrote (an edge list with its header and planted parameters that load beside it) is
 replaced; any other file at either name, or an edge list of the same stem and another
@@ -95,7 +95,8 @@ def _check_replaceable(out: Path, planted: Path) -> None:
     """A one-line ``ValueError`` unless ``out`` and ``planted`` are a pair that make-graph
     wrote: the edge list (if there) starts with its header, and the planted parameters are
     there and load."""
-    from graphvae.datasets.sbm import PlantedSBM, edge_list_delimiter, edge_list_header
+    from graphvae.datasets.edge_writer import edge_list_delimiter, edge_list_header
+    from graphvae.datasets.planted import PlantedSBM
 
     advice = "move it or choose another --out"
     if not planted.exists():
@@ -147,7 +148,9 @@ def check_args(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from graphvae.datasets.sbm import edge_fingerprint, make_sbm, write_edge_list
+    from graphvae.datasets.edge_writer import write_edge_list
+    from graphvae.datasets.planted import edge_fingerprint
+    from graphvae.datasets.sbm import make_sbm
 
     k = check_args(args)
     out: Path = args.out
@@ -175,7 +178,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
           f"{args.edges}; {k} block{'' if k == 1 else 's'}, {100 * between:.1f}% between blocks) "
           f"in {seconds:.2f}s "
           f"-> {out}; planted parameters -> {planted_file} (oracle: rank held-out pairs by "
-          f"graphvae.datasets.sbm.oracle_scores)")
+          f"graphvae.datasets.planted.oracle_scores)")
     if summary["num_edges"] < 0.9 * args.edges:   # --edges' help promises a few per cent
         print(f"make-graph: note: {summary['num_edges']:,} of the {args.edges:,} requested "
               f"edges ({100 * summary['num_edges'] / args.edges:.0f}%): draws that fell on "

@@ -54,32 +54,20 @@ block pairs are one Poisson draw each, so ``K`` need not be small. Self-loops ar
 duplicates merged by sorting the keys ``i·n + j``. A seed gives the same graph on every
 machine (numpy's ``default_rng``).
 
-Oracle
-------
-Given the planted parameters, the edges are independent, so for a set of held-out
-pairs (held-out edges against sampled non-edges) the likelihood ratio of "edge" to
-"non-edge" is ``p_ij / (1 − p_ij)`` up to a constant, a monotone function of
-``p_ij = P(i ~ j)``. Ranking the pairs by :func:`oracle_scores` is therefore
-Bayes-optimal: its expected ROC AUC and average precision are the best any model of
-the observed graph can expect; a model's scores are judged against them.
+The planted parameters, their file and the oracle are in
+:mod:`graphvae.datasets.planted`; writing the edge list in :mod:`graphvae.datasets.edge_writer`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import operator
-import os
-import re
-import zipfile
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from graphvae.errors import DataError, describe
-from graphvae.io import atomic_path, check_zip_stored, require_file
+from graphvae.datasets.edge_writer import write_edge_list
+from graphvae.datasets.planted import PlantedSBM, oracle_scores
 
 #: Most blocks :func:`make_sbm` accepts (``ω`` is a dense ``K × K`` matrix).
 MAX_BLOCKS = 4096
@@ -87,178 +75,6 @@ MAX_BLOCKS = 4096
 MAX_NODES = 2**31 - 1
 #: Endpoint pairs drawn at a time (bounds the temporary memory of sampling).
 _CHUNK = 1 << 21
-#: Rows written at a time by :func:`write_edge_list`.
-_WRITE_CHUNK = 1 << 20
-_KEYS = ("blocks", "theta", "omega")
-
-
-@dataclass(eq=False)
-class PlantedSBM:
-    """The planted parameters of a degree-corrected SBM.
-
-    ``blocks`` (n,) int64, the block of each node in ``[0, K)``; ``theta`` (n,) float64
-    degree propensities ``≥ 0``; ``omega`` (K, K) float64 symmetric block-pair rates
-    ``≥ 0``. The expected number of edges between distinct nodes ``i`` and ``j`` of the
-    Poisson multigraph is ``θ_i θ_j ω_{b_i b_j}``.
-    """
-
-    blocks: np.ndarray
-    theta: np.ndarray
-    omega: np.ndarray
-    #: :func:`edge_fingerprint` of the graph drawn from these parameters (make-graph
-    #: writes it; ``None`` in files of older versions): a graph given with them is checked
-    graph: str | None = None
-
-    def __post_init__(self) -> None:
-        self.blocks, self.theta, self.omega = _validated(self.blocks, self.theta, self.omega)
-
-    @property
-    def num_nodes(self) -> int:
-        return int(self.blocks.shape[0])
-
-    @property
-    def num_blocks(self) -> int:
-        return int(self.omega.shape[0])
-
-    def rate(self, i, j):
-        """``λ_ij = θ_i θ_j ω_{b_i b_j}`` for node-index arrays or tensors ``i``, ``j``
-        (broadcast together), 0 where ``i == j`` (the graph has no self-loops). float64,
-        a tensor if either input is one."""
-        a, b = self._index(i), self._index(j)
-        lam = self.theta[a] * self.theta[b] * self.omega[self.blocks[a], self.blocks[b]]
-        lam = np.where(a == b, 0.0, lam)
-        return _like(lam, i, j)
-
-    def prob(self, i, j):
-        """``P(i ~ j) = 1 − exp(−λ_ij)``, the probability that ``i`` and ``j`` are joined
-        in the sampled simple graph (0 where ``i == j``)."""
-        lam = np.asarray(self.rate(_numpy(i), _numpy(j)))
-        return _like(-np.expm1(-lam), i, j)
-
-    def _index(self, x) -> np.ndarray:
-        a = _numpy(x)
-        if a.dtype.kind not in "iu":
-            raise ValueError(f"node indices must be integers, got dtype {a.dtype}")
-        if a.size and (int(a.min()) < 0 or int(a.max()) >= self.num_nodes):
-            raise ValueError(f"node index out of range [0, {self.num_nodes}): "
-                             f"{int(a.min())}..{int(a.max())}")
-        return a.astype(np.int64, copy=False)
-
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write ``blocks``, ``theta`` and ``omega`` to a plain ``.npz`` (no pickle),
-        atomically (a temporary file beside ``path``, then a rename)."""
-        path = Path(path)
-        arrays = {"blocks": self.blocks, "theta": self.theta, "omega": self.omega}
-        if self.graph is not None:
-            arrays["graph"] = np.array(self.graph)
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)  # type: ignore[arg-type]
-        return path
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> PlantedSBM:
-        """Read what :meth:`save` wrote; anything missing, malformed or out of range is a
-        one-line :class:`~graphvae.errors.DataError` (a ``ValueError``) naming the file."""
-        path = Path(path)
-        require_file(path)
-        try:
-            with open(path, "rb") as fh:
-                magic = fh.read(4)
-            if magic != b"PK\x03\x04":
-                raise DataError(path, "not an .npz archive (the zip file numpy.savez writes)")
-            check_zip_stored(path)
-            npz = np.load(path, allow_pickle=False)
-            if not isinstance(npz, np.lib.npyio.NpzFile):
-                raise DataError(path, "not an .npz archive")
-            with npz:
-                missing = [k for k in _KEYS if k not in npz.files]
-                if missing:
-                    raise DataError(path, f"missing array(s) {', '.join(missing)}; expected "
-                                          f"{', '.join(_KEYS)}")
-                arrays = {k: npz[k] for k in _KEYS}
-                stored = npz["graph"] if "graph" in npz.files else None
-        except DataError:
-            raise
-        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
-            raise DataError(path, f"not a readable .npz of planted parameters "
-                                  f"({describe(err)})") from None
-        graph = None
-        if stored is not None:
-            if not isinstance(stored, np.ndarray) or stored.dtype.kind != "U" or \
-                    stored.shape != () or \
-                    not re.fullmatch(r"[0-9a-f]{64}", str(stored)):
-                raise DataError(path, "its graph fingerprint is not a SHA-256 hex digest")
-            graph = str(stored)
-        try:
-            return cls(arrays["blocks"], arrays["theta"], arrays["omega"], graph)
-        except ValueError as err:
-            raise DataError(path, str(err)) from None
-
-
-def edge_fingerprint(edge_index: torch.Tensor | np.ndarray, num_nodes: int) -> str:
-    """SHA-256 of a simple undirected graph: ``n`` and its sorted distinct edge keys
-    ``min · n + max`` (self-loops, directions and repeats left out), as int64. Any listing
-    of the same graph gives the same digest."""
-    e = np.asarray(edge_index.cpu() if isinstance(edge_index, torch.Tensor) else edge_index,
-                   dtype=np.int64)
-    lo, hi = np.minimum(e[0], e[1]), np.maximum(e[0], e[1])
-    keys = np.unique((lo * num_nodes + hi)[lo != hi])
-    h = hashlib.sha256(np.int64(num_nodes).tobytes())
-    h.update(keys.astype("<i8").tobytes())
-    return h.hexdigest()
-
-
-def _validated(blocks, theta, omega) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    blocks, theta, omega = _numpy(blocks), _numpy(theta), _numpy(omega)
-    if blocks.dtype.kind not in "iu":
-        raise ValueError(f"blocks must be integers, got dtype {blocks.dtype}")
-    for name, a in (("theta", theta), ("omega", omega)):
-        if a.dtype.kind not in "fiu":
-            raise ValueError(f"{name} must be real numbers, got dtype {a.dtype}")
-    if blocks.ndim != 1 or blocks.shape[0] < 1:
-        raise ValueError(f"blocks must be a non-empty vector, got shape {blocks.shape}")
-    if theta.shape != blocks.shape:
-        raise ValueError(f"theta must have shape {blocks.shape} like blocks, got {theta.shape}")
-    if omega.ndim != 2 or omega.shape[0] != omega.shape[1] or omega.shape[0] < 1:
-        raise ValueError(f"omega must be a non-empty square matrix, got shape {omega.shape}")
-    blocks = blocks.astype(np.int64, copy=False)
-    theta = theta.astype(np.float64, copy=False)
-    omega = omega.astype(np.float64, copy=False)
-    k = omega.shape[0]
-    if int(blocks.min()) < 0 or int(blocks.max()) >= k:
-        raise ValueError(f"block ids must lie in [0, {k}) for a {k}x{k} omega, got "
-                         f"{int(blocks.min())}..{int(blocks.max())}")
-    for name, a in (("theta", theta), ("omega", omega)):
-        if not np.isfinite(a).all():
-            raise ValueError(f"{name} holds NaN or infinite values")
-        if (a < 0).any():
-            raise ValueError(f"{name} holds negative values")
-    if not np.array_equal(omega, omega.T):
-        raise ValueError("omega must be symmetric")
-    return blocks, theta, omega
-
-
-def _numpy(x) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy()
-    return np.asarray(x)
-
-
-def _like(values: np.ndarray, *inputs):
-    """``values`` as a tensor if any input is one, else as a numpy array."""
-    if any(isinstance(x, torch.Tensor) for x in inputs):
-        return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float64))
-    return values
-
-
-def oracle_scores(planted: PlantedSBM, pairs):
-    """The planted edge probabilities ``P(i ~ j)`` of the pairs ``pairs`` (2, k): the
-    Bayes-optimal scores for ranking held-out pairs (see the module's docstring), a
-    tensor if ``pairs`` is one."""
-    p = _numpy(pairs)
-    if p.ndim != 2 or p.shape[0] != 2:
-        raise ValueError(f"pairs must have shape (2, k), got {tuple(p.shape)}")
-    return _like(np.asarray(planted.prob(p[0], p[1])), pairs)
 
 
 # ------------------------------------------------------------------------------ planting
@@ -434,69 +250,6 @@ def make_sbm(num_nodes: int, num_edges: int, num_blocks: int, seed: int,
     rng = np.random.default_rng(seed)
     planted = plant_sbm(num_nodes, num_edges, num_blocks, rng, mixing, exponent)
     return sample_edges(planted, rng), planted
-
-
-# ------------------------------------------------------------------------------ writing
-
-def edge_list_delimiter(path: str | os.PathLike) -> str:
-    """The delimiter :func:`write_edge_list` uses by default for ``path``: ``,`` for
-    ``.csv``, a tab for ``.tsv``, else a space."""
-    return {".csv": ",", ".tsv": "\t"}.get(Path(path).suffix.lower(), " ")
-
-
-def edge_list_header(delimiter: str) -> bytes:
-    """The first line of an edge list :func:`write_edge_list` writes, without its newline."""
-    return f"source{delimiter}target".encode()
-
-
-def write_edge_list(edge_index, path: str | os.PathLike, delimiter: str | None = None) -> Path:
-    """Write ``edge_index`` (2, E) of non-negative integers as an edge list: a header
-    ``source<d>target`` and one ``i<d>j`` line per column, where ``<d>`` is
-    ``delimiter`` (default: :func:`edge_list_delimiter`).
-    Atomic (a temporary file beside ``path``, then a rename); about 10⁷ lines a few
-    seconds."""
-    path = Path(path)
-    if delimiter is None:
-        delimiter = edge_list_delimiter(path)
-    if len(delimiter) != 1 or delimiter in "0123456789\n\r":
-        raise ValueError(f"delimiter must be one character other than a digit or newline, "
-                         f"got {delimiter!r}")
-    ei = _numpy(edge_index)
-    if ei.ndim != 2 or ei.shape[0] != 2:
-        raise ValueError(f"edge_index must have shape (2, E), got {tuple(ei.shape)}")
-    if ei.dtype.kind not in "iu":
-        raise ValueError(f"edge_index must hold integers, got dtype {ei.dtype}")
-    if ei.size and int(ei.min()) < 0:
-        raise ValueError("edge_index holds negative node ids")
-    if ei.size and int(ei.max()) > np.iinfo(np.int64).max:     # uint64: would wrap
-        raise ValueError(f"edge_index holds node id {int(ei.max())}, past 2⁶³ − 1")
-    width = len(str(int(ei.max()))) if ei.size else 1
-    sep = ord(delimiter)
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        fh.write(edge_list_header(delimiter) + b"\n")
-        for start in range(0, ei.shape[1], _WRITE_CHUNK):
-            fh.write(_lines(ei[:, start:start + _WRITE_CHUNK], width, sep))
-    return path
-
-
-def _lines(ei: np.ndarray, width: int, sep: int) -> bytes:
-    """``i<sep>j\\n`` for each column of ``ei``, built as bytes with array arithmetic."""
-    m = ei.shape[1]
-    row = np.empty((m, 2 * width + 2), dtype=np.uint8)
-    keep = np.ones(row.shape, dtype=bool)
-    pos = np.arange(width)
-    for col, off in ((0, 0), (1, width + 1)):
-        v = ei[col].astype(np.int64)
-        digits = np.ones(m, dtype=np.int64)
-        for p in range(1, width):
-            digits += v >= 10 ** p
-        for p in range(width - 1, -1, -1):
-            v, d = np.divmod(v, 10)
-            row[:, off + p] = d + 48
-        keep[:, off:off + width] = pos[None, :] >= (width - digits)[:, None]
-    row[:, width] = sep
-    row[:, -1] = ord("\n")
-    return row[keep].tobytes()
 
 
 __all__ = ["MAX_BLOCKS", "PlantedSBM", "check_sbm_arguments", "make_sbm", "oracle_scores",

@@ -212,7 +212,7 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
 
     ``checkpoint``: write the selected model there (``model.pt``); ``state``: the
     resumable training state, which ``resume=True`` continues from. ``planted``: a
-    :class:`~graphvae.datasets.sbm.PlantedSBM` of the graph, whose oracle AUC / AP on the
+    :class:`~graphvae.datasets.planted.PlantedSBM` of the graph, whose oracle AUC / AP on the
     same test pairs are reported beside the model's. Under ``torch.distributed`` the
     training steps are data-parallel (``DistributedDataParallel``); every process
     evaluates the same weights.

@@ -36,9 +36,9 @@ def planted_ids(planted: Any, num_nodes: int, names: list[str] | None) -> Tensor
 def check_planted_graph(planted: Any, data: Any) -> None:
     """A one-line ``ValueError`` unless ``data`` is the graph ``planted`` was drawn for:
     its nodes are the planted model's, and, where the planted file records the graph's
-    :func:`~graphvae.datasets.sbm.edge_fingerprint` (make-graph's do), its edges are that
+    :func:`~graphvae.datasets.planted.edge_fingerprint` (make-graph's do), its edges are that
     graph's. Another graph's planted file gave an "oracle" below chance (AUC 43.5)."""
-    from graphvae.datasets.sbm import edge_fingerprint
+    from graphvae.datasets.planted import edge_fingerprint
     ids = planted_ids(planted, data.num_nodes, getattr(data, "node_names", None))
     if planted.graph is not None and \
             edge_fingerprint(ids[data.edge_index.cpu()], planted.num_nodes) != planted.graph:
@@ -50,7 +50,7 @@ def oracle_metrics(planted: Any, split: LinkSplit, names: list[str] | None
                    ) -> dict[str, float]:
     """AUC / AP of the planted model's edge probabilities on the test pairs (node ``i`` of
     the graph is the planted model's node ``int(names[i])``)."""
-    from graphvae.datasets.sbm import oracle_scores
+    from graphvae.datasets.planted import oracle_scores
 
     ids = planted_ids(planted, split.num_nodes, names)
     pos, neg = ids[split.test_pos.cpu()], ids[split.test_neg.cpu()]
