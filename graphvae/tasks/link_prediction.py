@@ -204,6 +204,41 @@ def estimate_bound(model: GraphAutoencoder, loader: FullBatch | PairBatches,
     return float(value)
 
 
+def _check_run(data: Data, config: LinkPredConfig, seed: int, planted: Any) -> None:
+    """The run's inputs, checked before any work: one-line errors."""
+    from torch_geometric.data import Data
+    if not isinstance(data, Data):
+        raise TypeError(f"data must be a torch_geometric Data, got {type(data).__name__}")
+    if not isinstance(config, LinkPredConfig):
+        raise TypeError(f"config must be a LinkPredConfig (LinkPredConfig.from_dict turns a "
+                        f"dict into one), got {type(config).__name__}")
+    check_seed(seed)
+    check_graph(data.x, data.edge_index, data.num_nodes)
+    check_feature_scale(data, config.features)
+    if config.model == "joint" and data.x is None:
+        raise ValueError("--model joint reconstructs the node features, and this graph has "
+                         "none (its input X = I would be an n × n target): use gae or vgae, "
+                         "or give the graph features")
+    if config.model == "joint" and config.features in ID_FEATURE_MODES:
+        raise ValueError(f"--model joint reconstructs the node features, which --feature-mode "
+                         f"{config.features} replaces (by X = I, an n × n target, or by random "
+                         f"propagated columns): use another feature mode, or gae or vgae")
+    if planted is not None:
+        check_planted_graph(planted, data)
+
+
+def _feature_likelihood(config: LinkPredConfig, data: Data, x: Tensor) -> str:
+    """``bernoulli`` for 0/1 features, else ``gaussian``. The joint model's feature target
+    is the prepared ``x`` (dense: its refused modes are the sparse ones), so its likelihood
+    is chosen on it; the others only record one, from the graph's own features."""
+    feats = x if config.model == "joint" else data.x
+    # prepare_features returns sparse CSR below 10 % non-zero: its stored values decide
+    vals = None if feats is None else (feats if feats.layout == torch.strided
+                                       else feats.to_sparse_coo().coalesce().values())
+    binary = vals is not None and bool(((vals == 0) | (vals == 1)).all())
+    return "bernoulli" if binary else "gaussian"
+
+
 def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
                         device: torch.device | str = "cpu", progress: bool = True,
                         checkpoint: str | Path | None = None, state: str | Path | None = None,
@@ -217,40 +252,15 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
     training steps are data-parallel (``DistributedDataParallel``); every process
     evaluates the same weights.
     """
-    from torch_geometric.data import Data
-    if not isinstance(data, Data):
-        raise TypeError(f"data must be a torch_geometric Data, got {type(data).__name__}")
-    if not isinstance(config, LinkPredConfig):
-        raise TypeError(f"config must be a LinkPredConfig (LinkPredConfig.from_dict turns a "
-                        f"dict into one), got {type(config).__name__}")
-    check_seed(seed)
+    _check_run(data, config, seed, planted)
     device = resolve_device(device) if isinstance(device, str) else torch.device(device)
-    check_graph(data.x, data.edge_index, data.num_nodes)
-    check_feature_scale(data, config.features)
-    if config.model == "joint" and data.x is None:
-        raise ValueError("--model joint reconstructs the node features, and this graph has "
-                         "none (its input X = I would be an n × n target): use gae or vgae, "
-                         "or give the graph features")
-    if config.model == "joint" and config.features in ID_FEATURE_MODES:
-        raise ValueError(f"--model joint reconstructs the node features, which --feature-mode "
-                         f"{config.features} replaces (by X = I, an n × n target, or by random "
-                         f"propagated columns): use another feature mode, or gae or vgae")
-    if planted is not None:
-        check_planted_graph(planted, data)
     rank, world = current_world()
     torch.manual_seed(seed)
     split = split_edges(data.edge_index, data.num_nodes, config.val_fraction,
                         config.test_fraction, seed).to(device)
     adj = Adjacency(split.train_edge_index, data.num_nodes)
     x = prepare_features(data, config.features, adj, config, seed).to(device)
-    # the joint model's feature target is the prepared x (dense: its refused modes are the
-    # sparse ones), so its likelihood is chosen on it; the others only record one
-    feats = x if config.model == "joint" else data.x
-    # prepare_features returns sparse CSR below 10 % non-zero: its stored values decide
-    vals = None if feats is None else (feats if feats.layout == torch.strided
-                                       else feats.to_sparse_coo().coalesce().values())
-    binary = vals is not None and bool(((vals == 0) | (vals == 1)).all())
-    model = build_linkpred_model(config, x.size(1), "bernoulli" if binary else "gaussian")
+    model = build_linkpred_model(config, x.size(1), _feature_likelihood(config, data, x))
     model = model.to(device)
     gen = torch.Generator(device=device).manual_seed(seed)
     loader = _loader(model, x, adj, config, rank, world)
