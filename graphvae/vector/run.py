@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from graphvae.devices import resolve_device
 from graphvae.io import save_atomic, write_json
@@ -79,12 +80,7 @@ def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = 
     kw: dict[str, Any] = {"latent_dim": latent, "hidden": tuple(cfg.hidden), "likelihood": lik,
                           "variance": cfg.variance, "activation": cfg.activation}
     if cfg.model == "dae":
-        if cfg.corruption == "salt_and_pepper" and bool(
-                ((data.train < 0) | (data.train > 1)).any()):
-            raise ValueError(f"salt-and-pepper noise sets entries to 0 or 1, but the "
-                             f"training rows of {data.name} leave [0, 1] (they run from "
-                             f"{float(data.train.min()):.4g} to {float(data.train.max()):.4g}"
-                             f"): use --corruption gaussian or masking, or data in [0, 1]")
+        _check_corruption(cfg, data)
         kw.update(corruption=cfg.corruption, noise_level=cfg.noise_level)
     model = build_vector_model(cfg.model, data.dim, **kw).to(device)
     # the settings the state is tied to: those this run reads, --likelihood as resolved
@@ -121,53 +117,89 @@ def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = 
     }
     refined = None
     if model.config.variational:
-        metrics["test_elbo"] = evaluate_bound(model, test, "elbo", 1, seed=cfg.seed)
-        start = time.perf_counter()
-        metrics.update(test_nll=estimate_nll(model, test, cfg.nll_samples, seed=cfg.seed,
-                                             progress=progress),
-                       nll_samples=cfg.nll_samples,
-                       nll_seconds=time.perf_counter() - start)
-        if cfg.refine_epochs:
-            refined, ref = refine_encoder(model, train, valid, num_samples=50,
-                                          epochs=cfg.refine_epochs, batch_size=cfg.batch_size,
-                                          ema=cfg.ema, bf16=cfg.bf16, seed=cfg.seed,
-                                          progress=progress, resume=resume,
-                                          state=None if state is None
-                                          else Path(state) / "refine.pt")
-            refined.eval()
-            metrics.update(test_nll_refined=estimate_nll(refined, test, cfg.nll_samples,
-                                                         seed=cfg.seed, progress=progress),
-                           refine_seconds=ref.seconds, refine_best_epoch=ref.best_epoch,
-                           refine_resumed_from_epoch=ref.resumed_from)
-    if data.scales is not None:  # log p(x) = log p(standardised x) - Σ_j log s_j
-        shift = float(torch.log(data.scales.double()).sum())
-        metrics["log_scale_sum"] = shift
-        for key in ("test_nll", "test_nll_refined"):
-            if key in metrics:
-                metrics[f"{key}_original_units"] = metrics[key] + shift
-        # column j's squared error times s_j², in float64: s_j² passes float32's range from
-        # s_j ≈ 1.8e19 on
-        err = (recon.double() - test.double()) * data.scales.to(test.device, torch.float64)
-        metrics["test_mse_original_units"] = float(err.pow(2).sum(1).mean())
+        refined = _likelihood_metrics(metrics, model, train, valid, test, cfg, progress,
+                                      state, resume)
+    if data.scales is not None:
+        _original_units(metrics, data, recon, test)
     if out is not None:
-        save_checkpoint(model, out / "model.pt", model_kind=cfg.model, data=data.name,
-                        result=res.__dict__)
-        if refined is not None:  # same decoder, the refined encoder
-            save_checkpoint(refined, out / "model_refined.pt", model_kind=cfg.model,
-                            data=data.name)
-        _plots(model, data, test, recon, out, cfg)
-        from graphvae.plotting import plot_training
-        bound = (f"IWAE bound, K = {k}" if objective == "iwae" else "ELBO"
-                 if model.config.variational else "reconstruction log-likelihood")
-        plot_training(res.history, out / "training.png", res.weights_epoch,
-                      f"validation {bound} (nats per row)", f"{cfg.model} on {data.name}",
-                      "training bound (nats per row)" if model.config.variational else
-                      "training reconstruction log-likelihood (nats per row; not a bound)")
-        write_json({**metrics, "config": cfg.to_dict(),
-                    "history": {"train": res.column("train_bound"),
-                                "valid": res.column("score")}},
-                   out / "metrics.json")
+        _write_outputs(out, metrics, model, refined, res, data, test, recon, cfg)
     return metrics
+
+
+def _check_corruption(cfg: VectorRunConfig, data: VectorData) -> None:
+    """Salt-and-pepper noise needs data in [0, 1]: a one-line error before training."""
+    if cfg.corruption == "salt_and_pepper" and bool(((data.train < 0) | (data.train > 1)).any()):
+        raise ValueError(f"salt-and-pepper noise sets entries to 0 or 1, but the "
+                         f"training rows of {data.name} leave [0, 1] (they run from "
+                         f"{float(data.train.min()):.4g} to {float(data.train.max()):.4g}"
+                         f"): use --corruption gaussian or masking, or data in [0, 1]")
+
+
+def _likelihood_metrics(metrics: dict[str, Any], model: Any, train: Tensor, valid: Tensor,
+                        test: Tensor, cfg: VectorRunConfig, progress: bool,
+                        state: str | Path | None, resume: bool) -> Any:
+    """A variational model's test ELBO and importance-sampled NLL into ``metrics``; with
+    ``cfg.refine_epochs`` also the NLL under a refined encoder, which is returned (else
+    ``None``)."""
+    metrics["test_elbo"] = evaluate_bound(model, test, "elbo", 1, seed=cfg.seed)
+    start = time.perf_counter()
+    metrics.update(test_nll=estimate_nll(model, test, cfg.nll_samples, seed=cfg.seed,
+                                         progress=progress),
+                   nll_samples=cfg.nll_samples,
+                   nll_seconds=time.perf_counter() - start)
+    if not cfg.refine_epochs:
+        return None
+    refined, ref = refine_encoder(model, train, valid, num_samples=50,
+                                  epochs=cfg.refine_epochs, batch_size=cfg.batch_size,
+                                  ema=cfg.ema, bf16=cfg.bf16, seed=cfg.seed,
+                                  progress=progress, resume=resume,
+                                  state=None if state is None else Path(state) / "refine.pt")
+    refined.eval()
+    metrics.update(test_nll_refined=estimate_nll(refined, test, cfg.nll_samples,
+                                                 seed=cfg.seed, progress=progress),
+                   refine_seconds=ref.seconds, refine_best_epoch=ref.best_epoch,
+                   refine_resumed_from_epoch=ref.resumed_from)
+    return refined
+
+
+def _original_units(metrics: dict[str, Any], data: VectorData, recon: Tensor,
+                    test: Tensor) -> None:
+    """The NLLs and the MSE of standardised data back in the data's own units:
+    log p(x) = log p(standardised x) − Σ_j log s_j."""
+    assert data.scales is not None
+    shift = float(torch.log(data.scales.double()).sum())
+    metrics["log_scale_sum"] = shift
+    for key in ("test_nll", "test_nll_refined"):
+        if key in metrics:
+            metrics[f"{key}_original_units"] = metrics[key] + shift
+    # column j's squared error times s_j², in float64: s_j² passes float32's range from
+    # s_j ≈ 1.8e19 on
+    err = (recon.double() - test.double()) * data.scales.to(test.device, torch.float64)
+    metrics["test_mse_original_units"] = float(err.pow(2).sum(1).mean())
+
+
+def _write_outputs(out: Path, metrics: dict[str, Any], model: Any, refined: Any, res: Any,
+                   data: VectorData, test: Tensor, recon: Tensor,
+                   cfg: VectorRunConfig) -> None:
+    """``model.pt`` (and ``model_refined.pt``), the figures and ``metrics.json``."""
+    save_checkpoint(model, out / "model.pt", model_kind=cfg.model, data=data.name,
+                    result=res.__dict__)
+    if refined is not None:  # same decoder, the refined encoder
+        save_checkpoint(refined, out / "model_refined.pt", model_kind=cfg.model,
+                        data=data.name)
+    _plots(model, data, test, recon, out, cfg)
+    from graphvae.plotting import plot_training
+    k = cfg.num_samples if cfg.model == "iwae" else 1
+    bound = (f"IWAE bound, K = {k}" if cfg.model == "iwae" else "ELBO"
+             if model.config.variational else "reconstruction log-likelihood")
+    plot_training(res.history, out / "training.png", res.weights_epoch,
+                  f"validation {bound} (nats per row)", f"{cfg.model} on {data.name}",
+                  "training bound (nats per row)" if model.config.variational else
+                  "training reconstruction log-likelihood (nats per row; not a bound)")
+    write_json({**metrics, "config": cfg.to_dict(),
+                "history": {"train": res.column("train_bound"),
+                            "valid": res.column("score")}},
+               out / "metrics.json")
 
 
 def _plots(model, data: VectorData, test: torch.Tensor, recon: torch.Tensor, out: Path,
