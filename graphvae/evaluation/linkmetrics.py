@@ -107,6 +107,32 @@ def _checked(scores: Tensor, m: int) -> Tensor:
     return scores
 
 
+def _checked_inputs(h: Tensor, k: int, block: int, bias: Tensor | None
+                    ) -> tuple[Tensor, Tensor | None]:
+    """:func:`top_pairs`'s arguments checked (one-line errors), ``h`` as floats and
+    ``bias`` flat in ``h``'s dtype."""
+    if h.dim() != 2:
+        raise ValueError(f"h must have shape (n, d), got {tuple(h.shape)}")
+    n = h.size(0)
+    if n < 2:
+        raise ValueError(f"top_pairs needs at least 2 nodes, got {n}")
+    if k < 0:
+        raise ValueError(f"k must be non-negative, got {k}")
+    if block < 1:
+        raise ValueError(f"block must be at least 1, got {block}")
+    if not h.is_floating_point():
+        h = h.float()
+    if not bool(torch.isfinite(h).all()):
+        raise ValueError("h has non-finite entries")
+    if bias is not None:
+        bias = bias.detach().to(h.dtype).flatten()
+        if bias.numel() != n:
+            raise ValueError(f"bias must have one entry per node ({n}), got {bias.numel()}")
+        if not bool(torch.isfinite(bias).all()):
+            raise ValueError("bias has non-finite entries")
+    return h, bias
+
+
 @torch.no_grad()
 def top_pairs(h: Tensor, k: int, exclude_keys: Tensor | None = None, block: int = 4096,
               stats: dict | None = None, bias: Tensor | None = None,
@@ -172,25 +198,8 @@ def top_pairs(h: Tensor, k: int, exclude_keys: Tensor | None = None, block: int 
         ``pairs[0] < pairs[1]``, and their ``(m,)`` scores in decreasing order,
         ``m = min(k, available pairs)``.
     """
-    if h.dim() != 2:
-        raise ValueError(f"h must have shape (n, d), got {tuple(h.shape)}")
+    h, bias = _checked_inputs(h, k, block, bias)
     n, d = h.shape
-    if n < 2:
-        raise ValueError(f"top_pairs needs at least 2 nodes, got {n}")
-    if k < 0:
-        raise ValueError(f"k must be non-negative, got {k}")
-    if block < 1:
-        raise ValueError(f"block must be at least 1, got {block}")
-    if not h.is_floating_point():
-        h = h.float()
-    if not bool(torch.isfinite(h).all()):
-        raise ValueError("h has non-finite entries")
-    if bias is not None:
-        bias = bias.detach().to(h.dtype).flatten()
-        if bias.numel() != n:
-            raise ValueError(f"bias must have one entry per node ({n}), got {bias.numel()}")
-        if not bool(torch.isfinite(bias).all()):
-            raise ValueError("bias has non-finite entries")
     dev = h.device
     if transform is not None and bias is None:
         bias = torch.zeros(n, dtype=h.dtype, device=dev)
