@@ -7,16 +7,22 @@ world size of 1, or no such variables, is an ordinary single process.
 
 Every failure to start is one line: a world size or rank that is not a number, a
 rendezvous endpoint that is missing, or peers that never join within
-``GRAPHVAE_DIST_TIMEOUT`` seconds (default 300).
+``GRAPHVAE_DIST_TIMEOUT`` seconds (default 300). Once joined, the processes read their
+inputs together (:func:`together`: when one fails, every one stops at once) and check
+that they hold the same settings and data (:func:`agree`).
 """
 
 from __future__ import annotations
 
 import datetime
 import gc
+import hashlib
+import json
 import os
 import re
+from collections.abc import Callable
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import torch
 
@@ -109,7 +115,8 @@ def process_group(device: torch.device):
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(f"torch.distributed: could not join the {world} processes at "
                          f"{os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')} "
-                         f"({first})") from None
+                         f"({first}); a process that stopped before joining names its cause "
+                         f"in its own output") from None
     try:
         yield rank, world, device
     except RuntimeError as err:
@@ -126,3 +133,70 @@ def process_group(device: torch.device):
         # exception", SIGABRT), which a test's scripts showed under load
         gc.collect()
         dist.destroy_process_group()
+
+
+T = TypeVar("T")
+
+
+def together(step: Callable[[], T]) -> T:
+    """``step()`` in every process of the joined group, which all stop when it fails in
+    any: the failing process with its own error, the others with a line saying that
+    another process failed (without this, a process whose file was missing stopped alone
+    and the others waited out the group's timeout, or trained a process short). One
+    all-reduce; without a group, just ``step()``."""
+    rank, world = current_world()
+    if world == 1:
+        return step()
+    dist = torch.distributed
+    error: Exception | None = None
+    try:
+        result = step()
+    except Exception as err:  # noqa: BLE001 - re-raised below, after the others hear of it
+        error = err
+    failed = torch.tensor([float(error is not None)], device=collective_device())
+    dist.all_reduce(failed, op=dist.ReduceOp.MAX)
+    if error is not None:
+        raise error
+    if failed.item():
+        raise ValueError(f"torch.distributed: another process of the run could not read its "
+                         f"inputs; its own output names the cause (this is process {rank} of "
+                         f"{world})")
+    return result
+
+
+def _code(value: Any) -> int:
+    """A signed 63-bit digest of ``value``'s JSON text."""
+    text = json.dumps(value, sort_keys=True, default=repr)
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 1
+
+
+def agree(settings: dict[str, Any], name: Callable[[str], str] = str) -> None:
+    """Refuse, in every process of the joined group together, a run whose processes hold
+    different ``settings`` (a dict of JSON-able values: the configuration, the seeds, a
+    digest of the data): one line naming each setting that differs from process 0's, as
+    ``name(key)`` spells it. Different data files or seeds on two machines trained one
+    model on two graphs, or let one process train on the other's test edges, without a
+    word. Two small collectives and one broadcast of a digest per setting; without a
+    group, nothing."""
+    _, world = current_world()
+    if world == 1:
+        return
+    dist = torch.distributed
+    keys = sorted(settings)
+    dev = collective_device()
+    count = torch.tensor([len(keys), -len(keys)], dtype=torch.int64, device=dev)
+    dist.all_reduce(count, op=dist.ReduceOp.MAX)
+    if int(count[0]) != -int(count[1]):
+        raise ValueError(f"torch.distributed: the {world} processes record different sets of "
+                         f"settings: they run different versions of graphvae; install the "
+                         f"same version everywhere")
+    mine = torch.tensor([_code([k, settings[k]]) for k in keys], dtype=torch.int64, device=dev)
+    first = mine.clone()
+    dist.broadcast(first, src=0)
+    differ = (first != mine).to(torch.int64)
+    dist.all_reduce(differ, op=dist.ReduceOp.MAX)
+    names = [name(k) for k, d in zip(keys, differ.tolist()) if d]
+    if names:
+        raise ValueError(f"torch.distributed: the {world} processes were started with "
+                         f"different {', '.join(names)}; start every process with the same "
+                         f"arguments and the same files")

@@ -459,6 +459,76 @@ def test_resume_where_only_some_processes_see_the_state_refuses_in_every_process
             assert err.strip().splitlines() == [err.strip()] and message in err, err
 
 
+def _ranks(tmp: Path, per_rank: list[list[str]], timeout: int = 100
+           ) -> list[tuple[int, str, float]]:
+    """``graphvae linkpred`` in two processes started by hand (as on two machines), each
+    with its own arguments: ``(exit status, stderr, seconds)`` of each."""
+    import time
+    port = _free_port()
+    start = time.perf_counter()
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "graphvae", "linkpred", "--quiet", "--epochs", "2",
+         "--batch-size", "64", *args],
+        env=dict(_env(), WORLD_SIZE="2", RANK=str(rank), MASTER_ADDR="localhost",
+                 MASTER_PORT=port, GRAPHVAE_DIST_TIMEOUT=str(timeout)),
+        cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for rank, args in enumerate(per_rank)]
+    out = []
+    for p in procs:
+        _, err = p.communicate(timeout=2 * timeout)
+        out.append((p.returncode, err.strip(), time.perf_counter() - start))
+    return out
+
+
+def _edge_file(path: Path, drop: int | None = None) -> None:
+    """300 random edges on 60 nodes (seeded); ``drop``: leave that edge out."""
+    import random
+    r, edges = random.Random(0), set()
+    while len(edges) < 300:
+        i, j = sorted((r.randrange(60), r.randrange(60)))
+        if i != j:
+            edges.add((i, j))
+    rows = [f"{i},{j}\n" for k, (i, j) in enumerate(sorted(edges)) if k != drop]
+    path.write_text("source,target\n" + "".join(rows))
+
+
+@pytest.mark.slow  # three runs of two processes (about 20 s)
+def test_processes_with_different_settings_or_data_refuse_together(tmp_path):
+    """Two processes given different --lr and --seed, or different copies of the edge list,
+    trained without a word (one model on two graphs; with different seeds one process
+    trained on the other's test edges), and different --epochs aborted in gloo. Every
+    process now refuses in one line naming what differs. A process whose file is missing
+    stopped alone while the other waited out the group's timeout (100 s here): both now
+    stop at once."""
+    _edge_file(tmp_path / "g.csv")
+    _edge_file(tmp_path / "g2.csv", drop=7)
+    same = "start every process with the same arguments and the same files"
+    for per_rank, expected in [
+            ([["--edges", "g.csv", "--lr", "0.01"], ["--edges", "g.csv", "--lr", "0.02",
+                                                     "--seed", "1"]],
+             [f"the 2 processes were started with different --lr, --seed; {same}"] * 2),
+            ([["--edges", "g.csv"], ["--edges", "g2.csv"]],
+             ["the 2 processes were started with different graphs (--dataset, --edges, "
+              f"--features or --num-nodes, or the files they name); {same}"] * 2),
+            ([["--edges", "g.csv"], ["--edges", "absent.csv"]],
+             ["another process of the run could not read its inputs; its own output names "
+              "the cause (this is process 0 of 2)", "absent.csv: no such file"])]:
+        results = _ranks(tmp_path, per_rank)
+        for (rc, err, seconds), message in zip(results, expected):
+            assert rc == 2, err
+            assert err.splitlines() == [err] and message in err, err
+            assert seconds < 60, (seconds, err)         # not the group's 100 s timeout
+    # the same arguments (bar --json, which only prints) still train
+    results = _ranks(tmp_path, [["--edges", "g.csv", "--json"], ["--edges", "g.csv"]])
+    assert [rc for rc, _, _ in results] == [0, 0], results
+
+
+def test_data_parallel_settings_are_named_by_their_flags():
+    from graphvae.cli.linkpred import _setting_name
+    assert [_setting_name(k) for k in ("config.features", "config.lr", "top_k", "planted")] \
+        == ["--feature-mode", "--lr", "--top-k", "--planted files"]
+
+
 _PEER = textwrap.dedent("""
     import torch
     import torch.distributed as dist

@@ -19,7 +19,7 @@ from graphvae.cli.common import (
 )
 from graphvae.config import MAX_INT, check_seed
 from graphvae.devices import resolve_device
-from graphvae.distributed import process_group, world_from_env
+from graphvae.distributed import agree, process_group, together, world_from_env
 from graphvae.errors import DataError, quote
 from graphvae.io import json_text, read_json
 from graphvae.run_folder import output_folder
@@ -77,7 +77,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"--top-k must be at least 1 and within 2^63 - 1 (torch's int64), "
                          f"got {args.top_k}")
     rank, _, world = world_from_env()
-    state = state_dir(args, "linkpred", LINKPRED_STATES, world)
     device = resolve_device(args.device)
     cfg = _config(args)
     if world > 1 and cfg.batch_size is None:
@@ -86,6 +85,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if world > 1 and cfg.batch_size is not None:  # before the graph is read
         from graphvae.training.loaders import divided_step
         divided_step(cfg.batch_size, cfg.negatives, world)
+    out = args.out if rank == 0 else None            # only the first process writes
+    with process_group(device) as (rank, world, device):
+        # files are read once the processes have joined: one that cannot read its own
+        # stops the others at once, and they must all have read the same
+        state, planted, data, name, read_seconds = together(lambda: _read(args, world))
+        if world > 1:
+            agree(_settings(args, cfg, data), _setting_name)
+            if args.resume:
+                agree_on_state(state, LINKPRED_STATES, "linkpred")
+        with threads_for(_work(data, cfg), device), \
+                output_folder(out, "graphvae linkpred", device) as stage:
+            summary = _runs(args, cfg, data, name, device, stage, state, planted, rank)
+            summary["read_seconds"] = read_seconds
+    if rank == 0:
+        done(state, LINKPRED_STATES)
+    return summary
+
+
+def _read(args: argparse.Namespace, world: int):
+    """The run's files: the training-state folder (checked), the planted model, the graph,
+    and the seconds the graph took to read."""
+    state = state_dir(args, "linkpred", LINKPRED_STATES, world)
     planted = None
     if args.planted is not None:
         from graphvae.datasets.planted import PlantedSBM
@@ -98,18 +119,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"--planted {args.planted} is a model of {planted.num_nodes:,} "
                          f"nodes, and --num-nodes declares {args.num_nodes:,}: not the "
                          f"graph it was made with")
-    read_seconds = time.perf_counter() - start
-    out = args.out if rank == 0 else None            # only the first process writes
-    with process_group(device) as (rank, world, device), \
-            threads_for(_work(data, cfg), device), \
-            output_folder(out, "graphvae linkpred", device) as stage:
-        if world > 1 and args.resume:
-            agree_on_state(state, LINKPRED_STATES, "linkpred")
-        summary = _runs(args, cfg, data, name, device, stage, state, planted, rank)
-        summary["read_seconds"] = read_seconds
-    if rank == 0:
-        done(state, LINKPRED_STATES)
-    return summary
+    return state, planted, data, name, time.perf_counter() - start
+
+
+def _settings(args: argparse.Namespace, cfg: LinkPredConfig, data) -> dict[str, Any]:
+    """What every process of a data-parallel run must hold alike: the configuration, the
+    seeds, the exports, ``--resume``, the graph (its fingerprint) and the planted model."""
+    from graphvae.run_folder import file_digest
+    from graphvae.tasks.link_prediction import graph_fingerprint
+    return {**{f"config.{k}": v for k, v in cfg.to_dict().items()},
+            "seed": args.seed, "seeds": args.seeds, "top_k": args.top_k,
+            "resume": args.resume, "graph": graph_fingerprint(data),
+            "planted": None if args.planted is None else file_digest(args.planted)}
+
+
+def _setting_name(key: str) -> str:
+    if key.startswith("config."):
+        return LinkPredConfig.flag(key[len("config."):])
+    return {"graph": "graphs (--dataset, --edges, --features or --num-nodes, or the files "
+                     "they name)",
+            "planted": "--planted files"}.get(key, "--" + key.replace("_", "-"))
 
 
 def _work(data, cfg: LinkPredConfig) -> int:
