@@ -226,3 +226,20 @@ def test_the_fast_reader_steps_aside_for_every_whitespace_python_splits_at():
     assert len(other) == 25
     assert all(_OTHER_WHITESPACE.search(f"a{c}b".encode()) for c in other)
     assert not _OTHER_WHITESPACE.search("Ωé漢字 \t\r\n".encode())
+
+
+def test_an_unnamed_index_column_and_a_graph_of_self_loops_are_named(tmp_path):
+    """pandas' to_csv and R's write.csv add a row-index column with an empty name: the
+    refusal says so; a file whose every edge is a self-loop named neither the file nor
+    the dropped loops ("the graph is empty: it has no edges")."""
+    from graphvae.errors import DataError
+    for name, text in [("pd.csv", ",source,target\n0,5,6\n1,6,7\n"),
+                       ("r.csv", '"","source","target"\n"1",5,6\n"2",6,7\n')]:
+        (tmp_path / name).write_text(text)
+        with pytest.raises(DataError, match=rf"{name}:1: an edge needs two node ids, got .*"
+                                            r"\(a first column without a name, as pandas"):
+            load_edge_list(tmp_path / name)
+    (tmp_path / "loops.csv").write_text("0,0\n1,1\n1,1\n")
+    with pytest.raises(DataError, match=r"loops\.csv: all 3 edges are self-loops, which are "
+                                        r"dropped \(the graph is made simple\)"):
+        load_edge_list(tmp_path / "loops.csv")

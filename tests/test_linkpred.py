@@ -366,7 +366,7 @@ def test_pyg_encoder_layers_refuse_to_densify_a_large_sparse_input(monkeypatch):
     monkeypatch.setattr(gnn, "MAX_DENSIFIED", 300 * 300 - 1)
     for encoder in ("sage", "gin", "gat"):
         with pytest.raises(ValueError, match=r"would be 300 × 300 floats .* use --encoder "
-                                             r"gcn, gcn-bias or gnae"):
+                                             r"gcn, gcn-bias, linear or gnae"):
             run_link_prediction(data, LinkPredConfig(model="gae", encoder=encoder, epochs=1),
                                 seed=0, progress=False)
     monkeypatch.setattr(gnn, "MAX_DENSIFIED", 300 * 300)

@@ -570,3 +570,15 @@ def test_only_a_lost_peer_is_reported_as_one():
     assert not _peer_failure(RuntimeError("NCCL error in: ... unhandled cuda error, Cuda "
                                           "failure 'out of memory'"))
     assert not _peer_failure(RuntimeError("expected tensor on gloo-compatible device"))
+
+
+def test_a_state_of_another_process_count_names_the_torchrun_setting():
+    """A state written by 2 processes, resumed by 1: the refusal said 'world_size: 1 here,
+    2 in the state'; it names torchrun's setting now, and other settings keep their flags."""
+    from graphvae.tasks.link_prediction import PRESETS, _as_given
+    from graphvae.training.state import _settings_diff
+    spell = _as_given(PRESETS["vgae"])
+    assert _settings_diff({"world_size": 2, "lr": 0.01}, {"world_size": 1, "lr": 0.02},
+                          spell) == (
+        "1 process (torchrun's --nnodes × --nproc_per_node) here, 2 processes (torchrun's "
+        "--nnodes × --nproc_per_node) in the state; --lr 0.02 here, --lr 0.01 in the state")

@@ -78,7 +78,13 @@ def _edge_rows(path: Path) -> list[tuple[int, list[str]]]:
     rows: list[tuple[int, list[str]]] = []
     for lineno, cells in data_rows(path):
         if len(cells) < 2 or not cells[0] or not cells[1]:
-            raise DataError(path, f"an edge needs two node ids, got {quote(cells)}", lineno)
+            hint = ""
+            if not rows and len(cells) > 2 and not cells[0]:
+                hint = (" (a first column without a name, as pandas' to_csv and R's "
+                        "write.csv write their row index: write the file without it, with "
+                        "index=False or row.names=FALSE)")
+            raise DataError(path, f"an edge needs two node ids, got {quote(cells)}{hint}",
+                            lineno)
         rows.append((lineno, cells))
     if rows and _looks_like_header(rows[0][1], len(rows) > 1 and all(
             _is_int(c[0]) and _is_int(c[1]) for _, c in rows[1:])):

@@ -97,12 +97,15 @@ def _build(pairs: list[tuple[str, str]], names: list[str], x: torch.Tensor | Non
     except KeyError as err:
         raise DataError(path, f"the edge list names node {quote(err.args[0])}, which has no "
                               f"row in the feature table") from None
-    return _graph(ei, names, x)
+    return _graph(ei, names, x, path)
 
 
-def _graph(ei: torch.Tensor, names: list[str], x: torch.Tensor | None) -> Data:
+def _graph(ei: torch.Tensor, names: list[str], x: torch.Tensor | None, path: Path) -> Data:
     n = len(names)
     edge_index = to_simple_undirected(ei, n)
+    if edge_index.size(1) == 0 and ei.size(1) > 0:
+        raise DataError(path, f"all {ei.size(1):,} edges are self-loops, which are dropped "
+                              f"(the graph is made simple): the graph has no edges")
     check_graph(x, edge_index, n)
     from torch_geometric.data import Data  # at first use: ~2 s to import
     return Data(x=x, edge_index=edge_index, num_nodes=n, node_names=names)
@@ -118,7 +121,7 @@ def load_edge_list(edges: str | os.PathLike, features: str | os.PathLike | None 
     """
     names, ei = read_edge_index(edges, num_nodes)
     if features is None:
-        return _graph(ei, names, None)
+        return _graph(ei, names, None, Path(edges))
     fnames, x = read_features(features)
     if num_nodes is not None and fnames != names:
         raise DataError(features, f"with --num-nodes the feature table must list the nodes "
@@ -130,7 +133,7 @@ def load_edge_list(edges: str | os.PathLike, features: str | os.PathLike | None 
             raise DataError(edges, f"the edge list names node {quote(name)}, which has no row "
                                    f"in the feature table")
         lookup.append(index[name])
-    return _graph(torch.tensor(lookup, dtype=torch.long)[ei], fnames, x)
+    return _graph(torch.tensor(lookup, dtype=torch.long)[ei], fnames, x, Path(edges))
 
 
 def load_graph_file(path: str | os.PathLike, features: str | os.PathLike | None = None,

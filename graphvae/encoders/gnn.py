@@ -116,8 +116,8 @@ class _PyGLayer(nn.Module):
             raise ValueError(f"the {type(self.conv).__name__} encoder layer takes dense "
                              f"features, and these sparse ones would be {x.size(0):,} × "
                              f"{x.size(1):,} floats (a featureless graph's identity is n × n): "
-                             f"use --encoder gcn, gcn-bias or gnae, which keep them sparse, "
-                             f"or --feature-mode propagated")
+                             f"use --encoder gcn, gcn-bias, linear or gnae, which keep them "
+                             f"sparse, or --feature-mode propagated")
         return self.conv(to_dense(x), adj.edge_index)
 
 

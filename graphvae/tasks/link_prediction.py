@@ -239,6 +239,17 @@ def _feature_likelihood(config: LinkPredConfig, data: Data, x: Tensor) -> str:
     return "bernoulli" if binary else "gaussian"
 
 
+def _as_given(config: LinkPredConfig) -> Callable[[str, object], str | None]:
+    """How a refused ``--resume`` spells a setting: ``config``'s flags, and the number of
+    processes as torchrun sets it."""
+    def spell(key: str, value: object) -> str | None:
+        if key == "world_size":
+            return f"{value} process{'es' if value != 1 else ''} (torchrun's --nnodes × " \
+                   f"--nproc_per_node)"
+        return config.as_given(key, value)
+    return spell
+
+
 def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
                         device: torch.device | str = "cpu", progress: bool = True,
                         checkpoint: str | Path | None = None, state: str | Path | None = None,
@@ -284,7 +295,8 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
                  config={"task": "linkpred", "seed": seed, "world_size": world,
                          **config.to_dict(),   # the graph's hash only where a state is kept
                          "graph": graph_fingerprint(data) if state is not None else None},
-                 as_given=config.as_given, progress=progress, desc=f"{config.model} seed {seed}")
+                 as_given=_as_given(config), progress=progress,
+                 desc=f"{config.model} seed {seed}")
     if checkpoint is not None and rank == 0:
         save_model(checkpoint, model, task="linkpred", epoch=result.best_epoch,
                    config=config.to_dict(), in_channels=x.size(1))
