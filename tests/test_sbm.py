@@ -461,3 +461,32 @@ def test_the_loss_near_the_cap_follows_the_closed_form():
     for n, m, k, e in ((1000, 5000, 2, 4803), (2000, 20000, 2, 19418), (100, 2475, 2, 1774),
                        (1000, 249750, 2, 181187), (3500, 3061625, 4, 1794844)):
         assert make_sbm(n, m, k, 0)[0].shape[1] == e
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, OSError])
+def test_make_graph_keeps_the_old_pair_when_writing_the_new_one_fails(tmp_path, capsys,
+                                                                      monkeypatch, stop):
+    """A replacing make-graph removed the old edge list first: a Ctrl-C or a full disk
+    while the new one was written lost the old pair's edge list. Both old files now stay
+    byte for byte until the new pair is whole, and no temporary file is left."""
+    import errno
+
+    import graphvae.datasets.edge_writer as writer
+    out = tmp_path / "g.csv"
+    assert main(["make-graph", "--nodes", "50", "--edges", "60", "--out", str(out)]) == 0
+    old = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert sorted(old) == ["g.csv", "g.planted.npz"]
+    real = writer._lines
+
+    def fail(*args):
+        real(*args)
+        raise stop() if stop is KeyboardInterrupt else OSError(errno.ENOSPC, "No space left")
+    monkeypatch.setattr(writer, "_lines", fail)
+    rc = None
+    try:
+        rc = main(["make-graph", "--nodes", "50", "--edges", "80", "--seed", "3",
+                   "--out", str(out)])
+    except SystemExit as exc:
+        rc = exc.code
+    assert rc in (2, 130), rc
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == old

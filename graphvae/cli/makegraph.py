@@ -148,9 +148,10 @@ def check_args(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from graphvae.datasets.edge_writer import write_edge_list
+    from graphvae.datasets.edge_writer import edge_list_delimiter, write_edge_list
     from graphvae.datasets.planted import edge_fingerprint
     from graphvae.datasets.sbm import make_sbm
+    from graphvae.io import atomic_path
 
     k = check_args(args)
     out: Path = args.out
@@ -162,12 +163,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     blocks = planted.blocks
     src, dst = edge_index.numpy()
     between = float((blocks[src] != blocks[dst]).mean()) if src.size else 0.0
-    # remove the old pair first and write the edge list last: an edge list on disk always
-    # has its own planted parameters beside it
-    out.unlink(missing_ok=True)
+    # the old pair stays until the new one is whole: the edge list is written beside
+    # --out, the planted parameters renamed into place, then the edge list (a kill between
+    # the two renames leaves a pair that linkpred --planted refuses by its fingerprint)
     planted.graph = edge_fingerprint(edge_index, args.nodes)   # linkpred --planted checks it
-    planted.save(planted_file)
-    write_edge_list(edge_index, out)
+    with atomic_path(out) as edges:
+        write_edge_list(edge_index, edges, edge_list_delimiter(out))
+        planted.save(planted_file)
     seconds = time.perf_counter() - start
     summary = {"out": str(out), "planted": str(planted_file), "num_nodes": args.nodes,
                "num_edges": int(edge_index.shape[1]), "requested_edges": args.edges,
