@@ -30,6 +30,7 @@ import sys  # noqa: E402
 from collections.abc import Callable, Sequence  # noqa: E402
 from typing import Any  # noqa: E402
 
+from graphvae.cli.guard import Terminated, forgiving_streams, signals_raise  # noqa: E402
 from graphvae.errors import OneLineParser, describe, one_line  # noqa: E402
 
 
@@ -101,10 +102,24 @@ def out_of_memory(err: BaseException) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; expected failures end with one line and exit status 2."""
+    """Run one command; expected failures end with one line and exit status 2, Ctrl-C with
+    "interrupted" and 130, SIGTERM / SIGHUP with one line and 128 + the signal's number
+    (:mod:`graphvae.cli.guard`, which also keeps a run going when its reader goes away)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    with signals_raise(), forgiving_streams():
+        try:  # building the parser imports torch: seconds in which a Ctrl-C is likely
+            parser = build_parser(argv)
+            args = parser.parse_args(argv)
+        except (KeyboardInterrupt, Terminated) as err:
+            if "--debug" in argv:
+                raise
+            word = err.word if isinstance(err, Terminated) else "interrupted"
+            sys.stderr.write(f"graphvae: {word}\n")
+            raise SystemExit(128 + err.signum if isinstance(err, Terminated) else 130) from None
+        return _run(parser, args)
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     try:
         world = os.environ.get("WORLD_SIZE", "1")
         if args.command not in DATA_PARALLEL and world not in ("", "1"):
@@ -117,6 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         parser.exit(130, "graphvae: interrupted\n")
+    except Terminated as err:
+        if args.debug:
+            raise
+        parser.exit(128 + err.signum, f"graphvae: {err.word}\n")
     except (ValueError, FloatingPointError, OSError) as err:
         if args.debug:
             raise

@@ -1,0 +1,109 @@
+"""Stopping and losing the reader: SIGTERM / SIGHUP end a command with one line after its
+cleanup, and a reader that goes away (``| head -1``) no longer ends a finished run as an
+error before its ``--out`` is written (``graphvae.cli.guard``)."""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from graphvae.cli.guard import Forgiving, Terminated, signals_raise
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    for var in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(var, None)
+    return env
+
+
+class _Gone(io.StringIO):
+    """A stream whose reader left after ``keep`` writes (``code``: the errno then)."""
+
+    def __init__(self, keep: int, code: int):
+        super().__init__()
+        self.keep, self.code = keep, code
+
+    def write(self, text: str) -> int:
+        if self.keep == 0:
+            raise OSError(self.code, os.strerror(self.code))
+        self.keep -= 1
+        return super().write(text)
+
+
+@pytest.mark.parametrize("code", [errno.EPIPE, errno.EIO])
+def test_a_stream_whose_reader_left_drops_what_follows(code):
+    raw = _Gone(1, code)
+    stream = Forgiving(raw)
+    assert stream.write("kept\n") == 5
+    assert stream.write("lost\n") == 5 and stream.gone       # no exception
+    stream.write("also lost\n")
+    stream.flush()
+    assert raw.getvalue() == "kept\n"
+
+
+def test_other_write_errors_still_raise():
+    stream = Forgiving(_Gone(0, errno.ENOSPC))
+    with pytest.raises(OSError, match="No space left"):
+        stream.write("x")
+    assert not stream.gone
+
+
+def test_sigterm_and_sighup_raise_terminated_inside_the_block_only():
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
+    for sig, word in ((signal.SIGTERM, "terminated"), (signal.SIGHUP, "hung up")):
+        with pytest.raises(Terminated) as exc, signals_raise():
+            os.kill(os.getpid(), sig)
+            time.sleep(1)                          # the handler runs between bytecodes
+        assert exc.value.signum == sig and exc.value.word == word
+    assert {s: signal.getsignal(s) for s in before} == before
+
+
+@pytest.mark.slow  # two runs of linkpred in child processes (about 25 s)
+def test_sigterm_ends_a_run_in_one_line_and_keeps_the_old_out(tmp_path):
+    """``timeout`` / Slurm / ``docker stop`` send SIGTERM: the run ended silently (status
+    -15) and left its staging folder beside --out. It now says so in one line, exits 143,
+    removes the staging folder and leaves the old --out as it was."""
+    cmd = [sys.executable, "-m", "graphvae", "linkpred", "--quiet", "--out", "o"]
+    first = subprocess.run([*cmd, "--epochs", "1"], cwd=tmp_path, env=_env(),
+                           capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    manifest = (tmp_path / "o" / "manifest.json").read_bytes()
+    proc = subprocess.Popen([*cmd, "--epochs", "1000000"], cwd=tmp_path, env=_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not any(p.name.startswith(".o.tmp-") for p in tmp_path.iterdir()):
+        assert time.time() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.2)                                  # training has begun
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert err.strip() == "graphvae: terminated", err
+    assert (tmp_path / "o" / "manifest.json").read_bytes() == manifest
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert "o" in left and not [n for n in left if n.startswith((".o.tmp-", ".o.old-"))], left
+
+
+@pytest.mark.slow  # one linkpred run in a child process (about 10 s)
+def test_a_run_whose_reader_left_still_writes_its_out(tmp_path):
+    """``graphvae linkpred --seeds 2 ... | head -1``: the second seed's line met a closed
+    pipe, and the finished run ended as "error: BrokenPipeError" without its --out."""
+    proc = subprocess.Popen([sys.executable, "-m", "graphvae", "linkpred", "--quiet",
+                             "--seeds", "2", "--epochs", "2", "--out", "h"], cwd=tmp_path,
+                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    proc.stdout.close()                                   # the reader is gone at once
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert json.loads((tmp_path / "h" / "metrics.json").read_text())["seeds"] == [0, 1]
