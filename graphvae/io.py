@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import codecs
 import csv
+import errno
 import json
 import math
 import os
+import shutil
 import stat
 import tempfile
 import zipfile
@@ -21,7 +23,7 @@ from typing import Any
 
 import torch
 
-from graphvae.errors import DataError, describe, quote
+from graphvae.errors import DataError, describe, one_line, quote
 
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"),
          (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
@@ -275,7 +277,10 @@ def atomic_path(path: str | os.PathLike):
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{stem}.", suffix=".tmp")
     os.close(fd)
     try:
-        yield Path(tmp)
+        try:
+            yield Path(tmp)
+        except (OSError, RuntimeError) as err:
+            raise _write_error(err, path, Path(tmp)) from None
         try:
             old = path.lstat().st_mode
             mode = stat.S_IMODE(old) if stat.S_ISREG(old) else 0o666 & ~umask()
@@ -285,6 +290,40 @@ def atomic_path(path: str | os.PathLike):
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+class WriteError(OSError):
+    """A failed write of an output file, naming the file (not its temporary name):
+    ``cannot write PATH: REASON``."""
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {self.strerror}"
+
+
+def _write_error(err: OSError | RuntimeError, path: Path, tmp: Path) -> BaseException:
+    """``err``, raised while writing ``tmp`` for ``path``, as a :class:`WriteError` naming
+    ``path``: an ``OSError`` keeps its errno and reason (a full disk: "No space left on
+    device"); torch's serialiser reports a write that stopped part-way (a full disk) as a
+    ``RuntimeError`` ("unexpected pos ..."), which was an internal error. Other errors
+    pass through as they are."""
+    if isinstance(err, WriteError):
+        return err
+    if isinstance(err, OSError):
+        if err.filename not in (None, str(tmp), tmp):
+            return err                          # another file's error: its own name
+        return WriteError(err.errno, err.strerror or describe(err), str(path))
+    text = str(err)
+    if not any(m in text for m in ("PytorchStreamWriter", "unexpected pos", "file write failed")):
+        return err
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        free = None
+    first = one_line(text.strip().splitlines()[0] if text.strip() else type(err).__name__)
+    if free is not None and free < 1 << 20:
+        return WriteError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({free:,} bytes free; "
+                                        f"torch: {first})", str(path))
+    return WriteError(errno.EIO, f"the write stopped part-way (torch: {first})", str(path))
 
 
 def umask() -> int:

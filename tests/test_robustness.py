@@ -888,3 +888,51 @@ def test_commands_without_data_parallel_training_refuse_torchrun(argv, tmp_path,
     monkeypatch.setenv("WORLD_SIZE", "1")       # one process: runs as ever
     rc, _, err = run(["vector", "--epochs", "1", "--quiet", "--nll-samples", "5"], capsys)
     assert rc == 0, err
+
+
+def test_a_full_disk_is_named_with_the_file_it_stopped(tmp_path, monkeypatch, capsys):
+    """torch.save reports a full disk as a RuntimeError ("unexpected pos"), which was an
+    internal error (exit 3); a plain write's OSError named no file. Both are now
+    "cannot write PATH: ..." (exit 2), the old file stays and no temporary file is left."""
+    import collections
+    import errno
+
+    import graphvae.io as gio
+    from graphvae.cli import main
+
+    def torn(obj, f, *args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 37312 "
+                           "vs 37200")
+    target = tmp_path / "state.pt"
+    target.write_bytes(b"old")
+    monkeypatch.setattr(torch, "save", torn)
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(gio.shutil, "disk_usage", lambda p: usage(100, 100, 0))
+    with pytest.raises(gio.WriteError) as exc:
+        gio.save_atomic({"a": 1}, target)
+    assert exc.value.errno == errno.ENOSPC
+    assert str(exc.value) == (f"cannot write {target}: No space left on device (0 bytes free; "
+                              f"torch: [enforce fail at inline_container.cc:672] . unexpected "
+                              f"pos 37312 vs 37200)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.pt"]
+    assert target.read_bytes() == b"old"
+    monkeypatch.setattr(gio.shutil, "disk_usage", lambda p: usage(100, 0, 100 << 20))
+    with pytest.raises(gio.WriteError, match=r"state\.pt: the write stopped part-way \(torch"):
+        gio.save_atomic({"a": 1}, target)
+    monkeypatch.undo()
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(gio.WriteError, match=rf"^cannot write {re.escape(str(tmp_path))}/m\."
+                                             r"json: No space left on device$"):
+        gio.write_json({"a": 1}, tmp_path / "m.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.pt"]
+    monkeypatch.undo()
+    monkeypatch.setattr(torch, "save", torn)
+    with pytest.raises(SystemExit) as stop:
+        main(["linkpred", "--quiet", "--epochs", "1", "--out", str(tmp_path / "o")])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [err] and err.startswith("graphvae: error: cannot write ") \
+        and "the write stopped part-way (torch:" in err, err

@@ -139,8 +139,9 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     except (ValueError, FloatingPointError, OSError) as err:
         if args.debug:
             raise
-        text = one_line(str(err)) if isinstance(err, ValueError | FloatingPointError) \
-            else describe(err)
+        plain = isinstance(err, ValueError | FloatingPointError) or \
+            type(err).__name__ == "WriteError"          # it names the file and the reason
+        text = one_line(str(err)) if plain else describe(err)
         parser.exit(2, f"graphvae: error: {text}\n")
     except Exception as err:  # noqa: BLE001 - one line, never a traceback, unless --debug
         if args.debug:
