@@ -27,8 +27,8 @@ from typing import Any
 
 import torch
 
-from graphvae.errors import describe
-from graphvae.io import read_json, umask, write_json
+from graphvae.errors import describe, quote
+from graphvae.io import NAME_MAX, read_json, umask, write_json
 from graphvae.provenance import environment
 
 MANIFEST = "manifest.json"
@@ -83,6 +83,22 @@ def _leftovers(out: Path) -> list[tuple[Path, str]]:
             if m and m["machine"] in (None, _machine()) and not _pid_alive(int(m["pid"])):
                 found.append((p, kind))
     return found
+
+
+def _live_writer(out: Path) -> int | None:
+    """The process id of another live run of this machine staging a folder for ``out``."""
+    prefix = f".{out.name}.{_STAGE}-"
+    try:
+        names = [p.name for p in out.parent.glob(".*") if p.name.startswith(prefix)]
+    except OSError:
+        return None
+    for name in names:
+        m = _LEFTOVER.fullmatch(name[len(prefix):])
+        if m and m["machine"] == _machine():
+            pid = int(m["pid"])
+            if pid != os.getpid() and _pid_alive(pid):
+                return pid
+    return None
 
 
 def clean_leftovers(out: Path) -> None:
@@ -150,6 +166,18 @@ def check_output_folder(out: str | os.PathLike) -> Path:
                          f"({os.readlink(out)}); give a folder path")
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a folder; give a folder path")
+    longest = f".{out.name}.{_STAGE}-{_machine()}-{'9' * 10}-{'x' * 8}"
+    if len(os.fsencode(longest)) > NAME_MAX:
+        raise ValueError(f"--out {quote(out.name)}: the hidden folder a run writes beside it "
+                         f"('.NAME.tmp-…', {len(os.fsencode(longest)) - len(os.fsencode(out.name))}"
+                         f" bytes more) would be longer than {NAME_MAX} bytes; use a shorter "
+                         f"name")
+    writer = _live_writer(out)
+    if writer is not None:
+        raise ValueError(f"--out {out} is being written by another graphvae run (process "
+                         f"{writer} on this machine): the later run would replace its "
+                         f"results and share its training state; wait for it, or give "
+                         f"another --out")
     if out.is_dir():
         foreign = foreign_files(out)
         if foreign:
@@ -204,7 +232,11 @@ def _replace_folder(stage: Path, out: Path) -> None:
     if out.exists() or out.is_symlink():
         old = out.parent / f"{_stage_name(out, _OLD)}{uuid.uuid4().hex[:8]}"
         os.replace(out, old)
-        os.replace(stage, out)
+        try:
+            os.replace(stage, out)
+        except BaseException:               # the old folder back in view, not hidden
+            os.replace(old, out)
+            raise
         if old.is_symlink():                # --out was a link: the folder it named stays
             old.unlink()
             return

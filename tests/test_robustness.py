@@ -936,3 +936,80 @@ def test_a_full_disk_is_named_with_the_file_it_stopped(tmp_path, monkeypatch, ca
     err = capsys.readouterr().err.strip()
     assert err.splitlines() == [err] and err.startswith("graphvae: error: cannot write ") \
         and "the write stopped part-way (torch:" in err, err
+
+
+def test_a_second_run_into_a_folder_being_written_is_refused(tmp_path):
+    """Two runs into one --out at once: the later one silently replaced the first's results
+    and shared its training state. A live run of this machine staging that folder now
+    refuses the second before any work; a dead one's leftovers are still cleaned."""
+    from graphvae.run_folder import _machine, check_output_folder, output_folder
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        stage = tmp_path / f".o.tmp-{_machine()}-{other.pid}-abcd_123"
+        stage.mkdir()
+        with pytest.raises(ValueError, match=rf"--out {re.escape(str(tmp_path / 'o'))} is "
+                                             rf"being written by another graphvae run "
+                                             rf"\(process {other.pid} on this machine\)"):
+            check_output_folder(tmp_path / "o")
+    finally:
+        other.kill()
+        other.wait()
+    with output_folder(tmp_path / "o", "test") as staged:        # its process is gone
+        (staged / "a.txt").write_text("a")
+    assert not stage.exists() and (tmp_path / "o" / "a.txt").read_text() == "a"
+
+
+def test_an_out_name_too_long_for_the_staging_folder_is_refused_first(tmp_path):
+    """A name of 225-241 bytes passed the checks, and the run failed only when it made its
+    hidden staging folder, after reading its data."""
+    from graphvae.run_folder import check_output_folder
+    check_output_folder(tmp_path / ("a" + "b" * 200))
+    with pytest.raises(ValueError, match=r"the hidden folder a run writes beside it .* would "
+                                         r"be longer than 255 bytes; use a shorter name"):
+        check_output_folder(tmp_path / ("a" * 232))
+
+
+def test_a_failed_rename_into_place_puts_the_old_folder_back(tmp_path, monkeypatch):
+    """Between the two renames that replace --out, a failure hid both folders: the new one
+    was removed with the staging folder and the old one waited as '.o.old-…' for the next
+    run. The old folder is now renamed back at once."""
+    import errno
+
+    import graphvae.run_folder as rf
+    with rf.output_folder(tmp_path / "o", "test") as staged:
+        (staged / "a.txt").write_text("old")
+    real, calls = os.replace, []
+
+    def second_fails(src, dst):
+        calls.append(dst)
+        if len(calls) == 3:     # the manifest's rename, out aside, then the stage into place
+            raise OSError(errno.EIO, "Input/output error")
+        return real(src, dst)
+    monkeypatch.setattr(rf.os, "replace", second_fails)
+    with pytest.raises(OSError, match="Input/output error"), \
+            rf.output_folder(tmp_path / "o", "test") as staged:
+        (staged / "a.txt").write_text("new")
+    assert len(calls) == 4                                   # the fourth: the way back
+    assert (tmp_path / "o" / "a.txt").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o"]
+
+
+def test_inputs_inside_out_are_refused_before_they_are_replaced(tmp_path, capsys):
+    """linkpred read its --edges and --features from the --out it then replaced (the run's
+    own exports, fed back in), and metrics.json named files whose contents had changed;
+    score already refused its own case. linkpred's files and vector's --data now are."""
+    from graphvae.cli import main
+    from graphvae.run_folder import output_folder
+    out = tmp_path / "x"
+    with output_folder(out, "graphvae linkpred") as stage:   # a run's folder: replaceable
+        (stage / "e.csv").write_text("0,1\n1,2\n2,0\n")
+    for argv, flag in [(["linkpred", "--edges", str(out / "e.csv")], "--edges"),
+                       (["vector", "--data", str(out / "e.csv")], "--data")]:
+        with pytest.raises(SystemExit) as exc:
+            main([*argv, "--quiet", "--out", str(out)])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err.strip()
+        assert err == (f"graphvae: error: {flag} {out / 'e.csv'} lies inside --out {out}, "
+                       f"which the run replaces as a whole: copy it elsewhere first, or give "
+                       f"another --out"), err
+    assert (out / "e.csv").read_text() == "0,1\n1,2\n2,0\n"

@@ -42,6 +42,19 @@ def state_dir(args: argparse.Namespace, command: str, files: tuple[str, ...],
     return state  # created by the first checkpoint the run writes
 
 
+def check_inputs_outside(out: Path | None, inputs: dict[str, Any]) -> None:
+    """A one-line ``ValueError`` for an input file (``{flag: path or None}``) that lies
+    inside ``--out``, which the run replaces as a whole: the run read it, then replaced it
+    (``linkpred --edges runs/x/predicted_links.csv --out runs/x``)."""
+    if out is None:
+        return
+    home = out.resolve()
+    for flag, path in inputs.items():
+        if path is not None and Path(path).exists() and Path(path).resolve().is_relative_to(home):
+            raise ValueError(f"{flag} {path} lies inside --out {out}, which the run replaces "
+                             f"as a whole: copy it elsewhere first, or give another --out")
+
+
 def _has_state(state: Path, files: tuple[str, ...], command: str, refuse: bool) -> bool:
     """Whether ``state`` holds one of ``command``'s training states; with ``refuse``, a
     one-line ``ValueError`` saying why not."""

@@ -11,6 +11,7 @@ from typing import Any
 
 from graphvae.cli.common import (
     agree_on_state,
+    check_inputs_outside,
     done,
     graph_source,
     load_graph,
@@ -76,6 +77,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if not 1 <= args.top_k <= MAX_INT:        # "flags are bounded before any work"
         raise ValueError(f"--top-k must be at least 1 and within 2^63 - 1 (torch's int64), "
                          f"got {args.top_k}")
+    check_inputs_outside(args.out, {"--edges": args.edges, "--features": args.features,
+                                    "--planted": args.planted, "--config": args.config})
     rank, _, world = world_from_env()
     device = resolve_device(args.device)
     cfg = _config(args)

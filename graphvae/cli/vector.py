@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from graphvae.cli.common import done, output_args, state_dir
+from graphvae.cli.common import check_inputs_outside, done, output_args, state_dir
 from graphvae.devices import resolve_device
 from graphvae.io import json_text
 from graphvae.run_folder import output_folder
@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from graphvae.vector.run import VectorRunConfig, resolved, run_vector
 
     cfg = VectorRunConfig.from_args(args)  # validated on construction
+    check_inputs_outside(args.out, {"--data": args.data})
     state = state_dir(args, "vector", VECTOR_STATES)
     data = load_vector_data(str(args.data), args.data_root, cfg.seed)
     if args.binarize:
