@@ -115,18 +115,38 @@ class _Fallback(Exception):
     """The fast reader met something only the line-by-line reader reads exactly."""
 
 
+def _skipped(line: bytes, delim: str | None) -> bool:
+    """Whether the line reader skips ``line``: blank, or a comment."""
+    line = line.strip()
+    first = line.split(delim.encode())[0].strip() if delim and line else line
+    return not line or first.startswith(b"#") or (delim is not None and not line.strip(
+        delim.encode() + b" \t"))
+
+
 def _leading_skip(raw: bytes, delim: str | None) -> int:
     """Number of leading lines that are blank or comments (the line reader skips them)."""
     skip = pos = 0
     while skip < _MAX_LEADING and pos < len(raw):
         end = raw.find(b"\n", pos)
         end = len(raw) if end < 0 else end
-        line = raw[pos:end].strip()
-        first = line.split(delim.encode())[0].strip() if delim and line else line
-        if line and not first.startswith(b"#") and (delim is None or line.strip(
-                delim.encode() + b" \t")):
+        if not _skipped(raw[pos:end], delim):
             return skip
         skip, pos = skip + 1, end + 1
+    raise _Fallback
+
+
+def _data_end(raw: bytes, delim: str | None) -> int:
+    """The offset just past the last line the line reader reads as data: trailing blank
+    and comment lines (``# end of file``) are cut off, not handed to the slow reader."""
+    end = len(raw)
+    for _ in range(_MAX_LEADING):
+        if end == 0:
+            return 0
+        body = end - 1 if raw[end - 1] == 0x0A else end      # the last line, without its \n
+        begin = raw.rfind(b"\n", 0, body) + 1
+        if not _skipped(raw[begin:body], delim):
+            return end
+        end = begin
     raise _Fallback
 
 
@@ -145,8 +165,9 @@ def _fast_delimiter(raw: bytes, start: int, delim: str | None) -> str:
 
 def _fast_edge_table(path: Path, raw: bytes):
     """``(names, codes (2, m))``: the edge list's id columns dictionary-encoded by
-    pyarrow, for files with no quotes, comments after the first data line, byte-order
-    marks, NULs, lone carriage returns, irregular rows or padded cells."""
+    pyarrow, for files with no quotes, comments between data lines, byte-order marks,
+    NULs, lone carriage returns, irregular rows or padded cells (leading and trailing
+    comment and blank lines are cut off)."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pcsv
@@ -156,6 +177,9 @@ def _fast_edge_table(path: Path, raw: bytes):
             or _OTHER_WHITESPACE.search(raw):
         raise _Fallback
     delim = delimiter(path)
+    end = _data_end(raw, delim)
+    if end < len(raw):
+        raw = raw[:end]
     skip = _leading_skip(raw, delim)
     start = 0
     for _ in range(skip):
