@@ -1013,3 +1013,18 @@ def test_inputs_inside_out_are_refused_before_they_are_replaced(tmp_path, capsys
                        f"which the run replaces as a whole: copy it elsewhere first, or give "
                        f"another --out"), err
     assert (out / "e.csv").read_text() == "0,1\n1,2\n2,0\n"
+
+
+def test_a_run_over_an_interrupted_runs_state_says_so(tmp_path, capsys):
+    """A new run into the same --out without --resume overwrote an interrupted run's
+    training state without a word; it now notes it on stderr (and still runs)."""
+    write(tmp_path / ".o.state" / "seed0.pt", b"an interrupted linkpred state")
+    rc, _, err = run(["linkpred", "--quiet", "--epochs", "1", "--out", str(tmp_path / "o")],
+                     capsys)
+    assert rc == 0, err
+    assert (f"graphvae linkpred: note: starting afresh; the training state of an interrupted "
+            f"run in {tmp_path / '.o.state'} will be overwritten (--resume continues it)") \
+        in err, err
+    rc, _, err = run(["linkpred", "--quiet", "--epochs", "1", "--out", str(tmp_path / "p")],
+                     capsys)
+    assert rc == 0 and "note" not in err, err

@@ -7,6 +7,7 @@ import contextlib
 import fnmatch
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,12 @@ def state_dir(args: argparse.Namespace, command: str, files: tuple[str, ...],
                          f"training state there (move the file away)")
     if args.resume and world == 1:
         _has_state(state, files, command, refuse=True)
+    elif not args.resume and _has_state(state, files, command, refuse=False):
+        from graphvae.distributed import world_from_env
+        if world_from_env()[0] == 0:
+            print(f"graphvae {command}: note: starting afresh; the training state of an "
+                  f"interrupted run in {state} will be overwritten (--resume continues it)",
+                  file=sys.stderr)
     return state  # created by the first checkpoint the run writes
 
 
