@@ -70,6 +70,20 @@ def test_sigterm_and_sighup_raise_terminated_inside_the_block_only():
     assert {s: signal.getsignal(s) for s in before} == before
 
 
+def test_an_ignored_sighup_stays_ignored():
+    """Under nohup SIGHUP is ignored, and a run must outlive its terminal: the block leaves
+    an ignored signal alone (a hang-up inside it does nothing)."""
+    old = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with signals_raise():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.5)
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, old)
+
+
 @pytest.mark.slow  # two runs of linkpred in child processes (about 25 s)
 def test_sigterm_ends_a_run_in_one_line_and_keeps_the_old_out(tmp_path):
     """``timeout`` / Slurm / ``docker stop`` send SIGTERM: the run ended silently (status

@@ -43,18 +43,23 @@ class Terminated(BaseException):
 
 def _raise(signum: int, frame: Any) -> None:
     for sig in SIGNALS:                     # a second signal: the default (end at once)
-        signal.signal(sig, signal.SIG_DFL)
+        if signal.getsignal(sig) is _raise:
+            signal.signal(sig, signal.SIG_DFL)
     raise Terminated(signum)
 
 
 @contextmanager
 def signals_raise() -> Iterator[None]:
     """SIGTERM and SIGHUP raise :class:`Terminated` inside the block (in the main thread
-    only: elsewhere Python cannot set handlers); the old handlers come back after it."""
+    only: elsewhere Python cannot set handlers), unless the process ignores them (``nohup``);
+    the old handlers come back after it."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = {sig: signal.signal(sig, _raise) for sig in SIGNALS}
+    # a signal the process was told to ignore stays ignored: nohup sets SIGHUP so, and a
+    # run started under it must outlive its terminal
+    old = {sig: signal.signal(sig, _raise) for sig in SIGNALS
+           if signal.getsignal(sig) is not signal.SIG_IGN}
     try:
         yield
     finally:
