@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from graphvae.cli.guard import Forgiving, Terminated, signals_raise
+from graphvae.cli.guard import Forgiving, Terminated, forgiving_streams, signals_raise
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,6 +51,19 @@ def test_a_stream_whose_reader_left_drops_what_follows(code):
     stream.write("also lost\n")
     stream.flush()
     assert raw.getvalue() == "kept\n"
+
+
+def test_a_closed_stream_stays_none():
+    """Started with stdout closed (``>&-``), Python's sys.stdout is None, which print()
+    skips; wrapped, it was an object whose write failed ("internal error")."""
+    old = sys.stdout
+    sys.stdout = None  # type: ignore[assignment]
+    try:
+        with forgiving_streams():
+            assert sys.stdout is None and isinstance(sys.stderr, Forgiving)
+            print("nowhere")
+    finally:
+        sys.stdout = old
 
 
 def test_other_write_errors_still_raise():
@@ -121,3 +134,8 @@ def test_a_run_whose_reader_left_still_writes_its_out(tmp_path):
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert json.loads((tmp_path / "h" / "metrics.json").read_text())["seeds"] == [0, 1]
+    closed = subprocess.run(["bash", "-c", f"'{sys.executable}' -m graphvae linkpred --quiet "
+                             f"--epochs 1 --out c >&-"], cwd=tmp_path, env=_env(),
+                            capture_output=True, text=True, timeout=300)
+    assert closed.returncode == 0, closed.stderr                  # stdout closed at start
+    assert (tmp_path / "c" / "metrics.json").is_file()

@@ -24,8 +24,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-#: The signals a command turns into :class:`Terminated`, with the word its last line uses.
-SIGNALS = {signal.SIGTERM: "terminated", signal.SIGHUP: "hung up"}
+#: The signals a command turns into :class:`Terminated`, with the word its last line uses
+#: (SIGHUP where the platform has it).
+SIGNALS = {signal.SIGTERM: "terminated",
+           **({signal.SIGHUP: "hung up"} if hasattr(signal, "SIGHUP") else {})}
 
 
 class Terminated(BaseException):
@@ -51,15 +53,16 @@ def _raise(signum: int, frame: Any) -> None:
 @contextmanager
 def signals_raise() -> Iterator[None]:
     """SIGTERM and SIGHUP raise :class:`Terminated` inside the block (in the main thread
-    only: elsewhere Python cannot set handlers), unless the process ignores them (``nohup``);
-    the old handlers come back after it."""
+    only: elsewhere Python cannot set handlers) where they have their default handling (an
+    ignored SIGHUP under ``nohup`` stays ignored); the old handlers come back after it."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    # a signal the process was told to ignore stays ignored: nohup sets SIGHUP so, and a
-    # run started under it must outlive its terminal
+    # only signals left at their default: one the process was told to ignore stays
+    # ignored (nohup sets SIGHUP so, and a run under it must outlive its terminal), and a
+    # program calling main() keeps its own handlers
     old = {sig: signal.signal(sig, _raise) for sig in SIGNALS
-           if signal.getsignal(sig) is not signal.SIG_IGN}
+           if signal.getsignal(sig) is signal.SIG_DFL}
     try:
         yield
     finally:
@@ -110,7 +113,9 @@ class Forgiving:
 def forgiving_streams() -> Iterator[None]:
     """``sys.stdout`` and ``sys.stderr`` as :class:`Forgiving` streams inside the block."""
     old = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = Forgiving(sys.stdout), Forgiving(sys.stderr)  # type: ignore[assignment]
+    # a closed stream (``>&-``) is None, which print() skips: it stays None
+    sys.stdout, sys.stderr = (None if s is None else Forgiving(s)  # type: ignore[misc]
+                              for s in old)
     try:
         yield
     finally:
