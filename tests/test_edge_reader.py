@@ -260,3 +260,24 @@ def test_trailing_comment_lines_stay_on_the_fast_path(tmp_path, monkeypatch, tai
     monkeypatch.setattr(edge_reader, "_edge_rows", no_line_reader)
     fast = read_edge_index(path)
     assert fast[0] == slow[0] and torch.equal(fast[1], slow[1])
+
+
+@pytest.mark.parametrize("name, data", [
+    ("third.csv", b"1,2,caf\xe9\n3,4,x\n"),              # Latin-1 outside the id columns
+    ("trail.csv", b"1,2\n3,4\n# caf\xe9\n"),             # ... or in a trailing comment
+    ("lead.csv", b"# caf\xe9\n1,2\n3,4\n"),
+    ("trail.tsv", b"1\t2\n3\t4\n\t# note\n"),            # an empty first cell, no comment
+    ("lead.tsv", b"\t# note\n1\t2\n3\t4\n"),
+    ("long.csv", b"a,b\n1,2\n3,4\n# " + b"x" * 200_000 + b"\n"),   # past the csv module's
+])
+def test_the_fast_path_refuses_what_the_line_reader_refuses(tmp_path, name, data):
+    """Cells pyarrow does not convert, and the comment lines cut off before and after the
+    data, were never held to the line reader's rules: the fast path gave a graph where the
+    line reader names the line. Both now give the same error."""
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(DataError) as slow:
+        read_edge_index(path, fast=False)
+    with pytest.raises(DataError) as fast:
+        read_edge_index(path)
+    assert str(fast.value) == str(slow.value)

@@ -8,6 +8,7 @@ is described in :mod:`graphvae.datasets.files`, which builds the graph.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import os
 import re
@@ -116,11 +117,33 @@ class _Fallback(Exception):
 
 
 def _skipped(line: bytes, delim: str | None) -> bool:
-    """Whether the line reader skips ``line``: blank, or a comment."""
-    line = line.strip()
-    first = line.split(delim.encode())[0].strip() if delim and line else line
-    return not line or first.startswith(b"#") or (delim is not None and not line.strip(
-        delim.encode() + b" \t"))
+    """Whether the line reader skips ``line`` (a line of a file the fast path takes: no
+    quotes, UTF-8): blank or a comment by :func:`data_rows`'s rules, its cells split at
+    the delimiter before they are trimmed (``\t# note`` in a ``.tsv`` is a row with an
+    empty first cell, not a comment), and none longer than the csv module takes."""
+    text = line.decode("utf-8").rstrip("\r")
+    if delim is None:
+        cells = text.split()
+        return not cells or cells[0].startswith("#")
+    raw_cells = text.split(delim)
+    if max(map(len, raw_cells)) > csv.field_size_limit():
+        return False                    # the line reader refuses it: leave it in view
+    cells = [c.strip() for c in raw_cells]
+    return not any(cells) or cells[0].startswith("#")
+
+
+def _check_utf8(raw: bytes, block: int = 1 << 24) -> None:
+    """:class:`_Fallback` unless ``raw`` is UTF-8 throughout, as the line reader requires
+    (pyarrow checks only the two id columns it converts: a byte of Latin-1 in a third
+    column, or in a comment, passed). Decoded a block at a time: memory ``O(block)``."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(raw)
+    try:
+        for start in range(0, len(raw), block):
+            decoder.decode(view[start:start + block])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise _Fallback from None
 
 
 def _leading_skip(raw: bytes, delim: str | None) -> int:
@@ -176,6 +199,7 @@ def _fast_edge_table(path: Path, raw: bytes):
             or b"\0" in raw or b'"' in raw or raw.count(b"\r") != raw.count(b"\r\n") \
             or _OTHER_WHITESPACE.search(raw):
         raise _Fallback
+    _check_utf8(raw)
     delim = delimiter(path)
     end = _data_end(raw, delim)
     if end < len(raw):
