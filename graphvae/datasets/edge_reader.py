@@ -146,6 +146,22 @@ def _check_utf8(raw: bytes, block: int = 1 << 24) -> None:
         raise _Fallback from None
 
 
+def _check_line_lengths(raw: bytes, limit: int, block: int = 1 << 24) -> None:
+    """:class:`_Fallback` if a line of ``raw`` is longer than ``limit`` bytes: a cell that
+    long, in a column pyarrow does not convert, is one the csv module refuses. Scanned a
+    block at a time: memory ``O(block)``."""
+    last = -1
+    for start in range(0, len(raw), block):
+        chunk = np.frombuffer(raw, np.uint8, count=min(block, len(raw) - start), offset=start)
+        ends = np.flatnonzero(chunk == 10) + start
+        if ends.size:
+            if int(np.diff(ends, prepend=last).max()) - 1 > limit:
+                raise _Fallback
+            last = int(ends[-1])
+    if len(raw) - last - 1 > limit:
+        raise _Fallback
+
+
 def _leading_skip(raw: bytes, delim: str | None) -> int:
     """Number of leading lines that are blank or comments (the line reader skips them)."""
     skip = pos = 0
@@ -201,6 +217,8 @@ def _fast_edge_table(path: Path, raw: bytes):
         raise _Fallback
     _check_utf8(raw)
     delim = delimiter(path)
+    if delim is not None:
+        _check_line_lengths(raw, csv.field_size_limit())
     end = _data_end(raw, delim)
     if end < len(raw):
         raw = raw[:end]
