@@ -306,9 +306,9 @@ def _write_error(err: OSError | RuntimeError, path: Path, tmp: Path) -> BaseExce
     device"); torch's serialiser reports a write that stopped part-way (a full disk) as a
     ``RuntimeError`` ("unexpected pos ..."), which was an internal error. Other errors
     pass through as they are."""
-    if isinstance(err, WriteError):
-        return err
-    if isinstance(err, OSError):
+    if isinstance(err, WriteError) and err.filename != str(tmp):
+        return err                              # named already (a nested atomic write's own
+    if isinstance(err, OSError):                # temporary file is named as its target)
         if err.filename not in (None, str(tmp), tmp):
             return err                          # another file's error: its own name
         return WriteError(err.errno, err.strerror or describe(err), str(path))

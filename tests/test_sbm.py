@@ -490,3 +490,6 @@ def test_make_graph_keeps_the_old_pair_when_writing_the_new_one_fails(tmp_path, 
         rc = exc.code
     assert rc in (2, 130), rc
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == old
+    if stop is OSError:                   # the file named is --out, not a temporary one
+        assert capsys.readouterr().err.strip() == (f"graphvae: error: cannot write {out}: "
+                                                   f"No space left")
