@@ -1013,6 +1013,15 @@ def test_inputs_inside_out_are_refused_before_they_are_replaced(tmp_path, capsys
                        f"which the run replaces as a whole: copy it elsewhere first, or give "
                        f"another --out"), err
     assert (out / "e.csv").read_text() == "0,1\n1,2\n2,0\n"
+    # not inputs inside --out: a data set's name that an output folder shares, a file in
+    # the folder a link names (the link is replaced, not its target), and '.' (refused
+    # for naming no folder of its own)
+    from graphvae.cli.common import check_inputs_outside
+    (tmp_path / "digits").mkdir()
+    check_inputs_outside(tmp_path / "digits", {"--data": tmp_path / "digits"})
+    (tmp_path / "link").symlink_to(out)
+    check_inputs_outside(tmp_path / "link", {"--edges": out / "e.csv"})
+    check_inputs_outside(Path("."), {"--edges": out / "e.csv"})
 
 
 def test_a_run_over_an_interrupted_runs_state_says_so(tmp_path, capsys):

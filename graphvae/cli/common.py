@@ -53,11 +53,13 @@ def check_inputs_outside(out: Path | None, inputs: dict[str, Any]) -> None:
     """A one-line ``ValueError`` for an input file (``{flag: path or None}``) that lies
     inside ``--out``, which the run replaces as a whole: the run read it, then replaced it
     (``linkpred --edges runs/x/predicted_links.csv --out runs/x``)."""
-    if out is None:
+    if out is None or out.name in ("", ".", ".."):       # check_output_folder refuses those
         return
-    home = out.resolve()
+    # the folder the run replaces: --out itself, a link replaced as a link (not its target)
+    home = out.parent.resolve() / out.name
     for flag, path in inputs.items():
-        if path is not None and Path(path).exists() and Path(path).resolve().is_relative_to(home):
+        if path is not None and Path(path).is_file() \
+                and Path(path).resolve().is_relative_to(home):
             raise ValueError(f"{flag} {path} lies inside --out {out}, which the run replaces "
                              f"as a whole: copy it elsewhere first, or give another --out")
 
