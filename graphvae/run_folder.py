@@ -11,6 +11,7 @@ the same parent folder. Each file inside is written atomically by :mod:`graphvae
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import hashlib
 import os
@@ -85,19 +86,21 @@ def _leftovers(out: Path) -> list[tuple[Path, str]]:
     return found
 
 
-def _live_writer(out: Path) -> int | None:
-    """The process id of another live run of this machine staging a folder for ``out``."""
+def _live_writer(out: Path) -> tuple[int, Path] | None:
+    """``(process id, staging folder)`` of another live run of this machine staging a
+    folder for ``out``: its process is alive and holds the folder's lock (a killed run's
+    folder whose process id was reused by another program is not one)."""
     prefix = f".{out.name}.{_STAGE}-"
     try:
-        names = [p.name for p in out.parent.glob(".*") if p.name.startswith(prefix)]
+        found = [p for p in out.parent.glob(".*") if p.name.startswith(prefix)]
     except OSError:
         return None
-    for name in names:
-        m = _LEFTOVER.fullmatch(name[len(prefix):])
+    for path in found:
+        m = _LEFTOVER.fullmatch(path.name[len(prefix):])
         if m and m["machine"] == _machine():
             pid = int(m["pid"])
-            if pid != os.getpid() and _pid_alive(pid):
-                return pid
+            if pid != os.getpid() and _pid_alive(pid) and _locked(path):
+                return pid, path
     return None
 
 
@@ -175,9 +178,9 @@ def check_output_folder(out: str | os.PathLike) -> Path:
     writer = _live_writer(out)
     if writer is not None:
         raise ValueError(f"--out {out} is being written by another graphvae run (process "
-                         f"{writer} on this machine): the later run would replace its "
-                         f"results and share its training state; wait for it, or give "
-                         f"another --out")
+                         f"{writer[0]} on this machine, into {writer[1].name}): the later run "
+                         f"would replace its results and share its training state; wait for "
+                         f"it, or give another --out")
     if out.is_dir():
         foreign = foreign_files(out)
         if foreign:
@@ -271,6 +274,7 @@ def output_folder(out: str | os.PathLike | None, command: str = "graphvae",
     except OSError as err:
         raise ValueError(f"cannot write to {out.parent} (for --out {out}): "
                          f"{describe(err)}") from None
+    lock = _lock(stage)
     try:
         yield stage
         write_json(_manifest(stage, uuid.uuid4().hex, command, device), stage / MANIFEST)
@@ -278,3 +282,39 @@ def output_folder(out: str | os.PathLike | None, command: str = "graphvae",
         _replace_folder(stage, out)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+        if lock is not None:
+            os.close(lock)
+
+
+def _lock(stage: Path) -> int | None:
+    """An exclusive ``flock`` on the staging folder, held while the run lasts: it tells a
+    live run's folder from a killed run's whose process id has since been reused
+    (:func:`_live_writer`). ``None`` where the file system takes no locks."""
+    try:
+        fd = os.open(stage, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _locked(folder: Path) -> bool:
+    """Whether another process holds :func:`_lock` on ``folder`` (``True`` where that
+    cannot be told: no lock is taken away from a run that may be alive)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:                      # BlockingIOError: held; any other: cannot tell
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)

@@ -940,20 +940,37 @@ def test_a_full_disk_is_named_with_the_file_it_stopped(tmp_path, monkeypatch, ca
 
 def test_a_second_run_into_a_folder_being_written_is_refused(tmp_path):
     """Two runs into one --out at once: the later one silently replaced the first's results
-    and shared its training state. A live run of this machine staging that folder now
-    refuses the second before any work; a dead one's leftovers are still cleaned."""
+    and shared its training state. A live run of this machine staging that folder (its
+    process alive and holding the folder's lock) now refuses the second before any work;
+    a killed run's folder whose process id another program reused does not, and a dead
+    one's leftovers are still cleaned."""
     from graphvae.run_folder import _machine, check_output_folder, output_folder
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        stage = tmp_path / f".o.tmp-{_machine()}-{other.pid}-abcd_123"
-        stage.mkdir()
-        with pytest.raises(ValueError, match=rf"--out {re.escape(str(tmp_path / 'o'))} is "
-                                             rf"being written by another graphvae run "
-                                             rf"\(process {other.pid} on this machine\)"):
-            check_output_folder(tmp_path / "o")
-    finally:
-        other.kill()
-        other.wait()
+    holder = ("import fcntl, os, sys, time\n"
+              "fd = os.open(sys.argv[1], os.O_RDONLY)\n"
+              "if sys.argv[2] == 'lock': fcntl.flock(fd, fcntl.LOCK_EX)\n"
+              "print('ready', flush=True); time.sleep(60)\n")
+    for mode in ("lock", "no lock"):
+        made = tmp_path / "made"
+        made.mkdir()
+        other = subprocess.Popen([sys.executable, "-c", holder, str(made), mode],
+                                 stdout=subprocess.PIPE, text=True)
+        try:
+            assert other.stdout is not None and other.stdout.readline() == "ready\n"
+            stage = tmp_path / f".o.tmp-{_machine()}-{other.pid}-abcd_123"
+            made.rename(stage)                  # named as a run of that process names it
+            if mode == "lock":
+                with pytest.raises(ValueError, match=rf"--out {re.escape(str(tmp_path / 'o'))} "
+                                                     rf"is being written by another graphvae "
+                                                     rf"run \(process {other.pid} on this "
+                                                     rf"machine, into {stage.name}\)"):
+                    check_output_folder(tmp_path / "o")
+            else:
+                check_output_folder(tmp_path / "o")       # alive, not holding it: not refused
+        finally:
+            other.kill()
+            other.wait()
+        if mode == "lock":
+            stage.rmdir()
     with output_folder(tmp_path / "o", "test") as staged:        # its process is gone
         (staged / "a.txt").write_text("a")
     assert not stage.exists() and (tmp_path / "o" / "a.txt").read_text() == "a"
