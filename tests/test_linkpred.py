@@ -415,3 +415,14 @@ def test_a_gae_reports_its_reconstruction_not_a_bound():
     vgae = run_link_prediction(data, PRESETS["vgae"].replace(epochs=1), seed=0,
                                progress=False)
     assert "train_bound_nats" in vgae.metrics and "train_recon_loglik_nats" not in vgae.metrics
+
+
+def test_an_unknown_device_is_named_before_the_graph_checks():
+    """Splitting run_link_prediction's checks into a helper moved the device after the
+    graph checks: a bad device was reported as the joint model's refusal. The device is
+    checked right after the seed again."""
+    from torch_geometric.data import Data
+    data = Data(edge_index=torch.tensor([[0, 1], [1, 0]]), num_nodes=2)
+    with pytest.raises(ValueError, match="bogus"):
+        run_link_prediction(data, LinkPredConfig(model="joint"), seed=0, device="bogus",
+                            progress=False)

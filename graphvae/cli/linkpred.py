@@ -92,9 +92,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with process_group(device) as (rank, world, device):
         # files are read once the processes have joined: one that cannot read its own
         # stops the others at once, and they must all have read the same
-        state, planted, data, name, read_seconds = together(lambda: _read(args, world))
+        state, planted, data, name, read_seconds, settings = together(
+            lambda: _read(args, cfg, world))
         if world > 1:
-            agree(_settings(args, cfg, data), _setting_name)
+            agree(settings, _setting_name)
             if args.resume:
                 agree_on_state(state, LINKPRED_STATES, "linkpred")
         with threads_for(_work(data, cfg), device), \
@@ -106,9 +107,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
-def _read(args: argparse.Namespace, world: int):
+def _read(args: argparse.Namespace, cfg: LinkPredConfig, world: int):
     """The run's files: the training-state folder (checked), the planted model, the graph,
-    and the seconds the graph took to read."""
+    the seconds the graph took to read, and (data-parallel) the settings every process
+    must share (:func:`_settings`: it reads the planted file again, so a failure there
+    stops every process too)."""
     state = state_dir(args, "linkpred", LINKPRED_STATES, world)
     planted = None
     if args.planted is not None:
@@ -122,7 +125,9 @@ def _read(args: argparse.Namespace, world: int):
         raise ValueError(f"--planted {args.planted} is a model of {planted.num_nodes:,} "
                          f"nodes, and --num-nodes declares {args.num_nodes:,}: not the "
                          f"graph it was made with")
-    return state, planted, data, name, time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    return state, planted, data, name, seconds, \
+        _settings(args, cfg, data) if world > 1 else None
 
 
 def _settings(args: argparse.Namespace, cfg: LinkPredConfig, data) -> dict[str, Any]:

@@ -97,7 +97,8 @@ def _edge_rows(path: Path) -> list[tuple[int, list[str]]]:
 
 def read_edge_list(path: str | os.PathLike) -> list[tuple[str, str]]:
     """Read ``(source, target)`` name pairs from an edge-list file, line by line (see
-    :func:`read_edge_index` for the fast reader that :func:`load_edge_list` uses)."""
+    :func:`read_edge_index` for the fast reader that
+    :func:`~graphvae.datasets.files.load_edge_list` uses)."""
     return [(c[0], c[1]) for _, c in _edge_rows(Path(path))]
 
 

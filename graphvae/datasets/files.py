@@ -30,7 +30,7 @@ import networkx as nx
 import torch
 
 from graphvae.config import FLOAT32_MAX
-from graphvae.datasets.edge_reader import data_rows, read_edge_index
+from graphvae.datasets.edge_reader import MAX_NUM_NODES, data_rows, read_edge_index, read_edge_list
 from graphvae.errors import DataError, describe, quote
 from graphvae.graph import check_graph, to_simple_undirected
 from graphvae.io import is_number, read_bytes, require_file
@@ -208,3 +208,8 @@ def _node_attributes(g: nx.Graph, path: Path) -> torch.Tensor | None:
             row.append(v)
         rows.append(row)
     return torch.tensor(rows, dtype=torch.float)
+
+
+# read_edge_index, read_edge_list and MAX_NUM_NODES live in edge_reader; kept importable here
+__all__ = ["MAX_NUM_NODES", "load_edge_list", "load_graph_file", "read_edge_index",
+           "read_edge_list", "read_features"]

@@ -66,8 +66,8 @@ import operator
 import numpy as np
 import torch
 
-from graphvae.datasets.edge_writer import write_edge_list
-from graphvae.datasets.planted import PlantedSBM, oracle_scores
+from graphvae.datasets.edge_writer import edge_list_delimiter, edge_list_header, write_edge_list
+from graphvae.datasets.planted import PlantedSBM, edge_fingerprint, oracle_scores
 
 #: Most blocks :func:`make_sbm` accepts (``ω`` is a dense ``K × K`` matrix).
 MAX_BLOCKS = 4096
@@ -252,5 +252,6 @@ def make_sbm(num_nodes: int, num_edges: int, num_blocks: int, seed: int,
     return sample_edges(planted, rng), planted
 
 
-__all__ = ["MAX_BLOCKS", "PlantedSBM", "check_sbm_arguments", "make_sbm", "oracle_scores",
+__all__ = ["MAX_BLOCKS", "PlantedSBM", "check_sbm_arguments", "edge_fingerprint",
+           "edge_list_delimiter", "edge_list_header", "make_sbm", "oracle_scores",
            "plant_sbm", "sample_edges", "write_edge_list"]

@@ -40,8 +40,9 @@ def prepare_features(data: Data, mode: str, adj: Adjacency | None = None,
     propagated; sparse CSR when mostly zero.
 
     ``propagated`` diffuses over ``adj``, the graph the encoder sees (the training edges in
-    :func:`run_link_prediction`, so held-out edges never shape the input), default the
-    whole of ``data``; its width and hops come from ``config`` and its noise from ``seed``.
+    :func:`~graphvae.tasks.link_prediction.run_link_prediction`, so held-out edges never
+    shape the input), default the whole of ``data``; its width and hops come from
+    ``config`` and its noise from ``seed``.
     """
     n = data.num_nodes
     if mode == "propagated":

@@ -36,8 +36,9 @@ def sample_record(g: SampledGraph, molecule: bool) -> dict[str, Any]:
 def plot_samples(data: GraphSet, sampled: Sequence[nx.Graph],
                  mols: dict[str, dict[str, Any]] | None, path: Path, title: str) -> None:
     """``path``: the first 16 samples under 8 training graphs; QM9's drawn as molecules,
-    each sample marked valid or invalid (``mols``: :func:`sample_metrics`'s molecule
-    scores, whose raw SMILES are ``None`` where a sample is invalid)."""
+    each sample marked valid or invalid (``mols``:
+    :func:`~graphvae.tasks.generation.sample_metrics`'s molecule scores, whose raw SMILES
+    are ``None`` where a sample is invalid)."""
     from graphvae.plotting import plot_graph_grid
 
     molecule: dict[str, Any] = {}

@@ -36,6 +36,7 @@ from graphvae.models import EdgeObjective, GraphAutoencoder, build_model
 from graphvae.models.checkpoints import save_model
 from graphvae.tasks.features import (
     check_feature_scale,
+    identity_features,
     prepare_features,
     propagated_features,
 )
@@ -52,8 +53,8 @@ if TYPE_CHECKING:
     from torch_geometric.data import Data
 
 __all__ = ["FEATURE_MODES", "PRESETS", "LinkPredConfig", "LinkPredResult", "LinkSplit",
-           "prepare_features", "propagated_features", "run_link_prediction", "split_edges",
-           "summarize", "top_new_links"]
+           "identity_features", "prepare_features", "propagated_features",
+           "run_link_prediction", "split_edges", "summarize", "top_new_links"]
 
 
 def build_linkpred_model(config: LinkPredConfig, in_channels: int,
@@ -204,8 +205,9 @@ def estimate_bound(model: GraphAutoencoder, loader: FullBatch | PairBatches,
     return float(value)
 
 
-def _check_run(data: Data, config: LinkPredConfig, seed: int, planted: Any) -> None:
-    """The run's inputs, checked before any work: one-line errors."""
+def _check_run(data: Data, config: LinkPredConfig, seed: int, device: torch.device | str,
+               planted: Any) -> torch.device:
+    """The run's inputs, checked before any work (one-line errors); the device."""
     from torch_geometric.data import Data
     if not isinstance(data, Data):
         raise TypeError(f"data must be a torch_geometric Data, got {type(data).__name__}")
@@ -213,6 +215,7 @@ def _check_run(data: Data, config: LinkPredConfig, seed: int, planted: Any) -> N
         raise TypeError(f"config must be a LinkPredConfig (LinkPredConfig.from_dict turns a "
                         f"dict into one), got {type(config).__name__}")
     check_seed(seed)
+    device = resolve_device(device) if isinstance(device, str) else torch.device(device)
     check_graph(data.x, data.edge_index, data.num_nodes)
     check_feature_scale(data, config.features)
     if config.model == "joint" and data.x is None:
@@ -225,6 +228,7 @@ def _check_run(data: Data, config: LinkPredConfig, seed: int, planted: Any) -> N
                          f"propagated columns): use another feature mode, or gae or vgae")
     if planted is not None:
         check_planted_graph(planted, data)
+    return device
 
 
 def _feature_likelihood(config: LinkPredConfig, data: Data, x: Tensor) -> str:
@@ -263,8 +267,7 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
     training steps are data-parallel (``DistributedDataParallel``); every process
     evaluates the same weights.
     """
-    _check_run(data, config, seed, planted)
-    device = resolve_device(device) if isinstance(device, str) else torch.device(device)
+    device = _check_run(data, config, seed, device, planted)
     rank, world = current_world()
     torch.manual_seed(seed)
     split = split_edges(data.edge_index, data.num_nodes, config.val_fraction,

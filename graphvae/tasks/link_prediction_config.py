@@ -30,8 +30,9 @@ class LinkPredConfig(Config):
     (each row divided by the sum of its absolute values; on bag-of-words features, as in
     the citation sets, this is PyG's ``NormalizeFeatures``); ``standardize`` (columns to mean 0,
     variance 1 over all nodes); ``identity`` (featureless, ``X = I``); ``propagated``
-    (featureless, :func:`propagated_features` of the training graph: ``propagated_dim``
-    seeded Gaussian columns diffused ``propagated_hops`` times, and the log-degree).
+    (featureless, :func:`~graphvae.tasks.features.propagated_features` of the training
+    graph: ``propagated_dim`` seeded Gaussian columns diffused ``propagated_hops`` times,
+    and the log-degree).
     ``selection``: ``val`` (weights of the best validation AUC+AP) or ``last``.
     """
 
