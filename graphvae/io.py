@@ -377,3 +377,16 @@ def write_json(obj: Any, path: str | os.PathLike) -> Path:
 
 def write_text(text: str, path: str | os.PathLike) -> Path:
     return _write(path, lambda tmp: tmp.write_text(text))
+
+
+#: Names that moved to :mod:`graphvae.run_folder`, still importable from here (loaded on
+#: first use: run_folder imports this module).
+_MOVED = frozenset({"MANIFEST", "check_output_folder", "check_writable", "clean_leftovers",
+                    "file_digest", "foreign_files", "output_folder"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        from graphvae import run_folder
+        return getattr(run_folder, name)
+    raise AttributeError(f"module 'graphvae.io' has no attribute {name!r}")

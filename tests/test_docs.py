@@ -295,3 +295,10 @@ def test_names_stay_importable_from_the_modules_they_left():
     for old, new, names in pairs:
         for name in names:
             assert getattr(old, name) is getattr(new, name), (old.__name__, name)
+    import graphvae.run_folder as rf
+    from graphvae.io import MANIFEST, check_output_folder, output_folder
+    assert (MANIFEST, check_output_folder, output_folder) == (
+        rf.MANIFEST, rf.check_output_folder, rf.output_folder)
+    import graphvae.io as gio
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        gio.nothing  # noqa: B018
