@@ -304,17 +304,9 @@ def _lock(stage: Path) -> int | None:
 
 def _locked(folder: Path) -> bool:
     """Whether another process holds :func:`_lock` on ``folder`` (``True`` where that
-    cannot be told: no lock is taken away from a run that may be alive)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
+    cannot be told: no refusal is lifted from a run that may be alive)."""
+    fd = _lock(folder)
+    if fd is None:
         return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:                      # BlockingIOError: held; any other: cannot tell
-        return True
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
+    os.close(fd)                                     # closing it releases the lock
+    return False
