@@ -270,6 +270,8 @@ def test_trailing_comment_lines_stay_on_the_fast_path(tmp_path, monkeypatch, tai
     ("lead.tsv", b"\t# note\n1\t2\n3\t4\n"),
     ("long.csv", b"a,b\n1,2\n3,4\n# " + b"x" * 200_000 + b"\n"),   # past the csv module's
     ("wide.csv", b"1,2," + b"x" * 200_000 + b"\n3,4,y\n"),           # ... in a third column
+    ("blank.csv", b"v, \n0,1\n"),                   # a header cell of whitespace: empty
+    ("blank.tsv", b"x\t \tw\n0\t1\n"),
 ])
 def test_the_fast_path_refuses_what_the_line_reader_refuses(tmp_path, name, data):
     """Cells pyarrow does not convert, and the comment lines cut off before and after the

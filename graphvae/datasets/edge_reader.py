@@ -251,8 +251,10 @@ def _fast_edge_table(path: Path, raw: bytes):
     if bad or table.num_rows == 0:
         raise _Fallback  # the line reader names the first bad line, in file order
     first = [table["f0"][0].as_py(), table["f1"][0].as_py()]
-    if not first[0] or not first[1]:
-        raise _Fallback  # an empty cell is an error, never a header (pandas' index column)
+    if any(not c or c != c.strip() for c in first):
+        # an empty cell is an error, never a header (pandas' index column), and so is one
+        # of whitespace, which the line reader trims to empty; padding is its to judge
+        raise _Fallback
     rest = table.slice(1)
     if _looks_like_header(first, rest.num_rows > 0 and _all_int(rest)):
         table = rest
