@@ -45,14 +45,15 @@ def _random_file(rng: random.Random, suffix: str) -> str:
         lines.append("# comment")
     if rng.random() < 0.4:
         lines.append(sep.join(rng.choice([("source", "target"), ("u", "v"), ("a", "b"),
-                                           ("", "source", "target")])))   # pandas' index
+                                           ("", "source", "target"),      # pandas' index
+                                           ("v", " "), ("x", " ", "w")])))  # a blank cell
     for _ in range(rng.randint(1, 12)):
         r = rng.random()
         a, b = rng.choice(ids), rng.choice(ids)
         if r < 0.05:
             lines.append("")
         elif r < 0.08:
-            lines.append("# later comment")
+            lines.append(rng.choice(["# later comment", f"{sep}# c", " # c"]))
         elif r < 0.11:
             lines.append(a)                                       # one id only
         elif r < 0.15:
