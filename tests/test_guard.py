@@ -53,17 +53,19 @@ def test_a_stream_whose_reader_left_drops_what_follows(code):
     assert raw.getvalue() == "kept\n"
 
 
-def test_a_closed_stream_stays_none():
-    """Started with stdout closed (``>&-``), Python's sys.stdout is None, which print()
-    skips; wrapped, it was an object whose write failed ("internal error")."""
-    old = sys.stdout
-    sys.stdout = None  # type: ignore[assignment]
+def test_a_closed_stream_writes_nowhere():
+    """Started with stdout or stderr closed (``>&-``, ``2>&-``), Python's stream is None,
+    which print() skips but a progress bar and a direct write do not: wrapped, its write
+    failed ("internal error"), and left None, tqdm's did. It writes to /dev/null now."""
+    old = sys.stdout, sys.stderr
+    sys.stdout = sys.stderr = None  # type: ignore[assignment]
     try:
         with forgiving_streams():
-            assert sys.stdout is None and isinstance(sys.stderr, Forgiving)
-            print("nowhere")
+            assert sys.stdout.write("nowhere") == 7 and sys.stderr.write("x") == 1
+            assert sys.stdout.name == os.devnull
+        assert sys.stdout is None and sys.stderr is None
     finally:
-        sys.stdout = old
+        sys.stdout, sys.stderr = old
 
 
 def test_other_write_errors_still_raise():
@@ -134,8 +136,9 @@ def test_a_run_whose_reader_left_still_writes_its_out(tmp_path):
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert json.loads((tmp_path / "h" / "metrics.json").read_text())["seeds"] == [0, 1]
-    closed = subprocess.run(["bash", "-c", f"'{sys.executable}' -m graphvae linkpred --quiet "
-                             f"--epochs 1 --out c >&-"], cwd=tmp_path, env=_env(),
-                            capture_output=True, text=True, timeout=300)
-    assert closed.returncode == 0, closed.stderr                  # stdout closed at start
-    assert (tmp_path / "c" / "metrics.json").is_file()
+    for out, closing in (("c", ">&-"), ("d", "2>&-")):   # stdout, or stderr with its bars
+        closed = subprocess.run(["bash", "-c", f"'{sys.executable}' -m graphvae linkpred "
+                                 f"--epochs 1 --out {out} {closing}"], cwd=tmp_path,
+                                env=_env(), capture_output=True, text=True, timeout=300)
+        assert closed.returncode == 0, (closing, closed.stdout, closed.stderr)
+        assert (tmp_path / out / "metrics.json").is_file()

@@ -21,7 +21,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any, TextIO
 
 #: The signals a command turns into :class:`Terminated`, with the word its last line uses
@@ -111,15 +111,19 @@ class Forgiving:
 
 @contextmanager
 def forgiving_streams() -> Iterator[None]:
-    """``sys.stdout`` and ``sys.stderr`` as :class:`Forgiving` streams inside the block."""
+    """``sys.stdout`` and ``sys.stderr`` as :class:`Forgiving` streams inside the block. A
+    stream closed when the process started (``>&-``, ``2>&-``) is ``None`` in Python,
+    which print() skips but progress bars and direct writes do not: it writes to
+    ``/dev/null`` instead."""
     old = sys.stdout, sys.stderr
-    # a closed stream (``>&-``) is None, which print() skips: it stays None
-    sys.stdout, sys.stderr = (None if s is None else Forgiving(s)  # type: ignore[misc]
-                              for s in old)
-    try:
-        yield
-    finally:
-        sys.stdout, sys.stderr = old
+    with ExitStack() as stack:
+        new = [Forgiving(s) if s is not None
+               else stack.enter_context(open(os.devnull, "w")) for s in old]
+        sys.stdout, sys.stderr = new  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            sys.stdout, sys.stderr = old
 
 
 __all__ = ["SIGNALS", "Forgiving", "Terminated", "forgiving_streams", "signals_raise"]
