@@ -33,7 +33,7 @@ from graphvae.io import NAME_MAX, read_json, umask, write_json
 from graphvae.provenance import environment
 
 MANIFEST = "manifest.json"
-_STAGE, _OLD = "tmp", "old"
+_STAGE, _OLD, _NEW = "tmp", "old", "new"
 
 
 @functools.cache
@@ -70,7 +70,7 @@ _LEFTOVER = re.compile(r"(?:(?P<machine>[0-9a-f]{8})-)?(?P<pid>[0-9]{1,10})-[a-z
 def _leftovers(out: Path) -> list[tuple[Path, str]]:
     """``(path, kind)`` of the staging / replaced folders of dead processes beside ``out``."""
     found = []
-    for kind in (_STAGE, _OLD):
+    for kind in (_STAGE, _OLD, _NEW):
         prefix = f".{out.name}.{kind}-"
         # matched literally: a name holding glob characters (?, *, [) must not match
         # another run's leftovers
@@ -269,12 +269,22 @@ def output_folder(out: str | os.PathLike | None, command: str = "graphvae",
         return
     out = check_output_folder(out)
     clean_leftovers(out)
+    unwritable = f"cannot write to {out.parent} (for --out {out})"
     try:
-        stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=_stage_name(out, _STAGE)))
+        made = Path(tempfile.mkdtemp(dir=out.parent, prefix=_stage_name(out, _NEW)))
     except OSError as err:
-        raise ValueError(f"cannot write to {out.parent} (for --out {out}): "
-                         f"{describe(err)}") from None
-    lock = _lock(stage)
+        raise ValueError(f"{unwritable}: {describe(err)}") from None
+    # locked before it takes the staging name: no other run sees it unlocked, and no
+    # other run's probe (_locked) holds the lock while this one takes it
+    lock = _lock(made)
+    stage = made.with_name(_stage_name(out, _STAGE) + made.name[-8:])
+    try:
+        os.rename(made, stage)
+    except OSError as err:
+        if lock is not None:
+            os.close(lock)
+        shutil.rmtree(made, ignore_errors=True)
+        raise ValueError(f"{unwritable}: {describe(err)}") from None
     try:
         yield stage
         write_json(_manifest(stage, uuid.uuid4().hex, command, device), stage / MANIFEST)

@@ -1054,3 +1054,23 @@ def test_a_run_over_an_interrupted_runs_state_says_so(tmp_path, capsys):
     rc, _, err = run(["linkpred", "--quiet", "--epochs", "1", "--out", str(tmp_path / "p")],
                      capsys)
     assert rc == 0 and "note" not in err, err
+
+
+def test_a_staging_folder_is_locked_before_it_takes_its_name(tmp_path, monkeypatch):
+    """A probe of another run (which briefly takes the lock to test it) could hold the
+    lock at the moment this run took it, leaving the run unlocked for its whole life, or
+    see the folder alive and unlocked in between. The folder is now made under another
+    name, locked, then renamed; a killed run's half-made folder is cleaned like the
+    others."""
+    import graphvae.run_folder as rf
+    locked, real = [], rf._lock
+    monkeypatch.setattr(rf, "_lock", lambda p: locked.append(p.name) or real(p))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    half = tmp_path / f".o.new-{rf._machine()}-{dead}-abcd_123"
+    half.mkdir()
+    with rf.output_folder(tmp_path / "o", "test") as stage:
+        assert stage.name.startswith(".o.tmp-") and rf._locked(stage)
+        (stage / "a.txt").write_text("a")
+    assert locked[0].startswith(".o.new-")           # then the probe's, on the staged name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o"]
