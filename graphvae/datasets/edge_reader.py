@@ -137,6 +137,8 @@ def _check_utf8(raw: bytes, block: int = 1 << 24) -> None:
     """:class:`_Fallback` unless ``raw`` is UTF-8 throughout, as the line reader requires
     (pyarrow checks only the two id columns it converts: a byte of Latin-1 in a third
     column, or in a comment, passed). Decoded a block at a time: memory ``O(block)``."""
+    if raw.isascii():
+        return
     decoder = codecs.getincrementaldecoder("utf-8")()
     view = memoryview(raw)
     try:
@@ -147,20 +149,17 @@ def _check_utf8(raw: bytes, block: int = 1 << 24) -> None:
         raise _Fallback from None
 
 
-def _check_line_lengths(raw: bytes, limit: int, block: int = 1 << 24) -> None:
+def _check_line_lengths(raw: bytes, limit: int) -> None:
     """:class:`_Fallback` if a line of ``raw`` is longer than ``limit`` bytes: a cell that
-    long, in a column pyarrow does not convert, is one the csv module refuses. Scanned a
-    block at a time: memory ``O(block)``."""
-    last = -1
-    for start in range(0, len(raw), block):
-        chunk = np.frombuffer(raw, np.uint8, count=min(block, len(raw) - start), offset=start)
-        ends = np.flatnonzero(chunk == 10) + start
-        if ends.size:
-            if int(np.diff(ends, prepend=last).max()) - 1 > limit:
-                raise _Fallback
-            last = int(ends[-1])
-    if len(raw) - last - 1 > limit:
-        raise _Fallback
+    long, in a column pyarrow does not convert, is one the csv module refuses. Every
+    window of ``limit + 1`` bytes must hold a line end; each step jumps to the last one
+    in the window, so a file takes about ``len(raw) / limit`` steps."""
+    pos = 0
+    while len(raw) - pos > limit:
+        end = raw.rfind(b"\n", pos, pos + limit + 1)
+        if end < 0:
+            raise _Fallback
+        pos = end + 1
 
 
 def _leading_skip(raw: bytes, delim: str | None) -> int:
