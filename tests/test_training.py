@@ -694,3 +694,27 @@ def test_resume_names_a_state_of_an_older_version(tmp_path):
     with pytest.raises(ValueError, match=r"written by another version of graphvae, which "
                                          r"did not record prior;"):
         resume({"lr": 0.1, "prior": "mixture"})
+
+
+def test_checkpoint_seconds_writes_the_state_between_the_epochs_it_counts(tmp_path,
+                                                                        monkeypatch):
+    """linkpred writes its state every 25 epochs, which on a slow machine can be an hour of
+    work lost to a kill; with checkpoint_seconds the state is also written whenever that
+    long has passed. 0 s: every epoch; none: the counted epochs and the last only."""
+    from conftest import ToyBound
+
+    import graphvae.training.loop as loop
+    from graphvae.training import fit
+    real = loop.save_state
+    for seconds, expected in [(0.0, [1, 2, 3, 4]), (None, [2, 4]), (3600.0, [2, 4])]:
+        model, written = ToyBound(), []
+        monkeypatch.setattr(loop, "save_state",
+                            lambda path, state, result, *a, seen=written:
+                            seen.append(result.epochs) or real(path, state, result, *a))
+        fit(model, [torch.ones(3)], torch.optim.SGD(model.parameters(), lr=0.1), epochs=4,
+            checkpoint=tmp_path / "s.pt", checkpoint_every=2, checkpoint_seconds=seconds,
+            progress=False)
+        assert written == expected, (seconds, written)
+    with pytest.raises(ValueError, match="checkpoint_seconds must be >= 0, got -1"):
+        fit(ToyBound(), [torch.ones(3)], torch.optim.SGD(ToyBound().parameters(), lr=0.1),
+            epochs=1, checkpoint_seconds=-1, progress=False)

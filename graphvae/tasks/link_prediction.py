@@ -294,7 +294,7 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
     result = fit(trained, loader, opt, epochs=config.epochs,
                  evaluate=evaluate if config.selection == "val" else None, callbacks=callbacks,
                  eval_every=config.eval_every, generator=gen, checkpoint=state,
-                 checkpoint_every=25, resume=resume,
+                 checkpoint_every=25, checkpoint_seconds=300, resume=resume,
                  config={"task": "linkpred", "seed": seed, "world_size": world,
                          **config.to_dict(),   # the graph's hash only where a state is kept
                          "graph": graph_fingerprint(data) if state is not None else None},

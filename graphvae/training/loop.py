@@ -18,7 +18,8 @@ which draws each epoch's order from the loop's generator.
   :class:`Converged` (stop when the training loss settles). ``autocast=torch.bfloat16``
   runs the steps' products in bfloat16.
 * **Checkpoints.** With ``checkpoint=PATH`` the loop writes, atomically, every
-  ``checkpoint_every`` epochs and when it stops: the model, the optimiser (with its
+  ``checkpoint_every`` epochs (and, with ``checkpoint_seconds``, whenever that long has
+  passed since the last write) and when it stops: the model, the optimiser (with its
   learning rate), every callback's state, the generator's and torch's RNG states, the
   epoch, the best weights so far, the history and ``config``. ``resume=True`` continues
   from that file to the same result, on the same seed, as a run never interrupted
@@ -83,6 +84,7 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
         callbacks: Sequence[Callback] = (), restore_best: bool = True,
         generator: torch.Generator | None = None, autocast: torch.dtype | None = None,
         checkpoint: str | Path | None = None, checkpoint_every: int = 1,
+        checkpoint_seconds: float | None = None,
         resume: bool = False, config: dict[str, Any] | None = None,
         as_given: Callable[[str, object], str | None] | None = None,
         progress: bool = True, desc: str = "train") -> FitResult:
@@ -95,11 +97,14 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
         evaluate: validation metrics with ``"score"`` (higher is better), run in eval
             mode without gradients; ``None``: no selection, the last weights are kept.
         generator: passed to every ``model(batch, generator=...)`` and to the loader.
-        checkpoint, checkpoint_every, resume, config: see the module docstring.
+        checkpoint, checkpoint_every, checkpoint_seconds, resume, config: see the module
+            docstring.
         as_given: ``(config key, value)`` as the user gave it (``Config.as_given``: the
             flag, e.g. ``--k 5``), or ``None`` for a key no flag sets; a refused
             ``--resume`` names the differing settings so.
     """
+    if checkpoint_seconds is not None and not checkpoint_seconds >= 0:
+        raise ValueError(f"checkpoint_seconds must be >= 0, got {checkpoint_seconds}")
     if epochs < 1 or eval_every < 1 or checkpoint_every < 1:
         raise ValueError(f"epochs, eval_every and checkpoint_every must be >= 1, got {epochs}, "
                          f"{eval_every}, {checkpoint_every}")
@@ -112,6 +117,7 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
         _same_start(result.epochs)
     first = epochs + 1 if state.stop else result.epochs + 1  # a stopped run is finished
     start = time.perf_counter() - result.seconds
+    saved = time.perf_counter()                    # when the state was last written
     # a bar on a terminal only (disable=None): a log gets no carriage-return lines
     bar = tqdm(range(first, epochs + 1), desc=desc, disable=None if progress and main else True,
                leave=False, mininterval=0.5, initial=first - 1, total=epochs)
@@ -132,8 +138,11 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
         bar.set_postfix({k: f"{v:.4g}" for k, v in state.row.items()
                          if k in ("train_bound", "score")}, refresh=False)
         last = state.stop or epoch == epochs
-        if checkpoint is not None and main and (epoch % checkpoint_every == 0 or last):
+        if checkpoint is not None and main and (
+                epoch % checkpoint_every == 0 or last or checkpoint_seconds is not None
+                and time.perf_counter() - saved >= checkpoint_seconds):
             save_state(Path(checkpoint), state, result, generator, config)
+            saved = time.perf_counter()
         if state.stop:
             break
     result.weights_epoch = result.epochs
