@@ -276,15 +276,18 @@ def output_folder(out: str | os.PathLike | None, command: str = "graphvae",
         raise ValueError(f"{unwritable}: {describe(err)}") from None
     # locked before it takes the staging name: no other run sees it unlocked, and no
     # other run's probe (_locked) holds the lock while this one takes it
-    lock = _lock(made)
+    lock = None
     stage = made.with_name(_stage_name(out, _STAGE) + made.name[-8:])
     try:
+        lock = _lock(made)
         os.rename(made, stage)
-    except OSError as err:
+    except BaseException as err:              # a failed rename, or a signal in between
         if lock is not None:
             os.close(lock)
         shutil.rmtree(made, ignore_errors=True)
-        raise ValueError(f"{unwritable}: {describe(err)}") from None
+        if isinstance(err, OSError):
+            raise ValueError(f"{unwritable}: {describe(err)}") from None
+        raise
     try:
         yield stage
         write_json(_manifest(stage, uuid.uuid4().hex, command, device), stage / MANIFEST)

@@ -62,6 +62,7 @@ def test_a_closed_stream_writes_nowhere():
     try:
         with forgiving_streams():
             assert sys.stdout.write("nowhere") == 7 and sys.stderr.write("x") == 1
+            print("\udce9 ± Ω", file=sys.stderr)     # a non-UTF-8 file name's surrogate
             assert sys.stdout.name == os.devnull
         assert sys.stdout is None and sys.stderr is None
     finally:

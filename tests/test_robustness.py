@@ -1074,3 +1074,20 @@ def test_a_staging_folder_is_locked_before_it_takes_its_name(tmp_path, monkeypat
         (stage / "a.txt").write_text("a")
     assert locked[0].startswith(".o.new-")           # then the probe's, on the staged name
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o"]
+
+
+def test_an_interrupt_while_the_staging_folder_is_made_leaves_nothing(tmp_path, monkeypatch):
+    """A Ctrl-C between making the staging folder and taking its name left a '.o.new-…'
+    folder (and its lock) behind, which no run of the same process removes."""
+    import graphvae.run_folder as rf
+    real = rf._lock
+
+    def interrupted(path):
+        fd = real(path)
+        if fd is not None:
+            os.close(fd)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(rf, "_lock", interrupted)
+    with pytest.raises(KeyboardInterrupt), rf.output_folder(tmp_path / "o", "test"):
+        pass
+    assert list(tmp_path.iterdir()) == []

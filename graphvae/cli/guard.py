@@ -117,8 +117,10 @@ def forgiving_streams() -> Iterator[None]:
     ``/dev/null`` instead."""
     old = sys.stdout, sys.stderr
     with ExitStack() as stack:
-        new = [Forgiving(s) if s is not None
-               else stack.enter_context(open(os.devnull, "w")) for s in old]
+        # any text a real stream takes: UTF-8, and what it cannot encode (a surrogate from
+        # a file name that is not UTF-8) escaped, as Python's own stderr does
+        new = [Forgiving(s) if s is not None else stack.enter_context(
+            open(os.devnull, "w", encoding="utf-8", errors="backslashreplace")) for s in old]
         sys.stdout, sys.stderr = new  # type: ignore[assignment]
         try:
             yield
