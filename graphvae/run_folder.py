@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from graphvae.errors import describe, quote
-from graphvae.io import NAME_MAX, read_json, umask, write_json
+from graphvae.io import NAME_MAX, WriteError, read_json, umask, write_json
 from graphvae.provenance import environment
 
 MANIFEST = "manifest.json"
@@ -293,6 +293,11 @@ def output_folder(out: str | os.PathLike | None, command: str = "graphvae",
         write_json(_manifest(stage, uuid.uuid4().hex, command, device), stage / MANIFEST)
         os.chmod(stage, 0o777 & ~umask())
         _replace_folder(stage, out)
+    except WriteError as err:                # named as the file in --out, not the hidden one
+        name = Path(err.filename) if err.filename else None
+        if name is None or not name.is_relative_to(stage):
+            raise
+        raise WriteError(err.errno, err.strerror, str(out / name.relative_to(stage))) from None
     finally:
         shutil.rmtree(stage, ignore_errors=True)
         if lock is not None:

@@ -1091,3 +1091,22 @@ def test_an_interrupt_while_the_staging_folder_is_made_leaves_nothing(tmp_path, 
     with pytest.raises(KeyboardInterrupt), rf.output_folder(tmp_path / "o", "test"):
         pass
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_write_in_a_run_folder_names_the_file_in_out(tmp_path, monkeypatch):
+    """'cannot write' for a file of a run's folder named the hidden staging folder
+    (.o.tmp-…/metrics.json); it names --out's file now."""
+    import errno
+
+    import graphvae.run_folder as rf
+    from graphvae.io import WriteError, write_json
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    with pytest.raises(WriteError) as exc, rf.output_folder(tmp_path / "o", "test") as stage:
+        monkeypatch.setattr(Path, "write_text", full)
+        write_json({"a": 1}, stage / "sub" / "m.json")
+    monkeypatch.undo()
+    assert str(exc.value) == f"cannot write {tmp_path / 'o' / 'sub' / 'm.json'}: No space " \
+                             f"left on device"
+    assert list(tmp_path.iterdir()) == []
