@@ -492,14 +492,14 @@ def _edge_file(path: Path, drop: int | None = None) -> None:
     path.write_text("source,target\n" + "".join(rows))
 
 
-@pytest.mark.slow  # three runs of two processes (about 20 s)
+@pytest.mark.slow  # five runs of two processes (about 30 s)
 def test_processes_with_different_settings_or_data_refuse_together(tmp_path):
     """Two processes given different --lr and --seed, or different copies of the edge list,
     trained without a word (one model on two graphs; with different seeds one process
     trained on the other's test edges), and different --epochs aborted in gloo. Every
     process now refuses in one line naming what differs. A process whose file is missing
     stopped alone while the other waited out the group's timeout (100 s here): both now
-    stop at once."""
+    stop at once, a missing --config file included."""
     _edge_file(tmp_path / "g.csv")
     _edge_file(tmp_path / "g2.csv", drop=7)
     same = "start every process with the same arguments and the same files"
@@ -512,7 +512,10 @@ def test_processes_with_different_settings_or_data_refuse_together(tmp_path):
               f"--features or --num-nodes, or the files they name); {same}"] * 2),
             ([["--edges", "g.csv"], ["--edges", "absent.csv"]],
              ["another process of the run could not read its inputs; its own output names "
-              "the cause (this is process 0 of 2)", "absent.csv: no such file"])]:
+              "the cause (this is process 0 of 2)", "absent.csv: no such file"]),
+            ([["--edges", "g.csv"], ["--edges", "g.csv", "--config", "absent.json"]],
+             ["another process of the run could not read its inputs; its own output names "
+              "the cause (this is process 0 of 2)", "cannot read config: "])]:
         results = _ranks(tmp_path, per_rank)
         for (rc, err, seconds), message in zip(results, expected):
             assert rc == 2, err

@@ -81,19 +81,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                     "--planted": args.planted, "--config": args.config})
     rank, _, world = world_from_env()
     device = resolve_device(args.device)
-    cfg = _config(args)
-    if world > 1 and cfg.batch_size is None:
-        raise ValueError("data-parallel training needs --batch-size: the positive pairs of "
-                         "one step, a multiple of the number of processes")
-    if world > 1 and cfg.batch_size is not None:  # before the graph is read
-        from graphvae.training.loaders import divided_step
-        divided_step(cfg.batch_size, cfg.negatives, world)
+    if args.config is None:          # the flags alone: refused before joining, with no peer
+        _checked_config(args, world)
     out = args.out if rank == 0 else None            # only the first process writes
     with process_group(device) as (rank, world, device):
-        # files are read once the processes have joined: one that cannot read its own
-        # stops the others at once, and they must all have read the same
-        state, planted, data, name, read_seconds, settings = together(
-            lambda: _read(args, cfg, world))
+        # files (--config among them) are read once the processes have joined: one that
+        # cannot read its own stops the others at once, and they must all have read the same
+        cfg, state, planted, data, name, read_seconds, settings = together(
+            lambda: _read(args, world))
         if world > 1:
             agree(settings, _setting_name)
             if args.resume:
@@ -107,11 +102,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
-def _read(args: argparse.Namespace, cfg: LinkPredConfig, world: int):
-    """The run's files: the training-state folder (checked), the planted model, the graph,
-    the seconds the graph took to read, and (data-parallel) the settings every process
-    must share (:func:`_settings`: it reads the planted file again, so a failure there
-    stops every process too)."""
+def _checked_config(args: argparse.Namespace, world: int) -> LinkPredConfig:
+    """The run's configuration (preset, ``--config`` file, flags), with the data-parallel
+    batch checked before the graph is read."""
+    cfg = _config(args)
+    if world > 1 and cfg.batch_size is None:
+        raise ValueError("data-parallel training needs --batch-size: the positive pairs of "
+                         "one step, a multiple of the number of processes")
+    if world > 1 and cfg.batch_size is not None:
+        from graphvae.training.loaders import divided_step
+        divided_step(cfg.batch_size, cfg.negatives, world)
+    return cfg
+
+
+def _read(args: argparse.Namespace, world: int):
+    """The run's configuration and files: the training-state folder (checked), the planted
+    model, the graph, the seconds the graph took to read, and (data-parallel) the settings
+    every process must share (:func:`_settings`: it reads the planted file again, so a
+    failure there stops every process too)."""
+    cfg = _checked_config(args, world)
     state = state_dir(args, "linkpred", LINKPRED_STATES, world)
     planted = None
     if args.planted is not None:
@@ -126,7 +135,7 @@ def _read(args: argparse.Namespace, cfg: LinkPredConfig, world: int):
                          f"nodes, and --num-nodes declares {args.num_nodes:,}: not the "
                          f"graph it was made with")
     seconds = time.perf_counter() - start
-    return state, planted, data, name, seconds, \
+    return cfg, state, planted, data, name, seconds, \
         _settings(args, cfg, data) if world > 1 else None
 
 
