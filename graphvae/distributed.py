@@ -138,6 +138,19 @@ def process_group(device: torch.device):
 T = TypeVar("T")
 
 
+def spread(value: float) -> tuple[float, float]:
+    """``(lowest, highest)`` of ``value`` over the processes of the joined group, in one
+    all-reduce (the largest of ``−value`` and of ``value``); ``(value, value)`` without a
+    group. Exact for integers up to 2⁵³. The processes' joint decisions (does any fail,
+    do all agree) are read from it."""
+    if current_world()[1] == 1:
+        return value, value
+    dist = torch.distributed
+    both = torch.tensor([-value, value], dtype=torch.float64, device=collective_device())
+    dist.all_reduce(both, op=dist.ReduceOp.MAX)
+    return -float(both[0]), float(both[1])
+
+
 def together(step: Callable[[], T]) -> T:
     """``step()`` in every process of the joined group, which all stop when it fails in
     any: the failing process with its own error, the others with a line saying that
@@ -147,17 +160,15 @@ def together(step: Callable[[], T]) -> T:
     rank, world = current_world()
     if world == 1:
         return step()
-    dist = torch.distributed
     error: Exception | None = None
     try:
         result = step()
     except Exception as err:  # noqa: BLE001 - re-raised below, after the others hear of it
         error = err
-    failed = torch.tensor([float(error is not None)], device=collective_device())
-    dist.all_reduce(failed, op=dist.ReduceOp.MAX)
+    _, failed = spread(float(error is not None))
     if error is not None:
         raise error
-    if failed.item():
+    if failed:
         raise ValueError(f"torch.distributed: another process of the run could not read its "
                          f"inputs; its own output names the cause (this is process {rank} of "
                          f"{world})")
@@ -183,14 +194,13 @@ def agree(settings: dict[str, Any], name: Callable[[str], str] = str) -> None:
         return
     dist = torch.distributed
     keys = sorted(settings)
-    dev = collective_device()
-    count = torch.tensor([len(keys), -len(keys)], dtype=torch.int64, device=dev)
-    dist.all_reduce(count, op=dist.ReduceOp.MAX)
-    if int(count[0]) != -int(count[1]):
+    fewest, most = spread(len(keys))
+    if fewest != most:
         raise ValueError(f"torch.distributed: the {world} processes record different sets of "
                          f"settings: they run different versions of graphvae; install the "
                          f"same version everywhere")
-    mine = torch.tensor([_code([k, settings[k]]) for k in keys], dtype=torch.int64, device=dev)
+    mine = torch.tensor([_code([k, settings[k]]) for k in keys], dtype=torch.int64,
+                        device=collective_device())
     first = mine.clone()
     dist.broadcast(first, src=0)
     differ = (first != mine).to(torch.int64)

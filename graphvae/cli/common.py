@@ -85,20 +85,15 @@ def agree_on_state(state: Path | None, files: tuple[str, ...], command: str) -> 
     must find a training state of ``command`` at ``state``. All of them refuse together,
     in one line, when none or only some do (some: they do not share the file system
     that holds ``--out``)."""
-    import torch
+    from graphvae.distributed import current_world, spread
 
-    from graphvae.distributed import collective_device
-
-    dist = torch.distributed
     have = state is not None and _has_state(state, files, command, refuse=False)
-    flags = torch.tensor([float(have), -float(have)], dtype=torch.float64,
-                         device=collective_device())
-    dist.all_reduce(flags, op=dist.ReduceOp.MAX)
-    world = dist.get_world_size()
-    if flags[0] == 0:
+    fewest, most = spread(float(have))
+    world = current_world()[1]
+    if most == 0:
         raise ValueError(f"--resume: no training state of an interrupted run at {state} "
                          f"(in any of the {world} processes)")
-    if flags[1] == 0:                     # the largest of −have is 0: one process has none
+    if fewest == 0:                                          # one process has none
         raise ValueError(f"--resume: some of the {world} processes found no training state "
                          f"at {state}; every process must see the same --out (a folder on "
                          f"a file system they share)")

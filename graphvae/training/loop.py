@@ -48,7 +48,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from graphvae.distributed import collective_device, current_world
+from graphvae.distributed import collective_device, current_world, spread
 from graphvae.training.callbacks import Callback, FitState, unwrap
 from graphvae.training.state import restore_state, save_state
 
@@ -162,11 +162,7 @@ def _same_start(epochs_done: int) -> None:
     """Data-parallel resume: every process must continue from the same epoch. Only rank 0
     writes the training state, so a process that cannot see it (another machine without
     the file system that holds ``--out``) would start afresh and train other weights."""
-    dist = torch.distributed
-    device = collective_device()
-    span = torch.tensor([-epochs_done, epochs_done], dtype=torch.float64, device=device)
-    dist.all_reduce(span, op=dist.ReduceOp.MAX)
-    low, high = -int(span[0]), int(span[1])
+    low, high = (int(v) for v in spread(epochs_done))
     if low != high:
         raise ValueError(f"--resume: the processes found different training states (epochs "
                          f"{low} to {high} done); every process must see the same --out (a "
@@ -177,14 +173,8 @@ def _all_finite(loss: Tensor) -> bool:
     """Whether ``loss`` is finite in every process. Data-parallel processes decide
     together (one small all-reduce a step): a process that stopped alone would leave the
     others waiting in the gradient all-reduce until the process group's timeout."""
-    ok = bool(torch.isfinite(loss).all())
-    if current_world()[1] > 1:
-        dist = torch.distributed
-        flag = torch.tensor([0.0 if ok else 1.0],
-                            device=collective_device())
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        ok = float(flag) == 0.0
-    return ok
+    _, failed = spread(0.0 if bool(torch.isfinite(loss).all()) else 1.0)
+    return failed == 0.0
 
 
 def _train_epoch(state: FitState, batches: Any, generator: torch.Generator | None,
