@@ -48,8 +48,10 @@ def _machine() -> str:
     return hashlib.sha256(f"{socket.gethostname()}/{ns}".encode()).hexdigest()[:8]
 
 
-def _stage_name(out: Path, kind: str) -> str:
-    return f".{out.name}.{kind}-{_machine()}-{os.getpid()}-"
+def _stage_name(out: Path, kind: str, pid: int | None = None) -> str:
+    """The start of the name of a run's ``kind`` of folder beside ``out`` (mkdtemp adds 8
+    characters), for process ``pid`` (default: this one)."""
+    return f".{out.name}.{kind}-{_machine()}-{os.getpid() if pid is None else pid}-"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -67,40 +69,43 @@ def _pid_alive(pid: int) -> bool:
 _LEFTOVER = re.compile(r"(?:(?P<machine>[0-9a-f]{8})-)?(?P<pid>[0-9]{1,10})-[a-z0-9_]{8}")
 
 
-def _leftovers(out: Path) -> list[tuple[Path, str]]:
-    """``(path, kind)`` of the staging / replaced folders of dead processes beside ``out``."""
+def _named_beside(out: Path, kinds: tuple[str, ...]
+                  ) -> list[tuple[Path, str, str | None, int]]:
+    """``(path, kind, machine, pid)`` of the folders beside ``out`` named as graphvae names
+    its ``kinds`` of folder (staging, replaced, half-made): exactly
+    ``.NAME.<kind>-<machine>-<pid>-<mkdtemp's 8 characters>`` or ``…-<8 hex digits>``
+    (older versions: no ``<machine>``, then ``None``). A folder of yours named like
+    ``.o.tmp-2024-backup`` is not one."""
+    try:                 # matched literally: a name holding glob characters (?, *, [) must
+        beside = list(out.parent.glob(".*"))          # not match another run's folders
+    except OSError:
+        return []
     found = []
-    for kind in (_STAGE, _OLD, _NEW):
+    for kind in kinds:
         prefix = f".{out.name}.{kind}-"
-        # matched literally: a name holding glob characters (?, *, [) must not match
-        # another run's leftovers
-        for p in out.parent.glob(".*"):
-            if not p.name.startswith(prefix):
-                continue
-            # exactly the names graphvae makes: <machine>-<pid>-<mkdtemp's 8 characters> or
-            # <machine>-<pid>-<8 hex digits> (older versions: no <machine>); a folder of yours
-            # named like ".o.tmp-2024-backup" is not. Another machine's are left alone.
-            m = _LEFTOVER.fullmatch(p.name[len(prefix):])
-            if m and m["machine"] in (None, _machine()) and not _pid_alive(int(m["pid"])):
-                found.append((p, kind))
+        for p in beside:
+            m = _LEFTOVER.fullmatch(p.name[len(prefix):]) if p.name.startswith(prefix) \
+                else None
+            if m:
+                found.append((p, kind, m["machine"], int(m["pid"])))
     return found
+
+
+def _leftovers(out: Path) -> list[tuple[Path, str]]:
+    """``(path, kind)`` of the staging / replaced / half-made folders of dead processes
+    beside ``out`` (another machine's are left alone)."""
+    return [(p, kind) for p, kind, machine, pid in _named_beside(out, (_STAGE, _OLD, _NEW))
+            if machine in (None, _machine()) and not _pid_alive(pid)]
 
 
 def _live_writer(out: Path) -> tuple[int, Path] | None:
     """``(process id, staging folder)`` of another live run of this machine staging a
     folder for ``out``: its process is alive and holds the folder's lock (a killed run's
     folder whose process id was reused by another program is not one)."""
-    prefix = f".{out.name}.{_STAGE}-"
-    try:
-        found = [p for p in out.parent.glob(".*") if p.name.startswith(prefix)]
-    except OSError:
-        return None
-    for path in found:
-        m = _LEFTOVER.fullmatch(path.name[len(prefix):])
-        if m and m["machine"] == _machine():
-            pid = int(m["pid"])
-            if pid != os.getpid() and _pid_alive(pid) and _locked(path):
-                return pid, path
+    for path, _, machine, pid in _named_beside(out, (_STAGE,)):
+        if machine == _machine() and pid != os.getpid() and _pid_alive(pid) \
+                and _locked(path):
+            return pid, path
     return None
 
 
@@ -169,12 +174,11 @@ def check_output_folder(out: str | os.PathLike) -> Path:
                          f"({os.readlink(out)}); give a folder path")
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a folder; give a folder path")
-    longest = f".{out.name}.{_STAGE}-{_machine()}-{'9' * 10}-{'x' * 8}"
-    if len(os.fsencode(longest)) > NAME_MAX:
+    longest = len(os.fsencode(_stage_name(out, _STAGE, pid=10 ** 10 - 1))) + 8
+    if longest > NAME_MAX:
         raise ValueError(f"--out {quote(out.name)}: the hidden folder a run writes beside it "
-                         f"('.NAME.tmp-…', {len(os.fsencode(longest)) - len(os.fsencode(out.name))}"
-                         f" bytes more) would be longer than {NAME_MAX} bytes; use a shorter "
-                         f"name")
+                         f"('.NAME.tmp-…', {longest - len(os.fsencode(out.name))} bytes more) "
+                         f"would be longer than {NAME_MAX} bytes; use a shorter name")
     writer = _live_writer(out)
     if writer is not None:
         raise ValueError(f"--out {out} is being written by another graphvae run (process "
