@@ -30,18 +30,24 @@ def delimiter(path: Path) -> str | None:
     return {".csv": ",", ".tsv": "\t"}.get(path.suffix.lower())
 
 
+def is_data(cells: list[str]) -> bool:
+    """Whether a line's (trimmed) cells are data: not blank, not a comment (``#`` first).
+    The rule of both readers: :func:`data_rows`, and the fast path's cut-off lines."""
+    return any(cells) and not cells[0].startswith("#")
+
+
 def data_rows(path: Path):
     """Yield ``(line_number, cells)`` of the non-empty, non-comment lines."""
     delim = delimiter(path)
     if delim is None:
         for lineno, line in enumerate(text_lines(path), start=1):
             cells = line.split()
-            if cells and not cells[0].startswith("#"):
+            if is_data(cells):
                 yield lineno, cells
         return
     for lineno, cells in csv_rows(path, delim):
         cells = [c.strip() for c in cells]
-        if cells and any(cells) and not cells[0].startswith("#"):
+        if is_data(cells):
             yield lineno, cells
 
 
@@ -119,18 +125,12 @@ class _Fallback(Exception):
 
 def _skipped(line: bytes, delim: str | None) -> bool:
     """Whether the line reader skips ``line`` (a line of a file the fast path takes: no
-    quotes, UTF-8): blank or a comment by :func:`data_rows`'s rules, its cells split at
-    the delimiter before they are trimmed (``\t# note`` in a ``.tsv`` is a row with an
-    empty first cell, not a comment), and none longer than the csv module takes."""
+    quotes, UTF-8, no line past the csv module's field limit): not :func:`is_data`, its
+    cells split as :func:`data_rows` splits them, at the delimiter before they are trimmed
+    (``\t# note`` in a ``.tsv`` is a row with an empty first cell, not a comment)."""
     text = line.decode("utf-8").rstrip("\r")
-    if delim is None:
-        cells = text.split()
-        return not cells or cells[0].startswith("#")
-    raw_cells = text.split(delim)
-    if max(map(len, raw_cells)) > csv.field_size_limit():
-        return False                    # the line reader refuses it: leave it in view
-    cells = [c.strip() for c in raw_cells]
-    return not any(cells) or cells[0].startswith("#")
+    cells = text.split() if delim is None else [c.strip() for c in text.split(delim)]
+    return not is_data(cells)
 
 
 def _check_utf8(raw: bytes, block: int = 1 << 24) -> None:
