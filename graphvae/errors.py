@@ -20,6 +20,14 @@ QUOTE_LIMIT = 60
 MESSAGE_LIMIT = 600
 
 
+class WriteError(OSError):
+    """A failed write of an output file, naming the file (not its temporary name):
+    ``cannot write PATH: REASON`` (:func:`graphvae.io.atomic_path` raises it)."""
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {self.strerror}"
+
+
 class DataError(ValueError):
     """A file the user gave cannot be used; the message names the file (and line, if known)."""
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from graphvae.errors import DataError, describe, one_line, quote
+from graphvae.errors import DataError, WriteError, describe, one_line, quote
 
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"),
          (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
@@ -290,14 +290,6 @@ def atomic_path(path: str | os.PathLike):
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
-
-
-class WriteError(OSError):
-    """A failed write of an output file, naming the file (not its temporary name):
-    ``cannot write PATH: REASON``."""
-
-    def __str__(self) -> str:
-        return f"cannot write {self.filename}: {self.strerror}"
 
 
 def _write_error(err: OSError | RuntimeError, path: Path, tmp: Path) -> BaseException:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence  # noqa: E402
 from typing import Any  # noqa: E402
 
 from graphvae.cli.guard import Terminated, forgiving_streams, signals_raise  # noqa: E402
-from graphvae.errors import OneLineParser, describe, one_line  # noqa: E402
+from graphvae.errors import OneLineParser, WriteError, describe, one_line  # noqa: E402
 
 
 def _lazy(module: str, name: str) -> Callable[..., Any]:
@@ -113,10 +113,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (KeyboardInterrupt, Terminated) as err:
             if "--debug" in argv:
                 raise
-            word = err.word if isinstance(err, Terminated) else "interrupted"
-            sys.stderr.write(f"graphvae: {word}\n")
-            raise SystemExit(128 + err.signum if isinstance(err, Terminated) else 130) from None
+            status, line = _stopped(err)
+            sys.stderr.write(line)
+            raise SystemExit(status) from None
         return _run(parser, args)
+
+
+def _stopped(err: KeyboardInterrupt | Terminated) -> tuple[int, str]:
+    """Exit status and last line of a command stopped by Ctrl-C or a signal."""
+    if isinstance(err, Terminated):
+        return 128 + err.signum, f"graphvae: {err.word}\n"
+    return 130, "graphvae: interrupted\n"
 
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
@@ -128,20 +135,15 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                              f"{world!r} (torchrun?): only {', '.join(DATA_PARALLEL)} trains "
                              f"data-parallel; run {args.command} without torchrun")
         summary = COMMANDS[args.command][2](args)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated) as err:
         if args.debug:
             raise
-        parser.exit(130, "graphvae: interrupted\n")
-    except Terminated as err:
-        if args.debug:
-            raise
-        parser.exit(128 + err.signum, f"graphvae: {err.word}\n")
+        parser.exit(*_stopped(err))
     except (ValueError, FloatingPointError, OSError) as err:
         if args.debug:
             raise
-        plain = isinstance(err, ValueError | FloatingPointError) or \
-            type(err).__name__ == "WriteError"          # it names the file and the reason
-        text = one_line(str(err)) if plain else describe(err)
+        text = one_line(str(err)) if isinstance(err, ValueError | FloatingPointError
+                                                | WriteError) else describe(err)
         parser.exit(2, f"graphvae: error: {text}\n")
     except Exception as err:  # noqa: BLE001 - one line, never a traceback, unless --debug
         if args.debug:

@@ -81,14 +81,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                     "--planted": args.planted, "--config": args.config})
     rank, _, world = world_from_env()
     device = resolve_device(args.device)
-    if args.config is None:          # the flags alone: refused before joining, with no peer
-        _checked_config(args, world)
+    # the flags alone are checked before joining (a lone process refuses a bad batch at
+    # once); a --config file is read with the other files, once the processes have joined
+    cfg = _checked_config(args, world) if args.config is None else None
     out = args.out if rank == 0 else None            # only the first process writes
     with process_group(device) as (rank, world, device):
-        # files (--config among them) are read once the processes have joined: one that
-        # cannot read its own stops the others at once, and they must all have read the same
+        # files are read once the processes have joined: one that cannot read its own
+        # stops the others at once, and they must all have read the same
         cfg, state, planted, data, name, read_seconds, settings = together(
-            lambda: _read(args, world))
+            lambda: _read(args, world, cfg))
         if world > 1:
             agree(settings, _setting_name)
             if args.resume:
@@ -115,12 +116,14 @@ def _checked_config(args: argparse.Namespace, world: int) -> LinkPredConfig:
     return cfg
 
 
-def _read(args: argparse.Namespace, world: int):
-    """The run's configuration and files: the training-state folder (checked), the planted
-    model, the graph, the seconds the graph took to read, and (data-parallel) the settings
-    every process must share (:func:`_settings`: it reads the planted file again, so a
-    failure there stops every process too)."""
-    cfg = _checked_config(args, world)
+def _read(args: argparse.Namespace, world: int, cfg: LinkPredConfig | None):
+    """The run's configuration (``cfg``, or read with its ``--config`` file) and files: the
+    training-state folder (checked), the planted model, the graph, the seconds the graph
+    took to read, and (data-parallel) the settings every process must share
+    (:func:`_settings`: it reads the planted file again, so a failure there stops every
+    process too)."""
+    if cfg is None:
+        cfg = _checked_config(args, world)
     state = state_dir(args, "linkpred", LINKPRED_STATES, world)
     planted = None
     if args.planted is not None:
