@@ -16,6 +16,18 @@ os.environ["OMP_NUM_THREADS"] = "1"
 os.environ["MKL_NUM_THREADS"] = "1"
 
 
+def child_env() -> dict[str, str]:
+    """The environment of a child process the tests start: one thread, the checkout and
+    tests/ on PYTHONPATH (the torchrun scripts import ToyBound), and no torch.distributed
+    variables of the test's own launch."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([root, os.path.join(root, "tests")]))
+    for var in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(var, None)
+    return env
+
+
 class ToyBound(torch.nn.Module):
     """The smallest model of the training loop's protocol: bound ``w · batch`` (``w`` of
     ``width`` ones), loss its negative. ``poison(batch)`` true makes that step's bound NaN.

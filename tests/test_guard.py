@@ -12,20 +12,11 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
+from conftest import child_env
 
 from graphvae.cli.guard import Forgiving, Terminated, forgiving_streams, signals_raise
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    for var in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(var, None)
-    return env
 
 
 class _Gone(io.StringIO):
@@ -106,11 +97,11 @@ def test_sigterm_ends_a_run_in_one_line_and_keeps_the_old_out(tmp_path):
     -15) and left its staging folder beside --out. It now says so in one line, exits 143,
     removes the staging folder and leaves the old --out as it was."""
     cmd = [sys.executable, "-m", "graphvae", "linkpred", "--quiet", "--out", "o"]
-    first = subprocess.run([*cmd, "--epochs", "1"], cwd=tmp_path, env=_env(),
+    first = subprocess.run([*cmd, "--epochs", "1"], cwd=tmp_path, env=child_env(),
                            capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
     manifest = (tmp_path / "o" / "manifest.json").read_bytes()
-    proc = subprocess.Popen([*cmd, "--epochs", "1000000"], cwd=tmp_path, env=_env(),
+    proc = subprocess.Popen([*cmd, "--epochs", "1000000"], cwd=tmp_path, env=child_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while not any(p.name.startswith(".o.tmp-") for p in tmp_path.iterdir()):
@@ -131,7 +122,7 @@ def test_a_run_whose_reader_left_still_writes_its_out(tmp_path):
     pipe, and the finished run ended as "error: BrokenPipeError" without its --out."""
     proc = subprocess.Popen([sys.executable, "-m", "graphvae", "linkpred", "--quiet",
                              "--seeds", "2", "--epochs", "2", "--out", "h"], cwd=tmp_path,
-                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None
     proc.stdout.close()                                   # the reader is gone at once
     _, err = proc.communicate(timeout=300)
@@ -140,6 +131,6 @@ def test_a_run_whose_reader_left_still_writes_its_out(tmp_path):
     for out, closing in (("c", ">&-"), ("d", "2>&-")):   # stdout, or stderr with its bars
         closed = subprocess.run(["bash", "-c", f"'{sys.executable}' -m graphvae linkpred "
                                  f"--epochs 1 --out {out} {closing}"], cwd=tmp_path,
-                                env=_env(), capture_output=True, text=True, timeout=300)
+                                env=child_env(), capture_output=True, text=True, timeout=300)
         assert closed.returncode == 0, (closing, closed.stdout, closed.stderr)
         assert (tmp_path / out / "metrics.json").is_file()

@@ -8,7 +8,6 @@ one-process run, never from the mini-batch code itself.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -16,23 +15,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import child_env
 
 from graphvae.datasets import make_sbm_graph
 from graphvae.graph import Adjacency
 from graphvae.models import EdgeObjective, build_model
 from graphvae.tasks.features import identity_features
 from graphvae.training import PairBatches
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _env() -> dict[str, str]:
-    # tests/ too: the torchrun scripts import conftest's ToyBound
-    env = dict(os.environ, OMP_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
-    for var in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(var, None)
-    return env
 
 
 @pytest.mark.parametrize("self_loops, decoder", [(True, "inner"), (False, "inner"),
@@ -186,7 +175,7 @@ def test_featureless_graph_of_1e5_nodes_trains_in_memory_linear_in_its_size():
     mb = {}
     for n in (50_000, 100_000):
         out = subprocess.run([sys.executable, "-c", _MEMORY, str(n)], capture_output=True,
-                             text=True, env=_env(), timeout=300)
+                             text=True, env=child_env(), timeout=300)
         assert out.returncode == 0, out.stderr[-2000:]
         mb[n] = float(out.stdout.strip().splitlines()[-1])
     assert mb[100_000] < 1500, mb                       # MB; n² floats would be 40,000
@@ -199,7 +188,7 @@ def _two_processes(tmp: Path, name: str, text: str, *args: str) -> subprocess.Co
     return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
                            "--master_port=0", "--rdzv_backend=c10d",
                            "--rdzv_endpoint=localhost:0", str(tmp / name), *args],
-                          capture_output=True, text=True, env=_env(), cwd=tmp, timeout=240)
+                          capture_output=True, text=True, env=child_env(), cwd=tmp, timeout=240)
 
 
 def _linkpred(args: list[str], nproc: int, tmp: Path) -> subprocess.CompletedProcess:
@@ -208,7 +197,7 @@ def _linkpred(args: list[str], nproc: int, tmp: Path) -> subprocess.CompletedPro
         cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
                "--master_port=0", "--rdzv_backend=c10d", "--rdzv_endpoint=localhost:0",
                "-m", "graphvae", "linkpred", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=_env(), cwd=tmp,
+    return subprocess.run(cmd, capture_output=True, text=True, env=child_env(), cwd=tmp,
                           timeout=240)
 
 
@@ -248,7 +237,7 @@ def test_data_parallel_needs_a_batch_size_the_world_size_divides(tmp_path):
 
 @pytest.mark.slow  # 8 s (an interpreter start and torch.distributed's own wait)
 def test_missing_rendezvous_is_one_line(tmp_path):
-    env = dict(_env(), WORLD_SIZE="2", RANK="0")
+    env = dict(child_env(), WORLD_SIZE="2", RANK="0")
     out = subprocess.run([sys.executable, "-m", "graphvae", "linkpred", "--quiet",
                           "--batch-size", "64"], capture_output=True, text=True, env=env,
                          cwd=tmp_path, timeout=120)
@@ -271,7 +260,7 @@ def test_distributed_start_up_errors_are_one_line(tmp_path):
              ({"RANK": "0"}, ["--batch-size", "63", "--edges", "absent.csv"],
               "the world size 2 does not divide the work")]
     for extra, args, message in cases:
-        env = dict(_env(), WORLD_SIZE="2", MASTER_ADDR="localhost", MASTER_PORT=port, **extra)
+        env = dict(child_env(), WORLD_SIZE="2", MASTER_ADDR="localhost", MASTER_PORT=port, **extra)
         out = subprocess.run([sys.executable, "-m", "graphvae", "linkpred", "--quiet", *args],
                              capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
         assert out.returncode == 2, out.stderr
@@ -418,7 +407,7 @@ def test_data_parallel_resume_refuses_processes_that_see_different_states(tmp_pa
                           "--master_port=0", "--rdzv_backend=c10d",
                           "--rdzv_endpoint=localhost:0", str(script), str(saved),
                           str(tmp_path / "elsewhere.pt")],
-                         capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=240)
+                         capture_output=True, text=True, env=child_env(), cwd=tmp_path, timeout=240)
     assert out.returncode == 0, out.stderr[-3000:]
     lines = [(tmp_path / f"rank{r}.txt").read_text() for r in (0, 1)]
     assert lines == [f"rank {r}: --resume: the processes found different training states "
@@ -449,7 +438,7 @@ def test_resume_where_only_some_processes_see_the_state_refuses_in_every_process
         procs = [subprocess.Popen(
             [sys.executable, "-m", "graphvae", "linkpred", "--quiet", "--epochs", "2",
              "--batch-size", "64", "--out", "r", "--resume"],
-            env=dict(_env(), WORLD_SIZE="2", RANK=str(rank), MASTER_ADDR="localhost",
+            env=dict(child_env(), WORLD_SIZE="2", RANK=str(rank), MASTER_ADDR="localhost",
                      MASTER_PORT=port, GRAPHVAE_DIST_TIMEOUT="60"),
             cwd=tmp_path / folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for rank, folder in enumerate(folders)]
@@ -469,7 +458,7 @@ def _ranks(tmp: Path, per_rank: list[list[str]], timeout: int = 100
     procs = [subprocess.Popen(
         [sys.executable, "-m", "graphvae", "linkpred", "--quiet", "--epochs", "2",
          "--batch-size", "64", *args],
-        env=dict(_env(), WORLD_SIZE="2", RANK=str(rank), MASTER_ADDR="localhost",
+        env=dict(child_env(), WORLD_SIZE="2", RANK=str(rank), MASTER_ADDR="localhost",
                  MASTER_PORT=port, GRAPHVAE_DIST_TIMEOUT=str(timeout)),
         cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for rank, args in enumerate(per_rank)]
