@@ -178,9 +178,8 @@ def top_pairs(h: Tensor, k: int, exclude_keys: Tensor | None = None, block: int 
     equal, or ``τ ≤ 0``, or ``k`` near the number of pairs): nothing can be pruned and
     every pair is scored, block by block, ``O(n² d)`` time as brute force. Memory is
     ``O(block × n)``: a ``(rows, columns)`` score tile of at most ``block × n`` scores and
-    the masks and candidates made from it, about four tiles at the peak (1.3 GB over the
-    process's size for ``n = 20000``, equal norms and the default ``block``, whose tile
-    is 0.31 GB), plus ``O(k)``.
+    the masks and candidates made from it, about four tiles at the peak when nothing is
+    pruned (all norms equal), plus ``O(k)``.
 
     Args:
         h: ``(n, d)`` finite node embeddings (a pair's score is ``h_i · h_j``).
