@@ -14,6 +14,7 @@ import sys
 import time
 
 import pytest
+import torch
 from conftest import child_env
 
 from graphvae.cli.guard import Forgiving, Terminated, forgiving_streams, signals_raise
@@ -94,8 +95,9 @@ def test_an_ignored_sighup_stays_ignored():
 @pytest.mark.slow  # two runs of linkpred in child processes (about 25 s)
 def test_sigterm_ends_a_run_in_one_line_and_keeps_the_old_out(tmp_path):
     """``timeout`` / Slurm / ``docker stop`` send SIGTERM: the run ended silently (status
-    -15) and left its staging folder beside --out. It now says so in one line, exits 143,
-    removes the staging folder and leaves the old --out as it was."""
+    -15) and left its staging folder beside --out. It now finishes its epoch, writes its
+    training state, says so in one line, exits 143, removes the staging folder and leaves
+    the old --out as it was."""
     cmd = [sys.executable, "-m", "graphvae", "linkpred", "--quiet", "--out", "o"]
     first = subprocess.run([*cmd, "--epochs", "1"], cwd=tmp_path, env=child_env(),
                            capture_output=True, text=True, timeout=300)
@@ -110,7 +112,13 @@ def test_sigterm_ends_a_run_in_one_line_and_keeps_the_old_out(tmp_path):
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err
-    assert err.strip() == "graphvae: terminated", err
+    # the epoch in progress finished and its training state was written: the line names it
+    assert err.startswith("graphvae: terminated after epoch ") and err.count("\n") == 1, err
+    epoch = int(err.split("after epoch ")[1].split(",")[0])
+    state = tmp_path / ".o.state" / "seed0.pt"
+    assert err.strip().endswith(f"whose training state is in {state.relative_to(tmp_path)} "
+                                f"(rerun with --resume to continue)"), err
+    assert torch.load(state, weights_only=True)["epoch"] == epoch >= 1
     assert (tmp_path / "o" / "manifest.json").read_bytes() == manifest
     left = sorted(p.name for p in tmp_path.iterdir())
     assert "o" in left and not [n for n in left if n.startswith((".o.tmp-", ".o.old-"))], left

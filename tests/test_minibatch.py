@@ -8,6 +8,7 @@ one-process run, never from the mini-batch code itself.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import textwrap
@@ -309,6 +310,60 @@ def test_a_loss_that_diverges_in_one_process_stops_every_process(tmp_path):
     assert "training diverged: the loss is nan at epoch 1" in lines[1], lines
     for ln in lines:
         assert float(ln.split("after ")[1].split(" s")[0]) < 30, ln
+
+
+_HELD = textwrap.dedent("""
+    import os, signal, time
+    import torch
+    from torch.nn.parallel import DistributedDataParallel
+    from conftest import ToyBound
+    from graphvae.distributed import process_group
+    from graphvae.stopping import Terminated, signals_raise
+    from graphvae.training import Callback, fit
+
+    class SignalOnce(Callback):           # rank 1 alone is told to stop, in epoch 2
+        def __init__(self, rank):
+            self.rank = rank
+        def on_step_end(self, state):
+            if self.rank == 1 and (state.epoch, state.batch_index) == (2, 0):
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)
+
+    def run(rank):
+        model = DistributedDataParallel(ToyBound())
+        start = time.perf_counter()
+        try:
+            fit(model, [torch.full((3,), 1.0), torch.full((3,), 2.0)],
+                torch.optim.SGD(model.parameters(), lr=0.1), epochs=1000,
+                callbacks=[SignalOnce(rank)], checkpoint="state.pt", checkpoint_every=1000,
+                progress=False)
+            return f"rank {rank} finished"
+        except Terminated as err:
+            return (f"rank {rank} stopped after {time.perf_counter() - start:.1f} s, "
+                    f"signal {err.signum}, saved {err.saved}")
+
+    os.environ["GRAPHVAE_DIST_TIMEOUT"] = "60"
+    with signals_raise(), process_group(torch.device("cpu")) as (rank, _, _):
+        msg = run(rank)
+    open(f"rank{rank}.txt", "w").write(msg)
+""")
+
+
+@pytest.mark.slow  # two gloo processes (about 8 s)
+def test_a_signal_to_one_process_stops_every_process_at_the_same_epoch(tmp_path):
+    """A SIGTERM is held to the end of its epoch, and the processes decide together: rank 1
+    alone is signalled in epoch 2, and both stop at its end, rank 0 writing the state of
+    that epoch (rank 0 would otherwise train on into epoch 3 and wait in its all-reduce
+    for a process that had gone, until the group's timeout)."""
+    out = _two_processes(tmp_path, "held.py", _HELD)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = [(tmp_path / f"rank{r}.txt").read_text() for r in (0, 1)]
+    assert lines[0].endswith(f"signal {int(signal.SIGTERM)}, saved "
+                             f"(PosixPath('state.pt'), 2)"), lines
+    assert lines[1].endswith(f"signal {int(signal.SIGTERM)}, saved None"), lines
+    for ln in lines:
+        assert float(ln.split("after ")[1].split(" s")[0]) < 30, ln
+    assert torch.load(tmp_path / "state.pt", weights_only=True)["epoch"] == 2
 
 
 _SHARES = textwrap.dedent("""

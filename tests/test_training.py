@@ -19,6 +19,7 @@ from graphvae.devices import resolve_device
 from graphvae.io import save_atomic, write_json
 from graphvae.training import (
     EMA,
+    Callback,
     EarlyStopping,
     FullBatch,
     KLWarmup,
@@ -718,3 +719,68 @@ def test_checkpoint_seconds_writes_the_state_between_the_epochs_it_counts(tmp_pa
     with pytest.raises(ValueError, match="checkpoint_seconds must be >= 0, got -1"):
         fit(ToyBound(), [torch.ones(3)], torch.optim.SGD(ToyBound().parameters(), lr=0.1),
             epochs=1, checkpoint_seconds=-1, progress=False)
+
+
+# ------------------------------------------------- a SIGTERM held to the end of its epoch
+class _SignalAt(Callback):
+    """Send this process ``sig`` after step ``batch`` of ``epoch`` (each pair in ``at``),
+    and count the steps taken."""
+
+    def __init__(self, *at, sig=signal.SIGTERM):
+        self.at, self.sig, self.steps = set(at), sig, []
+
+    def on_step_end(self, state):
+        self.steps.append((state.epoch, state.batch_index))
+        if (state.epoch, state.batch_index) in self.at:
+            os.kill(os.getpid(), self.sig)
+            time.sleep(0.05)                     # the handler runs between bytecodes
+
+
+def _toy_fit(tmp_path, epochs, callbacks=(), resume=False, checkpoint=True):
+    from conftest import ToyBound
+    torch.manual_seed(0)
+    model = ToyBound()
+    batches = Shuffled(torch.randn(6, 3), batch_size=2)
+    res = fit(model, batches, torch.optim.Adam(model.parameters(), lr=0.1), epochs=epochs,
+              generator=torch.Generator().manual_seed(1), callbacks=list(callbacks),
+              checkpoint=tmp_path / "s.pt" if checkpoint else None, checkpoint_every=100,
+              resume=resume, progress=False)
+    return model, res
+
+
+def test_a_sigterm_during_an_epoch_ends_it_writes_its_state_and_resumes_to_the_same_run(
+        tmp_path):
+    """A scheduler's SIGTERM (Slurm, ``timeout``, ``docker stop``) raised at once and lost
+    every epoch since the last state write (25 epochs or 300 s for linkpred). Now the epoch
+    in progress finishes, its state is written, and ``Terminated`` names it; resuming gives
+    the weights of a run never stopped."""
+    from graphvae.stopping import Terminated, signals_raise
+    for d in ("whole", "stopped"):
+        (tmp_path / d).mkdir()
+    whole, _ = _toy_fit(tmp_path / "whole", 6, [_SignalAt()])
+    signal_at = _SignalAt((3, 0))                 # after the first of epoch 3's three steps
+    with pytest.raises(Terminated) as exc, signals_raise():
+        _toy_fit(tmp_path / "stopped", 6, [signal_at])
+    assert exc.value.signum == signal.SIGTERM
+    assert exc.value.saved == (tmp_path / "stopped" / "s.pt", 3)
+    assert signal_at.steps[-3:] == [(3, 0), (3, 1), (3, 2)]          # the epoch finished
+    assert torch.load(tmp_path / "stopped" / "s.pt", weights_only=True)["epoch"] == 3
+    with epochs_trained() as seen:
+        again, res = _toy_fit(tmp_path / "stopped", 6, [_SignalAt()], resume=True)
+    assert seen == [4, 5, 6] and res.resumed_from == 3
+    assert _same_weights(whole, again)
+
+
+def test_a_second_signal_stops_at_once_and_without_a_state_nothing_is_held(tmp_path):
+    from graphvae.stopping import Terminated, signals_raise
+    tmp_path.joinpath("a").mkdir()
+    twice = _SignalAt((2, 0), (2, 1), sig=signal.SIGHUP)
+    with pytest.raises(Terminated) as exc, signals_raise():
+        _toy_fit(tmp_path / "a", 6, [twice])
+    assert exc.value.saved is None and exc.value.word == "hung up"
+    assert twice.steps[-1] == (2, 1)                                  # mid-epoch
+    assert not (tmp_path / "a" / "s.pt").exists()   # epoch 1 was not due for a write
+    once = _SignalAt((2, 0))
+    with pytest.raises(Terminated) as exc, signals_raise():
+        _toy_fit(tmp_path / "a", 6, [once], checkpoint=False)
+    assert exc.value.saved is None and once.steps[-1] == (2, 0)       # no state: at once

@@ -30,8 +30,9 @@ import sys  # noqa: E402
 from collections.abc import Callable, Sequence  # noqa: E402
 from typing import Any  # noqa: E402
 
-from graphvae.cli.guard import Terminated, forgiving_streams, signals_raise  # noqa: E402
+from graphvae.cli.guard import forgiving_streams  # noqa: E402
 from graphvae.errors import OneLineParser, WriteError, describe, one_line  # noqa: E402
+from graphvae.stopping import Terminated, signals_raise  # noqa: E402
 
 
 def _lazy(module: str, name: str) -> Callable[..., Any]:
@@ -103,8 +104,10 @@ def out_of_memory(err: BaseException) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; expected failures end with one line and exit status 2, Ctrl-C with
-    "interrupted" and 130, SIGTERM / SIGHUP with one line and 128 + the signal's number
-    (:mod:`graphvae.cli.guard`, which also keeps a run going when its reader goes away)."""
+    "interrupted" and 130, SIGTERM / SIGHUP with one line and 128 + the signal's number,
+    once the epoch in progress has finished and its training state is written
+    (:mod:`graphvae.stopping`; :mod:`graphvae.cli.guard` also keeps a run going when its
+    reader goes away)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     with signals_raise(), forgiving_streams():
         try:  # building the parser imports torch: seconds in which a Ctrl-C is likely
@@ -122,6 +125,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _stopped(err: KeyboardInterrupt | Terminated) -> tuple[int, str]:
     """Exit status and last line of a command stopped by Ctrl-C or a signal."""
     if isinstance(err, Terminated):
+        if err.saved is not None:
+            path, epoch = err.saved
+            return 128 + err.signum, (f"graphvae: {err.word} after epoch {epoch:,}, whose "
+                                      f"training state is in {path} (rerun with --resume to "
+                                      f"continue)\n")
         return 128 + err.signum, f"graphvae: {err.word}\n"
     return 130, "graphvae: interrupted\n"
 

@@ -1,11 +1,13 @@
 """What a command does when its process is told to stop, or its output goes away.
 
 * **SIGTERM and SIGHUP** (``kill``, ``timeout``, Slurm, ``docker stop``, a closed SSH
-  session) raise :class:`Terminated` in the main thread, as Ctrl-C raises
-  ``KeyboardInterrupt``: the run's cleanup runs (the staging folder of ``--out`` and the
-  temporary files of atomic writes are removed, the old ``--out`` stays) and the command
-  ends with one line and exit status 128 + the signal's number. A second signal while
-  cleaning up ends the process at once, as the default would have.
+  session) raise :class:`~graphvae.stopping.Terminated` in the main thread, as Ctrl-C
+  raises ``KeyboardInterrupt`` (:mod:`graphvae.stopping`): the run's cleanup runs (the
+  staging folder of ``--out`` and the temporary files of atomic writes are removed, the
+  old ``--out`` stays) and the command ends with one line and exit status 128 + the
+  signal's number. A run that keeps a training state first finishes the epoch in
+  progress and writes its state there; the line names it. A second signal ends the
+  epoch at once, a third the process.
 * **A reader that goes away** (``graphvae linkpred ... | head -1``; a terminal that
   closes under a process that ignores SIGHUP): writing to stdout or stderr then fails
   with ``EPIPE`` or ``EIO``, which ended a finished run as an error before its ``--out``
@@ -17,58 +19,12 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any, TextIO
 
-#: The signals a command turns into :class:`Terminated`, with the word its last line uses
-#: (SIGHUP where the platform has it).
-SIGNALS = {signal.SIGTERM: "terminated",
-           **({signal.SIGHUP: "hung up"} if hasattr(signal, "SIGHUP") else {})}
-
-
-class Terminated(BaseException):
-    """The process received ``signum`` (a ``BaseException``, like ``KeyboardInterrupt``,
-    so that no ``except Exception`` swallows it)."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-    @property
-    def word(self) -> str:
-        return SIGNALS.get(signal.Signals(self.signum), "terminated")
-
-
-def _raise(signum: int, frame: Any) -> None:
-    for sig in SIGNALS:                     # a second signal: the default (end at once)
-        if signal.getsignal(sig) is _raise:
-            signal.signal(sig, signal.SIG_DFL)
-    raise Terminated(signum)
-
-
-@contextmanager
-def signals_raise() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise :class:`Terminated` inside the block (in the main thread
-    only: elsewhere Python cannot set handlers) where they have their default handling (an
-    ignored SIGHUP under ``nohup`` stays ignored); the old handlers come back after it."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    # only signals left at their default: one the process was told to ignore stays
-    # ignored (nohup sets SIGHUP so, and a run under it must outlive its terminal), and a
-    # program calling main() keeps its own handlers
-    old = {sig: signal.signal(sig, _raise) for sig in SIGNALS
-           if signal.getsignal(sig) is signal.SIG_DFL}
-    try:
-        yield
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-
+from graphvae.stopping import SIGNALS, Terminated, signals_raise
 
 _GONE = (errno.EPIPE, errno.EIO)
 

@@ -49,6 +49,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from graphvae.distributed import collective_device, current_world, spread
+from graphvae.stopping import Held, Terminated, held
 from graphvae.training.callbacks import Callback, FitState, unwrap
 from graphvae.training.state import restore_state, save_state
 
@@ -121,30 +122,42 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
     # a bar on a terminal only (disable=None): a log gets no carriage-return lines
     bar = tqdm(range(first, epochs + 1), desc=desc, disable=None if progress and main else True,
                leave=False, mininterval=0.5, initial=first - 1, total=epochs)
-    for epoch in bar:
-        t0 = time.perf_counter()
-        state.epoch, state.row = epoch, {"epoch": float(epoch), "lr": state.lr}
-        _train_epoch(state, batches, generator, autocast)
-        due = epoch % eval_every == 0 or epoch == epochs
-        if evaluate is not None and due:
-            _evaluate(state, evaluate)
-        for cb in state.callbacks:
-            cb.on_epoch_end(state)
-        if evaluate is not None and state.stop and not due:
-            _evaluate(state, evaluate)          # stopped between evaluations: the last epoch
-        result.history.append(state.row)
-        result.epoch_seconds.append(time.perf_counter() - t0)
-        result.epochs, result.seconds = epoch, time.perf_counter() - start
-        bar.set_postfix({k: f"{v:.4g}" for k, v in state.row.items()
-                         if k in ("train_bound", "score")}, refresh=False)
-        last = state.stop or epoch == epochs
-        if checkpoint is not None and main and (
-                epoch % checkpoint_every == 0 or last or checkpoint_seconds is not None
-                and time.perf_counter() - saved >= checkpoint_seconds):
-            save_state(Path(checkpoint), state, result, generator, config)
-            saved = time.perf_counter()
-        if state.stop:
-            break
+    # a stop is held to the epoch's end where a state is written, or where processes must
+    # stop together
+    holding = checkpoint is not None or current_world()[1] > 1
+    with held(enabled=holding) as signalled:
+        for epoch in bar:
+            t0 = time.perf_counter()
+            state.epoch, state.row = epoch, {"epoch": float(epoch), "lr": state.lr}
+            _train_epoch(state, batches, generator, autocast)
+            due = epoch % eval_every == 0 or epoch == epochs
+            if evaluate is not None and due:
+                _evaluate(state, evaluate)
+            for cb in state.callbacks:
+                cb.on_epoch_end(state)
+            if evaluate is not None and state.stop and not due:
+                _evaluate(state, evaluate)      # stopped between evaluations: the last epoch
+            result.history.append(state.row)
+            result.epoch_seconds.append(time.perf_counter() - t0)
+            result.epochs, result.seconds = epoch, time.perf_counter() - start
+            bar.set_postfix({k: f"{v:.4g}" for k, v in state.row.items()
+                             if k in ("train_bound", "score")}, refresh=False)
+            last = state.stop or epoch == epochs
+            stopping = _signalled(signalled) if holding else 0
+            if checkpoint is not None and main and (
+                    epoch % checkpoint_every == 0 or last or stopping or checkpoint_seconds
+                    is not None and time.perf_counter() - saved >= checkpoint_seconds):
+                save_state(Path(checkpoint), state, result, generator, config)
+                saved = time.perf_counter()
+            if stopping:
+                # a SIGTERM / SIGHUP came during the epoch: its state is written, the run ends
+                raise Terminated(stopping, saved=None if checkpoint is None or not main
+                                 else (Path(checkpoint), epoch))
+            if state.stop:
+                break
+        if signalled.signum is not None:        # came after the last epoch's check
+            raise Terminated(signalled.signum, saved=None if checkpoint is None or not main
+                             or not result.epochs else (Path(checkpoint), result.epochs))
     result.weights_epoch = result.epochs
     if restore_best and state.best_state is not None:
         unwrap(model).load_state_dict(state.best_state)
@@ -156,6 +169,17 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
     result.best_score = state.best_score
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _signalled(signalled: Held) -> int:
+    """The number of the SIGTERM / SIGHUP held during the epoch, or 0. Data-parallel
+    processes decide together (one all-reduce an epoch): one that stopped alone would
+    leave the others waiting in the next epoch's all-reduce until the group's timeout,
+    and the state rank 0 writes must be of the epoch where all of them stop."""
+    signum = signalled.signum or 0
+    if current_world()[1] > 1:
+        _, signum = (int(v) for v in spread(float(signum)))
+    return signum
 
 
 def _same_start(epochs_done: int) -> None:
