@@ -7,11 +7,13 @@ A run's whole output folder is written by :mod:`graphvae.run_folder`.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import errno
 import json
 import math
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -24,6 +26,7 @@ from typing import Any
 import torch
 
 from graphvae.errors import DataError, WriteError, describe, one_line, quote
+from graphvae.processes import owner_gone, owner_tag
 
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"),
          (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
@@ -270,11 +273,15 @@ def atomic_path(path: str | os.PathLike):
     :func:`check_output_file` allows). The file gets the mode of the regular file it
     replaces (a private file stays private), else ``0o666`` less the umask. The temporary
     name starts with at most 100 bytes of the target's, so that any legal name can be
-    written."""
+    written, and names the machine and process writing it
+    (``.NAME.<machine>-<pid>-XXXXXXXX.tmp``): a SIGKILL leaves it behind (a
+    10-GB edge list of ``make-graph``), and the next write to the same name removes those
+    whose process is gone (:mod:`graphvae.processes`)."""
     path = check_output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     stem = os.fsencode(path.name)[:100].decode("utf-8", "ignore")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{stem}.", suffix=".tmp")
+    _remove_dead_temporaries(path.parent, f".{stem}.")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{stem}.{owner_tag()}", suffix=".tmp")
     os.close(fd)
     try:
         try:
@@ -290,6 +297,26 @@ def atomic_path(path: str | os.PathLike):
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+_TEMPORARY = re.compile(r"(?P<machine>[0-9a-f]{8})-(?P<pid>[0-9]{1,10})-[a-z0-9_]{8}\.tmp")
+
+
+def _remove_dead_temporaries(folder: Path, prefix: str) -> None:
+    """Remove the temporary files ``<prefix><machine>-<pid>-XXXXXXXX.tmp`` in ``folder``
+    that killed writers of this machine left (a live writer's stay; so do files of yours
+    not named exactly so)."""
+    try:
+        with os.scandir(folder) as entries:
+            names = [e.name for e in entries if e.name.startswith(prefix)
+                     and e.name.endswith(".tmp") and e.is_file(follow_symlinks=False)]
+    except OSError:
+        return
+    for name in names:
+        m = _TEMPORARY.fullmatch(name[len(prefix):])
+        if m and owner_gone(m["machine"], int(m["pid"])):
+            with contextlib.suppress(OSError):
+                (folder / name).unlink()
 
 
 def _write_error(err: OSError | RuntimeError, path: Path, tmp: Path) -> BaseException:

@@ -12,12 +12,10 @@ the same parent folder. Each file inside is written atomically by :mod:`graphvae
 from __future__ import annotations
 
 import fcntl
-import functools
 import hashlib
 import os
 import re
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -30,40 +28,18 @@ import torch
 
 from graphvae.errors import describe, quote
 from graphvae.io import NAME_MAX, WriteError, read_json, umask, write_json
+from graphvae.processes import machine_id as _machine
+from graphvae.processes import owner_gone, owner_tag, pid_alive
 from graphvae.provenance import environment
 
 MANIFEST = "manifest.json"
 _STAGE, _OLD, _NEW = "tmp", "old", "new"
 
 
-@functools.cache
-def _machine() -> str:
-    """8 hex digits naming this host and process-id namespace: a process id means nothing
-    on another host sharing the folder (NFS) or in another container, so a leftover is
-    judged dead only by the machine that made it."""
-    try:
-        ns = str(os.stat("/proc/self/ns/pid").st_ino)
-    except OSError:
-        ns = ""
-    return hashlib.sha256(f"{socket.gethostname()}/{ns}".encode()).hexdigest()[:8]
-
-
 def _stage_name(out: Path, kind: str, pid: int | None = None) -> str:
     """The start of the name of a run's ``kind`` of folder beside ``out`` (mkdtemp adds 8
     characters), for process ``pid`` (default: this one)."""
-    return f".{out.name}.{kind}-{_machine()}-{os.getpid() if pid is None else pid}-"
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists but is not ours
-        return True
-    return True
+    return f".{out.name}.{kind}-{owner_tag(pid)}"
 
 
 _LEFTOVER = re.compile(r"(?:(?P<machine>[0-9a-f]{8})-)?(?P<pid>[0-9]{1,10})-[a-z0-9_]{8}")
@@ -95,7 +71,7 @@ def _leftovers(out: Path) -> list[tuple[Path, str]]:
     """``(path, kind)`` of the staging / replaced / half-made folders of dead processes
     beside ``out`` (another machine's are left alone)."""
     return [(p, kind) for p, kind, machine, pid in _named_beside(out, (_STAGE, _OLD, _NEW))
-            if machine in (None, _machine()) and not _pid_alive(pid)]
+            if owner_gone(machine, pid)]
 
 
 def _live_writer(out: Path) -> tuple[int, Path] | None:
@@ -103,7 +79,7 @@ def _live_writer(out: Path) -> tuple[int, Path] | None:
     folder for ``out``: its process is alive and holds the folder's lock (a killed run's
     folder whose process id was reused by another program is not one)."""
     for path, _, machine, pid in _named_beside(out, (_STAGE,)):
-        if machine == _machine() and pid != os.getpid() and _pid_alive(pid) \
+        if machine == _machine() and pid != os.getpid() and pid_alive(pid) \
                 and _locked(path):
             return pid, path
     return None

@@ -1110,3 +1110,54 @@ def test_a_failed_write_in_a_run_folder_names_the_file_in_out(tmp_path, monkeypa
     assert str(exc.value) == f"cannot write {tmp_path / 'o' / 'sub' / 'm.json'}: No space " \
                              f"left on device"
     assert list(tmp_path.iterdir()) == []
+
+
+_HOLD_A_TEMPORARY = """
+import sys, time
+from graphvae.io import atomic_path
+with atomic_path(sys.argv[1]) as tmp:
+    tmp.write_bytes(b"half")
+    print(tmp.name, flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_temporary_file_left_by_a_sigkill_is_removed_by_the_next_write(tmp_path):
+    """SIGKILL runs no cleanup: a killed write left its ``.NAME.XXXX.tmp`` (10 GB for a
+    large make-graph edge list) for good. The temporary name now carries the machine and
+    process, and the next write to the name removes those of processes that are gone; a
+    live writer's, another machine's and files of yours named otherwise stay."""
+    import signal
+
+    from graphvae.io import write_text
+    from graphvae.processes import machine_id
+
+    target = tmp_path / "edges.csv"
+
+    def writer():
+        proc = subprocess.Popen([sys.executable, "-c", _HOLD_A_TEMPORARY, str(target)],
+                                stdout=subprocess.PIPE, text=True,
+                                env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert proc.stdout is not None
+        return proc, tmp_path / proc.stdout.readline().strip()
+
+    live, held = writer()
+    killed, left = writer()
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    try:
+        assert left.is_file() and held.is_file()
+        assert re.fullmatch(rf"\.edges\.csv\.{machine_id()}-{killed.pid}-[a-z0-9_]{{8}}\.tmp",
+                            left.name), left.name
+        foreign = tmp_path / f".edges.csv.0123abcd-{killed.pid}-abcd_123.tmp"  # another host
+        yours = tmp_path / ".edges.csv.backup.tmp"
+        other = tmp_path / f".nodes.csv.{machine_id()}-{killed.pid}-abcd_123.tmp"
+        for p in (foreign, yours, other):
+            p.write_text("keep")
+        write_text("0,1\n", target)
+        assert target.read_text() == "0,1\n"
+        assert not left.exists()
+        assert held.is_file() and foreign.is_file() and yours.is_file() and other.is_file()
+    finally:
+        live.kill()
+        live.wait()
