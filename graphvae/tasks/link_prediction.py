@@ -90,6 +90,11 @@ def evaluate_pairs(model: GraphAutoencoder, z: Tensor, pos: Tensor, neg: Tensor
 #: Test positives ranked for the MRR, and corrupted tails per positive (OGB's ogbl-citation2
 #: ranks every test edge against 1,000; a subset keeps the cost bounded on large graphs).
 MRR_POSITIVES, MRR_NEGATIVES = 10_000, 100
+#: The training state is written every ``STATE_EPOCHS`` epochs, and whenever
+#: ``STATE_SECONDS`` have passed since the last write (a slow epoch loses less to a kill);
+#: a SIGTERM writes it at the end of the epoch in progress (:mod:`graphvae.stopping`).
+STATE_EPOCHS, STATE_SECONDS = 25, 300.0
+
 #: Hits@K cut-offs reported (OGB: 20 for ogbl-ddi, 50 for ogbl-collab, 100 for ogbl-ppa).
 HITS_AT = (20, 50, 100)
 
@@ -294,7 +299,7 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
     result = fit(trained, loader, opt, epochs=config.epochs,
                  evaluate=evaluate if config.selection == "val" else None, callbacks=callbacks,
                  eval_every=config.eval_every, generator=gen, checkpoint=state,
-                 checkpoint_every=25, checkpoint_seconds=300, resume=resume,
+                 checkpoint_every=STATE_EPOCHS, checkpoint_seconds=STATE_SECONDS, resume=resume,
                  config={"task": "linkpred", "seed": seed, "world_size": world,
                          **config.to_dict(),   # the graph's hash only where a state is kept
                          "graph": graph_fingerprint(data) if state is not None else None},
