@@ -897,6 +897,7 @@ def test_a_full_disk_is_named_with_the_file_it_stopped(tmp_path, monkeypatch, ca
     import collections
     import errno
 
+    import graphvae.atomic as atomic
     import graphvae.io as gio
     from graphvae.cli import main
 
@@ -907,7 +908,7 @@ def test_a_full_disk_is_named_with_the_file_it_stopped(tmp_path, monkeypatch, ca
     target.write_bytes(b"old")
     monkeypatch.setattr(torch, "save", torn)
     usage = collections.namedtuple("usage", "total used free")
-    monkeypatch.setattr(gio.shutil, "disk_usage", lambda p: usage(100, 100, 0))
+    monkeypatch.setattr(atomic.shutil, "disk_usage", lambda p: usage(100, 100, 0))
     with pytest.raises(gio.WriteError) as exc:
         gio.save_atomic({"a": 1}, target)
     assert exc.value.errno == errno.ENOSPC
@@ -916,7 +917,7 @@ def test_a_full_disk_is_named_with_the_file_it_stopped(tmp_path, monkeypatch, ca
                               f"pos 37312 vs 37200)")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.pt"]
     assert target.read_bytes() == b"old"
-    monkeypatch.setattr(gio.shutil, "disk_usage", lambda p: usage(100, 0, 100 << 20))
+    monkeypatch.setattr(atomic.shutil, "disk_usage", lambda p: usage(100, 0, 100 << 20))
     with pytest.raises(gio.WriteError, match=r"state\.pt: the write stopped part-way \(torch"):
         gio.save_atomic({"a": 1}, target)
     monkeypatch.undo()
