@@ -53,11 +53,17 @@ from graphvae.models import EquivariantGraphVAE, GraphVAE, SequentialGraphVAE
 from graphvae.models.graphvae import MAX_GRAPHVAE_SLOTS
 from graphvae.progress import steps
 from graphvae.provenance import environment
-from graphvae.tasks.generation_config import (
+from graphvae.tasks.generation_config import (  # noqa: F401 - the bounds, as before the split
     BOUND_MEANING,
     CONNECT_MAX_PAIRS,
     GEN_DATASETS,
     GEN_MODELS,
+    GRAPHVAE_BOUNDS,
+    MAX_DRAWS,
+    MAX_PERMS,
+    MAX_SAMPLES,
+    PRIORS,
+    SELECTIONS,
     SIZE_PSEUDO_COUNT,
     GenerationConfig,
 )

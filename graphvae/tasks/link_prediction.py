@@ -34,19 +34,25 @@ from graphvae.graph import Adjacency, check_graph, edge_keys, upper_triangle
 from graphvae.likelihoods import contains_sorted
 from graphvae.models import EdgeObjective, GraphAutoencoder, build_model
 from graphvae.models.checkpoints import save_model
-from graphvae.tasks.features import (
+from graphvae.tasks.features import (  # noqa: F401 - RAW_FEATURE_LIMIT as before the split
+    RAW_FEATURE_LIMIT,
     check_feature_scale,
     identity_features,
     prepare_features,
     propagated_features,
 )
-from graphvae.tasks.link_prediction_config import (
+from graphvae.tasks.link_prediction_config import (  # noqa: F401 - as before the split
     FEATURE_MODES,
     ID_FEATURE_MODES,
+    MAX_PROPAGATED_HOPS,
     PRESETS,
     LinkPredConfig,
 )
-from graphvae.tasks.oracle import check_planted_graph, oracle_metrics
+from graphvae.tasks.oracle import (  # noqa: F401 - planted_ids, as before the split
+    check_planted_graph,
+    oracle_metrics,
+    planted_ids,
+)
 from graphvae.training import EarlyStopping, FitResult, FullBatch, PairBatches, fit
 
 if TYPE_CHECKING:

@@ -51,7 +51,11 @@ from tqdm.auto import tqdm
 from graphvae.distributed import collective_device, current_world, spread
 from graphvae.stopping import Held, Terminated, held
 from graphvae.training.callbacks import Callback, FitState, unwrap
-from graphvae.training.state import restore_state, save_state
+from graphvae.training.state import (  # noqa: F401 - DATA_KEYS, as before the split
+    DATA_KEYS,
+    restore_state,
+    save_state,
+)
 
 
 def is_main_process() -> bool:
