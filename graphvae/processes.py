@@ -25,14 +25,15 @@ def machine_id() -> str:
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists (one of another user counts as alive)."""
+    """Whether process ``pid`` exists (one of another user counts as alive, and so does a
+    number no process can have, from a name someone made: its file is kept)."""
     if pid == os.getpid():
         return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except OSError:  # exists but is not ours
+    except (OSError, OverflowError):  # exists but is not ours; beyond a pid_t
         return True
     return True
 
@@ -45,7 +46,8 @@ def owner_tag(pid: int | None = None) -> str:
 
 def owner_gone(machine: str | None, pid: int) -> bool:
     """Whether the process that made a leftover is gone: it is this machine's (``None``:
-    an older version's name, which had no machine) and no process ``pid`` runs."""
+    a run folder named by an older version, which had no machine) and no process ``pid``
+    runs."""
     return machine in (None, machine_id()) and not pid_alive(pid)
 
 

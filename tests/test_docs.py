@@ -314,3 +314,10 @@ def test_names_stay_importable_from_the_modules_they_left():
         rf.MANIFEST, rf.check_output_folder, rf.output_folder)
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         gio.nothing  # noqa: B018
+
+
+def test_the_readme_states_the_stop_timings_the_code_uses():
+    from graphvae.stopping import DUPLICATE_SECONDS, HOLD_SECONDS
+    text = " ".join((ROOT / "README.md").read_text().split())
+    assert f"for {HOLD_SECONDS:g} s at most" in text
+    assert f"The same signal twice within {DUPLICATE_SECONDS:g} s is one stop" in text

@@ -366,6 +366,67 @@ def test_a_signal_to_one_process_stops_every_process_at_the_same_epoch(tmp_path)
     assert torch.load(tmp_path / "state.pt", weights_only=True)["epoch"] == 2
 
 
+_SLOW = textwrap.dedent("""
+    import os, time
+    import torch
+    from torch.nn.parallel import DistributedDataParallel
+    from conftest import ToyBound
+    from graphvae.distributed import process_group
+    from graphvae.stopping import Terminated, signals_raise
+    from graphvae.training import Callback, fit
+
+    class Slow(Callback):
+        def on_step_end(self, state):
+            if (state.epoch, state.batch_index) == (2, 0):
+                open(f"pid{os.environ['RANK']}", "w").write(str(os.getpid()))
+            time.sleep(0.2)
+
+    def run(rank):
+        model = DistributedDataParallel(ToyBound())
+        try:
+            fit(model, [torch.ones(3)] * 3, torch.optim.SGD(model.parameters(), lr=0.1),
+                epochs=1000, callbacks=[Slow()], checkpoint="state.pt",
+                checkpoint_every=1000, progress=False)
+            return f"rank {rank} finished"
+        except Terminated as err:
+            return f"rank {rank} signal {err.signum}, saved {err.saved}"
+
+    os.environ["GRAPHVAE_DIST_TIMEOUT"] = "60"
+    with signals_raise(), process_group(torch.device("cpu")) as (rank, _, _):
+        msg = run(rank)
+    open(f"rank{rank}.txt", "w").write(msg)
+""")
+
+
+@pytest.mark.slow  # two gloo processes (about 10 s)
+def test_a_stop_sent_to_torchrun_and_to_its_workers_is_held_once(tmp_path):
+    """Slurm signals every process of the step, torchrun included, which passes SIGTERM on
+    to its workers: each worker got the stop twice and took the second copy for "stop at
+    once", so no state was written and the ranks failed apart. Both now stop at the same
+    epoch's end, and rank 0 writes its state."""
+    import os
+    import time
+    (tmp_path / "slow.py").write_text(_SLOW)
+    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run",
+                             "--nproc_per_node=2", "--master_port=0", "--rdzv_backend=c10d",
+                             "--rdzv_endpoint=localhost:0", str(tmp_path / "slow.py")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=child_env(), cwd=tmp_path)
+    deadline = time.time() + 120
+    pids = [tmp_path / f"pid{r}" for r in (0, 1)]
+    while not all(p.is_file() and p.read_text() for p in pids):
+        assert time.time() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    for pid in [proc.pid, *(int(p.read_text()) for p in pids)]:      # as Slurm does
+        os.kill(pid, signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    lines = [(tmp_path / f"rank{r}.txt").read_text() for r in (0, 1)]
+    epoch = torch.load(tmp_path / "state.pt", weights_only=True)["epoch"]
+    assert lines == [f"rank 0 signal {int(signal.SIGTERM)}, saved (PosixPath('state.pt'), "
+                     f"{epoch})", f"rank 1 signal {int(signal.SIGTERM)}, saved None"], out
+    assert epoch >= 2
+
+
 _SHARES = textwrap.dedent("""
     import json
     import torch

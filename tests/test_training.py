@@ -775,16 +775,101 @@ def test_a_sigterm_during_an_epoch_ends_it_writes_its_state_and_resumes_to_the_s
     assert _same_weights(whole, again)
 
 
-def test_a_second_signal_stops_at_once_and_without_a_state_nothing_is_held(tmp_path):
+def test_one_stop_delivered_twice_is_held_once_and_a_later_signal_stops_at_once(
+        tmp_path, monkeypatch):
+    """Slurm signals every process of a step and torchrun passes the signal on, so a worker
+    gets one stop twice, milliseconds apart: the second counted as "stop at once", and no
+    state was written. A signal within DUPLICATE_SECONDS is now the same stop; a later one
+    stops the epoch at once (the state of the last write stays)."""
+    import graphvae.stopping as stopping
     from graphvae.stopping import Terminated, signals_raise
-    tmp_path.joinpath("a").mkdir()
+    for d in ("a", "b"):
+        tmp_path.joinpath(d).mkdir()
     twice = _SignalAt((2, 0), (2, 1), sig=signal.SIGHUP)
     with pytest.raises(Terminated) as exc, signals_raise():
         _toy_fit(tmp_path / "a", 6, [twice])
-    assert exc.value.saved is None and exc.value.word == "hung up"
-    assert twice.steps[-1] == (2, 1)                                  # mid-epoch
-    assert not (tmp_path / "a" / "s.pt").exists()   # epoch 1 was not due for a write
+    assert exc.value.saved == (tmp_path / "a" / "s.pt", 2) and exc.value.word == "hung up"
+    assert twice.steps[-1] == (2, 2)                                  # the epoch ended
+    monkeypatch.setattr(stopping, "DUPLICATE_SECONDS", 0.0)
+    later = _SignalAt((2, 0), (2, 1), sig=signal.SIGHUP)
+    with pytest.raises(Terminated) as exc, signals_raise():
+        _toy_fit(tmp_path / "b", 6, [later])
+    assert exc.value.saved is None and later.steps[-1] == (2, 1)       # mid-epoch
+    assert not (tmp_path / "b" / "s.pt").exists()   # epoch 1 was not due for a write
+
+
+def test_a_stop_is_held_hold_seconds_at_most_and_not_without_a_state(tmp_path, monkeypatch):
+    """Schedulers send SIGKILL some seconds after SIGTERM (docker stop: 10 s), and a killed
+    run gets no cleanup: an epoch that has not ended HOLD_SECONDS after the signal is
+    stopped where it is. Without a state to write nothing is held."""
+    import graphvae.stopping as stopping
+    from graphvae.stopping import Terminated, signals_raise
+
+    class Slow(_SignalAt):
+        def on_step_end(self, state):
+            super().on_step_end(state)
+            if state.epoch == 2:
+                time.sleep(0.4)
+
+    monkeypatch.setattr(stopping, "HOLD_SECONDS", 0.5)
+    tmp_path.joinpath("a").mkdir()
+    slow = Slow((2, 0))
+    start = time.perf_counter()
+    with pytest.raises(Terminated) as exc, signals_raise():
+        _toy_fit(tmp_path / "a", 6, [slow])
+    assert exc.value.saved is None and slow.steps[-1] == (2, 1), slow.steps   # at 0.5 s
+    assert time.perf_counter() - start < 5
+    assert signal.getsignal(signal.SIGALRM) is signal.SIG_DFL   # the cap's handler is gone
     once = _SignalAt((2, 0))
     with pytest.raises(Terminated) as exc, signals_raise():
         _toy_fit(tmp_path / "a", 6, [once], checkpoint=False)
     assert exc.value.saved is None and once.steps[-1] == (2, 0)       # no state: at once
+
+
+_CLEANUP = """
+import os, signal, sys, time
+import graphvae.stopping as stopping
+stopping.DUPLICATE_SECONDS = float(sys.argv[1])
+with stopping.signals_raise():                # as main() holds it around the command
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+    except stopping.Terminated:
+        os.kill(os.getpid(), signal.SIGTERM)      # told again while cleaning up
+        time.sleep(1)
+        print("cleaned up")
+"""
+
+
+def test_a_signal_while_cleaning_up_ends_the_process_unless_it_repeats_the_stop():
+    """After the stop is acted on, a later signal ends the process at once, as the default
+    would; the same stop's second copy (within DUPLICATE_SECONDS) lets the cleanup finish
+    (torchrun's copy used to kill a worker in its cleanup)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for window, code, out in (("0", -signal.SIGTERM, ""), ("60", 0, "cleaned up\n")):
+        res = subprocess.run([sys.executable, "-c", _CLEANUP, window], env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert (res.returncode, res.stdout) == (code, out), (window, res)
+
+
+def test_a_signal_during_a_state_write_stops_at_that_epoch(tmp_path, monkeypatch):
+    """The stop was checked before the epoch's write, so a signal during the write waited
+    a whole further epoch (up to 300 s for linkpred); it is checked after it now."""
+    import graphvae.training.loop as loop
+    from graphvae.stopping import Terminated, signals_raise
+    real = loop.save_state
+
+    def write(path, state, result, *args):
+        real(path, state, result, *args)
+        if result.epochs == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+
+    monkeypatch.setattr(loop, "save_state", write)
+    from conftest import ToyBound
+    model = ToyBound()
+    with epochs_trained() as seen, pytest.raises(Terminated) as exc, signals_raise():
+        fit(model, [torch.ones(3)], torch.optim.SGD(model.parameters(), lr=0.1), epochs=6,
+            checkpoint=tmp_path / "s.pt", checkpoint_every=2, progress=False)
+    assert seen == [1, 2] and exc.value.saved == (tmp_path / "s.pt", 2)
+    assert torch.load(tmp_path / "s.pt", weights_only=True)["epoch"] == 2

@@ -104,10 +104,10 @@ def out_of_memory(err: BaseException) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; expected failures end with one line and exit status 2, Ctrl-C with
-    "interrupted" and 130, SIGTERM / SIGHUP with one line and 128 + the signal's number,
-    once the epoch in progress has finished and its training state is written
-    (:mod:`graphvae.stopping`; :mod:`graphvae.cli.guard` also keeps a run going when its
-    reader goes away)."""
+    "interrupted" and 130, SIGTERM / SIGHUP with one line and 128 + the signal's number
+    (while training with a state, once the epoch in progress has finished and its state
+    is written: :mod:`graphvae.stopping`; :mod:`graphvae.cli.guard` also keeps a run
+    going when its reader goes away)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     with signals_raise(), forgiving_streams():
         try:  # building the parser imports torch: seconds in which a Ctrl-C is likely

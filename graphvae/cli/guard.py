@@ -5,9 +5,10 @@
   raises ``KeyboardInterrupt`` (:mod:`graphvae.stopping`): the run's cleanup runs (the
   staging folder of ``--out`` and the temporary files of atomic writes are removed, the
   old ``--out`` stays) and the command ends with one line and exit status 128 + the
-  signal's number. A run that keeps a training state first finishes the epoch in
-  progress and writes its state there; the line names it. A second signal ends the
-  epoch at once, a third the process.
+  signal's number. A run training with a state first finishes the epoch in progress
+  (for :data:`~graphvae.stopping.HOLD_SECONDS` at most) and writes its state there; the
+  line names it. See :mod:`graphvae.stopping` for a signal delivered twice, and a
+  later one.
 * **A reader that goes away** (``graphvae linkpred ... | head -1``; a terminal that
   closes under a process that ignores SIGHUP): writing to stdout or stderr then fails
   with ``EPIPE`` or ``EIO``, which ended a finished run as an error before its ``--out``

@@ -49,7 +49,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from graphvae.distributed import collective_device, current_world, spread
-from graphvae.stopping import Held, Terminated, held
+from graphvae.stopping import Held, held
 from graphvae.training.callbacks import Callback, FitState, unwrap
 from graphvae.training.state import (  # noqa: F401 - DATA_KEYS, as before the split
     DATA_KEYS,
@@ -129,6 +129,7 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
     # a stop is held to the epoch's end where a state is written, or where processes must
     # stop together
     holding = checkpoint is not None or current_world()[1] > 1
+    path = Path(checkpoint) if checkpoint is not None and main else None   # the writer's
     with held(enabled=holding) as signalled:
         for epoch in bar:
             t0 = time.perf_counter()
@@ -147,21 +148,22 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
             bar.set_postfix({k: f"{v:.4g}" for k, v in state.row.items()
                              if k in ("train_bound", "score")}, refresh=False)
             last = state.stop or epoch == epochs
-            stopping = _signalled(signalled) if holding else 0
-            if checkpoint is not None and main and (
-                    epoch % checkpoint_every == 0 or last or stopping or checkpoint_seconds
-                    is not None and time.perf_counter() - saved >= checkpoint_seconds):
-                save_state(Path(checkpoint), state, result, generator, config)
+            wrote = path is not None and (
+                epoch % checkpoint_every == 0 or last or checkpoint_seconds is not None
+                and time.perf_counter() - saved >= checkpoint_seconds)
+            if path is not None and wrote:
+                save_state(path, state, result, generator, config)
                 saved = time.perf_counter()
+            # after the write, so that a signal during it is acted on at this epoch
+            stopping = _signalled(signalled) if holding else 0
             if stopping:
                 # a SIGTERM / SIGHUP came during the epoch: its state is written, the run ends
-                raise Terminated(stopping, saved=None if checkpoint is None or not main
-                                 else (Path(checkpoint), epoch))
+                if path is not None and not wrote:
+                    save_state(path, state, result, generator, config)
+                signalled.signum = signalled.signum or stopping   # (another process's)
+                raise signalled.terminated(None if path is None else (path, epoch))
             if state.stop:
                 break
-        if signalled.signum is not None:        # came after the last epoch's check
-            raise Terminated(signalled.signum, saved=None if checkpoint is None or not main
-                             or not result.epochs else (Path(checkpoint), result.epochs))
     result.weights_epoch = result.epochs
     if restore_best and state.best_state is not None:
         unwrap(model).load_state_dict(state.best_state)
