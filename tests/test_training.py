@@ -873,3 +873,29 @@ def test_a_signal_during_a_state_write_stops_at_that_epoch(tmp_path, monkeypatch
             checkpoint=tmp_path / "s.pt", checkpoint_every=2, progress=False)
     assert seen == [1, 2] and exc.value.saved == (tmp_path / "s.pt", 2)
     assert torch.load(tmp_path / "s.pt", weights_only=True)["epoch"] == 2
+
+
+def test_a_fit_in_another_thread_does_not_hide_the_main_threads_hold():
+    """held() blocks form a stack that the handler reads from the top: a block another
+    thread opened sat on top, inactive (only the main thread gets signals), and made the
+    main thread's held stop an immediate one."""
+    import threading
+
+    from graphvae.stopping import held, signals_raise
+    inside, leave = threading.Event(), threading.Event()
+
+    def other():
+        with held():
+            inside.set()
+            leave.wait(10)
+
+    with signals_raise(), held() as note:
+        t = threading.Thread(target=other)
+        t.start()
+        inside.wait(10)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)
+        assert note.signum == signal.SIGTERM           # noted, not raised
+        note.signum = None                             # (acted on: nothing to raise here)
+        leave.set()
+        t.join()
