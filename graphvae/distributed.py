@@ -169,9 +169,9 @@ def together(step: Callable[[], T]) -> T:
     if error is not None:
         raise error
     if failed:
-        raise ValueError(f"torch.distributed: another process of the run could not read its "
-                         f"inputs; its own output names the cause (this is process {rank} of "
-                         f"{world})")
+        raise ValueError(f"torch.distributed: another process of the run refused its flags or "
+                         f"could not read its inputs; its own output names the cause (this is "
+                         f"process {rank} of {world})")
     return result
 
 

@@ -604,10 +604,13 @@ def test_processes_with_different_settings_or_data_refuse_together(tmp_path):
     trained on the other's test edges), and different --epochs aborted in gloo. Every
     process now refuses in one line naming what differs. A process whose file is missing
     stopped alone while the other waited out the group's timeout (100 s here): both now
-    stop at once, a missing --config file included."""
+    stop at once, a missing --config file and a flag refused in one process only
+    (checked before joining until stop 48) included."""
     _edge_file(tmp_path / "g.csv")
     _edge_file(tmp_path / "g2.csv", drop=7)
     same = "start every process with the same arguments and the same files"
+    other = ("another process of the run refused its flags or could not read its inputs; "
+             "its own output names the cause (this is process 0 of 2)")
     for per_rank, expected in [
             ([["--edges", "g.csv", "--lr", "0.01"], ["--edges", "g.csv", "--lr", "0.02",
                                                      "--seed", "1"]],
@@ -616,11 +619,11 @@ def test_processes_with_different_settings_or_data_refuse_together(tmp_path):
              ["the 2 processes were started with different graphs (--dataset, --edges, "
               f"--features or --num-nodes, or the files they name); {same}"] * 2),
             ([["--edges", "g.csv"], ["--edges", "absent.csv"]],
-             ["another process of the run could not read its inputs; its own output names "
-              "the cause (this is process 0 of 2)", "absent.csv: no such file"]),
+             [other, "absent.csv: no such file"]),
             ([["--edges", "g.csv"], ["--edges", "g.csv", "--config", "absent.json"]],
-             ["another process of the run could not read its inputs; its own output names "
-              "the cause (this is process 0 of 2)", "cannot read config: "])]:
+             [other, "cannot read config: "]),
+            ([["--edges", "g.csv"], ["--edges", "g.csv", "--top-k", "0"]],
+             [other, "--top-k must be at least 1"])]:
         results = _ranks(tmp_path, per_rank)
         for (rc, err, seconds), message in zip(results, expected):
             assert rc == 2, err

@@ -70,26 +70,15 @@ def _config(args: argparse.Namespace) -> LinkPredConfig:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    if args.seeds < 1:
-        raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
-    check_seed(args.seed, "--seed")
-    check_seed(args.seed + args.seeds - 1, "--seed + --seeds - 1")
-    if not 1 <= args.top_k <= MAX_INT:        # "flags are bounded before any work"
-        raise ValueError(f"--top-k must be at least 1 and within 2^63 - 1 (torch's int64), "
-                         f"got {args.top_k}")
-    check_inputs_outside(args.out, {"--edges": args.edges, "--features": args.features,
-                                    "--planted": args.planted, "--config": args.config})
-    rank, _, world = world_from_env()
+    rank = world_from_env()[0]
     device = resolve_device(args.device)
-    # the flags alone are checked before joining (a lone process refuses a bad batch at
-    # once); a --config file is read with the other files, once the processes have joined
-    cfg = _checked_config(args, world) if args.config is None else None
     out = args.out if rank == 0 else None            # only the first process writes
     with process_group(device) as (rank, world, device):
-        # files are read once the processes have joined: one that cannot read its own
-        # stops the others at once, and they must all have read the same
+        # the flags and files are checked once the processes have joined: one that refuses
+        # its own (flags and files may differ between machines) stops the others at once,
+        # and they must all have read the same
         cfg, state, planted, data, name, read_seconds, settings = together(
-            lambda: _read(args, world, cfg))
+            lambda: _read(args, world))
         if world > 1:
             agree(settings, _setting_name)
             if args.resume:
@@ -116,14 +105,27 @@ def _checked_config(args: argparse.Namespace, world: int) -> LinkPredConfig:
     return cfg
 
 
-def _read(args: argparse.Namespace, world: int, cfg: LinkPredConfig | None):
-    """The run's configuration (``cfg``, or read with its ``--config`` file) and files: the
-    training-state folder (checked), the planted model, the graph, the seconds the graph
-    took to read, and (data-parallel) the settings every process must share
+def _check_flags(args: argparse.Namespace) -> None:
+    """The flags that need no file ("flags are bounded before any work")."""
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
+    check_seed(args.seed, "--seed")
+    check_seed(args.seed + args.seeds - 1, "--seed + --seeds - 1")
+    if not 1 <= args.top_k <= MAX_INT:
+        raise ValueError(f"--top-k must be at least 1 and within 2^63 - 1 (torch's int64), "
+                         f"got {args.top_k}")
+    check_inputs_outside(args.out, {"--edges": args.edges, "--features": args.features,
+                                    "--planted": args.planted, "--config": args.config})
+
+
+def _read(args: argparse.Namespace, world: int):
+    """The run's flags (checked), configuration (preset, ``--config`` file, flags) and
+    files: the training-state folder (checked), the planted model, the graph, the seconds
+    the graph took to read, and (data-parallel) the settings every process must share
     (:func:`_settings`: it reads the planted file again, so a failure there stops every
     process too)."""
-    if cfg is None:
-        cfg = _checked_config(args, world)
+    _check_flags(args)
+    cfg = _checked_config(args, world)
     state = state_dir(args, "linkpred", LINKPRED_STATES, world)
     planted = None
     if args.planted is not None:
