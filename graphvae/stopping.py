@@ -12,13 +12,20 @@ epoch finishes so that its state can be written.
   the finished work. A stop is held :data:`HOLD_SECONDS` at most: schedulers send SIGKILL
   some seconds after SIGTERM (``docker stop`` 10 s; Slurm, Kubernetes and torchrun 30 s),
   and a run killed so gets no cleanup at all, so an epoch that has not ended by then is
-  stopped where it is (the state of the last write stays). Ctrl-C is never held.
+  stopped where it is (the state of the last write stays, and :class:`Terminated` names
+  it). Ctrl-C is never held.
 
 **One stop, delivered twice.** Slurm signals every process of a job step and torchrun
 passes the signal it gets on to its workers, so a worker receives the same stop twice,
 milliseconds apart. A signal within :data:`DUPLICATE_SECONDS` of the first is that same
 stop and is ignored. A later one stops a held epoch at once; once the stop is acted on
-(the cleanup runs), a later one ends the process at once, as the default would have.
+(the cleanup runs), a later one ends the process at once, as the default would have. A
+command that ends after a stop (``SystemExit`` through :func:`signals_raise`) ignores
+these signals while the interpreter shuts down, so that the second copy cannot kill it
+after its last line.
+
+A stop noted in a block that then ends with another exception (the loss diverged) counts
+as acted on: that exception ends the run, and its message is the one shown.
 
 Outside :func:`signals_raise` (a program that imports the package), nothing here changes
 what the signals do.
@@ -26,6 +33,7 @@ what the signals do.
 
 from __future__ import annotations
 
+import _thread
 import signal
 import threading
 import time
@@ -50,7 +58,7 @@ DUPLICATE_SECONDS = 2.0
 class Terminated(BaseException):
     """The process received ``signum`` (a ``BaseException``, like ``KeyboardInterrupt``,
     so that no ``except Exception`` swallows it). ``saved``: ``(path, epoch)`` of the
-    training state written before stopping, when one was."""
+    training state that was last written before stopping, when one was."""
 
     def __init__(self, signum: int, saved: tuple[Path, int] | None = None):
         super().__init__(signum)
@@ -63,122 +71,140 @@ class Terminated(BaseException):
 
 
 class _Stop:
-    """The stop of this command: the first signal (``signum``, ``at``), and whether it was
-    acted on (``acted``: a :class:`Terminated` was raised for it)."""
+    """The stop of this command: the first signal (``signum``, ``at``), whether it was
+    acted on (``acted``), and whether the cap's timer asked for it (``capped``)."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
         self.at = 0.0
         self.acted = False
+        self.capped = False
 
     def reset(self) -> None:
         self.__init__()  # type: ignore[misc]
 
 
 _STOP = _Stop()
+_LOCK = threading.Lock()
 
 
 class Held:
-    """A :func:`held` block: the signal it noted (``signum``; ``None`` while none came)."""
+    """A :func:`held` block: the signal it noted (``signum``; ``None`` while none came),
+    and ``written``: ``(path, epoch)`` of the last training state its owner wrote, which a
+    stop names."""
 
     def __init__(self, active: bool) -> None:
         self.signum: int | None = None
         self.active = active
-        self._alarm: Any = None          # SIGALRM's handler before the cap was armed
+        self.written: tuple[Path, int] | None = None
+        self._timer: threading.Timer | None = None
 
-    def terminated(self, saved: tuple[Path, int] | None = None) -> Terminated:
-        """The exception that acts on the noted stop (the cap is disarmed)."""
+    def terminated(self) -> Terminated:
+        """The exception that acts on the noted stop, naming ``written``."""
         assert self.signum is not None
-        if _STOP.signum is None:     # another process's stop: this one's own copy may follow
-            _STOP.signum, _STOP.at = self.signum, time.monotonic()
-        _STOP.acted = True
+        with _LOCK:
+            if _STOP.signum is None:    # another process's stop: its own copy may follow
+                _STOP.signum, _STOP.at = self.signum, time.monotonic()
+            _STOP.acted = True
         self._disarm()
-        return Terminated(self.signum, saved)
+        return Terminated(self.signum, self.written)
 
     def _arm(self) -> None:
-        if hasattr(signal, "setitimer"):
-            self._alarm = signal.signal(signal.SIGALRM, _cap_reached)
-            signal.setitimer(signal.ITIMER_REAL, HOLD_SECONDS)
+        self._timer = threading.Timer(HOLD_SECONDS, self._cap)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _cap(self) -> None:
+        """In the timer's thread: the epoch has not ended; stop the main thread where it is,
+        through the handler, as a second signal would (not if the stop was acted on)."""
+        with _LOCK:
+            if self._timer is None or _STOP.acted or self.signum is None:
+                return
+            _STOP.capped = True
+        _thread.interrupt_main(signal.Signals(self.signum))
 
     def _disarm(self) -> None:
-        if self._alarm is not None:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, self._alarm)
-            self._alarm = None
+        with _LOCK:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
 
 
 _HELD: list[Held] = []          # the open held() blocks of the main thread, innermost last
 
 
 def _holding() -> Held | None:
-    """The innermost active :func:`held` block that has noted no signal yet."""
-    for note in reversed(_HELD):
-        if note.active:
-            return note if note.signum is None else None
-    return None
+    """The innermost active :func:`held` block."""
+    return next((note for note in reversed(_HELD) if note.active), None)
 
 
 def _raise(signum: int, frame: Any) -> None:
     now = time.monotonic()
-    if _STOP.signum is not None and now - _STOP.at < DUPLICATE_SECONDS:
-        return                              # the same stop, delivered twice
-    if _STOP.signum is None:
-        _STOP.signum, _STOP.at = signum, now
-        note = _holding()
-        if note is not None:                # noted: acted on at the epoch's end
-            note.signum = signum
-            note._arm()
-            return
-    elif _STOP.acted:                       # told again while cleaning up: end at once
+    note = _holding()
+    with _LOCK:
+        capped, _STOP.capped = _STOP.capped, False
+        if capped and (_STOP.acted or note is None or note.signum is None):
+            return                          # the cap, come after the stop was acted on
+        if not capped and _STOP.signum is not None and now - _STOP.at < DUPLICATE_SECONDS:
+            return                          # the same stop, delivered twice
+        first = _STOP.signum is None
+        if first:
+            _STOP.signum, _STOP.at = signum, now
+        acted = _STOP.acted
+    if first and note is not None and note.signum is None:
+        note.signum = signum                # noted: acted on at the epoch's end
+        note._arm()
+        return
+    if acted:                               # told again while cleaning up: end at once
         for sig in SIGNALS:
             if signal.getsignal(sig) is _raise:
                 signal.signal(sig, signal.SIG_DFL)
         signal.raise_signal(signum)
         return
-    for note in _HELD:                      # told again while held: stop the epoch now
-        note._disarm()
-    _STOP.acted = True
-    raise Terminated(signum)
-
-
-def _cap_reached(signum: int, frame: Any) -> None:
-    """SIGALRM: the epoch did not end within :data:`HOLD_SECONDS` of the stop."""
-    if _STOP.signum is None or _STOP.acted:
-        return
-    _STOP.acted = True
-    raise Terminated(_STOP.signum)
+    for held_note in _HELD:                 # not held, told again, or the cap: stop now
+        held_note._disarm()
+    with _LOCK:
+        _STOP.acted = True
+    raise Terminated(signum, note.written if note is not None else None)
 
 
 @contextmanager
 def signals_raise() -> Iterator[None]:
     """SIGTERM and SIGHUP raise :class:`Terminated` inside the block (in the main thread
     only: elsewhere Python cannot set handlers) where they have their default handling (an
-    ignored SIGHUP under ``nohup`` stays ignored); the old handlers come back after it."""
+    ignored SIGHUP under ``nohup`` stays ignored); the old handlers come back after it,
+    except when the block ends the command after a stop (see the module docstring)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     # only signals left at their default: one the process was told to ignore stays
     # ignored (nohup sets SIGHUP so, and a run under it must outlive its terminal), and a
-    # program calling main() keeps its own handlers
-    _STOP.reset()
+    # program calling main() keeps its own handlers (a nested block installs nothing)
     old = {sig: signal.signal(sig, _raise) for sig in SIGNALS
            if signal.getsignal(sig) is signal.SIG_DFL}
+    if old:
+        _STOP.reset()
+    exiting = False
     try:
         yield
+    except SystemExit:
+        exiting = _STOP.acted
+        raise
     finally:
         for sig, handler in old.items():
-            signal.signal(sig, handler)
-        _STOP.reset()
+            signal.signal(sig, signal.SIG_IGN if exiting else handler)
+        if old:
+            _STOP.reset()
 
 
 @contextmanager
 def held(enabled: bool = True) -> Iterator[Held]:
     """Inside the block, the first SIGTERM / SIGHUP that would raise :class:`Terminated`
     is noted in the :class:`Held` it yields instead, for at most :data:`HOLD_SECONDS`;
-    the block's owner acts on it (``raise note.terminated(...)``; the training loop does
-    at the epoch's end). Held only where :func:`signals_raise` handles the signal, in the
+    the block's owner acts on it (``raise note.terminated()``; the training loop does at
+    the epoch's end). Held only where :func:`signals_raise` handles the signal, in the
     main thread, and with ``enabled``. A signal noted but not acted on raises when the
-    block ends without an exception."""
+    block ends without an exception; with one, that exception ends the run instead."""
     main = threading.current_thread() is threading.main_thread()
     note = Held(enabled and main and any(signal.getsignal(sig) is _raise for sig in SIGNALS))
     if not main:                 # another thread's block must not hide the main thread's
@@ -187,9 +213,14 @@ def held(enabled: bool = True) -> Iterator[Held]:
     _HELD.append(note)
     try:
         yield note
+    except BaseException:
+        if note.signum is not None:
+            with _LOCK:
+                _STOP.acted = True          # the exception ends the run: cleaning up now
+        raise
     finally:
-        _HELD.remove(note)
         note._disarm()
+        _HELD.remove(note)
     if note.signum is not None and not _STOP.acted:
         raise note.terminated()
 

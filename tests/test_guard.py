@@ -113,10 +113,11 @@ def test_sigterm_ends_a_run_in_one_line_and_keeps_the_old_out(tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err
     # the epoch in progress finished and its training state was written: the line names it
-    assert err.startswith("graphvae: terminated after epoch ") and err.count("\n") == 1, err
-    epoch = int(err.split("after epoch ")[1].split(",")[0])
+    assert err.startswith("graphvae: terminated; the training state of epoch ") \
+        and err.count("\n") == 1, err
+    epoch = int(err.split("of epoch ")[1].split(" ")[0].replace(",", ""))
     state = tmp_path / ".o.state" / "seed0.pt"
-    assert err.strip().endswith(f"whose training state is in {state.relative_to(tmp_path)} "
+    assert err.strip().endswith(f"is in {state.relative_to(tmp_path)} "
                                 f"(rerun with --resume to continue)"), err
     assert torch.load(state, weights_only=True)["epoch"] == epoch >= 1
     assert (tmp_path / "o" / "manifest.json").read_bytes() == manifest

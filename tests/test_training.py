@@ -740,14 +740,14 @@ class _SignalAt(Callback):
             time.sleep(0.05)                     # the handler runs between bytecodes
 
 
-def _toy_fit(tmp_path, epochs, callbacks=(), resume=False, checkpoint=True):
+def _toy_fit(tmp_path, epochs, callbacks=(), resume=False, checkpoint=True, every=100):
     from conftest import ToyBound
     torch.manual_seed(0)
     model = ToyBound()
     batches = Shuffled(torch.randn(6, 3), batch_size=2)
     res = fit(model, batches, torch.optim.Adam(model.parameters(), lr=0.1), epochs=epochs,
               generator=torch.Generator().manual_seed(1), callbacks=list(callbacks),
-              checkpoint=tmp_path / "s.pt" if checkpoint else None, checkpoint_every=100,
+              checkpoint=tmp_path / "s.pt" if checkpoint else None, checkpoint_every=every,
               resume=resume, progress=False)
     return model, res
 
@@ -801,7 +801,8 @@ def test_one_stop_delivered_twice_is_held_once_and_a_later_signal_stops_at_once(
 def test_a_stop_is_held_hold_seconds_at_most_and_not_without_a_state(tmp_path, monkeypatch):
     """Schedulers send SIGKILL some seconds after SIGTERM (docker stop: 10 s), and a killed
     run gets no cleanup: an epoch that has not ended HOLD_SECONDS after the signal is
-    stopped where it is. Without a state to write nothing is held."""
+    stopped where it is, naming the state of the last write. The cap's timer leaves a
+    timer of the program's own (ITIMER_REAL) alone. Without a state nothing is held."""
     import graphvae.stopping as stopping
     from graphvae.stopping import Terminated, signals_raise
 
@@ -815,11 +816,20 @@ def test_a_stop_is_held_hold_seconds_at_most_and_not_without_a_state(tmp_path, m
     tmp_path.joinpath("a").mkdir()
     slow = Slow((2, 0))
     start = time.perf_counter()
-    with pytest.raises(Terminated) as exc, signals_raise():
-        _toy_fit(tmp_path / "a", 6, [slow])
-    assert exc.value.saved is None and slow.steps[-1] == (2, 1), slow.steps   # at 0.5 s
+    old = signal.signal(signal.SIGALRM, lambda *a: None)
+    signal.setitimer(signal.ITIMER_REAL, 600)                   # the program's own timer
+    try:
+        with pytest.raises(Terminated) as exc, signals_raise():
+            _toy_fit(tmp_path / "a", 6, [slow], every=1)
+        assert signal.getitimer(signal.ITIMER_REAL)[0] > 500     # still running
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert exc.value.saved == (tmp_path / "a" / "s.pt", 1)       # the last write
+    assert slow.steps[-1] == (2, 1), slow.steps                  # stopped mid-epoch
     assert time.perf_counter() - start < 5
-    assert signal.getsignal(signal.SIGALRM) is signal.SIG_DFL   # the cap's handler is gone
+    import threading
+    assert not [t for t in threading.enumerate() if isinstance(t, threading.Timer)]
     once = _SignalAt((2, 0))
     with pytest.raises(Terminated) as exc, signals_raise():
         _toy_fit(tmp_path / "a", 6, [once], checkpoint=False)
@@ -899,3 +909,51 @@ def test_a_fit_in_another_thread_does_not_hide_the_main_threads_hold():
         note.signum = None                             # (acted on: nothing to raise here)
         leave.set()
         t.join()
+
+
+def test_a_stop_noted_before_another_error_lets_that_error_end_the_run(tmp_path):
+    """A fit that noted a SIGTERM and then diverged ended with the divergence, and left the
+    stop half-taken: later signals raised at once instead of being held or ending the
+    process. The error ends the run, and the stop counts as acted on (cleanup)."""
+    import graphvae.stopping as stopping
+    from graphvae.stopping import signals_raise
+
+    class Diverges(_SignalAt):
+        def on_epoch_end(self, state):
+            if state.epoch == 2:
+                raise FloatingPointError("training diverged")
+
+    tmp_path.joinpath("a").mkdir()
+    with pytest.raises(FloatingPointError), signals_raise():
+        try:
+            _toy_fit(tmp_path / "a", 6, [Diverges((2, 0))])
+        finally:
+            assert stopping._STOP.acted and stopping._STOP.signum == signal.SIGTERM
+
+
+_EXITING = """
+import atexit, os, signal, sys, time
+import graphvae.stopping as stopping
+
+def late_copy():                              # torchrun's copy, as the interpreter ends
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.2)
+    print("ended by its own exit", flush=True)
+
+atexit.register(late_copy)
+with stopping.signals_raise():
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+    except stopping.Terminated:
+        raise SystemExit(143)
+"""
+
+
+def test_the_stops_second_copy_cannot_kill_a_command_ending_after_its_last_line():
+    """signals_raise gave the default handlers back as the command ended, so the stop's
+    second copy (Slurm and torchrun) killed it while the interpreter shut down (-15, after
+    its last line, atexit skipped); they are ignored then."""
+    res = subprocess.run([sys.executable, "-c", _EXITING], capture_output=True, text=True,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=60)
+    assert (res.returncode, res.stdout) == (143, "ended by its own exit\n"), res

@@ -127,8 +127,8 @@ def _stopped(err: KeyboardInterrupt | Terminated) -> tuple[int, str]:
     if isinstance(err, Terminated):
         if err.saved is not None:
             path, epoch = err.saved
-            return 128 + err.signum, (f"graphvae: {err.word} after epoch {epoch:,}, whose "
-                                      f"training state is in {path} (rerun with --resume to "
+            return 128 + err.signum, (f"graphvae: {err.word}; the training state of epoch "
+                                      f"{epoch:,} is in {path} (rerun with --resume to "
                                       f"continue)\n")
         return 128 + err.signum, f"graphvae: {err.word}\n"
     return 130, "graphvae: interrupted\n"

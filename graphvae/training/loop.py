@@ -131,6 +131,8 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
     holding = checkpoint is not None or current_world()[1] > 1
     path = Path(checkpoint) if checkpoint is not None and main else None   # the writer's
     with held(enabled=holding) as signalled:
+        if path is not None and result.epochs:
+            signalled.written = (path, result.epochs)   # resumed: a stop names this state
         for epoch in bar:
             t0 = time.perf_counter()
             state.epoch, state.row = epoch, {"epoch": float(epoch), "lr": state.lr}
@@ -153,15 +155,16 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
                 and time.perf_counter() - saved >= checkpoint_seconds)
             if path is not None and wrote:
                 save_state(path, state, result, generator, config)
-                saved = time.perf_counter()
+                saved, signalled.written = time.perf_counter(), (path, epoch)
             # after the write, so that a signal during it is acted on at this epoch
             stopping = _signalled(signalled) if holding else 0
             if stopping:
                 # a SIGTERM / SIGHUP came during the epoch: its state is written, the run ends
                 if path is not None and not wrote:
                     save_state(path, state, result, generator, config)
+                    signalled.written = (path, epoch)
                 signalled.signum = signalled.signum or stopping   # (another process's)
-                raise signalled.terminated(None if path is None else (path, epoch))
+                raise signalled.terminated()
             if state.stop:
                 break
     result.weights_epoch = result.epochs
