@@ -2,7 +2,7 @@
 
 import sys
 
-from graphvae.cli import main
+from graphvae.cli import entry
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())

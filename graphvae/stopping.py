@@ -9,31 +9,32 @@ epoch finishes so that its state can be written.
   or trains data-parallel): inside it the first such signal is only noted, and the loop
   ends at the end of the epoch in progress, writes the state there and raises
   :class:`Terminated` with the state's file and epoch, so that ``--resume`` loses none of
-  the finished work. A stop is held :data:`HOLD_SECONDS` at most: schedulers send SIGKILL
-  some seconds after SIGTERM (``docker stop`` 10 s; Slurm, Kubernetes and torchrun 30 s),
-  and a run killed so gets no cleanup at all, so an epoch that has not ended by then is
-  stopped where it is (the state of the last write stays, and :class:`Terminated` names
-  it). Ctrl-C is never held.
+  the finished work. Schedulers send SIGKILL some seconds after SIGTERM (``docker stop``
+  10 s; Slurm, Kubernetes and torchrun 30 s), and a run killed so gets no cleanup at all:
+  a stop is held :data:`HOLD_SECONDS` at most, checked after each training step
+  (:func:`stop_if_overdue`), so an epoch that has not ended by then stops at its next
+  step (the state of the last write stays, and :class:`Terminated` names it). Ctrl-C is
+  never held.
 
 **One stop, delivered twice.** Slurm signals every process of a job step and torchrun
 passes the signal it gets on to its workers, so a worker receives the same stop twice,
 milliseconds apart. A signal within :data:`DUPLICATE_SECONDS` of the first is that same
 stop and is ignored. A later one stops a held epoch at once; once the stop is acted on
 (the cleanup runs), a later one ends the process at once, as the default would have. A
-command that ends after a stop (``SystemExit`` through :func:`signals_raise`) ignores
-these signals while the interpreter shuts down, so that the second copy cannot kill it
-after its last line.
+process that ends after a stop (``signals_raise(exiting=True)``, the ``graphvae``
+command's entry point) ignores these signals while the interpreter shuts down, so that
+the second copy cannot kill it after its last line.
 
 A stop noted in a block that then ends with another exception (the loss diverged) counts
 as acted on: that exception ends the run, and its message is the one shown.
 
-Outside :func:`signals_raise` (a program that imports the package), nothing here changes
-what the signals do.
+Everything here runs in the main thread (signal handlers run there), so no lock is
+needed. Outside :func:`signals_raise` (a program that imports the package), nothing here
+changes what the signals do.
 """
 
 from __future__ import annotations
 
-import _thread
 import signal
 import threading
 import time
@@ -47,8 +48,9 @@ from typing import Any
 SIGNALS = {signal.SIGTERM: "terminated",
            **({signal.SIGHUP: "hung up"} if hasattr(signal, "SIGHUP") else {})}
 
-#: The longest a stop waits for the epoch in progress to end (seconds): below the 10 s
-#: that ``docker stop`` allows before its SIGKILL, the shortest of the usual grace periods.
+#: The longest a stop waits for the epoch in progress to end (seconds, checked after each
+#: training step): below the 10 s that ``docker stop`` allows before its SIGKILL, the
+#: shortest of the usual grace periods.
 HOLD_SECONDS = 8.0
 
 #: A signal this soon after the first (seconds) is the same stop delivered twice.
@@ -71,21 +73,20 @@ class Terminated(BaseException):
 
 
 class _Stop:
-    """The stop of this command: the first signal (``signum``, ``at``), whether it was
-    acted on (``acted``), and whether the cap's timer asked for it (``capped``)."""
+    """The stop of this command: the first signal (``signum``, ``at``), and whether it was
+    acted on (``acted``: a :class:`Terminated` was raised for it, or another exception
+    ends the run)."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
         self.at = 0.0
         self.acted = False
-        self.capped = False
 
     def reset(self) -> None:
         self.__init__()  # type: ignore[misc]
 
 
 _STOP = _Stop()
-_LOCK = threading.Lock()
 
 
 class Held:
@@ -97,37 +98,14 @@ class Held:
         self.signum: int | None = None
         self.active = active
         self.written: tuple[Path, int] | None = None
-        self._timer: threading.Timer | None = None
 
     def terminated(self) -> Terminated:
         """The exception that acts on the noted stop, naming ``written``."""
         assert self.signum is not None
-        with _LOCK:
-            if _STOP.signum is None:    # another process's stop: its own copy may follow
-                _STOP.signum, _STOP.at = self.signum, time.monotonic()
-            _STOP.acted = True
-        self._disarm()
+        if _STOP.signum is None:        # another process's stop: its own copy may follow
+            _STOP.signum, _STOP.at = self.signum, time.monotonic()
+        _STOP.acted = True
         return Terminated(self.signum, self.written)
-
-    def _arm(self) -> None:
-        self._timer = threading.Timer(HOLD_SECONDS, self._cap)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def _cap(self) -> None:
-        """In the timer's thread: the epoch has not ended; stop the main thread where it is,
-        through the handler, as a second signal would (not if the stop was acted on)."""
-        with _LOCK:
-            if self._timer is None or _STOP.acted or self.signum is None:
-                return
-            _STOP.capped = True
-        _thread.interrupt_main(signal.Signals(self.signum))
-
-    def _disarm(self) -> None:
-        with _LOCK:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
 
 
 _HELD: list[Held] = []          # the open held() blocks of the main thread, innermost last
@@ -140,40 +118,40 @@ def _holding() -> Held | None:
 
 def _raise(signum: int, frame: Any) -> None:
     now = time.monotonic()
+    if _STOP.signum is not None and now - _STOP.at < DUPLICATE_SECONDS:
+        return                              # the same stop, delivered twice
     note = _holding()
-    with _LOCK:
-        capped, _STOP.capped = _STOP.capped, False
-        if capped and (_STOP.acted or note is None or note.signum is None):
-            return                          # the cap, come after the stop was acted on
-        if not capped and _STOP.signum is not None and now - _STOP.at < DUPLICATE_SECONDS:
-            return                          # the same stop, delivered twice
-        first = _STOP.signum is None
-        if first:
-            _STOP.signum, _STOP.at = signum, now
-        acted = _STOP.acted
-    if first and note is not None and note.signum is None:
-        note.signum = signum                # noted: acted on at the epoch's end
-        note._arm()
-        return
-    if acted:                               # told again while cleaning up: end at once
+    if _STOP.signum is None:
+        _STOP.signum, _STOP.at = signum, now
+        if note is not None and note.signum is None:
+            note.signum = signum            # noted: acted on at the epoch's end
+            return
+    elif _STOP.acted:                       # told again while cleaning up: end at once
         for sig in SIGNALS:
             if signal.getsignal(sig) is _raise:
                 signal.signal(sig, signal.SIG_DFL)
         signal.raise_signal(signum)
         return
-    for held_note in _HELD:                 # not held, told again, or the cap: stop now
-        held_note._disarm()
-    with _LOCK:
-        _STOP.acted = True
+    _STOP.acted = True                      # not held, or told again while held: now
     raise Terminated(signum, note.written if note is not None else None)
 
 
+def stop_if_overdue() -> None:
+    """Raise the held stop (:meth:`Held.terminated`) if it was noted more than
+    :data:`HOLD_SECONDS` ago; the training loop calls this after each step."""
+    note = _holding()
+    if note is not None and note.signum is not None and not _STOP.acted \
+            and time.monotonic() - _STOP.at > HOLD_SECONDS:
+        raise note.terminated()
+
+
 @contextmanager
-def signals_raise() -> Iterator[None]:
+def signals_raise(exiting: bool = False) -> Iterator[None]:
     """SIGTERM and SIGHUP raise :class:`Terminated` inside the block (in the main thread
     only: elsewhere Python cannot set handlers) where they have their default handling (an
-    ignored SIGHUP under ``nohup`` stays ignored); the old handlers come back after it,
-    except when the block ends the command after a stop (see the module docstring)."""
+    ignored SIGHUP under ``nohup`` stays ignored); the old handlers come back after it.
+    ``exiting``: the process ends after the block (the ``graphvae`` command): after a stop
+    the signals are ignored instead (see the module docstring)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -184,15 +162,12 @@ def signals_raise() -> Iterator[None]:
            if signal.getsignal(sig) is signal.SIG_DFL}
     if old:
         _STOP.reset()
-    exiting = False
     try:
         yield
-    except SystemExit:
-        exiting = _STOP.acted
-        raise
     finally:
+        ignore = exiting and _STOP.signum is not None
         for sig, handler in old.items():
-            signal.signal(sig, signal.SIG_IGN if exiting else handler)
+            signal.signal(sig, signal.SIG_IGN if ignore else handler)
         if old:
             _STOP.reset()
 
@@ -200,11 +175,12 @@ def signals_raise() -> Iterator[None]:
 @contextmanager
 def held(enabled: bool = True) -> Iterator[Held]:
     """Inside the block, the first SIGTERM / SIGHUP that would raise :class:`Terminated`
-    is noted in the :class:`Held` it yields instead, for at most :data:`HOLD_SECONDS`;
-    the block's owner acts on it (``raise note.terminated()``; the training loop does at
-    the epoch's end). Held only where :func:`signals_raise` handles the signal, in the
-    main thread, and with ``enabled``. A signal noted but not acted on raises when the
-    block ends without an exception; with one, that exception ends the run instead."""
+    is noted in the :class:`Held` it yields instead; the block's owner acts on it
+    (``raise note.terminated()``; the training loop does at the epoch's end) and calls
+    :func:`stop_if_overdue` where it can stop early. Held only where
+    :func:`signals_raise` handles the signal, in the main thread, and with ``enabled``. A
+    signal noted but not acted on raises when the block ends without an exception; with
+    one, that exception ends the run instead."""
     main = threading.current_thread() is threading.main_thread()
     note = Held(enabled and main and any(signal.getsignal(sig) is _raise for sig in SIGNALS))
     if not main:                 # another thread's block must not hide the main thread's
@@ -215,15 +191,13 @@ def held(enabled: bool = True) -> Iterator[Held]:
         yield note
     except BaseException:
         if note.signum is not None:
-            with _LOCK:
-                _STOP.acted = True          # the exception ends the run: cleaning up now
+            _STOP.acted = True              # the exception ends the run: cleaning up now
         raise
     finally:
-        note._disarm()
         _HELD.remove(note)
     if note.signum is not None and not _STOP.acted:
         raise note.terminated()
 
 
 __all__ = ["DUPLICATE_SECONDS", "HOLD_SECONDS", "SIGNALS", "Held", "Terminated", "held",
-           "signals_raise"]
+           "signals_raise", "stop_if_overdue"]

@@ -250,16 +250,15 @@ def test_missing_rendezvous_is_one_line(tmp_path):
 @pytest.mark.slow  # 3 interpreter starts, one waiting out a 1 s rendezvous
 def test_distributed_start_up_errors_are_one_line(tmp_path):
     """A peer whose master never appears (torch's C++ side used to log 40 lines with a
-    stack trace first), a timeout that is not a positive number of seconds (0 became 300,
-    −5 was used), and a batch the world size does not divide (checked after the graph was
-    read): one line each, exit 2."""
+    stack trace first), and a timeout that is not a positive number of seconds (0 became
+    300, −5 was used): one line each, exit 2. A batch the world size does not divide is
+    refused before the graph is read (once the processes have joined: the two-process
+    test below), in one line naming both numbers."""
     port = "29563"
     cases = [({"GRAPHVAE_DIST_TIMEOUT": "1", "RANK": "1"}, ["--batch-size", "64"],
               "could not join the 2 processes at localhost:" + port),
              ({"GRAPHVAE_DIST_TIMEOUT": "0", "RANK": "1"}, ["--batch-size", "64"],
-              "GRAPHVAE_DIST_TIMEOUT=0 must be a number of seconds from 1 to 1000000"),
-             ({"RANK": "0"}, ["--batch-size", "63", "--edges", "absent.csv"],
-              "the world size 2 does not divide the work")]
+              "GRAPHVAE_DIST_TIMEOUT=0 must be a number of seconds from 1 to 1000000")]
     for extra, args, message in cases:
         env = dict(child_env(), WORLD_SIZE="2", MASTER_ADDR="localhost", MASTER_PORT=port, **extra)
         out = subprocess.run([sys.executable, "-m", "graphvae", "linkpred", "--quiet", *args],
@@ -267,6 +266,9 @@ def test_distributed_start_up_errors_are_one_line(tmp_path):
         assert out.returncode == 2, out.stderr
         assert out.stderr.strip().splitlines() == [out.stderr.strip()], out.stderr
         assert message in out.stderr, out.stderr
+    from graphvae.training.loaders import divided_step
+    with pytest.raises(ValueError, match="the world size 2 does not divide the work"):
+        divided_step(63, 1, 2)
 
 
 _DIVERGE = textwrap.dedent("""
@@ -623,7 +625,9 @@ def test_processes_with_different_settings_or_data_refuse_together(tmp_path):
             ([["--edges", "g.csv"], ["--edges", "g.csv", "--config", "absent.json"]],
              [other, "cannot read config: "]),
             ([["--edges", "g.csv"], ["--edges", "g.csv", "--top-k", "0"]],
-             [other, "--top-k must be at least 1"])]:
+             [other, "--top-k must be at least 1"]),
+            ([["--edges", "absent.csv", "--batch-size", "63"]] * 2,   # before any file
+             ["the world size 2 does not divide the work"] * 2)]:
         results = _ranks(tmp_path, per_rank)
         for (rc, err, seconds), message in zip(results, expected):
             assert rc == 2, err

@@ -800,9 +800,10 @@ def test_one_stop_delivered_twice_is_held_once_and_a_later_signal_stops_at_once(
 
 def test_a_stop_is_held_hold_seconds_at_most_and_not_without_a_state(tmp_path, monkeypatch):
     """Schedulers send SIGKILL some seconds after SIGTERM (docker stop: 10 s), and a killed
-    run gets no cleanup: an epoch that has not ended HOLD_SECONDS after the signal is
-    stopped where it is, naming the state of the last write. The cap's timer leaves a
-    timer of the program's own (ITIMER_REAL) alone. Without a state nothing is held."""
+    run gets no cleanup: an epoch that has not ended HOLD_SECONDS after the signal stops
+    after the step in progress, naming the state of the last write. The hold uses no
+    timer of its own (a SIGALRM cap cancelled the program's ITIMER_REAL, and a thread's
+    interrupt raced the main thread). Without a state nothing is held."""
     import graphvae.stopping as stopping
     from graphvae.stopping import Terminated, signals_raise
 
@@ -826,7 +827,7 @@ def test_a_stop_is_held_hold_seconds_at_most_and_not_without_a_state(tmp_path, m
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
     assert exc.value.saved == (tmp_path / "a" / "s.pt", 1)       # the last write
-    assert slow.steps[-1] == (2, 1), slow.steps                  # stopped mid-epoch
+    assert slow.steps[-1] == (2, 1), slow.steps     # the first step past 0.5 s: mid-epoch
     assert time.perf_counter() - start < 5
     import threading
     assert not [t for t in threading.enumerate() if isinstance(t, threading.Timer)]
@@ -941,19 +942,30 @@ def late_copy():                              # torchrun's copy, as the interpre
     print("ended by its own exit", flush=True)
 
 atexit.register(late_copy)
-with stopping.signals_raise():
+with stopping.signals_raise(exiting=True):   # as the graphvae command enters it
     try:
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(5)
     except stopping.Terminated:
-        raise SystemExit(143)
+        sys.exit(143)
 """
 
 
 def test_the_stops_second_copy_cannot_kill_a_command_ending_after_its_last_line():
     """signals_raise gave the default handlers back as the command ended, so the stop's
     second copy (Slurm and torchrun) killed it while the interpreter shut down (-15, after
-    its last line, atexit skipped); they are ignored then."""
+    its last line, atexit skipped); the command's entry point ignores them then. A program
+    calling main() in-process gets its handlers back, a stop or not."""
     res = subprocess.run([sys.executable, "-c", _EXITING], capture_output=True, text=True,
                          env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=60)
     assert (res.returncode, res.stdout) == (143, "ended by its own exit\n"), res
+    from graphvae.cli import entry
+    from graphvae.stopping import Terminated, signals_raise
+    with pytest.raises(Terminated), signals_raise():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(1)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    import graphvae.__main__  # noqa: F401 - python -m graphvae runs the entry point
+    text = (ROOT / "pyproject.toml").read_text()
+    assert 'graphvae = "graphvae.cli:entry"' in text and callable(entry)
+    assert "sys.exit(entry())" in (ROOT / "graphvae" / "__main__.py").read_text()

@@ -102,14 +102,21 @@ def out_of_memory(err: BaseException) -> bool:
                                               or "out of memory" in text.lower())
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def entry() -> int:
+    """The ``graphvae`` command (the console script and ``python -m graphvae``):
+    :func:`main` in a process that ends after it, so that after a stop the stop's second
+    copy (Slurm and torchrun each send one) cannot kill it as it exits."""
+    return main(exiting=True)
+
+
+def main(argv: Sequence[str] | None = None, *, exiting: bool = False) -> int:
     """Run one command; expected failures end with one line and exit status 2, Ctrl-C with
     "interrupted" and 130, SIGTERM / SIGHUP with one line and 128 + the signal's number
     (while training with a state, once the epoch in progress has finished and its state
     is written: :mod:`graphvae.stopping`; :mod:`graphvae.cli.guard` also keeps a run
     going when its reader goes away)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    with signals_raise(), forgiving_streams():
+    with signals_raise(exiting), forgiving_streams():
         try:  # building the parser imports torch: seconds in which a Ctrl-C is likely
             parser = build_parser(argv)
             args = parser.parse_args(argv)

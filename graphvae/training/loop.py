@@ -25,6 +25,13 @@ which draws each epoch's order from the loop's generator.
   from that file to the same result, on the same seed, as a run never interrupted
   (``tests/test_training.py`` kills and resumes each job). A checkpoint of another
   ``config`` is refused.
+* **Stopping.** A SIGTERM / SIGHUP that :mod:`graphvae.stopping` turns into an exception
+  (the command line does) is held while the epoch in progress finishes, when the loop
+  writes a state or trains data-parallel: the state is written at the epoch's end and
+  :class:`~graphvae.stopping.Terminated` raised there, naming it, so that a scheduler's
+  stop loses no finished work. Data-parallel processes decide together, after each
+  epoch's state write, whether one of them was told to stop. A stop held longer than
+  ``HOLD_SECONDS`` stops after the step in progress.
 * **Processes.** Under ``torch.distributed`` only rank 0 writes checkpoints or draws the
   progress bar. Data-parallel models follow one convention: a process's ``value`` is its
   shard's share of the batch's bound (the shares sum to it), and its ``surrogate`` is at
@@ -49,7 +56,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from graphvae.distributed import collective_device, current_world, spread
-from graphvae.stopping import Held, held
+from graphvae.stopping import Held, held, stop_if_overdue
 from graphvae.training.callbacks import Callback, FitState, unwrap
 from graphvae.training.state import (  # noqa: F401 - DATA_KEYS, as before the split
     DATA_KEYS,
@@ -241,6 +248,7 @@ def _train_epoch(state: FitState, batches: Any, generator: torch.Generator | Non
         opt.step()
         for cb in state.callbacks:
             cb.on_step_end(state)
+        stop_if_overdue()     # a held SIGTERM whose epoch outlasts the hold stops here
         total += float(est.value.detach().sum())
         count += est.value.numel()
         loss_sum += float(loss.detach())
