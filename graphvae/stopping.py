@@ -73,14 +73,16 @@ class Terminated(BaseException):
 
 
 class _Stop:
-    """The stop of this command: the first signal (``signum``, ``at``), and whether it was
+    """The stop of this command: the first signal (``signum``, ``at``), whether it was
     acted on (``acted``: a :class:`Terminated` was raised for it, or another exception
-    ends the run)."""
+    ends the run), and the training state the command last wrote (``written``: ``(path,
+    epoch)``), which a stop names wherever it comes."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
         self.at = 0.0
         self.acted = False
+        self.written: tuple[Path, int] | None = None
 
     def reset(self) -> None:
         self.__init__()  # type: ignore[misc]
@@ -90,14 +92,21 @@ _STOP = _Stop()
 
 
 class Held:
-    """A :func:`held` block: the signal it noted (``signum``; ``None`` while none came),
-    and ``written``: ``(path, epoch)`` of the last training state its owner wrote, which a
-    stop names."""
+    """A :func:`held` block: the signal it noted (``signum``; ``None`` while none came).
+    Its owner records each training state it writes in ``written`` (``(path, epoch)``),
+    which a stop names, also one that comes after the block (evaluation, exports)."""
 
     def __init__(self, active: bool) -> None:
         self.signum: int | None = None
         self.active = active
-        self.written: tuple[Path, int] | None = None
+
+    @property
+    def written(self) -> tuple[Path, int] | None:
+        return _STOP.written
+
+    @written.setter
+    def written(self, value: tuple[Path, int] | None) -> None:
+        _STOP.written = value
 
     def terminated(self) -> Terminated:
         """The exception that acts on the noted stop, naming ``written``."""
@@ -105,7 +114,7 @@ class Held:
         if _STOP.signum is None:        # another process's stop: its own copy may follow
             _STOP.signum, _STOP.at = self.signum, time.monotonic()
         _STOP.acted = True
-        return Terminated(self.signum, self.written)
+        return Terminated(self.signum, _STOP.written)
 
 
 _HELD: list[Held] = []          # the open held() blocks of the main thread, innermost last
@@ -133,7 +142,12 @@ def _raise(signum: int, frame: Any) -> None:
         signal.raise_signal(signum)
         return
     _STOP.acted = True                      # not held, or told again while held: now
-    raise Terminated(signum, note.written if note is not None else None)
+    raise Terminated(signum, _STOP.written)
+
+
+def states_removed() -> None:
+    """The command removed its training states (it completed): a stop names none now."""
+    _STOP.written = None
 
 
 def stop_if_overdue() -> None:
@@ -200,4 +214,4 @@ def held(enabled: bool = True) -> Iterator[Held]:
 
 
 __all__ = ["DUPLICATE_SECONDS", "HOLD_SECONDS", "SIGNALS", "Held", "Terminated", "held",
-           "signals_raise", "stop_if_overdue"]
+           "signals_raise", "states_removed", "stop_if_overdue"]

@@ -969,3 +969,23 @@ def test_the_stops_second_copy_cannot_kill_a_command_ending_after_its_last_line(
     text = (ROOT / "pyproject.toml").read_text()
     assert 'graphvae = "graphvae.cli:entry"' in text and callable(entry)
     assert "sys.exit(entry())" in (ROOT / "graphvae" / "__main__.py").read_text()
+
+
+def test_a_stop_after_training_names_the_state_the_run_wrote_last(tmp_path):
+    """A signal during the evaluation or the exports after training stopped at once with a
+    bare "terminated", though the state of the finished fit stays for --resume: it is
+    named too, until the command removes its states (it completed)."""
+    from graphvae.cli.common import done
+    from graphvae.stopping import Terminated, signals_raise
+    tmp_path.joinpath("a").mkdir()
+    with pytest.raises(Terminated) as exc, signals_raise():
+        _toy_fit(tmp_path / "a", 3)
+        os.kill(os.getpid(), signal.SIGTERM)                  # after the fit
+        time.sleep(1)
+    assert exc.value.saved == (tmp_path / "a" / "s.pt", 3)
+    with pytest.raises(Terminated) as exc, signals_raise():
+        _toy_fit(tmp_path / "a", 3)
+        done(tmp_path / "a", ("s.pt",))                       # the run completed
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(1)
+    assert exc.value.saved is None and not (tmp_path / "a").exists()

@@ -14,6 +14,7 @@ from typing import Any
 from graphvae.errors import quote
 from graphvae.io import NAME_MAX
 from graphvae.run_folder import check_output_folder
+from graphvae.stopping import states_removed
 
 
 def state_dir(args: argparse.Namespace, command: str, files: tuple[str, ...],
@@ -142,6 +143,7 @@ def done(state: Path | None, files: tuple[str, ...]) -> None:
     """A completed run removes its training states from ``state`` (the names ``files``, and
     the temporary files of their atomic writes), then the folder if that left it empty:
     anything else in it (another command's state, a file of yours) stays."""
+    states_removed()                    # a stop from now on names no state
     if state is None or not state.is_dir() or state.is_symlink():
         return
     for p in state.iterdir():
