@@ -106,7 +106,8 @@ class Held:
 
     @written.setter
     def written(self, value: tuple[Path, int] | None) -> None:
-        _STOP.written = value
+        if self.active:                 # (the main thread's command only)
+            _STOP.written = value
 
     def terminated(self) -> Terminated:
         """The exception that acts on the noted stop, naming ``written``."""
@@ -153,9 +154,10 @@ def states_removed() -> None:
 def stop_if_overdue() -> None:
     """Raise the held stop (:meth:`Held.terminated`) if it was noted more than
     :data:`HOLD_SECONDS` ago; the training loop calls this after each step."""
-    note = _holding()
-    if note is not None and note.signum is not None and not _STOP.acted \
-            and time.monotonic() - _STOP.at > HOLD_SECONDS:
+    if threading.current_thread() is not threading.main_thread():
+        return                          # (a fit in another thread holds nothing)
+    note = next((n for n in reversed(_HELD) if n.active and n.signum is not None), None)
+    if note is not None and not _STOP.acted and time.monotonic() - _STOP.at > HOLD_SECONDS:
         raise note.terminated()
 
 
@@ -180,10 +182,18 @@ def signals_raise(exiting: bool = False) -> Iterator[None]:
         yield
     finally:
         ignore = exiting and _STOP.signum is not None
-        for sig, handler in old.items():
-            signal.signal(sig, signal.SIG_IGN if ignore else handler)
-        if old:
-            _STOP.reset()
+        # a signal between two restores raised out of here and left the other handler ours:
+        # blocked meanwhile, it comes after, to the restored handler
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, set(SIGNALS)) \
+            if hasattr(signal, "pthread_sigmask") else None
+        try:
+            for sig, handler in old.items():
+                signal.signal(sig, signal.SIG_IGN if ignore else handler)
+            if old:
+                _STOP.reset()
+        finally:
+            if blocked is not None:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 @contextmanager

@@ -143,3 +143,60 @@ def test_a_run_whose_reader_left_still_writes_its_out(tmp_path):
                                 env=child_env(), capture_output=True, text=True, timeout=300)
         assert closed.returncode == 0, (closing, closed.stdout, closed.stderr)
         assert (tmp_path / out / "metrics.json").is_file()
+
+
+def test_a_stop_while_linkpred_reports_is_one_line(tmp_path, monkeypatch, capsys):
+    """linkpred's report (its summary, --json) ran outside the command's handlers: a
+    SIGTERM there escaped main() as a traceback with exit status 1."""
+    import graphvae.cli.linkpred as linkpred
+    from graphvae.cli import main
+
+    def report(summary, as_json):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(1)
+
+    monkeypatch.setattr(linkpred, "report", report)
+    with pytest.raises(SystemExit) as exc:
+        main(["linkpred", "--quiet", "--epochs", "2"])
+    assert exc.value.code == 143
+    assert capsys.readouterr().err == "graphvae: terminated\n"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+_RESTORE = """
+import os, signal
+from graphvae import stopping
+real = signal.signal
+
+def spy(sig, handler):
+    old = real(sig, handler)
+    if sig == signal.SIGTERM and handler is signal.SIG_DFL:   # the first handler given back
+        os.kill(os.getpid(), signal.SIGHUP)                    # a hang-up lands now
+    return old
+
+with stopping.signals_raise():
+    signal.signal = spy
+print("not reached: the pending SIGHUP ends the process under its default")
+"""
+
+
+def test_a_signal_while_the_handlers_are_given_back_meets_the_restored_one():
+    """A SIGHUP between giving back SIGTERM's handler and SIGHUP's raised Terminated out of
+    signals_raise (a traceback after main() had returned) and left SIGHUP's handler ours.
+    Blocked meanwhile, it now meets the handler given back: here the default, which ends
+    the process by SIGHUP."""
+    res = subprocess.run([sys.executable, "-c", _RESTORE], capture_output=True, text=True,
+                         env=child_env(), timeout=60)
+    assert res.returncode == -signal.SIGHUP and res.stderr == "", res
+
+
+def test_a_stop_held_by_an_outer_block_is_capped_inside_an_inner_one(monkeypatch):
+    import graphvae.stopping as stopping
+    monkeypatch.setattr(stopping, "HOLD_SECONDS", 0.0)
+    with pytest.raises(Terminated), signals_raise(), stopping.held() as outer:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)
+        assert outer.signum == signal.SIGTERM                # noted, not raised
+        with stopping.held():
+            stopping.stop_if_overdue()                       # the outer stop is overdue
+        pytest.fail("not capped")

@@ -120,13 +120,15 @@ def main(argv: Sequence[str] | None = None, *, exiting: bool = False) -> int:
         try:  # building the parser imports torch: seconds in which a Ctrl-C is likely
             parser = build_parser(argv)
             args = parser.parse_args(argv)
+            return _run(parser, args)
         except (KeyboardInterrupt, Terminated) as err:
+            # (the command's own stops end in _run; this catches those while the parser
+            # imports and while an error line is written)
             if "--debug" in argv:
                 raise
             status, line = _stopped(err)
             sys.stderr.write(line)
             raise SystemExit(status) from None
-        return _run(parser, args)
 
 
 def _stopped(err: KeyboardInterrupt | Terminated) -> tuple[int, str]:
@@ -150,6 +152,11 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                              f"{world!r} (torchrun?): only {', '.join(DATA_PARALLEL)} trains "
                              f"data-parallel; run {args.command} without torchrun")
         summary = COMMANDS[args.command][2](args)
+        if args.command == "check-invariance":
+            return 0 if summary["ok"] else 1
+        if args.command == "linkpred":
+            _lazy("linkpred", "report")(summary, getattr(args, "json", False))
+        return 0
     except (KeyboardInterrupt, Terminated) as err:
         if args.debug:
             raise
@@ -168,11 +175,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                            "fewer samples or nodes, narrower layers, smaller batches\n")
         parser.exit(INTERNAL_ERROR, f"graphvae: internal error: {describe(err)} (rerun with "
                                     f"--debug for the traceback)\n")
-    if args.command == "check-invariance":
-        return 0 if summary["ok"] else 1
-    if args.command == "linkpred":
-        _lazy("linkpred", "report")(summary, getattr(args, "json", False))
-    return 0
+    raise AssertionError("unreachable: parser.exit raises")  # pragma: no cover
 
 
 if __name__ == "__main__":
