@@ -12,7 +12,6 @@ import errno
 import json
 import math
 import os
-import re
 import shutil
 import stat
 import tempfile
@@ -24,7 +23,7 @@ from typing import Any
 import torch
 
 from graphvae.errors import WriteError, describe, one_line, quote
-from graphvae.processes import owner_gone, owner_tag
+from graphvae.processes import owner_gone, owner_of, owner_tag
 
 #: The longest file name (bytes) that Linux file systems take.
 NAME_MAX = 255
@@ -98,9 +97,6 @@ def atomic_path(path: str | os.PathLike):
         Path(tmp).unlink(missing_ok=True)
 
 
-_TEMPORARY = re.compile(r"(?P<machine>[0-9a-f]{8})-(?P<pid>[0-9]{1,10})-[a-z0-9_]{8}\.tmp")
-
-
 def _remove_dead_temporaries(folder: Path, prefix: str) -> None:
     """Remove the temporary files ``<prefix><machine>-<pid>-XXXXXXXX.tmp`` in ``folder``
     that killed writers of this machine left (a live writer's stay; so do files of yours
@@ -112,8 +108,8 @@ def _remove_dead_temporaries(folder: Path, prefix: str) -> None:
     except OSError:
         return
     for name in names:
-        m = _TEMPORARY.fullmatch(name[len(prefix):])
-        if m and owner_gone(m["machine"], int(m["pid"])):
+        owner = owner_of(name[len(prefix):-len(".tmp")])
+        if owner is not None and owner_gone(*owner):
             with contextlib.suppress(OSError):
                 (folder / name).unlink()
 

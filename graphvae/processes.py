@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import socket
 
 
@@ -44,6 +45,23 @@ def owner_tag(pid: int | None = None) -> str:
     return f"{machine_id()}-{os.getpid() if pid is None else pid}-"
 
 
+#: What follows the start a name got from :func:`owner_tag`: ``<machine>-<pid>-`` and the
+#: 8 characters mkstemp / mkdtemp (or 8 hex digits) add; older versions named run folders
+#: without ``<machine>``.
+_OWNED = re.compile(r"(?:(?P<machine>[0-9a-f]{8})-)?(?P<pid>[0-9]{1,10})-[a-z0-9_]{8}")
+
+
+def owner_of(tail: str, legacy: bool = False) -> tuple[str | None, int] | None:
+    """``(machine, pid)`` from ``tail``, the end of a name after its fixed start, when it
+    is exactly as :func:`owner_tag` and mkstemp / mkdtemp made it (else ``None``: a name of
+    yours such as ``.o.tmp-2024-backup``); ``legacy`` also takes an older version's
+    ``<pid>-XXXXXXXX``, whose machine is ``None``."""
+    m = _OWNED.fullmatch(tail)
+    if m is None or m["machine"] is None and not legacy:
+        return None
+    return m["machine"], int(m["pid"])
+
+
 def owner_gone(machine: str | None, pid: int) -> bool:
     """Whether the process that made a leftover is gone: it is this machine's (``None``:
     a run folder named by an older version, which had no machine) and no process ``pid``
@@ -51,4 +69,4 @@ def owner_gone(machine: str | None, pid: int) -> bool:
     return machine in (None, machine_id()) and not pid_alive(pid)
 
 
-__all__ = ["machine_id", "owner_gone", "owner_tag", "pid_alive"]
+__all__ = ["machine_id", "owner_gone", "owner_of", "owner_tag", "pid_alive"]

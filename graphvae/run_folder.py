@@ -14,7 +14,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -29,7 +28,7 @@ import torch
 from graphvae.errors import describe, quote
 from graphvae.io import NAME_MAX, WriteError, read_json, umask, write_json
 from graphvae.processes import machine_id as _machine
-from graphvae.processes import owner_gone, owner_tag, pid_alive
+from graphvae.processes import owner_gone, owner_of, owner_tag, pid_alive
 from graphvae.provenance import environment
 
 MANIFEST = "manifest.json"
@@ -40,9 +39,6 @@ def _stage_name(out: Path, kind: str, pid: int | None = None) -> str:
     """The start of the name of a run's ``kind`` of folder beside ``out`` (mkdtemp adds 8
     characters), for process ``pid`` (default: this one)."""
     return f".{out.name}.{kind}-{owner_tag(pid)}"
-
-
-_LEFTOVER = re.compile(r"(?:(?P<machine>[0-9a-f]{8})-)?(?P<pid>[0-9]{1,10})-[a-z0-9_]{8}")
 
 
 def _named_beside(out: Path, kinds: tuple[str, ...]
@@ -60,10 +56,10 @@ def _named_beside(out: Path, kinds: tuple[str, ...]
     for kind in kinds:
         prefix = f".{out.name}.{kind}-"
         for p in beside:
-            m = _LEFTOVER.fullmatch(p.name[len(prefix):]) if p.name.startswith(prefix) \
-                else None
-            if m:
-                found.append((p, kind, m["machine"], int(m["pid"])))
+            owner = owner_of(p.name[len(prefix):], legacy=True) \
+                if p.name.startswith(prefix) else None
+            if owner is not None:
+                found.append((p, kind, *owner))
     return found
 
 
