@@ -906,7 +906,7 @@ def test_groups_match_networkx_components():
     """The label propagation that counts groups, on random component graphs (chains and
     stars included, the longest label paths): the number of connected components that
     networkx finds among the present components with the kept pairs."""
-    from graphvae.decoders.sequential import _groups
+    from graphvae.decoders.components import groups
     rng = __import__("random").Random(5)
     for _ in range(300):
         k = rng.randint(1, 9)
@@ -926,8 +926,8 @@ def test_groups_match_networkx_components():
         g.add_edges_from(p for p, kept in zip(pairs, keep) if kept)
         ci = torch.tensor([[a for a, _ in pairs]], dtype=torch.long).reshape(1, -1)
         cj = torch.tensor([[b for _, b in pairs]], dtype=torch.long).reshape(1, -1)
-        got = _groups(ci, cj, torch.tensor([keep], dtype=torch.bool).reshape(1, -1),
-                      torch.tensor([present]))
+        got = groups(ci, cj, torch.tensor([keep], dtype=torch.bool).reshape(1, -1),
+                     torch.tensor([present]))
         assert int(got[0]) == nx.number_connected_components(g), (k, present, pairs, keep)
 
 

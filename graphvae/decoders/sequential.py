@@ -30,7 +30,8 @@ adds two conditions that any way of joining the components must meet (the feasib
 later pairs connect them; the free valences can pay for a spanning tree over them),
 so a connected target still always passes, and catches both of those cases, e.g. two
 lone atoms that both count on a third atom's last free valence. The ``cuts`` rule adds
-one condition for every set ``X`` of one or two atoms (see :meth:`SequenceState._cuts_ok`):
+one condition for every set ``X`` of one or two atoms (see
+:func:`graphvae.decoders.components.cuts_ok`):
 the groups of components that the later pairs not at ``X`` leave apart can only be joined
 through ``X``'s pairs, so they need no more joins than ``X``'s free valence pays for. It is
 still a necessary condition (a connected target always passes), and catches the case the
@@ -44,11 +45,12 @@ Shapes: ``score (G, k, k)``; node masks and valences ``(G, k)``; options ``(G, T
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 
 import torch
 from torch import Tensor
+
+from graphvae.decoders.components import budget_ok, cuts_ok, group_labels, in_use, node_capacity
 
 #: Scalar features of a pair at its turn (see :meth:`SequenceState.features`).
 NUM_FEATURES = 10
@@ -68,7 +70,8 @@ class SequenceState:
         num_options: ``1 + R``.
         connect: apply the connectivity rule.
         budget: with ``connect``, the stronger rule (see :meth:`_joinable`).
-        cuts: with ``budget``, also the cut conditions (see :meth:`_cuts_ok`).
+        cuts: with ``budget``, also the cut conditions (see
+            :func:`~graphvae.decoders.components.cuts_ok`).
     """
 
     def __init__(self, mask: Tensor, valence: Tensor | None, num_options: int, connect: bool,
@@ -94,7 +97,7 @@ class SequenceState:
 
     def num_components(self) -> Tensor:
         """``(G,)`` connected components among the real nodes."""
-        return _in_use(self.comp, self.mask).sum(1).float()
+        return in_use(self.comp, self.mask).sum(1).float()
 
     def features(self, i: Tensor, j: Tensor, n: Tensor) -> Tensor:
         """``(G, T, NUM_FEATURES)`` for the pairs ``(i, j)`` (``(G, T)`` each) at their
@@ -173,8 +176,8 @@ class SequenceState:
         2(c − 1)``: a spanning tree over the components has ``c − 1`` edges, each taking a
         unit of valence at both ends. It catches two components competing for one atom's
         last free valence."""
-        in_use = _in_use(comp, mask)                         # the component labels in use
-        single = in_use.sum(1) <= 1
+        used = in_use(comp, mask)                           # the component labels in use
+        single = used.sum(1) <= 1
         if later_i.size(1) == 0:
             return single
         real = later_i >= 0
@@ -185,65 +188,15 @@ class SequenceState:
         joinable = torch.zeros(comp.size(0), k + 1, device=comp.device, dtype=torch.float)
         joinable.scatter_(1, torch.where(feas, ci, -1) + 1, 1.0)
         joinable.scatter_(1, torch.where(feas, cj, -1) + 1, 1.0)
-        ok = ~(in_use & (joinable[:, 1:] == 0)).any(1)      # none stranded
+        ok = ~(used & (joinable[:, 1:] == 0)).any(1)        # none stranded
         if self.budget:
-            pairs_at, cap = _node_capacity(rem, li, lj, feas)
-            ok = ok & self._budget_ok(comp, ci, cj, feas, in_use, cap)
+            pairs_at, cap = node_capacity(rem, li, lj, feas)
+            ok = ok & budget_ok(comp, ci, cj, feas, used, cap)
             if self.cuts:
                 check = ok & ~single & (True if wanted is None else wanted)
-                ok = ok & self._cuts_ok(rem, mask, li, lj, ci, cj, feas, in_use, pairs_at,
+                ok = ok & cuts_ok(rem, mask, li, lj, ci, cj, feas, used, pairs_at,
                                         cap, check)
         return single | ok
-
-    def _budget_ok(self, comp: Tensor, ci: Tensor, cj: Tensor, feas: Tensor, present: Tensor,
-                   cap_node: Tensor) -> Tensor:
-        """The two conditions of ``budget`` (see :meth:`_joinable`); ``present (G, k)``
-        the component labels in use, ``cap_node`` each node's joins (:func:`_node_capacity`)."""
-        g, k = comp.shape
-        # the feasible later pairs join the components into one group
-        connected = _groups(ci, cj, feas, present) <= 1
-        # capacity: the joins each component can still make
-        cap = torch.zeros(g, k, device=comp.device).scatter_add_(1, comp, cap_node)
-        c = present.sum(1, keepdim=True).float()
-        enough = (torch.minimum(cap, c - 1) * present).sum(1) >= 2 * (c[:, 0] - 1)
-        return connected & enough
-
-    @staticmethod
-    def _cuts_ok(rem: Tensor, mask: Tensor, li: Tensor, lj: Tensor, ci: Tensor, cj: Tensor,
-                 feas: Tensor, present: Tensor, pairs_at: Tensor, cap: Tensor,
-                 ok: Tensor) -> Tensor:
-        """The ``cuts`` conditions, checked where ``ok`` (the other rules pass and more than
-        one component is left; ``True`` elsewhere): for every
-        set ``X`` of one or two atoms, with ``g(X)`` the number of groups of components
-        that the feasible later pairs *not* at ``X`` join, ``g(X) − 1 ≤ Σ_{v∈X} cap_v``
-        (``cap_v``: ``min(free valence, feasible later pairs at v)``; ``pairs_at`` and
-        ``cap`` from :func:`_node_capacity`). Any way of joining every component contains
-        a spanning tree over them; ``g(X) − 1`` of its edges must cross between the groups,
-        every such edge is a pair at ``X``, and each takes a unit of free valence at an atom
-        of ``X``. So a connected target always passes.
-
-        Sets whose condition holds anyway are not computed: where ``Σ cap ≥ c − 1``
-        (``c`` components; ``g(X) ≤ c``), where ``Σ cap = 0`` (no pair is removed, and
-        the budget rule has checked ``g(∅) = 1``), and where an atom of ``X`` has at
-        least as much free valence as feasible pairs (its pairs add at most that many
-        groups, so the condition follows from the other atom's, or holds alone)."""
-        sets = _atom_sets(rem.size(1), rem.device)                   # (S, 2); (v, v): {v}
-        u, v = sets[:, 0], sets[:, 1]
-        cap_x = cap[:, u] + torch.where(u == v, 0.0, cap[:, v])      # (g, S)
-        tight = (rem.clamp(min=0).floor() < pairs_at) & mask
-        c = present.sum(1, keepdim=True)
-        need = tight[:, u] & tight[:, v] & (cap_x >= 1) & (cap_x < c - 1) & ok[:, None]
-        rows, which = need.nonzero(as_tuple=True)
-        if rows.numel() == 0:
-            return torch.ones_like(ok)
-        xu, xv = u[which, None], v[which, None]
-        r_i, r_j = li[rows], lj[rows]
-        keep = feas[rows] & (r_i != xu) & (r_j != xu) & (r_i != xv) & (r_j != xv)
-        groups = _groups(ci[rows], cj[rows], keep, present[rows])
-        fails = groups - 1 > cap_x[rows, which]
-        out = torch.ones_like(ok)
-        out[rows[fails]] = False
-        return out
 
     def _merged(self, comp: Tensor, i: Tensor, j: Tensor) -> Tensor:
         ci, cj = comp[self._ar, i], comp[self._ar, j]
@@ -274,75 +227,9 @@ class SequenceState:
             # a round of several pairs: each component's label becomes the smallest label
             # of the group the round's edges join it to, which is what merging the edges
             # one by one (keeping the smaller label) gives
-            lab = _group_labels(self.comp.gather(1, i), self.comp.gather(1, j), edge,
+            lab = group_labels(self.comp.gather(1, i), self.comp.gather(1, j), edge,
                                 self.comp.size(1))
             self.comp = lab.gather(1, self.comp)
-
-
-def _in_use(comp: Tensor, mask: Tensor) -> Tensor:
-    """``(N, k)`` bool: the component labels ``comp`` gives the real nodes ``mask``."""
-    present = torch.zeros(comp.size(0), comp.size(1) + 1, device=comp.device, dtype=torch.bool)
-    present.scatter_(1, torch.where(mask, comp, -1) + 1, True)
-    return present[:, 1:]
-
-
-def _node_capacity(rem: Tensor, li: Tensor, lj: Tensor, feas: Tensor
-                   ) -> tuple[Tensor, Tensor]:
-    """``(pairs_at, cap)``, each ``(G, k)``: the feasible later pairs at each node, and the
-    joins it can still make, ``min(⌊free valence⌋, pairs_at)`` (padded nodes: 0 pairs)."""
-    f = feas.float()
-    pairs_at = torch.zeros(rem.shape, device=rem.device)
-    pairs_at.scatter_add_(1, li, f)
-    pairs_at.scatter_add_(1, lj, f)
-    return pairs_at, torch.minimum(rem.clamp(min=0).floor(), pairs_at)
-
-
-_SETS: dict[tuple[int, str], Tensor] = {}
-
-
-def _atom_sets(k: int, device: torch.device) -> Tensor:
-    """``(k + k(k−1)/2, 2)``: every set of one (``(v, v)``) or two atoms among ``k``."""
-    key = (k, str(device))
-    if key not in _SETS:
-        sets = [(v, v) for v in range(k)] + list(itertools.combinations(range(k), 2))
-        _SETS[key] = torch.tensor(sets, dtype=torch.long, device=device).reshape(-1, 2)
-    return _SETS[key]
-
-
-def _groups(ci: Tensor, cj: Tensor, keep: Tensor, present: Tensor) -> Tensor:
-    """``(N,)``: the groups into which the pairs ``keep`` (between components ``ci``,
-    ``cj``, each ``(N, L)``) join the components ``present (N, k)``: the present
-    components that are their group's label (see :func:`_group_labels`)."""
-    n, k = present.shape
-    own = torch.arange(k, device=ci.device).expand(n, k)
-    return ((_group_labels(ci, cj, keep, k)[:, :k] == own) & present).sum(1)
-
-
-def _group_labels(ci: Tensor, cj: Tensor, keep: Tensor, k: int) -> Tensor:
-    """``(N, k + 1)``: each of the ``k`` components' group label, the smallest component
-    index of the group into which the pairs ``keep`` (between components ``ci``, ``cj``,
-    each ``(N, L)``) join it (column ``k``: a spare).
-
-    Minimum-label propagation with pointer jumping. Every component starts with its own
-    index as label; each round gives both ends of every kept pair the smaller of their
-    labels, then replaces each label by the label's own label. A label never exceeds its
-    component's index and always names a component of the same group, so at the fixed
-    point the two ends of every kept pair share a label and that label is its own: a group
-    has one label, one of its components. It is the group's smallest component, whose label
-    can be neither larger (no label exceeds its index) nor smaller (labels name components
-    of the group). (Pairs not kept point at a spare column ``k``.)"""
-    n = ci.size(0)
-    spare = torch.full_like(ci, k)
-    ci, cj = torch.where(keep, ci, spare), torch.where(keep, cj, spare)
-    own = torch.arange(k + 1, device=ci.device).expand(n, k + 1)
-    lab = own.clone()
-    while True:
-        m = torch.minimum(lab.gather(1, ci), lab.gather(1, cj))
-        new = lab.scatter_reduce(1, ci, m, "amin").scatter_reduce_(1, cj, m, "amin")
-        new = new.gather(1, new)
-        if torch.equal(new, lab):
-            return lab
-        lab = new
 
 
 def pair_order(score: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
