@@ -279,6 +279,7 @@ def test_names_stay_importable_from_the_modules_they_left():
     old modules defined is listed (the constants of generation, link_prediction and the
     training loop were not re-exported until stop 48)."""
     import graphvae.atomic as atomic
+    import graphvae.datasets.edge_lines as el
     import graphvae.datasets.edge_reader as er
     import graphvae.datasets.edge_writer as ew
     import graphvae.datasets.files as files
@@ -298,6 +299,7 @@ def test_names_stay_importable_from_the_modules_they_left():
              (sbm, planted, ["PlantedSBM", "edge_fingerprint", "oracle_scores"]),
              (sbm, ew, ["edge_list_delimiter", "edge_list_header", "write_edge_list"]),
              (files, er, ["MAX_NUM_NODES", "read_edge_index", "read_edge_list"]),
+             (er, el, ["data_rows", "delimiter", "is_data", "read_edge_list"]),
              (gen, gc, ["GenerationConfig", "GEN_DATASETS", "GEN_MODELS", "GRAPHVAE_BOUNDS",
                         "MAX_DRAWS", "MAX_PERMS", "MAX_SAMPLES", "PRIORS", "SELECTIONS"]),
              (lp, lc, ["MAX_PROPAGATED_HOPS"]), (lp, features, ["RAW_FEATURE_LIMIT"]),

@@ -166,7 +166,7 @@ def test_malformed_line_deep_in_a_large_file_is_named_and_the_rest_is_not_read(
     reader, which names the first bad line in file order, stops there (it reads 150,003
     lines, not the 50,000 after). The bound on the seconds alone (< 2 s) failed on a
     loaded machine and did not say where the time went."""
-    import graphvae.datasets.edge_reader as reader
+    import graphvae.datasets.edge_lines as reader
     rows = [f"{i % 5000},{(7 * i) % 5000}" for i in range(200_000)]
     rows[150_001] = "17"
     path = tmp_path / "big.csv"
@@ -273,7 +273,7 @@ def test_trailing_comment_lines_stay_on_the_fast_path(tmp_path, monkeypatch, tai
 
     def no_line_reader(*args):
         raise AssertionError("the line reader ran")
-    monkeypatch.setattr(edge_reader, "_edge_rows", no_line_reader)
+    monkeypatch.setattr(edge_reader, "edge_rows", no_line_reader)
     fast = read_edge_index(path)
     assert fast[0] == slow[0] and torch.equal(fast[1], slow[1])
 

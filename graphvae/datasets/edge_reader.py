@@ -17,96 +17,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from graphvae.datasets.edge_lines import (
+    data_rows,
+    delimiter,
+    edge_rows,
+    is_data,
+    is_int,
+    looks_like_header,
+    natural_order,
+    read_edge_list,
+)
 from graphvae.errors import DataError, quote
-from graphvae.io import csv_rows, read_bytes, text_lines
+from graphvae.io import read_bytes
 
-_HEADER_NAMES = {"source", "target", "src", "dst", "from", "to", "u", "v", "node1", "node2",
-                 "head", "tail", "i", "j", "id1", "id2"}
-#: Words that mark a first row as column names (``node_a,node_b``, ``from_id,to_id``, ...).
-_HEADER_WORDS = ("node", "source", "target", "src", "dst", "from", "to", "head", "tail", "id",
-                 "vertex")
-
-def delimiter(path: Path) -> str | None:
-    return {".csv": ",", ".tsv": "\t"}.get(path.suffix.lower())
-
-
-def is_data(cells: list[str]) -> bool:
-    """Whether a line's (trimmed) cells are data: not blank, not a comment (``#`` first).
-    The rule of both readers: :func:`data_rows`, and the fast path's cut-off lines."""
-    return any(cells) and not cells[0].startswith("#")
-
-
-def data_rows(path: Path):
-    """Yield ``(line_number, cells)`` of the non-empty, non-comment lines."""
-    delim = delimiter(path)
-    if delim is None:
-        for lineno, line in enumerate(text_lines(path), start=1):
-            cells = line.split()
-            if is_data(cells):
-                yield lineno, cells
-        return
-    for lineno, cells in csv_rows(path, delim):
-        cells = [c.strip() for c in cells]
-        if is_data(cells):
-            yield lineno, cells
-
-
-def _order(names: set[str]) -> list[str]:
-    """Sort numerically when every id is an integer (keeping each id's spelling), else as
-    strings."""
-    try:
-        return sorted(names, key=lambda s: (int(s), s))
-    except ValueError:
-        return sorted(names)
-
-
-def _is_int(cell: str) -> bool:
-    try:
-        int(cell)
-    except ValueError:
-        return False
-    return True
-
-
-def _looks_like_header(cells: list[str], rest_numeric: bool) -> bool:
-    """A first row names the columns when both cells are known column names, contain a
-    column word (``node_a``, ``from_id``), or are words while every later id is an integer."""
-    a, b = (c.lower() for c in cells[:2])
-    if a in _HEADER_NAMES and b in _HEADER_NAMES:
-        return True
-    if any(w in a for w in _HEADER_WORDS) and any(w in b for w in _HEADER_WORDS) \
-            and not (_is_int(a) or _is_int(b)):
-        return True
-    return rest_numeric and not _is_int(a) and not _is_int(b)
-
-
-def _edge_rows(path: Path) -> list[tuple[int, list[str]]]:
-    """``(line number, cells)`` of each edge line, the header dropped (the exact reader)."""
-    rows: list[tuple[int, list[str]]] = []
-    for lineno, cells in data_rows(path):
-        if len(cells) < 2 or not cells[0] or not cells[1]:
-            hint = ""
-            if not rows and len(cells) > 2 and not cells[0]:
-                hint = (" (a first column without a name, as pandas' to_csv and R's "
-                        "write.csv write their row index: write the file without it, with "
-                        "index=False or row.names=FALSE)")
-            raise DataError(path, f"an edge needs two node ids, got {quote(cells)}{hint}",
-                            lineno)
-        rows.append((lineno, cells))
-    if rows and _looks_like_header(rows[0][1], len(rows) > 1 and all(
-            _is_int(c[0]) and _is_int(c[1]) for _, c in rows[1:])):
-        rows = rows[1:]
-    if not rows:
-        raise DataError(path, "the edge list is empty (no edges)")
-    return rows
-
-
-def read_edge_list(path: str | os.PathLike) -> list[tuple[str, str]]:
-    """Read ``(source, target)`` name pairs from an edge-list file, line by line (see
-    :func:`read_edge_index` for the fast reader that
-    :func:`~graphvae.datasets.files.load_edge_list` uses)."""
-    return [(c[0], c[1]) for _, c in _edge_rows(Path(path))]
-
+__all__ = ["MAX_NUM_NODES", "data_rows", "read_edge_index", "read_edge_list"]
 
 # ---------------------------------------------------------------------------- the fast path
 #: Longest run of leading comment / blank lines the fast path looks through.
@@ -255,7 +179,7 @@ def _fast_edge_table(path: Path, raw: bytes):
         # of whitespace, which the line reader trims to empty; padding is its to judge
         raise _Fallback
     rest = table.slice(1)
-    if _looks_like_header(first, rest.num_rows > 0 and _all_int(rest)):
+    if looks_like_header(first, rest.num_rows > 0 and _all_int(rest)):
         table = rest
         if table.num_rows == 0:
             raise _Fallback
@@ -283,7 +207,7 @@ def _all_int(table) -> bool:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
     both = pa.chunked_array(table["f0"].chunks + table["f1"].chunks).unique()
-    return all(_is_int(s) for s in both.to_pylist())
+    return all(is_int(s) for s in both.to_pylist())
 
 
 def _plain_ints(arr) -> bool:
@@ -323,9 +247,9 @@ def _fast_read(path: Path, num_nodes: int | None) -> tuple[list[str], torch.Tens
     py_names: list[str] | None = None
     if values is None:
         py_names = names.to_pylist()
-        is_int = np.fromiter((_is_int(s) for s in py_names), bool, len(py_names))
+        int_ids = np.fromiter((is_int(s) for s in py_names), bool, len(py_names))
     else:
-        is_int = np.ones(len(names), bool)
+        int_ids = np.ones(len(names), bool)
     used = np.flatnonzero(np.bincount(codes.ravel(), minlength=len(names)))
     if values is not None:
         vals = values[used]
@@ -336,7 +260,7 @@ def _fast_read(path: Path, num_nodes: int | None) -> tuple[list[str], torch.Tens
     else:
         assert py_names is not None
         listed = [py_names[i] for i in used]
-        if all(is_int[used]):
+        if all(int_ids[used]):
             order = np.array(sorted(range(len(listed)), key=lambda k: (int(listed[k]),
                                                                           listed[k])))
         else:
@@ -376,15 +300,15 @@ def read_edge_index(path: str | os.PathLike, num_nodes: int | None = None, fast:
             return _fast_read(path, num_nodes)
         except _Fallback:
             pass
-    rows = _edge_rows(path)
+    rows = edge_rows(path)
     if num_nodes is None:
-        names = _order({c for _, cells in rows for c in cells[:2]})
+        names = natural_order({c for _, cells in rows for c in cells[:2]})
         index = {name: i for i, name in enumerate(names)}
         return names, torch.tensor([[index[c[0]] for _, c in rows],
                                     [index[c[1]] for _, c in rows]], dtype=torch.long)
     for lineno, cells in rows:
         for cell in cells[:2]:
-            if not _is_int(cell):
+            if not is_int(cell):
                 raise DataError(path, f"node id {quote(cell)} is not an integer (--num-nodes "
                                       f"{num_nodes} takes ids 0..{num_nodes - 1})", lineno)
             if not 0 <= int(cell) < num_nodes:

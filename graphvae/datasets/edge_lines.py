@@ -1,0 +1,101 @@
+"""Reading an edge list line by line: the exact reader (:func:`read_edge_list`), whose
+rules decide every file that :mod:`graphvae.datasets.edge_reader`'s fast path hands back
+(blank and ``#`` lines skipped, a header row of column names dropped, ids ordered
+numerically when every id is an integer). The file format is described in
+:mod:`graphvae.datasets.files`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from graphvae.errors import DataError, quote
+from graphvae.io import csv_rows, text_lines
+
+_HEADER_NAMES = {"source", "target", "src", "dst", "from", "to", "u", "v", "node1", "node2",
+                 "head", "tail", "i", "j", "id1", "id2"}
+#: Words that mark a first row as column names (``node_a,node_b``, ``from_id,to_id``, ...).
+_HEADER_WORDS = ("node", "source", "target", "src", "dst", "from", "to", "head", "tail", "id",
+                 "vertex")
+
+def delimiter(path: Path) -> str | None:
+    return {".csv": ",", ".tsv": "\t"}.get(path.suffix.lower())
+
+
+def is_data(cells: list[str]) -> bool:
+    """Whether a line's (trimmed) cells are data: not blank, not a comment (``#`` first).
+    The rule of both readers: :func:`data_rows`, and the fast path's cut-off lines."""
+    return any(cells) and not cells[0].startswith("#")
+
+
+def data_rows(path: Path):
+    """Yield ``(line_number, cells)`` of the non-empty, non-comment lines."""
+    delim = delimiter(path)
+    if delim is None:
+        for lineno, line in enumerate(text_lines(path), start=1):
+            cells = line.split()
+            if is_data(cells):
+                yield lineno, cells
+        return
+    for lineno, cells in csv_rows(path, delim):
+        cells = [c.strip() for c in cells]
+        if is_data(cells):
+            yield lineno, cells
+
+
+def natural_order(names: set[str]) -> list[str]:
+    """Sort numerically when every id is an integer (keeping each id's spelling), else as
+    strings."""
+    try:
+        return sorted(names, key=lambda s: (int(s), s))
+    except ValueError:
+        return sorted(names)
+
+
+def is_int(cell: str) -> bool:
+    try:
+        int(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def looks_like_header(cells: list[str], rest_numeric: bool) -> bool:
+    """A first row names the columns when both cells are known column names, contain a
+    column word (``node_a``, ``from_id``), or are words while every later id is an integer."""
+    a, b = (c.lower() for c in cells[:2])
+    if a in _HEADER_NAMES and b in _HEADER_NAMES:
+        return True
+    if any(w in a for w in _HEADER_WORDS) and any(w in b for w in _HEADER_WORDS) \
+            and not (is_int(a) or is_int(b)):
+        return True
+    return rest_numeric and not is_int(a) and not is_int(b)
+
+
+def edge_rows(path: Path) -> list[tuple[int, list[str]]]:
+    """``(line number, cells)`` of each edge line, the header dropped (the exact reader)."""
+    rows: list[tuple[int, list[str]]] = []
+    for lineno, cells in data_rows(path):
+        if len(cells) < 2 or not cells[0] or not cells[1]:
+            hint = ""
+            if not rows and len(cells) > 2 and not cells[0]:
+                hint = (" (a first column without a name, as pandas' to_csv and R's "
+                        "write.csv write their row index: write the file without it, with "
+                        "index=False or row.names=FALSE)")
+            raise DataError(path, f"an edge needs two node ids, got {quote(cells)}{hint}",
+                            lineno)
+        rows.append((lineno, cells))
+    if rows and looks_like_header(rows[0][1], len(rows) > 1 and all(
+            is_int(c[0]) and is_int(c[1]) for _, c in rows[1:])):
+        rows = rows[1:]
+    if not rows:
+        raise DataError(path, "the edge list is empty (no edges)")
+    return rows
+
+
+def read_edge_list(path: str | os.PathLike) -> list[tuple[str, str]]:
+    """Read ``(source, target)`` name pairs from an edge-list file, line by line (see
+    :func:`read_edge_index` for the fast reader that
+    :func:`~graphvae.datasets.files.load_edge_list` uses)."""
+    return [(c[0], c[1]) for _, c in edge_rows(Path(path))]
