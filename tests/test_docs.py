@@ -291,6 +291,7 @@ def test_names_stay_importable_from_the_modules_they_left():
     import graphvae.tasks.generation_config as gc
     import graphvae.tasks.link_prediction as lp
     import graphvae.tasks.link_prediction_config as lc
+    import graphvae.tasks.link_scores as ls
     import graphvae.tasks.oracle as oracle
     import graphvae.training.loop as loop
     import graphvae.training.state as state
@@ -303,7 +304,9 @@ def test_names_stay_importable_from_the_modules_they_left():
              (gen, gc, ["GenerationConfig", "GEN_DATASETS", "GEN_MODELS", "GRAPHVAE_BOUNDS",
                         "MAX_DRAWS", "MAX_PERMS", "MAX_SAMPLES", "PRIORS", "SELECTIONS"]),
              (lp, lc, ["MAX_PROPAGATED_HOPS"]), (lp, features, ["RAW_FEATURE_LIMIT"]),
-             (lp, oracle, ["planted_ids"]), (loop, state, ["DATA_KEYS"]),
+             (lp, oracle, ["planted_ids"]),
+             (lp, ls, ["HITS_AT", "MRR_NEGATIVES", "MRR_POSITIVES", "evaluate_pairs",
+                       "pair_scores", "ranking_metrics", "top_new_links"]), (loop, state, ["DATA_KEYS"]),
              (gio, atomic, ["NAME_MAX", "atomic_path", "check_output_file", "json_text",
                             "results_file", "save_atomic", "umask", "write_json",
                             "write_text"])]

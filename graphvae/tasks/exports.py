@@ -18,7 +18,8 @@ import torch
 
 from graphvae.io import atomic_path, write_json, write_text
 from graphvae.plotting import plot_latent, plot_roc_pr, plot_training
-from graphvae.tasks.link_prediction import LinkPredResult, top_new_links
+from graphvae.tasks.link_prediction import LinkPredResult
+from graphvae.tasks.link_scores import top_new_links
 
 
 def _csv(rows: list[list[Any]], header: list[str]) -> str:

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +27,7 @@ from graphvae.config import check_seed
 from graphvae.datasets.link_split import LinkSplit, split_edges
 from graphvae.devices import resolve_device
 from graphvae.distributed import current_world
-from graphvae.evaluation.linkmetrics import hits_at_k, mrr, score_pairs, top_pairs
-from graphvae.evaluation.metrics import average_precision, roc_auc
-from graphvae.graph import Adjacency, check_graph, edge_keys, upper_triangle
-from graphvae.likelihoods import contains_sorted
+from graphvae.graph import Adjacency, check_graph
 from graphvae.models import EdgeObjective, GraphAutoencoder, build_model
 from graphvae.models.checkpoints import save_model
 from graphvae.tasks.features import (  # noqa: F401 - RAW_FEATURE_LIMIT as before the split
@@ -47,6 +43,15 @@ from graphvae.tasks.link_prediction_config import (  # noqa: F401 - as before th
     MAX_PROPAGATED_HOPS,
     PRESETS,
     LinkPredConfig,
+)
+from graphvae.tasks.link_scores import (  # noqa: F401 - as before the split
+    HITS_AT,
+    MRR_NEGATIVES,
+    MRR_POSITIVES,
+    evaluate_pairs,
+    pair_scores,
+    ranking_metrics,
+    top_new_links,
 )
 from graphvae.tasks.oracle import (  # noqa: F401 - planted_ids, as before the split
     check_planted_graph,
@@ -72,93 +77,10 @@ def build_linkpred_model(config: LinkPredConfig, in_channels: int,
                        feature_likelihood=feature_likelihood)
 
 
-@torch.no_grad()
-def pair_scores(model: GraphAutoencoder, z: Tensor, pairs: Tensor) -> Tensor:
-    """Edge logits of ``(2, k)`` pairs, a chunk of pairs at a time."""
-    return score_pairs(lambda p: model.score(z, p), pairs)
-
-
-@torch.no_grad()
-def evaluate_pairs(model: GraphAutoencoder, z: Tensor, pos: Tensor, neg: Tensor
-                   ) -> tuple[float, float]:
-    """``(AUC, AP)`` of edge logits on positive vs negative pairs (scored in chunks; the
-    ranking sorts the ``k`` scores, never an ``n × n`` matrix). Non-finite latents are a
-    ``FloatingPointError``: overflowed latents score every pair ±inf, whose ties gave AUC
-    50 as if a model had been trained."""
-    if not bool(torch.isfinite(z).all()):
-        raise FloatingPointError("training diverged: the latents are not finite (they "
-                                 "overflowed); lower the learning rate")
-    scores = torch.cat([pair_scores(model, z, pos), pair_scores(model, z, neg)])
-    labels = torch.cat([torch.ones(pos.size(1)), torch.zeros(neg.size(1))]).to(scores.device)
-    return roc_auc(scores, labels), average_precision(scores, labels)
-
-
-#: Test positives ranked for the MRR, and corrupted tails per positive (OGB's ogbl-citation2
-#: ranks every test edge against 1,000; a subset keeps the cost bounded on large graphs).
-MRR_POSITIVES, MRR_NEGATIVES = 10_000, 100
 #: The training state is written every ``STATE_EPOCHS`` epochs, and whenever
 #: ``STATE_SECONDS`` have passed since the last write (a slow epoch loses less to a kill);
 #: a SIGTERM writes it at the end of the epoch in progress (:mod:`graphvae.stopping`).
 STATE_EPOCHS, STATE_SECONDS = 25, 300.0
-
-#: Hits@K cut-offs reported (OGB: 20 for ogbl-ddi, 50 for ogbl-collab, 100 for ogbl-ppa).
-HITS_AT = (20, 50, 100)
-
-
-@torch.no_grad()
-def ranking_metrics(score: Callable[[Tensor], Tensor], split: LinkSplit, seed: int
-                    ) -> dict[str, float]:
-    """Hits@K of the test positives against the test non-edges, and the MRR of (at most
-    ``MRR_POSITIVES``) test edges ``(i, j)`` each ranked against ``MRR_NEGATIVES`` pairs
-    ``(i, j')`` with ``j'`` uniform among the non-neighbours of ``i`` (OGB's definitions,
-    :mod:`graphvae.evaluation.linkmetrics`); an edge whose head has no non-neighbour is
-    left out of the MRR (NaN when every one is). Hits@K is NaN (``null`` in JSON) with
-    fewer than K test non-edges, where OGB's rule gives 1.0 whatever the scores."""
-    pos_s = score_pairs(score, split.test_pos)
-    neg_s = score_pairs(score, split.test_neg)
-    out = {f"test_hits@{k}": hits_at_k(pos_s, neg_s, k) if neg_s.numel() >= k else math.nan
-           for k in HITS_AT}
-    g = torch.Generator().manual_seed(seed + 7919)
-    pos = split.test_pos.cpu()
-    if pos.size(1) > MRR_POSITIVES:
-        pos = pos[:, torch.randperm(pos.size(1), generator=g)[:MRR_POSITIVES]]
-    n = split.num_nodes
-    known = torch.unique(torch.cat([edge_keys(e.cpu(), n) for e in (
-        split.train_edge_index, split.val_pos, split.val_pos.flip(0), split.test_pos,
-        split.test_pos.flip(0))]))
-    heads = pos[0].repeat_interleave(MRR_NEGATIVES)
-    tails = torch.randint(n, heads.shape, generator=g)
-    for _ in range(100):  # redraw the tails that hit an edge or the head itself
-        bad = contains_sorted(known, heads * n + tails) | (heads == tails)
-        if not bad.any():
-            break
-        tails[bad] = torch.randint(n, (int(bad.sum()),), generator=g)
-    keep = torch.ones(pos.size(1), dtype=torch.bool)
-    bad = contains_sorted(known, heads * n + tails) | (heads == tails)
-    for row in torch.nonzero(bad.view(-1, MRR_NEGATIVES).any(1)).flatten().tolist():
-        # a head with few non-neighbours: draw its tails from them exactly, or drop the
-        # positive when it has none (a hub joined to every node)
-        h = int(pos[0, row])
-        lo, hi = (int(torch.searchsorted(known, v)) for v in (h * n, (h + 1) * n))
-        allowed = torch.ones(n, dtype=torch.bool)
-        allowed[known[lo:hi] - h * n] = False
-        allowed[h] = False
-        free = torch.nonzero(allowed).flatten()
-        span = slice(row * MRR_NEGATIVES, (row + 1) * MRR_NEGATIVES)
-        if free.numel() == 0:
-            keep[row] = False
-            continue
-        fix = bad[span]
-        tails[span][fix] = free[torch.randint(free.numel(), (int(fix.sum()),), generator=g)]
-    if not bool(keep.any()):
-        out["test_mrr"] = float("nan")  # no test edge's head has a non-neighbour
-        return out
-    dev = split.test_pos.device
-    rows = keep.repeat_interleave(MRR_NEGATIVES)
-    neg = score_pairs(score, torch.stack([heads[rows], tails[rows]]).to(dev))
-    out["test_mrr"] = mrr(score_pairs(score, pos[:, keep].to(dev)),
-                          neg.view(-1, MRR_NEGATIVES))
-    return out
 
 
 @dataclass
@@ -366,23 +288,3 @@ def summarize(runs: list[dict[str, Any]], keys=("test_auc", "test_ap", "val_auc"
     """Mean and (population) standard deviation over seeds for each metric."""
     return {k: {"mean": float(np.mean([r[k] for r in runs])),
                 "std": float(np.std([r[k] for r in runs]))} for k in keys}
-
-
-@torch.no_grad()
-def top_new_links(model: GraphAutoencoder, z: Tensor, edge_index: Tensor, k: int = 100,
-                  block: int = 4096) -> tuple[Tensor, Tensor]:
-    """The ``k`` highest-scoring pairs ``i < j`` that are not edges of ``edge_index``.
-
-    Exact, by :func:`~graphvae.evaluation.linkmetrics.top_pairs` on the decoder's
-    :meth:`~graphvae.decoders.InnerProductDecoder.pair_form` and ``pair_transform``:
-    rows in blocks of ``block`` (memory ``O(block · n)``), and pairs that the bound rules
-    out are never scored, so a large graph needs far fewer than ``n²`` scores. Returns
-    ``((2, k) pairs, (k,) probabilities)``, the probabilities from the decoder's own
-    logits.
-    """
-    n = z.size(0)
-    known = torch.unique(edge_keys(upper_triangle(edge_index), n)).to(z.device)
-    h, bias = model.edge_decoder.pair_form(z)
-    pairs, _ = top_pairs(h, k, known, block=block, bias=bias,
-                         transform=model.edge_decoder.pair_transform())
-    return pairs, torch.sigmoid(model.score(z, pairs))
