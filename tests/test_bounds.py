@@ -293,3 +293,16 @@ def test_reweighted_iwae_loss_weights_only_the_likelihood():
     log_ratio = (Normal(0.0, 1.0).log_prob(z) - Normal(q.loc, q.scale).log_prob(z)).sum()
     by_hand = -(stats.norm * weighted + log_ratio) / n ** 2
     assert est.surrogate.item() == pytest.approx(by_hand.item(), rel=1e-12)
+
+
+def test_log_prob_of_a_narrow_gaussian_without_its_noise_is_finite():
+    """σ² = e^−100 in float32: (z − μ)² = 1e-50 underflows to 0 while 1/σ² overflows to
+    inf, and 0 · inf gave NaN. The closed form, −½((z − μ)²/σ² + log σ² + log 2π), in
+    float64: −½(1e-50 · e^100 − 100 + log 2π) = 49.0811..."""
+    q = DiagGaussian(torch.zeros(1, 1), torch.full((1, 1), -100.0))
+    want = -0.5 * (1e-50 * math.exp(100) - 100 + math.log(2 * math.pi))
+    got = q.log_prob(torch.full((1, 1), 1e-25))
+    assert torch.isfinite(got).all()
+    assert float(got[0]) == pytest.approx(want, rel=1e-5)
+    assert float(q.log_prob(torch.zeros(1, 1))[0]) == pytest.approx(
+        -0.5 * (-100 + math.log(2 * math.pi)), rel=1e-6)

@@ -69,6 +69,17 @@ def test_kernels_on_a_hand_made_pair():
         math.exp(-0.25))
 
 
+@pytest.mark.parametrize("kernel", ["gaussian_rbf", "gaussian_emd"])
+def test_a_tiny_sigma_gives_the_limit_not_nan(kernel):
+    """As σ → 0 the kernel is 1 at distance 0 and 0 elsewhere: X = {x, y}, Y = {x} gives
+    mean k(X, X) = ½, k(Y, Y) = 1, mean k(X, Y) = ½, MMD² = ½ + 1 − 2·½ = ½. At σ = 1e-170,
+    σ² underflowed to 0 and every zero distance gave 0/0 (NaN)."""
+    x, y = [1.0, 2.0], [2.0, 1.0]
+    for sigma in (1e-150, 1e-170, 5e-324):
+        got = mmd_squared([np.array(x), np.array(y)], [np.array(x)], kernel, sigma)
+        assert got == pytest.approx(0.5), (sigma, got)
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_mmd_matches_direct_formula_with_scipy_emd(seed):
     rng = np.random.default_rng(seed)

@@ -66,9 +66,10 @@ class DiagGaussian:
         ``(z − loc)² / σ²`` is taken as ``eps²``, exact at any ``σ`` (module docstring)."""
         if eps is not None:
             var_term = eps.pow(2)
-        else:  # z at loc has 0, also where exp(−logvar) overflows (log σ² < −88 in float32)
+        else:  # z at loc has 0, also where 1/σ overflows (log σ² < −177 in float32); d/σ
+            # squared after the division, as d² underflows long before (d/σ)² does
             d = z - self.loc
-            var_term = torch.where(d == 0, 0.0, d.pow(2) * torch.exp(-self.logvar))
+            var_term = torch.where(d == 0, 0.0, (d * torch.exp(-0.5 * self.logvar)).pow(2))
         return -0.5 * (var_term + self.logvar + LOG_2PI).sum(-1)
 
     def kl_to(self, prior: Prior, z: Tensor | None = None, eps: Tensor | None = None

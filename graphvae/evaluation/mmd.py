@@ -72,7 +72,10 @@ def kernel_matrix(a: np.ndarray, b: np.ndarray, kernel: str, sigma: float,
     d = np.concatenate([distance(a[i:i + rows], b, distance_scaling)
                         for i in range(0, a.shape[0], rows)]) if a.shape[0] > rows \
         else distance(a, b, distance_scaling)
-    return np.exp(-d * d / (2 * sigma * sigma))
+    # d/σ first: σ² underflows to 0 below σ ≈ 1e-162, and d²/σ² was 0/0 at d = 0 (NaN);
+    # (d/σ)² overflowing to inf gives the kernel's limit, 0
+    with np.errstate(over="ignore"):
+        return np.exp(-0.5 * (d / sigma) ** 2)
 
 
 def kernel_blocks(samples1: Sequence[np.ndarray], samples2: Sequence[np.ndarray], kernel: str,
