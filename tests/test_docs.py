@@ -306,7 +306,8 @@ def test_names_stay_importable_from_the_modules_they_left():
              (lp, lc, ["MAX_PROPAGATED_HOPS"]), (lp, features, ["RAW_FEATURE_LIMIT"]),
              (lp, oracle, ["planted_ids"]),
              (lp, ls, ["HITS_AT", "MRR_NEGATIVES", "MRR_POSITIVES", "evaluate_pairs",
-                       "pair_scores", "ranking_metrics", "top_new_links"]), (loop, state, ["DATA_KEYS"]),
+                       "pair_scores", "ranking_metrics", "top_new_links"]),
+             (loop, state, ["DATA_KEYS"]),
              (gio, atomic, ["NAME_MAX", "atomic_path", "check_output_file", "json_text",
                             "results_file", "save_atomic", "umask", "write_json",
                             "write_text"])]
