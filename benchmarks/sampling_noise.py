@@ -47,13 +47,12 @@ import numpy as np
 
 from graphvae.errors import OneLineParser, run_script
 from graphvae.evaluation.graph_stats import (
-    PoolMMD,
     graph_mmd,
     graph_novelty,
-    kernel_min_eigenvalues,
     mean_of_three,
     mmd_table,
 )
+from graphvae.evaluation.pool_mmd import PoolMMD, kernel_min_eigenvalues
 from graphvae.io import write_json
 from graphvae.provenance import environment
 from graphvae.tasks.generation import GenerationConfig, load_generation_data

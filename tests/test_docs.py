@@ -285,6 +285,8 @@ def test_names_stay_importable_from_the_modules_they_left():
     import graphvae.datasets.files as files
     import graphvae.datasets.planted as planted
     import graphvae.datasets.sbm as sbm
+    import graphvae.evaluation.graph_stats as gs
+    import graphvae.evaluation.pool_mmd as pm
     import graphvae.io as gio
     import graphvae.tasks.features as features
     import graphvae.tasks.generation as gen
@@ -308,6 +310,8 @@ def test_names_stay_importable_from_the_modules_they_left():
              (lp, ls, ["HITS_AT", "MRR_NEGATIVES", "MRR_POSITIVES", "evaluate_pairs",
                        "pair_scores", "ranking_metrics", "top_new_links"]),
              (loop, state, ["DATA_KEYS"]),
+             (gs, pm, ["PoolMMD", "expected_mmd", "kernel_min_eigenvalues",
+                       "lowest_expected_mmd"]),
              (gio, atomic, ["NAME_MAX", "atomic_path", "check_output_file", "json_text",
                             "results_file", "save_atomic", "umask", "write_json",
                             "write_text"])]
@@ -320,6 +324,8 @@ def test_names_stay_importable_from_the_modules_they_left():
         rf.MANIFEST, rf.check_output_folder, rf.output_folder)
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         gio.nothing  # noqa: B018
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        gs.nothing  # noqa: B018
 
 
 def test_the_readme_states_the_stop_timings_the_code_uses():

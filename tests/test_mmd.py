@@ -9,17 +9,19 @@ from scipy.stats import wasserstein_distance
 
 from graphvae.evaluation.graph_stats import (
     THREE_STATS,
-    PoolMMD,
-    expected_mmd,
     graph_mmd,
-    kernel_min_eigenvalues,
     local_clustering,
-    lowest_expected_mmd,
     mean_of_three,
     mmd_table,
     spectral_histogram,
 )
 from graphvae.evaluation.mmd import kernel_matrix, mmd_squared
+from graphvae.evaluation.pool_mmd import (
+    PoolMMD,
+    expected_mmd,
+    kernel_min_eigenvalues,
+    lowest_expected_mmd,
+)
 
 
 def direct_mmd(xs, ys, k):

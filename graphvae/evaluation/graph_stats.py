@@ -36,14 +36,14 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import eigvalsh
 
-from graphvae.config import check_count
-from graphvae.evaluation.mmd import kernel_blocks, mmd_squared
+from graphvae.evaluation.mmd import mmd_squared
 from graphvae.evaluation.orbits import orbit_counts
 
 
@@ -147,7 +147,7 @@ def mean_of_three(mmd: dict[str, float]) -> float:
     return sum(mmd[k] for k in THREE_STATS) / 3
 
 
-def _kernels(protocol: str) -> dict[str, KernelChoice]:
+def protocol_kernels(protocol: str) -> dict[str, KernelChoice]:
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown MMD protocol {protocol!r}; choose one of {sorted(PROTOCOLS)}")
     return PROTOCOLS[protocol]
@@ -159,7 +159,7 @@ def graph_mmd(reference: Sequence[nx.Graph], generated: Sequence[nx.Graph], prot
     no nodes, left out). With no non-empty generated graph every MMD² is NaN (``null`` in
     JSON), so that a run whose samples are all empty still writes its model and outputs;
     an empty ``reference`` is a ``ValueError``."""
-    choices = _kernels(protocol)
+    choices = protocol_kernels(protocol)
     names = list(statistics or choices)
     unknown = [s for s in names if s not in choices]
     if unknown:
@@ -188,140 +188,6 @@ def gdss_generated(g: nx.Graph) -> nx.Graph:
     if h.number_of_nodes() < 1:
         h.add_node(1)
     return h
-
-
-class PoolMMD:
-    """The expected MMD² of ``num_samples`` graphs drawn independently from ``pool``,
-    against ``reference``, for any weights on the pool: the statistics and kernel matrices
-    are computed once, here, and every :meth:`expected` / :meth:`lowest` reuses them.
-
-    With ``K`` the kernel matrices, ``w`` the weights and ``m = num_samples``, the biased
-    MMD² of such a draw has expectation ``mean K(R, R) + wᵀK(P, P)w − 2 mean_r (K(R, P)w)_r
-    + (1 − wᵀK(P, P)w) / m``: the last term is the draws' own diagonal (``k(y, y) = 1``),
-    which shrinks only as ``m`` grows. Under ``gdss`` the pool graphs lose their isolated
-    nodes first, as generated graphs do."""
-
-    def __init__(self, reference: Sequence[nx.Graph], pool: Sequence[nx.Graph], protocol: str,
-                 num_samples: int):
-        choices = _kernels(protocol)
-        check_count("num_samples", num_samples)
-        if not pool or not reference:
-            raise ValueError("expected_mmd needs reference and pool graphs")
-        #: whether ``reference`` is ``pool`` itself (same graphs, same order), which
-        #: :meth:`lowest` needs for ``leave_one_out``
-        self.self_reference = reference is pool or (
-            len(reference) == len(pool) and all(r is q for r, q in zip(reference, pool)))
-        if protocol == "gdss":
-            pool = [gdss_generated(g) for g in pool]
-        if any(g.number_of_nodes() == 0 for g in pool):
-            raise ValueError("expected_mmd: a pool graph is empty (after removing isolated "
-                             "nodes)")
-        self.size, self.num_samples = len(pool), num_samples
-        #: per statistic: ``mean K(R, R)``, ``K(P, P)`` and ``mean_r K(r, P)``
-        self.terms: dict[str, tuple[float, np.ndarray, np.ndarray]] = {}
-        #: per statistic, with ``self_reference``: each pool graph's mean kernel value with
-        #: the *other* reference graphs (its own copy left out)
-        self.others: dict[str, np.ndarray] = {}
-        for name, c in choices.items():
-            krr, kpp, krp = kernel_blocks(statistic(name, reference), statistic(name, pool),
-                                          c.kernel, c.sigma, c.distance_scaling, c.normalize)
-            self.terms[name] = (float(krr.mean()), kpp, krp.mean(0))
-            if self.self_reference and len(reference) > 1:
-                self.others[name] = (krp.sum(0) - np.diag(krp)) / (len(reference) - 1)
-
-    def expected(self, weights: Sequence[float] | None = None) -> dict[str, float]:
-        """Each statistic's expected MMD² under ``weights`` (default: uniform)."""
-        n, m = self.size, self.num_samples
-        w = np.full(n, 1.0 / n) if weights is None else np.asarray(weights, float)
-        if w.shape != (n,) or (w < 0).any() or not np.isclose(w.sum(), 1.0):
-            raise ValueError("weights must be one probability per pool graph, summing to 1")
-        out = {}
-        for name, (krr, kpp, krp) in self.terms.items():
-            self_sim = float(w @ kpp @ w)
-            out[name] = float(krr + self_sim - 2 * krp @ w + (1.0 - self_sim) / m)
-        return out
-
-    def lowest(self, groups: Sequence[object] | None = None,
-               leave_one_out: bool = False) -> np.ndarray:
-        """Pool weights under which the expected mean of the three statistics is as low as
-        a local search finds: the sampler of pool graphs best fitted to this very reference
-        set, which no model trained without the reference can aim for. With ``groups`` (one
-        label per pool graph) each group keeps its share of the pool, e.g. the node-count
-        distribution. Gaussian-EMD kernels need not be positive definite, so the problem
-        need not be convex and the weights need not be the global optimum; whatever they
-        score (:meth:`expected`) is exactly attainable.
-
-        ``leave_one_out`` is for a pool that is its own reference (``PoolMMD(train, train,
-        ...)``): each pool graph's match with the reference counts only the *other*
-        reference graphs, so the weights cannot win by copying a graph onto itself. They are
-        the best a sampler can aim for from the training graphs alone, which it may then be
-        scored with on a test set (another :class:`PoolMMD`)."""
-        n, m = self.size, self.num_samples
-        quad = sum(self.terms[k][1] for k in THREE_STATS) / 3 * (1.0 - 1.0 / m)
-        if leave_one_out:
-            if not self.others:
-                raise ValueError("leave_one_out needs a pool that is its own reference, "
-                                 "with at least two graphs")
-            lin = sum(self.others[k] for k in THREE_STATS) / 3
-        else:
-            lin = sum(self.terms[k][2] for k in THREE_STATS) / 3
-        start = np.full(n, 1.0 / n)
-        if groups is None:
-            labels = np.zeros(n, dtype=int)
-        else:
-            if len(groups) != n:
-                raise ValueError("groups must give one label per pool graph")
-            labels = np.unique(np.asarray(groups), return_inverse=True)[1].reshape(-1)
-        constraints = [{"type": "eq", "fun": lambda w, g=(labels == k): w[g].sum() - g.mean(),
-                        "jac": lambda w, g=(labels == k): g.astype(float)}
-                       for k in range(labels.max() + 1)]
-        from scipy.optimize import minimize  # 0.7 s to import: only for this search
-
-        found = minimize(lambda w: w @ quad @ w - 2 * lin @ w, start,
-                         jac=lambda w: 2 * quad @ w - 2 * lin, bounds=[(0.0, 1.0)] * n,
-                         constraints=constraints, method="SLSQP",
-                         options={"maxiter": 1000, "ftol": 1e-12})
-        w = np.clip(found.x, 0.0, None)
-        for k in range(labels.max() + 1):        # exact shares after the solver's tolerance
-            g = labels == k
-            w[g] = w[g] / w[g].sum() * g.mean() if w[g].sum() > 0 else g.mean() / g.sum()
-        return w
-
-
-def kernel_min_eigenvalues(graphs: Sequence[nx.Graph], protocol: str) -> dict[str, float]:
-    """Each statistic's smallest eigenvalue of the protocol's kernel matrix over ``graphs``
-    (taken as generated graphs: under ``gdss`` without isolated nodes). A negative value
-    means the kernel is not positive definite on them, so an MMD² under it is not a squared
-    distance between mean embeddings there, and a sampler can gain from the kernel's
-    negative directions rather than from resembling the reference."""
-    if not graphs:
-        raise ValueError("kernel_min_eigenvalues needs at least one graph")
-    if protocol == "gdss":
-        graphs = [gdss_generated(g) for g in graphs]
-    out = {}
-    for name, c in _kernels(protocol).items():
-        values = statistic(name, graphs)
-        k = kernel_blocks(values, values[:1], c.kernel, c.sigma, c.distance_scaling,
-                          c.normalize)[0]
-        out[name] = float(eigvalsh(k)[0])
-    return out
-
-
-def expected_mmd(reference: Sequence[nx.Graph], pool: Sequence[nx.Graph], protocol: str,
-                 num_samples: int, weights: Sequence[float] | None = None) -> dict[str, float]:
-    """The expectation, in closed form, of :func:`mmd_table`'s ``generated`` MMD² when the
-    generated set is ``num_samples`` graphs drawn independently from ``pool`` with
-    probabilities ``weights`` (default: uniform), per statistic of the protocol (see
-    :class:`PoolMMD`, which keeps the kernels for several weightings). A test checks it
-    against every possible draw of a small case."""
-    return PoolMMD(reference, pool, protocol, num_samples).expected(weights)
-
-
-def lowest_expected_mmd(reference: Sequence[nx.Graph], pool: Sequence[nx.Graph],
-                        protocol: str, num_samples: int,
-                        groups: Sequence[object] | None = None) -> np.ndarray:
-    """:meth:`PoolMMD.lowest` for one reference set and pool."""
-    return PoolMMD(reference, pool, protocol, num_samples).lowest(groups)
 
 
 def mmd_table(reference: Sequence[nx.Graph], generated: Sequence[nx.Graph], protocol: str,
@@ -379,3 +245,14 @@ def graph_summary(graphs: Sequence[nx.Graph]) -> dict[str, float]:
     return {"mean_nodes": float(np.mean(n)), "mean_edges": float(np.mean(m)),
             "fraction_empty": float(np.mean([k == 0 for k in n])),
             "fraction_connected": float(np.mean(conn)) if conn else 0.0}
+
+
+#: Names that moved to :mod:`graphvae.evaluation.pool_mmd`, importable here as before.
+_MOVED = ("PoolMMD", "expected_mmd", "kernel_min_eigenvalues", "lowest_expected_mmd")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        from graphvae.evaluation import pool_mmd
+        return getattr(pool_mmd, name)
+    raise AttributeError(f"module 'graphvae.evaluation.graph_stats' has no attribute {name!r}")
