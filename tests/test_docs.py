@@ -279,6 +279,8 @@ def test_names_stay_importable_from_the_modules_they_left():
     old modules defined is listed (the constants of generation, link_prediction and the
     training loop were not re-exported until stop 48)."""
     import graphvae.atomic as atomic
+    import graphvae.checks as checks
+    import graphvae.config as config
     import graphvae.datasets.edge_lines as el
     import graphvae.datasets.edge_reader as er
     import graphvae.datasets.edge_writer as ew
@@ -310,6 +312,10 @@ def test_names_stay_importable_from_the_modules_they_left():
              (lp, ls, ["HITS_AT", "MRR_NEGATIVES", "MRR_POSITIVES", "evaluate_pairs",
                        "pair_scores", "ranking_metrics", "top_new_links"]),
              (loop, state, ["DATA_KEYS"]),
+             (config, checks, ["FLOAT32_MAX", "MAX_INT", "MAX_LR", "MAX_PERMUTATIONS",
+                               "MAX_SEED", "MAX_WIDTH", "check_count", "check_field_types",
+                               "check_lr", "check_seed", "check_widths", "finite_positive",
+                               "hint_name", "type_fits"]),
              (gs, pm, ["PoolMMD", "expected_mmd", "kernel_min_eigenvalues",
                        "lowest_expected_mmd"]),
              (gio, atomic, ["NAME_MAX", "atomic_path", "check_output_file", "json_text",
