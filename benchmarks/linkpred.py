@@ -24,9 +24,9 @@ from pathlib import Path
 
 import torch
 
+from graphvae.adjacency import Adjacency
 from graphvae.datasets import load_dataset
 from graphvae.errors import OneLineParser, run_script
-from graphvae.graph import Adjacency
 from graphvae.io import write_json
 from graphvae.provenance import environment
 from graphvae.tasks.link_prediction import (

@@ -28,9 +28,10 @@ import networkx as nx
 import numpy as np
 import torch
 
+from graphvae.adjacency import Adjacency
 from graphvae.containers import GraphBatch, GraphTensors
 from graphvae.errors import OneLineParser, run_script
-from graphvae.graph import Adjacency, permute_graph, to_simple_undirected
+from graphvae.graph import permute_graph, to_simple_undirected
 from graphvae.io import write_json
 from graphvae.models.graphvae import GraphVAE
 from graphvae.permutations import all_permutations, canonical_orderings, random_permutations

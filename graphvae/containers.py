@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from graphvae.graph import Adjacency
+from graphvae.adjacency import Adjacency
 
 MAX_DEGREE_FEATURE = 16
 

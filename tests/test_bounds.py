@@ -273,7 +273,7 @@ def test_reweighted_iwae_loss_weights_only_the_likelihood():
     ``n² · loss = −(norm · log p̃(A|z) + log N(z; 0, I) − log q(z))``."""
     from torch.distributions import Normal
 
-    from graphvae.graph import Adjacency
+    from graphvae.adjacency import Adjacency
     from graphvae.models import EdgeObjective, build_model
     torch.manual_seed(0)
     n = 8

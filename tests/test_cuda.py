@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from graphvae.graph import Adjacency
+from graphvae.adjacency import Adjacency
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

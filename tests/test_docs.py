@@ -278,6 +278,7 @@ def test_names_stay_importable_from_the_modules_they_left():
     users may have imported still work (and are the same objects). Every public name the
     old modules defined is listed (the constants of generation, link_prediction and the
     training loop were not re-exported until stop 48)."""
+    import graphvae.adjacency as adjacency
     import graphvae.atomic as atomic
     import graphvae.checks as checks
     import graphvae.config as config
@@ -289,6 +290,7 @@ def test_names_stay_importable_from_the_modules_they_left():
     import graphvae.datasets.sbm as sbm
     import graphvae.evaluation.graph_stats as gs
     import graphvae.evaluation.pool_mmd as pm
+    import graphvae.graph as graph
     import graphvae.io as gio
     import graphvae.tasks.features as features
     import graphvae.tasks.generation as gen
@@ -311,7 +313,7 @@ def test_names_stay_importable_from_the_modules_they_left():
              (lp, oracle, ["planted_ids"]),
              (lp, ls, ["HITS_AT", "MRR_NEGATIVES", "MRR_POSITIVES", "evaluate_pairs",
                        "pair_scores", "ranking_metrics", "top_new_links"]),
-             (loop, state, ["DATA_KEYS"]),
+             (loop, state, ["DATA_KEYS"]), (graph, adjacency, ["Adjacency"]),
              (config, checks, ["FLOAT32_MAX", "MAX_INT", "MAX_LR", "MAX_PERMUTATIONS",
                                "MAX_SEED", "MAX_WIDTH", "check_count", "check_field_types",
                                "check_lr", "check_seed", "check_widths", "finite_positive",
@@ -332,6 +334,8 @@ def test_names_stay_importable_from_the_modules_they_left():
         gio.nothing  # noqa: B018
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         gs.nothing  # noqa: B018
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        graph.nothing  # noqa: B018
 
 
 def test_the_readme_states_the_stop_timings_the_code_uses():

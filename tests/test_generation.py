@@ -187,7 +187,7 @@ def _check_loop(m, graphs, z, got):
                     if e:
                         total += float(bond[i, j, g.edges[i, j]["bond"]])
             t = GraphTensors.from_networkx(g, "atom", "bond")
-            from graphvae.graph import Adjacency
+            from graphvae.adjacency import Adjacency
             lg, _ = m.node_decoder(zz, Adjacency(t.edge_index, n))
             lp = F.log_softmax(lg, -1)
             total += sum(float(lp[i, g.nodes[i]["atom"]]) for i in range(n))

@@ -7,7 +7,8 @@ import pytest
 import torch
 from conftest import random_graph, undirected
 
-from graphvae.graph import Adjacency, permute_graph
+from graphvae.adjacency import Adjacency
+from graphvae.graph import permute_graph
 from graphvae.likelihoods.graphs import padded_graph_log_prob
 from graphvae.models.graphvae import GraphLogits, GraphVAE
 from graphvae.permutations import all_permutations, canonical_orderings, random_permutations

@@ -12,12 +12,13 @@ from conftest import default_dtype, random_graph
 from hypothesis import given, settings
 from torch import nn
 
+from graphvae.adjacency import Adjacency
 from graphvae.bounds import DiagGaussian
 from graphvae.cli import main
 from graphvae.containers import GraphBatch, GraphTensors
 from graphvae.datasets import make_sbm_graph
 from graphvae.decoders import InnerProductDecoder
-from graphvae.graph import Adjacency, permute_graph
+from graphvae.graph import permute_graph
 from graphvae.models import EdgeObjective, build_model
 from graphvae.models.graphvae import GraphVAE
 from graphvae.testing import (

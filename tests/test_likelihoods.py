@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from graphvae.graph import Adjacency, edge_index_to_dense
+from graphvae.adjacency import Adjacency
+from graphvae.graph import edge_index_to_dense
 from graphvae.likelihoods import (
     balanced_weights,
     bernoulli_edges_dense,

@@ -7,9 +7,10 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from graphvae.adjacency import Adjacency
 from graphvae.datasets import load_dataset, make_sbm_graph
 from graphvae.evaluation.metrics import average_precision, roc_auc
-from graphvae.graph import Adjacency, edge_keys
+from graphvae.graph import edge_keys
 from graphvae.tasks.link_prediction import (
     PRESETS,
     LinkPredConfig,

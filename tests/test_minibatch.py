@@ -18,8 +18,8 @@ import pytest
 import torch
 from conftest import child_env
 
+from graphvae.adjacency import Adjacency
 from graphvae.datasets import make_sbm_graph
-from graphvae.graph import Adjacency
 from graphvae.models import EdgeObjective, build_model
 from graphvae.tasks.features import identity_features
 from graphvae.training import PairBatches

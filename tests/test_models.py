@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from conftest import random_graph
 
+from graphvae.adjacency import Adjacency
 from graphvae.decoders import (
     EDGE_DECODERS,
     CosineBiasDecoder,
@@ -16,7 +17,7 @@ from graphvae.decoders import (
     VMFBiasDecoder,
 )
 from graphvae.encoders import ENCODERS, build_encoder
-from graphvae.graph import Adjacency, edge_index_to_dense, permute_graph
+from graphvae.graph import edge_index_to_dense, permute_graph
 from graphvae.models import EdgeObjective, build_model
 
 pytestmark = pytest.mark.usefixtures("float64")
@@ -378,7 +379,7 @@ def test_widths_counts_and_weights_that_cannot_work_are_one_line():
     """A width of 0 built a model that trained on nothing, a NaN weight or negative-sample
     count failed inside forward, 4.5 nodes were taken as 4, and node counts past 3·10⁹
     wrapped the int64 pair keys round to other nodes. Each is refused when built."""
-    from graphvae.graph import Adjacency
+    from graphvae.adjacency import Adjacency
     from graphvae.models import EdgeObjective, EquivariantGraphVAE, GraphVAE, build_model
 
     cases = [
@@ -414,7 +415,7 @@ def test_encoders_name_features_that_do_not_fit():
     """Features of another width reached a matrix product ("mat1 and mat2 shapes cannot be
     multiplied"), integer features a dtype error, and features with more rows than the
     graph has nodes were encoded as if the graph had them."""
-    from graphvae.graph import Adjacency
+    from graphvae.adjacency import Adjacency
     from graphvae.models import build_model
 
     ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])

@@ -362,7 +362,7 @@ def test_orders_that_are_not_permutations_are_refused():
     repeat left entries never written (the edges came back holding 94895496826416), and a
     negative entry wrapped around; ``GraphVAE.bound`` gave a confident number for such
     orders (a bound on another graph). Each is a one-line error now."""
-    from graphvae.graph import Adjacency
+    from graphvae.adjacency import Adjacency
     from graphvae.models import GraphVAE
     from graphvae.permutations import permute_dense
 

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graphvae.adjacency import Adjacency
 from graphvae.encoders.gnn import CONVS
-from graphvae.graph import Adjacency
 from graphvae.likelihoods.features import FEATURE_LIKELIHOODS, MIN_LOGVAR, gaussian_log_prob
 
 

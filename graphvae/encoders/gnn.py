@@ -23,7 +23,7 @@ Args:
     dropout: dropout probability on hidden representations (default 0).
 
 Shapes:
-    input: ``x (n, d)`` (dense or sparse COO), ``adj`` an :class:`~graphvae.graph.Adjacency`
+    input: ``x (n, d)`` (dense or sparse COO), ``adj`` an :class:`~graphvae.adjacency.Adjacency`
     or ``edge_index (2, E)``; output: a posterior over ``(n, k)``.
 """
 
@@ -36,9 +36,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graphvae.adjacency import Adjacency
 from graphvae.bounds.gaussian import DiagGaussian, PointMass
 from graphvae.config import check_count, check_widths
-from graphvae.graph import Adjacency, is_sparse, to_dense
+from graphvae.graph import is_sparse, to_dense
 
 
 def check_dropout(p: float) -> None:
@@ -72,7 +73,7 @@ class GCNLayer(nn.Module):
 
     Same operator as PyG's ``GCNConv`` (whose bias is on by default; here ``bias=False``
     by default, as in Kipf & Welling's GAE, and the ``gcn-bias`` encoder has one); it
-    reads ``Â`` from the :class:`~graphvae.graph.Adjacency` (built once per graph, not per
+    reads ``Â`` from the :class:`~graphvae.adjacency.Adjacency` (built once per graph, not per
     layer) and
     accepts sparse input features, as in the reference TensorFlow code.
     """
@@ -85,7 +86,7 @@ class GCNLayer(nn.Module):
 
     def forward(self, x: Tensor, adj: Adjacency, data: bool = False) -> Tensor:
         """``data=True``: ``x`` is the model's input, fixed between steps; a dense one is
-        propagated once (:meth:`~graphvae.graph.Adjacency.propagate_input`) and every
+        propagated once (:meth:`~graphvae.adjacency.Adjacency.propagate_input`) and every
         step is ``(Â X) W``. Otherwise ``Â`` multiplies the narrower of ``X`` and ``X W``
         (the same product by associativity, fewer columns through the sparse product)."""
         if data and not is_sparse(x) and not x.requires_grad:

@@ -103,7 +103,7 @@ def bernoulli_edges_dense_rows(logit_rows: Callable[[Tensor], Tensor], keys: Ten
     Args:
         logit_rows: ``rows (B,) -> (..., B, n)``, the logits of those rows.
         keys: the sorted keys ``i * n + j`` of the positive ordered pairs (as
-            :meth:`graphvae.graph.Adjacency.positive_pairs` gives them).
+            :meth:`graphvae.adjacency.Adjacency.positive_pairs` gives them).
         num_nodes: ``n``.
         pos_weight, diagonal: as for :func:`bernoulli_edges_dense`.
         block_entries: about how many logits a block holds (at least one row).
@@ -204,7 +204,7 @@ def draw_non_edges(sorted_keys: Tensor, num_nodes: int, num_samples: int, num_no
                    generator: torch.Generator | None = None, diagonal: bool = False,
                    max_rounds: int = 100) -> Tensor:
     """:func:`sample_non_edges` for keys known to be sorted, unique and in range (as
-    :meth:`~graphvae.graph.Adjacency.positive_pairs` gives them) and their known count of
+    :meth:`~graphvae.adjacency.Adjacency.positive_pairs` gives them) and their known count of
     non-edges, with no check: the samplers call it every step."""
     n, dev = num_nodes, sorted_keys.device
     total = n * n

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graphvae.adjacency import Adjacency
 from graphvae.bounds import (
     ELBO,
     IWAE,
@@ -43,7 +44,7 @@ from graphvae.bounds import (
 from graphvae.containers import EdgeStats, LinkBatch, PairRows, PairSample
 from graphvae.decoders import EDGE_DECODERS, GNNFeatureDecoder, InnerProductDecoder
 from graphvae.encoders import build_encoder
-from graphvae.graph import Adjacency, check_edge_index, to_dense
+from graphvae.graph import check_edge_index, to_dense
 from graphvae.likelihoods import (
     LogLik,
     balanced_weights,

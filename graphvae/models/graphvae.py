@@ -43,13 +43,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graphvae.adjacency import Adjacency
 from graphvae.bounds import DiagGaussian, PermutationELBO, StandardNormal
 from graphvae.bounds.elbo import BoundEstimate
 from graphvae.config import check_count, check_widths
 from graphvae.containers import GraphBatch, GraphTensors, SampledGraph
 from graphvae.devices import draw_device
 from graphvae.encoders.gnn import CONVS, check_encoder_widths
-from graphvae.graph import Adjacency, check_permutations, to_dense
+from graphvae.graph import check_permutations, to_dense
 from graphvae.likelihoods.graphs import padded_graph_log_prob
 from graphvae.permutations import (
     canonical_orderings,

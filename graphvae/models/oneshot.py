@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graphvae.adjacency import Adjacency
 from graphvae.bounds import ELBO, BoundEstimate, DiagGaussian, Prior, StandardNormal
 from graphvae.bounds.priors import ExemplarPrior, SetMixturePrior
 from graphvae.config import check_count
@@ -38,7 +39,7 @@ from graphvae.datasets.graphgen import MAX_NODES as MAX_SIZE
 from graphvae.decoders import GNNFeatureDecoder, MLPInnerProductDecoder
 from graphvae.devices import draw_device
 from graphvae.encoders.gnn import GNNEncoder
-from graphvae.graph import Adjacency, to_dense
+from graphvae.graph import to_dense
 from graphvae.likelihoods import LogLik
 from graphvae.uniform import bernoulli
 

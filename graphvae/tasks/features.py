@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from graphvae.graph import Adjacency, sparse_features
+from graphvae.adjacency import Adjacency
+from graphvae.graph import sparse_features
 from graphvae.tasks.link_prediction_config import LinkPredConfig
 
 if TYPE_CHECKING:

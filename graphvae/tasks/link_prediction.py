@@ -22,12 +22,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from graphvae.adjacency import Adjacency
 from graphvae.bounds.gaussian import PointMass
 from graphvae.config import check_seed
 from graphvae.datasets.link_split import LinkSplit, split_edges
 from graphvae.devices import resolve_device
 from graphvae.distributed import current_world
-from graphvae.graph import Adjacency, check_graph
+from graphvae.graph import check_graph
 from graphvae.models import EdgeObjective, GraphAutoencoder, build_model
 from graphvae.models.checkpoints import save_model
 from graphvae.tasks.features import (  # noqa: F401 - RAW_FEATURE_LIMIT as before the split
