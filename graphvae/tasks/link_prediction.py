@@ -3,9 +3,11 @@
 * Split: :func:`graphvae.datasets.link_split.split_edges` (85 / 5 / 10 %, non-edges of
   the full graph for validation and test). The encoder and the training loss see only
   the training edges.
-* Training: the package's loop (:func:`graphvae.training.fit`) on one full-graph
-  :class:`~graphvae.containers.LinkBatch`, validation AUC + AP every epoch choosing the
-  weights (``selection="val"``).
+* Training: the package's loop (:func:`graphvae.training.fit`) on the full graph
+  (:class:`~graphvae.training.FullBatch`), or in mini-batch steps
+  (:class:`~graphvae.training.PairBatches`) with ``batch_size``, under data parallelism,
+  and by default beyond ``AUTO_FULL_BATCH`` positive pairs; validation AUC + AP every
+  ``eval_every`` epochs choosing the weights (``selection="val"``).
 * Scores: edge logits of the posterior means; AUC and AP on validation (model
   selection) and test (reported once, for the selected weights).
 """
