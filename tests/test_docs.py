@@ -288,6 +288,7 @@ def test_names_stay_importable_from_the_modules_they_left():
     import graphvae.datasets.files as files
     import graphvae.datasets.planted as planted
     import graphvae.datasets.sbm as sbm
+    import graphvae.deviations as deviations
     import graphvae.evaluation.graph_stats as gs
     import graphvae.evaluation.pool_mmd as pm
     import graphvae.graph as graph
@@ -299,6 +300,7 @@ def test_names_stay_importable_from_the_modules_they_left():
     import graphvae.tasks.link_prediction_config as lc
     import graphvae.tasks.link_scores as ls
     import graphvae.tasks.oracle as oracle
+    import graphvae.testing as testing
     import graphvae.training.loop as loop
     import graphvae.training.state as state
     pairs = [(lp, features, ["identity_features", "prepare_features", "propagated_features"]),
@@ -314,6 +316,7 @@ def test_names_stay_importable_from_the_modules_they_left():
              (lp, ls, ["HITS_AT", "MRR_NEGATIVES", "MRR_POSITIVES", "evaluate_pairs",
                        "pair_scores", "ranking_metrics", "top_new_links"]),
              (loop, state, ["DATA_KEYS"]), (graph, adjacency, ["Adjacency"]),
+             (testing, deviations, ["Deviation", "InvarianceError"]),
              (config, checks, ["FLOAT32_MAX", "MAX_INT", "MAX_LR", "MAX_PERMUTATIONS",
                                "MAX_SEED", "MAX_WIDTH", "check_count", "check_field_types",
                                "check_lr", "check_seed", "check_widths", "finite_positive",
