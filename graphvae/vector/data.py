@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import sys
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +20,7 @@ from torch import Tensor
 from graphvae.config import FLOAT32_MAX, check_seed
 from graphvae.errors import DataError, describe, quote
 from graphvae.io import is_number, require_file, resolve_data_root, text_lines
+from graphvae.vector.mat_file import read_mat_array
 
 MNIST_SPLITS = {"train": 50_000, "valid": 10_000, "test": 10_000}
 
@@ -204,61 +201,13 @@ def load_digits(seed: int = 0) -> VectorData:
     return VectorData(x[tr], x[va], x[te], "digits", (8, 8), y[tr])
 
 
-#: Runs in a child process: SciPy's MAT reader crashes (segmentation fault) or asks for
-#: tens of GB on some damaged files, which no ``try`` can catch in the parent.
-_MAT_CHILD = """
-import sys
-import numpy as np
-from scipy.io import loadmat
-try:
-    x = loadmat(sys.argv[1])["X"]
-except KeyError:
-    sys.exit("holds no variable named X")
-except Exception as err:
-    sys.exit(f"{type(err).__name__}: {err}")
-if hasattr(x, "toarray"):
-    x = x.toarray()
-if not isinstance(x, np.ndarray) or x.dtype.kind not in "biuf":
-    sys.exit(f"X is not a numeric matrix (dtype {getattr(x, 'dtype', type(x).__name__)})")
-np.save(sys.argv[2], x, allow_pickle=False)
-"""
-
-
-def _limit_memory(limit: int) -> Callable[[], None] | None:
-    try:
-        import resource
-    except ImportError:  # not POSIX
-        return None
-
-    def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    return apply
-
-
 def read_mat_matrix(path: str | os.PathLike, binary: bool = False) -> Tensor:
     """The 2-D numeric matrix ``X`` of a MATLAB ``.mat`` file, checked by :func:`check_matrix`;
     :class:`DataError` naming the file for anything else (text, cell or struct arrays, a
-    damaged file). SciPy reads the file in a child process with bounded memory, so a
-    crafted file that crashes the reader ends in that error, not in a crash."""
-    path = Path(path)
-    require_file(path)
-    limit = (4 << 30) + 64 * path.stat().st_size
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "x.npy"
-        try:
-            res = subprocess.run([sys.executable, "-I", "-c", _MAT_CHILD, str(path), str(out)],
-                                 capture_output=True, text=True, timeout=600,
-                                 preexec_fn=_limit_memory(limit))
-        except subprocess.TimeoutExpired:
-            raise DataError(path, "reading the .mat file took over 10 minutes") from None
-        if res.returncode < 0:
-            raise DataError(path, f"the .mat reader crashed on this file (signal "
-                                  f"{-res.returncode}): it is damaged")
-        if res.returncode != 0 or not out.is_file():
-            lines = (res.stderr or "").strip().splitlines()
-            raise DataError(path, f"cannot read the .mat file ({lines[-1] if lines else '?'})")
-        arr = np.load(out, allow_pickle=False)
-    return check_matrix(arr, str(path), binary=binary)
+    damaged file; read by :func:`graphvae.vector.mat_file.read_mat_array` in a child
+    process, so a crafted file that crashes the reader ends in that error, not in a crash)."""
+    return check_matrix(read_mat_array(path), str(path), binary=binary)
+
 
 
 def load_mnist(root: str | os.PathLike | None = None) -> VectorData:
