@@ -36,7 +36,6 @@ Shapes:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -52,60 +51,15 @@ from graphvae.devices import draw_device
 from graphvae.encoders.gnn import CONVS, check_encoder_widths
 from graphvae.graph import check_permutations, to_dense
 from graphvae.likelihoods.graphs import padded_graph_log_prob
+from graphvae.models.padded import GraphLogits, PaddedGraph
 from graphvae.permutations import (
     canonical_orderings,
     max_pool_matching,
-    permuted_dense,
     random_permutations,
 )
 from graphvae.uniform import bernoulli
 
 OBJECTIVES = ("matched", "permutation", "plain")
-
-
-@dataclass
-class PaddedGraph:
-    """A graph padded to ``k`` nodes; every field may carry leading batch dims ``(K, ...)``."""
-
-    mask: Tensor                       # (..., k) 1 for real nodes
-    adj: Tensor                        # (..., k, k) symmetric 0/1, zero diagonal
-    node_types: Tensor | None = None   # (..., k) long
-    edge_types: Tensor | None = None   # (..., k, k) long
-
-    def permute(self, perms: Tensor) -> PaddedGraph:
-        """Stack of relabellings: row ``p`` of ``perms (K, k)`` gives ``adj[p][:, p]``.
-        ``perms`` are permutations (:meth:`GraphVAE.bound` checks the ones it is given)."""
-        return PaddedGraph(self.mask[perms], permuted_dense(self.adj, perms),
-                           None if self.node_types is None else self.node_types[perms],
-                           None if self.edge_types is None
-                           else permuted_dense(self.edge_types, perms))
-
-    def distinct(self) -> Tensor:
-        """Indices of the first of each distinct graph in a stack ``(K, ...)``, in order:
-        relabellings that are automorphisms of the graph give the same target, which a sum
-        over distinct labelled graphs must count once."""
-        parts = [self.mask, self.adj.flatten(1)]
-        parts += [t.flatten(1).to(self.mask.dtype) for t in (self.node_types, self.edge_types)
-                  if t is not None]
-        _, inverse = torch.unique(torch.cat(parts, 1), dim=0, return_inverse=True)
-        index = torch.arange(inverse.numel(), device=inverse.device)
-        first = torch.full((int(inverse.max()) + 1,), inverse.numel(), device=inverse.device)
-        first = first.scatter_reduce(0, inverse, index, "amin")
-        return first.sort().values
-
-    def select(self, index: Tensor) -> PaddedGraph:
-        """The graphs ``index`` of a stack."""
-        return PaddedGraph(self.mask[index], self.adj[index],
-                           None if self.node_types is None else self.node_types[index],
-                           None if self.edge_types is None else self.edge_types[index])
-
-
-@dataclass
-class GraphLogits:
-    node: Tensor                       # (..., k)
-    edge: Tensor                       # (..., k, k), symmetric
-    node_type: Tensor | None = None    # (..., k, T)
-    edge_type: Tensor | None = None    # (..., k, k, R)
 
 
 def _mlp(dims: Sequence[int]) -> nn.Sequential:
