@@ -446,3 +446,22 @@ def test_help_shows_no_default_that_the_flag_cannot_take():
         assert rc == 0 and "[none]" not in text, command
     rc, text, _ = run_cli(["generate", "--help"])
     assert "training epochs [300]" in " ".join(text.split())
+
+
+def test_version_names_the_package_and_its_torch():
+    """``graphvae --version`` prints the package's version (the one pyproject.toml gives
+    the installed package) and the torch and torch-geometric it runs on, and exits 0."""
+    import importlib.metadata
+    import tomllib
+
+    import torch_geometric
+
+    import graphvae
+    root = Path(__file__).resolve().parents[1]
+    declared = tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
+    assert graphvae.__version__ == declared
+    rc, out, err = run_cli(["--version"])
+    assert rc == 0 and err == ""
+    assert out.startswith(f"graphvae {declared} (torch {importlib.metadata.version('torch')}, "
+                          f"torch-geometric {torch_geometric.__version__}, Python ")
+    assert out.count("\n") == 1

@@ -73,6 +73,31 @@ DATA_PARALLEL = ("linkpred",)
 INTERNAL_ERROR = 3
 
 
+class _Version(argparse.Action):
+    """``--version``: the versions, looked up only when asked for (about 30 ms)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(_version())
+        parser.exit()
+
+
+def _version() -> str:
+    """``graphvae 0.1.0 (torch 2.13.0, torch-geometric 2.8.1, Python 3.11.7)``, read from
+    the installed packages' metadata (nothing is imported)."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    from graphvae import __version__
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+    return (f"graphvae {__version__} (torch {installed('torch')}, torch-geometric "
+            f"{installed('torch-geometric')}, Python {platform.python_version()})")
+
+
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The ``graphvae`` argument parser: every command's sub-parser, or, given the
     command line ``argv``, only its command's flags (the other commands' modules are not
@@ -80,6 +105,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = OneLineParser(prog="graphvae", description="Command line: graphvae <task> ...")
     parser.add_argument("--debug", action="store_true",
                         help="show the Python traceback of an error")
+    parser.add_argument("--version", action=_Version, nargs=0, default=argparse.SUPPRESS,
+                        help="print the versions of graphvae, torch and torch-geometric")
     sub = parser.add_subparsers(dest="command", required=True)
     # the top level has flags without values only: its first other word is the command
     chosen = None if argv is None else next((a for a in argv if not a.startswith("-")), "")
