@@ -135,7 +135,8 @@ def _inline_commands() -> list[tuple[str, list[str]]]:
         text = (ROOT / doc).read_text()
         for m in re.finditer(r"`((?:\.venv/bin/)?graphvae [^`]+)`", text):
             tokens = m.group(1).split()
-            if "..." in tokens or not any(t.startswith("--") and t != "--help" for t in tokens):
+            if "..." in tokens or not any(t.startswith("--") and t not in ("--help", "--version")
+                                          for t in tokens):
                 continue
             where = f"{doc}, line {text.count(chr(10), 0, m.start()) + 1}: {m.group(1)}"
             out.append((where, [PLACEHOLDERS.get(t, t) for t in tokens]))
