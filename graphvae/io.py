@@ -10,11 +10,8 @@ import codecs
 import csv
 import json
 import os
-import zipfile
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from graphvae.atomic import (  # noqa: F401 - given from here too, as before
     NAME_MAX,
@@ -28,6 +25,12 @@ from graphvae.atomic import (  # noqa: F401 - given from here too, as before
     write_text,
 )
 from graphvae.errors import DataError, WriteError, describe  # noqa: F401 - WriteError given from here too
+from graphvae.torch_files import (  # noqa: F401 - given from here too, as before
+    check_weight_storage,
+    check_zip_stored,
+    load_torch,
+    nan_weight,
+)
 
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"),
          (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
@@ -35,70 +38,18 @@ _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"),
 
 
 def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
-    """``data_root`` if given, else ``$GRAPHVAE_DATA``, else ``./data``."""
+    """``data_root`` if given, else ``$GRAPHVAE_DATA``, else ``./data``; a one-line
+    ``ValueError`` when it names a file (each reader would fail on a path under it)."""
     if data_root is not None:
-        return Path(data_root)
-    return Path(os.environ.get("GRAPHVAE_DATA") or "data")
-
-
-def check_zip_stored(path: str | os.PathLike) -> None:
-    """Refuse a zip archive (what ``torch.save`` and ``numpy.savez`` write) that holds a
-    compressed member or members larger than the file: neither writer compresses, and a
-    deflated member of zeros inflates about a thousandfold when read. A file that starts
-    as a zip archive but which :mod:`zipfile` cannot read is refused too (torch or numpy
-    might read it without this check); other files pass (their readers say what they
-    are)."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            magic = fh.read(4)
-    except OSError as err:
-        raise DataError(path, f"cannot read the file ({describe(err)})") from None
-    if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
-        return
-    try:
-        with zipfile.ZipFile(path) as zf:
-            infos = zf.infolist()
-        size = path.stat().st_size
-    except OSError as err:
-        raise DataError(path, f"cannot read the file ({describe(err)})") from None
-    except Exception as err:  # noqa: BLE001 - zipfile raises several types
-        raise DataError(path, f"not a readable zip archive ({describe(err)})") from None
-    for info in infos:
-        if info.compress_type != zipfile.ZIP_STORED:
-            raise DataError(path, f"holds a compressed member ({info.filename[:80]}); "
-                                  f"torch.save and numpy.savez never compress")
-    claimed = sum(info.file_size for info in infos)
-    if claimed > size:
-        raise DataError(path, f"its members claim {claimed:,} bytes, more than the file's "
-                              f"{size:,}")
-
-
-def nan_weight(state: dict[str, torch.Tensor]) -> str | None:
-    """The first weight of ``state`` that holds NaN, or ``None``: no graphvae run saves one
-    (training stops on a non-finite loss). ``-inf`` is allowed: a log-probability of 0."""
-    return next((k for k, v in state.items() if v.is_floating_point() and bool(v.isnan().any())),
-                None)
-
-
-def check_weight_storage(state: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
-    """Refuse weights that hold fewer bytes than their shapes claim: a tensor saved as a
-    view that repeats one value (stride 0) or many tensors on one storage would let a
-    small file ask for a model of any size, which is built before its weights load."""
-    storages: dict[tuple[int, int], int] = {}
-    need = 0
-    for k, v in state.items():
-        st = v.untyped_storage()
-        nbytes = v.numel() * v.element_size()
-        if nbytes > st.nbytes():
-            raise DataError(path, f"the weights hold fewer values than their shapes: {k} has "
-                                  f"shape {tuple(v.shape)} on a storage of {st.nbytes()} bytes")
-        storages[st.data_ptr(), st.nbytes()] = st.nbytes()
-        need += nbytes
-    have = sum(storages.values())
-    if need > have:
-        raise DataError(path, f"the weights hold fewer values than their shapes: {need} bytes "
-                              f"of tensors on {have} bytes of storage")
+        root, source = Path(data_root), "--data-root"
+    elif os.environ.get("GRAPHVAE_DATA"):
+        root, source = Path(os.environ["GRAPHVAE_DATA"]), "GRAPHVAE_DATA"
+    else:
+        root, source = Path("data"), "the default"
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"the data root {root} ({source}) is a file, not a folder: it should "
+                         f"hold the data sets' folders (Planetoid/, graphgen/, qm9/, mnist/)")
+    return root
 
 
 def require_file(path: str | os.PathLike, missing: str = "no such file") -> Path:

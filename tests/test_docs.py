@@ -302,6 +302,7 @@ def test_names_stay_importable_from_the_modules_they_left():
     import graphvae.tasks.link_scores as ls
     import graphvae.tasks.oracle as oracle
     import graphvae.testing as testing
+    import graphvae.torch_files as torch_files
     import graphvae.training.loop as loop
     import graphvae.training.state as state
     pairs = [(lp, features, ["identity_features", "prepare_features", "propagated_features"]),
@@ -318,6 +319,7 @@ def test_names_stay_importable_from_the_modules_they_left():
                        "pair_scores", "ranking_metrics", "top_new_links"]),
              (loop, state, ["DATA_KEYS"]), (graph, adjacency, ["Adjacency"]),
              (testing, deviations, ["Deviation", "InvarianceError"]),
+             (gio, torch_files, ["check_weight_storage", "check_zip_stored", "nan_weight"]),
              (config, checks, ["FLOAT32_MAX", "MAX_INT", "MAX_LR", "MAX_PERMUTATIONS",
                                "MAX_SEED", "MAX_WIDTH", "check_count", "check_field_types",
                                "check_lr", "check_seed", "check_widths", "finite_positive",

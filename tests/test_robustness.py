@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import run_cli
 
 from graphvae import cli
 from graphvae.run_folder import MANIFEST, clean_leftovers, output_folder
@@ -1165,3 +1166,36 @@ def test_a_temporary_file_left_by_a_sigkill_is_removed_by_the_next_write(tmp_pat
     finally:
         live.kill()
         live.wait()
+
+
+def test_a_text_file_as_a_training_state_is_named(tmp_path):
+    """`echo hello > .o.state/seed0.pt` then --resume said "cannot resume from this
+    training state (KeyError: 101)"; check-invariance named such a file already."""
+    state = tmp_path / ".o.state"
+    state.mkdir()
+    (state / "seed0.pt").write_text("hello\n")
+    rc, _, err = run_cli(["linkpred", "--quiet", "--epochs", "2", "--out",
+                          str(tmp_path / "o"), "--resume"])
+    err = err.strip()
+    assert rc == 2 and "\n" not in err, err
+    assert err.endswith("seed0.pt: not a graphvae training state (graphvae writes them "
+                        "beside --out); it starts with b'hell'"), err
+    assert (state / "seed0.pt").read_text() == "hello\n"            # kept
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_a_data_root_that_is_a_file_is_named(tmp_path, monkeypatch, how):
+    """--data-root naming a file gave "NotADirectoryError: [Errno 20] Not a directory:
+    '.../g.csv/Planetoid/Cora/raw/ind.cora.x'"."""
+    root = tmp_path / "g.csv"
+    root.write_text("0,1\n")
+    argv = ["linkpred", "--quiet", "--dataset", "cora", "--epochs", "1"]
+    if how == "flag":
+        argv += ["--data-root", str(root)]
+    else:
+        monkeypatch.setenv("GRAPHVAE_DATA", str(root))
+    rc, _, err = run_cli(argv)
+    err = err.strip()
+    source = "--data-root" if how == "flag" else "GRAPHVAE_DATA"
+    assert rc == 2 and "\n" not in err, err
+    assert f"the data root {root} ({source}) is a file, not a folder" in err, err

@@ -7,6 +7,7 @@ import importlib
 import os
 import pickle
 import pkgutil
+import re
 import subprocess
 import sys
 import types
@@ -960,3 +961,50 @@ def test_read_json_refuses_what_is_not_json(tmp_path):
             read_json(path)
     path.write_text('{"a": [1.5, null, 1e308], "b": {"a": 2}}')
     assert read_json(path) == {"a": [1.5, None, 1e308], "b": {"a": 2}}
+
+
+def test_a_checkpoint_whose_bytes_changed_is_refused_by_its_crc(tmp_path):
+    """torch reads a zip member without checking its CRC-32, so a checkpoint with 200
+    bytes flipped in its weights loaded, and check-invariance reported a model that is not
+    invariant ("expected 22189.5, got 1.59") where the file was damaged. Every member's
+    CRC is now checked first; the same file unchanged still loads."""
+    good = _linkpred_checkpoint(tmp_path / "a")
+    load_model(good)
+    raw = bytearray(good.read_bytes())
+    with __import__("zipfile").ZipFile(good) as zf:
+        info = max(zf.infolist(), key=lambda i: i.file_size)    # the largest weight
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    for i in range(start, start + min(200, info.file_size)):
+        raw[i] ^= 0x5A
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match=rf"bad\.pt: damaged: its member "
+                                        rf"'{info.filename}' fails its CRC-32 check"):
+        load_model(bad)
+
+
+def test_refused_pickles_are_named_without_torchs_advice_to_run_them(tmp_path):
+    """torch's refusal begins by advising weights_only=False, which runs the file's code;
+    the line quoted it ("Re-running torch.load with weights_only set to False will likely
+    succeed"). It now names what was refused, and nothing else."""
+    path = tmp_path / "model.pt"
+    torch.save({"task": "linkpred", "x": Path("/")}, path)      # a class: not plain data
+    with pytest.raises(DataError) as info:
+        load_model(path)
+    text = str(info.value)
+    assert "weights_only" not in text and "Re-running" not in text, text
+    assert re.search(r"refused: the file holds more than tensors and plain data, which "
+                     r"graphvae checkpoints never do \(Unsupported global: GLOBAL "
+                     r"pathlib\.\w*Path was not an allowed global by default\.\)$", text), text
+
+
+def test_an_npz_or_a_text_file_given_as_a_checkpoint_is_named(tmp_path):
+    """numpy's .npz is a zip archive too: torch's own error was "[enforce fail at
+    inline_container.cc:180] . file in archive is not in a subdirectory: blocks.npy"."""
+    npz = tmp_path / "g.planted.npz"
+    np.savez(npz, blocks=np.zeros(3))
+    with pytest.raises(DataError, match=r"g\.planted\.npz: not a torch checkpoint \(a "
+                                        r"model\.pt that graphvae wrote\): a zip archive "
+                                        r"without torch's data\.pkl \(it holds "
+                                        r"'blocks\.npy'\)$"):
+        load_model(npz)

@@ -12,7 +12,6 @@ the package's previous format (``"task"`` and ``"config"`` only) still load.
 from __future__ import annotations
 
 import os
-import pickle
 import typing
 import warnings
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from graphvae.config import hint_name, type_fits
 from graphvae.errors import DataError, describe, quote
 from graphvae.io import (
     check_weight_storage,
-    check_zip_stored,
+    load_torch,
     nan_weight,
     require_file,
     save_atomic,
@@ -198,36 +197,12 @@ def _check_init_types(kind: str, init: dict[str, Any], path: Path) -> None:
                  | typing.get_type_hints(build_model), path)
 
 
-def _refusal(err: Exception) -> str:
-    """The line of torch's weights-only refusal that says what it refused."""
-    skip = ("Weights only load failed", "Please file an issue", "Check the documentation")
-    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-    lines = [ln for ln in lines if not ln.startswith(skip)]
-    return lines[0][:160] if lines else "not a torch checkpoint"
-
-
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """The dict in a ``.pt`` file, read without running code; one-line errors."""
     path = Path(path)
     require_file(path, "no such checkpoint")
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(4)
-    except OSError as err:
-        raise DataError(path, f"cannot read the checkpoint ({describe(err)})") from None
-    if head and not head.startswith((b"PK\x03\x04", b"\x80")):  # torch.save: zip or pickle
-        raise DataError(path, f"not a torch checkpoint (a model.pt that graphvae wrote); it "
-                              f"starts with {quote(head)}")
-    check_zip_stored(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ck = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise DataError(path, f"refused: the file holds more than tensors and plain data, "
-                              f"which graphvae checkpoints never do ({_refusal(err)})") from None
-    except Exception as err:  # noqa: BLE001 - a damaged file fails in many ways
-        raise DataError(path, f"cannot read the checkpoint ({describe(err)})") from None
+    ck = load_torch(path, "checkpoint", "not a torch checkpoint (a model.pt that graphvae "
+                                        "wrote)")
     if not isinstance(ck, dict):
         raise DataError(path, "not a graphvae checkpoint")
     return ck

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from graphvae.errors import DataError, describe, one_line, quote
-from graphvae.io import check_zip_stored, nan_weight, save_atomic
+from graphvae.io import load_torch, nan_weight, save_atomic
 from graphvae.training.callbacks import FitState, unwrap
 
 if TYPE_CHECKING:
@@ -55,12 +55,8 @@ def restore_state(path: Path, state: FitState, result: FitResult,
     (one-line :class:`~graphvae.errors.DataError`) a state whose ``config`` differs from
     ``config`` (naming the differing settings, as ``as_given`` spells them), one whose
     generator lived on another device, and a damaged one."""
-    check_zip_stored(path)
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - a damaged file fails in many ways
-        raise DataError(path, f"cannot resume from this training state ({type(err).__name__}: "
-                              f"{err})") from None
+    ck = load_torch(path, "training state", "not a graphvae training state (graphvae "
+                                            "writes them beside --out)")
     if not isinstance(ck, dict) or ck.get("kind") != "graphvae-training-state":
         raise DataError(path, "not a graphvae training state")
     if config is not None and not _same(ck.get("config"), config):

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from graphvae.config import check_count
 from graphvae.errors import DataError, describe
-from graphvae.io import check_weight_storage, check_zip_stored, save_atomic
+from graphvae.io import check_weight_storage, load_torch, save_atomic
 from graphvae.progress import steps
 from graphvae.training import (
     EMA,
@@ -240,11 +240,8 @@ def load_vector_model(path: str | os.PathLike,
     before the objective was saved load with the ELBO); one-line ``ValueError`` naming the
     file on anything else (compressed or hollow weights, a config the weights do not fit,
     an unknown objective), checked before the model is built."""
-    check_zip_stored(path)
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # noqa: BLE001 - a damaged file fails in many ways
-        raise DataError(path, f"cannot read the checkpoint ({describe(err)})") from None
+    ckpt = load_torch(path, "checkpoint", "not a torch checkpoint (a model.pt that graphvae "
+                                          "vector wrote)", map_location)
     if not isinstance(ckpt, dict) or ckpt.get("task") != "vector" or "config" not in ckpt:
         raise DataError(path, "not a graphvae vector-model checkpoint")
     state = ckpt.get("state_dict")

@@ -1,0 +1,138 @@
+"""Reading the torch files graphvae writes (model checkpoints, training states) and numpy's
+``.npz`` files without trusting them: :func:`load_torch` reads tensors and plain data only
+(``torch.load(weights_only=True)``), after :func:`check_zip_stored` has refused compressed,
+oversized and damaged archives; :func:`check_weight_storage` refuses weights that claim
+more values than the file holds. Every refusal is a one-line
+:class:`~graphvae.errors.DataError` naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from graphvae.errors import DataError, describe, quote
+
+#: How the files of torch.save begin: a zip archive (since torch 1.6) or a pickle.
+TORCH_MAGIC = (b"PK\x03\x04", b"\x80")
+
+
+def check_zip_stored(path: str | os.PathLike) -> list[str] | None:
+    """Refuse a zip archive (what ``torch.save`` and ``numpy.savez`` write) that holds a
+    compressed member, members larger than the file, or a member whose bytes fail its
+    CRC-32: neither writer compresses, a deflated member of zeros inflates about a
+    thousandfold when read, and torch reads a member without checking its CRC, so a damaged
+    checkpoint loaded garbage weights. A file that starts as a zip archive but which
+    :mod:`zipfile` cannot read is refused too. Returns the members' names, or ``None`` for
+    a file that is not a zip archive (its reader says what it is)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+    except OSError as err:
+        raise DataError(path, f"cannot read the file ({describe(err)})") from None
+    if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
+        return None
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            size = path.stat().st_size
+            for info in infos:
+                if info.compress_type != zipfile.ZIP_STORED:
+                    raise DataError(path, f"holds a compressed member ({info.filename[:80]}); "
+                                          f"torch.save and numpy.savez never compress")
+            claimed = sum(info.file_size for info in infos)
+            if claimed > size:
+                raise DataError(path, f"its members claim {claimed:,} bytes, more than the "
+                                      f"file's {size:,}")
+            bad = zf.testzip()                # reads every member, checking its CRC-32
+    except DataError:
+        raise
+    except OSError as err:
+        raise DataError(path, f"cannot read the file ({describe(err)})") from None
+    except Exception as err:  # noqa: BLE001 - zipfile raises several types
+        raise DataError(path, f"not a readable zip archive ({describe(err)})") from None
+    if bad is not None:
+        raise DataError(path, f"damaged: its member {quote(bad)} fails its CRC-32 check (the "
+                              f"file changed after it was written)")
+    return [info.filename for info in infos]
+
+
+def load_torch(path: str | os.PathLike, what: str, not_ours: str,
+               map_location: str | torch.device = "cpu") -> Any:
+    """What ``torch.save`` wrote to ``path``, read without running code. ``what`` names
+    the file in errors (``"checkpoint"``: "cannot read the checkpoint (...)"), and
+    ``not_ours`` says what the file is not, for one that is neither a zip archive nor a
+    pickle, or a zip archive without torch's ``data.pkl`` (numpy's ``.npz``)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError as err:
+        raise DataError(path, f"cannot read the {what} ({describe(err)})") from None
+    if head and not head.startswith(TORCH_MAGIC):
+        raise DataError(path, f"{not_ours}; it starts with {quote(head)}")
+    names = check_zip_stored(path)
+    if names is not None and not any(n == "data.pkl" or n.endswith("/data.pkl")
+                                      for n in names):
+        shown = ", ".join(quote(n) for n in names[:3]) or "no members"
+        raise DataError(path, f"{not_ours}: a zip archive without torch's data.pkl (it holds "
+                              f"{shown})")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise DataError(path, f"refused: the file holds more than tensors and plain data, "
+                              f"which graphvae {what}s never do ({refusal(err)})") from None
+    except Exception as err:  # noqa: BLE001 - a damaged file fails in many ways
+        raise DataError(path, f"cannot read the {what} ({describe(err)})") from None
+
+
+def refusal(err: Exception) -> str:
+    """What torch's weights-only unpickler refused, from its message, without the advice
+    around it (to load the file with ``weights_only=False``: to run its code)."""
+    text = " ".join(str(err).split())
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        text = text.split(marker, 1)[1].strip()
+        for cut in (" Please use", " Check the documentation"):
+            text = text.split(cut, 1)[0]
+        return text.strip()[:160] or "not a torch checkpoint"
+    skip = ("Weights only load failed", "Please file an issue", "Check the documentation")
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith(skip) and "weights_only" not in ln]
+    return lines[0][:160] if lines else "not a torch checkpoint"
+
+
+def nan_weight(state: dict[str, torch.Tensor]) -> str | None:
+    """The first weight of ``state`` that holds NaN, or ``None``: no graphvae run saves one
+    (training stops on a non-finite loss). ``-inf`` is allowed: a log-probability of 0."""
+    return next((k for k, v in state.items() if v.is_floating_point() and bool(v.isnan().any())),
+                None)
+
+
+def check_weight_storage(state: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
+    """Refuse weights that hold fewer bytes than their shapes claim: a tensor saved as a
+    view that repeats one value (stride 0) or many tensors on one storage would let a
+    small file ask for a model of any size, which is built before its weights load."""
+    storages: dict[tuple[int, int], int] = {}
+    need = 0
+    for k, v in state.items():
+        st = v.untyped_storage()
+        nbytes = v.numel() * v.element_size()
+        if nbytes > st.nbytes():
+            raise DataError(path, f"the weights hold fewer values than their shapes: {k} has "
+                                  f"shape {tuple(v.shape)} on a storage of {st.nbytes()} bytes")
+        storages[st.data_ptr(), st.nbytes()] = st.nbytes()
+        need += nbytes
+    have = sum(storages.values())
+    if need > have:
+        raise DataError(path, f"the weights hold fewer values than their shapes: {need} bytes "
+                              f"of tensors on {have} bytes of storage")
