@@ -1199,3 +1199,65 @@ def test_a_data_root_that_is_a_file_is_named(tmp_path, monkeypatch, how):
     source = "--data-root" if how == "flag" else "GRAPHVAE_DATA"
     assert rc == 2 and "\n" not in err, err
     assert f"the data root {root} ({source}) is a file, not a folder" in err, err
+
+
+@pytest.mark.parametrize("held, flags", [
+    (["seed0.pt"], ["--seed", "1", "--seeds", "3"]),
+    (["seed0.pt", "seed1.pt"], ["--seeds", "1"]),
+])
+def test_linkpred_resume_with_other_seeds_is_refused_and_keeps_the_states(tmp_path, held,
+                                                                          flags):
+    """A run stopped in seed 0 (or 1), resumed with another --seed (or fewer --seeds),
+    trained its own seeds afresh, exited 0, and removed the folder: the interrupted run's
+    states were lost. It is now refused before anything is read, and they stay."""
+    state = tmp_path / ".o.state"
+    state.mkdir()
+    for name in held:
+        (state / name).write_bytes(b"state of " + name.encode())
+    rc, _, err = run_cli(["linkpred", "--quiet", "--epochs", "2", "--out",
+                          str(tmp_path / "o"), "--resume", *flags])
+    assert rc == 2 and err.count("\n") == 1, err
+    assert f"--resume: {state} holds the training states of seeds " \
+           f"{', '.join(n[4:-3] for n in held)}, and this run" in err, err
+    assert sorted(p.name for p in state.iterdir()) == held
+    assert all((state / n).read_bytes() == b"state of " + n.encode() for n in held)
+
+
+def test_linkpred_resume_with_more_seeds_than_the_states_is_allowed(tmp_path):
+    """The interrupted run's seeds within this run's: nothing to refuse (more seeds
+    continue the run and add the rest)."""
+    from graphvae.cli.linkpred import _check_state_seeds
+    for name in ("seed0.pt", "seed1.pt", "seed12.pt.tmp", "notes.txt"):
+        (tmp_path / name).write_text("x")
+    _check_state_seeds(tmp_path, 0, 2)
+    _check_state_seeds(tmp_path, 0, 5)
+    _check_state_seeds(tmp_path / "missing", 7, 1)
+    with pytest.raises(ValueError, match="seeds 0, 1, and this run \\(--seed 1 --seeds 2\\) "
+                                         "trains seeds 1–2"):
+        _check_state_seeds(tmp_path, 1, 2)
+
+
+def test_a_state_of_generate_or_vector_resumed_by_the_other_names_the_command(tmp_path):
+    """generate and vector both keep train.pt: each took the other's state for its own
+    with other settings, listing settings neither has ("no --dataset here, unset in the
+    state; ... 33 more") and advising to rerun with the same ones."""
+    from graphvae.tasks.generation import GenerationConfig, run_generation
+    from graphvae.vector.data import load_digits
+    from graphvae.vector.run import VectorRunConfig, run_vector
+
+    made = {"generate": tmp_path / "g", "vector": tmp_path / "v"}
+    run_generation(GenerationConfig(epochs=1, eval_every=1), progress=False,
+                   state=made["generate"] / "train.pt")
+    run_vector(load_digits(), VectorRunConfig(epochs=1, nll_samples=2, hidden=(8,)),
+               progress=False, state=made["vector"])
+    for left_by, other in (("generate", "vector"), ("vector", "generate")):
+        state = tmp_path / f".{left_by}-out.state"
+        made[left_by].rename(state)
+        before = (state / "train.pt").read_bytes()
+        rc, _, err = run_cli([other, "--quiet", "--epochs", "1", "--out",
+                              str(tmp_path / f"{left_by}-out"), "--resume"])
+        assert rc == 2 and err.count("\n") == 1, err
+        assert err.rstrip().endswith(
+            f"train.pt: the training state was left by graphvae {left_by}, not by graphvae "
+            f"{other}: resume it with that command, or use another --out"), err
+        assert (state / "train.pt").read_bytes() == before

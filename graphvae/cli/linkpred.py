@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -118,6 +119,24 @@ def _check_flags(args: argparse.Namespace) -> None:
                                     "--planted": args.planted, "--config": args.config})
 
 
+def _check_state_seeds(state: Path, first: int, count: int) -> None:
+    """``--resume``: the seeds whose states the folder holds must be seeds of this run.
+    Another ``--seed`` or a smaller ``--seeds`` trained the run's seeds afresh and then
+    removed the folder, the interrupted run's states with it."""
+    if not state.is_dir():
+        return
+    held = sorted(int(m.group(1)) for p in state.iterdir()
+                  if (m := re.fullmatch(r"seed(\d+)\.pt", p.name)) and p.is_file())
+    other = [s for s in held if not first <= s < first + count]
+    if other:
+        names = ", ".join(map(str, held[:10])) + (", ..." if len(held) > 10 else "")
+        raise ValueError(f"--resume: {state} holds the training states of seeds {names}, "
+                         f"and this run (--seed {first} --seeds {count}) trains seeds {first}"
+                         f"–{first + count - 1}: rerun with the --seed and --seeds of the "
+                         f"interrupted run (the states are kept), or without --resume to "
+                         f"start afresh")
+
+
 def _read(args: argparse.Namespace, world: int):
     """The run's flags (checked), configuration (preset, ``--config`` file, flags) and
     files: the training-state folder (checked), the planted model, the graph, the seconds
@@ -127,6 +146,8 @@ def _read(args: argparse.Namespace, world: int):
     _check_flags(args)
     cfg = _checked_config(args, world)
     state = state_dir(args, "linkpred", LINKPRED_STATES, world)
+    if args.resume and state is not None:
+        _check_state_seeds(state, args.seed, args.seeds)
     planted = None
     if args.planted is not None:
         from graphvae.datasets.planted import PlantedSBM

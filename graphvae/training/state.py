@@ -60,6 +60,7 @@ def restore_state(path: Path, state: FitState, result: FitResult,
     if not isinstance(ck, dict) or ck.get("kind") != "graphvae-training-state":
         raise DataError(path, "not a graphvae training state")
     if config is not None and not _same(ck.get("config"), config):
+        _refuse_other_command(path, ck.get("config"), config)
         _refuse_other_version(path, ck.get("config"), config)
         raise DataError(path, f"the training state belongs to a run with other settings "
                               f"({_settings_diff(ck.get('config'), config, as_given)}); "
@@ -115,6 +116,33 @@ def _settings_diff(saved: object, now: dict[str, Any],
     more = len(parts) + len(extra) - show
     parts += [f"{quote(k)}: unset here, {quote(saved[k])} in the state" for k in extra[:show]]
     return one_line("; ".join(parts[:show]) + (f"; {more} more" if more > 0 else ""))
+
+
+#: The command that writes the training states of each task (``generate`` and ``vector``
+#: both name theirs ``train.pt``). A config records its ``task``, except ``vector``'s,
+#: known by its ``data_sha256``.
+TASK_COMMANDS = {"generation": "graphvae generate", "linkpred": "graphvae linkpred",
+                 "vector": "graphvae vector"}
+
+
+def _task(config: dict) -> object:
+    task = config.get("task")
+    return "vector" if task is None and "data_sha256" in config else task
+
+
+def _refuse_other_command(path: Path, saved: object, now: dict[str, Any]) -> None:
+    """A state whose config records another task than this run's was left by another
+    command: it is refused by naming that command, not by listing how two commands'
+    settings differ (settings neither run has among them)."""
+    if not isinstance(saved, dict):
+        return
+    theirs, ours = _task(saved), _task(now)
+    if not (isinstance(theirs, str) and isinstance(ours, str)) or theirs == ours:
+        return
+    who = TASK_COMMANDS.get(theirs, f"a command of task {quote(theirs)}")
+    raise DataError(path, f"the training state was left by {who}, not by "
+                          f"{TASK_COMMANDS.get(ours, 'this command')}: resume it with that "
+                          f"command, or use another --out")
 
 
 def _refuse_other_version(path: Path, saved: object, now: dict[str, Any]) -> None:
