@@ -213,14 +213,26 @@ def test_bad_matrix_files(tmp_path):
     arr[4, 2] = np.nan
     np.save(nan, arr)
     with pytest.raises(ValueError, match="NaN, infinite or beyond-float32 entries "
-                                         "\\(first at row 4, column 2\\)"):
+                                         "\\(the first at index \\[4, 2\\], counted from "
+                                         "0\\)"):
         load_matrix(nan)
-    rows = _write(tmp_path, "r.csv", "a,b\n1,2\n3\n")
-    with pytest.raises(ValueError, match="different lengths"):
+    rows = _write(tmp_path, "r.csv", "a,b\n\n1,2\n3\n")
+    with pytest.raises(ValueError, match=r"r\.csv:4: a row of 1 number, where the first "
+                                         r"row \(line 3\) has 2$"):
         load_matrix(rows)
+    # a NaN on file line 5 (a header and a blank line before): named by its line, not as
+    # data row 2 counted from 0
+    nans = _write(tmp_path, "nan.csv", "a,b\n\n1,2\n3,4\n5,nan\n6,inf\n")
+    with pytest.raises(ValueError, match=r"nan\.csv:5: 2 NaN, infinite or beyond-float32 "
+                                         r"entries \(the first in column 2\)$"):
+        load_matrix(nans)
     words = _write(tmp_path, "w.csv", "1,2\n3,x\n")
     with pytest.raises(ValueError, match="w.csv:2: not a row of numbers"):
         load_matrix(words)
+    from graphvae.vector.data import load_vector_data
+    with pytest.raises(ValueError, match=r"use one of digits, mnist or a \.npy, \.csv or "
+                                         r"\.txt file$"):
+        load_vector_data(str(tmp_path / "x.npz"))
     with pytest.raises(ValueError, match="use .npy, .csv or .txt"):
         load_matrix(_write(tmp_path, "x.parquet", "junk"))
     with pytest.raises(ValueError, match="is empty"):

@@ -155,7 +155,7 @@ def check_matrix(x, name: str = "data", *, binary: bool = False) -> Tensor:
     if bad.any():
         r, c = (int(v) for v in bad.nonzero()[0])
         raise DataError(None, f"{name} has {int(bad.sum())} NaN, infinite or beyond-float32 "
-                              f"entries (first at row {r}, column {c})")
+                              f"entries (the first at index [{r}, {c}], counted from 0)")
     if binary:
         nonbin = (t != 0) & (t != 1)
         if nonbin.any():
@@ -262,7 +262,8 @@ def _read_csv(path: Path) -> np.ndarray:
     lines = [(i, ln) for i, ln in enumerate(text_lines(path), start=1) if ln.strip()]
     if not lines:
         raise DataError(path, "the file is empty")
-    rows = []
+    rows: list[list[float]] = []
+    linenos: list[int] = []
     for k, (lineno, ln) in enumerate(lines):
         # commas, or (a line without any: np.savetxt's default) spaces or tabs
         cells = [c.strip() for c in ln.split(",")] if "," in ln else ln.split()
@@ -270,6 +271,7 @@ def _read_csv(path: Path) -> np.ndarray:
             continue  # pandas' default column names: DataFrame.to_csv(index=False)
         try:
             rows.append([float(c) for c in cells])
+            linenos.append(lineno)
         except ValueError:
             if k == 0 and not any(is_number(c) for c in cells):  # a header: words only
                 continue
@@ -280,10 +282,19 @@ def _read_csv(path: Path) -> np.ndarray:
             raise DataError(path, f"not a row of numbers: {quote(ln)}", lineno) from None
     if not rows:
         raise DataError(path, "holds a header but no rows")
-    widths = {len(r) for r in rows}
-    if len(widths) > 1:
-        raise DataError(path, f"rows have different lengths {sorted(widths)[:5]}")
-    return np.asarray(rows, dtype=np.float64)
+    width = len(rows[0])
+    for row, lineno in zip(rows, linenos):
+        if len(row) != width:
+            raise DataError(path, f"a row of {len(row)} number{'s' * (len(row) != 1)}, "
+                                  f"where the first row (line {linenos[0]}) has {width}",
+                            lineno)
+    arr = np.asarray(rows, dtype=np.float64)
+    bad = ~np.isfinite(arr) | (np.abs(arr) > FLOAT32_MAX)
+    if bad.any():
+        r, c = (int(v[0]) for v in bad.nonzero())
+        raise DataError(path, f"{int(bad.sum())} NaN, infinite or beyond-float32 entries "
+                              f"(the first in column {c + 1})", linenos[r])
+    return arr
 
 
 VECTOR_DATASETS = ("digits", "mnist")
@@ -299,4 +310,4 @@ def load_vector_data(name: str, root: str | os.PathLike | None = None,
     if Path(name).suffix.lower() in (".npy", ".csv", ".txt"):
         return load_matrix(name, seed)
     raise ValueError(f"unknown data set {name!r}: use one of {', '.join(VECTOR_DATASETS)} "
-                     f"or a .npy / .csv file")
+                     f"or a .npy, .csv or .txt file")
