@@ -149,8 +149,9 @@ def test_vector_npy_of_text_bytes_or_dates(tmp_path, capsys, dtype, shown):
 
 def test_vector_csv_beyond_float32(tmp_path, capsys):
     f = write(tmp_path / "m.csv", "\n".join(["1e39,2,3"] * 20))
-    one_line_error(capsys, ["vector", "--data", str(f)], r"m\.csv has 20 NaN, infinite or "
-                                                         r"beyond-float32 entries")
+    one_line_error(capsys, ["vector", "--data", str(f)], r"m\.csv:1: 20 NaN, infinite or "
+                                                         r"beyond-float32 entries \(the "
+                                                         r"first in column 1\)")
 
 
 @pytest.mark.parametrize("dtype", [">f8", ">i4", "<u2", "<u4", "<u8", "|u1"])
