@@ -132,10 +132,11 @@ def _first_names(names: list[str]) -> str:
     return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
-def check_output_folder(out: str | os.PathLike) -> Path:
+def check_output_folder(out: str | os.PathLike, command: str | None = None) -> Path:
     """Check, before any training, that ``out`` can be (re)written as a run's folder: a new
     path, an empty folder, or a folder a graphvae command wrote, holding only what its
-    manifest lists (:func:`foreign_files`)."""
+    manifest lists (:func:`foreign_files`); with ``command`` (``"graphvae score"``), a run
+    of that same command (another command's model and samples are not replaced)."""
     out = Path(out)
     if out.name in ("", ".", ".."):
         raise ValueError(f"--out {str(out) or repr('')} names no folder of its own (graphvae "
@@ -164,12 +165,28 @@ def check_output_folder(out: str | os.PathLike) -> Path:
                              f"({_first_names(foreign)}); "
                              "graphvae replaces its output folder as a whole, so give a new "
                              "or empty folder")
+        theirs = _written_by(out)
+        if command is not None and theirs is not None and theirs != command:
+            raise ValueError(f"--out {out} holds a run of {theirs} "
+                             f"({_first_names(sorted(p.name for p in out.iterdir()))}), which "
+                             f"{command} would replace: give another --out, or delete the "
+                             f"folder first")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ValueError(f"cannot create the folder for --out {out}: {describe(err)}") from None
     check_writable(out)
     return out
+
+
+def _written_by(out: Path) -> str | None:
+    """The command that wrote the run folder ``out``, as its manifest records it."""
+    try:
+        manifest = read_json(out / MANIFEST)
+    except (OSError, ValueError):
+        return None
+    command = manifest.get("command") if isinstance(manifest, dict) else None
+    return command if isinstance(command, str) and command.startswith("graphvae ") else None
 
 
 def check_writable(out: Path) -> None:
@@ -243,7 +260,7 @@ def output_folder(out: str | os.PathLike | None, command: str = "graphvae",
     if out is None:
         yield None
         return
-    out = check_output_folder(out)
+    out = check_output_folder(out, command)
     clean_leftovers(out)
     unwritable = f"cannot write to {out.parent} (for --out {out})"
     try:

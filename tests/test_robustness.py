@@ -1262,3 +1262,30 @@ def test_a_state_of_generate_or_vector_resumed_by_the_other_names_the_command(tm
             f"train.pt: the training state was left by graphvae {left_by}, not by graphvae "
             f"{other}: resume it with that command, or use another --out"), err
         assert (state / "train.pt").read_bytes() == before
+
+
+def test_a_run_folder_of_another_command_is_not_replaced(tmp_path):
+    """`graphvae score ... --out RUN` onto a finished generate run replaced its model.pt
+    and samples with score's three files, exit 0 and no note. A run folder is replaced by
+    a run of the command that wrote it only; another command's is refused and kept."""
+    from graphvae.run_folder import MANIFEST, check_output_folder, output_folder
+
+    run = tmp_path / "gen"
+    with output_folder(run, "graphvae generate") as stage:
+        (stage / "model.pt").write_bytes(b"weights")
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    assert check_output_folder(run, "graphvae generate") == run        # the same command
+    with pytest.raises(ValueError, match=rf"--out {re.escape(str(run))} holds a run of "
+                                         r"graphvae generate \(manifest\.json, model\.pt\), "
+                                         r"which graphvae score would replace"):
+        check_output_folder(run, "graphvae score")
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text('{"num_nodes": 2, "edges": [[0, 1]]}\n')
+    rc, _, err = run_cli(["score", str(samples), "--dataset", "community-small", "--out",
+                          str(run)])
+    assert rc == 2 and err.count("\n") == 1 and "holds a run of graphvae generate" in err, err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    assert MANIFEST in before
+    with output_folder(run, "graphvae generate") as stage:               # rerun: replaced
+        (stage / "model.pt").write_bytes(b"new weights")
+    assert (run / "model.pt").read_bytes() == b"new weights"

@@ -35,7 +35,7 @@ def state_dir(args: argparse.Namespace, command: str, files: tuple[str, ...],
         raise ValueError(f"--out {quote(args.out.name)}: its training-state folder "
                          f"'.NAME.state' would be longer than {NAME_MAX} bytes; use a shorter "
                          f"name")
-    check_output_folder(args.out)
+    check_output_folder(args.out, f"graphvae {command}")
     if (state.exists() or state.is_symlink()) and not state.is_dir():
         raise ValueError(f"{state} is not a folder: a run with --out {args.out} keeps its "
                          f"training state there (move the file away)")

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             raise ValueError(f"--out {args.out} lies inside the output folder of the run "
                              f"scored ({home}), which would then hold more than its "
                              "manifest lists: choose another folder")
-        check_output_folder(args.out)          # before the scoring, which can take minutes
+        check_output_folder(args.out, "graphvae score")  # before the scoring (minutes)
     cfg = GenerationConfig.from_dict({**given, "fcd": not args.no_fcd})
     with output_folder(args.out, "graphvae score") as stage:
         metrics = score_samples(path, cfg, args.data_root,
