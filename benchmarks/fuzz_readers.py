@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 import warnings
+import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -461,9 +462,25 @@ def checkpoint_case(rng: random.Random, folder: str) -> Case:
     data = buf.getvalue()
     if 0.5 <= r < 0.6:
         data = hostile_pickle(rng, folder)
-    elif 0.6 <= r < 0.9:
-        data = damage(rng, data)
+    elif 0.6 <= r < 0.75:
+        data = damage(rng, data)          # mostly caught by the members' CRC-32
+    elif 0.75 <= r < 0.9:
+        data = damage_member(rng, data)   # behind valid CRCs: the unpickler's own checks
     return Case({"model.pt": data}, "model.pt", note="checkpoint")
+
+
+def damage_member(rng: random.Random, data: bytes) -> bytes:
+    """``data``, a zip archive, with one member damaged and the archive written again, so
+    that every CRC-32 is right and the damage reaches the member's reader."""
+    with zipfile.ZipFile(io.BytesIO(data)) as zin:
+        members = [(i.filename, zin.read(i.filename)) for i in zin.infolist()]
+    k = rng.randrange(len(members))
+    members[k] = (members[k][0], damage(rng, members[k][1]))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zout:
+        for name, content in members:
+            zout.writestr(name, content)
+    return out.getvalue()
 
 
 # --------------------------------------------------------------------------- readers
