@@ -1008,3 +1008,23 @@ def test_an_npz_or_a_text_file_given_as_a_checkpoint_is_named(tmp_path):
                                         r"without torch's data\.pkl \(it holds "
                                         r"'blocks\.npy'\)$"):
         load_model(npz)
+
+
+def test_a_checkpoint_saved_with_torchs_crcs_switched_off_loads(tmp_path):
+    """torch.serialization.set_crc32_options(False) makes torch.save write a CRC of 0 for
+    every member, and torch.load reads such files: so does graphvae (the CRC check had
+    called them damaged). With the CRCs on again, the same damage is still refused."""
+    import torch.serialization as ser
+    good = _linkpred_checkpoint(tmp_path / "a")
+    ck = torch.load(good, weights_only=True)
+    path = tmp_path / "nocrc.pt"
+    was = ser.get_crc32_options()
+    ser.set_crc32_options(False)
+    try:
+        torch.save(ck, path)
+    finally:
+        ser.set_crc32_options(was)
+    with __import__("zipfile").ZipFile(path) as zf:
+        assert {i.CRC for i in zf.infolist()} == {0}
+    model = load_model(path)[0]
+    assert all(torch.equal(v, ck["state_dict"][k]) for k, v in model.state_dict().items())
