@@ -1052,8 +1052,8 @@ def test_a_run_over_an_interrupted_runs_state_says_so(tmp_path, capsys):
                      capsys)
     assert rc == 0, err
     assert (f"graphvae linkpred: note: starting afresh; the training state of an interrupted "
-            f"run in {tmp_path / '.o.state'} will be overwritten (--resume continues it)") \
-        in err, err
+            f"run in {tmp_path / '.o.state'} is removed when training starts (--resume "
+            f"continues it instead)") in err, err
     rc, _, err = run(["linkpred", "--quiet", "--epochs", "1", "--out", str(tmp_path / "p")],
                      capsys)
     assert rc == 0 and "note" not in err, err
@@ -1289,3 +1289,29 @@ def test_a_run_folder_of_another_command_is_not_replaced(tmp_path):
     with output_folder(run, "graphvae generate") as stage:               # rerun: replaced
         (stage / "model.pt").write_bytes(b"new weights")
     assert (run / "model.pt").read_bytes() == b"new weights"
+
+
+def test_a_fresh_run_removes_an_interrupted_runs_states_so_its_own_resume_works(
+        tmp_path, monkeypatch):
+    """A fresh run into a folder holding an older run's seed0.pt and seed1.pt, itself
+    interrupted, could not be resumed with its own --seed: the folder held seeds 0, 1 and
+    5, and the seed check refused. The fresh run now removes the older states when it
+    starts (its note says so), so the folder holds its own alone."""
+    import graphvae.cli.linkpred as lp
+    state = tmp_path / ".o.state"
+    state.mkdir()
+    for name in ("seed0.pt", "seed1.pt"):
+        (state / name).write_bytes(b"an older run's state")
+    (state / "notes.txt").write_text("mine")
+    monkeypatch.setattr(lp, "done", lambda *a: None)         # as if killed after training
+    argv = ["linkpred", "--quiet", "--model", "gae", "--epochs", "3", "--seed", "5",
+            "--out", str(tmp_path / "o")]
+    rc, _, err = run_cli(argv)
+    assert rc == 0, err
+    assert sorted(p.name for p in state.iterdir()) == ["notes.txt", "seed5.pt"]
+    monkeypatch.undo()
+    rc, _, err = run_cli([*argv, "--resume"])
+    assert rc == 0, err
+    metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert metrics["runs"][0]["resumed_from_epoch"] == 3
+    assert sorted(p.name for p in state.iterdir()) == ["notes.txt"]

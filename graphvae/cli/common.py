@@ -45,8 +45,8 @@ def state_dir(args: argparse.Namespace, command: str, files: tuple[str, ...],
         from graphvae.distributed import world_from_env
         if world_from_env()[0] == 0:
             print(f"graphvae {command}: note: starting afresh; the training state of an "
-                  f"interrupted run in {state} will be overwritten (--resume continues it)",
-                  file=sys.stderr)
+                  f"interrupted run in {state} is removed when training starts (--resume "
+                  f"continues it instead)", file=sys.stderr)
     return state  # created by the first checkpoint the run writes
 
 
@@ -144,6 +144,22 @@ def done(state: Path | None, files: tuple[str, ...]) -> None:
     the temporary files of their atomic writes), then the folder if that left it empty:
     anything else in it (another command's state, a file of yours) stays."""
     states_removed()                    # a stop from now on names no state
+    clear_states(state, files)
+
+
+def fresh_start(args: argparse.Namespace, state: Path | None, files: tuple[str, ...]
+                ) -> None:
+    """A run without ``--resume``, its inputs read, removes the training states an
+    interrupted run left in ``state`` (as :func:`done` does), so that the folder holds
+    this run's alone: a later ``--resume`` continues this run, and nothing of the other
+    (``linkpred``'s other seeds, ``vector``'s refinement) is mixed into it."""
+    if not args.resume:
+        clear_states(state, files)
+
+
+def clear_states(state: Path | None, files: tuple[str, ...]) -> None:
+    """Remove the training states ``files`` (and their temporary files) from ``state``,
+    then the folder if that left it empty."""
     if state is None or not state.is_dir() or state.is_symlink():
         return
     for p in state.iterdir():

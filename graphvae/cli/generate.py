@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from graphvae.cli.common import done, generation_summary, output_args, state_dir
+from graphvae.cli.common import (
+    done,
+    fresh_start,
+    generation_summary,
+    output_args,
+    state_dir,
+)
 from graphvae.devices import resolve_device
 from graphvae.io import json_text
 from graphvae.run_folder import output_folder
@@ -33,6 +39,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"graphvae generate: note: {line}", file=sys.stderr)
     state = state_dir(args, "generate", GENERATE_STATES)
     device = resolve_device(cfg.device)
+    fresh_start(args, state, GENERATE_STATES)
     with threads_for(graph_work(20 * cfg.batch_size, 80 * cfg.batch_size,
                                 20 * cfg.batch_size * 17, [*cfg.hidden, cfg.latent]),
                      device), \

@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from graphvae.cli.common import check_inputs_outside, done, output_args, state_dir
+from graphvae.cli.common import (
+    check_inputs_outside,
+    done,
+    fresh_start,
+    output_args,
+    state_dir,
+)
 from graphvae.devices import resolve_device
 from graphvae.io import json_text
 from graphvae.run_folder import output_folder
@@ -50,6 +56,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for line in resolved(cfg, data).ignored_settings():
         print(f"graphvae vector: note: {line}", file=sys.stderr)
     device = resolve_device(cfg.device)
+    fresh_start(args, state, VECTOR_STATES)
     with threads_for(dense_work(cfg.batch_size, [data.dim, *cfg.hidden,
                                                  2 * (cfg.latent_dim or 40)]), device), \
             output_folder(args.out, "graphvae vector", device) as stage:
