@@ -4,7 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # Real data sets live beside the clone (see ../shared/data/README.md); override as you like.
-GRAPHVAE_DATA ?= $(abspath ../shared/data)
+# (set but empty counts as unset)
+ifeq ($(strip $(GRAPHVAE_DATA)),)
+GRAPHVAE_DATA := $(abspath ../shared/data)
+endif
 export GRAPHVAE_DATA
 
 .PHONY: install demo test test-all lint typecheck pytest pytest-all clean

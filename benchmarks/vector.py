@@ -43,8 +43,8 @@ from pathlib import Path
 import torch
 
 from graphvae.devices import resolve_device
-from graphvae.errors import OneLineParser, run_script
-from graphvae.io import write_json
+from graphvae.errors import DataError, OneLineParser, run_script
+from graphvae.io import load_torch, write_json
 from graphvae.provenance import environment
 from graphvae.vector import (
     VectorData,
@@ -75,8 +75,13 @@ PUBLISHED = {
 
 def _finished(path: Path, device: torch.device) -> tuple:
     """A finished row's model file: the model, its training seconds and best epoch."""
-    info = torch.load(path, map_location="cpu", weights_only=True)["result"]
-    return load_vector_model(path).to(device), info["seconds"], info["best_epoch"]
+    model = load_vector_model(path).to(device)       # checks the file (one-line errors)
+    info = load_torch(path, "checkpoint", "not a torch checkpoint")
+    result = info.get("result") if isinstance(info, dict) else None
+    if not isinstance(result, dict) or not {"seconds", "best_epoch"} <= set(result):
+        raise DataError(path, "a vector checkpoint without its training result (seconds, "
+                              "best_epoch): rerun the row without --resume")
+    return model, result["seconds"], result["best_epoch"]
 
 
 def _evaluated(model, args, data, cache: Path, key: dict, with_elbo: bool = False) -> dict:

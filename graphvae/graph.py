@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "Adjacency",  # noqa: F822 - graphvae.adjacency's, through __getattr__ below
     "check_edge_index",
     "check_features",
     "check_graph",
