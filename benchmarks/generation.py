@@ -241,7 +241,7 @@ def main(argv=None) -> int:
         report["results"] = [r for r in old.get("results", [])
                              if (r["dataset"], r.get("label", _old_label(r))) not in fresh]
     if args.smoke and not parts:
-        cfg = GenerationConfig(epochs=1, eval_every=1)
+        cfg = GenerationConfig(model="oneshot-vae", epochs=1, eval_every=1)
         m = run_generation(cfg, None, None, progress=False)
         report["results"].append(_aggregate("community-small (generated)",
                                             "oneshot-vae, normal prior", [m]))

@@ -35,12 +35,13 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 COMMANDS = {
     "linkpred": ["linkpred", "--epochs", "60"],
-    "generate": ["generate", "--epochs", "20", "--eval-every", "5"],
+    "generate": ["generate", "--model", "oneshot-vae", "--epochs", "20", "--eval-every", "5"],
     "vector": ["vector", "--epochs", "10", "--nll-samples", "200"],
 }
 SMOKE = {
     "linkpred": ["linkpred", "--epochs", "3"],
-    "generate": ["generate", "--epochs", "2", "--eval-every", "1"],
+    "generate": ["generate", "--model", "oneshot-vae", "--epochs", "2", "--eval-every",
+                 "1"],
     "vector": ["vector", "--epochs", "2", "--nll-samples", "10"],
 }
 

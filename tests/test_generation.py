@@ -239,7 +239,7 @@ def test_default_generate_runs_without_files(tmp_path):
     assert m["dataset"] == "community-small (generated)" and m["protocol"] == "graphrnn"
     # the summary on stderr: the MMD² row as metrics.json has it, to four digits
     gen = m["mmd2"]["generated"]
-    assert err.splitlines()[0] == "community-small (generated), oneshot-vae, seed 0: 20 samples"
+    assert err.splitlines()[0] == "community-small (generated), seq-vae, seed 0: 20 samples"
     assert err.splitlines()[1].startswith(
         f"  MMD² (graphrnn): {gen['degree']:.4g} / {gen['clustering']:.4g} / "
         f"{gen['orbit']:.4g} (degree / clustering / orbit), mean "
@@ -257,7 +257,7 @@ def test_default_generate_runs_without_files(tmp_path):
     assert [g.number_of_nodes() for g in graphs][:1] and all(g.number_of_nodes() >= 1
                                                             for g in graphs)
     ck = torch.load(tmp_path / "model.pt", weights_only=True)
-    assert ck["task"] == "generation" and ck["model"] == "oneshot-vae"
+    assert ck["task"] == "generation" and ck["model"] == "seq-vae"     # the default model
     assert ck["init"]["in_channels"] == 17 and ck["config"]["epochs"] == 4
 
 
@@ -382,8 +382,8 @@ def test_settings_a_run_does_not_use_are_named():
 
 def test_command_line_prints_ignored_settings(tmp_path):
     (tmp_path / "taken").write_text("x")   # --out is a file: the run stops after the notes
-    rc, _, err = run_cli(["generate", "--connect-rule", "cuts", "--quiet",
-                          "--out", str(tmp_path / "taken")])
+    rc, _, err = run_cli(["generate", "--model", "oneshot-vae", "--connect-rule", "cuts",
+                          "--quiet", "--out", str(tmp_path / "taken")])
     assert rc == 2
     assert err.splitlines()[0] == ("graphvae generate: note: --connect-rule applies only to "
                                    "--model seq-vae; ignored here")

@@ -59,7 +59,7 @@ class GenerationConfig(Config):
                                  choices=GEN_DATASETS, metavar="NAME")
     generated: bool = option(False, "community-small / grid: use the published generator, "
                              "not the file")
-    model: str = option("oneshot-vae", "model", choices=GEN_MODELS)
+    model: str = option("seq-vae", "model", choices=GEN_MODELS)
     bound: str = option("matched", "graphvae training bound: matched or permutation-sampled",
                         choices=GRAPHVAE_BOUNDS)
     num_perms: int = option(8, "random relabellings in the permutation bound")
