@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from graphvae.adjacency import Adjacency
+from graphvae.graph import check_edge_index
 
 MAX_DEGREE_FEATURE = 16
 
@@ -34,6 +35,25 @@ class GraphTensors:
     edge_index: Tensor
     node_types: Tensor | None = None   # (n,) long
     edge_types: Tensor | None = None   # (E,) long, aligned with edge_index
+
+    def __post_init__(self) -> None:
+        """A one-line ``ValueError`` for an edge index of another shape or dtype, or naming
+        a node outside ``0..n-1`` (batched, such an edge joined two graphs, or wrapped into
+        the one before), and for types of the wrong length or dtype (an error deep inside
+        a model, or silently truncated floats)."""
+        check_edge_index(self.edge_index, self.num_nodes)
+        for name, types, size in (("node_types", self.node_types, self.num_nodes),
+                                  ("edge_types", self.edge_types, self.edge_index.size(1))):
+            if types is None:
+                continue
+            if not isinstance(types, Tensor) or types.dtype != torch.long \
+                    or tuple(types.shape) != (size,):
+                got = (f"{types.dtype} of shape {tuple(types.shape)}"
+                       if isinstance(types, Tensor) else type(types).__name__)
+                raise ValueError(f"{name} must be a torch.long tensor of shape ({size},), got "
+                                 f"{got}")
+            if types.numel() and int(types.min()) < 0:
+                raise ValueError(f"{name} holds a negative type ({int(types.min())})")
 
     @classmethod
     def from_networkx(cls, g: nx.Graph, node_attr: str | None = None,

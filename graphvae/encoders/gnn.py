@@ -49,10 +49,13 @@ def check_dropout(p: float) -> None:
         raise ValueError(f"dropout must lie in [0, 1), got {p!r}")
 
 
-def encoder_inputs(x: Tensor, adj: Adjacency | Tensor, in_channels: int) -> Adjacency:
-    """``adj`` as an :class:`Adjacency` over the rows of ``x``; a one-line ``ValueError``
-    unless ``x`` is ``(n, in_channels)`` floating-point features of ``adj``'s ``n`` nodes
-    (features of another width failed inside a matrix product, naming no argument)."""
+def encoder_inputs(x: Tensor, adj: Adjacency | Tensor, in_channels: int,
+                   dtype: torch.dtype | None = None) -> tuple[Tensor, Adjacency]:
+    """``(x, adj)``: ``x`` in the weights' ``dtype`` where given (``torch.from_numpy``
+    gives float64, which failed inside a matrix product with float32 weights, naming no
+    argument), and ``adj`` as an :class:`Adjacency` over its rows; a one-line
+    ``ValueError`` unless ``x`` is ``(n, in_channels)`` floating-point features of
+    ``adj``'s ``n`` nodes (features of another width failed inside a matrix product)."""
     if not isinstance(x, Tensor) or x.dim() != 2 or x.size(1) != in_channels:
         got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
         raise ValueError(f"x must be node features of shape (n, {in_channels}), got {got}")
@@ -61,7 +64,7 @@ def encoder_inputs(x: Tensor, adj: Adjacency | Tensor, in_channels: int) -> Adja
     adj = adj if isinstance(adj, Adjacency) else Adjacency(adj, x.size(0))
     if adj.num_nodes != x.size(0):
         raise ValueError(f"x has {x.size(0)} rows for a graph of {adj.num_nodes} nodes")
-    return adj
+    return (x if dtype is None or x.dtype == dtype else x.to(dtype)), adj
 
 
 def _matmul(x: Tensor, weight: Tensor) -> Tensor:
@@ -170,7 +173,7 @@ class GNNEncoder(nn.Module):
         return CONVS[kind](in_channels, out_channels)
 
     def forward(self, x: Tensor, adj: Adjacency | Tensor) -> DiagGaussian | PointMass:
-        adj = encoder_inputs(x, adj, self.in_channels)
+        x, adj = encoder_inputs(x, adj, self.in_channels, next(self.parameters()).dtype)
         h = x
         for k, layer in enumerate(self.layers):
             h = F.relu(_conv(layer, h, adj, k == 0))                   # (n, hidden)
@@ -233,7 +236,7 @@ class GNAEEncoder(nn.Module):
         return h
 
     def forward(self, x: Tensor, adj: Adjacency | Tensor) -> DiagGaussian | PointMass:
-        adj = encoder_inputs(x, adj, self.in_channels)
+        x, adj = encoder_inputs(x, adj, self.in_channels, next(self.parameters()).dtype)
         h = F.normalize(self.lin(x), p=2.0, dim=-1) * self.scale         # (n, k)
         h = F.dropout(h, self.dropout, self.training)
         loc = self._propagate(h, adj)                                    # (n, k)
@@ -276,7 +279,10 @@ def check_encoder_widths(in_channels: int, hidden_channels: Sequence[int],
 def build_encoder(name: str, in_channels: int, hidden_channels: Sequence[int] = (32,),
                   latent_channels: int = 16, variational: bool = True,
                   dropout: float = 0.0) -> nn.Module:
-    """Construct an encoder by registry name (``ENCODERS``)."""
+    """Construct an encoder by registry name (``ENCODERS``); one hidden width may be
+    given as an int."""
+    if isinstance(hidden_channels, int) and not isinstance(hidden_channels, bool):
+        hidden_channels = (hidden_channels,)
     if name not in ENCODERS:
         raise ValueError(f"unknown encoder {name!r}; choose one of {sorted(ENCODERS)}")
     return ENCODERS[name](in_channels, hidden_channels, latent_channels, variational, dropout)

@@ -272,7 +272,10 @@ def build_model(kind: str, in_channels: int, encoder: str = "gcn",
                 decoder: str = "inner", objective: EdgeObjective | None = None,
                 dropout: float = 0.0, feature_likelihood: str = "gaussian",
                 **kwargs) -> GraphAutoencoder:
-    """Build ``"gae"``, ``"vgae"`` or ``"joint"`` from registry names."""
+    """Build ``"gae"``, ``"vgae"`` or ``"joint"`` from registry names (one hidden width
+    may be given as an int)."""
+    if isinstance(hidden_channels, int) and not isinstance(hidden_channels, bool):
+        hidden_channels = (hidden_channels,)
     if kind not in MODELS:
         raise ValueError(f"unknown model {kind!r}; choose one of {sorted(MODELS)}")
     if decoder not in EDGE_DECODERS:

@@ -48,7 +48,7 @@ from graphvae.bounds.elbo import BoundEstimate
 from graphvae.config import check_count, check_widths
 from graphvae.containers import GraphBatch, GraphTensors, SampledGraph
 from graphvae.devices import draw_device
-from graphvae.encoders.gnn import CONVS, check_encoder_widths
+from graphvae.encoders.gnn import CONVS, check_encoder_widths, encoder_inputs
 from graphvae.graph import check_permutations, to_dense
 from graphvae.likelihoods.graphs import padded_graph_log_prob
 from graphvae.models.padded import GraphLogits, PaddedGraph
@@ -94,6 +94,7 @@ class GraphVAE(nn.Module):
         if objective not in OBJECTIVES or num_perms < 1:
             raise ValueError(f"objective must be one of {OBJECTIVES} and num_perms >= 1, got "
                              f"{objective!r}, {num_perms}")
+        self.in_channels = in_channels
         self._init = {"in_channels": in_channels, "max_nodes": max_nodes,
                       "latent_channels": latent_channels, "hidden_channels": list(hidden_channels),
                       "decoder_hidden": list(decoder_hidden), "conv": conv,
@@ -113,6 +114,7 @@ class GraphVAE(nn.Module):
 
     # ----------------------------------------------------------------- encoder
     def encode(self, x: Tensor, adj: Adjacency) -> DiagGaussian:
+        x, adj = encoder_inputs(x, adj, self.in_channels, next(self.parameters()).dtype)
         self.check_size(adj.num_nodes)
         h = x
         for conv in self.convs:

@@ -134,6 +134,11 @@ class VectorAutoencoder(nn.Module):
         """``x`` in the parameters' dtype: float64 rows (a ``.npy`` file's, numpy's default),
         integer or bool rows meet float32 weights in every method that takes rows, as the
         API functions (``estimate_nll``, ``train_vector``) take them."""
+        if not isinstance(x, Tensor) or x.dim() != 2 or x.size(1) != self.config.in_dim:
+            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"x must be rows of shape (N, {self.config.in_dim}), got {got} "
+                             f"(one row: x[None]; a data set given to fit: batches of rows, "
+                             f"e.g. graphvae.training.Shuffled)")
         dtype = next(self.encoder.parameters()).dtype
         return x if x.dtype == dtype else x.to(dtype)
 

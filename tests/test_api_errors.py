@@ -1,0 +1,96 @@
+"""Mistakes a library user makes with the Python API, each named in one line."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+def test_float64_features_meet_a_float32_model_in_its_dtype():
+    """torch.from_numpy gives float64: the encoders failed inside a matrix product ("expected
+    m1 and m2 to have the same dtype"), naming no argument. Features are now taken in the
+    weights' dtype, as the vector models take rows; a wrong width is named."""
+    from graphvae.adjacency import Adjacency
+    from graphvae.models import GraphVAE, build_model
+    path = torch.tensor([[0, 1, 1, 2, 2, 3, 3, 4], [1, 0, 2, 1, 3, 2, 4, 3]])
+    x = torch.randn(5, 8, dtype=torch.float64)
+    torch.manual_seed(0)
+    for model in (build_model("vgae", 8), build_model("vgae", 8, encoder="sage"),
+                  build_model("gae", 8, encoder="gnae")):
+        got = model.encoder(x, Adjacency(path, 5)).loc
+        assert got.dtype == torch.float32
+        assert torch.equal(got, model.encoder(x.float(), Adjacency(path, 5)).loc)
+    vae = GraphVAE(8, 5)
+    assert torch.equal(vae.encode(x, Adjacency(path, 5)).loc,
+                       vae.encode(x.float(), Adjacency(path, 5)).loc)
+    with pytest.raises(ValueError, match=r"x must be node features of shape \(n, 8\), got "
+                                         r"\(5, 6\)"):
+        vae.encode(torch.randn(5, 6), Adjacency(path, 5))
+
+
+def test_one_hidden_width_may_be_an_int():
+    """build_model("vgae", 8, hidden_channels=32) raised "'int' object is not iterable"."""
+    from graphvae.encoders.gnn import build_encoder
+    from graphvae.models import build_model
+    a = build_model("vgae", 8, hidden_channels=32)
+    b = build_model("vgae", 8, hidden_channels=(32,))
+    assert [p.shape for p in a.parameters()] == [p.shape for p in b.parameters()]
+    assert a.init_kwargs()["hidden_channels"] == [32]
+    enc = build_encoder("gcn", 8, 16, 4)
+    assert [p.shape for p in enc.parameters()] == [p.shape for p in
+                                                    build_encoder("gcn", 8, (16,), 4).parameters()]
+
+
+def test_top_new_links_takes_either_direction_and_refuses_a_transposed_edge_index():
+    """top_new_links kept the i < j columns only: an edge list written once, as (j, i), or
+    transposed to (E, 2), came back as 'new' links, all of them existing edges."""
+    from graphvae.models import build_model
+    from graphvae.tasks.link_scores import top_new_links
+    torch.manual_seed(0)
+    model = build_model("gae", 3)
+    n = 6
+    both = torch.tensor([[0, 1, 1, 2, 3, 4], [1, 0, 2, 1, 4, 3]])
+    z = model.encoder(torch.randn(n, 3), both).loc.detach()
+    ref = top_new_links(model, z, both, k=5)
+    for one_way in (both[:, ::2], both[:, 1::2], both[:, 1::2].flip(0)):
+        got = top_new_links(model, z, one_way, k=5)
+        assert torch.equal(got[0], ref[0]) and torch.equal(got[1], ref[1])
+    edges = {frozenset(p) for p in both.t().tolist()}
+    assert not any(frozenset(p) in edges for p in ref[0].t().tolist())
+    with pytest.raises(ValueError, match="edge_index"):
+        top_new_links(model, z, both.t().contiguous(), k=5)
+
+
+def test_a_vector_model_names_rows_of_the_wrong_shape():
+    """fit(vae, tensor) iterated the tensor row by row, and forward took a 1-D row as 64
+    rows of one pixel (loss 64x too small, training silently wrong); 10 columns of 64
+    failed inside a matrix product."""
+    from graphvae.vector import VectorAutoencoder, VectorConfig
+    vae = VectorAutoencoder(VectorConfig(in_dim=64, latent_dim=4, hidden=(16,)))
+    vae(torch.rand(3, 64))
+    with pytest.raises(ValueError, match=r"x must be rows of shape \(N, 64\), got \(64,\)"):
+        vae(torch.rand(64))
+    with pytest.raises(ValueError, match=r"x must be rows of shape \(N, 64\), got \(3, 10\)"):
+        vae.encode(torch.rand(3, 10))
+
+
+def test_a_graph_whose_edges_leave_it_is_refused_before_batching():
+    """GraphTensors took any edge index: batched, an edge to node 3 of a 3-node graph joined
+    it to the next graph, and a negative index wrapped into the one before."""
+    from graphvae.containers import GraphTensors
+    ok = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    GraphTensors(3, ok, torch.zeros(3, dtype=torch.long), torch.ones(4, dtype=torch.long))
+    with pytest.raises(ValueError, match="refers to node 3 but the graph has only 3 nodes"):
+        GraphTensors(3, torch.tensor([[0, 1, 2, 3], [1, 0, 3, 2]]))
+    with pytest.raises(ValueError, match="negative node index"):
+        GraphTensors(3, torch.tensor([[0, -1], [-1, 0]]))
+    with pytest.raises(ValueError, match=r"shape \(2, E\), got \(4, 2\)"):
+        GraphTensors(3, ok.t().contiguous())
+    with pytest.raises(ValueError, match=r"node_types must be a torch.long tensor of shape "
+                                         r"\(3,\), got torch.int64 of shape \(2,\)"):
+        GraphTensors(3, ok, torch.zeros(2, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"edge_types must be a torch.long tensor of shape "
+                                         r"\(4,\), got torch.float32"):
+        GraphTensors(3, ok, None, torch.ones(4))
+    with pytest.raises(ValueError, match=r"node_types holds a negative type \(-1\)"):
+        GraphTensors(3, ok, torch.tensor([0, -1, 0]))
