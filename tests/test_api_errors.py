@@ -94,3 +94,53 @@ def test_a_graph_whose_edges_leave_it_is_refused_before_batching():
         GraphTensors(3, ok, None, torch.ones(4))
     with pytest.raises(ValueError, match=r"node_types holds a negative type \(-1\)"):
         GraphTensors(3, ok, torch.tensor([0, -1, 0]))
+
+
+def test_evaluation_inputs_of_the_wrong_kind_are_named_or_taken():
+    """graph_mmd took adjacency matrices into networkx calls (AttributeError), a generator
+    as the reference set as empty, and statistics="degree" as the letters d, e, g, ...;
+    graph_summary of an iterator returned NaN; roc_auc of lists failed on .detach()."""
+    import networkx as nx
+
+    from graphvae.evaluation import graph_mmd, graph_summary
+    from graphvae.evaluation.metrics import average_precision, roc_auc
+    ref = [nx.path_graph(4), nx.cycle_graph(5), nx.star_graph(3)]
+    gen = [nx.path_graph(5), nx.cycle_graph(4)]
+    whole = graph_mmd(ref, gen, "graphrnn")
+    assert graph_mmd(iter(ref), (g for g in gen), "graphrnn") == whole
+    assert graph_mmd(ref, gen, "graphrnn", statistics="degree") == {
+        "degree": whole["degree"], "empty_generated": 0.0}
+    with pytest.raises(ValueError, match=r"generated must hold networkx graphs, got a "
+                                         r"ndarray \(from an adjacency matrix"):
+        graph_mmd(ref, [nx.to_numpy_array(g) for g in gen], "graphrnn")
+    with pytest.raises(ValueError, match="reference must be a sequence of networkx graphs, "
+                                         "got Graph"):
+        graph_mmd(ref[0], gen, "graphrnn")
+    assert graph_summary(iter(ref)) == graph_summary(ref)
+    # hand-worked: scores 0.9 (1), 0.8 (0), 0.3 (1), 0.1 (0): 3 of the 4 positive-negative
+    # pairs are ordered, AUC 0.75; precision at the positives 1 and 2/3, AP 5/6
+    s, y = [0.9, 0.8, 0.3, 0.1], [1, 0, 1, 0]
+    assert roc_auc(s, y) == pytest.approx(0.75)
+    assert average_precision(s, y) == pytest.approx(5 / 6)
+
+
+def test_an_evaluate_without_a_score_is_named():
+    """fit's evaluate() returning no "score" was a bare KeyError: 'score'."""
+    from graphvae.bounds import BoundEstimate
+    from graphvae.training import FullBatch, fit
+
+    class Quadratic(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, batch, generator=None):
+            loss = (self.w - 3.0).pow(2)
+            return BoundEstimate(-loss.detach().reshape(1), loss, -loss.detach(),
+                                 loss.new_zeros(()))
+
+    m = Quadratic()
+    with pytest.raises(ValueError, match=r"evaluate\(\) must return a dict with a 'score' "
+                                         r".*got \['auc'\]"):
+        fit(m, FullBatch(None), torch.optim.SGD(m.parameters(), lr=0.1), epochs=2,
+            evaluate=lambda: {"auc": 0.5}, progress=False)

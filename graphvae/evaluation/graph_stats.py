@@ -160,7 +160,9 @@ def graph_mmd(reference: Sequence[nx.Graph], generated: Sequence[nx.Graph], prot
     JSON), so that a run whose samples are all empty still writes its model and outputs;
     an empty ``reference`` is a ``ValueError``."""
     choices = protocol_kernels(protocol)
-    names = list(statistics or choices)
+    reference, generated = _graph_list(reference, "reference"), _graph_list(generated,
+                                                                             "generated")
+    names = [statistics] if isinstance(statistics, str) else list(statistics or choices)
     unknown = [s for s in names if s not in choices]
     if unknown:
         raise ValueError(f"protocol {protocol!r} has no kernel for {unknown}; it defines "
@@ -233,10 +235,26 @@ def graph_novelty(generated: Sequence[nx.Graph], train: Sequence[nx.Graph]
     return {"in_training": copies / n, "unique": distinct / n}
 
 
+def _graph_list(graphs: object, name: str) -> list[nx.Graph]:
+    """``graphs`` as a list of networkx graphs (any iterable; a generator was read as
+    empty, or failed at ``len``); a one-line ``ValueError`` naming what else it holds
+    (adjacency matrices failed inside networkx's calls)."""
+    if isinstance(graphs, nx.Graph) or not hasattr(graphs, "__iter__"):
+        raise ValueError(f"{name} must be a sequence of networkx graphs, got "
+                         f"{type(graphs).__name__}")
+    out = list(graphs)
+    wrong = next((g for g in out if not isinstance(g, nx.Graph)), None)
+    if wrong is not None:
+        raise ValueError(f"{name} must hold networkx graphs, got a {type(wrong).__name__} "
+                         f"(from an adjacency matrix: nx.from_numpy_array)")
+    return out
+
+
 def graph_summary(graphs: Sequence[nx.Graph]) -> dict[str, float]:
     """Mean nodes and edges, the fraction of empty graphs (no nodes) and the fraction of
     connected graphs *among the non-empty ones* (networkx leaves connectivity undefined
     for the empty graph; 0.0 when every graph is empty). An empty list is a ``ValueError``."""
+    graphs = _graph_list(graphs, "graphs")
     if not graphs:
         raise ValueError("graph_summary needs at least one graph")
     n = [g.number_of_nodes() for g in graphs]

@@ -14,6 +14,8 @@ from torch import Tensor
 
 
 def _check(scores: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+    scores, labels = (torch.as_tensor(v) if not isinstance(v, Tensor) else v   # lists too
+                      for v in (scores, labels))
     scores, labels = scores.detach().flatten().double(), labels.detach().flatten()
     if scores.numel() != labels.numel():
         raise ValueError(f"{scores.numel()} scores but {labels.numel()} labels")

@@ -281,6 +281,11 @@ def _evaluate(state: FitState, evaluate: Callable[[], dict[str, float]]) -> None
     state.model.eval()
     with torch.no_grad():
         metrics = evaluate()
+    if not isinstance(metrics, dict) or "score" not in metrics:
+        got = sorted(map(str, metrics))[:5] if isinstance(metrics, dict) else \
+            type(metrics).__name__
+        raise ValueError(f"fit's evaluate() must return a dict with a 'score' (higher is "
+                         f"better: it chooses the weights and stops early), got {got}")
     state.row.update(metrics)
     score = float(metrics["score"])
     if score > state.best_score:
