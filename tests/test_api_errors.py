@@ -144,3 +144,24 @@ def test_an_evaluate_without_a_score_is_named():
                                          r".*got \['auc'\]"):
         fit(m, FullBatch(None), torch.optim.SGD(m.parameters(), lr=0.1), epochs=2,
             evaluate=lambda: {"auc": 0.5}, progress=False)
+
+
+def test_the_linear_ae_names_rows_that_do_not_fit_it():
+    """train_linear_ae(LinearAE(3, 2), torch.randn(50, 1)) spread the one column over all
+    three inputs and trained; a numpy array failed on .to, NaN inside an SVD."""
+    import numpy as np
+
+    from graphvae.vector import LinearAE, train_linear_ae
+    x = torch.randn(50, 3, generator=torch.Generator().manual_seed(0))
+    a = train_linear_ae(LinearAE(3, 2, generator=torch.Generator().manual_seed(1)), x,
+                        steps=50, progress=False)
+    b = train_linear_ae(LinearAE(3, 2, generator=torch.Generator().manual_seed(1)),
+                        x.numpy(), steps=50, progress=False)
+    assert a.losses == b.losses
+    with pytest.raises(ValueError, match="x has 1 columns but the linear AE takes 3"):
+        train_linear_ae(LinearAE(3, 2), torch.randn(50, 1), steps=5, progress=False)
+    bad = x.clone()
+    bad[4, 1] = float("nan")
+    with pytest.raises(ValueError, match="NaN, infinite or beyond-float32 entries"):
+        train_linear_ae(LinearAE(3, 2), bad, steps=5, progress=False)
+    assert np.isfinite(a.losses).all()

@@ -180,7 +180,10 @@ def train_linear_ae(model: LinearAE, x: Tensor, steps: int = 20000, lr: float | 
     relative change of the loss over 100 steps falls below ``tol`` (0: never); the loss
     is recorded at the first step and every 100th.
     """
-    x = x.to(model.W1.dtype)
+    x = check_matrix(x, "x").to(model.W1.dtype)        # numpy too; 2-D, finite
+    if x.size(1) != model.mean.numel():
+        raise ValueError(f"x has {x.size(1)} columns but the linear AE takes "
+                         f"{model.mean.numel()} (one column was spread over every input)")
     with torch.no_grad():
         model.mean.copy_(x.mean(0))
     xc = x - model.mean
