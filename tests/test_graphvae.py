@@ -90,9 +90,22 @@ def test_pad_a_small_graph_with_node_and_edge_types(path3):
     assert torch.equal(target.edge_types, expected_et)
     # untyped padding leaves the type fields empty; a self-loop in the input is dropped
     loops = torch.tensor([[0, 0, 1], [0, 1, 0]])
-    plain = model.pad(loops, 2)
+    plain = small_model(5).pad(loops, 2)
     assert plain.node_types is None and plain.edge_types is None
     assert plain.adj.diagonal().sum() == 0 and plain.adj[0, 1] == 1 and plain.adj[1, 0] == 1
+    # a typed model given a graph without its types left the type terms out of the
+    # likelihood; types outside its ranges failed inside an index
+    with pytest.raises(ValueError, match="models 3 node types: give the graph's node_types"):
+        model.pad(loops, 2)
+    with pytest.raises(ValueError, match=r"node_types must lie in 0\.\.2 for this GraphVAE, "
+                                         r"got 0\.\.5"):
+        model.pad(path3, 3, torch.tensor([2, 0, 5]), torch.tensor([1, 1, 0, 0]))
+    with pytest.raises(ValueError, match=r"edge_types must lie in 0\.\.1"):
+        model.pad(path3, 3, torch.tensor([2, 0, 1]), torch.tensor([1, 1, 0, -1]))
+    # an edge listed in one direction is the undirected edge (it was scored as no edge)
+    one_way = model.pad(path3[:, ::2], 3, torch.tensor([2, 0, 1]), torch.tensor([1, 0]))
+    assert torch.equal(one_way.adj, expected_adj) and torch.equal(one_way.edge_types,
+                                                                  expected_et)
 
 
 def test_permute_padded_graph_follows_the_convention(path3):

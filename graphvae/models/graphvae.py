@@ -156,19 +156,34 @@ class GraphVAE(nn.Module):
     # ----------------------------------------------------------------- targets
     def pad(self, edge_index: Tensor, num_nodes: int, node_types: Tensor | None = None,
             edge_types: Tensor | None = None) -> PaddedGraph:
-        """The padded target of a graph (``edge_types`` aligned with ``edge_index``)."""
+        """The padded target of a graph (``edge_types`` aligned with ``edge_index``). An
+        edge listed in one direction only is the undirected edge (the likelihood reads one
+        triangle: such a graph was scored as if it had no edges). A typed model refuses a
+        graph without its types, or with types outside its ranges (they were left out of
+        the likelihood, or failed inside an index)."""
         self.check_size(num_nodes)
+        for name, count, types in (("node_types", self.node_types, node_types),
+                                   ("edge_types", self.edge_types, edge_types)):
+            if count and types is None:
+                raise ValueError(f"this GraphVAE models {count} {name.replace('_', ' ')}: "
+                                 f"give the graph's {name}")
+            if count and types is not None and types.numel() and not (
+                    0 <= int(types.min()) and int(types.max()) < count):
+                raise ValueError(f"{name} must lie in 0..{count - 1} for this GraphVAE, got "
+                                 f"{int(types.min())}..{int(types.max())}")
         k, dev = self.max_nodes, edge_index.device
         mask = torch.zeros(k, device=dev)
         mask[:num_nodes] = 1
         adj = torch.zeros(k, k, device=dev)
         adj[edge_index[0], edge_index[1]] = 1
+        adj[edge_index[1], edge_index[0]] = 1
         adj.fill_diagonal_(0)
         nt = None if node_types is None else F.pad(node_types.to(dev).long(),
                                                    (0, k - num_nodes))
         et = None
         if edge_types is not None:        # (a batch keeps its types on the CPU)
             et = torch.zeros(k, k, dtype=torch.long, device=dev)
+            et[edge_index[1], edge_index[0]] = edge_types.to(dev).long()
             et[edge_index[0], edge_index[1]] = edge_types.to(dev).long()
         return PaddedGraph(mask, adj, nt, et)
 
