@@ -37,11 +37,20 @@ class GraphTensors:
     edge_types: Tensor | None = None   # (E,) long, aligned with edge_index
 
     def __post_init__(self) -> None:
-        """A one-line ``ValueError`` for an edge index of another shape or dtype, or naming
-        a node outside ``0..n-1`` (batched, such an edge joined two graphs, or wrapped into
-        the one before), and for types of the wrong length or dtype (an error deep inside
-        a model, or silently truncated floats)."""
+        """A one-line ``ValueError`` for an edge index of another shape or dtype, naming a
+        node outside ``0..n-1`` (batched, such an edge joined two graphs, or wrapped into
+        the one before) or an edge in one direction only (the models read one triangle of
+        the adjacency: such a graph was scored as another), and for types of the wrong
+        length or dtype (an error deep inside a model, or silently truncated floats)."""
         check_edge_index(self.edge_index, self.num_nodes)
+        heads, tails = self.edge_index.tolist()
+        listed = set(zip(heads, tails))
+        one_way = next(((a, b) for a, b in listed if (b, a) not in listed), None)
+        if one_way is not None:
+            raise ValueError(f"GraphTensors holds undirected graphs, each edge in both "
+                             f"directions: ({one_way[0]}, {one_way[1]}) is listed without "
+                             f"({one_way[1]}, {one_way[0]}) (torch_geometric.utils."
+                             f"to_undirected adds them)")
         for name, types, size in (("node_types", self.node_types, self.num_nodes),
                                   ("edge_types", self.edge_types, self.edge_index.size(1))):
             if types is None:

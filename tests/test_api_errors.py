@@ -165,3 +165,12 @@ def test_the_linear_ae_names_rows_that_do_not_fit_it():
     with pytest.raises(ValueError, match="NaN, infinite or beyond-float32 entries"):
         train_linear_ae(LinearAE(3, 2), bad, steps=5, progress=False)
     assert np.isfinite(a.losses).all()
+
+
+def test_a_graph_with_an_edge_in_one_direction_is_refused():
+    """EquivariantGraphVAE and GraphVAE read one triangle of the adjacency: a path listed
+    as (0, 1), (1, 2) only was scored as a graph without edges."""
+    from graphvae.containers import GraphTensors
+    with pytest.raises(ValueError, match=r"\(0, 1\) is listed without \(1, 0\)"):
+        GraphTensors(3, torch.tensor([[0, 1, 1, 2], [1, 2, 0, 1]])[:, :2])
+    GraphTensors(3, torch.tensor([[0, 1, 1, 2, 1], [1, 0, 2, 1, 2]]))  # a repeat is fine
