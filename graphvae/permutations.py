@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from graphvae.checks import check_count
 from graphvae.devices import draw_device
 from graphvae.graph import check_edge_index, check_permutations, edge_index_to_dense
 
@@ -37,14 +38,15 @@ ORDERINGS = ("bfs", "dfs", "degree", "kcore")
 def random_permutations(n: int, k: int, generator: torch.Generator | None = None) -> Tensor:
     """``(k, n)`` uniform random permutations (independent draws), on the CPU (drawn on
     the generator's device)."""
-    if n < 1 or k < 1:
-        raise ValueError(f"need n >= 1 and k >= 1, got n={n}, k={k}")
+    check_count("n", n)
+    check_count("k", k)
     u = torch.rand(k, n, generator=generator, device=draw_device(generator))
     return torch.argsort(u, dim=1).cpu()
 
 
 def all_permutations(n: int) -> Tensor:
-    """All ``n!`` permutations as a ``(n!, n)`` tensor (``n <= 9``)."""
+    """All ``n!`` permutations as a ``(n!, n)`` tensor (``1 <= n <= 9``)."""
+    check_count("n", n)
     if n > 9:
         raise ValueError(f"{math.factorial(n)} permutations of {n} nodes are too many to list")
     return torch.tensor(list(itertools.permutations(range(n))), dtype=torch.long).view(-1, n)

@@ -174,3 +174,32 @@ def test_a_graph_with_an_edge_in_one_direction_is_refused():
     with pytest.raises(ValueError, match=r"\(0, 1\) is listed without \(1, 0\)"):
         GraphTensors(3, torch.tensor([[0, 1, 1, 2], [1, 2, 0, 1]])[:, :2])
     GraphTensors(3, torch.tensor([[0, 1, 1, 2, 1], [1, 0, 2, 1, 2]]))  # a repeat is fine
+
+
+def test_counts_and_seeds_of_the_small_helpers_are_named():
+    """all_permutations(0) failed in a reshape, random_permutations(5.0, 2) inside torch,
+    make_sbm_graph(seed=-1) in numpy; a model whose forward returns a loss tensor failed on
+    .surrogate."""
+    from graphvae.datasets.synthetic import make_sbm_graph
+    from graphvae.permutations import all_permutations, random_permutations
+    from graphvae.training import FullBatch, fit
+    assert all_permutations(1).tolist() == [[0]] and all_permutations(3).shape == (6, 3)
+    with pytest.raises(ValueError, match="n must be a whole number >= 1, got 0"):
+        all_permutations(0)
+    with pytest.raises(ValueError, match="n must be a whole number >= 1, got 5.0"):
+        random_permutations(5.0, 2)
+    with pytest.raises(ValueError, match="seed must be an integer from 0"):
+        make_sbm_graph(seed=-1)
+
+    class Loss(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, batch, generator=None):
+            return (self.w - 1).pow(2)
+
+    m = Loss()
+    with pytest.raises(TypeError, match="must return a BoundEstimate .* got Tensor"):
+        fit(m, FullBatch(None), torch.optim.SGD(m.parameters(), lr=0.1), epochs=1,
+            progress=False)

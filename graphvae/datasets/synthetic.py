@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from graphvae.config import check_count
+from graphvae.config import check_count, check_seed
 from graphvae.graph import check_graph, to_simple_undirected
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ def make_sbm_graph(num_nodes: int = 600, num_blocks: int = 4, p_in: float = 0.04
     for name, count in (("num_nodes", num_nodes), ("num_blocks", num_blocks),
                         ("feature_dim", feature_dim)):
         check_count(name, count)
+    check_seed(seed)
     if num_nodes > MAX_NODES or num_blocks > num_nodes:
         raise ValueError(f"need 1 <= num_blocks <= num_nodes <= {MAX_NODES:,}, got "
                          f"{num_blocks} blocks of {num_nodes:,} nodes")

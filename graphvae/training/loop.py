@@ -235,6 +235,10 @@ def _train_epoch(state: FitState, batches: Any, generator: torch.Generator | Non
             cb.on_step_start(state)
         with torch.autocast(device, dtype=autocast) if autocast is not None else nullcontext():
             est = model(batch, generator=generator)
+        if not hasattr(est, "surrogate"):
+            raise TypeError(f"fit's model must return a BoundEstimate (the model protocol of "
+                            f"graphvae.models: value, surrogate, ...), got "
+                            f"{type(est).__name__}")
         loss = est.surrogate
         if not _all_finite(loss.detach()):
             where = (f"is {float(loss.detach())}" if not torch.isfinite(loss.detach())
