@@ -172,12 +172,7 @@ class GraphVAE(nn.Module):
                 raise ValueError(f"{name} must lie in 0..{count - 1} for this GraphVAE, got "
                                  f"{int(types.min())}..{int(types.max())}")
         k, dev = self.max_nodes, edge_index.device
-        mask = torch.zeros(k, device=dev)
-        mask[:num_nodes] = 1
-        adj = torch.zeros(k, k, device=dev)
-        adj[edge_index[0], edge_index[1]] = 1
-        adj[edge_index[1], edge_index[0]] = 1
-        adj.fill_diagonal_(0)
+        mask, adj = self._padded_adjacency(edge_index, num_nodes)
         nt = None if node_types is None else F.pad(node_types.to(dev).long(),
                                                    (0, k - num_nodes))
         et = None
@@ -186,6 +181,19 @@ class GraphVAE(nn.Module):
             et[edge_index[1], edge_index[0]] = edge_types.to(dev).long()
             et[edge_index[0], edge_index[1]] = edge_types.to(dev).long()
         return PaddedGraph(mask, adj, nt, et)
+
+    def _padded_adjacency(self, edge_index: Tensor, num_nodes: int) -> tuple[Tensor, Tensor]:
+        """``(mask (k,), adj (k, k))`` of a graph padded to the slots: the structure alone,
+        which the graph matching aligns (an edge in either direction is the edge)."""
+        self.check_size(num_nodes)
+        k, dev = self.max_nodes, edge_index.device
+        mask = torch.zeros(k, device=dev)
+        mask[:num_nodes] = 1
+        adj = torch.zeros(k, k, device=dev)
+        adj[edge_index[0], edge_index[1]] = 1
+        adj[edge_index[1], edge_index[0]] = 1
+        adj.fill_diagonal_(0)
+        return mask, adj
 
     def log_likelihood(self, logits: GraphLogits, target: PaddedGraph) -> Tensor:
         """``log p(P_k G | z_s)`` for ``S`` decoded samples and ``K`` targets → ``(S, K)``."""
@@ -228,9 +236,9 @@ class GraphVAE(nn.Module):
     def matched_permutation(self, x: Tensor, adj: Adjacency) -> Tensor:
         """The relabelling of the padded input that max-pooling matching aligns with the
         decoded graph at ``z = μ`` (GraphVAE's training target), shape ``(k,)``."""
-        target = self.pad(adj.edge_index, adj.num_nodes)
+        mask, target = self._padded_adjacency(adj.edge_index, adj.num_nodes)
         pred = self.edge_probabilities(self.encode(x, adj).loc)
-        a_t = target.adj + torch.diag(target.mask)
+        a_t = target + torch.diag(mask)
         return max_pool_matching(a_t, pred).to(x.device)
 
     # ----------------------------------------------------------------- the model protocol
