@@ -1052,7 +1052,7 @@ def test_a_run_over_an_interrupted_runs_state_says_so(tmp_path, capsys):
                      capsys)
     assert rc == 0, err
     assert (f"graphvae linkpred: note: starting afresh; the training state of an interrupted "
-            f"run in {tmp_path / '.o.state'} is removed when training starts (--resume "
+            f"run in {tmp_path / '.o.state'} is replaced by this run's (--resume "
             f"continues it instead)") in err, err
     rc, _, err = run(["linkpred", "--quiet", "--epochs", "1", "--out", str(tmp_path / "p")],
                      capsys)
@@ -1315,3 +1315,18 @@ def test_a_fresh_run_removes_an_interrupted_runs_states_so_its_own_resume_works(
     metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
     assert metrics["runs"][0]["resumed_from_epoch"] == 3
     assert sorted(p.name for p in state.iterdir()) == ["notes.txt"]
+
+
+def test_a_fresh_generate_that_cannot_read_its_data_keeps_the_interrupted_state(tmp_path):
+    """generate replaces its one state file at its first state write, after its data are
+    read: a fresh run that fails before (here: no graph-set file under --data-root) leaves
+    the interrupted run's state for --resume."""
+    state = tmp_path / ".g.state"
+    state.mkdir()
+    (state / "train.pt").write_bytes(b"an interrupted run's state")
+    (tmp_path / "empty").mkdir()
+    rc, _, err = run_cli(["generate", "--dataset", "ego-small", "--data-root",
+                          str(tmp_path / "empty"), "--epochs", "1", "--quiet", "--out",
+                          str(tmp_path / "g")])
+    assert rc == 2, err
+    assert (state / "train.pt").read_bytes() == b"an interrupted run's state"

@@ -45,7 +45,7 @@ def state_dir(args: argparse.Namespace, command: str, files: tuple[str, ...],
         from graphvae.distributed import world_from_env
         if world_from_env()[0] == 0:
             print(f"graphvae {command}: note: starting afresh; the training state of an "
-                  f"interrupted run in {state} is removed when training starts (--resume "
+                  f"interrupted run in {state} is replaced by this run's (--resume "
                   f"continues it instead)", file=sys.stderr)
     return state  # created by the first checkpoint the run writes
 
@@ -152,7 +152,8 @@ def fresh_start(args: argparse.Namespace, state: Path | None, files: tuple[str, 
     """A run without ``--resume``, its inputs read, removes the training states an
     interrupted run left in ``state`` (as :func:`done` does), so that the folder holds
     this run's alone: a later ``--resume`` continues this run, and nothing of the other
-    (``linkpred``'s other seeds, ``vector``'s refinement) is mixed into it."""
+    (``linkpred``'s other seeds, ``vector``'s refinement) is mixed into it. ``generate``
+    keeps one state file, which its first state write replaces: it needs none."""
     if not args.resume:
         clear_states(state, files)
 
