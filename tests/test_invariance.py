@@ -646,16 +646,19 @@ def test_a_generation_checkpoint_checked_on_graphs_it_cannot_take_is_a_one_line_
 
 
 def test_check_invariance_on_generation_checkpoints(tmp_path, capsys):
-    out = tmp_path / "oneshot"
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        assert main(["generate", "--epochs", "2", "--quiet", "--out", str(out)]) == 0
-    rc = main(["check-invariance", "--checkpoint", str(out / "model.pt"), "--permutations", "3",
-               "--num-graphs", "3"])
-    text = capsys.readouterr().out
-    assert rc == 0, text
-    rows = table_rows(text)
-    assert list(rows) == list(COMPONENTS)
-    assert all(status == "ok" and value <= 1e-5 for value, _, status in rows.values())
+    for model in ("seq-vae", "oneshot-vae"):        # the default, and the one-shot VAE
+        out = tmp_path / model
+        with contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
+            assert main(["generate", "--model", model, "--epochs", "2", "--quiet", "--out",
+                         str(out)]) == 0
+        rc = main(["check-invariance", "--checkpoint", str(out / "model.pt"),
+                   "--permutations", "3", "--num-graphs", "3"])
+        text = capsys.readouterr().out
+        assert rc == 0, (model, text)
+        rows = table_rows(text)
+        assert list(rows) == list(COMPONENTS)
+        assert all(status == "ok" and value <= 1e-5 for value, _, status in rows.values())
 
     out = tmp_path / "graphvae"
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
