@@ -23,6 +23,16 @@ from graphvae.errors import DataError, describe, quote
 TORCH_MAGIC = (b"PK\x03\x04", b"\x80")
 
 
+def _head(path: Path, what: str) -> bytes:
+    """The first 4 bytes of ``path`` (what kind of file it is); a one-line error naming
+    ``what`` if it cannot be read."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4)
+    except OSError as err:
+        raise DataError(path, f"cannot read the {what} ({describe(err)})") from None
+
+
 def check_zip_stored(path: str | os.PathLike) -> list[str] | None:
     """Refuse a zip archive (what ``torch.save`` and ``numpy.savez`` write) that holds a
     compressed member, members larger than the file, or a member whose bytes fail its
@@ -33,11 +43,7 @@ def check_zip_stored(path: str | os.PathLike) -> list[str] | None:
     :mod:`zipfile` cannot read is refused too. Returns the members' names, or ``None`` for
     a file that is not a zip archive (its reader says what it is)."""
     path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            magic = fh.read(4)
-    except OSError as err:
-        raise DataError(path, f"cannot read the file ({describe(err)})") from None
+    magic = _head(path, "file")
     if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
         return None
     try:
@@ -88,11 +94,7 @@ def load_torch(path: str | os.PathLike, what: str, not_ours: str,
     ``not_ours`` says what the file is not, for one that is neither a zip archive nor a
     pickle, or a zip archive without torch's ``data.pkl`` (numpy's ``.npz``)."""
     path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(4)
-    except OSError as err:
-        raise DataError(path, f"cannot read the {what} ({describe(err)})") from None
+    head = _head(path, what)
     if head and not head.startswith(TORCH_MAGIC):
         raise DataError(path, f"{not_ours}; it starts with {quote(head)}")
     names = check_zip_stored(path)
