@@ -203,3 +203,31 @@ def test_counts_and_seeds_of_the_small_helpers_are_named():
     with pytest.raises(TypeError, match="must return a BoundEstimate .* got Tensor"):
         fit(m, FullBatch(None), torch.optim.SGD(m.parameters(), lr=0.1), epochs=1,
             progress=False)
+
+
+def test_late_failures_of_the_generation_api_are_named_early():
+    """GraphVAE(num_perms=2.5) and node_types=-1 were accepted and failed later;
+    run_generation({...}) failed on 'dict' object has no attribute 'device'."""
+    from graphvae.models import GraphVAE
+    from graphvae.tasks.generation import run_generation
+    with pytest.raises(ValueError, match="num_perms must be a whole number >= 1, got 2.5"):
+        GraphVAE(3, 4, num_perms=2.5)
+    with pytest.raises(ValueError, match="node_types must be a whole number >= 0, got -1"):
+        GraphVAE(3, 4, node_types=-1)
+    with pytest.raises(TypeError, match="run_generation takes a GenerationConfig, got dict"):
+        run_generation({"epochs": 1})
+
+
+def test_bool_features_train_as_zeros_and_ones():
+    """Bool features failed in the raw-feature scale check ("abs_cpu" not implemented for
+    'Bool'); they are 0/1 features."""
+    from graphvae.datasets import make_sbm_graph
+    from graphvae.tasks.link_prediction import PRESETS, run_link_prediction
+    data = make_sbm_graph(num_nodes=100, feature_dim=8)
+    floats = data.clone()
+    data.x = data.x > 0
+    floats.x = (floats.x > 0).float()
+    cfg = PRESETS["vgae"].replace(epochs=3)
+    got = run_link_prediction(data, cfg, 0, "cpu", progress=False).metrics
+    want = run_link_prediction(floats, cfg, 0, "cpu", progress=False).metrics
+    assert got["test_auc"] == want["test_auc"] and got["test_ap"] == want["test_ap"]

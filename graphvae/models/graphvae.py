@@ -91,9 +91,11 @@ class GraphVAE(nn.Module):
             raise ValueError(f"unknown conv {conv!r}; choose one of {sorted(CONVS)}")
         check_encoder_widths(in_channels, hidden_channels, latent_channels)
         check_widths("decoder_hidden", tuple(decoder_hidden), allow_empty=True)
-        if objective not in OBJECTIVES or num_perms < 1:
-            raise ValueError(f"objective must be one of {OBJECTIVES} and num_perms >= 1, got "
-                             f"{objective!r}, {num_perms}")
+        if objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+        check_count("num_perms", num_perms)
+        check_count("node_types", node_types, minimum=0)
+        check_count("edge_types", edge_types, minimum=0)
         self.in_channels = in_channels
         self._init = {"in_channels": in_channels, "max_nodes": max_nodes,
                       "latent_channels": latent_channels, "hidden_channels": list(hidden_channels),

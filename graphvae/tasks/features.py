@@ -28,7 +28,10 @@ def check_feature_scale(data: Data, mode: str) -> None:
     say which ``--feature-mode`` fixes it."""
     if mode != "raw" or data.x is None or data.x.numel() == 0:
         return
-    big = float(data.x.abs().max())
+    if not data.x.is_floating_point():                 # 0/1 flags, counts: their size
+        big = float(data.x.to(torch.float64).abs().max())
+    else:
+        big = float(data.x.abs().max())
     if big >= RAW_FEATURE_LIMIT:
         raise ValueError(f"node features reach {big:.3g} in magnitude, too large to train on "
                          f"raw (the encoder's outputs overflow); use --feature-mode normalize "

@@ -219,6 +219,9 @@ def run_generation(cfg: GenerationConfig, root: str | Path | None = None,
     """
     from graphvae.devices import resolve_device
 
+    if not isinstance(cfg, GenerationConfig):
+        raise TypeError(f"run_generation takes a GenerationConfig, got {type(cfg).__name__} "
+                        f"(from a dict: GenerationConfig.from_dict(d))")
     device = resolve_device(cfg.device)
     data = load_generation_data(cfg, root, progress)
     if data.name == "qm9" and cfg.fcd:
