@@ -14,7 +14,7 @@ from torch import Tensor
 from graphvae.datasets.link_split import LinkSplit
 from graphvae.evaluation.linkmetrics import hits_at_k, mrr, score_pairs, top_pairs
 from graphvae.evaluation.metrics import average_precision, roc_auc
-from graphvae.graph import check_edge_index, edge_keys
+from graphvae.graph import check_edge_index, edge_keys, to_simple_undirected, upper_triangle
 from graphvae.likelihoods import contains_sorted
 from graphvae.models import GraphAutoencoder
 
@@ -117,9 +117,8 @@ def top_new_links(model: GraphAutoencoder, z: Tensor, edge_index: Tensor, k: int
     """
     n = z.size(0)
     check_edge_index(edge_index, n)                     # (2, E), not (E, 2): one line
-    lo = torch.minimum(edge_index[0], edge_index[1])    # either direction names the edge
-    hi = torch.maximum(edge_index[0], edge_index[1])
-    known = torch.unique(edge_keys(torch.stack([lo, hi])[:, lo != hi], n)).to(z.device)
+    # either direction names the edge
+    known = edge_keys(upper_triangle(to_simple_undirected(edge_index, n)), n).to(z.device)
     h, bias = model.edge_decoder.pair_form(z)
     pairs, _ = top_pairs(h, k, known, block=block, bias=bias,
                          transform=model.edge_decoder.pair_transform())
