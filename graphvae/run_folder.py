@@ -100,16 +100,10 @@ def foreign_files(path: Path) -> list[str]:
     file or folder the manifest does not list and every listed file whose size or SHA-256
     changed (the digest is compared where the manifest has one);
     for any other folder, what its top level holds."""
-    listed: dict[str, Any] | None = None
-    try:
-        manifest = read_json(path / MANIFEST)
-        if isinstance(manifest, dict) and manifest.get("written_by") == "graphvae" \
-                and isinstance(manifest.get("files"), dict):
-            listed = manifest["files"]
-    except (OSError, ValueError):   # DataError among them: then the folder is not ours
-        pass
-    if listed is None:                               # the top level is enough to refuse
+    manifest = _graphvae_manifest(path)
+    if manifest is None:                             # the top level is enough to refuse
         return sorted(p.name for p in path.iterdir())
+    listed: dict[str, Any] = manifest["files"]
     entries = sorted(path.rglob("*"))
     keep = {MANIFEST} | {str(parent) for name in listed
                          for parent in Path(name).parents if str(parent) != "."}
@@ -179,13 +173,23 @@ def check_output_folder(out: str | os.PathLike, command: str | None = None) -> P
     return out
 
 
+def _graphvae_manifest(path: Path) -> dict[str, Any] | None:
+    """The manifest of the folder ``path`` when it says graphvae wrote the folder (and
+    lists its files), else ``None``: the folder is not ours."""
+    try:
+        manifest = read_json(path / MANIFEST)
+    except (OSError, ValueError):   # DataError among them
+        return None
+    if isinstance(manifest, dict) and manifest.get("written_by") == "graphvae" \
+            and isinstance(manifest.get("files"), dict):
+        return manifest
+    return None
+
+
 def _written_by(out: Path) -> str | None:
     """The command that wrote the run folder ``out``, as its manifest records it."""
-    try:
-        manifest = read_json(out / MANIFEST)
-    except (OSError, ValueError):
-        return None
-    command = manifest.get("command") if isinstance(manifest, dict) else None
+    manifest = _graphvae_manifest(out)
+    command = None if manifest is None else manifest.get("command")
     return command if isinstance(command, str) and command.startswith("graphvae ") else None
 
 
