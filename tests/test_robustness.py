@@ -1295,8 +1295,8 @@ def test_a_fresh_run_removes_an_interrupted_runs_states_so_its_own_resume_works(
         tmp_path, monkeypatch):
     """A fresh run into a folder holding an older run's seed0.pt and seed1.pt, itself
     interrupted, could not be resumed with its own --seed: the folder held seeds 0, 1 and
-    5, and the seed check refused. The fresh run now removes the older states when it
-    starts (its note says so), so the folder holds its own alone."""
+    5, and the seed check refused. The fresh run now removes the older states at its first
+    state write (its note says so), so the folder holds its own alone."""
     import graphvae.cli.linkpred as lp
     state = tmp_path / ".o.state"
     state.mkdir()
@@ -1315,6 +1315,65 @@ def test_a_fresh_run_removes_an_interrupted_runs_states_so_its_own_resume_works(
     metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
     assert metrics["runs"][0]["resumed_from_epoch"] == 3
     assert sorted(p.name for p in state.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.parametrize("command", ["linkpred", "vector"])
+def test_a_fresh_run_that_fails_before_its_first_state_write_keeps_the_older_states(
+        tmp_path, monkeypatch, command):
+    """linkpred and vector removed an interrupted run's states as soon as a fresh run had
+    read its inputs: a fresh run that then failed (here: training raises at once) had
+    removed them, and --resume found nothing. They now go at the fresh run's first state
+    write, when the folder holds a state of its own."""
+    import graphvae.cli.linkpred as lp
+    import graphvae.vector.run as vr
+
+    state = tmp_path / ".o.state"
+    state.mkdir()
+    names = ["seed0.pt", "seed1.pt"] if command == "linkpred" else ["train.pt", "refine.pt"]
+    for name in names:
+        (state / name).write_bytes(b"an interrupted run's state")
+
+    def fail(*args, **kwargs):
+        raise ValueError("training failed")
+
+    if command == "linkpred":
+        monkeypatch.setattr(lp, "_runs", fail)
+        argv = ["linkpred", "--quiet", "--model", "gae", "--epochs", "3"]
+    else:
+        monkeypatch.setattr(vr, "run_vector", fail)
+        argv = ["vector", "--quiet", "--model", "ae", "--epochs", "1"]
+    rc, _, err = run_cli([*argv, "--out", str(tmp_path / "o")])
+    assert rc == 2 and "training failed" in err, err
+    assert sorted(p.name for p in state.iterdir()) == sorted(names)
+
+
+def test_the_first_state_write_removes_the_older_states_and_keeps_its_own(tmp_path):
+    """The first save_state into a registered folder calls the clear with its own path,
+    once; later writes do not."""
+    from graphvae.cli.common import clear_states
+    from graphvae.training.state import replace_on_first_write, save_state
+
+    state = tmp_path / "s"
+    state.mkdir()
+    for name in ("seed0.pt", "seed3.pt", ".seed3.pt.123.tmp", "notes.txt"):
+        (state / name).write_bytes(b"old")
+    calls = []
+
+    def clear(kept):
+        calls.append(kept.name)
+        clear_states(state, ("seed*.pt",), keep=kept.name)
+
+    replace_on_first_write(state, clear)
+    model = torch.nn.Linear(2, 1)
+    from graphvae.training.callbacks import FitState
+    from graphvae.training.loop import FitResult
+    fit_state = FitState(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                         callbacks=[])
+    for _ in range(2):
+        save_state(state / "seed0.pt", fit_state, FitResult(1, 0, 0.0, 0.0), None, None)
+    assert calls == ["seed0.pt"]
+    assert sorted(p.name for p in state.iterdir()) == ["notes.txt", "seed0.pt"]
+    assert (state / "seed0.pt").read_bytes() != b"old"
 
 
 def test_a_fresh_generate_that_cannot_read_its_data_keeps_the_interrupted_state(tmp_path):

@@ -144,27 +144,33 @@ def done(state: Path | None, files: tuple[str, ...]) -> None:
     the temporary files of their atomic writes), then the folder if that left it empty:
     anything else in it (another command's state, a file of yours) stays."""
     states_removed()                    # a stop from now on names no state
+    if state is not None:
+        from graphvae.training.state import replace_on_first_write
+        replace_on_first_write(state, None)
     clear_states(state, files)
 
 
 def fresh_start(args: argparse.Namespace, state: Path | None, files: tuple[str, ...]
                 ) -> None:
-    """A run without ``--resume``, its inputs read, removes the training states an
-    interrupted run left in ``state`` (as :func:`done` does), so that the folder holds
-    this run's alone: a later ``--resume`` continues this run, and nothing of the other
-    (``linkpred``'s other seeds, ``vector``'s refinement) is mixed into it. ``generate``
-    keeps one state file, which its first state write replaces: it needs none."""
-    if not args.resume:
-        clear_states(state, files)
+    """A run without ``--resume`` replaces the training states an interrupted run left in
+    ``state``: its first state write removes the others (as :func:`done` does), so that the
+    folder holds this run's alone and a later ``--resume`` continues this run, with nothing
+    of the other (``linkpred``'s other seeds, ``vector``'s refinement) mixed in. A run that
+    fails before its first state write (a bad input, a kill while it reads) leaves them for
+    ``--resume``. ``generate`` keeps one state file, which that write replaces."""
+    if not args.resume and state is not None:
+        from graphvae.training.state import replace_on_first_write
+        replace_on_first_write(state, lambda kept: clear_states(state, files, keep=kept.name))
 
 
-def clear_states(state: Path | None, files: tuple[str, ...]) -> None:
-    """Remove the training states ``files`` (and their temporary files) from ``state``,
-    then the folder if that left it empty."""
+def clear_states(state: Path | None, files: tuple[str, ...], keep: str | None = None
+                 ) -> None:
+    """Remove the training states ``files`` (and their temporary files) from ``state``, all
+    but the file named ``keep``, then the folder if that left it empty."""
     if state is None or not state.is_dir() or state.is_symlink():
         return
     for p in state.iterdir():
-        if p.is_file() and not p.is_symlink() and any(
+        if p.name != keep and p.is_file() and not p.is_symlink() and any(
                 fnmatch.fnmatchcase(p.name, pattern)
                 or fnmatch.fnmatchcase(p.name, f".{pattern}.*.tmp") for pattern in files):
             p.unlink(missing_ok=True)

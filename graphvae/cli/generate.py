@@ -9,6 +9,7 @@ from typing import Any
 
 from graphvae.cli.common import (
     done,
+    fresh_start,
     generation_summary,
     output_args,
     state_dir,
@@ -38,8 +39,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"graphvae generate: note: {line}", file=sys.stderr)
     state = state_dir(args, "generate", GENERATE_STATES)
     device = resolve_device(cfg.device)
-    # no fresh_start: generate's one state file is replaced by the run's first state write,
-    # after its data are read (a run that fails to read them keeps the interrupted state)
+    fresh_start(args, state, GENERATE_STATES)
     with threads_for(graph_work(20 * cfg.batch_size, 80 * cfg.batch_size,
                                 20 * cfg.batch_size * 17, [*cfg.hidden, cfg.latent]),
                      device), \

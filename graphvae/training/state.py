@@ -7,6 +7,7 @@ one-line :class:`~graphvae.errors.DataError` naming the file.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,10 +32,36 @@ def _rng_states(generator: torch.Generator | None) -> dict[str, Any]:
     return out
 
 
+#: Folders whose older training states this process's run replaces (see
+#: :func:`replace_on_first_write`), each with the function that removes them.
+_REPLACED: dict[str, Callable[[Path], None]] = {}
+
+
+def replace_on_first_write(folder: Path, clear: Callable[[Path], None] | None) -> None:
+    """Have the first :func:`save_state` into ``folder`` then call ``clear(path)``, with
+    the state it wrote: a fresh run removes an interrupted run's states only once it has one
+    of its own, so that a run that fails before (a bad file, a killed start) leaves them
+    for ``--resume``. ``clear`` ``None`` forgets the folder."""
+    key = os.path.abspath(folder)
+    if clear is None:
+        _REPLACED.pop(key, None)
+    else:
+        _REPLACED[key] = clear
+
+
 def save_state(path: Path, state: FitState, result: FitResult,
                generator: torch.Generator | None, config: dict[str, Any] | None) -> None:
     """Write the training state to ``path`` atomically (see :mod:`graphvae.training.loop`
-    for what it holds)."""
+    for what it holds); the first write into a folder of :func:`replace_on_first_write`
+    then removes the older states there."""
+    _write_state(path, state, result, generator, config)
+    clear = _REPLACED.pop(os.path.abspath(Path(path).parent), None)
+    if clear is not None:
+        clear(Path(path))
+
+
+def _write_state(path: Path, state: FitState, result: FitResult,
+                 generator: torch.Generator | None, config: dict[str, Any] | None) -> None:
     save_atomic({
         "kind": "graphvae-training-state", "config": config, "epoch": result.epochs,
         "stop": state.stop, "model": unwrap(state.model).state_dict(),
