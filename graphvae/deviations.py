@@ -6,6 +6,7 @@ raises past a tolerance. :mod:`graphvae.testing` fills it; ``check-invariance`` 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 import torch
@@ -14,6 +15,14 @@ from torch import Tensor
 
 class InvarianceError(AssertionError):
     """A model component changed under node relabelling by more than the tolerance."""
+
+
+def check_tolerance(name: str, value: object) -> None:
+    """A one-line ``ValueError`` unless ``value`` is a finite real number >= 0 (a string
+    such as ``"1e-5"`` failed in a comparison, naming neither argument)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not 0 <= float(value) < math.inf:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
 
 @dataclass
@@ -33,8 +42,7 @@ class Deviation:
     detail: str = ""
 
     def __post_init__(self) -> None:
-        if not 0 <= self.rtol < math.inf:
-            raise ValueError(f"rtol must be a finite number >= 0, got {self.rtol}")
+        check_tolerance("rtol", self.rtol)
 
     @property
     def measured(self) -> bool:
@@ -64,8 +72,7 @@ class Deviation:
                            f"{float(got.flatten()[idx]):.10g})")
 
     def check(self, atol: float) -> float:
-        if not 0 <= atol < math.inf:
-            raise ValueError(f"atol must be a finite number >= 0, got {atol}")
+        check_tolerance("atol", atol)
         if not self.excess <= atol:
             tol = f"atol {atol:g}" + (f" + rtol {self.rtol:g}·|expected|" if self.rtol else "")
             raise InvarianceError(

@@ -40,7 +40,7 @@ from torch import Tensor
 
 from graphvae.config import MAX_PERMUTATIONS, check_seed
 from graphvae.containers import PairRows
-from graphvae.deviations import Deviation, InvarianceError
+from graphvae.deviations import Deviation, InvarianceError, check_tolerance
 from graphvae.graph import is_sparse, permute_graph
 from graphvae.likelihoods.edges import DENSE_BLOCK_ENTRIES, row_blocks
 from graphvae.permutations import all_permutations, random_permutations
@@ -202,6 +202,10 @@ def exact_permutation_bound(model, batch: Any, eps: Tensor) -> Tensor:
     relabellings of the padded graph (a :class:`~graphvae.models.GraphVAE` and its
     one-graph batch): the best bound of the family on ``log p`` of the unlabelled graph,
     and equal to it where the ELBO is exact."""
+    if not hasattr(model, "_single"):
+        raise ValueError(f"exact_permutation_bound sums over the relabellings of a padded "
+                         f"graph: it needs a graphvae.models.GraphVAE, got "
+                         f"{type(model).__name__}")
     x, adj, g = model._single(batch)
     perms = all_permutations(model.max_nodes).to(x.device)
     return model.bound(x, adj, perms, g.node_types, g.edge_types, eps=eps).value
@@ -231,6 +235,7 @@ def assert_encoder_equivariant(model, graphs, num_permutations: int = 10, atol: 
                                seed: int = 0, rtol: float = 0.0) -> float:
     """Raise :class:`InvarianceError` unless the encoder is equivariant (invariant for a
     graph-level latent) within ``atol + rtol·|expected|``; return the worst deviation."""
+    check_tolerance("atol", atol)                       # before the work, not after
     mean, scale = measure_encoder(model, graphs, num_permutations, seed, rtol)
     return max(mean.check(atol), scale.check(atol))
 
@@ -238,6 +243,7 @@ def assert_encoder_equivariant(model, graphs, num_permutations: int = 10, atol: 
 def assert_decoder_equivariant(model, graphs, num_permutations: int = 10, atol: float = 1e-5,
                                seed: int = 0, rtol: float = 0.0) -> float:
     """Raise :class:`InvarianceError` unless the decoder commutes with relabelling."""
+    check_tolerance("atol", atol)
     return measure_decoder(model, graphs, num_permutations, seed, rtol).check(atol)
 
 
@@ -246,6 +252,7 @@ def assert_bound_invariant(model, graphs, num_permutations: int = 10, atol: floa
                            rtol: float = 0.0) -> float:
     """Raise :class:`InvarianceError` unless ``bound_fn`` gives the same value for every
     relabelling (``ε`` fixed) within ``atol + rtol·|expected|``; return the worst deviation."""
+    check_tolerance("atol", atol)
     return measure_bound(model, graphs, num_permutations, seed, bound_fn, rtol).check(atol)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -231,3 +233,58 @@ def test_bool_features_train_as_zeros_and_ones():
     got = run_link_prediction(data, cfg, 0, "cpu", progress=False).metrics
     want = run_link_prediction(floats, cfg, 0, "cpu", progress=False).metrics
     assert got["test_auc"] == want["test_auc"] and got["test_ap"] == want["test_ap"]
+
+
+def test_an_edge_decoder_names_an_edge_list_of_the_wrong_shape_or_dtype():
+    """An (E, 2) list went through the decoders silently: row 0 (the first edge's two ends)
+    was read as the sources, row 1 as the targets, and two logits came back for three
+    pairs; a float list failed inside torch's indexing."""
+    from graphvae.decoders.edges import CosineBiasDecoder, InnerProductDecoder
+    z = torch.randn(5, 3)
+    for decoder in (InnerProductDecoder(), CosineBiasDecoder()):
+        with pytest.raises(ValueError, match=r"edge_index must be a \(2, E\) tensor of "
+                                             r"dtype torch.long, got shape \(3, 2\)"):
+            decoder(z, torch.tensor([[0, 1], [1, 2], [2, 3]]))
+        with pytest.raises(ValueError, match="dtype torch.float32"):
+            decoder(z, torch.tensor([[0.0, 1.0], [1.0, 2.0]]))
+        with pytest.raises(ValueError, match="got list"):
+            decoder(z, [[0, 1], [1, 2]])
+    # the right form: z_0·z_1 and z_1·z_2
+    got = InnerProductDecoder()(z, torch.tensor([[0, 1], [1, 2]]))
+    assert torch.allclose(got, torch.stack([z[0] @ z[1], z[1] @ z[2]]))
+
+
+def test_invariance_tolerances_and_bound_functions_are_named_before_the_work():
+    """atol="1e-5" failed after the whole measurement with "'<=' not supported between
+    instances of 'int' and 'str'"; exact_permutation_bound given a graph autoencoder
+    failed with an AttributeError on a private method."""
+    import numpy as np
+
+    import graphvae.testing as testing
+    from graphvae.models import build_model
+    model = build_model("vgae", 3)
+    graph = (torch.randn(4, 3), torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]]))
+    for check in (testing.assert_bound_invariant, testing.assert_encoder_equivariant,
+                  testing.assert_decoder_equivariant):
+        for bad in ("1e-5", True, -1.0, float("nan"), None):
+            with pytest.raises(ValueError, match=r"atol must be a finite number >= 0, got "):
+                check(model, graph, atol=bad)
+        with pytest.raises(ValueError, match=r"rtol must be a finite number >= 0, got '0'"):
+            check(model, graph, rtol="0")
+    # numpy scalars are numbers
+    assert testing.assert_bound_invariant(model, graph, atol=np.float32(1e-4)) <= 1e-4
+    with pytest.raises(ValueError, match="it needs a graphvae.models.GraphVAE, got "
+                                         "GraphAutoencoder"):
+        testing.assert_bound_invariant(model, graph,
+                                       bound_fn=testing.exact_permutation_bound)
+
+
+def test_train_linear_ae_names_its_steps():
+    """steps=0 was refused as "epochs, eval_every and checkpoint_every must be >= 1, got 0,
+    1, 1", naming arguments the function does not have; 2.5 and "10" failed inside range()
+    and a comparison."""
+    from graphvae.vector.linear import LinearAE, train_linear_ae
+    for bad in (0, -1, 2.5, "10", True):
+        with pytest.raises(ValueError, match=rf"steps must be a whole number >= 1, got "
+                                             rf"{re.escape(repr(bad))}$"):
+            train_linear_ae(LinearAE(5, 2), torch.randn(20, 5), steps=bad, progress=False)

@@ -220,6 +220,11 @@ def test_bad_matrix_files(tmp_path):
     with pytest.raises(ValueError, match=r"r\.csv:4: a row of 1 number, where the first "
                                          r"row \(line 3\) has 2$"):
         load_matrix(rows)
+    # an odd first row is the one named, not the second (which every later row agrees with)
+    odd_first = _write(tmp_path, "f.csv", "1,2,3\n4,5\n6,7\n8,9\n")
+    with pytest.raises(ValueError, match=r"f\.csv:1: a row of 3 numbers, where 3 of the 4 "
+                                         r"rows have 2$"):
+        load_matrix(odd_first)
     # a NaN on file line 5 (a header and a blank line before): named by its line, not as
     # data row 2 counted from 0
     nans = _write(tmp_path, "nan.csv", "a,b\n\n1,2\n3,4\n5,nan\n6,inf\n")

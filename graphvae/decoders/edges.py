@@ -42,6 +42,16 @@ class InnerProductDecoder(nn.Module):
         return None
 
     def forward(self, z: Tensor, edge_index: Tensor) -> Tensor:
+        """Logits of the pairs ``edge_index``, ``(2, E)`` of dtype long. Its shape and dtype
+        are checked here (an ``(E, 2)`` list read two edges' ends as pairs); its range is
+        not, as that costs a device synchronisation a step: a negative index reads a row from
+        the end. :meth:`graphvae.models.GraphAutoencoder.score` checks it."""
+        if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 \
+                or edge_index.size(0) != 2 or edge_index.dtype != torch.long:
+            got = (f"shape {tuple(edge_index.shape)}, dtype {edge_index.dtype}"
+                   if isinstance(edge_index, Tensor) else type(edge_index).__name__)
+            raise ValueError(f"edge_index must be a (2, E) tensor of dtype torch.long, "
+                             f"got {got}")
         h, b = self.pair_form(z)                                        # (..., n, k)
         i, j = edge_index[0], edge_index[1]
         logits = self._transformed((h[..., i, :] * h[..., j, :]).sum(-1))   # (..., E)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -282,12 +283,16 @@ def _read_csv(path: Path) -> np.ndarray:
             raise DataError(path, f"not a row of numbers: {quote(ln)}", lineno) from None
     if not rows:
         raise DataError(path, "holds a header but no rows")
-    width = len(rows[0])
+    # the width most rows have (the first row's on a tie): an odd first row is the one named
+    counts = Counter(len(row) for row in rows)
+    width = max(counts, key=lambda w: (counts[w], w == len(rows[0])))
     for row, lineno in zip(rows, linenos):
         if len(row) != width:
+            where = (f"where the first row (line {linenos[0]}) has {width}"
+                     if len(rows[0]) == width else
+                     f"where {counts[width]} of the {len(rows)} rows have {width}")
             raise DataError(path, f"a row of {len(row)} number{'s' * (len(row) != 1)}, "
-                                  f"where the first row (line {linenos[0]}) has {width}",
-                            lineno)
+                                  f"{where}", lineno)
     arr = np.asarray(rows, dtype=np.float64)
     bad = ~np.isfinite(arr) | (np.abs(arr) > FLOAT32_MAX)
     if bad.any():

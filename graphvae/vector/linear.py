@@ -35,6 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from graphvae.bounds import BoundEstimate
+from graphvae.checks import check_count
 from graphvae.training import Callback, Converged, FullBatch, GradientHook, fit
 from graphvae.vector.data import check_matrix
 
@@ -180,6 +181,7 @@ def train_linear_ae(model: LinearAE, x: Tensor, steps: int = 20000, lr: float | 
     relative change of the loss over 100 steps falls below ``tol`` (0: never); the loss
     is recorded at the first step and every 100th.
     """
+    check_count("steps", steps)                 # not fit's "epochs": one step an epoch
     x = check_matrix(x, "x").to(model.W1.dtype)        # numpy too; 2-D, finite
     if x.size(1) != model.mean.numel():
         raise ValueError(f"x has {x.size(1)} columns but the linear AE takes "
