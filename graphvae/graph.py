@@ -23,6 +23,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from graphvae.checks import FLOAT32_MAX
+
 __all__ = [
     "Adjacency",  # noqa: F822 - graphvae.adjacency's, through __getattr__ below
     "check_edge_index",
@@ -105,10 +107,21 @@ def check_features(x: Tensor, num_nodes: int) -> None:
     if x.size(0) != num_nodes:
         raise ValueError(f"the feature table has {x.size(0)} rows but the graph has "
                          f"{num_nodes} nodes")
-    values = x.coalesce().values() if x.is_sparse else x.values() if is_sparse(x) else x
+    values = feature_values(x)
     if not torch.isfinite(values).all():
         bad = (~torch.isfinite(values)).sum().item()
         raise ValueError(f"node features contain {bad} NaN or infinite value(s)")
+    if values.is_floating_point() and values.dtype.itemsize > 4:
+        big = int((values.abs() > FLOAT32_MAX).sum())
+        if big:        # the models take float32: these become infinite, then NaN
+            raise ValueError(f"node features hold {big} value(s) beyond float32's range "
+                             f"(±{FLOAT32_MAX:.4g}), which the models compute in")
+
+
+def feature_values(x: Tensor) -> Tensor:
+    """The stored entries of a feature matrix: all of a dense one, the values of a sparse
+    one (COO or compressed)."""
+    return x.coalesce().values() if x.is_sparse else x.values() if is_sparse(x) else x
 
 
 def check_graph(x: Tensor | None, edge_index: Tensor, num_nodes: int,
@@ -124,12 +137,15 @@ def check_graph(x: Tensor | None, edge_index: Tensor, num_nodes: int,
 
 
 def edge_keys(edge_index: Tensor, num_nodes: int) -> Tensor:
-    """Encode ordered pairs as integers ``i * n + j`` (one per column)."""
-    return edge_index[0] * num_nodes + edge_index[1]
+    """Encode ordered pairs as integers ``i * n + j`` (one per column); ``n`` is checked
+    (beyond :data:`MAX_GRAPH_NODES` the keys wrapped round int64 and named other pairs)."""
+    return edge_index[0] * check_num_nodes(num_nodes) + edge_index[1]
 
 
 def to_simple_undirected(edge_index: Tensor, num_nodes: int) -> Tensor:
-    """Symmetrise, drop self-loops and duplicates; columns sorted by ``(i, j)``."""
+    """Symmetrise, drop self-loops and duplicates; columns sorted by ``(i, j)``.
+    ``edge_index`` is checked against ``num_nodes`` (:func:`check_edge_index`)."""
+    check_edge_index(edge_index, num_nodes)
     ei = torch.cat([edge_index, edge_index.flip(0)], dim=1)
     ei = ei[:, ei[0] != ei[1]]
     keys = torch.unique(edge_keys(ei, num_nodes))

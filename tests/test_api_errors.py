@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
@@ -288,3 +289,164 @@ def test_train_linear_ae_names_its_steps():
         with pytest.raises(ValueError, match=rf"steps must be a whole number >= 1, got "
                                              rf"{re.escape(repr(bad))}$"):
             train_linear_ae(LinearAE(5, 2), torch.randn(20, 5), steps=bad, progress=False)
+
+
+def _ring_with_chords(n: int = 30):
+    """A seeded 30-node ring with chords and 8 random features: a small graph that splits."""
+    from torch_geometric.data import Data
+    g = torch.Generator().manual_seed(0)
+    ring = [(i, (i + 1) % n) for i in range(n)] + [(i, (i + 7) % n) for i in range(0, n, 2)]
+    ei = torch.tensor(ring).t()
+    x = (torch.rand(n, 8, generator=g) < 0.3).float()
+    return Data(x=x, edge_index=torch.cat([ei, ei.flip(0)], 1), num_nodes=n)
+
+
+@pytest.mark.parametrize("mode", ["raw", "normalize", "standardize"])
+def test_sparse_features_train_as_their_dense_matrix(mode):
+    """A sparse data.x (COO or CSR) failed inside torch ("Could not run 'aten::max' with
+    arguments from the 'SparseCsrCPU' backend", "unsupported tensor layout"), though the
+    graph checks had taken it; it now trains to the same figures as the dense matrix."""
+    from graphvae.tasks.link_prediction import LinkPredConfig, run_link_prediction
+    data = _ring_with_chords()
+    cfg = LinkPredConfig(epochs=3, features=mode)
+    dense = run_link_prediction(data, cfg, seed=0, progress=False).metrics
+    for sparse in (data.x.to_sparse(), data.x.to_sparse_csr()):
+        got = run_link_prediction(data.clone().update({"x": sparse}), cfg, seed=0,
+                                  progress=False).metrics
+        assert got["test_auc"] == dense["test_auc"] and got["test_ap"] == dense["test_ap"]
+
+
+@pytest.mark.parametrize("mode", ["raw", "standardize"])
+def test_all_zero_features_are_refused_not_scored_as_a_coin(mode):
+    """All-zero features (or constant columns, standardised) gave every node the latent 0
+    and every pair the same score: AUC and AP 50.00, reported as a trained model's."""
+    from graphvae.tasks.link_prediction import LinkPredConfig, run_link_prediction
+    data = _ring_with_chords()
+    data.x = torch.zeros_like(data.x) if mode == "raw" else torch.full_like(data.x, 5.0)
+    with pytest.raises(ValueError, match=rf"the node features are all zero \(feature mode "
+                                         rf"'{mode}'\): every node would get the same latent"):
+        run_link_prediction(data, LinkPredConfig(epochs=1, features=mode), progress=False)
+
+
+def test_float64_features_beyond_float32_are_refused():
+    """1e300 passed the finiteness check, became inf in float32 and then NaN: "training
+    diverged ... try a lower learning rate"."""
+    from graphvae.graph import check_features
+    x = torch.ones(4, 2, dtype=torch.float64)
+    x[2, 1] = -1e300
+    with pytest.raises(ValueError, match="1 value\\(s\\) beyond float32's range"):
+        check_features(x, 4)
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        check_features(x.to_sparse(), 4)
+    check_features(x.clamp(min=-3e38), 4)             # within float32's range: taken
+
+
+def test_a_graph_of_no_nodes_is_refused_by_the_generation_model_builder():
+    """A 0-node graph in a GraphSet had probability 0 under p(n): "training diverged: the
+    loss is inf ... try a lower learning rate"."""
+    import networkx as nx
+
+    from graphvae.datasets.graphsets import GraphSet
+    from graphvae.tasks.generation import GenerationConfig, build_generation_model
+    p4 = nx.path_graph(4)
+    for model in ("oneshot-vae", "seq-vae", "graphvae"):
+        cfg = GenerationConfig(model=model, epochs=1)
+        with pytest.raises(ValueError, match=r"2 training graphs of 'custom' have no nodes "
+                                             r"\(the first is graph 1, counted from 0\)"):
+            build_generation_model(cfg, GraphSet("custom", [p4, nx.Graph(), nx.Graph()],
+                                                 [p4], [p4]))
+        with pytest.raises(ValueError, match=r"1 test graph of 'custom' has no nodes"):
+            build_generation_model(cfg, GraphSet("custom", [p4, p4], [p4], [nx.Graph()]))
+
+
+def test_categorical_log_prob_takes_one_hot_or_indices_and_refuses_a_column():
+    """An (n, 1) column of indices was read as one-hot: -7.01 and 0.0 for log 0.5 and
+    log 0.6."""
+    from graphvae.likelihoods import categorical_log_prob
+    p = torch.tensor([[0.2, 0.3, 0.5], [0.6, 0.2, 0.2]])
+    want = torch.tensor([0.5, 0.6]).log()
+    assert torch.allclose(categorical_log_prob(torch.tensor([2, 0]), p.log()), want)
+    assert torch.allclose(categorical_log_prob(torch.tensor([[0.0, 0, 1], [1, 0, 0]]),
+                                               p.log()), want)
+    # indices broadcast over leading sample dimensions of the logits
+    got = categorical_log_prob(torch.tensor([2, 0]), p.log().expand(3, 2, 3))
+    assert torch.allclose(got, want.expand(3, 2))
+    for bad in (torch.tensor([[2], [0]]), torch.tensor([2.0, 0.0]), torch.tensor([True, False]),
+                torch.tensor([2, 0, 1])):
+        with pytest.raises(ValueError, match=r"x must be one-hot of the logits' shape \(2, 3\) "
+                                             r"or integer class indices of shape \(2,\), got"):
+            categorical_log_prob(bad, p.log())
+
+
+def test_pair_keys_refuse_a_node_count_whose_keys_would_wrap():
+    """to_simple_undirected((0, 10^12), 10^12 + 1) returned four edges, among them
+    (2003765, 10^12): the keys i·n + j wrapped round int64."""
+    from graphvae.graph import MAX_GRAPH_NODES, edge_keys, to_simple_undirected
+    with pytest.raises(ValueError, match="num_nodes must be from 0 to 3,037,000,499"):
+        to_simple_undirected(torch.tensor([[0], [10 ** 12]]), 10 ** 12 + 1)
+    with pytest.raises(ValueError, match="got 8589934592"):
+        edge_keys(torch.tensor([[2 ** 32], [2 ** 32 + 1]]), 2 ** 33)
+    with pytest.raises(ValueError, match="refers to node 5 but the graph has only 3 nodes"):
+        to_simple_undirected(torch.tensor([[0], [5]]), 3)
+    n = MAX_GRAPH_NODES                          # the largest count: its keys still fit
+    got = to_simple_undirected(torch.tensor([[n - 1], [0]]), n)
+    assert got.tolist() == [[0, n - 1], [n - 1, 0]]
+
+
+def test_empty_rows_and_contradictory_corruption_messages():
+    """logmeanexp of nothing said "math domain error"; an empty validation matrix a
+    ZeroDivisionError; a gaussian corruption of -1 that it must be "in [0, 1] for gaussian
+    (a standard deviation >= 0 for gaussian)"."""
+    from graphvae.bounds import logmeanexp
+    from graphvae.vector.layers import Corruption
+    from graphvae.vector.models import build_vector_model
+    from graphvae.vector.train import evaluate_bound, train_vector
+    with pytest.raises(ValueError, match="a mean of no entries is undefined"):
+        logmeanexp(torch.empty(0))
+    assert logmeanexp(torch.tensor([0.0, math.log(3.0)])).item() == pytest.approx(math.log(2))
+    model = build_vector_model("vae", 5, latent_dim=2)
+    with pytest.raises(ValueError, match="^x holds no rows$"):
+        evaluate_bound(model, torch.empty(0, 5))
+    with pytest.raises(ValueError, match="^validation data holds no rows$"):
+        train_vector(model, torch.rand(10, 5).round(), torch.empty(0, 5), epochs=1)
+    with pytest.raises(ValueError, match=r"^the gaussian corruption's level must be a finite "
+                                         r"standard deviation >= 0, got -1$"):
+        Corruption("gaussian", -1)
+    with pytest.raises(ValueError, match=r"^the masking corruption's level must be a "
+                                         r"probability in \[0, 1\], got 5$"):
+        Corruption("masking", 5)
+
+
+def test_subspace_distance_of_one_span_is_zero_not_below():
+    """Rounding gave -2.2e-16 for a basis of u's own span (seed 1), which metrics.json
+    showed as a negative distance."""
+    from graphvae.vector.linear import subspace_distance
+    for seed in range(20):
+        g = torch.Generator().manual_seed(seed)
+        u, _ = torch.linalg.qr(torch.randn(7, 3, generator=g, dtype=torch.float64))
+        assert 0.0 <= subspace_distance(u, u @ torch.randn(3, 3, generator=g,
+                                                           dtype=torch.float64)) < 1e-12
+
+
+def test_standardising_sets_a_constant_column_to_exactly_zero_and_stays_gaussian():
+    """50 copies of 1e30 have a float64 mean that is not 1e30: the column was left at
+    1.4e14 (scale 1), and training diverged with advice to lower the learning rate. And
+    one training row standardises to zeros, which chose a Bernoulli model, refused then
+    for the validation rows "not binary"."""
+    from graphvae.vector.config import VectorRunConfig
+    from graphvae.vector.data import VectorData
+    from graphvae.vector.run import resolved
+    col = torch.full((50, 1), 1e30, dtype=torch.float64)
+    g = torch.Generator().manual_seed(0)
+    other = torch.randn(50, 1, generator=g, dtype=torch.float64)
+    data = VectorData(torch.cat([col, other], 1), torch.cat([col[:5], other[:5]], 1),
+                      torch.cat([col[:5], other[:5]], 1), "c").standardized()
+    assert torch.equal(data.train[:, 0], torch.zeros(50, dtype=torch.float64))
+    assert torch.equal(data.test[:, 0], torch.zeros(5, dtype=torch.float64))
+    assert data.train[:, 1].mean().abs() < 1e-12 and (data.train[:, 1].std(unbiased=False)
+                                                       - 1).abs() < 1e-12
+    rows = torch.rand(3, 5, generator=g)
+    one_row = VectorData(rows[:1], rows[1:2], rows[2:], "r3").standardized()
+    assert resolved(VectorRunConfig(model="vae"), one_row).likelihood == "gaussian"
+    binary = VectorData(rows.round(), rows.round(), rows.round(), "b")
+    assert resolved(VectorRunConfig(model="vae"), binary).likelihood == "bernoulli"

@@ -123,9 +123,9 @@ def two_cliques(tmp_path: Path, with_features: bool) -> tuple[Path, Path | None,
 
 
 def test_json_line_is_standard_json_when_a_metric_is_undefined(tmp_path):
-    """A star: every test edge's lower-numbered end is the hub, linked to every other node,
-    so no pair ranks against it and the MRR is undefined. The --json line says null, as
-    metrics.json does, not Python's NaN, which JSON parsers refuse."""
+    """A 60-node star holds fewer than 100 test non-edges, so Hits@100 is undefined. The
+    --json line says null, as metrics.json does, not Python's NaN, which JSON parsers
+    refuse."""
     edges = tmp_path / "star.csv"
     edges.write_text("".join(f"0,{j}\n" for j in range(1, 60)))
     rc, stdout, _ = run_cli(["linkpred", "--edges", str(edges), "--epochs", "1", "--quiet",
@@ -135,7 +135,7 @@ def test_json_line_is_standard_json_when_a_metric_is_undefined(tmp_path):
     def refuse(name):
         raise AssertionError(f"{name} is not JSON")
     summary = json.loads(stdout.strip().splitlines()[-1], parse_constant=refuse)
-    assert summary["test_mrr"] is None and summary["test_mrr_std"] is None
+    assert summary["test_hits@100"] is None and summary["test_hits@100_std"] is None
     assert 0.0 <= summary["test_auc"] <= 1.0
 
 

@@ -328,8 +328,10 @@ def test_propagated_feature_options_are_checked():
 def test_mrr_compares_each_test_edge_with_non_edges_of_its_head_only():
     """A 60-node star joined to a ring: the hub's non-neighbours are few or none, where
     100 random redraws left edges and (i, i) among the comparison pairs (500 of 1,100 in
-    a review's run). Every pair scored for the MRR must now be a non-edge of its head,
-    and a test edge whose head has no non-neighbour is left out."""
+    a review's run). Every pair scored for the MRR must now be a non-edge of its head.
+    A test edge whose head is the hub, with no non-neighbour, was left out (every one of a
+    star numbered from its hub: the MRR was undefined, and defined when numbered from a
+    leaf); it is now ranked from its other end."""
     from graphvae.datasets.link_split import split_edges
     from graphvae.tasks.link_prediction import MRR_NEGATIVES, ranking_metrics
     n = 60
@@ -346,8 +348,12 @@ def test_mrr_compares_each_test_edge_with_non_edges_of_its_head_only():
     everything = {(min(a, b), max(a, b)) for a, b in edges}
     tested = split.test_pos
     hub_edges = int((tested == 0).any(0).sum())
-    negatives = calls[2]
-    assert negatives.size(1) == (tested.size(1) - int((tested[0] == 0).sum())) * MRR_NEGATIVES
+    negatives, positives = calls[2], calls[3]
+    assert negatives.size(1) == tested.size(1) * MRR_NEGATIVES            # none left out
+    heads = negatives[0].view(-1, MRR_NEGATIVES)
+    assert (heads == heads[:, :1]).all() and torch.equal(heads[:, 0], positives[0])
+    assert sorted(map(sorted, positives.t().tolist())) == sorted(map(sorted, tested.t().tolist()))
+    assert 0 not in heads[:, 0].tolist()                  # the hub is never a head
     for h, t in negatives.t().tolist():
         assert h != t and (min(h, t), max(h, t)) not in everything
     assert hub_edges > 0 and 0 < out["test_mrr"] <= 1                 # the hub is the case

@@ -756,7 +756,7 @@ def test_rows_a_model_cannot_score_are_refused():
         with pytest.raises(ValueError, match=f"{name} must be a whole number >= 1, got 2.5"):
             train_vector(bern, x, progress=False, **{"epochs": 1, name: 2.5})
     for level in (float("nan"), float("inf")):
-        with pytest.raises(ValueError, match="corruption level"):
+        with pytest.raises(ValueError, match="corruption.s level must be a finite standard"):
             Corruption("gaussian", level)
     assert math.isfinite(estimate_nll(bern, x, num_samples=3))     # 0/1 rows: scored
 

@@ -40,7 +40,11 @@ class BoundEstimate:
 
 
 def logmeanexp(x: Tensor, dim: int = 0) -> Tensor:
-    """``log( mean_k exp(x_k) )`` along ``dim``, computed stably."""
+    """``log( mean_k exp(x_k) )`` along ``dim``, computed stably; ``dim`` must hold at
+    least one entry (a mean of none is undefined)."""
+    if x.size(dim) == 0:
+        raise ValueError(f"logmeanexp over dimension {dim} of shape {tuple(x.shape)}: a mean "
+                         f"of no entries is undefined")
     return torch.logsumexp(x, dim=dim) - math.log(x.size(dim))
 
 

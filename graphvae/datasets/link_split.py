@@ -108,14 +108,16 @@ def split_edges(edge_index: Tensor, num_nodes: int, val_fraction: float = 0.05,
     m = und.size(1)
     n_test, n_val = _share(m, test_fraction), _share(m, val_fraction)
     if n_test < 1 or m - n_test - n_val < 1:
-        raise ValueError(f"the graph has {m} edges, too few to split into train/val/test")
+        raise ValueError(f"the graph has {m} edge{'s' * (m != 1)}, too few to split into "
+                         f"train/val/test")
     if val_fraction > 0 and n_val < 1:
         # the fewest edges that hold one: ⌈1 / fraction⌉, or one either side of it where
         # the float division or the share's rounding moves it
         near = math.ceil(1 / float(val_fraction))
         needs = next(m for m in (near - 1, near, near + 1)
                      if m >= 1 and _share(m, val_fraction) >= 1)
-        raise ValueError(f"the graph has {m} edges: a validation fraction of {val_fraction:g} "
+        raise ValueError(f"the graph has {m} edge{'s' * (m != 1)}: a validation fraction of "
+                         f"{val_fraction:g} "
                          f"holds none of them (it needs "
                          f"{needs if needs < 10 ** 15 else f'about {float(needs):.3g}'} edges or "
                          f"more); raise --val-fraction")

@@ -41,11 +41,25 @@ def bernoulli_log_prob(x: Tensor, logits: Tensor) -> Tensor:
 
 
 def categorical_log_prob(x: Tensor, logits: Tensor) -> Tensor:
-    """``log softmax(logits)[class]`` with ``x`` one-hot ``(..., C)`` or class indices ``(...)``."""
+    """``log softmax(logits)[class]`` with ``x`` one-hot, of the shape of ``logits``
+    ``(..., C)``, or integer class indices of a shape that broadcasts to ``(...)``.
+
+    Anything else is refused in one line: an ``(n, 1)`` column of indices against ``(n, C)``
+    logits was read as one-hot and gave wrong numbers."""
     logp = F.log_softmax(logits, dim=-1)
-    if x.dim() == logits.dim():
+    if x.shape == logits.shape:
         return (x * logp).sum(-1)
-    return logp.gather(-1, x.long().unsqueeze(-1)).squeeze(-1)
+    batch = logits.shape[:-1]
+    fits = not x.is_floating_point() and not x.is_complex() and x.dtype != torch.bool
+    try:
+        fits = fits and torch.broadcast_shapes(x.shape, batch) == batch
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(f"x must be one-hot of the logits' shape {tuple(logits.shape)} or "
+                         f"integer class indices of shape {tuple(batch)}, got "
+                         f"{x.dtype} of shape {tuple(x.shape)}")
+    return logp.gather(-1, x.long().expand(batch).unsqueeze(-1)).squeeze(-1)
 
 
 FEATURE_LIKELIHOODS: dict[str, Callable[..., Tensor]] = {

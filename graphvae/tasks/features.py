@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from graphvae.adjacency import Adjacency
-from graphvae.graph import sparse_features
+from graphvae.graph import feature_values, sparse_features, to_dense
 from graphvae.tasks.link_prediction_config import LinkPredConfig
 
 if TYPE_CHECKING:
@@ -28,10 +28,13 @@ def check_feature_scale(data: Data, mode: str) -> None:
     say which ``--feature-mode`` fixes it."""
     if mode != "raw" or data.x is None or data.x.numel() == 0:
         return
-    if not data.x.is_floating_point():                 # 0/1 flags, counts: their size
-        big = float(data.x.to(torch.float64).abs().max())
+    values = feature_values(data.x)                    # a sparse matrix: its stored entries
+    if values.numel() == 0:
+        return
+    if not values.is_floating_point():                 # 0/1 flags, counts: their size
+        big = float(values.to(torch.float64).abs().max())
     else:
-        big = float(data.x.abs().max())
+        big = float(values.abs().max())
     if big >= RAW_FEATURE_LIMIT:
         raise ValueError(f"node features reach {big:.3g} in magnitude, too large to train on "
                          f"raw (the encoder's outputs overflow); use --feature-mode normalize "
@@ -56,7 +59,7 @@ def prepare_features(data: Data, mode: str, adj: Adjacency | None = None,
                                    cfg.propagated_dim, cfg.propagated_hops, seed)
     if mode == "identity" or data.x is None:
         return identity_features(n)
-    x = data.x.float()
+    x = to_dense(data.x).float()                     # a sparse x is made sparse again below
     if mode == "normalize":
         total = x.abs().sum(1, keepdim=True)
         over = ~torch.isfinite(total)                # a row's sum passed float32's range:
@@ -68,6 +71,10 @@ def prepare_features(data: Data, mode: str, adj: Adjacency | None = None,
         x = x.double()
         scale = x.std(0, unbiased=False)
         x = ((x - x.mean(0)) / torch.where(scale > 0, scale, torch.ones_like(scale))).float()
+    if not bool((x != 0).any()):
+        raise ValueError(f"the node features are all zero (feature mode {mode!r}): every "
+                         f"node would get the same latent and every pair the same score; use "
+                         f"feature mode 'identity' or 'propagated' (--feature-mode)")
     return sparse_features(x) if float((x != 0).float().mean()) < 0.1 else x
 
 

@@ -108,7 +108,16 @@ def build_generation_model(cfg: GenerationConfig, data: GraphSet) -> torch.nn.Mo
     small, finite probability); ``seq-vae`` applies the connectivity rule when every graph
     of every split is connected and the largest has at most ``CONNECT_MAX_PAIRS`` pairs
     (the rule decides one pair a round), and QM9's valences; ``graphvae``: ``max_nodes`` slots
-    (default: the largest graph)."""
+    (default: the largest graph). A graph of no nodes is refused: ``p(n)`` has no size 0,
+    and the bound of such a graph was ``-inf``."""
+    for split, graphs in (("training", data.train), ("validation", data.valid),
+                          ("test", data.test)):
+        empty = [i for i, g in enumerate(graphs) if g.number_of_nodes() == 0]
+        if empty:
+            raise ValueError(f"{len(empty)} {split} graph{'s' * (len(empty) != 1)} of "
+                             f"{data.name!r} ha{'ve' if len(empty) != 1 else 's'} no nodes "
+                             f"(the first is graph {empty[0]}, counted from 0): a generator "
+                             f"models graphs of at least one node; leave them out")
     sizes = Counter(g.number_of_nodes() for g in data.train)
     counts = [sizes.get(n, 0) + SIZE_PSEUDO_COUNT for n in range(data.largest + 1)]
     components = cfg.components if cfg.prior_name == "set-mixture" else 0

@@ -53,15 +53,18 @@ def ranking_metrics(score: Callable[[Tensor], Tensor], split: LinkSplit, seed: i
     """Hits@K of the test positives against the test non-edges, and the MRR of (at most
     ``MRR_POSITIVES``) test edges ``(i, j)`` each ranked against ``MRR_NEGATIVES`` pairs
     ``(i, j')`` with ``j'`` uniform among the non-neighbours of ``i`` (OGB's definitions,
-    :mod:`graphvae.evaluation.linkmetrics`); an edge whose head has no non-neighbour is
-    left out of the MRR (NaN when every one is). Hits@K is NaN (``null`` in JSON) with
-    fewer than K test non-edges, where OGB's rule gives 1.0 whatever the scores."""
+    :mod:`graphvae.evaluation.linkmetrics`). The head ``i`` is the lower-numbered end, as
+    the split stores the edge, or the other end when it has no non-neighbour (a hub joined
+    to every node: a star ranked from its leaves whatever the hub's number); an edge
+    neither of whose ends has one is left out of the MRR (NaN when every one is). Hits@K is
+    NaN (``null`` in JSON) with fewer than K test non-edges, where OGB's rule gives 1.0
+    whatever the scores."""
     pos_s = score_pairs(score, split.test_pos)
     neg_s = score_pairs(score, split.test_neg)
     out = {f"test_hits@{k}": hits_at_k(pos_s, neg_s, k) if neg_s.numel() >= k else math.nan
            for k in HITS_AT}
     g = torch.Generator().manual_seed(seed + 7919)
-    pos = split.test_pos.cpu()
+    pos = split.test_pos.cpu().clone()               # (a head may swap ends below)
     if pos.size(1) > MRR_POSITIVES:
         pos = pos[:, torch.randperm(pos.size(1), generator=g)[:MRR_POSITIVES]]
     n = split.num_nodes
@@ -78,18 +81,19 @@ def ranking_metrics(score: Callable[[Tensor], Tensor], split: LinkSplit, seed: i
     keep = torch.ones(pos.size(1), dtype=torch.bool)
     bad = contains_sorted(known, heads * n + tails) | (heads == tails)
     for row in torch.nonzero(bad.view(-1, MRR_NEGATIVES).any(1)).flatten().tolist():
-        # a head with few non-neighbours: draw its tails from them exactly, or drop the
-        # positive when it has none (a hub joined to every node)
-        h = int(pos[0, row])
-        lo, hi = (int(torch.searchsorted(known, v)) for v in (h * n, (h + 1) * n))
-        allowed = torch.ones(n, dtype=torch.bool)
-        allowed[known[lo:hi] - h * n] = False
-        allowed[h] = False
-        free = torch.nonzero(allowed).flatten()
+        # a head with few non-neighbours: draw its tails from them exactly; a head with none
+        # (a hub joined to every node) gives way to the edge's other end, and the positive
+        # is dropped when that has none either
         span = slice(row * MRR_NEGATIVES, (row + 1) * MRR_NEGATIVES)
+        free = _non_neighbours(known, int(pos[0, row]), n)
         if free.numel() == 0:
-            keep[row] = False
-            continue
+            free = _non_neighbours(known, int(pos[1, row]), n)
+            if free.numel() == 0:
+                keep[row] = False
+                continue
+            pos[:, row] = pos[:, row].flip(0)
+            heads[span] = pos[0, row]
+            bad[span] = True                            # every tail was the other head's
         fix = bad[span]
         tails[span][fix] = free[torch.randint(free.numel(), (int(fix.sum()),), generator=g)]
     if not bool(keep.any()):
@@ -101,6 +105,16 @@ def ranking_metrics(score: Callable[[Tensor], Tensor], split: LinkSplit, seed: i
     out["test_mrr"] = mrr(score_pairs(score, pos[:, keep].to(dev)),
                           neg.view(-1, MRR_NEGATIVES))
     return out
+
+
+def _non_neighbours(known: Tensor, h: int, n: int) -> Tensor:
+    """The nodes other than ``h`` that are not joined to it, from the sorted keys
+    ``known`` of every pair of the graph."""
+    lo, hi = (int(torch.searchsorted(known, v)) for v in (h * n, (h + 1) * n))
+    allowed = torch.ones(n, dtype=torch.bool)
+    allowed[known[lo:hi] - h * n] = False
+    allowed[h] = False
+    return torch.nonzero(allowed).flatten()
 
 
 @torch.no_grad()

@@ -72,8 +72,10 @@ class Corruption:
         if self.kind not in CORRUPTIONS:
             raise ValueError(f"unknown corruption {self.kind!r}: use one of {CORRUPTIONS}")
         if not 0 <= self.level < math.inf or (self.kind != "gaussian" and self.level > 1):
-            raise ValueError(f"corruption level must be in [0, 1] for {self.kind} "
-                             f"(a standard deviation >= 0 for gaussian), got {self.level}")
+            need = ("a finite standard deviation >= 0" if self.kind == "gaussian" else
+                    "a probability in [0, 1]")
+            raise ValueError(f"the {self.kind} corruption's level must be {need}, got "
+                             f"{self.level}")
 
     def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         if self.kind == "gaussian":

@@ -222,7 +222,8 @@ def subspace_distance(u: Tensor, w: Tensor) -> float:
     """
     u, wq = u.double(), _orthonormal_columns(w.double())
     k = u.size(1)
-    return float(1.0 - torch.trace(u.T @ wq @ wq.T @ u) / k)
+    # in [0, 1]; rounding of equal spans gave -4e-16, which metrics.json then showed
+    return min(1.0, max(0.0, float(1.0 - torch.trace(u.T @ wq @ wq.T @ u) / k)))
 
 
 def axis_alignment(u: Tensor, w: Tensor) -> Tensor:

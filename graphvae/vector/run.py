@@ -41,10 +41,11 @@ def default_latent_dim(d: int) -> int:
 
 def _likelihood(cfg: VectorRunConfig, data: VectorData) -> str:
     """``--likelihood``, else Bernoulli when every training entry is 0 or 1 (the training
-    rows only: a test value must not choose the model; a non-binary one is then refused)."""
+    rows only: a test value must not choose the model; a non-binary one is then refused).
+    Standardised data are Gaussian: one training row standardises to zeros, which are 0/1."""
     if cfg.likelihood is not None:
         return cfg.likelihood
-    return "bernoulli" if all_binary(data.train) else "gaussian"
+    return "bernoulli" if data.scales is None and all_binary(data.train) else "gaussian"
 
 
 def resolved(cfg: VectorRunConfig, data: VectorData) -> VectorRunConfig:
@@ -242,7 +243,11 @@ def _run_linear(data: VectorData, cfg: VectorRunConfig, out: Path | None,
     x = data.train.to(torch.float64)
     k = cfg.latent_dim or min(10, data.dim)
     if k > min(x.shape):
-        raise ValueError(f"latent-dim {k} is larger than the data allow ({min(x.shape)})")
+        given = (f"--latent-dim {k}" if cfg.latent_dim else
+                 f"the default latent width, {k} (at most 10 and the column count),")
+        raise ValueError(f"{given} is more than the data allow: the training rows "
+                         f"({x.size(0)} of {x.size(1)} columns) span at most {min(x.shape)} "
+                         f"dimension{'s' * (min(x.shape) != 1)}")
     p = pca(x, k)
     g = torch.Generator().manual_seed(cfg.seed)
     model = LinearAE(data.dim, k, ordering="rotation", generator=g,

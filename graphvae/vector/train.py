@@ -59,6 +59,8 @@ def model_rows(model: VectorAutoencoder, x: Any, name: str) -> Tensor:
         raise TypeError(f"{name} must be a torch.Tensor of rows, got {type(x).__name__}")
     if x.dim() != 2 or x.size(1) != model.config.in_dim:
         raise ValueError(f"{name} must be (n, {model.config.in_dim}), got {tuple(x.shape)}")
+    if x.size(0) == 0:                       # a mean over no rows divided by zero
+        raise ValueError(f"{name} holds no rows")
     p = next(model.parameters())
     x = x.to(device=p.device, dtype=p.dtype)
     if not bool(torch.isfinite(x).all()):
@@ -79,8 +81,6 @@ def estimate_nll(model: VectorAutoencoder, x: Tensor, num_samples: int = 5000,
     x = model_rows(model, x, "x")
     check_count("num_samples", num_samples)
     check_count("batch_size", batch_size)
-    if x.size(0) == 0:
-        raise ValueError("x holds no rows")
     was = model.training
     model.eval()
     g = torch.Generator(device=x.device).manual_seed(seed)
