@@ -161,8 +161,13 @@ def _write(path: str | os.PathLike, writer: Callable[[Path], object]) -> Path:
 
 
 def save_atomic(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save(obj)`` atomically."""
-    return _write(path, lambda tmp: torch.save(obj, tmp))
+    """``torch.save(obj)`` atomically. Into an open file, not the temporary path: torch names
+    the zip's inner folder after a path it is given (``.model.pt.<pid>-<random>/data.pkl``),
+    so two runs of one seed wrote different bytes; a file object gets ``archive/``."""
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+    return _write(path, save)
 
 
 def _json_safe(obj: Any) -> Any:

@@ -295,8 +295,7 @@ def test_atomic_save_keeps_old_file_on_failure(tmp_path, monkeypatch):
     write_json({"b": 2}, tmp_path / "m.json")
 
     def broken(obj, f):
-        with open(f, "wb") as fh:
-            fh.write(b"half")
+        f.write(b"half")                        # save_atomic gives torch an open file
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", broken)
@@ -305,6 +304,21 @@ def test_atomic_save_keeps_old_file_on_failure(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert torch.load(path) == {"a": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.pt", "m.json"]
+
+
+def test_atomic_save_writes_the_same_bytes_for_the_same_object(tmp_path):
+    """torch named the zip's inner folder after the temporary path it was given
+    (".ck.pt.<pid>-<random>/data.pkl"): two runs of one seed wrote different model.pt
+    files, and manifest.json different digests."""
+    import zipfile
+    obj = {"w": torch.arange(6.0).view(2, 3), "epoch": 3}
+    save_atomic(obj, tmp_path / "a.pt")
+    save_atomic(obj, tmp_path / "b.pt")
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+    with zipfile.ZipFile(tmp_path / "a.pt") as z:
+        assert all(name.startswith("archive/") for name in z.namelist())
+    got = torch.load(tmp_path / "b.pt", weights_only=True)
+    assert torch.equal(got["w"], obj["w"]) and got["epoch"] == 3
 
 
 def test_resolve_device():

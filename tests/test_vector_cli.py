@@ -498,3 +498,13 @@ def test_misnamed_or_scalar_npy_files_are_named_for_what_they_are(tmp_path):
     with pytest.raises(ValueError, match=r"no NumPy header; it is a zip archive, such as "
                                          r"\.npz\)"):
         load_matrix(tmp_path / "z.npy")
+
+
+def test_two_runs_of_one_seed_write_the_same_model_file(tmp_path):
+    """model.pt held the fit's timings (and, as every torch file, a zip folder named after
+    its temporary path): two runs of one seed wrote different bytes."""
+    for name in ("a", "b"):
+        rc, _, err = run_cli(["vector", "--epochs", "2", "--nll-samples", "10", "--quiet", "--out",
+                              str(tmp_path / name)])
+        assert rc == 0, err
+    assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()

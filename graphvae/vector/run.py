@@ -183,8 +183,9 @@ def _write_outputs(out: Path, metrics: dict[str, Any], model: Any, refined: Any,
                    data: VectorData, test: Tensor, recon: Tensor,
                    cfg: VectorRunConfig) -> None:
     """``model.pt`` (and ``model_refined.pt``), the figures and ``metrics.json``."""
+    # the fit's record without its timings: the same seed writes the same bytes
     save_checkpoint(model, out / "model.pt", model_kind=cfg.model, data=data.name,
-                    result=res.__dict__)
+                    result={k: v for k, v in res.__dict__.items() if "seconds" not in k})
     if refined is not None:  # same decoder, the refined encoder
         save_checkpoint(refined, out / "model_refined.pt", model_kind=cfg.model,
                         data=data.name)
