@@ -146,6 +146,12 @@ def _raise(signum: int, frame: Any) -> None:
     raise Terminated(signum, _STOP.written)
 
 
+def last_written() -> tuple[Path, int] | None:
+    """``(path, epoch)`` of the training state this command last wrote and still keeps
+    (Ctrl-C, never held, names it too)."""
+    return _STOP.written
+
+
 def states_removed() -> None:
     """The command removed its training states (it completed): a stop names none now."""
     _STOP.written = None

@@ -1390,3 +1390,31 @@ def test_a_fresh_generate_that_cannot_read_its_data_keeps_the_interrupted_state(
                           str(tmp_path / "g")])
     assert rc == 2, err
     assert (state / "train.pt").read_bytes() == b"an interrupted run's state"
+
+
+def test_ctrl_c_names_the_training_state_it_leaves(tmp_path, monkeypatch):
+    """Ctrl-C is acted on at once (never held), and its line said only "graphvae:
+    interrupted", though the state of epoch 25 was kept for --resume; it now names it, as
+    SIGTERM's line does. With no state written it says what it said."""
+    import graphvae.tasks.link_prediction as lp
+    import graphvae.training.loop as loop
+    monkeypatch.setattr(lp, "STATE_SECONDS", None)        # states every 25 epochs
+    real = loop._train_epoch
+
+    def ctrl_c_at(epoch):
+        def train_epoch(state, *args):
+            if state.epoch == epoch:
+                raise KeyboardInterrupt
+            real(state, *args)
+        return train_epoch
+
+    for epoch, line in ((30, "graphvae: interrupted; the training state of epoch 25 is in "
+                             f"{tmp_path}/.o.state/seed0.pt (rerun with --resume to "
+                             f"continue)"),
+                        (3, "graphvae: interrupted")):
+        monkeypatch.setattr(loop, "_train_epoch", ctrl_c_at(epoch))
+        rc, _, err = run_cli(["linkpred", "--quiet", "--model", "gae", "--epochs", "40",
+                              "--out", str(tmp_path / "o")])
+        assert rc == 130 and err.strip().splitlines()[-1] == line, err
+        main_states = sorted(p.name for p in (tmp_path / ".o.state").glob("*.pt"))
+        assert main_states == ["seed0.pt"]

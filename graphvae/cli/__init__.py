@@ -32,7 +32,7 @@ from typing import Any  # noqa: E402
 
 from graphvae.cli.guard import forgiving_streams  # noqa: E402
 from graphvae.errors import OneLineParser, WriteError, describe, one_line  # noqa: E402
-from graphvae.stopping import Terminated, signals_raise  # noqa: E402
+from graphvae.stopping import Terminated, last_written, signals_raise  # noqa: E402
 
 
 def _lazy(module: str, name: str) -> Callable[..., Any]:
@@ -159,15 +159,17 @@ def main(argv: Sequence[str] | None = None, *, exiting: bool = False) -> int:
 
 
 def _stopped(err: KeyboardInterrupt | Terminated) -> tuple[int, str]:
-    """Exit status and last line of a command stopped by Ctrl-C or a signal."""
-    if isinstance(err, Terminated):
-        if err.saved is not None:
-            path, epoch = err.saved
-            return 128 + err.signum, (f"graphvae: {err.word}; the training state of epoch "
-                                      f"{epoch:,} is in {path} (rerun with --resume to "
-                                      f"continue)\n")
-        return 128 + err.signum, f"graphvae: {err.word}\n"
-    return 130, "graphvae: interrupted\n"
+    """Exit status and last line of a command stopped by Ctrl-C or a signal; both name the
+    training state last written, when the run keeps one (Ctrl-C is acted on at once, so
+    the epochs since that state are lost)."""
+    status, word, saved = ((128 + err.signum, err.word, err.saved)
+                           if isinstance(err, Terminated) else (130, "interrupted",
+                                                                last_written()))
+    if saved is not None:
+        path, epoch = saved
+        return status, (f"graphvae: {word}; the training state of epoch {epoch:,} is in "
+                        f"{path} (rerun with --resume to continue)\n")
+    return status, f"graphvae: {word}\n"
 
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
