@@ -416,6 +416,27 @@ def test_make_graph_notes_a_graph_far_below_the_requested_edges(tmp_path, capsys
     assert capsys.readouterr().err == ""
 
 
+def test_make_graph_does_not_blame_merging_for_the_poisson_count_of_a_small_request(
+        tmp_path, capsys):
+    """2 nodes and 1 requested edge: the number of draws is Poisson of mean 1, and seed 0
+    draws none. The note blamed merged draws and small blocks ("0 of the 1 requested
+    edges"); it now says the graph has no edges. A shortfall within three standard
+    deviations of the Poisson count gets no note (seed 1: one edge, none missing)."""
+    from graphvae.datasets.sbm import make_sbm
+    assert make_sbm(2, 1, 1, 0)[0].shape == (2, 0)            # the case: no draw at all
+    assert main(["make-graph", "--nodes", "2", "--edges", "1", "--out",
+                 str(tmp_path / "a.csv")]) == 0
+    out, err = capsys.readouterr()
+    assert "2 nodes, 0 edges (requested 1;" in out
+    assert err == ("make-graph: note: the graph drawn has no edges (the number of draws is "
+                   "Poisson, of mean about 1); another --seed or more --edges gives some\n")
+    assert (tmp_path / "a.csv").read_text().splitlines() == ["source,target"]
+    assert make_sbm(40, 9, 2, 3)[0].size(1) < 0.9 * 9         # short by chance: 8 or fewer
+    assert main(["make-graph", "--nodes", "40", "--edges", "9", "--seed", "3", "--out",
+                 str(tmp_path / "b.csv")]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_a_malformed_graph_fingerprint_in_a_planted_file_is_one_line(tmp_path):
     """The planted file's optional ``graph`` entry is read from a file like the rest: a
     member that is not .npy data (numpy hands back its raw bytes) was an AttributeError;

@@ -176,12 +176,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                "blocks": k, "mixing": args.mixing, "between_fraction": between,
                "exponent": args.exponent, "seed": args.seed,
                "sample_seconds": sampled, "seconds": seconds}
-    print(f"make-graph: {args.nodes} nodes, {summary['num_edges']} edges (requested "
+    got = summary["num_edges"]
+    print(f"make-graph: {args.nodes} nodes, {got} edge{'s' * (got != 1)} (requested "
           f"{args.edges}; {k} block{'' if k == 1 else 's'}, {100 * between:.1f}% between blocks) "
           f"in {seconds:.2f}s "
           f"-> {out}; planted parameters -> {planted_file} (oracle: rank held-out pairs by "
           f"graphvae.datasets.planted.oracle_scores)")
-    if summary["num_edges"] < 0.9 * args.edges:   # --edges' help promises a few per cent
+    if got == 0:
+        print(f"make-graph: note: the graph drawn has no edges (the number of draws is "
+              f"Poisson, of mean about {args.edges:,}); another --seed or more --edges "
+              f"gives some", file=sys.stderr)
+    elif got < 0.9 * args.edges and args.edges - got > 3 * math.sqrt(args.edges):
+        # (--edges' help promises a few per cent; a shortfall within three standard
+        # deviations of the Poisson count of draws is that count's chance, not merging)
         print(f"make-graph: note: {summary['num_edges']:,} of the {args.edges:,} requested "
               f"edges ({100 * summary['num_edges'] / args.edges:.0f}%): draws that fell on "
               f"the same pair merged, which small blocks ({args.nodes / k:.3g} nodes each) "
