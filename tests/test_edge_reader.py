@@ -316,3 +316,22 @@ def test_line_length_check_matches_splitting_the_lines():
         except edge_reader._Fallback:
             refused = True
         assert refused == (longest > limit), (raw, limit)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("name, text, line, by, sep", [
+    ("e.csv", "0 1\n1 2\n", 1, "spaces", "comma"),
+    ("e.csv", "0,1\n1\t2\n", 2, "tabs", "comma"),
+    ("e.tsv", "0\t1\n1 2\n", 2, "spaces", "tab"),
+])
+def test_a_line_separated_otherwise_than_its_suffix_says_is_named_so(tmp_path, fast, name,
+                                                                      text, line, by, sep):
+    """A space-separated .csv was refused as "an edge needs two node ids, got ['0 1']",
+    which did not say why the line was one cell."""
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(DataError, match=rf"{name}:{line}: an edge needs two node ids, got "
+                                        rf".* \(a \.{name[2:]} file is read {sep}-separated, "
+                                        rf"and this line's ids are separated by {by}: name "
+                                        rf"the file \.txt"):
+        read_edge_index(path, fast=fast)

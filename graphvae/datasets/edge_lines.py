@@ -44,6 +44,15 @@ def data_rows(path: Path):
             yield lineno, cells
 
 
+def separator_hint(path: Path, cell: str) -> str:
+    """Why a line of a ``.csv`` / ``.tsv`` file is one cell: its ids are separated by
+    something else (spaces, or tabs in a ``.csv``)."""
+    name = {",": "comma", "\t": "tab"}.get(delimiter(path) or "", "")
+    by = "tabs" if "\t" in cell else "spaces"
+    return (f" (a {path.suffix} file is read {name}-separated, and this line's ids are "
+            f"separated by {by}: name the file .txt to split its lines on any whitespace)")
+
+
 def natural_order(names: set[str]) -> list[str]:
     """Sort numerically when every id is an integer (keeping each id's spelling), else as
     strings."""
@@ -83,6 +92,8 @@ def edge_rows(path: Path) -> list[tuple[int, list[str]]]:
                 hint = (" (a first column without a name, as pandas' to_csv and R's "
                         "write.csv write their row index: write the file without it, with "
                         "index=False or row.names=FALSE)")
+            elif len(cells) == 1 and len(cells[0].split()) >= 2:
+                hint = separator_hint(path, cells[0])
             raise DataError(path, f"an edge needs two node ids, got {quote(cells)}{hint}",
                             lineno)
         rows.append((lineno, cells))
