@@ -1348,6 +1348,38 @@ def test_a_fresh_run_that_fails_before_its_first_state_write_keeps_the_older_sta
     assert sorted(p.name for p in state.iterdir()) == sorted(names)
 
 
+def test_a_failed_fresh_run_leaves_no_clear_behind_for_a_later_resume(tmp_path,
+                                                                       monkeypatch):
+    """The first-write clear of a fresh run that failed before writing stayed registered
+    in the process: a later --resume in the same process (the API, a notebook) then
+    removed the interrupted run's other seeds at its first state write, and retrained
+    them."""
+    import graphvae.cli.linkpred as lp
+    from graphvae.training.callbacks import FitState
+    from graphvae.training.loop import FitResult
+    from graphvae.training.state import save_state
+
+    state = tmp_path / ".o.state"
+    state.mkdir()
+    for name in ("seed0.pt", "seed1.pt"):
+        (state / name).write_bytes(b"an interrupted run's state")
+
+    def fail(*args, **kwargs):
+        raise ValueError("training failed")
+
+    monkeypatch.setattr(lp, "_runs", fail)
+    rc, _, err = run_cli(["linkpred", "--quiet", "--model", "gae", "--epochs", "3",
+                          "--out", str(tmp_path / "o")])
+    assert rc == 2 and "training failed" in err, err
+    # a resumed run writes seed 1's state: seed 0's stays
+    model = torch.nn.Linear(2, 1)
+    fit_state = FitState(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                         callbacks=[])
+    save_state(state / "seed1.pt", fit_state, FitResult(1, 0, 0.0, 0.0), None, None)
+    assert sorted(p.name for p in state.iterdir()) == ["seed0.pt", "seed1.pt"]
+    assert (state / "seed0.pt").read_bytes() == b"an interrupted run's state"
+
+
 def test_the_first_state_write_removes_the_older_states_and_keeps_its_own(tmp_path):
     """The first save_state into a registered folder calls the clear with its own path,
     once; later writes do not."""

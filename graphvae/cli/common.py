@@ -8,6 +8,7 @@ import fnmatch
 import math
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -144,23 +145,29 @@ def done(state: Path | None, files: tuple[str, ...]) -> None:
     the temporary files of their atomic writes), then the folder if that left it empty:
     anything else in it (another command's state, a file of yours) stays."""
     states_removed()                    # a stop from now on names no state
-    if state is not None:
-        from graphvae.training.state import replace_on_first_write
-        replace_on_first_write(state, None)
     clear_states(state, files)
 
 
+@contextlib.contextmanager
 def fresh_start(args: argparse.Namespace, state: Path | None, files: tuple[str, ...]
-                ) -> None:
-    """A run without ``--resume`` replaces the training states an interrupted run left in
-    ``state``: its first state write removes the others (as :func:`done` does), so that the
-    folder holds this run's alone and a later ``--resume`` continues this run, with nothing
-    of the other (``linkpred``'s other seeds, ``vector``'s refinement) mixed in. A run that
-    fails before its first state write (a bad input, a kill while it reads) leaves them for
-    ``--resume``. ``generate`` keeps one state file, which that write replaces."""
-    if not args.resume and state is not None:
-        from graphvae.training.state import replace_on_first_write
+                ) -> Iterator[None]:
+    """The block of a run that writes training states. Without ``--resume`` it replaces the
+    states an interrupted run left in ``state``: the run's first state write removes the
+    others (as :func:`done` does), so that the folder holds this run's alone and a later
+    ``--resume`` continues this run, with nothing of the other (``linkpred``'s other seeds,
+    ``vector``'s refinement) mixed in. A run that fails before its first state write (a bad
+    input, a kill while it reads) leaves them for ``--resume``. The block's end forgets the
+    folder however it ends: a later run in this process (the Python API, a notebook) that
+    resumes them removes nothing."""
+    from graphvae.training.state import replace_on_first_write
+
+    if state is not None and not args.resume:
         replace_on_first_write(state, lambda kept: clear_states(state, files, keep=kept.name))
+    try:
+        yield
+    finally:
+        if state is not None:
+            replace_on_first_write(state, None)
 
 
 def clear_states(state: Path | None, files: tuple[str, ...], keep: str | None = None

@@ -39,10 +39,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"graphvae generate: note: {line}", file=sys.stderr)
     state = state_dir(args, "generate", GENERATE_STATES)
     device = resolve_device(cfg.device)
-    fresh_start(args, state, GENERATE_STATES)
-    with threads_for(graph_work(20 * cfg.batch_size, 80 * cfg.batch_size,
-                                20 * cfg.batch_size * 17, [*cfg.hidden, cfg.latent]),
-                     device), \
+    work = graph_work(20 * cfg.batch_size, 80 * cfg.batch_size, 20 * cfg.batch_size * 17,
+                      [*cfg.hidden, cfg.latent])
+    with fresh_start(args, state, GENERATE_STATES), threads_for(work, device), \
             output_folder(args.out, "graphvae generate", device) as stage:
         metrics = run_generation(cfg, args.data_root, stage, progress=not args.quiet,
                                  state=None if state is None else state / "train.pt",

@@ -85,9 +85,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             agree(settings, _setting_name)
             if args.resume:
                 agree_on_state(state, LINKPRED_STATES, "linkpred")
-        if rank == 0:
-            fresh_start(args, state, LINKPRED_STATES)
-        with threads_for(_work(data, cfg), device), \
+        with fresh_start(args, state if rank == 0 else None, LINKPRED_STATES), \
+                threads_for(_work(data, cfg), device), \
                 output_folder(out, "graphvae linkpred", device) as stage:
             summary = _runs(args, cfg, data, name, device, stage, state, planted, rank)
             summary["read_seconds"] = read_seconds

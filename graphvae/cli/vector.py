@@ -56,9 +56,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for line in resolved(cfg, data).ignored_settings():
         print(f"graphvae vector: note: {line}", file=sys.stderr)
     device = resolve_device(cfg.device)
-    fresh_start(args, state, VECTOR_STATES)
-    with threads_for(dense_work(cfg.batch_size, [data.dim, *cfg.hidden,
-                                                 2 * (cfg.latent_dim or 40)]), device), \
+    work = dense_work(cfg.batch_size, [data.dim, *cfg.hidden, 2 * (cfg.latent_dim or 40)])
+    with fresh_start(args, state, VECTOR_STATES), threads_for(work, device), \
             output_folder(args.out, "graphvae vector", device) as stage:
         metrics = run_vector(data, cfg, stage, progress=not args.quiet, state=state,
                              resume=args.resume)
