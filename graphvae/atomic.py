@@ -162,7 +162,8 @@ def _write(path: str | os.PathLike, writer: Callable[[Path], object]) -> Path:
 
 def save_atomic(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save(obj)`` atomically. Into an open file, not the temporary path: torch names
-    the zip's inner folder after a path it is given (``.model.pt.<pid>-<random>/data.pkl``),
+    the zip's inner folder after a path it is given (the temporary file's name, which holds
+    the machine, the process id and a random part: ``.model.pt.<...>/data.pkl``),
     so two runs of one seed wrote different bytes; a file object gets ``archive/``."""
     def save(tmp: Path) -> None:
         with open(tmp, "wb") as f:

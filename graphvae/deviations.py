@@ -20,6 +20,9 @@ class InvarianceError(AssertionError):
 def check_tolerance(name: str, value: object) -> None:
     """A one-line ``ValueError`` unless ``value`` is a finite real number >= 0 (a string
     such as ``"1e-5"`` failed in a comparison, naming neither argument)."""
+    if isinstance(value, Tensor) and value.dim() == 0 and not value.dtype.is_complex \
+            and value.dtype != torch.bool:
+        value = value.item()                    # a 0-d tensor, as torch's tolerances take
     if isinstance(value, bool) or not isinstance(value, numbers.Real) \
             or not 0 <= float(value) < math.inf:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")

@@ -25,6 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+#: The dtypes an edge list may have (torch indexes with both).
+INDEX_DTYPES = (torch.long, torch.int32)
+
 
 class InnerProductDecoder(nn.Module):
     """Edge logits ``l_ij = z_iᵀ z_j``."""
@@ -42,16 +45,16 @@ class InnerProductDecoder(nn.Module):
         return None
 
     def forward(self, z: Tensor, edge_index: Tensor) -> Tensor:
-        """Logits of the pairs ``edge_index``, ``(2, E)`` of dtype long. Its shape and dtype
-        are checked here (an ``(E, 2)`` list read two edges' ends as pairs); its range is
-        not, as that costs a device synchronisation a step: a negative index reads a row from
-        the end. :meth:`graphvae.models.GraphAutoencoder.score` checks it."""
+        """Logits of the pairs ``edge_index``, ``(2, E)`` of dtype long (or int32). Its
+        shape and dtype are checked here (an ``(E, 2)`` list read two edges' ends as pairs);
+        its range is not, as that costs a device synchronisation a step: a negative index
+        reads a row from the end. :meth:`graphvae.models.GraphAutoencoder.score` checks it."""
         if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 \
-                or edge_index.size(0) != 2 or edge_index.dtype != torch.long:
+                or edge_index.size(0) != 2 or edge_index.dtype not in INDEX_DTYPES:
             got = (f"shape {tuple(edge_index.shape)}, dtype {edge_index.dtype}"
                    if isinstance(edge_index, Tensor) else type(edge_index).__name__)
-            raise ValueError(f"edge_index must be a (2, E) tensor of dtype torch.long, "
-                             f"got {got}")
+            raise ValueError(f"edge_index must be a (2, E) tensor of dtype torch.long (or "
+                             f"int32), got {got}")
         h, b = self.pair_form(z)                                        # (..., n, k)
         i, j = edge_index[0], edge_index[1]
         logits = self._transformed((h[..., i, :] * h[..., j, :]).sum(-1))   # (..., E)

@@ -20,8 +20,18 @@ _LOG_2PI = math.log(2 * math.pi)
 MIN_LOGVAR = -7.0
 
 
+def _same_width(x: Tensor, params: Tensor) -> None:
+    """``x`` and the parameters must have the same last (feature) width: an ``(n, 1)``
+    column broadcast over ``(n, d)`` parameters was scored as ``d`` copies of itself."""
+    if x.dim() == 0 or params.dim() == 0 or x.size(-1) != params.size(-1):
+        raise ValueError(f"x must end in the parameters' feature width, got shape "
+                         f"{tuple(x.shape)} against parameters of shape "
+                         f"{tuple(params.shape)}")
+
+
 def gaussian_log_prob(x: Tensor, mean: Tensor, logvar: Tensor | float) -> Tensor:
     """``Σ_k log N(x_k | mean_k, exp(logvar_k))``; ``logvar`` learned (tensor) or fixed (float)."""
+    _same_width(x, mean)
     logvar_t = torch.as_tensor(logvar, dtype=mean.dtype, device=mean.device)
     lp = -0.5 * (_LOG_2PI + logvar_t + (x - mean).pow(2) * torch.exp(-logvar_t))
     return lp.sum(-1)
@@ -37,18 +47,24 @@ def bernoulli_log_prob(x: Tensor, logits: Tensor) -> Tensor:
     times faster than the elementwise BCE on an expanded ``x``, which matters for
     5000-sample ``log p(x)`` estimates.
     """
+    _same_width(x, logits)
     return (x * logits - F.softplus(logits)).sum(-1)
 
 
 def categorical_log_prob(x: Tensor, logits: Tensor) -> Tensor:
-    """``log softmax(logits)[class]`` with ``x`` one-hot, of the shape of ``logits``
-    ``(..., C)``, or integer class indices of a shape that broadcasts to ``(...)``.
+    """``log softmax(logits)[class]`` with ``x`` one-hot (floating, ``C`` wide, broadcasting
+    to the logits' shape ``(..., C)``) or integer class indices of a shape that broadcasts
+    to ``(...)``.
 
     Anything else is refused in one line: an ``(n, 1)`` column of indices against ``(n, C)``
     logits was read as one-hot and gave wrong numbers."""
     logp = F.log_softmax(logits, dim=-1)
-    if x.shape == logits.shape:
-        return (x * logp).sum(-1)
+    if x.is_floating_point() and x.dim() and x.size(-1) == logits.size(-1):
+        try:                                    # one-hot, broadcast over leading dimensions
+            if torch.broadcast_shapes(x.shape, logits.shape) == logits.shape:
+                return (x * logp).sum(-1)
+        except RuntimeError:
+            pass
     batch = logits.shape[:-1]
     fits = not x.is_floating_point() and not x.is_complex() and x.dtype != torch.bool
     try:

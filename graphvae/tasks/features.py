@@ -71,11 +71,28 @@ def prepare_features(data: Data, mode: str, adj: Adjacency | None = None,
         x = x.double()
         scale = x.std(0, unbiased=False)
         x = ((x - x.mean(0)) / torch.where(scale > 0, scale, torch.ones_like(scale))).float()
-    if not bool((x != 0).any()):
-        raise ValueError(f"the node features are all zero (feature mode {mode!r}): every "
-                         f"node would get the same latent and every pair the same score; use "
-                         f"feature mode 'identity' or 'propagated' (--feature-mode)")
     return sparse_features(x) if float((x != 0).float().mean()) < 0.1 else x
+
+
+#: Encoders whose latent is one vector for every node when the input is all zero: the GCN
+#: layers without a bias give 0, GAT's attention averages equal vectors. (gcn-bias, sage,
+#: gin and gnae add terms that differ with the degree or the neighbourhood: they train.)
+ZERO_INPUT_BLIND = frozenset({"gcn", "linear", "gat"})
+
+
+def check_not_blank(x: Tensor, mode: str, encoder: str) -> None:
+    """A one-line ``ValueError`` when the prepared features ``x`` are all zero and the
+    ``encoder`` then gives every node the same latent: every pair scored the same, and
+    AUC / AP of 50 were reported as a trained model's."""
+    if encoder not in ZERO_INPUT_BLIND or x.size(-1) == 0 or bool(feature_values(x).any()):
+        return
+    what = ("every feature column is constant, which feature mode 'standardize' maps to 0"
+            if mode == "standardize" else f"the node features are all zero (feature mode "
+                                          f"{mode!r})")
+    raise ValueError(f"{what}: the {encoder} encoder then gives every node the same latent "
+                     f"and every pair the same score; use feature mode 'identity' or "
+                     f"'propagated' (--feature-mode), or an encoder that reads the graph's "
+                     f"structure without features (gin, sage, gnae)")
 
 
 def identity_features(n: int) -> Tensor:

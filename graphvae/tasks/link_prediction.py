@@ -36,6 +36,7 @@ from graphvae.models.checkpoints import save_model
 from graphvae.tasks.features import (  # noqa: F401 - RAW_FEATURE_LIMIT as before the split
     RAW_FEATURE_LIMIT,
     check_feature_scale,
+    check_not_blank,
     identity_features,
     prepare_features,
     propagated_features,
@@ -210,6 +211,7 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
                         config.test_fraction, seed).to(device)
     adj = Adjacency(split.train_edge_index, data.num_nodes)
     x = prepare_features(data, config.features, adj, config, seed).to(device)
+    check_not_blank(x, config.features, config.encoder)
     model = build_linkpred_model(config, x.size(1), _feature_likelihood(config, data, x))
     model = model.to(device)
     gen = torch.Generator(device=device).manual_seed(seed)

@@ -97,7 +97,7 @@ def ranking_metrics(score: Callable[[Tensor], Tensor], split: LinkSplit, seed: i
         fix = bad[span]
         tails[span][fix] = free[torch.randint(free.numel(), (int(fix.sum()),), generator=g)]
     if not bool(keep.any()):
-        out["test_mrr"] = float("nan")  # no test edge's head has a non-neighbour
+        out["test_mrr"] = float("nan")  # no test edge has an end with a non-neighbour
         return out
     dev = split.test_pos.device
     rows = keep.repeat_interleave(MRR_NEGATIVES)

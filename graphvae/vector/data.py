@@ -31,6 +31,14 @@ def all_binary(t: Tensor) -> bool:
     return bool(((t == 0) | (t == 1)).all())
 
 
+def column_means(x: Tensor) -> Tensor:
+    """The column means of the rows ``x``, as the first row plus the mean difference from
+    it: a constant column's mean is then exactly its value, and centring leaves exact
+    zeros (``x.mean(0)`` of 300 rows of 0.1 is not 0.1, and what is left is noise that a
+    PCA or linear autoencoder then fits)."""
+    return x[0] + (x - x[0]).mean(0) if x.size(0) else x.mean(0)
+
+
 @dataclass
 class VectorData:
     """Train / validation / test rows, a name, and the image shape when the rows are images."""
@@ -73,10 +81,9 @@ class VectorData:
         (constant columns are only shifted). Log-likelihoods of the result are of the
         standardised data: for the original units subtract ``Σ_j log s_j`` (``scales``) per
         row from a log-likelihood, that is, add it to an NLL."""
-        # the mean of the differences from the first row: a constant column is then shifted
-        # to exactly 0 (the mean of 50 copies of 1e30 is not 1e30 in floating point, and
-        # the 1.4e14 left over, divided by a scale of 1, diverged the training)
-        mean = self.train[0] + (self.train - self.train[0]).mean(0)
+        # (the mean of 50 copies of 1e30 is not 1e30 in floating point, and the 1.4e14 left
+        # over, divided by a scale of 1, diverged the training)
+        mean = column_means(self.train)
         scale = self.train.std(0, unbiased=False)
         scale = torch.where(scale > 0, scale, torch.ones_like(scale))
         def s(t: Tensor) -> Tensor:

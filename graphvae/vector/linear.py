@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from graphvae.bounds import BoundEstimate
 from graphvae.checks import check_count
 from graphvae.training import Callback, Converged, FullBatch, GradientHook, fit
-from graphvae.vector.data import check_matrix
+from graphvae.vector.data import check_matrix, column_means
 
 ORDERINGS = ("none", "l2", "rotation")
 
@@ -79,7 +79,7 @@ def pca(x, k: int) -> PCAResult:
     n, d = x.shape
     if not 1 <= k <= min(n, d):
         raise ValueError(f"k must be in 1..{min(n, d)} for data of shape {(n, d)}, got {k}")
-    mean = x.mean(0)
+    mean = column_means(x)
     xc = x - mean
     _, s, vh = torch.linalg.svd(xc, full_matrices=False)
     idx = vh.abs().argmax(1)
@@ -187,7 +187,7 @@ def train_linear_ae(model: LinearAE, x: Tensor, steps: int = 20000, lr: float | 
         raise ValueError(f"x has {x.size(1)} columns but the linear AE takes "
                          f"{model.mean.numel()} (one column was spread over every input)")
     with torch.no_grad():
-        model.mean.copy_(x.mean(0))
+        model.mean.copy_(column_means(x))
     xc = x - model.mean
     if lr is None:
         top = torch.linalg.matrix_norm(xc, ord=2).pow(2) / xc.size(0)
@@ -222,8 +222,10 @@ def subspace_distance(u: Tensor, w: Tensor) -> float:
     """
     u, wq = u.double(), _orthonormal_columns(w.double())
     k = u.size(1)
-    # in [0, 1]; rounding of equal spans gave -4e-16, which metrics.json then showed
-    return min(1.0, max(0.0, float(1.0 - torch.trace(u.T @ wq @ wq.T @ u) / k)))
+    # in [0, 1]; rounding of equal spans gave -4e-16, which metrics.json then showed (a
+    # NaN stays NaN: clamped, it read as equal spans)
+    d = float(1.0 - torch.trace(u.T @ wq @ wq.T @ u) / k)
+    return d if math.isnan(d) else min(1.0, max(0.0, d))
 
 
 def axis_alignment(u: Tensor, w: Tensor) -> Tensor:
