@@ -275,7 +275,9 @@ class SequentialGraphVAE(EquivariantGraphVAE):
             a = state.adj[r, :n, :n].float()
             edge_logp = logp_out[r, :n, :n, 1:]                  # the edge options
             edge_lse = torch.logsumexp(edge_logp, -1)
-            edge_prob = edge_lse.exp() * (1 - torch.eye(n, device=device))
+            # (a sum of probabilities near 1 rounds above it in float32: 1.0000002, which the
+            # valency-aware decoding refused after the whole run's training and sampling)
+            edge_prob = edge_lse.exp().clamp(max=1.0) * (1 - torch.eye(n, device=device))
             rec = SampledGraph(a, edge_prob)
             if types is not None:
                 rec.node_types = types[r, :n]
