@@ -58,10 +58,18 @@ def results_file(out: str | os.PathLike | None, default: str | os.PathLike,
                  smoke: bool) -> Path:
     """A benchmark's ``--out``, checked by :func:`check_output_file`: ``out`` when given,
     else ``default`` (its committed results), or with ``--smoke`` the sibling
-    ``NAME.smoke.json``, so that a smoke run never overwrites the measured results."""
+    ``NAME.smoke.json``, so that a smoke run never overwrites the measured results: a
+    smoke run given a measured report's name in that folder as ``out`` (a full run's
+    command with ``--smoke`` added) is refused in one line."""
+    path = Path(default)
     if out is None:
-        path = Path(default)
         out = path.with_name(f"{path.stem}.smoke{path.suffix}") if smoke else path
+    elif smoke and Path(os.path.abspath(out)).parent == Path(os.path.abspath(path)).parent \
+            and not Path(out).name.endswith(".smoke.json"):
+        raise ValueError(f"--smoke with --out {out}: a smoke run would replace a measured "
+                         f"report of {path.parent}; drop --out (it then writes "
+                         f"{path.stem}.smoke{path.suffix}) or name a file elsewhere, or one "
+                         f"ending in .smoke.json")
     return check_output_file(out)
 
 

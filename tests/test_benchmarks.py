@@ -403,6 +403,25 @@ def test_a_smoke_run_without_out_leaves_the_committed_results_alone(script, tmp_
                     Path("mine.json")], seen
     assert not list(tmp_path.iterdir())
 
+
+def test_a_smoke_run_refuses_a_measured_reports_name(tmp_path):
+    """--smoke added to a full run's command (benchmarks/README.md names
+    --out benchmarks/results/linkpred_accuracy.json, not the default linkpred.json)
+    replaced that measured report with a smoke run's. A smoke run's --out in the results
+    folder must now be a NAME.smoke.json; elsewhere anything goes."""
+    from graphvae.io import results_file
+    results = ROOT / "benchmarks" / "results"
+    default = results / "linkpred.json"
+    for name in ("linkpred.json", "linkpred_accuracy.json", "new.json"):
+        with pytest.raises(ValueError, match=rf"^--smoke with --out .*{name}: a smoke run "
+                                             rf"would replace a measured report of "):
+            results_file(results / name, default, smoke=True)
+    assert results_file(results / "x.smoke.json", default, True) == results / "x.smoke.json"
+    assert results_file(tmp_path / "linkpred.json", default, True) == tmp_path / "linkpred.json"
+    assert results_file(results / "linkpred_accuracy.json", default, False) == \
+        results / "linkpred_accuracy.json"                         # a full run: as given
+
+
 def test_benchmark_flag_errors_are_one_line(tmp_path):
     """Run as a script: a bad flag is one line and exit 2 (argparse printed its usage block
     first), a ValueError from deep inside too (a traceback before), and an epoch count of 0
