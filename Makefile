@@ -12,12 +12,15 @@ export GRAPHVAE_DATA
 
 .PHONY: install demo test test-all lint typecheck pytest pytest-all clean
 
-# torch is installed first and pinned to the CPU wheel, so that the unpinned
-# resolution of torch-geometric's dependencies never pulls CUDA packages.
+# torch is installed first and pinned, so that the unpinned resolution of torch-geometric's
+# dependencies never pulls another build. Which build 2.13.0 is depends on pip's
+# configuration: the CPU wheel where it provides one (the project's machine); elsewhere
+# TORCH_INDEX=https://download.pytorch.org/whl/cpu asks PyTorch's CPU index for it.
+TORCH_INDEX ?=
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install --quiet -e '.[dev,chem]'
 	touch $@
 

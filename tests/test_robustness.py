@@ -725,7 +725,7 @@ def test_resume_from_another_commands_state_is_refused_and_the_state_kept(tmp_pa
     write(state / "seed0.pt", b"a linkpred state")
     one_line_error(capsys, ["generate", "--quiet", "--resume", "--out", str(tmp_path / "o")],
                    r"holds no training state of graphvae generate \(train\.pt; it holds "
-                   r"seed0\.pt\)")
+                   r"seed0\.pt, left by graphvae linkpred\)")
     assert (state / "seed0.pt").read_bytes() == b"a linkpred state"
     write(state / "train.pt", b"x")
     one_line_error(capsys, ["linkpred", "--quiet", "--resume", "--out", str(tmp_path / "p")],
@@ -1450,3 +1450,20 @@ def test_ctrl_c_names_the_training_state_it_leaves(tmp_path, monkeypatch):
         assert rc == 130 and err.strip().splitlines()[-1] == line, err
         main_states = sorted(p.name for p in (tmp_path / ".o.state").glob("*.pt"))
         assert main_states == ["seed0.pt"]
+
+
+def test_resume_on_another_commands_state_folder_names_that_command(tmp_path):
+    """linkpred --resume on a folder left by generate listed its train.pt but not the
+    command that left it (the README says the command is named)."""
+    for folder, names in ((".g.state", ["train.pt"]), (".v.state", ["train.pt", "refine.pt"]),
+                          (".l.state", ["seed0.pt"])):
+        (tmp_path / folder).mkdir()
+        for name in names:
+            (tmp_path / folder / name).write_bytes(b"a state")
+    cases = [(["linkpred", "--out", str(tmp_path / "g")], "left by graphvae generate or vector"),
+             (["linkpred", "--out", str(tmp_path / "v")], "left by graphvae vector)"),
+             (["vector", "--out", str(tmp_path / "l")], "it holds seed0.pt, left by graphvae "
+                                                        "linkpred)")]
+    for argv, told in cases:
+        rc, _, err = run_cli([*argv, "--resume", "--epochs", "1", "--quiet"])
+        assert rc == 2 and told in err and len(err.strip().splitlines()) == 1, err

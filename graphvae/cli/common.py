@@ -66,6 +66,12 @@ def check_inputs_outside(out: Path | None, inputs: dict[str, Any]) -> None:
                              f"as a whole: copy it elsewhere first, or give another --out")
 
 
+#: The commands whose training states have these names (``train.pt`` is both generate's
+#: and vector's), to name the command that left a folder another command is told to resume.
+STATE_OWNERS = {"seed*.pt": {"linkpred"}, "train.pt": {"generate", "vector"},
+                "refine.pt": {"vector"}}
+
+
 def _has_state(state: Path, files: tuple[str, ...], command: str, refuse: bool) -> bool:
     """Whether ``state`` holds one of ``command``'s training states; with ``refuse``, a
     one-line ``ValueError`` saying why not."""
@@ -76,8 +82,13 @@ def _has_state(state: Path, files: tuple[str, ...], command: str, refuse: bool) 
     if not any(p.is_file() for pattern in files for p in state.glob(pattern)):
         if refuse:
             held = sorted(p.name for p in state.iterdir())[:5]
+            owners = [who for name in held for pattern, who in STATE_OWNERS.items()
+                      if fnmatch.fnmatchcase(name, pattern)]
+            whose = sorted(set.intersection(*owners) - {command}) if owners else []
             raise ValueError(f"--resume: {state} holds no training state of graphvae {command} "
-                             f"({' or '.join(files)}; it holds {', '.join(held) or 'nothing'})")
+                             f"({' or '.join(files)}; it holds {', '.join(held) or 'nothing'}"
+                             + (f", left by graphvae {' or '.join(whose)}" if whose else "")
+                             + ")")
         return False
     return True
 
