@@ -306,3 +306,29 @@ def test_log_prob_of_a_narrow_gaussian_without_its_noise_is_finite():
     assert float(got[0]) == pytest.approx(want, rel=1e-5)
     assert float(q.log_prob(torch.zeros(1, 1))[0]) == pytest.approx(
         -0.5 * (-100 + math.log(2 * math.pi)), rel=1e-6)
+
+
+def test_the_closed_form_kl_keeps_no_intermediates_for_its_backward_pass():
+    """The float32-exact KL's series kept a dozen intermediates the size of the latents
+    for autograd: 0.55 GB more at the peak of a 10^6-node linkpred run. It now keeps only
+    loc (for loc²) and l, recomputes the rest in its backward pass, and the gradient is the
+    same to the bit as the one autograd took through the series."""
+    from graphvae.bounds.priors import _exp_excess, kl_standard_normal
+    g = torch.Generator().manual_seed(0)
+    loc = torch.randn(500, 16, generator=g, requires_grad=True)
+    logvar = (0.3 * torch.randn(500, 16, generator=g)).requires_grad_(True)
+    saved = []
+
+    def pack(t):
+        saved.append(t.numel())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        kl = kl_standard_normal(loc, logvar)
+    assert sum(saved) <= 2 * loc.numel(), saved            # loc and l, nothing more
+    weights = torch.randn(500, generator=g)
+    kl.backward(weights)
+    l2 = logvar.detach().clone().requires_grad_(True)
+    (0.5 * (loc.detach().pow(2) + _exp_excess(l2)).sum(-1)).backward(weights)
+    assert torch.equal(logvar.grad, l2.grad)
+    assert torch.equal(loc.grad, loc.detach() * weights[:, None])
