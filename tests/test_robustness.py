@@ -1348,6 +1348,18 @@ def test_a_fresh_run_that_fails_before_its_first_state_write_keeps_the_older_sta
     assert sorted(p.name for p in state.iterdir()) == sorted(names)
 
 
+def _write_a_state(path):
+    """save_state of a one-layer model after one epoch: a training state written at
+    ``path`` as the loop writes one."""
+    from graphvae.training.callbacks import FitState
+    from graphvae.training.loop import FitResult
+    from graphvae.training.state import save_state
+    model = torch.nn.Linear(2, 1)
+    fit_state = FitState(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                         callbacks=[])
+    save_state(path, fit_state, FitResult(1, 0, 0.0, 0.0), None, None)
+
+
 def test_a_failed_fresh_run_leaves_no_clear_behind_for_a_later_resume(tmp_path,
                                                                        monkeypatch):
     """The first-write clear of a fresh run that failed before writing stayed registered
@@ -1355,9 +1367,6 @@ def test_a_failed_fresh_run_leaves_no_clear_behind_for_a_later_resume(tmp_path,
     removed the interrupted run's other seeds at its first state write, and retrained
     them."""
     import graphvae.cli.linkpred as lp
-    from graphvae.training.callbacks import FitState
-    from graphvae.training.loop import FitResult
-    from graphvae.training.state import save_state
 
     state = tmp_path / ".o.state"
     state.mkdir()
@@ -1371,11 +1380,7 @@ def test_a_failed_fresh_run_leaves_no_clear_behind_for_a_later_resume(tmp_path,
     rc, _, err = run_cli(["linkpred", "--quiet", "--model", "gae", "--epochs", "3",
                           "--out", str(tmp_path / "o")])
     assert rc == 2 and "training failed" in err, err
-    # a resumed run writes seed 1's state: seed 0's stays
-    model = torch.nn.Linear(2, 1)
-    fit_state = FitState(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-                         callbacks=[])
-    save_state(state / "seed1.pt", fit_state, FitResult(1, 0, 0.0, 0.0), None, None)
+    _write_a_state(state / "seed1.pt")      # a resumed run writes seed 1's: seed 0's stays
     assert sorted(p.name for p in state.iterdir()) == ["seed0.pt", "seed1.pt"]
     assert (state / "seed0.pt").read_bytes() == b"an interrupted run's state"
 
@@ -1384,7 +1389,7 @@ def test_the_first_state_write_removes_the_older_states_and_keeps_its_own(tmp_pa
     """The first save_state into a registered folder calls the clear with its own path,
     once; later writes do not."""
     from graphvae.cli.common import clear_states
-    from graphvae.training.state import replace_on_first_write, save_state
+    from graphvae.training.state import replace_on_first_write
 
     state = tmp_path / "s"
     state.mkdir()
@@ -1397,13 +1402,8 @@ def test_the_first_state_write_removes_the_older_states_and_keeps_its_own(tmp_pa
         clear_states(state, ("seed*.pt",), keep=kept.name)
 
     replace_on_first_write(state, clear)
-    model = torch.nn.Linear(2, 1)
-    from graphvae.training.callbacks import FitState
-    from graphvae.training.loop import FitResult
-    fit_state = FitState(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-                         callbacks=[])
     for _ in range(2):
-        save_state(state / "seed0.pt", fit_state, FitResult(1, 0, 0.0, 0.0), None, None)
+        _write_a_state(state / "seed0.pt")
     assert calls == ["seed0.pt"]
     assert sorted(p.name for p in state.iterdir()) == ["notes.txt", "seed0.pt"]
     assert (state / "seed0.pt").read_bytes() != b"old"

@@ -78,7 +78,7 @@ class _ExpExcess(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> Tensor:
         (logvar,) = ctx.saved_tensors
-        flat, g = logvar.detach().reshape(-1), grad.expand_as(logvar).reshape(-1)
+        flat, g = logvar.detach().reshape(-1), grad.reshape(-1)
         out = torch.empty_like(flat)
         with torch.enable_grad():           # by blocks: the rest of the graph is still held
             for i in range(0, flat.numel(), _EXCESS_BLOCK):
@@ -88,7 +88,7 @@ class _ExpExcess(torch.autograd.Function):
         return out.view_as(logvar)
 
 
-#: Entries of ``l`` recomputed at a time in :class:`_ExpExcess`'s backward pass.
+#: Entries of ``l`` computed at a time in :class:`_ExpExcess`'s forward and backward passes.
 _EXCESS_BLOCK = 1 << 20
 
 

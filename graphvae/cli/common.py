@@ -66,10 +66,17 @@ def check_inputs_outside(out: Path | None, inputs: dict[str, Any]) -> None:
                              f"as a whole: copy it elsewhere first, or give another --out")
 
 
-#: The commands whose training states have these names (``train.pt`` is both generate's
-#: and vector's), to name the command that left a folder another command is told to resume.
-STATE_OWNERS = {"seed*.pt": {"linkpred"}, "train.pt": {"generate", "vector"},
-                "refine.pt": {"vector"}}
+#: The training states each command keeps in its state folder (``train.pt`` is both
+#: generate's and vector's); a refused ``--resume`` names the commands whose states the
+#: folder holds.
+COMMAND_STATES: dict[str, tuple[str, ...]] = {
+    "linkpred": ("seed*.pt",), "generate": ("train.pt",), "vector": ("train.pt", "refine.pt")}
+
+
+def _state_owners(name: str) -> set[str]:
+    """The commands of :data:`COMMAND_STATES` that keep a training state named ``name``."""
+    return {command for command, patterns in COMMAND_STATES.items()
+            if any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)}
 
 
 def _has_state(state: Path, files: tuple[str, ...], command: str, refuse: bool) -> bool:
@@ -82,8 +89,7 @@ def _has_state(state: Path, files: tuple[str, ...], command: str, refuse: bool) 
     if not any(p.is_file() for pattern in files for p in state.glob(pattern)):
         if refuse:
             held = sorted(p.name for p in state.iterdir())[:5]
-            owners = [who for name in held for pattern, who in STATE_OWNERS.items()
-                      if fnmatch.fnmatchcase(name, pattern)]
+            owners = [who for who in map(_state_owners, held) if who]
             whose = sorted(set.intersection(*owners) - {command}) if owners else []
             raise ValueError(f"--resume: {state} holds no training state of graphvae {command} "
                              f"({' or '.join(files)}; it holds {', '.join(held) or 'nothing'}"

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from graphvae.cli.common import (
+    COMMAND_STATES,
     done,
     fresh_start,
     generation_summary,
@@ -20,7 +21,7 @@ from graphvae.run_folder import output_folder
 from graphvae.threads import graph_work, threads_for
 
 #: The training states this command keeps beside --out (see state_dir).
-GENERATE_STATES = ("train.pt",)
+GENERATE_STATES = COMMAND_STATES["generate"]
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from graphvae.tasks.generation import GenerationConfig

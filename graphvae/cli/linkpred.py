@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from graphvae.cli.common import (
+    COMMAND_STATES,
     agree_on_state,
     check_inputs_outside,
     done,
@@ -30,7 +31,7 @@ from graphvae.tasks.link_prediction import PRESETS, LinkPredConfig, run_link_pre
 from graphvae.threads import graph_work, threads_for
 
 #: The training states this command keeps beside --out (see state_dir).
-LINKPRED_STATES = ("seed*.pt",)
+LINKPRED_STATES = COMMAND_STATES["linkpred"]
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     graph_source(p)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from graphvae.cli.common import (
+    COMMAND_STATES,
     check_inputs_outside,
     done,
     fresh_start,
@@ -20,7 +21,7 @@ from graphvae.run_folder import output_folder
 from graphvae.threads import dense_work, threads_for
 
 #: The training states this command keeps beside --out (see state_dir).
-VECTOR_STATES = ("train.pt", "refine.pt")
+VECTOR_STATES = COMMAND_STATES["vector"]
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from graphvae.vector.run import VectorRunConfig

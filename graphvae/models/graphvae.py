@@ -163,7 +163,7 @@ class GraphVAE(nn.Module):
         triangle: such a graph was scored as if it had no edges). A typed model refuses a
         graph without its types, or with types outside its ranges (they were left out of
         the likelihood, or failed inside an index)."""
-        self.check_size(num_nodes)
+        mask, adj = self._padded_adjacency(edge_index, num_nodes)       # checks the size
         for name, count, types in (("node_types", self.node_types, node_types),
                                    ("edge_types", self.edge_types, edge_types)):
             if count and types is None:
@@ -174,7 +174,6 @@ class GraphVAE(nn.Module):
                 raise ValueError(f"{name} must lie in 0..{count - 1} for this GraphVAE, got "
                                  f"{int(types.min())}..{int(types.max())}")
         k, dev = self.max_nodes, edge_index.device
-        mask, adj = self._padded_adjacency(edge_index, num_nodes)
         nt = None if node_types is None else F.pad(node_types.to(dev).long(),
                                                    (0, k - num_nodes))
         et = None
