@@ -108,11 +108,17 @@ class Config:
         """The settings a training state is tied to (``--resume`` refuses a state saved
         under others): every field but ``AFTER_TRAINING``'s, with those this run ignores at
         their defaults, so that a resumed command may add ``--no-fcd`` or another sample
-        count and keep the hours already trained."""
+        count and keep the hours already trained. A ``device`` is tied by its kind as it
+        resolves (``auto`` on a machine without CUDA is ``cpu``; ``cuda:1`` is ``cuda``):
+        the kind decides the random draws, the index does not."""
         default = type(self)().to_dict()
         unused = {name for name, _ in self._unused()}
-        return {k: default[k] if k in unused else v
-                for k, v in self.to_dict().items() if k not in self.AFTER_TRAINING}
+        out = {k: default[k] if k in unused else v
+               for k, v in self.to_dict().items() if k not in self.AFTER_TRAINING}
+        if isinstance(out.get("device"), str):
+            from graphvae.devices import resolve_device
+            out["device"] = resolve_device(out["device"]).type
+        return out
 
     def _unused(self) -> list[tuple[str, str]]:
         """``(field, where it applies)`` of each field changed from its default that this

@@ -506,3 +506,31 @@ def test_a_default_spelled_out_ties_a_training_state_as_leaving_it_out():
     gv = GenerationConfig(dataset="community-small", model="graphvae", epochs=30)
     assert gv.replace(selection="val", conv="gcn", kl_warmup=0).training_settings() == \
         gv.training_settings()
+
+
+def test_the_default_set_and_device_tie_a_state_however_they_are_spelt():
+    """``--resume`` refused a run of the default set resumed with ``--dataset
+    community-small --generated`` or ``--generated`` (the same graphs), lobster with and
+    without ``--generated`` (always generated), and ``--device auto`` against ``--device
+    cpu`` where auto is the CPU. The stored community-small file and another device kind
+    still differ, and states written with the default spelling still match."""
+    from graphvae.devices import resolve_device
+    from graphvae.tasks.generation import GenerationConfig
+    base = GenerationConfig(epochs=24)
+    assert base.training_settings()["dataset"] is None
+    assert base.training_settings()["generated"] is False   # as earlier versions wrote it
+    assert base.training_settings()["device"] == "cpu"
+    for spelt in (GenerationConfig(epochs=24, generated=True),
+                  GenerationConfig(epochs=24, dataset="community-small", generated=True)):
+        assert spelt.training_settings() == base.training_settings()
+    stored = GenerationConfig(epochs=24, dataset="community-small")
+    assert stored.training_settings()["dataset"] == "community-small"
+    assert stored.training_settings() != base.training_settings()
+    lob = GenerationConfig(epochs=24, dataset="lobster")
+    assert lob.replace(generated=True).training_settings() == lob.training_settings()
+    grid = GenerationConfig(epochs=24, dataset="grid")
+    assert grid.replace(generated=True).training_settings() != grid.training_settings()
+    auto = base.replace(device="auto").training_settings()
+    assert auto["device"] == resolve_device("auto").type
+    assert (auto == base.training_settings()) == (resolve_device("auto").type == "cpu")
+    assert base.replace(device="cpu:0").training_settings() == base.training_settings()

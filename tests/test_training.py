@@ -485,6 +485,10 @@ def test_generation_resume_names_the_changed_setting_and_allows_scoring_ones(tmp
     assert scoring.ignored_settings() == [
         "--bound applies only to --model graphvae; ignored here"]
     assert _train_generation(scoring, paths, state, resume=True).resumed_from > 0
+    from graphvae.devices import resolve_device
+    if resolve_device("auto").type == "cpu":   # --device auto is this run's CPU
+        assert _train_generation(cfg.replace(device="auto"), paths, state,
+                                 resume=True).resumed_from > 0
 
 
 def test_graph_fingerprint_reads_sparse_features_by_their_entries():

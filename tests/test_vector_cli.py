@@ -430,6 +430,16 @@ def test_flags_a_model_does_not_read_are_noted_and_do_not_tie_its_state(tmp_path
     assert vae.replace(epochs=7).training_settings() != vae.training_settings()
     iwae = VectorRunConfig(model="iwae")
     assert iwae.replace(num_samples=50).training_settings() != iwae.training_settings()
+    # a --latent-dim equal to the data's default ties the state of a run without it
+    from graphvae.vector.data import VectorData
+    from graphvae.vector.run import default_latent_dim, resolved
+    rows = torch.rand(30, 20, generator=torch.Generator().manual_seed(0))
+    data = VectorData(rows[:20], rows[20:25], rows[25:], "r")
+    assert default_latent_dim(20) == 10
+    ties = resolved(vae, data).training_settings()
+    assert resolved(vae.replace(latent_dim=10), data).training_settings() == ties
+    assert resolved(vae.replace(latent_dim=9), data).training_settings() != ties
+    assert resolved(vae.replace(device="cpu:0"), data).training_settings() == ties
     bern = VectorRunConfig(likelihood="bernoulli", variance=0.5)
     assert bern.ignored_settings() == [
         "--variance applies only to the gaussian likelihood; ignored here"]

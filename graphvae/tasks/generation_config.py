@@ -250,9 +250,14 @@ class GenerationConfig(Config):
     def training_settings(self) -> dict[str, Any]:
         """As :meth:`Config.training_settings`, with the defaults that depend on other
         settings as the run resolves them: a resumed command that spells one out
-        (``--selection last`` where that is the default) continues the state, which it was
-        refused before as "other settings"."""
+        (``--selection last`` where that is the default, ``--dataset community-small
+        --generated`` for the default set) continues the state, which it was refused before
+        as "other settings"."""
         out = super().training_settings()
+        name = self.dataset or "community-small"
+        if name == "lobster" or (name == "community-small" and self.dataset_name != name):
+            # the generated set however it is asked for, spelt as the default spells it
+            out.update(dataset=self.dataset if name == "lobster" else None, generated=False)
         out.update(selection=self.selection_name, conv=self.conv_name,
                    kl_warmup=self.kl_warmup_epochs)
         if self.model != "graphvae":

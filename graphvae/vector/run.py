@@ -51,8 +51,12 @@ def _likelihood(cfg: VectorRunConfig, data: VectorData) -> str:
 def resolved(cfg: VectorRunConfig, data: VectorData) -> VectorRunConfig:
     """``cfg`` with the likelihood a neural model will use on ``data`` filled in, so that
     the settings it then ignores (``--variance`` with an automatic Bernoulli) are noted
-    and do not tie its training state."""
-    return cfg if cfg.model == "linear" else cfg.replace(likelihood=_likelihood(cfg, data))
+    and do not tie its training state, and with a ``--latent-dim`` equal to the default for
+    ``data`` left out, as a command without it spells it (it ties the same state)."""
+    if cfg.model == "linear":
+        return cfg
+    latent = None if cfg.latent_dim == default_latent_dim(data.dim) else cfg.latent_dim
+    return cfg.replace(likelihood=_likelihood(cfg, data), latent_dim=latent)
 
 
 def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = None,
