@@ -165,7 +165,8 @@ class VMFBiasDecoder(CosineBiasDecoder):
     As ``κ → 0`` it is the cosine-bias decoder, ``e^τ (cos − 1)``; ``κ`` starts at 10.
     On those graphs, with the propagated input, GCN layers with a bias and lr 0.02, it
     raises the test AUC from 92.94 to 93.94 at 10⁵ nodes (oracle 95.36) and from 92.88
-    to 94.07 at 10⁶ (oracle 95.55) at the same cost per epoch (``benchmarks/README.md``).
+    to 94.07 at 10⁶ (oracle 95.55), at the same cost per epoch at 10⁵ nodes and about 12 %
+    more at 10⁶ (``benchmarks/README.md``).
 
     ``pair_form``: ``H = û`` (unit rows), ``b = β``; ``pair_transform``: ``g(c) = e^τ
     (e^{κ(c−1)} − 1) / κ``, increasing in ``c``, so the exact top-k search still applies.
