@@ -1,10 +1,9 @@
-"""Stopping on a signal: SIGTERM and SIGHUP as an exception, held back while a training
-epoch finishes so that its state can be written.
+"""Stopping on a signal: Ctrl-C, SIGTERM and SIGHUP as an exception, held back while a
+training epoch finishes so that its state can be written.
 
-* :func:`signals_raise` (the command line's ``main`` enters it): SIGTERM and SIGHUP
-  (``kill``, ``timeout``, Slurm, ``docker stop``, a closed SSH session) raise
-  :class:`Terminated` in the main thread, as Ctrl-C raises ``KeyboardInterrupt``, so that
-  the run's cleanup runs.
+* :func:`signals_raise` (the command line's ``main`` enters it): Ctrl-C (SIGINT), SIGTERM
+  and SIGHUP (``kill``, ``timeout``, Slurm, ``docker stop``, a closed SSH session) raise
+  :class:`Terminated` in the main thread, so that the run's cleanup runs.
 * :func:`held` (:func:`graphvae.training.fit` enters it when it writes a training state
   or trains data-parallel): inside it the first such signal is only noted, and the loop
   ends at the end of the epoch in progress, writes the state there and raises
@@ -13,8 +12,9 @@ epoch finishes so that its state can be written.
   10 s; Slurm, Kubernetes and torchrun 30 s), and a run killed so gets no cleanup at all:
   a stop is held :data:`HOLD_SECONDS` at most, checked after each training step
   (:func:`stop_if_overdue`), so an epoch that has not ended by then stops at its next
-  step (the state of the last write stays, and :class:`Terminated` names it). Ctrl-C is
-  never held.
+  step (the state of the last write stays, and :class:`Terminated` names it). A held
+  Ctrl-C says so on stderr, since a person is waiting: a second one (after
+  :data:`DUPLICATE_SECONDS`) stops at once.
 
 **One stop, delivered twice.** Slurm signals every process of a job step and torchrun
 passes the signal it gets on to its workers, so a worker receives the same stop twice,
@@ -35,6 +35,8 @@ changes what the signals do.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import threading
 import time
@@ -45,8 +47,12 @@ from typing import Any
 
 #: The signals a command turns into :class:`Terminated`, with the word its last line uses
 #: (SIGHUP where the platform has it).
-SIGNALS = {signal.SIGTERM: "terminated",
+SIGNALS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated",
            **({signal.SIGHUP: "hung up"} if hasattr(signal, "SIGHUP") else {})}
+
+#: The line a held Ctrl-C writes on stderr (``{seconds}``: :data:`HOLD_SECONDS`).
+HELD_LINE = ("graphvae: stopping when this epoch ends, once its training state is written "
+             "({seconds:g} s at most; Ctrl-C again to stop at once)\n")
 
 #: The longest a stop waits for the epoch in progress to end (seconds, checked after each
 #: training step): below the 10 s that ``docker stop`` allows before its SIGKILL, the
@@ -118,6 +124,9 @@ class Held:
         return Terminated(self.signum, _STOP.written)
 
 
+#: Each signal's handling that :func:`signals_raise` replaces (Python's own for SIGINT).
+_DEFAULT: dict[int, Any] = {signal.SIGINT: signal.default_int_handler}
+
 _HELD: list[Held] = []          # the open held() blocks of the main thread, innermost last
 
 
@@ -135,6 +144,9 @@ def _raise(signum: int, frame: Any) -> None:
         _STOP.signum, _STOP.at = signum, now
         if note is not None and note.signum is None:
             note.signum = signum            # noted: acted on at the epoch's end
+            if signum == signal.SIGINT:     # (os.write: a handler may interrupt a print)
+                with contextlib.suppress(OSError):
+                    os.write(2, HELD_LINE.format(seconds=HOLD_SECONDS).encode())
             return
     elif _STOP.acted:                       # told again while cleaning up: end at once
         for sig in SIGNALS:
@@ -148,7 +160,7 @@ def _raise(signum: int, frame: Any) -> None:
 
 def last_written() -> tuple[Path, int] | None:
     """``(path, epoch)`` of the training state this command last wrote and still keeps
-    (Ctrl-C, never held, names it too)."""
+    (a ``KeyboardInterrupt`` from a Ctrl-C outside :func:`signals_raise` names it too)."""
     return _STOP.written
 
 
@@ -169,9 +181,11 @@ def stop_if_overdue() -> None:
 
 @contextmanager
 def signals_raise(exiting: bool = False) -> Iterator[None]:
-    """SIGTERM and SIGHUP raise :class:`Terminated` inside the block (in the main thread
-    only: elsewhere Python cannot set handlers) where they have their default handling (an
-    ignored SIGHUP under ``nohup`` stays ignored); the old handlers come back after it.
+    """SIGINT, SIGTERM and SIGHUP raise :class:`Terminated` inside the block (in the main
+    thread only: elsewhere Python cannot set handlers) where they have their default
+    handling, Python's ``KeyboardInterrupt`` for SIGINT (an ignored SIGHUP under ``nohup``
+    stays ignored, as does the SIGINT of a background job); the old handlers come back
+    after it.
     ``exiting``: the process ends after the block (the ``graphvae`` command): after a stop
     the signals are ignored instead (see the module docstring)."""
     if threading.current_thread() is not threading.main_thread():
@@ -181,7 +195,7 @@ def signals_raise(exiting: bool = False) -> Iterator[None]:
     # ignored (nohup sets SIGHUP so, and a run under it must outlive its terminal), and a
     # program calling main() keeps its own handlers (a nested block installs nothing)
     old = {sig: signal.signal(sig, _raise) for sig in SIGNALS
-           if signal.getsignal(sig) is signal.SIG_DFL}
+           if signal.getsignal(sig) is _DEFAULT.get(sig, signal.SIG_DFL)}
     if old:
         _STOP.reset()
     try:
@@ -204,7 +218,7 @@ def signals_raise(exiting: bool = False) -> Iterator[None]:
 
 @contextmanager
 def held(enabled: bool = True) -> Iterator[Held]:
-    """Inside the block, the first SIGTERM / SIGHUP that would raise :class:`Terminated`
+    """Inside the block, the first Ctrl-C / SIGTERM / SIGHUP that would raise :class:`Terminated`
     is noted in the :class:`Held` it yields instead; the block's owner acts on it
     (``raise note.terminated()``; the training loop does at the epoch's end) and calls
     :func:`stop_if_overdue` where it can stop early. Held only where
@@ -229,5 +243,5 @@ def held(enabled: bool = True) -> Iterator[Held]:
         raise note.terminated()
 
 
-__all__ = ["DUPLICATE_SECONDS", "HOLD_SECONDS", "SIGNALS", "Held", "Terminated", "held",
-           "signals_raise", "states_removed", "stop_if_overdue"]
+__all__ = ["DUPLICATE_SECONDS", "HELD_LINE", "HOLD_SECONDS", "SIGNALS", "Held", "Terminated",
+           "held", "signals_raise", "states_removed", "stop_if_overdue"]

@@ -68,52 +68,76 @@ def test_other_write_errors_still_raise():
     assert not stream.gone
 
 
-def test_sigterm_and_sighup_raise_terminated_inside_the_block_only():
-    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
-    for sig, word in ((signal.SIGTERM, "terminated"), (signal.SIGHUP, "hung up")):
-        with pytest.raises(Terminated) as exc, signals_raise():
-            os.kill(os.getpid(), sig)
-            time.sleep(1)                          # the handler runs between bytecodes
-        assert exc.value.signum == sig and exc.value.word == word
-    assert {s: signal.getsignal(s) for s in before} == before
+def test_sigterm_sighup_and_ctrl_c_raise_terminated_inside_the_block_only():
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)   # as in a command
+    try:
+        before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM,
+                                                   signal.SIGHUP)}
+        for sig, word in ((signal.SIGTERM, "terminated"), (signal.SIGHUP, "hung up"),
+                          (signal.SIGINT, "interrupted")):
+            with pytest.raises(Terminated) as exc, signals_raise():
+                os.kill(os.getpid(), sig)
+                time.sleep(1)                          # the handler runs between bytecodes
+            assert exc.value.signum == sig and exc.value.word == word
+        assert {s: signal.getsignal(s) for s in before} == before
+        with pytest.raises(KeyboardInterrupt):         # outside the block: Python's own
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
-def test_an_ignored_sighup_stays_ignored():
-    """Under nohup SIGHUP is ignored, and a run must outlive its terminal: the block leaves
-    an ignored signal alone (a hang-up inside it does nothing)."""
-    old = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGINT])
+def test_an_ignored_sighup_or_sigint_stays_ignored(sig):
+    """Under nohup SIGHUP is ignored, and a run must outlive its terminal; a background job
+    of a non-interactive shell (``cmd &``) ignores SIGINT: the block leaves an ignored
+    signal alone (the signal inside it does nothing)."""
+    old = signal.signal(sig, signal.SIG_IGN)
     try:
         with signals_raise():
-            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
-            os.kill(os.getpid(), signal.SIGHUP)
+            assert signal.getsignal(sig) is signal.SIG_IGN
+            os.kill(os.getpid(), sig)
             time.sleep(0.5)
-        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+        assert signal.getsignal(sig) is signal.SIG_IGN
     finally:
-        signal.signal(signal.SIGHUP, old)
+        signal.signal(sig, old)
 
 
-@pytest.mark.slow  # two runs of linkpred in child processes (about 25 s)
-def test_sigterm_ends_a_run_in_one_line_and_keeps_the_old_out(tmp_path):
+def _default_sigint() -> None:            # the child starts with Python's own Ctrl-C
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.slow  # two runs of linkpred in child processes (about 25 s each)
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_ends_a_run_in_one_line_and_keeps_the_old_out(tmp_path, sig):
     """``timeout`` / Slurm / ``docker stop`` send SIGTERM: the run ended silently (status
     -15) and left its staging folder beside --out. It now finishes its epoch, writes its
     training state, says so in one line, exits 143, removes the staging folder and leaves
-    the old --out as it was."""
+    the old --out as it was. Ctrl-C ended at once and lost the epochs since the last
+    state (up to 24 for linkpred); it is held alike, says so on stderr and exits 130."""
+    from graphvae.stopping import HELD_LINE, HOLD_SECONDS
     cmd = [sys.executable, "-m", "graphvae", "linkpred", "--quiet", "--out", "o"]
     first = subprocess.run([*cmd, "--epochs", "1"], cwd=tmp_path, env=child_env(),
                            capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
     manifest = (tmp_path / "o" / "manifest.json").read_bytes()
     proc = subprocess.Popen([*cmd, "--epochs", "1000000"], cwd=tmp_path, env=child_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
     deadline = time.time() + 120
     while not any(p.name.startswith(".o.tmp-") for p in tmp_path.iterdir()):
         assert time.time() < deadline and proc.poll() is None, proc.communicate()
         time.sleep(0.2)                                  # training has begun
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 143, err
+    assert proc.returncode == 128 + sig, err
+    if sig == signal.SIGINT:                             # a person is told to wait
+        held = HELD_LINE.format(seconds=HOLD_SECONDS)
+        assert err.startswith(held), err
+        err = err[len(held):]
     # the epoch in progress finished and its training state was written: the line names it
-    assert err.startswith("graphvae: terminated; the training state of epoch ") \
+    word = "terminated" if sig == signal.SIGTERM else "interrupted"
+    assert err.startswith(f"graphvae: {word}; the training state of epoch ") \
         and err.count("\n") == 1, err
     epoch = int(err.split("of epoch ")[1].split(" ")[0].replace(",", ""))
     state = tmp_path / ".o.state" / "seed0.pt"

@@ -793,6 +793,36 @@ def test_a_sigterm_during_an_epoch_ends_it_writes_its_state_and_resumes_to_the_s
     assert _same_weights(whole, again)
 
 
+def test_a_ctrl_c_during_an_epoch_is_held_says_so_and_resumes_to_the_same_run(tmp_path,
+                                                                                capfd):
+    """Ctrl-C raised at once and lost every epoch since the last state write (24 for
+    linkpred). Inside a command it is now held as SIGTERM is: the epoch ends, its state is
+    written and named, and stderr tells the person waiting. Outside a command (a program
+    using the package) Ctrl-C is Python's KeyboardInterrupt, at once, as before."""
+    from graphvae.stopping import HELD_LINE, HOLD_SECONDS, Terminated, signals_raise
+    for d in ("whole", "stopped", "api"):
+        (tmp_path / d).mkdir()
+    whole, _ = _toy_fit(tmp_path / "whole", 6, [_SignalAt()])
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)   # as in a command
+    try:
+        signal_at = _SignalAt((3, 0), sig=signal.SIGINT)
+        capfd.readouterr()
+        with pytest.raises(Terminated) as exc, signals_raise():
+            _toy_fit(tmp_path / "stopped", 6, [signal_at])
+        assert capfd.readouterr().err == HELD_LINE.format(seconds=HOLD_SECONDS)
+        assert (exc.value.signum, exc.value.word) == (signal.SIGINT, "interrupted")
+        assert exc.value.saved == (tmp_path / "stopped" / "s.pt", 3)
+        assert signal_at.steps[-3:] == [(3, 0), (3, 1), (3, 2)]      # the epoch finished
+        at_once = _SignalAt((2, 0), sig=signal.SIGINT)
+        with pytest.raises(KeyboardInterrupt):
+            _toy_fit(tmp_path / "api", 6, [at_once])
+        assert at_once.steps[-1] == (2, 0)
+    finally:
+        signal.signal(signal.SIGINT, old)
+    again, res = _toy_fit(tmp_path / "stopped", 6, [_SignalAt()], resume=True)
+    assert res.resumed_from == 3 and _same_weights(whole, again)
+
+
 def test_one_stop_delivered_twice_is_held_once_and_a_later_signal_stops_at_once(
         tmp_path, monkeypatch):
     """Slurm signals every process of a step and torchrun passes the signal on, so a worker

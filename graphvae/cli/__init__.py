@@ -137,10 +137,10 @@ def entry() -> int:
 
 
 def main(argv: Sequence[str] | None = None, *, exiting: bool = False) -> int:
-    """Run one command; expected failures end with one line and exit status 2, Ctrl-C with
-    "interrupted" and 130, SIGTERM / SIGHUP with one line and 128 + the signal's number
-    (while training with a state, once the epoch in progress has finished and its state
-    is written: :mod:`graphvae.stopping`; :mod:`graphvae.cli.guard` also keeps a run
+    """Run one command; expected failures end with one line and exit status 2, Ctrl-C,
+    SIGTERM and SIGHUP with one line ("interrupted", "terminated", "hung up") and 128 + the
+    signal's number (while training with a state, once the epoch in progress has finished
+    and its state is written: :mod:`graphvae.stopping`; :mod:`graphvae.cli.guard` also keeps a run
     going when its reader goes away)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     with signals_raise(exiting), forgiving_streams():
@@ -159,9 +159,10 @@ def main(argv: Sequence[str] | None = None, *, exiting: bool = False) -> int:
 
 
 def _stopped(err: KeyboardInterrupt | Terminated) -> tuple[int, str]:
-    """Exit status and last line of a command stopped by Ctrl-C or a signal; both name the
-    training state last written, when the run keeps one (Ctrl-C is acted on at once, so
-    the epochs since that state are lost)."""
+    """Exit status and last line of a command stopped by Ctrl-C or another signal; both
+    name the training state last written, when the run keeps one. (A
+    ``KeyboardInterrupt`` comes where SIGINT had another handler than Python's when the
+    command began, and is acted on at once.)"""
     status, word, saved = ((128 + err.signum, err.word, err.saved)
                            if isinstance(err, Terminated) else (130, "interrupted",
                                                                 last_written()))

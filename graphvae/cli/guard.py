@@ -1,8 +1,8 @@
 """What a command does when its process is told to stop, or its output goes away.
 
-* **SIGTERM and SIGHUP** (``kill``, ``timeout``, Slurm, ``docker stop``, a closed SSH
-  session) raise :class:`~graphvae.stopping.Terminated` in the main thread, as Ctrl-C
-  raises ``KeyboardInterrupt`` (:mod:`graphvae.stopping`): the run's cleanup runs (the
+* **Ctrl-C, SIGTERM and SIGHUP** (``kill``, ``timeout``, Slurm, ``docker stop``, a
+  closed SSH session) raise :class:`~graphvae.stopping.Terminated` in the main thread
+  (:mod:`graphvae.stopping`): the run's cleanup runs (the
   staging folder of ``--out`` and the temporary files of atomic writes are removed, the
   old ``--out`` stays) and the command ends with one line and exit status 128 + the
   signal's number. A run training with a state first finishes the epoch in progress
