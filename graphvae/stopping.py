@@ -144,7 +144,9 @@ def _raise(signum: int, frame: Any) -> None:
         _STOP.signum, _STOP.at = signum, now
         if note is not None and note.signum is None:
             note.signum = signum            # noted: acted on at the epoch's end
-            if signum == signal.SIGINT:     # (os.write: a handler may interrupt a print)
+            if signum == signal.SIGINT and os.environ.get("RANK", "0") in ("", "0"):
+                # (rank 0 of a data-parallel run speaks for all; os.write: a handler may
+                # interrupt a print)
                 with contextlib.suppress(OSError):
                     os.write(2, HELD_LINE.format(seconds=HOLD_SECONDS).encode())
             return

@@ -794,7 +794,8 @@ def test_a_sigterm_during_an_epoch_ends_it_writes_its_state_and_resumes_to_the_s
 
 
 def test_a_ctrl_c_during_an_epoch_is_held_says_so_and_resumes_to_the_same_run(tmp_path,
-                                                                                capfd):
+                                                                                capfd,
+                                                                                monkeypatch):
     """Ctrl-C raised at once and lost every epoch since the last state write (24 for
     linkpred). Inside a command it is now held as SIGTERM is: the epoch ends, its state is
     written and named, and stderr tells the person waiting. Outside a command (a program
@@ -813,6 +814,12 @@ def test_a_ctrl_c_during_an_epoch_is_held_says_so_and_resumes_to_the_same_run(tm
         assert (exc.value.signum, exc.value.word) == (signal.SIGINT, "interrupted")
         assert exc.value.saved == (tmp_path / "stopped" / "s.pt", 3)
         assert signal_at.steps[-3:] == [(3, 0), (3, 1), (3, 2)]      # the epoch finished
+        monkeypatch.setenv("RANK", "1")        # another data-parallel rank: rank 0 speaks
+        (tmp_path / "rank1").mkdir()
+        with pytest.raises(Terminated) as exc, signals_raise():
+            _toy_fit(tmp_path / "rank1", 6, [_SignalAt((3, 0), sig=signal.SIGINT)])
+        assert exc.value.saved == (tmp_path / "rank1" / "s.pt", 3)
+        assert capfd.readouterr().err == ""
         at_once = _SignalAt((2, 0), sig=signal.SIGINT)
         with pytest.raises(KeyboardInterrupt):
             _toy_fit(tmp_path / "api", 6, [at_once])
