@@ -1263,6 +1263,35 @@ def test_a_state_of_generate_or_vector_resumed_by_the_other_names_the_command(tm
             f"train.pt: the training state was left by graphvae {left_by}, not by graphvae "
             f"{other}: resume it with that command, or use another --out"), err
         assert (state / "train.pt").read_bytes() == before
+        # a fresh run of the other command wrote over it, with a note that it replaced "an
+        # interrupted run's" state, and --resume of the command that left it found none
+        rc, _, err = run_cli([other, "--quiet", "--epochs", "1", "--out",
+                              str(tmp_path / f"{left_by}-out")])
+        assert rc == 2 and err.count("\n") == 1, err
+        assert err.rstrip().endswith(
+            f"train.pt is the training state of an interrupted run of graphvae {left_by}, "
+            f"which this run would write over: resume it with that command, delete it, or "
+            f"choose another --out"), err
+        assert (state / "train.pt").read_bytes() == before
+        assert not (tmp_path / f"{left_by}-out").exists()
+
+
+def test_a_state_folder_that_is_a_symlink_is_refused(tmp_path):
+    """A .OUT.state link was written through: a fresh vector run replaced a file of the
+    link's target (its note called it an interrupted run's state), and a completed linkpred
+    run left its seed0.pt there (the removal skips a link)."""
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    (keep / "train.pt").write_text("my notes")
+    (tmp_path / ".v.state").symlink_to(keep)
+    for command in ("vector", "linkpred", "generate"):
+        rc, _, err = run_cli([command, "--quiet", "--epochs", "1", "--out",
+                              str(tmp_path / "v")])
+        assert rc == 2 and err.count("\n") == 1, (command, err)
+        assert f".v.state is a symbolic link: a run with --out {tmp_path / 'v'} writes" in err
+    assert sorted(p.name for p in keep.iterdir()) == ["train.pt"]
+    assert (keep / "train.pt").read_text() == "my notes"
+    assert not (tmp_path / "v").exists()
 
 
 def test_a_run_folder_of_another_command_is_not_replaced(tmp_path):

@@ -37,12 +37,17 @@ def state_dir(args: argparse.Namespace, command: str, files: tuple[str, ...],
                          f"'.NAME.state' would be longer than {NAME_MAX} bytes; use a shorter "
                          f"name")
     check_output_folder(args.out, f"graphvae {command}")
+    if state.is_symlink():
+        raise ValueError(f"{state} is a symbolic link: a run with --out {args.out} writes "
+                         f"and removes its training states there, and would do so in the "
+                         f"link's target (remove the link)")
     if (state.exists() or state.is_symlink()) and not state.is_dir():
         raise ValueError(f"{state} is not a folder: a run with --out {args.out} keeps its "
                          f"training state there (move the file away)")
     if args.resume and world == 1:
         _has_state(state, files, command, refuse=True)
     elif not args.resume and _has_state(state, files, command, refuse=False):
+        _refuse_other_commands_state(state, files, command)
         from graphvae.distributed import world_from_env
         if world_from_env()[0] == 0:
             print(f"graphvae {command}: note: starting afresh; the training state of an "
@@ -97,6 +102,23 @@ def _has_state(state: Path, files: tuple[str, ...], command: str, refuse: bool) 
                              + ")")
         return False
     return True
+
+
+def _refuse_other_commands_state(state: Path, files: tuple[str, ...], command: str) -> None:
+    """A one-line ``ValueError`` where a state of ``command``'s file names in ``state`` was
+    left by another command (``generate`` and ``vector`` both name theirs ``train.pt``): a
+    fresh run would write over it, and ``--resume`` of that command could no longer
+    continue it."""
+    from graphvae.training.state import state_command
+
+    for p in sorted(p for pattern in files for p in state.glob(pattern) if p.is_file()):
+        if len(_state_owners(p.name)) < 2:
+            continue                                  # the name is this command's alone
+        who = state_command(p)
+        if who is not None and who != f"graphvae {command}":
+            raise ValueError(f"{p} is the training state of an interrupted run of {who}, "
+                             f"which this run would write over: resume it with that "
+                             f"command, delete it, or choose another --out")
 
 
 def agree_on_state(state: Path | None, files: tuple[str, ...], command: str) -> None:

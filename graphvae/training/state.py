@@ -157,6 +157,20 @@ def _task(config: dict) -> object:
     return "vector" if task is None and "data_sha256" in config else task
 
 
+def state_command(path: Path) -> str | None:
+    """The command (``"graphvae generate"``, ...) whose training state ``path`` is, from
+    the task its config records; ``None`` for a file that does not say (damaged, or not a
+    state)."""
+    try:
+        ck = load_torch(path, "training state", "not a graphvae training state")
+    except Exception:  # noqa: BLE001 - a damaged file says nothing
+        return None
+    if not isinstance(ck, dict) or not isinstance(ck.get("config"), dict):
+        return None
+    task = _task(ck["config"])
+    return TASK_COMMANDS.get(task) if isinstance(task, str) else None
+
+
 def _refuse_other_command(path: Path, saved: object, now: dict[str, Any]) -> None:
     """A state whose config records another task than this run's was left by another
     command: it is refused by naming that command, not by listing how two commands'
