@@ -287,6 +287,13 @@ def test_cli_replaces_its_own_pair_and_refuses_any_other_file(tmp_path, capsys):
     out.write_text("1,2\n")                   # the user's list beside make-graph's planted
     refused(out, "does not start with make-graph's header")
     assert out.read_text() == "1,2\n"
+    # with make-graph's header kept: a list the user edited, or a graph of names, was
+    # replaced (the header was all that was checked)
+    for edited in ("source,target\n1,2\n5,7\n", "source,target\nalice,bob\n"):
+        out.write_text(edited)
+        refused(out, "is not the graph make-graph wrote with g.planted.npz (its edges "
+                     "differ: edited, or another graph's)")
+        assert out.read_text() == edited
     os.mkfifo(tmp_path / "f.csv")
     refused(tmp_path / "f.csv", "not a regular file")
     (tmp_path / "link.csv").symlink_to(mine)

@@ -103,7 +103,7 @@ def _check_replaceable(out: Path, planted: Path) -> None:
         raise ValueError(f"--out {out} exists, with no {planted.name} beside it: not an edge "
                          f"list make-graph wrote; {advice}")
     try:
-        PlantedSBM.load(planted)
+        model = PlantedSBM.load(planted)
     except ValueError:
         raise ValueError(f"{planted} exists and is not planted parameters make-graph wrote "
                          f"(--out {out} writes them there); {advice}") from None
@@ -117,6 +117,23 @@ def _check_replaceable(out: Path, planted: Path) -> None:
         if head.rstrip(b"\r\n") != header:
             raise ValueError(f"--out {out} exists and does not start with make-graph's "
                              f"header ({header.decode()!r}); {advice}")
+        if model.graph is not None and not _same_graph(out, model):
+            raise ValueError(f"--out {out} exists and is not the graph make-graph wrote with "
+                             f"{planted.name} (its edges differ: edited, or another graph's); "
+                             f"{advice}")
+
+
+def _same_graph(out: Path, model) -> bool:
+    """Whether the edge list ``out`` is the graph the planted ``model`` was drawn for (the
+    fingerprint make-graph stores with it)."""
+    from graphvae.datasets.files import load_graph_file
+    from graphvae.datasets.planted import edge_fingerprint
+
+    try:
+        data = load_graph_file(out, None, model.num_nodes)
+    except ValueError:
+        return False                        # not even a graph of the model's nodes
+    return edge_fingerprint(data.edge_index, model.num_nodes) == model.graph
 
 
 def check_args(args: argparse.Namespace) -> int:
