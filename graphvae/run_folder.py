@@ -126,6 +126,16 @@ def _first_names(names: list[str]) -> str:
     return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
+def resolved_parent(out: Path, whole: bool = False) -> Path:
+    """``out``'s folder (``whole``: ``out`` itself) with its links resolved; a one-line
+    ``ValueError`` where that fails (a loop of links raises ``RuntimeError``)."""
+    try:
+        return out.resolve() if whole else out.parent.resolve()
+    except (RuntimeError, OSError) as err:
+        raise ValueError(f"--out {out}: its folder cannot be resolved "
+                         f"({describe(err)}); give a folder path") from None
+
+
 def check_output_folder(out: str | os.PathLike, command: str | None = None) -> Path:
     """Check, before any training, that ``out`` can be (re)written as a run's folder: a new
     path, an empty folder, or a folder a graphvae command wrote, holding only what its
@@ -136,6 +146,7 @@ def check_output_folder(out: str | os.PathLike, command: str | None = None) -> P
         raise ValueError(f"--out {str(out) or repr('')} names no folder of its own (graphvae "
                          "replaces its output folder as a whole); give a path such as "
                          "runs/name")
+    resolved_parent(out)
     if out.is_symlink() and not out.exists():
         raise ValueError(f"--out {out} is a symbolic link to nothing "
                          f"({os.readlink(out)}); give a folder path")

@@ -1496,3 +1496,31 @@ def test_resume_on_another_commands_state_folder_names_that_command(tmp_path):
     for argv, told in cases:
         rc, _, err = run_cli([*argv, "--resume", "--epochs", "1", "--quiet"])
         assert rc == 2 and told in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_an_out_path_through_a_loop_of_links_is_one_line(tmp_path):
+    """--out under a loop of symbolic links ended in "internal error: RuntimeError: Symlink
+    loop" (exit 3) for linkpred, vector and score, where the path was resolved."""
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    samples = tmp_path / "s.jsonl"
+    samples.write_text('{"num_nodes": 2, "edges": [[0, 1]]}\n')
+    for command in (["linkpred", "--epochs", "1"], ["vector", "--epochs", "1"],
+                    ["generate", "--epochs", "1"],
+                    ["score", str(samples), "--dataset", "community-small"]):
+        out = tmp_path / "a" / "run"
+        rc, _, err = run_cli([*command, "--quiet", "--out", str(out)])
+        assert rc == 2 and err.count("\n") == 1, (command, err)
+        assert f"--out {out}: its folder cannot be resolved (RuntimeError: " in err, err
+        rc, _, err = run_cli([*command, "--quiet", "--out", str(tmp_path / "a")])
+        assert rc == 2 and err.count("\n") == 1, (command, err)   # the loop itself
+
+
+def test_linkpred_writes_its_out_under_a_name_that_is_not_utf8(tmp_path):
+    """A folder name of other bytes than UTF-8 (a Latin-1 name) trained, then failed in
+    the embeddings export with pyarrow's "surrogates not allowed", naming no file."""
+    out = tmp_path / os.fsdecode(b"r\xe9sultats")
+    rc, _, err = run_cli(["linkpred", "--quiet", "--epochs", "1", "--out", str(out)])
+    assert rc == 0, err
+    lines = (out / "embeddings.csv").read_text().splitlines()
+    assert lines[0].startswith('"node","z0",') and len(lines) > 10

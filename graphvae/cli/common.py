@@ -63,7 +63,8 @@ def check_inputs_outside(out: Path | None, inputs: dict[str, Any]) -> None:
     if out is None or out.name in ("", ".", ".."):       # check_output_folder refuses those
         return
     # the folder the run replaces: --out itself, a link replaced as a link (not its target)
-    home = out.parent.resolve() / out.name
+    from graphvae.run_folder import resolved_parent
+    home = resolved_parent(out) / out.name
     for flag, path in inputs.items():
         if path is not None and Path(path).is_file() \
                 and Path(path).resolve().is_relative_to(home):

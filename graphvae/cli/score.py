@@ -9,7 +9,7 @@ from typing import Any
 
 from graphvae.cli.common import generation_summary
 from graphvae.io import json_text, write_json
-from graphvae.run_folder import MANIFEST, check_output_folder, output_folder
+from graphvae.run_folder import MANIFEST, check_output_folder, output_folder, resolved_parent
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         given = run_config(path)
         path = path / "samples.jsonl"
     if args.out is not None:
-        out, home = args.out.resolve(), path.resolve().parent
+        out = resolved_parent(args.out, whole=True)
+        home = path.resolve().parent
         if path.resolve().is_relative_to(out):
             raise ValueError(f"--out {args.out} holds the samples scored, and would be "
                              "replaced by the scores: choose another folder")

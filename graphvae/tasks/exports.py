@@ -47,8 +47,10 @@ def _write_embeddings(z: torch.Tensor, names: list[str], path: Path) -> Path:
 
     cols = {"node": pa.array(names, pa.string())}
     cols.update({f"z{j}": pa.array(z[:, j].numpy()) for j in range(z.size(1))})
-    with atomic_path(path) as tmp:
-        pcsv.write_csv(pa.table(cols), tmp,
+    # through an open file: pyarrow takes a path as UTF-8 text, which a file name of
+    # other bytes is not (``--out $'o\xff'`` failed after training)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        pcsv.write_csv(pa.table(cols), fh,
                        pcsv.WriteOptions(quoting_style="needed", delimiter=","))
     return path
 
