@@ -32,6 +32,10 @@ MAX_PERMUTATIONS = 10_000
 #: published graph or vector VAE, and small enough that one layer's weights fit in memory.
 MAX_WIDTH = 1 << 16
 
+#: The most layers a width list may ask for (the package's models use 1 to 3); a saved
+#: model asking for more is refused when read, so a run is refused it too.
+MAX_LAYERS = 1000
+
 
 def check_widths(name: str, widths: tuple[int, ...] | int, allow_empty: bool = False) -> None:
     """A one-line ``ValueError`` unless every width lies in ``1 … MAX_WIDTH`` (and, for a
@@ -40,6 +44,8 @@ def check_widths(name: str, widths: tuple[int, ...] | int, allow_empty: bool = F
         if not 1 <= widths <= MAX_WIDTH:
             raise ValueError(f"{name} must be a width from 1 to {MAX_WIDTH}, got {widths}")
         return
+    if len(widths) > MAX_LAYERS:
+        raise ValueError(f"{name} asks for {len(widths):,} layers, at most {MAX_LAYERS:,}")
     if (not widths and not allow_empty) or any(not 1 <= w <= MAX_WIDTH for w in widths):
         need = "widths" if allow_empty else "at least one width, each"
         raise ValueError(f"{name} needs {need} from 1 to {MAX_WIDTH}, got "

@@ -1524,3 +1524,22 @@ def test_linkpred_writes_its_out_under_a_name_that_is_not_utf8(tmp_path):
     assert rc == 0, err
     lines = (out / "embeddings.csv").read_text().splitlines()
     assert lines[0].startswith('"node","z0",') and len(lines) > 10
+
+
+def test_more_layers_than_a_saved_model_may_hold_are_refused_before_training():
+    """linkpred trained 1,001 hidden layers, then check-invariance and load_model refused
+    the model.pt it wrote ("asks for 1,001 layers (at most 1,000)"). The width flags are
+    held to the loader's limit."""
+    from graphvae.models.checkpoints import MAX_LAYERS
+    from graphvae.tasks.generation import GenerationConfig
+    from graphvae.tasks.link_prediction import LinkPredConfig
+    from graphvae.vector.config import VectorRunConfig
+    assert MAX_LAYERS == 1000
+    LinkPredConfig(hidden=(2,) * 1000).validate()                    # the limit itself
+    for kind in (LinkPredConfig, GenerationConfig, VectorRunConfig):
+        with pytest.raises(ValueError, match=r"^--hidden asks for 1,001 layers, at most "
+                                             r"1,000$"):
+            kind(hidden=(2,) * 1001).validate()
+    rc, _, err = run_cli(["linkpred", "--epochs", "1", "--hidden", ",".join(["2"] * 1001)])
+    assert (rc, err) == (2, "graphvae: error: --hidden asks for 1,001 layers, at most "
+                            "1,000\n")

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from graphvae.checks import MAX_LAYERS as _MAX_LAYERS
 from graphvae.config import hint_name, type_fits
 from graphvae.errors import DataError, describe, quote
 from graphvae.io import (
@@ -157,8 +158,9 @@ def checked_model(build: Callable[[], nn.Module], state: Any, path: Path) -> nn.
 
 
 #: The most layers a saved ``hidden_channels`` / ``decoder_hidden`` list may ask for: each
-#: is a module built before any weight is compared (the package's models use 1 to 3).
-MAX_LAYERS = 1000
+#: is a module built before any weight is compared (the package's models use 1 to 3); the
+#: runs' width flags are held to the same number.
+MAX_LAYERS = _MAX_LAYERS
 
 
 def _check_init(init: dict[str, Any], path: Path) -> None:
