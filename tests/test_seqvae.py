@@ -710,6 +710,18 @@ def test_resume_from_a_hand_edited_state_is_one_line_and_keeps_it(tmp_path):
         # the resumed run's history (metrics.json, training.png) lost the epochs cut off
         "history cut short": lambda ck: ck.update(history=ck["history"][:1]),
         "epoch times cut short": lambda ck: ck.update(epoch_seconds=[]),
+        # each trained to its end, then failed in the training plot, the timings or the
+        # optimiser's step (exit 3), and wrote the same fields back for every resume
+        "history of words": lambda ck: ck.update(
+            history=[{k: "x" for k in row} for row in ck["history"]]),
+        "epoch times of words": lambda ck: ck.update(
+            epoch_seconds=["x"] * len(ck["epoch_seconds"])),
+        "NaN total time": lambda ck: ck.update(seconds=float("nan")),
+        "learning rate 1e300": lambda ck: ck["optimizer"]["param_groups"][0].update(lr=1e300),
+        "negative step count": lambda ck: ck["optimizer"]["state"][0].update(
+            step=torch.tensor(-5.0)),
+        "complex step count": lambda ck: ck["optimizer"]["state"][0].update(
+            step=torch.tensor(1 + 1j)),
     }
     base = ["generate", "--epochs", "2", "--eval-every", "1", "--out", str(out), "--quiet",
             "--resume"]

@@ -1044,3 +1044,27 @@ def test_a_stop_after_training_names_the_state_the_run_wrote_last(tmp_path):
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(1)
     assert exc.value.saved is None and not (tmp_path / "a").exists()
+
+
+def test_a_state_whose_averaged_weights_do_not_fit_is_damaged(tmp_path):
+    """vector --ema: an edited state whose average held words, other shapes or int64
+    tensors failed in torch at the first step (internal error, exit 3)."""
+    from graphvae.errors import DataError
+    from graphvae.training.callbacks import EMA
+    _toy_fit(tmp_path, 2, [EMA(0.9)])
+    good = torch.load(tmp_path / "s.pt", weights_only=True)
+    avg = good["callbacks"][0]["avg"]
+    assert [a.dtype for a in avg] == [torch.float32] * len(avg)
+    for bad in (["x"] * len(avg), [a[:1] for a in avg], [a.long() for a in avg],
+                [a.fill_(float("inf")) for a in [b.clone() for b in avg]], avg[:-1]):
+        ck = torch.load(tmp_path / "s.pt", weights_only=True)
+        ck["callbacks"][0]["avg"] = bad
+        torch.save(ck, tmp_path / "bad.pt")
+        (tmp_path / "bad").mkdir(exist_ok=True)
+        (tmp_path / "bad" / "s.pt").write_bytes((tmp_path / "bad.pt").read_bytes())
+        with pytest.raises(DataError, match=r"a damaged training state \(ValueError: its "
+                                            r"averaged weights \(--ema\) do not fit the "
+                                            r"model\)"):
+            _toy_fit(tmp_path / "bad", 4, [EMA(0.9)], resume=True)
+    _, res = _toy_fit(tmp_path, 4, [EMA(0.9)], resume=True)             # as saved
+    assert res.resumed_from == 2

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from graphvae.checks import MAX_LR
 from graphvae.errors import DataError, describe, one_line, quote
 from graphvae.io import load_torch, nan_weight, save_atomic
-from graphvae.training.callbacks import FitState, unwrap
+from graphvae.training.callbacks import EMA, FitState, unwrap
 
 if TYPE_CHECKING:
     from graphvae.training.loop import FitResult
@@ -288,20 +289,48 @@ def _check_loaded(state: FitState, result: FitResult, epochs: int | None) -> Non
             raise ValueError("its best weights do not fit the model")
         if nan_weight(best_state) is not None:
             raise ValueError("its best weights hold NaN")
+    _check_records(result)
     for group in state.optimizer.param_groups:
         lr = group.get("lr")
-        if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr < math.inf:
-            raise ValueError(f"its learning rate {quote(lr)} is not a number > 0")
+        if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr <= MAX_LR:
+            raise ValueError(f"its learning rate {quote(lr)} is not a number in (0, "
+                             f"{MAX_LR:g}]")
     for p, slots in state.optimizer.state.items():      # keyed by the weights themselves
         for key, v in slots.items():
             if not isinstance(v, torch.Tensor):
                 continue
+            if v.is_complex() or v.dtype == torch.bool or (
+                    key != "step" and v.dtype != p.dtype):
+                raise ValueError(f"its optimiser's {key} is of type {v.dtype}, the weights "
+                                 f"{p.dtype}")
             if v.dim() and v.shape != p.shape:
                 raise ValueError(f"its optimiser's {key} has shape {tuple(v.shape)}, the "
                                  f"weights {tuple(p.shape)}")
             if v.is_floating_point() and not bool(torch.isfinite(v).all()) \
-                    or key == "exp_avg_sq" and bool((v < 0).any()):
+                    or key in ("exp_avg_sq", "step") and bool((v < 0).any()):
                 raise ValueError(f"its optimiser's {key} holds impossible values")
+    for cb in state.callbacks:
+        if isinstance(cb, EMA) and cb.avg is not None:
+            trained = [p for p in unwrap(state.model).parameters() if p.requires_grad]
+            if not isinstance(cb.avg, list) or len(cb.avg) != len(trained) or not all(
+                    isinstance(a, torch.Tensor) and a.shape == p.shape and a.dtype == p.dtype
+                    and bool(torch.isfinite(a).all()) for a, p in zip(cb.avg, trained)):
+                raise ValueError("its averaged weights (--ema) do not fit the model")
+
+
+def _check_records(result: FitResult) -> None:
+    """The history's records hold numbers (or nothing) under names, the epoch times and
+    the total are finite numbers >= 0: a state edited otherwise trained to its end and then
+    failed in the training plot or the timings (exit 3), on every resume."""
+    def number(x: object) -> bool:
+        return isinstance(x, int | float) and not isinstance(x, bool)
+
+    for row in result.history:
+        if not all(isinstance(k, str) and (v is None or number(v)) for k, v in row.items()):
+            raise ValueError("its history holds records that are not numbers by name")
+    for t in (*result.epoch_seconds, result.seconds):
+        if not number(t) or not 0 <= t < math.inf:
+            raise ValueError(f"its timings hold {quote(t)}, not a number of seconds")
 
 
 def _to(obj: Any, device: torch.device, memo: dict[int, Any] | None = None) -> Any:
