@@ -59,6 +59,8 @@ def check_zip_stored(path: str | os.PathLike) -> list[str] | None:
                 raise DataError(path, f"its members claim {claimed:,} bytes, more than the "
                                       f"file's {size:,}")
             bad = _bad_crc(zf, infos)
+            for info in infos:
+                _check_npy_size(zf, info, path)
     except DataError:
         raise
     except OSError as err:
@@ -69,6 +71,36 @@ def check_zip_stored(path: str | os.PathLike) -> list[str] | None:
         raise DataError(path, f"damaged: its member {quote(bad)} fails its CRC-32 check (the "
                               f"file changed after it was written)")
     return [info.filename for info in infos]
+
+
+def _check_npy_size(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> None:
+    """An ``.npy`` member (``numpy.savez``'s) whose header declares more (or fewer) bytes
+    than the member holds is refused as damaged: numpy allocated what the header said
+    first, so a 772-byte file that declared 10¹⁰ numbers ended as "out of memory"."""
+    import numpy as np
+
+    if not info.filename.endswith(".npy"):
+        return
+    with zf.open(info) as fh:
+        try:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+            else:
+                return                  # (3.0, a UTF-8 header: numpy's reader checks it)
+        except (ValueError, SyntaxError, EOFError):
+            return                      # not .npy data: numpy reads it as bytes, its reader
+            #                             refuses them
+        if dtype.hasobject:
+            return                      # pickled objects: their reader refuses them
+        declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+        held = info.file_size - fh.tell()
+        if declared != held:
+            raise DataError(path, f"damaged: its member {quote(info.filename)} declares "
+                                  f"{quote(shape)} of {dtype} ({declared:,} bytes) and holds "
+                                  f"{held:,}")
 
 
 def _bad_crc(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> str | None:

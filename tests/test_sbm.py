@@ -521,3 +521,30 @@ def test_make_graph_keeps_the_old_pair_when_writing_the_new_one_fails(tmp_path, 
     if stop is OSError:                   # the file named is --out, not a temporary one
         assert capsys.readouterr().err.strip() == (f"graphvae: error: cannot write {out}: "
                                                    f"No space left")
+
+
+def test_a_planted_file_whose_header_claims_a_huge_array_is_damaged(tmp_path):
+    """A 772-byte .npz whose blocks.npy header declared 10¹⁰ numbers ended as "out of
+    memory ... ask for less", naming no file: numpy allocates what the header says. The
+    declared size is compared with the member's before anything is read."""
+    import io
+    import zipfile
+
+    from graphvae.datasets.planted import PlantedSBM
+    from graphvae.errors import DataError
+    good = PlantedSBM(np.zeros(5, dtype=np.int64), np.ones(5), np.ones((1, 1)))
+    good.save(tmp_path / "ok.npz")
+    assert PlantedSBM.load(tmp_path / "ok.npz").num_nodes == 5
+    head = io.BytesIO()
+    np.lib.format.write_array_header_1_0(head, {"descr": "<i8", "fortran_order": False,
+                                               "shape": (10 ** 10,)})
+    with zipfile.ZipFile(tmp_path / "ok.npz") as zf, \
+            zipfile.ZipFile(tmp_path / "liar.npz", "w") as out:
+        for info in zf.infolist():
+            body = head.getvalue() + bytes(40) if info.filename == "blocks.npy" \
+                else zf.read(info)
+            out.writestr(info.filename, body)
+    with pytest.raises(DataError, match=r"liar\.npz: damaged: its member 'blocks\.npy' "
+                                        r"declares \(10000000000,\) of int64 "
+                                        r"\(80,000,000,000 bytes\) and holds 40$"):
+        PlantedSBM.load(tmp_path / "liar.npz")
