@@ -43,6 +43,9 @@ class Deviation:
     graph: int = -1
     permutation: list[int] = field(default_factory=list)
     detail: str = ""
+    #: The first output of the unrelabelled graph that is not finite (``"inf on graph 0"``;
+    #: empty while none was): relabellings cannot be judged against it.
+    nonfinite: str = ""
 
     def __post_init__(self) -> None:
         check_tolerance("rtol", self.rtol)
@@ -61,6 +64,9 @@ class Deviation:
         diff = (got - ref).abs()
         if not diff.numel():
             return
+        if not self.nonfinite and not bool(torch.isfinite(ref).all()):
+            bad = ref.flatten()[~torch.isfinite(ref.flatten())][0]
+            self.nonfinite = f"{float(bad)} on graph {graph}"
         excess = diff - self.rtol * ref.abs() if self.rtol else diff
         worst = float(excess.max())
         if worst > self.excess or (worst != worst):  # NaN counts as a failure

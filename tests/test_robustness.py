@@ -220,6 +220,18 @@ def test_checkpoint_arguments_of_the_wrong_type_are_one_line(tmp_path, capsys):
         ck["state_dict"][first], float("nan"))}}, tmp_path / "nan.pt")
     one_line_error(capsys, ["check-invariance", "--checkpoint", str(tmp_path / "nan.pt")],
                    rf"the weights hold NaN \({re.escape(first)}\)")
+    # infinite weights: the outputs are inf and NaN, and every row read "FAIL (expected
+    # inf, got inf)", exit 1, as if the model were not invariant
+    torch.save({**ck, "state_dict": {k: torch.full_like(v, float("inf")) if
+                                     v.is_floating_point() else v
+                                     for k, v in ck["state_dict"].items()}},
+               tmp_path / "inf.pt")
+    for extra in ([], ["--float32"]):
+        one_line_error(capsys, ["check-invariance", "--checkpoint", str(tmp_path / "inf.pt"),
+                                "--permutations", "2", *extra],
+                       r"the model's outputs are not finite on these graphs \(its encoder "
+                       r"\w+ is (nan|-?inf) on graph 0\): relabellings cannot be compared "
+                       r"with them; the weights or the features overflow float(32|64)$")
     # a width of 0 is one line too (torch may warn about zero-element tensors while the
     # model is built; the build is silenced)
     torch.save({**ck, "init": {**init, "in_channels": 0}}, tmp_path / "zero.pt")

@@ -80,6 +80,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         fits(model, graphs, name, args.checkpoint)
         devs = check_model(model, graphs, args.permutations, args.atol, args.seed,
                            float64=not args.float32, rtol=rtol, features=features)
+    blind = [d for d in devs if d.nonfinite]
+    if blind:
+        raise ValueError(f"the model's outputs are not finite on these graphs (its "
+                         f"{blind[0].component} is {blind[0].nonfinite}): relabellings cannot "
+                         f"be compared with them; the weights or the features overflow "
+                         f"{'float32' if args.float32 else 'float64'}")
     table = sys.stderr if args.json else sys.stdout
     print(format_table(devs, args.atol), file=table)
     if features is not None:
