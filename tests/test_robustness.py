@@ -1555,3 +1555,29 @@ def test_more_layers_than_a_saved_model_may_hold_are_refused_before_training():
     rc, _, err = run_cli(["linkpred", "--epochs", "1", "--hidden", ",".join(["2"] * 1001)])
     assert (rc, err) == (2, "graphvae: error: --hidden asks for 1,001 layers, at most "
                             "1,000\n")
+
+
+def test_linkpred_notes_the_flags_it_does_not_read_and_they_do_not_tie_its_state():
+    """--propagated-dim without --feature-mode propagated, and --negatives with --estimator
+    dense, were ignored without a word, yet tied the training state: resuming a run with
+    one of them added was refused as other settings. As generate and vector do, linkpred
+    notes them on stderr and its states record them at their defaults."""
+    from graphvae.tasks.link_prediction import LinkPredConfig
+    base = LinkPredConfig()
+    assert base.replace(propagated_dim=3, propagated_hops=2).training_settings() == \
+        base.training_settings()
+    dense = LinkPredConfig(estimator="dense")
+    assert dense.replace(negatives=3.0).training_settings() == dense.training_settings()
+    for used in (base.replace(negatives=3.0),
+                 LinkPredConfig(features="propagated", propagated_dim=3)):
+        assert used.training_settings() != used.replace(
+            negatives=1.0, propagated_dim=64).training_settings()
+        assert used.ignored_settings() == []
+    rc, _, err = run_cli(["linkpred", "--quiet", "--epochs", "1", "--propagated-dim", "3",
+                          "--estimator", "dense", "--negatives", "3"])
+    assert rc == 0, err
+    assert err.splitlines()[:2] == [
+        "graphvae linkpred: note: --negatives applies only to --estimator sampled; "
+        "ignored here",
+        "graphvae linkpred: note: --propagated-dim applies only to --feature-mode "
+        "propagated; ignored here"], err

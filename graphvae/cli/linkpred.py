@@ -148,6 +148,10 @@ def _read(args: argparse.Namespace, world: int):
     process too)."""
     _check_flags(args)
     cfg = _checked_config(args, world)
+    from graphvae.distributed import world_from_env
+    if world_from_env()[0] == 0:
+        for line in cfg.ignored_settings():
+            print(f"graphvae linkpred: note: {line}", file=sys.stderr)
     state = state_dir(args, "linkpred", LINKPRED_STATES, world)
     if args.resume and state is not None:
         _check_state_seeds(state, args.seed, args.seeds)

@@ -233,8 +233,10 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
                  evaluate=evaluate if config.selection == "val" else None, callbacks=callbacks,
                  eval_every=config.eval_every, generator=gen, checkpoint=state,
                  checkpoint_every=STATE_EPOCHS, checkpoint_seconds=STATE_SECONDS, resume=resume,
+                 # the settings this run reads (those it ignores at their defaults), and
+                 # the graph's hash only where a state is kept
                  config={"task": "linkpred", "seed": seed, "world_size": world,
-                         **config.to_dict(),   # the graph's hash only where a state is kept
+                         **config.training_settings(),
                          "graph": graph_fingerprint(data) if state is not None else None},
                  as_given=_as_given(config), progress=progress,
                  desc=f"{config.model} seed {seed}")

@@ -70,6 +70,13 @@ class LinkPredConfig(Config):
     val_fraction: float = option(0.05, "fraction of edges held out for validation")
     test_fraction: float = option(0.10, "fraction of edges held out for testing")
 
+    def applies(self) -> dict[str, tuple[bool, str]]:
+        return {
+            "negatives": (self.estimator == "sampled", "--estimator sampled"),
+            "propagated_dim": (self.features == "propagated", "--feature-mode propagated"),
+            "propagated_hops": (self.features == "propagated", "--feature-mode propagated"),
+        }
+
     def validate(self) -> None:
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
