@@ -534,3 +534,25 @@ def test_the_default_set_and_device_tie_a_state_however_they_are_spelt():
     assert auto["device"] == resolve_device("auto").type
     assert (auto == base.training_settings()) == (resolve_device("auto").type == "cpu")
     assert base.replace(device="cpu:0").training_settings() == base.training_settings()
+
+
+def test_a_set_mixture_larger_than_memory_is_refused_before_training(monkeypatch):
+    """--components 65,536 (within its bound) on lobster asked for about 73 GB a step, and
+    the kernel's out-of-memory killer ended the run with no message (exit 137). The
+    densities' size is worked out first: batch 32 × 97 nodes × K components × 16 dims ×
+    24 bytes, against the machine's memory (here said to be 1 GiB)."""
+    import graphvae.tasks.generation as gen
+    from graphvae.tasks.generation import GenerationConfig, load_generation_data
+    cfg = GenerationConfig(dataset="lobster", prior="set-mixture", components=512)
+    data = load_generation_data(cfg)
+    assert max(g.number_of_nodes() for g in data.train) == 97
+    monkeypatch.setattr(gen, "physical_memory", lambda: 2 ** 30)
+    gen.check_mixture_memory(cfg, data)                  # 24·32·97·512·16 B = 0.58 GiB
+    with pytest.raises(ValueError, match=r"^--components 1,024: the set-mixture prior's "
+                                         r"densities need about 1 GB a step \(batch 32 × 97 "
+                                         r"nodes × 1,024 components × 16 dims\), more than "
+                                         r"this machine's 1 GB; use fewer components or a "
+                                         r"smaller --batch-size$"):
+        gen.check_mixture_memory(cfg.replace(components=1024), data)   # 1.14 GiB
+    gen.check_mixture_memory(cfg.replace(components=1024, prior="normal"), data)
+    gen.check_mixture_memory(cfg.replace(components=1024, batch_size=16), data)
