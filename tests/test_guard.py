@@ -62,8 +62,11 @@ def test_a_closed_stream_writes_nowhere():
 
 
 def test_other_write_errors_still_raise():
-    stream = Forgiving(_Gone(0, errno.ENOSPC))
-    with pytest.raises(OSError, match="No space left"):
+    """... naming the stream: `make-graph ... > /dev/full` wrote its files, then ended with
+    "error: OSError: [Errno 28] No space left on device", as if they had failed."""
+    from graphvae.errors import WriteError
+    stream = Forgiving(_Gone(0, errno.ENOSPC), "standard output")
+    with pytest.raises(WriteError, match="^cannot write standard output: No space left"):
         stream.write("x")
     assert not stream.gone
 
@@ -224,3 +227,17 @@ def test_a_stop_held_by_an_outer_block_is_capped_inside_an_inner_one(monkeypatch
         with stopping.held():
             stopping.stop_if_overdue()                       # the outer stop is overdue
         pytest.fail("not capped")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_standard_output_is_named(tmp_path):
+    """make-graph's summary to a full stdout ended as "error: OSError: [Errno 28] No space
+    left on device" after its files were written; the line now names standard output."""
+    with open("/dev/full", "w") as full:
+        res = subprocess.run([sys.executable, "-m", "graphvae", "make-graph", "--nodes",
+                              "10", "--edges", "5", "--out", "g.csv"], cwd=tmp_path,
+                             env=child_env(), stdout=full, stderr=subprocess.PIPE, text=True,
+                             timeout=120)
+    assert (res.returncode, res.stderr) == (2, "graphvae: error: cannot write standard "
+                                               "output: No space left on device\n")
+    assert (tmp_path / "g.csv").is_file() and (tmp_path / "g.planted.npz").is_file()

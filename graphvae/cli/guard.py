@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any, TextIO
 
+from graphvae.errors import WriteError, describe
 from graphvae.stopping import SIGNALS, Terminated, signals_raise
 
 _GONE = (errno.EPIPE, errno.EIO)
@@ -35,8 +36,9 @@ class Forgiving:
     ``EIO``): the file descriptor is pointed at ``/dev/null`` so that the interpreter's
     last flush finds nothing to complain of. Everything else is the wrapped stream's."""
 
-    def __init__(self, stream: TextIO):
+    def __init__(self, stream: TextIO, name: str = "the stream"):
         self._stream = stream
+        self.name = name
         self.gone = False
 
     def _guard(self, method: str, *args: Any) -> Any:
@@ -46,7 +48,10 @@ class Forgiving:
             return getattr(self._stream, method)(*args)
         except OSError as err:
             if err.errno not in _GONE:
-                raise
+                # named: "No space left on device" alone read as the run's files failing
+                # (``> /dev/full``), and they had been written
+                raise WriteError(err.errno, err.strerror or describe(err),
+                                 self.name) from None
             self.gone = True
             try:
                 null = os.open(os.devnull, os.O_WRONLY)
@@ -76,8 +81,9 @@ def forgiving_streams() -> Iterator[None]:
     with ExitStack() as stack:
         # any text a real stream takes: UTF-8, and what it cannot encode (a surrogate from
         # a file name that is not UTF-8) escaped, as Python's own stderr does
-        new = [Forgiving(s) if s is not None else stack.enter_context(
-            open(os.devnull, "w", encoding="utf-8", errors="backslashreplace")) for s in old]
+        new = [Forgiving(s, name) if s is not None else stack.enter_context(
+            open(os.devnull, "w", encoding="utf-8", errors="backslashreplace"))
+            for s, name in zip(old, ("standard output", "standard error"))]
         sys.stdout, sys.stderr = new  # type: ignore[assignment]
         try:
             yield
