@@ -120,6 +120,25 @@ class Config:
             out["device"] = resolve_device(out["device"]).type
         return out
 
+    @classmethod
+    def canonical_settings(cls: type[C], saved: dict[str, Any],
+                           resolve: Callable[[C], C] | None = None) -> dict[str, Any]:
+        """A training state's saved config with the settings this class knows spelt as
+        :meth:`training_settings` spells them now (``resolve``: the run's own resolution,
+        e.g. vector's likelihood), for ``--resume``: a state an earlier version wrote with
+        ``--device auto`` or a default written out still matches the same command. Keys
+        the state lacks stay absent (an older version's state is told apart so); a config
+        that does not build is returned as it is."""
+        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        try:
+            cfg = cls.from_dict({k: v for k, v in saved.items() if k in known})
+            if resolve is not None:
+                cfg = resolve(cfg)
+            now = cfg.training_settings()
+        except Exception:  # noqa: BLE001 - a file's config may hold anything
+            return saved
+        return {**saved, **{k: v for k, v in now.items() if k in saved}}
+
     def _unused(self) -> list[tuple[str, str]]:
         """``(field, where it applies)`` of each field changed from its default that this
         run does not read."""

@@ -491,6 +491,56 @@ def test_generation_resume_names_the_changed_setting_and_allows_scoring_ones(tmp
                                  resume=True).resumed_from > 0
 
 
+def test_a_state_of_the_previous_version_spelt_otherwise_still_resumes(tmp_path):
+    """States written before the settings were spelt canonically hold what the command
+    gave: --device auto, --generated on the default set, a preset's --negatives that
+    --estimator dense ignores, vector's default --latent-dim written out. The first
+    canonical version compared those with its own spelling and refused the same command
+    ("--device 'cpu' here, --device 'auto' in the state"); the saved config is now spelt
+    as the run spells its own before the comparison. A real difference is still named."""
+    import networkx as nx
+
+    from graphvae.datasets.graphsets import GraphSet
+    from graphvae.devices import resolve_device
+    from graphvae.tasks.link_prediction import LinkPredConfig
+    from graphvae.vector.config import VectorRunConfig
+    from graphvae.vector.data import VectorData
+    from graphvae.vector.run import resolved
+
+    paths = GraphSet("five", [nx.path_graph(5) for _ in range(6)], [nx.path_graph(5)],
+                     [nx.path_graph(5)])
+    state = tmp_path / "gen.pt"
+    cfg = _killed_generation(paths, state)
+    ck = torch.load(state, weights_only=True)
+    assert (ck["config"]["device"], ck["config"]["generated"]) == ("cpu", False)
+    ck["config"].update(generated=True)               # as 6118939 wrote --generated
+    if resolve_device("auto").type == "cpu":
+        ck["config"].update(device="auto")            # and --device auto
+    torch.save(ck, state)
+    for spelt in (cfg.replace(generated=True), cfg):
+        assert _train_generation(spelt, paths, state, resume=True).resumed_from > 0
+        torch.save(ck, state)
+    with pytest.raises(ValueError, match=r"other settings \(--epochs 5 here, --epochs 4 in "):
+        _train_generation(cfg.replace(epochs=5), paths, state, resume=True)
+    # linkpred: the best preset's negatives, which --estimator dense does not read
+    dense = LinkPredConfig(model="gae", estimator="dense", negatives=3.0)
+    saved = {"task": "linkpred", "seed": 0, **dense.to_dict()}
+    assert LinkPredConfig.canonical_settings(saved) == {
+        "task": "linkpred", "seed": 0, **dense.training_settings()}
+    assert dense.training_settings()["negatives"] == 1.0
+    # vector: --latent-dim 10 on 20 columns (the default) saved as given
+    rows = torch.rand(30, 20, generator=torch.Generator().manual_seed(0))
+    data = VectorData(rows[:20], rows[20:25], rows[25:], "r")
+    vae = VectorRunConfig(model="vae", latent_dim=10)
+    old = {"data": "r", **vae.training_settings(), "data_sha256": "x"}
+    assert old["latent_dim"] == 10
+    now = {"data": "r", **resolved(vae, data).training_settings(), "data_sha256": "x"}
+    assert now["latent_dim"] is None
+    assert VectorRunConfig.canonical_settings(old, lambda c: resolved(c, data)) == now
+    lacks = {k: v for k, v in old.items() if k != "ema"}        # an older version's keys
+    assert "ema" not in VectorRunConfig.canonical_settings(lacks, lambda c: resolved(c, data))
+
+
 def test_graph_fingerprint_reads_sparse_features_by_their_entries():
     """CSR and COO copies of one feature matrix hash alike (the stored entries are hashed,
     not the layout); one changed entry, an edge or the node count changes the hash."""

@@ -204,7 +204,7 @@ def train_generation_model(model: torch.nn.Module, data: GraphSet, cfg: Generati
               resume=resume, config={"task": "generation", **cfg.training_settings(),
                                      # QM9's takes 5 s: only where a state is kept
                                      "data": data.fingerprint() if state is not None else None},
-              as_given=cfg.as_given,
+              as_given=cfg.as_given, canonical=GenerationConfig.canonical_settings,
               progress=progress, desc=f"training {cfg.model}")
     if cfg.fits_exemplar:
         fitter: Any = model

@@ -238,7 +238,8 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
                  config={"task": "linkpred", "seed": seed, "world_size": world,
                          **config.training_settings(),
                          "graph": graph_fingerprint(data) if state is not None else None},
-                 as_given=_as_given(config), progress=progress,
+                 as_given=_as_given(config), canonical=LinkPredConfig.canonical_settings,
+                 progress=progress,
                  desc=f"{config.model} seed {seed}")
     if checkpoint is not None and rank == 0:
         save_model(checkpoint, model, task="linkpred", epoch=result.best_epoch,

@@ -99,6 +99,7 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
         checkpoint_seconds: float | None = None,
         resume: bool = False, config: dict[str, Any] | None = None,
         as_given: Callable[[str, object], str | None] | None = None,
+        canonical: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         progress: bool = True, desc: str = "train") -> FitResult:
     """Train ``model`` (see the module docstring); return a :class:`FitResult`.
 
@@ -114,6 +115,8 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
         as_given: ``(config key, value)`` as the user gave it (``Config.as_given``: the
             flag, e.g. ``--k 5``), or ``None`` for a key no flag sets; a refused
             ``--resume`` names the differing settings so.
+        canonical: a saved config spelt as ``config`` spells it now
+            (``Config.canonical_settings``), compared instead of the saved one.
     """
     if checkpoint_seconds is not None and not checkpoint_seconds >= 0:
         raise ValueError(f"checkpoint_seconds must be >= 0, got {checkpoint_seconds}")
@@ -124,7 +127,8 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
     result = FitResult(0, 0, -math.inf, 0.0)
     main = is_main_process()
     if resume and checkpoint is not None and Path(checkpoint).is_file():
-        restore_state(Path(checkpoint), state, result, generator, config, as_given, epochs)
+        restore_state(Path(checkpoint), state, result, generator, config, as_given, epochs,
+                      canonical)
     if resume and current_world()[1] > 1:
         _same_start(result.epochs)
     first = epochs + 1 if state.stop else result.epochs + 1  # a stopped run is finished

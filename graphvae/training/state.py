@@ -78,20 +78,26 @@ def _write_state(path: Path, state: FitState, result: FitResult,
 def restore_state(path: Path, state: FitState, result: FitResult,
                   generator: torch.Generator | None, config: dict[str, Any] | None,
                   as_given: Callable[[str, object], str | None] | None = None,
-                  epochs: int | None = None) -> None:
+                  epochs: int | None = None,
+                  canonical: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+                  ) -> None:
     """Load the state at ``path`` into ``state``, ``result`` and ``generator``, refusing
     (one-line :class:`~graphvae.errors.DataError`) a state whose ``config`` differs from
     ``config`` (naming the differing settings, as ``as_given`` spells them), one whose
-    generator lived on another device, and a damaged one."""
+    generator lived on another device, and a damaged one. ``canonical``: the saved config
+    spelt as this version spells ``config`` (see :func:`graphvae.training.fit`)."""
     ck = load_torch(path, "training state", "not a graphvae training state (graphvae "
                                             "writes them beside --out)")
     if not isinstance(ck, dict) or ck.get("kind") != "graphvae-training-state":
         raise DataError(path, "not a graphvae training state")
-    if config is not None and not _same(ck.get("config"), config):
-        _refuse_other_command(path, ck.get("config"), config)
-        _refuse_other_version(path, ck.get("config"), config)
+    saved = ck.get("config")
+    if canonical is not None and isinstance(saved, dict):
+        saved = canonical(saved)
+    if config is not None and not _same(saved, config):
+        _refuse_other_command(path, saved, config)
+        _refuse_other_version(path, saved, config)
         raise DataError(path, f"the training state belongs to a run with other settings "
-                              f"({_settings_diff(ck.get('config'), config, as_given)}); "
+                              f"({_settings_diff(saved, config, as_given)}); "
                               f"delete it or "
                               f"rerun with the same ones")
     _check_generator(path, ck, generator)

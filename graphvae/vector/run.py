@@ -104,7 +104,9 @@ def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = 
                        resume=resume, config={"data": data.name, **settings,
                                                "data_sha256": None if state is None
                                                else data.fingerprint()},
-                       as_given=cfg.as_given)
+                       as_given=cfg.as_given,
+                       canonical=lambda saved: VectorRunConfig.canonical_settings(
+                           saved, lambda c: resolved(c, data)))
     model.eval()
     recon = model.reconstruct(test)
     metrics: dict[str, Any] = {

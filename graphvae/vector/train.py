@@ -101,7 +101,9 @@ def train_vector(model: VectorAutoencoder, train: Tensor, valid: Tensor | None =
                  kl_warmup: int = 0, bf16: bool = False, weight_decay: float = 0.0,
                  state: str | os.PathLike | None = None, resume: bool = False,
                  config: dict[str, Any] | None = None,
-                 as_given: Callable[[str, object], str | None] | None = None) -> FitResult:
+                 as_given: Callable[[str, object], str | None] | None = None,
+                 canonical: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+                 ) -> FitResult:
     """Train ``model`` with :func:`graphvae.training.fit` to maximise its bound on ``train``;
     select on ``valid``'s bound if given.
 
@@ -131,7 +133,7 @@ def train_vector(model: VectorAutoencoder, train: Tensor, valid: Tensor | None =
             CPUs with native bf16; the per-epoch training bound is then approximate.
         weight_decay: decoupled weight decay (AdamW, Loshchilov & Hutter 2019): every
             step also shrinks each weight by ``lr · weight_decay`` of itself; 0: Adam.
-        state, resume, config, as_given: the resumable training state (``fit``'s
+        state, resume, config, as_given, canonical: the resumable training state (``fit``'s
             ``checkpoint``), written every epoch; ``resume=True`` continues from it.
 
     Returns:
@@ -181,8 +183,8 @@ def train_vector(model: VectorAutoencoder, train: Tensor, valid: Tensor | None =
                evaluate=evaluate if valid is not None else None, callbacks=callbacks,
                generator=g, autocast=torch.bfloat16 if bf16 else None,
                checkpoint=None if state is None else Path(state),
-               resume=resume, config=config, as_given=as_given, progress=progress,
-               desc=f"{objective} training")
+               resume=resume, config=config, as_given=as_given, canonical=canonical,
+               progress=progress, desc=f"{objective} training")
 
 
 def refine_encoder(model: VectorAutoencoder, train: Tensor, valid: Tensor | None = None, *,
