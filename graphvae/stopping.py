@@ -50,9 +50,11 @@ from typing import Any
 SIGNALS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated",
            **({signal.SIGHUP: "hung up"} if hasattr(signal, "SIGHUP") else {})}
 
-#: The line a held Ctrl-C writes on stderr (``{seconds}``: :data:`HOLD_SECONDS`).
-HELD_LINE = ("graphvae: stopping when this epoch ends, once its training state is written "
-             "({seconds:g} s at most; Ctrl-C again to stop at once)\n")
+#: The line a held Ctrl-C writes on stderr (``{seconds}``: :data:`HOLD_SECONDS`;
+#: ``{then}``: what the epoch's end brings, :data:`HELD_SAVES` where a state is written).
+HELD_LINE = ("graphvae: stopping when this epoch ends{then} ({seconds:g} s at most; Ctrl-C "
+             "again, after {again:g} s, to stop at once)\n")
+HELD_SAVES = ", once its training state is written"
 
 #: The longest a stop waits for the epoch in progress to end (seconds, checked after each
 #: training step): below the 10 s that ``docker stop`` allows before its SIGKILL, the
@@ -102,9 +104,9 @@ class Held:
     Its owner records each training state it writes in ``written`` (``(path, epoch)``),
     which a stop names, also one that comes after the block (evaluation, exports)."""
 
-    def __init__(self, active: bool) -> None:
+    def __init__(self, active: bool, saves: bool = True) -> None:
         self.signum: int | None = None
-        self.active = active
+        self.active, self.saves = active, saves
 
     @property
     def written(self) -> tuple[Path, int] | None:
@@ -148,9 +150,11 @@ def _raise(signum: int, frame: Any) -> None:
                 # (rank 0 of a data-parallel run speaks for all; os.write: a handler may
                 # interrupt a print)
                 with contextlib.suppress(OSError):
-                    os.write(2, HELD_LINE.format(seconds=HOLD_SECONDS).encode())
+                    os.write(2, held_line(note.saves).encode())
             return
     elif _STOP.acted:                       # told again while cleaning up: end at once
+        if signum == signal.SIGINT:         # as Python's Ctrl-C (a notebook calling main()
+            raise KeyboardInterrupt         # lives on; the command ends with status 130)
         for sig in SIGNALS:
             if signal.getsignal(sig) is _raise:
                 signal.signal(sig, signal.SIG_DFL)
@@ -158,6 +162,12 @@ def _raise(signum: int, frame: Any) -> None:
         return
     _STOP.acted = True                      # not held, or told again while held: now
     raise Terminated(signum, _STOP.written)
+
+
+def held_line(saves: bool = True) -> str:
+    """The line a held Ctrl-C writes (``saves``: the block writes a training state)."""
+    return HELD_LINE.format(then=HELD_SAVES if saves else "", seconds=HOLD_SECONDS,
+                            again=DUPLICATE_SECONDS)
 
 
 def last_written() -> tuple[Path, int] | None:
@@ -219,7 +229,7 @@ def signals_raise(exiting: bool = False) -> Iterator[None]:
 
 
 @contextmanager
-def held(enabled: bool = True) -> Iterator[Held]:
+def held(enabled: bool = True, saves: bool = True) -> Iterator[Held]:
     """Inside the block, the first Ctrl-C / SIGTERM / SIGHUP that would raise :class:`Terminated`
     is noted in the :class:`Held` it yields instead; the block's owner acts on it
     (``raise note.terminated()``; the training loop does at the epoch's end) and calls
@@ -228,7 +238,8 @@ def held(enabled: bool = True) -> Iterator[Held]:
     signal noted but not acted on raises when the block ends without an exception; with
     one, that exception ends the run instead."""
     main = threading.current_thread() is threading.main_thread()
-    note = Held(enabled and main and any(signal.getsignal(sig) is _raise for sig in SIGNALS))
+    note = Held(enabled and main and any(signal.getsignal(sig) is _raise for sig in SIGNALS),
+                saves)
     if not main:                 # another thread's block must not hide the main thread's
         yield note
         return
@@ -245,5 +256,6 @@ def held(enabled: bool = True) -> Iterator[Held]:
         raise note.terminated()
 
 
-__all__ = ["DUPLICATE_SECONDS", "HELD_LINE", "HOLD_SECONDS", "SIGNALS", "Held", "Terminated",
-           "held", "signals_raise", "states_removed", "stop_if_overdue"]
+__all__ = ["DUPLICATE_SECONDS", "HELD_LINE", "HELD_SAVES", "HOLD_SECONDS", "SIGNALS", "Held",
+           "Terminated", "held", "held_line", "signals_raise", "states_removed",
+           "stop_if_overdue"]

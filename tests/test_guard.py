@@ -118,7 +118,7 @@ def test_sigterm_ends_a_run_in_one_line_and_keeps_the_old_out(tmp_path, sig):
     training state, says so in one line, exits 143, removes the staging folder and leaves
     the old --out as it was. Ctrl-C ended at once and lost the epochs since the last
     state (up to 24 for linkpred); it is held alike, says so on stderr and exits 130."""
-    from graphvae.stopping import HELD_LINE, HOLD_SECONDS
+    from graphvae.stopping import held_line
     cmd = [sys.executable, "-m", "graphvae", "linkpred", "--quiet", "--out", "o"]
     first = subprocess.run([*cmd, "--epochs", "1"], cwd=tmp_path, env=child_env(),
                            capture_output=True, text=True, timeout=300)
@@ -135,7 +135,7 @@ def test_sigterm_ends_a_run_in_one_line_and_keeps_the_old_out(tmp_path, sig):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + sig, err
     if sig == signal.SIGINT:                             # a person is told to wait
-        held = HELD_LINE.format(seconds=HOLD_SECONDS)
+        held = held_line()
         assert err.startswith(held), err
         err = err[len(held):]
     # the epoch in progress finished and its training state was written: the line names it
@@ -241,3 +241,49 @@ def test_a_full_standard_output_is_named(tmp_path):
     assert (res.returncode, res.stderr) == (2, "graphvae: error: cannot write standard "
                                                "output: No space left on device\n")
     assert (tmp_path / "g.csv").is_file() and (tmp_path / "g.planted.npz").is_file()
+
+
+def test_ctrl_c_under_debug_is_pythons_keyboard_interrupt(monkeypatch):
+    """With --debug a Ctrl-C ended with "graphvae.stopping.Terminated: 2" and exit status
+    1; it is Python's KeyboardInterrupt again (the process ends by SIGINT, which shells
+    and make read as an interrupt), with the traceback --debug asks for."""
+    import graphvae.cli.linkpred as linkpred
+    from graphvae.cli import main
+
+    def report(summary, as_json):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)
+
+    monkeypatch.setattr(linkpred, "report", report)
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            main(["--debug", "linkpred", "--quiet", "--epochs", "1"])
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+_SECOND_CTRL_C = """
+import os, signal, time
+import graphvae.stopping as stopping
+stopping.DUPLICATE_SECONDS = 0.0
+try:
+    with stopping.signals_raise():                # as main() holds it, in a notebook
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except stopping.Terminated:
+            os.kill(os.getpid(), signal.SIGINT)   # told again while cleaning up
+            time.sleep(5)
+except KeyboardInterrupt:
+    print("host still alive")
+"""
+
+
+def test_a_second_ctrl_c_while_cleaning_up_leaves_a_host_program_alive():
+    """A program calling graphvae in-process (a notebook) was killed by a second Ctrl-C
+    during the command's cleanup: the handler gave SIGINT back to the system's default.
+    It is Python's KeyboardInterrupt, which the program can catch."""
+    res = subprocess.run([sys.executable, "-c", _SECOND_CTRL_C], env=child_env(),
+                         capture_output=True, text=True, timeout=60)
+    assert (res.returncode, res.stdout) == (0, "host still alive\n"), res

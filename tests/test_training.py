@@ -850,7 +850,7 @@ def test_a_ctrl_c_during_an_epoch_is_held_says_so_and_resumes_to_the_same_run(tm
     linkpred). Inside a command it is now held as SIGTERM is: the epoch ends, its state is
     written and named, and stderr tells the person waiting. Outside a command (a program
     using the package) Ctrl-C is Python's KeyboardInterrupt, at once, as before."""
-    from graphvae.stopping import HELD_LINE, HOLD_SECONDS, Terminated, signals_raise
+    from graphvae.stopping import Terminated, held_line, signals_raise
     for d in ("whole", "stopped", "api"):
         (tmp_path / d).mkdir()
     whole, _ = _toy_fit(tmp_path / "whole", 6, [_SignalAt()])
@@ -860,7 +860,11 @@ def test_a_ctrl_c_during_an_epoch_is_held_says_so_and_resumes_to_the_same_run(tm
         capfd.readouterr()
         with pytest.raises(Terminated) as exc, signals_raise():
             _toy_fit(tmp_path / "stopped", 6, [signal_at])
-        assert capfd.readouterr().err == HELD_LINE.format(seconds=HOLD_SECONDS)
+        assert capfd.readouterr().err == held_line() == (
+            "graphvae: stopping when this epoch ends, once its training state is written (8 s "
+            "at most; Ctrl-C again, after 2 s, to stop at once)\n")
+        assert held_line(saves=False) == ("graphvae: stopping when this epoch ends (8 s at "
+                                          "most; Ctrl-C again, after 2 s, to stop at once)\n")
         assert (exc.value.signum, exc.value.word) == (signal.SIGINT, "interrupted")
         assert exc.value.saved == (tmp_path / "stopped" / "s.pt", 3)
         assert signal_at.steps[-3:] == [(3, 0), (3, 1), (3, 2)]      # the epoch finished

@@ -26,9 +26,10 @@ if os.environ.get("WORLD_SIZE", "1") not in ("", "1"):
 
 import argparse  # noqa: E402
 import importlib  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Callable, Sequence  # noqa: E402
-from typing import Any  # noqa: E402
+from typing import Any, NoReturn  # noqa: E402
 
 from graphvae.cli.guard import forgiving_streams  # noqa: E402
 from graphvae.errors import OneLineParser, WriteError, describe, one_line  # noqa: E402
@@ -152,10 +153,18 @@ def main(argv: Sequence[str] | None = None, *, exiting: bool = False) -> int:
             # (the command's own stops end in _run; this catches those while the parser
             # imports and while an error line is written)
             if "--debug" in argv:
-                raise
+                _debug_raise(err)
             status, line = _stopped(err)
             sys.stderr.write(line)
             raise SystemExit(status) from None
+
+
+def _debug_raise(err: KeyboardInterrupt | Terminated) -> NoReturn:
+    """``--debug``: the traceback, and a Ctrl-C as Python's ``KeyboardInterrupt`` (the
+    process then ends by SIGINT, which shells and make read as an interrupt)."""
+    if isinstance(err, Terminated) and err.signum == signal.SIGINT:
+        raise KeyboardInterrupt from err
+    raise err
 
 
 def _stopped(err: KeyboardInterrupt | Terminated) -> tuple[int, str]:
@@ -189,7 +198,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return 0
     except (KeyboardInterrupt, Terminated) as err:
         if args.debug:
-            raise
+            _debug_raise(err)
         parser.exit(*_stopped(err))
     except (ValueError, FloatingPointError, OSError) as err:
         if args.debug:

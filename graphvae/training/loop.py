@@ -141,7 +141,7 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
     # stop together
     holding = checkpoint is not None or current_world()[1] > 1
     path = Path(checkpoint) if checkpoint is not None and main else None   # the writer's
-    with held(enabled=holding) as signalled:
+    with held(enabled=holding, saves=checkpoint is not None) as signalled:
         if path is not None and result.epochs:
             signalled.written = (path, result.epochs)   # resumed: a stop names this state
         for epoch in bar:
