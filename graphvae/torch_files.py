@@ -86,10 +86,8 @@ def _check_npy_size(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> N
             version = np.lib.format.read_magic(fh)
             if version == (1, 0):
                 shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
-            elif version == (2, 0):
+            else:                       # 2.0, and 3.0 (the same layout, a UTF-8 header)
                 shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
-            else:
-                return                  # (3.0, a UTF-8 header: numpy's reader checks it)
         except (ValueError, SyntaxError, EOFError):
             return                      # not .npy data: numpy reads it as bytes, its reader
             #                             refuses them

@@ -267,6 +267,13 @@ def test_cli_replaces_its_own_pair_and_refuses_any_other_file(tmp_path, capsys):
     first = out.read_bytes()
     assert main([*flags, str(out), "--seed", "2"]) == 0
     assert out.read_bytes() != first                               # replaced: its own pair
+    # a draw with no edges (its note advises another --seed) is replaced too: the reader
+    # refuses an edge list without edges, and the check took it for another graph
+    empty = tmp_path / "e.csv"
+    assert main(["make-graph", "--nodes", "2", "--edges", "1", "--out", str(empty)]) == 0
+    assert empty.read_text() == "source,target\n"
+    assert main(["make-graph", "--nodes", "2", "--edges", "1", "--seed", "1", "--out",
+                 str(empty)]) == 0
     capsys.readouterr()
 
     def refused(path, message):
@@ -548,3 +555,28 @@ def test_a_planted_file_whose_header_claims_a_huge_array_is_damaged(tmp_path):
                                         r"declares \(10000000000,\) of int64 "
                                         r"\(80,000,000,000 bytes\) and holds 40$"):
         PlantedSBM.load(tmp_path / "liar.npz")
+    # numpy's 3.0 header (the 2.0 layout, UTF-8) was let through to a 74.5 GiB allocation
+    v3 = b"\x93NUMPY\x03\x00"
+    text = "{'descr': '<f8', 'fortran_order': False, 'shape': (10000000000,), }"
+    text += " " * ((-(len(v3) + 4 + len(text) + 1)) % 64) + "\n"
+    with zipfile.ZipFile(tmp_path / "ok.npz") as zf, \
+            zipfile.ZipFile(tmp_path / "liar3.npz", "w") as out:
+        for info in zf.infolist():
+            body = v3 + len(text).to_bytes(4, "little") + text.encode() + bytes(40) \
+                if info.filename == "theta.npy" else zf.read(info)
+            out.writestr(info.filename, body)
+    with pytest.raises(DataError, match=r"liar3\.npz: damaged: its member 'theta\.npy' "
+                                        r"declares \(10000000000,\) of float64"):
+        PlantedSBM.load(tmp_path / "liar3.npz")
+    # valid members of every layout still load: Fortran order, 0-d, strings, 3.0 headers
+    for name, arr in (("f", np.asfortranarray(np.ones((3, 2)))), ("s", np.array("ab")),
+                      ("z", np.zeros((0, 4))), ("u", np.array(["x", "yz"]))):
+        np.savez(tmp_path / f"{name}.npz", a=arr)
+        from graphvae.io import check_zip_stored
+        assert check_zip_stored(tmp_path / f"{name}.npz") == ["a.npy"]
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.arange(5.0), version=(3, 0))
+    with zipfile.ZipFile(tmp_path / "v3.npz", "w") as out:
+        out.writestr("a.npy", buf.getvalue())
+    assert np.load(tmp_path / "v3.npz")["a"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert check_zip_stored(tmp_path / "v3.npz") == ["a.npy"]

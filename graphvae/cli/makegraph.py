@@ -8,11 +8,12 @@ numbered ``0 .. N-1``; isolated nodes appear in no line) and the planted paramet
 ``FILE.planted.npz`` beside it (read them with
 :meth:`graphvae.datasets.planted.PlantedSBM.load`; :func:`~graphvae.datasets.planted.oracle_scores`
 gives the Bayes-optimal scores of held-out pairs). An existing pair that make-graph
-wrote (an edge list with its header and planted parameters that load beside it) is
-replaced; any other file at either name, or an edge list of the same stem and another
-suffix (``g.csv`` and ``g.tsv`` would share ``g.planted.npz``), is refused in one line,
-before anything is written, so no file of the user's is lost. The edge list is written
-last, so an edge list always has its own planted parameters beside it.
+wrote (an edge list with its header, whose edges are still the graph the planted
+parameters beside it were drawn for, by the fingerprint stored with them) is replaced;
+any other file at either name, or an edge list of the same stem and another suffix
+(``g.csv`` and ``g.tsv`` would share ``g.planted.npz``), is refused in one line, before
+anything is written, so no file of the user's is lost. The edge list is written last,
+so an edge list always has its own planted parameters beside it.
 """
 
 from __future__ import annotations
@@ -126,9 +127,16 @@ def _check_replaceable(out: Path, planted: Path) -> None:
 def _same_graph(out: Path, model) -> bool:
     """Whether the edge list ``out`` is the graph the planted ``model`` was drawn for (the
     fingerprint make-graph stores with it)."""
+    import numpy as np
+
     from graphvae.datasets.files import load_graph_file
     from graphvae.datasets.planted import edge_fingerprint
 
+    with open(out, "rb") as fh:
+        fh.readline()                       # the header (checked by the caller)
+        empty = not fh.read(4096).strip()
+    if empty:                               # a draw with no edges: the reader refuses it
+        return edge_fingerprint(np.zeros((2, 0), np.int64), model.num_nodes) == model.graph
     try:
         data = load_graph_file(out, None, model.num_nodes)
     except ValueError:
