@@ -556,3 +556,11 @@ def test_a_set_mixture_larger_than_memory_is_refused_before_training(monkeypatch
         gen.check_mixture_memory(cfg.replace(components=1024), data)   # 1.14 GiB
     gen.check_mixture_memory(cfg.replace(components=1024, prior="normal"), data)
     gen.check_mixture_memory(cfg.replace(components=1024, batch_size=16), data)
+    # a batch holds at most the training set (72 graphs): 24·72·97·256·16 B = 0.67 GiB,
+    # where --batch-size 4096 taken as it is would ask for 36 GiB
+    assert len(data.train) == 72
+    gen.check_mixture_memory(cfg.replace(components=256, batch_size=4096), data)
+    with pytest.raises(ValueError, match=r"\(batch 72 × 97 nodes × 1,024 components"):
+        gen.check_mixture_memory(cfg.replace(components=1024, batch_size=4096), data)
+    with pytest.raises(ValueError, match=r"^--components 1,024: .* \(batch 32 × 97 nodes"):
+        gen.run_generation(cfg.replace(components=1024), progress=False)   # before training

@@ -219,19 +219,23 @@ def train_generation_model(model: torch.nn.Module, data: GraphSet, cfg: Generati
 MIXTURE_BYTES_PER_ENTRY = 24
 
 
-def check_mixture_memory(cfg: GenerationConfig, data: GraphSet) -> None:
+def check_mixture_memory(cfg: GenerationConfig, data: GraphSet,
+                         device: torch.device | None = None) -> None:
     """A one-line ``ValueError`` where the set-mixture prior's densities would need more
     memory than the machine has: ``--components`` within its bound (65,536) on lobster
     asked for about 80 GB, and the kernel's out-of-memory killer ended the process with
-    no message (exit 137), where Python never saw a ``MemoryError``."""
+    no message (exit 137), where Python never saw a ``MemoryError``. A batch holds at most
+    the training set; on CUDA the device's memory is the limit."""
     if cfg.model == "graphvae" or cfg.prior_name != "set-mixture":
         return
     nodes = max((g.number_of_nodes() for g in data.train), default=1)
-    need = MIXTURE_BYTES_PER_ENTRY * cfg.batch_size * nodes * cfg.components * cfg.latent
-    have = physical_memory()
+    batch = min(cfg.batch_size, len(data.train))
+    need = MIXTURE_BYTES_PER_ENTRY * batch * nodes * cfg.components * cfg.latent
+    have = (torch.cuda.get_device_properties(device).total_memory
+            if device is not None and device.type == "cuda" else physical_memory())
     if have is not None and need > have:
         raise ValueError(f"--components {cfg.components:,}: the set-mixture prior's densities "
-                         f"need about {need / 2**30:.0f} GB a step (batch {cfg.batch_size} × "
+                         f"need about {need / 2**30:.0f} GB a step (batch {batch} × "
                          f"{nodes} nodes × {cfg.components:,} components × {cfg.latent} "
                          f"dims), more than this machine's {have / 2**30:.0f} GB; use fewer "
                          f"components or a smaller --batch-size")
@@ -272,7 +276,7 @@ def run_generation(cfg: GenerationConfig, root: str | Path | None = None,
         if len(data.test) < 2:       # its reference set: the test molecules
             raise ValueError(f"the FCD needs at least two test molecules, and this split has "
                              f"{len(data.test)}; read more rows (--qm9-limit) or pass --no-fcd")
-    check_mixture_memory(cfg, data)
+    check_mixture_memory(cfg, data, device)
     torch.manual_seed(cfg.seed)  # the initial weights (torch seeds a new process at random)
     model = build_generation_model(cfg, data).to(device)
     res = train_generation_model(model, data, cfg, device, progress, state, resume)
