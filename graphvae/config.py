@@ -97,12 +97,14 @@ class Config:
         read; subclasses list theirs."""
         return {}
 
-    def ignored_settings(self) -> list[str]:
+    def ignored_settings(self, base: Config | None = None) -> list[str]:
         """One line for each setting changed from its default that this run does not read
         (``validate`` refuses the combinations that would mislead; these only do nothing):
-        the command line prints them as notes."""
+        the command line prints them as notes. ``base``: only settings that also differ
+        from it (a preset's values, which the user did not give)."""
         return [f"{self.flag(name)} applies only to {where}; ignored here"
-                for name, where in self._unused()]
+                for name, where in self._unused()
+                if base is None or getattr(self, name) != getattr(base, name)]
 
     def training_settings(self) -> dict[str, Any]:
         """The settings a training state is tied to (``--resume`` refuses a state saved

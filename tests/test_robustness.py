@@ -1581,3 +1581,7 @@ def test_linkpred_notes_the_flags_it_does_not_read_and_they_do_not_tie_its_state
         "ignored here",
         "graphvae linkpred: note: --propagated-dim applies only to --feature-mode "
         "propagated; ignored here"], err
+    # the best preset's own --negatives 3 is not the user's: no note
+    rc, _, err = run_cli(["linkpred", "--model", "best", "--quiet", "--epochs", "1",
+                          "--estimator", "dense"])
+    assert rc == 0 and "note" not in err, err

@@ -541,6 +541,23 @@ def test_a_state_of_the_previous_version_spelt_otherwise_still_resumes(tmp_path)
     assert "ema" not in VectorRunConfig.canonical_settings(lacks, lambda c: resolved(c, data))
 
 
+def test_a_linkpred_state_resumes_with_a_flag_the_run_does_not_read(tmp_path, monkeypatch):
+    """--negatives with --estimator dense is not read, yet tied the state: a resume that
+    added it was refused as other settings. The state records it at its default."""
+    import graphvae.tasks.link_prediction as lp
+    from graphvae.datasets import make_sbm_graph
+    from graphvae.tasks.link_prediction import PRESETS, run_link_prediction
+    monkeypatch.setattr(lp, "STATE_SECONDS", None)
+    data = make_sbm_graph(seed=0)
+    cfg = PRESETS["gae"].replace(epochs=30, estimator="dense")
+    state = tmp_path / "lp.pt"
+    with killed_at(27), pytest.raises(Killed):
+        run_link_prediction(data, cfg, seed=0, progress=False, state=state)
+    again = run_link_prediction(data, cfg.replace(negatives=3.0), seed=0, progress=False,
+                                state=state, resume=True)
+    assert again.fit.resumed_from == 25
+
+
 def test_graph_fingerprint_reads_sparse_features_by_their_entries():
     """CSR and COO copies of one feature matrix hash alike (the stored entries are hashed,
     not the layout); one changed entry, an edge or the node count changes the hash."""

@@ -40,7 +40,8 @@ def state_dir(args: argparse.Namespace, command: str, files: tuple[str, ...],
     if state.is_symlink():
         raise ValueError(f"{state} is a symbolic link: a run with --out {args.out} writes "
                          f"and removes its training states there, and would do so in the "
-                         f"link's target (remove the link)")
+                         f"link's target (remove the link, or put the folder it points to "
+                         f"in its place to resume)")
     if (state.exists() or state.is_symlink()) and not state.is_dir():
         raise ValueError(f"{state} is not a folder: a run with --out {args.out} keeps its "
                          f"training state there (move the file away)")

@@ -149,8 +149,8 @@ def _read(args: argparse.Namespace, world: int):
     _check_flags(args)
     cfg = _checked_config(args, world)
     from graphvae.distributed import world_from_env
-    if world_from_env()[0] == 0:
-        for line in cfg.ignored_settings():
+    if world_from_env()[0] == 0:        # (a preset's own values are not the user's)
+        for line in cfg.ignored_settings(base=PRESETS[args.model]):
             print(f"graphvae linkpred: note: {line}", file=sys.stderr)
     state = state_dir(args, "linkpred", LINKPRED_STATES, world)
     if args.resume and state is not None:
