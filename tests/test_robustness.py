@@ -1466,9 +1466,10 @@ def test_a_fresh_generate_that_cannot_read_its_data_keeps_the_interrupted_state(
 
 
 def test_ctrl_c_names_the_training_state_it_leaves(tmp_path, monkeypatch):
-    """Ctrl-C is acted on at once (never held), and its line said only "graphvae:
-    interrupted", though the state of epoch 25 was kept for --resume; it now names it, as
-    SIGTERM's line does. With no state written it says what it said."""
+    """Ctrl-C's line said only "graphvae: interrupted", though the state of epoch 25 was
+    kept for --resume; it now names it, as SIGTERM's line does (here a Ctrl-C outside the
+    held epoch: a KeyboardInterrupt from the training step). With no state written it
+    says what it said."""
     import graphvae.tasks.link_prediction as lp
     import graphvae.training.loop as loop
     monkeypatch.setattr(lp, "STATE_SECONDS", None)        # states every 25 epochs

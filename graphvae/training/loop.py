@@ -25,7 +25,7 @@ which draws each epoch's order from the loop's generator.
   from that file to the same result, on the same seed, as a run never interrupted
   (``tests/test_training.py`` kills and resumes each job). A checkpoint of another
   ``config`` is refused.
-* **Stopping.** A SIGTERM / SIGHUP that :mod:`graphvae.stopping` turns into an exception
+* **Stopping.** A Ctrl-C / SIGTERM / SIGHUP that :mod:`graphvae.stopping` turns into an exception
   (the command line does) is held while the epoch in progress finishes, when the loop
   writes a state or trains data-parallel: the state is written at the epoch's end and
   :class:`~graphvae.stopping.Terminated` raised there, naming it, so that a scheduler's
@@ -170,7 +170,8 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
             # after the write, so that a signal during it is acted on at this epoch
             stopping = _signalled(signalled) if holding else 0
             if stopping:
-                # a SIGTERM / SIGHUP came during the epoch: its state is written, the run ends
+                # a Ctrl-C / SIGTERM / SIGHUP came during the epoch: its state is written, the
+                # run ends
                 if path is not None and not wrote:
                     save_state(path, state, result, generator, config)
                     signalled.written = (path, epoch)
@@ -192,7 +193,7 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
 
 
 def _signalled(signalled: Held) -> int:
-    """The number of the SIGTERM / SIGHUP held during the epoch, or 0. Data-parallel
+    """The number of the Ctrl-C / SIGTERM / SIGHUP held during the epoch, or 0. Data-parallel
     processes decide together (one all-reduce an epoch): one that stopped alone would
     leave the others waiting in the next epoch's all-reduce until the group's timeout,
     and the state rank 0 writes must be of the epoch where all of them stop."""
@@ -256,7 +257,7 @@ def _train_epoch(state: FitState, batches: Any, generator: torch.Generator | Non
         opt.step()
         for cb in state.callbacks:
             cb.on_step_end(state)
-        stop_if_overdue()     # a held SIGTERM whose epoch outlasts the hold stops here
+        stop_if_overdue()     # a held stop whose epoch outlasts the hold stops here
         total += float(est.value.detach().sum())
         count += est.value.numel()
         loss_sum += float(loss.detach())
