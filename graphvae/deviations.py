@@ -64,9 +64,10 @@ class Deviation:
         diff = (got - ref).abs()
         if not diff.numel():
             return
-        if not self.nonfinite and not bool(torch.isfinite(ref).all()):
-            bad = ref.flatten()[~torch.isfinite(ref.flatten())][0]
-            self.nonfinite = f"{float(bad)} on graph {graph}"
+        if not self.nonfinite:
+            finite = torch.isfinite(ref)
+            if not bool(finite.all()):
+                self.nonfinite = f"{float(ref[~finite][0])} on graph {graph}"
         excess = diff - self.rtol * ref.abs() if self.rtol else diff
         worst = float(excess.max())
         if worst > self.excess or (worst != worst):  # NaN counts as a failure

@@ -262,28 +262,3 @@ def test_ctrl_c_under_debug_is_pythons_keyboard_interrupt(monkeypatch):
     finally:
         signal.signal(signal.SIGINT, old)
 
-
-_SECOND_CTRL_C = """
-import os, signal, time
-import graphvae.stopping as stopping
-stopping.DUPLICATE_SECONDS = 0.0
-try:
-    with stopping.signals_raise():                # as main() holds it, in a notebook
-        try:
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(5)
-        except stopping.Terminated:
-            os.kill(os.getpid(), signal.SIGINT)   # told again while cleaning up
-            time.sleep(5)
-except KeyboardInterrupt:
-    print("host still alive")
-"""
-
-
-def test_a_second_ctrl_c_while_cleaning_up_leaves_a_host_program_alive():
-    """A program calling graphvae in-process (a notebook) was killed by a second Ctrl-C
-    during the command's cleanup: the handler gave SIGINT back to the system's default.
-    It is Python's KeyboardInterrupt, which the program can catch."""
-    res = subprocess.run([sys.executable, "-c", _SECOND_CTRL_C], env=child_env(),
-                         capture_output=True, text=True, timeout=60)
-    assert (res.returncode, res.stdout) == (0, "host still alive\n"), res

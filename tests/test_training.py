@@ -967,14 +967,18 @@ _CLEANUP = """
 import os, signal, sys, time
 import graphvae.stopping as stopping
 stopping.DUPLICATE_SECONDS = float(sys.argv[1])
-with stopping.signals_raise():                # as main() holds it around the command
-    try:
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(5)
-    except stopping.Terminated:
-        os.kill(os.getpid(), signal.SIGTERM)      # told again while cleaning up
-        time.sleep(1)
-        print("cleaned up")
+sig = getattr(signal, sys.argv[2])
+try:
+    with stopping.signals_raise():            # as main() holds it around the command
+        try:
+            os.kill(os.getpid(), sig)
+            time.sleep(5)
+        except stopping.Terminated:
+            os.kill(os.getpid(), sig)         # told again while cleaning up
+            time.sleep(1)
+            print("cleaned up")
+except KeyboardInterrupt:                     # (a program calling the command)
+    print("host still alive")
 """
 
 
@@ -984,9 +988,19 @@ def test_a_signal_while_cleaning_up_ends_the_process_unless_it_repeats_the_stop(
     (torchrun's copy used to kill a worker in its cleanup)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for window, code, out in (("0", -signal.SIGTERM, ""), ("60", 0, "cleaned up\n")):
-        res = subprocess.run([sys.executable, "-c", _CLEANUP, window], env=env,
+        res = subprocess.run([sys.executable, "-c", _CLEANUP, window, "SIGTERM"], env=env,
                              capture_output=True, text=True, timeout=60)
         assert (res.returncode, res.stdout) == (code, out), (window, res)
+
+
+def test_a_second_ctrl_c_while_cleaning_up_leaves_a_host_program_alive():
+    """A program calling graphvae in-process (a notebook) was killed by a second Ctrl-C
+    during the command's cleanup: the handler gave SIGINT back to the system's default.
+    It is Python's KeyboardInterrupt, which the program can catch."""
+    res = subprocess.run([sys.executable, "-c", _CLEANUP, "0", "SIGINT"],
+                         env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True,
+                         text=True, timeout=60)
+    assert (res.returncode, res.stdout) == (0, "host still alive\n"), res
 
 
 def test_a_signal_during_a_state_write_stops_at_that_epoch(tmp_path, monkeypatch):

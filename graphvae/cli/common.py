@@ -42,7 +42,7 @@ def state_dir(args: argparse.Namespace, command: str, files: tuple[str, ...],
                          f"and removes its training states there, and would do so in the "
                          f"link's target (remove the link, or put the folder it points to "
                          f"in its place to resume)")
-    if (state.exists() or state.is_symlink()) and not state.is_dir():
+    if state.exists() and not state.is_dir():           # (a link was refused above)
         raise ValueError(f"{state} is not a folder: a run with --out {args.out} keeps its "
                          f"training state there (move the file away)")
     if args.resume and world == 1:

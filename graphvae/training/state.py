@@ -305,8 +305,8 @@ def _check_loaded(state: FitState, result: FitResult, epochs: int | None) -> Non
         for key, v in slots.items():
             if not isinstance(v, torch.Tensor):
                 continue
-            if v.is_complex() or v.dtype == torch.bool or (
-                    key != "step" and v.dtype != p.dtype):
+            # (load_state_dict casts every slot but the step count to the weights' type)
+            if v.is_complex() or v.dtype == torch.bool:
                 raise ValueError(f"its optimiser's {key} is of type {v.dtype}, the weights "
                                  f"{p.dtype}")
             if v.dim() and v.shape != p.shape:
