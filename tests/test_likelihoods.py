@@ -222,3 +222,18 @@ def test_dense_likelihood_by_blocks_of_rows_is_the_same_sum(diagonal, block_entr
                                         diagonal=diagonal, block_entries=block_entries)
     assert rows32.value.dtype == torch.float32
     torch.testing.assert_close(rows32.value.double(), exact, rtol=1e-6, atol=1e-5)
+
+
+def test_bernoulli_log_prob_takes_the_limit_at_infinite_logits():
+    """log σ(+inf) = 0 for x = 1 and log σ(−inf) = 0 for x = 0; the wrong certain decision
+    is −inf. They were inf − inf (NaN), which turned a whole bound into NaN."""
+    inf = math.inf
+    logits = torch.tensor([[inf, -inf, 0.0], [inf, 0.0, 0.0], [-inf, 0.0, 0.0],
+                           [inf, -inf, 0.0]], dtype=torch.float64)
+    x = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 1.0], [0.5, 0.0, 1.0]],
+                     dtype=torch.float64)
+    out = bernoulli_log_prob(x, logits)
+    assert out[0].item() == pytest.approx(LOG_HALF)
+    assert out[1:].tolist() == [-inf, -inf, -inf]
+    out32 = bernoulli_log_prob(x.float(), logits.float())
+    assert out32[0].item() == pytest.approx(LOG_HALF) and out32[1:].isneginf().all()

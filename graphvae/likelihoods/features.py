@@ -46,9 +46,21 @@ def bernoulli_log_prob(x: Tensor, logits: Tensor) -> Tensor:
     logits (10⁸, −2)): with many samples of ``logits`` per row of ``x`` this is several
     times faster than the elementwise BCE on an expanded ``x``, which matters for
     5000-sample ``log p(x)`` estimates.
+
+    Infinite logits give the limits: 0 for a certain, right decision (``l = +inf`` with
+    ``x = 1``, ``l = -inf`` with ``x = 0``) and ``-inf`` otherwise (the terms were
+    ``inf - inf``, NaN). Only a sum that came out NaN is recomputed that way, so finite
+    logits pay one check of the summed values.
     """
     _same_width(x, logits)
-    return (x * logits - F.softplus(logits)).sum(-1)
+    out = (x * logits - F.softplus(logits)).sum(-1)
+    if not torch.isnan(out).any():
+        return out
+    big = torch.finfo(logits.dtype).max
+    finite = logits.clamp(-big, big)         # NaN logits stay NaN
+    terms = x * finite - F.softplus(finite)
+    wrong = torch.isinf(logits) & (x != (logits > 0).to(x.dtype))
+    return terms.masked_fill(wrong, -math.inf).sum(-1)
 
 
 def categorical_log_prob(x: Tensor, logits: Tensor) -> Tensor:
