@@ -146,13 +146,40 @@ def read_json(path: str | os.PathLike) -> Any:
         raise DataError(path, f"not JSON ({describe(err)})") from None
 
 
+def plain(text: str) -> bool:
+    """Whether ``text`` is ASCII without ``_``: then Python's ``int`` and ``float`` read
+    only numbers written as digits. Otherwise they also read ``1_0`` as 10 and other
+    scripts' digits (``٣``, ``３``) as 3, which a data file means as names or typos."""
+    return text.isascii() and "_" not in text
+
+
+def number(cell: str) -> float:
+    """``float(cell)`` for a number written in ASCII digits (``inf`` and ``nan`` included,
+    for the readers to name); ``ValueError`` for anything else, ``1_0`` and ``٣`` too."""
+    if not plain(cell):
+        raise ValueError(f"not a number written in ASCII digits: {cell!r}")
+    return float(cell)
+
+
 def is_number(cell: str) -> bool:
-    """Whether a text cell reads as a float (the header tests of the CSV readers)."""
+    """Whether a text cell reads as a number written in ASCII digits (:func:`number`; the
+    header tests of the CSV readers)."""
     try:
-        float(cell)
+        number(cell)
     except ValueError:
         return False
     return True
+
+
+def not_plain_hint(cell: str) -> str:
+    """Why a cell that Python's ``float`` reads is not a number here, or ``""``."""
+    try:
+        float(cell)
+    except ValueError:
+        return ""
+    return ("" if plain(cell) else
+            " (numbers are read as ASCII text only: no '_' separators, other scripts' "
+            "digits or spaces)")
 
 
 def text_lines(path: str | os.PathLike) -> list[str]:

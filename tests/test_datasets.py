@@ -264,6 +264,12 @@ def test_non_numeric_feature_cell_names_line_and_column(tmp_path):
     feats = write(tmp_path / "f.csv", "id,f1,f2\na,1,2\nb,3,oops\n")
     with pytest.raises(ValueError, match=r"f\.csv:3: column 3: 'oops' is not a number"):
         load_graph_file(edges, feats)
+    # Python's float reads 1_0 as 10 and ٣ as 3
+    for cell in ("1_0", "\u0663"):
+        feats = write(tmp_path / "f.csv", f"id,f1,f2\na,1,2\nb,3,{cell}\n")
+        with pytest.raises(ValueError, match=rf"f\.csv:3: column 3: '{cell}' is not a number "
+                                             r"\(numbers are read as ASCII text only"):
+            load_graph_file(edges, feats)
 
 
 @pytest.mark.parametrize("cell", ["nan", "inf", "-Infinity"])

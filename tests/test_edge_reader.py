@@ -152,6 +152,11 @@ def test_num_nodes_takes_ids_as_indices_and_keeps_isolated_nodes(tmp_path):
     ("0,1\n\n1,2\n2,7\n", 4, "node id 7 is out of range"),
     ("# c\n0,1\n-1,2\n", 3, "node id -1 is out of range"),
     ("0,1\n1,x\n", 2, "node id 'x' is not an integer"),
+    # Python's int reads these as 1, 10, 3 and 3: a data file means them as names or typos
+    ("0,1\n0_1,2\n", 2, "node id '0_1' is not an integer"),
+    ("0,1\n2,1_0\n", 2, "node id '1_0' is not an integer"),
+    ("0,1\n\u0663,2\n", 2, "node id '\u0663' is not an integer"),
+    ("0,1\n2,\uff13\n", 2, "node id '\uff13' is not an integer"),
 ])
 def test_num_nodes_out_of_range_names_the_line(tmp_path, fast, text, line, what):
     path = tmp_path / "e.csv"
@@ -335,3 +340,14 @@ def test_a_line_separated_otherwise_than_its_suffix_says_is_named_so(tmp_path, f
                                         rf"and this line's ids are separated by {by}: name "
                                         rf"the file \.txt"):
         read_edge_index(path, fast=fast)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_ids_python_reads_as_numbers_but_are_not_ascii_digits_are_names(tmp_path, fast):
+    """Without --num-nodes such ids are names, and the names are sorted as strings: '1_0'
+    was sorted as the number 10, after '2' and '3'."""
+    path = tmp_path / "e.csv"
+    path.write_text("2,1_0\n3,2\n")
+    names, ei = read_edge_index(path, fast=fast)
+    assert names == ["1_0", "2", "3"]
+    assert ei.tolist() == [[1, 2], [0, 1]]

@@ -234,6 +234,11 @@ def test_bad_matrix_files(tmp_path):
     words = _write(tmp_path, "w.csv", "1,2\n3,x\n")
     with pytest.raises(ValueError, match="w.csv:2: not a row of numbers"):
         load_matrix(words)
+    for cell in ("1_0", "\uff13"):                # float() reads both: 10 and 3
+        odd = _write(tmp_path, "u.csv", f"1,2\n3,{cell}\n")
+        with pytest.raises(ValueError, match=r"u\.csv:2: not a row of numbers: '3,.*' "
+                                             r"\(numbers are read as ASCII text only"):
+            load_matrix(odd)
     from graphvae.vector.data import load_vector_data
     with pytest.raises(ValueError, match=r"use one of digits, mnist or a \.npy, \.csv or "
                                          r"\.txt file$"):

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from graphvae.errors import DataError, quote
-from graphvae.io import csv_rows, text_lines
+from graphvae.io import csv_rows, plain, text_lines
 
 _HEADER_NAMES = {"source", "target", "src", "dst", "from", "to", "u", "v", "node1", "node2",
                  "head", "tail", "i", "j", "id1", "id2"}
@@ -56,13 +56,16 @@ def separator_hint(path: Path, cell: str) -> str:
 def natural_order(names: set[str]) -> list[str]:
     """Sort numerically when every id is an integer (keeping each id's spelling), else as
     strings."""
-    try:
+    if all(is_int(s) for s in names):
         return sorted(names, key=lambda s: (int(s), s))
-    except ValueError:
-        return sorted(names)
+    return sorted(names)
 
 
 def is_int(cell: str) -> bool:
+    """Whether ``cell`` is an integer written in ASCII digits (``1_0`` and ``٣``, which
+    Python's ``int`` reads as 10 and 3, are names)."""
+    if not plain(cell):
+        return False
     try:
         int(cell)
     except ValueError:

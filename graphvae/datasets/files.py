@@ -33,7 +33,7 @@ from graphvae.config import FLOAT32_MAX
 from graphvae.datasets.edge_reader import MAX_NUM_NODES, data_rows, read_edge_index, read_edge_list
 from graphvae.errors import DataError, describe, quote
 from graphvae.graph import check_graph, to_simple_undirected
-from graphvae.io import is_number, read_bytes, require_file
+from graphvae.io import is_number, not_plain_hint, number, read_bytes, require_file
 
 if TYPE_CHECKING:
     from torch_geometric.data import Data
@@ -44,9 +44,10 @@ _ID_COLUMNS = {"id", "node", "nodes", "node_id", "nodeid", "name", "vertex", "in
 
 def _number(cell: str, path: Path, lineno: int, col: int) -> float:
     try:
-        value = float(cell)
+        value = number(cell)
     except ValueError:
-        raise DataError(path, f"column {col}: {quote(cell)} is not a number", lineno) from None
+        raise DataError(path, f"column {col}: {quote(cell)} is not a number"
+                              f"{not_plain_hint(cell)}", lineno) from None
     if not math.isfinite(value):
         raise DataError(path, f"column {col}: {quote(cell)} is NaN or infinite", lineno)
     if abs(value) > FLOAT32_MAX:

@@ -20,7 +20,14 @@ from torch import Tensor
 
 from graphvae.config import FLOAT32_MAX, check_seed
 from graphvae.errors import DataError, describe, quote
-from graphvae.io import is_number, require_file, resolve_data_root, text_lines
+from graphvae.io import (
+    is_number,
+    not_plain_hint,
+    plain,
+    require_file,
+    resolve_data_root,
+    text_lines,
+)
 from graphvae.vector.mat_file import read_mat_array
 
 MNIST_SPLITS = {"train": 50_000, "valid": 10_000, "test": 10_000}
@@ -281,6 +288,8 @@ def _read_csv(path: Path) -> np.ndarray:
         if k == 0 and len(cells) >= 3 and cells == [str(j) for j in range(len(cells))]:
             continue  # pandas' default column names: DataFrame.to_csv(index=False)
         try:
+            if not plain(ln):               # float() reads 1_0 as 10 and ٣ as 3
+                raise ValueError(ln)
             rows.append([float(c) for c in cells])
             linenos.append(lineno)
         except ValueError:
@@ -290,7 +299,8 @@ def _read_csv(path: Path) -> np.ndarray:
                 raise DataError(path, f"the first row {quote(ln)} starts with an empty cell, "
                                       f"as pandas writes an index column: write the file "
                                       f"with to_csv(index=False)", lineno) from None
-            raise DataError(path, f"not a row of numbers: {quote(ln)}", lineno) from None
+            hint = next((h for h in map(not_plain_hint, cells) if h), "")
+            raise DataError(path, f"not a row of numbers: {quote(ln)}{hint}", lineno) from None
     if not rows:
         raise DataError(path, "holds a header but no rows")
     # the width most rows have (the first row's on a tie): an odd first row is the one named
