@@ -29,7 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="MMD kernels or GDSS's whole set-up, as for generate [graphrnn]")
     p.add_argument("--seed", type=int, help="the seed of the run's split [0]")
     p.add_argument("--qm9-limit", type=int, metavar="N", help="qm9: the run's --qm9-limit")
-    p.add_argument("--no-fcd", action="store_true", help="qm9: skip the FCD")
+    p.add_argument("--no-fcd", action="store_true",
+                   help="qm9: skip the FCD (a run folder's own --no-fcd is not taken: "
+                        "scoring it computes the FCD the run skipped)")
     p.add_argument("--quiet", action="store_true", help="no progress bars (they show on a "
                    "terminal only)")
     p.add_argument("--data-root", type=Path, help="folder holding graphgen/ and qm9/ "
