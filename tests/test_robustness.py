@@ -359,6 +359,22 @@ def test_row_normalised_features_near_the_float32_limit_sum_to_one():
     assert both[:2].equal(small / small.abs().sum(1, keepdim=True))
 
 
+def test_row_normalised_features_of_tiny_scale_sum_to_one():
+    """Rows of tiny sums are scaled to sum 1 like any other: a float32 row summing to 4e-13
+    was divided by a floor of 1e-12 (0.1 / 0.3, not 1/4 / 3/4), and float64 features of
+    1e-50 were cast to float32 (0) before their row was scaled."""
+    from torch_geometric.data import Data
+
+    from graphvae.tasks.features import prepare_features
+    want = torch.tensor([[0.25, 0.75], [0.0, 0.0]])
+    for x in (torch.tensor([[1e-13, 3e-13], [0.0, 0.0]]),
+              torch.tensor([[1e-50, 3e-50], [0.0, 0.0]], dtype=torch.float64),
+              torch.tensor([[1e300, 3e300], [0.0, 0.0]], dtype=torch.float64)):
+        z = prepare_features(Data(x=x, num_nodes=2), "normalize")
+        assert z.dtype == torch.float32
+        torch.testing.assert_close(z, want)
+
+
 def test_vector_data_times_a_million(tmp_path, capsys):
     from sklearn.datasets import load_digits
 

@@ -59,18 +59,23 @@ def prepare_features(data: Data, mode: str, adj: Adjacency | None = None,
                                    cfg.propagated_dim, cfg.propagated_hops, seed)
     if mode == "identity" or data.x is None:
         return identity_features(n)
-    x = to_dense(data.x).float()                     # a sparse x is made sparse again below
+    x = to_dense(data.x)                             # a sparse x is made sparse again below
     if mode == "normalize":
+        # in float64 when given so (1e-50 was 0 in float32 before its row was scaled)
+        x = x.double() if x.dtype == torch.float64 else x.float()
         total = x.abs().sum(1, keepdim=True)
-        over = ~torch.isfinite(total)                # a row's sum passed float32's range:
+        over = ~torch.isfinite(total)                # a row's sum passed the dtype's range:
         if bool(over.any()):                         # that row is scaled by its largest first
             x = torch.where(over, x / x.abs().amax(1, keepdim=True), x)
             total = x.abs().sum(1, keepdim=True)
-        x = x / total.clamp(min=1e-12)
+        # every row with a nonzero entry sums to 1 (a floor of 1e-12 left rows of smaller
+        # sums at their scale); an all-zero row stays zero
+        x = x / torch.where(total > 0, total, torch.ones_like(total))
     elif mode == "standardize":
         x = x.double()
         scale = x.std(0, unbiased=False)
-        x = ((x - x.mean(0)) / torch.where(scale > 0, scale, torch.ones_like(scale))).float()
+        x = (x - x.mean(0)) / torch.where(scale > 0, scale, torch.ones_like(scale))
+    x = x.float()
     return sparse_features(x) if float((x != 0).float().mean()) < 0.1 else x
 
 
