@@ -182,7 +182,24 @@ def test_fit_reports_divergence():
             return BoundEstimate(est.value, est.surrogate * float("nan"), est.recon, est.kl)
 
     m = NaN()
-    with pytest.raises(FloatingPointError, match="diverged"):
+    # the very first loss is NaN, before any step: the learning rate is not blamed
+    with pytest.raises(FloatingPointError, match="^the loss is nan at the first step, before "
+                                                 "any update, so the learning rate is not"):
+        fit(m, FullBatch(None), torch.optim.SGD(m.parameters(), lr=0.1), epochs=3,
+            progress=False)
+
+    class LateNaN(Quadratic):               # finite at the first step, NaN from the second
+        calls = 0
+
+        def forward(self, batch, generator=None):
+            est = super().forward(batch)
+            self.calls += 1
+            bad = float("nan") if self.calls > 1 else 1.0
+            return BoundEstimate(est.value, est.surrogate * bad, est.recon, est.kl)
+
+    m = LateNaN()
+    with pytest.raises(FloatingPointError, match="^training diverged: the loss is nan at "
+                                                 "epoch 2; try a lower learning rate$"):
         fit(m, FullBatch(None), torch.optim.SGD(m.parameters(), lr=0.1), epochs=3,
             progress=False)
 

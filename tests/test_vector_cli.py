@@ -40,6 +40,17 @@ def test_vae_on_digits_with_no_files(tmp_path):
     assert json.loads(out)["test_nll"] == pytest.approx(m["test_nll"])
 
 
+def test_a_loss_not_finite_before_any_step_does_not_blame_the_learning_rate(tmp_path):
+    """--noise 1e30 makes the first loss infinite, before any update: the advice was 'try a
+    lower learning rate'."""
+    rc, _, err = run_cli(["vector", "--model", "dae", "--noise", "1e30", "--epochs", "1",
+                          "--quiet", "--out", str(tmp_path / "o")])
+    assert rc == 2
+    assert err.startswith("graphvae: error: the loss is inf at the first step, before any "
+                          "update, so the learning rate is not the cause") and \
+        err.count("\n") == 1, err
+
+
 @pytest.mark.parametrize("model", ["ae", "dae", "iwae"])
 def test_other_models_run(tmp_path, model):
     rc, _, _ = run_cli(["vector", "--model", model, "--epochs", "2", "--nll-samples", "10",

@@ -248,6 +248,12 @@ def _train_epoch(state: FitState, batches: Any, generator: torch.Generator | Non
         if not _all_finite(loss.detach()):
             where = (f"is {float(loss.detach())}" if not torch.isfinite(loss.detach())
                      else "is not finite in another process")
+            if state.epoch == 1 and b == 0:     # no step taken yet: not the learning rate
+                raise FloatingPointError(
+                    f"the loss {where} at the first step, before any update, so the learning "
+                    f"rate is not the cause: the model's settings or the data give a loss "
+                    f"that is not finite from the start (a setting that scales the inputs, "
+                    f"noise or latents far up?)")
             raise FloatingPointError(f"training diverged: the loss {where} at epoch "
                                      f"{state.epoch}; try a lower learning rate")
         opt.zero_grad(set_to_none=True)
