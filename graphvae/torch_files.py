@@ -185,3 +185,40 @@ def check_weight_storage(state: dict[str, torch.Tensor], path: str | os.PathLike
     if need > have:
         raise DataError(path, f"the weights hold fewer values than their shapes: {need} bytes "
                               f"of tensors on {have} bytes of storage")
+
+
+def not_plain(value: Any, where: str) -> tuple[str, str] | None:
+    """``(where, type name)`` of the first part of ``value`` that is not plain data
+    (exactly None, bool, int, float, str, or lists, tuples and string-keyed dicts of
+    them: a numpy float is a float subclass that ``torch.load(weights_only=True)``
+    refuses), else ``None``."""
+    if value is None or type(value) in (bool, int, float, str):
+        return None
+    if type(value) in (list, tuple):
+        for i, v in enumerate(value):
+            if (bad := not_plain(v, f"{where}[{i}]")) is not None:
+                return bad
+        return None
+    if type(value) is dict:
+        for k, v in value.items():
+            if type(k) is not str:
+                return f"{where} key {k!r}", type(k).__qualname__
+            if (bad := not_plain(v, f"{where}[{k!r}]")) is not None:
+                return bad
+        return None
+    kind = type(value)
+    return where, (kind.__qualname__ if kind.__module__ == "builtins"
+                   else f"{kind.__module__}.{kind.__qualname__}")
+
+
+def check_plain_entries(entries: dict[str, Any], subject: str, what: str = "entry") -> None:
+    """A one-line ``ValueError`` before a checkpoint of ``subject`` is written when one of
+    ``entries`` is not plain data (:func:`not_plain`): the file would hold a pickled
+    object, which the loaders refuse to read."""
+    for key, value in entries.items():
+        bad = not_plain(value, repr(key))
+        if bad is not None:
+            raise ValueError(f"cannot save this {subject}: its {what} {bad[0]} is a {bad[1]}, "
+                             f"not plain data, and a checkpoint holds plain data only (int, "
+                             f"float, str, bool, None, lists, dicts); pass Python numbers, "
+                             f"or save its state_dict() with torch.save")

@@ -662,6 +662,26 @@ def test_a_checkpoint_keeps_the_training_objective(tmp_path):
         load_vector_model(tmp_path / "ae_iwae.pt")
 
 
+def test_a_checkpoint_entry_that_is_not_plain_data_is_refused_before_writing(tmp_path):
+    """save_checkpoint(m, path, test_nll=np.float64(...)) wrote a file that
+    load_vector_model then refused; an earlier file at the path is kept."""
+    import numpy as np
+
+    m = build_vector_model("vae", 6, latent_dim=2, likelihood="gaussian")
+    path = tmp_path / "m.pt"
+    save_checkpoint(m, path, test_nll=87.6, history=[{"epoch": 1, "bound": -3.0}])
+    before = path.read_bytes()
+    assert load_vector_model(path).config.latent_dim == 2
+    for bad, name in ((np.float64(87.6), "numpy.float64"), (object(), "object")):
+        with pytest.raises(ValueError, match=rf"^cannot save this vector model: its entry "
+                                             rf"'test_nll' is a {name}, not plain data"):
+            save_checkpoint(m, path, test_nll=bad)
+        assert path.read_bytes() == before
+    with pytest.raises(ValueError, match=r"its entry 'history'\[0\]\['bound'\] is a "
+                                         r"numpy.float32"):
+        save_checkpoint(m, path, history=[{"bound": np.float32(1)}])
+
+
 def test_standardized_rows_convert_back_to_their_units_for_plots():
     """Image grids of --standardize runs were drawn from standardised values on a 0–1
     grey scale (73 % of the digits' pixels clipped); they are drawn in the data's units."""

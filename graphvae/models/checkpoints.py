@@ -40,6 +40,7 @@ from graphvae.models.autoencoders import (
 from graphvae.models.graphvae import GraphVAE
 from graphvae.models.oneshot import EquivariantGraphVAE
 from graphvae.models.sequential import SequentialGraphVAE
+from graphvae.torch_files import check_plain_entries
 
 #: The generation models' ``kind`` → their class, built from the saved ``init`` as keywords.
 MODEL_CLASSES: dict[str, type[nn.Module]] = {
@@ -65,40 +66,9 @@ def save_model(path: str | os.PathLike, model: nn.Module, **extra: Any) -> Path:
     refuses to read."""
     init = model.init_kwargs()  # type: ignore[operator]
     for what, entries in (("constructor argument", init), ("entry", extra)):
-        for key, value in entries.items():
-            bad = _not_plain(value, repr(key))
-            if bad is not None:
-                raise ValueError(f"cannot save this {model.kind} model: its {what} {bad[0]} "
-                                 f"is a {bad[1]}, not plain data, and a checkpoint holds "
-                                 f"plain data only (int, float, str, bool, None, lists, "
-                                 f"dicts); pass Python numbers, or save its state_dict() "
-                                 f"with torch.save")
+        check_plain_entries(entries, f"{model.kind} model", what)
     return save_atomic({"model": model.kind, "init": init,  # type: ignore
                         "state_dict": model.state_dict(), **extra}, path)
-
-
-def _not_plain(value: Any, where: str) -> tuple[str, str] | None:
-    """``(where, type name)`` of the first part of ``value`` that is not plain data
-    (exactly None, bool, int, float, str, or lists, tuples and string-keyed dicts of
-    them: a numpy float is a float subclass that ``torch.load(weights_only=True)``
-    refuses), else ``None``."""
-    if value is None or type(value) in (bool, int, float, str):
-        return None
-    if type(value) in (list, tuple):
-        for i, v in enumerate(value):
-            if (bad := _not_plain(v, f"{where}[{i}]")) is not None:
-                return bad
-        return None
-    if type(value) is dict:
-        for k, v in value.items():
-            if type(k) is not str:
-                return f"{where} key {k!r}", type(k).__qualname__
-            if (bad := _not_plain(v, f"{where}[{k!r}]")) is not None:
-                return bad
-        return None
-    kind = type(value)
-    return where, (kind.__qualname__ if kind.__module__ == "builtins"
-                   else f"{kind.__module__}.{kind.__qualname__}")
 
 
 def _legacy(ck: dict[str, Any]) -> Callable[[], nn.Module]:

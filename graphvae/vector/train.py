@@ -22,6 +22,7 @@ from graphvae.config import check_count
 from graphvae.errors import DataError, describe
 from graphvae.io import check_weight_storage, load_torch, save_atomic
 from graphvae.progress import steps
+from graphvae.torch_files import check_plain_entries
 from graphvae.training import (
     EMA,
     Callback,
@@ -224,8 +225,11 @@ def refine_encoder(model: VectorAutoencoder, train: Tensor, valid: Tensor | None
 
 
 def save_checkpoint(model: VectorAutoencoder, path: str | os.PathLike, **extra: Any) -> None:
-    """Write ``model`` (config, training objective, weights) and the JSON-type ``extra``
-    entries to ``path`` atomically; :func:`load_vector_model` reads it back."""
+    """Write ``model`` (config, training objective, weights) and the ``extra`` entries to
+    ``path`` atomically; :func:`load_vector_model` reads it back. An ``extra`` entry that is
+    not plain data (a numpy number, an object) is refused before anything is written: the
+    loader would refuse the file."""
+    check_plain_entries(extra, "vector model")
     save_atomic({"task": "vector", "config": model.config.to_dict(),
                  "objective": model.objective, "num_samples": model.num_samples,
                  "state_dict": model.state_dict(), **extra}, path)
