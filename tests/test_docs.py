@@ -30,10 +30,30 @@ def _blocks(doc: str, lang: str) -> list[tuple[int, str]]:
     """``(line number, body)`` of each fenced block of ``lang`` in ``doc``."""
     text = (ROOT / doc).read_text()
     out = []
-    for m in re.finditer(r"^```(\w*)\n(.*?)^```", text, re.S | re.M):
+    for m in re.finditer(r"^```(\w*)\n(.*?)^```[ \t]*$", text, re.S | re.M):
         if m.group(1) == lang:
             out.append((text.count("\n", 0, m.start()) + 2, m.group(2)))
     return out
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_every_code_fence_closes_on_a_line_of_its_own(doc):
+    """A fence followed by prose on its line (```` ``` The NSPDK took… ````) does not close
+    the block in Markdown: the prose, a heading and the next block's fence rendered as
+    code. Fences alternate: an opener (```` ```lang ````), then a bare ```` ``` ````."""
+    lines = (ROOT / doc).read_text().splitlines()
+    inside = False
+    for number, line in enumerate(lines, start=1):
+        if not line.lstrip().startswith("```"):
+            continue
+        bare = line.strip() == "```"
+        if inside:
+            assert bare, f"{doc}:{number}: a block's closing fence must stand alone: {line!r}"
+        else:
+            assert re.fullmatch(r"\s*```\w*\s*", line), \
+                f"{doc}:{number}: an opening fence names a language only: {line!r}"
+        inside = not inside
+    assert not inside, f"{doc}: the last code block never closes"
 
 
 def _commands(doc: str) -> list[tuple[str, list[str]]]:
