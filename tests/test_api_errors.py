@@ -509,3 +509,112 @@ def test_bernoulli_and_gaussian_log_probs_refuse_a_column_of_another_width():
                           torch.full((4, 5), 3 * math.log(0.5)))
     assert torch.allclose(gaussian_log_prob(torch.zeros(5, 3), torch.zeros(4, 5, 3), 0.0),
                           torch.full((4, 5), -1.5 * math.log(2 * math.pi)))
+
+
+def test_non_edge_sampling_refuses_negative_counts_and_the_exact_sum_checks_its_keys():
+    """sample_non_edges(keys, -3, 4) returned negative node ids (the key range check passed
+    as (-3)² = 9) and num_samples -5 an empty draw; the row-blocked exact likelihood
+    dropped a key out of range (100 for 3 nodes) silently and counted a repeated key twice,
+    and an empty graph ended on a bare assert."""
+    from graphvae.likelihoods import (
+        bernoulli_edges_dense,
+        bernoulli_edges_dense_rows,
+        sample_non_edges,
+    )
+    with pytest.raises(ValueError, match=r"^num_nodes must be a whole number >= 0, got -3$"):
+        sample_non_edges(torch.tensor([1]), -3, 4)
+    with pytest.raises(ValueError, match=r"^num_samples must be a whole number >= 0, got -5$"):
+        sample_non_edges(torch.tensor([1, 6]), 4, -5)
+    assert sample_non_edges(torch.tensor([1, 6]), 4, 0).shape == (2, 0)
+    logits = torch.tensor([[0.0, 1.0, -1.0], [2.0, 0.0, 0.5], [-2.0, 3.0, 0.0]])
+
+    def rows(r):
+        return logits[r]
+
+    for keys, match in ((torch.tensor([1, 100]), r"keys must lie in \[0, 9\) for 3 nodes, "
+                                                 r"got 1\.\.100"),
+                        (torch.tensor([1, 1]), "keys must be in ascending order, each key once"),
+                        (torch.tensor([5, 1]), "keys must be in ascending order"),
+                        (torch.tensor([1.0]), "keys must be a 1-D long tensor")):
+        with pytest.raises(ValueError, match=match):
+            bernoulli_edges_dense_rows(rows, keys, 3)
+    with pytest.raises(ValueError, match=r"num_nodes must be a whole number >= 1, got 0"):
+        bernoulli_edges_dense_rows(lambda r: torch.zeros(len(r), 0),
+                                   torch.tensor([], dtype=torch.long), 0)
+    # keys 1 and 5 are the pairs (0, 1) and (1, 2): by hand, log σ at those two and log σ(−l)
+    # at the seven others
+    target = torch.zeros(3, 3)
+    target[0, 1] = target[1, 2] = 1
+    by_hand = sum(math.log(1 / (1 + math.exp(-v))) if target[i, j] else
+                  math.log(1 / (1 + math.exp(v)))
+                  for i, row in enumerate(logits.tolist()) for j, v in enumerate(row))
+    got = bernoulli_edges_dense_rows(rows, torch.tensor([1, 5]), 3).value
+    assert got.item() == pytest.approx(by_hand, rel=1e-6)
+    # the dense form: a bool target is read as 0/1; shapes other than (n, n) are refused
+    assert bernoulli_edges_dense(logits, target.bool()).value.item() == pytest.approx(
+        by_hand, rel=1e-6)
+    for lg, tg in ((torch.zeros(3, 5), torch.zeros(3, 5)), (torch.zeros(4, 4), target)):
+        with pytest.raises(ValueError, match=r"needs \(\.\.\., n, n\) logits and an \(n, n\) "
+                                             r"target"):
+            bernoulli_edges_dense(lg, tg)
+
+
+def test_constructors_name_their_own_arguments_and_refuse_what_fails_later():
+    """GNNFeatureDecoder(conv='gcnn') was a bare KeyError; Converged(every=0) failed at the
+    first epoch's end with a modulo by zero; PlateauDecay and EMA named only the command
+    line's flags; ELBO(num_samples=1.5) failed inside torch.randn; a loglik_fn of the wrong
+    shape an IndexError; build_vector_model('linear') said 'use linear'; evaluate_bound's
+    batch_size 0 a bare range() error."""
+    from graphvae.bounds import ELBO, IWAE, DiagGaussian, PermutationELBO
+    from graphvae.decoders import GNNFeatureDecoder
+    from graphvae.training import EMA, Converged, PlateauDecay
+    from graphvae.vector import build_vector_model, evaluate_bound
+    with pytest.raises(ValueError, match=r"^unknown conv 'gcnn'; choose one of \['gat', 'gcn'"):
+        GNNFeatureDecoder(16, 8, conv="gcnn")
+    with pytest.raises(ValueError, match=r"^out_channels must be a width from 1"):
+        GNNFeatureDecoder(16, 0)
+    with pytest.raises(ValueError, match=r"^every must be a whole number >= 1, got 0$"):
+        Converged(1e-3, every=0)
+    with pytest.raises(ValueError, match=r"^Converged needs a finite tol >= 0, got -1"):
+        Converged(-1.0)
+    with pytest.raises(ValueError, match=r"^PlateauDecay needs a factor \(lr_decay\) in "
+                                         r"\(0, 1\)"):
+        PlateauDecay(2.0)
+    with pytest.raises(ValueError, match=r"^EMA needs a decay \(ema\) in \(0, 1\), got 1.5"):
+        EMA(1.5)
+    for cls in (ELBO, IWAE, PermutationELBO):
+        for bad in (0, 1.5, "2", True):
+            with pytest.raises(ValueError, match=r"^num_samples must be a whole number >= 1"):
+                cls(num_samples=bad)
+    q = DiagGaussian(torch.zeros(3, 2), torch.zeros(3, 2))
+    with pytest.raises(ValueError, match=r"loglik_fn must return the \(S, K\) = \(2, K\) "
+                                         r"log-likelihoods .* got \(4,\)$"):
+        PermutationELBO(num_samples=2)(q, lambda z: torch.zeros(4))
+    right = PermutationELBO(num_samples=2)(q, lambda z: torch.zeros(z.size(0), 4))
+    assert right.value.item() == pytest.approx(math.log(4))     # logsumexp of four zeros
+    with pytest.raises(ValueError, match=r"^unknown model 'linear': use one of \['ae', 'dae', "
+                                         r"'iwae', 'vae'\]; the linear autoencoder is "
+                                         r"graphvae.vector.LinearAE"):
+        build_vector_model("linear", 6)
+    m = build_vector_model("vae", 6, latent_dim=2, likelihood="gaussian")
+    with pytest.raises(ValueError, match=r"^batch_size must be a whole number >= 1, got 0$"):
+        evaluate_bound(m, torch.zeros(4, 6), batch_size=0)
+
+
+def test_vector_data_refuses_splits_of_other_widths_and_an_image_shape_that_does_not_fit(
+        tmp_path):
+    """load_matrix(path, image_shape=(3, 3)) of a 4-column matrix, and splits of widths 4
+    and 5, were accepted and failed later, in the plots or in training."""
+    from graphvae.vector import load_matrix
+    from graphvae.vector.data import VectorData
+    path = tmp_path / "m.csv"
+    path.write_text("\n".join(",".join(str(i + j) for j in range(4)) for i in range(20)))
+    assert load_matrix(path, image_shape=(2, 2)).image_shape == (2, 2)
+    with pytest.raises(ValueError, match=r"image_shape \(3, 3\) does not hold a row of 4 "
+                                         r"values"):
+        load_matrix(path, image_shape=(3, 3))
+    with pytest.raises(ValueError, match=r"splits must have one width, got train 4, valid 5, "
+                                         r"test 4"):
+        VectorData(torch.zeros(3, 4), torch.zeros(2, 5), torch.zeros(2, 4), "x")
+    with pytest.raises(ValueError, match=r"test split must be a 2-D tensor of rows, got \(4,\)"):
+        VectorData(torch.zeros(3, 4), torch.zeros(2, 4), torch.zeros(4), "x")

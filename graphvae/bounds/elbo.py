@@ -19,6 +19,7 @@ from torch import Tensor
 
 from graphvae.bounds.gaussian import DiagGaussian, PointMass
 from graphvae.bounds.priors import Prior, StandardNormal
+from graphvae.checks import check_count
 from graphvae.likelihoods.edges import LogLik
 
 LogLikFn = Callable[[Tensor], LogLik]
@@ -76,8 +77,7 @@ class ELBO:
 
     def __init__(self, num_samples: int = 1, recon_weight: float = 1.0, kl_weight: float = 1.0,
                  scale: float = 1.0, prior: Prior | None = None):
-        if num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        check_count("num_samples", num_samples)
         self.prior = prior if prior is not None else StandardNormal()
         self.num_samples = num_samples
         self.recon_weight = recon_weight
@@ -118,8 +118,7 @@ class IWAE:
 
     def __init__(self, num_samples: int = 5, scale: float = 1.0, prior: Prior | None = None,
                  recon_weight: float = 1.0):
-        if num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        check_count("num_samples", num_samples)
         self.prior = prior if prior is not None else StandardNormal()
         self.num_samples = num_samples
         self.scale = scale

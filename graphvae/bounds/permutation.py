@@ -48,6 +48,7 @@ from torch import Tensor
 from graphvae.bounds.elbo import BoundEstimate
 from graphvae.bounds.gaussian import DiagGaussian, PointMass
 from graphvae.bounds.priors import Prior, StandardNormal
+from graphvae.checks import check_count
 
 
 class PermutationELBO:
@@ -68,8 +69,7 @@ class PermutationELBO:
 
     def __init__(self, num_samples: int = 1, mean: bool = False, scale: float = 1.0,
                  prior: Prior | None = None):
-        if num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        check_count("num_samples", num_samples)
         self.prior = prior if prior is not None else StandardNormal()
         self.num_samples = num_samples
         self.mean = mean
@@ -80,7 +80,13 @@ class PermutationELBO:
                         ) -> tuple[Tensor, Tensor, Tensor]:
         """``(ELBO_k (K,), recon_k (K,), kl ())`` for each permutation."""
         z, eps = q.draw((self.num_samples,), eps=eps, generator=generator)  # (S, ..., d)
-        recon = loglik_fn(z).mean(0)                                       # (K,)
+        lik = loglik_fn(z)
+        if not isinstance(lik, Tensor) or lik.dim() != 2 or lik.size(0) != self.num_samples:
+            got = tuple(lik.shape) if isinstance(lik, Tensor) else type(lik).__name__
+            raise ValueError(f"loglik_fn must return the (S, K) = ({self.num_samples}, K) "
+                             f"log-likelihoods of K relabellings under each of the S samples, "
+                             f"got {got}")
+        recon = lik.mean(0)                                                # (K,)
         kl = q.kl_to(self.prior, z, eps).sum()
         return recon - kl, recon, kl
 

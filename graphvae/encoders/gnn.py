@@ -156,8 +156,7 @@ class GNNEncoder(nn.Module):
                  latent_channels: int = 16, conv: str = "gcn", variational: bool = True,
                  dropout: float = 0.0):
         super().__init__()
-        if conv not in CONVS:
-            raise ValueError(f"unknown conv {conv!r}; choose one of {sorted(CONVS)}")
+        check_conv(conv)
         check_encoder_widths(in_channels, hidden_channels, latent_channels)
         check_dropout(dropout)
         dims = [in_channels, *hidden_channels]
@@ -263,6 +262,12 @@ ENCODERS: dict[str, Callable[..., nn.Module]] = {
     "linear": _linear,
     "gnae": GNAEEncoder,
 }
+
+
+def check_conv(conv: str) -> None:
+    """A one-line ``ValueError`` unless ``conv`` names a layer kind of ``CONVS``."""
+    if not isinstance(conv, str) or conv not in CONVS:
+        raise ValueError(f"unknown conv {conv!r}; choose one of {sorted(CONVS)}")
 
 
 def check_encoder_widths(in_channels: int, hidden_channels: Sequence[int],

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from graphvae.checks import check_count
 from graphvae.devices import draw_device
 
 
@@ -62,7 +63,16 @@ def bernoulli_edges_dense(logits: Tensor, target: Tensor, pos_weight: float = 1.
 
     Returns:
         :class:`LogLik` with shape ``logits.shape[:-2]``.
+
+    A ``target`` of bools or integers is read as 0/1 in the logits' dtype; shapes other
+    than these are a one-line ``ValueError``.
     """
+    if logits.dim() < 2 or logits.size(-1) != logits.size(-2) or target.dim() != 2 \
+            or tuple(target.shape) != tuple(logits.shape[-2:]):
+        raise ValueError(f"bernoulli_edges_dense needs (..., n, n) logits and an (n, n) "
+                         f"target, got {tuple(logits.shape)} and {tuple(target.shape)}")
+    if not target.is_floating_point():
+        target = target.to(logits.dtype)
     pos = F.logsigmoid(logits) * target
     neg = F.logsigmoid(-logits) * (1 - target)
     if not diagonal:
@@ -108,6 +118,8 @@ def bernoulli_edges_dense_rows(logit_rows: Callable[[Tensor], Tensor], keys: Ten
         pos_weight, diagonal: as for :func:`bernoulli_edges_dense`.
         block_entries: about how many logits a block holds (at least one row).
     """
+    check_count("num_nodes", num_nodes)
+    check_keys(keys, num_nodes)
     n = num_nodes
     if not diagonal:
         keys = keys[keys // n != keys % n]
@@ -161,21 +173,33 @@ def contains_sorted(sorted_keys: Tensor, keys: Tensor) -> Tensor:
     return sorted_keys[pos] == keys
 
 
+def check_keys(keys: Tensor, n: int, name: str = "keys", repeats: bool = False) -> None:
+    """A one-line ``ValueError`` unless ``keys`` is a 1-D long tensor of pair keys
+    ``i * n + j`` in ``[0, n²)``, ascending (strictly, unless ``repeats``), for ``n >= 0``
+    nodes."""
+    check_count("num_nodes", n, minimum=0)
+    if keys.dim() != 1 or keys.dtype != torch.long:
+        raise ValueError(f"{name} must be a 1-D long tensor, got {keys.dtype} of shape "
+                         f"{tuple(keys.shape)}")
+    if keys.numel() == 0:
+        return
+    step = keys[1:] - keys[:-1]
+    if bool((step < 0).any()) or (not repeats and bool((step == 0).any())):
+        raise ValueError(f"{name} must be in ascending order"
+                         + ("" if repeats else ", each key once"))
+    if int(keys[0]) < 0 or int(keys[-1]) >= n * n:
+        raise ValueError(f"{name} must lie in [0, {n * n}) for {n} nodes, got "
+                         f"{int(keys[0])}..{int(keys[-1])}")
+
+
 def _excluded_pairs(sorted_keys: Tensor, n: int, diagonal: bool) -> int:
     """How many of the ``n²`` pairs are not non-edges: the distinct keys, and the diagonal
     unless ``diagonal``. A one-line ``ValueError`` for keys that are not ascending or not in
     ``[0, n²)`` (unsorted keys made real edges come back as non-edges)."""
     k = sorted_keys
-    if k.dim() != 1 or k.dtype != torch.long:
-        raise ValueError(f"sorted_keys must be a 1-D long tensor, got {k.dtype} of shape "
-                         f"{tuple(k.shape)}")
+    check_keys(k, n, "sorted_keys", repeats=True)
     if k.numel() == 0:
         return 0 if diagonal else n
-    if bool((k[1:] < k[:-1]).any()):
-        raise ValueError("sorted_keys must be in ascending order")
-    if int(k[0]) < 0 or int(k[-1]) >= n * n:
-        raise ValueError(f"sorted_keys must lie in [0, {n * n}) for {n} nodes, got "
-                         f"{int(k[0])}..{int(k[-1])}")
     distinct = torch.unique_consecutive(k)
     if diagonal:
         return int(distinct.numel())
@@ -195,6 +219,8 @@ def sample_non_edges(sorted_keys: Tensor, num_nodes: int, num_samples: int,
     Returns:
         ``(2, num_samples)`` long tensor on ``sorted_keys.device``.
     """
+    check_count("num_nodes", num_nodes, minimum=0)
+    check_count("num_samples", num_samples, minimum=0)
     num_non_edges = num_nodes * num_nodes - _excluded_pairs(sorted_keys, num_nodes, diagonal)
     return draw_non_edges(sorted_keys, num_nodes, num_samples, num_non_edges, generator,
                           diagonal, max_rounds)

@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from graphvae.checks import check_count
+
 
 def unwrap(model: nn.Module) -> nn.Module:
     """The model inside a ``DistributedDataParallel`` wrapper (or the model itself)."""
@@ -96,8 +98,9 @@ class PlateauDecay(Callback):
 
     def __init__(self, factor: float, patience: int = 10, min_lr: float = 1e-5):
         if not (0 < factor < 1 and patience >= 1 and min_lr > 0):
-            raise ValueError(f"lr_decay must be in (0, 1), decay_patience >= 1 and min_lr > 0, "
-                             f"got {factor}, {patience}, {min_lr}")
+            raise ValueError(f"PlateauDecay needs a factor (lr_decay) in (0, 1), a patience "
+                             f"(decay_patience) >= 1 and min_lr > 0, got {factor}, "
+                             f"{patience}, {min_lr}")
         self.factor, self.patience, self.min_lr = factor, patience, min_lr
 
     def on_validation(self, state: FitState) -> None:
@@ -120,7 +123,7 @@ class EMA(Callback):
 
     def __init__(self, decay: float):
         if not 0 < decay < 1:
-            raise ValueError(f"ema must be in (0, 1), got {decay}")
+            raise ValueError(f"EMA needs a decay (ema) in (0, 1), got {decay}")
         self.decay = decay
         self.avg: list[torch.Tensor] | None = None
         self._live: list[torch.Tensor] | None = None
@@ -209,6 +212,9 @@ class Converged(Callback):
     the newer) between two readings after the first."""
 
     def __init__(self, tol: float, every: int = 100):
+        if not (isinstance(tol, (int, float)) and 0 <= tol < math.inf):
+            raise ValueError(f"Converged needs a finite tol >= 0, got {tol!r}")
+        check_count("every", every)
         self.tol, self.every = tol, every
         self.losses: list[float] = []
 

@@ -24,7 +24,9 @@ which draws each epoch's order from the loop's generator.
   epoch, the best weights so far, the history and ``config``. ``resume=True`` continues
   from that file to the same result, on the same seed, as a run never interrupted
   (``tests/test_training.py`` kills and resumes each job). A checkpoint of another
-  ``config`` is refused.
+  ``config`` is refused. Where the file does not exist, ``resume=True`` starts afresh, so
+  that one call serves a job's first start and its restarts (``FitResult.resumed_from``
+  is then 0; the command line's ``--resume`` refuses a missing state instead).
 * **Stopping.** A Ctrl-C / SIGTERM / SIGHUP that :mod:`graphvae.stopping` turns into an exception
   (the command line does) is held while the epoch in progress finishes, when the loop
   writes a state or trains data-parallel: the state is written at the epoch's end and

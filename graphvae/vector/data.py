@@ -59,6 +59,26 @@ class VectorData:
     scales: Tensor | None = None  # per-column scale of standardized() data, else None
     shifts: Tensor | None = None  # per-column mean of standardized() data, else None
 
+    def __post_init__(self) -> None:
+        """One-line errors for splits that are not rows of one width, or an image shape
+        that does not hold a row (they failed later, in training or in the plots)."""
+        splits = {"train": self.train, "valid": self.valid, "test": self.test}
+        for name, t in splits.items():
+            if not isinstance(t, Tensor) or t.dim() != 2:
+                what = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
+                raise ValueError(f"VectorData's {name} split must be a 2-D tensor of rows, "
+                                 f"got {what}")
+        widths = {name: int(t.size(1)) for name, t in splits.items()}
+        if len(set(widths.values())) > 1:
+            raise ValueError("VectorData's splits must have one width, got "
+                             + ", ".join(f"{k} {w}" for k, w in widths.items()))
+        if self.image_shape is not None:
+            shape = tuple(self.image_shape)
+            if len(shape) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1
+                                      for v in shape) or shape[0] * shape[1] != widths["train"]:
+                raise ValueError(f"image_shape {self.image_shape} does not hold a row of "
+                                 f"{widths['train']} values (height × width must equal it)")
+
     @property
     def dim(self) -> int:
         return int(self.train.size(1))

@@ -299,7 +299,9 @@ def build_vector_model(kind: str, in_dim: int, num_samples: int | None = None,
     with ``K = num_samples`` (default :data:`IWAE_DEFAULT_K`). ``num_samples`` is for
     ``iwae`` only."""
     if kind not in VECTOR_MODELS:
-        raise ValueError(f"unknown model {kind!r}: use linear or one of {sorted(VECTOR_MODELS)}")
+        raise ValueError(f"unknown model {kind!r}: use one of {sorted(VECTOR_MODELS)}; the "
+                         f"linear autoencoder is graphvae.vector.LinearAE, trained by "
+                         f"train_linear_ae")
     if num_samples is not None and kind != "iwae":
         raise ValueError(f"num_samples is IWAE's K; a {kind!r} model takes none")
     opts = {**VECTOR_MODELS[kind], **{k: v for k, v in kwargs.items() if v is not None}}

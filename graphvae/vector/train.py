@@ -40,6 +40,7 @@ from graphvae.vector.models import IWAE_DEFAULT_K, VectorAutoencoder, VectorConf
 def evaluate_bound(model: VectorAutoencoder, x: Tensor, objective: str = "elbo",
                    num_samples: int = 1, batch_size: int = 1000, seed: int = 0) -> float:
     """Mean bound per row of ``x`` (no corruption), with a fixed seed so epochs compare."""
+    check_count("batch_size", batch_size)
     x = model_rows(model, x, "x")
     was = model.training
     model.eval()
