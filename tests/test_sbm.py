@@ -476,6 +476,24 @@ def test_a_malformed_graph_fingerprint_in_a_planted_file_is_one_line(tmp_path):
             PlantedSBM.load(path)
 
 
+def test_planted_rates_that_overflow_are_refused(tmp_path):
+    """A planted file with theta 1e300 gave numpy's overflow warning on stderr and an
+    oracle AUC of 50 from infinite rates; a rate θ_i θ_j ω that passes float64 is refused
+    where the parameters are read, and 1e150 (1e300 · ω) still loads."""
+    from graphvae.datasets.sbm import PlantedSBM
+    from graphvae.errors import DataError
+    blocks, omega = np.array([0, 0, 1, 1]), np.array([[0.5, 0.1], [0.1, 0.5]])
+    with pytest.raises(ValueError, match=r"^the rates θ_i θ_j ω overflow float64 \(largest "
+                                         r"theta 1e\+300, largest omega 0\.5\)$"):
+        PlantedSBM(blocks, np.full(4, 1e300), omega)
+    rate = PlantedSBM(blocks, np.full(4, 1e150), omega).rate(np.array([0]), np.array([1]))
+    assert rate[0] == pytest.approx(0.5e300, rel=1e-15)
+    path = tmp_path / "p.npz"
+    np.savez(path, blocks=blocks, theta=np.full(4, 1e300), omega=omega)
+    with pytest.raises(DataError, match=r"p\.npz: .*the rates θ_i θ_j ω overflow float64"):
+        PlantedSBM.load(path)
+
+
 def test_the_loss_near_the_cap_follows_the_closed_form():
     """The loss near the cap that the module docstring and make-graph's --edges help work
     out: a pair inside one of K blocks has λ ≈ (1 − mixing)·K/2, one between blocks
