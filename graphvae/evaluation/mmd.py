@@ -3,7 +3,11 @@
 ``MMD²(X, Y) = mean_{x,x'} k(x, x') + mean_{y,y'} k(y, y') − 2 mean_{x,y} k(x, y)``, the
 biased (V-statistic) estimate over all pairs, diagonal included — the quantity that
 GraphRNN's ``eval/mmd.py`` (You et al., ICML 2018) returns as "MMD" and that GRAN and
-GDSS report. It is a squared distance; this module names it so.
+GDSS report. It is the square of a distance when the kernel is positive definite, and
+this module names it MMD² so; the Gaussian-EMD kernels need not be (GraphRNN's degree
+kernel has negative eigenvalues even on six small graphs), and their MMD² can then come
+out slightly below 0 (−0.0031 for the degrees of a triangle, a 4-path and a 3-star
+against a 3-path, a paw and a 4-cycle; ``tests/test_mmd.py``).
 
 Kernels (``k(x, y) = exp(−d(x, y)² / (2σ²))``) differ in the distance ``d``:
 
