@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from graphvae.errors import OneLineParser, run_script
+from graphvae.errors import OneLineParser, output_file_arg, run_script
 from graphvae.io import write_json
 from graphvae.tasks.generation import GenerationConfig, run_generation
 
@@ -207,7 +207,7 @@ def main(argv=None) -> int:
                    "trained model (the first is the row's own) and report the mean over them "
                    "(1: only the row's own set)")
     p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA"))
-    p.add_argument("--out", type=Path, default=None,
+    p.add_argument("--out", type=output_file_arg, default=None,
                    help="the report [benchmarks/results/generation.json; "
                         "generation.smoke.json with --smoke]")
     p.add_argument("--quiet", action="store_true")

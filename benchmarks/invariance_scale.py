@@ -37,7 +37,7 @@ from pathlib import Path
 
 from scale import RESULTS, child
 
-from graphvae.errors import OneLineParser, run_script
+from graphvae.errors import OneLineParser, output_file_arg, run_script
 
 DEFAULT_GRAPHS = "pubmed,1e5"
 PLANETOID = ("cora", "citeseer", "pubmed")
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=3600, help="seconds per command [3600]")
     p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA"))
     p.add_argument("--smoke", action="store_true", help="a 3,000-node planted graph")
-    p.add_argument("--out", type=Path, default=None,
+    p.add_argument("--out", type=output_file_arg, default=None,
                    help="the report [benchmarks/results/invariance_scale.json; "
                         "invariance_scale.smoke.json with --smoke]")
     args = p.parse_args(argv)

@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 from graphvae.datasets import load_dataset
-from graphvae.errors import OneLineParser, run_script
+from graphvae.errors import OneLineParser, output_file_arg, run_script
 from graphvae.io import write_json
 from graphvae.provenance import environment
 from graphvae.tasks.link_prediction import PRESETS, run_link_prediction
@@ -64,7 +64,7 @@ def main(argv=None) -> None:
                    help="comma-separated subset of full, mini, pass [all three]")
     p.add_argument("--data-root", type=Path, default=None)
     p.add_argument("--smoke", action="store_true")
-    p.add_argument("--out", type=Path, default=None,
+    p.add_argument("--out", type=output_file_arg, default=None,
                    help="the report [benchmarks/results/minibatch.json; "
                         "minibatch.smoke.json with --smoke]")
     args = p.parse_args(argv)

@@ -30,7 +30,7 @@ import torch
 
 from graphvae.adjacency import Adjacency
 from graphvae.containers import GraphBatch, GraphTensors
-from graphvae.errors import OneLineParser, run_script
+from graphvae.errors import OneLineParser, output_file_arg, run_script
 from graphvae.graph import permute_graph, to_simple_undirected
 from graphvae.io import write_json
 from graphvae.models.graphvae import GraphVAE
@@ -186,7 +186,7 @@ def main(argv=None) -> int:
     p.add_argument("--smoke", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA"))
-    p.add_argument("--out", type=Path, default=None,
+    p.add_argument("--out", type=output_file_arg, default=None,
                    help="the report [benchmarks/results/permutation_bounds.json; "
                         "permutation_bounds.smoke.json with --smoke]")
     args = p.parse_args(argv)

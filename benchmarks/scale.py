@@ -36,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from graphvae.errors import OneLineParser, run_script
+from graphvae.errors import OneLineParser, output_file_arg, run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -176,7 +176,7 @@ def main(argv=None) -> None:
                    help="more graphvae linkpred flags, e.g. '--encoder gcn-bias'")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--smoke", action="store_true")
-    p.add_argument("--out", type=Path, default=None,
+    p.add_argument("--out", type=output_file_arg, default=None,
                    help="the report [benchmarks/results/scale.json; "
                         "scale.smoke.json with --smoke]")
     args = p.parse_args(argv)

@@ -43,7 +43,7 @@ from pathlib import Path
 import torch
 
 from graphvae.devices import resolve_device
-from graphvae.errors import DataError, OneLineParser, run_script
+from graphvae.errors import DataError, OneLineParser, output_file_arg, run_script
 from graphvae.io import load_torch, write_json
 from graphvae.provenance import environment
 from graphvae.vector import (
@@ -291,7 +291,7 @@ def main(argv=None) -> int:
     p.add_argument("--resume", action="store_true", help="reuse checkpoints in --workdir")
     p.add_argument("--workdir", default="runs/bench_vector", help="checkpoints [runs/bench_vector]")
     p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA"))
-    p.add_argument("--out", type=Path, default=None,
+    p.add_argument("--out", type=output_file_arg, default=None,
                    help="the report [benchmarks/results/vector.json; "
                         "vector.smoke.json with --smoke]")
     p.add_argument("--quiet", action="store_true")

@@ -35,6 +35,9 @@ def check_output_file(path: str | os.PathLike) -> Path:
     before any work: a folder, and a device or FIFO, which the rename would replace (run as
     root, a benchmark's ``--out /dev/full`` replaced the device with a JSON file), and a
     name longer than a file name can be."""
+    if os.fspath(path).endswith(os.sep):      # Path() drops the slash: "new/" wrote "new"
+        raise ValueError(f"cannot write {quote(os.fspath(path))}: it names a folder (it ends "
+                         f"in {os.sep}), and this writes a file")
     path = Path(path)
     if len(os.fsencode(path.name)) > NAME_MAX:
         raise ValueError(f"cannot write {quote(str(path))}: its name is longer than "
@@ -64,13 +67,31 @@ def results_file(out: str | os.PathLike | None, default: str | os.PathLike,
     path = Path(default)
     if out is None:
         out = path.with_name(f"{path.stem}.smoke{path.suffix}") if smoke else path
-    elif smoke and Path(os.path.abspath(out)).parent == Path(os.path.abspath(path)).parent \
-            and not Path(out).name.endswith(".smoke.json"):
+    elif smoke and not Path(out).name.endswith(".smoke.json") and \
+            Path(os.path.realpath(out)).parent == Path(os.path.realpath(path)).parent:
+        # (real paths: a link to the repository reached its reports by another name)
         raise ValueError(f"--smoke with --out {out}: a smoke run would replace a measured "
                          f"report of {path.parent}; drop --out (it then writes "
                          f"{path.stem}.smoke{path.suffix}) or name a file elsewhere, or one "
                          f"ending in .smoke.json")
-    return check_output_file(out)
+    out = check_output_file(out)
+    probe_writable(out)
+    return out
+
+
+def probe_writable(path: Path) -> None:
+    """A one-line ``ValueError`` before a long run when a file cannot be created beside
+    ``path`` (a read-only folder, ``/proc``): the run would otherwise fail only at its final
+    write, naming the temporary file. Creates the missing folders above ``path``, as the
+    write would."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{owner_tag()}", suffix=".tmp")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as err:
+        raise ValueError(f"cannot write {path}: {err.strerror or describe(err)} (checked "
+                         f"before the run)") from None
 
 
 @contextmanager

@@ -13,6 +13,7 @@ import os
 import reprlib
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 #: Longest quoted cell or value in an error message (characters).
 QUOTE_LIMIT = 60
@@ -101,6 +102,17 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str):  # type: ignore[override]
         name = self.prog.split()[0] if self.prog else "error"
         self.exit(2, f"{name}: error: {one_line(message)} (see {self.prog} --help)\n")
+
+
+def output_file_arg(text: str) -> Path:
+    """argparse ``type`` of a script's ``--out FILE``: a path that ends in ``/`` names a
+    folder (``Path`` drops the slash, and ``--out new/`` wrote a file named ``new``)."""
+    if text.endswith(os.sep):
+        raise argparse.ArgumentTypeError(f"{text!r} names a folder (it ends in {os.sep}); "
+                                         f"give a file name")
+    if not text:
+        raise argparse.ArgumentTypeError("an empty file name")
+    return Path(text)
 
 
 def run_script(main: Callable[[], int | None]) -> int:

@@ -91,7 +91,6 @@ missing GDSS or GraphRNN checkout, ORCA binary or pyemd.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import hashlib
@@ -109,8 +108,9 @@ import networkx as nx
 import numpy as np
 
 from graphvae.datasets.graphsets import load_graph_set
+from graphvae.errors import OneLineParser, output_file_arg, run_script
 from graphvae.evaluation.graph_stats import graph_mmd
-from graphvae.io import write_json
+from graphvae.io import results_file, write_json
 
 STATISTICS = ("degree", "clustering", "orbit", "spectral")
 #: our protocol for each statistic (GraphRNN's kernels; spectral only exists under gdss)
@@ -454,7 +454,7 @@ def versions(gdss: types.SimpleNamespace, graphrnn: types.SimpleNamespace | None
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = OneLineParser(description=__doc__.splitlines()[0])
     p.add_argument("--gdss-repo", type=Path, required=True,
                    help="a GDSS checkout (its evaluation/ folder at least, ORCA compiled)")
     p.add_argument("--graphrnn-repo", type=Path,
@@ -464,8 +464,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="extra folder for sys.path holding pyemd (and POT, dill, ...)")
     p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA"),
                    help="folder holding graphgen/ (default: $GRAPHVAE_DATA)")
-    p.add_argument("--out", type=Path, help="write the results here as JSON")
+    p.add_argument("--out", type=output_file_arg, help="write the results here as JSON")
     args = p.parse_args(argv)
+    if args.out:                # before the comparisons (minutes), not at the final write
+        args.out = results_file(args.out, args.out, smoke=False)
 
     try:
         gdss = load_gdss(args.gdss_repo, args.deps)
@@ -502,4 +504,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))
