@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
@@ -37,6 +38,7 @@ from pathlib import Path
 
 from scale import RESULTS, child
 
+from graphvae.checks import MAX_PERMUTATIONS, check_seed
 from graphvae.errors import OneLineParser, output_file_arg, run_script
 
 DEFAULT_GRAPHS = "pubmed,1e5"
@@ -70,7 +72,7 @@ def _planted_size(name: str) -> float:
         n = float(name.removesuffix("x"))
     except ValueError:
         return 0
-    return n if n == int(n) and n < 1e8 else 0
+    return n if math.isfinite(n) and n == int(n) and n < 1e8 else 0
 
 
 def run_graph(name: str, work: Path, args: argparse.Namespace) -> dict:
@@ -124,8 +126,21 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     from graphvae.io import results_file
     args.out = results_file(args.out, RESULTS / "invariance_scale.json", args.smoke)
-    if args.permutations < 1 or not args.max_gb > 0 or not args.timeout > 0:
-        p.error("--permutations must be >= 1 and --max-gb, --timeout > 0")
+    if not 1 <= args.permutations <= MAX_PERMUTATIONS or not 0 < args.max_gb <= 1e6 \
+            or not 0 < args.timeout <= 1e7:
+        p.error(f"--permutations must lie in 1 … {MAX_PERMUTATIONS:,}, --max-gb in (0, 1e6] "
+                f"and --timeout in (0, 1e7] seconds, got {args.permutations}, {args.max_gb} "
+                f"and {args.timeout}")
+    try:
+        check_seed(args.seed, "--seed")
+    except (TypeError, ValueError) as err:
+        p.error(str(err))
+    if args.data_root is not None and not args.smoke:
+        missing = [g for g in args.graphs.split(",") if g.strip() in PLANETOID
+                   and not (Path(args.data_root) / "Planetoid").is_dir()]
+        if missing:
+            p.error(f"--graphs {','.join(missing)} needs the Planetoid data sets under "
+                    f"{args.data_root} (--data-root or GRAPHVAE_DATA)")
     graphs = ["3000x"] if args.smoke else [g.strip() for g in args.graphs.split(",")
                                            if g.strip()]
     bad = [g for g in graphs if g not in PLANETOID and not _planted_size(g) >= 3000]

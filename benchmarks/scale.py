@@ -27,15 +27,19 @@ columns of one run, not runs on different machines.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from graphvae.checks import MAX_INT, check_seed
 from graphvae.errors import OneLineParser, output_file_arg, run_script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,11 +52,25 @@ def _env() -> dict[str, str]:
                 PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
 
+class ChildFailed(ValueError):
+    """A child command exited outside its expected statuses, or ran past its timeout: one
+    line (``run_script``) with the child's own last line of stderr."""
+
+
+def _last_line(text: str | bytes | None) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
+    return lines[-1][-500:] if lines else "(no message)"
+
+
 def child(cmd: list[str], timeout: float, max_gb: float | None = None,
-          ok: tuple[int, ...] = (0,)) -> tuple[str, float, float, int]:
+          ok: tuple[int, ...] = (0,), name: str | None = None
+          ) -> tuple[str, float, float, int]:
     """Run ``cmd`` (under ``max_gb`` GB of address space, if given); return (stdout, wall
-    seconds, peak RSS in GB of that child, exit status). An exit status outside ``ok``
-    raises ``RuntimeError`` with the end of its stderr."""
+    seconds, peak RSS in GB of that child, exit status). An exit status outside ``ok``, or
+    a run past ``timeout`` seconds, raises :class:`ChildFailed` naming the command and the
+    last line of its stderr."""
     script = ("import resource, subprocess, sys, json, time\n"
               "if sys.argv[1] != 'none':\n"
               "    cap = int(float(sys.argv[1]) * 2**30)\n"
@@ -64,12 +82,30 @@ def child(cmd: list[str], timeout: float, max_gb: float | None = None,
               "sys.stderr.write(p.stderr[-3000:])\n"
               "print(json.dumps({'rc': p.returncode, 'out': p.stdout, 'wall': wall, "
               "'rss': rss}))\n")
-    res = subprocess.run([sys.executable, "-c", script, "none" if max_gb is None else
-                          str(max_gb), *cmd], capture_output=True, text=True, env=_env(),
-                         timeout=timeout)
-    info = json.loads(res.stdout.strip().splitlines()[-1])
+    what = name or " ".join(Path(c).name if k == 0 else c for k, c in enumerate(cmd[:4]))
+    # a session of its own, so that a timeout or a Ctrl-C here ends the command too (killing
+    # the wrapper alone left the command running, orphaned)
+    proc = subprocess.Popen([sys.executable, "-c", script, "none" if max_gb is None else
+                             str(max_gb), *cmd], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_env(),
+                            start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except BaseException as err:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        if isinstance(err, subprocess.TimeoutExpired):
+            raise ChildFailed(f"{what}: ran past its timeout of {timeout:g} s") from None
+        raise
+    try:
+        info = json.loads(stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise ChildFailed(f"{what}: could not be run (exit status {proc.returncode}): "
+                          f"{_last_line(stderr)}") from None
     if info["rc"] not in ok:
-        raise RuntimeError(f"{' '.join(cmd[:4])}... failed: {res.stderr[-1500:]}")
+        raise ChildFailed(f"{what}: failed (exit status {info['rc']}): "
+                          f"{_last_line(stderr)}")
     return info["out"], info["wall"], info["rss"], info["rc"]
 
 
@@ -120,9 +156,8 @@ def run_size(n: int, m: int, work: Path, epochs: int, eval_every: int, pyg_epoch
              extra: tuple[str, ...] = ()) -> dict:
     graph = work / f"sbm_{n}_{m}.csv"
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "graphvae", "make-graph", "--nodes", str(n),
-                    "--edges", str(m), "--seed", str(seed), "--out", str(graph)], check=True,
-                   env=_env(), capture_output=True, timeout=timeout)
+    child([sys.executable, "-m", "graphvae", "make-graph", "--nodes", str(n), "--edges",
+           str(m), "--seed", str(seed), "--out", str(graph)], timeout)
     make_s = time.perf_counter() - t0
     out, wall, rss, _ = child([sys.executable, "-m", "graphvae", "linkpred", "--edges",
                              str(graph), "--num-nodes", str(n), "--planted",
@@ -154,10 +189,50 @@ def run_size(n: int, m: int, work: Path, epochs: int, eval_every: int, pyg_epoch
             print(f"{'':>9} PyG GAE: {p['median_epoch_s']:.3f} s/epoch, AUC "
                   f"{100 * p['test_auc']:.2f} after {pyg_epochs} epochs, peak RSS "
                   f"{prss:.2f} GB", flush=True)
-        except (RuntimeError, subprocess.TimeoutExpired) as err:
+        except ChildFailed as err:
             row["pyg"] = {"error": str(err)[-300:]}
             print(f"{'':>9} PyG GAE: did not finish ({str(err)[-120:]})", flush=True)
     return row
+
+
+#: Reads a linkpred command line and checks its flags and configuration as graphvae would,
+#: and stops (in a child: torch stays out of this process until its own peak RSS is read).
+_CHECK_FLAGS = """import sys
+from graphvae.cli import build_parser
+from graphvae.cli.linkpred import _check_flags, _config
+from graphvae.errors import one_line
+args = build_parser(sys.argv[1:]).parse_args(sys.argv[1:])
+try:
+    _check_flags(args)
+    _config(args)
+except ValueError as err:
+    sys.exit(f"graphvae: error: {one_line(str(err))}")
+"""
+
+
+def check_linkpred_flags(model: str, extra: tuple[str, ...]) -> None:
+    """``--model`` and ``--linkpred-args`` as ``graphvae linkpred`` reads them, before any
+    graph is drawn (a bad one failed after make-graph, minutes at 10⁶ nodes)."""
+    child([sys.executable, "-c", _CHECK_FLAGS, "linkpred", "--edges", "g.csv", "--model",
+           model, *extra], 300, name="the linkpred flags")
+
+
+def parse_sizes(text: str) -> list[tuple[int, int]]:
+    """``nodes:edges,...`` (``1e4:1e5``) as whole numbers; a one-line ``ValueError`` naming
+    the part otherwise (make-graph itself checks their ranges)."""
+    sizes = []
+    for part in text.split(","):
+        values = part.strip().split(":")
+        try:
+            n, m = (float(v) for v in values)
+        except ValueError:
+            raise ValueError(f"--sizes takes nodes:edges pairs such as 1e4:1e5, separated by "
+                             f"commas, got {part!r}") from None
+        if not all(math.isfinite(v) and v == int(v) and 1 <= v <= MAX_INT for v in (n, m)):
+            raise ValueError(f"--sizes takes whole numbers of nodes and edges from 1 to "
+                             f"{MAX_INT}, got {part!r}")
+        sizes.append((int(n), int(m)))
+    return sizes
 
 
 def main(argv=None) -> None:
@@ -182,10 +257,21 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     from graphvae.io import results_file
     args.out = results_file(args.out, RESULTS / "scale.json", args.smoke)
-    if args.epochs is not None and args.epochs < 1:
-        p.error(f"--epochs must be >= 1, got {args.epochs}")
-    sizes = ([(2_000, 10_000)] if args.smoke else SIZES if args.sizes is None else
-             [tuple(int(float(v)) for v in s.split(":")) for s in args.sizes.split(",")])
+    if args.epochs is not None and not 1 <= args.epochs <= MAX_INT:
+        p.error(f"--epochs must lie in 1 … {MAX_INT}, got {args.epochs}")
+    if args.pyg_epochs is not None and not 0 <= args.pyg_epochs <= MAX_INT:
+        p.error(f"--pyg-epochs must lie in 0 … {MAX_INT} (0 skips PyG), got "
+                f"{args.pyg_epochs}")
+    if not (args.pyg_max_nodes >= 0 and args.pyg_max_rss > 0) or math.isnan(args.pyg_max_rss):
+        p.error(f"--pyg-max-nodes must be >= 0 and --pyg-max-rss > 0, got "
+                f"{args.pyg_max_nodes} and {args.pyg_max_rss}")
+    try:
+        check_seed(args.seed, "--seed")
+    except (TypeError, ValueError) as err:
+        p.error(str(err))
+    sizes = [(2_000, 10_000)] if args.smoke else SIZES if args.sizes is None else \
+        parse_sizes(args.sizes)
+    check_linkpred_flags(args.model, tuple(args.linkpred_args.split()))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n, m in sizes:

@@ -453,7 +453,21 @@ def test_benchmark_flag_errors_are_one_line(tmp_path):
     cases = [("linkpred.py", ["--seeds", "0"], "--seeds must be >= 1, got 0"),
              ("linkpred.py", ["--models", "bogus"], "invalid choice: 'bogus'"),
              ("generation.py", ["--epochs", "0"], "--epochs must be >= 1"),
-             ("scale.py", ["--sizes", "abc"], "could not convert string to float: 'abc'")]
+             ("scale.py", ["--sizes", "abc"], "--sizes takes nodes:edges pairs such as "
+                                              "1e4:1e5, separated by commas, got 'abc'"),
+             # an OverflowError traceback (inf to int), and errors found only after the
+             # graph was drawn: the child's own reason is named
+             ("scale.py", ["--sizes", "1e4:inf"], "--sizes takes whole numbers of nodes"),
+             ("scale.py", ["--smoke", "--model", "junk"],
+              "the linkpred flags: failed (exit status 2): graphvae: error: argument --model: "
+              "invalid choice: 'junk'"),
+             ("scale.py", ["--smoke", "--linkpred-args=--lr -1"],
+              "graphvae: error: lr must be a finite number > 0, got -1.0"),
+             ("invariance_scale.py", ["--graphs", "3000,inf"], "--graphs takes cora"),
+             ("invariance_scale.py", ["--smoke", "--timeout", "inf"],
+              "--timeout in (0, 1e7] seconds"),
+             ("invariance_scale.py", ["--smoke", "--seed", "-1"],
+              "--seed must be an integer from 0 to 4294967295, got -1")]
     for script, argv, problem in cases:
         res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *argv,
                               "--out", str(tmp_path / "r.json")], cwd=ROOT, timeout=120,
