@@ -24,7 +24,6 @@ re-run of GraphRNN; GraphVAE, Simonovsky & Komodakis 2018, for QM9).
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import sys
@@ -32,6 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from graphvae.checks import check_seed
 from graphvae.errors import OneLineParser, output_file_arg, run_script
 from graphvae.io import write_json
 from graphvae.tasks.generation import GenerationConfig, run_generation
@@ -192,6 +192,41 @@ def _old_label(row: dict) -> str:
     return f"{row['model']}, normal prior"
 
 
+def check_data(parts: list[str], root: str | None) -> None:
+    """Each part's data (and RDKit for QM9) before any training: a later part's missing
+    file failed after the earlier parts' runs."""
+    from graphvae.chem.qm9 import QM9_FILE, require_rdkit
+    from graphvae.datasets.graphsets import load_graph_set
+    from graphvae.io import require_file, resolve_data_root
+    for name in parts:
+        if name == "qm9":
+            require_rdkit()
+            require_file(resolve_data_root(root) / QM9_FILE,
+                         "QM9 not found (see ../shared/data/README.md)")
+        else:
+            load_graph_set(name, root)
+
+
+def read_report(path: Path, smoke: bool) -> dict:
+    """The generation report at ``path`` whose other rows a partial run (``--only``,
+    ``--rows``) keeps; a one-line ``ValueError`` for a file that is not one, or one of the
+    other kind (smoke rows into a measured report, or the reverse)."""
+    from graphvae.io import read_json
+    old = read_json(path)
+    rows = old.get("results") if isinstance(old, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and "dataset" in r and
+                                             ("label" in r or "model" in r) for r in rows):
+        raise ValueError(f"--out {path} is not a generation report (a JSON object whose "
+                         f"results are rows of data sets), and a partial run would replace "
+                         f"it: name another file")
+    # (reports written before they said so: a smoke run's has its name)
+    if bool(old.get("smoke", path.name.endswith(".smoke.json"))) != smoke:
+        kind = ("smoke rows into a measured report" if smoke
+                else "measured rows into a smoke run's report")
+        raise ValueError(f"--out {path}: this run would mix {kind}; name another file")
+    return old
+
+
 def main(argv=None) -> int:
     p = OneLineParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
     p.add_argument("--smoke", action="store_true", help="every row, one seed, one epoch "
@@ -219,12 +254,22 @@ def main(argv=None) -> int:
     if args.threads < 1 or args.draws < 1 or args.seeds < 1 or (args.epochs is not None
                                                                 and args.epochs < 1):
         p.error("--threads, --draws, --seeds and --epochs must be >= 1")
+    if args.threads > 1024:
+        p.error(f"--threads must be at most 1024, got {args.threads}")
+    try:
+        check_seed(args.seed, "--seed")
+        check_seed(args.seed + args.seeds - 1, "--seed + --seeds - 1")
+    except (TypeError, ValueError) as err:
+        p.error(str(err))
     import torch
     torch.set_num_threads(args.threads)
     parts = args.only.split(",") if args.only else list(RUNS)
     unknown = [x for x in parts if x not in RUNS]
     if unknown:
         p.error(f"unknown part(s) {unknown}; choose from {list(RUNS)}")
+    if args.rows and not any(args.rows in run.label for name in parts for run in RUNS[name]):
+        p.error(f"--rows {args.rows!r} matches no row of {', '.join(parts)}; the rows are: "
+                + "; ".join(sorted({run.label for name in parts for run in RUNS[name]})))
     if args.smoke:
         args.seeds = 1
         try:
@@ -233,13 +278,14 @@ def main(argv=None) -> int:
             parts = [x for x in parts if x != "qm9"]
         if args.data_root is None or not (Path(args.data_root) / "graphgen").is_dir():
             parts = []  # no data files: the generated set only
-    report: dict = {"published": PUBLISHED, "results": [], "torch_threads": args.threads}
-    if (args.only or args.rows) and args.out.is_file():
-        old = json.loads(args.out.read_text())
-        fresh = {(name, run.label) for name in parts for run in RUNS[name]
-                 if not args.rows or args.rows in run.label}
-        report["results"] = [r for r in old.get("results", [])
-                             if (r["dataset"], r.get("label", _old_label(r))) not in fresh]
+    fresh = {(name, run.label) for name in parts for run in RUNS[name]
+             if not args.rows or args.rows in run.label}
+    partial = bool(args.only or args.rows)
+    if partial and args.out.is_file():
+        read_report(args.out, args.smoke)            # refused before the runs, not after
+    check_data(parts, args.data_root)
+    report: dict = {"published": PUBLISHED, "results": [], "torch_threads": args.threads,
+                    "smoke": args.smoke}
     if args.smoke and not parts:
         cfg = GenerationConfig(model="oneshot-vae", epochs=1, eval_every=1)
         m = run_generation(cfg, None, None, progress=False)
@@ -247,6 +293,11 @@ def main(argv=None) -> int:
                                             "oneshot-vae, normal prior", [m]))
     for name in parts:
         report["results"].extend(run_part(name, args))
+    if partial and args.out.is_file():
+        # read again now: rows another run wrote into the file meanwhile are kept
+        kept = [r for r in read_report(args.out, args.smoke)["results"]
+                if (r["dataset"], r["label"] if "label" in r else _old_label(r)) not in fresh]
+        report["results"] = kept + report["results"]
     write_json(report, args.out)
     print(f"wrote {args.out}")
     return 0

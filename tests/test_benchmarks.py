@@ -335,6 +335,55 @@ def test_generation_benchmark_rejects_counts_below_one(flag, tmp_path, capsys):
     assert not (tmp_path / "r.json").exists()
 
 
+def test_a_partial_generation_run_keeps_what_others_wrote_and_refuses_other_files(
+        tmp_path, capsys, monkeypatch):
+    """--only / --rows read --out at the start and wrote it at the end: a row that another
+    run wrote meanwhile was lost, a file that was not a generation report (notes, another
+    script's results) was replaced by one, smoke rows went into a measured report without a
+    mark, and a --rows matching no row ran nothing and exited 0."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("_bench_generation_merge",
+                                                  ROOT / "benchmarks" / "generation.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        out = tmp_path / "gen.json"
+        old = {"results": [{"dataset": "ego-small", "label": "graphvae (matched)", "v": 1},
+                           {"dataset": "ego-small", "label": "seq-vae, exemplar prior",
+                            "v": "old"}], "smoke": False}
+        out.write_text(json.dumps(old))
+
+        def run_part(name, args):            # another run adds a row while this one trains
+            meanwhile = json.loads(out.read_text())
+            meanwhile["results"].append({"dataset": "grid", "label": "x", "v": "theirs"})
+            out.write_text(json.dumps(meanwhile))
+            return [{"dataset": name, "label": "seq-vae, exemplar prior", "v": "new"}]
+
+        monkeypatch.setattr(module, "run_part", run_part)
+        monkeypatch.setattr(module, "check_data", lambda parts, root: None)
+        assert module.main(["--only", "ego-small", "--rows", "seq-vae, exemplar prior",
+                            "--out", str(out)]) == 0
+        rows = json.loads(out.read_text())["results"]
+        assert [(r["label"], r["v"]) for r in rows] == [
+            ("graphvae (matched)", 1), ("x", "theirs"), ("seq-vae, exemplar prior", "new")]
+        notes = tmp_path / "notes.json"
+        for text in ('{"my": "notes"}', "[1, 2]"):
+            notes.write_text(text)
+            with pytest.raises(ValueError, match=r"is not a generation report"):
+                module.main(["--only", "ego-small", "--out", str(notes)])
+            assert notes.read_text() == text
+        with pytest.raises(ValueError, match=r"would mix smoke rows into a measured report"):
+            module.main(["--smoke", "--only", "ego-small", "--out", str(out)])
+        with pytest.raises(SystemExit):
+            module.main(["--only", "ego-small", "--rows", "seqvae", "--out", str(out)])
+        assert "--rows 'seqvae' matches no row of ego-small" in capsys.readouterr().err
+    finally:
+        del sys.modules[spec.name]
+
+
 def test_gdss_cross_check_without_a_checkout_is_one_line(tmp_path):
     """The cross-check against GDSS's code needs their checkout (not shipped): without one it
     says so in one line, exit 2 (the comparison itself is in benchmarks/README.md)."""
