@@ -34,17 +34,21 @@ L2 (Kunin et al. 2019): subspace distance, axis alignment, reconstruction error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from graphvae.checks import MAX_LR, check_count, check_seed, check_widths
 from graphvae.devices import resolve_device
 from graphvae.errors import DataError, OneLineParser, output_file_arg, run_script
-from graphvae.io import load_torch, write_json
+from graphvae.io import load_torch, read_json, write_json
 from graphvae.provenance import environment
 from graphvae.vector import (
     VectorData,
@@ -87,7 +91,8 @@ def _finished(path: Path, device: torch.device) -> tuple:
 def _evaluated(model, args, data, cache: Path, key: dict, with_elbo: bool = False) -> dict:
     """The test NLL (and ELBO) of ``model``; with --resume, read from ``cache`` when it
     was written under the same ``key`` (sample count, ...), else computed and cached."""
-    cached = json.loads(cache.read_text()) if args.resume and cache.is_file() else {}
+    cached = read_json(cache) if args.resume and cache.is_file() else {}
+    cached = cached if isinstance(cached, dict) else {}
     if all(cached.get(k) == v for k, v in key.items()):
         return cached
     start = time.perf_counter()
@@ -100,9 +105,9 @@ def _evaluated(model, args, data, cache: Path, key: dict, with_elbo: bool = Fals
     return res
 
 
-def run_mnist(args, data) -> list[dict]:
-    work = Path(args.workdir)
+def run_mnist(args, data, work: Path, recipe: dict) -> list[dict]:
     work.mkdir(parents=True, exist_ok=True)
+    check_recipe(work / "recipe.json", {**recipe, "data": data.fingerprint()}, args.resume)
     rows = []
     arch = {"latent_dim": args.latent, "hidden": tuple(args.hidden), "likelihood": "bernoulli",
             "activation": args.activation}
@@ -158,6 +163,25 @@ def run_mnist(args, data) -> list[dict]:
             print(f"{'':8s} with the refined proposal {row['test_nll_refined']:7.2f} nats "
                   f"(refining {row['refine_seconds'] / 60:.1f} min)", flush=True)
     return rows
+
+
+def check_recipe(path: Path, recipe: dict, resume: bool) -> None:
+    """``--resume`` reuses the checkpoints and cached test NLLs of ``--workdir`` only when
+    ``recipe.json`` there records this recipe and data (another recipe's models were
+    reported under this one's settings); a fresh run records them."""
+    recipe = json.loads(json.dumps(recipe))          # as JSON reads it back (tuples: lists)
+    if resume and any(path.parent.glob("mnist_*")):
+        if not path.is_file():
+            raise ValueError(f"--resume: {path.parent} holds checkpoints without a record of "
+                             f"their recipe (recipe.json): rerun without --resume")
+        saved = read_json(path)
+        differ = sorted(k for k in set(saved) | set(recipe)
+                        if not isinstance(saved, dict) or saved.get(k) != recipe.get(k))
+        if differ:
+            raise ValueError(f"--resume: the checkpoints in {path.parent} were made with other "
+                             f"settings or data ({', '.join(differ)} differ): give the same "
+                             f"flags, or rerun without --resume")
+    write_json(recipe, path)
 
 
 def refined_proposal(args, data, model, name: str, work: Path) -> dict:
@@ -289,7 +313,9 @@ def main(argv=None) -> int:
     p.add_argument("--pca-k", type=int, default=8)
     p.add_argument("--linear-steps", type=int, default=20000)
     p.add_argument("--resume", action="store_true", help="reuse checkpoints in --workdir")
-    p.add_argument("--workdir", default="runs/bench_vector", help="checkpoints [runs/bench_vector]")
+    p.add_argument("--workdir", default=None,
+                   help="checkpoints and training states [runs/bench_vector; with --smoke a "
+                        "temporary folder, removed afterwards]")
     p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA"))
     p.add_argument("--out", type=output_file_arg, default=None,
                    help="the report [benchmarks/results/vector.json; "
@@ -324,38 +350,111 @@ def main(argv=None) -> int:
             print(f"{path}: proxy NLL {res['proxy_nll']:.3f}  valid ELBO "
                   f"{res['valid_elbo']:.3f}", flush=True)
         return 0
-    report: dict = {}
-    if args.only and args.out.is_file():  # one part: keep the other part's results
-        report = json.loads(args.out.read_text())
-    report.update(seed=args.seed, torch_threads=torch.get_num_threads())
-    env = report.setdefault("environment", {})    # per part: parts may come from other runs
+    try:
+        check_flags(args)
+    except ValueError as err:
+        p.error(str(err))
+    if args.only and args.out.is_file():
+        read_report(args.out)                  # refused before the runs, not after
     if args.smoke:
         args.epochs, args.iwae_epochs, args.patience, args.kl_warmup = 2, 1, None, 1
         args.refine_epochs, args.refine_k = min(args.refine_epochs, 1), min(args.refine_k, 5)
         args.nll_samples, args.linear_steps, args.pca_k = 50, 2000, 4
-        args.workdir = str(Path(args.out).parent / "smoke_ckpt")
-        args.resume = False
-    if args.only in (None, "linear"):
-        report["linear"], env["linear"] = run_linear(args), environment()
-    if args.only in (None, "denoise"):
-        report["denoise"], env["denoise"] = run_denoise(args), environment()
-    if args.only in (None, "mnist"):
-        if args.smoke:
+        args.resume = args.resume and args.workdir is not None
+    report: dict = {"seed": args.seed, "torch_threads": torch.get_num_threads(),
+                    "smoke": args.smoke}
+    env: dict = {}                                 # per part: parts may come from other runs
+    data = None
+    if args.only in (None, "mnist"):               # read first: a missing file is found
+        if args.smoke:                             # before the other parts run
             data = _smoke_mnist(args.data_root)
             report["mnist_source"] = data.name
         else:
             data = load_mnist(args.data_root)
+    if args.only in (None, "linear"):
+        report["linear"], env["linear"] = run_linear(args), environment()
+    if args.only in (None, "denoise"):
+        report["denoise"], env["denoise"] = run_denoise(args), environment()
+    if data is not None:
         data = VectorData(data.train.to(args.device), data.valid.to(args.device),
                           data.test.to(args.device), data.name, data.image_shape)
-        report["mnist"], env["mnist"] = run_mnist(args, data), environment(args.device)
+        recipe = {k: getattr(args, k) for k in RECIPE}
+        with workdir(args) as work:
+            report["mnist"] = run_mnist(args, data, work, recipe)
+        env["mnist"] = environment(args.device)
         report["mnist_device"] = str(args.device)
-        report["mnist_recipe"] = {k: getattr(args, k) for k in (
-            "hidden", "latent", "activation", "epochs", "iwae_k", "iwae_epochs", "batch_size", "lr",
-            "iwae_lr", "lr_decay", "decay_patience", "min_lr", "ema", "kl_warmup", "patience",
-            "iwae_bf16", "encoder_noise", "weight_decay", "refine_epochs", "refine_k")}
+        report["mnist_recipe"] = recipe
+    if args.only and args.out.is_file():
+        # read again now: what another run wrote into the file meanwhile is kept
+        old = read_report(args.out)
+        report = {**old, **report, "environment": {**old.get("environment", {}), **env}}
+    else:
+        report["environment"] = env
     write_json(report, args.out)
     print(f"wrote {args.out}")
     return 0
+
+
+#: The settings of the MNIST models: a --resume continues only checkpoints made with them.
+RECIPE = ("hidden", "latent", "activation", "epochs", "iwae_k", "iwae_epochs", "batch_size",
+          "lr", "iwae_lr", "lr_decay", "decay_patience", "min_lr", "ema", "kl_warmup",
+          "patience", "iwae_bf16", "encoder_noise", "weight_decay", "refine_epochs",
+          "refine_k", "seed")
+
+
+def check_flags(args) -> None:
+    """Every numeric flag, before any part runs (the MNIST part's were read only after the
+    linear and denoising parts, minutes in)."""
+    try:
+        check_seed(args.seed, "--seed")
+        for flag in ("epochs", "iwae_epochs", "batch_size", "decay_patience", "refine_k",
+                     "nll_samples", "nll_batch", "pca_k", "linear_steps"):
+            check_count(f"--{flag.replace('_', '-')}", getattr(args, flag))
+        for flag in ("kl_warmup", "refine_epochs"):
+            check_count(f"--{flag.replace('_', '-')}", getattr(args, flag), minimum=0)
+        if args.patience is not None:
+            check_count("--patience", args.patience)
+        check_widths("--hidden", tuple(args.hidden))
+        check_widths("--latent", args.latent)
+        for flag in ("lr", "iwae_lr", "min_lr"):
+            value = getattr(args, flag)
+            if not 0 < value <= MAX_LR:
+                raise ValueError(f"--{flag.replace('_', '-')} must lie in (0, {MAX_LR:g}], "
+                                 f"got {value}")
+        if not 0 < args.lr_decay < 1 or not 0 < args.ema < 1:
+            raise ValueError(f"--lr-decay and --ema must lie in (0, 1), got {args.lr_decay} "
+                             f"and {args.ema}")
+        for flag in ("encoder_noise", "weight_decay"):
+            if not 0 <= getattr(args, flag) < math.inf:
+                raise ValueError(f"--{flag.replace('_', '-')} must be a finite number >= 0, "
+                                 f"got {getattr(args, flag)}")
+    except (TypeError, ValueError) as err:
+        raise ValueError(str(err)) from None
+    if args.workdir is not None and Path(args.workdir).exists() \
+            and not Path(args.workdir).is_dir():
+        raise ValueError(f"--workdir {args.workdir} is a file, not a folder")
+
+
+def read_report(path: Path) -> dict:
+    """The vector report at ``path`` whose other parts a one-part run (``--only``) keeps; a
+    one-line ``ValueError`` for a file that is not one."""
+    old = read_json(path)
+    if not isinstance(old, dict) or not isinstance(old.get("environment", {}), dict):
+        raise ValueError(f"--out {path} is not a vector report (a JSON object of parts), and "
+                         f"a one-part run would replace it: name another file")
+    return old
+
+
+@contextlib.contextmanager
+def workdir(args):
+    """The MNIST part's folder of checkpoints: ``--workdir``; by default
+    ``runs/bench_vector``, or with ``--smoke`` a temporary folder removed afterwards (smoke
+    checkpoints went beside ``--out`` and replaced files there)."""
+    if args.workdir is not None or not args.smoke:
+        yield Path(args.workdir or "runs/bench_vector")
+        return
+    with tempfile.TemporaryDirectory(prefix="bench_vector_smoke_") as tmp:
+        yield Path(tmp)
 
 
 if __name__ == "__main__":

@@ -211,8 +211,9 @@ def test_every_benchmark_has_a_check():
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
 def test_benchmark_smoke(script, tmp_path):
     out = tmp_path / "result.json"
-    subprocess.run([sys.executable, str(script), "--smoke", "--out", str(out)], check=True,
-                   cwd=ROOT, timeout=300)
+    work = ["--workdir", str(tmp_path / "smoke_ckpt")] if script.name == "vector.py" else []
+    subprocess.run([sys.executable, str(script), "--smoke", *work, "--out", str(out)],
+                   check=True, cwd=ROOT, timeout=300)
     CHECKS[script.name](json.loads(out.read_text()))
     if script.name == "vector.py":  # the validation proxy of the smoke run's VAE
         ckpt = tmp_path / "smoke_ckpt" / "mnist_vae.pt"
@@ -250,7 +251,8 @@ def test_vector_benchmark_architecture_flags(tmp_path):
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "vector.py"), "--smoke",
                     "--only", "mnist", "--quiet", "--hidden", "16", "12", "--latent", "3",
                     "--activation", "tanh", "--refine-epochs", "0", "--device", "cpu",
-                    "--out", str(out)], check=True, cwd=ROOT, timeout=300)
+                    "--workdir", str(tmp_path / "smoke_ckpt"), "--out", str(out)],
+                   check=True, cwd=ROOT, timeout=300)
     report = json.loads(out.read_text())
     assert report["mnist_recipe"]["activation"] == "tanh" and report["mnist_device"] == "cpu"
     for name in ("vae", "iwae-5", "iwae-50"):
@@ -271,7 +273,8 @@ def test_vector_benchmark_gated_layers_and_chosen_iwae_rows(tmp_path):
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "vector.py"), "--smoke",
                     "--only", "mnist", "--quiet", "--hidden", "6", "--latent", "2",
                     "--activation", "gated", "--iwae-k", "3", "--refine-epochs", "0",
-                    "--out", str(out)], check=True, cwd=ROOT, timeout=300)
+                    "--workdir", str(tmp_path / "smoke_ckpt"), "--out", str(out)],
+                   check=True, cwd=ROOT, timeout=300)
     report = json.loads(out.read_text())
     assert [(r["model"], r["K"]) for r in report["mnist"]] == [("vae", 1), ("iwae-3", 3)]
     assert report["mnist_recipe"]["iwae_k"] == [3]
@@ -292,6 +295,12 @@ def test_vector_benchmark_gated_layers_and_chosen_iwae_rows(tmp_path):
     (["--device", "nonsense"], "unknown device 'nonsense'"),
     (["--activation", "sigmoid"], "invalid choice: 'sigmoid'"),
     (["--iwae-k", "5", "0"], "--iwae-k values must be >= 1"),
+    # the MNIST part's flags were read only after the linear and denoising parts
+    (["--hidden", "100000"], "--hidden needs at least one width, each from 1 to 65536"),
+    (["--lr", "nan"], "--lr must lie in (0, 1e+30], got nan"),
+    (["--ema", "2"], "--lr-decay and --ema must lie in (0, 1)"),
+    (["--nll-batch", "0"], "--nll-batch must be a whole number >= 1, got 0"),
+    (["--weight-decay", "inf"], "--weight-decay must be a finite number >= 0, got inf"),
 ])
 def test_vector_benchmark_rejects_bad_flags_before_loading_data(args, message, tmp_path,
                                                                 capsys, monkeypatch):
@@ -516,7 +525,9 @@ def test_benchmark_flag_errors_are_one_line(tmp_path):
              ("invariance_scale.py", ["--smoke", "--timeout", "inf"],
               "--timeout in (0, 1e7] seconds"),
              ("invariance_scale.py", ["--smoke", "--seed", "-1"],
-              "--seed must be an integer from 0 to 4294967295, got -1")]
+              "--seed must be an integer from 0 to 4294967295, got -1"),
+             # MNIST was read after the linear and denoising parts (minutes)
+             ("vector.py", ["--data-root", "/nonexistent"], "static binarized MNIST not found")]
     for script, argv, problem in cases:
         res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *argv,
                               "--out", str(tmp_path / "r.json")], cwd=ROOT, timeout=120,
@@ -524,3 +535,30 @@ def test_benchmark_flag_errors_are_one_line(tmp_path):
         assert res.returncode == 2 and res.stderr.count("\n") == 1, (script, res.stderr)
         assert res.stderr.startswith(f"{script}: error: ") and problem in res.stderr
         assert not (tmp_path / "r.json").exists()
+
+
+def test_vector_benchmark_resumes_only_its_own_recipe_and_smoke_keeps_no_checkpoints(
+        tmp_path):
+    """--resume reused another recipe's checkpoints and cached NLLs while the report named
+    the requested flags; a --smoke run wrote its checkpoints into smoke_ckpt/ beside --out,
+    replacing files there."""
+    out = tmp_path / "o" / "r.json"
+    (tmp_path / "o" / "smoke_ckpt").mkdir(parents=True)
+    (tmp_path / "o" / "smoke_ckpt" / "mnist_vae_eval.json").write_text("precious")
+    base = [sys.executable, str(ROOT / "benchmarks" / "vector.py"), "--smoke", "--only",
+            "mnist", "--quiet", "--iwae-k", "3", "--refine-epochs", "0"]
+    subprocess.run([*base, "--out", str(out)], check=True, cwd=ROOT, timeout=300)
+    assert (tmp_path / "o" / "smoke_ckpt" / "mnist_vae_eval.json").read_text() == "precious"
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["r.json", "smoke_ckpt"]
+    work = ["--workdir", str(tmp_path / "w")]
+    subprocess.run([*base, *work, "--out", str(out)], check=True, cwd=ROOT, timeout=300)
+    other = subprocess.run([*base, *work, "--resume", "--latent", "3", "--out",
+                            str(tmp_path / "r2.json")], cwd=ROOT, timeout=300,
+                           capture_output=True, text=True)
+    assert other.returncode == 2 and other.stderr.count("\n") == 1, other.stderr
+    assert "were made with other settings or data (latent differ)" in other.stderr
+    same = subprocess.run([*base, *work, "--resume", "--out", str(tmp_path / "r3.json")],
+                          cwd=ROOT, timeout=300, capture_output=True, text=True)
+    assert same.returncode == 0, same.stderr
+    assert json.loads((tmp_path / "r3.json").read_text())["mnist"] == \
+        json.loads(out.read_text())["mnist"]
