@@ -364,7 +364,7 @@ def main(argv=None) -> int:
     report: dict = {"seed": args.seed, "torch_threads": torch.get_num_threads(),
                     "smoke": args.smoke}
     env: dict = {}                                 # per part: parts may come from other runs
-    data = None
+    data: VectorData | None = None
     if args.only in (None, "mnist"):               # read first: a missing file is found
         if args.smoke:                             # before the other parts run
             data = _smoke_mnist(args.data_root)
