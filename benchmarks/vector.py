@@ -343,10 +343,10 @@ def main(argv=None) -> int:
     if missing:
         p.error(f"--proxy: no such checkpoint: {', '.join(missing)}")
     if args.proxy:
-        data = _smoke_mnist(args.data_root) if args.smoke else load_mnist(args.data_root)
+        valid = (_smoke_mnist(args.data_root) if args.smoke
+                 else load_mnist(args.data_root)).valid.to(args.device)
         for path in args.proxy:
-            res = validation_proxy(load_vector_model(path).to(args.device),
-                                   data.valid.to(args.device), args.seed)
+            res = validation_proxy(load_vector_model(path).to(args.device), valid, args.seed)
             print(f"{path}: proxy NLL {res['proxy_nll']:.3f}  valid ELBO "
                   f"{res['valid_elbo']:.3f}", flush=True)
         return 0
