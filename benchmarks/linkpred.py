@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from graphvae.adjacency import Adjacency
-from graphvae.datasets import load_dataset
+from graphvae.datasets import LINKPRED_DATASETS, load_dataset
 from graphvae.errors import OneLineParser, output_file_arg, run_script
 from graphvae.io import write_json
 from graphvae.provenance import environment
@@ -172,16 +172,25 @@ def timing_table(dataset: str, epochs: int, repeats: int, data_root) -> dict:
 
 def main(argv=None) -> int:
     p = OneLineParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
-    p.add_argument("--datasets", nargs="+", default=["cora", "citeseer", "pubmed"])
-    p.add_argument("--models", nargs="+", default=["gae", "vgae", "best"], choices=list(PRESETS))
-    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--datasets", nargs="+", default=["cora", "citeseer", "pubmed"],
+                   choices=LINKPRED_DATASETS,
+                   help="the accuracy table's graphs (--smoke: synthetic) "
+                        "[cora citeseer pubmed]")
+    p.add_argument("--models", nargs="+", default=["gae", "vgae", "best"], choices=list(PRESETS),
+                   help="the accuracy table's presets [gae vgae best]")
+    p.add_argument("--seeds", type=int, default=10, help="seeds a row (mean ± std) [10]")
     p.add_argument("--epochs", type=int, default=None, help="override every preset's epochs")
-    p.add_argument("--timing-epochs", type=int, default=200)
-    p.add_argument("--timing-repeats", type=int, default=3)
-    p.add_argument("--timing-datasets", nargs="+", default=["cora", "pubmed"])
-    p.add_argument("--timing-only", action="store_true")
-    p.add_argument("--no-timing", action="store_true")
-    p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA"))
+    p.add_argument("--timing-epochs", type=int, default=200,
+                   help="epochs of each timed run [200]")
+    p.add_argument("--timing-repeats", type=int, default=3,
+                   help="timed runs of each implementation, alternating (the median) [3]")
+    p.add_argument("--timing-datasets", nargs="+", default=["cora", "pubmed"],
+                   choices=LINKPRED_DATASETS,
+                   help="the graphs timed against PyG (--smoke: synthetic) [cora pubmed]")
+    p.add_argument("--timing-only", action="store_true", help="only the timing table")
+    p.add_argument("--no-timing", action="store_true", help="only the accuracy table")
+    p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA"),
+                   help="folder holding Planetoid/ (default: $GRAPHVAE_DATA)")
     p.add_argument("--out", type=output_file_arg, default=None,
                    help="the report [benchmarks/results/linkpred.json; "
                         "linkpred.smoke.json with --smoke]")
@@ -201,6 +210,14 @@ def main(argv=None) -> int:
     if args.smoke:
         args.datasets, args.seeds, args.epochs = ["synthetic"], 1, 5
         args.timing_datasets, args.timing_epochs, args.timing_repeats = ["synthetic"], 5, 1
+    if args.seeds > 10_000 or (args.epochs or 0) > 1_000_000 or args.timing_epochs > 1_000_000 \
+            or args.timing_repeats > 1_000:
+        p.error("--seeds at most 10000, --epochs and --timing-epochs at most 1000000, "
+                "--timing-repeats at most 1000")
+    needed = ([] if args.timing_only else args.datasets) + \
+        ([] if args.no_timing else args.timing_datasets)
+    for ds in dict.fromkeys(needed):                 # every graph read before the first run
+        load_dataset(ds, args.data_root)
     report: dict = {"torch": torch.__version__, "threads": torch.get_num_threads(),
                     "environment": environment()}
     if not args.timing_only:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from graphvae.datasets import load_dataset
+from graphvae.datasets import LINKPRED_DATASETS, load_dataset
 from graphvae.errors import OneLineParser, output_file_arg, run_script
 from graphvae.io import write_json
 from graphvae.provenance import environment
@@ -52,18 +52,23 @@ def _stats(values: list[float]) -> tuple[float, float]:
 
 def main(argv=None) -> None:
     p = OneLineParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
-    p.add_argument("--datasets", default="cora,citeseer,pubmed")
+    p.add_argument("--datasets", default="cora,citeseer,pubmed",
+                   help="comma-separated: synthetic, cora, citeseer, pubmed (--smoke: "
+                        "synthetic) [cora,citeseer,pubmed]")
     p.add_argument("--seeds", type=int, default=10,
                    help="seeds 0..N-1; the means over seeds 0, 1, 2 are reported too [10]")
-    p.add_argument("--batch-size", type=int, default=4096)
+    p.add_argument("--batch-size", type=int, default=4096,
+                   help="positive pairs a step of the mini-batch modes [4096]")
     p.add_argument("--lr", default=None,
                    help="learning rates, comma-separated: each mode trains with every one "
                         "and keeps the one of best mean validation AUC over the seeds "
                         "[the vgae preset's, 0.01]")
     p.add_argument("--modes", default="full,mini,pass",
                    help="comma-separated subset of full, mini, pass [all three]")
-    p.add_argument("--data-root", type=Path, default=None)
-    p.add_argument("--smoke", action="store_true")
+    p.add_argument("--data-root", type=Path, default=None,
+                   help="folder holding Planetoid/ (default: $GRAPHVAE_DATA)")
+    p.add_argument("--smoke", action="store_true",
+                   help="the synthetic graph, one seed, 5 epochs")
     p.add_argument("--out", type=output_file_arg, default=None,
                    help="the report [benchmarks/results/minibatch.json; "
                         "minibatch.smoke.json with --smoke]")
@@ -84,9 +89,18 @@ def main(argv=None) -> None:
         p.error(f"--lr: positive finite rates, got {args.lr!r}")
     if not modes or any(m not in {n for n, _, _ in MODES} for m in modes):
         p.error(f"--modes: choose from full, mini, pass, got {args.modes!r}")
+    if not 1 <= seeds <= 10_000:
+        p.error(f"--seeds must lie in 1 … 10000, got {seeds}")
+    unknown = [ds for ds in datasets if ds not in LINKPRED_DATASETS]
+    if unknown:
+        p.error(f"--datasets: unknown {', '.join(unknown)}; choose from "
+                f"{', '.join(LINKPRED_DATASETS)}")
+    for lr in lrs:           # the configuration's own checks (a batch of 0, a rate of 1e31)
+        PRESETS["vgae"].replace(epochs=epochs, lr=lr, batch_size=args.batch_size)
+    graphs = {ds: load_dataset(ds, args.data_root) for ds in datasets}  # all, before the runs
     rows = []
     for ds in datasets:
-        data = load_dataset(ds, args.data_root)
+        data = graphs[ds]
         row: dict = {"dataset": ds, "seeds": seeds, "batch_size": args.batch_size}
         for mode, size, steps in (m for m in MODES if m[0] in modes):
             cfg = PRESETS["vgae"].replace(epochs=epochs, steps_per_epoch=steps,

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from graphvae.adjacency import Adjacency
+from graphvae.checks import check_seed
 from graphvae.containers import GraphBatch, GraphTensors
 from graphvae.errors import OneLineParser, output_file_arg, run_script
 from graphvae.graph import permute_graph, to_simple_undirected
@@ -158,13 +159,17 @@ def timing(model: GraphVAE, graphs, num_perms: int, repeats: int, seed: int) -> 
             "loop_ms": 1e3 * ml, "speedup": ml / mv}
 
 
-def community_graphs(data_root, count: int, seed: int):
-    """(edge_index, n) pairs from community-small (pickle if present, else generated)."""
+def community_graphs(data_root, count: int, seed: int) -> tuple[list, str]:
+    """(edge_index, n) pairs from community-small (pickle if present, else generated), and
+    which of the two they are (the report names it)."""
     path = Path(data_root or "") / "graphgen" / "community_small.pkl"
     if data_root and path.is_file():
         from graphvae.datasets.graphgen import load_graph_pickle
         gs = load_graph_pickle(path)[:count]
+        source = "graphgen/community_small.pkl"
     else:
+        source = ("generated: two G(n, 0.7) communities of 6-10 nodes joined by an edge (no "
+                  "graphgen/community_small.pkl under the data root)")
         rng = np.random.default_rng(seed)
         gs = []
         for _ in range(count):
@@ -178,20 +183,30 @@ def community_graphs(data_root, count: int, seed: int):
         g = nx.convert_node_labels_to_integers(g)
         ei = to_simple_undirected(torch.tensor(list(g.edges)).t().reshape(2, -1), len(g))
         out.append((ei, len(g)))
-    return out
+    return out, source
 
 
 def main(argv=None) -> int:
     p = OneLineParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
-    p.add_argument("--smoke", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA"))
+    p.add_argument("--smoke", action="store_true",
+                   help="5-node graphs, 5 training steps, 2 repeats (seconds)")
+    p.add_argument("--seed", type=int, default=0, help="graphs, training and draws [0]")
+    p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA"),
+                   help="folder holding graphgen/community_small.pkl for the timing (without "
+                        "it, generated graphs of that kind; the report says which) "
+                        "[$GRAPHVAE_DATA]")
     p.add_argument("--out", type=output_file_arg, default=None,
                    help="the report [benchmarks/results/permutation_bounds.json; "
                         "permutation_bounds.smoke.json with --smoke]")
     args = p.parse_args(argv)
     from graphvae.io import results_file
     args.out = results_file(args.out, RESULTS / "permutation_bounds.json", args.smoke)
+    try:
+        check_seed(args.seed, "--seed")
+    except (TypeError, ValueError) as err:
+        p.error(str(err))
+    tcount = 2 if args.smoke else 20
+    cg, source = community_graphs(args.data_root, tcount, args.seed)   # read before training
     torch.manual_seed(args.seed)
     if args.smoke:
         n, count, steps, ks, repeats, tk, tcount, trep = 5, 3, 5, [1, 4], 2, 8, 2, 2
@@ -207,9 +222,8 @@ def main(argv=None) -> int:
         print(f"{name:40s} mean gap {s['mean_gap']:8.3f} nats   (min {s['min_gap']:.3f}, "
               f"n={s['n']})")
     print(f"sampled bound above exact: {gaps['violations']} cases")
-    cg = community_graphs(args.data_root, tcount, args.seed)
     big = GraphVAE(1, max(m for _, m in cg), latent_channels=8).eval()
-    t = timing(big, cg, tk, trep, args.seed)
+    t = {**timing(big, cg, tk, trep, args.seed), "graphs": source}
     print(f"K={t['K']} permutations, k={t['k']}: vectorised {t['vectorised_ms']:.2f} ms, "
           f"loop {t['loop_ms']:.2f} ms, speed-up {t['speedup']:.1f}x")
     write_json({"train_seconds": train_s, "train_steps": steps, "seed": args.seed,

@@ -131,6 +131,11 @@ def run_script(main: Callable[[], int | None]) -> int:
         cmd = err.cmd if isinstance(err.cmd, list | tuple) else [err.cmd]
         text = f"a child command failed (exit status {err.returncode}): " \
                f"{' '.join(map(str, cmd))}"
+        said = err.stderr.decode("utf-8", "replace") if isinstance(err.stderr, bytes) \
+            else err.stderr
+        lines = [ln.strip() for ln in (said or "").splitlines() if ln.strip()]
+        if lines:                                   # captured: the child's own reason
+            text += f": {lines[-1][-500:]}"
     except (ValueError, FloatingPointError) as err:
         text = str(err)
     except OSError as err:

@@ -527,7 +527,14 @@ def test_benchmark_flag_errors_are_one_line(tmp_path):
              ("invariance_scale.py", ["--smoke", "--seed", "-1"],
               "--seed must be an integer from 0 to 4294967295, got -1"),
              # MNIST was read after the linear and denoising parts (minutes)
-             ("vector.py", ["--data-root", "/nonexistent"], "static binarized MNIST not found")]
+             ("vector.py", ["--data-root", "/nonexistent"], "static binarized MNIST not found"),
+             # found after the earlier data sets' or modes' runs
+             ("linkpred.py", ["--datasets", "synthetic", "citseer", "--no-timing"],
+              "invalid choice: 'citseer'"),
+             ("minibatch.py", ["--smoke", "--batch-size", "0"], "batch size must be at least 1"),
+             ("minibatch.py", ["--datasets", "synthetic,nosuch"], "--datasets: unknown nosuch"),
+             ("permutation_bounds.py", ["--smoke", "--seed", "-7"],
+              "--seed must be an integer from 0 to 4294967295, got -7")]
     for script, argv, problem in cases:
         res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *argv,
                               "--out", str(tmp_path / "r.json")], cwd=ROOT, timeout=120,
@@ -562,3 +569,18 @@ def test_vector_benchmark_resumes_only_its_own_recipe_and_smoke_keeps_no_checkpo
     assert same.returncode == 0, same.stderr
     assert json.loads((tmp_path / "r3.json").read_text())["mnist"] == \
         json.loads(out.read_text())["mnist"]
+
+
+def test_a_failed_child_command_is_named_with_its_own_reason(capsys):
+    """run_script named only the command line of a child that failed; where the child's
+    stderr was captured, its last line (the reason) follows."""
+    from graphvae.errors import run_script
+
+    def main():
+        subprocess.run([sys.executable, "-c", "import sys; sys.exit('graphvae: error: no "
+                        "such data set')"], check=True, capture_output=True, text=True)
+
+    assert run_script(main) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a child command failed (exit status 1)" in err
+    assert err.rstrip().endswith(": graphvae: error: no such data set"), err
