@@ -454,3 +454,19 @@ def test_a_smiles_longer_than_nine_atoms_can_be_written_is_refused_before_rdkit(
                                          f"molecule of at most 9 heavy atoms is written "
                                          f"\\({MAX_SMILES_LENGTH}\\)"):
         parse_smiles("C" * 600_000)
+
+
+@needs_rdkit
+def test_an_atom_of_valence_128_or_more_is_invalid_not_an_internal_error():
+    """A carbon triple-bonded to 43 others (valence 129) failed RDKit's own precondition, a
+    RuntimeError that ended `score` with exit 3; at valence 126 it was a sanitisation
+    error. Both are invalid molecules under both definitions now."""
+    from graphvae.chem.qm9 import graph_to_mol
+    from graphvae.chem.validity import gdss_valid
+    for others in (42, 43, 128):
+        bond = 3 if others < 128 else 1
+        codes = torch.zeros(others + 1, others + 1, dtype=torch.long)
+        codes[0, 1:] = codes[1:, 0] = bond
+        types = [0] * (others + 1)
+        assert graph_to_mol(types, codes) is None
+        assert not gdss_valid(types, codes)

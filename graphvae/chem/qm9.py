@@ -257,7 +257,9 @@ def graph_to_mol(node_types: Sequence[int] | Tensor | np.ndarray,
     with _block_rdkit_logs():
         try:
             Chem.SanitizeMol(mol, sanitizeOps=_strict_sanitize())
-        except Chem.rdchem.MolSanitizeException:
+        except (Chem.rdchem.MolSanitizeException, RuntimeError):
+            # (an atom of valence 128 or more fails RDKit's own precondition, a
+            # RuntimeError, where a lesser excess is a sanitisation error)
             return None
     return mol
 
@@ -284,6 +286,6 @@ def is_valid(mol: Any | None, require_connected: bool = True) -> bool:
     with _block_rdkit_logs():
         try:
             Chem.SanitizeMol(copy, sanitizeOps=_strict_sanitize())
-        except Chem.rdchem.MolSanitizeException:
+        except (Chem.rdchem.MolSanitizeException, RuntimeError):   # (see graph_to_mol)
             return False
     return not require_connected or "." not in Chem.MolToSmiles(copy)
