@@ -465,3 +465,29 @@ def test_version_names_the_package_and_its_torch():
     assert out.startswith(f"graphvae {declared} (torch {importlib.metadata.version('torch')}, "
                           f"torch-geometric {torch_geometric.__version__}, Python ")
     assert out.count("\n") == 1
+
+
+def test_num_nodes_beyond_the_machines_memory_is_refused_before_reading(tmp_path,
+                                                                        monkeypatch):
+    """--num-nodes 100000000 with a 120-edge list built 10⁸ node names and a 10⁸ × 32 first
+    layer: 24 GB, and the kernel killed the run with no message. The nodes' memory is
+    estimated first (72 B a node, plus 16 B a first-layer weight when featureless, or
+    12 B a propagated feature) against the machine's."""
+    import graphvae.tasks.generation as generation
+    monkeypatch.setattr(generation, "physical_memory", lambda: 2 ** 30)     # a 1-GB machine
+    edges = tmp_path / "e.csv"
+    edges.write_text("".join(f"{i},{(i * 7 + 3) % 60}\n" for i in range(60)))
+    rc, _, err = run_cli(["linkpred", "--edges", str(edges), "--num-nodes", "2000000",
+                          "--epochs", "1", "--quiet"])
+    # 2·10⁶ × (72 + 16·32) B = 1.09 GiB
+    assert rc == 2 and err.startswith("graphvae: error: --num-nodes 2,000,000 needs about 1 GB "
+                                      "for the nodes alone with a learned 32-wide embedding"), err
+    assert err.rstrip().endswith("or use --feature-mode propagated")
+    rc, _, err = run_cli(["linkpred", "--edges", str(edges), "--num-nodes", "2000000",
+                          "--feature-mode", "propagated", "--epochs", "1", "--quiet"])
+    # 2·10⁶ × (72 + 12·65) B = 1.59 GiB
+    assert rc == 2 and "needs about 2 GB for the nodes alone with 65 propagated features " \
+        "each, more than this machine's 1 GB; declare only the nodes the graph has\n" in err
+    rc, _, err = run_cli(["linkpred", "--edges", str(edges), "--num-nodes", "1000",
+                          "--epochs", "1", "--quiet"])
+    assert rc == 0, err

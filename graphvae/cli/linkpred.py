@@ -159,6 +159,7 @@ def _read(args: argparse.Namespace, world: int):
     if args.planted is not None:
         from graphvae.datasets.planted import PlantedSBM
         planted = PlantedSBM.load(args.planted)
+    check_node_memory(args, cfg)
     start = time.perf_counter()
     data, name = load_graph(args)
     if planted is not None and args.num_nodes is not None \
@@ -170,6 +171,39 @@ def _read(args: argparse.Namespace, world: int):
     seconds = time.perf_counter() - start
     return cfg, state, planted, data, name, seconds, \
         _settings(args, cfg, data) if world > 1 else None
+
+
+#: Bytes a node of ``--num-nodes`` takes before its features: its name (a str of up to 9
+#: digits in a list, about 60 B) and indices.
+NODE_BYTES = 72
+
+
+def check_node_memory(args: argparse.Namespace, cfg: LinkPredConfig) -> None:
+    """A one-line refusal, before any file is read, of a ``--num-nodes`` whose nodes alone
+    cannot fit this machine's memory: their names and indices, and, featureless, the
+    first layer's row per node with its gradient and Adam's two moments (16 B a weight).
+    ``--num-nodes 100000000`` on an edge list of 120 edges took 24 GB and was killed with
+    no message."""
+    from graphvae.tasks.generation import physical_memory
+    have = physical_memory()
+    if args.num_nodes is None or have is None:
+        return
+    identity = cfg.features == "identity" or (
+        args.features is None and cfg.features != "propagated")
+    width = (cfg.hidden or (cfg.latent,))[0]
+    propagated = cfg.features == "propagated"
+    per_node = NODE_BYTES + (16 * width if identity else 0) + \
+        (12 * (cfg.propagated_dim + 1) if propagated else 0)  # the input and two products
+    need = args.num_nodes * per_node
+    if need > have:
+        what = (f" with a learned {width}-wide embedding each (no features: the first "
+                f"layer's row, its gradient and Adam's moments)" if identity else
+                f" with {cfg.propagated_dim + 1} propagated features each" if propagated
+                else "")
+        raise ValueError(f"--num-nodes {args.num_nodes:,} needs about {need / 2**30:.0f} GB "
+                         f"for the nodes alone{what}, more than this machine's "
+                         f"{have / 2**30:.0f} GB; declare only the nodes the graph has"
+                         + (", or use --feature-mode propagated" if identity else ""))
 
 
 def _settings(args: argparse.Namespace, cfg: LinkPredConfig, data) -> dict[str, Any]:
