@@ -113,13 +113,15 @@ def check_field_types(obj: Any) -> None:
         if not type_fits(value, hints[f.name]):
             raise ValueError(f"config field {f.name!r} has the wrong type: {quote(value)}, "
                              f"not {hint_name(hints[f.name])}")
+        # named by its flag where the field has one of another name (--k, --noise)
+        name = (f.metadata.get("flag") or f.name).lstrip("-").replace("_", "-")
         for v in value if isinstance(value, tuple) else (value,):
             if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT:
-                raise ValueError(f"{f.name.replace('_', '-')} must lie within ±(2^63 - 1) "
-                                 f"(torch's int64), got {v}")
+                raise ValueError(f"{name} must lie within ±(2^63 - 1) (torch's int64), "
+                                 f"got {v}")
             if isinstance(v, float) and abs(v) > FLOAT32_MAX and math.isfinite(v):
-                raise ValueError(f"{f.name.replace('_', '-')} must lie within the float32 "
-                                 f"range (±{FLOAT32_MAX:.4g}), got {v:g}")
+                raise ValueError(f"{name} must lie within the float32 range "
+                                 f"(±{FLOAT32_MAX:.4g}), got {v:g}")
 
 
 def finite_positive(name: str, value: float) -> None:

@@ -657,6 +657,12 @@ BAD_COMMAND_LINES = [
      "--hidden needs at least one width, each from 1 to 65536, got 64,70000"),
     (["generate", "--latent", str(10 ** 13)], "--latent must be a width from 1 to 65536"),
     (["generate", "--num-samples", "100001"], "num-samples must lie in 1 … 100,000"),
+    # the MMD² of a graph set grows with the square of the samples (30,000: out of memory)
+    (["generate", "--num-samples", "10001"], "num-samples must be at most 10,000 for a graph "
+                                             "set (the MMD² compares every pair of samples"),
+    # named by their flags, not the config's fields num_samples and noise_level
+    (["vector", f"--k={2 ** 63}"], "k must lie within ±(2^63 - 1)"),
+    (["vector", "--model", "dae", "--noise=1e300"], "noise must lie within the float32 range"),
     (["generate", "--draws", "10001"], "draws must be at most 10,000, got 10001"),
     (["generate", "--components", "0"], "--components must be a width from 1 to 65536"),
     (["generate", "--kl-warmup", "-1"], "kl-warmup must be >= 0, got -1"),

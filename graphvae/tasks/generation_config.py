@@ -26,6 +26,10 @@ PRIORS = ("normal", "set-mixture", "exemplar")
 #: The most graphs a run may sample, and sample sets it may score: the MMD² evaluates a
 #: kernel on every pair of samples, so 10⁵ graphs is already 10¹⁰ evaluations.
 MAX_SAMPLES, MAX_DRAWS = 100_000, 10_000
+#: The most graphs of a graph set scored at once: the MMD² compares every pair of samples,
+#: in time and memory that grow with their square (8,000 took 67 s and 1.8 GB, 30,000
+#: ran out of memory). Molecules are scored through mean embeddings: MAX_SAMPLES.
+MAX_GRAPH_SAMPLES = 10_000
 #: Which weights training keeps (``--selection``).
 SELECTIONS = ("val", "last")
 #: seq-vae applies the connectivity rule (one pair a round) up to this many pairs a graph.
@@ -143,6 +147,11 @@ class GenerationConfig(Config):
         if self.num_samples is not None and not 1 <= self.num_samples <= MAX_SAMPLES:
             raise ValueError(f"num-samples must lie in 1 … {MAX_SAMPLES:,} (the MMD² compares "
                              f"every pair of samples), got {self.num_samples}")
+        if self.num_samples is not None and self.num_samples > MAX_GRAPH_SAMPLES \
+                and self.dataset != "qm9":
+            raise ValueError(f"num-samples must be at most {MAX_GRAPH_SAMPLES:,} for a graph "
+                             f"set (the MMD² compares every pair of samples: minutes and "
+                             f"gigabytes beyond), got {self.num_samples}")
         if self.draws > MAX_DRAWS:
             raise ValueError(f"draws must be at most {MAX_DRAWS:,}, got {self.draws}")
         if self.draws < 1 or (self.draws > 1 and self.dataset == "qm9"):

@@ -40,6 +40,7 @@ from graphvae.containers import SampledGraph
 from graphvae.datasets.graphgen import MAX_NODES, load_graph_pickle, read_graph6
 from graphvae.errors import DataError, quote
 from graphvae.io import RepeatedKey, parse_json, read_json, text_lines
+from graphvae.tasks.generation_config import MAX_GRAPH_SAMPLES
 
 if TYPE_CHECKING:
     from graphvae.tasks.generation import GenerationConfig
@@ -232,6 +233,10 @@ def score_samples(path: str | os.PathLike, cfg: GenerationConfig,
     if molecules != qm9:
         raise DataError(path, "holds molecules: score it with --dataset qm9" if molecules
                         else f"holds graphs without atoms, which {cfg.dataset} cannot score")
+    if not molecules and len(samples) > MAX_GRAPH_SAMPLES:
+        raise DataError(path, f"holds {len(samples):,} graphs; at most {MAX_GRAPH_SAMPLES:,} "
+                              f"are scored (the MMD² compares every pair of samples: minutes "
+                              f"and gigabytes beyond)")
     if not molecules and (work := orbit_work(samples)) > MAX_ORBIT_WORK:
         raise DataError(path, f"its graphs are too dense to score: their orbit counts take "
                               f"{work:.1e} multiply-adds (each node's degree cubed, summed), "
