@@ -530,7 +530,15 @@ def test_check_invariance_wrong_feature_width(checkpoint, tmp_path, capsys):
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("graphvae: error:")
-    assert f"expects {expected} input features" in err and "has 2" in err
+    assert f"checkpoint {checkpoint} expects {expected} input features" in err and \
+        "has 2" in err
+    # the file's top-level copy of the width, edited, said "expects 64 ... but synthetic
+    # has 64"; the model's own width decides (a string there is not read at all)
+    ck = torch.load(checkpoint, weights_only=True)
+    for value in (str(expected), expected + 1, None):
+        torch.save({**ck, "in_channels": value}, tmp_path / "edited.pt")
+        main(["check-invariance", "--checkpoint", str(tmp_path / "edited.pt"), "--quiet"])
+        assert "error" not in capsys.readouterr().err
 
 
 def test_relative_tolerance_scales_with_the_value(float64):

@@ -10,6 +10,7 @@ from typing import Any
 
 from graphvae.cli.common import graph_source, load_graph
 from graphvae.config import MAX_INT, MAX_PERMUTATIONS, check_seed
+from graphvae.errors import DataError, quote
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -64,9 +65,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     else:
         data, name = load_graph(args)
         x = prepare_features(data, cfg.features, config=cfg, seed=args.seed)
-        if x.size(1) != ck.get("in_channels"):
-            raise ValueError(f"the checkpoint expects {ck.get('in_channels')} input features but "
-                             f"{name} has {x.size(1)}")
+        # the width the model was built with (the file's top-level in_channels is a copy
+        # that a hand-edited file can contradict: "expects 64 ... but synthetic has 64")
+        init = getattr(model, "_init", None)
+        width = init.get("in_channels") if isinstance(init, dict) else ck.get("in_channels")
+        if isinstance(width, bool) or not isinstance(width, int):
+            raise DataError(args.checkpoint, f"records no usable input width (in_channels "
+                                             f"{quote(width)})")
+        if x.size(1) != width:
+            raise ValueError(f"the checkpoint {args.checkpoint} expects {width} input features "
+                             f"but {name} has {x.size(1)}")
         graphs = [(x, data.edge_index)]
         mode = cfg.features if cfg.features == "propagated" or data.x is not None \
             else "identity"                       # a graph without features gets X = I
