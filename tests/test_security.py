@@ -808,7 +808,7 @@ def test_convert_graphs_writes_all_or_nothing(tmp_path, monkeypatch):
     assert sorted(p.name for p in written) == ["community_small.g6", "ego_small.g6", "grid.g6"]
 
 
-def test_convert_graphs_replaces_only_its_own_text(tmp_path, capsys):
+def test_convert_graphs_replaces_only_its_own_text(tmp_path, capsys, monkeypatch):
     """A file of the user's where a .g6 goes was replaced silently; now a rerun (the same
     text) passes, any other file there is refused in one line and kept, and an --out that
     is a file is named as such (it printed a raw NotADirectoryError)."""
@@ -832,6 +832,17 @@ def test_convert_graphs_replaces_only_its_own_text(tmp_path, capsys):
     mine.write_text("my notes\n")
     refused(argv, "ego_small.g6: exists and holds other graphs than the conversion writes")
     assert mine.read_text() == "my notes\n"
+    # a large file of another size is refused by its size, without reading it (a 5 GB file
+    # was read whole, 25 s and 5.4 GB, to be refused)
+    import graphvae.datasets.graphgen as gg
+    reads = []
+    real_read = gg.read_bytes
+    monkeypatch.setattr(gg, "read_bytes",
+                        lambda path, *a, **k: reads.append(path) or real_read(path, *a, **k))
+    with open(mine, "wb") as fh:
+        fh.truncate(1 << 30)                          # sparse: 1 GiB of size, no disk
+    refused(argv, "ego_small.g6: exists and holds other graphs than the conversion writes")
+    assert mine not in reads and mine.stat().st_size == 1 << 30
     afile = tmp_path / "afile"
     afile.write_text("x")
     refused(["convert-graphs", "--data-root", str(root), "--out", str(afile)],
