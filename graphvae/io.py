@@ -182,9 +182,10 @@ def not_plain_hint(cell: str) -> str:
             "digits or spaces)")
 
 
-def text_lines(path: str | os.PathLike) -> list[str]:
-    """:func:`read_text` split at ``\\n``, ``\\r\\n`` or ``\\r``: the file's own lines."""
-    lines = read_text(path).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+def text_lines(path: str | os.PathLike, max_bytes: int | None = None) -> list[str]:
+    """:func:`read_text` (at most ``max_bytes``) split at ``\\n``, ``\\r\\n`` or ``\\r``:
+    the file's own lines."""
+    lines = read_text(path, max_bytes).replace("\r\n", "\n").replace("\r", "\n").split("\n")
     return lines[:-1] if lines and not lines[-1] else lines  # no line after the last newline
 
 

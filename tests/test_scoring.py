@@ -332,3 +332,15 @@ def test_more_graphs_than_the_mmd_can_compare_are_refused_before_scoring(tmp_pat
     assert rc == 2 and err == (f"graphvae: error: {path}: holds 10,001 graphs; at most 10,000 "
                                f"are scored (the MMD² compares every pair of samples: minutes "
                                f"and gigabytes beyond)\n"), err
+
+
+def test_a_samples_file_larger_than_its_cap_is_refused_before_it_is_read(tmp_path,
+                                                                         monkeypatch):
+    """samples.jsonl was read whole with no cap, at about 18 times its size in memory (a
+    50 MB file took 1 GB); past MAX_SAMPLES_BYTES it is refused by its size."""
+    monkeypatch.setattr(scoring, "MAX_SAMPLES_BYTES", 100)
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"num_nodes": 2, "edges": [[0, 1]]}\n' * 3)            # 108 bytes
+    rc, _, err = run_cli(["score", str(path), "--quiet"])
+    assert rc == 2 and err == (f"graphvae: error: {path}: 108 bytes is more than the 100 "
+                               f"such a file may have\n"), err
