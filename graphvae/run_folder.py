@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from graphvae.errors import describe, quote
+from graphvae.errors import DataError, describe, quote
 from graphvae.io import NAME_MAX, WriteError, read_json, umask, write_json
 from graphvae.processes import machine_id as _machine
 from graphvae.processes import owner_gone, owner_of, owner_tag, pid_alive
@@ -195,6 +195,25 @@ def _graphvae_manifest(path: Path) -> dict[str, Any] | None:
             and isinstance(manifest.get("files"), dict):
         return manifest
     return None
+
+
+def check_as_written(folder: Path, names: tuple[str, ...]) -> None:
+    """A one-line :class:`~graphvae.errors.DataError` when a file of ``names`` in the run
+    folder ``folder`` is not what the run wrote, as its manifest lists it (size, then
+    SHA-256): an edited ``samples.jsonl`` or ``metrics.json`` was scored as the run's. A
+    folder without graphvae's manifest (an older run) is taken as it is."""
+    manifest = _graphvae_manifest(folder)
+    if manifest is None:
+        return
+    for name in names:
+        listed, path = manifest["files"].get(name), folder / name
+        if not isinstance(listed, dict):
+            raise DataError(folder / MANIFEST, f"does not list {name}: not the run's file")
+        if not path.is_file() or path.stat().st_size != listed.get("bytes") \
+                or file_digest(path) != listed.get("sha256"):
+            raise DataError(path, f"is not the file the run wrote ({MANIFEST} lists another "
+                                  f"size or digest): edited since; score the file itself, "
+                                  f"with the run's flags")
 
 
 def _written_by(out: Path) -> str | None:

@@ -58,6 +58,19 @@ def test_score_gives_back_the_metrics_of_the_run(tmp_path):
     # a run folder brings its own split: flags that would change it are refused
     rc, _, err = run_cli(["score", str(run), "--seed", "1"])
     assert rc == 2 and "run folder" in err and "--seed" in err
+    # its files are the run's, as its manifest lists them: three samples kept of twenty, or
+    # an edited seed, were scored as the run's
+    import shutil
+    for name, edit in (("samples.jsonl", lambda t: "".join(t.splitlines(True)[:3])),
+                       ("metrics.json", lambda t: t.replace('"seed": 3', '"seed": 4', 1))):
+        copy = tmp_path / f"edited_{name}"
+        shutil.copytree(run, copy)
+        (copy / name).write_text(edit((copy / name).read_text()))
+        rc, _, err = run_cli(["score", str(copy)])
+        assert rc == 2 and err == (f"graphvae: error: {copy / name}: is not the file the run "
+                                   f"wrote (manifest.json lists another size or digest): "
+                                   f"edited since; score the file itself, with the run's "
+                                   f"flags\n"), err
     # --out is a folder of its own, never the run scored
     for inside in (run, run / "scores"):
         rc, _, err = run_cli(["score", str(run), "--out", str(inside)])

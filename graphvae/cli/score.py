@@ -9,7 +9,13 @@ from typing import Any
 
 from graphvae.cli.common import generation_summary
 from graphvae.io import json_text, write_json
-from graphvae.run_folder import MANIFEST, check_output_folder, output_folder, resolved_parent
+from graphvae.run_folder import (
+    MANIFEST,
+    check_as_written,
+    check_output_folder,
+    output_folder,
+    resolved_parent,
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -52,6 +58,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             raise ValueError(f"{path} is a run folder, scored with its own "
                              f"{', '.join(SCORING_FIELDS)}: drop "
                              f"{', '.join('--' + k.replace('_', '-') for k in given)}")
+        check_as_written(path, ("metrics.json", "samples.jsonl"))
         given = run_config(path)
         path = path / "samples.jsonl"
     if args.out is not None:
