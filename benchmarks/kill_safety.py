@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from graphvae.errors import OneLineParser, output_file_arg, run_script
+from graphvae.errors import OneLineParser, run_script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kills", type=int, default=20, help="kills per command [20]")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--smoke", action="store_true", help="2 kills per command, tiny runs")
-    p.add_argument("--out", type=output_file_arg, default=None,
+    p.add_argument("--out", default=None,
                    help="the report [benchmarks/results/kill_safety.json; "
                         "kill_safety.smoke.json with --smoke]")
     args = p.parse_args(argv)

@@ -26,7 +26,7 @@ import torch
 
 from graphvae.adjacency import Adjacency
 from graphvae.datasets import LINKPRED_DATASETS, load_dataset
-from graphvae.errors import OneLineParser, output_file_arg, run_script
+from graphvae.errors import OneLineParser, run_script
 from graphvae.io import write_json
 from graphvae.provenance import environment
 from graphvae.tasks.link_prediction import (
@@ -191,7 +191,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-timing", action="store_true", help="only the accuracy table")
     p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA"),
                    help="folder holding Planetoid/ (default: $GRAPHVAE_DATA)")
-    p.add_argument("--out", type=output_file_arg, default=None,
+    p.add_argument("--out", default=None,
                    help="the report [benchmarks/results/linkpred.json; "
                         "linkpred.smoke.json with --smoke]")
     p.add_argument("--smoke", action="store_true",

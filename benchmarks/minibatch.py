@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 from graphvae.datasets import LINKPRED_DATASETS, load_dataset
-from graphvae.errors import OneLineParser, output_file_arg, run_script
+from graphvae.errors import OneLineParser, run_script
 from graphvae.io import write_json
 from graphvae.provenance import environment
 from graphvae.tasks.link_prediction import PRESETS, run_link_prediction
@@ -69,7 +69,7 @@ def main(argv=None) -> None:
                    help="folder holding Planetoid/ (default: $GRAPHVAE_DATA)")
     p.add_argument("--smoke", action="store_true",
                    help="the synthetic graph, one seed, 5 epochs")
-    p.add_argument("--out", type=output_file_arg, default=None,
+    p.add_argument("--out", default=None,
                    help="the report [benchmarks/results/minibatch.json; "
                         "minibatch.smoke.json with --smoke]")
     args = p.parse_args(argv)

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from graphvae.errors import OneLineParser, output_file_arg, run_script
+from graphvae.errors import OneLineParser, run_script
 from graphvae.evaluation.graph_stats import (
     graph_mmd,
     graph_novelty,
@@ -206,7 +206,7 @@ def main(argv=None) -> int:
                    help="seeds --seed, --seed + 1, ...: under graphrnn each seed is its own "
                         "shuffled split, as in generation.py's rows")
     p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA"))
-    p.add_argument("--out", type=output_file_arg, default=None,
+    p.add_argument("--out", default=None,
                    help="the report [benchmarks/results/sampling_noise.json; "
                         "sampling_noise.smoke.json with --smoke]")
     args = p.parse_args(argv)

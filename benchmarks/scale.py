@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 
 from graphvae.checks import MAX_INT, check_seed
-from graphvae.errors import OneLineParser, output_file_arg, run_script
+from graphvae.errors import OneLineParser, last_line, run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -55,13 +55,6 @@ def _env() -> dict[str, str]:
 class ChildFailed(ValueError):
     """A child command exited outside its expected statuses, or ran past its timeout: one
     line (``run_script``) with the child's own last line of stderr."""
-
-
-def _last_line(text: str | bytes | None) -> str:
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
-    return lines[-1][-500:] if lines else "(no message)"
 
 
 def child(cmd: list[str], timeout: float, max_gb: float | None = None,
@@ -102,10 +95,10 @@ def child(cmd: list[str], timeout: float, max_gb: float | None = None,
         info = json.loads(stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
         raise ChildFailed(f"{what}: could not be run (exit status {proc.returncode}): "
-                          f"{_last_line(stderr)}") from None
+                          f"{last_line(stderr) or '(no message)'}") from None
     if info["rc"] not in ok:
         raise ChildFailed(f"{what}: failed (exit status {info['rc']}): "
-                          f"{_last_line(stderr)}")
+                          f"{last_line(stderr) or '(no message)'}")
     return info["out"], info["wall"], info["rss"], info["rc"]
 
 
@@ -251,7 +244,7 @@ def main(argv=None) -> None:
                    help="more graphvae linkpred flags, e.g. '--encoder gcn-bias'")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--smoke", action="store_true")
-    p.add_argument("--out", type=output_file_arg, default=None,
+    p.add_argument("--out", default=None,
                    help="the report [benchmarks/results/scale.json; "
                         "scale.smoke.json with --smoke]")
     args = p.parse_args(argv)
@@ -265,10 +258,7 @@ def main(argv=None) -> None:
     if not (args.pyg_max_nodes >= 0 and args.pyg_max_rss > 0) or math.isnan(args.pyg_max_rss):
         p.error(f"--pyg-max-nodes must be >= 0 and --pyg-max-rss > 0, got "
                 f"{args.pyg_max_nodes} and {args.pyg_max_rss}")
-    try:
-        check_seed(args.seed, "--seed")
-    except (TypeError, ValueError) as err:
-        p.error(str(err))
+    check_seed(args.seed, "--seed")          # (a ValueError: run_script's one line)
     sizes = [(2_000, 10_000)] if args.smoke else SIZES if args.sizes is None else \
         parse_sizes(args.sizes)
     check_linkpred_flags(args.model, tuple(args.linkpred_args.split()))

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from graphvae.errors import OneLineParser, output_file_arg, run_script
+from graphvae.errors import OneLineParser, run_script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--smoke", action="store_true")
     p.add_argument("--python", default=sys.executable, help="the interpreter to run")
-    p.add_argument("--out", type=output_file_arg, default=None,
+    p.add_argument("--out", default=None,
                    help="the report [benchmarks/results/threads.json; "
                         "threads.smoke.json with --smoke]")
     args = p.parse_args(argv)

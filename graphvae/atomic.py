@@ -35,9 +35,12 @@ def check_output_file(path: str | os.PathLike) -> Path:
     before any work: a folder, and a device or FIFO, which the rename would replace (run as
     root, a benchmark's ``--out /dev/full`` replaced the device with a JSON file), and a
     name longer than a file name can be."""
-    if os.fspath(path).endswith(os.sep):      # Path() drops the slash: "new/" wrote "new"
-        raise ValueError(f"cannot write {quote(os.fspath(path))}: it names a folder (it ends "
-                         f"in {os.sep}), and this writes a file")
+    text = os.fspath(path)
+    if not text:                              # Path("") is "." (a folder)
+        raise ValueError("cannot write '': an empty file name")
+    if text.endswith(os.sep):                 # Path() drops the slash: "new/" wrote "new"
+        raise ValueError(f"cannot write {quote(text)}: it names a folder (it ends in "
+                         f"{os.sep}), and this writes a file")
     path = Path(path)
     if len(os.fsencode(path.name)) > NAME_MAX:
         raise ValueError(f"cannot write {quote(str(path))}: its name is longer than "
@@ -75,23 +78,28 @@ def results_file(out: str | os.PathLike | None, default: str | os.PathLike,
                          f"{path.stem}.smoke{path.suffix}) or name a file elsewhere, or one "
                          f"ending in .smoke.json")
     out = check_output_file(out)
-    probe_writable(out)
+    check_writable(out, create=True)
     return out
 
 
-def probe_writable(path: Path) -> None:
-    """A one-line ``ValueError`` before a long run when a file cannot be created beside
-    ``path`` (a read-only folder, ``/proc``): the run would otherwise fail only at its final
-    write, naming the temporary file. Creates the missing folders above ``path``, as the
-    write would."""
+def check_writable(out: Path, create: bool = False) -> None:
+    """A one-line ``ValueError`` unless a file can be written beside ``out``: a real write
+    (removed at once), so that the reason (read-only, permission, disk full) is the OS's,
+    before a long run rather than at its last write. ``create``: make the missing folders
+    above ``out`` first, as its write would."""
+    if create:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ValueError(f"cannot create the folder for --out {out}: "
+                             f"{describe(err)}") from None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{owner_tag()}", suffix=".tmp")
+        fd, probe = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.probe-")
         os.close(fd)
-        os.unlink(tmp)
-    except OSError as err:
-        raise ValueError(f"cannot write {path}: {err.strerror or describe(err)} (checked "
-                         f"before the run)") from None
+        os.unlink(probe)
+    except OSError as err:          # (the OS's reason: the probe's own name says nothing)
+        raise ValueError(f"cannot write to {out.parent} (for --out {out}): "
+                         f"{err.strerror or describe(err)}") from None
 
 
 @contextmanager
@@ -228,5 +236,5 @@ def write_text(text: str, path: str | os.PathLike) -> Path:
     return _write(path, lambda tmp: tmp.write_text(text))
 
 
-__all__ = ["NAME_MAX", "atomic_path", "check_output_file", "json_text", "results_file",
-           "save_atomic", "umask", "write_json", "write_text"]
+__all__ = ["NAME_MAX", "atomic_path", "check_output_file", "check_writable", "json_text",
+           "results_file", "save_atomic", "umask", "write_json", "write_text"]

@@ -1,7 +1,8 @@
-"""Device selection shared by every command (plain torch)."""
+"""Device selection shared by every command (plain torch), and the machine's memory."""
 
 from __future__ import annotations
 
+import os
 from typing import overload
 
 import torch
@@ -41,3 +42,11 @@ def draw_device(generator: torch.Generator | None,
     another device), else ``default``. The draws are then moved to the model's device, so
     that a CPU generator gives the same numbers whatever the model's device."""
     return generator.device if generator is not None else default
+
+
+def physical_memory() -> int | None:
+    """This machine's memory in bytes (``None`` where the system does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None

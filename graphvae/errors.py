@@ -13,7 +13,6 @@ import os
 import reprlib
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 #: Longest quoted cell or value in an error message (characters).
 QUOTE_LIMIT = 60
@@ -104,15 +103,14 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{name}: error: {one_line(message)} (see {self.prog} --help)\n")
 
 
-def output_file_arg(text: str) -> Path:
-    """argparse ``type`` of a script's ``--out FILE``: a path that ends in ``/`` names a
-    folder (``Path`` drops the slash, and ``--out new/`` wrote a file named ``new``)."""
-    if text.endswith(os.sep):
-        raise argparse.ArgumentTypeError(f"{text!r} names a folder (it ends in {os.sep}); "
-                                         f"give a file name")
-    if not text:
-        raise argparse.ArgumentTypeError("an empty file name")
-    return Path(text)
+def last_line(output: str | bytes | None, limit: int = 500) -> str:
+    """The last line of a child's captured output that is not blank (bytes read as
+    UTF-8), at most its last ``limit`` characters; ``""`` where there is none: where a
+    child says why it failed."""
+    if isinstance(output, bytes):
+        output = output.decode("utf-8", "replace")
+    lines = [ln.strip() for ln in (output or "").splitlines() if ln.strip()]
+    return lines[-1][-limit:] if lines else ""
 
 
 def run_script(main: Callable[[], int | None]) -> int:
@@ -131,11 +129,9 @@ def run_script(main: Callable[[], int | None]) -> int:
         cmd = err.cmd if isinstance(err.cmd, list | tuple) else [err.cmd]
         text = f"a child command failed (exit status {err.returncode}): " \
                f"{' '.join(map(str, cmd))}"
-        said = err.stderr.decode("utf-8", "replace") if isinstance(err.stderr, bytes) \
-            else err.stderr
-        lines = [ln.strip() for ln in (said or "").splitlines() if ln.strip()]
-        if lines:                                   # captured: the child's own reason
-            text += f": {lines[-1][-500:]}"
+        said = last_line(err.stderr)
+        if said:                                    # captured: the child's own reason
+            text += f": {said}"
     except (ValueError, FloatingPointError) as err:
         text = str(err)
     except OSError as err:

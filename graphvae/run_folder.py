@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from graphvae.atomic import check_writable
 from graphvae.errors import DataError, describe, quote
 from graphvae.io import NAME_MAX, WriteError, read_json, umask, write_json
 from graphvae.processes import machine_id as _machine
@@ -112,13 +113,18 @@ def foreign_files(path: Path) -> list[str]:
         name = str(p.relative_to(path))
         if name in keep and (p.is_dir() or name == MANIFEST) and not p.is_symlink():
             continue
-        info = listed.get(name)
-        if isinstance(info, dict) and p.is_file() and not p.is_symlink() \
-                and p.stat().st_size == info.get("bytes") \
-                and info.get("sha256") in (None, file_digest(p)):
+        if _as_listed(p, listed.get(name)):
             continue
         out.append(name)
     return out
+
+
+def _as_listed(path: Path, info: Any) -> bool:
+    """Whether ``path`` is the file a manifest entry ``info`` lists: a regular file, not a
+    link, of its size and (where the entry has one) its SHA-256."""
+    return isinstance(info, dict) and path.is_file() and not path.is_symlink() \
+        and path.stat().st_size == info.get("bytes") \
+        and info.get("sha256") in (None, file_digest(path))
 
 
 def _first_names(names: list[str]) -> str:
@@ -176,11 +182,7 @@ def check_output_folder(out: str | os.PathLike, command: str | None = None) -> P
                              f"({_first_names(sorted(p.name for p in out.iterdir()))}), which "
                              f"{command} would replace: give another --out, or delete the "
                              f"folder first")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ValueError(f"cannot create the folder for --out {out}: {describe(err)}") from None
-    check_writable(out)
+    check_writable(out, create=True)
     return out
 
 
@@ -199,21 +201,20 @@ def _graphvae_manifest(path: Path) -> dict[str, Any] | None:
 
 def check_as_written(folder: Path, names: tuple[str, ...]) -> None:
     """A one-line :class:`~graphvae.errors.DataError` when a file of ``names`` in the run
-    folder ``folder`` is not what the run wrote, as its manifest lists it (size, then
-    SHA-256): an edited ``samples.jsonl`` or ``metrics.json`` was scored as the run's. A
-    folder without graphvae's manifest (an older run) is taken as it is."""
+    folder ``folder`` is not what the run wrote, as its manifest lists it
+    (:func:`_as_listed`): an edited ``samples.jsonl`` or ``metrics.json`` was scored as the
+    run's. A folder without graphvae's manifest (an older run) is taken as it is."""
     manifest = _graphvae_manifest(folder)
     if manifest is None:
         return
     for name in names:
-        listed, path = manifest["files"].get(name), folder / name
+        listed = manifest["files"].get(name)
         if not isinstance(listed, dict):
             raise DataError(folder / MANIFEST, f"does not list {name}: not the run's file")
-        if not path.is_file() or path.stat().st_size != listed.get("bytes") \
-                or file_digest(path) != listed.get("sha256"):
-            raise DataError(path, f"is not the file the run wrote ({MANIFEST} lists another "
-                                  f"size or digest): edited since; score the file itself, "
-                                  f"with the run's flags")
+        if not _as_listed(folder / name, listed):
+            raise DataError(folder / name, f"is not the file the run wrote ({MANIFEST} lists "
+                                           f"another size or digest): edited since; score "
+                                           f"the file itself, with the run's flags")
 
 
 def _written_by(out: Path) -> str | None:
@@ -221,18 +222,6 @@ def _written_by(out: Path) -> str | None:
     manifest = _graphvae_manifest(out)
     command = None if manifest is None else manifest.get("command")
     return command if isinstance(command, str) and command.startswith("graphvae ") else None
-
-
-def check_writable(out: Path) -> None:
-    """A one-line ``ValueError`` unless a file can be written beside ``out``: a real write
-    (removed at once), so that the reason (read-only, permission, disk full) is the OS's."""
-    try:
-        fd, probe = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.probe-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
-        raise ValueError(f"cannot write to {out.parent} (for --out {out}): "
-                         f"{describe(err)}") from None
 
 
 def file_digest(path: Path) -> str:

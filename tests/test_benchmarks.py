@@ -483,25 +483,25 @@ def test_a_smoke_run_refuses_a_measured_reports_name(tmp_path):
 def test_a_results_file_is_checked_through_links_and_for_writing_before_the_run(tmp_path):
     """A link to the repository reached a measured report by another name, past the smoke
     guard; an --out where no file can be created (/proc) failed only at the final write,
-    after the whole run, naming the temporary file; --out new/ wrote a file named new."""
-    import argparse
-
-    from graphvae.errors import output_file_arg
+    after the whole run, naming the temporary file; --out new/ wrote a file named new, and
+    --out '' was taken for the folder '.'."""
     from graphvae.io import results_file
     results = ROOT / "benchmarks" / "results"
     (tmp_path / "repo").symlink_to(ROOT)
     linked = tmp_path / "repo" / "benchmarks" / "results" / "linkpred_accuracy.json"
     with pytest.raises(ValueError, match=r"a smoke run would replace a measured report"):
         results_file(linked, results / "linkpred.json", smoke=True)
-    with pytest.raises(ValueError, match=r"^cannot write /proc/graphvae_x\.json: .*\(checked "
-                                         r"before the run\)$"):
+    with pytest.raises(ValueError, match=r"^cannot write to /proc \(for --out "
+                                         r"/proc/graphvae_x\.json\): "):
         results_file("/proc/graphvae_x.json", results / "linkpred.json", smoke=False)
     deep = tmp_path / "a" / "b" / "r.json"          # missing folders are made, as the write
     assert results_file(deep, results / "linkpred.json", smoke=False) == deep   # would
     assert deep.parent.is_dir() and not list(deep.parent.iterdir())    # no probe left behind
-    with pytest.raises(argparse.ArgumentTypeError, match=r"'new/' names a folder"):
-        output_file_arg("new/")
-    assert output_file_arg("new.json") == Path("new.json")
+    with pytest.raises(ValueError, match=r"^cannot write 'new/': it names a folder"):
+        results_file("new/", results / "linkpred.json", smoke=False)
+    with pytest.raises(ValueError, match=r"^cannot write '': an empty file name$"):
+        results_file("", results / "linkpred.json", smoke=False)
+    assert not (ROOT / "new").exists()
 
 
 def test_benchmark_flag_errors_are_one_line(tmp_path):

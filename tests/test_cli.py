@@ -473,8 +473,8 @@ def test_num_nodes_beyond_the_machines_memory_is_refused_before_reading(tmp_path
     layer: 24 GB, and the kernel killed the run with no message. The nodes' memory is
     estimated first (72 B a node, plus 16 B a first-layer weight when featureless, or
     12 B a propagated feature) against the machine's."""
-    import graphvae.tasks.generation as generation
-    monkeypatch.setattr(generation, "physical_memory", lambda: 2 ** 30)     # a 1-GB machine
+    import graphvae.devices as devices
+    monkeypatch.setattr(devices, "physical_memory", lambda: 2 ** 30)        # a 1-GB machine
     edges = tmp_path / "e.csv"
     edges.write_text("".join(f"{i},{(i * 7 + 3) % 60}\n" for i in range(60)))
     rc, _, err = run_cli(["linkpred", "--edges", str(edges), "--num-nodes", "2000000",

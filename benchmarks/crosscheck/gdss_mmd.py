@@ -108,7 +108,7 @@ import networkx as nx
 import numpy as np
 
 from graphvae.datasets.graphsets import load_graph_set
-from graphvae.errors import OneLineParser, output_file_arg, run_script
+from graphvae.errors import OneLineParser, run_script
 from graphvae.evaluation.graph_stats import graph_mmd
 from graphvae.io import results_file, write_json
 
@@ -464,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="extra folder for sys.path holding pyemd (and POT, dill, ...)")
     p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA"),
                    help="folder holding graphgen/ (default: $GRAPHVAE_DATA)")
-    p.add_argument("--out", type=output_file_arg, help="write the results here as JSON")
+    p.add_argument("--out", help="write the results here as JSON")
     args = p.parse_args(argv)
     if args.out:                # before the comparisons (minutes), not at the final write
         args.out = results_file(args.out, args.out, smoke=False)

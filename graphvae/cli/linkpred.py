@@ -184,9 +184,9 @@ def check_node_memory(args: argparse.Namespace, cfg: LinkPredConfig) -> None:
     first layer's row per node with its gradient and Adam's two moments (16 B a weight).
     ``--num-nodes 100000000`` on an edge list of 120 edges took 24 GB and was killed with
     no message."""
+    from graphvae import devices
     from graphvae.datasets.edge_reader import MAX_NUM_NODES
-    from graphvae.tasks.generation import physical_memory
-    have = physical_memory()
+    have = devices.physical_memory()
     if args.num_nodes is None or have is None or not 1 <= args.num_nodes <= MAX_NUM_NODES:
         return                  # (out of range: the reader's own one line says so)
     identity = cfg.features == "identity" or (

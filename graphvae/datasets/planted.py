@@ -171,11 +171,10 @@ def _validated(blocks, theta, omega) -> tuple[np.ndarray, np.ndarray, np.ndarray
             raise ValueError(f"{name} holds negative values")
     if not np.array_equal(omega, omega.T):
         raise ValueError("omega must be symmetric")
-    t = float(theta.max())
-    top = t * t * float(omega.max())      # Python floats: inf, without numpy's warning
-    if not np.isfinite(top):
-        raise ValueError(f"the rates θ_i θ_j ω overflow float64 (largest theta "
-                         f"{float(theta.max()):.3g}, largest omega {float(omega.max()):.3g})")
+    t, w = float(theta.max()), float(omega.max())
+    if not np.isfinite(t * t * w):        # Python floats: inf, without numpy's warning
+        raise ValueError(f"the rates θ_i θ_j ω overflow float64 (largest theta {t:.3g}, "
+                         f"largest omega {w:.3g})")
     return blocks, theta, omega
 
 

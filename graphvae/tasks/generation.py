@@ -26,7 +26,6 @@ scale reference; molecules get validity, uniqueness and novelty
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from collections import Counter
@@ -44,6 +43,7 @@ from graphvae.datasets.graphsets import (
     load_graph_set,
     split_graphs,
 )
+from graphvae.devices import physical_memory
 from graphvae.evaluation.graph_stats import (
     graph_novelty,
     graph_summary,
@@ -239,14 +239,6 @@ def check_mixture_memory(cfg: GenerationConfig, data: GraphSet,
                          f"{nodes} nodes × {cfg.components:,} components × {cfg.latent} "
                          f"dims), more than this machine's {have / 2**30:.0f} GB; use fewer "
                          f"components or a smaller --batch-size")
-
-
-def physical_memory() -> int | None:
-    """This machine's memory in bytes (``None`` where the system does not say)."""
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return None
 
 
 def run_generation(cfg: GenerationConfig, root: str | Path | None = None,
