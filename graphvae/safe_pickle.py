@@ -82,8 +82,15 @@ PROFILES: dict[str, frozenset[tuple[str, str]]] = {
     "networkx": frozenset(_NETWORKX), "planetoid": frozenset(_PLANETOID)}
 #: Python 2 module names in old pickles, as ``pickle`` maps them.
 _PY2 = {"__builtin__": "builtins", "copy_reg": "copyreg"}
-#: Largest pickle read (bytes); the shipped files are at most 8 MB.
-MAX_BYTES = 1 << 30
+#: Largest pickle read (bytes): 8 times the largest shipped file (PubMed's ``allx``, 7.6 MB).
+MAX_BYTES = 64 << 20
+#: Most memory that the lists, dicts, sets, tuples and objects of one load may take
+#: (bytes, as ``sys.getsizeof`` counts them when they are made or grow). An empty set is
+#: 1 byte of pickle and 216 bytes of memory, so a 64 MB file of them alone asked for 15 GB.
+#: ENZYMES, the largest shipped networkx pickle (2.9 MB), builds 24 MB so counted (82 MB
+#: at its peak in all, strings and numbers included, which take at most about 13 bytes of
+#: memory a byte of file).
+MAX_BUILT = 512 << 20
 
 
 #: Dict keys and set items: scalars, or short tuples of scalars (grid graphs' ``(i, j)``
@@ -144,6 +151,13 @@ class _Unpickler(_PyUnpickler):
         super().__init__(fh, **kw)
         self._allowed = allowed
         self._callable: dict[int, tuple[Any, str]] = {}
+        self._built = 0
+
+    def _charge(self, nbytes: int) -> None:
+        self._built += nbytes
+        if self._built > MAX_BUILT:
+            self._refuse(f"refusing to build more than {MAX_BUILT / 2**20:g} MiB of objects "
+                         "(ENZYMES, the largest shipped graph set, builds 24 MB)")
 
     def find_class(self, module: str, name: str) -> Any:
         if "." in name or (module, name) not in self._allowed:
@@ -267,6 +281,41 @@ class _Unpickler(_PyUnpickler):
         self.append(frozenset(items))
     dispatch[pickle.FROZENSET[0]] = load_frozenset
 
+
+def _made(load: Any) -> Any:
+    """``load`` followed by charging the object it left on the stack."""
+    def run(self: _Unpickler) -> None:
+        load(self)
+        self._charge(sys.getsizeof(self.stack[-1]))
+    return run
+
+
+def _grown(load: Any, target: Any) -> Any:
+    """``load`` charged with the growth of the container it adds to (``target(self)``
+    finds that container before the opcode runs; after it, it is on top of the stack)."""
+    def run(self: _Unpickler) -> None:
+        try:
+            before = sys.getsizeof(target(self))
+        except IndexError:          # a damaged pickle: let the opcode fail its own way
+            load(self)
+            return
+        load(self)
+        self._charge(sys.getsizeof(self.stack[-1]) - before)
+    return run
+
+
+def _below_mark(u: _Unpickler) -> Any:
+    return u.metastack[-1][-1]
+
+
+for _op in (pickle.EMPTY_DICT, pickle.EMPTY_LIST, pickle.EMPTY_SET, pickle.LIST, pickle.TUPLE,
+            pickle.TUPLE1, pickle.TUPLE2, pickle.TUPLE3, pickle.DICT, pickle.FROZENSET,
+            pickle.NEWOBJ, pickle.NEWOBJ_EX, pickle.REDUCE, pickle.INST, pickle.OBJ):
+    _Unpickler.dispatch[_op[0]] = _made(_Unpickler.dispatch[_op[0]])
+for _op, _target in ((pickle.APPEND, lambda u: u.stack[-2]),
+                     (pickle.SETITEM, lambda u: u.stack[-3]), (pickle.APPENDS, _below_mark),
+                     (pickle.SETITEMS, _below_mark), (pickle.ADDITEMS, _below_mark)):
+    _Unpickler.dispatch[_op[0]] = _grown(_Unpickler.dispatch[_op[0]], _target)
 
 _PUTS = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
 

@@ -303,6 +303,65 @@ def test_shared_references_cannot_multiply_a_small_pickle(tmp_path):
         load_graph_pickle(path)
 
 
+def _containers(obj):
+    """Every list, dict, set and tuple reachable from ``obj`` (each once)."""
+    seen, todo = {}, [obj]
+    while todo:
+        x = todo.pop()
+        if isinstance(x, list | dict | set | tuple) and id(x) not in seen:
+            seen[id(x)] = x
+            todo.extend(x.values() if isinstance(x, dict) else x)
+            if isinstance(x, dict):
+                todo.extend(x.keys())
+    return list(seen.values())
+
+
+@pytest.mark.parametrize("protocol", [4, 5])   # 2 and 3 make sets through a list, freed
+def test_the_memory_a_pickle_builds_is_counted_and_capped(tmp_path, monkeypatch, protocol):
+    """An empty set is 1 byte of pickle and 216 of memory: a 64 MB file of them asked for
+    15 GB. What a load makes is counted as ``sys.getsizeof`` of every container when made
+    and as it grows, so the count equals the sizes of the containers that come out
+    (summed here independently, from the result), and a cap one byte lower refuses it."""
+    import graphvae.safe_pickle as sp
+    data = [{1, 2, 3}, {"a": [1.5, 2.5], "b": (1, 2)}, [], (3, (4, 5)), set(range(40))]
+    path = tmp_path / "c.pkl"
+    path.write_bytes(pickle.dumps(data, protocol=protocol))
+    expected = sum(sys.getsizeof(c) for c in _containers(sp.restricted_load(path, "networkx"))
+                   if c != ())      # the empty tuple is a shared singleton, never made
+    monkeypatch.setattr(sp, "MAX_BUILT", expected)
+    assert sp.restricted_load(path, "networkx") == data
+    monkeypatch.setattr(sp, "MAX_BUILT", expected - 1)
+    with pytest.raises(DataError, match="c.pkl: .*refusing to build more than"):
+        sp.restricted_load(path, "networkx")
+    # the bomb: 100,000 one-byte empty sets are 21.6 MB; a 1 MiB cap stops it early
+    monkeypatch.setattr(sp, "MAX_BUILT", 1 << 20)
+    path.write_bytes(b"\x80\x04](" + b"\x8f" * 100_000 + b"e.")
+    with pytest.raises(DataError, match="refusing to build more than 1 MiB of objects"):
+        sp.restricted_load(path, "networkx")
+    # made by a call: set() of one memoized 5,000-item list, twenty times, 5 bytes each
+    ints = b"".join(b"K" + bytes([i]) if i < 256 else b"M" + i.to_bytes(2, "little")
+                    for i in range(5000))
+    again = b"h\x01h\x02\x85Ra"                       # BINGET set, BINGET list, (list,), call
+    path.write_bytes(b"\x80\x02]q\x00c__builtin__\nset\nq\x01]q\x02(" + ints + b"e\x85Ra"
+                     + again * 19 + b".")
+    monkeypatch.setattr(sp, "MAX_BUILT", 1 << 30)
+    assert sp.restricted_load(path, "networkx") == [set(range(5000))] * 20
+    monkeypatch.setattr(sp, "MAX_BUILT", 1 << 20)        # each set takes 0.5 MB
+    with pytest.raises(DataError, match="refusing to build more than 1 MiB"):
+        sp.restricted_load(path, "networkx")
+
+
+def test_a_pickle_larger_than_the_cap_is_refused_by_its_size(tmp_path):
+    """Checked before a byte is read (a sparse file: nothing is written to disk)."""
+    import graphvae.safe_pickle as sp
+    path = tmp_path / "big.pkl"
+    with path.open("wb") as fh:
+        fh.truncate(sp.MAX_BYTES + 1)
+    with pytest.raises(DataError, match=f"big.pkl: {sp.MAX_BYTES + 1} bytes is too large"):
+        sp.restricted_load(path, "networkx")
+    assert sp.MAX_BYTES == 64 << 20
+
+
 def test_a_pickle_cannot_grow_the_memo_table(tmp_path):
     """CPython's unpickler sizes its memo table to twice the largest index it is given: a
     9-byte pickle putting at index 2^27 took 2.5 GB before failing. Memo indices that
@@ -713,8 +772,9 @@ def test_graph6_sizes_are_read_before_the_graphs_are_built(tmp_path, monkeypatch
     with pytest.raises(DataError, match=r"a.g6:1: the graphs up to here hold more than 1e\+06"):
         read_graph6(path, max_pairs=10**6)
     write_graph6([nx.complete_graph(6)], tmp_path / "k6.g6")
-    monkeypatch.setattr(gg, "MAX_GRAPH6_EDGES", 14)
-    with pytest.raises(DataError, match="k6.g6:1: the graphs up to here hold more than 14 edges"):
+    monkeypatch.setattr(gg, "MAX_SET_SIZE", 22)          # K6: 2 + 6 nodes + 15 edges = 23
+    with pytest.raises(DataError, match="k6.g6:1: the graphs up to here hold more than 22 "
+                                        "nodes, edges and graphs"):
         read_graph6(tmp_path / "k6.g6")
     def empty_graph6(n):   # networkx takes 16 s to write 5001 nodes; the format by hand
         head = bytes([126] + [(n >> s) % 64 + 63 for s in (12, 6, 0)])
@@ -724,6 +784,57 @@ def test_graph6_sizes_are_read_before_the_graphs_are_built(tmp_path, monkeypatch
     (tmp_path / "big.g6").write_bytes(empty_graph6(5001))
     with pytest.raises(DataError, match="big.g6:1: a graph of 5001 nodes; at most 5000"):
         read_graph6(tmp_path / "big.g6")
+
+
+def test_many_small_graphs_are_counted_before_they_are_built(tmp_path, monkeypatch):
+    """An empty graph is 2 bytes of graph6 (``?``) and 430 bytes as networkx objects, so a
+    20 MB file of them asked for 4 GB; a pickle repeats one graph for 2 bytes a copy. Each
+    graph counts 2 towards MAX_SET_SIZE, with its nodes and edges, before it is built."""
+    import graphvae.datasets.graphgen as gg
+    monkeypatch.setattr(gg, "MAX_SET_SIZE", 1000)
+    built = []
+    real = gg.nx.from_graph6_bytes
+    monkeypatch.setattr(gg.nx, "from_graph6_bytes", lambda line: built.append(1) or real(line))
+    (tmp_path / "e.g6").write_bytes(b"?\n" * 500)
+    assert len(read_graph6(tmp_path / "e.g6")) == 500 and len(built) == 500   # 1000 exactly
+    (tmp_path / "e.g6").write_bytes(b"?\n" * 5000)
+    built.clear()
+    with pytest.raises(DataError, match="e.g6:501: the graphs up to here hold more than 1,000"):
+        read_graph6(tmp_path / "e.g6")
+    assert len(built) == 500
+    # a pickle of one graph repeated: P2 (2 + 2 nodes + 1 edge = 5) 200 times fits, 201 not
+    real_convert = gg.nx.convert_node_labels_to_integers
+    monkeypatch.setattr(gg.nx, "convert_node_labels_to_integers",
+                        lambda g: built.append(1) or real_convert(g))
+    g = nx.path_graph(2)
+    for copies, ok in ((200, True), (201, False), (100_000, False)):
+        (tmp_path / "r.pkl").write_bytes(pickle.dumps([g] * copies, protocol=4))
+        built.clear()
+        if ok:
+            assert len(load_graph_pickle(tmp_path / "r.pkl")) == copies
+        else:
+            with pytest.raises(DataError, match="more than 1,000 nodes, edges and graphs"):
+                load_graph_pickle(tmp_path / "r.pkl")
+        assert len(built) == min(copies, 200)
+
+
+def test_a_graph6_file_is_read_a_bounded_line_at_a_time(tmp_path, monkeypatch):
+    """The file was read whole (and split, a second copy) before any line was checked; a
+    line longer than the graph6 line of a 5,000-node graph is now refused when met, after
+    reading at most that much of it."""
+    import graphvae.datasets.graphgen as gg
+    n = gg.MAX_NODES
+    longest = 10 + 8 + -(-n * (n - 1) // 12) + 2
+    assert gg._MAX_LINE == longest
+    monkeypatch.setattr(gg, "_MAX_LINE", 40)
+    (tmp_path / "l.g6").write_bytes(b"Bw\n" + b"?" * 100 + b"\n")
+    with pytest.raises(DataError, match="l.g6:2: not graph6: a line longer than 40 bytes"):
+        read_graph6(tmp_path / "l.g6")
+    # K3 ("w": its three bits set), then 21 isolated nodes: a header and 35 bytes, 37 in all
+    (tmp_path / "l.g6").write_bytes(b">>graph6<<Bw\r\n" + b"T" + b"?" * 35 + b"\n")
+    k3, empty = read_graph6(tmp_path / "l.g6")
+    assert sorted(k3.edges) == [(0, 1), (0, 2), (1, 2)]
+    assert empty.number_of_nodes() == 21 and empty.number_of_edges() == 0
 
 
 def test_graph6_reads_what_it_writes_and_names_bad_lines(tmp_path):

@@ -34,25 +34,50 @@ GRAPHGEN_FILES = {"community-small": "community_small", "ego-small": "ego_small"
 MAX_NODES = 5000
 
 
+#: The most a graph set may hold in all, counted as its nodes, its edges and 2 for each
+#: graph (a node or an edge takes about 225 bytes as networkx objects, an empty graph about
+#: 430): 4·10⁶, about 0.9 GB, 60 times the grid set (the largest of GDSS's). Counted
+#: before each graph is built, so a 20 MB graph6 file of ten million empty graphs (a line
+#: of 2 bytes each) is refused after two million, not built (it took 4 GB).
+MAX_SET_SIZE = 4_000_000
+
+
+def set_size(n: int, e: int) -> int:
+    """What a graph of ``n`` nodes and ``e`` edges counts towards :data:`MAX_SET_SIZE`."""
+    return 2 + n + e
+
+
+def _over_size(path: Path, total: int, lineno: int | None = None) -> None:
+    if total > MAX_SET_SIZE:
+        raise DataError(path, f"the graphs up to here hold more than {MAX_SET_SIZE:,} "
+                              "nodes, edges and graphs (2 each) in all; graph sets for "
+                              "generation are small graphs", lineno)
+
+
 def _budget(path: Path) -> int:
-    """Most nodes and edges in all a pickle's graphs: a real file spends several bytes on
-    each, so a larger count means shared references are being multiplied out."""
+    """Most a pickle's graphs may count (as :func:`set_size`) for the file's size: a real
+    file spends several bytes on each node, edge and graph (at least 230 a graph in
+    GDSS's files), so a larger count means shared references are being multiplied out."""
     return 4 * path.stat().st_size + 10_000
 
 
 def _simple(g: Any, path: Path, index: int, budget: list[int]) -> nx.Graph:
     """Graph ``index`` of a pickle as a simple undirected graph on nodes 0..n-1, keeping the
-    file's node order; :class:`DataError` if it is not a networkx graph or too large."""
+    file's node order; :class:`DataError` if it is not a networkx graph or too large.
+    ``budget`` is ``[left of the file's budget, counted so far]``."""
     if not isinstance(g, nx.Graph):
         raise DataError(path, f"item {index} is a {type(g).__name__}, not a networkx graph")
     n = g.number_of_nodes()
     if n > MAX_NODES:
         raise DataError(path, f"graph {index} has {n} nodes; graph sets for generation hold "
                               f"graphs of at most {MAX_NODES}")
-    budget[0] -= n + g.number_of_edges()
+    size = set_size(n, g.number_of_edges())
+    budget[0] -= size
+    budget[1] += size
     if budget[0] < 0:
-        raise DataError(path, "holds more nodes and edges than its size allows (shared "
-                              "references multiplied out); refusing to expand it")
+        raise DataError(path, "holds more nodes, edges and graphs than its size allows "
+                              "(shared references multiplied out); refusing to expand it")
+    _over_size(path, budget[1])
     h = nx.convert_node_labels_to_integers(nx.Graph(g))
     h.remove_edges_from(list(nx.selfloop_edges(h)))
     return h
@@ -65,19 +90,13 @@ def load_graph_pickle(path: str | os.PathLike) -> list[nx.Graph]:
     obj = restricted_load(path, "networkx")
     if not isinstance(obj, list) or not obj:
         raise DataError(path, "expected a non-empty list of networkx graphs")
-    budget = [_budget(path)]
+    budget = [_budget(path), 0]
     try:
         return [_simple(g, path, i, budget) for i, g in enumerate(obj)]
     except DataError:
         raise
     except Exception as err:  # noqa: BLE001 - a crafted graph object fails in many ways
         raise DataError(path, f"not a usable list of graphs ({describe(err)})") from None
-
-
-#: The most edges a graph6 file may hold in all: six edges fit in a byte, so a 2 MB line
-#: is a complete graph of 5,000 nodes, 2.8 GB as networkx objects. 2·10⁶ edges (about
-#: 0.6 GB) is 26 times the grid set's, the largest of GDSS's.
-MAX_GRAPH6_EDGES = 2_000_000
 
 
 def _graph6_size(line: bytes) -> int | None:
@@ -92,42 +111,61 @@ def _graph6_size(line: bytes) -> int | None:
     return None
 
 
+#: The longest graph6 line: the optional ``>>graph6<<`` header, the 8-byte size of a graph of
+#: :data:`MAX_NODES` nodes, its n(n-1)/2 bits six to a byte, and a line end. The file is
+#: read a line at a time, never more than this, so a file's size costs nothing before its
+#: lines are checked.
+_MAX_LINE = 10 + 8 + -(-MAX_NODES * (MAX_NODES - 1) // 12) + 2
+
+
 def read_graph6(path: str | os.PathLike, max_pairs: int | None = None) -> list[nx.Graph]:
     """Graphs from a graph6 file (one a line; an optional ``>>graph6<<`` header per line;
     blank lines skipped). :class:`DataError` naming the line on anything else. Sizes are
     read from each line's header and its set bits before the graph is built: at most
-    :data:`MAX_NODES` nodes a graph, :data:`MAX_GRAPH6_EDGES` edges in all and, if given,
-    ``max_pairs`` node pairs (n² summed over the graphs)."""
-    path = Path(path)
-    raw = read_bytes(path, "no such graph file")
+    :data:`MAX_NODES` nodes a graph, :data:`MAX_SET_SIZE` in all (six edges fit in a byte,
+    so a 2 MB line is a complete graph of 5,000 nodes, 2.8 GB as networkx objects) and, if
+    given, ``max_pairs`` node pairs (n² summed over the graphs)."""
+    path = require_file(path, "no such graph file")
+    try:
+        with path.open("rb") as fh:
+            graphs = _graph6_lines(path, iter(lambda: fh.readline(_MAX_LINE + 1), b""),
+                                   max_pairs)
+    except OSError as err:
+        raise DataError(path, f"cannot read the file ({describe(err)})") from None
+    if not graphs:
+        raise DataError(path, "holds no graphs")
+    return graphs
+
+
+def _graph6_lines(path: Path, lines: Any, max_pairs: int | None) -> list[nx.Graph]:
     graphs = []
-    edges = pairs = 0
-    for lineno, line in enumerate(raw.splitlines(), start=1):
-        line = line.strip()
+    total = pairs = 0
+    for lineno, chunk in enumerate(lines, start=1):
+        line = chunk.strip()
         if line.startswith(b">>graph6<<"):
             line = line[len(b">>graph6<<"):]
         if not line:
             continue
-        if any(b < 63 or b > 126 for b in line):
+        codes = np.frombuffer(line, np.uint8)
+        if ((codes < 63) | (codes > 126)).any():
             raise DataError(path, f"not graph6: bytes outside 63..126 in {quote(line)}", lineno)
         n = _graph6_size(line)
         if n is not None and n > MAX_NODES:
             raise DataError(path, f"a graph of {n} nodes; at most {MAX_NODES}", lineno)
+        if len(chunk) > _MAX_LINE:          # only the first _MAX_LINE + 1 bytes were read
+            raise DataError(path, f"not graph6: a line longer than {_MAX_LINE:,} bytes, the "
+                                  f"line of a graph of {MAX_NODES} nodes", lineno)
         pairs += (n or 0) ** 2
         if max_pairs is not None and pairs > max_pairs:
             raise DataError(path, f"the graphs up to here hold more than {max_pairs:.0e} node "
                                   f"pairs (n² summed over the graphs)", lineno)
-        edges += int(np.unpackbits(np.frombuffer(line, np.uint8) - 63).sum())
-        if edges > MAX_GRAPH6_EDGES:
-            raise DataError(path, f"the graphs up to here hold more than "
-                                  f"{MAX_GRAPH6_EDGES:,} edges", lineno)
+        total += set_size(n or 0, int(np.unpackbits(codes - 63).sum()))
+        _over_size(path, total, lineno)
         try:
             g = nx.from_graph6_bytes(line)
         except Exception as err:  # noqa: BLE001 - networkx raises several types
             raise DataError(path, f"not a graph6 line ({describe(err)})", lineno) from None
         graphs.append(g)
-    if not graphs:
-        raise DataError(path, "holds no graphs")
     return graphs
 
 
