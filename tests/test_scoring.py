@@ -8,6 +8,7 @@ molecules whose validity, uniqueness and novelty are counted by hand.
 from __future__ import annotations
 
 import json
+import pickle
 
 import networkx as nx
 import pytest
@@ -345,6 +346,34 @@ def test_more_graphs_than_the_mmd_can_compare_are_refused_before_scoring(tmp_pat
     assert rc == 2 and err == (f"graphvae: error: {path}: holds 10,001 graphs; at most 10,000 "
                                f"are scored (the MMD² compares every pair of samples: minutes "
                                f"and gigabytes beyond)\n"), err
+
+
+def test_graph6_and_pickled_sets_past_the_cap_are_refused_before_they_are_built(
+        tmp_path, monkeypatch):
+    """A graph6 or pickled set of more than MAX_GRAPH_SAMPLES graphs was built whole (a
+    2 MB graph6 file of a million empty graphs: 0.68 GB, 18 s) before its count was
+    compared; now the reader stops at graph MAX_GRAPH_SAMPLES + 1, building none past it."""
+    import graphvae.datasets.graphgen as gg
+    from graphvae.tasks.generation_config import MAX_GRAPH_SAMPLES
+    built = []
+    real = gg.nx.from_graph6_bytes
+    monkeypatch.setattr(gg.nx, "from_graph6_bytes", lambda line: built.append(1) or real(line))
+    path = tmp_path / "many.g6"
+    path.write_bytes(b"Bw\n" * (MAX_GRAPH_SAMPLES + 5))
+    rc, _, err = run_cli(["score", str(path), "--quiet"])
+    assert rc == 2 and err == (f"graphvae: error: {path}:10001: holds more than 10,000 "
+                               f"graphs; at most 10,000 are read here\n"), err
+    assert len(built) == MAX_GRAPH_SAMPLES
+    real_convert = gg.nx.convert_node_labels_to_integers
+    monkeypatch.setattr(gg.nx, "convert_node_labels_to_integers",
+                        lambda g: built.append(1) or real_convert(g))
+    built.clear()
+    path = tmp_path / "many.pkl"
+    path.write_bytes(pickle.dumps([nx.path_graph(3)] * (MAX_GRAPH_SAMPLES + 1), protocol=4))
+    rc, _, err = run_cli(["score", str(path), "--quiet"])
+    assert rc == 2 and err == (f"graphvae: error: {path}: holds 10,001 graphs; at most "
+                               f"10,000 are read here\n"), err
+    assert built == []
 
 
 def test_a_samples_file_larger_than_its_cap_is_refused_before_it_is_read(tmp_path,

@@ -26,7 +26,8 @@ self-loops, repeated pairs, at most ``MAX_NODES`` nodes a graph, ``MAX_SAMPLES``
 samples and ``MAX_PAIRS`` node pairs in all, and a file of at most
 ``MAX_SAMPLES_BYTES``); anything else is a :class:`~graphvae.errors.DataError` naming the
 line. Graphs too dense to score (orbit counts beyond ``MAX_ORBIT_WORK``), and graph sets
-of more than ``MAX_GRAPH_SAMPLES`` graphs, are refused before any statistic is computed.
+of more than ``MAX_GRAPH_SAMPLES`` graphs, are refused before any statistic is computed
+(graph6 and pickled sets before a graph past the count is built).
 """
 
 from __future__ import annotations
@@ -185,9 +186,10 @@ def read_samples(path: str | os.PathLike) -> tuple[list[SampledGraph], bool]:
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
         return read_samples_jsonl(path)
-    graphs = load_graph_pickle(path) if suffix == ".pkl" else read_graph6(path, MAX_PAIRS)
-    if len(graphs) > MAX_SAMPLES:
-        raise DataError(path, f"more than {MAX_SAMPLES} samples")
+    # graphs only: more than MAX_GRAPH_SAMPLES would be refused once read, so refuse them
+    # before they are built
+    graphs = load_graph_pickle(path, MAX_GRAPH_SAMPLES) if suffix == ".pkl" else \
+        read_graph6(path, MAX_PAIRS, MAX_GRAPH_SAMPLES)
     if sum(g.number_of_nodes() ** 2 for g in graphs) > MAX_PAIRS:
         raise DataError(path, f"the samples hold more than {MAX_PAIRS:.0e} node pairs in all "
                               "(n² summed over the samples)")
