@@ -170,10 +170,13 @@ def nan_weight(state: dict[str, torch.Tensor]) -> str | None:
 def check_weight_storage(state: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
     """Refuse weights that hold fewer bytes than their shapes claim: a tensor saved as a
     view that repeats one value (stride 0) or many tensors on one storage would let a
-    small file ask for a model of any size, which is built before its weights load."""
+    small file ask for a model of any size, which is built before its weights load.
+    Sparse and other non-dense weights are refused first."""
     storages: dict[tuple[int, int], int] = {}
     need = 0
     for k, v in state.items():
+        if v.layout != torch.strided:       # a sparse tensor has no storage to measure
+            raise DataError(path, f"the weights are not dense tensors: {k} is {v.layout}")
         st = v.untyped_storage()
         nbytes = v.numel() * v.element_size()
         if nbytes > st.nbytes():
@@ -185,6 +188,28 @@ def check_weight_storage(state: dict[str, torch.Tensor], path: str | os.PathLike
     if need > have:
         raise DataError(path, f"the weights hold fewer values than their shapes: {need} bytes "
                               f"of tensors on {have} bytes of storage")
+
+
+def castable(have: torch.dtype, want: torch.dtype) -> bool:
+    """Whether a saved weight of dtype ``have`` may be loaded into one of ``want``: real
+    floating point into floating point (``load_state_dict`` casts: a model saved after
+    ``.double()`` or ``.half()`` loads), anything else only as itself. Complex weights lost
+    their imaginary part, and integer or boolean ones were taken as numbers, silently."""
+    if want.is_floating_point:
+        return have.is_floating_point
+    return have == want
+
+
+def check_dtypes(state: dict[str, torch.Tensor], model: dict[str, torch.Tensor],
+                 path: str | os.PathLike) -> None:
+    """:class:`DataError` naming the first weight of ``state`` that :func:`castable` does
+    not allow into the tensor of the same name in ``model`` (a state dict, e.g. of a
+    model built on the meta device)."""
+    for k, v in model.items():
+        if k in state and not castable(state[k].dtype, v.dtype):
+            raise DataError(path, f"the weights do not fit the model: {k} is "
+                                  f"{str(state[k].dtype).removeprefix('torch.')}, the model "
+                                  f"needs {str(v.dtype).removeprefix('torch.')}")
 
 
 def not_plain(value: Any, where: str) -> tuple[str, str] | None:

@@ -594,6 +594,32 @@ def test_checkpoint_of_the_wrong_size_or_without_weights(tmp_path):
         load_model(path)
 
 
+def test_weights_of_another_kind_are_refused_not_cast(tmp_path):
+    """load_state_dict cast complex weights to real (dropping the imaginary part) and
+    integer or boolean weights to floats, silently; a sparse weight failed inside torch and
+    was reported as a config error. Real floating point of any width still loads (cast to
+    the model's float32, as a model saved after .double() is)."""
+    from graphvae.tasks.link_prediction import PRESETS, build_linkpred_model
+    cfg = PRESETS["vgae"].replace(hidden=(4,), latent=2)
+    state = build_linkpred_model(cfg, 3).state_dict()
+    key = next(k for k, v in state.items() if v.dim() == 2)
+    for dtype in (torch.float64, torch.float16, torch.bfloat16):
+        changed = dict(state, **{key: state[key].to(dtype)})
+        model, _, _ = load_model(_linkpred_checkpoint(tmp_path, state_dict=changed))
+        assert torch.equal(model.state_dict()[key], state[key].to(dtype).float())
+    for dtype, name in ((torch.complex64, "complex64"), (torch.int64, "int64"),
+                        (torch.bool, "bool")):
+        changed = dict(state, **{key: state[key].to(dtype)})
+        with pytest.raises(DataError, match=f"model.pt: the weights do not fit the model: "
+                                            f"{re.escape(key)} is {name}, the model needs "
+                                            f"float32"):
+            load_model(_linkpred_checkpoint(tmp_path, state_dict=changed))
+    changed = dict(state, **{key: state[key].to_sparse()})
+    with pytest.raises(DataError, match=f"not dense tensors: {re.escape(key)} is "
+                                        f"torch.sparse_coo"):
+        load_model(_linkpred_checkpoint(tmp_path, state_dict=changed))
+
+
 def test_a_huge_config_is_refused_without_allocating(tmp_path):
     """A saved config of two layers of the widest width allowed would ask for 17 GB
     (65,536² float32 weights) before the weights are compared; the shapes are compared on
@@ -748,6 +774,18 @@ def test_vector_checkpoints_are_checked_before_the_model_is_built(tmp_path):
     torch.save(ck, tmp_path / "h.pt")
     with pytest.raises(DataError, match="hold fewer values than their shapes"):
         load_vector_model(tmp_path / "h.pt")
+    ck = torch.load(vec, weights_only=True)      # cast silently, as the graph models' were
+    key = next(iter(ck["state_dict"]))
+    ck["state_dict"][key] = ck["state_dict"][key].cfloat()
+    torch.save(ck, tmp_path / "c.pt")
+    with pytest.raises(DataError, match=f"c.pt: the weights do not fit the model: "
+                                        f"{re.escape(key)} is complex64, the model needs "
+                                        f"float32"):
+        load_vector_model(tmp_path / "c.pt")
+    ck["state_dict"][key] = ck["state_dict"][key].real.to_sparse()
+    torch.save(ck, tmp_path / "s.pt")
+    with pytest.raises(DataError, match="s.pt: the weights are not dense tensors"):
+        load_vector_model(tmp_path / "s.pt")
 
 
 @pytest.mark.slow  # 4 s; the fast suite keeps the reader fuzz (graph6 among them)

@@ -722,6 +722,12 @@ def test_resume_from_a_hand_edited_state_is_one_line_and_keeps_it(tmp_path):
             step=torch.tensor(-5.0)),
         "complex step count": lambda ck: ck["optimizer"]["state"][0].update(
             step=torch.tensor(1 + 1j)),
+        # load_state_dict cast these to the model's float32, silently: a resumed run that
+        # is not the run it continues
+        "complex weights": lambda ck: ck["model"].update({first: ck["model"][first].cfloat()}),
+        "float64 weights": lambda ck: ck["model"].update({first: ck["model"][first].double()}),
+        "sparse weights": lambda ck: ck["model"].update(
+            {first: ck["model"][first].to_sparse()}),
     }
     base = ["generate", "--epochs", "2", "--eval-every", "1", "--out", str(out), "--quiet",
             "--resume"]

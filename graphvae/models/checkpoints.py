@@ -40,7 +40,7 @@ from graphvae.models.autoencoders import (
 from graphvae.models.graphvae import GraphVAE
 from graphvae.models.oneshot import EquivariantGraphVAE
 from graphvae.models.sequential import SequentialGraphVAE
-from graphvae.torch_files import check_plain_entries
+from graphvae.torch_files import check_dtypes, check_plain_entries
 
 #: The generation models' ``kind`` → their class, built from the saved ``init`` as keywords.
 MODEL_CLASSES: dict[str, type[nn.Module]] = {
@@ -95,8 +95,9 @@ def _legacy(ck: dict[str, Any]) -> Callable[[], nn.Module]:
 
 
 def checked_model(build: Callable[[], nn.Module], state: Any, path: Path) -> nn.Module:
-    """Build on the meta device, compare parameter shapes with ``state``, then build and
-    load for real; :class:`DataError` naming ``path`` on any mismatch."""
+    """Build on the meta device, compare parameter shapes and dtypes with ``state`` (see
+    :func:`~graphvae.torch_files.castable`), then build and load for real;
+    :class:`DataError` naming ``path`` on any mismatch, and for non-dense weights."""
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
                                               for v in state.values()):
         raise DataError(path, "the checkpoint has no state_dict of tensors")
@@ -120,6 +121,7 @@ def checked_model(build: Callable[[], nn.Module], state: Any, path: Path) -> nn.
         k = wrong[0]
         raise DataError(path, f"the weights do not fit the saved config: {k} has shape "
                               f"{have[k]}, the model needs {want[k]}")
+    check_dtypes(state, skeleton.state_dict(), path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = build()

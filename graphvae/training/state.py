@@ -245,6 +245,12 @@ def _load_state(ck: dict[str, Any], state: FitState, result: FitResult,
         raise ValueError("it has other callbacks than this run")
     model = unwrap(state.model)
     dev = next(model.parameters()).device
+    for k, v in model.state_dict().items():      # a resumed run continues bit for bit
+        saved = ck["model"].get(k) if isinstance(ck["model"], dict) else None
+        if isinstance(saved, torch.Tensor) and (saved.dtype != v.dtype
+                                                or saved.layout != v.layout):
+            raise ValueError(f"its weight {k} is a {saved.layout} {saved.dtype} tensor, the "
+                             f"model's a {v.layout} {v.dtype} one")
     model.load_state_dict(ck["model"])
     state.optimizer.load_state_dict(ck["optimizer"])
     for cb, cs in zip(state.callbacks, ck["callbacks"]):

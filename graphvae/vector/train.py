@@ -22,7 +22,7 @@ from graphvae.config import check_count
 from graphvae.errors import DataError, describe
 from graphvae.io import check_weight_storage, load_torch, save_atomic
 from graphvae.progress import steps
-from graphvae.torch_files import check_plain_entries
+from graphvae.torch_files import check_dtypes, check_plain_entries
 from graphvae.training import (
     EMA,
     Callback,
@@ -259,12 +259,14 @@ def load_vector_model(path: str | os.PathLike,
     try:
         config = VectorConfig.from_dict(ckpt["config"])
         with torch.device("meta"):
-            want = {k: tuple(v.shape) for k, v in VectorAutoencoder(config).state_dict().items()}
+            skeleton = VectorAutoencoder(config).state_dict()
     except Exception as err:  # noqa: BLE001 - a crafted config fails in many ways
         raise DataError(path, f"the checkpoint's config is not usable ({describe(err)})"
                         ) from None
-    if want != {k: tuple(v.shape) for k, v in state.items()}:
+    if {k: tuple(v.shape) for k, v in skeleton.items()} != \
+            {k: tuple(v.shape) for k, v in state.items()}:
         raise DataError(path, "the weights do not fit the saved config")
+    check_dtypes(state, skeleton, path)
     model = VectorAutoencoder(config)
     model.load_state_dict(state)
     objective, k = ckpt.get("objective", "elbo"), ckpt.get("num_samples", 1)
