@@ -2,7 +2,7 @@
 
 ``torchrun --nproc_per_node=N -m graphvae linkpred ...`` starts ``N`` processes and sets
 ``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT`` in each;
-:func:`start` reads them and joins the process group (gloo on CPU, NCCL on CUDA). A
+:func:`process_group` reads them and joins the process group (gloo on CPU, NCCL on CUDA). A
 world size of 1, or no such variables, is an ordinary single process.
 
 Every failure to start is one line: a world size or rank that is not a number, a

@@ -71,8 +71,10 @@ def test_default_run_writes_outputs(default_run):
             "roc_pr.png", "latent.png", "training.png"} <= names
 
     metrics = json.loads((out / "metrics.json").read_text())
-    for key in (*METRICS, "epochs", "num_nodes", "num_edges"):
+    # read_seconds was set after metrics.json was written: only --json had it
+    for key in (*METRICS, "epochs", "num_nodes", "num_edges", "read_seconds"):
         assert metrics[key] == summary[key]
+    assert isinstance(metrics["read_seconds"], float) and metrics["read_seconds"] >= 0
     assert len(metrics["runs"]) == 1
 
     ckpt = torch.load(out / "model.pt", weights_only=False)

@@ -107,7 +107,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true",
                         help="show the Python traceback of an error")
     parser.add_argument("--version", action=_Version, nargs=0, default=argparse.SUPPRESS,
-                        help="print the versions of graphvae, torch and torch-geometric")
+                        help="print the versions of graphvae, torch, torch-geometric and Python")
     sub = parser.add_subparsers(dest="command", required=True)
     # the top level has flags without values only: its first other word is the command
     chosen = None if argv is None else next((a for a in argv if not a.startswith("-")), "")

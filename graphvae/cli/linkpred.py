@@ -89,8 +89,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         with fresh_start(args, state if rank == 0 else None, LINKPRED_STATES), \
                 threads_for(_work(data, cfg), device), \
                 output_folder(out, "graphvae linkpred", device) as stage:
-            summary = _runs(args, cfg, data, name, device, stage, state, planted, rank)
-            summary["read_seconds"] = read_seconds
+            summary = _runs(args, cfg, data, name, device, stage, state, planted, rank,
+                            read_seconds)
     if rank == 0:
         done(state, LINKPRED_STATES)
     return summary
@@ -239,8 +239,8 @@ def _work(data, cfg: LinkPredConfig) -> int:
 
 
 def _runs(args: argparse.Namespace, cfg: LinkPredConfig, data, name: str,
-          device, stage: Path | None, state: Path | None, planted=None, rank: int = 0
-          ) -> dict[str, Any]:
+          device, stage: Path | None, state: Path | None, planted=None, rank: int = 0,
+          read_seconds: float | None = None) -> dict[str, Any]:
     runs, first = [], None
     for seed in range(args.seed, args.seed + args.seeds):
         ckpt = stage / "model.pt" if stage is not None and first is None else None
@@ -274,7 +274,7 @@ def _runs(args: argparse.Namespace, cfg: LinkPredConfig, data, name: str,
                     "median_epoch_ms": float(sum(r["median_epoch_ms"] for r in runs) /
                                              len(runs)), "batch": runs[0]["batch"],
                     "device": str(device), "config": cfg.to_dict(), "runs": runs,
-                    "rank": rank})
+                    "rank": rank, "read_seconds": read_seconds})
     if stage is not None and first is not None:
         from graphvae.tasks.exports import export_link_prediction
         export_link_prediction(stage, first, summary, data.edge_index,

@@ -1,7 +1,8 @@
 """Inner-product edge decoders ``p(A_ij = 1 | Z) = σ(H_iᵀ H_j)``.
 
 ``H = Z`` for the plain inner product of Kipf & Welling (2016); ``H = MLP(Z)``
-for the MLP inner product (``../shared/DESIGN.md`` §2); :class:`CosineBiasDecoder` adds a
+for the MLP inner product (an MLP applied to each node's latent first);
+:class:`CosineBiasDecoder` adds a
 per-node term for graphs whose degrees vary widely, and :class:`VMFBiasDecoder` replaces
 its cosine by an increasing kernel of it. All are equivariant: relabelling the rows of
 ``Z`` relabels the logits the same way.

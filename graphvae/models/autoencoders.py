@@ -6,7 +6,7 @@ All three are :class:`GraphAutoencoder` with different parts:
   the edge log-likelihood at ``Z = μ``.
 * **VGAE** (same paper): Gaussian encoder, ``ELBO = E_q log p(A|Z) − KL(q ‖ N(0, I))``.
 * **joint**: ``log p(X, A | Z) = log p(A | Z) + log p(X | A, Z)`` with the GNN
-  feature decoder (``../shared/DESIGN.md`` §2).
+  feature decoder (:mod:`graphvae.decoders`), which passes messages over ``A`` from ``Z``.
 
 The edge term sums over ordered pairs ``(i, j)`` of the target graph, with the
 diagonal as positives when ``EdgeObjective.self_loops`` (as Kipf & Welling's
