@@ -45,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
+from graphvae.checks import check_seed
 from graphvae.errors import OneLineParser, run_script
 from graphvae.evaluation.graph_stats import (
     graph_mmd,
@@ -218,10 +219,16 @@ def main(argv=None) -> int:
     unknown = [n for n in names if n not in GDSS_AVERAGE]
     if unknown:
         p.error(f"unknown data set(s) {unknown}; choose from {sorted(GDSS_AVERAGE)}")
+    check_seed(args.seed, "--seed")          # (a ValueError: run_script's one line)
+    check_seed(args.seed + args.seeds - 1, "--seed + --seeds - 1")
     if args.smoke:
         args.draws = 6
         if args.data_root is None or not (Path(args.data_root) / "graphgen").is_dir():
             names = [None]  # no data files: the embedded generated set
+    for name in names:      # a later data set's missing file failed after the earlier draws
+        load_generation_data(GenerationConfig(dataset=name, model="seq-vae",
+                                              protocol=args.protocol, seed=args.seed),
+                             args.data_root)
     rows = []
     for name, seed in ((n, s) for n in names for s in range(args.seed, args.seed + args.seeds)):
         row = run_dataset(name, args.protocol, args.draws, seed, args.data_root)

@@ -534,7 +534,15 @@ def test_benchmark_flag_errors_are_one_line(tmp_path):
              ("minibatch.py", ["--smoke", "--batch-size", "0"], "batch size must be at least 1"),
              ("minibatch.py", ["--datasets", "synthetic,nosuch"], "--datasets: unknown nosuch"),
              ("permutation_bounds.py", ["--smoke", "--seed", "-7"],
-              "--seed must be an integer from 0 to 4294967295, got -7")]
+              "--seed must be an integer from 0 to 4294967295, got -7"),
+             # each after the first data set's draws (minutes)
+             ("sampling_noise.py", ["--seed", "4294967295", "--seeds", "2"],
+              "--seed + --seeds - 1 must be an integer from 0 to 4294967295, got 4294967296"),
+             ("sampling_noise.py", ["--datasets", "community-small,ego-small", "--data-root",
+                                    str(tmp_path / "only_community")], "ego_small.pkl")]
+    (tmp_path / "only_community" / "graphgen").mkdir(parents=True)
+    (tmp_path / "only_community" / "graphgen" / "community_small.g6").write_bytes(
+        b"Bw\n" * 20)
     for script, argv, problem in cases:
         res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *argv,
                               "--out", str(tmp_path / "r.json")], cwd=ROOT, timeout=120,
