@@ -103,8 +103,12 @@ def read_text(path: str | os.PathLike, max_bytes: int | None = None) -> str:
     return text.lstrip("\ufeff")
 
 
-#: The largest JSON file read (configs, manifests, a run's metrics.json).
-MAX_JSON_BYTES = 64 << 20
+#: The largest JSON file read (a run's metrics.json, a benchmark report): Python's JSON
+#: objects take up to about 33 bytes of memory a byte of file (60 MB of ``[{},...]`` took
+#: 2 GB), so 0.5 GB at most; a metrics.json of 1,000 epochs is about 0.2 MB.
+MAX_JSON_BYTES = 16 << 20
+#: The largest config file or run-folder manifest read (they hold a few lines).
+MAX_SMALL_JSON_BYTES = 1 << 20
 
 
 class RepeatedKey(ValueError):
@@ -131,12 +135,12 @@ def parse_json(text: str) -> Any:
     return json.loads(text, object_pairs_hook=_object, parse_constant=_not_a_number)
 
 
-def read_json(path: str | os.PathLike) -> Any:
+def read_json(path: str | os.PathLike, max_bytes: int = MAX_JSON_BYTES) -> Any:
     """A JSON file's value; :class:`~graphvae.errors.DataError` naming the file for a file
-    that is missing, not regular, over :data:`MAX_JSON_BYTES`, not UTF-8 or not JSON
+    that is missing, not regular, over ``max_bytes``, not UTF-8 or not JSON
     (nesting too deep, integers of thousands of digits, ``NaN`` / ``Infinity`` and a key
     named twice in one object included)."""
-    text = read_text(path, max_bytes=MAX_JSON_BYTES)
+    text = read_text(path, max_bytes=max_bytes)
     try:
         return parse_json(text)
     except RepeatedKey as err:

@@ -1608,3 +1608,44 @@ def test_linkpred_notes_the_flags_it_does_not_read_and_they_do_not_tie_its_state
     rc, _, err = run_cli(["linkpred", "--model", "best", "--quiet", "--epochs", "1",
                           "--estimator", "dense"])
     assert rc == 0 and "note" not in err, err
+
+
+def test_a_manifest_of_deep_names_costs_its_size_not_its_square(tmp_path):
+    """foreign_files built every parent of every listed name: a name of d parts cost d²
+    (an 80 KB manifest listing "a/a/.../a" took 1.8 GB and 9 s, in every command's --out
+    check). Folders are now tested from those found on disk; listed subfolders still
+    count as the run's, and unlisted ones do not."""
+    import tracemalloc
+
+    from graphvae.run_folder import MANIFEST, foreign_files
+    run = tmp_path / "run"
+    (run / "plots" / "deep").mkdir(parents=True)
+    (run / "plots" / "deep" / "a.png").write_bytes(b"png")
+    (run / "other").mkdir()
+    files = {"plots/deep/a.png": {"bytes": 3}, "a/" * 20_000 + "f": {"bytes": 0}}
+    (run / MANIFEST).write_text(json.dumps({"written_by": "graphvae",
+                                            "command": "graphvae generate", "files": files}))
+    tracemalloc.start()
+    found = foreign_files(run)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert found == ["other"]
+    assert peak < 5_000_000, peak                 # the old code: 0.6 GB for this manifest
+
+
+def test_configs_and_manifests_are_read_only_up_to_a_megabyte(tmp_path):
+    """JSON takes up to 33 bytes of memory a byte of file, and configs and manifests were
+    read up to 64 MiB (2 GB); they are now capped at 1 MiB, other JSON at 16 MiB."""
+    from graphvae.io import MAX_SMALL_JSON_BYTES
+    from graphvae.run_folder import MANIFEST, foreign_files
+    config = tmp_path / "c.json"
+    config.write_text('{"epochs": 3' + " " * MAX_SMALL_JSON_BYTES + "}")
+    rc, _, err = run_cli(["linkpred", "--config", str(config), "--quiet"])
+    assert rc == 2 and err == (f"graphvae: error: cannot read config: {config}: "
+                               f"{config.stat().st_size:,} bytes "
+                               f"is more than the 1,048,576 such a file may have\n"), err
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / MANIFEST).write_text(json.dumps({"written_by": "graphvae", "files": {},
+                                            "pad": " " * MAX_SMALL_JSON_BYTES}))
+    assert foreign_files(run) == [MANIFEST]        # too large to be ours: not graphvae's

@@ -25,7 +25,7 @@ from graphvae.config import MAX_INT, check_seed
 from graphvae.devices import resolve_device
 from graphvae.distributed import agree, process_group, together, world_from_env
 from graphvae.errors import DataError, quote
-from graphvae.io import json_text, read_json
+from graphvae.io import MAX_SMALL_JSON_BYTES, json_text, read_json
 from graphvae.run_folder import output_folder
 from graphvae.tasks.link_prediction import PRESETS, LinkPredConfig, run_link_prediction, summarize
 from graphvae.threads import graph_work, threads_for
@@ -58,7 +58,7 @@ def _config(args: argparse.Namespace) -> LinkPredConfig:
     cfg = PRESETS[args.model]
     if args.config is not None:
         try:
-            fields = read_json(args.config)
+            fields = read_json(args.config, MAX_SMALL_JSON_BYTES)
         except DataError as err:
             raise ValueError(f"cannot read config: {err}") from None
         if not isinstance(fields, dict):
