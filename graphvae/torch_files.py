@@ -12,6 +12,7 @@ import os
 import pickle
 import warnings
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -118,11 +119,13 @@ def _bad_crc(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> str | None:
 
 
 def load_torch(path: str | os.PathLike, what: str, not_ours: str,
-               map_location: str | torch.device = "cpu") -> Any:
+               map_location: str | torch.device = "cpu", check: bool = True) -> Any:
     """What ``torch.save`` wrote to ``path``, read without running code. ``what`` names
     the file in errors (``"checkpoint"``: "cannot read the checkpoint (...)"), and
     ``not_ours`` says what the file is not, for one that is neither a zip archive nor a
-    pickle, or a zip archive without torch's ``data.pkl`` (numpy's ``.npz``)."""
+    pickle, or a zip archive without torch's ``data.pkl`` (numpy's ``.npz``). Every tensor
+    in it must be dense and hold the bytes its shape claims (:func:`check_tensor_storage`),
+    unless ``check`` is false (the caller checks, to word the refusal its own way)."""
     path = Path(path)
     head = _head(path, what)
     if head and not head.startswith(TORCH_MAGIC):
@@ -136,12 +139,15 @@ def load_torch(path: str | os.PathLike, what: str, not_ours: str,
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return torch.load(path, map_location=map_location, weights_only=True)
+            loaded = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         raise DataError(path, f"refused: the file holds more than tensors and plain data, "
                               f"which graphvae {what}s never do ({refusal(err)})") from None
     except Exception as err:  # noqa: BLE001 - a damaged file fails in many ways
         raise DataError(path, f"cannot read the {what} ({describe(err)})") from None
+    if check:
+        check_tensor_storage(loaded, path)
+    return loaded
 
 
 def refusal(err: Exception) -> str:
@@ -172,21 +178,55 @@ def check_weight_storage(state: dict[str, torch.Tensor], path: str | os.PathLike
     view that repeats one value (stride 0) or many tensors on one storage would let a
     small file ask for a model of any size, which is built before its weights load.
     Sparse and other non-dense weights are refused first."""
+    check_tensor_storage(state, path, "the weights")
+
+
+_HOLDERS = (torch.Tensor, dict, list, tuple)
+
+
+def _named_tensors(obj: Any) -> Iterator[tuple[str, torch.Tensor]]:
+    """Every tensor in the dicts, lists and tuples of ``obj`` (each object once), with
+    where it is (``state_dict.layer.weight``, ``history[3]``)."""
+    seen: set[int] = set()
+    todo: list[tuple[str, Any]] = [("", obj)]
+    while todo:
+        where, x = todo.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        if isinstance(x, torch.Tensor):
+            yield where, x
+        elif isinstance(x, dict):
+            todo.extend((f"{where}.{k}" if where else str(k), v) for k, v in x.items()
+                        if isinstance(v, _HOLDERS))
+        elif isinstance(x, list | tuple):
+            todo.extend((f"{where}[{i}]", v) for i, v in enumerate(x)
+                        if isinstance(v, _HOLDERS))
+
+
+def check_tensor_storage(obj: Any, path: str | os.PathLike | None,
+                         what: str = "the file's tensors") -> None:
+    """:func:`check_weight_storage` for every tensor anywhere in ``obj`` (a loaded file):
+    :class:`DataError` naming the first that is not dense or holds fewer bytes than its
+    shape, or tensors that share storage beyond its size.
+    a repeated-value view in a run's history, its config or its optimiser's slots cost a
+    few bytes of file and gigabytes once read as numbers or cast (``list`` of 3·10⁶
+    repeated values: 2 GB from a 2 KB file)."""
     storages: dict[tuple[int, int], int] = {}
     need = 0
-    for k, v in state.items():
+    for k, v in _named_tensors(obj):
         if v.layout != torch.strided:       # a sparse tensor has no storage to measure
-            raise DataError(path, f"the weights are not dense tensors: {k} is {v.layout}")
+            raise DataError(path, f"{what} are not all dense: {k} is {v.layout}")
         st = v.untyped_storage()
         nbytes = v.numel() * v.element_size()
         if nbytes > st.nbytes():
-            raise DataError(path, f"the weights hold fewer values than their shapes: {k} has "
+            raise DataError(path, f"{what} hold fewer values than their shapes: {k} has "
                                   f"shape {tuple(v.shape)} on a storage of {st.nbytes()} bytes")
         storages[st.data_ptr(), st.nbytes()] = st.nbytes()
         need += nbytes
     have = sum(storages.values())
     if need > have:
-        raise DataError(path, f"the weights hold fewer values than their shapes: {need} bytes "
+        raise DataError(path, f"{what} hold fewer values than their shapes: {need} bytes "
                               f"of tensors on {have} bytes of storage")
 
 

@@ -580,6 +580,25 @@ def _linkpred_checkpoint(tmp_path: Path, **changes) -> Path:
     return path
 
 
+def test_tensors_outside_the_weights_are_held_to_their_size_too(tmp_path):
+    """Only the state_dict's tensors were checked for repeated-value views: an old-format
+    model file (no init) whose config gave hidden as torch.zeros(1).expand(3e6) took
+    2.1 GB from 1.9 KB, as tuple() made a tensor of each value before the layer count was
+    compared. Every tensor of a loaded file is now checked, and hidden must be integers."""
+    from graphvae.tasks.link_prediction import PRESETS
+    cfg = PRESETS["vgae"].replace(hidden=(4,), latent=2).to_dict()
+    path = _linkpred_checkpoint(tmp_path, config={**cfg, "hidden": torch.zeros(1).expand(
+        3_000_000)})
+    assert path.stat().st_size < 10_000
+    with pytest.raises(DataError, match=r"model.pt: the file's tensors hold fewer values than "
+                                        r"their shapes: config.hidden has shape \(3000000,\) "
+                                        r"on a storage of 4 bytes"):
+        load_model(path)
+    path = _linkpred_checkpoint(tmp_path, config={**cfg, "hidden": torch.tensor([4])})
+    with pytest.raises(DataError, match="hidden must be a list of at most 1,000 integers"):
+        load_model(path)
+
+
 def test_checkpoint_of_the_wrong_size_or_without_weights(tmp_path):
     load_model(_linkpred_checkpoint(tmp_path))              # the unchanged one loads
     with pytest.raises(DataError, match="no state_dict of tensors"):
@@ -615,8 +634,8 @@ def test_weights_of_another_kind_are_refused_not_cast(tmp_path):
                                             f"float32"):
             load_model(_linkpred_checkpoint(tmp_path, state_dict=changed))
     changed = dict(state, **{key: state[key].to_sparse()})
-    with pytest.raises(DataError, match=f"not dense tensors: {re.escape(key)} is "
-                                        f"torch.sparse_coo"):
+    with pytest.raises(DataError, match=f"model.pt: the file's tensors are not all dense: "
+                                        f"state_dict.{re.escape(key)} is torch.sparse_coo"):
         load_model(_linkpred_checkpoint(tmp_path, state_dict=changed))
 
 
@@ -784,7 +803,7 @@ def test_vector_checkpoints_are_checked_before_the_model_is_built(tmp_path):
         load_vector_model(tmp_path / "c.pt")
     ck["state_dict"][key] = ck["state_dict"][key].real.to_sparse()
     torch.save(ck, tmp_path / "s.pt")
-    with pytest.raises(DataError, match="s.pt: the weights are not dense tensors"):
+    with pytest.raises(DataError, match="s.pt: the file's tensors are not all dense"):
         load_vector_model(tmp_path / "s.pt")
 
 

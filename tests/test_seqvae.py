@@ -728,7 +728,17 @@ def test_resume_from_a_hand_edited_state_is_one_line_and_keeps_it(tmp_path):
         "float64 weights": lambda ck: ck["model"].update({first: ck["model"][first].double()}),
         "sparse weights": lambda ck: ck["model"].update(
             {first: ck["model"][first].to_sparse()}),
+        # a few bytes of file, gigabytes once read: list() of 3·10⁶ repeated values took
+        # 2.3 GB, and an optimiser slot of them was cast to float32 before its shape check
+        "history of one repeated value": lambda ck: ck.update(
+            history=torch.zeros(1).expand(3_000_000)),
+        "history as a tensor": lambda ck: ck.update(history=torch.zeros(3)),
+        "optimiser slot of one repeated value": lambda ck: ck["optimizer"]["state"][0].update(
+            exp_avg=torch.zeros(1, dtype=torch.float64).expand(300_000_000)),
     }
+    named = {"history of one repeated value": "its tensors hold fewer values than their "
+                                              "shapes: history has shape (3000000,)",
+             "optimiser slot of one repeated value": "exp_avg has shape (300000000,)"}
     base = ["generate", "--epochs", "2", "--eval-every", "1", "--out", str(out), "--quiet",
             "--resume"]
     for name, change in cases.items():
@@ -737,6 +747,7 @@ def test_resume_from_a_hand_edited_state_is_one_line_and_keeps_it(tmp_path):
         rc, _, err = run_cli(base)
         assert rc == 2 and len(err.strip().splitlines()) == 1, (name, err)
         assert "train.pt: a damaged training state" in err, (name, err)
+        assert named.get(name, "") in err, (name, err)      # refused before it is read
         assert (state / "train.pt").read_bytes() == saved and not out.exists(), name
         torch.save(good, state / "train.pt")
     rc, _, err = run_cli(base)                               # the state as saved: resumes

@@ -74,6 +74,10 @@ def save_model(path: str | os.PathLike, model: nn.Module, **extra: Any) -> Path:
 def _legacy(ck: dict[str, Any]) -> Callable[[], nn.Module]:
     """The builder of a model file written before ``kind`` / ``init`` were saved."""
     cfg, width = ck["config"], int(ck["in_channels"])
+    hidden = cfg["hidden"]          # a tensor of 3·10⁶ ints here made 2 GB of tuple items
+    if type(hidden) not in (list, tuple) or len(hidden) > MAX_LAYERS \
+            or not all(type(h) is int for h in hidden):
+        raise ValueError(f"hidden must be a list of at most {MAX_LAYERS:,} integers")
     if ck.get("task") == "linkpred":
         obj = EdgeObjective(cfg["estimator"], cfg["negatives"], cfg["reweight"],
                             cfg["self_loops"])

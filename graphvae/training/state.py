@@ -17,6 +17,7 @@ import torch
 from graphvae.checks import MAX_LR
 from graphvae.errors import DataError, describe, one_line, quote
 from graphvae.io import load_torch, nan_weight, save_atomic
+from graphvae.torch_files import check_tensor_storage
 from graphvae.training.callbacks import EMA, FitState, unwrap
 
 if TYPE_CHECKING:
@@ -87,7 +88,12 @@ def restore_state(path: Path, state: FitState, result: FitResult,
     generator lived on another device, and a damaged one. ``canonical``: the saved config
     spelt as this version spells ``config`` (see :func:`graphvae.training.fit`)."""
     ck = load_torch(path, "training state", "not a graphvae training state (graphvae "
-                                            "writes them beside --out)")
+                                            "writes them beside --out)", check=False)
+    try:
+        check_tensor_storage(ck, None, "its tensors")
+    except DataError as err:
+        raise DataError(path, f"a damaged training state ({err}); delete it to start the "
+                              f"run afresh") from None
     if not isinstance(ck, dict) or ck.get("kind") != "graphvae-training-state":
         raise DataError(path, "not a graphvae training state")
     saved = ck.get("config")
@@ -270,6 +276,8 @@ def _load_state(ck: dict[str, Any], state: FitState, result: FitResult,
     state.stale = int(best["stale"])
     state.best_state = _to(best["state"], dev)
     state.stop = bool(ck["stop"])
+    if type(ck["history"]) is not list or type(ck["epoch_seconds"]) is not list:
+        raise ValueError("its history or epoch times are not lists")
     result.history, result.epoch_seconds = list(ck["history"]), list(ck["epoch_seconds"])
     if not all(isinstance(row, dict) for row in result.history):
         raise ValueError("its history is not a list of records")
