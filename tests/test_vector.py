@@ -809,3 +809,37 @@ def test_model_methods_take_float64_rows_as_the_float32_rows_they_are(kind):
         same(model.log_marginal(x, 20, 7, g()), model.log_marginal(x.float(), 20, 7, g()))
         same(model.log_marginal(x.long(), 20, 7, g()), model.log_marginal(x.float(), 20, 7,
                                                                           g()))
+
+
+def test_a_mat_files_shape_is_read_from_its_header_before_its_data(tmp_path):
+    """A sparse X of 150e6 x 1 is 208 bytes of .mat file and was made dense (3 GB, 11 s,
+    and a 1.2 GB temporary file) before its shape was compared; the header's shape is
+    now checked first, against the shape the caller expects or a cap on entries."""
+    import scipy.io
+    import scipy.sparse
+
+    from graphvae.errors import DataError
+    from graphvae.vector.data import load_mnist
+    from graphvae.vector.mat_file import read_mat_array
+    x = np.arange(12, dtype=np.float64).reshape(3, 4)
+    scipy.io.savemat(tmp_path / "ok.mat", {"X": x, "other": np.zeros(2)})
+    assert np.array_equal(read_mat_array(tmp_path / "ok.mat"), x)
+    assert np.array_equal(read_mat_array(tmp_path / "ok.mat", shape=(3, 4)), x)
+    with pytest.raises(DataError, match=r"ok.mat: X has shape \(3, 4\), expected \(4, 3\)$"):
+        read_mat_array(tmp_path / "ok.mat", shape=(4, 3))
+    with pytest.raises(DataError, match=r"ok.mat: X has shape \(3, 4\), more than 11 entries"):
+        read_mat_array(tmp_path / "ok.mat", max_entries=11)
+    scipy.io.savemat(tmp_path / "nox.mat", {"Y": x})
+    with pytest.raises(DataError, match="nox.mat: cannot read the .mat file .holds no "
+                                        "variable named X"):
+        read_mat_array(tmp_path / "nox.mat")
+    root = tmp_path / "root" / "mnist"
+    root.mkdir(parents=True)
+    scipy.io.savemat(root / "binarized_mnist_train.mat",
+                     {"X": scipy.sparse.csc_matrix((150_000_000, 1))})
+    assert (root / "binarized_mnist_train.mat").stat().st_size < 1000
+    with pytest.raises(DataError, match=r"binarized_mnist_train.mat: X has shape "
+                                        r"\(150000000, 1\), expected \(50000, 784\)"):
+        load_mnist(tmp_path / "root")
+    with pytest.raises(DataError, match=r"more than 134,217,728 entries"):
+        read_mat_array(root / "binarized_mnist_train.mat")

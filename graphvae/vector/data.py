@@ -239,12 +239,14 @@ def load_digits(seed: int = 0) -> VectorData:
     return VectorData(x[tr], x[va], x[te], "digits", (8, 8), y[tr])
 
 
-def read_mat_matrix(path: str | os.PathLike, binary: bool = False) -> Tensor:
+def read_mat_matrix(path: str | os.PathLike, binary: bool = False,
+                    shape: tuple[int, int] | None = None) -> Tensor:
     """The 2-D numeric matrix ``X`` of a MATLAB ``.mat`` file, checked by :func:`check_matrix`;
     :class:`DataError` naming the file for anything else (text, cell or struct arrays, a
     damaged file; read by :func:`graphvae.vector.mat_file.read_mat_array` in a child
-    process, so a crafted file that crashes the reader ends in that error, not in a crash)."""
-    return check_matrix(read_mat_array(path), str(path), binary=binary)
+    process, so a crafted file that crashes the reader ends in that error, not in a crash;
+    an ``X`` of another ``shape`` than the one given is refused before it is read)."""
+    return check_matrix(read_mat_array(path, shape), str(path), binary=binary)
 
 
 
@@ -257,10 +259,7 @@ def load_mnist(root: str | os.PathLike | None = None) -> VectorData:
         if not path.is_file():
             raise DataError(path, "static binarized MNIST not found: the file is missing (pass "
                                   "--data-root or set GRAPHVAE_DATA to the folder holding mnist/)")
-        t = read_mat_matrix(path, binary=True)
-        if t.shape != (n, 784):
-            raise DataError(path, f"has shape {tuple(t.shape)}, expected ({n}, 784)")
-        parts[split] = t
+        parts[split] = read_mat_matrix(path, binary=True, shape=(n, 784))
     return VectorData(parts["train"], parts["valid"], parts["test"], "mnist", (28, 28))
 
 

@@ -20,21 +20,41 @@ from graphvae.io import require_file
 #: Runs in a child process: SciPy's MAT reader crashes (segmentation fault) or asks for
 #: tens of GB on some damaged files, which no ``try`` can catch in the parent.
 _MAT_CHILD = """
+import math
 import sys
 import numpy as np
-from scipy.io import loadmat
+from scipy.io import loadmat, whosmat
 try:
-    x = loadmat(sys.argv[1])["X"]
+    # the shape from the header first: a sparse or compressed X of any shape is a few
+    # bytes of file, and dense once read (150e6 x 1 of zeros: 208 bytes, 3 GB)
+    shapes = {name: tuple(shape) for name, shape, _ in whosmat(sys.argv[1])}
+except Exception as err:
+    sys.exit(f"{type(err).__name__}: {err}")
+if "X" not in shapes:
+    sys.exit("holds no variable named X")
+shape, want, most = shapes["X"], sys.argv[3], int(sys.argv[4])
+if want and shape != tuple(int(v) for v in want.split(",")):
+    sys.exit(f"refused: X has shape {shape}, expected ({want.replace(',', ', ')})")
+if math.prod(shape) > most:
+    sys.exit(f"refused: X has shape {shape}, more than {most:,} entries")
+try:
+    x = loadmat(sys.argv[1], variable_names=["X"])["X"]
 except KeyError:
     sys.exit("holds no variable named X")
 except Exception as err:
     sys.exit(f"{type(err).__name__}: {err}")
+if getattr(x, "shape", shape) != shape:
+    sys.exit(f"refused: X has shape {x.shape}, its header {shape}")
 if hasattr(x, "toarray"):
     x = x.toarray()
 if not isinstance(x, np.ndarray) or x.dtype.kind not in "biuf":
     sys.exit(f"X is not a numeric matrix (dtype {getattr(x, 'dtype', type(x).__name__)})")
 np.save(sys.argv[2], x, allow_pickle=False)
 """
+
+#: The most entries ``X`` may have when no shape is expected (2²⁷: 1 GiB in float64;
+#: binarized MNIST's training split has 3.9·10⁷).
+MAX_MAT_ENTRIES = 1 << 27
 
 
 def _limit_memory(limit: int) -> Callable[[], None] | None:
@@ -48,18 +68,23 @@ def _limit_memory(limit: int) -> Callable[[], None] | None:
     return apply
 
 
-def read_mat_array(path: str | os.PathLike) -> np.ndarray:
+def read_mat_array(path: str | os.PathLike, shape: tuple[int, int] | None = None,
+                   max_entries: int = MAX_MAT_ENTRIES) -> np.ndarray:
     """The numeric array ``X`` of a MATLAB ``.mat`` file (dense, as SciPy reads it);
     :class:`DataError` naming the file for anything else (text, cell or struct arrays, a
-    damaged file). SciPy reads the file in a child process with bounded memory, so a
-    crafted file that crashes the reader ends in that error, not in a crash."""
+    damaged file), and for an ``X`` whose header gives another ``shape`` than the one
+    expected or more than ``max_entries`` entries, before it is read. SciPy reads the file
+    in a child process with bounded memory, so a crafted file that crashes the reader ends
+    in that error, not in a crash."""
     path = Path(path)
     require_file(path)
     limit = (4 << 30) + 64 * path.stat().st_size
+    want = "" if shape is None else ",".join(str(int(v)) for v in shape)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "x.npy"
         try:
-            res = subprocess.run([sys.executable, "-I", "-c", _MAT_CHILD, str(path), str(out)],
+            res = subprocess.run([sys.executable, "-I", "-c", _MAT_CHILD, str(path), str(out),
+                                  want, str(max_entries)],
                                  capture_output=True, text=True, timeout=600,
                                  preexec_fn=_limit_memory(limit))
         except subprocess.TimeoutExpired:
@@ -69,5 +94,8 @@ def read_mat_array(path: str | os.PathLike) -> np.ndarray:
                                   f"{-res.returncode}): it is damaged")
         if res.returncode != 0 or not out.is_file():
             lines = (res.stderr or "").strip().splitlines()
-            raise DataError(path, f"cannot read the .mat file ({lines[-1] if lines else '?'})")
+            last = lines[-1] if lines else "?"
+            if last.startswith("refused: "):
+                raise DataError(path, last.removeprefix("refused: "))
+            raise DataError(path, f"cannot read the .mat file ({last})")
         return np.load(out, allow_pickle=False)
