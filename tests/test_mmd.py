@@ -283,7 +283,28 @@ def test_graph_novelty_counts_copies_up_to_isomorphism():
     star = nx.star_graph(3)                                   # 4 nodes, 3 edges, like P4
     got = graph_novelty([relabelled, star, nx.path_graph(4), star], train)
     # copies: C5 and P4 (2 of 4); classes: C5, star, P4 (3 of 4)
-    assert got == {"in_training": 0.5, "unique": 0.75}
+    assert got == {"in_training": 0.5, "unique": 0.75, "undetermined": 0}
+
+
+def test_graph_novelty_bounds_the_exact_tests_and_counts_what_it_cut_off(monkeypatch):
+    """A cycle and two half cycles agree in size, degrees and Weisfeiler-Lehman hash, so
+    only VF2 tells them apart, in time growing as n³: two such graphs of 5,000 nodes (a
+    116 KB samples file) took hours in score. The tests share a work budget; one cut off
+    counts as "not isomorphic" and in ``undetermined``. Under the budget the answer is the
+    exact one (checked against networkx's unbounded test)."""
+    import graphvae.evaluation.graph_stats as gs
+    c = nx.cycle_graph(60)
+    halves = nx.disjoint_union(nx.cycle_graph(30), nx.cycle_graph(30))
+    assert not nx.is_isomorphic(c, halves)
+    assert nx.weisfeiler_lehman_graph_hash(c) == nx.weisfeiler_lehman_graph_hash(halves)
+    relabelled = nx.relabel_nodes(c, {i: (7 * i) % 60 for i in range(60)})
+    assert gs.graph_novelty([halves, relabelled], [c]) == {
+        "in_training": 0.5, "unique": 1.0, "undetermined": 0}
+    monkeypatch.setattr(gs, "NOVELTY_WORK", 0)
+    # 3 n² a sample: 21,600 units, 360 feasibility checks of 60 nodes; C60 against itself
+    # needs about 1.2 · 60 of them (done first), the halves against C60 thousands
+    got = gs.graph_novelty([relabelled, halves], [c])
+    assert got == {"in_training": 0.5, "unique": 1.0, "undetermined": 2}
 
 
 @pytest.mark.parametrize("protocol", ["gdss", "graphrnn"])
