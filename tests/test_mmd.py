@@ -1,6 +1,7 @@
 """MMD² and its kernels against direct evaluation of their formulas."""
 
 import math
+import warnings
 
 import networkx as nx
 import numpy as np
@@ -296,7 +297,9 @@ def test_graph_novelty_bounds_the_exact_tests_and_counts_what_it_cut_off(monkeyp
     c = nx.cycle_graph(60)
     halves = nx.disjoint_union(nx.cycle_graph(30), nx.cycle_graph(30))
     assert not nx.is_isomorphic(c, halves)
-    assert nx.weisfeiler_lehman_graph_hash(c) == nx.weisfeiler_lehman_graph_hash(halves)
+    with warnings.catch_warnings():         # networkx 3.5 notes that its hashes changed
+        warnings.simplefilter("ignore", UserWarning)
+        assert nx.weisfeiler_lehman_graph_hash(c) == nx.weisfeiler_lehman_graph_hash(halves)
     relabelled = nx.relabel_nodes(c, {i: (7 * i) % 60 for i in range(60)})
     assert gs.graph_novelty([halves, relabelled], [c]) == {
         "in_training": 0.5, "unique": 1.0, "undetermined": 0}
