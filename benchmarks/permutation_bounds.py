@@ -191,7 +191,7 @@ def main(argv=None) -> int:
     p.add_argument("--smoke", action="store_true",
                    help="5-node graphs, 5 training steps, 2 repeats (seconds)")
     p.add_argument("--seed", type=int, default=0, help="graphs, training and draws [0]")
-    p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA"),
+    p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA") or None,
                    help="folder holding graphgen/community_small.pkl for the timing (without "
                         "it, generated graphs of that kind; the report says which) "
                         "[$GRAPHVAE_DATA]")

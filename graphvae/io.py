@@ -41,6 +41,9 @@ def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
     """``data_root`` if given, else ``$GRAPHVAE_DATA``, else ``./data``; a one-line
     ``ValueError`` when it names a file (each reader would fail on a path under it)."""
     if data_root is not None:
+        if not str(data_root):          # Path("") is the working folder
+            raise ValueError("--data-root is an empty path; leave it out to use "
+                             "$GRAPHVAE_DATA, else ./data")
         root, source = Path(data_root), "--data-root"
     elif os.environ.get("GRAPHVAE_DATA"):
         root, source = Path(os.environ["GRAPHVAE_DATA"]), "GRAPHVAE_DATA"

@@ -1649,3 +1649,22 @@ def test_configs_and_manifests_are_read_only_up_to_a_megabyte(tmp_path):
     (run / MANIFEST).write_text(json.dumps({"written_by": "graphvae", "files": {},
                                             "pad": " " * MAX_SMALL_JSON_BYTES}))
     assert foreign_files(run) == [MANIFEST]        # too large to be ours: not graphvae's
+
+
+@pytest.mark.parametrize("argv", [["linkpred"], ["generate"], ["score", "s.jsonl"],
+                                  ["vector"], ["convert-graphs", "--out", "o"],
+                                  ["check-invariance", "--checkpoint", "m.pt"]])
+def test_an_empty_data_root_is_refused_not_taken_for_the_working_folder(argv, monkeypatch,
+                                                                         tmp_path):
+    """Path("") is ".", so --data-root "" (an unset shell variable) read the data from the
+    working folder; it is now refused, from the shell and from Python."""
+    from graphvae.io import resolve_data_root
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = run_cli([*argv, "--data-root", ""])
+    assert rc == 2 and out == "" and err.startswith(
+        "graphvae: error: argument --data-root: an empty path; leave the flag out to use "
+        "$GRAPHVAE_DATA, else ./data"), err
+    assert err.count("\n") == 1 and list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="--data-root is an empty path"):
+        resolve_data_root("")
+    assert resolve_data_root(tmp_path) == tmp_path

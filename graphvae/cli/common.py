@@ -149,6 +149,15 @@ def output_args(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def data_root_path(text: str) -> Path:
+    """The ``--data-root`` flag's type: ``Path('')`` is the working folder, which an empty
+    value (an unset shell variable, ``--data-root "$DATA"``) never means."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path; leave the flag out to use "
+                                         "$GRAPHVAE_DATA, else ./data")
+    return Path(text)
+
+
 def graph_source(p: argparse.ArgumentParser) -> None:
     from graphvae.datasets import LINKPRED_DATASETS  # imports torch_geometric: not for vector
 
@@ -162,9 +171,10 @@ def graph_source(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-nodes", type=int, metavar="N",
                    help="--edges ids are the integers 0..N-1 and are the node indices "
                         "(isolated nodes kept; an id outside is an error naming its line)")
-    p.add_argument("--data-root", type=Path, help="folder holding Planetoid/<Name>/raw, and "
-                   "for check-invariance on a generation checkpoint graphgen/ and qm9/ "
-                   "(default: $GRAPHVAE_DATA, else ./data)")
+    p.add_argument("--data-root", type=data_root_path,
+                   help="folder holding Planetoid/<Name>/raw, and for check-invariance on "
+                        "a generation checkpoint graphgen/ and qm9/ (default: "
+                        "$GRAPHVAE_DATA, else ./data)")
 
 
 def load_graph(args: argparse.Namespace):

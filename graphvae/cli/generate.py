@@ -9,6 +9,7 @@ from typing import Any
 
 from graphvae.cli.common import (
     COMMAND_STATES,
+    data_root_path,
     done,
     fresh_start,
     generation_summary,
@@ -27,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from graphvae.tasks.generation import GenerationConfig
 
     GenerationConfig.add_arguments(p)
-    p.add_argument("--data-root", type=Path, help="folder holding graphgen/ and qm9/ "
+    p.add_argument("--data-root", type=data_root_path, help="folder holding graphgen/ and qm9/ "
                    "(default: $GRAPHVAE_DATA, else ./data)")
     output_args(p, "metrics, checkpoint, sampled graphs and a PNG grid")
 
@@ -54,8 +55,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def add_convert_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-root", type=Path, help="folder holding graphgen/*.pkl (default: "
-                   "$GRAPHVAE_DATA, else ./data)")
+    p.add_argument("--data-root", type=data_root_path,
+                   help="folder holding graphgen/*.pkl (default: $GRAPHVAE_DATA, else ./data)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR",
                    help="write DIR/graphgen/<stem>.g6 here (community_small, ego_small, "
                         "grid, ENZYMES; may be the data root itself)")

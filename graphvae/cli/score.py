@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from graphvae.cli.common import generation_summary
+from graphvae.cli.common import data_root_path, generation_summary
 from graphvae.io import json_text, write_json
 from graphvae.run_folder import (
     MANIFEST,
@@ -40,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "scoring it computes the FCD the run skipped)")
     p.add_argument("--quiet", action="store_true", help="no progress bars (they show on a "
                    "terminal only)")
-    p.add_argument("--data-root", type=Path, help="folder holding graphgen/ and qm9/ "
+    p.add_argument("--data-root", type=data_root_path, help="folder holding graphgen/ and qm9/ "
                    "(default: $GRAPHVAE_DATA, else ./data)")
     p.add_argument("--out", type=Path, metavar="DIR", help="write metrics.json and samples.png "
                    "(the first samples under training graphs) here (a folder of its own: not "

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from graphvae.cli.common import (
     COMMAND_STATES,
     check_inputs_outside,
+    data_root_path,
     done,
     fresh_start,
     output_args,
@@ -29,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="digits", metavar="digits|mnist|FILE",
                    help="scikit-learn's digits (embedded), static binarized mnist, or a "
                    ".npy / .csv / .txt matrix (rows = data points) [digits]")
-    p.add_argument("--data-root", type=Path, help="folder holding mnist/ (default: "
+    p.add_argument("--data-root", type=data_root_path, help="folder holding mnist/ (default: "
                    "$GRAPHVAE_DATA, else ./data)")
     p.add_argument("--binarize", action="store_true", help="threshold the data at 0.5 first")
     p.add_argument("--standardize", action="store_true",
