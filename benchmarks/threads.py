@@ -36,8 +36,9 @@ SMOKE = {"generate": ["generate", "--model", "oneshot-vae", "--quiet", "--epochs
 
 def timed(python: str, argv: list[str]) -> float:
     start = time.perf_counter()
+    # stderr is kept: a failed child's last line is its reason (run_script prints it)
     subprocess.run([python, "-m", "graphvae", *argv], check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL, timeout=3600)
+                   stderr=subprocess.PIPE, timeout=3600)
     return time.perf_counter() - start
 
 

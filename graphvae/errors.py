@@ -115,8 +115,8 @@ def last_line(output: str | bytes | None, limit: int = 500) -> str:
 
 def run_script(main: Callable[[], int | None]) -> int:
     """Run a script's ``main()`` (the benchmarks'): an expected failure, a ``ValueError``
-    (bad flags, bad files), ``OSError`` or a failed child command, is one line on stderr
-    and exit status 2 instead of a traceback."""
+    (bad flags, bad files), ``OSError`` or a failed or timed-out child command, is one
+    line on stderr and exit status 2 instead of a traceback."""
     import subprocess
 
     name = os.path.basename(sys.argv[0]) or "script"
@@ -132,6 +132,10 @@ def run_script(main: Callable[[], int | None]) -> int:
         said = last_line(err.stderr)
         if said:                                    # captured: the child's own reason
             text += f": {said}"
+    except subprocess.TimeoutExpired as err:
+        cmd = err.cmd if isinstance(err.cmd, list | tuple) else [err.cmd]
+        text = f"a child command ran past its {err.timeout:.3g} s: " \
+               f"{' '.join(map(str, cmd))}"
     except (ValueError, FloatingPointError) as err:
         text = str(err)
     except OSError as err:

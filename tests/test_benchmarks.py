@@ -592,3 +592,32 @@ def test_a_failed_child_command_is_named_with_its_own_reason(capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "a child command failed (exit status 1)" in err
     assert err.rstrip().endswith(": graphvae: error: no such data set"), err
+
+
+def test_a_child_past_its_timeout_is_one_line(capsys):
+    """subprocess's TimeoutExpired is not a CalledProcessError: a benchmark whose child
+    ran past its timeout ended in a traceback."""
+    from graphvae.errors import run_script
+
+    def main():
+        subprocess.run([sys.executable, "-c", "import time; time.sleep(30)"], timeout=0.5,
+                       check=True)
+
+    assert run_script(main) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a child command ran past its 0.5 s: " in err, err
+
+
+def test_threads_benchmark_keeps_its_childrens_reason(tmp_path):
+    """threads.py threw its children's stderr away, so a failed child was only its exit
+    status; its last line now follows (here: an "interpreter" that fails saying why)."""
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho 'graphvae: error: no such data set' >&2\nexit 2\n")
+    fake.chmod(0o755)
+    res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "threads.py"), "--smoke",
+                          "--python", str(fake), "--out", str(tmp_path / "t.json")],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
+    assert res.stderr.rstrip().endswith("(exit status 2): " + " ".join(
+        [str(fake), "-m", "graphvae", "generate", "--model", "oneshot-vae", "--quiet",
+         "--epochs", "2"]) + ": graphvae: error: no such data set"), res.stderr
