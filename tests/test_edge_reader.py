@@ -351,3 +351,25 @@ def test_ids_python_reads_as_numbers_but_are_not_ascii_digits_are_names(tmp_path
     names, ei = read_edge_index(path, fast=fast)
     assert names == ["1_0", "2", "3"]
     assert ei.tolist() == [[1, 2], [0, 1]]
+
+
+def test_the_exact_reader_keeps_ids_not_rows(tmp_path):
+    """A comment line after the data sends a file to the exact reader, which kept every
+    line as (line number, [cells]) with its own strings: 38 bytes of memory a byte of
+    file as traced here (42 in RSS; a 40 MB file passed 4 GB). It now keeps the line
+    numbers in an array and one string per distinct id: under 20 bytes a byte, and the
+    same graph as the fast reader gives once the comment is gone."""
+    import tracemalloc
+    rng = random.Random(0)
+    rows = [f"{rng.randrange(100_000)} {rng.randrange(100_000)}" for _ in range(200_000)]
+    slow = tmp_path / "slow.txt"
+    slow.write_text("\n".join(["#x", *rows, "# mid", "0 1"]) + "\n")
+    tracemalloc.start()
+    names, ei = read_edge_index(slow)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 20 * slow.stat().st_size, peak / slow.stat().st_size
+    fast = tmp_path / "fast.txt"
+    fast.write_text("\n".join([*rows, "0 1"]) + "\n")
+    names_fast, ei_fast = read_edge_index(fast)
+    assert names == names_fast and torch.equal(ei, ei_fast)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from graphvae.datasets.edge_lines import (
+    EdgeRows,
     data_rows,
     delimiter,
     edge_rows,
@@ -301,18 +302,29 @@ def read_edge_index(path: str | os.PathLike, num_nodes: int | None = None, fast:
         except _Fallback:
             pass
     rows = edge_rows(path)
+    m = len(rows.linenos)
     if num_nodes is None:
-        names = natural_order({c for _, cells in rows for c in cells[:2]})
+        names = natural_order(set(rows.sources) | set(rows.targets))
         index = {name: i for i, name in enumerate(names)}
-        return names, torch.tensor([[index[c[0]] for _, c in rows],
-                                    [index[c[1]] for _, c in rows]], dtype=torch.long)
-    for lineno, cells in rows:
-        for cell in cells[:2]:
+        return names, _edge_tensor(index, rows, m)
+    ids: dict[str, int] = {}
+    for lineno, a, b in zip(rows.linenos, rows.sources, rows.targets):
+        for cell in (a, b):
+            if cell in ids:
+                continue
             if not is_int(cell):
                 raise DataError(path, f"node id {quote(cell)} is not an integer (--num-nodes "
                                       f"{num_nodes} takes ids 0..{num_nodes - 1})", lineno)
             if not 0 <= int(cell) < num_nodes:
                 raise DataError(path, f"node id {int(cell)} is out of range (--num-nodes "
                                       f"{num_nodes} takes ids 0..{num_nodes - 1})", lineno)
-    return [str(i) for i in range(num_nodes)], torch.tensor(
-        [[int(c[0]) for _, c in rows], [int(c[1]) for _, c in rows]], dtype=torch.long)
+            ids[cell] = int(cell)
+    return [str(i) for i in range(num_nodes)], _edge_tensor(ids, rows, m)
+
+
+def _edge_tensor(index: dict[str, int], rows: EdgeRows, m: int) -> torch.Tensor:
+    """The ``(2, m)`` long tensor of the rows' ids through ``index``, built without a
+    Python list of the numbers."""
+    return torch.from_numpy(np.stack([
+        np.fromiter((index[a] for a in rows.sources), dtype=np.int64, count=m),
+        np.fromiter((index[b] for b in rows.targets), dtype=np.int64, count=m)]))
