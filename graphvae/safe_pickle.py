@@ -207,6 +207,9 @@ class _Unpickler(_PyUnpickler):
                     and isinstance(state[4], bytes | str)):
                 self._refuse("refusing an array state other than numbers in a buffer")
             super().load_build()
+            # numpy copies the buffer (byte-swapped or text data): one memoised 1 MB
+            # buffer set on 2,000 arrays was 2 GB from a 1 MB file
+            self._charge(inst.nbytes)
             return
         allowed = {id(obj) for obj, _ in self._callable.values() if isinstance(obj, type)}
         if isinstance(inst, type) or id(type(inst)) not in allowed \
@@ -216,7 +219,11 @@ class _Unpickler(_PyUnpickler):
                 f"a {type(inst).__name__}"
             self._refuse(f"refusing to set the state of {what} (only a dict of attributes "
                          f"on an instance of an allowed class)")
+        # the attributes are copied into the instance's own dict: one memoised state of
+        # 100,000 keys set on 400 graphs was 1.8 GB from 0.7 MB
+        before = sys.getsizeof(getattr(inst, "__dict__", {}))
         super().load_build()
+        self._charge(sys.getsizeof(getattr(inst, "__dict__", {})) - before)
     dispatch[pickle.BUILD[0]] = load_build
 
     def load_newobj(self) -> None:
