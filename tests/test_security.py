@@ -642,6 +642,73 @@ def test_tensors_outside_the_weights_are_held_to_their_size_too(tmp_path):
         load_model(path)
 
 
+def _torch_file_with_pickle(path: Path, pickled: bytes) -> Path:
+    """A torch zip archive whose data.pkl is ``pickled`` (the other members as torch
+    writes them)."""
+    import io
+    import zipfile
+    buf = io.BytesIO()
+    torch.save({"a": 1}, buf)
+    with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as zin, \
+            zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            zout.writestr(info.filename, pickled if info.filename.endswith("/data.pkl")
+                          else data)
+    return path
+
+
+def test_torch_files_that_make_bytes_from_nothing_are_refused_before_loading(tmp_path):
+    """torch's weights-only reader allows bytearray(n): 833 bytes of file asked for 2.7 GB
+    (bytearray(2.5e9) as a training state's history). The pickle is scanned first, and
+    protocol 4's global opcode, whose names the scan cannot see, is refused too (torch.save
+    writes protocol 2). A legacy (pre-zip) torch file still loads."""
+    import struct
+
+    from graphvae.torch_files import load_torch
+    bomb = (b"\x80\x02}(X\x07\x00\x00\x00historycbuiltins\nbytearray\n\x8a\x08"
+            + struct.pack("<q", 10**12) + b"\x85Ru.")
+    path = _torch_file_with_pickle(tmp_path / "b.pt", bomb)
+    with pytest.raises(DataError, match="b.pt: refused: the file calls bytearray"):
+        load_torch(path, "checkpoint", "not a checkpoint")
+    from conftest import run_cli
+    rc, _, err = run_cli(["check-invariance", "--checkpoint", str(path)])
+    assert rc == 2 and "refused: the file calls bytearray" in err, err
+    stacked = b"\x80\x04\x95\x1a\x00\x00\x00\x00\x00\x00\x00\x8c\x08builtins\x8c\x04list\x93)R."
+    path = _torch_file_with_pickle(tmp_path / "s.pt", stacked)
+    with pytest.raises(DataError, match="s.pt: refused: the file is pickled with protocol 4"):
+        load_torch(path, "checkpoint", "not a checkpoint")
+    torch.save({"x": torch.ones(2)}, tmp_path / "legacy.pt",
+               _use_new_zipfile_serialization=False)
+    assert torch.equal(load_torch(tmp_path / "legacy.pt", "checkpoint", "no")["x"],
+                       torch.ones(2))
+
+
+def test_the_tensor_walk_names_its_children_only_when_it_reports(tmp_path):
+    """The walk over a loaded file built the name of every child before it skipped those
+    already seen: 100 nested dicts under one memoised 10 kB key named each of 2,500
+    children with 1 MB (2.7 GB from a 17 kB file)."""
+    import tracemalloc
+
+    from graphvae.torch_files import check_tensor_storage
+    key = "k" * 10_000
+    root = x = {}
+    for _ in range(100):
+        x[key] = {}
+        x = x[key]
+    x[key] = [[]] * 250 + [torch.zeros(1).expand(5)]
+    tracemalloc.start()
+    with pytest.raises(DataError, match=r"hold fewer values than their shapes: config\.k{50}"):
+        check_tensor_storage({"config": root}, tmp_path / "f.pt")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 20_000_000, peak             # the old walk: 250 names of 1 MB
+    small = {"a": {"b": [[], (torch.ones(2), torch.zeros(1).expand(3))]}}
+    with pytest.raises(DataError, match=r"shapes: a\.b\[1\]\[1\] has shape \(3,\) on a "
+                                        r"storage of 4 bytes"):
+        check_tensor_storage(small, tmp_path / "f.pt")
+
+
 def test_checkpoint_of_the_wrong_size_or_without_weights(tmp_path):
     load_model(_linkpred_checkpoint(tmp_path))              # the unchanged one loads
     with pytest.raises(DataError, match="no state_dict of tensors"):
