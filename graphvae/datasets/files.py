@@ -20,7 +20,6 @@ different graph.
 
 from __future__ import annotations
 
-import io
 import math
 import os
 from pathlib import Path
@@ -161,7 +160,7 @@ def load_graph_file(path: str | os.PathLike, features: str | os.PathLike | None 
     else:
         require_file(path)
     try:
-        g = nx.read_graphml(io.BytesIO(raw)) if suffix == ".graphml" else _read_gml(path)
+        g = _read_graphml(raw) if suffix == ".graphml" else _read_gml(path)
         g = nx.Graph(g)  # multigraphs (parallel edges) and digraphs become simple graphs
     except Exception as err:  # noqa: BLE001 - the XML / GML parsers raise many types
         raise DataError(path, f"could not read {suffix[1:]} ({describe(err)})") from None
@@ -178,21 +177,36 @@ def load_graph_file(path: str | os.PathLike, features: str | os.PathLike | None 
 
 
 def _one_graph(path: Path, raw: bytes) -> None:
-    """Refuse a GraphML file with more than one ``<graph>`` element, counted in one
-    streaming pass: networkx copies the whole graph read so far for each nested graph (a
-    node holding a graph, yEd's groups), so 8,000 of them (471 KB) took 46 s, growing as
-    their square. A parse error is left to networkx's reader, which names it."""
-    graphs = 0
+    """Refuse a GraphML file with more than one ``<graph>`` element: networkx copies the
+    whole graph read so far for each nested graph (a node holding a graph, yEd's groups),
+    so 8,000 of them (471 KB) took 46 s, growing as their square. The file is parsed in one
+    call (fed in 16 kB pieces, this machine's expat re-scans a long token from its start
+    at each: a 32 MB comment took 37 s). A parse error is left to networkx's reader,
+    which names it."""
     try:
-        for _, element in ElementTree.iterparse(io.BytesIO(raw), events=("start",)):
-            if element.tag.rsplit("}", 1)[-1] == "graph":
-                graphs += 1
-                if graphs > 1:
-                    raise DataError(path, "holds more than one <graph> element (a graph "
-                                          "nested in a node, or a second graph); graphvae "
-                                          "reads GraphML files of one flat graph")
+        root = ElementTree.fromstring(raw)
     except ElementTree.ParseError:
         return
+    graphs = sum(1 for element in root.iter() if isinstance(element.tag, str)
+                 and element.tag.rsplit("}", 1)[-1] == "graph")
+    if graphs > 1:
+        raise DataError(path, "holds more than one <graph> element (a graph nested in a "
+                              "node, or a second graph); graphvae reads GraphML files of "
+                              "one flat graph")
+
+
+def _read_graphml(raw: bytes) -> nx.Graph:
+    """networkx's reader given the whole text in one call (:func:`nx.read_graphml` feeds
+    the parser in pieces; see :func:`_one_graph`), with its fallback for a ``<graphml>``
+    element without the namespace."""
+    reader = nx.readwrite.graphml.GraphMLReader(node_type=str)
+    graphs = list(reader(string=raw))
+    if not graphs:
+        header = f'<graphml xmlns="{reader.NS_GRAPHML}">'.encode()
+        graphs = list(reader(string=raw.replace(b"<graphml>", header)))
+    if not graphs:
+        raise nx.NetworkXError("file not successfully read as graphml")
+    return graphs[0]
 
 
 #: ``<!DOCTYPE`` as it reads in UTF-8 (and ASCII) and in UTF-16 of either byte order, the
