@@ -27,11 +27,14 @@ from scipy.io import loadmat, whosmat
 try:
     # the shape from the header first: a sparse or compressed X of any shape is a few
     # bytes of file, and dense once read (150e6 x 1 of zeros: 208 bytes, 3 GB)
-    shapes = {name: tuple(shape) for name, shape, _ in whosmat(sys.argv[1])}
+    listed = whosmat(sys.argv[1])
+    shapes = {name: tuple(shape) for name, shape, _ in listed}
 except Exception as err:
     sys.exit(f"{type(err).__name__}: {err}")
 if "X" not in shapes:
     sys.exit("holds no variable named X")
+if sum(name == "X" for name, _, _ in listed) > 1:   # loadmat reads another than whosmat
+    sys.exit("refused: X is defined twice")
 shape, want, most = shapes["X"], sys.argv[3], int(sys.argv[4])
 if want and shape != tuple(int(v) for v in want.split(",")):
     sys.exit(f"refused: X has shape {shape}, expected ({want.replace(',', ', ')})")
