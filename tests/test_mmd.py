@@ -304,10 +304,19 @@ def test_graph_novelty_bounds_the_exact_tests_and_counts_what_it_cut_off(monkeyp
     assert gs.graph_novelty([halves, relabelled], [c]) == {
         "in_training": 0.5, "unique": 1.0, "undetermined": 0}
     monkeypatch.setattr(gs, "NOVELTY_WORK", 0)
-    # 3 n² a sample: 21,600 units, 360 feasibility checks of 60 nodes; C60 against itself
-    # needs about 1.2 · 60 of them (done first), the halves against C60 thousands
+    # 3 n² (1 + d) a sample: 32,400 units; C60 against itself needs about 72 checks of
+    # 60 + 2 m units (done first), the halves against C60 thousands
     got = gs.graph_novelty([relabelled, halves], [c])
     assert got == {"in_training": 0.5, "unique": 1.0, "undetermined": 2}
+    # a check costs n + m d: VF2 scans the matched nodes' neighbours, so three cliques of
+    # 400 took 25 s for 1,200 checks. Three cliques of 20 against themselves: about 60
+    # checks, 60 · 60 + 19 · 1,770 = 37,000 units (3,600 when a check cost n alone)
+    cliques = nx.disjoint_union_all([nx.complete_graph(20) for _ in range(3)])
+    monkeypatch.setattr(gs, "NOVELTY_MAX_WORK", 20_000)
+    assert gs.graph_novelty([cliques], [cliques.copy()])["undetermined"] == 1
+    monkeypatch.undo()
+    assert gs.graph_novelty([cliques], [cliques.copy()]) == {
+        "in_training": 1.0, "unique": 1.0, "undetermined": 0}
 
 
 @pytest.mark.parametrize("protocol", ["gdss", "graphrnn"])

@@ -207,29 +207,38 @@ def mmd_table(reference: Sequence[nx.Graph], generated: Sequence[nx.Graph], prot
 
 
 #: Work of the exact isomorphism tests (VF2) that one call of :func:`graph_novelty` may
-#: do, counted as feasibility checks times the graph's nodes (networkx's VF2 builds a state
-#: of O(n) for each; a unit is about 1 µs): this many, plus 3 n² a sample of n nodes. A
-#: test of isomorphic graphs takes about 1.2 n² (the grid set against itself: 51,846
-#: checks); a cycle against two half cycles, which agree in size, degrees and
-#: Weisfeiler-Lehman hash, took 78,200 checks at 200 nodes, 26 s at 400, hours at 5,000.
+#: do: this many units, plus 3 n² (1 + d) a sample of n nodes and mean degree d. A
+#: feasibility check is charged n + m d units, m the nodes matched so far (networkx's VF2
+#: builds a state of the nodes and the matched nodes' neighbours for each): a test of
+#: isomorphic graphs takes about 1.2 n checks, under n² (1 + d) units. A cycle against
+#: two half cycles, which agree in size, degrees and Weisfeiler-Lehman hash, took 78,200
+#: checks at 200 nodes, 26 s at 400, hours at 5,000 before the budget; three cliques of
+#: 400 against themselves 25 s for 1,200 checks before the charge counted degrees. A unit
+#: is about 90 ns; in all at most :data:`NOVELTY_MAX_WORK` (about 3 minutes).
 NOVELTY_WORK = 20_000_000
+NOVELTY_MAX_WORK = 2_000_000_000
 
 
 class _OutOfWork(Exception):
     pass
 
 
+def _mean_degree(g: nx.Graph) -> float:
+    return 2 * g.number_of_edges() / max(g.number_of_nodes(), 1)
+
+
 class _BudgetedMatcher(GraphMatcher):
-    """VF2 that spends the graph's node count of a shared budget (``left[0]``) on each
-    feasibility check."""
+    """VF2 that spends ``n + m d`` of a shared budget (``left[0]``) on each feasibility
+    check (see :data:`NOVELTY_WORK`)."""
 
     def __init__(self, g: nx.Graph, h: nx.Graph, left: list[int]):
         super().__init__(g, h)
         self.left = left
-        self.cost = max(g.number_of_nodes(), 1)
+        self.n = max(g.number_of_nodes(), 1)
+        self.degree = _mean_degree(g)
 
     def syntactic_feasibility(self, g1_node: Any, g2_node: Any) -> bool:
-        self.left[0] -= self.cost
+        self.left[0] -= self.n + int(len(self.core_1) * self.degree)
         if self.left[0] < 0:
             raise _OutOfWork
         return bool(super().syntactic_feasibility(g1_node, g2_node))
@@ -241,16 +250,18 @@ def graph_novelty(generated: Sequence[nx.Graph], train: Sequence[nx.Graph]
     fraction of samples isomorphic to some training graph) and ``unique`` (distinct
     isomorphism classes among the samples / samples). Candidates are matched on nodes,
     edges and the Weisfeiler-Lehman hash before an exact isomorphism test; the exact tests
-    share a budget of :data:`NOVELTY_WORK` plus 3 n² a sample of n nodes, and a test that
-    it cannot finish counts as "not isomorphic" (a sample neither a copy nor a repeat) and
-    in ``undetermined``, the number of such tests (0 on every data set here)."""
+    share a budget of :data:`NOVELTY_WORK` plus 3 n² (1 + d) a sample of n nodes and mean
+    degree d (at most :data:`NOVELTY_MAX_WORK`), and a test that it cannot finish counts
+    as "not isomorphic" (a sample neither a copy nor a repeat) and in ``undetermined``,
+    the number of such tests (0 on every data set here)."""
     def key(g: nx.Graph) -> tuple[int, int, str]:
         with warnings.catch_warnings():     # networkx 3.5 notes that its hashes changed
             warnings.simplefilter("ignore", UserWarning)
             wl = nx.weisfeiler_lehman_graph_hash(g)
         return g.number_of_nodes(), g.number_of_edges(), wl
 
-    left = [NOVELTY_WORK + 3 * sum(g.number_of_nodes() ** 2 for g in generated)]
+    left = [min(NOVELTY_MAX_WORK, NOVELTY_WORK + int(sum(
+        3 * g.number_of_nodes() ** 2 * (1 + _mean_degree(g)) for g in generated)))]
     undetermined = 0
 
     def isomorphic(g: nx.Graph, h: nx.Graph) -> bool:
