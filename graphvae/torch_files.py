@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import io
+import itertools
 import os
 import pickle
 import pickletools
@@ -218,23 +219,25 @@ def check_weight_storage(state: dict[str, torch.Tensor], path: str | os.PathLike
     check_tensor_storage(state, path, "the weights")
 
 
-_HOLDERS = (torch.Tensor, dict, list, tuple)
+_HOLDERS = (torch.Tensor, dict, list, tuple, set, frozenset)
 
 
 def _named_tensors(obj: Any) -> Iterator[tuple[Callable[[], str], torch.Tensor]]:
-    """Every tensor in the dicts, lists and tuples of ``obj`` (each object once), with a
-    function that names where it is (``state_dict.layer.weight``, ``history[3]``). The
-    names are built only when asked for: built for every child, 100 nested dicts under one
-    memoised 10 kB key named 2,500 children with 1 MB each (2.7 GB from 17 kB)."""
+    """Every tensor in the dicts (keys too), lists, tuples and sets of ``obj`` (each object
+    once), with a function that names where it is (``state_dict.layer.weight``,
+    ``history[3]``). The names are built only when asked for: built for every child, 100
+    nested dicts under one memoised 10 kB key named 2,500 children with 1 MB each (2.7 GB
+    from 17 kB)."""
     seen = {id(obj)}
-    links: list[tuple[int, str]] = [(-1, "")]       # (parent link, key) of each pushed item
+    links: list[tuple[int, str, Any]] = [(-1, "", None)]   # (parent link, how, key)
     todo: list[tuple[Any, int]] = [(obj, 0)]
 
     def name(at: int) -> str:
         parts = []
         while at > 0:
-            at, key = links[at]
-            parts.append(key)
+            at, how, key = links[at]
+            parts.append(f".{key}" if how == "item" else f" (key {key})" if how == "key"
+                         else f"[{key}]")
         return "".join(reversed(parts)).lstrip(".")
 
     while todo:
@@ -242,12 +245,18 @@ def _named_tensors(obj: Any) -> Iterator[tuple[Callable[[], str], torch.Tensor]]
         if isinstance(x, torch.Tensor):
             yield functools.partial(name, at), x
             continue
-        items = x.items() if isinstance(x, dict) else \
-            enumerate(x) if isinstance(x, list | tuple) else ()
-        for k, v in items:
+        if isinstance(x, dict):         # keys too: a tensor key is a tensor in the file
+            children: Iterator[tuple[str, Any, Any]] = itertools.chain(
+                (("item", k, v) for k, v in x.items()),
+                (("key", i, k) for i, k in enumerate(x)))
+        elif isinstance(x, list | tuple | set | frozenset):
+            children = (("index", i, v) for i, v in enumerate(x))
+        else:
+            continue
+        for how, key, v in children:
             if isinstance(v, _HOLDERS) and id(v) not in seen:
                 seen.add(id(v))
-                links.append((at, f".{k}" if isinstance(x, dict) else f"[{k}]"))
+                links.append((at, how, key))
                 todo.append((v, len(links) - 1))
 
 

@@ -707,6 +707,11 @@ def test_the_tensor_walk_names_its_children_only_when_it_reports(tmp_path):
     with pytest.raises(DataError, match=r"shapes: a\.b\[1\]\[1\] has shape \(3,\) on a "
                                         r"storage of 4 bytes"):
         check_tensor_storage(small, tmp_path / "f.pt")
+    # in a set, or as a dict key, a tensor passed unseen
+    for hidden, where in (({"s": {torch.zeros(1).expand(4)}}, r"s\[0\]"),
+                          ({"k": {torch.zeros(1).expand(4): 1}}, r"k \(key 0\)")):
+        with pytest.raises(DataError, match=rf"shapes: {where} has shape \(4,\)"):
+            check_tensor_storage(hidden, tmp_path / "f.pt")
 
 
 def test_checkpoint_of_the_wrong_size_or_without_weights(tmp_path):
