@@ -98,6 +98,11 @@ def main(argv=None) -> None:
     for lr in lrs:           # the configuration's own checks (a batch of 0, a rate of 1e31)
         PRESETS["vgae"].replace(epochs=epochs, lr=lr, batch_size=args.batch_size)
     graphs = {ds: load_dataset(ds, args.data_root) for ds in datasets}  # all, before the runs
+    for ds, data in graphs.items():   # found at the first mini-batch run, after full batch's
+        most = data.edge_index.size(1) + data.num_nodes     # both directions, the diagonal
+        if args.batch_size > most and any(size for name, size, _ in MODES if name in modes):
+            p.error(f"--batch-size {args.batch_size} is more than the {most} positive pairs "
+                    f"{ds} has in all (its training graph has fewer)")
     rows = []
     for ds in datasets:
         data = graphs[ds]

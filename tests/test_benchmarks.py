@@ -533,6 +533,9 @@ def test_benchmark_flag_errors_are_one_line(tmp_path):
               "invalid choice: 'citseer'"),
              ("minibatch.py", ["--smoke", "--batch-size", "0"], "batch size must be at least 1"),
              ("minibatch.py", ["--datasets", "synthetic,nosuch"], "--datasets: unknown nosuch"),
+             # found by the first mini-batch run, after the full-batch runs
+             ("minibatch.py", ["--smoke", "--batch-size", "1000000000"],
+              "positive pairs synthetic has in all"),
              ("permutation_bounds.py", ["--smoke", "--seed", "-7"],
               "--seed must be an integer from 0 to 4294967295, got -7"),
              # each after the first data set's draws (minutes)
