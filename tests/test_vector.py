@@ -863,3 +863,32 @@ def test_a_mat_files_shape_is_read_from_its_header_before_its_data(tmp_path):
     assert np.array_equal(read_mat_array(tmp_path / "once.mat"), np.zeros((3, 4)))
     with pytest.raises(DataError, match=r"twice.mat: X is defined twice$"):
         read_mat_array(tmp_path / "twice.mat", shape=(3, 4))
+
+
+@pytest.mark.slow  # 3 s: 1.2 GB of zeros compressed
+def test_a_mat_data_element_larger_than_its_header_stops_at_the_childs_limit(tmp_path):
+    """An X whose header says (3, 4) but whose data element holds 1.2 GB (5 MB of file,
+    compressed) was read whole, under a limit of 4 GiB plus 64 bytes a byte of file,
+    before its reshape failed. The reader's address space is now sized from the shape it
+    expects (1 GiB plus 16 bytes an entry), so the read fails there."""
+    import struct
+    import zlib
+
+    from graphvae.errors import DataError
+    from graphvae.vector.mat_file import read_mat_array
+    n = 1_200_000_000
+    head = (b"MATLAB 5.0 MAT-file".ljust(116, b" ") + b"\x00" * 8
+            + struct.pack("<H", 0x0100) + b"IM")
+    body_head = (struct.pack("<IIII", 6, 8, 6, 0) + struct.pack("<IIii", 5, 8, 3, 4)
+                 + struct.pack("<HH", 1, 1) + b"X\x00\x00\x00" + struct.pack("<II", 9, n))
+    c = zlib.compressobj(1)
+    parts = [c.compress(struct.pack("<II", 14, len(body_head) + n) + body_head)]
+    zeros = b"\x00" * (1 << 26)
+    for _ in range(n // len(zeros)):
+        parts.append(c.compress(zeros))
+    parts.append(c.compress(b"\x00" * (n % len(zeros))) + c.flush())
+    data = b"".join(parts)
+    (tmp_path / "big.mat").write_bytes(head + struct.pack("<II", 15, len(data)) + data)
+    assert (tmp_path / "big.mat").stat().st_size < 6_000_000
+    with pytest.raises(DataError, match=r"big.mat: cannot read the .mat file \(.*Memory"):
+        read_mat_array(tmp_path / "big.mat", shape=(3, 4))
