@@ -264,10 +264,9 @@ def check_tensor_storage(obj: Any, path: str | os.PathLike | None,
                          what: str = "the file's tensors") -> None:
     """:func:`check_weight_storage` for every tensor anywhere in ``obj`` (a loaded file):
     :class:`DataError` naming the first that is not dense or holds fewer bytes than its
-    shape, or tensors that share storage beyond its size.
-    a repeated-value view in a run's history, its config or its optimiser's slots cost a
-    few bytes of file and gigabytes once read as numbers or cast (``list`` of 3·10⁶
-    repeated values: 2 GB from a 2 KB file)."""
+    shape, or tensors that share storage beyond its size. A repeated-value view in a run's
+    history, its config or its optimiser's slots costs a few bytes of file and gigabytes
+    once read as numbers or cast (``list`` of 3·10⁶ repeated values: 2 GB from 2 kB)."""
     storages: dict[tuple[int, int], int] = {}
     need = 0
     for where, v in _named_tensors(obj):

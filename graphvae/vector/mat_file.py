@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from graphvae.errors import DataError
+from graphvae.errors import DataError, last_line
 from graphvae.io import require_file
 
 #: Runs in a child process: SciPy's MAT reader crashes (segmentation fault) or asks for
@@ -101,8 +101,7 @@ def read_mat_array(path: str | os.PathLike, shape: tuple[int, int] | None = None
             raise DataError(path, f"the .mat reader crashed on this file (signal "
                                   f"{-res.returncode}): it is damaged")
         if res.returncode != 0 or not out.is_file():
-            lines = (res.stderr or "").strip().splitlines()
-            last = lines[-1] if lines else "?"
+            last = last_line(res.stderr) or "?"
             if last.startswith("refused: "):
                 raise DataError(path, last.removeprefix("refused: "))
             raise DataError(path, f"cannot read the .mat file ({last})")

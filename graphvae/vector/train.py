@@ -20,7 +20,7 @@ from torch import Tensor
 
 from graphvae.config import check_count
 from graphvae.errors import DataError, describe
-from graphvae.io import check_weight_storage, load_torch, save_atomic
+from graphvae.io import load_torch, save_atomic
 from graphvae.progress import steps
 from graphvae.torch_files import check_dtypes, check_plain_entries
 from graphvae.training import (
@@ -255,8 +255,8 @@ def load_vector_model(path: str | os.PathLike,
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
                                               for v in state.values()):
         raise DataError(path, "the checkpoint has no state_dict of tensors")
-    check_weight_storage(state, path)
-    try:
+    try:       # (load_torch held every tensor, the weights included, to its storage)
+
         config = VectorConfig.from_dict(ckpt["config"])
         with torch.device("meta"):
             skeleton = VectorAutoencoder(config).state_dict()
