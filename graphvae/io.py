@@ -67,9 +67,10 @@ def require_file(path: str | os.PathLike, missing: str = "no such file") -> Path
 
 
 def read_bytes(path: str | os.PathLike, missing: str = "no such file",
-               max_bytes: int | None = None) -> bytes:
-    """A regular file's bytes (at most ``max_bytes``, if given), or a
-    :class:`~graphvae.errors.DataError` naming it."""
+               max_bytes: int | None = None, too_big: str | None = None) -> bytes:
+    """A regular file's bytes (at most ``max_bytes``, if given; ``too_big`` is the
+    refusal's reason, else the two sizes), or a :class:`~graphvae.errors.DataError`
+    naming it."""
     path = Path(path)
     if path.is_dir():
         raise DataError(path, "is a folder, not a file")
@@ -77,8 +78,8 @@ def read_bytes(path: str | os.PathLike, missing: str = "no such file",
         raise DataError(path, missing if not path.exists() else "not a regular file")
     try:
         if max_bytes is not None and path.stat().st_size > max_bytes:
-            raise DataError(path, f"{path.stat().st_size:,} bytes is more than the "
-                                  f"{max_bytes:,} such a file may have")
+            raise DataError(path, too_big or f"{path.stat().st_size:,} bytes is more than "
+                                             f"the {max_bytes:,} such a file may have")
         return path.read_bytes()
     except OSError as err:
         raise DataError(path, f"cannot read the file ({describe(err)})") from None

@@ -192,6 +192,27 @@ def test_graphml_without_numeric_attributes_has_no_features(tmp_path):
     assert data.num_nodes == 3
 
 
+def test_graphml_and_gml_larger_than_the_cap_are_refused_before_they_are_read(
+        tmp_path, monkeypatch):
+    """networkx holds tens of bytes a byte of either format; a file one byte over the
+    cap is refused in one line naming it, one at the cap is read."""
+    from graphvae.datasets import files
+    g = nx.Graph([("a", "b"), ("b", "c")])
+    for suffix, write_graph in ((".graphml", nx.write_graphml), (".gml", nx.write_gml)):
+        path = tmp_path / f"g{suffix}"
+        write_graph(g, path)
+        size = path.stat().st_size
+        monkeypatch.setattr(files, "MAX_NETWORKX_BYTES", size)
+        assert load_graph_file(path).num_nodes == 3
+        monkeypatch.setattr(files, "MAX_NETWORKX_BYTES", size - 1)
+        monkeypatch.setattr(files.nx, "read_gml", None)           # never reached
+        monkeypatch.setattr(files, "_read_graphml", None)
+        with pytest.raises(DataError, match=rf"g{suffix}: is larger than the 0 MiB graphvae "
+                                            rf"reads from a {suffix[1:]} file .*edge list"):
+            load_graph_file(path)
+        monkeypatch.undo()
+
+
 # ---------------------------------------------------------------- validation errors
 
 def test_check_edge_index_out_of_range():
