@@ -516,3 +516,6 @@ def test_a_typed_graphvae_trains_under_each_objective(path3, objective):
     est = model(GraphBatch.collate([g], [torch.randn(3, 3)]))
     assert torch.isfinite(est.value).all()
     est.surrogate.backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    assert any(bool(g.abs().sum() > 0) for g in grads)      # the step moves the model

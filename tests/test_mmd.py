@@ -210,6 +210,47 @@ def test_graph_mmd_protocols_by_hand_and_on_planted_differences():
         graph_mmd(ref, ref, "gdss-ish")
 
 
+def test_each_protocols_kernels_and_bins_on_a_hand_worked_pair():
+    """The paw (a triangle 0-1-2 with 3 hanging from 0) against the diamond (K4 less one
+    edge), one graph a side, so MMD² = 2 − 2 k(paw, diamond).
+
+    Degrees (3, 2, 2, 1) and (3, 3, 2, 2): pmfs over 0..3 of (0, 1/4, 1/2, 1/4) and
+    (0, 0, 1/2, 1/2); CDF gaps 0, 1/4, 1/4, 0, so GraphRNN's EMD (unit ground distance,
+    σ = 1) is 1/2; GRAN's total variation (half the L1 gap, σ = 1) is 1/4.
+    Clustering (1/3, 1, 1, 0) and (2/3, 2/3, 1, 1), in 100 bins of [0, 1]: 1/4 in bins
+    0 and 33 and 1/2 in bin 99, against 1/2 in bins 66 and 99. The CDF gap is 1/4 over
+    bins 0–32 and 1/2 over bins 33–65: 24.75 bin-steps, which GraphRNN's distance
+    scaling of 100 makes an EMD of 0.2475 (σ = 0.1); GRAN's total variation is 1/2
+    (σ = 0.1). A Gaussian kernel is exp(−d² / 2σ²)."""
+    from graphvae.evaluation.graph_stats import graph_mmd
+    paw = nx.Graph([(0, 1), (1, 2), (2, 0), (0, 3)])
+    diamond = nx.complete_graph(4)
+    diamond.remove_edge(2, 3)
+
+    def mmd2(d: float, sigma: float) -> float:
+        return 2 - 2 * math.exp(-d * d / (2 * sigma * sigma))
+
+    stats = ["degree", "clustering"]
+    graphrnn = graph_mmd([paw], [diamond], "graphrnn", stats)
+    assert graphrnn["degree"] == pytest.approx(mmd2(0.5, 1.0), rel=1e-12)
+    assert graphrnn["clustering"] == pytest.approx(mmd2(0.2475, 0.1), rel=1e-12)
+    gran = graph_mmd([paw], [diamond], "gran", stats)
+    assert gran["degree"] == pytest.approx(mmd2(0.25, 1.0), rel=1e-12)
+    assert gran["clustering"] == pytest.approx(mmd2(0.5, 0.1), rel=1e-12)
+
+
+def test_spectral_histogram_bins_as_gran_and_gdss_take_them():
+    """200 bins of (−1e-5, 2], as GRAN's and GDSS's ``spectral_stats``: the normalised
+    Laplacian of the 3-path has eigenvalues 0, 1, 2 (bins 0, 100, 199: 1 lies 1e-5 past
+    the edge of bin 100), the 6-cycle's are 1 − cos(2πk/6): 0, 1/2, 1/2, 3/2, 3/2, 2."""
+    p3 = spectral_histogram(nx.path_graph(3))
+    assert np.flatnonzero(p3).tolist() == [0, 100, 199]
+    assert p3[[0, 100, 199]] == pytest.approx([1 / 3] * 3)
+    c6 = spectral_histogram(nx.cycle_graph(6))
+    assert np.flatnonzero(c6).tolist() == [0, 50, 150, 199]
+    assert c6[[0, 50, 150, 199]] == pytest.approx([1 / 6, 1 / 3, 1 / 3, 1 / 6])
+
+
 # -- GDSS's set-up ------------------------------------------------------------------------------
 
 def test_gdss_split_is_unshuffled_first_fifth_test():

@@ -13,6 +13,7 @@ from graphvae.permutations import (
     _agreement,
     _refine_by_swaps,
     _swap_gains,
+    _walk_signature,
     all_permutations,
     canonical_orderings,
     hungarian_matching,
@@ -400,3 +401,13 @@ def test_orders_that_are_not_permutations_are_refused():
                            (torch.arange(4)[None], "perms must order 5 nodes")):
         with pytest.raises(ValueError, match=problem):
             model.bound(feats, adj, perms, eps=eps)
+
+
+def test_walk_signature_of_a_path_by_hand():
+    """The 3-path's walk counts A^t 1 are (1, 2, 1), (2, 2, 2), (2, 4, 2) for t = 1, 2, 3
+    (ends see one neighbour, the centre two); the signature is their log(1 + ·)."""
+    adj = torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
+    counts = torch.tensor([[1.0, 2.0, 2.0], [2.0, 2.0, 4.0], [1.0, 2.0, 2.0]],
+                          dtype=torch.float64)
+    assert torch.equal(_walk_signature(adj, 3), torch.log1p(counts))
+

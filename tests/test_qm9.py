@@ -357,6 +357,35 @@ def test_valency_aware_decode_keeps_fluorines_joinable():
     assert bonds.tolist() == [[0, 0, 1], [0, 0, 1], [1, 1, 0]]
 
 
+def test_sample_first_scores_and_the_decoding_they_give_by_hand():
+    """Three carbons; the model sampled a double bond on 0-1 although p(0-1) = 0.2, and
+    nothing on 0-2 and 1-2 (p = 0.9). Sampled pairs score 0.5 + p/2 = 0.6, the others
+    p/2 = 0.45; the sampled order scores its probability / 2 + 0.5, the others half theirs.
+    The decoding keeps the sampled bond first: the tree takes 0-1 (0.6) and then 0-2
+    (0.45; ties go to the lower pair), and the pass raises 0-1 to the double bond it
+    scores highest (its free valences allow up to 3), leaves 0-2 single (0.25 > 0.15),
+    and skips 1-2 (0.45, under the 0.5 threshold)."""
+    from graphvae.chem.molecules import valency_aware_decode
+    from graphvae.chem.scores import sample_first
+    from graphvae.containers import SampledGraph
+    adj = torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    edge_prob = torch.tensor([[0.0, 0.2, 0.9], [0.2, 0.0, 0.9], [0.9, 0.9, 0.0]])
+    bond_prob = torch.tensor([0.5, 0.3, 0.2]).expand(3, 3, 3).clone()
+    bond_prob[0, 1] = bond_prob[1, 0] = torch.tensor([0.6, 0.3, 0.1])
+    bond_types = torch.tensor([[0, 2, 0], [2, 0, 0], [0, 0, 0]])
+    g = SampledGraph(adj, edge_prob=edge_prob, node_types=torch.tensor([C, C, C]),
+                     bond_prob=bond_prob, bond_types=bond_types)
+    edge, bond = sample_first(g)
+    assert torch.allclose(edge, torch.tensor([[0.0, 0.6, 0.45], [0.6, 0.0, 0.45],
+                                              [0.45, 0.45, 0.0]]))
+    assert torch.allclose(bond[0, 1], torch.tensor([0.3, 0.65, 0.05]))
+    assert torch.allclose(bond[1, 0], torch.tensor([0.3, 0.65, 0.05]))
+    assert torch.allclose(bond[0, 2], torch.tensor([0.25, 0.15, 0.1]))
+    types, bonds = valency_aware_decode(g.node_types, edge, bond)
+    assert types.tolist() == [C, C, C]
+    assert bonds.tolist() == [[0, 2, 1], [2, 0, 0], [1, 0, 0]]
+
+
 def test_valency_aware_decode_bond_order_and_logits():
     from graphvae.chem.molecules import valency_aware_decode
     # logits pick C, N; the pair (prob 0.1, below threshold) is still a tree bond, and is

@@ -350,6 +350,32 @@ def test_set_prior_bound_lies_below_the_exact_log_density():
     assert float(draws.mean()) <= exact + 3 * se
 
 
+def test_set_prior_bound_at_the_posterior_mean_by_hand():
+    """With ``u`` fixed at the mean of ``q(u | Z)`` (``u_noise`` zero), the estimate is
+    ``Σ_i log Σ_k π_k N(z_i; μ_k, σ_k²) − KL(N(1.5, e⁻¹) ‖ N(0, 1))``; the MLPs' last
+    layers are set so that every parameter is a chosen number, and a masked node is left
+    out of both terms."""
+    prior = SetMixturePrior(dim=1, components=2, graph_latent=1, hidden=4).double()
+    with torch.no_grad():
+        for layer, bias in ((prior.rho[-1], [1.5, -1.0]),              # loc, logvar of q(u|Z)
+                            (prior.decode[-1], [0.0, math.log(3.0),    # π = (1/4, 3/4)
+                                                -1.0, 2.0,              # μ
+                                                0.0, math.log(4.0)])):  # σ² = (1, 4)
+            layer.weight.zero_()
+            layer.bias.copy_(torch.tensor(bias, dtype=torch.float64))
+    z = torch.tensor([[[0.5], [-1.0], [3.0], [50.0]]], dtype=torch.float64)
+    mask = torch.tensor([[True, True, True, False]])
+
+    def normal(x: float, mean: float, var: float) -> float:
+        return math.exp(-(x - mean) ** 2 / (2 * var)) / math.sqrt(2 * math.pi * var)
+
+    nodes = sum(math.log(0.25 * normal(x, -1.0, 1.0) + 0.75 * normal(x, 2.0, 4.0))
+                for x in (0.5, -1.0, 3.0))
+    kl = 0.5 * (1.5 ** 2 + math.exp(-1.0) - 1.0 - (-1.0))
+    got = prior.set_log_prob(z, mask, u_noise=torch.zeros(1, 1, dtype=torch.float64))
+    assert float(got) == pytest.approx(nodes - kl, rel=1e-12)
+
+
 def test_set_prior_density_is_order_free():
     torch.manual_seed(1)
     prior = SetMixturePrior(dim=3, components=2, graph_latent=2).double()
