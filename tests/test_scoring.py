@@ -279,6 +279,36 @@ def test_an_unusable_out_is_refused_before_scoring(tmp_path, monkeypatch):
     assert (tmp_path / "taken" / "notes.txt").read_text() == "mine"
 
 
+def test_a_file_scored_without_flags_is_scored_against_its_runs_split_or_says_which(
+        tmp_path, monkeypatch):
+    """With no flag a file gets generate's default split. Beside the metrics.json of a run
+    of another split that would score it against the wrong graphs (ego-small samples scored
+    as community-small, silently): refused. Flags, or a run of the default split, score it
+    as before, and so is a file with no run beside it."""
+    def reached(path, cfg, *args, **kwargs):
+        raise ValueError(f"scored against {cfg.dataset} seed {cfg.seed}")
+    monkeypatch.setattr(scoring, "score_samples", reached)
+    run = tmp_path / "run"
+    run.mkdir()
+    samples = _write_graphs(run / "samples.jsonl", [nx.path_graph(3)])
+    (run / "metrics.json").write_text(json.dumps({"config": {"dataset": "ego-small",
+                                                             "seed": 2}}))
+    rc, _, err = run_cli(["score", str(samples)])
+    assert rc == 2 and err == (f"graphvae: error: {samples} lies in the output folder of a "
+                               f"graphvae generate run (--dataset ego-small, --seed 2), and "
+                               f"without flags it would be scored against the default "
+                               f"split: score the folder ({run}), which takes the run's "
+                               f"settings, or give the flags\n")
+    rc, _, err = run_cli(["score", str(samples), "--dataset", "grid"])
+    assert rc == 2 and err == "graphvae: error: scored against grid seed 0\n"
+    (run / "metrics.json").write_text(json.dumps({"config": {"epochs": 3}}))  # default split
+    rc, _, err = run_cli(["score", str(samples)])
+    assert rc == 2 and err == "graphvae: error: scored against None seed 0\n"
+    loose = _write_graphs(tmp_path / "loose.jsonl", [nx.path_graph(3)])
+    rc, _, err = run_cli(["score", str(loose)])
+    assert rc == 2 and err == "graphvae: error: scored against None seed 0\n"
+
+
 @pytest.mark.parametrize("text, problem", [
     (None, "no such file"),
     ("{not json", "not JSON"),

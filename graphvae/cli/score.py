@@ -47,6 +47,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "the run folder scored)")
 
 
+def _check_defaults_fit(path: Path) -> None:
+    """A file scored with no flag gets the default split. Refuse that when the file sits in
+    the output folder of a ``generate`` run of another split (its ``metrics.json`` beside
+    it), which would be scored against the wrong graphs. (The summary's first line names the
+    data set scored against.)"""
+    from graphvae.errors import DataError
+    from graphvae.tasks.generation import GenerationConfig
+    from graphvae.tasks.scoring import SCORING_FIELDS, run_config
+
+    home = path.parent
+    default = {k: getattr(GenerationConfig(), k) for k in SCORING_FIELDS}
+    run = None
+    if (home / "metrics.json").is_file():
+        try:
+            run = run_config(home)
+        except DataError:
+            pass                      # not a generate run's metrics: nothing to go by
+    if run is not None and run != default:
+        settings = ", ".join(f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}")
+                             for k, v in run.items() if v != default[k])
+        raise ValueError(f"{path} lies in the output folder of a graphvae generate run "
+                         f"({settings}), and without flags it would be scored against "
+                         f"the default split: score the folder ({home}), which takes the "
+                         f"run's settings, or give the flags")
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from graphvae.tasks.generation import GenerationConfig
     from graphvae.tasks.scoring import SCORING_FIELDS, run_config, score_samples
@@ -72,6 +98,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                              f"scored ({home}), which would then hold more than its "
                              "manifest lists: choose another folder")
         check_output_folder(args.out, "graphvae score")  # before the scoring (minutes)
+    if not given:
+        _check_defaults_fit(path)
     cfg = GenerationConfig.from_dict({**given, "fcd": not args.no_fcd})
     with output_folder(args.out, "graphvae score") as stage:
         metrics = score_samples(path, cfg, args.data_root,
