@@ -157,10 +157,10 @@ class Config:
     @classmethod
     def as_given(cls, name: str, value: object) -> str | None:
         """Field ``name`` set to ``value`` as the command line gives it, for messages:
-        ``--k 5``, ``--hidden 64,64``, ``--model 'vae'``; a switch as ``--bf16`` / ``no
-        --bf16`` (``--no-reweight`` where it defaults on), an unset option as ``no
-        --prior``; ``None`` where no field is so named. ``value`` may come from a file, so
-        it is shown bounded by :func:`quote`."""
+        ``--k 5``, ``--hidden 64,64`` (``--hidden ''``: none), ``--model 'vae'``; a switch
+        as ``--bf16`` / ``no --bf16`` (``--no-reweight`` where it defaults on), an unset
+        option as ``no --prior``; ``None`` where no field is so named. ``value`` may come
+        from a file, so it is shown bounded by :func:`quote`."""
         f = next((f for f in dataclasses.fields(cls) if f.name == name), None)  # type: ignore[arg-type]
         if f is None:
             return None
@@ -169,10 +169,10 @@ class Config:
             return flag if value != f.default else f"no {flag}"
         if value is None:
             return f"no {flag}"
-        if isinstance(value, tuple | list) and 0 < len(value) <= 16 and all(
+        if isinstance(value, tuple | list) and len(value) <= 16 and all(
                 isinstance(v, int) and not isinstance(v, bool) and abs(v) <= MAX_INT
                 for v in value):
-            return f"{flag} {','.join(map(str, value))}"       # --hidden 64,64
+            return f"{flag} {','.join(map(str, value)) or repr('')}"   # --hidden 64,64 / ''
         return f"{flag} {quote(value)}"
 
     def __post_init__(self) -> None:

@@ -443,6 +443,35 @@ def test_link_prediction_state_is_not_resumed_on_another_graph(tmp_path):
     assert again.fit.resumed_from == 25
 
 
+def test_a_refused_resume_names_the_preset_the_state_was_trained_with(tmp_path):
+    """A --model best run, killed, then resumed as --model gae: the refusal lists the first
+    differences as flags that can be typed (--hidden '' for none) and says the state's
+    settings are --model best's; resumed as best, it goes on."""
+    from graphvae.datasets import make_sbm_graph
+    from graphvae.tasks.link_prediction import PRESETS, preset_of, run_link_prediction
+
+    assert {preset_of(p.training_settings()) for p in PRESETS.values()} == set(PRESETS)
+    assert preset_of(PRESETS["best"].replace(epochs=30).training_settings()) is None
+    data, state = make_sbm_graph(seed=0), tmp_path / "lp.pt"
+    with killed_at(27), pytest.raises(Killed):              # a state every 25 epochs
+        run_link_prediction(data, PRESETS["best"], progress=False, state=state)
+    with pytest.raises(ValueError) as info:
+        run_link_prediction(data, PRESETS["gae"], progress=False, state=state, resume=True)
+    assert str(info.value) == (
+        f"{state}: the training state belongs to a run with other settings (--encoder 'gcn' "
+        f"here, --encoder 'gnae' in the state; --hidden 32 here, --hidden '' in the state; "
+        f"--latent 16 here, --latent 128 in the state; 5 more); its settings are those of "
+        f"--model best; delete it or rerun with the same ones")
+    with pytest.raises(ValueError) as info:       # no preset here: still named
+        run_link_prediction(data, PRESETS["best"].replace(lr=0.001), progress=False,
+                            state=state, resume=True)
+    assert str(info.value).endswith("(--lr 0.001 here, --lr 0.005 in the state); its "
+                                    "settings are those of --model best; delete it or "
+                                    "rerun with the same ones")
+    with killed_at(28), pytest.raises(Killed):              # resumed at 25, on to 28
+        run_link_prediction(data, PRESETS["best"], progress=False, state=state, resume=True)
+
+
 def test_generation_state_is_not_resumed_on_other_graphs(tmp_path):
     """Same settings, graphs of the same sizes, other edges: the state is refused in one line
     and kept; the same graphs resume."""

@@ -63,6 +63,7 @@ from graphvae.tasks.oracle import (  # noqa: F401 - planted_ids, as before the s
     planted_ids,
 )
 from graphvae.training import EarlyStopping, FitResult, FullBatch, PairBatches, fit
+from graphvae.training.state import same_value
 
 if TYPE_CHECKING:
     from torch_geometric.data import Data
@@ -191,6 +192,26 @@ def _as_given(config: LinkPredConfig) -> Callable[[str, object], str | None]:
     return spell
 
 
+def preset_of(settings: dict[str, Any]) -> str | None:
+    """The ``--model`` preset whose every training setting ``settings`` (a run's
+    :meth:`~graphvae.config.Config.training_settings`, or a training state's config) has;
+    ``None`` when it is no preset's as it stands (a preset with a flag changed)."""
+    for name, preset in PRESETS.items():
+        if all(k in settings and same_value(settings[k], v)
+               for k, v in preset.training_settings().items()):
+            return name
+    return None
+
+
+def _state_origin(saved: dict[str, Any], now: dict[str, Any]) -> str | None:
+    """A refused ``--resume``'s word on the preset a state's settings are, where this run's
+    are not that preset's: ``--model best`` sets nine settings, which the refusal would
+    otherwise only list one by one, as flags no command typed."""
+    theirs = preset_of(saved)
+    return (f"its settings are those of --model {theirs}"
+            if theirs is not None and theirs != preset_of(now) else None)
+
+
 def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
                         device: torch.device | str = "cpu", progress: bool = True,
                         checkpoint: str | Path | None = None, state: str | Path | None = None,
@@ -239,6 +260,7 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
                          **config.training_settings(),
                          "graph": graph_fingerprint(data) if state is not None else None},
                  as_given=_as_given(config), canonical=LinkPredConfig.canonical_settings,
+                 origin=_state_origin,
                  progress=progress,
                  desc=f"{config.model} seed {seed}")
     if checkpoint is not None and rank == 0:

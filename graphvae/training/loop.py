@@ -102,6 +102,7 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
         resume: bool = False, config: dict[str, Any] | None = None,
         as_given: Callable[[str, object], str | None] | None = None,
         canonical: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        origin: Callable[[dict[str, Any], dict[str, Any]], str | None] | None = None,
         progress: bool = True, desc: str = "train") -> FitResult:
     """Train ``model`` (see the module docstring); return a :class:`FitResult`.
 
@@ -119,6 +120,8 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
             ``--resume`` names the differing settings so.
         canonical: a saved config spelt as ``config`` spells it now
             (``Config.canonical_settings``), compared instead of the saved one.
+        origin: ``(saved config, config)`` → a clause a refused ``--resume`` adds, or
+            ``None`` (link prediction names the preset the state's settings are).
     """
     if checkpoint_seconds is not None and not checkpoint_seconds >= 0:
         raise ValueError(f"checkpoint_seconds must be >= 0, got {checkpoint_seconds}")
@@ -130,7 +133,7 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
     main = is_main_process()
     if resume and checkpoint is not None and Path(checkpoint).is_file():
         restore_state(Path(checkpoint), state, result, generator, config, as_given, epochs,
-                      canonical)
+                      canonical, origin)
     if resume and current_world()[1] > 1:
         _same_start(result.epochs)
     first = epochs + 1 if state.stop else result.epochs + 1  # a stopped run is finished

@@ -80,13 +80,15 @@ def restore_state(path: Path, state: FitState, result: FitResult,
                   generator: torch.Generator | None, config: dict[str, Any] | None,
                   as_given: Callable[[str, object], str | None] | None = None,
                   epochs: int | None = None,
-                  canonical: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+                  canonical: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+                  origin: Callable[[dict[str, Any], dict[str, Any]], str | None] | None = None
                   ) -> None:
     """Load the state at ``path`` into ``state``, ``result`` and ``generator``, refusing
     (one-line :class:`~graphvae.errors.DataError`) a state whose ``config`` differs from
     ``config`` (naming the differing settings, as ``as_given`` spells them), one whose
     generator lived on another device, and a damaged one. ``canonical``: the saved config
-    spelt as this version spells ``config`` (see :func:`graphvae.training.fit`)."""
+    spelt as this version spells ``config``; ``origin``: what else the refusal says of
+    the saved config (see :func:`graphvae.training.fit`)."""
     ck = load_torch(path, "training state", "not a graphvae training state (graphvae "
                                             "writes them beside --out)", check=False)
     try:
@@ -99,13 +101,15 @@ def restore_state(path: Path, state: FitState, result: FitResult,
     saved = ck.get("config")
     if canonical is not None and isinstance(saved, dict):
         saved = canonical(saved)
-    if config is not None and not _same(saved, config):
+    if config is not None and not same_value(saved, config):
         _refuse_other_command(path, saved, config)
         _refuse_other_version(path, saved, config)
+        told = origin(saved, config) if origin is not None and isinstance(saved, dict) \
+            else None
         raise DataError(path, f"the training state belongs to a run with other settings "
-                              f"({_settings_diff(saved, config, as_given)}); "
-                              f"delete it or "
-                              f"rerun with the same ones")
+                              f"({_settings_diff(saved, config, as_given)})"
+                              f"{'; ' + told if told else ''}; delete it or rerun with the "
+                              f"same ones")
     _check_generator(path, ck, generator)
     try:
         _load_state(ck, state, result, generator)
@@ -119,7 +123,7 @@ def restore_state(path: Path, state: FitState, result: FitResult,
 DATA_KEYS = frozenset({"data", "data_sha256", "graph"})
 
 
-def _same(a: object, b: object) -> bool:
+def same_value(a: object, b: object) -> bool:
     """``a == b``, False where comparing fails (a file's config may hold a tensor)."""
     try:
         return bool(a == b)
@@ -150,7 +154,7 @@ def _settings_diff(saved: object, now: dict[str, Any],
         there = (spell(k, saved[k]) or quote(saved[k])) if k in saved else "unset"
         return f"{here} here, {there} in the state"
 
-    differ = [k for k in now if k not in saved or not _same(saved[k], now[k])]
+    differ = [k for k in now if k not in saved or not same_value(saved[k], now[k])]
     parts = list(dict.fromkeys(one(k) for k in differ))  # "other data" once
     extra = [k for k in saved if k not in now]  # keys of another version's config
     more = len(parts) + len(extra) - show
@@ -208,7 +212,7 @@ def _refuse_other_version(path: Path, saved: object, now: dict[str, Any]) -> Non
         return
     try:
         shared = [k for k in now if k in saved]
-        if not all(_same(saved[k], now[k]) for k in shared):
+        if not all(same_value(saved[k], now[k]) for k in shared):
             return
     except Exception:  # noqa: BLE001 - a file's keys may be of any type
         return
