@@ -192,10 +192,29 @@ class Config:
             raise ValueError(f"a {cls.__name__} is a JSON object of fields, got "
                              f"{type(d).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        unknown = sorted(set(d) - known)
+        unknown = sorted(set(d) - known, key=str)
         if unknown:
-            raise ValueError(f"unknown config key(s): {', '.join(map(str, unknown))}")
+            more = f", {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            raise ValueError(f"unknown config key(s): "
+                             f"{', '.join(cls._unknown_key(k) for k in unknown[:5])}{more}; "
+                             f"the keys are the fields of {cls.__name__}: "
+                             f"{', '.join(sorted(known))}")
         return cls(**d)
+
+    @classmethod
+    def _unknown_key(cls, key: object) -> str:
+        """``key`` with the field it may mean: the field whose flag it spells
+        (``feature_mode`` for ``--feature-mode``, field ``features``), else a close name."""
+        import difflib
+
+        fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+        text = str(key)
+        flag = "--" + text.replace("_", "-")
+        meant = next((f.name for f in fields if _flag(f) == flag), None)
+        if meant is None:
+            close = difflib.get_close_matches(text, [f.name for f in fields], n=1)
+            meant = close[0] if close else None
+        return quote(text) if meant is None else f"{quote(text)} (did you mean {meant}?)"
 
     def replace(self: C, **changes: Any) -> C:
         return self.from_dict({**self.to_dict(), **changes})

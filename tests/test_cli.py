@@ -211,7 +211,13 @@ BAD_INPUT = {
     "non-numeric feature": (_non_numeric_feature, r"f\.csv:3: column 3: 'five' is not a number"),
     "missing edges file": (lambda p: ["--edges", str(p / "absent.csv")],
                            r"absent\.csv: no such file"),
-    "unknown config key": (_unknown_config_key, r"unknown config key\(s\): learning_rate"),
+    "unknown config key": (_unknown_config_key, r"unknown config key\(s\): 'learning_rate'; "
+                                                r"the keys are the fields of LinkPredConfig: "
+                                                r"batch_size, decoder, .*, lr, model, "),
+    # a flag spelt as a key: its field named
+    "config key spelt as its flag": (
+        lambda p: ["--config", str(_write(p / "f.json", {"feature_mode": "normalize"}))],
+        r"unknown config key\(s\): 'feature_mode' \(did you mean features\?\); the keys"),
     # a file's model ran under --model's name: a GAE reported as "joint" in metrics.json
     "config model against --model": (
         lambda p: ["--model", "joint", "--config", str(_write(p / "m.json", {"model": "gae"}))],

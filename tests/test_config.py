@@ -22,8 +22,12 @@ def test_json_round_trip(cls):
 
 @pytest.mark.parametrize("cls", CONFIGS)
 def test_unknown_keys_and_wrong_types_are_one_line_errors(cls):
-    with pytest.raises(ValueError, match="unknown config key"):
+    with pytest.raises(ValueError, match=r"unknown config key\(s\): 'epochz' \(did you mean "
+                                         r"epochs\?\); the keys are the fields of "):
         cls.from_dict({"epochs": 3, "epochz": 4})
+    many = {f"k{i}": i for i in range(7)}           # five named, the rest counted
+    with pytest.raises(ValueError, match=r": 'k0', 'k1', 'k2', 'k3', 'k4', 2 more; the keys"):
+        cls.from_dict(many)
     with pytest.raises(ValueError, match="config field 'epochs' has the wrong type: '3'"):
         cls.from_dict({"epochs": "3"})
     with pytest.raises(ValueError, match="'hidden' has the wrong type"):
