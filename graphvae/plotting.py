@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import textwrap
 
 import matplotlib
 
@@ -127,7 +128,8 @@ def plot_training(history: list[dict[str, float]], path: str | os.PathLike,
             ax.axvline(weights_epoch, color="k", ls="--", lw=0.8,
                        label=f"weights kept (epoch {weights_epoch})")
             ax.legend(fontsize=8, loc="lower right")
-        ax.set(xlabel="epoch", ylabel=label)
+        # a label longer than the panel is tall ran into the title and the next panel
+        ax.set(xlabel="epoch", ylabel=textwrap.fill(label, 34, break_on_hyphens=False))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if last - first < 2:  # MaxNLocator falls back to fractional ticks on so short a span
             ax.set_xticks(range(int(first), int(last) + 1))

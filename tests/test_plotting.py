@@ -136,6 +136,23 @@ def test_training_curve_draws_the_bound_the_scores_and_the_kept_epoch(figures):
     assert right.get_ylabel() == "val" and "epoch 2" in right.get_legend().texts[0].get_text()
 
 
+def test_a_long_axis_label_is_wrapped_to_the_height_of_its_panel(figures):
+    """vector's IWAE label ran above its panel, into the title and the panel beside it."""
+    label = "validation IWAE bound, K = 50 (nats per row)"
+    plotting.plot_training([{"epoch": 1.0, "train_bound": -3.0, "score": -4.0}], "unused.png",
+                           score_label=label, title="iwae on mnist",
+                           train_label="training reconstruction log-likelihood (nats per "
+                                       "row; not a bound)")
+    (fig,) = figures
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        text = ax.yaxis.label
+        assert "\n" in text.get_text()
+        assert text.get_window_extent(renderer).height <= ax.get_window_extent(renderer).height
+    assert fig.axes[1].get_ylabel().replace("\n", " ") == label
+
+
 def test_training_curve_without_evaluation_has_one_panel(figures):
     plotting.plot_training([{"epoch": 1.0, "train_bound": -3.0},
                             {"epoch": 2.0, "train_bound": -2.0}], "unused.png")
