@@ -377,6 +377,39 @@ def test_set_prior_bound_at_the_posterior_mean_by_hand():
     assert float(got) == pytest.approx(nodes - kl, rel=1e-12)
 
 
+def test_the_bound_holds_log_p_n_from_the_size_counts():
+    """p(n) is the size counts normalised with size 0 excluded: counts (1, 1, 2) for sizes
+    0, 1, 2 give (−∞, log 1/3, log 2/3). Two models alike but for the counts of sizes 2 and
+    3 (1, 3 against 3, 1) score a 2-node graph log(1/4) − log(3/4) = −log 3 apart."""
+    from graphvae.models.oneshot import EquivariantGraphVAE
+    model = EquivariantGraphVAE(2, [1, 1, 2])
+    assert model.size_logprob.tolist() == pytest.approx([-math.inf, math.log(1 / 3),
+                                                         math.log(2 / 3)])
+    batch = _batch([_graph(2, [(0, 1)])])
+    eps = torch.randn(1, 1, 2, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    values = []
+    for counts in ([0, 0, 1, 3], [0, 0, 3, 1]):
+        torch.manual_seed(0)
+        m = EquivariantGraphVAE(17, counts, latent_channels=3).double()
+        with torch.no_grad():
+            values.append(float(m.bound(batch, eps=eps).value))
+    assert values[0] - values[1] == pytest.approx(-math.log(3), rel=1e-6)   # p(n) in float32
+
+
+def test_a_graphs_set_prior_bound_is_the_same_alone_or_beside_a_larger_one():
+    """The padded slots of a smaller graph, batched with a larger one, enter neither its
+    likelihood nor its log q(Z) nor its set prior: the same draws give the same bound."""
+    m = _model(seed=4)
+    small, path = _graph(2, [(0, 1)]), _graph(4, [(0, 1), (1, 2), (2, 3)])
+    gen = torch.Generator().manual_seed(1)
+    eps = torch.randn(1, 2, 4, 3, dtype=torch.float64, generator=gen)
+    u = torch.randn(2, 2, dtype=torch.float64, generator=gen)
+    with torch.no_grad():
+        alone = m.bound(_batch([small]), eps=eps[:, :1, :2], u_noise=u[:1]).value
+        beside = m.bound(_batch([small, path]), eps=eps, u_noise=u).value
+    assert float(beside[0]) == pytest.approx(float(alone[0]), rel=1e-12)
+
+
 def test_set_prior_density_is_order_free():
     torch.manual_seed(1)
     prior = SetMixturePrior(dim=3, components=2, graph_latent=2).double()

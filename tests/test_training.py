@@ -99,6 +99,27 @@ def test_early_stopping_counts_epochs_since_the_best(patience, eval_every, stop)
     assert res.epochs == stop
 
 
+def test_the_last_epoch_is_evaluated_when_eval_every_does_not_divide_the_epochs():
+    """5 epochs, evaluated every 2: at 2, 4 and the last, 5 (scores 1, 2, 3), whose
+    weights are the best and kept."""
+    m = Quadratic()
+    scores = iter([1.0, 2.0, 3.0])
+    res = fit(m, FullBatch(None), torch.optim.SGD(m.parameters(), lr=0.25), epochs=5,
+              evaluate=lambda: {"score": next(scores)}, eval_every=2, progress=False)
+    assert [r["epoch"] for r in res.history if "score" in r] == [2.0, 4.0, 5.0]
+    assert res.best_epoch == res.weights_epoch == 5
+
+
+def test_a_tied_validation_score_keeps_the_earlier_epoch():
+    """Scores 1, 2, 2, 1: the best is the first 2 (epoch 2), not the tie after it."""
+    m = Quadratic()
+    scores = iter([1.0, 2.0, 2.0, 1.0])
+    res = fit(m, FullBatch(None), torch.optim.SGD(m.parameters(), lr=0.25), epochs=4,
+              evaluate=lambda: {"score": next(scores)}, progress=False)
+    assert res.best_epoch == res.weights_epoch == 2
+    assert m.w.item() == pytest.approx(2.25)      # the weights after two halvings of 3
+
+
 def test_fit_without_restore_best_keeps_the_last_weights():
     """Scores peak at epoch 2 of 4: the best epoch is still reported, but the weights stay
     the fourth step's, w = 3 − 3/2⁴ (SGD lr 0.25 halves the distance to 3 each step)."""
