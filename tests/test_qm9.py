@@ -386,6 +386,45 @@ def test_sample_first_scores_and_the_decoding_they_give_by_hand():
     assert bonds.tolist() == [[0, 2, 1], [2, 0, 0], [1, 0, 0]]
 
 
+def test_decodings_bond_only_pairs_above_the_threshold_and_break_ties_low():
+    """Three carbons, single bonds scored best: the tree takes 0-1 (0.9) and 1-2 (0.8),
+    and 0-2 at exactly 0.5 is not above the threshold: propane, not cyclopropane. Two
+    carbons whose three orders score alike get the lowest, a single bond. The plain
+    decoding averages the two triangles ((0.25 + 0.75) / 2 = 0.5 for 0-1, 0.75 for 0-2,
+    0.625 for 1-2; all exact in float32) and bonds only pairs above 0.5, each with its
+    highest-scoring order (double)."""
+    from graphvae.chem.molecules import plain_decode, valency_aware_decode
+    edge = torch.tensor([[0.0, 0.9, 0.5], [0.9, 0.0, 0.8], [0.5, 0.8, 0.0]])
+    single = torch.tensor([1.0, 0.0, 0.0]).expand(3, 3, 3)
+    _, bonds = valency_aware_decode(torch.tensor([C, C, C]), edge, single)
+    assert bonds.tolist() == [[0, 1, 0], [1, 0, 1], [0, 1, 0]]
+    _, bonds = valency_aware_decode(torch.tensor([C, C]), torch.tensor([[0.0, 0.9],
+                                                                        [0.9, 0.0]]),
+                                    torch.zeros(2, 2, 3))
+    assert bonds.tolist() == [[0, 1], [1, 0]]
+    edge = torch.tensor([[0.0, 0.25, 1.0], [0.75, 0.0, 0.5], [0.5, 0.75, 0.0]])
+    double = torch.tensor([0.0, 1.0, 0.0]).expand(3, 3, 3)
+    _, bonds = plain_decode(torch.tensor([C, C, C]), edge, double)
+    assert bonds.tolist() == [[0, 0, 2], [0, 0, 2], [2, 2, 0]]
+
+
+@needs_rdkit
+def test_gdss_construct_adds_bonds_in_its_order_and_charges_the_atom_rdkit_names():
+    """GDSS adds the bonds row by row, each row's in increasing column order. Here N7's last
+    bond, to N6, takes both nitrogens to four bonds at once; RDKit's valence check names
+    N6, which is charged (N+ takes four), and N7 stays a neutral four-bond nitrogen: not
+    valid. In the other order, N7-N6 first, each nitrogen would reach four bonds alone and
+    both would be charged."""
+    from graphvae.chem.validity import gdss_construct, gdss_valid
+    types = torch.tensor([C] * 6 + [N, N])
+    codes = torch.zeros(8, 8, dtype=torch.long)
+    for a, b in ((6, 3), (6, 4), (6, 5), (7, 0), (7, 1), (7, 2), (7, 6)):
+        codes[a, b] = codes[b, a] = 1
+    charges = [atom.GetFormalCharge() for atom in gdss_construct(types, codes).GetAtoms()]
+    assert charges == [0, 0, 0, 0, 0, 0, 1, 0]
+    assert gdss_valid(types, codes) is False
+
+
 def test_valency_aware_decode_bond_order_and_logits():
     from graphvae.chem.molecules import valency_aware_decode
     # logits pick C, N; the pair (prob 0.1, below threshold) is still a tree bond, and is
