@@ -92,6 +92,9 @@ def test_split_keeps_one_graph_in_each_set_and_refuses_bad_fractions():
     assert (len(sp.train), len(sp.valid), len(sp.test)) == (1, 1, 2)
     sp = split_graphs(graphs, test_fraction=0.99, valid_fraction=0.0)
     assert (len(sp.train), len(sp.valid), len(sp.test)) == (1, 1, 2)
+    # shares are rounded, not truncated: 13 graphs, test round(2.6) = 3, valid round(1.0) = 1
+    sp = split_graphs([nx.path_graph(i + 2) for i in range(13)])
+    assert (len(sp.train), len(sp.valid), len(sp.test)) == (9, 1, 3)
     for bad in (1.0, -0.1, float("nan")):
         with pytest.raises(ValueError, match="test_fraction must lie in \\[0, 1\\)"):
             split_graphs(graphs, test_fraction=bad)

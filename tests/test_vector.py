@@ -892,3 +892,21 @@ def test_a_mat_data_element_larger_than_its_header_stops_at_the_childs_limit(tmp
     assert (tmp_path / "big.mat").stat().st_size < 6_000_000
     with pytest.raises(DataError, match=r"big.mat: cannot read the .mat file \(.*Memory"):
         read_mat_array(tmp_path / "big.mat", shape=(3, 4))
+
+
+def test_pca_signs_make_each_components_largest_entry_positive():
+    """Rows along (1, −2) and, far less, along (2, 1), which is orthogonal to it: the
+    components are (1, −2)/√5 and (2, 1)/√5 up to sign, and the sign puts each one's
+    largest-magnitude entry positive: (−1, 2)/√5, (2, 1)/√5, for the data and its negation
+    alike (an SVD may return either sign)."""
+    x = torch.tensor([[1.0, -2.0], [-1.0, 2.0], [2.0, -4.0], [-2.0, 4.0], [0.2, 0.1],
+                      [-0.2, -0.1]], dtype=torch.float64)
+    want = torch.tensor([[-1.0, 2.0], [2.0, 1.0]], dtype=torch.float64) / math.sqrt(5)
+    for data in (x, -x):
+        assert torch.allclose(pca(data, 2).components, want, atol=1e-12)
+
+
+def test_l2_ordering_weights_are_the_scale_times_i_over_k():
+    assert LinearAE(4, 2, "l2", l2_scale=0.1).lam.tolist() == pytest.approx([0.05, 0.1])
+    assert LinearAE(4, 3, "rotation", l2_scale=0.1).lam.tolist() == pytest.approx([0.1] * 3)
+
