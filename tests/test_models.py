@@ -201,6 +201,30 @@ def test_encoders_refuse_impossible_settings():
     assert GNAEEncoder(3, (), 4, steps=np.int64(2)).steps == 2      # numpy integers too
 
 
+def test_gnae_propagation_by_hand():
+    """GNAE's code is s · X W / |X W| a row, then APPNP steps h ← (1 − α) Â h + α h₀ with
+    Â = D^-½ (A + I) D^-½. On the path 0-1-2 (degrees with self-loops 2, 3, 2) with
+    W = 1, b = 0, x = 1: h₀ = 1.8 everywhere, and one step with α = 1/4 gives node 0
+    1.8 (¾ (½ + 1/√6) + ¼) and node 1 1.8 (¾ (⅓ + 2/√6) + ¼). Without edges Â = I, and
+    every node's code has norm exactly s."""
+    from graphvae.encoders.gnn import GNAEEncoder
+    enc = GNAEEncoder(1, (), 1, alpha=0.25).double()
+    with torch.no_grad():
+        enc.lin.weight.fill_(1.0)
+        enc.lin.bias.zero_()
+    path = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    loc = enc(torch.ones(3, 1, dtype=torch.float64), path).mean.detach().reshape(-1)
+    r6 = math.sqrt(6)
+    want = [1.8 * (0.75 * (0.5 + 1 / r6) + 0.25), 1.8 * (0.75 * (1 / 3 + 2 / r6) + 0.25)]
+    assert loc[:2].tolist() == pytest.approx(want, rel=1e-12)
+    assert float(loc[2]) == pytest.approx(want[0], rel=1e-12)          # the path's symmetry
+    wide = GNAEEncoder(2, (), 3).double()
+    x = torch.randn(3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    codes = wide(x, torch.zeros(2, 0, dtype=torch.long)).mean.detach()
+    assert torch.linalg.vector_norm(codes, dim=1).tolist() == pytest.approx([1.8] * 3,
+                                                                            rel=1e-12)
+
+
 def test_inner_product_by_hand(triangle):
     z = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
     logits = InnerProductDecoder()(z, triangle)
