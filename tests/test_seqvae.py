@@ -216,7 +216,31 @@ def test_one_node_graphs_have_only_a_type_term():
     with torch.no_grad():
         lp = m.log_likelihood(z, _batch([g], typed=True))
         want = F.log_softmax(m.type_head(z[0, 0]), -1)[0, 2]
+        # beside a 2-node graph its padded slot adds no type term of its own
+        beside = _batch([g, _graph(2, [(0, 1)], [0, 0], [0])], typed=True)
+        zz = torch.cat([torch.cat([z, torch.randn(1, 1, 1, 3, dtype=torch.float64)], 2),
+                        torch.randn(1, 1, 2, 3, dtype=torch.float64)], 1)
+        lp_beside = m.log_likelihood(zz, beside)[0, 0]
     assert float(lp) == pytest.approx(float(want), abs=1e-12)
+    assert float(lp_beside) == pytest.approx(float(want), abs=1e-12)
+
+
+def test_the_pair_score_offsets_the_edge_options_only():
+    """With the pair head's last layer zeroed, an untyped pair's logits are (0, s_ij) for
+    (no edge, edge): log p(edge) = log σ(s), log p(no edge) = log σ(−s), s the pair's
+    score from the same latents."""
+    m = _model(seed=2)
+    with torch.no_grad():
+        m.pair_head[-1].weight.zero_()
+        m.pair_head[-1].bias.zero_()
+        z = torch.randn(1, 1, 2, 3, dtype=torch.float64,
+                        generator=torch.Generator().manual_seed(3))
+        s, _ = m.edge_logits(z[0])
+        sij = float(s[0, 0, 1])
+        edge = float(m.log_likelihood(z, _batch([_graph(2, [(0, 1)])])))
+        none = float(m.log_likelihood(z, _batch([_graph(2, [])])))
+    assert edge == pytest.approx(-math.log1p(math.exp(-sij)), abs=1e-12)
+    assert none == pytest.approx(-math.log1p(math.exp(sij)), abs=1e-12)
 
 
 def test_rounds_and_order():
