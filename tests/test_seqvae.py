@@ -1015,6 +1015,19 @@ def test_cuts_rule_is_the_budget_rule_and_every_cut_condition():
     assert refused[0] > 0
 
 
+def test_node_capacity_by_hand():
+    """Remaining valences (2, 1.5, 1, 1); later pairs 1-2 and 1-3 feasible, 0-2 not. Node
+    0 is in no feasible pair, so it can make no join whatever its valence; node 1 is in
+    two but has ⌊1.5⌋ = 1 free; nodes 2 and 3 one each: caps (0, 1, 1, 1)."""
+    from graphvae.decoders.components import node_capacity
+    rem = torch.tensor([[2.0, 1.5, 1.0, 1.0]])
+    li, lj = torch.tensor([[1, 1, 0]]), torch.tensor([[2, 3, 2]])
+    feas = torch.tensor([[True, True, False]])
+    pairs_at, cap = node_capacity(rem, li, lj, feas)
+    assert pairs_at.tolist() == [[0.0, 2.0, 1.0, 1.0]]
+    assert cap.tolist() == [[0.0, 1.0, 1.0, 1.0]]
+
+
 def test_groups_match_networkx_components():
     """The label propagation that counts groups, on random component graphs (chains and
     stars included, the longest label paths): the number of connected components that
@@ -1048,7 +1061,8 @@ def test_rounds_of_many_pairs_keep_components_and_common_neighbours():
     """The state over rounds of many pairs each (as large untyped graphs are decided), on
     three random graphs of up to 9 nodes at a time: before every round each node's
     component label is the smallest node of its networkx component of the edges so far,
-    and each pair's degree and common-neighbour features are counted from the edge list;
+    and each pair's features (degrees, common neighbours, size, components) are counted
+    from the edge list;
     the filler pair (0, 0) with no edge changes nothing."""
     from graphvae.decoders.sequential import SequenceState
     rng = __import__("random").Random(11)
@@ -1076,9 +1090,13 @@ def test_rounds_of_many_pairs_keep_components_and_common_neighbours():
                     if a == b:                                # the filler pair (0, 0)
                         continue
                     common = len(set(graph[a]) & set(graph[b]))
-                    assert float(feats[g, t, 2]) == pytest.approx(math.log1p(common))
-                    assert float(feats[g, t, 0]) == pytest.approx(
-                        math.log1p(graph.degree(a) + graph.degree(b)))
+                    da, db = graph.degree(a), graph.degree(b)
+                    want = [math.log1p(da + db), abs(da - db) / (da + db + 1),
+                            math.log1p(common), common / (min(da, db) + 1),
+                            math.log(max(sizes[g], 1)), float(nx.has_path(graph, a, b)),
+                            math.log(max(nx.number_connected_components(graph), 1)),
+                            0.0, 0.0, 0.0]            # untyped: no remaining valences
+                    assert feats[g, t].tolist() == pytest.approx(want), (g, a, b)
                     checked += 1
             state.apply(i, j, option)
             for g, graph in enumerate(graphs):
