@@ -854,6 +854,16 @@ def test_linkpred_refuses_before_training_what_would_fail_after(tmp_path, capsys
     one_line_error(capsys, ["linkpred", "--quiet", "--edges", str(small)],
                    r"19 edges: a validation fraction of 0\.05 holds none of them \(it needs "
                    r"20 edges or more\)")
+    # the test share likewise names its flag, and a subnormal fraction (1 / it overflows to
+    # infinity: an internal error) is one line too
+    one_line_error(capsys, ["linkpred", "--quiet", "--edges", str(small), "--test-fraction",
+                            "1e-10"],
+                   r"19 edges: a test fraction of 1e-10 holds none of them \(it needs "
+                   r"10000000000 edges or more\); raise --test-fraction")
+    one_line_error(capsys, ["linkpred", "--quiet", "--edges", str(small), "--val-fraction",
+                            "1e-320"],
+                   r"a validation fraction of 9\.99989e-321 holds none of them \(it needs "
+                   r"more edges than a float can count\); raise --val-fraction")
     g4, g8 = tmp_path / "g4.csv", tmp_path / "g8.csv"
     for path, n in ((g4, 400), (g8, 800)):
         assert cli.main(["make-graph", "--out", str(path), "--nodes", str(n), "--edges",

@@ -95,6 +95,24 @@ def _share(m: int, fraction: float) -> int:
     return k if abs(x - k) <= 4 * m * spacing else math.floor(x)
 
 
+_NAMES = {"test": "test", "val": "validation"}
+
+
+def _fewest_edges(fraction: float) -> str:
+    """The fewest edges of which ``fraction`` holds one under :func:`_share`, as a phrase:
+    ``⌈1 / fraction⌉``, or one either side of it where the float division or the share's
+    rounding moves it; approximate beyond 10¹⁵ (and ``1 / fraction`` overflows for a
+    subnormal fraction)."""
+    inverse = 1 / float(fraction)
+    if not math.isfinite(inverse):
+        return "more edges than a float can count"
+    if inverse >= 1e15:
+        return f"about {inverse:.3g} edges or more"
+    near = math.ceil(inverse)
+    return str(next(m for m in (near - 1, near, near + 1)
+                    if m >= 1 and _share(m, fraction) >= 1)) + " edges or more"
+
+
 def split_edges(edge_index: Tensor, num_nodes: int, val_fraction: float = 0.05,
                 test_fraction: float = 0.10, seed: int = 0) -> LinkSplit:
     """Kipf & Welling's 85/5/10 edge split (see the module docstring). ``edge_index`` is
@@ -107,20 +125,14 @@ def split_edges(edge_index: Tensor, num_nodes: int, val_fraction: float = 0.05,
     und = _undirected(edge_index, num_nodes)
     m = und.size(1)
     n_test, n_val = _share(m, test_fraction), _share(m, val_fraction)
+    for name, fraction, share in (("test", test_fraction, n_test), ("val", val_fraction, n_val)):
+        if fraction > 0 and share < 1 and m >= 3:     # a graph that could be split
+            raise ValueError(f"the graph has {m} edges: a {_NAMES[name]} fraction of "
+                             f"{fraction:g} holds none of them (it needs "
+                             f"{_fewest_edges(fraction)}); raise --{name}-fraction")
     if n_test < 1 or m - n_test - n_val < 1:
         raise ValueError(f"the graph has {m} edge{'s' * (m != 1)}, too few to split into "
                          f"train/val/test")
-    if val_fraction > 0 and n_val < 1:
-        # the fewest edges that hold one: ⌈1 / fraction⌉, or one either side of it where
-        # the float division or the share's rounding moves it
-        near = math.ceil(1 / float(val_fraction))
-        needs = next(m for m in (near - 1, near, near + 1)
-                     if m >= 1 and _share(m, val_fraction) >= 1)
-        raise ValueError(f"the graph has {m} edge{'s' * (m != 1)}: a validation fraction of "
-                         f"{val_fraction:g} "
-                         f"holds none of them (it needs "
-                         f"{needs if needs < 10 ** 15 else f'about {float(needs):.3g}'} edges or "
-                         f"more); raise --val-fraction")
     rng = np.random.default_rng(seed)
     perm = torch.from_numpy(rng.permutation(m))
     test_pos, val_pos = und[:, perm[:n_test]], und[:, perm[n_test:n_test + n_val]]
