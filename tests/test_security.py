@@ -1175,6 +1175,10 @@ def test_convert_graphs_replaces_only_its_own_text(tmp_path, capsys, monkeypatch
     afile.write_text("x")
     refused(["convert-graphs", "--data-root", str(root), "--out", str(afile)],
             "afile: is not a folder (nothing was written)")
+    # before any pickle is read (seconds on the shipped ones)
+    monkeypatch.setattr(gg, "load_graph_pickle", lambda *a, **k: pytest.fail("read first"))
+    refused(["convert-graphs", "--data-root", str(root), "--out", str(afile)],
+            "afile: is not a folder (nothing was written)")
 
 
 @pytest.mark.slow  # 8 s (every shipped pickle); the full suite runs it

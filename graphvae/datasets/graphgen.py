@@ -237,15 +237,15 @@ def convert_graph_sets(root: str | os.PathLike, out: str | os.PathLike) -> list[
     only by the same text (a rerun); any other file there is refused, so none of the
     user's is lost."""
     src, dst = Path(root) / "graphgen", Path(out) / "graphgen"
+    for folder in (Path(out), dst):            # before the pickles are read (seconds)
+        if folder.exists() and not folder.is_dir():
+            raise DataError(folder, "is not a folder (nothing was written)")
     graph_sets = {stem: load_graph_pickle(src / f"{stem}.pkl")
                   for stem in GRAPHGEN_FILES.values() if (src / f"{stem}.pkl").is_file()}
     if not graph_sets:
         names = ", ".join(f"{stem}.pkl" for stem in GRAPHGEN_FILES.values())
         raise DataError(src, f"holds none of {names}")
     texts = {dst / f"{stem}.g6": graph6_text(graphs) for stem, graphs in graph_sets.items()}
-    for folder in (Path(out), dst):
-        if folder.exists() and not folder.is_dir():
-            raise DataError(folder, "is not a folder (nothing was written)")
     for target, text in texts.items():
         if target.is_symlink() or (target.exists() and not target.is_file()):
             raise DataError(target, "is not a regular file (nothing was written)")
