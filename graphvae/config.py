@@ -64,9 +64,12 @@ def option(default: Any, help: str, *, choices: Any = None, flag: str | None = N
 
 
 def comma_ints(text: str) -> tuple[int, ...]:
-    """``"64,64"`` → ``(64, 64)``; a one-line error otherwise."""
+    """``"64,64"`` → ``(64, 64)``, ``""`` → ``()`` (no layer); a one-line error otherwise,
+    an empty item included (``1,,2`` and ``,`` were read as ``1,2`` and as no layer)."""
+    if not str(text).strip():
+        return ()
     try:
-        out = tuple(int(h) for h in str(text).split(",") if h.strip())
+        out = tuple(int(h) for h in str(text).split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got "
                                          f"{text!r}") from None

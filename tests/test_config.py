@@ -80,3 +80,16 @@ def test_validation_runs_on_every_construction():
         GenerationConfig().replace(max_nodes=5)
     with pytest.raises(ValueError, match="noise must be in \\[0, 1\\] for masking"):
         VectorRunConfig(corruption="masking", noise_level=2.0)
+
+
+def test_width_lists_are_whole_integers_or_empty():
+    """``--hidden`` lists: an empty text is no layer (``--hidden ''``, as the best preset
+    has); an empty item is refused, where ``1,,2`` was read as 1,2 and ``,`` as no layer."""
+    from graphvae.config import comma_ints
+    assert comma_ints("64,64") == (64, 64) and comma_ints(" 8 , 16 ") == (8, 16)
+    assert comma_ints("") == () and comma_ints("  ") == ()
+    for text in (",", "1,,2", "8,", ",8", "4,x"):
+        with pytest.raises(argparse.ArgumentTypeError,
+                           match=f"expected comma-separated integers, got '{text}'"):
+            comma_ints(text)
+
