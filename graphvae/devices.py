@@ -17,7 +17,7 @@ def resolve_device(name: str) -> torch.device:
     except RuntimeError as err:
         raise ValueError(f"unknown device {name!r}; use cpu, cuda, cuda:N or auto") from err
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for but torch sees no CUDA device")
+        raise ValueError(f"--device {name} was asked for but torch sees no CUDA device")
     if device.type not in ("cpu", "cuda"):
         raise ValueError(f"unsupported device {name!r}; use cpu, cuda, cuda:N or auto")
     if device.type == "cpu" and device.index not in (None, 0):

@@ -250,6 +250,9 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, case):
 def test_cuda_requested_without_cuda(capsys):
     assert_one_line_error(capsys, ["linkpred", "--device", "cuda", "--epochs", "1"],
                           r"--device cuda was asked for but torch sees no CUDA device")
+    # the device as given, index included (cuda:99 was named as cuda)
+    assert_one_line_error(capsys, ["linkpred", "--device", "cuda:99", "--epochs", "1"],
+                          r"--device cuda:99 was asked for but torch sees no CUDA device")
 
 
 @pytest.mark.parametrize("content", ['{"epochs": "five"}', '{"hidden": 5}', "[1, 2]"],
