@@ -95,9 +95,6 @@ def _share(m: int, fraction: float) -> int:
     return k if abs(x - k) <= 4 * m * spacing else math.floor(x)
 
 
-_NAMES = {"test": "test", "val": "validation"}
-
-
 def _fewest_edges(fraction: float) -> str:
     """The fewest edges of which ``fraction`` holds one under :func:`_share`, as a phrase:
     ``⌈1 / fraction⌉``, or one either side of it where the float division or the share's
@@ -125,11 +122,12 @@ def split_edges(edge_index: Tensor, num_nodes: int, val_fraction: float = 0.05,
     und = _undirected(edge_index, num_nodes)
     m = und.size(1)
     n_test, n_val = _share(m, test_fraction), _share(m, val_fraction)
-    for name, fraction, share in (("test", test_fraction, n_test), ("val", val_fraction, n_val)):
+    for flag, name, fraction, share in (("test", "test", test_fraction, n_test),
+                                        ("val", "validation", val_fraction, n_val)):
         if fraction > 0 and share < 1 and m >= 3:     # a graph that could be split
-            raise ValueError(f"the graph has {m} edges: a {_NAMES[name]} fraction of "
-                             f"{fraction:g} holds none of them (it needs "
-                             f"{_fewest_edges(fraction)}); raise --{name}-fraction")
+            raise ValueError(f"the graph has {m} edges: a {name} fraction of {fraction:g} "
+                             f"holds none of them (it needs {_fewest_edges(fraction)}); "
+                             f"raise --{flag}-fraction")
     if n_test < 1 or m - n_test - n_val < 1:
         raise ValueError(f"the graph has {m} edge{'s' * (m != 1)}, too few to split into "
                          f"train/val/test")

@@ -255,8 +255,8 @@ def load_vector_model(path: str | os.PathLike,
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
                                               for v in state.values()):
         raise DataError(path, "the checkpoint has no state_dict of tensors")
-    try:       # (load_torch held every tensor, the weights included, to its storage)
-
+    # (load_torch held every tensor, the weights included, to its storage)
+    try:
         config = VectorConfig.from_dict(ckpt["config"])
         with torch.device("meta"):
             skeleton = VectorAutoencoder(config).state_dict()
