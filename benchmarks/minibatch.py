@@ -35,7 +35,7 @@ from graphvae.datasets import LINKPRED_DATASETS, load_dataset
 from graphvae.errors import OneLineParser, run_script
 from graphvae.io import write_json
 from graphvae.provenance import environment
-from graphvae.tasks.link_prediction import PRESETS, run_link_prediction
+from graphvae.tasks.link_prediction import PRESETS, run_link_prediction, training_positives
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -98,11 +98,12 @@ def main(argv=None) -> None:
     for lr in lrs:           # the configuration's own checks (a batch of 0, a rate of 1e31)
         PRESETS["vgae"].replace(epochs=epochs, lr=lr, batch_size=args.batch_size)
     graphs = {ds: load_dataset(ds, args.data_root) for ds in datasets}  # all, before the runs
-    for ds, data in graphs.items():   # found at the first mini-batch run, after full batch's
-        most = data.edge_index.size(1) + data.num_nodes     # both directions, the diagonal
-        if args.batch_size > most and any(size for name, size, _ in MODES if name in modes):
-            p.error(f"--batch-size {args.batch_size} is more than the {most} positive pairs "
-                    f"{ds} has in all (its training graph has fewer)")
+    if any(size for name, size, _ in MODES if name in modes):
+        for ds, data in graphs.items():   # else found at the first mini-batch run only
+            most = training_positives(data, PRESETS["vgae"])
+            if args.batch_size > most:
+                p.error(f"--batch-size {args.batch_size} is more than the {most} positive "
+                        f"pairs of {ds}'s training graph")
     rows = []
     for ds in datasets:
         data = graphs[ds]

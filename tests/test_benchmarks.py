@@ -533,9 +533,15 @@ def test_benchmark_flag_errors_are_one_line(tmp_path):
               "invalid choice: 'citseer'"),
              ("minibatch.py", ["--smoke", "--batch-size", "0"], "batch size must be at least 1"),
              ("minibatch.py", ["--datasets", "synthetic,nosuch"], "--datasets: unknown nosuch"),
-             # found by the first mini-batch run, after the full-batch runs
+             # found by the first mini-batch run, after the full-batch runs. The embedded
+             # graph: 600 nodes, 2361 edges; 236 test and 118 validation edges
+             # (⌊m/10⌋, ⌊m/20⌋) leave 2007, so 2·2007 + 600 = 4614 training positives
+             # (the diagonal too) of 2·2361 + 600 = 5322 in all
+             ("minibatch.py", ["--smoke", "--batch-size", "5000"],
+              "--batch-size 5000 is more than the 4614 positive pairs of synthetic's "
+              "training graph"),
              ("minibatch.py", ["--smoke", "--batch-size", "1000000000"],
-              "positive pairs synthetic has in all"),
+              "more than the 4614 positive pairs"),
              ("permutation_bounds.py", ["--smoke", "--seed", "-7"],
               "--seed must be an integer from 0 to 4294967295, got -7"),
              # each after the first data set's draws (minutes)

@@ -293,6 +293,17 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
     return LinkPredResult(metrics, model, z.detach(), split, result, x)
 
 
+def training_positives(data: Data, config: LinkPredConfig) -> int:
+    """The positive pairs a run of ``config`` on ``data`` trains on: both directions of the
+    training edges, and the diagonal where ``config.self_loops``. The split's sizes are
+    fixed by its fractions, so the count is that of every seed; the largest
+    ``--batch-size`` the run takes."""
+    split = split_edges(data.edge_index, data.num_nodes, config.val_fraction,
+                        config.test_fraction, 0)
+    adj = Adjacency(split.train_edge_index, data.num_nodes)
+    return int(adj.positive_pairs(config.self_loops)[0].size(1))
+
+
 def graph_fingerprint(data: Data) -> str:
     """SHA-256 of the graph a run trains on (node count, edge list, features), recorded in
     the training state so that ``--resume`` never continues a state on another graph.
