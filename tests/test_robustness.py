@@ -732,8 +732,9 @@ def test_files_a_run_did_not_write_keep_its_folder_from_being_replaced(tmp_path,
 def test_out_that_names_no_folder_or_a_dangling_link_is_refused_before_training(
         tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    for out in (".", "", "runs/.."):
+    for out in (".", "runs/.."):
         one_line_error(capsys, ["generate", "--quiet", "--out", out], r"names no folder")
+    one_line_error(capsys, ["generate", "--quiet", "--out", ""], r"--out: an empty path")
     (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
     one_line_error(capsys, ["generate", "--quiet", "--out", "dangling"],
                    r"--out dangling is a symbolic link to nothing")
@@ -1678,3 +1679,33 @@ def test_an_empty_data_root_is_refused_not_taken_for_the_working_folder(argv, mo
     with pytest.raises(ValueError, match="--data-root is an empty path"):
         resolve_data_root("")
     assert resolve_data_root(tmp_path) == tmp_path
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["linkpred", "--out", "{}"], "--out"), (["linkpred", "--edges", "{}"], "--edges"),
+    (["linkpred", "--edges", "e.csv", "--features", "{}"], "--features"),
+    (["linkpred", "--config", "{}"], "--config"), (["linkpred", "--planted", "{}"], "--planted"),
+    (["generate", "--out", "{}"], "--out"), (["vector", "--out", "{}"], "--out"),
+    (["vector", "--data", "{}"], "--data"), (["score", "{}"], "samples"),
+    (["score", "s.jsonl", "--out", "{}"], "--out"),
+    (["make-graph", "--nodes", "9", "--edges", "9", "--out", "{}"], "--out"),
+    (["convert-graphs", "--out", "{}"], "--out"),
+    (["check-invariance", "--checkpoint", "{}"], "--checkpoint")])
+def test_every_path_flag_refuses_an_empty_or_overlong_path_naming_the_flag(argv, flag,
+                                                                         monkeypatch, tmp_path):
+    """An empty path was read as "." (the working folder: "--out . names no folder of its
+    own", ".: is a folder", "metrics.json: no such file"), and a name longer than Linux's
+    255 bytes got the OS's "File name too long", naming neither flag nor path."""
+    monkeypatch.chdir(tmp_path)
+    long_part = "é" * 128                          # 256 bytes in UTF-8, 128 characters
+    for value, problem in (("", "an empty path"),
+                           (f"a/{long_part}/b", f"its part {'é' * 20}… is 256 bytes long; "
+                                                f"a file name takes at most 255"),
+                           ("d/" * 2048, "the path is 4096 bytes long; a path takes at "
+                                         "most 4095")):
+        rc, out, err = run_cli([a.replace("{}", value) for a in argv])
+        assert rc == 2 and out == "", err
+        assert err.startswith(f"graphvae: error: argument {flag}: {problem} "), err
+        assert err.count("\n") == 1 and list(tmp_path.iterdir()) == []
+    rc, _, err = run_cli([a.replace("{}", "a/" + "é" * 127) for a in argv])  # 254 bytes
+    assert "bytes long" not in err and "empty path" not in err

@@ -143,19 +143,44 @@ def agree_on_state(state: Path | None, files: tuple[str, ...], command: str) -> 
 
 
 def output_args(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument("--out", type=Path, metavar="DIR", help=f"write {what} here")
+    p.add_argument("--out", type=path_arg, metavar="DIR", help=f"write {what} here")
     p.add_argument("--resume", action="store_true",
                    help="continue the interrupted run into --out from its saved state")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+#: Linux's longest path in bytes (``PATH_MAX`` less its NUL); beyond it, or a name beyond
+#: ``NAME_MAX``, the OS answers "File name too long".
+PATH_BYTES = 4095
+
+
+def path_arg(text: str) -> Path:
+    """The type of every path flag. ``Path('')`` is the working folder, which an empty
+    value (an unset shell variable, ``--out "$RUN"``) never means, so it is refused; a
+    name longer than the OS takes is refused here, with its flag, instead of by the OS's
+    message, which names neither."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path")
+    size = len(os.fsencode(text))
+    if size > PATH_BYTES:
+        raise argparse.ArgumentTypeError(f"the path is {size} bytes long; a path takes at "
+                                         f"most {PATH_BYTES}")
+    long = next((part for part in Path(text).parts if len(os.fsencode(part)) > NAME_MAX),
+                None)
+    if long is not None:
+        raise argparse.ArgumentTypeError(
+            f"its part {long[:20]}… is {len(os.fsencode(long))} bytes long; a file name takes "
+            f"at most {NAME_MAX}")
+    return Path(text)
+
+
 def data_root_path(text: str) -> Path:
-    """The ``--data-root`` flag's type: ``Path('')`` is the working folder, which an empty
-    value (an unset shell variable, ``--data-root "$DATA"``) never means."""
+    """The ``--data-root`` flag's type: :func:`path_arg`, whose empty value names the
+    default it could have meant."""
     if not text:
         raise argparse.ArgumentTypeError("an empty path; leave the flag out to use "
                                          "$GRAPHVAE_DATA, else ./data")
-    return Path(text)
+    return path_arg(text)
 
 
 def graph_source(p: argparse.ArgumentParser) -> None:
@@ -164,9 +189,9 @@ def graph_source(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--dataset", default=None, choices=LINKPRED_DATASETS,
                      help="a named graph (default: synthetic, no files needed)")
-    src.add_argument("--edges", type=Path, metavar="FILE",
+    src.add_argument("--edges", type=path_arg, metavar="FILE",
                      help="your graph: edge list (.csv/.tsv/whitespace) or .graphml/.gml")
-    p.add_argument("--features", type=Path, metavar="FILE",
+    p.add_argument("--features", type=path_arg, metavar="FILE",
                    help="node-feature CSV for --edges (first column: node id)")
     p.add_argument("--num-nodes", type=int, metavar="N",
                    help="--edges ids are the integers 0..N-1 and are the node indices "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from graphvae.cli.common import (
@@ -14,6 +13,7 @@ from graphvae.cli.common import (
     fresh_start,
     generation_summary,
     output_args,
+    path_arg,
     state_dir,
 )
 from graphvae.devices import resolve_device
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def add_convert_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", type=data_root_path,
                    help="folder holding graphgen/*.pkl (default: $GRAPHVAE_DATA, else ./data)")
-    p.add_argument("--out", type=Path, required=True, metavar="DIR",
+    p.add_argument("--out", type=path_arg, required=True, metavar="DIR",
                    help="write DIR/graphgen/<stem>.g6 here (community_small, ego_small, "
                         "grid, ENZYMES; may be the data root itself)")
 

@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from graphvae.cli.common import graph_source, load_graph
+from graphvae.cli.common import graph_source, load_graph, path_arg
 from graphvae.config import MAX_INT, MAX_PERMUTATIONS, check_seed
 from graphvae.errors import DataError, quote
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", type=Path, required=True,
+    p.add_argument("--checkpoint", type=path_arg, required=True,
                    help="model.pt written by linkpred or generate --out")
     graph_source(p)
     p.add_argument("--num-graphs", type=int, default=8,

@@ -19,6 +19,7 @@ from graphvae.cli.common import (
     graph_source,
     load_graph,
     output_args,
+    path_arg,
     state_dir,
 )
 from graphvae.config import MAX_INT, check_seed
@@ -39,13 +40,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a preset: gae, vgae, joint, or best (GNAE encoder, see README) "
                         "[vgae]; the flags below override its fields")
     LinkPredConfig.add_arguments(p, unset=True)
-    p.add_argument("--config", type=Path, metavar="JSON",
+    p.add_argument("--config", type=path_arg, metavar="JSON",
                    help="a JSON file of LinkPredConfig fields (unknown keys are an error)")
     p.add_argument("--seed", type=int, default=0, help="first seed [0]")
     p.add_argument("--seeds", type=int, default=1, help="number of seeds to average [1]")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto [cpu]")
     p.add_argument("--top-k", type=int, default=100, help="predicted new links to export [100]")
-    p.add_argument("--planted", type=Path, metavar="NPZ",
+    p.add_argument("--planted", type=path_arg, metavar="NPZ",
                    help="the planted parameters of a graph from `graphvae make-graph` "
                         "(FILE.planted.npz): report the oracle's test AUC / AP beside the "
                         "model's")

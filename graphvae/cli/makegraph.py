@@ -26,6 +26,7 @@ from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
+from graphvae.cli.common import path_arg
 from graphvae.config import check_seed
 from graphvae.errors import describe
 from graphvae.run_folder import check_writable
@@ -65,7 +66,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--exponent", type=float, default=2.5,
                    help="power-law exponent of the degrees, > 2 (inf: equal degrees) [2.5]")
     p.add_argument("--seed", type=int, default=0, help="random seed [0]")
-    p.add_argument("--out", type=Path, required=True, metavar="FILE.csv",
+    p.add_argument("--out", type=path_arg, required=True, metavar="FILE.csv",
                    help="edge list to write (.csv, .tsv or .txt); the planted parameters go "
                         "to FILE.planted.npz beside it")
 

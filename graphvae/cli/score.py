@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from graphvae.cli.common import data_root_path, generation_summary
+from graphvae.cli.common import data_root_path, generation_summary, path_arg
 from graphvae.io import json_text, write_json
 from graphvae.run_folder import (
     MANIFEST,
@@ -22,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from graphvae.evaluation.graph_stats import PROTOCOLS
     from graphvae.tasks.generation import GEN_DATASETS
 
-    p.add_argument("samples", type=Path, help="samples.jsonl (graphs or molecules), a .pkl "
+    p.add_argument("samples", type=path_arg, help="samples.jsonl (graphs or molecules), a .pkl "
                    "list of networkx graphs (no code in it runs), a graph6 file, or the --out "
                    "folder of graphvae generate (its samples.jsonl, scored "
                    "with the run's own data set, seed and protocol)")
@@ -42,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "terminal only)")
     p.add_argument("--data-root", type=data_root_path, help="folder holding graphgen/ and qm9/ "
                    "(default: $GRAPHVAE_DATA, else ./data)")
-    p.add_argument("--out", type=Path, metavar="DIR", help="write metrics.json and samples.png "
+    p.add_argument("--out", type=path_arg, metavar="DIR", help="write metrics.json and samples.png "
                    "(the first samples under training graphs) here (a folder of its own: not "
                    "the run folder scored)")
 

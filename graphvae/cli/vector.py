@@ -13,6 +13,7 @@ from graphvae.cli.common import (
     done,
     fresh_start,
     output_args,
+    path_arg,
     state_dir,
 )
 from graphvae.devices import resolve_device
@@ -23,10 +24,16 @@ from graphvae.threads import dense_work, threads_for
 #: The training states this command keeps beside --out (see state_dir).
 VECTOR_STATES = COMMAND_STATES["vector"]
 
+def _data_arg(text: str) -> str:
+    """``--data``: a name, or a path checked as every path flag's (:func:`path_arg`)."""
+    path_arg(text)
+    return text
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from graphvae.vector.run import VectorRunConfig
 
-    p.add_argument("--data", default="digits", metavar="digits|mnist|FILE",
+    p.add_argument("--data", default="digits", type=_data_arg, metavar="digits|mnist|FILE",
                    help="scikit-learn's digits (embedded), static binarized mnist, or a "
                    ".npy / .csv / .txt matrix (rows = data points) [digits]")
     p.add_argument("--data-root", type=data_root_path, help="folder holding mnist/ (default: "
