@@ -24,7 +24,6 @@ re-run of GraphRNN; GraphVAE, Simonovsky & Komodakis 2018, for QM9).
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import time
@@ -241,7 +240,7 @@ def main(argv=None) -> int:
                    help="community-small / ego-small: also score this many sample sets per "
                    "trained model (the first is the row's own) and report the mean over them "
                    "(1: only the row's own set)")
-    p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA") or None)
+    p.add_data_root("graphgen/ and qm9/")
     p.add_argument("--out", default=None,
                    help="the report [benchmarks/results/generation.json; "
                         "generation.smoke.json with --smoke]")

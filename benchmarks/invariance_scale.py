@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -118,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--float32", action="store_true", help="check in float32")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=float, default=3600, help="seconds per command [3600]")
-    p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA") or None)
+    p.add_data_root("Planetoid/ for the Cora rows")
     p.add_argument("--smoke", action="store_true", help="a 3,000-node planted graph")
     p.add_argument("--out", default=None,
                    help="the report [benchmarks/results/invariance_scale.json; "

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import statistics
 import subprocess
@@ -189,8 +188,7 @@ def main(argv=None) -> int:
                    help="the graphs timed against PyG (--smoke: synthetic) [cora pubmed]")
     p.add_argument("--timing-only", action="store_true", help="only the timing table")
     p.add_argument("--no-timing", action="store_true", help="only the accuracy table")
-    p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA") or None,
-                   help="folder holding Planetoid/ (default: $GRAPHVAE_DATA)")
+    p.add_data_root("Planetoid/")
     p.add_argument("--out", default=None,
                    help="the report [benchmarks/results/linkpred.json; "
                         "linkpred.smoke.json with --smoke]")

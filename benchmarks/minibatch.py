@@ -65,8 +65,7 @@ def main(argv=None) -> None:
                         "[the vgae preset's, 0.01]")
     p.add_argument("--modes", default="full,mini,pass",
                    help="comma-separated subset of full, mini, pass [all three]")
-    p.add_argument("--data-root", type=Path, default=None,
-                   help="folder holding Planetoid/ (default: $GRAPHVAE_DATA)")
+    p.add_data_root("Planetoid/")
     p.add_argument("--smoke", action="store_true",
                    help="the synthetic graph, one seed, 5 epochs")
     p.add_argument("--out", default=None,

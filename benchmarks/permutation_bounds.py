@@ -18,7 +18,6 @@ K = 64 relabellings, one vectorised call vs a loop of K plain-bound calls.
 from __future__ import annotations
 
 import math
-import os
 import statistics
 import sys
 import time
@@ -191,10 +190,8 @@ def main(argv=None) -> int:
     p.add_argument("--smoke", action="store_true",
                    help="5-node graphs, 5 training steps, 2 repeats (seconds)")
     p.add_argument("--seed", type=int, default=0, help="graphs, training and draws [0]")
-    p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA") or None,
-                   help="folder holding graphgen/community_small.pkl for the timing (without "
-                        "it, generated graphs of that kind; the report says which) "
-                        "[$GRAPHVAE_DATA]")
+    p.add_data_root("graphgen/community_small.pkl for the timing (without it, generated "
+                    "graphs of that kind; the report says which)")
     p.add_argument("--out", default=None,
                    help="the report [benchmarks/results/permutation_bounds.json; "
                         "permutation_bounds.smoke.json with --smoke]")

@@ -38,7 +38,6 @@ No model is trained.
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 from pathlib import Path
@@ -206,7 +205,7 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, default=1,
                    help="seeds --seed, --seed + 1, ...: under graphrnn each seed is its own "
                         "shuffled split, as in generation.py's rows")
-    p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA") or None)
+    p.add_data_root("graphgen/")
     p.add_argument("--out", default=None,
                    help="the report [benchmarks/results/sampling_noise.json; "
                         "sampling_noise.smoke.json with --smoke]")

@@ -37,7 +37,6 @@ import argparse
 import contextlib
 import json
 import math
-import os
 import sys
 import tempfile
 import time
@@ -316,7 +315,7 @@ def main(argv=None) -> int:
     p.add_argument("--workdir", default=None,
                    help="checkpoints and training states [runs/bench_vector; with --smoke a "
                         "temporary folder, removed afterwards]")
-    p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA") or None)
+    p.add_data_root("mnist/")
     p.add_argument("--out", default=None,
                    help="the report [benchmarks/results/vector.json; "
                         "vector.smoke.json with --smoke]")

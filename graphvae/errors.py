@@ -102,6 +102,20 @@ class OneLineParser(argparse.ArgumentParser):
         name = self.prog.split()[0] if self.prog else "error"
         self.exit(2, f"{name}: error: {one_line(message)} (see {self.prog} --help)\n")
 
+    def add_data_root(self, holds: str) -> None:
+        """The benchmarks' ``--data-root``: the folder holding ``holds``, by default
+        ``$GRAPHVAE_DATA`` (unset or empty: none given, which the script decides on); an
+        empty value is refused, as by the commands' flag, not read as the working folder."""
+        def text(value: str) -> str:
+            if not value:
+                raise argparse.ArgumentTypeError("an empty path; leave the flag out to use "
+                                                 "$GRAPHVAE_DATA")
+            return value
+
+        self.add_argument("--data-root", type=text, metavar="DIR",
+                          default=os.environ.get("GRAPHVAE_DATA") or None,
+                          help=f"folder holding {holds} [$GRAPHVAE_DATA]")
+
 
 def last_line(output: str | bytes | None, limit: int = 500) -> str:
     """The last line of a child's captured output that is not blank (bytes read as

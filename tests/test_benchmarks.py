@@ -404,6 +404,29 @@ def test_gdss_cross_check_without_a_checkout_is_one_line(tmp_path):
     assert "absent" in proc.stderr and not (tmp_path / "r.json").exists()
 
 
+@pytest.mark.parametrize("script", ["generation.py", "invariance_scale.py", "linkpred.py",
+                                    "minibatch.py", "permutation_bounds.py",
+                                    "sampling_noise.py", "vector.py", "crosscheck/gdss_mmd.py"])
+def test_every_benchmark_data_root_refuses_an_empty_path(
+        script, tmp_path):
+    """``--data-root ""`` (an unset shell variable) was taken as given: Path("") is the
+    working folder, where generation.py and sampling_noise.py found no graphgen/ and left
+    their data sets out. Every script's flag now refuses it as the commands' flag does,
+    and its help names its default, $GRAPHVAE_DATA."""
+    path = ROOT / "benchmarks" / script
+    name = path.name
+    res = subprocess.run([sys.executable, str(path), "--data-root", "", "--out",
+                          str(tmp_path / "r.json")], cwd=ROOT, timeout=120,
+                         capture_output=True, text=True)
+    assert res.returncode == 2 and res.stderr == (
+        f"{name}: error: argument --data-root: an empty path; leave the flag out to use "
+        f"$GRAPHVAE_DATA (see {name} --help)\n")
+    assert not (tmp_path / "r.json").exists()
+    help_text = subprocess.run([sys.executable, str(path), "--help"], cwd=ROOT, timeout=120,
+                               capture_output=True, text=True, check=True).stdout
+    assert "--data-root DIR" in help_text and "[$GRAPHVAE_DATA]" in " ".join(help_text.split())
+
+
 @pytest.mark.parametrize("script", [s.name for s in SCRIPTS if '"--out", type=Path'
                                     in s.read_text()])
 def test_every_benchmark_refuses_an_unusable_out_before_any_work(script, tmp_path, capsys,

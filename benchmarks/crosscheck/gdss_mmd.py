@@ -462,8 +462,7 @@ def main(argv: list[str] | None = None) -> int:
                         "without it only GDSS is compared")
     p.add_argument("--deps", type=Path,
                    help="extra folder for sys.path holding pyemd (and POT, dill, ...)")
-    p.add_argument("--data-root", default=os.environ.get("GRAPHVAE_DATA") or None,
-                   help="folder holding graphgen/ (default: $GRAPHVAE_DATA)")
+    p.add_data_root("graphgen/")
     p.add_argument("--out", help="write the results here as JSON")
     args = p.parse_args(argv)
     if args.out:                # before the comparisons (minutes), not at the final write
