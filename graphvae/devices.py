@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import warnings
+from collections.abc import Callable
 from typing import overload
 
 import torch
@@ -50,3 +52,31 @@ def physical_memory() -> int | None:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):
         return None
+
+
+#: Bytes a trained float32 weight holds: itself, its gradient and Adam's two moments.
+TRAINED_WEIGHT_BYTES = 16
+
+
+def check_model_memory(build: Callable[[], torch.nn.Module], device: torch.device | str,
+                       flags: str) -> None:
+    """A one-line ``ValueError`` where the model ``build`` makes cannot be trained in this
+    machine's memory (the GPU's on CUDA): its weights, with their gradients and Adam's
+    moments, need more than all of it, before any activation. The model is built on
+    torch's meta device (shapes, no storage, no random numbers drawn). Each width flag is
+    capped alone, so ``--hidden 65536,65536`` (a 17 GB weight matrix) passed its checks
+    and the kernel's out-of-memory killer could end the run with no message. ``flags``:
+    the settings to lower, as the message names them."""
+    with warnings.catch_warnings(), torch.device("meta"):
+        warnings.simplefilter("ignore")
+        count = sum(p.numel() for p in build().parameters())
+    device = torch.device(device)
+    have = (torch.cuda.get_device_properties(device).total_memory if device.type == "cuda"
+            else physical_memory())
+    need = TRAINED_WEIGHT_BYTES * count
+    if have is not None and need > have:
+        where = "the GPU's" if device.type == "cuda" else "this machine's"
+        raise ValueError(f"the model has {count:,} weights, and training them needs "
+                         f"{need / 2**30:,.1f} GB ({TRAINED_WEIGHT_BYTES} bytes a weight: "
+                         f"it, its gradient, Adam's two moments), more than {where} "
+                         f"{have / 2**30:,.1f} GB; lower {flags}")

@@ -1709,3 +1709,43 @@ def test_every_path_flag_refuses_an_empty_or_overlong_path_naming_the_flag(argv,
         assert err.count("\n") == 1 and list(tmp_path.iterdir()) == []
     rc, _, err = run_cli([a.replace("{}", "a/" + "é" * 127) for a in argv])  # 254 bytes
     assert "bytes long" not in err and "empty path" not in err
+
+
+@pytest.mark.parametrize("argv, weights, flags", [
+    # GAE on the embedded graph's 64 features: GCN weights 64×8 and 8×4, no biases
+    (["linkpred", "--model", "gae", "--hidden", "8", "--latent", "4"], 64 * 8 + 8 * 4,
+     "--hidden or --latent"),
+    # AE on the 64 pixels of digits, fixed variance: 64→10→2→10→64 with biases
+    (["vector", "--model", "ae", "--hidden", "10", "--latent-dim", "2", "--variance", "1"],
+     (64 * 10 + 10) + (10 * 2 + 2) + (2 * 10 + 10) + (10 * 64 + 64), "--hidden or --latent-dim")])
+def test_a_model_whose_trained_weights_exceed_the_memory_is_refused_before_training(
+        argv, weights, flags, monkeypatch, tmp_path):
+    """Each width flag is capped alone, so --hidden 65536,65536 (4.4·10⁹ weights, 65 GB with
+    gradients and Adam's moments) passed every check and ran into the kernel's
+    out-of-memory killer. The weights are now counted on the meta device and refused where
+    16 bytes each exceed the machine's memory: one byte short is refused, exactly enough
+    trains."""
+    from graphvae import devices
+    monkeypatch.setattr(devices, "physical_memory", lambda: 16 * weights - 1)
+    out = tmp_path / "run"
+    rc, stdout, err = run_cli([*argv, "--epochs", "1", "--quiet", "--out", str(out)])
+    assert rc == 2 and stdout == "" and err.count("\n") == 1, err
+    assert err.startswith(f"graphvae: error: the model has {weights:,} weights, and training "
+                          f"them needs "), err
+    assert err.endswith(f"(16 bytes a weight: it, its gradient, Adam's two moments), more "
+                        f"than this machine's {(16 * weights - 1) / 2**30:,.1f} GB; lower "
+                        f"{flags}\n"), err
+    assert not out.exists()
+    monkeypatch.setattr(devices, "physical_memory", lambda: 16 * weights)
+    rc, _, err = run_cli([*argv, "--epochs", "1", "--quiet", "--out", str(out)])
+    assert rc == 0, err
+
+
+def test_generate_counts_its_model_before_training(monkeypatch, tmp_path):
+    """The generation models are counted too: with a byte of memory nothing trains."""
+    from graphvae import devices
+    monkeypatch.setattr(devices, "physical_memory", lambda: 1)
+    rc, _, err = run_cli(["generate", "--epochs", "1", "--quiet", "--out", str(tmp_path / "g")])
+    assert rc == 2 and re.match(r"graphvae: error: the model has [\d,]+ weights, .* lower "
+                                r"--hidden or --latent\n$", err), err
+    assert not (tmp_path / "g").exists()

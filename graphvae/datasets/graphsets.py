@@ -183,10 +183,13 @@ class GraphSet:
     info: dict[str, Any] = field(default_factory=dict)
 
     def tensors(self, graphs: list[nx.Graph]) -> list[tuple[GraphTensors, torch.Tensor]]:
+        """Each graph's tensors and input features, on the CPU whatever the default device
+        (a model counted on the meta device reads :attr:`in_channels`)."""
         out = []
-        for g in graphs:
-            t = GraphTensors.from_networkx(g, self.node_attr, self.edge_attr)
-            out.append((t, input_features(t, self.node_types)))
+        with torch.device("cpu"):
+            for g in graphs:
+                t = GraphTensors.from_networkx(g, self.node_attr, self.edge_attr)
+                out.append((t, input_features(t, self.node_types)))
         return out
 
     @property

@@ -43,7 +43,7 @@ from graphvae.datasets.graphsets import (
     load_graph_set,
     split_graphs,
 )
-from graphvae.devices import physical_memory
+from graphvae.devices import check_model_memory, physical_memory
 from graphvae.evaluation.graph_stats import (
     graph_novelty,
     graph_summary,
@@ -269,6 +269,8 @@ def run_generation(cfg: GenerationConfig, root: str | Path | None = None,
             raise ValueError(f"the FCD needs at least two test molecules, and this split has "
                              f"{len(data.test)}; read more rows (--qm9-limit) or pass --no-fcd")
     check_mixture_memory(cfg, data, device)
+    check_model_memory(lambda: build_generation_model(cfg, data), device,
+                       "--hidden or --latent")
     torch.manual_seed(cfg.seed)  # the initial weights (torch seeds a new process at random)
     model = build_generation_model(cfg, data).to(device)
     res = train_generation_model(model, data, cfg, device, progress, state, resume)

@@ -28,7 +28,7 @@ from graphvae.adjacency import Adjacency
 from graphvae.bounds.gaussian import PointMass
 from graphvae.config import check_seed
 from graphvae.datasets.link_split import LinkSplit, split_edges
-from graphvae.devices import resolve_device
+from graphvae.devices import check_model_memory, resolve_device
 from graphvae.distributed import current_world
 from graphvae.graph import check_graph
 from graphvae.models import EdgeObjective, GraphAutoencoder, build_model
@@ -233,8 +233,10 @@ def run_link_prediction(data: Data, config: LinkPredConfig, seed: int = 0,
     adj = Adjacency(split.train_edge_index, data.num_nodes)
     x = prepare_features(data, config.features, adj, config, seed).to(device)
     check_not_blank(x, config.features, config.encoder)
-    model = build_linkpred_model(config, x.size(1), _feature_likelihood(config, data, x))
-    model = model.to(device)
+    likelihood = _feature_likelihood(config, data, x)
+    check_model_memory(lambda: build_linkpred_model(config, x.size(1), likelihood), device,
+                       "--hidden or --latent")
+    model = build_linkpred_model(config, x.size(1), likelihood).to(device)
     gen = torch.Generator(device=device).manual_seed(seed)
     loader = _loader(model, x, adj, config, rank, world)
 

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from graphvae.devices import resolve_device
+from graphvae.devices import check_model_memory, resolve_device
 from graphvae.io import save_atomic, write_json
 from graphvae.vector.config import VectorRunConfig
 from graphvae.vector.data import VectorData, all_binary, check_matrix, check_scale
@@ -87,6 +87,8 @@ def run_vector(data: VectorData, cfg: VectorRunConfig, out: str | Path | None = 
     if cfg.model == "dae":
         _check_corruption(cfg, data)
         kw.update(corruption=cfg.corruption, noise_level=cfg.noise_level)
+    check_model_memory(lambda: build_vector_model(cfg.model, data.dim, **kw), device,
+                       "--hidden or --latent-dim")
     model = build_vector_model(cfg.model, data.dim, **kw).to(device)
     # the settings the state is tied to: those this run reads, --likelihood as resolved
     # (a command that spells out the likelihood the data picks continues the state)
