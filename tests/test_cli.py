@@ -502,3 +502,30 @@ def test_num_nodes_beyond_the_machines_memory_is_refused_before_reading(tmp_path
     rc, _, err = run_cli(["linkpred", "--edges", str(edges), "--num-nodes", "1000",
                           "--epochs", "1", "--quiet"])
     assert rc == 0, err
+
+
+def test_a_run_says_where_its_out_went_and_what_it_holds(tmp_path, capsys):
+    """linkpred, generate, vector and score wrote --out without a word of where: the last
+    line on stderr now names the folder and its files."""
+    from graphvae.cli.common import wrote
+
+    out = tmp_path / "run"
+    rc, _, err = run_cli(["linkpred", "--epochs", "1", "--quiet", "--out", str(out)])
+    assert rc == 0, err
+    assert err.splitlines()[-1] == (
+        f"graphvae linkpred: wrote '{out}': embeddings.csv, latent.png, manifest.json, "
+        f"metrics.json, model.pt, predicted_links.csv, roc_pr.png, training.png")
+    rc, _, err = run_cli(["linkpred", "--epochs", "1", "--quiet"])
+    assert rc == 0 and "wrote" not in err
+    many = tmp_path / "many"
+    many.mkdir()
+    for name in "abcdefghij":
+        (many / name).write_text("")
+    (many / "k").mkdir()
+    wrote("score", many, shown=3)
+    assert capsys.readouterr().err == f"graphvae score: wrote '{many}': a, b, c, and 8 more\n"
+    wrote("score", None)
+    assert capsys.readouterr().err == ""
+    (many / "a").unlink()
+    wrote("score", many, shown=20)
+    assert capsys.readouterr().err.endswith(": b, c, d, e, f, g, h, i, j, k/\n")

@@ -792,8 +792,8 @@ def test_an_allocation_torch_cannot_make_is_a_one_line_error(capsys, monkeypatch
     torch's RuntimeError is the user's error (exit 2, one line), not an internal one."""
     import graphvae.tasks.generation as generation
 
-    def huge(*args, **kwargs):
-        torch.empty(2 ** 62, dtype=torch.uint8)
+    def huge(*args, **kwargs):        # on the CPU also where the model is counted (meta)
+        torch.empty(2 ** 62, dtype=torch.uint8, device="cpu")
 
     monkeypatch.setattr(generation, "build_generation_model", huge)
     one_line_error(capsys, ["generate", "--quiet", "--epochs", "1"],

@@ -216,6 +216,17 @@ def load_graph(args: argparse.Namespace):
     return load_dataset(name, args.data_root), name
 
 
+def wrote(command: str, out: Path | None, shown: int = 8) -> None:
+    """Say on stderr where a run's ``--out`` went and what it holds (at most ``shown``
+    names, folders with a slash), once the folder is in place; nothing without ``--out``."""
+    if out is None:
+        return
+    names = sorted(p.name + "/" * p.is_dir() for p in out.iterdir())
+    more = f", and {len(names) - shown} more" if len(names) > shown else ""
+    print(f"graphvae {command}: wrote {quote(str(out), PATH_BYTES)}: "
+          f"{', '.join(names[:shown])}{more}", file=sys.stderr)
+
+
 def done(state: Path | None, files: tuple[str, ...]) -> None:
     """A completed run removes its training states from ``state`` (the names ``files``, and
     the temporary files of their atomic writes), then the folder if that left it empty:

@@ -15,6 +15,7 @@ from graphvae.cli.common import (
     output_args,
     path_arg,
     state_dir,
+    wrote,
 )
 from graphvae.devices import resolve_device
 from graphvae.io import json_text
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     done(state, GENERATE_STATES)
     print(json_text(metrics, indent=1))
     print("\n".join(generation_summary(metrics)), file=sys.stderr)
+    wrote("generate", args.out)
     return metrics
 
 

@@ -21,6 +21,7 @@ from graphvae.cli.common import (
     output_args,
     path_arg,
     state_dir,
+    wrote,
 )
 from graphvae.config import MAX_INT, check_seed
 from graphvae.devices import resolve_device
@@ -94,6 +95,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             read_seconds)
     if rank == 0:
         done(state, LINKPRED_STATES)
+        wrote("linkpred", out)
     return summary
 
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from graphvae.cli.common import data_root_path, generation_summary, path_arg
+from graphvae.cli.common import data_root_path, generation_summary, path_arg, wrote
 from graphvae.io import json_text, write_json
 from graphvae.run_folder import (
     MANIFEST,
@@ -109,4 +109,5 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             write_json(metrics, stage / "metrics.json")
     print(json_text(metrics, indent=1))
     print("\n".join(generation_summary(metrics)), file=sys.stderr)
+    wrote("score", args.out)
     return metrics

@@ -15,6 +15,7 @@ from graphvae.cli.common import (
     output_args,
     path_arg,
     state_dir,
+    wrote,
 )
 from graphvae.devices import resolve_device
 from graphvae.io import json_text
@@ -72,4 +73,5 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     done(state, VECTOR_STATES)
     shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))}
     print(json_text(shown, indent=1))
+    wrote("vector", args.out)
     return metrics
