@@ -333,3 +333,25 @@ def test_the_closed_form_kl_keeps_no_intermediates_for_its_backward_pass():
     (0.5 * (loc.detach().pow(2) + _exp_excess(l2)).sum(-1)).backward(weights)
     assert torch.equal(logvar.grad, l2.grad)
     assert torch.equal(loc.grad, loc.detach() * weights[:, None])
+
+
+def test_set_priors_refuse_the_per_row_calls_by_name_and_keep_the_set_calls():
+    """SetMixturePrior's and ExemplarPrior's rows are not independent: the per-row
+    ``sample`` was a bare NotImplementedError with no message, while README's prior seam
+    promised every prior had it. Both per-row calls now say what to call instead; the
+    base interface names the class that defines neither."""
+    from graphvae.bounds.priors import ExemplarPrior, SetMixturePrior, SetPrior
+
+    for prior in (SetMixturePrior(4, components=2), ExemplarPrior(4, 2, 5)):
+        name = type(prior).__name__
+        assert isinstance(prior, SetPrior)
+        with pytest.raises(ValueError, match=f"^{name} is a prior over sets of latents, "
+                                             f"whose rows are not independent: use "
+                                             f"set_log_prob$"):
+            prior.log_prob(torch.zeros(3, 4))
+        with pytest.raises(ValueError, match=f"^{name} .*: use sample_set$"):
+            prior.sample((3, 4))
+    z = SetMixturePrior(4, components=2).sample_set(3, 4, torch.Generator().manual_seed(0))
+    assert z.shape == (3, 4) and torch.isfinite(z).all()
+    with pytest.raises(NotImplementedError, match="^Prior defines no sample$"):
+        Prior().sample((2, 4))

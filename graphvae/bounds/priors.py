@@ -10,11 +10,13 @@ with its model, and the standard normal adds nothing to a state dict) with
   the bounds then use the Monte-Carlo estimate ``E_q[log q(z) − log p(z)]`` on their
   own draws of ``z`` (:meth:`graphvae.bounds.DiagGaussian.kl_to`), and say so.
 
-A prior over the *set* of a graph's node latents also gives ``set_log_prob(Z, mask)``
-(one value per graph; by default the sum of the rows' ``log_prob``) and
-``sample_set(n, dim, generator)``; :class:`SetMixturePrior` is one whose nodes depend
-on each other through a graph-level latent, :class:`ExemplarPrior` the training graphs'
-aggregate posterior (a VampPrior whose pseudo-inputs are the training set).
+Every prior also gives ``set_log_prob(Z, mask)`` (one value per graph; by default the sum
+of the rows' ``log_prob``) and ``sample_set(n, dim, generator)``, the calls that
+``oneshot-vae`` and ``seq-vae`` make. A :class:`SetPrior` is over the *set* of a graph's
+node latents, whose rows are not independent, and has only those two (its ``log_prob`` and
+``sample`` are refused): :class:`SetMixturePrior` is one whose nodes depend on each
+other through a graph-level latent, :class:`ExemplarPrior` the training graphs' aggregate
+posterior (a VampPrior whose pseudo-inputs are the training set).
 
 Models own their prior (``model.prior``) and hand it to the bounds. The standard
 normal ``N(0, I)`` is :class:`StandardNormal`, written here once: ``log N(z | 0, I) =
@@ -96,12 +98,12 @@ class Prior(nn.Module):
     """Interface of a prior over latent rows (see the module docstring)."""
 
     def log_prob(self, z: Tensor) -> Tensor:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} defines no log_prob")
 
     def sample(self, shape: tuple[int, ...], generator: torch.Generator | None = None,
                dtype: torch.dtype | None = None, device: torch.device | str | None = None
                ) -> Tensor:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} defines no sample")
 
     def kl(self, q: Any) -> Tensor | None:
         """Closed-form ``KL(q ‖ p)`` per row, or ``None`` (the bounds estimate it)."""
@@ -141,7 +143,23 @@ class StandardNormal(Prior):
         return kl_standard_normal(loc, logvar)
 
 
-class SetMixturePrior(Prior):
+class SetPrior(Prior):
+    """A prior over the set of a graph's node latents, whose rows are not independent:
+    it has :meth:`set_log_prob` and :meth:`sample_set` only. The per-row ``log_prob`` and
+    ``sample`` are refused in one line naming them."""
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        raise ValueError(f"{type(self).__name__} is a prior over sets of latents, whose rows "
+                         f"are not independent: use set_log_prob")
+
+    def sample(self, shape: tuple[int, ...], generator: torch.Generator | None = None,
+               dtype: torch.dtype | None = None, device: torch.device | str | None = None
+               ) -> Tensor:
+        raise ValueError(f"{type(self).__name__} is a prior over sets of latents, whose rows "
+                         f"are not independent: use sample_set")
+
+
+class SetMixturePrior(SetPrior):
     """Node latents that depend on each other through a graph-level latent ``u``.
 
     ``u ~ N(0, I_m)``; given ``u``, each node's latent is drawn from a mixture of ``K``
@@ -209,9 +227,6 @@ class SetMixturePrior(Prior):
         kl = kl_standard_normal(loc, logvar)
         return lp - kl
 
-    def log_prob(self, z: Tensor) -> Tensor:
-        raise ValueError("SetMixturePrior is a prior over sets of latents: use set_log_prob")
-
     def sample_set(self, n: int, dim: int, generator: torch.Generator | None = None,
                    dtype: torch.dtype | None = None, device: torch.device | str | None = None
                    ) -> Tensor:
@@ -227,7 +242,7 @@ class SetMixturePrior(Prior):
         return z if dtype is None else z.to(dtype)
 
 
-class ExemplarPrior(Prior):
+class ExemplarPrior(SetPrior):
     """The aggregate posterior of the training graphs, as a prior over a graph's node latents.
 
     ``p(Z | n) = (1 / M_n) Σ_{m : n_m = n} r_m(Z)`` over the ``M_n`` training graphs
@@ -289,9 +304,6 @@ class ExemplarPrior(Prior):
             _, counts = torch.unique(torch.cat([mu, lv], -1).detach(), dim=0,
                                      return_counts=True)
             self.log_sym[m] = float(torch.lgamma(counts.double() + 1).sum())
-
-    def log_prob(self, z: Tensor) -> Tensor:
-        raise ValueError("ExemplarPrior is a prior over sets of latents: use set_log_prob")
 
     def _pair_log_probs(self, z: Tensor, m: Tensor, n: int, dtype: torch.dtype) -> Tensor:
         """``ll[m, i, a] = log N(z_a; μ_mi, σ_mi²)`` computed in ``dtype``."""

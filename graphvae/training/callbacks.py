@@ -209,7 +209,8 @@ class GradientHook(Callback):
 class Converged(Callback):
     """Stop when the training loss, read at epoch 1 and every ``every`` epochs (one
     epoch's loss each time, kept in ``losses``), changes by at most ``tol`` (relative to
-    the newer) between two readings after the first."""
+    the newer) between two readings after the first; ``tol = 0`` never stops (the linear
+    autoencoder's default: its steps run out)."""
 
     def __init__(self, tol: float, every: int = 100):
         if not (isinstance(tol, (int, float)) and 0 <= tol < math.inf):
