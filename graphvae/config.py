@@ -21,7 +21,7 @@ import argparse
 import dataclasses
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
 from graphvae.checks import (  # noqa: F401 - importable here as before the split
@@ -224,8 +224,11 @@ class Config:
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser, unset: bool = False,
-                      skip: tuple[str, ...] = ()) -> None:
-        """Add a flag for every command-line field (see the module docstring)."""
+                      skip: tuple[str, ...] = (), presets: Mapping[str, Any] | None = None,
+                      preset: str | None = None) -> None:
+        """Add a flag for every command-line field (see the module docstring). With
+        ``unset``, the defaults are those of ``presets[preset]``, and each help shows that
+        value and every other preset's that differs (``[32; best: '']``)."""
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):  # type: ignore[arg-type]
             meta = f.metadata
@@ -237,15 +240,21 @@ class Config:
             # an unset default (None) is resolved by the run, as the help says: no value
             # to show, and no flag value spells it ('none' only where unset=True)
             shown = "" if unset or f.default is None else f" [{_show(f.default)}]"
+            if unset and presets is not None and preset is not None:
+                shown = _preset_values(presets, preset, f.name)
             choices = meta["choices"]() if callable(meta["choices"]) else meta["choices"]
             hint = hints[f.name]
             if hint is bool:
+                flipped = [] if presets is None or not unset else \
+                    [key for key, p in presets.items() if getattr(p, f.name) != f.default]
+                text = meta["help"] + (f" ({', '.join(flipped)} set{'s' * (len(flipped) == 1)}"
+                                       f" it)" if flipped else "")
                 if f.default:  # --no-x turns a default-on switch off
                     parser.add_argument(_typed_flag(f), dest=dest, action="store_false",
-                                        default=default, help=meta["help"])
+                                        default=default, help=text)
                 else:
                     parser.add_argument(flag, dest=dest, action="store_true",
-                                        default=default, help=meta["help"])
+                                        default=default, help=text)
                 if unset:   # over a preset or a --config file, the switch turns back too
                     other = flag if f.default else "--no-" + flag[2:]
                     parser.add_argument(other, dest=dest, default=default,
@@ -317,7 +326,20 @@ def _optional_number(kind: type) -> Callable[[str], Any]:
     return parse
 
 
+def _preset_values(presets: Mapping[str, Any], preset: str, name: str) -> str:
+    """`` [V; other: W]``: field ``name`` of the default ``preset``, then of each preset
+    where it differs; ``""`` where every preset leaves it to the run (``None``)."""
+    first = getattr(presets[preset], name)
+    others = [f"{key}: {_show(getattr(p, name))}" for key, p in presets.items()
+              if key != preset and getattr(p, name) != first]
+    if first is None and not others:
+        return ""
+    return f" [{'; '.join([_show(first), *others])}]"
+
+
 def _show(value: Any) -> str:
+    if isinstance(value, tuple) and not value:
+        return "''"                       # no layer, as the flag spells it
     if isinstance(value, tuple):
         return ",".join(map(str, value))
     return "none" if value is None else str(value)

@@ -529,3 +529,22 @@ def test_a_run_says_where_its_out_went_and_what_it_holds(tmp_path, capsys):
     (many / "a").unlink()
     wrote("score", many, shown=20)
     assert capsys.readouterr().err.endswith(": b, c, d, e, f, g, h, i, j, k/\n")
+
+
+def test_linkpred_help_shows_the_presets_values():
+    """linkpred's fields take their defaults from the --model preset, and its --help
+    showed none of them. Each now shows vgae's value and best's where it differs: VGAE
+    is Kipf & Welling's (GCN 32-16, lr 0.01, 200 epochs, raw features, one non-edge per
+    positive) and best is as README describes it (GNAE, no hidden layer, 128 dimensions,
+    lr 0.005, 300 epochs, 3 non-edges, row-normalised features, no diagonal)."""
+    rc, help_text, _ = run_cli(["linkpred", "--help"])
+    assert rc == 0
+    flat = " ".join(help_text.split())
+    for expected in ("encoder [gcn; best: gnae]", "comma-separated [32; best: '']",
+                     "latent width per node [16; best: 128]", "edge decoder [inner] ",
+                     "per positive pair [1.0; best: 3.0]", "learning rate [0.01; best: 0.005]",
+                     "training epochs [200; best: 300]", "[raw; best: normalize]",
+                     "leave the diagonal out of the positive pairs (best sets it)",
+                     "re-weighting of the edge loss --reweight"):
+        assert expected in flat, expected
+    assert "[none" not in flat                  # --patience, --batch-size: left to the run

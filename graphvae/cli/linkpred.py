@@ -35,12 +35,17 @@ from graphvae.threads import graph_work, threads_for
 #: The training states this command keeps beside --out (see state_dir).
 LINKPRED_STATES = COMMAND_STATES["linkpred"]
 
+#: The preset that ``--model`` picks when left out.
+DEFAULT_PRESET = "vgae"
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     graph_source(p)
-    p.add_argument("--model", default="vgae", choices=sorted(PRESETS),
-                   help="a preset: gae, vgae, joint, or best (GNAE encoder, see README) "
-                        "[vgae]; the flags below override its fields")
-    LinkPredConfig.add_arguments(p, unset=True)
+    p.add_argument("--model", default=DEFAULT_PRESET, choices=sorted(PRESETS),
+                   help=f"a preset: gae, vgae, joint, or best (GNAE encoder, see README) "
+                        f"[{DEFAULT_PRESET}]; the flags below override its fields, whose "
+                        f"help shows {DEFAULT_PRESET}'s value and any other preset's that "
+                        f"differs")
+    LinkPredConfig.add_arguments(p, unset=True, presets=PRESETS, preset=DEFAULT_PRESET)
     p.add_argument("--config", type=path_arg, metavar="JSON",
                    help="a JSON file of LinkPredConfig fields (unknown keys are an error)")
     p.add_argument("--seed", type=int, default=0, help="first seed [0]")
