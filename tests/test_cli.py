@@ -211,13 +211,22 @@ BAD_INPUT = {
     "non-numeric feature": (_non_numeric_feature, r"f\.csv:3: column 3: 'five' is not a number"),
     "missing edges file": (lambda p: ["--edges", str(p / "absent.csv")],
                            r"absent\.csv: no such file"),
-    "unknown config key": (_unknown_config_key, r"unknown config key\(s\): 'learning_rate'; "
-                                                r"the keys are the fields of LinkPredConfig: "
-                                                r"batch_size, decoder, .*, lr, model, "),
+    "unknown config key": (_unknown_config_key, r"cfg\.json: unknown key\(s\): "
+                                                r"'learning_rate'; the keys are the fields of "
+                                                r"LinkPredConfig: batch_size, decoder, .*, lr, "
+                                                r"model, "),
     # a flag spelt as a key: its field named
     "config key spelt as its flag": (
         lambda p: ["--config", str(_write(p / "f.json", {"feature_mode": "normalize"}))],
-        r"unknown config key\(s\): 'feature_mode' \(did you mean features\?\); the keys"),
+        r"f\.json: unknown key\(s\): 'feature_mode' \(did you mean features\?\); the keys"),
+    # a bad value is named with its file, and as the file spells its key (not --hidden)
+    "config value out of range": (
+        lambda p: ["--config", str(_write(p / "h.json", {"hidden": [0]}))],
+        r"^graphvae: error: config \S*h\.json: hidden needs widths from 1 to 65536, got 0$"),
+    "config value of the wrong type": (
+        lambda p: ["--config", str(_write(p / "t.json", {"epochs": "5"}))],
+        r"^graphvae: error: config \S*t\.json: field 'epochs' has the wrong type: '5', "
+        r"not int$"),
     # a file's model ran under --model's name: a GAE reported as "joint" in metrics.json
     "config model against --model": (
         lambda p: ["--model", "joint", "--config", str(_write(p / "m.json", {"model": "gae"}))],

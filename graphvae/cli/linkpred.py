@@ -75,7 +75,13 @@ def _config(args: argparse.Namespace) -> LinkPredConfig:
             raise ValueError(f"config {args.config} sets model {quote(fields['model'])}, but "
                              f"--model {args.model} runs model {cfg.model!r}: choose the model "
                              f"with --model")
-        cfg = cfg.replace(**fields)
+        try:
+            cfg = cfg.replace(**fields)
+        except (ValueError, TypeError) as err:   # named with the file that holds it,
+            # its keys as the file spells them, not as flags (--hidden is the key hidden)
+            text = re.sub(r"^(unknown )?config (field|key)", r"\1\2", str(err))
+            text = re.sub(r"^--([a-z-]+)", lambda m: m.group(1).replace("-", "_"), text)
+            raise ValueError(f"config {args.config}: {text}") from None
     return cfg.replace(**LinkPredConfig.given(args))
 
 
