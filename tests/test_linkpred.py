@@ -433,3 +433,72 @@ def test_an_unknown_device_is_named_before_the_graph_checks():
     with pytest.raises(ValueError, match="bogus"):
         run_link_prediction(data, LinkPredConfig(model="joint"), seed=0, device="bogus",
                             progress=False)
+
+
+def test_propagate_input_recomputes_for_another_tensor_of_the_same_version():
+    """The kept Â x is keyed by the tensor's identity and version: every new tensor starts
+    at version 0, so a key on the version alone would hand a second input the first
+    one's product. Â of one edge is [[½, ½], [½, ½]]: ones give ones, zeros give zeros."""
+    adj = Adjacency(torch.tensor([[0, 1], [1, 0]]), 2)
+    ones = torch.ones(2, 1)
+    assert torch.allclose(adj.propagate_input(ones), torch.ones(2, 1))
+    assert torch.equal(adj.propagate_input(torch.zeros(2, 1)), torch.zeros(2, 1))
+    assert torch.allclose(adj.propagate_input(ones), torch.ones(2, 1))
+
+
+def test_gcn_operator_drops_given_self_loops_and_passes_messages_along_edges():
+    """D^-1/2 (A + I) D^-1/2 by hand. A loop already in edge_index is not counted twice:
+    edges 0-1 both ways and a loop at 0 give degrees 2, 2 and every entry ½ (with the
+    loop counted, node 0's degree would be 3). A directed edge 0 → 1 sends node 0's
+    value to node 1: degrees (in, with the loop) 1 and 2, so Â = [[1, 0], [1/√2, ½]],
+    and Â (1, 10) = (1, 1/√2 + 5); the transpose would send it the other way."""
+    looped = Adjacency(torch.tensor([[0, 0, 1], [0, 1, 0]]), 2)
+    assert torch.allclose(looped.gcn_operator().to_dense(), torch.full((2, 2), 0.5))
+    directed = Adjacency(torch.tensor([[0], [1]]), 2)
+    r = 2 ** -0.5
+    assert torch.allclose(directed.gcn_operator().to_dense(), torch.tensor([[1.0, 0.0],
+                                                                           [r, 0.5]]))
+    h = torch.tensor([[1.0], [10.0]], requires_grad=True)
+    out = directed.propagate(h)
+    assert torch.allclose(out, torch.tensor([[1.0], [r + 5.0]]))
+    out.sum().backward()                                  # Âᵀ 1: column sums of Â
+    assert torch.allclose(h.grad, torch.tensor([[1.0 + r], [0.5]]))
+
+
+def test_feature_modes_by_hand():
+    """normalize: each row over the sum of its entries' magnitudes, so (1, −1) is (½, −½)
+    (over its plain sum, 0, it stayed (1, −1)); a row whose sum overflows float32 is
+    scaled by its largest magnitude first, keeping its sign: (−3e38, −3e38) → (−½, −½).
+    standardize works in float64: 1e8 and 1e8 + 2 (equal in float32, whose spacing there
+    is 8) are −1 and 1. propagated diffuses over the data's own graph by default."""
+    from torch_geometric.data import Data
+
+    from graphvae.tasks.features import prepare_features, propagated_features
+
+    def mode(x, name):
+        return prepare_features(Data(x=x, edge_index=torch.zeros(2, 0, dtype=torch.long),
+                                     num_nodes=x.size(0)), name)
+
+    assert torch.equal(mode(torch.tensor([[1.0, -1.0], [2.0, 0.0]]), "normalize"),
+                       torch.tensor([[0.5, -0.5], [1.0, 0.0]]))
+    assert torch.equal(mode(torch.tensor([[-3e38, -3e38]]), "normalize"),
+                       torch.tensor([[-0.5, -0.5]]))
+    assert torch.equal(mode(torch.tensor([[1e8], [1e8 + 2]], dtype=torch.float64),
+                            "standardize"), torch.tensor([[-1.0], [1.0]]))
+    e = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    data = Data(edge_index=e, num_nodes=3)
+    got = prepare_features(data, "propagated")
+    assert torch.equal(got, propagated_features(Adjacency(e, 3), 64, 6, 0))
+    assert not torch.equal(got, propagated_features(Adjacency(e[:, :0], 3), 64, 6, 0))
+
+
+def test_raw_features_are_refused_from_a_magnitude_of_100_either_sign():
+    from torch_geometric.data import Data
+
+    from graphvae.tasks.features import check_feature_scale
+
+    check_feature_scale(Data(x=torch.tensor([[99.9, -99.9]])), "raw")
+    for value in (100.0, -100.0, -1000.0, -1e6):
+        with pytest.raises(ValueError, match="too large to train on raw"):
+            check_feature_scale(Data(x=torch.tensor([[0.5, value]])), "raw")
+    check_feature_scale(Data(x=torch.tensor([[-1e6]])), "normalize")     # its fix
