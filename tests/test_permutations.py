@@ -411,3 +411,42 @@ def test_walk_signature_of_a_path_by_hand():
                           dtype=torch.float64)
     assert torch.equal(_walk_signature(adj, 3), torch.log1p(counts))
 
+
+
+def test_permute_dense_of_a_directed_matrix_is_not_transposed():
+    """adj[perm][:, perm]: the one edge 0 → 1 stays 0 → 1 under the identity and is 1 → 0
+    under the swap; indexing with the two index tensors exchanged gives the transpose."""
+    adj = torch.tensor([[0, 1], [0, 0]])
+    stack = permute_dense(adj, torch.tensor([[0, 1], [1, 0]]))
+    assert torch.equal(stack, torch.tensor([[[0, 1], [0, 0]], [[0, 0], [1, 0]]]))
+
+
+def test_max_pool_matching_puts_a_star_centre_where_the_prediction_has_it():
+    """The target is the 3-star with centre 0 and a zero diagonal (every node real); the
+    prediction has its centre at slot 2 (edges 0–2, 1–2, every node present). Matching
+    before any swap must send the centre to slot 2 (perm[2] = 0), so that the relabelled
+    target equals the prediction off the diagonal. An all-zero target diagonal read as
+    "no real node" makes every node score 0 and the match the identity."""
+    star = torch.tensor([[0.0, 1, 1], [1, 0, 0], [1, 0, 0]])
+    pred = torch.tensor([[1.0, 0, 1], [0, 1, 1], [1, 1, 1]])
+    off = 1 - torch.eye(3)
+    for refine in (False, True):
+        perm = max_pool_matching(star, pred, refine=refine)
+        assert int(perm[2]) == 0, perm
+        assert torch.equal(star[perm][:, perm] * off, pred * off)
+
+
+def test_permutation_and_graph_checks_refuse_what_would_relabel_silently():
+    """A bool tensor sorts like 0..n-1 (False, True) but indexes as a mask; a feature table
+    with fewer rows than nodes; an adj with more columns than the permutation's nodes
+    (adj[perm][:, perm] would cut it)."""
+    from graphvae.graph import check_features, check_permutations
+
+    with pytest.raises(ValueError, match="must be an integer tensor"):
+        check_permutations(torch.tensor([True, False]))
+    with pytest.raises(ValueError, match="2 rows but the graph has 3 nodes"):
+        check_features(torch.zeros(2, 3), 3)
+    with pytest.raises(ValueError, match="4 rows but the graph has 3 nodes"):
+        check_features(torch.zeros(4, 3), 3)
+    with pytest.raises(ValueError, match="adj has 3 columns for a permutation of 2 nodes"):
+        permute_graph(torch.tensor([1, 0]), adj=torch.zeros(2, 3))
