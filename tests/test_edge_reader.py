@@ -373,3 +373,38 @@ def test_the_exact_reader_keeps_ids_not_rows(tmp_path):
     fast.write_text("\n".join([*rows, "0 1"]) + "\n")
     names_fast, ei_fast = read_edge_index(fast)
     assert names == names_fast and torch.equal(ei, ei_fast)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_first_rows_that_are_edges_are_kept_and_ids_are_bounded_exactly(tmp_path, fast):
+    """A first row is a header only when both cells are column names (u and w: u is one,
+    w is not), or both are words above integer rows (x above 1, 2: one word): both
+    first rows below are edges, and dropping either loses an edge without a word. Names
+    sort as strings unless all are integers, then by value and spelling (01 before 1).
+    --num-nodes 5 takes ids 0..4: 5 is out of range on its line. A file of one self-loop
+    has no edge once made simple, and says why."""
+    path = tmp_path / "e.csv"
+    for text, names, edges in (("u,w\nw,x\n", ["u", "w", "x"], [[0, 1], [1, 2]]),
+                               ("x,1\n1,2\n2,3\n", ["1", "2", "3", "x"],
+                                [[3, 0, 1], [0, 1, 2]]),
+                               ("10,9\n01,1\n1,2\n", ["01", "1", "2", "9", "10"],
+                                [[4, 0, 1], [3, 1, 2]])):
+        path.write_text(text)
+        assert _read(path, fast) == (names, edges), text
+    path.write_text("0,1\n1,5\n")
+    assert _read(path, fast, 5) == ("error", f"{path}:2: node id 5 is out of range "
+                                             f"(--num-nodes 5 takes ids 0..4)")
+    assert _read(path, fast, 6)[0] == ["0", "1", "2", "3", "4", "5"]
+    path.write_text("3,3\n")
+    with pytest.raises(DataError, match="all 1 edges are self-loops"):
+        load_edge_list(path)
+
+
+def test_integer_ids_that_tie_in_value_sort_by_spelling_whatever_the_set_order():
+    """01 and 1 are the same number but two names: the spelling breaks the tie, so the
+    node order never depends on the order a set yields them in (hash-seeded)."""
+    from graphvae.datasets.edge_lines import natural_order
+
+    for given in (["1", "01", "10", "001"], ["001", "10", "01", "1"]):
+        assert natural_order(given) == ["001", "01", "1", "10"]
+    assert natural_order(["b", "10", "9"]) == ["10", "9", "b"]      # strings: as strings
