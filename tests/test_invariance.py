@@ -756,3 +756,24 @@ def test_graph_models_refuse_graphs_past_their_sizes_and_bad_sample_counts():
                 model.sample(count, gen)
         assert model.sample(0, gen) == []
         assert len(model.sample(np.int64(2), gen)) == 2
+
+
+def test_the_tolerance_is_inclusive_and_generation_graphs_are_the_first_test_graphs():
+    """A deviation exactly at atol passes (the check is |f(PG) − P f(G)| <= atol); one
+    above fails and names where. check-invariance on a generation checkpoint takes the
+    first N test graphs of the run's split: N, not N + 1."""
+    from graphvae.deviations import Deviation
+    from graphvae.tasks.generation import load_generation_data
+    from graphvae.tasks.generation_config import GenerationConfig
+    from graphvae.tasks.invariance import format_table, generation_graphs
+
+    at = Deviation("edge logits", value=0.5, excess=0.5, graph=0, permutation=[1, 0])
+    over = Deviation("node mean", value=0.75, excess=0.75, graph=3, permutation=[0, 1])
+    table = format_table([at, over], atol=0.5).splitlines()
+    assert table[1].endswith("  ok") and table[2].endswith("  FAIL")
+    assert table[3].startswith("  worst on graph 3") and len(table) == 4
+    cfg = GenerationConfig()
+    graphs, label = generation_graphs(cfg, None, 2)
+    test = load_generation_data(cfg, None).test[:2]
+    assert label.endswith(", 2 test graphs") and len(graphs) == 2
+    assert [g[1].size(1) for g in graphs] == [2 * t.number_of_edges() for t in test]

@@ -1749,3 +1749,34 @@ def test_generate_counts_its_model_before_training(monkeypatch, tmp_path):
     assert rc == 2 and re.match(r"graphvae: error: the model has [\d,]+ weights, .* lower "
                                 r"--hidden or --latent\n$", err), err
     assert not (tmp_path / "g").exists()
+
+
+def test_run_folders_list_nested_files_and_only_graphvae_manifests_count(tmp_path):
+    """The manifest lists files in subfolders too (a rerun into the folder was refused,
+    and check_as_written could not vouch for them); a listed subfolder replaced by a link
+    is foreign; a manifest.json another program wrote ("written_by": "other") makes the
+    folder not graphvae's, so it is never replaced. Infinite metrics are JSON null (json
+    refuses them at the run's last write)."""
+    from graphvae.io import json_text
+    from graphvae.run_folder import check_output_folder, foreign_files
+
+    out = tmp_path / "o"
+    with output_folder(out, "graphvae test") as stage:
+        (stage / "sub").mkdir()
+        (stage / "sub" / "a.txt").write_text("x")
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert sorted(manifest["files"]) == ["sub/a.txt"]
+    assert foreign_files(out) == [] and check_output_folder(out) == out
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(out / "sub", elsewhere)
+    shutil.rmtree(out / "sub")
+    (out / "sub").symlink_to(elsewhere)
+    assert foreign_files(out) == ["sub"]
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / MANIFEST).write_text(json.dumps({"written_by": "other", "files": {}}))
+    assert foreign_files(theirs) == [MANIFEST]
+    with pytest.raises(ValueError, match=r"other files in it \(manifest\.json\)"):
+        check_output_folder(theirs)
+    assert json_text({"a": float("inf"), "b": [-float("inf"), float("nan"), 1.5]}) == \
+        '{"a": null, "b": [null, null, 1.5]}'
