@@ -71,3 +71,22 @@ def test_bernoulli_rate_over_whole_draws(p):
     probs = torch.full((N,), p, dtype=torch.float32)
     _share(uni.bernoulli(probs, torch.Generator().manual_seed(5), torch.device("cpu")),
            float(probs[0]))
+
+
+def test_uniform_draw_types_a_float64_draw_kept_and_a_tie_is_not_below(monkeypatch):
+    """Off the CPU the draws are float64 (the meta device stands for any other device
+    here, with no GPU); a float64 draw is already exact, so refine returns it as it is
+    and leaves the generator where it was; an edge is drawn when u < p, so u = p = ½
+    is no edge."""
+    assert uni.uniform((3,), None, torch.device("meta")).dtype == torch.float64
+    assert uni.uniform((3,), None, torch.device("cpu")).dtype == torch.float32
+    g = torch.Generator().manual_seed(7)
+    state = g.get_state()
+    u = torch.tensor([0.25, 0.5], dtype=torch.float64)
+    inside = torch.tensor([[0.25 + 2 ** -30], [0.5]], dtype=torch.float64)  # in 0.25's cell
+    assert torch.equal(uni.refine(u, inside, g), u)
+    assert torch.equal(g.get_state(), state)
+    monkeypatch.setattr(torch, "rand", lambda shape, **kw: torch.full(shape, 0.5,
+                                                                     dtype=kw["dtype"]))
+    assert uni.bernoulli(torch.tensor([0.5, 0.75], dtype=torch.float64), None,
+                         torch.device("cpu")).tolist() == [False, True]
