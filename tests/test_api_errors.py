@@ -618,3 +618,30 @@ def test_vector_data_refuses_splits_of_other_widths_and_an_image_shape_that_does
         VectorData(torch.zeros(3, 4), torch.zeros(2, 5), torch.zeros(2, 4), "x")
     with pytest.raises(ValueError, match=r"test split must be a 2-D tensor of rows, got \(4,\)"):
         VectorData(torch.zeros(3, 4), torch.zeros(2, 4), torch.zeros(4), "x")
+
+
+def test_small_graph_helpers_by_hand(monkeypatch, tmp_path):
+    """identity_features is the identity; upper_triangle keeps i < j only (no loop, no
+    reversed copy); a bool is not a node count; max-pool matching refuses a prediction of
+    another shape; --num-nodes' range is 1 … MAX_NUM_NODES inclusive, named as such."""
+    from graphvae.datasets import edge_reader
+    from graphvae.graph import check_num_nodes, upper_triangle
+    from graphvae.permutations import max_pool_matching
+    from graphvae.tasks.features import identity_features
+
+    assert torch.equal(identity_features(3).to_dense(), torch.eye(3))
+    ei = torch.tensor([[0, 1, 2, 1], [1, 0, 2, 2]])
+    assert upper_triangle(ei).tolist() == [[0, 1], [1, 2]]
+    for bad in (True, False):
+        with pytest.raises(ValueError, match="num_nodes must be a whole number"):
+            check_num_nodes(bad)
+    with pytest.raises(ValueError, match=r"target has 2 nodes but the prediction is \(2, 3\)"):
+        max_pool_matching(torch.zeros(2, 2), torch.zeros(2, 3))
+    path = tmp_path / "e.csv"
+    path.write_text("0,1\n")
+    monkeypatch.setattr(edge_reader, "MAX_NUM_NODES", 5)
+    assert edge_reader.read_edge_index(path, 5)[0] == ["0", "1", "2", "3", "4"]
+    for n in (0, 6):
+        with pytest.raises(ValueError, match=rf"^--num-nodes must be at least 1 and at most "
+                                             rf"5 \(.*\), got {n}$"):
+            edge_reader.read_edge_index(path, n)
