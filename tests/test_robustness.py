@@ -1780,3 +1780,31 @@ def test_run_folders_list_nested_files_and_only_graphvae_manifests_count(tmp_pat
         check_output_folder(theirs)
     assert json_text({"a": float("inf"), "b": [-float("inf"), float("nan"), 1.5]}) == \
         '{"a": null, "b": [null, null, 1.5]}'
+
+
+def test_run_folder_edges_leftovers_sizes_and_name_lengths(tmp_path):
+    """A dead run's replaced folder is put back as --out only when it is a graphvae run
+    (has its manifest): an empty one is removed. A manifest entry without a digest still
+    holds its file to its size. The hidden folder beside --out is '.NAME.tmp-' + machine
+    (8) + '-' + pid (up to 10 digits) + '-' + mkdtemp's 8 characters: NAME + 34 bytes, so
+    a 221-byte name fits 255 and a 222-byte one is refused up front."""
+    from graphvae.run_folder import check_output_folder, foreign_files
+
+    out = tmp_path / "o"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    empty_old = tmp_path / f".o.old-{dead.pid}-aaaa0000"
+    empty_old.mkdir()
+    clean_leftovers(out)
+    assert not out.exists() and not empty_old.exists()
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "a.txt").write_text("xy")
+    (run / MANIFEST).write_text(json.dumps({"written_by": "graphvae",
+                                            "files": {"a.txt": {"bytes": 1}}}))
+    assert foreign_files(run) == ["a.txt"]
+    (run / "a.txt").write_text("x")
+    assert foreign_files(run) == []
+    assert check_output_folder(tmp_path / ("a" * 221)) == tmp_path / ("a" * 221)
+    with pytest.raises(ValueError, match="would be longer than 255 bytes"):
+        check_output_folder(tmp_path / ("a" * 222))
