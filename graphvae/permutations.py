@@ -247,6 +247,24 @@ def _refine_by_swaps(target: Tensor, pred: Tensor, node: Tensor, perm: Tensor,
     return perm
 
 
+def _affinities(a_t: Tensor, a_p: Tensor, target_x: Tensor | None = None,
+                pred_x: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`max_pool_matching`'s terms for float64 ``(n, n)`` ``a_t`` and ``a_p``: the
+    target's edges (its diagonal cleared), the edge affinities ``Ã_ab Ã_aa Ã_bb``
+    (``a ≠ b``) and the node affinities ``A_ii Ã_aa exp(−‖w_i − w̃_a‖²) (1 + x_iᵀ x̃_a)``."""
+    off = 1 - torch.eye(a_t.size(0), dtype=a_t.dtype)
+    diag_p, diag_t = torch.diagonal(a_p), torch.diagonal(a_t).clone()
+    if not diag_t.any():
+        diag_t.fill_(1.0)                                           # no mask: all real
+    a_t = a_t * off
+    w = a_p * off * diag_p[:, None] * diag_p[None, :]              # (k, k) edge affinities
+    sig = torch.cdist(_walk_signature(a_t, 3), _walk_signature(a_p * off, 3))
+    node = diag_t[:, None] * diag_p[None, :] * torch.exp(-sig.pow(2))  # (n, k)
+    if target_x is not None and pred_x is not None:
+        node = node * (1 + target_x.double() @ pred_x.double().t())
+    return a_t, w, node
+
+
 def max_pool_matching(target_adj: Tensor, pred_adj: Tensor, target_x: Tensor | None = None,
                       pred_x: Tensor | None = None, iterations: int = 75,
                       refine: bool = True) -> Tensor:
@@ -280,16 +298,7 @@ def max_pool_matching(target_adj: Tensor, pred_adj: Tensor, target_x: Tensor | N
         raise ValueError(f"target has {n} nodes but the prediction is {tuple(a_p.shape)}")
     if n == 0:
         return torch.zeros(0, dtype=torch.long)                    # nothing to match
-    off = 1 - torch.eye(n, dtype=a_t.dtype)
-    diag_p, diag_t = torch.diagonal(a_p), torch.diagonal(a_t).clone()
-    if not diag_t.any():
-        diag_t.fill_(1.0)                                           # no mask: all real
-    a_t = a_t * off
-    w = a_p * off * diag_p[:, None] * diag_p[None, :]              # (k, k) edge affinities
-    sig = torch.cdist(_walk_signature(a_t, 3), _walk_signature(a_p * off, 3))
-    node = diag_t[:, None] * diag_p[None, :] * torch.exp(-sig.pow(2))  # (n, k)
-    if target_x is not None and pred_x is not None:
-        node = node * (1 + target_x.double() @ pred_x.double().t())
+    a_t, w, node = _affinities(a_t, a_p, target_x, pred_x)
     x = node / node.norm().clamp(min=1e-30)
     for _ in range(iterations):
         pooled = (x[:, None, :] * w[None, :, :]).amax(-1)             # (n, k): max_b x_jb w_ab

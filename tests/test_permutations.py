@@ -450,3 +450,33 @@ def test_permutation_and_graph_checks_refuse_what_would_relabel_silently():
         check_features(torch.zeros(4, 3), 3)
     with pytest.raises(ValueError, match="adj has 3 columns for a permutation of 2 nodes"):
         permute_graph(torch.tensor([1, 0]), adj=torch.zeros(2, 3))
+
+
+def test_matching_affinities_by_hand():
+    """GraphVAE's affinities on two nodes. Target: the edge 0–1 (diagonal zero: both
+    real); prediction: edge probability 0.8, existence 0.5 and 0.25; features (1), (0)
+    against (2), (0). Edge affinity Ã_01 Ã_00 Ã_11 = 0.8 · 0.5 · 0.25 = 0.1. Walk
+    signatures log(1 + (A^t 1)) for t = 1..3: the target's (ln 2, ln 2, ln 2) at both
+    nodes, the prediction's (ln 1.8, ln 1.64, ln 1.512), so every pair's
+    s = exp(−Σ_t ln²(2 / (1 + 0.8^t))); node affinity A_ii Ã_aa s (1 + x_i x̃_a):
+    [[0.5 · 3, 0.25], [0.5, 0.25]] · s. With the target's diagonal (1, 0), node 1 is
+    padding: its row is 0."""
+    from graphvae.permutations import _affinities
+
+    a_t = torch.tensor([[0.0, 1], [1, 0]], dtype=torch.float64)
+    a_p = torch.tensor([[0.5, 0.8], [0.8, 0.25]], dtype=torch.float64)
+    x_t = torch.tensor([[1.0], [0.0]])
+    x_p = torch.tensor([[2.0], [0.0]])
+    s = math.exp(-sum(math.log(2 / (1 + 0.8 ** t)) ** 2 for t in (1, 2, 3)))
+    edges, w, node = _affinities(a_t, a_p, x_t, x_p)
+    assert torch.equal(edges, a_t)
+    assert torch.allclose(w, torch.tensor([[0.0, 0.1], [0.1, 0.0]], dtype=torch.float64))
+    assert torch.allclose(node, s * torch.tensor([[1.5, 0.25], [0.5, 0.25]],
+                                                 dtype=torch.float64), rtol=1e-12)
+    _, _, plain = _affinities(a_t, a_p)                          # no features: no factor
+    assert torch.allclose(plain, s * torch.tensor([[0.5, 0.25], [0.5, 0.25]],
+                                                  dtype=torch.float64), rtol=1e-12)
+    masked = torch.tensor([[1.0, 1], [1, 0]], dtype=torch.float64)
+    edges, _, node = _affinities(masked, a_p)
+    assert torch.equal(edges, a_t) and torch.equal(node[1], torch.zeros(2, dtype=torch.float64))
+    assert torch.allclose(node[0], s * torch.tensor([0.5, 0.25], dtype=torch.float64))
