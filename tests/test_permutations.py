@@ -480,3 +480,16 @@ def test_matching_affinities_by_hand():
     edges, _, node = _affinities(masked, a_p)
     assert torch.equal(edges, a_t) and torch.equal(node[1], torch.zeros(2, dtype=torch.float64))
     assert torch.allclose(node[0], s * torch.tensor([0.5, 0.25], dtype=torch.float64))
+
+
+def test_refine_takes_any_swap_that_gains_more_than_rounding():
+    """Only the node term here (no edges): swapping slots 0 and 1 of the identity gains
+    node[1, 0] + node[0, 1] − node[0, 0] − node[1, 1]. A gain of 1e-6 is a real
+    improvement and is taken; one of 1e-14 is rounding noise, below the 1e-12 guard, so
+    the identity stays."""
+    zero = torch.zeros(2, 2, dtype=torch.float64)
+    ident = torch.arange(2)
+    for gain, expected in ((1e-6, [1, 0]), (1e-14, [0, 1])):
+        node = torch.tensor([[0.5, 0.5 + gain / 2], [0.5 + gain / 2, 0.5]],
+                            dtype=torch.float64)
+        assert _refine_by_swaps(zero, zero, node, ident).tolist() == expected, gain
