@@ -529,3 +529,37 @@ def test_a_gaussian_emd_mmd2_can_be_negative_as_graphrnn_computes_it():
     assert by_definition < -0.003
     assert graph_mmd(ref, gen, "graphrnn", ["degree"])["degree"] == pytest.approx(
         by_definition, rel=1e-12)
+
+
+def test_protocol_settings_and_histograms_that_earlier_cases_left_free(monkeypatch):
+    """Closed forms, one graph against one (MMD² = 2 − 2k):
+    - GDSS's clustering: paw against diamond, EMD 0.2475 (as under GRAN), σ = 0.1 with the
+      distance scaled by 100 bins: k = exp(−0.2475² / 0.02).
+    - Orbits, raw counts (not normalised): per node means, triangle (2, 0, 0, 1) and
+      3-path (4/3, 2/3, 1/3, 0) on orbits 0–3. GRAN's TV is ½ Σ|·| = 4/3, σ = 30:
+      k = exp(−(16/9) / 1800); the RBF's distance² is 2: k = exp(−2 / 1800).
+    - Clustering bins of [0, 1]: a hub joined to the path a-b-c-d has clustering
+      ½ (hub), 1, ⅔, ⅔, 1: bins 50, 66, 66, 99, 99.
+    - Spectral: eigenvalues clipped to [0, 2], so 2 + 4e-16 (LAPACK's rounding on some
+      machines) lands in the last bin.
+    - fraction_connected counts a one-node graph as connected."""
+    from graphvae.evaluation import graph_stats
+
+    paw = nx.Graph([(0, 1), (1, 2), (2, 0), (2, 3)])
+    diamond = nx.Graph([(0, 1), (1, 2), (2, 0), (1, 3), (2, 3)])
+    assert graph_mmd([paw], [diamond], "gdss", ["clustering"])["clustering"] == \
+        pytest.approx(2 - 2 * math.exp(-0.2475 ** 2 / 0.02), rel=1e-9)
+    tri, p3 = nx.complete_graph(3), nx.path_graph(3)
+    assert graph_mmd([tri], [p3], "gran", ["orbit"])["orbit"] == \
+        pytest.approx(2 - 2 * math.exp(-(16 / 9) / 1800), rel=1e-9)
+    assert graph_mmd([tri], [p3], "rbf", ["orbit"])["orbit"] == \
+        pytest.approx(2 - 2 * math.exp(-2 / 1800), rel=1e-9)
+    hub = nx.Graph([("h", v) for v in "abcd"] + [("a", "b"), ("b", "c"), ("c", "d")])
+    h = graph_stats.clustering_histogram(hub)
+    assert {i: float(v) for i, v in enumerate(h) if v} == {50: 1.0, 66: 2.0, 99: 2.0}
+    monkeypatch.setattr(graph_stats, "eigvalsh", lambda m: np.array([0.0, 1.0, 2 + 4e-16]))
+    spec = graph_stats.spectral_histogram(nx.path_graph(3))
+    assert spec[0] == spec[-1] == pytest.approx(1 / 3) and spec.sum() == pytest.approx(1)
+    assert graph_stats.graph_summary([nx.empty_graph(1), nx.empty_graph(2)])[
+        "fraction_connected"] == 0.5
+    assert graph_stats.graph_summary([nx.empty_graph(1)])["fraction_connected"] == 1.0

@@ -224,3 +224,19 @@ def test_a_huge_integer_label_is_a_label():
     """10**400 went through float() (OverflowError, an internal error in the CLI)."""
     assert nspdk_mmd2([_bond(10 ** 400)], [_bond(10 ** 400)]) == pytest.approx(0.0, abs=1e-15)
     assert nspdk_mmd2([_bond(10 ** 400)], [_bond(1)]) == pytest.approx(1.0, rel=1e-12)
+
+
+def test_empty_samples_are_dropped_and_empty_sets_refused():
+    """Empty generated graphs are dropped before the mean, as GDSS does: a set of the
+    reference's one graph and an empty graph is at distance 0 (counted, the mean would
+    be ½φ(b), and MMD² = ‖φ(b) − ½φ(b)‖² = ¼ with φ of unit norm). A set of empty
+    graphs only, or an empty reference, is refused."""
+    b = nx.Graph()
+    b.add_node(0, label="C")
+    b.add_node(1, label="O")
+    b.add_edge(0, 1, label=1)
+    assert nspdk_mmd2([b], [b, nx.Graph()]) == 0.0
+    assert nspdk_mmd2([b], [nx.Graph(), b]) == 0.0
+    for ref, gen in (([b], [nx.Graph()]), ([], [b])):
+        with pytest.raises(ValueError, match="at least one reference and one non-empty"):
+            nspdk_mmd2(ref, gen)

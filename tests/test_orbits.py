@@ -120,3 +120,12 @@ def test_parallel_edges_count_once_and_empty_graphs(method):
     assert multi.tolist() == orbit_counts(nx.path_graph(3), method).tolist()
     assert orbit_counts(nx.Graph(), method).shape == (0, NUM_ORBITS)
     assert orbit_counts(nx.empty_graph(3), method).sum() == 0
+
+
+def test_the_sparse_path_counts_a_4_clique_at_nodes_of_degree_3():
+    """Graphs over the dense limit take the sparse path; in K4 every node has exactly three
+    neighbours and lies in the one 4-clique (orbit 14)."""
+    from graphvae.evaluation.orbits import _adjacency
+
+    counts = noninduced_counts(_adjacency(nx.complete_graph(4)), dense_limit=0)
+    assert counts[:, 14].tolist() == [1, 1, 1, 1]
