@@ -1808,3 +1808,54 @@ def test_run_folder_edges_leftovers_sizes_and_name_lengths(tmp_path):
     assert check_output_folder(tmp_path / ("a" * 221)) == tmp_path / ("a" * 221)
     with pytest.raises(ValueError, match="would be longer than 255 bytes"):
         check_output_folder(tmp_path / ("a" * 222))
+
+
+def test_atomic_writes_modes_errors_and_leftovers(tmp_path, monkeypatch):
+    """- A file written over a link gets 0o666 less the umask (a link's own lstat mode is
+      0o777: copied, the new file was world-writable); the link is replaced.
+    - An error inside the write that is not the write's own passes through as it is: a
+      RuntimeError of the caller's, another file's OSError (it was renamed to the target).
+    - NaN inside a tuple is JSON null; JSON files end in a newline.
+    - A dead writer's leftovers are removed only when named exactly so: a .bak of yours
+      and a link named like a leftover stay, the real leftover goes.
+    - A dangling link as the parent folder is refused before the write."""
+    from graphvae.atomic import atomic_path, check_output_file
+    from graphvae.errors import WriteError
+    from graphvae.io import json_text, write_json, write_text
+    from graphvae.processes import owner_tag
+
+    mine = tmp_path / "mine.txt"
+    mine.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(mine)
+    old_mask = os.umask(0o022)
+    try:
+        write_text("new\n", link)
+    finally:
+        os.umask(old_mask)
+    assert not link.is_symlink() and link.stat().st_mode & 0o777 == 0o644
+    assert mine.read_text() == "old"
+    target = tmp_path / "t.csv"
+    with pytest.raises(RuntimeError, match="^boom$") as info, atomic_path(target):
+        raise RuntimeError("boom")
+    assert not isinstance(info.value, WriteError) and not target.exists()
+    with pytest.raises(FileNotFoundError) as info, atomic_path(target):
+        raise FileNotFoundError(2, "No such file or directory", "/elsewhere/input.csv")
+    assert not isinstance(info.value, WriteError)
+    assert info.value.filename == "/elsewhere/input.csv"
+    assert json_text({"a": (float("nan"), 1.5)}) == '{"a": [null, 1.5]}'
+    write_json({"a": 1}, tmp_path / "p.json")
+    assert (tmp_path / "p.json").read_text() == '{\n  "a": 1\n}\n'
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    prefix = f".e.csv.{owner_tag(dead.pid)}"
+    bak, fake, left = (tmp_path / f"{prefix}abcdefgh.bak", tmp_path / f"{prefix}abcdefgi.tmp",
+                       tmp_path / f"{prefix}abcdefgj.tmp")
+    bak.write_text("mine")
+    fake.symlink_to(mine)
+    left.write_text("half")
+    write_text("x", tmp_path / "e.csv")
+    assert bak.exists() and fake.is_symlink() and not left.exists()
+    (tmp_path / "dangling").symlink_to(tmp_path / "missing")
+    with pytest.raises(ValueError, match="dangling is not a folder"):
+        check_output_file(tmp_path / "dangling" / "x.json")
