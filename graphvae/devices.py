@@ -54,6 +54,22 @@ def physical_memory() -> int | None:
         return None
 
 
+def device_memory(device: torch.device | str | None) -> int | None:
+    """The most memory a run on ``device`` can have, in bytes: the GPU's on CUDA, else this
+    machine's (:func:`physical_memory`; ``None`` where the system does not say)."""
+    if device is not None and torch.device(device).type == "cuda":
+        return torch.cuda.get_device_properties(torch.device(device)).total_memory
+    return physical_memory()
+
+
+def meta_build(build: Callable[[], torch.nn.Module]) -> torch.nn.Module:
+    """The module ``build`` makes, on torch's meta device: its shapes, no storage, and no
+    random number drawn (the warnings of empty initialisations are not shown)."""
+    with warnings.catch_warnings(), torch.device("meta"):
+        warnings.simplefilter("ignore")
+        return build()
+
+
 #: Bytes a trained float32 weight holds: itself, its gradient and Adam's two moments.
 TRAINED_WEIGHT_BYTES = 16
 
@@ -63,16 +79,13 @@ def check_model_memory(build: Callable[[], torch.nn.Module], device: torch.devic
     """A one-line ``ValueError`` where the model ``build`` makes cannot be trained in this
     machine's memory (the GPU's on CUDA): its weights, with their gradients and Adam's
     moments, need more than all of it, before any activation. The model is built on
-    torch's meta device (shapes, no storage, no random numbers drawn). Each width flag is
+    torch's meta device (:func:`meta_build`). Each width flag is
     capped alone, so ``--hidden 65536,65536`` (a 17 GB weight matrix) passed its checks
     and the kernel's out-of-memory killer could end the run with no message. ``flags``:
     the settings to lower, as the message names them."""
-    with warnings.catch_warnings(), torch.device("meta"):
-        warnings.simplefilter("ignore")
-        count = sum(p.numel() for p in build().parameters())
+    count = sum(p.numel() for p in meta_build(build).parameters())
     device = torch.device(device)
-    have = (torch.cuda.get_device_properties(device).total_memory if device.type == "cuda"
-            else physical_memory())
+    have = device_memory(device)
     need = TRAINED_WEIGHT_BYTES * count
     if have is not None and need > have:
         where = "the GPU's" if device.type == "cuda" else "this machine's"

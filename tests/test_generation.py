@@ -549,7 +549,8 @@ def test_a_set_mixture_larger_than_memory_is_refused_before_training(monkeypatch
     cfg = GenerationConfig(dataset="lobster", prior="set-mixture", components=512)
     data = load_generation_data(cfg)
     assert max(g.number_of_nodes() for g in data.train) == 97
-    monkeypatch.setattr(gen, "physical_memory", lambda: 2 ** 30)
+    from graphvae import devices
+    monkeypatch.setattr(devices, "physical_memory", lambda: 2 ** 30)   # (device_memory's)
     gen.check_mixture_memory(cfg, data)                  # 24·32·97·512·16 B = 0.58 GiB
     with pytest.raises(ValueError, match=r"^--components 1,024: the set-mixture prior's "
                                          r"densities need about 1 GB a step \(batch 32 × 97 "

@@ -23,6 +23,7 @@ from torch import nn
 
 from graphvae.checks import MAX_LAYERS as _MAX_LAYERS
 from graphvae.config import hint_name, type_fits
+from graphvae.devices import meta_build
 from graphvae.errors import DataError, describe, quote
 from graphvae.io import (
     check_weight_storage,
@@ -110,9 +111,7 @@ def checked_model(build: Callable[[], nn.Module], state: Any, path: Path) -> nn.
     if nan is not None:
         raise DataError(path, f"the weights hold NaN ({nan}); no graphvae run saves such "
                               f"weights")
-    with warnings.catch_warnings(), torch.device("meta"):
-        warnings.simplefilter("ignore")        # e.g. torch's zero-element warning: the
-        skeleton = build()                     # shapes are compared below
+    skeleton = meta_build(build)               # its shapes are compared below
     want = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
     have = {k: tuple(v.shape) for k, v in state.items()}
     missing, extra = sorted(set(want) - set(have)), sorted(set(have) - set(want))

@@ -43,7 +43,7 @@ from graphvae.datasets.graphsets import (
     load_graph_set,
     split_graphs,
 )
-from graphvae.devices import check_model_memory, physical_memory
+from graphvae.devices import check_model_memory, device_memory
 from graphvae.evaluation.graph_stats import (
     graph_novelty,
     graph_summary,
@@ -231,8 +231,7 @@ def check_mixture_memory(cfg: GenerationConfig, data: GraphSet,
     nodes = max((g.number_of_nodes() for g in data.train), default=1)
     batch = min(cfg.batch_size, len(data.train))
     need = MIXTURE_BYTES_PER_ENTRY * batch * nodes * cfg.components * cfg.latent
-    have = (torch.cuda.get_device_properties(device).total_memory
-            if device is not None and device.type == "cuda" else physical_memory())
+    have = device_memory(device)
     if have is not None and need > have:
         raise ValueError(f"--components {cfg.components:,}: the set-mixture prior's densities "
                          f"need about {need / 2**30:.0f} GB a step (batch {batch} × "
