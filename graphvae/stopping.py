@@ -20,7 +20,9 @@ training epoch finishes so that its state can be written.
 passes the signal it gets on to its workers, so a worker receives the same stop twice,
 milliseconds apart. A signal within :data:`DUPLICATE_SECONDS` of the first is that same
 stop and is ignored. A later one stops a held epoch at once; once the stop is acted on
-(the cleanup runs), a later one ends the process at once, as the default would have. A
+(the cleanup runs), a later one ends the process at once, as the default would have.
+Each of these later signals has its copy too: one within :data:`DUPLICATE_SECONDS` of the
+last signal acted on is ignored alike. A
 process that ends after a stop (``signals_raise(exiting=True)``, the ``graphvae``
 command's entry point) ignores these signals while the interpreter shuts down, so that
 the second copy cannot kill it after its last line.
@@ -29,13 +31,19 @@ A stop noted in a block that then ends with another exception (the loss diverged
 as acted on: that exception ends the run, and its message is the one shown.
 
 Everything here runs in the main thread (signal handlers run there), so no lock is
-needed. Outside :func:`signals_raise` (a program that imports the package), nothing here
-changes what the signals do.
+needed; but Python runs a handler between two bytecodes, of the handler itself too, so a
+copy that arrives while the first signal's handler runs is handled inside it. Each call
+therefore takes a ticket first (one C call, which nothing interrupts), and the first
+ticket's call alone decides the stop: a copy handled inside it is told by its later
+ticket (a worker once took such a copy for "stop at once", wrote no state and left the
+other process in a collective). Outside :func:`signals_raise` (a program that imports
+the package), nothing here changes what the signals do.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import threading
@@ -88,9 +96,11 @@ class _Stop:
 
     def __init__(self) -> None:
         self.signum: int | None = None
-        self.at = 0.0
+        self.at: float | None = None    # when the first signal came (None: not yet set)
+        self.last: float | None = None  # when the last signal acted on came
         self.acted = False
         self.written: tuple[Path, int] | None = None
+        self.tickets = itertools.count()    # one a call, in the order the calls began
 
     def reset(self) -> None:
         self.__init__()  # type: ignore[misc]
@@ -120,8 +130,9 @@ class Held:
     def terminated(self) -> Terminated:
         """The exception that acts on the noted stop, naming ``written``."""
         assert self.signum is not None
-        if _STOP.signum is None:        # another process's stop: its own copy may follow
-            _STOP.signum, _STOP.at = self.signum, time.monotonic()
+        if next(_STOP.tickets) == 0:    # another process's stop: its own copy may follow
+            _STOP.signum = self.signum
+            _STOP.at = _STOP.last = time.monotonic()
         _STOP.acted = True
         return Terminated(self.signum, _STOP.written)
 
@@ -138,12 +149,17 @@ def _holding() -> Held | None:
 
 
 def _raise(signum: int, frame: Any) -> None:
-    now = time.monotonic()
-    if _STOP.signum is not None and now - _STOP.at < DUPLICATE_SECONDS:
-        return                              # the same stop, delivered twice
-    note = _holding()
-    if _STOP.signum is None:
-        _STOP.signum, _STOP.at = signum, now
+    ticket = next(_STOP.tickets)            # first: a copy handled inside this call
+    now = time.monotonic()                  # (the module docstring) gets a later one
+    if ticket > 0:
+        last = _STOP.last
+        if last is None or now - last < DUPLICATE_SECONDS:
+            return                          # the same stop, delivered twice
+        _STOP.last = now                    # before acting, so that its copy is one
+    else:
+        _STOP.signum = signum
+        _STOP.at = _STOP.last = now
+        note = _holding()
         if note is not None and note.signum is None:
             note.signum = signum            # noted: acted on at the epoch's end
             if signum == signal.SIGINT and os.environ.get("RANK", "0") in ("", "0"):
@@ -152,7 +168,7 @@ def _raise(signum: int, frame: Any) -> None:
                 with contextlib.suppress(OSError):
                     os.write(2, held_line(note.saves).encode())
             return
-    elif _STOP.acted:                       # told again while cleaning up: end at once
+    if ticket > 0 and _STOP.acted:          # told again while cleaning up: end at once
         if signum == signal.SIGINT:         # as Python's Ctrl-C (a notebook calling main()
             raise KeyboardInterrupt         # lives on; the command ends with status 130)
         for sig in SIGNALS:
@@ -187,7 +203,8 @@ def stop_if_overdue() -> None:
     if threading.current_thread() is not threading.main_thread():
         return                          # (a fit in another thread holds nothing)
     note = next((n for n in reversed(_HELD) if n.active and n.signum is not None), None)
-    if note is not None and not _STOP.acted and time.monotonic() - _STOP.at > HOLD_SECONDS:
+    if note is not None and not _STOP.acted and _STOP.at is not None \
+            and time.monotonic() - _STOP.at > HOLD_SECONDS:
         raise note.terminated()
 
 

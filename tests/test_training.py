@@ -991,6 +991,126 @@ def test_one_stop_delivered_twice_is_held_once_and_a_later_signal_stops_at_once(
     assert not (tmp_path / "b" / "s.pt").exists()   # epoch 1 was not due for a write
 
 
+def _copy_inside_at_each_bytecode(scenario, copy):
+    """Run ``scenario(traced)`` once for each bytecode of the handler call it makes through
+    ``traced``, with ``copy()`` run inside that call there (as Python runs a second signal's
+    handler between two bytecodes of the first one's); yield ``(k, outcome)``, the
+    outcome the scenario's exception or None, until a run ends before its k-th bytecode."""
+    import graphvae.stopping as stopping
+    k = 0
+    while True:
+        seen = [0]
+
+        def local(frame, event, arg, seen=seen, k=k):
+            if event == "opcode":
+                seen[0] += 1
+                if seen[0] == k + 1:        # (what it raises, raises in the frame traced)
+                    copy()                  # (a trace function is not traced itself)
+            return local
+
+        def tracer(frame, event, arg, local=local):
+            if frame.f_code is not stopping._raise.__code__:
+                return None
+            frame.f_trace_opcodes = True
+            return local
+
+        def traced(call, tracer=tracer):
+            old = sys.gettrace()
+            sys.settrace(tracer)
+            try:
+                return call()
+            finally:
+                sys.settrace(old)
+
+        try:
+            scenario(traced)
+            outcome = None
+        except BaseException as err:        # noqa: BLE001 - the outcome under test
+            outcome = err
+        if seen[0] <= k:
+            return
+        yield k, outcome
+        k += 1
+
+
+def test_a_copy_handled_inside_the_first_signals_handler_is_the_same_stop(monkeypatch):
+    """Python runs a signal's handler between two bytecodes, of another handler too: under
+    load torchrun's copy of a stop came while a worker's first handler ran, was noted as
+    the first, and the first, finding a stop noted, took itself for a later signal and
+    stopped at once. The worker wrote no state and left the other in a collective ("another
+    process of the run stopped"). A copy handled at any bytecode of a handler is now the
+    same stop as that handler's: held where it holds, one stop where it stops, and not
+    "told again while cleaning up" after a later signal. (SIGINT: a second stop acted on
+    is a KeyboardInterrupt here, not the end of the test's process.)"""
+    import types
+
+    import graphvae.stopping as stopping
+    from graphvae.stopping import Terminated, held, signals_raise
+    clock = [1000.0]
+    monkeypatch.setattr(stopping, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    sig = signal.SIGINT
+
+    def handler():
+        return stopping._raise(sig, None)
+
+    held_to_the_end = []
+
+    def first_held(traced):         # (a stop held to the block's end is raised there)
+        with signals_raise(), held() as note:
+            traced(handler)
+            assert note.signum == sig and not stopping._STOP.acted
+            held_to_the_end.append(True)
+
+    def first_unheld(traced):
+        with signals_raise():
+            traced(handler)
+
+    def later(traced):
+        with signals_raise(), held() as note:
+            handler()                                       # the stop, held
+            assert note.signum == sig
+            clock[0] += stopping.DUPLICATE_SECONDS + 1
+            traced(handler)                                 # a later one: at once
+
+    for scenario in (first_held, first_unheld, later):
+        runs = list(_copy_inside_at_each_bytecode(scenario, handler))
+        assert len(runs) > 10, scenario.__name__
+        for k, outcome in runs:
+            assert type(outcome) is Terminated and outcome.signum == sig, \
+                (scenario.__name__, k, outcome)
+        if scenario is first_held:
+            assert len(held_to_the_end) == len(runs) + 1    # (+ the run past the last one)
+
+
+def test_a_later_signals_copy_is_that_signal_and_not_told_again(monkeypatch):
+    """A later stop comes twice as the first does (Slurm and torchrun both send it): its
+    copy ended the process in its cleanup, as a third signal would. The copy window runs
+    from the last signal acted on: at 1,000 s held, at 1,003 s at once, at 1,003.5 s a
+    copy, at 1,006 s told again while cleaning up (SIGINT: KeyboardInterrupt)."""
+    import types
+
+    import graphvae.stopping as stopping
+    from graphvae.stopping import Terminated, held, signals_raise
+    clock = [1000.0]
+    monkeypatch.setattr(stopping, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    sig = signal.SIGINT
+    with signals_raise(), held() as note:
+        stopping._raise(sig, None)
+        assert note.signum == sig and not stopping._STOP.acted
+        clock[0] = 1003.0
+        with pytest.raises(Terminated):
+            stopping._raise(sig, None)
+        clock[0] = 1003.5
+        try:
+            copied = stopping._raise(sig, None)                     # its copy: ignored
+        except KeyboardInterrupt:
+            pytest.fail("the later signal's copy was taken for a third signal")
+        assert copied is None
+        clock[0] = 1006.0
+        with pytest.raises(KeyboardInterrupt):
+            stopping._raise(sig, None)
+
+
 def test_a_stop_is_held_hold_seconds_at_most_and_not_without_a_state(tmp_path, monkeypatch):
     """Schedulers send SIGKILL some seconds after SIGTERM (docker stop: 10 s), and a killed
     run gets no cleanup: an epoch that has not ended HOLD_SECONDS after the signal stops
