@@ -265,6 +265,20 @@ def _affinities(a_t: Tensor, a_p: Tensor, target_x: Tensor | None = None,
     return a_t, w, node
 
 
+#: The most entries of one block of :func:`_max_pooled`'s products (float64: 128 MB).
+POOL_BLOCK = 2 ** 24
+
+
+def _max_pooled(x: Tensor, w: Tensor) -> Tensor:
+    """``pooled[j, a] = max_b x[j, b] w[a, b]`` for ``(n, k)`` ``x`` and ``(k, k)`` ``w``,
+    in blocks of rows of ``x`` of at most :data:`POOL_BLOCK` products: in one go the
+    products are an ``(n, k, k)`` tensor, 8.6 GB at GraphVAE's 1,024 slots."""
+    k = w.size(0)
+    rows = max(1, POOL_BLOCK // max(1, k * k))
+    return torch.cat([(x[i:i + rows, None, :] * w[None, :, :]).amax(-1)
+                      for i in range(0, max(1, x.size(0)), rows)])
+
+
 def max_pool_matching(target_adj: Tensor, pred_adj: Tensor, target_x: Tensor | None = None,
                       pred_x: Tensor | None = None, iterations: int = 75,
                       refine: bool = True) -> Tensor:
@@ -301,8 +315,7 @@ def max_pool_matching(target_adj: Tensor, pred_adj: Tensor, target_x: Tensor | N
     a_t, w, node = _affinities(a_t, a_p, target_x, pred_x)
     x = node / node.norm().clamp(min=1e-30)
     for _ in range(iterations):
-        pooled = (x[:, None, :] * w[None, :, :]).amax(-1)             # (n, k): max_b x_jb w_ab
-        x = x * node + a_t @ pooled
+        x = x * node + a_t @ _max_pooled(x, w)
         x = x / x.norm().clamp(min=1e-30)
     # x[i, a]: target node i at prediction slot a; invert to slot -> node
     perm = hungarian_matching(x.t())

@@ -493,3 +493,48 @@ def test_refine_takes_any_swap_that_gains_more_than_rounding():
         node = torch.tensor([[0.5, 0.5 + gain / 2], [0.5 + gain / 2, 0.5]],
                             dtype=torch.float64)
         assert _refine_by_swaps(zero, zero, node, ident).tolist() == expected, gain
+
+
+def test_max_pooled_by_hand_and_in_blocks(monkeypatch):
+    """pooled[j, a] = max_b x[j, b] w[a, b], worked out by hand; the blocked rows give the
+    same values whatever the block."""
+    import graphvae.permutations as perms
+    x = torch.tensor([[1.0, 2.0], [3.0, -1.0], [0.5, 0.5]], dtype=torch.float64)
+    w = torch.tensor([[0.0, 4.0], [2.0, 1.0]], dtype=torch.float64)
+    # row 0: a=0 max(0, 8) = 8, a=1 max(2, 2) = 2; row 1: max(0, -4) = 0, max(6, -1) = 6;
+    # row 2: max(0, 2) = 2, max(1, 0.5) = 1
+    hand = torch.tensor([[8.0, 2.0], [0.0, 6.0], [2.0, 1.0]], dtype=torch.float64)
+    for block in (4, 8, 2 ** 24):             # one row a block, two, all three
+        monkeypatch.setattr(perms, "POOL_BLOCK", block)
+        assert torch.equal(perms._max_pooled(x, w), hand)
+
+
+def test_max_pool_matching_holds_at_most_a_block_of_products(monkeypatch):
+    """The pooling step made an (n, k, k) tensor in one go: 8.6 GB at 1,024 slots. Every
+    tensor the matching makes now has at most POOL_BLOCK entries or n² (the affinities),
+    and the permutation is the one the unblocked step finds."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    import graphvae.permutations as perms
+
+    class Largest(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.numel = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for t in out if isinstance(out, (tuple, list)) else [out]:
+                if isinstance(t, torch.Tensor):
+                    self.numel = max(self.numel, t.numel())
+            return out
+
+    adj, perm, _ = asymmetric_graphs(1)[0]
+    n = adj.size(0)
+    pred = adj[perm][:, perm]
+    whole = max_pool_matching(adj, pred)                        # all n rows in one block
+    monkeypatch.setattr(perms, "POOL_BLOCK", 2 * n * n)          # two rows a block
+    with Largest() as seen:
+        blocked = max_pool_matching(adj, pred)
+    assert n ** 3 > 2 * n * n and seen.numel <= 2 * n * n, (n, seen.numel)
+    assert torch.equal(blocked, whole)
