@@ -554,7 +554,7 @@ def test_benchmark_flag_errors_are_one_line(tmp_path):
              # found after the earlier data sets' or modes' runs
              ("linkpred.py", ["--datasets", "synthetic", "citseer", "--no-timing"],
               "invalid choice: 'citseer'"),
-             ("minibatch.py", ["--smoke", "--batch-size", "0"], "batch size must be at least 1"),
+             ("minibatch.py", ["--smoke", "--batch-size", "0"], "batch-size must be at least 1"),
              ("minibatch.py", ["--datasets", "synthetic,nosuch"], "--datasets: unknown nosuch"),
              # found by the first mini-batch run, after the full-batch runs. The embedded
              # graph: 600 nodes, 2361 edges; 236 test and 118 validation edges

@@ -133,7 +133,7 @@ def test_steps_per_epoch():
         [(4, 2.0), (4, 2.0)]
     with pytest.raises(ValueError, match="give --batch-size"):
         PRESETS["vgae"].replace(steps_per_epoch=2)
-    with pytest.raises(ValueError, match="steps per epoch must be >= 0"):
+    with pytest.raises(ValueError, match="steps-per-epoch must be at least 0"):
         PRESETS["vgae"].replace(batch_size=7, steps_per_epoch=-1)
 
 

@@ -582,6 +582,11 @@ def test_internal_errors_are_one_line_with_a_hint(monkeypatch, capsys):
 
 BAD_COMMAND_LINES = [
     (["linkpred", "--epochs", "0"], "epochs must be at least 1"),
+    # the flags' names, as the other commands give them (it said eval_every, batch size)
+    (["linkpred", "--eval-every", "0"], "eval-every must be at least 1, got 0"),
+    (["linkpred", "--batch-size", "0"], "batch-size must be at least 1, got 0"),
+    (["linkpred", "--batch-size", "8", "--steps-per-epoch", "-1"],
+     "steps-per-epoch must be at least 0 (0: one pass), got -1"),
     (["linkpred", "--lr", "nan"], "lr must be a finite number > 0, got nan"),
     (["linkpred", "--lr", "-1"], "lr must be a finite number > 0, got -1"),
     (["linkpred", "--dataset", "coraa"], "argument --dataset: invalid choice: 'coraa'"),

@@ -111,17 +111,17 @@ class LinkPredConfig(Config):
             raise ValueError("--patience and --eval-every act on the validation score, which "
                              "--selection last does not compute; use --selection val")
         if self.batch_size is not None and self.batch_size < 1:
-            raise ValueError(f"batch size must be at least 1, got {self.batch_size}")
+            raise ValueError(f"batch-size must be at least 1, got {self.batch_size}")
         if self.batch_size is not None and self.estimator == "dense":
             raise ValueError("mini-batch steps (--batch-size) sample their non-edges; use "
                              "--estimator sampled")
         if self.steps_per_epoch < 0:
-            raise ValueError(f"steps per epoch must be >= 0 (0: one pass), got "
+            raise ValueError(f"steps-per-epoch must be at least 0 (0: one pass), got "
                              f"{self.steps_per_epoch}")
         if self.steps_per_epoch != 1 and self.batch_size is None:
             raise ValueError("--steps-per-epoch applies to mini-batch steps; give --batch-size")
         if self.eval_every < 1:
-            raise ValueError(f"eval_every must be at least 1, got {self.eval_every}")
+            raise ValueError(f"eval-every must be at least 1, got {self.eval_every}")
 
 
 #: Named configurations. ``best`` is the package's best link-prediction setting:
