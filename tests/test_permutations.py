@@ -507,6 +507,7 @@ def test_max_pooled_by_hand_and_in_blocks(monkeypatch):
     for block in (4, 8, 2 ** 24):             # one row a block, two, all three
         monkeypatch.setattr(perms, "POOL_BLOCK", block)
         assert torch.equal(perms._max_pooled(x, w), hand)
+        assert perms._max_pooled(x[:0], w).shape == (0, 2)      # no rows: none pooled
 
 
 def test_max_pool_matching_holds_at_most_a_block_of_products(monkeypatch):
