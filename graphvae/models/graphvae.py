@@ -70,8 +70,9 @@ def _mlp(dims: Sequence[int]) -> nn.Sequential:
 
 
 #: The most decoder slots GraphVAE may have: its MLP decoder's output grows as n² (and
-#: its graph matching as n⁴); the model is for small graphs (Simonovsky & Komodakis:
-#: up to 38 atoms). 1,024 slots are already a 537 MB output layer at the default width.
+#: its graph matching's time as n³ an iteration, 75 iterations a graph: about 40 s
+#: a graph at 1,024 slots); the model is for small graphs (Simonovsky & Komodakis: up to
+#: 38 atoms). 1,024 slots are already a 537 MB output layer at the default width.
 MAX_GRAPHVAE_SLOTS = 1024
 
 
