@@ -11,8 +11,9 @@ training epoch finishes so that its state can be written.
   the finished work. Schedulers send SIGKILL some seconds after SIGTERM (``docker stop``
   10 s; Slurm, Kubernetes and torchrun 30 s), and a run killed so gets no cleanup at all:
   a stop is held :data:`HOLD_SECONDS` at most, checked after each training step
-  (:func:`stop_if_overdue`), so an epoch that has not ended by then stops at its next
-  step (the state of the last write stays, and :class:`Terminated` names it). A held
+  (:func:`stop_if_overdue`; data-parallel processes agree on :func:`overdue` at each
+  step, so all stop at the same one), so an epoch that has not ended by then stops at
+  its next step (the state of the last write stays, and :class:`Terminated` names it). A held
   Ctrl-C says so on stderr, since a person is waiting: a second one (after
   :data:`DUPLICATE_SECONDS`) stops at once.
 
@@ -197,15 +198,31 @@ def states_removed() -> None:
     _STOP.written = None
 
 
-def stop_if_overdue() -> None:
-    """Raise the held stop (:meth:`Held.terminated`) if it was noted more than
-    :data:`HOLD_SECONDS` ago; the training loop calls this after each step."""
+def _overdue_note() -> Held | None:
+    """The held block whose stop was noted more than :data:`HOLD_SECONDS` ago and is not
+    acted on, if any (main thread only: a fit in another thread holds nothing)."""
     if threading.current_thread() is not threading.main_thread():
-        return                          # (a fit in another thread holds nothing)
+        return None
     note = next((n for n in reversed(_HELD) if n.active and n.signum is not None), None)
     if note is not None and not _STOP.acted and _STOP.at is not None \
             and time.monotonic() - _STOP.at > HOLD_SECONDS:
+        return note
+    return None
+
+
+def stop_if_overdue() -> None:
+    """Raise the held stop (:meth:`Held.terminated`) if it was noted more than
+    :data:`HOLD_SECONDS` ago; the training loop calls this after each step."""
+    note = _overdue_note()
+    if note is not None:
         raise note.terminated()
+
+
+def overdue() -> int:
+    """The number of the held stop if :func:`stop_if_overdue` would raise it now, else 0:
+    data-parallel processes decide together whether any of them is overdue."""
+    note = _overdue_note()
+    return 0 if note is None or note.signum is None else note.signum
 
 
 @contextmanager
@@ -275,4 +292,4 @@ def held(enabled: bool = True, saves: bool = True) -> Iterator[Held]:
 
 __all__ = ["DUPLICATE_SECONDS", "HELD_LINE", "HELD_SAVES", "HOLD_SECONDS", "SIGNALS", "Held",
            "Terminated", "held", "held_line", "signals_raise", "states_removed",
-           "stop_if_overdue"]
+           "stop_if_overdue", "overdue"]

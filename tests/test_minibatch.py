@@ -429,6 +429,76 @@ def test_a_stop_sent_to_torchrun_and_to_its_workers_is_held_once(tmp_path):
     assert epoch >= 2
 
 
+_OVERDUE = textwrap.dedent("""
+    import os, time
+    import torch
+    from torch.nn.parallel import DistributedDataParallel
+    from conftest import ToyBound
+    import graphvae.stopping as stopping
+    from graphvae.distributed import process_group
+    from graphvae.stopping import Terminated, signals_raise
+    from graphvae.training import Callback, fit
+
+    stopping.HOLD_SECONDS = 0.5
+
+    class Slow(Callback):
+        def on_step_start(self, state):
+            self.at = (state.epoch, state.batch_index)
+            if self.at == (2, 1):
+                open(f"pid{os.environ['RANK']}", "w").write(str(os.getpid()))
+            time.sleep(0.1)
+
+    def run(rank):
+        slow = Slow()
+        model = DistributedDataParallel(ToyBound())
+        try:
+            fit(model, [torch.ones(3)] * 40, torch.optim.SGD(model.parameters(), lr=0.1),
+                epochs=1000, callbacks=[slow], checkpoint="state.pt", checkpoint_every=1,
+                progress=False)
+            return f"rank {rank} finished"
+        except Terminated as err:
+            return f"rank {rank} signal {err.signum} at {slow.at}, saved {err.saved}"
+
+    os.environ["GRAPHVAE_DIST_TIMEOUT"] = "60"
+    with signals_raise(), process_group(torch.device("cpu")) as (rank, _, _):
+        msg = run(rank)
+    open(f"rank{rank}.txt", "w").write(msg)
+""")
+
+
+@pytest.mark.slow  # two gloo processes (about 10 s)
+def test_a_stop_past_the_hold_stops_every_process_at_the_same_step(tmp_path):
+    """An epoch that outlasts the hold stops at a step, not at its end: each process
+    checked its own clock after its step, so the signalled one stopped alone and the
+    other failed in the next gradient all-reduce ("another process of the run stopped").
+    They now decide together in each step's check, and stop at the same step, mid-epoch,
+    the other one with the signalled one's signal; rank 0 names the state it last wrote."""
+    import os
+    import time
+    (tmp_path / "overdue.py").write_text(_OVERDUE)
+    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run",
+                             "--nproc_per_node=2", "--master_port=0", "--rdzv_backend=c10d",
+                             "--rdzv_endpoint=localhost:0", str(tmp_path / "overdue.py")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=child_env(), cwd=tmp_path)
+    deadline = time.time() + 120
+    pid0 = tmp_path / "pid0"
+    while not (pid0.is_file() and pid0.read_text()):
+        assert time.time() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    os.kill(int(pid0.read_text()), signal.SIGTERM)                   # rank 0 alone
+    out, _ = proc.communicate(timeout=120)
+    files = [tmp_path / f"rank{r}.txt" for r in (0, 1)]
+    assert all(f.is_file() for f in files), out[-3000:]
+    lines = [f.read_text() for f in files]
+    at = lines[0].split(" at ")[1].split(", saved")[0]
+    epoch, step = (int(v) for v in at.strip("()").split(","))
+    assert epoch == 2 and 1 <= step < 39, (lines, out[-2000:])       # mid-epoch
+    assert lines == [f"rank 0 signal {int(signal.SIGTERM)} at {at}, saved "
+                     f"(PosixPath('state.pt'), 1)",
+                     f"rank 1 signal {int(signal.SIGTERM)} at {at}, saved None"], out[-2000:]
+
+
 _SHARES = textwrap.dedent("""
     import json
     import torch

@@ -33,7 +33,8 @@ which draws each epoch's order from the loop's generator.
   :class:`~graphvae.stopping.Terminated` raised there, naming it, so that a scheduler's
   stop loses no finished work. Data-parallel processes decide together, after each
   epoch's state write, whether one of them was told to stop. A stop held longer than
-  ``HOLD_SECONDS`` stops after the step in progress.
+  ``HOLD_SECONDS`` stops after the step in progress; data-parallel processes decide that
+  together too, in each step's check of the loss, so all stop at the same step.
 * **Processes.** Under ``torch.distributed`` only rank 0 writes checkpoints or draws the
   progress bar. Data-parallel models follow one convention: a process's ``value`` is its
   shard's share of the batch's bound (the shares sum to it), and its ``surrogate`` is at
@@ -58,7 +59,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from graphvae.distributed import collective_device, current_world, spread
-from graphvae.stopping import Held, held, stop_if_overdue
+from graphvae.stopping import Held, held, overdue, stop_if_overdue
 from graphvae.training.callbacks import Callback, FitState, unwrap
 from graphvae.training.state import (  # noqa: F401 - DATA_KEYS, as before the split
     DATA_KEYS,
@@ -152,7 +153,7 @@ def fit(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, *, epo
         for epoch in bar:
             t0 = time.perf_counter()
             state.epoch, state.row = epoch, {"epoch": float(epoch), "lr": state.lr}
-            _train_epoch(state, batches, generator, autocast)
+            _train_epoch(state, batches, generator, autocast, signalled)
             due = epoch % eval_every == 0 or epoch == epochs
             if evaluate is not None and due:
                 _evaluate(state, evaluate)
@@ -219,16 +220,22 @@ def _same_start(epochs_done: int) -> None:
                          f"shared file system)")
 
 
-def _all_finite(loss: Tensor) -> bool:
-    """Whether ``loss`` is finite in every process. Data-parallel processes decide
-    together (one small all-reduce a step): a process that stopped alone would leave the
-    others waiting in the gradient all-reduce until the process group's timeout."""
-    _, failed = spread(0.0 if bool(torch.isfinite(loss).all()) else 1.0)
-    return failed == 0.0
+def _step_checks(loss: Tensor) -> tuple[bool, int]:
+    """Whether ``loss`` is finite in every process, and the number of a held stop that is
+    overdue (:func:`~graphvae.stopping.overdue`) in any process, or 0. Data-parallel
+    processes decide together (one small all-reduce a step): a process that stopped alone
+    would leave the others waiting in the gradient all-reduce until the process group's
+    timeout, or failing there when its connection closed."""
+    flags = [0.0 if bool(torch.isfinite(loss).all()) else 1.0, float(overdue())]
+    if current_world()[1] > 1:
+        both = torch.tensor(flags, dtype=torch.float64, device=collective_device())
+        torch.distributed.all_reduce(both, op=torch.distributed.ReduceOp.MAX)
+        flags = both.tolist()
+    return flags[0] == 0.0, int(flags[1])
 
 
 def _train_epoch(state: FitState, batches: Any, generator: torch.Generator | None,
-                 autocast: torch.dtype | None) -> None:
+                 autocast: torch.dtype | None, signalled: Held) -> None:
     model, opt = state.model, state.optimizer
     model.train()
     items = batches.batches(state.epoch, generator) if hasattr(batches, "batches") else batches
@@ -237,6 +244,7 @@ def _train_epoch(state: FitState, batches: Any, generator: torch.Generator | Non
     total = count = loss_sum = 0.0
     nb = 0
     device = next(unwrap(model).parameters()).device.type
+    data_parallel = current_world()[1] > 1      # (an overdue stop: at the next step's check)
     for b, batch in enumerate(items):
         state.batch_index = b
         state.fraction = (count / num_items if num_items else
@@ -250,7 +258,8 @@ def _train_epoch(state: FitState, batches: Any, generator: torch.Generator | Non
                             f"graphvae.models: value, surrogate, ...), got "
                             f"{type(est).__name__}")
         loss = est.surrogate
-        if not _all_finite(loss.detach()):
+        finite, late = _step_checks(loss.detach())
+        if not finite:
             where = (f"is {float(loss.detach())}" if not torch.isfinite(loss.detach())
                      else "is not finite in another process")
             if state.epoch == 1 and b == 0:     # no step taken yet: not the learning rate
@@ -261,6 +270,11 @@ def _train_epoch(state: FitState, batches: Any, generator: torch.Generator | Non
                     f"noise or latents far up?)")
             raise FloatingPointError(f"training diverged: the loss {where} at epoch "
                                      f"{state.epoch}; try a lower learning rate")
+        if late and data_parallel:
+            # a held stop overdue in any process: all stop at this step, before the
+            # gradient all-reduce (the state of the last write stays)
+            signalled.signum = signalled.signum or late
+            raise signalled.terminated()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         for cb in state.callbacks:
@@ -268,7 +282,8 @@ def _train_epoch(state: FitState, batches: Any, generator: torch.Generator | Non
         opt.step()
         for cb in state.callbacks:
             cb.on_step_end(state)
-        stop_if_overdue()     # a held stop whose epoch outlasts the hold stops here
+        if not data_parallel:
+            stop_if_overdue()     # a held stop whose epoch outlasts the hold stops here
         total += float(est.value.detach().sum())
         count += est.value.numel()
         loss_sum += float(loss.detach())
