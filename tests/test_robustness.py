@@ -147,6 +147,17 @@ def test_vector_npy_of_text_bytes_or_dates(tmp_path, capsys, dtype, shown):
                    rf"m\.npy must be numeric, got dtype {shown}")
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/mem"), reason="needs Linux's /proc")
+@pytest.mark.parametrize("suffix", [".npy", ".csv"])
+def test_vector_data_that_cannot_be_read_is_named(tmp_path, capsys, suffix):
+    """A file whose read fails (a link to /proc/self/mem: an I/O error) is named with the
+    OS's error; a .npy's header was read outside the check and said only "OSError"."""
+    (tmp_path / f"m{suffix}").symlink_to("/proc/self/mem")
+    one_line_error(capsys, ["vector", "--data", str(tmp_path / f"m{suffix}")],
+                   rf"m\{suffix}: cannot read the file \(OSError: \[Errno 5\] Input/output "
+                   r"error\)")
+
+
 def test_vector_csv_beyond_float32(tmp_path, capsys):
     f = write(tmp_path / "m.csv", "\n".join(["1e39,2,3"] * 20))
     one_line_error(capsys, ["vector", "--data", str(f)], r"m\.csv:1: 20 NaN, infinite or "
