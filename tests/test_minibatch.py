@@ -369,68 +369,7 @@ def test_a_signal_to_one_process_stops_every_process_at_the_same_epoch(tmp_path)
 
 
 _SLOW = textwrap.dedent("""
-    import os, time
-    import torch
-    from torch.nn.parallel import DistributedDataParallel
-    from conftest import ToyBound
-    from graphvae.distributed import process_group
-    from graphvae.stopping import Terminated, signals_raise
-    from graphvae.training import Callback, fit
-
-    class Slow(Callback):
-        def on_step_end(self, state):
-            if (state.epoch, state.batch_index) == (2, 0):
-                open(f"pid{os.environ['RANK']}", "w").write(str(os.getpid()))
-            time.sleep(0.2)
-
-    def run(rank):
-        model = DistributedDataParallel(ToyBound())
-        try:
-            fit(model, [torch.ones(3)] * 3, torch.optim.SGD(model.parameters(), lr=0.1),
-                epochs=1000, callbacks=[Slow()], checkpoint="state.pt",
-                checkpoint_every=1000, progress=False)
-            return f"rank {rank} finished"
-        except Terminated as err:
-            return f"rank {rank} signal {err.signum}, saved {err.saved}"
-
-    os.environ["GRAPHVAE_DIST_TIMEOUT"] = "60"
-    with signals_raise(), process_group(torch.device("cpu")) as (rank, _, _):
-        msg = run(rank)
-    open(f"rank{rank}.txt", "w").write(msg)
-""")
-
-
-@pytest.mark.slow  # two gloo processes (about 10 s)
-def test_a_stop_sent_to_torchrun_and_to_its_workers_is_held_once(tmp_path):
-    """Slurm signals every process of the step, torchrun included, which passes SIGTERM on
-    to its workers: each worker got the stop twice and took the second copy for "stop at
-    once", so no state was written and the ranks failed apart. Both now stop at the same
-    epoch's end, and rank 0 writes its state."""
-    import os
-    import time
-    (tmp_path / "slow.py").write_text(_SLOW)
-    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run",
-                             "--nproc_per_node=2", "--master_port=0", "--rdzv_backend=c10d",
-                             "--rdzv_endpoint=localhost:0", str(tmp_path / "slow.py")],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=child_env(), cwd=tmp_path)
-    deadline = time.time() + 120
-    pids = [tmp_path / f"pid{r}" for r in (0, 1)]
-    while not all(p.is_file() and p.read_text() for p in pids):
-        assert time.time() < deadline and proc.poll() is None, proc.communicate()
-        time.sleep(0.1)
-    for pid in [proc.pid, *(int(p.read_text()) for p in pids)]:      # as Slurm does
-        os.kill(pid, signal.SIGTERM)
-    out, _ = proc.communicate(timeout=120)
-    lines = [(tmp_path / f"rank{r}.txt").read_text() for r in (0, 1)]
-    epoch = torch.load(tmp_path / "state.pt", weights_only=True)["epoch"]
-    assert lines == [f"rank 0 signal {int(signal.SIGTERM)}, saved (PosixPath('state.pt'), "
-                     f"{epoch})", f"rank 1 signal {int(signal.SIGTERM)}, saved None"], out
-    assert epoch >= 2
-
-
-_OVERDUE = textwrap.dedent("""
-    import os, time
+    import os, sys, time
     import torch
     from torch.nn.parallel import DistributedDataParallel
     from conftest import ToyBound
@@ -439,21 +378,24 @@ _OVERDUE = textwrap.dedent("""
     from graphvae.stopping import Terminated, signals_raise
     from graphvae.training import Callback, fit
 
-    stopping.HOLD_SECONDS = 0.5
+    batches, every, pid_at = (int(v) for v in sys.argv[1:4])
+    pause, hold = float(sys.argv[4]), sys.argv[5]
+    if hold != "-":
+        stopping.HOLD_SECONDS = float(hold)
 
     class Slow(Callback):
         def on_step_start(self, state):
             self.at = (state.epoch, state.batch_index)
-            if self.at == (2, 1):
+            if self.at == (2, pid_at):
                 open(f"pid{os.environ['RANK']}", "w").write(str(os.getpid()))
-            time.sleep(0.1)
+            time.sleep(pause)
 
     def run(rank):
         slow = Slow()
         model = DistributedDataParallel(ToyBound())
         try:
-            fit(model, [torch.ones(3)] * 40, torch.optim.SGD(model.parameters(), lr=0.1),
-                epochs=1000, callbacks=[slow], checkpoint="state.pt", checkpoint_every=1,
+            fit(model, [torch.ones(3)] * batches, torch.optim.SGD(model.parameters(), lr=0.1),
+                epochs=1000, callbacks=[slow], checkpoint="state.pt", checkpoint_every=every,
                 progress=False)
             return f"rank {rank} finished"
         except Terminated as err:
@@ -466,6 +408,47 @@ _OVERDUE = textwrap.dedent("""
 """)
 
 
+def _stopped_slow_run(tmp: Path, args: list[str], signalled: str) -> tuple[list[str], str]:
+    """Run :data:`_SLOW` (``args``: batches an epoch, checkpoint every, the step of epoch 2
+    where each rank writes its pid, seconds a step, hold seconds or -) in two torchrun
+    processes; SIGTERM ``signalled`` ("all": torchrun and both ranks, as Slurm does;
+    "rank0": rank 0 alone) once the pids are written; return the ranks' lines and the
+    output."""
+    import os
+    import time
+    (tmp / "slow.py").write_text(_SLOW)
+    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run",
+                             "--nproc_per_node=2", "--master_port=0", "--rdzv_backend=c10d",
+                             "--rdzv_endpoint=localhost:0", str(tmp / "slow.py"), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=child_env(), cwd=tmp)
+    deadline = time.time() + 120
+    pids = [tmp / f"pid{r}" for r in ((0, 1) if signalled == "all" else (0,))]
+    while not all(p.is_file() and p.read_text() for p in pids):
+        assert time.time() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    for pid in [proc.pid] * (signalled == "all") + [int(p.read_text()) for p in pids]:
+        os.kill(pid, signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    files = [tmp / f"rank{r}.txt" for r in (0, 1)]
+    assert all(f.is_file() for f in files), out[-3000:]
+    return [f.read_text() for f in files], out[-3000:]
+
+
+@pytest.mark.slow  # two gloo processes (about 10 s)
+def test_a_stop_sent_to_torchrun_and_to_its_workers_is_held_once(tmp_path):
+    """Slurm signals every process of the step, torchrun included, which passes SIGTERM on
+    to its workers: each worker got the stop twice and took the second copy for "stop at
+    once", so no state was written and the ranks failed apart. Both now stop at the same
+    epoch's end (its last step, 2), and rank 0 writes its state."""
+    lines, out = _stopped_slow_run(tmp_path, ["3", "1000", "0", "0.2", "-"], "all")
+    epoch = torch.load(tmp_path / "state.pt", weights_only=True)["epoch"]
+    assert lines == [f"rank 0 signal {int(signal.SIGTERM)} at ({epoch}, 2), saved "
+                     f"(PosixPath('state.pt'), {epoch})",
+                     f"rank 1 signal {int(signal.SIGTERM)} at ({epoch}, 2), saved None"], out
+    assert epoch >= 2
+
+
 @pytest.mark.slow  # two gloo processes (about 10 s)
 def test_a_stop_past_the_hold_stops_every_process_at_the_same_step(tmp_path):
     """An epoch that outlasts the hold stops at a step, not at its end: each process
@@ -473,30 +456,13 @@ def test_a_stop_past_the_hold_stops_every_process_at_the_same_step(tmp_path):
     other failed in the next gradient all-reduce ("another process of the run stopped").
     They now decide together in each step's check, and stop at the same step, mid-epoch,
     the other one with the signalled one's signal; rank 0 names the state it last wrote."""
-    import os
-    import time
-    (tmp_path / "overdue.py").write_text(_OVERDUE)
-    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run",
-                             "--nproc_per_node=2", "--master_port=0", "--rdzv_backend=c10d",
-                             "--rdzv_endpoint=localhost:0", str(tmp_path / "overdue.py")],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=child_env(), cwd=tmp_path)
-    deadline = time.time() + 120
-    pid0 = tmp_path / "pid0"
-    while not (pid0.is_file() and pid0.read_text()):
-        assert time.time() < deadline and proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
-    os.kill(int(pid0.read_text()), signal.SIGTERM)                   # rank 0 alone
-    out, _ = proc.communicate(timeout=120)
-    files = [tmp_path / f"rank{r}.txt" for r in (0, 1)]
-    assert all(f.is_file() for f in files), out[-3000:]
-    lines = [f.read_text() for f in files]
+    lines, out = _stopped_slow_run(tmp_path, ["40", "1", "1", "0.1", "0.5"], "rank0")
     at = lines[0].split(" at ")[1].split(", saved")[0]
     epoch, step = (int(v) for v in at.strip("()").split(","))
-    assert epoch == 2 and 1 <= step < 39, (lines, out[-2000:])       # mid-epoch
+    assert epoch == 2 and 1 <= step < 39, (lines, out)                # mid-epoch
     assert lines == [f"rank 0 signal {int(signal.SIGTERM)} at {at}, saved "
                      f"(PosixPath('state.pt'), 1)",
-                     f"rank 1 signal {int(signal.SIGTERM)} at {at}, saved None"], out[-2000:]
+                     f"rank 1 signal {int(signal.SIGTERM)} at {at}, saved None"], out
 
 
 _SHARES = textwrap.dedent("""
