@@ -124,6 +124,21 @@ def _dag_key(depth: int) -> bytes:
     return out + b"j" + struct.pack("<I", depth) + b"K\x00sa."
 
 
+def _dag_tuple(depth: int) -> bytes:
+    """Protocol 4, an empty list, then t (memo ``depth``) holding the level below twice at
+    each of ``depth`` levels, left off the stack: a key whose hash costs 2^depth steps."""
+    import struct
+    out = b"\x80\x04])\x940"
+    for i in range(1, depth + 1):
+        get = b"j" + struct.pack("<I", i - 1)
+        out += get + get + b"\x86\x940"
+    return out
+
+
+#: the deep key's memo slot: 2^30 steps take seconds where the key is not refused (a
+#: deeper one would hang the test instead of failing it)
+_GET30 = b"j" + (30).to_bytes(4, "little")
+
 BOMBS = {
     # REDUCE on an allowed class with the file's arguments: list(ndarray(...))
     "list of a stride-0 array": (b"\x80\x02" + _global("builtins", "list")
@@ -146,6 +161,24 @@ BOMBS = {
     "dtype object": (_global("numpy", "dtype") + b"(S'O8'\nI0\nI1\ntR.",
                      "refusing to call dtype"),
     "a key whose hash takes 2^40 steps": (_dag_key(40), "refusing a dict key or set item"),
+    # the same key through every other opcode that hashes what the file gives it
+    "the deep key by SETITEMS": (_dag_tuple(30) + b"}(" + _GET30 + b"K\x00ua.",
+                                 "refusing a dict key or set item"),
+    "the deep key by DICT": (_dag_tuple(30) + b"(" + _GET30 + b"K\x00da.",
+                             "refusing a dict key or set item"),
+    "the deep item by ADDITEMS": (_dag_tuple(30) + b"\x8f(" + _GET30 + b"\x90a.",
+                                  "refusing a dict key or set item"),
+    "the deep item by FROZENSET": (_dag_tuple(30) + b"(" + _GET30 + b"\x91a.",
+                                   "refusing a dict key or set item"),
+    "the deep item by set()": (_dag_tuple(30) + _global("builtins", "set") + b"]" + _GET30
+                               + b"a\x85Ra.", "refusing to call set"),
+    # allowed globals called other than as the data sets call them
+    "a 10^12-element array by _reconstruct": (
+        b"\x80\x02" + _global("numpy.core.multiarray", "_reconstruct")
+        + _global("numpy", "ndarray") + b"\x8a\x06\x00\x10\xa5\xd4\xe8\x00\x85C\x01b\x87R.",
+        "refusing to call _reconstruct"),
+    "a dtype with an object field": (_global("numpy", "dtype") + b"(S'f8,O'\nI0\nI1\ntR.",
+                                     "refusing to call dtype"),
 }
 
 
@@ -267,11 +300,12 @@ def test_direct_dangerous_globals_are_refused_by_every_profile(tmp_path):
                          ("builtins", "__import__"), ("nt", "system")]:
         payload = old_global(module, name, args.get(name, "x"))
         (tmp_path / "g.pkl").write_bytes(payload)
-        with pytest.raises(DataError, match="refusing"):
+        refused = f"refusing to load the global {module}.{name}"   # not only not called
+        with pytest.raises(DataError, match=refused):
             load_graph_pickle(tmp_path / "g.pkl")
         _planetoid_files(raw)
         (raw / "ind.cora.tx").write_bytes(payload)
-        with pytest.raises(DataError, match=r"ind\.cora\.tx: .*refusing"):
+        with pytest.raises(DataError, match=r"ind\.cora\.tx: .*" + refused):
             read_planetoid_raw(raw, "cora")
         assert not ran.exists()
 
@@ -451,7 +485,14 @@ cases = [("networkx", state_on_class("networkx.classes.graph", "Graph", "number_
          ("planetoid", array_of((3, "|", None, ("a",), {"a": (np.dtype("f8"), 1 << 40)},
                                  -1, -1, 0)), "a dtype state with fields"),
          ("planetoid", array_of((3, "|", (np.dtype("f8"), (1 << 20,)), None, None, -1, -1,
-                                 0)), "a dtype state with fields or a subarray")]
+                                 0)), "a dtype state with fields or a subarray"),
+         # flags 63 where numpy writes 0: an f8 whose items count as object references
+         *(("planetoid", P.dumps(obj, protocol=3).replace(
+             b"J\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00t", b"J\xff\xff\xff\xffJ\xff\xff\xff\xffK?t"),
+            "a dtype state unlike numpy's for <f8") for obj in (np.array([1.0, 2.0]),
+                                                                 np.dtype("f8")))]
+for _, data, _ in cases[-2:]:
+    assert b"K?t" in data                      # (the flags were where they are replaced)
 for i, (profile, data, message) in enumerate(cases):
     path = f"{sys.argv[1]}/ind.case{i}.x"
     open(path, "wb").write(data)
@@ -658,7 +699,19 @@ def _torch_file_with_pickle(path: Path, pickled: bytes) -> Path:
     return path
 
 
-def test_torch_files_that_make_bytes_from_nothing_are_refused_before_loading(tmp_path):
+@pytest.mark.skipif(not os.path.exists("/dev/null"), reason="needs /dev/null")
+def test_a_device_is_not_read_as_a_pickle():
+    """A device has size 0, under every size cap: reading /dev/zero never ends (and a FIFO
+    blocks forever). Anything but a regular file is refused before the read; /dev/null
+    stands for them here, since it ends the test quickly where the check is missing."""
+    from graphvae.safe_pickle import restricted_load
+    with pytest.raises(DataError, match="/dev/null: not a regular file"):
+        restricted_load("/dev/null", "networkx")
+
+
+@pytest.mark.parametrize("module", ["builtins", "__builtin__"])
+def test_torch_files_that_make_bytes_from_nothing_are_refused_before_loading(tmp_path,
+                                                                             module):
     """torch's weights-only reader allows bytearray(n): 833 bytes of file asked for 2.7 GB
     (bytearray(2.5e9) as a training state's history). The pickle is scanned first, and
     protocol 4's global opcode, whose names the scan cannot see, is refused too (torch.save
@@ -666,7 +719,8 @@ def test_torch_files_that_make_bytes_from_nothing_are_refused_before_loading(tmp
     import struct
 
     from graphvae.torch_files import load_torch
-    bomb = (b"\x80\x02}(X\x07\x00\x00\x00historycbuiltins\nbytearray\n\x8a\x08"
+    # (torch's reader maps Python 2's __builtin__ to builtins, as pickle does)
+    bomb = (b"\x80\x02}(X\x07\x00\x00\x00historyc" + module.encode() + b"\nbytearray\n\x8a\x08"
             + struct.pack("<q", 10**12) + b"\x85Ru.")
     path = _torch_file_with_pickle(tmp_path / "b.pt", bomb)
     with pytest.raises(DataError, match="b.pt: refused: the file calls bytearray"):
@@ -682,6 +736,15 @@ def test_torch_files_that_make_bytes_from_nothing_are_refused_before_loading(tmp
                _use_new_zipfile_serialization=False)
     assert torch.equal(load_torch(tmp_path / "legacy.pt", "checkpoint", "no")["x"],
                        torch.ones(2))
+    # a legacy file is five pickles (magic, version, system info, the object, storage
+    # keys): the bomb as its fourth is scanned too
+    import pickle
+    legacy = (pickle.dumps(0x1950a86a20f9469cfc6c, 2) + pickle.dumps(1001, 2)
+              + pickle.dumps({"little_endian": True, "type_sizes": {},
+                              "protocol_version": 1001}, 2) + bomb + pickle.dumps([], 2))
+    (tmp_path / "legacy_bomb.pt").write_bytes(legacy)
+    with pytest.raises(DataError, match="legacy_bomb.pt: refused: the file calls bytearray"):
+        load_torch(tmp_path / "legacy_bomb.pt", "checkpoint", "not a checkpoint")
 
 
 def test_the_tensor_walk_names_its_children_only_when_it_reports(tmp_path):
