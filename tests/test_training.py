@@ -1111,6 +1111,68 @@ def test_a_later_signals_copy_is_that_signal_and_not_told_again(monkeypatch):
             stopping._raise(sig, None)
 
 
+def test_the_copy_window_and_the_stop_acted_on_at_the_epochs_end(monkeypatch, capfd):
+    """With a fake clock: a signal exactly DUPLICATE_SECONDS after the first is a later one
+    (the window is open at its end), and stops a held epoch at once; once the loop acts on
+    a held stop (at the epoch's end), a later signal ends the run as a second Ctrl-C does;
+    a held Ctrl-C says on stderr whether a state is written at the epoch's end."""
+    import types
+
+    import graphvae.stopping as stopping
+    from graphvae.stopping import Terminated, held, held_line, signals_raise
+    clock = [1000.0]
+    monkeypatch.setattr(stopping, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.delenv("RANK", raising=False)
+    sig = signal.SIGINT
+    with signals_raise(), held(saves=False) as note:
+        stopping._raise(sig, None)
+        assert note.signum == sig
+        assert capfd.readouterr().err == held_line(saves=False)
+        clock[0] += stopping.DUPLICATE_SECONDS
+        with pytest.raises(Terminated):
+            stopping._raise(sig, None)
+    clock[0] = 2000.0
+    with pytest.raises(KeyboardInterrupt), signals_raise(), held() as note:
+        stopping._raise(sig, None)
+        assert capfd.readouterr().err == held_line(saves=True)
+        clock[0] = 2001.0
+        err = note.terminated()                       # the loop acts on it at the epoch end
+        assert isinstance(err, Terminated) and stopping._STOP.acted
+        clock[0] = 2004.0
+        stopping._raise(sig, None)                    # told again while cleaning up
+
+
+def test_an_overdue_stop_is_raised_in_the_main_thread_only(monkeypatch, capfd):
+    """The main thread's held stop, past the hold, is the main thread's to raise: a fit in
+    another thread neither raises it nor reports it overdue."""
+    import threading
+    import types
+
+    import graphvae.stopping as stopping
+    from graphvae.stopping import Terminated, held, overdue, signals_raise, stop_if_overdue
+    clock = [1000.0]
+    monkeypatch.setattr(stopping, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    seen = []
+
+    def other():
+        try:
+            stop_if_overdue()
+            seen.append(overdue())
+        except BaseException as err:        # noqa: BLE001 - what the thread must not see
+            seen.append(err)
+
+    with pytest.raises(Terminated), signals_raise(), held() as note:
+        stopping._raise(signal.SIGINT, None)
+        clock[0] += stopping.HOLD_SECONDS + 1
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join()
+        assert seen == [0] and note.signum == signal.SIGINT
+        assert overdue() == signal.SIGINT               # in the main thread
+        stop_if_overdue()
+    capfd.readouterr()
+
+
 def test_a_stop_is_held_hold_seconds_at_most_and_not_without_a_state(tmp_path, monkeypatch):
     """Schedulers send SIGKILL some seconds after SIGTERM (docker stop: 10 s), and a killed
     run gets no cleanup: an epoch that has not ended HOLD_SECONDS after the signal stops
