@@ -662,6 +662,22 @@ def test_a_checkpoint_keeps_the_training_objective(tmp_path):
         load_vector_model(tmp_path / "ae_iwae.pt")
 
 
+def test_plain_data_is_exactly_str_keyed_dicts_lists_and_scalars():
+    """What torch's weights-only reader refuses is named before a checkpoint is written:
+    a dict key that is not a string, a set, a dict subclass (worked out by hand)."""
+    from collections import defaultdict
+
+    from graphvae.torch_files import check_plain_entries, not_plain
+    assert not_plain({"a": [1, 2.5, "x", None, True, (3,)]}, "e") is None
+    assert not_plain({"a": {1: 2}}, "e") == ("e['a'] key 1", "int")
+    assert not_plain({"a": {1}}, "e") == ("e['a']", "set")
+    assert not_plain({"a": defaultdict(list)}, "e") == ("e['a']", "collections.defaultdict")
+    for value, part in (({1: 2}, "its entry 'a' key 1 is a int"), ({1}, "'a' is a set"),
+                        (defaultdict(list), "'a' is a collections.defaultdict")):
+        with pytest.raises(ValueError, match=part):
+            check_plain_entries({"a": value}, "model")
+
+
 def test_a_checkpoint_entry_that_is_not_plain_data_is_refused_before_writing(tmp_path):
     """save_checkpoint(m, path, test_nll=np.float64(...)) wrote a file that
     load_vector_model then refused; an earlier file at the path is kept."""
