@@ -457,6 +457,30 @@ def test_a_pickle_cannot_grow_the_memo_table(tmp_path):
         assert sorted(load_graph_pickle(path)[0].edges) == [(0, 1), (1, 2), (2, 3)]
 
 
+def test_each_profile_allows_its_own_globals_and_calls_only(tmp_path):
+    """A graph pickle may not name a Planetoid class nor the reverse, a defaultdict's
+    default is the list the Planetoid files give it, and ADDITEMS adds to sets only (a
+    Graph's update() would add edges that no memory count sees)."""
+    from graphvae.safe_pickle import restricted_load
+    graph = _global("networkx.classes.graph", "Graph")
+    csr = _global("scipy.sparse._csr", "csr_matrix")
+    cases = [
+        ("planetoid", b"\x80\x02" + graph + b")\x81.",
+         "refusing to load the global networkx.classes.graph.Graph"),
+        ("networkx", b"\x80\x02" + csr + b")\x81.",
+         "refusing to load the global scipy.sparse._csr.csr_matrix"),
+        ("planetoid", b"\x80\x02" + _global("collections", "defaultdict") + csr + b"\x85R.",
+         "refusing to call defaultdict"),
+        ("networkx", b"\x80\x04" + graph + b")\x81(K\x00K\x01\x86\x90.",
+         "refusing to add items to something not a set"),
+    ]
+    for i, (profile, data, message) in enumerate(cases):
+        path = tmp_path / f"case{i}.pkl"
+        path.write_bytes(data)
+        with pytest.raises(DataError, match=message):
+            restricted_load(path, profile)
+
+
 _BUILD_PAYLOADS = r"""
 import pickle as P, sys
 import networkx as nx, numpy as np, scipy.sparse as sp
