@@ -385,6 +385,23 @@ def test_the_memory_a_pickle_builds_is_counted_and_capped(tmp_path, monkeypatch,
         sp.restricted_load(path, "networkx")
 
 
+@pytest.mark.parametrize("protocol", [0, 1, 2, 3])
+def test_the_memory_of_every_protocols_containers_is_counted(tmp_path, monkeypatch, protocol):
+    """Protocols 0 and 1 make dicts by DICT and every tuple by TUPLE (2 and 3 tuples of 4
+    or more): those are counted as the later protocols' opcodes are, exactly, and a cap
+    one byte lower refuses the file (set-free data, whose containers all come out)."""
+    import graphvae.safe_pickle as sp
+    data = [{"a": [1.5], "b": {"c": 2}}, (1, 2, 3, 4), (5, (6, 7, 8, 9, 10))]
+    path = tmp_path / "c.pkl"
+    path.write_bytes(pickle.dumps(data, protocol=protocol))
+    expected = sum(sys.getsizeof(c) for c in _containers(sp.restricted_load(path, "networkx")))
+    monkeypatch.setattr(sp, "MAX_BUILT", expected)
+    assert sp.restricted_load(path, "networkx") == data
+    monkeypatch.setattr(sp, "MAX_BUILT", expected - 1)
+    with pytest.raises(DataError, match="c.pkl: .*refusing to build more than"):
+        sp.restricted_load(path, "networkx")
+
+
 def test_state_copied_by_build_is_counted(tmp_path, monkeypatch):
     """BUILD copies what it is given: numpy copies an array's byte-swapped buffer, and an
     object's attributes go into its own dict, so one memoised buffer or attribute dict set
