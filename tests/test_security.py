@@ -383,6 +383,13 @@ def test_the_memory_a_pickle_builds_is_counted_and_capped(tmp_path, monkeypatch,
     monkeypatch.setattr(sp, "MAX_BUILT", 1 << 20)        # each set takes 0.5 MB
     with pytest.raises(DataError, match="refusing to build more than 1 MiB"):
         sp.restricted_load(path, "networkx")
+    # objects made by NEWOBJ: 50,000 bare Graphs of one memoised class, 4 bytes each, are
+    # at least 40 bytes each (2 MB) in a list of 0.4 MB
+    assert sys.getsizeof(nx.Graph.__new__(nx.Graph)) >= 40
+    path.write_bytes(b"\x80\x04" + _global("networkx.classes.graph", "Graph") + b"\x940](" +
+                     b"h\x00)\x81" * 50_000 + b"e.")
+    with pytest.raises(DataError, match="refusing to build more than 1 MiB"):
+        sp.restricted_load(path, "networkx")
 
 
 @pytest.mark.parametrize("protocol", [0, 1, 2, 3])
