@@ -461,6 +461,10 @@ def test_a_pickle_larger_than_the_cap_is_refused_by_its_size(tmp_path):
     with pytest.raises(DataError, match=f"big.pkl: {sp.MAX_BYTES + 1} bytes is too large"):
         sp.restricted_load(path, "networkx")
     assert sp.MAX_BYTES == 64 << 20
+    with path.open("wb") as fh:                  # the cap itself is allowed: read, and then
+        fh.truncate(sp.MAX_BYTES)                # refused as no pickle (zeros)
+    with pytest.raises(DataError, match="big.pkl: not a readable"):
+        sp.restricted_load(path, "networkx")
 
 
 def test_a_pickle_cannot_grow_the_memo_table(tmp_path):
