@@ -3,6 +3,7 @@
 import contextlib
 import io
 import os
+import signal
 
 import pytest
 import torch
@@ -87,6 +88,21 @@ def float64():
     """Run the test with float64 as torch's default dtype."""
     with default_dtype(torch.float64):
         yield
+
+
+@pytest.fixture(autouse=True)
+def terminal_signals():
+    """Every test starts with Ctrl-C and SIGHUP as a terminal's foreground job has them:
+    under nohup SIGHUP starts ignored, and a background job of a non-interactive shell
+    (`make test &`) ignores SIGINT. The package rightly leaves an ignored signal ignored,
+    so the stopping tests, and the child processes that inherit the disposition, saw no
+    signal there and failed."""
+    old = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGHUP)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    yield
+    for sig, handler in old.items():
+        signal.signal(sig, signal.SIG_DFL if handler is None else handler)
 
 
 @pytest.fixture(autouse=True)

@@ -73,8 +73,6 @@ def test_other_write_errors_still_raise():
 
 def test_sigterm_sighup_and_ctrl_c_raise_terminated_inside_the_block_only():
     old = signal.signal(signal.SIGINT, signal.default_int_handler)   # as in a command
-    # (as in a terminal: under nohup SIGHUP starts ignored, and stays so in the block)
-    old_hup = signal.signal(signal.SIGHUP, signal.SIG_DFL)
     try:
         before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM,
                                                    signal.SIGHUP)}
@@ -90,7 +88,6 @@ def test_sigterm_sighup_and_ctrl_c_raise_terminated_inside_the_block_only():
             time.sleep(1)
     finally:
         signal.signal(signal.SIGINT, old)
-        signal.signal(signal.SIGHUP, old_hup)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGINT])

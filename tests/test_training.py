@@ -1246,12 +1246,9 @@ def test_a_second_ctrl_c_while_cleaning_up_leaves_a_host_program_alive():
     """A program calling graphvae in-process (a notebook) was killed by a second Ctrl-C
     during the command's cleanup: the handler gave SIGINT back to the system's default.
     It is Python's KeyboardInterrupt, which the program can catch."""
-    # (preexec_fn: a background job of a non-interactive shell, `make test &`, ignores
-    # SIGINT, and so would the child, which the package rightly leaves ignored)
     res = subprocess.run([sys.executable, "-c", _CLEANUP, "0", "SIGINT"],
                          env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True,
-                         text=True, timeout=60,
-                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                         text=True, timeout=60)
     assert (res.returncode, res.stdout) == (0, "host still alive\n"), res
 
 
