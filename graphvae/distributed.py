@@ -138,17 +138,24 @@ def process_group(device: torch.device):
 T = TypeVar("T")
 
 
+def highest(*values: float) -> list[float]:
+    """The largest of each of ``values`` over the processes of the joined group, in one
+    all-reduce; ``values`` themselves without a group. Exact for integers up to 2⁵³."""
+    if current_world()[1] == 1:
+        return [float(v) for v in values]
+    dist = torch.distributed
+    both = torch.tensor(values, dtype=torch.float64, device=collective_device())
+    dist.all_reduce(both, op=dist.ReduceOp.MAX)
+    return both.tolist()
+
+
 def spread(value: float) -> tuple[float, float]:
     """``(lowest, highest)`` of ``value`` over the processes of the joined group, in one
-    all-reduce (the largest of ``−value`` and of ``value``); ``(value, value)`` without a
-    group. Exact for integers up to 2⁵³. The processes' joint decisions (does any fail,
-    do all agree) are read from it."""
-    if current_world()[1] == 1:
-        return value, value
-    dist = torch.distributed
-    both = torch.tensor([-value, value], dtype=torch.float64, device=collective_device())
-    dist.all_reduce(both, op=dist.ReduceOp.MAX)
-    return -float(both[0]), float(both[1])
+    all-reduce (:func:`highest` of ``−value`` and of ``value``); ``(value, value)``
+    without a group. The processes' joint decisions (does any fail, do all agree) are
+    read from it."""
+    low, high = highest(-value, value)
+    return -low, high
 
 
 def together(step: Callable[[], T]) -> T:

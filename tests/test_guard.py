@@ -266,13 +266,10 @@ def test_ctrl_c_under_debug_is_pythons_keyboard_interrupt(monkeypatch):
         signal.signal(signal.SIGINT, old)
 
 
-
 def test_signals_keep_their_default_handling_after_a_command_that_was_not_stopped():
     """An exiting block ignores further signals only when a signal stopped it (so that the
     stop's own clean-up is not cut short); after a command that ran to its end, SIGTERM
     is back to its default."""
-    import signal
-
     from graphvae.stopping import signals_raise
 
     before = signal.signal(signal.SIGTERM, signal.SIG_DFL)

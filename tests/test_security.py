@@ -113,31 +113,29 @@ def _global(module: str, name: str) -> bytes:
 _HUGE_VIEW_ARGS = b"((I1000000000000\ntS'u1'\nC\x01\x01I0\n(I0\ntt"
 
 
-def _dag_key(depth: int) -> bytes:
-    """[{t: 0}] where t holds the level below twice at each of ``depth`` levels: a few
-    hundred bytes whose hash costs 2^depth steps."""
-    import struct
-    out = b"\x80\x04]})\x940"
-    for i in range(1, depth + 1):
-        get = b"j" + struct.pack("<I", i - 1)
-        out += get + get + b"\x86\x940"
-    return out + b"j" + struct.pack("<I", depth) + b"K\x00sa."
+def _memo_get(i: int) -> bytes:
+    """Protocol 4's LONG_BINGET of memo slot ``i``."""
+    return b"j" + i.to_bytes(4, "little")
 
 
 def _dag_tuple(depth: int) -> bytes:
     """Protocol 4, an empty list, then t (memo ``depth``) holding the level below twice at
     each of ``depth`` levels, left off the stack: a key whose hash costs 2^depth steps."""
-    import struct
     out = b"\x80\x04])\x940"
     for i in range(1, depth + 1):
-        get = b"j" + struct.pack("<I", i - 1)
-        out += get + get + b"\x86\x940"
+        out += _memo_get(i - 1) * 2 + b"\x86\x940"
     return out
+
+
+def _dag_key(depth: int) -> bytes:
+    """[{t: 0}] for :func:`_dag_tuple`'s t: a few hundred bytes whose hash costs 2^depth
+    steps."""
+    return _dag_tuple(depth) + b"}" + _memo_get(depth) + b"K\x00sa."
 
 
 #: the deep key's memo slot: 2^30 steps take seconds where the key is not refused (a
 #: deeper one would hang the test instead of failing it)
-_GET30 = b"j" + (30).to_bytes(4, "little")
+_GET30 = _memo_get(30)
 
 BOMBS = {
     # REDUCE on an allowed class with the file's arguments: list(ndarray(...))

@@ -991,6 +991,16 @@ def test_one_stop_delivered_twice_is_held_once_and_a_later_signal_stops_at_once(
     assert not (tmp_path / "b" / "s.pt").exists()   # epoch 1 was not due for a write
 
 
+def _fake_clock(monkeypatch):
+    """The stopping module's clock, set by hand: a one-item list of seconds (from 1000)."""
+    import types
+
+    import graphvae.stopping as stopping
+    clock = [1000.0]
+    monkeypatch.setattr(stopping, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    return clock
+
+
 def _copy_inside_at_each_bytecode(scenario, copy):
     """Run ``scenario(traced)`` once for each bytecode of the handler call it makes through
     ``traced``, with ``copy()`` run inside that call there (as Python runs a second signal's
@@ -1042,12 +1052,9 @@ def test_a_copy_handled_inside_the_first_signals_handler_is_the_same_stop(monkey
     same stop as that handler's: held where it holds, one stop where it stops, and not
     "told again while cleaning up" after a later signal. (SIGINT: a second stop acted on
     is a KeyboardInterrupt here, not the end of the test's process.)"""
-    import types
-
     import graphvae.stopping as stopping
     from graphvae.stopping import Terminated, held, signals_raise
-    clock = [1000.0]
-    monkeypatch.setattr(stopping, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    clock = _fake_clock(monkeypatch)
     sig = signal.SIGINT
 
     def handler():
@@ -1087,12 +1094,9 @@ def test_a_later_signals_copy_is_that_signal_and_not_told_again(monkeypatch):
     copy ended the process in its cleanup, as a third signal would. The copy window runs
     from the last signal acted on: at 1,000 s held, at 1,003 s at once, at 1,003.5 s a
     copy, at 1,006 s told again while cleaning up (SIGINT: KeyboardInterrupt)."""
-    import types
-
     import graphvae.stopping as stopping
     from graphvae.stopping import Terminated, held, signals_raise
-    clock = [1000.0]
-    monkeypatch.setattr(stopping, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    clock = _fake_clock(monkeypatch)
     sig = signal.SIGINT
     with signals_raise(), held() as note:
         stopping._raise(sig, None)
@@ -1116,12 +1120,9 @@ def test_the_copy_window_and_the_stop_acted_on_at_the_epochs_end(monkeypatch, ca
     (the window is open at its end), and stops a held epoch at once; once the loop acts on
     a held stop (at the epoch's end), a later signal ends the run as a second Ctrl-C does;
     a held Ctrl-C says on stderr whether a state is written at the epoch's end."""
-    import types
-
     import graphvae.stopping as stopping
     from graphvae.stopping import Terminated, held, held_line, signals_raise
-    clock = [1000.0]
-    monkeypatch.setattr(stopping, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    clock = _fake_clock(monkeypatch)
     monkeypatch.delenv("RANK", raising=False)
     sig = signal.SIGINT
     with signals_raise(), held(saves=False) as note:
@@ -1146,12 +1147,10 @@ def test_an_overdue_stop_is_raised_in_the_main_thread_only(monkeypatch, capfd):
     """The main thread's held stop, past the hold, is the main thread's to raise: a fit in
     another thread neither raises it nor reports it overdue."""
     import threading
-    import types
 
     import graphvae.stopping as stopping
     from graphvae.stopping import Terminated, held, overdue, signals_raise, stop_if_overdue
-    clock = [1000.0]
-    monkeypatch.setattr(stopping, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    clock = _fake_clock(monkeypatch)
     seen = []
 
     def other():

@@ -58,7 +58,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from graphvae.distributed import collective_device, current_world, spread
+from graphvae.distributed import collective_device, current_world, highest, spread
 from graphvae.stopping import Held, held, overdue, stop_if_overdue
 from graphvae.training.callbacks import Callback, FitState, unwrap
 from graphvae.training.state import (  # noqa: F401 - DATA_KEYS, as before the split
@@ -226,12 +226,8 @@ def _step_checks(loss: Tensor) -> tuple[bool, int]:
     processes decide together (one small all-reduce a step): a process that stopped alone
     would leave the others waiting in the gradient all-reduce until the process group's
     timeout, or failing there when its connection closed."""
-    flags = [0.0 if bool(torch.isfinite(loss).all()) else 1.0, float(overdue())]
-    if current_world()[1] > 1:
-        both = torch.tensor(flags, dtype=torch.float64, device=collective_device())
-        torch.distributed.all_reduce(both, op=torch.distributed.ReduceOp.MAX)
-        flags = both.tolist()
-    return flags[0] == 0.0, int(flags[1])
+    failed, late = highest(0.0 if bool(torch.isfinite(loss).all()) else 1.0, overdue())
+    return failed == 0.0, int(late)
 
 
 def _train_epoch(state: FitState, batches: Any, generator: torch.Generator | None,

@@ -276,16 +276,13 @@ def load_matrix(path: str | os.PathLike, seed: int = 0,
     suffix = path.suffix.lower()
     if suffix not in (".npy", ".csv", ".txt"):
         raise DataError(path, "unsupported data file: use .npy, .csv or .txt")
-    if suffix == ".npy":
-        try:
+    try:            # (a read can fail too: a link to /proc/self/mem is an I/O error)
+        if suffix == ".npy":
             with open(path, "rb") as f:
                 head = f.read(6)
-        except OSError as err:          # (a link to /proc/self/mem: an I/O error)
-            raise DataError(path, f"cannot read the file ({describe(err)})") from None
-        if head != b"\x93NUMPY":  # numpy would call any other file "pickled data"
-            raise DataError(path, "not a .npy file (no NumPy header" + (
-                "; it is a zip archive, such as .npz" if head[:2] == b"PK" else "") + ")")
-    try:
+            if head != b"\x93NUMPY":  # numpy would call any other file "pickled data"
+                raise DataError(path, "not a .npy file (no NumPy header" + (
+                    "; it is a zip archive, such as .npz" if head[:2] == b"PK" else "") + ")")
         arr = np.load(path, allow_pickle=False) if suffix == ".npy" else _read_csv(path)
     except DataError:
         raise
