@@ -52,12 +52,19 @@ def check_output_file(path: str | os.PathLike) -> Path:
     if mode is not None and not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
         kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
         raise ValueError(f"cannot write {path}: it is {kind}, and writing would replace it")
+    blocking = file_above(path)
+    if blocking is not None:
+        raise ValueError(f"cannot write {path}: {blocking} is not a folder")
+    return path
+
+
+def file_above(path: Path) -> Path | None:
+    """The nearest existing path above ``path`` when it is not a folder (a file where a
+    folder of ``path`` should be), else ``None``."""
     parent = path.parent
     while not (parent.exists() or parent.is_symlink()) and parent != parent.parent:
         parent = parent.parent
-    if not parent.is_dir():
-        raise ValueError(f"cannot write {path}: {parent} is not a folder")
-    return path
+    return None if parent.is_dir() else parent
 
 
 def results_file(out: str | os.PathLike | None, default: str | os.PathLike,
@@ -88,6 +95,10 @@ def check_writable(out: Path, create: bool = False) -> None:
     before a long run rather than at its last write. ``create``: make the missing folders
     above ``out`` first, as its write would."""
     if create:
+        blocking = file_above(out)
+        if blocking is not None:
+            raise ValueError(f"cannot create the folder for --out {out}: {blocking} is a "
+                             f"file, not a folder")
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:

@@ -190,7 +190,24 @@ def check_output_folder(out: str | os.PathLike, command: str | None = None) -> P
                              f"{command} would replace: give another --out, or delete the "
                              f"folder first")
     check_writable(out, create=True)
+    if out.is_dir():
+        _check_movable(out)
     return out
+
+
+def _check_movable(out: Path) -> None:
+    """A one-line ``ValueError`` unless the folder ``out`` can be moved aside, as the run's
+    end does to replace it (an immutable folder, or one in a sticky folder owned by another
+    user, cannot): moved aside and back, now, rather than refused after hours of training.
+    A kill between the two renames leaves the folder aside, where :func:`clean_leftovers`
+    finds it (it holds a manifest, or nothing)."""
+    aside = out.parent / f"{_stage_name(out, _OLD)}{uuid.uuid4().hex[:8]}"
+    try:
+        os.replace(out, aside)
+    except OSError as err:
+        raise ValueError(f"--out {out} cannot be replaced: moving it aside fails "
+                         f"({err.strerror or describe(err)}); give another --out") from None
+    os.replace(aside, out)
 
 
 def _graphvae_manifest(path: Path) -> dict[str, Any] | None:
@@ -315,7 +332,12 @@ def output_folder(out: str | os.PathLike | None, command: str = "graphvae",
         yield stage
         write_json(_manifest(stage, uuid.uuid4().hex, command, device), stage / MANIFEST)
         os.chmod(stage, 0o777 & ~umask())
-        _replace_folder(stage, out)
+        try:
+            _replace_folder(stage, out)
+        except OSError as err:               # the results kept in view, not removed
+            if not stage.exists():           # (it is --out already: a later step failed)
+                raise
+            raise ValueError(_unplaced(stage, out, err)) from None
     except WriteError as err:                # named as the file in --out, not the hidden one
         name = Path(err.filename) if err.filename else None
         if name is None or not name.is_relative_to(stage):
@@ -325,6 +347,19 @@ def output_folder(out: str | os.PathLike | None, command: str = "graphvae",
         shutil.rmtree(stage, ignore_errors=True)
         if lock is not None:
             os.close(lock)
+
+
+def _unplaced(stage: Path, out: Path, err: OSError) -> str:
+    """The message of a run whose finished folder ``stage`` could not replace ``out``:
+    ``stage`` is first moved to ``<name>.unplaced-<id>`` beside ``out``, so that the results
+    are not removed with the staging folder."""
+    reason = err.strerror or describe(err)
+    kept = out.parent / f"{out.name}.unplaced-{uuid.uuid4().hex[:8]}"
+    try:
+        os.replace(stage, kept)
+    except OSError:
+        return f"--out {out} could not be replaced ({reason}); the results are lost"
+    return f"--out {out} could not be replaced ({reason}); the results are in {kept}"
 
 
 def _lock(stage: Path) -> int | None:

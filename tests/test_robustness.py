@@ -1066,16 +1066,21 @@ def test_a_failed_rename_into_place_puts_the_old_folder_back(tmp_path, monkeypat
 
     def second_fails(src, dst):
         calls.append(dst)
-        if len(calls) == 3:     # the manifest's rename, out aside, then the stage into place
+        # the check moves out aside and back; at the end, the manifest's rename, out aside,
+        # then the stage into place
+        if len(calls) == 5:
             raise OSError(errno.EIO, "Input/output error")
         return real(src, dst)
     monkeypatch.setattr(rf.os, "replace", second_fails)
-    with pytest.raises(OSError, match="Input/output error"), \
+    with pytest.raises(ValueError, match=r"could not be replaced \(Input/output error\); the "
+                                         r"results are in .*o\.unplaced-"), \
             rf.output_folder(tmp_path / "o", "test") as staged:
         (staged / "a.txt").write_text("new")
-    assert len(calls) == 4                                   # the fourth: the way back
-    assert (tmp_path / "o" / "a.txt").read_text() == "old"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["o"]
+    assert len(calls) == 7            # the sixth: the old folder back; the seventh: the new
+    assert (tmp_path / "o" / "a.txt").read_text() == "old"      # one kept beside it
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert len(names) == 2 and names[0] == "o" and names[1].startswith("o.unplaced-")
+    assert (tmp_path / names[1] / "a.txt").read_text() == "new"
 
 
 def test_inputs_inside_out_are_refused_before_they_are_replaced(tmp_path, capsys):
@@ -1877,3 +1882,72 @@ def test_atomic_writes_modes_errors_and_leftovers(tmp_path, monkeypatch):
     (tmp_path / "dangling").symlink_to(tmp_path / "missing")
     with pytest.raises(ValueError, match="dangling is not a folder"):
         check_output_file(tmp_path / "dangling" / "x.json")
+
+
+def _immutable(folder: Path) -> bool:
+    """Make ``folder`` immutable (``chattr +i``: root, on a file system that has the flag)."""
+    return shutil.which("chattr") is not None and subprocess.run(
+        ["chattr", "+i", str(folder)], capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize("command", [["linkpred"], ["vector"]])
+def test_an_out_folder_that_cannot_be_moved_aside_is_refused_before_training(
+        tmp_path, capsys, command):
+    """An immutable --out was found only at the run's end (a bare PermissionError, the
+    results removed): now refused first, the folder left as it was."""
+    out = tmp_path / "o"
+    out.mkdir()
+    if not _immutable(out):
+        pytest.skip("cannot make a folder immutable here")
+    try:
+        start = time.perf_counter()
+        one_line_error(capsys, [*command, "--quiet", "--out", str(out)],
+                       r"--out .*o cannot be replaced: moving it aside fails \(Operation not "
+                       r"permitted\); give another --out")
+        assert time.perf_counter() - start < 5                  # before training
+    finally:
+        subprocess.run(["chattr", "-i", str(out)], check=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o"]   # nothing left aside
+
+
+def test_a_run_whose_out_cannot_be_replaced_at_the_end_keeps_its_results(tmp_path,
+                                                                         monkeypatch):
+    """The last rename failing (the folder made immutable during the run) removed the
+    finished results with the staging folder; they are kept beside --out, and named."""
+    import errno
+
+    import graphvae.run_folder as rf
+
+    out = tmp_path / "o"
+    with rf.output_folder(out, "test") as stage:                # a first run's folder
+        (stage / "a.txt").write_text("first")
+
+    def refuse(old, new):
+        raise PermissionError(errno.EPERM, "Operation not permitted", str(old))
+    with pytest.raises(ValueError) as exc, rf.output_folder(out, "test") as stage:
+        (stage / "a.txt").write_text("second")
+        monkeypatch.setattr(rf, "_replace_folder", refuse)
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("o.unplaced-")]
+    assert len(kept) == 1 and (kept[0] / "a.txt").read_text() == "second"
+    assert (kept[0] / rf.MANIFEST).is_file()                     # complete, with its manifest
+    assert str(exc.value) == f"--out {out} could not be replaced (Operation not permitted); " \
+                             f"the results are in {kept[0]}"
+    assert (out / "a.txt").read_text() == "first"                # the old folder untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o", kept[0].name]
+
+
+def test_a_parent_of_out_that_is_a_file_is_named(tmp_path, capsys):
+    """'cannot create the folder …: FileExistsError: [Errno 17] File exists' before; and
+    make-graph said the folder 'does not exist'. It makes missing folders now, as --out's
+    are made everywhere."""
+    write(tmp_path / "afile", "mine")
+    one_line_error(capsys, ["linkpred", "--quiet", "--out", str(tmp_path / "afile" / "sub")],
+                   r"cannot create the folder for --out .*afile/sub: .*afile is a file, not a "
+                   r"folder$")
+    one_line_error(capsys, ["make-graph", "--nodes", "20", "--edges", "30", "--out",
+                            str(tmp_path / "afile" / "g.csv")],
+                   r"--out .*afile/g\.csv: .*afile is a file, not a folder$")
+    assert run(["make-graph", "--nodes", "20", "--edges", "30", "--out",
+                str(tmp_path / "new" / "deeper" / "g.csv")], capsys)[0] == 0
+    assert (tmp_path / "new" / "deeper" / "g.planted.npz").is_file()
+    assert (tmp_path / "afile").read_text() == "mine"

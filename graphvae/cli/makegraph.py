@@ -26,10 +26,10 @@ from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
+from graphvae.atomic import check_writable, file_above
 from graphvae.cli.common import path_arg
 from graphvae.config import check_seed
 from graphvae.errors import describe
-from graphvae.run_folder import check_writable
 
 SUFFIXES = (".csv", ".tsv", ".txt")
 #: Nodes per block when ``--blocks`` is not given.
@@ -76,8 +76,9 @@ def _check_out(out: Path) -> None:
         raise ValueError(f"--out {out} must end in {', '.join(SUFFIXES)}")
     if out.is_dir():
         raise ValueError(f"--out {out} is a folder; give a file path ending in .csv")
-    if not out.parent.is_dir():
-        raise ValueError(f"--out {out}: the folder {out.parent} does not exist")
+    blocking = file_above(out)
+    if blocking is not None:
+        raise ValueError(f"--out {out}: {blocking} is a file, not a folder")
     planted = planted_path(out)
     for path in (out, planted):
         if path.is_symlink() or (path.exists() and not path.is_file()):
@@ -90,7 +91,7 @@ def _check_out(out: Path) -> None:
                          f"planted parameters in {planted.name}; choose another name")
     if out.exists() or planted.exists():
         _check_replaceable(out, planted)
-    check_writable(out)
+    check_writable(out, create=True)           # missing folders are made, as --out's are
 
 
 def _check_replaceable(out: Path, planted: Path) -> None:
