@@ -183,7 +183,7 @@ def check_output_folder(out: str | os.PathLike, command: str | None = None) -> P
                              f"({_first_names(foreign)}); "
                              "graphvae replaces its output folder as a whole, so give a new "
                              "or empty folder")
-        theirs = _written_by(out)
+        theirs = written_by(out)
         if command is not None and theirs is not None and theirs != command:
             raise ValueError(f"--out {out} holds a run of {theirs} "
                              f"({_first_names(sorted(p.name for p in out.iterdir()))}), which "
@@ -241,7 +241,7 @@ def check_as_written(folder: Path, names: tuple[str, ...]) -> None:
                                            f"the file itself, with the run's flags")
 
 
-def _written_by(out: Path) -> str | None:
+def written_by(out: Path) -> str | None:
     """The command that wrote the run folder ``out``, as its manifest records it."""
     manifest = _graphvae_manifest(out)
     command = None if manifest is None else manifest.get("command")

@@ -132,7 +132,9 @@ def load_torch(path: str | os.PathLike, what: str, not_ours: str,
     unless ``check`` is false (the caller checks, to word the refusal its own way)."""
     path = Path(path)
     head = _head(path, what)
-    if head and not head.startswith(TORCH_MAGIC):
+    if not head:                    # (torch's reader said only "EOFError")
+        raise DataError(path, f"cannot read the {what}: the file is empty")
+    if not head.startswith(TORCH_MAGIC):
         raise DataError(path, f"{not_ours}; it starts with {quote(head)}")
     names = check_zip_stored(path)
     if names is not None and not any(n == "data.pkl" or n.endswith("/data.pkl")
@@ -339,7 +341,7 @@ def check_plain_entries(entries: dict[str, Any], subject: str, what: str = "entr
     for key, value in entries.items():
         bad = not_plain(value, repr(key))
         if bad is not None:
-            raise ValueError(f"cannot save this {subject}: its {what} {bad[0]} is a {bad[1]}, "
-                             f"not plain data, and a checkpoint holds plain data only (int, "
-                             f"float, str, bool, None, lists, dicts); pass Python numbers, "
-                             f"or save its state_dict() with torch.save")
+            raise ValueError(f"cannot save this {subject}: its {what} {bad[0]} is of type "
+                             f"{bad[1]}, not plain data, and a checkpoint holds plain data "
+                             f"only (int, float, str, bool, None, lists, dicts); pass Python "
+                             f"numbers, or save its state_dict() with torch.save")

@@ -466,17 +466,17 @@ def test_a_model_with_a_prior_object_is_refused_before_its_checkpoint_is_written
     model = build_model("vgae", 5, prior=StandardNormal())
     path = tmp_path / "m.pt"
     with pytest.raises(ValueError, match=r"cannot save this graph-autoencoder model: its "
-                                         r"constructor argument 'prior' is a "
+                                         r"constructor argument 'prior' is of type "
                                          r"graphvae\.bounds\.priors\.StandardNormal, not "
                                          r"plain data"):
         save_model(path, model)
     # numpy numbers subclass float / str but torch.load(weights_only=True) refuses them
-    with pytest.raises(ValueError, match=r"constructor argument 'dropout' is a "
+    with pytest.raises(ValueError, match=r"constructor argument 'dropout' is of type "
                                          r"numpy\.float64"):
         save_model(path, build_model("vgae", 5, dropout=np.float64(0.1)))
-    with pytest.raises(ValueError, match=r"its entry 'config'\['lr'\] is a numpy\.float64"):
+    with pytest.raises(ValueError, match=r"its entry 'config'\['lr'\] is of type numpy\.float64"):
         save_model(path, build_model("vgae", 5), config={"lr": np.float64(0.01)})
-    with pytest.raises(ValueError, match=r"its entry 'config'\['h'\]\[1\] is a "
+    with pytest.raises(ValueError, match=r"its entry 'config'\['h'\]\[1\] is of type "
                                          r"numpy\.int64"):
         save_model(path, build_model("vgae", 5), config={"h": [8, np.int64(4)]})
     assert not path.exists() and list(tmp_path.iterdir()) == []

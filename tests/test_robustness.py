@@ -198,7 +198,7 @@ def test_check_invariance_on_broken_checkpoints(tmp_path, capsys):
         one_line_error(capsys, ["check-invariance", "--checkpoint", str(path)], pattern)
     empty = write(tmp_path / "empty.pt", b"")
     one_line_error(capsys, ["check-invariance", "--checkpoint", str(empty)],
-                   r"empty\.pt: cannot read the checkpoint \(EOFError\)")
+                   r"empty\.pt: cannot read the checkpoint: the file is empty$")
 
 
 def test_checkpoint_arguments_of_the_wrong_type_are_one_line(tmp_path, capsys):
@@ -336,7 +336,8 @@ def test_features_times_a_million(tmp_path, capsys, model):
     start = time.perf_counter()
     one_line_error(capsys, ["linkpred", "--quiet", "--model", model, "--edges", str(edges),
                             "--features", str(feats)],
-                   r"features reach 1e\+06 .* --feature-mode normalize")
+                   rf"error: {re.escape(str(feats))}: node features reach 1e\+06 .* "
+                   r"--feature-mode normalize")
     assert time.perf_counter() - start < 10
     rc, out, err = run(["linkpred", "--quiet", "--model", model, "--epochs", "5", "--json",
                         "--feature-mode", "standardize", "--edges", str(edges), "--features",
@@ -648,8 +649,10 @@ BAD_COMMAND_LINES = [
      "with a sum below 1"),
     (["score", "x.jsonl", "--seed", "-1"], "seed must be an integer from 0 to"),
     (["score", "x.jsonl", "--dataset", "ego-small", "--qm9-limit", "5"],
-     "qm9-limit applies to --dataset qm9 and must be >= 0, got 5 with ego-small"),
-    (["generate", "--qm9-limit", "5"], "qm9-limit applies to --dataset qm9"),
+     "--qm9-limit applies to --dataset qm9, not ego-small"),
+    (["generate", "--qm9-limit", "5"], "--qm9-limit applies to --dataset qm9, not the default"),
+    # (one garbled sentence: "applies to --dataset qm9 and must be >= 0, got -3 with qm9")
+    (["generate", "--dataset", "qm9", "--qm9-limit", "-3"], "qm9-limit must be >= 0, got -3"),
     (["vector", "--seed", str(2 ** 32)], "seed must be an integer from 0 to 4294967295"),
     (["make-graph", "--out", "g.csv", "--nodes", "100", "--edges", "300", "--seed", "-1"],
      "--seed must be an integer from 0"),
@@ -698,6 +701,9 @@ BAD_COMMAND_LINES = [
     (["check-invariance", "--checkpoint", "x", "--rtol", "nan"],
      "--rtol must be a finite number >= 0, got nan"),
     (["convert-graphs", "--out", "o", "--data-root", "/nonexistent"], "holds none of"),
+    # the command's help lists its flags (it said "see graphvae --help")
+    (["linkpred", "--foo", "3"], "unrecognized arguments: --foo 3 (see graphvae linkpred --help)"),
+    (["vector", "extra"], "unrecognized arguments: extra (see graphvae vector --help)"),
 ]
 
 
@@ -783,6 +789,31 @@ def test_resume_from_another_commands_state_is_refused_and_the_state_kept(tmp_pa
     write(state / "train.pt", b"x")
     one_line_error(capsys, ["linkpred", "--quiet", "--resume", "--out", str(tmp_path / "p")],
                    r"no training state of an interrupted run")
+
+
+def test_resume_from_a_folder_named_as_a_state_names_it(tmp_path, capsys):
+    """'.o.state holds no training state of graphvae linkpred (seed*.pt; it holds
+    seed0.pt)' contradicted itself: seed0.pt was a folder."""
+    (tmp_path / ".o.state" / "seed0.pt").mkdir(parents=True)
+    one_line_error(capsys, ["linkpred", "--quiet", "--resume", "--out", str(tmp_path / "o")],
+                   r"--resume: .*\.o\.state/seed0\.pt is not a file, so not a training "
+                   r"state of graphvae linkpred$")
+    assert (tmp_path / ".o.state" / "seed0.pt").is_dir()
+
+
+def test_score_names_a_folder_that_is_not_a_generate_run(tmp_path, capsys):
+    """An empty folder was refused for 'metrics.json: no such file', a linkpred run for
+    its manifest not listing samples.jsonl."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    one_line_error(capsys, ["score", str(empty)],
+                   r"empty is not the folder of a graphvae generate run \(it holds no "
+                   r"samples\.jsonl\); score takes such a folder, or a samples file$")
+    with output_folder(tmp_path / "lp", "graphvae linkpred") as stage:
+        (stage / "metrics.json").write_text("{}")
+    one_line_error(capsys, ["score", str(tmp_path / "lp")],
+                   r"lp is a run folder of graphvae linkpred; score takes the folder of a "
+                   r"graphvae generate run, or a samples file$")
 
 
 def test_a_file_where_the_training_state_goes_is_refused_before_training(tmp_path, capsys,

@@ -662,7 +662,8 @@ def test_planetoid_reader_equals_pyg_on_the_real_files(key, name):
 def test_bad_checkpoints_are_one_line_errors(tmp_path):
     path = tmp_path / "model.pt"
     path.write_bytes(b"")
-    with pytest.raises(DataError, match=r"model\.pt: cannot read the checkpoint \(EOFError"):
+    with pytest.raises(DataError, match=r"model\.pt: cannot read the checkpoint: the file is "
+                                        r"empty$"):
         load_model(path)
     torch.save({"task": "linkpred"}, path)
     with pytest.raises(DataError, match=r"model\.pt: the checkpoint lacks 'config'"):

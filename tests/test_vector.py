@@ -672,8 +672,9 @@ def test_plain_data_is_exactly_str_keyed_dicts_lists_and_scalars():
     assert not_plain({"a": {1: 2}}, "e") == ("e['a'] key 1", "int")
     assert not_plain({"a": {1}}, "e") == ("e['a']", "set")
     assert not_plain({"a": defaultdict(list)}, "e") == ("e['a']", "collections.defaultdict")
-    for value, part in (({1: 2}, "its entry 'a' key 1 is a int"), ({1}, "'a' is a set"),
-                        (defaultdict(list), "'a' is a collections.defaultdict")):
+    for value, part in (({1: 2}, "its entry 'a' key 1 is of type int"),
+                        ({1}, "'a' is of type set"),
+                        (defaultdict(list), "'a' is of type collections.defaultdict")):
         with pytest.raises(ValueError, match=part):
             check_plain_entries({"a": value}, "model")
 
@@ -690,10 +691,10 @@ def test_a_checkpoint_entry_that_is_not_plain_data_is_refused_before_writing(tmp
     assert load_vector_model(path).config.latent_dim == 2
     for bad, name in ((np.float64(87.6), "numpy.float64"), (object(), "object")):
         with pytest.raises(ValueError, match=rf"^cannot save this vector model: its entry "
-                                             rf"'test_nll' is a {name}, not plain data"):
+                                             rf"'test_nll' is of type {name}, not plain data"):
             save_checkpoint(m, path, test_nll=bad)
         assert path.read_bytes() == before
-    with pytest.raises(ValueError, match=r"its entry 'history'\[0\]\['bound'\] is a "
+    with pytest.raises(ValueError, match=r"its entry 'history'\[0\]\['bound'\] is of type "
                                          r"numpy.float32"):
         save_checkpoint(m, path, history=[{"bound": np.float32(1)}])
 

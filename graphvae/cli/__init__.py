@@ -54,9 +54,9 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                          _lazy("invariance", "add_arguments"), _lazy("invariance", "run")),
     "generate": ("train a graph VAE on a set of small graphs, sample and evaluate",
                  _lazy("generate", "add_arguments"), _lazy("generate", "run")),
-    "score": ("score a file of sampled graphs or molecules (samples.jsonl, graph6, or a "
-              "generate run folder) as generate scores its own", _lazy("score", "add_arguments"),
-              _lazy("score", "run")),
+    "score": ("score a file of sampled graphs or molecules (samples.jsonl, graph6, a "
+              "pickle of networkx graphs, or a generate run folder) as generate scores its "
+              "own", _lazy("score", "add_arguments"), _lazy("score", "run")),
     "vector": ("train a linear AE / AE / denoising AE / VAE / IWAE on vector data",
                _lazy("vector", "add_arguments"), _lazy("vector", "run")),
     "convert-graphs": ("write the stored graph-set pickles as graph6 files (no pickle needed "
@@ -120,6 +120,17 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """``parser.parse_args(argv)``, with a flag no command knows refused by its command's
+    parser, whose help lists the flags (argparse's top level said ``see graphvae --help``)."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        commands = next(a for a in parser._actions
+                        if isinstance(a, argparse._SubParsersAction))
+        commands.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def out_of_memory(err: BaseException) -> bool:
     """Whether ``err`` reports an allocation that failed: Python's ``MemoryError``, CUDA's
     ``OutOfMemoryError``, or on the CPU a ``RuntimeError`` from torch's allocator."""
@@ -147,7 +158,7 @@ def main(argv: Sequence[str] | None = None, *, exiting: bool = False) -> int:
     with signals_raise(exiting), forgiving_streams():
         try:  # building the parser imports torch: seconds in which a Ctrl-C is likely
             parser = build_parser(argv)
-            args = parser.parse_args(argv)
+            args = _parse(parser, argv)
             return _run(parser, args)
         except (KeyboardInterrupt, Terminated) as err:
             # (the command's own stops end in _run; this catches those while the parser

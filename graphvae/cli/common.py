@@ -95,6 +95,10 @@ def _has_state(state: Path, files: tuple[str, ...], command: str, refuse: bool) 
         return False
     if not any(p.is_file() for pattern in files for p in state.glob(pattern)):
         if refuse:
+            odd = sorted(p.name for pattern in files for p in state.glob(pattern))
+            if odd:                                 # (named as a state, not a file)
+                raise ValueError(f"--resume: {state / odd[0]} is not a file, so not a "
+                                 f"training state of graphvae {command}")
             held = sorted(p.name for p in state.iterdir())[:5]
             owners = [who for who in map(_state_owners, held) if who]
             whose = sorted(set.intersection(*owners) - {command}) if owners else []

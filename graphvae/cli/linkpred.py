@@ -29,6 +29,7 @@ from graphvae.distributed import agree, process_group, together, world_from_env
 from graphvae.errors import DataError, quote
 from graphvae.io import MAX_SMALL_JSON_BYTES, json_text, read_json
 from graphvae.run_folder import output_folder
+from graphvae.tasks.features import check_feature_scale
 from graphvae.tasks.link_prediction import PRESETS, LinkPredConfig, run_link_prediction, summarize
 from graphvae.threads import graph_work, threads_for
 
@@ -176,6 +177,7 @@ def _read(args: argparse.Namespace, world: int):
     check_node_memory(args, cfg)
     start = time.perf_counter()
     data, name = load_graph(args)
+    check_feature_scale(data, cfg.features, str(args.features or name))   # (file named)
     if planted is not None and args.num_nodes is not None \
             and args.num_nodes != planted.num_nodes:
         # (without --num-nodes the graph lacks make-graph's isolated nodes: fewer is right)

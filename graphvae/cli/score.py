@@ -15,6 +15,7 @@ from graphvae.run_folder import (
     check_output_folder,
     output_folder,
     resolved_parent,
+    written_by,
 )
 
 
@@ -73,6 +74,19 @@ def _check_defaults_fit(path: Path) -> None:
                          f"run's settings, or give the flags")
 
 
+def _check_generate_run(folder: Path) -> None:
+    """A one-line ``ValueError`` unless ``folder`` looks like a ``graphvae generate`` run:
+    its manifest names that command (an older run without one: it holds ``samples.jsonl``).
+    A linkpred run or an empty folder was refused for a file it lacked."""
+    wrote = written_by(folder)
+    if wrote is not None and wrote != "graphvae generate":
+        raise ValueError(f"{folder} is a run folder of {wrote}; score takes the folder of a "
+                         f"graphvae generate run, or a samples file")
+    if wrote is None and not (folder / "samples.jsonl").is_file():
+        raise ValueError(f"{folder} is not the folder of a graphvae generate run (it holds no "
+                         f"samples.jsonl); score takes such a folder, or a samples file")
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from graphvae.tasks.generation import GenerationConfig
     from graphvae.tasks.scoring import SCORING_FIELDS, run_config, score_samples
@@ -84,6 +98,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             raise ValueError(f"{path} is a run folder, scored with its own "
                              f"{', '.join(SCORING_FIELDS)}: drop "
                              f"{', '.join('--' + k.replace('_', '-') for k in given)}")
+        _check_generate_run(path)
         check_as_written(path, ("metrics.json", "samples.jsonl"))
         given = run_config(path)
         path = path / "samples.jsonl"

@@ -67,6 +67,7 @@ def read_features(path: str | os.PathLike) -> tuple[list[str], torch.Tensor]:
     """Read a node-feature table: ``(node ids, (n, d) float tensor)``."""
     path = Path(path)
     names: list[str] = []
+    lines: list[int] = []
     rows: list[list[float]] = []
     width = None
     for k, (lineno, cells) in enumerate(data_rows(path)):
@@ -85,14 +86,16 @@ def read_features(path: str | os.PathLike) -> tuple[list[str], torch.Tensor]:
                             + (" (as the header names)" if not names else ""), lineno)
         width = len(cells)
         names.append(cells[0])
+        lines.append(lineno)
         rows.append([_number(c, path, lineno, j + 2) for j, c in enumerate(cells[1:])])
     if not rows:
         raise DataError(path, "the feature table has no rows")
-    seen: set[str] = set()
-    for name in names:
+    seen: dict[str, int] = {}
+    for name, lineno in zip(names, lines):
         if name in seen:
-            raise DataError(path, f"node {quote(name)} has more than one feature row")
-        seen.add(name)
+            raise DataError(path, f"node {quote(name)} has a second feature row (the first is "
+                                  f"line {seen[name]})", lineno)
+        seen[name] = lineno
     return names, torch.tensor(rows, dtype=torch.float)
 
 
@@ -139,7 +142,7 @@ def load_edge_list(edges: str | os.PathLike, features: str | os.PathLike | None 
     for name in names:
         if name not in index:
             raise DataError(edges, f"the edge list names node {quote(name)}, which has no row "
-                                   f"in the feature table")
+                                   f"in the feature table {Path(features).name}")
         lookup.append(index[name])
     return _graph(torch.tensor(lookup, dtype=torch.long)[ei], fnames, x, Path(edges))
 

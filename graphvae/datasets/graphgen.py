@@ -67,7 +67,7 @@ def _simple(g: Any, path: Path, index: int, budget: list[int]) -> nx.Graph:
     file's node order; :class:`DataError` if it is not a networkx graph or too large.
     ``budget`` is ``[left of the file's budget, counted so far]``."""
     if not isinstance(g, nx.Graph):
-        raise DataError(path, f"item {index} is a {type(g).__name__}, not a networkx graph")
+        raise DataError(path, f"item {index} is of type {type(g).__name__}, not a networkx graph")
     n = g.number_of_nodes()
     if n > MAX_NODES:
         raise DataError(path, f"graph {index} has {n} nodes; graph sets for generation hold "

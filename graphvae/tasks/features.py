@@ -23,9 +23,9 @@ if TYPE_CHECKING:
 RAW_FEATURE_LIMIT = 100.0
 
 
-def check_feature_scale(data: Data, mode: str) -> None:
+def check_feature_scale(data: Data, mode: str, source: str | None = None) -> None:
     """Refuse raw features of magnitude ``RAW_FEATURE_LIMIT`` or more before training, and
-    say which ``--feature-mode`` fixes it."""
+    say which ``--feature-mode`` fixes it; ``source``: the file they came from, named first."""
     if mode != "raw" or data.x is None or data.x.numel() == 0:
         return
     values = feature_values(data.x)                    # a sparse matrix: its stored entries
@@ -36,7 +36,8 @@ def check_feature_scale(data: Data, mode: str) -> None:
     else:
         big = float(values.abs().max())
     if big >= RAW_FEATURE_LIMIT:
-        raise ValueError(f"node features reach {big:.3g} in magnitude, too large to train on "
+        raise ValueError(f"{source + ': ' if source else ''}node features reach {big:.3g} "
+                         f"in magnitude, too large to train on "
                          f"raw (the encoder's outputs overflow); use --feature-mode normalize "
                          f"(rows scaled to sum 1) or standardize (columns to mean 0, variance 1)")
 

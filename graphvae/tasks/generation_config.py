@@ -163,7 +163,8 @@ class GenerationConfig(Config):
             raise ValueError(f"max-nodes applies to --model graphvae and must lie in 2 … "
                              f"{MAX_GRAPHVAE_SLOTS:,}, got {self.max_nodes} with {self.model}")
         if self.generated and self.dataset not in (None, *GENERATED):
-            raise ValueError(f"--generated applies to {', '.join(GENERATED)}, not {self.dataset}")
+            raise ValueError(f"--generated applies to community-small and grid (lobster is "
+                             f"always generated), not {self.dataset}")
         if self.dataset == "qm9" and self.model == "graphvae":
             raise ValueError("qm9 is supported with --model oneshot-vae or seq-vae (typed nodes "
                              "and bonds)")
@@ -188,9 +189,11 @@ class GenerationConfig(Config):
         if self.protocol == "gdss" and self.dataset == "qm9":
             raise ValueError("--protocol gdss is GDSS's set-up for graph sets; qm9 is scored "
                              "with molecule metrics")
-        if self.qm9_limit is not None and (self.qm9_limit < 0 or self.dataset != "qm9"):
-            raise ValueError(f"qm9-limit applies to --dataset qm9 and must be >= 0, got "
-                             f"{self.qm9_limit} with {self.dataset or 'the default data set'}")
+        if self.qm9_limit is not None and self.dataset != "qm9":
+            raise ValueError(f"--qm9-limit applies to --dataset qm9, not "
+                             f"{self.dataset or 'the default data set'}")
+        if self.qm9_limit is not None and self.qm9_limit < 0:
+            raise ValueError(f"qm9-limit must be >= 0, got {self.qm9_limit}")
 
     def applies(self) -> dict[str, tuple[bool, str]]:
         return {
