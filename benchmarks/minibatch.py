@@ -75,8 +75,7 @@ def main(argv=None) -> None:
     from graphvae.io import results_file
     args.out = results_file(args.out, RESULTS / "minibatch.json", args.smoke)
     torch.set_num_threads(1)
-    datasets = ["synthetic"] if args.smoke else args.datasets.split(",")
-    seeds = 1 if args.smoke else args.seeds
+    datasets, seeds = args.datasets.split(","), args.seeds   # checked, then --smoke's own
     epochs = 5 if args.smoke else 200
     modes = args.modes.split(",")
     try:
@@ -94,6 +93,8 @@ def main(argv=None) -> None:
     if unknown:
         p.error(f"--datasets: unknown {', '.join(unknown)}; choose from "
                 f"{', '.join(LINKPRED_DATASETS)}")
+    if args.smoke:
+        datasets, seeds = ["synthetic"], 1
     for lr in lrs:           # the configuration's own checks (a batch of 0, a rate of 1e31)
         PRESETS["vgae"].replace(epochs=epochs, lr=lr, batch_size=args.batch_size)
     graphs = {ds: load_dataset(ds, args.data_root) for ds in datasets}  # all, before the runs

@@ -259,8 +259,9 @@ def main(argv=None) -> None:
         p.error(f"--pyg-max-nodes must be >= 0 and --pyg-max-rss > 0, got "
                 f"{args.pyg_max_nodes} and {args.pyg_max_rss}")
     check_seed(args.seed, "--seed")          # (a ValueError: run_script's one line)
-    sizes = [(2_000, 10_000)] if args.smoke else SIZES if args.sizes is None else \
-        parse_sizes(args.sizes)
+    sizes = SIZES if args.sizes is None else parse_sizes(args.sizes)   # checked with --smoke
+    if args.smoke:
+        sizes = [(2_000, 10_000)]
     check_linkpred_flags(args.model, tuple(args.linkpred_args.split()))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -73,7 +73,8 @@ def results_file(out: str | os.PathLike | None, default: str | os.PathLike,
     else ``default`` (its committed results), or with ``--smoke`` the sibling
     ``NAME.smoke.json``, so that a smoke run never overwrites the measured results: a
     smoke run given a measured report's name in that folder as ``out`` (a full run's
-    command with ``--smoke`` added) is refused in one line."""
+    command with ``--smoke`` added) is refused in one line, as is an existing file that is
+    not a JSON object (a report is one)."""
     path = Path(default)
     if out is None:
         out = path.with_name(f"{path.stem}.smoke{path.suffix}") if smoke else path
@@ -85,6 +86,16 @@ def results_file(out: str | os.PathLike | None, default: str | os.PathLike,
                          f"{path.stem}.smoke{path.suffix}) or name a file elsewhere, or one "
                          f"ending in .smoke.json")
     out = check_output_file(out)
+    if out.is_file():                     # a note of yours at --out is not replaced
+        from graphvae.errors import DataError
+        from graphvae.io import read_json
+        try:
+            old = read_json(out)
+        except DataError:
+            old = None
+        if not isinstance(old, dict):
+            raise ValueError(f"--out {out} is not a benchmark report (a JSON object), and "
+                             f"this run would replace it: name another file")
     check_writable(out, create=True)
     return out
 

@@ -527,6 +527,22 @@ def test_a_results_file_is_checked_through_links_and_for_writing_before_the_run(
     assert not (ROOT / "new").exists()
 
 
+def test_a_results_file_that_is_not_a_report_is_not_replaced(tmp_path):
+    """A full run replaced any file at --out (a note of yours) with its report."""
+    from graphvae.io import results_file
+    default = ROOT / "benchmarks" / "results" / "linkpred.json"
+    for content in ("hello\n", "[1, 2]", "", "{\"a\": NaN}"):
+        note = tmp_path / "r.json"
+        note.write_text(content)
+        with pytest.raises(ValueError, match=r"^--out .*r\.json is not a benchmark report \(a "
+                                             r"JSON object\), and this run would replace it: "
+                                             r"name another file$"):
+            results_file(note, default, smoke=False)
+        assert note.read_text() == content
+    note.write_text('{"rows": []}')                         # a report: replaced, as before
+    assert results_file(note, default, smoke=False) == note
+
+
 def test_benchmark_flag_errors_are_one_line(tmp_path):
     """Run as a script: a bad flag is one line and exit 2 (argparse printed its usage block
     first), a ValueError from deep inside too (a traceback before), and an epoch count of 0
@@ -556,6 +572,11 @@ def test_benchmark_flag_errors_are_one_line(tmp_path):
               "invalid choice: 'citseer'"),
              ("minibatch.py", ["--smoke", "--batch-size", "0"], "batch-size must be at least 1"),
              ("minibatch.py", ["--datasets", "synthetic,nosuch"], "--datasets: unknown nosuch"),
+             # --smoke replaced the flag's value before it was checked: exit 0
+             ("minibatch.py", ["--smoke", "--datasets", "nosuch"], "--datasets: unknown nosuch"),
+             ("minibatch.py", ["--smoke", "--seeds", "-1"], "--seeds must lie in 1"),
+             ("scale.py", ["--smoke", "--sizes", "abc"], "--sizes takes nodes:edges pairs"),
+             ("invariance_scale.py", ["--smoke", "--graphs", "abc"], "--graphs takes cora"),
              # found by the first mini-batch run, after the full-batch runs. The embedded
              # graph: 600 nodes, 2361 edges; 236 test and 118 validation edges
              # (⌊m/10⌋, ⌊m/20⌋) leave 2007, so 2·2007 + 600 = 4614 training positives
