@@ -191,6 +191,9 @@ def test_check_invariance_on_broken_checkpoints(tmp_path, capsys):
                      "no state_dict of tensors"),
         "wrong size": ({**ck, "state_dict": {k: torch.zeros(3, 3) for k in ck["state_dict"]}},
                        "do not fit the saved config"),
+        # ("0 missing (e.g. []), 1 unexpected (e.g. ['bogus'])")
+        "extra key": ({**ck, "state_dict": {**ck["state_dict"], "bogus": torch.zeros(1)}},
+                      r"do not fit the saved config: 1 unexpected \(e\.g\. 'bogus'\)$"),
     }
     for name, (content, pattern) in cases.items():
         path = tmp_path / f"{name.replace(' ', '_')}.pt"
@@ -1336,6 +1339,9 @@ def test_linkpred_resume_with_more_seeds_than_the_states_is_allowed(tmp_path):
     with pytest.raises(ValueError, match="seeds 0, 1, and this run \\(--seed 1 --seeds 2\\) "
                                          "trains seeds 1–2"):
         _check_state_seeds(tmp_path, 1, 2)
+    with pytest.raises(ValueError, match="seeds 0, 1, and this run \\(--seed 1 --seeds 1\\) "
+                                         "trains seed 1: rerun"):        # (not "seeds 1–1")
+        _check_state_seeds(tmp_path, 1, 1)
 
 
 def test_a_state_of_generate_or_vector_resumed_by_the_other_names_the_command(tmp_path):

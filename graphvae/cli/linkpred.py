@@ -137,6 +137,11 @@ def _check_flags(args: argparse.Namespace) -> None:
                                     "--planted": args.planted, "--config": args.config})
 
 
+def _seeds(first: int, count: int) -> str:
+    """``seed 3`` or ``seeds 3–5``."""
+    return f"seed {first}" if count == 1 else f"seeds {first}–{first + count - 1}"
+
+
 def _check_state_seeds(state: Path, first: int, count: int) -> None:
     """``--resume``: the seeds whose states the folder holds must be seeds of this run.
     Another ``--seed`` or a smaller ``--seeds`` trained the run's seeds afresh and then
@@ -149,8 +154,8 @@ def _check_state_seeds(state: Path, first: int, count: int) -> None:
     if other:
         names = ", ".join(map(str, held[:10])) + (", ..." if len(held) > 10 else "")
         raise ValueError(f"--resume: {state} holds the training states of seeds {names}, "
-                         f"and this run (--seed {first} --seeds {count}) trains seeds {first}"
-                         f"–{first + count - 1}: rerun with the --seed and --seeds of the "
+                         f"and this run (--seed {first} --seeds {count}) trains "
+                         f"{_seeds(first, count)}: rerun with the --seed and --seeds of the "
                          f"interrupted run (the states are kept), or without --resume to "
                          f"start afresh")
 

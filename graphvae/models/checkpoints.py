@@ -116,9 +116,10 @@ def checked_model(build: Callable[[], nn.Module], state: Any, path: Path) -> nn.
     have = {k: tuple(v.shape) for k, v in state.items()}
     missing, extra = sorted(set(want) - set(have)), sorted(set(have) - set(want))
     if missing or extra:
+        parts = [f"{len(names)} {kind} (e.g. {quote(names[0])})"
+                 for names, kind in ((missing, "missing"), (extra, "unexpected")) if names]
         raise DataError(path, f"the weights do not fit the saved config: "
-                              f"{len(missing)} missing (e.g. {missing[:1]}), {len(extra)} "
-                              f"unexpected (e.g. {extra[:1]})")
+                              f"{', '.join(parts)}")
     wrong = [k for k in want if want[k] != have[k]]
     if wrong:
         k = wrong[0]
