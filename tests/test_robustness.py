@@ -182,6 +182,16 @@ def _checkpoint(tmp_path, capsys) -> Path:
     return out / "model.pt"
 
 
+def test_check_invariance_on_a_featureless_graph_says_why_the_widths_differ(tmp_path, capsys):
+    """The synthetic graph's model (64 features) on an edge list without features: '... but
+    ring.csv has 30' did not say that the 30 are X = I's columns, one a node."""
+    good = _checkpoint(tmp_path, capsys)
+    ring = write(tmp_path / "ring.csv", "".join(f"{i},{(i + 1) % 30}\n" for i in range(30)))
+    one_line_error(capsys, ["check-invariance", "--checkpoint", str(good), "--edges", str(ring)],
+                   r"expects 64 input features but .*ring\.csv has 30 \(it has no features: "
+                   r"X = I, one column a node; give --features\)$")
+
+
 def test_check_invariance_on_broken_checkpoints(tmp_path, capsys):
     good = _checkpoint(tmp_path, capsys)
     ck = torch.load(good, weights_only=True)

@@ -73,8 +73,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             raise DataError(args.checkpoint, f"records no usable input width (in_channels "
                                              f"{quote(width)})")
         if x.size(1) != width:
+            how = "" if data.x is not None or cfg.features in ID_FEATURE_MODES else \
+                " (it has no features: X = I, one column a node; give --features)"
             raise ValueError(f"the checkpoint {args.checkpoint} expects {width} input features "
-                             f"but {name} has {x.size(1)}")
+                             f"but {name} has {x.size(1)}{how}")
         graphs = [(x, data.edge_index)]
         mode = cfg.features if cfg.features == "propagated" or data.x is not None \
             else "identity"                       # a graph without features gets X = I
