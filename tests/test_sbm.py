@@ -399,12 +399,14 @@ def test_default_blocks():
     ["--nodes", "100", "--edges", "200", "--exponent", "nan"],
     ["--nodes", "100", "--edges", "200", "--seed", "-3"],
     ["--nodes", "100", "--edges", "200", "--out", "{tmp}/g.json"],
-    ["--nodes", "100", "--edges", "200", "--out", "{tmp}/no/such/folder/g.csv"],
+    ["--nodes", "100", "--edges", "200", "--out", "{tmp}/a_file/g.csv"],   # (missing folders
+    #                                                               are made, as --out's are)
     ["--nodes", "100", "--edges", "200", "--out", "{tmp}/dir.csv"],
     ["--nodes", "many", "--edges", "200"],
 ])
 def test_cli_bad_flags_exit_2_with_one_line(tmp_path, capsys, flags):
     (tmp_path / "dir.csv").mkdir()
+    (tmp_path / "a_file").write_text("")
     flags = [f.format(tmp=tmp_path) for f in flags]
     if "--out" not in flags:
         flags += ["--out", str(tmp_path / "g.csv")]
@@ -413,7 +415,7 @@ def test_cli_bad_flags_exit_2_with_one_line(tmp_path, capsys, flags):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and err.startswith("graphvae: error: ")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.csv"]  # nothing written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "dir.csv"]   # nothing written
 
 
 def test_make_graph_notes_a_graph_far_below_the_requested_edges(tmp_path, capsys):
