@@ -179,8 +179,23 @@ class Config:
         return f"{flag} {quote(value)}"
 
     def __post_init__(self) -> None:
-        check_field_types(self)
-        self.validate()
+        try:
+            check_field_types(self)
+            self.validate()
+        except ValueError as err:
+            if type(err) is not ValueError:
+                raise
+            raise ValueError(self._as_flag(str(err))) from None
+
+    @classmethod
+    def _as_flag(cls, message: str) -> str:
+        """``message`` with its first word, where that is a field's flag written without its
+        dashes (``epochs must be at least 1``), given them (``--epochs must ...``), so that
+        every refusal names the setting as the command line spells it (a ``--config`` file's
+        reader turns the flag back into the file's key)."""
+        word = message.split(" ", 1)[0]
+        flags = {_flag(f) for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        return "--" + message if word and "--" + word in flags else message
 
     def validate(self) -> None:
         """Check the values; subclasses raise ``ValueError`` naming the problem."""

@@ -202,7 +202,11 @@ BAD_INPUT = {
     "unknown dataset": (lambda p: ["--dataset", "nope"],
                         r"argument --dataset: invalid choice: 'nope'"),
     "features without edges": (_features_without_edges, r"--features needs --edges"),
-    "zero epochs": (lambda p: ["--epochs", "0"], r"epochs must be at least 1, got 0"),
+    "zero epochs": (lambda p: ["--epochs", "0"], r"error: --epochs must be at least 1, got 0$"),
+    # the same refusal from a file names its key
+    "zero epochs in a config": (
+        lambda p: ["--config", str(_write(p / "e.json", {"epochs": 0}))],
+        r"^graphvae: error: config \S*e\.json: epochs must be at least 1, got 0$"),
     "zero seeds": (lambda p: ["--seeds", "0"], r"--seeds must be at least 1, got 0"),
     "zero top-k": (lambda p: ["--top-k", "0"], r"--top-k must be at least 1 .*, got 0"),
     "huge top-k": (lambda p: ["--top-k", str(2 ** 63)],

@@ -93,3 +93,26 @@ def test_width_lists_are_whole_integers_or_empty():
                            match=f"expected comma-separated integers, got '{text}'"):
             comma_ints(text)
 
+
+
+def test_refusals_name_the_setting_as_its_flag():
+    """A config's refusal spelt the setting as its flag without the dashes ('epochs must be
+    at least 1', 'num-samples must ...') beside others that had them ('--hidden needs ...').
+    The first word is now the flag wherever it is one; a config file's reader turns it back
+    into the file's key."""
+    cases = [(LinkPredConfig, {"epochs": 0}, "--epochs must be at least 1, got 0"),
+             (LinkPredConfig, {"batch_size": 0}, "--batch-size must be at least 1, got 0"),
+             (LinkPredConfig, {"test_fraction": 1.5}, "--test-fraction must lie in (0, 1), "
+                                                      "got 1.5"),
+             (LinkPredConfig, {"lr": -1.0}, "--lr must be a finite number > 0, got -1.0"),
+             (GenerationConfig, {"num_samples": 0}, "--num-samples must lie in 1 … 100,000"),
+             (GenerationConfig, {"beta": 2.0}, "--beta must lie in (0, 1], got 2.0"),
+             (VectorRunConfig, {"ema": 1.5}, "--ema must be in (0, 1), got 1.5"),
+             # not a flag's name: as written
+             (GenerationConfig, {"dataset": "nope"}, "unknown data set 'nope'"),
+             (LinkPredConfig, {"val_fraction": 0.6, "test_fraction": 0.6},
+              "the validation and test fractions sum to 1.2, which leaves no edges")]
+    for cls, fields, message in cases:
+        with pytest.raises(ValueError) as exc:
+            cls(**fields)
+        assert str(exc.value).startswith(message), str(exc.value)

@@ -657,9 +657,11 @@ BAD_COMMAND_LINES = [
     (["linkpred", "--negatives", "1e30"], "negatives must lie in (0, 1000], got 1e+30"),
     (["linkpred", "--negatives", "nan"], "negatives must lie in (0, 1000], got nan"),
     (["linkpred", "--dropout", "nan"], "dropout must lie in [0, 1), got nan"),
-    (["linkpred", "--val-fraction", "0"], "val-fraction and test-fraction must each lie in"),
+    (["linkpred", "--val-fraction", "0"], "--val-fraction must lie in (0, 1), got 0.0"),
+    (["linkpred", "--test-fraction", "1.5"], "--test-fraction must lie in (0, 1), got 1.5"),
     (["linkpred", "--val-fraction", "0.5", "--test-fraction", "0.5"],
-     "with a sum below 1"),
+     "the validation and test fractions sum to 1, which leaves no edges to train on: "
+     "--val-fraction + --test-fraction must be below 1"),
     (["score", "x.jsonl", "--seed", "-1"], "seed must be an integer from 0 to"),
     (["score", "x.jsonl", "--dataset", "ego-small", "--qm9-limit", "5"],
      "--qm9-limit applies to --dataset qm9, not ego-small"),

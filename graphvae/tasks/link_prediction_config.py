@@ -88,11 +88,15 @@ class LinkPredConfig(Config):
                              "every non-edge, use --estimator dense)")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
-        if not 0 < self.val_fraction < 1 or not 0 < self.test_fraction < 1 \
-                or self.val_fraction + self.test_fraction >= 1:
-            raise ValueError(f"val-fraction and test-fraction must each lie in (0, 1) with a "
-                             f"sum below 1 (edges must be left to train on), got "
-                             f"{self.val_fraction} and {self.test_fraction}")
+        for name in ("val_fraction", "test_fraction"):
+            if not 0 < getattr(self, name) < 1:
+                raise ValueError(f"{name.replace('_', '-')} must lie in (0, 1), got "
+                                 f"{getattr(self, name)}")
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ValueError(f"the validation and test fractions sum to "
+                             f"{self.val_fraction + self.test_fraction:g}, which leaves no "
+                             f"edges to train on: --val-fraction + --test-fraction must be "
+                             f"below 1")
         check_widths("--hidden", self.hidden, allow_empty=True)
         check_widths("--latent", self.latent)
         if self.features not in FEATURE_MODES:
