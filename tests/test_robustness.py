@@ -408,7 +408,8 @@ def test_vector_data_times_a_million(tmp_path, capsys):
     from graphvae.vector.data import load_matrix
     np.save(tmp_path / "d.npy", load_digits().data[:300] * 1e6)
     one_line_error(capsys, ["vector", "--quiet", "--data", str(tmp_path / "d.npy")],
-                   r"entries up to 1\.6e\+07 .* --standardize")
+                   rf"error: {re.escape(str(tmp_path / 'd.npy'))} has entries up to "
+                   r"1\.6e\+07 .* --standardize")                # (the file, not its stem d)
     rc, out, err = run(["vector", "--quiet", "--data", str(tmp_path / "d.npy"), "--epochs",
                         "3", "--nll-samples", "20", "--standardize"], capsys)
     metrics = json.loads(out)

@@ -204,14 +204,16 @@ def check_matrix(x, name: str = "data", *, binary: bool = False) -> Tensor:
     return t
 
 
-def check_scale(data: VectorData, limit: float = SCALE_LIMIT) -> None:
+def check_scale(data: VectorData, limit: float = SCALE_LIMIT, source: str | None = None
+                ) -> None:
     """Refuse data whose entries reach ``limit`` in magnitude: networks trained on such
-    scales overflow or stall, so say what to do before any training."""
+    scales overflow or stall, so say what to do before any training. ``source``: the
+    file (or data set) named, in place of the data's name (a file's stem)."""
     big = max(float(t.abs().max()) for t in (data.train, data.valid, data.test))
     if big >= limit:
-        raise DataError(None, f"{data.name} has entries up to {big:.3g} in magnitude; scale it "
-                              f"first: pass --standardize (every column to mean 0 and variance "
-                              f"1 on the training rows) or rescale the file")
+        raise DataError(None, f"{source or data.name} has entries up to {big:.3g} in "
+                              f"magnitude; scale it first: pass --standardize (every column to "
+                              f"mean 0 and variance 1 on the training rows) or rescale the file")
 
 
 def _split(x: Tensor, fractions: tuple[float, float], seed: int, name: str = "the data"
