@@ -16,6 +16,7 @@ import torch
 import graphvae.training.loop as training
 from graphvae.bounds import BoundEstimate
 from graphvae.devices import resolve_device
+from graphvae.errors import DataError
 from graphvae.io import save_atomic, write_json
 from graphvae.training import (
     EMA,
@@ -1401,3 +1402,105 @@ def test_a_state_whose_averaged_weights_do_not_fit_is_damaged(tmp_path):
             _toy_fit(tmp_path / "bad", 4, [EMA(0.9)], resume=True)
     _, res = _toy_fit(tmp_path, 4, [EMA(0.9)], resume=True)             # as saved
     assert res.resumed_from == 2
+
+
+# ------------------------------------------------ the training state, field by field
+def _fit_pair(lr: float = 0.1):
+    """A one-layer model's fresh FitState and FitResult."""
+    from graphvae.training.callbacks import FitState
+    from graphvae.training.loop import FitResult
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 1)
+    state = FitState(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=lr),
+                     callbacks=[])
+    return state, FitResult(0, 0, 0.0, 0.0)
+
+
+def _saved_after_three_epochs(path, **edits):
+    """save_state of a run stopped early after 3 epochs (best epoch 2, one evaluation
+    since, 3.5 s), with the top-level entries ``edits`` (``best_*``: of its best) then
+    written over it as a hand edit would."""
+    from graphvae.training.state import save_state
+    state, result = _fit_pair()
+    state.stop, state.best_score, state.best_epoch, state.stale = True, -1.25, 2, 1
+    result.epochs, result.seconds = 3, 3.5
+    result.history = [{"loss": 1.0}, {"loss": 0.5}, {"loss": 0.25}]
+    result.epoch_seconds = [1.0, 1.25, 1.25]
+    save_state(path, state, result, None, {"lr": 0.1})
+    if edits:
+        ck = torch.load(path, weights_only=True)
+        for key, value in edits.items():
+            if key.startswith("best_"):
+                ck["best"][key[5:]] = value
+            elif key == "lr":
+                ck["optimizer"]["param_groups"][0]["lr"] = value
+            else:
+                ck[key] = value
+        torch.save(ck, path)
+
+
+def test_a_state_restores_every_counter_it_saved(tmp_path):
+    """Mutations that saved (or read back) the stop flag as False, the evaluations since
+    the best as 0, the seconds as 0 or the best epoch as 0 passed every test: a resumed run
+    then trained past its early stop, reset its patience, or reported another best epoch."""
+    from graphvae.training.state import restore_state
+    path = tmp_path / "s.pt"
+    _saved_after_three_epochs(path)
+    state, result = _fit_pair()
+    restore_state(path, state, result, None, {"lr": 0.1}, epochs=10)
+    assert (state.stop, state.best_score, state.best_epoch, state.stale) == (True, -1.25, 2, 1)
+    assert (result.epochs, result.resumed_from, result.seconds) == (3, 3, 3.5)
+    assert result.epoch_seconds == [1.0, 1.25, 1.25] and result.history[2] == {"loss": 0.25}
+
+
+@pytest.mark.parametrize("edits, reason", [
+    ({"best_epoch": 4}, r"its best epoch 4 \(score -1\.25\) is not one of its 3 epochs"),
+    ({"best_score": float("inf")}, r"its best epoch 2 \(score inf\) is not one of its 3"),
+    ({"lr": 0.0}, r"its learning rate 0\.0 is not a number in \(0, "),
+    ({"seconds": float("inf")}, r"its timings hold inf, not a number of seconds"),
+    ({"epoch_seconds": [1.0, float("inf"), 1.0]}, r"its timings hold inf"),
+    ({"history": [{"loss": 1.0}, {"loss": True}, {"loss": 0.25}]},
+     r"its history holds records that are not numbers by name"),
+    ({"history": ({"loss": 1.0}, {"loss": 0.5}, {"loss": 0.25})},
+     r"its history or epoch times are not lists"),
+    ({"epoch": True}, r"its epoch counts are not integers"),
+    ({"model": {"weight": torch.tensor([[float("nan"), 0.0]]), "bias": torch.zeros(1)}},
+     r"its weights hold NaN"),
+])
+def test_a_hand_edited_state_is_refused_as_damaged(tmp_path, edits, reason):
+    """What no run saves (worked out from the saved run of 3 epochs): a best epoch past the
+    last, an infinite best score, a rate of 0, infinite seconds, a bool in the history."""
+    from graphvae.training.state import restore_state
+    path = tmp_path / "s.pt"
+    _saved_after_three_epochs(path, **edits)
+    state, result = _fit_pair()
+    with pytest.raises(DataError, match=rf"s\.pt: a damaged training state \(ValueError: "
+                                        rf"{reason}"):
+        restore_state(path, state, result, None, {"lr": 0.1}, epochs=10)
+
+
+def test_a_state_that_records_no_settings_is_refused_by_a_run_that_has_them(tmp_path):
+    from graphvae.training.state import restore_state
+    path = tmp_path / "s.pt"
+    _saved_after_three_epochs(path, config=None)
+    state, result = _fit_pair()
+    with pytest.raises(DataError, match=r"s\.pt: the training state belongs to a run with "
+                                        r"other settings \(it records none\)"):
+        restore_state(path, state, result, None, {"lr": 0.1}, epochs=10)
+
+
+def test_settings_differences_are_listed_once_each_and_in_full():
+    from graphvae.training.state import _refuse_other_version, _settings_diff, same_value
+    # two data keys differ: one "other data"
+    assert _settings_diff({"data": 1, "graph": 2}, {"data": 3, "graph": 4}) == "other data"
+    # three keys only the state has: all three, and no "more"
+    assert _settings_diff({"a": 1, "b": 2, "c": 3}, {}) == \
+        "'a': unset here, 1 in the state; 'b': unset here, 2 in the state; " \
+        "'c': unset here, 3 in the state"
+    assert _settings_diff({"a": 1, "b": 2, "c": 3, "d": 4}, {}).endswith("; 1 more")
+    # tensors compare element-wise: their truth value raises, so they are not the same
+    assert same_value(torch.ones(2), torch.ones(2)) is False
+    assert same_value({"a": 1}, {"a": 1}) is True
+    with pytest.raises(DataError, match=r"did not record b, c, d and 1 more; it cannot be "
+                                        r"resumed"):
+        _refuse_other_version(Path("s.pt"), {"a": 1}, {"a": 1, "b": 1, "c": 1, "d": 1, "e": 1})
