@@ -408,3 +408,46 @@ def test_integer_ids_that_tie_in_value_sort_by_spelling_whatever_the_set_order()
     for given in (["1", "01", "10", "001"], ["001", "10", "01", "1"]):
         assert natural_order(given) == ["001", "01", "1", "10"]
     assert natural_order(["b", "10", "9"]) == ["10", "9", "b"]      # strings: as strings
+
+
+@pytest.mark.parametrize("name, data, names, edges", [
+    # a tab and spaces in one .txt: whitespace splits, so 'e' is a third, ignored column
+    ("g.txt", b"a\tb\nc\td e\n", ["a", "b", "c", "d"], [[0, 2], [1, 3]]),
+    ("g.txt", b"a b\nc d\te\n", ["a", "b", "c", "d"], [[0, 2], [1, 3]]),
+    # two byte-order marks: every leading U+FEFF is dropped (pyarrow drops one)
+    ("g.csv", b"\xef\xbb\xbf\xef\xbb\xbfa,b\nb,c\n", ["a", "b", "c"], [[0, 1], [1, 2]]),
+    # a lone \r ends a line: '# e' is a comment, 'x,y' an edge
+    ("g.txt", b"a b\nc d\r# e\n", ["a", "b", "c", "d"], [[0, 2], [1, 3]]),
+    ("g.csv", b"a,b\n#c,d\rx,y\n", ["a", "b", "x", "y"], [[0, 2], [1, 3]]),
+    # '--5' and '٣' are not integers: 'p q' is an edge, not a header, and the names sort as
+    # strings ('-' < '4' < 'p' < 'q' < U+0663)
+    ("g.txt", b"p q\n--5 4\n", ["--5", "4", "p", "q"], [[2, 0], [3, 1]]),
+    ("g.txt", "p q\n\u0663 4\n".encode(), ["4", "p", "q", "\u0663"], [[1, 3], [2, 0]]),
+    # 10,001 comment lines before the data: more than the fast path looks through
+    ("g.txt", b"#c d\n" * 10_001 + b"a b\n", ["a", "b"], [[0], [1]]),
+])
+@pytest.mark.parametrize("fast", [True, False])
+def test_files_the_fast_path_must_hand_to_the_line_reader(tmp_path, fast, name, data, names,
+                                                          edges):
+    """What mutation testing found the fast path could read otherwise, unnoticed: a tab and
+    spaces mixed, a second byte-order mark, a lone carriage return, ids with a sign or
+    digits that are not ASCII, a long run of leading comments (worked out by hand)."""
+    path = tmp_path / name
+    path.write_bytes(data)
+    assert _read(path, fast) == (names, edges)
+
+
+@pytest.mark.parametrize("name, data, line, what", [
+    ("g.txt", b"a b\nc d \xc3", 2, "0xc3"),              # UTF-8 cut short at the end
+    ("g.txt", b"a b\nc d\n# \xc3", 3, "0xc3"),
+    ("g.csv", b"a,b\nc,d,\xe2\x82", 2, "0xe2"),
+    ("g.txt", b"a b\nc d\x00\n", 2, "NUL"),
+])
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_cut_utf8_sequence_or_a_nul_is_named_by_both_readers(tmp_path, fast, name, data,
+                                                               line, what):
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(DataError) as exc:
+        read_edge_index(path, fast=fast)
+    assert str(exc.value).startswith(f"{path}:{line}: ") and what in str(exc.value), exc.value

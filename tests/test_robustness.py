@@ -541,6 +541,34 @@ def test_leftovers_of_dead_runs_are_removed_and_an_old_folder_restored(tmp_path)
     assert (kept[0] / "notes.txt").read_text() == "mine"
 
 
+def test_an_old_folder_left_beside_a_complete_out_is_removed_not_restored(tmp_path):
+    """A dead run's '.o.old-…' is put back only where --out is missing: beside a complete
+    run (a later one finished), restoring it failed (a rename onto a folder that is not
+    empty) in every run into the folder, or replaced an empty one."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    out = tmp_path / "o"
+    with output_folder(out, "test") as stage:                       # run B, complete
+        (stage / "b.txt").write_text("B")
+
+    def run_a_aside(name: str) -> None:
+        old = tmp_path / f".{name}.old-{dead.pid}-def01234"
+        old.mkdir()
+        (old / "a.txt").write_text("A")
+        (old / MANIFEST).write_text(json.dumps({"written_by": "graphvae", "files": {
+            "a.txt": {"bytes": 1}}}))
+    run_a_aside("o")
+    clean_leftovers(out)
+    assert (out / "b.txt").read_text() == "B" and not (out / "a.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o"]
+    empty = tmp_path / "e"                                        # an empty folder as --out
+    empty.mkdir()
+    run_a_aside("e")
+    clean_leftovers(empty)
+    assert list(empty.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == \
+        ["e", "o"]
+
+
 def test_leftovers_are_judged_dead_only_by_the_machine_that_made_them(tmp_path):
     """A folder shared between hosts (NFS) or containers: a process id from elsewhere
     says nothing here, so another machine's staging folder, live or not, is left alone;
