@@ -559,7 +559,7 @@ def test_benchmark_flag_errors_are_one_line(tmp_path):
               "the linkpred flags: failed (exit status 2): graphvae: error: argument --model: "
               "invalid choice: 'junk'"),
              ("scale.py", ["--smoke", "--linkpred-args=--lr -1"],
-              "graphvae: error: lr must be a finite number > 0, got -1.0"),
+              "graphvae: error: --lr must be a finite number > 0, got -1.0"),
              ("invariance_scale.py", ["--graphs", "3000,inf"], "--graphs takes cora"),
              ("invariance_scale.py", ["--smoke", "--timeout", "inf"],
               "--timeout in (0, 1e7] seconds"),
