@@ -2029,3 +2029,37 @@ def test_a_parent_of_out_that_is_a_file_is_named(tmp_path, capsys):
                 str(tmp_path / "new" / "deeper" / "g.csv")], capsys)[0] == 0
     assert (tmp_path / "new" / "deeper" / "g.planted.npz").is_file()
     assert (tmp_path / "afile").read_text() == "mine"
+
+
+def test_a_run_folder_takes_the_umask_mode_and_its_checks_name_what_they_found(tmp_path,
+                                                                              capsys):
+    """What the rest of mutation round 6's run-folder list left free: the finished folder's
+    mode (mkdtemp's 0o700 left others unable to read a run), every foreign file counted
+    ("and 2 more"), a manifest that does not list samples.jsonl refused by score, and a
+    name's length counted in bytes."""
+    import stat as stat_mod
+
+    from graphvae.atomic import check_output_file
+    old = os.umask(0o022)
+    try:
+        with output_folder(tmp_path / "o", "test") as stage:
+            (stage / "a.txt").write_text("x")
+    finally:
+        os.umask(old)
+    assert stat_mod.S_IMODE((tmp_path / "o").stat().st_mode) == 0o755     # 0o777 & ~0o022
+    for name in "abcde":
+        (tmp_path / "o" / f"{name}.tex").write_text("mine")
+    one_line_error(capsys, ["linkpred", "--quiet", "--out", str(tmp_path / "o")],
+                   r"other files in it \(a\.tex, b\.tex, c\.tex and 2 more\)")
+    run_dir = tmp_path / "g"
+    with output_folder(run_dir, "graphvae generate") as stage:
+        (stage / "metrics.json").write_text("{}")
+        (stage / "samples.jsonl").write_text("")
+    manifest = json.loads((run_dir / MANIFEST).read_text())
+    del manifest["files"]["samples.jsonl"]
+    (run_dir / MANIFEST).write_text(json.dumps(manifest))
+    one_line_error(capsys, ["score", str(run_dir)],
+                   r"g/manifest\.json: does not list samples\.jsonl: not the run's file$")
+    with pytest.raises(ValueError, match=r"its name is longer than 255 bytes"):
+        check_output_file(tmp_path / ("é" * 128))              # 128 characters, 256 bytes
+    assert check_output_file(tmp_path / ("é" * 127)) == tmp_path / ("é" * 127)
