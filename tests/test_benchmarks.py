@@ -192,7 +192,11 @@ def _check_invariance_scale(report):
     assert row["float64"] and not row["identity_features"] and row["exit_status"] == 0
     assert row["status"] == dict.fromkeys(("encoder mean", "encoder scale", "decoder",
                                            "bound"), "ok") and row["as_expected"]
-    assert all(0 <= v <= 1e-9 for v in row["deviations"].values())
+    dev = row["deviations"]
+    assert all(0 <= dev[k] <= 1e-9 for k in ("encoder mean", "encoder scale", "decoder"))
+    # the bound is about -1.9e7 nats, where float64 values lie 2^-28 = 3.7e-9 apart: 1e-9
+    # asked for no rounding at all (one step, on another machine's CPU); a few steps pass
+    assert 0 <= dev["bound"] <= 8 * 2.0 ** -28
     assert 0 < row["peak_rss_gb"] < row["max_gb"] and row["wall_s"] > 0
 
 
@@ -379,9 +383,9 @@ def test_a_partial_generation_run_keeps_what_others_wrote_and_refuses_other_file
         assert [(r["label"], r["v"]) for r in rows] == [
             ("graphvae (matched)", 1), ("x", "theirs"), ("seq-vae, exemplar prior", "new")]
         notes = tmp_path / "notes.json"
-        for text in ('{"my": "notes"}', "[1, 2]"):
-            notes.write_text(text)
-            with pytest.raises(ValueError, match=r"is not a generation report"):
+        for text, kind in (('{"my": "notes"}', "generation"), ("[1, 2]", "benchmark")):
+            notes.write_text(text)              # (not a JSON object: any run refuses it)
+            with pytest.raises(ValueError, match=rf"is not a {kind} report"):
                 module.main(["--only", "ego-small", "--out", str(notes)])
             assert notes.read_text() == text
         with pytest.raises(ValueError, match=r"would mix smoke rows into a measured report"):
