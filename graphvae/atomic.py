@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from graphvae.errors import WriteError, describe, one_line, quote
+from graphvae.errors import DataError, WriteError, describe, one_line, quote
 from graphvae.processes import owner_gone, owner_of, owner_tag
 
 #: The longest file name (bytes) that Linux file systems take.
@@ -87,8 +87,7 @@ def results_file(out: str | os.PathLike | None, default: str | os.PathLike,
                          f"ending in .smoke.json")
     out = check_output_file(out)
     if out.is_file():                     # a note of yours at --out is not replaced
-        from graphvae.errors import DataError
-        from graphvae.io import read_json
+        from graphvae.io import read_json  # (io imports this module)
         try:
             old = read_json(out)
         except DataError:
