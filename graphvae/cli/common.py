@@ -93,12 +93,12 @@ def _has_state(state: Path, files: tuple[str, ...], command: str, refuse: bool) 
         if refuse:
             raise ValueError(f"--resume: no training state of an interrupted run at {state}")
         return False
-    if not any(p.is_file() for pattern in files for p in state.glob(pattern)):
+    named = sorted(p for pattern in files for p in state.glob(pattern))
+    if not any(p.is_file() for p in named):
         if refuse:
-            odd = sorted(p.name for pattern in files for p in state.glob(pattern))
-            if odd:                                 # (named as a state, not a file)
-                raise ValueError(f"--resume: {state / odd[0]} is not a file, so not a "
-                                 f"training state of graphvae {command}")
+            if named:                               # (named as a state, not a file)
+                raise ValueError(f"--resume: {named[0]} is not a file, so not a training "
+                                 f"state of graphvae {command}")
             held = sorted(p.name for p in state.iterdir())[:5]
             owners = [who for who in map(_state_owners, held) if who]
             whose = sorted(set.intersection(*owners) - {command}) if owners else []

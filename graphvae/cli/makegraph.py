@@ -26,7 +26,7 @@ from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
-from graphvae.atomic import check_writable, file_above
+from graphvae.atomic import check_writable
 from graphvae.cli.common import path_arg
 from graphvae.config import check_seed
 from graphvae.errors import describe
@@ -76,9 +76,6 @@ def _check_out(out: Path) -> None:
         raise ValueError(f"--out {out} must end in {', '.join(SUFFIXES)}")
     if out.is_dir():
         raise ValueError(f"--out {out} is a folder; give a file path ending in .csv")
-    blocking = file_above(out)
-    if blocking is not None:
-        raise ValueError(f"--out {out}: {blocking} is a file, not a folder")
     planted = planted_path(out)
     for path in (out, planted):
         if path.is_symlink() or (path.exists() and not path.is_file()):

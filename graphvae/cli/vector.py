@@ -50,7 +50,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from graphvae.vector.data import check_scale, load_vector_data
+    from graphvae.vector.data import load_vector_data
     from graphvae.vector.run import VectorRunConfig, resolved, run_vector
 
     cfg = VectorRunConfig.from_args(args)  # validated on construction
@@ -61,8 +61,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         data = data.binarized()
     if args.standardize:
         data = data.standardized()
-    if data.scales is None:                  # (here: named as given, big.npy, not big)
-        check_scale(data, source=str(args.data))
     # after the data: the likelihood a run picks decides whether --variance is read
     for line in resolved(cfg, data).ignored_settings():
         print(f"graphvae vector: note: {line}", file=sys.stderr)

@@ -58,6 +58,7 @@ class VectorData:
     train_labels: Tensor | None = None
     scales: Tensor | None = None  # per-column scale of standardized() data, else None
     shifts: Tensor | None = None  # per-column mean of standardized() data, else None
+    source: str | None = None     # the file read, as given (refusals name it), else None
 
     def __post_init__(self) -> None:
         """One-line errors for splits that are not rows of one width, or an image shape
@@ -101,7 +102,7 @@ class VectorData:
         def b(t: Tensor) -> Tensor:
             return (t > threshold).to(t.dtype)
         return VectorData(b(self.train), b(self.valid), b(self.test), self.name + "-binarized",
-                          self.image_shape, self.train_labels)
+                          self.image_shape, self.train_labels, source=self.source)
 
     def standardized(self) -> VectorData:
         """Every column shifted and scaled to mean 0 and variance 1 on the training rows
@@ -117,7 +118,7 @@ class VectorData:
             return (t - mean) / scale
         return VectorData(s(self.train), s(self.valid), s(self.test),
                           self.name + "-standardized", self.image_shape, self.train_labels, scale,
-                          mean)
+                          mean, self.source)
 
     def original_units(self, rows: Tensor) -> Tensor:
         """Rows of this data's units in the units before :meth:`standardized` (for plots)."""
@@ -204,14 +205,13 @@ def check_matrix(x, name: str = "data", *, binary: bool = False) -> Tensor:
     return t
 
 
-def check_scale(data: VectorData, limit: float = SCALE_LIMIT, source: str | None = None
-                ) -> None:
+def check_scale(data: VectorData, limit: float = SCALE_LIMIT) -> None:
     """Refuse data whose entries reach ``limit`` in magnitude: networks trained on such
-    scales overflow or stall, so say what to do before any training. ``source``: the
-    file (or data set) named, in place of the data's name (a file's stem)."""
+    scales overflow or stall, so say what to do before any training. The data is named by
+    the file it was read from (``big.npy``), else by its name."""
     big = max(float(t.abs().max()) for t in (data.train, data.valid, data.test))
     if big >= limit:
-        raise DataError(None, f"{source or data.name} has entries up to {big:.3g} in "
+        raise DataError(None, f"{data.source or data.name} has entries up to {big:.3g} in "
                               f"magnitude; scale it first: pass --standardize (every column to "
                               f"mean 0 and variance 1 on the training rows) or rescale the file")
 
@@ -294,7 +294,7 @@ def load_matrix(path: str | os.PathLike, seed: int = 0,
     tr, va, te = _split(x, (0.1, 0.1), seed, str(path))
     # the name shown in plots and metrics: bytes of the file name that are not UTF-8 as �
     name = path.stem.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return VectorData(x[tr], x[va], x[te], name, image_shape)
+    return VectorData(x[tr], x[va], x[te], name, image_shape, source=str(path))
 
 
 def _read_csv(path: Path) -> np.ndarray:
