@@ -10,6 +10,7 @@ from scipy.stats import wasserstein_distance
 
 from graphvae.evaluation.graph_stats import (
     THREE_STATS,
+    degree_histogram,
     graph_mmd,
     local_clustering,
     mean_of_three,
@@ -563,3 +564,58 @@ def test_protocol_settings_and_histograms_that_earlier_cases_left_free(monkeypat
     assert graph_stats.graph_summary([nx.empty_graph(1), nx.empty_graph(2)])[
         "fraction_connected"] == 0.5
     assert graph_stats.graph_summary([nx.empty_graph(1)])["fraction_connected"] == 1.0
+
+
+def test_mmd_refuses_an_empty_second_set_and_infinite_entries():
+    """The empty-set check looks at both sides (an empty second set gave NaN and a
+    RuntimeWarning), and an infinite entry is refused as a NaN is (it gave 0 or NaN
+    kernel values, and a number or NaN out)."""
+    with pytest.raises(ValueError, match="at least one sample on each side"):
+        mmd_squared([np.ones(2)], [], "gaussian_tv", 1.0)
+    with pytest.raises(ValueError, match="the first set has entries that are not finite"):
+        mmd_squared([np.array([np.inf, 0.0])], [np.array([1.0, 0.0])], "gaussian_rbf", 1.0,
+                    normalize=False)
+
+
+def test_isolated_nodes_count_in_the_degree_statistic_and_edgeless_samples_are_scored():
+    """Degree histograms start at degree 0. A 3-path plus an isolated node: (1, 2, 1) →
+    (1/4, 1/2, 1/4) against the 3-path's (0, 2/3, 1/3): total variation ½(1/4 + 1/6 +
+    1/12) = 1/4, GRAN's σ = 1, k = e^{−1/32}, MMD² = 2 − 2e^{−1/32}. A generated graph
+    with nodes and no edges is a sample (only graphs with no nodes are dropped): three
+    isolated nodes (1, 0, 0) against the 3-path: total variation ½(1 + 2/3 + 1/3) = 1,
+    MMD² = 2 − 2e^{−1/2}, and no empty sample counted."""
+    g = nx.path_graph(3)
+    g.add_node(3)
+    assert degree_histogram(g).tolist() == [1.0, 2.0, 1.0]
+    got = graph_mmd([nx.path_graph(3)], [g], "gran", ["degree"])
+    assert got["degree"] == pytest.approx(2 - 2 * math.exp(-1 / 32), abs=1e-12)
+    out = graph_mmd([nx.path_graph(3)], [nx.empty_graph(3)], "gran", ["degree"])
+    assert out["empty_generated"] == 0.0
+    assert out["degree"] == pytest.approx(2 - 2 * math.exp(-0.5), abs=1e-12)
+
+
+def test_pool_terms_take_the_pool_as_generated_graphs_under_gdss():
+    """Under gdss a pool graph is a generated graph, so its isolated nodes go first.
+    ``kernel_min_eigenvalues``: an edge plus an isolated node becomes the edge itself, so
+    every kernel matrix of [that, an edge] is [[1, 1], [1, 1]], smallest eigenvalue 0
+    (kept, the degree histograms (1, 2) and (0, 2) would give 1 − e^{−1/18}).
+    ``others`` leaves each graph's own copy out, which matters here alone: the reference
+    [a, b], a an edge plus an isolated node and b a 3-path, is also the pool [a' (the
+    edge), b]. Normalised degree histograms a (1/3, 2/3), a' (0, 1), b (0, 2/3, 1/3); the
+    EMDs from the cumulative sums are d(b, a') = 1/3 and d(a, b) = 2/3, so others =
+    [k(a', b), k(b, a)] = [e^{−1/18}, e^{−2/9}] (σ = 1); with the own copies each would
+    gain k(a, a') = e^{−1/18} or k(b, b) = 1. A pool graph with no nodes is refused under
+    gran (its all-zero histogram was scored as a sample)."""
+    with_isolated = nx.path_graph(2)
+    with_isolated.add_node(2)
+    got = kernel_min_eigenvalues([with_isolated, nx.path_graph(2)], "gdss")
+    assert set(got) == {"degree", "clustering", "orbit", "spectral"}
+    for name, value in got.items():
+        assert value == pytest.approx(0.0, abs=1e-12), name
+    graphs = [with_isolated, nx.path_graph(3)]
+    pm = PoolMMD(graphs, graphs, "gdss", 2)
+    assert pm.self_reference
+    assert pm.others["degree"] == pytest.approx([math.exp(-1 / 18), math.exp(-2 / 9)],
+                                                abs=1e-12)
+    with pytest.raises(ValueError, match="a pool graph is empty"):
+        expected_mmd([nx.path_graph(3)], [nx.path_graph(3), nx.empty_graph(0)], "gran", 2)

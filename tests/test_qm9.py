@@ -538,3 +538,80 @@ def test_an_atom_of_valence_128_or_more_is_invalid_not_an_internal_error():
         types = [0] * (others + 1)
         assert graph_to_mol(types, codes) is None
         assert not gdss_valid(types, codes)
+
+
+def _bond_codes(n, bonds):
+    codes = torch.zeros(n, n, dtype=torch.long)
+    for a, b, code in bonds:
+        codes[a, b] = codes[b, a] = code
+    return codes
+
+
+@needs_rdkit
+def test_gdss_validity_sums_bond_orders_and_adds_bonds_from_the_lower_triangle():
+    """GDSS compares an atom's valence (the sum of its bond orders, not its bond count)
+    with its normal one. C=N(C)C, N first: bonds go in as (1,0) double, (2,0), (3,0); at
+    the third N's valence is 2 + 1 + 1 = 4 = 3 + 1, so it becomes N+, which allows 4:
+    valid. (Counted in bonds, N has 3: no charge, and not valid.)
+
+    GDSS adds bonds row by row below the diagonal: (2,0) (2,1) (3,0) (3,2) (4,0) for C0
+    C1 N2 O3 C4 with C0-N2, C1-N2, C0-O3, N2=O3 and C0-C4. The double bond (3,2) takes N
+    to 4 and O to 3 at once; RDKit names one, which is charged, and the next bond, (4,0),
+    runs the check again, which names the other: both charged, valid. Added above the
+    diagonal, (0,2) (0,3) (0,4) (1,2) (2,3), the double bond comes last and one of the
+    two stays over its valence."""
+    from graphvae.chem.validity import gdss_construct, gdss_valid
+    codes = _bond_codes(4, [(0, 1, 2), (0, 2, 1), (0, 3, 1)])
+    assert gdss_valid([N, C, C, C], codes) is True
+    assert gdss_construct([N, C, C, C], codes).GetAtomWithIdx(0).GetFormalCharge() == 1
+    codes = _bond_codes(5, [(0, 2, 1), (1, 2, 1), (0, 3, 1), (2, 3, 2), (0, 4, 1)])
+    assert gdss_valid([C, C, N, O, C], codes) is True
+    charges = [a.GetFormalCharge() for a in gdss_construct([C, C, N, O, C], codes).GetAtoms()]
+    assert charges == [0, 0, 1, 1, 0]
+
+
+@needs_rdkit
+def test_each_decoding_scores_its_own_molecules():
+    """Two fluorines sampled with a double bond (p = 0.9 for the pair, 0.7 for the double
+    order). Raw, F=F fails both definitions (F takes one bond and is not an atom GDSS
+    charges): one unsanitizable molecule. The valency-aware decoding keeps the sampled
+    bond at the highest-scoring order that fits, single: FF, valid under both, and its
+    own failure counts are all 0 (not the raw row's)."""
+    from graphvae.chem.scores import molecule_scores
+    from graphvae.containers import SampledGraph
+    adj = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    edge_prob = torch.tensor([[0.0, 0.9], [0.9, 0.0]])
+    bond_prob = torch.tensor([0.2, 0.7, 0.1]).expand(2, 2, 3).clone()
+    g = SampledGraph(adj, edge_prob=edge_prob, node_types=torch.tensor([F, F]),
+                     bond_prob=bond_prob, bond_types=torch.tensor([[0, 2], [2, 0]]))
+    out = molecule_scores([g], set(), valency=True, fcd=False)
+    assert out["sampled"]["gdss_validity"] == 0.0
+    assert out["sampled"]["invalid"] == {"empty": 0, "unsanitizable": 1, "disconnected": 0}
+    assert out["valency_aware"]["smiles"] == ["FF"]
+    assert out["valency_aware"]["gdss_validity"] == 1.0
+    assert out["valency_aware"]["invalid"] == {"empty": 0, "unsanitizable": 0,
+                                               "disconnected": 0}
+
+
+@needs_rdkit
+def test_nspdk_counts_repeated_samples_and_labels_aromatic_bonds_one():
+    """NSPDK scores every valid sample, repeats included. φ(C) (one atom of degree 0) and
+    φ(CC) (atoms of degree 1) share no feature and are unit vectors, so samples C, C, CC
+    against the reference CC give ‖(2φ(C) + φ(CC))/3 − φ(CC)‖² = (2/3)² + (2/3)² = 8/9
+    (deduplicated, C and CC, it would be 1/2). GDSS labels a bond by int(its order), so
+    benzene's six aromatic bonds (1.5) are labelled 1, as a single bond is."""
+    from graphvae.chem.scores import molecule_scores, smiles_graphs
+    from graphvae.containers import SampledGraph
+
+    def carbons(n, bonds):
+        codes = _bond_codes(n, bonds)
+        return SampledGraph((codes > 0).float(), node_types=torch.zeros(n, dtype=torch.long),
+                            bond_types=codes)
+    samples = [carbons(1, []), carbons(1, []), carbons(2, [(0, 1, 1)])]
+    raw = molecule_scores(samples, set(), valency=False, reference=["CC"], fcd=False)
+    assert raw["sampled"]["smiles"] == ["C", "C", "CC"]
+    assert raw["sampled"]["nspdk"] == pytest.approx(8 / 9, abs=1e-12)
+    (benzene,) = smiles_graphs(["c1ccccc1"])
+    labels = [d["label"] for _, _, d in benzene.edges(data=True)]
+    assert labels == [1] * 6 and all(type(x) is int for x in labels)
+    assert [d["label"] for _, d in benzene.nodes(data=True)] == ["C"] * 6
