@@ -355,3 +355,110 @@ def test_set_priors_refuse_the_per_row_calls_by_name_and_keep_the_set_calls():
     assert z.shape == (3, 4) and torch.isfinite(z).all()
     with pytest.raises(NotImplementedError, match="^Prior defines no sample$"):
         Prior().sample((2, 4))
+
+
+def test_elbo_weights_enter_the_surrogate_only_by_hand():
+    """q = N(1, e^0) in one coordinate: KL(q || N(0,1)) = ½(1 + 1 − 1 − 0) = ½.
+    A likelihood of value −2 and re-weighted value −3 for every draw. Then value = −2 − ½
+    whatever the weights, and surrogate = −scale·(recon_weight·(−3) − kl_weight·½)."""
+    from graphvae.bounds.elbo import ELBO
+    from graphvae.bounds.gaussian import DiagGaussian
+    from graphvae.likelihoods.edges import LogLik
+
+    q = DiagGaussian(torch.tensor([1.0], dtype=torch.float64),
+                     torch.tensor([0.0], dtype=torch.float64))
+
+    def loglik(z):
+        s = z.shape[0]
+        return LogLik(torch.full((s,), -2.0, dtype=torch.float64),
+                      torch.full((s,), -3.0, dtype=torch.float64))
+
+    for kw, rw, sc in ((0.25, 1.0, 1.0), (0.001, 2.0, 0.5), (0.0, 1.0, 1.0)):
+        est = ELBO(num_samples=3, recon_weight=rw, kl_weight=kw, scale=sc)(
+            q, loglik, generator=torch.Generator().manual_seed(0))
+        assert est.kl.item() == pytest.approx(0.5, rel=1e-12)
+        assert est.value.item() == pytest.approx(-2.5, rel=1e-12)
+        assert est.surrogate.item() == pytest.approx(-sc * (rw * -3.0 - kw * 0.5), rel=1e-12)
+
+
+def test_point_mass_kl_is_zero_per_row():
+    """kl_to gives one value per row (as DiagGaussian.kl_to does): (3, 2) codes -> (3,)."""
+    from graphvae.bounds.gaussian import DiagGaussian, PointMass
+    from graphvae.bounds.priors import StandardNormal
+
+    loc = torch.randn(3, 2)
+    kl = PointMass(loc).kl_to(StandardNormal())
+    assert kl.shape == DiagGaussian(loc, torch.zeros_like(loc)).kl_to(StandardNormal()).shape
+    assert kl.shape == (3,) and bool((kl == 0).all())
+
+
+def test_kl_gradient_is_finite_at_extreme_log_variances():
+    """d/dl KL(N(0, e^l) || N(0, 1)) = ½(e^l − 1) by hand: −½ at l = −1e9 and −1e12
+    (float32), where an unclamped Taylor series overflows to a factor of ±inf and the zero
+    gradient of its unused branch turns NaN (0 · inf)."""
+    from graphvae.bounds.priors import kl_standard_normal
+
+    for logvar in (-1e12, -1e9, -80.0, 0.05, 20.0):
+        lv = torch.tensor([logvar], dtype=torch.float32, requires_grad=True)
+        kl = kl_standard_normal(torch.zeros(1), lv)
+        (g,) = torch.autograd.grad(kl.sum(), lv)
+        assert torch.isfinite(g).all(), logvar
+        assert g.item() == pytest.approx(0.5 * math.expm1(logvar), rel=1e-5, abs=1e-7)
+
+
+def test_set_prior_bound_at_a_nonzero_draw_of_u_by_hand():
+    """q(u | Z) = N(0.5, 4) (std 2) and u_noise = 1 give u = 0.5 + 2·1 = 2.5. The mixture
+    has one component with μ(u) = relu(u) − relu(−u) = u and σ² = 1, so the estimate is
+    Σ_i log N(z_i; 2.5, 1) − KL(N(0.5, 4) ‖ N(0, 1)) for z = (1, 2), a masked 50 left out."""
+    from graphvae.bounds.priors import SetMixturePrior
+
+    prior = SetMixturePrior(dim=1, components=1, graph_latent=1, hidden=4).double()
+    with torch.no_grad():
+        prior.rho[-1].weight.zero_()
+        prior.rho[-1].bias.copy_(torch.tensor([0.5, math.log(4.0)], dtype=torch.float64))
+        first, last = prior.decode[0], prior.decode[-1]
+        first.weight.zero_()
+        first.bias.zero_()
+        first.weight[0, 0], first.weight[1, 0] = 1.0, -1.0       # hidden = (relu u, relu −u)
+        last.weight.zero_()
+        last.bias.zero_()
+        last.weight[1, 0], last.weight[1, 1] = 1.0, -1.0         # μ = u; weight logit, logvar 0
+    z = torch.tensor([[[1.0], [2.0], [50.0]]], dtype=torch.float64)
+    mask = torch.tensor([[True, True, False]])
+    u = 0.5 + 2.0 * 1.0
+    nodes = sum(-0.5 * ((x - u) ** 2 + math.log(2 * math.pi)) for x in (1.0, 2.0))
+    kl = 0.5 * (0.5 ** 2 + 4.0 - 1.0 - math.log(4.0))
+    with torch.no_grad():
+        got = prior.set_log_prob(z, mask, u_noise=torch.ones(1, 1, dtype=torch.float64))
+    assert float(got) == pytest.approx(nodes - kl, rel=1e-12)
+
+
+def test_set_mixture_prior_samples_have_the_mixture_variance():
+    """One component, μ = 3, σ² = 4 whatever u: a draw of 4000 node latents has mean
+    ≈ 3 and standard deviation ≈ 2 (standard errors 0.03 and 0.02)."""
+    from graphvae.bounds.priors import SetMixturePrior
+
+    prior = SetMixturePrior(dim=1, components=1, graph_latent=2, hidden=4).double()
+    with torch.no_grad():
+        prior.decode[-1].weight.zero_()
+        prior.decode[-1].bias.copy_(torch.tensor([0.0, 3.0, math.log(4.0)], dtype=torch.float64))
+    z = prior.sample_set(4000, 1, torch.Generator().manual_seed(0))
+    assert z.shape == (4000, 1)
+    assert float(z.mean()) == pytest.approx(3.0, abs=0.15)
+    assert float(z.std()) == pytest.approx(2.0, abs=0.15)
+
+
+def test_exemplar_prior_samples_have_the_posterior_variance():
+    """One exemplar of one node, posterior N((3, −1), diag(4, 4)): 1500 draws (3000
+    numbers) have means ≈ (3, −1) and standard deviation ≈ 2 (standard error ≈ 0.03)."""
+    from graphvae.bounds.priors import ExemplarPrior
+
+    prior = ExemplarPrior(dim=2, exemplars=1, max_nodes=1).double()
+    prior.fit([torch.tensor([[3.0, -1.0]], dtype=torch.float64)],
+              [torch.full((1, 2), math.log(4.0), dtype=torch.float64)])
+    g = torch.Generator().manual_seed(1)
+    z = torch.cat([prior.sample_set(1, 2, g) for _ in range(1500)])
+    assert z.shape == (1500, 2)
+    assert z.mean(0).tolist() == pytest.approx([3.0, -1.0], abs=0.2)
+    assert (z - torch.tensor([3.0, -1.0], dtype=torch.float64)).std().item() == pytest.approx(
+        2.0, abs=0.15)

@@ -16,6 +16,7 @@ from graphvae.likelihoods import (
     gaussian_log_prob,
     sample_non_edges,
 )
+from graphvae.likelihoods.edges import check_keys
 
 LOG_HALF = math.log(0.5)
 LOGSIG1 = -math.log(1 + math.exp(-1.0))  # log σ(1)
@@ -237,3 +238,23 @@ def test_bernoulli_log_prob_takes_the_limit_at_infinite_logits():
     assert out[1:].tolist() == [-inf, -inf, -inf]
     out32 = bernoulli_log_prob(x.float(), logits.float())
     assert out32[0].item() == pytest.approx(LOG_HALF) and out32[1:].isneginf().all()
+
+
+def test_dense_rows_without_diagonal_ignores_self_loop_keys():
+    """n = 3, positives (0,0) (a self-loop), (0,1), (1,0), zero logits, diagonal left out:
+    the 6 off-diagonal pairs each give log 1/2; the loop is not counted at all. With
+    pos_weight 2 the two off-diagonal positives count twice: 8 log 1/2."""
+    keys = torch.tensor([0, 1, 3])
+    out = bernoulli_edges_dense_rows(lambda rows: torch.zeros(len(rows), 3, dtype=torch.float64),
+                                     keys, 3, pos_weight=2.0, diagonal=False)
+    assert out.value.item() == pytest.approx(6 * math.log(0.5), rel=1e-14)
+    assert out.weighted.item() == pytest.approx(8 * math.log(0.5), rel=1e-14)
+
+
+@pytest.mark.parametrize("keys", [[3, 2], [0, 5, 4], [1, 0]])
+def test_check_keys_refuses_keys_that_step_down_by_one(keys):
+    """keys that go down by exactly one are out of order, like any other descent."""
+    with pytest.raises(ValueError, match="ascending"):
+        check_keys(torch.tensor(keys), 4)
+    with pytest.raises(ValueError, match="ascending"):
+        check_keys(torch.tensor(keys), 4, repeats=True)

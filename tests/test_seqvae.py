@@ -1326,3 +1326,127 @@ def test_a_recorded_edge_probability_never_rounds_above_one():
         if s.adj.size(0) > 1:
             top.append(float(s.edge_prob.max()))
     assert top and max(top) == 1.0 and min(top) > 0.999
+
+
+def test_recorded_edge_probabilities_are_symmetric_and_are_the_pair_probability(monkeypatch):
+    """Untyped, no rules, the pair head's last layer zeroed: every pair's options have
+    logits (0, s_ij), so its recorded edge probability is σ(s_ij) at (i, j) and at (j, i)
+    (an unordered pair), 0 on the diagonal."""
+    from graphvae.models import SequentialGraphVAE
+
+    torch.manual_seed(0)
+    m = SequentialGraphVAE(17, [0, 0, 1, 2, 3, 2], latent_channels=3, hidden_channels=(8,),
+                           decoder_hidden=(16,), embed_channels=8, components=2,
+                           graph_latent=2).double()
+    m.size_logprob.copy_(torch.log(torch.tensor([0, 0, 0, 0, 1.0, 0], dtype=torch.float64)))
+    with torch.no_grad():
+        m.pair_head[-1].weight.zero_()
+        m.pair_head[-1].bias.zero_()
+    z = torch.randn(4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    monkeypatch.setattr(m.prior, "sample_set", lambda n, d, g, dtype, device: z.clone())
+    with torch.no_grad():
+        s, _ = m.edge_logits(z[None])
+    expect = torch.sigmoid(s[0]) * (1 - torch.eye(4, dtype=torch.float64))
+    for rec in m.sample(3, torch.Generator().manual_seed(0)):
+        assert rec.edge_prob.shape == (4, 4)
+        torch.testing.assert_close(rec.edge_prob, rec.edge_prob.T, rtol=0, atol=0)
+        torch.testing.assert_close(rec.edge_prob.double(), expect, rtol=1e-12, atol=1e-15)
+
+
+def test_small_graphs_sampled_beside_larger_ones_follow_their_own_likelihood(monkeypatch):
+    """Sizes 3 and 4 drawn half and half into one chunk, Z fixed per size, the
+    connectivity rule on: every sampled graph is connected (the rule gives a disconnected
+    graph on 3 nodes probability 0, as the exhaustive sum below shows) and the 3-node
+    graphs' frequencies match exp log p(A | Z) of the 3-node graphs alone: the chunk's padding
+    slot of a 3-node graph is no node."""
+    import itertools
+
+    import networkx as nx
+
+    from graphvae.containers import GraphBatch, GraphTensors
+    from graphvae.datasets.graphsets import input_features
+    from graphvae.models import SequentialGraphVAE
+
+    torch.manual_seed(2)
+    m = SequentialGraphVAE(17, [0, 0, 1, 2, 3, 2], latent_channels=3, hidden_channels=(8,),
+                           decoder_hidden=(16,), embed_channels=8, connect=True,
+                           components=2, graph_latent=2).double()
+    m.size_logprob.copy_(torch.log(torch.tensor([0, 0, 0, 0.5, 0.5, 0], dtype=torch.float64)))
+    z = torch.randn(4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    monkeypatch.setattr(m.prior, "sample_set", lambda n, d, g, dtype, device: z[:n].clone())
+    pairs = list(itertools.combinations(range(3), 2))
+    edge_sets = [[p for p, b in zip(pairs, bits) if b]
+                 for bits in itertools.product([0, 1], repeat=3)]
+    graphs = []
+    for e in edge_sets:
+        g = nx.Graph()
+        g.add_nodes_from(range(3))
+        g.add_edges_from(e)
+        graphs.append(g)
+    ts = [GraphTensors.from_networkx(g, None, None) for g in graphs]
+    batch = GraphBatch.collate(ts, [input_features(t, 0).double() for t in ts])
+    with torch.no_grad():
+        p = m.log_likelihood(z[:3].expand(1, 8, 3, 3), batch)[0].exp()
+    connected = torch.tensor([nx.is_connected(g) for g in graphs])
+    assert float(p.sum()) == pytest.approx(1.0, abs=1e-9)
+    assert float(p[~connected].sum()) == 0.0
+    index = {frozenset(e): t for t, e in enumerate(edge_sets)}
+    counts = torch.zeros(8, dtype=torch.float64)
+    for s in m.sample(3000, torch.Generator().manual_seed(0)):
+        g = nx.from_numpy_array(s.adj.numpy())
+        assert nx.is_connected(g)
+        if s.adj.size(0) == 3:
+            counts[index[frozenset(map(tuple, torch.triu(s.adj, 1).nonzero().tolist()))]] += 1
+    draws = counts.sum()
+    assert 1200 < draws < 1800
+    freq, sd = counts / draws, (p * (1 - p) / draws).sqrt()
+    assert ((freq - p).abs() <= 4.5 * sd + 2e-3).all(), (freq, p)
+
+
+@pytest.mark.parametrize("max_rounds", [0, -3])
+def test_seq_vae_refuses_max_rounds_below_one(max_rounds):
+    """With no round every pair would go undecided (log p(A | Z) = 0 for every graph):
+    max_rounds < 1 is refused in one line."""
+    from graphvae.models import SequentialGraphVAE
+
+    with pytest.raises(ValueError, match="max_rounds"):
+        SequentialGraphVAE(17, [0, 0, 1, 2], latent_channels=3, hidden_channels=(8,),
+                           decoder_hidden=(16,), embed_channels=8, max_rounds=max_rounds)
+
+
+def test_seq_vae_refuses_typed_graphs_without_edge_types():
+    """node types (atoms with valences) but no bond types is refused in one line."""
+    from graphvae.models import SequentialGraphVAE
+
+    with pytest.raises(ValueError, match="edge"):
+        SequentialGraphVAE(21, [0, 0, 1, 2], latent_channels=3, hidden_channels=(8,),
+                           decoder_hidden=(16,), embed_channels=8, node_types=4, edge_types=0,
+                           valences=[4, 3, 2, 1])
+
+
+def test_sampling_refines_a_draw_in_the_first_float32_cell(monkeypatch):
+    """Every uniform forced to 0 (the float32 cell [0, 2⁻²⁴)) and one pair whose
+    'no edge' option has probability p0 = 2⁻²⁴/4 < 2⁻²⁴: the exact decision u < p0 holds within
+    the cell with probability p0 · 2²⁴ = 1/4, so about a quarter of the 2-node samples have
+    no edge (unrefined, u = 0 < p0 always: every sample)."""
+    import graphvae.models.sequential as seq
+    from graphvae.models import SequentialGraphVAE
+
+    torch.manual_seed(0)
+    m = SequentialGraphVAE(17, [0, 0, 1], latent_channels=3, hidden_channels=(8,),
+                           decoder_hidden=(16,), embed_channels=8, components=2,
+                           graph_latent=2).double()
+    z = torch.randn(2, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    monkeypatch.setattr(m.prior, "sample_set", lambda n, d, g, dtype, device: z[:n].clone())
+    p0 = 2.0 ** -24 / 4
+    with torch.no_grad():
+        s, _ = m.edge_logits(z[None])
+        m.pair_head[-1].weight.zero_()
+        m.pair_head[-1].bias.copy_(torch.tensor([float(s[0, 0, 1]) + math.log(p0 / (1 - p0)),
+                                                 0.0], dtype=torch.float64))
+    monkeypatch.setattr(seq, "uniform",
+                        lambda shape, g, where: torch.zeros(shape, dtype=torch.float32))
+    draws = m.sample(2000, torch.Generator().manual_seed(0))
+    none = torch.tensor([float(d.adj[0, 1] == 0) for d in draws], dtype=torch.float64)
+    se = (0.25 * 0.75 / len(draws)) ** 0.5
+    assert abs(float(none.mean()) - 0.25) < 5 * se
