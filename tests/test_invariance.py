@@ -19,7 +19,7 @@ from graphvae.containers import GraphBatch, GraphTensors
 from graphvae.datasets import make_sbm_graph
 from graphvae.decoders import InnerProductDecoder
 from graphvae.graph import permute_graph
-from graphvae.models import EdgeObjective, build_model
+from graphvae.models import EdgeObjective, EquivariantGraphVAE, build_model
 from graphvae.models.graphvae import GraphVAE
 from graphvae.testing import (
     InvarianceError,
@@ -777,3 +777,12 @@ def test_the_tolerance_is_inclusive_and_generation_graphs_are_the_first_test_gra
     test = load_generation_data(cfg, None).test[:2]
     assert label.endswith(", 2 test graphs") and len(graphs) == 2
     assert [g[1].size(1) for g in graphs] == [2 * t.number_of_edges() for t in test]
+
+
+def test_size_distribution_ignores_a_count_of_empty_graphs_and_refuses_small_negatives():
+    """p(n) is over n >= 1: a count given for n = 0 is dropped, so counts [2, 1, 0, 3]
+    give p = [0, 1/4, 0, 3/4]; and any negative count, even one above -1, is refused."""
+    model = EquivariantGraphVAE(3, [2, 1, 0, 3], latent_channels=4, hidden_channels=(8,))
+    assert torch.allclose(model.size_logprob.exp(), torch.tensor([0, 0.25, 0, 0.75]))
+    with pytest.raises(ValueError, match="size_counts must be finite counts >= 0"):
+        EquivariantGraphVAE(3, [0, 1, -0.5, 3], latent_channels=4, hidden_channels=(8,))

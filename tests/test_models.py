@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from conftest import random_graph
 
 from graphvae.adjacency import Adjacency
+from graphvae.containers import EdgeStats, PairSample
 from graphvae.decoders import (
     EDGE_DECODERS,
     CosineBiasDecoder,
@@ -19,6 +20,7 @@ from graphvae.decoders import (
 from graphvae.encoders import ENCODERS, build_encoder
 from graphvae.graph import edge_index_to_dense, permute_graph
 from graphvae.models import EdgeObjective, build_model
+from graphvae.models.autoencoders import GraphAutoencoder
 
 pytestmark = pytest.mark.usefixtures("float64")
 
@@ -482,3 +484,109 @@ def test_a_model_with_a_prior_object_is_refused_before_its_checkpoint_is_written
     assert not path.exists() and list(tmp_path.iterdir()) == []
     save_model(path, build_model("vgae", 5, num_samples=2))
     assert load_model(path)[0].num_samples == 2
+
+
+def _ls(x):
+    return math.log(1 / (1 + math.exp(-x)))
+
+
+def _undirected(pairs, n):
+    src = [a for a, b in pairs] + [b for a, b in pairs]
+    dst = [b for a, b in pairs] + [a for a, b in pairs]
+    return torch.tensor([src, dst], dtype=torch.long)
+
+
+def test_edge_objective_refuses_zero_negatives():
+    """``negatives`` is the number of non-edges drawn per positive: 0 would draw none (the
+    sampler silently drew one instead), so only a finite number > 0 is accepted."""
+    with pytest.raises(ValueError, match="negatives must be a finite number > 0"):
+        EdgeObjective(negatives=0)
+    with pytest.raises(ValueError, match="negatives must be a finite number > 0"):
+        EdgeObjective(negatives=-0.5)
+
+
+def _inner_model(**objective):
+    return GraphAutoencoder(torch.nn.Identity(), InnerProductDecoder(),
+                            objective=EdgeObjective(**objective))
+
+
+def test_sampled_estimator_without_self_loops_never_draws_the_diagonal():
+    """Path 0-1-2, z = [[1,0],[1,1],[0,1]]: logits l01 = l12 = 1, l02 = 0, diagonal 1, 2, 1.
+    Without self-loops the pairs are the 4 ordered edges and the 2 non-edges (0,2), (2,0),
+    both of logit 0; every draw of non-edges is one of them, so each seed gives the exact
+    value 4 log σ(1) + 2 log σ(0) (a diagonal pair drawn gave log σ(−1) or log σ(−2))."""
+    model = _inner_model(estimator="sampled", self_loops=False, reweight=False)
+    z = torch.tensor([[1., 0], [1, 1], [0, 1]])
+    target = Adjacency(_undirected([(0, 1), (1, 2)], 3), 3)
+    stats = model.edge_stats(target)
+    want = 4 * _ls(1) + 2 * _ls(0)
+    for seed in range(20):
+        got = model.edge_loglik(z, target, stats, torch.Generator().manual_seed(seed))
+        assert float(got.value) == pytest.approx(want, abs=1e-6)
+
+
+def test_minibatch_loss_weights_the_sampled_positives():
+    """A mini-batch step with positives (0,1), (1,2) scaled by 2 and negative (0,2) scaled
+    by 3, logits 1, 1, 0 (z as above), pos_weight 5: value 2·2 log σ(1) + 3 log σ(0) and
+    weighted 5·2·2 log σ(1) + 3 log σ(0)."""
+    model = _inner_model(estimator="sampled")
+    z = torch.tensor([[1., 0], [1, 1], [0, 1]])
+    target = Adjacency(_undirected([(0, 1), (1, 2)], 3), 3)
+    stats = EdgeStats(3, 9, 4, pos_weight=5.0, norm=1.0)
+    sample = PairSample(torch.tensor([[0, 1], [1, 2]]), torch.tensor([[0], [2]]), 2.0, 3.0)
+    got = model.edge_loglik(z, target, stats, sample=sample)
+    assert float(got.value) == pytest.approx(4 * _ls(1) + 3 * _ls(0), abs=1e-6)
+    assert float(got.weighted) == pytest.approx(20 * _ls(1) + 3 * _ls(0), abs=1e-6)
+
+
+def test_feature_weight_changes_the_loss_but_not_the_bound():
+    """``feature_weight`` weights the feature term in the training loss only: two joint
+    models with the same parameters and noise, weights 1 and 3, report the same value
+    and different surrogates."""
+    x = torch.eye(3)
+    adj = Adjacency(_undirected([(0, 1), (1, 2)], 3), 3)
+    eps = torch.randn(1, 3, 4, generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(0)
+    a = build_model("joint", 3, "gcn", (8,), 4, objective=EdgeObjective("dense"))
+    b = build_model("joint", 3, "gcn", (8,), 4, objective=EdgeObjective("dense"),
+                    feature_weight=3.0)
+    b.load_state_dict(a.state_dict())
+    with torch.no_grad():
+        ea, eb = a.bound(x, adj, eps=eps), b.bound(x, adj, eps=eps)
+    assert float(ea.value) == pytest.approx(float(eb.value), abs=1e-5)
+    assert abs(float(ea.surrogate) - float(eb.surrogate)) > 1e-4
+
+
+def test_feature_weight_must_be_non_negative():
+    """A negative feature weight would reward a worse feature fit: refused, even -0.5."""
+    with pytest.raises(ValueError, match="feature_weight must be a finite number >= 0"):
+        build_model("joint", 3, feature_weight=-0.5)
+
+
+def test_mlp_inner_product_embedding_has_no_output_activation():
+    """With no hidden layer and the single linear map H = −Z, the logits are
+    (−Z)(−Z)ᵀ = Z Zᵀ: for Z = [[1, 2], [3, 1]], [[5, 5], [5, 10]] (a ReLU on H would
+    zero the positive latents' embeddings and give all-zero logits)."""
+    from graphvae.decoders import MLPInnerProductDecoder
+    dec = MLPInnerProductDecoder(2, (), 2)
+    with torch.no_grad():
+        lin = dec.mlp[0]
+        lin.weight.copy_(-torch.eye(2))
+        lin.bias.zero_()
+    z = torch.tensor([[1., 2], [3, 1]])
+    assert torch.allclose(dec.forward_all(z), torch.tensor([[5., 5], [5, 10]]))
+
+
+def test_cosine_bias_offset_is_in_every_row_block():
+    """l_ij = e^τ cos + β_i + β_j + c: with τ = 0, c = 0.7 and z = [[1, 0, 0], [0, 1, 0]]
+    (orthogonal directions, β = 0), every logit is the offset except the diagonal, 1.7;
+    rows given by blocks carry it as well."""
+    from graphvae.decoders import CosineBiasDecoder
+    dec = CosineBiasDecoder()
+    with torch.no_grad():
+        dec.log_temperature.zero_()
+        dec.offset.fill_(0.7)
+    z = torch.tensor([[1., 0, 0], [0, 1, 0]])
+    want = torch.tensor([[1.7, 0.7], [0.7, 1.7]])
+    assert torch.allclose(dec.forward_all(z), want)
+    assert torch.allclose(dec.forward_rows(z, torch.tensor([1])), want[1:])
