@@ -235,7 +235,8 @@ class EdgeStats:
 
     ``num_nodes`` n, ``num_pairs`` (``n²``, or ``n(n−1)`` without the diagonal),
     ``num_pos`` positive pairs, and Kipf & Welling's ``pos_weight = N⁻/N⁺`` and
-    ``norm = n² / (2 N⁻)`` (1 and 1 when not re-weighting or when every pair is an edge).
+    ``norm = num_pairs / (2 N⁻)`` (1 and 1 when not re-weighting or when every pair is an
+    edge).
     """
 
     num_nodes: int

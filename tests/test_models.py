@@ -590,3 +590,17 @@ def test_cosine_bias_offset_is_in_every_row_block():
     want = torch.tensor([[1.7, 0.7], [0.7, 1.7]])
     assert torch.allclose(dec.forward_all(z), want)
     assert torch.allclose(dec.forward_rows(z, torch.tensor([1])), want[1:])
+
+
+def test_a_batch_scores_its_target_with_the_targets_counts():
+    """The encoder sees ``adj`` (the path 0-1-2); the edges scored are ``target``'s (the
+    single edge 0-2), with its counts: without self-loops, n(n−1) = 6 pairs, 2 positive
+    (both orders), pos_weight N⁻/N⁺ = 4/2 = 2 and norm pairs/(2N⁻) = 6/8 (the path's would
+    be 4 positives, pos_weight 1/2 and norm 6/4)."""
+    adj = Adjacency(_undirected([(0, 1), (1, 2)], 3), 3)
+    target = Adjacency(_undirected([(0, 2)], 3), 3)
+    batch = _inner_model(estimator="dense", self_loops=False).batch(torch.eye(3), adj, target)
+    assert batch.adj is adj and batch.target is target
+    s = batch.stats
+    assert (s.num_nodes, s.num_pairs, s.num_pos) == (3, 6, 2)
+    assert s.pos_weight == pytest.approx(2.0) and s.norm == pytest.approx(6 / 8)
