@@ -12,7 +12,7 @@ import networkx as nx
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import run_cli
+from conftest import run_cli, undirected
 
 from graphvae.containers import GraphBatch, GraphTensors, SampledGraph
 from graphvae.datasets.graphsets import (
@@ -570,12 +570,6 @@ def test_a_set_mixture_larger_than_memory_is_refused_before_training(monkeypatch
         gen.run_generation(cfg.replace(components=1024), progress=False)   # before training
 
 
-def _undirected(pairs, n):
-    src = [a for a, b in pairs] + [b for a, b in pairs]
-    dst = [b for a, b in pairs] + [a for a, b in pairs]
-    return torch.tensor([src, dst], dtype=torch.long)
-
-
 def test_edge_bias_is_added_to_every_edge_logit():
     """``l_ij = h_iᵀ h_j + b``: raising the learned bias from 0 to 1.5 raises every edge
     logit by exactly 1.5."""
@@ -590,19 +584,17 @@ def test_edge_bias_is_added_to_every_edge_logit():
     assert torch.allclose(before, h @ h.t())
 
 
-
 def test_oneshot_bound_includes_log_p_n():
     """The one-shot bound is on log p(n, A, …): two models with the same parameters whose
     size counts differ only in how the sizes are weighted, [0, 1, 1, 0] (p(2) = 1/2) and
     [0, 1, 3, 0] (p(2) = 3/4), differ on a 2-node graph by exactly log(3/4) − log(1/2)
     = log 1.5 (same noise, same likelihood and KL)."""
-    from graphvae.containers import GraphBatch, GraphTensors
     torch.manual_seed(0)
     a = EquivariantGraphVAE(2, [0, 1, 1, 0], latent_channels=3, hidden_channels=(4,))
     b = EquivariantGraphVAE(2, [0, 1, 3, 0], latent_channels=3, hidden_channels=(4,))
     b.load_state_dict({k: v for k, v in a.state_dict().items() if k != "size_logprob"},
                       strict=False)
-    g = GraphTensors(2, _undirected([(0, 1)], 2))
+    g = GraphTensors(2, undirected([(0, 1)], 2))
     batch = GraphBatch.collate([g], [torch.eye(2)], torch.device("cpu"))
     eps = torch.randn(1, 1, 2, 3, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():

@@ -522,12 +522,6 @@ def test_a_typed_graphvae_trains_under_each_objective(path3, objective):
     assert any(bool(g.abs().sum() > 0) for g in grads)      # the step moves the model
 
 
-def _undirected(pairs, n):
-    src = [a for a, b in pairs] + [b for a, b in pairs]
-    dst = [b for a, b in pairs] + [a for a, b in pairs]
-    return torch.tensor([src, dst], dtype=torch.long)
-
-
 def test_padded_graphs_that_differ_only_in_edge_types_are_distinct():
     """Path 0-1-2 with bond types 0 (0-1) and 1 (1-2) and its reversal: the same mask and
     adjacency, but the reversal moves type 1 onto pair (0, 1): two different labelled
@@ -544,7 +538,7 @@ def test_pad_refuses_a_type_equal_to_the_number_of_types():
     is out of range and refused, for nodes and for edges."""
     model = GraphVAE(1, 4, latent_channels=2, hidden_channels=(4,), decoder_hidden=(8,),
                      node_types=2, edge_types=2)
-    ei = _undirected([(0, 1)], 2)
+    ei = undirected([(0, 1)], 2)
     with pytest.raises(ValueError, match="node_types must lie in 0..1"):
         model.pad(ei, 2, torch.tensor([0, 2]), torch.tensor([1, 1]))
     with pytest.raises(ValueError, match="edge_types must lie in 0..1"):

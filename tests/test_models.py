@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import random_graph
+from conftest import random_graph, undirected
 
 from graphvae.adjacency import Adjacency
 from graphvae.containers import EdgeStats, PairSample
@@ -490,12 +490,6 @@ def _ls(x):
     return math.log(1 / (1 + math.exp(-x)))
 
 
-def _undirected(pairs, n):
-    src = [a for a, b in pairs] + [b for a, b in pairs]
-    dst = [b for a, b in pairs] + [a for a, b in pairs]
-    return torch.tensor([src, dst], dtype=torch.long)
-
-
 def test_edge_objective_refuses_zero_negatives():
     """``negatives`` is the number of non-edges drawn per positive: 0 would draw none (the
     sampler silently drew one instead), so only a finite number > 0 is accepted."""
@@ -517,7 +511,7 @@ def test_sampled_estimator_without_self_loops_never_draws_the_diagonal():
     value 4 log σ(1) + 2 log σ(0) (a diagonal pair drawn gave log σ(−1) or log σ(−2))."""
     model = _inner_model(estimator="sampled", self_loops=False, reweight=False)
     z = torch.tensor([[1., 0], [1, 1], [0, 1]])
-    target = Adjacency(_undirected([(0, 1), (1, 2)], 3), 3)
+    target = Adjacency(undirected([(0, 1), (1, 2)], 3), 3)
     stats = model.edge_stats(target)
     want = 4 * _ls(1) + 2 * _ls(0)
     for seed in range(20):
@@ -531,7 +525,7 @@ def test_minibatch_loss_weights_the_sampled_positives():
     weighted 5·2·2 log σ(1) + 3 log σ(0)."""
     model = _inner_model(estimator="sampled")
     z = torch.tensor([[1., 0], [1, 1], [0, 1]])
-    target = Adjacency(_undirected([(0, 1), (1, 2)], 3), 3)
+    target = Adjacency(undirected([(0, 1), (1, 2)], 3), 3)
     stats = EdgeStats(3, 9, 4, pos_weight=5.0, norm=1.0)
     sample = PairSample(torch.tensor([[0, 1], [1, 2]]), torch.tensor([[0], [2]]), 2.0, 3.0)
     got = model.edge_loglik(z, target, stats, sample=sample)
@@ -544,7 +538,7 @@ def test_feature_weight_changes_the_loss_but_not_the_bound():
     models with the same parameters and noise, weights 1 and 3, report the same value
     and different surrogates."""
     x = torch.eye(3)
-    adj = Adjacency(_undirected([(0, 1), (1, 2)], 3), 3)
+    adj = Adjacency(undirected([(0, 1), (1, 2)], 3), 3)
     eps = torch.randn(1, 3, 4, generator=torch.Generator().manual_seed(1))
     torch.manual_seed(0)
     a = build_model("joint", 3, "gcn", (8,), 4, objective=EdgeObjective("dense"))
@@ -597,8 +591,8 @@ def test_a_batch_scores_its_target_with_the_targets_counts():
     single edge 0-2), with its counts: without self-loops, n(n−1) = 6 pairs, 2 positive
     (both orders), pos_weight N⁻/N⁺ = 4/2 = 2 and norm pairs/(2N⁻) = 6/8 (the path's would
     be 4 positives, pos_weight 1/2 and norm 6/4)."""
-    adj = Adjacency(_undirected([(0, 1), (1, 2)], 3), 3)
-    target = Adjacency(_undirected([(0, 2)], 3), 3)
+    adj = Adjacency(undirected([(0, 1), (1, 2)], 3), 3)
+    target = Adjacency(undirected([(0, 2)], 3), 3)
     batch = _inner_model(estimator="dense", self_loops=False).batch(torch.eye(3), adj, target)
     assert batch.adj is adj and batch.target is target
     s = batch.stats

@@ -541,16 +541,10 @@ def test_max_pool_matching_holds_at_most_a_block_of_products(monkeypatch):
     assert torch.equal(blocked, whole)
 
 
-def _undirected(pairs, n):
-    src = [a for a, b in pairs] + [b for a, b in pairs]
-    dst = [b for a, b in pairs] + [a for a, b in pairs]
-    return torch.tensor([src, dst], dtype=torch.long)
-
-
 def test_canonical_orderings_ignore_self_loops():
     """Path 0-1-2 with a self-loop at 0: the loop is not an edge of the graph, so node 1
     (degree 2) leads and the degree ordering is [1, 0, 2] (a counted loop gave node 0
     degree 3 in networkx and the ordering [0, 1, 2])."""
-    ei = torch.cat([_undirected([(0, 1), (1, 2)], 3), torch.tensor([[0], [0]])], 1)
+    ei = torch.cat([undirected([(0, 1), (1, 2)], 3), torch.tensor([[0], [0]])], 1)
     assert canonical_orderings(ei, 3, ("degree",)).tolist() == [[1, 0, 2]]
     assert canonical_orderings(ei, 3, ("bfs",)).tolist() == [[1, 0, 2]]
