@@ -361,21 +361,17 @@ def test_elbo_weights_enter_the_surrogate_only_by_hand():
     """q = N(1, e^0) in one coordinate: KL(q || N(0,1)) = ½(1 + 1 − 1 − 0) = ½.
     A likelihood of value −2 and re-weighted value −3 for every draw. Then value = −2 − ½
     whatever the weights, and surrogate = −scale·(recon_weight·(−3) − kl_weight·½)."""
-    from graphvae.bounds.elbo import ELBO
-    from graphvae.bounds.gaussian import DiagGaussian
-    from graphvae.likelihoods.edges import LogLik
-
     q = DiagGaussian(torch.tensor([1.0], dtype=torch.float64),
                      torch.tensor([0.0], dtype=torch.float64))
 
-    def loglik(z):
+    def constant(z):
         s = z.shape[0]
         return LogLik(torch.full((s,), -2.0, dtype=torch.float64),
                       torch.full((s,), -3.0, dtype=torch.float64))
 
     for kw, rw, sc in ((0.25, 1.0, 1.0), (0.001, 2.0, 0.5), (0.0, 1.0, 1.0)):
         est = ELBO(num_samples=3, recon_weight=rw, kl_weight=kw, scale=sc)(
-            q, loglik, generator=torch.Generator().manual_seed(0))
+            q, constant, generator=torch.Generator().manual_seed(0))
         assert est.kl.item() == pytest.approx(0.5, rel=1e-12)
         assert est.value.item() == pytest.approx(-2.5, rel=1e-12)
         assert est.surrogate.item() == pytest.approx(-sc * (rw * -3.0 - kw * 0.5), rel=1e-12)
@@ -383,9 +379,6 @@ def test_elbo_weights_enter_the_surrogate_only_by_hand():
 
 def test_point_mass_kl_is_zero_per_row():
     """kl_to gives one value per row (as DiagGaussian.kl_to does): (3, 2) codes -> (3,)."""
-    from graphvae.bounds.gaussian import DiagGaussian, PointMass
-    from graphvae.bounds.priors import StandardNormal
-
     loc = torch.randn(3, 2)
     kl = PointMass(loc).kl_to(StandardNormal())
     assert kl.shape == DiagGaussian(loc, torch.zeros_like(loc)).kl_to(StandardNormal()).shape

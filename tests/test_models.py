@@ -561,7 +561,6 @@ def test_mlp_inner_product_embedding_has_no_output_activation():
     """With no hidden layer and the single linear map H = −Z, the logits are
     (−Z)(−Z)ᵀ = Z Zᵀ: for Z = [[1, 2], [3, 1]], [[5, 5], [5, 10]] (a ReLU on H would
     zero the positive latents' embeddings and give all-zero logits)."""
-    from graphvae.decoders import MLPInnerProductDecoder
     dec = MLPInnerProductDecoder(2, (), 2)
     with torch.no_grad():
         lin = dec.mlp[0]
@@ -575,7 +574,6 @@ def test_cosine_bias_offset_is_in_every_row_block():
     """l_ij = e^τ cos + β_i + β_j + c: with τ = 0, c = 0.7 and z = [[1, 0, 0], [0, 1, 0]]
     (orthogonal directions, β = 0), every logit is the offset except the diagonal, 1.7;
     rows given by blocks carry it as well."""
-    from graphvae.decoders import CosineBiasDecoder
     dec = CosineBiasDecoder()
     with torch.no_grad():
         dec.log_temperature.zero_()

@@ -1332,12 +1332,7 @@ def test_recorded_edge_probabilities_are_symmetric_and_are_the_pair_probability(
     """Untyped, no rules, the pair head's last layer zeroed: every pair's options have
     logits (0, s_ij), so its recorded edge probability is σ(s_ij) at (i, j) and at (j, i)
     (an unordered pair), 0 on the diagonal."""
-    from graphvae.models import SequentialGraphVAE
-
-    torch.manual_seed(0)
-    m = SequentialGraphVAE(17, [0, 0, 1, 2, 3, 2], latent_channels=3, hidden_channels=(8,),
-                           decoder_hidden=(16,), embed_channels=8, components=2,
-                           graph_latent=2).double()
+    m = _model()
     m.size_logprob.copy_(torch.log(torch.tensor([0, 0, 0, 0, 1.0, 0], dtype=torch.float64)))
     with torch.no_grad():
         m.pair_head[-1].weight.zero_()
@@ -1359,34 +1354,14 @@ def test_small_graphs_sampled_beside_larger_ones_follow_their_own_likelihood(mon
     graph on 3 nodes probability 0, as the exhaustive sum below shows) and the 3-node
     graphs' frequencies match exp log p(A | Z) of the 3-node graphs alone: the chunk's padding
     slot of a 3-node graph is no node."""
-    import itertools
-
-    import networkx as nx
-
-    from graphvae.containers import GraphBatch, GraphTensors
-    from graphvae.datasets.graphsets import input_features
-    from graphvae.models import SequentialGraphVAE
-
-    torch.manual_seed(2)
-    m = SequentialGraphVAE(17, [0, 0, 1, 2, 3, 2], latent_channels=3, hidden_channels=(8,),
-                           decoder_hidden=(16,), embed_channels=8, connect=True,
-                           components=2, graph_latent=2).double()
+    m = _model(connect=True, seed=2)
     m.size_logprob.copy_(torch.log(torch.tensor([0, 0, 0, 0.5, 0.5, 0], dtype=torch.float64)))
     z = torch.randn(4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
     monkeypatch.setattr(m.prior, "sample_set", lambda n, d, g, dtype, device: z[:n].clone())
-    pairs = list(itertools.combinations(range(3), 2))
-    edge_sets = [[p for p, b in zip(pairs, bits) if b]
-                 for bits in itertools.product([0, 1], repeat=3)]
-    graphs = []
-    for e in edge_sets:
-        g = nx.Graph()
-        g.add_nodes_from(range(3))
-        g.add_edges_from(e)
-        graphs.append(g)
-    ts = [GraphTensors.from_networkx(g, None, None) for g in graphs]
-    batch = GraphBatch.collate(ts, [input_features(t, 0).double() for t in ts])
+    edge_sets = list(_all_graphs(3))
+    graphs = [_graph(3, e) for e in edge_sets]
     with torch.no_grad():
-        p = m.log_likelihood(z[:3].expand(1, 8, 3, 3), batch)[0].exp()
+        p = m.log_likelihood(z[:3].expand(1, 8, 3, 3), _batch(graphs))[0].exp()
     connected = torch.tensor([nx.is_connected(g) for g in graphs])
     assert float(p.sum()) == pytest.approx(1.0, abs=1e-9)
     assert float(p[~connected].sum()) == 0.0
@@ -1407,17 +1382,12 @@ def test_small_graphs_sampled_beside_larger_ones_follow_their_own_likelihood(mon
 def test_seq_vae_refuses_max_rounds_below_one(max_rounds):
     """With no round every pair would go undecided (log p(A | Z) = 0 for every graph):
     max_rounds < 1 is refused in one line."""
-    from graphvae.models import SequentialGraphVAE
-
     with pytest.raises(ValueError, match="max_rounds"):
-        SequentialGraphVAE(17, [0, 0, 1, 2], latent_channels=3, hidden_channels=(8,),
-                           decoder_hidden=(16,), embed_channels=8, max_rounds=max_rounds)
+        _model(max_rounds=max_rounds)
 
 
 def test_seq_vae_refuses_typed_graphs_without_edge_types():
     """node types (atoms with valences) but no bond types is refused in one line."""
-    from graphvae.models import SequentialGraphVAE
-
     with pytest.raises(ValueError, match="edge"):
         SequentialGraphVAE(21, [0, 0, 1, 2], latent_channels=3, hidden_channels=(8,),
                            decoder_hidden=(16,), embed_channels=8, node_types=4, edge_types=0,
@@ -1430,12 +1400,9 @@ def test_sampling_refines_a_draw_in_the_first_float32_cell(monkeypatch):
     the cell with probability p0 · 2²⁴ = 1/4, so about a quarter of the 2-node samples have
     no edge (unrefined, u = 0 < p0 always: every sample)."""
     import graphvae.models.sequential as seq
-    from graphvae.models import SequentialGraphVAE
 
-    torch.manual_seed(0)
-    m = SequentialGraphVAE(17, [0, 0, 1], latent_channels=3, hidden_channels=(8,),
-                           decoder_hidden=(16,), embed_channels=8, components=2,
-                           graph_latent=2).double()
+    m = _model()
+    m.size_logprob.copy_(torch.log(torch.tensor([0, 0, 1.0, 0, 0, 0], dtype=torch.float64)))
     z = torch.randn(2, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     monkeypatch.setattr(m.prior, "sample_set", lambda n, d, g, dtype, device: z[:n].clone())
     p0 = 2.0 ** -24 / 4
