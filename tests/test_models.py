@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from conftest import random_graph, undirected
 
 from graphvae.adjacency import Adjacency
-from graphvae.containers import EdgeStats, PairSample
+from graphvae.containers import EdgeStats, LinkBatch, PairSample
 from graphvae.decoders import (
     EDGE_DECODERS,
     CosineBiasDecoder,
@@ -549,6 +549,38 @@ def test_feature_weight_changes_the_loss_but_not_the_bound():
         ea, eb = a.bound(x, adj, eps=eps), b.bound(x, adj, eps=eps)
     assert float(ea.value) == pytest.approx(float(eb.value), abs=1e-5)
     assert abs(float(ea.surrogate) - float(eb.surrogate)) > 1e-4
+
+
+def test_data_parallel_shards_of_a_joint_model_sum_to_one_estimate():
+    """Two processes' shards (share 1/2 each) of a mini-batch step, each with half of its
+    pairs: their values sum to the one-process value of the whole step, and their losses
+    average to its loss (DistributedDataParallel averages gradients), when the KL and the
+    feature likelihood are split by share (a shard carrying the whole feature term or KL
+    gave it twice; a KL weight of 1 in a shard's loss gave the loss twice the KL)."""
+    x = torch.eye(4)
+    adj = Adjacency(undirected([(0, 1), (1, 2), (2, 3)], 4), 4)
+    torch.manual_seed(0)
+    model = build_model("joint", 4, "gcn", (8,), 3, objective=EdgeObjective("sampled"))
+    stats = model.edge_stats(adj)
+    eps = torch.randn(1, 4, 3, generator=torch.Generator().manual_seed(1))
+    pos = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 2]])
+    neg = torch.tensor([[0, 1, 3, 0], [2, 3, 0, 3]])
+
+    def step(cols, share):
+        sample = PairSample(pos[:, cols], neg[:, cols], stats.num_pos / 4, stats.num_neg / 4,
+                            share)
+        with torch.no_grad():
+            return model(LinkBatch(x, adj, adj, stats, sample), eps=eps)
+
+    whole, a, b = step([0, 1, 2, 3], 1.0), step([0, 1], 0.5), step([2, 3], 0.5)
+    assert float(a.value + b.value) == pytest.approx(float(whole.value), rel=1e-6)
+    assert float(a.kl + b.kl) == pytest.approx(float(whole.kl), rel=1e-6)
+    assert float(a.surrogate + b.surrogate) / 2 == pytest.approx(float(whole.surrogate),
+                                                                 rel=1e-6)
+    assert float(whole.kl) > 0.01     # the split terms are far above the tolerance
+    with torch.no_grad():
+        feat = model.feature_decoder.log_prob(x, model.encode(x, adj).mean, adj).sum()
+    assert abs(float(feat)) > 0.1
 
 
 def test_feature_weight_must_be_non_negative():
