@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime
 import gc
 import hashlib
+import importlib
 import json
 import os
 import re
@@ -108,6 +109,13 @@ def process_group(device: torch.device):
     elif not 1 <= seconds <= 10 ** 6:
         raise ValueError(f"torch.distributed: GRAPHVAE_DIST_TIMEOUT={seconds} must be a number "
                          f"of seconds from 1 to 1000000")
+    # DistributedDataParallel imports torch._dynamo on first use, and imported while a
+    # group exists, torch._dynamo keeps references to it that outlive
+    # destroy_process_group: the group, and gloo's threads and work, were then freed only
+    # in interpreter finalisation, where freeing them can abort the process ("terminate
+    # called without an active exception"; pytorch/pytorch#179291). Imported before the
+    # group, it holds none, and the group is freed as this context exits
+    importlib.import_module("torch._dynamo")
     try:
         dist.init_process_group(backend, rank=rank, world_size=world,
                                 timeout=datetime.timedelta(seconds=seconds))
