@@ -307,6 +307,19 @@ def test_bound_without_perms_is_the_identity_relabelling(triangle):
                                            abs=1e-12)
 
 
+def test_matching_puts_the_real_nodes_on_the_slots_the_decoder_says_exist(monkeypatch):
+    """One node, no edges, 3 slots whose predicted existence is 0.1, 0.1, 0.9: the
+    matching target marks the node real and the padding absent on its diagonal, so the
+    node goes to slot 2 (perm[2] = 0). Without the marks every slot counts as real and
+    nothing tells the node from the padding (the identity came back: padding in slot 2)."""
+    model = small_model(3)
+    pred = torch.diag(torch.tensor([0.1, 0.1, 0.9]))
+    monkeypatch.setattr(model, "edge_probabilities", lambda z, lg=None: pred)
+    lone = Adjacency(torch.zeros(2, 0, dtype=torch.long), 1)
+    perm = model.matched_permutation(torch.ones(1, 3), lone)
+    assert int(perm[2]) == 0, perm
+
+
 # ---------------------------------------------------------------- sampled bounds
 
 K = 5                                                      # padded slots: 5! = 120 relabellings
