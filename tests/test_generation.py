@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from conftest import run_cli, undirected
 
+from graphvae.adjacency import Adjacency
 from graphvae.containers import GraphBatch, GraphTensors, SampledGraph
 from graphvae.datasets.graphsets import (
     community_small,
@@ -568,6 +569,84 @@ def test_a_set_mixture_larger_than_memory_is_refused_before_training(monkeypatch
         gen.check_mixture_memory(cfg.replace(components=1024, batch_size=4096), data)
     with pytest.raises(ValueError, match=r"^--components 1,024: .* \(batch 32 × 97 nodes"):
         gen.run_generation(cfg.replace(components=1024), progress=False)   # before training
+
+
+def test_set_prior_bound_assembles_its_terms_over_the_real_nodes():
+    """With a prior over the set of node latents the one-shot bound is recon − (log q(Z | G)
+    − log p(Z)) + log p(n) on the drawn Z, with log q summed over each graph's real nodes
+    only, and the loss is its negative mean with the KL part weighted by kl_weight. Here
+    log q is torch's Normal density at the posterior's mean and standard deviation, for a
+    3-node path padded to the 5 slots of the batch's 5-node graph; p(3) = p(5) = 2/8 from
+    the counts 1:2:3:2 of sizes 2 to 5; u is fixed at the mean of q(u | Z)."""
+    torch.manual_seed(0)
+    model = EquivariantGraphVAE(17, [0, 0, 1, 2, 3, 2], latent_channels=3, hidden_channels=(8,),
+                                components=2, graph_latent=2).double()
+    batch = _batch([nx.path_graph(3), nx.gnp_random_graph(5, 0.6, seed=1)])
+    eps = torch.randn(1, 2, 5, 3, generator=torch.Generator().manual_seed(2),
+                      dtype=torch.float64)
+    u0 = torch.zeros(1, 2, 2, dtype=torch.float64)
+    real = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.float64)
+    with torch.no_grad():
+        q = model.posterior(batch)
+        z = q.loc + torch.exp(0.5 * q.logvar) * eps
+        normal = torch.distributions.Normal(q.loc, torch.exp(0.5 * q.logvar))
+        log_q = (normal.log_prob(z).sum(-1) * real).sum(-1)[0]
+        log_p = model.prior.set_log_prob(z, batch.mask, u_noise=u0)[0]
+        recon = model.log_likelihood(z, batch)[0]
+        size = torch.full((2,), math.log(2 / 8), dtype=torch.float64)
+        est = model.bound(batch, eps=eps, u_noise=u0)
+        # (p(n) is stored in float32: log(2/8) to within 1e-7)
+        assert torch.allclose(est.value, recon - (log_q - log_p) + size, rtol=0, atol=1e-6)
+        assert float(est.surrogate) == pytest.approx(-float(est.value.mean()), abs=1e-9)
+        model.kl_weight = 0.5
+        loss = model.bound(batch, eps=eps, u_noise=u0).surrogate
+    assert float(loss) == pytest.approx(
+        -float((recon - 0.5 * (log_q - log_p) + size).mean()), abs=1e-6)
+    assert float((log_q - log_p).abs().min()) > 0.1   # the terms checked are not negligible
+
+
+def test_standard_prior_loss_is_the_negative_mean_bound_with_log_p_n():
+    """Under the standard normal prior too the loss (at kl_weight 1, one draw) is the
+    negative mean bound, log p(n) included with its sign (it has no gradient, but the
+    reported loss is the bound's)."""
+    model = _model()
+    batch = _batch([nx.path_graph(3), nx.cycle_graph(4)])
+    eps = torch.randn(1, 2, 4, 3, generator=torch.Generator().manual_seed(3),
+                      dtype=torch.float64)
+    with torch.no_grad():
+        est = model.bound(batch, eps=eps)
+    assert float(est.surrogate) == pytest.approx(-float(est.value.mean()), abs=1e-9)
+
+
+def test_oneshot_samples_decode_node_types_on_the_sampled_edges(monkeypatch):
+    """The node-type decoder of a sample sees the edges drawn for it: with every edge
+    likely (bias 50) and the latents fixed, each sample's node logits are the decoder's on
+    its own edges, which differ from its logits on no edges (what an edgeless input gave),
+    and its edge probabilities have a zero diagonal."""
+    model = _model(types=True)
+    zs = torch.randn(5, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    monkeypatch.setattr(model.prior, "sample_set", lambda n, d, *a, **k: zs[:n])
+    with torch.no_grad():
+        model.edge_bias.fill_(50.0)
+        samples = model.sample(4, generator=torch.Generator().manual_seed(0))
+        for g in samples:
+            n = g.num_nodes
+            assert g.adj.sum() == n * (n - 1)
+            on_edges, _ = model.node_decoder(zs[:n], Adjacency(g.adj.nonzero().t(), n))
+            alone, _ = model.node_decoder(zs[:n], Adjacency(torch.zeros(2, 0, dtype=torch.long), n))
+            assert torch.allclose(g.node_logits, on_edges)
+            assert not torch.allclose(on_edges, alone, atol=1e-3)
+            assert torch.equal(g.edge_prob.diagonal(), torch.zeros(n, dtype=torch.float64))
+
+
+def test_oneshot_refuses_exemplars_with_components_and_a_non_finite_offset():
+    """An exemplar prior replaces the mixture prior, so asking for both is refused; an
+    infinite or NaN log-variance offset would make every posterior degenerate."""
+    with pytest.raises(ValueError, match="not together with mixture components"):
+        EquivariantGraphVAE(2, [0, 1], exemplars=3, components=2)
+    for bad in (math.inf, -math.inf, math.nan):
+        with pytest.raises(ValueError, match="a finite logvar_offset"):
+            EquivariantGraphVAE(2, [0, 1], logvar_offset=bad)
 
 
 def test_edge_bias_is_added_to_every_edge_logit():

@@ -320,6 +320,21 @@ def test_matching_puts_the_real_nodes_on_the_slots_the_decoder_says_exist(monkey
     assert int(perm[2]) == 0, perm
 
 
+def test_samples_take_the_types_and_probabilities_of_their_own_slots(monkeypatch):
+    """A decoding whose slot 0 is absent (node logit −50), slots 1 and 2 present (+50),
+    every edge likely (logit 50) and node-type logits that pick type a at slot a: each
+    sample has two nodes of types 1 and 2, the kept slots' own (the first two slots'
+    types, 0 and 1, passed before), joined by an edge, and its edge probabilities have a
+    zero diagonal (the slots' existence probabilities, 1 here, passed there)."""
+    model = small_model(3, node_types=3)
+    logits = GraphLogits(torch.tensor([-50., 50, 50]), torch.full((3, 3), 50.), 50 * torch.eye(3))
+    monkeypatch.setattr(model, "decode", lambda z: logits)
+    for g in model.sample(3, generator=torch.Generator().manual_seed(0)):
+        assert g.node_types.tolist() == [1, 2]
+        assert g.adj.tolist() == [[0, 1], [1, 0]]
+        assert g.edge_prob.tolist() == [[0, 1], [1, 0]]
+
+
 # ---------------------------------------------------------------- sampled bounds
 
 K = 5                                                      # padded slots: 5! = 120 relabellings

@@ -1057,6 +1057,18 @@ def test_groups_match_networkx_components():
         assert int(got[0]) == nx.number_connected_components(g), (k, present, pairs, keep)
 
 
+def test_budget_needs_the_later_pairs_to_join_every_component():
+    """Two one-node components, each able to make one join (capacity enough: 1 + 1 >= 2),
+    joined only by the later pair (0, 1): the budget holds when that pair is feasible and
+    fails when it is not, as the components could then never become one (counting two
+    groups as joined passed the infeasible case)."""
+    from graphvae.decoders.components import budget_ok
+    comp, cap = torch.tensor([[0, 1]]), torch.tensor([[1.0, 1.0]])
+    ci, cj, present = torch.tensor([[0]]), torch.tensor([[1]]), torch.tensor([[True, True]])
+    assert budget_ok(comp, ci, cj, torch.tensor([[True]]), present, cap).tolist() == [True]
+    assert budget_ok(comp, ci, cj, torch.tensor([[False]]), present, cap).tolist() == [False]
+
+
 def test_rounds_of_many_pairs_keep_components_and_common_neighbours():
     """The state over rounds of many pairs each (as large untyped graphs are decided), on
     three random graphs of up to 9 nodes at a time: before every round each node's
