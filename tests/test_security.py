@@ -177,6 +177,45 @@ BOMBS = {
         "refusing to call _reconstruct"),
     "a dtype with an object field": (_global("numpy", "dtype") + b"(S'f8,O'\nI0\nI1\ntR.",
                                      "refusing to call dtype"),
+    # scalar(float64, 9 bytes) and dtype('f8', 5, 1): the shipped files give the dtype's
+    # own size and 0 / 1 flags
+    "a scalar of more bytes than its dtype": (
+        b"\x80\x02" + _global("numpy.core.multiarray", "scalar") + _global("numpy", "dtype")
+        + b"X\x02\x00\x00\x00f8\x89\x88\x87R" + b"C\x09" + bytes(9) + b"\x86R.",
+        "refusing to call scalar"),
+    "a dtype with flags other than 0 and 1": (_global("numpy", "dtype") + b"(S'f8'\nI5\nI1\ntR.",
+                                               "refusing to call dtype"),
+    # copyreg's _reconstructor(cls, base, state) calls base.__new__(cls, state) and, for a
+    # base other than object (the shipped files' only one), base.__init__(obj, state):
+    # ndarray's, with a state of None here, and of a shape asking for terabytes (refused
+    # by its state too, (10**12,)) in the second
+    "an array by _reconstructor": (
+        b"\x80\x02" + _global("copyreg", "_reconstructor") + _global("numpy", "ndarray")
+        + _global("numpy", "ndarray") + b"N\x87R.", "refusing to call _reconstructor"),
+    "a 10^12-element array by _reconstructor": (
+        b"\x80\x02" + _global("copyreg", "_reconstructor") + _global("numpy", "ndarray")
+        + _global("numpy", "ndarray") + b"\x8a\x06\x00\x10\xa5\xd4\xe8\x00\x85\x87R.",
+        "refusing to call _reconstructor"),
+    # BUILD's state only as attributes of an allowed class's instance: not on a dict (a
+    # builtin: its state is its items) even once dict is looked up, nor non-string names
+    "a state set on a dict": (
+        b"\x80\x02" + _global("builtins", "dict") + b"0}}X\x01\x00\x00\x00aK\x01sb.",
+        "refusing to set the state of a dict"),
+    "a state of non-string attribute names": (
+        b"\x80\x02" + _global("networkx.classes.graph", "Graph") + b")\x81}K\x01K\x02sb.",
+        "refusing to set the state of a Graph"),
+    # a key tuple of 9 scalars (grid graphs' nodes are pairs; 8 is the most taken)
+    "a dict key of 9 numbers": (b"\x80\x02}(K\x01K\x02K\x03K\x04K\x05K\x06K\x07K\x08K\x09tK\x00s.",
+                                "refusing a dict key or set item of type tuple"),
+    # protocol 4's NEWOBJ_EX with keyword arguments, which the shipped files never give
+    "a Graph built with keyword arguments": (
+        b"\x80\x04" + _global("networkx.classes.graph", "Graph")
+        + b")}X\x01\x00\x00\x00aK\x01s\x92.", "refusing to build an object with constructor"),
+    # _reconstruct(ndarray, (0,), 'f8,O'): the shipped files give a one-letter code
+    "an array of a structured dtype by _reconstruct": (
+        b"\x80\x02" + _global("numpy.core.multiarray", "_reconstruct")
+        + _global("numpy", "ndarray") + b"K\x00\x85C\x04f8,O\x87R.",
+        "refusing to call _reconstruct"),
 }
 
 
@@ -474,6 +513,9 @@ def test_a_pickle_cannot_grow_the_memo_table(tmp_path):
     path = tmp_path / "memo.pkl"
     path.write_bytes(b"\x80\x02]r\x00\x00\x00\x08.")
     with pytest.raises(DataError, match="memo index 134217728 at opcode 2"):
+        load_graph_pickle(path)
+    path.write_bytes(b"\x80\x02]q\x03.")          # one beyond the opcodes before it
+    with pytest.raises(DataError, match="memo index 3 at opcode 2"):
         load_graph_pickle(path)
     g = nx.path_graph(4)
     path.write_bytes(pickle.dumps([g, g], protocol=2))      # BINPUT 0, 1, …, a BINGET
@@ -776,6 +818,11 @@ def test_torch_files_that_make_bytes_from_nothing_are_refused_before_loading(tmp
     path = _torch_file_with_pickle(tmp_path / "b.pt", bomb)
     with pytest.raises(DataError, match="b.pt: refused: the file calls bytearray"):
         load_torch(path, "checkpoint", "not a checkpoint")
+    # the same call by protocol 0's INST opcode (module and name in its argument too)
+    inst = (b"\x80\x02}(X\x07\x00\x00\x00history(\x8a\x08" + struct.pack("<q", 10**12)
+            + b"i" + module.encode() + b"\nbytearray\nu.")
+    with pytest.raises(DataError, match="i.pt: refused: the file calls bytearray"):
+        load_torch(_torch_file_with_pickle(tmp_path / "i.pt", inst), "checkpoint", "no")
     from conftest import run_cli
     rc, _, err = run_cli(["check-invariance", "--checkpoint", str(path)])
     assert rc == 2 and "refused: the file calls bytearray" in err, err
@@ -796,6 +843,17 @@ def test_torch_files_that_make_bytes_from_nothing_are_refused_before_loading(tmp
     (tmp_path / "legacy_bomb.pt").write_bytes(legacy)
     with pytest.raises(DataError, match="legacy_bomb.pt: refused: the file calls bytearray"):
         load_torch(tmp_path / "legacy_bomb.pt", "checkpoint", "not a checkpoint")
+
+
+def test_one_tensor_that_claims_more_than_its_storage_is_named():
+    """Three values read from a storage of two (a stride-0 view, 12 bytes claimed on 8):
+    refused naming the tensor, its shape and its storage; the view of two is fine."""
+    from graphvae.torch_files import check_tensor_storage
+    base = torch.ones(2)
+    check_tensor_storage({"h": base.as_strided((2,), (0,))}, None)
+    with pytest.raises(DataError, match=r"hold fewer values than their shapes: h has shape "
+                                        r"\(3,\) on a storage of 8 bytes"):
+        check_tensor_storage({"h": base.as_strided((3,), (0,))}, None)
 
 
 def test_the_tensor_walk_names_its_children_only_when_it_reports(tmp_path):
@@ -866,6 +924,22 @@ def test_weights_of_another_kind_are_refused_not_cast(tmp_path):
     with pytest.raises(DataError, match=f"model.pt: the file's tensors are not all dense: "
                                         f"state_dict.{re.escape(key)} is torch.sparse_coo"):
         load_model(_linkpred_checkpoint(tmp_path, state_dict=changed))
+
+
+def test_only_floating_weights_are_cast_and_other_kinds_must_match_exactly():
+    """load_state_dict casts, so a model saved after .half() or .double() loads; integer
+    and boolean weights must be of the model's own dtype (an int32 or bool count read into
+    an int64 buffer was taken as a number silently)."""
+    from graphvae.torch_files import castable, check_dtypes
+    assert castable(torch.float16, torch.float32) and castable(torch.float64, torch.float32)
+    assert castable(torch.int64, torch.int64) and castable(torch.bool, torch.bool)
+    for have, want in ((torch.int32, torch.int64), (torch.bool, torch.int64),
+                       (torch.int64, torch.bool), (torch.int64, torch.float32),
+                       (torch.complex64, torch.float32)):
+        assert not castable(have, want), (have, want)
+    with pytest.raises(DataError, match="count is int32, the model needs int64"):
+        check_dtypes({"count": torch.zeros(1, dtype=torch.int32)},
+                     {"count": torch.zeros(1, dtype=torch.int64)}, "m.pt")
 
 
 def test_a_huge_config_is_refused_without_allocating(tmp_path):
@@ -989,6 +1063,65 @@ def test_compressed_members_are_refused_before_they_inflate(tmp_path):
     assert PlantedSBM.load(planted).blocks.tolist() == [0, 1]
     with pytest.raises(DataError, match="holds a compressed member \\(omega.npy\\)"):
         PlantedSBM.load(_recompressed(planted, tmp_path / "p2.planted.npz", "omega.npy"))
+
+
+def test_zip_members_that_claim_more_bytes_than_the_file_are_refused(tmp_path):
+    """A stored member of 100 bytes whose central directory claims one byte more than the
+    whole file (a claim zipfile believes until it reads): refused by the sum of the
+    claims, naming both numbers; the file as written passes."""
+    import zipfile
+
+    from graphvae.torch_files import check_zip_stored
+    path = tmp_path / "a.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("a.npy", bytes(100))
+    assert check_zip_stored(path) == ["a.npy"]
+    data = bytearray(path.read_bytes())
+    at = data.index(b"PK\x01\x02") + 24           # the central directory's uncompressed size
+    data[at:at + 4] = (len(data) + 1).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=f"its members claim {len(data) + 1:,} bytes, more "
+                                        f"than the file's {len(data):,}"):
+        check_zip_stored(path)
+
+
+def test_an_npy_member_that_declares_fewer_bytes_than_it_holds_is_refused(tmp_path):
+    """numpy.save's ten float64 whose header is rewritten to declare nine (the same header
+    length), stored in a zip archive: 72 bytes declared, 80 held, refused as damaged (a
+    declared size above the held one is checked elsewhere)."""
+    import io
+    import zipfile
+
+    from graphvae.torch_files import check_zip_stored
+    buf = io.BytesIO()
+    np.save(buf, np.zeros(10))
+    npy = buf.getvalue()
+    assert npy.count(b"'shape': (10,), }") == 1
+    path = tmp_path / "p.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:   # its own CRC
+        zf.writestr("a.npy", npy.replace(b"'shape': (10,), }", b"'shape': (9,), } "))
+    with pytest.raises(DataError, match=r"its member 'a.npy' declares \(9,\) of float64 "
+                                        r"\(72 bytes\) and holds 80"):
+        check_zip_stored(path)
+
+
+def test_zip_checks_leave_object_arrays_to_their_reader_and_see_an_empty_archive(tmp_path):
+    """An .npz of pickled objects is not "damaged" by its sizes (its bytes are a pickle):
+    the check passes it on, and numpy's reader, without pickles, refuses it; an archive
+    with no members is a zip archive with no names, not "not a zip archive"."""
+    import zipfile
+
+    from graphvae.datasets.sbm import PlantedSBM
+    from graphvae.torch_files import check_zip_stored
+    objects = tmp_path / "o.planted.npz"
+    np.savez(objects, blocks=np.array([{}, 1], dtype=object), theta=np.ones(2),
+             omega=np.eye(2))
+    assert check_zip_stored(objects) == ["blocks.npy", "theta.npy", "omega.npy"]
+    with pytest.raises(DataError, match="Object arrays cannot be loaded"):
+        PlantedSBM.load(objects)
+    empty = tmp_path / "e.zip"
+    zipfile.ZipFile(empty, "w").close()
+    assert empty.read_bytes()[:4] == b"PK\x05\x06" and check_zip_stored(empty) == []
 
 
 def test_a_zip_that_zipfile_cannot_read_is_refused_not_passed_on(tmp_path):
@@ -1465,6 +1598,14 @@ def test_an_npz_or_a_text_file_given_as_a_checkpoint_is_named(tmp_path):
                                         r"without torch's data\.pkl \(it holds "
                                         r"'blocks\.npy'\)$"):
         load_model(npz)
+    # a member whose name merely ends in data.pkl is not torch's (a folder's data.pkl)
+    import zipfile
+    other = tmp_path / "o.pt"
+    with zipfile.ZipFile(other, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("archive/mydata.pkl", b"\x80\x02}q\x00.")
+    with pytest.raises(DataError, match=r"without torch's data\.pkl \(it holds "
+                                        r"'archive/mydata\.pkl'\)$"):
+        load_model(other)
 
 
 def test_a_checkpoint_saved_with_torchs_crcs_switched_off_loads(tmp_path):
