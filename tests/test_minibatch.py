@@ -57,6 +57,28 @@ def test_world_size_that_does_not_divide_the_batch_is_refused():
                     rank=0, world_size=4)
 
 
+def test_loader_counts_refusals_and_draws_without_replacement():
+    """A step's non-edges are round(negatives · b) (0.9 · 3 = 2.7 is 3, not 2), and two
+    processes need both counts even (4 positives, 3 non-edges: refused, the non-edges
+    named); a bad rank and a complete graph are refused; a batch of 9 of 10 positives
+    holds 9 distinct ones (drawn without replacement: with it, some draw repeats)."""
+    from graphvae.training.loaders import _positive_draw, divided_step
+    assert divided_step(3, 0.9, 1) == 3
+    with pytest.raises(ValueError, match="4 positive pairs and 3 non-edges must both be"):
+        divided_step(4, 0.75, 2)
+    data = make_sbm_graph(num_nodes=30, seed=1)
+    model = build_model("vgae", 30)
+    with pytest.raises(ValueError, match="bad process rank 2 of world size 2"):
+        PairBatches(model, identity_features(30), Adjacency(data.edge_index, 30), 6,
+                    rank=2, world_size=2)
+    complete = torch.ones(4, 4).nonzero().t()
+    with pytest.raises(ValueError, match="every pair is an edge"):
+        PairBatches(build_model("vgae", 4), identity_features(4), Adjacency(complete, 4), 4)
+    for seed in range(20):
+        idx = _positive_draw(10, 9, torch.Generator().manual_seed(seed), torch.device("cpu"))
+        assert sorted(set(idx.tolist())) == sorted(idx.tolist()) and idx.numel() == 9
+
+
 def test_batch_of_more_positives_than_the_graph_has_is_refused():
     """A batch is at most the training graph's N⁺ positive pairs (here the 2·E edges both
     ways and the 30 diagonal pairs): one more is refused by name, before the non-edge

@@ -3,6 +3,7 @@ the result of an uninterrupted run."""
 
 import contextlib
 import json
+import math
 import os
 import signal
 import subprocess
@@ -873,9 +874,13 @@ def test_checkpoint_seconds_writes_the_state_between_the_epochs_it_counts(tmp_pa
             checkpoint=tmp_path / "s.pt", checkpoint_every=2, checkpoint_seconds=seconds,
             progress=False)
         assert written == expected, (seconds, written)
-    with pytest.raises(ValueError, match="checkpoint_seconds must be >= 0, got -1"):
+    for bad in (-1, float("nan")):
+        with pytest.raises(ValueError, match=f"checkpoint_seconds must be >= 0, got {bad}"):
+            fit(ToyBound(), [torch.ones(3)], torch.optim.SGD(ToyBound().parameters(), lr=0.1),
+                epochs=1, checkpoint_seconds=bad, progress=False)
+    with pytest.raises(ValueError, match="checkpoint_every must be >= 1, got 1, 1, 0"):
         fit(ToyBound(), [torch.ones(3)], torch.optim.SGD(ToyBound().parameters(), lr=0.1),
-            epochs=1, checkpoint_seconds=-1, progress=False)
+            epochs=1, checkpoint_every=0, progress=False)
 
 
 # ------------------------------------------------- a SIGTERM held to the end of its epoch
@@ -1504,3 +1509,102 @@ def test_settings_differences_are_listed_once_each_and_in_full():
     with pytest.raises(DataError, match=r"did not record b, c, d and 1 more; it cannot be "
                                         r"resumed"):
         _refuse_other_version(Path("s.pt"), {"a": 1}, {"a": 1, "b": 1, "c": 1, "d": 1, "e": 1})
+
+
+class _Items(torch.nn.Module):
+    """Bound w · x for each item x of a batch (one value per item), loss its negative sum;
+    records whether each call ran in training mode. ``x = inf`` gives an infinite loss."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(()))
+        self.modes = []
+
+    def forward(self, batch, generator=None):
+        self.modes.append(self.training)
+        v = self.w * torch.as_tensor(batch, dtype=torch.float32)
+        return BoundEstimate(v, -v.sum(), v, torch.zeros_like(v))
+
+
+def test_the_loop_counts_items_modes_and_refuses_what_cannot_train():
+    """With a learning rate of 0, items 1, 2, 3 in batches of 2 give a train_bound of
+    (1 + 2 + 3) / 3 items = 2 (per batch it would be 3); evaluation runs in eval mode and
+    the next epoch's steps in training mode; without evaluate, best_epoch is the last; a
+    loader with no batches, and an infinite loss, are refused; a NaN in the second step
+    of epoch 1 is divergence, not a first-step failure."""
+    model = _Items()
+    evals = []
+
+    def evaluate():
+        evals.append(model.training)
+        return {"score": 0.0}
+
+    items = Shuffled(torch.tensor([1.0, 2.0, 3.0]), 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    result = fit(model, items, opt, epochs=2, evaluate=evaluate, progress=False)
+    assert result.column("train_bound") == [2.0, 2.0]
+    assert evals == [False, False] and model.modes == [True] * 4
+    assert fit(model, items, opt, epochs=3, progress=False).best_epoch == 3
+    with pytest.raises(ValueError, match="the loader gave no batches"):
+        fit(model, [], opt, epochs=1, progress=False)
+    with pytest.raises(FloatingPointError, match="the loss is -inf at the first step"):
+        fit(model, [torch.tensor([math.inf])], opt, epochs=1, progress=False)
+    with pytest.raises(FloatingPointError, match="training diverged: the loss is nan at "
+                                                 "epoch 1; try a lower"):
+        fit(model, [torch.ones(1), torch.tensor([math.nan])], opt, epochs=1, progress=False)
+
+
+def test_a_resumed_run_that_stopped_early_trains_no_further(tmp_path):
+    """A run that early stopping ended at epoch 2 of 5 is finished: resumed with the same
+    settings it trains no more epochs (its state says stop) and keeps its 2 epochs."""
+
+    class StopAt2(Callback):
+        def on_epoch_end(self, state):
+            state.stop = state.epoch == 2
+
+    model = _Items()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    first = fit(model, [torch.ones(1)], opt, epochs=5, callbacks=[StopAt2()],
+                checkpoint=tmp_path / "s.pt", progress=False)
+    assert first.epochs == 2
+    model.modes.clear()
+    again = fit(model, [torch.ones(1)], opt, epochs=5, callbacks=[StopAt2()],
+                checkpoint=tmp_path / "s.pt", resume=True, progress=False)
+    assert again.epochs == 2 and len(again.history) == 2 and model.modes == []
+
+
+def test_shuffled_lists_follow_the_generators_permutation():
+    """A list of 5 items in batches of 2 is 3 batches (the last of one item), in the order
+    of the epoch's permutation drawn from the loop's generator (not the list's order)."""
+    items = list("abcde")
+    loader = Shuffled(items, 2)
+    assert len(loader) == 3
+    batches = list(loader.batches(1, torch.Generator().manual_seed(7)))
+    order = torch.randperm(5, generator=torch.Generator().manual_seed(7)).tolist()
+    assert [len(b) for b in batches] == [2, 2, 1]
+    assert [x for b in batches for x in b] == [items[i] for i in order]
+    assert order != sorted(order)
+
+
+def test_checkpoint_seconds_count_from_the_last_write(tmp_path, monkeypatch):
+    """On a clock that moves 10 s a step (one step an epoch), a 25 s period writes the
+    state at epoch 3 (30 s since the start) and then not until 25 s after that write: 6 is
+    the last epoch, written anyway (counting from the start wrote 3, 4, 5 and 6)."""
+    from conftest import ToyBound
+
+    import graphvae.training.loop as loop
+    now = [0.0]
+    monkeypatch.setattr(loop, "time", type("Clock", (), {"perf_counter": lambda: now[0]}))
+
+    class Tick(Callback):
+        def on_step_start(self, state):
+            now[0] += 10.0
+
+    real, written = loop.save_state, []
+    monkeypatch.setattr(loop, "save_state", lambda path, state, result, *a:
+                        written.append(result.epochs) or real(path, state, result, *a))
+    model = ToyBound()
+    fit(model, [torch.ones(3)], torch.optim.SGD(model.parameters(), lr=0.1), epochs=6,
+        callbacks=[Tick()], checkpoint=tmp_path / "s.pt", checkpoint_every=100,
+        checkpoint_seconds=25.0, progress=False)
+    assert written == [3, 6]
