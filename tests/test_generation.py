@@ -126,12 +126,12 @@ def test_unknown_set_and_missing_file(tmp_path):
 
 # -- the equivariant one-shot VAE ------------------------------------------------------------------
 
-def _model(types=False, seed=0):
+def _model(types=False, seed=0, **kwargs):
     torch.manual_seed(seed)
     in_ch = 17 + (4 if types else 0)
     return EquivariantGraphVAE(in_ch, [0, 0, 1, 2, 3, 2], latent_channels=3,
                                hidden_channels=(8,), node_types=4 if types else 0,
-                               edge_types=3 if types else 0).double()
+                               edge_types=3 if types else 0, **kwargs).double()
 
 
 def _typed_graph(n, seed):
@@ -578,9 +578,7 @@ def test_set_prior_bound_assembles_its_terms_over_the_real_nodes():
     log q is torch's Normal density at the posterior's mean and standard deviation, for a
     3-node path padded to the 5 slots of the batch's 5-node graph; p(3) = p(5) = 2/8 from
     the counts 1:2:3:2 of sizes 2 to 5; u is fixed at the mean of q(u | Z)."""
-    torch.manual_seed(0)
-    model = EquivariantGraphVAE(17, [0, 0, 1, 2, 3, 2], latent_channels=3, hidden_channels=(8,),
-                                components=2, graph_latent=2).double()
+    model = _model(components=2, graph_latent=2)
     batch = _batch([nx.path_graph(3), nx.gnp_random_graph(5, 0.6, seed=1)])
     eps = torch.randn(1, 2, 5, 3, generator=torch.Generator().manual_seed(2),
                       dtype=torch.float64)

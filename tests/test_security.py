@@ -4,14 +4,17 @@ each payload is live (the plain unpickler does run it)."""
 from __future__ import annotations
 
 import importlib
+import io
 import os
 import pickle
 import pkgutil
 import re
+import struct
 import subprocess
 import sys
 import types
 import warnings
+import zipfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -241,8 +244,6 @@ def test_allowed_globals_are_called_only_as_the_data_sets_call_them(tmp_path, na
 def test_the_restricted_unpickler_still_reads_every_protocol():
     """What the data sets' pickles hold, at every protocol: graphs (with a subgraph view,
     tuple nodes and numpy ids), CSR matrices, arrays, numpy scalars, defaultdicts, sets."""
-    import io
-
     from graphvae.safe_pickle import PROFILES, _Unpickler
     g = nx.cycle_graph(5)
     g.nodes[0]["label"] = 3
@@ -451,8 +452,6 @@ def test_state_copied_by_build_is_counted(tmp_path, monkeypatch):
     object's attributes go into its own dict, so one memoised buffer or attribute dict set
     on many objects multiplied a small pickle (1 MB of buffer on 2,000 arrays: 2.2 GB; a
     100,000-key dict on 400 graphs: 1.8 GB). Both copies are counted."""
-    import struct
-
     import graphvae.safe_pickle as sp
 
     def get(i):
@@ -779,8 +778,6 @@ def test_tensors_outside_the_weights_are_held_to_their_size_too(tmp_path):
 def _torch_file_with_pickle(path: Path, pickled: bytes) -> Path:
     """A torch zip archive whose data.pkl is ``pickled`` (the other members as torch
     writes them)."""
-    import io
-    import zipfile
     buf = io.BytesIO()
     torch.save({"a": 1}, buf)
     with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as zin, \
@@ -809,8 +806,6 @@ def test_torch_files_that_make_bytes_from_nothing_are_refused_before_loading(tmp
     (bytearray(2.5e9) as a training state's history). The pickle is scanned first, and
     protocol 4's global opcode, whose names the scan cannot see, is refused too (torch.save
     writes protocol 2). A legacy (pre-zip) torch file still loads."""
-    import struct
-
     from graphvae.torch_files import load_torch
     # (torch's reader maps Python 2's __builtin__ to builtins, as pickle does)
     bomb = (b"\x80\x02}(X\x07\x00\x00\x00historyc" + module.encode() + b"\nbytearray\n\x8a\x08"
@@ -836,7 +831,6 @@ def test_torch_files_that_make_bytes_from_nothing_are_refused_before_loading(tmp
                        torch.ones(2))
     # a legacy file is five pickles (magic, version, system info, the object, storage
     # keys): the bomb as its fourth is scanned too
-    import pickle
     legacy = (pickle.dumps(0x1950a86a20f9469cfc6c, 2) + pickle.dumps(1001, 2)
               + pickle.dumps({"little_endian": True, "type_sizes": {},
                               "protocol_version": 1001}, 2) + bomb + pickle.dumps([], 2))
@@ -1019,7 +1013,6 @@ def test_a_saved_init_of_many_layers_is_refused_before_building(tmp_path):
 
 def _recompressed(src, dst, member_suffix):
     """A copy of the zip ``src`` whose members ending in ``member_suffix`` are deflated."""
-    import zipfile
     with zipfile.ZipFile(src) as z, zipfile.ZipFile(dst, "w") as o:
         for name in z.namelist():
             o.writestr(name, z.read(name), compress_type=zipfile.ZIP_DEFLATED
@@ -1069,8 +1062,6 @@ def test_zip_members_that_claim_more_bytes_than_the_file_are_refused(tmp_path):
     """A stored member of 100 bytes whose central directory claims one byte more than the
     whole file (a claim zipfile believes until it reads): refused by the sum of the
     claims, naming both numbers; the file as written passes."""
-    import zipfile
-
     from graphvae.torch_files import check_zip_stored
     path = tmp_path / "a.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
@@ -1089,9 +1080,6 @@ def test_an_npy_member_that_declares_fewer_bytes_than_it_holds_is_refused(tmp_pa
     """numpy.save's ten float64 whose header is rewritten to declare nine (the same header
     length), stored in a zip archive: 72 bytes declared, 80 held, refused as damaged (a
     declared size above the held one is checked elsewhere)."""
-    import io
-    import zipfile
-
     from graphvae.torch_files import check_zip_stored
     buf = io.BytesIO()
     np.save(buf, np.zeros(10))
@@ -1109,8 +1097,6 @@ def test_zip_checks_leave_object_arrays_to_their_reader_and_see_an_empty_archive
     """An .npz of pickled objects is not "damaged" by its sizes (its bytes are a pickle):
     the check passes it on, and numpy's reader, without pickles, refuses it; an archive
     with no members is a zip archive with no names, not "not a zip archive"."""
-    import zipfile
-
     from graphvae.datasets.sbm import PlantedSBM
     from graphvae.torch_files import check_zip_stored
     objects = tmp_path / "o.planted.npz"
@@ -1599,7 +1585,6 @@ def test_an_npz_or_a_text_file_given_as_a_checkpoint_is_named(tmp_path):
                                         r"'blocks\.npy'\)$"):
         load_model(npz)
     # a member whose name merely ends in data.pkl is not torch's (a folder's data.pkl)
-    import zipfile
     other = tmp_path / "o.pt"
     with zipfile.ZipFile(other, "w", zipfile.ZIP_STORED) as zf:
         zf.writestr("archive/mydata.pkl", b"\x80\x02}q\x00.")

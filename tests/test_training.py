@@ -1591,17 +1591,15 @@ def test_checkpoint_seconds_count_from_the_last_write(tmp_path, monkeypatch):
     state at epoch 3 (30 s since the start) and then not until 25 s after that write: 6 is
     the last epoch, written anyway (counting from the start wrote 3, 4, 5 and 6)."""
     from conftest import ToyBound
-
-    import graphvae.training.loop as loop
     now = [0.0]
-    monkeypatch.setattr(loop, "time", type("Clock", (), {"perf_counter": lambda: now[0]}))
+    monkeypatch.setattr(training, "time", type("Clock", (), {"perf_counter": lambda: now[0]}))
 
     class Tick(Callback):
         def on_step_start(self, state):
             now[0] += 10.0
 
-    real, written = loop.save_state, []
-    monkeypatch.setattr(loop, "save_state", lambda path, state, result, *a:
+    real, written = training.save_state, []
+    monkeypatch.setattr(training, "save_state", lambda path, state, result, *a:
                         written.append(result.epochs) or real(path, state, result, *a))
     model = ToyBound()
     fit(model, [torch.ones(3)], torch.optim.SGD(model.parameters(), lr=0.1), epochs=6,
