@@ -312,6 +312,48 @@ def test_messages_show_hostile_values_bounded(tmp_path):
     assert time.perf_counter() - start < 5
 
 
+
+def _nested_list(depth: int) -> bytes:
+    """Pickle opcodes for a list nested ``depth`` deep, ``[[[...[]...]]]`` (no pickler
+    writes one: pickling it recurses, and so would comparing or printing it naively)."""
+    return b"]" * depth + b"a" * (depth - 1)
+
+
+def _string(s: str) -> bytes:
+    return b"X" + struct.pack("<I", len(s)) + s.encode()
+
+
+def test_lists_nested_past_the_recursion_limit_are_refused_in_one_line(tmp_path):
+    """The unpicklers build a list nested 10⁵ deep without recursing (it is opcodes in a
+    loop), so what comes out is as deep as the file says; every reader that takes one then
+    refuses it by its type, names it bounded, or compares it without a RecursionError: as
+    a graph set's item, a Planetoid neighbour list, a checkpoint's task and a training
+    state's setting."""
+    from graphvae.training.state import restore_state
+    deep = _nested_list(100_000)
+    graphs = tmp_path / "g.pkl"
+    graphs.write_bytes(b"\x80\x02]" + deep + b"a.")             # [deep]
+    with pytest.raises(DataError, match=r"g\.pkl: item 0 is of type list, not a networkx "
+                                        r"graph$"):
+        load_graph_pickle(graphs)
+    _planetoid_files(tmp_path)
+    (tmp_path / "ind.cora.graph").write_bytes(b"\x80\x02}K\x00" + deep + b"s.")  # {0: deep}
+    with pytest.raises(DataError, match=r"ind\.cora\.graph: node 0: neighbour ids must be "
+                                        r"integers in 0\.\.506$"):
+        read_planetoid_raw(tmp_path, "cora")
+    task = _torch_file_with_pickle(tmp_path / "t.pt", b"\x80\x02}(" + _string("task") + deep
+                                   + _string("state_dict") + b"}u.")
+    with pytest.raises(DataError, match=r"t\.pt: not a graphvae checkpoint \(task "
+                                        r"\[\[\[\[\.\.\.\]\]\]\]\)$"):
+        load_model(task)
+    state = _torch_file_with_pickle(
+        tmp_path / "s.pt", b"\x80\x02}(" + _string("kind") + _string("graphvae-training-state")
+        + _string("config") + b"}" + _string("lr") + deep + b"su.")
+    with pytest.raises(DataError, match=r"s\.pt: the training state belongs to a run with "
+                                        r"other settings \(lr: 0\.1 here, \[\[\[\[\.\.\.\]\]\]\] "
+                                        r"in the state\)"):
+        restore_state(state, None, None, None, {"lr": 0.1})  # refused before either is used
+
 def test_every_numpy_and_networkx_route_to_os_or_exec_is_refused(tmp_path):
     routes = _exposures()
     assert len(routes) >= 10                     # the scan finds the routes the issue names
