@@ -1,6 +1,7 @@
 """Tiny named graphs shared by the tests (undirected, both directions stored)."""
 
 import contextlib
+import faulthandler
 import io
 import os
 import signal
@@ -15,6 +16,29 @@ from graphvae.graph import to_simple_undirected
 # another job.
 os.environ["OMP_NUM_THREADS"] = "1"
 os.environ["MKL_NUM_THREADS"] = "1"
+
+#: Seconds a test may run before its process ends, printing every thread's traceback
+#: (``GRAPHVAE_TEST_TIME_LIMIT`` overrides it). A test whose defence against a crafted
+#: file is broken can hang for hours inside one C call (hashing a tuple that holds the
+#: level below twice, 40 levels deep), where no signal handler runs; faulthandler's
+#: watchdog thread needs no interpreter lock, so the hang ends as a failure naming the test
+#: (pytest-xdist: "worker crashed while running ...") instead of at CI's time limit. The
+#: longest test takes about a minute on 2 cores.
+TEST_TIME_LIMIT = float(os.environ.get("GRAPHVAE_TEST_TIME_LIMIT") or 600)
+_STDERR: list[int] = []
+
+
+def pytest_configure(config):
+    """Keep a descriptor of the real stderr for the watchdog's traceback: output capture is
+    off while plugins configure (a descriptor 2 taken during a test is capture's file)."""
+    _STDERR.append(os.dup(2))
+
+
+@pytest.fixture(autouse=True)
+def _time_limit():
+    faulthandler.dump_traceback_later(TEST_TIME_LIMIT, exit=True, file=_STDERR[0])
+    yield
+    faulthandler.cancel_dump_traceback_later()
 
 
 def child_env() -> dict[str, str]:
