@@ -13,6 +13,7 @@ import os
 import reprlib
 import sys
 from collections.abc import Callable
+from typing import Any
 
 #: Longest quoted cell or value in an error message (characters).
 QUOTE_LIMIT = 60
@@ -96,7 +97,14 @@ def describe(err: BaseException) -> str:
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse whose usage errors are one line, like every other error: ``NAME: error:
-    ... (see PROG --help)``, exit status 2 (NAME: the program's first word)."""
+    ... (see PROG --help)``, exit status 2 (NAME: the program's first word). Flags are
+    taken as spelt, never by a prefix (``--epoch`` is not ``--epochs``): a script whose
+    prefix was unique would otherwise mean another flag, or fail, once a flag sharing it
+    is added."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # type: ignore[override]
         name = self.prog.split()[0] if self.prog else "error"

@@ -748,6 +748,11 @@ BAD_COMMAND_LINES = [
     # the command's help lists its flags (it said "see graphvae --help")
     (["linkpred", "--foo", "3"], "unrecognized arguments: --foo 3 (see graphvae linkpred --help)"),
     (["vector", "extra"], "unrecognized arguments: extra (see graphvae vector --help)"),
+    # a flag is taken as spelt: --epoch (a prefix of --epochs alone) and --num-s (of
+    # --num-samples alone) were read as those, so a script's meaning hung on which flags
+    # came later
+    (["linkpred", "--epoch", "3"], "unrecognized arguments: --epoch 3 (see graphvae linkpred"),
+    (["generate", "--num-s", "2"], "unrecognized arguments: --num-s 2 (see graphvae generate"),
 ]
 
 
