@@ -8,6 +8,7 @@ RDKit skip when it is absent; the "RDKit missing" test runs either way.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -174,6 +175,8 @@ def test_graph_to_mol_valid_and_invalid():
     two = graph_to_mol([C, C], [[0, 0], [0, 0]])
     assert two is not None and is_valid(two, require_connected=False) and not is_valid(two)
     assert not is_valid(None)
+    from rdkit import Chem
+    assert not is_valid(Chem.RWMol().GetMol(), require_connected=False)   # no atoms
 
 
 @needs_rdkit
@@ -444,6 +447,7 @@ def test_valency_aware_decode_bond_order_and_logits():
 
 @pytest.mark.parametrize("args, needle", [
     ((torch.tensor([0, 5]), torch.zeros(2, 2), torch.zeros(2, 2, 3)), "atom types"),
+    ((torch.tensor([0, 4]), torch.zeros(2, 2), torch.zeros(2, 2, 3)), r"lie in 0\.\.3"),
     ((torch.tensor([0, 1]), torch.zeros(3, 3), torch.zeros(2, 2, 3)), "edge_prob"),
     ((torch.tensor([0, 1]), torch.zeros(2, 2), torch.zeros(2, 2, 4)), "bond_type_prob"),
     ((torch.tensor([0, 1]), torch.full((2, 2), 1.5), torch.zeros(2, 2, 3)), r"\[0, 1\]"),
@@ -525,6 +529,17 @@ def test_a_smiles_longer_than_nine_atoms_can_be_written_is_refused_before_rdkit(
 
 
 @needs_rdkit
+def test_parsed_bonds_are_listed_low_end_first_and_sorted():
+    """RDKit stores a ring closure from its later atom (C1CC1's third bond runs 2 -> 0, and
+    O=C1CC1's 3 -> 1); the parse lists every bond as (low, high, type), sorted, as the graph
+    sets' edges are read. Cyclopropanone by hand: O0=C1 double, then C1-C2, C1-C3, C2-C3."""
+    from graphvae.chem.qm9 import parse_smiles
+    assert parse_smiles("C1CC1")[1] == [(0, 1, 0), (0, 2, 0), (1, 2, 0)]
+    types, bonds, canonical = parse_smiles("O=C1CC1")
+    assert (types, bonds, canonical) == ([O, C, C, C], [(0, 1, 1), (1, 2, 0), (1, 3, 0),
+                                                        (2, 3, 0)], "O=C1CC1")
+
+@needs_rdkit
 def test_an_atom_of_valence_128_or_more_is_invalid_not_an_internal_error():
     """A carbon triple-bonded to 43 others (valence 129) failed RDKit's own precondition, a
     RuntimeError that ended `score` with exit 3; at valence 126 it was a sanitisation
@@ -569,6 +584,103 @@ def test_gdss_validity_sums_bond_orders_and_adds_bonds_from_the_lower_triangle()
     charges = [a.GetFormalCharge() for a in gdss_construct([C, C, N, O, C], codes).GetAtoms()]
     assert charges == [0, 0, 1, 1, 0]
 
+
+@needs_rdkit
+def test_gdss_charges_only_n_o_s_exactly_one_over_and_an_unnamed_failure_fails(monkeypatch):
+    """GDSS's ``construct_mol`` charges the atom RDKit names only when it is N, O or S and
+    exactly one over its normal valence. A carbon with five single bonds (one over its 4)
+    stays neutral; a nitrogen with three single bonds that then takes a double bond jumps
+    from 3 to 5, two over, and stays neutral too. Neither is valid. A valence check that
+    fails without naming an atom (RDKit's messages all name one; -1 stands for one that
+    does not) charges nothing and is a failure, not a pass."""
+    from graphvae.chem import validity
+    five = _bond_codes(6, [(0, k, 1) for k in range(1, 6)])
+    assert [a.GetFormalCharge() for a in validity.gdss_construct([C] * 6, five).GetAtoms()] \
+        == [0] * 6
+    assert validity.gdss_valid([C] * 6, five) is False
+    jump = _bond_codes(5, [(0, 1, 1), (0, 2, 1), (0, 3, 1), (0, 4, 2)])   # (4, 0) comes last
+    assert [a.GetFormalCharge() for a in validity.gdss_construct([N, C, C, C, C],
+                                                                  jump).GetAtoms()] == [0] * 5
+    assert validity.gdss_valid([N, C, C, C, C], jump) is False
+
+    class Unnamed:
+        class SanitizeFlags:
+            SANITIZE_PROPERTIES = 0
+
+        @staticmethod
+        def SanitizeMol(mol, sanitizeOps):  # noqa: N802 (RDKit's name)
+            raise ValueError("valence check failed")
+
+    assert validity._valence_error(Unnamed, None) == -1
+    monkeypatch.setattr(validity, "_valence_error", lambda chem, mol: -1)
+    one_over = _bond_codes(5, [(0, k, 1) for k in range(1, 5)])    # N with four bonds
+    charges = [a.GetFormalCharge() for a in validity.gdss_construct([N, C, C, C, C],
+                                                                     one_over).GetAtoms()]
+    assert charges == [0] * 5 and validity.gdss_valid([N, C, C, C, C], one_over) is False
+
+
+@needs_rdkit
+def test_nspdk_graphs_label_atoms_by_symbol_and_bonds_by_order():
+    """``smiles_graphs`` labels as GDSS's ``mols_to_nx``: C=CC#N is C, C, C, N joined by
+    bonds of order 2, 1 and 3 (by hand); a SMILES RDKit cannot read is named, not
+    skipped."""
+    from graphvae.chem.scores import smiles_graphs
+    (g,) = smiles_graphs(["C=CC#N"])
+    assert [g.nodes[v]["label"] for v in sorted(g)] == ["C", "C", "C", "N"]
+    assert {tuple(sorted(e)): d["label"] for *e, d in g.edges(data=True)} == {
+        (0, 1): 2, (1, 2): 1, (2, 3): 3}
+    with pytest.raises(ValueError, match="RDKit cannot read the SMILES 'C1CC'"):
+        smiles_graphs(["CC", "C1CC"])
+
+
+def test_molecule_scores_need_bond_types_too():
+    from graphvae.chem.scores import molecule_scores
+    from graphvae.containers import SampledGraph
+    g = SampledGraph(torch.zeros(2, 2), node_types=torch.tensor([C, C]))   # no bond types
+    with pytest.raises(ValueError, match="molecule scores need samples with atom and bond "
+                                         "types"):
+        molecule_scores([g], set(), valency=False, fcd=False)
+
+def test_plain_decoding_never_bonds_an_atom_to_itself():
+    """A diagonal above the threshold (a decoder's self-pair score) bonds nothing."""
+    from graphvae.chem.molecules import plain_decode
+    _, bonds = plain_decode(torch.tensor([C, C]), torch.tensor([[0.9, 0.2], [0.2, 0.9]]),
+                            torch.tensor([1.0, 0.0, 0.0]).expand(2, 2, 3))
+    assert bonds.tolist() == [[0, 0], [0, 0]]
+
+
+@needs_rdkit
+def test_the_valency_aware_row_starts_from_the_sample_and_fcd_nspdk_score_the_raw_one(
+        monkeypatch):
+    """C0 O1 C2 sampled as C-O-C though the unsampled pair C0-C2 has probability 0.9: the
+    valency-aware row keeps the sampled bonds (score 0.5 + 0.3/2 each, against 0.9/2) and
+    gives COC, where decoding the probabilities alone would give CCO. Two F=F samples
+    (invalid raw, FF after correction) leave FCD and NSPDK undefined: they score the raw
+    valid molecules only. FCD runs on two valid molecules (a stand-in records the call)
+    and the reference's size is the reference's."""
+    from graphvae.chem import scores
+    from graphvae.containers import SampledGraph
+    p = torch.tensor([[0.0, 0.3, 0.9], [0.3, 0.0, 0.3], [0.9, 0.3, 0.0]])
+    codes = _bond_codes(3, [(0, 1, 1), (1, 2, 1)])
+    single = torch.tensor([1.0, 0.0, 0.0]).expand(3, 3, 3).clone()
+    coc = SampledGraph((codes > 0).float(), edge_prob=p, node_types=torch.tensor([C, O, C]),
+                       bond_prob=single, bond_types=codes)
+    out = scores.molecule_scores([coc], set(), valency=True, fcd=False)
+    assert out["sampled"]["smiles"] == ["COC"] and out["valency_aware"]["smiles"] == ["COC"]
+    ff = SampledGraph(torch.ones(2, 2) - torch.eye(2), edge_prob=torch.full((2, 2), 0.9),
+                      node_types=torch.tensor([F, F]),
+                      bond_prob=torch.tensor([0.3, 0.7, 0.0]).expand(2, 2, 3).clone(),
+                      bond_types=_bond_codes(2, [(0, 1, 2)]))
+    calls = []
+    monkeypatch.setattr(scores, "fcd_score", lambda a, b: calls.append((a, b)) or 1.5)
+    out = scores.molecule_scores([ff, ff], set(), valency=True, reference=["CC", "CO", "CN"])
+    assert out["valency_aware"]["smiles"] == ["FF", "FF"] and out["sampled"]["validity"] == 0
+    raw = out["sampled"]
+    assert math.isnan(raw["fcd"]) and math.isnan(raw["nspdk"]) and calls == []
+    out = scores.molecule_scores([coc, coc], set(), valency=False,
+                                 reference=["CC", "CO", "CN"])
+    assert calls == [(["COC", "COC"], ["CC", "CO", "CN"])]
+    assert out["sampled"]["fcd"] == 1.5 and out["sampled"]["reference_size"] == 3
 
 @needs_rdkit
 def test_each_decoding_scores_its_own_molecules():
