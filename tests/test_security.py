@@ -658,6 +658,74 @@ def test_non_graph_content_is_refused_with_the_file_name(tmp_path):
             load_graph_pickle(path)
 
 
+def test_graph_pickle_items_are_held_to_their_type_size_and_tables(tmp_path):
+    """What each refusal names: an allowed object that merely has an ``adj`` attribute is
+    not a graph (a degree view given one by its state); 5,000 nodes are read and 5,001
+    refused; a node table of 3 beside an adjacency of 1 is named as such."""
+    from networkx.classes.reportviews import DiDegreeView
+    view = DiDegreeView.__new__(DiDegreeView)
+    view.__dict__["adj"] = {}
+    path = tmp_path / "v.pkl"
+    path.write_bytes(pickle.dumps([view], protocol=2))
+    with pytest.raises(DataError, match=r"v\.pkl: item 0 is of type DiDegreeView, not a "
+                                        r"networkx graph$"):
+        load_graph_pickle(path)
+    for n in (5000, 5001):
+        path.write_bytes(pickle.dumps([nx.empty_graph(n)], protocol=4))
+        if n == 5000:
+            assert load_graph_pickle(path)[0].number_of_nodes() == 5000
+            continue
+        with pytest.raises(DataError, match="graph 0 has 5001 nodes; graph sets for "
+                                            "generation hold graphs of at most 5000"):
+            load_graph_pickle(path)
+    g = nx.path_graph(3)
+    g._adj = {0: {}}
+    path.write_bytes(pickle.dumps([g], protocol=4))
+    with pytest.raises(DataError, match=r"graph 0's node and adjacency tables disagree "
+                                        r"\(3 nodes, adjacency of 1\)"):
+        load_graph_pickle(path)
+
+
+def test_a_graph_pickle_may_count_four_times_its_bytes_and_not_one_more(tmp_path,
+                                                                         monkeypatch):
+    """300 nodes sharing one neighbour dict of 300 (45,150 edges) is 2 + 300 + 45,150 from
+    a file of a few kB: between 4 and 40 times its size (plus 10,000), so refused by the
+    budget of 4 bytes a count. With the budget set to the set's exact count it loads; one
+    less is refused."""
+    from graphvae.datasets import graphgen
+    shared = {j: {} for j in range(300)}
+    g = nx.Graph()
+    g._node = {i: {} for i in range(300)}
+    g._adj = {i: shared for i in range(300)}
+    path = tmp_path / "g.pkl"
+    path.write_bytes(pickle.dumps([g], protocol=4))
+    count = 2 + 300 + g.number_of_edges()
+    assert g.number_of_edges() == 45_150
+    assert 4 * path.stat().st_size + 10_000 < count < 40 * path.stat().st_size + 10_000
+    with pytest.raises(DataError, match="holds more nodes, edges and graphs than its size "
+                                        "allows"):
+        load_graph_pickle(path)
+    small = tmp_path / "s.pkl"
+    small.write_bytes(pickle.dumps([nx.path_graph(4), nx.path_graph(3)], protocol=4))
+    exact = (2 + 4 + 3) + (2 + 3 + 2)
+    monkeypatch.setattr(graphgen, "_budget", lambda p: exact)
+    assert [h.number_of_nodes() for h in load_graph_pickle(small)] == [4, 3]
+    monkeypatch.setattr(graphgen, "_budget", lambda p: exact - 1)
+    with pytest.raises(DataError, match="than its size allows"):
+        load_graph_pickle(small)
+
+
+@pytest.mark.parametrize("n", [0, 1, 62, 63, 4095, 258047, 258048, 2**36 - 1])
+def test_graph6_sizes_are_read_from_every_header_form(n):
+    """The node count in the three header forms of the graph6 format (one byte up to 62,
+    ``~`` and 18 bits up to 258,047, ``~~`` and 36 bits beyond), written by networkx's own
+    encoder."""
+    from networkx.readwrite.graph6 import n_to_data
+
+    from graphvae.datasets.graphgen import _graph6_size, _header_bytes
+    assert _graph6_size(bytes(b + 63 for b in n_to_data(n))) == n
+    assert _header_bytes(n) == len(n_to_data(n))
+
 def _planetoid_files(raw: Path, key: str = "cora") -> None:
     """A small Planetoid set in the upstream layout: 3 labelled training nodes, 505 nodes in
     ``allx`` (PyG's reader assumes 500 validation nodes follow the training ones) and two
@@ -1327,7 +1395,49 @@ def test_a_graph6_file_is_read_a_bounded_line_at_a_time(tmp_path, monkeypatch):
     k3, empty = read_graph6(tmp_path / "l.g6")
     assert sorted(k3.edges) == [(0, 1), (0, 2), (1, 2)]
     assert empty.number_of_nodes() == 21 and empty.number_of_edges() == 0
+    # blank lines (and lines of spaces) are skipped, not the file's end; a bad line after
+    # them is still named by its number
+    (tmp_path / "b.g6").write_bytes(b"Bw\n\n  \nA_\n\nBw\n\n")
+    assert [g.number_of_edges() for g in read_graph6(tmp_path / "b.g6")] == [3, 1, 3]
+    (tmp_path / "b.g6").write_bytes(b"Bw\n\n\x00\n")
+    with pytest.raises(DataError, match=r"b\.g6:3: not graph6"):
+        read_graph6(tmp_path / "b.g6")
 
+
+def test_graph6_counts_nodes_pairs_and_edges_before_building(tmp_path, monkeypatch):
+    """Each line's counts, from its header and its set bits, before networkx builds it:
+    a header of 5,001 nodes is refused by its size (the line need not be complete); node
+    pairs are n² summed (K3 and P4 on 4 nodes: 9 + 16 = 25, so a cap of 24 stops line 2
+    and 25 reads both); the set's size counts edges, the set bits after the size header (K3
+    is 2 + 3 nodes + 3 edges = 8; a 63-node graph with one edge is 2 + 63 + 1 = 66, where
+    its 4-byte header holds 12 set bits)."""
+    from networkx.readwrite.graph6 import n_to_data
+
+    import graphvae.datasets.graphgen as gg
+    path = tmp_path / "g.g6"
+    path.write_bytes(bytes(b + 63 for b in n_to_data(5001)) + b"???\n")
+    with pytest.raises(DataError, match=r"g\.g6:1: a graph of 5001 nodes; at most 5000"):
+        read_graph6(path)
+    path.write_bytes(nx.to_graph6_bytes(nx.complete_graph(3), header=False)
+                     + nx.to_graph6_bytes(nx.path_graph(4), header=False))
+    assert len(read_graph6(path, max_pairs=25)) == 2
+    with pytest.raises(DataError, match=r"g\.g6:2: the graphs up to here hold more than "
+                                        r"2e\+01 node pairs"):
+        read_graph6(path, max_pairs=24)
+    path.write_bytes(nx.to_graph6_bytes(nx.complete_graph(3), header=False))
+    monkeypatch.setattr(gg, "MAX_SET_SIZE", 8)
+    assert read_graph6(path)[0].number_of_edges() == 3
+    monkeypatch.setattr(gg, "MAX_SET_SIZE", 7)
+    with pytest.raises(DataError, match=r"g\.g6:1: the graphs up to here hold more than 7 "):
+        read_graph6(path)
+    one = nx.empty_graph(63)
+    one.add_edge(0, 62)
+    path.write_bytes(nx.to_graph6_bytes(one, header=False))
+    monkeypatch.setattr(gg, "MAX_SET_SIZE", 66)
+    assert read_graph6(path)[0].number_of_edges() == 1
+    monkeypatch.setattr(gg, "MAX_SET_SIZE", 65)
+    with pytest.raises(DataError, match="more than 65 "):
+        read_graph6(path)
 
 def test_graph6_reads_what_it_writes_and_names_bad_lines(tmp_path):
     from graphvae.datasets.graphgen import write_graph6

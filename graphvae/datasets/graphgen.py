@@ -131,6 +131,12 @@ def _graph6_size(line: bytes) -> int | None:
     return None
 
 
+def _header_bytes(n: int) -> int:
+    """Bytes of the size header of a graph6 line of ``n`` nodes (1 up to 62, ``~`` and 3
+    up to 258,047, ``~~`` and 6 beyond)."""
+    return 1 if n <= 62 else 4 if n <= 258047 else 8
+
+
 #: The longest graph6 line: the optional ``>>graph6<<`` header, the 8-byte size of a graph of
 #: :data:`MAX_NODES` nodes, its n(n-1)/2 bits six to a byte, and a line end. The file is
 #: read a line at a time, never more than this, so a file's size costs nothing before its
@@ -184,7 +190,11 @@ def _graph6_lines(path: Path, lines: Any, max_pairs: int | None,
         if max_pairs is not None and pairs > max_pairs:
             raise DataError(path, f"the graphs up to here hold more than {max_pairs:.0e} node "
                                   f"pairs (n² summed over the graphs)", lineno)
-        total += set_size(n or 0, int(np.unpackbits(codes - 63).sum()))
+        # its edges: the set bits after the size header (which has bits of its own: K3's
+        # "Bw" counted 5 edges)
+        edges = int(np.unpackbits(codes[_header_bytes(n):] - 63).sum()) if n is not None \
+            else int(np.unpackbits(codes - 63).sum())
+        total += set_size(n or 0, edges)
         _over_size(path, total, lineno)
         try:
             g = nx.from_graph6_bytes(line)
