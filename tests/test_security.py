@@ -1439,6 +1439,19 @@ def test_graph6_counts_nodes_pairs_and_edges_before_building(tmp_path, monkeypat
     with pytest.raises(DataError, match="more than 65 "):
         read_graph6(path)
 
+def test_a_graph_set_prefers_its_graph6_file_and_an_empty_one_is_named(tmp_path):
+    """``load_graphgen`` reads ``.g6`` where both files are there (a path here, a cycle in
+    the pickle); a graph6 file of blank lines holds no graphs."""
+    folder = tmp_path / "graphgen"
+    folder.mkdir()
+    (folder / "grid.pkl").write_bytes(pickle.dumps([nx.cycle_graph(4)]))
+    (folder / "grid.g6").write_bytes(nx.to_graph6_bytes(nx.path_graph(4), header=False))
+    assert [sorted(g.edges) for g in load_graphgen("grid", tmp_path)] == [[(0, 1), (1, 2),
+                                                                          (2, 3)]]
+    (folder / "grid.g6").write_bytes(b"\n  \n")
+    with pytest.raises(DataError, match=r"grid\.g6: holds no graphs$"):
+        load_graphgen("grid", tmp_path)
+
 def test_graph6_reads_what_it_writes_and_names_bad_lines(tmp_path):
     from graphvae.datasets.graphgen import write_graph6
     graphs = [nx.cycle_graph(4), nx.complete_graph(3), nx.empty_graph(2)]
@@ -1556,6 +1569,20 @@ def test_convert_graphs_replaces_only_its_own_text(tmp_path, capsys, monkeypatch
         fh.truncate(1 << 30)                          # sparse: 1 GiB of size, no disk
     refused(argv, "ego_small.g6: exists and holds other graphs than the conversion writes")
     assert mine not in reads and mine.stat().st_size == 1 << 30
+    # a file of the same size whose text differs is read and refused
+    ours = (out / "graphgen" / "community_small.g6").read_text()
+    other = ours.replace(ours[0], "A" if ours[0] != "A" else "B", 1)
+    assert len(other) == len(ours) and other != ours
+    mine.write_text(other)
+    refused(argv, "ego_small.g6: exists and holds other graphs than the conversion writes")
+    assert mine.read_text() == other
+    # a link there, even to the very text the conversion writes, is not replaced
+    twin = tmp_path / "twin.g6"
+    twin.write_text(ours)
+    mine.unlink()
+    mine.symlink_to(twin)
+    refused(argv, "ego_small.g6: is not a regular file (nothing was written)")
+    assert mine.is_symlink() and twin.read_text() == ours
     afile = tmp_path / "afile"
     afile.write_text("x")
     refused(["convert-graphs", "--data-root", str(root), "--out", str(afile)],
