@@ -779,6 +779,50 @@ def test_a_planetoid_matrix_declaring_a_huge_shape_is_refused_before_densifying(
         read_planetoid_raw(tmp_path, "cora")
 
 
+def test_planetoid_matrices_and_lists_are_held_to_their_kinds(tmp_path):
+    """Each file of the small set replaced by what the reader refuses, by name: a sparse
+    matrix whose column index is past its width (made dense unchecked, it wrote out of
+    bounds: a segmentation fault), complex features (their imaginary part would be
+    dropped), labels given sparse (they are dense in every release), a boolean neighbour id
+    (True is not node 1), and a neighbour or a node numbered 507 of nodes 0..506."""
+    _planetoid_files(tmp_path)
+
+    def refused(suffix, obj, message):
+        good = (tmp_path / f"ind.cora.{suffix}").read_bytes()
+        (tmp_path / f"ind.cora.{suffix}").write_bytes(pickle.dumps(obj, protocol=4))
+        with pytest.raises(DataError, match=message):
+            read_planetoid_raw(tmp_path, "cora")
+        (tmp_path / f"ind.cora.{suffix}").write_bytes(good)
+
+    bad = sp.csr_matrix(np.ones((2, 3), dtype=np.float32))
+    bad.indices[-1] = 7
+    refused("tx", bad, r"ind\.cora\.tx: not a valid sparse matrix \(ValueError: ")
+    refused("ally", np.eye(2, dtype=np.complex64)[np.arange(505) % 2],
+            r"ind\.cora\.ally: expected a 2-D numeric matrix, got ndarray of shape \(505, 2\)")
+    refused("ally", sp.csr_matrix(np.eye(2)[np.arange(505) % 2]),
+            r"ind\.cora\.ally: expected a 2-D numeric matrix, got csr_matrix")
+    refused("graph", defaultdict(list, {i: [True] for i in range(507)}),
+            r"ind\.cora\.graph: node 0: neighbour ids must be integers in 0\.\.506")
+    refused("graph", defaultdict(list, {i: [(i + 1) % 508] for i in range(507)}),   # 506: [507]
+            r"ind\.cora\.graph: node 506: neighbour ids must be integers in 0\.\.506")
+    refused("graph", defaultdict(list, {i + 1: [i] for i in range(507)}),         # 507: [506]
+            r"ind\.cora\.graph: node 507: neighbour ids must be integers in 0\.\.506")
+    assert read_planetoid_raw(tmp_path, "cora")[0].shape == (507, 3)   # restored
+
+
+def test_planetoid_neighbour_lists_may_hold_four_per_byte(tmp_path):
+    """200 nodes sharing one list of 200 ids through the pickle memo are 40,000 neighbours
+    from about 1.3 kB: between 4 and 40 per byte (plus 10,000), refused by the budget of
+    4 a byte."""
+    _planetoid_files(tmp_path)
+    path = tmp_path / "ind.cora.graph"
+    shared = list(range(200))
+    path.write_bytes(pickle.dumps(defaultdict(list, {i: shared for i in range(200)}),
+                                  protocol=4))
+    assert 4 * path.stat().st_size + 10_000 < 40_000 < 40 * path.stat().st_size + 10_000
+    with pytest.raises(DataError, match="lists 40,000 neighbours, more than a file of its"):
+        read_planetoid_raw(tmp_path, "cora")
+
 def test_planetoid_reader_assembles_like_pyg(tmp_path):
     from torch_geometric.io import read_planetoid_data
 
