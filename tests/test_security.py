@@ -784,7 +784,9 @@ def test_planetoid_matrices_and_lists_are_held_to_their_kinds(tmp_path):
     matrix whose column index is past its width (made dense unchecked, it wrote out of
     bounds: a segmentation fault), complex features (their imaginary part would be
     dropped), labels given sparse (they are dense in every release), a boolean neighbour id
-    (True is not node 1), and a neighbour or a node numbered 507 of nodes 0..506."""
+    (True is not node 1), a neighbour or a node numbered 507 of nodes 0..506; feature
+    widths or row counts that disagree, test indices repeated, missing, fewer than the test
+    rows or past the last node. Self-loops in the lists are dropped."""
     _planetoid_files(tmp_path)
 
     def refused(suffix, obj, message):
@@ -808,6 +810,35 @@ def test_planetoid_matrices_and_lists_are_held_to_their_kinds(tmp_path):
     refused("graph", defaultdict(list, {i + 1: [i] for i in range(507)}),         # 507: [506]
             r"ind\.cora\.graph: node 507: neighbour ids must be integers in 0\.\.506")
     assert read_planetoid_raw(tmp_path, "cora")[0].shape == (507, 3)   # restored
+    csr = sp.csr_matrix
+    refused("tx", csr(np.ones((2, 4), dtype=np.float32)),
+            r"ind\.cora\.\* matrices disagree in shape: tx \(2, 4\), ty \(2, 2\), allx "
+            r"\(505, 3\)")
+    refused("tx", csr(np.ones((3, 3), dtype=np.float32)),
+            r"ind\.cora\.\* matrices disagree in shape: tx \(3, 3\), ty \(2, 2\)")
+    refused("ty", np.eye(2)[[0, 1, 0]], r"matrices disagree in shape: tx \(2, 3\), ty \(3, 2\)")
+
+    def index_refused(text, message):
+        (tmp_path / "ind.cora.test.index").write_text(text)
+        with pytest.raises(DataError, match=message):
+            read_planetoid_raw(tmp_path, "cora")
+
+    index_refused("506\n506\n", r"ind\.cora\.test\.index: test indices must be distinct "
+                                 r"non-negative integers")
+    index_refused("", r"ind\.cora\.test\.index: test indices must be distinct")
+    index_refused("506\n", r"ind\.cora\.tx: 2 rows for 1 test indices")
+    index_refused("507\n505\n", r"ind\.cora\.test\.index: index 507 is beyond the 507 nodes")
+    (tmp_path / "ind.cora.test.index").write_text("506\n505\n")
+    loops = defaultdict(list, {i: [i, (i + 1) % 507] for i in range(507)})
+    (tmp_path / "ind.cora.graph").write_bytes(pickle.dumps(loops, protocol=4))
+    edges = read_planetoid_raw(tmp_path, "cora")[2]
+    assert sorted(map(tuple, edges.t().tolist())) == [(i, (i + 1) % 507) for i in range(507)]
+    # CiteSeer spreads its test rows over the span of its indices: one per index still
+    _planetoid_files(tmp_path, "citeseer")
+    (tmp_path / "ind.citeseer.tx").write_bytes(pickle.dumps(csr(np.ones((3, 3))), protocol=4))
+    (tmp_path / "ind.citeseer.ty").write_bytes(pickle.dumps(np.eye(2)[[0, 1, 0]], protocol=4))
+    with pytest.raises(DataError, match="3 test rows for 2 test indices"):
+        read_planetoid_raw(tmp_path, "citeseer")
 
 
 def test_planetoid_neighbour_lists_may_hold_four_per_byte(tmp_path):
