@@ -408,6 +408,14 @@ def test_missing_planetoid_root_offline(tmp_path):
         load_planetoid("cora", root, download=False)
     assert str(root / "Planetoid" / "Cora" / "raw") in str(err.value)
     assert not root.exists()                      # nothing created when offline
+    # every one of the eight files is looked for, the test index last among them
+    raw = root / "Planetoid" / "Cora" / "raw"
+    raw.mkdir(parents=True)
+    for suffix in ("x", "tx", "allx", "y", "ty", "ally", "graph"):
+        (raw / f"ind.cora.{suffix}").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"Cora not found: .*raw lacks ind\.cora\.test\.index "
+                                         r"\(set --data-root or GRAPHVAE_DATA\)$"):
+        load_planetoid("cora", root, download=False)
 
 
 def test_missing_planetoid_root_download_fails_cleanly(tmp_path):
