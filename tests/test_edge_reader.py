@@ -343,6 +343,34 @@ def test_a_line_separated_otherwise_than_its_suffix_says_is_named_so(tmp_path, f
 
 
 @pytest.mark.parametrize("fast", [True, False])
+def test_hints_go_only_where_they_explain_the_line(tmp_path, fast):
+    """The row-index hint (pandas' to_csv) is for a first row whose first cell is empty: a
+    later row like that is refused without it. The separator hint is for one cell holding
+    two words: a lone id on its line gets none."""
+    path = tmp_path / "e.csv"
+    path.write_text("a,b\n,c,d\n")
+    with pytest.raises(DataError, match=r"e\.csv:2: an edge needs two node ids, got "
+                                        r"\['', 'c', 'd'\]$"):
+        read_edge_index(path, fast=fast)
+    path.write_text(",a,b\n")
+    with pytest.raises(DataError, match=r"e\.csv:1: .* \(a first column without a name"):
+        read_edge_index(path, fast=fast)
+    path.write_text("a,b\nc\n")
+    with pytest.raises(DataError, match=r"e\.csv:2: an edge needs two node ids, got "
+                                        r"\['c'\]$"):
+        read_edge_index(path, fast=fast)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_first_row_of_vertex_columns_is_a_header(tmp_path, fast):
+    """``vertex_a,vertex_b`` names its columns even above ids that are not integers (where
+    the rule "words above integers" does not apply)."""
+    path = tmp_path / "e.csv"
+    path.write_text("vertex_a,vertex_b\nx,y\ny,z\n")
+    names, ei = read_edge_index(path, fast=fast)
+    assert names == ["x", "y", "z"] and ei.tolist() == [[0, 1], [1, 2]]
+
+@pytest.mark.parametrize("fast", [True, False])
 def test_ids_python_reads_as_numbers_but_are_not_ascii_digits_are_names(tmp_path, fast):
     """Without --num-nodes such ids are names, and the names are sorted as strings: '1_0'
     was sorted as the number 10, after '2' and '3'."""
