@@ -142,6 +142,71 @@ def test_an_empty_node_id_in_a_feature_row_is_an_error(tmp_path):
         read_features(write(tmp_path / "g.tsv", "a\t1\n\t3\n"))
 
 
+def test_feature_rows_are_refused_by_their_cells(tmp_path):
+    """A first row is a header only when every cell after its id is a word: ``x,1,abc`` is
+    a row whose third cell is not a number. A row of an id alone has no value; a value
+    below -3.4e38 is beyond float32 as one above it is; a header and a comment are no
+    rows."""
+    with pytest.raises(DataError, match=r"f\.csv:1: column 3: 'abc' is not a number"):
+        read_features(write(tmp_path / "f.csv", "x,1,abc\ny,2,3\n"))
+    with pytest.raises(DataError, match=r"f\.csv:1: a feature row needs a node id and a "
+                                        r"value$"):
+        read_features(write(tmp_path / "f.csv", "x\ny,2\n"))
+    with pytest.raises(DataError, match=r"f\.csv:2: column 2: '-1e39' is beyond the float32 "
+                                        r"range$"):
+        read_features(write(tmp_path / "f.csv", "x,1\ny,-1e39\n"))
+    with pytest.raises(DataError, match=r"f\.csv: the feature table has no rows$"):
+        read_features(write(tmp_path / "f.csv", "id,a\n# none\n"))
+
+
+def test_with_num_nodes_the_feature_rows_are_the_nodes_in_order(tmp_path):
+    """``--num-nodes 3`` makes ids 0, 1, 2 the node indices, so a table listing node 1
+    first would give node 0 node 1's features: refused, as is one row short."""
+    edges = write(tmp_path / "e.csv", "0,1\n1,2\n")
+    g = load_graph_file(edges, write(tmp_path / "f.csv", "0,5\n1,6\n2,7\n"), num_nodes=3)
+    assert g.x.flatten().tolist() == [5.0, 6.0, 7.0]
+    for table in ("1,6\n0,5\n2,7\n", "0,5\n1,6\n"):
+        with pytest.raises(DataError, match=r"f\.csv: with --num-nodes the feature table must "
+                                            r"list the nodes 0\.\.2 in order$"):
+            load_graph_file(edges, write(tmp_path / "f.csv", table), num_nodes=3)
+
+def test_graphml_and_gml_refusals(tmp_path):
+    """GML labels 1 (a number) and "1" (a string) are two nodes to networkx and one id
+    once written: refused. ``--num-nodes`` is an edge-list option; a graph of nodes alone
+    is empty; a numeric attribute beyond float32 is named; GML nodes without labels are
+    named by their ids; a feature table must have a row for every node of the graph."""
+    gml = write(tmp_path / "g.gml", 'graph [\n  node [ id 0 label 1 ]\n  node [ id 1 label '
+                                    '"1" ]\n  edge [ source 0 target 1 ]\n]\n')
+    with pytest.raises(DataError, match=r"g\.gml: two nodes have the same id once written as "
+                                        r"text$"):
+        load_graph_file(gml)
+    graphml = write(tmp_path / "g.graphml", '<?xml version="1.0"?>\n<graphml xmlns="http://'
+                    'graphml.graphdrawing.org/xmlns"><graph edgedefault="undirected"><node '
+                    'id="a"/><node id="b"/><edge source="a" target="b"/></graph></graphml>\n')
+    assert load_graph_file(graphml).num_nodes == 2
+    with pytest.raises(ValueError, match="--num-nodes is for edge lists, not GraphML / GML"):
+        load_graph_file(graphml, num_nodes=2)
+    lonely = write(tmp_path / "n.graphml", graphml.read_text().replace(
+        '<edge source="a" target="b"/>', ""))
+    with pytest.raises(DataError, match=r"n\.graphml: the graph is empty \(no edges\)$"):
+        load_graph_file(lonely)
+    big = write(tmp_path / "b.graphml", graphml.read_text().replace(
+        '<graph ', '<key id="w" for="node" attr.name="w" attr.type="double"/><graph ').replace(
+        '<node id="a"/>', '<node id="a"><data key="w">1e39</data></node>').replace(
+        '<node id="b"/>', '<node id="b"><data key="w">1</data></node>'))
+    with pytest.raises(DataError, match=r"b\.graphml: node 'a': attribute 'w' = 1e\+39 is not "
+                                        r"a finite float32 number$"):
+        load_graph_file(big)
+    # nodes without labels are named by their ids, as networkx reads them with label="id"
+    ids = write(tmp_path / "i.gml", "graph [\n  node [ id 7 ]\n  node [ id 9 ]\n  edge [ "
+                                    "source 7 target 9 ]\n]\n")
+    g = load_graph_file(ids)
+    assert g.node_names == ["7", "9"] and g.edge_index.tolist() == [[0, 1], [1, 0]]
+    # with a feature table, its rows are the nodes: one the graph has and it lacks is named
+    with pytest.raises(DataError, match=r"g\.graphml: the edge list names node 'b', which has "
+                                        r"no row in the feature table$"):
+        load_graph_file(graphml, write(tmp_path / "f.csv", "a,1\n"))
+
 def test_read_features_returns_names_and_matrix(tmp_path):
     names, x = read_features(write(tmp_path / "f.tsv", "node\tv\n# c\nq\t5\np\t-1\n"))
     assert names == ["q", "p"]
