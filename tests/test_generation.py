@@ -55,6 +55,48 @@ def test_community_small_follows_the_recipe():
         [g.number_of_nodes() for g in graphs[:10]]
 
 
+def test_community_small_sizes_and_bridge_probability_by_hand():
+    """A drawn size of 13 gives two communities of 13 // 2 = 6 nodes (12 in all); with
+    ``p_inter`` 3 the bridge probability is 2 · 3 / 6 = 1, so all 36 pairs across are
+    bridged."""
+    for g in community_small(num_graphs=3, seed=0, sizes=(13,)):
+        assert g.number_of_nodes() == 12
+    for g in community_small(num_graphs=2, seed=0, sizes=(12,), p_inter=3.0):
+        assert sum((a < 6) != (b < 6) for a, b in g.edges) == 36
+
+
+def test_lobster_bounds_are_inclusive_and_probabilities_checked():
+    """The draw of seed 1238 has 14 nodes (networkx's random_lobster(80, 0.7, 0.7)), so
+    bounds of exactly 14 keep it; a probability above 1 is refused."""
+    assert nx.random_lobster(80, 0.7, 0.7, seed=1238).number_of_nodes() == 14
+    (g,) = lobster_graphs(num_graphs=1, seed=1238, min_nodes=14, max_nodes=14)
+    assert g.number_of_nodes() == 14
+    with pytest.raises(ValueError, match="p1, p2 in \\[0, 1\\]"):
+        lobster_graphs(num_graphs=1, p1=1.5)
+
+def test_a_graph_sets_fingerprint_and_size_cover_every_part():
+    """The fingerprint that guards ``--resume`` tells apart two sets that differ only in a
+    bond's type, or only in their name; ``largest`` counts the test graphs too (a 5-node
+    test graph beside 3-node training graphs)."""
+    from graphvae.datasets.graphsets import GraphSet
+
+    def typed(bond):
+        g = nx.path_graph(3)
+        nx.set_node_attributes(g, 0, "atom")
+        nx.set_edge_attributes(g, bond, "bond")
+        return g
+
+    def graph_set(name, bond, test):
+        return GraphSet(name, [typed(0), typed(bond)], [typed(0)], [test], "atom", "bond", 4, 3)
+
+    a = graph_set("qm9", 0, typed(0))
+    assert a.fingerprint() == graph_set("qm9", 0, typed(0)).fingerprint()
+    assert a.fingerprint() != graph_set("qm9", 1, typed(0)).fingerprint()
+    assert a.fingerprint() != graph_set("other", 0, typed(0)).fingerprint()
+    big = nx.path_graph(5)
+    nx.set_node_attributes(big, 0, "atom")
+    assert a.largest == 3 and graph_set("qm9", 0, big).largest == 5
+
 def test_grid_and_lobster_generators():
     grids = grid_graphs()
     assert len(grids) == 100

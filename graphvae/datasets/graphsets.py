@@ -201,9 +201,9 @@ class GraphSet:
         return max(g.number_of_nodes() for g in self.train + self.valid + self.test)
 
     def fingerprint(self) -> str:
-        """SHA-256 of the split graphs (each split's graphs in order: nodes and edges with
-        their type attributes), recorded in a training state so that ``--resume`` never
-        continues a state on other data."""
+        """SHA-256 of the set's name and type attributes and of the split graphs (each
+        split's graphs in order: nodes and edges with their type attributes), recorded in
+        a training state so that ``--resume`` never continues a state on other data."""
         h = hashlib.sha256(f"{self.name};{self.node_attr};{self.edge_attr}".encode())
         for part, graphs in (("train", self.train), ("valid", self.valid),
                              ("test", self.test)):
