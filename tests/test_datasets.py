@@ -170,6 +170,7 @@ def test_with_num_nodes_the_feature_rows_are_the_nodes_in_order(tmp_path):
                                             r"list the nodes 0\.\.2 in order$"):
             load_graph_file(edges, write(tmp_path / "f.csv", table), num_nodes=3)
 
+
 def test_graphml_and_gml_refusals(tmp_path):
     """GML labels 1 (a number) and "1" (a string) are two nodes to networkx and one id
     once written: refused. ``--num-nodes`` is an edge-list option; a graph of nodes alone
@@ -206,6 +207,7 @@ def test_graphml_and_gml_refusals(tmp_path):
     with pytest.raises(DataError, match=r"g\.graphml: the edge list names node 'b', which has "
                                         r"no row in the feature table$"):
         load_graph_file(graphml, write(tmp_path / "f.csv", "a,1\n"))
+
 
 def test_read_features_returns_names_and_matrix(tmp_path):
     names, x = read_features(write(tmp_path / "f.tsv", "node\tv\n# c\nq\t5\np\t-1\n"))

@@ -370,6 +370,7 @@ def test_a_first_row_of_vertex_columns_is_a_header(tmp_path, fast):
     names, ei = read_edge_index(path, fast=fast)
     assert names == ["x", "y", "z"] and ei.tolist() == [[0, 1], [1, 2]]
 
+
 @pytest.mark.parametrize("fast", [True, False])
 def test_ids_python_reads_as_numbers_but_are_not_ascii_digits_are_names(tmp_path, fast):
     """Without --num-nodes such ids are names, and the names are sorted as strings: '1_0'

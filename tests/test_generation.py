@@ -74,6 +74,7 @@ def test_lobster_bounds_are_inclusive_and_probabilities_checked():
     with pytest.raises(ValueError, match="p1, p2 in \\[0, 1\\]"):
         lobster_graphs(num_graphs=1, p1=1.5)
 
+
 def test_a_graph_sets_fingerprint_and_size_cover_every_part():
     """The fingerprint that guards ``--resume`` tells apart two sets that differ only in a
     bond's type, or only in their name; ``largest`` counts the test graphs too (a 5-node
@@ -96,6 +97,7 @@ def test_a_graph_sets_fingerprint_and_size_cover_every_part():
     big = nx.path_graph(5)
     nx.set_node_attributes(big, 0, "atom")
     assert a.largest == 3 and graph_set("qm9", 0, big).largest == 5
+
 
 def test_grid_and_lobster_generators():
     grids = grid_graphs()

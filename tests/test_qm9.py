@@ -539,6 +539,7 @@ def test_parsed_bonds_are_listed_low_end_first_and_sorted():
     assert (types, bonds, canonical) == ([O, C, C, C], [(0, 1, 1), (1, 2, 0), (1, 3, 0),
                                                         (2, 3, 0)], "O=C1CC1")
 
+
 @needs_rdkit
 def test_an_atom_of_valence_128_or_more_is_invalid_not_an_internal_error():
     """A carbon triple-bonded to 43 others (valence 129) failed RDKit's own precondition, a
@@ -641,6 +642,7 @@ def test_molecule_scores_need_bond_types_too():
                                          "types"):
         molecule_scores([g], set(), valency=False, fcd=False)
 
+
 def test_plain_decoding_never_bonds_an_atom_to_itself():
     """A diagonal above the threshold (a decoder's self-pair score) bonds nothing."""
     from graphvae.chem.molecules import plain_decode
@@ -681,6 +683,7 @@ def test_the_valency_aware_row_starts_from_the_sample_and_fcd_nspdk_score_the_ra
                                  reference=["CC", "CO", "CN"])
     assert calls == [(["COC", "COC"], ["CC", "CO", "CN"])]
     assert out["sampled"]["fcd"] == 1.5 and out["sampled"]["reference_size"] == 3
+
 
 @needs_rdkit
 def test_each_decoding_scores_its_own_molecules():

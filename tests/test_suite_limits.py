@@ -25,7 +25,7 @@ def test_a_test_that_hangs_in_c_ends_at_the_limit_naming_itself(tmp_path):
     """Hashing the 60-level tuple is one C call of 2⁶⁰ steps, in which no signal handler
     (SIGALRM, pytest-timeout's) runs; the watchdog ends it after the 2 s limit set here,
     with the hanging test's traceback on stderr and a failing exit status. (``-p conftest``
-loads the suite's conftest, on the child's PYTHONPATH, as a plugin.)"""
+    loads the suite's conftest, on the child's PYTHONPATH, as a plugin.)"""
     (tmp_path / "test_hang.py").write_text(_HANGS)
     env = dict(child_env(), GRAPHVAE_TEST_TIME_LIMIT="2")
     start = time.monotonic()

@@ -119,22 +119,18 @@ def load_graph_pickle(path: str | os.PathLike, max_graphs: int | None = None) ->
         raise DataError(path, f"not a usable list of graphs ({describe(err)})") from None
 
 
-def _graph6_size(line: bytes) -> int | None:
-    """The node count in a graph6 line's header (``None`` if the line is too short)."""
+def _graph6_header(line: bytes) -> tuple[int, int] | None:
+    """``(node count, header length)`` of a graph6 line's size header, read in the form
+    its bytes take (1 byte up to 62 nodes, ``~`` and 3 up to 258,047, ``~~`` and 6
+    beyond); ``None`` if the line is too short for its form."""
     d = [b - 63 for b in line[:8]]
     if d[0] < 63:
-        return d[0]
+        return d[0], 1
     if len(d) >= 4 and d[1] < 63:
-        return (d[1] << 12) | (d[2] << 6) | d[3]
+        return (d[1] << 12) | (d[2] << 6) | d[3], 4
     if len(d) >= 8:
-        return (d[2] << 30) | (d[3] << 24) | (d[4] << 18) | (d[5] << 12) | (d[6] << 6) | d[7]
+        return (d[2] << 30) | (d[3] << 24) | (d[4] << 18) | (d[5] << 12) | (d[6] << 6) | d[7], 8
     return None
-
-
-def _header_bytes(n: int) -> int:
-    """Bytes of the size header of a graph6 line of ``n`` nodes (1 up to 62, ``~`` and 3
-    up to 258,047, ``~~`` and 6 beyond)."""
-    return 1 if n <= 62 else 4 if n <= 258047 else 8
 
 
 #: The longest graph6 line: the optional ``>>graph6<<`` header, the 8-byte size of a graph of
@@ -180,7 +176,7 @@ def _graph6_lines(path: Path, lines: Any, max_pairs: int | None,
         codes = np.frombuffer(line, np.uint8)
         if ((codes < 63) | (codes > 126)).any():
             raise DataError(path, f"not graph6: bytes outside 63..126 in {quote(line)}", lineno)
-        n = _graph6_size(line)
+        n, head = _graph6_header(line) or (None, 0)
         if n is not None and n > MAX_NODES:
             raise DataError(path, f"a graph of {n} nodes; at most {MAX_NODES}", lineno)
         if len(chunk) > _MAX_LINE:          # only the first _MAX_LINE + 1 bytes were read
@@ -192,9 +188,7 @@ def _graph6_lines(path: Path, lines: Any, max_pairs: int | None,
                                   f"pairs (n² summed over the graphs)", lineno)
         # its edges: the set bits after the size header (which has bits of its own: K3's
         # "Bw" counted 5 edges)
-        edges = int(np.unpackbits(codes[_header_bytes(n):] - 63).sum()) if n is not None \
-            else int(np.unpackbits(codes - 63).sum())
-        total += set_size(n or 0, edges)
+        total += set_size(n or 0, int(np.unpackbits(codes[head:] - 63).sum()))
         _over_size(path, total, lineno)
         try:
             g = nx.from_graph6_bytes(line)
