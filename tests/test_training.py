@@ -1178,6 +1178,92 @@ def test_an_overdue_stop_is_raised_in_the_main_thread_only(monkeypatch, capfd):
     capfd.readouterr()
 
 
+def test_the_copy_window_runs_from_the_signal_not_from_the_stop_acted_on(monkeypatch,
+                                                                          capfd):
+    """The copy window opens when the first signal comes, not when the loop acts on it: a
+    SIGTERM held at 1,000 s says nothing on stderr (only a person's Ctrl-C is told to
+    wait); at 1,009 s, past the hold, the loop's next step acts on it, and from then on it
+    is not overdue; a signal at 1,010 s, 10 s after the first, is a second stop told while
+    cleaning up and ends at once (SIGINT here: a KeyboardInterrupt), though it comes 1 s
+    after the stop was acted on."""
+    import graphvae.stopping as stopping
+    from graphvae.stopping import Terminated, held, overdue, signals_raise, stop_if_overdue
+    clock = _fake_clock(monkeypatch)
+    monkeypatch.delenv("RANK", raising=False)
+    capfd.readouterr()
+    with pytest.raises(KeyboardInterrupt), signals_raise(), held() as note:
+        stopping._raise(signal.SIGTERM, None)
+        assert note.signum == signal.SIGTERM and capfd.readouterr().err == ""
+        clock[0] = 1009.0
+        with pytest.raises(Terminated):
+            stop_if_overdue()                   # the loop's step after the hold
+        assert overdue() == 0
+        stop_if_overdue()                       # acted on: nothing more to raise
+        clock[0] = 1010.0
+        stopping._raise(signal.SIGINT, None)
+
+
+def test_only_the_commands_own_states_are_named(tmp_path, monkeypatch):
+    """A stop names the training state the command last wrote (``last_written``): not one
+    that a fit in another thread wrote, nor one written outside a command (a program using
+    the package), nor one of a command that has ended."""
+    import threading
+
+    import graphvae.stopping as stopping
+    from graphvae.stopping import last_written, signals_raise
+    monkeypatch.setattr(stopping, "_STOP", stopping._Stop())
+    for d in ("api", "thread", "main"):
+        tmp_path.joinpath(d).mkdir()
+    _toy_fit(tmp_path / "api", 2)
+    assert last_written() is None
+    with signals_raise():
+        thread = threading.Thread(target=_toy_fit, args=(tmp_path / "thread", 2))
+        thread.start()
+        thread.join()
+        assert (tmp_path / "thread" / "s.pt").is_file() and last_written() is None
+        _toy_fit(tmp_path / "main", 2)
+        assert last_written() == (tmp_path / "main" / "s.pt", 2)
+    assert last_written() is None                              # the command has ended
+
+
+def test_a_nested_block_keeps_the_stop_and_another_threads_block_changes_nothing(
+        monkeypatch):
+    """``signals_raise`` inside another (a program calling ``main()`` from a command) installs
+    nothing and must not forget the outer block's stop: the stop's copy, 0.5 s later and
+    after the inner block, is still that stop and ignored. In another thread the block
+    does nothing (Python sets handlers in the main thread only)."""
+    import threading
+
+    import graphvae.stopping as stopping
+    from graphvae.stopping import held, signals_raise
+    clock = _fake_clock(monkeypatch)
+    with pytest.raises(stopping.Terminated), signals_raise(), held() as note:
+        stopping._raise(signal.SIGTERM, None)
+        with signals_raise():
+            pass
+        clock[0] += 0.5
+        try:
+            copied = stopping._raise(signal.SIGTERM, None)     # the copy: ignored
+        except stopping.Terminated:
+            pytest.fail("the inner block forgot the stop: its copy was taken for a new one")
+        assert copied is None
+        assert note.signum == signal.SIGTERM and not stopping._STOP.acted
+    before = {sig: signal.getsignal(sig) for sig in stopping.SIGNALS}
+    seen = []
+
+    def other():
+        try:
+            with signals_raise():
+                seen.append({sig: signal.getsignal(sig) for sig in stopping.SIGNALS})
+        except BaseException as err:        # noqa: BLE001 - what the thread must not see
+            seen.append(err)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join()
+    assert seen == [before]
+
+
 def test_a_stop_is_held_hold_seconds_at_most_and_not_without_a_state(tmp_path, monkeypatch):
     """Schedulers send SIGKILL some seconds after SIGTERM (docker stop: 10 s), and a killed
     run gets no cleanup: an epoch that has not ended HOLD_SECONDS after the signal stops
