@@ -130,6 +130,8 @@ def test_single_block_ignores_mixing():
     ({"seed": -1}, r"seed must lie in \[0, "),
     ({"num_nodes": 100.5}, r"num_nodes must be an integer, got 100\.5"),
     ({"num_blocks": 100}, r"one node per block no pair lies within a block"),
+    ({"num_edges": True}, r"num_edges must be an integer, got True"),
+    ({"mixing": "0.5"}, r"mixing must be a number, got '0\.5'"),
 ])
 def test_make_sbm_rejects_bad_arguments(kwargs, reason):
     """Each case is refused for its own reason (without its own check, a NaN mixing would
@@ -156,6 +158,70 @@ def test_rate_prob_and_oracle_scores():
         planted.prob(np.array([0]), np.array([3]))
     with pytest.raises(ValueError, match="shape"):
         oracle_scores(planted, np.zeros((3, 2), dtype=np.int64))
+
+
+def test_rates_keep_their_digits_mixed_inputs_and_bad_indices():
+    """P(i ~ j) = 1 − exp(−λ) keeps its digits for a tiny λ (as −expm1(−λ); 1 − exp(−λ)
+    is 0 below 1e−16, which ties the sparse pairs an oracle must rank); a tensor and an
+    array give a tensor; float and negative node indices are refused (numpy would read
+    −1 as the last node)."""
+    planted = PlantedSBM(np.array([0, 0, 1]), np.array([1e-10, 2e-10, 1.0]),
+                         np.array([[1.0, 0.0], [0.0, 1.0]]))
+    p = planted.prob(np.array([0]), np.array([1]))
+    assert p[0] == pytest.approx(2e-20, rel=1e-12, abs=0)
+    rate = planted.rate(torch.tensor([0, 1]), np.array([1, 0]))
+    assert isinstance(rate, torch.Tensor) and rate.dtype == torch.float64
+    assert torch.allclose(rate, torch.tensor([2e-20, 2e-20], dtype=torch.float64), rtol=1e-12,
+                          atol=0)
+    assert isinstance(planted.prob(np.array([0]), torch.tensor([1])), torch.Tensor)
+    with pytest.raises(ValueError, match="node indices must be integers, got dtype float64"):
+        planted.prob(np.array([0.0]), np.array([1]))
+    with pytest.raises(ValueError, match=r"node index out of range \[0, 3\): -1\.\.-1"):
+        planted.rate(np.array([-1]), np.array([0]))
+
+
+def test_the_fingerprint_counts_the_nodes():
+    """The edge (0, 1) has the key 0·n + 1 = 1 whatever n is: the digest includes n, so a
+    graph with an isolated node more is another graph; a self-loop, a repeat and a
+    reversed edge change nothing."""
+    from graphvae.datasets.planted import edge_fingerprint
+    one = np.array([[0], [1]])
+    assert edge_fingerprint(one, 2) != edge_fingerprint(one, 3)
+    assert edge_fingerprint(np.array([[1, 0, 1, 2], [0, 1, 1, 2]]), 3) == \
+        edge_fingerprint(one, 3)
+
+
+def test_mixing_one_puts_no_edge_inside_a_block():
+    """mixing 1: every edge joins two blocks, the diagonal rate is 0."""
+    ei, planted = make_sbm(200, 1000, 4, seed=0, mixing=1.0)
+    assert (np.diag(planted.omega) == 0).all() and (planted.omega[0, 1] > 0)
+    i, j = ei.numpy()
+    assert ei.shape[1] > 900 and (planted.blocks[i] != planted.blocks[j]).all()
+
+
+def test_a_draw_at_either_end_of_the_uniform_picks_a_node_of_its_block_with_theta():
+    """``_pick`` reads block ``r``'s node off ``r + u``: at ``u = 0`` it is the block's first
+    node with θ > 0 (not the last node of block ``r − 1``, whose cumulative share is ``r``
+    exactly); at the largest ``u`` below 1, ``r + u`` rounds to ``r + 1`` and it is the
+    block's last node with θ > 0 (not a node after it with θ = 0, nor one of the next
+    block, nor past the end). Blocks: 0 = {0, 1}, 1 = {2, 3, 4}, with θ_2 = θ_4 = 0."""
+    from graphvae.datasets.sbm import _block_cdf, _pick
+
+    class Fixed:
+        def __init__(self, u):
+            self.u = u
+
+        def random(self, size):
+            return np.full(size, self.u)
+
+    blocks = np.array([0, 0, 1, 1, 1])
+    theta = np.array([0.5, 0.5, 0.0, 1.0, 0.0])
+    order, g, last = _block_cdf(blocks, theta, 2)
+    top = np.nextafter(1.0, 0.0)
+    assert 1.0 + top == 2.0                                   # rounds up, as described
+    r = np.array([0, 1])
+    assert _pick(order, g, last, r, Fixed(0.0)).tolist() == [0, 3]
+    assert _pick(order, g, last, r, Fixed(top)).tolist() == [1, 3]
 
 
 def test_oracle_ranks_held_out_edges_above_non_edges(mid):
@@ -186,22 +252,41 @@ def test_save_load_round_trip(tmp_path, mid):
 
 
 def _bad_files(tmp_path):
+    """Bad planted files, each with the words its one-line refusal must hold."""
     good = {"blocks": np.array([0, 1, 1]), "theta": np.array([1.0, 0.5, 0.5]),
             "omega": np.array([[1.0, 0.1], [0.1, 1.0]])}
     cases = {
-        "missing theta": {k: v for k, v in good.items() if k != "theta"},
-        "NaN": {**good, "theta": np.array([1.0, np.nan, 0.5])},
-        "negative": {**good, "omega": np.array([[1.0, -0.1], [-0.1, 1.0]])},
-        "block out of range": {**good, "blocks": np.array([0, 1, 2])},
-        "wrong shape": {**good, "theta": np.array([1.0, 0.5])},
-        "asymmetric": {**good, "omega": np.array([[1.0, 0.2], [0.1, 1.0]])},
-        "float blocks": {**good, "blocks": np.array([0.0, 1.0, 1.0])},
+        "missing theta": ({k: v for k, v in good.items() if k != "theta"},
+                          "missing array(s) theta; expected blocks, theta, omega"),
+        "NaN": ({**good, "theta": np.array([1.0, np.nan, 0.5])}, "theta holds NaN or infinite"),
+        "infinite": ({**good, "theta": np.array([1.0, np.inf, 0.5])},
+                     "theta holds NaN or infinite"),
+        "negative": ({**good, "omega": np.array([[1.0, -0.1], [-0.1, 1.0]])},
+                     "omega holds negative values"),
+        "block out of range": ({**good, "blocks": np.array([0, 1, 2])},
+                               "block ids must lie in [0, 2) for a 2x2 omega, got 0..2"),
+        "negative block": ({**good, "blocks": np.array([-1, 1, 1])},
+                           "block ids must lie in [0, 2) for a 2x2 omega, got -1..1"),
+        "wrong shape": ({**good, "theta": np.array([1.0, 0.5])},
+                        "theta must have shape (3,) like blocks, got (2,)"),
+        "theta a column": ({**good, "theta": np.array([[1.0], [0.5], [0.5]])},
+                           "theta must have shape (3,) like blocks, got (3, 1)"),
+        "no nodes": ({"blocks": np.zeros(0, dtype=np.int64), "theta": np.zeros(0),
+                      "omega": good["omega"]}, "blocks must be a non-empty vector"),
+        "omega not square": ({**good, "omega": np.ones((2, 3))},
+                             "omega must be a non-empty square matrix, got shape (2, 3)"),
+        "asymmetric": ({**good, "omega": np.array([[1.0, 0.2], [0.1, 1.0]])},
+                       "omega must be symmetric"),
+        "float blocks": ({**good, "blocks": np.array([0.0, 1.0, 1.0])},
+                         "blocks must be integers, got dtype float64"),
+        "bool theta": ({**good, "theta": np.array([True, False, True])},
+                       "theta must be real numbers, got dtype bool"),
     }
     paths = []
-    for name, arrays in cases.items():
+    for name, (arrays, reason) in cases.items():
         path = tmp_path / f"{name.replace(' ', '_')}.npz"
         np.savez(path, **arrays)
-        paths.append(path)
+        paths.append((path, reason))
     corrupt = tmp_path / "corrupt.npz"
     corrupt.write_bytes(b"PK\x03\x04 not really a zip archive")
     truncated = tmp_path / "truncated.npz"
@@ -210,15 +295,18 @@ def _bad_files(tmp_path):
     text = tmp_path / "text.npz"
     text.write_text("blocks,theta\n")
     np.savez(tmp_path / "objects.npz", **{**good, "blocks": np.array([{}, {}, {}])})
-    return [*paths, corrupt, truncated, text, tmp_path / "objects.npz", tmp_path / "absent.npz"]
+    return [*paths, (corrupt, "not"), (truncated, "not"),
+            (text, "not an .npz archive (the zip file numpy.savez writes)"),
+            (tmp_path / "objects.npz", "Object arrays cannot be loaded"),
+            (tmp_path / "absent.npz", "")]
 
 
 def test_load_rejects_bad_files_with_one_line(tmp_path):
-    for path in _bad_files(tmp_path):
+    for path, reason in _bad_files(tmp_path):
         with pytest.raises(ValueError) as err:
             PlantedSBM.load(path)
         msg = str(err.value)
-        assert "\n" not in msg and str(path) in msg, msg
+        assert "\n" not in msg and str(path) in msg and reason in msg, (reason, msg)
 
 
 def test_write_edge_list_exact_text(tmp_path):
@@ -362,6 +450,7 @@ def test_planted_parameters_of_another_graph_are_refused(tmp_path, capsys):
     listed = torch.tensor([[2, 1, 0, 1, 0], [1, 0, 2, 2, 1]])    # reversed, repeated
     assert edge_fingerprint(e, 5) == edge_fingerprint(listed, 5) != edge_fingerprint(e, 6)
     assert PlantedSBM.load(planted_path(a)).graph is not None
+
 
 def test_cli_summary_says_one_block(tmp_path, capsys):
     assert main(["make-graph", "--nodes", "50", "--edges", "100", "--blocks", "1",
