@@ -45,6 +45,7 @@ PUBLISHED = {
     "qm9": {"GraphVAE": (55.7, 76.0, 61.6)},
 }
 
+
 @dataclass(frozen=True)
 class Run:
     """One row: a model and its settings on one data set (``protocol``: the MMD set-up)."""

@@ -460,7 +460,6 @@ def test_every_benchmark_refuses_an_unusable_out_before_any_work(script, tmp_pat
     assert sorted(p.name for p in (tmp_path / "folder").iterdir()) == []
 
 
-
 @pytest.mark.parametrize("script", [s.name for s in SCRIPTS])
 def test_a_smoke_run_without_out_leaves_the_committed_results_alone(script, tmp_path, capsys,
                                                                      monkeypatch):

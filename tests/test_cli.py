@@ -198,6 +198,7 @@ def _write(path, obj):
     path.write_text(json.dumps(obj))
     return path
 
+
 BAD_INPUT = {
     "unknown dataset": (lambda p: ["--dataset", "nope"],
                         r"argument --dataset: invalid choice: 'nope'"),

@@ -94,7 +94,6 @@ def test_width_lists_are_whole_integers_or_empty():
             comma_ints(text)
 
 
-
 def test_refusals_name_the_setting_as_its_flag():
     """A config's refusal spelt the setting as its flag without the dashes ('epochs must be
     at least 1', 'num-samples must ...') beside others that had them ('--hidden needs ...').

@@ -37,9 +37,6 @@ from graphvae.testing import (
 COMPONENTS = ("encoder mean", "encoder scale", "decoder", "bound")
 
 
-
-
-
 def graphs(sizes=(5, 7, 9), d=3, seed=0):
     out = []
     for i, n in enumerate(sizes):
@@ -359,7 +356,6 @@ def test_vgae_bound_is_invariant_on_any_small_graph(graph):
         assert assert_bound_invariant(VGAE64, graph, num_permutations=3, atol=1e-5) <= 1e-5
 
 
-
 @given(graph_strategy(max_nodes=5))
 @settings(max_examples=5, deadline=None)
 def test_the_default_strategy_meets_a_default_model(graph):
@@ -369,6 +365,7 @@ def test_the_default_strategy_meets_a_default_model(graph):
     assert x.dtype == torch.get_default_dtype() == torch.float32
     model = build_model("vgae", 3, "gcn", (8,), 4)
     assert assert_encoder_equivariant(model, graph, num_permutations=2, atol=1e-4) <= 1e-4
+
 
 @pytest.mark.parametrize("n", [2, 3])
 def test_default_vgae_bound_check_on_a_complete_graph(float64, n):

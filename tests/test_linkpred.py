@@ -71,7 +71,6 @@ def test_split_sizes_and_no_leakage():
     assert not torch.equal(split_edges(data.edge_index, n, seed=4).test_pos, sp.test_pos)
 
 
-
 def test_split_shares_are_the_fraction_as_written():
     """35 % of 180 edges is 63 and 30 % of them 54, by hand; in floats 0.35 · 180 is
     62.999… and its floor was 62. A path of 181 nodes has 180 edges."""
@@ -90,6 +89,7 @@ def test_split_shares_are_the_fraction_as_written():
         return torch.tensor([list(range(m)), [(i + 1) % m for i in range(m)]])
     assert split_edges(ring(300), 300, 0.05, 1 / 3).test_pos.size(1) == 100
     assert split_edges(ring(20), 20, 0.05, np.float32(0.35)).test_pos.size(1) == 7
+
 
 def test_an_edge_list_given_twice_or_one_way_is_split_as_the_graph_it_is():
     """The Python API takes a user's edge list as given: listed twice, every held-out edge

@@ -235,7 +235,6 @@ def test_inner_product_by_hand(triangle):
         assert v == expected[(min(i, j), max(i, j))]
 
 
-
 def test_score_refuses_pairs_outside_the_nodes():
     """``score(z, pairs)`` read a negative index from the end of ``z``: the pair (-1, 0) of
     a 3-node graph scored as (2, 0). By hand, z_2ᵀ z_0 = 1 for the pair that is allowed."""
@@ -268,6 +267,7 @@ def test_learned_feature_variance_is_floored():
         - 0.5 * (math.log(2 * math.pi) - 2 + 0.25 * math.exp(2))
     assert MIN_LOGVAR == -7.0
     assert lp.tolist() == pytest.approx([one] * n, abs=1e-5)
+
 
 @pytest.mark.parametrize("likelihood", ["gaussian", "bernoulli"])
 def test_feature_decoder_is_equivariant(likelihood):

@@ -412,7 +412,6 @@ def test_walk_signature_of_a_path_by_hand():
     assert torch.equal(_walk_signature(adj, 3), torch.log1p(counts))
 
 
-
 def test_permute_dense_of_a_directed_matrix_is_not_transposed():
     """adj[perm][:, perm]: the one edge 0 → 1 stays 0 → 1 under the identity and is 1 → 0
     under the swap; indexing with the two index tensors exchanged gives the transpose."""

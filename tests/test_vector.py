@@ -60,7 +60,6 @@ def test_vector_imports_without_torch_geometric():
     assert out.stdout.strip() == "ok"
 
 
-
 @pytest.mark.slow  # 15 s (four fresh interpreters)
 def test_commands_import_only_what_they_run(tmp_path):
     """`graphvae --help` loads no torch; with torch_geometric blocked, the help of the graph

@@ -25,6 +25,7 @@ from graphvae.threads import graph_work, threads_for
 #: The training states this command keeps beside --out (see state_dir).
 GENERATE_STATES = COMMAND_STATES["generate"]
 
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from graphvae.tasks.generation import GenerationConfig
 

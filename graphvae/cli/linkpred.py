@@ -39,6 +39,7 @@ LINKPRED_STATES = COMMAND_STATES["linkpred"]
 #: The preset that ``--model`` picks when left out.
 DEFAULT_PRESET = "vgae"
 
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     graph_source(p)
     p.add_argument("--model", default=DEFAULT_PRESET, choices=sorted(PRESETS),

@@ -25,6 +25,7 @@ from graphvae.threads import dense_work, threads_for
 #: The training states this command keeps beside --out (see state_dir).
 VECTOR_STATES = COMMAND_STATES["vector"]
 
+
 def _data_arg(text: str) -> str:
     """``--data``: a name, or a path checked as every path flag's (:func:`path_arg`)."""
     path_arg(text)

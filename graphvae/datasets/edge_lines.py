@@ -21,6 +21,7 @@ _HEADER_NAMES = {"source", "target", "src", "dst", "from", "to", "u", "v", "node
 _HEADER_WORDS = ("node", "source", "target", "src", "dst", "from", "to", "head", "tail", "id",
                  "vertex")
 
+
 def delimiter(path: Path) -> str | None:
     return {".csv": ",", ".tsv": "\t"}.get(path.suffix.lower())
 

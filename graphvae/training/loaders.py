@@ -63,8 +63,6 @@ class Shuffled:
             yield self.collate(chunk) if self.collate is not None else chunk
 
 
-
-
 def divided_step(batch_size: int, negatives: float, world_size: int) -> int:
     """The non-edges of a step of ``batch_size`` positive pairs (``round(negatives · b)``,
     at least one); a one-line ``ValueError`` unless ``world_size`` processes can split

@@ -251,7 +251,6 @@ def read_mat_matrix(path: str | os.PathLike, binary: bool = False,
     return check_matrix(read_mat_array(path, shape), str(path), binary=binary)
 
 
-
 def load_mnist(root: str | os.PathLike | None = None) -> VectorData:
     """Static binarized MNIST (Larochelle & Murray 2011), 50k / 10k / 10k, from ``root/mnist``."""
     folder = resolve_data_root(root) / "mnist"
