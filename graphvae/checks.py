@@ -37,15 +37,33 @@ MAX_WIDTH = 1 << 16
 MAX_LAYERS = 1000
 
 
+def _whole(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def check_widths(name: str, widths: tuple[int, ...] | int, allow_empty: bool = False) -> None:
-    """A one-line ``ValueError`` unless every width lies in ``1 … MAX_WIDTH`` (and, for a
-    tuple without ``allow_empty``, there is at least one)."""
-    if isinstance(widths, int):
+    """A one-line ``ValueError`` unless ``widths`` is one whole number or a list or tuple of
+    them (numpy's integers too; not a bool or a float, which torch took as a width of 1 or
+    refused from inside a layer), every one in ``1 … MAX_WIDTH``, and, for a list or tuple
+    without ``allow_empty``, at least one."""
+    if not isinstance(widths, list | tuple):
+        if not _whole(widths):
+            raise ValueError(f"{name} must be a whole number, got {quote(widths)}")
         if not 1 <= widths <= MAX_WIDTH:
             raise ValueError(f"{name} must be a width from 1 to {MAX_WIDTH}, got {widths}")
         return
+    check_width_list(name, widths, allow_empty)
+
+
+def check_width_list(name: str, widths: Sequence[int], allow_empty: bool = False) -> None:
+    """:func:`check_widths` for a list or tuple of widths (one number alone is refused)."""
+    if not isinstance(widths, list | tuple):
+        raise ValueError(f"{name} must be a list or tuple of widths, got {quote(widths)}")
     if len(widths) > MAX_LAYERS:
         raise ValueError(f"{name} asks for {len(widths):,} layers, at most {MAX_LAYERS:,}")
+    odd = next((w for w in widths if not _whole(w)), None)
+    if odd is not None:
+        raise ValueError(f"{name} needs whole numbers as widths, got {quote(odd)}")
     if (not widths and not allow_empty) or any(not 1 <= w <= MAX_WIDTH for w in widths):
         need = "widths" if allow_empty else "at least one width, each"
         raise ValueError(f"{name} needs {need} from 1 to {MAX_WIDTH}, got "

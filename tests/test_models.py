@@ -104,6 +104,86 @@ def test_encoders_are_equivariant(name, variational):
     assert torch.equal(enc(x, Adjacency(ei, n)).loc, q.loc)
 
 
+def _dense_gcn(adj: Adjacency) -> torch.Tensor:
+    return adj.gcn_operator(torch.float64).to_dense()
+
+
+@pytest.mark.parametrize("name, hidden", [("gcn", (5, 4)), ("gcn-bias", (5,)), ("linear", (5,))])
+def test_gcn_encoders_by_the_dense_formula(name, hidden):
+    """The GCN template, written out with the dense Â: every hidden layer ``H ← ReLU(Â H W +
+    b)``, then ``[μ, log σ²] = Â H W + b`` split in that order (``gcn`` has no bias,
+    ``gcn-bias`` has one, ``linear`` is the one layer ``Â X W`` whatever widths it is
+    given). Dropout acts in training only."""
+    g = torch.Generator().manual_seed(4)
+    adj = Adjacency(random_graph(7, 0.4, seed=5), 7)
+    a = _dense_gcn(adj)
+    x = torch.randn(7, 3, generator=g, dtype=torch.float64)
+    enc = build_encoder(name, 3, hidden, 2, dropout=0.5).double().eval()
+    with torch.no_grad():
+        for p in enc.parameters():
+            p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64))
+    layers = [*enc.layers, enc.head]
+    assert len(layers) == (1 if name == "linear" else len(hidden) + 1)
+    assert all((layer.bias is not None) == (name == "gcn-bias") for layer in layers)
+    h = x
+    for k, layer in enumerate(layers):
+        h = a @ h @ layer.weight + (0 if layer.bias is None else layer.bias)
+        if k < len(layers) - 1:
+            h = h.relu()
+    q = enc(x, adj)
+    torch.testing.assert_close(q.loc, h[:, :2], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(q.logvar, h[:, 2:], rtol=1e-12, atol=1e-12)
+    if name != "linear":                          # (one layer: no dropout between layers)
+        enc.train()
+        torch.manual_seed(0)
+        assert not torch.allclose(enc(x, adj).loc, q.loc, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(ENCODERS))
+def test_encoders_use_no_dropout_at_evaluation(name):
+    """An encoder built with dropout 0.5 gives at evaluation what the same weights give
+    without dropout."""
+    torch.manual_seed(0)
+    adj = Adjacency(random_graph(9, 0.35, seed=3), 9)
+    x = torch.randn(9, 5)
+    with_dropout = build_encoder(name, 5, (8,), 4, dropout=0.5).eval()
+    without = build_encoder(name, 5, (8,), 4, dropout=0.0).eval()
+    without.load_state_dict(with_dropout.state_dict())
+    torch.testing.assert_close(with_dropout(x, adj).loc, without(x, adj).loc, rtol=0, atol=0)
+
+
+def test_an_input_that_needs_its_gradient_gets_it_and_the_kept_product_stays():
+    """The first GCN layer keeps ``Â X`` for a data input, which is not differentiable in
+    ``X``: an input that asks for its gradient (a saliency map, an attack) is propagated
+    afresh each call and gets its gradient, by hand ``Âᵀ (g W₀ᵀ)`` for a linear encoder;
+    at evaluation the kept ``Â X`` of the features survives the encoder's later layers."""
+    g = torch.Generator().manual_seed(2)
+    adj = Adjacency(random_graph(6, 0.5, seed=1), 6)
+    a = _dense_gcn(adj)
+    enc = build_encoder("linear", 3, (), 2).double()
+    x = torch.randn(6, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    for _ in range(2):
+        x.grad = None
+        enc(x, adj).loc.sum().backward()
+        w = enc.head.weight[:, :2].detach()
+        torch.testing.assert_close(x.grad, a.t() @ torch.ones(6, 2, dtype=torch.float64) @ w.t())
+    deep = build_encoder("gcn", 3, (4, 4), 2).double().eval()
+    data = x.detach().clone()
+    kept = adj.propagate_input(data)
+    with torch.no_grad():
+        deep(data, adj)
+        deep(data, adj)
+    assert adj.propagate_input(data) is kept
+
+
+def test_gin_layers_are_two_layer_mlps():
+    """GIN's update is an MLP (Xu et al. 2019: two layers, a ReLU between)."""
+    enc = build_encoder("gin", 3, (8,), 2)
+    mlp = enc.layers[0].conv.nn
+    assert [type(m).__name__ for m in mlp] == ["Linear", "ReLU", "Linear"]
+    assert (mlp[0].in_features, mlp[0].out_features, mlp[2].out_features) == (3, 8, 8)
+
+
 def test_encoder_accepts_sparse_features_and_edge_index():
     torch.manual_seed(0)
     ei = random_graph(7, 0.4, seed=1)
@@ -112,6 +192,9 @@ def test_encoder_accepts_sparse_features_and_edge_index():
     dense = enc(x, ei).loc
     sparse = enc(x.to_sparse_csr(), Adjacency(ei, 7)).loc
     assert torch.allclose(dense, sparse, atol=1e-10)
+    for name in sorted(ENCODERS):                 # (GNAE's linear map has a bias)
+        enc = build_encoder(name, 6, (8,), 3).double().eval()
+        torch.testing.assert_close(enc(x.to_sparse(), ei).loc, enc(x, ei).loc)
 
 
 @pytest.mark.parametrize("make", [InnerProductDecoder, lambda: MLPInnerProductDecoder(4, (6,), 3),
@@ -220,6 +303,22 @@ def test_gnae_propagation_by_hand():
     want = [1.8 * (0.75 * (0.5 + 1 / r6) + 0.25), 1.8 * (0.75 * (1 / 3 + 2 / r6) + 0.25)]
     assert loc[:2].tolist() == pytest.approx(want, rel=1e-12)
     assert float(loc[2]) == pytest.approx(want[0], rel=1e-12)          # the path's symmetry
+    var = GNAEEncoder(1, (), 1, alpha=0.25, variational=True).double()
+    two = GNAEEncoder(1, (), 1, steps=2).double()
+    with torch.no_grad():
+        for e in (var, two):
+            e.load_state_dict(enc.state_dict(), strict=False)
+        var.lin_logvar.weight.fill_(1.0)
+        var.lin_logvar.bias.zero_()
+    # log σ² = Â (X W' + b') with the same steps: W' = 1 gives μ / 1.8
+    logvar = var(torch.ones(3, 1, dtype=torch.float64), path).logvar.detach().reshape(-1)
+    assert logvar.tolist() == pytest.approx([want[0] / 1.8, want[1] / 1.8, want[0] / 1.8],
+                                            rel=1e-12)
+    # two plain steps: Â² 1.8 · 1, by the dense Â
+    a = torch.tensor([[1 / 2, 1 / r6, 0], [1 / r6, 1 / 3, 1 / r6], [0, 1 / r6, 1 / 2]],
+                     dtype=torch.float64)
+    got = two(torch.ones(3, 1, dtype=torch.float64), path).mean.detach().reshape(-1)
+    torch.testing.assert_close(got, 1.8 * a @ a @ torch.ones(3, dtype=torch.float64))
     wide = GNAEEncoder(2, (), 3).double()
     x = torch.randn(3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     codes = wide(x, torch.zeros(2, 0, dtype=torch.long)).mean.detach()
@@ -406,6 +505,7 @@ def test_widths_counts_and_weights_that_cannot_work_are_one_line():
     count failed inside forward, 4.5 nodes were taken as 4, and node counts past 3·10⁹
     wrapped the int64 pair keys round to other nodes. Each is refused when built."""
     from graphvae.adjacency import Adjacency
+    from graphvae.encoders.gnn import GNAEEncoder, GNNEncoder
     from graphvae.models import EdgeObjective, EquivariantGraphVAE, GraphVAE, build_model
 
     cases = [
@@ -427,10 +527,29 @@ def test_widths_counts_and_weights_that_cannot_work_are_one_line():
          "num_nodes must be from 0 to 3,037,000,499"),
         (lambda: Adjacency(torch.tensor([[5 * 10 ** 9 - 1], [5 * 10 ** 9 - 2]]), 5 * 10 ** 9),
          "num_nodes must be from 0 to 3,037,000,499"),
+        # True was a width of 1; 4.0, (8.0,), '8' and a lone 8 failed inside torch or Python
+        (lambda: build_encoder("gcn", 3, (8,), True), "latent_channels must be a whole number, "
+                                                      "got True"),
+        (lambda: build_encoder("gcn", 3, (8,), 4.0), "latent_channels must be a whole number"),
+        (lambda: build_encoder("gcn", 3, (8.0,)), "hidden_channels needs whole numbers as "
+                                                  "widths, got 8.0"),
+        (lambda: build_encoder("gcn", 3, (True,)), "hidden_channels needs whole numbers"),
+        (lambda: build_encoder("gcn", 3, True), "hidden_channels must be a list or tuple of "
+                                                "widths, got True"),
+        (lambda: build_encoder("gcn", 3, "8"), "hidden_channels must be a list or tuple"),
+        (lambda: GNNEncoder(3, 8, 4), "hidden_channels must be a list or tuple of widths, got 8"),
+        (lambda: GNNEncoder(True, (), 4), "in_channels must be a whole number >= 1, got True"),
+        (lambda: GNNEncoder(3, (), 4, conv=["gcn"]), "unknown conv ['gcn']"),
+        (lambda: build_encoder("nope", 3), "unknown encoder 'nope'; choose one of ['gat', "),
+        (lambda: GNAEEncoder(3, (), 4, scale=float("inf")), "GNAE needs alpha in [0, 1] and a "
+                                                            "finite scale > 0"),
+        (lambda: MLPInnerProductDecoder(4, (6,), 2.5), "out_channels must be a whole number"),
+        (lambda: MLPInnerProductDecoder(4, (0,), 3), "hidden_channels needs widths from 1"),
     ]
     for build, problem in cases:
         with pytest.raises(ValueError, match=re.escape(problem)):
             build()
+    assert build_encoder("gcn", 3, [np.int64(8)], np.int64(4)).latent_channels == 4
     # the largest count keyed exactly: n² − 1 fits int64, (n + 1)² − 1 does not
     n = 3_037_000_499
     assert n * n - 1 <= 2 ** 63 - 1 < (n + 1) ** 2 - 1

@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graphvae.checks import check_width_list, check_widths
+
 #: The dtypes an edge list may have (torch indexes with both).
 INDEX_DTYPES = (torch.long, torch.int32)
 
@@ -90,6 +92,9 @@ class MLPInnerProductDecoder(InnerProductDecoder):
     def __init__(self, latent_channels: int, hidden_channels: Sequence[int] = (32,),
                  out_channels: int = 16):
         super().__init__()
+        check_widths("latent_channels", latent_channels)
+        check_width_list("hidden_channels", hidden_channels, allow_empty=True)
+        check_widths("out_channels", out_channels)
         dims = [latent_channels, *hidden_channels, out_channels]
         layers: list[nn.Module] = []
         for a, b in zip(dims, dims[1:]):

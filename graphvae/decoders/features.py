@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphvae.adjacency import Adjacency
-from graphvae.checks import check_widths
+from graphvae.checks import check_width_list, check_widths
 from graphvae.encoders.gnn import CONVS, check_conv
 from graphvae.likelihoods.features import FEATURE_LIKELIHOODS, MIN_LOGVAR, gaussian_log_prob
 
@@ -43,7 +43,7 @@ class GNNFeatureDecoder(nn.Module):
                              f"choose one of {sorted(FEATURE_LIKELIHOODS)}")
         check_conv(conv)
         check_widths("latent_channels", latent_channels)
-        check_widths("hidden_channels", tuple(hidden_channels), allow_empty=True)
+        check_width_list("hidden_channels", hidden_channels, allow_empty=True)
         check_widths("out_channels", out_channels)
         dims = [latent_channels, *hidden_channels]
         self.layers = nn.ModuleList(CONVS[conv](a, b) for a, b in zip(dims, dims[1:]))

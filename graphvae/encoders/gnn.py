@@ -38,7 +38,7 @@ from torch import Tensor, nn
 
 from graphvae.adjacency import Adjacency
 from graphvae.bounds.gaussian import DiagGaussian, PointMass
-from graphvae.config import check_count, check_widths
+from graphvae.checks import check_count, check_width_list, check_widths
 from graphvae.graph import is_sparse, to_dense
 
 
@@ -277,7 +277,7 @@ def check_encoder_widths(in_channels: int, hidden_channels: Sequence[int],
     on nothing, a negative one failed inside torch)."""
     if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
         raise ValueError(f"in_channels must be a whole number >= 1, got {in_channels!r}")
-    check_widths("hidden_channels", tuple(hidden_channels), allow_empty=True)
+    check_width_list("hidden_channels", hidden_channels, allow_empty=True)
     check_widths("latent_channels", latent_channels)
 
 

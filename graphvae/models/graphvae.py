@@ -45,7 +45,7 @@ from torch import Tensor, nn
 from graphvae.adjacency import Adjacency
 from graphvae.bounds import DiagGaussian, PermutationELBO, StandardNormal
 from graphvae.bounds.elbo import BoundEstimate
-from graphvae.config import check_count, check_widths
+from graphvae.checks import check_count, check_width_list
 from graphvae.containers import GraphBatch, GraphTensors, SampledGraph
 from graphvae.devices import draw_device
 from graphvae.encoders.gnn import CONVS, check_encoder_widths, encoder_inputs
@@ -91,7 +91,7 @@ class GraphVAE(nn.Module):
         if conv not in CONVS:
             raise ValueError(f"unknown conv {conv!r}; choose one of {sorted(CONVS)}")
         check_encoder_widths(in_channels, hidden_channels, latent_channels)
-        check_widths("decoder_hidden", tuple(decoder_hidden), allow_empty=True)
+        check_width_list("decoder_hidden", decoder_hidden, allow_empty=True)
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
         check_count("num_perms", num_perms)
