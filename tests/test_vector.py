@@ -497,6 +497,117 @@ def test_model_options_are_checked():
                      progress=False)
 
 
+def test_vector_configs_that_cannot_work_are_named():
+    """Each setting ``VectorConfig`` cannot build is refused for its own reason; the
+    defaults of ``build_vector_model`` fill in what is given as None; a config survives
+    its dict (a checkpoint's)."""
+    from graphvae.vector.models import VectorConfig
+    for kwargs, problem in (({"in_dim": 0}, "in_dim and latent_dim must be >= 1, got 0, 40"),
+                            ({"latent_dim": 0}, "in_dim and latent_dim must be >= 1, got 4, 0"),
+                            ({"hidden": (8, 0)}, r"hidden widths must be >= 1, got \(8, 0\)"),
+                            ({"activation": "cube"}, "unknown activation 'cube'"),
+                            ({"corruption": "blur"}, "unknown corruption 'blur'"),
+                            ({"corruption": "masking", "noise_level": 1.5},
+                             "the masking corruption's level must be")):
+        with pytest.raises(ValueError, match=problem):
+            VectorConfig(**{"in_dim": 4, **kwargs})
+    with pytest.raises(ValueError, match="a denoising AE needs a corruption"):
+        build_vector_model("dae", 4, corruption="")
+    assert build_vector_model("dae", 4).corruption.kind == "gaussian"    # Alain & Bengio
+    model = build_vector_model("vae", 4, hidden=None, latent_dim=None, likelihood=None)
+    assert model.config == VectorConfig(in_dim=4)
+    config = VectorConfig(in_dim=5, latent_dim=2, hidden=(8, 3), likelihood="gaussian",
+                          variance=0.25, corruption="masking", noise_level=0.5)
+    assert VectorConfig.from_dict(config.to_dict()) == config
+
+
+def test_the_decoder_mirrors_the_encoder_and_starts_at_unit_variance():
+    """Hidden widths (8, 3): the encoder runs 5 → 8 → 3 → 2·2, the decoder 2 → 3 → 8 → 5;
+    a learned Gaussian variance starts at 1 (log σ² = 0) and is held at
+    ``MIN_LOGVAR`` from below."""
+    from graphvae.likelihoods import MIN_LOGVAR
+    model = build_vector_model("vae", 5, latent_dim=2, hidden=(8, 3), likelihood="gaussian")
+    shapes = [(m.in_features, m.out_features) for m in model.decoder.modules()
+              if isinstance(m, torch.nn.Linear)]
+    assert shapes == [(2, 3), (3, 8), (8, 5)]
+    shapes = [(m.in_features, m.out_features) for m in model.encoder.modules()
+              if isinstance(m, torch.nn.Linear)]
+    assert shapes == [(5, 8), (8, 3), (3, 4)]
+    assert torch.equal(model.decoder_logvar(), torch.zeros(5))
+    with torch.no_grad():
+        model.logvar.copy_(torch.tensor([-100.0, -7.5, -6.0, 0.0, 3.0]))
+    assert model.decoder_logvar().tolist() == [MIN_LOGVAR, MIN_LOGVAR, -6.0, 0.0, 3.0]
+
+
+def test_a_denoising_ae_corrupts_in_training_only_and_scores_the_clean_rows():
+    """A DAE's bound encodes the corrupted rows and scores the clean ones: its value is
+    ``log p(x | z = code(x̃))``; at evaluation ``forward`` corrupts nothing, and the
+    bound is that of the clean rows."""
+    torch.manual_seed(0)
+    model = build_vector_model("dae", 6, latent_dim=3, hidden=(16,), likelihood="gaussian",
+                               noise_level=0.5)
+    x = torch.randn(5, 6)
+    noisy = x + 0.5 * torch.randn(5, 6)
+    by_noisy = model.log_likelihood(x, model.codes(noisy))
+    # (the decoder's output moves with its code: no dead ReLU layer hides the corruption)
+    assert not torch.allclose(by_noisy, model.log_likelihood(x, model.codes(x)))
+    assert not torch.allclose(by_noisy, model.log_likelihood(noisy, model.codes(noisy)))
+    torch.testing.assert_close(model.bound(x, x_in=noisy).value, by_noisy)
+    model.eval()
+    clean = model.bound(x).value
+    torch.testing.assert_close(model(x, torch.Generator().manual_seed(1)).value, clean,
+                               rtol=0, atol=0)
+    model.train()
+    assert not torch.allclose(model(x, torch.Generator().manual_seed(1)).value, clean)
+
+
+def test_forward_trains_with_the_models_kl_weight():
+    """Warm-up sets ``model.kl_weight``: ``forward`` weights the KL by it, as ``bound``
+    does when told."""
+    torch.manual_seed(0)
+    model = build_vector_model("vae", 6, latent_dim=3, hidden=(4,))
+    x = (torch.rand(5, 6) < 0.5).float()
+    model.kl_weight = 0.25
+    got = model(x, torch.Generator().manual_seed(3))
+    want = model.bound(x, generator=torch.Generator().manual_seed(3), kl_weight=0.25)
+    torch.testing.assert_close(got.surrogate, want.surrogate, rtol=0, atol=0)
+    torch.testing.assert_close(got.surrogate, -(want.recon - 0.25 * want.kl).mean())
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_samples_add_the_likelihoods_noise_to_the_mean(likelihood):
+    """``sample(mean=False)`` draws x ~ p(x | z) after the same z as ``sample()``: 0/1
+    draws for a Bernoulli, the mean plus σ = √4 = 2 times standard normal noise for a
+    Gaussian of variance 4 (the noise drawn next from the same generator)."""
+    torch.manual_seed(0)
+    model = build_vector_model("vae", 6, latent_dim=3, hidden=(4,), likelihood=likelihood,
+                               variance=4.0 if likelihood == "gaussian" else None)
+    drawn = model.sample(50, torch.Generator().manual_seed(2), mean=False)
+    g = torch.Generator().manual_seed(2)
+    mean = model.sample(50, g)
+    if likelihood == "bernoulli":
+        assert set(drawn.unique().tolist()) == {0.0, 1.0}
+        assert ((mean > 0) & (mean < 1)).all()
+    else:
+        torch.testing.assert_close(drawn, mean + 2.0 * torch.randn(mean.shape, generator=g))
+
+
+def test_interpolation_and_the_vector_field_by_their_definitions():
+    """``interpolate`` decodes codes on the segment from z₀ to z₁, both ends included, and
+    needs two steps at least; ``vector_field`` is r(x) − x, pointing from x to its
+    reconstruction."""
+    torch.manual_seed(0)
+    model = build_vector_model("ae", 6, latent_dim=3, hidden=(16,), likelihood="gaussian")
+    x = torch.randn(2, 6)
+    path = model.interpolate(x[0], x[1], steps=3)
+    assert not torch.allclose(path[0], path[1]) and not torch.allclose(path[1], path[2])
+    z0, z1 = model.codes(x[:1]), model.codes(x[1:])
+    torch.testing.assert_close(path, model.mean(torch.cat([z0, (z0 + z1) / 2, z1])))
+    with pytest.raises(ValueError, match="steps must be >= 2, got 1"):
+        model.interpolate(x[0], x[1], steps=1)
+    torch.testing.assert_close(model.vector_field(x), model.reconstruct(x) - x, rtol=0, atol=0)
+
+
 def test_lr_decay_follows_the_validation_plateaus(monkeypatch):
     """A scripted validation curve: the rate drops by the factor after each plateau of
     ``decay_patience`` epochs and training stops once it would go below ``min_lr``."""
