@@ -1037,3 +1037,88 @@ def test_l2_ordering_weights_are_the_scale_times_i_over_k():
     assert LinearAE(4, 2, "l2", l2_scale=0.1).lam.tolist() == pytest.approx([0.05, 0.1])
     assert LinearAE(4, 3, "rotation", l2_scale=0.1).lam.tolist() == pytest.approx([0.1] * 3)
 
+
+def test_linear_ae_settings_that_cannot_work_are_named():
+    """PCA and the linear AE name what they cannot do: more components than the data
+    has rows (an SVD of 3 rows has 3), a code wider than the input, an unknown
+    ordering, a negative L2 weight. Ordering "none" has no L2 term."""
+    x = torch.randn(3, 5, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"k must be in 1\.\.3 for data of shape \(3, 5\), got 4"):
+        pca(x, 4)
+    with pytest.raises(ValueError, match=r"k must be in 1\.\.3, got 4"):
+        LinearAE(3, 4)
+    with pytest.raises(ValueError, match="unknown ordering 'pca'"):
+        LinearAE(4, 2, "pca")
+    with pytest.raises(ValueError, match=r"l2 needs 2 non-negative weights, got \[0\.1, -0\.1\]"):
+        LinearAE(4, 2, l2=[0.1, -0.1])
+    assert LinearAE(4, 2, l2_scale=0.3).lam.tolist() == [0.0, 0.0]
+
+
+def test_linear_ae_loss_codes_and_reconstruction_by_hand():
+    """With W1 = [[1, 0, 0]], W2 = [[1], [2], [0]], λ = 0.5 and the mean (1, 1, 1): the code
+    of (2, 3, 4) is 1 and its reconstruction (1, 2, 0) + (1, 1, 1) = (2, 3, 1). On the
+    centred rows (1, 0, 0) and (0, 1, 0), the residuals are (0, −2, 0) and (0, 1, 0), so
+    the loss is ½ · (4 + 1) / 2 = 1.25, plus ½ · 0.5 · (‖W1 row‖² + ‖W2 column‖²) =
+    ¼ · (1 + 5) = 1.5: 2.75. The weights start at ``init_scale / √d`` times normal draws."""
+    model = LinearAE(3, 1, l2=[0.5])
+    with torch.no_grad():
+        model.W1.copy_(torch.tensor([[1.0, 0.0, 0.0]]))
+        model.W2.copy_(torch.tensor([[1.0], [2.0], [0.0]]))
+        model.mean.fill_(1.0)
+    x = torch.tensor([[2.0, 3.0, 4.0]], dtype=torch.float64)
+    assert model.encode(x).tolist() == [[1.0]]
+    assert model.reconstruct(x).tolist() == [[2.0, 3.0, 1.0]]
+    xc = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
+    assert float(model.loss(xc).detach()) == pytest.approx(2.75, rel=1e-15)
+    g = torch.Generator().manual_seed(5)
+    fresh = LinearAE(400, 2, init_scale=0.3, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(fresh.W1.detach(), torch.randn(2, 400, generator=g,
+                                                              dtype=torch.float64) * 0.015)
+
+
+def test_one_linear_ae_step_is_the_documented_update():
+    """One full-batch step from the same start: the default rate is 0.5 / λ_max of the
+    (1/n) covariance, and "rotation" subtracts Γ W1 and W2 Γᵀ from the gradients, with
+    Γ = ½ (triu(YYᵀ/n, 1) − its transpose) of the codes Y; the fit counts the steps it
+    took when the loss stops changing (readings at steps 1, 100 and 200)."""
+    x, _ = synthetic_spectrum(200, [4.0, 2.0, 1.0, 0.5], seed=1)
+    for ordering in ("none", "rotation"):
+        model = LinearAE(4, 2, ordering, generator=torch.Generator().manual_seed(0))
+        hand = LinearAE(4, 2, ordering, generator=torch.Generator().manual_seed(0))
+        train_linear_ae(model, x, steps=1, progress=False)
+        xc = x - x.mean(0)
+        lr = 0.5 / float(torch.linalg.eigvalsh(xc.T @ xc / 200).max())
+        hand.loss(xc).backward()
+        w1, w2 = hand.W1.detach(), hand.W2.detach()
+        g1, g2 = hand.W1.grad.clone(), hand.W2.grad.clone()
+        if ordering == "rotation":
+            y = xc @ w1.T
+            upper = torch.triu(y.T @ y / 200, diagonal=1)
+            gamma = 0.5 * (upper - upper.T)
+            g1, g2 = g1 - gamma @ w1, g2 - w2 @ gamma.T
+        torch.testing.assert_close(model.W1.detach(), w1 - lr * g1)
+        torch.testing.assert_close(model.W2.detach(), w2 - lr * g2)
+    model = LinearAE(4, 2, generator=torch.Generator().manual_seed(0))
+    fit = train_linear_ae(model, x, steps=1000, tol=1e9, progress=False)
+    assert fit.steps == 200 and len(fit.losses) == 3
+
+
+def test_alignment_spectrum_and_the_comparisons_settings():
+    """A decoder column of zeros lies on no axis (alignment 1, not NaN); the synthetic rows
+    have the covariance Q diag(λ) Qᵀ (eigenvalues 9, 4, 1 within 5 % on 20,000 rows, not
+    their squares); the comparison sets λ from the k-th eigenvalue (0.5 σ_k² · i/k for
+    "l2", 0.01 σ_k² for "rotation") and reports the worst axis and the mean apart."""
+    from graphvae.vector.linear import compare_pca_linear_ae
+    u = torch.eye(3, 2, dtype=torch.float64)
+    w = torch.tensor([[1.0, 0.0], [0.0, 0.0], [0.0, 0.0]], dtype=torch.float64)
+    assert axis_alignment(u, w).tolist() == [0.0, 1.0]
+    x, q = synthetic_spectrum(20000, [9.0, 4.0, 1.0], seed=2)
+    eig = torch.linalg.eigvalsh(torch.cov(x.T)).flip(0)
+    assert torch.allclose(eig, torch.tensor([9.0, 4.0, 1.0], dtype=torch.float64), rtol=0.05)
+    x, _ = synthetic_spectrum(300, [4.0, 2.0, 1.0, 0.5], seed=1)
+    out = compare_pca_linear_ae(x, 2, steps=1, progress=False, orderings=("l2", "rotation"))
+    sk = float(pca(x, 2).explained_variance[-1])
+    l2, rot = out["linear_ae"]
+    assert l2["l2_weights"] == pytest.approx([0.25 * sk, 0.5 * sk], rel=1e-12)
+    assert rot["l2_weights"] == pytest.approx([0.01 * sk] * 2, rel=1e-12)
+    assert l2["axis_alignment_max"] > l2["axis_alignment_mean"]
