@@ -507,6 +507,7 @@ def test_widths_counts_and_weights_that_cannot_work_are_one_line():
     from graphvae.adjacency import Adjacency
     from graphvae.encoders.gnn import GNAEEncoder, GNNEncoder
     from graphvae.models import EdgeObjective, EquivariantGraphVAE, GraphVAE, build_model
+    from graphvae.models.sequential import SequentialGraphVAE
 
     cases = [
         (lambda: build_model("vgae", 3, hidden_channels=(0,)), "hidden_channels needs widths"),
@@ -545,6 +546,26 @@ def test_widths_counts_and_weights_that_cannot_work_are_one_line():
                                                             "finite scale > 0"),
         (lambda: MLPInnerProductDecoder(4, (6,), 2.5), "out_channels must be a whole number"),
         (lambda: MLPInnerProductDecoder(4, (0,), 3), "hidden_channels needs widths from 1"),
+        # the generators' settings by their own names (an inner layer's "out_channels" was
+        # named for embed_channels 0 and node_types -1; 1.5 components failed inside torch)
+        (lambda: EquivariantGraphVAE(3, [0, 1], embed_channels=0),
+         "embed_channels must be a width from 1"),
+        (lambda: EquivariantGraphVAE(3, [0, 1], node_types=-1),
+         "node_types must be a whole number >= 0, got -1"),
+        (lambda: EquivariantGraphVAE(3, [0, 1], components=1.5),
+         "components must be a whole number >= 0, got 1.5"),
+        (lambda: EquivariantGraphVAE(3, [0, 1], components=2, graph_latent=2.5),
+         "graph_latent must be a whole number >= 1, got 2.5"),
+        (lambda: EquivariantGraphVAE(3, [0, 1], decoder_hidden=(0,)),
+         "decoder_hidden needs widths from 1"),
+        (lambda: EquivariantGraphVAE(3, [0, 1], decoder_hidden=(), edge_types=2),
+         "decoder_hidden needs at least one width"),
+        (lambda: SequentialGraphVAE(3, [0, 1], edge_types=1.5),
+         "edge_types must be a whole number >= 0, got 1.5"),
+        (lambda: SequentialGraphVAE(3, [0, 1], decoder_hidden=()),
+         "seq-vae: decoder_hidden needs at least one width"),
+        (lambda: SequentialGraphVAE(3, [0, 1], max_rounds=0),
+         "max_rounds must be a whole number >= 1, got 0"),
     ]
     for build, problem in cases:
         with pytest.raises(ValueError, match=re.escape(problem)):

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from graphvae.adjacency import Adjacency
 from graphvae.bounds import ELBO, BoundEstimate, DiagGaussian, Prior, StandardNormal
 from graphvae.bounds.priors import ExemplarPrior, SetMixturePrior
-from graphvae.config import check_count
+from graphvae.checks import check_count, check_width_list, check_widths
 from graphvae.containers import GraphBatch, GraphTensors, SampledGraph
 from graphvae.datasets.graphgen import MAX_NODES as MAX_SIZE
 from graphvae.decoders import GNNFeatureDecoder, MLPInnerProductDecoder
@@ -72,6 +72,17 @@ class EquivariantGraphVAE(nn.Module):
                  node_types: int = 0, edge_types: int = 0, components: int = 0,
                  graph_latent: int = 8, logvar_offset: float = 0.0, exemplars: int = 0):
         super().__init__()
+        # each setting named as the caller wrote it (a float count failed inside torch, a
+        # width of 0 was named as an inner layer's "out_channels")
+        check_widths("latent_channels", latent_channels)
+        check_width_list("hidden_channels", hidden_channels, allow_empty=True)
+        check_width_list("decoder_hidden", decoder_hidden, allow_empty=not edge_types)
+        check_widths("embed_channels", embed_channels)
+        for name, count, least in (("node_types", node_types, 0), ("edge_types", edge_types, 0),
+                                   ("components", components, 0),
+                                   ("graph_latent", graph_latent, 1),
+                                   ("exemplars", exemplars, 0)):
+            check_count(name, count, minimum=least)
         if components < 0 or graph_latent < 1 or not math.isfinite(logvar_offset):
             raise ValueError("components >= 0, graph_latent >= 1 and a finite logvar_offset")
         if exemplars < 0 or (exemplars and components):

@@ -131,14 +131,17 @@ class SequentialGraphVAE(EquivariantGraphVAE):
                          decoder_hidden, embed_channels, components=components,
                          graph_latent=graph_latent, logvar_offset=logvar_offset,
                          exemplars=exemplars)
+        check_count("node_types", node_types, minimum=0)
+        check_count("edge_types", edge_types, minimum=0)
+        if not decoder_hidden:              # (its first width is the pair head's)
+            raise ValueError("seq-vae: decoder_hidden needs at least one width")
         if bool(node_types) != (valences is not None) or (valences is not None
                                                           and len(valences) != node_types):
             raise ValueError("seq-vae: typed graphs need one valence per node type, untyped "
                              "graphs none")
         if node_types and not edge_types:
             raise ValueError("seq-vae: typed graphs need edge (bond) types")
-        if max_rounds < 1:
-            raise ValueError(f"seq-vae: max_rounds must be >= 1, got {max_rounds}")
+        check_count("max_rounds", max_rounds)
         if connect_rule not in CONNECT_RULES:
             raise ValueError(f"seq-vae: unknown connect_rule {connect_rule!r}; choose one of "
                              f"{list(CONNECT_RULES)}")
