@@ -3,8 +3,10 @@ closed forms, brute force and hand-worked values."""
 
 from __future__ import annotations
 
+import copy
 import math
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -1122,3 +1124,71 @@ def test_alignment_spectrum_and_the_comparisons_settings():
     assert l2["l2_weights"] == pytest.approx([0.25 * sk, 0.5 * sk], rel=1e-12)
     assert rot["l2_weights"] == pytest.approx([0.01 * sk] * 2, rel=1e-12)
     assert l2["axis_alignment_max"] > l2["axis_alignment_mean"]
+
+
+def test_train_vector_settings_and_the_modes_it_leaves():
+    """A rate of 0 and a negative weight decay are named; patience without validation data
+    stops nothing (every epoch runs); scoring a bound puts the model back in the mode it
+    was in; bf16 runs the training steps under autocast (the per-epoch training bound
+    moves, the float32 weights stay)."""
+    from graphvae.vector.train import evaluate_bound
+    torch.manual_seed(0)
+    x = (torch.rand(40, 6) < 0.5).float()
+    model = build_vector_model("vae", 6, latent_dim=2, hidden=(8,))
+    with pytest.raises(ValueError, match="lr must be a finite number > 0, got 0"):
+        train_vector(model, x, lr=0.0, progress=False)
+    with pytest.raises(ValueError, match="weight_decay must be >= 0, got -0.1"):
+        train_vector(model, x, weight_decay=-0.1, progress=False)
+    res = train_vector(model, x, epochs=3, patience=1, progress=False)
+    assert len(res.history) == 3
+    for training in (True, False):
+        model.train(training)
+        evaluate_bound(model, x)
+        assert model.training is training
+    start = copy.deepcopy(model.state_dict())
+    bounds = {}
+    for bf16 in (False, True):
+        model.load_state_dict(start)
+        res = train_vector(model, x, epochs=1, batch_size=40, bf16=bf16, progress=False)
+        bounds[bf16] = res.history[0]["train_bound"]
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert bounds[True] != bounds[False]
+
+
+def test_refining_a_denoising_vae_trains_on_clean_rows_and_keeps_its_corruption():
+    """``refine_encoder`` trains the encoder on clean rows: a VAE with an input corruption
+    refines to the same weights as the same VAE without one, and the refined copy keeps
+    the model's corruption afterwards."""
+    torch.manual_seed(0)
+    x = torch.randn(30, 5)
+    noisy = build_vector_model("vae", 5, latent_dim=2, hidden=(8,), likelihood="gaussian",
+                               corruption="gaussian", noise_level=1.0)
+    clean = build_vector_model("vae", 5, latent_dim=2, hidden=(8,), likelihood="gaussian")
+    clean.load_state_dict(noisy.state_dict())
+    a, _ = refine_encoder(noisy, x, epochs=2, num_samples=3, progress=False)
+    b, _ = refine_encoder(clean, x, epochs=2, num_samples=3, progress=False)
+    for (name, p), q in zip(a.named_parameters(), b.parameters()):
+        assert torch.equal(p, q), name
+    assert a.corruption == noisy.corruption and a.corruption is not None
+    assert not torch.equal(a.encoder[0].weight, noisy.encoder[0].weight)
+
+
+def test_a_checkpoint_whose_weights_do_not_fit_is_named(tmp_path):
+    """A weight of another shape, or an integer weight where the model holds floats, is a
+    one-line DataError naming the file (torch's size mismatch was a traceback; an integer
+    weight was taken as numbers)."""
+    from graphvae.errors import DataError
+    model = build_vector_model("vae", 5, latent_dim=2, hidden=(8,))
+    good = tmp_path / "m.pt"
+    save_checkpoint(model, good)
+    name = "encoder.0.weight"
+    for label, value, problem in (
+            ("shape", torch.zeros(8, 4), "the weights do not fit the saved config"),
+            ("dtype", torch.zeros(8, 5, dtype=torch.int64),
+             f"the weights do not fit the model: {name} is int64, the model needs float32")):
+        ckpt = torch.load(good, weights_only=True)
+        ckpt["state_dict"][name] = value
+        path = tmp_path / f"{label}.pt"
+        torch.save(ckpt, path)
+        with pytest.raises(DataError, match=re.escape(f"{path}: {problem}")):
+            load_vector_model(path)
