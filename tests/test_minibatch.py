@@ -760,3 +760,66 @@ def test_a_state_of_another_process_count_names_the_torchrun_setting():
                           spell) == (
         "1 process (torchrun's --nnodes × --nproc_per_node) here, 2 processes (torchrun's "
         "--nnodes × --nproc_per_node) in the state; --lr 0.02 here, --lr 0.01 in the state")
+
+
+def test_torchruns_variables_are_read_as_documented(monkeypatch):
+    """``world_from_env`` without processes: an empty WORLD_SIZE, or 1, is one process
+    whatever else is set; 0, a rank outside 0..world − 1 and a missing port are named;
+    LOCAL_RANK is the local rank (not RANK). Only a lost connection is a peer's failure;
+    the settings' digest ignores key order and uses 63 bits."""
+    from graphvae.distributed import _code, _peer_failure, world_from_env
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RANK", "5")
+    for world in ("", "1"):
+        monkeypatch.setenv("WORLD_SIZE", world)
+        assert world_from_env() == (0, 0, 1)
+    monkeypatch.setenv("WORLD_SIZE", "0")
+    with pytest.raises(ValueError, match="WORLD_SIZE=0 must be at least 1"):
+        world_from_env()
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for rank in ("2", "-1"):
+        monkeypatch.setenv("RANK", rank)
+        with pytest.raises(ValueError, match=f"RANK='{rank}' is not a process number in 0..1"):
+            world_from_env()
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("MASTER_ADDR", "localhost")
+    with pytest.raises(ValueError, match=r"no rendezvous endpoint \(MASTER_PORT unset\)"):
+        world_from_env()
+    monkeypatch.setenv("MASTER_PORT", "29500")
+    assert world_from_env() == (1, 0, 2)
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    assert world_from_env() == (1, 3, 2)
+    assert _peer_failure(RuntimeError("Connection reset by peer"))
+    assert _peer_failure(RuntimeError("NCCL error: remote process error: ncclRemoteError"))
+    assert _code({"a": 1, "b": [2, 3]}) == _code({"b": [2, 3], "a": 1})
+    codes = [_code(i) for i in range(20)]
+    assert len(set(codes)) == 20 and max(codes) >= 2 ** 62 and max(codes) < 2 ** 63
+
+
+def test_joining_waits_300_s_by_default_and_a_lost_peer_is_named_without_its_source(
+        monkeypatch):
+    """``process_group`` with torch.distributed's calls stood in for: without
+    GRAPHVAE_DIST_TIMEOUT the group waits 300 s for its peers; a peer lost inside the run
+    is one line with gloo's source location and the sentences after the first left out."""
+    import datetime
+
+    from graphvae.distributed import process_group
+    for name, value in (("WORLD_SIZE", "2"), ("RANK", "0"), ("MASTER_ADDR", "localhost"),
+                        ("MASTER_PORT", "29500")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("GRAPHVAE_DIST_TIMEOUT", raising=False)
+    joined = []
+    monkeypatch.setattr(torch.distributed, "init_process_group",
+                        lambda backend, **kw: joined.append((backend, kw)))
+    monkeypatch.setattr(torch.distributed, "destroy_process_group", lambda: None)
+    lost = ("[../third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by peer "
+            "[127.0.0.1]:22932. Further detail")
+    with pytest.raises(ValueError) as err, process_group(torch.device("cpu")) as got:
+        assert got == (0, 2, torch.device("cpu"))
+        raise RuntimeError(lost)
+    assert joined == [("gloo", {"rank": 0, "world_size": 2,
+                                "timeout": datetime.timedelta(seconds=300)})]
+    assert str(err.value) == ("torch.distributed: another process of the run stopped or lost "
+                              "its connection (Connection closed by peer [127.0.0.1]:22932); "
+                              "its own output names the cause")
