@@ -83,10 +83,10 @@ class EquivariantGraphVAE(nn.Module):
                                    ("graph_latent", graph_latent, 1),
                                    ("exemplars", exemplars, 0)):
             check_count(name, count, minimum=least)
-        if components < 0 or graph_latent < 1 or not math.isfinite(logvar_offset):
-            raise ValueError("components >= 0, graph_latent >= 1 and a finite logvar_offset")
-        if exemplars < 0 or (exemplars and components):
-            raise ValueError("exemplars >= 0, and not together with mixture components")
+        if not math.isfinite(logvar_offset):
+            raise ValueError(f"logvar_offset must be a finite number, got {logvar_offset!r}")
+        if exemplars and components:
+            raise ValueError("exemplars and mixture components exclude each other: give one")
         self._init = {"in_channels": in_channels, "size_counts": [float(c) for c in size_counts],
                       "latent_channels": latent_channels, "hidden_channels": list(hidden_channels),
                       "conv": conv, "decoder_hidden": list(decoder_hidden),
