@@ -1192,3 +1192,44 @@ def test_a_checkpoint_whose_weights_do_not_fit_is_named(tmp_path):
         torch.save(ckpt, path)
         with pytest.raises(DataError, match=re.escape(f"{path}: {problem}")):
             load_vector_model(path)
+
+
+def test_the_mat_reader_runs_isolated_and_names_what_it_cannot_read(tmp_path, monkeypatch):
+    """The child that runs SciPy's reader starts isolated (``python -I``): a ``numpy.py``
+    in the working directory, where a downloaded data set may sit, is not imported (it
+    was, without -I). A sparse X comes back dense; a text X is named as not numeric; a
+    reader that crashes or runs out of time is one line naming the file."""
+    import subprocess
+
+    import scipy.io
+    import scipy.sparse
+
+    from graphvae.errors import DataError
+    from graphvae.vector.mat_file import read_mat_array
+    x = np.arange(12.0).reshape(3, 4)
+    x[0, 1] = 0.0
+    scipy.io.savemat(tmp_path / "sparse.mat", {"X": scipy.sparse.csc_matrix(x)})
+    scipy.io.savemat(tmp_path / "text.mat", {"X": "hello"})
+    work = tmp_path / "work"
+    work.mkdir()
+    marker = tmp_path / "imported"
+    (work / "numpy.py").write_text(f"open({str(marker)!r}, 'w').close()\n"
+                                   f"raise SystemExit('the shadow numpy ran')\n")
+    monkeypatch.chdir(work)
+    got = read_mat_array(tmp_path / "sparse.mat")
+    assert isinstance(got, np.ndarray) and np.array_equal(got, x) and not marker.exists()
+    with pytest.raises(DataError, match=r"text\.mat: cannot read the \.mat file \(X is not a "
+                                        r"numeric matrix \(dtype <U5\)\)$"):
+        read_mat_array(tmp_path / "text.mat")
+    outcomes = {"crash": subprocess.CompletedProcess([], -11, "", ""),
+                "time": subprocess.TimeoutExpired("python", 600)}
+    for kind, message in (("crash", "the .mat reader crashed on this file (signal 11): it is "
+                                    "damaged"),
+                          ("time", "reading the .mat file took over 10 minutes")):
+        def fake(*args, kind=kind, **kwargs):
+            if isinstance(outcomes[kind], Exception):
+                raise outcomes[kind]
+            return outcomes[kind]
+        monkeypatch.setattr(subprocess, "run", fake)
+        with pytest.raises(DataError, match=re.escape(f"sparse.mat: {message}")):
+            read_mat_array(tmp_path / "sparse.mat")
