@@ -1233,3 +1233,64 @@ def test_the_mat_reader_runs_isolated_and_names_what_it_cannot_read(tmp_path, mo
         monkeypatch.setattr(subprocess, "run", fake)
         with pytest.raises(DataError, match=re.escape(f"sparse.mat: {message}")):
             read_mat_array(tmp_path / "sparse.mat")
+
+
+def test_vector_data_fingerprints_thresholds_and_splits(tmp_path):
+    """The fingerprint tells apart the same bytes split otherwise and the same rows under
+    another name; binarizing keeps 0.5 itself at 0 (strictly above the threshold); the
+    seeded 80/10/10 split keeps at least one row for validation and for test (4 rows:
+    2/1/1) and refuses 2 rows, which would leave no training row; an upper-case suffix
+    is the same kind of file."""
+    from graphvae.errors import DataError
+    from graphvae.vector.data import VectorData, load_matrix, load_vector_data
+    rows = torch.arange(12.0).reshape(6, 2)
+    a = VectorData(rows[:4], rows[4:5], rows[5:], "a")
+    assert a.fingerprint() != VectorData(rows[:3], rows[3:5], rows[5:], "a").fingerprint()
+    assert a.fingerprint() != VectorData(rows[:4], rows[4:5], rows[5:], "b").fingerprint()
+    assert a.fingerprint() == VectorData(rows[:4].clone(), rows[4:5], rows[5:],
+                                         "a").fingerprint()
+    grey = torch.tensor([[0.5, 0.51, 0.49]])
+    assert VectorData(grey, grey, grey, "g").binarized().train.tolist() == [[0.0, 1.0, 0.0]]
+    four = "0.1,0.2\n0.3,0.4\n0.5,0.6\n0.7,0.8\n"
+    (tmp_path / "four.csv").write_text(four)
+    data = load_matrix(tmp_path / "four.csv")
+    assert (data.train.size(0), data.valid.size(0), data.test.size(0)) == (2, 1, 1)
+    (tmp_path / "two.csv").write_text("0.1,0.2\n0.3,0.4\n")
+    with pytest.raises(DataError, match="2 rows are too few to split into train/valid/test"):
+        load_matrix(tmp_path / "two.csv")
+    (tmp_path / "ROWS.CSV").write_text(four)
+    assert load_vector_data(str(tmp_path / "ROWS.CSV")).train.size(0) == 2
+
+
+def test_check_matrix_keeps_every_value_it_takes_and_names_what_it_cannot(tmp_path):
+    """Big-endian floats and 16-bit unsigned integers (which torch does not hold) are read
+    as their values; integers beyond ±2²⁴ stay exact in float64, the negative ones too;
+    no columns is empty; 1e39 is beyond float32, and a .csv names its line and column;
+    data whose entries reach the scale limit exactly is refused."""
+    from graphvae.errors import DataError
+    from graphvae.vector.data import (
+        SCALE_LIMIT,
+        VectorData,
+        check_matrix,
+        check_scale,
+        load_matrix,
+    )
+    big_endian = np.array([[1.5, -2.0], [3.0, 4.25]], dtype=">f8")
+    assert check_matrix(big_endian).tolist() == [[1.5, -2.0], [3.0, 4.25]]
+    wide = check_matrix(np.array([[1, 65535]], dtype=np.uint16))
+    assert wide.tolist() == [[1.0, 65535.0]]
+    low = check_matrix(np.array([[-(2 ** 24) - 1, 0]], dtype=np.int64))
+    assert low.dtype == torch.float64 and low.tolist() == [[-(2 ** 24) - 1, 0.0]]
+    with pytest.raises(DataError, match=r"data is empty \(shape \(3, 0\)\)"):
+        check_matrix(np.zeros((3, 0)))
+    with pytest.raises(DataError, match="1 NaN, infinite or beyond-float32 entries"):
+        check_matrix(np.array([[1e39, 0.0]]))
+    (tmp_path / "huge.csv").write_text("1,2\n3,1e39\n5,6\n7,8\n")
+    with pytest.raises(DataError, match=r"huge\.csv:2: 1 NaN, infinite or beyond-float32 "
+                                        r"entries \(the first in column 2\)"):
+        load_matrix(tmp_path / "huge.csv")
+    edge = torch.tensor([[SCALE_LIMIT, 0.0]])
+    with pytest.raises(DataError, match="has entries up to 100 in magnitude"):
+        check_scale(VectorData(edge, edge, edge, "edge"))
+    check_scale(VectorData(edge / 2, edge / 2, edge / 2, "half"))
+
