@@ -38,6 +38,7 @@ MAX_LAYERS = 1000
 
 
 def _whole(value: Any) -> bool:
+    """Whether ``value`` is a whole number: an integer of Python or numpy, not a bool."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
@@ -72,14 +73,14 @@ def check_width_list(name: str, widths: Sequence[int], allow_empty: bool = False
 
 def check_count(name: str, value: Any, minimum: int = 1) -> None:
     """A one-line ``ValueError`` unless ``value`` is a whole number ``>= minimum``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+    if not _whole(value) or value < minimum:
         raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
 
 
 def check_seed(seed: int, name: str = "seed") -> None:
     """A one-line ``TypeError`` unless ``seed`` is a whole number (not a bool), and a
     ``ValueError`` unless ``0 <= seed <= MAX_SEED``."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+    if not _whole(seed):
         raise TypeError(f"{name} must be an integer, got {seed!r}")
     if not 0 <= seed <= MAX_SEED:
         raise ValueError(f"{name} must be an integer from 0 to {MAX_SEED}, got {seed}")

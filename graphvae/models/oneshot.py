@@ -38,7 +38,7 @@ from graphvae.containers import GraphBatch, GraphTensors, SampledGraph
 from graphvae.datasets.graphgen import MAX_NODES as MAX_SIZE
 from graphvae.decoders import GNNFeatureDecoder, MLPInnerProductDecoder
 from graphvae.devices import draw_device
-from graphvae.encoders.gnn import GNNEncoder
+from graphvae.encoders.gnn import GNNEncoder, check_encoder_widths
 from graphvae.graph import to_dense
 from graphvae.likelihoods import LogLik
 from graphvae.uniform import bernoulli
@@ -74,8 +74,7 @@ class EquivariantGraphVAE(nn.Module):
         super().__init__()
         # each setting named as the caller wrote it (a float count failed inside torch, a
         # width of 0 was named as an inner layer's "out_channels")
-        check_widths("latent_channels", latent_channels)
-        check_width_list("hidden_channels", hidden_channels, allow_empty=True)
+        check_encoder_widths(in_channels, hidden_channels, latent_channels)
         check_width_list("decoder_hidden", decoder_hidden, allow_empty=not edge_types)
         check_widths("embed_channels", embed_channels)
         for name, count, least in (("node_types", node_types, 0), ("edge_types", edge_types, 0),
