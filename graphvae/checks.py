@@ -12,7 +12,7 @@ import numbers
 import types
 import typing
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 from graphvae.errors import quote
 
@@ -37,9 +37,14 @@ MAX_WIDTH = 1 << 16
 MAX_LAYERS = 1000
 
 
-def _whole(value: Any) -> bool:
+def is_whole(value: Any) -> TypeGuard[int]:
     """Whether ``value`` is a whole number: an integer of Python or numpy, not a bool."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_real(value: Any) -> bool:
+    """Whether ``value`` is a real number of Python or numpy (an integer too), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def check_widths(name: str, widths: tuple[int, ...] | int, allow_empty: bool = False) -> None:
@@ -48,7 +53,7 @@ def check_widths(name: str, widths: tuple[int, ...] | int, allow_empty: bool = F
     refused from inside a layer), every one in ``1 … MAX_WIDTH``, and, for a list or tuple
     without ``allow_empty``, at least one."""
     if not isinstance(widths, list | tuple):
-        if not _whole(widths):
+        if not is_whole(widths):
             raise ValueError(f"{name} must be a whole number, got {quote(widths)}")
         if not 1 <= widths <= MAX_WIDTH:
             raise ValueError(f"{name} must be a width from 1 to {MAX_WIDTH}, got {widths}")
@@ -62,7 +67,7 @@ def check_width_list(name: str, widths: Sequence[int], allow_empty: bool = False
         raise ValueError(f"{name} must be a list or tuple of widths, got {quote(widths)}")
     if len(widths) > MAX_LAYERS:
         raise ValueError(f"{name} asks for {len(widths):,} layers, at most {MAX_LAYERS:,}")
-    odd = next((w for w in widths if not _whole(w)), None)
+    odd = next((w for w in widths if not is_whole(w)), None)
     if odd is not None:
         raise ValueError(f"{name} needs whole numbers as widths, got {quote(odd)}")
     if (not widths and not allow_empty) or any(not 1 <= w <= MAX_WIDTH for w in widths):
@@ -73,14 +78,14 @@ def check_width_list(name: str, widths: Sequence[int], allow_empty: bool = False
 
 def check_count(name: str, value: Any, minimum: int = 1) -> None:
     """A one-line ``ValueError`` unless ``value`` is a whole number ``>= minimum``."""
-    if not _whole(value) or value < minimum:
+    if not is_whole(value) or value < minimum:
         raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
 
 
 def check_seed(seed: int, name: str = "seed") -> None:
     """A one-line ``TypeError`` unless ``seed`` is a whole number (not a bool), and a
     ``ValueError`` unless ``0 <= seed <= MAX_SEED``."""
-    if not _whole(seed):
+    if not is_whole(seed):
         raise TypeError(f"{name} must be an integer, got {seed!r}")
     if not 0 <= seed <= MAX_SEED:
         raise ValueError(f"{name} must be an integer from 0 to {MAX_SEED}, got {seed}")
@@ -144,8 +149,9 @@ def check_field_types(obj: Any) -> None:
 
 
 def finite_positive(name: str, value: float) -> None:
-    """``ValueError`` unless ``0 < value < ∞``."""
-    if not 0 < value < math.inf:
+    """``ValueError`` unless ``value`` is a number and ``0 < value < ∞`` (a string or a bool
+    failed inside the comparison or passed as 1)."""
+    if not is_real(value) or not 0 < value < math.inf:
         raise ValueError(f"{name} must be a finite number > 0, got {value}")
 
 

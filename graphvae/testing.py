@@ -38,6 +38,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from graphvae.checks import is_whole
 from graphvae.config import MAX_PERMUTATIONS, check_seed
 from graphvae.containers import PairRows
 from graphvae.deviations import Deviation, InvarianceError, check_tolerance
@@ -101,8 +102,7 @@ def _relabellings(model, graphs: Any, num_permutations: int, seed: int,
     them): a relabelled graph read from a file comes sorted anew, so a model that depends
     on the order of ``edge_index``'s columns is not invariant. ``features``: see
     :func:`check_all`."""
-    if isinstance(num_permutations, bool) or not isinstance(num_permutations, int) \
-            or not 1 <= num_permutations <= MAX_PERMUTATIONS:
+    if not is_whole(num_permutations) or not 1 <= num_permutations <= MAX_PERMUTATIONS:
         raise ValueError(f"num_permutations must be a whole number from 1 to "
                          f"{MAX_PERMUTATIONS:,} (none would pass any model), got "
                          f"{num_permutations!r}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -610,6 +611,7 @@ def test_vector_data_refuses_splits_of_other_widths_and_an_image_shape_that_does
     path = tmp_path / "m.csv"
     path.write_text("\n".join(",".join(str(i + j) for j in range(4)) for i in range(20)))
     assert load_matrix(path, image_shape=(2, 2)).image_shape == (2, 2)
+    assert load_matrix(path, image_shape=(np.int64(2), 2)).image_shape == (2, 2)
     with pytest.raises(ValueError, match=r"image_shape \(3, 3\) does not hold a row of 4 "
                                          r"values"):
         load_matrix(path, image_shape=(3, 3))

@@ -4,6 +4,7 @@ the fields (the flags' defaults are the configs' defaults: one source of truth).
 import argparse
 import json
 
+import numpy as np
 import pytest
 
 from graphvae.tasks.generation import GenerationConfig
@@ -80,6 +81,12 @@ def test_validation_runs_on_every_construction():
         GenerationConfig().replace(max_nodes=5)
     with pytest.raises(ValueError, match="noise must be in \\[0, 1\\] for masking"):
         VectorRunConfig(corruption="masking", noise_level=2.0)
+    # check_lr alone: a string failed inside the comparison, True passed as a rate of 1
+    from graphvae.checks import check_lr
+    for bad in ("1e-3", True):
+        with pytest.raises(ValueError, match=f"^lr must be a finite number > 0, got {bad}$"):
+            check_lr(bad)
+    check_lr(np.float32(1e-3))
 
 
 def test_width_lists_are_whole_integers_or_empty():

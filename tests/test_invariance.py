@@ -6,6 +6,7 @@ import io
 import json
 import re
 
+import numpy as np
 import pytest
 import torch
 from conftest import default_dtype, random_graph
@@ -693,6 +694,7 @@ def test_checks_refuse_what_would_pass_any_model_or_never_end():
             assert_encoder_equivariant(model, path, count)
         with pytest.raises(ValueError, match="num_permutations must be"):
             check_all(model, path, count)
+    assert_encoder_equivariant(model, path, np.int64(2))   # numpy's integers are counts
     with pytest.raises(ValueError, match="graph 0 has no nodes"):
         assert_encoder_equivariant(model, (torch.zeros(0, 3),
                                            torch.zeros(2, 0, dtype=torch.long)))

@@ -566,11 +566,31 @@ def test_widths_counts_and_weights_that_cannot_work_are_one_line():
          "seq-vae: decoder_hidden needs at least one width"),
         (lambda: SequentialGraphVAE(3, [0, 1], max_rounds=0),
          "max_rounds must be a whole number >= 1, got 0"),
+        # a text offset failed inside math.isfinite; valences 2.5 were read as 2, 0 left a
+        # type no bond could reach, and a lone 4 failed inside len()
+        (lambda: EquivariantGraphVAE(3, [0, 1], logvar_offset="1"),
+         "logvar_offset must be a finite number, got '1'"),
+        (lambda: EquivariantGraphVAE(3, [0, 1], logvar_offset=True),
+         "logvar_offset must be a finite number, got True"),
+        (lambda: SequentialGraphVAE(3, [0, 1], node_types=2, edge_types=1, valences=[4, 2.5]),
+         "valences[1] must be a whole number >= 1, got 2.5"),
+        (lambda: SequentialGraphVAE(3, [0, 1], node_types=2, edge_types=1, valences=(0, 1)),
+         "valences[0] must be a whole number >= 1, got 0"),
+        (lambda: SequentialGraphVAE(3, [0, 1], node_types=1, edge_types=1, valences=4),
+         "seq-vae: valences must be a list or tuple, got 4"),
     ]
     for build, problem in cases:
         with pytest.raises(ValueError, match=re.escape(problem)):
             build()
     assert build_encoder("gcn", 3, [np.int64(8)], np.int64(4)).latent_channels == 4
+    # numpy's integers are whole numbers wherever a count or a width is asked for
+    enc = build_encoder("gcn", np.int64(3), np.int32(8), 4)
+    assert [tuple(p.shape) for p in enc.layers[0].parameters()] == [(3, 8)]
+    gae = build_model("gae", 3, hidden_channels=np.int16(5))
+    assert [tuple(p.shape) for p in gae.encoder.layers[0].parameters()] == [(3, 5)]
+    seq = SequentialGraphVAE(3, [0, 1], node_types=2, edge_types=1, valences=[np.int64(4), 1])
+    assert seq.valence.tolist() == [4.0, 1.0]
+    assert EquivariantGraphVAE(3, [0, 1], logvar_offset=np.float32(0.5)).logvar_offset == 0.5
     # the largest count keyed exactly: n² − 1 fits int64, (n + 1)² − 1 does not
     n = 3_037_000_499
     assert n * n - 1 <= 2 ** 63 - 1 < (n + 1) ** 2 - 1

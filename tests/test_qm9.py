@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import networkx as nx
+import numpy as np
 import pytest
 import torch
 
@@ -241,6 +242,8 @@ def test_load_qm9_skips_and_counts_charged(tmp_path):
     assert [g.smiles for g in graphs] == ["C", "CC#N", "c1ccccc1"]
     graphs, stats = load_qm9(root, limit=2)
     assert stats == {"rows": 2, "kept": 1, "skipped_charged": 1}
+    _, stats = load_qm9(root, limit=np.int64(3))     # numpy's integers are counts too
+    assert stats == {"rows": 3, "kept": 2, "skipped_charged": 1}
 
 
 @needs_rdkit

@@ -9,6 +9,7 @@ from typing import Any
 
 import networkx as nx
 
+from graphvae.checks import is_whole
 from graphvae.chem.qm9 import (
     ATOM_TYPES,
     BOND_TYPES,
@@ -30,8 +31,7 @@ def _read(root: str | os.PathLike | None, limit: int | None, progress: bool,
     require_rdkit()
     from graphvae.io import csv_rows, resolve_data_root
 
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
-                              or limit < 0):
+    if limit is not None and (not is_whole(limit) or limit < 0):
         raise ValueError(f"limit must be a non-negative integer or None, got {limit!r}")
     path = resolve_data_root(root) / QM9_FILE
     if not path.is_file():

@@ -38,7 +38,7 @@ from torch import Tensor, nn
 
 from graphvae.adjacency import Adjacency
 from graphvae.bounds.gaussian import DiagGaussian, PointMass
-from graphvae.checks import check_count, check_width_list, check_widths
+from graphvae.checks import check_count, check_width_list, check_widths, is_whole
 from graphvae.graph import is_sparse, to_dense
 
 
@@ -275,8 +275,7 @@ def check_encoder_widths(in_channels: int, hidden_channels: Sequence[int],
     """A one-line ``ValueError`` unless the input has at least one feature and every layer
     and the latent a width from 1 to ``MAX_WIDTH`` (a width of 0 built a model that trained
     on nothing, a negative one failed inside torch)."""
-    if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
-        raise ValueError(f"in_channels must be a whole number >= 1, got {in_channels!r}")
+    check_count("in_channels", in_channels)
     check_width_list("hidden_channels", hidden_channels, allow_empty=True)
     check_widths("latent_channels", latent_channels)
 
@@ -286,7 +285,7 @@ def build_encoder(name: str, in_channels: int, hidden_channels: Sequence[int] = 
                   dropout: float = 0.0) -> nn.Module:
     """Construct an encoder by registry name (``ENCODERS``); one hidden width may be
     given as an int."""
-    if isinstance(hidden_channels, int) and not isinstance(hidden_channels, bool):
+    if is_whole(hidden_channels):
         hidden_channels = (hidden_channels,)
     if name not in ENCODERS:
         raise ValueError(f"unknown encoder {name!r}; choose one of {sorted(ENCODERS)}")

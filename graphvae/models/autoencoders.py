@@ -41,6 +41,7 @@ from graphvae.bounds import (
     Prior,
     StandardNormal,
 )
+from graphvae.checks import is_whole
 from graphvae.containers import EdgeStats, LinkBatch, PairRows, PairSample
 from graphvae.decoders import EDGE_DECODERS, GNNFeatureDecoder, InnerProductDecoder
 from graphvae.encoders import build_encoder
@@ -274,7 +275,7 @@ def build_model(kind: str, in_channels: int, encoder: str = "gcn",
                 **kwargs) -> GraphAutoencoder:
     """Build ``"gae"``, ``"vgae"`` or ``"joint"`` from registry names (one hidden width
     may be given as an int)."""
-    if isinstance(hidden_channels, int) and not isinstance(hidden_channels, bool):
+    if is_whole(hidden_channels):
         hidden_channels = (hidden_channels,)
     if kind not in MODELS:
         raise ValueError(f"unknown model {kind!r}; choose one of {sorted(MODELS)}")

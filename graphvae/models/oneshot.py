@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from graphvae.adjacency import Adjacency
 from graphvae.bounds import ELBO, BoundEstimate, DiagGaussian, Prior, StandardNormal
 from graphvae.bounds.priors import ExemplarPrior, SetMixturePrior
-from graphvae.checks import check_count, check_width_list, check_widths
+from graphvae.checks import check_count, check_width_list, check_widths, is_real
 from graphvae.containers import GraphBatch, GraphTensors, SampledGraph
 from graphvae.datasets.graphgen import MAX_NODES as MAX_SIZE
 from graphvae.decoders import GNNFeatureDecoder, MLPInnerProductDecoder
@@ -82,7 +82,7 @@ class EquivariantGraphVAE(nn.Module):
                                    ("graph_latent", graph_latent, 1),
                                    ("exemplars", exemplars, 0)):
             check_count(name, count, minimum=least)
-        if not math.isfinite(logvar_offset):
+        if not is_real(logvar_offset) or not math.isfinite(logvar_offset):
             raise ValueError(f"logvar_offset must be a finite number, got {logvar_offset!r}")
         if exemplars and components:
             raise ValueError("exemplars and mixture components exclude each other: give one")

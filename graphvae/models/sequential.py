@@ -58,6 +58,7 @@ from graphvae.config import check_count
 from graphvae.containers import GraphBatch, SampledGraph
 from graphvae.decoders.sequential import NUM_FEATURES, run
 from graphvae.devices import draw_device
+from graphvae.errors import quote
 from graphvae.models.oneshot import EquivariantGraphVAE
 from graphvae.uniform import refine, uniform
 
@@ -135,10 +136,14 @@ class SequentialGraphVAE(EquivariantGraphVAE):
         check_count("edge_types", edge_types, minimum=0)
         if not decoder_hidden:              # (its first width is the pair head's)
             raise ValueError("seq-vae: decoder_hidden needs at least one width")
+        if valences is not None and not isinstance(valences, list | tuple):
+            raise ValueError(f"seq-vae: valences must be a list or tuple, got {quote(valences)}")
         if bool(node_types) != (valences is not None) or (valences is not None
                                                           and len(valences) != node_types):
             raise ValueError("seq-vae: typed graphs need one valence per node type, untyped "
                              "graphs none")
+        for i, v in enumerate(valences or ()):
+            check_count(f"valences[{i}]", v)          # a bond needs a free valence
         if node_types and not edge_types:
             raise ValueError("seq-vae: typed graphs need edge (bond) types")
         check_count("max_rounds", max_rounds)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from graphvae.checks import is_whole
 from graphvae.config import FLOAT32_MAX, check_seed
 from graphvae.errors import DataError, describe, quote
 from graphvae.io import (
@@ -75,7 +76,7 @@ class VectorData:
                              + ", ".join(f"{k} {w}" for k, w in widths.items()))
         if self.image_shape is not None:
             shape = tuple(self.image_shape)
-            if len(shape) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1
+            if len(shape) != 2 or any(not is_whole(v) or v < 1
                                       for v in shape) or shape[0] * shape[1] != widths["train"]:
                 raise ValueError(f"image_shape {self.image_shape} does not hold a row of "
                                  f"{widths['train']} values (height × width must equal it)")
