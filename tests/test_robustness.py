@@ -2019,6 +2019,61 @@ def test_a_run_whose_out_cannot_be_replaced_at_the_end_keeps_its_results(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o", kept[0].name]
 
 
+def test_a_manifest_vouches_only_for_what_it_lists_and_a_folder_changed_during_a_run_is_kept(
+        tmp_path, capsys, monkeypatch):
+    """A listed file replaced by a link to an identical copy is not the run's file; a
+    manifest whose "files" is not a mapping makes the folder not graphvae's (it failed
+    inside ``dict.get``); only a "graphvae …" command is read as the folder's writer. A
+    --out that became a file during the run is kept beside it, under its own name in the
+    note (it was hidden as '.o.old-…', then removed by the next run), and a failure after
+    the new folder is in place is raised as itself: the results are in --out, not "lost"."""
+    import errno
+
+    import graphvae.run_folder as rf
+
+    out = tmp_path / "o"
+    with output_folder(out, "graphvae test") as stage:
+        (stage / "a.txt").write_text("x")
+    copy = tmp_path / "copy.txt"
+    copy.write_text("x")
+    (out / "a.txt").unlink()
+    (out / "a.txt").symlink_to(copy)
+    assert rf.foreign_files(out) == ["a.txt"]
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / MANIFEST).write_text(json.dumps({"written_by": "graphvae", "files": ["a.txt"]}))
+    (odd / "a.txt").write_text("x")
+    assert rf.foreign_files(odd) == ["a.txt", MANIFEST]
+    for i, (command, seen) in enumerate((("graphvae generate", "graphvae generate"),
+                                         ("generate", None), ("rm -rf ~", None))):
+        with output_folder(tmp_path / f"w{i}", command):
+            pass
+        assert rf.written_by(tmp_path / f"w{i}") == seen
+
+    run_dir = tmp_path / "r"
+    with output_folder(run_dir, "graphvae test") as stage:
+        (stage / "r.txt").write_text("1")
+    capsys.readouterr()
+    with output_folder(run_dir, "graphvae test") as stage:
+        (stage / "r.txt").write_text("2")
+        shutil.rmtree(run_dir)
+        run_dir.write_text("a file of yours")
+    assert (run_dir / "r.txt").read_text() == "2"
+    kept = sorted(tmp_path.glob("r.replaced-*"))
+    assert len(kept) == 1 and kept[0].read_text() == "a file of yours"
+    assert capsys.readouterr().err == f"graphvae: {run_dir} became a file during the run (not " \
+                                      f"a folder); the file is kept in {kept[0]}\n"
+
+    def broken(path):
+        raise OSError(errno.EIO, "Input/output error")
+    with pytest.raises(OSError, match="Input/output error"), \
+            output_folder(run_dir, "graphvae test") as stage:
+        (stage / "r.txt").write_text("3")
+        monkeypatch.setattr(rf, "foreign_files", broken)   # the old folder's check, aside
+    assert (run_dir / "r.txt").read_text() == "3"
+    assert not list(tmp_path.glob("r.unplaced-*"))
+
+
 def test_a_parent_of_out_that_is_a_file_is_named(tmp_path, capsys):
     """'cannot create the folder …: FileExistsError: [Errno 17] File exists' before; and
     make-graph said the folder 'does not exist'. It makes missing folders now, as --out's
