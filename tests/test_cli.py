@@ -359,14 +359,14 @@ def test_generation_summary_of_hand_made_metrics():
     graphs = {"dataset": "ego-small", "model": "seq-vae", "seed": 2, "num_samples": 40,
               "protocol": "gdss", "bound": "elbo", "test_bound_nats": -31.25,
               "mmd2": {"generated": {"degree": 0.01, "clustering": 0.02, "orbit": 0.06,
-                                     "spectral": 0.005, "empty_generated": 0.0},
+                                     "spectral": 0.005, "empty_generated": 3.0},
                        "train_vs_test": {"degree": 0.1, "clustering": 0.2, "orbit": 0.3,
                                          "spectral": 0.0, "empty_generated": 0.0}},
               "mmd2_draws": {"draws": 100, "mean_of_three": {"mean": 0.026, "std": 0.0041}}}
     assert generation_summary(graphs) == [
         "ego-small, seq-vae, seed 2: 40 samples",
         "  MMD² (gdss): 0.01 / 0.02 / 0.06 (degree / clustering / orbit), mean 0.03, "
-        "spectral 0.005",
+        "spectral 0.005; 3 empty samples left out",
         "  train vs test: 0.1 / 0.2 / 0.3, mean 0.2",
         "  over 100 sample sets: mean 0.026 ± 0.0041",
         "  test bound -31.25 nats per graph (elbo)"]

@@ -61,6 +61,43 @@ def test_a_closed_stream_writes_nowhere():
         sys.stdout, sys.stderr = old
 
 
+def test_a_gone_stream_is_not_tried_again_and_its_descriptor_writes_nowhere():
+    """Once its reader is gone, the stream is never written or flushed again (each try
+    raised anew), and its file descriptor is /dev/null's, so that the interpreter's own
+    last flush of the real stream finds no closed pipe."""
+    class Counted(_Gone):
+        calls = 0
+
+        def write(self, text: str) -> int:
+            Counted.calls += 1
+            return super().write(text)
+    stream = Forgiving(Counted(0, errno.EPIPE))
+    for _ in range(3):
+        stream.write("x")
+    assert Counted.calls == 1 and stream.gone
+    read, write = os.pipe()
+    raw = os.fdopen(write, "w")
+    os.close(read)                                        # the reader leaves
+    try:
+        piped = Forgiving(raw)
+        piped.write("line\n")
+        piped.flush()
+        assert piped.gone
+        null = os.stat(os.devnull)
+        now = os.fstat(raw.fileno())
+        assert (now.st_rdev, now.st_ino) == (null.st_rdev, null.st_ino)
+    finally:
+        raw.close()
+
+
+def test_the_streams_come_back_when_the_block_fails():
+    old = sys.stdout, sys.stderr
+    with pytest.raises(RuntimeError), forgiving_streams():
+        assert isinstance(sys.stdout, Forgiving)
+        raise RuntimeError
+    assert (sys.stdout, sys.stderr) == old
+
+
 def test_other_write_errors_still_raise():
     """... naming the stream: `make-graph ... > /dev/full` wrote its files, then ended with
     "error: OSError: [Errno 28] No space left on device", as if they had failed."""

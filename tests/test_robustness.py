@@ -1193,6 +1193,114 @@ def test_inputs_inside_out_are_refused_before_they_are_replaced(tmp_path, capsys
     check_inputs_outside(Path("."), {"--edges": out / "e.csv"})
 
 
+def test_state_folders_are_judged_by_their_owner_and_rank_and_inputs_through_links(
+        tmp_path, capsys, monkeypatch):
+    """What the commands' shared pieces decide, each from a case worked out here: --resume
+    without --out and --num-nodes without --edges are refused; a training-state folder name
+    past 255 bytes is named as such; a --resume under torch.distributed is left to the
+    processes' joint check (agree_on_state, which refuses none and some alike); the note
+    of a fresh start is rank 0's alone; a fresh generate run over its own train.pt starts
+    afresh, over vector's it is refused; a refused --resume lists five of what the folder
+    holds; an input reached through a link into --out, or given absolute beside a
+    relative --out, lies inside it; a link in a state folder, or a state folder that is a
+    link, is not cleared; only a fresh start registers its states to be replaced, and the
+    block forgets them however it ends."""
+    import argparse
+
+    import graphvae.distributed as gd
+    from graphvae.cli.common import (
+        agree_on_state,
+        check_inputs_outside,
+        clear_states,
+        fresh_start,
+        state_dir,
+    )
+    from graphvae.training import state as st
+    from graphvae.training.state import state_command
+
+    monkeypatch.chdir(tmp_path)
+    one_line_error(capsys, ["generate", "--quiet", "--resume"],
+                   r"--resume needs --out \(the state of a run is kept beside it\)$")
+    one_line_error(capsys, ["linkpred", "--quiet", "--num-nodes", "5"],
+                   r"--num-nodes needs --edges$")
+
+    def ns(out, resume=False):
+        return argparse.Namespace(out=out, resume=resume)
+    with pytest.raises(ValueError, match=r"its training-state folder '\.NAME\.state' would be "
+                                         r"longer than 255 bytes"):
+        state_dir(ns(tmp_path / ("a" * 249)), "linkpred", ("seed*.pt",))
+    out = tmp_path / "o"
+    state = tmp_path / ".o.state"
+    with pytest.raises(ValueError, match=r"--resume: no training state of an interrupted "
+                                         r"run at"):
+        state_dir(ns(out, True), "linkpred", ("seed*.pt",))
+    assert state_dir(ns(out, True), "linkpred", ("seed*.pt",), world=2) == state
+    with pytest.raises(ValueError, match=r"--resume: no training state of an interrupted run "
+                                         r"at .*\.o\.state \(in any of the 1 processes\)$"):
+        agree_on_state(state, ("seed*.pt",), "linkpred")
+    monkeypatch.setattr(gd, "spread", lambda value: (0.0, 1.0))     # one process has one
+    with pytest.raises(ValueError, match=r"some of the 1 processes found no training state"):
+        agree_on_state(state, ("seed*.pt",), "linkpred")
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+
+    state.mkdir()
+    for name in ("a", "b", "c", "d", "e", "f"):
+        (state / name).write_text("")
+    with pytest.raises(ValueError, match=r"it holds a, b, c, d, e\)$"):
+        state_dir(ns(out, True), "generate", ("train.pt",))
+    torch.save({"kind": "graphvae-training-state", "config": {"task": "generation"}},
+               state / "train.pt")
+    assert state_command(state / "train.pt") == "graphvae generate"
+    capsys.readouterr()
+    assert state_dir(ns(out), "generate", ("train.pt",)) == state
+    assert "note: starting afresh" in capsys.readouterr().err
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", "29500")
+    assert state_dir(ns(out), "generate", ("train.pt",)) == state
+    assert capsys.readouterr().err == ""                      # rank 1 says nothing
+    for key in ("WORLD_SIZE", "RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(key)
+    torch.save({"kind": "graphvae-training-state", "config": {"task": "vector"}},
+               state / "train.pt")
+    with pytest.raises(ValueError, match=r"train\.pt is the training state of an interrupted "
+                                         r"run of graphvae vector"):
+        state_dir(ns(out), "generate", ("train.pt",))
+
+    with output_folder(out, "graphvae linkpred") as stage:
+        (stage / "e.csv").write_text("0,1\n")
+    link = tmp_path / "e-link.csv"
+    link.symlink_to(out / "e.csv")
+    for inputs in ({"--edges": link}, {"--edges": tmp_path / "o" / "e.csv"}):
+        with pytest.raises(ValueError, match=r"lies inside --out o, which the run replaces"):
+            check_inputs_outside(Path("o"), inputs)
+
+    mine = tmp_path / "mine.pt"
+    mine.write_text("keep")
+    (state / "seed0.pt").symlink_to(mine)
+    (state / "seed1.pt").write_text("")
+    clear_states(state, ("seed*.pt",))
+    assert (state / "seed0.pt").is_symlink() and not (state / "seed1.pt").exists()
+    shutil.rmtree(state)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "seed2.pt").write_text("")
+    state.symlink_to(other)
+    clear_states(state, ("seed*.pt",))
+    assert (other / "seed2.pt").is_file()
+    state.unlink()
+
+    key = os.path.abspath(state)
+    with fresh_start(ns(out, True), state, ("seed*.pt",)):
+        assert key not in st._REPLACED                       # a resumed run keeps them all
+    with pytest.raises(RuntimeError), fresh_start(ns(out), state, ("seed*.pt",)):
+        assert key in st._REPLACED
+        raise RuntimeError
+    assert key not in st._REPLACED
+
+
 def test_a_run_over_an_interrupted_runs_state_says_so(tmp_path, capsys):
     """A new run into the same --out without --resume overwrote an interrupted run's
     training state without a word; it now notes it on stderr (and still runs)."""
