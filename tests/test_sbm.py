@@ -402,6 +402,17 @@ def test_cli_replaces_its_own_pair_and_refuses_any_other_file(tmp_path, capsys):
     refused(tmp_path / "g.TSV", "g.csv is beside it, and both would keep their planted "
                                 "parameters in g.planted.npz")
     assert (out.read_bytes(), planted_path(out).read_bytes()) == pair
+    # not twins: another stem that starts alike, another suffix; a twin of a name that
+    # holds glob characters is one
+    (tmp_path / "g.old.csv").write_text("x")
+    (tmp_path / "g.json").write_text("x")
+    assert main([*flags, str(out), "--seed", "4"]) == 0
+    assert main([*flags, str(tmp_path / "h[1].csv")]) == 0
+    capsys.readouterr()
+    refused(tmp_path / "h[1].tsv", "h[1].csv is beside it")
+    # a header line that only starts like make-graph's is not its header
+    out.write_bytes(out.read_bytes().replace(b"source,target\n", b"source,targets\n", 1))
+    refused(out, "does not start with make-graph's header")
 
 
 def test_planted_model_of_another_size_than_num_nodes_is_refused(tmp_path, capsys):
@@ -474,26 +485,35 @@ def test_half_as_many_blocks_as_nodes_is_the_most_with_edges_inside(tmp_path):
 
 def test_default_blocks():
     assert [default_blocks(n) for n in (2, 3, 4, 2000, 10**4, 10**6)] == [1, 1, 2, 2, 10, 1000]
+    assert default_blocks(10**7) == 4096                   # sbm.MAX_BLOCKS, not 10,000
 
 
-@pytest.mark.parametrize("flags", [
-    ["--nodes", "1", "--edges", "1"],
-    ["--nodes", "100", "--edges", "0"],
-    ["--nodes", "100", "--edges", "2476"],
-    ["--nodes", "100", "--edges", "200", "--blocks", "0"],
-    ["--nodes", "100", "--edges", "200", "--blocks", "100"],
-    ["--nodes", "100", "--edges", "200", "--blocks", "51"],      # one-node blocks: 40 edges
-    ["--nodes", "100", "--edges", "200", "--mixing", "-0.1"],
-    ["--nodes", "100", "--edges", "200", "--exponent", "2"],
-    ["--nodes", "100", "--edges", "200", "--exponent", "nan"],
-    ["--nodes", "100", "--edges", "200", "--seed", "-3"],
-    ["--nodes", "100", "--edges", "200", "--out", "{tmp}/g.json"],
-    ["--nodes", "100", "--edges", "200", "--out", "{tmp}/a_file/g.csv"],   # (missing folders
-    #                                                               are made, as --out's are)
-    ["--nodes", "100", "--edges", "200", "--out", "{tmp}/dir.csv"],
-    ["--nodes", "many", "--edges", "200"],
+@pytest.mark.parametrize("flags, problem", [
+    (["--nodes", "1", "--edges", "1"], "--nodes must lie in [2, 2147483647], got 1"),
+    (["--nodes", "100", "--edges", "0"], "--edges must lie in [1, 2475] (N(N-1)/4"),
+    (["--nodes", "100", "--edges", "2476"], "--edges must lie in [1, 2475]"),
+    (["--nodes", "100", "--edges", "200", "--blocks", "0"], "--blocks must lie in [1, 100]"),
+    (["--nodes", "100", "--edges", "200", "--blocks", "101"], "--blocks must lie in [1, 100]"),
+    (["--nodes", "10000", "--edges", "200", "--blocks", "4097"],
+     "--blocks must lie in [1, 4096], got 4097"),
+    (["--nodes", "100", "--edges", "200", "--blocks", "100"], "--blocks 100 leaves blocks"),
+    (["--nodes", "100", "--edges", "200", "--blocks", "51"],      # one-node blocks: 40 edges
+     "--blocks 51 leaves blocks of one node"),
+    (["--nodes", "100", "--edges", "200", "--mixing", "-0.1"], "--mixing must lie in [0, 1]"),
+    (["--nodes", "100", "--edges", "200", "--mixing", "1.5"], "--mixing must lie in [0, 1]"),
+    (["--nodes", "100", "--edges", "200", "--exponent", "2"],
+     "--exponent must be greater than 2 (inf: equal degrees), got 2.0"),
+    (["--nodes", "100", "--edges", "200", "--exponent", "nan"],
+     "--exponent must be greater than 2 (inf: equal degrees), got nan"),
+    (["--nodes", "100", "--edges", "200", "--seed", "-3"], "--seed must"),
+    (["--nodes", "100", "--edges", "200", "--out", "{tmp}/g.json"], "must end in .csv, .tsv"),
+    (["--nodes", "100", "--edges", "200", "--out", "{tmp}/a_file/g.csv"],   # (missing folders
+     "a_file is a file, not a folder"),                           # are made, as --out's are)
+    (["--nodes", "100", "--edges", "200", "--out", "{tmp}/dir.csv"],
+     "dir.csv is a folder; give a file path ending in .csv"),
+    (["--nodes", "many", "--edges", "200"], "--nodes: invalid int value: 'many'"),
 ])
-def test_cli_bad_flags_exit_2_with_one_line(tmp_path, capsys, flags):
+def test_cli_bad_flags_exit_2_with_one_line(tmp_path, capsys, flags, problem):
     (tmp_path / "dir.csv").mkdir()
     (tmp_path / "a_file").write_text("")
     flags = [f.format(tmp=tmp_path) for f in flags]
@@ -504,6 +524,7 @@ def test_cli_bad_flags_exit_2_with_one_line(tmp_path, capsys, flags):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and err.startswith("graphvae: error: ")
+    assert problem in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "dir.csv"]   # nothing written
 
 
@@ -532,10 +553,13 @@ def test_make_graph_does_not_blame_merging_for_the_poisson_count_of_a_small_requ
     assert main(["make-graph", "--nodes", "2", "--edges", "1", "--out",
                  str(tmp_path / "a.csv")]) == 0
     out, err = capsys.readouterr()
-    assert "2 nodes, 0 edges (requested 1;" in out
+    assert "2 nodes, 0 edges (requested 1; 1 block, 0.0% between blocks)" in out
     assert err == ("make-graph: note: the graph drawn has no edges (the number of draws is "
                    "Poisson, of mean about 1); another --seed or more --edges gives some\n")
     assert (tmp_path / "a.csv").read_text().splitlines() == ["source,target"]
+    assert main(["make-graph", "--nodes", "2", "--edges", "1", "--seed", "1", "--out",
+                 str(tmp_path / "one.csv")]) == 0
+    assert "2 nodes, 1 edge (requested 1;" in capsys.readouterr().out
     assert make_sbm(40, 9, 2, 3)[0].size(1) < 0.9 * 9         # short by chance: 8 or fewer
     assert main(["make-graph", "--nodes", "40", "--edges", "9", "--seed", "3", "--out",
                  str(tmp_path / "b.csv")]) == 0
