@@ -301,12 +301,52 @@ def test_a_file_scored_without_flags_is_scored_against_its_runs_split_or_says_wh
                                f"settings, or give the flags\n")
     rc, _, err = run_cli(["score", str(samples), "--dataset", "grid"])
     assert rc == 2 and err == "graphvae: error: scored against grid seed 0\n"
+    rc, _, err = run_cli(["score", str(samples), "--seed", "0"])     # 0 is a flag given
+    assert rc == 2 and err == "graphvae: error: scored against None seed 0\n"
+    (run / "metrics.json").write_text(json.dumps({"config": {"dataset": "community-small",
+                                                             "generated": True}}))
+    rc, _, err = run_cli(["score", str(samples)])                 # a switch by its flag alone
+    assert rc == 2 and "generate run (--dataset community-small, --generated), and" in err
     (run / "metrics.json").write_text(json.dumps({"config": {"epochs": 3}}))  # default split
     rc, _, err = run_cli(["score", str(samples)])
     assert rc == 2 and err == "graphvae: error: scored against None seed 0\n"
     loose = _write_graphs(tmp_path / "loose.jsonl", [nx.path_graph(3)])
     rc, _, err = run_cli(["score", str(loose)])
     assert rc == 2 and err == "graphvae: error: scored against None seed 0\n"
+
+
+def test_a_run_folder_takes_no_flags_and_out_may_hold_neither_the_samples_nor_lie_in_their_run(
+        tmp_path, monkeypatch):
+    """A run folder is scored with its own split: --seed 0 and --dataset are refused for
+    it (0 too, which is given). --out may not hold the samples scored, nor lie inside the
+    run folder that holds them, whether --out or the samples are given by a relative path
+    (the paths are compared resolved); each is one line before any scoring."""
+    monkeypatch.setattr(scoring, "score_samples", lambda *a, **k: pytest.fail("scored"))
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "run"
+    run.mkdir()
+    for flags, dropped in ((["--seed", "0"], "--seed"), (["--dataset", "grid"], "--dataset")):
+        rc, _, err = run_cli(["score", str(run), *flags])
+        assert rc == 2 and err == (f"graphvae: error: {run} is a run folder, scored with its "
+                                   f"own dataset, generated, protocol, seed, qm9_limit: drop "
+                                   f"{dropped}\n"), err
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    samples = _write_graphs(loose / "samples.jsonl", [nx.path_graph(3)])
+    for target, out in ((str(samples), "loose"), ("loose/samples.jsonl", str(loose))):
+        rc, _, err = run_cli(["score", target, "--out", out])
+        assert rc == 2 and err == (f"graphvae: error: --out {out} holds the samples scored, "
+                                   f"and would be replaced by the scores: choose another "
+                                   f"folder\n"), err
+    (loose / "manifest.json").write_text("{}")                    # a run's folder
+    for target, out in ((str(samples), "loose/scores"), ("loose/samples.jsonl",
+                                                         str(loose / "scores"))):
+        rc, _, err = run_cli(["score", target, "--out", out])
+        assert rc == 2 and err == (f"graphvae: error: --out {out} lies inside the output "
+                                   f"folder of the run scored ({loose}), which would then "
+                                   f"hold more than its manifest lists: choose another "
+                                   f"folder\n"), err
+    assert sorted(p.name for p in loose.iterdir()) == ["manifest.json", "samples.jsonl"]
 
 
 @pytest.mark.parametrize("text, problem", [
