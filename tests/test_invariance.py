@@ -491,6 +491,58 @@ def test_features_computed_from_node_ids_are_computed_anew_for_a_relabelled_grap
     assert "features 'identity' are computed from node ids" in out
 
 
+def test_a_nan_deviation_fails_and_unmeasured_parts_are_null_in_the_json(checkpoint, capsys,
+                                                                          monkeypatch):
+    """The command's verdict from the deviations, stood in for here: a NaN deviation (the
+    relabelled graph's output NaN, the original's finite) is a failure, not a pass; a part
+    nothing was compared for (a GAE's scale) is status n/a with null value, graph and
+    where; a measured part without a detail has where null, not ''."""
+    import math
+
+    from graphvae.deviations import Deviation
+    from graphvae.tasks import invariance as task
+
+    devs = [Deviation("encoder mean", value=0.0, excess=0.0, graph=0),
+            Deviation("encoder scale"),
+            Deviation("decoder", value=math.nan, excess=math.nan, graph=0,
+                      detail="at entry (1, 2) (expected 0.5, got nan)")]
+    monkeypatch.setattr(task, "check_model", lambda *a, **k: devs)
+    assert main(["check-invariance", "--checkpoint", str(checkpoint), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False and report["failed"] == ["decoder"]
+    assert report["deviations"]["encoder scale"] is None
+    assert report["components"][:2] == [
+        {"component": "encoder mean", "max_deviation": 0.0, "status": "ok", "rtol": 0.0,
+         "graph": 0, "where": None},
+        {"component": "encoder scale", "max_deviation": None, "status": "n/a", "rtol": 0.0,
+         "graph": None, "where": None}]
+    assert report["components"][2]["status"] == "FAIL"
+
+
+def test_features_made_from_node_ids_are_named_by_their_mode(tmp_path, capsys):
+    """A model trained with --feature-mode propagated on a graph without features is
+    checked with propagated features, and the note names them so (not 'identity'); a model
+    of identity features checked on a graph of another size is refused without the hint
+    that the graph has no features (that hint is for models that read a feature file)."""
+    edges = tmp_path / "g.csv"
+    assert main(["make-graph", "--out", str(edges), "--nodes", "60", "--edges", "200"]) == 0
+    small = tmp_path / "h.csv"
+    assert main(["make-graph", "--out", str(small), "--nodes", "40", "--edges", "100"]) == 0
+    for mode in ("propagated", "identity"):
+        assert main(["linkpred", "--edges", str(edges), "--feature-mode", mode, "--epochs",
+                     "1", "--quiet", "--out", str(tmp_path / mode)]) == 0
+    capsys.readouterr()
+    main(["check-invariance", "--checkpoint", str(tmp_path / "propagated" / "model.pt"),
+          "--edges", str(edges), "--permutations", "2"])
+    assert "(features 'propagated' are computed from node ids" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as info:
+        main(["check-invariance", "--checkpoint", str(tmp_path / "identity" / "model.pt"),
+              "--edges", str(small), "--num-nodes", "40", "--permutations", "2"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.rstrip().endswith(
+        f"expects 60 input features but {small} has 40"), err
+
+
 def test_checks_take_graphs_once_and_refuse_none():
     """A generator of graphs is read once for all four checks (the decoder and bound checks
     used to get an exhausted iterator and report 0); no graphs at all is an error, not a
@@ -676,9 +728,10 @@ def test_check_invariance_on_generation_checkpoints(tmp_path, capsys):
     # GraphVAE's graph-level encoder pools over nodes (invariant); its decoder has fixed slots
     assert rows["encoder mean"][2] == "ok" and rows["decoder"][2] == "FAIL" and rc == 1
 
-    with pytest.raises(SystemExit) as info:
-        main(["check-invariance", "--checkpoint", str(out / "model.pt"), "--dataset", "cora"])
-    assert info.value.code == 2 and "its own data set" in capsys.readouterr().err
+    for flags in (["--dataset", "cora"], ["--features", str(tmp_path / "x.csv")]):
+        with pytest.raises(SystemExit) as info:
+            main(["check-invariance", "--checkpoint", str(out / "model.pt"), *flags])
+        assert info.value.code == 2 and "its own data set" in capsys.readouterr().err
 
 
 def test_checks_refuse_what_would_pass_any_model_or_never_end():
