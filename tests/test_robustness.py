@@ -634,6 +634,37 @@ def test_internal_errors_are_one_line_with_a_hint(monkeypatch, capsys):
         cli.main(["--debug", "linkpred"])
     with pytest.raises(KeyError):
         cli.main(["linkpred", "--debug"])
+    with pytest.raises(ValueError, match="--nodes must lie in"):     # the user's errors too
+        cli.main(["--debug", "make-graph", "--nodes", "1", "--edges", "1", "--out", "g.csv"])
+
+
+def test_the_parser_builds_only_what_its_command_needs_and_torchrun_is_read_as_such(
+        tmp_path, monkeypatch, capsys):
+    """Given a command line, only its command's flags are built (``vector`` imports no
+    other command's module, nor torch_geometric); without one, every command's. A WORLD_SIZE
+    that is empty is one process, as torchrun's variables are read elsewhere; one of 2
+    quiets torch's C++ logs before torch is imported. The lazily imported commands are
+    named by their module and function."""
+    code = ("import sys; from graphvae.cli import build_parser; build_parser(['vector']); "
+            "print('torch_geometric' in sys.modules, 'graphvae.cli.linkpred' in sys.modules)")
+    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE",
+                                                            "TORCH_CPP_LOG_LEVEL")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.stdout.split() == ["False", "False"], out.stderr
+    whole = cli.build_parser()
+    assert whole.parse_args(["linkpred", "--epochs", "3"]).config_epochs == 3
+    assert whole.parse_args(["vector", "--epochs", "4"]).config_epochs == 4
+    level = ("import os, graphvae.cli; "
+             "print(os.environ.get('TORCH_CPP_LOG_LEVEL'))")
+    for world, seen in (("2", "FATAL"), ("1", "None"), ("", "None")):
+        out = subprocess.run([sys.executable, "-c", level], env={**env, "WORLD_SIZE": world},
+                             capture_output=True, text=True, timeout=120)
+        assert out.stdout.strip() == seen, (world, out.stderr)
+    monkeypatch.setenv("WORLD_SIZE", "")
+    assert cli.main(["make-graph", "--nodes", "20", "--edges", "30", "--out",
+                     str(tmp_path / "g.csv")]) == 0
+    assert cli.COMMANDS["linkpred"][2].__name__ == "linkpred.run"
 
 
 BAD_COMMAND_LINES = [
@@ -899,6 +930,7 @@ def test_an_allocation_torch_cannot_make_is_a_one_line_error(capsys, monkeypatch
     from graphvae.cli import out_of_memory
     assert not out_of_memory(RuntimeError("shape mismatch"))
     assert out_of_memory(type("OutOfMemoryError", (RuntimeError,), {})("CUDA"))
+    assert out_of_memory(RuntimeError("CUDA error: Out of memory"))   # in any case
 
 
 def test_python_running_out_of_memory_is_named_as_such(capsys, monkeypatch):
