@@ -721,3 +721,29 @@ def test_oneshot_bound_includes_log_p_n():
     with torch.no_grad():
         va, vb = a.bound(batch, eps=eps).value, b.bound(batch, eps=eps).value
     assert float(vb - va) == pytest.approx(math.log(1.5), abs=1e-5)
+
+
+def test_generate_hands_on_quiet_names_its_folder_says_where_it_wrote_and_cleans_up(
+        tmp_path, monkeypatch):
+    """A finished generate run removes its training-state folder beside --out, records
+    "graphvae generate" in the manifest, ends stderr with the line naming --out and what
+    it holds, and hands --quiet on as no progress (the bars' own switch)."""
+    import graphvae.tasks.generation as gen
+
+    progress = []
+    real = gen.run_generation
+
+    def spy(*args, **kwargs):
+        progress.append(kwargs["progress"])
+        return real(*args, **kwargs)
+    monkeypatch.setattr(gen, "run_generation", spy)
+    out = tmp_path / "o"
+    rc, _, err = run_cli(["generate", "--quiet", "--epochs", "1", "--out", str(out)])
+    assert rc == 0, err
+    assert not (tmp_path / ".o.state").exists()
+    assert json.loads((out / "manifest.json").read_text())["command"] == "graphvae generate"
+    names = ", ".join(sorted(p.name for p in out.iterdir()))
+    assert err.splitlines()[-1] == f"graphvae generate: wrote '{out}': {names}"
+    rc, _, err = run_cli(["generate", "--epochs", "1", "--out", str(out)])
+    assert rc == 0, err
+    assert progress == [False, True]

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from conftest import run_cli
 
 from graphvae.datasets.graphgen import load_graph_pickle, load_graphgen, read_graph6
 from graphvae.datasets.planetoid import read_planetoid_raw
@@ -1545,14 +1546,14 @@ def test_graph6_reads_what_it_writes_and_names_bad_lines(tmp_path):
 def test_converted_graph_sets_equal_the_pickles(tmp_path):
     """``graphvae convert-graphs`` writes graph6 twins that load as the same graphs, node for
     node, and the loader prefers them."""
-    from graphvae.cli import main
     root = tmp_path / "root"
     (root / "graphgen").mkdir(parents=True)
     graphs = [nx.relabel_nodes(nx.path_graph(4), {0: "a", 1: "b", 2: "c", 3: "d"}),
               nx.Graph([(5, 3), (3, 9), (9, 5), (7, 7)])]
     (root / "graphgen" / "grid.pkl").write_bytes(pickle.dumps(graphs))
     out = tmp_path / "converted"
-    assert main(["convert-graphs", "--data-root", str(root), "--out", str(out)]) == 0
+    rc, printed, _ = run_cli(["convert-graphs", "--data-root", str(root), "--out", str(out)])
+    assert rc == 0 and printed == f"{out / 'graphgen' / 'grid.g6'}\n"    # what it wrote
     from_pickle = load_graphgen("grid", root)
     from_g6 = load_graphgen("grid", out)
     assert (out / "graphgen" / "grid.g6").is_file()

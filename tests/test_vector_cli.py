@@ -537,3 +537,37 @@ def test_two_runs_of_one_seed_write_the_same_model_file(tmp_path):
                               str(tmp_path / name)])
         assert rc == 0, err
     assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
+
+
+def test_vector_prepares_binarized_then_standardized_data_prints_scalars_and_cleans_up(
+        tmp_path, monkeypatch):
+    """--binarize --standardize thresholds first, then scales each column to mean 0 on the
+    training rows (the other order left 0/1 columns of mean > 0); stdout's JSON holds the
+    scalar metrics only (metrics.json has the rest); the folder's manifest names the
+    command; a finished run leaves no training-state folder beside --out."""
+    import graphvae.vector.run as vrun
+
+    seen = {}
+    real = vrun.run_vector
+
+    def spy(data, cfg, stage, **kwargs):
+        seen["data"] = data
+        return real(data, cfg, stage, **kwargs)
+    monkeypatch.setattr(vrun, "run_vector", spy)
+    out = tmp_path / "o"
+    rc, printed, err = run_cli(["vector", "--quiet", "--model", "ae", "--epochs", "1",
+                                "--binarize", "--standardize", "--out", str(out)])
+    assert rc == 0, err
+    train = seen["data"].train
+    varying = train.std(0) > 0
+    assert bool(varying.any())
+    assert torch.allclose(train[:, varying].mean(0), torch.zeros(int(varying.sum())),
+                          atol=1e-5)
+    assert all(len(torch.unique(train[:, j])) <= 2 for j in range(train.size(1)))
+    shown = json.loads(printed)
+    assert all(isinstance(v, int | float | str) for v in shown.values())
+    full = json.loads((out / "metrics.json").read_text())
+    assert any(isinstance(v, dict | list) for v in full.values())
+    assert {k: v for k, v in full.items() if k in shown} == shown
+    assert json.loads((out / "manifest.json").read_text())["command"] == "graphvae vector"
+    assert not (tmp_path / ".o.state").exists()
