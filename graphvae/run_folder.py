@@ -283,15 +283,16 @@ def _replace_folder(stage: Path, out: Path) -> None:
         if old.is_symlink():                # --out was a link: the folder it named stays
             old.unlink()
             return
-        folder = old.is_dir()
-        foreign = foreign_files(old) if folder else [out.name]
-        if not foreign:
-            shutil.rmtree(old, ignore_errors=True)
-            return
+        if old.is_dir():
+            foreign = foreign_files(old)
+            if not foreign:
+                shutil.rmtree(old, ignore_errors=True)
+                return
+            what = f"gained files during the run ({_first_names(foreign)}); its old contents are"
+        else:
+            what = "became a file during the run (not a folder); the file is"
         kept = out.parent / f"{out.name}.replaced-{uuid.uuid4().hex[:8]}"
         os.replace(old, kept)
-        what = f"gained files during the run ({_first_names(foreign)}); its old contents are" \
-            if folder else "became a file during the run (not a folder); the file is"
         print(f"graphvae: {out} {what} kept in {kept}", file=sys.stderr)
     else:
         os.replace(stage, out)

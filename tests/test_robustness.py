@@ -1270,11 +1270,10 @@ def test_state_folders_are_judged_by_their_owner_and_rank_and_inputs_through_lin
     with pytest.raises(ValueError, match=r"--resume: no training state of an interrupted run "
                                          r"at .*\.o\.state \(in any of the 1 processes\)$"):
         agree_on_state(state, ("seed*.pt",), "linkpred")
-    monkeypatch.setattr(gd, "spread", lambda value: (0.0, 1.0))     # one process has one
-    with pytest.raises(ValueError, match=r"some of the 1 processes found no training state"):
+    with monkeypatch.context() as m, \
+            pytest.raises(ValueError, match=r"some of the 1 processes found no training state"):
+        m.setattr(gd, "spread", lambda value: (0.0, 1.0))            # one process has one
         agree_on_state(state, ("seed*.pt",), "linkpred")
-    monkeypatch.undo()
-    monkeypatch.chdir(tmp_path)
 
     state.mkdir()
     for name in ("a", "b", "c", "d", "e", "f"):
@@ -1287,14 +1286,12 @@ def test_state_folders_are_judged_by_their_owner_and_rank_and_inputs_through_lin
     capsys.readouterr()
     assert state_dir(ns(out), "generate", ("train.pt",)) == state
     assert "note: starting afresh" in capsys.readouterr().err
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.setenv("RANK", "1")
-    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
-    monkeypatch.setenv("MASTER_PORT", "29500")
-    assert state_dir(ns(out), "generate", ("train.pt",)) == state
+    with monkeypatch.context() as m:
+        for key, value in (("WORLD_SIZE", "2"), ("RANK", "1"), ("MASTER_ADDR", "127.0.0.1"),
+                           ("MASTER_PORT", "29500")):
+            m.setenv(key, value)
+        assert state_dir(ns(out), "generate", ("train.pt",)) == state
     assert capsys.readouterr().err == ""                      # rank 1 says nothing
-    for key in ("WORLD_SIZE", "RANK", "MASTER_ADDR", "MASTER_PORT"):
-        monkeypatch.delenv(key)
     torch.save({"kind": "graphvae-training-state", "config": {"task": "vector"}},
                state / "train.pt")
     with pytest.raises(ValueError, match=r"train\.pt is the training state of an interrupted "
