@@ -269,12 +269,24 @@ def test_cuda_requested_without_cuda(capsys):
                           r"--device cuda:99 was asked for but torch sees no CUDA device")
 
 
-@pytest.mark.parametrize("content", ['{"epochs": "five"}', '{"hidden": 5}', "[1, 2]"],
-                         ids=["epochs-string", "hidden-int", "json-list"])
-def test_badly_typed_config_exits_2(tmp_path, capsys, content):
+@pytest.mark.parametrize("content, message", [
+    ('{"epochs": "five"}', ": field 'epochs' has the wrong type: 'five', not int"),
+    ('{"hidden": 5}', ": field 'hidden' has the wrong type: 5, not tuple[int, ...]"),
+    ("[1, 2]", " must hold a JSON object of config fields"),
+    # a bound named by the file's key, not by its flag (--negatives)
+    ('{"negatives": -1}', ": negatives must lie in (0, 1000], got -1 (for every non-edge, "
+                          "use --estimator dense)"),
+    ('{"model": "gae"}', " sets model 'gae', but --model vgae runs model 'vgae': choose the "
+                         "model with --model")],
+    ids=["epochs-string", "hidden-int", "json-list", "negatives-bound", "other-model"])
+def test_badly_typed_config_exits_2(tmp_path, capsys, content, message):
+    """A config file's error names the file, then the key as the file spells it: the
+    config's own words ("config field", "--negatives") are not repeated after its name."""
     cfg = tmp_path / "cfg.json"
     cfg.write_text(content)
-    assert_one_line_error(capsys, ["linkpred", "--quiet", "--config", str(cfg)], r"config")
+    line = assert_one_line_error(capsys, ["linkpred", "--quiet", "--config", str(cfg)],
+                                 r"config")
+    assert line == f"graphvae: error: config {cfg}{message}", line
 
 
 def test_config_file_sets_fields(tmp_path):
@@ -516,6 +528,17 @@ def test_num_nodes_beyond_the_machines_memory_is_refused_before_reading(tmp_path
     rc, _, err = run_cli(["linkpred", "--edges", str(edges), "--num-nodes", "1000",
                           "--epochs", "1", "--quiet"])
     assert rc == 0, err
+    # a feature file read as X = I (--feature-mode identity) learns the embedding too; as
+    # its own columns (raw), the names and indices alone fit: 2·10⁶ × 72 B = 0.13 GiB
+    import argparse
+
+    from graphvae.cli.linkpred import check_node_memory
+    from graphvae.tasks.link_prediction import PRESETS
+    args = argparse.Namespace(num_nodes=2_000_000, features=tmp_path / "f.csv")
+    with pytest.raises(ValueError, match=r"needs about 1 GB for the nodes alone with a "
+                                         r"learned 32-wide embedding each"):
+        check_node_memory(args, PRESETS["vgae"].replace(features="identity"))
+    check_node_memory(args, PRESETS["vgae"].replace(features="raw"))
 
 
 def test_a_run_says_where_its_out_went_and_what_it_holds(tmp_path, capsys):
@@ -562,3 +585,68 @@ def test_linkpred_help_shows_the_presets_values():
                      "re-weighting of the edge loss --reweight"):
         assert expected in flat, expected
     assert "[none" not in flat                  # --patience, --batch-size: left to the run
+
+
+def test_a_runs_exports_are_its_first_seeds(tmp_path):
+    """model.pt, embeddings.csv and predicted_links.csv of a two-seed run are those of
+    seed 0 alone (the later seeds only add to the summary), and --top-k bounds the
+    predicted links: 5 of the 35 non-edges of two joined 6-cliques."""
+    edge_file, _, _ = two_cliques(tmp_path, False)
+    base = ["linkpred", "--edges", str(edge_file), "--epochs", "3", "--quiet",
+            "--top-k", "5", "--selection", "last"]
+    for name, seeds in (("one", "1"), ("two", "2")):
+        rc, _, err = run_cli([*base, "--seeds", seeds, "--out", str(tmp_path / name)])
+        assert rc == 0, err
+    one, two = tmp_path / "one", tmp_path / "two"
+    a = torch.load(one / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(two / "model.pt", weights_only=True)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    for name in ("embeddings.csv", "predicted_links.csv"):
+        assert (one / name).read_text() == (two / name).read_text(), name
+    assert len(read_csv(one / "predicted_links.csv")) == 1 + 5
+    # the second seed trained other weights: the equality above is not two copies of any run
+    runs = json.loads((two / "metrics.json").read_text())["runs"]
+    assert [r["seed"] for r in runs] == [0, 1]
+    assert runs[0]["train_bound_history"] != runs[1]["train_bound_history"]
+
+
+def test_the_summary_averages_the_seeds_and_only_process_0_prints(monkeypatch, capsys):
+    """The summary of seeds whose runs (stand-ins here) took 10 and 13 epochs, 1.5 and
+    2.5 s, and 4 and 6 ms a median epoch: int((10 + 13) / 2) = 11 epochs, 4 s in all,
+    5 ms; test AUC 0.6 and 0.8, so 0.7 ± 0.1 (the population std). Another process
+    (rank 1) of a data-parallel run prints neither the seeds' lines nor the report."""
+    import argparse
+    from types import SimpleNamespace
+
+    from graphvae.cli import linkpred
+    from graphvae.tasks.link_prediction import PRESETS
+    metrics = {0: dict(test_auc=0.6, epochs=10, seconds=1.5, median_epoch_ms=4.0),
+               1: dict(test_auc=0.8, epochs=13, seconds=2.5, median_epoch_ms=6.0)}
+
+    def fake_run(data, cfg, seed, device, **kwargs):
+        return SimpleNamespace(metrics={
+            **metrics[seed], "test_ap": 0.5, "val_auc": 0.5, "val_ap": 0.5, "test_mrr": 0.1,
+            "test_hits@50": float("nan"), "best_epoch": 2, "batch": "full"})
+    monkeypatch.setattr(linkpred, "run_link_prediction", fake_run)
+    args = argparse.Namespace(seed=0, seeds=2, quiet=True, resume=False, json=False,
+                              model="vgae", top_k=100)
+    data = SimpleNamespace(num_nodes=3, edge_index=torch.tensor([[0, 1], [1, 0]]))
+    for rank in (0, 1):
+        summary = linkpred._runs(args, PRESETS["vgae"], data, "g", "cpu", None, None,
+                                 rank=rank)
+        assert summary["epochs"] == 11 and summary["seconds"] == 4.0
+        assert summary["median_epoch_ms"] == 5.0 and summary["seeds"] == [0, 1]
+        assert summary["test_auc"] == pytest.approx(0.7)
+        assert summary["test_auc_std"] == pytest.approx(0.1)
+        linkpred.report(summary, as_json=False)
+        out, err = capsys.readouterr()
+        if rank == 0:
+            assert out.splitlines()[:2] == [
+                "seed 0: test AUC 60.00  AP 50.00  Hits@50 n/a (fewer than 50 test "
+                "non-edges)  (val 50.00 / 50.00, best epoch 2, 1.5s)",
+                "seed 1: test AUC 80.00  AP 50.00  Hits@50 n/a (fewer than 50 test "
+                "non-edges)  (val 50.00 / 50.00, best epoch 2, 2.5s)"], out
+            assert out.splitlines()[2] == "g vgae: test AUC 70.00 ± 10.00, AP 50.00 ± 0.00 " \
+                                          "over 2 seed(s)", out
+        else:
+            assert out == "" and err == ""

@@ -701,10 +701,30 @@ def test_processes_with_different_settings_or_data_refuse_together(tmp_path):
     assert [rc for rc, _, _ in results] == [0, 0], results
 
 
-def test_data_parallel_settings_are_named_by_their_flags():
-    from graphvae.cli.linkpred import _setting_name
+def test_data_parallel_settings_are_named_by_their_flags(tmp_path):
+    """The settings the processes compare name their flags; the planted model is compared
+    by its file's SHA-256 (the bytes, not the path); and a data-parallel run without
+    --batch-size is refused from its flags alone, before any graph is read."""
+    import argparse
+    import hashlib
+    from types import SimpleNamespace
+
+    from graphvae.cli.linkpred import _checked_config, _setting_name, _settings
+    from graphvae.tasks.link_prediction import PRESETS
     assert [_setting_name(k) for k in ("config.features", "config.lr", "top_k", "planted")] \
         == ["--feature-mode", "--lr", "--top-k", "--planted files"]
+    planted = tmp_path / "g.planted.npz"
+    planted.write_bytes(b"planted bytes")
+    data = SimpleNamespace(num_nodes=2, edge_index=torch.tensor([[0, 1], [1, 0]]), x=None)
+    args = argparse.Namespace(seed=0, seeds=1, top_k=100, resume=False, planted=planted)
+    got = _settings(args, PRESETS["vgae"], data)
+    assert got["planted"] == hashlib.sha256(b"planted bytes").hexdigest()
+    assert _settings(argparse.Namespace(**{**vars(args), "planted": None}),
+                     PRESETS["vgae"], data)["planted"] is None
+    args = argparse.Namespace(model="vgae", config=None)       # (vgae: no batch size)
+    with pytest.raises(ValueError, match="^data-parallel training needs --batch-size"):
+        _checked_config(args, 2)
+    assert _checked_config(args, 1).batch_size is None
 
 
 _PEER = textwrap.dedent("""

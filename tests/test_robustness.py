@@ -1198,13 +1198,23 @@ def test_a_failed_rename_into_place_puts_the_old_folder_back(tmp_path, monkeypat
 def test_inputs_inside_out_are_refused_before_they_are_replaced(tmp_path, capsys):
     """linkpred read its --edges and --features from the --out it then replaced (the run's
     own exports, fed back in), and metrics.json named files whose contents had changed;
-    score already refused its own case. linkpred's files and vector's --data now are."""
+    score already refused its own case. linkpred's files (--planted and --config too) and
+    vector's --data now are."""
     from graphvae.cli import main
     from graphvae.run_folder import output_folder
     out = tmp_path / "x"
     with output_folder(out, "graphvae linkpred") as stage:   # a run's folder: replaceable
         (stage / "e.csv").write_text("0,1\n1,2\n2,0\n")
+    elsewhere = tmp_path / "e.csv"
+    elsewhere.write_text("0,1\n1,2\n2,0\n")
+    # each of linkpred's four input files (refused before it is read: e.csv is no
+    # feature table, planted model or JSON config)
     for argv, flag in [(["linkpred", "--edges", str(out / "e.csv")], "--edges"),
+                       (["linkpred", "--edges", str(elsewhere), "--features",
+                         str(out / "e.csv")], "--features"),
+                       (["linkpred", "--edges", str(elsewhere), "--planted",
+                         str(out / "e.csv")], "--planted"),
+                       (["linkpred", "--config", str(out / "e.csv")], "--config"),
                        (["vector", "--data", str(out / "e.csv")], "--data")]:
         with pytest.raises(SystemExit) as exc:
             main([*argv, "--quiet", "--out", str(out)])
@@ -1525,6 +1535,12 @@ def test_linkpred_resume_with_more_seeds_than_the_states_is_allowed(tmp_path):
     with pytest.raises(ValueError, match="seeds 0, 1, and this run \\(--seed 1 --seeds 1\\) "
                                          "trains seed 1: rerun"):        # (not "seeds 1–1")
         _check_state_seeds(tmp_path, 1, 1)
+    # more than ten: the first ten by number (seed10 after seed9, not after seed1), then ...
+    for seed in range(2, 12):
+        (tmp_path / f"seed{seed}.pt").write_text("x")
+    with pytest.raises(ValueError, match="seeds 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, ..., and this "
+                                         "run \\(--seed 20 --seeds 1\\)"):
+        _check_state_seeds(tmp_path, 20, 1)
 
 
 def test_a_state_of_generate_or_vector_resumed_by_the_other_names_the_command(tmp_path):
@@ -1834,7 +1850,7 @@ def test_more_layers_than_a_saved_model_may_hold_are_refused_before_training():
                             "1,000\n")
 
 
-def test_linkpred_notes_the_flags_it_does_not_read_and_they_do_not_tie_its_state():
+def test_linkpred_notes_the_flags_it_does_not_read_and_they_do_not_tie_its_state(capsys):
     """--propagated-dim without --feature-mode propagated, and --negatives with --estimator
     dense, were ignored without a word, yet tied the training state: resuming a run with
     one of them added was refused as other settings. As generate and vector do, linkpred
@@ -1862,6 +1878,18 @@ def test_linkpred_notes_the_flags_it_does_not_read_and_they_do_not_tie_its_state
     rc, _, err = run_cli(["linkpred", "--model", "best", "--quiet", "--epochs", "1",
                           "--estimator", "dense"])
     assert rc == 0 and "note" not in err, err
+    # under torchrun, process 0 alone notes them (rank 1 reads the same flags)
+    import graphvae.distributed as distributed
+    from graphvae.cli import build_parser
+    from graphvae.cli.linkpred import _read
+    args = build_parser().parse_args(["linkpred", "--quiet", "--estimator", "dense",
+                                      "--negatives", "3"])
+    for rank, notes in ((0, 1), (1, 0)):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(distributed, "world_from_env", lambda r=rank: (r, r, 2))
+            _read(args, 1)
+        err = capsys.readouterr().err
+        assert err.count("graphvae linkpred: note: --negatives applies only") == notes, err
 
 
 def test_a_manifest_of_deep_names_costs_its_size_not_its_square(tmp_path):
