@@ -502,3 +502,159 @@ def test_raw_features_are_refused_from_a_magnitude_of_100_either_sign():
         with pytest.raises(ValueError, match="too large to train on raw"):
             check_feature_scale(Data(x=torch.tensor([[0.5, value]])), "raw")
     check_feature_scale(Data(x=torch.tensor([[-1e6]])), "normalize")     # its fix
+
+
+def test_the_run_hands_its_schedule_to_the_loop_and_saves_its_input_width(tmp_path):
+    """What run_link_prediction hands to the training loop, read off its history: with
+    ``eval_every`` 3 over 6 epochs, the evaluated epochs are 3 and 6; ``selection="last"``
+    evaluates none and keeps the last epoch; ``patience`` 0 with evaluation every epoch
+    stops at the first evaluation after the best, one epoch after it. The MRR's negatives
+    are drawn with the run's seed. The checkpoint of an
+    identity-feature run records its input width, the node count (X = I), and loads."""
+    from graphvae.models.checkpoints import load_model
+    data = make_sbm_graph(num_nodes=60, seed=1)
+    base = PRESETS["vgae"].replace(epochs=6, hidden=(8,), latent=4)
+    res = run_link_prediction(data, base.replace(eval_every=3), 0, progress=False)
+    evaluated = [i + 1 for i, row in enumerate(res.fit.history) if "val_auc" in row]
+    assert evaluated == [3, 6] and res.fit.epochs == 6
+    import statistics  # (six epochs: the mean of the middle two, not of all)
+    assert res.metrics["median_epoch_ms"] == pytest.approx(
+        1e3 * statistics.median(res.fit.epoch_seconds), rel=1e-12)
+    res = run_link_prediction(data, base.replace(selection="last"), 0, progress=False)
+    assert res.fit.column("val_auc") == [] and res.metrics["best_epoch"] == 6
+    res = run_link_prediction(data, base.replace(epochs=200, patience=0), 0, progress=False)
+    assert res.fit.epochs == res.metrics["best_epoch"] + 1 < 200
+    # the MRR's negatives are drawn with the run's seed (its value is recomputed here)
+    from graphvae.tasks.link_prediction import ranking_metrics
+    res = run_link_prediction(data, base.replace(epochs=2), 3, progress=False)
+    ranks = {s: ranking_metrics(lambda p: res.model.score(res.z, p), res.split, s)["test_mrr"]
+             for s in (0, 3)}
+    assert ranks[0] != ranks[3] and res.metrics["test_mrr"] == ranks[3]
+    ckpt = tmp_path / "model.pt"
+    run_link_prediction(data, base.replace(epochs=1, features="identity"), 0, progress=False,
+                        checkpoint=ckpt)
+    model, ck = load_model(ckpt)
+    assert ck["in_channels"] == 60
+
+
+def test_the_loader_and_feature_likelihood_follow_the_config(monkeypatch):
+    """The full batch up to AUTO_FULL_BATCH positive pairs, that count included, then
+    steps of AUTO_BATCH pairs; steps of --batch-size pairs, --steps-per-epoch of them;
+    data parallelism without a batch size refused; the most pairs a batch may take, n
+    more with self-loops (the diagonal). The feature likelihood is chosen on the
+    graph's own features, except for the joint model, which reconstructs the prepared
+    ones: X = I is 0/1, but standard normal features are Gaussian."""
+    from graphvae.tasks import link_prediction as lp
+    from graphvae.training import FullBatch, PairBatches
+    data = make_sbm_graph(num_nodes=60, seed=1)
+    adj = Adjacency(data.edge_index, 60)
+    cfg = PRESETS["vgae"].replace(hidden=(8,), latent=4)
+    positives = adj.positive_pairs(cfg.self_loops)[0].size(1)    # (the diagonal in vgae's)
+    model = lp.build_linkpred_model(cfg, data.x.size(1))
+    monkeypatch.setattr(lp, "AUTO_FULL_BATCH", positives)
+    assert isinstance(lp._loader(model, data.x, adj, cfg, 0, 1), FullBatch)
+    monkeypatch.setattr(lp, "AUTO_FULL_BATCH", positives - 1)
+    monkeypatch.setattr(lp, "AUTO_BATCH", 32)
+    loader = lp._loader(model, data.x, adj, cfg, 0, 1)
+    assert isinstance(loader, PairBatches) and loader.batch_size == 32
+    loader = lp._loader(model, data.x, adj, cfg.replace(batch_size=16, steps_per_epoch=3),
+                        0, 1)
+    assert isinstance(loader, PairBatches) and loader.steps == 3
+    with pytest.raises(ValueError, match="^data-parallel training needs --batch-size"):
+        lp._loader(model, data.x, adj, cfg, 0, 2)
+    # the largest --batch-size: the training edges both ways, and the diagonal with it
+    with_loops = lp.training_positives(data, cfg.replace(self_loops=True))
+    assert with_loops == lp.training_positives(data, cfg.replace(self_loops=False)) + 60
+    gaussian = data.clone()
+    gaussian.x = torch.randn(60, 5, generator=torch.Generator().manual_seed(0))
+    eye = torch.eye(60)
+    assert lp._feature_likelihood(cfg.replace(features="identity"), gaussian, eye) == "gaussian"
+    assert lp._feature_likelihood(cfg.replace(model="joint"), gaussian, eye) == "bernoulli"
+
+
+def test_a_state_is_named_by_its_preset_only_where_this_run_is_another():
+    """preset_of: the preset all of whose training settings a run has (a setting missing
+    is not the preset's None); _state_origin names it only when this run is not that
+    preset too."""
+    from graphvae.tasks.link_prediction import _state_origin, preset_of
+    vgae = PRESETS["vgae"].training_settings()
+    best = PRESETS["best"].training_settings()
+    assert preset_of(vgae) == "vgae" and preset_of(best) == "best"
+    nones = [k for k, v in vgae.items() if v is None]
+    assert nones                                  # (batch size, patience: unset in vgae)
+    assert preset_of({k: v for k, v in vgae.items() if k != nones[0]}) is None
+    assert _state_origin(best, vgae) == "its settings are those of --model best"
+    assert _state_origin(best, best) is None and _state_origin(vgae, best) is not None
+
+
+def test_the_api_checks_the_graph_its_features_and_the_dropout_it_is_given():
+    """run_link_prediction checks its graph before any work, as the command line does: an
+    edge to node 3 of a 3-node graph, a NaN feature, and raw features of magnitude 500 (at
+    or beyond RAW_FEATURE_LIMIT, 100), are named in one line. The model is built with the config's
+    dropout."""
+    from torch_geometric.data import Data
+
+    from graphvae.tasks.link_prediction import build_linkpred_model
+    cfg = PRESETS["vgae"].replace(epochs=1)
+    edges = torch.tensor([[0, 1, 2, 3], [1, 0, 3, 2]])
+    with pytest.raises(ValueError, match=r"^edge_index refers to node 3 but the graph has "
+                                         r"only 3 nodes \(valid indices are 0\.\.2\)$"):
+        run_link_prediction(Data(edge_index=edges, num_nodes=3), cfg, progress=False)
+    with pytest.raises(ValueError, match=r"^node features reach 500 in magnitude, too large "
+                                         r"to train on raw"):
+        run_link_prediction(Data(x=torch.full((4, 2), 500.0), edge_index=edges, num_nodes=4),
+                            cfg, progress=False)
+    nan = torch.ones(4, 2)
+    nan[2, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"^node features contain 1 NaN or infinite value"):
+        run_link_prediction(Data(x=nan, edge_index=edges, num_nodes=4), cfg, progress=False)
+    assert build_linkpred_model(cfg.replace(dropout=0.5), 5).encoder.dropout == 0.5
+
+
+def test_the_seed_draws_the_split_and_the_training_noise_and_selection_adds_auc_and_ap(
+        monkeypatch):
+    """A run of seed 3 splits the edges as split_edges does with seed 3 (not seed 0's
+    split), trains with a generator seeded 3, and selects weights by validation AUC + AP."""
+    from graphvae.tasks import link_prediction as lp
+    seen = {}
+
+    def spy(*args, **kwargs):
+        seen["seed"] = kwargs["generator"].initial_seed()
+        seen["evaluation"] = kwargs["evaluate"]()
+        return real(*args, **kwargs)
+    real = lp.fit
+    monkeypatch.setattr(lp, "fit", spy)
+    data = make_sbm_graph(num_nodes=60, seed=1)
+    cfg = PRESETS["vgae"].replace(epochs=1, hidden=(8,), latent=4)
+    res = run_link_prediction(data, cfg, 3, progress=False)
+    assert seen["seed"] == 3
+    ev = seen["evaluation"]
+    assert ev["score"] == ev["val_auc"] + ev["val_ap"] and ev["val_ap"] > 0
+    split = {s: split_edges(data.edge_index, 60, cfg.val_fraction, cfg.test_fraction, s)
+             for s in (0, 3)}
+    assert torch.equal(res.split.test_pos, split[3].test_pos)
+    assert not torch.equal(split[0].test_pos, split[3].test_pos)
+
+
+def test_the_reported_codes_are_the_eval_modes_without_dropout():
+    """With dropout 0.5, the codes a run reports (and scores the test pairs with) are the
+    encoder's in eval mode: the same again when recomputed, none of them dropped; and so
+    is the bound estimated at the end."""
+    from graphvae.adjacency import Adjacency as Adj
+    data = make_sbm_graph(num_nodes=60, seed=1)
+    cfg = PRESETS["vgae"].replace(epochs=2, hidden=(8,), latent=4, dropout=0.5,
+                                  selection="last")
+    res = run_link_prediction(data, cfg, 0, progress=False)
+    assert not res.model.training
+    with torch.no_grad():
+        again = res.model.encode(res.x, Adj(res.split.train_edge_index, 60)).mean
+    assert torch.equal(res.z, again)
+    # the bound of a model left in training mode is estimated in eval mode too: the same
+    # generator gives the same value twice, with no dropout drawn from torch's own
+    from graphvae.tasks.link_prediction import FullBatch, estimate_bound
+    loader = FullBatch(res.model.batch(res.x, Adj(res.split.train_edge_index, 60)))
+    values = []
+    for _ in range(2):
+        res.model.train()
+        values.append(estimate_bound(res.model, loader, torch.Generator().manual_seed(0)))
+    assert values[0] == values[1] and not res.model.training

@@ -713,3 +713,23 @@ def test_a_planted_file_whose_header_claims_a_huge_array_is_damaged(tmp_path):
         out.writestr("a.npy", buf.getvalue())
     assert np.load(tmp_path / "v3.npz")["a"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
     assert check_zip_stored(tmp_path / "v3.npz") == ["a.npy"]
+
+
+def test_the_oracle_reads_each_graph_node_as_the_planted_node_it_names(tmp_path, capsys):
+    """A make-graph edge list is read in the order its node names first appear, not as the
+    planted model's numbers: the oracle's AUC / AP on a run's test pairs are those of the
+    planted nodes the graph's names give (computed again here from the same split), which
+    the nodes' positions would not give."""
+    from graphvae.datasets.planted import PlantedSBM
+    from graphvae.tasks.link_prediction import PRESETS, run_link_prediction
+    from graphvae.tasks.oracle import oracle_metrics
+    path = tmp_path / "a.csv"
+    assert main(["make-graph", "--nodes", "60", "--edges", "150", "--seed", "0",
+                 "--out", str(path)]) == 0
+    data, planted = load_edge_list(path), PlantedSBM.load(planted_path(path))
+    assert [int(s) for s in data.node_names] != list(range(data.num_nodes))
+    res = run_link_prediction(data, PRESETS["vgae"].replace(epochs=1), 0, progress=False,
+                              planted=planted)
+    named = oracle_metrics(planted, res.split, data.node_names)
+    assert {k: res.metrics[k] for k in named} == named
+    assert oracle_metrics(planted, res.split, None) != named

@@ -629,7 +629,8 @@ def test_a_linkpred_state_resumes_with_a_flag_the_run_does_not_read(tmp_path, mo
 
 def test_graph_fingerprint_reads_sparse_features_by_their_entries():
     """CSR and COO copies of one feature matrix hash alike (the stored entries are hashed,
-    not the layout); one changed entry, an edge or the node count changes the hash."""
+    not the layout); one changed entry, an edge, the node count or a column of zeros
+    changes the hash."""
     from torch_geometric.data import Data
 
     from graphvae.tasks.link_prediction import graph_fingerprint
@@ -646,6 +647,9 @@ def test_graph_fingerprint_reads_sparse_features_by_their_entries():
                                           num_nodes=5))
     assert graph_fingerprint(Data(edge_index=ei, num_nodes=5)) != graph_fingerprint(
         Data(edge_index=ei, num_nodes=6))
+    # a zero column added: the same stored entries, another matrix (its shape is hashed)
+    wide = torch.cat([x, torch.zeros(5, 1)], 1)
+    assert base != graph_fingerprint(Data(x=wide.to_sparse_csr(), edge_index=ei, num_nodes=5))
 
 
 @pytest.mark.slow  # 22 s; the fast suite keeps the linkpred resume test above
