@@ -245,6 +245,10 @@ def test_two_process_data_parallel_equals_one_process(tmp_path):
               ["train_bound_history"] for d in ("one", "two")]
     assert len(curves[0]) == len(curves[1]) == 5
     assert curves[1] == pytest.approx(curves[0], rel=1e-5)
+    # and so is the bound estimated at the end: one global batch, its two shards summed
+    bounds = [json.loads((tmp_path / d / "metrics.json").read_text())["runs"][0]
+              ["train_bound_nats"] for d in ("one", "two")]
+    assert bounds[1] == pytest.approx(bounds[0], rel=1e-5)
     # training moved the weights (the equality above is not two untouched initialisations):
     # the bound rose by a third in 5 epochs (-8.0e5 to -5.4e5 when this was written)
     assert curves[0][-1] > curves[0][0] + 0.1 * abs(curves[0][0]), curves[0]
@@ -843,3 +847,31 @@ def test_joining_waits_300_s_by_default_and_a_lost_peer_is_named_without_its_sou
     assert str(err.value) == ("torch.distributed: another process of the run stopped or lost "
                               "its connection (Connection closed by peer [127.0.0.1]:22932); "
                               "its own output names the cause")
+
+
+_API = textwrap.dedent("""
+    import json
+    import torch
+    from graphvae.datasets import make_sbm_graph
+    from graphvae.distributed import process_group
+    from graphvae.tasks.link_prediction import PRESETS, run_link_prediction
+
+    cfg = PRESETS["vgae"].replace(epochs=1, batch_size=32, hidden=(8,), latent=4)
+    with process_group(torch.device("cpu")) as (rank, _, _):
+        res = run_link_prediction(make_sbm_graph(num_nodes=60, seed=1), cfg, 0,
+                                  progress=False, checkpoint=f"model{rank}.pt")
+    open(f"rank{rank}.json", "w").write(json.dumps(res.metrics["batch"]))
+""")
+
+
+@pytest.mark.slow  # two gloo processes (about 8 s)
+def test_the_api_under_two_processes_saves_once_and_records_them(tmp_path):
+    """run_link_prediction under torch.distributed, each process given a checkpoint path:
+    process 0 alone writes one (the others' would race it for one path), and every
+    process's metrics record the 2 processes of the batch."""
+    out = _two_processes(tmp_path, "api.py", _API)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert (tmp_path / "model0.pt").is_file() and not (tmp_path / "model1.pt").exists()
+    for rank in (0, 1):
+        batch = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert (batch["positives"], batch["processes"]) == (32, 2), batch
