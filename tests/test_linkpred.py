@@ -509,8 +509,8 @@ def test_the_run_hands_its_schedule_to_the_loop_and_saves_its_input_width(tmp_pa
     ``eval_every`` 3 over 6 epochs, the evaluated epochs are 3 and 6; ``selection="last"``
     evaluates none and keeps the last epoch; ``patience`` 0 with evaluation every epoch
     stops at the first evaluation after the best, one epoch after it. The MRR's negatives
-    are drawn with the run's seed. The checkpoint of an
-    identity-feature run records its input width, the node count (X = I), and loads."""
+    are drawn with the run's seed. The checkpoint of an identity-feature run records its
+    input width, the node count (X = I), and loads."""
     from graphvae.models.checkpoints import load_model
     data = make_sbm_graph(num_nodes=60, seed=1)
     base = PRESETS["vgae"].replace(epochs=6, hidden=(8,), latent=4)
@@ -590,8 +590,8 @@ def test_a_state_is_named_by_its_preset_only_where_this_run_is_another():
 def test_the_api_checks_the_graph_its_features_and_the_dropout_it_is_given():
     """run_link_prediction checks its graph before any work, as the command line does: an
     edge to node 3 of a 3-node graph, a NaN feature, and raw features of magnitude 500 (at
-    or beyond RAW_FEATURE_LIMIT, 100), are named in one line. The model is built with the config's
-    dropout."""
+    or beyond RAW_FEATURE_LIMIT, 100), are named in one line. The model is built with the
+    config's dropout."""
     from torch_geometric.data import Data
 
     from graphvae.tasks.link_prediction import build_linkpred_model
@@ -640,19 +640,20 @@ def test_the_reported_codes_are_the_eval_modes_without_dropout():
     """With dropout 0.5, the codes a run reports (and scores the test pairs with) are the
     encoder's in eval mode: the same again when recomputed, none of them dropped; and so
     is the bound estimated at the end."""
-    from graphvae.adjacency import Adjacency as Adj
+    from graphvae.training import FullBatch
     data = make_sbm_graph(num_nodes=60, seed=1)
     cfg = PRESETS["vgae"].replace(epochs=2, hidden=(8,), latent=4, dropout=0.5,
                                   selection="last")
     res = run_link_prediction(data, cfg, 0, progress=False)
     assert not res.model.training
+    adj = Adjacency(res.split.train_edge_index, 60)              # the graph it trained on
     with torch.no_grad():
-        again = res.model.encode(res.x, Adj(res.split.train_edge_index, 60)).mean
+        again = res.model.encode(res.x, adj).mean
     assert torch.equal(res.z, again)
     # the bound of a model left in training mode is estimated in eval mode too: the same
     # generator gives the same value twice, with no dropout drawn from torch's own
-    from graphvae.tasks.link_prediction import FullBatch, estimate_bound
-    loader = FullBatch(res.model.batch(res.x, Adj(res.split.train_edge_index, 60)))
+    from graphvae.tasks.link_prediction import estimate_bound
+    loader = FullBatch(res.model.batch(res.x, adj))
     values = []
     for _ in range(2):
         res.model.train()

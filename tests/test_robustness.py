@@ -1850,7 +1850,8 @@ def test_more_layers_than_a_saved_model_may_hold_are_refused_before_training():
                             "1,000\n")
 
 
-def test_linkpred_notes_the_flags_it_does_not_read_and_they_do_not_tie_its_state(capsys):
+def test_linkpred_notes_the_flags_it_does_not_read_and_they_do_not_tie_its_state(
+        capsys, monkeypatch):
     """--propagated-dim without --feature-mode propagated, and --negatives with --estimator
     dense, were ignored without a word, yet tied the training state: resuming a run with
     one of them added was refused as other settings. As generate and vector do, linkpred
@@ -1885,8 +1886,8 @@ def test_linkpred_notes_the_flags_it_does_not_read_and_they_do_not_tie_its_state
     args = build_parser().parse_args(["linkpred", "--quiet", "--estimator", "dense",
                                       "--negatives", "3"])
     for rank, notes in ((0, 1), (1, 0)):
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(distributed, "world_from_env", lambda r=rank: (r, r, 2))
+        with monkeypatch.context() as m:
+            m.setattr(distributed, "world_from_env", lambda r=rank: (r, r, 2))
             _read(args, 1)
         err = capsys.readouterr().err
         assert err.count("graphvae linkpred: note: --negatives applies only") == notes, err
