@@ -356,6 +356,8 @@ def test_mrr_compares_each_test_edge_with_non_edges_of_its_head_only():
     assert 0 not in heads[:, 0].tolist()                  # the hub is never a head
     for h, t in negatives.t().tolist():
         assert h != t and (min(h, t), max(h, t)) not in everything
+    # each head's tails are drawn among its non-neighbours, not one of them every time
+    assert all(len(set(row)) > 1 for row in negatives[1].view(-1, MRR_NEGATIVES).tolist())
     assert hub_edges > 0 and 0 < out["test_mrr"] <= 1                 # the hub is the case
 
 
