@@ -93,8 +93,10 @@ class EarlyStopping(Callback):
 
 
 class PlateauDecay(Callback):
-    """After ``patience`` evaluations without improvement, multiply the learning rate by
-    ``factor`` and go back to the best weights; stop once it would fall below ``min_lr``."""
+    """After ``patience`` evaluations without improvement, multiply the learning rate of
+    every parameter group by ``factor`` (their ratios kept) and go back to the best
+    weights; stop once the first group's rate (the one ``fit`` reports) would fall below
+    ``min_lr``."""
 
     def __init__(self, factor: float, patience: int = 10, min_lr: float = 1e-5):
         if not (0 < factor < 1 and patience >= 1 and min_lr > 0):
@@ -111,7 +113,7 @@ class PlateauDecay(Callback):
             state.stop = True
             return
         for group in state.optimizer.param_groups:
-            group["lr"] = new_lr
+            group["lr"] = group["lr"] * self.factor
         state.restore_best()
         state.stale = 0
 
