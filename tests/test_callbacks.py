@@ -6,18 +6,16 @@ import math
 
 import pytest
 import torch
-from test_training import Quadratic, RowQuadratic
+from test_training import Quadratic
 
 from graphvae.training import (
     EMA,
-    Callback,
     Converged,
     EarlyStopping,
     FullBatch,
     GradientHook,
     KLWarmup,
     PlateauDecay,
-    Shuffled,
     fit,
 )
 from graphvae.training.callbacks import FitState, unwrap
@@ -118,29 +116,12 @@ def test_a_restore_restarts_the_average_from_the_restored_weights():
     assert m.w.item() == 0.25 and float(ema.avg[0]) == 0.25
 
 
-# ------------------------------------------------------------------ EMA, KL warm-up, hooks
+# ------------------------------------------------------------------ EMA and hooks
 def test_ema_weights_the_new_weights_by_one_minus_the_decay():
     """Decay 0.75: avg = 0.75 · 0 + 0.25 · 1.5 = 0.375, then 0.75 · 0.375 + 0.25 · 2.25 =
     0.84375 (the decay 0.5 of test_training cannot tell the two weights apart)."""
     m, _, _ = _fit(2, [EMA(0.75)])
     assert m.w.item() == pytest.approx(0.84375)
-
-
-def test_kl_warmup_ramps_to_its_weight_holds_it_and_ends_at_one():
-    """One warm-up epoch to weight 0.5, batches starting at rows 0, 4, 8 of 10: t = 0, 0.4,
-    0.8, then 1, 1.4, 1.8; the weight is 0.5 · min(1, t): 0, 0.2, 0.4, 0.5, 0.5, 0.5. The
-    model is left with weight 1 (the true bound) at the end."""
-    m = RowQuadratic()
-    weights = []
-
-    class Spy(Callback):
-        def on_step_end(self, state):
-            weights.append(m.kl_weight)
-
-    fit(m, Shuffled(torch.zeros(10, 1), 4), torch.optim.SGD(m.parameters(), lr=0.1), epochs=2,
-        callbacks=[KLWarmup(1, weight=0.5), Spy()], progress=False)
-    assert weights == pytest.approx([0.0, 0.2, 0.4, 0.5, 0.5, 0.5])
-    assert m.kl_weight == 1.0
 
 
 def test_callbacks_reach_the_model_inside_a_wrapper():

@@ -25,6 +25,16 @@ def _complete_minus(n, dropped):
     return undirected(kept, n), kept
 
 
+def _path(m):
+    """A path of m edges on nodes 0..m, each edge once."""
+    return torch.tensor([list(range(m)), list(range(1, m + 1))])
+
+
+def _ring(n):
+    """A cycle on nodes 0..n-1, each edge once."""
+    return torch.tensor([list(range(n)), [(i + 1) % n for i in range(n)]])
+
+
 def _negatives(split):
     return [tuple(p) for p in torch.cat([split.val_neg, split.test_neg], 1).t().tolist()]
 
@@ -74,8 +84,8 @@ def test_a_sparse_graphs_non_edges_are_drawn_uniformly():
     the smallest keys drawn (a sorted unique in place of first appearance) put the mean i
     near 130."""
     n = 1000
-    path = torch.tensor([list(range(n - 1)), list(range(1, n))])
-    pairs = np.array([p for seed in range(20) for p in _negatives(split_edges(path, n, seed=seed))])
+    pairs = np.array([p for seed in range(20)
+                      for p in _negatives(split_edges(_path(n - 1), n, seed=seed))])
     assert pairs.shape == (20 * 148, 2)
     assert abs(pairs[:, 0].mean() - (n - 2) / 3) < 25
     assert abs(pairs[:, 1].mean() - (2 * n - 1) / 3) < 25
@@ -100,8 +110,7 @@ def test_only_a_dense_graph_lists_its_pairs(monkeypatch):
     split_edges(_complete_minus(11, pairs[:9])[0], 11, seed=0)
     assert listed == [(11, 11)]
     split_edges(_complete_minus(11, pairs[:25])[0], 11, seed=0)
-    path = torch.tensor([list(range(1999)), list(range(1, 2000))])
-    split_edges(path, 2000, seed=0)
+    split_edges(_path(1999), 2000, seed=0)
     assert listed == [(11, 11)]
 
 
@@ -114,19 +123,16 @@ def test_the_fewest_edges_named_is_the_fewest_that_split(fraction):
     it is the first that splits. 0.2 less two ulps: 1 / f is 5.000000000000001, whose
     ceiling 6 is one too many (five edges hold one: 5 · f rounds to 1). A third, either
     side of its float, holds one of 3 edges, the fewest the message is given for."""
-    def path(m):
-        return torch.tensor([list(range(m)), list(range(1, m + 1))])
-
     with pytest.raises(ValueError) as err:
-        split_edges(path(2), 3, 0.0, fraction)          # two edges: the general message
+        split_edges(_path(2), 3, 0.0, fraction)          # two edges: the general message
     assert "too few to split" in str(err.value)
-    first = next(m for m in range(3, 40) if _splits(path(m), m + 1, fraction))
+    first = next(m for m in range(3, 40) if _splits(_path(m), m + 1, fraction))
     if first > 3:
         with pytest.raises(ValueError, match=rf"^the graph has {first - 1} edges: a test "
                                              rf"fraction of {fraction:g} holds none of them "
                                              rf"\(it needs {first} edges or more\); raise "
                                              rf"--test-fraction$"):
-            split_edges(path(first - 1), first, 0.0, fraction)
+            split_edges(_path(first - 1), first, 0.0, fraction)
     else:
         assert first == 3 and 1 / fraction < 3.01
 
@@ -141,7 +147,7 @@ def _splits(ei, n, fraction):
 
 
 def test_a_vanishing_fraction_is_named_without_counting_to_it():
-    ring = torch.tensor([list(range(10)), [(i + 1) % 10 for i in range(10)]])
+    ring = _ring(10)
     with pytest.raises(ValueError, match=r"a test fraction of 1e-20 holds none of them "
                                          r"\(it needs about 1e\+20 edges or more\)"):
         split_edges(ring, 10, 0.05, 1e-20)
@@ -157,14 +163,12 @@ def test_fractions_outside_their_range_are_named(val, test):
     """Validation in [0, 1), test in (0, 1), their sum under 1: anything else is named
     as the fractions it is, before the graph is counted (a test fraction of 0 or a sum of
     1 otherwise fell through to "too few to split")."""
-    ring = torch.tensor([list(range(100)), [(i + 1) % 100 for i in range(100)]])
     with pytest.raises(ValueError, match=rf"^bad split fractions: val {val}, test {test}$"):
-        split_edges(ring, 100, val, test)
+        split_edges(_ring(100), 100, val, test)
 
 
 def test_a_validation_fraction_of_zero_holds_no_validation_pairs():
-    ring = torch.tensor([list(range(40)), [(i + 1) % 40 for i in range(40)]])
-    split = split_edges(ring, 40, 0.0, 0.1, seed=0)
+    split = split_edges(_ring(40), 40, 0.0, 0.1, seed=0)
     assert split.val_pos.shape == split.val_neg.shape == (2, 0)
     assert split.test_pos.shape == split.test_neg.shape == (2, 4)
     assert split.train_edge_index.size(1) == 2 * 36
@@ -173,13 +177,12 @@ def test_a_validation_fraction_of_zero_holds_no_validation_pairs():
 def test_three_edges_are_a_graph_that_could_be_split():
     """From three edges a fraction holding none of them is named as such (it needs 10
     edges for 0.1); two edges are too few whatever the fractions."""
-    path = torch.tensor([[0, 1, 2], [1, 2, 3]])
     with pytest.raises(ValueError, match=r"^the graph has 3 edges: a test fraction of 0.1 "
                                          r"holds none of them \(it needs 10 edges or more\)"):
-        split_edges(path, 4)
+        split_edges(_path(3), 4)
     with pytest.raises(ValueError, match=r"^the graph has 2 edges, too few to split into "
                                          r"train/val/test$"):
-        split_edges(path[:, :2], 3)
+        split_edges(_path(2), 3)
 
 
 def test_a_split_that_would_leave_no_training_edge_is_refused():
@@ -189,7 +192,7 @@ def test_a_split_that_would_leave_no_training_edge_is_refused():
     val = 0.4999999999999999
     assert val + 0.5 < 1
     with pytest.raises(ValueError, match=r"^the graph has 2 edges, too few to split"):
-        split_edges(torch.tensor([[0, 1], [1, 2]]), 3, val, 0.5)
+        split_edges(_path(2), 3, val, 0.5)
 
 
 def test_the_split_checks_its_edge_index():
@@ -201,8 +204,7 @@ def test_the_split_checks_its_edge_index():
 
 
 def test_a_split_moves_every_tensor():
-    ring = torch.tensor([list(range(40)), [(i + 1) % 40 for i in range(40)]])
-    moved = split_edges(ring, 40, seed=0).to(torch.device("meta"))
+    moved = split_edges(_ring(40), 40, seed=0).to(torch.device("meta"))
     assert moved.num_nodes == 40
     for name in ("train_edge_index", "val_pos", "val_neg", "test_pos", "test_neg"):
         assert getattr(moved, name).device.type == "meta", name
@@ -216,22 +218,24 @@ class _InnerProduct:
         return (z[pairs[0]] * z[pairs[1]]).sum(-1)
 
 
+#: One-dimensional codes: pairs with node 4 (code 1) score 3, 1 (positives) and 2, 0.
+_CODES = torch.tensor([[3.0], [1.0], [2.0], [0.0], [1.0]])
+_POS, _NEG = torch.tensor([[0, 1], [4, 4]]), torch.tensor([[2, 3], [4, 4]])
+
+
 def test_evaluate_pairs_gives_auc_and_ap_by_hand():
-    """Positives score 3 and 1, negatives 2 and 0 (one-dimensional codes). AUC: 3 of the 4
-    (positive, negative) pairs are ordered right, 0.75. AP: ranked 3+, 2−, 1+, 0−, the
-    precision at the two positives is 1/1 and 2/3: (1 + 2/3) / 2 = 0.8333."""
-    z = torch.tensor([[3.0], [1.0], [2.0], [0.0], [1.0]])           # node 4 is the partner
-    pos, neg = torch.tensor([[0, 1], [4, 4]]), torch.tensor([[2, 3], [4, 4]])
-    auc, ap = evaluate_pairs(_InnerProduct(), z, pos, neg)
+    """Positives score 3 and 1, negatives 2 and 0. AUC: 3 of the 4 (positive, negative)
+    pairs are ordered right, 0.75. AP: ranked 3+, 2−, 1+, 0−, the precision at the two
+    positives is 1/1 and 2/3: (1 + 2/3) / 2 = 0.8333."""
+    auc, ap = evaluate_pairs(_InnerProduct(), _CODES, _POS, _NEG)
     assert auc == pytest.approx(0.75) and ap == pytest.approx(5 / 6)
 
 
 def test_evaluate_pairs_refuses_one_non_finite_code():
-    z = torch.tensor([[3.0], [1.0], [2.0], [0.0], [1.0]])
+    z = _CODES.clone()
     z[3, 0] = math.nan
-    pos, neg = torch.tensor([[0, 1], [4, 4]]), torch.tensor([[2, 3], [4, 4]])
     with pytest.raises(FloatingPointError, match="the latents are not finite"):
-        evaluate_pairs(_InnerProduct(), z, pos, neg)
+        evaluate_pairs(_InnerProduct(), z, _POS, _NEG)
 
 
 def _hand_split(n, train, test_pos, test_neg):
@@ -241,10 +245,13 @@ def _hand_split(n, train, test_pos, test_neg):
                      torch.tensor(test_pos).t(), torch.tensor(test_neg).t())
 
 
-def _table_score(values, default=0.0):
-    """A score function reading each pair (either order) from ``values``."""
+def _table_score(values, calls=None):
+    """A score function reading each pair (either order) from ``values`` (0 if absent),
+    appending the pairs of each call to ``calls`` when given."""
     def score(pairs):
-        return torch.tensor([values.get((min(a, b), max(a, b)), default)
+        if calls is not None:
+            calls.append(pairs.clone())
+        return torch.tensor([values.get((min(a, b), max(a, b)), 0.0)
                              for a, b in pairs.t().tolist()])
     return score
 
@@ -265,16 +272,18 @@ def test_hits_at_k_needs_k_negatives_and_no_more():
     assert math.isnan(out["test_hits@20"])
 
 
+#: Eight test edges; those with an even sum score 1, the others −1 (every other pair 0).
+_EIGHT = [(0, 2), (1, 3), (4, 6), (5, 7), (8, 9), (10, 11), (12, 13), (14, 15)]
+_EVEN_FIRST = {p: (1.0 if sum(p) % 2 == 0 else -1.0) for p in _EIGHT}
+
+
 def test_the_mrr_ranks_every_test_edge_when_there_are_few():
     """Eight test edges, the four with an even sum scoring 1 and the others −1, every
     non-edge 0: the first four rank first (1), the others below all 100 of their
     non-edges (1/101). The MRR is (4 + 4/101) / 8 = 0.50495; any subset of five gives
     another value."""
-    n = 40
-    test_pos = [(0, 2), (1, 3), (4, 6), (5, 7), (8, 9), (10, 11), (12, 13), (14, 15)]
-    values = {p: (1.0 if sum(p) % 2 == 0 else -1.0) for p in test_pos}
-    split = _hand_split(n, [(20, 21), (22, 23)], test_pos, [(30, 31)])
-    out = ranking_metrics(_table_score(values), split, seed=0)
+    split = _hand_split(40, [(20, 21), (22, 23)], _EIGHT, [(30, 31)])
+    out = ranking_metrics(_table_score(_EVEN_FIRST), split, seed=0)
     assert out["test_mrr"] == pytest.approx((4 + 4 / 101) / 8)
 
 
@@ -283,20 +292,12 @@ def test_the_mrr_ranks_at_most_mrr_positives_distinct_test_edges(monkeypatch):
     the MRR is the mean of their reciprocal ranks (1 or 1/101, as above)."""
     import graphvae.tasks.link_scores as link_scores
     monkeypatch.setattr(link_scores, "MRR_POSITIVES", 6)
-    test_pos = [(0, 2), (1, 3), (4, 6), (5, 7), (8, 9), (10, 11), (12, 13), (14, 15)]
-    values = {p: (1.0 if sum(p) % 2 == 0 else -1.0) for p in test_pos}
     calls = []
-    score = _table_score(values)
-
-    def recorded(pairs):
-        calls.append(pairs.clone())
-        return score(pairs)
-
-    split = _hand_split(40, [(20, 21), (22, 23)], test_pos, [(30, 31)])
-    out = ranking_metrics(recorded, split, seed=0)
+    split = _hand_split(40, [(20, 21), (22, 23)], _EIGHT, [(30, 31)])
+    out = ranking_metrics(_table_score(_EVEN_FIRST, calls), split, seed=0)
     ranked = [tuple(p) for p in calls[3].t().tolist()]
-    assert len(ranked) == len(set(ranked)) == 6 and set(ranked) <= set(test_pos)
-    first = sum(values[p] == 1.0 for p in ranked)
+    assert len(ranked) == len(set(ranked)) == 6 and set(ranked) <= set(_EIGHT)
+    first = sum(_EVEN_FIRST[p] == 1.0 for p in ranked)
     assert out["test_mrr"] == pytest.approx((first + (6 - first) / 101) / 6)
 
 
@@ -307,13 +308,8 @@ def test_a_test_edge_between_two_hubs_is_left_out_of_the_mrr_alone():
     n = 10
     train = [(h, k) for h in (0, 1) for k in range(2, n)]
     calls = []
-    score = _table_score({(0, 1): 1.0, (2, 3): 1.0})
-
-    def recorded(pairs):
-        calls.append(pairs.clone())
-        return score(pairs)
-
-    out = ranking_metrics(recorded, _hand_split(n, train, [(0, 1), (2, 3)], [(4, 5)]), 0)
+    out = ranking_metrics(_table_score({(0, 1): 1.0, (2, 3): 1.0}, calls),
+                          _hand_split(n, train, [(0, 1), (2, 3)], [(4, 5)]), 0)
     assert out["test_mrr"] == 1.0
     negatives, positives = calls[2], calls[3]
     assert positives.t().tolist() == [[2, 3]]

@@ -183,7 +183,15 @@ class RowQuadratic(Quadratic):
         return BoundEstimate(est.value.expand(len(batch)), est.surrogate, est.recon, est.kl)
 
 
-def test_kl_warmup_weights_by_the_share_of_rows_seen():
+@pytest.mark.parametrize("warmup, expected", [
+    # batches start at rows 0, 4, 8 of 10: t = epoch − 1 + row / 10, weight = t / 2
+    (KLWarmup(2), [0.0, 0.2, 0.4, 0.5, 0.7, 0.9]),
+    # one epoch to weight 0.5, then held: 0.5 · min(1, t)
+    (KLWarmup(1, weight=0.5), [0.0, 0.2, 0.4, 0.5, 0.5, 0.5]),
+])
+def test_kl_warmup_weights_by_the_share_of_rows_seen(warmup, expected):
+    """The weight ramps over the warm-up epochs to its target, holds it, and goes back to 1
+    (the true bound) at the end."""
     m = RowQuadratic()
     weights = []
 
@@ -192,9 +200,8 @@ def test_kl_warmup_weights_by_the_share_of_rows_seen():
             weights.append(m.kl_weight)
 
     fit(m, Shuffled(torch.zeros(10, 1), 4), torch.optim.SGD(m.parameters(), lr=0.1), epochs=2,
-        callbacks=[KLWarmup(2), Spy()], progress=False)
-    # batches start at rows 0, 4, 8 of 10: t = epoch − 1 + row / 10, weight = t / 2
-    assert weights == pytest.approx([0.0, 0.2, 0.4, 0.5, 0.7, 0.9])
+        callbacks=[warmup, Spy()], progress=False)
+    assert weights == pytest.approx(expected)
     assert m.kl_weight == 1.0
 
 
