@@ -24,8 +24,8 @@ G = GenerationConfig
     (dict(eval_every=0), "--eval-every must be >= 1, got 0"),
     (dict(batch_size=0), "--batch-size must be >= 1, got 0"),
     (dict(dataset="qm9", num_samples=100_001),
-     "--num-samples must lie in 1 … 100,000 (the MMD² compares every pair of samples), "
-     "got 100001"),
+     "--num-samples must lie in 1 … 100,000 (every sample is drawn, kept in memory and "
+     "scored: the bound keeps a mistyped count from running for hours), got 100001"),
     (dict(num_samples=10_001),
      "--num-samples must be at most 10,000 for a graph set (the MMD² compares every pair "
      "of samples: minutes and gigabytes beyond), got 10001"),
