@@ -277,8 +277,14 @@ def test_cuda_requested_without_cuda(capsys):
     ('{"negatives": -1}', ": negatives must lie in (0, 1000], got -1 (for every non-edge, "
                           "use --estimator dense)"),
     ('{"model": "gae"}', " sets model 'gae', but --model vgae runs model 'vgae': choose the "
-                         "model with --model")],
-    ids=["epochs-string", "hidden-int", "json-list", "negatives-bound", "other-model"])
+                         "model with --model"),
+    # a key whose flag is not its name (--feature-mode), and one written with underscores
+    ('{"features": "pca"}', ": features must be one of raw, normalize, standardize, "
+                            "identity, propagated, got 'pca'"),
+    ('{"propagated_hops": 1001}', ": propagated_hops must lie in 0 … 1000 (more steps only "
+                                  "repeat the graph's stationary vector), got 1001")],
+    ids=["epochs-string", "hidden-int", "json-list", "negatives-bound", "other-model",
+         "features-key", "underscored-key"])
 def test_badly_typed_config_exits_2(tmp_path, capsys, content, message):
     """A config file's error names the file, then the key as the file spells it: the
     config's own words ("config field", "--negatives") are not repeated after its name."""
@@ -347,8 +353,7 @@ def test_optional_numbers_reset_by_none(tmp_path, capsys):
 def test_propagated_features_from_the_shell(tmp_path, capsys):
     assert_one_line_error(capsys, ["linkpred", "--quiet", "--feature-mode", "propagated",
                                    "--propagated-dim", "0", "--epochs", "1"],
-                          r"propagated features need a width from 1 to 65536 and from 0 to "
-                          r"1000 hops, got 0 and 6")
+                          r"--propagated-dim must be a width from 1 to 65536, got 0")
     rc, stdout, _ = run_cli(["linkpred", "--quiet", "--json", "--feature-mode", "propagated",
                              "--propagated-dim", "4", "--propagated-hops", "2", "--epochs", "2",
                              "--out", str(tmp_path / "o")])

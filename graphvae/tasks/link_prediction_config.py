@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from graphvae.config import MAX_WIDTH, Config, check_lr, check_widths, option
+from graphvae.config import Config, check_lr, check_widths, option
 from graphvae.decoders import EDGE_DECODERS
 from graphvae.encoders import ENCODERS
 from graphvae.models import MODELS
@@ -100,13 +100,13 @@ class LinkPredConfig(Config):
         check_widths("--hidden", self.hidden, allow_empty=True)
         check_widths("--latent", self.latent)
         if self.features not in FEATURE_MODES:
-            raise ValueError(f"features must be one of {', '.join(FEATURE_MODES)}, got "
+            raise ValueError(f"feature-mode must be one of {', '.join(FEATURE_MODES)}, got "
                              f"{self.features!r}")
-        if not 1 <= self.propagated_dim <= MAX_WIDTH \
-                or not 0 <= self.propagated_hops <= MAX_PROPAGATED_HOPS:
-            raise ValueError(f"propagated features need a width from 1 to {MAX_WIDTH} and "
-                             f"from 0 to {MAX_PROPAGATED_HOPS} hops, got "
-                             f"{self.propagated_dim} and {self.propagated_hops}")
+        check_widths("--propagated-dim", self.propagated_dim)
+        if not 0 <= self.propagated_hops <= MAX_PROPAGATED_HOPS:
+            raise ValueError(f"propagated-hops must lie in 0 … {MAX_PROPAGATED_HOPS} (more "
+                             f"steps only repeat the graph's stationary vector), got "
+                             f"{self.propagated_hops}")
         if self.selection not in ("val", "last"):
             raise ValueError(f"selection must be 'val' or 'last', got {self.selection!r}")
         if self.patience is not None and self.patience < 0:
