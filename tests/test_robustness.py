@@ -750,7 +750,8 @@ BAD_COMMAND_LINES = [
     (["linkpred", "--hidden", "65537"], "--hidden needs widths from 1 to 65536, got 65537"),
     (["linkpred", "--latent", "0"], "--latent must be a width from 1 to 65536, got 0"),
     (["linkpred", "--feature-mode", "propagated", "--propagated-hops", "1001"],
-     "from 1 to 65536 and from 0 to 1000 hops, got 64 and 1001"),
+     "--propagated-hops must lie in 0 … 1000 (more steps only repeat the graph's "
+     "stationary vector), got 1001"),
     (["generate", "--hidden", "64,70000"],
      "--hidden needs at least one width, each from 1 to 65536, got 64,70000"),
     (["generate", "--latent", str(10 ** 13)], "--latent must be a width from 1 to 65536"),
