@@ -102,8 +102,9 @@ class GraphBatch:
 
     ``x (N, F)``, ``adj`` the union :class:`Adjacency`, ``slot (N,)`` each node's
     flat position ``b·k + i`` in the padded ``(B, k)`` layout, ``mask (B, k)``,
-    ``dense (B, k, k)`` 0/1, ``node_types (N,)``, ``edge_types (B, k, k)`` (0 where
-    there is no edge), ``sizes (B,)``; ``graphs`` and ``features`` are the graphs
+    ``dense (B, k, k)`` 0/1, ``node_types (N,)`` and ``edge_types (B, k, k)`` (0 where
+    there is no edge) where every graph has them (else ``None``), ``sizes (B,)``;
+    ``graphs`` and ``features`` are the graphs
     themselves (on the CPU) and their input features (on the batch's device).
     """
 
@@ -141,13 +142,15 @@ class GraphBatch:
         k = max(g.num_nodes for g in graphs)
         offs, slots, eis = 0, [], []
         dense = torch.zeros(b, k, k)
-        typed = graphs[0].edge_types is not None
+        # types only where every graph has them: a graph without would read as all 0
+        # ("no edge") on its edges
+        typed = all(g.edge_types is not None for g in graphs)
         etypes = torch.zeros(b, k, k, dtype=torch.long) if typed else None
         for i, g in enumerate(graphs):
             eis.append(g.edge_index + offs)
             slots.append(torch.arange(g.num_nodes) + i * k)
             dense[i, g.edge_index[0], g.edge_index[1]] = 1.0
-            if etypes is not None and g.edge_types is not None:
+            if etypes is not None and g.edge_types is not None:       # every graph's
                 etypes[i, g.edge_index[0], g.edge_index[1]] = g.edge_types
             offs += g.num_nodes
         sizes = torch.tensor([g.num_nodes for g in graphs])
