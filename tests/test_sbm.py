@@ -251,6 +251,24 @@ def test_save_load_round_trip(tmp_path, mid):
     assert [p.name for p in tmp_path.iterdir()] == ["p.npz"]  # no temporary file left
 
 
+def test_a_failed_save_keeps_the_file_it_would_replace(tmp_path, mid, monkeypatch):
+    """A write that fails half-way (a full disk) leaves the earlier file whole and no
+    temporary file beside it."""
+    _, planted = mid
+    path = planted.save(tmp_path / "p.npz")
+    before = path.read_bytes()
+
+    def half_written(fh, **arrays):
+        fh.write(before[:100])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", half_written)
+    with pytest.raises(OSError, match="No space left"):
+        planted.save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["p.npz"]
+
+
 def _bad_files(tmp_path):
     """Bad planted files, each with the words its one-line refusal must hold."""
     good = {"blocks": np.array([0, 1, 1]), "theta": np.array([1.0, 0.5, 0.5]),
