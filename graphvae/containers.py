@@ -104,8 +104,8 @@ class GraphBatch:
     flat position ``b·k + i`` in the padded ``(B, k)`` layout, ``mask (B, k)``,
     ``dense (B, k, k)`` 0/1, ``node_types (N,)`` and ``edge_types (B, k, k)`` (0 where
     there is no edge) where every graph has them (else ``None``), ``sizes (B,)``;
-    ``graphs`` and ``features`` are the graphs
-    themselves (on the CPU) and their input features (on the batch's device).
+    ``graphs`` and ``features`` are the graphs themselves (on the CPU) and their input
+    features (on the batch's device).
     """
 
     x: Tensor
