@@ -197,6 +197,15 @@ class Config:
         flags = {_flag(f) for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         return "--" + message if word and "--" + word in flags else message
 
+    @classmethod
+    def as_key(cls, message: str) -> str:
+        """``message`` with its first word, where that is a field's flag (``--feature-mode
+        must ...``), turned into the field's name (``features must ...``): a refusal as a
+        ``--config`` file spells its keys. The inverse of the flag naming above."""
+        word = message.split(" ", 1)[0]
+        keys = {_flag(f): f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        return keys[word] + message[len(word):] if word in keys else message
+
     def validate(self) -> None:
         """Check the values; subclasses raise ``ValueError`` naming the problem."""
 

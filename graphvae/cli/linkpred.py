@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import re
 import sys
@@ -83,8 +82,7 @@ def _config(args: argparse.Namespace) -> LinkPredConfig:
         except (ValueError, TypeError) as err:   # named with the file that holds it,
             # its keys as the file spells them, not as flags (--hidden is the key hidden)
             text = re.sub(r"^(unknown )?config (field|key)", r"\1\2", str(err))
-            keys = {LinkPredConfig.flag(f.name): f.name for f in dataclasses.fields(cfg)}
-            text = re.sub(r"^--[a-z-]+", lambda m: keys.get(m.group(0), m.group(0)), text)
+            text = LinkPredConfig.as_key(text)
             raise ValueError(f"config {args.config}: {text}") from None
     return cfg.replace(**LinkPredConfig.given(args))
 
