@@ -1,19 +1,18 @@
-"""The collectives of a data-parallel run (distributed.py): joining a group on CUDA (stood
-in for, so no GPU is needed), a failed join's line, and the joint decisions of two gloo
-processes (largest values, spreads, a step that fails in one process, settings that
-differ). The start-up variables and a lost peer are tested in test_minibatch.py."""
+"""The collectives of a data-parallel run (distributed.py): joining a group (its default
+wait, and on CUDA, stood in for so that no GPU is needed), a failed join's line, a lost
+peer told from a local fault, and the joint decisions of two gloo processes (largest
+values, spreads, a step that fails in one process, settings that differ). torchrun's
+start-up variables are tested in test_minibatch.py."""
 
 import datetime
 import json
-import subprocess
-import sys
 import textwrap
 
 import pytest
 import torch
-from conftest import child_env
+from test_minibatch import _two_processes
 
-from graphvae.distributed import process_group
+from graphvae.distributed import _peer_failure, process_group
 
 
 @pytest.fixture
@@ -29,6 +28,23 @@ def two_processes(monkeypatch):
                         lambda backend, **kw: joined.append((backend, kw)))
     monkeypatch.setattr(torch.distributed, "destroy_process_group", lambda: None)
     return joined
+
+
+def test_joining_waits_300_s_by_default_and_a_lost_peer_is_named_without_its_source(
+        two_processes):
+    """Without GRAPHVAE_DIST_TIMEOUT the group waits 300 s for its peers; a peer lost
+    inside the run is one line with gloo's source location and the sentences after the
+    first left out."""
+    lost = ("[../third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by peer "
+            "[127.0.0.1]:22932. Further detail")
+    with pytest.raises(ValueError) as err, process_group(torch.device("cpu")) as got:
+        assert got == (0, 2, torch.device("cpu"))
+        raise RuntimeError(lost)
+    assert two_processes == [("gloo", {"rank": 0, "world_size": 2,
+                                       "timeout": datetime.timedelta(seconds=300)})]
+    assert str(err.value) == ("torch.distributed: another process of the run stopped or lost "
+                              "its connection (Connection closed by peer [127.0.0.1]:22932); "
+                              "its own output names the cause")
 
 
 def test_on_cuda_each_process_takes_its_local_device_and_nccl(two_processes, monkeypatch):
@@ -77,6 +93,17 @@ def test_a_local_fault_inside_the_group_keeps_its_own_error(two_processes):
     assert err.value is local
 
 
+def test_only_a_lost_peer_is_reported_as_one():
+    """A local fault that mentions NCCL or gloo (a CUDA out-of-memory inside NCCL, a device
+    gloo cannot use) keeps its own message; connection loss is the peer's."""
+    assert _peer_failure(RuntimeError("[../gloo/transport/tcp/pair.cc:553] Connection closed "
+                                      "by peer [127.0.0.1]:22932"))
+    assert _peer_failure(torch.distributed.DistNetworkError("the store is gone"))
+    assert not _peer_failure(RuntimeError("NCCL error in: ... unhandled cuda error, Cuda "
+                                          "failure 'out of memory'"))
+    assert not _peer_failure(RuntimeError("expected tensor on gloo-compatible device"))
+
+
 @pytest.mark.parametrize("text", [
     "[../gloo/transport/tcp/pair.cc:553] Connection closed by peer [127.0.0.1]:22932",
     "[../gloo/transport/tcp/pair.cc:589] Read error [127.0.0.1]:5566: Connection reset by peer",
@@ -85,7 +112,6 @@ def test_a_local_fault_inside_the_group_keeps_its_own_error(two_processes):
     "error",
 ])
 def test_each_way_a_backend_reports_a_lost_peer_is_read_as_one(text):
-    from graphvae.distributed import _peer_failure
     assert _peer_failure(RuntimeError(text))
     assert not _peer_failure(RuntimeError(text.replace("peer", "pear").replace(
         "ncclRemoteError", "ncclSystemError").replace("remote process exited", "it exited")))
@@ -93,6 +119,7 @@ def test_each_way_a_backend_reports_a_lost_peer_is_read_as_one(text):
 
 _COLLECTIVES = textwrap.dedent("""
     import json
+    import os
     import torch
     from graphvae.distributed import agree, highest, process_group, spread, together
 
@@ -110,6 +137,7 @@ _COLLECTIVES = textwrap.dedent("""
     def settings(**kw):
         return lambda: agree(kw, name=lambda k: "--" + k) or "agreed"
 
+    os.environ["GRAPHVAE_DIST_TIMEOUT"] = "30"    # a collective that waits: 30 s, not 300
     out = {}
     with process_group(torch.device("cpu")) as (rank, world, _):
         out["highest"] = highest(2.5 * rank, -rank, 2.0 ** 53 - 1 - rank)
@@ -132,12 +160,7 @@ def test_two_processes_decide_together(tmp_path):
     highest, a step that fails in process 1 (its own error there, one line in process 0),
     and settings that agree, differ in two values (named by their flags, in order), differ
     in their keys, or differ in their count."""
-    (tmp_path / "collectives.py").write_text(_COLLECTIVES)
-    env = dict(child_env(), GRAPHVAE_DIST_TIMEOUT="30")
-    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-                          "--master_port=0", "--rdzv_backend=c10d",
-                          "--rdzv_endpoint=localhost:0", str(tmp_path / "collectives.py")],
-                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=240)
+    run = _two_processes(tmp_path, "collectives.py", _COLLECTIVES)
     assert run.returncode == 0, run.stderr[-3000:]
     out = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     differ = ("ValueError: torch.distributed: the 2 processes were started with different "
