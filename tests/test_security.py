@@ -833,6 +833,11 @@ def test_planetoid_matrices_and_lists_are_held_to_their_kinds(tmp_path):
     index_refused("", r"ind\.cora\.test\.index: test indices must be distinct")
     index_refused("506\n", r"ind\.cora\.tx: 2 rows for 1 test indices")
     index_refused("507\n505\n", r"ind\.cora\.test\.index: index 507 is beyond the 507 nodes")
+    # 2^63 = 9223372036854775808 is one past int64; found by the fuzz (seed 7)
+    index_refused("506\n9223372036854775808\n",
+                  r"ind\.cora\.test\.index: test index 9223372036854775808 does not fit in "
+                  r"64 bits")
+    index_refused("-9223372036854775809\n", r"test index -9223372036854775809 does not fit")
     (tmp_path / "ind.cora.test.index").write_text("506\n505\n")
     loops = defaultdict(list, {i: [i, (i + 1) % 507] for i in range(507)})
     (tmp_path / "ind.cora.graph").write_bytes(pickle.dumps(loops, protocol=4))

@@ -126,10 +126,14 @@ def _is_index(v: object, n: int) -> bool:
 def _test_index(path: Path) -> np.ndarray:
     try:
         text = path.read_text(encoding="ascii")
-        idx = np.array([int(t) for t in text.split()], dtype=np.int64)
+        values = [int(t) for t in text.split()]
     except (OSError, ValueError) as err:
         raise DataError(path, f"expected one integer node index per line "
                               f"({type(err).__name__})") from None
+    outside = next((v for v in values if not -2 ** 63 <= v < 2 ** 63), None)
+    if outside is not None:
+        raise DataError(path, f"test index {quote(outside, 40)} does not fit in 64 bits")
+    idx = np.array(values, dtype=np.int64)
     if idx.size == 0 or idx.min() < 0 or len(np.unique(idx)) != idx.size:
         raise DataError(path, "test indices must be distinct non-negative integers")
     return idx
