@@ -56,6 +56,11 @@ def check_zip_stored(path: str | os.PathLike) -> list[str] | None:
             infos = zf.infolist()
             size = path.stat().st_size
             for info in infos:
+                if not 0 <= info.header_offset < size:      # (a seek there: EINVAL)
+                    raise DataError(path, f"not a readable zip archive (its member "
+                                          f"{quote(info.filename[:80])} starts at byte "
+                                          f"{info.header_offset:,}, outside the file's "
+                                          f"{size:,})")
                 if info.compress_type != zipfile.ZIP_STORED:
                     raise DataError(path, f"holds a compressed member ({info.filename[:80]}); "
                                           f"torch.save and numpy.savez never compress")

@@ -1273,6 +1273,26 @@ def test_zip_members_that_claim_more_bytes_than_the_file_are_refused(tmp_path):
         check_zip_stored(path)
 
 
+def test_a_zip_member_said_to_start_before_the_file_is_refused_as_unreadable(tmp_path):
+    """The end record's central-directory offset raised by 10 (found by fuzzing the new
+    training-state reader): zipfile reads the directory where it lies, but places the
+    first member at byte 0 − 10, and a seek there failed as "cannot read the file
+    (OSError: [Errno 22] Invalid argument)", the words of an I/O failure."""
+    from graphvae.torch_files import check_zip_stored
+    path = tmp_path / "a.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("a.npy", bytes(100))
+    data = bytearray(path.read_bytes())
+    at = data.rindex(b"PK\x05\x06") + 16          # the end record's directory offset
+    offset = int.from_bytes(data[at:at + 4], "little")
+    data[at:at + 4] = (offset + 10).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=f"not a readable zip archive \\(its member 'a.npy' "
+                                        f"starts at byte -10, outside the file's "
+                                        f"{len(data):,}\\)$"):
+        check_zip_stored(path)
+
+
 def test_an_npy_member_that_declares_fewer_bytes_than_it_holds_is_refused(tmp_path):
     """numpy.save's ten float64 whose header is rewritten to declare nine (the same header
     length), stored in a zip archive: 72 bytes declared, 80 held, refused as damaged (a
