@@ -6,8 +6,9 @@
 
 Readers: edge lists (``.csv`` / ``.tsv`` / whitespace), feature tables, GraphML, GML,
 graph-set pickles, graph6, the Planetoid raw files, ``.npy`` / ``.csv`` / ``.mat``
-matrices, the QM9 SMILES file, checkpoints (``graphvae check-invariance``) and sample
-files (``graphvae score``). Each
+matrices, the QM9 SMILES file, checkpoints (``graphvae check-invariance``), sample
+files (``graphvae score``), training states (``--resume``), planted parameters
+(``linkpred --planted``) and config files (``linkpred --config``). Each
 case is a file built from a valid one and then damaged: random bytes, other encodings
 and byte-order marks, separators, huge / NaN numbers, long fields, ragged rows,
 truncated XML, GraphML attribute types, ``.npy`` dtypes and byte orders, ``.mat``
@@ -483,6 +484,204 @@ def damage_member(rng: random.Random, data: bytes) -> bytes:
     return out.getvalue()
 
 
+# --------------------------------------------------------------------------- training states
+#: The settings the valid training state was written under (``--resume`` compares them).
+STATE_CONFIG = {"task": "linkpred", "lr": 0.01, "seed": 0}
+ODD_VALUES = (None, "x", -1, 0, 10**9, 2**70, 1.5, float("nan"), float("inf"), True, [], {},
+              [1e9], "1")
+_STATE: dict[str, Any] = {}
+
+
+def _fit_parts() -> tuple[Any, Any, list, Any]:
+    """A tiny VGAE's training pieces, the same on every call: the model, its optimiser,
+    early stopping and weight averaging (both keep state in the file), the one batch."""
+    import torch
+
+    from graphvae.adjacency import Adjacency
+    from graphvae.tasks.link_prediction import PRESETS, build_linkpred_model
+    from graphvae.training import EMA, EarlyStopping, FullBatch
+    torch.manual_seed(0)
+    model = build_linkpred_model(PRESETS["vgae"].replace(hidden=(4,), latent=2), 3)
+    ring = torch.arange(6)
+    adj = Adjacency(torch.stack([torch.cat([ring, (ring + 1) % 6]),
+                                 torch.cat([(ring + 1) % 6, ring])]), 6)
+    batch = FullBatch(model.batch(torch.ones(6, 3), adj))
+    return (model, torch.optim.Adam(model.parameters(), lr=0.01),
+            [EarlyStopping(5), EMA(0.9)], batch)
+
+
+def _resume(path: Path, fresh: bool = False) -> Any:
+    """``--resume`` of the run that wrote the valid state (``fresh``: that run itself): the
+    same pieces, 2 epochs, the best of a score that never improves kept."""
+    import torch
+
+    from graphvae.training import fit
+    model, opt, callbacks, batch = _fit_parts()
+    return fit(model, batch, opt, epochs=2, evaluate=lambda: {"score": 0.0},
+               callbacks=callbacks, generator=torch.Generator().manual_seed(0),
+               checkpoint=path, resume=not fresh, config=STATE_CONFIG, progress=False)
+
+
+def _valid_state() -> tuple[bytes, dict[str, Any]]:
+    if not _STATE:
+        import torch
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "state.pt"
+            _resume(path, fresh=True)
+            _STATE["bytes"] = path.read_bytes()
+        _STATE["dict"] = torch.load(io.BytesIO(_STATE["bytes"]), weights_only=True)
+    return _STATE["bytes"], _STATE["dict"]
+
+
+def _odd_tensor(rng: random.Random, like: Any) -> Any:
+    import torch
+    shape = tuple(like.shape) if isinstance(like, torch.Tensor) else (2,)
+    return rng.choice([torch.zeros(7, 7), torch.zeros(0), torch.full(shape, float("nan")),
+                       torch.full(shape, -1.0), torch.zeros(shape, dtype=torch.int64),
+                       torch.zeros(shape, dtype=torch.complex64), torch.zeros(shape).t(),
+                       torch.full(shape, 1e38), "w", None])
+
+
+def state_case(rng: random.Random, folder: str) -> Case:
+    """A training state (``--resume``): valid, with one field damaged, or damaged bytes."""
+    import copy
+
+    import torch
+    data, valid = _valid_state()
+    r = rng.random()
+    if r < 0.6:
+        ck = copy.deepcopy(valid)
+        kind = rng.randrange(10)
+        if kind == 0:
+            ck.pop(rng.choice(sorted(ck)))
+        elif kind == 1:
+            ck[rng.choice(sorted(ck))] = rng.choice(ODD_VALUES)
+        elif kind == 2:                                  # a weight
+            key = rng.choice(sorted(ck["model"]))
+            if rng.random() < 0.2:
+                ck["model"].pop(key)
+            else:
+                ck["model"][key] = _odd_tensor(rng, ck["model"][key])
+        elif kind == 3:                                  # the best epoch and its weights
+            field = rng.choice(["score", "epoch", "stale", "state"])
+            if field == "state" and rng.random() < 0.7:
+                key = rng.choice(sorted(ck["best"]["state"]))
+                ck["best"]["state"][key] = _odd_tensor(rng, ck["best"]["state"][key])
+            else:
+                ck["best"][field] = rng.choice(ODD_VALUES)
+        elif kind == 4:                                  # the optimiser
+            opt = ck["optimizer"]
+            if rng.random() < 0.5:
+                opt["param_groups"][0][rng.choice(["lr", "betas", "eps", "params"])] = \
+                    rng.choice(ODD_VALUES)
+            else:
+                slots = opt["state"][rng.choice(sorted(opt["state"]))]
+                key = rng.choice(sorted(slots))
+                slots[key] = _odd_tensor(rng, slots[key])
+        elif kind == 5:                                  # the callbacks' own states
+            cbs = ck["callbacks"]
+            if rng.random() < 0.3:
+                cbs.pop(rng.randrange(len(cbs)))
+            elif rng.random() < 0.3:
+                cbs.reverse()
+            else:
+                cb = cbs[rng.randrange(len(cbs))]
+                key = rng.choice(sorted(cb)) if cb else "x"
+                cb[key] = rng.choice([*ODD_VALUES, [torch.zeros(3)]])
+        elif kind == 6:                                  # the random number generators
+            rs = ck["rng"]
+            rs[rng.choice(sorted(rs))] = rng.choice(
+                [torch.zeros(3, dtype=torch.uint8), torch.zeros(5000), None, "x"])
+        elif kind == 7:                                  # the per-epoch records
+            field = rng.choice(["history", "epoch_seconds"])
+            ck[field] = rng.choice([ck[field][:1], ck[field] * 2, [1, 2], ["a", "b"],
+                                    [{"x": float("nan")}] * 2, "ab", None])
+        elif kind == 8:
+            ck["epoch"] = rng.choice([-1, 1, 3, 10**9, 1.5, "2", True])
+        else:                                            # another run's settings
+            ck["config"] = rng.choice([{**STATE_CONFIG, "lr": 0.1}, {"task": "generate"},
+                                       None, [1], {"lr": [[[]]]}])
+        buf = io.BytesIO()
+        torch.save(ck, buf)
+        data = buf.getvalue()
+    elif r < 0.7:
+        data = hostile_pickle(rng, folder)
+    elif r < 0.8:
+        data = damage(rng, data)
+    elif r < 0.9:
+        data = damage_member(rng, data)
+    return Case({"state.pt": data}, "state.pt", note="training state")
+
+
+# --------------------------------------------------------------------------- planted models
+def planted_case(rng: random.Random) -> Case:
+    """The planted parameters (``linkpred --planted``): valid, one array damaged, other
+    archives, damaged bytes."""
+    blocks = np.array([0, 0, 1, 1, 2], dtype=np.int64)
+    theta = np.array([1.0, 0.5, 2.0, 1.0, 0.0])
+    omega = np.array([[3.0, 0.5, 0.1], [0.5, 2.0, 0.2], [0.1, 0.2, 1.0]])
+    arrays: dict[str, Any] = {"blocks": blocks, "theta": theta, "omega": omega,
+                              "graph": np.array("ab" * 32)}
+    r = rng.random()
+    if r < 0.5:
+        key = rng.choice(sorted(arrays))
+        if rng.random() < 0.2:
+            arrays.pop(key)
+        else:
+            arrays[key] = rng.choice([
+                np.zeros(0), np.full(5, np.nan), np.full(5, -1.0), np.full((3, 3), np.inf),
+                np.array(["a"] * 5), np.zeros((5, 2)), np.array(5), np.arange(5) + 7,
+                np.array([1e308] * 5), np.zeros(5, dtype=np.complex64),
+                np.zeros(5, dtype=bool), np.array([[0.0, 1.0], [2.0, 0.0]]),
+                np.array([0, 0, 1, 1, 2], dtype=np.uint8), np.array("Z" * 64),
+                np.array(["ab" * 32]), np.zeros(5, dtype=np.float16)])
+    buf = io.BytesIO()
+    if 0.5 <= r < 0.6:                                     # compressed, or holding objects
+        if rng.random() < 0.5:
+            np.savez_compressed(buf, **arrays)
+        else:
+            np.savez(buf, **arrays, extra=np.array([{"a": 1}], dtype=object))
+    else:
+        np.savez(buf, **arrays)
+    data = buf.getvalue()
+    if 0.6 <= r < 0.75:
+        data = damage(rng, data)
+    elif 0.75 <= r < 0.9:
+        data = damage_member(rng, data)
+    return Case({"g.planted.npz": data}, "g.planted.npz", note="planted")
+
+
+# --------------------------------------------------------------------------- config files
+def config_case(rng: random.Random) -> Case:
+    """A ``linkpred --config`` file: valid fields, odd values, unknown keys, other JSON."""
+    fields: dict[str, Any] = {"hidden": [8], "latent": 4, "lr": 0.02, "epochs": 3,
+                              "dropout": 0.1, "estimator": "sampled", "negatives": 2.0}
+    r = rng.random()
+    if r < 0.5:
+        key = rng.choice([*sorted(fields), "model", "features", "patience", "batch_size",
+                          "val_fraction", "selection", "propagated_hops", "seed", "x" * 300])
+        fields[key] = rng.choice([*ODD_VALUES, [8, -1], [[8]], "vgae", "gae", 1e39, -0.0,
+                                  5e-324, "𝟘", {"a": [1]}, [True]])
+        text = json.dumps(fields)
+    elif r < 0.65:
+        text = rng.choice(["[1, 2]", "null", "3", '"x"', "{", '{"lr": NaN}', '{"lr": 1e999}',
+                           '{"lr": 0.1, "lr": 0.2}', "[" * 5000 + "]" * 5000,
+                           '{"epochs": 1' + "0" * 5000 + "}", "", "\ufeff{}",
+                           '{"hidden": [' + "8," * 100000 + "8]}"])
+    else:
+        text = json.dumps(fields)
+    data, _ = encode(rng, text) if rng.random() < 0.2 else (text.encode(), "utf-8")
+    if rng.random() < 0.2:
+        data = damage(rng, data)
+    return Case({"config.json": data}, "config.json", note="config")
+
+
+def _config_of(path: Path) -> Any:
+    from graphvae.cli import build_parser
+    from graphvae.cli.linkpred import _config
+    return _config(build_parser().parse_args(["linkpred", "--config", str(path)]))
+
+
 # --------------------------------------------------------------------------- readers
 def _graph_of(data: Any) -> tuple[set[str], set[frozenset[str]]]:
     names = data.node_names
@@ -494,6 +693,7 @@ def _readers() -> dict[str, tuple[Callable, Callable[[Path, Path], Any]]]:
     from graphvae.datasets.files import load_graph_file
     from graphvae.datasets.graphgen import load_graph_pickle, read_graph6
     from graphvae.datasets.planetoid import read_planetoid_raw
+    from graphvae.datasets.planted import PlantedSBM
     from graphvae.tasks.invariance import load_model
     from graphvae.vector.data import load_matrix, read_mat_matrix
 
@@ -510,6 +710,9 @@ def _readers() -> dict[str, tuple[Callable, Callable[[Path, Path], Any]]]:
         "mat": (mat_case, lambda d, p: read_mat_matrix(p)),
         "checkpoint": (checkpoint_case, lambda d, p: load_model(p)),
         "samples": (samples_case, lambda d, p: _samples_of(p)),
+        "training state": (state_case, lambda d, p: _resume(p)),
+        "planted": (planted_case, lambda d, p: PlantedSBM.load(p)),
+        "config": (config_case, lambda d, p: _config_of(p)),
     }
     try:
         import rdkit  # noqa: F401
@@ -583,7 +786,8 @@ def fuzz(cases: int, seed: int, progress: bool = True) -> dict[str, Any]:
             folder = Path(tmp) / f"c{i}"
             folder.mkdir()
             make, reader = readers[name]
-            needs_folder = make in (graph_pickle_case, planetoid_case, checkpoint_case)
+            needs_folder = make in (graph_pickle_case, planetoid_case, checkpoint_case,
+                                    state_case)
             case = make(rng, str(folder)) if needs_folder else make(rng)
             outcome, detail = run_case(name, reader, case, folder)
             counts[name][outcome] += 1
@@ -605,7 +809,7 @@ def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(description=__doc__.split("\n\n")[0].replace("``", "`"))
     p.add_argument("--cases", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--smoke", action="store_true", help="300 cases")
+    p.add_argument("--smoke", action="store_true", help="400 cases")
     p.add_argument("--out", default=None,
                    help="the report [benchmarks/results/fuzz_readers.json; "
                         "fuzz_readers.smoke.json with --smoke]")
@@ -617,7 +821,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--cases must be >= 1")
     import torch
     torch.set_num_threads(1)
-    report = fuzz(300 if args.smoke else args.cases, args.seed, progress=not args.quiet)
+    report = fuzz(400 if args.smoke else args.cases, args.seed, progress=not args.quiet)
     from graphvae.io import write_json
     from graphvae.provenance import environment
     write_json({**report, "environment": environment()}, args.out)
