@@ -1277,7 +1277,8 @@ def test_a_zip_member_said_to_start_before_the_file_is_refused_as_unreadable(tmp
     """The end record's central-directory offset raised by 10 (found by fuzzing the new
     training-state reader): zipfile reads the directory where it lies, but places the
     first member at byte 0 − 10, and a seek there failed as "cannot read the file
-    (OSError: [Errno 22] Invalid argument)", the words of an I/O failure."""
+    (OSError: [Errno 22] Invalid argument)", the words of an I/O failure. A member placed
+    at the file's end (its central-directory entry's offset) is refused the same way."""
     from graphvae.torch_files import check_zip_stored
     path = tmp_path / "a.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
@@ -1290,6 +1291,13 @@ def test_a_zip_member_said_to_start_before_the_file_is_refused_as_unreadable(tmp
     with pytest.raises(DataError, match=f"not a readable zip archive \\(its member 'a.npy' "
                                         f"starts at byte -10, outside the file's "
                                         f"{len(data):,}\\)$"):
+        check_zip_stored(path)
+    data[at:at + 4] = offset.to_bytes(4, "little")          # as written, then the
+    at = data.index(b"PK\x01\x02") + 42              # member's own offset at the end
+    data[at:at + 4] = len(data).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=f"its member 'a.npy' starts at byte {len(data):,}, "
+                                        f"outside the file's {len(data):,}\\)$"):
         check_zip_stored(path)
 
 
