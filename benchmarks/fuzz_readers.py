@@ -6,7 +6,8 @@
 
 Readers: edge lists (``.csv`` / ``.tsv`` / whitespace), feature tables, GraphML, GML,
 graph-set pickles, graph6, the Planetoid raw files, ``.npy`` / ``.csv`` / ``.mat``
-matrices, the QM9 SMILES file, checkpoints (``graphvae check-invariance``), sample
+matrices, the QM9 SMILES file, checkpoints (``graphvae check-invariance``; the current
+format of each model kind, and the older linkpred format), sample
 files (``graphvae score``), training states (``--resume``), planted parameters
 (``linkpred --planted``) and config files (``linkpred --config``). Each
 case is a file built from a valid one and then damaged: random bytes, other encodings
@@ -613,6 +614,82 @@ def state_case(rng: random.Random, folder: str) -> Case:
     return Case({"state.pt": data}, "state.pt", note="training state")
 
 
+_MODELS: dict[str, bytes] = {}
+
+
+def _valid_models() -> dict[str, bytes]:
+    """``model.pt`` as the package writes it (kind, constructor arguments, weights) for each
+    kind of graph model, tiny: a linkpred VGAE, and oneshot-vae (with the set-mixture
+    prior), seq-vae and graphvae generators of three small graphs."""
+    if not _MODELS:
+        import torch
+
+        from graphvae.datasets.graphsets import GraphSet
+        from graphvae.models.checkpoints import save_model
+        from graphvae.tasks.generation import GenerationConfig, build_generation_model
+        from graphvae.tasks.link_prediction import PRESETS, build_linkpred_model
+        graphs = [nx.cycle_graph(4), nx.path_graph(3), nx.star_graph(3)]
+        data = GraphSet("tiny", graphs, graphs[:1], graphs[:1])
+        lp = PRESETS["vgae"].replace(hidden=(4,), latent=2)
+        torch.manual_seed(0)
+        runs: list[tuple[Any, dict[str, Any]]] = [
+            (build_linkpred_model(lp, 3), {"task": "linkpred", "config": lp.to_dict(),
+                                            "in_channels": 3, "epoch": 1})]
+        for kind, extra in (("oneshot-vae", {"prior": "set-mixture", "components": 2}),
+                            ("seq-vae", {}), ("graphvae", {})):
+            cfg = GenerationConfig(model=kind, hidden=(4,), latent=2, **extra)
+            runs.append((build_generation_model(cfg, data),
+                         {"task": "generation", "config": cfg.to_dict(),
+                          "in_channels": data.in_channels, "epoch": 1}))
+        with tempfile.TemporaryDirectory() as tmp:
+            for model, extra in runs:
+                path = Path(tmp) / "model.pt"
+                save_model(path, model, **extra)
+                _MODELS[model.kind] = path.read_bytes()
+    return _MODELS
+
+
+ODD_INIT = (*ODD_VALUES, [10**9], [4] * 2000, [0], [-4], [4.0], "gcn", "gin", "x" * 10_000,
+            10**6, -6.0, 1e308, [[4]], {"kind": "x"})
+
+
+def model_checkpoint_case(rng: random.Random, folder: str) -> Case:
+    """A ``model.pt`` of the current format (what ``graphvae linkpred`` and ``generate``
+    write): one constructor argument odd, missing or unknown, another kind's arguments, a
+    weight or top-level entry damaged, or damaged bytes."""
+    import torch
+    kind = rng.choice(sorted(_valid_models()))
+    data = _valid_models()[kind]
+    r = rng.random()
+    if r < 0.6:
+        ck = torch.load(io.BytesIO(data), weights_only=True)
+        init = ck["init"]
+        what = rng.randrange(6)
+        if what == 0:
+            init[rng.choice(sorted(init))] = rng.choice(ODD_INIT)
+        elif what == 1:
+            init.pop(rng.choice(sorted(init)))
+        elif what == 2:
+            init[rng.choice(["prior", "x", "__class__", "hidden"])] = rng.choice(ODD_INIT)
+        elif what == 3:
+            ck["model"] = rng.choice([*sorted(_valid_models()), "x", 3, None, ["seq-vae"]])
+        elif what == 4:
+            sd = ck["state_dict"]
+            sd[rng.choice(sorted(sd))] = _odd_tensor(rng, None)
+        else:
+            ck[rng.choice(sorted(ck))] = rng.choice(ODD_INIT)
+        buf = io.BytesIO()
+        torch.save(ck, buf)
+        data = buf.getvalue()
+    elif r < 0.7:
+        data = hostile_pickle(rng, folder)
+    elif r < 0.8:
+        data = damage(rng, data)
+    elif r < 0.9:
+        data = damage_member(rng, data)
+    return Case({"model.pt": data}, "model.pt", note=f"model checkpoint ({kind})")
+
+
 # --------------------------------------------------------------------------- planted models
 def planted_case(rng: random.Random) -> Case:
     """The planted parameters (``linkpred --planted``): valid, one array damaged, other
@@ -709,6 +786,7 @@ def _readers() -> dict[str, tuple[Callable, Callable[[Path, Path], Any]]]:
         "matrix csv": (matrix_csv_case, lambda d, p: load_matrix(p)),
         "mat": (mat_case, lambda d, p: read_mat_matrix(p)),
         "checkpoint": (checkpoint_case, lambda d, p: load_model(p)),
+        "model checkpoint": (model_checkpoint_case, lambda d, p: load_model(p)),
         "samples": (samples_case, lambda d, p: _samples_of(p)),
         "training state": (state_case, lambda d, p: _resume(p)),
         "planted": (planted_case, lambda d, p: PlantedSBM.load(p)),
@@ -787,7 +865,7 @@ def fuzz(cases: int, seed: int, progress: bool = True) -> dict[str, Any]:
             folder.mkdir()
             make, reader = readers[name]
             needs_folder = make in (graph_pickle_case, planetoid_case, checkpoint_case,
-                                    state_case)
+                                    model_checkpoint_case, state_case)
             case = make(rng, str(folder)) if needs_folder else make(rng)
             outcome, detail = run_case(name, reader, case, folder)
             counts[name][outcome] += 1
