@@ -88,6 +88,37 @@ def _typed_flag(f: dataclasses.Field) -> str:
     return "--no-" + _flag(f)[2:] if f.default is True else _flag(f)
 
 
+def check_keys(cls: type, d: object) -> None:
+    """A one-line ``ValueError`` unless ``d`` is a dict whose keys are fields of the
+    dataclass ``cls`` (an unknown key is named with the field it may mean)."""
+    if not isinstance(d, dict):
+        raise ValueError(f"a {cls.__name__} is a JSON object of fields, got "
+                         f"{type(d).__name__}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - known, key=str)
+    if unknown:
+        more = f", {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        raise ValueError(f"unknown config key(s): "
+                         f"{', '.join(_unknown_key(cls, k) for k in unknown[:5])}{more}; "
+                         f"the keys are the fields of {cls.__name__}: "
+                         f"{', '.join(sorted(known))}")
+
+
+def _unknown_key(cls: type, key: object) -> str:
+    """``key`` with the field of ``cls`` it may mean: the field whose flag it spells
+    (``feature_mode`` for ``--feature-mode``, field ``features``), else a close name."""
+    import difflib
+
+    fields = dataclasses.fields(cls)
+    text = str(key)
+    flag = "--" + text.replace("_", "-")
+    meant = next((f.name for f in fields if _flag(f) == flag), None)
+    if meant is None:
+        close = difflib.get_close_matches(text, [f.name for f in fields], n=1)
+        meant = close[0] if close else None
+    return quote(text) if meant is None else f"{quote(text)} (did you mean {meant}?)"
+
+
 class Config:
     """Mixin for frozen dataclasses of run settings (see the module docstring)."""
 
@@ -215,33 +246,8 @@ class Config:
 
     @classmethod
     def from_dict(cls: type[C], d: dict[str, Any]) -> C:
-        if not isinstance(d, dict):
-            raise ValueError(f"a {cls.__name__} is a JSON object of fields, got "
-                             f"{type(d).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        unknown = sorted(set(d) - known, key=str)
-        if unknown:
-            more = f", {len(unknown) - 5} more" if len(unknown) > 5 else ""
-            raise ValueError(f"unknown config key(s): "
-                             f"{', '.join(cls._unknown_key(k) for k in unknown[:5])}{more}; "
-                             f"the keys are the fields of {cls.__name__}: "
-                             f"{', '.join(sorted(known))}")
+        check_keys(cls, d)
         return cls(**d)
-
-    @classmethod
-    def _unknown_key(cls, key: object) -> str:
-        """``key`` with the field it may mean: the field whose flag it spells
-        (``feature_mode`` for ``--feature-mode``, field ``features``), else a close name."""
-        import difflib
-
-        fields = dataclasses.fields(cls)  # type: ignore[arg-type]
-        text = str(key)
-        flag = "--" + text.replace("_", "-")
-        meant = next((f.name for f in fields if _flag(f) == flag), None)
-        if meant is None:
-            close = difflib.get_close_matches(text, [f.name for f in fields], n=1)
-            meant = close[0] if close else None
-        return quote(text) if meant is None else f"{quote(text)} (did you mean {meant}?)"
 
     def replace(self: C, **changes: Any) -> C:
         return self.from_dict({**self.to_dict(), **changes})

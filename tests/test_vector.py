@@ -774,6 +774,38 @@ def test_a_checkpoint_keeps_the_training_objective(tmp_path):
         load_vector_model(tmp_path / "ae_iwae.pt")
 
 
+def test_a_checkpoint_config_that_is_not_a_vector_config_is_named(tmp_path):
+    """A config that is not a dict of fields, a key no field has, and a ``hidden`` that is
+    not a list: each refused naming what is wrong (found by the reader fuzz, where they
+    came out as "'int' object is not iterable", "VectorConfig.__init__() got an unexpected
+    keyword argument" and a string split into its letters)."""
+    from graphvae.errors import DataError
+    from graphvae.vector.models import VectorConfig
+
+    m = build_vector_model("vae", 4, latent_dim=2, hidden=(8,))
+    save_checkpoint(m, tmp_path / "m.pt")
+    ck = torch.load(tmp_path / "m.pt", weights_only=True)
+    path = tmp_path / "bad.pt"
+    for config, message in (
+            (7, "a VectorConfig is a JSON object of fields, got int"),
+            ([["in_dim", 4]], "a VectorConfig is a JSON object of fields, got list"),
+            ({**ck["config"], "hiden": [8]}, "unknown config key(s): 'hiden' (did you mean "
+                                             "hidden?); the keys are the fields of "
+                                             "VectorConfig: activation, corruption, hidden, "
+                                             "in_dim, latent_dim, likelihood, noise_level, "
+                                             "variance, variational"),
+            ({**ck["config"], "hidden": 8}, "config field 'hidden' has the wrong type: 8, "
+                                            "not tuple[int, ...]"),
+            ({**ck["config"], "hidden": "88"}, "config field 'hidden' has the wrong type: "
+                                               "'88', not tuple[int, ...]")):
+        torch.save({**ck, "config": config}, path)
+        with pytest.raises(DataError) as err:
+            load_vector_model(path)
+        assert str(err.value) == f"{path}: the checkpoint's config is not usable " \
+                                 f"(ValueError: {message})", str(err.value)
+    assert VectorConfig.from_dict({"in_dim": 3}).hidden == ()   # as before: no layer
+
+
 def test_plain_data_is_exactly_str_keyed_dicts_lists_and_scalars():
     """What torch's weights-only reader refuses is named before a checkpoint is written:
     a dict key that is not a string, a set, a dict subclass (worked out by hand)."""

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from graphvae.bounds import ELBO, IWAE, BoundEstimate, DiagGaussian, PointMass, StandardNormal
-from graphvae.config import check_count, check_field_types
+from graphvae.config import check_count, check_field_types, check_keys
 from graphvae.devices import draw_device
 from graphvae.likelihoods import MIN_LOGVAR, LogLik, bernoulli_log_prob, gaussian_log_prob
 from graphvae.vector.layers import ACTIVATIONS, Corruption, mlp
@@ -75,9 +75,11 @@ class VectorConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> VectorConfig:
-        d = dict(d)
-        d["hidden"] = tuple(d.get("hidden", ()))
-        return cls(**d)
+        """What :meth:`to_dict` wrote (``hidden`` as a list; a missing one is no layer);
+        a one-line ``ValueError`` for anything else."""
+        check_keys(cls, d)
+        hidden = d.get("hidden", [])
+        return cls(**{**d, "hidden": tuple(hidden) if type(hidden) is list else hidden})
 
 
 class VectorAutoencoder(nn.Module):
