@@ -7,7 +7,7 @@
 Readers: edge lists (``.csv`` / ``.tsv`` / whitespace), feature tables, GraphML, GML,
 graph-set pickles, graph6, the Planetoid raw files, ``.npy`` / ``.csv`` / ``.mat``
 matrices, the QM9 SMILES file, checkpoints (``graphvae check-invariance``; the current
-format of each model kind, and the older linkpred format), sample
+format of each model kind, and the older linkpred format), vector checkpoints, sample
 files (``graphvae score``), training states (``--resume``), planted parameters
 (``linkpred --planted``) and config files (``linkpred --config``). Each
 case is a file built from a valid one and then damaged: random bytes, other encodings
@@ -690,6 +690,73 @@ def model_checkpoint_case(rng: random.Random, folder: str) -> Case:
     return Case({"model.pt": data}, "model.pt", note=f"model checkpoint ({kind})")
 
 
+_VECTOR: list[bytes] = []
+
+
+def _valid_vector_models() -> list[bytes]:
+    """``model.pt`` of ``graphvae vector``, tiny: a Gaussian VAE trained with IWAE (K = 5),
+    a gated Bernoulli VAE, and a denoising autoencoder."""
+    if not _VECTOR:
+        import torch
+
+        from graphvae.vector import VectorConfig
+        from graphvae.vector.models import VectorAutoencoder
+        from graphvae.vector.train import save_checkpoint
+        configs = [(VectorConfig(in_dim=6, latent_dim=2, hidden=(4,), likelihood="gaussian"),
+                    "iwae", 5),
+                   (VectorConfig(in_dim=6, latent_dim=2, hidden=(4, 3), activation="gated"),
+                    "elbo", 1),
+                   (VectorConfig(in_dim=6, latent_dim=2, hidden=(4,), variational=False,
+                                 likelihood="gaussian", corruption="gaussian"), "elbo", 1)]
+        with tempfile.TemporaryDirectory() as tmp:
+            for cfg, objective, k in configs:
+                torch.manual_seed(0)
+                model = VectorAutoencoder(cfg)
+                model.set_objective(objective, k)
+                path = Path(tmp) / "model.pt"
+                save_checkpoint(model, path, epoch=1)
+                _VECTOR.append(path.read_bytes())
+    return _VECTOR
+
+
+def vector_checkpoint_case(rng: random.Random, folder: str) -> Case:
+    """A ``graphvae vector`` ``model.pt``: one config field, the objective or its K odd,
+    missing or unknown, a weight or entry damaged, or damaged bytes."""
+    import torch
+    data = rng.choice(_valid_vector_models())
+    r = rng.random()
+    if r < 0.6:
+        ck = torch.load(io.BytesIO(data), weights_only=True)
+        what = rng.randrange(5)
+        if what == 0:
+            ck["config"][rng.choice(sorted(ck["config"]))] = rng.choice(ODD_INIT)
+        elif what == 1:
+            key = rng.choice([*sorted(ck["config"]), "x"])
+            if key in ck["config"] and rng.random() < 0.5:
+                ck["config"].pop(key)
+            else:
+                ck["config"][key] = rng.choice(ODD_INIT)
+        elif what == 2:
+            ck[rng.choice(["objective", "num_samples"])] = rng.choice(
+                [*ODD_INIT, "iwae", "elbo", 100_001, 0])
+        elif what == 3:
+            sd = ck["state_dict"]
+            key = rng.choice(sorted(sd))
+            sd[key] = _odd_tensor(rng, sd[key])
+        else:
+            ck[rng.choice(sorted(ck))] = rng.choice(ODD_INIT)
+        buf = io.BytesIO()
+        torch.save(ck, buf)
+        data = buf.getvalue()
+    elif r < 0.7:
+        data = hostile_pickle(rng, folder)
+    elif r < 0.8:
+        data = damage(rng, data)
+    elif r < 0.9:
+        data = damage_member(rng, data)
+    return Case({"model.pt": data}, "model.pt", note="vector checkpoint")
+
+
 # --------------------------------------------------------------------------- planted models
 def planted_case(rng: random.Random) -> Case:
     """The planted parameters (``linkpred --planted``): valid, one array damaged, other
@@ -773,6 +840,7 @@ def _readers() -> dict[str, tuple[Callable, Callable[[Path, Path], Any]]]:
     from graphvae.datasets.planted import PlantedSBM
     from graphvae.tasks.invariance import load_model
     from graphvae.vector.data import load_matrix, read_mat_matrix
+    from graphvae.vector.train import load_vector_model
 
     readers: dict[str, tuple[Callable, Callable[[Path, Path], Any]]] = {
         "edge list": (edge_list_case, lambda d, p: _graph_of(load_graph_file(p))),
@@ -787,6 +855,7 @@ def _readers() -> dict[str, tuple[Callable, Callable[[Path, Path], Any]]]:
         "mat": (mat_case, lambda d, p: read_mat_matrix(p)),
         "checkpoint": (checkpoint_case, lambda d, p: load_model(p)),
         "model checkpoint": (model_checkpoint_case, lambda d, p: load_model(p)),
+        "vector checkpoint": (vector_checkpoint_case, lambda d, p: load_vector_model(p)),
         "samples": (samples_case, lambda d, p: _samples_of(p)),
         "training state": (state_case, lambda d, p: _resume(p)),
         "planted": (planted_case, lambda d, p: PlantedSBM.load(p)),
@@ -865,7 +934,8 @@ def fuzz(cases: int, seed: int, progress: bool = True) -> dict[str, Any]:
             folder.mkdir()
             make, reader = readers[name]
             needs_folder = make in (graph_pickle_case, planetoid_case, checkpoint_case,
-                                    model_checkpoint_case, state_case)
+                                    model_checkpoint_case, vector_checkpoint_case,
+                                    state_case)
             case = make(rng, str(folder)) if needs_folder else make(rng)
             outcome, detail = run_case(name, reader, case, folder)
             counts[name][outcome] += 1
