@@ -655,3 +655,61 @@ def test_the_summary_averages_the_seeds_and_only_process_0_prints(monkeypatch, c
                                           "over 2 seed(s)", out
         else:
             assert out == "" and err == ""
+
+
+class _Trained(BaseException):
+    """Training began (the notes come before it)."""
+
+
+def _stop_training(*args, **kwargs):
+    raise _Trained
+
+
+@pytest.mark.parametrize("argv, why", [
+    (["linkpred"], "the synthetic graph is built in"),
+    (["linkpred", "--edges", "E"], "the graph is read from --edges"),
+    (["generate"], "the default community-small graphs are generated"),
+    (["generate", "--dataset", "lobster"], "lobster graphs are generated (there is no file)"),
+    (["generate", "--dataset", "grid", "--generated"], "--generated draws grid from its "
+                                                       "generator"),
+    (["vector"], "the digits are built in"),
+    (["vector", "--data", "X"], "the data is read from --data"),
+])
+def test_a_data_root_the_run_does_not_read_is_noted(argv, why, tmp_path, monkeypatch, capsys):
+    """``--data-root`` with a graph or data set that needs no file under it was taken
+    without a word, so a user could believe the run read the folder; now a note says what
+    the run reads instead (a note, not a refusal: scripts pass one root to every command)."""
+    import numpy as np
+
+    import graphvae.tasks.generation as generation
+    import graphvae.tasks.link_prediction as link_prediction
+    import graphvae.vector.train as vector_train
+    for module in (generation, link_prediction, vector_train):
+        monkeypatch.setattr(module, "fit", _stop_training)
+    (tmp_path / "e.csv").write_text("".join(f"{i},{(i + k) % 30}\n" for i in range(30)
+                                            for k in (1, 2)))               # 60 edges
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).random((40, 3)))
+    files = {"E": str(tmp_path / "e.csv"), "X": str(tmp_path / "x.npy")}
+    argv = [files.get(a, a) for a in argv]
+    with pytest.raises(_Trained):
+        main([*argv, "--data-root", str(tmp_path / "root"), "--out", str(tmp_path / "o"),
+              "--quiet"])
+    assert f"graphvae {argv[0]}: note: --data-root is not read: {why}; ignored here\n" \
+        in capsys.readouterr().err
+    with pytest.raises(_Trained):                  # without the flag: no note
+        main([*argv, "--out", str(tmp_path / "o"), "--quiet"])
+    assert "--data-root" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["linkpred", "--dataset", "cora"],
+                                  ["generate", "--dataset", "ego-small"],
+                                  ["generate", "--dataset", "grid"],
+                                  ["vector", "--data", "mnist"]])
+def test_a_data_root_the_run_reads_is_not_noted(argv, tmp_path, capsys):
+    """Data sets read from the root: an empty root is refused (the file named), with no
+    note that the root goes unread."""
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--data-root", str(tmp_path), "--out", str(tmp_path / "o"), "--quiet"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "note: --data-root" not in err and str(tmp_path) in err, err

@@ -206,6 +206,24 @@ def graph_source(p: argparse.ArgumentParser) -> None:
                         "$GRAPHVAE_DATA, else ./data)")
 
 
+def note_unread_root(command: str, args: argparse.Namespace, why: str | None) -> None:
+    """A note on standard error where ``--data-root`` was given but the run reads nothing
+    under it (``why``: what it reads instead; ``None``: it does read there). The flag is
+    noted, not refused: scripts pass one data root to every command."""
+    if getattr(args, "data_root", None) is not None and why is not None:
+        print(f"graphvae {command}: note: --data-root is not read: {why}; ignored here",
+              file=sys.stderr)
+
+
+def graph_root_unread(args: argparse.Namespace) -> str | None:
+    """Why a graph of :func:`load_graph` is read from no data root (``None``: it is)."""
+    if args.edges is not None:
+        return "the graph is read from --edges"
+    if args.dataset in (None, "synthetic"):
+        return "the synthetic graph is built in"
+    return None
+
+
 def load_graph(args: argparse.Namespace):
     from graphvae.datasets import load_dataset, load_graph_file
 

@@ -12,6 +12,7 @@ from graphvae.cli.common import (
     done,
     fresh_start,
     generation_summary,
+    note_unread_root,
     output_args,
     path_arg,
     state_dir,
@@ -36,11 +37,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from graphvae.tasks.generation import GenerationConfig, run_generation
+    from graphvae.tasks.generation import GenerationConfig, root_unread, run_generation
 
     cfg = GenerationConfig.from_args(args)
     for line in cfg.ignored_settings():
         print(f"graphvae generate: note: {line}", file=sys.stderr)
+    note_unread_root("generate", args, root_unread(cfg))
     state = state_dir(args, "generate", GENERATE_STATES)
     device = resolve_device(cfg.device)
     work = graph_work(20 * cfg.batch_size, 80 * cfg.batch_size, 20 * cfg.batch_size * 17,

@@ -16,8 +16,10 @@ from graphvae.cli.common import (
     check_inputs_outside,
     done,
     fresh_start,
+    graph_root_unread,
     graph_source,
     load_graph,
+    note_unread_root,
     output_args,
     path_arg,
     state_dir,
@@ -173,6 +175,7 @@ def _read(args: argparse.Namespace, world: int):
     if world_from_env()[0] == 0:        # (a preset's own values are not the user's)
         for line in cfg.ignored_settings(base=PRESETS[args.model]):
             print(f"graphvae linkpred: note: {line}", file=sys.stderr)
+        note_unread_root("linkpred", args, graph_root_unread(args))
     state = state_dir(args, "linkpred", LINKPRED_STATES, world)
     if args.resume and state is not None:
         _check_state_seeds(state, args.seed, args.seeds)

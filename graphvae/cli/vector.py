@@ -12,6 +12,7 @@ from graphvae.cli.common import (
     data_root_path,
     done,
     fresh_start,
+    note_unread_root,
     output_args,
     path_arg,
     state_dir,
@@ -65,6 +66,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # after the data: the likelihood a run picks decides whether --variance is read
     for line in resolved(cfg, data).ignored_settings():
         print(f"graphvae vector: note: {line}", file=sys.stderr)
+    note_unread_root("vector", args, None if args.data == "mnist" else
+                     "the digits are built in" if args.data == "digits" else
+                     "the data is read from --data")
     device = resolve_device(cfg.device)
     work = dense_work(cfg.batch_size, [data.dim, *cfg.hidden, 2 * (cfg.latent_dim or 40)])
     with fresh_start(args, state, VECTOR_STATES), threads_for(work, device), \

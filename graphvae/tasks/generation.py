@@ -103,6 +103,19 @@ def load_generation_data(cfg: GenerationConfig, root: str | Path | None = None,
     return GraphSet(cfg.dataset_name, sp.train, sp.valid, sp.test, info=info)
 
 
+def root_unread(cfg: GenerationConfig) -> str | None:
+    """Why :func:`load_generation_data` reads no file under the data root for ``cfg``
+    (``None``: it reads one)."""
+    name = cfg.dataset or "community-small"
+    if cfg.dataset is None:
+        return "the default community-small graphs are generated"
+    if name.lower() == "lobster":
+        return "lobster graphs are generated (there is no file)"
+    if cfg.generated:
+        return f"--generated draws {name} from its generator"
+    return None
+
+
 def build_generation_model(cfg: GenerationConfig, data: GraphSet) -> torch.nn.Module:
     """``oneshot-vae`` / ``seq-vae``: ``p(n)`` from the training-set counts, every size up to
     the largest graph of any split with a pseudo-count of 0.01 graphs (an unseen size has a
