@@ -713,3 +713,42 @@ def test_a_data_root_the_run_reads_is_not_noted(argv, tmp_path, capsys):
     assert stop.value.code == 2
     err = capsys.readouterr().err
     assert "note: --data-root" not in err and str(tmp_path) in err, err
+
+
+def test_check_invariance_notes_a_data_root_it_does_not_read(tmp_path, capsys):
+    """check-invariance reads its graphs as the two tasks do: a linkpred checkpoint on the
+    synthetic graph, a generation checkpoint on generated community-small, neither under
+    --data-root (noted); a generation checkpoint of stored ego-small reads the root (an
+    empty one is refused, with no note)."""
+    from graphvae.datasets.graphsets import GraphSet
+    from graphvae.models.checkpoints import save_model
+    from graphvae.tasks.generation import (
+        GenerationConfig,
+        build_generation_model,
+        load_generation_data,
+    )
+    from graphvae.tasks.link_prediction import PRESETS, build_linkpred_model
+    lp = PRESETS["vgae"].replace(hidden=(4,), latent=2)
+    save_model(tmp_path / "lp.pt", build_linkpred_model(lp, 64), task="linkpred",
+               config=lp.to_dict(), in_channels=64, epoch=1)
+    gen = GenerationConfig(model="oneshot-vae", hidden=(4,), latent=2)
+    data = load_generation_data(gen)
+    save_model(tmp_path / "gen.pt", build_generation_model(gen, data), task="generation",
+               config=gen.to_dict(), in_channels=data.in_channels, epoch=1)
+    stored = gen.replace(dataset="ego-small")
+    small = GraphSet("ego-small", data.train, data.valid, data.test)
+    save_model(tmp_path / "ego.pt", build_generation_model(stored, small), task="generation",
+               config=stored.to_dict(), in_channels=data.in_channels, epoch=1)
+    root = tmp_path / "root"
+    root.mkdir()
+    for ck, why in (("lp.pt", "the synthetic graph is built in"),
+                    ("gen.pt", "the default community-small graphs are generated")):
+        assert main(["check-invariance", "--checkpoint", str(tmp_path / ck), "--data-root",
+                     str(root), "--num-graphs", "1", "--permutations", "1"]) == 0
+        assert (f"graphvae check-invariance: note: --data-root is not read: {why}; "
+                f"ignored here\n") in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(["check-invariance", "--checkpoint", str(tmp_path / "ego.pt"), "--data-root",
+              str(root), "--num-graphs", "1", "--permutations", "1"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "note:" not in err and str(root) in err, err

@@ -8,7 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from graphvae.cli.common import graph_source, load_graph, path_arg
+from graphvae.cli.common import (
+    graph_root_unread,
+    graph_source,
+    load_graph,
+    note_unread_root,
+    path_arg,
+)
 from graphvae.config import MAX_INT, MAX_PERMUTATIONS, check_seed
 from graphvae.errors import DataError, quote
 
@@ -61,8 +67,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.dataset or args.edges or args.features:
             raise ValueError("a generation checkpoint is checked on its own data set's test "
                              "graphs: drop --dataset / --edges / --features")
+        from graphvae.tasks.generation import root_unread
+        note_unread_root("check-invariance", args, root_unread(cfg))
         graphs, name = generation_graphs(cfg, args.data_root, args.num_graphs)
     else:
+        note_unread_root("check-invariance", args, graph_root_unread(args))
         data, name = load_graph(args)
         x = prepare_features(data, cfg.features, config=cfg, seed=args.seed)
         # the width the model was built with (the file's top-level in_channels is a copy
