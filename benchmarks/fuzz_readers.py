@@ -488,8 +488,8 @@ def damage_member(rng: random.Random, data: bytes) -> bytes:
 # --------------------------------------------------------------------------- training states
 #: The settings the valid training state was written under (``--resume`` compares them).
 STATE_CONFIG = {"task": "linkpred", "lr": 0.01, "seed": 0}
-ODD_VALUES = (None, "x", -1, 0, 10**9, 2**70, 1.5, float("nan"), float("inf"), True, [], {},
-              [1e9], "1")
+ODD_VALUES: tuple[Any, ...] = (None, "x", -1, 0, 10**9, 2**70, 1.5, float("nan"),
+                               float("inf"), True, [], {}, [1e9], "1")
 _STATE: dict[str, Any] = {}
 
 
@@ -645,8 +645,10 @@ def _valid_models() -> dict[str, bytes]:
         runs: list[tuple[Any, dict[str, Any]]] = [
             (build_linkpred_model(lp, 3), {"task": "linkpred", "config": lp.to_dict(),
                                             "in_channels": 3, "epoch": 1})]
-        for kind, extra in (("oneshot-vae", {"prior": "set-mixture", "components": 2}),
-                            ("seq-vae", {}), ("graphvae", {})):
+        kinds: list[tuple[str, dict[str, Any]]] = [
+            ("oneshot-vae", {"prior": "set-mixture", "components": 2}), ("seq-vae", {}),
+            ("graphvae", {})]
+        for kind, extra in kinds:
             cfg = GenerationConfig(model=kind, hidden=(4,), latent=2, **extra)
             runs.append((build_generation_model(cfg, data),
                          {"task": "generation", "config": cfg.to_dict(),
