@@ -455,3 +455,22 @@ def test_a_samples_file_larger_than_its_cap_is_refused_before_it_is_read(tmp_pat
     rc, _, err = run_cli(["score", str(path), "--quiet"])
     assert rc == 2 and err == (f"graphvae: error: {path}: 108 bytes is more than the 100 "
                                f"such a file may have\n"), err
+
+
+def test_score_notes_a_data_root_it_does_not_read(tmp_path, capsys):
+    """Scored against the default (generated) community-small, a sample file reads nothing
+    under --data-root, and says so; against stored ego-small the root is read (an empty
+    one is refused, with no note)."""
+    from graphvae.cli import main
+    data = load_generation_data(GenerationConfig())
+    path = _write_graphs(tmp_path / "test.jsonl", data.test)
+    root = tmp_path / "root"
+    root.mkdir()
+    assert main(["score", str(path), "--data-root", str(root), "--quiet"]) == 0
+    assert ("graphvae score: note: --data-root is not read: the default community-small "
+            "graphs are generated; ignored here\n") in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(["score", str(path), "--dataset", "ego-small", "--data-root", str(root),
+              "--quiet"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "note:" not in err and str(root) in err, err

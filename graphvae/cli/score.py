@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from graphvae.cli.common import data_root_path, generation_summary, path_arg, wrote
+from graphvae.cli.common import (
+    data_root_path,
+    generation_summary,
+    note_unread_root,
+    path_arg,
+    wrote,
+)
 from graphvae.io import json_text, write_json
 from graphvae.run_folder import (
     MANIFEST,
@@ -88,7 +94,7 @@ def _check_generate_run(folder: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from graphvae.tasks.generation import GenerationConfig
+    from graphvae.tasks.generation import GenerationConfig, root_unread
     from graphvae.tasks.scoring import SCORING_FIELDS, run_config, score_samples
 
     given = {k: getattr(args, k) for k in SCORING_FIELDS if getattr(args, k) is not None}
@@ -116,6 +122,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if not given:
         _check_defaults_fit(path)
     cfg = GenerationConfig.from_dict({**given, "fcd": not args.no_fcd})
+    note_unread_root("score", args, root_unread(cfg))
     with output_folder(args.out, "graphvae score") as stage:
         metrics = score_samples(path, cfg, args.data_root,
                                 None if stage is None else stage / "samples.png",
