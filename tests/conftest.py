@@ -75,6 +75,28 @@ def undirected(pairs, n):
     return to_simple_undirected(torch.tensor(pairs, dtype=torch.long).t(), n)
 
 
+class TrainingStarted(BaseException):
+    """Raised where a command would start training (the ``training_stopped`` fixture): every
+    check and read before it has passed."""
+
+
+@pytest.fixture
+def training_stopped(monkeypatch):
+    """Every task's training loop replaced by :class:`TrainingStarted`, so a command line
+    costs its checks, notes and data reading only."""
+    import graphvae.tasks.generation as generation
+    import graphvae.tasks.link_prediction as link_prediction
+    import graphvae.vector.linear as linear
+    import graphvae.vector.train as vector_train
+
+    def stop(*args, **kwargs):
+        raise TrainingStarted
+
+    for module in (generation, link_prediction, linear, vector_train):
+        monkeypatch.setattr(module, "fit", stop)
+    return TrainingStarted
+
+
 @pytest.fixture
 def triangle():
     return undirected([(0, 1), (1, 2), (0, 2)], 3)

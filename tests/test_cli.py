@@ -657,14 +657,6 @@ def test_the_summary_averages_the_seeds_and_only_process_0_prints(monkeypatch, c
             assert out == "" and err == ""
 
 
-class _Trained(BaseException):
-    """Training began (the notes come before it)."""
-
-
-def _stop_training(*args, **kwargs):
-    raise _Trained
-
-
 @pytest.mark.parametrize("argv, why", [
     (["linkpred"], "the synthetic graph is built in"),
     (["linkpred", "--edges", "E"], "the graph is read from --edges"),
@@ -675,28 +667,24 @@ def _stop_training(*args, **kwargs):
     (["vector"], "the digits are built in"),
     (["vector", "--data", "X"], "the data is read from --data"),
 ])
-def test_a_data_root_the_run_does_not_read_is_noted(argv, why, tmp_path, monkeypatch, capsys):
+def test_a_data_root_the_run_does_not_read_is_noted(argv, why, tmp_path, training_stopped,
+                                                    capsys):
     """``--data-root`` with a graph or data set that needs no file under it was taken
     without a word, so a user could believe the run read the folder; now a note says what
     the run reads instead (a note, not a refusal: scripts pass one root to every command)."""
     import numpy as np
 
-    import graphvae.tasks.generation as generation
-    import graphvae.tasks.link_prediction as link_prediction
-    import graphvae.vector.train as vector_train
-    for module in (generation, link_prediction, vector_train):
-        monkeypatch.setattr(module, "fit", _stop_training)
     (tmp_path / "e.csv").write_text("".join(f"{i},{(i + k) % 30}\n" for i in range(30)
                                             for k in (1, 2)))               # 60 edges
     np.save(tmp_path / "x.npy", np.random.default_rng(0).random((40, 3)))
     files = {"E": str(tmp_path / "e.csv"), "X": str(tmp_path / "x.npy")}
     argv = [files.get(a, a) for a in argv]
-    with pytest.raises(_Trained):
+    with pytest.raises(training_stopped):
         main([*argv, "--data-root", str(tmp_path / "root"), "--out", str(tmp_path / "o"),
               "--quiet"])
     assert f"graphvae {argv[0]}: note: --data-root is not read: {why}; ignored here\n" \
         in capsys.readouterr().err
-    with pytest.raises(_Trained):                  # without the flag: no note
+    with pytest.raises(training_stopped):                  # without the flag: no note
         main([*argv, "--out", str(tmp_path / "o"), "--quiet"])
     assert "--data-root" not in capsys.readouterr().err
 

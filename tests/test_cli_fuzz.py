@@ -1,8 +1,9 @@
 """Seeded odd command lines for every command: each is refused with one line and exit
-status 2 (after any notes), or accepted. Training is replaced by a stop, so an accepted
-command line costs its checks and its data reading only. The values are the ones users
-mistype or scripts produce: empty, blank, NaN, ±inf, 10⁴⁰, 21 digits, 5,000 digits, hex,
-underscores, a subnormal, paths that are not folders, a newline, an emoji."""
+status 2 (after any notes), or accepted. Training is replaced by a stop (the
+``training_stopped`` fixture), so an accepted command line costs its checks and its data
+reading only. The values are the ones users mistype or scripts produce: empty, blank, NaN,
+±inf, 10⁴⁰, 21 digits, 5,000 digits, hex, underscores, a subnormal, paths that are not
+folders, a newline, an emoji."""
 
 import argparse
 import contextlib
@@ -17,14 +18,6 @@ VALUES = ("0", "-1", "1", "2", "3", "10", "1e9", "1e40", "1e308", "nan", "inf", 
           "/nonexistent/x", "a\nb", "\U0001f600", "none", "None", "true", "1,2", "8,,8",
           "8,-1", "4,", "cpu", "cuda", "auto")
 CASES = 600
-
-
-class Reached(BaseException):
-    """Training began: every check before it passed."""
-
-
-def _stop(*args, **kwargs):
-    raise Reached
 
 
 def _command_lines(seed: int, count: int, out_dir) -> list[list[str]]:
@@ -54,14 +47,8 @@ def _command_lines(seed: int, count: int, out_dir) -> list[list[str]]:
     return lines
 
 
-def test_odd_command_lines_are_refused_in_one_line_or_accepted(tmp_path, monkeypatch):
-    import graphvae.tasks.generation as generation
-    import graphvae.tasks.link_prediction as link_prediction
-    import graphvae.vector.linear as linear
-    import graphvae.vector.train as vector_train
+def test_odd_command_lines_are_refused_in_one_line_or_accepted(tmp_path, training_stopped):
     from graphvae.cli import main
-    for module in (generation, link_prediction, linear, vector_train):
-        monkeypatch.setattr(module, "fit", _stop)
     outcomes = {"refused": 0, "accepted": 0}
     commands = set()
     for argv in _command_lines(0, CASES, tmp_path):
@@ -69,7 +56,7 @@ def test_odd_command_lines_are_refused_in_one_line_or_accepted(tmp_path, monkeyp
         try:
             with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
                 status = main(argv)
-        except Reached:
+        except training_stopped:
             status = 0
         except SystemExit as stop:
             status = stop.code
