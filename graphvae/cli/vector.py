@@ -52,12 +52,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from graphvae.vector.data import load_vector_data
+    from graphvae.vector.data import load_vector_data, root_unread
     from graphvae.vector.run import VectorRunConfig, resolved, run_vector
 
     cfg = VectorRunConfig.from_args(args)  # validated on construction
     check_inputs_outside(args.out, {"--data": args.data})
     state = state_dir(args, "vector", VECTOR_STATES)
+    note_unread_root("vector", args, root_unread(str(args.data)))
     data = load_vector_data(str(args.data), args.data_root, cfg.seed)
     if args.binarize:
         data = data.binarized()
@@ -66,9 +67,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # after the data: the likelihood a run picks decides whether --variance is read
     for line in resolved(cfg, data).ignored_settings():
         print(f"graphvae vector: note: {line}", file=sys.stderr)
-    note_unread_root("vector", args, None if args.data == "mnist" else
-                     "the digits are built in" if args.data == "digits" else
-                     "the data is read from --data")
     device = resolve_device(cfg.device)
     work = dense_work(cfg.batch_size, [data.dim, *cfg.hidden, 2 * (cfg.latent_dim or 40)])
     with fresh_start(args, state, VECTOR_STATES), threads_for(work, device), \

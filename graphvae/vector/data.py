@@ -346,6 +346,14 @@ def _read_csv(path: Path) -> np.ndarray:
 VECTOR_DATASETS = ("digits", "mnist")
 
 
+def root_unread(name: str) -> str | None:
+    """Why :func:`load_vector_data` reads no file under the data root for ``name``
+    (``None``: it reads one)."""
+    if name == "mnist":
+        return None
+    return "the digits are built in" if name == "digits" else "the data is read from --data"
+
+
 def load_vector_data(name: str, root: str | os.PathLike | None = None,
                      seed: int = 0) -> VectorData:
     """``digits``, ``mnist`` or a path to a ``.npy`` / ``.csv`` file."""
