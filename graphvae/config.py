@@ -21,7 +21,7 @@ import argparse
 import dataclasses
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from graphvae.checks import (  # noqa: F401 - importable here as before the split
@@ -107,14 +107,20 @@ def check_keys(cls: type, d: object) -> None:
 def _unknown_key(cls: type, key: object) -> str:
     """``key`` with the field of ``cls`` it may mean: the field whose flag it spells
     (``feature_mode`` for ``--feature-mode``, field ``features``), else a close name."""
+    fields = dataclasses.fields(cls)
+    flag = "--" + str(key).replace("_", "-")
+    meant = next((f.name for f in fields if _flag(f) == flag), None)
+    return unknown_name(key, [f.name for f in fields], meant)
+
+
+def unknown_name(key: object, names: Sequence[str], meant: str | None = None) -> str:
+    """``key`` quoted, with the one of ``names`` it may mean (``meant``, else the closest
+    name, if one is close)."""
     import difflib
 
-    fields = dataclasses.fields(cls)
     text = str(key)
-    flag = "--" + text.replace("_", "-")
-    meant = next((f.name for f in fields if _flag(f) == flag), None)
     if meant is None:
-        close = difflib.get_close_matches(text, [f.name for f in fields], n=1)
+        close = difflib.get_close_matches(text, list(names), n=1)
         meant = close[0] if close else None
     return quote(text) if meant is None else f"{quote(text)} (did you mean {meant}?)"
 

@@ -280,6 +280,66 @@ def test_checkpoint_arguments_of_the_wrong_type_are_one_line(tmp_path, capsys):
         assert message in str(err.value), err.value
 
 
+def test_checkpoint_arguments_the_constructor_does_not_take_or_needs_are_named(tmp_path):
+    """An unknown or missing constructor argument was named in Python's words ("__init__()
+    got an unexpected keyword argument 'x'", "missing 1 required positional argument");
+    now each is named against the constructor's own arguments, with the one a misspelling
+    may mean, before any model is built."""
+    from graphvae.errors import DataError
+    from graphvae.models import SequentialGraphVAE, build_model
+    from graphvae.models.checkpoints import load_model, save_model
+    prefix = "the checkpoint's config is not usable: "
+    seq_takes = ("components, connect, connect_rule, conv, decoder_hidden, edge_types, "
+                 "embed_channels, exemplars, graph_latent, hidden_channels, in_channels, "
+                 "latent_channels, logvar_offset, max_rounds, node_types, size_counts, "
+                 "valences")
+    gae_takes = ("bound, decoder, dropout, encoder, feature_likelihood, feature_weight, "
+                 "hidden_channels, in_channels, kind, latent_channels, num_samples, "
+                 "objective, prior")
+    seq = save_model(tmp_path / "seq.pt", SequentialGraphVAE(3, [0.0, 1.0, 2.0], 4, (8,),
+                                                              "gcn", (8,), 8))
+    gae = save_model(tmp_path / "gae.pt", build_model("vgae", 5), task="linkpred")
+
+    def refused(path, change=None, drop=(), objective=None):
+        ck = torch.load(path, weights_only=True)
+        init = {k: v for k, v in {**ck["init"], **(change or {})}.items() if k not in drop}
+        if objective is not None:
+            init["objective"] = objective
+        bad = tmp_path / "bad.pt"
+        torch.save({**ck, "init": init}, bad)
+        with pytest.raises(DataError) as err:
+            load_model(bad)
+        if str(err.value).startswith(f"{bad}: {prefix}"):
+            return str(err.value)[len(f"{bad}: {prefix}"):]
+        assert "the weights do not fit the saved config" in str(err.value), err.value
+        return None
+
+    assert refused(seq, {"x": 1}) == f"SequentialGraphVAE takes no argument(s) 'x'; it " \
+                                     f"takes {seq_takes}"
+    assert refused(seq, {"latent_channel": 4}).startswith(
+        "SequentialGraphVAE takes no argument(s) 'latent_channel' (did you mean "
+        "latent_channels?); it takes ")
+    assert refused(seq, drop=("in_channels", "size_counts")) == \
+        "it lacks SequentialGraphVAE's argument(s) 'in_channels', 'size_counts'"
+    # an argument with a default may be absent (files saved before it existed): the
+    # default's model is built, and its weights are compared as always
+    assert refused(seq, drop=("conv",)) is None
+    assert refused(gae, {"encoders": "gcn"}) == \
+        f"build_model takes no argument(s) 'encoders' (did you mean encoder?); it takes " \
+        f"{gae_takes}"
+    assert refused(gae, drop=("kind", "objective")) == \
+        "it lacks build_model's argument(s) 'kind', 'objective'"
+    good_objective = torch.load(gae, weights_only=True)["init"]["objective"]
+    assert refused(gae, objective={**good_objective, "negative": 1.0}) == \
+        "its objective (EdgeObjective) takes no argument(s) 'negative' (did you mean " \
+        "negatives?); it takes estimator, negatives, reweight, self_loops"
+    # the model's own keyword arguments (build_model's **kwargs) are taken, as saved
+    ck = torch.load(gae, weights_only=True)
+    torch.save({**ck, "init": {**ck["init"], "bound": "iwae", "num_samples": 2}},
+               tmp_path / "iwae.pt")
+    assert load_model(tmp_path / "iwae.pt")[0].bound_name == "iwae"
+
+
 @pytest.mark.parametrize("atol", ["-1", "nan", "inf"])
 def test_check_invariance_rejects_bad_atol(tmp_path, capsys, atol):
     one_line_error(capsys, ["check-invariance", "--checkpoint", str(tmp_path / "m.pt"),

@@ -11,6 +11,7 @@ the package's previous format (``"task"`` and ``"config"`` only) still load.
 
 from __future__ import annotations
 
+import inspect
 import os
 import typing
 import warnings
@@ -22,7 +23,7 @@ import torch
 from torch import nn
 
 from graphvae.checks import MAX_LAYERS as _MAX_LAYERS
-from graphvae.config import hint_name, type_fits
+from graphvae.config import hint_name, type_fits, unknown_name
 from graphvae.devices import meta_build
 from graphvae.errors import DataError, describe, quote
 from graphvae.io import (
@@ -157,6 +158,57 @@ def _check_types(init: dict[str, Any], hints: dict[str, Any], path: Path, where:
                                   f"{quote(value)}, not {hint_name(hints[key])}")
 
 
+def _arguments(*functions: Callable[..., Any]) -> tuple[set[str], set[str]]:
+    """The names, and the required names, of the parameters ``functions`` take by keyword
+    (``self`` and ``**kwargs`` aside)."""
+    names: set[str] = set()
+    required: set[str] = set()
+    for fn in functions:
+        for p in inspect.signature(fn).parameters.values():
+            if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+                names.add(p.name)
+                if p.default is p.empty:
+                    required.add(p.name)
+    return names, required
+
+
+def _check_names(given: dict[str, Any], names: set[str], required: set[str], owner: str,
+                 path: Path) -> None:
+    """:class:`DataError` for arguments in ``given`` that ``owner`` does not take (each
+    with the name it may mean), then for required ones it lacks."""
+    unknown = sorted((k for k in given if k not in names), key=str)
+    if unknown:
+        more = f", {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        raise DataError(path, f"the checkpoint's config is not usable: {owner} takes no "
+                              f"argument(s) "
+                              f"{', '.join(unknown_name(k, sorted(names)) for k in unknown[:5])}"
+                              f"{more}; it takes {', '.join(sorted(names))}")
+    missing = sorted(required - set(given))
+    if missing:
+        raise DataError(path, f"the checkpoint's config is not usable: it lacks {owner}'s "
+                              f"argument(s) {', '.join(map(repr, missing))}")
+
+
+def _check_init_names(kind: str, init: dict[str, Any], path: Path) -> None:
+    """The saved constructor arguments are those the constructor takes: an unknown or
+    missing one was named in Python's words ("__init__() got an unexpected keyword
+    argument")."""
+    if kind in MODEL_CLASSES:
+        cls = MODEL_CLASSES[kind]
+        _check_names(init, *_arguments(cls.__init__), cls.__name__, path)
+        return
+    # build_model's own arguments and the model's (its **kwargs); the parts it builds
+    # itself are not arguments, and the objective is a dict of EdgeObjective's
+    names, required = _arguments(build_model)
+    model_names = _arguments(GraphAutoencoder.__init__)[0]
+    names |= model_names - {"encoder", "edge_decoder", "feature_decoder"}
+    required |= {"objective"}
+    _check_names(init, names, required, "build_model", path)
+    if isinstance(init["objective"], dict):
+        _check_names(init["objective"], *_arguments(EdgeObjective),
+                     "its objective (EdgeObjective)", path)
+
+
 def _check_init_types(kind: str, init: dict[str, Any], path: Path) -> None:
     """The saved constructor arguments have the types the constructor declares: a wrong
     type (a string dropout) would otherwise build a model that fails when it first runs,
@@ -212,6 +264,7 @@ def load_model(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
             if not isinstance(init, dict):
                 raise DataError(path, "the checkpoint's init is not a dict of arguments")
             _check_init(init, path)
+            _check_init_names(kind, init, path)
             _check_init_types(kind, init, path)
             build = lambda: BUILDERS[kind](init)  # noqa: E731
         model = checked_model(build, ck.get("state_dict"), path)
