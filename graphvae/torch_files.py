@@ -303,6 +303,24 @@ def castable(have: torch.dtype, want: torch.dtype) -> bool:
     return have == want
 
 
+def shape_misfit(have: dict[str, Any], want: dict[str, torch.Tensor]) -> str | None:
+    """Why the weights ``have`` do not fit the state dict ``want`` by name and shape (``2
+    missing (e.g. 'w'), 1 unexpected (e.g. 'v')``, ``a value that is not a tensor: w``,
+    ``w has shape (3,), the model needs (4,)``), or ``None`` where they do."""
+    missing = sorted(set(want) - set(have))
+    extra = sorted(set(have) - set(want), key=str)
+    if missing or extra:
+        return ", ".join(f"{len(names)} {kind} (e.g. {quote(names[0])})"
+                         for names, kind in ((missing, "missing"), (extra, "unexpected"))
+                         if names)
+    for k, v in want.items():
+        if not isinstance(have[k], torch.Tensor):
+            return f"{k} is {quote(have[k])}, not a tensor"
+        if have[k].shape != v.shape:
+            return f"{k} has shape {tuple(have[k].shape)}, the model needs {tuple(v.shape)}"
+    return None
+
+
 def check_dtypes(state: dict[str, torch.Tensor], model: dict[str, torch.Tensor],
                  path: str | os.PathLike) -> None:
     """:class:`DataError` naming the first weight of ``state`` that :func:`castable` does

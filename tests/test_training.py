@@ -5,6 +5,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -1498,7 +1499,7 @@ def test_a_state_whose_averaged_weights_do_not_fit_is_damaged(tmp_path):
         torch.save(ck, tmp_path / "bad.pt")
         (tmp_path / "bad").mkdir(exist_ok=True)
         (tmp_path / "bad" / "s.pt").write_bytes((tmp_path / "bad.pt").read_bytes())
-        with pytest.raises(DataError, match=r"a damaged training state \(ValueError: its "
+        with pytest.raises(DataError, match=r"a damaged training state \(its "
                                             r"averaged weights \(--ema\) do not fit the "
                                             r"model\)"):
             _toy_fit(tmp_path / "bad", 4, [EMA(0.9)], resume=True)
@@ -1576,9 +1577,73 @@ def test_a_hand_edited_state_is_refused_as_damaged(tmp_path, edits, reason):
     path = tmp_path / "s.pt"
     _saved_after_three_epochs(path, **edits)
     state, result = _fit_pair()
-    with pytest.raises(DataError, match=rf"s\.pt: a damaged training state \(ValueError: "
+    with pytest.raises(DataError, match=rf"s\.pt: a damaged training state \("
                                         rf"{reason}"):
         restore_state(path, state, result, None, {"lr": 0.1}, epochs=10)
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (lambda ck: ck.pop("history"), "it lacks 'history'"),
+    (lambda ck: [ck.pop(k) for k in ("seconds", "stop")], "it lacks 'stop', 'seconds'"),
+    (lambda ck: ck["best"].pop("score"), "its best epoch's record lacks 'score'"),
+    (lambda ck: ck.update(model=[]), "its model entry is [], not a dict of weights"),
+    (lambda ck: ck["model"].pop("bias"),
+     "its weights do not fit the model: 1 missing (e.g. 'bias')"),
+    (lambda ck: ck["model"].update(extra=torch.zeros(1)),
+     "its weights do not fit the model: 1 unexpected (e.g. 'extra')"),
+    (lambda ck: ck["model"].update(weight=torch.zeros(2, 2)),
+     r"its weights do not fit the model: weight has shape (2, 2), the model needs (1, 2)"),
+    (lambda ck: ck["model"].update(weight="w"),
+     "its weights do not fit the model: weight is 'w', not a tensor"),
+    (lambda ck: ck["optimizer"].pop("param_groups"), "its optimiser's state lacks "
+                                                     "'param_groups'"),
+    (lambda ck: ck["optimizer"]["param_groups"].append({}),
+     "its optimiser has 2 parameter groups, this run's 1"),
+    (lambda ck: ck["optimizer"]["param_groups"][0].update(params=None),
+     "its optimiser's parameter group 0 lists None, not this run's 2 parameters"),
+    (lambda ck: ck["best"].update(score={}), "its best score is {}, not a number"),
+    (lambda ck: ck.update(seconds=True), "its seconds entry is True, not a number"),
+    (lambda ck: ck["rng"].pop("torch"), "its rng entry lacks 'torch'"),
+    (lambda ck: ck["rng"].update(torch=torch.zeros(3)),
+     "its random state 'torch' is a torch.float32 tensor of shape (3,), not the 5,056 "
+     "bytes this run's takes"),          # a CPU Mersenne twister's state: 5,056 bytes
+    (lambda ck: ck["rng"].update(torch=None),
+     "its random state 'torch' is None, not the 5,056 bytes this run's takes"),
+    (lambda ck: ck.update(callbacks=[{}]), "it has other callbacks than this run"),
+])
+def test_a_damaged_state_names_the_entry_it_lacks_or_that_does_not_fit(tmp_path, damage,
+                                                                        reason):
+    """A missing entry was named as ``KeyError: 'history'``; weights of another shape,
+    random states of another size and a parameter list that is not one in torch's words
+    (``RuntimeError: Error(s) in loading state_dict``, ``TypeError: RNG state must be a
+    torch.ByteTensor``, ``object of type 'NoneType' has no len()``). The state is the
+    one-layer run of 3 epochs: weight (1, 2) and bias (1,), one SGD group, no callbacks."""
+    from graphvae.training.state import restore_state
+    path = tmp_path / "s.pt"
+    _saved_after_three_epochs(path)
+    ck = torch.load(path, weights_only=True)
+    damage(ck)
+    torch.save(ck, path)
+    state, result = _fit_pair()
+    with pytest.raises(DataError) as err:
+        restore_state(path, state, result, None, {"lr": 0.1}, epochs=10)
+    assert str(err.value) == f"{path}: a damaged training state ({reason}); delete it to " \
+                             f"start the run afresh"
+
+
+def test_a_callbacks_state_without_its_entries_is_named_by_the_callback(tmp_path):
+    """--ema's state without its average was ``KeyError: 'avg'``."""
+    from graphvae.training.callbacks import EMA
+    _toy_fit(tmp_path, 2, [EMA(0.9)])
+    for damaged, reason in (({}, "its EMA callback's state lacks 'avg'"),
+                            (None, "its EMA callback's state is None, not a dict")):
+        ck = torch.load(tmp_path / "s.pt", weights_only=True)
+        ck["callbacks"][0] = damaged
+        (tmp_path / "bad").mkdir(exist_ok=True)
+        torch.save(ck, tmp_path / "bad" / "s.pt")
+        with pytest.raises(DataError, match=re.escape(f"a damaged training state ({reason}); "
+                                                      f"delete it")):
+            _toy_fit(tmp_path / "bad", 4, [EMA(0.9)], resume=True)
 
 
 def test_a_state_that_records_no_settings_is_refused_by_a_run_that_has_them(tmp_path):

@@ -42,7 +42,7 @@ from graphvae.models.autoencoders import (
 from graphvae.models.graphvae import GraphVAE
 from graphvae.models.oneshot import EquivariantGraphVAE
 from graphvae.models.sequential import SequentialGraphVAE
-from graphvae.torch_files import check_dtypes, check_plain_entries
+from graphvae.torch_files import check_dtypes, check_plain_entries, shape_misfit
 
 #: The generation models' ``kind`` → their class, built from the saved ``init`` as keywords.
 MODEL_CLASSES: dict[str, type[nn.Module]] = {
@@ -113,19 +113,9 @@ def checked_model(build: Callable[[], nn.Module], state: Any, path: Path) -> nn.
         raise DataError(path, f"the weights hold NaN ({nan}); no graphvae run saves such "
                               f"weights")
     skeleton = meta_build(build)               # its shapes are compared below
-    want = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
-    have = {k: tuple(v.shape) for k, v in state.items()}
-    missing, extra = sorted(set(want) - set(have)), sorted(set(have) - set(want))
-    if missing or extra:
-        parts = [f"{len(names)} {kind} (e.g. {quote(names[0])})"
-                 for names, kind in ((missing, "missing"), (extra, "unexpected")) if names]
-        raise DataError(path, f"the weights do not fit the saved config: "
-                              f"{', '.join(parts)}")
-    wrong = [k for k in want if want[k] != have[k]]
-    if wrong:
-        k = wrong[0]
-        raise DataError(path, f"the weights do not fit the saved config: {k} has shape "
-                              f"{have[k]}, the model needs {want[k]}")
+    misfit = shape_misfit(state, skeleton.state_dict())
+    if misfit is not None:
+        raise DataError(path, f"the weights do not fit the saved config: {misfit}")
     check_dtypes(state, skeleton.state_dict(), path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -17,7 +17,7 @@ import torch
 from graphvae.checks import MAX_LR
 from graphvae.errors import DataError, describe, one_line, quote
 from graphvae.io import load_torch, nan_weight, save_atomic
-from graphvae.torch_files import check_tensor_storage
+from graphvae.torch_files import check_tensor_storage, shape_misfit
 from graphvae.training.callbacks import EMA, FitState, unwrap
 
 if TYPE_CHECKING:
@@ -112,11 +112,86 @@ def restore_state(path: Path, state: FitState, result: FitResult,
                               f"same ones")
     _check_generator(path, ck, generator)
     try:
+        _check_layout(ck, state, generator)
         _load_state(ck, state, result, generator)
         _check_loaded(state, result, epochs)
     except Exception as err:  # noqa: BLE001 - a damaged state fails in many ways
-        raise DataError(path, f"a damaged training state ({describe(err)}); delete it to "
-                              f"start the run afresh") from None
+        why = str(err) if isinstance(err, Damaged) else describe(err)
+        raise DataError(path, f"a damaged training state ({why}); delete it to start the "
+                              f"run afresh") from None
+
+
+class Damaged(ValueError):
+    """Why a training state is damaged, in the package's words (the refusal shows it as it
+    is; an exception of torch or Python is shown with its type)."""
+
+
+#: The entries of a training state (:func:`save_state`), and of its best epoch's record.
+ENTRIES = ("epoch", "stop", "model", "optimizer", "callbacks", "rng", "best", "history",
+           "epoch_seconds", "seconds")
+BEST_ENTRIES = ("score", "epoch", "state", "stale")
+
+
+def _lacks(have: dict[Any, Any], names: tuple[str, ...], what: str) -> None:
+    missing = [k for k in names if k not in have]
+    if missing:
+        raise Damaged(f"{what} lacks {', '.join(map(repr, missing))}")
+
+
+def _check_layout(ck: dict[str, Any], state: FitState, generator: torch.Generator | None
+                  ) -> None:
+    """The entries :func:`save_state` writes, of the types and sizes this run's pieces take,
+    or :class:`Damaged` naming the first that is not: a missing entry was named as
+    ``KeyError: 'avg'``, a weight of another shape or a random state of another size in
+    torch's words."""
+    _lacks(ck, ENTRIES, "it")
+    for key, kind, what in (("model", dict, "a dict of weights"),
+                            ("optimizer", dict, "a dict"), ("callbacks", list, "a list"),
+                            ("rng", dict, "a dict of random states"),
+                            ("best", dict, "a dict")):
+        if not isinstance(ck[key], kind):
+            raise Damaged(f"its {key} entry is {quote(ck[key])}, not {what}")
+    _lacks(ck["best"], BEST_ENTRIES, "its best epoch's record")
+    misfit = shape_misfit(ck["model"], unwrap(state.model).state_dict())
+    if misfit is not None:
+        raise Damaged(f"its weights do not fit the model: {misfit}")
+    opt = ck["optimizer"]
+    _lacks(opt, ("state", "param_groups"), "its optimiser's state")
+    groups = opt["param_groups"]
+    if not isinstance(opt["state"], dict) or not isinstance(groups, list) \
+            or not all(isinstance(g, dict) for g in groups):
+        raise Damaged("its optimiser's state is not a dict of slots and a list of groups")
+    if len(groups) != len(state.optimizer.param_groups):
+        raise Damaged(f"its optimiser has {len(groups)} parameter groups, this run's "
+                      f"{len(state.optimizer.param_groups)}")
+    for i, (g, mine) in enumerate(zip(groups, state.optimizer.param_groups)):
+        params = g.get("params")
+        if not isinstance(params, list) or len(params) != len(mine["params"]):
+            raise Damaged(f"its optimiser's parameter group {i} lists {quote(params)}, not "
+                          f"this run's {len(mine['params']):,} parameters")
+    for value, what in ((ck["best"]["score"], "best score"), (ck["seconds"], "seconds entry")):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise Damaged(f"its {what} is {quote(value)}, not a number")
+    if len(ck["callbacks"]) != len(state.callbacks):
+        raise Damaged("it has other callbacks than this run")
+    for cb, saved in zip(state.callbacks, ck["callbacks"]):
+        name = f"its {type(cb).__name__} callback's state"
+        if not isinstance(saved, dict):
+            raise Damaged(f"{name} is {quote(saved)}, not a dict")
+        _lacks(saved, tuple(cb.state_dict()), name)
+    rng = ck["rng"]
+    _lacks(rng, ("torch",), "its rng entry")
+    here = {"torch": torch.get_rng_state()}
+    if generator is not None and "generator" in rng:
+        here["generator"] = generator.get_state()
+    for key, now in here.items():
+        saved = rng[key]
+        if not isinstance(saved, torch.Tensor) or saved.dtype != torch.uint8 \
+                or saved.shape != now.shape:
+            shown = (f"a {saved.dtype} tensor of shape {tuple(saved.shape)}"
+                     if isinstance(saved, torch.Tensor) else quote(saved))
+            raise Damaged(f"its random state {key!r} is {shown}, not the "
+                          f"{now.numel():,} bytes this run's takes")
 
 
 #: Config keys that identify the data (generate's and vector's, linkpred's graph hash).
@@ -251,15 +326,13 @@ def _check_generator(path: Path, ck: dict[str, Any], generator: torch.Generator 
 
 def _load_state(ck: dict[str, Any], state: FitState, result: FitResult,
                 generator: torch.Generator | None) -> None:
-    if len(ck["callbacks"]) != len(state.callbacks):
-        raise ValueError("it has other callbacks than this run")
     model = unwrap(state.model)
     dev = next(model.parameters()).device
     for k, v in model.state_dict().items():      # a resumed run continues bit for bit
         saved = ck["model"].get(k) if isinstance(ck["model"], dict) else None
         if isinstance(saved, torch.Tensor) and (saved.dtype != v.dtype
                                                 or saved.layout != v.layout):
-            raise ValueError(f"its weight {k} is a {saved.layout} {saved.dtype} tensor, the "
+            raise Damaged(f"its weight {k} is a {saved.layout} {saved.dtype} tensor, the "
                              f"model's a {v.layout} {v.dtype} one")
     model.load_state_dict(ck["model"])
     state.optimizer.load_state_dict(ck["optimizer"])
@@ -275,16 +348,16 @@ def _load_state(ck: dict[str, Any], state: FitState, result: FitResult,
         generator.set_state(ck["rng"]["generator"])
     best = ck["best"]
     if not all(type(x) is int for x in (ck["epoch"], best["epoch"], best["stale"])):
-        raise ValueError("its epoch counts are not integers")
+        raise Damaged("its epoch counts are not integers")
     state.best_score, state.best_epoch = float(best["score"]), int(best["epoch"])
     state.stale = int(best["stale"])
     state.best_state = _to(best["state"], dev)
     state.stop = bool(ck["stop"])
     if type(ck["history"]) is not list or type(ck["epoch_seconds"]) is not list:
-        raise ValueError("its history or epoch times are not lists")
+        raise Damaged("its history or epoch times are not lists")
     result.history, result.epoch_seconds = list(ck["history"]), list(ck["epoch_seconds"])
     if not all(isinstance(row, dict) for row in result.history):
-        raise ValueError("its history is not a list of records")
+        raise Damaged("its history is not a list of records")
     result.epochs = result.resumed_from = int(ck["epoch"])
     result.seconds = float(ck["seconds"])
 
@@ -295,29 +368,29 @@ def _check_loaded(state: FitState, result: FitResult, epochs: int | None) -> Non
     score (which froze the choice of weights), or failed later in torch (exit 3)."""
     done, best = result.epochs, state.best_epoch
     if epochs is not None and not 0 <= done <= epochs:
-        raise ValueError(f"it has run {done} epochs of this run's {epochs}")
+        raise Damaged(f"it has run {done} epochs of this run's {epochs}")
     if len(result.history) != done or len(result.epoch_seconds) != done:
-        raise ValueError(f"it holds {len(result.history)} history records and "
+        raise Damaged(f"it holds {len(result.history)} history records and "
                          f"{len(result.epoch_seconds)} epoch times for its {done} epochs")
     if not 0 <= best <= done or math.isnan(state.best_score) or state.best_score == math.inf:
-        raise ValueError(f"its best epoch {best} (score {state.best_score}) is not one of its "
+        raise Damaged(f"its best epoch {best} (score {state.best_score}) is not one of its "
                          f"{done} epochs")
     model = unwrap(state.model).state_dict()      # loaded strictly: the model's shapes
     if nan_weight(model) is not None:
-        raise ValueError("its weights hold NaN")
+        raise Damaged("its weights hold NaN")
     best_state = state.best_state
     if best_state is not None:
         if not isinstance(best_state, dict) or {k: tuple(v.shape) for k, v in
                                                 best_state.items()} \
                 != {k: tuple(v.shape) for k, v in model.items()}:
-            raise ValueError("its best weights do not fit the model")
+            raise Damaged("its best weights do not fit the model")
         if nan_weight(best_state) is not None:
-            raise ValueError("its best weights hold NaN")
+            raise Damaged("its best weights hold NaN")
     _check_records(result)
     for group in state.optimizer.param_groups:
         lr = group.get("lr")
         if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr <= MAX_LR:
-            raise ValueError(f"its learning rate {quote(lr)} is not a number in (0, "
+            raise Damaged(f"its learning rate {quote(lr)} is not a number in (0, "
                              f"{MAX_LR:g}]")
     for p, slots in state.optimizer.state.items():      # keyed by the weights themselves
         for key, v in slots.items():
@@ -325,21 +398,21 @@ def _check_loaded(state: FitState, result: FitResult, epochs: int | None) -> Non
                 continue
             # (load_state_dict casts every slot but the step count to the weights' type)
             if v.is_complex() or v.dtype == torch.bool:
-                raise ValueError(f"its optimiser's {key} is of type {v.dtype}, the weights "
+                raise Damaged(f"its optimiser's {key} is of type {v.dtype}, the weights "
                                  f"{p.dtype}")
             if v.dim() and v.shape != p.shape:
-                raise ValueError(f"its optimiser's {key} has shape {tuple(v.shape)}, the "
+                raise Damaged(f"its optimiser's {key} has shape {tuple(v.shape)}, the "
                                  f"weights {tuple(p.shape)}")
             if v.is_floating_point() and not bool(torch.isfinite(v).all()) \
                     or key in ("exp_avg_sq", "step") and bool((v < 0).any()):
-                raise ValueError(f"its optimiser's {key} holds impossible values")
+                raise Damaged(f"its optimiser's {key} holds impossible values")
     for cb in state.callbacks:
         if isinstance(cb, EMA) and cb.avg is not None:
             trained = [p for p in unwrap(state.model).parameters() if p.requires_grad]
             if not isinstance(cb.avg, list) or len(cb.avg) != len(trained) or not all(
                     isinstance(a, torch.Tensor) and a.shape == p.shape and a.dtype == p.dtype
                     and bool(torch.isfinite(a).all()) for a, p in zip(cb.avg, trained)):
-                raise ValueError("its averaged weights (--ema) do not fit the model")
+                raise Damaged("its averaged weights (--ema) do not fit the model")
 
 
 def _check_records(result: FitResult) -> None:
@@ -351,10 +424,10 @@ def _check_records(result: FitResult) -> None:
 
     for row in result.history:
         if not all(isinstance(k, str) and (v is None or number(v)) for k, v in row.items()):
-            raise ValueError("its history holds records that are not numbers by name")
+            raise Damaged("its history holds records that are not numbers by name")
     for t in (*result.epoch_seconds, result.seconds):
         if not number(t) or not 0 <= t < math.inf:
-            raise ValueError(f"its timings hold {quote(t)}, not a number of seconds")
+            raise Damaged(f"its timings hold {quote(t)}, not a number of seconds")
 
 
 def _to(obj: Any, device: torch.device, memo: dict[int, Any] | None = None) -> Any:
