@@ -90,7 +90,8 @@ def _typed_flag(f: dataclasses.Field) -> str:
 
 def check_keys(cls: type, d: object) -> None:
     """A one-line ``ValueError`` unless ``d`` is a dict whose keys are fields of the
-    dataclass ``cls`` (an unknown key is named with the field it may mean)."""
+    dataclass ``cls`` (an unknown key is named with the field it may mean), holding every
+    field that has no default."""
     if not isinstance(d, dict):
         raise ValueError(f"a {cls.__name__} is a JSON object of fields, got "
                          f"{type(d).__name__}")
@@ -102,6 +103,12 @@ def check_keys(cls: type, d: object) -> None:
                          f"{', '.join(_unknown_key(cls, k) for k in unknown[:5])}{more}; "
                          f"the keys are the fields of {cls.__name__}: "
                          f"{', '.join(sorted(known))}")
+    missing = [f.name for f in dataclasses.fields(cls) if f.name not in d
+               and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ValueError(f"config key(s) {', '.join(map(repr, missing))} missing: "
+                         f"{cls.__name__} has no default for them")
 
 
 def _unknown_key(cls: type, key: object) -> str:

@@ -797,7 +797,10 @@ def test_a_checkpoint_config_that_is_not_a_vector_config_is_named(tmp_path):
             ({**ck["config"], "hidden": 8}, "config field 'hidden' has the wrong type: 8, "
                                             "not tuple[int, ...]"),
             ({**ck["config"], "hidden": "88"}, "config field 'hidden' has the wrong type: "
-                                               "'88', not tuple[int, ...]")):
+                                               "'88', not tuple[int, ...]"),
+            # was "VectorConfig.__init__() missing 1 required positional argument"
+            ({k: v for k, v in ck["config"].items() if k != "in_dim"},
+             "config key(s) 'in_dim' missing: VectorConfig has no default for them")):
         torch.save({**ck, "config": config}, path)
         with pytest.raises(DataError) as err:
             load_vector_model(path)
