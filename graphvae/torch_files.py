@@ -14,6 +14,7 @@ import itertools
 import os
 import pickle
 import pickletools
+import tokenize
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator
@@ -101,6 +102,11 @@ def _check_npy_size(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> N
         except (ValueError, SyntaxError, EOFError):
             return                      # not .npy data: numpy reads it as bytes, its reader
             #                             refuses them
+        except tokenize.TokenError as err:
+            # a header with an unclosed bracket: numpy's parser lets tokenize's error out
+            # (np.load raises it too), which no reader expects
+            raise DataError(path, f"damaged: its member {quote(info.filename)} has a header "
+                                  f"numpy cannot parse ({describe(err)})") from None
         if dtype.hasobject:
             return                      # pickled objects: their reader refuses them
         declared = int(np.prod(shape, dtype=object)) * dtype.itemsize

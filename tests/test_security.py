@@ -1318,6 +1318,29 @@ def test_an_npy_member_that_declares_fewer_bytes_than_it_holds_is_refused(tmp_pa
         check_zip_stored(path)
 
 
+def test_an_npy_header_with_an_unclosed_bracket_is_refused_as_damaged(tmp_path):
+    """A fuzzed planted file (seen among the fuzz's refusal messages): a version-1.0
+    header with a stray '(' after its dict went to numpy's header filter, whose tokenizer
+    raised TokenError ("EOF in multi-line statement"), an error no reader catches; it was
+    refused only by the zip check's last resort, as "not a readable zip archive". The
+    member is named as damaged now, and the planted reader says the same."""
+    from graphvae.datasets.planted import PlantedSBM
+    from graphvae.torch_files import check_zip_stored
+    buf = io.BytesIO()
+    np.save(buf, np.zeros(5))
+    npy = buf.getvalue()
+    assert npy.count(b"}      ") == 1                    # the header's padding
+    path = tmp_path / "g.planted.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("blocks.npy", npy.replace(b"}      ", b"}  (   ", 1))
+    message = (r"g\.planted\.npz: damaged: its member 'blocks\.npy' has a header numpy "
+               r"cannot parse \(TokenError: ")
+    with pytest.raises(DataError, match=message):
+        check_zip_stored(path)
+    with pytest.raises(DataError, match=message):
+        PlantedSBM.load(path)
+
+
 def test_zip_checks_leave_object_arrays_to_their_reader_and_see_an_empty_archive(tmp_path):
     """An .npz of pickled objects is not "damaged" by its sizes (its bytes are a pickle):
     the check passes it on, and numpy's reader, without pickles, refuses it; an archive
