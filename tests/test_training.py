@@ -1609,6 +1609,9 @@ def test_a_hand_edited_state_is_refused_as_damaged(tmp_path, edits, reason):
      "bytes this run's takes"),          # a CPU Mersenne twister's state: 5,056 bytes
     (lambda ck: ck["rng"].update(torch=None),
      "its random state 'torch' is None, not the 5,056 bytes this run's takes"),
+    (lambda ck: ck["rng"].update(torch=ck["rng"]["torch"][:-1]),
+     "its random state 'torch' is a torch.uint8 tensor of shape (5055,), not the 5,056 "
+     "bytes this run's takes"),
     (lambda ck: ck.update(callbacks=[{}]), "it has other callbacks than this run"),
 ])
 def test_a_damaged_state_names_the_entry_it_lacks_or_that_does_not_fit(tmp_path, damage,
@@ -1631,14 +1634,26 @@ def test_a_damaged_state_names_the_entry_it_lacks_or_that_does_not_fit(tmp_path,
                              f"start the run afresh"
 
 
-def test_a_callbacks_state_without_its_entries_is_named_by_the_callback(tmp_path):
-    """--ema's state without its average was ``KeyError: 'avg'``."""
+def test_a_callbacks_state_or_the_runs_generator_that_does_not_fit_is_named(tmp_path):
+    """--ema's state without its average was ``KeyError: 'avg'``; the run's generator
+    (the batches' order) is checked as the process's own random state is."""
     from graphvae.training.callbacks import EMA
     _toy_fit(tmp_path, 2, [EMA(0.9)])
-    for damaged, reason in (({}, "its EMA callback's state lacks 'avg'"),
-                            (None, "its EMA callback's state is None, not a dict")):
+
+    def callback(ck, value):
+        ck["callbacks"][0] = value
+
+    def generator(ck, value):
+        ck["rng"]["generator"] = value
+
+    for entry, damaged, reason in (
+            (callback, {}, "its EMA callback's state lacks 'avg'"),
+            (callback, None, "its EMA callback's state is None, not a dict"),
+            (generator, torch.zeros(3, dtype=torch.uint8),
+             "its random state 'generator' is a torch.uint8 tensor of shape (3,), not the "
+             "5,056 bytes this run's takes")):
         ck = torch.load(tmp_path / "s.pt", weights_only=True)
-        ck["callbacks"][0] = damaged
+        entry(ck, damaged)
         (tmp_path / "bad").mkdir(exist_ok=True)
         torch.save(ck, tmp_path / "bad" / "s.pt")
         with pytest.raises(DataError, match=re.escape(f"a damaged training state ({reason}); "
