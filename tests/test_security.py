@@ -838,6 +838,18 @@ def test_planetoid_matrices_and_lists_are_held_to_their_kinds(tmp_path):
                   r"ind\.cora\.test\.index: test index 9223372036854775808 does not fit in "
                   r"64 bits")
     index_refused("-9223372036854775809\n", r"test index -9223372036854775809 does not fit")
+    # a word, a byte that is not ASCII, and 5,000 digits (past int()'s 4,300) were named
+    # only as "(ValueError)" or "(UnicodeDecodeError)"
+    index_refused("506\n505\n5o5\n", r"ind\.cora\.test\.index: line 3: expected one "
+                                     r"integer node index per line, found '5o5'$")
+    (tmp_path / "ind.cora.test.index").write_bytes(b"506\n50\xff\n")
+    with pytest.raises(DataError, match=r"ind\.cora\.test\.index: expected one integer "
+                                        r"node index per line, found byte 0xff, not ASCII "
+                                        r"text, at offset 6$"):
+        read_planetoid_raw(tmp_path, "cora")
+    index_refused("506\n" + "5" * 5000 + "\n", r"ind\.cora\.test\.index: line 2: a test "
+                                               r"index of 5,000 digits does not fit in 64 "
+                                               r"bits$")
     (tmp_path / "ind.cora.test.index").write_text("506\n505\n")
     loops = defaultdict(list, {i: [i, (i + 1) % 507] for i in range(507)})
     (tmp_path / "ind.cora.graph").write_bytes(pickle.dumps(loops, protocol=4))

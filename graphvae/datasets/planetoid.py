@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from graphvae.errors import DataError, quote
+from graphvae.errors import DataError, describe, quote
 from graphvae.graph import check_graph, to_simple_undirected
 from graphvae.safe_pickle import restricted_load
 
@@ -124,12 +124,30 @@ def _is_index(v: object, n: int) -> bool:
 
 
 def _test_index(path: Path) -> np.ndarray:
+    """The test indices, one integer a line; a byte that is not ASCII, or a word that is
+    not an integer, is named with where it is (the refusal said only "UnicodeDecodeError"
+    or "ValueError")."""
     try:
         text = path.read_text(encoding="ascii")
-        values = [int(t) for t in text.split()]
-    except (OSError, ValueError) as err:
-        raise DataError(path, f"expected one integer node index per line "
-                              f"({type(err).__name__})") from None
+    except UnicodeDecodeError as err:
+        raise DataError(path, f"expected one integer node index per line, found byte "
+                              f"{err.object[err.start]:#04x}, not ASCII text, at offset "
+                              f"{err.start:,}") from None
+    except OSError as err:
+        raise DataError(path, f"cannot read the file ({describe(err)})") from None
+    values = []
+    for number, line in enumerate(text.splitlines(), 1):
+        for word in line.split():
+            if len(word) > 40 and word.lstrip("+-").isdigit():
+                # (int() refuses past 4,300 digits, and no index has more than 19)
+                raise DataError(path, f"line {number:,}: a test index of "
+                                      f"{len(word.lstrip('+-')):,} digits does not fit in "
+                                      f"64 bits")
+            try:
+                values.append(int(word))
+            except ValueError:
+                raise DataError(path, f"line {number:,}: expected one integer node index "
+                                      f"per line, found {quote(word, 40)}") from None
     outside = next((v for v in values if not -2 ** 63 <= v < 2 ** 63), None)
     if outside is not None:
         raise DataError(path, f"test index {quote(outside, 40)} does not fit in 64 bits")
