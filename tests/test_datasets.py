@@ -171,6 +171,50 @@ def test_with_num_nodes_the_feature_rows_are_the_nodes_in_order(tmp_path):
             load_graph_file(edges, write(tmp_path / "f.csv", table), num_nodes=3)
 
 
+_FLAG = '<key id="d0" for="node" attr.name="flag" attr.type="boolean"{}>'
+
+
+@pytest.mark.parametrize("key, data, reason", [
+    (_FLAG.format("/"), '<data key="d0">NaN</data>',
+     "boolean attribute 'flag' (key 'd0') holds 'NaN', not true, false, 1 or 0"),
+    (_FLAG.format("/"), '<data key="d0"> 1</data>',          # nothing is stripped
+     "boolean attribute 'flag' (key 'd0') holds ' 1', not true, false, 1 or 0"),
+    (_FLAG.format("") + "<default>yes</default></key>", "",
+     "boolean attribute 'flag' (key 'd0') has the default 'yes', not true, false, 1 or 0"),
+    (_FLAG.format("") + "<default></default></key>", "",
+     "boolean attribute 'flag' (key 'd0') has the default '', not true, false, 1 or 0"),
+    (_FLAG.format("") + "<default><x/>true</default></key>", "",    # its text before <x/>
+     "boolean attribute 'flag' (key 'd0') has the default '', not true, false, 1 or 0"),
+    ('<key id="d0" for="node" attr.name="w" attr.type="x"/>', '<data key="d0">1</data>',
+     "key 'd0' has attr.type 'x', which networkx's GraphML reader has no type for (it knows "
+     "boolean, double, float, int, integer, long, string)"),
+    (_FLAG.format("/"), '<data key="d0">TRUE</data>', None),   # lower-cased, as networkx
+    (_FLAG.format("/"), '<data key="d0"></data>', None),       # no value: none read
+    (_FLAG.format("") + "<default>0</default></key>", '<data key="d0">1</data>', None),
+    (_FLAG.format("/"), '<data key="d0">maybe<y:z xmlns:y="urn:y"/></data>', None),  # yFiles
+    (_FLAG.format("/") + '<x:key xmlns:x="urn:x" id="d1" attr.type="zzz"/>', "", None),
+])
+def test_graphml_values_networkx_cannot_read_are_named(tmp_path, key, data, reason):
+    """networkx's GraphML reader failed on these in Python's words (``KeyError: 'nan'``
+    for a boolean value, ``KeyError: 'x'`` for an unknown type, ``AttributeError`` for an
+    empty boolean default); each is named now. Refused exactly where networkx fails: the
+    others (its own spellings, an empty value, yFiles' nested data, another namespace's
+    key) read."""
+    path = write(tmp_path / "g.graphml",
+                 '<?xml version="1.0"?>\n<graphml xmlns="http://graphml.graphdrawing.org/'
+                 f'xmlns">{key}<graph edgedefault="undirected"><node id="a">{data}</node>'
+                 '<node id="b"/><edge source="a" target="b"/></graph></graphml>\n')
+    if reason is None:
+        nx.read_graphml(path)
+        assert load_graph_file(path).num_nodes == 2
+        return
+    with pytest.raises((KeyError, AttributeError)):
+        nx.read_graphml(path)
+    with pytest.raises(DataError) as err:
+        load_graph_file(path)
+    assert str(err.value) == f"{path}: {reason}"
+
+
 def test_graphml_and_gml_refusals(tmp_path):
     """GML labels 1 (a number) and "1" (a string) are two nodes to networkx and one id
     once written: refused. ``--num-nodes`` is an edge-list option; a graph of nodes alone

@@ -194,15 +194,21 @@ def _one_graph(path: Path, raw: bytes) -> None:
     call (fed in 16 kB pieces, this machine's expat re-scans a long token from its start
     at each: a 32 MB comment took 37 s). A parse error is left to networkx's reader,
     which names it. The elements are counted as expat meets them, without building the
-    tree that networkx's reader builds after."""
+    tree that networkx's reader builds after. The same pass finds the attribute values
+    networkx's reader fails on in its own words (see :class:`_KeyScan`)."""
     graphs = 0
+    keys = _KeyScan()
 
     def start(name: str, attributes: Any) -> None:
         nonlocal graphs
         graphs += name.rsplit(" ", 1)[-1] == "graph"      # "namespace local-name"
+        keys.start(name, attributes)
 
     parser = expat.ParserCreate(namespace_separator=" ")
+    parser.buffer_text = True           # one call for a run of text, not one a line
     parser.StartElementHandler = start
+    parser.EndElementHandler = keys.end
+    parser.CharacterDataHandler = keys.text
     try:
         parser.Parse(raw, True)
     except expat.ExpatError:
@@ -211,6 +217,88 @@ def _one_graph(path: Path, raw: bytes) -> None:
         raise DataError(path, "holds more than one <graph> element (a graph nested in a "
                               "node, or a second graph); graphvae reads GraphML files of "
                               "one flat graph")
+    keys.check(path)
+
+
+#: GraphML's boolean values as networkx reads them (after ``lower()``, nothing stripped).
+_GRAPHML_BOOLEANS = ("true", "false", "1", "0")
+
+
+class _KeyScan:
+    """The ``<key>`` declarations and the boolean values of a GraphML file, met element by
+    element, for the failures networkx's reader names in Python's words: an ``attr.type``
+    it has no type for (``KeyError: 'x'``) and a boolean value other than true, false, 1
+    or 0 (``KeyError: 'nan'``; an empty default, ``AttributeError``). As networkx reads
+    them: only elements of the GraphML namespace (or of none) count, a key declared twice
+    counts as its last declaration, a ``<data>`` with elements inside is yFiles' (no
+    value), and a ``<default>``'s value is its text before any element inside."""
+
+    def __init__(self) -> None:
+        self.types: dict[str, str | None] = {}        # key id -> attr.type (None: yfiles)
+        self.names: dict[str, str] = {}
+        self.values: dict[tuple[str, str], str] = {}  # (key id, how) -> first odd value
+        self.key: str | None = None                   # the <key> being read
+        self.inside: list[Any] | None = None          # [key id, how, text, reading text]
+        self.depth = 0                                # elements open inside it
+
+    @staticmethod
+    def _local(name: str) -> str | None:
+        ns, _, local = name.rpartition(" ")
+        return local if ns in ("", "http://graphml.graphdrawing.org/xmlns") else None
+
+    def start(self, name: str, attributes: dict[str, str]) -> None:
+        if self.inside is not None:         # an element inside <data> / <default>
+            self.depth += 1
+            self.inside[3] = False
+            if self.inside[1] == "holds":   # yFiles' data: networkx reads no value
+                self.inside[1] = ""
+            return
+        if not name.endswith(("key", "data", "default")):
+            return
+        local = self._local(name)
+        if local == "key":
+            self.key = attributes.get("id", "")
+            self.types[self.key] = (None if attributes.get("yfiles.type") is not None
+                                    else attributes.get("attr.type", "string"))
+            self.names[self.key] = attributes.get("attr.name", "")
+        elif local == "data":
+            self.inside, self.depth = [attributes.get("key", ""), "holds", [], True], 0
+        elif local == "default" and self.key is not None:
+            self.inside, self.depth = [self.key, "has the default", [], True], 0
+
+    def text(self, data: str) -> None:
+        if self.inside is not None and self.inside[3]:
+            self.inside[2].append(data)
+
+    def end(self, name: str) -> None:
+        if self.inside is None:
+            if name.endswith("key") and self._local(name) == "key":
+                self.key = None
+            return
+        if self.depth:
+            self.depth -= 1
+            return
+        key, how, parts, _ = self.inside
+        self.inside = None
+        value = "".join(parts)
+        if how == "holds" and not value:              # networkx skips an empty <data>
+            return
+        if how and value.lower() not in _GRAPHML_BOOLEANS:
+            self.values.setdefault((key, how), value)
+
+    def check(self, path: Path) -> None:
+        known = nx.readwrite.graphml.GraphMLReader().python_type
+        for key, kind in self.types.items():
+            if kind is not None and kind not in known:
+                defined = ", ".join(sorted(k for k in known if k != "yfiles"))
+                raise DataError(path, f"key {quote(key)} has attr.type {quote(kind)}, which "
+                                      f"networkx's GraphML reader has no type for (it "
+                                      f"knows {defined})")
+        for (key, how), value in self.values.items():
+            if self.types.get(key) == "boolean":
+                raise DataError(path, f"boolean attribute {quote(self.names[key])} (key "
+                                      f"{quote(key)}) {how} {quote(value, 40)}, not true, "
+                                      f"false, 1 or 0")
 
 
 def _read_graphml(raw: bytes) -> nx.Graph:
