@@ -150,7 +150,11 @@ def read_json(path: str | os.PathLike, max_bytes: int = MAX_JSON_BYTES) -> Any:
     except RepeatedKey as err:
         raise DataError(path, f"not JSON: the key {err.args[0]!r} appears twice in an "
                               f"object") from None
-    except (ValueError, RecursionError) as err:
+    except RecursionError:
+        raise DataError(path, "its arrays or objects are nested deeper than Python's JSON "
+                              "reader can follow (no graphvae file nests more than a few "
+                              "levels)") from None
+    except ValueError as err:
         raise DataError(path, f"not JSON ({describe(err)})") from None
 
 

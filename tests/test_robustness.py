@@ -1081,7 +1081,9 @@ def test_json_files_that_are_not_plain_json_files_are_one_line(tmp_path, capsys)
     and a 5,001-digit integer's message did not name the file."""
     deep = write(tmp_path / "deep.json", "[" * 100_000 + "]" * 100_000)
     one_line_error(capsys, ["linkpred", "--quiet", "--config", str(deep)],
-                   r"cannot read config: .*deep.json: not JSON \(RecursionError")
+                   r"cannot read config: .*deep.json: its arrays or objects are nested deeper "
+                   r"than Python's JSON reader can follow \(no graphvae file nests more "
+                   r"than a few levels\)$")
     big = write(tmp_path / "big.json", '{"epochs": ' + "9" * 5001 + "}")
     one_line_error(capsys, ["linkpred", "--quiet", "--config", str(big)],
                    r"cannot read config: .*big.json: not JSON \(.*digits")
