@@ -311,8 +311,8 @@ def castable(have: torch.dtype, want: torch.dtype) -> bool:
 
 def shape_misfit(have: dict[str, Any], want: dict[str, torch.Tensor]) -> str | None:
     """Why the weights ``have`` do not fit the state dict ``want`` by name and shape (``2
-    missing (e.g. 'w'), 1 unexpected (e.g. 'v')``, ``a value that is not a tensor: w``,
-    ``w has shape (3,), the model needs (4,)``), or ``None`` where they do."""
+    missing (e.g. 'w'), 1 unexpected (e.g. 'v')``, ``w is 'x', not a tensor``, ``w has
+    shape (3,), the model needs (4,)``), or ``None`` where they do."""
     missing = sorted(set(want) - set(have))
     extra = sorted(set(have) - set(want), key=str)
     if missing or extra:

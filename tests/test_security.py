@@ -850,6 +850,8 @@ def test_planetoid_matrices_and_lists_are_held_to_their_kinds(tmp_path):
     index_refused("506\n" + "5" * 5000 + "\n", r"ind\.cora\.test\.index: line 2: a test "
                                                r"index of 5,000 digits does not fit in 64 "
                                                r"bits$")
+    index_refused("506\n505\n--" + "5" * 50 + "\n", r"line 3: expected one integer node "
+                                                    r"index per line, found '--555")
     (tmp_path / "ind.cora.test.index").write_text("506\n505\n")
     loops = defaultdict(list, {i: [i, (i + 1) % 507] for i in range(507)})
     (tmp_path / "ind.cora.graph").write_bytes(pickle.dumps(loops, protocol=4))

@@ -138,11 +138,11 @@ def _test_index(path: Path) -> np.ndarray:
     values = []
     for number, line in enumerate(text.splitlines(), 1):
         for word in line.split():
-            if len(word) > 40 and word.lstrip("+-").isdigit():
+            digits = word[1:] if word[:1] in ("+", "-") else word
+            if len(digits) > 40 and digits.isdigit():
                 # (int() refuses past 4,300 digits, and no index has more than 19)
-                raise DataError(path, f"line {number:,}: a test index of "
-                                      f"{len(word.lstrip('+-')):,} digits does not fit in "
-                                      f"64 bits")
+                raise DataError(path, f"line {number:,}: a test index of {len(digits):,} "
+                                      f"digits does not fit in 64 bits")
             try:
                 values.append(int(word))
             except ValueError:
