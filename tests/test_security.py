@@ -986,6 +986,27 @@ def test_tensors_outside_the_weights_are_held_to_their_size_too(tmp_path):
         load_model(path)
 
 
+def test_an_older_model_files_settings_of_the_wrong_type_are_named(tmp_path):
+    """A model file of the previous format (no init) is rebuilt from its config's fields;
+    a list for the decoder's name failed as "TypeError: unhashable type: 'list'", and a
+    config that is not a dict as "'list' object is not subscriptable"."""
+    from graphvae.tasks.link_prediction import PRESETS
+    cfg = PRESETS["vgae"].replace(hidden=(4,), latent=2).to_dict()
+    assert isinstance(load_model(_linkpred_checkpoint(tmp_path))[0], torch.nn.Module)
+    for change, message in (({"decoder": [1]}, "config decoder is [1], not str"),
+                            ({"latent": True}, "config latent is True, not int"),
+                            ({"negatives": "1"}, "config negatives is '1', not float"),
+                            ({"self_loops": 1}, "config self_loops is 1, not bool")):
+        path = _linkpred_checkpoint(tmp_path, config={**cfg, **change})
+        with pytest.raises(DataError) as err:
+            load_model(path)
+        assert str(err.value) == f"{path}: the checkpoint's config is not usable: {message}"
+    path = _linkpred_checkpoint(tmp_path, config=[1])
+    with pytest.raises(DataError, match=r"model\.pt: the checkpoint's config is not usable: "
+                                        r"it is \[1\], not a dict of settings$"):
+        load_model(path)
+
+
 def _torch_file_with_pickle(path: Path, pickled: bytes) -> Path:
     """A torch zip archive whose data.pkl is ``pickled`` (the other members as torch
     writes them)."""

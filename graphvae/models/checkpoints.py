@@ -73,9 +73,23 @@ def save_model(path: str | os.PathLike, model: nn.Module, **extra: Any) -> Path:
                         "state_dict": model.state_dict(), **extra}, path)
 
 
-def _legacy(ck: dict[str, Any]) -> Callable[[], nn.Module]:
+#: The config fields a model file of the previous format is rebuilt from, with their types
+#: (``hidden`` is checked on its own).
+_LEGACY_FIELDS = {
+    "linkpred": {"model": str, "encoder": str, "latent": int, "decoder": str,
+                 "estimator": str, "negatives": float, "reweight": bool, "self_loops": bool,
+                 "dropout": float},
+    "generation": {"latent": int, "conv": str, "bound": str, "num_perms": int}}
+
+
+def _legacy(ck: dict[str, Any], path: Path) -> Callable[[], nn.Module]:
     """The builder of a model file written before ``kind`` / ``init`` were saved."""
     cfg, width = ck["config"], int(ck["in_channels"])
+    if not isinstance(cfg, dict):
+        raise DataError(path, f"the checkpoint's config is not usable: it is "
+                              f"{quote(cfg)}, not a dict of settings")
+    fields = _LEGACY_FIELDS["linkpred" if ck.get("task") == "linkpred" else "generation"]
+    _check_types({k: cfg[k] for k in fields if k in cfg}, fields, path, "config ")
     hidden = cfg["hidden"]          # a tensor of 3·10⁶ ints here made 2 GB of tuple items
     if type(hidden) not in (list, tuple) or len(hidden) > MAX_LAYERS \
             or not all(type(h) is int for h in hidden):
@@ -248,7 +262,7 @@ def load_model(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
         raise DataError(path, f"not a graphvae graph-model checkpoint (model {quote(kind)})")
     try:
         if kind is None:
-            build = _legacy(ck)
+            build = _legacy(ck, path)
         else:
             init = ck["init"]
             if not isinstance(init, dict):
