@@ -215,6 +215,32 @@ def test_graphml_values_networkx_cannot_read_are_named(tmp_path, key, data, reas
     assert str(err.value) == f"{path}: {reason}"
 
 
+@pytest.mark.parametrize("encoding, why", [
+    ("UPF-8", "LookupError: unknown encoding: UPF-8"),       # the fuzz's, at seed 43
+    ("rot13", "LookupError: 'rot13' is not a text encoding; use codecs.decode() to handle "
+              "arbitrary codecs"),
+    ("utf-7", "ValueError: multi-byte encodings are not supported"),
+    ("shift_jis", "ValueError: multi-byte encodings are not supported"),
+    ("x" * 5000, "LookupError: unknown encoding: " + "x" * 169 + "..."),  # cut at 200
+    ("latin-1", None), ("koi8-r", None), ("utf-8", None),
+])
+def test_a_graphml_encoding_expat_cannot_use_is_named(tmp_path, encoding, why):
+    """An XML declaration naming an encoding Python does not know, a codec that is not a
+    text encoding, or a multi-byte one: expat raised LookupError or ValueError, neither
+    caught (a traceback; the ValueError did not name the file). One line now."""
+    path = write(tmp_path / "e.graphml",
+                 f'<?xml version="1.0" encoding="{encoding}"?>\n<graphml xmlns="http://'
+                 'graphml.graphdrawing.org/xmlns"><graph edgedefault="undirected"><node '
+                 'id="a"/><node id="b"/><edge source="a" target="b"/></graph></graphml>\n')
+    if why is None:
+        assert load_graph_file(path).num_nodes == 2
+        return
+    with pytest.raises(DataError) as err:
+        load_graph_file(path)
+    assert str(err.value) == f"{path}: cannot be read in the encoding its XML declaration " \
+                             f"names ({why}); save it as UTF-8"
+
+
 def test_graphml_and_gml_refusals(tmp_path):
     """GML labels 1 (a number) and "1" (a string) are two nodes to networkx and one id
     once written: refused. ``--num-nodes`` is an edge-list option; a graph of nodes alone

@@ -213,6 +213,14 @@ def _one_graph(path: Path, raw: bytes) -> None:
         parser.Parse(raw, True)
     except expat.ExpatError:
         return
+    except (LookupError, ValueError) as err:
+        # the encoding the XML declaration names: unknown to Python ("UPF-8", found by the
+        # reader fuzz at seed 43), not a text codec ("rot13"), multi-byte ("utf-7"), or
+        # not one the text decodes in; networkx's parser meets the same
+        why = describe(err)
+        raise DataError(path, f"cannot be read in the encoding its XML declaration names "
+                              f"({why if len(why) <= 200 else why[:200] + '...'}); save it "
+                              f"as UTF-8") from None
     if graphs > 1:
         raise DataError(path, "holds more than one <graph> element (a graph nested in a "
                               "node, or a second graph); graphvae reads GraphML files of "
