@@ -21,7 +21,7 @@ import argparse
 import dataclasses
 import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from graphvae.checks import (  # noqa: F401 - importable here as before the split
@@ -95,15 +95,15 @@ def check_keys(cls: type, d: object) -> None:
     if not isinstance(d, dict):
         raise ValueError(f"a {cls.__name__} is a JSON object of fields, got "
                          f"{type(d).__name__}")
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - known, key=str)
+    fields = dataclasses.fields(cls)
+    known = [f.name for f in fields]
+    unknown = set(d) - set(known)
     if unknown:
-        more = f", {len(unknown) - 5} more" if len(unknown) > 5 else ""
         raise ValueError(f"unknown config key(s): "
-                         f"{', '.join(_unknown_key(cls, k) for k in unknown[:5])}{more}; "
+                         f"{unknown_names(unknown, known, lambda k: _field_of_flag(cls, k))}; "
                          f"the keys are the fields of {cls.__name__}: "
                          f"{', '.join(sorted(known))}")
-    missing = [f.name for f in dataclasses.fields(cls) if f.name not in d
+    missing = [f.name for f in fields if f.name not in d
                and f.default is dataclasses.MISSING
                and f.default_factory is dataclasses.MISSING]
     if missing:
@@ -111,25 +111,31 @@ def check_keys(cls: type, d: object) -> None:
                          f"{cls.__name__} has no default for them")
 
 
-def _unknown_key(cls: type, key: object) -> str:
-    """``key`` with the field of ``cls`` it may mean: the field whose flag it spells
-    (``feature_mode`` for ``--feature-mode``, field ``features``), else a close name."""
-    fields = dataclasses.fields(cls)
+def _field_of_flag(cls: type, key: object) -> str | None:
+    """The field of ``cls`` whose flag ``key`` spells (``feature_mode`` for
+    ``--feature-mode``, field ``features``), if any."""
     flag = "--" + str(key).replace("_", "-")
-    meant = next((f.name for f in fields if _flag(f) == flag), None)
-    return unknown_name(key, [f.name for f in fields], meant)
+    return next((f.name for f in dataclasses.fields(cls) if _flag(f) == flag), None)
 
 
-def unknown_name(key: object, names: Sequence[str], meant: str | None = None) -> str:
-    """``key`` quoted, with the one of ``names`` it may mean (``meant``, else the closest
-    name, if one is close)."""
+def unknown_names(keys: Iterable[object], names: Sequence[str],
+                  meant: Callable[[object], str | None] = lambda key: None) -> str:
+    """The unknown ``keys``, sorted, the first five shown (then how many more), each
+    quoted with the one of ``names`` it may mean: ``meant(key)``, else the closest name
+    if one is close (``'hiden' (did you mean hidden?)``)."""
     import difflib
 
-    text = str(key)
-    if meant is None:
-        close = difflib.get_close_matches(text, list(names), n=1)
-        meant = close[0] if close else None
-    return quote(text) if meant is None else f"{quote(text)} (did you mean {meant}?)"
+    unknown = sorted(keys, key=str)
+    shown = []
+    for key in unknown[:5]:
+        text = str(key)
+        guess = meant(key)
+        if guess is None:
+            close = difflib.get_close_matches(text, list(names), n=1)
+            guess = close[0] if close else None
+        shown.append(quote(text) if guess is None else f"{quote(text)} (did you mean {guess}?)")
+    more = f", {len(unknown) - 5} more" if len(unknown) > 5 else ""
+    return ", ".join(shown) + more
 
 
 class Config:

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from graphvae.checks import MAX_LAYERS as _MAX_LAYERS
-from graphvae.config import hint_name, type_fits, unknown_name
+from graphvae.config import hint_name, type_fits, unknown_names
 from graphvae.devices import meta_build
 from graphvae.errors import DataError, describe, quote
 from graphvae.io import (
@@ -180,53 +180,41 @@ def _check_names(given: dict[str, Any], names: set[str], required: set[str], own
                  path: Path) -> None:
     """:class:`DataError` for arguments in ``given`` that ``owner`` does not take (each
     with the name it may mean), then for required ones it lacks."""
-    unknown = sorted((k for k in given if k not in names), key=str)
+    unknown = [k for k in given if k not in names]
     if unknown:
-        more = f", {len(unknown) - 5} more" if len(unknown) > 5 else ""
         raise DataError(path, f"the checkpoint's config is not usable: {owner} takes no "
-                              f"argument(s) "
-                              f"{', '.join(unknown_name(k, sorted(names)) for k in unknown[:5])}"
-                              f"{more}; it takes {', '.join(sorted(names))}")
+                              f"argument(s) {unknown_names(unknown, sorted(names))}; it "
+                              f"takes {', '.join(sorted(names))}")
     missing = sorted(required - set(given))
     if missing:
         raise DataError(path, f"the checkpoint's config is not usable: it lacks {owner}'s "
                               f"argument(s) {', '.join(map(repr, missing))}")
 
 
-def _check_init_names(kind: str, init: dict[str, Any], path: Path) -> None:
-    """The saved constructor arguments are those the constructor takes: an unknown or
-    missing one was named in Python's words ("__init__() got an unexpected keyword
-    argument")."""
+def _check_init_arguments(kind: str, init: dict[str, Any], path: Path) -> None:
+    """The saved constructor arguments are those the constructor takes (an unknown or
+    missing one was named in Python's words, "__init__() got an unexpected keyword
+    argument"), of the types it declares (a string dropout would otherwise build a model
+    that fails when it first runs, far from the checkpoint that caused it)."""
     if kind in MODEL_CLASSES:
         cls = MODEL_CLASSES[kind]
         _check_names(init, *_arguments(cls.__init__), cls.__name__, path)
+        _check_types(init, typing.get_type_hints(cls.__init__), path)
         return
     # build_model's own arguments and the model's (its **kwargs); the parts it builds
     # itself are not arguments, and the objective is a dict of EdgeObjective's
     names, required = _arguments(build_model)
-    model_names = _arguments(GraphAutoencoder.__init__)[0]
-    names |= model_names - {"encoder", "edge_decoder", "feature_decoder"}
-    required |= {"objective"}
-    _check_names(init, names, required, "build_model", path)
-    if isinstance(init["objective"], dict):
-        _check_names(init["objective"], *_arguments(EdgeObjective),
-                     "its objective (EdgeObjective)", path)
-
-
-def _check_init_types(kind: str, init: dict[str, Any], path: Path) -> None:
-    """The saved constructor arguments have the types the constructor declares: a wrong
-    type (a string dropout) would otherwise build a model that fails when it first runs,
-    far from the checkpoint that caused it."""
-    if kind in MODEL_CLASSES:
-        _check_types(init, typing.get_type_hints(MODEL_CLASSES[kind].__init__), path)
-        return
-    objective = init.get("objective")
+    names |= _arguments(GraphAutoencoder.__init__)[0] - {"encoder", "edge_decoder",
+                                                         "feature_decoder"}
+    _check_names(init, names, required | {"objective"}, "build_model", path)
+    objective = init["objective"]
     if not isinstance(objective, dict):
         raise DataError(path, "the checkpoint's config is not usable: its objective is not a "
                               "dict of arguments")
+    _check_names(objective, *_arguments(EdgeObjective), "its objective (EdgeObjective)",
+                 path)
     _check_types(objective, typing.get_type_hints(EdgeObjective), path, "objective ")
     rest = {k: v for k, v in init.items() if k != "objective"}
-    # build_model's own arguments, then the model's (the rest of its keyword arguments)
     _check_types(rest, typing.get_type_hints(GraphAutoencoder.__init__)
                  | typing.get_type_hints(build_model), path)
 
@@ -268,8 +256,7 @@ def load_model(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
             if not isinstance(init, dict):
                 raise DataError(path, "the checkpoint's init is not a dict of arguments")
             _check_init(init, path)
-            _check_init_names(kind, init, path)
-            _check_init_types(kind, init, path)
+            _check_init_arguments(kind, init, path)
             build = lambda: BUILDERS[kind](init)  # noqa: E731
         model = checked_model(build, ck.get("state_dict"), path)
     except DataError:
