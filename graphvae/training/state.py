@@ -152,9 +152,15 @@ def _check_layout(ck: dict[str, Any], state: FitState, generator: torch.Generato
         if not isinstance(ck[key], kind):
             raise Damaged(f"its {key} entry is {quote(ck[key])}, not {what}")
     _lacks(ck["best"], BEST_ENTRIES, "its best epoch's record")
-    misfit = shape_misfit(ck["model"], unwrap(state.model).state_dict())
+    weights = unwrap(state.model).state_dict()
+    misfit = shape_misfit(ck["model"], weights)
     if misfit is not None:
         raise Damaged(f"its weights do not fit the model: {misfit}")
+    for k, v in weights.items():          # a resumed run continues bit for bit
+        saved = ck["model"][k]
+        if saved.dtype != v.dtype or saved.layout != v.layout:
+            raise Damaged(f"its weight {k} is a {saved.layout} {saved.dtype} tensor, the "
+                          f"model's a {v.layout} {v.dtype} one")
     opt = ck["optimizer"]
     _lacks(opt, ("state", "param_groups"), "its optimiser's state")
     groups = opt["param_groups"]
@@ -328,12 +334,6 @@ def _load_state(ck: dict[str, Any], state: FitState, result: FitResult,
                 generator: torch.Generator | None) -> None:
     model = unwrap(state.model)
     dev = next(model.parameters()).device
-    for k, v in model.state_dict().items():      # a resumed run continues bit for bit
-        saved = ck["model"].get(k) if isinstance(ck["model"], dict) else None
-        if isinstance(saved, torch.Tensor) and (saved.dtype != v.dtype
-                                                or saved.layout != v.layout):
-            raise Damaged(f"its weight {k} is a {saved.layout} {saved.dtype} tensor, the "
-                             f"model's a {v.layout} {v.dtype} one")
     model.load_state_dict(ck["model"])
     state.optimizer.load_state_dict(ck["optimizer"])
     for cb, cs in zip(state.callbacks, ck["callbacks"]):
@@ -371,10 +371,10 @@ def _check_loaded(state: FitState, result: FitResult, epochs: int | None) -> Non
         raise Damaged(f"it has run {done} epochs of this run's {epochs}")
     if len(result.history) != done or len(result.epoch_seconds) != done:
         raise Damaged(f"it holds {len(result.history)} history records and "
-                         f"{len(result.epoch_seconds)} epoch times for its {done} epochs")
+                      f"{len(result.epoch_seconds)} epoch times for its {done} epochs")
     if not 0 <= best <= done or math.isnan(state.best_score) or state.best_score == math.inf:
         raise Damaged(f"its best epoch {best} (score {state.best_score}) is not one of its "
-                         f"{done} epochs")
+                      f"{done} epochs")
     model = unwrap(state.model).state_dict()      # loaded strictly: the model's shapes
     if nan_weight(model) is not None:
         raise Damaged("its weights hold NaN")
@@ -391,7 +391,7 @@ def _check_loaded(state: FitState, result: FitResult, epochs: int | None) -> Non
         lr = group.get("lr")
         if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr <= MAX_LR:
             raise Damaged(f"its learning rate {quote(lr)} is not a number in (0, "
-                             f"{MAX_LR:g}]")
+                          f"{MAX_LR:g}]")
     for p, slots in state.optimizer.state.items():      # keyed by the weights themselves
         for key, v in slots.items():
             if not isinstance(v, torch.Tensor):
@@ -399,10 +399,10 @@ def _check_loaded(state: FitState, result: FitResult, epochs: int | None) -> Non
             # (load_state_dict casts every slot but the step count to the weights' type)
             if v.is_complex() or v.dtype == torch.bool:
                 raise Damaged(f"its optimiser's {key} is of type {v.dtype}, the weights "
-                                 f"{p.dtype}")
+                              f"{p.dtype}")
             if v.dim() and v.shape != p.shape:
                 raise Damaged(f"its optimiser's {key} has shape {tuple(v.shape)}, the "
-                                 f"weights {tuple(p.shape)}")
+                              f"weights {tuple(p.shape)}")
             if v.is_floating_point() and not bool(torch.isfinite(v).all()) \
                     or key in ("exp_avg_sq", "step") and bool((v < 0).any()):
                 raise Damaged(f"its optimiser's {key} holds impossible values")
