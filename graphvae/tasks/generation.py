@@ -106,13 +106,12 @@ def load_generation_data(cfg: GenerationConfig, root: str | Path | None = None,
 def root_unread(cfg: GenerationConfig) -> str | None:
     """Why :func:`load_generation_data` reads no file under the data root for ``cfg``
     (``None``: it reads one)."""
-    name = cfg.dataset or "community-small"
     if cfg.dataset is None:
         return "the default community-small graphs are generated"
-    if name.lower() == "lobster":
+    if cfg.dataset.lower() == "lobster":
         return "lobster graphs are generated (there is no file)"
     if cfg.generated:
-        return f"--generated draws {name} from its generator"
+        return f"--generated draws {cfg.dataset} from its generator"
     return None
 
 
