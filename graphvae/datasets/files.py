@@ -20,6 +20,7 @@ different graph.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import os
@@ -232,6 +233,17 @@ def _one_graph(path: Path, raw: bytes) -> None:
 _GRAPHML_BOOLEANS = ("true", "false", "1", "0")
 
 
+@dataclasses.dataclass
+class _Value:
+    """A ``<data>`` or ``<default>`` element being read by :class:`_KeyScan`."""
+
+    key: str                     # the key id it gives a value of
+    how: str                     # "holds" (data), "has the default", "" (no value: yFiles)
+    text: list[str] = dataclasses.field(default_factory=list)
+    reading: bool = True         # False once an element inside has started
+    depth: int = 0               # elements open inside it
+
+
 class _KeyScan:
     """The ``<key>`` declarations and the boolean values of a GraphML file, met element by
     element, for the failures networkx's reader names in Python's words: an ``attr.type``
@@ -246,8 +258,7 @@ class _KeyScan:
         self.names: dict[str, str] = {}
         self.values: dict[tuple[str, str], str] = {}  # (key id, how) -> first odd value
         self.key: str | None = None                   # the <key> being read
-        self.inside: list[Any] | None = None          # [key id, how, text, reading text]
-        self.depth = 0                                # elements open inside it
+        self.inside: _Value | None = None
 
     @staticmethod
     def _local(name: str) -> str | None:
@@ -256,10 +267,10 @@ class _KeyScan:
 
     def start(self, name: str, attributes: dict[str, str]) -> None:
         if self.inside is not None:         # an element inside <data> / <default>
-            self.depth += 1
-            self.inside[3] = False
-            if self.inside[1] == "holds":   # yFiles' data: networkx reads no value
-                self.inside[1] = ""
+            self.inside.depth += 1
+            self.inside.reading = False
+            if self.inside.how == "holds":  # yFiles' data: networkx reads no value
+                self.inside.how = ""
             return
         if not name.endswith(("key", "data", "default")):
             return
@@ -270,29 +281,29 @@ class _KeyScan:
                                     else attributes.get("attr.type", "string"))
             self.names[self.key] = attributes.get("attr.name", "")
         elif local == "data":
-            self.inside, self.depth = [attributes.get("key", ""), "holds", [], True], 0
+            self.inside = _Value(attributes.get("key", ""), "holds")
         elif local == "default" and self.key is not None:
-            self.inside, self.depth = [self.key, "has the default", [], True], 0
+            self.inside = _Value(self.key, "has the default")
 
     def text(self, data: str) -> None:
-        if self.inside is not None and self.inside[3]:
-            self.inside[2].append(data)
+        if self.inside is not None and self.inside.reading:
+            self.inside.text.append(data)
 
     def end(self, name: str) -> None:
-        if self.inside is None:
+        inside = self.inside
+        if inside is None:
             if name.endswith("key") and self._local(name) == "key":
                 self.key = None
             return
-        if self.depth:
-            self.depth -= 1
+        if inside.depth:
+            inside.depth -= 1
             return
-        key, how, parts, _ = self.inside
         self.inside = None
-        value = "".join(parts)
-        if how == "holds" and not value:              # networkx skips an empty <data>
+        value = "".join(inside.text)
+        if inside.how == "holds" and not value:       # networkx skips an empty <data>
             return
-        if how and value.lower() not in _GRAPHML_BOOLEANS:
-            self.values.setdefault((key, how), value)
+        if inside.how and value.lower() not in _GRAPHML_BOOLEANS:
+            self.values.setdefault((inside.key, inside.how), value)
 
     def check(self, path: Path) -> None:
         known = nx.readwrite.graphml.GraphMLReader().python_type
