@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import reprlib
 import sys
 from collections.abc import Callable
@@ -89,9 +90,15 @@ def one_line(message: str, limit: int = MESSAGE_LIMIT) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+#: Where in its C++ sources torch raised (``[enforce fail at inline_container.cc:325] .``),
+#: which says nothing about the file.
+_TORCH_WHERE = re.compile(r"\[enforce fail at [^\]]*\]\s*\.?\s*")
+
+
 def describe(err: BaseException) -> str:
-    """``Type: message`` of an exception, never an empty string after the colon."""
-    msg = one_line(str(err))
+    """``Type: message`` of an exception, never an empty string after the colon; without
+    the place in torch's C++ sources that a torch error begins with."""
+    msg = one_line(_TORCH_WHERE.sub("", str(err)))
     return f"{type(err).__name__}: {msg}" if msg else type(err).__name__
 
 

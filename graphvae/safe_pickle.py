@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from graphvae.errors import DataError, describe
+from graphvae.errors import DataError, describe, quote
 
 _NUMPY = {
     ("numpy", "dtype"), ("numpy", "ndarray"),
@@ -161,7 +161,10 @@ class _Unpickler(_PyUnpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         if "." in name or (module, name) not in self._allowed:
-            raise pickle.UnpicklingError(f"refusing to load the global {module}.{name}")
+            shown = f"{module}.{name}"      # (a damaged name: control bytes, pickle data)
+            if not shown.isprintable() or len(shown) > 100:
+                shown = quote(shown, 100)
+            raise pickle.UnpicklingError(f"refusing to load the global {shown}")
         real = _PY2.get(module, module)
         mod = sys.modules.get(real) or importlib.import_module(real)
         with warnings.catch_warnings():
@@ -327,23 +330,67 @@ for _op, _target in ((pickle.APPEND, lambda u: u.stack[-2]),
 _PUTS = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
 
 
+def pickle_fault(data: bytes) -> tuple[int, str] | None:
+    """Where :mod:`pickletools` stops reading ``data`` as one pickle, and why, said of the
+    pickle: ``(8, "ends at byte 8 without the STOP opcode that closes a pickle")``. The
+    byte is where the opcode it failed on starts (0: ``data`` does not begin as a pickle);
+    ``None`` if it reads to STOP."""
+    fh = io.BytesIO(data)
+    start = 0
+    try:
+        for op, _, _ in pickletools.genops(fh):
+            if op.name == "STOP":
+                return None
+            start = fh.tell()               # where the next opcode starts
+    except UnicodeDecodeError as err:
+        return start, f"has a string at byte {start:,} that is not {err.encoding.upper()} text"
+    except Exception as err:  # noqa: BLE001 - pickletools raises ValueError, and others
+        text = str(err)
+        if "exhausted before seeing STOP" in text:
+            return start, f"ends at byte {start:,} without the STOP opcode that closes a pickle"
+        if " remain" in text or "not enough data" in text or "no newline found" in text:
+            return start, f"ends inside its opcode at byte {start:,} ({text})"
+        if text.endswith(" unknown"):
+            return start, f"has 0x{data[start:start + 1].hex()} at byte {start:,}, which is " \
+                          f"not a pickle opcode"
+        return start, f"has an opcode at byte {start:,} that cannot be read ({describe(err)})"
+    return start, f"ends at byte {start:,} without the STOP opcode that closes a pickle"
+
+
 def _check_memo(path: Path, data: bytes) -> None:
-    """Refuse memo indices that no pickler writes. Picklers number their memo entries in
+    """Refuse memo indices that no pickler writes, and a pickle that is not whole
+    (:func:`pickle_fault`). Picklers number their memo entries in
     order (from 0; Python 2's cPickle from 1), so an index never exceeds the opcodes
     before it, while CPython's unpickler sizes its memo table to twice the largest index
     it is given: a 9-byte pickle that puts at index 2²⁷ asked for gigabytes. The scan
     reads the opcodes only (about 2 million a second)."""
-    try:
-        for count, (op, arg, _) in enumerate(pickletools.genops(data)):
-            if op.name in _PUTS and (not isinstance(arg, int) or arg > count):
-                raise DataError(path, f"not a readable pickle (memo index {arg} at opcode "
-                                      f"{count}; picklers number their entries in order)")
-            if op.name == "STOP":
-                break
-    except DataError:
-        raise
-    except Exception as err:  # noqa: BLE001 - a damaged pickle fails in many ways
-        raise DataError(path, f"not a readable pickle ({describe(err)})") from None
+    fault = pickle_fault(data)
+    if fault is not None:
+        at, why = fault
+        raise DataError(path, f"not a pickle: it {why}" if at == 0
+                        else f"damaged: the pickle {why}")
+    for count, (op, arg, _) in enumerate(pickletools.genops(data)):
+        if op.name in _PUTS and (not isinstance(arg, int) or arg > count):
+            raise DataError(path, f"not a readable pickle (memo index {arg} at opcode "
+                                  f"{count}; picklers number their entries in order)")
+        if op.name == "STOP":
+            break
+
+
+def _failed_opcode(data: bytes, u: _Unpickler, fh: io.BytesIO) -> str:
+    """``"the APPEND opcode at byte 57"``: the opcode ``u`` failed on. It starts before the
+    last byte read, which is ``fh``'s position, less what is left of the frame the
+    unpickler holds (protocol 4 reads a frame, up to 64 KiB, at once)."""
+    read = fh.tell()
+    frame = getattr(getattr(u, "_unframer", None), "current_frame", None)
+    if frame is not None:
+        read -= len(frame.getbuffer()) - frame.tell()
+    last = None
+    for op, _, pos in pickletools.genops(data):
+        if pos is None or pos >= read:
+            break
+        last = (op.name, pos)
+    return "an opcode" if last is None else f"the {last[0]} opcode at byte {last[1]:,}"
 
 
 def restricted_load(path: str | os.PathLike, profile: str, encoding: str = "ASCII") -> Any:
@@ -361,8 +408,10 @@ def restricted_load(path: str | os.PathLike, profile: str, encoding: str = "ASCI
     except OSError as err:
         raise DataError(path, f"cannot read the file ({describe(err)})") from None
     _check_memo(path, data)
+    fh = io.BytesIO(data)
+    u = _Unpickler(fh, allowed, encoding=encoding)
     try:
-        return _Unpickler(io.BytesIO(data), allowed, encoding=encoding).load()
+        return u.load()
     except pickle.UnpicklingError as err:
         raise DataError(path, f"not a readable {profile} pickle: {err}") from None
     except RecursionError:
@@ -370,5 +419,6 @@ def restricted_load(path: str | os.PathLike, profile: str, encoding: str = "ASCI
     except MemoryError:
         raise DataError(path, "not a readable pickle (it asks for more memory than there "
                               "is)") from None
-    except Exception as err:  # noqa: BLE001 - a damaged pickle fails in many ways
-        raise DataError(path, f"not a readable {profile} pickle ({describe(err)})") from None
+    except Exception as err:  # noqa: BLE001 - opcodes that do not fit together
+        raise DataError(path, f"damaged: {_failed_opcode(data, u, fh)} does not fit the "
+                              f"objects before it ({describe(err)})") from None

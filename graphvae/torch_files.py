@@ -8,12 +8,14 @@ more values than the file holds. Every refusal is a one-line
 
 from __future__ import annotations
 
+import copy
 import functools
 import io
 import itertools
 import os
 import pickle
 import pickletools
+import re
 import tokenize
 import warnings
 import zipfile
@@ -24,6 +26,7 @@ from typing import Any
 import torch
 
 from graphvae.errors import DataError, describe, quote
+from graphvae.safe_pickle import pickle_fault
 
 #: How the files of torch.save begin: a zip archive (since torch 1.6) or a pickle.
 TORCH_MAGIC = (b"PK\x03\x04", b"\x80")
@@ -76,6 +79,9 @@ def check_zip_stored(path: str | os.PathLike) -> list[str] | None:
         raise
     except OSError as err:
         raise DataError(path, f"cannot read the file ({describe(err)})") from None
+    except UnicodeDecodeError as err:
+        raise DataError(path, f"not a readable zip archive (a member's name is marked UTF-8 "
+                              f"and is not: {describe(err)})") from None
     except Exception as err:  # noqa: BLE001 - zipfile raises several types
         raise DataError(path, f"not a readable zip archive ({describe(err)})") from None
     if bad is not None:
@@ -178,14 +184,23 @@ def _check_globals(path: Path, names: list[str] | None) -> None:
     """Scan the pickled part of a torch file (``data.pkl`` of a zip archive, or the
     pickles of the legacy format) for :data:`_UNBOUNDED` calls, and for the protocol-4
     global opcode, whose names this scan cannot see (``torch.save`` writes protocol 2),
-    before torch unpickles it. A damaged pickle is left to ``torch.load``."""
+    before torch unpickles it. A zip archive's ``data.pkl`` that is not one whole pickle
+    is refused as damaged (torch said ``EOFError`` or ``UnicodeDecodeError``), and so are
+    its version record and tensor records where they do not fit (:func:`_check_records`);
+    a damaged legacy file is left to ``torch.load``."""
+    if names is not None:
+        member = next(n for n in names if n == "data.pkl" or n.endswith("/data.pkl"))
+        with zipfile.ZipFile(path) as z:
+            data = _read_member(z, member)
+        fault = pickle_fault(data)
+        if fault is not None:
+            at, why = fault
+            raise DataError(path, f"its data.pkl is not a pickle: it {why}" if at == 0
+                            else f"damaged: its data.pkl {why}")
+        streams = [io.BytesIO(data)]
+    else:
+        streams = [io.BytesIO(path.read_bytes())] * 5   # magic, protocol, info, object, keys
     try:
-        if names is not None:
-            member = next(n for n in names if n == "data.pkl" or n.endswith("/data.pkl"))
-            with zipfile.ZipFile(path) as z:
-                streams = [io.BytesIO(z.read(member))]
-        else:
-            streams = [io.BytesIO(path.read_bytes())] * 5   # magic, protocol, info, object, keys
         for stream in streams:
             for op, arg, _ in pickletools.genops(stream):
                 if op.name in ("GLOBAL", "INST") and arg in _UNBOUNDED:
@@ -197,8 +212,135 @@ def _check_globals(path: Path, names: list[str] | None) -> None:
                                           "later, which torch.save never writes")
     except DataError:
         raise
-    except Exception:  # noqa: BLE001 - a damaged pickle: torch.load names it
+    except Exception:  # noqa: BLE001 - a damaged legacy pickle: torch.load names it
         return
+    if names is not None:
+        _check_records(path, member, data)
+
+
+def _read_member(z: zipfile.ZipFile, name: str, limit: int = -1) -> bytes:
+    """A member's bytes (at most ``limit``). One whose CRC is 0, as torch.save writes with
+    its CRCs switched off, is read without :mod:`zipfile`'s check, which it would fail;
+    :func:`check_zip_stored` checked the others."""
+    info = z.getinfo(name)
+    if info.CRC == 0:
+        info = copy.copy(info)
+        del info.CRC                    # (ZipExtFile checks a CRC only if its info has one)
+    with z.open(info) as fh:
+        return fh.read(limit)
+
+
+class _StandIn:
+    """What a global of ``data.pkl`` stands for in :func:`_storages`' dry run: calling it,
+    setting its items or state, or appending to it does nothing, so no code of the file's
+    choosing runs."""
+
+    def __init__(self, name: str = "") -> None:
+        self.name = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> _StandIn:
+        return _StandIn()
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        pass
+
+    def append(self, value: Any) -> None:
+        pass
+
+    def extend(self, values: Any) -> None:
+        pass
+
+
+class _Storages(pickle._Unpickler):  # type: ignore[name-defined,misc]
+    """Python's own unpickler (its memo is a dict, which a large memo index cannot
+    inflate), with every global a :class:`_StandIn` and every persistent id collected."""
+
+    def __init__(self, fh: io.BytesIO) -> None:
+        super().__init__(fh)
+        self.ids: list[Any] = []
+
+    def find_class(self, module: str, name: str) -> _StandIn:
+        return _StandIn(f"{module}.{name}")
+
+    def persistent_load(self, pid: Any) -> None:
+        self.ids.append(pid)
+
+
+def _storage_bytes(kind: Any, numel: Any) -> tuple[int, str] | None:
+    """The bytes torch reads for a storage of ``numel`` elements of the class ``kind``
+    (``torch.FloatStorage``; ``torch.UntypedStorage`` holds bytes), and the dtype's name;
+    ``None`` where torch would not get that far."""
+    if not isinstance(kind, _StandIn) or type(numel) is not int or numel < 0:
+        return None
+    module, _, name = kind.name.rpartition(".")
+    if module not in ("torch", "torch.storage"):    # (torch.FloatStorage, torch.storage.
+        return None                                 # UntypedStorage)
+    cls = getattr(torch, name, None)
+    if cls is torch.UntypedStorage:
+        return numel, "byte"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")             # TypedStorage is deprecated
+        dtype = getattr(cls, "dtype", None)
+    if not isinstance(dtype, torch.dtype):
+        return None
+    return numel * torch.empty((), dtype=dtype).element_size(), str(dtype).split(".")[-1]
+
+
+#: The records beside ``data.pkl`` that torch reads as text: their first 64 bytes are
+#: checked (what torch.save writes: ``3``, ``little``, 40 digits).
+_RECORDS = (".data/version", "version", "byteorder", ".data/serialization_id")
+
+
+def _check_records(path: Path, member: str, data: bytes) -> None:
+    """Refuse, before ``torch.load`` does in its own words, a zip archive whose version
+    record is not a number ("Couldn't parse the version ... as Long Long"), whose byteorder
+    record is neither ``little`` nor ``big``, whose serialization id is not UTF-8
+    (``UnicodeDecodeError``), or whose
+    ``data.pkl`` names a tensor record the archive lacks, or one of another size than the
+    values it describes ("record size ... does not match expected size"). The records are
+    found by unpickling ``data.pkl`` with stand-ins (:class:`_Storages`); a pickle that
+    cannot be so read is left to ``torch.load``."""
+    prefix = member[:-len("data.pkl")]
+    with zipfile.ZipFile(path) as z:
+        sizes = {i.filename: i.file_size for i in z.infolist()}
+        head = {n: _read_member(z, prefix + n, 64) for n in _RECORDS if prefix + n in sizes}
+    version = head.get(".data/version", head.get("version"))
+    if version is not None and re.match(rb"\s*[+-]?[0-9]", version) is None:
+        raise DataError(path, f"damaged: its version record holds {quote(version[:40])}, "
+                              f"not a number")
+    if head.get("byteorder", b"little") not in (b"little", b"big"):
+        raise DataError(path, f"damaged: its byteorder record holds "
+                              f"{quote(head['byteorder'][:40])}, not little or big")
+    try:
+        head.get(".data/serialization_id", b"").decode("utf-8")
+    except UnicodeDecodeError:
+        raise DataError(path, "damaged: its serialization id record is not UTF-8 text") \
+            from None
+    reader = _Storages(io.BytesIO(data))
+    try:
+        reader.load()
+    except Exception:  # noqa: BLE001 - torch.load names what else is wrong
+        return
+    seen: set[str] = set()
+    for pid in reader.ids:
+        if type(pid) is not tuple or len(pid) != 5 or pid[0] != "storage" \
+                or not isinstance(pid[2], str) or pid[2] in seen:
+            continue
+        seen.add(pid[2])
+        need = _storage_bytes(pid[1], pid[4])
+        record = f"{prefix}data/{pid[2]}"
+        if need is None:
+            continue
+        if record not in sizes:
+            raise DataError(path, f"damaged: its data.pkl names the tensor record "
+                                  f"{quote(record[:80])}, which the archive does not hold")
+        if sizes[record] != need[0]:
+            raise DataError(path, f"damaged: its tensor record {quote(record[:80])} holds "
+                                  f"{sizes[record]:,} bytes, where data.pkl describes "
+                                  f"{pid[4]:,} {need[1]} values ({need[0]:,} bytes)")
 
 
 def refusal(err: Exception) -> str:

@@ -92,8 +92,10 @@ def _check_generation(report):
 
 
 def _check_fuzz_readers(report):
-    """A few hundred seeded hostile files, every reader among them, none mishandled."""
+    """A few hundred seeded hostile files, every reader among them, none mishandled, and
+    none refused in a library's words alone."""
     assert report["cases"] == 400 and report["failures"] == 0, report["failure_list"]
+    assert report["library_words"] == {}, report["library_word_list"]
     assert len(report["by_reader"]) >= 17
     for reader, outcomes in report["by_reader"].items():
         assert sum(outcomes.values()) >= 20 and outcomes.get("refused", 0) > 0, reader

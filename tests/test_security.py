@@ -545,7 +545,7 @@ def test_a_pickle_larger_than_the_cap_is_refused_by_its_size(tmp_path):
     assert sp.MAX_BYTES == 64 << 20
     with path.open("wb") as fh:                  # the cap itself is allowed: read, and then
         fh.truncate(sp.MAX_BYTES)                # refused as no pickle (zeros)
-    with pytest.raises(DataError, match="big.pkl: not a readable"):
+    with pytest.raises(DataError, match="big.pkl: not a pickle: it has 0x00 at byte 0, "):
         sp.restricted_load(path, "networkx")
 
 
@@ -1961,3 +1961,176 @@ def test_a_checkpoint_saved_with_torchs_crcs_switched_off_loads(tmp_path):
         assert {i.CRC for i in zf.infolist()} == {0}
     model = load_model(path)[0]
     assert all(torch.equal(v, ck["state_dict"][k]) for k, v in model.state_dict().items())
+
+
+# ----------------------------------------------------------------------------- damage named
+# Refusals that gave only a library's inside ("IndexError: list index out of range") say
+# what is damaged, and where. Found by reading the reader fuzz's refusal messages; the fuzz
+# now counts such refusals (benchmarks/fuzz_readers.py, LIBRARY_WORDS).
+
+@pytest.mark.parametrize("data, message", [
+    # EMPTY_LIST at 2, BINPUT at 3, MARK at 5, BININT1 at 6: the next opcode would be at 8
+    (b"\x80\x02]q\x00(K\x01", "ends at byte 8 without the STOP opcode that closes a pickle"),
+    (b"\x80\x02X\x03\x00\x00\x00\xff\xfeab.", "has a string at byte 2 that is not UTF-8 text"),
+    (b"\x80\x02\xfe.", "has 0xfe at byte 2, which is not a pickle opcode"),
+    (b"\x80\x02X\x09\x00\x00\x00ab.", r"ends inside its opcode at byte 2 \(expected 9 bytes"),
+])
+def test_a_pickle_that_is_not_whole_is_named_at_the_byte_it_breaks(tmp_path, data, message):
+    """It was "not a readable pickle (UnicodeDecodeError: ...)", "(ValueError: pickle
+    exhausted before seeing STOP)" and the like."""
+    from graphvae.safe_pickle import restricted_load
+    (tmp_path / "g.pkl").write_bytes(data)
+    with pytest.raises(DataError, match=r"g\.pkl: damaged: the pickle " + message):
+        restricted_load(tmp_path / "g.pkl", "networkx")
+
+
+def test_pickle_opcodes_that_do_not_fit_are_named_with_their_byte(tmp_path):
+    """APPEND on a dict was "not a readable networkx pickle (AttributeError: 'dict' object
+    has no attribute 'append')". The opcode and its byte are named, also inside protocol
+    4's frames, which the unpickler reads whole."""
+    from graphvae.safe_pickle import restricted_load
+    path = tmp_path / "g.pkl"
+    path.write_bytes(b"\x80\x02}q\x00K\x01a.")     # PROTO, EMPTY_DICT, BINPUT, BININT1: 7
+    with pytest.raises(DataError, match=r"g\.pkl: damaged: the APPEND opcode at byte 7 does "
+                                        r"not fit the objects before it \(AttributeError: "
+                                        r"'dict' object has no attribute 'append'\)$"):
+        restricted_load(path, "networkx")
+    framed = pickle.dumps([1, 2, {3: 4}], protocol=4)
+    path.write_bytes(framed[:-1] + b"a.")           # an APPEND in STOP's place
+    with pytest.raises(DataError, match=rf"damaged: the APPEND opcode at byte "
+                                        rf"{len(framed) - 1} does not fit"):
+        restricted_load(path, "networkx")
+
+
+def test_a_global_name_of_damaged_bytes_is_quoted(tmp_path):
+    """A GLOBAL whose line ends were damaged named a "global" of raw pickle bytes, control
+    characters included, in the one-line message."""
+    from graphvae.safe_pickle import restricted_load
+    (tmp_path / "g.pkl").write_bytes(b"\x80\x02c__builtin__\nobj\tX\x01\n)R.")
+    with pytest.raises(DataError, match=r"refusing to load the global '__builtin__\.obj\\tX"
+                                        r"\\x01'$"):
+        restricted_load(tmp_path / "g.pkl", "networkx")
+
+
+def _torch_archive(path: Path, change: dict[str, bytes | None]) -> Path:
+    """A torch file of a 2x3 float32 tensor (record data/0) and a 3-element int64 one
+    (data/1), with the members in ``change`` replaced (or, for ``None``, left out)."""
+    buf = io.BytesIO()
+    torch.save({"w": torch.zeros(2, 3), "b": torch.ones(3, dtype=torch.int64)}, buf)
+    with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as zin, \
+            zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zout:
+        for info in zin.infolist():
+            data = change.get(info.filename.split("/", 1)[1], zin.read(info))
+            if data is not None:
+                zout.writestr(info.filename, data)
+    return path
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"data/0": b"x" * 20}, "its tensor record 'archive/data/0' holds 20 bytes, where "
+                            r"data\.pkl describes 6 float32 values \(24 bytes\)$"),
+    ({"data/1": b"x" * 8}, "its tensor record 'archive/data/1' holds 8 bytes, where "
+                           r"data\.pkl describes 3 int64 values \(24 bytes\)$"),
+    ({"data/1": None}, r"its data\.pkl names the tensor record 'archive/data/1', which the "
+                       "archive does not hold$"),
+    ({"version": b"IIII"}, "its version record holds b'IIII', not a number$"),
+    ({"byteorder": b"middle"}, "its byteorder record holds b'middle', not little or big$"),
+    ({".data/serialization_id": b"\xa2" * 40}, "its serialization id record is not UTF-8 "
+                                               "text$"),
+])
+def test_torch_records_that_do_not_fit_are_named(tmp_path, change, message):
+    """torch said "record size (20 bytes) does not match expected size (24 bytes = 6
+    elements * 4 bytes/element) for dtype Byte", "[enforce fail at inline_container.cc:325]
+    . Couldn't parse the version IIII as Long Long." and "UnicodeDecodeError" for these,
+    all behind valid CRCs."""
+    from graphvae.torch_files import load_torch
+    assert list(load_torch(_torch_archive(tmp_path / "ok.pt", {}), "checkpoint", "no")) \
+        == ["w", "b"]
+    path = _torch_archive(tmp_path / "m.pt", change)
+    with pytest.raises(DataError, match=r"m\.pt: damaged: " + message):
+        load_torch(path, "checkpoint", "no")
+
+
+def test_a_torch_data_pkl_cut_short_is_named_and_torchs_source_place_is_dropped(tmp_path):
+    """A cut data.pkl was "cannot read the checkpoint (EOFError)"; torch's C++ errors began
+    with the place in its sources ("[enforce fail at inline_container.cc:325] .")."""
+    from graphvae.errors import describe
+    from graphvae.torch_files import load_torch
+    buf = io.BytesIO()
+    torch.save({"w": torch.zeros(2, 3), "b": torch.ones(3, dtype=torch.int64)}, buf)
+    with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as z:
+        pkl = z.read("archive/data.pkl")
+    # torch's data.pkl ends BINPUT (q and its index), SETITEMS (u), STOP (.)
+    assert pkl[-4:-3] == b"q" and pkl[-2:] == b"u."
+    path = _torch_archive(tmp_path / "m.pt", {"data.pkl": pkl[:-2]})
+    with pytest.raises(DataError, match=rf"m\.pt: damaged: its data\.pkl ends at byte "
+                                        rf"{len(pkl) - 2} without the STOP opcode"):
+        load_torch(path, "checkpoint", "no")
+    path = _torch_archive(tmp_path / "m.pt", {"data.pkl": pkl[:-3]})    # BINPUT's index cut
+    with pytest.raises(DataError, match=rf"m\.pt: damaged: its data\.pkl ends inside its "
+                                        rf"opcode at byte {len(pkl) - 4} "):
+        load_torch(path, "checkpoint", "no")
+    err = RuntimeError("[enforce fail at inline_container.cc:325] . Couldn't parse the "
+                       "version  as Long Long.")
+    assert describe(err) == "RuntimeError: Couldn't parse the version  as Long Long."
+
+
+def test_a_zip_member_name_marked_utf8_that_is_not_is_named(tmp_path):
+    """zipfile's UnicodeDecodeError was the whole reason given."""
+    from graphvae.torch_files import check_zip_stored
+    path = tmp_path / "m.pt"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("é.bin", b"1")                  # a non-ASCII name: flagged UTF-8
+    path.write_bytes(path.read_bytes().replace("é".encode(), b"\xc3\x28"))
+    with pytest.raises(DataError, match=r"m\.pt: not a readable zip archive \(a member's "
+                                        r"name is marked UTF-8 and is not: "
+                                        r"UnicodeDecodeError"):
+        check_zip_stored(path)
+
+
+@pytest.mark.parametrize("line, message", [
+    (b"~", "b'~' is shorter than its size header"),
+    (b"~~@@", "b'~~@@' is shorter than its size header"),
+    # C: 4 nodes, 6 pairs, one byte of six bits
+    (b"Crr", "its size header says 4 nodes, whose 6 pairs take 1 byte, and 2 follow it$"),
+    (b"C", "its size header says 4 nodes, whose 6 pairs take 1 byte, and 0 follow it$"),
+    # ~?@d: 0 << 12 | 1 << 6 | 37 = 101 nodes, 5,050 pairs, 842 bytes of six bits
+    (b"~?@d" + b"?" * 20, "its size header says 101 nodes, whose 5,050 pairs take 842 "
+                          "bytes, and 20 follow it$"),
+])
+def test_graph6_lines_cut_short_are_named(tmp_path, line, message):
+    """'~' alone was "not a graph6 line (IndexError: list index out of range)"; a line of
+    the wrong length was networkx's "Expected 6 bits but got 12 in graph6"."""
+    (tmp_path / "g.g6").write_bytes(b"Cr\n" + line + b"\n")
+    with pytest.raises(DataError, match=r"g\.g6:2: not graph6: " + re.escape(message)
+                       .replace(r"\$", "$")):
+        read_graph6(tmp_path / "g.g6")
+
+
+def test_a_lone_npy_with_an_unclosed_bracket_and_a_damaged_mat_are_named(tmp_path):
+    """The .npz members' words (stop 67) for a lone .npy, which was "cannot read the file
+    (TokenError: ...)"; a .mat file on which SciPy's reader fails inside is called damaged,
+    one that is not a MAT file is called that, and a MemoryError stays what it was."""
+    import scipy.io
+
+    from graphvae.vector.data import load_matrix
+    from graphvae.vector.mat_file import _failure, read_mat_array
+    buf = io.BytesIO()
+    np.save(buf, np.zeros((3, 2)))
+    (tmp_path / "x.npy").write_bytes(buf.getvalue().replace(b"}      ", b"}  (   ", 1))
+    with pytest.raises(DataError, match=r"x\.npy: damaged: it has a header numpy cannot "
+                                        r"parse \(TokenError: "):
+        load_matrix(tmp_path / "x.npy")
+    scipy.io.savemat(tmp_path / "ok.mat", {"X": np.ones((3, 4))})
+    (tmp_path / "cut.mat").write_bytes((tmp_path / "ok.mat").read_bytes()[:-20])
+    with pytest.raises(DataError, match=r"cut\.mat: damaged: SciPy's MAT reader fails inside "
+                                        r"it \(OSError: could not read bytes\)$"):
+        read_mat_array(tmp_path / "cut.mat")
+    (tmp_path / "junk.mat").write_bytes(b"x" * 300)
+    with pytest.raises(DataError, match=r"junk\.mat: not a MATLAB \.mat file \(ValueError: "
+                                        r"Unknown mat file type"):
+        read_mat_array(tmp_path / "junk.mat")
+    assert _failure("MemoryError: Unable to allocate") == \
+        "cannot read the .mat file (MemoryError: Unable to allocate)"
+    assert _failure("holds no variable named X") == \
+        "cannot read the .mat file (holds no variable named X)"

@@ -176,19 +176,29 @@ def _graph6_lines(path: Path, lines: Any, max_pairs: int | None,
         codes = np.frombuffer(line, np.uint8)
         if ((codes < 63) | (codes > 126)).any():
             raise DataError(path, f"not graph6: bytes outside 63..126 in {quote(line)}", lineno)
-        n, head = _graph6_header(line) or (None, 0)
-        if n is not None and n > MAX_NODES:
+        header = _graph6_header(line)
+        if header is None:
+            raise DataError(path, f"not graph6: {quote(line)} is shorter than its size header "
+                                  f"('~' begins one of 4 bytes, '~~' one of 8)", lineno)
+        n, head = header
+        if n > MAX_NODES:
             raise DataError(path, f"a graph of {n} nodes; at most {MAX_NODES}", lineno)
         if len(chunk) > _MAX_LINE:          # only the first _MAX_LINE + 1 bytes were read
             raise DataError(path, f"not graph6: a line longer than {_MAX_LINE:,} bytes, the "
                                   f"line of a graph of {MAX_NODES} nodes", lineno)
-        pairs += (n or 0) ** 2
+        need = -(-n * (n - 1) // 12)        # n(n-1)/2 bits, six a byte
+        if len(line) - head != need:
+            raise DataError(path, f"not graph6: its size header says {n:,} nodes, whose "
+                                  f"{n * (n - 1) // 2:,} pairs take {need:,} "
+                                  f"byte{'' if need == 1 else 's'}, and {len(line) - head:,} "
+                                  f"follow it", lineno)
+        pairs += n ** 2
         if max_pairs is not None and pairs > max_pairs:
             raise DataError(path, f"the graphs up to here hold more than {max_pairs:.0e} node "
                                   f"pairs (n² summed over the graphs)", lineno)
         # its edges: the set bits after the size header (which has bits of its own: K3's
         # "Bw" counted 5 edges)
-        total += set_size(n or 0, int(np.unpackbits(codes[head:] - 63).sum()))
+        total += set_size(n, int(np.unpackbits(codes[head:] - 63).sum()))
         _over_size(path, total, lineno)
         try:
             g = nx.from_graph6_bytes(line)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tokenize
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -288,6 +289,9 @@ def load_matrix(path: str | os.PathLike, seed: int = 0,
         arr = np.load(path, allow_pickle=False) if suffix == ".npy" else _read_csv(path)
     except DataError:
         raise
+    except tokenize.TokenError as err:  # a header with an unclosed bracket
+        raise DataError(path, f"damaged: it has a header numpy cannot parse "
+                              f"({describe(err)})") from None
     except Exception as err:  # noqa: BLE001 - numpy raises many types for a damaged file
         raise DataError(path, f"cannot read the file ({describe(err)})") from None
     x = check_matrix(arr, str(path))

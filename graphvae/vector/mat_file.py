@@ -71,6 +71,21 @@ def _limit_memory(limit: int) -> Callable[[], None] | None:
     return apply
 
 
+def _failure(last: str) -> str:
+    """Why the child could not read the file, from the last line it wrote: not a MAT file
+    at all; a form SciPy does not read (``NotImplementedError``: version 7.3, HDF5); more
+    memory than the child may take (``MemoryError``); or, for another exception inside the
+    reader (``IndexError``, ``MatReadError``, ``TypeError``: "Expecting miMATRIX type
+    here"), a damaged file."""
+    if "Unknown mat file type" in last:
+        return f"not a MATLAB .mat file ({last})"
+    kind = last.split(":", 1)[0]
+    if kind.isidentifier() and kind not in ("NotImplementedError", "MemoryError") \
+            and kind.endswith(("Error", "Exception")):
+        return f"damaged: SciPy's MAT reader fails inside it ({last})"
+    return f"cannot read the .mat file ({last})"
+
+
 def read_mat_array(path: str | os.PathLike, shape: tuple[int, int] | None = None,
                    max_entries: int = MAX_MAT_ENTRIES) -> np.ndarray:
     """The numeric array ``X`` of a MATLAB ``.mat`` file (dense, as SciPy reads it);
@@ -104,5 +119,5 @@ def read_mat_array(path: str | os.PathLike, shape: tuple[int, int] | None = None
             last = last_line(res.stderr) or "?"
             if last.startswith("refused: "):
                 raise DataError(path, last.removeprefix("refused: "))
-            raise DataError(path, f"cannot read the .mat file ({last})")
+            raise DataError(path, _failure(last))
         return np.load(out, allow_pickle=False)
