@@ -377,8 +377,9 @@ def _check_memo(path: Path, data: bytes) -> None:
             break
 
 
-def _failed_opcode(data: bytes, u: _Unpickler, fh: io.BytesIO) -> str:
-    """``"the APPEND opcode at byte 57"``: the opcode ``u`` failed on. It starts before the
+def failed_opcode(data: bytes, u: Any, fh: io.BytesIO) -> str:
+    """``"the APPEND opcode at byte 57"``: the opcode that ``u``, an unpickler of Python's
+    own kind reading ``data`` from ``fh``, failed on. It starts before the
     last byte read, which is ``fh``'s position, less what is left of the frame the
     unpickler holds (protocol 4 reads a frame, up to 64 KiB, at once)."""
     read = fh.tell()
@@ -420,5 +421,5 @@ def restricted_load(path: str | os.PathLike, profile: str, encoding: str = "ASCI
         raise DataError(path, "not a readable pickle (it asks for more memory than there "
                               "is)") from None
     except Exception as err:  # noqa: BLE001 - opcodes that do not fit together
-        raise DataError(path, f"damaged: {_failed_opcode(data, u, fh)} does not fit the "
+        raise DataError(path, f"damaged: {failed_opcode(data, u, fh)} does not fit the "
                               f"objects before it ({describe(err)})") from None

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from graphvae.errors import DataError, describe, quote
-from graphvae.safe_pickle import pickle_fault
+from graphvae.safe_pickle import failed_opcode, pickle_fault
 
 #: How the files of torch.save begin: a zip archive (since torch 1.6) or a pickle.
 TORCH_MAGIC = (b"PK\x03\x04", b"\x80")
@@ -159,16 +159,21 @@ def load_torch(path: str | os.PathLike, what: str, not_ours: str,
         shown = ", ".join(quote(n) for n in names[:3]) or "no members"
         raise DataError(path, f"{not_ours}: a zip archive without torch's data.pkl (it holds "
                               f"{shown})")
-    _check_globals(path, names)
+    data = _check_globals(path, names)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             loaded = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise DataError(path, f"refused: the file holds more than tensors and plain data, "
-                              f"which graphvae {what}s never do ({refusal(err)})") from None
     except Exception as err:  # noqa: BLE001 - a damaged file fails in many ways
-        raise DataError(path, f"cannot read the {what} ({describe(err)})") from None
+        reason = refusal(err) if isinstance(err, pickle.UnpicklingError) else describe(err)
+        misfit = None if data is None else _misfit(data)
+        if misfit is not None:          # (torch: "Can only append to lists", "KeyError: 5")
+            raise DataError(path, f"damaged: {misfit} of its data.pkl does not fit the "
+                                  f"objects before it ({reason})") from None
+        if isinstance(err, pickle.UnpicklingError):
+            raise DataError(path, f"refused: the file holds more than tensors and plain "
+                                  f"data, which graphvae {what}s never do ({reason})") from None
+        raise DataError(path, f"cannot read the {what} ({reason})") from None
     if check:
         check_tensor_storage(loaded, path)
     return loaded
@@ -180,14 +185,15 @@ def load_torch(path: str | os.PathLike, what: str, not_ours: str,
 _UNBOUNDED = frozenset({"builtins bytearray", "__builtin__ bytearray"})
 
 
-def _check_globals(path: Path, names: list[str] | None) -> None:
+def _check_globals(path: Path, names: list[str] | None) -> bytes | None:
     """Scan the pickled part of a torch file (``data.pkl`` of a zip archive, or the
     pickles of the legacy format) for :data:`_UNBOUNDED` calls, and for the protocol-4
     global opcode, whose names this scan cannot see (``torch.save`` writes protocol 2),
     before torch unpickles it. A zip archive's ``data.pkl`` that is not one whole pickle
     is refused as damaged (torch said ``EOFError`` or ``UnicodeDecodeError``), and so are
     its version record and tensor records where they do not fit (:func:`_check_records`);
-    a damaged legacy file is left to ``torch.load``."""
+    a damaged legacy file is left to ``torch.load``. Returns the zip archive's
+    ``data.pkl`` (``None`` for a legacy file)."""
     if names is not None:
         member = next(n for n in names if n == "data.pkl" or n.endswith("/data.pkl"))
         with zipfile.ZipFile(path) as z:
@@ -213,9 +219,11 @@ def _check_globals(path: Path, names: list[str] | None) -> None:
     except DataError:
         raise
     except Exception:  # noqa: BLE001 - a damaged legacy pickle: torch.load names it
-        return
-    if names is not None:
-        _check_records(path, member, data)
+        return None
+    if names is None:
+        return None
+    _check_records(path, member, data)
+    return data
 
 
 def _read_member(z: zipfile.ZipFile, name: str, limit: int = -1) -> bytes:
@@ -231,9 +239,14 @@ def _read_member(z: zipfile.ZipFile, name: str, limit: int = -1) -> bytes:
 
 
 class _StandIn:
-    """What a global of ``data.pkl`` stands for in :func:`_storages`' dry run: calling it,
-    setting its items or state, or appending to it does nothing, so no code of the file's
-    choosing runs."""
+    """What a global of ``data.pkl`` stands for in the dry run of :class:`_Storages`:
+    calling it, building one with it as the class, setting its items or state, or appending
+    to it makes or changes nothing, so no code of the file's choosing runs."""
+
+    name = ""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> _StandIn:
+        return object.__new__(_StandIn)     # (NEWOBJ calls a stand-in's __new__ with it)
 
     def __init__(self, name: str = "") -> None:
         self.name = name
@@ -267,6 +280,18 @@ class _Storages(pickle._Unpickler):  # type: ignore[name-defined,misc]
 
     def persistent_load(self, pid: Any) -> None:
         self.ids.append(pid)
+
+
+def _misfit(data: bytes) -> str | None:
+    """The opcode of ``data``, a whole pickle, on which the dry run of :class:`_Storages`
+    fails ("the APPEND opcode at byte 57": opcodes that do not fit together), or ``None``."""
+    fh = io.BytesIO(data)
+    reader = _Storages(fh)
+    try:
+        reader.load()
+    except Exception:  # noqa: BLE001 - what fails is named by its opcode
+        return failed_opcode(data, reader, fh)
+    return None
 
 
 def _storage_bytes(kind: Any, numel: Any) -> tuple[int, str] | None:

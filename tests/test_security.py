@@ -2134,3 +2134,29 @@ def test_a_lone_npy_with_an_unclosed_bracket_and_a_damaged_mat_are_named(tmp_pat
         "cannot read the .mat file (MemoryError: Unable to allocate)"
     assert _failure("holds no variable named X") == \
         "cannot read the .mat file (holds no variable named X)"
+
+
+def test_torch_data_pkl_opcodes_that_do_not_fit_are_named_not_refused_as_hostile(tmp_path):
+    """torch's weights-only reader calls APPEND on a dict "Can only append to lists", an
+    UnpicklingError, which was shown as "refused: the file holds more than tensors and
+    plain data"; a list as a dict key was "cannot read the checkpoint (TypeError:
+    unhashable type: 'list')". Both are named as damage, at their opcode; a global torch
+    refuses is still refused."""
+    from graphvae.torch_files import load_torch
+    cases = {
+        b"\x80\x02}q\x00K\x01a.": r"the APPEND opcode at byte 7 of its data\.pkl does not fit "
+                                 r"the objects before it \(Can only append to lists",
+        # EMPTY_DICT at 2, BINPUT, EMPTY_LIST at 5, BINPUT, BININT1 at 8, SETITEM at 10
+        b"\x80\x02}q\x00]q\x01K\x01s.": r"the SETITEM opcode at byte 10 of its data\.pkl "
+                                       r"does not fit .*unhashable type: 'list'\)$",
+        b"\x80\x02h\x05.": r"the BINGET opcode at byte 2 of its data\.pkl does not fit the "
+                           r"objects before it \(KeyError: 5\)$",
+    }
+    for i, (pickled, message) in enumerate(cases.items()):
+        path = _torch_file_with_pickle(tmp_path / f"m{i}.pt", pickled)
+        with pytest.raises(DataError, match=rf"m{i}\.pt: damaged: {message}"):
+            load_torch(path, "checkpoint", "no")
+    path = _torch_file_with_pickle(tmp_path / "h.pt", b"\x80\x02cos\nsystem\nq\x00.")
+    with pytest.raises(DataError, match=r"h\.pt: refused: the file holds more than tensors "
+                                        r"and plain data.*os\.system"):
+        load_torch(path, "checkpoint", "no")
