@@ -1,9 +1,13 @@
 """Reading the torch files graphvae writes (model checkpoints, training states) and numpy's
 ``.npz`` files without trusting them: :func:`load_torch` reads tensors and plain data only
 (``torch.load(weights_only=True)``), after :func:`check_zip_stored` has refused compressed,
-oversized and damaged archives; :func:`check_weight_storage` refuses weights that claim
+oversized and damaged archives, and after ``data.pkl`` has been read opcode by opcode
+(calls that make bytes from nothing; a pickle cut short) and its tensor records checked
+against the sizes it describes; :func:`check_weight_storage` refuses weights that claim
 more values than the file holds. Every refusal is a one-line
-:class:`~graphvae.errors.DataError` naming the file.
+:class:`~graphvae.errors.DataError` naming the file, and says what is damaged where
+torch's own error would say only where torch failed ("record size (20 bytes) does not
+match expected size", "EOFError").
 """
 
 from __future__ import annotations
