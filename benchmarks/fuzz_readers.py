@@ -8,11 +8,11 @@ Readers: edge lists (``.csv`` / ``.tsv`` / whitespace), feature tables, GraphML,
 graph-set pickles, graph6, the Planetoid raw files, ``.npy`` / ``.csv`` / ``.mat``
 matrices, the QM9 SMILES file, checkpoints (``graphvae check-invariance``; the current
 format of each model kind, and the older linkpred format), vector checkpoints, sample
-files (``graphvae score``), training states (``--resume``), planted parameters
-(``linkpred --planted``) and config files (``linkpred --config``). Each
-case is a file built from a valid one and then damaged: random bytes, other encodings
-and byte-order marks, separators, huge / NaN numbers, long fields, ragged rows,
-truncated XML, GraphML attribute types, ``.npy`` dtypes and byte orders, ``.mat``
+files (``graphvae score``), training states (``--resume``; linkpred's, and generate's
+and vector's), planted parameters (``linkpred --planted``) and config files (``linkpred
+--config``). Each case is a file built from a valid one and then damaged: random bytes,
+other encodings and byte-order marks, separators, huge / NaN numbers, long fields, ragged
+rows, truncated XML, GraphML attribute types, ``.npy`` dtypes and byte orders, ``.mat``
 contents, corrupted and hostile pickles (which try to create a sentinel file).
 
 A case passes when the reader returns, or raises the package's ``DataError`` /
@@ -628,6 +628,95 @@ def state_case(rng: random.Random, folder: str) -> Case:
                            "training state")
 
 
+#: The other tasks' training states: ``generation`` (seq-vae, KL warm-up, its data's
+#: fingerprint in the settings) and ``vector`` (a VAE with early stopping, plateau decay,
+#: weight averaging and KL warm-up).
+_OTHER_STATES: dict[str, bytes] = {}
+
+
+def _other_run(kind: str, path: Path, fresh: bool = False) -> Any:
+    """``--resume`` of a tiny ``generate`` or ``vector`` run of 2 epochs (``fresh``: the run
+    that wrote the valid state), as the commands call it."""
+    import torch
+    if kind == "generation":
+        from graphvae.datasets.graphsets import GraphSet
+        from graphvae.tasks.generation import (
+            GenerationConfig,
+            build_generation_model,
+            train_generation_model,
+        )
+        graphs = [nx.cycle_graph(4), nx.path_graph(3), nx.star_graph(3)]
+        data = GraphSet("tiny", graphs, graphs[:1], graphs[:1])
+        cfg = GenerationConfig(model="seq-vae", hidden=(4,), latent=2, epochs=2,
+                               kl_warmup=1, batch_size=2)
+        torch.manual_seed(0)
+        return train_generation_model(build_generation_model(cfg, data), data, cfg,
+                                      torch.device("cpu"), progress=False, state=path,
+                                      resume=not fresh)
+    from graphvae.vector.models import build_vector_model
+    from graphvae.vector.train import train_vector
+    torch.manual_seed(0)
+    x = torch.rand(12, 5, generator=torch.Generator().manual_seed(0))
+    model = build_vector_model("vae", 5, latent_dim=2, hidden=(4,), likelihood="gaussian")
+    return train_vector(model, x[:8], x[8:], epochs=2, batch_size=4, patience=5,
+                        lr_decay=0.5, ema=0.9, kl_warmup=1, progress=False, state=path,
+                        resume=not fresh, config={"task": "vector", "seed": 0})
+
+
+def _valid_other_states() -> dict[str, bytes]:
+    if not _OTHER_STATES:
+        with tempfile.TemporaryDirectory() as tmp:
+            for kind in ("generation", "vector"):
+                path = Path(tmp) / f"{kind}.pt"
+                _other_run(kind, path, fresh=True)
+                _OTHER_STATES[kind] = path.read_bytes()
+    return _OTHER_STATES
+
+
+def other_state_case(rng: random.Random, folder: str) -> Case:
+    """A ``generate`` or ``vector`` training state: one entry, weight, optimiser slot,
+    callback state, random state or setting damaged, or damaged bytes. The file's name
+    says the run it is resumed by."""
+    import torch
+    kind = rng.choice(sorted(_valid_other_states()))
+
+    def damage_fields(ck: dict[str, Any]) -> None:
+        what = rng.randrange(7)
+        if what == 0:
+            ck.pop(rng.choice(sorted(ck)))
+        elif what == 1:
+            ck[rng.choice(sorted(ck))] = rng.choice(ODD_VALUES)
+        elif what == 2:
+            key = rng.choice(sorted(ck["model"]))
+            ck["model"][key] = _odd_tensor(rng, ck["model"][key])
+        elif what == 3:
+            opt = ck["optimizer"]
+            if opt["state"] and rng.random() < 0.5:
+                slots = opt["state"][rng.choice(sorted(opt["state"]))]
+                key = rng.choice(sorted(slots))
+                slots[key] = _odd_tensor(rng, slots[key])
+            else:
+                opt["param_groups"][0][rng.choice(["lr", "params"])] = rng.choice(ODD_VALUES)
+        elif what == 4:
+            cbs = ck["callbacks"]
+            if cbs and rng.random() < 0.5:
+                cb = cbs[rng.randrange(len(cbs))]
+                cb[rng.choice(sorted(cb)) if cb else "x"] = rng.choice(
+                    [*ODD_VALUES, [torch.zeros(3)]])
+            else:
+                cbs.append({"x": 1}) if rng.random() < 0.5 else cbs.clear()
+        elif what == 5:
+            rs = ck["rng"]
+            rs[rng.choice(sorted(rs))] = rng.choice(
+                [torch.zeros(3, dtype=torch.uint8), torch.zeros(5000), None, "x"])
+        else:
+            cfg = ck["config"]
+            if isinstance(cfg, dict) and cfg:
+                cfg[rng.choice(sorted(cfg))] = rng.choice(ODD_VALUES)
+    return torch_file_case(rng, folder, _valid_other_states()[kind], damage_fields,
+                           f"{kind}.pt", f"training state ({kind})")
+
+
 _MODELS: dict[str, bytes] = {}
 
 
@@ -853,6 +942,8 @@ def _readers() -> dict[str, tuple[Callable, Callable[[Path, Path], Any]]]:
         "vector checkpoint": (vector_checkpoint_case, lambda d, p: load_vector_model(p)),
         "samples": (samples_case, lambda d, p: _samples_of(p)),
         "training state": (state_case, lambda d, p: _resume(p)),
+        "training state, other tasks": (other_state_case,
+                                        lambda d, p: _other_run(p.stem, p)),
         "planted": (planted_case, lambda d, p: PlantedSBM.load(p)),
         "config": (config_case, lambda d, p: _config_of(p)),
     }
@@ -940,7 +1031,7 @@ def fuzz(cases: int, seed: int, progress: bool = True) -> dict[str, Any]:
             make, reader = readers[name]
             needs_folder = make in (graph_pickle_case, planetoid_case, checkpoint_case,
                                     model_checkpoint_case, vector_checkpoint_case,
-                                    state_case)
+                                    state_case, other_state_case)
             case = make(rng, str(folder)) if needs_folder else make(rng)
             outcome, detail = run_case(name, reader, case, folder)
             counts[name][outcome] += 1

@@ -319,15 +319,17 @@ def _storage_bytes(kind: Any, numel: Any) -> tuple[int, str] | None:
 
 
 #: The records beside ``data.pkl`` that torch reads as text: their first 64 bytes are
-#: checked (what torch.save writes: ``3``, ``little``, 40 digits).
-_RECORDS = (".data/version", "version", "byteorder", ".data/serialization_id")
+#: checked (what torch.save writes: ``3``, ``little``, 40 digits, ``64``).
+_RECORDS = (".data/version", "version", "byteorder", ".data/serialization_id",
+            ".storage_alignment")
 
 
 def _check_records(path: Path, member: str, data: bytes) -> None:
     """Refuse, before ``torch.load`` does in its own words, a zip archive whose version
     record is not a number ("Couldn't parse the version ... as Long Long"), whose byteorder
     record is neither ``little`` nor ``big``, whose serialization id is not UTF-8
-    (``UnicodeDecodeError``), or whose
+    (``UnicodeDecodeError``), whose storage alignment is not a number (``invalid literal
+    for int()``), or whose
     ``data.pkl`` names a tensor record the archive lacks, or one of another size than the
     values it describes ("record size ... does not match expected size"). The records are
     found by unpickling ``data.pkl`` with stand-ins (:class:`_Storages`); a pickle that
@@ -348,6 +350,12 @@ def _check_records(path: Path, member: str, data: bytes) -> None:
     except UnicodeDecodeError:
         raise DataError(path, "damaged: its serialization id record is not UTF-8 text") \
             from None
+    try:
+        int(head.get(".storage_alignment", b"64"))     # as torch reads it
+    except ValueError:
+        raise DataError(path, f"damaged: its storage alignment record holds "
+                              f"{quote(head['.storage_alignment'][:40])}, not a "
+                              f"number") from None
     reader = _Storages(io.BytesIO(data))
     try:
         reader.load()

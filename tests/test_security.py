@@ -2037,6 +2037,8 @@ def _torch_archive(path: Path, change: dict[str, bytes | None]) -> Path:
     ({"byteorder": b"middle"}, "its byteorder record holds b'middle', not little or big$"),
     ({".data/serialization_id": b"\xa2" * 40}, "its serialization id record is not UTF-8 "
                                                "text$"),
+    ({".storage_alignment": b"f" * 39}, "its storage alignment record holds b'f{39}', not a "
+                                        "number$"),
 ])
 def test_torch_records_that_do_not_fit_are_named(tmp_path, change, message):
     """torch said "record size (20 bytes) does not match expected size (24 bytes = 6

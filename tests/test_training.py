@@ -1601,6 +1601,12 @@ def test_a_hand_edited_state_is_refused_as_damaged(tmp_path, edits, reason):
      "its optimiser has 2 parameter groups, this run's 1"),
     (lambda ck: ck["optimizer"]["param_groups"][0].update(params=None),
      "its optimiser's parameter group 0 lists None, not this run's 2 parameters"),
+    # (torch's load cast a string slot into the text of a generator object: "could not
+    # convert string to float: '<generator object ...>'")
+    (lambda ck: ck["optimizer"]["state"].update({0: {"momentum_buffer": "w"}}),
+     "its optimiser's 'momentum_buffer' is 'w', not a tensor or a number"),
+    (lambda ck: ck["optimizer"]["state"].update({0: [1]}),
+     "its optimiser's state holds [1], not a dict of slots"),
     (lambda ck: ck["best"].update(score={}), "its best score is {}, not a number"),
     (lambda ck: ck.update(seconds=True), "its seconds entry is True, not a number"),
     (lambda ck: ck["rng"].pop("torch"), "its rng entry lacks 'torch'"),
