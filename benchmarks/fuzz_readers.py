@@ -13,7 +13,8 @@ and vector's), planted parameters (``linkpred --planted``) and config files (``l
 --config``). Each case is a file built from a valid one and then damaged: random bytes,
 other encodings and byte-order marks, separators, huge / NaN numbers, long fields, ragged
 rows, truncated XML, GraphML attribute types, ``.npy`` dtypes and byte orders, ``.mat``
-contents, corrupted and hostile pickles (which try to create a sentinel file).
+contents, corrupted and hostile pickles (which try to create a sentinel file), and torch
+files whose ``data.pkl`` is a tuple that holds itself over and over (hours to hash).
 
 A case passes when the reader returns, or raises the package's ``DataError`` /
 ``ValueError`` whose message names the file. It fails on any other exception, on a
@@ -235,6 +236,36 @@ def hostile_pickle(rng: random.Random, folder_hint: str) -> bytes:
     if rng.random() < 0.5 and "." not in name:  # protocol 0 GLOBAL
         return (f"c{mod}\n{name}\n(V{arg}\ntR.").encode()
     return b"\x80\x04" + _u(mod) + _u(name) + b"\x93" + _u(arg) + b"\x85R."
+
+
+def tuple_bomb(depth: int) -> bytes:
+    """A protocol-2 pickle of a dict keyed by tuples that each hold the one before twice:
+    2^(depth+1) - 1 parts as a tree, which a dict key's hash visits (hours at 40)."""
+    ops = b"\x80\x02}q\x00(" + b")q\x01" + b"h\x01h\x01\x86q\x01" * depth
+    return ops + (b"K\x01" if depth % 2 == 0 else b"") + b"u."
+
+
+def with_data_pkl(data: bytes, pickled: bytes) -> bytes:
+    """``data``, a torch zip archive, with its ``data.pkl`` replaced by ``pickled``."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as zin, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, pickled if info.filename.endswith("/data.pkl")
+                          else zin.read(info))
+    return out.getvalue()
+
+
+def hostile_torch_file(rng: random.Random, folder: str, data: bytes) -> bytes:
+    """A hostile pickle (:func:`hostile_pickle`) as the whole file or as ``data``'s
+    ``data.pkl``, or a tuple bomb (:func:`tuple_bomb`, 25 to 60 levels) as its
+    ``data.pkl``."""
+    r = rng.random()
+    if r < 0.5:
+        return hostile_pickle(rng, folder)
+    if r < 0.75:
+        return with_data_pkl(data, hostile_pickle(rng, folder))
+    return with_data_pkl(data, tuple_bomb(rng.randint(25, 60)))
 
 
 def graph_pickle_case(rng: random.Random, folder: str) -> Case:
@@ -467,7 +498,7 @@ def checkpoint_case(rng: random.Random, folder: str) -> Case:
     torch.save(ck, buf)
     data = buf.getvalue()
     if 0.5 <= r < 0.6:
-        data = hostile_pickle(rng, folder)
+        data = hostile_torch_file(rng, folder, data)
     elif 0.6 <= r < 0.75:
         data = damage(rng, data)          # mostly caught by the members' CRC-32
     elif 0.75 <= r < 0.9:
@@ -549,9 +580,9 @@ def torch_file_case(rng: random.Random, folder: str, data: bytes,
                     damage_fields: Callable[[dict[str, Any]], None], name: str,
                     note: str) -> Case:
     """The file ``name`` from ``data``, which ``torch.save`` wrote: 60 % of the cases load
-    it, let ``damage_fields`` change its dict in place and save it again; 10 % are a
-    hostile pickle, 10 % damaged bytes, 10 % one zip member damaged behind valid CRCs, 10 %
-    the file as it is."""
+    it, let ``damage_fields`` change its dict in place and save it again; 10 % are hostile
+    (:func:`hostile_torch_file`), 10 % damaged bytes, 10 % one zip member damaged behind
+    valid CRCs, 10 % the file as it is."""
     import torch
     r = rng.random()
     if r < 0.6:
@@ -561,7 +592,7 @@ def torch_file_case(rng: random.Random, folder: str, data: bytes,
         torch.save(ck, buf)
         data = buf.getvalue()
     elif r < 0.7:
-        data = hostile_pickle(rng, folder)
+        data = hostile_torch_file(rng, folder, data)
     elif r < 0.8:
         data = damage(rng, data)
     elif r < 0.9:

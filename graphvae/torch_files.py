@@ -225,6 +225,7 @@ def _check_globals(path: Path, names: list[str] | None) -> bytes | None:
     except Exception:  # noqa: BLE001 - a damaged legacy pickle: torch.load names it
         return None
     if names is None:
+        _check_legacy_tuples(path, streams[0].getvalue())
         return None
     _check_records(path, member, data)
     return data
@@ -271,19 +272,80 @@ class _StandIn:
         pass
 
 
-class _Storages(pickle._Unpickler):  # type: ignore[name-defined,misc]
+#: The most parts a tuple of a torch file may have, counted as a tree (a part held twice
+#: counts twice). A tuple holding the one before it twice, 40 deep, is a few hundred
+#: bytes of pickle and 2⁴⁰ parts: as a dict key its hash took torch's reader hours (22
+#: deep: 0.08 s; each level doubles it). graphvae's files hold tuples of a few parts.
+MAX_TUPLE_PARTS = 1 << 20
+
+
+class TupleBomb(Exception):
+    """A tuple of more than :data:`MAX_TUPLE_PARTS` parts."""
+
+
+#: Python's own unpickler (untyped to mypy: its opcode methods are private).
+_PyUnpickler: Any = pickle._Unpickler  # type: ignore[attr-defined]
+
+
+class _Storages(_PyUnpickler):
     """Python's own unpickler (its memo is a dict, which a large memo index cannot
-    inflate), with every global a :class:`_StandIn` and every persistent id collected."""
+    inflate), with every global a :class:`_StandIn`, every persistent id collected, and
+    every tuple's parts counted as a tree (:class:`TupleBomb` past
+    :data:`MAX_TUPLE_PARTS`)."""
+
+    dispatch: dict[int, Any] = dict(_PyUnpickler.dispatch)
 
     def __init__(self, fh: io.BytesIO) -> None:
         super().__init__(fh)
         self.ids: list[Any] = []
+        self.parts: dict[int, tuple[int, tuple]] = {}   # id -> (parts, the tuple, kept)
 
     def find_class(self, module: str, name: str) -> _StandIn:
         return _StandIn(f"{module}.{name}")
 
     def persistent_load(self, pid: Any) -> None:
         self.ids.append(pid)
+
+    def count_parts(self) -> None:
+        """After a tuple opcode: the new tuple's parts, 1 and its items' (a tuple's as
+        counted when it was made, anything else 1)."""
+        t = self.stack[-1]
+        n = 1 + sum(self.parts[id(v)][0] if id(v) in self.parts else 1 for v in t)
+        if n > MAX_TUPLE_PARTS:
+            raise TupleBomb(n)
+        self.parts[id(t)] = (n, t)
+
+
+def _counted(load: Any) -> Any:
+    def run(self: _Storages) -> None:
+        load(self)
+        self.count_parts()
+    return run
+
+
+for _op in (pickle.TUPLE, pickle.TUPLE1, pickle.TUPLE2, pickle.TUPLE3):
+    _Storages.dispatch[_op[0]] = _counted(_Storages.dispatch[_op[0]])
+
+
+def _bomb(err: TupleBomb) -> str:
+    return (f"refused: its pickle builds a tuple of {err.args[0]:,} parts or more (parts "
+            f"held again inside themselves), past the {MAX_TUPLE_PARTS:,} allowed: hashing "
+            f"or comparing it takes time in proportion, hours for a few hundred bytes of "
+            f"file; graphvae never saves one")
+
+
+def _check_legacy_tuples(path: Path, data: bytes) -> None:
+    """The tuple count of :class:`_Storages` over the pickles of a legacy torch file (its
+    magic number, protocol, system information, the object, its storage keys), in turn;
+    anything else that fails is left to ``torch.load``."""
+    fh = io.BytesIO(data)
+    for _ in range(5):
+        try:
+            _Storages(fh).load()
+        except TupleBomb as err:
+            raise DataError(path, _bomb(err)) from None
+        except Exception:  # noqa: BLE001 - torch.load names what else is wrong
+            return
 
 
 def _misfit(data: bytes) -> str | None:
@@ -359,6 +421,8 @@ def _check_records(path: Path, member: str, data: bytes) -> None:
     reader = _Storages(io.BytesIO(data))
     try:
         reader.load()
+    except TupleBomb as err:
+        raise DataError(path, _bomb(err)) from None
     except Exception:  # noqa: BLE001 - torch.load names what else is wrong
         return
     seen: set[str] = set()

@@ -308,6 +308,13 @@ def test_messages_show_hostile_values_bounded(tmp_path):
     path = tmp_path / "dag.pt"
     torch.save({"task": dag, "state_dict": {}}, path)     # the pickle memo shares levels
     assert path.stat().st_size < 20_000
+    # (refused by its parts before it is read: torch_files.MAX_TUPLE_PARTS)
+    with pytest.raises(DataError, match=r"dag\.pt: refused: its pickle builds a tuple of "):
+        load_model(path)
+    small = (1,)
+    for _ in range(18):                                 # 3 · 2^18 - 1 = 786,431 parts: allowed
+        small = (small, small)
+    torch.save({"task": small, "state_dict": {}}, path)
     with pytest.raises(DataError, match=r"not a graphvae checkpoint \(task \(\(\(\("):
         load_model(path)
     assert time.perf_counter() - start < 5
@@ -2162,3 +2169,39 @@ def test_torch_data_pkl_opcodes_that_do_not_fit_are_named_not_refused_as_hostile
     with pytest.raises(DataError, match=r"h\.pt: refused: the file holds more than tensors "
                                         r"and plain data.*os\.system"):
         load_torch(path, "checkpoint", "no")
+
+
+def _tuple_bomb(depth: int) -> bytes:
+    """A protocol-2 pickle of a dict whose keys are tuples, each holding the one before
+    it twice (memo references): level k has 2^(k+1) - 1 parts as a tree, and hashing it
+    visits every one."""
+    ops = b"\x80\x02}q\x00(" + b")q\x01"            # dict, MARK, () as memo 1
+    ops += b"h\x01h\x01\x86q\x01" * depth             # (memo 1, memo 1) as memo 1
+    return ops + (b"K\x01" if depth % 2 == 0 else b"") + b"u."   # pairs after MARK
+
+
+def test_a_torch_file_of_a_tuple_that_holds_itself_over_and_over_is_refused(tmp_path):
+    """torch's weights-only reader builds such a tuple and hashes it as a dict key: 22
+    levels took it 0.08 s, and each level doubles that (40 levels, a 400-byte file: hours).
+    The tuples are counted as trees before torch reads the file; 19 levels (2^20 - 1
+    parts, the most allowed) still load."""
+    from graphvae.torch_files import MAX_TUPLE_PARTS, load_torch
+    assert MAX_TUPLE_PARTS == 2**20
+    ok = load_torch(_torch_file_with_pickle(tmp_path / "ok.pt", _tuple_bomb(19)), "x", "no")
+    assert len(ok) == 10                             # keys: levels 0, 2, ..., 18
+    path = _torch_file_with_pickle(tmp_path / "b.pt", _tuple_bomb(40))
+    assert path.stat().st_size < 2000
+    message = (r"b\.pt: refused: its pickle builds a tuple of 2,097,151 parts or more "
+               r"\(parts held again inside themselves\), past the 1,048,576 allowed")
+    with pytest.raises(DataError, match=message):   # level 20 is the first past the cap
+        load_torch(path, "checkpoint", "no")
+    rc, _, err = run_cli(["check-invariance", "--checkpoint", str(path)])
+    assert rc == 2 and "parts held again inside themselves" in err, err
+    # the legacy format: five pickles, the object fourth
+    legacy = (pickle.dumps(0x1950a86a20f9469cfc6c, 2) + pickle.dumps(1001, 2)
+              + pickle.dumps({"little_endian": True, "type_sizes": {},
+                              "protocol_version": 1001}, 2) + _tuple_bomb(40)
+              + pickle.dumps([], 2))
+    (tmp_path / "legacy.pt").write_bytes(legacy)
+    with pytest.raises(DataError, match=r"legacy\.pt: refused: its pickle builds a tuple"):
+        load_torch(tmp_path / "legacy.pt", "checkpoint", "no")
