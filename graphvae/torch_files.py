@@ -274,8 +274,9 @@ class _StandIn:
 
 #: The most parts a tuple of a torch file may have, counted as a tree (a part held twice
 #: counts twice). A tuple holding the one before it twice, 40 deep, is a few hundred
-#: bytes of pickle and 2⁴⁰ parts: as a dict key its hash took torch's reader hours (22
-#: deep: 0.08 s; each level doubles it). graphvae's files hold tuples of a few parts.
+#: bytes of pickle and 2⁴¹ parts: as a dict key, its hash would hold torch's reader for
+#: hours (22 deep: 0.08 s; each level doubles it). graphvae's files hold tuples of a few
+#: parts.
 MAX_TUPLE_PARTS = 1 << 20
 
 

@@ -2182,9 +2182,9 @@ def _tuple_bomb(depth: int) -> bytes:
 
 def test_a_torch_file_of_a_tuple_that_holds_itself_over_and_over_is_refused(tmp_path):
     """torch's weights-only reader builds such a tuple and hashes it as a dict key: 22
-    levels took it 0.08 s, and each level doubles that (40 levels, a 400-byte file: hours).
-    The tuples are counted as trees before torch reads the file; 19 levels (2^20 - 1
-    parts, the most allowed) still load."""
+    levels took it 0.08 s, and each level doubles that (40 levels, a 400-byte file: about
+    6 hours by that rate). The tuples are counted as trees before torch reads the file;
+    19 levels (2^20 - 1 parts, the most allowed) still load."""
     from graphvae.torch_files import MAX_TUPLE_PARTS, load_torch
     assert MAX_TUPLE_PARTS == 2**20
     ok = load_torch(_torch_file_with_pickle(tmp_path / "ok.pt", _tuple_bomb(19)), "x", "no")
