@@ -354,16 +354,17 @@ def pickle_fault(data: bytes) -> tuple[int, str] | None:
             return start, f"has 0x{data[start:start + 1].hex()} at byte {start:,}, which is " \
                           f"not a pickle opcode"
         return start, f"has an opcode at byte {start:,} that cannot be read ({describe(err)})"
+    # (not reached: genops raises "pickle exhausted before seeing STOP" at the end)
     return start, f"ends at byte {start:,} without the STOP opcode that closes a pickle"
 
 
 def _check_memo(path: Path, data: bytes) -> None:
-    """Refuse memo indices that no pickler writes, and a pickle that is not whole
-    (:func:`pickle_fault`). Picklers number their memo entries in
-    order (from 0; Python 2's cPickle from 1), so an index never exceeds the opcodes
-    before it, while CPython's unpickler sizes its memo table to twice the largest index
-    it is given: a 9-byte pickle that puts at index 2²⁷ asked for gigabytes. The scan
-    reads the opcodes only (about 2 million a second)."""
+    """Refuse a pickle that is not whole (:func:`pickle_fault`), and memo indices that no
+    pickler writes. Picklers number their memo entries in order (from 0; Python 2's
+    cPickle from 1), so an index never exceeds the opcodes before it, while CPython's
+    unpickler sizes its memo table to twice the largest index it is given: a 9-byte pickle
+    that puts at index 2²⁷ asked for gigabytes. The scans read the opcodes only (about 2
+    million a second)."""
     fault = pickle_fault(data)
     if fault is not None:
         at, why = fault
@@ -379,9 +380,9 @@ def _check_memo(path: Path, data: bytes) -> None:
 
 def failed_opcode(data: bytes, u: Any, fh: io.BytesIO) -> str:
     """``"the APPEND opcode at byte 57"``: the opcode that ``u``, an unpickler of Python's
-    own kind reading ``data`` from ``fh``, failed on. It starts before the
-    last byte read, which is ``fh``'s position, less what is left of the frame the
-    unpickler holds (protocol 4 reads a frame, up to 64 KiB, at once)."""
+    own kind reading ``data`` from ``fh``, failed on. It starts before the last byte read,
+    which is ``fh``'s position, less what is left of the frame the unpickler holds
+    (protocol 4 reads a frame, up to 64 KiB, at once)."""
     read = fh.tell()
     frame = getattr(getattr(u, "_unframer", None), "current_frame", None)
     if frame is not None:

@@ -163,7 +163,7 @@ def load_torch(path: str | os.PathLike, what: str, not_ours: str,
         shown = ", ".join(quote(n) for n in names[:3]) or "no members"
         raise DataError(path, f"{not_ours}: a zip archive without torch's data.pkl (it holds "
                               f"{shown})")
-    data = _check_globals(path, names)
+    data = _check_pickle(path, names)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -189,15 +189,16 @@ def load_torch(path: str | os.PathLike, what: str, not_ours: str,
 _UNBOUNDED = frozenset({"builtins bytearray", "__builtin__ bytearray"})
 
 
-def _check_globals(path: Path, names: list[str] | None) -> bytes | None:
+def _check_pickle(path: Path, names: list[str] | None) -> bytes | None:
     """Scan the pickled part of a torch file (``data.pkl`` of a zip archive, or the
-    pickles of the legacy format) for :data:`_UNBOUNDED` calls, and for the protocol-4
+    pickles of the legacy format) for :data:`_UNBOUNDED` calls, for the protocol-4
     global opcode, whose names this scan cannot see (``torch.save`` writes protocol 2),
-    before torch unpickles it. A zip archive's ``data.pkl`` that is not one whole pickle
-    is refused as damaged (torch said ``EOFError`` or ``UnicodeDecodeError``), and so are
-    its version record and tensor records where they do not fit (:func:`_check_records`);
-    a damaged legacy file is left to ``torch.load``. Returns the zip archive's
-    ``data.pkl`` (``None`` for a legacy file)."""
+    and for tuples past :data:`MAX_TUPLE_PARTS`, before torch unpickles it. A zip
+    archive's ``data.pkl`` that is not one whole pickle is refused as damaged (torch said
+    ``EOFError`` or ``UnicodeDecodeError``), and so are its other records and its tensor
+    records where they do not fit (:func:`_check_records`); a damaged legacy file is left
+    to ``torch.load``. Returns the zip archive's ``data.pkl`` (``None`` for a legacy
+    file)."""
     if names is not None:
         member = next(n for n in names if n == "data.pkl" or n.endswith("/data.pkl"))
         with zipfile.ZipFile(path) as z:
@@ -392,11 +393,11 @@ def _check_records(path: Path, member: str, data: bytes) -> None:
     record is not a number ("Couldn't parse the version ... as Long Long"), whose byteorder
     record is neither ``little`` nor ``big``, whose serialization id is not UTF-8
     (``UnicodeDecodeError``), whose storage alignment is not a number (``invalid literal
-    for int()``), or whose
-    ``data.pkl`` names a tensor record the archive lacks, or one of another size than the
-    values it describes ("record size ... does not match expected size"). The records are
-    found by unpickling ``data.pkl`` with stand-ins (:class:`_Storages`); a pickle that
-    cannot be so read is left to ``torch.load``."""
+    for int()``), or whose ``data.pkl`` names a tensor record the archive lacks, or one of
+    another size than the values it describes ("record size ... does not match expected
+    size"); and one whose ``data.pkl`` builds a tuple past :data:`MAX_TUPLE_PARTS`. The
+    records and tuples are found by unpickling ``data.pkl`` with stand-ins
+    (:class:`_Storages`); a pickle that cannot be so read is left to ``torch.load``."""
     prefix = member[:-len("data.pkl")]
     with zipfile.ZipFile(path) as z:
         sizes = {i.filename: i.file_size for i in z.infolist()}
@@ -433,9 +434,9 @@ def _check_records(path: Path, member: str, data: bytes) -> None:
             continue
         seen.add(pid[2])
         need = _storage_bytes(pid[1], pid[4])
-        record = f"{prefix}data/{pid[2]}"
         if need is None:
             continue
+        record = f"{prefix}data/{pid[2]}"
         if record not in sizes:
             raise DataError(path, f"damaged: its data.pkl names the tensor record "
                                   f"{quote(record[:80])}, which the archive does not hold")

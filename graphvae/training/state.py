@@ -175,11 +175,12 @@ def _check_layout(ck: dict[str, Any], state: FitState, generator: torch.Generato
         if not isinstance(params, list) or len(params) != len(mine["params"]):
             raise Damaged(f"its optimiser's parameter group {i} lists {quote(params)}, not "
                           f"this run's {len(mine['params']):,} parameters")
+    # (torch's load casts a string slot into the text of a generator object, and the next
+    # step fails on it)
     for slots in opt["state"].values():
         if not isinstance(slots, dict):
             raise Damaged(f"its optimiser's state holds {quote(slots)}, not a dict of slots")
-        for key, v in slots.items():    # torch's load casts a string slot into the text of
-            #                             a generator object, which the next step fails on
+        for key, v in slots.items():
             if v is not None and not isinstance(v, torch.Tensor) \
                     and (isinstance(v, bool) or not isinstance(v, int | float)):
                 raise Damaged(f"its optimiser's {quote(key)} is {quote(v)}, not a tensor or "
