@@ -600,63 +600,69 @@ def torch_file_case(rng: random.Random, folder: str, data: bytes,
     return Case({name: data}, name, note=note)
 
 
-def state_case(rng: random.Random, folder: str) -> Case:
-    """A training state (``--resume``): valid, with one field damaged, or damaged bytes."""
+def damage_state(rng: random.Random, ck: dict[str, Any]) -> None:
+    """One part of a training state's dict ``ck`` damaged in place: an entry missing or
+    odd, a weight, the best epoch's record or weights, the optimiser's groups or slots, the
+    callbacks' states, the random states, the per-epoch records, the epoch count, or the
+    settings (another run's)."""
     import torch
+    kind = rng.randrange(10)
+    if kind == 0:
+        ck.pop(rng.choice(sorted(ck)))
+    elif kind == 1:
+        ck[rng.choice(sorted(ck))] = rng.choice(ODD_VALUES)
+    elif kind == 2:                                  # a weight
+        key = rng.choice(sorted(ck["model"]))
+        if rng.random() < 0.2:
+            ck["model"].pop(key)
+        else:
+            ck["model"][key] = _odd_tensor(rng, ck["model"][key])
+    elif kind == 3:                                  # the best epoch and its weights
+        field = rng.choice(["score", "epoch", "stale", "state"])
+        if field == "state" and ck["best"]["state"] and rng.random() < 0.7:
+            key = rng.choice(sorted(ck["best"]["state"]))
+            ck["best"]["state"][key] = _odd_tensor(rng, ck["best"]["state"][key])
+        else:
+            ck["best"][field] = rng.choice(ODD_VALUES)
+    elif kind == 4:                                  # the optimiser
+        opt = ck["optimizer"]
+        if rng.random() < 0.5:
+            opt["param_groups"][0][rng.choice(["lr", "betas", "eps", "params"])] = \
+                rng.choice(ODD_VALUES)
+        else:
+            slots = opt["state"][rng.choice(sorted(opt["state"]))]
+            key = rng.choice(sorted(slots))
+            slots[key] = _odd_tensor(rng, slots[key])
+    elif kind == 5:                                  # the callbacks' own states
+        cbs = ck["callbacks"]
+        if rng.random() < 0.3:
+            cbs.pop(rng.randrange(len(cbs)))
+        elif rng.random() < 0.3:
+            cbs.reverse()
+        else:
+            cb = cbs[rng.randrange(len(cbs))]
+            key = rng.choice(sorted(cb)) if cb else "x"
+            cb[key] = rng.choice([*ODD_VALUES, [torch.zeros(3)]])
+    elif kind == 6:                                  # the random number generators
+        rs = ck["rng"]
+        rs[rng.choice(sorted(rs))] = rng.choice(
+            [torch.zeros(3, dtype=torch.uint8), torch.zeros(5000), None, "x"])
+    elif kind == 7:                                  # the per-epoch records
+        field = rng.choice(["history", "epoch_seconds"])
+        ck[field] = rng.choice([ck[field][:1], ck[field] * 2, [1, 2], ["a", "b"],
+                                [{"x": float("nan")}] * 2, "ab", None])
+    elif kind == 8:
+        ck["epoch"] = rng.choice([-1, 1, 3, 10**9, 1.5, "2", True])
+    else:                                            # another run's settings
+        ck["config"] = rng.choice([{**STATE_CONFIG, "lr": 0.1}, {"task": "generate"},
+                                   None, [1], {"lr": [[[]]]}])
 
-    def damage_fields(ck: dict[str, Any]) -> None:
-        kind = rng.randrange(10)
-        if kind == 0:
-            ck.pop(rng.choice(sorted(ck)))
-        elif kind == 1:
-            ck[rng.choice(sorted(ck))] = rng.choice(ODD_VALUES)
-        elif kind == 2:                                  # a weight
-            key = rng.choice(sorted(ck["model"]))
-            if rng.random() < 0.2:
-                ck["model"].pop(key)
-            else:
-                ck["model"][key] = _odd_tensor(rng, ck["model"][key])
-        elif kind == 3:                                  # the best epoch and its weights
-            field = rng.choice(["score", "epoch", "stale", "state"])
-            if field == "state" and rng.random() < 0.7:
-                key = rng.choice(sorted(ck["best"]["state"]))
-                ck["best"]["state"][key] = _odd_tensor(rng, ck["best"]["state"][key])
-            else:
-                ck["best"][field] = rng.choice(ODD_VALUES)
-        elif kind == 4:                                  # the optimiser
-            opt = ck["optimizer"]
-            if rng.random() < 0.5:
-                opt["param_groups"][0][rng.choice(["lr", "betas", "eps", "params"])] = \
-                    rng.choice(ODD_VALUES)
-            else:
-                slots = opt["state"][rng.choice(sorted(opt["state"]))]
-                key = rng.choice(sorted(slots))
-                slots[key] = _odd_tensor(rng, slots[key])
-        elif kind == 5:                                  # the callbacks' own states
-            cbs = ck["callbacks"]
-            if rng.random() < 0.3:
-                cbs.pop(rng.randrange(len(cbs)))
-            elif rng.random() < 0.3:
-                cbs.reverse()
-            else:
-                cb = cbs[rng.randrange(len(cbs))]
-                key = rng.choice(sorted(cb)) if cb else "x"
-                cb[key] = rng.choice([*ODD_VALUES, [torch.zeros(3)]])
-        elif kind == 6:                                  # the random number generators
-            rs = ck["rng"]
-            rs[rng.choice(sorted(rs))] = rng.choice(
-                [torch.zeros(3, dtype=torch.uint8), torch.zeros(5000), None, "x"])
-        elif kind == 7:                                  # the per-epoch records
-            field = rng.choice(["history", "epoch_seconds"])
-            ck[field] = rng.choice([ck[field][:1], ck[field] * 2, [1, 2], ["a", "b"],
-                                    [{"x": float("nan")}] * 2, "ab", None])
-        elif kind == 8:
-            ck["epoch"] = rng.choice([-1, 1, 3, 10**9, 1.5, "2", True])
-        else:                                            # another run's settings
-            ck["config"] = rng.choice([{**STATE_CONFIG, "lr": 0.1}, {"task": "generate"},
-                                       None, [1], {"lr": [[[]]]}])
-    return torch_file_case(rng, folder, _valid_state(), damage_fields, "state.pt",
-                           "training state")
+
+def state_case(rng: random.Random, folder: str) -> Case:
+    """A training state (``--resume``): valid, with one part damaged
+    (:func:`damage_state`), or damaged bytes."""
+    return torch_file_case(rng, folder, _valid_state(), lambda ck: damage_state(rng, ck),
+                           "state.pt", "training state")
 
 
 #: The other tasks' training states: ``generation`` (seq-vae, KL warm-up, its data's
@@ -705,47 +711,13 @@ def _valid_other_states() -> dict[str, bytes]:
 
 
 def other_state_case(rng: random.Random, folder: str) -> Case:
-    """A ``generate`` or ``vector`` training state: one entry, weight, optimiser slot,
-    callback state, random state or setting damaged, or damaged bytes. The file's name
-    says the run it is resumed by."""
-    import torch
+    """A ``generate`` or ``vector`` training state: valid, with one part damaged
+    (:func:`damage_state`), or damaged bytes. The file's name says the run it is resumed
+    by."""
     kind = rng.choice(sorted(_valid_other_states()))
-
-    def damage_fields(ck: dict[str, Any]) -> None:
-        what = rng.randrange(7)
-        if what == 0:
-            ck.pop(rng.choice(sorted(ck)))
-        elif what == 1:
-            ck[rng.choice(sorted(ck))] = rng.choice(ODD_VALUES)
-        elif what == 2:
-            key = rng.choice(sorted(ck["model"]))
-            ck["model"][key] = _odd_tensor(rng, ck["model"][key])
-        elif what == 3:
-            opt = ck["optimizer"]
-            if opt["state"] and rng.random() < 0.5:
-                slots = opt["state"][rng.choice(sorted(opt["state"]))]
-                key = rng.choice(sorted(slots))
-                slots[key] = _odd_tensor(rng, slots[key])
-            else:
-                opt["param_groups"][0][rng.choice(["lr", "params"])] = rng.choice(ODD_VALUES)
-        elif what == 4:
-            cbs = ck["callbacks"]
-            if cbs and rng.random() < 0.5:
-                cb = cbs[rng.randrange(len(cbs))]
-                cb[rng.choice(sorted(cb)) if cb else "x"] = rng.choice(
-                    [*ODD_VALUES, [torch.zeros(3)]])
-            else:
-                cbs.append({"x": 1}) if rng.random() < 0.5 else cbs.clear()
-        elif what == 5:
-            rs = ck["rng"]
-            rs[rng.choice(sorted(rs))] = rng.choice(
-                [torch.zeros(3, dtype=torch.uint8), torch.zeros(5000), None, "x"])
-        else:
-            cfg = ck["config"]
-            if isinstance(cfg, dict) and cfg:
-                cfg[rng.choice(sorted(cfg))] = rng.choice(ODD_VALUES)
-    return torch_file_case(rng, folder, _valid_other_states()[kind], damage_fields,
-                           f"{kind}.pt", f"training state ({kind})")
+    return torch_file_case(rng, folder, _valid_other_states()[kind],
+                           lambda ck: damage_state(rng, ck), f"{kind}.pt",
+                           f"training state ({kind})")
 
 
 _MODELS: dict[str, bytes] = {}

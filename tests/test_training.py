@@ -1640,6 +1640,21 @@ def test_a_damaged_state_names_the_entry_it_lacks_or_that_does_not_fit(tmp_path,
                              f"start the run afresh"
 
 
+def test_a_state_naming_a_task_no_command_writes_says_so(tmp_path):
+    """A state whose settings named the task 'generate' (generate's is 'generation') was
+    "left by a command of task 'generate', not by graphvae generate: resume it with that
+    command" (found by the reader fuzz's nineteenth reader)."""
+    from graphvae.training.state import restore_state
+    path = tmp_path / "s.pt"
+    _saved_after_three_epochs(path, config={"task": "generate", "lr": 0.1})
+    state, result = _fit_pair()
+    with pytest.raises(DataError) as err:
+        restore_state(path, state, result, None, {"task": "generation", "lr": 0.1}, epochs=10)
+    assert str(err.value) == f"{path}: the training state names the task 'generate', which " \
+                             f"no graphvae command writes (this run's is 'generation'): " \
+                             f"delete it to start the run afresh, or use another --out"
+
+
 def test_a_callbacks_state_or_the_runs_generator_that_does_not_fit_is_named(tmp_path):
     """--ema's state without its average was ``KeyError: 'avg'``; the run's generator
     (the batches' order) is checked as the process's own random state is."""

@@ -288,8 +288,13 @@ def _refuse_other_command(path: Path, saved: object, now: dict[str, Any]) -> Non
     theirs, ours = _task(saved), _task(now)
     if not (isinstance(theirs, str) and isinstance(ours, str)) or theirs == ours:
         return
-    who = TASK_COMMANDS.get(theirs, f"a command of task {quote(theirs)}")
-    raise DataError(path, f"the training state was left by {who}, not by "
+    # (a task no command writes was "left by a command of task 'generate', not by graphvae
+    # generate", whose task is 'generation')
+    if theirs not in TASK_COMMANDS:
+        raise DataError(path, f"the training state names the task {quote(theirs)}, which no "
+                              f"graphvae command writes (this run's is {quote(ours)}): "
+                              f"delete it to start the run afresh, or use another --out")
+    raise DataError(path, f"the training state was left by {TASK_COMMANDS[theirs]}, not by "
                           f"{TASK_COMMANDS.get(ours, 'this command')}: resume it with that "
                           f"command, or use another --out")
 
