@@ -212,6 +212,9 @@ def gml_case(rng: random.Random) -> Case:
     edges = list(g.edges) + ([rng.choice(list(g.edges))] if rng.random() < 0.3 else [])
     out += [f"  edge [ source {a} target {b} ]" for a, b in edges]
     out.append("]" if rng.random() < 0.9 else "")
+    if rng.random() < 0.05:             # a graph attribute of lists nested 500 to 5,000 deep
+        depth = rng.randint(500, 5000)
+        out.insert(1, "  nest " + "[ a " * depth + "1" + " ]" * depth)
     return Case({"g.gml": maybe_damage(rng, "\n".join(out).encode(), 0.4)}, "g.gml", note="gml")
 
 

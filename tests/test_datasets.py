@@ -303,6 +303,23 @@ def test_graphml_numeric_attributes_become_features(tmp_path):
     assert pairs(data.edge_index) == [(0, 1), (1, 0), (1, 2), (2, 1)]
 
 
+def test_gml_lists_nested_past_the_recursion_limit_are_named(tmp_path):
+    """networkx's GML parser recurses once a list level: 100,000 levels were "could not
+    read gml (RecursionError: maximum recursion depth exceeded ...)"."""
+    import sys
+    path = tmp_path / "deep.gml"
+    path.write_text("graph [ node [ id 0 ] node [ id 1 ] edge [ source 0 target 1 ] x "
+                    + "[ a " * 100_000 + "1" + " ]" * 100_000 + " ]")
+    with pytest.raises(DataError) as err:
+        load_graph_file(path)
+    assert str(err.value) == f"{path}: its lists are nested deeper than networkx's GML " \
+                             f"reader can follow (Python's recursion limit, " \
+                             f"{sys.getrecursionlimit():,})"
+    path.write_text("graph [ node [ id 0 ] node [ id 1 ] edge [ source 0 target 1 ] x "
+                    + "[ a " * 20 + "1" + " ]" * 20 + " ]")
+    assert load_graph_file(path).num_nodes == 2          # 20 levels read
+
+
 def test_gml_numeric_attributes_become_features(tmp_path):
     g = nx.path_graph(4)                                # 0-1-2-3
     g.add_edge(3, 0)                                    # a 4-cycle

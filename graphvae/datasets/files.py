@@ -24,6 +24,7 @@ import dataclasses
 import io
 import math
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.parsers import expat
@@ -174,6 +175,10 @@ def load_graph_file(path: str | os.PathLike, features: str | os.PathLike | None 
     try:
         g = _read_graphml(raw) if suffix == ".graphml" else _read_gml(raw)
         g = nx.Graph(g)  # multigraphs (parallel edges) and digraphs become simple graphs
+    except RecursionError:              # (networkx's GML parser recurses a level a list)
+        raise DataError(path, f"its lists are nested deeper than networkx's "
+                              f"{suffix[1:].upper()} reader can follow (Python's recursion "
+                              f"limit, {sys.getrecursionlimit():,})") from None
     except Exception as err:  # noqa: BLE001 - the XML / GML parsers raise many types
         raise DataError(path, f"could not read {suffix[1:]} ({describe(err)})") from None
     names = [str(v) for v in g.nodes]
