@@ -14,7 +14,8 @@ and vector's), planted parameters (``linkpred --planted``) and config files (``l
 other encodings and byte-order marks, separators, huge / NaN numbers, long fields, ragged
 rows, truncated XML, GraphML attribute types, ``.npy`` dtypes and byte orders, ``.mat``
 contents, corrupted and hostile pickles (which try to create a sentinel file), and torch
-files whose ``data.pkl`` is a tuple that holds itself over and over (hours to hash).
+files whose ``data.pkl`` is a tuple that holds itself over and over (whose hash would take
+hours).
 
 A case passes when the reader returns, or raises the package's ``DataError`` /
 ``ValueError`` whose message names the file. It fails on any other exception, on a
@@ -243,7 +244,8 @@ def hostile_pickle(rng: random.Random, folder_hint: str) -> bytes:
 
 def tuple_bomb(depth: int) -> bytes:
     """A protocol-2 pickle of a dict keyed by tuples that each hold the one before twice:
-    2^(depth+1) - 1 parts as a tree, which a dict key's hash visits (hours at 40)."""
+    2^(depth+1) - 1 parts as a tree, which a dict key's hash visits (at 40, hours by the
+    0.08 s measured at 22, doubling a level)."""
     ops = b"\x80\x02}q\x00(" + b")q\x01" + b"h\x01h\x01\x86q\x01" * depth
     return ops + (b"K\x01" if depth % 2 == 0 else b"") + b"u."
 
