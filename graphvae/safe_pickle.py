@@ -39,6 +39,7 @@ import pickletools
 import re
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -330,52 +331,62 @@ for _op, _target in ((pickle.APPEND, lambda u: u.stack[-2]),
 _PUTS = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
 
 
-def pickle_fault(data: bytes) -> tuple[int, str] | None:
+def pickle_fault(data: bytes, visit: Callable[[int, str, Any], None] | None = None
+                 ) -> tuple[int, str] | None:
     """Where :mod:`pickletools` stops reading ``data`` as one pickle, and why, said of the
     pickle: ``(8, "ends at byte 8 without the STOP opcode that closes a pickle")``. The
     byte is where the opcode it failed on starts (0: ``data`` does not begin as a pickle);
-    ``None`` if it reads to STOP."""
+    ``None`` if it reads to STOP. ``visit(count, name, arg)`` sees each opcode before
+    STOP as it is read (the callers' own checks, in the same pass); what it raises passes
+    through."""
     fh = io.BytesIO(data)
-    start = 0
-    try:
-        for op, _, _ in pickletools.genops(fh):
-            if op.name == "STOP":
-                return None
-            start = fh.tell()               # where the next opcode starts
-    except UnicodeDecodeError as err:
-        return start, f"has a string at byte {start:,} that is not {err.encoding.upper()} text"
-    except Exception as err:  # noqa: BLE001 - pickletools raises ValueError, and others
-        text = str(err)
-        if "exhausted before seeing STOP" in text:
-            return start, f"ends at byte {start:,} without the STOP opcode that closes a pickle"
-        if " remain" in text or "not enough data" in text or "no newline found" in text:
-            return start, f"ends inside its opcode at byte {start:,} ({text})"
-        if text.endswith(" unknown"):
-            return start, f"has 0x{data[start:start + 1].hex()} at byte {start:,}, which is " \
-                          f"not a pickle opcode"
-        return start, f"has an opcode at byte {start:,} that cannot be read ({describe(err)})"
-    # (not reached: genops raises "pickle exhausted before seeing STOP" at the end)
-    return start, f"ends at byte {start:,} without the STOP opcode that closes a pickle"
+    ops = pickletools.genops(fh)
+    start = count = 0
+    while True:
+        try:
+            op, arg, _ = next(ops)
+        except UnicodeDecodeError as err:
+            return start, (f"has a string at byte {start:,} that is not "
+                           f"{err.encoding.upper()} text")
+        except Exception as err:  # noqa: BLE001 - pickletools raises ValueError, and others
+            # (StopIteration is not reached: genops raises "pickle exhausted before seeing
+            # STOP" at the end)
+            text = str(err)
+            if "exhausted before seeing STOP" in text:
+                return start, (f"ends at byte {start:,} without the STOP opcode that closes "
+                               f"a pickle")
+            if " remain" in text or "not enough data" in text or "no newline found" in text:
+                return start, f"ends inside its opcode at byte {start:,} ({text})"
+            if text.endswith(" unknown"):
+                return start, (f"has 0x{data[start:start + 1].hex()} at byte {start:,}, "
+                               f"which is not a pickle opcode")
+            return start, (f"has an opcode at byte {start:,} that cannot be read "
+                           f"({describe(err)})")
+        if op.name == "STOP":
+            return None
+        if visit is not None:
+            visit(count, op.name, arg)
+        start = fh.tell()                   # where the next opcode starts
+        count += 1
 
 
 def _check_memo(path: Path, data: bytes) -> None:
     """Refuse a pickle that is not whole (:func:`pickle_fault`), and memo indices that no
-    pickler writes. Picklers number their memo entries in order (from 0; Python 2's
-    cPickle from 1), so an index never exceeds the opcodes before it, while CPython's
-    unpickler sizes its memo table to twice the largest index it is given: a 9-byte pickle
-    that puts at index 2²⁷ asked for gigabytes. The scans read the opcodes only (about 2
-    million a second)."""
-    fault = pickle_fault(data)
+    pickler writes, in one pass over its opcodes (about 2 million a second). Picklers
+    number their memo entries in order (from 0; Python 2's cPickle from 1), so an index
+    never exceeds the opcodes before it, while CPython's unpickler sizes its memo table to
+    twice the largest index it is given: a 9-byte pickle that puts at index 2²⁷ asked for
+    gigabytes."""
+    def memo(count: int, name: str, arg: Any) -> None:
+        if name in _PUTS and (not isinstance(arg, int) or arg > count):
+            raise DataError(path, f"not a readable pickle (memo index {arg} at opcode "
+                                  f"{count}; picklers number their entries in order)")
+
+    fault = pickle_fault(data, memo)
     if fault is not None:
         at, why = fault
         raise DataError(path, f"not a pickle: it {why}" if at == 0
                         else f"damaged: the pickle {why}")
-    for count, (op, arg, _) in enumerate(pickletools.genops(data)):
-        if op.name in _PUTS and (not isinstance(arg, int) or arg > count):
-            raise DataError(path, f"not a readable pickle (memo index {arg} at opcode "
-                                  f"{count}; picklers number their entries in order)")
-        if op.name == "STOP":
-            break
 
 
 def failed_opcode(data: bytes, u: Any, fh: io.BytesIO) -> str:

@@ -163,14 +163,13 @@ def load_torch(path: str | os.PathLike, what: str, not_ours: str,
         shown = ", ".join(quote(n) for n in names[:3]) or "no members"
         raise DataError(path, f"{not_ours}: a zip archive without torch's data.pkl (it holds "
                               f"{shown})")
-    data = _check_pickle(path, names)
+    misfit = _check_pickle(path, names)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             loaded = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 - a damaged file fails in many ways
         reason = refusal(err) if isinstance(err, pickle.UnpicklingError) else describe(err)
-        misfit = None if data is None else _misfit(data)
         if misfit is not None:          # (torch: "Can only append to lists", "KeyError: 5")
             raise DataError(path, f"damaged: {misfit} of its data.pkl does not fit the "
                                   f"objects before it ({reason})") from None
@@ -189,7 +188,7 @@ def load_torch(path: str | os.PathLike, what: str, not_ours: str,
 _UNBOUNDED = frozenset({"builtins bytearray", "__builtin__ bytearray"})
 
 
-def _check_pickle(path: Path, names: list[str] | None) -> bytes | None:
+def _check_pickle(path: Path, names: list[str] | None) -> str | None:
     """Scan the pickled part of a torch file (``data.pkl`` of a zip archive, or the
     pickles of the legacy format) for :data:`_UNBOUNDED` calls, for the protocol-4
     global opcode, whose names this scan cannot see (``torch.save`` writes protocol 2),
@@ -197,39 +196,39 @@ def _check_pickle(path: Path, names: list[str] | None) -> bytes | None:
     archive's ``data.pkl`` that is not one whole pickle is refused as damaged (torch said
     ``EOFError`` or ``UnicodeDecodeError``), and so are its other records and its tensor
     records where they do not fit (:func:`_check_records`); a damaged legacy file is left
-    to ``torch.load``. Returns the zip archive's ``data.pkl`` (``None`` for a legacy
-    file)."""
-    if names is not None:
-        member = next(n for n in names if n == "data.pkl" or n.endswith("/data.pkl"))
-        with zipfile.ZipFile(path) as z:
-            data = _read_member(z, member)
-        fault = pickle_fault(data)
-        if fault is not None:
-            at, why = fault
-            raise DataError(path, f"its data.pkl is not a pickle: it {why}" if at == 0
-                            else f"damaged: its data.pkl {why}")
-        streams = [io.BytesIO(data)]
-    else:
-        streams = [io.BytesIO(path.read_bytes())] * 5   # magic, protocol, info, object, keys
-    try:
-        for stream in streams:
-            for op, arg, _ in pickletools.genops(stream):
-                if op.name in ("GLOBAL", "INST") and arg in _UNBOUNDED:
-                    raise DataError(path, f"refused: the file calls {arg.split()[-1]}, which "
-                                          f"makes any number of bytes from a few (graphvae "
-                                          f"never saves one)")
-                if op.name == "STACK_GLOBAL":
-                    raise DataError(path, "refused: the file is pickled with protocol 4 or "
-                                          "later, which torch.save never writes")
-    except DataError:
-        raise
-    except Exception:  # noqa: BLE001 - a damaged legacy pickle: torch.load names it
-        return None
+    to ``torch.load``. Returns the opcode of ``data.pkl`` on which the dry run of
+    :func:`_check_records` failed ("the APPEND opcode at byte 57"), which names the damage
+    if ``torch.load`` fails too; ``None`` if it did not fail, and for a legacy file."""
+    def calls(_count: int, name: str, arg: Any) -> None:
+        if name in ("GLOBAL", "INST") and arg in _UNBOUNDED:
+            raise DataError(path, f"refused: the file calls {arg.split()[-1]}, which makes "
+                                  f"any number of bytes from a few (graphvae never saves "
+                                  f"one)")
+        if name == "STACK_GLOBAL":
+            raise DataError(path, "refused: the file is pickled with protocol 4 or later, "
+                                  "which torch.save never writes")
+
     if names is None:
-        _check_legacy_tuples(path, streams[0].getvalue())
+        fh = io.BytesIO(path.read_bytes())
+        try:
+            for _ in range(5):                  # magic, protocol, info, object, keys
+                for op, arg, _ in pickletools.genops(fh):
+                    calls(0, op.name, arg)
+        except DataError:
+            raise
+        except Exception:  # noqa: BLE001 - a damaged legacy pickle: torch.load names it
+            return None
+        _check_legacy_tuples(path, fh.getvalue())
         return None
-    _check_records(path, member, data)
-    return data
+    member = next(n for n in names if n == "data.pkl" or n.endswith("/data.pkl"))
+    with zipfile.ZipFile(path) as z:
+        data = _read_member(z, member)
+    fault = pickle_fault(data, calls)           # the calls checked in the same pass
+    if fault is not None:
+        at, why = fault
+        raise DataError(path, f"its data.pkl is not a pickle: it {why}" if at == 0
+                        else f"damaged: its data.pkl {why}")
+    return _check_records(path, member, data)
 
 
 def _read_member(z: zipfile.ZipFile, name: str, limit: int = -1) -> bytes:
@@ -350,18 +349,6 @@ def _check_legacy_tuples(path: Path, data: bytes) -> None:
             return
 
 
-def _misfit(data: bytes) -> str | None:
-    """The opcode of ``data``, a whole pickle, on which the dry run of :class:`_Storages`
-    fails ("the APPEND opcode at byte 57": opcodes that do not fit together), or ``None``."""
-    fh = io.BytesIO(data)
-    reader = _Storages(fh)
-    try:
-        reader.load()
-    except Exception:  # noqa: BLE001 - what fails is named by its opcode
-        return failed_opcode(data, reader, fh)
-    return None
-
-
 def _storage_bytes(kind: Any, numel: Any) -> tuple[int, str] | None:
     """The bytes torch reads for a storage of ``numel`` elements of the class ``kind``
     (``torch.FloatStorage``; ``torch.UntypedStorage`` holds bytes), and the dtype's name;
@@ -388,7 +375,7 @@ _RECORDS = (".data/version", "version", "byteorder", ".data/serialization_id",
             ".storage_alignment")
 
 
-def _check_records(path: Path, member: str, data: bytes) -> None:
+def _check_records(path: Path, member: str, data: bytes) -> str | None:
     """Refuse, before ``torch.load`` does in its own words, a zip archive whose version
     record is not a number ("Couldn't parse the version ... as Long Long"), whose byteorder
     record is neither ``little`` nor ``big``, whose serialization id is not UTF-8
@@ -397,7 +384,9 @@ def _check_records(path: Path, member: str, data: bytes) -> None:
     another size than the values it describes ("record size ... does not match expected
     size"); and one whose ``data.pkl`` builds a tuple past :data:`MAX_TUPLE_PARTS`. The
     records and tuples are found by unpickling ``data.pkl`` with stand-ins
-    (:class:`_Storages`); a pickle that cannot be so read is left to ``torch.load``."""
+    (:class:`_Storages`); a pickle that cannot be so read is left to ``torch.load``, and
+    the opcode it failed on is returned (:func:`~graphvae.safe_pickle.failed_opcode`:
+    opcodes that do not fit together), else ``None``."""
     prefix = member[:-len("data.pkl")]
     with zipfile.ZipFile(path) as z:
         sizes = {i.filename: i.file_size for i in z.infolist()}
@@ -420,13 +409,14 @@ def _check_records(path: Path, member: str, data: bytes) -> None:
         raise DataError(path, f"damaged: its storage alignment record holds "
                               f"{quote(head['.storage_alignment'][:40])}, not a "
                               f"number") from None
-    reader = _Storages(io.BytesIO(data))
+    fh = io.BytesIO(data)
+    reader = _Storages(fh)
     try:
         reader.load()
     except TupleBomb as err:
         raise DataError(path, _bomb(err)) from None
-    except Exception:  # noqa: BLE001 - torch.load names what else is wrong
-        return
+    except Exception:  # noqa: BLE001 - named by its opcode if torch.load fails too
+        return failed_opcode(data, reader, fh)
     seen: set[str] = set()
     for pid in reader.ids:
         if type(pid) is not tuple or len(pid) != 5 or pid[0] != "storage" \
@@ -444,6 +434,7 @@ def _check_records(path: Path, member: str, data: bytes) -> None:
             raise DataError(path, f"damaged: its tensor record {quote(record[:80])} holds "
                                   f"{sizes[record]:,} bytes, where data.pkl describes "
                                   f"{pid[4]:,} {need[1]} values ({need[0]:,} bytes)")
+    return None
 
 
 def refusal(err: Exception) -> str:
