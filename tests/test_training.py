@@ -1569,6 +1569,9 @@ def test_a_state_restores_every_counter_it_saved(tmp_path):
     ({"epoch": True}, r"its epoch counts are not integers"),
     ({"model": {"weight": torch.tensor([[float("nan"), 0.0]]), "bias": torch.zeros(1)}},
      r"its weights hold NaN"),
+    # (it was "AttributeError: 'str' object has no attribute 'shape'")
+    ({"best_state": {"weight": "w", "bias": torch.zeros(1)}},
+     r"its best weights do not fit the model\)"),
 ])
 def test_a_hand_edited_state_is_refused_as_damaged(tmp_path, edits, reason):
     """What no run saves (worked out from the saved run of 3 epochs): a best epoch past the
@@ -1607,6 +1610,10 @@ def test_a_hand_edited_state_is_refused_as_damaged(tmp_path, edits, reason):
      "its optimiser's 'momentum_buffer' is 'w', not a tensor or a number"),
     (lambda ck: ck["optimizer"]["state"].update({0: [1]}),
      "its optimiser's state holds [1], not a dict of slots"),
+    # (Adam's load took float() of it: "TypeError: float() argument must be a string or a
+    # real number, not 'NoneType'"; SGD's None momentum buffer stays allowed)
+    (lambda ck: ck["optimizer"]["state"].update({0: {"step": None}}),
+     "its optimiser's 'step' is None, not a tensor or a number"),
     (lambda ck: ck["best"].update(score={}), "its best score is {}, not a number"),
     (lambda ck: ck.update(seconds=True), "its seconds entry is True, not a number"),
     (lambda ck: ck["rng"].pop("torch"), "its rng entry lacks 'torch'"),

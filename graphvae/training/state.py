@@ -176,12 +176,13 @@ def _check_layout(ck: dict[str, Any], state: FitState, generator: torch.Generato
             raise Damaged(f"its optimiser's parameter group {i} lists {quote(params)}, not "
                           f"this run's {len(mine['params']):,} parameters")
     # (torch's load casts a string slot into the text of a generator object, and the next
-    # step fails on it)
+    # step fails on it; Adam's load takes float() of its step count; SGD keeps None for
+    # a momentum buffer it has not made)
     for slots in opt["state"].values():
         if not isinstance(slots, dict):
             raise Damaged(f"its optimiser's state holds {quote(slots)}, not a dict of slots")
         for key, v in slots.items():
-            if v is not None and not isinstance(v, torch.Tensor) \
+            if (v is not None or key == "step") and not isinstance(v, torch.Tensor) \
                     and (isinstance(v, bool) or not isinstance(v, int | float)):
                 raise Damaged(f"its optimiser's {quote(key)} is {quote(v)}, not a tensor or "
                               f"a number")
@@ -395,9 +396,7 @@ def _check_loaded(state: FitState, result: FitResult, epochs: int | None) -> Non
         raise Damaged("its weights hold NaN")
     best_state = state.best_state
     if best_state is not None:
-        if not isinstance(best_state, dict) or {k: tuple(v.shape) for k, v in
-                                                best_state.items()} \
-                != {k: tuple(v.shape) for k, v in model.items()}:
+        if not isinstance(best_state, dict) or shape_misfit(best_state, model) is not None:
             raise Damaged("its best weights do not fit the model")
         if nan_weight(best_state) is not None:
             raise Damaged("its best weights hold NaN")
