@@ -679,3 +679,25 @@ def test_threads_benchmark_keeps_its_childrens_reason(tmp_path):
     assert res.stderr.rstrip().endswith("(exit status 2): " + " ".join(
         [str(fake), "-m", "graphvae", "generate", "--model", "oneshot-vae", "--quiet",
          "--epochs", "2"]) + ": graphvae: error: no such data set"), res.stderr
+
+
+def test_the_fuzz_counts_a_last_resort_refusal_and_not_one_in_the_package_s_words(
+        monkeypatch):
+    """The leads of the package's last-resort handlers, each followed by an exception that
+    says only where a library failed, are counted; the same exception after the package's
+    own reason is not. ("a damaged training state" and ".npz" leads were missed at first.)"""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from fuzz_readers import LIBRARY_WORDS
+    counted = [
+        "p: a damaged training state (AttributeError: 'str' object has no attribute 'shape')",
+        "p: not a readable .npz of planted parameters (KeyError: 'theta')",
+        "p: the checkpoint's config is not usable (TypeError: unhashable type: 'list')",
+        "p: cannot read the checkpoint (RuntimeError: record size (20 bytes) does not match",
+        "p: not a graph6 line (IndexError: list index out of range)"]
+    not_counted = [
+        "p: damaged: the APPEND opcode at byte 7 does not fit the objects before it "
+        "(AttributeError: 'dict' object has no attribute 'append')",
+        "p: damaged: SciPy's MAT reader fails inside it (TypeError: Expecting miMATRIX type)",
+        "p: could not read gml (NetworkXError: input contains no graph)"]
+    assert [bool(LIBRARY_WORDS.search(m)) for m in counted + not_counted] == \
+        [True] * len(counted) + [False] * len(not_counted)
