@@ -697,6 +697,35 @@ def test_graph_pickle_items_are_held_to_their_type_size_and_tables(tmp_path):
         load_graph_pickle(path)
 
 
+def test_a_graph_pickle_is_read_from_its_tables_not_the_views_it_caches(tmp_path):
+    """networkx 3 caches ``g.degree`` (and ``g.nodes``, ``g.adj``) in the graph's
+    ``__dict__``, so a pickle carries its own views. One whose degree view had lost its
+    ``_nodes`` was refused as "not a usable list of graphs (AttributeError: 'DegreeView'
+    object has no attribute '_nodes')": the edge count went through it. The graph is read
+    from its ``_node`` and ``_adj`` tables; tables of the wrong kind are named."""
+    g = nx.cycle_graph(4)
+    g.add_edge(0, 2)
+    del g.degree._nodes                     # the view is cached; its copy in the pickle
+    assert "degree" in vars(g)
+    path = tmp_path / "g.pkl"
+    path.write_bytes(pickle.dumps([g], protocol=2))
+    (h,) = load_graph_pickle(path)
+    assert list(h.nodes) == [0, 1, 2, 3]
+    assert sorted(h.edges) == [(0, 1), (0, 2), (0, 3), (1, 2), (2, 3)]
+    g = nx.path_graph(3)
+    g._node = 3
+    path.write_bytes(pickle.dumps([g], protocol=2))
+    with pytest.raises(DataError, match=r"g\.pkl: graph 0 has no node table \(its _node is "
+                                        r"3, not a mapping\)$"):
+        load_graph_pickle(path)
+    g = nx.path_graph(3)
+    g._adj[1] = [0, 2]
+    path.write_bytes(pickle.dumps([g], protocol=2))
+    with pytest.raises(DataError, match=r"g\.pkl: graph 0's adjacency of node 1 is \[0, 2\], "
+                                        r"not a mapping$"):
+        load_graph_pickle(path)
+
+
 def test_a_graph_pickle_may_count_four_times_its_bytes_and_not_one_more(tmp_path,
                                                                          monkeypatch):
     """300 nodes sharing one neighbour dict of 300 (45,150 edges) is 2 + 300 + 45,150 from

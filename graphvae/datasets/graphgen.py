@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -62,21 +63,50 @@ def _budget(path: Path) -> int:
     return 4 * path.stat().st_size + 10_000
 
 
+def _tables(g: nx.Graph, path: Path, index: int) -> tuple[list[Any], Any]:
+    """The node order and the adjacency table of graph ``index``, read from the graph's
+    own ``_node`` and ``_adj`` (plain dicts, or the filtered views of a subgraph, as in
+    ENZYMES) and not through ``g.nodes`` / ``g.adj`` / ``g.degree``: networkx caches those
+    views in the graph's ``__dict__``, so a pickle brings its own, and a damaged one
+    (a degree view without its graph) failed inside networkx."""
+    tables = vars(g)
+    node, adj = tables.get("_node"), tables.get("_adj")
+    for name, key, table in (("node", "_node", node), ("adjacency", "_adj", adj)):
+        if not isinstance(table, Mapping):
+            raise DataError(path, f"graph {index} has no {name} table (its {key} is "
+                                  f"{quote(table)}, not a mapping)")
+    try:
+        return list(node), adj
+    except Exception as err:  # noqa: BLE001 - a subgraph's pickled filter, damaged
+        raise DataError(path, f"graph {index}'s node table cannot be read: networkx's view "
+                              f"of it fails ({describe(err)})") from None
+
+
 def _simple(g: Any, path: Path, index: int, budget: list[int]) -> nx.Graph:
     """Graph ``index`` of a pickle as a simple undirected graph on nodes 0..n-1, keeping the
     file's node order; :class:`DataError` if it is not a networkx graph or too large.
     ``budget`` is ``[left of the file's budget, counted so far]``."""
     if not isinstance(g, nx.Graph):
         raise DataError(path, f"item {index} is of type {type(g).__name__}, not a networkx graph")
-    n = g.number_of_nodes()
+    nodes, adj = _tables(g, path, index)
+    n = len(nodes)
     if n > MAX_NODES:
         raise DataError(path, f"graph {index} has {n} nodes; graph sets for generation hold "
                               f"graphs of at most {MAX_NODES}")
-    nodes = list(g.nodes)
-    if len(g.adj) != n:         # a node table of 1 beside an adjacency of 3·10⁶ was copied
+    try:
+        rows = [(u, adj[u]) for u in nodes]
+        if len(adj) != n:       # a node table of 1 beside an adjacency of 3·10⁶ was copied
+            raise KeyError
+    except KeyError:
         raise DataError(path, f"graph {index}'s node and adjacency tables disagree "
-                              f"({n} nodes, adjacency of {len(g.adj)})")
-    size = set_size(n, g.number_of_edges())
+                              f"({n} nodes, adjacency of {len(adj)})") from None
+    odd = next((u for u, row in rows if not isinstance(row, Mapping)), None)
+    if odd is not None:
+        raise DataError(path, f"graph {index}'s adjacency of node {quote(odd)} is "
+                              f"{quote(adj[odd])}, not a mapping")
+    entries = sum(len(row) for _, row in rows)
+    loops = sum(u in row for u, row in rows)    # counted once where an edge counts twice
+    size = set_size(n, (entries + loops) // 2)
     budget[0] -= size
     budget[1] += size
     if budget[0] < 0:
@@ -89,8 +119,8 @@ def _simple(g: Any, path: Path, index: int, budget: list[int]) -> nx.Graph:
     index_of = {v: i for i, v in enumerate(nodes)}
     h = nx.Graph()
     h.add_nodes_from(range(n))
-    for i, u in enumerate(nodes):
-        for v in g.adj[u]:
+    for i, (_, row) in enumerate(rows):
+        for v in row:
             j = index_of.get(v)
             if j is None:
                 raise DataError(path, f"graph {index} has an edge to {quote(v)}, which is not "
