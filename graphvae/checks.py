@@ -32,6 +32,12 @@ MAX_PERMUTATIONS = 10_000
 #: published graph or vector VAE, and small enough that one layer's weights fit in memory.
 MAX_WIDTH = 1 << 16
 
+#: The most input features (``in_channels``) a model takes: a weight matrix of this many
+#: rows at the widest layer (``MAX_WIDTH``) still counts its bytes in torch's int64
+#: (2^40 · 2^16 · 8 = 2^59), where 2^62 features failed inside torch ("Storage size
+#: calculation overflowed"); a trillion features, far past any machine's memory.
+MAX_FEATURES = 1 << 40
+
 #: The most layers a width list may ask for (the package's models use 1 to 3); a saved
 #: model asking for more is refused when read, so a run is refused it too.
 MAX_LAYERS = 1000
@@ -47,6 +53,12 @@ def is_real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def _number(value: Any) -> str:
+    """A number as a message shows it: a whole one of numpy as Python's (``5``, not
+    ``np.int64(5)``), one of thousands of digits by its size (:func:`quote`)."""
+    return quote(int(value) if is_whole(value) else value)
+
+
 def check_widths(name: str, widths: tuple[int, ...] | int, allow_empty: bool = False) -> None:
     """A one-line ``ValueError`` unless ``widths`` is one whole number or a list or tuple of
     them (numpy's integers too; not a bool or a float, which torch took as a width of 1 or
@@ -56,7 +68,8 @@ def check_widths(name: str, widths: tuple[int, ...] | int, allow_empty: bool = F
         if not is_whole(widths):
             raise ValueError(f"{name} must be a whole number, got {quote(widths)}")
         if not 1 <= widths <= MAX_WIDTH:
-            raise ValueError(f"{name} must be a width from 1 to {MAX_WIDTH}, got {widths}")
+            raise ValueError(f"{name} must be a width from 1 to {MAX_WIDTH}, got "
+                             f"{_number(widths)}")
         return
     check_width_list(name, widths, allow_empty)
 
@@ -73,13 +86,18 @@ def check_width_list(name: str, widths: Sequence[int], allow_empty: bool = False
     if (not widths and not allow_empty) or any(not 1 <= w <= MAX_WIDTH for w in widths):
         need = "widths" if allow_empty else "at least one width, each"
         raise ValueError(f"{name} needs {need} from 1 to {MAX_WIDTH}, got "
-                         f"{','.join(map(str, widths)) or 'none'}")
+                         f"{','.join(map(_number, widths)) or 'none'}")
 
 
-def check_count(name: str, value: Any, minimum: int = 1) -> None:
-    """A one-line ``ValueError`` unless ``value`` is a whole number ``>= minimum``."""
+def check_count(name: str, value: Any, minimum: int = 1, maximum: int = MAX_INT) -> None:
+    """A one-line ``ValueError`` unless ``value`` is a whole number ``>= minimum`` and
+    ``<= maximum``: by default torch's int64, which every count reaches (a saved model's
+    ``edge_types`` of 2^70 failed inside torch, "Overflow when unpacking long long")."""
     if not is_whole(value) or value < minimum:
-        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {_number(value)}")
+    if value > maximum:
+        most = "2^63 - 1 (torch's int64)" if maximum == MAX_INT else f"{maximum:,}"
+        raise ValueError(f"{name} must be at most {most}, got {_number(value)}")
 
 
 def check_seed(seed: int, name: str = "seed") -> None:

@@ -222,6 +222,44 @@ def test_late_failures_of_the_generation_api_are_named_early():
         run_generation({"epochs": 1})
 
 
+def test_counts_past_what_torch_can_size_are_named_by_the_model():
+    """A saved seq-vae / oneshot-vae whose edge_types was 2^70 (reader fuzz, seed 0) was
+    refused as "TypeError: empty(): … Overflow when unpacking long long", from inside the
+    layer it sized; an in_channels of 2^62 as "Storage size calculation overflowed". Type
+    counts are layer widths (at most 2^16), features at most 2^40, every count an int64,
+    and an exemplar prior's buffers at most 2^63 - 1 bytes as float64 (2^20 · 2^20 · 2^19
+    values take 2^62 bytes, 2^20 · 2^20 · 2^20 take 2^63)."""
+    from graphvae.bounds.priors import ExemplarPrior
+    from graphvae.models import EquivariantGraphVAE, GraphVAE, SequentialGraphVAE
+    sizes = [0, 1, 1]
+    for kind, build in (("oneshot", lambda **k: EquivariantGraphVAE(3, sizes, 2, (4,), **k)),
+                        ("graphvae", lambda **k: GraphVAE(3, 4, 2, (4,), **k)),
+                        ("seq", lambda **k: SequentialGraphVAE(3, sizes, 2, (4,), **k))):
+        with pytest.raises(ValueError, match=r"^edge_types must be at most 65,536, got "
+                                             r"1180591620717411303424$"):
+            build(edge_types=2 ** 70)
+        with pytest.raises(ValueError, match=r"^node_types must be at most 65,536, got 65537$"):
+            build(node_types=65537)
+        assert build(edge_types=3) is not None, kind
+    with pytest.raises(ValueError, match=r"^in_channels must be at most 1,099,511,627,776, "
+                                         r"got 4611686018427387904$"):
+        EquivariantGraphVAE(2 ** 62, sizes, 2, (4,))
+    with pytest.raises(ValueError, match=r"^latent_channels must be a width from 1 to 65536, "
+                                         r"got <an integer of 16,610 bits>$"):
+        EquivariantGraphVAE(3, sizes, 10 ** 5000, (4,))    # printed, it passed Python's limit
+    with pytest.raises(ValueError, match=r"^graph_latent must be at most 65,536, got 65537$"):
+        EquivariantGraphVAE(3, sizes, 2, (4,), components=2, graph_latent=65537)
+    with pytest.raises(ValueError, match=r"^exemplars must be at most 2\^63 - 1 \(torch's "
+                                         r"int64\), got 9223372036854775808$"):
+        EquivariantGraphVAE(3, sizes, 2, (4,), exemplars=2 ** 63)
+    with torch.device("meta"):
+        assert ExemplarPrior(2 ** 19, 2 ** 20, 2 ** 20).double().loc.numel() == 2 ** 59
+        with pytest.raises(ValueError, match=r"an exemplar prior of 1048576 exemplars of up "
+                                             r"to 1048576 nodes in 1048576 dimensions holds "
+                                             r"more bytes than torch counts"):
+            ExemplarPrior(2 ** 20, 2 ** 20, 2 ** 20)
+
+
 def test_bool_features_train_as_zeros_and_ones():
     """Bool features failed in the raw-feature scale check ("abs_cpu" not implemented for
     'Bool'); they are 0/1 features."""

@@ -504,9 +504,14 @@ def test_vector_configs_that_cannot_work_are_named():
     defaults of ``build_vector_model`` fill in what is given as None; a config survives
     its dict (a checkpoint's)."""
     from graphvae.vector.models import VectorConfig
-    for kwargs, problem in (({"in_dim": 0}, "in_dim and latent_dim must be >= 1, got 0, 40"),
-                            ({"latent_dim": 0}, "in_dim and latent_dim must be >= 1, got 4, 0"),
-                            ({"hidden": (8, 0)}, r"hidden widths must be >= 1, got \(8, 0\)"),
+    for kwargs, problem in (({"in_dim": 0}, "in_dim must be a whole number >= 1, got 0"),
+                            ({"in_dim": 2 ** 62}, "in_dim must be at most 1,099,511,627,776, "
+                                                  "got 4611686018427387904"),
+                            ({"latent_dim": 0}, "latent_dim must be a width from 1 to 65536, "
+                                                "got 0"),
+                            ({"latent_dim": 2 ** 62}, "latent_dim must be a width from 1 to "
+                                                      "65536, got 4611686018427387904"),
+                            ({"hidden": (8, 0)}, r"hidden needs widths from 1 to 65536, got "),
                             ({"activation": "cube"}, "unknown activation 'cube'"),
                             ({"corruption": "blur"}, "unknown corruption 'blur'"),
                             ({"corruption": "masking", "noise_level": 1.5},

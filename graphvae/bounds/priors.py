@@ -33,7 +33,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from graphvae.checks import MAX_INT
 from graphvae.devices import draw_device
+from graphvae.errors import quote
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -280,6 +282,10 @@ class ExemplarPrior(SetPrior):
         super().__init__()
         if exemplars < 1 or max_nodes < 1:
             raise ValueError("an exemplar prior needs at least one exemplar of >= 1 node")
+        if exemplars * max_nodes * dim * 8 > MAX_INT:     # bytes, in float64 too
+            raise ValueError(f"an exemplar prior of {quote(exemplars)} exemplars of up to "
+                             f"{quote(max_nodes)} nodes in {quote(dim)} dimensions holds more "
+                             f"bytes than torch counts (2^63 - 1)")
         self.dim = dim
         self.fallback = StandardNormal()    # a size with no exemplar (no state of its own)
         self.register_buffer("loc", torch.zeros(exemplars, max_nodes, dim))

@@ -38,7 +38,13 @@ from torch import Tensor, nn
 
 from graphvae.adjacency import Adjacency
 from graphvae.bounds.gaussian import DiagGaussian, PointMass
-from graphvae.checks import check_count, check_width_list, check_widths, is_whole
+from graphvae.checks import (
+    MAX_FEATURES,
+    check_count,
+    check_width_list,
+    check_widths,
+    is_whole,
+)
 from graphvae.graph import is_sparse, to_dense
 
 
@@ -272,10 +278,10 @@ def check_conv(conv: str) -> None:
 
 def check_encoder_widths(in_channels: int, hidden_channels: Sequence[int],
                          latent_channels: int) -> None:
-    """A one-line ``ValueError`` unless the input has at least one feature and every layer
-    and the latent a width from 1 to ``MAX_WIDTH`` (a width of 0 built a model that trained
-    on nothing, a negative one failed inside torch)."""
-    check_count("in_channels", in_channels)
+    """A one-line ``ValueError`` unless the input has 1 to ``MAX_FEATURES`` features and
+    every layer and the latent a width from 1 to ``MAX_WIDTH`` (a width of 0 built a model
+    that trained on nothing, a negative one failed inside torch)."""
+    check_count("in_channels", in_channels, maximum=MAX_FEATURES)
     check_width_list("hidden_channels", hidden_channels, allow_empty=True)
     check_widths("latent_channels", latent_channels)
 

@@ -45,7 +45,7 @@ from torch import Tensor, nn
 from graphvae.adjacency import Adjacency
 from graphvae.bounds import DiagGaussian, PermutationELBO, StandardNormal
 from graphvae.bounds.elbo import BoundEstimate
-from graphvae.checks import check_count, check_width_list
+from graphvae.checks import MAX_WIDTH, check_count, check_width_list
 from graphvae.containers import GraphBatch, GraphTensors, SampledGraph
 from graphvae.devices import draw_device
 from graphvae.encoders.gnn import CONVS, check_encoder_widths, encoder_inputs
@@ -95,8 +95,8 @@ class GraphVAE(nn.Module):
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
         check_count("num_perms", num_perms)
-        check_count("node_types", node_types, minimum=0)
-        check_count("edge_types", edge_types, minimum=0)
+        check_count("node_types", node_types, minimum=0, maximum=MAX_WIDTH)
+        check_count("edge_types", edge_types, minimum=0, maximum=MAX_WIDTH)
         self.in_channels = in_channels
         self._init = {"in_channels": in_channels, "max_nodes": max_nodes,
                       "latent_channels": latent_channels, "hidden_channels": list(hidden_channels),

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from graphvae.adjacency import Adjacency
 from graphvae.bounds import ELBO, BoundEstimate, DiagGaussian, Prior, StandardNormal
 from graphvae.bounds.priors import ExemplarPrior, SetMixturePrior
-from graphvae.checks import check_count, check_width_list, check_widths, is_real
+from graphvae.checks import MAX_WIDTH, check_count, check_width_list, check_widths, is_real
 from graphvae.containers import GraphBatch, GraphTensors, SampledGraph
 from graphvae.datasets.graphgen import MAX_NODES as MAX_SIZE
 from graphvae.decoders import GNNFeatureDecoder, MLPInnerProductDecoder
@@ -77,11 +77,13 @@ class EquivariantGraphVAE(nn.Module):
         check_encoder_widths(in_channels, hidden_channels, latent_channels)
         check_width_list("decoder_hidden", decoder_hidden, allow_empty=not edge_types)
         check_widths("embed_channels", embed_channels)
+        # type counts and components are widths of a layer; the exemplars' count is
+        # checked with the buffers it sizes (ExemplarPrior)
         for name, count, least in (("node_types", node_types, 0), ("edge_types", edge_types, 0),
                                    ("components", components, 0),
-                                   ("graph_latent", graph_latent, 1),
-                                   ("exemplars", exemplars, 0)):
-            check_count(name, count, minimum=least)
+                                   ("graph_latent", graph_latent, 1)):
+            check_count(name, count, minimum=least, maximum=MAX_WIDTH)
+        check_count("exemplars", exemplars, minimum=0)
         if not is_real(logvar_offset) or not math.isfinite(logvar_offset):
             raise ValueError(f"logvar_offset must be a finite number, got {logvar_offset!r}")
         if exemplars and components:

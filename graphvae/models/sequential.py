@@ -54,7 +54,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphvae.config import check_count
+from graphvae.config import MAX_WIDTH, check_count
 from graphvae.containers import GraphBatch, SampledGraph
 from graphvae.decoders.sequential import NUM_FEATURES, run
 from graphvae.devices import draw_device
@@ -132,8 +132,8 @@ class SequentialGraphVAE(EquivariantGraphVAE):
                          decoder_hidden, embed_channels, components=components,
                          graph_latent=graph_latent, logvar_offset=logvar_offset,
                          exemplars=exemplars)
-        check_count("node_types", node_types, minimum=0)
-        check_count("edge_types", edge_types, minimum=0)
+        check_count("node_types", node_types, minimum=0, maximum=MAX_WIDTH)
+        check_count("edge_types", edge_types, minimum=0, maximum=MAX_WIDTH)
         if not decoder_hidden:              # (its first width is the pair head's)
             raise ValueError("seq-vae: decoder_hidden needs at least one width")
         if valences is not None and not isinstance(valences, list | tuple):

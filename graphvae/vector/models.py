@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from graphvae.bounds import ELBO, IWAE, BoundEstimate, DiagGaussian, PointMass, StandardNormal
+from graphvae.checks import MAX_FEATURES, check_width_list, check_widths
 from graphvae.config import check_count, check_field_types, check_keys
 from graphvae.devices import draw_device
 from graphvae.likelihoods import MIN_LOGVAR, LogLik, bernoulli_log_prob, gaussian_log_prob
@@ -54,11 +55,11 @@ class VectorConfig:
 
     def __post_init__(self):
         check_field_types(self)
-        if self.in_dim < 1 or self.latent_dim < 1:
-            raise ValueError(f"in_dim and latent_dim must be >= 1, got {self.in_dim}, "
-                             f"{self.latent_dim}")
-        if any(int(h) < 1 for h in self.hidden):
-            raise ValueError(f"hidden widths must be >= 1, got {self.hidden}")
+        # the bounds the vector command's flags have (a saved in_dim or width of 2^62
+        # failed inside torch: "Storage size calculation overflowed")
+        check_count("in_dim", self.in_dim, maximum=MAX_FEATURES)
+        check_widths("latent_dim", self.latent_dim)
+        check_width_list("hidden", self.hidden, allow_empty=True)
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(f"unknown likelihood {self.likelihood!r}: use one of {LIKELIHOODS}")
         check_variance(self.variance)
