@@ -392,9 +392,18 @@ def _check_records(path: Path, member: str, data: bytes) -> str | None:
         sizes = {i.filename: i.file_size for i in z.infolist()}
         head = {n: _read_member(z, prefix + n, 64) for n in _RECORDS if prefix + n in sizes}
     version = head.get(".data/version", head.get("version"))
-    if version is not None and re.match(rb"\s*[+-]?[0-9]", version) is None:
+    number = None if version is None else re.match(rb"\s*([+-]?[0-9]+)", version)
+    if version is not None and number is None:
         raise DataError(path, f"damaged: its version record holds {quote(version[:40])}, "
                               f"not a number")
+    if number is not None and not 1 <= int(number[1]) < 2 ** 64:
+        # read as torch reads it (an unsigned 64-bit number, leading digits only): 0 or
+        # less was "Attempted to read a PyTorch file with version 0, but the minimum …",
+        # 2^64 or more an IndexError "stoull"; above torch's newest, torch's words stand
+        raise DataError(path, f"damaged: its version record holds {quote(version[:40])}; "
+                              f"torch files are of version 1 and up" if int(number[1]) < 1
+                              else f"damaged: its version record holds a number past 64 "
+                                   f"bits ({quote(version[:40])})")
     if head.get("byteorder", b"little") not in (b"little", b"big"):
         raise DataError(path, f"damaged: its byteorder record holds "
                               f"{quote(head['byteorder'][:40])}, not little or big")

@@ -2070,6 +2070,12 @@ def _torch_archive(path: Path, change: dict[str, bytes | None]) -> Path:
     ({"data/1": None}, r"its data\.pkl names the tensor record 'archive/data/1', which the "
                        "archive does not hold$"),
     ({"version": b"IIII"}, "its version record holds b'IIII', not a number$"),
+    ({"version": b"0\n"}, r"its version record holds b'0\\n'; torch files are of version 1 "
+                         "and up$"),
+    ({"version": b"-3\n"}, r"its version record holds b'-3\\n'; torch files are of version 1 "
+                          "and up$"),
+    ({"version": b"18446744073709551616\n"}, "its version record holds a number past 64 bits "
+                                            r"\(b'18446744073709551616\\n'\)$"),
     ({"byteorder": b"middle"}, "its byteorder record holds b'middle', not little or big$"),
     ({".data/serialization_id": b"\xa2" * 40}, "its serialization id record is not UTF-8 "
                                                "text$"),
@@ -2079,8 +2085,9 @@ def _torch_archive(path: Path, change: dict[str, bytes | None]) -> Path:
 def test_torch_records_that_do_not_fit_are_named(tmp_path, change, message):
     """torch said "record size (20 bytes) does not match expected size (24 bytes = 6
     elements * 4 bytes/element) for dtype Byte", "[enforce fail at inline_container.cc:325]
-    . Couldn't parse the version IIII as Long Long." and "UnicodeDecodeError" for these,
-    all behind valid CRCs."""
+    . Couldn't parse the version IIII as Long Long.", "Attempted to read a PyTorch file with
+    version 0, but the minimum supported version for reading is 1", "IndexError: stoull"
+    (a version of 2^64) and "UnicodeDecodeError" for these, all behind valid CRCs."""
     from graphvae.torch_files import load_torch
     assert list(load_torch(_torch_archive(tmp_path / "ok.pt", {}), "checkpoint", "no")) \
         == ["w", "b"]
