@@ -375,9 +375,28 @@ _RECORDS = (".data/version", "version", "byteorder", ".data/serialization_id",
             ".storage_alignment")
 
 
+def _check_version(path: Path, version: bytes) -> None:
+    """:class:`DataError` unless the version record reads as torch reads it (an unsigned
+    64-bit number, its leading digits only) and is 1 or more: a version of 0 or less was
+    "Attempted to read a PyTorch file with version 0, but the minimum supported version
+    …", one of 2^64 or more an ``IndexError: stoull``. Above torch's newest, torch's
+    words stand (they name both versions)."""
+    number = re.match(rb"\s*([+-]?[0-9]+)", version)
+    if number is None:
+        raise DataError(path, f"damaged: its version record holds {quote(version[:40])}, "
+                              f"not a number")
+    if int(number[1]) < 1:
+        raise DataError(path, f"damaged: its version record holds {quote(version[:40])}; "
+                              f"torch files are of version 1 and up")
+    if int(number[1]) >= 2 ** 64:
+        raise DataError(path, f"damaged: its version record holds a number past 64 bits "
+                              f"({quote(version[:40])})")
+
+
 def _check_records(path: Path, member: str, data: bytes) -> str | None:
     """Refuse, before ``torch.load`` does in its own words, a zip archive whose version
-    record is not a number ("Couldn't parse the version ... as Long Long"), whose byteorder
+    record is not a number ("Couldn't parse the version ... as Long Long") or not one torch
+    takes (:func:`_check_version`), whose byteorder
     record is neither ``little`` nor ``big``, whose serialization id is not UTF-8
     (``UnicodeDecodeError``), whose storage alignment is not a number (``invalid literal
     for int()``), or whose ``data.pkl`` names a tensor record the archive lacks, or one of
@@ -392,18 +411,8 @@ def _check_records(path: Path, member: str, data: bytes) -> str | None:
         sizes = {i.filename: i.file_size for i in z.infolist()}
         head = {n: _read_member(z, prefix + n, 64) for n in _RECORDS if prefix + n in sizes}
     version = head.get(".data/version", head.get("version"))
-    number = None if version is None else re.match(rb"\s*([+-]?[0-9]+)", version)
-    if version is not None and number is None:
-        raise DataError(path, f"damaged: its version record holds {quote(version[:40])}, "
-                              f"not a number")
-    if number is not None and not 1 <= int(number[1]) < 2 ** 64:
-        # read as torch reads it (an unsigned 64-bit number, leading digits only): 0 or
-        # less was "Attempted to read a PyTorch file with version 0, but the minimum …",
-        # 2^64 or more an IndexError "stoull"; above torch's newest, torch's words stand
-        raise DataError(path, f"damaged: its version record holds {quote(version[:40])}; "
-                              f"torch files are of version 1 and up" if int(number[1]) < 1
-                              else f"damaged: its version record holds a number past 64 "
-                                   f"bits ({quote(version[:40])})")
+    if version is not None:
+        _check_version(path, version)
     if head.get("byteorder", b"little") not in (b"little", b"big"):
         raise DataError(path, f"damaged: its byteorder record holds "
                               f"{quote(head['byteorder'][:40])}, not little or big")
