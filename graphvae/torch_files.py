@@ -396,10 +396,9 @@ def _check_version(path: Path, version: bytes) -> None:
 def _check_records(path: Path, member: str, data: bytes) -> str | None:
     """Refuse, before ``torch.load`` does in its own words, a zip archive whose version
     record is not a number ("Couldn't parse the version ... as Long Long") or not one torch
-    takes (:func:`_check_version`), whose byteorder
-    record is neither ``little`` nor ``big``, whose serialization id is not UTF-8
-    (``UnicodeDecodeError``), whose storage alignment is not a number (``invalid literal
-    for int()``), or whose ``data.pkl`` names a tensor record the archive lacks, or one of
+    takes (:func:`_check_version`), whose byteorder record is neither ``little`` nor
+    ``big``, whose serialization id is not UTF-8 (``UnicodeDecodeError``), whose storage
+    alignment is not a number (``invalid literal for int()``), or whose ``data.pkl`` names a tensor record the archive lacks, or one of
     another size than the values it describes ("record size ... does not match expected
     size"); and one whose ``data.pkl`` builds a tuple past :data:`MAX_TUPLE_PARTS`. The
     records and tuples are found by unpickling ``data.pkl`` with stand-ins
