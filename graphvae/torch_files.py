@@ -398,13 +398,14 @@ def _check_records(path: Path, member: str, data: bytes) -> str | None:
     record is not a number ("Couldn't parse the version ... as Long Long") or not one torch
     takes (:func:`_check_version`), whose byteorder record is neither ``little`` nor
     ``big``, whose serialization id is not UTF-8 (``UnicodeDecodeError``), whose storage
-    alignment is not a number (``invalid literal for int()``), or whose ``data.pkl`` names a tensor record the archive lacks, or one of
-    another size than the values it describes ("record size ... does not match expected
-    size"); and one whose ``data.pkl`` builds a tuple past :data:`MAX_TUPLE_PARTS`. The
-    records and tuples are found by unpickling ``data.pkl`` with stand-ins
-    (:class:`_Storages`); a pickle that cannot be so read is left to ``torch.load``, and
-    the opcode it failed on is returned (:func:`~graphvae.safe_pickle.failed_opcode`:
-    opcodes that do not fit together), else ``None``."""
+    alignment is not a number (``invalid literal for int()``), or whose ``data.pkl`` names
+    a tensor record the archive lacks, or one of another size than the values it describes
+    ("record size ... does not match expected size"); and one whose ``data.pkl`` builds a
+    tuple past :data:`MAX_TUPLE_PARTS`. The records and tuples are found by unpickling
+    ``data.pkl`` with stand-ins (:class:`_Storages`); a pickle that cannot be so read is
+    left to ``torch.load``, and the opcode it failed on is returned
+    (:func:`~graphvae.safe_pickle.failed_opcode`: opcodes that do not fit together), else
+    ``None``."""
     prefix = member[:-len("data.pkl")]
     with zipfile.ZipFile(path) as z:
         sizes = {i.filename: i.file_size for i in z.infolist()}
