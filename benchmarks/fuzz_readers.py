@@ -277,7 +277,9 @@ def graph_pickle_case(rng: random.Random, folder: str) -> Case:
     graphs = [random_graph(rng) for _ in range(rng.randint(1, 4))]
     if rng.random() < 0.3:
         graphs[0] = graphs[0].subgraph(list(graphs[0].nodes)[:3])  # a view, as ENZYMES
-        _ = graphs[-1].nodes, graphs[-1].adj                        # cached views pickled
+        # networkx caches these views in the graph's __dict__: pickled with it, and
+        # damaged with it (a degree view without its graph), they must not be read
+        _ = graphs[-1].nodes, graphs[-1].adj, graphs[-1].degree, graphs[-1].edges
     data = pickle.dumps(graphs, protocol=rng.randint(0, 5))
     r = rng.random()
     if r < 0.2:
