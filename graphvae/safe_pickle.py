@@ -10,8 +10,9 @@ numpy, scipy, networkx or builtins modules) and the name read with ``getattr``.
 
 Profiles:
 
-* ``"networkx"``: lists of networkx graphs (GDSS's ``graphgen/*.pkl``; ENZYMES holds
-  subgraph views, hence the filter classes).
+* ``"networkx"``: lists of networkx graphs of any of the four classes (GDSS's
+  ``graphgen/*.pkl``; ENZYMES holds subgraph views, hence the filter classes), with the
+  views networkx 3 caches on a graph and pickles with it (``g.degree``, ``g.in_edges``…).
 * ``"planetoid"``: the ``ind.<name>.*`` files of the Planetoid citation graphs
   (SciPy CSR matrices, NumPy arrays, a ``defaultdict`` of lists).
 
@@ -64,7 +65,8 @@ _NETWORKX = {
     *((f"{_NX_CLASSES}.reportviews", n) for n in (
         "NodeView", "EdgeView", "OutEdgeView", "InEdgeView", "MultiEdgeView",
         "OutMultiEdgeView", "InMultiEdgeView", "DegreeView", "DiDegreeView", "InDegreeView",
-        "OutDegreeView", "MultiDegreeView")),
+        "OutDegreeView", "MultiDegreeView", "DiMultiDegreeView", "InMultiDegreeView",
+        "OutMultiDegreeView")),
     *((f"{_NX_CLASSES}.filters", n) for n in ("no_filter", "show_nodes")),
     (f"{_NX_CLASSES}.function", "frozen"),
     ("builtins", "dict"), ("builtins", "list"), ("builtins", "set"), ("builtins", "frozenset"),

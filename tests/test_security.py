@@ -413,6 +413,32 @@ def test_graph_pickles_of_every_protocol_and_views_load(tmp_path):
                                                      [(0, 1)]]
 
 
+def test_graphs_of_every_class_load_with_every_view_networkx_caches(tmp_path):
+    """networkx 3 pickles the views a graph has cached (``g.degree``, ``g.in_edges``, …)
+    with it. A MultiDiGraph whose degree had been read was refused ("refusing to load the
+    global networkx.classes.reportviews.DiMultiDegreeView"), as were its in- and
+    out-degree views. Every class, with every view it caches, reads as the undirected
+    simple graph of its edges, each node in the file's order."""
+    names = ("nodes", "adj", "edges", "degree", "succ", "pred", "in_edges", "out_edges",
+             "in_degree", "out_degree")
+    graphs = []
+    for cls in (nx.Graph, nx.DiGraph, nx.MultiGraph, nx.MultiDiGraph):
+        g = cls()
+        g.add_nodes_from([3, 0, 2, 1])
+        g.add_edges_from([(3, 0), (0, 2), (2, 0), (2, 2), (1, 3)])
+        for name in names:
+            getattr(g, name, None)
+        graphs.append(g)
+    assert {type(v).__name__ for v in vars(graphs[3]).values()} >= {
+        "DiMultiDegreeView", "InMultiDegreeView", "OutMultiDegreeView"}
+    path = tmp_path / "g.pkl"
+    for proto in (2, 4):
+        path.write_bytes(pickle.dumps(graphs, protocol=proto))
+        for h in load_graph_pickle(path):
+            assert list(h.nodes) == [0, 1, 2, 3]     # 3, 0, 2, 1 renumbered in order
+            assert sorted(h.edges) == [(0, 1), (0, 3), (1, 2)]
+
+
 def test_shared_references_cannot_multiply_a_small_pickle(tmp_path):
     """``{i: X for i in range(k)}`` with one shared neighbour dict X of k entries is k²
     edges from O(k) bytes: refused before expanding it."""
