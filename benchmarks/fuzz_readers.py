@@ -277,9 +277,15 @@ def graph_pickle_case(rng: random.Random, folder: str) -> Case:
     graphs = [random_graph(rng) for _ in range(rng.randint(1, 4))]
     if rng.random() < 0.3:
         graphs[0] = graphs[0].subgraph(list(graphs[0].nodes)[:3])  # a view, as ENZYMES
-        # networkx caches these views in the graph's __dict__: pickled with it, and
-        # damaged with it (a degree view without its graph), they must not be read
-        _ = graphs[-1].nodes, graphs[-1].adj, graphs[-1].degree, graphs[-1].edges
+        # another class (the view stays one: a directed view does not pickle), and the
+        # views networkx caches in a graph's __dict__: pickled with it, and damaged with
+        # it (a degree view without its graph), they must not be read
+        if len(graphs) > 1:
+            graphs[-1] = rng.choice([nx.Graph, nx.DiGraph, nx.MultiGraph,
+                                     nx.MultiDiGraph])(graphs[-1])
+        for name in ("nodes", "adj", "edges", "degree", "in_edges", "in_degree",
+                     "out_degree", "pred"):
+            getattr(graphs[-1], name, None)
     data = pickle.dumps(graphs, protocol=rng.randint(0, 5))
     r = rng.random()
     if r < 0.2:
