@@ -65,8 +65,10 @@ class Case:
     """Files to write (name → bytes), the file the reader is pointed at, and optionally the
     graph the files encode: ``(node ids, set of frozenset edges)``."""
 
-    def __init__(self, files: dict[str, bytes], main: str, expect: Any = None, note: str = ""):
+    def __init__(self, files: dict[str, bytes], main: str, expect: Any = None, note: str = "",
+                 must_read: bool = False):
         self.files, self.main, self.expect, self.note = files, main, expect, note
+        self.must_read = must_read      # intact: a refusal is a failure too
 
 
 # --------------------------------------------------------------------------- byte damage
@@ -295,7 +297,20 @@ def graph_pickle_case(rng: random.Random, folder: str) -> Case:
                                         np.arange(3), [set()]]))
     elif r < 0.7:
         data = damage(rng, data)
-    return Case({"g.pkl": data}, "g.pkl", note="pickle")
+    intact = r >= 0.7
+    return Case({"g.pkl": data}, "g.pkl", _simple_graphs(graphs) if intact else None,
+                "pickle", must_read=intact)
+
+
+def _simple_graphs(graphs: list[nx.Graph]) -> list[tuple[int, list[tuple[int, int]]]]:
+    """Each graph's node count and its pairs ``i < j`` (nodes numbered in its order,
+    directions, loops and repeated edges dropped): what a graph pickle reads as."""
+    out = []
+    for g in graphs:
+        index = {v: i for i, v in enumerate(g.nodes)}
+        pairs = {tuple(sorted((index[u], index[v]))) for u, v in g.edges() if u != v}
+        out.append((len(index), sorted(pairs)))
+    return out
 
 
 def graph6_case(rng: random.Random) -> Case:
@@ -516,7 +531,7 @@ def checkpoint_case(rng: random.Random, folder: str) -> Case:
         data = damage(rng, data)          # mostly caught by the members' CRC-32
     elif 0.75 <= r < 0.9:
         data = damage_member(rng, data)   # behind valid CRCs: the unpickler's own checks
-    return Case({"model.pt": data}, "model.pt", note="checkpoint")
+    return Case({"model.pt": data}, "model.pt", note="checkpoint", must_read=r >= 0.9)
 
 
 def damage_member(rng: random.Random, data: bytes) -> bytes:
@@ -610,7 +625,7 @@ def torch_file_case(rng: random.Random, folder: str, data: bytes,
         data = damage(rng, data)
     elif r < 0.9:
         data = damage_member(rng, data)
-    return Case({name: data}, name, note=note)
+    return Case({name: data}, name, note=note, must_read=r >= 0.9)
 
 
 def damage_state(rng: random.Random, ck: dict[str, Any]) -> None:
@@ -947,7 +962,7 @@ def _readers() -> dict[str, tuple[Callable, Callable[[Path, Path], Any]]]:
         "feature table": (features_case, lambda d, p: load_graph_file(d / "e.csv", p)),
         "graphml": (graphml_case, lambda d, p: load_graph_file(p)),
         "gml": (gml_case, lambda d, p: load_graph_file(p)),
-        "graph pickle": (graph_pickle_case, lambda d, p: load_graph_pickle(p)),
+        "graph pickle": (graph_pickle_case, lambda d, p: _simple_graphs(load_graph_pickle(p))),
         "graph6": (graph6_case, lambda d, p: read_graph6(p)),
         "planetoid": (planetoid_case, lambda d, p: read_planetoid_raw(d, "cora")),
         "npy": (npy_case, lambda d, p: load_matrix(p)),
@@ -1022,6 +1037,8 @@ def run_case(name: str, reader: Callable, case: Case, folder: Path) -> tuple[str
             return "FAIL", f"message does not name the file: {type(err).__name__}: {err}"
         if "\n" in str(err) or len(str(err)) > 700:
             return "FAIL", f"message is not one short line ({len(str(err))} characters)"
+        if case.must_read:
+            return "FAIL", f"an intact file was refused ({case.note}): {err}"
         return "refused", str(err).replace(str(folder), "<case>")
     except BaseException as err:  # noqa: BLE001 - every other exception is a finding
         if isinstance(err, KeyboardInterrupt):
