@@ -308,7 +308,8 @@ def _simple_graphs(graphs: list[nx.Graph]) -> list[tuple[int, list[tuple[int, in
     out = []
     for g in graphs:
         index = {v: i for i, v in enumerate(g.nodes)}
-        pairs = {tuple(sorted((index[u], index[v]))) for u, v in g.edges() if u != v}
+        pairs = {(min(index[u], index[v]), max(index[u], index[v])) for u, v in g.edges()
+                 if u != v}
         out.append((len(index), sorted(pairs)))
     return out
 
