@@ -62,8 +62,10 @@ HANG_SECONDS = 10
 
 
 class Case:
-    """Files to write (name → bytes), the file the reader is pointed at, and optionally the
-    graph the files encode: ``(node ids, set of frozenset edges)``."""
+    """Files to write (name → bytes), the file the reader is pointed at, optionally what
+    the reader must return (an edge list's graph: ``(node ids, set of frozenset edges)``;
+    a graph pickle's graphs: :func:`_simple_graphs`), and whether the files are intact,
+    so that a refusal fails the case (``must_read``)."""
 
     def __init__(self, files: dict[str, bytes], main: str, expect: Any = None, note: str = "",
                  must_read: bool = False):
