@@ -317,16 +317,22 @@ def _simple_graphs(graphs: list[nx.Graph]) -> list[tuple[int, list[tuple[int, in
 
 
 def graph6_case(rng: random.Random) -> Case:
-    lines = [nx.to_graph6_bytes(random_graph(rng), header=rng.random() < 0.3).strip()
-             for _ in range(rng.randint(1, 4))]
-    if rng.random() < 0.3:
+    graphs = [random_graph(rng) for _ in range(rng.randint(1, 4))]
+    lines = [nx.to_graph6_bytes(g, header=rng.random() < 0.3).strip() for g in graphs]
+    odd = rng.random() < 0.3
+    if odd:
         lines.append(rng.choice([b"~~" + b"?" * 20, b"~", bytes([rng.randrange(256)]) * 5,
                                  b"A" * 2000, b"", b"!!"]))
-    return Case({"g.g6": maybe_damage(rng, b"\n".join(lines) + b"\n", 0.4)}, "g.g6",
-                note="graph6")
+    text = b"\n".join(lines) + b"\n"
+    data = maybe_damage(rng, text, 0.4)
+    intact = not odd and data == text
+    return Case({"g.g6": data}, "g.g6", _simple_graphs(graphs) if intact else None,
+                "graph6", must_read=intact)
 
 
-def planetoid_files(rng: random.Random, folder: str) -> dict[str, bytes]:
+def planetoid_files(rng: random.Random, folder: str) -> tuple[dict[str, bytes], bool]:
+    """The Planetoid raw files of a 9-node graph, one of them hostile, of the wrong
+    content or damaged (80 %), and whether they are intact."""
     import scipy.sparse as sp
     n_train, n_test, d, c = 4, 3, 5, 3
     n = n_train + 2 + n_test
@@ -359,11 +365,12 @@ def planetoid_files(rng: random.Random, folder: str) -> dict[str, bytes]:
                 [b"-1\n", b"100\n", b"x\n", b"5\n5\n5\n", b""])
     elif r < 0.8:
         files[victim] = damage(rng, files[victim])
-    return files
+    return files, r >= 0.8
 
 
 def planetoid_case(rng: random.Random, folder: str) -> Case:
-    return Case(planetoid_files(rng, folder), ".", note="planetoid")
+    files, intact = planetoid_files(rng, folder)
+    return Case(files, ".", note="planetoid", must_read=intact)
 
 
 # --------------------------------------------------------------------------- matrices
@@ -966,7 +973,7 @@ def _readers() -> dict[str, tuple[Callable, Callable[[Path, Path], Any]]]:
         "graphml": (graphml_case, lambda d, p: load_graph_file(p)),
         "gml": (gml_case, lambda d, p: load_graph_file(p)),
         "graph pickle": (graph_pickle_case, lambda d, p: _simple_graphs(load_graph_pickle(p))),
-        "graph6": (graph6_case, lambda d, p: read_graph6(p)),
+        "graph6": (graph6_case, lambda d, p: _simple_graphs(read_graph6(p))),
         "planetoid": (planetoid_case, lambda d, p: read_planetoid_raw(d, "cora")),
         "npy": (npy_case, lambda d, p: load_matrix(p)),
         "matrix csv": (matrix_csv_case, lambda d, p: load_matrix(p)),
