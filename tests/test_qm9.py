@@ -247,6 +247,23 @@ def test_load_qm9_skips_and_counts_charged(tmp_path):
 
 
 @needs_rdkit
+def test_blank_lines_of_the_qm9_file_are_skipped(tmp_path):
+    """A file of the header and a blank line (the reader fuzz's intact QM9 file of no
+    molecule) was refused: "expected one SMILES column, got []". Blank lines, and lines
+    of spaces, hold no molecule and are not rows; line numbers stay the file's."""
+    from graphvae.chem.load import load_qm9
+    assert load_qm9(write_csv(tmp_path / "a", "smiles\n\n")) == (
+        [], {"rows": 0, "kept": 0, "skipped_charged": 0})
+    root = write_csv(tmp_path / "b", "smiles\n\nC\n  \r\nCO\n\n")
+    graphs, stats = load_qm9(root)
+    assert [g.smiles for g in graphs] == ["C", "CO"]
+    assert stats == {"rows": 2, "kept": 2, "skipped_charged": 0}
+    assert load_qm9(root, limit=1)[1]["rows"] == 1
+    with pytest.raises(ValueError, match=r"qm9\.csv:4: .*'C1CC'"):
+        load_qm9(write_csv(tmp_path / "c", "smiles\nC\n\nC1CC\n"))
+
+
+@needs_rdkit
 def test_graph_set_holds_the_molecules_load_qm9_reads(tmp_path):
     """The graph set reads rows without building tensors; its graphs are the MolGraphs of
     load_qm9 node for node and bond for bond, with the same counts and errors."""

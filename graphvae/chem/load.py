@@ -44,6 +44,8 @@ def _read(root: str | os.PathLike | None, limit: int | None, progress: bool,
     if header is None or [h.strip() for h in header] != ["smiles"]:
         raise DataError(path, f"expected the header 'smiles', got {quote(header)}", 1)
     for line, row in steps(rows, "reading QM9", progress, " rows"):
+        if not any(cell.strip() for cell in row):   # a blank line holds no molecule
+            continue
         if limit is not None and stats["rows"] >= limit:
             break
         stats["rows"] += 1
@@ -64,7 +66,8 @@ def load_qm9(root: str | os.PathLike | None, limit: int | None = None,
     """Read ``ROOT/qm9/qm9.csv`` in place and convert each row with :func:`smiles_to_graph`.
 
     ``root`` of ``None`` means ``$GRAPHVAE_DATA``, else ``./data``. ``limit`` reads only
-    the first ``limit`` data rows. Rows with a charged atom are skipped and counted.
+    the first ``limit`` data rows. Blank lines are skipped and not counted; rows with a
+    charged atom are skipped and counted.
     Returns ``(graphs, stats)`` with ``stats = {"rows": data rows read, "kept": graphs
     returned, "skipped_charged": rows skipped for a charge}``. Raises ``ValueError`` if
     the file is missing, its header is not ``smiles``, or a row is not a single SMILES
