@@ -432,8 +432,16 @@ def qm9_case(rng: random.Random) -> Case:
     rows = [rng.choice(BAD_SMILES if rng.random() < 0.1 else SMILES)
             for _ in range(rng.randint(0, 8))]
     header = rng.choice(["smiles"] * 6 + ["smile", "SMILES,x", ""])
-    data, _ = encode(rng, header + "\n" + "\n".join(rows) + "\n")
-    return Case({"qm9/qm9.csv": maybe_damage(rng, data, 0.3)}, "qm9/qm9.csv", note="qm9")
+    text, enc = encode(rng, header + "\n" + "\n".join(rows) + "\n")
+    data = maybe_damage(rng, text, 0.3)
+    # intact: the header, known molecules, bytes as encoded, in an encoding that says
+    # what it is (UTF-16 without a byte-order mark is refused, as NUL characters)
+    intact = (header == "smiles" and data == text and not set(rows) & set(BAD_SMILES)
+              and enc not in ("utf-16-le", "utf-16-be"))
+    charged = sum(r == "[NH3+]CC([O-])=O" for r in rows)
+    expect = {"rows": len(rows), "kept": len(rows) - charged, "skipped_charged": charged}
+    return Case({"qm9/qm9.csv": data}, "qm9/qm9.csv", expect if intact else None, "qm9",
+                must_read=intact)
 
 
 SAMPLE_DAMAGE = [
@@ -992,7 +1000,7 @@ def _readers() -> dict[str, tuple[Callable, Callable[[Path, Path], Any]]]:
         import rdkit  # noqa: F401
 
         from graphvae.chem.load import load_qm9
-        readers["qm9"] = (qm9_case, lambda d, p: load_qm9(d))
+        readers["qm9"] = (qm9_case, lambda d, p: load_qm9(d)[1])
     except ImportError:
         pass
     return readers
