@@ -925,7 +925,7 @@ def planted_case(rng: random.Random) -> Case:
         data = damage(rng, data)
     elif 0.75 <= r < 0.9:
         data = damage_member(rng, data)
-    return Case({"g.planted.npz": data}, "g.planted.npz", note="planted")
+    return Case({"g.planted.npz": data}, "g.planted.npz", note="planted", must_read=r >= 0.9)
 
 
 # --------------------------------------------------------------------------- config files
@@ -947,10 +947,13 @@ def config_case(rng: random.Random) -> Case:
                            '{"hidden": [' + "8," * 100000 + "8]}"])
     else:
         text = json.dumps(fields)
-    data, _ = encode(rng, text) if rng.random() < 0.2 else (text.encode(), "utf-8")
-    if rng.random() < 0.2:
+    encoded = rng.random() < 0.2
+    data, _ = encode(rng, text) if encoded else (text.encode(), "utf-8")
+    damaged = rng.random() < 0.2
+    if damaged:
         data = damage(rng, data)
-    return Case({"config.json": data}, "config.json", note="config")
+    return Case({"config.json": data}, "config.json", note="config",
+                must_read=r >= 0.65 and not encoded and not damaged)
 
 
 def _config_of(path: Path) -> Any:
