@@ -93,13 +93,11 @@ def _simple(g: Any, path: Path, index: int, budget: list[int]) -> nx.Graph:
     if n > MAX_NODES:
         raise DataError(path, f"graph {index} has {n} nodes; graph sets for generation hold "
                               f"graphs of at most {MAX_NODES}")
-    try:
-        rows = [(u, adj[u]) for u in nodes]
-        if len(adj) != n:       # a node table of 1 beside an adjacency of 3·10⁶ was copied
-            raise KeyError
-    except KeyError:
+    # a node table of 1 beside an adjacency of 3·10⁶ was copied
+    if len(adj) != n or any(u not in adj for u in nodes):
         raise DataError(path, f"graph {index}'s node and adjacency tables disagree "
-                              f"({n} nodes, adjacency of {len(adj)})") from None
+                              f"({n} nodes, adjacency of {len(adj)})")
+    rows = [(u, adj[u]) for u in nodes]
     odd = next((u for u, row in rows if not isinstance(row, Mapping)), None)
     if odd is not None:
         raise DataError(path, f"graph {index}'s adjacency of node {quote(odd)} is "
