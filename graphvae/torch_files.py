@@ -381,14 +381,15 @@ def _check_version(path: Path, version: bytes) -> None:
     "Attempted to read a PyTorch file with version 0, but the minimum supported version
     …", one of 2^64 or more an ``IndexError: stoull``. Above torch's newest, torch's
     words stand (they name both versions)."""
-    number = re.match(rb"\s*([+-]?[0-9]+)", version)
-    if number is None:
+    digits = re.match(rb"\s*([+-]?[0-9]+)", version)
+    if digits is None:
         raise DataError(path, f"damaged: its version record holds {quote(version[:40])}, "
                               f"not a number")
-    if int(number[1]) < 1:
+    number = int(digits[1])
+    if number < 1:
         raise DataError(path, f"damaged: its version record holds {quote(version[:40])}; "
                               f"torch files are of version 1 and up")
-    if int(number[1]) >= 2 ** 64:
+    if number >= 2 ** 64:
         raise DataError(path, f"damaged: its version record holds a number past 64 bits "
                               f"({quote(version[:40])})")
 
