@@ -64,8 +64,9 @@ HANG_SECONDS = 10
 class Case:
     """Files to write (name → bytes), the file the reader is pointed at, optionally what
     the reader must return (an edge list's graph: ``(node ids, set of frozenset edges)``;
-    a graph pickle's graphs: :func:`_simple_graphs`), and whether the files are intact,
-    so that a refusal fails the case (``must_read``)."""
+    a graph pickle's or graph6 file's graphs: :func:`_simple_graphs`; a QM9 file's row
+    counts; a sample file's samples), and whether the files are intact, so that a refusal
+    fails the case (``must_read``)."""
 
     def __init__(self, files: dict[str, bytes], main: str, expect: Any = None, note: str = "",
                  must_read: bool = False):
