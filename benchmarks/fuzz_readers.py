@@ -19,9 +19,11 @@ hours).
 
 A case passes when the reader returns, or raises the package's ``DataError`` /
 ``ValueError`` whose message names the file. It fails on any other exception, on a
-hang (10 s), if the sentinel file appears, or if a reader returns a graph other than
+hang (10 s), if the sentinel file appears, if a reader returns a graph other than
 the one a case encodes (an edge list in another encoding, with a header, comments or
-other line endings must read as its graph or be refused, never silently differ).
+other line endings must read as its graph or be refused, never silently differ), or if
+it refuses an intact file (every reader has intact cases: files as the library or tool
+that writes them wrote them, in an encoding that says what it is).
 The report counts outcomes per reader and lists every failure; the exit status is 1
 when there is one. It also counts, without failing on them, the refusals whose only
 reason is an exception a library raised from its inside (:data:`LIBRARY_WORDS`:
@@ -63,10 +65,11 @@ HANG_SECONDS = 10
 
 class Case:
     """Files to write (name → bytes), the file the reader is pointed at, optionally what
-    the reader must return (an edge list's graph: ``(node ids, set of frozenset edges)``;
-    a graph pickle's or graph6 file's graphs: :func:`_simple_graphs`; a QM9 file's row
-    counts; a sample file's samples), and whether the files are intact, so that a refusal
-    fails the case (``must_read``)."""
+    the reader must return (an edge list's, GraphML or GML file's graph: ``(node ids, set
+    of frozenset edges)``; a feature table's rows by node id; a matrix's rows, sorted for
+    ``.npy`` and ``.csv``, whose split is seeded; a graph pickle's or graph6 file's graphs:
+    :func:`_simple_graphs`; a QM9 file's row counts; a sample file's samples), and whether
+    the files are intact, so that a refusal fails the case (``must_read``)."""
 
     def __init__(self, files: dict[str, bytes], main: str, expect: Any = None, note: str = "",
                  must_read: bool = False):
@@ -150,14 +153,19 @@ def edge_list_case(rng: random.Random) -> Case:
         data, expect = (eol.join(lines) + eol).encode(enc, errors="replace"), None
     elif structural < 0.45:
         data, expect = damage(rng, data), None
-    return Case({f"g{suffix}": data}, f"g{suffix}", expect, f"{enc} {suffix}")
+    # intact: undamaged, in an encoding that says what it is (UTF-16 without a byte-order
+    # mark is refused, as NUL characters)
+    return Case({f"g{suffix}": data}, f"g{suffix}", expect, f"{enc} {suffix}",
+                must_read=expect is not None and enc not in ("utf-16-le", "utf-16-be"))
 
 
 def features_case(rng: random.Random) -> Case:
     n, d = rng.randint(2, 8), rng.randint(1, 4)
     edges = "\n".join(f"{i},{i + 1}" for i in range(n - 1)) + "\n"
     rows = [[str(i)] + [f"{rng.gauss(0, 1):.4g}" for _ in range(d)] for i in range(n)]
-    for _ in range(rng.randint(0, 3)):
+    expect = {r[0]: [float(np.float32(c)) for c in r[1:]] for r in rows}
+    edits = rng.randint(0, 3)
+    for _ in range(edits):
         r = rng.randrange(n)
         kind = rng.randrange(4)
         if kind == 0 and len(rows[r]) > 1:
@@ -170,9 +178,16 @@ def features_case(rng: random.Random) -> Case:
             rows.append(list(rows[r]))
     if rng.random() < 0.5:
         rows.insert(0, ["id"] + [f"f{j}" for j in range(d)])
-    data, _ = encode(rng, "\n".join(",".join(r) for r in rows) + "\n")
-    return Case({"e.csv": edges.encode(), "f.csv": maybe_damage(rng, data, 0.3)}, "f.csv",
-                note="features")
+    text, enc = encode(rng, "\n".join(",".join(r) for r in rows) + "\n")
+    data = maybe_damage(rng, text, 0.3)
+    # intact: no row edited, undamaged, in an encoding that says what it is
+    intact = edits == 0 and data == text and enc not in ("utf-16-le", "utf-16-be")
+    return Case({"e.csv": edges.encode(), "f.csv": data}, "f.csv", expect if intact else None,
+                note=f"features {enc}", must_read=intact)
+
+
+def _features_of(data: Any) -> dict[str, list[float]]:
+    return dict(zip(data.node_names, data.x.tolist()))
 
 
 GRAPHML_TYPES = ("int", "long", "float", "double", "boolean", "string")
@@ -181,9 +196,12 @@ GRAPHML_TYPES = ("int", "long", "float", "double", "boolean", "string")
 def graphml_case(rng: random.Random) -> Case:
     g = random_graph(rng)
     keys = [(f"d{k}", rng.choice(GRAPHML_TYPES)) for k in range(rng.randint(0, 3))]
+    odd = False
 
     def value(t: str) -> str:
+        nonlocal odd
         if rng.random() < 0.2:
+            odd = True
             return rng.choice(ODD_NUMBERS + ("true", "x", "&lt;", "1" * 320))
         return {"int": str(rng.randint(-9, 9)), "long": str(rng.randint(-10**12, 10**12)),
                 "boolean": rng.choice(["true", "false"]), "string": "s"}.get(
@@ -198,30 +216,55 @@ def graphml_case(rng: random.Random) -> Case:
                                                  for k, t in keys) + "</node>")
     edges = list(g.edges) + ([rng.choice(list(g.edges))] if rng.random() < 0.3 else [])
     out += [f'<edge source="v{a}" target="v{b}"/>' for a, b in edges]
-    if rng.random() < 0.1:
+    missing = rng.random() < 0.1
+    if missing:
         out.append('<edge source="v0" target="missing"/>')
     out.append("</graph></graphml>")
-    data = "\n".join(out).encode()
+    text = "\n".join(out).encode()
+    data = text
     if rng.random() < 0.1:  # entity expansion
         data = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
                 b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>'
                 b"<graphml><graph>&lol2;</graph></graphml>")
-    return Case({"g.graphml": maybe_damage(rng, data, 0.4)}, "g.graphml", note="graphml")
+    damaged = maybe_damage(rng, data, 0.4)
+    # intact: every value of its key's type, every edge's ends declared, undamaged (a
+    # repeated edge is merged: graphvae's graphs are simple)
+    intact = not odd and not missing and damaged == text
+    expect = ({f"v{v}" for v in g.nodes}, {frozenset((f"v{a}", f"v{b}")) for a, b in g.edges})
+    return Case({"g.graphml": damaged}, "g.graphml", expect if intact else None,
+                note="graphml", must_read=intact)
 
 
 def gml_case(rng: random.Random) -> Case:
     g = random_graph(rng)
-    out = ["graph [", f"  multigraph {rng.randint(0, 1)}" if rng.random() < 0.5 else ""]
+    multigraph = rng.randint(0, 1) if rng.random() < 0.5 else None
+    out = ["graph [", "" if multigraph is None else f"  multigraph {multigraph}"]
+    odd = False
     for v in g.nodes:
-        attr = f" w {rng.choice(ODD_NUMBERS[:9] + ('3', '-2.5'))}" if rng.random() < 0.3 else ""
+        attr = ""
+        if rng.random() < 0.3:
+            w = rng.choice(ODD_NUMBERS[:9] + ("3", "-2.5"))
+            odd |= w not in ("3", "-2.5")
+            attr = f" w {w}"
         out.append(f'  node [ id {v} label "n{v}"{attr} ]')
-    edges = list(g.edges) + ([rng.choice(list(g.edges))] if rng.random() < 0.3 else [])
+    repeated = rng.random() < 0.3
+    edges = list(g.edges) + ([rng.choice(list(g.edges))] if repeated else [])
     out += [f"  edge [ source {a} target {b} ]" for a, b in edges]
-    out.append("]" if rng.random() < 0.9 else "")
-    if rng.random() < 0.05:             # a graph attribute of lists nested 500 to 5,000 deep
+    closed = rng.random() < 0.9
+    out.append("]" if closed else "")
+    nested = rng.random() < 0.05
+    if nested:                          # a graph attribute of lists nested 500 to 5,000 deep
         depth = rng.randint(500, 5000)
         out.insert(1, "  nest " + "[ a " * depth + "1" + " ]" * depth)
-    return Case({"g.gml": maybe_damage(rng, "\n".join(out).encode(), 0.4)}, "g.gml", note="gml")
+    text = "\n".join(out).encode()
+    data = maybe_damage(rng, text, 0.4)
+    # intact: finite numbers, a repeated edge only in a multigraph (networkx refuses it in a
+    # simple graph), the list closed, not nested, undamaged
+    intact = (not odd and (bool(multigraph) or not repeated) and closed and not nested
+              and data == text)
+    expect = ({f"n{v}" for v in g.nodes}, {frozenset((f"n{a}", f"n{b}")) for a, b in g.edges})
+    return Case({"g.gml": data}, "g.gml", expect if intact else None, note="gml",
+                must_read=intact)
 
 
 # --------------------------------------------------------------------------- pickles
@@ -395,12 +438,24 @@ def npy_case(rng: random.Random) -> Case:
         arr = np.asfortranarray(arr)
     buf = io.BytesIO()
     np.save(buf, arr)
-    return Case({"m.npy": maybe_damage(rng, buf.getvalue(), 0.3)}, "m.npy", note=spec)
+    data = maybe_damage(rng, buf.getvalue(), 0.3)
+    # intact: numbers of a kind torch holds, a matrix of at least the 3 rows a split needs,
+    # every entry a finite float32 number, undamaged
+    matrix = arr.dtype.kind in "biuf" and arr.ndim == 2 and arr.shape[0] >= 3
+    values = arr.astype(np.float64 if arr.dtype.kind == "f" and arr.dtype.itemsize == 8
+                        else np.float32) if matrix else None
+    intact = (values is not None and bool(np.isfinite(values).all())
+              and bool((np.abs(values) <= np.finfo(np.float32).max).all())
+              and data == buf.getvalue())
+    return Case({"m.npy": data}, "m.npy", _sorted_rows(values) if intact else None,
+                note=spec, must_read=intact)
 
 
 def matrix_csv_case(rng: random.Random) -> Case:
     rows = [[f"{rng.gauss(0, 1):.3g}" for _ in range(3)] for _ in range(rng.randint(0, 15))]
-    for _ in range(rng.randint(0, 3)):
+    expect = sorted(tuple(float(c) for c in r) for r in rows)
+    edits = rng.randint(0, 3)
+    for _ in range(edits):
         if rows:
             r = rng.randrange(len(rows))
             rows[r][rng.randrange(len(rows[r]))] = rng.choice(ODD_NUMBERS)
@@ -408,8 +463,14 @@ def matrix_csv_case(rng: random.Random) -> Case:
                 rows[r] = rows[r][:1]
     if rng.random() < 0.3:
         rows.insert(0, ["a", "b", "c"])
-    data, _ = encode(rng, "\n".join(",".join(r) for r in rows) + "\n")
-    return Case({"m.csv": maybe_damage(rng, data, 0.3)}, "m.csv", note="matrix csv")
+    text, enc = encode(rng, "\n".join(",".join(r) for r in rows) + "\n")
+    data = maybe_damage(rng, text, 0.3)
+    # intact: no row edited, the 3 rows a split needs, undamaged, in an encoding that says
+    # what it is
+    intact = (edits == 0 and len(expect) >= 3 and data == text
+              and enc not in ("utf-16-le", "utf-16-be"))
+    return Case({"m.csv": data}, "m.csv", expect if intact else None,
+                note=f"matrix csv {enc}", must_read=intact)
 
 
 def mat_case(rng: random.Random) -> Case:
@@ -419,9 +480,27 @@ def mat_case(rng: random.Random) -> Case:
                     np.array([[1, 2]], dtype=object), np.zeros((2, 2, 2)),
                     {"field": np.ones(2)}, sp.csr_matrix(np.eye(3)), np.zeros((0, 3)),
                     np.array([[np.nan, 1.0]]), np.array([[1 + 2j]])])
+    key = rng.choice(["X", "X", "Y"])
     buf = io.BytesIO()
-    savemat(buf, {rng.choice(["X", "X", "Y"]): x})
-    return Case({"m.mat": maybe_damage(rng, buf.getvalue(), 0.4)}, "m.mat", note="mat")
+    savemat(buf, {key: x})
+    data = maybe_damage(rng, buf.getvalue(), 0.4)
+    # intact: a numeric X (dense or sparse) of rows and columns, finite, undamaged
+    values = x.toarray() if sp.issparse(x) else x
+    intact = (key == "X" and isinstance(values, np.ndarray) and values.dtype.kind in "biuf"
+              and values.ndim == 2 and values.size > 0 and bool(np.isfinite(values).all())
+              and data == buf.getvalue())
+    return Case({"m.mat": data}, "m.mat", values.tolist() if intact else None, note="mat",
+                must_read=intact)
+
+
+def _sorted_rows(values: Any) -> list[tuple[float, ...]]:
+    """A matrix's rows in sorted order: what a split of them holds, whatever the seed."""
+    return sorted(tuple(float(v) for v in row) for row in np.asarray(values).tolist())
+
+
+def _rows_of(data: Any) -> list[tuple[float, ...]]:
+    import torch
+    return _sorted_rows(torch.cat([data.train, data.valid, data.test]).numpy())
 
 
 SMILES = ("C", "CC", "CO", "C#N", "c1ccccc1", "OC1CC1", "[NH3+]CC([O-])=O")
@@ -490,7 +569,8 @@ def samples_case(rng: random.Random) -> Case:
     text = "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records)
     data = maybe_damage(rng, text.encode(), 0.3)
     intact = not hurt and data == text.encode()
-    return Case({"s.jsonl": data}, "s.jsonl", expect if intact else None, note="samples")
+    return Case({"s.jsonl": data}, "s.jsonl", expect if intact else None, note="samples",
+                must_read=intact)
 
 
 def _samples_of(path: Path) -> list[tuple[int, list[tuple[int, int]]]]:
@@ -981,15 +1061,16 @@ def _readers() -> dict[str, tuple[Callable, Callable[[Path, Path], Any]]]:
 
     readers: dict[str, tuple[Callable, Callable[[Path, Path], Any]]] = {
         "edge list": (edge_list_case, lambda d, p: _graph_of(load_graph_file(p))),
-        "feature table": (features_case, lambda d, p: load_graph_file(d / "e.csv", p)),
-        "graphml": (graphml_case, lambda d, p: load_graph_file(p)),
-        "gml": (gml_case, lambda d, p: load_graph_file(p)),
+        "feature table": (features_case,
+                          lambda d, p: _features_of(load_graph_file(d / "e.csv", p))),
+        "graphml": (graphml_case, lambda d, p: _graph_of(load_graph_file(p))),
+        "gml": (gml_case, lambda d, p: _graph_of(load_graph_file(p))),
         "graph pickle": (graph_pickle_case, lambda d, p: _simple_graphs(load_graph_pickle(p))),
         "graph6": (graph6_case, lambda d, p: _simple_graphs(read_graph6(p))),
         "planetoid": (planetoid_case, lambda d, p: read_planetoid_raw(d, "cora")),
-        "npy": (npy_case, lambda d, p: load_matrix(p)),
-        "matrix csv": (matrix_csv_case, lambda d, p: load_matrix(p)),
-        "mat": (mat_case, lambda d, p: read_mat_matrix(p)),
+        "npy": (npy_case, lambda d, p: _rows_of(load_matrix(p))),
+        "matrix csv": (matrix_csv_case, lambda d, p: _rows_of(load_matrix(p))),
+        "mat": (mat_case, lambda d, p: read_mat_matrix(p).tolist()),
         "checkpoint": (checkpoint_case, lambda d, p: load_model(p)),
         "model checkpoint": (model_checkpoint_case, lambda d, p: load_model(p)),
         "vector checkpoint": (vector_checkpoint_case, lambda d, p: load_vector_model(p)),
