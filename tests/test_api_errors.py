@@ -260,6 +260,20 @@ def test_counts_past_what_torch_can_size_are_named_by_the_model():
             ExemplarPrior(2 ** 20, 2 ** 20, 2 ** 20)
 
 
+def test_graphvae_relabellings_are_held_to_the_commands_limit_in_the_model():
+    """``generate --num-perms`` stops at 10,000 relabellings; the model took any int64, so a
+    saved GraphVAE with num_perms 10^12 loaded, and its bound asked for a (10^12, n) table
+    of permutations. The model holds the command's limit."""
+    from graphvae.models import GraphVAE
+    from graphvae.models.graphvae import MAX_PERMS
+    from graphvae.tasks.generation_config import MAX_PERMS as COMMAND_LIMIT
+    assert MAX_PERMS == COMMAND_LIMIT == 10_000
+    with pytest.raises(ValueError, match=r"^num_perms must be at most 10,000, got 10001$"):
+        GraphVAE(3, 4, 2, (4,), objective="permutation", num_perms=10_001)
+    model = GraphVAE(3, 4, 2, (4,), objective="permutation", num_perms=10_000)
+    assert model.num_perms == 10_000
+
+
 def test_bool_features_train_as_zeros_and_ones():
     """Bool features failed in the raw-feature scale check ("abs_cpu" not implemented for
     'Bool'); they are 0/1 features."""

@@ -74,6 +74,9 @@ def _mlp(dims: Sequence[int]) -> nn.Sequential:
 #: a graph at 1,024 slots); the model is for small graphs (Simonovsky & Komodakis: up to
 #: 38 atoms). 1,024 slots are already a 537 MB output layer at the default width.
 MAX_GRAPHVAE_SLOTS = 1024
+#: The most random relabellings the permutation bound may sum over per graph and step:
+#: each is a decoding of every graph, and they are drawn as one (R, n) table.
+MAX_PERMS = 10_000
 
 
 class GraphVAE(nn.Module):
@@ -94,7 +97,7 @@ class GraphVAE(nn.Module):
         check_width_list("decoder_hidden", decoder_hidden, allow_empty=True)
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
-        check_count("num_perms", num_perms)
+        check_count("num_perms", num_perms, maximum=MAX_PERMS)
         check_count("node_types", node_types, minimum=0, maximum=MAX_WIDTH)
         check_count("edge_types", edge_types, minimum=0, maximum=MAX_WIDTH)
         self.in_channels = in_channels

@@ -13,15 +13,13 @@ from graphvae.config import Config, check_lr, check_seed, check_widths, comma_in
 from graphvae.datasets.graphsets import GENERATED, GRAPH_SETS
 from graphvae.encoders.gnn import CONVS
 from graphvae.evaluation.graph_stats import PROTOCOLS
-from graphvae.models.graphvae import MAX_GRAPHVAE_SLOTS
+from graphvae.models.graphvae import MAX_GRAPHVAE_SLOTS, MAX_PERMS
 from graphvae.models.sequential import CONNECT_RULES
 
 GEN_MODELS = ("oneshot-vae", "seq-vae", "graphvae")
 GEN_DATASETS = (*GRAPH_SETS, "qm9")
 GRAPHVAE_BOUNDS = ("matched", "permutation")
 SIZE_PSEUDO_COUNT = 0.01
-#: The most random relabellings the permutation bound may sum over per graph and step.
-MAX_PERMS = 10_000
 PRIORS = ("normal", "set-mixture", "exemplar")
 #: The most graphs a run may sample, and sample sets it may score. Every sample is drawn,
 #: kept and scored; graph sets are bounded further by MAX_GRAPH_SAMPLES.
