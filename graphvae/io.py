@@ -154,6 +154,9 @@ def read_json(path: str | os.PathLike, max_bytes: int = MAX_JSON_BYTES) -> Any:
         raise DataError(path, "its arrays or objects are nested deeper than Python's JSON "
                               "reader can follow (no graphvae file nests more than a few "
                               "levels)") from None
+    except json.JSONDecodeError as err:   # the place in the file's own terms, not Python's
+        why = err.msg.removesuffix(" starting at")      # "Unterminated string starting at"
+        raise DataError(path, f"not JSON at column {err.colno}: {why}", err.lineno) from None
     except ValueError as err:
         raise DataError(path, f"not JSON ({describe(err)})") from None
 

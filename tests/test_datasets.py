@@ -496,8 +496,52 @@ def test_missing_edge_file(tmp_path):
 
 
 def test_unreadable_graphml(tmp_path):
-    with pytest.raises(ValueError, match=r"could not read graphml"):
+    with pytest.raises(ValueError, match=r"g\.graphml:1: not readable XML at column 1: "
+                                         r"syntax error$"):
         load_graph_file(write(tmp_path / "g.graphml", "this is not xml"))
+
+
+HEAD = '<?xml version="1.0"?>\n<graphml xmlns="http://graphml.graphdrawing.org/xmlns">\n'
+
+
+@pytest.mark.parametrize("name, text, message", [
+    # line 2, "  node [ id 0 w nan ]": the n of nan is the 17th character
+    ("a.gml", "graph [\n  node [ id 0 w nan ]\n  node [ id 1 ]\n  edge [ source 0 target 1 ]\n]",
+     "a.gml:2: not readable GML at column 17: expected an int, float, string or '[', found "
+     "'nan' (GML spells NaN and infinity NAN and INF; node attributes must be finite "
+     "numbers)"),
+    ("b.gml", "graph [\n node [ id 0 ]\n  node [ id 1 w @ ] ]",
+     "b.gml:3: not readable GML at column 17: '@ ] ]' is not a GML token"),
+    ("c.gml", "graph [\n node [ id 0 ]\n node [ id 1 ]\n edge [ source 0 target 1 ]\n"
+              " edge [ source 1 target 0 ]\n]",
+     'c.gml: not readable GML: edge #1 (1--0) is duplicated (a graph with parallel edges '
+     'says "multigraph 1" in its header; graphvae merges them)'),
+    ("d.gml", "\n\n", 'd.gml: holds no "graph [ ... ]" list, as every GML file does'),
+    ("e.gml", "graph [\n node [ id 0 ]\n node [ id 1 ]\n edge [ source 0 target 1 ]\n",
+     "e.gml:5: not readable GML at column 1: expected ']', found EOF"),
+    # line 4: <node id="a"/> is 14 characters, <node id="b"> 13, then </nod> from the 28th
+    ("f.graphml", HEAD + '<graph edgedefault="undirected">\n<node id="a"/><node id="b"></nod>'
+                         '\n</graph></graphml>',
+     "f.graphml:4: not readable XML at column 30: mismatched tag"),
+    ("g.graphml", HEAD + '<graph edgedefault="undirected">\n<node id="a"/><node id="b"/>\n',
+     "g.graphml:5: not readable XML at column 1: no element found"),
+])
+def test_parse_errors_name_the_line_and_column_in_graphvaes_words(tmp_path, name, text,
+                                                                  message):
+    """The GML and XML parsers' refusals read "could not read gml (NetworkXError: expected
+    ..., found 'nan' at (2, 17))" and "(ParseError: mismatched tag: line 4, column 29)",
+    the second counting columns from 0. Now file:line, a column from 1, and the fix where
+    there is one (a repeated edge outside a multigraph; NaN as GML does not spell it)."""
+    with pytest.raises(ValueError) as info:
+        load_graph_file(write(tmp_path / name, text))
+    assert str(info.value) == f"{tmp_path / name}".removesuffix(name) + message
+
+
+def test_a_gml_file_of_other_characters_than_ascii_is_named_so(tmp_path):
+    (tmp_path / "h.gml").write_bytes('graph [ node [ id 0 label "caf\xe9" ] ]'.encode("latin-1"))
+    with pytest.raises(ValueError, match=r"h\.gml: not ASCII text, as GML is \(networkx "
+                                         r"writes other characters as &#233;\)$"):
+        load_graph_file(tmp_path / "h.gml")
 
 
 def test_graphml_with_nested_or_several_graphs_is_refused_before_networkx_reads_it(

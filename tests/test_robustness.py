@@ -1981,6 +1981,22 @@ def test_a_manifest_of_deep_names_costs_its_size_not_its_square(tmp_path):
     assert peak < 5_000_000, peak                 # the old code: 0.6 GB for this manifest
 
 
+@pytest.mark.parametrize("text, message", [
+    # line 2 is ' "lr" 0.1}': after the key, a colon is expected where 0.1 starts (column 7)
+    ('{"epochs": 3,\n "lr" 0.1}', "config.json:2: not JSON at column 7: Expecting ':' "
+                                   "delimiter"),
+    ('{"a": "b}', "config.json:1: not JSON at column 7: Unterminated string"),
+    ('{"epochs": 3}\n\n{}', "config.json:3: not JSON at column 1: Extra data"),
+])
+def test_a_config_that_is_not_json_names_the_line_and_column(tmp_path, capsys, text,
+                                                             message):
+    """Python's words were "not JSON (JSONDecodeError: Expecting ':' delimiter: line 2
+    column 7 (char 20))"; the place is now given as every other reader gives it."""
+    path = write(tmp_path / "config.json", text)
+    line = one_line_error(capsys, ["linkpred", "--quiet", "--config", str(path)], "")
+    assert line == f"graphvae: error: cannot read config: {tmp_path}/{message}", line
+
+
 def test_configs_and_manifests_are_read_only_up_to_a_megabyte(tmp_path):
     """JSON takes up to 33 bytes of memory a byte of file, and configs and manifests were
     read up to 64 MiB (2 GB); they are now capped at 1 MiB, other JSON at 16 MiB."""

@@ -24,9 +24,11 @@ import dataclasses
 import io
 import math
 import os
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree
 from xml.parsers import expat
 
 import networkx as nx
@@ -180,7 +182,7 @@ def load_graph_file(path: str | os.PathLike, features: str | os.PathLike | None 
                               f"{suffix[1:].upper()} reader can follow (Python's recursion "
                               f"limit, {sys.getrecursionlimit():,})") from None
     except Exception as err:  # noqa: BLE001 - the XML / GML parsers raise many types
-        raise DataError(path, f"could not read {suffix[1:]} ({describe(err)})") from None
+        raise _parse_error(path, suffix[1:], err) from None
     names = [str(v) for v in g.nodes]
     if len(set(names)) != len(names):
         raise DataError(path, "two nodes have the same id once written as text")
@@ -342,6 +344,45 @@ def _read_graphml(raw: bytes) -> nx.Graph:
 #: ``<!DOCTYPE`` as it reads in UTF-8 (and ASCII) and in UTF-16 of either byte order, the
 #: encodings an XML parser reads without a declaration.
 _DOCTYPE_MARKS = tuple("<!DOCTYPE".encode(enc) for enc in ("utf-8", "utf-16-le", "utf-16-be"))
+
+
+_XML_PLACE = re.compile(r": line \d+, column \d+$")
+_GML_PLACE = re.compile(r"(.*) at \((\d+), (\d+)\)", re.S)
+_GML_DUPLICATE = re.compile(r"edge #\d+ \(.*\) is duplicated$", re.S)
+_NOT_GML_NUMBERS = ("'nan'", "'inf'", "'infinity'")
+
+
+def _parse_error(path: Path, kind: str, err: Exception) -> DataError:
+    """The XML or GML parser's refusal, with its place in the file as graphvae names places
+    (``file:line: ... at column c``, columns from 1) rather than in the parser's words
+    ("ParseError: ...: line 3, column 40", "... at (3, 41)"), and the fix where there is
+    one: a repeated GML edge, and NaN or infinity spelt otherwise than GML spells them."""
+    text = str(err)
+    if isinstance(err, ElementTree.ParseError):         # expat counts columns from 0
+        line, column = err.position
+        why = _XML_PLACE.sub("", text)
+        return DataError(path, f"not readable XML at column {column + 1}: {why}", line)
+    if kind == "gml" and isinstance(err, nx.NetworkXError):
+        place = _GML_PLACE.fullmatch(text)
+        if place is not None:                            # networkx counts from 1
+            why = place.group(1)
+            if why.startswith("cannot tokenize "):
+                why = f"{quote(why.removeprefix('cannot tokenize '))} is not a GML token"
+            if why.lower().endswith(_NOT_GML_NUMBERS):
+                why += " (GML spells NaN and infinity NAN and INF; node attributes must be " \
+                       "finite numbers)"
+            return DataError(path, f"not readable GML at column {place.group(3)}: {why}",
+                             int(place.group(2)))
+        if _GML_DUPLICATE.match(text):
+            return DataError(path, f"not readable GML: {text} (a graph with parallel edges "
+                                   f"says \"multigraph 1\" in its header; graphvae merges "
+                                   f"them)")
+        if text == "input is not ASCII-encoded":
+            return DataError(path, "not ASCII text, as GML is (networkx writes other "
+                                   "characters as &#233;)")
+        if text == "input contains no graph":
+            return DataError(path, "holds no \"graph [ ... ]\" list, as every GML file does")
+    return DataError(path, f"could not read {kind} ({describe(err)})")
 
 
 def _read_gml(raw: bytes) -> nx.Graph:
