@@ -172,6 +172,7 @@ def test_with_num_nodes_the_feature_rows_are_the_nodes_in_order(tmp_path):
 
 
 _FLAG = '<key id="d0" for="node" attr.name="flag" attr.type="boolean"{}>'
+_TYPED = '<key id="d0" for="node" attr.name="w" attr.type="{}"{}>'
 
 
 @pytest.mark.parametrize("key, data, reason", [
@@ -193,13 +194,25 @@ _FLAG = '<key id="d0" for="node" attr.name="flag" attr.type="boolean"{}>'
     (_FLAG.format("") + "<default>0</default></key>", '<data key="d0">1</data>', None),
     (_FLAG.format("/"), '<data key="d0">maybe<y:z xmlns:y="urn:y"/></data>', None),  # yFiles
     (_FLAG.format("/") + '<x:key xmlns:x="urn:x" id="d1" attr.type="zzz"/>', "", None),
+    (_TYPED.format("int", "/"), '<data key="d0">1e5</data>',
+     "int attribute 'w' (key 'd0') holds '1e5', not an integer"),
+    (_TYPED.format("long", "") + "<default>x</default></key>", "",
+     "long attribute 'w' (key 'd0') has the default 'x', not an integer"),
+    (_TYPED.format("double", "/"), '<data key="d0">1,5</data>',
+     "double attribute 'w' (key 'd0') holds '1,5', not a number"),
+    (_TYPED.format("float", "/"), '<data key="d0">true</data>',
+     "float attribute 'w' (key 'd0') holds 'true', not a number"),
+    (_TYPED.format("int", "/"), '<data key="d0"> 7 </data>', None),   # int() strips
+    (_TYPED.format("float", "/"), '<data key="d0">1e-3</data>', None),
+    (_TYPED.format("string", "/"), '<data key="d0">1e5</data>', None),
 ])
 def test_graphml_values_networkx_cannot_read_are_named(tmp_path, key, data, reason):
     """networkx's GraphML reader failed on these in Python's words (``KeyError: 'nan'``
     for a boolean value, ``KeyError: 'x'`` for an unknown type, ``AttributeError`` for an
-    empty boolean default); each is named now. Refused exactly where networkx fails: the
-    others (its own spellings, an empty value, yFiles' nested data, another namespace's
-    key) read."""
+    empty boolean default, ``ValueError: invalid literal for int() with base 10: '1e5'``
+    for an integer or number ``int`` / ``float`` does not read); each is named now.
+    Refused exactly where networkx fails: the others (its own spellings, an empty value,
+    yFiles' nested data, another namespace's key, what ``int`` reads) read."""
     path = write(tmp_path / "g.graphml",
                  '<?xml version="1.0"?>\n<graphml xmlns="http://graphml.graphdrawing.org/'
                  f'xmlns">{key}<graph edgedefault="undirected"><node id="a">{data}</node>'
@@ -208,11 +221,24 @@ def test_graphml_values_networkx_cannot_read_are_named(tmp_path, key, data, reas
         nx.read_graphml(path)
         assert load_graph_file(path).num_nodes == 2
         return
-    with pytest.raises((KeyError, AttributeError)):
+    with pytest.raises((KeyError, AttributeError, ValueError)):
         nx.read_graphml(path)
     with pytest.raises(DataError) as err:
         load_graph_file(path)
     assert str(err.value) == f"{path}: {reason}"
+
+
+def test_a_graphml_integer_past_pythons_digit_limit_is_named_so(tmp_path):
+    path = write(tmp_path / "g.graphml",
+                 '<?xml version="1.0"?>\n<graphml xmlns="http://graphml.graphdrawing.org/'
+                 f'xmlns">{_TYPED.format("int", "/")}<graph edgedefault="undirected"><node '
+                 f'id="a"><data key="d0">{"1" * 5000}</data></node><node id="b"/><edge '
+                 'source="a" target="b"/></graph></graphml>\n')
+    with pytest.raises(DataError, match=r"g\.graphml: int attribute 'w' \(key 'd0'\) holds "
+                                        r"'1+\.\.\. \(5000 characters\), not an integer of at "
+                                        r"most 4,300 digits \(Python's limit on reading "
+                                        r"them\)$"):
+        load_graph_file(path)
 
 
 @pytest.mark.parametrize("encoding, why", [

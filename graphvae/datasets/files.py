@@ -252,10 +252,12 @@ class _Value:
 
 
 class _KeyScan:
-    """The ``<key>`` declarations and the boolean values of a GraphML file, met element by
+    """The ``<key>`` declarations and the typed values of a GraphML file, met element by
     element, for the failures networkx's reader names in Python's words: an ``attr.type``
-    it has no type for (``KeyError: 'x'``) and a boolean value other than true, false, 1
-    or 0 (``KeyError: 'nan'``; an empty default, ``AttributeError``). As networkx reads
+    it has no type for (``KeyError: 'x'``), a boolean value other than true, false, 1
+    or 0 (``KeyError: 'nan'``; an empty default, ``AttributeError``), and an integer or
+    number value that ``int`` or ``float`` does not read (``ValueError: invalid literal
+    for int() with base 10: '1e5'``; checked for keys declared before the value). As networkx reads
     them: only elements of the GraphML namespace (or of none) count, a key declared twice
     counts as its last declaration, a ``<data>`` with elements inside is yFiles' (no
     value), and a ``<default>``'s value is its text before any element inside."""
@@ -309,7 +311,7 @@ class _KeyScan:
         value = "".join(inside.text)
         if inside.how == "holds" and not value:       # networkx skips an empty <data>
             return
-        if inside.how and value.lower() not in _GRAPHML_BOOLEANS:
+        if inside.how and not _fits(self.types.get(inside.key, ""), value):
             self.values.setdefault((inside.key, inside.how), value)
 
     def check(self, path: Path) -> None:
@@ -321,10 +323,37 @@ class _KeyScan:
                                       f"networkx's GraphML reader has no type for (it "
                                       f"knows {defined})")
         for (key, how), value in self.values.items():
-            if self.types.get(key) == "boolean":
-                raise DataError(path, f"boolean attribute {quote(self.names[key])} (key "
-                                      f"{quote(key)}) {how} {quote(value, 40)}, not true, "
-                                      f"false, 1 or 0")
+            kind = self.types.get(key)
+            if kind is None or _fits(kind, value):
+                continue
+            wanted = ("true, false, 1 or 0" if kind == "boolean" else
+                      "an integer" if _GRAPHML_NUMBERS[kind] is int else "a number")
+            if wanted == "an integer" and value.strip().lstrip("+-").isdigit():
+                wanted = f"an integer of at most {sys.get_int_max_str_digits():,} digits " \
+                         f"(Python's limit on reading them)"
+            raise DataError(path, f"{kind} attribute {quote(self.names[key])} (key "
+                                  f"{quote(key)}) {how} {quote(value, 40)}, not {wanted}")
+
+
+#: GraphML's numeric types, read as networkx reads them.
+_GRAPHML_NUMBERS: dict[str, type] = {"int": int, "integer": int, "long": int, "float": float,
+                                     "double": float}
+
+
+def _fits(kind: str | None, value: str) -> bool:
+    """Whether networkx's GraphML reader reads ``value`` as a key of type ``kind`` (as a
+    boolean, or with ``int`` / ``float``, as it does); a key not declared yet (``""``)
+    holds what a boolean would, and yFiles' (``None``) anything."""
+    if kind in ("boolean", ""):
+        return value.lower() in _GRAPHML_BOOLEANS
+    convert = _GRAPHML_NUMBERS.get(kind or "")
+    if convert is None:                 # a string, yFiles' data, or a type refused apart
+        return True
+    try:
+        convert(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _read_graphml(raw: bytes) -> nx.Graph:
@@ -382,6 +411,9 @@ def _parse_error(path: Path, kind: str, err: Exception) -> DataError:
                                    "characters as &#233;)")
         if text == "input contains no graph":
             return DataError(path, "holds no \"graph [ ... ]\" list, as every GML file does")
+    if isinstance(err, nx.NetworkXError):   # networkx's own words name what is wrong
+        return DataError(path, f"not readable {'GML' if kind == 'gml' else 'GraphML'}: "
+                               f"{text}")
     return DataError(path, f"could not read {kind} ({describe(err)})")
 
 
