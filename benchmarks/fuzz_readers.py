@@ -1096,13 +1096,13 @@ def _readers() -> dict[str, tuple[Callable, Callable[[Path, Path], Any]]]:
 #: readable pickle", "could not read gml", "not a graph6 line", "a damaged training
 #: state", "the checkpoint's config is not usable") whose reason is an exception that
 #: says where the library failed (an index, a key, an attribute, a type, a variable, a
-#: token, a byte), not what is wrong with the file.
+#: token, a byte, torch's runtime), not what is wrong with the file.
 LIBRARY_WORDS = re.compile(
     r"(?:cannot read the [\w .]+|could not read \w+|not a readable [\w .]+|not a \w+ line"
     r"|not JSON|a damaged training state|not a usable list of graphs"
     r"|the checkpoint's config is not usable) \((?:IndexError|KeyError|AttributeError"
     r"|TypeError|UnboundLocalError|TokenError|EOFError|UnicodeDecodeError"
-    r"|RecursionError)\b|RuntimeError: record size")
+    r"|RecursionError|RuntimeError)\b|RuntimeError: record size")
 
 
 class Hang(Exception):
