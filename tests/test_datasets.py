@@ -205,6 +205,9 @@ _TYPED = '<key id="d0" for="node" attr.name="w" attr.type="{}"{}>'
     (_TYPED.format("int", "/"), '<data key="d0"> 7 </data>', None),   # int() strips
     (_TYPED.format("float", "/"), '<data key="d0">1e-3</data>', None),
     (_TYPED.format("string", "/"), '<data key="d0">1e5</data>', None),
+    # networkx reads no port's data (it warns that ports are not supported)
+    (_TYPED.format("int", "/"), '<port name="p"><data key="d0">x</data></port>', None),
+    (_FLAG.format("/"), '<port name="p"><data key="d0">x</data></port>', None),
 ])
 def test_graphml_values_networkx_cannot_read_are_named(tmp_path, key, data, reason):
     """networkx's GraphML reader failed on these in Python's words (``KeyError: 'nan'``

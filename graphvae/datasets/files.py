@@ -257,10 +257,13 @@ class _KeyScan:
     it has no type for (``KeyError: 'x'``), a boolean value other than true, false, 1
     or 0 (``KeyError: 'nan'``; an empty default, ``AttributeError``), and an integer or
     number value that ``int`` or ``float`` does not read (``ValueError: invalid literal
-    for int() with base 10: '1e5'``; checked for keys declared before the value). As networkx reads
-    them: only elements of the GraphML namespace (or of none) count, a key declared twice
-    counts as its last declaration, a ``<data>`` with elements inside is yFiles' (no
-    value), and a ``<default>``'s value is its text before any element inside."""
+    for int() with base 10: '1e5'``; checked for keys declared before the value).
+
+    Only what networkx reads counts, as it reads it: elements of the GraphML namespace
+    (or of none); a ``<key>`` that is a child of ``<graphml>``, declared twice counting as
+    its last declaration; a ``<default>`` that is a child of its key, its value its text
+    before any element inside; a ``<data>`` that is a child of ``<graph>`` or of a node or
+    edge in it (not of a port), with no elements inside (those are yFiles', no value)."""
 
     def __init__(self) -> None:
         self.types: dict[str, str | None] = {}        # key id -> attr.type (None: yfiles)
@@ -268,11 +271,17 @@ class _KeyScan:
         self.values: dict[tuple[str, str], str] = {}  # (key id, how) -> first odd value
         self.key: str | None = None                   # the <key> being read
         self.inside: _Value | None = None
+        self.open: list[str | None] = []              # the open elements' local names
 
     @staticmethod
     def _local(name: str) -> str | None:
         ns, _, local = name.rpartition(" ")
         return local if ns in ("", "http://graphml.graphdrawing.org/xmlns") else None
+
+    def _read_data(self) -> bool:
+        """Whether networkx reads a ``<data>`` opened here (its parent's path)."""
+        return (self.open[-1:] == ["graph"]
+                or (self.open[-1:] in (["node"], ["edge"]) and self.open[-2:-1] == ["graph"]))
 
     def start(self, name: str, attributes: dict[str, str]) -> None:
         if self.inside is not None:         # an element inside <data> / <default>
@@ -281,18 +290,17 @@ class _KeyScan:
             if self.inside.how == "holds":  # yFiles' data: networkx reads no value
                 self.inside.how = ""
             return
-        if not name.endswith(("key", "data", "default")):
-            return
         local = self._local(name)
-        if local == "key":
+        if local == "key" and self.open == ["graphml"]:
             self.key = attributes.get("id", "")
             self.types[self.key] = (None if attributes.get("yfiles.type") is not None
                                     else attributes.get("attr.type", "string"))
             self.names[self.key] = attributes.get("attr.name", "")
-        elif local == "data":
+        elif local == "data" and self._read_data():
             self.inside = _Value(attributes.get("key", ""), "holds")
-        elif local == "default" and self.key is not None:
+        elif local == "default" and self.key is not None and self.open[-1:] == ["key"]:
             self.inside = _Value(self.key, "has the default")
+        self.open.append(local)
 
     def text(self, data: str) -> None:
         if self.inside is not None and self.inside.reading:
@@ -300,12 +308,13 @@ class _KeyScan:
 
     def end(self, name: str) -> None:
         inside = self.inside
-        if inside is None:
-            if name.endswith("key") and self._local(name) == "key":
-                self.key = None
-            return
-        if inside.depth:
+        if inside is not None and inside.depth:
             inside.depth -= 1
+            return
+        local = self.open.pop() if self.open else None
+        if inside is None:
+            if local == "key":
+                self.key = None
             return
         self.inside = None
         value = "".join(inside.text)
