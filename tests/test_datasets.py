@@ -7,6 +7,7 @@ in each test, not read back from the package.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import networkx as nx
@@ -221,7 +222,9 @@ def test_graphml_values_networkx_cannot_read_are_named(tmp_path, key, data, reas
                  f'xmlns">{key}<graph edgedefault="undirected"><node id="a">{data}</node>'
                  '<node id="b"/><edge source="a" target="b"/></graph></graphml>\n')
     if reason is None:
-        nx.read_graphml(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)    # networkx: ports not read
+            nx.read_graphml(path)
         assert load_graph_file(path).num_nodes == 2
         return
     with pytest.raises((KeyError, AttributeError, ValueError)):
@@ -229,6 +232,24 @@ def test_graphml_values_networkx_cannot_read_are_named(tmp_path, key, data, reas
     with pytest.raises(DataError) as err:
         load_graph_file(path)
     assert str(err.value) == f"{path}: {reason}"
+
+
+def test_networkx_notes_on_ports_and_untyped_keys_are_not_shown(tmp_path):
+    """networkx warns that it reads no <port> and that a key without attr.type is read as
+    a string; on the command line that was Python's two-line warning with networkx's
+    source path. Neither changes the graph read."""
+    path = write(tmp_path / "g.graphml",
+                 '<?xml version="1.0"?>\n<graphml xmlns="http://graphml.graphdrawing.org/'
+                 'xmlns"><key id="d0" for="node" attr.name="w"/><graph edgedefault='
+                 '"undirected"><node id="a"><port name="p"/><data key="d0">x</data></node>'
+                 '<node id="b"/><edge source="a" target="b"/></graph></graphml>\n')
+    with pytest.warns(UserWarning):
+        nx.read_graphml(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        g = load_graph_file(path)
+    assert g.node_names == ["a", "b"] and g.x is None and g.edge_index.tolist() == [[0, 1],
+                                                                                    [1, 0]]
 
 
 def test_a_graphml_integer_past_pythons_digit_limit_is_named_so(tmp_path):

@@ -26,6 +26,7 @@ import math
 import os
 import re
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
@@ -370,10 +371,14 @@ def _read_graphml(raw: bytes) -> nx.Graph:
     the parser in pieces; see :func:`_one_graph`), with its fallback for a ``<graphml>``
     element without the namespace."""
     reader = nx.readwrite.graphml.GraphMLReader(node_type=str)
-    graphs = list(reader(string=raw))
-    if not graphs:
-        header = f'<graphml xmlns="{reader.NS_GRAPHML}">'.encode()
-        graphs = list(reader(string=raw.replace(b"<graphml>", header)))
+    with warnings.catch_warnings():
+        # networkx's notes that it reads no <port> and that a key without attr.type is
+        # read as a string: neither changes the graph read, nor its features (numbers)
+        warnings.simplefilter("ignore", UserWarning)
+        graphs = list(reader(string=raw))
+        if not graphs:
+            header = f'<graphml xmlns="{reader.NS_GRAPHML}">'.encode()
+            graphs = list(reader(string=raw.replace(b"<graphml>", header)))
     if not graphs:
         raise nx.NetworkXError("file not successfully read as graphml")
     return graphs[0]
