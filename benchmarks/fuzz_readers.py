@@ -210,10 +210,19 @@ def graphml_case(rng: random.Random) -> Case:
     out = ['<?xml version="1.0" encoding="UTF-8"?>',
            '<graphml xmlns="http://graphml.graphdrawing.org/xmlns">']
     out += [f'<key id="{k}" for="node" attr.name="a{k}" attr.type="{t}"/>' for k, t in keys]
+    # what networkx does not read, or reads as text: a port's data (of any value), a key
+    # without attr.type (read as a string, with networkx's warning)
+    extras = rng.random()
+    out += ['<key id="p0" for="port" attr.name="pw" attr.type="int"/>'] if extras < 0.1 else []
+    out += ['<key id="u0" for="node" attr.name="note"/>'] if 0.1 <= extras < 0.2 else []
     out.append(f'<graph edgedefault="{rng.choice(["undirected", "directed"])}">')
     for v in g.nodes:
-        out.append(f'<node id="v{v}">' + "".join(f'<data key="{k}">{value(t)}</data>'
-                                                 for k, t in keys) + "</node>")
+        inner = "".join(f'<data key="{k}">{value(t)}</data>' for k, t in keys)
+        if extras < 0.1 and v == 0:
+            inner += '<port name="p"><data key="p0">not a number</data></port>'
+        elif 0.1 <= extras < 0.2 and v == 0:
+            inner += '<data key="u0">1e5 or so</data>'
+        out.append(f'<node id="v{v}">{inner}</node>')
     edges = list(g.edges) + ([rng.choice(list(g.edges))] if rng.random() < 0.3 else [])
     out += [f'<edge source="v{a}" target="v{b}"/>' for a, b in edges]
     missing = rng.random() < 0.1
