@@ -203,6 +203,8 @@ _TYPED = '<key id="d0" for="node" attr.name="w" attr.type="{}"{}>'
      "double attribute 'w' (key 'd0') holds '1,5', not a number"),
     (_TYPED.format("float", "/"), '<data key="d0">true</data>',
      "float attribute 'w' (key 'd0') holds 'true', not a number"),
+    (_TYPED.format("int", "/"), '<data key="d0">+-5</data>',           # not too long
+     "int attribute 'w' (key 'd0') holds '+-5', not an integer"),
     (_TYPED.format("int", "/"), '<data key="d0"> 7 </data>', None),   # int() strips
     (_TYPED.format("float", "/"), '<data key="d0">1e-3</data>', None),
     (_TYPED.format("string", "/"), '<data key="d0">1e5</data>', None),

@@ -338,9 +338,12 @@ class _KeyScan:
                 continue
             wanted = ("true, false, 1 or 0" if kind == "boolean" else
                       "an integer" if _GRAPHML_NUMBERS[kind] is int else "a number")
-            if wanted == "an integer" and value.strip().lstrip("+-").isdigit():
-                wanted = f"an integer of at most {sys.get_int_max_str_digits():,} digits " \
-                         f"(Python's limit on reading them)"
+            digits = value.strip()
+            digits = digits[1:] if digits[:1] in ("+", "-") else digits
+            limit = sys.get_int_max_str_digits()
+            if wanted == "an integer" and digits.isdigit() and len(digits) > limit:
+                wanted = f"an integer of at most {limit:,} digits (Python's limit on " \
+                         f"reading them)"
             raise DataError(path, f"{kind} attribute {quote(self.names[key])} (key "
                                   f"{quote(key)}) {how} {quote(value, 40)}, not {wanted}")
 
