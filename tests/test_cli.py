@@ -420,6 +420,7 @@ def test_a_preset_switch_turns_back_from_the_command_line(capsys):
     assert (config["self_loops"], config["reweight"]) == (False, True)
 
 
+@pytest.mark.slow       # several end-to-end runs: 5-9 s, kept out of make test's 3 minutes
 def test_curves_and_deviations_are_named_for_what_they_measure(tmp_path, capsys, monkeypatch):
     """A point code's training value bounds nothing (vector ae: the reconstruction
     log-likelihood); the exemplar prior is fitted after training, so generate's curves

@@ -361,6 +361,7 @@ def test_mmd_over_draws_averages_the_scored_set_and_the_further_draws():
         assert out[k]["std"] == pytest.approx(v / math.sqrt(3), abs=1e-12)
 
 
+@pytest.mark.slow       # several end-to-end runs: 5-9 s, kept out of make test's 3 minutes
 def test_draws_continue_the_scored_sets_generator():
     """``--draws 3``: the first draw is the scored set (the same as a one-draw run), the
     other two come from the same generator after it."""

@@ -703,6 +703,7 @@ def test_a_generation_checkpoint_checked_on_graphs_it_cannot_take_is_a_one_line_
     assert "the model does not take graph 0 of ego-small" in err and "(12 nodes)" in err
 
 
+@pytest.mark.slow       # several end-to-end runs: 5-9 s, kept out of make test's 3 minutes
 def test_check_invariance_on_generation_checkpoints(tmp_path, capsys):
     for model in ("seq-vae", "oneshot-vae"):        # the default, and the one-shot VAE
         out = tmp_path / model

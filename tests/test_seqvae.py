@@ -756,6 +756,7 @@ def test_resume_with_a_corrupt_or_mismatched_state_is_one_line(tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow       # several end-to-end runs: 5-9 s, kept out of make test's 3 minutes
 def test_resume_from_a_hand_edited_state_is_one_line_and_keeps_it(tmp_path):
     """States a run of this code never saves: each trained a negative or huge number of
     epochs, kept NaN weights or a NaN best score (exit 0, wrong metrics), or failed inside
