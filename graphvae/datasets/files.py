@@ -273,6 +273,8 @@ class _KeyScan:
         self.key: str | None = None                   # the <key> being read
         self.inside: _Value | None = None
         self.open: list[str | None] = []              # the open elements' local names
+        # attr.type -> the type networkx reads a value with (``bool``, ``int``, ``str``...)
+        self.known: dict[str, type] = nx.readwrite.graphml.GraphMLReader().python_type
 
     @staticmethod
     def _local(name: str) -> str | None:
@@ -321,11 +323,26 @@ class _KeyScan:
         value = "".join(inside.text)
         if inside.how == "holds" and not value:       # networkx skips an empty <data>
             return
-        if inside.how and not _fits(self.types.get(inside.key, ""), value):
+        if inside.how and not self._fits(self.types.get(inside.key, ""), value):
             self.values.setdefault((inside.key, inside.how), value)
 
+    def _fits(self, kind: str | None, value: str) -> bool:
+        """Whether networkx's GraphML reader reads ``value`` as a key of type ``kind`` (as
+        a boolean, or with ``int`` / ``float``, as it does); a key not declared yet
+        (``""``) holds what a boolean would, and yFiles' (``None``) anything."""
+        if kind in ("boolean", ""):
+            return value.lower() in _GRAPHML_BOOLEANS
+        convert = self.known.get(kind or "")
+        if convert not in (int, float):     # text, yFiles' data, or a type refused apart
+            return True
+        try:
+            convert(value)
+        except ValueError:
+            return False
+        return True
+
     def check(self, path: Path) -> None:
-        known = nx.readwrite.graphml.GraphMLReader().python_type
+        known = self.known
         for key, kind in self.types.items():
             if kind is not None and kind not in known:
                 defined = ", ".join(sorted(k for k in known if k != "yfiles"))
@@ -334,10 +351,10 @@ class _KeyScan:
                                       f"knows {defined})")
         for (key, how), value in self.values.items():
             kind = self.types.get(key)
-            if kind is None or _fits(kind, value):
+            if kind is None or self._fits(kind, value):
                 continue
             wanted = ("true, false, 1 or 0" if kind == "boolean" else
-                      "an integer" if _GRAPHML_NUMBERS[kind] is int else "a number")
+                      "an integer" if known[kind] is int else "a number")
             digits = value.strip()
             digits = digits[1:] if digits[:1] in ("+", "-") else digits
             limit = sys.get_int_max_str_digits()
@@ -346,27 +363,6 @@ class _KeyScan:
                          f"reading them)"
             raise DataError(path, f"{kind} attribute {quote(self.names[key])} (key "
                                   f"{quote(key)}) {how} {quote(value, 40)}, not {wanted}")
-
-
-#: GraphML's numeric types, read as networkx reads them.
-_GRAPHML_NUMBERS: dict[str, type] = {"int": int, "integer": int, "long": int, "float": float,
-                                     "double": float}
-
-
-def _fits(kind: str | None, value: str) -> bool:
-    """Whether networkx's GraphML reader reads ``value`` as a key of type ``kind`` (as a
-    boolean, or with ``int`` / ``float``, as it does); a key not declared yet (``""``)
-    holds what a boolean would, and yFiles' (``None``) anything."""
-    if kind in ("boolean", ""):
-        return value.lower() in _GRAPHML_BOOLEANS
-    convert = _GRAPHML_NUMBERS.get(kind or "")
-    if convert is None:                 # a string, yFiles' data, or a type refused apart
-        return True
-    try:
-        convert(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _read_graphml(raw: bytes) -> nx.Graph:
