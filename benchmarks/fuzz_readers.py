@@ -109,6 +109,10 @@ def maybe_damage(rng: random.Random, data: bytes, p: float = 0.5) -> bytes:
 
 
 ENCODINGS = ("utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "latin-1")
+#: The encodings of ENCODINGS that do not say what they are: UTF-16 without a byte-order
+#: mark, which the text readers refuse by design (as NUL characters), so a file in one is
+#: never an intact case.
+UNMARKED = ("utf-16-le", "utf-16-be")
 ODD_NUMBERS = ("nan", "NaN", "inf", "-inf", "1e39", "-1e39", "1e308", "1e309", "1" * 400,
                "0x10", "1_000", " 7 ", "", "-0", "1e-320", "3.4028236e38", "e5", "--1")
 
@@ -153,10 +157,9 @@ def edge_list_case(rng: random.Random) -> Case:
         data, expect = (eol.join(lines) + eol).encode(enc, errors="replace"), None
     elif structural < 0.45:
         data, expect = damage(rng, data), None
-    # intact: undamaged, in an encoding that says what it is (UTF-16 without a byte-order
-    # mark is refused, as NUL characters)
+    # intact: undamaged, in an encoding that says what it is
     return Case({f"g{suffix}": data}, f"g{suffix}", expect, f"{enc} {suffix}",
-                must_read=expect is not None and enc not in ("utf-16-le", "utf-16-be"))
+                must_read=expect is not None and enc not in UNMARKED)
 
 
 def features_case(rng: random.Random) -> Case:
@@ -181,7 +184,7 @@ def features_case(rng: random.Random) -> Case:
     text, enc = encode(rng, "\n".join(",".join(r) for r in rows) + "\n")
     data = maybe_damage(rng, text, 0.3)
     # intact: no row edited, undamaged, in an encoding that says what it is
-    intact = edits == 0 and data == text and enc not in ("utf-16-le", "utf-16-be")
+    intact = edits == 0 and data == text and enc not in UNMARKED
     return Case({"e.csv": edges.encode(), "f.csv": data}, "f.csv", expect if intact else None,
                 note=f"features {enc}", must_read=intact)
 
@@ -477,7 +480,7 @@ def matrix_csv_case(rng: random.Random) -> Case:
     # intact: no row edited, the 3 rows a split needs, undamaged, in an encoding that says
     # what it is
     intact = (edits == 0 and len(expect) >= 3 and data == text
-              and enc not in ("utf-16-le", "utf-16-be"))
+              and enc not in UNMARKED)
     return Case({"m.csv": data}, "m.csv", expect if intact else None,
                 note=f"matrix csv {enc}", must_read=intact)
 
@@ -524,9 +527,9 @@ def qm9_case(rng: random.Random) -> Case:
     text, enc = encode(rng, header + "\n" + "\n".join(rows) + "\n")
     data = maybe_damage(rng, text, 0.3)
     # intact: the header, known molecules, bytes as encoded, in an encoding that says
-    # what it is (UTF-16 without a byte-order mark is refused, as NUL characters)
+    # what it is
     intact = (header == "smiles" and data == text and not set(rows) & set(BAD_SMILES)
-              and enc not in ("utf-16-le", "utf-16-be"))
+              and enc not in UNMARKED)
     charged = sum(r == "[NH3+]CC([O-])=O" for r in rows)
     expect = {"rows": len(rows), "kept": len(rows) - charged, "skipped_charged": charged}
     return Case({"qm9/qm9.csv": data}, "qm9/qm9.csv", expect if intact else None, "qm9",
