@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import sys
@@ -22,6 +23,7 @@ from graphvae.datasets.graphsets import (
     input_features,
     load_graph_set,
     lobster_graphs,
+    lobster_size,
     split_graphs,
 )
 from graphvae.evaluation.graph_stats import mmd_table
@@ -71,8 +73,9 @@ def test_lobster_bounds_are_inclusive_and_probabilities_checked():
     assert nx.random_lobster(80, 0.7, 0.7, seed=1238).number_of_nodes() == 14
     (g,) = lobster_graphs(num_graphs=1, seed=1238, min_nodes=14, max_nodes=14)
     assert g.number_of_nodes() == 14
-    with pytest.raises(ValueError, match="p1, p2 in \\[0, 1\\]"):
-        lobster_graphs(num_graphs=1, p1=1.5)
+    for p1, p2 in ((1.5, 0.7), (1.0, 0.7), (0.7, 1.0)):    # networkx loops for ever at 1
+        with pytest.raises(ValueError, match="p1, p2 in \\[0, 1\\)"):
+            lobster_graphs(num_graphs=1, p1=p1, p2=p2)
 
 
 def test_a_graph_sets_fingerprint_and_size_cover_every_part():
@@ -127,6 +130,46 @@ def test_lobster_generator_refuses_sizes_it_cannot_draw():
             if 10 <= g.number_of_nodes() <= 100][:3]
     assert [g.number_of_nodes() for g in lobster_graphs(3)] == \
         [g.number_of_nodes() for g in kept]
+
+
+def test_a_lobsters_size_is_counted_from_the_draws_networkx_makes():
+    """lobster_size counts the nodes of nx.random_lobster without building it: equal to
+    networkx's graph for every seed tried, with a backbone of 0 (mean 0.4 draws lengths of
+    0 and 1: int(0.8 u + 0.5)), with no legs (p1 = 0) and with legs of one node (p2 = 0)."""
+    for recipe in ((80, 0.7, 0.7), (5, 0.5, 0.3), (0.4, 0.7, 0.7), (30, 0.0, 0.9),
+                   (30, 0.9, 0.0)):
+        sizes = [lobster_size(*recipe, seed=s) for s in range(300)]
+        assert sizes == [nx.random_lobster(*recipe, seed=s).number_of_nodes()
+                         for s in range(300)], recipe
+        assert len(set(sizes)) > 1, recipe
+    assert {lobster_size(0.4, 0.7, 0.7, seed=s) for s in range(300)} >= {0, 1}
+    assert {lobster_size(30, 0.0, 0.9, seed=s) for s in range(50)} <= set(range(61))
+
+
+def test_lobsters_are_networkxs_draws_counted_or_built(monkeypatch):
+    """The kept lobsters are the draws of networkx kept by size, seed after seed (worked out
+    here by building every draw), whether sizes are counted first or, when a count is
+    wrong (one too many; 0, which keeps no draw but the first, always built), every draw
+    is built."""
+    import graphvae.datasets.graphsets as gs
+
+    def built(num_graphs, seed, low, high):
+        draws = (nx.random_lobster(80, 0.7, 0.7, seed=s) for s in itertools.count(seed))
+        return list(itertools.islice((g for g in draws if low <= g.number_of_nodes() <= high),
+                                     num_graphs))
+
+    def same(ours, theirs):
+        return len(ours) == len(theirs) and all(
+            sorted(a.edges) == sorted(nx.convert_node_labels_to_integers(b).edges)
+            and a.number_of_nodes() == b.number_of_nodes() for a, b in zip(ours, theirs))
+
+    expected = built(12, 1234, 10, 100)
+    assert len(expected) == 12 and same(lobster_graphs(12), expected)
+    assert same(lobster_graphs(4, seed=9, min_nodes=40, max_nodes=60), built(4, 9, 40, 60))
+    counted = gs.lobster_size
+    for wrong in (lambda *a, **k: counted(*a, **k) + 1, lambda *a, **k: 0):
+        monkeypatch.setattr(gs, "lobster_size", wrong)
+        assert same(lobster_graphs(12), expected)
 
 
 def test_split_keeps_one_graph_in_each_set_and_refuses_bad_fractions():
