@@ -75,7 +75,10 @@ def plot_image_rows(rows: list[tuple[str, np.ndarray]], path: str | os.PathLike,
                     image_shape: tuple[int, int] | None, title: str = "") -> None:
     """A grid of images, one labelled row per entry of ``rows`` (each ``(m, d)`` in [0, 1]).
 
-    Without an ``image_shape`` each row set is drawn as one heat-map strip per data point.
+    Each row is one strip of its images side by side (:func:`image_strip`), drawn on one
+    panel: an axes per image made matplotlib spend three quarters of a short vector run
+    on its ticks. Without an ``image_shape`` each row set is drawn as one heat-map strip
+    per data point.
     """
     if not rows or not any(len(a) for _, a in rows):
         raise ValueError("plot_image_rows: no images to draw")
@@ -88,19 +91,29 @@ def plot_image_rows(rows: list[tuple[str, np.ndarray]], path: str | os.PathLike,
             ax.set_xticks([])
             ax.set_yticks([])
     else:
-        fig, axes = plt.subplots(len(rows), ncol, figsize=(0.9 * ncol, 1.0 * len(rows)),
+        fig, axes = plt.subplots(len(rows), 1, figsize=(0.9 * ncol, 1.0 * len(rows)),
                                  squeeze=False)
-        for r, (label, arr) in enumerate(rows):
-            for c in range(ncol):
-                ax = axes[r, c]
-                ax.axis("off")
-                if c < len(arr):
-                    ax.imshow(arr[c].reshape(image_shape), cmap="gray_r", vmin=0, vmax=1,
-                              interpolation="nearest")
-            axes[r, 0].set_title(label, fontsize=7, loc="left")
+        cmap = plt.get_cmap("gray_r").with_extremes(bad="white")
+        for ax, (label, arr) in zip(axes[:, 0], rows):
+            ax.axis("off")
+            ax.imshow(image_strip(arr, image_shape, ncol), cmap=cmap, vmin=0, vmax=1,
+                      interpolation="nearest")
+            ax.set_title(label, fontsize=7, loc="left")
     if title:
         fig.suptitle(title)
     _save(fig, path)
+
+
+def image_strip(images: np.ndarray, image_shape: tuple[int, int], ncol: int) -> np.ndarray:
+    """``images`` (``(m, h·w)``, ``m <= ncol``) as one ``h × (ncol·(w + gap) − gap)`` array,
+    side by side with a gap of a quarter of a width (at least 1) between them; the gaps
+    and the places of missing images are NaN (drawn blank)."""
+    h, w = image_shape
+    gap = max(1, w // 4)
+    strip = np.full((h, ncol * (w + gap) - gap), np.nan)
+    for c, image in enumerate(np.asarray(images, dtype=float)[:ncol]):
+        strip[:, c * (w + gap):c * (w + gap) + w] = image.reshape(h, w)
+    return strip
 
 
 def plot_training(history: list[dict[str, float]], path: str | os.PathLike,

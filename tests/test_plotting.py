@@ -205,3 +205,24 @@ def test_inputs_with_nothing_to_draw_or_nan_are_named(tmp_path):
         with pytest.raises(ValueError, match=message):
             call()
     assert not out.exists()
+
+
+def test_image_rows_are_strips_of_their_images_with_blank_gaps(figures):
+    """Each row is one panel: its images side by side (2 × 2 images, a gap of 1 between
+    them, a row of 2 in a grid of 3 columns ends in a blank place), drawn on the grey scale
+    from 0 to 1 with the row's label; gaps and missing places are NaN, drawn white."""
+    a = np.array([[0.0, 0.25, 0.5, 0.75], [1.0, 1.0, 0.0, 0.0]])
+    nan = np.nan
+    np.testing.assert_array_equal(plotting.image_strip(a, (2, 2), 3), [
+        [0.0, 0.25, nan, 1.0, 1.0, nan, nan, nan],
+        [0.5, 0.75, nan, 0.0, 0.0, nan, nan, nan]])
+    assert plotting.image_strip(np.zeros((1, 64)), (8, 8), 2).shape == (8, 8 + 2 + 8)
+    plotting.plot_image_rows([("data", a), ("more", np.vstack([a, a[:1]]))], "unused.png",
+                             (2, 2), "title")
+    (fig,) = figures
+    panels = fig.axes
+    assert [ax.get_title(loc="left") for ax in panels] == ["data", "more"]
+    (first,), (second,) = (ax.get_images() for ax in panels)
+    assert first.get_array().shape == (2, 8) and second.get_array().shape == (2, 8)
+    np.testing.assert_array_equal(second.get_array().filled(-1)[:, 6:], a[:1].reshape(2, 2))
+    assert first.get_clim() == (0, 1) and tuple(first.get_cmap().get_bad()[:3]) == (1, 1, 1)
