@@ -402,17 +402,17 @@ def test_graphml_and_gml_larger_than_the_cap_are_refused_before_they_are_read(
         tmp_path, monkeypatch):
     """networkx holds tens of bytes a byte of either format; a file one byte over the
     cap is refused in one line naming it, one at the cap is read."""
-    from graphvae.datasets import files
+    from graphvae.datasets import networkx_files as nf
     g = nx.Graph([("a", "b"), ("b", "c")])
     for suffix, write_graph in ((".graphml", nx.write_graphml), (".gml", nx.write_gml)):
         path = tmp_path / f"g{suffix}"
         write_graph(g, path)
         size = path.stat().st_size
-        monkeypatch.setattr(files, "MAX_NETWORKX_BYTES", size)
+        monkeypatch.setattr(nf, "MAX_NETWORKX_BYTES", size)
         assert load_graph_file(path).num_nodes == 3
-        monkeypatch.setattr(files, "MAX_NETWORKX_BYTES", size - 1)
-        monkeypatch.setattr(files.nx, "read_gml", None)           # never reached
-        monkeypatch.setattr(files, "_read_graphml", None)
+        monkeypatch.setattr(nf, "MAX_NETWORKX_BYTES", size - 1)
+        monkeypatch.setattr(nf.nx, "read_gml", None)           # never reached
+        monkeypatch.setattr(nf, "_read_graphml", None)
         with pytest.raises(DataError, match=rf"g{suffix}: is larger than the 0 MiB graphvae "
                                             rf"reads from a {suffix[1:]} file .*edge list"):
             load_graph_file(path)
@@ -602,7 +602,7 @@ def test_graphml_with_nested_or_several_graphs_is_refused_before_networkx_reads_
     groups): 8,000 of them, 471 KB, took 46 s, growing as their square. A file of more
     than one <graph> is refused from one streaming pass, before networkx parses it; a
     flat graph, prefixed namespace or not, still loads."""
-    import graphvae.datasets.files as files
+    import graphvae.datasets.networkx_files as nf
 
     head = ('<?xml version="1.0"?>\n<graphml xmlns="http://graphml.graphdrawing.org/xmlns">'
             '<graph edgedefault="undirected"><node id="a"/><node id="b"/>'
@@ -612,7 +612,7 @@ def test_graphml_with_nested_or_several_graphs_is_refused_before_networkx_reads_
     write(tmp_path / "n.graphml", head + nested + "</graph></graphml>")
     write(tmp_path / "two.graphml", head + '</graph><graph edgedefault="undirected"/>'
                                            '</graphml>')
-    monkeypatch.setattr(files, "_read_graphml",
+    monkeypatch.setattr(nf, "_read_graphml",
                         lambda *a: pytest.fail("networkx read a refused file"))
     for name in ("n.graphml", "two.graphml"):
         with pytest.raises(ValueError, match=rf"{name}: holds more than one <graph> "
@@ -633,9 +633,9 @@ def test_graphml_is_parsed_in_one_call(tmp_path, monkeypatch):
     re-scans a long token from its start at each piece: a 32 MB comment took 35 s (3 s
     parsed in one call). The reader now hands networkx the whole text, and keeps its
     fallback for a <graphml> element without the namespace."""
-    import graphvae.datasets.files as files
+    import graphvae.datasets.networkx_files as nf
 
-    monkeypatch.setattr(files.nx, "read_graphml",
+    monkeypatch.setattr(nf.nx, "read_graphml",
                         lambda *a, **k: pytest.fail("read in pieces"))
     body = ('<graph edgedefault="undirected"><node id="a"/><node id="b"/><node id="c"/>'
             '<edge source="a" target="b"/><edge source="b" target="c"/></graph></graphml>')

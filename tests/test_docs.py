@@ -307,6 +307,7 @@ def test_names_stay_importable_from_the_modules_they_left():
     import graphvae.datasets.edge_reader as er
     import graphvae.datasets.edge_writer as ew
     import graphvae.datasets.files as files
+    import graphvae.datasets.networkx_files as nf
     import graphvae.datasets.planted as planted
     import graphvae.datasets.sbm as sbm
     import graphvae.deviations as deviations
@@ -330,6 +331,7 @@ def test_names_stay_importable_from_the_modules_they_left():
              (sbm, planted, ["PlantedSBM", "edge_fingerprint", "oracle_scores"]),
              (sbm, ew, ["edge_list_delimiter", "edge_list_header", "write_edge_list"]),
              (files, er, ["MAX_NUM_NODES", "read_edge_index", "read_edge_list"]),
+             (files, nf, ["MAX_NETWORKX_BYTES"]),
              (er, el, ["data_rows", "delimiter", "is_data", "read_edge_list"]),
              (gen, gc, ["GenerationConfig", "GEN_DATASETS", "GEN_MODELS", "GRAPHVAE_BOUNDS",
                         "MAX_DRAWS", "MAX_PERMS", "MAX_SAMPLES", "PRIORS", "SELECTIONS"]),
