@@ -26,9 +26,11 @@ from graphvae.atomic import (  # noqa: F401 - given from here too, as before
 )
 from graphvae.errors import DataError, WriteError, describe  # noqa: F401 - WriteError given from here too
 from graphvae.torch_files import (  # noqa: F401 - given from here too, as before
-    check_weight_storage,
     check_zip_stored,
     load_torch,
+)
+from graphvae.weight_checks import (  # noqa: F401 - given from here too, as before
+    check_weight_storage,
     nan_weight,
 )
 

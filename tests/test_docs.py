@@ -326,6 +326,7 @@ def test_names_stay_importable_from_the_modules_they_left():
     import graphvae.torch_files as torch_files
     import graphvae.training.loop as loop
     import graphvae.training.state as state
+    import graphvae.weight_checks as wc
     pairs = [(lp, features, ["identity_features", "prepare_features", "propagated_features"]),
              (lp, lc, ["PRESETS", "LinkPredConfig", "FEATURE_MODES"]),
              (sbm, planted, ["PlantedSBM", "edge_fingerprint", "oracle_scores"]),
@@ -342,6 +343,9 @@ def test_names_stay_importable_from_the_modules_they_left():
              (loop, state, ["DATA_KEYS"]), (graph, adjacency, ["Adjacency"]),
              (testing, deviations, ["Deviation", "InvarianceError"]),
              (gio, torch_files, ["check_weight_storage", "check_zip_stored", "nan_weight"]),
+             (torch_files, wc, ["castable", "check_dtypes", "check_plain_entries",
+                                "check_tensor_storage", "check_weight_storage", "nan_weight",
+                                "not_plain", "shape_misfit"]),
              (config, checks, ["FLOAT32_MAX", "MAX_INT", "MAX_LR", "MAX_PERMUTATIONS",
                                "MAX_SEED", "MAX_WIDTH", "check_count", "check_field_types",
                                "check_lr", "check_seed", "check_widths", "finite_positive",

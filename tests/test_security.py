@@ -1136,7 +1136,7 @@ def test_torch_files_that_make_bytes_from_nothing_are_refused_before_loading(tmp
 def test_one_tensor_that_claims_more_than_its_storage_is_named():
     """Three values read from a storage of two (a stride-0 view, 12 bytes claimed on 8):
     refused naming the tensor, its shape and its storage; the view of two is fine."""
-    from graphvae.torch_files import check_tensor_storage
+    from graphvae.weight_checks import check_tensor_storage
     base = torch.ones(2)
     check_tensor_storage({"h": base.as_strided((2,), (0,))}, None)
     with pytest.raises(DataError, match=r"hold fewer values than their shapes: h has shape "
@@ -1150,7 +1150,7 @@ def test_the_tensor_walk_names_its_children_only_when_it_reports(tmp_path):
     children with 1 MB (2.7 GB from a 17 kB file)."""
     import tracemalloc
 
-    from graphvae.torch_files import check_tensor_storage
+    from graphvae.weight_checks import check_tensor_storage
     key = "k" * 10_000
     root = x = {}
     for _ in range(100):
@@ -1218,7 +1218,7 @@ def test_only_floating_weights_are_cast_and_other_kinds_must_match_exactly():
     """load_state_dict casts, so a model saved after .half() or .double() loads; integer
     and boolean weights must be of the model's own dtype (an int32 or bool count read into
     an int64 buffer was taken as a number silently)."""
-    from graphvae.torch_files import castable, check_dtypes
+    from graphvae.weight_checks import castable, check_dtypes
     assert castable(torch.float16, torch.float32) and castable(torch.float64, torch.float32)
     assert castable(torch.int64, torch.int64) and castable(torch.bool, torch.bool)
     for have, want in ((torch.int32, torch.int64), (torch.bool, torch.int64),

@@ -819,7 +819,7 @@ def test_plain_data_is_exactly_str_keyed_dicts_lists_and_scalars():
     a dict key that is not a string, a set, a dict subclass (worked out by hand)."""
     from collections import defaultdict
 
-    from graphvae.torch_files import check_plain_entries, not_plain
+    from graphvae.weight_checks import check_plain_entries, not_plain
     assert not_plain({"a": [1, 2.5, "x", None, True, (3,)]}, "e") is None
     assert not_plain({"a": {1: 2}}, "e") == ("e['a'] key 1", "int")
     assert not_plain({"a": {1}}, "e") == ("e['a']", "set")

@@ -42,7 +42,7 @@ from graphvae.models.autoencoders import (
 from graphvae.models.graphvae import GraphVAE
 from graphvae.models.oneshot import EquivariantGraphVAE
 from graphvae.models.sequential import SequentialGraphVAE
-from graphvae.torch_files import check_dtypes, check_plain_entries, shape_misfit
+from graphvae.weight_checks import check_dtypes, check_plain_entries, shape_misfit
 
 #: The generation models' ``kind`` → their class, built from the saved ``init`` as keywords.
 MODEL_CLASSES: dict[str, type[nn.Module]] = {
@@ -116,7 +116,7 @@ def _legacy(ck: dict[str, Any], path: Path) -> Callable[[], nn.Module]:
 
 def checked_model(build: Callable[[], nn.Module], state: Any, path: Path) -> nn.Module:
     """Build on the meta device, compare parameter shapes and dtypes with ``state`` (see
-    :func:`~graphvae.torch_files.castable`), then build and load for real;
+    :func:`~graphvae.weight_checks.castable`), then build and load for real;
     :class:`DataError` naming ``path`` on any mismatch, and for non-dense weights."""
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
                                               for v in state.values()):

@@ -17,8 +17,8 @@ import torch
 from graphvae.checks import MAX_LR
 from graphvae.errors import DataError, describe, one_line, quote
 from graphvae.io import load_torch, nan_weight, save_atomic
-from graphvae.torch_files import check_tensor_storage, shape_misfit
 from graphvae.training.callbacks import EMA, FitState, unwrap
+from graphvae.weight_checks import check_tensor_storage, shape_misfit
 
 if TYPE_CHECKING:
     from graphvae.training.loop import FitResult

@@ -22,7 +22,6 @@ from graphvae.config import check_count
 from graphvae.errors import DataError, describe
 from graphvae.io import load_torch, save_atomic
 from graphvae.progress import steps
-from graphvae.torch_files import check_dtypes, check_plain_entries
 from graphvae.training import (
     EMA,
     Callback,
@@ -34,6 +33,7 @@ from graphvae.training import (
     fit,
 )
 from graphvae.vector.models import IWAE_DEFAULT_K, VectorAutoencoder, VectorConfig
+from graphvae.weight_checks import check_dtypes, check_plain_entries
 
 
 @torch.no_grad()
