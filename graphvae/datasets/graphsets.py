@@ -98,7 +98,7 @@ def lobster_graphs(num_graphs: int = 100, seed: int = 1234, mean_nodes: int = 80
     return out
 
 
-def _lobsters(seeds: range, num_graphs: int, recipe: tuple[int, float, float],
+def _lobsters(seeds: range, num_graphs: int, recipe: tuple[float, float, float],
               sizes: tuple[int, int], counted: bool) -> list[nx.Graph] | None:
     """The kept draws of ``seeds``: with ``counted``, only the first draw and those whose
     counted size is kept are built, and None if a built graph's size is not its count."""
@@ -118,12 +118,13 @@ def _lobsters(seeds: range, num_graphs: int, recipe: tuple[int, float, float],
     return out
 
 
-def lobster_size(mean_nodes: int, p1: float, p2: float, seed: int) -> int:
+def lobster_size(mean_nodes: float, p1: float, p2: float, seed: int) -> int:
     """The number of nodes of ``nx.random_lobster(mean_nodes, p1, p2, seed=seed)`` for an
     integer seed, from the same random numbers in the same order (networkx 3.x draws the
     backbone's length, then for each backbone node a leg while a draw is below ``p1``, and
     on each leg a further node while a draw is below ``p2``), without building the graph:
-    about a tenth of the time. Needs ``p1, p2 < 1``, as networkx does."""
+    1,495 draws of GRAN's recipe took 0.10-0.14 s, against 5.4-6.3 s built by networkx.
+    Needs ``p1, p2 < 1``, as networkx does."""
     draw = random.Random(seed).random
     backbone = int(2 * draw() * mean_nodes + 0.5)
     size = backbone

@@ -40,8 +40,8 @@ MAX_NETWORKX_BYTES = 64 * 2**20
 
 
 def read_networkx_file(path: Path) -> nx.Graph:
-    """The simple undirected graph of a ``.graphml`` or ``.gml`` file (parallel edges
-    merged, directions dropped), node ids as networkx reads them."""
+    """The undirected graph of a ``.graphml`` or ``.gml`` file (parallel edges merged,
+    directions dropped, self-loops kept), node ids as networkx reads them."""
     suffix = path.suffix.lower()
     too_big = (f"is larger than the {MAX_NETWORKX_BYTES // 2**20} MiB graphvae reads "
                f"from a {suffix[1:]} file (networkx holds tens of bytes of memory a byte): "
