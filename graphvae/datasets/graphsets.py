@@ -87,10 +87,10 @@ def lobster_graphs(num_graphs: int = 100, seed: int = 1234, mean_nodes: int = 80
                          f"p1, p2 in [0, 1), got {min_nodes}, {max_nodes}, {mean_nodes}, "
                          f"{p1}, {p2}")
     seeds = range(seed, seed + LOBSTER_TRIES * max(num_graphs, 1))
-    out = _lobsters(seeds, num_graphs, (mean_nodes, p1, p2), (min_nodes, max_nodes), True)
-    if out is None:
-        out = _lobsters(seeds, num_graphs, (mean_nodes, p1, p2), (min_nodes, max_nodes), False)
-    assert out is not None
+    recipe, sizes = (mean_nodes, p1, p2), (min_nodes, max_nodes)
+    out = _lobsters(seeds, num_graphs, recipe, sizes, counted=True)
+    if out is None:     # networkx drew a lobster otherwise than lobster_size counts it
+        out = _lobsters(seeds, num_graphs, recipe, sizes, counted=False) or []
     if len(out) < num_graphs:
         raise ValueError(f"only {len(out)} of {len(seeds):,} lobster draws had "
                          f"{min_nodes}..{max_nodes} nodes ({num_graphs} asked for): widen "
